@@ -1,0 +1,15 @@
+{
+  "targets": [
+    {
+      "target_name": "uwrx_native",
+      "sources": ["src/native/addon/addon.cc", "src/native/addon/fds.cc", "src/native/addon/tracebuf.cc"],
+      "include_dirs": ["<!(node -p \"require('node-addon-api').include_dir\")", "src/native/include"],
+      "defines": ["NAPI_VERSION=8", "NODE_ADDON_API_DISABLE_CPP_EXCEPTIONS"],
+      "cflags": ["-Wall", "-Wextra"],
+      "cflags_cc": ["-Wall", "-Wextra", "-std=c++17"],
+      "cflags!": ["-fno-exceptions"],
+      "cflags_cc!": ["-fno-exceptions"],
+      "conditions": [["\"<!(node -p \"process.env.CI || ''\")\"!=\"\"", {"cflags_cc": ["-Werror"]}]]
+    }
+  ]
+}

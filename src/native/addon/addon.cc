@@ -1,0 +1,11 @@
+// Native addon entry: each concept registers its functions from its own file.
+#include <napi.h>
+#include "addon.h"
+
+static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitFds(env, exports);
+  InitTraceBuf(env, exports);
+  return exports;
+}
+
+NODE_API_MODULE(uwrx_native, Init)

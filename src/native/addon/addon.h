@@ -1,0 +1,8 @@
+#pragma once
+#include <napi.h>
+
+// Throws a JS Error naming the operation and errno, the way every addon call reports failure.
+Napi::Value ThrowErrno(Napi::Env env, const char *op, int err);
+
+void InitFds(Napi::Env env, Napi::Object exports);
+void InitTraceBuf(Napi::Env env, Napi::Object exports);
