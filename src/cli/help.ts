@@ -1,0 +1,83 @@
+// Usage text for each command; `uwrx <command> --help` prints the matching entry.
+
+export const mainHelp = `uwrx: run a command tree in a sandbox and keep a complete record of it
+
+Usage:
+  uwrx run [options] -- <command> [args...]   supervise a command
+  uwrx inspect files|procs|output|events <trace> [options]
+  uwrx check <trace>                           validate a trace's consistency
+  uwrx ui <trace>                              interactive terminal UI over a trace
+  uwrx test <test>|all|--list                  run bundled scenario tests on this host
+
+Options:
+  -h, --help      show help (also after a command: uwrx run --help)
+  -V, --version   show the version
+
+A trace is an attempt directory, e.g. build/0/0.
+`;
+
+export const runHelp = `Usage: uwrx run [options] -- <command> [args...]
+
+Runs <command> in a sandbox and records it under <build>/<step>/<attempt>/.
+uwrx exits with the command's exit status (128+N when it was killed by signal N).
+
+Options:
+  --build <path>    build directory (default ./build)
+  --step <name>     step name; default: largest numeric step + 10, or 0 when none exist.
+                    An existing step gets a new attempt. Not allowed with --replay.
+  --parent <path>   parent attempt (repeatable); its files form lower layers
+  --replay <path>   attempt directory to replay; the command defaults to the replayed one
+  --net, --no-net   network on or off (default on; off with --replay)
+  --tmp <path>      where the run's temporary directory is created
+                    (default: <build>/.tmp, on the build's filesystem)
+  -q, --quiet       no summary line at the end
+  -h, --help        show this help
+`;
+
+export const inspectHelp = `Usage: uwrx inspect <what> <trace> [options]
+
+What:
+  files     files written in the attempt (--who: with the processes that wrote them;
+            --by-pid N: the files as process N saw them)
+  procs     the process table
+  output    stdout/stderr; "output <trace> <pid>" prints exactly what that process wrote
+  events    every recorded event in order
+
+Options:
+  --who             with files: list the writers of each file
+  --by-pid <pid>    with files: resolve as seen by logical pid <pid>
+  --format <fmt>    text (default) or json
+  -h, --help        show this help
+`;
+
+export const checkHelp = `Usage: uwrx check <trace>
+
+Validates an attempt directory: the perfetto trace decodes and is ordered, every process
+it references exists, files.meta agrees with files/. Prints one problem per line and exits
+1 when there are problems, 0 otherwise.
+`;
+
+export const uiHelp = `Usage: uwrx ui <trace>
+
+Interactive terminal UI over an attempt directory: processes, files and output.
+`;
+
+export const testHelp = `Usage: uwrx test <test> [options]
+       uwrx test all
+       uwrx test --list
+
+Runs uwrx's bundled scenario tests on this host and reports each as ok or failed.
+
+Options:
+  --list            list the scenarios
+  --keep            keep the scenario's build directory and print its path
+  -h, --help        show this help
+`;
+
+export const commandHelp: Record<string, string> = {
+  run: runHelp,
+  inspect: inspectHelp,
+  check: checkHelp,
+  ui: uiHelp,
+  test: testHelp,
+};

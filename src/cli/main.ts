@@ -1,0 +1,92 @@
+// `uwrx` entry: parse, dispatch, and turn every failure into one line and an exit status.
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { isUserError } from '../errors.js';
+import { packageRoot } from '../native.js';
+import { run } from '../run.js';
+import { parseArgs, type RunArgs } from './args.js';
+import { commandHelp, mainHelp } from './help.js';
+import { formatSummary } from './summary.js';
+
+/** Exit status for usage and environment errors. */
+export const EXIT_USAGE = 2;
+/** Exit status for a failure inside uwrx itself (a bug). */
+export const EXIT_INTERNAL = 70;
+
+export async function main(args: string[]): Promise<number> {
+  const command = parseArgs(args);
+  switch (command.command) {
+    case 'help': {
+      const text = command.topic ? commandHelp[command.topic] : mainHelp;
+      process.stdout.write(text ?? mainHelp);
+      return 0;
+    }
+    case 'version': {
+      const pkg = JSON.parse(readFileSync(path.join(packageRoot, 'package.json'), 'utf8')) as { version: string };
+      process.stdout.write(`uwrx ${pkg.version}\n`);
+      return 0;
+    }
+    case 'run':
+      return runCommand(command);
+    case 'inspect':
+    case 'check':
+    case 'ui':
+    case 'test':
+      process.stderr.write(`uwrx ${command.command}: not available in this version\n`);
+      return EXIT_USAGE;
+  }
+}
+
+async function runCommand(args: RunArgs): Promise<number> {
+  const handle = run({
+    argv: args.argv,
+    build: args.build,
+    step: args.step,
+    parents: args.parents,
+    replay: args.replay,
+    net: args.net,
+    tmp: args.tmp,
+  });
+  // First signal: orderly termination of the tree (grace period, then SIGKILL).
+  // A second one: no more grace.
+  let signals = 0;
+  const onSignal = (): void => {
+    signals++;
+    handle.terminate(signals === 1 ? 3000 : 0);
+  };
+  process.on('SIGINT', onSignal);
+  process.on('SIGTERM', onSignal);
+  process.on('SIGHUP', onSignal);
+  try {
+    const result = await handle.done.catch((err: unknown) => {
+      if (isUserError(err) && !err.message.startsWith('uwrx')) err.message = `uwrx run: ${err.message}`;
+      throw err;
+    });
+    if (!args.quiet) process.stderr.write(formatSummary(result, process.cwd()) + '\n');
+    return result.status;
+  } finally {
+    process.off('SIGINT', onSignal);
+    process.off('SIGTERM', onSignal);
+    process.off('SIGHUP', onSignal);
+  }
+}
+
+export async function cli(args: string[]): Promise<void> {
+  let status: number;
+  try {
+    status = await main(args);
+  } catch (err) {
+    if (isUserError(err)) {
+      const message = err.message.startsWith('uwrx') ? err.message : `uwrx: ${err.message}`;
+      process.stderr.write(message + '\n');
+      status = EXIT_USAGE;
+    } else {
+      const e = err instanceof Error ? err : new Error(String(err));
+      process.stderr.write(`uwrx: internal error: ${e.message}\n`);
+      if (process.env.UWRX_DEBUG) process.stderr.write(`${e.stack ?? ''}\n`);
+      else process.stderr.write('uwrx: (set UWRX_DEBUG=1 for details)\n');
+      status = EXIT_INTERNAL;
+    }
+  }
+  process.exitCode = status;
+}

@@ -1,0 +1,18 @@
+// The one line `uwrx run` prints on stderr when the run ends.
+import path from 'node:path';
+import type { RunResult } from '../run.js';
+
+export function formatSummary(result: RunResult, cwd: string): string {
+  const where = path.relative(cwd, result.attemptDir) || '.';
+  const shown = where.startsWith('..') ? result.attemptDir : where;
+  const how =
+    result.signal !== null ? `killed by signal ${result.signal}` : result.incomplete ? 'interrupted' : `exit ${result.exitCode}`;
+  const parts = [
+    `${result.processes} process${result.processes === 1 ? '' : 'es'}`,
+    `${result.filesWritten} file${result.filesWritten === 1 ? '' : 's'} written`,
+    `${(result.durationMs / 1000).toFixed(2)} s`,
+    how,
+  ];
+  const incomplete = result.incomplete ? ' (incomplete)' : '';
+  return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}`;
+}

@@ -1,0 +1,225 @@
+// The record's directory layout: build/<step>/{cmd,options}, build/<step>/<attempt>/...
+// Steps and attempts are allocated with exclusive mkdir so concurrent runs never share
+// an attempt (and runs without --step never share a step).
+import { promises as fs, constants as fsConstants } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { escapeBytes, unescapeString } from './escape.js';
+
+export const NUMERIC_STEP_INCREMENT = 10;
+
+export interface AttemptPaths {
+  buildDir: string;
+  step: string;
+  stepDir: string;
+  attempt: number;
+  attemptDir: string;
+}
+
+/** Options recorded in build/<step>/options (JSON), so a replay knows how the step ran. */
+export interface StepOptions {
+  net: boolean;
+  parents: string[];
+  replay?: string;
+  [key: string]: unknown;
+}
+
+function isErrno(err: unknown, code: string): boolean {
+  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
+}
+
+async function listNumericEntries(dir: string): Promise<number[]> {
+  let names: string[];
+  try {
+    names = await fs.readdir(dir);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    throw err;
+  }
+  return names.filter((n) => /^(0|[1-9][0-9]*)$/.test(n)).map(Number);
+}
+
+async function ensureBuildDir(buildDir: string): Promise<void> {
+  try {
+    await fs.mkdir(buildDir, { recursive: true });
+  } catch (err) {
+    throw new UsageError(`cannot create build directory ${buildDir}: ${(err as Error).message}`);
+  }
+  const st = await fs.stat(buildDir);
+  if (!st.isDirectory()) throw new UsageError(`build directory ${buildDir} is not a directory`);
+}
+
+/** The step a run without --step gets: largest numeric step + 10, or 0. Created here,
+ * exclusively: when another run takes the same number first, the next one is tried. */
+async function allocateNumericStep(buildDir: string): Promise<string> {
+  for (;;) {
+    const steps = await listNumericEntries(buildDir);
+    const next = steps.length === 0 ? 0 : Math.max(...steps) + NUMERIC_STEP_INCREMENT;
+    try {
+      await fs.mkdir(path.join(buildDir, String(next)));
+      return String(next);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+  }
+}
+
+/** Next attempt number of a step, taken with an exclusive mkdir. */
+async function allocateAttemptNumber(stepDir: string): Promise<number> {
+  for (;;) {
+    const attempts = await listNumericEntries(stepDir);
+    const next = attempts.length === 0 ? 0 : Math.max(...attempts) + 1;
+    try {
+      await fs.mkdir(path.join(stepDir, String(next)));
+      return next;
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+  }
+}
+
+export async function allocateAttempt(buildDir: string, step?: string): Promise<AttemptPaths> {
+  const absBuild = path.resolve(buildDir);
+  await ensureBuildDir(absBuild);
+  let stepName = step;
+  if (stepName === undefined) stepName = await allocateNumericStep(absBuild);
+  else await fs.mkdir(path.join(absBuild, stepName), { recursive: true });
+  const stepDir = path.join(absBuild, stepName);
+  const attempt = await allocateAttemptNumber(stepDir);
+  return { buildDir: absBuild, step: stepName, stepDir, attempt, attemptDir: path.join(stepDir, String(attempt)) };
+}
+
+/** The attempt a path names, or a UsageError saying why it is not one. An attempt
+ * directory is a numeric directory holding seed.txt, inside a step holding cmd. */
+export async function resolveAttemptDir(given: string, role: string): Promise<AttemptPaths> {
+  const abs = path.resolve(given);
+  let st;
+  try {
+    st = await fs.stat(abs);
+  } catch {
+    throw new UsageError(`${role} ${given}: no such attempt directory`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${role} ${given}: not a directory`);
+  const real = await fs.realpath(abs);
+  const attemptName = path.basename(real);
+  const stepDir = path.dirname(real);
+  const hasSeed = await exists(path.join(real, 'seed.txt'));
+  const hasCmd = await exists(path.join(stepDir, 'cmd'));
+  if (!/^(0|[1-9][0-9]*)$/.test(attemptName) || !hasSeed || !hasCmd) {
+    throw new UsageError(`${role} ${given}: not an attempt directory (expected <build>/<step>/<attempt> with seed.txt)`);
+  }
+  return {
+    buildDir: path.dirname(stepDir),
+    step: path.basename(stepDir),
+    stepDir,
+    attempt: Number(attemptName),
+    attemptDir: real,
+  };
+}
+
+async function exists(p: string): Promise<boolean> {
+  try {
+    await fs.access(p, fsConstants.F_OK);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** cmd: one argument per line, escaped (arguments may hold newlines or any bytes). */
+export function formatCommand(argv: string[]): string {
+  return argv.map((a) => escapeBytes(a) + '\n').join('');
+}
+
+export function parseCommand(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines.map(unescapeString);
+}
+
+export async function writeStepCommand(stepDir: string, argv: string[]): Promise<void> {
+  await writeFileAtomic(path.join(stepDir, 'cmd'), formatCommand(argv));
+}
+
+export async function readStepCommand(stepDir: string): Promise<string[]> {
+  const argv = parseCommand(await fs.readFile(path.join(stepDir, 'cmd'), 'utf8'));
+  if (argv.length === 0) throw new UsageError(`${stepDir}/cmd is empty: no command to replay`);
+  return argv;
+}
+
+export async function writeStepOptions(stepDir: string, options: StepOptions): Promise<void> {
+  await writeFileAtomic(path.join(stepDir, 'options'), JSON.stringify(options, null, 2) + '\n');
+}
+
+export async function readStepOptions(stepDir: string): Promise<StepOptions | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(stepDir, 'options'), 'utf8')) as StepOptions;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw new UsageError(`${stepDir}/options is unreadable: ${(err as Error).message}`);
+  }
+}
+
+/** Root seed of the attempt's PRNG, 128 bits as 32 hex digits. */
+export function newSeed(): string {
+  return randomBytes(16).toString('hex');
+}
+
+export async function writeSeed(attemptDir: string, seed: string): Promise<void> {
+  await writeFileAtomic(path.join(attemptDir, 'seed.txt'), seed + '\n');
+}
+
+export async function readSeed(attemptDir: string): Promise<string> {
+  const seed = (await fs.readFile(path.join(attemptDir, 'seed.txt'), 'utf8')).trim();
+  if (!/^[0-9a-f]{32}$/.test(seed)) throw new UsageError(`${attemptDir}/seed.txt does not hold a 32-digit hex seed`);
+  return seed;
+}
+
+/** parent/0, parent/1 ... (nearest parent first) and `replay`, as relative symlinks so a
+ * build directory can be moved as a whole. */
+export async function linkParents(attemptDir: string, parents: string[]): Promise<void> {
+  if (parents.length === 0) return;
+  const dir = path.join(attemptDir, 'parent');
+  await fs.mkdir(dir);
+  for (const [i, p] of parents.entries()) {
+    await fs.symlink(path.relative(dir, p), path.join(dir, String(i)));
+  }
+}
+
+export async function linkReplay(attemptDir: string, replayed: string): Promise<void> {
+  await fs.symlink(path.relative(attemptDir, replayed), path.join(attemptDir, 'replay'));
+}
+
+/** How the attempt ended, written last: `status` (JSON). */
+export interface AttemptStatus {
+  complete: boolean;
+  status: number;
+  exitCode: number | null;
+  signal: number | null;
+  reason?: string;
+  startedAt: string;
+  endedAt: string;
+  processes: number;
+  filesWritten: number;
+}
+
+export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {
+  await writeFileAtomic(path.join(attemptDir, 'status'), JSON.stringify(status, null, 2) + '\n');
+}
+
+export async function readAttemptStatus(attemptDir: string): Promise<AttemptStatus | undefined> {
+  try {
+    return JSON.parse(await fs.readFile(path.join(attemptDir, 'status'), 'utf8')) as AttemptStatus;
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return undefined;
+    throw err;
+  }
+}
+
+/** Write to a temporary name and rename, so readers never see half a file. */
+export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
+  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  await fs.writeFile(tmp, data);
+  await fs.rename(tmp, file);
+}

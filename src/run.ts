@@ -1,0 +1,204 @@
+// One supervised run: allocate the attempt, write what the record needs up front, run the
+// command in the sandbox, finalise the attempt. The CLI's `uwrx run` and the library's
+// `run()` are this same code.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { EventEmitter } from 'eventemitter3';
+import { EnvironmentError, UsageError } from './errors.js';
+import {
+  allocateAttempt,
+  linkParents,
+  linkReplay,
+  newSeed,
+  readSeed,
+  readStepCommand,
+  resolveAttemptDir,
+  writeAttemptStatus,
+  writeSeed,
+  writeStepCommand,
+  writeStepOptions,
+  type AttemptPaths,
+} from './record/layout.js';
+import { preflight, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
+
+export interface RunOptions {
+  /** Command and arguments; defaults to the replayed step's command with `replay`. */
+  argv?: string[];
+  /** Build directory (default ./build, relative to cwd). */
+  build?: string;
+  /** Step name; default: largest numeric step + 10, or 0. Not allowed with `replay`. */
+  step?: string;
+  /** Parent attempt directories, nearest first. */
+  parents?: string[];
+  /** Attempt directory to replay. */
+  replay?: string;
+  /** Network on (default) or off (default with `replay`). */
+  net?: boolean;
+  /** Directory for the run's temporary files (default <build>/.tmp). */
+  tmp?: string;
+  /** Working directory of the command (default process.cwd()). */
+  cwd?: string;
+  /** Environment of the command (default process.env). */
+  env?: NodeJS.ProcessEnv;
+}
+
+export interface RunResult extends SandboxResult {
+  buildDir: string;
+  step: string;
+  attempt: number;
+  attemptDir: string;
+  durationMs: number;
+}
+
+export type RunEvent =
+  | ({ type: 'attempt'; argv: string[] } & AttemptPaths)
+  | SandboxEvent
+  | { type: 'finished'; result: RunResult };
+
+interface RunEvents {
+  event: [RunEvent];
+}
+
+export class RunHandle extends EventEmitter<RunEvents> {
+  readonly done: Promise<RunResult>;
+  private sandbox: Sandbox | undefined;
+  private terminateRequested: number | undefined;
+  private readonly history: RunEvent[] = [];
+  private finished = false;
+  private waiters: Array<() => void> = [];
+
+  constructor(options: RunOptions) {
+    super();
+    this.done = this.execute(options).finally(() => {
+      this.finished = true;
+      this.wake();
+    });
+    // A caller that only iterates events must not get an unhandled rejection warning.
+    this.done.catch(() => undefined);
+  }
+
+  /** SIGTERM to the whole tree, SIGKILL after graceMs; the attempt is marked incomplete. */
+  terminate(graceMs = 3000): void {
+    this.terminateRequested = graceMs;
+    this.sandbox?.terminate(graceMs);
+  }
+
+  /** Every event of the run, from the first, as an async iterator. */
+  async *events(): AsyncGenerator<RunEvent> {
+    let index = 0;
+    for (;;) {
+      while (index < this.history.length) yield this.history[index++]!;
+      if (this.finished) return;
+      await new Promise<void>((resolve) => this.waiters.push(resolve));
+    }
+  }
+
+  private publish(event: RunEvent): void {
+    this.history.push(event);
+    this.emit('event', event);
+    this.wake();
+  }
+
+  private wake(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const w of waiters) w();
+  }
+
+  private async execute(options: RunOptions): Promise<RunResult> {
+    const cwd = path.resolve(options.cwd ?? process.cwd());
+    const replayed = options.replay !== undefined ? await resolveAttemptDir(options.replay, '--replay') : undefined;
+    if (replayed && options.step !== undefined) {
+      throw new UsageError('--step cannot be used with --replay (a replay is a new attempt of the replayed step)');
+    }
+    const parents: string[] = [];
+    for (const p of options.parents ?? []) parents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
+    const argv =
+      options.argv && options.argv.length > 0 ? options.argv : replayed ? await readAttemptCommand(replayed) : [];
+    if (argv.length === 0) throw new UsageError('no command to run');
+    const problem = preflight();
+    if (problem) throw new EnvironmentError(problem);
+
+    const paths = replayed
+      ? await allocateAttempt(replayed.buildDir, replayed.step)
+      : await allocateAttempt(path.resolve(cwd, options.build ?? 'build'), options.step);
+    const net = options.net ?? !replayed;
+    const startedAt = new Date();
+    const stepOptions = { net, parents, ...(replayed ? { replay: replayed.attemptDir } : {}) };
+    // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
+    // which is what a replay of that attempt reruns.
+    for (const dir of [paths.stepDir, paths.attemptDir]) {
+      await writeStepCommand(dir, argv);
+      await writeStepOptions(dir, stepOptions);
+    }
+    await writeSeed(paths.attemptDir, replayed ? await readSeed(replayed.attemptDir) : newSeed());
+    await linkParents(paths.attemptDir, parents);
+    if (replayed) await linkReplay(paths.attemptDir, replayed.attemptDir);
+    this.publish({ type: 'attempt', argv, ...paths });
+
+    const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
+    await fs.mkdir(tmpRoot, { recursive: true });
+    const runDir = await fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+
+    let result: SandboxResult;
+    try {
+      this.sandbox = startSandbox({
+        argv,
+        cwd,
+        env: options.env ?? process.env,
+        attemptDir: paths.attemptDir,
+        runDir,
+        hide: [paths.buildDir, runDir],
+        net,
+        onEvent: (e) => this.publish(e),
+      });
+      if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
+      result = await this.sandbox.done;
+    } catch (err) {
+      await writeAttemptStatus(paths.attemptDir, {
+        complete: false,
+        status: 2,
+        exitCode: null,
+        signal: null,
+        reason: (err as Error).message,
+        startedAt: startedAt.toISOString(),
+        endedAt: new Date().toISOString(),
+        processes: 0,
+        filesWritten: 0,
+      });
+      throw err;
+    } finally {
+      await fs.rm(runDir, { recursive: true, force: true });
+    }
+    const endedAt = new Date();
+    await writeAttemptStatus(paths.attemptDir, {
+      complete: !result.incomplete,
+      status: result.status,
+      exitCode: result.exitCode,
+      signal: result.signal,
+      ...(result.incomplete ? { reason: 'interrupted' } : {}),
+      startedAt: startedAt.toISOString(),
+      endedAt: endedAt.toISOString(),
+      processes: result.processes,
+      filesWritten: result.filesWritten,
+    });
+    const full: RunResult = { ...result, ...paths, durationMs: endedAt.getTime() - startedAt.getTime() };
+    this.publish({ type: 'finished', result: full });
+    return full;
+  }
+}
+
+async function readAttemptCommand(attempt: AttemptPaths): Promise<string[]> {
+  try {
+    return await readStepCommand(attempt.attemptDir);
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    return readStepCommand(attempt.stepDir);
+  }
+}
+
+/** Starts a supervised run. Await `handle.done` for the result; iterate
+ * `handle.events()` or listen to 'event' for processes as they come and go. */
+export function run(options: RunOptions): RunHandle {
+  return new RunHandle(options);
+}

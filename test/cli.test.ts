@@ -1,0 +1,112 @@
+import test from 'ava';
+import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync } from 'node:fs';
+import path from 'node:path';
+import { scratchDir, uwrx } from './helpers/uwrx.js';
+
+test('uwrx --help and uwrx run --help print usage', async (t) => {
+  const cwd = scratchDir();
+  const main = await uwrx(['--help'], { cwd });
+  t.is(main.status, 0);
+  t.regex(main.stdout, /Usage:/);
+  t.regex(main.stdout, /uwrx run \[options\] -- <command>/);
+  const run = await uwrx(['run', '--help'], { cwd });
+  t.is(run.status, 0);
+  t.regex(run.stdout, /--replay <path>/);
+  for (const command of ['inspect', 'check', 'ui', 'test']) {
+    const r = await uwrx([command, '--help'], { cwd });
+    t.is(r.status, 0, command);
+    t.regex(r.stdout, new RegExp(`Usage: uwrx ${command}`));
+  }
+  t.false(existsSync(path.join(cwd, 'build')), 'help creates no record');
+});
+
+test('run: exit status, output and the record of steps and attempts', async (t) => {
+  const cwd = scratchDir();
+  const first = await uwrx(['run', '--', 'sh', '-c', 'echo hi; exit 3'], { cwd });
+  t.is(first.stdout, 'hi\n');
+  t.is(first.status, 3);
+  t.regex(first.stderr, /record in build\/0\/0/);
+  t.regex(readFileSync(path.join(cwd, 'build/0/0/seed.txt'), 'utf8'), /^[0-9a-f]{32}\n$/);
+  t.is(readFileSync(path.join(cwd, 'build/0/cmd'), 'utf8'), 'sh\n-c\necho hi; exit 3\n');
+
+  const second = await uwrx(['run', '-q', '--', 'true'], { cwd });
+  t.is(second.status, 0);
+  t.is(second.stderr, '', '--quiet suppresses the summary');
+  t.true(existsSync(path.join(cwd, 'build/10/0/seed.txt')));
+
+  const third = await uwrx(['run', '--step', '0', '--', 'true'], { cwd });
+  t.is(third.status, 0);
+  t.true(existsSync(path.join(cwd, 'build/0/1/seed.txt')));
+
+  const replay = await uwrx(['run', '--replay', 'build/0/0'], { cwd });
+  t.is(replay.status, 3, 'the replay reruns the replayed attempt\'s command');
+  t.is(replay.stdout, 'hi\n');
+  t.is(readlinkSync(path.join(cwd, 'build/0/2/replay')), '../0');
+  t.is(readFileSync(path.join(cwd, 'build/0/2/seed.txt'), 'utf8'), readFileSync(path.join(cwd, 'build/0/0/seed.txt'), 'utf8'));
+  const options = JSON.parse(readFileSync(path.join(cwd, 'build/0/2/options'), 'utf8')) as { net: boolean };
+  t.false(options.net, 'network defaults off for a replay');
+  const status = JSON.parse(readFileSync(path.join(cwd, 'build/0/2/status'), 'utf8')) as { complete: boolean; status: number };
+  t.true(status.complete);
+  t.is(status.status, 3);
+});
+
+test('run: a signal death becomes 128+N', async (t) => {
+  const cwd = scratchDir();
+  const r = await uwrx(['run', '-q', '--', 'sh', '-c', 'kill -TERM $$'], { cwd });
+  t.is(r.status, 128 + 15);
+});
+
+test('run: --parent links parents in order', async (t) => {
+  const cwd = scratchDir();
+  await uwrx(['run', '-q', '--', 'true'], { cwd });
+  await uwrx(['run', '-q', '--', 'true'], { cwd });
+  const r = await uwrx(['run', '-q', '--parent', 'build/10/0', '--parent', 'build/0/0', '--', 'true'], { cwd });
+  t.is(r.status, 0, r.stderr);
+  t.is(readlinkSync(path.join(cwd, 'build/20/0/parent/0')), '../../../10/0');
+  t.is(readlinkSync(path.join(cwd, 'build/20/0/parent/1')), '../../../0/0');
+});
+
+const wrongUsage: Array<[string, string[], RegExp]> = [
+  ['unknown option', ['run', '--frobnicate', '--', 'true'], /unknown option --frobnicate/],
+  ['unknown command', ['frobnicate'], /unknown command "frobnicate"/],
+  ['missing --', ['run', 'true'], /missing "--" before the command/],
+  ['nothing to run', ['run'], /missing "--" and a command/],
+  ['empty command', ['run', '--'], /no command after "--"/],
+  ['--step with --replay', ['run', '--step', '0', '--replay', 'build/0/0'], /--step cannot be used with --replay/],
+  ['--replay not an attempt', ['run', '--replay', 'build/0'], /not an attempt directory/],
+  ['--replay missing', ['run', '--replay', 'build/9/9'], /no such attempt directory/],
+  ['--parent missing', ['run', '--parent', 'nowhere', '--', 'true'], /--parent nowhere: no such attempt directory/],
+  ['--parent not an attempt', ['run', '--parent', 'build', '--', 'true'], /not an attempt directory/],
+  ['option without value', ['run', '--build'], /--build needs a value/],
+  ['bad step name', ['run', '--step', '../x', '--', 'true'], /not a valid step name/],
+  ['inspect bad view', ['inspect', 'nothing', 'build/0/0'], /unknown view "nothing"/],
+  ['inspect bad format', ['inspect', 'procs', 'build/0/0', '--format', 'xml'], /--format must be text or json/],
+  ['check without trace', ['check'], /missing the trace/],
+];
+
+for (const [name, args, message] of wrongUsage) {
+  test(`wrong usage: ${name} prints one line and exits 2`, async (t) => {
+    const cwd = scratchDir();
+    mkdirSync(path.join(cwd, 'build/0'), { recursive: true });
+    const before = readdirSync(path.join(cwd, 'build/0'));
+    const r = await uwrx(args, { cwd });
+    t.is(r.status, 2);
+    t.regex(r.stderr, message);
+    t.is(r.stderr.trim().split('\n').length, 1, `one line: ${r.stderr}`);
+    t.notRegex(r.stderr, /\n\s+at /, 'no stack trace');
+    t.deepEqual(readdirSync(path.join(cwd, 'build/0')), before, 'nothing was created');
+  });
+}
+
+test('two concurrent runs get different attempts and different default steps', async (t) => {
+  const cwd = scratchDir();
+  const sameStep = await Promise.all([0, 1, 2, 3].map(() => uwrx(['run', '-q', '--step', 'par', '--', 'true'], { cwd })));
+  for (const r of sameStep) t.is(r.status, 0, r.stderr);
+  t.deepEqual(readdirSync(path.join(cwd, 'build/par')).filter((n) => /^\d+$/.test(n)).sort(), ['0', '1', '2', '3']);
+
+  const cwd2 = scratchDir();
+  const defaults = await Promise.all([0, 1, 2].map(() => uwrx(['run', '-q', '--', 'true'], { cwd: cwd2 })));
+  for (const r of defaults) t.is(r.status, 0, r.stderr);
+  const steps = readdirSync(path.join(cwd2, 'build')).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  t.deepEqual(steps, [0, 10, 20]);
+});
