@@ -7,6 +7,8 @@ import { run } from '../run.js';
 import { parseArgs, type RunArgs } from './args.js';
 import { commandHelp, mainHelp } from './help.js';
 import { formatSummary } from './summary.js';
+import { runScenario, scenarios } from '../scenarios/index.js';
+import { UsageError } from '../errors.js';
 
 /** Exit status for usage and environment errors. */
 export const EXIT_USAGE = 2;
@@ -28,10 +30,11 @@ export async function main(args: string[]): Promise<number> {
     }
     case 'run':
       return runCommand(command);
+    case 'test':
+      return testCommand(command.names, command.list, command.keep);
     case 'inspect':
     case 'check':
     case 'ui':
-    case 'test':
       process.stderr.write(`uwrx ${command.command}: not available in this version\n`);
       return EXIT_USAGE;
   }
@@ -89,4 +92,29 @@ export async function cli(args: string[]): Promise<void> {
     }
   }
   process.exitCode = status;
+}
+
+async function testCommand(names: string[], list: boolean, keep: boolean): Promise<number> {
+  if (list) {
+    const width = Math.max(...scenarios.map((s) => s.name.length));
+    for (const s of scenarios) process.stdout.write(`${s.name.padEnd(width)}  ${s.description}\n`);
+    return 0;
+  }
+  const chosen = names.includes('all') ? scenarios : names.map((name) => {
+    const s = scenarios.find((x) => x.name === name);
+    if (!s) throw new UsageError(`uwrx test: no scenario "${name}" (uwrx test --list shows them)`);
+    return s;
+  });
+  let failed = 0;
+  for (const s of chosen) {
+    const outcome = await runScenario(s, keep);
+    const time = `${(outcome.durationMs / 1000).toFixed(1)} s`;
+    if (outcome.ok) process.stdout.write(`ok      ${s.name} (${time})${keep ? ` in ${outcome.dir}` : ''}\n`);
+    else {
+      failed++;
+      process.stdout.write(`FAILED  ${s.name} (${time}): ${outcome.message}${keep ? ` in ${outcome.dir}` : ''}\n`);
+    }
+  }
+  process.stdout.write(`${chosen.length - failed} passed, ${failed} failed\n`);
+  return failed > 0 ? 1 : 0;
 }
