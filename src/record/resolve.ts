@@ -1,0 +1,126 @@
+// The resolution rule: which version of a file a process sees.
+//   Process P sees X as files-<q>/X with the largest q < P; else files/X; else the
+//   parents' layers (the same rule over their stores, nearest parent first, each
+//   parent's own parents after it); else the real filesystem. A whiteout at the winning
+//   position means "absent"; a whiteout or an opaque directory on the way down hides the
+//   layers below, as in overlayfs.
+import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { native } from '../native.js';
+
+export type Resolution =
+  | { kind: 'absent'; layer?: Layer }
+  | { kind: 'found'; file: string; layer: Layer };
+
+export interface Layer {
+  /** Attempt directory holding the layer. */
+  attemptDir: string;
+  /** files/ or files-<pid>/ root. */
+  root: string;
+  /** Writer pid for a files-<pid>/ layer, undefined for files/. */
+  pid?: number;
+  /** 0 for the attempt itself, 1 + index along the parent chain for parents. */
+  depth: number;
+  /** The real filesystem (no attempt). */
+  real?: boolean;
+}
+
+const OPAQUE_XATTRS = ['user.overlay.opaque', 'trusted.overlay.opaque'];
+
+export function isWhiteout(st: Stats): boolean {
+  return st.isCharacterDevice() && st.rdev === 0;
+}
+
+function isOpaque(dir: string): boolean {
+  for (const name of OPAQUE_XATTRS) {
+    const v = native().getXattr(dir, name);
+    if (v && v.toString() === 'y') return true;
+  }
+  return false;
+}
+
+function tryLstat(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Version directories files-<pid> of an attempt, largest pid first. */
+export function versionPids(attemptDir: string): number[] {
+  let names: string[];
+  try {
+    names = readdirSync(attemptDir);
+  } catch {
+    return [];
+  }
+  return names
+    .map((n) => /^files-([1-9][0-9]*)$/.exec(n)?.[1])
+    .filter((v): v is string => v !== undefined)
+    .map(Number)
+    .sort((a, b) => b - a);
+}
+
+/** Parent attempts in resolution order: parent/0 and its ancestors, then parent/1 ... */
+export function parentChain(attemptDir: string, seen = new Set<string>()): string[] {
+  const out: string[] = [];
+  const dir = path.join(attemptDir, 'parent');
+  for (let i = 0; ; i++) {
+    let target: string;
+    try {
+      target = path.resolve(dir, readlinkSync(path.join(dir, String(i))));
+    } catch {
+      break;
+    }
+    if (seen.has(target)) continue;
+    seen.add(target);
+    out.push(target, ...parentChain(target, seen));
+  }
+  return out;
+}
+
+/** Layers process `asOfPid` of `attemptDir` sees, top first (real filesystem last). */
+export function layersFor(attemptDir: string, asOfPid = Number.POSITIVE_INFINITY): Layer[] {
+  const layers: Layer[] = [];
+  const addAttempt = (dir: string, depth: number, limit: number): void => {
+    for (const pid of versionPids(dir)) {
+      if (pid < limit) layers.push({ attemptDir: dir, root: path.join(dir, `files-${pid}`), pid, depth });
+    }
+    layers.push({ attemptDir: dir, root: path.join(dir, 'files'), depth });
+  };
+  addAttempt(attemptDir, 0, asOfPid);
+  parentChain(attemptDir).forEach((p, i) => addAttempt(p, i + 1, Number.POSITIVE_INFINITY));
+  layers.push({ attemptDir: '', root: '/', depth: -1, real: true });
+  return layers;
+}
+
+/** What process `asOfPid` (default: after the run) sees at absolute path `file`. */
+export function resolveFile(attemptDir: string, file: string, asOfPid = Number.POSITIVE_INFINITY): Resolution {
+  if (!path.isAbsolute(file)) throw new Error(`resolveFile: "${file}" is not an absolute path`);
+  const parts = path.normalize(file).split('/').filter(Boolean);
+  for (const layer of layersFor(attemptDir, asOfPid)) {
+    const hit = lookInLayer(layer, parts);
+    if (hit === 'continue') continue;
+    return hit;
+  }
+  return { kind: 'absent' };
+}
+
+function lookInLayer(layer: Layer, parts: string[]): Resolution | 'continue' {
+  const full = path.join(layer.root, ...parts);
+  if (layer.real) return tryLstat(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
+  // Ancestors first: a whiteout or a non-directory hides everything below it; an opaque
+  // directory hides the lower layers' contents of that directory.
+  let opaque = false;
+  for (let i = 1; i < parts.length; i++) {
+    const dir = path.join(layer.root, ...parts.slice(0, i));
+    const st = tryLstat(dir);
+    if (!st) break;
+    if (isWhiteout(st) || !st.isDirectory()) return { kind: 'absent', layer };
+    if (isOpaque(dir)) opaque = true;
+  }
+  const st = tryLstat(full);
+  if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };
+  return opaque ? { kind: 'absent', layer } : 'continue';
+}

@@ -1,0 +1,87 @@
+import test from 'ava';
+import { mkdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import path from 'node:path';
+import { resolveFile } from '../src/record/resolve.js';
+import { formatFilesMetaLine, parseFilesMeta, FilesMetaError } from '../src/record/files-meta.js';
+import { native } from '../src/native.js';
+import { scratchDir } from './helpers/uwrx.js';
+
+function put(root: string, rel: string, content: string): void {
+  const file = path.join(root, rel);
+  mkdirSync(path.dirname(file), { recursive: true });
+  writeFileSync(file, content);
+}
+
+function whiteout(root: string, rel: string): void {
+  const file = path.join(root, rel);
+  mkdirSync(path.dirname(file), { recursive: true });
+  native().makeWhiteout(file);
+}
+
+function contentOf(attempt: string, file: string, pid?: number): string | null {
+  const r = resolveFile(attempt, file, pid);
+  return r.kind === 'found' ? readFileSync(r.file, 'utf8') : null;
+}
+
+test('resolveFile: per-process versions, first version, parents, real filesystem', (t) => {
+  const build = scratchDir();
+  const parent = path.join(build, '0', '0');
+  const attempt = path.join(build, '10', '0');
+  put(parent, 'files/p/only-in-parent', 'parent');
+  put(parent, 'files/p/foo', 'parent foo');
+  put(attempt, 'files/p/foo', 'A');
+  put(attempt, 'files-7/p/foo', 'C');
+  put(attempt, 'files-9/p/foo', 'D');
+  mkdirSync(path.join(attempt, 'parent'));
+  symlinkSync('../../../0/0', path.join(attempt, 'parent', '0'));
+
+  t.is(contentOf(attempt, '/p/foo', 5), 'A', 'a process before C sees the first version');
+  t.is(contentOf(attempt, '/p/foo', 7), 'A', 'C itself saw A before writing');
+  t.is(contentOf(attempt, '/p/foo', 8), 'C');
+  t.is(contentOf(attempt, '/p/foo'), 'D', 'after the run: the last version');
+  t.is(contentOf(attempt, '/p/only-in-parent', 3), 'parent');
+  const real = resolveFile(attempt, '/etc/hostname');
+  t.is(real.kind, 'found');
+  t.true(real.kind === 'found' && real.layer.real === true);
+  t.is(resolveFile(attempt, '/p/nowhere').kind, 'absent');
+});
+
+test('resolveFile: whiteouts and opaque directories hide lower layers', (t) => {
+  if (process.getuid?.() !== 0) {
+    t.pass('whiteouts need mknod (root)');
+    return;
+  }
+  const build = scratchDir();
+  const attempt = path.join(build, '0', '0');
+  put(attempt, 'files/etc/keep', 'k');
+  whiteout(attempt, 'files/etc/hostname');
+  put(attempt, 'files-4/etc/keep', 'k4');
+  whiteout(attempt, 'files-6/etc/keep');
+  t.is(resolveFile(attempt, '/etc/hostname').kind, 'absent', 'deleted real file');
+  t.is(contentOf(attempt, '/etc/keep', 5), 'k4');
+  t.is(resolveFile(attempt, '/etc/keep', 7).kind, 'absent', 'deleted by process 6');
+  t.is(resolveFile(attempt, '/etc/keep').kind, 'absent');
+
+  // /usr removed and re-created: an opaque directory hides the real /usr/bin.
+  mkdirSync(path.join(attempt, 'files/usr'), { recursive: true });
+  native().setXattr(path.join(attempt, 'files/usr'), 'user.overlay.opaque', Buffer.from('y'));
+  put(attempt, 'files/usr/new', 'n');
+  t.is(resolveFile(attempt, '/usr/bin/env').kind, 'absent');
+  t.is(contentOf(attempt, '/usr/new'), 'n');
+  // A whiteout of a directory hides what is below it.
+  whiteout(attempt, 'files/var');
+  t.is(resolveFile(attempt, '/var/lib').kind, 'absent');
+});
+
+test('files.meta round-trips odd paths and names bad lines', (t) => {
+  const entries = [
+    { path: Buffer.from('/w/with space\tand\ttabs\nnewline'), pid: 3, operation: 'write' as const, execPath: Buffer.from('/usr/bin/gcc') },
+    { path: Buffer.from([0x2f, 0xff, 0xfe, 0x5c]), pid: 12, operation: 'rename_to' as const, execPath: Buffer.from('/bin/mv') },
+  ];
+  const text = entries.map(formatFilesMetaLine).join('');
+  t.is(text.split('\n').length, 3);
+  t.deepEqual(parseFilesMeta(text), entries);
+  t.throws(() => parseFilesMeta('/a\t2\twrite\n/b\tx\twrite\t/bin/sh\n'), { instanceOf: FilesMetaError, message: /line 1: expected 4/ });
+  t.throws(() => parseFilesMeta('/a\t2\tfrobnicate\t/bin/sh\n'), { message: /unknown operation "frobnicate"/ });
+  t.throws(() => parseFilesMeta('/a\t0\twrite\t/bin/sh\n'), { message: /not a logical pid/ });
+});
