@@ -7,6 +7,8 @@ import { EventEmitter } from 'eventemitter3';
 import { EnvironmentError, UsageError } from './errors.js';
 import {
   allocateAttempt,
+  defaultParent,
+  readParents,
   linkParents,
   linkReplay,
   newSeed,
@@ -30,6 +32,8 @@ export interface RunOptions {
   step?: string;
   /** Parent attempt directories, nearest first. */
   parents?: string[];
+  /** No parent at all, not even the default one (the nearest earlier step). */
+  noParents?: boolean;
   /** Attempt directory to replay. */
   replay?: string;
   /** Network on (default) or off (default with `replay`). */
@@ -111,8 +115,9 @@ export class RunHandle extends EventEmitter<RunEvents> {
     if (replayed && options.step !== undefined) {
       throw new UsageError('--step cannot be used with --replay (a replay is a new attempt of the replayed step)');
     }
-    const parents: string[] = [];
-    for (const p of options.parents ?? []) parents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
+    if (options.noParents && options.parents?.length) throw new UsageError('--parent cannot be used with --no-parent');
+    const explicitParents: string[] = [];
+    for (const p of options.parents ?? []) explicitParents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
     const argv =
       options.argv && options.argv.length > 0 ? options.argv : replayed ? await readAttemptCommand(replayed) : [];
     if (argv.length === 0) throw new UsageError('no command to run');
@@ -122,6 +127,15 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const paths = replayed
       ? await allocateAttempt(replayed.buildDir, replayed.step)
       : await allocateAttempt(path.resolve(cwd, options.build ?? 'build'), options.step);
+    // Parents: as given; a replay keeps the replayed attempt's; else the nearest earlier step.
+    let parents = explicitParents;
+    if (parents.length === 0 && !options.noParents) {
+      if (replayed) parents = await readParents(replayed.attemptDir);
+      else {
+        const p = await defaultParent(paths.buildDir, paths.step);
+        if (p) parents = [p];
+      }
+    }
     const net = options.net ?? !replayed;
     const startedAt = new Date();
     const stepOptions = { net, parents, ...(replayed ? { replay: replayed.attemptDir } : {}) };

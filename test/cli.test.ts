@@ -78,6 +78,7 @@ const wrongUsage: Array<[string, string[], RegExp]> = [
   ['--parent missing', ['run', '--parent', 'nowhere', '--', 'true'], /--parent nowhere: no such attempt directory/],
   ['--parent not an attempt', ['run', '--parent', 'build', '--', 'true'], /not an attempt directory/],
   ['option without value', ['run', '--build'], /--build needs a value/],
+  ['--parent with --no-parent', ['run', '--no-parent', '--parent', 'build/0/0', '--', 'true'], /--parent cannot be used with --no-parent/],
   ['bad step name', ['run', '--step', '../x', '--', 'true'], /not a valid step name/],
   ['inspect bad view', ['inspect', 'nothing', 'build/0/0'], /unknown view "nothing"/],
   ['inspect bad format', ['inspect', 'procs', 'build/0/0', '--format', 'xml'], /--format must be text or json/],
@@ -109,4 +110,20 @@ test('two concurrent runs get different attempts and different default steps', a
   for (const r of defaults) t.is(r.status, 0, r.stderr);
   const steps = readdirSync(path.join(cwd2, 'build')).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
   t.deepEqual(steps, [0, 10, 20]);
+});
+
+test('run: the default parent is the latest attempt of the nearest earlier step', async (t) => {
+  const cwd = scratchDir();
+  await uwrx(['run', '-q', '--', 'true'], { cwd });
+  await uwrx(['run', '-q', '--step', '0', '--', 'true'], { cwd });
+  await uwrx(['run', '-q', '--', 'true'], { cwd });
+  t.is(readlinkSync(path.join(cwd, 'build/10/0/parent/0')), '../../../0/1');
+  t.false(existsSync(path.join(cwd, 'build/0/0/parent')), 'the first step has no parent');
+  await uwrx(['run', '-q', '--no-parent', '--', 'true'], { cwd });
+  t.false(existsSync(path.join(cwd, 'build/20/0/parent')));
+  await uwrx(['run', '-q', '--replay', 'build/10/0'], { cwd });
+  t.is(readlinkSync(path.join(cwd, 'build/10/1/parent/0')), '../../../0/1', 'a replay keeps the replayed parents');
+  const named = await uwrx(['run', '-q', '--step', 'lint', '--', 'true'], { cwd });
+  t.is(named.status, 0);
+  t.false(existsSync(path.join(cwd, 'build/lint/0/parent')), 'named steps get no default parent');
 });

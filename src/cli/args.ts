@@ -8,6 +8,7 @@ export interface RunArgs {
   build?: string;
   step?: string;
   parents: string[];
+  noParents: boolean;
   replay?: string;
   net?: boolean;
   tmp?: string;
@@ -123,7 +124,7 @@ export function parseArgs(args: string[]): CliCommand {
 
 function parseRun(args: string[]): RunArgs {
   const r = new OptionReader('run', args);
-  const out: RunArgs = { command: 'run', argv: [], parents: [], quiet: false };
+  const out: RunArgs = { command: 'run', argv: [], parents: [], noParents: false, quiet: false };
   let sawSeparator = false;
   for (let token = r.next(); token !== undefined; token = r.next()) {
     if (token === '--') {
@@ -141,6 +142,10 @@ function parseRun(args: string[]): RunArgs {
         break;
       case '--parent':
         out.parents.push(r.value(option, inline));
+        break;
+      case '--no-parent':
+        noInline('run', option, inline);
+        out.noParents = true;
         break;
       case '--replay':
         out.replay = r.value(option, inline);
@@ -166,6 +171,7 @@ function parseRun(args: string[]): RunArgs {
   if (out.step !== undefined && out.replay !== undefined) {
     throw new UsageError('uwrx run: --step cannot be used with --replay (a replay is a new attempt of the replayed step)');
   }
+  if (out.noParents && out.parents.length > 0) throw new UsageError('uwrx run: --parent cannot be used with --no-parent');
   if (out.argv.length === 0 && out.replay === undefined) {
     throw new UsageError(
       sawSeparator ? 'uwrx run: no command after "--"' : 'uwrx run: missing "--" and a command (uwrx run [options] -- <command>)',

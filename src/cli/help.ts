@@ -25,7 +25,10 @@ Options:
   --build <path>    build directory (default ./build)
   --step <name>     step name; default: largest numeric step + 10, or 0 when none exist.
                     An existing step gets a new attempt. Not allowed with --replay.
-  --parent <path>   parent attempt (repeatable); its files form lower layers
+  --parent <path>   parent attempt (repeatable, nearest first); its files form lower
+                    layers. Default: the latest attempt of the nearest earlier numeric
+                    step (a replay keeps the replayed attempt's parents)
+  --no-parent       no parent at all
   --replay <path>   attempt directory to replay; the command defaults to the replayed one
   --net, --no-net   network on or off (default on; off with --replay)
   --tmp <path>      where the run's temporary directory is created

@@ -46,6 +46,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     build: args.build,
     step: args.step,
     parents: args.parents,
+    noParents: args.noParents,
     replay: args.replay,
     net: args.net,
     tmp: args.tmp,

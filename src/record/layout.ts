@@ -223,3 +223,38 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
   await fs.writeFile(tmp, data);
   await fs.rename(tmp, file);
 }
+
+/** The attempt a new attempt of `step` builds on by default: the latest complete attempt
+ * (else the latest attempt) of the nearest earlier numeric step. Named steps have no
+ * order, so they get no default parent. */
+export async function defaultParent(buildDir: string, step: string): Promise<string | undefined> {
+  if (!/^(0|[1-9][0-9]*)$/.test(step)) return undefined;
+  const earlier = (await listNumericEntries(buildDir)).filter((s) => s < Number(step)).sort((a, b) => b - a);
+  for (const s of earlier) {
+    const stepDir = path.join(buildDir, String(s));
+    const attempts = (await listNumericEntries(stepDir)).sort((a, b) => b - a);
+    let fallback: string | undefined;
+    for (const a of attempts) {
+      const dir = path.join(stepDir, String(a));
+      if (!(await exists(path.join(dir, 'seed.txt')))) continue;
+      fallback ??= dir;
+      if ((await readAttemptStatus(dir))?.complete) return dir;
+    }
+    if (fallback) return fallback;
+  }
+  return undefined;
+}
+
+/** The parent attempts an attempt was linked to, nearest first. */
+export async function readParents(attemptDir: string): Promise<string[]> {
+  const dir = path.join(attemptDir, 'parent');
+  const out: string[] = [];
+  for (let i = 0; ; i++) {
+    try {
+      out.push(path.resolve(dir, await fs.readlink(path.join(dir, String(i)))));
+    } catch (err) {
+      if (isErrno(err, 'ENOENT')) return out;
+      throw err;
+    }
+  }
+}
