@@ -1,0 +1,71 @@
+// Flattening: overlayfs takes at most 500 lower layers, and a long parent chain (each
+// parent adds files/ and a files-<pid>/ per later writer) can exceed that. Flattening
+// merges a stack of layers into one directory that shows the same thing when laid over
+// the real filesystem: files are hard links (no copies), whiteouts stay whiteouts (they
+// still hide real files), opaque directories stay opaque.
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, linkSync, symlinkSync, copyFileSync, chmodSync, type Stats } from 'node:fs';
+import path from 'node:path';
+import { native } from '../native.js';
+import { isWhiteout } from './resolve.js';
+
+/** Most lower layers one overlayfs mount accepts. */
+export const OVERLAY_MAX_LOWER_LAYERS = 500;
+
+const OPAQUE = 'user.overlay.opaque';
+
+function isOpaqueDir(dir: string): boolean {
+  for (const name of [OPAQUE, 'trusted.overlay.opaque']) {
+    if (native().getXattr(dir, name)?.toString() === 'y') return true;
+  }
+  return false;
+}
+
+function lstatOrUndefined(p: string): Stats | undefined {
+  try {
+    return lstatSync(p);
+  } catch {
+    return undefined;
+  }
+}
+
+/** Merges `layers` (directory roots, top first) into the empty or absent directory `dest`. */
+export function flattenLayers(layers: string[], dest: string): void {
+  mkdirSync(dest, { recursive: true });
+  for (const layer of [...layers].reverse()) {
+    if (lstatOrUndefined(layer)?.isDirectory()) applyDirectory(layer, dest);
+  }
+}
+
+function applyDirectory(src: string, dst: string): void {
+  for (const name of readdirSync(src)) {
+    applyEntry(path.join(src, name), path.join(dst, name));
+  }
+}
+
+function applyEntry(src: string, dst: string): void {
+  const st = lstatSync(src);
+  const existing = lstatOrUndefined(dst);
+  if (st.isDirectory()) {
+    const opaque = isOpaqueDir(src);
+    if (existing && (!existing.isDirectory() || opaque)) rmSync(dst, { recursive: true, force: true });
+    if (!existing || !existing.isDirectory() || opaque) {
+      mkdirSync(dst);
+      chmodSync(dst, st.mode & 0o7777);
+      // A directory that replaced a whiteout or a file hides what the real filesystem has there.
+      if (opaque || (existing && !existing.isDirectory())) native().setXattr(dst, OPAQUE, Buffer.from('y'));
+    }
+    applyDirectory(src, dst);
+    return;
+  }
+  if (existing) rmSync(dst, { recursive: true, force: true });
+  if (isWhiteout(st)) native().makeWhiteout(dst);
+  else if (st.isSymbolicLink()) symlinkSync(readlinkSync(src), dst);
+  else {
+    try {
+      linkSync(src, dst);
+    } catch {
+      copyFileSync(src, dst);
+      chmodSync(dst, st.mode & 0o7777);
+    }
+  }
+}
