@@ -1,0 +1,242 @@
+// Starts actors in worker threads (in order), stops them (in reverse order), and turns
+// any actor failure into one event and an orderly shutdown of the others.
+//
+// Actors talk to the supervisor through a Peer over a MessageChannel. Actor-to-actor
+// traffic does not go through the main thread: an actor whose spec lists
+// `connect: ['storage']` gets its own MessageChannel to the storage actor, handed to
+// both workers by the supervisor (see worker-entry.ts), so a busy main thread never
+// sits between the collector and the merger.
+import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import { pathToFileURL } from 'node:url';
+import { EventEmitter } from 'eventemitter3';
+import { CONTROL } from './actor.js';
+import { Peer, RequestTimeoutError, asError, type RequestOptions } from './peer.js';
+import { PortTransport } from './transport.js';
+import type { ActorWorkerData, LinkMessage } from './worker-entry.js';
+
+export interface ActorSpec {
+  name: string;
+  /** The actor module: a file URL, or an absolute path. */
+  module: URL | string;
+  /** Handed to the actor as ctx.options (structured clone). */
+  options?: unknown;
+  /** Names of actors started before this one to open a direct channel with. */
+  connect?: string[];
+}
+
+export interface SupervisorOptions {
+  /** Longest an actor's start() may take. */
+  startTimeoutMs?: number;
+  /** Longest an actor's stop() may take before its worker is terminated anyway. */
+  stopTimeoutMs?: number;
+}
+
+/** An actor failed; the message reads "actor merger failed: <the actor's message>". */
+export class ActorFailedError extends Error {
+  override name = 'ActorFailedError';
+  constructor(
+    readonly actor: string,
+    readonly reason: string,
+  ) {
+    super(`actor ${actor} failed: ${reason}`);
+  }
+}
+
+export interface SupervisorEvents {
+  'actor-started': [name: string];
+  'actor-failed': [name: string, error: ActorFailedError];
+  'actor-stopped': [name: string];
+  /** Every worker has exited; `error` is the first failure, if any. */
+  stopped: [error: ActorFailedError | undefined];
+}
+
+type State = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
+
+interface RunningActor {
+  name: string;
+  worker: Worker;
+  peer: Peer;
+  state: State;
+  hasExited: boolean;
+  exited: Promise<void>;
+}
+
+const entryUrl = new URL('./worker-entry.js', import.meta.url);
+
+export class Supervisor extends EventEmitter<SupervisorEvents> {
+  private readonly actors: RunningActor[] = [];
+  private readonly startTimeoutMs: number;
+  private readonly stopTimeoutMs: number;
+  private failure: ActorFailedError | undefined;
+  private stopping: Promise<ActorFailedError | undefined> | undefined;
+
+  constructor(options: SupervisorOptions = {}) {
+    super();
+    this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
+    this.stopTimeoutMs = options.stopTimeoutMs ?? 5_000;
+  }
+
+  /** Starts the actors one after the other. If one fails, the ones already started are
+   * stopped and the promise rejects with that ActorFailedError once all have exited;
+   * if stop() is called meanwhile, it rejects once all have exited. */
+  async start(specs: ActorSpec[]): Promise<void> {
+    for (const spec of specs) {
+      if (this.stopping) {
+        const failure = await this.stopping;
+        throw failure ?? new Error(`stopped before actor "${spec.name}" started`);
+      }
+      try {
+        await this.startOne(spec);
+      } catch (err) {
+        // A wrong spec (duplicate name, unknown link): leave nothing running behind.
+        await this.stop();
+        throw err;
+      }
+    }
+    // The last actor may have failed, or stop() been called, during its start().
+    if (this.stopping) {
+      const failure = await this.stopping;
+      throw failure ?? new Error(`stopped while actor "${specs.at(-1)!.name}" was starting`);
+    }
+  }
+
+  /** Stops every actor (reverse start order) and resolves with the first failure, if
+   * any, once all workers have exited. Safe to call repeatedly. */
+  stop(): Promise<ActorFailedError | undefined> {
+    this.stopping ??= this.stopAll();
+    return this.stopping;
+  }
+
+  /** The channel to a running actor. */
+  peer(name: string): Peer {
+    const actor = this.actors.find((a) => a.name === name);
+    if (!actor) throw new Error(`no actor named "${name}"`);
+    return actor.peer;
+  }
+
+  request<T = unknown>(actor: string, type: string, body?: unknown, options?: RequestOptions): Promise<T> {
+    return this.peer(actor).request<T>(type, body, options);
+  }
+
+  /** Names of actors whose worker thread has not exited yet. */
+  get live(): string[] {
+    return this.actors.filter((a) => !a.hasExited).map((a) => a.name);
+  }
+
+  private async startOne(spec: ActorSpec): Promise<void> {
+    if (this.actors.some((a) => a.name === spec.name)) throw new Error(`actor "${spec.name}" started twice`);
+    const moduleUrl = typeof spec.module === 'string' && !spec.module.startsWith('file:')
+      ? pathToFileURL(spec.module).href
+      : String(spec.module);
+
+    const { port1, port2 } = new MessageChannel();
+    const links: Record<string, MessagePort> = {};
+    const transfer: MessagePort[] = [port2];
+    const targets = (spec.connect ?? []).map((other) => {
+      const target = this.actors.find((a) => a.name === other && a.state === 'running');
+      if (!target) throw new Error(`actor "${spec.name}" connects to "${other}", which is not running`);
+      return target;
+    });
+    for (const target of targets) {
+      const other = target.name;
+      const link = new MessageChannel();
+      target.worker.postMessage({ link: spec.name, port: link.port1 } satisfies LinkMessage, [link.port1]);
+      links[other] = link.port2;
+      transfer.push(link.port2);
+    }
+
+    const workerData: ActorWorkerData = { name: spec.name, moduleUrl, options: spec.options, port: port2, links };
+    const worker = new Worker(entryUrl, { workerData, transferList: transfer, name: `uwrx actor ${spec.name}` });
+    const peer = new Peer(new PortTransport(port1), `actor ${spec.name}`);
+    const actor: RunningActor = {
+      name: spec.name,
+      worker,
+      peer,
+      state: 'starting',
+      hasExited: false,
+      exited: new Promise((resolve) => worker.once('exit', () => resolve())),
+    };
+    this.actors.push(actor);
+
+    // An uncaught exception in the worker arrives as 'error', followed by 'exit'.
+    worker.on('error', (err) => this.fail(actor, asError(err).message));
+    worker.on('exit', (code) => {
+      actor.hasExited = true;
+      if (actor.state === 'starting' || actor.state === 'running') {
+        this.fail(actor, `worker exited unexpectedly with code ${code}`);
+      }
+      peer.close();
+    });
+
+    try {
+      await peer.request(CONTROL.start, undefined, { timeoutMs: this.startTimeoutMs });
+    } catch (err) {
+      // A crash during start() has already been reported by the worker's 'error' event,
+      // and a shutdown already under way closes the channel on purpose.
+      if (actor.state === 'starting') {
+        const reason =
+          err instanceof RequestTimeoutError ? `start() did not finish within ${err.timeoutMs} ms` : asError(err).message;
+        this.fail(actor, reason);
+      }
+      return;
+    }
+    if (actor.state !== 'starting') return;
+    actor.state = 'running';
+    this.emit('actor-started', spec.name);
+  }
+
+  private fail(actor: RunningActor, reason: string): void {
+    if (actor.state === 'failed' || actor.state === 'stopped') return;
+    // While stopping, an actor's error still counts (its stop() threw, or it crashed).
+    actor.state = 'failed';
+    const error = new ActorFailedError(actor.name, reason);
+    this.failure ??= error;
+    this.emit('actor-failed', actor.name, error);
+    void this.stop();
+  }
+
+  private async stopAll(): Promise<ActorFailedError | undefined> {
+    // Let the failing event's listeners and the current start() settle first.
+    await Promise.resolve();
+    for (const actor of [...this.actors].reverse()) {
+      if (actor.state === 'starting' || actor.state === 'running') {
+        actor.state = 'stopping';
+        try {
+          await actor.peer.request(CONTROL.stop, undefined, { timeoutMs: this.stopTimeoutMs });
+        } catch (err) {
+          this.fail(
+            actor,
+            err instanceof RequestTimeoutError
+              ? `stop() did not finish within ${err.timeoutMs} ms; its thread was terminated`
+              : `while stopping: ${asError(err).message}`,
+          );
+        }
+      }
+      // Actors may leave handles open (timers, sockets); terminating is what guarantees
+      // the thread ends. It resolves once the thread is gone.
+      await withTimeout(actor.worker.terminate(), this.stopTimeoutMs);
+      await withTimeout(actor.exited, this.stopTimeoutMs);
+      actor.peer.close();
+      const wasStopping = actor.state === 'stopping';
+      if (actor.state !== 'failed') actor.state = 'stopped';
+      if (wasStopping) this.emit('actor-stopped', actor.name);
+    }
+    this.emit('stopped', this.failure);
+    return this.failure;
+  }
+}
+
+/** Resolves when `promise` settles or after `ms`, whichever is first; never rejects. */
+async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void> {
+  let timer: NodeJS.Timeout | undefined;
+  await Promise.race([
+    promise.then(
+      () => undefined,
+      () => undefined,
+    ),
+    new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, ms);
+    }),
+  ]);
+  clearTimeout(timer);
+}
