@@ -11,16 +11,14 @@ import {
   readParents,
   linkParents,
   linkReplay,
-  newSeed,
-  readSeed,
   readStepCommand,
   resolveAttemptDir,
   writeAttemptStatus,
-  writeSeed,
   writeStepCommand,
   writeStepOptions,
   type AttemptPaths,
 } from './record/layout.js';
+import { freshSeed, readSeedFile, writeSeedFile } from './reproducibility/prng.js';
 import { preflight, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
 
 export interface RunOptions {
@@ -145,7 +143,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       await writeStepCommand(dir, argv);
       await writeStepOptions(dir, stepOptions);
     }
-    await writeSeed(paths.attemptDir, replayed ? await readSeed(replayed.attemptDir) : newSeed());
+    await writeSeedFile(paths.attemptDir, replayed ? await readSeedFile(replayed.attemptDir) : freshSeed());
     await linkParents(paths.attemptDir, parents);
     if (replayed) await linkReplay(paths.attemptDir, replayed.attemptDir);
     this.publish({ type: 'attempt', argv, ...paths });

@@ -26,7 +26,7 @@ test('run: exit status, output and the record of steps and attempts', async (t) 
   t.is(first.stdout, 'hi\n');
   t.is(first.status, 3);
   t.regex(first.stderr, /record in build\/0\/0/);
-  t.regex(readFileSync(path.join(cwd, 'build/0/0/seed.txt'), 'utf8'), /^[0-9a-f]{32}\n$/);
+  t.regex(readFileSync(path.join(cwd, 'build/0/0/seed.txt'), 'utf8'), /^[0-9a-f]{64}\n$/);
   t.is(readFileSync(path.join(cwd, 'build/0/cmd'), 'utf8'), 'sh\n-c\necho hi; exit 3\n');
 
   const second = await uwrx(['run', '-q', '--', 'true'], { cwd });

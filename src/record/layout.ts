@@ -161,21 +161,6 @@ export async function readStepOptions(stepDir: string): Promise<StepOptions | un
   }
 }
 
-/** Root seed of the attempt's PRNG, 128 bits as 32 hex digits. */
-export function newSeed(): string {
-  return randomBytes(16).toString('hex');
-}
-
-export async function writeSeed(attemptDir: string, seed: string): Promise<void> {
-  await writeFileAtomic(path.join(attemptDir, 'seed.txt'), seed + '\n');
-}
-
-export async function readSeed(attemptDir: string): Promise<string> {
-  const seed = (await fs.readFile(path.join(attemptDir, 'seed.txt'), 'utf8')).trim();
-  if (!/^[0-9a-f]{32}$/.test(seed)) throw new UsageError(`${attemptDir}/seed.txt does not hold a 32-digit hex seed`);
-  return seed;
-}
-
 /** parent/0, parent/1 ... (nearest parent first) and `replay`, as relative symlinks so a
  * build directory can be moved as a whole. */
 export async function linkParents(attemptDir: string, parents: string[]): Promise<void> {

@@ -1,2 +1,145 @@
-/* ld.so shim: placeholder entry point. */
-void _start(void) { for (;;) __asm__ volatile("mov $60, %eax; mov $0, %edi; syscall"); }
+/* uwrx's ld.so shim: runs first in every dynamically linked exec inside the sandbox,
+ * edits the auxiliary vector, asks uwrx through the control syscall for this exec's
+ * AT_RANDOM bytes and whether to run, then enters the real ld.so with the original
+ * stack. In the combined form (uwrx_control.h) the kernel has mapped ld.so already;
+ * otherwise the shim maps it from a private path. Freestanding: no libc. */
+#include <elf.h>
+
+#include "sys.h"
+#include "uwrx_control.h"
+
+extern char _start[] __attribute__((visibility("hidden")));
+extern const char __ehdr_start[] __attribute__((visibility("hidden")));
+
+/* Filled in by the combiner (src/reproducibility/ldso-combine.ts) when the shim is
+ * appended to a copy of the real ld.so as an extra segment; all zero in out/uwrx-shim.
+ * volatile: the compiler must not fold the zero. */
+__attribute__((used, aligned(8))) static volatile const struct uwrx_shim_info shim_info = {
+    .magic = UWRX_SHIM_INFO_MAGIC,
+    .ldso_entry_delta = 0,
+};
+
+static void write_all(long fd, const char *p, size_t n) {
+  while (n > 0) {
+    long r = shim_syscall3(SYS_write, fd, (long)p, (long)n);
+    if (r == -4) continue; /* EINTR */
+    if (r <= 0) return;
+    p += r;
+    n -= (size_t)r;
+  }
+}
+
+void shim_die(const char *what, const char *detail) {
+  const char *prefix = "uwrx-shim: ";
+  write_all(2, prefix, shim_strlen(prefix));
+  write_all(2, what, shim_strlen(what));
+  write_all(2, detail, shim_strlen(detail));
+  write_all(2, "\n", 1);
+  for (;;) shim_syscall3(SYS_exit_group, 127, 0, 0);
+}
+
+static long control(long op, long a1, long a2) {
+  return shim_syscall6(UWRX_SYS_CONTROL, op, a1, a2, 0, 0, (long)UWRX_CONTROL_MAGIC);
+}
+
+/* The recorded run of this exec is replayed: its output, then its exit status. */
+__attribute__((noreturn)) static void replay_skipped(long decision) {
+  char buf[8192]; /* on the stack: the combined form maps the shim read-only */
+  for (;;) {
+    long r = control(UWRX_CTL_SKIP_OUTPUT, (long)buf, sizeof buf);
+    if (r <= 0) break;
+    long fd = r >> 32;
+    size_t n = (size_t)(r & 0xffffffff);
+    if (n > sizeof buf) break;
+    write_all(fd, buf, n);
+  }
+  for (;;) shim_syscall3(SYS_exit_group, decision & 0xff, 0, 0);
+}
+
+static const char *env_value(char **envp, const char *name) {
+  size_t n = shim_strlen(name);
+  for (char **e = envp; *e; e++) {
+    size_t i = 0;
+    while (i < n && (*e)[i] == name[i]) i++;
+    if (i == n && (*e)[n] == '=') return *e + n + 1;
+  }
+  return 0;
+}
+
+static void load_real_ldso(char **envp, int secure, unsigned long pg, struct shim_loaded *ld) {
+  const char *env = secure ? 0 : env_value(envp, UWRX_LDSO_ENV);
+  if (env && *env) {
+    if (shim_load_ldso(env, pg, ld) == 0) return;
+    shim_die("cannot load the real ld.so from $" UWRX_LDSO_ENV "=", env);
+  }
+  if (shim_load_ldso(UWRX_LDSO_PATH, pg, ld) == 0) return;
+  for (const char *p = UWRX_LDSO_FALLBACKS; *p; p += shim_strlen(p) + 1)
+    if (shim_load_ldso(p, pg, ld) == 0) return;
+  shim_die("no real ld.so found at ", UWRX_LDSO_PATH);
+}
+
+/* Called from _start with the initial stack; returns where to jump. */
+uintptr_t shim_main(uintptr_t *sp) {
+  long argc = (long)sp[0];
+  char **argv = (char **)(sp + 1);
+  char **envp = argv + argc + 1;
+  char **e = envp;
+  while (*e) e++;
+  Elf64_auxv_t *auxv = (Elf64_auxv_t *)(e + 1);
+
+  /* Drop AT_SYSINFO_EHDR by shifting the rest down: without it libc finds no vDSO and
+   * makes real (interceptable) clock_gettime/gettimeofday/time syscalls. */
+  Elf64_auxv_t *w = auxv;
+  for (Elf64_auxv_t *r = auxv;; r++) {
+    if (r->a_type == AT_SYSINFO_EHDR) continue;
+    w->a_type = r->a_type;
+    w->a_un.a_val = r->a_un.a_val;
+    if (r->a_type == AT_NULL) break;
+    w++;
+  }
+
+  Elf64_auxv_t *at_base = 0, *at_entry = 0, *at_phdr = 0, *at_phnum = 0;
+  uintptr_t random = 0;
+  unsigned long pg = 4096;
+  int secure = 0;
+  for (Elf64_auxv_t *a = auxv; a->a_type != AT_NULL; a++) {
+    switch (a->a_type) {
+    case AT_BASE: at_base = a; break;
+    case AT_ENTRY: at_entry = a; break;
+    case AT_PHDR: at_phdr = a; break;
+    case AT_PHNUM: at_phnum = a; break;
+    case AT_RANDOM: random = a->a_un.a_val; break;
+    case AT_PAGESZ: pg = a->a_un.a_val; break;
+    case AT_SECURE: secure = a->a_un.a_val != 0; break;
+    }
+  }
+
+  /* Run directly (`uwrx-shim prog`, `ld.so --list prog`): the kernel described us as
+   * the program. Then the real ld.so must see itself as the program, as it would if
+   * the kernel had run it, and it loads the program named in argv itself. */
+  int direct = at_entry && at_entry->a_un.a_val == (uintptr_t)_start;
+
+  long decision = control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0);
+  if (decision >= UWRX_EXEC_SKIP && decision <= (UWRX_EXEC_SKIP | 0xff)) replay_skipped(decision);
+
+  struct shim_loaded ld;
+  int64_t delta = shim_info.ldso_entry_delta;
+  if (delta != 0) {
+    /* Combined form: the kernel already mapped ld.so (with us as an extra segment);
+     * AT_BASE and, when run directly, AT_PHDR/AT_PHNUM already describe it. */
+    ld.entry = (uintptr_t)__ehdr_start + (uintptr_t)delta;
+    if (direct && at_entry) at_entry->a_un.a_val = ld.entry;
+    return ld.entry;
+  }
+  load_real_ldso(envp, secure, pg, &ld);
+
+  if (direct) {
+    if (at_entry) at_entry->a_un.a_val = ld.entry;
+    if (at_phdr && ld.phdr) at_phdr->a_un.a_val = ld.phdr;
+    if (at_phnum && ld.phdr) at_phnum->a_un.a_val = ld.phnum;
+    if (at_base) at_base->a_un.a_val = 0;
+  } else if (at_base) {
+    at_base->a_un.a_val = ld.base;
+  }
+  return ld.entry;
+}

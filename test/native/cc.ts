@@ -1,0 +1,31 @@
+// Builds the C test drivers of test/native with the host's cc, once per test process.
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export const repoRoot = fileURLToPath(new URL('../../../', import.meta.url));
+export const nativeDir = join(repoRoot, 'src/native');
+export const driverDir = join(repoRoot, 'test/native');
+
+let outDir: string | undefined;
+
+/** Compiles `sources` (relative to the repo root) into an executable; returns its path. */
+export function buildDriver(name: string, sources: string[], flags: string[] = []): string {
+  outDir ??= mkdtempSync(join(tmpdir(), 'uwrx-native-test-'));
+  const out = join(outDir, name);
+  execFileSync(
+    'cc',
+    ['-O2', '-Wall', '-Wextra', '-Werror', '-I', join(nativeDir, 'common'), '-I', join(nativeDir, 'include'),
+      '-o', out, ...sources.map((s) => join(repoRoot, s)), ...flags],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  return out;
+}
+
+/** Runs a line-oriented driver: one answer line per request line. */
+export function askDriver(driver: string, requests: string[]): string[] {
+  const out = execFileSync(driver, { input: requests.join('\n') + '\n', maxBuffer: 64 << 20 });
+  return out.toString().trimEnd().split('\n');
+}
