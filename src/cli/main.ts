@@ -9,6 +9,9 @@ import { commandHelp, mainHelp } from './help.js';
 import { formatSummary } from './summary.js';
 import { runScenario, scenarios } from '../scenarios/index.js';
 import { UsageError } from '../errors.js';
+import { check, inspect } from '../inspect/index.js';
+import { runUi } from '../ui/app.js';
+import { loadModel } from '../ui/load.js';
 
 /** Exit status for usage and environment errors. */
 export const EXIT_USAGE = 2;
@@ -33,10 +36,16 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
+      return inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid }, process.stdout);
     case 'check':
-    case 'ui':
-      process.stderr.write(`uwrx ${command.command}: not available in this version\n`);
-      return EXIT_USAGE;
+      return check(path.resolve(command.trace), process.stdout);
+    case 'ui': {
+      if (!process.stdin.isTTY || !process.stdout.isTTY) {
+        throw new UsageError('uwrx ui: needs a terminal (use uwrx inspect in scripts)');
+      }
+      await runUi(await loadModel(path.resolve(command.trace)), process.stdin, process.stdout);
+      return 0;
+    }
   }
 }
 

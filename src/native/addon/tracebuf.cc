@@ -1,4 +1,101 @@
-// Trace buffer primitives (mmap windows, hole punching) for the collector.
+// Trace buffer primitives for the Node side: hole punching and clocks for the collector,
+// and the C writer (common/tracebuf.c) for events that originate in Node.
+#include <cerrno>
+#include <fcntl.h>
+#include <string>
+#include <time.h>
+#include <unistd.h>
 #include "addon.h"
 
-void InitTraceBuf(Napi::Env env, Napi::Object exports) { (void)env; (void)exports; }
+extern "C" {
+#include "../common/tracebuf.h"
+}
+
+// fallocate(PUNCH_HOLE|KEEP_SIZE): frees the blocks of [offset, offset+length) of a file
+// the collector has read, keeping its size so the writer's offsets stay valid.
+static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int64_t offset = info[1].As<Napi::Number>().Int64Value();
+  int64_t length = info[2].As<Napi::Number>().Int64Value();
+  if (length <= 0) return info.Env().Undefined();
+  if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) != 0)
+    return ThrowErrno(info.Env(), "fallocate(PUNCH_HOLE)", errno);
+  return info.Env().Undefined();
+}
+
+// clock_gettime(id) in nanoseconds: the writers stamp records with CLOCK_BOOTTIME, which
+// Node's own clocks do not expose.
+static Napi::Value ClockNs(const Napi::CallbackInfo &info) {
+  struct timespec ts;
+  clockid_t id = (clockid_t)info[0].As<Napi::Number>().Int32Value();
+  if (clock_gettime(id, &ts) != 0) return ThrowErrno(info.Env(), "clock_gettime", errno);
+  return Napi::Number::New(info.Env(), (double)ts.tv_sec * 1e9 + (double)ts.tv_nsec);
+}
+
+struct Writer {
+  struct uwrx_tracebuf tb;
+  int dirfd = -1;
+  bool open = false;
+};
+
+static void FreeWriter(Napi::Env, Writer *w) {
+  if (w->open) uwrx_tracebuf_close(&w->tb, 0);
+  if (w->dirfd >= 0) close(w->dirfd);
+  delete w;
+}
+
+// traceWriterOpen(tracesDir, pid, backlogMax?) -> handle (backlogMax 0: never wait)
+static Napi::Value TraceWriterOpen(const Napi::CallbackInfo &info) {
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  uint32_t pid = info[1].As<Napi::Number>().Uint32Value();
+  int dirfd = open(dir.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return ThrowErrno(info.Env(), ("open " + dir).c_str(), errno);
+  Writer *w = new Writer();
+  w->dirfd = dirfd;
+  int r = uwrx_tracebuf_open(&w->tb, dirfd, pid);
+  if (r != 0) {
+    close(dirfd);
+    delete w;
+    return ThrowErrno(info.Env(), ("uwrx_tracebuf_open " + dir).c_str(), -r);
+  }
+  if (info.Length() > 2 && info[2].IsNumber()) w->tb.backlog_max = (uint64_t)info[2].As<Napi::Number>().Int64Value();
+  w->open = true;
+  return Napi::External<Writer>::New(info.Env(), w, FreeWriter);
+}
+
+static Writer *WriterOf(const Napi::CallbackInfo &info) {
+  Writer *w = info[0].As<Napi::External<Writer>>().Data();
+  if (!w->open) {
+    ThrowErrno(info.Env(), "trace writer", EBADF);
+    return nullptr;
+  }
+  return w;
+}
+
+// traceWriterAppend(handle, record): one encoded record (events.ts encodeEvent).
+static Napi::Value TraceWriterAppend(const Napi::CallbackInfo &info) {
+  Writer *w = WriterOf(info);
+  if (!w) return info.Env().Undefined();
+  Napi::Buffer<uint8_t> rec = info[1].As<Napi::Buffer<uint8_t>>();
+  int r = uwrx_trace_append_raw(&w->tb, rec.Data(), rec.Length());
+  if (r != 0) return ThrowErrno(info.Env(), "uwrx_trace_append_raw", -r);
+  return info.Env().Undefined();
+}
+
+// traceWriterClose(handle, ended)
+static Napi::Value TraceWriterClose(const Napi::CallbackInfo &info) {
+  Writer *w = WriterOf(info);
+  if (!w) return info.Env().Undefined();
+  w->open = false;
+  int r = uwrx_tracebuf_close(&w->tb, info[1].ToBoolean().Value() ? 1 : 0);
+  if (r != 0) return ThrowErrno(info.Env(), "uwrx_tracebuf_close", -r);
+  return info.Env().Undefined();
+}
+
+void InitTraceBuf(Napi::Env env, Napi::Object exports) {
+  exports.Set("punchHole", Napi::Function::New(env, PunchHole));
+  exports.Set("clockNs", Napi::Function::New(env, ClockNs));
+  exports.Set("traceWriterOpen", Napi::Function::New(env, TraceWriterOpen));
+  exports.Set("traceWriterAppend", Napi::Function::New(env, TraceWriterAppend));
+  exports.Set("traceWriterClose", Napi::Function::New(env, TraceWriterClose));
+}

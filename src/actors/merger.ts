@@ -1,0 +1,505 @@
+// Merger: turns the collected trace events of all processes into the attempt's `perfetto`
+// file. Events are ordered by timestamp across processes (up to the collector's
+// watermark), each process is one Perfetto sequence (its events are already in time
+// order in its buffer file, so every sequence is non-decreasing even when a slow process
+// delivers late), names are interned per sequence, and packets are written in zlib
+// compressed_packets chunks.
+import { closeSync, openSync, writeSync } from 'node:fs';
+import { isUtf8 } from 'node:buffer';
+import { deflateSync } from 'node:zlib';
+import { escapeBytes } from '../record/escape.js';
+import { defineActor } from './actor.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, TraceFormatError, decodeEvents, eventDef, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
+
+const P = Fields.TracePacket;
+const TE = Fields.TrackEvent;
+const DA = Fields.DebugAnnotation;
+
+/** The packet sequence of the merger's own packets (clock snapshot, process tree). */
+export const GLOBAL_SEQUENCE = 1;
+/** Process P's packets go on sequence P + SEQUENCE_BASE. */
+export const SEQUENCE_BASE = 1;
+/** Annotation carrying output bytes that are not valid UTF-8 (base64). */
+export const OUTPUT_BASE64 = 'base64';
+export const OUTPUT_TEXT = 'text';
+/** Events of a process held back until its first exec names it (bounded). */
+const HOLD_MAX = 64;
+
+export interface MergerOptions {
+  /** The attempt's perfetto file (created or truncated). */
+  output: string;
+  /** Clock readings (ns) for the ClockSnapshot: BOOTTIME (the records' clock) and REALTIME. */
+  clocks: { boottime: number; realtime: number };
+  /** Uncompressed bytes per compressed_packets chunk (Perfetto asks for < 512 KB). */
+  chunkBytes?: number;
+  /** Events kept for reordering before the oldest are written regardless of watermark. */
+  maxBuffered?: number;
+  /** zlib level; 6 is what Perfetto's own writer uses. */
+  level?: number;
+}
+
+export interface MergeStats {
+  events: number;
+  processes: number;
+  packets: number;
+  bytesWritten: number;
+  errors: string[];
+}
+
+interface Sequence {
+  id: number;
+  started: boolean;
+  eventNames: Map<string, number>;
+  annotationNames: Map<string, number>;
+  lastTime: number;
+}
+
+interface Proc {
+  pid: number;
+  ppid: number;
+  argv: Buffer[] | undefined;
+  execPath: Buffer | undefined;
+  seq: Sequence;
+  uuid: number;
+  described: boolean;
+  held: TraceEvent[];
+  threads: Map<number, number>;
+  sliceOpen: boolean;
+  ended: boolean;
+  lastTime: number;
+}
+
+interface Pending {
+  ev: TraceEvent;
+  order: number;
+}
+
+export class Merger {
+  private readonly fd: number;
+  private readonly chunk = new ProtoWriter(1 << 20);
+  private readonly packet = new ProtoWriter(1 << 16);
+  private readonly frame = new ProtoWriter(64);
+  private readonly procs = new Map<number, Proc>();
+  private readonly global: Sequence;
+  private pending: Pending[] = [];
+  private order = 0;
+  private watermark = 0;
+  private nextUuid = 1;
+  private closed = false;
+  readonly stats: MergeStats = { events: 0, processes: 0, packets: 0, bytesWritten: 0, errors: [] };
+  private readonly chunkBytes: number;
+  private readonly maxBuffered: number;
+  private readonly level: number;
+
+  constructor(private readonly options: MergerOptions) {
+    this.chunkBytes = options.chunkBytes ?? 384 * 1024;
+    this.maxBuffered = options.maxBuffered ?? 200_000;
+    this.level = options.level ?? 6;
+    this.fd = openSync(options.output, 'w');
+    this.global = newSequence(GLOBAL_SEQUENCE);
+    this.writeClockSnapshot();
+  }
+
+  /** Records read from one process's buffer (collector), in file order. A malformed
+   * record drops itself and the rest of this batch, reported in stats.errors. */
+  records(pid: number, bytes: Buffer): void {
+    const events: TraceEvent[] = [];
+    try {
+      decodeEvents(bytes, 0, bytes.length, events);
+    } catch (err) {
+      if (!(err instanceof TraceFormatError)) throw err;
+      this.stats.errors.push(`traces/${pid}: ${err.message}`);
+    }
+    this.push(events);
+  }
+
+  /** Events of one process, in its buffer's order. */
+  push(events: readonly TraceEvent[]): void {
+    if (this.closed) {
+      this.stats.errors.push(`${events.length} events arrived after the trace was finished`);
+      return;
+    }
+    for (const ev of events) this.pending.push({ ev, order: this.order++ });
+    if (this.pending.length > 2 * this.maxBuffered) this.advance(this.watermark);
+  }
+
+  /** Writes every buffered event at or before `watermark` (ns), in timestamp order; if
+   * too many remain buffered, the oldest are written anyway. */
+  advance(watermark: number): void {
+    this.watermark = watermark;
+    if (this.pending.length === 0) return;
+    this.pending.sort((a, b) => a.ev.time - b.ev.time || a.order - b.order);
+    let cut = upperBound(this.pending, watermark);
+    if (this.pending.length - cut > this.maxBuffered) cut = this.pending.length - (this.maxBuffered >> 1);
+    for (let i = 0; i < cut; i++) this.emit(this.pending[i]!.ev);
+    this.pending = this.pending.slice(cut);
+  }
+
+  /** Writes everything left, the process tree, and closes the file. */
+  finish(): MergeStats {
+    if (this.closed) return this.stats;
+    this.advance(Infinity);
+    for (const proc of this.procs.values()) {
+      if (!proc.described) this.describe(proc);
+      if (proc.sliceOpen) this.endSlice(proc, proc.lastTime, undefined);
+    }
+    this.writeProcessTree();
+    this.flushChunk();
+    closeSync(this.fd);
+    this.closed = true;
+    this.stats.processes = this.procs.size;
+    return this.stats;
+  }
+
+  private proc(pid: number): Proc {
+    let proc = this.procs.get(pid);
+    if (!proc) {
+      proc = {
+        pid,
+        // uwrx itself, until a spawn record names the parent (as in procs.tsv).
+        ppid: 1,
+        argv: undefined,
+        execPath: undefined,
+        seq: newSequence(pid + SEQUENCE_BASE),
+        uuid: this.nextUuid++,
+        described: false,
+        held: [],
+        threads: new Map(),
+        sliceOpen: false,
+        ended: false,
+        lastTime: 0,
+      };
+      this.procs.set(pid, proc);
+    }
+    return proc;
+  }
+
+  private emit(ev: TraceEvent): void {
+    this.stats.events++;
+    const proc = this.proc(ev.pid);
+    if (ev.type === 'spawn' && !ev.thread) {
+      const child = this.proc(ev.child);
+      if (child.ppid === 1) child.ppid = ev.pid;
+      // Where its lifetime starts if its own buffer holds nothing.
+      if (child.lastTime === 0) child.lastTime = ev.time;
+      // A forked child runs its parent's program until it execs.
+      if (!child.argv && proc.argv) {
+        child.argv = proc.argv;
+        child.execPath = proc.execPath;
+      }
+    }
+    if (ev.type === 'exec' && ev.result >= 0 && !proc.described) {
+      proc.argv = splitArgv(ev.argv);
+      proc.execPath = ev.path;
+    }
+    if (!proc.described) {
+      proc.held.push(ev);
+      const named = ev.type === 'exec' && ev.result >= 0;
+      if (named || ev.type === 'exit' || proc.held.length >= HOLD_MAX) this.describe(proc);
+      return;
+    }
+    this.writeEvent(proc, ev);
+  }
+
+  /** Emits the process track (first packet of its sequence), opens its lifetime slice, then
+   * the events held back while waiting for its name. */
+  private describe(proc: Proc): void {
+    proc.described = true;
+    const held = proc.held;
+    proc.held = [];
+    const start = held[0]?.time ?? proc.lastTime;
+    const argv = proc.argv ?? [];
+    const name = processName(proc);
+    this.beginPacket(proc.seq, start, false);
+    this.packet.message(P.trackDescriptor, (w) => {
+      w.uint(Fields.TrackDescriptor.uuid, proc.uuid);
+      w.message(Fields.TrackDescriptor.process, (p) => {
+        p.int(Fields.ProcessDescriptor.pid, proc.pid);
+        for (const a of argv) p.string(Fields.ProcessDescriptor.cmdline, escapeBytes(a));
+        p.string(Fields.ProcessDescriptor.processName, name);
+      });
+    });
+    this.endPacket(proc.seq, start);
+    this.trackEvent(proc.seq, start, proc.uuid, TrackEventType.sliceBegin, name, [['pid', proc.pid]]);
+    proc.sliceOpen = true;
+    proc.lastTime = start;
+    for (const ev of held) this.writeEvent(proc, ev);
+  }
+
+  private writeEvent(proc: Proc, ev: TraceEvent): void {
+    const time = Math.max(ev.time, proc.seq.lastTime);
+    proc.lastTime = time;
+    const track = this.threadTrack(proc, ev.tid, time);
+    this.trackEvent(proc.seq, time, track, TrackEventType.instant, ev.type, annotationsOf(ev));
+    if (ev.type === 'exit' && proc.sliceOpen) {
+      this.endSlice(proc, time, [
+        ['status', ev.status],
+        ['signal', ev.signal],
+      ]);
+      proc.ended = true;
+    }
+  }
+
+  private endSlice(proc: Proc, time: number, annotations: Annotation[] | undefined): void {
+    proc.sliceOpen = false;
+    this.trackEvent(proc.seq, Math.max(time, proc.seq.lastTime), proc.uuid, TrackEventType.sliceEnd, undefined, annotations ?? []);
+  }
+
+  private threadTrack(proc: Proc, tid: number, time: number): number {
+    let uuid = proc.threads.get(tid);
+    if (uuid !== undefined) return uuid;
+    uuid = this.nextUuid++;
+    proc.threads.set(tid, uuid);
+    const name = tid === proc.pid ? processName(proc) : `${processName(proc)} [${tid}]`;
+    this.beginPacket(proc.seq, time, false);
+    this.packet.message(P.trackDescriptor, (w) => {
+      w.uint(Fields.TrackDescriptor.uuid, uuid!);
+      w.uint(Fields.TrackDescriptor.parentUuid, proc.uuid);
+      w.message(Fields.TrackDescriptor.thread, (t) => {
+        t.int(Fields.ThreadDescriptor.pid, proc.pid);
+        t.int(Fields.ThreadDescriptor.tid, tid);
+        t.string(Fields.ThreadDescriptor.threadName, name);
+      });
+    });
+    this.endPacket(proc.seq, time);
+    return uuid;
+  }
+
+  private trackEvent(
+    seq: Sequence,
+    time: number,
+    track: number,
+    type: number,
+    name: string | undefined,
+    annotations: Annotation[],
+  ): void {
+    const newNames: [number, string][] = [];
+    const newAnnotationNames: [number, string][] = [];
+    const intern = (table: Map<string, number>, s: string, added: [number, string][]): number => {
+      let iid = table.get(s);
+      if (iid === undefined) {
+        iid = table.size + 1;
+        table.set(s, iid);
+        added.push([iid, s]);
+      }
+      return iid;
+    };
+    const nameIid = name === undefined ? 0 : intern(seq.eventNames, name, newNames);
+    const annIids = annotations.map(([n]) => intern(seq.annotationNames, n, newAnnotationNames));
+    this.beginPacket(seq, time, true);
+    if (newNames.length || newAnnotationNames.length) {
+      this.packet.message(P.internedData, (w) => {
+        for (const [iid, s] of newNames) {
+          w.message(Fields.InternedData.eventNames, (e) => e.uint(Fields.InternedName.iid, iid).string(Fields.InternedName.name, s));
+        }
+        for (const [iid, s] of newAnnotationNames) {
+          w.message(Fields.InternedData.debugAnnotationNames, (e) =>
+            e.uint(Fields.InternedName.iid, iid).string(Fields.InternedName.name, s),
+          );
+        }
+      });
+    }
+    this.packet.message(P.trackEvent, (w) => {
+      w.uint(TE.type, type);
+      w.uint(TE.trackUuid, track);
+      if (nameIid) w.uint(TE.nameIid, nameIid);
+      annotations.forEach(([, value], i) => {
+        w.message(TE.debugAnnotations, (a) => {
+          a.uint(DA.nameIid, annIids[i]!);
+          writeAnnotationValue(a, value);
+        });
+      });
+    });
+    this.endPacket(seq, time);
+  }
+
+  private beginPacket(seq: Sequence, time: number, usesInterning: boolean): void {
+    const p = this.packet;
+    p.reset();
+    p.uint(P.timestamp, time);
+    p.uint(P.trustedPacketSequenceId, seq.id);
+    let flags = usesInterning ? SequenceFlags.needsIncrementalState : 0;
+    if (!seq.started) {
+      flags |= SequenceFlags.incrementalStateCleared;
+      p.bool(P.firstPacketOnSequence, true);
+      seq.started = true;
+    }
+    if (flags) p.uint(P.sequenceFlags, flags);
+  }
+
+  private endPacket(seq: Sequence, time: number): void {
+    seq.lastTime = Math.max(seq.lastTime, time);
+    const body = this.packet.view();
+    this.chunk.bytes(Fields.Trace.packet, body);
+    this.stats.packets++;
+    if (this.chunk.length >= this.chunkBytes) this.flushChunk();
+  }
+
+  private writeClockSnapshot(): void {
+    const { boottime, realtime } = this.options.clocks;
+    this.beginPacket(this.global, boottime, false);
+    this.packet.message(P.clockSnapshot, (w) => {
+      w.message(Fields.ClockSnapshot.clocks, (c) => c.uint(Fields.Clock.clockId, BuiltinClock.boottime).uint(Fields.Clock.timestamp, boottime));
+      w.message(Fields.ClockSnapshot.clocks, (c) => c.uint(Fields.Clock.clockId, BuiltinClock.realtime).uint(Fields.Clock.timestamp, realtime));
+      w.uint(Fields.ClockSnapshot.primaryTraceClock, BuiltinClock.boottime);
+    });
+    this.endPacket(this.global, boottime);
+  }
+
+  /** Parent links: ProcessDescriptor has no ppid, ProcessTree does. Written last, when
+   * every spawn record (kept in the parent's buffer) has been seen. */
+  private writeProcessTree(): void {
+    let time = this.global.lastTime;
+    for (const p of this.procs.values()) time = Math.max(time, p.lastTime);
+    this.beginPacket(this.global, time, false);
+    this.packet.message(P.processTree, (w) => {
+      for (const proc of [...this.procs.values()].sort((a, b) => a.pid - b.pid)) {
+        w.message(Fields.ProcessTree.processes, (p) => {
+          p.int(Fields.ProcessTreeProcess.pid, proc.pid);
+          p.int(Fields.ProcessTreeProcess.ppid, proc.ppid);
+          for (const a of proc.argv ?? []) p.string(Fields.ProcessTreeProcess.cmdline, escapeBytes(a));
+        });
+      }
+    });
+    this.endPacket(this.global, time);
+  }
+
+  private flushChunk(): void {
+    if (this.chunk.length === 0) return;
+    const compressed = deflateSync(this.chunk.view(), { level: this.level });
+    const f = this.frame;
+    f.reset();
+    f.tag(Fields.Trace.packet, 2).varint(compressed.length + lengthOfTagAndLen(P.compressedPackets, compressed.length));
+    f.tag(P.compressedPackets, 2).varint(compressed.length);
+    this.write(f.view());
+    this.write(compressed);
+    this.chunk.reset();
+  }
+
+  private write(buf: Buffer): void {
+    let off = 0;
+    while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
+    this.stats.bytesWritten += buf.length;
+  }
+}
+
+type AnnotationValue = number | string | boolean | string[];
+type Annotation = [string, AnnotationValue];
+
+function writeAnnotationValue(a: ProtoWriter, value: AnnotationValue): void {
+  if (typeof value === 'boolean') a.bool(DA.boolValue, value);
+  else if (typeof value === 'number') {
+    if (value < 0) a.int(DA.intValue, BigInt(value));
+    else a.uint(DA.uintValue, value);
+  } else if (typeof value === 'string') a.string(DA.stringValue, value);
+  else for (const s of value) a.message(DA.arrayValues, (e) => e.string(DA.stringValue, s));
+}
+
+/** Every schema field and blob of an event, as debug annotations (inspect reads them back). */
+function annotationsOf(ev: TraceEvent): Annotation[] {
+  const layout = EVENT_LAYOUTS.get(eventDef(ev.type)!.code)!;
+  const values = ev as unknown as Record<string, number | Buffer>;
+  const out: Annotation[] = [];
+  for (const f of layout.fields) {
+    const v = values[f.name] as number;
+    // Signed fields: negative numbers are -errno results and must stay signed.
+    out.push([f.name, f.type.startsWith('i') && v < 0 ? v : Math.max(v, 0)]);
+  }
+  for (const b of layout.def.blobs) {
+    const bytes = values[b] as Buffer;
+    if (b === 'argv') out.push([b, splitArgv(bytes).map((a) => escapeBytes(a))]);
+    else if (b === 'data') out.push(isUtf8(bytes) ? [OUTPUT_TEXT, bytes.toString('utf8')] : [OUTPUT_BASE64, bytes.toString('base64')]);
+    else if (b === 'addr' && ev.type === 'connect') out.push([b, formatAddress(ev.family, bytes)]);
+    else out.push([b, escapePath(bytes)]);
+  }
+  if (ev.flags0 && ev.flags0 & EVENT_FLAG_TRUNCATED) out.push(['truncated', true]);
+  return out;
+}
+
+/** escapeBytes, with a fast path for the usual plain-ASCII path. */
+function escapePath(bytes: Buffer): string {
+  const s = bytes.toString('latin1');
+  return PLAIN.test(s) ? s : escapeBytes(bytes);
+}
+const PLAIN = /^[\x20-\x5b\x5d-\x7e]*$/;
+
+function formatAddress(family: number, addr: Buffer): string {
+  if (family === 2 && addr.length === 4) return [...addr].join('.');
+  if (family === 10 && addr.length === 16) {
+    const groups: string[] = [];
+    for (let i = 0; i < 16; i += 2) groups.push(addr.readUInt16BE(i).toString(16));
+    return groups.join(':');
+  }
+  return escapeBytes(addr);
+}
+
+function processName(proc: Proc): string {
+  const exe = proc.argv?.[0] ?? proc.execPath;
+  if (!exe || exe.length === 0) return `pid ${proc.pid}`;
+  const s = escapeBytes(exe);
+  return s.slice(s.lastIndexOf('/') + 1) || s;
+}
+
+function newSequence(id: number): Sequence {
+  return { id, started: false, eventNames: new Map(), annotationNames: new Map(), lastTime: 0 };
+}
+
+function upperBound(items: Pending[], time: number): number {
+  let lo = 0;
+  let hi = items.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (items[mid]!.ev.time <= time) lo = mid + 1;
+    else hi = mid;
+  }
+  return lo;
+}
+
+function lengthOfTagAndLen(field: number, len: number): number {
+  const w = new ProtoWriter(16);
+  w.tag(field, 2).varint(len);
+  return w.length;
+}
+
+// ---- The merger as an actor (worker thread) --------------------------------------------
+
+export interface MergerActorOptions {
+  /** The attempt's perfetto file. */
+  output: string;
+  /** Defaults to the clocks read when the actor starts. */
+  clocks?: { boottime: number; realtime: number };
+}
+
+/** Notifications the merger actor listens to (sent by the collector actor). */
+export const MERGER_MESSAGES = {
+  /** body: { pid: number, bytes: Uint8Array } — Merger.records */
+  records: 'trace.records',
+  /** body: { watermark: number } — Merger.advance */
+  advance: 'trace.advance',
+  /** request, no body; answers MergeStats once `perfetto` is complete */
+  finish: 'trace.merge.finish',
+} as const;
+
+let actorMerger: Merger | undefined;
+
+export default defineActor<MergerActorOptions>({
+  name: 'merger',
+  async start(ctx) {
+    // Loaded lazily: the addon is only needed when no clocks were given.
+    const clocks = ctx.options.clocks ?? (await import('./collector.js')).readTraceClocks();
+    const merger = new Merger({ output: ctx.options.output, clocks });
+    actorMerger = merger;
+    ctx.on(MERGER_MESSAGES.records, (body: { pid: number; bytes: Uint8Array }) =>
+      merger.records(body.pid, Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength)),
+    );
+    ctx.on(MERGER_MESSAGES.advance, (body: { watermark: number | null }) => merger.advance(body.watermark ?? Infinity));
+  },
+  handlers: {
+    [MERGER_MESSAGES.finish]: () => actorMerger!.finish(),
+  },
+  stop() {
+    // A run cut short still leaves a readable (if partial) trace.
+    actorMerger?.finish();
+  },
+});

@@ -1,0 +1,309 @@
+/* Per-process trace buffer writer; see tracebuf.h for the contract. */
+#ifndef _GNU_SOURCE
+#define _GNU_SOURCE
+#endif
+#include "tracebuf.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+
+static int map_window(struct uwrx_tracebuf *tb) {
+  if (ftruncate(tb->fd, (off_t)(tb->win_off + UWRX_TRACE_WINDOW_SIZE)) != 0) return -errno;
+  void *p = mmap(NULL, UWRX_TRACE_WINDOW_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, tb->fd,
+                 (off_t)tb->win_off);
+  if (p == MAP_FAILED) return -errno;
+  tb->win = p;
+  return 0;
+}
+
+static void name_of(char *out, size_t n, uint32_t pid, const char *suffix) {
+  snprintf(out, n, "%u%s", pid, suffix);
+}
+
+static uint64_t allocated(int fd) {
+  struct stat st;
+  return fstat(fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
+}
+
+/* Waits while the unread backlog is above backlog_max; see tracebuf.h. */
+static void throttle(struct uwrx_tracebuf *tb) {
+  uint64_t now = allocated(tb->fd), best = now;
+  unsigned still = 0;
+  while (now > tb->backlog_max) {
+    struct timespec ms = {0, 1000000};
+    nanosleep(&ms, NULL);
+    tb->throttled_ns += 1000000;
+    now = allocated(tb->fd);
+    if (now < best) {
+      best = now;
+      still = 0;
+    } else if (++still >= UWRX_TRACE_THROTTLE_GIVEUP_MS) {
+      tb->backlog_max = 0;
+      return;
+    }
+  }
+}
+
+int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid) {
+  char name[32];
+  memset(tb, 0, sizeof *tb);
+  tb->fd = -1;
+  tb->dirfd = traces_dirfd;
+  tb->pid = pid;
+  long page = sysconf(_SC_PAGESIZE);
+  if (page <= 0) page = 4096;
+  tb->step = (UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE) & ~(uint64_t)(page - 1);
+  tb->backlog_max = UWRX_TRACE_BACKLOG_MAX;
+  name_of(name, sizeof name, pid, "");
+  tb->fd = openat(traces_dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+  if (tb->fd < 0) return -errno;
+  int r = map_window(tb);
+  if (r != 0) {
+    close(tb->fd);
+    tb->fd = -1;
+    return r;
+  }
+  pthread_mutex_init(&tb->lock, NULL);
+  return 0;
+}
+
+int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) {
+  int r = 0;
+  if (tb->fd < 0) return -EBADF;
+  pthread_mutex_lock(&tb->lock);
+  if (tb->win) munmap(tb->win, UWRX_TRACE_WINDOW_SIZE);
+  tb->win = NULL;
+  if (ended) {
+    char from[32], to[32];
+    if (ftruncate(tb->fd, (off_t)tb->pos) != 0) r = -errno;
+    name_of(from, sizeof from, tb->pid, "");
+    name_of(to, sizeof to, tb->pid, ".ended");
+    if (renameat(tb->dirfd, from, tb->dirfd, to) != 0 && r == 0) r = -errno;
+  }
+  if (close(tb->fd) != 0 && r == 0) r = -errno;
+  tb->fd = -1;
+  pthread_mutex_unlock(&tb->lock);
+  pthread_mutex_destroy(&tb->lock);
+  return r;
+}
+
+size_t uwrx_trace_room(size_t fixed_len, unsigned nblobs) {
+  return UWRX_EV_MAX_SIZE - UWRX_EV_HEADER_SIZE - ALIGN8(fixed_len) - 4 * (size_t)nblobs - 8;
+}
+
+/* Takes the lock, makes room for size bytes and fills the header. NULL: dropped
+ * (lock released, error counted). */
+static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t flags, uint32_t tid,
+                              size_t size) {
+  pthread_mutex_lock(&tb->lock);
+  if (tb->err == 0 && tb->pos + size > tb->win_off + UWRX_TRACE_WINDOW_SIZE) {
+    munmap(tb->win, UWRX_TRACE_WINDOW_SIZE);
+    tb->win = NULL;
+    while (tb->pos + size > tb->win_off + UWRX_TRACE_WINDOW_SIZE) tb->win_off += tb->step;
+    tb->err = map_window(tb);
+    if (tb->err == 0 && tb->backlog_max) throttle(tb);
+  }
+  if (tb->err != 0 || tb->fd < 0) {
+    tb->dropped++;
+    pthread_mutex_unlock(&tb->lock);
+    return NULL;
+  }
+  unsigned char *p = tb->win + (tb->pos - tb->win_off);
+  struct uwrx_ev_header h;
+  struct timespec ts;
+  clock_gettime(CLOCK_BOOTTIME, &ts);
+  h.size = (uint32_t)size;
+  h.type = type;
+  h.flags = flags;
+  h.pid = tb->pid;
+  h.tid = tid;
+  h.time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  memcpy(p, &h, sizeof h);
+  return p;
+}
+
+/* Writes fixed part and the given blobs after the header; returns the end pointer. */
+static unsigned char *fill(unsigned char *p, const void *fixed, size_t fixed_len, const struct uwrx_blob *blobs,
+                           const size_t *lens, unsigned nblobs) {
+  unsigned char *q = p + UWRX_EV_HEADER_SIZE;
+  memcpy(q, fixed, fixed_len);
+  memset(q + fixed_len, 0, ALIGN8(fixed_len) - fixed_len);
+  q += ALIGN8(fixed_len);
+  for (unsigned i = 0; i < nblobs; i++) {
+    uint32_t n = (uint32_t)lens[i];
+    memcpy(q, &n, 4);
+    if (n) memcpy(q + 4, blobs[i].data, n);
+    q += 4 + n;
+  }
+  return q;
+}
+
+/* Cuts blob lengths so the record fits; returns the unpadded record size. */
+static size_t fit(size_t fixed_len, const struct uwrx_blob *blobs, unsigned nblobs, size_t *lens,
+                  uint16_t *flags) {
+  size_t room = uwrx_trace_room(fixed_len, nblobs);
+  size_t size = UWRX_EV_HEADER_SIZE + ALIGN8(fixed_len);
+  for (unsigned i = 0; i < nblobs; i++) {
+    size_t n = blobs[i].len < room ? blobs[i].len : room;
+    if (n < blobs[i].len) *flags |= UWRX_EV_FLAG_TRUNCATED;
+    room -= n;
+    lens[i] = n;
+    size += 4 + n;
+  }
+  return size;
+}
+
+static void finish(struct uwrx_tracebuf *tb, unsigned char *p, unsigned char *end) {
+  size_t used = (size_t)(end - p);
+  size_t size = ALIGN8(used);
+  memset(end, 0, size - used);
+  memcpy(p, &(uint32_t){(uint32_t)size}, 4);
+  tb->pos += size;
+  pthread_mutex_unlock(&tb->lock);
+}
+
+#define MAX_BLOBS 4
+
+int uwrx_trace_append_raw(struct uwrx_tracebuf *tb, const void *record, size_t size) {
+  struct uwrx_ev_header h;
+  if (size < UWRX_EV_HEADER_SIZE || size > UWRX_EV_MAX_SIZE || size % 8 != 0) return -EINVAL;
+  memcpy(&h, record, sizeof h);
+  if (h.size != size) return -EINVAL;
+  unsigned char *p = reserve(tb, h.type, h.flags, h.tid, size);
+  if (!p) return tb->err ? tb->err : -EBADF;
+  memcpy(p + UWRX_EV_HEADER_SIZE, (const unsigned char *)record + UWRX_EV_HEADER_SIZE, size - UWRX_EV_HEADER_SIZE);
+  finish(tb, p, p + size);
+  return 0;
+}
+
+int uwrx_trace_emit(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed, size_t fixed_len,
+                    const struct uwrx_blob *blobs, unsigned nblobs) {
+  size_t lens[MAX_BLOBS];
+  uint16_t flags = 0;
+  if (nblobs > MAX_BLOBS) return -EINVAL;
+  size_t used = fit(fixed_len, blobs, nblobs, lens, &flags);
+  unsigned char *p = reserve(tb, type, flags, tid, ALIGN8(used));
+  if (!p) return tb->err ? tb->err : -EBADF;
+  finish(tb, p, fill(p, fixed, fixed_len, blobs, lens, nblobs));
+  return 0;
+}
+
+/* The reserved record of an open uwrx_trace_begin: where its last blob's length goes. */
+static __thread unsigned char *open_record, *open_blob_len;
+
+int uwrx_trace_begin(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed, size_t fixed_len,
+                     const struct uwrx_blob *blobs, unsigned nblobs, size_t blob_max, void **dst) {
+  size_t lens[MAX_BLOBS];
+  uint16_t flags = 0;
+  if (nblobs + 1 > MAX_BLOBS) return -EINVAL;
+  size_t used = fit(fixed_len, blobs, nblobs, lens, &flags);
+  if (used + 4 + blob_max > UWRX_EV_MAX_SIZE - 8) return -EMSGSIZE;
+  unsigned char *p = reserve(tb, type, flags, tid, ALIGN8(used + 4 + blob_max));
+  if (!p) return tb->err ? tb->err : -EBADF;
+  unsigned char *q = fill(p, fixed, fixed_len, blobs, lens, nblobs);
+  open_record = p;
+  open_blob_len = q;
+  *dst = q + 4;
+  return 0;
+}
+
+void uwrx_trace_end(struct uwrx_tracebuf *tb, size_t blob_len) {
+  uint32_t n = (uint32_t)blob_len;
+  memcpy(open_blob_len, &n, 4);
+  finish(tb, open_record, open_blob_len + 4 + n);
+}
+
+int uwrx_trace_spawn(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t child, int thread, uint64_t clone_flags) {
+  struct uwrx_ev_spawn ev = {.child = child, .thread = thread ? 1 : 0, .clone_flags = clone_flags};
+  return uwrx_trace_emit(tb, UWRX_EV_SPAWN, tid, &ev, sizeof ev, NULL, 0);
+}
+
+int uwrx_trace_exec(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, const char *path, const char *argv,
+                    size_t argv_len) {
+  struct uwrx_ev_exec ev = {.result = result};
+  struct uwrx_blob b[2] = {{path, strlen(path)}, {argv, argv_len}};
+  return uwrx_trace_emit(tb, UWRX_EV_EXEC, tid, &ev, sizeof ev, b, 2);
+}
+
+int uwrx_trace_exit(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal) {
+  struct uwrx_ev_exit ev = {.status = status, .signal = signal};
+  return uwrx_trace_emit(tb, UWRX_EV_EXIT, tid, &ev, sizeof ev, NULL, 0);
+}
+
+int uwrx_trace_open(struct uwrx_tracebuf *tb, uint32_t tid, const char *path, int32_t flags, uint32_t mode,
+                    int64_t result) {
+  struct uwrx_ev_open ev = {.flags = flags, .mode = mode, .result = result};
+  struct uwrx_blob b = {path, strlen(path)};
+  return uwrx_trace_emit(tb, UWRX_EV_OPEN, tid, &ev, sizeof ev, &b, 1);
+}
+
+int uwrx_trace_path_op(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const char *path, const char *path2,
+                       int64_t a, int64_t b, int64_t result) {
+  struct uwrx_blob blobs[2] = {{path, strlen(path)}, {path2 ? path2 : "", path2 ? strlen(path2) : 0}};
+  switch (type) {
+  case UWRX_EV_STAT: {
+    struct uwrx_ev_stat ev = {.flags = (int32_t)a, .result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 1);
+  }
+  case UWRX_EV_UNLINK: {
+    struct uwrx_ev_unlink ev = {.flags = (int32_t)a, .result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 1);
+  }
+  case UWRX_EV_RENAME: {
+    struct uwrx_ev_rename ev = {.flags = (int32_t)a, .result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 2);
+  }
+  case UWRX_EV_MKDIR: {
+    struct uwrx_ev_mkdir ev = {.mode = (uint32_t)a, .result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 1);
+  }
+  case UWRX_EV_RMDIR: {
+    struct uwrx_ev_rmdir ev = {.result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 1);
+  }
+  case UWRX_EV_CHMOD: {
+    struct uwrx_ev_chmod ev = {.mode = (uint32_t)a, .result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 1);
+  }
+  case UWRX_EV_CHOWN: {
+    struct uwrx_ev_chown ev = {.uid = (uint32_t)a, .gid = (uint32_t)b, .result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 1);
+  }
+  case UWRX_EV_TRUNCATE: {
+    struct uwrx_ev_truncate ev = {.length = a, .result = result};
+    return uwrx_trace_emit(tb, type, tid, &ev, sizeof ev, blobs, 1);
+  }
+  default:
+    return -EINVAL;
+  }
+}
+
+int uwrx_trace_connect(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t family, uint32_t port, const void *addr,
+                       size_t addr_len, int64_t result) {
+  struct uwrx_ev_connect ev = {.family = family, .port = port, .result = result};
+  struct uwrx_blob b = {addr, addr_len};
+  return uwrx_trace_emit(tb, UWRX_EV_CONNECT, tid, &ev, sizeof ev, &b, 1);
+}
+
+int uwrx_trace_output(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t fd, const void *data, size_t len) {
+  size_t chunk = uwrx_trace_room(sizeof(struct uwrx_ev_output), 1);
+  const unsigned char *p = data;
+  do {
+    size_t n = len < chunk ? len : chunk;
+    struct uwrx_ev_output ev = {.fd = fd, .flags = n < len ? UWRX_OUTPUT_FLAG_MORE : 0};
+    struct uwrx_blob b = {p, n};
+    int r = uwrx_trace_emit(tb, UWRX_EV_OUTPUT, tid, &ev, sizeof ev, &b, 1);
+    if (r != 0) return r;
+    p += n;
+    len -= n;
+  } while (len > 0);
+  return 0;
+}

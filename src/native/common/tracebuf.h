@@ -1,0 +1,99 @@
+/* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>
+ * through a 1 MiB MAP_SHARED|MAP_POPULATE window.
+ *
+ * The file is always window end bytes long (ftruncate), so everything before
+ * size - UWRX_TRACE_WINDOW_SIZE is final and the collector may read it and punch holes
+ * behind it. When a record does not fit, the window moves forward by
+ * UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE rounded down to pages; a record never
+ * straddles windows. uwrx_tracebuf_close(tb, 1) cuts the file to the written length and
+ * renames it <pid>.ended, which tells the collector to read it to the end and delete it.
+ *
+ * Thread safety: one uwrx_tracebuf per traced process; any number of handler threads may
+ * write to it (a mutex per buffer serialises them; the timestamp is taken under it, so
+ * times are non-decreasing within a file). Nothing here allocates memory: the struct is
+ * caller storage and records are written straight into the mapping.
+ *
+ * Every function returns 0 or a negative errno. After a failure (e.g. ENOSPC while
+ * growing the file) the buffer keeps counting dropped records instead of writing. */
+#pragma once
+#include <pthread.h>
+#include <stddef.h>
+#include <stdint.h>
+#include "uwrx_events.h"
+
+struct uwrx_tracebuf {
+  pthread_mutex_t lock;
+  int fd;
+  int dirfd;          /* the traces directory (not owned) */
+  uint32_t pid;
+  int err;            /* first error, negative errno; once set, records are dropped */
+  uint64_t dropped;   /* records not written because of err */
+  uint64_t step;      /* window advance, page rounded */
+  uint64_t win_off;   /* file offset of the mapped window */
+  uint64_t pos;       /* file offset of the next record */
+  unsigned char *win; /* UWRX_TRACE_WINDOW_SIZE bytes mapped at win_off */
+  uint64_t backlog_max;  /* throttle above this many allocated bytes; 0 = never */
+  uint64_t throttled_ns; /* time spent waiting for the collector */
+};
+
+/* Backpressure: when the window moves and the file holds more than backlog_max allocated
+ * bytes (the collector has not caught up and punched them), the writer waits for it, a
+ * millisecond at a time, so tmp use stays bounded even for a process that writes
+ * hundreds of MiB of output at full speed. A traced process is slowed only then. If the
+ * backlog does not shrink for UWRX_TRACE_THROTTLE_GIVEUP_MS (no collector running), the
+ * buffer stops throttling. */
+#define UWRX_TRACE_BACKLOG_MAX (4u << 20)
+#define UWRX_TRACE_THROTTLE_GIVEUP_MS 3000
+
+/* One byte string of a record (path, argv, output bytes ...). */
+struct uwrx_blob {
+  const void *data;
+  size_t len;
+};
+
+/* Creates <traces_dirfd>/<pid> (truncating an old one) and maps the first window;
+ * backlog_max starts at UWRX_TRACE_BACKLOG_MAX (set it to 0 to never wait). */
+int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid);
+
+/* Unmaps and closes. ended=1: the process is gone, so cut the file to its data and rename
+ * it <pid>.ended for the collector. ended=0 leaves it looking live (uwrx-init exiting). */
+int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended);
+
+/* Generic record: fixed is the type's struct (fixed_len = sizeof), then the blobs in
+ * schema order. Blobs that would exceed UWRX_EV_MAX_SIZE are cut (UWRX_EV_FLAG_TRUNCATED). */
+int uwrx_trace_emit(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed,
+                    size_t fixed_len, const struct uwrx_blob *blobs, unsigned nblobs);
+
+/* A record already encoded (src/protocol/events.ts encodeEvent): copied in with this
+ * buffer's pid and the current time. Used by the Node side (DNS, downloads, tests). */
+int uwrx_trace_append_raw(struct uwrx_tracebuf *tb, const void *record, size_t size);
+
+/* Zero-copy variant for one trailing blob filled by the caller (e.g. output bytes read
+ * from the target with process_vm_readv): reserves a record with room for blob_max bytes
+ * of the last blob, returns a pointer to them in *dst, and holds the lock until
+ * uwrx_trace_end(tb, actual_len). Earlier blobs are given as usual. blob_max must fit. */
+int uwrx_trace_begin(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed,
+                     size_t fixed_len, const struct uwrx_blob *blobs, unsigned nblobs, size_t blob_max,
+                     void **dst);
+void uwrx_trace_end(struct uwrx_tracebuf *tb, size_t blob_len);
+
+/* Largest blob_max uwrx_trace_begin accepts for a record with these parts. */
+size_t uwrx_trace_room(size_t fixed_len, unsigned nblobs);
+
+/* Typed helpers, one per event. Paths and strings are NUL-terminated; argv is the
+ * NUL-separated block as in /proc/<pid>/cmdline. */
+int uwrx_trace_spawn(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t child, int thread, uint64_t clone_flags);
+int uwrx_trace_exec(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, const char *path, const char *argv,
+                    size_t argv_len);
+int uwrx_trace_exit(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal);
+int uwrx_trace_open(struct uwrx_tracebuf *tb, uint32_t tid, const char *path, int32_t flags, uint32_t mode,
+                    int64_t result);
+/* stat, unlink, rename (path2 = new name), mkdir, rmdir, chmod, chown, truncate: the
+ * arguments a and b mean flags/mode/uid/length and gid as the type's struct says. */
+int uwrx_trace_path_op(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const char *path,
+                       const char *path2, int64_t a, int64_t b, int64_t result);
+int uwrx_trace_connect(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t family, uint32_t port,
+                       const void *addr, size_t addr_len, int64_t result);
+/* Bytes written to fd 1 or 2; a large write becomes several records, all but the last
+ * flagged UWRX_OUTPUT_FLAG_MORE. */
+int uwrx_trace_output(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t fd, const void *data, size_t len);

@@ -1,0 +1,90 @@
+// The collector's reading rules: a live buffer only up to its window, holes behind what
+// was read, an ended buffer to its end and then deleted.
+import test from 'ava';
+import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import path from 'node:path';
+import { Collector, killProbe, traceAddon, type EventSink } from '../src/actors/collector.js';
+import { TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
+import { makeRunDirs, removeTempDirs } from './trace-helpers.js';
+
+test.after.always(removeTempDirs);
+
+class Recorder implements EventSink {
+  events: TraceEvent[] = [];
+  watermarks: number[] = [];
+  records(_pid: number, bytes: Buffer): void {
+    this.events.push(...decodeEvents(bytes).events);
+  }
+  advance(watermark: number): void {
+    this.watermarks.push(watermark);
+  }
+}
+
+const output = (i: number): TraceEvent => ({ type: 'output', pid: 5, tid: 5, time: 0, fd: 1, flags: 0, data: Buffer.alloc(4000, i & 0xff) });
+
+test('live buffers are read up to their window and punched behind; ended ones drained and deleted', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 5, 0);
+  for (let i = 0; i < 1000; i++) addon.traceWriterAppend(w, encodeEvent(output(i)));
+  const file = path.join(dirs.traces, '5');
+  const size = statSync(file).size;
+  t.true(size > 3 * TRACE_WINDOW_SIZE);
+
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  const readBytes = collector.stats.bytesRead;
+  t.true(readBytes <= size - TRACE_WINDOW_SIZE, 'nothing inside the live window is read');
+  t.true(readBytes > size - TRACE_WINDOW_SIZE - 8192, 'everything before it is');
+  t.is(sink.events.length, collector.stats.events);
+  t.true(sink.events.every((e, i) => e.type === 'output' && e.data[0] === (i & 0xff)), 'complete records, in order');
+  t.is(sink.watermarks.at(-1), sink.events.at(-1)!.time, 'watermark: the last time read from the live buffer');
+  const allocated = statSync(file).blocks * 512;
+  t.true(allocated <= size - Math.floor(readBytes / 4096) * 4096 + 4096, `holes punched (allocated ${allocated} of ${size})`);
+
+  addon.traceWriterClose(w, true);
+  collector.scan();
+  t.is(sink.events.length, 1000);
+  t.false(existsSync(file) || existsSync(file + '.ended'), 'the ended buffer is deleted');
+  t.is(collector.stats.filesDone, 1);
+  t.deepEqual(collector.stats.errors, []);
+});
+
+test('processEnded and stop() drain a buffer whose writer did not mark it ended', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 6, 0);
+  for (let i = 0; i < 10; i++) addon.traceWriterAppend(w, encodeEvent({ ...output(i), pid: 6, tid: 6 }));
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  t.is(sink.events.length, 0, 'all ten records are still inside the window');
+  addon.traceWriterClose(w, false);
+  collector.processEnded(6);
+  collector.scan();
+  t.is(sink.events.length, 10, 'read up to the zero-size end mark');
+  t.false(existsSync(path.join(dirs.traces, '6')));
+});
+
+test('a malformed buffer is reported, not fatal', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 8, 0);
+  addon.traceWriterAppend(w, encodeEvent(output(1)));
+  addon.traceWriterClose(w, true);
+  // Damage the second record's place: a size that is not a multiple of 8.
+  const file = path.join(dirs.traces, '8.ended');
+  const fd = openSync(file, 'r+');
+  const bogus = Buffer.alloc(24);
+  bogus.writeUInt32LE(13, 0);
+  writeSync(fd, bogus, 0, 24, statSync(file).size);
+  closeSync(fd);
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  t.is(sink.events.length, 1, 'the good record before the damage');
+  t.false(existsSync(file), 'the broken buffer is still cleaned up');
+  t.regex(collector.stats.errors[0]!, /^traces\/8.ended: bad record size 13 at offset 4040$/);
+  t.true(killProbe(process.pid));
+});
