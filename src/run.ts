@@ -19,7 +19,12 @@ import {
   type AttemptPaths,
 } from './record/layout.js';
 import { freshSeed, readSeedFile, writeSeedFile } from './reproducibility/prng.js';
+import { ActorFailedError, Supervisor } from './actors/runtime.js';
+import { COLLECTOR_MESSAGES, traceActorSpecs } from './actors/collector.js';
 import { preflight, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
+
+/** Longest the trace pipeline may take to drain and write `perfetto` after the tree ended. */
+const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface RunOptions {
   /** Command and arguments; defaults to the replayed step's command with `replay`. */
@@ -152,8 +157,22 @@ export class RunHandle extends EventEmitter<RunEvents> {
     await fs.mkdir(tmpRoot, { recursive: true });
     const runDir = await fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
 
+    await fs.mkdir(path.join(runDir, 'traces'));
+
+    // The record's actors run beside the sandbox; if one fails, the command tree is
+    // stopped and the attempt is finalised as incomplete with the actor's error.
+    const supervisor = new Supervisor();
+    let actorFailure: ActorFailedError | undefined;
+    supervisor.on('actor-failed', (_name, error) => {
+      actorFailure ??= error;
+      this.sandbox?.terminate(0);
+    });
     let result: SandboxResult;
     try {
+      // The collector reads buffers from disk, so the tree can start while the actors
+      // start: that hides the worker threads' start-up time.
+      const actorsStarted = supervisor.start(traceActorSpecs({ runDir, attemptDir: paths.attemptDir }));
+      actorsStarted.catch(() => undefined);
       this.sandbox = startSandbox({
         argv,
         cwd,
@@ -166,7 +185,14 @@ export class RunHandle extends EventEmitter<RunEvents> {
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
       result = await this.sandbox.done;
+      await actorsStarted;
+      if (!actorFailure) {
+        await supervisor.request('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: FINISH_TIMEOUT_MS });
+      }
+      await supervisor.stop();
+      if (actorFailure) throw actorFailure;
     } catch (err) {
+      await supervisor.stop();
       await writeAttemptStatus(paths.attemptDir, {
         complete: false,
         status: 2,
