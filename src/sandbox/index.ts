@@ -1,7 +1,12 @@
 // The sandbox: runs the command tree and reports its processes. This interface is what
-// the run orchestration (src/run.ts) relies on.
-import { spawn } from 'node:child_process';
-import { constants } from 'node:os';
+// the run orchestration (src/run.ts) relies on. The pieces: plan.ts (the sandbox as
+// data), launch.ts (uwrx-init and its messages), finish.ts (uppers into files/),
+// process-table.ts (procs.tsv), preflight.ts (kernel requirements).
+import { launchSandbox } from './launch.js';
+import { checkKernel } from './preflight.js';
+
+export { computePlan, renderPlan } from './plan.js';
+export { readProcessTable, PROCESS_TABLE_FILE, type ProcessRecord } from './process-table.js';
 
 export interface SandboxOptions {
   /** Command and arguments; argv[0] is looked up in PATH. */
@@ -21,11 +26,16 @@ export interface SandboxOptions {
   net: boolean;
   /** Called for each process event as it happens. */
   onEvent?: (event: SandboxEvent) => void;
+  /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
+   * notification wakes each of them, which measured slower on 2 CPUs). */
+  handlerThreads?: number;
 }
 
+/** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace
+ * events). An exec is reported once it succeeded. */
 export type SandboxEvent =
   | { type: 'spawn'; pid: number; ppid: number; time: number }
-  | { type: 'exec'; pid: number; argv: string[]; cwd: string; time: number }
+  | { type: 'exec'; pid: number; argv: string[]; cwd: string; time: number; path?: string }
   | { type: 'exit'; pid: number; exitCode: number | null; signal: number | null; time: number };
 
 export interface SandboxResult {
@@ -45,39 +55,14 @@ export interface Sandbox {
   terminate(graceMs?: number): void;
 }
 
-/** Supervised child without isolation: the fallback until uwrx-init runs the tree. */
+/** Runs the command in new namespaces under uwrx-init; `done` resolves once every
+ * process ended and the attempt holds files/ and procs.tsv. Setup failures reject
+ * with an EnvironmentError naming the failing step. */
 export function startSandbox(options: SandboxOptions): Sandbox {
-  let interrupted = false;
-  const child = spawn(options.argv[0]!, options.argv.slice(1), {
-    cwd: options.cwd,
-    env: options.env,
-    stdio: 'inherit',
-  });
-  const done = new Promise<SandboxResult>((resolve, reject) => {
-    child.on('error', reject);
-    child.on('exit', (code, signalName) => {
-      const signal = signalName ? constants.signals[signalName] : null;
-      resolve({
-        status: code ?? 128 + (signal ?? 0),
-        exitCode: code,
-        signal,
-        incomplete: interrupted,
-        processes: 1,
-        filesWritten: 0,
-      });
-    });
-  });
-  return {
-    done,
-    terminate(graceMs = 3000) {
-      interrupted = true;
-      child.kill('SIGTERM');
-      setTimeout(() => child.kill('SIGKILL'), graceMs).unref();
-    },
-  };
+  return launchSandbox(options);
 }
 
 /** Null when this machine can run the sandbox, else one line saying what is missing. */
 export function preflight(): string | null {
-  return null;
+  return checkKernel();
 }

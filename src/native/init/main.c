@@ -1,3 +1,470 @@
-/* uwrx-init: pid 1 of the sandbox. Placeholder until the sandbox lands. */
+/* uwrx-init: started by Node with the control socket on fd 3.
+ *
+ * The first process reads the plan and clones pid 1 of new user, mount, pid, net, uts
+ * and ipc namespaces, writing its uid/gid maps from outside; it then only forwards
+ * SIGINT/SIGTERM and relays pid 1's exit status. Pid 1 carries out the plan (mounts,
+ * pivot_root), forks the command (which enters a nested user and mount namespace and
+ * installs the seccomp filter), serves the notifications, reaps every process and ends
+ * when none is left. */
+#include <errno.h>
+#include <fcntl.h>
+#include <sched.h>
+#include <signal.h>
 #include <stdio.h>
-int main(void) { fputs("uwrx-init: not implemented\n", stderr); return 2; }
+#include <stdlib.h>
+#include <string.h>
+#include <sys/epoll.h>
+#include <sys/prctl.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <sys/timerfd.h>
+#include <sys/uio.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "uwrx_init_proto.h"
+
+struct init_state g = {
+  .sock = -1,
+  .send_lock = PTHREAD_MUTEX_INITIALIZER,
+  .listener = -1,
+  .epoll = -1,
+  .lock = PTHREAD_MUTEX_INITIALIZER,
+};
+
+static struct plan plan;
+
+static int write_file(const char *path, const char *text) {
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, text, strlen(text));
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return n == (ssize_t)strlen(text) ? 0 : -1;
+}
+
+static int exit_code_of(int status) {
+  if (WIFEXITED(status)) return WEXITSTATUS(status);
+  if (WIFSIGNALED(status)) return 128 + WTERMSIG(status);
+  return 1;
+}
+
+static bool write_maps(pid_t child);
+
+/* ---- the command (pid 2) ---- */
+
+/* One message on the command's setup socket: `err` (0, or a negated stage*1000+errno)
+ * and optionally an fd. */
+static void send_fd(int sock, int fd, int err) {
+  struct iovec iov = { .iov_base = &err, .iov_len = sizeof err };
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1 };
+  if (fd >= 0) {
+    msg.msg_control = u.buf;
+    msg.msg_controllen = sizeof u.buf;
+    struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &fd, sizeof fd);
+  }
+  while (sendmsg(sock, &msg, 0) < 0 && errno == EINTR) {}
+}
+
+/* Returns the fd, or -1 with *err set to what the child sent (EPIPE when it died). */
+static int recv_fd(int sock, int *err) {
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct iovec iov = { .iov_base = err, .iov_len = sizeof *err };
+  struct msghdr msg = { .msg_iov = &iov, .msg_iovlen = 1, .msg_control = u.buf, .msg_controllen = sizeof u.buf };
+  *err = EPIPE;
+  ssize_t n;
+  while ((n = recvmsg(sock, &msg, MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+  if (n <= 0) return -1;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_type != SCM_RIGHTS) return -1;
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  return fd;
+}
+
+/* Codes sent back by the command child before exec (negated to tell them from errno). */
+enum { STAGE_CHDIR = 1, STAGE_FILTER = 2, STAGE_LOCK = 3 };
+
+static __attribute__((noreturn)) void run_command(int sock) {
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  signal(SIGINT, SIG_DFL);
+  signal(SIGTERM, SIG_DFL);
+  signal(SIGPIPE, SIG_DFL);
+  /* A mount namespace owned by a child user namespace: every mount of the sandbox is
+   * copied in locked, so even a root command cannot unmount what hides the record. */
+  if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
+    int err = errno;
+    send_fd(sock, -1, -(STAGE_LOCK * 1000 + err));
+    _exit(127);
+  }
+  send_fd(sock, -1, 0); /* pid 1 writes our maps: they need its CAP_SETUID */
+  char ok = 0;
+  if (read(sock, &ok, 1) != 1 || ok != 1) _exit(127);
+  if (chdir(plan.cwd) != 0) {
+    int err = errno;
+    send_fd(sock, -1, -(STAGE_CHDIR * 1000 + err));
+    _exit(127);
+  }
+  int listener = filter_install();
+  if (listener < 0) {
+    int err = errno;
+    send_fd(sock, -1, -(STAGE_FILTER * 1000 + err));
+    _exit(127);
+  }
+  send_fd(sock, listener, 0);
+  close(listener);
+  close(sock);
+  execvpe(plan.argv[0], plan.argv, plan.env);
+  int err = errno;
+  fprintf(stderr, "uwrx: %s: %s\n", plan.argv[0], strerror(err));
+  _exit(err == ENOENT ? 127 : 126);
+}
+
+/* ---- pid 1 ---- */
+
+static int timer_fd = -1;
+static int command_status = -1;
+
+static void arm_timer(int ms) {
+  struct itimerspec its = { 0 };
+  its.it_value.tv_sec = ms / 1000;
+  its.it_value.tv_nsec = (long)(ms % 1000) * 1000000L + 1;
+  timerfd_settime(timer_fd, 0, &its, NULL);
+}
+
+/* SIGTERM to every process of the namespace now, SIGKILL after the grace period. */
+static void start_termination(int grace_ms) {
+  if (g.terminating) return;
+  g.terminating = true;
+  kill(-1, SIGTERM);
+  arm_timer(grace_ms);
+}
+
+static void on_socket_message(void) {
+  uint8_t *data;
+  size_t len;
+  if (!channel_read(g.sock, &data, &len)) {
+    /* Node closed the channel: it is going away, so is the sandbox */
+    epoll_ctl(g.epoll, EPOLL_CTL_DEL, g.sock, NULL);
+    start_termination(0);
+    return;
+  }
+  struct mp_reader r;
+  mp_reader_init(&r, data, len);
+  uint32_t n;
+  char *type = NULL;
+  int grace = plan.grace_ms;
+  if (mp_read_map(&r, &n)) {
+    while (n--) {
+      const char *k;
+      uint32_t klen;
+      if (!mp_read_bytes(&r, &k, &klen)) break;
+      if (mp_key_is(k, klen, "type")) {
+        if (!mp_read_strdup(&r, &type)) break;
+      } else if (mp_key_is(k, klen, "body") && mp_peek(&r) == MP_MAP) {
+        uint32_t m;
+        mp_read_map(&r, &m);
+        while (m--) {
+          const char *bk;
+          uint32_t bklen;
+          int64_t v;
+          if (!mp_read_bytes(&r, &bk, &bklen)) break;
+          if (mp_key_is(bk, bklen, "graceMs") && mp_read_int(&r, &v)) grace = (int)v;
+          else mp_skip(&r);
+        }
+      } else mp_skip(&r);
+    }
+  }
+  if (type && !strcmp(type, MSG_TERMINATE)) start_termination(grace);
+  free(type);
+  free(data);
+}
+
+static void reap(void) {
+  for (;;) {
+    int status;
+    pid_t pid = waitpid(-1, &status, WNOHANG | __WALL);
+    if (pid <= 0) break;
+    if (pid == g.command_pid) command_status = status;
+    pthread_mutex_lock(&g.lock);
+    procs_reaped(pid, status);
+    pthread_mutex_unlock(&g.lock);
+  }
+}
+
+static bool children_left(void) {
+  siginfo_t si;
+  memset(&si, 0, sizeof si);
+  return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0;
+}
+
+static void send_done(void) {
+  struct mp_writer w;
+  mp_writer_init(&w);
+  mp_write_map(&w, 4);
+  mp_write_cstr(&w, "status");
+  mp_write_int(&w, command_status >= 0 ? exit_code_of(command_status) : 1);
+  mp_write_cstr(&w, "code");
+  if (command_status >= 0 && WIFEXITED(command_status)) mp_write_int(&w, WEXITSTATUS(command_status));
+  else mp_write_nil(&w);
+  mp_write_cstr(&w, "signal");
+  if (command_status >= 0 && WIFSIGNALED(command_status)) mp_write_int(&w, WTERMSIG(command_status));
+  else mp_write_nil(&w);
+  mp_write_cstr(&w, "time");
+  mp_write_uint(&w, now_ns());
+  channel_send(MSG_DONE, &w);
+  mp_writer_free(&w);
+}
+
+static __attribute__((noreturn)) void pid1_main(void) {
+  prctl(PR_SET_NAME, "uwrx-init");
+  if (!plan_execute(&plan)) _exit(125);
+
+  int pair[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, pair) != 0) {
+    channel_fail(-1, "socketpair", NULL, errno, "socketpair for the seccomp listener");
+    _exit(125);
+  }
+  g.epoll = epoll_create1(EPOLL_CLOEXEC);
+  procs_init();
+  pid_t child = fork();
+  if (child < 0) {
+    channel_fail(-1, "fork", NULL, errno, "fork the command");
+    _exit(125);
+  }
+  if (child == 0) {
+    close(pair[0]);
+    close(g.sock);
+    run_command(pair[1]);
+  }
+  g.command_pid = child;
+  close(pair[1]);
+  int err;
+  int listener = recv_fd(pair[0], &err);
+  if (listener < 0 && err == 0) {
+    char ok = write_maps(child) ? 1 : 0;
+    if (write(pair[0], &ok, 1) != 1) ok = 0;
+    listener = ok ? recv_fd(pair[0], &err) : -1;
+    if (!ok) _exit(125); /* write_maps reported the failure */
+  }
+  close(pair[0]);
+  if (listener < 0) {
+    int e = err < 0 ? (-err) % 1000 : err;
+    int stage = err < 0 ? (-err) / 1000 : 0;
+    if (stage == STAGE_CHDIR)
+      channel_fail(-1, "chdir", plan.cwd, e, "change directory to %s", plan.cwd);
+    else if (stage == STAGE_LOCK)
+      channel_fail(-1, "unshare", NULL, e, "create the command's user and mount namespaces");
+    else
+      channel_fail(-1, "seccomp", NULL, e, "install the seccomp filter with a notification listener");
+    kill(child, SIGKILL);
+    _exit(125);
+  }
+  if (!notify_start(listener, plan.handler_threads)) {
+    channel_fail(-1, "seccomp", NULL, errno, "start the notification handlers");
+    kill(child, SIGKILL);
+    _exit(125);
+  }
+  {
+    struct mp_writer w;
+    mp_writer_init(&w);
+    mp_write_map(&w, 1);
+    mp_write_cstr(&w, "time");
+    mp_write_uint(&w, now_ns());
+    channel_send(MSG_STARTED, &w);
+    mp_writer_free(&w);
+  }
+
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
+  timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
+  struct epoll_event ev = { .events = EPOLLIN };
+  ev.data.u64 = EV_SIGNAL;
+  epoll_ctl(g.epoll, EPOLL_CTL_ADD, sfd, &ev);
+  ev.data.u64 = EV_SOCKET;
+  epoll_ctl(g.epoll, EPOLL_CTL_ADD, g.sock, &ev);
+  ev.data.u64 = EV_TIMER;
+  epoll_ctl(g.epoll, EPOLL_CTL_ADD, timer_fd, &ev);
+
+  bool killed = false;
+  for (;;) {
+    reap();
+    if (!children_left()) break;
+    struct epoll_event events[64];
+    /* statuses not known at exit are retried every 20 ms */
+    int n = epoll_wait(g.epoll, events, 64, 20);
+    for (int i = 0; i < n; i++) {
+      uint64_t tag = events[i].data.u64;
+      if (tag == EV_SIGNAL) {
+        struct signalfd_siginfo si;
+        while (read(sfd, &si, sizeof si) == sizeof si)
+          if (si.ssi_signo != SIGCHLD) start_termination(plan.grace_ms);
+      } else if (tag == EV_SOCKET) {
+        on_socket_message();
+      } else if (tag == EV_TIMER) {
+        uint64_t ticks;
+        if (read(timer_fd, &ticks, sizeof ticks) < 0) {}
+        if (g.terminating && !killed) {
+          killed = true;
+          kill(-1, SIGKILL);
+        }
+      } else {
+        pthread_mutex_lock(&g.lock);
+        procs_pidfd_ready(events[i].data.ptr);
+        pthread_mutex_unlock(&g.lock);
+      }
+    }
+    reap();
+    pthread_mutex_lock(&g.lock);
+    procs_flush_pending(false);
+    pthread_mutex_unlock(&g.lock);
+  }
+  pthread_mutex_lock(&g.lock);
+  g.finishing = true;
+  procs_flush_pending(true);
+  send_done();
+  pthread_mutex_unlock(&g.lock);
+  _exit(command_status >= 0 ? exit_code_of(command_status) : 1);
+}
+
+/* ---- the first process ---- */
+
+/* Maps of a new user namespace must be written from its parent namespace: only there
+ * does root hold the CAP_SETUID a full-range map needs. Used for the sandbox's namespace
+ * (by the first process) and for the command's nested one (by pid 1). */
+static bool write_maps(pid_t child) {
+  char path[64];
+  if (plan.deny_setgroups) {
+    snprintf(path, sizeof path, "/proc/%d/setgroups", child);
+    if (write_file(path, "deny") != 0) {
+      channel_fail(-1, "setgroups", path, errno, "deny setgroups");
+      return false;
+    }
+  }
+  if (plan.uid_map) {
+    snprintf(path, sizeof path, "/proc/%d/uid_map", child);
+    if (write_file(path, plan.uid_map) != 0) {
+      channel_fail(-1, "uid_map", path, errno, "write uid map \"%s\"", plan.uid_map);
+      return false;
+    }
+  }
+  if (plan.gid_map) {
+    snprintf(path, sizeof path, "/proc/%d/gid_map", child);
+    if (write_file(path, plan.gid_map) != 0) {
+      channel_fail(-1, "gid_map", path, errno, "write gid map \"%s\"", plan.gid_map);
+      return false;
+    }
+  }
+  return true;
+}
+
+int main(int argc, char **argv) {
+  (void)argc;
+  (void)argv;
+  if (fcntl(UWRX_INIT_FD, F_SETFD, FD_CLOEXEC) != 0) {
+    fprintf(stderr, "uwrx-init: expects the control socket on fd %d (it is started by uwrx)\n", UWRX_INIT_FD);
+    return 2;
+  }
+  g.sock = UWRX_INIT_FD;
+  pid_t node = getppid();
+  prctl(PR_SET_PDEATHSIG, SIGKILL);
+  if (getppid() != node) return 1;
+
+  uint8_t *data;
+  size_t len;
+  if (!channel_read(g.sock, &data, &len)) return 2;
+  struct mp_reader r;
+  mp_reader_init(&r, data, len);
+  uint32_t n;
+  bool have_plan = false;
+  const char *why = "no plan message";
+  if (mp_read_map(&r, &n)) {
+    while (n--) {
+      const char *k;
+      uint32_t klen;
+      if (!mp_read_bytes(&r, &k, &klen)) break;
+      if (mp_key_is(k, klen, "body")) have_plan = plan_parse(&r, &plan, &why);
+      else mp_skip(&r);
+    }
+  }
+  if (!have_plan) {
+    channel_fail(-1, "plan", NULL, 0, "invalid plan: %s", why);
+    return 2;
+  }
+  sigset_t set;
+  sigemptyset(&set);
+  sigaddset(&set, SIGCHLD);
+  sigaddset(&set, SIGINT);
+  sigaddset(&set, SIGTERM);
+  sigaddset(&set, SIGHUP);
+  sigprocmask(SIG_BLOCK, &set, NULL);
+
+  int go[2];
+  if (pipe2(go, O_CLOEXEC) != 0) {
+    channel_fail(-1, "pipe", NULL, errno, "pipe");
+    return 125;
+  }
+  /* fork-like clone: the child is pid 1 of the new pid namespace */
+  pid_t init = (pid_t)syscall(SYS_clone, CLONE_NEWUSER | CLONE_NEWNS | CLONE_NEWPID | CLONE_NEWNET |
+                              CLONE_NEWUTS | CLONE_NEWIPC | SIGCHLD, NULL, NULL, NULL, 0);
+  if (init < 0) {
+    channel_fail(-1, "clone", NULL, errno, "create user, mount, pid, net, uts and ipc namespaces");
+    return 125;
+  }
+  if (init == 0) {
+    /* die with the first process, which dies with Node; the pipe read below notices a
+     * death before this took effect */
+    prctl(PR_SET_PDEATHSIG, SIGKILL);
+    close(go[1]);
+    char ok = 0;
+    ssize_t n;
+    while ((n = read(go[0], &ok, 1)) < 0 && errno == EINTR) {}
+    close(go[0]);
+    if (n != 1 || ok != 1) _exit(125);
+    pid1_main();
+  }
+  close(go[0]);
+  char ok = write_maps(init) ? 1 : 0;
+  if (write(go[1], &ok, 1) != 1 || !ok) {
+    kill(init, SIGKILL);
+    waitpid(init, NULL, 0);
+    return 125;
+  }
+  close(go[1]);
+  /* pid 1 holds the socket from here on; Node sees EOF when pid 1 ends */
+  close(g.sock);
+  g.sock = -1;
+  for (;;) {
+    int sig;
+    if (sigwait(&set, &sig) != 0) continue;
+    if (sig == SIGCHLD) {
+      int status;
+      pid_t pid = waitpid(init, &status, WNOHANG);
+      if (pid == init) return exit_code_of(status);
+    } else {
+      /* pid 1 only gets signals it handles; it turns this into SIGTERM for the tree */
+      kill(init, SIGTERM);
+    }
+  }
+}

@@ -1,0 +1,243 @@
+// The sandbox as data: which mounts, binds and directories make the command's view of
+// the machine. uwrx-init carries the steps out in order (src/native/init/plan.c);
+// renderPlan prints them, so the sandbox can be read before it runs.
+import { readFileSync, readdirSync, readlinkSync, lstatSync, statSync } from 'node:fs';
+import path from 'node:path';
+import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
+
+// mount(2) flags
+export const MS_RDONLY = 0x1;
+export const MS_NOSUID = 0x2;
+export const MS_NODEV = 0x4;
+export const MS_NOEXEC = 0x8;
+export const MS_BIND = 0x1000;
+export const MS_REC = 0x4000;
+export const MS_PRIVATE = 0x40000;
+
+/** One overlayfs of the sandbox: `mountPoint` as the command sees it, its writes land in
+ * `upper` (renamed into files/<mountPoint> when the run ends). */
+export interface OverlayLayer {
+  mountPoint: string;
+  upper: string;
+  work: string;
+}
+
+export interface SandboxPlan {
+  init: InitPlan;
+  overlays: OverlayLayer[];
+  newRoot: string;
+}
+
+export interface PlanInput {
+  argv: string[];
+  cwd: string;
+  env: NodeJS.ProcessEnv;
+  runDir: string;
+  hide: string[];
+  uid: number;
+  gid: number;
+  handlerThreads?: number;
+  graceMs?: number;
+  /** Contents of /proc/self/mountinfo (read when absent). */
+  mountinfo?: string;
+}
+
+/** Filesystems that get their own fresh instance instead of an overlay. */
+const SPECIAL_TOP = new Set(['proc', 'sys', 'dev']);
+/** Device nodes bound from the host into the sandbox's /dev. */
+const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
+
+/** Mount points listed in mountinfo (octal escapes decoded), in file order. */
+export function mountPoints(mountinfo: string): string[] {
+  const points: string[] = [];
+  for (const line of mountinfo.split('\n')) {
+    const fields = line.split(' ');
+    if (fields.length < 5) continue;
+    points.push(fields[4]!.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8))));
+  }
+  return points;
+}
+
+function isUnder(p: string, dir: string): boolean {
+  return p === dir || p.startsWith(dir.endsWith('/') ? dir : dir + '/');
+}
+
+// overlayfs splits its options at ',' and layers at ':'
+function overlayPathOk(p: string): boolean {
+  return !/[,:\\]/.test(p);
+}
+
+export function computePlan(input: PlanInput): SandboxPlan {
+  const newRoot = path.join(input.runDir, 'root');
+  const steps: PlanStep[] = [];
+  const overlays: OverlayLayer[] = [];
+  const inRoot = (p: string) => path.join(newRoot, p);
+  const hidden = normaliseHidden(input.hide);
+
+  const mount = (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) =>
+    steps.push({ op: 'mount', source, target, fstype, flags, data });
+  const overlay = (mountPoint: string) => {
+    const index = overlays.length;
+    const layer = {
+      mountPoint,
+      upper: path.join(input.runDir, 'ovl', String(index), 'upper'),
+      work: path.join(input.runDir, 'ovl', String(index), 'work'),
+    };
+    overlays.push(layer);
+    mount('overlay', inRoot(mountPoint), 'overlay', 0,
+      `lowerdir=${mountPoint},upperdir=${layer.upper},workdir=${layer.work},userxattr`);
+  };
+  const bindReadOnly = (source: string, target: string) => {
+    mount(source, target, null, MS_BIND, null);
+    steps.push({ op: 'readonly', path: target, flags: 0 });
+  };
+
+  // Nothing mounted inside may propagate back to the host.
+  mount(null, '/', null, MS_REC | MS_PRIVATE, null);
+  mount('uwrx-root', newRoot, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755');
+
+  // overlayfs refuses a lower directory with mounts below it inside a user namespace
+  // (they are locked), so such a directory is rebuilt entry by entry and each mount
+  // below gets an overlay of its own.
+  const points = mountPoints(input.mountinfo ?? readFileSync('/proc/self/mountinfo', 'utf8'))
+    .filter((p) => p !== '/' && ![...SPECIAL_TOP].some((s) => isUnder(p, '/' + s)))
+    .filter((p) => !hidden.some((h) => isUnder(p, h)) && !isUnder(p, input.runDir));
+  const hasMountsBelow = (dir: string) => points.some((p) => p !== dir && isUnder(p, dir));
+  const addEntry = (real: string, top: boolean) => {
+    const target = inRoot(real);
+    let st;
+    try {
+      st = lstatSync(real);
+    } catch {
+      return;
+    }
+    if (st.isSymbolicLink()) {
+      steps.push({ op: 'symlink', target: readlinkSync(real), path: target });
+    } else if (st.isDirectory()) {
+      steps.push({ op: 'mkdir', path: target, mode: st.mode & 0o7777 });
+      if (top && SPECIAL_TOP.has(path.basename(real))) return;
+      if (!overlayPathOk(real)) return;
+      if (!hasMountsBelow(real)) overlay(real);
+      else for (const name of listDir(real)) addEntry(path.join(real, name), false);
+    } else if (st.isFile()) {
+      steps.push({ op: 'file', path: target, mode: 0o644 });
+      bindReadOnly(real, target);
+    }
+  };
+  for (const entry of readdirSync('/').sort()) addEntry('/' + entry, true);
+
+  // Fresh kernel filesystems for the new pid and net namespaces.
+  mount('proc', inRoot('/proc'), 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+  mount('sysfs', inRoot('/sys'), 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+  const dev = inRoot('/dev');
+  mount('uwrx-dev', dev, 'tmpfs', MS_NOSUID, 'mode=0755');
+  for (const node of DEV_NODES) {
+    steps.push({ op: 'file', path: path.join(dev, node), mode: 0o666 });
+    mount('/dev/' + node, path.join(dev, node), null, MS_BIND, null);
+  }
+  steps.push({ op: 'mkdir', path: path.join(dev, 'pts'), mode: 0o755 });
+  mount('devpts', path.join(dev, 'pts'), 'devpts', MS_NOSUID | MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=620');
+  steps.push({ op: 'symlink', target: 'pts/ptmx', path: path.join(dev, 'ptmx') });
+  steps.push({ op: 'mkdir', path: path.join(dev, 'shm'), mode: 0o755 });
+  mount('uwrx-shm', path.join(dev, 'shm'), 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=1777');
+  steps.push({ op: 'symlink', target: '/proc/self/fd', path: path.join(dev, 'fd') });
+  ['stdin', 'stdout', 'stderr'].forEach((name, fd) =>
+    steps.push({ op: 'symlink', target: `/proc/self/fd/${fd}`, path: path.join(dev, name) }),
+  );
+
+  steps.push({ op: 'loopback' });
+  steps.push({ op: 'hostname', name: 'uwrx' });
+
+  // The record and the live uppers: an empty read-only directory inside.
+  for (const h of hidden) {
+    mount('uwrx-hidden', inRoot(h), 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=0755');
+  }
+  steps.push({ op: 'readonly', path: newRoot, flags: 0 });
+  steps.push({ op: 'pivot', path: newRoot });
+
+  const root = input.uid === 0;
+  const env = Object.entries(input.env)
+    .filter((e): e is [string, string] => e[1] !== undefined)
+    .map(([k, v]) => `${k}=${v}`);
+  return {
+    newRoot,
+    overlays,
+    init: {
+      argv: input.argv,
+      env,
+      cwd: input.cwd,
+      // Unprivileged: programs keep their own identity; root maps every id to itself.
+      uidMap: root ? '0 0 4294967295' : `${input.uid} ${input.uid} 1`,
+      gidMap: root ? '0 0 4294967295' : `${input.gid} ${input.gid} 1`,
+      denySetgroups: !root,
+      steps,
+      handlerThreads: input.handlerThreads ?? 1,
+      graceMs: input.graceMs ?? 3000,
+    },
+  };
+}
+
+/** Entries of a directory; none when the caller may not read it (nor could the command). */
+function listDir(dir: string): string[] {
+  try {
+    return readdirSync(dir).sort();
+  } catch {
+    return [];
+  }
+}
+
+/** Existing hidden paths, outermost only (a path inside another is hidden with it). */
+function normaliseHidden(hide: string[]): string[] {
+  const existing = [...new Set(hide.map((h) => path.resolve(h)))].filter((h) => {
+    try {
+      return statSync(h).isDirectory();
+    } catch {
+      return false;
+    }
+  });
+  return existing.filter((h) => !existing.some((o) => o !== h && isUnder(h, o))).sort();
+}
+
+const FLAG_NAMES: Array<[number, string]> = [
+  [MS_RDONLY, 'ro'], [MS_NOSUID, 'nosuid'], [MS_NODEV, 'nodev'], [MS_NOEXEC, 'noexec'],
+  [MS_BIND, 'bind'], [MS_REC, 'rec'], [MS_PRIVATE, 'private'],
+];
+
+/** The plan as text, one step per line (a `--dry-run` view of the sandbox). */
+export function renderPlan(plan: InitPlan): string {
+  const lines = [
+    `argv ${JSON.stringify(plan.argv)}`,
+    `cwd ${plan.cwd}`,
+    `uid_map ${plan.uidMap}; gid_map ${plan.gidMap}${plan.denySetgroups ? '; setgroups deny' : ''}`,
+  ];
+  plan.steps.forEach((s, i) => {
+    const n = String(i).padStart(3);
+    switch (s.op) {
+      case 'mount': {
+        const flags = FLAG_NAMES.filter(([bit]) => s.flags & bit).map(([, name]) => name).join(',');
+        lines.push(`${n} mount ${s.fstype ?? '-'} ${s.source ?? '-'} -> ${s.target}${flags ? ` [${flags}]` : ''}${s.data ? ` ${s.data}` : ''}`);
+        break;
+      }
+      case 'mkdir':
+      case 'file':
+        lines.push(`${n} ${s.op} ${s.path} ${s.mode.toString(8)}`);
+        break;
+      case 'symlink':
+        lines.push(`${n} symlink ${s.path} -> ${s.target}`);
+        break;
+      case 'readonly':
+        lines.push(`${n} readonly ${s.path}${s.flags ? ' (recursive)' : ''}`);
+        break;
+      case 'pivot':
+        lines.push(`${n} pivot_root ${s.path}`);
+        break;
+      case 'loopback':
+        lines.push(`${n} loopback up`);
+        break;
+      case 'hostname':
+        lines.push(`${n} hostname ${s.name}`);
+        break;
+    }
+  });
+  return lines.join('\n') + '\n';
+}
