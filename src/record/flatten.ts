@@ -3,36 +3,21 @@
 // merges a stack of layers into one directory that shows the same thing when laid over
 // the real filesystem: files are hard links (no copies), whiteouts stay whiteouts (they
 // still hide real files), opaque directories stay opaque.
-import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, linkSync, symlinkSync, copyFileSync, chmodSync, type Stats } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, linkSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native.js';
-import { isWhiteout } from './resolve.js';
+import { isOpaque, isWhiteout, tryLstat } from './resolve.js';
 
 /** Most lower layers one overlayfs mount accepts. */
 export const OVERLAY_MAX_LOWER_LAYERS = 500;
 
 const OPAQUE = 'user.overlay.opaque';
 
-function isOpaqueDir(dir: string): boolean {
-  for (const name of [OPAQUE, 'trusted.overlay.opaque']) {
-    if (native().getXattr(dir, name)?.toString() === 'y') return true;
-  }
-  return false;
-}
-
-function lstatOrUndefined(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
-
 /** Merges `layers` (directory roots, top first) into the empty or absent directory `dest`. */
 export function flattenLayers(layers: string[], dest: string): void {
   mkdirSync(dest, { recursive: true });
   for (const layer of [...layers].reverse()) {
-    if (lstatOrUndefined(layer)?.isDirectory()) applyDirectory(layer, dest);
+    if (tryLstat(layer)?.isDirectory()) applyDirectory(layer, dest);
   }
 }
 
@@ -44,9 +29,9 @@ function applyDirectory(src: string, dst: string): void {
 
 function applyEntry(src: string, dst: string): void {
   const st = lstatSync(src);
-  const existing = lstatOrUndefined(dst);
+  const existing = tryLstat(dst);
   if (st.isDirectory()) {
-    const opaque = isOpaqueDir(src);
+    const opaque = isOpaque(src);
     if (existing && (!existing.isDirectory() || opaque)) rmSync(dst, { recursive: true, force: true });
     if (!existing || !existing.isDirectory() || opaque) {
       mkdirSync(dst);

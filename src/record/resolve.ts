@@ -31,7 +31,8 @@ export function isWhiteout(st: Stats): boolean {
   return st.isCharacterDevice() && st.rdev === 0;
 }
 
-function isOpaque(dir: string): boolean {
+/** True when overlayfs would treat `dir` as opaque (hiding lower layers' contents). */
+export function isOpaque(dir: string): boolean {
   for (const name of OPAQUE_XATTRS) {
     const v = native().getXattr(dir, name);
     if (v && v.toString() === 'y') return true;
@@ -39,7 +40,7 @@ function isOpaque(dir: string): boolean {
   return false;
 }
 
-function tryLstat(p: string): Stats | undefined {
+export function tryLstat(p: string): Stats | undefined {
   try {
     return lstatSync(p);
   } catch {
