@@ -1,7 +1,7 @@
 // Scenario tests bundled with uwrx: real commands under the real CLI, checked against
 // the record. `uwrx test` runs them on the user's host; the ava suite runs the same ones.
 import { spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { packageRoot } from '../native.js';
@@ -90,6 +90,50 @@ export const scenarios: Scenario[] = [
       expectEqual(replay.stdout, 'one\n', 'the replay reran the replayed command');
       expect(ctx.exists('build/0/2/replay'), 'build/0/2/replay link missing');
       expectEqual(ctx.read('build/0/2/seed.txt'), ctx.read('build/0/0/seed.txt'), 'replayed seed');
+    },
+  },
+  {
+    name: 'isolation',
+    description: 'writes and deletions land in the record; the real filesystem is untouched',
+    async run(ctx) {
+      const probe = `/etc/uwrx-probe-${process.pid}-${Date.now()}`;
+      const victim = path.join(ctx.dir, 'victim');
+      writeFileSync(victim, 'keep me\n');
+      const r = await ctx.uwrx(['run', '-q', '--', 'sh', '-c', `echo x > ${probe} && rm ${victim} && mkdir -p /tmp/uwrx-q && echo y > /tmp/uwrx-q/z`]);
+      expectEqual(r.status, 0, `exit status (stderr: ${r.stderr.trim()})`);
+      expect(!existsSync(probe), `${probe} appeared on the real filesystem`);
+      expect(existsSync(victim), `${victim} was deleted from the real filesystem`);
+      expectEqual(ctx.read(`build/0/0/files${probe}`), 'x\n', 'recorded probe');
+      const st = lstatSync(path.join(ctx.dir, `build/0/0/files${victim}`));
+      expect(st.isCharacterDevice() && st.rdev === 0, 'the deletion is recorded as a whiteout');
+      expectEqual(ctx.read('build/0/0/files/tmp/uwrx-q/z'), 'y\n', 'recorded /tmp/uwrx-q/z');
+    },
+  },
+  {
+    name: 'orphans',
+    description: 'the run waits for double-forked processes and records what they write',
+    async run(ctx) {
+      const r = await ctx.uwrx(['run', '-q', '--', 'sh', '-c', '(sleep 1; echo late > /tmp/uwrx-late) & exit 0']);
+      expectEqual(r.status, 0, 'exit status');
+      expectEqual(ctx.read('build/0/0/files/tmp/uwrx-late'), 'late\n', 'file written by the orphan');
+    },
+  },
+  {
+    name: 'c-build',
+    description: 'a parallel C build with make and cc succeeds and its objects land in the record',
+    async run(ctx) {
+      const src = path.join(ctx.dir, 'proj');
+      mkdirSync(src);
+      writeFileSync(path.join(src, 'a.c'), 'int a(void) { return 1; }\n');
+      writeFileSync(path.join(src, 'b.c'), 'int b(void) { return 2; }\n');
+      writeFileSync(path.join(src, 'main.c'), 'int a(void); int b(void);\nint main(void) { return a() + b() - 3; }\n');
+      writeFileSync(path.join(src, 'Makefile'), 'prog: main.o a.o b.o\n\tcc -o $@ $^\n%.o: %.c\n\tcc -c -o $@ $<\n');
+      const r = await ctx.uwrx(['run', '-q', '--', 'sh', '-c', `cd ${src} && make -j2 && ./prog`]);
+      expectEqual(r.status, 0, `exit status (stderr: ${r.stderr.trim()})`);
+      for (const f of ['main.o', 'a.o', 'b.o', 'prog']) {
+        expect(ctx.exists(`build/0/0/files${src}/${f}`), `${f} missing from the record`);
+        expect(!existsSync(path.join(src, f)), `${f} was written to the real tree`);
+      }
     },
   },
 ];

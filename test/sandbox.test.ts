@@ -1,0 +1,266 @@
+// The sandbox as users meet it: `uwrx run` on real commands, then a look at the real
+// filesystem and at the record. Every scenario runs as the current user and, when that
+// is root, again as an unprivileged user.
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
+import net from 'node:net';
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { readProcessTable, type ProcessRecord } from '../src/sandbox/index.js';
+
+const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const uwrxBin = path.join(repo, 'bin', 'uwrx');
+const isRoot = process.getuid?.() === 0;
+const TEST_USER = 'uwrxtest';
+
+interface Runner {
+  name: string;
+  /** uid/gid the command runs as (for chown of test directories). */
+  uid: number;
+  gid: number;
+  /** Prefix that runs a command as this runner's user. */
+  prefix: string[];
+}
+
+function ensureTestUser(): Runner {
+  if (spawnSync('id', ['-u', TEST_USER]).status !== 0) {
+    const made = spawnSync('useradd', ['--no-create-home', '--shell', '/bin/sh', TEST_USER]);
+    if (made.status !== 0) throw new Error(`useradd ${TEST_USER}: ${made.stderr}`);
+  }
+  const uid = Number(spawnSync('id', ['-u', TEST_USER]).stdout.toString());
+  const gid = Number(spawnSync('id', ['-g', TEST_USER]).stdout.toString());
+  // setpriv execs in place, so signals sent to the child reach uwrx itself
+  return { name: 'unprivileged', uid, gid, prefix: ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'] };
+}
+
+const runners: Runner[] = [{ name: isRoot ? 'root' : 'user', uid: process.getuid!(), gid: process.getgid!(), prefix: [] }];
+if (isRoot) runners.push(ensureTestUser());
+
+interface RunOutcome {
+  code: number | null;
+  stdout: string;
+  stderr: string;
+  attemptDir: string;
+  ms: number;
+}
+
+/** A fresh directory owned by the runner: the command's cwd, with build/ inside. */
+const made: string[] = [];
+test.after.always(async () => {
+  for (const dir of made) await fs.rm(dir, { recursive: true, force: true });
+});
+
+async function workDir(r: Runner): Promise<string> {
+  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'uwrx-sandbox-test-'));
+  made.push(dir);
+  await fs.chmod(dir, 0o755);
+  await fs.chown(dir, r.uid, r.gid).catch(() => undefined);
+  return dir;
+}
+
+function latestAttempt(build: string): string {
+  const steps = readdirSync(build).filter((s) => /^\d+$/.test(s)).sort((a, b) => Number(a) - Number(b));
+  const step = path.join(build, steps[steps.length - 1]!);
+  const attempts = readdirSync(step).filter((s) => /^\d+$/.test(s)).sort((a, b) => Number(a) - Number(b));
+  return path.join(step, attempts[attempts.length - 1]!);
+}
+
+function startUwrx(r: Runner, dir: string, argv: string[]) {
+  const [cmd, ...args] = [...r.prefix, process.execPath, uwrxBin, 'run', '--quiet', '--build', path.join(dir, 'build'), '--', ...argv];
+  return spawn(cmd!, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
+}
+
+async function uwrx(r: Runner, dir: string, argv: string[]): Promise<RunOutcome> {
+  const started = Date.now();
+  const child = startUwrx(r, dir, argv);
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  return { code, stdout, stderr, attemptDir: latestAttempt(path.join(dir, 'build')), ms: Date.now() - started };
+}
+
+const argvOf = (p: ProcessRecord) => p.argv.map((a) => a.toString());
+
+/** Processes running exactly `argv` (nothing of the sandbox may outlive uwrx). */
+function survivors(...argv: string[]): number[] {
+  const found: number[] = [];
+  const wanted = argv.join('\0') + '\0';
+  for (const pid of readdirSync('/proc').filter((p) => /^\d+$/.test(p))) {
+    try {
+      if (readFileSync(`/proc/${pid}/cmdline`, 'utf8') === wanted) found.push(Number(pid));
+    } catch {
+      // exited meanwhile
+    }
+  }
+  return found;
+}
+
+for (const r of runners) {
+  test.serial(`${r.name}: writes land in files/, the real filesystem is untouched`, async (t) => {
+    const dir = await workDir(r);
+    const real = path.join(dir, 'real-file');
+    await fs.writeFile(real, 'keep me\n');
+    await fs.chown(real, r.uid, r.gid);
+    const q = `/tmp/uwrx-q-${path.basename(dir)}`;
+    const out = await uwrx(r, dir, ['sh', '-c', `echo x > /etc/uwrx-probe; rm -f ${real}; mkdir -p ${q} && echo y > ${q}/z`]);
+    t.is(out.code, 0, out.stderr);
+    t.is(readFileSync(real, 'utf8'), 'keep me\n');
+    t.false(existsSync('/etc/uwrx-probe'));
+    t.false(existsSync(q));
+    const files = path.join(out.attemptDir, 'files');
+    t.is(readFileSync(path.join(files, 'etc/uwrx-probe'), 'utf8'), 'x\n');
+    t.is(readFileSync(path.join(files, q, 'z'), 'utf8'), 'y\n');
+    const whiteout = await fs.lstat(path.join(files, real));
+    t.true(whiteout.isCharacterDevice());
+    t.is(whiteout.rdev, 0);
+  });
+
+  test.serial(`${r.name}: an orphan is waited for and its writes captured`, async (t) => {
+    const dir = await workDir(r);
+    const late = `/tmp/uwrx-late-${path.basename(dir)}`;
+    const out = await uwrx(r, dir, ['sh', '-c', `(sleep 1; echo late > ${late}) & exit 0`]);
+    t.is(out.code, 0, out.stderr);
+    t.true(out.ms >= 1000);
+    t.is(readFileSync(path.join(out.attemptDir, 'files', late), 'utf8'), 'late\n');
+    t.false(existsSync(late));
+  });
+
+  test.serial(`${r.name}: logical pids, tree keys and exit statuses in the process table`, async (t) => {
+    const dir = await workDir(r);
+    const script = 'sh -c "exit 0"; (exit 3); sh -c "kill -TERM \\$\\$"; sleep 5 & sleep 0.3; kill -9 $!; wait; exit 7';
+    const first = await uwrx(r, dir, ['sh', '-c', script]);
+    t.is(first.code, 7, first.stderr);
+    const procs = await readProcessTable(first.attemptDir);
+    t.deepEqual(procs.map((p) => p.pid), procs.map((_, i) => i + 2));
+    for (let i = 1; i < procs.length; i++) t.true(procs[i]!.start >= procs[i - 1]!.start);
+    const byArgv = (...argv: string[]) => procs.find((p) => JSON.stringify(argvOf(p)) === JSON.stringify(argv));
+    t.like(byArgv('sh', '-c', script), { pid: 2, ppid: 1, key: '1.0', exitCode: 7, signal: null });
+    t.like(byArgv('sh', '-c', 'exit 0'), { ppid: 2, exitCode: 0 });
+    t.like(byArgv('sh', '-c', 'kill -TERM $$'), { exitCode: null, signal: 15 });
+    t.like(byArgv('sleep', '5'), { exitCode: null, signal: 9 });
+    t.truthy(procs.find((p) => p.argv.length === 0 && p.exitCode === 3), 'the subshell (exit 3)');
+    t.is(byArgv('sleep', '5')!.exe?.toString(), '/usr/bin/sleep');
+    t.is(byArgv('sleep', '5')!.cwd?.toString(), dir);
+
+    const second = await uwrx(r, dir, ['sh', '-c', script]);
+    const again = await readProcessTable(second.attemptDir);
+    const keys = (list: ProcessRecord[]) => list.map((p) => [p.key, argvOf(p)]).sort();
+    t.deepEqual(keys(again), keys(procs));
+  });
+
+  test.serial(`${r.name}: a parallel C build runs and its outputs stay in the record`, async (t) => {
+    const dir = await workDir(r);
+    const src = path.join(dir, 'src');
+    await fs.mkdir(src);
+    await fs.writeFile(path.join(src, 'a.c'), 'int a(void) { return 20; }\n');
+    await fs.writeFile(path.join(src, 'b.c'), 'int b(void) { return 22; }\n');
+    await fs.writeFile(path.join(src, 'main.c'),
+      '#include <stdio.h>\nint a(void);\nint b(void);\nint main(void) { printf("sum %d\\n", a() + b()); return 0; }\n');
+    await fs.writeFile(path.join(src, 'Makefile'),
+      'prog: a.o b.o main.o\n\tgcc -o $@ $^\n%.o: %.c\n\tgcc -O1 -c -o $@ $<\n');
+    for (const f of await fs.readdir(src)) await fs.chown(path.join(src, f), r.uid, r.gid);
+    await fs.chown(src, r.uid, r.gid);
+    const out = await uwrx(r, src, ['sh', '-c', 'make -s -j2 && ./prog']);
+    t.is(out.code, 0, out.stderr);
+    t.is(out.stdout, 'sum 42\n');
+    // the build dir is src/build here: uwrx() looked there
+    for (const f of ['a.o', 'b.o', 'main.o', 'prog']) {
+      t.true(existsSync(path.join(out.attemptDir, 'files', src, f)), f);
+      t.false(existsSync(path.join(src, f)), f);
+    }
+    const procs = await readProcessTable(out.attemptDir);
+    t.true(procs.filter((p) => p.exe?.toString().endsWith('/cc1')).length === 3);
+  });
+
+  test.serial(`${r.name}: only loopback inside, isolated from the host's`, async (t) => {
+    const dir = await workDir(r);
+    const host = net.createServer((s) => s.end('host\n'));
+    await new Promise<void>((resolve) => host.listen(0, '127.0.0.1', resolve));
+    const port = (host.address() as net.AddressInfo).port;
+    const js = [
+      "const net = require('net');",
+      "const fs = require('fs');",
+      "console.log(fs.readdirSync('/sys/class/net').join(','));",
+      "const srv = net.createServer((s) => s.end('inside'));",
+      "srv.listen(0, '127.0.0.1', () => {",
+      "  net.connect(srv.address().port, '127.0.0.1').on('data', (d) => {",
+      "    console.log(String(d)); srv.close();",
+      `    net.connect(${port}, '127.0.0.1').on('data', () => console.log('host reached'))`,
+      "      .on('error', (e) => console.log(e.code));",
+      '  });',
+      '});',
+    ].join('\n');
+    const out = await uwrx(r, dir, [process.execPath, '-e', js]);
+    host.close();
+    t.is(out.code, 0, out.stderr);
+    t.is(out.stdout, 'lo\ninside\nECONNREFUSED\n');
+  });
+
+  test.serial(`${r.name}: Ctrl-C ends the run within seconds and marks it incomplete`, async (t) => {
+    const dir = await workDir(r);
+    const marker = `100.${process.pid}${r.uid}`;
+    const child = startUwrx(r, dir, ['sleep', marker]);
+    let stderr = '';
+    child.stderr.on('data', (d) => (stderr += d));
+    const exited = new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+    // wait until the command runs inside
+    for (let i = 0; i < 100 && survivors('sleep', marker).length === 0; i++) await new Promise((res) => setTimeout(res, 50));
+    const sent = Date.now();
+    // as from a terminal, but to uwrx alone: it must end the tree itself
+    child.kill('SIGINT');
+    const code = await exited;
+    t.true(Date.now() - sent < 5000, `took ${Date.now() - sent} ms`);
+    t.not(code, 0, stderr);
+    const status = JSON.parse(readFileSync(path.join(latestAttempt(path.join(dir, 'build')), 'status'), 'utf8'));
+    t.false(status.complete);
+    t.deepEqual(survivors('sleep', marker), []);
+  });
+}
+
+test.serial('nothing of the sandbox survives uwrx being killed', async (t) => {
+  const r = runners[0]!;
+  const dir = await workDir(r);
+  const marker = `77.${process.pid}`;
+  const child = startUwrx(r, dir, ['sh', '-c', `sleep ${marker}; true`]);
+  for (let i = 0; i < 100 && survivors('sleep', marker).length === 0; i++) await new Promise((res) => setTimeout(res, 50));
+  t.true(survivors('sleep', marker).length > 0);
+  child.kill('SIGKILL');
+  await new Promise((resolve) => child.on('exit', resolve));
+  for (let i = 0; i < 40 && survivors('sleep', marker).length > 0; i++) await new Promise((res) => setTimeout(res, 50));
+  t.deepEqual(survivors('sleep', marker), []);
+});
+
+test.serial('the record and the run directory are invisible and read-only inside', async (t) => {
+  const r = runners[0]!;
+  const dir = await workDir(r);
+  const build = path.join(dir, 'build');
+  await fs.mkdir(build);
+  await fs.writeFile(path.join(build, 'secret'), 'old record\n');
+  // umount: a root command holds every capability in its namespaces, yet the mounts
+  // that hide the record are locked
+  const out = await uwrx(r, dir, ['sh', '-c',
+    `umount ${build} 2>/dev/null; ls -A ${build} | wc -l; touch ${build}/x 2>/dev/null || echo read-only; find / -xdev >/dev/null; echo ok`]);
+  t.is(out.code, 0, out.stderr);
+  t.is(out.stdout.replace(/ +/g, ''), '0\nread-only\nok\n');
+});
+
+test.serial('io_uring is unavailable inside (it would bypass interception)', async (t) => {
+  const r = runners[0]!;
+  const dir = await workDir(r);
+  const src = path.join(dir, 'uring.c');
+  await fs.writeFile(src, [
+    '#include <errno.h>',
+    '#include <stdio.h>',
+    '#include <sys/syscall.h>',
+    '#include <unistd.h>',
+    'int main(void) { long r = syscall(SYS_io_uring_setup, 8, NULL); printf("%ld %d\\n", r, errno); return 0; }',
+    '',
+  ].join('\n'));
+  t.is(spawnSync('gcc', ['-o', path.join(dir, 'uring'), src]).status, 0);
+  const out = await uwrx(r, dir, [path.join(dir, 'uring')]);
+  t.is(out.stdout, '-1 38\n'); // ENOSYS, not EFAULT as outside
+});
