@@ -7,6 +7,7 @@ import { EventEmitter } from 'eventemitter3';
 import { EnvironmentError, UsageError } from './errors.js';
 import {
   allocateAttempt,
+  nextAttempt,
   defaultParent,
   readParents,
   linkParents,
@@ -21,7 +22,7 @@ import {
 import { freshSeed, readSeedFile, writeSeedFile } from './reproducibility/prng.js';
 import { ActorFailedError, Supervisor } from './actors/runtime.js';
 import { COLLECTOR_MESSAGES, traceActorSpecs } from './actors/collector.js';
-import { preflight, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
+import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
 
 /** Longest the trace pipeline may take to drain and write `perfetto` after the tree ended. */
 const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
@@ -224,6 +225,31 @@ export class RunHandle extends EventEmitter<RunEvents> {
     this.publish({ type: 'finished', result: full });
     return full;
   }
+}
+
+/** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,
+ * step by step. Nothing is created. */
+export async function dryRun(options: RunOptions): Promise<string> {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  const replayed = options.replay !== undefined ? await resolveAttemptDir(options.replay, '--replay') : undefined;
+  const argv =
+    options.argv && options.argv.length > 0 ? options.argv : replayed ? await readAttemptCommand(replayed) : [];
+  if (argv.length === 0) throw new UsageError('no command to run');
+  const paths = replayed
+    ? await nextAttempt(replayed.buildDir, replayed.step)
+    : await nextAttempt(path.resolve(cwd, options.build ?? 'build'), options.step);
+  const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
+  const runDir = path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-XXXXXX`);
+  const plan = planFor({
+    argv,
+    cwd,
+    env: options.env ?? process.env,
+    attemptDir: paths.attemptDir,
+    runDir,
+    hide: [paths.buildDir, runDir],
+    net: options.net ?? !replayed,
+  });
+  return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init)}`;
 }
 
 async function readAttemptCommand(attempt: AttemptPaths): Promise<string[]> {

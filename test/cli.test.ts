@@ -127,3 +127,14 @@ test('run: the default parent is the latest attempt of the nearest earlier step'
   t.is(named.status, 0);
   t.false(existsSync(path.join(cwd, 'build/lint/0/parent')), 'named steps get no default parent');
 });
+
+test('run --dry-run prints the attempt and the sandbox plan and creates nothing', async (t) => {
+  const cwd = scratchDir();
+  const r = await uwrx(['run', '--dry-run', '--', 'make', '-j2'], { cwd });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^attempt .*\/build\/0\/0$/m);
+  t.regex(r.stdout, /argv \["make","-j2"\]/);
+  t.regex(r.stdout, /mount overlay overlay -> \S+\/root\/usr lowerdir=\/usr,/);
+  t.regex(r.stdout, /pivot_root /);
+  t.false(existsSync(path.join(cwd, 'build')));
+});

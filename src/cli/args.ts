@@ -13,6 +13,7 @@ export interface RunArgs {
   net?: boolean;
   tmp?: string;
   quiet: boolean;
+  dryRun: boolean;
 }
 
 export type InspectKind = 'files' | 'procs' | 'output' | 'events';
@@ -124,7 +125,7 @@ export function parseArgs(args: string[]): CliCommand {
 
 function parseRun(args: string[]): RunArgs {
   const r = new OptionReader('run', args);
-  const out: RunArgs = { command: 'run', argv: [], parents: [], noParents: false, quiet: false };
+  const out: RunArgs = { command: 'run', argv: [], parents: [], noParents: false, quiet: false, dryRun: false };
   let sawSeparator = false;
   for (let token = r.next(); token !== undefined; token = r.next()) {
     if (token === '--') {
@@ -157,6 +158,10 @@ function parseRun(args: string[]): RunArgs {
       case '--no-net':
         noInline('run', option, inline);
         out.net = option === '--net';
+        break;
+      case '--dry-run':
+        noInline('run', option, inline);
+        out.dryRun = true;
         break;
       case '-q':
       case '--quiet':

@@ -34,6 +34,8 @@ Options:
   --tmp <path>      where the run's temporary directory is created
                     (default: <build>/.tmp, on the build's filesystem)
   -q, --quiet       no summary line at the end
+  --dry-run         print the attempt and the sandbox plan (every mount, in order)
+                    without running anything
   -h, --help        show this help
 `;
 

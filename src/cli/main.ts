@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { isUserError } from '../errors.js';
 import { packageRoot } from '../native.js';
-import { run } from '../run.js';
+import { dryRun, run } from '../run.js';
 import { parseArgs, type RunArgs } from './args.js';
 import { commandHelp, mainHelp } from './help.js';
 import { formatSummary } from './summary.js';
@@ -50,7 +50,7 @@ export async function main(args: string[]): Promise<number> {
 }
 
 async function runCommand(args: RunArgs): Promise<number> {
-  const handle = run({
+  const options = {
     argv: args.argv,
     build: args.build,
     step: args.step,
@@ -59,7 +59,12 @@ async function runCommand(args: RunArgs): Promise<number> {
     replay: args.replay,
     net: args.net,
     tmp: args.tmp,
-  });
+  };
+  if (args.dryRun) {
+    process.stdout.write((await dryRun(options)) + '\n');
+    return 0;
+  }
+  const handle = run(options);
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;

@@ -79,6 +79,17 @@ async function allocateAttemptNumber(stepDir: string): Promise<number> {
   }
 }
 
+/** The paths the next allocateAttempt would take, without creating anything. */
+export async function nextAttempt(buildDir: string, step?: string): Promise<AttemptPaths> {
+  const absBuild = path.resolve(buildDir);
+  const steps = await listNumericEntries(absBuild);
+  const stepName = step ?? String(steps.length === 0 ? 0 : Math.max(...steps) + NUMERIC_STEP_INCREMENT);
+  const stepDir = path.join(absBuild, stepName);
+  const attempts = await listNumericEntries(stepDir);
+  const attempt = attempts.length === 0 ? 0 : Math.max(...attempts) + 1;
+  return { buildDir: absBuild, step: stepName, stepDir, attempt, attemptDir: path.join(stepDir, String(attempt)) };
+}
+
 export async function allocateAttempt(buildDir: string, step?: string): Promise<AttemptPaths> {
   const absBuild = path.resolve(buildDir);
   await ensureBuildDir(absBuild);

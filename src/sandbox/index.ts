@@ -6,6 +6,7 @@ import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
 
 export { computePlan, renderPlan } from './plan.js';
+export { planFor } from './launch.js';
 export { readProcessTable, PROCESS_TABLE_FILE, type ProcessRecord } from './process-table.js';
 
 export interface SandboxOptions {

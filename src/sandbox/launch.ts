@@ -51,16 +51,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   };
 
   const done = (async (): Promise<SandboxResult> => {
-    const plan = computePlan({
-      argv: options.argv,
-      cwd: options.cwd,
-      env: options.env,
-      runDir: options.runDir,
-      hide: options.hide,
-      uid: process.getuid!(),
-      gid: process.getgid!(),
-      ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
-    });
+    const plan = planFor(options);
     await prepareRunDir(plan);
     const table = new ProcessTable();
     const emit = (e: SandboxEvent) => options.onEvent?.(e);
@@ -182,4 +173,18 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
 async function cleanRunDir(plan: SandboxPlan): Promise<void> {
   for (const layer of plan.overlays) await removeTree(path.dirname(layer.work));
   await fs.rm(plan.newRoot, { recursive: true, force: true });
+}
+
+/** The plan uwrx-init will execute for these options (also what `uwrx run --dry-run` prints). */
+export function planFor(options: SandboxOptions): SandboxPlan {
+  return computePlan({
+    argv: options.argv,
+    cwd: options.cwd,
+    env: options.env,
+    runDir: options.runDir,
+    hide: options.hide,
+    uid: process.getuid!(),
+    gid: process.getgid!(),
+    ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
+  });
 }
