@@ -13,13 +13,15 @@ import {
   linkParents,
   linkReplay,
   readStepCommand,
+  readStepOptions,
   resolveAttemptDir,
   writeAttemptStatus,
   writeStepCommand,
   writeStepOptions,
   type AttemptPaths,
 } from './record/layout.js';
-import { freshSeed, readSeedFile, writeSeedFile } from './reproducibility/prng.js';
+import { formatSeed, freshSeed, readSeedFile, writeSeedFile } from './reproducibility/prng.js';
+import { freshT0Ns, readT0File, writeT0File, parseTimeMode, type TimeMode } from './reproducibility/time.js';
 import { ActorFailedError, Supervisor } from './actors/runtime.js';
 import { COLLECTOR_MESSAGES, traceActorSpecs } from './actors/collector.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
@@ -48,6 +50,10 @@ export interface RunOptions {
   cwd?: string;
   /** Environment of the command (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Clock mode (default advancing; a replay keeps the replayed attempt's). */
+  time?: TimeMode;
+  /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
+  shim?: boolean;
 }
 
 export interface RunResult extends SandboxResult {
@@ -142,14 +148,18 @@ export class RunHandle extends EventEmitter<RunEvents> {
     }
     const net = options.net ?? !replayed;
     const startedAt = new Date();
-    const stepOptions = { net, parents, ...(replayed ? { replay: replayed.attemptDir } : {}) };
+    const time = options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing');
+    const stepOptions = { net, parents, time, ...(replayed ? { replay: replayed.attemptDir } : {}) };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
     for (const dir of [paths.stepDir, paths.attemptDir]) {
       await writeStepCommand(dir, argv);
       await writeStepOptions(dir, stepOptions);
     }
-    await writeSeedFile(paths.attemptDir, replayed ? await readSeedFile(replayed.attemptDir) : freshSeed());
+    const seed = replayed ? await readSeedFile(replayed.attemptDir) : freshSeed();
+    await writeSeedFile(paths.attemptDir, seed);
+    const t0Ns = replayed ? await readT0File(replayed.attemptDir) : freshT0Ns(startedAt.getTime());
+    await writeT0File(paths.attemptDir, t0Ns);
     await linkParents(paths.attemptDir, parents);
     if (replayed) await linkReplay(paths.attemptDir, replayed.attemptDir);
     this.publish({ type: 'attempt', argv, ...paths });
@@ -182,6 +192,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         runDir,
         hide: [paths.buildDir, runDir],
         net,
+        repro: { seed: formatSeed(seed), t0Ns, timeMode: time, ...(options.shim === false ? { shim: false } : {}) },
         onEvent: (e) => this.publish(e),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
@@ -248,8 +259,19 @@ export async function dryRun(options: RunOptions): Promise<string> {
     runDir,
     hide: [paths.buildDir, runDir],
     net: options.net ?? !replayed,
+    repro: {
+      seed: replayed ? formatSeed(await readSeedFile(replayed.attemptDir)) : '<fresh>',
+      t0Ns: replayed ? await readT0File(replayed.attemptDir) : freshT0Ns(),
+      timeMode: options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing'),
+    },
   });
   return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init)}`;
+}
+
+/** The time mode a replayed attempt ran with (attempts before the option: advancing). */
+async function replayedTimeMode(attempt: AttemptPaths): Promise<TimeMode> {
+  const recorded = (await readStepOptions(attempt.attemptDir))?.time;
+  return typeof recorded === 'string' ? parseTimeMode(recorded) : 'advancing';
 }
 
 async function readAttemptCommand(attempt: AttemptPaths): Promise<string[]> {

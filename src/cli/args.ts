@@ -1,6 +1,7 @@
 // Command-line parsing: turns argv into one typed command or throws a UsageError whose
 // message is the single line the user sees.
 import { UsageError } from '../errors.js';
+import { TIME_MODES, type TimeMode } from '../reproducibility/time.js';
 
 export interface RunArgs {
   command: 'run';
@@ -12,6 +13,7 @@ export interface RunArgs {
   replay?: string;
   net?: boolean;
   tmp?: string;
+  time?: TimeMode;
   quiet: boolean;
   dryRun: boolean;
 }
@@ -154,6 +156,14 @@ function parseRun(args: string[]): RunArgs {
       case '--tmp':
         out.tmp = r.value(option, inline);
         break;
+      case '--time': {
+        const mode = r.value(option, inline);
+        if (!(TIME_MODES as readonly string[]).includes(mode)) {
+          throw new UsageError(`uwrx run: --time must be ${TIME_MODES.join(', ')}, got "${mode}"`);
+        }
+        out.time = mode as TimeMode;
+        break;
+      }
       case '--net':
       case '--no-net':
         noInline('run', option, inline);

@@ -31,6 +31,9 @@ Options:
   --no-parent       no parent at all
   --replay <path>   attempt directory to replay; the command defaults to the replayed one
   --net, --no-net   network on or off (default on; off with --replay)
+  --time <mode>     clocks inside: advancing (default: each process's clocks start at
+                    the attempt's T0 and move 1 ms per read), frozen (always T0) or
+                    real (the host's clocks). A replay keeps the replayed mode and T0
   --tmp <path>      where the run's temporary directory is created
                     (default: <build>/.tmp, on the build's filesystem)
   -q, --quiet       no summary line at the end

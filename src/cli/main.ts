@@ -59,6 +59,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     replay: args.replay,
     net: args.net,
     tmp: args.tmp,
+    time: args.time,
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');

@@ -4,6 +4,7 @@ import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry } from '../record/files-meta.js';
+import { resolveFile } from '../record/resolve.js';
 import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../sandbox/process-table.js';
 import { outputBytes, pathBytes, readTrace, type RecordedEvent, type RecordedProcess, type RecordedTrace } from './trace.js';
 
@@ -50,10 +51,19 @@ function loadTrace(attemptDir: string): RecordedTrace {
 /** Writes with backpressure, so a large output is not buffered whole. */
 class Out {
   private pending: Promise<void> = Promise.resolve();
+  private waiting = false;
   constructor(private readonly stream: NodeJS.WritableStream) {}
   write(chunk: string | Buffer): void {
-    if (!this.stream.write(chunk)) {
-      this.pending = this.pending.then(() => new Promise((resolve) => this.stream.once('drain', () => resolve())));
+    // One 'drain' covers every write queued before it: waiting for one per full write
+    // would wait for drains that never come (and Node exits with 13).
+    if (!this.stream.write(chunk) && !this.waiting) {
+      this.waiting = true;
+      this.pending = new Promise((resolve) =>
+        this.stream.once('drain', () => {
+          this.waiting = false;
+          resolve();
+        }),
+      );
     }
   }
   line(s: string): void {
@@ -192,6 +202,10 @@ function inspectFiles(attemptDir: string, trace: RecordedTrace, opts: InspectOpt
       throw err;
     }
   } else entries = fileOpsFromTrace(trace);
+  if (opts.byPid !== undefined && !opts.who) {
+    filesAsSeenBy(attemptDir, entries, opts.byPid, opts.format, w);
+    return;
+  }
   if (opts.byPid !== undefined) entries = entries.filter((e) => e.pid === opts.byPid);
   if (opts.format === 'json') {
     const rows = opts.who
@@ -203,6 +217,36 @@ function inspectFiles(attemptDir: string, trace: RecordedTrace, opts: InspectOpt
   if (opts.who) {
     for (const e of entries) w.line(`${escapeBytes(e.path)}\t${e.pid}\t${e.operation}\t${escapeBytes(e.execPath)}`);
   } else for (const p of new Set(entries.map((e) => escapeBytes(e.path)))) w.line(p);
+}
+
+/** `files --by-pid N`: every path of the attempt's files.meta as process N saw it (the
+ * resolution rule as of N: which layer, or absent) and what N itself did to it. */
+function filesAsSeenBy(attemptDir: string, entries: FileMetaEntry[], pid: number, format: 'text' | 'json', w: Out): void {
+  const byPath = new Map<string, { path: Buffer; wrote: string[] }>();
+  for (const e of entries) {
+    const key = e.path.toString('latin1');
+    let row = byPath.get(key);
+    if (!row) byPath.set(key, (row = { path: e.path, wrote: [] }));
+    if (e.pid === pid && !row.wrote.includes(e.operation)) row.wrote.push(e.operation);
+  }
+  const rows = [...byPath.values()].map((row) => {
+    const r = resolveFile(attemptDir, row.path.toString('utf8'), pid);
+    const layer = r.layer;
+    const where = !layer
+      ? 'absent'
+      : layer.real
+        ? 'real'
+        : `${layer.depth === 0 ? '' : path.relative(attemptDir, layer.attemptDir) + '/'}${path.basename(layer.root)}/`;
+    return { path: escapeBytes(row.path), saw: r.kind === 'found' ? where : 'absent', layer: where, wrote: row.wrote };
+  });
+  if (format === 'json') {
+    w.line(JSON.stringify(rows, null, 1));
+    return;
+  }
+  for (const r of rows) {
+    const layer = r.saw === 'absent' && r.layer !== 'absent' ? `absent (${r.layer})` : r.saw;
+    w.line(`${r.path}\t${layer}\t${r.wrote.length ? r.wrote.join(',') : '-'}`);
+  }
 }
 
 /** Validates an attempt: the perfetto file decodes and follows the format's rules, every
@@ -282,12 +326,18 @@ function checkFiles(attemptDir: string, pids: Set<number>, problems: string[]): 
     throw err;
   }
   const listed = new Set<string>();
+  // a version that a later operation removed again (a temporary file) leaves nothing to store
+  const lastRemoval = new Map<string, number>();
+  entries.forEach((e, i) => {
+    if (e.operation === 'delete' || e.operation === 'rename_from') lastRemoval.set(e.path.toString('latin1'), i);
+  });
   entries.forEach((e, i) => {
     const where = `files.meta line ${i + 1}`;
     const rel = e.path.toString('latin1');
     listed.add(rel);
     if (!pids.has(e.pid)) problems.push(`${where}: process ${e.pid} is not in the process table`);
-    if (e.operation === 'create' || e.operation === 'write' || e.operation === 'rename_to') {
+    const removedLater = (lastRemoval.get(rel) ?? -1) > i;
+    if ((e.operation === 'create' || e.operation === 'write' || e.operation === 'rename_to') && !removedLater) {
       const stored = [filesDir, path.join(attemptDir, `files-${e.pid}`)].some((d) => exists(d, e.path));
       if (!stored) problems.push(`${where}: ${escapeBytes(e.path)} (${e.operation} by ${e.pid}) has no stored version in files/ or files-${e.pid}/`);
     }

@@ -27,7 +27,10 @@ export type PlanStep =
   | { op: 'readonly'; path: string; flags: number }
   | { op: 'pivot'; path: string }
   | { op: 'loopback' }
-  | { op: 'hostname'; name: string };
+  | { op: 'hostname'; name: string }
+  | { op: 'domainname'; name: string }
+  /** A FUSE file serving deterministic streams over `path`; flags: 1 = /dev/random */
+  | { op: 'devrandom'; path: string; flags: number };
 
 export interface InitPlan {
   argv: string[];
@@ -44,6 +47,38 @@ export interface InitPlan {
   handlerThreads: number;
   /** Grace period between SIGTERM and SIGKILL when uwrx-init itself gets SIGINT/SIGTERM. */
   graceMs: number;
+  /** Absolute <runDir>/traces: uwrx-init writes each process's trace buffer there
+   * (src/native/init/trace.c). Absent: no trace events. */
+  tracesDir?: string;
+  /** Root PRNG seed, 64 hex digits (seed.txt). Absent: randomness and time pass through. */
+  seed?: string;
+  /** T0 in ns since the epoch, decimal (ns do not fit a double). */
+  t0Ns?: string;
+  /** TIME_MODE_CODE of src/reproducibility/time.ts. */
+  timeMode?: number;
+  timeStepNs?: number;
+  /** The file store (src/native/init/files.c). Absent: no files.meta, no versions, no
+   * stat time squashing. */
+  files?: FilesPlan;
+}
+
+/** Where uwrx-init keeps the file record during the run, and the layers it tells apart
+ * when it squashes stat times (real filesystem: T0, parent layer i: T0 + i*intervalNs,
+ * this attempt: T0 + (layers+1)*intervalNs). */
+export interface FilesPlan {
+  /** <runDir>/files.meta, appended to during the run. */
+  meta: string;
+  /** <runDir>/versions: preserved versions <pid>/<path>; the index is versions/index.tsv. */
+  versions: string;
+  /** Parent layers below this attempt (the length of the parent chain). */
+  layers: number;
+  intervalNs: number;
+  overlays: Array<{
+    mountPoint: string;
+    upper: string;
+    /** The parents' directories for this mount point, top first; `layer` 1..layers. */
+    lowers: Array<{ dir: string; layer: number }>;
+  }>;
 }
 
 /** Times are CLOCK_BOOTTIME nanoseconds, the clock of trace events. */

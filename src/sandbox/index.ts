@@ -4,6 +4,7 @@
 // process-table.ts (procs.tsv), preflight.ts (kernel requirements).
 import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
+import type { ReproInput } from './plan.js';
 
 export { computePlan, renderPlan } from './plan.js';
 export { planFor } from './launch.js';
@@ -30,6 +31,8 @@ export interface SandboxOptions {
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
    * notification wakes each of them, which measured slower on 2 CPUs). */
   handlerThreads?: number;
+  /** Deterministic randomness and time, the ld.so shim (docs/reproducibility.md). */
+  repro?: ReproInput;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace

@@ -21,8 +21,9 @@ import {
   type ExitBody,
   type SpawnBody,
 } from '../protocol/init-messages.js';
-import { collectUppers, countRegularFiles, removeTree } from './finish.js';
-import { computePlan, type SandboxPlan } from './plan.js';
+import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
+import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
+import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
 import { ProcessTable } from './process-table.js';
 import type { Sandbox, SandboxEvent, SandboxOptions, SandboxResult } from './index.js';
 
@@ -119,6 +120,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     await closed;
 
     const filesDir = await collectUppers(plan.overlays, options.attemptDir);
+    if (plan.init.files) await collectFileRecord(plan.init.files, options.attemptDir);
     await table.write(options.attemptDir);
     await cleanRunDir(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
@@ -159,6 +161,8 @@ function signalNumber(name: NodeJS.Signals): number {
 
 async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   await fs.mkdir(plan.newRoot, { recursive: true });
+  if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
+  prepareParentLayers(plan);
   const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {
     await fs.mkdir(layer.upper, { recursive: true });
@@ -186,5 +190,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     uid: process.getuid!(),
     gid: process.getgid!(),
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
+    ...(options.repro ? { repro: options.repro } : {}),
+    parents: parentStores(options.attemptDir),
   });
 }

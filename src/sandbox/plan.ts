@@ -1,9 +1,12 @@
 // The sandbox as data: which mounts, binds and directories make the command's view of
 // the machine. uwrx-init carries the steps out in order (src/native/init/plan.c);
 // renderPlan prints them, so the sandbox can be read before it runs.
-import { readFileSync, readdirSync, readlinkSync, lstatSync, statSync } from 'node:fs';
+import { readFileSync, readdirSync, readlinkSync, lstatSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
-import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
+import type { FilesPlan, InitPlan, PlanStep } from '../protocol/init-messages.js';
+import { flattenLayers, OVERLAY_MAX_LOWER_LAYERS } from '../record/flatten.js';
+import { parentChain, versionPids } from '../record/resolve.js';
+import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
 
 // mount(2) flags
 export const MS_RDONLY = 0x1;
@@ -26,6 +29,23 @@ export interface SandboxPlan {
   init: InitPlan;
   overlays: OverlayLayer[];
   newRoot: string;
+  /** Parent layers merged into one directory each before the run (too many for overlayfs). */
+  flatten?: Array<{ layers: string[]; dest: string }>;
+  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run. */
+  ldso?: { real: string; combined: string };
+}
+
+/** Reproducibility settings of a run (docs/reproducibility.md). */
+export interface ReproInput {
+  /** Root seed, 64 hex digits. */
+  seed: string;
+  t0Ns: bigint;
+  timeMode: TimeMode;
+  timeStepNs?: bigint;
+  /** Bind the combined ld.so over the dynamic linker (default true). */
+  shim?: boolean;
+  /** The dynamic linker path programs name in PT_INTERP (default the x86_64 glibc one). */
+  interpreter?: string;
 }
 
 export interface PlanInput {
@@ -40,7 +60,32 @@ export interface PlanInput {
   graceMs?: number;
   /** Contents of /proc/self/mountinfo (read when absent). */
   mountinfo?: string;
+  /** Deterministic randomness, time, hostname and the ld.so shim; absent: none of it. */
+  repro?: ReproInput;
+  /** The parents' stores, nearest first (parentStores()): lower layers above the real
+   * filesystem. */
+  parents?: ParentStore[];
 }
+
+/** One parent attempt's store: its layer roots, top first (files-<q> highest q first,
+ * then files/), i.e. its final state. */
+export interface ParentStore {
+  attemptDir: string;
+  roots: string[];
+}
+
+/** The stores of an attempt's parent chain (parent/0 and its ancestors, then parent/1 ...). */
+export function parentStores(attemptDir: string): ParentStore[] {
+  return parentChain(attemptDir).map((dir) => ({
+    attemptDir: dir,
+    roots: [...versionPids(dir).map((q) => path.join(dir, `files-${q}`)), path.join(dir, 'files')],
+  }));
+}
+
+/** Seconds between the squashed stat times of two layers. */
+export const LAYER_INTERVAL_NS = 1_000_000_000;
+/** overlayfs reads its options from one page. */
+const MOUNT_DATA_MAX = 4000;
 
 /** Filesystems that get their own fresh instance instead of an overlay. */
 const SPECIAL_TOP = new Set(['proc', 'sys', 'dev']);
@@ -76,6 +121,23 @@ export function computePlan(input: PlanInput): SandboxPlan {
 
   const mount = (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) =>
     steps.push({ op: 'mount', source, target, fstype, flags, data });
+  const parents = input.parents ?? [];
+  const flatten: NonNullable<SandboxPlan['flatten']> = [];
+  const files: FilesPlan = {
+    meta: path.join(input.runDir, 'files.meta'),
+    versions: path.join(input.runDir, 'versions'),
+    layers: parents.length,
+    intervalNs: LAYER_INTERVAL_NS,
+    overlays: [],
+  };
+  // A parent has a files-<q>/ per later writer, most holding one path: a readdir of each
+  // spares a stat per root and overlay.
+  const topCache = new Map<string, Set<string>>();
+  const topEntries = (root: string) => {
+    let names = topCache.get(root);
+    if (!names) topCache.set(root, (names = new Set(listDir(root))));
+    return names;
+  };
   const overlay = (mountPoint: string) => {
     const index = overlays.length;
     const layer = {
@@ -84,9 +146,29 @@ export function computePlan(input: PlanInput): SandboxPlan {
       work: path.join(input.runDir, 'ovl', String(index), 'work'),
     };
     overlays.push(layer);
+    const lowers = parentLowers(parents, mountPoint, path.join(input.runDir, 'flat', String(index)), flatten,
+      (dirs) => `lowerdir=${[...dirs, mountPoint].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`,
+      topEntries);
+    files.overlays.push({ mountPoint, upper: layer.upper, lowers });
+    let real = mountPoint;
+    if (lowers.length > 0) {
+      // overlayfs refuses a lower layer inside another one on the same filesystem (ELOOP),
+      // and the parents' stores usually live below the real directory: the real directory
+      // enters through an overlay of its own (a different superblock), stacked once.
+      if (!emptyDir) {
+        emptyDir = path.join(input.runDir, 'empty');
+        steps.push({ op: 'mkdir', path: emptyDir, mode: 0o755 });
+        mount('uwrx-empty', emptyDir, 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=0755');
+      }
+      real = path.join(input.runDir, 'real', String(index));
+      steps.push({ op: 'mkdir', path: path.dirname(real), mode: 0o755 });
+      steps.push({ op: 'mkdir', path: real, mode: 0o755 });
+      mount('overlay', real, 'overlay', MS_RDONLY, `lowerdir=${mountPoint}:${emptyDir},userxattr`);
+    }
     mount('overlay', inRoot(mountPoint), 'overlay', 0,
-      `lowerdir=${mountPoint},upperdir=${layer.upper},workdir=${layer.work},userxattr`);
+      `lowerdir=${[...lowers.map((l) => l.dir), real].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`);
   };
+  let emptyDir: string | undefined;
   const bindReadOnly = (source: string, target: string) => {
     mount(source, target, null, MS_BIND, null);
     steps.push({ op: 'readonly', path: target, flags: 0 });
@@ -148,6 +230,24 @@ export function computePlan(input: PlanInput): SandboxPlan {
   steps.push({ op: 'loopback' });
   steps.push({ op: 'hostname', name: 'uwrx' });
 
+  let ldso: SandboxPlan['ldso'];
+  if (input.repro) {
+    // Each open of these reads its own deterministic stream; mounted over the host's nodes
+    // bound above, which stay in place if FUSE is unavailable.
+    steps.push({ op: 'devrandom', path: path.join(dev, 'urandom'), flags: 0 });
+    steps.push({ op: 'devrandom', path: path.join(dev, 'random'), flags: 1 });
+    // "(none)", the kernel's own default: programs treat a set NIS domain specially.
+    steps.push({ op: 'domainname', name: '(none)' });
+    // The combined ld.so over the real file the interpreter path leads to: a bind on the
+    // symlink's target covers every name of it, and mount(2) would resolve an absolute
+    // symlink against the host's root here, before pivot_root.
+    const real = input.repro.shim === false ? undefined : realFile(input.repro.interpreter ?? DEFAULT_INTERPRETER);
+    if (real) {
+      ldso = { real, combined: path.join(input.runDir, 'ld.so') };
+      bindReadOnly(ldso.combined, inRoot(real));
+    }
+  }
+
   // The record and the live uppers: an empty read-only directory inside.
   for (const h of hidden) {
     mount('uwrx-hidden', inRoot(h), 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=0755');
@@ -162,6 +262,8 @@ export function computePlan(input: PlanInput): SandboxPlan {
   return {
     newRoot,
     overlays,
+    ...(ldso ? { ldso } : {}),
+    ...(flatten.length ? { flatten } : {}),
     init: {
       argv: input.argv,
       env,
@@ -173,8 +275,79 @@ export function computePlan(input: PlanInput): SandboxPlan {
       steps,
       handlerThreads: input.handlerThreads ?? 1,
       graceMs: input.graceMs ?? 3000,
+      // Trace buffers of the processes, when the run has a traces/ directory (src/run.ts).
+      ...(isDirectory(path.join(input.runDir, 'traces')) ? { tracesDir: path.join(input.runDir, 'traces') } : {}),
+      ...(input.repro
+        ? {
+            seed: input.repro.seed,
+            t0Ns: String(input.repro.t0Ns),
+            timeMode: TIME_MODE_CODE[input.repro.timeMode],
+            ...(input.repro.timeStepNs !== undefined ? { timeStepNs: Number(input.repro.timeStepNs) } : {}),
+          }
+        : {}),
+      files,
     },
   };
+}
+
+/** The parents' directories for one overlay, top first, each with its layer number
+ * (nearest parent: the highest). Each parent's layers are merged into one directory when
+ * all of them would pass overlayfs's limits (layer count, one page of options), and all
+ * parents into one when even that is too much. */
+function parentLowers(
+  parents: ParentStore[],
+  mountPoint: string,
+  flatDir: string,
+  flatten: NonNullable<SandboxPlan['flatten']>,
+  data: (dirs: string[]) => string,
+  topEntries: (root: string) => Set<string>,
+): Array<{ dir: string; layer: number }> {
+  const perParent = parents.map((p, c) => ({
+    layer: parents.length - c,
+    dirs: p.roots.filter((r) => topEntries(r).has(mountPoint.split('/')[1]!)).map((r) => path.join(r, mountPoint)).filter(isDirectory),
+  }));
+  const all = perParent.flatMap((p) => p.dirs.map((dir) => ({ dir, layer: p.layer })));
+  const fits = (dirs: string[]) =>
+    dirs.length < OVERLAY_MAX_LOWER_LAYERS && data(dirs).length <= MOUNT_DATA_MAX && dirs.every(overlayPathOk);
+  if (fits(all.map((l) => l.dir))) return all;
+  const merged = perParent
+    .filter((p) => p.dirs.length > 0)
+    .map((p) => ({ dir: path.join(flatDir, String(p.layer)), layer: p.layer, layers: p.dirs }));
+  if (fits(merged.map((m) => m.dir))) {
+    for (const m of merged) flatten.push({ layers: m.layers, dest: m.dir });
+    return merged.map(({ dir, layer }) => ({ dir, layer }));
+  }
+  if (all.length === 0) return [];
+  const dest = path.join(flatDir, 'all');
+  flatten.push({ layers: all.map((l) => l.dir), dest });
+  return [{ dir: dest, layer: parents.length }];
+}
+
+
+/** Carries out the plan's flattening (hard links, no copies). */
+export function prepareParentLayers(plan: SandboxPlan): void {
+  for (const job of plan.flatten ?? []) flattenLayers(job.layers, job.dest);
+}
+
+/** PT_INTERP of x86_64 glibc programs. */
+const DEFAULT_INTERPRETER = '/lib64/ld-linux-x86-64.so.2';
+
+/** The regular file `p` leads to, or undefined when there is none. */
+function realFile(p: string): string | undefined {
+  try {
+    const real = realpathSync(p);
+    return statSync(real).isFile() ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function isDirectory(p: string): boolean {
+  try {
+    return statSync(p).isDirectory();
+  } catch {
+    return false;
+  }
 }
 
 /** Entries of a directory; none when the caller may not read it (nor could the command). */
@@ -210,6 +383,8 @@ export function renderPlan(plan: InitPlan): string {
     `cwd ${plan.cwd}`,
     `uid_map ${plan.uidMap}; gid_map ${plan.gidMap}${plan.denySetgroups ? '; setgroups deny' : ''}`,
   ];
+  if (plan.seed) lines.push(`seed ${plan.seed}; t0 ${plan.t0Ns} ns; time ${TIME_MODES[plan.timeMode ?? 0] ?? plan.timeMode}`);
+  if (plan.files) lines.push(`files.meta ${plan.files.meta}; versions ${plan.files.versions}; parent layers ${plan.files.layers}`);
   plan.steps.forEach((s, i) => {
     const n = String(i).padStart(3);
     switch (s.op) {
@@ -236,6 +411,12 @@ export function renderPlan(plan: InitPlan): string {
         break;
       case 'hostname':
         lines.push(`${n} hostname ${s.name}`);
+        break;
+      case 'domainname':
+        lines.push(`${n} domainname ${s.name}`);
+        break;
+      case 'devrandom':
+        lines.push(`${n} devrandom ${s.path}${s.flags ? ' (/dev/random)' : ''}`);
         break;
     }
   });

@@ -30,5 +30,7 @@
 #define OP_PIVOT "pivot"             /* path: pivot_root there, detach the old root */
 #define OP_LOOPBACK "loopback"       /* bring lo up */
 #define OP_HOSTNAME "hostname"       /* name */
+#define OP_DOMAINNAME "domainname"   /* name */
+#define OP_DEVRANDOM "devrandom"     /* path, flags (1 = /dev/random): deterministic stream file */
 
 #endif

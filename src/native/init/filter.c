@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "uwrx_control.h"
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
@@ -29,6 +30,8 @@ static const int notified[] = {
   SYS_mknodat,
   /* network, randomness, time */
   SYS_connect, SYS_getrandom, SYS_clock_gettime, SYS_gettimeofday, SYS_time,
+  /* the ld.so shim's control call (answered by emulation, never CONTINUE) */
+  UWRX_SYS_CONTROL,
 };
 
 /* Notified only when the fd (first argument) is 1 or 2. */

@@ -12,6 +12,92 @@
 
 #include "../common/msgpack.h"
 
+/* ---- repro (repro.c): deterministic randomness, time, the shim's control call ---- */
+
+#include "../common/dettime.h"
+#include "../common/prng.h"
+
+/* From the plan: the attempt's root seed and clock configuration. */
+struct repro_config {
+  bool enabled;         /* the plan carried a seed */
+  uwrx_seed seed;
+  uwrx_time_config time;
+};
+
+/* The getrandom stream of one thread. */
+struct thread_rng {
+  pid_t tid;
+  uwrx_stream stream;
+  struct thread_rng *next;
+};
+
+/* Per process; lives in `struct proc`, kept across exec. */
+struct proc_repro {
+  uwrx_proc_rng rng;         /* process seed and stream ordinals */
+  uint64_t time_queries;     /* clock reads answered so far (atomic) */
+  pid_t *children;           /* registered children (pids), for the next child's ordinal */
+  size_t nchildren, capchildren;
+  struct thread_rng *threads;
+};
+
+/* Plan keys "seed", "t0Ns", "timeMode", "timeStepNs": 1 consumed, 0 malformed, -1 not ours. */
+int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, struct repro_config *c);
+/* Pid 1, before the command starts. */
+void repro_configure(const struct repro_config *c);
+/* A process registered: its seed from its parent's (NULL: uwrx, the root seed) and its
+ * place among the parent's children. Lock held. */
+struct proc;
+void repro_proc_init(struct proc *p, struct proc *parent, pid_t ppid);
+/* Plan step "devrandom": a FUSE file with deterministic streams over `path` (a file).
+ * Without FUSE the host's device stays there and one warning line goes to stderr. */
+void repro_mount_devrandom(const char *path, bool dev_random);
+/* Handlers: getrandom; clock_gettime, gettimeofday, time; UWRX_SYS_CONTROL. */
+struct notif_ctx;
+void repro_handle_random(struct notif_ctx *ctx);
+void repro_handle_time(struct notif_ctx *ctx);
+void repro_handle_control(struct notif_ctx *ctx);
+
+/* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
+
+struct uwrx_tracebuf;
+struct trace_threads;
+struct pending_exec;
+struct proc;
+struct notif_ctx;
+/* Opens the plan's traces directory (before pivot_root hides it); false with errno. */
+bool trace_open_dir(const char *path);
+/* A process registered (lock held): opens its buffer, writes the spawn record into the
+ * parent's buffer (parent NULL: started by uwrx). */
+void trace_proc_started(struct proc *p, struct proc *parent);
+/* A confirmed exec; the exit as reported to Node (lock held). */
+void trace_exec(const struct proc *p, const struct pending_exec *e);
+void trace_exit(struct proc *p, bool known, int status);
+/* The exit was reported: the buffer closes once no handler uses it. */
+void trace_proc_ended(struct proc *p);
+/* Around each handler call, so a process killed meanwhile keeps its buffer open. */
+void trace_hold(struct proc *p);
+void trace_release(struct proc *p);
+/* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
+ * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
+uint32_t trace_logical_tid(struct proc *p, pid_t tid);
+/* Handlers: write/writev/pwrite* to fd 1 and 2 (output events), connect. */
+void handle_output(struct notif_ctx *ctx);
+void handle_connect(struct notif_ctx *ctx);
+
+/* ---- files (files.c): files.meta, per-process versions, stat time squashing ---- */
+
+struct plan;
+/* Plan key "files" (src/sandbox/plan.ts FilesPlan); false when malformed. */
+bool files_parse_plan(struct mp_reader *r);
+/* Pid 1, before the plan's steps hide the run directory: opens files.meta, the versions
+ * directory, the uppers and the parents' layers. False after reporting the failure. */
+bool files_init(const struct plan *plan);
+/* Pid 1, when every process ended: flushes files.meta, writes the versions index. */
+void files_finish(void);
+/* Handlers: open* and the stat family (access: nothing); the mutations. */
+void files_handle_file(struct notif_ctx *ctx);
+void files_handle_mutation(struct notif_ctx *ctx);
+
 /* ---- plan (plan.c) ---- */
 
 struct plan_step {
@@ -31,6 +117,8 @@ struct plan {
   size_t nsteps;
   int handler_threads;
   int grace_ms;
+  struct repro_config repro;  /* repro.c */
+  char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
 };
 
 /* Parses a plan message body; returns false with a reason in `why`. */
@@ -81,12 +169,19 @@ struct proc {
   uint64_t end_time;
   bool reported;        /* exit message sent */
   struct proc *next_pending;  /* ended but status not known yet */
+  struct proc_repro repro;    /* repro.c */
+  struct uwrx_tracebuf *trace;  /* trace.c: NULL when tracing is off or the buffer failed */
+  int trace_users;              /* handler calls in progress (atomic) */
+  bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
+  struct trace_threads *threads; /* logical tids of threads other than the main one */
 };
 
 void procs_init(void);
 /* Process of thread `tid`, registering it on first sight (reads /proc). The table lock
  * must be held. NULL when the thread vanished. */
 struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time);
+/* Process of thread `tid` if registered, NULL otherwise. The table lock must be held. */
+struct proc *procs_find(pid_t tid);
 /* Called with the lock held on each notification of a process with a pending exec. */
 void procs_check_exec(struct proc *p, pid_t tid);
 /* A thread called execve/execveat: remember it until the outcome is known. */

@@ -17,6 +17,7 @@
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/timerfd.h>
 #include <sys/uio.h>
 #include <sys/syscall.h>
@@ -106,6 +107,8 @@ static __attribute__((noreturn)) void run_command(int sock) {
   signal(SIGINT, SIG_DFL);
   signal(SIGTERM, SIG_DFL);
   signal(SIGPIPE, SIG_DFL);
+  /* modes of the files the command creates must not depend on the caller's umask */
+  umask(022);
   /* A mount namespace owned by a child user namespace: every mount of the sandbox is
    * copied in locked, so even a root command cannot unmount what hides the record. */
   if (unshare(CLONE_NEWUSER | CLONE_NEWNS) != 0) {
@@ -234,6 +237,8 @@ static void send_done(void) {
 
 static __attribute__((noreturn)) void pid1_main(void) {
   prctl(PR_SET_NAME, "uwrx-init");
+  repro_configure(&plan.repro);
+  if (!files_init(&plan)) _exit(125);
   if (!plan_execute(&plan)) _exit(125);
 
   int pair[2];
@@ -343,6 +348,7 @@ static __attribute__((noreturn)) void pid1_main(void) {
   pthread_mutex_lock(&g.lock);
   g.finishing = true;
   procs_flush_pending(true);
+  files_finish();
   send_done();
   pthread_mutex_unlock(&g.lock);
   _exit(command_status >= 0 ? exit_code_of(command_status) : 1);

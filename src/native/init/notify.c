@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "uwrx_control.h"
 
 /* Debian 12's headers predate the synchronous wake-up flag (kernel 6.6). */
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -168,12 +169,10 @@ static void handle_exit_group(struct notif_ctx *ctx) {
 
 /* Families answered CONTINUE for now; recording and emulation attach here. */
 #define handle_clone handle_continue
-#define handle_file handle_continue
-#define handle_file_mutation handle_continue
-#define handle_connect handle_continue
-#define handle_random handle_continue
-#define handle_time handle_continue
-#define handle_output handle_continue
+#define handle_file files_handle_file
+#define handle_file_mutation files_handle_mutation
+#define handle_random repro_handle_random
+#define handle_time repro_handle_time
 
 static void install_handlers(void) {
   static const int clone_nrs[] = { SYS_clone, SYS_clone3, SYS_fork, SYS_vfork };
@@ -232,11 +231,13 @@ static void *handler_thread(void *arg) {
     struct notif_ctx ctx = { .req = req, .resp = resp, .proc = NULL, .time = now_ns(), .memfd = -1 };
     pthread_mutex_lock(&g.lock);
     ctx.proc = procs_get(req->pid, req->id, ctx.time);
+    if (ctx.proc) trace_hold(ctx.proc);
     if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
     pthread_mutex_unlock(&g.lock);
     unsigned nr = (unsigned)req->data.nr;
-    syscall_handler h = nr < MAX_SYSCALL ? handlers[nr] : NULL;
+    syscall_handler h = nr < MAX_SYSCALL ? handlers[nr] : nr == UWRX_SYS_CONTROL ? repro_handle_control : NULL;
     if (h) h(&ctx);
+    if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);
     /* ENOENT: the target was interrupted or died meanwhile; nothing to answer */
     ioctl(g.listener, SECCOMP_IOCTL_NOTIF_SEND, resp);

@@ -89,6 +89,13 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
     } else if (mp_key_is(k, klen, "graceMs")) {
       if (!mp_read_int(r, &v)) return false;
       plan->grace_ms = (int)v;
+    } else if (mp_key_is(k, klen, "tracesDir")) {
+      if (mp_peek(r) == MP_NIL) mp_read_nil(r);
+      else if (!mp_read_strdup(r, &plan->traces_dir)) return false;
+    } else if ((v = repro_parse_plan_key(r, k, klen, &plan->repro)) >= 0) {
+      if (v == 0) return false;
+    } else if (mp_key_is(k, klen, "files")) {
+      if (!files_parse_plan(r)) return false;
     } else if (mp_key_is(k, klen, "steps")) {
       uint32_t count;
       if (!mp_read_array(r, &count)) return false;
@@ -185,6 +192,14 @@ static bool run_step(int index, const struct plan_step *s) {
       channel_fail(index, op, name, errno, "set hostname %s", name);
       return false;
     }
+  } else if (!strcmp(op, OP_DOMAINNAME)) {
+    const char *name = s->name ? s->name : "(none)";
+    if (setdomainname(name, strlen(name)) != 0) {
+      channel_fail(index, op, name, errno, "set domain name %s", name);
+      return false;
+    }
+  } else if (!strcmp(op, OP_DEVRANDOM)) {
+    repro_mount_devrandom(s->path, s->flags != 0);
   } else {
     channel_fail(index, op, NULL, 0, "unknown plan step \"%s\"", op);
     return false;
@@ -193,6 +208,11 @@ static bool run_step(int index, const struct plan_step *s) {
 }
 
 bool plan_execute(const struct plan *plan) {
+  /* the run directory is hidden once the steps ran: keep a handle on traces/ */
+  if (plan->traces_dir && !trace_open_dir(plan->traces_dir)) {
+    channel_fail(-1, "traces", plan->traces_dir, errno, "open the trace directory %s", plan->traces_dir);
+    return false;
+  }
   for (size_t i = 0; i < plan->nsteps; i++)
     if (!run_step((int)i, &plan->steps[i])) return false;
   return true;

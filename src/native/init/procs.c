@@ -110,6 +110,8 @@ static void send_spawn(const struct proc *p) {
   mp_writer_free(&w);
 }
 
+struct proc *procs_find(pid_t tid) { return map_find(tid); }
+
 struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time) {
   struct proc *p = map_find(tid);
   if (p || g.finishing) return p;
@@ -136,6 +138,7 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time) {
   p->logical = g.next_logical++;
   struct proc *parent = map_find(ppid);
   p->parent_logical = parent ? parent->logical : 1;
+  repro_proc_init(p, parent, ppid);
   p->start_time = time;
   /* the pidfd is taken while the target waits in its notification, so it names this
    * process and not a later one with the same pid */
@@ -153,6 +156,7 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time) {
   map_add(tgid, p);
   if (tid != tgid) map_add(tid, p);
   send_spawn(p);
+  trace_proc_started(p, parent);
   return p;
 }
 
@@ -221,6 +225,7 @@ static void send_exec(const struct proc *p, const struct pending_exec *e) {
   mp_write_uint(&w, e->time);
   channel_send(MSG_EXEC, &w);
   mp_writer_free(&w);
+  trace_exec(p, e);
 }
 
 /* A successful exec replaces the executable and the stack (at a fresh random address);
@@ -287,6 +292,8 @@ static bool try_report(struct proc *p, bool final) {
     p->exec = NULL;
   }
   send_exit(p, known, status);
+  trace_exit(p, known, status);
+  trace_proc_ended(p);
   p->reported = true;
   if (p->pidfd >= 0) {
     epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);

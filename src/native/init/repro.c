@@ -1,0 +1,370 @@
+/* Reproducibility handlers (DESIGN.md 3.4 and 4, docs/reproducibility.md): getrandom and
+ * AT_RANDOM from the hierarchical PRNG, clock reads from deterministic time, the shim's
+ * control call, and deterministic /dev/urandom and /dev/random. All answered here, in
+ * the handler thread, without a round trip to Node. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/random.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <unistd.h>
+
+#include "devrandom.h"
+#include "init.h"
+#include "uwrx_control.h"
+
+#ifndef GRND_INSECURE
+#define GRND_INSECURE 0x0004
+#endif
+
+/* Largest getrandom answer: the kernel caps a call at 32 MiB - 1 as well, and callers
+ * loop on short counts. Generated and written in chunks so memory stays small. */
+#define GETRANDOM_MAX ((32u << 20) - 1)
+#define CHUNK 65536
+
+static struct repro_config config;
+
+int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, struct repro_config *c) {
+  int64_t v;
+  if (mp_key_is(k, klen, "seed")) {
+    const char *hex;
+    uint32_t len;
+    if (!mp_read_bytes(r, &hex, &len) || uwrx_seed_parse_hex(hex, len, &c->seed) != 0) return 0;
+    c->enabled = true;
+  } else if (mp_key_is(k, klen, "t0Ns")) {
+    /* a decimal string: ns since the epoch do not fit a double */
+    char *text;
+    if (!mp_read_strdup(r, &text)) return 0;
+    char *end;
+    errno = 0;
+    long long t0 = strtoll(text, &end, 10);
+    bool ok = errno == 0 && end != text && *end == 0;
+    free(text);
+    if (!ok) return 0;
+    c->time.t0_ns = t0;
+  } else if (mp_key_is(k, klen, "timeMode")) {
+    if (!mp_read_int(r, &v) || v < UWRX_TIME_ADVANCING || v > UWRX_TIME_REAL) return 0;
+    c->time.mode = (int)v;
+  } else if (mp_key_is(k, klen, "timeStepNs")) {
+    if (!mp_read_int(r, &v) || v < 0) return 0;
+    c->time.step_ns = v;
+  } else {
+    return -1;
+  }
+  return 1;
+}
+
+void repro_configure(const struct repro_config *c) {
+  config = *c;
+  if (config.time.step_ns == 0) config.time.step_ns = UWRX_TIME_DEFAULT_STEP_NS;
+  /* without a seed (an old plan) time passes through too: nothing to be reproducible with */
+  if (!config.enabled) config.time.mode = UWRX_TIME_REAL;
+}
+
+/* Children of uwrx itself: the command and orphans re-parented to pid 1. */
+static struct proc_repro root_children;
+
+static bool contains(const pid_t *pids, size_t n, pid_t pid) {
+  for (size_t i = 0; i < n; i++)
+    if (pids[i] == pid) return true;
+  return false;
+}
+
+/* 1 + the number of `parent`'s children with a pid below `pid`: those registered before
+ * and those alive now (a child registers at its first notified call, exit_group at the
+ * latest, so none is missed before its parent could reap it). Pids grow in creation
+ * order, so this is the order in which the parent created its children, however the
+ * scheduler ordered their first calls. */
+static uint32_t child_ordinal(struct proc_repro *parent, pid_t ppid, pid_t pid) {
+  uint32_t below = 0;
+  for (size_t i = 0; i < parent->nchildren; i++)
+    if (parent->children[i] < pid) below++;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", ppid);
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      char file[320];
+      snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
+      int fd = open(file, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      /* "pid pid ... ": read in chunks, carrying a pid cut at a chunk's end */
+      char buf[4096 + 16];
+      size_t kept = 0;
+      ssize_t n;
+      while ((n = read(fd, buf + kept, 4096)) > 0) {
+        size_t len = kept + (size_t)n;
+        size_t last = len;
+        while (last > 0 && buf[last - 1] != ' ') last--;
+        buf[last ? last - 1 : 0] = 0;
+        for (char *s = buf, *end; last && *s; s = end) {
+          long child = strtol(s, &end, 10);
+          if (end == s) break;
+          if (child > 0 && child < pid && !contains(parent->children, parent->nchildren, (pid_t)child)) below++;
+        }
+        kept = len - last;
+        if (kept > 16) kept = 0; /* not a pid: give up on it */
+        memmove(buf, buf + last, kept);
+      }
+      close(fd);
+    }
+    closedir(d);
+  }
+  if (parent->nchildren == parent->capchildren) {
+    size_t cap = parent->capchildren ? parent->capchildren * 2 : 8;
+    pid_t *grown = realloc(parent->children, cap * sizeof *grown);
+    if (grown) parent->children = grown, parent->capchildren = cap;
+  }
+  if (parent->nchildren < parent->capchildren) parent->children[parent->nchildren++] = pid;
+  return below + 1;
+}
+
+/* The process seed derives from the parent's seed and the child's ordinal among the
+ * parent's children rather than its logical pid: logical pids follow the order in which
+ * processes are first seen, which differs between runs when siblings race. */
+void repro_proc_init(struct proc *p, struct proc *parent, pid_t ppid) {
+  const uwrx_seed *seed = parent ? &parent->repro.rng.seed : &config.seed;
+  uint32_t ordinal = child_ordinal(parent ? &parent->repro : &root_children, ppid, p->tgid);
+  uwrx_proc_rng_init(&p->repro.rng, seed, ordinal);
+}
+
+/* ---- target memory ---- */
+
+/* Writes `n` bytes at `addr` of the target; false when the address is bad or the target
+ * no longer waits in this call. Every buffer written here is one the kernel itself would
+ * fill (getrandom's, clock_gettime's, the AT_RANDOM bytes on the stack), so
+ * process_vm_writev's rules are the kernel's: a read-only or unmapped buffer gives
+ * EFAULT. It also needs no open of /proc/<tid>/mem per call, which costs more than the
+ * write. The id check comes first: while the target waits in this call, its tid names it. */
+static bool write_target(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n) {
+  if (!notif_id_valid(ctx->req->id)) return false;
+  struct iovec local = { .iov_base = (void *)data, .iov_len = n };
+  struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = n };
+  return process_vm_writev(ctx->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+static void answer(struct notif_ctx *ctx, int64_t val, int error) {
+  ctx->resp->flags = 0;
+  ctx->resp->val = val;
+  ctx->resp->error = error ? -error : 0;
+}
+
+/* ---- getrandom ---- */
+
+/* Ordinal of thread `tid` (not the main thread) of `p`: 1 + the number of its other
+ * threads with a smaller tid, living or already given a stream. Tids grow in creation
+ * order, so threads keep their ordinals however the scheduler orders their first calls
+ * (the order of first calls would not). */
+static uint32_t thread_ordinal(struct proc *p, pid_t tid) {
+  uint32_t below = 0;
+  for (struct thread_rng *t = p->repro.threads; t; t = t->next)
+    if (t->tid != p->tgid && t->tid < tid) below++;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", p->tgid);
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      pid_t other = (pid_t)atoi(e->d_name);
+      if (other <= 0 || other == p->tgid || other >= tid) continue;
+      bool counted = false;
+      for (struct thread_rng *t = p->repro.threads; t && !counted; t = t->next) counted = t->tid == other;
+      if (!counted) below++;
+    }
+    closedir(d);
+  }
+  return below + 1;
+}
+
+/* The getrandom stream of thread `tid` of `p` (thread seed ordinal 0 for the main
+ * thread). Only the calling thread uses its stream, and a thread is in one call at a
+ * time, so it is read without the lock. */
+static uwrx_stream *thread_stream(struct proc *p, pid_t tid) {
+  pthread_mutex_lock(&g.lock);
+  struct thread_rng *t;
+  for (t = p->repro.threads; t; t = t->next)
+    if (t->tid == tid) break;
+  if (!t && (t = calloc(1, sizeof *t))) {
+    uint32_t ordinal = tid == p->tgid ? 0 : thread_ordinal(p, tid);
+    uwrx_seed seed;
+    uwrx_prng_thread_seed(&p->repro.rng.seed, ordinal, &seed);
+    uwrx_stream_init(&t->stream, &seed, UWRX_PRNG_GETRANDOM, 0);
+    t->tid = tid;
+    t->next = p->repro.threads;
+    p->repro.threads = t;
+  }
+  pthread_mutex_unlock(&g.lock);
+  return t ? &t->stream : NULL;
+}
+
+/* getrandom(buf, len, flags): never blocks, never short below 32 MiB. */
+void repro_handle_random(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  if (!config.enabled || !ctx->proc) return;
+  uint64_t addr = req->data.args[0];
+  size_t len = (size_t)req->data.args[1];
+  unsigned flags = (unsigned)req->data.args[2];
+  if ((flags & ~(unsigned)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) ||
+      (flags & (GRND_RANDOM | GRND_INSECURE)) == (GRND_RANDOM | GRND_INSECURE)) {
+    answer(ctx, 0, EINVAL);
+    return;
+  }
+  if (len > GETRANDOM_MAX) len = GETRANDOM_MAX;
+  if (len == 0) {
+    answer(ctx, 0, 0);
+    return;
+  }
+  uwrx_stream *s = thread_stream(ctx->proc, req->pid);
+  if (!s) return;
+  uint8_t stack[256];
+  uint8_t *buf = len <= sizeof stack ? stack : malloc(len < CHUNK ? len : CHUNK);
+  if (!buf) {
+    answer(ctx, 0, ENOMEM);
+    return;
+  }
+  size_t done = 0;
+  while (done < len) {
+    size_t n = len - done < CHUNK ? len - done : CHUNK;
+    uwrx_stream_read(s, buf, n);
+    if (!write_target(ctx, addr + done, buf, n)) break;
+    done += n;
+  }
+  if (buf != stack) free(buf);
+  if (done == 0) answer(ctx, 0, EFAULT);
+  else answer(ctx, (int64_t)done, 0);
+}
+
+/* ---- time ---- */
+
+/* Counts the query only when uwrx answers it (a clock left to the kernel does not move
+ * the process's clock). */
+static bool next_query(struct proc *p, int32_t clock_id, int64_t *ns) {
+  if (!uwrx_time_clock_ns(&config.time, 0, clock_id, ns)) return false;
+  uint64_t q = __atomic_fetch_add(&p->repro.time_queries, 1, __ATOMIC_RELAXED);
+  uwrx_time_clock_ns(&config.time, q, clock_id, ns);
+  return true;
+}
+
+static int64_t floor_div(int64_t a, int64_t b) {
+  int64_t q = a / b;
+  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
+}
+
+void repro_handle_time(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  if (!config.enabled || config.time.mode == UWRX_TIME_REAL || !ctx->proc) return;
+  int64_t ns;
+  switch (req->data.nr) {
+  case SYS_clock_gettime: {
+    if (!next_query(ctx->proc, (int32_t)req->data.args[0], &ns)) return;
+    int64_t ts[2] = { floor_div(ns, 1000000000), 0 };
+    ts[1] = ns - ts[0] * 1000000000;
+    if (write_target(ctx, req->data.args[1], ts, sizeof ts)) answer(ctx, 0, 0);
+    else answer(ctx, 0, EFAULT);
+    break;
+  }
+  case SYS_gettimeofday: {
+    uint64_t tv = req->data.args[0], tz = req->data.args[1];
+    if (tv) {
+      next_query(ctx->proc, 0, &ns);
+      int64_t val[2] = { floor_div(ns, 1000000000), 0 };
+      val[1] = (ns - val[0] * 1000000000) / 1000;
+      if (!write_target(ctx, tv, val, sizeof val)) {
+        answer(ctx, 0, EFAULT);
+        return;
+      }
+    }
+    /* the kernel's timezone is the host's setting: always answer UTC */
+    if (tz) {
+      int32_t zone[2] = { 0, 0 };
+      if (!write_target(ctx, tz, zone, sizeof zone)) {
+        answer(ctx, 0, EFAULT);
+        return;
+      }
+    }
+    answer(ctx, 0, 0);
+    break;
+  }
+  case SYS_time: {
+    next_query(ctx->proc, 0, &ns);
+    int64_t sec = floor_div(ns, 1000000000);
+    uint64_t tloc = req->data.args[0];
+    if (tloc && !write_target(ctx, tloc, &sec, sizeof sec)) answer(ctx, 0, EFAULT);
+    else answer(ctx, sec, 0);
+    break;
+  }
+  }
+}
+
+/* ---- the shim's control call ---- */
+
+void repro_handle_control(struct notif_ctx *ctx) {
+  const __u64 *a = ctx->req->data.args;
+  /* never CONTINUE: the kernel would answer ENOSYS anyway, but say it ourselves */
+  if (a[5] != UWRX_CONTROL_MAGIC) {
+    answer(ctx, 0, ENOSYS);
+    return;
+  }
+  switch (a[0]) {
+  case UWRX_CTL_HELLO:
+    answer(ctx, UWRX_CONTROL_VERSION, 0);
+    break;
+  case UWRX_CTL_EXEC_START: {
+    if (config.enabled && ctx->proc && a[1] && a[2] == 16) {
+      uint8_t bytes[16];
+      pthread_mutex_lock(&g.lock);
+      uwrx_proc_rng_at_random(&ctx->proc->repro.rng, bytes);
+      pthread_mutex_unlock(&g.lock);
+      if (!write_target(ctx, a[1], bytes, sizeof bytes)) {
+        answer(ctx, 0, EFAULT);
+        break;
+      }
+    }
+    answer(ctx, UWRX_EXEC_RUN, 0);
+    break;
+  }
+  case UWRX_CTL_SKIP_OUTPUT:
+    answer(ctx, 0, 0); /* nothing is ever skipped yet */
+    break;
+  default:
+    answer(ctx, 0, ENOSYS);
+  }
+}
+
+/* ---- /dev/urandom, /dev/random ---- */
+
+/* Runs in the FUSE server thread. The opener was registered by its open's notification;
+ * anything else (uwrx-init itself) reads a stream of the root seed. */
+static void device_stream(pid_t tid, int dev_random, uwrx_stream *out, void *arg) {
+  static uwrx_proc_rng orphan;
+  static bool orphan_ready;
+  (void)arg;
+  pthread_mutex_lock(&g.lock);
+  struct proc *p = procs_find(tid);
+  if (p) {
+    uwrx_proc_rng_device_stream(&p->repro.rng, dev_random, out);
+  } else {
+    if (!orphan_ready) uwrx_proc_rng_init(&orphan, &config.seed, 1), orphan_ready = true;
+    uwrx_proc_rng_device_stream(&orphan, dev_random, out);
+  }
+  pthread_mutex_unlock(&g.lock);
+}
+
+void repro_mount_devrandom(const char *path, bool dev_random) {
+  static bool warned;
+  int fd = devrandom_open_device();
+  int rc = fd < 0 ? fd : devrandom_mount(fd, path, dev_random ? 1 : 0, device_stream, NULL);
+  if (rc < 0 && fd >= 0) close(fd);
+  /* the run goes on with the host's devices, less reproducible: say so once */
+  if (rc < 0 && !warned) {
+    warned = true;
+    fprintf(stderr, "uwrx: /dev/urandom and /dev/random are not deterministic in this run (FUSE: %s)\n",
+            strerror(-rc));
+  }
+}

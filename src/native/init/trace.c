@@ -1,0 +1,310 @@
+/* Trace events of real processes: each registered process gets a trace buffer
+ * (<runDir>/traces/<logical pid>, src/native/common/tracebuf.h) that the collector
+ * drains while the run goes on. Process events (spawn, exec, exit) are written where
+ * procs.c learns them; output and connect are written by their handlers here.
+ *
+ * Lifetime: a buffer is closed (renamed <pid>.ended) when the process's exit has been
+ * reported and no handler thread still works on one of its notifications, so a handler
+ * never writes into a closed buffer (a process killed while its write waits for us). */
+#include <errno.h>
+#include <stddef.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/syscall.h>
+#include <sys/uio.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <netinet/in.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "../common/tracebuf.h"
+
+static int traces_fd = -1;
+
+bool trace_open_dir(const char *path) {
+  traces_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return traces_fd >= 0;
+}
+
+/* ---- buffers ---- */
+
+static void release_now(struct proc *p) {
+  struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
+  if (!tb) return;
+  uwrx_tracebuf_close(tb, 1);
+  free(tb);
+}
+
+void trace_hold(struct proc *p) { __atomic_add_fetch(&p->trace_users, 1, __ATOMIC_SEQ_CST); }
+
+void trace_release(struct proc *p) {
+  /* the reporter sets trace_done then looks at trace_users; we do the reverse: one of
+   * the two sees the other, and the exchange in release_now closes exactly once */
+  if (__atomic_sub_fetch(&p->trace_users, 1, __ATOMIC_SEQ_CST) == 0 &&
+      __atomic_load_n(&p->trace_done, __ATOMIC_SEQ_CST))
+    release_now(p);
+}
+
+void trace_proc_ended(struct proc *p) {
+  __atomic_store_n(&p->trace_done, true, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&p->trace_users, __ATOMIC_SEQ_CST) == 0) release_now(p);
+}
+
+void trace_proc_started(struct proc *p, struct proc *parent) {
+  p->trace = NULL;
+  if (traces_fd < 0) return;
+  struct uwrx_tracebuf *tb = malloc(sizeof *tb);
+  if (!tb) return;
+  if (uwrx_tracebuf_open(tb, traces_fd, (uint32_t)p->logical) != 0) {
+    free(tb);
+    return;
+  }
+  p->trace = tb;
+  /* the parent's buffer holds the link; which of its threads forked is not known */
+  if (parent && parent->trace)
+    uwrx_trace_spawn(parent->trace, (uint32_t)parent->logical, (uint32_t)p->logical, 0, 0);
+}
+
+/* ---- logical thread ids ----
+ * The main thread's logical tid is the logical pid. Any other thread gets an ordinal in
+ * its process (1, 2, ... in first-seen order) and the logical tid
+ * ordinal * TID_ORDINAL_UNIT + logical pid, so 1000005 is thread 1 of process 5: unique
+ * across the run and never equal to a logical pid. */
+#define TID_ORDINAL_UNIT 1000000u
+#define TID_ORDINAL_MAX 4000u
+
+struct trace_thread {
+  pid_t tid;
+  uint32_t logical;
+};
+
+struct trace_threads {
+  size_t n, cap;
+  uint32_t next_ordinal;
+  struct trace_thread *v;
+};
+
+static pthread_mutex_t threads_lock = PTHREAD_MUTEX_INITIALIZER;
+
+uint32_t trace_logical_tid(struct proc *p, pid_t tid) {
+  if (tid == p->tgid) return (uint32_t)p->logical;
+  uint32_t logical = 0;
+  bool fresh = false;
+  pthread_mutex_lock(&threads_lock);
+  struct trace_threads *t = p->threads;
+  if (!t) t = p->threads = calloc(1, sizeof *t);
+  if (t) {
+    for (size_t i = 0; i < t->n; i++)
+      if (t->v[i].tid == tid) logical = t->v[i].logical;
+    if (!logical) {
+      if (t->next_ordinal < TID_ORDINAL_MAX) t->next_ordinal++;
+      logical = t->next_ordinal * TID_ORDINAL_UNIT + (uint32_t)p->logical;
+      if (t->n == t->cap) {
+        size_t cap = t->cap ? t->cap * 2 : 8;
+        struct trace_thread *grown = realloc(t->v, cap * sizeof *grown);
+        if (grown) {
+          t->v = grown;
+          t->cap = cap;
+        }
+      }
+      if (t->n < t->cap) {
+        t->v[t->n++] = (struct trace_thread){ tid, logical };
+        fresh = true;
+      }
+    }
+  }
+  pthread_mutex_unlock(&threads_lock);
+  if (!logical) return (uint32_t)p->logical;
+  if (fresh && p->trace) uwrx_trace_spawn(p->trace, (uint32_t)p->logical, logical, 1, 0);
+  return logical;
+}
+
+/* ---- process events (called by procs.c with g.lock held) ---- */
+
+void trace_exec(const struct proc *p, const struct pending_exec *e) {
+  if (!p->trace) return;
+  /* argv arrives as a msgpack array of bin; the record wants NUL-terminated strings */
+  struct mp_reader r;
+  uint32_t n;
+  mp_reader_init(&r, e->argv.data, e->argv.len);
+  if (!mp_read_array(&r, &n)) n = 0;
+  char *block = malloc(e->argv.len + n + 1);
+  size_t len = 0;
+  if (block) {
+    for (uint32_t i = 0; i < n; i++) {
+      const char *s;
+      uint32_t slen;
+      if (!mp_read_bytes(&r, &s, &slen)) break;
+      memcpy(block + len, s, slen);
+      len += slen;
+      block[len++] = 0;
+    }
+  }
+  uwrx_trace_exec(p->trace, (uint32_t)p->logical, 0, e->path, block ? block : "", len);
+  free(block);
+}
+
+void trace_exit(struct proc *p, bool known, int status) {
+  if (!p->trace) return;
+  int32_t code = -1, sig = 0;
+  if (known && WIFEXITED(status)) code = WEXITSTATUS(status);
+  if (known && WIFSIGNALED(status)) sig = WTERMSIG(status);
+  uwrx_trace_exit(p->trace, (uint32_t)p->logical, code, sig);
+}
+
+/* ---- output: write, writev, pwrite64, pwritev, pwritev2 to fd 1 and 2 ----
+ * The bytes are read from the target while it waits, straight into the trace buffer
+ * (one record per 64 KiB, flagged MORE but the last), then the call continues: the
+ * real stdout/stderr get them as if nothing happened. */
+
+#define OUTPUT_MAX 0x7ffff000ul /* the kernel's MAX_RW_COUNT: no write moves more */
+#define IOV_BATCH 64
+
+/* The target's iovec array, `count` entries at `addr`, read while it waits. */
+static struct iovec *read_iovecs(pid_t tid, uint64_t addr, size_t count) {
+  if (count == 0 || count > 1024) return NULL; /* UIO_MAXIOV: the kernel fails the call */
+  struct iovec *v = malloc(count * sizeof *v);
+  if (!v) return NULL;
+  struct iovec local = { v, count * sizeof *v };
+  struct iovec remote = { (void *)(uintptr_t)addr, count * sizeof *v };
+  if (process_vm_readv(tid, &local, 1, &remote, 1, 0) != (ssize_t)(count * sizeof *v)) {
+    free(v);
+    return NULL;
+  }
+  return v;
+}
+
+/* Reads up to `want` bytes of the target's iovecs from (*seg, *off) on into dst, moving
+ * (*seg, *off) past them; fewer only where the target's memory is not readable. */
+static size_t read_segments(pid_t tid, const struct iovec *segs, size_t nsegs, size_t *seg, size_t *off,
+                            char *dst, size_t want) {
+  size_t got = 0;
+  while (got < want && *seg < nsegs) {
+    struct iovec remote[IOV_BATCH];
+    size_t nr = 0, take = 0, s = *seg, o = *off;
+    while (take < want - got && s < nsegs && nr < IOV_BATCH) {
+      size_t n = segs[s].iov_len - o;
+      if (n > want - got - take) n = want - got - take;
+      if (n) {
+        remote[nr].iov_base = (char *)segs[s].iov_base + o;
+        remote[nr].iov_len = n;
+        nr++;
+        take += n;
+      }
+      o += n;
+      if (o == segs[s].iov_len) {
+        s++;
+        o = 0;
+      }
+    }
+    if (take == 0) {
+      *seg = s;
+      *off = o;
+      continue;
+    }
+    struct iovec local = { dst + got, take };
+    ssize_t n = process_vm_readv(tid, &local, 1, remote, nr, 0);
+    if (n <= 0) break;
+    got += (size_t)n;
+    if ((size_t)n < take) break;
+    *seg = s;
+    *off = o;
+  }
+  return got;
+}
+
+void handle_output(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  struct proc *p = ctx->proc;
+  if (!p || !p->trace) return;
+  uint32_t fd = (uint32_t)(req->data.args[0] & 0xffffffffu);
+  if (fd != 1 && fd != 2) return;
+  int nr = req->data.nr;
+  struct iovec single, *segs = &single;
+  size_t nsegs = 1;
+  if (nr == SYS_write || nr == SYS_pwrite64) {
+    single.iov_base = (void *)(uintptr_t)req->data.args[1];
+    single.iov_len = (size_t)req->data.args[2];
+  } else {
+    nsegs = (size_t)(req->data.args[2] & 0xffffffffu);
+    segs = read_iovecs(req->pid, req->data.args[1], nsegs);
+    if (!segs) return;
+  }
+  size_t total = 0;
+  for (size_t i = 0; i < nsegs; i++) {
+    size_t room = OUTPUT_MAX - total;
+    if (segs[i].iov_len > room) segs[i].iov_len = room; /* the kernel moves no more either */
+    total += segs[i].iov_len;
+  }
+  uint32_t tid = trace_logical_tid(p, req->pid);
+  size_t chunk = uwrx_trace_room(sizeof(struct uwrx_ev_output), 1);
+  size_t seg = 0, off = 0, done = 0;
+  while (done < total) {
+    size_t want = total - done < chunk ? total - done : chunk;
+    struct uwrx_ev_output ev = { .fd = fd, .flags = done + want < total ? UWRX_OUTPUT_FLAG_MORE : 0 };
+    void *dst;
+    if (uwrx_trace_begin(p->trace, UWRX_EV_OUTPUT, tid, &ev, sizeof ev, NULL, 0, want, &dst) != 0) break;
+    size_t got = read_segments(req->pid, segs, nsegs, &seg, &off, dst, want);
+    /* memory read by pid is the target's only if it still waits in this call; an
+     * unreadable buffer makes the write fail with EFAULT: record what was readable */
+    if (!notif_id_valid(req->id)) got = 0;
+    if (got < want) {
+      /* a short read ends the write here: the record closes without MORE (its fixed
+       * part sits just before the blob's length) */
+      char *fixed = (char *)dst - 4 - sizeof ev;
+      memcpy(fixed + offsetof(struct uwrx_ev_output, flags), &(uint32_t){ 0 }, 4);
+      uwrx_trace_end(p->trace, (size_t)got);
+      break;
+    }
+    uwrx_trace_end(p->trace, (size_t)got);
+    done += (size_t)got;
+  }
+  if (segs != &single) free(segs);
+}
+
+/* ---- connect(fd, addr, addrlen) ----
+ * Recorded when called; the call continues in the kernel, so the outcome is not seen
+ * here (result 0 means "attempted"). */
+void handle_connect(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  struct proc *p = ctx->proc;
+  if (!p || !p->trace) return;
+  struct sockaddr_storage sa;
+  size_t len = (size_t)(req->data.args[2] & 0xffffffffu);
+  if (len > sizeof sa) len = sizeof sa;
+  if (len < sizeof(sa_family_t)) return;
+  memset(&sa, 0, sizeof sa);
+  struct iovec local = { &sa, len };
+  struct iovec remote = { (void *)(uintptr_t)req->data.args[1], len };
+  if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return;
+  if (!notif_id_valid(req->id)) return;
+  uint32_t family = sa.ss_family, port = 0;
+  const void *addr = NULL;
+  size_t addr_len = 0;
+  if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
+    port = ntohs(in->sin_port);
+    addr = &in->sin_addr;
+    addr_len = 4;
+  } else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
+    port = ntohs(in6->sin6_port);
+    addr = &in6->sin6_addr;
+    addr_len = 16;
+  } else if (family == AF_UNIX) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)&sa;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    addr = un->sun_path;
+    addr_len = len > off ? len - off : 0;
+    /* a pathname socket ends at its NUL; an abstract one (leading NUL) uses all bytes */
+    if (addr_len && un->sun_path[0]) addr_len = strnlen(un->sun_path, addr_len);
+  } else {
+    addr = (const char *)&sa + sizeof(sa_family_t);
+    addr_len = len - sizeof(sa_family_t);
+  }
+  uwrx_trace_connect(p->trace, trace_logical_tid(p, req->pid), family, port, addr, addr_len, 0);
+}

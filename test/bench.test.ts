@@ -1,0 +1,119 @@
+import test from 'ava';
+import { encodeData, parseDocument, renderDocument } from '../bench/report.js';
+import { evaluateGoals, mergeWorkloads, tableRows, type WorkloadResult } from '../bench/results.js';
+import { formatRatio, markdownTable, median, ratio, summarize, textTable } from '../bench/stats.js';
+
+function workload(name: string, rows: Record<string, number[] | { caveat: string; samples: number[] }>, extra: Partial<WorkloadResult> = {}): WorkloadResult {
+  return {
+    name,
+    description: `${name} workload`,
+    unit: 'seconds',
+    command: 'make -j2',
+    invocation: '2026-11-28T06:00:00Z',
+    date: '2026-11-28T06:00:00Z',
+    quick: false,
+    warmup: 1,
+    runs: 3,
+    loadStart: '1.00 1.00 1.00',
+    loadEnd: '1.00 1.00 1.00',
+    rows: Object.entries(rows).map(([mode, v]) =>
+      Array.isArray(v) ? { mode, status: 'ok' as const, samples: v } : { mode, status: 'ok' as const, samples: v.samples, caveat: v.caveat },
+    ),
+    ...extra,
+  };
+}
+
+test('median of odd and even counts, unsorted input', (t) => {
+  t.is(median([3, 1, 2]), 2);
+  t.is(median([4, 1, 3, 2]), 2.5);
+  t.is(median([7]), 7);
+  t.throws(() => median([]), { instanceOf: RangeError });
+});
+
+test('summary keeps min, max and the run count', (t) => {
+  t.deepEqual(summarize([2, 9, 4]), { median: 4, min: 2, max: 9, runs: 3 });
+});
+
+test('ratio is null without a usable baseline', (t) => {
+  t.is(ratio(3, 2), 1.5);
+  t.is(ratio(3, 0), null);
+  t.is(ratio(undefined, 2), null);
+  t.is(formatRatio(1.149), '1.15x');
+  t.is(formatRatio(null), '-');
+});
+
+test('text table pads columns and right-aligns numbers', (t) => {
+  const out = textTable(['mode', 'median'], [['native', '1.000 s'], ['strace', '12.50 s']]);
+  t.is(out, ['mode     median', '------  -------', 'native  1.000 s', 'strace  12.50 s'].join('\n'));
+});
+
+test('markdown table escapes pipes and right-aligns numeric columns', (t) => {
+  const out = markdownTable(['a', 'b'], [['x|y', '1.5x']]);
+  t.is(out, ['| a | b |', '|---|---:|', '| x\\|y | 1.5x |'].join('\n'));
+});
+
+test('rows show ratios to the native run of the same workload and explain missing numbers', (t) => {
+  const w = workload('c-build', { native: [10, 11, 12], strace: [20, 22, 21] });
+  w.rows.push({ mode: 'uwrx', status: 'unavailable', note: 'bin/uwrx does not exist', samples: [] });
+  w.rows.push({ mode: 'ccache', status: 'not yet', samples: [] });
+  const rows = tableRows([w]);
+  t.deepEqual(rows[0]!.slice(0, 6), ['c-build', 'native', '11.00 s', '10.00 s', '12.00 s', '1.00x']);
+  t.is(rows[1]![5], '1.91x');
+  t.is(rows[2]![8], 'unavailable: bin/uwrx does not exist');
+  t.is(rows[3]![8], 'not yet');
+});
+
+test('goals: met, missed by how much, and not measured', (t) => {
+  const results = [
+    workload('c-build', { native: [10], strace: [15], uwrx: [11] }),
+    workload('configure', { native: [10], strace: [14], uwrx: [16] }),
+  ];
+  results[0]!.rows[2]!.supervisorKiB = 120 * 1024;
+  const goals = evaluateGoals(results);
+  t.is(goals[0]!.measured, '1.10x');
+  t.is(goals[0]!.status, 'met');
+  t.is(goals[1]!.measured, '1.60x');
+  t.regex(goals[1]!.status, /^missed by 0\.10x \(7% over\)$/);
+  t.regex(goals[2]!.status, /^missed on configure$/);
+  t.is(goals[3]!.status, 'met');
+  t.regex(goals[4]!.status, /^not measured/);
+});
+
+test('a uwrx row with a caveat does not count for the goals', (t) => {
+  const goals = evaluateGoals([workload('c-build', { native: [10], uwrx: { samples: [10], caveat: 'without its sandbox' } })]);
+  t.is(goals[0]!.status, 'not measured (without its sandbox)');
+});
+
+test('the notified-syscall goal compares uwrx with the synchronous floor', (t) => {
+  const w = workload('notify', { native: [1.5], 'floor-default': [55], 'floor-sync': [7], uwrx: [8] }, { unit: 'us/call' });
+  t.is(evaluateGoals([w])[4]!.measured, '1.14x');
+});
+
+test('merging keeps workloads not re-run, in workload order', (t) => {
+  const old = [workload('configure', { native: [1] }), workload('c-build', { native: [1] })];
+  const fresh = [workload('c-build', { native: [2] })];
+  const merged = mergeWorkloads(old, fresh, ['c-build', 'configure']);
+  t.deepEqual(merged.map((w) => [w.name, w.rows[0]!.samples[0]]), [['c-build', 2], ['configure', 1]]);
+});
+
+test('the document round-trips its data and keeps the notes', (t) => {
+  const data = {
+    machine: { cpu: 'cpu', cores: 2, memory: '1 GiB', kernel: 'Linux', os: 'Debian', node: 'v20', tools: { strace: 'strace -- 6.1' } },
+    workloads: [workload('c-build', { native: [1, 2, 3] })],
+  };
+  t.false(encodeData(data).slice(4, -3).includes('--'));
+  const doc = renderDocument(data, [], [], 'profile: handlers');
+  const parsed = parseDocument(doc);
+  t.deepEqual(parsed.data, data);
+  t.is(parsed.notes, 'profile: handlers');
+});
+
+test('failed uwrx runs are reported next to a goal', (t) => {
+  const w = workload('configure', { native: [10], strace: [20], uwrx: [12] });
+  w.rows[2]!.failures = 1;
+  w.rows[2]!.note = '1 run failed, last: exit 139';
+  const goals = evaluateGoals([w]);
+  t.is(goals[1]!.status, 'met, but 1 uwrx run failed');
+  t.regex(goals[2]!.status, /uwrx runs failed on configure/);
+  t.is(tableRows([w])[2]![8], '1 run failed, last: exit 139');
+});
