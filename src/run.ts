@@ -7,6 +7,7 @@ import { EventEmitter } from 'eventemitter3';
 import { EnvironmentError, UsageError } from './errors.js';
 import {
   allocateAttempt,
+  makeDirectories,
   nextAttempt,
   defaultParent,
   readParents,
@@ -25,6 +26,7 @@ import { freshT0Ns, readT0File, writeT0File, parseTimeMode, type TimeMode } from
 import { ActorFailedError, Supervisor } from './actors/runtime.js';
 import { COLLECTOR_MESSAGES, traceActorSpecs } from './actors/collector.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
+import { timing } from './timing.js';
 
 /** Longest the trace pipeline may take to drain and write `perfetto` after the tree ended. */
 const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
@@ -120,6 +122,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
   }
 
   private async execute(options: RunOptions): Promise<RunResult> {
+    timing('modules loaded, run starts');
     const cwd = path.resolve(options.cwd ?? process.cwd());
     const replayed = options.replay !== undefined ? await resolveAttemptDir(options.replay, '--replay') : undefined;
     if (replayed && options.step !== undefined) {
@@ -134,9 +137,13 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const problem = preflight();
     if (problem) throw new EnvironmentError(problem);
 
-    const paths = replayed
-      ? await allocateAttempt(replayed.buildDir, replayed.step)
-      : await allocateAttempt(path.resolve(cwd, options.build ?? 'build'), options.step);
+    // Everything that can fail on bad input is checked before the attempt exists, so a
+    // mistake leaves no half-made attempt behind.
+    const buildDir = replayed ? replayed.buildDir : path.resolve(cwd, options.build ?? 'build');
+    await makeDirectories(buildDir, 'build directory');
+    const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(buildDir, '.tmp'));
+    await makeDirectories(tmpRoot, 'temporary directory (--tmp)');
+    const paths = await allocateAttempt(buildDir, replayed ? replayed.step : options.step);
     // Parents: as given; a replay keeps the replayed attempt's; else the nearest earlier step.
     let parents = explicitParents;
     if (parents.length === 0 && !options.noParents) {
@@ -164,11 +171,10 @@ export class RunHandle extends EventEmitter<RunEvents> {
     if (replayed) await linkReplay(paths.attemptDir, replayed.attemptDir);
     this.publish({ type: 'attempt', argv, ...paths });
 
-    const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
-    await fs.mkdir(tmpRoot, { recursive: true });
     const runDir = await fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
 
     await fs.mkdir(path.join(runDir, 'traces'));
+    timing('attempt allocated and written');
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
@@ -196,12 +202,16 @@ export class RunHandle extends EventEmitter<RunEvents> {
         onEvent: (e) => this.publish(e),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
+      actorsStarted.then(() => timing('trace actors started'), () => undefined);
       result = await this.sandbox.done;
+      timing('sandbox done');
       await actorsStarted;
       if (!actorFailure) {
         await supervisor.request('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: FINISH_TIMEOUT_MS });
       }
+      timing('trace merged (perfetto written)');
       await supervisor.stop();
+      timing('actors stopped');
       if (actorFailure) throw actorFailure;
     } catch (err) {
       await supervisor.stop();
@@ -233,6 +243,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       filesWritten: result.filesWritten,
     });
     const full: RunResult = { ...result, ...paths, durationMs: endedAt.getTime() - startedAt.getTime() };
+    timing('status written');
     this.publish({ type: 'finished', result: full });
     return full;
   }
@@ -265,7 +276,7 @@ export async function dryRun(options: RunOptions): Promise<string> {
       timeMode: options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing'),
     },
   });
-  return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init)}`;
+  return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init, plan.overlays)}`;
 }
 
 /** The time mode a replayed attempt ran with (attempts before the option: advancing). */

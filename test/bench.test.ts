@@ -1,6 +1,7 @@
 import test from 'ava';
 import { encodeData, parseDocument, renderDocument } from '../bench/report.js';
 import { evaluateGoals, mergeWorkloads, tableRows, type WorkloadResult } from '../bench/results.js';
+import { errorLine } from '../bench/proc.js';
 import { formatRatio, markdownTable, median, ratio, summarize, textTable } from '../bench/stats.js';
 
 function workload(name: string, rows: Record<string, number[] | { caveat: string; samples: number[] }>, extra: Partial<WorkloadResult> = {}): WorkloadResult {
@@ -116,4 +117,9 @@ test('failed uwrx runs are reported next to a goal', (t) => {
   t.is(goals[1]!.status, 'met, but 1 uwrx run failed');
   t.regex(goals[2]!.status, /uwrx runs failed on configure/);
   t.is(tableRows([w])[2]![8], '1 run failed, last: exit 139');
+});
+
+test('a failure is described by its error line, not a trailing hint', (t) => {
+  t.is(errorLine('x\nuwrx: internal error: ENOTDIR: not a directory\nuwrx: (set UWRX_DEBUG=1 for details)\n'), 'uwrx: internal error: ENOTDIR: not a directory');
+  t.is(errorLine('one\ntwo\n'), 'two');
 });

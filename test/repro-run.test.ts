@@ -3,10 +3,12 @@
 // write the same bytes; a fresh seed changes them.
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { wallOffsetNs } from '../src/reproducibility/time.js';
+import { LAYER_INTERVAL_NS } from '../src/sandbox/plan.js';
 
 const probe = buildDriver('repro_probe', ['test/native/repro_probe.c']);
 const poll = buildDriver('clock_poll', ['test/native/clock_poll.c']);
@@ -30,8 +32,13 @@ function field(output: string, key: string): string {
   return line.slice(key.length + 1);
 }
 
-function t0Seconds(attemptDir: string): bigint {
-  return BigInt(readFileSync(path.join(attemptDir, 't0.txt'), 'utf8').trim()) / 1_000_000_000n;
+/** Where an attempt starts its wall clocks, in whole seconds: T0 plus the offset at which
+ * its own files' times are squashed (one interval per parent, and one more). */
+function wallStartSeconds(attemptDir: string): bigint {
+  const t0 = BigInt(readFileSync(path.join(attemptDir, 't0.txt'), 'utf8').trim());
+  const parentDir = path.join(attemptDir, 'parent');
+  const parents = existsSync(parentDir) ? readdirSync(parentDir).length : 0;
+  return (t0 + wallOffsetNs(parents, LAYER_INTERVAL_NS)) / 1_000_000_000n;
 }
 
 /** Runs `args` fresh (step 0), replays it, runs it again fresh (step 10). */
@@ -49,7 +56,7 @@ test.serial('a C program sees the same clocks, random bytes and host name on --r
   t.is(field(first, 'vdso'), '0', 'the shim removed the vDSO, so clocks are real syscalls');
   t.is(field(first, 'hostname'), 'uwrx');
   // Advancing mode: the n-th clock read of the process is base + n ms.
-  const t0 = t0Seconds(path.join(cwd, 'build/0/0'));
+  const t0 = wallStartSeconds(path.join(cwd, 'build/0/0'));
   t.is(field(first, 'realtime'), `${t0}.000000000`);
   t.is(field(first, 'monotonic'), '100.001000000');
   t.is(field(first, 'gettimeofday'), `${t0}.002000`);
@@ -96,12 +103,12 @@ test.serial('threads get their own getrandom streams, the same on --replay', asy
   t.is(new Set(first.trim().split(' ')).size, 5);
 });
 
-test.serial('date prints T0; frozen time stands still; real time is the host clock', async (t) => {
+test.serial('date prints the wall-clock start; frozen time stands still; real time is the host clock', async (t) => {
   const cwd = scratchDir('uwrx-repro-');
   const advancing = await runOk(cwd, ['--', 'date', '-u', '+%s.%N']);
-  t.is(advancing.trim(), `${t0Seconds(lastAttempt(cwd))}.000000000`);
+  t.is(advancing.trim(), `${wallStartSeconds(lastAttempt(cwd))}.000000000`);
   const frozen = await runOk(cwd, ['--step', '20', '--time', 'frozen', '--', 'sh', '-c', 'date +%s.%N; date +%s.%N; python3 -c "import time; print(time.time(), time.time())"']);
-  const t0 = t0Seconds(lastAttempt(cwd, '20'));
+  const t0 = wallStartSeconds(lastAttempt(cwd, '20'));
   t.deepEqual(frozen.trim().split('\n'), [`${t0}.000000000`, `${t0}.000000000`, `${t0}.0 ${t0}.0`]);
   t.regex(readFileSync(path.join(cwd, 'build/20/options'), 'utf8'), /"time": "frozen"/);
   // a replay keeps the mode and T0

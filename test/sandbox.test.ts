@@ -2,86 +2,14 @@
 // filesystem and at the record. Every scenario runs as the current user and, when that
 // is root, again as an unprivileged user.
 import test from 'ava';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawnSync } from 'node:child_process';
 import { promises as fs, existsSync, readdirSync, readFileSync } from 'node:fs';
 import net from 'node:net';
-import os from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import { readProcessTable, type ProcessRecord } from '../src/sandbox/index.js';
+import { latestAttempt, removeWorkDirs, runUwrx as uwrx, runners, startUwrx, workDir } from './helpers/sandbox-users.js';
 
-const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
-const uwrxBin = path.join(repo, 'bin', 'uwrx');
-const isRoot = process.getuid?.() === 0;
-const TEST_USER = 'uwrxtest';
-
-interface Runner {
-  name: string;
-  /** uid/gid the command runs as (for chown of test directories). */
-  uid: number;
-  gid: number;
-  /** Prefix that runs a command as this runner's user. */
-  prefix: string[];
-}
-
-function ensureTestUser(): Runner {
-  if (spawnSync('id', ['-u', TEST_USER]).status !== 0) {
-    const made = spawnSync('useradd', ['--no-create-home', '--shell', '/bin/sh', TEST_USER]);
-    if (made.status !== 0) throw new Error(`useradd ${TEST_USER}: ${made.stderr}`);
-  }
-  const uid = Number(spawnSync('id', ['-u', TEST_USER]).stdout.toString());
-  const gid = Number(spawnSync('id', ['-g', TEST_USER]).stdout.toString());
-  // setpriv execs in place, so signals sent to the child reach uwrx itself
-  return { name: 'unprivileged', uid, gid, prefix: ['setpriv', `--reuid=${uid}`, `--regid=${gid}`, '--init-groups', '--'] };
-}
-
-const runners: Runner[] = [{ name: isRoot ? 'root' : 'user', uid: process.getuid!(), gid: process.getgid!(), prefix: [] }];
-if (isRoot) runners.push(ensureTestUser());
-
-interface RunOutcome {
-  code: number | null;
-  stdout: string;
-  stderr: string;
-  attemptDir: string;
-  ms: number;
-}
-
-/** A fresh directory owned by the runner: the command's cwd, with build/ inside. */
-const made: string[] = [];
-test.after.always(async () => {
-  for (const dir of made) await fs.rm(dir, { recursive: true, force: true });
-});
-
-async function workDir(r: Runner): Promise<string> {
-  const dir = await fs.mkdtemp(path.join(os.tmpdir(), 'uwrx-sandbox-test-'));
-  made.push(dir);
-  await fs.chmod(dir, 0o755);
-  await fs.chown(dir, r.uid, r.gid).catch(() => undefined);
-  return dir;
-}
-
-function latestAttempt(build: string): string {
-  const steps = readdirSync(build).filter((s) => /^\d+$/.test(s)).sort((a, b) => Number(a) - Number(b));
-  const step = path.join(build, steps[steps.length - 1]!);
-  const attempts = readdirSync(step).filter((s) => /^\d+$/.test(s)).sort((a, b) => Number(a) - Number(b));
-  return path.join(step, attempts[attempts.length - 1]!);
-}
-
-function startUwrx(r: Runner, dir: string, argv: string[]) {
-  const [cmd, ...args] = [...r.prefix, process.execPath, uwrxBin, 'run', '--quiet', '--build', path.join(dir, 'build'), '--', ...argv];
-  return spawn(cmd!, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
-}
-
-async function uwrx(r: Runner, dir: string, argv: string[]): Promise<RunOutcome> {
-  const started = Date.now();
-  const child = startUwrx(r, dir, argv);
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
-  return { code, stdout, stderr, attemptDir: latestAttempt(path.join(dir, 'build')), ms: Date.now() - started };
-}
+test.after.always(removeWorkDirs);
 
 const argvOf = (p: ProcessRecord) => p.argv.map((a) => a.toString());
 
@@ -106,13 +34,15 @@ for (const r of runners) {
     await fs.writeFile(real, 'keep me\n');
     await fs.chown(real, r.uid, r.gid);
     const q = `/tmp/uwrx-q-${path.basename(dir)}`;
-    const out = await uwrx(r, dir, ['sh', '-c', `echo x > /etc/uwrx-probe; rm -f ${real}; mkdir -p ${q} && echo y > ${q}/z`]);
+    // /etc as on the host: writable for root only (an ordinary user writes /var/tmp)
+    const probe = r.uid === 0 ? '/etc/uwrx-probe' : `/var/tmp/uwrx-probe-${path.basename(dir)}`;
+    const out = await uwrx(r, dir, ['sh', '-c', `echo x > ${probe}; rm -f ${real}; mkdir -p ${q} && echo y > ${q}/z`]);
     t.is(out.code, 0, out.stderr);
     t.is(readFileSync(real, 'utf8'), 'keep me\n');
-    t.false(existsSync('/etc/uwrx-probe'));
+    t.false(existsSync(probe));
     t.false(existsSync(q));
     const files = path.join(out.attemptDir, 'files');
-    t.is(readFileSync(path.join(files, 'etc/uwrx-probe'), 'utf8'), 'x\n');
+    t.is(readFileSync(path.join(files, probe), 'utf8'), 'x\n');
     t.is(readFileSync(path.join(files, q, 'z'), 'utf8'), 'y\n');
     const whiteout = await fs.lstat(path.join(files, real));
     t.true(whiteout.isCharacterDevice());

@@ -15,6 +15,7 @@ import {
   parseTimeMode,
   readT0File,
   time,
+  wallOffsetNs,
   writeT0File,
 } from '../src/reproducibility/time.js';
 import { askDriver, buildDriver } from './native/cc.js';
@@ -30,6 +31,16 @@ test('advancing: every query moves the process clock by one step, on every clock
   t.is(clockNs(advancing, 2, Clock.PROCESS_CPUTIME_ID), 2n * DEFAULT_STEP_NS);
   t.deepEqual(gettimeofday(advancing, 0), { sec: 1_767_225_600n, usec: 123_456n });
   t.is(time(advancing, 1000), 1_767_225_601n);
+});
+
+test('wall clocks start at T0 + the offset where the attempt squashes its files', (t) => {
+  t.is(wallOffsetNs(0, 1_000_000_000), 1_000_000_000n);
+  t.is(wallOffsetNs(2, 1_000_000_000n), 3_000_000_000n);
+  const shifted: TimeConfig = { ...advancing, wallOffsetNs: wallOffsetNs(2, 1_000_000_000) };
+  t.is(clockNs(shifted, 0, Clock.REALTIME), T0 + 3_000_000_000n);
+  t.is(clockNs(shifted, 1, Clock.TAI), T0 + 3_000_000_000n + DEFAULT_STEP_NS);
+  t.is(clockNs(shifted, 1, Clock.MONOTONIC), MONOTONIC_BASE_NS + DEFAULT_STEP_NS, 'only wall clocks move');
+  t.is(time(shifted, 0), 1_767_225_603n);
 });
 
 test('frozen reads T0 forever; real leaves every clock to the kernel', (t) => {
@@ -61,14 +72,16 @@ test('a loop polling CLOCK_MONOTONIC until 2 s passed ends after 2 s / step quer
 test('the C implementation gives the same answers', (t) => {
   const driver = buildDriver('time_driver', ['test/native/time_driver.c', 'src/native/common/dettime.c']);
   const clocks = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, -2, -6, -3, -8 * 77 - 1, -8 * 77 - 5, (~9 << 3) | 3, (~9 << 3) | 6];
-  const cases: { mode: TimeMode; t0: bigint; step: bigint; query: bigint; clock: number }[] = [];
+  const cases: { mode: TimeMode; t0: bigint; step: bigint; query: bigint; clock: number; offset: bigint }[] = [];
   for (const mode of ['advancing', 'frozen', 'real'] as const)
     for (const t0 of [T0, 0n, -1_500_000_001n, 999_999_999n])
       for (const step of [DEFAULT_STEP_NS, 1n, 333n])
-        for (const query of [0n, 1n, 7n, 1_000_001n]) for (const clock of clocks) cases.push({ mode, t0, step, query, clock });
-  const answers = askDriver(driver, cases.map((c) => `${TIME_MODE_CODE[c.mode]} ${c.t0} ${c.step} ${c.query} ${c.clock}`));
+        for (const query of [0n, 1n, 7n, 1_000_001n])
+          for (const clock of clocks)
+            for (const offset of [0n, wallOffsetNs(0, 1_000_000_000), wallOffsetNs(3, 7)]) cases.push({ mode, t0, step, query, clock, offset });
+  const answers = askDriver(driver, cases.map((c) => `${TIME_MODE_CODE[c.mode]} ${c.t0} ${c.step} ${c.query} ${c.clock} ${c.offset}`));
   const expected = cases.map((c) => {
-    const config: TimeConfig = { mode: c.mode, t0Ns: c.t0, stepNs: c.step };
+    const config: TimeConfig = { mode: c.mode, t0Ns: c.t0, stepNs: c.step, wallOffsetNs: c.offset };
     const ns = clockNs(config, c.query, c.clock);
     const tod = gettimeofday(config, c.query);
     const sec = time(config, c.query);

@@ -133,6 +133,26 @@ test('an over-long blob is cut to the maximum record size and flagged', (t) => {
   t.is(ev!.flags0, EVENT_FLAG_TRUNCATED);
 });
 
+test('a buffer starts with a small window and grows to the full one in place', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 9, 0);
+  const live = path.join(dirs.traces, '9');
+  const first = statSync(live).size;
+  t.true(first < TRACE_WINDOW_SIZE, 'a short-lived process pays only for a small file');
+  t.true(first >= EVENT_MAX_SIZE, 'the largest record fits the first window');
+  const ev = sample('output', 1);
+  if (ev.type === 'output') ev.data = Buffer.alloc(EVENT_MAX_SIZE / 2, 1);
+  addon.traceWriterAppend(w, encodeEvent(ev));
+  t.is(statSync(live).size, first, 'a record that fits leaves the window alone');
+  addon.traceWriterAppend(w, encodeEvent(ev));
+  addon.traceWriterAppend(w, encodeEvent(ev));
+  t.is(statSync(live).size, TRACE_WINDOW_SIZE, 'grown in place: still nothing final before the window');
+  addon.traceWriterClose(w, true);
+  const { events } = decodeEvents(readFileSync(path.join(dirs.traces, '9.ended')));
+  t.is(events.length, 3);
+});
+
 test('the C writer stores records the decoder reads back, across many windows', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();

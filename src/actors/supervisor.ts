@@ -1,4 +1,5 @@
-// Starts actors in worker threads (in order), stops them (in reverse order), and turns
+// Starts actors in worker threads (in order; the threads of one start() call boot in
+// parallel), stops them (in reverse order), and turns
 // any actor failure into one event and an orderly shutdown of the others.
 //
 // Actors talk to the supervisor through a Peer over a MessageChannel. Actor-to-actor
@@ -61,10 +62,22 @@ interface RunningActor {
   exited: Promise<void>;
 }
 
+/** A worker created ahead of its turn by start(): it boots (Node, imports) while the
+ * actors before it start; it is started, in order, like any other. */
+interface Prewarmed {
+  worker: Worker;
+  port: MessagePort;
+  /** Our ends of its links, handed to each linked actor when this one's turn comes. */
+  held: Map<string, MessagePort>;
+  error?: Error;
+  exitCode?: number;
+}
+
 const entryUrl = new URL('./worker-entry.js', import.meta.url);
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly actors: RunningActor[] = [];
+  private readonly prewarmed = new Map<string, Prewarmed>();
   private readonly startTimeoutMs: number;
   private readonly stopTimeoutMs: number;
   private failure: ActorFailedError | undefined;
@@ -80,6 +93,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * stopped and the promise rejects with that ActorFailedError once all have exited;
    * if stop() is called meanwhile, it rejects once all have exited. */
   async start(specs: ActorSpec[]): Promise<void> {
+    this.prewarm(specs);
     for (const spec of specs) {
       if (this.stopping) {
         const failure = await this.stopping;
@@ -123,50 +137,99 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     return this.actors.filter((a) => !a.hasExited).map((a) => a.name);
   }
 
-  private async startOne(spec: ActorSpec): Promise<void> {
-    if (this.actors.some((a) => a.name === spec.name)) throw new Error(`actor "${spec.name}" started twice`);
+  /** Creates the workers of `specs` at once, so their threads boot in parallel (a worker's
+   * start-up is mostly Node's and the imports'); startOne then starts them in order.
+   * Skipped for a spec whose links cannot be made (startOne reports those). */
+  private prewarm(specs: ActorSpec[]): void {
+    const known = new Set(this.actors.filter((a) => a.state === 'running').map((a) => a.name));
+    for (const spec of specs) {
+      const ok = !this.prewarmed.has(spec.name) && !known.has(spec.name) && (spec.connect ?? []).every((o) => known.has(o));
+      known.add(spec.name);
+      if (!ok) continue;
+      const { port1, port2 } = new MessageChannel();
+      const links: Record<string, MessagePort> = {};
+      const held = new Map<string, MessagePort>();
+      const transfer: MessagePort[] = [port2];
+      for (const other of spec.connect ?? []) {
+        const link = new MessageChannel();
+        links[other] = link.port2;
+        transfer.push(link.port2);
+        held.set(other, link.port1);
+      }
+      const worker = this.createWorker(spec, port2, links, transfer);
+      const p: Prewarmed = { worker, port: port1, held };
+      // kept until startOne takes the worker over: an early failure is reported in order
+      worker.on('error', (err) => (p.error ??= asError(err)));
+      worker.on('exit', (code) => (p.exitCode = code));
+      this.prewarmed.set(spec.name, p);
+    }
+  }
+
+  private createWorker(spec: ActorSpec, port: MessagePort, links: Record<string, MessagePort>, transfer: MessagePort[]): Worker {
     const moduleUrl = typeof spec.module === 'string' && !spec.module.startsWith('file:')
       ? pathToFileURL(spec.module).href
       : String(spec.module);
+    const workerData: ActorWorkerData = { name: spec.name, moduleUrl, options: spec.options, port, links };
+    return new Worker(entryUrl, { workerData, transferList: transfer, name: `uwrx actor ${spec.name}` });
+  }
 
-    const { port1, port2 } = new MessageChannel();
-    const links: Record<string, MessagePort> = {};
-    const transfer: MessagePort[] = [port2];
+  private async startOne(spec: ActorSpec): Promise<void> {
+    if (this.actors.some((a) => a.name === spec.name)) throw new Error(`actor "${spec.name}" started twice`);
     const targets = (spec.connect ?? []).map((other) => {
       const target = this.actors.find((a) => a.name === other && a.state === 'running');
       if (!target) throw new Error(`actor "${spec.name}" connects to "${other}", which is not running`);
       return target;
     });
-    for (const target of targets) {
-      const other = target.name;
-      const link = new MessageChannel();
-      target.worker.postMessage({ link: spec.name, port: link.port1 } satisfies LinkMessage, [link.port1]);
-      links[other] = link.port2;
-      transfer.push(link.port2);
-    }
 
-    const workerData: ActorWorkerData = { name: spec.name, moduleUrl, options: spec.options, port: port2, links };
-    const worker = new Worker(entryUrl, { workerData, transferList: transfer, name: `uwrx actor ${spec.name}` });
-    const peer = new Peer(new PortTransport(port1), `actor ${spec.name}`);
+    const warm = this.prewarmed.get(spec.name);
+    this.prewarmed.delete(spec.name);
+    let worker: Worker;
+    let port: MessagePort;
+    if (warm) {
+      worker = warm.worker;
+      port = warm.port;
+      for (const target of targets) {
+        const held = warm.held.get(target.name)!;
+        target.worker.postMessage({ link: spec.name, port: held } satisfies LinkMessage, [held]);
+      }
+    } else {
+      const { port1, port2 } = new MessageChannel();
+      const links: Record<string, MessagePort> = {};
+      const transfer: MessagePort[] = [port2];
+      for (const target of targets) {
+        const link = new MessageChannel();
+        target.worker.postMessage({ link: spec.name, port: link.port1 } satisfies LinkMessage, [link.port1]);
+        links[target.name] = link.port2;
+        transfer.push(link.port2);
+      }
+      worker = this.createWorker(spec, port2, links, transfer);
+      port = port1;
+    }
+    const peer = new Peer(new PortTransport(port), `actor ${spec.name}`);
+    const exitedEarly = warm?.exitCode !== undefined;
     const actor: RunningActor = {
       name: spec.name,
       worker,
       peer,
       state: 'starting',
       hasExited: false,
-      exited: new Promise((resolve) => worker.once('exit', () => resolve())),
+      exited: exitedEarly ? Promise.resolve() : new Promise((resolve) => worker.once('exit', () => resolve())),
     };
     this.actors.push(actor);
 
     // An uncaught exception in the worker arrives as 'error', followed by 'exit'.
-    worker.on('error', (err) => this.fail(actor, asError(err).message));
-    worker.on('exit', (code) => {
+    const onExit = (code: number) => {
       actor.hasExited = true;
       if (actor.state === 'starting' || actor.state === 'running') {
         this.fail(actor, `worker exited unexpectedly with code ${code}`);
       }
       peer.close();
-    });
+    };
+    worker.on('error', (err) => this.fail(actor, asError(err).message));
+    worker.on('exit', onExit);
+    if (warm?.error) this.fail(actor, warm.error.message);
+    if (exitedEarly) onExit(warm!.exitCode!);
+    if (actor.state !== 'starting') return;
 
     try {
       await peer.request(CONTROL.start, undefined, { timeoutMs: this.startTimeoutMs });
@@ -221,6 +284,14 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (actor.state !== 'failed') actor.state = 'stopped';
       if (wasStopping) this.emit('actor-stopped', actor.name);
     }
+    // workers created ahead of a turn that never came
+    const unused = [...this.prewarmed.values()];
+    this.prewarmed.clear();
+    await Promise.all(unused.map((p) => {
+      p.port.close();
+      for (const held of p.held.values()) held.close();
+      return withTimeout(p.worker.terminate(), this.stopTimeoutMs);
+    }));
     this.emit('stopped', this.failure);
     return this.failure;
   }

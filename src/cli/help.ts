@@ -31,15 +31,19 @@ Options:
   --no-parent       no parent at all
   --replay <path>   attempt directory to replay; the command defaults to the replayed one
   --net, --no-net   network on or off (default on; off with --replay)
-  --time <mode>     clocks inside: advancing (default: each process's clocks start at
-                    the attempt's T0 and move 1 ms per read), frozen (always T0) or
-                    real (the host's clocks). A replay keeps the replayed mode and T0
+  --time <mode>     clocks inside: advancing (default: each process's wall clock starts
+                    at the attempt's T0 + (parents + 1) s, the time its own files carry,
+                    and moves 1 ms per read), frozen (always that time) or real (the
+                    host's clocks). A replay keeps the replayed mode and T0
   --tmp <path>      where the run's temporary directory is created
                     (default: <build>/.tmp, on the build's filesystem)
   -q, --quiet       no summary line at the end
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything
   -h, --help        show this help
+
+Environment:
+  UWRX_DEBUG_TIMING=1   print the time of each phase of the run on stderr
 `;
 
 export const inspectHelp = `Usage: uwrx inspect <what> <trace> [options]

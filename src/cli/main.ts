@@ -7,11 +7,9 @@ import { dryRun, run } from '../run.js';
 import { parseArgs, type RunArgs } from './args.js';
 import { commandHelp, mainHelp } from './help.js';
 import { formatSummary } from './summary.js';
-import { runScenario, scenarios } from '../scenarios/index.js';
 import { UsageError } from '../errors.js';
-import { check, inspect } from '../inspect/index.js';
-import { runUi } from '../ui/app.js';
-import { loadModel } from '../ui/load.js';
+// inspect, ui and test are loaded when used: `uwrx run` starts faster without them
+import { timing } from '../timing.js';
 
 /** Exit status for usage and environment errors. */
 export const EXIT_USAGE = 2;
@@ -36,13 +34,14 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
-      return inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid }, process.stdout);
+      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid }, process.stdout);
     case 'check':
-      return check(path.resolve(command.trace), process.stdout);
+      return (await import('../inspect/index.js')).check(path.resolve(command.trace), process.stdout);
     case 'ui': {
       if (!process.stdin.isTTY || !process.stdout.isTTY) {
         throw new UsageError('uwrx ui: needs a terminal (use uwrx inspect in scripts)');
       }
+      const [{ runUi }, { loadModel }] = await Promise.all([import('../ui/app.js'), import('../ui/load.js')]);
       await runUi(await loadModel(path.resolve(command.trace)), process.stdin, process.stdout);
       return 0;
     }
@@ -108,9 +107,11 @@ export async function cli(args: string[]): Promise<void> {
     }
   }
   process.exitCode = status;
+  timing('command finished');
 }
 
 async function testCommand(names: string[], list: boolean, keep: boolean): Promise<number> {
+  const { runScenario, scenarios } = await import('../scenarios/index.js');
   if (list) {
     const width = Math.max(...scenarios.map((s) => s.name.length));
     for (const s of scenarios) process.stdout.write(`${s.name.padEnd(width)}  ${s.description}\n`);

@@ -30,7 +30,10 @@ export type PlanStep =
   | { op: 'hostname'; name: string }
   | { op: 'domainname'; name: string }
   /** A FUSE file serving deterministic streams over `path`; flags: 1 = /dev/random */
-  | { op: 'devrandom'; path: string; flags: number };
+  | { op: 'devrandom'; path: string; flags: number }
+  /** `path` is /dev/pts/<n> of the sandbox's devpts: pty n is taken there (ptmx beside
+   * it) and the host's pty `source` bound over it; skipped with a warning if impossible */
+  | { op: 'pty'; source: string; path: string };
 
 export interface InitPlan {
   argv: string[];

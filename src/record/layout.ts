@@ -40,14 +40,28 @@ async function listNumericEntries(dir: string): Promise<number[]> {
   return names.filter((n) => /^(0|[1-9][0-9]*)$/.test(n)).map(Number);
 }
 
-async function ensureBuildDir(buildDir: string): Promise<void> {
-  try {
-    await fs.mkdir(buildDir, { recursive: true });
-  } catch (err) {
-    throw new UsageError(`cannot create build directory ${buildDir}: ${(err as Error).message}`);
+/** mkdir -p that fails instead of looping: Node's recursive mkdir spins forever when
+ * mkdir reports ENOENT under an existing parent (e.g. below /proc). */
+export async function makeDirectories(dir: string, role: string): Promise<void> {
+  const abs = path.resolve(dir);
+  const parts = abs.split('/').filter(Boolean);
+  let current = '/';
+  for (const part of parts) {
+    current = path.join(current, part);
+    try {
+      await fs.mkdir(current);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) {
+        throw new UsageError(`cannot create ${role} ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} at ${current}`);
+      }
+    }
   }
-  const st = await fs.stat(buildDir);
-  if (!st.isDirectory()) throw new UsageError(`build directory ${buildDir} is not a directory`);
+  const st = await fs.stat(abs);
+  if (!st.isDirectory()) throw new UsageError(`${role} ${abs} is not a directory`);
+}
+
+async function ensureBuildDir(buildDir: string): Promise<void> {
+  await makeDirectories(buildDir, 'build directory');
 }
 
 /** The step a run without --step gets: largest numeric step + 10, or 0. Created here,
@@ -95,7 +109,7 @@ export async function allocateAttempt(buildDir: string, step?: string): Promise<
   await ensureBuildDir(absBuild);
   let stepName = step;
   if (stepName === undefined) stepName = await allocateNumericStep(absBuild);
-  else await fs.mkdir(path.join(absBuild, stepName), { recursive: true });
+  else await makeDirectories(path.join(absBuild, stepName), 'step directory');
   const stepDir = path.join(absBuild, stepName);
   const attempt = await allocateAttemptNumber(stepDir);
   return { buildDir: absBuild, step: stepName, stepDir, attempt, attemptDir: path.join(stepDir, String(attempt)) };

@@ -20,6 +20,15 @@ export interface TimeConfig {
   t0Ns: bigint;
   /** Advancing mode: how far a process's clocks move per query. */
   stepNs: bigint;
+  /** Wall clocks start at t0Ns + wallOffsetNs (default 0n); see wallOffsetNs(). */
+  wallOffsetNs?: bigint;
+}
+
+/** Where an attempt's wall clocks start relative to T0: where its own files' stat times
+ * are squashed (T0 + (parents + 1) * interval), so a build never sees a file newer than
+ * its clock (make's "clock skew detected"). Mirrors uwrx_time_wall_offset. */
+export function wallOffsetNs(layers: number, intervalNs: bigint | number): bigint {
+  return BigInt(layers + 1) * BigInt(intervalNs);
 }
 
 export const Clock = {
@@ -66,7 +75,7 @@ export function clockNs(config: TimeConfig, query: bigint | number, clockId: num
   if (config.mode === 'real') return null;
   const kind = kindOf(clockId);
   if (kind === 'pass') return null;
-  const base = kind === 'wall' ? config.t0Ns : kind === 'monotonic' ? MONOTONIC_BASE_NS : 0n;
+  const base = kind === 'wall' ? config.t0Ns + (config.wallOffsetNs ?? 0n) : kind === 'monotonic' ? MONOTONIC_BASE_NS : 0n;
   return config.mode === 'frozen' ? base : base + BigInt(query) * config.stepNs;
 }
 

@@ -22,10 +22,11 @@ import {
   type SpawnBody,
 } from '../protocol/init-messages.js';
 import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
-import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
+import { computePlan, hostPtys, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
 import { ProcessTable } from './process-table.js';
 import type { Sandbox, SandboxEvent, SandboxOptions, SandboxResult } from './index.js';
+import { timing } from '../timing.js';
 
 const decoder = new TextDecoder('utf-8');
 const text = (b: Uint8Array | null | undefined) => (b ? decoder.decode(b) : '');
@@ -54,6 +55,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   const done = (async (): Promise<SandboxResult> => {
     const plan = planFor(options);
     await prepareRunDir(plan);
+    timing('sandbox plan computed, run directory prepared');
     const table = new ProcessTable();
     const emit = (e: SandboxEvent) => options.onEvent?.(e);
 
@@ -105,6 +107,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
           failure = m.error ?? 'sandbox setup failed';
           break;
         case MSG_STARTED:
+          timing('uwrx-init started the command');
           break;
       }
     });
@@ -118,11 +121,15 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const closed = new Promise<void>((resolve) => transport!.onClose(() => resolve()));
     const { code, signal } = await exited;
     await closed;
+    timing('uwrx-init exited');
 
+    await settleUpperDirs(plan);
     const filesDir = await collectUppers(plan.overlays, options.attemptDir);
     if (plan.init.files) await collectFileRecord(plan.init.files, options.attemptDir);
     await table.write(options.attemptDir);
+    timing('record collected (uppers, files.meta, process table)');
     await cleanRunDir(plan);
+    timing('run directory cleaned');
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const filesWritten = await countRegularFiles(filesDir);
     if (!outcome) {
@@ -167,16 +174,63 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   for (const layer of plan.overlays) {
     await fs.mkdir(layer.upper, { recursive: true });
     await fs.mkdir(layer.work, { recursive: true });
+    const dirs = layer.upperDirs ?? [];
+    for (const d of dirs) await fs.mkdir(d.path, { recursive: true });
+    // modes last, deepest first: a directory may deny its owner the writes made above
+    for (const d of [...dirs].reverse()) {
+      await fs.chmod(d.path, d.mode);
+      await fs.utimes(d.path, d.atime, d.mtime);
+    }
     // the upper's root directory gives the mount point its owner and mode
-    const st = await fs.stat(layer.mountPoint);
-    await fs.chmod(layer.upper, st.mode & 0o7777);
-    if (root) await fs.chown(layer.upper, st.uid, st.gid);
+    await fs.chmod(layer.upper, layer.mode);
+    if (root) {
+      const st = await fs.stat(layer.mountPoint);
+      await fs.chown(layer.upper, st.uid, st.gid);
+    }
+  }
+}
+
+/** After the run, the uppers' directories made by prepareRunDir: those the command left
+ * untouched and empty go (files/ holds only what it wrote), the others get back the
+ * host's mode, which the record keeps (and which lets the uppers be moved). */
+async function settleUpperDirs(plan: SandboxPlan): Promise<void> {
+  const restore = async (dir: string, viewMode: number, hostMode: number) => {
+    if (viewMode === hostMode) return;
+    const st = await fs.lstat(dir);
+    if ((st.mode & 0o7777) === viewMode) await fs.chmod(dir, hostMode);
+  };
+  for (const layer of plan.overlays) {
+    for (const d of [...(layer.upperDirs ?? [])].reverse()) {
+      try {
+        const st = await fs.lstat(d.path);
+        const untouched = (st.mode & 0o7777) === d.mode && Math.abs(st.mtimeMs / 1000 - d.mtime) < 1e-3;
+        if (untouched && (await fs.readdir(d.path)).length === 0) {
+          const parent = path.dirname(d.path);
+          const pst = await fs.lstat(parent);
+          await fs.chmod(parent, (pst.mode & 0o7777) | 0o300);
+          try {
+            await fs.rmdir(d.path);
+          } finally {
+            await fs.chmod(parent, pst.mode & 0o7777);
+            await fs.utimes(parent, pst.atime, pst.mtime);
+          }
+        } else {
+          await restore(d.path, d.mode, d.hostMode);
+        }
+      } catch {
+        // gone or changed by the command: it stays as it is
+      }
+    }
+    await restore(layer.upper, layer.mode, layer.hostMode).catch(() => undefined);
   }
 }
 
 async function cleanRunDir(plan: SandboxPlan): Promise<void> {
-  for (const layer of plan.overlays) await removeTree(path.dirname(layer.work));
-  await fs.rm(plan.newRoot, { recursive: true, force: true });
+  // independent trees: removed concurrently (the libuv pool overlaps their syscalls)
+  await Promise.all([
+    ...plan.overlays.map((layer) => removeTree(path.dirname(layer.work))),
+    fs.rm(plan.newRoot, { recursive: true, force: true }),
+  ]);
 }
 
 /** The plan uwrx-init will execute for these options (also what `uwrx run --dry-run` prints). */
@@ -192,5 +246,6 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
     parents: parentStores(options.attemptDir),
+    ptys: hostPtys(),
   });
 }

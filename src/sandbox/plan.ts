@@ -1,7 +1,7 @@
 // The sandbox as data: which mounts, binds and directories make the command's view of
 // the machine. uwrx-init carries the steps out in order (src/native/init/plan.c);
 // renderPlan prints them, so the sandbox can be read before it runs.
-import { readFileSync, readdirSync, readlinkSync, lstatSync, realpathSync, statSync } from 'node:fs';
+import { accessSync, constants as fsConstants, fstatSync, readFileSync, readdirSync, readlinkSync, lstatSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
 import type { FilesPlan, InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers, OVERLAY_MAX_LOWER_LAYERS } from '../record/flatten.js';
@@ -23,6 +23,23 @@ export interface OverlayLayer {
   mountPoint: string;
   upper: string;
   work: string;
+  /** Mode of the upper's root directory, which the mount point shows inside. */
+  mode: number;
+  /** The mount point's mode on the host, which the record keeps. */
+  hostMode: number;
+  /** Directories created in the upper before the run (parents first): unprivileged, the
+   * kernel cannot copy up a directory whose owner or group is not mapped (EOVERFLOW), so
+   * those the command is likely to write below exist in the upper already. */
+  upperDirs?: UpperDir[];
+}
+
+export interface UpperDir {
+  path: string;
+  mode: number;
+  hostMode: number;
+  /** The lower directory's times, in seconds. */
+  atime: number;
+  mtime: number;
 }
 
 export interface SandboxPlan {
@@ -65,6 +82,9 @@ export interface PlanInput {
   /** The parents' stores, nearest first (parentStores()): lower layers above the real
    * filesystem. */
   parents?: ParentStore[];
+  /** Pseudo-terminals of the host's /dev/pts the command's stdin/stdout/stderr are
+   * (hostPtys()): they keep their name inside. */
+  ptys?: number[];
 }
 
 /** One parent attempt's store: its layer roots, top first (files-<q> highest q first,
@@ -118,6 +138,19 @@ export function computePlan(input: PlanInput): SandboxPlan {
   const overlays: OverlayLayer[] = [];
   const inRoot = (p: string) => path.join(newRoot, p);
   const hidden = normaliseHidden(input.hide);
+  const root = input.uid === 0;
+  const caller = { uid: input.uid, gid: input.gid };
+  // where commands usually write (upperDirsFor), not needed as root
+  const likelyWritten = root ? [] : [input.cwd, input.env.HOME, input.env.TMPDIR, '/var/tmp', ...pathsIn(input.argv)]
+    .filter((p): p is string => !!p && path.isAbsolute(p))
+    .map((p) => path.resolve(p));
+  // Unprivileged, the sandbox's own directories belong to the caller: their owner bits
+  // carry the caller's rights on the host, so the kernel refuses inside what it refuses
+  // outside (writing /etc), while uwrx-init (owner with capabilities) still builds them.
+  const viewMode = (p: string, st?: Stats) => {
+    const s = st ?? statSync(p);
+    return root ? s.mode & 0o7777 : callerMode(p, s, caller);
+  };
 
   const mount = (source: string | null, target: string, fstype: string | null, flags: number, data: string | null) =>
     steps.push({ op: 'mount', source, target, fstype, flags, data });
@@ -140,11 +173,20 @@ export function computePlan(input: PlanInput): SandboxPlan {
   };
   const overlay = (mountPoint: string) => {
     const index = overlays.length;
-    const layer = {
+    const upper = path.join(input.runDir, 'ovl', String(index), 'upper');
+    const layer: OverlayLayer = {
       mountPoint,
-      upper: path.join(input.runDir, 'ovl', String(index), 'upper'),
+      upper,
       work: path.join(input.runDir, 'ovl', String(index), 'work'),
+      mode: viewMode(mountPoint),
+      hostMode: statSync(mountPoint).mode & 0o7777,
     };
+    if (!root) {
+      // the parents' own layers for this mount point
+      const layers = parents.flatMap((p) => p.roots.map((r) => path.join(r, mountPoint)));
+      const dirs = upperDirsFor(mountPoint, upper, likelyWritten, caller, hidden, layers);
+      if (dirs.length > 0) layer.upperDirs = dirs;
+    }
     overlays.push(layer);
     const lowers = parentLowers(parents, mountPoint, path.join(input.runDir, 'flat', String(index)), flatten,
       (dirs) => `lowerdir=${[...dirs, mountPoint].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`,
@@ -176,7 +218,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
 
   // Nothing mounted inside may propagate back to the host.
   mount(null, '/', null, MS_REC | MS_PRIVATE, null);
-  mount('uwrx-root', newRoot, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755');
+  mount('uwrx-root', newRoot, 'tmpfs', MS_NOSUID | MS_NODEV, `mode=0${viewMode('/').toString(8)}`);
 
   // overlayfs refuses a lower directory with mounts below it inside a user namespace
   // (they are locked), so such a directory is rebuilt entry by entry and each mount
@@ -196,8 +238,9 @@ export function computePlan(input: PlanInput): SandboxPlan {
     if (st.isSymbolicLink()) {
       steps.push({ op: 'symlink', target: readlinkSync(real), path: target });
     } else if (st.isDirectory()) {
-      steps.push({ op: 'mkdir', path: target, mode: st.mode & 0o7777 });
-      if (top && SPECIAL_TOP.has(path.basename(real))) return;
+      const special = top && SPECIAL_TOP.has(path.basename(real));
+      steps.push({ op: 'mkdir', path: target, mode: special ? st.mode & 0o7777 : viewMode(real, st) });
+      if (special) return;
       if (!overlayPathOk(real)) return;
       if (!hasMountsBelow(real)) overlay(real);
       else for (const name of listDir(real)) addEntry(path.join(real, name), false);
@@ -220,6 +263,9 @@ export function computePlan(input: PlanInput): SandboxPlan {
   steps.push({ op: 'mkdir', path: path.join(dev, 'pts'), mode: 0o755 });
   mount('devpts', path.join(dev, 'pts'), 'devpts', MS_NOSUID | MS_NOEXEC, 'newinstance,ptmxmode=0666,mode=620');
   steps.push({ op: 'symlink', target: 'pts/ptmx', path: path.join(dev, 'ptmx') });
+  // The terminal the command runs on keeps its name (ttyname, `tty`): the same index is
+  // taken in the new instance and the host's pty bound over it.
+  for (const n of input.ptys ?? []) steps.push({ op: 'pty', source: `/dev/pts/${n}`, path: path.join(dev, 'pts', String(n)) });
   steps.push({ op: 'mkdir', path: path.join(dev, 'shm'), mode: 0o755 });
   mount('uwrx-shm', path.join(dev, 'shm'), 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=1777');
   steps.push({ op: 'symlink', target: '/proc/self/fd', path: path.join(dev, 'fd') });
@@ -255,7 +301,6 @@ export function computePlan(input: PlanInput): SandboxPlan {
   steps.push({ op: 'readonly', path: newRoot, flags: 0 });
   steps.push({ op: 'pivot', path: newRoot });
 
-  const root = input.uid === 0;
   const env = Object.entries(input.env)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
@@ -329,6 +374,135 @@ export function prepareParentLayers(plan: SandboxPlan): void {
   for (const job of plan.flatten ?? []) flattenLayers(job.layers, job.dest);
 }
 
+/** The mode of a directory the sandbox shows owned by the caller: owner bits are the
+ * caller's own rights on the host (by access(2) when planning for this process, which
+ * counts supplementary groups and ACLs), group and other bits as on the host. */
+export function callerMode(p: string, st: Stats, caller: { uid: number; gid: number }): number {
+  const can = (mode: number, bit: number): boolean => {
+    if (caller.uid === process.getuid?.()) {
+      try {
+        accessSync(p, mode);
+        return true;
+      } catch {
+        return false;
+      }
+    }
+    const shift = st.uid === caller.uid ? 6 : st.gid === caller.gid ? 3 : 0;
+    return ((st.mode >> shift) & bit) !== 0;
+  };
+  const owner =
+    (can(fsConstants.R_OK, 4) ? 0o400 : 0) | (can(fsConstants.W_OK, 2) ? 0o200 : 0) | (can(fsConstants.X_OK, 1) ? 0o100 : 0);
+  return (st.mode & 0o7077) | owner;
+}
+
+/** Directories below an overlay's mount point to create in its upper before the run
+ * (unprivileged runs): those whose owner or group the sandbox does not map and below
+ * which the command is likely to write, i.e. the chains down to `likely` (cwd, HOME,
+ * TMPDIR, /var/tmp, paths in the command line) and, under a world-writable mount point,
+ * the directories there the caller may write (a root-made `mktemp -d` in /tmp). Each
+ * gets the caller's view of its mode (callerMode). */
+function upperDirsFor(mountPoint: string, upper: string, likely: string[], caller: { uid: number; gid: number },
+  hidden: string[], parentLayers: string[]): UpperDir[] {
+  const unmapped = (st: Stats) => st.uid !== caller.uid || st.gid !== caller.gid;
+  const chosen = new Map<string, Stats>();
+  for (const p of likely) {
+    if (p === mountPoint || !isUnder(p, mountPoint)) continue;
+    const names = path.relative(mountPoint, p).split('/');
+    const chain: Array<[string, Stats]> = [];
+    let deepest = -1;
+    for (let i = 0, d = mountPoint; i < names.length; i++) {
+      d = path.join(d, names[i]!);
+      let st: Stats;
+      try {
+        st = lstatSync(d);
+      } catch {
+        break;
+      }
+      if (!st.isDirectory() || !overlayPathOk(d)) break;
+      chain.push([d, st]);
+      if (unmapped(st)) deepest = i;
+    }
+    for (const [d, st] of chain.slice(0, deepest + 1)) chosen.set(d, st);
+  }
+  // in a shared directory like /tmp, the directories others made for everyone
+  let shared: Dirent[] = [];
+  try {
+    if (statSync(mountPoint).mode & 0o002) shared = readdirSync(mountPoint, { withFileTypes: true });
+  } catch {
+    // unreadable: nothing to add
+  }
+  for (const e of shared) {
+    if (!e.isDirectory()) continue;
+    const d = path.join(mountPoint, e.name);
+    let st: Stats;
+    try {
+      st = lstatSync(d);
+    } catch {
+      continue;
+    }
+    // world- or group-writable first: access(2) only for the few such directories
+    if (unmapped(st) && (st.mode & 0o022) !== 0 && callerMode(d, st, caller) & 0o200) chosen.set(d, st);
+  }
+  // A parent layer with anything on the way (a whiteout, an opaque directory, or a copy
+  // of the caller's own, which copies up fine) decides what the path is: left alone.
+  const inParents = (d: string) => {
+    const names = path.relative(mountPoint, d).split('/');
+    return parentLayers.some((l) => names.some((_, i) => existsNoFollow(path.join(l, ...names.slice(0, i + 1)))));
+  };
+  return [...chosen.entries()]
+    .filter(([d]) => !hidden.some((h) => isUnder(d, h)) && !inParents(d))
+    .sort(([a], [b]) => a.split('/').length - b.split('/').length || (a < b ? -1 : 1))
+    .map(([d, st]) => ({
+      path: path.join(upper, path.relative(mountPoint, d)),
+      mode: callerMode(d, st, caller),
+      hostMode: st.mode & 0o7777,
+      atime: st.atimeMs / 1000,
+      mtime: st.mtimeMs / 1000,
+    }));
+}
+
+/** Absolute paths named in a command line, also inside `sh -c` scripts and after `=`
+ * (a bounded number: this is a guess of where the command will write). */
+function pathsIn(argv: string[]): string[] {
+  const found = new Set<string>();
+  for (const arg of argv) {
+    for (const m of arg.matchAll(/(?:^|[\s=:'"])(\/[^\s'"`;&|<>()$*?:=]+)/g)) {
+      if (found.size >= 64) return [...found];
+      found.add(m[1]!);
+    }
+  }
+  return [...found];
+}
+
+function existsNoFollow(p: string): boolean {
+  try {
+    lstatSync(p);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** Indexes of the host's /dev/pts pseudo-terminals on fds 0-2 of this process (the fds
+ * uwrx-init and the command inherit). */
+export function hostPtys(): number[] {
+  const found = new Set<number>();
+  for (const fd of [0, 1, 2]) {
+    try {
+      const st = fstatSync(fd);
+      if (!st.isCharacterDevice()) continue;
+      const link = readlinkSync(`/proc/self/fd/${fd}`);
+      const m = /^\/dev\/pts\/(\d+)$/.exec(link);
+      if (!m) continue;
+      const named = statSync(link);
+      if (named.ino === st.ino && named.dev === st.dev && named.rdev === st.rdev) found.add(Number(m[1]));
+    } catch {
+      // closed fd, or not a terminal of this mount namespace
+    }
+  }
+  return [...found].sort((a, b) => a - b);
+}
+
 /** PT_INTERP of x86_64 glibc programs. */
 const DEFAULT_INTERPRETER = '/lib64/ld-linux-x86-64.so.2';
 
@@ -376,8 +550,9 @@ const FLAG_NAMES: Array<[number, string]> = [
   [MS_BIND, 'bind'], [MS_REC, 'rec'], [MS_PRIVATE, 'private'],
 ];
 
-/** The plan as text, one step per line (a `--dry-run` view of the sandbox). */
-export function renderPlan(plan: InitPlan): string {
+/** The plan as text, one step per line (a `--dry-run` view of the sandbox); with the
+ * overlays, also what Node prepares in their uppers before the steps run. */
+export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): string {
   const lines = [
     `argv ${JSON.stringify(plan.argv)}`,
     `cwd ${plan.cwd}`,
@@ -385,6 +560,10 @@ export function renderPlan(plan: InitPlan): string {
   ];
   if (plan.seed) lines.push(`seed ${plan.seed}; t0 ${plan.t0Ns} ns; time ${TIME_MODES[plan.timeMode ?? 0] ?? plan.timeMode}`);
   if (plan.files) lines.push(`files.meta ${plan.files.meta}; versions ${plan.files.versions}; parent layers ${plan.files.layers}`);
+  for (const o of overlays) {
+    if (o.mode !== o.hostMode) lines.push(`upper ${o.upper} ${o.mode.toString(8)} (for ${o.mountPoint}, ${o.hostMode.toString(8)} on the host)`);
+    for (const d of o.upperDirs ?? []) lines.push(`upper dir ${d.path} ${d.mode.toString(8)}`);
+  }
   plan.steps.forEach((s, i) => {
     const n = String(i).padStart(3);
     switch (s.op) {
@@ -417,6 +596,9 @@ export function renderPlan(plan: InitPlan): string {
         break;
       case 'devrandom':
         lines.push(`${n} devrandom ${s.path}${s.flags ? ' (/dev/random)' : ''}`);
+        break;
+      case 'pty':
+        lines.push(`${n} pty ${s.path} <- ${s.source}`);
         break;
     }
   });

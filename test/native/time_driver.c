@@ -1,5 +1,5 @@
 /* Answers deterministic-time queries from stdin with the C implementation:
- *   <mode> <t0_ns> <step_ns> <query> <clock_id>  ->  "clock <1 ns|0> tod <1 sec usec|0> time <1 sec|0>"
+ *   <mode> <t0_ns> <step_ns> <query> <clock_id> [<wall_offset_ns>]  ->  "clock <1 ns|0> tod <1 sec usec|0> time <1 sec|0>"
  * Built by test/time.test.ts with src/native/common/dettime.c. */
 #include <stdio.h>
 
@@ -9,13 +9,13 @@ int main(void) {
   char line[512];
   while (fgets(line, sizeof line, stdin)) {
     int mode, clock_id;
-    long long t0, step;
+    long long t0, step, offset = 0;
     unsigned long long query;
-    if (sscanf(line, "%d %lld %lld %llu %d", &mode, &t0, &step, &query, &clock_id) != 5) {
+    if (sscanf(line, "%d %lld %lld %llu %d %lld", &mode, &t0, &step, &query, &clock_id, &offset) < 5) {
       printf("error\n");
       continue;
     }
-    uwrx_time_config c = {.mode = mode, .t0_ns = t0, .step_ns = step};
+    uwrx_time_config c = {.mode = mode, .t0_ns = t0, .step_ns = step, .wall_offset_ns = offset};
     int64_t ns, sec, usec;
     if (uwrx_time_clock_ns(&c, query, clock_id, &ns)) printf("clock 1 %lld", (long long)ns);
     else printf("clock 0");

@@ -34,7 +34,7 @@ int uwrx_time_clock_ns(const uwrx_time_config *c, uint64_t query, int32_t clock_
   if (c->mode != UWRX_TIME_ADVANCING && c->mode != UWRX_TIME_FROZEN) return 0;
   int64_t base;
   switch (kind_of(clock_id)) {
-  case CLOCK_KIND_WALL: base = c->t0_ns; break;
+  case CLOCK_KIND_WALL: base = c->t0_ns + c->wall_offset_ns; break;
   case CLOCK_KIND_MONOTONIC: base = UWRX_TIME_MONOTONIC_BASE_NS; break;
   case CLOCK_KIND_CPU: base = 0; break;
   default: return 0;

@@ -8,7 +8,9 @@
  *                       reads base + n * step_ns
  *   frozen              every query reads base
  *   real                the kernel answers (the handler lets the syscall run)
- * base is T0 for wall clocks (REALTIME, REALTIME_COARSE, REALTIME_ALARM, TAI),
+ * base is T0 + wall_offset_ns for wall clocks (REALTIME, REALTIME_COARSE, REALTIME_ALARM,
+ * TAI): uwrx-init starts them where it squashes this attempt's file times
+ * (uwrx_time_wall_offset), so files a build writes never look newer than its clock,
  * UWRX_TIME_MONOTONIC_BASE_NS for MONOTONIC, MONOTONIC_RAW, MONOTONIC_COARSE, BOOTTIME
  * and BOOTTIME_ALARM (a fixed "uptime", so the host's uptime does not leak), and 0 for
  * CPU-time clocks (PROCESS_CPUTIME_ID, THREAD_CPUTIME_ID, and the negative per-pid /
@@ -32,7 +34,14 @@ typedef struct {
   int mode;        /* enum uwrx_time_mode */
   int64_t t0_ns;   /* wall-clock start of the attempt, ns since the epoch */
   int64_t step_ns; /* advancing mode: per query */
+  int64_t wall_offset_ns; /* wall clocks start at t0_ns + wall_offset_ns */
 } uwrx_time_config;
+
+/* The offset of an attempt with `layers` parent layers whose stat times are squashed
+ * `interval_ns` apart: its own files read T0 + (layers + 1) * interval_ns. */
+static inline int64_t uwrx_time_wall_offset(int layers, int64_t interval_ns) {
+  return (int64_t)(layers + 1) * interval_ns;
+}
 
 /* The answer to query number `query` of a process on clock_gettime(clock_id).
  * 1: *ns holds the answer. 0: let the kernel answer (real mode or a clock not faked). */

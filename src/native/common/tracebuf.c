@@ -15,10 +15,13 @@
 
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
+/* Maps win_size bytes at win_off, extending the file to the window's end first. Only the
+ * full window is populated up front: most processes never leave the small first one, and
+ * faulting its few pages in as records arrive is cheaper than populating it. */
 static int map_window(struct uwrx_tracebuf *tb) {
-  if (ftruncate(tb->fd, (off_t)(tb->win_off + UWRX_TRACE_WINDOW_SIZE)) != 0) return -errno;
-  void *p = mmap(NULL, UWRX_TRACE_WINDOW_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_POPULATE, tb->fd,
-                 (off_t)tb->win_off);
+  if (ftruncate(tb->fd, (off_t)(tb->win_off + tb->win_size)) != 0) return -errno;
+  int populate = tb->win_size == UWRX_TRACE_WINDOW_SIZE ? MAP_POPULATE : 0;
+  void *p = mmap(NULL, tb->win_size, PROT_READ | PROT_WRITE, MAP_SHARED | populate, tb->fd, (off_t)tb->win_off);
   if (p == MAP_FAILED) return -errno;
   tb->win = p;
   return 0;
@@ -62,6 +65,7 @@ int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid)
   if (page <= 0) page = 4096;
   tb->step = (UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE) & ~(uint64_t)(page - 1);
   tb->backlog_max = UWRX_TRACE_BACKLOG_MAX;
+  tb->win_size = UWRX_TRACE_FIRST_WINDOW_SIZE;
   name_of(name, sizeof name, pid, "");
   tb->fd = openat(traces_dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (tb->fd < 0) return -errno;
@@ -79,7 +83,7 @@ int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) {
   int r = 0;
   if (tb->fd < 0) return -EBADF;
   pthread_mutex_lock(&tb->lock);
-  if (tb->win) munmap(tb->win, UWRX_TRACE_WINDOW_SIZE);
+  if (tb->win) munmap(tb->win, tb->win_size);
   tb->win = NULL;
   if (ended) {
     char from[32], to[32];
@@ -104,12 +108,17 @@ size_t uwrx_trace_room(size_t fixed_len, unsigned nblobs) {
 static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t flags, uint32_t tid,
                               size_t size) {
   pthread_mutex_lock(&tb->lock);
-  if (tb->err == 0 && tb->pos + size > tb->win_off + UWRX_TRACE_WINDOW_SIZE) {
-    munmap(tb->win, UWRX_TRACE_WINDOW_SIZE);
+  if (tb->err == 0 && tb->pos + size > tb->win_off + tb->win_size) {
+    munmap(tb->win, tb->win_size);
     tb->win = NULL;
-    while (tb->pos + size > tb->win_off + UWRX_TRACE_WINDOW_SIZE) tb->win_off += tb->step;
+    if (tb->win_size < UWRX_TRACE_WINDOW_SIZE) {
+      /* the first window grows in place (win_off 0): nothing becomes final yet */
+      tb->win_size = UWRX_TRACE_WINDOW_SIZE;
+    } else {
+      while (tb->pos + size > tb->win_off + UWRX_TRACE_WINDOW_SIZE) tb->win_off += tb->step;
+    }
     tb->err = map_window(tb);
-    if (tb->err == 0 && tb->backlog_max) throttle(tb);
+    if (tb->err == 0 && tb->backlog_max && tb->win_off) throttle(tb);
   }
   if (tb->err != 0 || tb->fd < 0) {
     tb->dropped++;

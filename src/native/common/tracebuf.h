@@ -1,9 +1,13 @@
 /* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>
- * through a 1 MiB MAP_SHARED|MAP_POPULATE window.
+ * through a MAP_SHARED window: UWRX_TRACE_FIRST_WINDOW_SIZE bytes at first (most
+ * processes write little, and a small unpopulated window is cheap to create and to cut),
+ * then a populated UWRX_TRACE_WINDOW_SIZE one.
  *
- * The file is always window end bytes long (ftruncate), so everything before
- * size - UWRX_TRACE_WINDOW_SIZE is final and the collector may read it and punch holes
- * behind it. When a record does not fit, the window moves forward by
+ * The file is always window end bytes long (ftruncate) and the window is never longer
+ * than UWRX_TRACE_WINDOW_SIZE, so everything before size - UWRX_TRACE_WINDOW_SIZE is
+ * final and the collector may read it and punch holes behind it. When a record does not
+ * fit the first window, it grows in place to UWRX_TRACE_WINDOW_SIZE; when a record does
+ * not fit a full window, the window moves forward by
  * UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE rounded down to pages; a record never
  * straddles windows. uwrx_tracebuf_close(tb, 1) cuts the file to the written length and
  * renames it <pid>.ended, which tells the collector to read it to the end and delete it.
@@ -31,7 +35,8 @@ struct uwrx_tracebuf {
   uint64_t step;      /* window advance, page rounded */
   uint64_t win_off;   /* file offset of the mapped window */
   uint64_t pos;       /* file offset of the next record */
-  unsigned char *win; /* UWRX_TRACE_WINDOW_SIZE bytes mapped at win_off */
+  uint64_t win_size;  /* UWRX_TRACE_FIRST_WINDOW_SIZE, then UWRX_TRACE_WINDOW_SIZE */
+  unsigned char *win; /* win_size bytes mapped at win_off */
   uint64_t backlog_max;  /* throttle above this many allocated bytes; 0 = never */
   uint64_t throttled_ns; /* time spent waiting for the collector */
 };
@@ -43,6 +48,8 @@ struct uwrx_tracebuf {
  * backlog does not shrink for UWRX_TRACE_THROTTLE_GIVEUP_MS (no collector running), the
  * buffer stops throttling. */
 #define UWRX_TRACE_BACKLOG_MAX (4u << 20)
+/* The first window: room for a few hundred small records, and for the largest one. */
+#define UWRX_TRACE_FIRST_WINDOW_SIZE (64u << 10)
 #define UWRX_TRACE_THROTTLE_GIVEUP_MS 3000
 
 /* One byte string of a record (path, argv, output bytes ...). */

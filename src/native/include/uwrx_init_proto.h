@@ -32,5 +32,6 @@
 #define OP_HOSTNAME "hostname"       /* name */
 #define OP_DOMAINNAME "domainname"   /* name */
 #define OP_DEVRANDOM "devrandom"     /* path, flags (1 = /dev/random): deterministic stream file */
+#define OP_PTY "pty"                 /* source (host pty), path (<devpts>/<n>): keep the name */
 
 #endif

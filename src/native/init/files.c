@@ -141,6 +141,10 @@ bool files_parse_plan(struct mp_reader *r) {
   return true;
 }
 
+int64_t files_wall_offset_ns(void) {
+  return F.enabled ? uwrx_time_wall_offset(F.layers, F.interval_ns) : 0;
+}
+
 bool files_init(const struct plan *plan) {
   if (!F.enabled) return true;
   F.t0_ns = plan->repro.time.t0_ns;

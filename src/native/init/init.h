@@ -94,6 +94,9 @@ bool files_parse_plan(struct mp_reader *r);
 bool files_init(const struct plan *plan);
 /* Pid 1, when every process ended: flushes files.meta, writes the versions index. */
 void files_finish(void);
+/* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
+ * the wall clocks start there too. */
+int64_t files_wall_offset_ns(void);
 /* Handlers: open* and the stat family (access: nothing); the mutations. */
 void files_handle_file(struct notif_ctx *ctx);
 void files_handle_mutation(struct notif_ctx *ctx);

@@ -2,7 +2,9 @@
  * Each step either succeeds or ends the run with one message naming it. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <net/if.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
@@ -142,6 +144,53 @@ static int make_readonly(const char *path, bool recursive) {
   return mount_setattr(AT_FDCWD, path, recursive ? AT_RECURSIVE : 0, &attr, sizeof attr);
 }
 
+/* The command's terminal keeps its name inside: pty n of the sandbox's own devpts is
+ * taken (pid 1 holds its master for the run, so new ptys get other numbers) and the
+ * host's pty is bound over its node, so ttyname() finds the very device under the same
+ * name while ptmx still makes new ptys in the sandbox's instance. */
+static int keep_pty_name(const char *source, const char *path) {
+  const char *slash = strrchr(path, '/');
+  char *end;
+  long want = slash ? strtol(slash + 1, &end, 10) : -1;
+  char ptmx[PATH_MAX];
+  if (want < 0 || *end || snprintf(ptmx, sizeof ptmx, "%.*s/ptmx", (int)(slash - path), path) >= (int)sizeof ptmx) {
+    errno = EINVAL;
+    return -1;
+  }
+  /* ptmx hands out the lowest free index: take them all up to n, give back the others */
+  int *spare = calloc((size_t)want + 1, sizeof *spare);
+  if (!spare) return -1;
+  int nspare = 0, keep = -1, err = EEXIST;
+  while (nspare <= want) {
+    int fd = open(ptmx, O_RDWR | O_NOCTTY | O_CLOEXEC);
+    int n = -1;
+    if (fd < 0 || ioctl(fd, TIOCGPTN, &n) != 0) {
+      err = errno;
+      if (fd >= 0) close(fd);
+      break;
+    }
+    if (n == want) {
+      keep = fd;
+      break;
+    }
+    spare[nspare++] = fd;
+    if (n > want) break; /* already taken: cannot happen in a fresh instance */
+  }
+  while (nspare > 0) close(spare[--nspare]);
+  free(spare);
+  if (keep < 0) {
+    errno = err;
+    return -1;
+  }
+  if (mount(source, path, NULL, MS_BIND, NULL) != 0) {
+    err = errno;
+    close(keep);
+    errno = err;
+    return -1;
+  }
+  return 0; /* `keep` stays open until pid 1 ends */
+}
+
 static bool run_step(int index, const struct plan_step *s) {
   const char *op = s->op;
   int rc;
@@ -200,6 +249,11 @@ static bool run_step(int index, const struct plan_step *s) {
     }
   } else if (!strcmp(op, OP_DEVRANDOM)) {
     repro_mount_devrandom(s->path, s->flags != 0);
+  } else if (!strcmp(op, OP_PTY)) {
+    /* the run goes on without it: the terminal is still the command's, only unnamed */
+    if (!s->source || !s->path || keep_pty_name(s->source, s->path) != 0)
+      fprintf(stderr, "uwrx: %s has no name inside the sandbox (%s)\n", s->source ? s->source : "the terminal",
+              strerror(errno));
   } else {
     channel_fail(index, op, NULL, 0, "unknown plan step \"%s\"", op);
     return false;

@@ -60,6 +60,7 @@ int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, stru
 
 void repro_configure(const struct repro_config *c) {
   config = *c;
+  config.time.wall_offset_ns = files_wall_offset_ns();
   if (config.time.step_ns == 0) config.time.step_ns = UWRX_TIME_DEFAULT_STEP_NS;
   /* without a seed (an old plan) time passes through too: nothing to be reproducible with */
   if (!config.enabled) config.time.mode = UWRX_TIME_REAL;

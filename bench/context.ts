@@ -1,0 +1,26 @@
+// What every workload and mode of one benchmark invocation shares.
+import os from 'node:os';
+import path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface BenchContext {
+  /** Repository root (bench sources, bin/uwrx). */
+  repo: string;
+  /** Long-lived cache: extracted sources, configured trees, compiled bench programs. */
+  cache: string;
+  /** Scratch directory of this invocation, removed at the end. */
+  scratch: string;
+  quick: boolean;
+  /** Per measured run; a run past it is killed and its mode marked failed. */
+  timeoutMs: number;
+  log(line: string): void;
+}
+
+/** dist/bench/context.js lives two levels below the repository root. */
+export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+
+export function defaultCacheDir(): string {
+  if (process.env['UWRX_BENCH_CACHE']) return process.env['UWRX_BENCH_CACHE'];
+  const base = process.env['XDG_CACHE_HOME'] || path.join(os.homedir(), '.cache');
+  return path.join(base, 'uwrx-bench');
+}

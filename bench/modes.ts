@@ -1,0 +1,155 @@
+// How a workload's command is run in each mode. A mode wraps the command's argv; it does
+// not change the workload, so every mode measures the same work.
+import { existsSync } from 'node:fs';
+import { mkdtemp, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { BenchContext } from './context.js';
+import { cleanEnv, describeFailure, runMeasured } from './proc.js';
+import type { Command } from './workloads.js';
+
+export interface Wrapped {
+  argv: string[];
+  /** comm of a descendant whose peak RSS is reported next to the spawned process's. */
+  watchDescendant?: string;
+  cleanup?: () => Promise<void>;
+}
+
+export interface Mode {
+  name: string;
+  description: string;
+  /** Null when the mode can run here, else one line saying why not. */
+  probe(ctx: BenchContext): Promise<string | null>;
+  wrap(command: Command, ctx: BenchContext): Promise<Wrapped>;
+  /** The spawned process is the uwrx supervisor: report its RSS and uwrx-init's. */
+  reportsMemory?: boolean;
+  /** After a successful probe: a line saying why the numbers do not mean what the mode
+   * promises (e.g. the command was not sandboxed), or null. */
+  caveat?(ctx: BenchContext): Promise<string | null>;
+}
+
+/** A mode reserved in the table whose implementation does not exist yet. */
+export const notYet = 'not yet';
+
+async function probeCommand(argv: string[], ctx: BenchContext): Promise<string | null> {
+  try {
+    const o = await runMeasured({ argv, cwd: ctx.scratch, env: cleanEnv(), timeoutMs: 60_000 });
+    return o.exitCode === 0 ? null : describeFailure(o);
+  } catch (e) {
+    return (e as Error).message;
+  }
+}
+
+const native: Mode = {
+  name: 'native',
+  description: 'the command as is',
+  probe: async () => null,
+  wrap: async ({ argv }) => ({ argv }),
+};
+
+const strace: Mode = {
+  name: 'strace',
+  description: '`strace -f -o /dev/null`: what a user reaches for to trace a build (ptrace, every syscall stops)',
+  probe: (ctx) => probeCommand(['strace', '-f', '-o', '/dev/null', '--', 'true'], ctx),
+  wrap: async ({ argv }) => ({ argv: ['strace', '-f', '-o', '/dev/null', '--', ...argv] }),
+};
+
+/** The namespaces uwrx creates, with the host root bound in and no interception. */
+export function bwrapArgs(cwd: string): string[] {
+  return [
+    'bwrap',
+    '--unshare-user',
+    '--unshare-pid',
+    '--unshare-net',
+    '--unshare-uts',
+    '--unshare-ipc',
+    '--dev-bind', '/', '/',
+    '--proc', '/proc',
+    '--dev', '/dev',
+    '--die-with-parent',
+    '--chdir', cwd,
+    '--',
+  ];
+}
+
+const bwrap: Mode = {
+  name: 'bwrap',
+  description:
+    'bubblewrap with the same namespaces (user, mount, pid, net, uts, ipc), `--dev-bind / /`, fresh /proc and /dev, no tracing: the floor of a sandbox',
+  probe: (ctx) => probeCommand([...bwrapArgs(ctx.scratch), 'true'], ctx),
+  wrap: async ({ argv, cwd }) => ({ argv: [...bwrapArgs(cwd), ...argv] }),
+};
+
+export function uwrxCommand(ctx: BenchContext, buildDir: string, argv: string[], options: string[] = []): string[] {
+  return [process.execPath, path.join(ctx.repo, 'bin', 'uwrx'), 'run', '--quiet', '--build', buildDir, ...options, '--', ...argv];
+}
+
+const uwrx: Mode = {
+  name: 'uwrx',
+  description: '`uwrx run --quiet --build <fresh tmp dir>`: capture mode, every process and file recorded',
+  reportsMemory: true,
+  caveat: uwrxCaveat,
+  async probe(ctx) {
+    if (!existsSync(path.join(ctx.repo, 'bin', 'uwrx'))) return `${path.join(ctx.repo, 'bin', 'uwrx')} does not exist`;
+    const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-probe-'));
+    try {
+      return await probeCommand(uwrxCommand(ctx, build, ['true']), ctx);
+    } finally {
+      await rm(build, { recursive: true, force: true });
+    }
+  },
+  async wrap({ argv, uwrxOptions }, ctx) {
+    const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-build-'));
+    return {
+      argv: uwrxCommand(ctx, build, argv, uwrxOptions),
+      watchDescendant: 'uwrx-init',
+      cleanup: () => rm(build, { recursive: true, force: true }),
+    };
+  },
+};
+
+/** Pid namespace and seccomp state of a process started by argv-prefix + `sh -c`. */
+async function isolation(ctx: BenchContext, prefix: string[]): Promise<{ pidns: string; seccomp: string } | undefined> {
+  const o = await runMeasured({
+    argv: [...prefix, 'sh', '-c', 'readlink /proc/self/ns/pid; sed -n "s/^Seccomp:[[:space:]]*//p" /proc/self/status'],
+    cwd: ctx.scratch,
+    env: cleanEnv(),
+    timeoutMs: 60_000,
+  });
+  const [pidns, seccomp] = o.stdout.trim().split('\n').slice(-2);
+  return o.exitCode === 0 && pidns && seccomp ? { pidns, seccomp } : undefined;
+}
+
+/** uwrx numbers only count when the command really ran sandboxed and filtered. */
+async function uwrxCaveat(ctx: BenchContext): Promise<string | null> {
+  const host = await isolation(ctx, []);
+  const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-probe-'));
+  try {
+    const inside = await isolation(ctx, uwrxCommand(ctx, build, []));
+    if (!host || !inside) return 'could not inspect the command\'s namespaces under uwrx';
+    if (inside.pidns === host.pidns) return 'uwrx ran the command without its sandbox (host pid namespace)';
+    if (inside.seccomp !== '2') return 'uwrx ran the command without a seccomp filter';
+    return null;
+  } finally {
+    await rm(build, { recursive: true, force: true });
+  }
+}
+
+const uwrxReplay: Mode = {
+  name: 'uwrx-replay',
+  description: '`uwrx run --replay <capture>` after a capture of the same workload (partial rebuild)',
+  probe: async () => notYet,
+  wrap: async ({ argv }) => ({ argv }),
+};
+
+const ccache: Mode = {
+  name: 'ccache',
+  description: 'a rebuild through ccache with a warm cache: the peer of uwrx-replay',
+  probe: async () => notYet,
+  wrap: async ({ argv }) => ({ argv }),
+};
+
+export const modes: readonly Mode[] = [native, strace, bwrap, uwrx, uwrxReplay, ccache];
+
+export function findMode(name: string): Mode | undefined {
+  return modes.find((m) => m.name === name);
+}

@@ -1,0 +1,180 @@
+// Measured results, the table rows made from them, and the goals tracked against them.
+// Pure functions: unit tested in test/bench.test.ts.
+import type { Machine } from './machine.js';
+import { formatMegabytes, formatMicros, formatRatio, formatSeconds, median, ratio, summarize } from './stats.js';
+
+export type Unit = 'seconds' | 'us/call';
+export type RowStatus = 'ok' | 'unavailable' | 'failed' | 'not yet';
+
+export interface RowResult {
+  /** A mode (native, strace, bwrap, uwrx ...) or a workload's own row (floor-sync). */
+  mode: string;
+  status: RowStatus;
+  /** Why a row has no numbers: one line. */
+  note?: string;
+  /** Why a row's numbers do not measure what the mode promises (goals then count them as unmeasured). */
+  caveat?: string;
+  /** Runs (warm-up included) that failed; the samples are the runs that succeeded. */
+  failures?: number;
+  /** Seconds of wall time, or us per call, one per measured run. */
+  samples: number[];
+  /** Peak RSS (VmHWM, KiB) of the uwrx supervisor process, max over the runs. */
+  supervisorKiB?: number;
+  /** Peak RSS (VmHWM, KiB) of uwrx-init, max over the runs. */
+  initKiB?: number;
+}
+
+export interface WorkloadResult {
+  name: string;
+  description: string;
+  unit: Unit;
+  /** The measured command, as the native mode runs it. */
+  command: string;
+  /** Start of the invocation that measured this workload. */
+  invocation: string;
+  date: string;
+  quick: boolean;
+  warmup: number;
+  runs: number;
+  loadStart: string;
+  loadEnd: string;
+  rows: RowResult[];
+}
+
+export interface BenchData {
+  machine: Machine;
+  workloads: WorkloadResult[];
+}
+
+export function rowMedian(w: WorkloadResult, mode: string): number | undefined {
+  const row = w.rows.find((r) => r.mode === mode);
+  return row && row.status === 'ok' && row.samples.length > 0 ? median(row.samples) : undefined;
+}
+
+/** The uwrx median when it counts for a goal: measured, and without a caveat. */
+function uwrxMedian(w: WorkloadResult): number | undefined {
+  const row = w.rows.find((r) => r.mode === 'uwrx');
+  return row?.caveat ? undefined : rowMedian(w, 'uwrx');
+}
+
+function formatValue(unit: Unit, v: number): string {
+  return unit === 'seconds' ? formatSeconds(v) : formatMicros(v);
+}
+
+export const tableHeader = ['workload', 'mode', 'median', 'min', 'max', 'vs native', 'supervisor RSS', 'init RSS', 'note'];
+
+export function tableRows(workloads: readonly WorkloadResult[]): string[][] {
+  const rows: string[][] = [];
+  for (const w of workloads) {
+    const base = rowMedian(w, 'native');
+    for (const r of w.rows) {
+      if (r.status !== 'ok' || r.samples.length === 0) {
+        rows.push([w.name, r.mode, '-', '-', '-', '-', '-', '-', r.status === 'not yet' ? 'not yet' : `${r.status}: ${r.note ?? ''}`]);
+        continue;
+      }
+      const s = summarize(r.samples);
+      rows.push([
+        w.name,
+        r.mode,
+        formatValue(w.unit, s.median),
+        formatValue(w.unit, s.min),
+        formatValue(w.unit, s.max),
+        formatRatio(ratio(s.median, base)),
+        r.supervisorKiB === undefined ? '' : formatMegabytes(r.supervisorKiB),
+        r.initKiB === undefined ? '' : formatMegabytes(r.initKiB),
+        [r.caveat, r.note].filter(Boolean).join('; '),
+      ]);
+    }
+  }
+  return rows;
+}
+
+export interface GoalResult {
+  goal: string;
+  target: string;
+  measured: string;
+  status: string;
+}
+
+function find(workloads: readonly WorkloadResult[], name: string): WorkloadResult | undefined {
+  return workloads.find((w) => w.name === name);
+}
+
+function uwrxNote(w: WorkloadResult | undefined): string {
+  if (w === undefined) return 'workload not run';
+  const row = w.rows.find((r) => r.mode === 'uwrx');
+  if (row === undefined) return 'uwrx mode not run';
+  if (row.caveat) return row.caveat;
+  return `uwrx ${row.status}${row.note ? `: ${row.note}` : ''}`;
+}
+
+function ratioGoal(goal: string, w: WorkloadResult | undefined, over: string, limit: number): GoalResult {
+  const target = `<= ${limit.toFixed(2)}x ${over}`;
+  const value = w && ratio(uwrxMedian(w), rowMedian(w, over));
+  if (value === undefined || value === null) {
+    return { goal, target, measured: '-', status: `not measured (${w && uwrxMedian(w) !== undefined ? `no ${over} run` : uwrxNote(w)})` };
+  }
+  const failures = w?.rows.find((r) => r.mode === 'uwrx')?.failures;
+  const status = value <= limit ? 'met' : `missed by ${(value - limit).toFixed(2)}x (${(((value - limit) / limit) * 100).toFixed(0)}% over)`;
+  return {
+    goal,
+    target,
+    measured: formatRatio(value),
+    status: failures ? `${status}, but ${failures} uwrx run${failures > 1 ? 's' : ''} failed` : status,
+  };
+}
+
+export function evaluateGoals(workloads: readonly WorkloadResult[]): GoalResult[] {
+  const goals: GoalResult[] = [
+    ratioGoal('uwrx capture on the real C build', find(workloads, 'c-build'), 'native', 1.15),
+    ratioGoal('uwrx capture on configure', find(workloads, 'configure'), 'native', 1.5),
+  ];
+
+  const below: string[] = [];
+  const above: string[] = [];
+  const unmeasured: string[] = [];
+  for (const w of workloads) {
+    const u = uwrxMedian(w);
+    const s = rowMedian(w, 'strace');
+    if (u === undefined || s === undefined) unmeasured.push(w.name);
+    else (u < s ? below : above).push(`${w.name} ${formatRatio(u / s)}`);
+  }
+  const failing = workloads.filter((w) => w.rows.some((r) => r.mode === 'uwrx' && (r.failures ?? 0) > 0)).map((w) => w.name);
+  goals.push({
+    goal: 'uwrx capture below strace -f on every workload',
+    target: 'uwrx / strace < 1.00x everywhere',
+    measured: [...below, ...above].join(', ') || '-',
+    status:
+      above.length > 0
+        ? `missed on ${above.map((a) => a.split(' ')[0]).join(', ')}`
+        : below.length > 0 && unmeasured.length === 0
+          ? 'met'
+          : `not measured${unmeasured.length ? ` on ${unmeasured.join(', ')}` : ''}`,
+  });
+  if (failing.length > 0) goals.at(-1)!.status += `; uwrx runs failed on ${failing.join(', ')}`;
+
+  let peak: { kib: number; workload: string } | undefined;
+  for (const w of workloads) {
+    const row = w.rows.find((r) => r.mode === 'uwrx');
+    const kib = row?.caveat ? undefined : row?.supervisorKiB;
+    if (kib !== undefined && (peak === undefined || kib > peak.kib)) peak = { kib, workload: w.name };
+  }
+  const limitKiB = 300 * 1024;
+  goals.push({
+    goal: 'uwrx supervisor peak RSS on the largest workload',
+    target: '< 300 MB',
+    measured: peak ? `${formatMegabytes(peak.kib)} (${peak.workload})` : '-',
+    status: peak === undefined ? 'not measured (no uwrx run)' : peak.kib < limitKiB ? 'met' : `missed by ${formatMegabytes(peak.kib - limitKiB)}`,
+  });
+
+  goals.push(ratioGoal('one notified syscall through uwrx (issue 3)', find(workloads, 'notify'), 'floor-sync', 1.2));
+  return goals;
+}
+
+/** Results of a new invocation replace those of the same workloads; others are kept. */
+export function mergeWorkloads(old: readonly WorkloadResult[], fresh: readonly WorkloadResult[], order: readonly string[]): WorkloadResult[] {
+  const byName = new Map(old.map((w) => [w.name, w]));
+  for (const w of fresh) byName.set(w.name, w);
+  const rank = (n: string) => (order.includes(n) ? order.indexOf(n) : order.length);
+  return [...byName.values()].sort((a, b) => rank(a.name) - rank(b.name));
+}

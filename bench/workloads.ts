@@ -1,0 +1,184 @@
+// The workloads: real work, set up once outside the timing, reset before every run.
+import { existsSync } from 'node:fs';
+import { mkdir, rm } from 'node:fs/promises';
+import path from 'node:path';
+import type { BenchContext } from './context.js';
+import { benchProgram } from './native.js';
+import { binutilsSource, setupStep } from './sources.js';
+
+import type { Unit } from './results.js';
+
+export interface Command {
+  argv: string[];
+  cwd: string;
+  /** Extra `uwrx run` options this workload needs to measure what it means to. */
+  uwrxOptions?: string[];
+}
+
+/** A row only one workload has (the notified-syscall floors), run without any mode. */
+export interface ExtraRow {
+  name: string;
+  description: string;
+  /** Inserted in the table right after this mode. */
+  after: string;
+  command(ctx: BenchContext): Promise<Command>;
+}
+
+export interface Workload {
+  name: string;
+  description(ctx: BenchContext): string;
+  unit: Unit;
+  /** Once per invocation, outside the timing. */
+  setup(ctx: BenchContext): Promise<void>;
+  /** Before every run (warm-up included), outside the timing. */
+  prepare?(ctx: BenchContext): Promise<void>;
+  command(ctx: BenchContext): Promise<Command>;
+  /** For us/call workloads: the measured value printed by the command. */
+  parse?(stdout: string): number;
+  extraRows?: ExtraRow[];
+}
+
+/** The C project of the build workloads: libiberty (about 90 files), zlib with --quick. */
+function cProject(ctx: BenchContext): string {
+  return ctx.quick ? 'zlib' : 'libiberty';
+}
+
+function cBuildDir(ctx: BenchContext): string {
+  return path.join(ctx.cache, 'work', `build-${cProject(ctx)}`);
+}
+
+/** Configured once (outside timing) in a build directory of its own. */
+async function configureCProject(ctx: BenchContext): Promise<string> {
+  const src = await binutilsSource(ctx);
+  const dir = cBuildDir(ctx);
+  if (!existsSync(path.join(dir, 'Makefile'))) {
+    ctx.log(`configuring ${cProject(ctx)} in ${dir}`);
+    await rm(dir, { recursive: true, force: true });
+    await mkdir(dir, { recursive: true });
+    await setupStep(ctx, [path.join(src, cProject(ctx), 'configure')], dir, `configure ${cProject(ctx)}`);
+  }
+  return dir;
+}
+
+const cBuild: Workload = {
+  name: 'c-build',
+  unit: 'seconds',
+  description: (ctx) =>
+    `\`make -j2\` of binutils' ${cProject(ctx)} from clean (configured once outside the timing; \`make clean\` before every run)`,
+  setup: async (ctx) => void (await configureCProject(ctx)),
+  prepare: (ctx) => setupStep(ctx, ['make', 'clean'], cBuildDir(ctx), 'make clean'),
+  command: async (ctx) => ({ argv: ['make', '-j2'], cwd: cBuildDir(ctx) }),
+};
+
+const configureDir = (ctx: BenchContext) => path.join(ctx.cache, 'work', 'configure-zlib');
+
+const configure: Workload = {
+  name: 'configure',
+  unit: 'seconds',
+  description: () => "autotools `configure` of binutils' zlib in an empty build directory (exec-heavy: hundreds of sh, sed and cc runs)",
+  setup: async (ctx) => void (await binutilsSource(ctx)),
+  async prepare(ctx) {
+    await rm(configureDir(ctx), { recursive: true, force: true });
+    await mkdir(configureDir(ctx), { recursive: true });
+  },
+  async command(ctx) {
+    const src = await binutilsSource(ctx);
+    return { argv: [path.join(src, 'zlib', 'configure')], cwd: configureDir(ctx) };
+  },
+};
+
+const execIterations = (ctx: BenchContext) => (ctx.quick ? 200 : 1000);
+
+const execStorm: Workload = {
+  name: 'exec-storm',
+  unit: 'seconds',
+  description: (ctx) =>
+    `a shell loop starting ${2 * execIterations(ctx)} short processes: \`/bin/true\` and \`sh -c :\`, ${execIterations(ctx)} times each`,
+  setup: async () => {},
+  command: async (ctx) => ({
+    argv: ['sh', '-c', `i=0; while [ $i -lt ${execIterations(ctx)} ]; do /bin/true; sh -c :; i=$((i+1)); done`],
+    cwd: ctx.scratch,
+  }),
+};
+
+const findRoot = (ctx: BenchContext) => (ctx.quick ? '/usr/share' : '/usr');
+
+const findTree: Workload = {
+  name: 'find',
+  unit: 'seconds',
+  description: (ctx) =>
+    `\`find ${findRoot(ctx)} -size +4096k\`: an lstat of every entry of a large tree (exit status 1, some unreadable directory, is accepted: in a user namespace as root, files of unmapped owners are not readable)`,
+  setup: async () => {},
+  command: async (ctx) => ({ argv: ['sh', '-c', `find ${findRoot(ctx)} -size +4096k; test $? -le 1`], cwd: ctx.scratch }),
+};
+
+const noopRepeats = 10;
+
+const noopMake: Workload = {
+  name: 'noop-make',
+  unit: 'seconds',
+  description: (ctx) =>
+    `${noopRepeats} no-op \`make -j2\` runs on the built ${cProject(ctx)} tree (make stats every target and prerequisite)`,
+  async setup(ctx) {
+    const dir = await configureCProject(ctx);
+    await setupStep(ctx, ['make', '-j2'], dir, `make -j2 in ${dir}`);
+  },
+  command: async (ctx) => ({
+    argv: ['sh', '-c', `for i in $(seq ${noopRepeats}); do make -j2 >/dev/null || exit 1; done`],
+    cwd: cBuildDir(ctx),
+  }),
+};
+
+const notifyIterations = (ctx: BenchContext) => (ctx.quick ? 5000 : 20000);
+
+function lastNumber(stdout: string): number {
+  const lines = stdout.trim().split('\n');
+  const value = Number(lines.at(-1));
+  if (!Number.isFinite(value)) throw new Error(`expected ns per call, got: ${lines.at(-1) ?? ''}`);
+  return value / 1000;
+}
+
+const notify: Workload = {
+  name: 'notify',
+  unit: 'us/call',
+  description: (ctx) =>
+    `${notifyIterations(ctx)} \`faccessat(AT_FDCWD, "/", F_OK)\` calls (bench/native/access-loop.c, timed by itself; uwrx runs it with \`--time real\`); each mode runs the loop, the floor rows run bench/native/notify-floor.c`,
+  async setup(ctx) {
+    await benchProgram(ctx, 'access-loop');
+    await benchProgram(ctx, 'notify-floor');
+  },
+  // The loop times itself with clock_gettime: uwrx's default deterministic clocks
+  // (1 ms per read) would make that meaningless.
+  command: async (ctx) => ({
+    argv: [await benchProgram(ctx, 'access-loop'), String(notifyIterations(ctx))],
+    cwd: ctx.scratch,
+    uwrxOptions: ['--time', 'real'],
+  }),
+  parse: lastNumber,
+  extraRows: [
+    {
+      name: 'floor-default',
+      after: 'native',
+      description: 'minimal C responder answering CONTINUE, default wake-up',
+      command: async (ctx) => ({
+        argv: [await benchProgram(ctx, 'notify-floor'), String(notifyIterations(ctx)), 'default'],
+        cwd: ctx.scratch,
+      }),
+    },
+    {
+      name: 'floor-sync',
+      after: 'floor-default',
+      description: 'the same responder with SECCOMP_IOCTL_NOTIF_SET_FLAGS(SYNC_WAKE_UP)',
+      command: async (ctx) => ({
+        argv: [await benchProgram(ctx, 'notify-floor'), String(notifyIterations(ctx)), 'sync'],
+        cwd: ctx.scratch,
+      }),
+    },
+  ],
+};
+
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify];
+
+export function findWorkload(name: string): Workload | undefined {
+  return workloads.find((w) => w.name === name);
+}

@@ -1,0 +1,15 @@
+// UWRX_DEBUG_TIMING=1: one stderr line per phase of a run, with the time since the
+// Node process started, to see where a short run spends its time.
+import { performance } from 'node:perf_hooks';
+
+const enabled = !!process.env.UWRX_DEBUG_TIMING && process.env.UWRX_DEBUG_TIMING !== '0';
+let last = 0;
+if (enabled) process.on('exit', () => timing('event loop empty, exiting'));
+
+/** Notes that `phase` ended now (nothing unless UWRX_DEBUG_TIMING is set). */
+export function timing(phase: string): void {
+  if (!enabled) return;
+  const now = performance.now();
+  process.stderr.write(`uwrx timing: ${now.toFixed(1).padStart(8)} ms  +${(now - last).toFixed(1).padStart(7)} ms  ${phase}\n`);
+  last = now;
+}
