@@ -11,7 +11,9 @@ async function lstatOrNull(p: string | Buffer) {
   try {
     return await fs.lstat(p);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    // ENOTDIR: an ancestor is now a file, so the path does not exist in that tree.
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
     throw err;
   }
 }
@@ -120,13 +122,19 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
   }
   const inStore = (dir: string, rel: Buffer) => Buffer.concat([Buffer.from(dir), rel]);
   let scratch = 0;
+  // A version whose directory was later replaced by a file (or the other way round) has
+  // no place in a per-path store; such paths are listed in files.skipped, not dropped silently.
+  const skipped: string[] = [];
   for (const line of index.split('\n')) {
     if (!line) continue;
     const [escaped, first, last, preserved] = line.split('\t') as [string, string, string, string];
     const rel = unescapeBytes(escaped);
     const current = inStore(path.join(attemptDir, 'files'), rel);
     const lastDst = inStore(path.join(attemptDir, `files-${last}`), rel);
-    await mkdirParent(lastDst);
+    if (!(await mkdirParent(lastDst))) {
+      skipped.push(`${escaped}\t${last}\n`);
+      continue;
+    }
     if (await lstatOrNull(current)) await fs.rename(current, lastDst);
     else {
       // a whiteout made at a plain name and renamed: the path need not be UTF-8
@@ -138,14 +146,27 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
       const src = inStore(path.join(plan.versions, q), rel);
       const dst = inStore(path.join(attemptDir, q === first ? 'files' : `files-${q}`), rel);
       if (!(await lstatOrNull(src))) continue;
-      await mkdirParent(dst);
+      if (!(await mkdirParent(dst))) {
+        skipped.push(`${escaped}\t${q}\n`);
+        continue;
+      }
       if (await lstatOrNull(dst)) await fs.rm(dst, { recursive: true, force: true });
       await fs.rename(src, dst);
     }
   }
+  if (skipped.length > 0) await fs.writeFile(path.join(attemptDir, 'files.skipped'), skipped.join(''));
 }
 
-async function mkdirParent(file: Buffer): Promise<void> {
+/** Creates the parent directories of `file`; false when a non-directory is in the way. */
+async function mkdirParent(file: Buffer): Promise<boolean> {
   const slash = file.lastIndexOf(0x2f);
-  if (slash > 0) await fs.mkdir(file.subarray(0, slash) as unknown as string, { recursive: true });
+  if (slash <= 0) return true;
+  try {
+    await fs.mkdir(file.subarray(0, slash) as unknown as string, { recursive: true });
+    return true;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOTDIR' || code === 'EEXIST') return false;
+    throw err;
+  }
 }
