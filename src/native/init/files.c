@@ -712,23 +712,6 @@ static char *stat_by_open(int base, const char *path, int oflags, int flags, uns
 
 /* Target memory without opening /proc/<tid>/mem (two syscalls saved on the hottest path):
  * a NUL-terminated string, read a page at most at a time. */
-static char *vm_read_string(pid_t tid, uint64_t addr, size_t max) {
-  char *buf = malloc(max + 1);
-  size_t len = 0;
-  while (buf && len < max) {
-    size_t chunk = 4096 - ((addr + len) & 4095);
-    if (chunk > max - len) chunk = max - len;
-    struct iovec local = { buf + len, chunk }, remote = { (void *)(uintptr_t)(addr + len), chunk };
-    ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
-    if (n <= 0) break;
-    char *nul = memchr(buf + len, 0, (size_t)n);
-    if (nul) return buf;
-    len += (size_t)n;
-  }
-  free(buf);
-  return NULL;
-}
-
 static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
   struct iovec local = { (void *)data, len }, remote = { (void *)(uintptr_t)addr, len };
   if (process_vm_writev(tid, &local, 1, &remote, 1, 0) == (ssize_t)len) return true;
@@ -770,8 +753,7 @@ static void handle_stat(struct notif_ctx *ctx) {
   struct stat_result r = { .is_statx = nr == SYS_statx };
   char *raw = NULL, *canon = NULL;
   if (!by_fd && addr) {
-    raw = vm_read_string(req->pid, addr, PATH_MAX_TARGET);
-    if (!raw) raw = target_read_string(target_mem(ctx), addr, PATH_MAX_TARGET);
+    raw = target_string(ctx, addr, PATH_MAX_TARGET);
     if (!raw) goto out;
   }
   if (!by_fd && (!raw || !raw[0])) {

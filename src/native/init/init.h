@@ -224,6 +224,8 @@ bool notif_id_valid(uint64_t id);
 #define PATH_MAX_TARGET 4096
 /* The target's memory, opened on first use and closed after the handler. */
 int target_mem(struct notif_ctx *ctx);
+/* A NUL-terminated string of at most `max` bytes at `addr` of the target: malloc'd or NULL. */
+char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max);
 /* Absolute directory of `dirfd` (AT_FDCWD: the cwd) of thread `tid`; malloc'd or NULL. */
 char *target_dir_path(pid_t tid, int dirfd);
 /* The path argument at `addr`, made absolute against `dirfd` and lexically normalised

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -17,6 +18,32 @@ int target_mem(struct notif_ctx *ctx) {
     ctx->memfd = open(path, O_RDONLY | O_CLOEXEC);
   }
   return ctx->memfd;
+}
+
+/* process_vm_readv, one page at a time (the next page may be unmapped): no open, no fd. */
+static char *vm_read_string(pid_t tid, uint64_t addr, size_t max) {
+  char *buf = malloc(max + 1);
+  size_t len = 0;
+  while (buf && len < max) {
+    size_t chunk = 4096 - ((addr + len) & 4095);
+    if (chunk > max - len) chunk = max - len;
+    struct iovec local = { buf + len, chunk }, remote = { (void *)(uintptr_t)(addr + len), chunk };
+    ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    if (n <= 0) break;
+    char *nul = memchr(buf + len, 0, (size_t)n);
+    if (nul) return buf;
+    len += (size_t)n;
+  }
+  free(buf);
+  return NULL;
+}
+
+char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max) {
+  char *s = vm_read_string(ctx->req->pid, addr, max);
+  if (s) return s;
+  /* no ptrace access (or a page that readv refuses): through /proc/<tid>/mem */
+  int memfd = target_mem(ctx);
+  return memfd < 0 ? NULL : target_read_string(memfd, addr, max);
 }
 
 /* Collapses "//", "/./" and "/x/../" in place; ".." at the root stays at the root. */
@@ -56,9 +83,7 @@ char *target_dir_path(pid_t tid, int dirfd) {
 }
 
 char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
-  int memfd = target_mem(ctx);
-  if (memfd < 0) return NULL;
-  char *raw = target_read_string(memfd, addr, PATH_MAX_TARGET);
+  char *raw = target_string(ctx, addr, PATH_MAX_TARGET);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!raw || !notif_id_valid(ctx->req->id)) {
     free(raw);
