@@ -191,12 +191,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       const actorsStarted = supervisor.start(traceActorSpecs({ runDir, attemptDir: paths.attemptDir }));
       actorsStarted.catch(() => undefined);
       this.sandbox = startSandbox({
-        argv,
-        cwd,
-        env: options.env ?? process.env,
-        attemptDir: paths.attemptDir,
-        runDir,
-        hide: [paths.buildDir, runDir],
+        ...sandboxPlace(argv, cwd, options, paths, runDir),
         net,
         repro: { seed: formatSeed(seed), t0Ns, timeMode: time, ...(options.shim === false ? { shim: false } : {}) },
         onEvent: (e) => this.publish(e),
@@ -249,6 +244,11 @@ export class RunHandle extends EventEmitter<RunEvents> {
   }
 }
 
+/** Where and what the sandbox runs; the record's directories are hidden inside. */
+function sandboxPlace(argv: string[], cwd: string, options: RunOptions, paths: AttemptPaths, runDir: string) {
+  return { argv, cwd, env: options.env ?? process.env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir] };
+}
+
 /** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,
  * step by step. Nothing is created. */
 export async function dryRun(options: RunOptions): Promise<string> {
@@ -263,12 +263,7 @@ export async function dryRun(options: RunOptions): Promise<string> {
   const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
   const runDir = path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-XXXXXX`);
   const plan = planFor({
-    argv,
-    cwd,
-    env: options.env ?? process.env,
-    attemptDir: paths.attemptDir,
-    runDir,
-    hide: [paths.buildDir, runDir],
+    ...sandboxPlace(argv, cwd, options, paths, runDir),
     net: options.net ?? !replayed,
     repro: {
       seed: replayed ? formatSeed(await readSeedFile(replayed.attemptDir)) : '<fresh>',
