@@ -235,6 +235,16 @@ static void send_done(void) {
   mp_writer_free(&w);
 }
 
+/* The signals pid 1 takes through its signalfd: children ending, and requests to stop. */
+static void handled_signals(sigset_t *set) {
+  sigemptyset(set);
+  sigaddset(set, SIGCHLD);
+  sigaddset(set, SIGINT);
+  sigaddset(set, SIGTERM);
+  sigaddset(set, SIGHUP);
+}
+
+
 static __attribute__((noreturn)) void pid1_main(void) {
   prctl(PR_SET_NAME, "uwrx-init");
   repro_configure(&plan.repro);
@@ -297,11 +307,7 @@ static __attribute__((noreturn)) void pid1_main(void) {
   }
 
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
+  handled_signals(&set);
   int sfd = signalfd(-1, &set, SFD_CLOEXEC | SFD_NONBLOCK);
   timer_fd = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC | TFD_NONBLOCK);
   struct epoll_event ev = { .events = EPOLLIN };
@@ -419,11 +425,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   sigset_t set;
-  sigemptyset(&set);
-  sigaddset(&set, SIGCHLD);
-  sigaddset(&set, SIGINT);
-  sigaddset(&set, SIGTERM);
-  sigaddset(&set, SIGHUP);
+  handled_signals(&set);
   sigprocmask(SIG_BLOCK, &set, NULL);
 
   int go[2];

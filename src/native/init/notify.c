@@ -30,28 +30,6 @@ static struct seccomp_notif_sizes sizes;
 
 bool notif_id_valid(uint64_t id) { return ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
 
-char *target_read_string(int memfd, uint64_t addr, size_t max) {
-  size_t cap = 256, len = 0;
-  char *buf = malloc(cap);
-  while (buf && len < max) {
-    /* never read across a page boundary in one go: the next page may be unmapped */
-    size_t chunk = 4096 - ((addr + len) & 4095);
-    if (len + chunk + 1 > cap) {
-      while (len + chunk + 1 > cap) cap *= 2;
-      char *grown = realloc(buf, cap);
-      if (!grown) break;
-      buf = grown;
-    }
-    ssize_t n = pread(memfd, buf + len, chunk, (off_t)(addr + len));
-    if (n <= 0) break;
-    char *nul = memchr(buf + len, 0, (size_t)n);
-    if (nul) return buf;
-    len += (size_t)n;
-  }
-  free(buf);
-  return NULL;
-}
-
 static int open_mem(pid_t tid) {
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/mem", tid);

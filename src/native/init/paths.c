@@ -20,26 +20,47 @@ int target_mem(struct notif_ctx *ctx) {
   return ctx->memfd;
 }
 
-/* process_vm_readv, one page at a time (the next page may be unmapped): no open, no fd. */
-static char *vm_read_string(pid_t tid, uint64_t addr, size_t max) {
-  char *buf = malloc(max + 1);
-  size_t len = 0;
+/* Reads up to `len` bytes of the target at `addr`; the two ways differ only in this. */
+typedef ssize_t (*chunk_reader)(const void *source, void *buf, size_t len, uint64_t addr);
+
+static ssize_t read_by_vm(const void *source, void *buf, size_t len, uint64_t addr) {
+  struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+  return process_vm_readv(*(const pid_t *)source, &local, 1, &remote, 1, 0);
+}
+
+static ssize_t read_by_mem(const void *source, void *buf, size_t len, uint64_t addr) {
+  return pread(*(const int *)source, buf, len, (off_t)addr);
+}
+
+/* A NUL-terminated string, read one page at a time: the next page may be unmapped. */
+static char *read_string(chunk_reader read_chunk, const void *source, uint64_t addr, size_t max) {
+  size_t cap = 256, len = 0;
+  char *buf = malloc(cap);
   while (buf && len < max) {
     size_t chunk = 4096 - ((addr + len) & 4095);
     if (chunk > max - len) chunk = max - len;
-    struct iovec local = { buf + len, chunk }, remote = { (void *)(uintptr_t)(addr + len), chunk };
-    ssize_t n = process_vm_readv(tid, &local, 1, &remote, 1, 0);
+    if (len + chunk + 1 > cap) {
+      while (len + chunk + 1 > cap) cap *= 2;
+      char *grown = realloc(buf, cap);
+      if (!grown) break;
+      buf = grown;
+    }
+    ssize_t n = read_chunk(source, buf + len, chunk, addr + len);
     if (n <= 0) break;
-    char *nul = memchr(buf + len, 0, (size_t)n);
-    if (nul) return buf;
+    if (memchr(buf + len, 0, (size_t)n)) return buf;
     len += (size_t)n;
   }
   free(buf);
   return NULL;
 }
 
+char *target_read_string(int memfd, uint64_t addr, size_t max) {
+  return read_string(read_by_mem, &memfd, addr, max);
+}
+
 char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max) {
-  char *s = vm_read_string(ctx->req->pid, addr, max);
+  pid_t tid = (pid_t)ctx->req->pid;
+  char *s = read_string(read_by_vm, &tid, addr, max);
   if (s) return s;
   /* no ptrace access (or a page that readv refuses): through /proc/<tid>/mem */
   int memfd = target_mem(ctx);
