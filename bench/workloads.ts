@@ -156,26 +156,23 @@ const notify: Workload = {
   }),
   parse: lastNumber,
   extraRows: [
-    {
-      name: 'floor-default',
-      after: 'native',
-      description: 'minimal C responder answering CONTINUE, default wake-up',
-      command: async (ctx) => ({
-        argv: [await benchProgram(ctx, 'notify-floor'), String(notifyIterations(ctx)), 'default'],
-        cwd: ctx.scratch,
-      }),
-    },
-    {
-      name: 'floor-sync',
-      after: 'floor-default',
-      description: 'the same responder with SECCOMP_IOCTL_NOTIF_SET_FLAGS(SYNC_WAKE_UP)',
-      command: async (ctx) => ({
-        argv: [await benchProgram(ctx, 'notify-floor'), String(notifyIterations(ctx)), 'sync'],
-        cwd: ctx.scratch,
-      }),
-    },
+    floorRow('floor-default', 'native', 'minimal C responder answering CONTINUE, default wake-up', 'default'),
+    floorRow('floor-sync', 'floor-default', 'the same responder with SECCOMP_IOCTL_NOTIF_SET_FLAGS(SYNC_WAKE_UP)', 'sync'),
   ],
 };
+
+/** A row of the minimal C responder (bench/native/notify-floor.c) in one wake-up mode. */
+function floorRow(name: string, after: string, description: string, wakeUp: 'default' | 'sync'): ExtraRow {
+  return {
+    name,
+    after,
+    description,
+    command: async (ctx) => ({
+      argv: [await benchProgram(ctx, 'notify-floor'), String(notifyIterations(ctx)), wakeUp],
+      cwd: ctx.scratch,
+    }),
+  };
+}
 
 export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify];
 

@@ -8,6 +8,7 @@ import { packageRoot } from '../native.js';
 
 export interface CommandResult {
   status: number | null;
+  signal: NodeJS.Signals | null;
   stdout: string;
   stderr: string;
 }
@@ -41,25 +42,31 @@ export function expectEqual<T>(actual: T, expected: T, what: string): void {
   }
 }
 
-function runUwrx(dir: string, args: string[]): Promise<CommandResult> {
+/** Runs `bin/uwrx <args>` as a user would, capturing its output. Shared with the tests. */
+export function runUwrx(
+  args: string[],
+  options: { cwd: string; env?: NodeJS.ProcessEnv; input?: string },
+): Promise<CommandResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [path.join(packageRoot, 'bin', 'uwrx'), ...args], {
-      cwd: dir,
-      stdio: ['ignore', 'pipe', 'pipe'],
+      cwd: options.cwd,
+      env: options.env ?? process.env,
+      stdio: ['pipe', 'pipe', 'pipe'],
     });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
     child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
     child.on('error', reject);
-    child.on('close', (status) => resolve({ status, stdout, stderr }));
+    child.on('close', (status, signal) => resolve({ status, signal, stdout, stderr }));
+    child.stdin.end(options.input ?? '');
   });
 }
 
 export function createContext(dir: string): ScenarioContext {
   return {
     dir,
-    uwrx: (args) => runUwrx(dir, args),
+    uwrx: (args) => runUwrx(args, { cwd: dir }),
     read: (relative) => readFileSync(path.join(dir, relative), 'utf8'),
     exists: (relative) => existsSync(path.join(dir, relative)),
   };
