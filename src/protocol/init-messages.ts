@@ -16,6 +16,9 @@ export const MSG_EXIT = 'exit';
 export const MSG_DONE = 'done';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
 export const MSG_FAILED = 'failed';
+/** uwrx-init -> Node: something the record should hold and does not (ProblemBody); the
+ * run goes on and the attempt's status counts it. */
+export const MSG_PROBLEM = 'problem';
 
 /** Plan step operations, executed in order by pid 1 before the command starts. */
 export type PlanStep =
@@ -122,4 +125,13 @@ export interface FailedBody {
   op: string;
   path: string;
   errno: number;
+}
+
+export interface ProblemBody {
+  /** Short stable name: "lost-version", "trace-buffer", "allocation" ... */
+  kind: string;
+  /** Occurrences since the last report of this kind. */
+  count: number;
+  /** The first occurrence, in one line (a path may not be UTF-8). */
+  detail?: Uint8Array | string;
 }

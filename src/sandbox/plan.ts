@@ -79,6 +79,8 @@ export interface PlanInput {
   mountinfo?: string;
   /** Deterministic randomness, time, hostname and the ld.so shim; absent: none of it. */
   repro?: ReproInput;
+  /** Where uwrx-init writes the processes' trace buffers; absent: no trace events. */
+  tracesDir?: string;
   /** The parents' stores, nearest first (parentStores()): lower layers above the real
    * filesystem. */
   parents?: ParentStore[];
@@ -320,8 +322,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
       steps,
       handlerThreads: input.handlerThreads ?? 1,
       graceMs: input.graceMs ?? 3000,
-      // Trace buffers of the processes, when the run has a traces/ directory (src/run.ts).
-      ...(isDirectory(path.join(input.runDir, 'traces')) ? { tracesDir: path.join(input.runDir, 'traces') } : {}),
+      ...(input.tracesDir ? { tracesDir: input.tracesDir } : {}),
       ...(input.repro
         ? {
             seed: input.repro.seed,
