@@ -22,8 +22,8 @@ import {
 import { addProblem, problemFromInit, type Problem } from './record/problems.js';
 import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
-import { activeFeatures, type ActiveFeature } from './features/index.js';
-import type { PlanContext, RunContext, RunSettings, SettledSettings } from './features/feature.js';
+import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
+import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
 import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
 import type { PlanInput } from './sandbox/plan.js';
@@ -56,6 +56,8 @@ export interface RunOptions {
   time?: TimeMode;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
+  /** Run features added after the built-in ones (src/features/feature.ts). */
+  features?: RunFeature[];
 }
 
 export interface RunResult extends SandboxResult {
@@ -125,7 +127,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
   private async execute(options: RunOptions): Promise<RunResult> {
     timing('modules loaded, run starts');
-    const features = activeFeatures(options);
+    const features = activeFeatures(options, [...RUN_FEATURES, ...(options.features ?? [])]);
     const settings = await settle(options, features, false);
     const problem = preflight();
     if (problem) throw new EnvironmentError(problem);
@@ -173,6 +175,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       for (const f of features) await f.hooks.record?.(run);
       this.publish({ type: 'attempt', argv: settled.argv, ...paths });
       timing('attempt allocated and written');
+      const pieces = await planPieces(features, run);
       // Workers read what they need from disk, so the tree can start while they start:
       // that hides the worker threads' start-up time.
       const specs: ActorSpec[] = [storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])];
@@ -180,7 +183,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       actorsStarted.catch(() => undefined);
       this.sandbox = startSandbox({
         ...sandboxPlace(settled, paths, runDir),
-        ...(await planPieces(features, run)),
+        ...pieces,
         net: settled.net,
         on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
         requests: bindAll(features, 'requests', run),
@@ -305,7 +308,7 @@ function sandboxPlace(settings: SettledSettings, paths: AttemptPaths, runDir: st
 /** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,
  * step by step. Nothing is created. */
 export async function dryRun(options: RunOptions): Promise<string> {
-  const features = activeFeatures(options);
+  const features = activeFeatures(options, [...RUN_FEATURES, ...(options.features ?? [])]);
   const settings = await settle(options, features, true);
   const paths = await nextAttempt(settings.buildDir, settings.step);
   const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));

@@ -20,8 +20,13 @@ export const MSG_FAILED = 'failed';
  * run goes on and the attempt's status counts it. */
 export const MSG_PROBLEM = 'problem';
 
-/** Plan step operations, executed in order by pid 1 before the command starts. */
-export type PlanStep =
+/** Plan step operations, executed in order by pid 1 before the command starts. A step
+ * with `bestEffort` may fail without failing the run (uwrx-init warns and goes on): it
+ * concerns a host path that can vanish between planning and running, such as a
+ * temporary file in a directory rebuilt entry by entry. */
+export type PlanStep = PlanOp & { bestEffort?: boolean };
+
+export type PlanOp =
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }

@@ -11,7 +11,7 @@ import { EnvironmentError } from '../errors.js';
 import { removeTree } from '../fs.js';
 import { helperPath, native } from '../native.js';
 import { MSG_DONE, MSG_FAILED, MSG_PLAN, MSG_STARTED, MSG_TERMINATE, type DoneBody } from '../protocol/init-messages.js';
-import { computePlan, hostPtys, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
+import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
@@ -182,12 +182,9 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     env: options.env,
     runDir: options.runDir,
     hide: options.hide,
-    uid: process.getuid!(),
-    gid: process.getgid!(),
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     parents: parentStores(options.attemptDir),
-    ptys: hostPtys(),
   });
 }
