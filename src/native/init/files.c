@@ -141,20 +141,16 @@ int64_t files_wall_offset_ns(void) {
   return F.enabled ? uwrx_time_wall_offset(F.layers, F.interval_ns) : 0;
 }
 
-bool files_init(const struct plan *plan) {
+bool files_open(const struct plan *plan, const char **what) {
   if (!F.enabled) return true;
   F.t0_ns = plan->repro.time.t0_ns;
+  *what = F.meta_path;
   F.meta_fd = open(F.meta_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (F.meta_fd < 0) {
-    channel_fail(-1, "files", F.meta_path, errno, "create %s", F.meta_path);
-    return false;
-  }
+  if (F.meta_fd < 0) return false;
+  *what = F.versions_path;
   mkdir(F.versions_path, 0755);
   F.versions_fd = open(F.versions_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (F.versions_fd < 0) {
-    channel_fail(-1, "files", F.versions_path, errno, "open %s", F.versions_path);
-    return false;
-  }
+  if (F.versions_fd < 0) return false;
   for (size_t i = 0; i < F.novl; i++) {
     struct files_overlay *o = &F.ovl[i];
     o->upper_fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);

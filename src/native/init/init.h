@@ -45,8 +45,8 @@ int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, stru
 /* Pid 1, before the command starts. */
 void repro_configure(const struct repro_config *c);
 /* Plan step "devrandom": a FUSE file with deterministic streams over `path` (a file).
- * Without FUSE the host's device stays there and one warning line goes to stderr. */
-void repro_mount_devrandom(const char *path, bool dev_random);
+ * False with errno without FUSE: the host's device stays there. */
+bool repro_mount_devrandom(const char *path, bool dev_random);
 
 /* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
 
@@ -69,9 +69,10 @@ uint32_t trace_logical_tid(struct proc *p, pid_t tid);
 struct plan;
 /* Plan key "files" (src/sandbox/plan.ts FilesPlan); false when malformed. */
 bool files_parse_plan(struct mp_reader *r);
-/* Pid 1, before the plan's steps hide the run directory: opens files.meta, the versions
- * directory, the uppers and the parents' layers. False after reporting the failure. */
-bool files_init(const struct plan *plan);
+/* Plan step "files" (before the steps hide the run directory): opens files.meta, the
+ * versions directory, the uppers and the parents' layers. False with errno and the
+ * path that failed in *what. */
+bool files_open(const struct plan *plan, const char **what);
 /* Pid 1, when every process ended: flushes files.meta, writes the versions index. */
 void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
@@ -85,6 +86,7 @@ struct plan_step {
   char *source, *target, *fstype, *data, *path, *name;
   uint64_t flags;
   uint32_t mode;
+  bool best_effort;     /* a failure is a warning (some operations always are) */
 };
 
 struct plan {
@@ -99,11 +101,13 @@ struct plan {
   int grace_ms;
   struct repro_config repro;  /* repro.c */
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
+  bool test_deferral;         /* testdefer.c: the deferral test feature is on */
 };
 
 /* Parses a plan message body; returns false with a reason in `why`. */
 bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why);
-/* Runs every step in order; on failure reports the failing step to Node and returns false. */
+/* Runs every step in order through the op table; a failing step is reported to Node
+ * and ends the run (false), unless it is best effort (one warning line on stderr). */
 bool plan_execute(const struct plan *plan);
 
 /* ---- channel to Node (channel.c) ---- */

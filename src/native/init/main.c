@@ -251,7 +251,6 @@ static __attribute__((noreturn)) void pid1_main(void) {
   prctl(PR_SET_NAME, "uwrx-init");
   repro_configure(&plan.repro);
   features_configure(&plan);
-  if (!files_init(&plan)) _exit(125);
   if (!plan_execute(&plan)) _exit(125);
 
   int pair[2];

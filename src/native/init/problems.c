@@ -1,12 +1,13 @@
 /* Run-time problems: counted by kind, reported to Node with the done message. */
 #include "init.h"
+#include "uwrx_init_proto.h"
 
 static const char *const names[PROBLEM_COUNT] = {
-  [PROBLEM_VERSION_LOST] = "version-lost",
-  [PROBLEM_TRACE_BUFFER] = "trace-buffer",
-  [PROBLEM_NO_MEMORY] = "out-of-memory",
-  [PROBLEM_REQUEST_TIMEOUT] = "request-timeout",
-  [PROBLEM_BAD_MESSAGE] = "bad-message",
+  [PROBLEM_VERSION_LOST] = PROBLEM_NAME_VERSION_LOST,
+  [PROBLEM_TRACE_BUFFER] = PROBLEM_NAME_TRACE_BUFFER,
+  [PROBLEM_NO_MEMORY] = PROBLEM_NAME_NO_MEMORY,
+  [PROBLEM_REQUEST_TIMEOUT] = PROBLEM_NAME_REQUEST_TIMEOUT,
+  [PROBLEM_BAD_MESSAGE] = PROBLEM_NAME_BAD_MESSAGE,
 };
 
 static uint64_t counts[PROBLEM_COUNT];
