@@ -23,7 +23,7 @@ export const MSG_EXEC = 'exec';
 export const MSG_EXIT = 'exit';
 /** uwrx-init -> Node: every process of the sandbox has ended. */
 export const MSG_DONE = 'done';
-/** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
+/** uwrx-init -> Node: a plan step or the sandbox setup failed (FailedBody). */
 export const MSG_FAILED = 'failed';
 
 /** Plan step operations, executed in order by pid 1 before the command starts. A step
@@ -138,6 +138,15 @@ export interface DoneBody {
   time: number;
   /** Run-time problems by kind (only kinds seen); absent from an older uwrx-init. */
   problems?: Problems;
+  /** Deferred answers over the run: left open (always 0: a process's exit drops
+   * its own), answered, dropped because the caller was killed. */
+  deferred?: DeferredStats;
+}
+
+export interface DeferredStats {
+  open: number;
+  answered: number;
+  dropped: number;
 }
 
 /** Kinds of run-time problems uwrx-init counts (PROBLEM_NAME_* in the C header). */
@@ -147,7 +156,7 @@ export type Problems = Partial<Record<ProblemKind, number>>;
 
 export interface StatsBody {
   /** Deferred answers: waiting now, answered, dropped because the caller was killed. */
-  deferred: { open: number; answered: number; dropped: number };
+  deferred: DeferredStats;
   problems: Problems;
 }
 
@@ -159,6 +168,8 @@ export interface TestDeferBody {
 }
 
 export interface FailedBody {
+  /** One line: what failed, and why. */
+  message: string;
   /** Index of the failing plan step, -1 for setup outside the plan. */
   step: number;
   op: string;

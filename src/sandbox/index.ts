@@ -5,6 +5,8 @@
 import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
 import type { ReproInput } from './plan.js';
+import type { InitBridge } from '../actors/init-bridge.js';
+import type { Problems } from '../protocol/init-messages.js';
 
 export { computePlan, renderPlan } from './plan.js';
 export { planFor } from './launch.js';
@@ -33,6 +35,9 @@ export interface SandboxOptions {
   handlerThreads?: number;
   /** Deterministic randomness and time, the ld.so shim (docs/reproducibility.md). */
   repro?: ReproInput;
+  /** Called once uwrx-init's bridge exists, before the plan is sent: register handlers
+   * for uwrx-init's requests there, or hand it to actors (InitBridge.serve). */
+  onInitBridge?: (bridge: InitBridge) => void;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace
@@ -51,6 +56,8 @@ export interface SandboxResult {
   incomplete: boolean;
   processes: number;
   filesWritten: number;
+  /** Run-time problems uwrx-init counted, by kind (empty when none). */
+  problems: Problems;
 }
 
 export interface Sandbox {

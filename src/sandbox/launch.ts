@@ -4,7 +4,8 @@ import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
-import { SocketTransport, type Envelope } from '../actors/transport.js';
+import { InitBridge } from '../actors/init-bridge.js';
+import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
 import { helperPath, native } from '../native.js';
 import {
@@ -15,11 +16,16 @@ import {
   MSG_PLAN,
   MSG_SPAWN,
   MSG_STARTED,
+  MSG_STATS,
   MSG_TERMINATE,
+  MSG_TEST_DEFER,
   type DoneBody,
   type ExecBody,
   type ExitBody,
+  type FailedBody,
   type SpawnBody,
+  type StatsBody,
+  type TestDeferBody,
 } from '../protocol/init-messages.js';
 import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
 import { computePlan, hostPtys, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
@@ -33,7 +39,7 @@ const text = (b: Uint8Array | null | undefined) => (b ? decoder.decode(b) : '');
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
   let child: ChildProcess | undefined;
-  let transport: SocketTransport | undefined;
+  let bridge: InitBridge | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
 
@@ -43,7 +49,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       return;
     }
     try {
-      transport?.send({ type: MSG_TERMINATE, body: { graceMs } });
+      bridge?.notify(MSG_TERMINATE, { graceMs });
     } catch {
       // channel already closed: the signal below still reaches uwrx-init
     }
@@ -70,55 +76,53 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       native().closeFd(theirs);
     }
     const socket = new net.Socket({ fd: ours, readable: true, writable: true });
-    transport = new SocketTransport(socket);
+    bridge = new InitBridge(new SocketTransport(socket));
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
-    transport.onMessage((m: Envelope) => {
-      switch (m.type) {
-        case MSG_SPAWN: {
-          const b = m.body as SpawnBody;
-          table.spawn(b);
-          emit({ type: 'spawn', pid: b.pid, ppid: b.ppid, time: Number(b.time) });
-          break;
+    bridge
+      .on(MSG_SPAWN, (b: SpawnBody) => {
+        table.spawn(b);
+        emit({ type: 'spawn', pid: b.pid, ppid: b.ppid, time: Number(b.time) });
+      })
+      .on(MSG_EXEC, (b: ExecBody) => {
+        table.exec(b);
+        emit({
+          type: 'exec',
+          pid: b.pid,
+          argv: b.argv.map(text),
+          cwd: text(b.cwd),
+          path: text(b.path),
+          time: Number(b.time),
+        });
+      })
+      .on(MSG_EXIT, (b: ExitBody) => {
+        table.exit(b);
+        emit({ type: 'exit', pid: b.pid, exitCode: b.code, signal: b.signal, time: Number(b.time) });
+      })
+      .on(MSG_DONE, (b: DoneBody) => {
+        outcome = b;
+        if (plan.init.testDeferral && b.deferred) {
+          const d = b.deferred;
+          process.stderr.write(`uwrx: deferred answers: ${d.open} open, ${d.answered} answered, ${d.dropped} dropped\n`);
         }
-        case MSG_EXEC: {
-          const b = m.body as ExecBody;
-          table.exec(b);
-          emit({
-            type: 'exec',
-            pid: b.pid,
-            argv: b.argv.map(text),
-            cwd: text(b.cwd),
-            path: text(b.path),
-            time: Number(b.time),
-          });
-          break;
-        }
-        case MSG_EXIT: {
-          const b = m.body as ExitBody;
-          table.exit(b);
-          emit({ type: 'exit', pid: b.pid, exitCode: b.code, signal: b.signal, time: Number(b.time) });
-          break;
-        }
-        case MSG_DONE:
-          outcome = m.body as DoneBody;
-          break;
-        case MSG_FAILED:
-          failure = m.error ?? 'sandbox setup failed';
-          break;
-        case MSG_STARTED:
-          timing('uwrx-init started the command');
-          break;
-      }
-    });
-    transport.send({ type: MSG_PLAN, body: plan.init });
+      })
+      .on(MSG_STARTED, () => timing('uwrx-init started the command'))
+      .onError((err) => {
+        // the two sides disagree on the protocol: stop the tree, fail the run
+        failure ??= err.message;
+        sendTerminate(0);
+      });
+    bridge.on(MSG_FAILED, (b: FailedBody) => (failure = b.message || 'sandbox setup failed'));
+    if (plan.init.testDeferral) serveDeferralTest(bridge);
+    options.onInitBridge?.(bridge);
+    bridge.notify(MSG_PLAN, plan.init);
     if (pendingGrace !== undefined) sendTerminate(pendingGrace);
 
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child!.on('error', reject);
       child!.on('exit', (code, signal) => resolve({ code, signal }));
     });
-    const closed = new Promise<void>((resolve) => transport!.onClose(() => resolve()));
+    const closed = new Promise<void>((resolve) => bridge!.onClose(() => resolve()));
     const { code, signal } = await exited;
     await closed;
     timing('uwrx-init exited');
@@ -141,6 +145,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
         incomplete: true,
         processes: table.size,
         filesWritten,
+        problems: {},
       };
     }
     return {
@@ -150,6 +155,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       incomplete: interrupted,
       processes: table.size,
       filesWritten,
+      problems: outcome.problems ?? {},
     };
   })();
 
@@ -160,6 +166,19 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       sendTerminate(graceMs);
     },
   };
+}
+
+/** The Node end of uwrx-init's deferral test feature (UWRX_TEST_DEFERRAL=1, for uwrx's
+ * own tests): answers each deferred call `ms` later with its value plus 1000 times the
+ * deferred answers uwrx-init holds at that moment (asked over the same channel), so a
+ * test sees both directions work while the call waits. */
+function serveDeferralTest(bridge: InitBridge): void {
+  bridge.handle(MSG_TEST_DEFER, async (b: TestDeferBody) => {
+    // unref: a caller killed meanwhile must not keep uwrx waiting for this timer
+    await new Promise((resolve) => setTimeout(resolve, Number(b.ms)).unref());
+    const stats = await bridge.request<StatsBody>(MSG_STATS);
+    return { value: Number(b.value) + 1000 * Number(stats.deferred.open) };
+  });
 }
 
 function signalNumber(name: NodeJS.Signals): number {
@@ -235,7 +254,7 @@ async function cleanRunDir(plan: SandboxPlan): Promise<void> {
 
 /** The plan uwrx-init will execute for these options (also what `uwrx run --dry-run` prints). */
 export function planFor(options: SandboxOptions): SandboxPlan {
-  return computePlan({
+  const plan = computePlan({
     argv: options.argv,
     cwd: options.cwd,
     env: options.env,
@@ -248,4 +267,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     parents: parentStores(options.attemptDir),
     ptys: hostPtys(),
   });
+  // a test switch, deliberately not an option: it enables a feature only tests use
+  if (process.env.UWRX_TEST_DEFERRAL === '1') plan.init.testDeferral = true;
+  return plan;
 }

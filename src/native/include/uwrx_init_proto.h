@@ -27,8 +27,8 @@
 #define MSG_SPAWN "spawn"     /* body: {pid, ppid, nspid, time} first sight of a process */
 #define MSG_EXEC "exec"       /* body: {pid, path, argv, cwd, time} a successful exec */
 #define MSG_EXIT "exit"       /* body: {pid, code, signal, time} code or signal is nil */
-#define MSG_DONE "done"       /* body: {status, code, signal, time, problems} every process ended */
-#define MSG_FAILED "failed"   /* error: one line; body: {step, op, path, errno} */
+#define MSG_DONE "done"       /* body: {status, code, signal, time, problems, deferred} all ended */
+#define MSG_FAILED "failed"   /* body: {message (one line), step, op, path, errno} */
 
 /* Run-time problems, counted by kind: `problems` of the done message is {kind: count}. */
 #define PROBLEM_NAME_VERSION_LOST "version-lost"       /* a file version could not be kept */

@@ -114,8 +114,27 @@ bool plan_execute(const struct plan *plan);
 
 /* Reads one frame (blocking); caller frees *data. False on EOF or error. */
 bool channel_read(int fd, uint8_t **data, size_t *len);
-/* Sends one envelope; `body` may be NULL. Thread-safe. */
+/* Sends one notification; `body` may be NULL. Thread-safe. */
 void channel_send(const char *type, const struct mp_writer *body);
+
+/* Asks Node; `on_reply` runs later in pid 1's main loop with the answer's body, or with
+ * NULL and a reason (Node's error, "timed out"). Thread-safe; returns the request id
+ * (0: out of memory, on_reply is never called). */
+typedef void (*channel_reply_fn)(void *arg, struct mp_reader *body, const char *error);
+uint64_t channel_request(const char *type, const struct mp_writer *body, unsigned timeout_ms,
+                         channel_reply_fn on_reply, void *arg);
+/* Requests from Node of `type`: the handler writes the answer's body into `out` and
+ * returns NULL, or returns the error. Notifications of `type`. Register before the
+ * command starts. */
+typedef const char *(*channel_request_fn)(struct mp_reader *body, struct mp_writer *out);
+typedef void (*channel_notice_fn)(struct mp_reader *body);
+void channel_handle(const char *type, channel_request_fn on_request);
+void channel_on(const char *type, channel_notice_fn on_notice);
+/* Pid 1's main loop: one frame from Node (answer, request or notification; an unknown
+ * type is a problem and, for a request, an error answer); the requests past their time. */
+void channel_dispatch(const uint8_t *data, size_t len);
+void channel_expire(void);
+size_t channel_requests_open(void);
 /* Sends the error envelope naming a failed step; errno_value 0 when not from a syscall. */
 void channel_fail(int step, const char *op, const char *path, int errno_value, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
