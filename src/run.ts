@@ -19,12 +19,11 @@ import {
   type AttemptPaths,
   type AttemptStatus,
 } from './record/layout.js';
-import { addProblem, problemFromInit, type Problem } from './record/problems.js';
+import { addProblem, problemsFromInit, type Problem } from './record/problems.js';
 import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
 import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
 import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
-import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
 import type { PlanInput } from './sandbox/plan.js';
 import { removeTree } from './fs.js';
@@ -185,13 +184,14 @@ export class RunHandle extends EventEmitter<RunEvents> {
         ...sandboxPlace(settled, paths, runDir),
         ...pieces,
         net: settled.net,
-        on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
+        on: bindAll(features, 'on', run),
         requests: bindAll(features, 'requests', run),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
       actorsStarted.then(() => timing('actors started'), () => undefined);
       outcome = await this.sandbox.done;
       timing('sandbox done');
+      for (const p of problemsFromInit(outcome.problems)) run.problem(p);
       await actorsStarted;
       for (const f of features) {
         await f.hooks.finish?.(run, { sandbox: outcome, actorFailure });

@@ -5,7 +5,7 @@
 // plan/root.ts (the overlays of the root), plan/dev.ts (/proc, /sys, /dev),
 // plan/repro.ts (reproducibility), plan/hidden.ts (what the command must not see).
 import path from 'node:path';
-import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
+import { BEST_EFFORT_OPS, type InitPlan, type PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers } from '../record/flatten.js';
 import { parentChain, versionPids } from '../record/resolve.js';
 import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
@@ -137,7 +137,8 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
       uidMap: root ? '0 0 4294967295' : `${host.uid} ${host.uid} 1`,
       gidMap: root ? '0 0 4294967295' : `${host.gid} ${host.gid} 1`,
       denySetgroups: !root,
-      steps: ctx.steps.steps,
+      // The record's own files are opened first, while the run directory is still visible.
+      steps: [{ op: 'files' }, ...(input.tracesDir ? [{ op: 'traces' as const, path: input.tracesDir }] : []), ...ctx.steps.steps],
       handlerThreads: input.handlerThreads ?? 1,
       graceMs: input.graceMs ?? 3000,
       ...(input.tracesDir ? { tracesDir: input.tracesDir } : {}),
@@ -179,13 +180,19 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
     for (const d of o.upperDirs ?? []) lines.push(`upper dir ${d.path} ${d.mode.toString(8)}`);
   }
   // a step that may fail without failing the run says so
-  plan.steps.forEach((s, i) => lines.push(`${String(i).padStart(3)} ${renderStep(s)}${s.bestEffort ? ' (best effort)' : ''}`));
+  plan.steps.forEach((s, i) =>
+    lines.push(`${String(i).padStart(3)} ${renderStep(s)}${s.bestEffort || BEST_EFFORT_OPS.has(s.op) ? ' (best effort)' : ''}`),
+  );
   return lines.join('\n') + '\n';
 }
 
 /** One step as `--dry-run` prints it. */
 function renderStep(s: PlanStep): string {
   switch (s.op) {
+    case 'files':
+      return 'files (open files.meta and versions)';
+    case 'traces':
+      return `traces ${s.path}`;
     case 'mount': {
       const flags = FLAG_NAMES.filter(([bit]) => s.flags & bit).map(([, name]) => name).join(',');
       return `mount ${s.fstype ?? '-'} ${s.source ?? '-'} -> ${s.target}${flags ? ` [${flags}]` : ''}${s.data ? ` ${s.data}` : ''}`;
