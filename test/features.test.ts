@@ -92,7 +92,7 @@ test('a problem a feature reports is counted in the status and the summary line'
   });
   const result = await run({ argv: ['true'], cwd, features: [lossy] }).done;
   t.deepEqual(readStatus(result.attemptDir).problems, [{ kind: 'version-lost', count: 3, detail: '/tmp/x' }]);
-  t.regex(formatSummary(result, cwd), /, 3 problems \(lost-version 3\); record in /);
+  t.regex(formatSummary(result, cwd), /, 3 problems \(version-lost 3\); record in /);
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
