@@ -335,14 +335,16 @@ static bool copy_contents(int in, int out) {
 }
 
 /* Copies X's current state (as the sandbox sees it) to <versions>/<pid>/X: a copy of a
- * regular file, a symlink, or a whiteout when X is absent. Directories are not versioned. */
-static bool preserve(const char *path, int pid) {
+ * regular file, a symlink, or a whiteout when X is absent. Directories, fifos, sockets
+ * and devices are not versioned (*versioned false). */
+static bool preserve(const char *path, int pid, bool *versioned) {
   char *rel;
   if (asprintf(&rel, "%d%s", pid, path) < 0) return false;
   make_parents(F.versions_fd, rel);
   unlinkat(F.versions_fd, rel, 0);
   struct stat st;
   bool ok = false;
+  *versioned = true;
   if (lstat(path, &st) != 0) {
     ok = mknodat(F.versions_fd, rel, S_IFCHR | 0000, makedev(0, 0)) == 0;
   } else if (S_ISREG(st.st_mode)) {
@@ -363,6 +365,8 @@ static bool preserve(const char *path, int pid) {
       target[n] = 0;
       ok = symlinkat(target, F.versions_fd, rel) == 0;
     }
+  } else {
+    *versioned = false;
   }
   free(rel);
   return ok;
@@ -377,7 +381,10 @@ static void before_change(const char *path, int pid) {
     else if (e->last != pid) {
       struct stat st;
       bool dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-      if (!dir && preserve(path, e->last)) {
+      bool versioned = false;
+      bool kept = !dir && preserve(path, e->last, &versioned);
+      if (versioned && !kept) problem_at(PROBLEM_VERSION_LOST, path);
+      if (kept) {
         bool known = false;
         for (size_t i = 0; i < e->npreserved; i++) known |= e->preserved[i] == e->last;
         int *grown = known ? e->preserved : realloc(e->preserved, (e->npreserved + 1) * sizeof *grown);

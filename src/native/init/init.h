@@ -305,8 +305,9 @@ size_t features_filter_rules(struct filter_rule *out, size_t cap);
 enum verdict notify_answer_now(struct notif_ctx *ctx, int64_t val, int error);
 
 /* ---- run-time problems (problems.c) ----
- * Things that went wrong during the run without stopping it. Counted by kind and sent
- * to Node in the done message, so the attempt's status and `uwrx check` show them. */
+ * Things that went wrong during the run without stopping it: something the record
+ * should hold and does not. Counted by kind and reported to Node (MSG_PROBLEM), so the
+ * attempt's status, the summary line and `uwrx check` show them. Thread-safe. */
 enum problem {
   PROBLEM_VERSION_LOST,     /* a version of a file could not be preserved */
   PROBLEM_TRACE_BUFFER,     /* a process's trace buffer could not be opened or written */
@@ -316,6 +317,10 @@ enum problem {
   PROBLEM_COUNT
 };
 void problem(enum problem kind);
+/* The same, with what it was about (a path) for the first report of its kind. */
+void problem_at(enum problem kind, const char *detail);
+/* Reports the counts not reported yet (before the done message). */
+void problems_flush(void);
 /* A msgpack map {kind: count} of the kinds seen (an empty map when none). */
 void problems_write(struct mp_writer *w);
 uint64_t problems_count(enum problem kind);
