@@ -56,6 +56,8 @@ export interface RunOptions {
   time?: TimeMode;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
+  /** Record read accesses in process (the in-process recorder; default off). */
+  fastPath?: boolean;
 }
 
 export interface RunResult extends SandboxResult {
@@ -193,7 +195,13 @@ export class RunHandle extends EventEmitter<RunEvents> {
       this.sandbox = startSandbox({
         ...sandboxPlace(argv, cwd, options, paths, runDir),
         net,
-        repro: { seed: formatSeed(seed), t0Ns, timeMode: time, ...(options.shim === false ? { shim: false } : {}) },
+        repro: {
+          seed: formatSeed(seed),
+          t0Ns,
+          timeMode: time,
+          ...(options.shim === false ? { shim: false } : {}),
+          ...(options.fastPath ? { recorder: true } : {}),
+        },
         onEvent: (e) => this.publish(e),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
@@ -269,6 +277,7 @@ export async function dryRun(options: RunOptions): Promise<string> {
       seed: replayed ? formatSeed(await readSeedFile(replayed.attemptDir)) : '<fresh>',
       t0Ns: replayed ? await readT0File(replayed.attemptDir) : freshT0Ns(),
       timeMode: options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing'),
+      ...(options.fastPath ? { recorder: true } : {}),
     },
   });
   return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init, plan.overlays)}`;

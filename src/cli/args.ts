@@ -16,6 +16,7 @@ export interface RunArgs {
   time?: TimeMode;
   quiet: boolean;
   dryRun: boolean;
+  fastPath?: boolean;
 }
 
 export type InspectKind = 'files' | 'procs' | 'output' | 'events';
@@ -172,6 +173,10 @@ function parseRun(args: string[]): RunArgs {
       case '--dry-run':
         noInline('run', option, inline);
         out.dryRun = true;
+        break;
+      case '--fast-path':
+        noInline('run', option, inline);
+        out.fastPath = true;
         break;
       case '-q':
       case '--quiet':

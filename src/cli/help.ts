@@ -40,6 +40,8 @@ Options:
   -q, --quiet       no summary line at the end
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything
+  --fast-path       record reads inside each dynamically linked process (faster;
+                    see docs/record.md, "Read accesses")
   -h, --help        show this help
 
 Environment:

@@ -24,6 +24,7 @@ import {
 import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
 import { computePlan, hostPtys, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
+import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import { ProcessTable } from './process-table.js';
 import type { Sandbox, SandboxEvent, SandboxOptions, SandboxResult } from './index.js';
 import { timing } from '../timing.js';
@@ -168,7 +169,11 @@ function signalNumber(name: NodeJS.Signals): number {
 
 async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   await fs.mkdir(plan.newRoot, { recursive: true });
-  if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
+  if (plan.ldso) {
+    const preload = plan.ldso.preload;
+    if (preload) await fs.writeFile(preload.path, preload.content);
+    await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+  }
   prepareParentLayers(plan);
   const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {

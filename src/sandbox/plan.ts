@@ -6,6 +6,7 @@ import path from 'node:path';
 import type { FilesPlan, InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers, OVERLAY_MAX_LOWER_LAYERS } from '../record/flatten.js';
 import { parentChain, versionPids } from '../record/resolve.js';
+import { PRELOAD_LIST, RECORDER_LIBRARY, RECORDER_PATH } from '../reproducibility/recorder.js';
 import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
 
 // mount(2) flags
@@ -48,8 +49,10 @@ export interface SandboxPlan {
   newRoot: string;
   /** Parent layers merged into one directory each before the run (too many for overlayfs). */
   flatten?: Array<{ layers: string[]; dest: string }>;
-  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run. */
-  ldso?: { real: string; combined: string };
+  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run;
+   * `preload`: the preload list to write there, read by the combined ld.so (the in-process
+   * recorder). */
+  ldso?: { real: string; combined: string; preload?: { path: string; content: string } };
 }
 
 /** Reproducibility settings of a run (docs/reproducibility.md). */
@@ -63,6 +66,8 @@ export interface ReproInput {
   shim?: boolean;
   /** The dynamic linker path programs name in PT_INTERP (default the x86_64 glibc one). */
   interpreter?: string;
+  /** Preload the in-process recorder into every dynamic process (needs the shim). */
+  recorder?: boolean;
 }
 
 export interface PlanInput {
@@ -291,6 +296,15 @@ export function computePlan(input: PlanInput): SandboxPlan {
     if (real) {
       ldso = { real, combined: path.join(input.runDir, 'ld.so') };
       bindReadOnly(ldso.combined, inRoot(real));
+      if (input.repro.recorder) {
+        // The combined ld.so reads its preload list from the private /dev instead of
+        // /etc/ld.so.preload: nothing in the environment, nothing in the overlays.
+        ldso.preload = { path: path.join(input.runDir, 'preload'), content: `${RECORDER_PATH}\n` };
+        for (const [source, target] of [[ldso.preload.path, PRELOAD_LIST], [RECORDER_LIBRARY, RECORDER_PATH]] as const) {
+          steps.push({ op: 'file', path: inRoot(target), mode: 0o644 });
+          bindReadOnly(source, inRoot(target));
+        }
+      }
     }
   }
 
@@ -319,6 +333,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
       denySetgroups: !root,
       steps,
       handlerThreads: input.handlerThreads ?? 1,
+      ...(ldso?.preload ? { recorder: true } : {}),
       graceMs: input.graceMs ?? 3000,
       // Trace buffers of the processes, when the run has a traces/ directory (src/run.ts).
       ...(isDirectory(path.join(input.runDir, 'traces')) ? { tracesDir: path.join(input.runDir, 'traces') } : {}),

@@ -1,5 +1,6 @@
 /* The seccomp filter of the command tree (DESIGN.md 3.2): which syscalls uwrx sees. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
@@ -10,6 +11,7 @@
 
 #include "init.h"
 #include "uwrx_control.h"
+#include "uwrx_recorder.h"
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
@@ -40,7 +42,12 @@ static const int output[] = { SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
 #define MAX_INSNS 256
 
-enum label { L_ALLOW, L_NOTIFY, L_ENOSYS, L_OUTPUT, L_COUNT };
+/* Allowed from the recorder's gate (uwrx_recorder.h): the calls it answers in process.
+ * openat only without write intent, checked here too. */
+static const int gated[] = { SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2, SYS_clock_gettime };
+#define GATE_OPENAT_DENIED (O_ACCMODE | O_CREAT | O_TRUNC | 020000000 /* __O_TMPFILE */)
+
+enum label { L_ALLOW, L_NOTIFY, L_ENOSYS, L_OUTPUT, L_NOT_GATE, L_GATE_OPENAT, L_COUNT };
 
 struct program {
   struct sock_filter insns[MAX_INSNS];
@@ -80,6 +87,16 @@ static void build(struct program *p) {
   jne_to(p, AUDIT_ARCH_X86_64, L_ENOSYS);
   emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
   jge_to(p, 0x40000000 /* __X32_SYSCALL_BIT */, L_ENOSYS);
+  /* Calls made from the recorder's gate instruction (two 32-bit halves of the address). */
+  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer)));
+  jne_to(p, (uint32_t)UWRX_GATE_IP, L_NOT_GATE);
+  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, instruction_pointer) + 4));
+  jne_to(p, (uint32_t)(UWRX_GATE_IP >> 32), L_NOT_GATE);
+  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
+  for (unsigned i = 0; i < COUNT(gated); i++) jeq_to(p, (uint32_t)gated[i], L_ALLOW);
+  jeq_to(p, SYS_openat, L_GATE_OPENAT);
+  place(p, L_NOT_GATE);
+  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
   /* io_uring operations bypass syscall entry, so interception would miss them. */
   jeq_to(p, SYS_io_uring_setup, L_ENOSYS);
   for (unsigned i = 0; i < COUNT(output); i++) jeq_to(p, (uint32_t)output[i], L_OUTPUT);
@@ -95,6 +112,12 @@ static void build(struct program *p) {
   emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
   emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 2, 0));
   emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 1, 0));
+  emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
+  emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
+  place(p, L_GATE_OPENAT);
+  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[2])));
+  emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, GATE_OPENAT_DENIED));
+  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 0, 1));
   emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
   emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
   for (unsigned i = 0; i < p->nfix; i++) {

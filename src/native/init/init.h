@@ -80,6 +80,10 @@ void trace_release(struct proc *p);
 /* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
  * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
 uint32_t trace_logical_tid(struct proc *p, pid_t tid);
+/* Plan key "recorder": the in-process recorder may be set up (uwrx_recorder.h). */
+void trace_enable_recorder(bool on);
+/* UWRX_CTL_RECORDER: hands the process its recorder buffer (answers the notification). */
+void trace_handle_recorder(struct notif_ctx *ctx);
 /* Handlers: write/writev/pwrite* to fd 1 and 2 (output events), connect. */
 void handle_output(struct notif_ctx *ctx);
 void handle_connect(struct notif_ctx *ctx);
@@ -177,6 +181,7 @@ struct proc {
   int trace_users;              /* handler calls in progress (atomic) */
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
+  bool recorder;                /* <logical>.r exists: renamed .r.ended with the buffer */
 };
 
 void procs_init(void);

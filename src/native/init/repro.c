@@ -16,6 +16,7 @@
 #include "devrandom.h"
 #include "init.h"
 #include "uwrx_control.h"
+#include "uwrx_recorder.h"
 
 #ifndef GRND_INSECURE
 #define GRND_INSECURE 0x0004
@@ -332,6 +333,10 @@ void repro_handle_control(struct notif_ctx *ctx) {
   }
   case UWRX_CTL_SKIP_OUTPUT:
     answer(ctx, 0, 0); /* nothing is ever skipped yet */
+    break;
+  case UWRX_CTL_RECORDER:
+    answer(ctx, 0, ENOSYS);
+    trace_handle_recorder(ctx);
     break;
   default:
     answer(ctx, 0, ENOSYS);
