@@ -30,6 +30,7 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
+#include "uwrx_recorder.h"
 
 #ifndef SYS_fchmodat2
 #define SYS_fchmodat2 452
@@ -516,6 +517,19 @@ static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path
   if (tb && path) uwrx_trace_path_op(tb, type, trace_logical_tid(ctx->proc, ctx->req->pid), path, path2, a, b, 0);
 }
 
+/* A read access seen on the notification path: the same event the in-process recorder
+ * writes (uwrx_recorder.h). The call continues in the kernel after this, so the result
+ * is what the path resolves to now: 0 when it exists, else -errno (ENOENT for a probe). */
+static void trace_access(struct notif_ctx *ctx, uint32_t op, const char *path, int32_t flags, bool follow) {
+  struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
+  if (!tb || !path) return;
+  struct stat st;
+  int64_t result = fstatat(AT_FDCWD, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  struct uwrx_blob b = { path, strlen(path) };
+  uwrx_trace_emit(tb, UWRX_EV_ACCESS, trace_logical_tid(ctx->proc, ctx->req->pid), &ev, sizeof ev, &b, 1);
+}
+
 /* ---- opens ---- */
 
 static bool write_intent(uint64_t flags) {
@@ -543,8 +557,15 @@ static void handle_open(struct notif_ctx *ctx) {
     flags = how.flags, mode = how.mode;
   }
   flags &= 0xffffffffu;
-  if (!write_intent(flags)) return;  /* read-only opens: CONTINUE, nothing else */
   if (!F.enabled) return;
+  if (!write_intent(flags)) {
+    /* a read: recorded, then the kernel opens it */
+    bool follow = !(flags & O_NOFOLLOW);
+    char *path = arg_path(ctx, dirfd, addr, follow);
+    trace_access(ctx, (flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, path, (int32_t)flags, follow);
+    free(path);
+    return;
+  }
   char *path = arg_path(ctx, dirfd, addr, !(flags & O_NOFOLLOW) && !((flags & O_CREAT) && (flags & O_EXCL)));
   if (!path) return;
   struct stat st;
@@ -756,6 +777,7 @@ static void handle_stat(struct notif_ctx *ctx) {
     raw = target_string(ctx, addr, PATH_MAX_TARGET);
     if (!raw) goto out;
   }
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
   if (!by_fd && (!raw || !raw[0])) {
     if (!(flags & AT_EMPTY_PATH)) goto out;
     if (dirfd == AT_FDCWD) {
@@ -779,6 +801,7 @@ static void handle_stat(struct notif_ctx *ctx) {
     }
     if (abs) canon = stat_by_path(abs, flags, mask, &r);
     if (!canon && abs) canon = stat_by_open(AT_FDCWD, abs, (flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0, flags, mask, &r);
+    trace_access(ctx, UWRX_ACCESS_STAT, canon ? canon : abs, flags, follow);
     free(abs);
   }
   if (!canon) goto out;
@@ -811,7 +834,16 @@ void files_handle_file(struct notif_ctx *ctx) {
   if (nr == SYS_open || nr == SYS_openat || nr == SYS_openat2 || nr == SYS_creat) handle_open(ctx);
   else if (nr == SYS_stat || nr == SYS_lstat || nr == SYS_fstat || nr == SYS_newfstatat || nr == SYS_statx)
     handle_stat(ctx);
-  /* access, faccessat*: nothing to record, answered by the kernel */
+  else if (F.enabled) {
+    /* access, faccessat, faccessat2: recorded, answered by the kernel */
+    const __u64 *a = ctx->req->data.args;
+    bool at = nr != SYS_access;
+    int flags = nr == SYS_faccessat2 ? (int)a[3] : 0;
+    bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
+    char *path = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], follow);
+    trace_access(ctx, UWRX_ACCESS_ACCESS, path, (int32_t)(a[at ? 2 : 1] & 0xffffffffu), follow);
+    free(path);
+  }
 }
 
 /* ---- mutations ---- */
