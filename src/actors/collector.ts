@@ -66,6 +66,7 @@ const RECORDER_NAME = /^([0-9]+)\.r(\.ended)?$/;
 const REC_MAGIC = 0x3163657278727775n;
 const REC_HEADER_SIZE = 56;
 export const REC_DATA_OFFSET = 4096;
+const RECORDER_LIVE_READ = 4 << 20;
 const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
 
@@ -118,7 +119,9 @@ export class Collector {
   }
 
   // The recorder buffer of a process is final once the process ended; the sandbox
-  // renames it <pid>.r.ended then. Live, it is read up to its first uncommitted record.
+  // renames it <pid>.r.ended then, together with the process's own buffer, so both reach
+  // the merger in the same scan and merge in time order. A live one is read (up to its
+  // first uncommitted record) only once RECORDER_LIVE_READ bytes wait, to bound tmp use.
 
   start(): void {
     if (this.timer) return;
@@ -210,6 +213,7 @@ export class Collector {
       return 0;
     }
     const limit = Number(header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24));
+    if (!f.ended && limit - f.readOff < RECORDER_LIVE_READ) return 0;
     let count = 0;
     while (!f.broken && f.readOff < limit) {
       const want = Math.min(limit - f.readOff, READ_CHUNK);
@@ -398,7 +402,11 @@ let finishMerger: () => Promise<unknown> = () => Promise.reject(new Error('colle
  */
 export function traceActorSpecs(options: { runDir: string; attemptDir: string; intervalMs?: number; killProbe?: boolean }): ActorSpec[] {
   return [
-    { name: 'merger', module: new URL('./merger.js', import.meta.url), options: { output: path.join(options.attemptDir, 'perfetto') } },
+    {
+      name: 'merger',
+      module: new URL('./merger.js', import.meta.url),
+      options: { output: path.join(options.attemptDir, 'perfetto'), accessIndex: path.join(options.attemptDir, 'accesses.tsv') },
+    },
     {
       name: 'collector',
       module: new URL('./collector.js', import.meta.url),
