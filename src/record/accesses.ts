@@ -24,10 +24,15 @@ export const ACCESS_INDEX_HEADER = 'pid\top\tpath\tcount\n';
 const ENOENT = -2;
 const ENOTDIR = -20;
 
+/** uwrx's own files in the sandbox (the recorder and its preload list, which the dynamic
+ * linker reads in every process): not the program's accesses. */
+const UWRX_OWN = Buffer.from('/dev/.uwrx-', 'latin1');
+
 /** The index entries one event stands for (none for events that touch no path). */
 export function accessesOf(ev: TraceEvent): Array<{ op: AccessOp; path: Buffer }> {
   switch (ev.type) {
     case 'access': {
+      if (ev.path.subarray(0, UWRX_OWN.length).equals(UWRX_OWN)) return [];
       if (ev.result === ENOENT || ev.result === ENOTDIR) return [{ op: 'missing', path: ev.path }];
       const name = ACCESS_OPS[ev.op as keyof typeof ACCESS_OPS];
       // an access check tells what a stat tells: whether (and as what) the path exists
@@ -57,7 +62,8 @@ export function accessesOf(ev: TraceEvent): Array<{ op: AccessOp; path: Buffer }
 export class AccessIndex {
   private readonly entries = new Map<string, AccessEntry>();
 
-  /** Adds the event's accesses; true when one of them is new (the event is a first). */
+  /** Adds the event's accesses; true when one of them is new (the event is a first).
+   * False for repeats and for accesses that are uwrx's own. */
   add(ev: TraceEvent): boolean {
     let fresh = false;
     for (const { op, path } of accessesOf(ev)) {
