@@ -187,6 +187,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       this.sandbox?.terminate(0);
     });
     let result: SandboxResult;
+    let inProcessFileCalls = 0;
     try {
       // The collector reads buffers from disk, so the tree can start while the actors
       // start: that hides the worker threads' start-up time.
@@ -210,7 +211,10 @@ export class RunHandle extends EventEmitter<RunEvents> {
       timing('sandbox done');
       await actorsStarted;
       if (!actorFailure) {
-        await supervisor.request('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: FINISH_TIMEOUT_MS });
+        const stats = (await supervisor.request('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: FINISH_TIMEOUT_MS })) as
+          | { collector?: { recorder?: { fast: number } } }
+          | undefined;
+        inProcessFileCalls = stats?.collector?.recorder?.fast ?? 0;
       }
       timing('trace merged (perfetto written)');
       await supervisor.stop();
@@ -244,6 +248,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       endedAt: endedAt.toISOString(),
       processes: result.processes,
       filesWritten: result.filesWritten,
+      ...(result.fileNotifications !== undefined ? { fileCalls: { inProcess: inProcessFileCalls, notified: result.fileNotifications } } : {}),
     });
     const full: RunResult = { ...result, ...paths, durationMs: endedAt.getTime() - startedAt.getTime() };
     timing('status written');

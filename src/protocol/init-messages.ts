@@ -116,6 +116,9 @@ export interface DoneBody {
   code: number | null;
   signal: number | null;
   time: number;
+  /** File calls (opens, the stat and access families, mutations) answered through
+   * seccomp notifications during the run. */
+  fileNotifications?: number;
 }
 
 export interface FailedBody {

@@ -51,6 +51,8 @@ export interface SandboxResult {
   incomplete: boolean;
   processes: number;
   filesWritten: number;
+  /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
+  fileNotifications?: number;
 }
 
 export interface Sandbox {

@@ -151,6 +151,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       incomplete: interrupted,
       processes: table.size,
       filesWritten,
+      ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
     };
   })();
 

@@ -829,7 +829,12 @@ out:
   free(canon);
 }
 
+static uint64_t notifications;
+
+uint64_t files_notifications(void) { return __atomic_load_n(&notifications, __ATOMIC_RELAXED); }
+
 void files_handle_file(struct notif_ctx *ctx) {
+  __atomic_add_fetch(&notifications, 1, __ATOMIC_RELAXED);
   int nr = ctx->req->data.nr;
   if (nr == SYS_open || nr == SYS_openat || nr == SYS_openat2 || nr == SYS_creat) handle_open(ctx);
   else if (nr == SYS_stat || nr == SYS_lstat || nr == SYS_fstat || nr == SYS_newfstatat || nr == SYS_statx)
@@ -856,6 +861,7 @@ static bool exists(const char *p) {
 }
 
 void files_handle_mutation(struct notif_ctx *ctx) {
+  __atomic_add_fetch(&notifications, 1, __ATOMIC_RELAXED);
   if (!F.enabled || !ctx->proc) return;
   const struct seccomp_notif *req = ctx->req;
   const __u64 *a = req->data.args;

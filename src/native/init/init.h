@@ -104,6 +104,8 @@ int64_t files_wall_offset_ns(void);
 /* Handlers: open* and the stat family (access: nothing); the mutations. */
 void files_handle_file(struct notif_ctx *ctx);
 void files_handle_mutation(struct notif_ctx *ctx);
+/* File calls handled so far (both handlers): the slow-path count of the benchmarks. */
+uint64_t files_notifications(void);
 
 /* ---- plan (plan.c) ---- */
 
