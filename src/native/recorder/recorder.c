@@ -219,6 +219,18 @@ static size_t join_normal(char *out, size_t len, const char *rel) {
   return len;
 }
 
+/* "/proc/self/fd/<fd>" without stdio (the recorder may run inside a signal handler). */
+static void fd_link(char out[32], int fd) {
+  static const char prefix[] = "/proc/self/fd/";
+  char digits[12];
+  unsigned v = (unsigned)fd, n = 0;
+  do digits[n++] = (char)('0' + v % 10); while ((v /= 10) && n < sizeof digits);
+  memcpy(out, prefix, sizeof prefix - 1);
+  char *q = out + sizeof prefix - 1;
+  while (n) *q++ = digits[--n];
+  *q = 0;
+}
+
 /* Absolute form of `path` relative to `dirfd` as the process names it, into out. */
 static size_t absolute(int dirfd, const char *path, char *out) {
   long n;
@@ -231,7 +243,7 @@ static size_t absolute(int dirfd, const char *path, char *out) {
     n--; /* getcwd counts the NUL */
   } else {
     char link[32];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", dirfd);
+    fd_link(link, dirfd);
     n = gate6(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, PATH_CAP - 1, 0, 0);
     if (n <= 0 || out[0] != '/') return 0;
   }
@@ -246,7 +258,7 @@ static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long
   size_t len = 0;
   if (opened_fd >= 0) {
     char link[32];
-    snprintf(link, sizeof link, "/proc/self/fd/%d", opened_fd);
+    fd_link(link, opened_fd);
     long n = gate6(SYS_readlinkat, AT_FDCWD, (long)link, (long)buf, PATH_CAP - 1, 0, 0);
     if (n > 0 && buf[0] == '/') len = (size_t)n;
   }
