@@ -19,11 +19,12 @@ import {
   type AttemptPaths,
   type AttemptStatus,
 } from './record/layout.js';
-import { addProblem, problemsFromInit, type Problem } from './record/problems.js';
+import { addProblem, problemFromInit, type Problem } from './record/problems.js';
 import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
 import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
 import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
+import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
 import type { PlanInput } from './sandbox/plan.js';
 import { removeTree } from './fs.js';
@@ -55,6 +56,8 @@ export interface RunOptions {
   time?: TimeMode;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
+  /** Record read accesses in process (the in-process recorder; default off). */
+  fastPath?: boolean;
   /** Run features added after the built-in ones (src/features/feature.ts). */
   features?: RunFeature[];
 }
@@ -184,14 +187,13 @@ export class RunHandle extends EventEmitter<RunEvents> {
         ...sandboxPlace(settled, paths, runDir),
         ...pieces,
         net: settled.net,
-        on: bindAll(features, 'on', run),
+        on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
         requests: bindAll(features, 'requests', run),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
       actorsStarted.then(() => timing('actors started'), () => undefined);
       outcome = await this.sandbox.done;
       timing('sandbox done');
-      for (const p of problemsFromInit(outcome.problems)) run.problem(p);
       // A failed actor is reported below; the record still gets what the others can write.
       await actorsStarted.catch((err: unknown) => {
         if (!actorFailure) throw err;

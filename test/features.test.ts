@@ -85,19 +85,19 @@ test('a problem a feature reports is counted in the status and the summary line'
     name: 'lossy',
     create: () => ({
       finish(run) {
-        run.problem({ kind: 'version-lost', count: 2, detail: '/tmp/x' });
-        run.problem({ kind: 'version-lost', count: 1, detail: '/tmp/y' });
+        run.problem({ kind: 'lost-version', count: 2, detail: '/tmp/x' });
+        run.problem({ kind: 'lost-version', count: 1, detail: '/tmp/y' });
       },
     }),
   });
   const result = await run({ argv: ['true'], cwd, features: [lossy] }).done;
-  t.deepEqual(readStatus(result.attemptDir).problems, [{ kind: 'version-lost', count: 3, detail: '/tmp/x' }]);
-  t.regex(formatSummary(result, cwd), /, 3 problems \(version-lost 3\); record in /);
+  t.deepEqual(readStatus(result.attemptDir).problems, [{ kind: 'lost-version', count: 3, detail: '/tmp/x' }]);
+  t.regex(formatSummary(result, cwd), /, 3 problems \(lost-version 3\); record in /);
   const out = new PassThrough();
   const chunks: Buffer[] = [];
   out.on('data', (c: Buffer) => chunks.push(c));
   t.is(await check(result.attemptDir, out), 1);
-  t.is(Buffer.concat(chunks).toString(), 'status: 3 problems of kind version-lost while running (first: /tmp/x)\n');
+  t.is(Buffer.concat(chunks).toString(), 'status: 3 problems of kind lost-version while running (first: /tmp/x)\n');
 });
 
 test('a failing finish step leaves an incomplete attempt saying why', async (t) => {

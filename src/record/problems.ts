@@ -2,11 +2,10 @@
 // file version, a trace buffer that could not be read, an allocation that failed in
 // uwrx-init). The run goes on; each kind is counted, listed in the attempt's `status`
 // ("problems"), mentioned in the summary line and reported by `uwrx check`.
-import type { Problems } from '../protocol/init-messages.js';
+import type { ProblemBody } from '../protocol/init-messages.js';
 
 export interface Problem {
-  /** What went wrong, as a short stable name: uwrx-init's kinds (PROBLEM_KINDS of
-   * src/protocol/init-messages.ts: version-lost, trace-buffer ...) and Node's (trace). */
+  /** What went wrong, as a short stable name: "trace", "lost-version" ... */
   kind: string;
   /** How many times. */
   count: number;
@@ -33,11 +32,10 @@ export function formatProblems(problems: readonly Problem[] | undefined): string
   return `${total} problem${total === 1 ? '' : 's'} (${kinds})`;
 }
 
-/** The problems uwrx-init counted by kind (DoneBody.problems). */
-export function problemsFromInit(counts: Problems | undefined): Problem[] {
-  return Object.entries(counts ?? {})
-    .filter(([, n]) => Number(n) > 0)
-    .map(([kind, n]) => ({ kind, count: Number(n) }));
+/** A problem as uwrx-init reports it (MSG_PROBLEM). */
+export function problemFromInit(body: ProblemBody): Problem {
+  const detail = body.detail === undefined ? undefined : typeof body.detail === 'string' ? body.detail : Buffer.from(body.detail).toString('utf8');
+  return { kind: String(body.kind), count: Number(body.count), ...(detail !== undefined ? { detail } : {}) };
 }
 
 /** One line per recorded problem, as `uwrx check` prints them. */

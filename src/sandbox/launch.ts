@@ -26,6 +26,7 @@ import {
 } from '../protocol/init-messages.js';
 import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
+import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
 
@@ -80,13 +81,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
           process.stderr.write(`uwrx: deferred answers: ${d.open} open, ${d.answered} answered, ${d.dropped} dropped\n`);
         }
       })
-      .on(MSG_STARTED, () => timing('uwrx-init started the command'))
       .on(MSG_FAILED, (b: FailedBody) => (failure = b.message || 'sandbox setup failed'))
-      .onError((err) => {
-        // the two sides disagree on the protocol: stop the tree, fail the run
-        failure ??= err.message;
-        sendTerminate(0);
-      });
+      .on(MSG_STARTED, () => timing('uwrx-init started the command'))
+      // a message nobody handles means Node and uwrx-init disagree on the protocol
+      .onError((err) => (failure ??= err.message));
     if (plan.init.testDeferral) serveDeferralTest(bridge);
     options.onInitBridge?.(bridge);
     bridge.notify(MSG_PLAN, plan.init);
@@ -104,12 +102,19 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     // record's writer takes the uppers.
     cleaning = removeScaffolding(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
-    const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}), problems: outcome?.problems ?? {} };
+    const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
       return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
     }
-    return { status: outcome.status, exitCode: outcome.code, signal: outcome.signal, incomplete: interrupted, ...left };
+    return {
+      status: outcome.status,
+      exitCode: outcome.code,
+      signal: outcome.signal,
+      incomplete: interrupted,
+      ...left,
+      ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
+    };
   })();
 
   return {
@@ -145,7 +150,11 @@ function signalNumber(name: NodeJS.Signals): number {
 
 async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   await fs.mkdir(plan.newRoot, { recursive: true });
-  if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
+  if (plan.ldso) {
+    const preload = plan.ldso.preload;
+    if (preload) await fs.writeFile(preload.path, preload.content);
+    await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+  }
   prepareParentLayers(plan);
   const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {

@@ -5,7 +5,7 @@
 // plan/root.ts (the overlays of the root), plan/dev.ts (/proc, /sys, /dev),
 // plan/repro.ts (reproducibility), plan/hidden.ts (what the command must not see).
 import path from 'node:path';
-import { BEST_EFFORT_OPS, type InitPlan, type PlanStep } from '../protocol/init-messages.js';
+import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers } from '../record/flatten.js';
 import { parentChain, versionPids } from '../record/resolve.js';
 import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
@@ -51,8 +51,10 @@ export interface SandboxPlan {
   newRoot: string;
   /** Parent layers merged into one directory each before the run (too many for overlayfs). */
   flatten?: Array<{ layers: string[]; dest: string }>;
-  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run. */
-  ldso?: { real: string; combined: string };
+  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run;
+   * `preload`: the preload list to write there, read by the combined ld.so (the in-process
+   * recorder). */
+  ldso?: { real: string; combined: string; preload?: { path: string; content: string } };
 }
 
 /** Reproducibility settings of a run (docs/reproducibility.md). */
@@ -66,6 +68,8 @@ export interface ReproInput {
   shim?: boolean;
   /** The dynamic linker path programs name in PT_INTERP (default the x86_64 glibc one). */
   interpreter?: string;
+  /** Preload the in-process recorder into every dynamic process (needs the shim). */
+  recorder?: boolean;
 }
 
 export interface PlanInput {
@@ -111,6 +115,9 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
     hidden: normaliseHidden(host, input.hide),
     root: host.uid === 0,
   };
+  // The record's own files are opened first, while the run directory is still visible.
+  ctx.steps.push({ op: 'files' });
+  if (input.tracesDir) ctx.steps.push({ op: 'traces', path: input.tracesDir });
   const { overlays, files, flatten } = buildRoot(ctx);
   buildKernelFilesystems(ctx);
   ctx.steps.push({ op: 'loopback' });
@@ -137,9 +144,9 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
       uidMap: root ? '0 0 4294967295' : `${host.uid} ${host.uid} 1`,
       gidMap: root ? '0 0 4294967295' : `${host.gid} ${host.gid} 1`,
       denySetgroups: !root,
-      // The record's own files are opened first, while the run directory is still visible.
-      steps: [{ op: 'files' }, ...(input.tracesDir ? [{ op: 'traces' as const, path: input.tracesDir }] : []), ...ctx.steps.steps],
+      steps: ctx.steps.steps,
       handlerThreads: input.handlerThreads ?? 1,
+      ...(ldso?.preload ? { recorder: true } : {}),
       graceMs: input.graceMs ?? 3000,
       ...(input.tracesDir ? { tracesDir: input.tracesDir } : {}),
       ...(input.repro
@@ -180,9 +187,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
     for (const d of o.upperDirs ?? []) lines.push(`upper dir ${d.path} ${d.mode.toString(8)}`);
   }
   // a step that may fail without failing the run says so
-  plan.steps.forEach((s, i) =>
-    lines.push(`${String(i).padStart(3)} ${renderStep(s)}${s.bestEffort || BEST_EFFORT_OPS.has(s.op) ? ' (best effort)' : ''}`),
-  );
+  plan.steps.forEach((s, i) => lines.push(`${String(i).padStart(3)} ${renderStep(s)}${s.bestEffort ? ' (best effort)' : ''}`));
   return lines.join('\n') + '\n';
 }
 

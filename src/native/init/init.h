@@ -63,6 +63,11 @@ void trace_release(struct proc *p);
 /* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
  * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
 uint32_t trace_logical_tid(struct proc *p, pid_t tid);
+/* Plan key "recorder": the in-process recorder may be set up (uwrx_recorder.h). */
+void trace_enable_recorder(bool on);
+/* UWRX_CTL_RECORDER: hands the process its recorder buffer; on success the fd's
+ * installation answers the notification. */
+void trace_handle_recorder(struct notif_ctx *ctx);
 
 /* ---- files (files.c): files.meta, per-process versions, stat time squashing ---- */
 
@@ -78,6 +83,9 @@ void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
  * the wall clocks start there too. */
 int64_t files_wall_offset_ns(void);
+/* File calls notified so far (opens, stats, access checks, mutations): the slow path's
+ * count in the benchmarks. */
+uint64_t files_notifications(void);
 
 /* ---- plan (plan.c) ---- */
 
@@ -178,6 +186,7 @@ struct proc {
   int trace_users;              /* handler calls in progress (atomic) */
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
+  bool recorder;                /* <logical>.r exists: renamed .r.ended with the buffer */
 };
 
 void procs_init(void);
@@ -305,8 +314,9 @@ size_t features_filter_rules(struct filter_rule *out, size_t cap);
 enum verdict notify_answer_now(struct notif_ctx *ctx, int64_t val, int error);
 
 /* ---- run-time problems (problems.c) ----
- * Things that went wrong during the run without stopping it. Counted by kind and sent
- * to Node in the done message, so the attempt's status and `uwrx check` show them. */
+ * Things that went wrong during the run without stopping it: something the record
+ * should hold and does not. Counted by kind and reported to Node (MSG_PROBLEM), so the
+ * attempt's status, the summary line and `uwrx check` show them. Thread-safe. */
 enum problem {
   PROBLEM_VERSION_LOST,     /* a version of a file could not be preserved */
   PROBLEM_TRACE_BUFFER,     /* a process's trace buffer could not be opened or written */
@@ -316,6 +326,10 @@ enum problem {
   PROBLEM_COUNT
 };
 void problem(enum problem kind);
+/* The same, with what it was about (a path) for the first report of its kind. */
+void problem_at(enum problem kind, const char *detail);
+/* Reports the counts not reported yet (before the done message). */
+void problems_flush(void);
 /* A msgpack map {kind: count} of the kinds seen (an empty map when none). */
 void problems_write(struct mp_writer *w);
 uint64_t problems_count(enum problem kind);

@@ -233,6 +233,8 @@ static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
   mp_write_map(&w, 6);
+  mp_write_cstr(&w, "fileNotifications");
+  mp_write_uint(&w, files_notifications());
   mp_write_cstr(&w, "status");
   mp_write_int(&w, command_status >= 0 ? exit_code_of(command_status) : 1);
   mp_write_cstr(&w, "code");
@@ -243,8 +245,6 @@ static void send_done(void) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, now_ns());
-  mp_write_cstr(&w, "problems");
-  problems_write(&w);
   mp_write_cstr(&w, "deferred");
   write_deferred(&w);
   channel_send(MSG_DONE, &w);
@@ -374,6 +374,7 @@ static __attribute__((noreturn)) void pid1_main(void) {
   g.finishing = true;
   procs_flush_pending(true);
   files_finish();
+  problems_flush();
   send_done();
   pthread_mutex_unlock(&g.lock);
   _exit(command_status >= 0 ? exit_code_of(command_status) : 1);
