@@ -27,6 +27,7 @@ import { ActorFailedError, Supervisor } from './actors/runtime.js';
 import { COLLECTOR_MESSAGES, traceActorSpecs } from './actors/collector.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
 import { timing } from './timing.js';
+import { Network, parseDnsMap, readUpstreamCa, startKeys, type NetworkStats } from './network/feature.js';
 
 /** Longest the trace pipeline may take to drain and write `perfetto` after the tree ended. */
 const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
@@ -46,6 +47,11 @@ export interface RunOptions {
   replay?: string;
   /** Network on (default) or off (default with `replay`). */
   net?: boolean;
+  /** Upstream addresses by name (NAME=IP[,NAME=IP...] strings or a map), used instead
+   * of the host's resolver. */
+  dnsMap?: string[] | Record<string, string[]>;
+  /** PEM files of CAs trusted for upstream servers, besides the system's. */
+  upstreamCa?: string[];
   /** Directory for the run's temporary files (default <build>/.tmp). */
   tmp?: string;
   /** Working directory of the command (default process.cwd()). */
@@ -64,6 +70,8 @@ export interface RunResult extends SandboxResult {
   attempt: number;
   attemptDir: string;
   durationMs: number;
+  /** What the network served (absent when the sandbox had no network actors). */
+  network?: NetworkStats;
 }
 
 export type RunEvent =
@@ -136,6 +144,17 @@ export class RunHandle extends EventEmitter<RunEvents> {
     if (argv.length === 0) throw new UsageError('no command to run');
     const problem = preflight();
     if (problem) throw new EnvironmentError(problem);
+    const net = options.net ?? !replayed;
+    let dnsMap: Record<string, string[]>;
+    let upstreamCa: string[];
+    try {
+      dnsMap = Array.isArray(options.dnsMap) ? parseDnsMap(options.dnsMap) : options.dnsMap ?? {};
+      upstreamCa = readUpstreamCa(options.upstreamCa ?? []);
+    } catch (err) {
+      throw new UsageError((err as Error).message);
+    }
+    // key generation takes a few hundred ms: it runs while the attempt is set up
+    const keys = startKeys({ ...(replayed ? { replayDir: replayed.attemptDir } : {}) });
 
     // Everything that can fail on bad input is checked before the attempt exists, so a
     // mistake leaves no half-made attempt behind.
@@ -153,7 +172,6 @@ export class RunHandle extends EventEmitter<RunEvents> {
         if (p) parents = [p];
       }
     }
-    const net = options.net ?? !replayed;
     const startedAt = new Date();
     const time = options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing');
     const stepOptions = { net, parents, time, ...(replayed ? { replay: replayed.attemptDir } : {}) };
@@ -175,6 +193,15 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
     await fs.mkdir(path.join(runDir, 'traces'));
     timing('attempt allocated and written');
+    const network = new Network(
+      { net, ...(replayed ? { replayDir: replayed.attemptDir } : {}), dnsMap, upstreamCa },
+      paths.attemptDir,
+      runDir,
+      await keys,
+      Number(t0Ns / 1_000_000n),
+    );
+    timing('network prepared (CA, sandbox files)');
+    let networkStats: NetworkStats | undefined;
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
@@ -188,11 +215,18 @@ export class RunHandle extends EventEmitter<RunEvents> {
     try {
       // The collector reads buffers from disk, so the tree can start while the actors
       // start: that hides the worker threads' start-up time.
-      const actorsStarted = supervisor.start(traceActorSpecs({ runDir, attemptDir: paths.attemptDir }));
+      const actorsStarted = supervisor.start([
+        ...traceActorSpecs({ runDir, attemptDir: paths.attemptDir }),
+        ...network.actorSpecs(path.join(runDir, 'traces')),
+      ]);
       actorsStarted.catch(() => undefined);
+      network.attach(supervisor, actorsStarted);
+      const place = sandboxPlace(argv, cwd, options, paths, runDir);
       this.sandbox = startSandbox({
-        ...sandboxPlace(argv, cwd, options, paths, runDir),
+        ...place,
+        env: { ...place.env, ...network.env() },
         net,
+        network: network.sandbox(),
         repro: { seed: formatSeed(seed), t0Ns, timeMode: time, ...(options.shim === false ? { shim: false } : {}) },
         onEvent: (e) => this.publish(e),
       });
@@ -201,6 +235,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
       result = await this.sandbox.done;
       timing('sandbox done');
       await actorsStarted;
+      if (!actorFailure) networkStats = await network.finish();
+      timing('network finished');
       if (!actorFailure) {
         await supervisor.request('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: FINISH_TIMEOUT_MS });
       }
@@ -236,8 +272,16 @@ export class RunHandle extends EventEmitter<RunEvents> {
       endedAt: endedAt.toISOString(),
       processes: result.processes,
       filesWritten: result.filesWritten,
+      ...(networkStats
+        ? { network: { requests: networkStats.requests, bytes: networkStats.bytes, unmatched: networkStats.unmatched, errors: networkStats.errors, queries: networkStats.queries } }
+        : {}),
     });
-    const full: RunResult = { ...result, ...paths, durationMs: endedAt.getTime() - startedAt.getTime() };
+    const full: RunResult = {
+      ...result,
+      ...paths,
+      durationMs: endedAt.getTime() - startedAt.getTime(),
+      ...(networkStats ? { network: networkStats } : {}),
+    };
     timing('status written');
     this.publish({ type: 'finished', result: full });
     return full;

@@ -12,6 +12,9 @@ export interface RunArgs {
   noParents: boolean;
   replay?: string;
   net?: boolean;
+  /** --dns-map values as given (NAME=IP[,NAME=IP...]). */
+  dnsMap: string[];
+  upstreamCa: string[];
   tmp?: string;
   time?: TimeMode;
   quiet: boolean;
@@ -127,7 +130,7 @@ export function parseArgs(args: string[]): CliCommand {
 
 function parseRun(args: string[]): RunArgs {
   const r = new OptionReader('run', args);
-  const out: RunArgs = { command: 'run', argv: [], parents: [], noParents: false, quiet: false, dryRun: false };
+  const out: RunArgs = { command: 'run', argv: [], parents: [], noParents: false, dnsMap: [], upstreamCa: [], quiet: false, dryRun: false };
   let sawSeparator = false;
   for (let token = r.next(); token !== undefined; token = r.next()) {
     if (token === '--') {
@@ -169,6 +172,12 @@ function parseRun(args: string[]): RunArgs {
         noInline('run', option, inline);
         out.net = option === '--net';
         break;
+      case '--dns-map':
+        out.dnsMap.push(r.value(option, inline));
+        break;
+      case '--upstream-ca':
+        out.upstreamCa.push(r.value(option, inline));
+        break;
       case '--dry-run':
         noInline('run', option, inline);
         out.dryRun = true;
@@ -193,6 +202,13 @@ function parseRun(args: string[]): RunArgs {
     );
   }
   if (out.step !== undefined) validateStepName(out.step);
+  for (const m of out.dnsMap) {
+    for (const item of m.split(',')) {
+      if (!/^[A-Za-z0-9_.-]+=([0-9.]+|[0-9a-fA-F:]+)$/.test(item.trim())) {
+        throw new UsageError(`uwrx run: --dns-map expects NAME=IP[,NAME=IP...], got "${item}"`);
+      }
+    }
+  }
   return out;
 }
 

@@ -57,6 +57,8 @@ async function runCommand(args: RunArgs): Promise<number> {
     noParents: args.noParents,
     replay: args.replay,
     net: args.net,
+    dnsMap: args.dnsMap,
+    upstreamCa: args.upstreamCa,
     tmp: args.tmp,
     time: args.time,
   };
@@ -80,7 +82,10 @@ async function runCommand(args: RunArgs): Promise<number> {
       if (isUserError(err) && !err.message.startsWith('uwrx')) err.message = `uwrx run: ${err.message}`;
       throw err;
     });
-    if (!args.quiet) process.stderr.write(formatSummary(result, process.cwd()) + '\n');
+    if (!args.quiet) {
+      for (const p of result.network?.problems ?? []) process.stderr.write(`uwrx: network: ${p}\n`);
+      process.stderr.write(formatSummary(result, process.cwd()) + '\n');
+    }
     return result.status;
   } finally {
     process.off('SIGINT', onSignal);

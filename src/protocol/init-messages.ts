@@ -14,6 +14,10 @@ export const MSG_EXEC = 'exec';
 export const MSG_EXIT = 'exit';
 /** uwrx-init -> Node: every process of the sandbox has ended. */
 export const MSG_DONE = 'done';
+/** uwrx-init -> Node: an fd waits on the network socket (NetFdBody). */
+export const MSG_NET_FD = 'netfd';
+/** uwrx-init -> Node: a process connects to an allocated address (NetConnectBody). */
+export const MSG_NET_CONNECT = 'netconnect';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
 export const MSG_FAILED = 'failed';
 
@@ -33,7 +37,13 @@ export type PlanStep =
   | { op: 'devrandom'; path: string; flags: number }
   /** `path` is /dev/pts/<n> of the sandbox's devpts: pty n is taken there (ptmx beside
    * it) and the host's pty `source` bound over it; skipped with a warning if impossible */
-  | { op: 'pty'; source: string; path: string };
+  | { op: 'pty'; source: string; path: string }
+  /** Network (src/native/init/net.c): an address added to lo (flags: prefix length) */
+  | { op: 'netaddr'; path: string; flags: number }
+  /** a local route for an IPv6 prefix on lo (flags: prefix length) */
+  | { op: 'netroute'; path: string; flags: number }
+  /** a UDP or TCP socket bound to `path` port `flags`, handed to Node (MSG_NET_FD) */
+  | { op: 'netsocket'; name: 'udp' | 'tcp'; path: string; flags: number };
 
 export interface InitPlan {
   argv: string[];
@@ -122,4 +132,23 @@ export interface FailedBody {
   op: string;
   path: string;
   errno: number;
+}
+
+/** The fd with this id is the next message on the network socket (fd 4 of uwrx-init). */
+export interface NetFdBody {
+  id: number;
+  /** udp, tcp (the DNS sockets) or listen (a proxy listener) */
+  kind: string;
+  address: string;
+  port: number;
+}
+
+export interface NetConnectBody {
+  /** Logical pid of the connecting process. */
+  pid: number;
+  address: string;
+  port: number;
+  /** The connecting socket's port: the proxy sees it as the peer's port. */
+  sourcePort: number;
+  time: number;
 }

@@ -212,6 +212,8 @@ export interface AttemptStatus {
   endedAt: string;
   processes: number;
   filesWritten: number;
+  /** HTTP exchanges served to the sandbox and their response bytes (src/network). */
+  network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number };
 }
 
 export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {

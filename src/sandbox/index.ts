@@ -5,6 +5,7 @@
 import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
 import type { ReproInput } from './plan.js';
+import type { SandboxNetwork } from '../network/feature.js';
 
 export { computePlan, renderPlan } from './plan.js';
 export { planFor } from './launch.js';
@@ -26,6 +27,9 @@ export interface SandboxOptions {
   hide: string[];
   /** Network on (served by the network actors) or off (loopback only). */
   net: boolean;
+  /** The network's plan pieces and the receivers of its sockets (src/network/feature.ts);
+   * absent: loopback only, nothing serves it. */
+  network?: SandboxNetwork;
   /** Called for each process event as it happens. */
   onEvent?: (event: SandboxEvent) => void;
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every

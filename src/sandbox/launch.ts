@@ -12,6 +12,8 @@ import {
   MSG_EXEC,
   MSG_EXIT,
   MSG_FAILED,
+  MSG_NET_CONNECT,
+  MSG_NET_FD,
   MSG_PLAN,
   MSG_SPAWN,
   MSG_STARTED,
@@ -19,6 +21,8 @@ import {
   type DoneBody,
   type ExecBody,
   type ExitBody,
+  type NetConnectBody,
+  type NetFdBody,
   type SpawnBody,
 } from '../protocol/init-messages.js';
 import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
@@ -60,15 +64,31 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const emit = (e: SandboxEvent) => options.onEvent?.(e);
 
     const [ours, theirs] = native().socketPair();
+    // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
+    const [netOurs, netTheirs] = options.network ? native().seqpacketPair() : [-1, -1];
     try {
       child = spawn(helperPath('uwrx-init'), [], {
-        stdio: ['inherit', 'inherit', 'inherit', theirs],
+        stdio: ['inherit', 'inherit', 'inherit', theirs, ...(netTheirs >= 0 ? [netTheirs] : [])],
         cwd: '/',
         env: {},
       });
     } finally {
       native().closeFd(theirs);
+      if (netTheirs >= 0) native().closeFd(netTheirs);
     }
+    const netFds = new Map<number, number>();
+    const takeFd = (id: number): number | undefined => {
+      for (;;) {
+        const fd = netFds.get(id);
+        if (fd !== undefined) {
+          netFds.delete(id);
+          return fd;
+        }
+        const got = native().recvFd(netOurs);
+        if (!got) return undefined;
+        netFds.set(got.id, got.fd);
+      }
+    };
     const socket = new net.Socket({ fd: ours, readable: true, writable: true });
     transport = new SocketTransport(socket);
     let failure: string | undefined;
@@ -109,6 +129,15 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
         case MSG_STARTED:
           timing('uwrx-init started the command');
           break;
+        case MSG_NET_FD: {
+          const b = m.body as NetFdBody;
+          const fd = takeFd(b.id);
+          if (fd !== undefined) options.network?.onSocket(fd, b);
+          break;
+        }
+        case MSG_NET_CONNECT:
+          options.network?.onConnect(m.body as NetConnectBody);
+          break;
       }
     });
     transport.send({ type: MSG_PLAN, body: plan.init });
@@ -121,6 +150,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const closed = new Promise<void>((resolve) => transport!.onClose(() => resolve()));
     const { code, signal } = await exited;
     await closed;
+    if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
 
     await settleUpperDirs(plan);
@@ -247,5 +277,6 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.repro ? { repro: options.repro } : {}),
     parents: parentStores(options.attemptDir),
     ptys: hostPtys(),
+    ...(options.network ? { network: { steps: options.network.steps, binds: options.network.binds } } : {}),
   });
 }

@@ -85,6 +85,9 @@ export interface PlanInput {
   /** Pseudo-terminals of the host's /dev/pts the command's stdin/stdout/stderr are
    * (hostPtys()): they keep their name inside. */
   ptys?: number[];
+  /** The network's plan pieces (src/network/feature.ts): steps once lo is up, and files
+   * bound read-only over host paths (resolv.conf, CA bundles). */
+  network?: { steps: PlanStep[]; binds: Array<{ source: string; target: string }> };
 }
 
 /** One parent attempt's store: its layer roots, top first (files-<q> highest q first,
@@ -274,6 +277,10 @@ export function computePlan(input: PlanInput): SandboxPlan {
   );
 
   steps.push({ op: 'loopback' });
+  if (input.network) {
+    steps.push(...input.network.steps);
+    for (const b of input.network.binds) bindReadOnly(b.source, inRoot(b.target));
+  }
   steps.push({ op: 'hostname', name: 'uwrx' });
 
   let ldso: SandboxPlan['ldso'];
@@ -599,6 +606,15 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
         break;
       case 'pty':
         lines.push(`${n} pty ${s.path} <- ${s.source}`);
+        break;
+      case 'netaddr':
+        lines.push(`${n} address ${s.path}/${s.flags} on lo`);
+        break;
+      case 'netroute':
+        lines.push(`${n} local route ${s.path}/${s.flags} on lo`);
+        break;
+      case 'netsocket':
+        lines.push(`${n} ${s.name} socket ${s.path} port ${s.flags} for the network actors`);
         break;
     }
   });

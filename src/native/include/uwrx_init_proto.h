@@ -6,6 +6,9 @@
 
 /* The socket Node hands to uwrx-init (stdio slot 3). */
 #define UWRX_INIT_FD 3
+/* The SOCK_SEQPACKET socket uwrx-init hands network sockets over (stdio slot 4, only
+ * when the network actors run): each message is a u32 id with one fd (SCM_RIGHTS). */
+#define UWRX_INIT_NET_FD 4
 /* Largest frame either side sends or accepts. */
 #define UWRX_INIT_MAX_FRAME (64u * 1024 * 1024)
 
@@ -20,6 +23,8 @@
 #define MSG_EXIT "exit"       /* body: {pid, code, signal, time} code or signal is nil */
 #define MSG_DONE "done"       /* body: {status, code, signal, time} every process ended */
 #define MSG_FAILED "failed"   /* error: one line; body: {step, op, path, errno} */
+#define MSG_NET_FD "netfd"    /* body: {id, kind (udp|tcp|listen), address, port} an fd on UWRX_INIT_NET_FD */
+#define MSG_NET_CONNECT "netconnect" /* body: {pid, address, port, sourcePort, time} */
 
 /* Plan step operations, executed in order by pid 1 of the sandbox. */
 #define OP_MOUNT "mount"             /* source, target, fstype, flags, data */
@@ -32,6 +37,9 @@
 #define OP_HOSTNAME "hostname"       /* name */
 #define OP_DOMAINNAME "domainname"   /* name */
 #define OP_DEVRANDOM "devrandom"     /* path, flags (1 = /dev/random): deterministic stream file */
+#define OP_NETADDR "netaddr"         /* path (address), flags (prefix length): add to lo */
+#define OP_NETROUTE "netroute"       /* path (IPv6 prefix), flags (length): local route on lo */
+#define OP_NETSOCKET "netsocket"     /* name (udp|tcp), path (address), flags (port): hand to Node */
 #define OP_PTY "pty"                 /* source (host pty), path (<devpts>/<n>): keep the name */
 
 #endif

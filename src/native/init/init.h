@@ -84,6 +84,18 @@ uint32_t trace_logical_tid(struct proc *p, pid_t tid);
 void handle_output(struct notif_ctx *ctx);
 void handle_connect(struct notif_ctx *ctx);
 
+/* ---- network (net.c): sockets for the DNS and proxy actors ---- */
+
+/* The first process, before the clone: takes UWRX_INIT_NET_FD when Node passed it. */
+void net_init(void);
+/* The first process, after the clone: only pid 1 hands sockets over. */
+void net_close_in_parent(void);
+/* Plan steps netsocket, netaddr and netroute; false after reporting the failure. */
+bool net_step_socket(int index, const char *kind, const char *address, unsigned port);
+bool net_step_address(int index, const char *address, unsigned prefix, bool local_route);
+/* connect: the trace event, then a listener when the target is an allocated address. */
+void net_handle_connect(struct notif_ctx *ctx);
+
 /* ---- files (files.c): files.meta, per-process versions, stat time squashing ---- */
 
 struct plan;

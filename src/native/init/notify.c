@@ -174,7 +174,7 @@ static void install_handlers(void) {
   handlers[SYS_execve] = handle_exec;
   handlers[SYS_execveat] = handle_exec;
   handlers[SYS_exit_group] = handle_exit_group;
-  handlers[SYS_connect] = handle_connect;
+  handlers[SYS_connect] = net_handle_connect;
   handlers[SYS_getrandom] = handle_random;
 }
 

@@ -249,6 +249,10 @@ static bool run_step(int index, const struct plan_step *s) {
     }
   } else if (!strcmp(op, OP_DEVRANDOM)) {
     repro_mount_devrandom(s->path, s->flags != 0);
+  } else if (!strcmp(op, OP_NETSOCKET)) {
+    return net_step_socket(index, s->name ? s->name : "tcp", s->path ? s->path : "127.0.0.1", (unsigned)s->flags);
+  } else if (!strcmp(op, OP_NETADDR) || !strcmp(op, OP_NETROUTE)) {
+    return net_step_address(index, s->path ? s->path : "", (unsigned)s->flags, !strcmp(op, OP_NETROUTE));
   } else if (!strcmp(op, OP_PTY)) {
     /* the run goes on without it: the terminal is still the command's, only unnamed */
     if (!s->source || !s->path || keep_pty_name(s->source, s->path) != 0)
