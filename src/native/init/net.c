@@ -358,21 +358,37 @@ static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa) {
   mp_writer_free(&w);
 }
 
-void net_handle_connect(struct notif_ctx *ctx) {
-  handle_connect(ctx);
-  if (net.sock < 0) return;
+/* connect(fd, addr, addrlen): the call continues in the kernel, which queues the
+ * connection on the listener made here. */
+static enum verdict on_connect(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct sockaddr_storage sa;
   size_t len = (size_t)(req->data.args[2] & 0xffffffffu);
   if (len > sizeof sa) len = sizeof sa;
-  if (len < sizeof(struct sockaddr_in)) return;
+  if (len < sizeof(struct sockaddr_in)) return VERDICT_CONTINUE;
   memset(&sa, 0, sizeof sa);
   struct iovec local = { &sa, len };
   struct iovec remote = { (void *)(uintptr_t)req->data.args[1], len };
-  if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return;
-  if (sa.ss_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) return;
-  if (!allocated((struct sockaddr *)&sa)) return;
+  if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return VERDICT_CONTINUE;
+  if (sa.ss_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) return VERDICT_CONTINUE;
+  if (!allocated((struct sockaddr *)&sa)) return VERDICT_CONTINUE;
   socklen_t alen = sa.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   ensure_listener((struct sockaddr *)&sa, alen);
   report_connect(ctx, (struct sockaddr *)&sa);
+  return VERDICT_CONTINUE;
 }
+
+static bool network_enabled(const struct plan *plan) {
+  (void)plan;
+  return net.sock >= 0;
+}
+
+static const struct subscription network_calls[] = {
+  { SYS_connect, on_connect, NULL, NULL },
+};
+
+const struct feature feature_network = {
+  .name = "network",
+  .enabled = network_enabled,
+  .subs = SUBSCRIPTIONS(network_calls),
+};
