@@ -153,13 +153,20 @@ async function serveConnection(sock: net.Socket, address: string, port: number):
     sockets.add(secure);
     secure.on('close', () => sockets.delete(secure));
     const ok = await new Promise<boolean>((resolve) => {
-      secure.once('secure', () => resolve(true));
-      secure.once('error', (err) => {
-        problem(`TLS handshake on ${info?.domain ?? address}:${port} failed: ${err.message}`);
+      let settled = false;
+      const fail = (why: string) => {
+        if (settled) return;
+        settled = true;
+        problem(`TLS handshake on ${info?.domain ?? address}:${port} failed: ${why}`);
         trace?.exchange(pid, -1, 0, `https://${info?.domain ?? address}:${port}/`, '');
         resolve(false);
+      };
+      secure.once('secure', () => {
+        settled = true;
+        resolve(true);
       });
-      secure.once('close', () => resolve(false));
+      secure.once('error', (err) => fail(err.message));
+      secure.once('close', () => fail('the client closed the connection'));
     });
     if (!ok) return void sock.destroy();
     secure.on('error', () => undefined);
@@ -320,8 +327,10 @@ async function forward(client: Duplex, ex: Exchange, body: Buffer | null): Promi
       const fd = tmp ? openSync(tmp, 'w') : -1;
       const hash = createHash('sha256');
       let size = 0;
+      const chunks: number[] = [];
       res.on('data', (data: Buffer) => {
         size += data.length;
+        if (chunked) chunks.push(data.length);
         hash.update(data);
         writeSync(fd, data);
         const more = chunked ? chunk(data).map((b) => client.write(b)).every(Boolean) : client.write(data);
@@ -354,6 +363,7 @@ async function forward(client: Duplex, ex: Exchange, body: Buffer | null): Promi
           }
         } else ex.responseBody = null;
         if (hasBody && chunked) {
+          ex.chunks = chunks;
           const trailers = pairs(res.rawTrailers);
           if (trailers.length) ex.trailers = trailers;
           client.write(lastChunk(trailers));
@@ -369,6 +379,32 @@ async function forward(client: Duplex, ex: Exchange, body: Buffer | null): Promi
     });
     req.end(body ?? undefined);
   });
+}
+
+/** The body cut into the recorded chunk sizes (what the client got in capture); bytes
+ * beyond them, if any, in the reads' own sizes. */
+async function* rechunk(input: AsyncIterable<Buffer>, sizes: number[]): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let have = 0;
+  let i = 0;
+  for await (const data of input) {
+    pending.push(data);
+    have += data.length;
+    while (i < sizes.length && have >= sizes[i]!) {
+      const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      yield all.subarray(0, sizes[i]!);
+      const rest = all.subarray(sizes[i]!);
+      pending = rest.length ? [rest] : [];
+      have = rest.length;
+      i++;
+    }
+    if (i >= sizes.length && have > 0) {
+      yield pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      pending = [];
+      have = 0;
+    }
+  }
+  if (have > 0) yield Buffer.concat(pending);
 }
 
 function loadRecorded(): void {
@@ -413,7 +449,9 @@ async function replay(client: Duplex, ex: Exchange): Promise<boolean> {
       if (saved) ex.saved = saved;
     }
     const input = createReadStream(record.bodyPath(ex.responseBody), { highWaterMark: 1 << 20 });
-    for await (const data of input as AsyncIterable<Buffer>) {
+    if (rec.chunks) ex.chunks = rec.chunks;
+    const pieces = chunked ? rechunk(input as AsyncIterable<Buffer>, rec.chunks ?? []) : (input as AsyncIterable<Buffer>);
+    for await (const data of pieces) {
       const more = chunked ? chunk(data).map((b) => client.write(b)).every(Boolean) : client.write(data);
       if (!more && !client.destroyed) await new Promise<void>((resolve) => {
         client.once('drain', resolve);

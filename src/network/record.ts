@@ -48,6 +48,8 @@ export interface Exchange {
   responseHeaders?: HeaderPairs;
   responseBody?: string | null;
   responseBytes?: number;
+  /** A chunked body's chunk sizes as the client got them (replay cuts the same). */
+  chunks?: number[];
   /** Sent after a chunked body. */
   trailers?: HeaderPairs;
   /** net/<saved>: where a GET body was also saved, relative to net/. */
