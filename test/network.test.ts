@@ -57,6 +57,18 @@ test.serial('curl over https is recorded under net/ and replayed byte for byte w
     t.is(log[0]!.pid, 3, 'the exchange belongs to curl (sh is 2)');
     const status = JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8'));
     t.like(status.network, { requests: 1, bytes: 300_000 });
+    const text = await uwrx(['inspect', 'net', attempt], { cwd: dir });
+    t.regex(text.stdout, new RegExp(`domain ${HOST} 127\\.`));
+    t.regex(text.stdout, /pid 3 GET https:\/\/pkgs\.example\.test:\d+\/a\.tar\.gz 200 300000 B \d+ ms -> net\/pkgs\.example\.test\/a\.tar\.gz\n/);
+    t.regex(text.stdout, /1 exchange, 300000 response bytes\n$/);
+    const json = JSON.parse((await uwrx(['inspect', 'net', attempt, '--format', 'json'], { cwd: dir })).stdout);
+    t.like(json.exchanges[0], { target: '/a.tar.gz', status: 200 });
+    t.is(json.domains[0].domain, HOST);
+    // the lookup, the connect and the exchange are in the trace
+    const events = await uwrx(['inspect', 'events', attempt, '--format', 'json'], { cwd: dir });
+    t.true(events.stdout.includes('"dns"'), 'a dns event');
+    t.true(events.stdout.includes('"connect"'), 'a connect event');
+    t.true(events.stdout.includes('"download"'), 'a download event');
 
     // the server goes away: the replay needs only the record
     const served = servers.count();

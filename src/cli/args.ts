@@ -21,7 +21,7 @@ export interface RunArgs {
   dryRun: boolean;
 }
 
-export type InspectKind = 'files' | 'procs' | 'output' | 'events';
+export type InspectKind = 'files' | 'procs' | 'output' | 'events' | 'net';
 
 export interface InspectArgs {
   command: 'inspect';
@@ -251,9 +251,9 @@ function parseInspect(args: string[]): InspectArgs {
     }
   }
   const [kind, trace, ...extra] = positional;
-  const kinds = ['files', 'procs', 'output', 'events'];
-  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output or events)');
-  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output or events)`);
+  const kinds = ['files', 'procs', 'output', 'events', 'net'];
+  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output, events or net)');
+  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output, events or net)`);
   if (trace === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the trace (an attempt directory such as build/0/0)`);
   const result: InspectArgs = { ...out, kind: kind as InspectKind, trace };
   if (kind === 'output' && extra.length > 0) result.pid = parsePid('inspect', 'output', extra.shift()!);

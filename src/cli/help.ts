@@ -4,7 +4,7 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
-  uwrx inspect files|procs|output|events <trace> [options]
+  uwrx inspect files|procs|output|events|net <trace> [options]
   uwrx check <trace>                           validate a trace's consistency
   uwrx ui <trace>                              interactive terminal UI over a trace
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
@@ -62,6 +62,7 @@ What:
   procs     the process table
   output    stdout/stderr; "output <trace> <pid>" prints exactly what that process wrote
   events    every recorded event in order
+  net       the domains and the HTTP(S) exchanges of the network record (net/)
 
 Options:
   --who             with files: list the writers of each file

@@ -34,6 +34,10 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
+      if (command.kind === 'net') {
+        (await import('../inspect/net.js')).inspectNet(path.resolve(command.trace), command.format, process.stdout);
+        return 0;
+      }
       return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid }, process.stdout);
     case 'check':
       return (await import('../inspect/index.js')).check(path.resolve(command.trace), process.stdout);
