@@ -94,8 +94,9 @@ function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, project
   });
 }
 
-/** Starts both servers; `gitRoot` (optional) holds bare repositories served under /git/. */
-export async function startServers(dir: string, names: string[], gitRoot?: string): Promise<TestServers> {
+/** Starts both servers; `gitRoot` (optional) holds bare repositories served under /git/;
+ * /big serves `bigSize` bytes (a multiple of 1 MiB). */
+export async function startServers(dir: string, names: string[], gitRoot?: string, bigSize = BIG_SIZE): Promise<TestServers> {
   const certs = makeCerts(names);
   const caFile = path.join(dir, 'upstream-ca.pem');
   writeFileSync(caFile, certs.ca);
@@ -127,11 +128,11 @@ export async function startServers(dir: string, names: string[], gitRoot?: strin
         res.addTrailers({ 'X-Checksum': 'abc' });
         return res.end('last part\n');
       case '/big': {
-        res.setHeader('Content-Length', BIG_SIZE);
+        res.setHeader('Content-Length', bigSize);
         let sent = 0;
         const block = testBytes(1 << 20, 'big');
         const more = () => {
-          while (sent < BIG_SIZE) {
+          while (sent < bigSize) {
             sent += block.length;
             if (!res.write(block)) return void res.once('drain', more);
           }
