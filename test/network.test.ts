@@ -9,7 +9,7 @@ import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:f
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
-import { BIG_SIZE, startServers, testBytes, type TestServers } from './helpers/servers.js';
+import { BIG_SIZE, startServers, testBytes, type TestServers } from '../bench/net-servers.js';
 import { readExchanges, savedPath } from '../src/network/record.js';
 
 const HOST = 'pkgs.example.test';

@@ -193,12 +193,10 @@ function serveTcp(fd: number): void {
   servers.push(server);
 }
 
-export default defineActor<DnsOptions>({
-  name: 'dns',
-  start(ctx) {
-    service = new NameService(ctx.options);
-    if (ctx.options.tracesDir) trace = new NetTrace(ctx.options.tracesDir, 'dns');
-  },
+export default defineActor<DnsOptions>('dns', (ctx) => {
+  service = new NameService(ctx.options);
+  if (ctx.options.tracesDir) trace = new NetTrace(ctx.options.tracesDir, 'dns');
+  return {
   stop() {
     for (const s of servers) s.close();
     trace?.close();
@@ -219,4 +217,5 @@ export default defineActor<DnsOptions>({
       return { queries: service?.queries ?? 0 };
     },
   },
+  };
 });

@@ -467,16 +467,14 @@ async function replay(client: Duplex, ex: Exchange): Promise<boolean> {
   return framed(ex.method, ex.status, ex.responseHeaders);
 }
 
-export default defineActor<ProxyOptions>({
-  name: 'proxy',
-  start(ctx) {
-    options = ctx.options;
-    dns = ctx.peer('dns');
-    record = new NetRecordWriter(options.attemptDir);
-    authority = { keys: keysFromPem(options.keysPem), caCertPem: options.caCertPem };
-    if (options.tracesDir) trace = new NetTrace(options.tracesDir, 'proxy');
-    loadRecorded();
-  },
+export default defineActor<ProxyOptions>('proxy', (ctx) => {
+  options = ctx.options;
+  dns = ctx.peer('dns');
+  record = new NetRecordWriter(options.attemptDir);
+  authority = { keys: keysFromPem(options.keysPem), caCertPem: options.caCertPem };
+  if (options.tracesDir) trace = new NetTrace(options.tracesDir, 'proxy');
+  loadRecorded();
+  return {
   stop() {
     for (const s of servers) s.close();
     for (const s of sockets) s.destroy();
@@ -512,4 +510,5 @@ export default defineActor<ProxyOptions>({
       return { ...stats };
     },
   },
+  };
 });

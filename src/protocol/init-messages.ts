@@ -14,15 +14,24 @@ export const MSG_EXEC = 'exec';
 export const MSG_EXIT = 'exit';
 /** uwrx-init -> Node: every process of the sandbox has ended. */
 export const MSG_DONE = 'done';
-/** uwrx-init -> Node: an fd waits on the network socket (NetFdBody). */
+/** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
+export const MSG_FAILED = 'failed';
+/** uwrx-init -> Node: an fd waits on the network socket (NetFdBody; the launcher adds
+ * the received `fd` before listeners see it). */
 export const MSG_NET_FD = 'netfd';
 /** uwrx-init -> Node: a process connects to an allocated address (NetConnectBody). */
 export const MSG_NET_CONNECT = 'netconnect';
-/** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
-export const MSG_FAILED = 'failed';
+/** uwrx-init -> Node: something the record should hold and does not (ProblemBody); the
+ * run goes on and the attempt's status counts it. */
+export const MSG_PROBLEM = 'problem';
 
-/** Plan step operations, executed in order by pid 1 before the command starts. */
-export type PlanStep =
+/** Plan step operations, executed in order by pid 1 before the command starts. A step
+ * with `bestEffort` may fail without failing the run (uwrx-init warns and goes on): it
+ * concerns a host path that can vanish between planning and running, such as a
+ * temporary file in a directory rebuilt entry by entry. */
+export type PlanStep = PlanOp & { bestEffort?: boolean };
+
+export type PlanOp =
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }
@@ -134,6 +143,15 @@ export interface FailedBody {
   errno: number;
 }
 
+export interface ProblemBody {
+  /** Short stable name: "lost-version", "trace-buffer", "allocation" ... */
+  kind: string;
+  /** Occurrences since the last report of this kind. */
+  count: number;
+  /** The first occurrence, in one line (a path may not be UTF-8). */
+  detail?: Uint8Array | string;
+}
+
 /** The fd with this id is the next message on the network socket (fd 4 of uwrx-init). */
 export interface NetFdBody {
   id: number;
@@ -141,6 +159,8 @@ export interface NetFdBody {
   kind: string;
   address: string;
   port: number;
+  /** Added by the launcher: the fd received for `id`. */
+  fd?: number;
 }
 
 export interface NetConnectBody {

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeString } from './escape.js';
+import type { Problem } from './problems.js';
 
 export const NUMERIC_STEP_INCREMENT = 10;
 
@@ -212,8 +213,10 @@ export interface AttemptStatus {
   endedAt: string;
   processes: number;
   filesWritten: number;
-  /** HTTP exchanges served to the sandbox and their response bytes (src/network). */
-  network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number };
+  /** Problems found while running (src/record/problems.ts); absent when none. */
+  problems?: Problem[];
+  /** HTTP exchanges served to the sandbox, response bytes, DNS questions (src/network). */
+  network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number; problems?: string[] };
 }
 
 export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {

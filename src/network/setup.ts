@@ -12,7 +12,7 @@ import path from 'node:path';
 import type { ActorSpec, Supervisor } from '../actors/runtime.js';
 import { DNS_MESSAGES, type DnsOptions, type NetMode } from '../actors/dns.js';
 import { PROXY_MESSAGES, type ProxyOptions, type ProxyStats } from '../actors/proxy.js';
-import type { PlanStep } from '../protocol/init-messages.js';
+import type { NetworkPlan } from '../sandbox/plan.js';
 import { ADDRCONFIG_IPV4 } from './addresses.js';
 import { generateKeys, keysFromPem, keysToPem, makeCaCert, type CaKeys } from './ca.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
@@ -56,17 +56,6 @@ export interface NetworkStats extends ProxyStats {
   queries: number;
 }
 
-/** What the sandbox launcher needs from the network. */
-export interface SandboxNetwork {
-  /** Plan steps after lo is up: a second address, the DNS sockets. */
-  steps: PlanStep[];
-  /** Files bound read-only over paths of the sandbox (host paths, resolved). */
-  binds: Array<{ source: string; target: string }>;
-  /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). */
-  onSocket(fd: number, info: { kind: string; address: string; port: number }): void;
-  /** A connect to an allocated address, from logical pid `pid`. */
-  onConnect(info: { pid: number; address: string; port: number; sourcePort: number }): void;
-}
 
 /** Reads --upstream-ca files; a missing or non-PEM file is a usage error (thrown as is). */
 export function readUpstreamCa(files: string[]): string[] {
@@ -116,8 +105,7 @@ export function startKeys(input: Pick<NetworkInput, 'replayDir'>): Promise<CaKey
 export class Network {
   readonly mode: NetMode;
   private readonly caCertPem: string;
-  private readonly files: { resolv: string; nsswitch: string; hosts: string; bundle?: string };
-  private readonly bundleTargets: string[];
+  private readonly files: SandboxFiles;
   private supervisor: Supervisor | undefined;
   private ready: Promise<void> = Promise.resolve();
 
@@ -134,62 +122,31 @@ export class Network {
     mkdirSync(path.join(attemptDir, NET_DIR), { recursive: true });
     writeFileSync(path.join(attemptDir, 'ca.pem'), this.caCertPem);
     writeFileSync(path.join(attemptDir, NET_DIR, KEYS_FILE), keysToPem(keys), { mode: 0o600 });
-    const dir = path.join(runDir, 'net');
-    mkdirSync(dir, { recursive: true });
-    this.files = {
-      resolv: path.join(dir, 'resolv.conf'),
-      nsswitch: path.join(dir, 'nsswitch.conf'),
-      hosts: path.join(dir, 'hosts'),
-    };
+    this.files = sandboxFiles(runDir);
+    mkdirSync(path.dirname(this.files.resolv), { recursive: true });
     writeFileSync(this.files.resolv, 'nameserver 127.0.0.1\n');
     writeFileSync(this.files.nsswitch, nsswitchText());
     writeFileSync(this.files.hosts, '127.0.0.1\tlocalhost uwrx\n::1\tlocalhost ip6-localhost ip6-loopback\n');
-    this.bundleTargets = CA_BUNDLE_PATHS.map(realFile).filter((p): p is string => !!p);
-    const hostBundle = this.bundleTargets[0] ? readFileSync(this.bundleTargets[0], 'utf8') : '';
-    this.files.bundle = path.join(dir, 'ca-bundle.pem');
+    const bundleTargets = CA_BUNDLE_PATHS.map(realFile).filter((p): p is string => !!p);
+    const hostBundle = bundleTargets[0] ? readFileSync(bundleTargets[0], 'utf8') : '';
     writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
   }
 
-  /** The CA's bundle path as the sandbox sees it (the variables point there). */
-  private bundleInside(): string | undefined {
-    return CA_BUNDLE_PATHS.find((p) => realFile(p));
+  /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). Handed to its
+   * actor once the actors run (the DNS sockets come before they do). */
+  onSocket(fd: number, info: { kind: string; address: string; port: number }): void {
+    void this.ready
+      .then(() => {
+        const s = this.supervisor!;
+        if (info.kind === 'listen') return s.request('proxy', PROXY_MESSAGES.listen, { fd, address: info.address, port: info.port });
+        return s.request('dns', DNS_MESSAGES.socket, { fd, kind: info.kind });
+      })
+      .catch(() => undefined);
   }
 
-  /** Variables for the command's environment: every CA variable names the bundle. */
-  env(): Record<string, string> {
-    const bundle = this.bundleInside();
-    if (!bundle) return {};
-    return Object.fromEntries(CA_ENV_VARS.map((v) => [v, bundle]));
-  }
-
-  sandbox(): SandboxNetwork {
-    const binds: Array<{ source: string; target: string }> = [];
-    const over = (target: string, source: string) => {
-      const real = realFile(target);
-      if (real) binds.push({ source, target: real });
-    };
-    over('/etc/resolv.conf', this.files.resolv);
-    over('/etc/nsswitch.conf', this.files.nsswitch);
-    over('/etc/hosts', this.files.hosts);
-    for (const t of this.bundleTargets) binds.push({ source: this.files.bundle!, target: t });
-    return {
-      steps: [
-        { op: 'netaddr', path: ADDRCONFIG_IPV4, flags: 8 },
-        { op: 'netsocket', name: 'udp', path: '127.0.0.1', flags: 53 },
-        { op: 'netsocket', name: 'tcp', path: '127.0.0.1', flags: 53 },
-      ],
-      binds,
-      onSocket: (fd, info) => {
-        void this.ready.then(() => {
-          const s = this.supervisor!;
-          if (info.kind === 'listen') return s.request('proxy', PROXY_MESSAGES.listen, { fd, address: info.address, port: info.port });
-          return s.request('dns', DNS_MESSAGES.socket, { fd, kind: info.kind });
-        }).catch(() => undefined);
-      },
-      onConnect: (info) => {
-        void this.ready.then(() => this.supervisor!.request('proxy', PROXY_MESSAGES.connect, info)).catch(() => undefined);
-      },
-    };
+  /** A connect to an allocated address, from logical pid `pid`. */
+  onConnect(info: { pid: number; address: string; port: number; sourcePort: number }): void {
+    void this.ready.then(() => this.supervisor!.request('proxy', PROXY_MESSAGES.connect, info)).catch(() => undefined);
   }
 
   actorSpecs(tracesDir: string | undefined): ActorSpec[] {
@@ -232,6 +189,59 @@ export class Network {
     const dns = await s.request<{ queries: number }>('dns', DNS_MESSAGES.finish);
     return { ...proxy, queries: dns.queries };
   }
+}
+
+interface SandboxFiles {
+  resolv: string;
+  nsswitch: string;
+  hosts: string;
+  bundle: string;
+}
+
+/** Where a run keeps the files the sandbox sees in place of its own. */
+function sandboxFiles(runDir: string): SandboxFiles {
+  const dir = path.join(runDir, 'net');
+  return {
+    resolv: path.join(dir, 'resolv.conf'),
+    nsswitch: path.join(dir, 'nsswitch.conf'),
+    hosts: path.join(dir, 'hosts'),
+    bundle: path.join(dir, 'ca-bundle.pem'),
+  };
+}
+
+/** The CA bundle path as the sandbox sees it (the variables point there). */
+function bundleInside(): string | undefined {
+  return CA_BUNDLE_PATHS.find((p) => realFile(p));
+}
+
+/** Variables for the command's environment: every CA variable names the bundle. */
+export function caEnv(): Record<string, string> {
+  const bundle = bundleInside();
+  if (!bundle) return {};
+  return Object.fromEntries(CA_ENV_VARS.map((v) => [v, bundle]));
+}
+
+/** The plan's network pieces for a run directory: a second address on lo, the DNS
+ * sockets, and the files bound over the sandbox's own (written by Network). */
+export function networkPlan(runDir: string): NetworkPlan {
+  const files = sandboxFiles(runDir);
+  const binds: Array<{ source: string; target: string }> = [];
+  const over = (target: string, source: string) => {
+    const real = realFile(target);
+    if (real) binds.push({ source, target: real });
+  };
+  over('/etc/resolv.conf', files.resolv);
+  over('/etc/nsswitch.conf', files.nsswitch);
+  over('/etc/hosts', files.hosts);
+  for (const t of CA_BUNDLE_PATHS.map(realFile)) if (t) binds.push({ source: files.bundle, target: t });
+  return {
+    steps: [
+      { op: 'netaddr', path: ADDRCONFIG_IPV4, flags: 8 },
+      { op: 'netsocket', name: 'udp', path: '127.0.0.1', flags: 53 },
+      { op: 'netsocket', name: 'tcp', path: '127.0.0.1', flags: 53 },
+    ],
+    binds,
+  };
 }
 
 /** The host's nsswitch.conf with hosts looked up in files, then DNS (no resolver
