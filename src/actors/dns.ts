@@ -118,104 +118,112 @@ class NameService {
   }
 }
 
-let service: NameService | undefined;
-let trace: NetTrace | undefined;
-const servers: Array<dgram.Socket | net.Server> = [];
+/** The name server of one run: its sockets, its names, its trace file. */
+class DnsServer {
+  private readonly servers: Array<dgram.Socket | net.Server> = [];
+  private trace: NetTrace | undefined;
 
-async function answer(query: Buffer): Promise<Buffer | null> {
-  let packet: dnsPacket.Packet;
-  try {
-    packet = dnsPacket.decode(query);
-  } catch {
-    return null;
+  constructor(readonly service: NameService, tracesDir: string | undefined) {
+    if (tracesDir) this.trace = new NetTrace(tracesDir, 'dns');
   }
-  const questions = packet.questions ?? [];
-  const answers: dnsPacket.Answer[] = [];
-  let rcode = 'NOERROR';
-  for (const q of questions) {
-    service!.queries++;
-    const info = await service!.resolve(q.name);
-    const type = q.type as string;
-    if (!info) rcode = 'NXDOMAIN';
-    else if (type === 'A') answers.push({ name: q.name, type: 'A', class: 'IN', ttl: TTL, data: info.ip4 });
-    else if (type === 'AAAA' && info.ip6) answers.push({ name: q.name, type: 'AAAA', class: 'IN', ttl: TTL, data: info.ip6 });
-    trace?.dns(typeCode(type), rcode === 'NXDOMAIN' ? 3 : 0, q.name, info ? (type === 'A' ? info.ip4 : type === 'AAAA' ? info.ip6 ?? '' : '') : '');
-  }
-  // the decoded questions go back as they came (dns-packet cannot encode every type name)
-  return dnsPacket.encode({
-    id: packet.id,
-    type: 'response',
-    flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (rcode === 'NXDOMAIN' ? 3 : 0),
-    questions,
-    answers,
-  });
-}
 
-function serveUdp(fd: number): void {
-  const socket = dgram.createSocket('udp4');
-  socket.on('message', (msg, rinfo) => {
-    answer(msg).then(
-      (reply) => reply && socket.send(reply, rinfo.port, rinfo.address),
-      () => undefined,
-    );
-  });
-  socket.on('error', () => undefined);
-  socket.bind({ fd });
-  servers.push(socket);
-}
-
-function serveTcp(fd: number): void {
-  const server = net.createServer((conn) => {
-    let buf = Buffer.alloc(0);
-    conn.on('data', (d: Buffer) => {
-      buf = Buffer.concat([buf, d]);
-      while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
-        const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
-        buf = buf.subarray(2 + msg.length);
-        answer(msg).then(
-          (reply) => {
-            if (!reply) {
-              conn.destroy();
-              return;
-            }
-            const len = Buffer.alloc(2);
-            len.writeUInt16BE(reply.length);
-            conn.write(Buffer.concat([len, reply]));
-          },
-          () => conn.destroy(),
-        );
-      }
+  async answer(query: Buffer): Promise<Buffer | null> {
+    let packet: dnsPacket.Packet;
+    try {
+      packet = dnsPacket.decode(query);
+    } catch {
+      return null;
+    }
+    const questions = packet.questions ?? [];
+    const answers: dnsPacket.Answer[] = [];
+    let rcode = 'NOERROR';
+    for (const q of questions) {
+      this.service.queries++;
+      const info = await this.service.resolve(q.name);
+      const type = q.type as string;
+      if (!info) rcode = 'NXDOMAIN';
+      else if (type === 'A') answers.push({ name: q.name, type: 'A', class: 'IN', ttl: TTL, data: info.ip4 });
+      else if (type === 'AAAA' && info.ip6) answers.push({ name: q.name, type: 'AAAA', class: 'IN', ttl: TTL, data: info.ip6 });
+      const answered = info ? (type === 'A' ? info.ip4 : type === 'AAAA' ? info.ip6 ?? '' : '') : '';
+      this.trace?.dns(typeCode(type), info ? 0 : 3, q.name, answered);
+    }
+    // the decoded questions go back as they came (dns-packet cannot encode every type name)
+    return dnsPacket.encode({
+      id: packet.id,
+      type: 'response',
+      flags: dnsPacket.RECURSION_DESIRED | dnsPacket.RECURSION_AVAILABLE | (rcode === 'NXDOMAIN' ? 3 : 0),
+      questions,
+      answers,
     });
-    conn.on('error', () => undefined);
-  });
-  server.on('error', () => undefined);
-  server.listen({ fd });
-  servers.push(server);
+  }
+
+  serveUdp(fd: number): void {
+    const socket = dgram.createSocket('udp4');
+    socket.on('message', (msg, rinfo) => {
+      this.answer(msg).then(
+        (reply) => reply && socket.send(reply, rinfo.port, rinfo.address),
+        () => undefined,
+      );
+    });
+    socket.on('error', () => undefined);
+    socket.bind({ fd });
+    this.servers.push(socket);
+  }
+
+  /** DNS over TCP: each message is preceded by its length (u16 big endian). */
+  serveTcp(fd: number): void {
+    const server = net.createServer((conn) => {
+      let buf = Buffer.alloc(0);
+      conn.on('data', (d: Buffer) => {
+        buf = Buffer.concat([buf, d]);
+        while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
+          const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
+          buf = buf.subarray(2 + msg.length);
+          this.answer(msg).then(
+            (reply) => {
+              if (!reply) {
+                conn.destroy();
+                return;
+              }
+              const len = Buffer.alloc(2);
+              len.writeUInt16BE(reply.length);
+              conn.write(Buffer.concat([len, reply]));
+            },
+            () => conn.destroy(),
+          );
+        }
+      });
+      conn.on('error', () => undefined);
+    });
+    server.on('error', () => undefined);
+    server.listen({ fd });
+    this.servers.push(server);
+  }
+
+  close(): void {
+    for (const s of this.servers) s.close();
+    this.servers.length = 0;
+    this.trace?.close();
+    this.trace = undefined;
+  }
 }
 
 export default defineActor<DnsOptions>('dns', (ctx) => {
-  service = new NameService(ctx.options);
-  if (ctx.options.tracesDir) trace = new NetTrace(ctx.options.tracesDir, 'dns');
+  const server = new DnsServer(new NameService(ctx.options), ctx.options.tracesDir);
   return {
-  stop() {
-    for (const s of servers) s.close();
-    trace?.close();
-  },
-  handlers: {
-    [DNS_MESSAGES.socket]: (body: { fd: number; kind: string }) => {
-      if (body.kind === 'udp') serveUdp(body.fd);
-      else serveTcp(body.fd);
-      return null;
+    stop: () => server.close(),
+    handlers: {
+      [DNS_MESSAGES.socket]: (body: { fd: number; kind: string }) => {
+        if (body.kind === 'udp') server.serveUdp(body.fd);
+        else server.serveTcp(body.fd);
+        return null;
+      },
+      [DNS_MESSAGES.domainOf]: (body: { address: string }) => server.service.domainOf(body.address),
+      [DNS_MESSAGES.resolve]: (body: { name: string }) => server.service.resolve(body.name),
+      [DNS_MESSAGES.finish]: () => {
+        server.close();
+        return { queries: server.service.queries };
+      },
     },
-    [DNS_MESSAGES.domainOf]: (body: { address: string }) => service!.domainOf(body.address),
-    [DNS_MESSAGES.resolve]: (body: { name: string }) => service!.resolve(body.name),
-    [DNS_MESSAGES.finish]: () => {
-      for (const s of servers) s.close();
-      servers.length = 0;
-      trace?.close();
-      trace = undefined;
-      return { queries: service?.queries ?? 0 };
-    },
-  },
   };
 });

@@ -69,9 +69,11 @@ export function matchKey(e: Pick<Exchange, 'method' | 'scheme' | 'host' | 'port'
   return [e.method, e.scheme, e.host.toLowerCase(), e.port, e.target, e.requestBody ?? EMPTY_SHA256].join(' ');
 }
 
-/** Where a GET body of `target` is saved below net/<domain>/ (relative to net/):
- * the path's segments as sent (percent escapes kept), "." and ".." and empty segments
- * written %2E, %2E%2E and %2F-joined into their neighbour... see docs/record.md. */
+/** Where a GET body of `target` is saved, relative to net/ (docs/record.md): the path's
+ * segments as sent (percent escapes kept); a trailing "/" names index.html; the query is
+ * appended to the last segment; empty, "." and ".." segments become %2F, %2E, %2E%2E; a
+ * top-level name of the domain's own files gets a "%" in front; over-long names are cut
+ * and hashed. */
 export function savedPath(domain: string, target: string): string {
   const q = target.indexOf('?');
   const rawPath = q >= 0 ? target.slice(0, q) : target;
