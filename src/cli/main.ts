@@ -38,7 +38,7 @@ export async function main(args: string[]): Promise<number> {
         (await import('../inspect/net.js')).inspectNet(path.resolve(command.trace), command.format, process.stdout);
         return 0;
       }
-      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid }, process.stdout);
+      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid, reads: command.reads }, process.stdout);
     case 'check':
       return (await import('../inspect/index.js')).check(path.resolve(command.trace), process.stdout);
     case 'ui': {
@@ -65,6 +65,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     upstreamCa: args.upstreamCa,
     tmp: args.tmp,
     time: args.time,
+    fastPath: args.fastPath,
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');

@@ -140,27 +140,23 @@ static int make_socket(const struct sockaddr *sa, socklen_t len, bool stream) {
   return fd;
 }
 
-bool net_step_socket(int index, const char *kind, const char *address, unsigned port) {
+int net_hand_over_socket(const char *kind, const char *address, unsigned port) {
   if (net.sock < 0) {
-    channel_fail(index, "netsocket", address, 0, "no network socket to hand the %s socket over", kind);
-    return false;
+    errno = EBADF;
+    return -1;
   }
   struct sockaddr_storage ss;
   socklen_t len;
-  bool stream = !strcmp(kind, "tcp");
-  int fd = -1;
-  if (parse_addr(address, port, &ss, &len)) fd = make_socket((struct sockaddr *)&ss, len, stream);
-  if (fd < 0) {
-    channel_fail(index, "netsocket", address, errno, "%s socket on %s port %u", kind, address, port);
-    return false;
-  }
+  if (!parse_addr(address, port, &ss, &len)) return -1;
+  int fd = make_socket((struct sockaddr *)&ss, len, !strcmp(kind, "tcp"));
+  if (fd < 0) return -1;
   pthread_mutex_lock(&net.lock);
   bool ok = send_fd(fd, kind, (struct sockaddr *)&ss);
   pthread_mutex_unlock(&net.lock);
   int err = errno;
   close(fd);
-  if (!ok) channel_fail(index, "netsocket", address, err, "hand the %s socket on %s over", kind, address);
-  return ok;
+  errno = err;
+  return ok ? 0 : -1;
 }
 
 /* RTM_NEWADDR on lo; `local` adds a local route for the whole prefix instead of one
@@ -250,14 +246,8 @@ static int add_local_route(const char *text, unsigned prefix) {
   return netlink_request(&m.h);
 }
 
-bool net_step_address(int index, const char *address, unsigned prefix, bool local_route) {
-  int rc = local_route ? add_local_route(address, prefix) : add_address(address, prefix);
-  if (rc != 0) {
-    channel_fail(index, local_route ? "netroute" : "netaddr", address, errno, "add %s %s/%u to lo",
-                 local_route ? "local route" : "address", address, prefix);
-    return false;
-  }
-  return true;
+int net_add_address(const char *address, unsigned prefix, bool local_route) {
+  return local_route ? add_local_route(address, prefix) : add_address(address, prefix);
 }
 
 /* Addresses the DNS actor hands out: 127.0.0.0/8 without its first and last /24, and the
