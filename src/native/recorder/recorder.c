@@ -251,18 +251,13 @@ static size_t absolute(int dirfd, const char *path, char *out) {
   return join_normal(out, (size_t)n, path);
 }
 
-/* Records access `op` of `path` (relative to dirfd) with result `r`; for a successful
- * open, the opened file's own name (symlinks resolved) as the kernel reports it. */
-static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r, int opened_fd) {
+/* Records access `op` of `path` (relative to dirfd) with result `r`: the path as the
+ * process named it, made absolute and lexically normalised, as the notification path
+ * records it (resolving symlinks would cost a /proc lookup per call, more than the
+ * open itself). */
+static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r) {
   char buf[PATH_CAP];
-  size_t len = 0;
-  if (opened_fd >= 0) {
-    char link[32];
-    fd_link(link, opened_fd);
-    long n = gate6(SYS_readlinkat, AT_FDCWD, (long)link, (long)buf, PATH_CAP - 1, 0, 0);
-    if (n > 0 && buf[0] == '/') len = (size_t)n;
-  }
-  if (len == 0) len = absolute(dirfd, path, buf);
+  size_t len = absolute(dirfd, path, buf);
   if (len == 0) {
     len = strnlen(path, PATH_CAP - 1);
     memcpy(buf, path, len);
@@ -284,7 +279,7 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode) {
   }
   long r = gate6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
   count(1);
-  record((flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, dirfd, path, flags, r, r >= 0 ? (int)r : -1);
+  record((flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, dirfd, path, flags, r);
   return (int)set_errno(r);
 }
 
@@ -367,7 +362,7 @@ static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
     long r = gate6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r, -1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
   }
@@ -414,7 +409,7 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
     long r = gate6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r, -1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
   }
@@ -432,7 +427,7 @@ static int do_faccessat(int dirfd, const char *path, int mode, int flags) {
   /* faccessat2 takes the flags; kernels before 5.8 lack it (glibc then emulates) */
   long r = gate6(flags ? SYS_faccessat2 : SYS_faccessat, dirfd, (long)path, mode, flags, 0, 0);
   count(1);
-  record(UWRX_ACCESS_ACCESS, dirfd, path, mode, r, -1);
+  record(UWRX_ACCESS_ACCESS, dirfd, path, mode, r);
   return (int)set_errno(r);
 }
 
@@ -448,7 +443,7 @@ static ssize_t do_readlinkat(int dirfd, const char *path, char *buf, size_t size
   }
   long r = gate6(SYS_readlinkat, dirfd, (long)path, (long)buf, (long)size, 0, 0);
   count(1);
-  record(UWRX_ACCESS_READLINK, dirfd, path, 0, r, -1);
+  record(UWRX_ACCESS_READLINK, dirfd, path, 0, r);
   return set_errno(r);
 }
 
