@@ -535,7 +535,7 @@ static void trace_access(struct notif_ctx *ctx, uint32_t op, const char *path, i
   if (!tb || !path) return;
   struct stat st;
   int64_t result = fstatat(AT_FDCWD, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
-  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result, .count = 1 };
   struct uwrx_blob b = { path, strlen(path) };
   uwrx_trace_emit(tb, UWRX_EV_ACCESS, trace_logical_tid(ctx->proc, ctx->req->pid), &ev, sizeof ev, &b, 1);
 }
