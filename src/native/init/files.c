@@ -826,19 +826,6 @@ out:
   return verdict;
 }
 
-/* ---- access checks ---- */
-
-/* access, faccessat, faccessat2: recorded, answered by the kernel. */
-static enum verdict on_access(struct notif_ctx *ctx) {
-  count_call();
-  struct call_args a;
-  if (!decode_call(ctx, &a) || !a.has_path) return VERDICT_CONTINUE;
-  char *path = target_path_at(ctx, a.path.dirfd, a.path.addr);
-  trace_access(ctx, UWRX_ACCESS_ACCESS, path, (int32_t)a.mode, a.path.follow);
-  free(path);
-  return VERDICT_CONTINUE;
-}
-
 /* ---- mutations ---- */
 
 /* Calls that will fail on their own (mv tries RENAME_NOREPLACE first, mkdir -p probes)
@@ -958,12 +945,10 @@ static bool files_on(const struct plan *plan) { return F.enabled; }
 /* Stat times are squashed only when the plan gives T0. */
 static bool squashing(const struct plan *plan) { return plan->repro.time.t0_ns != 0; }
 
-/* access checks are subscribed only to record them (the recorder answers them in
- * process when it runs). */
+/* access, faccessat, faccessat2 are not subscribed: a notified call can fail with EINTR
+ * where the native one never does, and their result needs nothing from uwrx. The
+ * in-process recorder records them. */
 static const struct subscription files_calls[] = {
-  { SYS_access, on_access, NULL, NULL },
-  { SYS_faccessat, on_access, NULL, NULL },
-  { SYS_faccessat2, on_access, NULL, NULL },
   { SYS_open, on_open, NULL, NULL },
   { SYS_openat, on_open, NULL, NULL },
   { SYS_openat2, on_open, NULL, NULL },
