@@ -387,6 +387,8 @@ bool decode_call(struct notif_ctx *ctx, struct call_args *out);
 int target_mem(struct notif_ctx *ctx);
 /* A NUL-terminated string of at most `max` bytes at `addr` of the target: malloc'd or NULL. */
 char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max);
+/* Collapses "." and ".." and repeated slashes of an absolute path in place, lexically. */
+void path_normalize(char *path);
 /* Absolute directory of `dirfd` (AT_FDCWD: the cwd) of thread `tid`; malloc'd or NULL. */
 char *target_dir_path(pid_t tid, int dirfd);
 /* The path argument at `addr`, made absolute against `dirfd` and lexically normalised
