@@ -133,6 +133,12 @@ static __attribute__((noreturn)) void run_command(int sock) {
   send_fd(sock, listener, 0);
   close(listener);
   close(sock);
+  /* execvpe searches the PATH of this process's own environment (empty): the command is
+   * looked up as the caller's shell would, in the caller's PATH */
+  const char *path = NULL;
+  for (char **e = plan.env; *e; e++)
+    if (!strncmp(*e, "PATH=", 5)) path = *e + 5;
+  if (path) setenv("PATH", path, 1);
   execvpe(plan.argv[0], plan.argv, plan.env);
   int err = errno;
   fprintf(stderr, "uwrx: %s: %s\n", plan.argv[0], strerror(err));
