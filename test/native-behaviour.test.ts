@@ -1,9 +1,13 @@
 // `uwrx run --` in front of a command behaves as the command alone: real programs,
 // as a user runs them, and the real filesystem left untouched.
 import test from 'ava';
-import { promises as fs, existsSync } from 'node:fs';
+import { promises as fs, existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
+import { ensureCommands } from './helpers/packages.js';
+import { removeWorkDirs, runUwrx, runners, workDir } from './helpers/sandbox-users.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
+
+test.after.always(removeWorkDirs);
 
 async function scratch(t: { teardown(fn: () => Promise<void>): void }): Promise<string> {
   const dir = scratchDir('uwrx-native-');
@@ -33,4 +37,50 @@ test('a missing command fails as in a shell: exit 127, one line', async (t) => {
   t.is(out.stdout, '');
   t.is(out.stderr, 'uwrx: no-such-command-here: No such file or directory\n');
   t.false(existsSync(path.join(dir, 'no-such-command-here')));
+});
+
+for (const r of runners) {
+  test.serial(`${r.name}: the record is absent inside and the command makes its own ./build`, async (t) => {
+    const dir = await workDir(r);
+    const build = path.join(dir, 'build');
+    // the record exists before the run (an earlier step) and holds a file the command must not reach
+    const first = await runUwrx(r, dir, ['true']);
+    t.is(first.code, 0, first.stderr);
+    const script = [
+      'test -e build && echo record visible',
+      `cat ${first.attemptDir}/seed.txt 2>/dev/null && echo record readable`,
+      'mkdir build && echo made > build/out && cat build/out',
+      // the whole tree can be walked; nothing of the record shows up
+      `find / -path /proc -prune -o -path '${build}/*' -print 2>/dev/null | grep -v '^${build}/out$'`,
+      'echo walked',
+    ].join('; ');
+    const out = await runUwrx(r, dir, ['sh', '-c', script]);
+    t.is(out.code, 0, out.stderr);
+    t.is(out.stdout, 'made\nwalked\n');
+    // recorded like any other write; the real ./build holds only the record
+    t.is(readFileSync(path.join(out.attemptDir, 'files', build, 'out'), 'utf8'), 'made\n');
+    t.false(existsSync(path.join(build, 'out')));
+    t.deepEqual(readdirSync(build).filter((n) => !n.startsWith('.')).sort(), ['0', '10']);
+    // nothing of uwrx's own hiding is left in the record
+    t.false(existsSync(path.join(first.attemptDir, 'files', build)));
+    // the next step sees the command's ./build, still not the record
+    const next = await runUwrx(r, dir, ['sh', '-c', 'cat build/out; ls build']);
+    t.is(next.code, 0, next.stderr);
+    t.is(next.stdout, 'made\nout\n');
+  });
+}
+
+test.serial('cmake -B build works where ./build holds the record', async (t) => {
+  const missing = ensureCommands({ cmake: 'cmake', gcc: 'gcc', make: 'make' });
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const r = runners[0]!;
+  const dir = await workDir(r);
+  await fs.writeFile(path.join(dir, 'CMakeLists.txt'), 'cmake_minimum_required(VERSION 3.10)\nproject(hello C)\nadd_executable(hello hello.c)\n');
+  await fs.writeFile(path.join(dir, 'hello.c'), '#include <stdio.h>\nint main(void) { puts("hello from cmake"); return 0; }\n');
+  await fs.mkdir(path.join(dir, 'build'));
+  const out = await runUwrx(r, dir, ['sh', '-c', 'cmake -S . -B build >/dev/null && cmake --build build >/dev/null && ./build/hello']);
+  t.is(out.code, 0, out.stderr);
+  t.is(out.stdout, 'hello from cmake\n');
+  t.true(existsSync(path.join(out.attemptDir, 'files', dir, 'build', 'CMakeCache.txt')));
+  t.false(existsSync(path.join(dir, 'build', 'CMakeCache.txt')));
 });

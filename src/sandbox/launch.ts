@@ -1,6 +1,6 @@
 // Starts uwrx-init with the plan and follows the sandbox until every process ended.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -54,7 +54,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   const done = (async (): Promise<SandboxResult> => {
     const plan = planFor(options);
-    await prepareRunDir(plan);
+    const whiteouts = await prepareRunDir(plan);
     timing('sandbox plan computed, run directory prepared');
     const table = new ProcessTable();
     const emit = (e: SandboxEvent) => options.onEvent?.(e);
@@ -123,6 +123,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     await closed;
     timing('uwrx-init exited');
 
+    await dropWhiteouts(whiteouts);
     await settleUpperDirs(plan);
     const filesDir = await collectUppers(plan.overlays, options.attemptDir);
     if (plan.init.files) await collectFileRecord(plan.init.files, options.attemptDir);
@@ -166,7 +167,10 @@ function signalNumber(name: NodeJS.Signals): number {
   return os.constants.signals[name] ?? 9;
 }
 
-async function prepareRunDir(plan: SandboxPlan): Promise<void> {
+/** Makes the run directory's tree; returns the whiteouts it made, each with its identity
+ * (inode and change time). */
+async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
+  const whiteouts = new Map<string, string>();
   await fs.mkdir(plan.newRoot, { recursive: true });
   if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
   prepareParentLayers(plan);
@@ -175,7 +179,14 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
     await fs.mkdir(layer.upper, { recursive: true });
     await fs.mkdir(layer.work, { recursive: true });
     const dirs = layer.upperDirs ?? [];
-    for (const d of dirs) await fs.mkdir(d.path, { recursive: true });
+    for (const d of dirs) {
+      await fs.mkdir(d.path, { recursive: true });
+      if (d.uid !== undefined && d.gid !== undefined) await fs.chown(d.path, d.uid, d.gid);
+    }
+    for (const w of layer.whiteouts ?? []) {
+      native().makeWhiteout(w);
+      whiteouts.set(w, identity(await fs.lstat(w, { bigint: true })));
+    }
     // modes last, deepest first: a directory may deny its owner the writes made above
     for (const d of [...dirs].reverse()) {
       await fs.chmod(d.path, d.mode);
@@ -188,6 +199,7 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
       await fs.chown(layer.upper, st.uid, st.gid);
     }
   }
+  return whiteouts;
 }
 
 /** After the run, the uppers' directories made by prepareRunDir: those the command left
@@ -223,6 +235,30 @@ async function settleUpperDirs(plan: SandboxPlan): Promise<void> {
     }
     await restore(layer.upper, layer.mode, layer.hostMode).catch(() => undefined);
   }
+}
+
+/** Removes the whiteouts prepareRunDir made that are still there (a command that made
+ * and removed a directory of that name left a whiteout of its own, which is kept), and
+ * gives their directories back the times they had. */
+async function dropWhiteouts(made: Map<string, string>): Promise<void> {
+  for (const [w, id] of made) {
+    const st = await fs.lstat(w, { bigint: true }).catch(() => undefined);
+    if (!st || identity(st) !== id) continue;
+    const dir = path.dirname(w);
+    const parent = await fs.lstat(dir);
+    // the directory may deny its owner writes (the caller's rights on the host)
+    await fs.chmod(dir, (parent.mode & 0o7777) | 0o300);
+    try {
+      await fs.unlink(w);
+    } finally {
+      await fs.chmod(dir, parent.mode & 0o7777);
+      await fs.utimes(dir, parent.atime, parent.mtime);
+    }
+  }
+}
+
+function identity(st: BigIntStats): string {
+  return `${st.ino}:${st.ctimeNs}`;
 }
 
 async function cleanRunDir(plan: SandboxPlan): Promise<void> {

@@ -5,7 +5,7 @@ import { accessSync, constants as fsConstants, fstatSync, readFileSync, readdirS
 import path from 'node:path';
 import type { FilesPlan, InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers, OVERLAY_MAX_LOWER_LAYERS } from '../record/flatten.js';
-import { parentChain, versionPids } from '../record/resolve.js';
+import { isOpaque, isWhiteout, parentChain, tryLstat, versionPids } from '../record/resolve.js';
 import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
 
 // mount(2) flags
@@ -29,8 +29,13 @@ export interface OverlayLayer {
   hostMode: number;
   /** Directories created in the upper before the run (parents first): unprivileged, the
    * kernel cannot copy up a directory whose owner or group is not mapped (EOVERFLOW), so
-   * those the command is likely to write below exist in the upper already. */
+   * those the command is likely to write below exist in the upper already; and the
+   * directories leading to a whiteout. */
   upperDirs?: UpperDir[];
+  /** Whiteouts made in the upper before the run: the record and the run directory are
+   * absent inside, so the command may create a directory of the same name (its own
+   * ./build). Removed when the run ends, unless the command replaced them. */
+  whiteouts?: string[];
 }
 
 export interface UpperDir {
@@ -40,6 +45,9 @@ export interface UpperDir {
   /** The lower directory's times, in seconds. */
   atime: number;
   mtime: number;
+  /** The lower directory's owner, given to the upper's copy (runs as root). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface SandboxPlan {
@@ -228,6 +236,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
     .filter((p) => !hidden.some((h) => isUnder(p, h)) && !isUnder(p, input.runDir));
   const hasMountsBelow = (dir: string) => points.some((p) => p !== dir && isUnder(p, dir));
   const addEntry = (real: string, top: boolean) => {
+    if (hidden.includes(real)) return;
     const target = inRoot(real);
     let st;
     try {
@@ -294,9 +303,40 @@ export function computePlan(input: PlanInput): SandboxPlan {
     }
   }
 
-  // The record and the live uppers: an empty read-only directory inside.
+  // The record and the live uppers are absent inside: a whiteout in the upper of the
+  // overlay they lie in (the command may create its own directory there, recorded like
+  // any other), nothing where the sandbox builds the directory itself, and an empty
+  // read-only directory only where a parent layer merges a directory of its own with them.
   for (const h of hidden) {
-    mount('uwrx-hidden', inRoot(h), 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=0755');
+    if ([...SPECIAL_TOP].some((s) => isUnder(h, '/' + s))) continue; // fresh filesystems inside
+    const index = overlays.reduce((best, o, i) =>
+      isUnder(h, o.mountPoint) && h !== o.mountPoint && (best < 0 || o.mountPoint.length > overlays[best]!.mountPoint.length) ? i : best, -1);
+    if (index < 0) continue; // not built into the new root: absent
+    const layer = overlays[index]!;
+    const seen = realSeenThrough(files.overlays[index]!.lowers.map((l) => l.dir), path.relative(layer.mountPoint, h));
+    if (seen === 'hidden') continue;
+    if (seen === 'merged') {
+      mount('uwrx-hidden', inRoot(h), 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=0755');
+      continue;
+    }
+    const dirs = new Map((layer.upperDirs ?? []).map((d) => [d.path, d]));
+    for (let d = path.dirname(h); d !== layer.mountPoint && isUnder(d, layer.mountPoint); d = path.dirname(d)) {
+      const upperPath = path.join(layer.upper, path.relative(layer.mountPoint, d));
+      if (dirs.has(upperPath)) continue;
+      const st = statSync(d);
+      dirs.set(upperPath, {
+        path: upperPath,
+        mode: viewMode(d, st),
+        hostMode: st.mode & 0o7777,
+        atime: st.atimeMs / 1000,
+        mtime: st.mtimeMs / 1000,
+        ...(root ? { uid: st.uid, gid: st.gid } : {}),
+      });
+    }
+    if (dirs.size > 0) {
+      layer.upperDirs = [...dirs.values()].sort((a, b) => a.path.split('/').length - b.path.split('/').length || (a.path < b.path ? -1 : 1));
+    }
+    (layer.whiteouts ??= []).push(path.join(layer.upper, path.relative(layer.mountPoint, h)));
   }
   steps.push({ op: 'readonly', path: newRoot, flags: 0 });
   steps.push({ op: 'pivot', path: newRoot });
@@ -368,6 +408,25 @@ function parentLowers(
   return [{ dir: dest, layer: parents.length }];
 }
 
+
+/** Whether the real directory at `rel` (below an overlay's mount point) shows through the
+ * parents' layers (top first) as overlayfs merges them: 'hidden' when a whiteout, a
+ * non-directory or an opaque directory of a layer covers it on the way down, 'merged'
+ * when a layer has a directory of its own there, 'shown' when no layer has anything. */
+function realSeenThrough(layers: string[], rel: string): 'hidden' | 'merged' | 'shown' {
+  const names = rel.split('/');
+  for (let i = 1; i <= names.length; i++) {
+    const prefix = names.slice(0, i).join('/');
+    for (const layer of layers) {
+      const p = path.join(layer, prefix);
+      const st = tryLstat(p);
+      if (!st) continue;
+      if (isWhiteout(st) || !st.isDirectory() || isOpaque(p)) return 'hidden';
+      if (i === names.length) return 'merged';
+    }
+  }
+  return 'shown';
+}
 
 /** Carries out the plan's flattening (hard links, no copies). */
 export function prepareParentLayers(plan: SandboxPlan): void {
@@ -563,6 +622,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
   for (const o of overlays) {
     if (o.mode !== o.hostMode) lines.push(`upper ${o.upper} ${o.mode.toString(8)} (for ${o.mountPoint}, ${o.hostMode.toString(8)} on the host)`);
     for (const d of o.upperDirs ?? []) lines.push(`upper dir ${d.path} ${d.mode.toString(8)}`);
+    for (const w of o.whiteouts ?? []) lines.push(`upper whiteout ${w} (hidden inside)`);
   }
   plan.steps.forEach((s, i) => {
     const n = String(i).padStart(3);
