@@ -56,7 +56,13 @@ export interface RunOptions {
   time?: TimeMode;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
+  /** Seconds to wait, once the command's main process ended, for the processes it left
+   * running (daemons) before terminating them (default DEFAULT_LINGER_S). */
+  linger?: number;
 }
+
+/** Default of RunOptions.linger. */
+export const DEFAULT_LINGER_S = 2;
 
 export interface RunResult extends SandboxResult {
   buildDir: string;
@@ -236,6 +242,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       endedAt: endedAt.toISOString(),
       processes: result.processes,
       filesWritten: result.filesWritten,
+      ...(result.terminated ? { terminated: result.terminated } : {}),
     });
     const full: RunResult = { ...result, ...paths, durationMs: endedAt.getTime() - startedAt.getTime() };
     timing('status written');
@@ -246,7 +253,10 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
 /** Where and what the sandbox runs; the record's directories are hidden inside. */
 function sandboxPlace(argv: string[], cwd: string, options: RunOptions, paths: AttemptPaths, runDir: string) {
-  return { argv, cwd, env: options.env ?? process.env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir] };
+  return {
+    argv, cwd, env: options.env ?? process.env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir],
+    lingerMs: Math.round((options.linger ?? DEFAULT_LINGER_S) * 1000),
+  };
 }
 
 /** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,

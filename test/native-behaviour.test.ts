@@ -84,3 +84,47 @@ test.serial('cmake -B build works where ./build holds the record', async (t) => 
   t.true(existsSync(path.join(out.attemptDir, 'files', dir, 'build', 'CMakeCache.txt')));
   t.false(existsSync(path.join(dir, 'build', 'CMakeCache.txt')));
 });
+
+test('processes left running after the command ended are terminated after --linger', async (t) => {
+  t.timeout(60_000);
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--linger', '0.5', '--', 'sh', '-c', 'sleep 1000 & echo started'], { cwd: dir });
+  t.is(out.status, 0, out.stderr);
+  t.is(out.stdout, 'started\n');
+  t.regex(out.stderr, /; terminated 1 process left running after the command ended \(3 sleep\)\n$/);
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
+  t.true(status.complete);
+  t.is(status.status, 0);
+  t.deepEqual(status.terminated, { count: 1, processes: [{ pid: 3, argv: ['sleep', '1000'], name: 'sleep' }] });
+});
+
+test('a process that ends within the linger time is waited for, its writes recorded', async (t) => {
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--', 'sh', '-c', '(sleep 0.3; echo late > late.txt) & exit 0'], { cwd: dir });
+  t.is(out.status, 0, out.stderr);
+  t.notRegex(out.stderr, /terminated/);
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
+  t.is(status.terminated, undefined);
+  t.is(readFileSync(path.join(dir, 'build', '0', '0', 'files', dir, 'late.txt'), 'utf8'), 'late\n');
+});
+
+test('ssh-agent started by the command does not keep the run alive', async (t) => {
+  t.timeout(60_000);
+  const missing = ensureCommands({ 'ssh-agent': 'openssh-client' });
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--linger', '0.2', '--', 'sh', '-c', 'eval "$(ssh-agent -s)" >/dev/null; test -S "$SSH_AUTH_SOCK" && echo agent up'], { cwd: dir });
+  t.is(out.status, 0, out.stderr);
+  t.is(out.stdout, 'agent up\n');
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
+  t.is(status.terminated.count, 1);
+  t.is(status.terminated.processes[0].name, 'ssh-agent');
+});
+
+test('--linger takes seconds', async (t) => {
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--linger', 'soon', '--', 'true'], { cwd: dir });
+  t.is(out.status, 2);
+  t.is(out.stderr, 'uwrx run: --linger expects seconds (a number >= 0), got "soon"\n');
+  t.false(existsSync(path.join(dir, 'build')));
+});

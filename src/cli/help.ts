@@ -35,6 +35,10 @@ Options:
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
                     and moves 1 ms per read), frozen (always that time) or real (the
                     host's clocks). A replay keeps the replayed mode and T0
+  --linger <s>      once the command's main process ended, wait at most this many
+                    seconds for the processes it left running (daemons), then
+                    terminate them (SIGTERM, SIGKILL after 3 s) and say so in the
+                    status and the summary (default 2)
   --tmp <path>      where the run's temporary directory is created
                     (default: <build>/.tmp, on the build's filesystem)
   -q, --quiet       no summary line at the end

@@ -14,5 +14,15 @@ export function formatSummary(result: RunResult, cwd: string): string {
     how,
   ];
   const incomplete = result.incomplete ? ' (incomplete)' : '';
-  return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}`;
+  return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}${terminated(result)}`;
+}
+
+/** What was still running once the command had ended and the linger time ran out. */
+function terminated(result: RunResult): string {
+  const t = result.terminated;
+  if (!t) return '';
+  const named = t.processes.map((p) => `${p.pid} ${p.name}`);
+  const more = t.count > named.length ? `, ${t.count - named.length} more` : '';
+  const list = named.length > 0 ? ` (${named.slice(0, 5).join(', ')}${named.length > 5 ? ', ...' : ''}${more})` : '';
+  return `; terminated ${t.count} process${t.count === 1 ? '' : 'es'} left running after the command ended${list}`;
 }

@@ -50,6 +50,9 @@ export interface InitPlan {
   handlerThreads: number;
   /** Grace period between SIGTERM and SIGKILL when uwrx-init itself gets SIGINT/SIGTERM. */
   graceMs: number;
+  /** How long to wait for the rest of the tree once the command's main process ended,
+   * before terminating it (absent or negative: wait for every process). */
+  lingerMs?: number;
   /** Absolute <runDir>/traces: uwrx-init writes each process's trace buffer there
    * (src/native/init/trace.c). Absent: no trace events. */
   tracesDir?: string;
@@ -114,6 +117,11 @@ export interface DoneBody {
   code: number | null;
   signal: number | null;
   time: number;
+  /** Logical pids of the processes still running when the linger time ran out (the
+   * first 64), which uwrx-init then terminated. */
+  terminated?: Array<{ pid: number; name: string }>;
+  /** How many processes that was (also those never seen by a handler). */
+  terminatedCount?: number;
 }
 
 export interface FailedBody {

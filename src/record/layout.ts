@@ -212,6 +212,8 @@ export interface AttemptStatus {
   endedAt: string;
   processes: number;
   filesWritten: number;
+  /** Processes left running by the command and terminated after the linger time. */
+  terminated?: { count: number; processes: Array<{ pid: number; argv?: string[]; name: string }> };
 }
 
 export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {

@@ -31,6 +31,10 @@ export interface SandboxOptions {
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
    * notification wakes each of them, which measured slower on 2 CPUs). */
   handlerThreads?: number;
+  /** Once the command's main process ended, how long to wait for the processes it left
+   * running before terminating them (SIGTERM, then SIGKILL after the grace period).
+   * Absent: wait for every process. */
+  lingerMs?: number;
   /** Deterministic randomness and time, the ld.so shim (docs/reproducibility.md). */
   repro?: ReproInput;
 }
@@ -51,6 +55,17 @@ export interface SandboxResult {
   incomplete: boolean;
   processes: number;
   filesWritten: number;
+  /** Processes still running when the linger time after the command's exit ran out,
+   * which were terminated (absent: none). `processes` lists the first 64. */
+  terminated?: { count: number; processes: TerminatedProcess[] };
+}
+
+/** A process terminated after the linger time: its logical pid, command line (when it
+ * exec'd) and its name as the kernel knew it (comm). */
+export interface TerminatedProcess {
+  pid: number;
+  argv?: string[];
+  name: string;
 }
 
 export interface Sandbox {

@@ -151,6 +151,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       incomplete: interrupted,
       processes: table.size,
       filesWritten,
+      terminated: lingering(outcome, table),
     };
   })();
 
@@ -160,6 +161,20 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       interrupted = true;
       sendTerminate(graceMs);
     },
+  };
+}
+
+/** The processes terminated after the linger time, with their command names. */
+function lingering(outcome: DoneBody, table: ProcessTable): SandboxResult['terminated'] {
+  const pids = outcome.terminated ?? [];
+  const count = outcome.terminatedCount ?? pids.length;
+  if (count === 0) return undefined;
+  return {
+    count,
+    processes: pids.map(({ pid, name }) => {
+      const argv = table.argvOf(pid);
+      return { pid, ...(argv.length > 0 ? { argv } : {}), name };
+    }),
   };
 }
 
@@ -280,6 +295,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     uid: process.getuid!(),
     gid: process.getgid!(),
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
+    ...(options.lingerMs !== undefined ? { lingerMs: options.lingerMs } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
     parents: parentStores(options.attemptDir),
     ptys: hostPtys(),

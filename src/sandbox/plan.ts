@@ -83,6 +83,8 @@ export interface PlanInput {
   gid: number;
   handlerThreads?: number;
   graceMs?: number;
+  /** See InitPlan.lingerMs. */
+  lingerMs?: number;
   /** Contents of /proc/self/mountinfo (read when absent). */
   mountinfo?: string;
   /** Deterministic randomness, time, hostname and the ld.so shim; absent: none of it. */
@@ -360,6 +362,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
       steps,
       handlerThreads: input.handlerThreads ?? 1,
       graceMs: input.graceMs ?? 3000,
+      ...(input.lingerMs !== undefined ? { lingerMs: input.lingerMs } : {}),
       // Trace buffers of the processes, when the run has a traces/ directory (src/run.ts).
       ...(isDirectory(path.join(input.runDir, 'traces')) ? { tracesDir: path.join(input.runDir, 'traces') } : {}),
       ...(input.repro

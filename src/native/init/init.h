@@ -120,6 +120,7 @@ struct plan {
   size_t nsteps;
   int handler_threads;
   int grace_ms;
+  int linger_ms;              /* after the command's main process ended: -1 waits for all */
   struct repro_config repro;  /* repro.c */
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
 };
@@ -193,6 +194,8 @@ void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 void procs_reaped(pid_t pid, int status);
 /* epoll reported the pidfd of `p` readable. */
 void procs_pidfd_ready(struct proc *p);
+/* Logical pids and pids of the processes not ended yet (at most `max`); returns how many. */
+size_t procs_running(int *logical, pid_t *tgid, size_t max);
 /* Retries exit reports whose status was not known yet. */
 void procs_flush_pending(bool final);
 uint64_t now_ns(void);

@@ -6,6 +6,7 @@
  * pivot_root), forks the command (which enters a nested user and mount namespace and
  * installs the seccomp filter), serves the notifications, reaps every process and ends
  * when none is left. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -149,6 +150,13 @@ static __attribute__((noreturn)) void run_command(int sock) {
 
 static int timer_fd = -1;
 static int command_status = -1;
+/* Processes still running when the linger time after the command's exit ran out: they
+ * were terminated (logical pids). */
+#define LINGER_REPORT_MAX 64
+static int lingered[LINGER_REPORT_MAX];
+static char lingered_name[LINGER_REPORT_MAX][16]; /* comm: also for a fork that did not exec */
+static size_t nlingered, nlingered_total;
+static bool linger_armed;
 
 static void arm_timer(int ms) {
   struct itimerspec its = { 0 };
@@ -205,6 +213,31 @@ static void on_socket_message(void) {
   free(data);
 }
 
+/* Processes of the sandbox other than pid 1, as its /proc lists them. */
+static size_t processes_left(void) {
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && strcmp(e->d_name, "1") != 0) n++;
+  closedir(d);
+  return n;
+}
+
+static void read_comm(pid_t pid, char out[16]) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d/comm", pid);
+  out[0] = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, out, 15);
+  close(fd);
+  out[n > 0 ? n : 0] = 0;
+  char *nl = strchr(out, '\n');
+  if (nl) *nl = 0;
+}
+
 static void reap(void) {
   for (;;) {
     int status;
@@ -226,7 +259,18 @@ static bool children_left(void) {
 static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 4);
+  mp_write_map(&w, 6);
+  mp_write_cstr(&w, "terminated");
+  mp_write_array(&w, (uint32_t)nlingered);
+  for (size_t i = 0; i < nlingered; i++) {
+    mp_write_map(&w, 2);
+    mp_write_cstr(&w, "pid");
+    mp_write_int(&w, lingered[i]);
+    mp_write_cstr(&w, "name");
+    mp_write_cstr(&w, lingered_name[i]);
+  }
+  mp_write_cstr(&w, "terminatedCount");
+  mp_write_uint(&w, nlingered_total);
   mp_write_cstr(&w, "status");
   mp_write_int(&w, command_status >= 0 ? exit_code_of(command_status) : 1);
   mp_write_cstr(&w, "code");
@@ -328,6 +372,10 @@ static __attribute__((noreturn)) void pid1_main(void) {
   for (;;) {
     reap();
     if (!children_left()) break;
+    if (command_status >= 0 && !linger_armed && !g.terminating && plan.linger_ms >= 0) {
+      linger_armed = true;
+      arm_timer(plan.linger_ms);
+    }
     struct epoll_event events[64];
     /* statuses not known at exit are retried every 20 ms */
     int n = epoll_wait(g.epoll, events, 64, 20);
@@ -342,7 +390,18 @@ static __attribute__((noreturn)) void pid1_main(void) {
       } else if (tag == EV_TIMER) {
         uint64_t ticks;
         if (read(timer_fd, &ticks, sizeof ticks) < 0) {}
-        if (g.terminating && !killed) {
+        if (!g.terminating && linger_armed) {
+          /* the command ended a while ago; what it left running goes now */
+          pid_t tgid[LINGER_REPORT_MAX];
+          pthread_mutex_lock(&g.lock);
+          nlingered = procs_running(lingered, tgid, LINGER_REPORT_MAX);
+          pthread_mutex_unlock(&g.lock);
+          for (size_t i = 0; i < nlingered; i++) read_comm(tgid[i], lingered_name[i]);
+          nlingered_total = nlingered;
+          size_t seen = processes_left();
+          if (seen > nlingered_total) nlingered_total = seen; /* some never made a notified call */
+          start_termination(plan.grace_ms);
+        } else if (g.terminating && !killed) {
           killed = true;
           kill(-1, SIGKILL);
         }

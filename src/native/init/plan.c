@@ -64,6 +64,7 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
   memset(plan, 0, sizeof *plan);
   plan->handler_threads = 1;
   plan->grace_ms = 3000;
+  plan->linger_ms = -1;
   *why = "plan is not a map";
   if (!mp_read_map(r, &n)) return false;
   while (n--) {
@@ -91,6 +92,9 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
     } else if (mp_key_is(k, klen, "graceMs")) {
       if (!mp_read_int(r, &v)) return false;
       plan->grace_ms = (int)v;
+    } else if (mp_key_is(k, klen, "lingerMs")) {
+      if (!mp_read_int(r, &v)) return false;
+      plan->linger_ms = v < 0 ? -1 : (int)v;
     } else if (mp_key_is(k, klen, "tracesDir")) {
       if (mp_peek(r) == MP_NIL) mp_read_nil(r);
       else if (!mp_read_strdup(r, &plan->traces_dir)) return false;
