@@ -146,9 +146,11 @@ export class RunHandle extends EventEmitter<RunEvents> {
     // Everything that can fail on bad input is checked before the attempt exists, so a
     // mistake leaves no half-made attempt behind.
     const buildDir = replayed ? replayed.buildDir : path.resolve(cwd, options.build ?? 'build');
-    await makeDirectories(buildDir, 'build directory');
     const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(buildDir, '.tmp'));
-    await makeDirectories(tmpRoot, 'temporary directory (--tmp)');
+    // the default lives in the build directory and is made; a given one must exist
+    if (options.tmp !== undefined) await requireDirectory(tmpRoot, '--tmp');
+    await makeDirectories(buildDir, 'build directory');
+    if (options.tmp === undefined) await makeDirectories(tmpRoot, 'temporary directory');
     const paths = await allocateAttempt(buildDir, replayed ? replayed.step : options.step);
     // Parents: as given; a replay keeps the replayed attempt's; else the nearest earlier step.
     let parents = explicitParents;
@@ -237,7 +239,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       status: result.status,
       exitCode: result.exitCode,
       signal: result.signal,
-      ...(result.incomplete ? { reason: 'interrupted' } : {}),
+      ...(result.incomplete ? { reason: result.problem ?? 'interrupted' } : {}),
       startedAt: startedAt.toISOString(),
       endedAt: endedAt.toISOString(),
       processes: result.processes,
@@ -282,6 +284,16 @@ export async function dryRun(options: RunOptions): Promise<string> {
     },
   });
   return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init, plan.overlays)}`;
+}
+
+async function requireDirectory(dir: string, role: string): Promise<void> {
+  let st;
+  try {
+    st = await fs.stat(dir);
+  } catch (err) {
+    throw new UsageError(`${role} ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${role} ${dir}: not a directory`);
 }
 
 /** The time mode a replayed attempt ran with (attempts before the option: advancing). */

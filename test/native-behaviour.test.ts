@@ -1,10 +1,11 @@
 // `uwrx run --` in front of a command behaves as the command alone: real programs,
 // as a user runs them, and the real filesystem left untouched.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { promises as fs, existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
-import { removeWorkDirs, runUwrx, runners, workDir } from './helpers/sandbox-users.js';
+import { isRoot, removeWorkDirs, runUwrx, runners, workDir } from './helpers/sandbox-users.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
 test.after.always(removeWorkDirs);
@@ -127,4 +128,53 @@ test('--linger takes seconds', async (t) => {
   t.is(out.status, 2);
   t.is(out.stderr, 'uwrx run: --linger expects seconds (a number >= 0), got "soon"\n');
   t.false(existsSync(path.join(dir, 'build')));
+});
+
+test('--tmp on another filesystem than the record: the files are copied into it', async (t) => {
+  const dir = await scratch(t);
+  const shm = await fs.mkdtemp('/dev/shm/uwrx-tmp-');
+  t.teardown(() => fs.rm(shm, { recursive: true, force: true }));
+  t.not((await fs.stat(shm)).dev, (await fs.stat(dir)).dev, 'needs /dev/shm on another filesystem');
+  const out = await uwrx(['run', '--quiet', '--tmp', shm, '--', 'sh', '-c', 'echo one > a; echo two > a; mkdir d; ln a d/b; rm -f /etc/hostname; echo ok'], { cwd: dir });
+  t.is(out.status, 0, out.stderr);
+  t.is(out.stdout, 'ok\n');
+  const files = path.join(dir, 'build', '0', '0', 'files');
+  t.is(readFileSync(path.join(files, dir, 'a'), 'utf8'), 'two\n');
+  t.is((await fs.stat(path.join(files, dir, 'd', 'b'))).ino, (await fs.stat(path.join(files, dir, 'a'))).ino, 'hard link kept');
+  const whiteout = await fs.lstat(path.join(files, 'etc', 'hostname'));
+  t.true(whiteout.isCharacterDevice() && whiteout.rdev === 0, 'deletion kept as a whiteout');
+  t.true(JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8')).complete);
+  t.deepEqual(readdirSync(shm), [], 'the run directory is gone');
+  t.true(existsSync('/etc/hostname'));
+});
+
+test('--tmp that does not exist is refused and nothing is created', async (t) => {
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--tmp', path.join(dir, 'nonexistent', 'dir'), '--', 'true'], { cwd: dir });
+  t.is(out.status, 2);
+  t.is(out.stderr, `uwrx run: --tmp ${path.join(dir, 'nonexistent', 'dir')}: no such directory\n`);
+  t.deepEqual(readdirSync(dir), []);
+});
+
+(isRoot ? test.serial : test.skip)('a full filesystem under the trace buffers: no SIGBUS, the record kept and marked incomplete (mounts a tmpfs: root)', async (t) => {
+  const dir = await scratch(t);
+  const small = path.join(dir, 'small');
+  await fs.mkdir(small);
+  t.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1536k', 'uwrx-test-full', small]).status, 0);
+  t.teardown(() => void spawnSync('umount', [small]));
+  const work = path.join(dir, 'work');
+  await fs.mkdir(work);
+  const out = await uwrx(['run', '--tmp', small, '--', 'sh', '-c', 'for i in 1 2 3 4; do seq 1 300000 >/dev/null & done; wait; echo survived'], { cwd: work });
+  t.is(out.status, 0, out.stderr);
+  t.is(out.stdout, 'survived\n');
+  t.regex(out.stderr, /\(incomplete: no space left on the filesystem of .*small \(--tmp\): \d+ trace records? (and the trace of \d+ process(es)? )?lost\)\n$/);
+  const attempt = path.join(work, 'build', '0', '0');
+  const status = JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8'));
+  t.false(status.complete);
+  t.is(status.status, 0);
+  t.regex(status.reason, /^no space left/);
+  // what was recorded is kept: the process table and the trace
+  t.true(existsSync(path.join(attempt, 'perfetto')));
+  t.regex(readFileSync(path.join(attempt, 'procs.tsv'), 'utf8'), /seq\t1\t300000/);
+  t.deepEqual(readdirSync(small), []);
 });

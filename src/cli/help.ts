@@ -39,8 +39,9 @@ Options:
                     seconds for the processes it left running (daemons), then
                     terminate them (SIGTERM, SIGKILL after 3 s) and say so in the
                     status and the summary (default 2)
-  --tmp <path>      where the run's temporary directory is created
-                    (default: <build>/.tmp, on the build's filesystem)
+  --tmp <path>      an existing directory where the run's temporary directory is
+                    created (default: <build>/.tmp, on the build's filesystem; on
+                    another filesystem, finishing copies instead of renaming)
   -q, --quiet       no summary line at the end
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything

@@ -6,14 +6,16 @@ export function formatSummary(result: RunResult, cwd: string): string {
   const where = path.relative(cwd, result.attemptDir) || '.';
   const shown = where.startsWith('..') ? result.attemptDir : where;
   const how =
-    result.signal !== null ? `killed by signal ${result.signal}` : result.incomplete ? 'interrupted' : `exit ${result.exitCode}`;
+    result.signal !== null
+      ? `killed by signal ${result.signal}`
+      : result.incomplete && !result.problem ? 'interrupted' : `exit ${result.exitCode}`;
   const parts = [
     `${result.processes} process${result.processes === 1 ? '' : 'es'}`,
     `${result.filesWritten} file${result.filesWritten === 1 ? '' : 's'} written`,
     `${(result.durationMs / 1000).toFixed(2)} s`,
     how,
   ];
-  const incomplete = result.incomplete ? ' (incomplete)' : '';
+  const incomplete = result.problem ? ` (incomplete: ${result.problem})` : result.incomplete ? ' (incomplete)' : '';
   return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}${terminated(result)}`;
 }
 

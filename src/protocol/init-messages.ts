@@ -122,6 +122,11 @@ export interface DoneBody {
   terminated?: Array<{ pid: number; name: string }>;
   /** How many processes that was (also those never seen by a handler). */
   terminatedCount?: number;
+  /** Present when trace buffers failed (a full filesystem under --tmp): trace records
+   * dropped, processes that got no buffer, the first errno. */
+  traceLostRecords?: number;
+  traceLostBuffers?: number;
+  traceErrno?: number;
 }
 
 export interface FailedBody {

@@ -6,6 +6,7 @@ import type { OverlayLayer } from './plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
 import { unescapeBytes } from '../record/escape.js';
 import { native } from '../native.js';
+import { moveAcross } from '../record/move.js';
 
 async function lstatOrNull(p: string | Buffer) {
   try {
@@ -24,7 +25,7 @@ export async function mergeMove(src: string, dst: string): Promise<void> {
   const d = await lstatOrNull(dst);
   if (!d) {
     await fs.mkdir(path.dirname(dst), { recursive: true });
-    await fs.rename(src, dst);
+    await moveAcross(src, dst);
     return;
   }
   const s = await fs.lstat(src);
@@ -34,7 +35,7 @@ export async function mergeMove(src: string, dst: string): Promise<void> {
     return;
   }
   if (d.isDirectory()) await fs.rm(dst, { recursive: true, force: true });
-  await fs.rename(src, dst);
+  await moveAcross(src, dst);
 }
 
 /** Moves every upper into files/<mount point>; returns the files/ directory. */
@@ -108,7 +109,7 @@ async function makeWritable(dir: string): Promise<void> {
 export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Promise<void> {
   const meta = path.join(attemptDir, 'files.meta');
   try {
-    await fs.rename(plan.meta, meta);
+    await moveAcross(plan.meta, meta);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     await fs.writeFile(meta, '');
@@ -151,7 +152,7 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
         continue;
       }
       if (await lstatOrNull(dst)) await fs.rm(dst, { recursive: true, force: true });
-      await fs.rename(src, dst);
+      await moveAcross(src, dst);
     }
   }
   if (skipped.length > 0) await fs.writeFile(path.join(attemptDir, 'files.skipped'), skipped.join(''));

@@ -58,6 +58,9 @@ export interface SandboxResult {
   /** Processes still running when the linger time after the command's exit ran out,
    * which were terminated (absent: none). `processes` lists the first 64. */
   terminated?: { count: number; processes: TerminatedProcess[] };
+  /** Why the record is incomplete although the command ran to its end (a full
+   * filesystem under the trace buffers). */
+  problem?: string;
 }
 
 /** A process terminated after the linger time: its logical pid, command line (when it

@@ -133,6 +133,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     timing('run directory cleaned');
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const filesWritten = await countRegularFiles(filesDir);
+    const lost = outcome ? traceLoss(outcome, options.runDir) : undefined;
     if (!outcome) {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
       return {
@@ -148,10 +149,11 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       status: outcome.status,
       exitCode: outcome.code,
       signal: outcome.signal,
-      incomplete: interrupted,
+      incomplete: interrupted || lost !== undefined,
       processes: table.size,
       filesWritten,
       terminated: lingering(outcome, table),
+      ...(lost ? { problem: lost } : {}),
     };
   })();
 
@@ -162,6 +164,19 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       sendTerminate(graceMs);
     },
   };
+}
+
+/** What the trace buffers could not hold, in one sentence (undefined: nothing lost). */
+function traceLoss(outcome: DoneBody, runDir: string): string | undefined {
+  const records = outcome.traceLostRecords ?? 0;
+  const buffers = outcome.traceLostBuffers ?? 0;
+  if (records === 0 && buffers === 0) return undefined;
+  const why = outcome.traceErrno === os.constants.errno.ENOSPC ? 'no space left' : `errno ${outcome.traceErrno}`;
+  const what = [
+    records ? `${records} trace record${records === 1 ? '' : 's'}` : '',
+    buffers ? `the trace of ${buffers} process${buffers === 1 ? '' : 'es'}` : '',
+  ].filter(Boolean).join(' and ');
+  return `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
 }
 
 /** The processes terminated after the linger time, with their command names. */

@@ -181,15 +181,16 @@ export function computePlan(input: PlanInput): SandboxPlan {
     if (!names) topCache.set(root, (names = new Set(listDir(root))));
     return names;
   };
-  const overlay = (mountPoint: string) => {
+  // `st`: the mount point's lstat, taken once (a directory made by others may go meanwhile)
+  const overlay = (mountPoint: string, st: Stats) => {
     const index = overlays.length;
     const upper = path.join(input.runDir, 'ovl', String(index), 'upper');
     const layer: OverlayLayer = {
       mountPoint,
       upper,
       work: path.join(input.runDir, 'ovl', String(index), 'work'),
-      mode: viewMode(mountPoint),
-      hostMode: statSync(mountPoint).mode & 0o7777,
+      mode: viewMode(mountPoint, st),
+      hostMode: st.mode & 0o7777,
     };
     if (!root) {
       // the parents' own layers for this mount point
@@ -253,7 +254,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
       steps.push({ op: 'mkdir', path: target, mode: special ? st.mode & 0o7777 : viewMode(real, st) });
       if (special) return;
       if (!overlayPathOk(real)) return;
-      if (!hasMountsBelow(real)) overlay(real);
+      if (!hasMountsBelow(real)) overlay(real, st);
       else for (const name of listDir(real)) addEntry(path.join(real, name), false);
     } else if (st.isFile()) {
       steps.push({ op: 'file', path: target, mode: 0o644 });

@@ -80,6 +80,8 @@ void trace_release(struct proc *p);
 /* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
  * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
 uint32_t trace_logical_tid(struct proc *p, pid_t tid);
+/* Records the buffers could not hold, processes that got no buffer, first errno. */
+void trace_losses(uint64_t *records, uint64_t *buffers, int *err);
 /* Handlers: write/writev/pwrite* to fd 1 and 2 (output events), connect. */
 void handle_output(struct notif_ctx *ctx);
 void handle_connect(struct notif_ctx *ctx);

@@ -259,7 +259,19 @@ static bool children_left(void) {
 static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 6);
+  uint64_t lost_records, lost_buffers;
+  int lost_errno;
+  trace_losses(&lost_records, &lost_buffers, &lost_errno);
+  bool lost = lost_records || lost_buffers;
+  mp_write_map(&w, lost ? 9 : 6);
+  if (lost) {
+    mp_write_cstr(&w, "traceLostRecords");
+    mp_write_uint(&w, lost_records);
+    mp_write_cstr(&w, "traceLostBuffers");
+    mp_write_uint(&w, lost_buffers);
+    mp_write_cstr(&w, "traceErrno");
+    mp_write_int(&w, lost_errno);
+  }
   mp_write_cstr(&w, "terminated");
   mp_write_array(&w, (uint32_t)nlingered);
   for (size_t i = 0; i < nlingered; i++) {
