@@ -65,6 +65,8 @@ export interface RunOptions {
 export const DEFAULT_LINGER_S = 2;
 
 export interface RunResult extends SandboxResult {
+  /** Parent attempts the run built on, nearest first. */
+  parents: string[];
   buildDir: string;
   step: string;
   attempt: number;
@@ -74,6 +76,7 @@ export interface RunResult extends SandboxResult {
 
 export type RunEvent =
   | ({ type: 'attempt'; argv: string[] } & AttemptPaths)
+  | { type: 'warning'; message: string }
   | SandboxEvent
   | { type: 'finished'; result: RunResult };
 
@@ -157,8 +160,16 @@ export class RunHandle extends EventEmitter<RunEvents> {
     if (parents.length === 0 && !options.noParents) {
       if (replayed) parents = await readParents(replayed.attemptDir);
       else {
-        const p = await defaultParent(paths.buildDir, paths.step);
-        if (p) parents = [p];
+        const { parent, passedOver } = await defaultParent(paths.buildDir, paths.step);
+        if (parent) parents = [parent];
+        if (passedOver.length > 0) {
+          const steps = passedOver.map((d) => path.relative(cwd, d) || d).join(', ');
+          this.publish({
+            type: 'warning',
+            message: `no complete attempt in ${steps} (still running, interrupted or failed): ` +
+              (parent ? `building on ${path.relative(cwd, parent) || parent}` : 'running without a parent'),
+          });
+        }
       }
     }
     const net = options.net ?? !replayed;
@@ -246,7 +257,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       filesWritten: result.filesWritten,
       ...(result.terminated ? { terminated: result.terminated } : {}),
     });
-    const full: RunResult = { ...result, ...paths, durationMs: endedAt.getTime() - startedAt.getTime() };
+    const full: RunResult = { ...result, ...paths, parents, durationMs: endedAt.getTime() - startedAt.getTime() };
     timing('status written');
     this.publish({ type: 'finished', result: full });
     return full;

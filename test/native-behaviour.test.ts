@@ -1,12 +1,12 @@
 // `uwrx run --` in front of a command behaves as the command alone: real programs,
 // as a user runs them, and the real filesystem left untouched.
 import test from 'ava';
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs, existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
 import { isRoot, removeWorkDirs, runUwrx, runners, workDir } from './helpers/sandbox-users.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
 
 test.after.always(removeWorkDirs);
 
@@ -158,16 +158,20 @@ test('--tmp that does not exist is refused and nothing is created', async (t) =>
 
 (isRoot ? test.serial : test.skip)('a full filesystem under the trace buffers: no SIGBUS, the record kept and marked incomplete (mounts a tmpfs: root)', async (t) => {
   const dir = await scratch(t);
-  const small = path.join(dir, 'small');
-  await fs.mkdir(small);
+  // below /dev, which the sandbox never takes from the host: a mount there does not
+  // change how other runs build their root meanwhile
+  const small = await fs.mkdtemp('/dev/shm/uwrx-full-');
   t.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1536k', 'uwrx-test-full', small]).status, 0);
-  t.teardown(() => void spawnSync('umount', [small]));
+  t.teardown(async () => {
+    spawnSync('umount', [small]);
+    await fs.rmdir(small);
+  });
   const work = path.join(dir, 'work');
   await fs.mkdir(work);
   const out = await uwrx(['run', '--tmp', small, '--', 'sh', '-c', 'for i in 1 2 3 4; do seq 1 300000 >/dev/null & done; wait; echo survived'], { cwd: work });
   t.is(out.status, 0, out.stderr);
   t.is(out.stdout, 'survived\n');
-  t.regex(out.stderr, /\(incomplete: no space left on the filesystem of .*small \(--tmp\): \d+ trace records? (and the trace of \d+ process(es)? )?lost\)\n$/);
+  t.regex(out.stderr, /\(incomplete: no space left on the filesystem of \/dev\/shm\/uwrx-full-\w+ \(--tmp\): \d+ trace records? (and the trace of \d+ process(es)? )?lost\)\n$/);
   const attempt = path.join(work, 'build', '0', '0');
   const status = JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8'));
   t.false(status.complete);
@@ -177,4 +181,49 @@ test('--tmp that does not exist is refused and nothing is created', async (t) =>
   t.true(existsSync(path.join(attempt, 'perfetto')));
   t.regex(readFileSync(path.join(attempt, 'procs.tsv'), 'utf8'), /seq\t1\t300000/);
   t.deepEqual(readdirSync(small), []);
+});
+
+/** Starts `uwrx run -- argv` in `dir` and resolves once its attempt exists. */
+async function startRun(dir: string, argv: string[], attempt: string) {
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--quiet', '--', ...argv], { cwd: dir, stdio: 'ignore' });
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  while (!existsSync(path.join(dir, 'build', attempt, 'seed.txt'))) await new Promise((r) => setTimeout(r, 50));
+  return { child, exited };
+}
+
+test('the default parent is the latest complete attempt; the summary names it', async (t) => {
+  t.timeout(120_000);
+  const dir = await scratch(t);
+  const first = await uwrx(['run', '--', 'sh', '-c', 'echo first > f'], { cwd: dir });
+  t.is(first.status, 0, first.stderr);
+  // step 10 is still running while step 20 starts, and is interrupted afterwards
+  const running = await startRun(dir, ['sh', '-c', 'echo unfinished > f; sleep 100'], '10/0');
+  const during = await uwrx(['run', '--', 'cat', 'f'], { cwd: dir });
+  running.child.kill('SIGINT');
+  await running.exited;
+  t.is(during.stdout, 'first\n');
+  t.is(during.stderr.split('\n')[0], 'uwrx run: warning: no complete attempt in build/10 (still running, interrupted or failed): building on build/0/0');
+  t.regex(during.stderr, /; record in build\/20\/0; parent build\/0\/0\n$/);
+  t.false(JSON.parse(readFileSync(path.join(dir, 'build', '10', '0', 'status'), 'utf8')).complete);
+  // the killed attempt is passed over as well
+  const after = await uwrx(['run', '--step', '15', '--', 'cat', 'f'], { cwd: dir });
+  t.is(after.stdout, 'first\n');
+  t.regex(after.stderr, /warning: no complete attempt in build\/10 .*: building on build\/0\/0\n/);
+  t.regex(after.stderr, /; record in build\/15\/0; parent build\/0\/0\n$/);
+  const next = await uwrx(['run', '--', 'cat', 'f'], { cwd: dir });
+  t.is(next.stderr.split('\n').length, 2, 'no warning');
+  t.regex(next.stderr, /; record in build\/30\/0; parent build\/20\/0\n$/);
+});
+
+test('no complete earlier attempt: a warning, and no parent', async (t) => {
+  t.timeout(60_000);
+  const dir = await scratch(t);
+  const running = await startRun(dir, ['sh', '-c', 'echo unfinished > f; sleep 100'], '0/0');
+  running.child.kill('SIGINT');
+  await running.exited;
+  const out = await uwrx(['run', '--', 'sh', '-c', 'cat f 2>/dev/null || echo none'], { cwd: dir });
+  t.is(out.stdout, 'none\n');
+  t.is(out.stderr.split('\n')[0], 'uwrx run: warning: no complete attempt in build/0 (still running, interrupted or failed): running without a parent');
+  t.regex(out.stderr, /; record in build\/10\/0\n$/);
+  t.false(existsSync(path.join(dir, 'build', '10', '0', 'parent')));
 });

@@ -26,8 +26,9 @@ Options:
   --step <name>     step name; default: largest numeric step + 10, or 0 when none exist.
                     An existing step gets a new attempt. Not allowed with --replay.
   --parent <path>   parent attempt (repeatable, nearest first); its files form lower
-                    layers. Default: the latest attempt of the nearest earlier numeric
-                    step (a replay keeps the replayed attempt's parents)
+                    layers. Default: the latest complete attempt of the nearest earlier
+                    numeric step that has one, with a warning when a nearer step has
+                    none (a replay keeps the replayed attempt's parents)
   --no-parent       no parent at all
   --replay <path>   attempt directory to replay; the command defaults to the replayed one
   --net, --no-net   network on or off (default on; off with --replay)

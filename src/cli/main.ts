@@ -66,6 +66,9 @@ async function runCommand(args: RunArgs): Promise<number> {
     return 0;
   }
   const handle = run(options);
+  handle.on('event', (e) => {
+    if (e.type === 'warning') process.stderr.write(`uwrx run: warning: ${e.message}\n`);
+  });
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;

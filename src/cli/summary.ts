@@ -16,7 +16,12 @@ export function formatSummary(result: RunResult, cwd: string): string {
     how,
   ];
   const incomplete = result.problem ? ` (incomplete: ${result.problem})` : result.incomplete ? ' (incomplete)' : '';
-  return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}${terminated(result)}`;
+  const parents = result.parents.map((p) => {
+    const rel = path.relative(cwd, p);
+    return rel.startsWith('..') || rel === '' ? p : rel;
+  });
+  const on = parents.length > 0 ? `; parent${parents.length === 1 ? '' : 's'} ${parents.join(', ')}` : '';
+  return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}${on}${terminated(result)}`;
 }
 
 /** What was still running once the command had ended and the linger time ran out. */

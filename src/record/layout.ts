@@ -237,24 +237,26 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 }
 
 /** The attempt a new attempt of `step` builds on by default: the latest complete attempt
- * (else the latest attempt) of the nearest earlier numeric step. Named steps have no
- * order, so they get no default parent. */
-export async function defaultParent(buildDir: string, step: string): Promise<string | undefined> {
-  if (!/^(0|[1-9][0-9]*)$/.test(step)) return undefined;
+ * (`status` says complete: not one still running, interrupted or killed) of the nearest
+ * earlier numeric step that has one. `passedOver` lists the nearer steps whose attempts
+ * all are incomplete. Named steps have no order, so they get no default parent. */
+export async function defaultParent(buildDir: string, step: string): Promise<{ parent?: string; passedOver: string[] }> {
+  const passedOver: string[] = [];
+  if (!/^(0|[1-9][0-9]*)$/.test(step)) return { passedOver };
   const earlier = (await listNumericEntries(buildDir)).filter((s) => s < Number(step)).sort((a, b) => b - a);
   for (const s of earlier) {
     const stepDir = path.join(buildDir, String(s));
     const attempts = (await listNumericEntries(stepDir)).sort((a, b) => b - a);
-    let fallback: string | undefined;
+    let any = false;
     for (const a of attempts) {
       const dir = path.join(stepDir, String(a));
       if (!(await exists(path.join(dir, 'seed.txt')))) continue;
-      fallback ??= dir;
-      if ((await readAttemptStatus(dir))?.complete) return dir;
+      any = true;
+      if ((await readAttemptStatus(dir).catch(() => undefined))?.complete) return { parent: dir, passedOver };
     }
-    if (fallback) return fallback;
+    if (any) passedOver.push(stepDir);
   }
-  return undefined;
+  return { passedOver };
 }
 
 /** The parent attempts an attempt was linked to, nearest first. */

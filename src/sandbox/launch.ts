@@ -204,7 +204,6 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   await fs.mkdir(plan.newRoot, { recursive: true });
   if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
   prepareParentLayers(plan);
-  const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {
     await fs.mkdir(layer.upper, { recursive: true });
     await fs.mkdir(layer.work, { recursive: true });
@@ -224,10 +223,7 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
     }
     // the upper's root directory gives the mount point its owner and mode
     await fs.chmod(layer.upper, layer.mode);
-    if (root) {
-      const st = await fs.stat(layer.mountPoint);
-      await fs.chown(layer.upper, st.uid, st.gid);
-    }
+    if (layer.owner) await fs.chown(layer.upper, layer.owner.uid, layer.owner.gid);
   }
   return whiteouts;
 }

@@ -27,6 +27,8 @@ export interface OverlayLayer {
   mode: number;
   /** The mount point's mode on the host, which the record keeps. */
   hostMode: number;
+  /** The mount point's owner, given to the upper's root directory (runs as root). */
+  owner?: { uid: number; gid: number };
   /** Directories created in the upper before the run (parents first): unprivileged, the
    * kernel cannot copy up a directory whose owner or group is not mapped (EOVERFLOW), so
    * those the command is likely to write below exist in the upper already; and the
@@ -191,6 +193,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
       work: path.join(input.runDir, 'ovl', String(index), 'work'),
       mode: viewMode(mountPoint, st),
       hostMode: st.mode & 0o7777,
+      ...(root ? { owner: { uid: st.uid, gid: st.gid } } : {}),
     };
     if (!root) {
       // the parents' own layers for this mount point
