@@ -227,3 +227,16 @@ test('no complete earlier attempt: a warning, and no parent', async (t) => {
   t.regex(out.stderr, /; record in build\/10\/0\n$/);
   t.false(existsSync(path.join(dir, 'build', '10', '0', 'parent')));
 });
+
+test('uwrx inside uwrx fails with one clear line (the kernel allows one seccomp listener)', async (t) => {
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--', process.execPath, uwrxBin, 'run', '--', 'echo', 'hi'], { cwd: dir });
+  t.is(out.status, 2);
+  t.is(out.stdout, '');
+  const [inner, summary, ...rest] = out.stderr.split('\n');
+  t.is(inner, 'uwrx run: cannot run inside another uwrx run (or under another seccomp notification supervisor): the kernel allows one seccomp listener per process tree');
+  t.regex(summary!, /^uwrx: .*exit 2; record in build\/0\/0$/);
+  t.deepEqual(rest, ['']);
+  // the inner run created nothing, not even in the outer record
+  t.deepEqual(readdirSync(path.join(dir, 'build', '0', '0', 'files')), []);
+});

@@ -14,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -468,9 +470,27 @@ static bool write_maps(pid_t child) {
   return true;
 }
 
+/* `uwrx-init --probe-listener`: can a seccomp notification listener be installed here?
+ * Exit 0: yes; 3: EBUSY (this process tree has one already: inside another uwrx run, or
+ * under another supervisor); 4: another error. Tried in a child, which ends right after. */
+static int probe_listener(void) {
+  pid_t child = fork();
+  if (child < 0) return 4;
+  if (child == 0) {
+    struct sock_filter allow[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+    struct sock_fprog prog = { .len = 1, .filter = allow };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(4);
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    _exit(fd >= 0 ? 0 : errno == EBUSY ? 3 : 4);
+  }
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) return 4;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+}
+
 int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  if (argc == 2 && !strcmp(argv[1], "--probe-listener")) return probe_listener();
   if (fcntl(UWRX_INIT_FD, F_SETFD, FD_CLOEXEC) != 0) {
     fprintf(stderr, "uwrx-init: expects the control socket on fd %d (it is started by uwrx)\n", UWRX_INIT_FD);
     return 2;
