@@ -240,3 +240,14 @@ test('uwrx inside uwrx fails with one clear line (the kernel allows one seccomp 
   // the inner run created nothing, not even in the outer record
   t.deepEqual(readdirSync(path.join(dir, 'build', '0', '0', 'files')), []);
 });
+
+test('the summary\'s "files written" counts what uwrx inspect files lists', async (t) => {
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--', 'sh', '-c', 'echo a > a; sh -c "echo b > a"; mkdir d; touch d/x; ln -s a l; mkfifo p; rm -f /etc/hostname'], { cwd: dir });
+  t.is(out.status, 0, out.stderr);
+  const listed = await uwrx(['inspect', 'files', 'build/0/0'], { cwd: dir });
+  const paths = listed.stdout.split('\n').filter(Boolean);
+  t.deepEqual([...paths].sort(), ['/etc/hostname', ...['a', 'd', 'd/x', 'l', 'p'].map((n) => path.join(dir, n))].sort());
+  t.regex(out.stderr, new RegExp(`, ${paths.length} files written, `));
+  t.is(JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8')).filesWritten, paths.length);
+});

@@ -132,7 +132,8 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     await cleanRunDir(plan);
     timing('run directory cleaned');
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
-    const filesWritten = await countRegularFiles(filesDir);
+    // what `uwrx inspect files` lists: each path files.meta names, once
+    const filesWritten = plan.init.files ? await countPathsInMeta(options.attemptDir) : await countRegularFiles(filesDir);
     const lost = outcome ? traceLoss(outcome, options.runDir) : undefined;
     if (!outcome) {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
@@ -164,6 +165,19 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       sendTerminate(graceMs);
     },
   };
+}
+
+/** Distinct paths in the attempt's files.meta (the files `uwrx inspect files` lists). */
+async function countPathsInMeta(attemptDir: string): Promise<number> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(attemptDir, 'files.meta'), 'latin1');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  // the path is the first field, escaped (no raw tab or newline inside)
+  return new Set(text.split('\n').filter(Boolean).map((line) => line.slice(0, line.indexOf('\t')))).size;
 }
 
 /** What the trace buffers could not hold, in one sentence (undefined: nothing lost). */
