@@ -313,13 +313,19 @@ async function replayedTimeMode(attempt: AttemptPaths): Promise<TimeMode> {
   return typeof recorded === 'string' ? parseTimeMode(recorded) : 'advancing';
 }
 
+/** The command a replay reruns: the attempt's own cmd, else its step's (attempts made
+ * before attempts kept one). */
 async function readAttemptCommand(attempt: AttemptPaths): Promise<string[]> {
-  try {
-    return await readStepCommand(attempt.attemptDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return readStepCommand(attempt.stepDir);
+  for (const dir of [attempt.attemptDir, attempt.stepDir]) {
+    try {
+      return await readStepCommand(dir);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    }
   }
+  throw new UsageError(
+    `--replay ${attempt.attemptDir}: no command recorded (neither the attempt nor its step has a cmd file): give one after "--"`,
+  );
 }
 
 /** Starts a supervised run. Await `handle.done` for the result; iterate

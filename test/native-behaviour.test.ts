@@ -251,3 +251,22 @@ test('the summary\'s "files written" counts what uwrx inspect files lists', asyn
   t.regex(out.stderr, new RegExp(`, ${paths.length} files written, `));
   t.is(JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8')).filesWritten, paths.length);
 });
+
+test('--replay of an attempt whose step has no cmd: its own cmd, else a message that says so', async (t) => {
+  const dir = await scratch(t);
+  const first = await uwrx(['run', '--quiet', '--', 'echo', 'replayed'], { cwd: dir });
+  t.is(first.status, 0, first.stderr);
+  await fs.rm(path.join(dir, 'build', '0', 'cmd'));
+  const own = await uwrx(['run', '--quiet', '--replay', 'build/0/0'], { cwd: dir });
+  t.is(own.status, 0, own.stderr);
+  t.is(own.stdout, 'replayed\n');
+  // the replay wrote the step's cmd again
+  await fs.rm(path.join(dir, 'build', '0', 'cmd'));
+  await fs.rm(path.join(dir, 'build', '0', '0', 'cmd'));
+  const none = await uwrx(['run', '--replay', 'build/0/0'], { cwd: dir });
+  t.is(none.status, 2);
+  t.is(none.stderr, `uwrx run: --replay ${path.join(dir, 'build', '0', '0')}: no command recorded (neither the attempt nor its step has a cmd file): give one after "--"\n`);
+  t.deepEqual(readdirSync(path.join(dir, 'build', '0')).sort(), ['0', '1', 'options']);
+  const given = await uwrx(['run', '--quiet', '--replay', 'build/0/0', '--', 'echo', 'given'], { cwd: dir });
+  t.is(given.stdout, 'given\n');
+});

@@ -116,7 +116,7 @@ export async function allocateAttempt(buildDir: string, step?: string): Promise<
 }
 
 /** The attempt a path names, or a UsageError saying why it is not one. An attempt
- * directory is a numeric directory holding seed.txt, inside a step holding cmd. */
+ * directory is a numeric directory holding seed.txt (inside a step directory). */
 export async function resolveAttemptDir(given: string, role: string): Promise<AttemptPaths> {
   const abs = path.resolve(given);
   let st;
@@ -130,8 +130,7 @@ export async function resolveAttemptDir(given: string, role: string): Promise<At
   const attemptName = path.basename(real);
   const stepDir = path.dirname(real);
   const hasSeed = await exists(path.join(real, 'seed.txt'));
-  const hasCmd = await exists(path.join(stepDir, 'cmd'));
-  if (!/^(0|[1-9][0-9]*)$/.test(attemptName) || !hasSeed || !hasCmd) {
+  if (!/^(0|[1-9][0-9]*)$/.test(attemptName) || !hasSeed) {
     throw new UsageError(`${role} ${given}: not an attempt directory (expected <build>/<step>/<attempt> with seed.txt)`);
   }
   return {
