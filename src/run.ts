@@ -2,6 +2,7 @@
 // command in the sandbox, finalise the attempt. The CLI's `uwrx run` and the library's
 // `run()` are this same code.
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { EnvironmentError, UsageError } from './errors.js';
@@ -88,6 +89,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
   readonly done: Promise<RunResult>;
   private sandbox: Sandbox | undefined;
   private terminateRequested: number | undefined;
+  private interruptedBy: NodeJS.Signals | undefined;
   private readonly history: RunEvent[] = [];
   private finished = false;
   private waiters: Array<() => void> = [];
@@ -102,9 +104,12 @@ export class RunHandle extends EventEmitter<RunEvents> {
     this.done.catch(() => undefined);
   }
 
-  /** SIGTERM to the whole tree, SIGKILL after graceMs; the attempt is marked incomplete. */
-  terminate(graceMs = 3000): void {
+  /** SIGTERM to the whole tree, SIGKILL after graceMs; the attempt is marked incomplete.
+   * `signal`: what asked uwrx to stop (the status says 128 + it unless the command died
+   * of a signal itself; default SIGTERM). */
+  terminate(graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): void {
     this.terminateRequested = graceMs;
+    this.interruptedBy ??= signal;
     this.sandbox?.terminate(graceMs);
   }
 
@@ -245,6 +250,11 @@ export class RunHandle extends EventEmitter<RunEvents> {
       await fs.rm(runDir, { recursive: true, force: true });
     }
     const endedAt = new Date();
+    // An interrupted command that exited 0 (or any code) on its way out did not succeed:
+    // the status says what stopped it, as a shell reports a job it interrupted.
+    if (result.incomplete && !result.problem && result.signal === null) {
+      result = { ...result, status: 128 + (os.constants.signals[this.interruptedBy ?? 'SIGTERM'] ?? 15) };
+    }
     await writeAttemptStatus(paths.attemptDir, {
       complete: !result.incomplete,
       status: result.status,

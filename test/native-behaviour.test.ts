@@ -270,3 +270,24 @@ test('--replay of an attempt whose step has no cmd: its own cmd, else a message 
   const given = await uwrx(['run', '--quiet', '--replay', 'build/0/0', '--', 'echo', 'given'], { cwd: dir });
   t.is(given.stdout, 'given\n');
 });
+
+test('an interrupted run whose command exits 0 on SIGTERM is not reported as status 0', async (t) => {
+  t.timeout(60_000);
+  const dir = await scratch(t);
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--', 'sh', '-c', 'trap "echo stopping; exit 0" TERM; echo ready; sleep 100 & wait'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  while (!stdout.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+  child.kill('SIGINT');
+  const code = await exited;
+  t.is(stdout, 'ready\nstopping\n');
+  t.is(code, 130, stderr);
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
+  t.false(status.complete);
+  t.is(status.status, 130);
+  t.is(status.exitCode, 0);
+  t.is(status.reason, 'interrupted');
+});

@@ -72,9 +72,9 @@ async function runCommand(args: RunArgs): Promise<number> {
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;
-  const onSignal = (): void => {
+  const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
-    handle.terminate(signals === 1 ? 3000 : 0);
+    handle.terminate(signals === 1 ? 3000 : 0, signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
