@@ -1,6 +1,8 @@
 // One supervised run: allocate the attempt, write what the record needs up front, run the
-// command in the sandbox, finalise the attempt. The CLI's `uwrx run` and the library's
-// `run()` are this same code.
+// command in the sandbox beside the actors, finalise the attempt. The CLI's `uwrx run`
+// and the library's `run()` are this same code. What a run does beyond that comes from
+// its run features (src/features/): this file calls their hooks in order and knows none
+// of them by name.
 import { promises as fs } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,26 +13,24 @@ import {
   makeDirectories,
   nextAttempt,
   defaultParent,
-  readParents,
   linkParents,
-  linkReplay,
-  readStepCommand,
-  readStepOptions,
   resolveAttemptDir,
-  writeAttemptStatus,
   writeStepCommand,
   writeStepOptions,
   type AttemptPaths,
+  type AttemptStatus,
 } from './record/layout.js';
-import { formatSeed, freshSeed, readSeedFile, writeSeedFile } from './reproducibility/prng.js';
-import { freshT0Ns, readT0File, writeT0File, parseTimeMode, type TimeMode } from './reproducibility/time.js';
-import { ActorFailedError, Supervisor } from './actors/runtime.js';
-import { COLLECTOR_MESSAGES, traceActorSpecs } from './actors/collector.js';
-import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
+import { addProblem, problemFromInit, type Problem } from './record/problems.js';
+import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.js';
+import { StorageClient, storageActorSpec } from './actors/storage-client.js';
+import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
+import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
+import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
+import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
+import type { PlanInput } from './sandbox/plan.js';
+import { isErrno, removeTree } from './fs.js';
+import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
-
-/** Longest the trace pipeline may take to drain and write `perfetto` after the tree ended. */
-const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface RunOptions {
   /** Command and arguments; defaults to the replayed step's command with `replay`. */
@@ -57,6 +57,8 @@ export interface RunOptions {
   time?: TimeMode;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
+  /** Run features added after the built-in ones (src/features/feature.ts). */
+  features?: RunFeature[];
   /** Seconds to wait, once the command's main process ended, for the processes it left
    * running (daemons) before terminating them (default DEFAULT_LINGER_S). */
   linger?: number;
@@ -73,6 +75,8 @@ export interface RunResult extends SandboxResult {
   attempt: number;
   attemptDir: string;
   durationMs: number;
+  /** Problems found while running (src/record/problems.ts); absent when none. */
+  problems?: Problem[];
 }
 
 export type RunEvent =
@@ -137,104 +141,80 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
   private async execute(options: RunOptions): Promise<RunResult> {
     timing('modules loaded, run starts');
-    const cwd = path.resolve(options.cwd ?? process.cwd());
-    const replayed = options.replay !== undefined ? await resolveAttemptDir(options.replay, '--replay') : undefined;
-    if (replayed && options.step !== undefined) {
-      throw new UsageError('--step cannot be used with --replay (a replay is a new attempt of the replayed step)');
-    }
-    if (options.noParents && options.parents?.length) throw new UsageError('--parent cannot be used with --no-parent');
-    const explicitParents: string[] = [];
-    for (const p of options.parents ?? []) explicitParents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
-    const argv =
-      options.argv && options.argv.length > 0 ? options.argv : replayed ? await readAttemptCommand(replayed) : [];
-    if (argv.length === 0) throw new UsageError('no command to run');
+    const features = activeFeatures(options, [...RUN_FEATURES, ...(options.features ?? [])]);
+    const settings = await settle(options, features, false);
     const problem = preflight();
     if (problem) throw new EnvironmentError(problem);
 
     // Everything that can fail on bad input is checked before the attempt exists, so a
     // mistake leaves no half-made attempt behind.
-    const buildDir = replayed ? replayed.buildDir : path.resolve(cwd, options.build ?? 'build');
-    const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(buildDir, '.tmp'));
+    const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(settings.buildDir, '.tmp'));
     // the default lives in the build directory and is made; a given one must exist
     if (options.tmp !== undefined) await requireDirectory(tmpRoot, '--tmp');
-    await makeDirectories(buildDir, 'build directory');
+    await makeDirectories(settings.buildDir, 'build directory');
     if (options.tmp === undefined) await makeDirectories(tmpRoot, 'temporary directory');
-    const paths = await allocateAttempt(buildDir, replayed ? replayed.step : options.step);
-    // Parents: as given; a replay keeps the replayed attempt's; else the nearest earlier step.
-    let parents = explicitParents;
-    if (parents.length === 0 && !options.noParents) {
-      if (replayed) parents = await readParents(replayed.attemptDir);
-      else {
-        const { parent, passedOver } = await defaultParent(paths.buildDir, paths.step);
-        if (parent) parents = [parent];
-        if (passedOver.length > 0) {
-          const steps = passedOver.map((d) => path.relative(cwd, d) || d).join(', ');
-          this.publish({
-            type: 'warning',
-            message: `no complete attempt in ${steps} (still running, interrupted or failed): ` +
-              (parent ? `building on ${path.relative(cwd, parent) || parent}` : 'running without a parent'),
-          });
-        }
-      }
-    }
-    const net = options.net ?? !replayed;
+    const paths = await allocateAttempt(settings.buildDir, settings.step);
+    const parents = settings.parents ?? (await defaultParents(paths, settings.cwd, (message) => this.publish({ type: 'warning', message })));
+    const settled: SettledSettings = { ...settings, buildDir: settings.buildDir, parents, net: settings.net ?? true };
     const startedAt = new Date();
-    const time = options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing');
-    const stepOptions = { net, parents, time, ...(replayed ? { replay: replayed.attemptDir } : {}) };
+    const stepOptions = { net: settled.net, parents, ...settings.stepOptions };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
     for (const dir of [paths.stepDir, paths.attemptDir]) {
-      await writeStepCommand(dir, argv);
+      await writeStepCommand(dir, settled.argv);
       await writeStepOptions(dir, stepOptions);
     }
-    const seed = replayed ? await readSeedFile(replayed.attemptDir) : freshSeed();
-    await writeSeedFile(paths.attemptDir, seed);
-    const t0Ns = replayed ? await readT0File(replayed.attemptDir) : freshT0Ns(startedAt.getTime());
-    await writeT0File(paths.attemptDir, t0Ns);
     await linkParents(paths.attemptDir, parents);
-    if (replayed) await linkReplay(paths.attemptDir, replayed.attemptDir);
-    this.publish({ type: 'attempt', argv, ...paths });
-
     const runDir = await fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
-
-    await fs.mkdir(path.join(runDir, 'traces'));
-    timing('attempt allocated and written');
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
     const supervisor = new Supervisor();
+    const problems: Problem[] = [];
+    const run: RunContext = {
+      settings: settled,
+      paths,
+      runDir,
+      startedAt,
+      supervisor,
+      storage: new StorageClient(() => (supervisor.live.includes('storage') ? supervisor.peer('storage') : undefined), paths.attemptDir),
+      publish: (event) => this.publish(event),
+      problem: (p) => addProblem(problems, p),
+    };
     let actorFailure: ActorFailedError | undefined;
     supervisor.on('actor-failed', (_name, error) => {
       actorFailure ??= error;
       this.sandbox?.terminate(0);
     });
-    let result: SandboxResult;
+    let outcome: SandboxOutcome;
     try {
-      // The collector reads buffers from disk, so the tree can start while the actors
-      // start: that hides the worker threads' start-up time.
-      const actorsStarted = supervisor.start(traceActorSpecs({ runDir, attemptDir: paths.attemptDir }));
+      for (const f of features) await f.hooks.record?.(run);
+      this.publish({ type: 'attempt', argv: settled.argv, ...paths });
+      timing('attempt allocated and written');
+      const pieces = await planPieces(features, run);
+      // Workers read what they need from disk, so the tree can start while they start:
+      // that hides the worker threads' start-up time.
+      const specs: ActorSpec[] = [storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])];
+      const actorsStarted = supervisor.start(specs);
       actorsStarted.catch(() => undefined);
       this.sandbox = startSandbox({
-        ...sandboxPlace(argv, cwd, options, paths, runDir),
-        net,
-        repro: { seed: formatSeed(seed), t0Ns, timeMode: time, ...(options.shim === false ? { shim: false } : {}) },
-        onEvent: (e) => this.publish(e),
+        ...sandboxPlace(settled, paths, runDir),
+        ...pieces,
+        net: settled.net,
+        on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
+        requests: bindAll(features, 'requests', run),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
-      actorsStarted.then(() => timing('trace actors started'), () => undefined);
-      result = await this.sandbox.done;
+      actorsStarted.then(() => timing('actors started'), () => undefined);
+      outcome = await this.sandbox.done;
       timing('sandbox done');
       await actorsStarted;
-      if (!actorFailure) {
-        await supervisor.request('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: FINISH_TIMEOUT_MS });
+      for (const f of features) {
+        await f.hooks.finish?.(run, { sandbox: outcome, actorFailure });
       }
-      timing('trace merged (perfetto written)');
-      await supervisor.stop();
-      timing('actors stopped');
       if (actorFailure) throw actorFailure;
     } catch (err) {
-      await supervisor.stop();
-      await writeAttemptStatus(paths.attemptDir, {
+      await run.storage.storeStatus({
         complete: false,
         status: 2,
         exitCode: null,
@@ -245,66 +225,88 @@ export class RunHandle extends EventEmitter<RunEvents> {
         processes: 0,
         filesWritten: 0,
       });
+      await supervisor.stop();
       throw err;
     } finally {
-      await fs.rm(runDir, { recursive: true, force: true });
+      await (this.sandbox ? this.sandbox.cleanup() : removeTree(runDir));
     }
     const endedAt = new Date();
     // An interrupted command that exited 0 (or any code) on its way out did not succeed:
     // the status says what stopped it, as a shell reports a job it interrupted.
-    if (result.incomplete && !result.problem && result.signal === null) {
-      result = { ...result, status: 128 + (os.constants.signals[this.interruptedBy ?? 'SIGTERM'] ?? 15) };
+    if (outcome.incomplete && !outcome.problem && outcome.signal === null) {
+      outcome = { ...outcome, status: 128 + (os.constants.signals[this.interruptedBy ?? 'SIGTERM'] ?? 15) };
     }
-    await writeAttemptStatus(paths.attemptDir, {
-      complete: !result.incomplete,
-      status: result.status,
-      exitCode: result.exitCode,
-      signal: result.signal,
-      ...(result.incomplete ? { reason: result.problem ?? 'interrupted' } : {}),
+    const fields = Object.assign({}, ...features.map((f) => f.hooks.status?.(run) ?? {})) as { processes: number; filesWritten: number };
+    const status: AttemptStatus = {
+      complete: !outcome.incomplete,
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      ...(outcome.incomplete ? { reason: outcome.problem ?? 'interrupted' } : {}),
       startedAt: startedAt.toISOString(),
       endedAt: endedAt.toISOString(),
-      processes: result.processes,
-      filesWritten: result.filesWritten,
-      ...(result.terminated ? { terminated: result.terminated } : {}),
-    });
-    const full: RunResult = { ...result, ...paths, parents, durationMs: endedAt.getTime() - startedAt.getTime() };
+      ...fields,
+      ...(outcome.terminated ? { terminated: outcome.terminated } : {}),
+      ...(problems.length > 0 ? { problems } : {}),
+    };
+    await run.storage.storeStatus(status);
     timing('status written');
+    await supervisor.stop();
+    timing('actors stopped');
+    const full: RunResult = {
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      incomplete: outcome.incomplete,
+      ...fields,
+      ...(outcome.terminated ? { terminated: outcome.terminated } : {}),
+      ...(outcome.problem ? { problem: outcome.problem } : {}),
+      parents,
+      ...(problems.length > 0 ? { problems } : {}),
+      ...paths,
+      durationMs: endedAt.getTime() - startedAt.getTime(),
+    };
     this.publish({ type: 'finished', result: full });
     return full;
   }
 }
 
-/** Where and what the sandbox runs; the record's directories are hidden inside. */
-function sandboxPlace(argv: string[], cwd: string, options: RunOptions, paths: AttemptPaths, runDir: string) {
-  return {
-    argv, cwd, env: options.env ?? process.env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir],
-    lingerMs: Math.round((options.linger ?? DEFAULT_LINGER_S) * 1000),
+/** The run's settings from its options and its features' configure hooks, in order;
+ * every check on the options happens here, before anything is written. */
+async function settle(options: RunOptions, features: ActiveFeature[], dryRun: boolean): Promise<RunSettings & { buildDir: string }> {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  if (options.noParents && options.parents?.length) throw new UsageError('--parent cannot be used with --no-parent');
+  const parents: string[] = [];
+  for (const p of options.parents ?? []) parents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
+  const settings: RunSettings = {
+    options,
+    cwd,
+    dryRun,
+    argv: options.argv ?? [],
+    buildDir: undefined,
+    step: options.step,
+    parents: parents.length > 0 ? parents : options.noParents ? [] : undefined,
+    net: options.net,
+    time: options.time,
+    seed: undefined,
+    t0Ns: undefined,
+    stepOptions: {},
   };
+  for (const f of features) await f.hooks.configure?.(settings);
+  if (settings.argv.length === 0) throw new UsageError('no command to run');
+  return { ...settings, buildDir: settings.buildDir ?? path.resolve(cwd, options.build ?? 'build') };
 }
 
-/** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,
- * step by step. Nothing is created. */
-export async function dryRun(options: RunOptions): Promise<string> {
-  const cwd = path.resolve(options.cwd ?? process.cwd());
-  const replayed = options.replay !== undefined ? await resolveAttemptDir(options.replay, '--replay') : undefined;
-  const argv =
-    options.argv && options.argv.length > 0 ? options.argv : replayed ? await readAttemptCommand(replayed) : [];
-  if (argv.length === 0) throw new UsageError('no command to run');
-  const paths = replayed
-    ? await nextAttempt(replayed.buildDir, replayed.step)
-    : await nextAttempt(path.resolve(cwd, options.build ?? 'build'), options.step);
-  const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
-  const runDir = path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-XXXXXX`);
-  const plan = planFor({
-    ...sandboxPlace(argv, cwd, options, paths, runDir),
-    net: options.net ?? !replayed,
-    repro: {
-      seed: replayed ? formatSeed(await readSeedFile(replayed.attemptDir)) : '<fresh>',
-      t0Ns: replayed ? await readT0File(replayed.attemptDir) : freshT0Ns(),
-      timeMode: options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing'),
-    },
-  });
-  return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init, plan.overlays)}`;
+/** No parent given: the latest complete attempt of the nearest earlier step that has
+ * one; a warning names the nearer steps passed over. */
+async function defaultParents(paths: AttemptPaths, cwd: string, warn: (message: string) => void): Promise<string[]> {
+  const { parent, passedOver } = await defaultParent(paths.buildDir, paths.step);
+  if (passedOver.length > 0) {
+    const steps = passedOver.map((d) => path.relative(cwd, d) || d).join(', ');
+    warn(`no complete attempt in ${steps} (still running, interrupted or failed): ` +
+      (parent ? `building on ${path.relative(cwd, parent) || parent}` : 'running without a parent'));
+  }
+  return parent ? [parent] : [];
 }
 
 async function requireDirectory(dir: string, role: string): Promise<void> {
@@ -312,30 +314,53 @@ async function requireDirectory(dir: string, role: string): Promise<void> {
   try {
     st = await fs.stat(dir);
   } catch (err) {
-    throw new UsageError(`${role} ${dir}: ${(err as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such directory' : (err as Error).message}`);
+    throw new UsageError(`${role} ${dir}: ${isErrno(err, 'ENOENT') ? 'no such directory' : (err as Error).message}`);
   }
   if (!st.isDirectory()) throw new UsageError(`${role} ${dir}: not a directory`);
 }
 
-/** The time mode a replayed attempt ran with (attempts before the option: advancing). */
-async function replayedTimeMode(attempt: AttemptPaths): Promise<TimeMode> {
-  const recorded = (await readStepOptions(attempt.attemptDir))?.time;
-  return typeof recorded === 'string' ? parseTimeMode(recorded) : 'advancing';
+/** The features' pieces of the sandbox plan, merged in order. */
+async function planPieces(features: ActiveFeature[], run: PlanContext): Promise<Partial<PlanInput>> {
+  const pieces: Partial<PlanInput> = {};
+  for (const f of features) Object.assign(pieces, await f.hooks.plan?.(run));
+  return pieces;
 }
 
-/** The command a replay reruns: the attempt's own cmd, else its step's (attempts made
- * before attempts kept one). */
-async function readAttemptCommand(attempt: AttemptPaths): Promise<string[]> {
-  for (const dir of [attempt.attemptDir, attempt.stepDir]) {
-    try {
-      return await readStepCommand(dir);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+/** The features' listeners (or request handlers) by message type, bound to the run. One
+ * feature per request type; listeners of one type are called in feature order. */
+function bindAll(features: ActiveFeature[], kind: 'on' | 'requests', run: RunContext): Record<string, (body: any) => any> {
+  const bound: Record<string, (body: any) => any> = {};
+  for (const f of features) {
+    for (const [type, fn] of Object.entries(f.hooks[kind] ?? {})) {
+      const before = Object.hasOwn(bound, type) ? bound[type] : undefined;
+      if (before !== undefined && kind === 'requests') throw new Error(`features ${f.name} and another both answer "${type}"`);
+      bound[type] = before !== undefined ? (body) => (before(body), fn(body, run)) : (body) => fn(body, run);
     }
   }
-  throw new UsageError(
-    `--replay ${attempt.attemptDir}: no command recorded (neither the attempt nor its step has a cmd file): give one after "--"`,
-  );
+  return bound;
+}
+
+/** Where and what the sandbox runs; the record's directories are hidden inside. */
+function sandboxPlace(settings: SettledSettings, paths: AttemptPaths, runDir: string) {
+  const env = settings.options.env ?? process.env;
+  return {
+    argv: settings.argv, cwd: settings.cwd, env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir],
+    lingerMs: Math.round((settings.options.linger ?? DEFAULT_LINGER_S) * 1000),
+  };
+}
+
+/** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,
+ * step by step. Nothing is created. */
+export async function dryRun(options: RunOptions): Promise<string> {
+  const features = activeFeatures(options, [...RUN_FEATURES, ...(options.features ?? [])]);
+  const settings = await settle(options, features, true);
+  const paths = await nextAttempt(settings.buildDir, settings.step);
+  const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
+  const runDir = path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-XXXXXX`);
+  const settled: SettledSettings = { ...settings, parents: settings.parents ?? [], net: settings.net ?? true };
+  const run: PlanContext = { settings: settled, paths, runDir };
+  const plan = planFor({ ...sandboxPlace(settled, paths, runDir), net: settled.net, ...(await planPieces(features, run)) } satisfies SandboxOptions);
+  return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init, plan.overlays)}`;
 }
 
 /** Starts a supervised run. Await `handle.done` for the result; iterate

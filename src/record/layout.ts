@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeString } from './escape.js';
+import type { Problem } from './problems.js';
 
 export const NUMERIC_STEP_INCREMENT = 10;
 
@@ -212,7 +213,9 @@ export interface AttemptStatus {
   processes: number;
   filesWritten: number;
   /** Processes left running by the command and terminated after the linger time. */
-  terminated?: { count: number; processes: Array<{ pid: number; argv?: string[]; name: string }> };
+  terminated?: { count: number; processes: Array<{ pid: number; name: string }> };
+  /** Problems found while running (src/record/problems.ts); absent when none. */
+  problems?: Problem[];
 }
 
 export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {

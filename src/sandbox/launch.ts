@@ -1,4 +1,7 @@
 // Starts uwrx-init with the plan and follows the sandbox until every process ended.
+// uwrx-init's messages go to the listeners and request handlers the run registered
+// (the run features'); only the sandbox's own life cycle (started, done, failed) is
+// handled here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs, type BigIntStats } from 'node:fs';
 import net from 'node:net';
@@ -6,36 +9,20 @@ import os from 'node:os';
 import path from 'node:path';
 import { SocketTransport, type Envelope } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
+import { removeTree } from '../fs.js';
 import { helperPath, native } from '../native.js';
-import {
-  MSG_DONE,
-  MSG_EXEC,
-  MSG_EXIT,
-  MSG_FAILED,
-  MSG_PLAN,
-  MSG_SPAWN,
-  MSG_STARTED,
-  MSG_TERMINATE,
-  type DoneBody,
-  type ExecBody,
-  type ExitBody,
-  type SpawnBody,
-} from '../protocol/init-messages.js';
-import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
-import { computePlan, hostPtys, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
+import { MSG_DONE, MSG_FAILED, MSG_PLAN, MSG_STARTED, MSG_TERMINATE, type DoneBody } from '../protocol/init-messages.js';
+import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
-import { ProcessTable } from './process-table.js';
-import type { Sandbox, SandboxEvent, SandboxOptions, SandboxResult } from './index.js';
+import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
-
-const decoder = new TextDecoder('utf-8');
-const text = (b: Uint8Array | null | undefined) => (b ? decoder.decode(b) : '');
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
   let child: ChildProcess | undefined;
   let transport: SocketTransport | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
+  let cleaning: Promise<void> | undefined;
 
   const sendTerminate = (graceMs: number) => {
     if (!child) {
@@ -52,12 +39,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     setTimeout(() => child?.exitCode === null && child.kill('SIGKILL'), graceMs + 2000).unref();
   };
 
-  const done = (async (): Promise<SandboxResult> => {
+  const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
     const whiteouts = await prepareRunDir(plan);
     timing('sandbox plan computed, run directory prepared');
-    const table = new ProcessTable();
-    const emit = (e: SandboxEvent) => options.onEvent?.(e);
 
     const [ours, theirs] = native().socketPair();
     try {
@@ -73,33 +58,19 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     transport = new SocketTransport(socket);
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
+    const listeners = options.on ?? {};
+    const requests = options.requests ?? {};
     transport.onMessage((m: Envelope) => {
+      if (m.id !== undefined && requests[m.type]) {
+        void answer(transport!, m, requests[m.type]!);
+        return;
+      }
+      const listener = listeners[m.type];
+      if (listener) {
+        listener(m.body);
+        return;
+      }
       switch (m.type) {
-        case MSG_SPAWN: {
-          const b = m.body as SpawnBody;
-          table.spawn(b);
-          emit({ type: 'spawn', pid: b.pid, ppid: b.ppid, time: Number(b.time) });
-          break;
-        }
-        case MSG_EXEC: {
-          const b = m.body as ExecBody;
-          table.exec(b);
-          emit({
-            type: 'exec',
-            pid: b.pid,
-            argv: b.argv.map(text),
-            cwd: text(b.cwd),
-            path: text(b.path),
-            time: Number(b.time),
-          });
-          break;
-        }
-        case MSG_EXIT: {
-          const b = m.body as ExitBody;
-          table.exit(b);
-          emit({ type: 'exit', pid: b.pid, exitCode: b.code, signal: b.signal, time: Number(b.time) });
-          break;
-        }
         case MSG_DONE:
           outcome = m.body as DoneBody;
           break;
@@ -109,6 +80,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
         case MSG_STARTED:
           timing('uwrx-init started the command');
           break;
+        default:
+          // A message nobody handles means Node and uwrx-init disagree on the protocol.
+          failure ??= `uwrx-init sent an unknown message "${m.type}"`;
       }
     });
     transport.send({ type: MSG_PLAN, body: plan.init });
@@ -122,44 +96,36 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const { code, signal } = await exited;
     await closed;
     timing('uwrx-init exited');
-
     await dropWhiteouts(whiteouts);
-    await settleUpperDirs(plan);
-    const filesDir = await collectUppers(plan.overlays, options.attemptDir);
-    if (plan.init.files) await collectFileRecord(plan.init.files, options.attemptDir);
-    await table.write(options.attemptDir);
-    timing('record collected (uppers, files.meta, process table)');
-    await cleanRunDir(plan);
-    timing('run directory cleaned');
+    // The mounts are gone with uwrx-init: what is not the record goes now, while the
+    // record's writer takes the uppers.
+    cleaning = removeScaffolding(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
-    // what `uwrx inspect files` lists: each path files.meta names, once
-    const filesWritten = plan.init.files ? await countPathsInMeta(options.attemptDir) : await countRegularFiles(filesDir);
-    const lost = outcome ? traceLoss(outcome, options.runDir) : undefined;
+    const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
-      return {
-        status: code ?? 128 + (signal ? signalNumber(signal) : 9),
-        exitCode: null,
-        signal: null,
-        incomplete: true,
-        processes: table.size,
-        filesWritten,
-      };
+      return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
     }
+    const lost = traceLoss(outcome, options.runDir);
+    const terminated = lingering(outcome);
     return {
       status: outcome.status,
       exitCode: outcome.code,
       signal: outcome.signal,
       incomplete: interrupted || lost !== undefined,
-      processes: table.size,
-      filesWritten,
-      terminated: lingering(outcome, table),
+      ...left,
+      ...(terminated ? { terminated } : {}),
       ...(lost ? { problem: lost } : {}),
     };
   })();
 
   return {
     done,
+    async cleanup() {
+      await cleaning;
+      await removeTree(options.runDir);
+      timing('run directory cleaned');
+    },
     terminate(graceMs = 3000) {
       interrupted = true;
       sendTerminate(graceMs);
@@ -167,44 +133,20 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   };
 }
 
-/** Distinct paths in the attempt's files.meta (the files `uwrx inspect files` lists). */
-async function countPathsInMeta(attemptDir: string): Promise<number> {
-  let text: string;
+/** Answers a request of uwrx-init with its handler's result (or error). */
+async function answer(transport: SocketTransport, m: Envelope, handler: (body: any) => unknown): Promise<void> {
+  let reply: Envelope;
   try {
-    text = await fs.readFile(path.join(attemptDir, 'files.meta'), 'latin1');
+    const body = await handler(m.body);
+    reply = body === undefined ? { type: m.type, re: m.id! } : { type: m.type, re: m.id!, body };
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
-    throw err;
+    reply = { type: m.type, re: m.id!, error: err instanceof Error ? err.message : String(err) };
   }
-  // the path is the first field, escaped (no raw tab or newline inside)
-  return new Set(text.split('\n').filter(Boolean).map((line) => line.slice(0, line.indexOf('\t')))).size;
-}
-
-/** What the trace buffers could not hold, in one sentence (undefined: nothing lost). */
-function traceLoss(outcome: DoneBody, runDir: string): string | undefined {
-  const records = outcome.traceLostRecords ?? 0;
-  const buffers = outcome.traceLostBuffers ?? 0;
-  if (records === 0 && buffers === 0) return undefined;
-  const why = outcome.traceErrno === os.constants.errno.ENOSPC ? 'no space left' : `errno ${outcome.traceErrno}`;
-  const what = [
-    records ? `${records} trace record${records === 1 ? '' : 's'}` : '',
-    buffers ? `the trace of ${buffers} process${buffers === 1 ? '' : 'es'}` : '',
-  ].filter(Boolean).join(' and ');
-  return `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
-}
-
-/** The processes terminated after the linger time, with their command names. */
-function lingering(outcome: DoneBody, table: ProcessTable): SandboxResult['terminated'] {
-  const pids = outcome.terminated ?? [];
-  const count = outcome.terminatedCount ?? pids.length;
-  if (count === 0) return undefined;
-  return {
-    count,
-    processes: pids.map(({ pid, name }) => {
-      const argv = table.argvOf(pid);
-      return { pid, ...(argv.length > 0 ? { argv } : {}), name };
-    }),
-  };
+  try {
+    transport.send(reply);
+  } catch {
+    // uwrx-init is gone: nobody waits for the answer any more
+  }
 }
 
 function signalNumber(name: NodeJS.Signals): number {
@@ -242,41 +184,6 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   return whiteouts;
 }
 
-/** After the run, the uppers' directories made by prepareRunDir: those the command left
- * untouched and empty go (files/ holds only what it wrote), the others get back the
- * host's mode, which the record keeps (and which lets the uppers be moved). */
-async function settleUpperDirs(plan: SandboxPlan): Promise<void> {
-  const restore = async (dir: string, viewMode: number, hostMode: number) => {
-    if (viewMode === hostMode) return;
-    const st = await fs.lstat(dir);
-    if ((st.mode & 0o7777) === viewMode) await fs.chmod(dir, hostMode);
-  };
-  for (const layer of plan.overlays) {
-    for (const d of [...(layer.upperDirs ?? [])].reverse()) {
-      try {
-        const st = await fs.lstat(d.path);
-        const untouched = (st.mode & 0o7777) === d.mode && Math.abs(st.mtimeMs / 1000 - d.mtime) < 1e-3;
-        if (untouched && (await fs.readdir(d.path)).length === 0) {
-          const parent = path.dirname(d.path);
-          const pst = await fs.lstat(parent);
-          await fs.chmod(parent, (pst.mode & 0o7777) | 0o300);
-          try {
-            await fs.rmdir(d.path);
-          } finally {
-            await fs.chmod(parent, pst.mode & 0o7777);
-            await fs.utimes(parent, pst.atime, pst.mtime);
-          }
-        } else {
-          await restore(d.path, d.mode, d.hostMode);
-        }
-      } catch {
-        // gone or changed by the command: it stays as it is
-      }
-    }
-    await restore(layer.upper, layer.mode, layer.hostMode).catch(() => undefined);
-  }
-}
-
 /** Removes the whiteouts prepareRunDir made that are still there (a command that made
  * and removed a directory of that name left a whiteout of its own, which is kept), and
  * gives their directories back the times they had. */
@@ -301,10 +208,31 @@ function identity(st: BigIntStats): string {
   return `${st.ino}:${st.ctimeNs}`;
 }
 
-async function cleanRunDir(plan: SandboxPlan): Promise<void> {
-  // independent trees: removed concurrently (the libuv pool overlaps their syscalls)
+/** What the trace buffers could not hold, in one sentence (undefined: nothing lost). */
+function traceLoss(outcome: DoneBody, runDir: string): string | undefined {
+  const records = outcome.traceLostRecords ?? 0;
+  const buffers = outcome.traceLostBuffers ?? 0;
+  if (records === 0 && buffers === 0) return undefined;
+  const why = outcome.traceErrno === os.constants.errno.ENOSPC ? 'no space left' : `errno ${outcome.traceErrno}`;
+  const what = [
+    records ? `${records} trace record${records === 1 ? '' : 's'}` : '',
+    buffers ? `the trace of ${buffers} process${buffers === 1 ? '' : 'es'}` : '',
+  ].filter(Boolean).join(' and ');
+  return `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
+}
+
+/** The processes terminated after the linger time. */
+function lingering(outcome: DoneBody): SandboxOutcome['terminated'] {
+  const processes = outcome.terminated ?? [];
+  const count = outcome.terminatedCount ?? processes.length;
+  return count === 0 ? undefined : { count, processes };
+}
+
+/** The sandbox's root and the overlays' work directories; the uppers stay for the
+ * record. Concurrently: the libuv pool overlaps their syscalls. */
+async function removeScaffolding(plan: SandboxPlan): Promise<void> {
   await Promise.all([
-    ...plan.overlays.map((layer) => removeTree(path.dirname(layer.work))),
+    ...plan.overlays.map((layer) => removeTree(layer.work)),
     fs.rm(plan.newRoot, { recursive: true, force: true }),
   ]);
 }
@@ -317,12 +245,10 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     env: options.env,
     runDir: options.runDir,
     hide: options.hide,
-    uid: process.getuid!(),
-    gid: process.getgid!(),
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
     ...(options.lingerMs !== undefined ? { lingerMs: options.lingerMs } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
+    ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     parents: parentStores(options.attemptDir),
-    ptys: hostPtys(),
   });
 }

@@ -80,11 +80,6 @@ export class ProcessTable {
     p.signal = body.signal;
   }
 
-  /** The command line of a process's first exec ([] when it did not exec). */
-  argvOf(pid: number): string[] {
-    return (this.procs.get(pid)?.argv ?? []).map((a) => a.toString());
-  }
-
   get size(): number {
     return this.procs.size;
   }

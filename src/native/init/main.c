@@ -265,7 +265,7 @@ static void send_done(void) {
   int lost_errno;
   trace_losses(&lost_records, &lost_buffers, &lost_errno);
   bool lost = lost_records || lost_buffers;
-  mp_write_map(&w, lost ? 9 : 6);
+  mp_write_map(&w, lost ? 10 : 7);
   if (lost) {
     mp_write_cstr(&w, "traceLostRecords");
     mp_write_uint(&w, lost_records);
@@ -295,6 +295,8 @@ static void send_done(void) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, now_ns());
+  mp_write_cstr(&w, "problems");
+  problems_write(&w);
   channel_send(MSG_DONE, &w);
   mp_writer_free(&w);
 }
@@ -312,6 +314,7 @@ static void handled_signals(sigset_t *set) {
 static __attribute__((noreturn)) void pid1_main(void) {
   prctl(PR_SET_NAME, "uwrx-init");
   repro_configure(&plan.repro);
+  features_configure(&plan);
   if (!files_init(&plan)) _exit(125);
   if (!plan_execute(&plan)) _exit(125);
 
