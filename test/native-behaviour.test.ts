@@ -96,7 +96,7 @@ test('processes left running after the command ended are terminated after --ling
   const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
   t.true(status.complete);
   t.is(status.status, 0);
-  t.deepEqual(status.terminated, { count: 1, processes: [{ pid: 3, argv: ['sleep', '1000'], name: 'sleep' }] });
+  t.deepEqual(status.terminated, { count: 1, processes: [{ pid: 3, name: 'sleep' }] });
 });
 
 test('a process that ends within the linger time is waited for, its writes recorded', async (t) => {
