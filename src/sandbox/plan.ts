@@ -123,6 +123,9 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
     hidden: normaliseHidden(host, input.hide),
     root: host.uid === 0,
   };
+  // The record's own files are opened first, while the run directory is still visible.
+  ctx.steps.push({ op: 'files' });
+  if (input.tracesDir) ctx.steps.push({ op: 'traces', path: input.tracesDir });
   const { overlays, files, flatten } = buildRoot(ctx);
   buildKernelFilesystems(ctx);
   ctx.steps.push({ op: 'loopback' });
@@ -200,6 +203,10 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
 /** One step as `--dry-run` prints it. */
 function renderStep(s: PlanStep): string {
   switch (s.op) {
+    case 'files':
+      return 'files (open files.meta and versions)';
+    case 'traces':
+      return `traces ${s.path}`;
     case 'mount': {
       const flags = FLAG_NAMES.filter(([bit]) => s.flags & bit).map(([, name]) => name).join(',');
       return `mount ${s.fstype ?? '-'} ${s.source ?? '-'} -> ${s.target}${flags ? ` [${flags}]` : ''}${s.data ? ` ${s.data}` : ''}`;

@@ -141,20 +141,16 @@ int64_t files_wall_offset_ns(void) {
   return F.enabled ? uwrx_time_wall_offset(F.layers, F.interval_ns) : 0;
 }
 
-bool files_init(const struct plan *plan) {
+bool files_open(const struct plan *plan, const char **what) {
   if (!F.enabled) return true;
   F.t0_ns = plan->repro.time.t0_ns;
+  *what = F.meta_path;
   F.meta_fd = open(F.meta_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (F.meta_fd < 0) {
-    channel_fail(-1, "files", F.meta_path, errno, "create %s", F.meta_path);
-    return false;
-  }
+  if (F.meta_fd < 0) return false;
+  *what = F.versions_path;
   mkdir(F.versions_path, 0755);
   F.versions_fd = open(F.versions_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (F.versions_fd < 0) {
-    channel_fail(-1, "files", F.versions_path, errno, "open %s", F.versions_path);
-    return false;
-  }
+  if (F.versions_fd < 0) return false;
   for (size_t i = 0; i < F.novl; i++) {
     struct files_overlay *o = &F.ovl[i];
     o->upper_fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -339,14 +335,16 @@ static bool copy_contents(int in, int out) {
 }
 
 /* Copies X's current state (as the sandbox sees it) to <versions>/<pid>/X: a copy of a
- * regular file, a symlink, or a whiteout when X is absent. Directories are not versioned. */
-static bool preserve(const char *path, int pid) {
+ * regular file, a symlink, or a whiteout when X is absent. Directories, fifos, sockets
+ * and devices are not versioned (*versioned false). */
+static bool preserve(const char *path, int pid, bool *versioned) {
   char *rel;
   if (asprintf(&rel, "%d%s", pid, path) < 0) return false;
   make_parents(F.versions_fd, rel);
   unlinkat(F.versions_fd, rel, 0);
   struct stat st;
   bool ok = false;
+  *versioned = true;
   if (lstat(path, &st) != 0) {
     ok = mknodat(F.versions_fd, rel, S_IFCHR | 0000, makedev(0, 0)) == 0;
   } else if (S_ISREG(st.st_mode)) {
@@ -367,6 +365,8 @@ static bool preserve(const char *path, int pid) {
       target[n] = 0;
       ok = symlinkat(target, F.versions_fd, rel) == 0;
     }
+  } else {
+    *versioned = false;
   }
   free(rel);
   return ok;
@@ -381,7 +381,10 @@ static void before_change(const char *path, int pid) {
     else if (e->last != pid) {
       struct stat st;
       bool dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-      if (!dir && preserve(path, e->last)) {
+      bool versioned = false;
+      bool kept = !dir && preserve(path, e->last, &versioned);
+      if (versioned && !kept) problem_at(PROBLEM_VERSION_LOST, path);
+      if (kept) {
         bool known = false;
         for (size_t i = 0; i < e->npreserved; i++) known |= e->preserved[i] == e->last;
         int *grown = known ? e->preserved : realloc(e->preserved, (e->npreserved + 1) * sizeof *grown);

@@ -330,17 +330,12 @@ static void device_stream(pid_t tid, int dev_random, uwrx_stream *out, void *arg
   pthread_mutex_unlock(&g.lock);
 }
 
-void repro_mount_devrandom(const char *path, bool dev_random) {
-  static bool warned;
+bool repro_mount_devrandom(const char *path, bool dev_random) {
   int fd = devrandom_open_device();
   int rc = fd < 0 ? fd : devrandom_mount(fd, path, dev_random ? 1 : 0, device_stream, NULL);
   if (rc < 0 && fd >= 0) close(fd);
-  /* the run goes on with the host's devices, less reproducible: say so once */
-  if (rc < 0 && !warned) {
-    warned = true;
-    fprintf(stderr, "uwrx: /dev/urandom and /dev/random are not deterministic in this run (FUSE: %s)\n",
-            strerror(-rc));
-  }
+  if (rc < 0) errno = -rc;
+  return rc >= 0;
 }
 
 /* ---- the reproducibility feature ---- */
