@@ -151,6 +151,12 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(settings.buildDir, '.tmp'));
     // the default lives in the build directory and is made; a given one must exist
     if (options.tmp !== undefined) await requireDirectory(tmpRoot, '--tmp');
+    // the record and the run directory are absent inside: the command could not start there
+    for (const [dir, role] of [[settings.buildDir, 'build directory'], [tmpRoot, '--tmp directory']] as const) {
+      if (settings.cwd === dir || settings.cwd.startsWith(dir + '/')) {
+        throw new UsageError(`the working directory ${settings.cwd} is inside the ${role} ${dir}, which the command cannot see: choose another --build or --tmp`);
+      }
+    }
     await makeDirectories(settings.buildDir, 'build directory');
     if (options.tmp === undefined) await makeDirectories(tmpRoot, 'temporary directory');
     const paths = await allocateAttempt(settings.buildDir, settings.step);

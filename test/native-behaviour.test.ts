@@ -203,16 +203,16 @@ test('the default parent is the latest complete attempt; the summary names it', 
   await running.exited;
   t.is(during.stdout, 'first\n');
   t.is(during.stderr.split('\n')[0], 'uwrx run: warning: no complete attempt in build/10 (still running, interrupted or failed): building on build/0/0');
-  t.regex(during.stderr, /; record in build\/20\/0; parent build\/0\/0\n$/);
+  t.regex(during.stderr, /; parent build\/0\/0; record in build\/20\/0\n$/);
   t.false(JSON.parse(readFileSync(path.join(dir, 'build', '10', '0', 'status'), 'utf8')).complete);
   // the killed attempt is passed over as well
   const after = await uwrx(['run', '--step', '15', '--', 'cat', 'f'], { cwd: dir });
   t.is(after.stdout, 'first\n');
   t.regex(after.stderr, /warning: no complete attempt in build\/10 .*: building on build\/0\/0\n/);
-  t.regex(after.stderr, /; record in build\/15\/0; parent build\/0\/0\n$/);
+  t.regex(after.stderr, /; parent build\/0\/0; record in build\/15\/0\n$/);
   const next = await uwrx(['run', '--', 'cat', 'f'], { cwd: dir });
   t.is(next.stderr.split('\n').length, 2, 'no warning');
-  t.regex(next.stderr, /; record in build\/30\/0; parent build\/20\/0\n$/);
+  t.regex(next.stderr, /; parent build\/20\/0; record in build\/30\/0\n$/);
 });
 
 test('no complete earlier attempt: a warning, and no parent', async (t) => {
@@ -290,4 +290,12 @@ test('an interrupted run whose command exits 0 on SIGTERM is not reported as sta
   t.is(status.status, 130);
   t.is(status.exitCode, 0);
   t.is(status.reason, 'interrupted');
+});
+
+test('a working directory inside the build directory is refused up front', async (t) => {
+  const dir = await scratch(t);
+  const out = await uwrx(['run', '--build', '.', '--', 'pwd'], { cwd: dir });
+  t.is(out.status, 2);
+  t.is(out.stderr, `uwrx run: the working directory ${dir} is inside the build directory ${dir}, which the command cannot see: choose another --build or --tmp\n`);
+  t.deepEqual(readdirSync(dir), []);
 });

@@ -24,7 +24,7 @@ export function formatSummary(result: RunResult, cwd: string): string {
     return rel.startsWith('..') || rel === '' ? p : rel;
   });
   const on = parents.length > 0 ? `; parent${parents.length === 1 ? '' : 's'} ${parents.join(', ')}` : '';
-  return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}${on}${terminated(result)}`;
+  return `uwrx: ${parts.join(', ')}${on}; record in ${shown}${incomplete}${terminated(result)}`;
 }
 
 /** What was still running once the command had ended and the linger time ran out. */
