@@ -214,6 +214,10 @@ export interface AttemptStatus {
   filesWritten: number;
   /** Processes left running by the command and terminated after the linger time. */
   terminated?: { count: number; processes: Array<{ pid: number; name: string }> };
+  /** File calls (opens, stats, access checks, readlinks, mutations) by where they were
+   * answered: in the process by the recorder (--fast-path), or through a seccomp
+   * notification (the backstop). */
+  fileCalls?: { inProcess: number; notified: number };
   /** Problems found while running (src/record/problems.ts); absent when none. */
   problems?: Problem[];
 }

@@ -97,6 +97,8 @@ export interface SandboxOutcome {
   /** See SandboxResult. */
   terminated?: SandboxResult['terminated'];
   problem?: string;
+  /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
+  fileNotifications?: number;
 }
 
 export interface Sandbox {

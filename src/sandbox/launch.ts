@@ -27,6 +27,7 @@ import {
 } from '../protocol/init-messages.js';
 import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
+import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
 
@@ -116,6 +117,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       signal: outcome.signal,
       incomplete: interrupted || lost !== undefined,
       ...left,
+      ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
       ...(terminated ? { terminated } : {}),
       ...(lost ? { problem: lost } : {}),
     };
@@ -157,7 +159,11 @@ function signalNumber(name: NodeJS.Signals): number {
 async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   const whiteouts = new Map<string, string>();
   await fs.mkdir(plan.newRoot, { recursive: true });
-  if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
+  if (plan.ldso) {
+    const preload = plan.ldso.preload;
+    if (preload) await fs.writeFile(preload.path, preload.content);
+    await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+  }
   prepareParentLayers(plan);
   for (const layer of plan.overlays) {
     await fs.mkdir(layer.upper, { recursive: true });

@@ -277,7 +277,9 @@ static void send_done(void) {
   int lost_errno;
   trace_losses(&lost_records, &lost_buffers, &lost_errno);
   bool lost = lost_records || lost_buffers;
-  mp_write_map(&w, lost ? 10 : 7);
+  mp_write_map(&w, lost ? 11 : 8);
+  mp_write_cstr(&w, "fileNotifications");
+  mp_write_uint(&w, files_notifications());
   if (lost) {
     mp_write_cstr(&w, "traceLostRecords");
     mp_write_uint(&w, lost_records);
