@@ -6,7 +6,8 @@
 // merges a directory of its own with them.
 import path from 'node:path';
 import type { FilesPlan } from '../../protocol/init-messages.js';
-import { isOpaque, isWhiteout, tryLstat } from '../../record/resolve.js';
+import { lstatSyncOrNull } from '../../fs.js';
+import { isOpaque, isWhiteout } from '../../record/resolve.js';
 import type { HostView } from '../host.js';
 import type { OverlayLayer, UpperDir } from '../plan.js';
 import { callerMode } from './root.js';
@@ -70,7 +71,7 @@ function realSeenThrough(layers: string[], rel: string): 'hidden' | 'merged' | '
     const prefix = names.slice(0, i).join('/');
     for (const layer of layers) {
       const p = path.join(layer, prefix);
-      const st = tryLstat(p);
+      const st = lstatSyncOrNull(p);
       if (!st) continue;
       if (isWhiteout(st) || !st.isDirectory() || isOpaque(p)) return 'hidden';
       if (i === names.length) return 'merged';
