@@ -17,6 +17,7 @@ export interface RunArgs {
   upstreamCa: string[];
   tmp?: string;
   time?: TimeMode;
+  linger?: number;
   quiet: boolean;
   dryRun: boolean;
   fastPath?: boolean;
@@ -167,6 +168,14 @@ function parseRun(args: string[]): RunArgs {
           throw new UsageError(`uwrx run: --time must be ${TIME_MODES.join(', ')}, got "${mode}"`);
         }
         out.time = mode as TimeMode;
+        break;
+      }
+      case '--linger': {
+        const text = r.value(option, inline);
+        if (!/^(\d+(\.\d*)?|\.\d+)$/.test(text)) {
+          throw new UsageError(`uwrx run: --linger expects seconds (a number >= 0), got "${text}"`);
+        }
+        out.linger = Number(text);
         break;
       }
       case '--net':

@@ -26,8 +26,9 @@ Options:
   --step <name>     step name; default: largest numeric step + 10, or 0 when none exist.
                     An existing step gets a new attempt. Not allowed with --replay.
   --parent <path>   parent attempt (repeatable, nearest first); its files form lower
-                    layers. Default: the latest attempt of the nearest earlier numeric
-                    step (a replay keeps the replayed attempt's parents)
+                    layers. Default: the latest complete attempt of the nearest earlier
+                    numeric step that has one, with a warning when a nearer step has
+                    none (a replay keeps the replayed attempt's parents)
   --no-parent       no parent at all
   --replay <path>   attempt directory to replay; the command defaults to the replayed one
   --net             the sandbox reaches the network through uwrx's DNS and proxy, which
@@ -43,8 +44,13 @@ Options:
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
                     and moves 1 ms per read), frozen (always that time) or real (the
                     host's clocks). A replay keeps the replayed mode and T0
-  --tmp <path>      where the run's temporary directory is created
-                    (default: <build>/.tmp, on the build's filesystem)
+  --linger <s>      once the command's main process ended, wait at most this many
+                    seconds for the processes it left running (daemons), then
+                    terminate them (SIGTERM, SIGKILL after 3 s) and say so in the
+                    status and the summary (default 2)
+  --tmp <path>      an existing directory where the run's temporary directory is
+                    created (default: <build>/.tmp, on the build's filesystem; on
+                    another filesystem, finishing copies instead of renaming)
   -q, --quiet       no summary line at the end
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything

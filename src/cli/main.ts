@@ -65,6 +65,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     upstreamCa: args.upstreamCa,
     tmp: args.tmp,
     time: args.time,
+    linger: args.linger,
     fastPath: args.fastPath,
   };
   if (args.dryRun) {
@@ -72,12 +73,15 @@ async function runCommand(args: RunArgs): Promise<number> {
     return 0;
   }
   const handle = run(options);
+  handle.on('event', (e) => {
+    if (e.type === 'warning') process.stderr.write(`uwrx run: warning: ${e.message}\n`);
+  });
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;
-  const onSignal = (): void => {
+  const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
-    handle.terminate(signals === 1 ? 3000 : 0);
+    handle.terminate(signals === 1 ? 3000 : 0, signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -83,6 +83,9 @@ export interface InitPlan {
   handlerThreads: number;
   /** Grace period between SIGTERM and SIGKILL when uwrx-init itself gets SIGINT/SIGTERM. */
   graceMs: number;
+  /** How long to wait for the rest of the tree once the command's main process ended,
+   * before terminating it (absent or negative: wait for every process). */
+  lingerMs?: number;
   /** Absolute <runDir>/traces: uwrx-init writes each process's trace buffer there
    * (src/native/init/trace.c). Absent: no trace events. */
   tracesDir?: string;
@@ -151,6 +154,16 @@ export interface DoneBody {
   code: number | null;
   signal: number | null;
   time: number;
+  /** Logical pids of the processes still running when the linger time ran out (the
+   * first 64), which uwrx-init then terminated. */
+  terminated?: Array<{ pid: number; name: string }>;
+  /** How many processes that was (also those never seen by a handler). */
+  terminatedCount?: number;
+  /** Present when trace buffers failed (a full filesystem under --tmp): trace records
+   * dropped, processes that got no buffer, the first errno. */
+  traceLostRecords?: number;
+  traceLostBuffers?: number;
+  traceErrno?: number;
   /** Deferred answers over the run (absent from an older uwrx-init). */
   deferred?: DeferredStats;
   /** File calls (opens, the stat and access families, mutations) answered through

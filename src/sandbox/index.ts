@@ -41,6 +41,10 @@ export interface SandboxOptions {
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
    * notification wakes each of them, which measured slower on 2 CPUs). */
   handlerThreads?: number;
+  /** Once the command's main process ended, how long to wait for the processes it left
+   * running before terminating them (SIGTERM, then SIGKILL after the grace period).
+   * Absent: wait for every process. */
+  lingerMs?: number;
   /** Deterministic randomness and time, the ld.so shim (docs/reproducibility.md). */
   repro?: ReproInput;
   /** Where uwrx-init writes the processes' trace buffers; absent: no trace. */
@@ -66,6 +70,19 @@ export interface SandboxResult {
   incomplete: boolean;
   processes: number;
   filesWritten: number;
+  /** Processes still running when the linger time after the command's exit ran out,
+   * which were terminated (absent: none). `processes` lists the first 64. */
+  terminated?: { count: number; processes: TerminatedProcess[] };
+  /** Why the record is incomplete although the command ran to its end (a full
+   * filesystem under the trace buffers). */
+  problem?: string;
+}
+
+/** A process terminated after the linger time: its logical pid and its name as the
+ * kernel knew it (comm, also for a fork that did not exec). */
+export interface TerminatedProcess {
+  pid: number;
+  name: string;
 }
 
 /** How the tree ended, and what it left for the record. */
@@ -80,6 +97,9 @@ export interface SandboxOutcome {
   overlays: OverlayLayer[];
   /** uwrx-init's file record (files.meta, preserved versions). */
   files?: FilesPlan;
+  /** See SandboxResult. */
+  terminated?: SandboxResult['terminated'];
+  problem?: string;
   /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
   fileNotifications?: number;
 }

@@ -63,6 +63,8 @@ void trace_release(struct proc *p);
 /* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
  * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
 uint32_t trace_logical_tid(struct proc *p, pid_t tid);
+/* Records the buffers could not hold, processes that got no buffer, first errno. */
+void trace_losses(uint64_t *records, uint64_t *buffers, int *err);
 /* Plan key "recorder": the in-process recorder may be set up (uwrx_recorder.h). */
 void trace_enable_recorder(bool on);
 /* UWRX_CTL_RECORDER: hands the process its recorder buffer; on success the fd's
@@ -120,6 +122,7 @@ struct plan {
   size_t nsteps;
   int handler_threads;
   int grace_ms;
+  int linger_ms;              /* after the command's main process ended: -1 waits for all */
   struct repro_config repro;  /* repro.c */
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
   bool test_deferral;         /* testdefer.c: the deferral test feature is on */
@@ -216,6 +219,8 @@ void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 void procs_reaped(pid_t pid, int status);
 /* epoll reported the pidfd of `p` readable. */
 void procs_pidfd_ready(struct proc *p);
+/* Logical pids and pids of the processes not ended yet (at most `max`); returns how many. */
+size_t procs_running(int *logical, pid_t *tgid, size_t max);
 /* Retries exit reports whose status was not known yet. */
 void procs_flush_pending(bool final);
 uint64_t now_ns(void);

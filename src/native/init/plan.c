@@ -66,6 +66,7 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
   memset(plan, 0, sizeof *plan);
   plan->handler_threads = 1;
   plan->grace_ms = 3000;
+  plan->linger_ms = -1;
   *why = "plan is not a map";
   if (!mp_read_map(r, &n)) return false;
   while (n--) {
@@ -93,6 +94,9 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
     } else if (mp_key_is(k, klen, "graceMs")) {
       if (!mp_read_int(r, &v)) return false;
       plan->grace_ms = (int)v;
+    } else if (mp_key_is(k, klen, "lingerMs")) {
+      if (!mp_read_int(r, &v)) return false;
+      plan->linger_ms = v < 0 ? -1 : (int)v;
     } else if (mp_key_is(k, klen, "recorder")) {
       bool on;
       if (!mp_read_bool(r, &on)) return false;
