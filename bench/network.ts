@@ -6,7 +6,8 @@
 // sandbox's clocks are the host's).
 //
 //   npm run build:ts && npm run bench:net [-- --mib 256 --runs 3]
-import { execFileSync, spawnSync } from 'node:child_process';
+import { execFile, execFileSync } from 'node:child_process';
+import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -29,6 +30,9 @@ function parseCurl(out: string): Sample {
   return { seconds: Number(m[1]), ttfb: Number(m[2]) };
 }
 
+// asynchronous: the servers answer from this same process
+const run = promisify(execFile);
+
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
@@ -44,15 +48,13 @@ async function main(): Promise<void> {
     const capture: Sample[] = [];
     const replay: Sample[] = [];
     for (let i = 0; i < runs; i++) {
-      const out = execFileSync('curl', [...curlArgs, '--cacert', servers.caFile, '--resolve', `${HOST}:${servers.httpsPort}:127.0.0.1`, url], { encoding: 'utf8' });
-      direct.push(parseCurl(out));
+      const out = await run('curl', [...curlArgs, '--cacert', servers.caFile, '--resolve', `${HOST}:${servers.httpsPort}:127.0.0.1`, url], { encoding: 'utf8' });
+      direct.push(parseCurl(out.stdout));
       const build = path.join(dir, `build-${i}`);
-      const r = spawnSync(process.execPath, [uwrxBin, 'run', '-q', '--build', build, '--time', 'real', '--dns-map', `${HOST}=127.0.0.1`, '--upstream-ca', servers.caFile, '--', 'curl', ...curlArgs, url], { encoding: 'utf8', cwd: dir });
-      if (r.status !== 0) throw new Error(`uwrx run failed: ${r.stderr}`);
+      const r = await run(process.execPath, [uwrxBin, 'run', '-q', '--build', build, '--time', 'real', '--dns-map', `${HOST}=127.0.0.1`, '--upstream-ca', servers.caFile, '--', 'curl', ...curlArgs, url], { encoding: 'utf8', cwd: dir });
       capture.push(parseCurl(r.stdout));
       const attempt = path.join(build, '0', readdirSync(path.join(build, '0')).filter((n) => /^\d+$/.test(n))[0]!);
-      const p = spawnSync(process.execPath, [uwrxBin, 'run', '-q', '--replay', attempt], { encoding: 'utf8', cwd: dir });
-      if (p.status !== 0) throw new Error(`uwrx replay failed: ${p.stderr}`);
+      const p = await run(process.execPath, [uwrxBin, 'run', '-q', '--replay', attempt], { encoding: 'utf8', cwd: dir });
       replay.push(parseCurl(p.stdout));
       rmSync(build, { recursive: true, force: true });
       process.stderr.write(`run ${i + 1}/${runs} done\n`);
