@@ -148,7 +148,7 @@ const notify: Workload = {
     await benchProgram(ctx, 'notify-floor');
   },
   // The loop times itself with clock_gettime: uwrx's default deterministic clocks
-  // (1 ms per read) would make that meaningless.
+  // (10 us per read) would make that meaningless.
   command: async (ctx) => ({
     argv: [await benchProgram(ctx, 'access-loop'), String(notifyIterations(ctx))],
     cwd: ctx.scratch,

@@ -33,8 +33,9 @@ Options:
   --net, --no-net   network on or off (default on; off with --replay)
   --time <mode>     clocks inside: advancing (default: each process's wall clock starts
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
-                    and moves 1 ms per read), frozen (always that time) or real (the
-                    host's clocks). A replay keeps the replayed mode and T0
+                    and moves 10 us per read and by the time each timed wait
+                    waited), frozen (always that time) or real (the host's
+                    clocks). A replay keeps the replayed mode and T0
   --tmp <path>      where the run's temporary directory is created
                     (default: <build>/.tmp, on the build's filesystem)
   -q, --quiet       no summary line at the end

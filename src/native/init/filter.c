@@ -34,11 +34,31 @@ static const int notified[] = {
   UWRX_SYS_CONTROL,
 };
 
+/* Timed waits, notified only when they carry a timeout (clocks.c): the argument that
+ * holds it and how. Uncontended futexes and waits without a timeout stay unnotified. */
+enum timeout_kind {
+  TIMEOUT_ALWAYS,  /* the call always waits with a timeout (sleeps) */
+  TIMEOUT_MS,      /* an int in ms: notified when > 0 */
+  TIMEOUT_POINTER, /* a pointer: notified when not NULL */
+  TIMEOUT_FUTEX,   /* FUTEX_WAIT / FUTEX_WAIT_BITSET with a non-NULL timeout */
+};
+static const struct { int nr; enum timeout_kind kind; int arg; } timed_waits[] = {
+  { SYS_nanosleep, TIMEOUT_ALWAYS, 0 },   { SYS_clock_nanosleep, TIMEOUT_ALWAYS, 0 },
+  { SYS_poll, TIMEOUT_MS, 2 },            { SYS_epoll_wait, TIMEOUT_MS, 3 },
+  { SYS_epoll_pwait, TIMEOUT_MS, 3 },     { SYS_ppoll, TIMEOUT_POINTER, 2 },
+  { SYS_select, TIMEOUT_POINTER, 4 },     { SYS_pselect6, TIMEOUT_POINTER, 4 },
+  { 441 /* epoll_pwait2 */, TIMEOUT_POINTER, 3 }, { SYS_rt_sigtimedwait, TIMEOUT_POINTER, 2 },
+  { SYS_futex, TIMEOUT_FUTEX, 3 },
+};
+/* Reaping a child moves the parent's clock past the child's end; a timer's expiry moves
+ * the clock too. Rare calls: always notified. */
+static const int clock_events[] = { SYS_wait4, SYS_waitid, SYS_alarm, SYS_setitimer, SYS_timerfd_settime };
+
 /* Notified only when the fd (first argument) is 1 or 2. */
 static const int output[] = { SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2 };
 
 #define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define MAX_INSNS 256
+#define MAX_INSNS 512
 
 enum label { L_ALLOW, L_NOTIFY, L_ENOSYS, L_OUTPUT, L_COUNT };
 
@@ -73,7 +93,48 @@ static void jne_to(struct program *p, uint32_t k, enum label to) {
 
 static void place(struct program *p, enum label l) { p->labels[l] = p->len; }
 
-static void build(struct program *p) {
+#define LOAD_ARG_LO(i) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[i]))
+#define LOAD_ARG_HI(i) BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[i]) + 4)
+#define RET(action) BPF_STMT(BPF_RET | BPF_K, action)
+
+/* if (nr == `nr`) { ...the block emitted by `kind`, which returns... }: self-contained,
+ * so the jumps of the rest of the program stay short. A holds nr on entry and exit. */
+static void timed_wait_block(struct program *p, int nr, enum timeout_kind kind, int arg) {
+  unsigned test = p->len;
+  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, (uint32_t)nr, 0, 0));
+  switch (kind) {
+  case TIMEOUT_ALWAYS:
+    emit(p, (struct sock_filter)RET(SECCOMP_RET_USER_NOTIF));
+    break;
+  case TIMEOUT_MS: /* low 32 bits as an int: 1 .. INT_MAX */
+    emit(p, (struct sock_filter)LOAD_ARG_LO(arg));
+    emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0));
+    emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, 0x80000000u, 1, 0));
+    emit(p, (struct sock_filter)RET(SECCOMP_RET_USER_NOTIF));
+    emit(p, (struct sock_filter)RET(SECCOMP_RET_ALLOW));
+    break;
+  case TIMEOUT_FUTEX: /* op & FUTEX_CMD_MASK is FUTEX_WAIT (0) or FUTEX_WAIT_BITSET (9) */
+    emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[1])));
+    emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, ~(uint32_t)(128 | 256)));
+    emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 2, 0));
+    emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 9, 1, 0));
+    emit(p, (struct sock_filter)RET(SECCOMP_RET_ALLOW));
+    /* fall through to the pointer test */
+    __attribute__((fallthrough));
+  case TIMEOUT_POINTER:
+    emit(p, (struct sock_filter)LOAD_ARG_LO(arg));
+    emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0));
+    emit(p, (struct sock_filter)RET(SECCOMP_RET_USER_NOTIF));
+    emit(p, (struct sock_filter)LOAD_ARG_HI(arg));
+    emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 0, 1, 0));
+    emit(p, (struct sock_filter)RET(SECCOMP_RET_USER_NOTIF));
+    emit(p, (struct sock_filter)RET(SECCOMP_RET_ALLOW));
+    break;
+  }
+  p->insns[test].jf = (uint8_t)(p->len - test - 1);
+}
+
+static bool build(struct program *p) {
   p->len = p->nfix = 0;
   /* Only the x86_64 ABI: i386 (int 0x80) and x32 calls would slip past the numbers below. */
   emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
@@ -82,6 +143,13 @@ static void build(struct program *p) {
   jge_to(p, 0x40000000 /* __X32_SYSCALL_BIT */, L_ENOSYS);
   /* io_uring operations bypass syscall entry, so interception would miss them. */
   jeq_to(p, SYS_io_uring_setup, L_ENOSYS);
+  if (clocks_virtual()) {
+    for (unsigned i = 0; i < COUNT(timed_waits); i++)
+      timed_wait_block(p, timed_waits[i].nr, timed_waits[i].kind, timed_waits[i].arg);
+    for (unsigned i = 0; i < COUNT(clock_events); i++)
+      timed_wait_block(p, clock_events[i], TIMEOUT_ALWAYS, 0);
+    /* the blocks clobbered nothing the rest needs: A still holds nr */
+  }
   for (unsigned i = 0; i < COUNT(output); i++) jeq_to(p, (uint32_t)output[i], L_OUTPUT);
   for (unsigned i = 0; i < COUNT(notified); i++) jeq_to(p, (uint32_t)notified[i], L_NOTIFY);
   place(p, L_ALLOW);
@@ -100,14 +168,19 @@ static void build(struct program *p) {
   for (unsigned i = 0; i < p->nfix; i++) {
     struct sock_filter *insn = &p->insns[p->fixups[i].at];
     unsigned dist = p->labels[p->fixups[i].to] - p->fixups[i].at - 1;
+    if (dist > 255) return false; /* classic BPF: conditional jumps reach 255 ahead */
     if (p->fixups[i].true_branch) insn->jt = (uint8_t)dist;
     else insn->jf = (uint8_t)dist;
   }
+  return true;
 }
 
 int filter_install(void) {
   static struct program p;
-  build(&p);
+  if (!build(&p)) {
+    errno = E2BIG;
+    return -1;
+  }
   struct sock_fprog prog = { .len = (unsigned short)p.len, .filter = p.insns };
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
   unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;

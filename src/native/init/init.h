@@ -24,20 +24,41 @@ struct repro_config {
   uwrx_time_config time;
 };
 
-/* The getrandom stream of one thread. */
-struct thread_rng {
+/* Per thread of a process: its getrandom stream, its timed wait in progress. */
+struct repro_thread {
   pid_t tid;
+  bool has_stream;      /* given a getrandom stream (counts for later threads' ordinals) */
+  bool busy;            /* something below waits for the thread's next call */
+  bool reaping;         /* in wait4/waitid: join the children it reaped */
   uwrx_stream stream;
-  struct thread_rng *next;
+  uwrx_wait wait;
+  /* an absolute deadline rewritten in the target's memory, restored at its next call */
+  uint64_t rewrite_addr;
+  uint32_t rewrite_len;
+  uint8_t original[16], written[16];
+  struct repro_thread *next;
 };
+
+/* Timers of a process whose expiry moves its clocks: alarm/ITIMER_REAL and a few
+ * timerfds (the oldest is forgotten when more are armed). */
+#define REPRO_TIMERS 4
 
 /* Per process; lives in `struct proc`, kept across exec. */
 struct proc_repro {
   uwrx_proc_rng rng;         /* process seed and stream ordinals */
-  uint64_t time_queries;     /* clock reads answered so far (atomic) */
+  uwrx_clock clock;          /* its deterministic clocks (g.lock) */
+  bool vdso_hidden;          /* its program went through the shim: it reads the virtual
+                                clocks (a static program reads the real ones in the vDSO) */
   pid_t *children;           /* registered children (pids), for the next child's ordinal */
   size_t nchildren, capchildren;
-  struct thread_rng *threads;
+  struct proc **children_procs; /* registered children its clock has not joined yet */
+  size_t nchildren_procs, capchildren_procs;
+  int64_t *fork_now;         /* clock.now_ns at each process-creating clone, in order */
+  size_t nforks, capforks;
+  struct repro_thread *threads;
+  int busy_threads;          /* threads with busy set (atomic reads skip the lookup) */
+  uwrx_timer timers[REPRO_TIMERS]; /* ITIMER_REAL (key -1) and timerfds (key: fd) */
+  int armed_timers;          /* active entries of timers (atomic reads skip the check) */
 };
 
 /* Plan keys "seed", "t0Ns", "timeMode", "timeStepNs": 1 consumed, 0 malformed, -1 not ours. */
@@ -56,6 +77,32 @@ struct notif_ctx;
 void repro_handle_random(struct notif_ctx *ctx);
 void repro_handle_time(struct notif_ctx *ctx);
 void repro_handle_control(struct notif_ctx *ctx);
+/* The configuration from the plan (read-only after repro_configure). */
+const struct repro_config *repro_config_get(void);
+/* The entry of thread `tid` of `p`, created when missing (NULL: out of memory). g.lock held. */
+struct repro_thread *repro_thread(struct proc *p, pid_t tid);
+/* Target memory of the notifying thread, only while it still waits in this call:
+ * process_vm_readv/writev, so a bad address fails as the kernel would (EFAULT). */
+bool target_read(struct notif_ctx *ctx, uint64_t addr, void *out, size_t n);
+bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n);
+
+/* ---- clocks (clocks.c): deterministic clocks, timed waits, causality ---- */
+
+/* A registered process's clocks: from its parent's at the clone that made it (`ordinal`:
+ * its place among the parent's children, 1-based); parent NULL: the command. Lock held. */
+void clocks_proc_init(struct proc *p, struct proc *parent, uint32_t ordinal);
+/* Before any handler, for every notification of a registered process: ends the thread's
+ * timed wait, restores a rewritten deadline, joins children it reaped. */
+void clocks_resumed(struct notif_ctx *ctx);
+/* Handlers: clock_gettime, gettimeofday, time; the timed waits; clone (fork times);
+ * wait4/waitid. */
+void clocks_handle_read(struct notif_ctx *ctx);
+void clocks_handle_wait(struct notif_ctx *ctx);
+void clocks_handle_clone(struct notif_ctx *ctx);
+void clocks_handle_reap(struct notif_ctx *ctx);
+void clocks_handle_timer(struct notif_ctx *ctx);
+/* Whether the filter should notify timed waits (a mode with virtual clocks). */
+bool clocks_virtual(void);
 
 /* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
 
@@ -191,6 +238,8 @@ void procs_check_exec(struct proc *p, pid_t tid);
 void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 /* pid 1 reaped `pid` with `status`. */
 void procs_reaped(pid_t pid, int status);
+/* Whether `p` was reaped (by its parent or pid 1): its clocks are final. Lock held. */
+bool procs_was_reaped(const struct proc *p);
 /* epoll reported the pidfd of `p` readable. */
 void procs_pidfd_ready(struct proc *p);
 /* Retries exit reports whose status was not known yet. */

@@ -46,7 +46,6 @@ static char *read_link(const char *path) {
 
 /* ---- handlers ---- */
 
-static void handle_continue(struct notif_ctx *ctx) { (void)ctx; }
 
 /* execve(path, argv, envp) and execveat(dirfd, path, argv, envp, flags). The outcome is
  * known only later (shells try every PATH entry): procs_check_exec decides. */
@@ -144,12 +143,12 @@ static void handle_exit_group(struct notif_ctx *ctx) {
   pthread_mutex_unlock(&g.lock);
 }
 
-/* Families answered CONTINUE for now; recording and emulation attach here. */
-#define handle_clone handle_continue
+/* Handlers of each family. */
+#define handle_clone clocks_handle_clone
 #define handle_file files_handle_file
 #define handle_file_mutation files_handle_mutation
 #define handle_random repro_handle_random
-#define handle_time repro_handle_time
+#define handle_time clocks_handle_read
 
 static void install_handlers(void) {
   static const int clone_nrs[] = { SYS_clone, SYS_clone3, SYS_fork, SYS_vfork };
@@ -164,12 +163,20 @@ static void install_handlers(void) {
                                       SYS_futimesat, SYS_mknod, SYS_mknodat };
   static const int time_nrs[] = { SYS_clock_gettime, SYS_gettimeofday, SYS_time };
   static const int output_nrs[] = { SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2 };
+  static const int wait_nrs[] = { SYS_nanosleep, SYS_clock_nanosleep, SYS_poll, SYS_ppoll, SYS_select,
+                                  SYS_pselect6, SYS_epoll_wait, SYS_epoll_pwait, 441 /* epoll_pwait2 */,
+                                  SYS_futex, SYS_rt_sigtimedwait };
+  static const int reap_nrs[] = { SYS_wait4, SYS_waitid };
+  static const int timer_nrs[] = { SYS_alarm, SYS_setitimer, SYS_timerfd_settime };
 #define SET(arr, fn) for (size_t i = 0; i < sizeof(arr) / sizeof(arr[0]); i++) handlers[arr[i]] = fn
   SET(clone_nrs, handle_clone);
   SET(file_nrs, handle_file);
   SET(mutation_nrs, handle_file_mutation);
   SET(time_nrs, handle_time);
   SET(output_nrs, handle_output);
+  SET(wait_nrs, clocks_handle_wait);
+  SET(reap_nrs, clocks_handle_reap);
+  SET(timer_nrs, clocks_handle_timer);
 #undef SET
   handlers[SYS_execve] = handle_exec;
   handlers[SYS_execveat] = handle_exec;
@@ -204,6 +211,7 @@ static void *handler_thread(void *arg) {
     if (ctx.proc) trace_hold(ctx.proc);
     if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
     pthread_mutex_unlock(&g.lock);
+    clocks_resumed(&ctx);
     unsigned nr = (unsigned)req->data.nr;
     syscall_handler h = nr < MAX_SYSCALL ? handlers[nr] : nr == UWRX_SYS_CONTROL ? repro_handle_control : NULL;
     if (h) h(&ctx);

@@ -66,6 +66,8 @@ void repro_configure(const struct repro_config *c) {
   if (!config.enabled) config.time.mode = UWRX_TIME_REAL;
 }
 
+const struct repro_config *repro_config_get(void) { return &config; }
+
 /* Children of uwrx itself: the command and orphans re-parented to pid 1. */
 static struct proc_repro root_children;
 
@@ -133,6 +135,7 @@ void repro_proc_init(struct proc *p, struct proc *parent, pid_t ppid) {
   const uwrx_seed *seed = parent ? &parent->repro.rng.seed : &config.seed;
   uint32_t ordinal = child_ordinal(parent ? &parent->repro : &root_children, ppid, p->tgid);
   uwrx_proc_rng_init(&p->repro.rng, seed, ordinal);
+  clocks_proc_init(p, parent, ordinal);
 }
 
 /* ---- target memory ---- */
@@ -143,11 +146,20 @@ void repro_proc_init(struct proc *p, struct proc *parent, pid_t ppid) {
  * process_vm_writev's rules are the kernel's: a read-only or unmapped buffer gives
  * EFAULT. It also needs no open of /proc/<tid>/mem per call, which costs more than the
  * write. The id check comes first: while the target waits in this call, its tid names it. */
-static bool write_target(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n) {
+bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n) {
   if (!notif_id_valid(ctx->req->id)) return false;
   struct iovec local = { .iov_base = (void *)data, .iov_len = n };
   struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = n };
   return process_vm_writev(ctx->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+/* The id check comes after the read: the bytes mean something only if the target still
+ * waited in this call while they were read. */
+bool target_read(struct notif_ctx *ctx, uint64_t addr, void *out, size_t n) {
+  struct iovec local = { .iov_base = out, .iov_len = n };
+  struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = n };
+  if (process_vm_readv(ctx->req->pid, &local, 1, &remote, 1, 0) != (ssize_t)n) return false;
+  return notif_id_valid(ctx->req->id);
 }
 
 static void answer(struct notif_ctx *ctx, int64_t val, int error) {
@@ -164,8 +176,8 @@ static void answer(struct notif_ctx *ctx, int64_t val, int error) {
  * (the order of first calls would not). */
 static uint32_t thread_ordinal(struct proc *p, pid_t tid) {
   uint32_t below = 0;
-  for (struct thread_rng *t = p->repro.threads; t; t = t->next)
-    if (t->tid != p->tgid && t->tid < tid) below++;
+  for (struct repro_thread *t = p->repro.threads; t; t = t->next)
+    if (t->has_stream && t->tid != p->tgid && t->tid < tid) below++;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", p->tgid);
   DIR *d = opendir(path);
@@ -175,7 +187,7 @@ static uint32_t thread_ordinal(struct proc *p, pid_t tid) {
       pid_t other = (pid_t)atoi(e->d_name);
       if (other <= 0 || other == p->tgid || other >= tid) continue;
       bool counted = false;
-      for (struct thread_rng *t = p->repro.threads; t && !counted; t = t->next) counted = t->tid == other;
+      for (struct repro_thread *t = p->repro.threads; t && !counted; t = t->next) counted = t->has_stream && t->tid == other;
       if (!counted) below++;
     }
     closedir(d);
@@ -186,19 +198,27 @@ static uint32_t thread_ordinal(struct proc *p, pid_t tid) {
 /* The getrandom stream of thread `tid` of `p` (thread seed ordinal 0 for the main
  * thread). Only the calling thread uses its stream, and a thread is in one call at a
  * time, so it is read without the lock. */
+struct repro_thread *repro_thread(struct proc *p, pid_t tid) {
+  struct repro_thread *t;
+  for (t = p->repro.threads; t; t = t->next)
+    if (t->tid == tid) return t;
+  if ((t = calloc(1, sizeof *t))) {
+    t->tid = tid;
+    t->next = p->repro.threads;
+    p->repro.threads = t;
+  }
+  return t;
+}
+
 static uwrx_stream *thread_stream(struct proc *p, pid_t tid) {
   pthread_mutex_lock(&g.lock);
-  struct thread_rng *t;
-  for (t = p->repro.threads; t; t = t->next)
-    if (t->tid == tid) break;
-  if (!t && (t = calloc(1, sizeof *t))) {
+  struct repro_thread *t = repro_thread(p, tid);
+  if (t && !t->has_stream) {
     uint32_t ordinal = tid == p->tgid ? 0 : thread_ordinal(p, tid);
     uwrx_seed seed;
     uwrx_prng_thread_seed(&p->repro.rng.seed, ordinal, &seed);
     uwrx_stream_init(&t->stream, &seed, UWRX_PRNG_GETRANDOM, 0);
-    t->tid = tid;
-    t->next = p->repro.threads;
-    p->repro.threads = t;
+    t->has_stream = true;
   }
   pthread_mutex_unlock(&g.lock);
   return t ? &t->stream : NULL;
@@ -233,74 +253,12 @@ void repro_handle_random(struct notif_ctx *ctx) {
   while (done < len) {
     size_t n = len - done < CHUNK ? len - done : CHUNK;
     uwrx_stream_read(s, buf, n);
-    if (!write_target(ctx, addr + done, buf, n)) break;
+    if (!target_write(ctx, addr + done, buf, n)) break;
     done += n;
   }
   if (buf != stack) free(buf);
   if (done == 0) answer(ctx, 0, EFAULT);
   else answer(ctx, (int64_t)done, 0);
-}
-
-/* ---- time ---- */
-
-/* Counts the query only when uwrx answers it (a clock left to the kernel does not move
- * the process's clock). */
-static bool next_query(struct proc *p, int32_t clock_id, int64_t *ns) {
-  if (!uwrx_time_clock_ns(&config.time, 0, clock_id, ns)) return false;
-  uint64_t q = __atomic_fetch_add(&p->repro.time_queries, 1, __ATOMIC_RELAXED);
-  uwrx_time_clock_ns(&config.time, q, clock_id, ns);
-  return true;
-}
-
-static int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-void repro_handle_time(struct notif_ctx *ctx) {
-  const struct seccomp_notif *req = ctx->req;
-  if (!config.enabled || config.time.mode == UWRX_TIME_REAL || !ctx->proc) return;
-  int64_t ns;
-  switch (req->data.nr) {
-  case SYS_clock_gettime: {
-    if (!next_query(ctx->proc, (int32_t)req->data.args[0], &ns)) return;
-    int64_t ts[2] = { floor_div(ns, 1000000000), 0 };
-    ts[1] = ns - ts[0] * 1000000000;
-    if (write_target(ctx, req->data.args[1], ts, sizeof ts)) answer(ctx, 0, 0);
-    else answer(ctx, 0, EFAULT);
-    break;
-  }
-  case SYS_gettimeofday: {
-    uint64_t tv = req->data.args[0], tz = req->data.args[1];
-    if (tv) {
-      next_query(ctx->proc, 0, &ns);
-      int64_t val[2] = { floor_div(ns, 1000000000), 0 };
-      val[1] = (ns - val[0] * 1000000000) / 1000;
-      if (!write_target(ctx, tv, val, sizeof val)) {
-        answer(ctx, 0, EFAULT);
-        return;
-      }
-    }
-    /* the kernel's timezone is the host's setting: always answer UTC */
-    if (tz) {
-      int32_t zone[2] = { 0, 0 };
-      if (!write_target(ctx, tz, zone, sizeof zone)) {
-        answer(ctx, 0, EFAULT);
-        return;
-      }
-    }
-    answer(ctx, 0, 0);
-    break;
-  }
-  case SYS_time: {
-    next_query(ctx->proc, 0, &ns);
-    int64_t sec = floor_div(ns, 1000000000);
-    uint64_t tloc = req->data.args[0];
-    if (tloc && !write_target(ctx, tloc, &sec, sizeof sec)) answer(ctx, 0, EFAULT);
-    else answer(ctx, sec, 0);
-    break;
-  }
-  }
 }
 
 /* ---- the shim's control call ---- */
@@ -317,12 +275,13 @@ void repro_handle_control(struct notif_ctx *ctx) {
     answer(ctx, UWRX_CONTROL_VERSION, 0);
     break;
   case UWRX_CTL_EXEC_START: {
+    if (ctx->proc) ctx->proc->repro.vdso_hidden = true; /* the shim removed it */
     if (config.enabled && ctx->proc && a[1] && a[2] == 16) {
       uint8_t bytes[16];
       pthread_mutex_lock(&g.lock);
       uwrx_proc_rng_at_random(&ctx->proc->repro.rng, bytes);
       pthread_mutex_unlock(&g.lock);
-      if (!write_target(ctx, a[1], bytes, sizeof bytes)) {
+      if (!target_write(ctx, a[1], bytes, sizeof bytes)) {
         answer(ctx, 0, EFAULT);
         break;
       }
