@@ -54,6 +54,9 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Clock mode (default advancing; a replay keeps the replayed attempt's). */
   time?: TimeMode;
+  /** Keep address-space randomization in the command tree (default off; a replay keeps
+   * the replayed attempt's choice). */
+  aslr?: boolean;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
 }
@@ -156,7 +159,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const net = options.net ?? !replayed;
     const startedAt = new Date();
     const time = options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing');
-    const stepOptions = { net, parents, time, ...(replayed ? { replay: replayed.attemptDir } : {}) };
+    const aslr = options.aslr ?? (replayed ? (await readStepOptions(replayed.attemptDir))?.aslr === true : false);
+    const stepOptions = { net, parents, time, aslr, ...(replayed ? { replay: replayed.attemptDir } : {}) };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
     for (const dir of [paths.stepDir, paths.attemptDir]) {
@@ -193,7 +197,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       this.sandbox = startSandbox({
         ...sandboxPlace(argv, cwd, options, paths, runDir),
         net,
-        repro: { seed: formatSeed(seed), t0Ns, timeMode: time, ...(options.shim === false ? { shim: false } : {}) },
+        repro: { seed: formatSeed(seed), t0Ns, timeMode: time, aslr, ...(options.shim === false ? { shim: false } : {}) },
         onEvent: (e) => this.publish(e),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);

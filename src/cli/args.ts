@@ -14,6 +14,7 @@ export interface RunArgs {
   net?: boolean;
   tmp?: string;
   time?: TimeMode;
+  aslr?: boolean;
   quiet: boolean;
   dryRun: boolean;
 }
@@ -164,6 +165,10 @@ function parseRun(args: string[]): RunArgs {
         out.time = mode as TimeMode;
         break;
       }
+      case '--aslr':
+        noInline('run', option, inline);
+        out.aslr = true;
+        break;
       case '--net':
       case '--no-net':
         noInline('run', option, inline);

@@ -36,6 +36,9 @@ Options:
                     and moves 10 us per read and by the time each timed wait
                     waited), frozen (always that time) or real (the host's
                     clocks). A replay keeps the replayed mode and T0
+  --aslr            keep address-space randomization in the command tree (default
+                    off: glibc's temp names mix in stack addresses, so they would
+                    differ on replay). A replay keeps the replayed choice
   --tmp <path>      where the run's temporary directory is created
                     (default: <build>/.tmp, on the build's filesystem)
   -q, --quiet       no summary line at the end

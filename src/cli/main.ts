@@ -59,6 +59,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     net: args.net,
     tmp: args.tmp,
     time: args.time,
+    ...(args.aslr ? { aslr: true } : {}),
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');

@@ -149,6 +149,26 @@ export function time(config: TimeConfig, clock: ProcessClock): bigint | null {
   return ns === null ? null : floorDiv(ns, 1_000_000_000n);
 }
 
+/** times(): [return value, tms_utime, tms_stime, tms_cutime, tms_cstime] in ticks of
+ * `tickNs`; a read. Null when the kernel answers. */
+export function times(config: TimeConfig, clock: ProcessClock, tickNs: bigint): bigint[] | null {
+  const mono = peekClock(config, clock, Clock.MONOTONIC);
+  if (tickNs <= 0n || mono === null) return null;
+  const frozen = config.mode === 'frozen';
+  const out = [mono / tickNs, (frozen ? 0n : clock.cpuNs) / tickNs, 0n, (frozen ? 0n : clock.childrenCpuNs) / tickNs, 0n];
+  readClock(config, clock, Clock.MONOTONIC);
+  return out;
+}
+
+/** getrusage(): user and system time of the process or (`children`) its reaped
+ * children; a read. Null when the kernel answers. */
+export function rusage(config: TimeConfig, clock: ProcessClock, children: boolean): { userNs: bigint; sysNs: bigint } | null {
+  if (peekClock(config, clock, Clock.PROCESS_CPUTIME_ID) === null) return null;
+  const userNs = config.mode === 'frozen' ? 0n : children ? clock.childrenCpuNs : clock.cpuNs;
+  readClock(config, clock, Clock.PROCESS_CPUTIME_ID);
+  return { userNs, sysNs: 0n };
+}
+
 /** A thread starts a wait of at most `timeoutNs` at real time `realNowNs`. */
 export function waitRelative(config: TimeConfig, clock: ProcessClock, wait: TimedWait, realNowNs: bigint, timeoutNs: bigint): void {
   wait.active = false;

@@ -59,6 +59,9 @@ export interface ReproInput {
   t0Ns: bigint;
   timeMode: TimeMode;
   timeStepNs?: bigint;
+  /** Keep address-space randomization in the command tree (default off: glibc mixes stack
+   * addresses into temp names, so they would differ on replay). */
+  aslr?: boolean;
   /** Bind the combined ld.so over the dynamic linker (default true). */
   shim?: boolean;
   /** The dynamic linker path programs name in PT_INTERP (default the x86_64 glibc one). */
@@ -328,6 +331,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
             t0Ns: String(input.repro.t0Ns),
             timeMode: TIME_MODE_CODE[input.repro.timeMode],
             ...(input.repro.timeStepNs !== undefined ? { timeStepNs: Number(input.repro.timeStepNs) } : {}),
+            aslr: input.repro.aslr ?? false,
           }
         : {}),
       files,

@@ -15,8 +15,10 @@ import {
   newWait,
   peekClock,
   readClock,
+  rusage,
   setTimer,
   time,
+  times,
   waitAbsolute,
   waitEnd,
   waitRelative,
@@ -87,6 +89,14 @@ export function runTimeScript(ops: readonly string[]): string[] {
         const fired = fireTimer(config, clocks[i(0)]!, timers[i(1)]!, v[2]!);
         return `${flag(fired)} ${clocks[i(0)]!.nowNs}`;
       }
+      case 'times': {
+        const out = times(config, clocks[i(0)]!, v[1]!);
+        return out === null ? '0' : `1 ${out.join(' ')}`;
+      }
+      case 'rusage': {
+        const r = rusage(config, clocks[i(0)]!, v[1]! !== 0n);
+        return r === null ? '0' : `1 ${r.userNs} ${r.sysNs}`;
+      }
       case 'state': {
         const k = clocks[i(0)]!;
         return `${k.nowNs} ${k.cpuNs} ${k.childrenCpuNs}`;
@@ -119,7 +129,8 @@ export function vectorScripts(): { name: string; ops: string[] }[] {
             ops.push(`peek 0 ${c}`, `abs 0 3 1000000000 ${c} ${t0 + offset + 3_000_000_000n}`, 'end 0 3 1500000000',
               `abs 0 3 1000000000 ${c} 100500000000`, 'end 0 3 9000000000', `abs 0 3 0 ${c} -9223372036854775807`, 'state 0');
           ops.push('fork 1 0 18446744073709551615', 'fork 2 0 999999', 'read 1 1', 'rel 1 4 0 7000000000',
-            'end 1 4 7000000000', 'read 1 2', 'join 0 1', 'join 0 2', 'state 0', 'state 1');
+            'end 1 4 7000000000', 'read 1 2', 'join 0 1', 'join 0 2', 'state 0', 'state 1',
+            'times 0 10000000', 'times 1 10000000', 'times 0 0', 'rusage 0 0', 'rusage 0 1', 'rusage 1 0', 'state 0');
           ops.push('tset 0 0 100 0 0', 'tset 0 0 100 50 0', 'tfire 0 0 149', 'tfire 0 0 150', 'tfire 0 0 10000',
             'tset 0 1 0 1000 300', 'tfire 0 1 999', 'tfire 0 1 2000', 'tfire 0 1 2100', 'tfire 0 1 2200', 'state 0');
           ops.push('rel 0 5 9223372036854775000 9000', 'end 0 5 9223372036854775807', 'state 0');

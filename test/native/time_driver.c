@@ -12,6 +12,8 @@
  *   tset P T REAL VALUE INTERVAL   -> ACTIVE
  *   tfire P T REAL                 -> FIRED NOW
  *   state P                        -> NOW CPU CHILDREN_CPU
+ *   times P TICK                   -> 1 RET UTIME STIME CUTIME CSTIME | 0
+ *   rusage P CHILDREN              -> 1 USER SYS | 0
  * Built by test/time.test.ts with src/native/common/dettime.c. */
 #include <stdio.h>
 #include <string.h>
@@ -70,6 +72,14 @@ int main(void) {
     } else if (!strcmp(op, "tfire")) {
       int fired = uwrx_time_timer_fire(&c, &k[a], &t[b], d);
       printf("%d %lld\n", fired, (long long)k[a].now_ns);
+    } else if (!strcmp(op, "times")) {
+      int64_t out[5];
+      if (uwrx_time_times(&c, &k[a], b, out))
+        printf("1 %lld %lld %lld %lld %lld\n", (long long)out[0], (long long)out[1], (long long)out[2], (long long)out[3], (long long)out[4]);
+      else printf("0\n");
+    } else if (!strcmp(op, "rusage")) {
+      if (uwrx_time_rusage(&c, &k[a], (int)b, &x, &y)) printf("1 %lld %lld\n", (long long)x, (long long)y);
+      else printf("0\n");
     } else if (!strcmp(op, "state")) {
       printf("%lld %lld %lld\n", (long long)k[a].now_ns, (long long)k[a].cpu_ns, (long long)k[a].children_cpu_ns);
     } else {

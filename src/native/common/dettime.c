@@ -92,6 +92,29 @@ int uwrx_time_time(const uwrx_time_config *c, uwrx_clock *k, int64_t *sec) {
   return 1;
 }
 
+int uwrx_time_times(const uwrx_time_config *c, uwrx_clock *k, int64_t tick_ns, int64_t out[5]) {
+  int64_t mono;
+  if (tick_ns <= 0 || !uwrx_time_peek(c, k, 1, &mono)) return 0;
+  int frozen = c->mode == UWRX_TIME_FROZEN;
+  out[0] = mono / tick_ns;
+  out[1] = (frozen ? 0 : k->cpu_ns) / tick_ns;
+  out[2] = 0;
+  out[3] = (frozen ? 0 : k->children_cpu_ns) / tick_ns;
+  out[4] = 0;
+  uwrx_time_read(c, k, 1, &mono);
+  return 1;
+}
+
+int uwrx_time_rusage(const uwrx_time_config *c, uwrx_clock *k, int children, int64_t *user_ns,
+                     int64_t *sys_ns) {
+  int64_t cpu;
+  if (!uwrx_time_peek(c, k, 2, &cpu)) return 0;
+  *user_ns = c->mode == UWRX_TIME_FROZEN ? 0 : children ? k->children_cpu_ns : k->cpu_ns;
+  *sys_ns = 0;
+  uwrx_time_read(c, k, 2, &cpu);
+  return 1;
+}
+
 void uwrx_time_wait_relative(const uwrx_time_config *c, const uwrx_clock *k, uwrx_wait *w,
                              int64_t real_now_ns, int64_t timeout_ns) {
   w->active = 0;

@@ -94,6 +94,14 @@ int uwrx_time_read(const uwrx_time_config *c, uwrx_clock *k, int32_t clock_id, i
 int uwrx_time_gettimeofday(const uwrx_time_config *c, uwrx_clock *k, int64_t *sec, int64_t *usec);
 int uwrx_time_time(const uwrx_time_config *c, uwrx_clock *k, int64_t *sec);
 
+/* times(): out[0] the return value (ticks of a monotonic clock), out[1..4] tms_utime,
+ * tms_stime, tms_cutime, tms_cstime, in ticks of `tick_ns`. getrusage(): the user time
+ * of the process (`children` 0) or of its reaped children (1); system time reads 0.
+ * Each counts as a read. Return as uwrx_time_read. */
+int uwrx_time_times(const uwrx_time_config *c, uwrx_clock *k, int64_t tick_ns, int64_t out[5]);
+int uwrx_time_rusage(const uwrx_time_config *c, uwrx_clock *k, int children, int64_t *user_ns,
+                     int64_t *sys_ns);
+
 /* A thread starts a wait of at most `timeout_ns` (relative) at real time `real_now_ns`.
  * A timeout <= 0 is no wait. */
 void uwrx_time_wait_relative(const uwrx_time_config *c, const uwrx_clock *k, uwrx_wait *w,

@@ -215,6 +215,32 @@ void clocks_handle_read(struct notif_ctx *ctx) {
     answer(ctx, 0, 0);
     break;
   }
+  case SYS_times: {
+    int64_t out[5];
+    pthread_mutex_lock(&g.lock);
+    int faked = uwrx_time_times(cfg(), k, 1000000000 / sysconf(_SC_CLK_TCK), out);
+    pthread_mutex_unlock(&g.lock);
+    if (!faked) return;
+    if (req->data.args[0] && !target_write(ctx, req->data.args[0], &out[1], 4 * sizeof out[0])) answer(ctx, 0, EFAULT);
+    else answer(ctx, out[0], 0);
+    break;
+  }
+  case SYS_getrusage: {
+    /* struct rusage: user and system time as timevals, then 14 counters. The counters
+     * (max RSS, faults, context switches ...) depend on the machine: they read 0. */
+    int who = (int)req->data.args[0];
+    if (who != 0 /* SELF */ && who != -1 /* CHILDREN */ && who != 1 /* THREAD */) return;
+    int64_t usage[18] = { 0 }, user, sys;
+    pthread_mutex_lock(&g.lock);
+    int faked = uwrx_time_rusage(cfg(), k, who == -1, &user, &sys);
+    pthread_mutex_unlock(&g.lock);
+    if (!faked) return;
+    usage[0] = user / 1000000000, usage[1] = user % 1000000000 / 1000;
+    usage[2] = sys / 1000000000, usage[3] = sys % 1000000000 / 1000;
+    if (target_write(ctx, req->data.args[1], usage, sizeof usage)) answer(ctx, 0, 0);
+    else answer(ctx, 0, EFAULT);
+    break;
+  }
   case SYS_time: {
     pthread_mutex_lock(&g.lock);
     uwrx_time_time(cfg(), k, &sec);

@@ -51,8 +51,9 @@ static const struct { int nr; enum timeout_kind kind; int arg; } timed_waits[] =
   { SYS_futex, TIMEOUT_FUTEX, 3 },
 };
 /* Reaping a child moves the parent's clock past the child's end; a timer's expiry moves
- * the clock too. Rare calls: always notified. */
-static const int clock_events[] = { SYS_wait4, SYS_waitid, SYS_alarm, SYS_setitimer, SYS_timerfd_settime };
+ * the clock too; times and getrusage read the virtual CPU time. Always notified. */
+static const int clock_events[] = { SYS_wait4, SYS_waitid, SYS_alarm, SYS_setitimer, SYS_timerfd_settime,
+                                     SYS_times, SYS_getrusage };
 
 /* Notified only when the fd (first argument) is 1 or 2. */
 static const int output[] = { SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2 };

@@ -22,6 +22,7 @@ struct repro_config {
   bool enabled;         /* the plan carried a seed */
   uwrx_seed seed;
   uwrx_time_config time;
+  bool aslr;            /* keep address-space randomization in the command tree */
 };
 
 /* Per thread of a process: its getrandom stream, its timed wait in progress. */

@@ -161,7 +161,7 @@ static void install_handlers(void) {
                                       452, SYS_chown, SYS_fchown, SYS_lchown, SYS_fchownat, SYS_truncate,
                                       SYS_ftruncate, SYS_utime, SYS_utimes, SYS_utimensat,
                                       SYS_futimesat, SYS_mknod, SYS_mknodat };
-  static const int time_nrs[] = { SYS_clock_gettime, SYS_gettimeofday, SYS_time };
+  static const int time_nrs[] = { SYS_clock_gettime, SYS_gettimeofday, SYS_time, SYS_times, SYS_getrusage };
   static const int output_nrs[] = { SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2 };
   static const int wait_nrs[] = { SYS_nanosleep, SYS_clock_nanosleep, SYS_poll, SYS_ppoll, SYS_select,
                                   SYS_pselect6, SYS_epoll_wait, SYS_epoll_pwait, 441 /* epoll_pwait2 */,

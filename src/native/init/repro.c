@@ -49,6 +49,8 @@ int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, stru
   } else if (mp_key_is(k, klen, "timeMode")) {
     if (!mp_read_int(r, &v) || v < UWRX_TIME_ADVANCING || v > UWRX_TIME_REAL) return 0;
     c->time.mode = (int)v;
+  } else if (mp_key_is(k, klen, "aslr")) {
+    if (!mp_read_bool(r, &c->aslr)) return 0;
   } else if (mp_key_is(k, klen, "timeStepNs")) {
     if (!mp_read_int(r, &v) || v < 0) return 0;
     c->time.step_ns = v;
