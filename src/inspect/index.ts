@@ -5,6 +5,7 @@ import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry } from '../record/files-meta.js';
 import { resolveFile } from '../record/resolve.js';
+import { problemLines, type Problem } from '../record/problems.js';
 import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../sandbox/process-table.js';
 import { outputBytes, pathBytes, readTrace, type RecordedEvent, type RecordedProcess, type RecordedTrace } from './trace.js';
 
@@ -273,11 +274,23 @@ export async function check(attemptDir: string, out: NodeJS.WritableStream): Pro
     if (p.ppid > 1 && !trace.processes.has(p.ppid)) problems.push(`perfetto: process ${p.pid} has unknown parent ${p.ppid}`);
   }
   checkFiles(attemptDir, tablePids ?? new Set(trace.processes.keys()), problems);
+  problems.push(...problemLines(readStatusProblems(attemptDir)));
 
   for (const p of problems) w.line(p);
   if (problems.length === 0) w.line(`ok: ${trace.processes.size} processes, ${trace.events.length} events`);
   await w.done();
   return problems.length === 0 ? 0 : 1;
+}
+
+/** The problems the run itself counted (its `status`); none when there is no status. */
+function readStatusProblems(attemptDir: string): Problem[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path.join(attemptDir, 'status'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return (JSON.parse(text) as { problems?: Problem[] }).problems;
 }
 
 /** Logical pids of the process table (procs.tsv); undefined when it is missing or broken. */

@@ -35,20 +35,14 @@
 
 static const uwrx_time_config *cfg(void) { return &repro_config_get()->time; }
 
-bool clocks_virtual(void) {
-  const struct repro_config *c = repro_config_get();
-  return c->enabled && c->time.mode != UWRX_TIME_REAL;
-}
-
-static void answer(struct notif_ctx *ctx, int64_t val, int error) {
-  ctx->resp->flags = 0;
-  ctx->resp->val = val;
-  ctx->resp->error = error ? -error : 0;
+static enum verdict answer(struct notif_ctx *ctx, int64_t val, int error) {
+  return notify_answer_now(ctx, val, error);
 }
 
 /* ---- processes ---- */
 
-void clocks_proc_init(struct proc *p, struct proc *parent, uint32_t ordinal) {
+static void clocks_spawned(struct proc *p, struct proc *parent) {
+  uint32_t ordinal = p->repro.ordinal;
   const uwrx_clock *from = NULL;
   uwrx_clock at_fork;
   if (parent) {
@@ -71,13 +65,13 @@ void clocks_proc_init(struct proc *p, struct proc *parent, uint32_t ordinal) {
 }
 
 /* clone, clone3, fork, vfork: a new process (not a thread) starts at this clock. */
-void clocks_handle_clone(struct notif_ctx *ctx) {
+static enum verdict on_clone(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
-  if (!ctx->proc || !clocks_virtual()) return;
+  if (!ctx->proc) return VERDICT_CONTINUE;
   uint64_t flags = 0;
   if (req->data.nr == SYS_clone) flags = req->data.args[0];
-  else if (req->data.nr == SYS_clone3 && !target_read(ctx, req->data.args[0], &flags, sizeof flags)) return;
-  if (flags & CLONE_THREAD) return;
+  else if (req->data.nr == SYS_clone3 && !target_read(ctx, req->data.args[0], &flags, sizeof flags)) return VERDICT_CONTINUE;
+  if (flags & CLONE_THREAD) return VERDICT_CONTINUE;
   struct proc_repro *r = &ctx->proc->repro;
   pthread_mutex_lock(&g.lock);
   if (r->nforks == r->capforks) {
@@ -87,6 +81,7 @@ void clocks_handle_clone(struct notif_ctx *ctx) {
   }
   if (r->nforks < r->capforks) r->fork_now[r->nforks++] = r->clock.now_ns;
   pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
 }
 
 /* Marks the thread for `what` at its next call (lock held). */
@@ -100,12 +95,13 @@ static struct repro_thread *busy_thread(struct proc *p, pid_t tid) {
 }
 
 /* wait4, waitid: the children this call reaps are joined at the thread's next call. */
-void clocks_handle_reap(struct notif_ctx *ctx) {
-  if (!ctx->proc || !clocks_virtual()) return;
+static enum verdict on_reap(struct notif_ctx *ctx) {
+  if (!ctx->proc) return VERDICT_CONTINUE;
   pthread_mutex_lock(&g.lock);
   struct repro_thread *t = busy_thread(ctx->proc, ctx->req->pid);
   if (t) t->reaping = true;
   pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
 }
 
 /* The parent moves to at least the end of every child it reaped (lock held). */
@@ -130,7 +126,7 @@ static void fire_timers(struct proc *p, int64_t real_now) {
   __atomic_store_n(&p->repro.armed_timers, armed, __ATOMIC_RELAXED);
 }
 
-void clocks_resumed(struct notif_ctx *ctx) {
+static void clocks_resumed(struct notif_ctx *ctx) {
   struct proc *p = ctx->proc;
   if (!p) return;
   if (__atomic_load_n(&p->repro.armed_timers, __ATOMIC_RELAXED)) {
@@ -175,9 +171,9 @@ static void timespec_of(int64_t ns, int64_t ts[2]) {
   ts[1] = ns - ts[0] * 1000000000;
 }
 
-void clocks_handle_read(struct notif_ctx *ctx) {
+static enum verdict on_read(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
-  if (!clocks_virtual() || !ctx->proc) return;
+  if (!ctx->proc) return VERDICT_CONTINUE;
   uwrx_clock *k = &ctx->proc->repro.clock;
   int64_t ns = 0, sec = 0, usec = 0;
   switch (req->data.nr) {
@@ -185,12 +181,10 @@ void clocks_handle_read(struct notif_ctx *ctx) {
     pthread_mutex_lock(&g.lock);
     int faked = uwrx_time_read(cfg(), k, (int32_t)req->data.args[0], &ns);
     pthread_mutex_unlock(&g.lock);
-    if (!faked) return;
+    if (!faked) return VERDICT_CONTINUE;
     int64_t ts[2];
     timespec_of(ns, ts);
-    if (target_write(ctx, req->data.args[1], ts, sizeof ts)) answer(ctx, 0, 0);
-    else answer(ctx, 0, EFAULT);
-    break;
+    return target_write(ctx, req->data.args[1], ts, sizeof ts) ? answer(ctx, 0, 0) : answer(ctx, 0, EFAULT);
   }
   case SYS_gettimeofday: {
     uint64_t tv = req->data.args[0], tz = req->data.args[1];
@@ -199,58 +193,48 @@ void clocks_handle_read(struct notif_ctx *ctx) {
       uwrx_time_gettimeofday(cfg(), k, &sec, &usec);
       pthread_mutex_unlock(&g.lock);
       int64_t val[2] = { sec, usec };
-      if (!target_write(ctx, tv, val, sizeof val)) {
-        answer(ctx, 0, EFAULT);
-        return;
-      }
+      if (!target_write(ctx, tv, val, sizeof val)) return answer(ctx, 0, EFAULT);
     }
     /* the kernel's timezone is the host's setting: always answer UTC */
     if (tz) {
       int32_t zone[2] = { 0, 0 };
-      if (!target_write(ctx, tz, zone, sizeof zone)) {
-        answer(ctx, 0, EFAULT);
-        return;
-      }
+      if (!target_write(ctx, tz, zone, sizeof zone)) return answer(ctx, 0, EFAULT);
     }
-    answer(ctx, 0, 0);
-    break;
+    return answer(ctx, 0, 0);
   }
   case SYS_times: {
     int64_t out[5];
     pthread_mutex_lock(&g.lock);
     int faked = uwrx_time_times(cfg(), k, 1000000000 / sysconf(_SC_CLK_TCK), out);
     pthread_mutex_unlock(&g.lock);
-    if (!faked) return;
-    if (req->data.args[0] && !target_write(ctx, req->data.args[0], &out[1], 4 * sizeof out[0])) answer(ctx, 0, EFAULT);
-    else answer(ctx, out[0], 0);
-    break;
+    if (!faked) return VERDICT_CONTINUE;
+    if (req->data.args[0] && !target_write(ctx, req->data.args[0], &out[1], 4 * sizeof out[0])) return answer(ctx, 0, EFAULT);
+    return answer(ctx, out[0], 0);
   }
   case SYS_getrusage: {
     /* struct rusage: user and system time as timevals, then 14 counters. The counters
      * (max RSS, faults, context switches ...) depend on the machine: they read 0. */
     int who = (int)req->data.args[0];
-    if (who != 0 /* SELF */ && who != -1 /* CHILDREN */ && who != 1 /* THREAD */) return;
+    if (who != 0 /* SELF */ && who != -1 /* CHILDREN */ && who != 1 /* THREAD */) return VERDICT_CONTINUE;
     int64_t usage[18] = { 0 }, user, sys;
     pthread_mutex_lock(&g.lock);
     int faked = uwrx_time_rusage(cfg(), k, who == -1, &user, &sys);
     pthread_mutex_unlock(&g.lock);
-    if (!faked) return;
+    if (!faked) return VERDICT_CONTINUE;
     usage[0] = user / 1000000000, usage[1] = user % 1000000000 / 1000;
     usage[2] = sys / 1000000000, usage[3] = sys % 1000000000 / 1000;
-    if (target_write(ctx, req->data.args[1], usage, sizeof usage)) answer(ctx, 0, 0);
-    else answer(ctx, 0, EFAULT);
-    break;
+    return target_write(ctx, req->data.args[1], usage, sizeof usage) ? answer(ctx, 0, 0) : answer(ctx, 0, EFAULT);
   }
   case SYS_time: {
     pthread_mutex_lock(&g.lock);
     uwrx_time_time(cfg(), k, &sec);
     pthread_mutex_unlock(&g.lock);
     uint64_t tloc = req->data.args[0];
-    if (tloc && !target_write(ctx, tloc, &sec, sizeof sec)) answer(ctx, 0, EFAULT);
-    else answer(ctx, sec, 0);
-    break;
+    if (tloc && !target_write(ctx, tloc, &sec, sizeof sec)) return answer(ctx, 0, EFAULT);
+    return answer(ctx, sec, 0);
   }
   }
+  return VERDICT_CONTINUE;
 }
 
 /* ---- timed waits ---- */
@@ -304,10 +288,10 @@ static void wait_absolute(struct notif_ctx *ctx, uint64_t addr, int32_t clock_id
   if (tracked) target_write(ctx, addr, written, sizeof written);
 }
 
-void clocks_handle_wait(struct notif_ctx *ctx) {
+static enum verdict on_wait(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   const __u64 *a = req->data.args;
-  if (!ctx->proc || !clocks_virtual()) return;
+  if (!ctx->proc) return VERDICT_CONTINUE;
   int64_t ns;
   switch (req->data.nr) {
   case SYS_nanosleep:
@@ -352,6 +336,7 @@ void clocks_handle_wait(struct notif_ctx *ctx) {
     break;
   }
   }
+  return VERDICT_CONTINUE;
 }
 
 /* ---- timers ---- */
@@ -393,10 +378,10 @@ static int32_t timerfd_clock(pid_t tid, int fd) {
 }
 
 /* alarm(seconds), setitimer(ITIMER_REAL, new, old), timerfd_settime(fd, flags, new, old). */
-void clocks_handle_timer(struct notif_ctx *ctx) {
+static enum verdict on_timer(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   const __u64 *a = req->data.args;
-  if (!ctx->proc || !clocks_virtual()) return;
+  if (!ctx->proc) return VERDICT_CONTINUE;
   switch (req->data.nr) {
   case SYS_alarm:
     arm(ctx, -1, (int64_t)(uint32_t)a[0] * 1000000000, 0);
@@ -445,4 +430,62 @@ void clocks_handle_timer(struct notif_ctx *ctx) {
     break;
   }
   }
+  return VERDICT_CONTINUE;
 }
+
+/* ---- the clocks feature ---- */
+
+static bool virtual_clocks(const struct plan *plan) {
+  return plan->repro.enabled && plan->repro.time.mode != UWRX_TIME_REAL;
+}
+
+/* Which calls carry a timeout, so that only those are notified: an uncontended futex or
+ * a poll without timeout never leaves the kernel. The futex filter only checks that a
+ * timeout is given; on_wait picks FUTEX_WAIT and FUTEX_WAIT_BITSET among those. */
+static const struct arg_match timeout_arg0 = { .arg = 0, .test = ARG_NONZERO };
+static const struct arg_match timeout_arg2 = { .arg = 2, .test = ARG_NONZERO };
+static const struct arg_match timeout_arg3 = { .arg = 3, .test = ARG_NONZERO };
+static const struct arg_match timeout_arg4 = { .arg = 4, .test = ARG_NONZERO };
+static const struct arg_match timeout_ms_arg2 = { .arg = 2, .test = ARG_POSITIVE };
+static const struct arg_match timeout_ms_arg3 = { .arg = 3, .test = ARG_POSITIVE };
+static const struct arg_match itimer_real = { .arg = 0, .count = 1, .values = { 0 /* ITIMER_REAL */ } };
+
+static const struct subscription clock_calls[] = {
+  /* reads */
+  { SYS_clock_gettime, on_read, NULL, NULL },
+  { SYS_gettimeofday, on_read, NULL, NULL },
+  { SYS_time, on_read, NULL, NULL },
+  { SYS_times, on_read, NULL, NULL },
+  { SYS_getrusage, on_read, NULL, NULL },
+  /* timed waits */
+  { SYS_nanosleep, on_wait, &timeout_arg0, NULL },
+  { SYS_clock_nanosleep, on_wait, NULL, NULL },
+  { SYS_poll, on_wait, &timeout_ms_arg2, NULL },
+  { SYS_epoll_wait, on_wait, &timeout_ms_arg3, NULL },
+  { SYS_epoll_pwait, on_wait, &timeout_ms_arg3, NULL },
+  { SYS_ppoll, on_wait, &timeout_arg2, NULL },
+  { SYS_rt_sigtimedwait, on_wait, &timeout_arg2, NULL },
+  { SYS_epoll_pwait2, on_wait, &timeout_arg3, NULL },
+  { SYS_select, on_wait, &timeout_arg4, NULL },
+  { SYS_pselect6, on_wait, &timeout_arg4, NULL },
+  { SYS_futex, on_wait, &timeout_arg3, NULL },
+  /* timers */
+  { SYS_alarm, on_timer, NULL, NULL },
+  { SYS_setitimer, on_timer, &itimer_real, NULL },
+  { SYS_timerfd_settime, on_timer, NULL, NULL },
+  /* forks and reaps */
+  { SYS_clone, on_clone, NULL, NULL },
+  { SYS_clone3, on_clone, NULL, NULL },
+  { SYS_fork, on_clone, NULL, NULL },
+  { SYS_vfork, on_clone, NULL, NULL },
+  { SYS_wait4, on_reap, NULL, NULL },
+  { SYS_waitid, on_reap, NULL, NULL },
+};
+
+const struct feature feature_clocks = {
+  .name = "clocks",
+  .enabled = virtual_clocks,
+  .subs = SUBSCRIPTIONS(clock_calls),
+  .on_spawn = clocks_spawned,
+  .on_call = clocks_resumed,
+};
