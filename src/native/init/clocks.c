@@ -29,9 +29,6 @@
 #define FUTEX_CLOCK_REALTIME_FLAG 256
 #define FUTEX_CMD(op) ((op) & ~(128 | 256))
 #define TIMER_ABSTIME_FLAG 1
-#ifndef CLONE_THREAD
-#define CLONE_THREAD 0x00010000
-#endif
 
 static const uwrx_time_config *cfg(void) { return &repro_config_get()->time; }
 
@@ -41,17 +38,15 @@ static enum verdict answer(struct notif_ctx *ctx, int64_t val, int error) {
 
 /* ---- processes ---- */
 
+/* A new process starts at its parent's clock as the parent left it at its last notified
+ * call: uwrx sees a child first at its own first notified call (fork itself is not
+ * notified), normally its execve or, after vfork and posix_spawn, before the parent runs
+ * again. A parent that changes its clock (a read, a timed wait) between a fork and
+ * that call hands the later value on: a difference between runs (docs/reproducibility.md). */
 static void clocks_spawned(struct proc *p, struct proc *parent) {
-  uint32_t ordinal = p->repro.ordinal;
   const uwrx_clock *from = NULL;
-  uwrx_clock at_fork;
   if (parent) {
-    /* The parent's clock at the clone that made this child: clones are numbered in the
-     * order the parent made them, as its children's ordinals are. A child made some
-     * other way (a clone uwrx missed) takes the parent's clock as it is now. */
-    at_fork = parent->repro.clock;
-    if (ordinal >= 1 && ordinal <= parent->repro.nforks) at_fork.now_ns = parent->repro.fork_now[ordinal - 1];
-    from = &at_fork;
+    from = &parent->repro.clock;
     p->repro.vdso_hidden = parent->repro.vdso_hidden;
     struct proc_repro *r = &parent->repro;
     if (r->nchildren_procs == r->capchildren_procs) {
@@ -62,26 +57,6 @@ static void clocks_spawned(struct proc *p, struct proc *parent) {
     if (r->nchildren_procs < r->capchildren_procs) r->children_procs[r->nchildren_procs++] = p;
   }
   uwrx_time_fork(cfg(), from, uwrx_proc_rng_clock_bits(&p->repro.rng), &p->repro.clock);
-}
-
-/* clone, clone3, fork, vfork: a new process (not a thread) starts at this clock. */
-static enum verdict on_clone(struct notif_ctx *ctx) {
-  const struct seccomp_notif *req = ctx->req;
-  if (!ctx->proc) return VERDICT_CONTINUE;
-  uint64_t flags = 0;
-  if (req->data.nr == SYS_clone) flags = req->data.args[0];
-  else if (req->data.nr == SYS_clone3 && !target_read(ctx, req->data.args[0], &flags, sizeof flags)) return VERDICT_CONTINUE;
-  if (flags & CLONE_THREAD) return VERDICT_CONTINUE;
-  struct proc_repro *r = &ctx->proc->repro;
-  pthread_mutex_lock(&g.lock);
-  if (r->nforks == r->capforks) {
-    size_t cap = r->capforks ? r->capforks * 2 : 8;
-    int64_t *grown = realloc(r->fork_now, cap * sizeof *grown);
-    if (grown) r->fork_now = grown, r->capforks = cap;
-  }
-  if (r->nforks < r->capforks) r->fork_now[r->nforks++] = r->clock.now_ns;
-  pthread_mutex_unlock(&g.lock);
-  return VERDICT_CONTINUE;
 }
 
 /* Marks the thread for `what` at its next call (lock held). */
@@ -162,6 +137,15 @@ static void clocks_resumed(struct notif_ctx *ctx) {
   uint8_t current[16];
   if (len && target_read(ctx, addr, current, len) && memcmp(current, written, len) == 0)
     target_write(ctx, addr, original, len);
+}
+
+bool clocks_stamp(struct proc *p, int64_t *ns) {
+  const struct repro_config *c = repro_config_get();
+  if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return false;
+  pthread_mutex_lock(&g.lock);
+  bool ok = uwrx_time_read(&c->time, &p->repro.clock, 0 /* CLOCK_REALTIME */, ns);
+  pthread_mutex_unlock(&g.lock);
+  return ok;
 }
 
 /* ---- reads ---- */
@@ -473,11 +457,7 @@ static const struct subscription clock_calls[] = {
   { SYS_alarm, on_timer, NULL, NULL },
   { SYS_setitimer, on_timer, &itimer_real, NULL },
   { SYS_timerfd_settime, on_timer, NULL, NULL },
-  /* forks and reaps */
-  { SYS_clone, on_clone, NULL, NULL },
-  { SYS_clone3, on_clone, NULL, NULL },
-  { SYS_fork, on_clone, NULL, NULL },
-  { SYS_vfork, on_clone, NULL, NULL },
+  /* reaps (forks are not notified: a notified fork could fail with EINTR) */
   { SYS_wait4, on_reap, NULL, NULL },
   { SYS_waitid, on_reap, NULL, NULL },
 };

@@ -17,7 +17,7 @@ static const struct feature *const registry[] = {
   &feature_files,
   &feature_deferral_test,
   &feature_reproducibility,
-  &feature_clocks, /* after reproducibility: a new process's clocks need its ordinal */
+  &feature_clocks, /* after reproducibility: a new process's clock offset comes from its seed */
 };
 #define NFEATURES (sizeof registry / sizeof registry[0])
 

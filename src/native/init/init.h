@@ -47,7 +47,6 @@ struct repro_thread {
 /* Per process; lives in `struct proc`, kept across exec. */
 struct proc_repro {
   uwrx_proc_rng rng;         /* process seed and stream ordinals */
-  uint32_t ordinal;          /* its place among its parent's children (1-based) */
   uwrx_clock clock;          /* its deterministic clocks (g.lock) */
   bool vdso_hidden;          /* its program went through the shim: it reads the virtual
                                 clocks (a static program reads the real ones in the vDSO) */
@@ -55,8 +54,6 @@ struct proc_repro {
   size_t nchildren, capchildren;
   struct proc **children_procs; /* registered children its clock has not joined yet */
   size_t nchildren_procs, capchildren_procs;
-  int64_t *fork_now;         /* clock.now_ns at each process-creating clone, in order */
-  size_t nforks, capforks;
   struct repro_thread *threads;
   int busy_threads;          /* threads with busy set (atomic reads skip the lookup) */
   uwrx_timer timers[REPRO_TIMERS]; /* ITIMER_REAL (key -1) and timerfds (key: fd) */
@@ -82,6 +79,21 @@ bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t
 
 /* ---- clocks (clocks.c): deterministic clocks, timed waits, causality between
  * processes (docs/reproducibility.md): the feature feature_clocks ---- */
+
+/* The time of a change the process makes (a file it writes): its virtual CLOCK_REALTIME,
+ * which then moves on as after a read, so whatever it changes or reaps later is newer.
+ * False when the clocks are not virtual. */
+bool clocks_stamp(struct proc *p, int64_t *ns);
+
+/* ---- file times (filetimes.c): when this attempt changed its files ---- */
+
+/* `ctx`'s process changed `path` (a files.meta operation: write, create, rename_from,
+ * rename_to, delete, mkdir ...): it now reads that process's virtual time. */
+void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
+/* The program set `path`'s times itself (utimensat with times): they stay as set. */
+void filetimes_explicit(const char *path);
+/* The time of a change of this attempt to `path`; false when it made none. */
+bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
 
 /* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
 

@@ -137,7 +137,6 @@ static void repro_spawned(struct proc *p, struct proc *parent) {
   const uwrx_seed *seed = parent ? &parent->repro.rng.seed : &config.seed;
   uint32_t ordinal = child_ordinal(parent ? &parent->repro : &root_children, p->ppid, p->tgid);
   uwrx_proc_rng_init(&p->repro.rng, seed, ordinal);
-  p->repro.ordinal = ordinal;
 }
 
 /* ---- target memory ---- */
