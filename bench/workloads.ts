@@ -148,7 +148,7 @@ const notify: Workload = {
     await benchProgram(ctx, 'notify-floor');
   },
   // The loop times itself with clock_gettime: uwrx's default deterministic clocks
-  // (1 ms per read) would make that meaningless.
+  // (10 us per read) would make that meaningless.
   command: async (ctx) => ({
     argv: [await benchProgram(ctx, 'access-loop'), String(notifyIterations(ctx))],
     cwd: ctx.scratch,
@@ -174,7 +174,46 @@ function floorRow(name: string, after: string, description: string, wakeUp: 'def
   };
 }
 
-export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify];
+// Timed waits measure themselves in real time with /proc/uptime (10 ms resolution),
+// which no clock interception touches: the sum of the real seconds they took.
+const timerPrograms = [
+  [
+    'python3',
+    '-c',
+    [
+      'import asyncio, threading, time',
+      "up = lambda: float(open('/proc/uptime').read().split()[0])",
+      'for f in (lambda: time.sleep(1), lambda: asyncio.run(asyncio.sleep(0.3)), lambda: threading.Event().wait(1)):',
+      '    r = up(); f(); print(up() - r)',
+    ].join('\n'),
+  ],
+  [
+    'node',
+    '-e',
+    "const up = () => Number(require('fs').readFileSync('/proc/uptime', 'utf8').split(' ')[0]); const r = up(); setTimeout(() => console.log(up() - r), 1000);",
+  ],
+];
+
+function sumOfLines(stdout: string): number {
+  const values = stdout.trim().split('\n').map(Number);
+  if (values.length !== 4 || values.some((v) => !Number.isFinite(v))) throw new Error(`expected 4 durations, got: ${stdout}`);
+  return values.reduce((a, b) => a + b, 0);
+}
+
+const timers: Workload = {
+  name: 'timers',
+  unit: 'seconds',
+  description: () =>
+    'real time spent in timed waits (Python `time.sleep(1)`, `asyncio.sleep(0.3)`, `threading.Event().wait(1)`, Node `setTimeout(f, 1000)`: 3.3 s of waiting), each measured inside with /proc/uptime; under uwrx with the default deterministic clocks',
+  setup: async () => undefined,
+  command: async (ctx) => ({
+    argv: ['sh', '-c', timerPrograms.map((argv) => argv.map((a) => `'${a.replace(/'/g, "'\\''")}'`).join(' ')).join(' && ')],
+    cwd: ctx.scratch,
+  }),
+  parse: sumOfLines,
+};
+
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers];
 
 export function findWorkload(name: string): Workload | undefined {
   return workloads.find((w) => w.name === name);

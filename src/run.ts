@@ -61,6 +61,9 @@ export interface RunOptions {
   env?: NodeJS.ProcessEnv;
   /** Clock mode (default advancing; a replay keeps the replayed attempt's). */
   time?: TimeMode;
+  /** Keep address-space randomization in the command tree (default off; a replay keeps
+   * the replayed attempt's choice). */
+  aslr?: boolean;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
   /** Record read accesses in process (the in-process recorder; default off). */
@@ -309,6 +312,7 @@ async function settle(options: RunOptions, features: ActiveFeature[], dryRun: bo
     parents: parents.length > 0 ? parents : options.noParents ? [] : undefined,
     net: options.net,
     time: options.time,
+    aslr: options.aslr,
     seed: undefined,
     t0Ns: undefined,
     stepOptions: {},

@@ -1,91 +1,140 @@
 import test from 'ava';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { scratchDir } from './helpers/uwrx.js';
 import {
   Clock,
   DEFAULT_STEP_NS,
   MONOTONIC_BASE_NS,
-  TIME_MODE_CODE,
   type TimeConfig,
-  type TimeMode,
-  clockNs,
+  forkClock,
   freshT0Ns,
   gettimeofday,
+  joinClock,
+  newClock,
+  newWait,
   parseTimeMode,
+  peekClock,
+  readClock,
   readT0File,
   time,
+  waitAbsolute,
+  waitEnd,
+  waitRelative,
   wallOffsetNs,
   writeT0File,
 } from '../src/reproducibility/time.js';
-import { askDriver, buildDriver } from './native/cc.js';
+import { askDriver, buildDriver, repoRoot } from './native/cc.js';
+import { runTimeScript, vectorScripts } from './helpers/time-script.js';
 
 const T0 = 1_767_225_600_123_456_789n; // 2026-01-01T00:00:00.123456789Z
 const advancing: TimeConfig = { mode: 'advancing', t0Ns: T0, stepNs: DEFAULT_STEP_NS };
 
-test('advancing: every query moves the process clock by one step, on every clock', (t) => {
-  t.is(clockNs(advancing, 0, Clock.REALTIME), T0);
-  t.is(clockNs(advancing, 1, Clock.MONOTONIC), MONOTONIC_BASE_NS + DEFAULT_STEP_NS);
-  t.is(clockNs(advancing, 5, Clock.REALTIME_COARSE), T0 + 5n * DEFAULT_STEP_NS);
-  t.is(clockNs(advancing, 3, Clock.BOOTTIME), MONOTONIC_BASE_NS + 3n * DEFAULT_STEP_NS);
-  t.is(clockNs(advancing, 2, Clock.PROCESS_CPUTIME_ID), 2n * DEFAULT_STEP_NS);
-  t.deepEqual(gettimeofday(advancing, 0), { sec: 1_767_225_600n, usec: 123_456n });
-  t.is(time(advancing, 1000), 1_767_225_601n);
+test('advancing: every read moves the process clock by one step, on every clock', (t) => {
+  const k = newClock();
+  t.is(readClock(advancing, k, Clock.REALTIME), T0);
+  t.is(readClock(advancing, k, Clock.MONOTONIC), MONOTONIC_BASE_NS + DEFAULT_STEP_NS);
+  t.is(readClock(advancing, k, Clock.PROCESS_CPUTIME_ID), 2n * DEFAULT_STEP_NS);
+  t.deepEqual(gettimeofday(advancing, k), { sec: 1_767_225_600n, usec: 123_456n + 30n });
+  t.is(time(advancing, k), 1_767_225_600n);
+  t.is(peekClock(advancing, k, Clock.BOOTTIME), MONOTONIC_BASE_NS + 5n * DEFAULT_STEP_NS, 'a peek does not move');
+  t.is(peekClock(advancing, k, Clock.BOOTTIME), MONOTONIC_BASE_NS + 5n * DEFAULT_STEP_NS);
 });
 
 test('wall clocks start at T0 + the offset where the attempt squashes its files', (t) => {
   t.is(wallOffsetNs(0, 1_000_000_000), 1_000_000_000n);
   t.is(wallOffsetNs(2, 1_000_000_000n), 3_000_000_000n);
   const shifted: TimeConfig = { ...advancing, wallOffsetNs: wallOffsetNs(2, 1_000_000_000) };
-  t.is(clockNs(shifted, 0, Clock.REALTIME), T0 + 3_000_000_000n);
-  t.is(clockNs(shifted, 1, Clock.TAI), T0 + 3_000_000_000n + DEFAULT_STEP_NS);
-  t.is(clockNs(shifted, 1, Clock.MONOTONIC), MONOTONIC_BASE_NS + DEFAULT_STEP_NS, 'only wall clocks move');
-  t.is(time(shifted, 0), 1_767_225_603n);
+  const k = newClock();
+  t.is(readClock(shifted, k, Clock.REALTIME), T0 + 3_000_000_000n);
+  t.is(readClock(shifted, k, Clock.TAI), T0 + 3_000_000_000n + DEFAULT_STEP_NS);
+  t.is(readClock(shifted, k, Clock.MONOTONIC), MONOTONIC_BASE_NS + 2n * DEFAULT_STEP_NS, 'only wall clocks move');
 });
 
-test('frozen reads T0 forever; real leaves every clock to the kernel', (t) => {
+test('frozen reads the bases forever; real leaves every clock to the kernel', (t) => {
   const frozen: TimeConfig = { ...advancing, mode: 'frozen' };
-  t.is(clockNs(frozen, 0, Clock.REALTIME), T0);
-  t.is(clockNs(frozen, 99, Clock.REALTIME), T0);
-  t.is(clockNs(frozen, 99, Clock.MONOTONIC), MONOTONIC_BASE_NS);
+  const k = newClock();
+  t.is(readClock(frozen, k, Clock.REALTIME), T0);
+  t.is(readClock(frozen, k, Clock.REALTIME), T0);
+  t.is(readClock(frozen, k, Clock.MONOTONIC), MONOTONIC_BASE_NS);
   const real: TimeConfig = { ...advancing, mode: 'real' };
-  t.is(clockNs(real, 0, Clock.REALTIME), null);
-  t.is(gettimeofday(real, 0), null);
-  t.is(time(real, 0), null);
+  t.is(readClock(real, k, Clock.REALTIME), null);
+  t.is(gettimeofday(real, k), null);
+  t.is(time(real, k), null);
 });
 
 test('clocks uwrx does not fake go to the kernel', (t) => {
-  t.is(clockNs(advancing, 0, 10), null); // unassigned id: the kernel says EINVAL
-  t.is(clockNs(advancing, 0, (~5 << 3) | 3), null); // an fd clock (PTP device on fd 5)
-  // CPU clocks of another process or thread (clock_getcpuclockid) advance like ours.
-  t.is(clockNs(advancing, 4, (~1234 << 3) | 2), clockNs(advancing, 4, Clock.PROCESS_CPUTIME_ID));
-  t.is(clockNs(advancing, 4, (~1234 << 3) | 4 | 2), clockNs(advancing, 4, Clock.THREAD_CPUTIME_ID));
+  const k = newClock();
+  t.is(readClock(advancing, k, 10), null); // unassigned id: the kernel says EINVAL
+  t.is(readClock(advancing, k, (~5 << 3) | 3), null); // an fd clock (PTP device on fd 5)
+  t.is(k.nowNs, 0n, 'reads the kernel answers do not move the clock');
+  // CPU clocks of another process or thread (clock_getcpuclockid) read the CPU clock.
+  t.is(readClock(advancing, k, (~1234 << 3) | 2), 0n);
+  t.is(readClock(advancing, k, (~1234 << 3) | 4 | 2), DEFAULT_STEP_NS);
 });
 
-test('a loop polling CLOCK_MONOTONIC until 2 s passed ends after 2 s / step queries', (t) => {
-  let n = 0;
-  const start = clockNs(advancing, n++, Clock.MONOTONIC)!;
-  while (clockNs(advancing, n++, Clock.MONOTONIC)! - start < 2_000_000_000n) if (n > 1e7) break;
-  t.is(n, Number(2_000_000_000n / DEFAULT_STEP_NS) + 1);
+test('a loop polling CLOCK_MONOTONIC until 2 s passed ends after 2 s / step reads', (t) => {
+  const k = newClock();
+  let n = 1;
+  const start = readClock(advancing, k, Clock.MONOTONIC)!;
+  while (readClock(advancing, k, Clock.MONOTONIC)! - start < 2_000_000_000n && n < 1e7) n++;
+  t.is(n, Number(2_000_000_000n / DEFAULT_STEP_NS));
 });
 
-test('the C implementation gives the same answers', (t) => {
+test('a wait that timed out moves the clock by its timeout; one that ended early by one step', (t) => {
+  const k = newClock();
+  const w = newWait();
+  waitRelative(advancing, k, w, 1_000n, 500_000_000n);
+  t.true(waitEnd(advancing, k, w, 2_000_000_000n), 'real time passed the deadline: timed out');
+  t.is(k.nowNs, 500_000_000n, 'by the timeout, however late the thread came back');
+  waitRelative(advancing, k, w, 0n, 500_000_000n);
+  t.false(waitEnd(advancing, k, w, 100_000_000n), 'an event ended it after 100 ms');
+  t.is(k.nowNs, 500_000_000n + DEFAULT_STEP_NS);
+  t.false(waitEnd(advancing, k, w, 10n ** 12n), 'no wait: nothing moves');
+  t.is(k.nowNs, 500_000_000n + DEFAULT_STEP_NS);
+});
+
+test('an absolute deadline on the virtual clock lasts as long in real time', (t) => {
+  const k = newClock();
+  const w = newWait();
+  const deadline = readClock(advancing, k, Clock.REALTIME)! + 100_000_000n; // pthread_cond_timedwait(now + 100 ms)
+  t.is(waitAbsolute(advancing, k, w, 0n, Clock.REALTIME, deadline), 100_000_000n - DEFAULT_STEP_NS);
+  t.true(waitEnd(advancing, k, w, 100_000_000n));
+  t.is(peekClock(advancing, k, Clock.REALTIME), deadline, 'the clock reads the deadline when it timed out');
+  t.is(waitAbsolute(advancing, k, w, 0n, Clock.MONOTONIC, 5n), 0n, 'a deadline in the past: no wait');
+  t.false(w.active);
+  t.is(waitAbsolute(advancing, k, w, 0n, Clock.PROCESS_CPUTIME_ID, 5n), null, 'CPU clocks are left to the kernel');
+});
+
+test('children start after their parent, apart from each other; a reap moves the parent past the child', (t) => {
+  const parent = newClock();
+  for (let i = 0; i < 100; i++) readClock(advancing, parent, Clock.MONOTONIC);
+  const a = forkClock(advancing, parent, 7n);
+  const b = forkClock(advancing, parent, 123_456_789n);
+  t.is(a.nowNs, parent.nowNs + 8n);
+  t.is(b.nowNs, parent.nowNs + 1n + (123_456_789n % 1_000_000n));
+  t.is(a.cpuNs, 0n);
+  t.is(forkClock(advancing, null, 99n).nowNs, 0n, 'the command starts at 0');
+  const w = newWait();
+  waitRelative(advancing, b, w, 0n, 3_000_000_000n);
+  waitEnd(advancing, b, w, 3_000_000_000n);
+  readClock(advancing, b, Clock.MONOTONIC);
+  joinClock(advancing, parent, b);
+  t.is(parent.nowNs, b.nowNs);
+  t.is(parent.childrenCpuNs, DEFAULT_STEP_NS);
+  joinClock(advancing, parent, a);
+  t.is(parent.nowNs, b.nowNs, 'never backwards');
+});
+
+test('the C implementation answers every script of the shared vectors as recorded', async (t) => {
+  const fixture = JSON.parse(await readFile(join(repoRoot, 'test/fixtures/time-vectors.json'), 'utf8')) as {
+    scripts: { name: string; ops: string[]; expect: string[] }[];
+  };
+  t.deepEqual(fixture.scripts.map((s) => ({ name: s.name, ops: s.ops })), vectorScripts(), 'the fixture holds the current scripts');
   const driver = buildDriver('time_driver', ['test/native/time_driver.c', 'src/native/common/dettime.c']);
-  const clocks = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, -2, -6, -3, -8 * 77 - 1, -8 * 77 - 5, (~9 << 3) | 3, (~9 << 3) | 6];
-  const cases: { mode: TimeMode; t0: bigint; step: bigint; query: bigint; clock: number; offset: bigint }[] = [];
-  for (const mode of ['advancing', 'frozen', 'real'] as const)
-    for (const t0 of [T0, 0n, -1_500_000_001n, 999_999_999n])
-      for (const step of [DEFAULT_STEP_NS, 1n, 333n])
-        for (const query of [0n, 1n, 7n, 1_000_001n])
-          for (const clock of clocks)
-            for (const offset of [0n, wallOffsetNs(0, 1_000_000_000), wallOffsetNs(3, 7)]) cases.push({ mode, t0, step, query, clock, offset });
-  const answers = askDriver(driver, cases.map((c) => `${TIME_MODE_CODE[c.mode]} ${c.t0} ${c.step} ${c.query} ${c.clock} ${c.offset}`));
-  const expected = cases.map((c) => {
-    const config: TimeConfig = { mode: c.mode, t0Ns: c.t0, stepNs: c.step, wallOffsetNs: c.offset };
-    const ns = clockNs(config, c.query, c.clock);
-    const tod = gettimeofday(config, c.query);
-    const sec = time(config, c.query);
-    return `clock ${ns === null ? '0' : `1 ${ns}`} tod ${tod === null ? '0' : `1 ${tod.sec} ${tod.usec}`} time ${sec === null ? '0' : `1 ${sec}`}`;
-  });
-  t.deepEqual(answers, expected);
+  const c = askDriver(driver, fixture.scripts.flatMap((s) => s.ops));
+  t.deepEqual(c, fixture.scripts.flatMap((s) => s.expect), 'C');
+  t.deepEqual(fixture.scripts.flatMap((s) => runTimeScript(s.ops)), fixture.scripts.flatMap((s) => s.expect), 'TypeScript');
 });
 
 test('T0 and mode options', async (t) => {

@@ -18,6 +18,7 @@ export interface RunArgs {
   tmp?: string;
   time?: TimeMode;
   linger?: number;
+  aslr?: boolean;
   quiet: boolean;
   dryRun: boolean;
   fastPath?: boolean;
@@ -178,6 +179,10 @@ function parseRun(args: string[]): RunArgs {
         out.linger = Number(text);
         break;
       }
+      case '--aslr':
+        noInline('run', option, inline);
+        out.aslr = true;
+        break;
       case '--net':
       case '--no-net':
         noInline('run', option, inline);

@@ -42,8 +42,12 @@ Options:
                     also trust this PEM CA for upstream servers (repeatable)
   --time <mode>     clocks inside: advancing (default: each process's wall clock starts
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
-                    and moves 1 ms per read), frozen (always that time) or real (the
-                    host's clocks). A replay keeps the replayed mode and T0
+                    and moves 10 us per read and by the time each timed wait
+                    waited), frozen (always that time) or real (the host's
+                    clocks). A replay keeps the replayed mode and T0
+  --aslr            keep address-space randomization in the command tree (default
+                    off: glibc's temp names mix in stack addresses, so they would
+                    differ on replay). A replay keeps the replayed choice
   --linger <s>      once the command's main process ended, wait at most this many
                     seconds for the processes it left running (daemons), then
                     terminate them (SIGTERM, SIGKILL after 3 s) and say so in the

@@ -66,6 +66,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     tmp: args.tmp,
     time: args.time,
     linger: args.linger,
+    ...(args.aslr ? { aslr: true } : {}),
     fastPath: args.fastPath,
   };
   if (args.dryRun) {

@@ -38,6 +38,8 @@ export interface RunSettings {
   parents: string[] | undefined;
   net: boolean | undefined;
   time: TimeMode | undefined;
+  /** Keep address-space randomization in the command tree; undefined: off. */
+  aslr: boolean | undefined;
   /** Root seed (64 hex digits) and T0; undefined: fresh ones. */
   seed: string | undefined;
   t0Ns: bigint | undefined;

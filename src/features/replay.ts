@@ -1,5 +1,5 @@
 // Replay: a new attempt of a recorded step, with the recorded command, parents, seed,
-// T0 and time mode, and the network off unless asked for. It only decides settings;
+// T0, time mode and address-space randomization, and the network off unless asked for. It only decides settings;
 // the other features do what they always do with them.
 import { UsageError } from '../errors.js';
 import { isErrno } from '../fs.js';
@@ -25,6 +25,7 @@ export default defineFeature({
         settings.parents ??= await readParents(replayed.attemptDir);
         settings.net ??= false;
         settings.time ??= await recordedTimeMode(replayed);
+        settings.aslr ??= (await readStepOptions(replayed.attemptDir))?.aslr === true;
         settings.seed = formatSeed(await readSeedFile(replayed.attemptDir));
         settings.t0Ns = await readT0File(replayed.attemptDir);
         settings.stepOptions.replay = replayed.attemptDir;

@@ -1,6 +1,6 @@
 // Reproducibility: the attempt's root seed and T0 (seed.txt, t0.txt), the time mode, and
-// their part of the sandbox plan (deterministic randomness and clocks, the ld.so shim,
-// hostname and domain name); docs/reproducibility.md.
+// address-space randomization (off unless --aslr), and their part of the sandbox plan
+// (deterministic randomness and clocks, the ld.so shim, hostname and domain name); docs/reproducibility.md.
 import { formatSeed, freshSeed, parseSeed, writeSeedFile } from '../reproducibility/prng.js';
 import { freshT0Ns, writeT0File } from '../reproducibility/time.js';
 import { defineFeature } from './feature.js';
@@ -14,6 +14,8 @@ export default defineFeature({
       configure(settings) {
         settings.time ??= 'advancing';
         settings.stepOptions.time = settings.time;
+        settings.aslr ??= false;
+        settings.stepOptions.aslr = settings.aslr;
       },
       async record(run) {
         seed = run.settings.seed ?? formatSeed(freshSeed());
@@ -29,6 +31,7 @@ export default defineFeature({
             seed: seed ?? s.seed ?? '<fresh>',
             t0Ns: t0Ns ?? s.t0Ns ?? freshT0Ns(),
             timeMode: s.time!,
+            aslr: s.aslr!,
             ...(s.options.shim === false ? { shim: false } : {}),
             ...(s.options.fastPath ? { recorder: true } : {}),
           },

@@ -98,6 +98,8 @@ export interface InitPlan {
   /** TIME_MODE_CODE of src/reproducibility/time.ts. */
   timeMode?: number;
   timeStepNs?: number;
+  /** Keep address-space randomization (default false: ADDR_NO_RANDOMIZE in the command tree). */
+  aslr?: boolean;
   /** The file store (src/native/init/files.c). Absent: no files.meta, no versions, no
    * stat time squashing. */
   files?: FilesPlan;

@@ -19,6 +19,7 @@ export const PrngLabel = {
   atRandom: 4,
   devUrandom: 5,
   devRandom: 6,
+  clock: 7,
 } as const;
 export type PrngLabel = (typeof PrngLabel)[keyof typeof PrngLabel];
 
@@ -85,6 +86,12 @@ export class PrngStream {
 /** The 16 AT_RANDOM bytes of a process's exec number `execOrdinal` (0 = first). */
 export function atRandomBytes(processSeedBytes: Uint8Array, execOrdinal: number): Buffer {
   return new PrngStream(processSeedBytes, PrngLabel.atRandom, execOrdinal).read(16);
+}
+
+/** The first 8 bytes (little-endian) of a process's clock stream: the offset its clocks
+ * start at past its parent's (src/reproducibility/time.ts forkClock). */
+export function clockBits(processSeedBytes: Uint8Array): bigint {
+  return new PrngStream(processSeedBytes, PrngLabel.clock, 0).read(8).readBigUInt64LE(0);
 }
 
 export function freshSeed(): Buffer {

@@ -1,6 +1,7 @@
-// Deterministic time (DESIGN.md section 4), the TypeScript half of
-// src/native/common/dettime.h: the same pure answer to "query number n of a process on
-// clock c". Nanoseconds are bigints (T0 in ns does not fit a double exactly).
+// Deterministic time (DESIGN.md section 4, docs/reproducibility.md), the TypeScript half
+// of src/native/common/dettime.h: the same pure functions over a process's clocks and a
+// thread's timed wait, checked against the C half with test/fixtures/time-vectors.json.
+// Nanoseconds are bigints (T0 in ns does not fit a double exactly).
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -12,17 +13,43 @@ export const TIME_MODES: readonly TimeMode[] = ['advancing', 'frozen', 'real'];
 /** The numbers uwrx-init's dettime.h uses for each mode. */
 export const TIME_MODE_CODE: Record<TimeMode, number> = { advancing: 0, frozen: 1, real: 2 };
 
-export const DEFAULT_STEP_NS = 1_000_000n; // 1 ms per query
+export const DEFAULT_STEP_NS = 10_000n; // 10 us per read
 export const MONOTONIC_BASE_NS = 100_000_000_000n; // 100 s of "uptime"
+export const FORK_SPREAD_NS = 1_000_000n; // a child starts up to 1 ms after its parent
 
 export interface TimeConfig {
   mode: TimeMode;
   /** Wall-clock start of the attempt, ns since the epoch. */
   t0Ns: bigint;
-  /** Advancing mode: how far a process's clocks move per query. */
+  /** Advancing mode: how far a process's clocks move per read (and per wait that ended early). */
   stepNs: bigint;
   /** Wall clocks start at t0Ns + wallOffsetNs (default 0n); see wallOffsetNs(). */
   wallOffsetNs?: bigint;
+}
+
+/** A process's clocks (uwrx_clock). */
+export interface ProcessClock {
+  /** Virtual time on the attempt's axis (0 = the command's start). */
+  nowNs: bigint;
+  /** Virtual CPU time of the process. */
+  cpuNs: bigint;
+  /** CPU time of the children it reaped. */
+  childrenCpuNs: bigint;
+}
+
+/** A thread's timed wait in progress (uwrx_wait); real times on the supervisor's clock. */
+export interface TimedWait {
+  active: boolean;
+  realDeadlineNs: bigint;
+  virtualDeadlineNs: bigint;
+}
+
+export function newClock(): ProcessClock {
+  return { nowNs: 0n, cpuNs: 0n, childrenCpuNs: 0n };
+}
+
+export function newWait(): TimedWait {
+  return { active: false, realDeadlineNs: 0n, virtualDeadlineNs: 0n };
 }
 
 /** Where an attempt's wall clocks start relative to T0: where its own files' stat times
@@ -70,31 +97,175 @@ function kindOf(clockId: number): ClockKind {
   }
 }
 
-/** clock_gettime(clockId) for query number `query` (0-based) of a process, in ns;
- * null when the kernel answers (real mode, or a clock uwrx does not fake). */
-export function clockNs(config: TimeConfig, query: bigint | number, clockId: number): bigint | null {
-  if (config.mode === 'real') return null;
-  const kind = kindOf(clockId);
-  if (kind === 'pass') return null;
-  const base = kind === 'wall' ? config.t0Ns + (config.wallOffsetNs ?? 0n) : kind === 'monotonic' ? MONOTONIC_BASE_NS : 0n;
-  return config.mode === 'frozen' ? base : base + BigInt(query) * config.stepNs;
+const INT64_MAX = (1n << 63n) - 1n;
+const INT64_MIN = -(1n << 63n);
+
+function sat(v: bigint): bigint {
+  return v > INT64_MAX ? INT64_MAX : v < INT64_MIN ? INT64_MIN : v;
 }
 
-function floorDiv(a: bigint, b: bigint): bigint {
+/** Whether uwrx answers reads of `clockId` in this mode (false: the kernel does). */
+export function timeFaked(config: TimeConfig, clockId: number): boolean {
+  return config.mode !== 'real' && kindOf(clockId) !== 'pass';
+}
+
+/** The current value of a clock without moving it; null when the kernel answers. */
+export function peekClock(config: TimeConfig, clock: ProcessClock, clockId: number): bigint | null {
+  if (!timeFaked(config, clockId)) return null;
+  const frozen = config.mode === 'frozen';
+  switch (kindOf(clockId)) {
+    case 'wall':
+      return sat(config.t0Ns + (config.wallOffsetNs ?? 0n) + (frozen ? 0n : clock.nowNs));
+    case 'monotonic':
+      return sat(MONOTONIC_BASE_NS + (frozen ? 0n : clock.nowNs));
+    default:
+      return frozen ? 0n : clock.cpuNs;
+  }
+}
+
+/** clock_gettime(clockId): the answer, then the clocks advance; null when the kernel answers. */
+export function readClock(config: TimeConfig, clock: ProcessClock, clockId: number): bigint | null {
+  const ns = peekClock(config, clock, clockId);
+  if (ns !== null && config.mode === 'advancing') {
+    clock.nowNs = sat(clock.nowNs + config.stepNs);
+    clock.cpuNs = sat(clock.cpuNs + config.stepNs);
+  }
+  return ns;
+}
+
+export function floorDiv(a: bigint, b: bigint): bigint {
   const q = a / b;
   return a % b !== 0n && a < 0n !== b < 0n ? q - 1n : q;
 }
 
-export function gettimeofday(config: TimeConfig, query: bigint | number): { sec: bigint; usec: bigint } | null {
-  const ns = clockNs(config, query, Clock.REALTIME);
+export function gettimeofday(config: TimeConfig, clock: ProcessClock): { sec: bigint; usec: bigint } | null {
+  const ns = readClock(config, clock, Clock.REALTIME);
   if (ns === null) return null;
   const sec = floorDiv(ns, 1_000_000_000n);
   return { sec, usec: (ns - sec * 1_000_000_000n) / 1000n };
 }
 
-export function time(config: TimeConfig, query: bigint | number): bigint | null {
-  const ns = clockNs(config, query, Clock.REALTIME);
+export function time(config: TimeConfig, clock: ProcessClock): bigint | null {
+  const ns = readClock(config, clock, Clock.REALTIME);
   return ns === null ? null : floorDiv(ns, 1_000_000_000n);
+}
+
+/** times(): [return value, tms_utime, tms_stime, tms_cutime, tms_cstime] in ticks of
+ * `tickNs`; a read. Null when the kernel answers. */
+export function times(config: TimeConfig, clock: ProcessClock, tickNs: bigint): bigint[] | null {
+  const mono = peekClock(config, clock, Clock.MONOTONIC);
+  if (tickNs <= 0n || mono === null) return null;
+  const frozen = config.mode === 'frozen';
+  const out = [mono / tickNs, (frozen ? 0n : clock.cpuNs) / tickNs, 0n, (frozen ? 0n : clock.childrenCpuNs) / tickNs, 0n];
+  readClock(config, clock, Clock.MONOTONIC);
+  return out;
+}
+
+/** getrusage(): user and system time of the process or (`children`) its reaped
+ * children; a read. Null when the kernel answers. */
+export function rusage(config: TimeConfig, clock: ProcessClock, children: boolean): { userNs: bigint; sysNs: bigint } | null {
+  if (peekClock(config, clock, Clock.PROCESS_CPUTIME_ID) === null) return null;
+  const userNs = config.mode === 'frozen' ? 0n : children ? clock.childrenCpuNs : clock.cpuNs;
+  readClock(config, clock, Clock.PROCESS_CPUTIME_ID);
+  return { userNs, sysNs: 0n };
+}
+
+/** A thread starts a wait of at most `timeoutNs` at real time `realNowNs`. */
+export function waitRelative(config: TimeConfig, clock: ProcessClock, wait: TimedWait, realNowNs: bigint, timeoutNs: bigint): void {
+  wait.active = false;
+  if (config.mode !== 'advancing' || timeoutNs <= 0n) return;
+  wait.active = true;
+  wait.realDeadlineNs = sat(realNowNs + timeoutNs);
+  wait.virtualDeadlineNs = sat(clock.nowNs + timeoutNs);
+}
+
+/** A thread starts a wait until `deadlineNs` on `clockId`; the real time it should last
+ * from now, or null for a clock left to the kernel. */
+export function waitAbsolute(
+  config: TimeConfig,
+  clock: ProcessClock,
+  wait: TimedWait,
+  realNowNs: bigint,
+  clockId: number,
+  deadlineNs: bigint,
+): bigint | null {
+  wait.active = false;
+  const kind = kindOf(clockId);
+  if (kind !== 'wall' && kind !== 'monotonic') return null;
+  const now = peekClock(config, clock, clockId);
+  if (now === null) return null;
+  let remaining = sat(deadlineNs - now);
+  if (remaining < 0n) remaining = 0n;
+  if (config.mode === 'advancing' && remaining > 0n) {
+    wait.active = true;
+    wait.realDeadlineNs = sat(realNowNs + remaining);
+    wait.virtualDeadlineNs = sat(clock.nowNs + remaining);
+  }
+  return remaining;
+}
+
+/** The waiting thread shows up again at `realNowNs`: true when the wait timed out. */
+export function waitEnd(config: TimeConfig, clock: ProcessClock, wait: TimedWait, realNowNs: bigint): boolean {
+  if (!wait.active) return false;
+  wait.active = false;
+  if (config.mode !== 'advancing') return false;
+  if (realNowNs >= wait.realDeadlineNs) {
+    if (clock.nowNs < wait.virtualDeadlineNs) clock.nowNs = wait.virtualDeadlineNs;
+    return true;
+  }
+  clock.nowNs = sat(clock.nowNs + config.stepNs);
+  return false;
+}
+
+/** A process's timer (uwrx_timer): alarm/setitimer(ITIMER_REAL) or a timerfd. */
+export interface ProcessTimer {
+  active: boolean;
+  realDeadlineNs: bigint;
+  virtualDeadlineNs: bigint;
+  intervalNs: bigint;
+}
+
+export function newTimer(): ProcessTimer {
+  return { active: false, realDeadlineNs: 0n, virtualDeadlineNs: 0n, intervalNs: 0n };
+}
+
+/** Arms `timer` to expire `valueNs` from now (<= 0: disarms), then every `intervalNs`. */
+export function setTimer(config: TimeConfig, clock: ProcessClock, timer: ProcessTimer, realNowNs: bigint, valueNs: bigint, intervalNs: bigint): void {
+  timer.active = config.mode === 'advancing' && valueNs > 0n;
+  if (!timer.active) return;
+  timer.realDeadlineNs = sat(realNowNs + valueNs);
+  timer.virtualDeadlineNs = sat(clock.nowNs + valueNs);
+  timer.intervalNs = intervalNs > 0n ? intervalNs : 0n;
+}
+
+/** The process shows up at `realNowNs`: true when `timer` expired (its time moved). */
+export function fireTimer(config: TimeConfig, clock: ProcessClock, timer: ProcessTimer, realNowNs: bigint): boolean {
+  if (!timer.active || realNowNs < timer.realDeadlineNs) return false;
+  const last = timer.intervalNs > 0n ? (realNowNs - timer.realDeadlineNs) / timer.intervalNs : 0n;
+  const expiry = sat(timer.virtualDeadlineNs + last * timer.intervalNs);
+  if (config.mode === 'advancing' && clock.nowNs < expiry) clock.nowNs = expiry;
+  if (timer.intervalNs > 0n) {
+    timer.realDeadlineNs = sat(timer.realDeadlineNs + (last + 1n) * timer.intervalNs);
+    timer.virtualDeadlineNs = sat(expiry + timer.intervalNs);
+  } else {
+    timer.active = false;
+  }
+  return true;
+}
+
+/** A new process's clocks: its parent's at fork (null: the command) plus an offset from
+ * its clock stream (prng.ts clockBits). */
+export function forkClock(config: TimeConfig, parent: ProcessClock | null, random: bigint): ProcessClock {
+  const child = { nowNs: parent ? parent.nowNs : 0n, cpuNs: 0n, childrenCpuNs: 0n };
+  if (parent && config.mode === 'advancing') child.nowNs = sat(child.nowNs + 1n + (BigInt.asUintN(64, random) % FORK_SPREAD_NS));
+  return child;
+}
+
+/** `parent` reaped `child`. */
+export function joinClock(config: TimeConfig, parent: ProcessClock, child: ProcessClock): void {
+  if (config.mode !== 'advancing') return;
+  if (parent.nowNs < child.nowNs) parent.nowNs = child.nowNs;
+  parent.childrenCpuNs = sat(parent.childrenCpuNs + sat(child.cpuNs + child.childrenCpuNs));
 }
 
 export function parseTimeMode(text: string): TimeMode {

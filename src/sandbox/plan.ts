@@ -75,6 +75,9 @@ export interface ReproInput {
   t0Ns: bigint;
   timeMode: TimeMode;
   timeStepNs?: bigint;
+  /** Keep address-space randomization in the command tree (default off: glibc mixes stack
+   * addresses into temp names, so they would differ on replay). */
+  aslr?: boolean;
   /** Bind the combined ld.so over the dynamic linker (default true). */
   shim?: boolean;
   /** The dynamic linker path programs name in PT_INTERP (default the x86_64 glibc one). */
@@ -178,6 +181,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
             t0Ns: String(input.repro.t0Ns),
             timeMode: TIME_MODE_CODE[input.repro.timeMode],
             ...(input.repro.timeStepNs !== undefined ? { timeStepNs: Number(input.repro.timeStepNs) } : {}),
+            aslr: input.repro.aslr ?? false,
           }
         : {}),
       files,
@@ -203,7 +207,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
     `cwd ${plan.cwd}`,
     `uid_map ${plan.uidMap}; gid_map ${plan.gidMap}${plan.denySetgroups ? '; setgroups deny' : ''}`,
   ];
-  if (plan.seed) lines.push(`seed ${plan.seed}; t0 ${plan.t0Ns} ns; time ${TIME_MODES[plan.timeMode ?? 0] ?? plan.timeMode}`);
+  if (plan.seed) lines.push(`seed ${plan.seed}; t0 ${plan.t0Ns} ns; time ${TIME_MODES[plan.timeMode ?? 0] ?? plan.timeMode}; address-space randomization ${plan.aslr ? 'on' : 'off'}`);
   if (plan.files) lines.push(`files.meta ${plan.files.meta}; versions ${plan.files.versions}; parent layers ${plan.files.layers}`);
   for (const o of overlays) {
     if (o.mode !== o.hostMode) lines.push(`upper ${o.upper} ${o.mode.toString(8)} (for ${o.mountPoint}, ${o.hostMode.toString(8)} on the host)`);

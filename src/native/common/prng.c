@@ -166,6 +166,16 @@ void uwrx_proc_rng_device_stream(uwrx_proc_rng *p, int dev_random, uwrx_stream *
   else uwrx_stream_init(out, &p->seed, UWRX_PRNG_DEV_URANDOM, p->urandom_opens++);
 }
 
+uint64_t uwrx_proc_rng_clock_bits(const uwrx_proc_rng *p) {
+  uwrx_stream s;
+  uint8_t b[8];
+  uwrx_stream_init(&s, &p->seed, UWRX_PRNG_CLOCK, 0);
+  uwrx_stream_read(&s, b, sizeof b);
+  uint64_t v = 0;
+  for (int i = 7; i >= 0; i--) v = v << 8 | b[i];
+  return v;
+}
+
 static int hex_digit(char c) {
   if (c >= '0' && c <= '9') return c - '0';
   if (c >= 'a' && c <= 'f') return c - 'a' + 10;

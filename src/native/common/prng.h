@@ -33,6 +33,7 @@ enum uwrx_prng_label {
   UWRX_PRNG_AT_RANDOM = 4,   /* stream of a process seed, index: exec ordinal (0 = first) */
   UWRX_PRNG_DEV_URANDOM = 5, /* stream of a process seed, index: open ordinal of /dev/urandom */
   UWRX_PRNG_DEV_RANDOM = 6,  /* stream of a process seed, index: open ordinal of /dev/random */
+  UWRX_PRNG_CLOCK = 7,       /* stream of a process seed, index 0: its clocks' offset at fork */
 };
 
 /* An endless byte stream. Plain data: copyable, no allocation. */
@@ -83,6 +84,9 @@ void uwrx_proc_rng_at_random(uwrx_proc_rng *p, uint8_t out[16]);
 void uwrx_proc_rng_thread_stream(uwrx_proc_rng *p, uwrx_stream *out);
 /* The stream of the process's next open of /dev/urandom (dev_random 0) or /dev/random (1). */
 void uwrx_proc_rng_device_stream(uwrx_proc_rng *p, int dev_random, uwrx_stream *out);
+
+/* The first 8 bytes (little-endian) of the process's UWRX_PRNG_CLOCK stream. */
+uint64_t uwrx_proc_rng_clock_bits(const uwrx_proc_rng *p);
 
 /* 64 hex digits (either case) -> seed. 0 on success, -1 if malformed. */
 int uwrx_seed_parse_hex(const char *hex, size_t len, uwrx_seed *out);

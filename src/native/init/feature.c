@@ -18,6 +18,7 @@ static const struct feature *const registry[] = {
   &feature_files,
   &feature_deferral_test,
   &feature_reproducibility,
+  &feature_clocks, /* after reproducibility: a new process's clock offset comes from its seed */
 };
 #define NFEATURES (sizeof registry / sizeof registry[0])
 
@@ -84,6 +85,8 @@ void features_configure(const struct plan *plan) {
 
 static bool matches(const struct arg_match *m, const struct seccomp_notif *req) {
   uint32_t v = (uint32_t)req->data.args[m->arg];
+  if (m->test == ARG_NONZERO) return req->data.args[m->arg] != 0;
+  if (m->test == ARG_POSITIVE) return (int32_t)v > 0;
   for (unsigned i = 0; i < m->count; i++)
     if (m->values[i] == v) return true;
   return false;
@@ -111,6 +114,11 @@ void features_exec(const struct proc *p, const struct pending_exec *e) {
     if (enabled[i]->on_exec) enabled[i]->on_exec(p, e);
 }
 
+void features_call(struct notif_ctx *ctx) {
+  for (size_t i = 0; i < nenabled; i++)
+    if (enabled[i]->on_call) enabled[i]->on_call(ctx);
+}
+
 void features_exit(struct proc *p, bool known, int status) {
   for (size_t i = 0; i < nenabled; i++)
     if (enabled[i]->on_exit) enabled[i]->on_exit(p, known, status);
@@ -127,10 +135,11 @@ static int by_nr(const void *a, const void *b) {
  * filter checks, anything else notifies every call of this number. */
 static void merge_match(struct filter_rule *r, const struct arg_match *m) {
   if (!r->conditional) return;
-  if (!m || m->arg != r->match.arg) {
+  if (!m || m->arg != r->match.arg || m->test != r->match.test) {
     r->conditional = false;
     return;
   }
+  if (m->test != ARG_ONE_OF) return; /* the same test on the same argument */
   for (unsigned i = 0; i < m->count; i++) {
     bool known = false;
     for (unsigned j = 0; j < r->match.count; j++) known |= r->match.values[j] == m->values[i];
@@ -152,7 +161,7 @@ size_t features_filter_rules(struct filter_rule *out, size_t cap) {
     struct filter_rule *r = &out[n++];
     *r = (struct filter_rule){ .nr = (uint32_t)d->nr, .action = RULE_NOTIFY };
     r->conditional = d->calls[0].match != NULL;
-    if (r->conditional) r->match = (struct arg_match){ .arg = d->calls[0].match->arg };
+    if (r->conditional) r->match = (struct arg_match){ .arg = d->calls[0].match->arg, .test = d->calls[0].match->test };
     for (unsigned j = 0; j < d->n; j++) merge_match(r, d->calls[j].match);
   }
   qsort(out, n, sizeof *out, by_nr);

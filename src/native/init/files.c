@@ -521,6 +521,7 @@ static void record(struct notif_ctx *ctx, const char *path, const char *op, bool
   char *exe = exe_of(ctx->req->pid);
   meta_line(path, pid, op, exe ? exe : "");
   free(exe);
+  filetimes_changed(ctx, path, op);
 }
 
 static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path, const char *path2, int64_t a,
@@ -587,7 +588,9 @@ static enum verdict on_open(struct notif_ctx *ctx) {
 
 /* ---- stat ---- */
 
-static int64_t layer_time(const char *path) {
+/* The layer `path` comes from: 0 the real filesystem, 1 .. layers the parents' (nearest
+ * last), layers + 1 this attempt; -1 outside the overlays. */
+static int layer_of(const char *path) {
   const char *rel;
   struct files_overlay *o = overlay_of(path, &rel);
   if (!o) return -1;
@@ -602,7 +605,7 @@ static int64_t layer_time(const char *path) {
       break;
     }
   }
-  return F.t0_ns + (int64_t)layer * F.interval_ns;
+  return layer;
 }
 
 /* Canonical form of directories (symlinks resolved), cached: most stats of a build hit a
@@ -803,18 +806,29 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     free(abs);
   }
   if (!canon) goto out;
-  int64_t t = layer_time(canon);
-  if (t < 0) goto out;
+  int layer = layer_of(canon);
+  if (layer < 0) goto out;
+  /* a layer's time; a file this attempt changed: the time of its last change */
+  int64_t t = F.t0_ns + (int64_t)layer * F.interval_ns;
+  bool explicit_times = false;
+  if (layer == F.layers + 1) {
+    int64_t changed;
+    if (filetimes_lookup(canon, &changed, &explicit_times) && changed >= t) t = changed;
+  }
   struct timespec ts = { .tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL };
   const void *result;
   size_t size;
   if (r.is_statx) {
-    r.stx.stx_atime.tv_sec = r.stx.stx_mtime.tv_sec = r.stx.stx_ctime.tv_sec = r.stx.stx_btime.tv_sec = ts.tv_sec;
-    r.stx.stx_atime.tv_nsec = r.stx.stx_mtime.tv_nsec = r.stx.stx_ctime.tv_nsec = r.stx.stx_btime.tv_nsec =
-        (uint32_t)ts.tv_nsec;
+    if (!explicit_times) {
+      r.stx.stx_atime.tv_sec = r.stx.stx_mtime.tv_sec = ts.tv_sec;
+      r.stx.stx_atime.tv_nsec = r.stx.stx_mtime.tv_nsec = (uint32_t)ts.tv_nsec;
+    }
+    r.stx.stx_ctime.tv_sec = r.stx.stx_btime.tv_sec = ts.tv_sec;
+    r.stx.stx_ctime.tv_nsec = r.stx.stx_btime.tv_nsec = (uint32_t)ts.tv_nsec;
     result = &r.stx, size = sizeof r.stx;
   } else {
-    r.st.st_atim = r.st.st_mtim = r.st.st_ctim = ts;
+    if (!explicit_times) r.st.st_atim = r.st.st_mtim = ts;
+    r.st.st_ctim = ts;
     result = &r.st, size = sizeof r.st;
   }
   /* the target must still wait in this very call: then its memory is its own */
@@ -833,6 +847,18 @@ out:
 static bool exists(const char *p) {
   struct stat st;
   return p && lstat(p, &st) == 0;
+}
+
+/* utime, utimes, futimesat, utimensat: the program gives the times (not "now"). */
+static bool sets_explicit_times(struct notif_ctx *ctx) {
+  const __u64 *a = ctx->req->data.args;
+  int nr = ctx->req->data.nr;
+  uint64_t times = nr == SYS_utime || nr == SYS_utimes ? a[1] : a[2];
+  if (!times) return false;
+  if (nr != SYS_utimensat) return true;
+  int64_t ts[4]; /* atime {sec, nsec}, mtime {sec, nsec} */
+  if (!target_read(ctx, times, ts, sizeof ts)) return false;
+  return ts[3] != UTIME_NOW;
 }
 
 static enum verdict on_mutation(struct notif_ctx *ctx) {
@@ -927,7 +953,10 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
     /* new times are a new version of the file (make relies on them) */
     p = call_file(ctx, &a);
     struct stat st;
-    if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) record(ctx, p, "write", true);
+    if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
+      record(ctx, p, "write", true);
+      if (sets_explicit_times(ctx)) filetimes_explicit(p);
+    }
     break;
   }
   default:

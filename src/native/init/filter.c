@@ -55,7 +55,12 @@ static void emit_load(struct program *p, uint32_t offset) {
 }
 
 static unsigned action_size(const struct filter_rule *r) {
-  return r->action == RULE_NOTIFY && r->conditional ? 1 + r->match.count + 2 : 1;
+  if (r->action != RULE_NOTIFY || !r->conditional) return 1;
+  switch (r->match.test) {
+  case ARG_NONZERO: return 7;
+  case ARG_POSITIVE: return 5;
+  default: return 1 + r->match.count + 2;
+  }
 }
 
 static void emit_action(struct program *p, const struct filter_rule *r) {
@@ -63,6 +68,22 @@ static void emit_action(struct program *p, const struct filter_rule *r) {
     emit_ret(p, SECCOMP_RET_ERRNO | ENOSYS);
   } else if (!r->conditional) {
     emit_ret(p, SECCOMP_RET_USER_NOTIF);
+  } else if (r->match.test == ARG_NONZERO) {
+    /* either half set: notify */
+    emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[r->match.arg]));
+    emit_jump(p, BPF_JEQ, 0, 1, 0);
+    emit_ret(p, SECCOMP_RET_USER_NOTIF);
+    emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[r->match.arg]) + 4);
+    emit_jump(p, BPF_JEQ, 0, 0, 1);
+    emit_ret(p, SECCOMP_RET_ALLOW);
+    emit_ret(p, SECCOMP_RET_USER_NOTIF);
+  } else if (r->match.test == ARG_POSITIVE) {
+    /* 1 .. INT_MAX as the low 32 bits */
+    emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[r->match.arg]));
+    emit_jump(p, BPF_JEQ, 0, 2, 0);
+    emit_jump(p, BPF_JGE, 0x80000000u, 1, 0);
+    emit_ret(p, SECCOMP_RET_USER_NOTIF);
+    emit_ret(p, SECCOMP_RET_ALLOW);
   } else {
     /* x86_64 is little-endian: the low 32 bits are the argument's first word */
     emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[r->match.arg]));
@@ -174,7 +195,13 @@ static bool check(const struct program *p, const struct filter_rule *rules, size
   for (size_t i = 0; i < n; i++) {
     const struct filter_rule *r = &rules[i];
     uint32_t act = r->action == RULE_ENOSYS ? SECCOMP_RET_ERRNO | ENOSYS : SECCOMP_RET_USER_NOTIF;
-    if (r->conditional) {
+    if (r->conditional && r->match.test == ARG_NONZERO) {
+      if (!expect(p, r->nr, r->match.arg, 1, act) || !expect(p, r->nr, r->match.arg, 0, SECCOMP_RET_ALLOW)) return false;
+    } else if (r->conditional && r->match.test == ARG_POSITIVE) {
+      if (!expect(p, r->nr, r->match.arg, 1, act) || !expect(p, r->nr, r->match.arg, 0, SECCOMP_RET_ALLOW) ||
+          !expect(p, r->nr, r->match.arg, 0x80000000u, SECCOMP_RET_ALLOW))
+        return false;
+    } else if (r->conditional) {
       for (unsigned j = 0; j < r->match.count; j++)
         if (!expect(p, r->nr, r->match.arg, r->match.values[j], act)) return false;
       uint32_t other = 0;

@@ -22,22 +22,42 @@ struct repro_config {
   bool enabled;         /* the plan carried a seed */
   uwrx_seed seed;
   uwrx_time_config time;
+  bool aslr;            /* keep address-space randomization in the command tree */
 };
 
-/* The getrandom stream of one thread. */
-struct thread_rng {
+/* Per thread of a process: its getrandom stream, its timed wait in progress. */
+struct repro_thread {
   pid_t tid;
+  bool has_stream;      /* given a getrandom stream (counts for later threads' ordinals) */
+  bool busy;            /* something below waits for the thread's next call */
+  bool reaping;         /* in wait4/waitid: join the children it reaped */
   uwrx_stream stream;
-  struct thread_rng *next;
+  uwrx_wait wait;
+  /* an absolute deadline rewritten in the target's memory, restored at its next call */
+  uint64_t rewrite_addr;
+  uint32_t rewrite_len;
+  uint8_t original[16], written[16];
+  struct repro_thread *next;
 };
+
+/* Timers of a process whose expiry moves its clocks: alarm/ITIMER_REAL and a few
+ * timerfds (the oldest is forgotten when more are armed). */
+#define REPRO_TIMERS 4
 
 /* Per process; lives in `struct proc`, kept across exec. */
 struct proc_repro {
   uwrx_proc_rng rng;         /* process seed and stream ordinals */
-  uint64_t time_queries;     /* clock reads answered so far (atomic) */
+  uwrx_clock clock;          /* its deterministic clocks (g.lock) */
+  bool vdso_hidden;          /* its program went through the shim: it reads the virtual
+                                clocks (a static program reads the real ones in the vDSO) */
   pid_t *children;           /* registered children (pids), for the next child's ordinal */
   size_t nchildren, capchildren;
-  struct thread_rng *threads;
+  struct proc **children_procs; /* registered children its clock has not joined yet */
+  size_t nchildren_procs, capchildren_procs;
+  struct repro_thread *threads;
+  int busy_threads;          /* threads with busy set (atomic reads skip the lookup) */
+  uwrx_timer timers[REPRO_TIMERS]; /* ITIMER_REAL (key -1) and timerfds (key: fd) */
+  int armed_timers;          /* active entries of timers (atomic reads skip the check) */
 };
 
 /* Plan keys "seed", "t0Ns", "timeMode", "timeStepNs": 1 consumed, 0 malformed, -1 not ours. */
@@ -47,6 +67,33 @@ void repro_configure(const struct repro_config *c);
 /* Plan step "devrandom": a FUSE file with deterministic streams over `path` (a file).
  * False with errno without FUSE: the host's device stays there. */
 bool repro_mount_devrandom(const char *path, bool dev_random);
+/* The configuration from the plan (read-only after repro_configure). */
+const struct repro_config *repro_config_get(void);
+/* The entry of thread `tid` of `p`, created when missing (NULL: out of memory). g.lock held. */
+struct repro_thread *repro_thread(struct proc *p, pid_t tid);
+/* Target memory of the notifying thread, only while it still waits in this call:
+ * process_vm_readv/writev, so a bad address fails as the kernel would (EFAULT). */
+struct notif_ctx;
+bool target_read(struct notif_ctx *ctx, uint64_t addr, void *out, size_t n);
+bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n);
+
+/* ---- clocks (clocks.c): deterministic clocks, timed waits, causality between
+ * processes (docs/reproducibility.md): the feature feature_clocks ---- */
+
+/* The time of a change the process makes (a file it writes): its virtual CLOCK_REALTIME,
+ * which then moves on as after a read, so whatever it changes or reaps later is newer.
+ * False when the clocks are not virtual. */
+bool clocks_stamp(struct proc *p, int64_t *ns);
+
+/* ---- file times (filetimes.c): when this attempt changed its files ---- */
+
+/* `ctx`'s process changed `path` (a files.meta operation: write, create, rename_from,
+ * rename_to, delete, mkdir ...): it now reads that process's virtual time. */
+void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
+/* The program set `path`'s times itself (utimensat with times): they stay as set. */
+void filetimes_explicit(const char *path);
+/* The time of a change of this attempt to `path`; false when it made none. */
+bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
 
 /* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
 
@@ -217,6 +264,8 @@ void procs_check_exec(struct proc *p, pid_t tid);
 void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 /* pid 1 reaped `pid` with `status`. */
 void procs_reaped(pid_t pid, int status);
+/* Whether `p` was reaped (by its parent or pid 1): its clocks are final. Lock held. */
+bool procs_was_reaped(const struct proc *p);
 /* epoll reported the pidfd of `p` readable. */
 void procs_pidfd_ready(struct proc *p);
 /* Logical pids and pids of the processes not ended yet (at most `max`); returns how many. */
@@ -276,12 +325,16 @@ enum verdict {
 
 typedef enum verdict (*syscall_handler)(struct notif_ctx *ctx);
 
-/* A condition the BPF filter checks itself: the low 32 bits of args[arg] (the kernel
- * reads only those of an int) are one of `values`. */
+/* A condition the BPF filter checks itself on args[arg]:
+ *   ARG_ONE_OF    its low 32 bits (the kernel reads only those of an int) are one of `values`;
+ *   ARG_NONZERO   the whole argument is not 0 (a pointer is set);
+ *   ARG_POSITIVE  its low 32 bits, as an int, are > 0 (a timeout in ms). */
 #define ARG_MATCH_MAX 8
+enum arg_test { ARG_ONE_OF, ARG_NONZERO, ARG_POSITIVE };
 struct arg_match {
   uint8_t arg;
   uint8_t count;
+  uint8_t test;  /* enum arg_test */
   uint32_t values[ARG_MATCH_MAX];
 };
 
@@ -302,12 +355,15 @@ struct feature {
   void (*on_spawn)(struct proc *p, struct proc *parent);
   void (*on_exec)(const struct proc *p, const struct pending_exec *e);
   void (*on_exit)(struct proc *p, bool known, int status);
+  /* Every notification of a registered process, before any subscriber sees it (the
+   * calling thread is back from whatever it did since its previous notified call). */
+  void (*on_call)(struct notif_ctx *ctx);
 };
 
 #define SUBSCRIPTIONS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))
 
 extern const struct feature feature_processes, feature_trace, feature_files, feature_reproducibility,
-    feature_deferral_test, feature_network;
+    feature_clocks, feature_deferral_test, feature_network;
 
 /* Pid 1, before the command starts: picks the enabled features and their handlers. */
 void features_configure(const struct plan *plan);
@@ -316,6 +372,7 @@ enum verdict features_dispatch(struct notif_ctx *ctx);
 void features_spawn(struct proc *p, struct proc *parent);
 void features_exec(const struct proc *p, const struct pending_exec *e);
 void features_exit(struct proc *p, bool known, int status);
+void features_call(struct notif_ctx *ctx);
 
 /* What the filter does with one syscall number (merged over every subscriber). */
 enum rule_action { RULE_NOTIFY, RULE_ENOSYS };

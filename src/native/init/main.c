@@ -17,6 +17,7 @@
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <sys/epoll.h>
+#include <sys/personality.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -101,7 +102,7 @@ static int recv_fd(int sock, int *err) {
 }
 
 /* Codes sent back by the command child before exec (negated to tell them from errno). */
-enum { STAGE_CHDIR = 1, STAGE_FILTER = 2, STAGE_LOCK = 3 };
+enum { STAGE_CHDIR = 1, STAGE_FILTER = 2, STAGE_LOCK = 3, STAGE_PERSONALITY = 4 };
 
 static __attribute__((noreturn)) void run_command(int sock) {
   sigset_t none;
@@ -125,6 +126,14 @@ static __attribute__((noreturn)) void run_command(int sock) {
   if (chdir(plan.cwd) != 0) {
     int err = errno;
     send_fd(sock, -1, -(STAGE_CHDIR * 1000 + err));
+    _exit(127);
+  }
+  /* Stack, heap and mmap addresses leak into programs' output (glibc's temp names mix in
+   * a stack address): the same everywhere in the tree, kept across fork and exec. */
+  int persona = personality(0xffffffff);
+  if (!plan.repro.aslr && (persona < 0 || personality((unsigned long)persona | ADDR_NO_RANDOMIZE) < 0)) {
+    int err = errno;
+    send_fd(sock, -1, -(STAGE_PERSONALITY * 1000 + err));
     _exit(127);
   }
   int listener = filter_install();
@@ -368,6 +377,8 @@ static __attribute__((noreturn)) void pid1_main(void) {
       channel_fail(-1, "chdir", plan.cwd, e, "change directory to %s", plan.cwd);
     else if (stage == STAGE_LOCK)
       channel_fail(-1, "unshare", NULL, e, "create the command's user and mount namespaces");
+    else if (stage == STAGE_PERSONALITY)
+      channel_fail(-1, "personality", NULL, e, "turn address-space randomization off (ADDR_NO_RANDOMIZE)");
     else
       channel_fail(-1, "seccomp", NULL, e, "install the seccomp filter with a notification listener");
     kill(child, SIGKILL);

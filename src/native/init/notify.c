@@ -146,6 +146,7 @@ static void *handler_thread(void *arg) {
     if (ctx.proc) trace_hold(ctx.proc);
     if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
     pthread_mutex_unlock(&g.lock);
+    if (ctx.proc) features_call(&ctx);
     enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);

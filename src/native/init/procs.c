@@ -267,7 +267,10 @@ void procs_check_exec(struct proc *p, pid_t tid) {
   snapshot(p->tgid, &now);
   bool changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
                  now.start_stack != e->before.start_stack;
-  if (changed) send_exec(p, e);
+  if (changed) {
+    p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
+    send_exec(p, e);
+  }
   else if (tid != e->tid) return;
   p->exec = NULL;
   free_exec(e);
@@ -364,6 +367,17 @@ size_t procs_running(int *logical, pid_t *tgid, size_t max) {
     tgid[n++] = all[i]->tgid;
   }
   return n;
+}
+
+bool procs_was_reaped(const struct proc *p) {
+  if (p->reported || p->reaped) return true;
+  /* the pidfd was lost (it died before uwrx saw it): nothing more will happen to it */
+  if (p->pidfd < 0) return true;
+  /* exit information appears when the process is released, i.e. reaped (6.15) */
+  struct pidfd_exit_info info;
+  memset(&info, 0, sizeof info);
+  info.mask = PIDFD_INFO_EXIT_BIT;
+  return ioctl(p->pidfd, PIDFD_GET_INFO_IOCTL, &info) == 0 && (info.mask & PIDFD_INFO_EXIT_BIT);
 }
 
 void procs_flush_pending(bool final) {

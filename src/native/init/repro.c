@@ -50,6 +50,8 @@ int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, stru
   } else if (mp_key_is(k, klen, "timeMode")) {
     if (!mp_read_int(r, &v) || v < UWRX_TIME_ADVANCING || v > UWRX_TIME_REAL) return 0;
     c->time.mode = (int)v;
+  } else if (mp_key_is(k, klen, "aslr")) {
+    if (!mp_read_bool(r, &c->aslr)) return 0;
   } else if (mp_key_is(k, klen, "timeStepNs")) {
     if (!mp_read_int(r, &v) || v < 0) return 0;
     c->time.step_ns = v;
@@ -66,6 +68,8 @@ void repro_configure(const struct repro_config *c) {
   /* without a seed (an old plan) time passes through too: nothing to be reproducible with */
   if (!config.enabled) config.time.mode = UWRX_TIME_REAL;
 }
+
+const struct repro_config *repro_config_get(void) { return &config; }
 
 /* Children of uwrx itself: the command and orphans re-parented to pid 1. */
 static struct proc_repro root_children;
@@ -144,11 +148,20 @@ static void repro_spawned(struct proc *p, struct proc *parent) {
  * process_vm_writev's rules are the kernel's: a read-only or unmapped buffer gives
  * EFAULT. It also needs no open of /proc/<tid>/mem per call, which costs more than the
  * write. The id check comes first: while the target waits in this call, its tid names it. */
-static bool write_target(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n) {
+bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n) {
   if (!notif_id_valid(ctx->req->id)) return false;
   struct iovec local = { .iov_base = (void *)data, .iov_len = n };
   struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = n };
   return process_vm_writev(ctx->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
+}
+
+/* The id check comes after the read: the bytes mean something only if the target still
+ * waited in this call while they were read. */
+bool target_read(struct notif_ctx *ctx, uint64_t addr, void *out, size_t n) {
+  struct iovec local = { .iov_base = out, .iov_len = n };
+  struct iovec remote = { .iov_base = (void *)(uintptr_t)addr, .iov_len = n };
+  if (process_vm_readv(ctx->req->pid, &local, 1, &remote, 1, 0) != (ssize_t)n) return false;
+  return notif_id_valid(ctx->req->id);
 }
 
 static enum verdict answer(struct notif_ctx *ctx, int64_t val, int error) {
@@ -163,8 +176,8 @@ static enum verdict answer(struct notif_ctx *ctx, int64_t val, int error) {
  * (the order of first calls would not). */
 static uint32_t thread_ordinal(struct proc *p, pid_t tid) {
   uint32_t below = 0;
-  for (struct thread_rng *t = p->repro.threads; t; t = t->next)
-    if (t->tid != p->tgid && t->tid < tid) below++;
+  for (struct repro_thread *t = p->repro.threads; t; t = t->next)
+    if (t->has_stream && t->tid != p->tgid && t->tid < tid) below++;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", p->tgid);
   DIR *d = opendir(path);
@@ -174,7 +187,7 @@ static uint32_t thread_ordinal(struct proc *p, pid_t tid) {
       pid_t other = (pid_t)atoi(e->d_name);
       if (other <= 0 || other == p->tgid || other >= tid) continue;
       bool counted = false;
-      for (struct thread_rng *t = p->repro.threads; t && !counted; t = t->next) counted = t->tid == other;
+      for (struct repro_thread *t = p->repro.threads; t && !counted; t = t->next) counted = t->has_stream && t->tid == other;
       if (!counted) below++;
     }
     closedir(d);
@@ -185,19 +198,27 @@ static uint32_t thread_ordinal(struct proc *p, pid_t tid) {
 /* The getrandom stream of thread `tid` of `p` (thread seed ordinal 0 for the main
  * thread). Only the calling thread uses its stream, and a thread is in one call at a
  * time, so it is read without the lock. */
+struct repro_thread *repro_thread(struct proc *p, pid_t tid) {
+  struct repro_thread *t;
+  for (t = p->repro.threads; t; t = t->next)
+    if (t->tid == tid) return t;
+  if ((t = calloc(1, sizeof *t))) {
+    t->tid = tid;
+    t->next = p->repro.threads;
+    p->repro.threads = t;
+  }
+  return t;
+}
+
 static uwrx_stream *thread_stream(struct proc *p, pid_t tid) {
   pthread_mutex_lock(&g.lock);
-  struct thread_rng *t;
-  for (t = p->repro.threads; t; t = t->next)
-    if (t->tid == tid) break;
-  if (!t && (t = calloc(1, sizeof *t))) {
+  struct repro_thread *t = repro_thread(p, tid);
+  if (t && !t->has_stream) {
     uint32_t ordinal = tid == p->tgid ? 0 : thread_ordinal(p, tid);
     uwrx_seed seed;
     uwrx_prng_thread_seed(&p->repro.rng.seed, ordinal, &seed);
     uwrx_stream_init(&t->stream, &seed, UWRX_PRNG_GETRANDOM, 0);
-    t->tid = tid;
-    t->next = p->repro.threads;
-    p->repro.threads = t;
+    t->has_stream = true;
   }
   pthread_mutex_unlock(&g.lock);
   return t ? &t->stream : NULL;
@@ -225,65 +246,12 @@ static enum verdict on_getrandom(struct notif_ctx *ctx) {
   while (done < len) {
     size_t n = len - done < CHUNK ? len - done : CHUNK;
     uwrx_stream_read(s, buf, n);
-    if (!write_target(ctx, addr + done, buf, n)) break;
+    if (!target_write(ctx, addr + done, buf, n)) break;
     done += n;
   }
   if (buf != stack) free(buf);
   if (done == 0) return answer(ctx, 0, EFAULT);
   return answer(ctx, (int64_t)done, 0);
-}
-
-/* ---- time ---- */
-
-/* Counts the query only when uwrx answers it (a clock left to the kernel does not move
- * the process's clock). */
-static bool next_query(struct proc *p, int32_t clock_id, int64_t *ns) {
-  if (!uwrx_time_clock_ns(&config.time, 0, clock_id, ns)) return false;
-  uint64_t q = __atomic_fetch_add(&p->repro.time_queries, 1, __ATOMIC_RELAXED);
-  uwrx_time_clock_ns(&config.time, q, clock_id, ns);
-  return true;
-}
-
-static int64_t floor_div(int64_t a, int64_t b) {
-  int64_t q = a / b;
-  return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
-}
-
-static enum verdict on_clock(struct notif_ctx *ctx) {
-  const struct seccomp_notif *req = ctx->req;
-  struct call_args a;
-  if (!config.enabled || config.time.mode == UWRX_TIME_REAL || !ctx->proc || !decode_call(ctx, &a))
-    return VERDICT_CONTINUE;
-  int64_t ns;
-  switch (req->data.nr) {
-  case SYS_clock_gettime: {
-    if (!next_query(ctx->proc, (int32_t)a.extra, &ns)) return VERDICT_CONTINUE;
-    int64_t ts[2] = { floor_div(ns, 1000000000), 0 };
-    ts[1] = ns - ts[0] * 1000000000;
-    return write_target(ctx, a.buf, ts, sizeof ts) ? answer(ctx, 0, 0) : answer(ctx, 0, EFAULT);
-  }
-  case SYS_gettimeofday: {
-    if (a.buf) {
-      next_query(ctx->proc, 0, &ns);
-      int64_t val[2] = { floor_div(ns, 1000000000), 0 };
-      val[1] = (ns - val[0] * 1000000000) / 1000;
-      if (!write_target(ctx, a.buf, val, sizeof val)) return answer(ctx, 0, EFAULT);
-    }
-    /* the kernel's timezone is the host's setting: always answer UTC */
-    if (a.buf2) {
-      int32_t zone[2] = { 0, 0 };
-      if (!write_target(ctx, a.buf2, zone, sizeof zone)) return answer(ctx, 0, EFAULT);
-    }
-    return answer(ctx, 0, 0);
-  }
-  case SYS_time: {
-    next_query(ctx->proc, 0, &ns);
-    int64_t sec = floor_div(ns, 1000000000);
-    if (a.buf && !write_target(ctx, a.buf, &sec, sizeof sec)) return answer(ctx, 0, EFAULT);
-    return answer(ctx, sec, 0);
-  }
-  }
-  return VERDICT_CONTINUE;
 }
 
 /* ---- the shim's control call ---- */
@@ -296,12 +264,13 @@ static enum verdict on_control(struct notif_ctx *ctx) {
   case UWRX_CTL_HELLO:
     return answer(ctx, UWRX_CONTROL_VERSION, 0);
   case UWRX_CTL_EXEC_START: {
+    if (ctx->proc) ctx->proc->repro.vdso_hidden = true; /* the shim removed it */
     if (config.enabled && ctx->proc && a[1] && a[2] == 16) {
       uint8_t bytes[16];
       pthread_mutex_lock(&g.lock);
       uwrx_proc_rng_at_random(&ctx->proc->repro.rng, bytes);
       pthread_mutex_unlock(&g.lock);
-      if (!write_target(ctx, a[1], bytes, sizeof bytes)) return answer(ctx, 0, EFAULT);
+      if (!target_write(ctx, a[1], bytes, sizeof bytes)) return answer(ctx, 0, EFAULT);
     }
     return answer(ctx, UWRX_EXEC_RUN, 0);
   }
@@ -347,12 +316,6 @@ bool repro_mount_devrandom(const char *path, bool dev_random) {
 
 static bool seeded(const struct plan *plan) { return plan->repro.enabled; }
 
-/* Clocks are answered here only when time is not the host's (`--time real` leaves
- * every clock read to the kernel, and to the vDSO, which never traps). */
-static bool clocks_emulated(const struct plan *plan) {
-  return plan->repro.enabled && plan->repro.time.mode != UWRX_TIME_REAL;
-}
-
 /* The shim's own operations; others (tests, later features) subscribe to theirs. */
 static const struct arg_match control_ops = {
   .arg = 0, .count = 4, .values = { UWRX_CTL_HELLO, UWRX_CTL_EXEC_START, UWRX_CTL_SKIP_OUTPUT, UWRX_CTL_RECORDER },
@@ -360,9 +323,6 @@ static const struct arg_match control_ops = {
 
 static const struct subscription repro_calls[] = {
   { SYS_getrandom, on_getrandom, NULL, seeded },
-  { SYS_clock_gettime, on_clock, NULL, clocks_emulated },
-  { SYS_gettimeofday, on_clock, NULL, clocks_emulated },
-  { SYS_time, on_clock, NULL, clocks_emulated },
   { UWRX_SYS_CONTROL, on_control, &control_ops, NULL },
 };
 

@@ -1,0 +1,471 @@
+/* Deterministic clocks in uwrx-init (DESIGN.md section 4, docs/reproducibility.md): clock
+ * reads, timed waits, fork and reap. The rules themselves are in common/dettime.c; this
+ * file reads the calls' arguments, keeps the per-process and per-thread state and writes
+ * the answers. Everything is answered here, in the handler thread.
+ *
+ * A timed wait is answered CONTINUE: the kernel waits in real time as it would natively.
+ * The handler notes the wait on the thread; the thread's next notification (any call)
+ * ends it and moves the process's clock (uwrx_time_wait_end). An absolute deadline on a
+ * virtual clock is rewritten in the target's memory into the real deadline that lasts as
+ * long (the kernel reads the argument again when the call runs after CONTINUE), and the
+ * program's own value is put back at the thread's next notification. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/syscall.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#ifndef SYS_epoll_pwait2
+#define SYS_epoll_pwait2 441
+#endif
+#define FUTEX_WAIT_OP 0
+#define FUTEX_WAIT_BITSET_OP 9
+#define FUTEX_CLOCK_REALTIME_FLAG 256
+#define FUTEX_CMD(op) ((op) & ~(128 | 256))
+#define TIMER_ABSTIME_FLAG 1
+
+static const uwrx_time_config *cfg(void) { return &repro_config_get()->time; }
+
+static enum verdict answer(struct notif_ctx *ctx, int64_t val, int error) {
+  return notify_answer_now(ctx, val, error);
+}
+
+/* ---- processes ---- */
+
+/* A new process starts at its parent's clock as the parent left it at its last notified
+ * call: uwrx sees a child first at its own first notified call (fork itself is not
+ * notified), normally its execve or, after vfork and posix_spawn, before the parent runs
+ * again. A parent that changes its clock (a read, a timed wait) between a fork and
+ * that call hands the later value on: a difference between runs (docs/reproducibility.md). */
+static void clocks_spawned(struct proc *p, struct proc *parent) {
+  const uwrx_clock *from = NULL;
+  if (parent) {
+    from = &parent->repro.clock;
+    p->repro.vdso_hidden = parent->repro.vdso_hidden;
+    struct proc_repro *r = &parent->repro;
+    if (r->nchildren_procs == r->capchildren_procs) {
+      size_t cap = r->capchildren_procs ? r->capchildren_procs * 2 : 8;
+      struct proc **grown = realloc(r->children_procs, cap * sizeof *grown);
+      if (grown) r->children_procs = grown, r->capchildren_procs = cap;
+    }
+    if (r->nchildren_procs < r->capchildren_procs) r->children_procs[r->nchildren_procs++] = p;
+  }
+  uwrx_time_fork(cfg(), from, uwrx_proc_rng_clock_bits(&p->repro.rng), &p->repro.clock);
+}
+
+/* Marks the thread for `what` at its next call (lock held). */
+static struct repro_thread *busy_thread(struct proc *p, pid_t tid) {
+  struct repro_thread *t = repro_thread(p, tid);
+  if (t && !t->busy) {
+    t->busy = true;
+    __atomic_add_fetch(&p->repro.busy_threads, 1, __ATOMIC_RELAXED);
+  }
+  return t;
+}
+
+/* wait4, waitid: the children this call reaps are joined at the thread's next call. */
+static enum verdict on_reap(struct notif_ctx *ctx) {
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  pthread_mutex_lock(&g.lock);
+  struct repro_thread *t = busy_thread(ctx->proc, ctx->req->pid);
+  if (t) t->reaping = true;
+  pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
+}
+
+/* The parent moves to at least the end of every child it reaped (lock held). */
+static void join_reaped(struct proc *p) {
+  for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
+    struct proc *c = p->repro.children_procs[i];
+    if (!procs_was_reaped(c)) continue;
+    uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
+    p->repro.children_procs[i--] = p->repro.children_procs[--p->repro.nchildren_procs];
+  }
+}
+
+/* ---- the thread's next call ---- */
+
+/* Expired timers move the clock (lock held). */
+static void fire_timers(struct proc *p, int64_t real_now) {
+  int armed = 0;
+  for (int i = 0; i < REPRO_TIMERS; i++) {
+    uwrx_time_timer_fire(cfg(), &p->repro.clock, &p->repro.timers[i], real_now);
+    armed += p->repro.timers[i].active;
+  }
+  __atomic_store_n(&p->repro.armed_timers, armed, __ATOMIC_RELAXED);
+}
+
+static void clocks_resumed(struct notif_ctx *ctx) {
+  struct proc *p = ctx->proc;
+  if (!p) return;
+  if (__atomic_load_n(&p->repro.armed_timers, __ATOMIC_RELAXED)) {
+    pthread_mutex_lock(&g.lock);
+    fire_timers(p, (int64_t)ctx->time);
+    pthread_mutex_unlock(&g.lock);
+  }
+  if (__atomic_load_n(&p->repro.busy_threads, __ATOMIC_RELAXED) == 0) return;
+  uint64_t addr = 0;
+  uint32_t len = 0;
+  uint8_t original[16], written[16];
+  pthread_mutex_lock(&g.lock);
+  struct repro_thread *t;
+  for (t = p->repro.threads; t; t = t->next)
+    if (t->tid == (pid_t)ctx->req->pid) break;
+  if (t && t->busy) {
+    uwrx_time_wait_end(cfg(), &p->repro.clock, &t->wait, (int64_t)ctx->time);
+    if (t->reaping) join_reaped(p);
+    if (t->rewrite_len) {
+      addr = t->rewrite_addr;
+      len = t->rewrite_len;
+      memcpy(original, t->original, len);
+      memcpy(written, t->written, len);
+    }
+    t->reaping = false;
+    t->rewrite_len = 0;
+    t->busy = false;
+    __atomic_sub_fetch(&p->repro.busy_threads, 1, __ATOMIC_RELAXED);
+  }
+  pthread_mutex_unlock(&g.lock);
+  /* Put the program's deadline back unless it changed it meanwhile (a loop that waits on
+   * the same deadline again then sees its own value). */
+  uint8_t current[16];
+  if (len && target_read(ctx, addr, current, len) && memcmp(current, written, len) == 0)
+    target_write(ctx, addr, original, len);
+}
+
+bool clocks_stamp(struct proc *p, int64_t *ns) {
+  const struct repro_config *c = repro_config_get();
+  if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return false;
+  pthread_mutex_lock(&g.lock);
+  bool ok = uwrx_time_read(&c->time, &p->repro.clock, 0 /* CLOCK_REALTIME */, ns);
+  pthread_mutex_unlock(&g.lock);
+  return ok;
+}
+
+/* ---- reads ---- */
+
+static void timespec_of(int64_t ns, int64_t ts[2]) {
+  ts[0] = uwrx_time_floor_div(ns, 1000000000);
+  ts[1] = ns - ts[0] * 1000000000;
+}
+
+static enum verdict on_read(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  uwrx_clock *k = &ctx->proc->repro.clock;
+  int64_t ns = 0, sec = 0, usec = 0;
+  switch (req->data.nr) {
+  case SYS_clock_gettime: {
+    pthread_mutex_lock(&g.lock);
+    int faked = uwrx_time_read(cfg(), k, (int32_t)req->data.args[0], &ns);
+    pthread_mutex_unlock(&g.lock);
+    if (!faked) return VERDICT_CONTINUE;
+    int64_t ts[2];
+    timespec_of(ns, ts);
+    return target_write(ctx, req->data.args[1], ts, sizeof ts) ? answer(ctx, 0, 0) : answer(ctx, 0, EFAULT);
+  }
+  case SYS_gettimeofday: {
+    uint64_t tv = req->data.args[0], tz = req->data.args[1];
+    if (tv) {
+      pthread_mutex_lock(&g.lock);
+      uwrx_time_gettimeofday(cfg(), k, &sec, &usec);
+      pthread_mutex_unlock(&g.lock);
+      int64_t val[2] = { sec, usec };
+      if (!target_write(ctx, tv, val, sizeof val)) return answer(ctx, 0, EFAULT);
+    }
+    /* the kernel's timezone is the host's setting: always answer UTC */
+    if (tz) {
+      int32_t zone[2] = { 0, 0 };
+      if (!target_write(ctx, tz, zone, sizeof zone)) return answer(ctx, 0, EFAULT);
+    }
+    return answer(ctx, 0, 0);
+  }
+  case SYS_times: {
+    int64_t out[5];
+    pthread_mutex_lock(&g.lock);
+    int faked = uwrx_time_times(cfg(), k, 1000000000 / sysconf(_SC_CLK_TCK), out);
+    pthread_mutex_unlock(&g.lock);
+    if (!faked) return VERDICT_CONTINUE;
+    if (req->data.args[0] && !target_write(ctx, req->data.args[0], &out[1], 4 * sizeof out[0])) return answer(ctx, 0, EFAULT);
+    return answer(ctx, out[0], 0);
+  }
+  case SYS_getrusage: {
+    /* struct rusage: user and system time as timevals, then 14 counters. The counters
+     * (max RSS, faults, context switches ...) depend on the machine: they read 0. */
+    int who = (int)req->data.args[0];
+    if (who != 0 /* SELF */ && who != -1 /* CHILDREN */ && who != 1 /* THREAD */) return VERDICT_CONTINUE;
+    int64_t usage[18] = { 0 }, user, sys;
+    pthread_mutex_lock(&g.lock);
+    int faked = uwrx_time_rusage(cfg(), k, who == -1, &user, &sys);
+    pthread_mutex_unlock(&g.lock);
+    if (!faked) return VERDICT_CONTINUE;
+    usage[0] = user / 1000000000, usage[1] = user % 1000000000 / 1000;
+    usage[2] = sys / 1000000000, usage[3] = sys % 1000000000 / 1000;
+    return target_write(ctx, req->data.args[1], usage, sizeof usage) ? answer(ctx, 0, 0) : answer(ctx, 0, EFAULT);
+  }
+  case SYS_time: {
+    pthread_mutex_lock(&g.lock);
+    uwrx_time_time(cfg(), k, &sec);
+    pthread_mutex_unlock(&g.lock);
+    uint64_t tloc = req->data.args[0];
+    if (tloc && !target_write(ctx, tloc, &sec, sizeof sec)) return answer(ctx, 0, EFAULT);
+    return answer(ctx, sec, 0);
+  }
+  }
+  return VERDICT_CONTINUE;
+}
+
+/* ---- timed waits ---- */
+
+/* A relative timeout as a timespec (or, `micro`, a timeval) at `addr`; false when it
+ * cannot be read or is not valid (the kernel then fails the call itself). */
+static bool read_timeout(struct notif_ctx *ctx, uint64_t addr, bool micro, int64_t *ns) {
+  int64_t v[2];
+  if (!addr || !target_read(ctx, addr, v, sizeof v)) return false;
+  int64_t unit = micro ? 1000 : 1, limit = micro ? 1000000 : 1000000000;
+  if (v[0] < 0 || v[1] < 0 || v[1] >= limit) return false;
+  *ns = uwrx_time_ns_of(v[0], v[1] * unit);
+  return true;
+}
+
+static void wait_relative(struct notif_ctx *ctx, int64_t timeout_ns) {
+  if (timeout_ns <= 0) return;
+  pthread_mutex_lock(&g.lock);
+  struct repro_thread *t = busy_thread(ctx->proc, ctx->req->pid);
+  if (t) uwrx_time_wait_relative(cfg(), &ctx->proc->repro.clock, &t->wait, (int64_t)ctx->time, timeout_ns);
+  pthread_mutex_unlock(&g.lock);
+}
+
+/* The timespec at `addr` is a deadline on `clock_id`: rewrite it into the real deadline
+ * on the same kernel clock that is as far away as the virtual one. */
+static void wait_absolute(struct notif_ctx *ctx, uint64_t addr, int32_t clock_id) {
+  int64_t v[2];
+  /* a program with the vDSO computed its deadline from the real clock */
+  if (!ctx->proc->repro.vdso_hidden) return;
+  if (!addr || !target_read(ctx, addr, v, sizeof v)) return;
+  if (v[0] < 0 || v[1] < 0 || v[1] >= 1000000000) return;
+  int64_t deadline = uwrx_time_ns_of(v[0], v[1]);
+  int64_t remaining;
+  struct timespec real;
+  int64_t written[2];
+  pthread_mutex_lock(&g.lock);
+  struct repro_thread *t = busy_thread(ctx->proc, ctx->req->pid);
+  bool tracked = t && uwrx_time_wait_absolute(cfg(), &ctx->proc->repro.clock, &t->wait, (int64_t)ctx->time,
+                                              clock_id, deadline, &remaining);
+  if (tracked && clock_gettime(clock_id, &real) == 0) {
+    int64_t real_ns = uwrx_time_ns_of(real.tv_sec, real.tv_nsec);
+    timespec_of(remaining > INT64_MAX - real_ns ? INT64_MAX : real_ns + remaining, written);
+    t->rewrite_addr = addr;
+    t->rewrite_len = sizeof v;
+    memcpy(t->original, v, sizeof v);
+    memcpy(t->written, written, sizeof written);
+  } else {
+    tracked = false;
+  }
+  pthread_mutex_unlock(&g.lock);
+  if (tracked) target_write(ctx, addr, written, sizeof written);
+}
+
+static enum verdict on_wait(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  const __u64 *a = req->data.args;
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  int64_t ns;
+  switch (req->data.nr) {
+  case SYS_nanosleep:
+    if (read_timeout(ctx, a[0], false, &ns)) wait_relative(ctx, ns);
+    break;
+  case SYS_clock_nanosleep: {
+    int32_t clock_id = (int32_t)a[0];
+    if (!uwrx_time_faked(cfg(), clock_id) || clock_id == CLOCK_PROCESS_CPUTIME_ID ||
+        clock_id == CLOCK_THREAD_CPUTIME_ID || clock_id < 0)
+      break;
+    if ((int)a[1] & TIMER_ABSTIME_FLAG) wait_absolute(ctx, a[2], clock_id);
+    else if (read_timeout(ctx, a[2], false, &ns)) wait_relative(ctx, ns);
+    break;
+  }
+  case SYS_poll:
+    wait_relative(ctx, (int64_t)(int32_t)a[2] * 1000000);
+    break;
+  case SYS_epoll_wait:
+  case SYS_epoll_pwait:
+    wait_relative(ctx, (int64_t)(int32_t)a[3] * 1000000);
+    break;
+  case SYS_ppoll:
+  case SYS_rt_sigtimedwait:
+    if (read_timeout(ctx, a[2], false, &ns)) wait_relative(ctx, ns);
+    break;
+  case SYS_epoll_pwait2:
+    if (read_timeout(ctx, a[3], false, &ns)) wait_relative(ctx, ns);
+    break;
+  case SYS_select:
+    if (read_timeout(ctx, a[4], true, &ns)) wait_relative(ctx, ns);
+    break;
+  case SYS_pselect6:
+    if (read_timeout(ctx, a[4], false, &ns)) wait_relative(ctx, ns);
+    break;
+  case SYS_futex: {
+    int op = (int)a[1];
+    if (FUTEX_CMD(op) == FUTEX_WAIT_OP) {
+      if (read_timeout(ctx, a[3], false, &ns)) wait_relative(ctx, ns);
+    } else if (FUTEX_CMD(op) == FUTEX_WAIT_BITSET_OP) {
+      wait_absolute(ctx, a[3], op & FUTEX_CLOCK_REALTIME_FLAG ? CLOCK_REALTIME : CLOCK_MONOTONIC);
+    }
+    break;
+  }
+  }
+  return VERDICT_CONTINUE;
+}
+
+/* ---- timers ---- */
+
+/* The entry for timer `key` (lock held): its own, else a free one, else the oldest armed. */
+static uwrx_timer *timer_slot(struct proc *p, int32_t key) {
+  uwrx_timer *free_slot = NULL, *soonest = &p->repro.timers[0];
+  for (int i = 0; i < REPRO_TIMERS; i++) {
+    uwrx_timer *t = &p->repro.timers[i];
+    if (t->active && t->key == key) return t;
+    if (!t->active && !free_slot) free_slot = t;
+    if (t->real_deadline_ns < soonest->real_deadline_ns) soonest = t;
+  }
+  return free_slot ? free_slot : soonest;
+}
+
+static void arm(struct notif_ctx *ctx, int32_t key, int64_t value_ns, int64_t interval_ns) {
+  struct proc *p = ctx->proc;
+  pthread_mutex_lock(&g.lock);
+  uwrx_timer *t = timer_slot(p, key);
+  uwrx_time_timer_set(cfg(), &p->repro.clock, t, (int64_t)ctx->time, value_ns, interval_ns);
+  t->key = key;
+  fire_timers(p, (int64_t)ctx->time); /* recounts the armed ones */
+  pthread_mutex_unlock(&g.lock);
+}
+
+/* The clock of timerfd `fd` of the target, from its fdinfo; -1 when unknown. */
+static int32_t timerfd_clock(pid_t tid, int fd) {
+  char path[64], buf[512];
+  snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", tid, fd);
+  int f = open(path, O_RDONLY | O_CLOEXEC);
+  if (f < 0) return -1;
+  ssize_t n = read(f, buf, sizeof buf - 1);
+  close(f);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *c = strstr(buf, "clockid:");
+  return c ? (int32_t)strtol(c + 8, NULL, 10) : -1;
+}
+
+/* alarm(seconds), setitimer(ITIMER_REAL, new, old), timerfd_settime(fd, flags, new, old). */
+static enum verdict on_timer(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  const __u64 *a = req->data.args;
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  switch (req->data.nr) {
+  case SYS_alarm:
+    arm(ctx, -1, (int64_t)(uint32_t)a[0] * 1000000000, 0);
+    break;
+  case SYS_setitimer: {
+    int64_t v[4]; /* it_interval {sec, usec}, it_value {sec, usec} */
+    if ((int)a[0] != 0 /* ITIMER_REAL */ || !a[1] || !target_read(ctx, a[1], v, sizeof v)) break;
+    if (v[1] < 0 || v[1] >= 1000000 || v[3] < 0 || v[3] >= 1000000) break;
+    arm(ctx, -1, uwrx_time_ns_of(v[2], v[3] * 1000), uwrx_time_ns_of(v[0], v[1] * 1000));
+    break;
+  }
+  case SYS_timerfd_settime: {
+    int fd = (int)a[0];
+    int64_t v[4]; /* it_interval {sec, nsec}, it_value {sec, nsec} */
+    if (!a[2] || !target_read(ctx, a[2], v, sizeof v)) break;
+    if (v[1] < 0 || v[1] >= 1000000000 || v[3] < 0 || v[3] >= 1000000000) break;
+    int64_t value = uwrx_time_ns_of(v[2], v[3]), interval = uwrx_time_ns_of(v[0], v[1]);
+    if (!((int)a[1] & TIMER_ABSTIME_FLAG) || value == 0) {
+      arm(ctx, fd, value, interval);
+      break;
+    }
+    /* an absolute expiry on the virtual clock: rewrite it as in wait_absolute */
+    if (!ctx->proc->repro.vdso_hidden) break;
+    int32_t clock_id = timerfd_clock(req->pid, fd);
+    int64_t now, remaining;
+    struct timespec real;
+    pthread_mutex_lock(&g.lock);
+    bool virtual = clock_id >= 0 && uwrx_time_peek(cfg(), &ctx->proc->repro.clock, clock_id, &now);
+    pthread_mutex_unlock(&g.lock);
+    if (!virtual || clock_gettime(clock_id, &real) != 0) break;
+    remaining = value - now > 0 ? value - now : 1; /* 0 would disarm */
+    arm(ctx, fd, remaining, interval);
+    int64_t real_ns = uwrx_time_ns_of(real.tv_sec, real.tv_nsec);
+    int64_t written[2];
+    timespec_of(remaining > INT64_MAX - real_ns ? INT64_MAX : real_ns + remaining, written);
+    pthread_mutex_lock(&g.lock);
+    struct repro_thread *t = busy_thread(ctx->proc, req->pid);
+    if (t) {
+      t->rewrite_addr = a[2] + 16;
+      t->rewrite_len = 16;
+      memcpy(t->original, &v[2], 16);
+      memcpy(t->written, written, 16);
+    }
+    pthread_mutex_unlock(&g.lock);
+    if (t) target_write(ctx, a[2] + 16, written, sizeof written);
+    break;
+  }
+  }
+  return VERDICT_CONTINUE;
+}
+
+/* ---- the clocks feature ---- */
+
+static bool virtual_clocks(const struct plan *plan) {
+  return plan->repro.enabled && plan->repro.time.mode != UWRX_TIME_REAL;
+}
+
+/* Which calls carry a timeout, so that only those are notified: an uncontended futex or
+ * a poll without timeout never leaves the kernel. The futex filter only checks that a
+ * timeout is given; on_wait picks FUTEX_WAIT and FUTEX_WAIT_BITSET among those. */
+static const struct arg_match timeout_arg0 = { .arg = 0, .test = ARG_NONZERO };
+static const struct arg_match timeout_arg2 = { .arg = 2, .test = ARG_NONZERO };
+static const struct arg_match timeout_arg3 = { .arg = 3, .test = ARG_NONZERO };
+static const struct arg_match timeout_arg4 = { .arg = 4, .test = ARG_NONZERO };
+static const struct arg_match timeout_ms_arg2 = { .arg = 2, .test = ARG_POSITIVE };
+static const struct arg_match timeout_ms_arg3 = { .arg = 3, .test = ARG_POSITIVE };
+static const struct arg_match itimer_real = { .arg = 0, .count = 1, .values = { 0 /* ITIMER_REAL */ } };
+
+static const struct subscription clock_calls[] = {
+  /* reads */
+  { SYS_clock_gettime, on_read, NULL, NULL },
+  { SYS_gettimeofday, on_read, NULL, NULL },
+  { SYS_time, on_read, NULL, NULL },
+  { SYS_times, on_read, NULL, NULL },
+  { SYS_getrusage, on_read, NULL, NULL },
+  /* timed waits */
+  { SYS_nanosleep, on_wait, &timeout_arg0, NULL },
+  { SYS_clock_nanosleep, on_wait, NULL, NULL },
+  { SYS_poll, on_wait, &timeout_ms_arg2, NULL },
+  { SYS_epoll_wait, on_wait, &timeout_ms_arg3, NULL },
+  { SYS_epoll_pwait, on_wait, &timeout_ms_arg3, NULL },
+  { SYS_ppoll, on_wait, &timeout_arg2, NULL },
+  { SYS_rt_sigtimedwait, on_wait, &timeout_arg2, NULL },
+  { SYS_epoll_pwait2, on_wait, &timeout_arg3, NULL },
+  { SYS_select, on_wait, &timeout_arg4, NULL },
+  { SYS_pselect6, on_wait, &timeout_arg4, NULL },
+  { SYS_futex, on_wait, &timeout_arg3, NULL },
+  /* timers */
+  { SYS_alarm, on_timer, NULL, NULL },
+  { SYS_setitimer, on_timer, &itimer_real, NULL },
+  { SYS_timerfd_settime, on_timer, NULL, NULL },
+  /* reaps (forks are not notified: a notified fork could fail with EINTR) */
+  { SYS_wait4, on_reap, NULL, NULL },
+  { SYS_waitid, on_reap, NULL, NULL },
+};
+
+const struct feature feature_clocks = {
+  .name = "clocks",
+  .enabled = virtual_clocks,
+  .subs = SUBSCRIPTIONS(clock_calls),
+  .on_spawn = clocks_spawned,
+  .on_call = clocks_resumed,
+};

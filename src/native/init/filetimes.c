@@ -1,0 +1,106 @@
+/* Times of the files this attempt changed (docs/record.md, "Timestamps in stat
+ * results"): a file written, created or renamed by a process reads the virtual
+ * wall-clock time of that process at the change, so the order of changes inside a run
+ * is the order the build made them (make; edit; make rebuilds), and the same on replay.
+ * Times a program set explicitly (utimensat with times, touch -d) are kept as set. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "init.h"
+
+struct file_time {
+  struct file_time *next;
+  uint64_t hash;
+  int64_t ns;
+  bool explicit_times; /* the kernel's times of the upper file are the program's */
+  char path[];
+};
+
+#define BUCKETS 8192
+static struct file_time *buckets[BUCKETS];
+static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
+
+/* A rename's source entry, between its rename_from and rename_to records (one handler
+ * thread records both, one after the other). */
+static __thread struct file_time *moving;
+
+static uint64_t hash_of(const char *s) {
+  uint64_t h = 1469598103934665603ull; /* FNV-1a */
+  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
+  return h;
+}
+
+/* Unlinks the entry of `path` and returns it (lock held). */
+static struct file_time *take(const char *path, uint64_t h) {
+  for (struct file_time **pp = &buckets[h % BUCKETS]; *pp; pp = &(*pp)->next) {
+    struct file_time *e = *pp;
+    if (e->hash == h && strcmp(e->path, path) == 0) {
+      *pp = e->next;
+      return e;
+    }
+  }
+  return NULL;
+}
+
+static void put(const char *path, uint64_t h, int64_t ns, bool explicit_times) {
+  struct file_time *e = take(path, h);
+  if (!e) {
+    size_t len = strlen(path);
+    e = malloc(sizeof *e + len + 1);
+    if (!e) return;
+    memcpy(e->path, path, len + 1);
+    e->hash = h;
+  }
+  e->ns = ns;
+  e->explicit_times = explicit_times;
+  e->next = buckets[h % BUCKETS];
+  buckets[h % BUCKETS] = e;
+}
+
+void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) {
+  int64_t now;
+  if (!ctx->proc || !clocks_stamp(ctx->proc, &now)) return;
+  uint64_t h = hash_of(path);
+  pthread_mutex_lock(&lock);
+  if (!strcmp(op, "rename_from")) {
+    free(moving);
+    moving = take(path, h);
+  } else if (!strcmp(op, "rename_to")) {
+    /* a rename keeps the file's times */
+    if (moving) put(path, h, moving->ns, moving->explicit_times);
+    else put(path, h, now, false);
+    free(moving);
+    moving = NULL;
+  } else if (!strcmp(op, "delete") || !strcmp(op, "rmdir")) {
+    free(take(path, h));
+  } else if (!strcmp(op, "write") || !strcmp(op, "create") || !strcmp(op, "mkdir")) {
+    put(path, h, now, false);
+  }
+  pthread_mutex_unlock(&lock);
+}
+
+void filetimes_explicit(const char *path) {
+  uint64_t h = hash_of(path);
+  pthread_mutex_lock(&lock);
+  struct file_time *e = take(path, h);
+  int64_t ns = e ? e->ns : 0;
+  free(e);
+  put(path, h, ns, true);
+  pthread_mutex_unlock(&lock);
+}
+
+bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times) {
+  uint64_t h = hash_of(path);
+  bool found = false;
+  pthread_mutex_lock(&lock);
+  for (struct file_time *e = buckets[h % BUCKETS]; e; e = e->next) {
+    if (e->hash == h && strcmp(e->path, path) == 0) {
+      *ns = e->ns;
+      *explicit_times = e->explicit_times;
+      found = true;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&lock);
+  return found;
+}

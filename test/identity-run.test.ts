@@ -1,0 +1,111 @@
+// Process identity under `uwrx run` (docs/reproducibility.md): no address-space
+// randomization, clocks that differ between processes and follow causality, virtual CPU
+// time. Temp names and random bytes repeat on --replay and differ between processes.
+import test from 'ava';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { ensureCommands } from './helpers/packages.js';
+
+async function runOk(cwd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
+  const r = await uwrx(['run', '-q', ...args], { cwd });
+  if (r.status !== 0) throw new Error(`uwrx run ${args.join(' ')}: status ${r.status}\n${r.stderr}`);
+  return { stdout: r.stdout, stderr: r.stderr };
+}
+
+function scratch(t: { teardown(fn: () => void): void }): string {
+  const cwd = scratchDir('uwrx-identity-');
+  t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
+  return cwd;
+}
+
+const stackLine = "grep '\\[stack\\]' /proc/self/maps";
+
+test.serial('the tree runs without address-space randomization, recorded in the options; --aslr opts back in', async (t) => {
+  const cwd = scratch(t);
+  const first = await runOk(cwd, ['--step', '0', '--', 'sh', '-c', `${stackLine}; ${stackLine}`]);
+  const [a, b] = first.stdout.trim().split('\n');
+  t.is(a, b, 'two processes, one stack address');
+  t.regex(readFileSync(path.join(cwd, 'build/0/options'), 'utf8'), /"aslr": false/);
+  t.is((await runOk(cwd, ['--replay', 'build/0/0'])).stdout, first.stdout);
+  const random = await runOk(cwd, ['--step', '10', '--aslr', '--', 'sh', '-c', `${stackLine}; ${stackLine}`]);
+  const [c, d] = random.stdout.trim().split('\n');
+  t.not(c, d, 'with --aslr each exec gets its own stack address');
+  t.regex(readFileSync(path.join(cwd, 'build/10/options'), 'utf8'), /"aslr": true/);
+  const replayed = await runOk(cwd, ['--replay', 'build/10/0']);
+  t.regex(readFileSync(path.join(cwd, 'build/10/1/options'), 'utf8'), /"aslr": true/, 'a replay keeps the choice');
+  t.not(replayed.stdout, random.stdout);
+});
+
+test.serial('mktemp names repeat on --replay and differ between concurrent processes', async (t) => {
+  const cwd = scratch(t);
+  const script = 'mktemp & mktemp & wait; mktemp -u; mktemp -d';
+  const first = (await runOk(cwd, ['--step', '0', '--', 'sh', '-c', script])).stdout;
+  const names = first.trim().split('\n');
+  t.is(names.length, 4);
+  t.is(new Set(names).size, 4);
+  // the two concurrent ones may print in either order
+  const sorted = (out: string) => out.trim().split('\n').sort();
+  t.deepEqual(sorted((await runOk(cwd, ['--replay', 'build/0/0'])).stdout), sorted(first));
+  const fresh = (await runOk(cwd, ['--step', '10', '--', 'sh', '-c', script])).stdout;
+  t.notDeepEqual(sorted(fresh), sorted(first), 'a fresh seed gives other names');
+});
+
+test.serial("gcc's temporary file names repeat on --replay", async (t) => {
+  ensureCommands({ gcc: 'gcc' });
+  const cwd = scratch(t);
+  writeFileSync(path.join(cwd, 'a.c'), 'int a(void) { return 1; }\n');
+  writeFileSync(path.join(cwd, 'b.c'), 'int b(void) { return 2; }\n');
+  const script = 'gcc -v -c a.c 2>&1 & gcc -v -c b.c 2>&1 & wait';
+  const first = (await runOk(cwd, ['--step', '0', '--', 'sh', '-c', script])).stdout;
+  const temps = (out: string) => [...out.matchAll(/\/tmp\/cc[A-Za-z0-9]{6}\.s/g)].map((m) => m[0]).sort();
+  t.true(temps(first).length >= 2, first);
+  t.is(new Set(temps(first)).size, temps(first).length / 2, 'each compiler its own name (written by cc1, read by as)');
+  const replay = (await runOk(cwd, ['--replay', 'build/0/0'])).stdout;
+  t.deepEqual(temps(replay), temps(first));
+});
+
+test.serial("node's crypto.randomBytes, Math.random and randomUUID repeat on --replay", async (t) => {
+  const cwd = scratch(t);
+  const script = "const c = require('crypto'); console.log(c.randomBytes(16).toString('hex'), Math.random(), c.randomUUID());";
+  const first = (await runOk(cwd, ['--step', '0', '--', 'node', '-e', script])).stdout;
+  t.regex(first, /^[0-9a-f]{32} 0\.\d+ [0-9a-f-]{36}\n$/);
+  t.is((await runOk(cwd, ['--replay', 'build/0/0'])).stdout, first);
+});
+
+const nsLine = 'import time; print(time.monotonic_ns(), time.process_time_ns(), *__import__("os").times()[:4])';
+
+test.serial('a child starts after its parent, siblings apart; a parent that reaped a child is past its end', async (t) => {
+  const cwd = scratch(t);
+  const script = [
+    'import os, subprocess, sys, time',
+    'before = time.monotonic_ns()',
+    `out = subprocess.run([sys.executable, '-c', 'import time; a = time.monotonic_ns(); time.sleep(0.5); print(a, time.monotonic_ns())'], capture_output=True, text=True).stdout.split()`,
+    'after = time.monotonic_ns()',
+    'print(before, *out, after)',
+  ].join('\n');
+  const first = (await runOk(cwd, ['--step', '0', '--', 'python3', '-c', script])).stdout;
+  const [before, childStart, childEnd, after] = first.trim().split(' ').map(BigInt);
+  t.true(childStart! > before!, 'the child starts after the parent started it');
+  t.true(childEnd! - childStart! >= 500_000_000n, 'the child slept 0.5 s');
+  t.true(after! >= childEnd!, 'the parent waited for it: it is past the child end');
+  t.is((await runOk(cwd, ['--replay', 'build/0/0'])).stdout, first);
+  const two = (await runOk(cwd, ['--step', '10', '--', 'sh', '-c', `python3 -c '${nsLine}' & python3 -c '${nsLine}' & wait`])).stdout;
+  const [x, y] = two.trim().split('\n').map((l) => l.split(' ')[0]);
+  t.not(x, y, 'two concurrent processes read different clocks');
+});
+
+test.serial('CPU time is virtual: clock(), process_time, times() and getrusage repeat on --replay', async (t) => {
+  const cwd = scratch(t);
+  const script = [
+    'import os, resource, time',
+    'sum(range(2_000_000))',
+    'r = resource.getrusage(resource.RUSAGE_SELF)',
+    'print(time.process_time_ns(), os.times()[:4], r.ru_utime, r.ru_stime, r.ru_maxrss)',
+  ].join('\n');
+  const first = (await runOk(cwd, ['--step', '0', '--', 'python3', '-c', script])).stdout;
+  t.is((await runOk(cwd, ['--replay', 'build/0/0'])).stdout, first);
+  const [ns] = first.split(' ');
+  t.true(BigInt(ns!) < 100_000_000n, `a few reads of virtual CPU time, not the real ${ns} ns`);
+  t.regex(first.trim(), / 0\.0 0$/, 'no system time; counters read 0');
+});
