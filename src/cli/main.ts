@@ -34,15 +34,35 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
-      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid }, process.stdout);
-    case 'check':
-      return (await import('../inspect/index.js')).check(path.resolve(command.trace), process.stdout);
+      return (await import('../inspect/index.js')).inspect(
+        command.kind,
+        path.resolve(command.trace),
+        {
+          format: command.format,
+          pid: command.pid,
+          who: command.who,
+          byPid: command.byPid,
+          tree: command.tree,
+          since: command.since,
+          until: command.until,
+          pathPrefix: command.path,
+        },
+        process.stdout,
+      );
+    case 'check': {
+      const { check } = await import('../inspect/index.js');
+      if (!command.repair) return check(path.resolve(command.trace), process.stdout);
+      const { repair } = await import('../inspect/repair.js');
+      return repair(path.resolve(command.trace), { tmp: command.tmp }, process.stdout);
+    }
     case 'ui': {
+      const { runUi, loadUiModel } = await import('../ui/app.js');
+      // The record first: a damaged one is an error whether or not there is a terminal.
+      const model = loadUiModel(path.resolve(command.trace));
       if (!process.stdin.isTTY || !process.stdout.isTTY) {
         throw new UsageError('uwrx ui: needs a terminal (use uwrx inspect in scripts)');
       }
-      const [{ runUi }, { loadModel }] = await Promise.all([import('../ui/app.js'), import('../ui/load.js')]);
-      await runUi(await loadModel(path.resolve(command.trace)), process.stdin, process.stdout);
+      await runUi(model, process.stdin, process.stdout);
       return 0;
     }
   }
@@ -90,6 +110,10 @@ async function runCommand(args: RunArgs): Promise<number> {
 }
 
 export async function cli(args: string[]): Promise<void> {
+  // `uwrx ... | head`: the reader went away; stop quietly as other Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   let status: number;
   try {
     status = await main(args);

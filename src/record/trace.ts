@@ -2,7 +2,7 @@
 // merger), noting every rule of the format it finds broken.
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { unescapeBytes } from '../record/escape.js';
+import { unescapeBytes } from './escape.js';
 import { Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields } from '../protocol/perfetto.js';
 import { OUTPUT_BASE64, OUTPUT_TEXT } from '../actors/merger.js';
 
