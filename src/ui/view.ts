@@ -294,5 +294,17 @@ function detailPane(state: UiState, width: number, height: number): string[] {
   const room = Math.max(0, height - head.length);
   state.detailScroll = Math.max(0, Math.min(state.detailScroll, Math.max(0, body.length - room)));
   const visible = body.slice(state.detailScroll, state.detailScroll + room);
-  return [...head, ...visible.map((l) => fit(l, width))];
+  // file entries keep their operation, version and the end of the path (the file name)
+  const fitLine = state.tab === 'files' ? (l: string) => fitKeepingEnd(l, width, FILE_COLUMNS) : (l: string) => fit(l, width);
+  return [...head, ...visible.map(fitLine)];
+}
+
+/** Width of the operation and version columns of a files entry. */
+const FILE_COLUMNS = 24;
+
+function fitKeepingEnd(text: string, width: number, keep: number): string {
+  const chars = [...text];
+  if (chars.length <= width || width <= keep + 2 || !text.startsWith('  ')) return fit(text, width);
+  const tail = width - keep - 1;
+  return chars.slice(0, keep).join('') + '…' + chars.slice(chars.length - tail).join('');
 }
