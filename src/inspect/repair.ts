@@ -64,10 +64,11 @@ export async function repair(attemptDir: string, options: RepairOptions, out: No
   }
   const runDirs = leftoverRunDirs(attemptDir, options.tmp);
   const statusFile = path.join(attemptDir, 'status');
-  const report = existsSync(statusFile) && runDirs.length === 0 ? undefined : repairAttempt(attemptDir, runDirs);
+  const buffers = runDirs.flatMap(leftoverBuffers);
+  const report = existsSync(statusFile) && buffers.length === 0 ? undefined : repairAttempt(attemptDir, runDirs);
   return writeView(out, (w) => {
     if (!report) {
-      w.line('nothing to repair: the run finished this attempt (uwrx check validates it)');
+      w.line('nothing to repair: the attempt has its status and no trace buffers are left (uwrx check validates it)');
       return 0;
     }
     for (const line of report.recovered) w.line(`recovered: ${line}`);
@@ -152,9 +153,8 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   lost.push(`the working directories of the processes (${PROCESS_TABLE_FILE} has "-" for cwd)`);
 
   for (const runDir of runDirs) {
-    const meta = path.join(runDir, 'files.meta');
-    const lines = existsSync(meta) ? readFileSync(meta, 'utf8').split('\n').filter(Boolean).length : 0;
-    lost.push(`the file store: ${lines} file operations and the files written are not in the record (left in ${runDir}: files.meta and ovl/*/upper)`);
+    const written = countUpperEntries(path.join(runDir, 'ovl'));
+    lost.push(`the file store: ${written} files the run wrote (and the directories it made) are not in the record (left in ${runDir}/ovl/*/upper)`);
     rmSync(path.join(runDir, 'traces'), { recursive: true, force: true });
   }
   if (!existsSync(path.join(attemptDir, 'files.meta'))) writeFileSync(path.join(attemptDir, 'files.meta'), '');
@@ -178,6 +178,31 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   writeFileSync(path.join(attemptDir, 'status'), JSON.stringify(status, null, 2) + '\n');
   recovered.push('status written: incomplete, with what was lost');
   return { recovered, lost };
+}
+
+/** Files, links and whiteouts in the overlays' upper directories. */
+function countUpperEntries(ovl: string): number {
+  let count = 0;
+  const walk = (dir: string): void => {
+    let entries;
+    try {
+      entries = readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (e.isDirectory()) walk(path.join(dir, e.name));
+      else count++;
+    }
+  };
+  let layers: string[] = [];
+  try {
+    layers = readdirSync(ovl);
+  } catch {
+    return 0;
+  }
+  for (const layer of layers) walk(path.join(ovl, layer, 'upper'));
+  return count;
 }
 
 function listPids(pids: number[]): string {
