@@ -86,7 +86,7 @@ const wrongUsage: Array<[string, string[], RegExp]> = [
   ['--tmp that cannot be created', ['run', '--tmp', '/proc/uwrx-no-such-dir', '--', 'true'], /cannot create temporary directory \(--tmp\) \/proc\/uwrx-no-such-dir/],
   ['--tmp that is a file', ['run', '--tmp', '/etc/hostname', '--', 'true'], /temporary directory \(--tmp\) \/etc\/hostname is not a directory/],
   ['--build that is a file', ['run', '--build', '/etc/hostname', '--', 'true'], /build directory \/etc\/hostname is not a directory/],
-  ['inspect a trace that does not exist', ['inspect', 'procs', 'build/9/9'], /no such trace/],
+  ['inspect a trace that does not exist', ['inspect', 'procs', 'build/9/9'], /no such attempt directory/],
 ];
 
 for (const [name, args, message] of wrongUsage) {

@@ -3,7 +3,7 @@ import test from 'ava';
 import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { openRecord } from '../src/record/reader.js';
-import { fit, modelFor, outputLines, treeRows, type UiModel } from '../src/ui/model.js';
+import { fit, loadTrace, modelFor, outputLines, treeRows, type UiModel } from '../src/ui/model.js';
 import { UiState, applyKey, render } from '../src/ui/view.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
@@ -18,6 +18,7 @@ test.before(async () => {
   const run = await uwrx(['run', '-q', '--', 'sh', '-c', script], { cwd });
   if (run.status !== 0) throw new Error(run.stderr);
   model = modelFor(openRecord(path.join(cwd, 'build', '0', '0')));
+  await loadTrace(model);
 });
 test.after.always(() => {
   if (cwd) rmSync(cwd, { recursive: true, force: true });
@@ -94,6 +95,15 @@ test('selection stays in range; G and g go to the ends', (t) => {
   t.true(state.scroll >= state.rows.length - 2);
   applyKey(state, { name: 'g', sequence: 'g' }, 2);
   t.is(state.selected, 0);
+});
+
+test('the first screen needs no trace: details from the process table until it is read', async (t) => {
+  const fresh = modelFor(openRecord(model.record.dir));
+  const state = new UiState(fresh);
+  t.regex(render(state, 100, 20).map(strip).join('\n'), /\(reading the trace…\)/);
+  t.false(fresh.record.traceLoaded);
+  await loadTrace(fresh);
+  t.regex(render(state, 100, 20).map(strip).join('\n'), /compiling a/);
 });
 
 test('fit and outputLines keep the layout intact', (t) => {

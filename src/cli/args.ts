@@ -303,7 +303,7 @@ function parseCheck(args: string[]): CheckArgs {
     else if (option.startsWith('-') && option !== '-') r.unknown(option);
     else positional.push(token);
   }
-  if (positional.length === 0) throw new UsageError('uwrx check: missing the attempt (an attempt directory such as build/0/0)');
+  if (positional.length === 0) throw new UsageError('uwrx check: missing the trace (an attempt directory such as build/0/0)');
   if (positional.length > 1) throw new UsageError(`uwrx check: unexpected argument "${positional[1]}"`);
   if (tmp !== undefined && !repair) throw new UsageError('uwrx check: --tmp applies to --repair only');
   return { command: 'check', trace: positional[0]!, repair, ...(tmp !== undefined ? { tmp } : {}) };

@@ -62,50 +62,87 @@ export function formatProcessTable(records: ProcessRecord[]): string {
   return lines.join('\n') + '\n';
 }
 
-const INTEGER = /^(0|-?[1-9][0-9]*)$/;
 
-/** Reads procs.tsv text back; throws ProcessTableError naming the first bad line. A
- * literal "-" in cwd/exe means absent (a real path is absolute, so it never is "-"). */
-export function parseProcessTable(text: string): ProcessRecord[] {
+/** A procs.tsv line with its text fields still escaped (cheap: nothing is unescaped). */
+export interface ProcessRow {
+  pid: number;
+  ppid: number;
+  key: string;
+  start: number;
+  end: number | null;
+  exitCode: number | null;
+  signal: number | null;
+  /** Escaped text (src/record/escape.ts); null for "-". */
+  cwd: string | null;
+  exe: string | null;
+  argv: string[];
+}
+
+const INTEGER = /^(0|-?[1-9][0-9]*)$/;
+const NATURAL = /^[0-9]+$/;
+
+/** Reads procs.tsv text; throws ProcessTableError naming the first bad line. A literal
+ * "-" in cwd/exe means absent (a real path is absolute, so it never is "-"). */
+export function parseProcessRows(text: string): ProcessRow[] {
   const lines = text.split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
   if (lines[0] !== HEADER.join('\t')) throw new ProcessTableError(`${PROCESS_TABLE_FILE} line 1: unexpected header`);
-  return lines.slice(1).map((line, i) => {
-    const where = `${PROCESS_TABLE_FILE} line ${i + 2}`;
-    const f = line.split('\t');
-    if (f.length < 9) throw new ProcessTableError(`${where}: expected at least 9 tab-separated fields, found ${f.length}`);
+  const rows: ProcessRow[] = new Array(lines.length - 1);
+  for (let i = 1; i < lines.length; i++) {
+    const f = lines[i]!.split('\t');
+    const bad = (message: string): never => {
+      throw new ProcessTableError(`${PROCESS_TABLE_FILE} line ${i + 1}: ${message}`);
+    };
+    if (f.length < 9) bad(`expected at least 9 tab-separated fields, found ${f.length}`);
     const int = (name: string, s: string, optional: boolean): number | null => {
       if (optional && s === '-') return null;
-      if (!INTEGER.test(s)) throw new ProcessTableError(`${where}: ${name} "${s}" is not a number`);
+      if (!INTEGER.test(s)) bad(`${name} "${s}" is not a number`);
       return Number(s);
     };
-    const big = (name: string, s: string): bigint | null => {
-      if (s === '-') return null;
-      if (!/^[0-9]+$/.test(s)) throw new ProcessTableError(`${where}: ${name} "${s}" is not a number`);
-      return BigInt(s);
+    const time = (name: string, s: string, optional: boolean): number | null => {
+      if (optional && s === '-') return null;
+      if (!NATURAL.test(s)) bad(`${name} "${s}" is not a number`);
+      return Number(s);
     };
+    const pid = int('pid', f[0]!, false)!;
+    if (pid < 2) bad(`"${pid}" is not a logical pid`);
+    rows[i - 1] = {
+      pid,
+      ppid: int('ppid', f[1]!, false)!,
+      key: f[2]!,
+      start: time('start', f[3]!, false)!,
+      end: time('end', f[4]!, true),
+      exitCode: int('exit', f[5]!, true),
+      signal: int('signal', f[6]!, true),
+      cwd: f[7] === '-' ? null : f[7]!,
+      exe: f[8] === '-' ? null : f[8]!,
+      argv: f.slice(9),
+    };
+  }
+  return rows;
+}
+
+/** procs.tsv text to records with their paths and arguments as bytes. */
+export function parseProcessTable(text: string): ProcessRecord[] {
+  return parseProcessRows(text).map((r, i) => {
     const bytes = (name: string, s: string): Buffer => {
       try {
         return unescapeBytes(s);
       } catch (err) {
-        throw new ProcessTableError(`${where}: ${name}: ${(err as Error).message}`);
+        throw new ProcessTableError(`${PROCESS_TABLE_FILE} line ${i + 2}: ${name}: ${(err as Error).message}`);
       }
     };
-    const pid = int('pid', f[0]!, false)!;
-    if (pid < 2) throw new ProcessTableError(`${where}: "${pid}" is not a logical pid`);
-    const start = big('start', f[3]!);
-    if (start === null) throw new ProcessTableError(`${where}: start "-" is not a number`);
     return {
-      pid,
-      ppid: int('ppid', f[1]!, false)!,
-      key: f[2]!,
-      start,
-      end: big('end', f[4]!),
-      exitCode: int('exit', f[5]!, true),
-      signal: int('signal', f[6]!, true),
-      cwd: f[7] === '-' ? null : bytes('cwd', f[7]!),
-      exe: f[8] === '-' ? null : bytes('exe', f[8]!),
-      argv: f.slice(9).map((a) => bytes('argv', a)),
+      pid: r.pid,
+      ppid: r.ppid,
+      key: r.key,
+      start: BigInt(r.start),
+      end: r.end === null ? null : BigInt(r.end),
+      exitCode: r.exitCode,
+      signal: r.signal,
+      cwd: r.cwd === null ? null : bytes('cwd', r.cwd),
+      exe: r.exe === null ? null : bytes('exe', r.exe),
+      argv: r.argv.map((a) => bytes('argv', a)),
     };
   });
 }

@@ -10,9 +10,9 @@ import { ProtoDecodeError, readFields, Fields } from '../protocol/perfetto.js';
 import { escapeBytes, unescapeBytes } from './escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
 import { parseCommand, type AttemptStatus } from './layout.js';
-import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessTable } from './procs.js';
+import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from './procs.js';
 import { resolveFile, tryLstat, isWhiteout, versionPids, type Resolution } from './resolve.js';
-import { outputBytes, readTrace, type ArgValue, type RecordedEvent, type RecordedTrace } from './trace.js';
+import { outputBytes, readTrace, readTraceAsync, type ArgValue, type RecordedEvent, type RecordedTrace } from './trace.js';
 
 export type { RecordedEvent, ArgValue } from './trace.js';
 export type { FileOperation } from './files-meta.js';
@@ -147,6 +147,10 @@ export interface AttemptRecord {
   networkDomains(): string[];
   /** What the reader found broken while reading (empty for a sound record). */
   problems(): string[];
+  /** True once the trace is decoded (the first call that needs it, or loadTrace). */
+  readonly traceLoaded: boolean;
+  /** Decodes the trace in steps that yield to the event loop; later calls need no wait. */
+  loadTrace(): Promise<void>;
 }
 
 /** Opens an attempt directory (`<build>/<step>/<attempt>`). Throws a RecordError with
@@ -247,15 +251,29 @@ class RecordReader implements AttemptRecord {
       }));
   }
 
+  get traceLoaded(): boolean {
+    return this.trace !== undefined;
+  }
+
+  async loadTrace(): Promise<void> {
+    if (this.trace) return;
+    const file = path.join(this.dir, 'perfetto');
+    const trace = existsSync(file) ? await readTraceAsync(file) : undefined;
+    if (!this.trace) this.adopt(file, trace);
+  }
+
   /** The decoded trace; throws a RecordError when it holds nothing readable. */
   private decoded(): RecordedTrace {
     if (this.trace) return this.trace;
     const file = path.join(this.dir, 'perfetto');
-    if (!existsSync(file)) {
+    return this.adopt(file, existsSync(file) ? readTrace(file) : undefined);
+  }
+
+  private adopt(file: string, trace: RecordedTrace | undefined): RecordedTrace {
+    if (!trace) {
       this.found.push(`perfetto: missing (the run did not finish; uwrx check --repair rebuilds it)`);
       this.trace = { processes: new Map(), events: [], problems: [], packets: 0 };
     } else {
-      const trace = readTrace(file);
       const fatal = trace.problems.find((p) => p.startsWith('perfetto: ') && !p.includes('sequence'));
       if (fatal && trace.packets === 0) throw new RecordError(`${file}: ${fatal.slice('perfetto: '.length)}`);
       this.found.push(...trace.problems);
@@ -485,19 +503,7 @@ function readTable(dir: string): RecordProcess[] | undefined {
     return undefined;
   }
   try {
-    return parseProcessTable(text).map((r) => ({
-      pid: r.pid,
-      ppid: r.ppid,
-      key: r.key,
-      argv: r.argv.map((a) => escapeBytes(a)),
-      exe: r.exe ? escapeBytes(r.exe) : null,
-      cwd: r.cwd ? escapeBytes(r.cwd) : null,
-      start: Number(r.start),
-      end: r.end === null ? null : Number(r.end),
-      exitCode: r.exitCode,
-      signal: r.signal,
-      children: [],
-    }));
+    return parseProcessRows(text).map((r) => ({ ...r, children: [] }));
   } catch (err) {
     if (err instanceof ProcessTableError) throw new RecordError(`${dir}/${err.message}`);
     throw err;

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { unescapeBytes } from './escape.js';
-import { Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields } from '../protocol/perfetto.js';
+import { Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields, type ProtoField } from '../protocol/perfetto.js';
 import { OUTPUT_BASE64, OUTPUT_TEXT } from '../actors/merger.js';
 
 export type ArgValue = number | string | boolean | string[];
@@ -58,6 +58,25 @@ const text = (buf: Uint8Array, s: number, e: number): string => Buffer.from(buf.
 /** Reads and checks a perfetto file. Decoding stops at the first undecodable byte; what was
  * read until then is returned with the problem. */
 export function readTrace(file: string): RecordedTrace {
+  const steps = decodeSteps(file);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** readTrace in steps: yields to the event loop after each top-level packet (a chunk of
+ * up to ~384 KiB of packets), so an interactive view stays responsive while it reads. */
+export async function readTraceAsync(file: string): Promise<RecordedTrace> {
+  const steps = decodeSteps(file);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function* decodeSteps(file: string): Generator<void, RecordedTrace> {
   const result: RecordedTrace = { processes: new Map(), events: [], problems: [], packets: 0 };
   let data: Buffer;
   try {
@@ -69,7 +88,10 @@ export function readTrace(file: string): RecordedTrace {
   const reader = new TraceReader(result);
   try {
     if (data.length > 0 && data[0] !== 0x0a) throw new ProtoDecodeError('does not start with a TracePacket (byte 0 is not 0x0A)');
-    reader.readTraceBytes(data, false);
+    for (const f of readFields(data)) {
+      reader.readTopLevel(data, f);
+      yield;
+    }
   } catch (err) {
     if (!(err instanceof ProtoDecodeError)) throw err;
     result.problems.push(`perfetto: ${err.message}`);
@@ -87,12 +109,14 @@ class TraceReader {
   constructor(private readonly out: RecordedTrace) {}
 
   readTraceBytes(buf: Uint8Array, nested: boolean): void {
-    for (const f of readFields(buf)) {
-      if (f.field !== Fields.Trace.packet || f.wireType !== 2) {
-        throw new ProtoDecodeError(`expected a TracePacket, found field ${f.field}`);
-      }
-      this.readPacket(buf, f.start, f.end, nested);
+    for (const f of readFields(buf)) this.readTopLevel(buf, f, nested);
+  }
+
+  readTopLevel(buf: Uint8Array, f: ProtoField, nested = false): void {
+    if (f.field !== Fields.Trace.packet || f.wireType !== 2) {
+      throw new ProtoDecodeError(`expected a TracePacket, found field ${f.field}`);
     }
+    this.readPacket(buf, f.start, f.end, nested);
   }
 
   private proc(pid: number): RecordedProcess {

@@ -10,7 +10,7 @@ import path from 'node:path';
 import { emitKeypressEvents } from 'node:readline';
 import { RecordError, openRecord, traceFramingProblem } from '../record/reader.js';
 import { existsSync } from 'node:fs';
-import { modelFor, type UiModel } from './model.js';
+import { loadTrace, modelFor, type UiModel } from './model.js';
 import { UiState, applyKey, render, type Key } from './view.js';
 
 const ESC = '\x1b[';
@@ -89,17 +89,7 @@ export async function runUi(model: UiModel, input: NodeJS.ReadStream, output: No
       input.on('keypress', onKey);
       // The tree shows at once from the process table; the trace (output, reads, network)
       // is decoded right after, and a damaged one is shown, not hidden.
-      setImmediate(() => {
-        try {
-          const problems = model.record.problems();
-          if (problems.length > 0) {
-            model.warning = `${problems[0]}${problems.length > 1 ? ` (+${problems.length - 1})` : ''}`;
-            draw();
-          }
-        } catch (err) {
-          reject(err);
-        }
-      });
+      loadTrace(model).then(() => !restored && draw(), reject);
     });
   } finally {
     if (onKey) input.off('keypress', onKey);

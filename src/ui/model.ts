@@ -92,12 +92,29 @@ function duration(p: RecordProcess): string {
 export function detailLines(model: UiModel, p: RecordProcess, tab: DetailTab): string[] {
   const key = `${p.pid} ${tab}`;
   let lines = model.cache.get(key);
-  if (!lines) model.cache.set(key, (lines = computeDetailLines(model, p, tab)));
+  if (!lines) {
+    lines = computeDetailLines(model, p, tab);
+    if (model.record.traceLoaded) model.cache.set(key, lines);
+  }
   return lines;
 }
 
+/** Decodes the trace in the background; a damaged one becomes the model's warning. */
+export async function loadTrace(model: UiModel): Promise<void> {
+  await model.record.loadTrace();
+  model.cache.clear();
+  const problems = model.record.problems();
+  if (problems.length > 0) model.warning = `${problems[0]}${problems.length > 1 ? ` (+${problems.length - 1})` : ''}`;
+}
+
+const READING = '(reading the trace…)';
+
 function computeDetailLines(model: UiModel, p: RecordProcess, tab: DetailTab): string[] {
   const record = model.record;
+  // Until the trace is decoded (right after the first screen), only what the process
+  // table and files.meta say.
+  const traced = record.traceLoaded;
+  if (tab === 'output' && !traced) return [READING];
   if (tab === 'output') {
     const lines = outputLines(record.output(p.pid));
     return lines.length > 0 ? lines : ['(no output)'];
@@ -110,6 +127,7 @@ function computeDetailLines(model: UiModel, p: RecordProcess, tab: DetailTab): s
     `started +${p.start !== null ? ((p.start - record.startTime) / 1e9).toFixed(3) : '?'} s, ${duration(p)}`,
     `children: ${p.children.length}`,
   ];
+  if (!traced) return [...lines, READING];
   for (const d of record.rebuildDecisions(p.pid)) lines.push(`rebuild: ${d.decision}${d.reason ? ` (${d.reason})` : ''}`);
   const net = record.networkExchanges(p.pid);
   if (net.length > 0) {
@@ -134,6 +152,7 @@ function fileLines(record: AttemptRecord, p: RecordProcess): string[] {
     const v = o.operation === 'delete' || o.operation === 'rmdir' || o.operation === 'rename_from' ? undefined : record.versionWrittenBy(o.path, p.pid);
     lines.push(`  ${o.operation.padEnd(11)} ${(v ? v.layer : '-').padEnd(9)} ${o.path}`);
   }
+  if (!record.traceLoaded) return [...lines, READING];
   const reads = record.accesses({ pid: p.pid }).filter((a) => a.op !== 'write');
   if (reads.length > 0) {
     lines.push(`read (${reads.length}), with the version seen:`);
