@@ -190,7 +190,8 @@ class RecordReader implements AttemptRecord {
       throw new RecordError(`${dir}: no such attempt directory`);
     }
     if (!st.isDirectory()) throw new RecordError(`${dir}: not a directory`);
-    if (!existsSync(path.join(dir, 'seed.txt'))) {
+    // seed.txt is written first; a bare trace (perfetto, procs.tsv) is readable too
+    if (!['seed.txt', 'perfetto', PROCESS_TABLE_FILE].some((f) => existsSync(path.join(dir, f)))) {
       throw new RecordError(`${dir}: not an attempt directory (expected <build>/<step>/<attempt> with seed.txt)`);
     }
     this.attempt = Number(path.basename(dir));

@@ -3,7 +3,7 @@
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { unescapeBytes } from './escape.js';
-import { Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields, type ProtoField } from '../protocol/perfetto.js';
+import { FieldCursor, Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields, type ProtoField } from '../protocol/perfetto.js';
 import { OUTPUT_BASE64, OUTPUT_TEXT } from '../actors/merger.js';
 
 export type ArgValue = number | string | boolean | string[];
@@ -51,8 +51,6 @@ interface SeqState {
 }
 
 const P = Fields.TracePacket;
-const num = (v: bigint): number => Number(v);
-const signed = (v: bigint): number => Number(BigInt.asIntN(64, v));
 const text = (buf: Uint8Array, s: number, e: number): string => Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8');
 
 /** Reads and checks a perfetto file. Decoding stops at the first undecodable byte; what was
@@ -109,10 +107,10 @@ class TraceReader {
   constructor(private readonly out: RecordedTrace) {}
 
   readTraceBytes(buf: Uint8Array, nested: boolean): void {
-    for (const f of readFields(buf)) this.readTopLevel(buf, f, nested);
+    for (const f = new FieldCursor(buf); f.next(); ) this.readTopLevel(buf, f, nested);
   }
 
-  readTopLevel(buf: Uint8Array, f: ProtoField, nested = false): void {
+  readTopLevel(buf: Uint8Array, f: Pick<ProtoField, 'field' | 'wireType' | 'start' | 'end'>, nested = false): void {
     if (f.field !== Fields.Trace.packet || f.wireType !== 2) {
       throw new ProtoDecodeError(`expected a TracePacket, found field ${f.field}`);
     }
@@ -136,15 +134,15 @@ class TraceReader {
     let interned: [number, number] | undefined;
     let trackEvent: [number, number] | undefined;
     const later: (() => void)[] = [];
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       switch (f.field) {
-        case P.timestamp: time = num(f.value); break;
-        case P.trustedPacketSequenceId: seqId = num(f.value); break;
-        case P.sequenceFlags: flags = num(f.value); break;
+        case P.timestamp: time = f.value; break;
+        case P.trustedPacketSequenceId: seqId = f.value; break;
+        case P.sequenceFlags: flags = f.value; break;
         case P.internedData: interned = [f.start, f.end]; break;
         case P.trackEvent: trackEvent = [f.start, f.end]; break;
-        case P.trackDescriptor: later.push(() => this.readTrackDescriptor(buf, f.start, f.end)); break;
-        case P.processTree: later.push(() => this.readProcessTree(buf, f.start, f.end)); break;
+        case P.trackDescriptor: { const [s, e] = [f.start, f.end]; later.push(() => this.readTrackDescriptor(buf, s, e)); break; }
+        case P.processTree: { const [s, e] = [f.start, f.end]; later.push(() => this.readProcessTree(buf, s, e)); break; }
         case P.compressedPackets: {
           if (nested) throw new ProtoDecodeError('compressed_packets inside compressed_packets');
           let inflated: Buffer;
@@ -188,7 +186,7 @@ class TraceReader {
   }
 
   private readInterned(buf: Uint8Array, start: number, end: number, seq: SeqState): void {
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       const table =
         f.field === Fields.InternedData.eventNames ? seq.names
         : f.field === Fields.InternedData.debugAnnotationNames ? seq.annotationNames
@@ -196,8 +194,8 @@ class TraceReader {
       if (!table) continue;
       let iid = 0;
       let name = '';
-      for (const e of readFields(buf, f.start, f.end)) {
-        if (e.field === Fields.InternedName.iid) iid = num(e.value);
+      for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+        if (e.field === Fields.InternedName.iid) iid = e.value;
         else if (e.field === Fields.InternedName.name) name = text(buf, e.start, e.end);
       }
       table.set(iid, name);
@@ -207,14 +205,14 @@ class TraceReader {
   private readTrackDescriptor(buf: Uint8Array, start: number, end: number): void {
     let uuid = 0;
     let track: Track | undefined;
-    for (const f of readFields(buf, start, end)) {
-      if (f.field === Fields.TrackDescriptor.uuid) uuid = num(f.value);
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
+      if (f.field === Fields.TrackDescriptor.uuid) uuid = f.value;
       else if (f.field === Fields.TrackDescriptor.process) {
         let pid = 0;
         const cmdline: string[] = [];
         let name = '';
-        for (const e of readFields(buf, f.start, f.end)) {
-          if (e.field === Fields.ProcessDescriptor.pid) pid = signed(e.value);
+        for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+          if (e.field === Fields.ProcessDescriptor.pid) pid = e.signed;
           else if (e.field === Fields.ProcessDescriptor.cmdline) cmdline.push(text(buf, e.start, e.end));
           else if (e.field === Fields.ProcessDescriptor.processName) name = text(buf, e.start, e.end);
         }
@@ -226,9 +224,9 @@ class TraceReader {
       } else if (f.field === Fields.TrackDescriptor.thread) {
         let pid = 0;
         let tid = 0;
-        for (const e of readFields(buf, f.start, f.end)) {
-          if (e.field === Fields.ThreadDescriptor.pid) pid = signed(e.value);
-          else if (e.field === Fields.ThreadDescriptor.tid) tid = signed(e.value);
+        for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+          if (e.field === Fields.ThreadDescriptor.pid) pid = e.signed;
+          else if (e.field === Fields.ThreadDescriptor.tid) tid = e.signed;
         }
         this.proc(pid).threads.push(tid);
         track = { pid, tid };
@@ -241,14 +239,14 @@ class TraceReader {
   }
 
   private readProcessTree(buf: Uint8Array, start: number, end: number): void {
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       if (f.field !== Fields.ProcessTree.processes) continue;
       let pid = 0;
       let ppid = 0;
       const cmdline: string[] = [];
-      for (const e of readFields(buf, f.start, f.end)) {
-        if (e.field === Fields.ProcessTreeProcess.pid) pid = signed(e.value);
-        else if (e.field === Fields.ProcessTreeProcess.ppid) ppid = signed(e.value);
+      for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+        if (e.field === Fields.ProcessTreeProcess.pid) pid = e.signed;
+        else if (e.field === Fields.ProcessTreeProcess.ppid) ppid = e.signed;
         else if (e.field === Fields.ProcessTreeProcess.cmdline) cmdline.push(text(buf, e.start, e.end));
       }
       const p = this.proc(pid);
@@ -262,12 +260,12 @@ class TraceReader {
     let uuid = 0;
     let name: string | undefined;
     const args: Record<string, ArgValue> = {};
-    for (const f of readFields(buf, start, end)) {
-      if (f.field === Fields.TrackEvent.type) type = num(f.value);
-      else if (f.field === Fields.TrackEvent.trackUuid) uuid = num(f.value);
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
+      if (f.field === Fields.TrackEvent.type) type = f.value;
+      else if (f.field === Fields.TrackEvent.trackUuid) uuid = f.value;
       else if (f.field === Fields.TrackEvent.name) name = text(buf, f.start, f.end);
       else if (f.field === Fields.TrackEvent.nameIid) {
-        const iid = num(f.value);
+        const iid = f.value;
         name = seq?.names.get(iid);
         if (name === undefined) this.out.problems.push(`perfetto: sequence ${seqId}: event name iid ${iid} not interned`);
       } else if (f.field === Fields.TrackEvent.debugAnnotations) {
@@ -299,17 +297,17 @@ class TraceReader {
     let value: ArgValue = '';
     const array: string[] = [];
     let isArray = false;
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       switch (f.field) {
         case Fields.DebugAnnotation.name: key = text(buf, f.start, f.end); break;
         case Fields.DebugAnnotation.nameIid: {
-          key = seq?.annotationNames.get(num(f.value));
-          if (key === undefined) this.out.problems.push(`perfetto: sequence ${seqId}: annotation name iid ${num(f.value)} not interned`);
+          key = seq?.annotationNames.get(f.value);
+          if (key === undefined) this.out.problems.push(`perfetto: sequence ${seqId}: annotation name iid ${f.value} not interned`);
           break;
         }
-        case Fields.DebugAnnotation.boolValue: value = f.value !== 0n; break;
-        case Fields.DebugAnnotation.uintValue: value = num(f.value); break;
-        case Fields.DebugAnnotation.intValue: value = signed(f.value); break;
+        case Fields.DebugAnnotation.boolValue: value = f.value !== 0; break;
+        case Fields.DebugAnnotation.uintValue: value = f.value; break;
+        case Fields.DebugAnnotation.intValue: value = f.signed; break;
         case Fields.DebugAnnotation.stringValue: value = text(buf, f.start, f.end); break;
         case Fields.DebugAnnotation.arrayValues: {
           isArray = true;
