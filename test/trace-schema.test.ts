@@ -19,8 +19,8 @@ import {
   splitArgv,
   type TraceEvent,
 } from '../src/protocol/events.js';
-import { traceAddon } from '../src/actors/collector.js';
-import { makeRunDirs, removeTempDirs } from './trace-helpers.js';
+import { traceAddon } from '../src/native.js';
+import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
 

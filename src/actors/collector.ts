@@ -9,11 +9,12 @@
 // the merger costs.
 import { closeSync, fstatSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { native } from '../native.js';
+import { traceAddon } from '../native.js';
+import { isErrno } from '../fs.js';
 import { defineActor } from './actor.js';
-import { MERGER_MESSAGES } from './merger.js';
 import type { ActorSpec } from './supervisor.js';
 import { EVENT_MAX_SIZE, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
   /** Complete records (events.ts layout) of process `pid`'s buffer, in file order. */
@@ -60,31 +61,13 @@ const ENDED_SUFFIX = '.ended';
 const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
 
-/** The addon's trace buffer primitives (src/native/addon/tracebuf.cc). */
-export interface TraceAddon {
-  punchHole(fd: number, offset: number, length: number): void;
-  /** clock_gettime(clockId) in ns (Linux ids: CLOCK_REALTIME 0, CLOCK_BOOTTIME 7). */
-  clockNs(clockId: number): number;
-  /** backlogMax: bytes of unread buffer before the writer waits (0: never). */
-  traceWriterOpen(tracesDir: string, pid: number, backlogMax?: number): object;
-  traceWriterAppend(writer: object, record: Buffer): void;
-  traceWriterClose(writer: object, ended: boolean): void;
-}
-
-export function traceAddon(): TraceAddon {
-  return native() as unknown as TraceAddon;
-}
-
-export const CLOCK_REALTIME = 0;
-export const CLOCK_BOOTTIME = 7;
-
 /** kill(pid, 0): the process exists (EPERM counts as existing). */
 export function killProbe(pid: number): boolean {
   try {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return isErrno(err, 'EPERM');
   }
 }
 
@@ -126,7 +109,7 @@ export class Collector {
     try {
       names = readdirSync(this.dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      if (isErrno(err, 'ENOENT')) return 0;
       throw err;
     }
     for (const name of names) this.track(name);
@@ -159,7 +142,7 @@ export class Collector {
       fd = openSync(path.join(this.dir, name), 'r+');
     } catch (err) {
       // Renamed between readdir and open: the next scan finds the new name.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (isErrno(err, 'ENOENT')) return;
       throw err;
     }
     this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: 0, broken: false });
@@ -172,8 +155,9 @@ export class Collector {
     let atEnd = false;
     while (!f.broken && f.readOff < limit) {
       const want = Math.min(limit - f.readOff, READ_CHUNK);
-      // A fresh buffer per read: the sink may keep it.
-      const buf = Buffer.allocUnsafe(want);
+      // A fresh buffer per read, never from the shared pool: the sink may keep it or
+      // transfer its ArrayBuffer to another thread.
+      const buf = Buffer.allocUnsafeSlow(want);
       const got = readSync(f.fd, buf, 0, want, f.readOff);
       if (got <= 0) break;
       const result = scanRecords(buf, 0, got);
@@ -221,7 +205,7 @@ export class Collector {
     try {
       unlinkSync(path.join(this.dir, f.name));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!isErrno(err, 'ENOENT')) throw err;
       // Renamed to .ended after we last listed the directory.
       try {
         unlinkSync(path.join(this.dir, `${f.pid}${ENDED_SUFFIX}`));
@@ -234,12 +218,6 @@ export class Collector {
   }
 }
 
-/** Clock readings for the merger's ClockSnapshot. */
-export function readTraceClocks(): { boottime: number; realtime: number } {
-  const addon = traceAddon();
-  return { boottime: addon.clockNs(CLOCK_BOOTTIME), realtime: addon.clockNs(CLOCK_REALTIME) };
-}
-
 // ---- The collector as an actor (worker thread) -----------------------------------------
 
 export interface CollectorActorOptions {
@@ -249,48 +227,42 @@ export interface CollectorActorOptions {
   killProbe?: boolean;
 }
 
-/** Requests the collector actor answers (from the supervisor / sandbox side). */
-export const COLLECTOR_MESSAGES = {
-  /** body: { pid: number } — the process ended and its writer closed its buffer */
-  processEnded: 'trace.processEnded',
-  /** no body: drain everything, have the merger write `perfetto`; answers MergeStats */
-  finish: 'trace.finish',
-} as const;
+/** What the collector's finish request answers. */
+export interface TraceFinishStats {
+  collector: CollectorStats;
+  merger: unknown;
+}
 
-let actorCollector: Collector | undefined;
-
-export default defineActor<CollectorActorOptions>({
-  name: 'collector',
-  start(ctx) {
-    const merger = ctx.peer('merger');
-    const collector = new Collector({
-      runDir: ctx.options.runDir,
-      intervalMs: ctx.options.intervalMs,
-      isAlive: ctx.options.killProbe ? killProbe : undefined,
-      sink: {
-        records: (pid, bytes) => merger.notify(MERGER_MESSAGES.records, { pid, bytes }),
-        // msgpack has no Infinity in every peer's reader: null means "everything".
-        advance: (watermark) => merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null }),
-      },
-    });
-    actorCollector = collector;
-    // Generous: merging a long run's backlog can take a while.
-    finishMerger = () => merger.request(MERGER_MESSAGES.finish, undefined, { timeoutMs: 600_000 });
-    collector.start();
-  },
-  handlers: {
-    [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => actorCollector!.processEnded(body.pid),
-    [COLLECTOR_MESSAGES.finish]: async () => {
-      actorCollector!.stop();
-      return { collector: actorCollector!.stats, merger: await finishMerger() };
+export default defineActor<CollectorActorOptions>('collector', (ctx) => {
+  const merger = ctx.peer('merger');
+  const collector = new Collector({
+    runDir: ctx.options.runDir,
+    intervalMs: ctx.options.intervalMs,
+    isAlive: ctx.options.killProbe ? killProbe : undefined,
+    sink: {
+      // The read buffer is the collector's own (allocUnsafeSlow): moved, not copied.
+      records: (pid, bytes) => merger.notify(MERGER_MESSAGES.records, { pid, bytes } satisfies RecordsBody, [bytes.buffer as ArrayBuffer]),
+      advance: (watermark) =>
+        merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null } satisfies AdvanceBody),
     },
-  },
-  stop() {
-    actorCollector?.stop();
-  },
+  });
+  collector.start();
+  return {
+    handlers: {
+      [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => collector.processEnded(body.pid),
+      [COLLECTOR_MESSAGES.progress]: (): TraceProgress => ({ events: collector.stats.events, bytes: collector.stats.bytesRead }),
+      [COLLECTOR_MESSAGES.finish]: async (): Promise<TraceFinishStats> => {
+        collector.stop();
+        // Generous: merging a long run's backlog can take a while.
+        const merged = await merger.request(MERGER_MESSAGES.finish, undefined, { timeoutMs: 600_000 });
+        return { collector: collector.stats, merger: merged };
+      },
+    },
+    stop() {
+      collector.stop();
+    },
+  };
 });
-
-let finishMerger: () => Promise<unknown> = () => Promise.reject(new Error('collector actor not started'));
 
 /**
  * The two actors of the trace pipeline, for Supervisor.start (merger first: the collector

@@ -11,6 +11,7 @@ import { escapeBytes } from '../record/escape.js';
 import { defineActor } from './actor.js';
 import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, TraceFormatError, decodeEvents, eventDef, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
+import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
 const P = Fields.TracePacket;
 const TE = Fields.TrackEvent;
@@ -20,9 +21,6 @@ const DA = Fields.DebugAnnotation;
 export const GLOBAL_SEQUENCE = 1;
 /** Process P's packets go on sequence P + SEQUENCE_BASE. */
 export const SEQUENCE_BASE = 1;
-/** Annotation carrying output bytes that are not valid UTF-8 (base64). */
-export const OUTPUT_BASE64 = 'base64';
-export const OUTPUT_TEXT = 'text';
 /** Events of a process held back until its first exec names it (bounded). */
 const HOLD_MAX = 64;
 
@@ -471,35 +469,21 @@ export interface MergerActorOptions {
   clocks?: { boottime: number; realtime: number };
 }
 
-/** Notifications the merger actor listens to (sent by the collector actor). */
-export const MERGER_MESSAGES = {
-  /** body: { pid: number, bytes: Uint8Array } — Merger.records */
-  records: 'trace.records',
-  /** body: { watermark: number } — Merger.advance */
-  advance: 'trace.advance',
-  /** request, no body; answers MergeStats once `perfetto` is complete */
-  finish: 'trace.merge.finish',
-} as const;
-
-let actorMerger: Merger | undefined;
-
-export default defineActor<MergerActorOptions>({
-  name: 'merger',
-  async start(ctx) {
-    // Loaded lazily: the addon is only needed when no clocks were given.
-    const clocks = ctx.options.clocks ?? (await import('./collector.js')).readTraceClocks();
-    const merger = new Merger({ output: ctx.options.output, clocks });
-    actorMerger = merger;
-    ctx.on(MERGER_MESSAGES.records, (body: { pid: number; bytes: Uint8Array }) =>
-      merger.records(body.pid, Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength)),
-    );
-    ctx.on(MERGER_MESSAGES.advance, (body: { watermark: number | null }) => merger.advance(body.watermark ?? Infinity));
-  },
-  handlers: {
-    [MERGER_MESSAGES.finish]: () => actorMerger!.finish(),
-  },
-  stop() {
-    // A run cut short still leaves a readable (if partial) trace.
-    actorMerger?.finish();
-  },
+export default defineActor<MergerActorOptions>('merger', async (ctx) => {
+  // Loaded lazily: the addon is only needed when no clocks were given.
+  const clocks = ctx.options.clocks ?? (await import('../native.js')).readTraceClocks();
+  const merger = new Merger({ output: ctx.options.output, clocks });
+  ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) =>
+    merger.records(body.pid, Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength)),
+  );
+  ctx.on(MERGER_MESSAGES.advance, (body: AdvanceBody) => merger.advance(body.watermark ?? Infinity));
+  return {
+    handlers: {
+      [MERGER_MESSAGES.finish]: () => merger.finish(),
+    },
+    stop() {
+      // A run cut short still leaves a readable (if partial) trace.
+      merger.finish();
+    },
+  };
 });

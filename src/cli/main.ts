@@ -7,7 +7,7 @@ import { dryRun, run } from '../run.js';
 import { parseArgs, type RunArgs } from './args.js';
 import { commandHelp, mainHelp } from './help.js';
 import { formatSummary } from './summary.js';
-import { Progress } from './progress.js';
+import { progressFeature } from './progress.js';
 import { UsageError } from '../errors.js';
 // inspect, ui and test are loaded when used: `uwrx run` starts faster without them
 import { timing } from '../timing.js';
@@ -85,17 +85,11 @@ async function runCommand(args: RunArgs): Promise<number> {
     process.stdout.write((await dryRun(options)) + '\n');
     return 0;
   }
-  const handle = run(options);
   // On a terminal, progress in its title; never with --quiet or when stderr is not one.
-  const progress = !args.quiet && process.stderr.isTTY ? new Progress(process.stderr) : undefined;
+  const progress = !args.quiet && process.stderr.isTTY ? progressFeature(process.stderr) : undefined;
   const endProgress = (): void => progress?.stop();
-  if (progress) {
-    handle.on('event', (e) => {
-      if (e.type === 'spawn' || e.type === 'exit') progress.event(e);
-    });
-    progress.start();
-    process.once('exit', endProgress);
-  }
+  if (progress) process.once('exit', endProgress);
+  const handle = run({ ...options, ...(progress ? { features: [progress.feature] } : {}) });
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;

@@ -3,6 +3,12 @@
 // terminal, so a line drawn among it would mix with its lines; the title never does.
 // The title from before the run is pushed on the terminal's title stack and restored at
 // the end (on every way out: the run ending, a signal, an error).
+//
+// It is a run feature like any other (src/features/feature.ts): it listens to uwrx-init's
+// spawn and exit messages and asks the collector how much it has read.
+import { defineFeature, type RunFeature } from '../features/feature.js';
+import { MSG_EXIT, MSG_SPAWN, type ExitBody, type SpawnBody } from '../protocol/init-messages.js';
+import { COLLECTOR_MESSAGES, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface ProgressCounts {
   running: number;
@@ -94,4 +100,42 @@ export class Progress {
     if (this.timer) clearInterval(this.timer);
     this.out.write(POP_TITLE);
   }
+}
+
+/** How often the collector is asked for the bytes recorded. */
+const POLL_MS = 500;
+
+/** The progress display as a run feature drawing on `out`; `stop` gives the title back
+ * and may be called from any way out of the run (it is also called when the run ends). */
+export function progressFeature(out: NodeJS.WritableStream): { feature: RunFeature; stop: () => void } {
+  const progress = new Progress(out);
+  let poll: NodeJS.Timeout | undefined;
+  const stop = (): void => {
+    if (poll) clearInterval(poll);
+    progress.stop();
+  };
+  const feature = defineFeature({
+    name: 'progress',
+    create: () => ({
+      record(run) {
+        progress.start();
+        let asking = false;
+        poll = setInterval(() => {
+          if (asking || !run.supervisor.live.includes('collector')) return;
+          asking = true;
+          run.supervisor
+            .request<TraceProgress>('collector', COLLECTOR_MESSAGES.progress, undefined, { timeoutMs: 2000 })
+            .then((p) => progress.setBytes(p.bytes), () => undefined)
+            .finally(() => (asking = false));
+        }, POLL_MS);
+        poll.unref();
+      },
+      on: {
+        [MSG_SPAWN]: (b: SpawnBody) => progress.event({ type: 'spawn', pid: b.pid }),
+        [MSG_EXIT]: (b: ExitBody) => progress.event({ type: 'exit', pid: b.pid, exitCode: b.code, signal: b.signal }),
+      },
+      finish: stop,
+    }),
+  });
+  return { feature, stop };
 }

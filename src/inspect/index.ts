@@ -10,6 +10,7 @@ import { openRecord, type AttemptRecord, type RecordFilter, type RecordProcess }
 import { outputBytes, readTrace, type RecordedEvent } from '../record/trace.js';
 import { writeView, type Out } from './out.js';
 import { leftoverBuffers, leftoverRunDirs } from './repair.js';
+import { problemLines, type Problem } from '../record/problems.js';
 
 export type InspectKind = 'events' | 'procs' | 'output' | 'files';
 
@@ -263,7 +264,7 @@ function checkEnding(attemptDir: string, problems: string[]): string[] {
     if (buffers.length > 0) problems.push(`${runDir}: ${buffers.length} trace buffers left by a run that did not finish (uwrx check --repair recovers them)`);
   }
   const file = path.join(attemptDir, 'status');
-  let status: { complete?: unknown; repaired?: unknown; lost?: unknown; reason?: unknown };
+  let status: { complete?: unknown; lost?: unknown; reason?: unknown; problems?: Problem[] };
   try {
     status = JSON.parse(readFileSync(file, 'utf8')) as typeof status;
   } catch (err) {
@@ -271,6 +272,8 @@ function checkEnding(attemptDir: string, problems: string[]): string[] {
     problems.push(code === 'ENOENT' ? 'status: missing: uwrx did not finish this attempt (killed?); uwrx check --repair rebuilds what it can' : `status: damaged (${(err as Error).message})`);
     return [];
   }
+  // the problems the run itself counted
+  if (Array.isArray(status.problems)) problems.push(...problemLines(status.problems));
   const notes: string[] = [];
   if (status.complete === false) notes.push(`incomplete: ${typeof status.reason === 'string' ? status.reason : 'the run was interrupted'}`);
   if (Array.isArray(status.lost)) for (const l of status.lost) notes.push(`lost: ${String(l)}`);

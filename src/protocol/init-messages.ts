@@ -16,9 +16,17 @@ export const MSG_EXIT = 'exit';
 export const MSG_DONE = 'done';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
 export const MSG_FAILED = 'failed';
+/** uwrx-init -> Node: something the record should hold and does not (ProblemBody); the
+ * run goes on and the attempt's status counts it. */
+export const MSG_PROBLEM = 'problem';
 
-/** Plan step operations, executed in order by pid 1 before the command starts. */
-export type PlanStep =
+/** Plan step operations, executed in order by pid 1 before the command starts. A step
+ * with `bestEffort` may fail without failing the run (uwrx-init warns and goes on): it
+ * concerns a host path that can vanish between planning and running, such as a
+ * temporary file in a directory rebuilt entry by entry. */
+export type PlanStep = PlanOp & { bestEffort?: boolean };
+
+export type PlanOp =
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }
@@ -122,4 +130,13 @@ export interface FailedBody {
   op: string;
   path: string;
   errno: number;
+}
+
+export interface ProblemBody {
+  /** Short stable name: "lost-version", "trace-buffer", "allocation" ... */
+  kind: string;
+  /** Occurrences since the last report of this kind. */
+  count: number;
+  /** The first occurrence, in one line (a path may not be UTF-8). */
+  detail?: Uint8Array | string;
 }

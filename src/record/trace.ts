@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { unescapeBytes } from './escape.js';
 import { FieldCursor, Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields, type ProtoField } from '../protocol/perfetto.js';
-import { OUTPUT_BASE64, OUTPUT_TEXT } from '../actors/merger.js';
+import { OUTPUT_BASE64, OUTPUT_TEXT } from '../protocol/trace-messages.js';
 
 export type ArgValue = number | string | boolean | string[];
 

@@ -1,41 +1,27 @@
 // Starts uwrx-init with the plan and follows the sandbox until every process ended.
+// uwrx-init's messages go to the listeners and request handlers the run registered
+// (the run features'); only the sandbox's own life cycle (started, done, failed) is
+// handled here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
 import { SocketTransport, type Envelope } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
+import { removeTree } from '../fs.js';
 import { helperPath, native } from '../native.js';
-import {
-  MSG_DONE,
-  MSG_EXEC,
-  MSG_EXIT,
-  MSG_FAILED,
-  MSG_PLAN,
-  MSG_SPAWN,
-  MSG_STARTED,
-  MSG_TERMINATE,
-  type DoneBody,
-  type ExecBody,
-  type ExitBody,
-  type SpawnBody,
-} from '../protocol/init-messages.js';
-import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
-import { computePlan, hostPtys, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
+import { MSG_DONE, MSG_FAILED, MSG_PLAN, MSG_STARTED, MSG_TERMINATE, type DoneBody } from '../protocol/init-messages.js';
+import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
-import { ProcessTable } from './process-table.js';
-import type { Sandbox, SandboxEvent, SandboxOptions, SandboxResult } from './index.js';
+import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
-
-const decoder = new TextDecoder('utf-8');
-const text = (b: Uint8Array | null | undefined) => (b ? decoder.decode(b) : '');
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
   let child: ChildProcess | undefined;
   let transport: SocketTransport | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
+  let cleaning: Promise<void> | undefined;
 
   const sendTerminate = (graceMs: number) => {
     if (!child) {
@@ -52,12 +38,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     setTimeout(() => child?.exitCode === null && child.kill('SIGKILL'), graceMs + 2000).unref();
   };
 
-  const done = (async (): Promise<SandboxResult> => {
+  const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
     await prepareRunDir(plan);
     timing('sandbox plan computed, run directory prepared');
-    const table = new ProcessTable();
-    const emit = (e: SandboxEvent) => options.onEvent?.(e);
 
     const [ours, theirs] = native().socketPair();
     try {
@@ -73,33 +57,19 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     transport = new SocketTransport(socket);
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
+    const listeners = options.on ?? {};
+    const requests = options.requests ?? {};
     transport.onMessage((m: Envelope) => {
+      if (m.id !== undefined && requests[m.type]) {
+        void answer(transport!, m, requests[m.type]!);
+        return;
+      }
+      const listener = listeners[m.type];
+      if (listener) {
+        listener(m.body);
+        return;
+      }
       switch (m.type) {
-        case MSG_SPAWN: {
-          const b = m.body as SpawnBody;
-          table.spawn(b);
-          emit({ type: 'spawn', pid: b.pid, ppid: b.ppid, time: Number(b.time) });
-          break;
-        }
-        case MSG_EXEC: {
-          const b = m.body as ExecBody;
-          table.exec(b);
-          emit({
-            type: 'exec',
-            pid: b.pid,
-            argv: b.argv.map(text),
-            cwd: text(b.cwd),
-            path: text(b.path),
-            time: Number(b.time),
-          });
-          break;
-        }
-        case MSG_EXIT: {
-          const b = m.body as ExitBody;
-          table.exit(b);
-          emit({ type: 'exit', pid: b.pid, exitCode: b.code, signal: b.signal, time: Number(b.time) });
-          break;
-        }
         case MSG_DONE:
           outcome = m.body as DoneBody;
           break;
@@ -109,6 +79,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
         case MSG_STARTED:
           timing('uwrx-init started the command');
           break;
+        default:
+          // A message nobody handles means Node and uwrx-init disagree on the protocol.
+          failure ??= `uwrx-init sent an unknown message "${m.type}"`;
       }
     });
     transport.send({ type: MSG_PLAN, body: plan.init });
@@ -122,44 +95,46 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const { code, signal } = await exited;
     await closed;
     timing('uwrx-init exited');
-
-    await settleUpperDirs(plan);
-    const filesDir = await collectUppers(plan.overlays, options.attemptDir);
-    if (plan.init.files) await collectFileRecord(plan.init.files, options.attemptDir);
-    await table.write(options.attemptDir);
-    timing('record collected (uppers, files.meta, process table)');
-    await cleanRunDir(plan);
-    timing('run directory cleaned');
+    // The mounts are gone with uwrx-init: what is not the record goes now, while the
+    // record's writer takes the uppers.
+    cleaning = removeScaffolding(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
-    const filesWritten = await countRegularFiles(filesDir);
+    const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
-      return {
-        status: code ?? 128 + (signal ? signalNumber(signal) : 9),
-        exitCode: null,
-        signal: null,
-        incomplete: true,
-        processes: table.size,
-        filesWritten,
-      };
+      return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
     }
-    return {
-      status: outcome.status,
-      exitCode: outcome.code,
-      signal: outcome.signal,
-      incomplete: interrupted,
-      processes: table.size,
-      filesWritten,
-    };
+    return { status: outcome.status, exitCode: outcome.code, signal: outcome.signal, incomplete: interrupted, ...left };
   })();
 
   return {
     done,
+    async cleanup() {
+      await cleaning;
+      await removeTree(options.runDir);
+      timing('run directory cleaned');
+    },
     terminate(graceMs = 3000) {
       interrupted = true;
       sendTerminate(graceMs);
     },
   };
+}
+
+/** Answers a request of uwrx-init with its handler's result (or error). */
+async function answer(transport: SocketTransport, m: Envelope, handler: (body: any) => unknown): Promise<void> {
+  let reply: Envelope;
+  try {
+    const body = await handler(m.body);
+    reply = body === undefined ? { type: m.type, re: m.id! } : { type: m.type, re: m.id!, body };
+  } catch (err) {
+    reply = { type: m.type, re: m.id!, error: err instanceof Error ? err.message : String(err) };
+  }
+  try {
+    transport.send(reply);
+  } catch {
+    // uwrx-init is gone: nobody waits for the answer any more
+  }
 }
 
 function signalNumber(name: NodeJS.Signals): number {
@@ -190,45 +165,11 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   }
 }
 
-/** After the run, the uppers' directories made by prepareRunDir: those the command left
- * untouched and empty go (files/ holds only what it wrote), the others get back the
- * host's mode, which the record keeps (and which lets the uppers be moved). */
-async function settleUpperDirs(plan: SandboxPlan): Promise<void> {
-  const restore = async (dir: string, viewMode: number, hostMode: number) => {
-    if (viewMode === hostMode) return;
-    const st = await fs.lstat(dir);
-    if ((st.mode & 0o7777) === viewMode) await fs.chmod(dir, hostMode);
-  };
-  for (const layer of plan.overlays) {
-    for (const d of [...(layer.upperDirs ?? [])].reverse()) {
-      try {
-        const st = await fs.lstat(d.path);
-        const untouched = (st.mode & 0o7777) === d.mode && Math.abs(st.mtimeMs / 1000 - d.mtime) < 1e-3;
-        if (untouched && (await fs.readdir(d.path)).length === 0) {
-          const parent = path.dirname(d.path);
-          const pst = await fs.lstat(parent);
-          await fs.chmod(parent, (pst.mode & 0o7777) | 0o300);
-          try {
-            await fs.rmdir(d.path);
-          } finally {
-            await fs.chmod(parent, pst.mode & 0o7777);
-            await fs.utimes(parent, pst.atime, pst.mtime);
-          }
-        } else {
-          await restore(d.path, d.mode, d.hostMode);
-        }
-      } catch {
-        // gone or changed by the command: it stays as it is
-      }
-    }
-    await restore(layer.upper, layer.mode, layer.hostMode).catch(() => undefined);
-  }
-}
-
-async function cleanRunDir(plan: SandboxPlan): Promise<void> {
-  // independent trees: removed concurrently (the libuv pool overlaps their syscalls)
+/** The sandbox's root and the overlays' work directories; the uppers stay for the
+ * record. Concurrently: the libuv pool overlaps their syscalls. */
+async function removeScaffolding(plan: SandboxPlan): Promise<void> {
   await Promise.all([
-    ...plan.overlays.map((layer) => removeTree(path.dirname(layer.work))),
+    ...plan.overlays.map((layer) => removeTree(layer.work)),
     fs.rm(plan.newRoot, { recursive: true, force: true }),
   ]);
 }
@@ -241,11 +182,9 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     env: options.env,
     runDir: options.runDir,
     hide: options.hide,
-    uid: process.getuid!(),
-    gid: process.getgid!(),
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
+    ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     parents: parentStores(options.attemptDir),
-    ptys: hostPtys(),
   });
 }

@@ -31,10 +31,6 @@
 #include "init.h"
 #include "../common/tracebuf.h"
 
-#ifndef SYS_fchmodat2
-#define SYS_fchmodat2 452
-#endif
-
 struct files_lower {
   char *dir;
   int layer;
@@ -474,10 +470,10 @@ static char *canonical(char *p, bool follow) {
   return out;
 }
 
-/* Path argument `addr` relative to `dirfd`, canonical; NULL when unreadable. */
-static char *arg_path(struct notif_ctx *ctx, int dirfd, uint64_t addr, bool follow) {
-  char *p = target_path_at(ctx, dirfd, addr);
-  return p ? canonical(p, follow) : NULL;
+/* A path argument, canonical; NULL when unreadable. */
+static char *arg_path(struct notif_ctx *ctx, const struct path_arg *a) {
+  char *p = target_path_at(ctx, a->dirfd, a->addr);
+  return p ? canonical(p, a->follow) : NULL;
 }
 
 /* Path of the target's open fd `fd`; NULL for pipes, sockets, deleted files. */
@@ -488,6 +484,19 @@ static char *fd_path(struct notif_ctx *ctx, int fd) {
     return NULL;
   }
   return p;
+}
+
+/* The file a call acts on: its path argument, or the open file named by its fd (fchmod,
+ * utimensat with a NULL path) or by an empty path with AT_EMPTY_PATH. */
+static char *call_file(struct notif_ctx *ctx, const struct call_args *a) {
+  if (!a->has_path) return a->fd >= 0 ? fd_path(ctx, a->fd) : NULL;
+  if (a->path.empty_ok && a->path.dirfd != AT_FDCWD) {
+    char *s = target_string(ctx, a->path.addr, 2);
+    bool empty = s && !s[0];
+    free(s);
+    if (empty) return fd_path(ctx, a->path.dirfd);
+  }
+  return arg_path(ctx, &a->path);
 }
 
 static char *exe_of(pid_t tid) {
@@ -523,40 +532,25 @@ static bool write_intent(uint64_t flags) {
   return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
 }
 
-static void handle_open(struct notif_ctx *ctx) {
+static enum verdict on_open(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
-  int nr = req->data.nr;
-  int dirfd = AT_FDCWD;
-  uint64_t addr, flags, mode = 0;
-  if (nr == SYS_open) addr = req->data.args[0], flags = req->data.args[1], mode = req->data.args[2];
-  else if (nr == SYS_creat) addr = req->data.args[0], flags = O_CREAT | O_WRONLY | O_TRUNC, mode = req->data.args[1];
-  else if (nr == SYS_openat) {
-    dirfd = (int)req->data.args[0], addr = req->data.args[1], flags = req->data.args[2], mode = req->data.args[3];
-  } else {
-    /* openat2: flags live in struct open_how */
-    struct open_how how;
-    dirfd = (int)req->data.args[0], addr = req->data.args[1];
-    int memfd = target_mem(ctx);
-    if (memfd < 0 || req->data.args[3] < sizeof how.flags) return;
-    memset(&how, 0, sizeof how);
-    if (pread(memfd, &how, sizeof how.flags + sizeof how.mode, (off_t)req->data.args[2]) < (ssize_t)sizeof how.flags) return;
-    flags = how.flags, mode = how.mode;
-  }
-  flags &= 0xffffffffu;
-  if (!write_intent(flags)) return;  /* read-only opens: CONTINUE, nothing else */
-  if (!F.enabled) return;
-  char *path = arg_path(ctx, dirfd, addr, !(flags & O_NOFOLLOW) && !((flags & O_CREAT) && (flags & O_EXCL)));
-  if (!path) return;
+  struct call_args a;
+  if (!decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  uint64_t flags = a.flags;
+  if (!write_intent(flags)) return VERDICT_CONTINUE;  /* read-only opens: nothing else */
+  char *path = arg_path(ctx, &a.path);
+  if (!path) return VERDICT_CONTINUE;
   struct stat st;
   bool existed = lstat(path, &st) == 0;
   if (existed && (flags & O_CREAT) && (flags & O_EXCL)) {
     free(path);
-    return;
+    return VERDICT_CONTINUE;
   }
   if (!(existed && S_ISDIR(st.st_mode))) record(ctx, path, (flags & O_CREAT) && !existed ? "create" : "write", true);
   struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
-  if (tb) uwrx_trace_open(tb, trace_logical_tid(ctx->proc, req->pid), path, (int32_t)flags, (uint32_t)mode, 0);
+  if (tb) uwrx_trace_open(tb, trace_logical_tid(ctx->proc, req->pid), path, (int32_t)flags, a.mode, 0);
   free(path);
+  return VERDICT_CONTINUE;
 }
 
 /* ---- stat ---- */
@@ -729,26 +723,17 @@ static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
  * times replaced by the file's layer's, the struct written into the target. Anything
  * unusual (errors, files outside the overlays) goes to the kernel unchanged, so errno
  * values are always the kernel's own. */
-static void handle_stat(struct notif_ctx *ctx) {
+static enum verdict on_stat(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   int nr = req->data.nr;
-  if (!F.enabled || F.t0_ns == 0) return;
-  int dirfd = AT_FDCWD, flags = 0, fd = -1;
-  uint64_t addr = 0, buf;
-  bool by_fd = false;
-  unsigned mask = 0;
-  if (nr == SYS_stat || nr == SYS_lstat) {
-    addr = req->data.args[0], buf = req->data.args[1];
-    if (nr == SYS_lstat) flags = AT_SYMLINK_NOFOLLOW;
-  } else if (nr == SYS_fstat) {
-    fd = (int)req->data.args[0], buf = req->data.args[1], by_fd = true;
-  } else if (nr == SYS_newfstatat) {
-    dirfd = (int)req->data.args[0], addr = req->data.args[1], buf = req->data.args[2], flags = (int)req->data.args[3];
-  } else {
-    dirfd = (int)req->data.args[0], addr = req->data.args[1], flags = (int)req->data.args[2];
-    mask = (unsigned)req->data.args[3], buf = req->data.args[4];
-  }
-  if (!buf) return;
+  struct call_args a;
+  if (F.t0_ns == 0 || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  int dirfd = a.path.dirfd, flags = (int)a.flags, fd = a.fd;
+  uint64_t addr = a.path.addr, buf = a.buf;
+  bool by_fd = !a.has_path;
+  unsigned mask = (unsigned)a.extra;
+  enum verdict verdict = VERDICT_CONTINUE;
+  if (!buf) return VERDICT_CONTINUE;
   char link[64];
   struct stat_result r = { .is_statx = nr == SYS_statx };
   char *raw = NULL, *canon = NULL;
@@ -798,20 +783,11 @@ static void handle_stat(struct notif_ctx *ctx) {
   }
   /* the target must still wait in this very call: then its memory is its own */
   if (!notif_id_valid(req->id) || !vm_write(req->pid, buf, result, size)) goto out;
-  ctx->resp->flags = 0;
-  ctx->resp->val = 0;
-  ctx->resp->error = 0;
+  verdict = notify_answer_now(ctx, 0, 0);
 out:
   free(raw);
   free(canon);
-}
-
-void files_handle_file(struct notif_ctx *ctx) {
-  int nr = ctx->req->data.nr;
-  if (nr == SYS_open || nr == SYS_openat || nr == SYS_openat2 || nr == SYS_creat) handle_open(ctx);
-  else if (nr == SYS_stat || nr == SYS_lstat || nr == SYS_fstat || nr == SYS_newfstatat || nr == SYS_statx)
-    handle_stat(ctx);
-  /* access, faccessat*: nothing to record, answered by the kernel */
+  return verdict;
 }
 
 /* ---- mutations ---- */
@@ -823,27 +799,25 @@ static bool exists(const char *p) {
   return p && lstat(p, &st) == 0;
 }
 
-void files_handle_mutation(struct notif_ctx *ctx) {
-  if (!F.enabled || !ctx->proc) return;
-  const struct seccomp_notif *req = ctx->req;
-  const __u64 *a = req->data.args;
-  int nr = req->data.nr;
+static enum verdict on_mutation(struct notif_ctx *ctx) {
+  struct call_args a;
+  if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  int nr = ctx->req->data.nr;
   char *p = NULL, *q = NULL;
   switch (nr) {
   case SYS_unlink:
   case SYS_unlinkat: {
-    bool at = nr == SYS_unlinkat;
-    bool dir = at && (a[2] & AT_REMOVEDIR);
-    p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], false);
+    bool dir = a.flags & AT_REMOVEDIR;
+    p = arg_path(ctx, &a.path);
     struct stat st;
     if (!p || lstat(p, &st) != 0) break;
     if (dir || S_ISLNK(st.st_mode)) dir_cache_clear();
     record(ctx, p, dir ? "rmdir" : "delete", !dir);
-    trace_path_op(ctx, dir ? UWRX_EV_RMDIR : UWRX_EV_UNLINK, p, NULL, at ? (int64_t)(a[2] & 0xffffffffu) : 0, 0);
+    trace_path_op(ctx, dir ? UWRX_EV_RMDIR : UWRX_EV_UNLINK, p, NULL, (int64_t)a.flags, 0);
     break;
   }
   case SYS_rmdir:
-    p = arg_path(ctx, AT_FDCWD, a[0], false);
+    p = arg_path(ctx, &a.path);
     if (!exists(p)) break;
     dir_cache_clear();
     record(ctx, p, "rmdir", false);
@@ -852,11 +826,10 @@ void files_handle_mutation(struct notif_ctx *ctx) {
   case SYS_rename:
   case SYS_renameat:
   case SYS_renameat2: {
-    bool two = nr == SYS_rename;
-    p = arg_path(ctx, two ? AT_FDCWD : (int)a[0], a[two ? 0 : 1], false);
-    q = arg_path(ctx, two ? AT_FDCWD : (int)a[2], a[two ? 1 : 3], false);
+    p = arg_path(ctx, &a.path);
+    q = arg_path(ctx, &a.path2);
     if (!p || !q) break;
-    uint64_t flags = nr == SYS_renameat2 ? a[4] & 0xffffffffu : 0;
+    uint64_t flags = a.flags;
     if (!exists(p) || ((flags & RENAME_NOREPLACE) && exists(q)) || ((flags & RENAME_EXCHANGE) && !exists(q))) break;
     struct stat sp, sq;
     if ((lstat(p, &sp) == 0 && (S_ISDIR(sp.st_mode) || S_ISLNK(sp.st_mode))) ||
@@ -872,70 +845,50 @@ void files_handle_mutation(struct notif_ctx *ctx) {
     break;
   }
   case SYS_mkdir:
-  case SYS_mkdirat: {
-    bool at = nr == SYS_mkdirat;
-    p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], false);
+  case SYS_mkdirat:
+    p = arg_path(ctx, &a.path);
     if (exists(p)) break;
     record(ctx, p, "mkdir", false);
-    trace_path_op(ctx, UWRX_EV_MKDIR, p, NULL, (int64_t)(a[at ? 2 : 1] & 07777), 0);
+    trace_path_op(ctx, UWRX_EV_MKDIR, p, NULL, (int64_t)(a.mode & 07777), 0);
     break;
-  }
   case SYS_link:
   case SYS_linkat:
   case SYS_symlink:
   case SYS_symlinkat:
   case SYS_mknod:
-  case SYS_mknodat: {
-    int dirfd = AT_FDCWD;
-    uint64_t addr = a[1];
-    if (nr == SYS_linkat) dirfd = (int)a[2], addr = a[3];
-    else if (nr == SYS_symlinkat) dirfd = (int)a[1], addr = a[2];
-    else if (nr == SYS_mknod) addr = a[0];
-    else if (nr == SYS_mknodat) dirfd = (int)a[0], addr = a[1];
-    p = arg_path(ctx, dirfd, addr, false);
+  case SYS_mknodat:
+    p = arg_path(ctx, &a.path);
     if (exists(p)) break;
     record(ctx, p, "create", true);
     break;
-  }
   case SYS_chmod:
   case SYS_fchmod:
   case SYS_fchmodat:
   case SYS_fchmodat2:
+    p = call_file(ctx, &a);
+    record(ctx, p, "chmod", true);
+    trace_path_op(ctx, UWRX_EV_CHMOD, p, NULL, (int64_t)(a.mode & 07777), 0);
+    break;
   case SYS_chown:
   case SYS_fchown:
   case SYS_lchown:
-  case SYS_fchownat: {
-    bool chmod_ = nr == SYS_chmod || nr == SYS_fchmod || nr == SYS_fchmodat || nr == SYS_fchmodat2;
-    bool at = nr == SYS_fchmodat || nr == SYS_fchmodat2 || nr == SYS_fchownat;
-    uint64_t at_flags = nr == SYS_fchownat ? a[4] : nr == SYS_fchmodat2 ? a[3] : 0;
-    if (nr == SYS_fchmod || nr == SYS_fchown) p = fd_path(ctx, (int)a[0]);
-    else if (at && (at_flags & AT_EMPTY_PATH) && (int)a[0] != AT_FDCWD) {
-      char *s = target_read_string(target_mem(ctx), a[1], 2);
-      p = s && !s[0] ? fd_path(ctx, (int)a[0]) : arg_path(ctx, (int)a[0], a[1], !(at_flags & AT_SYMLINK_NOFOLLOW));
-      free(s);
-    } else
-      p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], nr != SYS_lchown && !(at_flags & AT_SYMLINK_NOFOLLOW));
-    record(ctx, p, chmod_ ? "chmod" : "chown", true);
-    int k = at ? 2 : 1;
-    if (chmod_) trace_path_op(ctx, UWRX_EV_CHMOD, p, NULL, (int64_t)(a[k] & 07777), 0);
-    else trace_path_op(ctx, UWRX_EV_CHOWN, p, NULL, (int64_t)(uint32_t)a[k], (int64_t)(uint32_t)a[k + 1]);
+  case SYS_fchownat:
+    p = call_file(ctx, &a);
+    record(ctx, p, "chown", true);
+    trace_path_op(ctx, UWRX_EV_CHOWN, p, NULL, (int64_t)a.uid, (int64_t)a.gid);
     break;
-  }
   case SYS_truncate:
   case SYS_ftruncate:
-    p = nr == SYS_ftruncate ? fd_path(ctx, (int)a[0]) : arg_path(ctx, AT_FDCWD, a[0], true);
+    p = call_file(ctx, &a);
     record(ctx, p, "write", true);
-    trace_path_op(ctx, UWRX_EV_TRUNCATE, p, NULL, (int64_t)a[1], 0);
+    trace_path_op(ctx, UWRX_EV_TRUNCATE, p, NULL, (int64_t)a.length, 0);
     break;
   case SYS_utime:
   case SYS_utimes:
   case SYS_futimesat:
   case SYS_utimensat: {
     /* new times are a new version of the file (make relies on them) */
-    if (nr == SYS_utimensat && a[1] == 0) p = fd_path(ctx, (int)a[0]);
-    else if (nr == SYS_utimensat || nr == SYS_futimesat)
-      p = arg_path(ctx, (int)a[0], a[1], !(nr == SYS_utimensat && (a[3] & AT_SYMLINK_NOFOLLOW)));
-    else p = arg_path(ctx, AT_FDCWD, a[0], true);
+    p = call_file(ctx, &a);
     struct stat st;
     if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) record(ctx, p, "write", true);
     break;
@@ -945,4 +898,59 @@ void files_handle_mutation(struct notif_ctx *ctx) {
   }
   free(p);
   free(q);
+  return VERDICT_CONTINUE;
 }
+
+/* ---- the files feature ---- */
+
+static bool files_on(const struct plan *plan) { return F.enabled; }
+
+/* Stat times are squashed only when the plan gives T0. */
+static bool squashing(const struct plan *plan) { return plan->repro.time.t0_ns != 0; }
+
+/* access, faccessat, faccessat2 are not subscribed: nothing to record. */
+static const struct subscription files_calls[] = {
+  { SYS_open, on_open, NULL, NULL },
+  { SYS_openat, on_open, NULL, NULL },
+  { SYS_openat2, on_open, NULL, NULL },
+  { SYS_creat, on_open, NULL, NULL },
+  { SYS_stat, on_stat, NULL, squashing },
+  { SYS_lstat, on_stat, NULL, squashing },
+  { SYS_fstat, on_stat, NULL, squashing },
+  { SYS_newfstatat, on_stat, NULL, squashing },
+  { SYS_statx, on_stat, NULL, squashing },
+  { SYS_unlink, on_mutation, NULL, NULL },
+  { SYS_unlinkat, on_mutation, NULL, NULL },
+  { SYS_rename, on_mutation, NULL, NULL },
+  { SYS_renameat, on_mutation, NULL, NULL },
+  { SYS_renameat2, on_mutation, NULL, NULL },
+  { SYS_mkdir, on_mutation, NULL, NULL },
+  { SYS_mkdirat, on_mutation, NULL, NULL },
+  { SYS_rmdir, on_mutation, NULL, NULL },
+  { SYS_link, on_mutation, NULL, NULL },
+  { SYS_linkat, on_mutation, NULL, NULL },
+  { SYS_symlink, on_mutation, NULL, NULL },
+  { SYS_symlinkat, on_mutation, NULL, NULL },
+  { SYS_chmod, on_mutation, NULL, NULL },
+  { SYS_fchmod, on_mutation, NULL, NULL },
+  { SYS_fchmodat, on_mutation, NULL, NULL },
+  { SYS_fchmodat2, on_mutation, NULL, NULL },
+  { SYS_chown, on_mutation, NULL, NULL },
+  { SYS_fchown, on_mutation, NULL, NULL },
+  { SYS_lchown, on_mutation, NULL, NULL },
+  { SYS_fchownat, on_mutation, NULL, NULL },
+  { SYS_truncate, on_mutation, NULL, NULL },
+  { SYS_ftruncate, on_mutation, NULL, NULL },
+  { SYS_utime, on_mutation, NULL, NULL },
+  { SYS_utimes, on_mutation, NULL, NULL },
+  { SYS_utimensat, on_mutation, NULL, NULL },
+  { SYS_futimesat, on_mutation, NULL, NULL },
+  { SYS_mknod, on_mutation, NULL, NULL },
+  { SYS_mknodat, on_mutation, NULL, NULL },
+};
+
+const struct feature feature_files = {
+  .name = "files",
+  .enabled = files_on,
+  .subs = SUBSCRIPTIONS(files_calls),
+};

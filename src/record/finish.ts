@@ -1,21 +1,35 @@
 // After the sandbox ends: each overlay's upper becomes part of <attempt>/files/ by
-// renames (never copies), whiteouts and opaque markers kept as overlayfs left them.
+// renames (copies only where a rename cannot cross filesystems), whiteouts and opaque
+// markers kept as overlayfs left them; then files.meta and the preserved versions.
+// The storage actor (src/actors/storage.ts) is the one caller.
+import { execFile } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
-import type { OverlayLayer } from './plan.js';
+import type { OverlayLayer } from '../sandbox/plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
-import { unescapeBytes } from '../record/escape.js';
-import { native } from '../native.js';
+import { unescapeBytes } from './escape.js';
+import { isErrno, lstatOrNull, readdirOrEmpty, readFileOrUndefined } from '../fs.js';
 
-async function lstatOrNull(p: string | Buffer) {
+/** rename(2), or a copy then removal where `src` and `dst` are on different filesystems
+ * (a --tmp on another filesystem than the build directory). cp -a keeps what the record
+ * needs: modes, times, whiteouts (device 0/0) and the opaque markers (xattrs). */
+async function move(src: string | Buffer, dst: string | Buffer): Promise<void> {
   try {
-    return await fs.lstat(p);
+    await fs.rename(src, dst);
   } catch (err) {
-    // ENOTDIR: an ancestor is now a file, so the path does not exist in that tree.
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
-    throw err;
+    if (!isErrno(err, 'EXDEV')) throw err;
+    await copyArchive(src, dst);
+    await fs.rm(src, { recursive: true, force: true });
   }
+}
+
+function copyArchive(src: string | Buffer, dst: string | Buffer): Promise<void> {
+  return new Promise((resolve, reject) => {
+    execFile('cp', ['-a', '--no-target-directory', '--', String(src), String(dst)], (err, _out, stderr) => {
+      if (err) reject(new Error(`copying ${String(src)} to ${String(dst)}: ${stderr.trim() || err.message}`));
+      else resolve();
+    });
+  });
 }
 
 /** Moves `src` to `dst`; where both are directories their entries are merged (the
@@ -24,7 +38,7 @@ export async function mergeMove(src: string, dst: string): Promise<void> {
   const d = await lstatOrNull(dst);
   if (!d) {
     await fs.mkdir(path.dirname(dst), { recursive: true });
-    await fs.rename(src, dst);
+    await move(src, dst);
     return;
   }
   const s = await fs.lstat(src);
@@ -34,7 +48,43 @@ export async function mergeMove(src: string, dst: string): Promise<void> {
     return;
   }
   if (d.isDirectory()) await fs.rm(dst, { recursive: true, force: true });
-  await fs.rename(src, dst);
+  await move(src, dst);
+}
+
+/** After the run, the uppers' directories made before it (OverlayLayer.upperDirs):
+ * those the command left untouched and empty go (files/ holds only what it wrote), the
+ * others get back the host's mode, which the record keeps (and which lets the uppers be
+ * moved). */
+export async function settleUpperDirs(overlays: OverlayLayer[]): Promise<void> {
+  const restore = async (dir: string, viewMode: number, hostMode: number) => {
+    if (viewMode === hostMode) return;
+    const st = await fs.lstat(dir);
+    if ((st.mode & 0o7777) === viewMode) await fs.chmod(dir, hostMode);
+  };
+  for (const layer of overlays) {
+    for (const d of [...(layer.upperDirs ?? [])].reverse()) {
+      try {
+        const st = await fs.lstat(d.path);
+        const untouched = (st.mode & 0o7777) === d.mode && Math.abs(st.mtimeMs / 1000 - d.mtime) < 1e-3;
+        if (untouched && (await fs.readdir(d.path)).length === 0) {
+          const parent = path.dirname(d.path);
+          const pst = await fs.lstat(parent);
+          await fs.chmod(parent, (pst.mode & 0o7777) | 0o300);
+          try {
+            await fs.rmdir(d.path);
+          } finally {
+            await fs.chmod(parent, pst.mode & 0o7777);
+            await fs.utimes(parent, pst.atime, pst.mtime);
+          }
+        } else {
+          await restore(d.path, d.mode, d.hostMode);
+        }
+      } catch {
+        // gone or changed by the command: it stays as it is
+      }
+    }
+    await restore(layer.upper, layer.mode, layer.hostMode).catch(() => undefined);
+  }
 }
 
 /** Moves every upper into files/<mount point>; returns the files/ directory. */
@@ -44,14 +94,7 @@ export async function collectUppers(overlays: OverlayLayer[], attemptDir: string
   // outer mounts first, so a nested mount's writes merge into (and win over) its parent's
   const ordered = [...overlays].sort((a, b) => a.mountPoint.split('/').length - b.mountPoint.split('/').length);
   for (const layer of ordered) {
-    let entries: string[];
-    try {
-      entries = await fs.readdir(layer.upper);
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') continue;
-      throw err;
-    }
-    if (entries.length === 0) continue;
+    if ((await readdirOrEmpty(layer.upper)).length === 0) continue;
     await mergeMove(layer.upper, path.join(files, layer.mountPoint));
   }
   return files;
@@ -63,7 +106,7 @@ export async function countRegularFiles(dir: string): Promise<number> {
   try {
     entries = await fs.readdir(dir, { withFileTypes: true });
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    if (isErrno(err, 'ENOENT')) return 0;
     throw err;
   }
   for (const e of entries) {
@@ -71,33 +114,6 @@ export async function countRegularFiles(dir: string): Promise<number> {
     else if (e.isDirectory()) count += await countRegularFiles(path.join(dir, e.name));
   }
   return count;
-}
-
-/** Removes a tree even where overlayfs left directories without permissions (work/work
- * is mode 000). */
-export async function removeTree(dir: string): Promise<void> {
-  try {
-    await fs.rm(dir, { recursive: true, force: true });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'EACCES' && (err as NodeJS.ErrnoException).code !== 'EPERM') throw err;
-    await makeWritable(dir);
-    await fs.rm(dir, { recursive: true, force: true });
-  }
-}
-
-async function makeWritable(dir: string): Promise<void> {
-  try {
-    await fs.chmod(dir, 0o700);
-  } catch {
-    return;
-  }
-  let entries;
-  try {
-    entries = await fs.readdir(dir, { withFileTypes: true });
-  } catch {
-    return;
-  }
-  for (const e of entries) if (e.isDirectory()) await makeWritable(path.join(dir, e.name));
 }
 
 /** files.meta into the attempt, then the preserved versions (src/native/init/files.c):
@@ -108,18 +124,13 @@ async function makeWritable(dir: string): Promise<void> {
 export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Promise<void> {
   const meta = path.join(attemptDir, 'files.meta');
   try {
-    await fs.rename(plan.meta, meta);
+    await move(plan.meta, meta);
   } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+    if (!isErrno(err, 'ENOENT')) throw err;
     await fs.writeFile(meta, '');
   }
-  let index: string;
-  try {
-    index = await fs.readFile(path.join(plan.versions, 'index.tsv'), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
+  const index = await readFileOrUndefined(path.join(plan.versions, 'index.tsv'));
+  if (index === undefined) return;
   const inStore = (dir: string, rel: Buffer) => Buffer.concat([Buffer.from(dir), rel]);
   let scratch = 0;
   // A version whose directory was later replaced by a file (or the other way round) has
@@ -139,7 +150,7 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
     else {
       // a whiteout made at a plain name and renamed: the path need not be UTF-8
       const tmp = path.join(attemptDir, `.whiteout-${scratch++}`);
-      native().makeWhiteout(tmp);
+      (await import('../native.js')).native().makeWhiteout(tmp);
       await fs.rename(tmp, lastDst);
     }
     for (const q of preserved.split(',')) {
@@ -151,7 +162,7 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
         continue;
       }
       if (await lstatOrNull(dst)) await fs.rm(dst, { recursive: true, force: true });
-      await fs.rename(src, dst);
+      await move(src, dst);
     }
   }
   if (skipped.length > 0) await fs.writeFile(path.join(attemptDir, 'files.skipped'), skipped.join(''));
@@ -165,8 +176,7 @@ async function mkdirParent(file: Buffer): Promise<boolean> {
     await fs.mkdir(file.subarray(0, slash) as unknown as string, { recursive: true });
     return true;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR' || code === 'EEXIST') return false;
+    if (isErrno(err, 'ENOTDIR', 'EEXIST')) return false;
     throw err;
   }
 }
