@@ -58,10 +58,20 @@ test('procs --tree, in text and json, on a real run', async (t) => {
 
 test('files and events filtered by path prefix and by time range', async (t) => {
   const cwd = scratch();
-  // two phases half a second apart, each writing under its own directory
-  const script = 'mkdir -p early late; echo 1 > early/a; echo 2 > early/b; sleep 0.6; echo 3 > late/c; echo 4 > lateral';
+  // two phases a second apart, each writing under its own directory
+  const script = 'mkdir -p early late; echo 1 > early/a; echo 2 > early/b; sleep 1; echo 3 > late/c; echo 4 > lateral';
   const run = await uwrx(['run', '-q', '--', 'sh', '-c', script], { cwd });
   t.is(run.status, 0, run.stderr);
+  // the time between the phases, in seconds after the first process started (as the
+  // filters count), from the record itself: a loaded machine may start late
+  const all = JSON.parse((await uwrx(['inspect', 'events', 'build/0/0', '--format', 'json'], { cwd })).stdout) as { type: string; time: number; path?: string }[];
+  const table = JSON.parse((await uwrx(['inspect', 'procs', 'build/0/0', '--format', 'json'], { cwd })).stdout) as { start: number }[];
+  const t0 = Math.min(...table.map((p) => p.start));
+  const lastEarly = Math.max(...all.filter((e) => e.path?.includes('/early/')).map((e) => e.time));
+  const firstLate = Math.min(...all.filter((e) => e.path?.endsWith('/late/c')).map((e) => e.time));
+  t.true(firstLate - lastEarly > 0.5e9, 'the sleep separates the phases');
+  const split = ((lastEarly + firstLate) / 2 - t0) / 1e9;
+  const at = split.toFixed(3);
   const files = async (...args: string[]) => {
     const r = await uwrx(['inspect', 'files', 'build/0/0', ...args], { cwd });
     t.is(r.status, 0, r.stderr);
@@ -70,10 +80,10 @@ test('files and events filtered by path prefix and by time range', async (t) => 
   t.deepEqual(await files('--path', path.join(cwd, 'early')), ['early', 'early/a', 'early/b']);
   // a prefix is a directory: `late` does not take in `lateral`
   t.deepEqual(await files('--path', path.join(cwd, 'late')), ['late', 'late/c']);
-  t.deepEqual(await files('--until', '0.4', '--path', cwd), ['early', 'late', 'early/a', 'early/b']);
-  t.deepEqual(await files('--since', '0.4', '--path', cwd), ['late/c', 'lateral']);
+  t.deepEqual(await files('--until', at, '--path', cwd), ['early', 'late', 'early/a', 'early/b']);
+  t.deepEqual(await files('--since', at, '--path', cwd), ['late/c', 'lateral']);
 
-  const events = await uwrx(['inspect', 'events', 'build/0/0', '--since', '0.4', '--path', path.join(cwd, 'late'), '--format', 'json'], { cwd });
+  const events = await uwrx(['inspect', 'events', 'build/0/0', '--since', at, '--path', path.join(cwd, 'late'), '--format', 'json'], { cwd });
   t.is(events.status, 0, events.stderr);
   const list = JSON.parse(events.stdout) as { type: string; path: string }[];
   t.deepEqual(list.map((e) => [e.type, path.relative(cwd, e.path)]), [['open', 'late/c']]);

@@ -27,7 +27,7 @@ async function inTmux(args: string[]): Promise<{ titles: string[]; screen: strin
     const before = tmux('display', '-p', '-t', name, '#{pane_title}').trim();
     const titles: string[] = [];
     let screen = '';
-    for (let i = 0; i < 200 && !screen.includes('exit='); i++) {
+    for (let i = 0; i < 600 && !screen.includes('exit='); i++) {
       const t = tmux('display', '-p', '-t', name, '#{pane_title}').trim();
       if (titles[titles.length - 1] !== t) titles.push(t);
       screen = tmux('capture-pane', '-p', '-t', name);

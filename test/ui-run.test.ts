@@ -36,7 +36,7 @@ class Screen {
 
   async until(ok: (screen: string) => boolean, what: string): Promise<string> {
     let screen = '';
-    for (let i = 0; i < 100; i++) {
+    for (let i = 0; i < 300; i++) {
       screen = this.text();
       if (ok(screen)) return screen;
       await sleep(100);

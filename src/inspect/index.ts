@@ -77,7 +77,7 @@ function inspectEvents(record: AttemptRecord, opts: InspectOptions, w: Out): voi
     w.line(JSON.stringify(events.map((e) => ({ time: e.time, pid: e.pid, tid: e.tid, type: e.type, ...e.args })), null, 1));
     return;
   }
-  const t0 = record.events()[0]?.time ?? 0;
+  const t0 = record.startTime;
   for (const e of events) {
     const args = Object.entries(e.args).map(([k, v]) =>
       k === 'text' || k === 'base64' ? `bytes=${outputBytes(e).length}`
