@@ -80,6 +80,11 @@ test('events, outputs, accesses; no network or rebuild decisions in this record'
     ['open'],
   );
   t.true(record.accesses({ pid: 4 }).some((a) => a.op === 'exec' && a.path.endsWith('cat')));
+  // cat read v: the access index has it, and the version it saw is process 3's
+  const read = record.accesses({ pid: 4, pathPrefix: path.join(cwd, 'v') });
+  t.deepEqual(read.map((a) => [a.op, a.path]), [['read', path.join(cwd, 'v')]]);
+  const seen = record.resolve(read[0]!.path, 4);
+  t.is(seen.kind === 'found' ? seen.layer.root : '', path.join(attempt, 'files-3'));
   t.deepEqual(record.networkExchanges(), []);
   t.deepEqual(record.rebuildDecisions(), []);
   t.deepEqual(record.networkDomains(), []);

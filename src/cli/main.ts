@@ -47,6 +47,7 @@ export async function main(args: string[]): Promise<number> {
           since: command.since,
           until: command.until,
           pathPrefix: command.path,
+          reads: command.reads,
         },
         process.stdout,
       );
@@ -80,6 +81,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     net: args.net,
     tmp: args.tmp,
     time: args.time,
+    fastPath: args.fastPath,
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');

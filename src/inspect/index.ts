@@ -29,6 +29,9 @@ export interface InspectOptions {
   until?: number;
   /** files, events: only this path and what is below it. */
   pathPrefix?: string;
+  /** files: every access (read, missing, stat, readdir, readlink, exec, write ...) from
+   * the access index. */
+  reads?: boolean;
 }
 
 const PROCESS_TABLE = PROCESS_TABLE_FILE;
@@ -39,6 +42,14 @@ export async function inspect(
   opts: InspectOptions,
   out: NodeJS.WritableStream,
 ): Promise<number> {
+  if (kind === 'files' && opts.reads) {
+    // the access index alone: no need to decode the trace
+    const { formatAccesses, readAccesses } = await import('./reads.js');
+    return writeView(out, (w) => {
+      w.write(formatAccesses(readAccesses(attemptDir, opts.byPid), opts.format));
+      return 0;
+    });
+  }
   const record = openRecord(attemptDir);
   if (!existsSync(path.join(attemptDir, 'perfetto')) && !existsSync(path.join(attemptDir, PROCESS_TABLE))) {
     throw new UsageError(`${attemptDir} has no perfetto file (the run did not finish; uwrx check --repair rebuilds what it can)`);

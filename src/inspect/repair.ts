@@ -143,10 +143,12 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   const seedTime = statSync(path.join(attemptDir, 'seed.txt')).mtimeMs;
   const boottime = Number.isFinite(first) ? first : 0;
   const tmp = `${tracePath}.repair-${process.pid}`;
-  const merger = new Merger({ output: tmp, clocks: { boottime, realtime: Math.round(seedTime * 1e6) } });
+  const indexTmp = path.join(attemptDir, `accesses.tsv.repair-${process.pid}`);
+  const merger = new Merger({ output: tmp, clocks: { boottime, realtime: Math.round(seedTime * 1e6) }, accessIndex: indexTmp });
   for (const list of byPid.values()) merger.push(list.sort((a, b) => a.time - b.time));
   const stats = merger.finish();
   renameSync(tmp, tracePath);
+  if (existsSync(indexTmp)) renameSync(indexTmp, path.join(attemptDir, 'accesses.tsv'));
   recovered.push(`perfetto rewritten: ${stats.events} events of ${stats.processes} processes`);
   writeFileSync(path.join(attemptDir, PROCESS_TABLE_FILE), formatProcessTable(table));
   recovered.push(`${PROCESS_TABLE_FILE} rebuilt from the process events: ${table.length} processes`);

@@ -1,12 +1,21 @@
 // Messages between Node and uwrx-init, the sandbox's pid 1. The C side mirrors these
-// names in src/native/include/uwrx_init_proto.h. Transport: SocketTransport (u32 LE
-// length + msgpack Envelope). Byte strings from the sandbox (paths, argv) arrive as
+// names in src/native/include/uwrx_init_proto.h (test/init-protocol.test.ts keeps them
+// in step). Transport: SocketTransport (u32 LE length + msgpack Envelope). Either side
+// may ask: a request carries `id`, its answer `re` and `body` or `error` (src/actors/
+// peer.ts, src/actors/init-bridge.ts); other messages are notifications. A message of
+// an unknown type is an error. Byte strings from the sandbox (paths, argv) arrive as
 // msgpack bin (Uint8Array): they need not be UTF-8.
 
 /** Node -> uwrx-init: the whole sandbox, as data. Sent once, first. */
 export const MSG_PLAN = 'plan';
 /** Node -> uwrx-init: SIGTERM to every process now, SIGKILL after `graceMs`. */
 export const MSG_TERMINATE = 'terminate';
+/** Node -> uwrx-init request: deferred answers and problems so far (StatsBody). */
+export const MSG_STATS = 'stats';
+/** uwrx-init -> Node request of the deferral test feature (plan key testDeferral):
+ * answer `{value}` after `ms` milliseconds (TestDeferBody). */
+export const MSG_TEST_DEFER = 'test.defer';
+
 /** uwrx-init -> Node: the command was forked (the plan is carried out). */
 export const MSG_STARTED = 'started';
 export const MSG_SPAWN = 'spawn';
@@ -20,13 +29,18 @@ export const MSG_FAILED = 'failed';
  * run goes on and the attempt's status counts it. */
 export const MSG_PROBLEM = 'problem';
 
-/** Plan step operations, executed in order by pid 1 before the command starts. A step
- * with `bestEffort` may fail without failing the run (uwrx-init warns and goes on): it
- * concerns a host path that can vanish between planning and running, such as a
- * temporary file in a directory rebuilt entry by entry. */
+/** Plan step operations, executed in order by pid 1 before the command starts (one
+ * executor per operation in uwrx-init's op table). A step with `bestEffort` may fail
+ * without failing the run (uwrx-init warns and goes on): it concerns a host path that
+ * can vanish between planning and running, such as a temporary file in a directory
+ * rebuilt entry by entry, or a feature the run can do without (devrandom, pty). */
 export type PlanStep = PlanOp & { bestEffort?: boolean };
 
 export type PlanOp =
+  /** Opens the file record (the plan's `files`) before the run directory is hidden. */
+  | { op: 'files' }
+  /** Keeps a handle on the traces directory (the plan's `tracesDir`). */
+  | { op: 'traces'; path: string }
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }
@@ -61,6 +75,8 @@ export interface InitPlan {
   /** Absolute <runDir>/traces: uwrx-init writes each process's trace buffer there
    * (src/native/init/trace.c). Absent: no trace events. */
   tracesDir?: string;
+  /** The in-process recorder may hand out its buffers (src/native/include/uwrx_recorder.h). */
+  recorder?: boolean;
   /** Root PRNG seed, 64 hex digits (seed.txt). Absent: randomness and time pass through. */
   seed?: string;
   /** T0 in ns since the epoch, decimal (ns do not fit a double). */
@@ -71,6 +87,8 @@ export interface InitPlan {
   /** The file store (src/native/init/files.c). Absent: no files.meta, no versions, no
    * stat time squashing. */
   files?: FilesPlan;
+  /** Enables the deferral test feature of uwrx-init (a test switch, see launch.ts). */
+  testDeferral?: boolean;
 }
 
 /** Where uwrx-init keeps the file record during the run, and the layers it tells apart
@@ -122,9 +140,37 @@ export interface DoneBody {
   code: number | null;
   signal: number | null;
   time: number;
+  /** Deferred answers over the run (absent from an older uwrx-init). */
+  deferred?: DeferredStats;
+  /** File calls (opens, the stat and access families, mutations) answered through
+   * seccomp notifications during the run. */
+  fileNotifications?: number;
+}
+
+export interface DeferredStats {
+  /** Waiting at the end: always 0, a process's exit drops its own. */
+  open: number;
+  answered: number;
+  /** Dropped because the caller was killed while it waited. */
+  dropped: number;
+}
+
+export interface StatsBody {
+  deferred: DeferredStats;
+  /** Problems counted so far, by kind. */
+  problems: Record<string, number>;
+}
+
+export interface TestDeferBody {
+  /** The calling process (logical pid). */
+  pid: number;
+  ms: number;
+  value: number;
 }
 
 export interface FailedBody {
+  /** One line: what failed, and why. */
+  message: string;
   /** Index of the failing plan step, -1 for setup outside the plan. */
   step: number;
   op: string;
@@ -132,8 +178,11 @@ export interface FailedBody {
   errno: number;
 }
 
+/** The kinds uwrx-init reports (PROBLEM_NAME_* in the C header). */
+export const INIT_PROBLEM_KINDS = ['lost-version', 'trace-buffer', 'allocation', 'request-timeout', 'bad-message'] as const;
+
 export interface ProblemBody {
-  /** Short stable name: "lost-version", "trace-buffer", "allocation" ... */
+  /** Short stable name: one of INIT_PROBLEM_KINDS. */
   kind: string;
   /** Occurrences since the last report of this kind. */
   count: number;

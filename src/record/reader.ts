@@ -5,7 +5,8 @@
 import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { EVENT_DEFS } from '../protocol/events.js';
+import { ACCESS_OPS, EVENT_DEFS } from '../protocol/events.js';
+import { AccessIndexError, parseAccessIndex } from './accesses.js';
 import { ProtoDecodeError, readFields, Fields } from '../protocol/perfetto.js';
 import { escapeBytes, unescapeBytes } from './escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
@@ -71,15 +72,26 @@ export interface FileVersion {
   deleted: boolean;
 }
 
-/** A file the process looked at (recorded reads, probes, stats, execs). */
+/** A file the process looked at or changed (reads, probes, stats, listings, execs,
+ * writes): one per process, operation and path from the access index (accesses.tsv),
+ * else one per trace event. */
 export interface RecordAccess {
   pid: number;
-  time: number;
-  /** read, missing, stat, exec, write, or the trace event's name for other kinds. */
+  /** Trace time (ns); null when it comes from the access index. */
+  time: number | null;
+  /** read, missing, stat, readdir, readlink, exec, write, delete, rename_from, rename_to,
+   * mkdir, rmdir, chmod, chown (the access index's operations). */
   op: string;
+  /** Escaped text. */
   path: string;
+  /** The call's result; null from the access index. */
   result: number | null;
+  /** How often the process did this (access index only). */
+  count?: number;
 }
+
+/** The operations of RecordAccess that only look (the others change the file). */
+export const READ_ACCESS_OPS: ReadonlySet<string> = new Set(['read', 'missing', 'stat', 'readdir', 'readlink', 'exec']);
 
 /** A network event of a process (connect, dns, download, and later kinds). */
 export interface NetworkExchange {
@@ -163,6 +175,8 @@ const O_ACCMODE = 3;
 const O_CREAT = 0o100;
 const O_TRUNC = 0o1000;
 const ENOENT = -2;
+const ENOTDIR = -20;
+const ACCESS_INDEX_FILE = 'accesses.tsv';
 const PATH_ARGS = ['path', 'from', 'to'];
 const NETWORK_TYPES = new Set<string>(EVENT_DEFS.filter((d) => d.category === 'network').map((d) => d.name));
 const REBUILD_TYPES = new Set<string>(EVENT_DEFS.filter((d) => d.category === 'rebuild').map((d) => d.name));
@@ -180,6 +194,7 @@ class RecordReader implements AttemptRecord {
   private eventsByPid: Map<number, RecordedEvent[]> | undefined;
   private meta: RecordFileOperation[] | undefined;
   private storePids: number[] | undefined;
+  private index: RecordAccess[] | false | undefined;
   private readonly found: string[] = [];
 
   constructor(readonly dir: string) {
@@ -401,6 +416,11 @@ class RecordReader implements AttemptRecord {
   }
 
   accesses(filter: RecordFilter = {}): RecordAccess[] {
+    const timed = filter.since !== undefined || filter.until !== undefined;
+    const index = timed ? undefined : this.accessIndex();
+    if (index) {
+      return index.filter((a) => (filter.pid === undefined || a.pid === filter.pid) && (filter.pathPrefix === undefined || matchesPrefix(a.path, filter.pathPrefix)));
+    }
     const out: RecordAccess[] = [];
     for (const e of this.events(filter)) {
       const op = accessOp(e);
@@ -409,6 +429,26 @@ class RecordReader implements AttemptRecord {
       out.push({ pid: e.pid, time: e.time, op, path: String(e.args.path), result });
     }
     return out;
+  }
+
+  /** accesses.tsv when the attempt has one (parsed once). */
+  private accessIndex(): RecordAccess[] | undefined {
+    if (this.index !== undefined) return this.index || undefined;
+    const file = path.join(this.dir, ACCESS_INDEX_FILE);
+    let text: string;
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      this.index = false;
+      return undefined;
+    }
+    try {
+      this.index = parseAccessIndex(text).map((e) => ({ pid: e.pid, time: null, op: e.op, path: escapeBytes(e.path), result: null, count: e.count }));
+    } catch (err) {
+      if (err instanceof AccessIndexError) throw new RecordError(`${this.dir}/${err.message}`);
+      throw err;
+    }
+    return this.index;
   }
 
   networkExchanges(pid?: number): NetworkExchange[] {
@@ -452,7 +492,13 @@ function isWrite(op: FileOperation): boolean {
 function accessOp(e: RecordedEvent): string | undefined {
   if (typeof e.args.path !== 'string' || MUTATIONS.has(e.type) || NETWORK_TYPES.has(e.type) || REBUILD_TYPES.has(e.type)) return undefined;
   const result = typeof e.args.result === 'number' ? e.args.result : 0;
-  if (e.type === 'exec') return 'exec';
+  if (e.type === 'exec') return result >= 0 ? 'exec' : undefined;
+  if (e.type === 'access') {
+    if (result === ENOENT || result === ENOTDIR) return 'missing';
+    const name = typeof e.args.op === 'number' ? ACCESS_OPS[e.args.op as keyof typeof ACCESS_OPS] : undefined;
+    // an access check tells what a stat tells: whether (and as what) the path exists
+    return name === undefined || name === 'access' ? 'stat' : name;
+  }
   if (result === ENOENT && (e.type === 'open' || e.type === 'stat' || e.type === 'access')) return 'missing';
   if (e.type === 'open') {
     const flags = typeof e.args.flags === 'number' ? e.args.flags : 0;

@@ -7,6 +7,7 @@ import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
 import type { OverlayLayer, ReproInput } from './plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
+import type { InitBridge } from '../actors/init-bridge.js';
 
 export { computePlan, renderPlan } from './plan.js';
 export { planFor } from './launch.js';
@@ -34,6 +35,9 @@ export interface SandboxOptions {
   on?: Record<string, (body: any) => void>;
   /** Handlers for uwrx-init's requests, by message type; the result is the reply. */
   requests?: Record<string, (body: any) => unknown>;
+  /** Called once uwrx-init's bridge exists, before the plan is sent: the way to ask
+   * uwrx-init (InitBridge.request) or to hand it to actors (InitBridge.serve). */
+  onInitBridge?: (bridge: InitBridge) => void;
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
    * notification wakes each of them, which measured slower on 2 CPUs). */
   handlerThreads?: number;
@@ -73,6 +77,8 @@ export interface SandboxOutcome {
   overlays: OverlayLayer[];
   /** uwrx-init's file record (files.meta, preserved versions). */
   files?: FilesPlan;
+  /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
+  fileNotifications?: number;
 }
 
 export interface Sandbox {

@@ -6,19 +6,33 @@ import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import { SocketTransport, type Envelope } from '../actors/transport.js';
+import { InitBridge } from '../actors/init-bridge.js';
+import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
 import { removeTree } from '../fs.js';
 import { helperPath, native } from '../native.js';
-import { MSG_DONE, MSG_FAILED, MSG_PLAN, MSG_STARTED, MSG_TERMINATE, type DoneBody } from '../protocol/init-messages.js';
+import {
+  MSG_DONE,
+  MSG_FAILED,
+  MSG_PLAN,
+  MSG_STARTED,
+  MSG_STATS,
+  MSG_TERMINATE,
+  MSG_TEST_DEFER,
+  type DoneBody,
+  type FailedBody,
+  type StatsBody,
+  type TestDeferBody,
+} from '../protocol/init-messages.js';
 import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
+import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
   let child: ChildProcess | undefined;
-  let transport: SocketTransport | undefined;
+  let bridge: InitBridge | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
   let cleaning: Promise<void> | undefined;
@@ -29,7 +43,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       return;
     }
     try {
-      transport?.send({ type: MSG_TERMINATE, body: { graceMs } });
+      bridge?.notify(MSG_TERMINATE, { graceMs });
     } catch {
       // channel already closed: the signal below still reaches uwrx-init
     }
@@ -54,44 +68,33 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       native().closeFd(theirs);
     }
     const socket = new net.Socket({ fd: ours, readable: true, writable: true });
-    transport = new SocketTransport(socket);
+    bridge = new InitBridge(new SocketTransport(socket));
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
-    const listeners = options.on ?? {};
-    const requests = options.requests ?? {};
-    transport.onMessage((m: Envelope) => {
-      if (m.id !== undefined && requests[m.type]) {
-        void answer(transport!, m, requests[m.type]!);
-        return;
-      }
-      const listener = listeners[m.type];
-      if (listener) {
-        listener(m.body);
-        return;
-      }
-      switch (m.type) {
-        case MSG_DONE:
-          outcome = m.body as DoneBody;
-          break;
-        case MSG_FAILED:
-          failure = m.error ?? 'sandbox setup failed';
-          break;
-        case MSG_STARTED:
-          timing('uwrx-init started the command');
-          break;
-        default:
-          // A message nobody handles means Node and uwrx-init disagree on the protocol.
-          failure ??= `uwrx-init sent an unknown message "${m.type}"`;
-      }
-    });
-    transport.send({ type: MSG_PLAN, body: plan.init });
+    for (const [type, listener] of Object.entries(options.on ?? {})) bridge.on(type, listener);
+    for (const [type, handler] of Object.entries(options.requests ?? {})) bridge.handle(type, handler);
+    bridge
+      .on(MSG_DONE, (b: DoneBody) => {
+        outcome = b;
+        if (plan.init.testDeferral && b.deferred) {
+          const d = b.deferred;
+          process.stderr.write(`uwrx: deferred answers: ${d.open} open, ${d.answered} answered, ${d.dropped} dropped\n`);
+        }
+      })
+      .on(MSG_FAILED, (b: FailedBody) => (failure = b.message || 'sandbox setup failed'))
+      .on(MSG_STARTED, () => timing('uwrx-init started the command'))
+      // a message nobody handles means Node and uwrx-init disagree on the protocol
+      .onError((err) => (failure ??= err.message));
+    if (plan.init.testDeferral) serveDeferralTest(bridge);
+    options.onInitBridge?.(bridge);
+    bridge.notify(MSG_PLAN, plan.init);
     if (pendingGrace !== undefined) sendTerminate(pendingGrace);
 
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child!.on('error', reject);
       child!.on('exit', (code, signal) => resolve({ code, signal }));
     });
-    const closed = new Promise<void>((resolve) => transport!.onClose(() => resolve()));
+    const closed = new Promise<void>((resolve) => bridge!.onClose(() => resolve()));
     const { code, signal } = await exited;
     await closed;
     timing('uwrx-init exited');
@@ -104,7 +107,14 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
       return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
     }
-    return { status: outcome.status, exitCode: outcome.code, signal: outcome.signal, incomplete: interrupted, ...left };
+    return {
+      status: outcome.status,
+      exitCode: outcome.code,
+      signal: outcome.signal,
+      incomplete: interrupted,
+      ...left,
+      ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
+    };
   })();
 
   return {
@@ -121,20 +131,17 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   };
 }
 
-/** Answers a request of uwrx-init with its handler's result (or error). */
-async function answer(transport: SocketTransport, m: Envelope, handler: (body: any) => unknown): Promise<void> {
-  let reply: Envelope;
-  try {
-    const body = await handler(m.body);
-    reply = body === undefined ? { type: m.type, re: m.id! } : { type: m.type, re: m.id!, body };
-  } catch (err) {
-    reply = { type: m.type, re: m.id!, error: err instanceof Error ? err.message : String(err) };
-  }
-  try {
-    transport.send(reply);
-  } catch {
-    // uwrx-init is gone: nobody waits for the answer any more
-  }
+/** The Node end of uwrx-init's deferral test feature (UWRX_TEST_DEFERRAL=1, for uwrx's
+ * own tests): answers each deferred call `ms` later with its value plus 1000 times the
+ * deferred answers uwrx-init holds at that moment (asked over the same channel), so a
+ * test sees both directions work while the call waits. */
+function serveDeferralTest(bridge: InitBridge): void {
+  bridge.handle(MSG_TEST_DEFER, async (b: TestDeferBody) => {
+    // unref: a caller killed meanwhile must not keep uwrx waiting for this timer
+    await new Promise((resolve) => setTimeout(resolve, Number(b.ms)).unref());
+    const stats = await bridge.request<StatsBody>(MSG_STATS);
+    return { value: Number(b.value) + 1000 * Number(stats.deferred.open) };
+  });
 }
 
 function signalNumber(name: NodeJS.Signals): number {
@@ -143,7 +150,11 @@ function signalNumber(name: NodeJS.Signals): number {
 
 async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   await fs.mkdir(plan.newRoot, { recursive: true });
-  if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
+  if (plan.ldso) {
+    const preload = plan.ldso.preload;
+    if (preload) await fs.writeFile(preload.path, preload.content);
+    await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+  }
   prepareParentLayers(plan);
   const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {
@@ -176,7 +187,7 @@ async function removeScaffolding(plan: SandboxPlan): Promise<void> {
 
 /** The plan uwrx-init will execute for these options (also what `uwrx run --dry-run` prints). */
 export function planFor(options: SandboxOptions): SandboxPlan {
-  return computePlan({
+  const plan = computePlan({
     argv: options.argv,
     cwd: options.cwd,
     env: options.env,
@@ -187,4 +198,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     parents: parentStores(options.attemptDir),
   });
+  // a test switch, deliberately not an option: it enables a feature only tests use
+  if (process.env.UWRX_TEST_DEFERRAL === '1') plan.init.testDeferral = true;
+  return plan;
 }

@@ -51,8 +51,10 @@ export interface SandboxPlan {
   newRoot: string;
   /** Parent layers merged into one directory each before the run (too many for overlayfs). */
   flatten?: Array<{ layers: string[]; dest: string }>;
-  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run. */
-  ldso?: { real: string; combined: string };
+  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run;
+   * `preload`: the preload list to write there, read by the combined ld.so (the in-process
+   * recorder). */
+  ldso?: { real: string; combined: string; preload?: { path: string; content: string } };
 }
 
 /** Reproducibility settings of a run (docs/reproducibility.md). */
@@ -66,6 +68,8 @@ export interface ReproInput {
   shim?: boolean;
   /** The dynamic linker path programs name in PT_INTERP (default the x86_64 glibc one). */
   interpreter?: string;
+  /** Preload the in-process recorder into every dynamic process (needs the shim). */
+  recorder?: boolean;
 }
 
 export interface PlanInput {
@@ -111,6 +115,9 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
     hidden: normaliseHidden(host, input.hide),
     root: host.uid === 0,
   };
+  // The record's own files are opened first, while the run directory is still visible.
+  ctx.steps.push({ op: 'files' });
+  if (input.tracesDir) ctx.steps.push({ op: 'traces', path: input.tracesDir });
   const { overlays, files, flatten } = buildRoot(ctx);
   buildKernelFilesystems(ctx);
   ctx.steps.push({ op: 'loopback' });
@@ -139,6 +146,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
       denySetgroups: !root,
       steps: ctx.steps.steps,
       handlerThreads: input.handlerThreads ?? 1,
+      ...(ldso?.preload ? { recorder: true } : {}),
       graceMs: input.graceMs ?? 3000,
       ...(input.tracesDir ? { tracesDir: input.tracesDir } : {}),
       ...(input.repro
@@ -186,6 +194,10 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
 /** One step as `--dry-run` prints it. */
 function renderStep(s: PlanStep): string {
   switch (s.op) {
+    case 'files':
+      return 'files (open files.meta and versions)';
+    case 'traces':
+      return `traces ${s.path}`;
     case 'mount': {
       const flags = FLAG_NAMES.filter(([bit]) => s.flags & bit).map(([, name]) => name).join(',');
       return `mount ${s.fstype ?? '-'} ${s.source ?? '-'} -> ${s.target}${flags ? ` [${flags}]` : ''}${s.data ? ` ${s.data}` : ''}`;

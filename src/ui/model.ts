@@ -2,7 +2,7 @@
 // (with collapsed branches and the failed-only filter), each process's details, and
 // search. Nothing here touches the terminal; view.ts renders, app.ts drives.
 import path from 'node:path';
-import type { AttemptRecord, RecordProcess } from '../record/reader.js';
+import { READ_ACCESS_OPS, type AttemptRecord, type RecordProcess } from '../record/reader.js';
 
 export interface TreeRow {
   process: RecordProcess;
@@ -153,7 +153,7 @@ function fileLines(record: AttemptRecord, p: RecordProcess): string[] {
     lines.push(`  ${o.operation.padEnd(11)} ${(v ? v.layer : '-').padEnd(9)} ${o.path}`);
   }
   if (!record.traceLoaded) return [...lines, READING];
-  const reads = record.accesses({ pid: p.pid }).filter((a) => a.op !== 'write');
+  const reads = record.accesses({ pid: p.pid }).filter((a) => READ_ACCESS_OPS.has(a.op));
   if (reads.length > 0) {
     lines.push(`read (${reads.length}), with the version seen:`);
     const seen = new Set<string>();

@@ -30,6 +30,7 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
+#include "uwrx_recorder.h"
 
 struct files_lower {
   char *dir;
@@ -141,20 +142,16 @@ int64_t files_wall_offset_ns(void) {
   return F.enabled ? uwrx_time_wall_offset(F.layers, F.interval_ns) : 0;
 }
 
-bool files_init(const struct plan *plan) {
+bool files_open(const struct plan *plan, const char **what) {
   if (!F.enabled) return true;
   F.t0_ns = plan->repro.time.t0_ns;
+  *what = F.meta_path;
   F.meta_fd = open(F.meta_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (F.meta_fd < 0) {
-    channel_fail(-1, "files", F.meta_path, errno, "create %s", F.meta_path);
-    return false;
-  }
+  if (F.meta_fd < 0) return false;
+  *what = F.versions_path;
   mkdir(F.versions_path, 0755);
   F.versions_fd = open(F.versions_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (F.versions_fd < 0) {
-    channel_fail(-1, "files", F.versions_path, errno, "open %s", F.versions_path);
-    return false;
-  }
+  if (F.versions_fd < 0) return false;
   for (size_t i = 0; i < F.novl; i++) {
     struct files_overlay *o = &F.ovl[i];
     o->upper_fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -339,14 +336,16 @@ static bool copy_contents(int in, int out) {
 }
 
 /* Copies X's current state (as the sandbox sees it) to <versions>/<pid>/X: a copy of a
- * regular file, a symlink, or a whiteout when X is absent. Directories are not versioned. */
-static bool preserve(const char *path, int pid) {
+ * regular file, a symlink, or a whiteout when X is absent. Directories, fifos, sockets
+ * and devices are not versioned (*versioned false). */
+static bool preserve(const char *path, int pid, bool *versioned) {
   char *rel;
   if (asprintf(&rel, "%d%s", pid, path) < 0) return false;
   make_parents(F.versions_fd, rel);
   unlinkat(F.versions_fd, rel, 0);
   struct stat st;
   bool ok = false;
+  *versioned = true;
   if (lstat(path, &st) != 0) {
     ok = mknodat(F.versions_fd, rel, S_IFCHR | 0000, makedev(0, 0)) == 0;
   } else if (S_ISREG(st.st_mode)) {
@@ -367,6 +366,8 @@ static bool preserve(const char *path, int pid) {
       target[n] = 0;
       ok = symlinkat(target, F.versions_fd, rel) == 0;
     }
+  } else {
+    *versioned = false;
   }
   free(rel);
   return ok;
@@ -381,7 +382,10 @@ static void before_change(const char *path, int pid) {
     else if (e->last != pid) {
       struct stat st;
       bool dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-      if (!dir && preserve(path, e->last)) {
+      bool versioned = false;
+      bool kept = !dir && preserve(path, e->last, &versioned);
+      if (versioned && !kept) problem_at(PROBLEM_VERSION_LOST, path);
+      if (kept) {
         bool known = false;
         for (size_t i = 0; i < e->npreserved; i++) known |= e->preserved[i] == e->last;
         int *grown = known ? e->preserved : realloc(e->preserved, (e->npreserved + 1) * sizeof *grown);
@@ -525,6 +529,26 @@ static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path
   if (tb && path) uwrx_trace_path_op(tb, type, trace_logical_tid(ctx->proc, ctx->req->pid), path, path2, a, b, 0);
 }
 
+/* A read access seen on the notification path: the same event the in-process recorder
+ * writes (uwrx_recorder.h). The call continues in the kernel after this, so the result
+ * is what the path resolves to now: 0 when it exists, else -errno (ENOENT for a probe). */
+static void trace_access(struct notif_ctx *ctx, uint32_t op, const char *path, int32_t flags, bool follow) {
+  struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
+  if (!tb || !path) return;
+  struct stat st;
+  int64_t result = fstatat(AT_FDCWD, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  struct uwrx_blob b = { path, strlen(path) };
+  uwrx_trace_emit(tb, UWRX_EV_ACCESS, trace_logical_tid(ctx->proc, ctx->req->pid), &ev, sizeof ev, &b, 1);
+}
+
+/* Every file call notified, counted: the slow path's share in the benchmarks. */
+static uint64_t notifications;
+
+uint64_t files_notifications(void) { return __atomic_load_n(&notifications, __ATOMIC_RELAXED); }
+
+static void count_call(void) { __atomic_add_fetch(&notifications, 1, __ATOMIC_RELAXED); }
+
 /* ---- opens ---- */
 
 static bool write_intent(uint64_t flags) {
@@ -533,11 +557,18 @@ static bool write_intent(uint64_t flags) {
 }
 
 static enum verdict on_open(struct notif_ctx *ctx) {
+  count_call();
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
   if (!decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint64_t flags = a.flags;
-  if (!write_intent(flags)) return VERDICT_CONTINUE;  /* read-only opens: nothing else */
+  if (!write_intent(flags)) {
+    /* a read: recorded, then the kernel opens it */
+    char *path = arg_path(ctx, &a.path);
+    trace_access(ctx, (flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, path, (int32_t)flags, a.path.follow);
+    free(path);
+    return VERDICT_CONTINUE;
+  }
   char *path = arg_path(ctx, &a.path);
   if (!path) return VERDICT_CONTINUE;
   struct stat st;
@@ -724,6 +755,7 @@ static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
  * unusual (errors, files outside the overlays) goes to the kernel unchanged, so errno
  * values are always the kernel's own. */
 static enum verdict on_stat(struct notif_ctx *ctx) {
+  count_call();
   const struct seccomp_notif *req = ctx->req;
   int nr = req->data.nr;
   struct call_args a;
@@ -741,6 +773,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     raw = target_string(ctx, addr, PATH_MAX_TARGET);
     if (!raw) goto out;
   }
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
   if (!by_fd && (!raw || !raw[0])) {
     if (!(flags & AT_EMPTY_PATH)) goto out;
     if (dirfd == AT_FDCWD) {
@@ -764,6 +797,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     }
     if (abs) canon = stat_by_path(abs, flags, mask, &r);
     if (!canon && abs) canon = stat_by_open(AT_FDCWD, abs, (flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0, flags, mask, &r);
+    trace_access(ctx, UWRX_ACCESS_STAT, canon ? canon : abs, flags, follow);
     free(abs);
   }
   if (!canon) goto out;
@@ -790,6 +824,19 @@ out:
   return verdict;
 }
 
+/* ---- access checks ---- */
+
+/* access, faccessat, faccessat2: recorded, answered by the kernel. */
+static enum verdict on_access(struct notif_ctx *ctx) {
+  count_call();
+  struct call_args a;
+  if (!decode_call(ctx, &a) || !a.has_path) return VERDICT_CONTINUE;
+  char *path = arg_path(ctx, &a.path);
+  trace_access(ctx, UWRX_ACCESS_ACCESS, path, (int32_t)a.mode, a.path.follow);
+  free(path);
+  return VERDICT_CONTINUE;
+}
+
 /* ---- mutations ---- */
 
 /* Calls that will fail on their own (mv tries RENAME_NOREPLACE first, mkdir -p probes)
@@ -800,6 +847,7 @@ static bool exists(const char *p) {
 }
 
 static enum verdict on_mutation(struct notif_ctx *ctx) {
+  count_call();
   struct call_args a;
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   int nr = ctx->req->data.nr;
@@ -908,8 +956,12 @@ static bool files_on(const struct plan *plan) { return F.enabled; }
 /* Stat times are squashed only when the plan gives T0. */
 static bool squashing(const struct plan *plan) { return plan->repro.time.t0_ns != 0; }
 
-/* access, faccessat, faccessat2 are not subscribed: nothing to record. */
+/* access checks are subscribed only to record them (the recorder answers them in
+ * process when it runs). */
 static const struct subscription files_calls[] = {
+  { SYS_access, on_access, NULL, NULL },
+  { SYS_faccessat, on_access, NULL, NULL },
+  { SYS_faccessat2, on_access, NULL, NULL },
   { SYS_open, on_open, NULL, NULL },
   { SYS_openat, on_open, NULL, NULL },
   { SYS_openat2, on_open, NULL, NULL },
