@@ -24,7 +24,7 @@ export type InspectKind = 'files' | 'procs' | 'output' | 'events';
 export interface InspectArgs {
   command: 'inspect';
   kind: InspectKind;
-  trace: string;
+  attempt: string;
   pid?: number;
   who: boolean;
   byPid?: number;
@@ -38,7 +38,7 @@ export interface InspectArgs {
 
 export interface CheckArgs {
   command: 'check';
-  trace: string;
+  attempt: string;
   repair: boolean;
   /** Where the killed run's temporary directory is (its --tmp), for --repair. */
   tmp?: string;
@@ -48,7 +48,7 @@ export type CliCommand =
   | RunArgs
   | InspectArgs
   | CheckArgs
-  | { command: 'ui'; trace: string }
+  | { command: 'ui'; attempt: string }
   | { command: 'test'; names: string[]; list: boolean; keep: boolean }
   | { command: 'help'; topic?: string }
   | { command: 'version' };
@@ -134,7 +134,7 @@ export function parseArgs(args: string[]): CliCommand {
     case 'check':
       return parseCheck(rest);
     case 'ui':
-      return { command: first, trace: parseSingleTrace(first, rest) };
+      return { command: first, attempt: parseSingleAttempt(first, rest) };
     default:
       return parseTest(rest);
   }
@@ -224,7 +224,7 @@ export function validateStepName(step: string): void {
 function parseInspect(args: string[]): InspectArgs {
   const r = new OptionReader('inspect', args);
   const positional: string[] = [];
-  const out: Omit<InspectArgs, 'kind' | 'trace'> = { command: 'inspect', who: false, tree: false, format: 'text' };
+  const out: Omit<InspectArgs, 'kind' | 'attempt'> = { command: 'inspect', who: false, tree: false, format: 'text' };
   for (let token = r.next(); token !== undefined; token = r.next()) {
     if (token === '--') {
       positional.push(...r.rest());
@@ -274,12 +274,12 @@ function parseInspect(args: string[]): InspectArgs {
         r.unknown(option);
     }
   }
-  const [kind, trace, ...extra] = positional;
+  const [kind, attempt, ...extra] = positional;
   const kinds = ['files', 'procs', 'output', 'events'];
   if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output or events)');
   if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output or events)`);
-  if (trace === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the trace (an attempt directory such as build/0/0)`);
-  const result: InspectArgs = { ...out, kind: kind as InspectKind, trace };
+  if (attempt === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the attempt directory (such as build/0/0)`);
+  const result: InspectArgs = { ...out, kind: kind as InspectKind, attempt };
   if (kind === 'output' && extra.length > 0) result.pid = parsePid('inspect', 'output', extra.shift()!);
   if (extra.length > 0) throw new UsageError(`uwrx inspect ${kind}: unexpected argument "${extra[0]}"`);
   if ((out.who || out.byPid !== undefined || out.reads) && kind !== 'files') {
@@ -314,17 +314,17 @@ function parseCheck(args: string[]): CheckArgs {
     else if (option.startsWith('-') && option !== '-') r.unknown(option);
     else positional.push(token);
   }
-  if (positional.length === 0) throw new UsageError('uwrx check: missing the trace (an attempt directory such as build/0/0)');
+  if (positional.length === 0) throw new UsageError('uwrx check: missing the attempt directory (such as build/0/0)');
   if (positional.length > 1) throw new UsageError(`uwrx check: unexpected argument "${positional[1]}"`);
   if (tmp !== undefined && !repair) throw new UsageError('uwrx check: --tmp applies to --repair only');
-  return { command: 'check', trace: positional[0]!, repair, ...(tmp !== undefined ? { tmp } : {}) };
+  return { command: 'check', attempt: positional[0]!, repair, ...(tmp !== undefined ? { tmp } : {}) };
 }
 
-function parseSingleTrace(command: string, args: string[]): string {
+function parseSingleAttempt(command: string, args: string[]): string {
   const positional = args.filter((a) => a !== '--');
   const option = positional.find((a) => a.startsWith('-') && a !== '-');
   if (option !== undefined) throw new UsageError(`uwrx ${command}: unknown option ${option} (see uwrx ${command} --help)`);
-  if (positional.length === 0) throw new UsageError(`uwrx ${command}: missing the trace (an attempt directory such as build/0/0)`);
+  if (positional.length === 0) throw new UsageError(`uwrx ${command}: missing the attempt directory (such as build/0/0)`);
   if (positional.length > 1) throw new UsageError(`uwrx ${command}: unexpected argument "${positional[1]}"`);
   return positional[0]!;
 }

@@ -4,16 +4,16 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
-  uwrx inspect files|procs|output|events <trace> [options]
-  uwrx check [--repair] <trace>                validate a trace; rebuild what a killed run left
-  uwrx ui <trace>                              interactive terminal UI over a trace
+  uwrx inspect files|procs|output|events <attempt> [options]
+  uwrx check [--repair] <attempt>                validate an attempt; rebuild what a killed run left
+  uwrx ui <attempt>                              interactive terminal UI over an attempt
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
 
 Options:
   -h, --help      show help (also after a command: uwrx run --help)
   -V, --version   show the version
 
-A trace is an attempt directory, e.g. build/0/0.
+<attempt> is an attempt directory, e.g. build/0/0 (step 0, attempt 0).
 `;
 
 export const runHelp = `Usage: uwrx run [options] -- <command> [args...]
@@ -49,13 +49,13 @@ Environment:
   UWRX_DEBUG_TIMING=1   print the time of each phase of the run on stderr
 `;
 
-export const inspectHelp = `Usage: uwrx inspect <what> <trace> [options]
+export const inspectHelp = `Usage: uwrx inspect <what> <attempt> [options]
 
 What:
   files     files written in the attempt (--who: with the processes that wrote them;
             --by-pid N: the files as process N saw them; --reads: every access)
   procs     the process table (--tree: as a tree)
-  output    stdout/stderr; "output <trace> <pid>" prints exactly what that process wrote
+  output    stdout/stderr; "output <attempt> <pid>" prints exactly what that process wrote
   events    every recorded event in order
 
 Options:
@@ -77,8 +77,8 @@ Options:
 A closed pipe (uwrx inspect ... | head) ends the command quietly.
 `;
 
-export const checkHelp = `Usage: uwrx check <trace>
-       uwrx check --repair [--tmp <path>] <trace>
+export const checkHelp = `Usage: uwrx check <attempt>
+       uwrx check --repair [--tmp <path>] <attempt>
 
 Validates an attempt directory: the perfetto trace decodes and is ordered, every process
 it references exists, files.meta agrees with files/, the run finished it (a status, no
@@ -97,7 +97,7 @@ Options:
   -h, --help        show this help
 `;
 
-export const uiHelp = `Usage: uwrx ui <trace>
+export const uiHelp = `Usage: uwrx ui <attempt>
 
 Interactive terminal UI over an attempt directory. Left: the process tree. Right: the
 selected process: command, cwd, exit status or signal, duration; the files it wrote and

@@ -37,7 +37,7 @@ export async function main(args: string[]): Promise<number> {
     case 'inspect':
       return (await import('../inspect/index.js')).inspect(
         command.kind,
-        path.resolve(command.trace),
+        path.resolve(command.attempt),
         {
           format: command.format,
           pid: command.pid,
@@ -53,14 +53,14 @@ export async function main(args: string[]): Promise<number> {
       );
     case 'check': {
       const { check } = await import('../inspect/index.js');
-      if (!command.repair) return check(path.resolve(command.trace), process.stdout);
+      if (!command.repair) return check(path.resolve(command.attempt), process.stdout);
       const { repair } = await import('../inspect/repair.js');
-      return repair(path.resolve(command.trace), { tmp: command.tmp }, process.stdout);
+      return repair(path.resolve(command.attempt), { tmp: command.tmp }, process.stdout);
     }
     case 'ui': {
       const { runUi, loadUiModel } = await import('../ui/app.js');
       // The record first: a damaged one is an error whether or not there is a terminal.
-      const model = loadUiModel(path.resolve(command.trace));
+      const model = loadUiModel(path.resolve(command.attempt));
       if (!process.stdin.isTTY || !process.stdout.isTTY) {
         throw new UsageError('uwrx ui: needs a terminal (use uwrx inspect in scripts)');
       }

@@ -12,7 +12,8 @@ import { escapeBytes, unescapeBytes } from './escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
 import { parseCommand, type AttemptStatus } from './layout.js';
 import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from './procs.js';
-import { resolveFile, tryLstat, isWhiteout, versionPids, type Resolution } from './resolve.js';
+import { resolveFile, isWhiteout, versionPids, type Resolution } from './resolve.js';
+import { lstatSyncOrNull } from '../fs.js';
 import { outputBytes, readTrace, readTraceAsync, type ArgValue, type RecordedEvent, type RecordedTrace } from './trace.js';
 
 export type { RecordedEvent, ArgValue } from './trace.js';
@@ -398,7 +399,7 @@ class RecordReader implements AttemptRecord {
     const out: FileVersion[] = [];
     const look = (layer: string, pid: number | null): void => {
       const onDisk = Buffer.concat([Buffer.from(path.join(this.dir, layer)), rel]);
-      const st = tryLstat(onDisk.toString());
+      const st = lstatSyncOrNull(onDisk);
       if (st) out.push({ layer, pid, file: onDisk.toString(), deleted: isWhiteout(st) });
     };
     look('files', firstWriter);
