@@ -1,7 +1,24 @@
-// Library entry: `import { run } from 'uwrx'`.
+// Library entry: `import { run, openRecord } from 'uwrx'`.
 export { run, RunHandle } from './run.js';
 export type { RunOptions, RunResult, RunEvent } from './run.js';
 export type { SandboxEvent, SandboxResult } from './sandbox/index.js';
 export { UsageError, EnvironmentError } from './errors.js';
 export { defineFeature } from './features/feature.js';
 export type { RunFeature, FeatureHooks, RunContext, RunSettings, PlanContext, FinishInput } from './features/feature.js';
+export { openRecord, RecordError } from './record/reader.js';
+export type {
+  AttemptRecord,
+  RecordProcess,
+  RecordFileOperation,
+  FileVersion,
+  RecordAccess,
+  NetworkExchange,
+  RebuildDecision,
+  RecordFilter,
+  RecordedEvent,
+  ArgValue,
+  FileOperation,
+  AttemptStatus,
+  Resolution,
+  Layer,
+} from './record/reader.js';

@@ -38,6 +38,10 @@ function goodAttempt(): string {
   execFileSync(traceDriver(), ['tree', dirs.traces, dirs.expect]);
   finishPipeline(p);
   const a = dirs.attemptDir;
+  // what a finished run writes beside the trace
+  writeFileSync(path.join(a, 'seed.txt'), `${'0'.repeat(64)}\n`);
+  const status = { complete: true, status: 0, exitCode: 0, signal: null, startedAt: '', endedAt: '', processes: 3, filesWritten: 2 };
+  writeFileSync(path.join(a, 'status'), JSON.stringify(status));
   writeFileSync(path.join(a, 'procs.tsv'), formatProcessTable(TABLE));
   writeFileSync(
     path.join(a, 'files.meta'),

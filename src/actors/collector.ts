@@ -14,7 +14,7 @@ import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
 import type { ActorSpec } from './supervisor.js';
 import { EVENT_MAX_SIZE, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
-import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
+import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
   /** Complete records (events.ts layout) of process `pid`'s buffer, in file order. */
@@ -353,6 +353,7 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   return {
     handlers: {
       [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => collector.processEnded(body.pid),
+      [COLLECTOR_MESSAGES.progress]: (): TraceProgress => ({ events: collector.stats.events, bytes: collector.stats.bytesRead }),
       [COLLECTOR_MESSAGES.finish]: async (): Promise<TraceFinishStats> => {
         collector.stop();
         // Generous: merging a long run's backlog can take a while.

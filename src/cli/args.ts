@@ -33,14 +33,26 @@ export interface InspectArgs {
   pid?: number;
   who: boolean;
   byPid?: number;
+  tree: boolean;
+  since?: number;
+  until?: number;
+  path?: string;
   reads?: boolean;
   format: 'text' | 'json';
+}
+
+export interface CheckArgs {
+  command: 'check';
+  attempt: string;
+  repair: boolean;
+  /** Where the killed run's temporary directory is (its --tmp), for --repair. */
+  tmp?: string;
 }
 
 export type CliCommand =
   | RunArgs
   | InspectArgs
-  | { command: 'check'; attempt: string }
+  | CheckArgs
   | { command: 'ui'; attempt: string }
   | { command: 'test'; names: string[]; list: boolean; keep: boolean }
   | { command: 'help'; topic?: string }
@@ -125,6 +137,7 @@ export function parseArgs(args: string[]): CliCommand {
     case 'inspect':
       return parseInspect(rest);
     case 'check':
+      return parseCheck(rest);
     case 'ui':
       return { command: first, attempt: parseSingleAttempt(first, rest) };
     default:
@@ -241,7 +254,7 @@ export function validateStepName(step: string): void {
 function parseInspect(args: string[]): InspectArgs {
   const r = new OptionReader('inspect', args);
   const positional: string[] = [];
-  const out: Omit<InspectArgs, 'kind' | 'attempt'> = { command: 'inspect', who: false, format: 'text' };
+  const out: Omit<InspectArgs, 'kind' | 'attempt'> = { command: 'inspect', who: false, tree: false, format: 'text' };
   for (let token = r.next(); token !== undefined; token = r.next()) {
     if (token === '--') {
       positional.push(...r.rest());
@@ -264,6 +277,23 @@ function parseInspect(args: string[]): InspectArgs {
       case '--by-pid':
         out.byPid = parsePid('inspect', option, r.value(option, inline));
         break;
+      case '--tree':
+        noInline('inspect', option, inline);
+        out.tree = true;
+        break;
+      case '--since':
+      case '--until': {
+        const text = r.value(option, inline);
+        if (!/^[0-9]+(\.[0-9]+)?$/.test(text)) throw new UsageError(`uwrx inspect: ${option} expects seconds since the run's start (e.g. 1.5), got "${text}"`);
+        out[option === '--since' ? 'since' : 'until'] = Number(text);
+        break;
+      }
+      case '--path': {
+        const prefix = r.value(option, inline);
+        if (!prefix.startsWith('/')) throw new UsageError(`uwrx inspect: --path expects an absolute path, got "${prefix}"`);
+        out.path = prefix;
+        break;
+      }
       case '--format': {
         const f = r.value(option, inline);
         if (f !== 'text' && f !== 'json') throw new UsageError(`uwrx inspect: --format must be text or json, got "${f}"`);
@@ -285,8 +315,39 @@ function parseInspect(args: string[]): InspectArgs {
   if ((out.who || out.byPid !== undefined || out.reads) && kind !== 'files') {
     throw new UsageError(`uwrx inspect ${kind}: --who, --by-pid and --reads apply to "files" only`);
   }
+  if (out.tree && kind !== 'procs') throw new UsageError(`uwrx inspect ${kind}: --tree applies to "procs" only`);
+  if ((out.since !== undefined || out.until !== undefined || out.path !== undefined) && kind !== 'files' && kind !== 'events') {
+    throw new UsageError(`uwrx inspect ${kind}: --since, --until and --path apply to "files" and "events" only`);
+  }
+  if (out.since !== undefined && out.until !== undefined && out.since > out.until) {
+    throw new UsageError(`uwrx inspect ${kind}: --since ${out.since} is after --until ${out.until}`);
+  }
   if (out.reads && out.who) throw new UsageError('uwrx inspect files: --reads and --who cannot be combined (--reads lists every access with its process)');
   return result;
+}
+
+function parseCheck(args: string[]): CheckArgs {
+  const r = new OptionReader('check', args);
+  const positional: string[] = [];
+  let repair = false;
+  let tmp: string | undefined;
+  for (let token = r.next(); token !== undefined; token = r.next()) {
+    if (token === '--') {
+      positional.push(...r.rest());
+      break;
+    }
+    const [option, inline] = splitInline(token);
+    if (option === '--repair') {
+      noInline('check', option, inline);
+      repair = true;
+    } else if (option === '--tmp') tmp = r.value(option, inline);
+    else if (option.startsWith('-') && option !== '-') r.unknown(option);
+    else positional.push(token);
+  }
+  if (positional.length === 0) throw new UsageError('uwrx check: missing the attempt directory (such as build/0/0)');
+  if (positional.length > 1) throw new UsageError(`uwrx check: unexpected argument "${positional[1]}"`);
+  if (tmp !== undefined && !repair) throw new UsageError('uwrx check: --tmp applies to --repair only');
+  return { command: 'check', attempt: positional[0]!, repair, ...(tmp !== undefined ? { tmp } : {}) };
 }
 
 function parseSingleAttempt(command: string, args: string[]): string {

@@ -5,7 +5,7 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
   uwrx inspect files|procs|output|events|net <attempt> [options]
-  uwrx check <attempt>                         validate an attempt's record
+  uwrx check [--repair] <attempt>              validate an attempt; rebuild what a killed run left
   uwrx ui <attempt>                            interactive terminal UI over an attempt
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
 
@@ -55,7 +55,8 @@ Options:
   --tmp <path>      an existing directory where the run's temporary directory is
                     created (default: <build>/.tmp, on the build's filesystem; on
                     another filesystem, finishing copies instead of renaming)
-  -q, --quiet       no summary line at the end
+  -q, --quiet       no summary line at the end, and no progress in the terminal's
+                    title (shown only when stderr is a terminal)
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything
   --fast-path       record reads inside each dynamically linked process (faster;
@@ -71,7 +72,7 @@ export const inspectHelp = `Usage: uwrx inspect <what> <attempt> [options]
 What:
   files     files written in the attempt (--who: with the processes that wrote them;
             --by-pid N: the files as process N saw them; --reads: every access)
-  procs     the process table
+  procs     the process table (--tree: as a tree)
   output    stdout/stderr; "output <attempt> <pid>" prints exactly what that process wrote
   events    every recorded event in order
   net       the domains and the HTTP(S) exchanges of the network record (net/)
@@ -83,21 +84,48 @@ Options:
                     executable, count), ops read, missing, stat, readdir, readlink,
                     exec, write, delete, rename_from, rename_to, mkdir, rmdir, chmod,
                     chown
+  --tree            with procs: children under their parent (json: nested "children")
+  --since <s>       with files, events: from <s> seconds after the first process started
+  --until <s>       with files, events: up to <s> seconds after it (times come from the
+                    trace's events)
+  --path <path>     with files, events: only <path> and what is below it (a file or a
+                    directory; an absolute path as the sandbox saw it)
   --format <fmt>    text (default) or json
   -h, --help        show this help
+
+A closed pipe (uwrx inspect ... | head) ends the command quietly.
 `;
 
 export const checkHelp = `Usage: uwrx check <attempt>
+       uwrx check --repair [--tmp <path>] <attempt>
 
 Validates an attempt directory: the perfetto trace decodes and is ordered, every process
-it references exists, files.meta agrees with files/, and the run itself counted no
-problems (its status). Prints one problem per line and exits 1 when there are problems,
-0 otherwise.
+it references exists, files.meta agrees with files/, the run finished it (a status, no
+trace buffers left behind). Prints one problem per line and exits 1 when there are
+problems, 0 otherwise; a repaired attempt also lists what it lost.
+
+--repair rebuilds what it can of an attempt whose uwrx was killed: the trace from what
+perfetto already holds and the buffers left in the run's temporary directory, procs.tsv
+from the process events, and a status marking the attempt incomplete. It prints what it
+recovered and what is lost (the events of processes already collected but not yet
+written, the file store, which stays in the temporary directory).
+
+Options:
+  --repair          rebuild what a killed run left
+  --tmp <path>      with --repair: the killed run's --tmp (default <build>/.tmp)
+  -h, --help        show this help
 `;
 
 export const uiHelp = `Usage: uwrx ui <attempt>
 
-Interactive terminal UI over an attempt directory: processes, files and output.
+Interactive terminal UI over an attempt directory. Left: the process tree. Right: the
+selected process: command, cwd, exit status or signal, duration; the files it wrote and
+read with their versions; its output; environment, network and rebuild decisions when
+the record has them.
+
+Keys: up/down or k/j move, right/left or l/h expand/collapse, Tab switches the details,
+/ searches commands, paths and output (n/N: next/previous), f shows only failed
+processes, ? lists every key, q quits.
 `;
 
 export const testHelp = `Usage: uwrx test <test> [options]

@@ -7,6 +7,7 @@ import { dryRun, run } from '../run.js';
 import { parseArgs, type RunArgs } from './args.js';
 import { commandHelp, mainHelp } from './help.js';
 import { formatSummary } from './summary.js';
+import { progressFeature } from './progress.js';
 import { UsageError } from '../errors.js';
 // inspect, ui and test are loaded when used: `uwrx run` starts faster without them
 import { timing } from '../timing.js';
@@ -38,15 +39,36 @@ export async function main(args: string[]): Promise<number> {
         (await import('../inspect/net.js')).inspectNet(path.resolve(command.attempt), command.format, process.stdout);
         return 0;
       }
-      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.attempt), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid, reads: command.reads }, process.stdout);
-    case 'check':
-      return (await import('../inspect/index.js')).check(path.resolve(command.attempt), process.stdout);
+      return (await import('../inspect/index.js')).inspect(
+        command.kind,
+        path.resolve(command.attempt),
+        {
+          format: command.format,
+          pid: command.pid,
+          who: command.who,
+          byPid: command.byPid,
+          tree: command.tree,
+          since: command.since,
+          until: command.until,
+          pathPrefix: command.path,
+          reads: command.reads,
+        },
+        process.stdout,
+      );
+    case 'check': {
+      const { check } = await import('../inspect/index.js');
+      if (!command.repair) return check(path.resolve(command.attempt), process.stdout);
+      const { repair } = await import('../inspect/repair.js');
+      return repair(path.resolve(command.attempt), { tmp: command.tmp }, process.stdout);
+    }
     case 'ui': {
+      const { runUi, loadUiModel } = await import('../ui/app.js');
+      // The record first: a damaged one is an error whether or not there is a terminal.
+      const model = loadUiModel(path.resolve(command.attempt));
       if (!process.stdin.isTTY || !process.stdout.isTTY) {
         throw new UsageError('uwrx ui: needs a terminal (use uwrx inspect in scripts)');
       }
-      const [{ runUi }, { loadModel }] = await Promise.all([import('../ui/app.js'), import('../ui/load.js')]);
-      await runUi(await loadModel(path.resolve(command.attempt)), process.stdin, process.stdout);
+      await runUi(model, process.stdin, process.stdout);
       return 0;
     }
   }
@@ -73,7 +95,11 @@ async function runCommand(args: RunArgs): Promise<number> {
     process.stdout.write((await dryRun(options)) + '\n');
     return 0;
   }
-  const handle = run(options);
+  // On a terminal, progress in its title; never with --quiet or when stderr is not one.
+  const progress = !args.quiet && process.stderr.isTTY ? progressFeature(process.stderr) : undefined;
+  const endProgress = (): void => progress?.stop();
+  if (progress) process.once('exit', endProgress);
+  const handle = run({ ...options, ...(progress ? { features: [progress.feature] } : {}) });
   handle.on('event', (e) => {
     if (e.type === 'warning') process.stderr.write(`uwrx run: warning: ${e.message}\n`);
   });
@@ -98,6 +124,8 @@ async function runCommand(args: RunArgs): Promise<number> {
     }
     return result.status;
   } finally {
+    endProgress();
+    process.off('exit', endProgress);
     process.off('SIGINT', onSignal);
     process.off('SIGTERM', onSignal);
     process.off('SIGHUP', onSignal);
@@ -105,6 +133,10 @@ async function runCommand(args: RunArgs): Promise<number> {
 }
 
 export async function cli(args: string[]): Promise<void> {
+  // `uwrx ... | head`: the reader went away; stop quietly as other Unix tools do.
+  process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+    if (err.code !== 'EPIPE') throw err;
+  });
   let status: number;
   try {
     status = await main(args);

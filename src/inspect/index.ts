@@ -1,14 +1,16 @@
-// `uwrx inspect events|procs|output|files <attempt>` and `uwrx check <attempt>`.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+// `uwrx inspect events|procs|output|files <attempt>` and `uwrx check <attempt>`, over the
+// record reader (src/record/reader.ts) that the UI and the library use as well.
+import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { escapeBytes, unescapeBytes } from '../record/escape.js';
+import { escapeBytes } from '../record/escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry } from '../record/files-meta.js';
-import { resolveFile } from '../record/resolve.js';
+import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../record/procs.js';
+import { openRecord, type AttemptRecord, type RecordFilter, type RecordProcess } from '../record/reader.js';
+import { outputBytes, readTrace, type RecordedEvent } from '../record/trace.js';
+import { writeView, type Out } from './out.js';
+import { leftoverBuffers, leftoverRunDirs } from './repair.js';
 import { problemLines, type Problem } from '../record/problems.js';
-import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../sandbox/process-table.js';
-import { outputBytes, pathBytes, readTrace, type RecordedEvent, type RecordedProcess, type RecordedTrace } from './trace.js';
-import { errnoOf, lstatSyncOrNull } from '../fs.js';
 
 export type InspectKind = 'events' | 'procs' | 'output' | 'files';
 
@@ -20,6 +22,13 @@ export interface InspectOptions {
   who?: boolean;
   /** files: only the files this process touched. */
   byPid?: number;
+  /** procs: as a tree. */
+  tree?: boolean;
+  /** files, events: seconds since the record's first process. */
+  since?: number;
+  until?: number;
+  /** files, events: only this path and what is below it. */
+  pathPrefix?: string;
   /** files: every access (read, missing, stat, readdir, readlink, exec, write ...) from
    * the access index. */
   reads?: boolean;
@@ -33,57 +42,34 @@ export async function inspect(
   opts: InspectOptions,
   out: NodeJS.WritableStream,
 ): Promise<number> {
-  const w = new Out(out);
   if (kind === 'files' && opts.reads) {
     // the access index alone: no need to decode the trace
     const { formatAccesses, readAccesses } = await import('./reads.js');
-    w.write(formatAccesses(readAccesses(attemptDir, opts.byPid), opts.format));
-    await w.done();
+    return writeView(out, (w) => {
+      w.write(formatAccesses(readAccesses(attemptDir, opts.byPid), opts.format));
+      return 0;
+    });
+  }
+  const record = openRecord(attemptDir);
+  if (!existsSync(path.join(attemptDir, 'perfetto')) && !existsSync(path.join(attemptDir, PROCESS_TABLE))) {
+    throw new UsageError(`${attemptDir} has no perfetto file (the run did not finish; uwrx check --repair rebuilds what it can)`);
+  }
+  return writeView(out, (w) => {
+    if (kind === 'events') inspectEvents(record, opts, w);
+    else if (kind === 'procs') inspectProcs(record, opts, w);
+    else if (kind === 'output') inspectOutput(record, opts, w);
+    else inspectFiles(record, opts, w);
     return 0;
-  }
-  const trace = loadTrace(attemptDir);
-  if (kind === 'events') inspectEvents(trace, opts, w);
-  else if (kind === 'procs') inspectProcs(attemptDir, trace, opts, w);
-  else if (kind === 'output') inspectOutput(trace, opts, w);
-  else inspectFiles(attemptDir, trace, opts, w);
-  await w.done();
-  return 0;
+  });
 }
 
-function loadTrace(attemptDir: string): RecordedTrace {
-  const file = path.join(attemptDir, 'perfetto');
-  if (!existsSync(attemptDir)) throw new UsageError(`no such attempt directory: ${attemptDir}`);
-  if (!existsSync(file)) throw new UsageError(`${attemptDir} has no perfetto file (not an attempt directory, or the run did not finish)`);
-  const trace = readTrace(file);
-  const fatal = trace.problems.find((p) => p.startsWith('perfetto: ') && !p.includes('sequence'));
-  if (fatal && trace.packets === 0) throw new UsageError(`${file}: ${fatal.slice('perfetto: '.length)}`);
-  return trace;
-}
-
-/** Writes with backpressure, so a large output is not buffered whole. */
-class Out {
-  private pending: Promise<void> = Promise.resolve();
-  private waiting = false;
-  constructor(private readonly stream: NodeJS.WritableStream) {}
-  write(chunk: string | Buffer): void {
-    // One 'drain' covers every write queued before it: waiting for one per full write
-    // would wait for drains that never come (and Node exits with 13).
-    if (!this.stream.write(chunk) && !this.waiting) {
-      this.waiting = true;
-      this.pending = new Promise((resolve) =>
-        this.stream.once('drain', () => {
-          this.waiting = false;
-          resolve();
-        }),
-      );
-    }
-  }
-  line(s: string): void {
-    this.write(s + '\n');
-  }
-  done(): Promise<void> {
-    return this.pending;
-  }
+function filterOf(opts: InspectOptions, pid?: number): RecordFilter {
+  return {
+    ...(pid !== undefined ? { pid } : {}),
+    ...(opts.since !== undefined ? { since: opts.since } : {}),
+    ...(opts.until !== undefined ? { until: opts.until } : {}),
+    ...(opts.pathPrefix !== undefined ? { pathPrefix: opts.pathPrefix } : {}),
+  };
 }
 
 function formatArg(value: unknown): string {
@@ -96,13 +82,13 @@ function seconds(ns: number, t0: number): string {
   return ((ns - t0) / 1e9).toFixed(6);
 }
 
-function inspectEvents(trace: RecordedTrace, opts: InspectOptions, w: Out): void {
-  const events = trace.events.filter((e) => opts.pid === undefined || e.pid === opts.pid);
+function inspectEvents(record: AttemptRecord, opts: InspectOptions, w: Out): void {
+  const events = record.events(filterOf(opts, opts.pid));
   if (opts.format === 'json') {
     w.line(JSON.stringify(events.map((e) => ({ time: e.time, pid: e.pid, tid: e.tid, type: e.type, ...e.args })), null, 1));
     return;
   }
-  const t0 = trace.events[0]?.time ?? 0;
+  const t0 = record.startTime;
   for (const e of events) {
     const args = Object.entries(e.args).map(([k, v]) =>
       k === 'text' || k === 'base64' ? `bytes=${outputBytes(e).length}`
@@ -113,59 +99,81 @@ function inspectEvents(trace: RecordedTrace, opts: InspectOptions, w: Out): void
   }
 }
 
-/** The process table when the attempt has one (it knows processes that left no events),
- * else what the trace says. */
-function processList(attemptDir: string, trace: RecordedTrace): RecordedProcess[] {
-  let table: ProcessRecord[] | undefined;
-  try {
-    table = parseProcessTable(readFileSync(path.join(attemptDir, PROCESS_TABLE), 'utf8'));
-  } catch {
-    table = undefined;
-  }
-  if (!table) return [...trace.processes.values()].sort((a, b) => a.pid - b.pid);
-  return table.map((r) => {
-    const traced = trace.processes.get(r.pid);
-    const cmdline = r.argv.map((a) => escapeBytes(a));
-    return {
-      pid: r.pid,
-      ppid: r.ppid,
-      cmdline,
-      name: traced?.name ?? cmdline[0] ?? '',
-      start: Number(r.start),
-      end: r.end === null ? undefined : Number(r.end),
-      status: r.exitCode ?? undefined,
-      signal: r.signal ?? undefined,
-      threads: traced?.threads ?? [],
-    };
-  });
+/** A process as inspect shows it (json): the table's fields, and the environment when
+ * the record has one. */
+function procJson(record: AttemptRecord, p: RecordProcess): Record<string, unknown> {
+  const env = record.environment(p.pid);
+  return {
+    pid: p.pid,
+    ppid: p.ppid,
+    key: p.key,
+    cmdline: p.argv,
+    exe: p.exe,
+    cwd: p.cwd,
+    start: p.start,
+    end: p.end,
+    status: p.exitCode,
+    signal: p.signal,
+    ...(env ? { env } : {}),
+  };
 }
 
-function inspectProcs(attemptDir: string, trace: RecordedTrace, opts: InspectOptions, w: Out): void {
-  const procs = processList(attemptDir, trace);
-  if (opts.format === 'json') {
-    w.line(JSON.stringify(procs, null, 1));
+function statusText(p: RecordProcess): string {
+  return p.signal !== null ? `signal ${p.signal}` : p.exitCode === null ? '?' : String(p.exitCode);
+}
+
+function durationText(p: RecordProcess): string {
+  return p.start === null || p.end === null ? '?' : seconds(p.end, p.start);
+}
+
+function inspectProcs(record: AttemptRecord, opts: InspectOptions, w: Out): void {
+  const procs = record.processes();
+  if (opts.tree) {
+    inspectTree(record, opts, w);
     return;
   }
-  const t0 = Math.min(...procs.map((p) => p.start ?? Infinity));
+  if (opts.format === 'json') {
+    w.line(JSON.stringify(procs.map((p) => procJson(record, p)), null, 1));
+    return;
+  }
+  const t0 = record.startTime;
   w.line('PID\tPPID\tSTATUS\tSTART\tDURATION\tCMDLINE');
   for (const p of procs) {
-    const status = p.signal ? `signal ${p.signal}` : p.status === undefined ? '?' : String(p.status);
-    const start = p.start === undefined ? '?' : seconds(p.start, t0);
-    const dur = p.start === undefined || p.end === undefined ? '?' : seconds(p.end, p.start);
-    w.line(`${p.pid}\t${p.ppid}\t${status}\t${start}\t${dur}\t${p.cmdline.join(' ')}`);
+    const start = p.start === null ? '?' : seconds(p.start, t0);
+    w.line(`${p.pid}\t${p.ppid}\t${statusText(p)}\t${start}\t${durationText(p)}\t${p.argv.join(' ')}`);
   }
 }
 
-function outputEvents(trace: RecordedTrace, pid: number | undefined): RecordedEvent[] {
-  return trace.events.filter((e) => e.type === 'output' && (pid === undefined || e.pid === pid));
+/** `procs --tree`: children under their parent. Text draws the branches; json nests
+ * `children` arrays. */
+function inspectTree(record: AttemptRecord, opts: InspectOptions, w: Out): void {
+  if (opts.format === 'json') {
+    const node = (p: RecordProcess): unknown => ({ ...procJson(record, p), children: record.children(p.pid).map(node) });
+    w.line(JSON.stringify(record.roots().map(node), null, 1));
+    return;
+  }
+  // Iterative: a deep chain of processes must not exhaust the stack.
+  const stack: { p: RecordProcess; prefix: string; branch: string }[] = record
+    .roots()
+    .reverse()
+    .map((p) => ({ p, prefix: '', branch: '' }));
+  while (stack.length > 0) {
+    const { p, prefix, branch } = stack.pop()!;
+    w.line(`${prefix}${branch}${p.pid} [${statusText(p)}, ${durationText(p)} s] ${p.argv.join(' ') || p.exe || '?'}`);
+    const kids = record.children(p.pid);
+    const childPrefix = prefix + (branch === '' ? '' : branch === '├─ ' ? '│  ' : '   ');
+    for (let i = kids.length - 1; i >= 0; i--) {
+      stack.push({ p: kids[i]!, prefix: childPrefix, branch: i === kids.length - 1 ? '└─ ' : '├─ ' });
+    }
+  }
 }
 
 /** Text: the exact bytes (of one process with a pid, else of all in time order). */
-function inspectOutput(trace: RecordedTrace, opts: InspectOptions, w: Out): void {
-  if (opts.pid !== undefined && !trace.processes.has(opts.pid)) throw new UsageError(`no process ${opts.pid} in this trace`);
-  const events = outputEvents(trace, opts.pid);
+function inspectOutput(record: AttemptRecord, opts: InspectOptions, w: Out): void {
+  if (opts.pid !== undefined && !record.process(opts.pid)) throw new UsageError(`no process ${opts.pid} in this trace`);
+  const events = record.events(filterOf(opts, opts.pid)).filter((e) => e.type === 'output');
   if (opts.format === 'json') {
-    const rows = events.map((e) => {
+    const rows = events.map((e: RecordedEvent) => {
       const bytes = outputBytes(e);
       return { time: e.time, pid: e.pid, tid: e.tid, fd: e.args.fd, ...(typeof e.args.text === 'string' ? { text: bytes.toString('utf8') } : { base64: bytes.toString('base64') }) };
     });
@@ -175,81 +183,43 @@ function inspectOutput(trace: RecordedTrace, opts: InspectOptions, w: Out): void
   for (const e of events) w.write(outputBytes(e));
 }
 
-const O_ACCMODE = 3;
-const O_CREAT = 0o100;
-const O_TRUNC = 0o1000;
-
-/** File operations from the trace, for attempts without files.meta. */
-function fileOpsFromTrace(trace: RecordedTrace): FileMetaEntry[] {
-  const exec = new Map<number, Buffer>();
-  for (const p of trace.processes.values()) exec.set(p.pid, p.cmdline[0] ? unescapeBytes(p.cmdline[0]) : Buffer.alloc(0));
-  const out: FileMetaEntry[] = [];
-  for (const e of trace.events) {
-    const result = e.args.result;
-    if (typeof result === 'number' && result < 0) continue;
-    if (e.type === 'exec') exec.set(e.pid, pathBytes(e.args.path));
-    const add = (p: unknown, operation: FileMetaEntry['operation']): void => {
-      out.push({ path: pathBytes(p as string), pid: e.pid, operation, execPath: exec.get(e.pid) ?? Buffer.alloc(0) });
-    };
-    const flags = typeof e.args.flags === 'number' ? e.args.flags : 0;
-    if (e.type === 'open' && ((flags & O_ACCMODE) !== 0 || flags & (O_CREAT | O_TRUNC))) add(e.args.path, flags & O_CREAT ? 'create' : 'write');
-    else if (e.type === 'truncate') add(e.args.path, 'write');
-    else if (e.type === 'unlink') add(e.args.path, 'delete');
-    else if (e.type === 'rename') {
-      add(e.args.from, 'rename_from');
-      add(e.args.to, 'rename_to');
-    } else if (e.type === 'mkdir' || e.type === 'rmdir' || e.type === 'chmod' || e.type === 'chown') add(e.args.path, e.type);
-  }
-  return out;
-}
-
-function inspectFiles(attemptDir: string, trace: RecordedTrace, opts: InspectOptions, w: Out): void {
-  const metaFile = path.join(attemptDir, 'files.meta');
-  let entries: FileMetaEntry[];
-  if (existsSync(metaFile)) {
-    try {
-      entries = parseFilesMeta(readFileSync(metaFile, 'utf8'));
-    } catch (err) {
-      if (err instanceof FilesMetaError) throw new UsageError(err.message);
-      throw err;
-    }
-  } else entries = fileOpsFromTrace(trace);
+function inspectFiles(record: AttemptRecord, opts: InspectOptions, w: Out): void {
+  let entries = record.fileOperations(filterOf(opts));
   if (opts.byPid !== undefined && !opts.who) {
-    filesAsSeenBy(attemptDir, entries, opts.byPid, opts.format, w);
+    filesAsSeenBy(record, entries, opts.byPid, opts.format, w);
     return;
   }
   if (opts.byPid !== undefined) entries = entries.filter((e) => e.pid === opts.byPid);
   if (opts.format === 'json') {
     const rows = opts.who
-      ? entries.map((e) => ({ path: escapeBytes(e.path), pid: e.pid, operation: e.operation, exec: escapeBytes(e.execPath) }))
-      : [...new Set(entries.map((e) => escapeBytes(e.path)))];
+      ? entries.map((e) => ({ path: e.path, pid: e.pid, operation: e.operation, exec: e.exec, ...(e.time !== undefined ? { time: e.time } : {}) }))
+      : [...new Set(entries.map((e) => e.path))];
     w.line(JSON.stringify(rows, null, 1));
     return;
   }
   if (opts.who) {
-    for (const e of entries) w.line(`${escapeBytes(e.path)}\t${e.pid}\t${e.operation}\t${escapeBytes(e.execPath)}`);
-  } else for (const p of new Set(entries.map((e) => escapeBytes(e.path)))) w.line(p);
+    for (const e of entries) w.line(`${e.path}\t${e.pid}\t${e.operation}\t${e.exec}`);
+  } else for (const p of new Set(entries.map((e) => e.path))) w.line(p);
 }
 
 /** `files --by-pid N`: every path of the attempt's files.meta as process N saw it (the
  * resolution rule as of N: which layer, or absent) and what N itself did to it. */
-function filesAsSeenBy(attemptDir: string, entries: FileMetaEntry[], pid: number, format: 'text' | 'json', w: Out): void {
-  const byPath = new Map<string, { path: Buffer; wrote: string[] }>();
+function filesAsSeenBy(record: AttemptRecord, entries: ReturnType<AttemptRecord['fileOperations']>, pid: number, format: 'text' | 'json', w: Out): void {
+  const byPath = new Map<string, string[]>();
   for (const e of entries) {
-    const key = e.path.toString('latin1');
-    let row = byPath.get(key);
-    if (!row) byPath.set(key, (row = { path: e.path, wrote: [] }));
-    if (e.pid === pid && !row.wrote.includes(e.operation)) row.wrote.push(e.operation);
+    let wrote = byPath.get(e.path);
+    if (!wrote) byPath.set(e.path, (wrote = []));
+    if (e.pid === pid && !wrote.includes(e.operation)) wrote.push(e.operation);
   }
-  const rows = [...byPath.values()].map((row) => {
-    const r = resolveFile(attemptDir, row.path.toString('utf8'), pid);
+  const rows = [...byPath].map(([file, wrote]) => {
+    const r = record.resolve(file, pid);
     const layer = r.layer;
     const where = !layer
       ? 'absent'
       : layer.real
         ? 'real'
-        : `${layer.depth === 0 ? '' : path.relative(attemptDir, layer.attemptDir) + '/'}${path.basename(layer.root)}/`;
-    return { path: escapeBytes(row.path), saw: r.kind === 'found' ? where : 'absent', layer: where, wrote: row.wrote };
+        : `${layer.depth === 0 ? '' : path.relative(record.dir, layer.attemptDir) + '/'}${path.basename(layer.root)}/`;
+    return { path: file, saw: r.kind === 'found' ? where : 'absent', layer: where, wrote };
   });
   if (format === 'json') {
     w.line(JSON.stringify(rows, null, 1));
@@ -265,9 +235,12 @@ function filesAsSeenBy(attemptDir: string, entries: FileMetaEntry[], pid: number
  * process it references is in the process table, and files.meta agrees with files/.
  * Prints one problem per line; 0 when there is none. */
 export async function check(attemptDir: string, out: NodeJS.WritableStream): Promise<number> {
-  const w = new Out(out);
+  return writeView(out, (w) => checkAttempt(attemptDir, w));
+}
+
+function checkAttempt(attemptDir: string, w: Out): number {
   const problems: string[] = [];
-  if (!existsSync(attemptDir) || !statSync(attemptDir).isDirectory()) throw new UsageError(`no such attempt directory: ${attemptDir}`);
+  if (!existsSync(attemptDir) || !statSync(attemptDir).isDirectory()) throw new UsageError(`no such trace: ${attemptDir}`);
   const trace = readTrace(path.join(attemptDir, 'perfetto'));
   problems.push(...trace.problems);
 
@@ -285,28 +258,37 @@ export async function check(attemptDir: string, out: NodeJS.WritableStream): Pro
     if (p.ppid > 1 && !trace.processes.has(p.ppid)) problems.push(`perfetto: process ${p.pid} has unknown parent ${p.ppid}`);
   }
   checkFiles(attemptDir, tablePids ?? new Set(trace.processes.keys()), problems);
-  problems.push(...statusProblems(attemptDir));
+  const notes = checkEnding(attemptDir, problems);
 
   for (const p of problems) w.line(p);
+  for (const n of notes) w.line(n);
   if (problems.length === 0) w.line(`ok: ${trace.processes.size} processes, ${trace.events.length} events`);
-  await w.done();
   return problems.length === 0 ? 0 : 1;
 }
 
-/** The problems the run itself counted (its `status`), one line each; none when there
- * is no status (an attempt cut short). */
-function statusProblems(attemptDir: string): string[] {
-  let text: string;
+/** How the attempt ended: a run killed before it finished leaves no status and its
+ * buffers in the run directory (problems, until --repair); a repaired attempt says what
+ * it lost (notes). */
+function checkEnding(attemptDir: string, problems: string[]): string[] {
+  for (const runDir of leftoverRunDirs(attemptDir)) {
+    const buffers = leftoverBuffers(runDir);
+    if (buffers.length > 0) problems.push(`${runDir}: ${buffers.length} trace buffers left by a run that did not finish (uwrx check --repair recovers them)`);
+  }
+  const file = path.join(attemptDir, 'status');
+  let status: { complete?: unknown; lost?: unknown; reason?: unknown; problems?: Problem[] };
   try {
-    text = readFileSync(path.join(attemptDir, 'status'), 'utf8');
-  } catch {
+    status = JSON.parse(readFileSync(file, 'utf8')) as typeof status;
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    problems.push(code === 'ENOENT' ? 'status: missing: uwrx did not finish this attempt (killed?); uwrx check --repair rebuilds what it can' : `status: damaged (${(err as Error).message})`);
     return [];
   }
-  try {
-    return problemLines((JSON.parse(text) as { problems?: Problem[] }).problems);
-  } catch (err) {
-    return [`status: not JSON (${(err as Error).message})`];
-  }
+  // the problems the run itself counted
+  if (Array.isArray(status.problems)) problems.push(...problemLines(status.problems));
+  const notes: string[] = [];
+  if (status.complete === false) notes.push(`incomplete: ${typeof status.reason === 'string' ? status.reason : 'the run was interrupted'}`);
+  if (Array.isArray(status.lost)) for (const l of status.lost) notes.push(`lost: ${String(l)}`);
+  return notes;
 }
 
 /** Logical pids of the process table (procs.tsv); undefined when it is missing or broken. */
@@ -316,14 +298,14 @@ function readProcessTable(attemptDir: string, problems: string[]): Set<number> |
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    problems.push(`${PROCESS_TABLE}: process table missing (${errnoOf(err) ?? 'unreadable'}: ${file})`);
+    problems.push(`${PROCESS_TABLE}: process table missing (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}: ${file})`);
     return undefined;
   }
   let records: ProcessRecord[];
   try {
     records = parseProcessTable(text);
   } catch (err) {
-    problems.push(`${PROCESS_TABLE}: ${(err as Error).message}`);
+    problems.push((err as Error).message);
     return undefined;
   }
   const pids = new Set<number>();
@@ -378,7 +360,12 @@ function checkFiles(attemptDir: string, pids: Set<number>, problems: string[]): 
 }
 
 function exists(dir: string, absPath: Buffer): boolean {
-  return lstatSyncOrNull(Buffer.concat([Buffer.from(dir), absPath])) !== null;
+  try {
+    lstatSync(Buffer.concat([Buffer.from(dir), absPath]));
+    return true;
+  } catch {
+    return false;
+  }
 }
 
 /** Absolute sandbox paths (bytes) of the non-directories under dir. */

@@ -206,3 +206,87 @@ export function* readFields(buf: Uint8Array, start = 0, end = buf.length): Gener
     }
   }
 }
+
+/** The fields of one message, like readFields, without allocating per field: values are
+ * numbers (exact below 2^53; `signed` is the int64 reading of a varint, which negative
+ * int fields need). For decoding large traces. */
+export class FieldCursor {
+  field = 0;
+  wireType = 0;
+  value = 0;
+  signed = 0;
+  start = 0;
+  end = 0;
+  private at: number;
+
+  constructor(
+    private readonly buf: Uint8Array,
+    start = 0,
+    private readonly limit = buf.length,
+  ) {
+    this.at = start;
+  }
+
+  /** Moves to the next field; false at the end of the message. */
+  next(): boolean {
+    if (this.at >= this.limit) return false;
+    const fieldStart = this.at;
+    const key = this.varint();
+    this.field = Math.floor(key / 8);
+    this.wireType = key % 8;
+    this.start = this.end = 0;
+    if (this.field === 0) throw new ProtoDecodeError(`field number 0 at offset ${fieldStart}`);
+    if (this.wireType === WireType.varint) {
+      this.value = this.varint();
+    } else if (this.wireType === WireType.bytes) {
+      const len = this.varint();
+      if (this.at + len > this.limit) throw new ProtoDecodeError(`truncated field ${this.field} at offset ${fieldStart}: needs ${len} bytes, ${this.limit - this.at} left`);
+      this.start = this.at;
+      this.end = this.at + len;
+      this.value = this.signed = 0;
+      this.at += len;
+    } else if (this.wireType === WireType.fixed64 || this.wireType === WireType.fixed32) {
+      const n = this.wireType === WireType.fixed64 ? 8 : 4;
+      if (this.at + n > this.limit) throw new ProtoDecodeError(`truncated field ${this.field} at offset ${fieldStart}`);
+      let v = 0;
+      for (let i = n - 1; i >= 0; i--) v = v * 256 + this.buf[this.at + i]!;
+      this.value = this.signed = v;
+      this.at += n;
+    } else {
+      throw new ProtoDecodeError(`unsupported wire type ${this.wireType} at offset ${fieldStart}`);
+    }
+    return true;
+  }
+
+  /** A varint as a number; sets `signed` too. Seven bytes or fewer (49 bits) need no
+   * bigint; longer ones (large or negative values) take the exact path. */
+  private varint(): number {
+    const buf = this.buf;
+    const begin = this.at;
+    let result = 0;
+    let scale = 1;
+    for (let i = 0; i < 7; i++) {
+      if (this.at >= this.limit) throw new ProtoDecodeError(`truncated varint at offset ${this.at}`);
+      const b = buf[this.at++]!;
+      result += (b & 0x7f) * scale;
+      if (b < 0x80) {
+        this.signed = result;
+        return result;
+      }
+      scale *= 128;
+    }
+    this.at = begin;
+    let big = 0n;
+    let shift = 0n;
+    for (;;) {
+      if (this.at >= this.limit) throw new ProtoDecodeError(`truncated varint at offset ${this.at}`);
+      const b = buf[this.at++]!;
+      big |= BigInt(b & 0x7f) << shift;
+      if (b < 0x80) break;
+      shift += 7n;
+      if (shift > 63n) throw new ProtoDecodeError(`varint too long at offset ${this.at}`);
+    }
+    this.signed = Number(BigInt.asIntN(64, big));
+    return Number(BigInt.asUintN(64, big));
+  }
+}

@@ -8,7 +8,16 @@ export const COLLECTOR_MESSAGES = {
   processEnded: 'trace.processEnded',
   /** no body: drain everything, have the merger write `perfetto`; answers TraceFinishStats */
   finish: 'trace.finish',
+  /** no body: what was collected so far; answers TraceProgress */
+  progress: 'trace.progress',
 } as const;
+
+/** The collector's counts while the run goes on (the progress display shows them). */
+export interface TraceProgress {
+  events: number;
+  /** Bytes of trace records read from the buffers. */
+  bytes: number;
+}
 
 /** Messages the merger actor takes (from the collector). */
 export const MERGER_MESSAGES = {

@@ -1,137 +1,101 @@
 // `uwrx ui`: a full-screen terminal view of an attempt. Left: the process tree. Right: the
-// selected process's command, outcome, and either its output or its files.
-// Keys: up/down (k/j), page up/down, home/end, tab (output <-> files), q to quit.
+// selected process's details (info, files, output). Keys: view.ts (HELP).
+//
+// Raw escape codes rather than a terminal library: the screen is one pure function of the
+// state (view.ts), redrawn whole on each key, which needs nothing but cursor positioning,
+// reverse video and the alternate screen. The terminal is put back in every way the
+// program can end: a normal quit, Ctrl-C, SIGTERM/SIGHUP/SIGINT from outside, an error.
+import { writeSync } from 'node:fs';
+import path from 'node:path';
 import { emitKeypressEvents } from 'node:readline';
-import { fit, outcome, outputLines, treeRows, type TreeRow, type UiModel } from './model.js';
-
-export type Pane = 'output' | 'files';
-
-export interface UiState {
-  selected: number;
-  scroll: number;
-  detailScroll: number;
-  pane: Pane;
-}
+import { RecordError, openRecord, traceFramingProblem } from '../record/reader.js';
+import { existsSync } from 'node:fs';
+import { loadTrace, modelFor, type UiModel } from './model.js';
+import { UiState, applyKey, render, type Key } from './view.js';
 
 const ESC = '\x1b[';
-const invert = (s: string): string => `${ESC}7m${s}${ESC}0m`;
-const bold = (s: string): string => `${ESC}1m${s}${ESC}0m`;
+const ENTER = `${ESC}?1049h${ESC}?25l`;
+const LEAVE = `${ESC}?25h${ESC}?1049l`;
 
-/** The screen for a state, as `height` lines of exactly `width` columns (no escapes
- * counted). Pure, so it can be tested without a terminal. */
-export function render(model: UiModel, rows: TreeRow[], state: UiState, width: number, height: number): string[] {
-  const leftWidth = Math.max(20, Math.min(60, Math.floor(width * 0.4)));
-  const rightWidth = Math.max(0, width - leftWidth - 1);
-  const bodyHeight = Math.max(1, height - 3);
-  const lines: string[] = [];
-  lines.push(bold(fit(model.title, width)));
-  lines.push(fit(model.summary, width));
-  const left: string[] = [];
-  for (let i = state.scroll; i < Math.min(rows.length, state.scroll + bodyHeight); i++) {
-    const { process: p, depth } = rows[i]!;
-    const mark = p.signal !== null || (p.exitCode !== null && p.exitCode !== 0) ? '!' : ' ';
-    const text = fit(`${mark}${'  '.repeat(depth)}${p.pid} ${p.argv.join(' ') || p.exe || '?'}`, leftWidth);
-    left.push(i === state.selected ? invert(text) : text);
+/** Opens the record for the UI: a damaged record is one clear error, never an empty view. */
+export function loadUiModel(attemptDir: string): UiModel {
+  const record = openRecord(attemptDir);
+  const trace = path.join(record.dir, 'perfetto');
+  const hasTrace = existsSync(trace);
+  if (!hasTrace && !existsSync(path.join(record.dir, 'procs.tsv'))) {
+    throw new RecordError(`${record.dir}: no perfetto and no procs.tsv (the run did not finish; uwrx check --repair rebuilds what it can)`);
   }
-  const right = detailLines(rows[state.selected], state, rightWidth, bodyHeight);
-  for (let i = 0; i < bodyHeight; i++) {
-    lines.push(`${left[i] ?? ' '.repeat(leftWidth)}│${right[i] ?? ' '.repeat(rightWidth)}`);
+  if (hasTrace) {
+    const problem = traceFramingProblem(trace);
+    if (problem) throw new RecordError(`${trace}: damaged: ${problem} (uwrx check lists the problems)`);
   }
-  lines.push(invert(fit(' ↑↓ select  PgUp/PgDn scroll  tab output/files  q quit', width)));
-  return lines;
-}
-
-function detailLines(row: TreeRow | undefined, state: UiState, width: number, height: number): string[] {
-  if (!row) return [fit('no processes recorded', width)];
-  const p = row.process;
-  const head = [
-    fit(`pid ${p.pid}, parent ${p.ppid}, ${outcome(p)}${p.durationMs !== null ? `, ${(p.durationMs / 1000).toFixed(3)} s` : ''}`, width),
-    fit(`argv: ${p.argv.join(' ')}`, width),
-    fit(`cwd:  ${p.cwd}`, width),
-    fit(state.pane === 'output' ? `[output: ${p.output.length} bytes]  files` : `output  [files: ${p.files.length}]`, width),
-  ];
-  const body =
-    state.pane === 'output'
-      ? outputLines(p.output)
-      : p.files.map((f) => `${f.operation.padEnd(12)}${f.path}`);
-  const visible = body.slice(state.detailScroll, state.detailScroll + Math.max(0, height - head.length));
-  return [...head, ...visible.map((l) => fit(l, width))];
-}
-
-/** Applies one key to the state; returns false when the UI should close. */
-export function applyKey(state: UiState, key: { name?: string; ctrl?: boolean; sequence?: string }, rowCount: number, pageSize: number): boolean {
-  const name = key.name ?? key.sequence;
-  if (name === 'q' || (key.ctrl && name === 'c') || name === 'escape') return false;
-  const last = Math.max(0, rowCount - 1);
-  const select = (i: number): void => {
-    state.selected = Math.max(0, Math.min(last, i));
-    state.detailScroll = 0;
-  };
-  switch (name) {
-    case 'up':
-    case 'k':
-      select(state.selected - 1);
-      break;
-    case 'down':
-    case 'j':
-      select(state.selected + 1);
-      break;
-    case 'home':
-      select(0);
-      break;
-    case 'end':
-      select(last);
-      break;
-    case 'pageup':
-      state.detailScroll = Math.max(0, state.detailScroll - pageSize);
-      break;
-    case 'pagedown':
-    case 'space':
-      state.detailScroll += pageSize;
-      break;
-    case 'tab':
-      state.pane = state.pane === 'output' ? 'files' : 'output';
-      state.detailScroll = 0;
-      break;
-  }
-  if (state.selected < state.scroll) state.scroll = state.selected;
-  if (state.selected >= state.scroll + pageSize) state.scroll = state.selected - pageSize + 1;
-  return true;
+  return modelFor(record);
 }
 
 export async function runUi(model: UiModel, input: NodeJS.ReadStream, output: NodeJS.WriteStream): Promise<void> {
-  const rows = treeRows(model.processes);
-  const state: UiState = { selected: 0, scroll: 0, detailScroll: 0, pane: 'output' };
+  const state = new UiState(model);
+  const size = (): { width: number; height: number } => ({ width: output.columns || 80, height: output.rows || 24 });
   const draw = (): void => {
-    const width = output.columns || 80;
-    const height = output.rows || 24;
-    output.write(`${ESC}H${render(model, rows, state, width, height).join(`${ESC}K\r\n`)}${ESC}K${ESC}J`);
+    const { width, height } = size();
+    output.write(`${ESC}H${render(state, width, height).join(`${ESC}K\r\n`)}${ESC}K${ESC}J`);
   };
+
+  let restored = false;
+  const restore = (): void => {
+    if (restored) return;
+    restored = true;
+    // Synchronous: this also runs from 'exit', where queued writes are lost.
+    try {
+      writeSync((output as unknown as { fd: number }).fd ?? 1, LEAVE);
+    } catch {
+      output.write(LEAVE);
+    }
+    try {
+      input.setRawMode(false);
+    } catch {
+      // not a terminal any more (hung up)
+    }
+    input.pause();
+  };
+  const onSignal = (signal: NodeJS.Signals): void => {
+    restore();
+    process.exit(128 + ({ SIGHUP: 1, SIGINT: 2, SIGTERM: 15 } as Record<string, number>)[signal]!);
+  };
+  const onExit = (): void => restore();
+  const signals: NodeJS.Signals[] = ['SIGINT', 'SIGTERM', 'SIGHUP'];
+  for (const s of signals) process.on(s, onSignal);
+  process.on('exit', onExit);
+
   emitKeypressEvents(input);
   input.setRawMode(true);
   input.resume();
-  output.write(`${ESC}?1049h${ESC}?25l`);
-  const restore = (): void => {
-    output.write(`${ESC}?25h${ESC}?1049l`);
-    input.setRawMode(false);
-    input.pause();
-  };
+  output.write(ENTER);
+  let onKey: ((s: string, key: Key) => void) | undefined;
+  let onResize: (() => void) | undefined;
   try {
     draw();
-    await new Promise<void>((resolve) => {
-      const onResize = (): void => draw();
+    await new Promise<void>((resolve, reject) => {
+      onResize = () => draw();
       output.on('resize', onResize);
-      input.on('keypress', (_s: string, key: { name?: string; ctrl?: boolean; sequence?: string }) => {
-        const pageSize = Math.max(1, (output.rows || 24) - 3);
-        if (!applyKey(state, key ?? {}, rows.length, pageSize)) {
-          output.off('resize', onResize);
-          resolve();
-          return;
+      onKey = (_s, key) => {
+        try {
+          const page = Math.max(1, size().height - 3);
+          if (!applyKey(state, key ?? {}, page)) resolve();
+          else draw();
+        } catch (err) {
+          reject(err);
         }
-        draw();
-      });
+      };
+      input.on('keypress', onKey);
+      // The tree shows at once from the process table; the trace (output, reads, network)
+      // is decoded right after, and a damaged one is shown, not hidden.
+      loadTrace(model).then(() => !restored && draw(), reject);
     });
   } finally {
+    if (onKey) input.off('keypress', onKey);
+    if (onResize) output.off('resize', onResize);
     restore();
+    for (const s of signals) process.off(s, onSignal);
+    process.off('exit', onExit);
   }
 }

@@ -2,8 +2,8 @@
 // merger), noting every rule of the format it finds broken.
 import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
-import { unescapeBytes } from '../record/escape.js';
-import { Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields } from '../protocol/perfetto.js';
+import { unescapeBytes } from './escape.js';
+import { FieldCursor, Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields, type ProtoField } from '../protocol/perfetto.js';
 import { OUTPUT_BASE64, OUTPUT_TEXT } from '../protocol/trace-messages.js';
 import { errnoText } from '../fs.js';
 
@@ -52,13 +52,30 @@ interface SeqState {
 }
 
 const P = Fields.TracePacket;
-const num = (v: bigint): number => Number(v);
-const signed = (v: bigint): number => Number(BigInt.asIntN(64, v));
 const text = (buf: Uint8Array, s: number, e: number): string => Buffer.from(buf.buffer, buf.byteOffset + s, e - s).toString('utf8');
 
 /** Reads and checks a perfetto file. Decoding stops at the first undecodable byte; what was
  * read until then is returned with the problem. */
 export function readTrace(file: string): RecordedTrace {
+  const steps = decodeSteps(file);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+  }
+}
+
+/** readTrace in steps: yields to the event loop after each top-level packet (a chunk of
+ * up to ~384 KiB of packets), so an interactive view stays responsive while it reads. */
+export async function readTraceAsync(file: string): Promise<RecordedTrace> {
+  const steps = decodeSteps(file);
+  for (;;) {
+    const step = steps.next();
+    if (step.done) return step.value;
+    await new Promise((resolve) => setImmediate(resolve));
+  }
+}
+
+function* decodeSteps(file: string): Generator<void, RecordedTrace> {
   const result: RecordedTrace = { processes: new Map(), events: [], problems: [], packets: 0 };
   let data: Buffer;
   try {
@@ -70,7 +87,10 @@ export function readTrace(file: string): RecordedTrace {
   const reader = new TraceReader(result);
   try {
     if (data.length > 0 && data[0] !== 0x0a) throw new ProtoDecodeError('does not start with a TracePacket (byte 0 is not 0x0A)');
-    reader.readTraceBytes(data, false);
+    for (const f of readFields(data)) {
+      reader.readTopLevel(data, f);
+      yield;
+    }
   } catch (err) {
     if (!(err instanceof ProtoDecodeError)) throw err;
     result.problems.push(`perfetto: ${err.message}`);
@@ -88,12 +108,14 @@ class TraceReader {
   constructor(private readonly out: RecordedTrace) {}
 
   readTraceBytes(buf: Uint8Array, nested: boolean): void {
-    for (const f of readFields(buf)) {
-      if (f.field !== Fields.Trace.packet || f.wireType !== 2) {
-        throw new ProtoDecodeError(`expected a TracePacket, found field ${f.field}`);
-      }
-      this.readPacket(buf, f.start, f.end, nested);
+    for (const f = new FieldCursor(buf); f.next(); ) this.readTopLevel(buf, f, nested);
+  }
+
+  readTopLevel(buf: Uint8Array, f: Pick<ProtoField, 'field' | 'wireType' | 'start' | 'end'>, nested = false): void {
+    if (f.field !== Fields.Trace.packet || f.wireType !== 2) {
+      throw new ProtoDecodeError(`expected a TracePacket, found field ${f.field}`);
     }
+    this.readPacket(buf, f.start, f.end, nested);
   }
 
   private proc(pid: number): RecordedProcess {
@@ -113,15 +135,15 @@ class TraceReader {
     let interned: [number, number] | undefined;
     let trackEvent: [number, number] | undefined;
     const later: (() => void)[] = [];
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       switch (f.field) {
-        case P.timestamp: time = num(f.value); break;
-        case P.trustedPacketSequenceId: seqId = num(f.value); break;
-        case P.sequenceFlags: flags = num(f.value); break;
+        case P.timestamp: time = f.value; break;
+        case P.trustedPacketSequenceId: seqId = f.value; break;
+        case P.sequenceFlags: flags = f.value; break;
         case P.internedData: interned = [f.start, f.end]; break;
         case P.trackEvent: trackEvent = [f.start, f.end]; break;
-        case P.trackDescriptor: later.push(() => this.readTrackDescriptor(buf, f.start, f.end)); break;
-        case P.processTree: later.push(() => this.readProcessTree(buf, f.start, f.end)); break;
+        case P.trackDescriptor: { const [s, e] = [f.start, f.end]; later.push(() => this.readTrackDescriptor(buf, s, e)); break; }
+        case P.processTree: { const [s, e] = [f.start, f.end]; later.push(() => this.readProcessTree(buf, s, e)); break; }
         case P.compressedPackets: {
           if (nested) throw new ProtoDecodeError('compressed_packets inside compressed_packets');
           let inflated: Buffer;
@@ -165,7 +187,7 @@ class TraceReader {
   }
 
   private readInterned(buf: Uint8Array, start: number, end: number, seq: SeqState): void {
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       const table =
         f.field === Fields.InternedData.eventNames ? seq.names
         : f.field === Fields.InternedData.debugAnnotationNames ? seq.annotationNames
@@ -173,8 +195,8 @@ class TraceReader {
       if (!table) continue;
       let iid = 0;
       let name = '';
-      for (const e of readFields(buf, f.start, f.end)) {
-        if (e.field === Fields.InternedName.iid) iid = num(e.value);
+      for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+        if (e.field === Fields.InternedName.iid) iid = e.value;
         else if (e.field === Fields.InternedName.name) name = text(buf, e.start, e.end);
       }
       table.set(iid, name);
@@ -184,14 +206,14 @@ class TraceReader {
   private readTrackDescriptor(buf: Uint8Array, start: number, end: number): void {
     let uuid = 0;
     let track: Track | undefined;
-    for (const f of readFields(buf, start, end)) {
-      if (f.field === Fields.TrackDescriptor.uuid) uuid = num(f.value);
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
+      if (f.field === Fields.TrackDescriptor.uuid) uuid = f.value;
       else if (f.field === Fields.TrackDescriptor.process) {
         let pid = 0;
         const cmdline: string[] = [];
         let name = '';
-        for (const e of readFields(buf, f.start, f.end)) {
-          if (e.field === Fields.ProcessDescriptor.pid) pid = signed(e.value);
+        for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+          if (e.field === Fields.ProcessDescriptor.pid) pid = e.signed;
           else if (e.field === Fields.ProcessDescriptor.cmdline) cmdline.push(text(buf, e.start, e.end));
           else if (e.field === Fields.ProcessDescriptor.processName) name = text(buf, e.start, e.end);
         }
@@ -203,9 +225,9 @@ class TraceReader {
       } else if (f.field === Fields.TrackDescriptor.thread) {
         let pid = 0;
         let tid = 0;
-        for (const e of readFields(buf, f.start, f.end)) {
-          if (e.field === Fields.ThreadDescriptor.pid) pid = signed(e.value);
-          else if (e.field === Fields.ThreadDescriptor.tid) tid = signed(e.value);
+        for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+          if (e.field === Fields.ThreadDescriptor.pid) pid = e.signed;
+          else if (e.field === Fields.ThreadDescriptor.tid) tid = e.signed;
         }
         this.proc(pid).threads.push(tid);
         track = { pid, tid };
@@ -218,14 +240,14 @@ class TraceReader {
   }
 
   private readProcessTree(buf: Uint8Array, start: number, end: number): void {
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       if (f.field !== Fields.ProcessTree.processes) continue;
       let pid = 0;
       let ppid = 0;
       const cmdline: string[] = [];
-      for (const e of readFields(buf, f.start, f.end)) {
-        if (e.field === Fields.ProcessTreeProcess.pid) pid = signed(e.value);
-        else if (e.field === Fields.ProcessTreeProcess.ppid) ppid = signed(e.value);
+      for (const e = new FieldCursor(buf, f.start, f.end); e.next(); ) {
+        if (e.field === Fields.ProcessTreeProcess.pid) pid = e.signed;
+        else if (e.field === Fields.ProcessTreeProcess.ppid) ppid = e.signed;
         else if (e.field === Fields.ProcessTreeProcess.cmdline) cmdline.push(text(buf, e.start, e.end));
       }
       const p = this.proc(pid);
@@ -239,12 +261,12 @@ class TraceReader {
     let uuid = 0;
     let name: string | undefined;
     const args: Record<string, ArgValue> = {};
-    for (const f of readFields(buf, start, end)) {
-      if (f.field === Fields.TrackEvent.type) type = num(f.value);
-      else if (f.field === Fields.TrackEvent.trackUuid) uuid = num(f.value);
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
+      if (f.field === Fields.TrackEvent.type) type = f.value;
+      else if (f.field === Fields.TrackEvent.trackUuid) uuid = f.value;
       else if (f.field === Fields.TrackEvent.name) name = text(buf, f.start, f.end);
       else if (f.field === Fields.TrackEvent.nameIid) {
-        const iid = num(f.value);
+        const iid = f.value;
         name = seq?.names.get(iid);
         if (name === undefined) this.out.problems.push(`perfetto: sequence ${seqId}: event name iid ${iid} not interned`);
       } else if (f.field === Fields.TrackEvent.debugAnnotations) {
@@ -276,17 +298,17 @@ class TraceReader {
     let value: ArgValue = '';
     const array: string[] = [];
     let isArray = false;
-    for (const f of readFields(buf, start, end)) {
+    for (const f = new FieldCursor(buf, start, end); f.next(); ) {
       switch (f.field) {
         case Fields.DebugAnnotation.name: key = text(buf, f.start, f.end); break;
         case Fields.DebugAnnotation.nameIid: {
-          key = seq?.annotationNames.get(num(f.value));
-          if (key === undefined) this.out.problems.push(`perfetto: sequence ${seqId}: annotation name iid ${num(f.value)} not interned`);
+          key = seq?.annotationNames.get(f.value);
+          if (key === undefined) this.out.problems.push(`perfetto: sequence ${seqId}: annotation name iid ${f.value} not interned`);
           break;
         }
-        case Fields.DebugAnnotation.boolValue: value = f.value !== 0n; break;
-        case Fields.DebugAnnotation.uintValue: value = num(f.value); break;
-        case Fields.DebugAnnotation.intValue: value = signed(f.value); break;
+        case Fields.DebugAnnotation.boolValue: value = f.value !== 0; break;
+        case Fields.DebugAnnotation.uintValue: value = f.value; break;
+        case Fields.DebugAnnotation.intValue: value = f.signed; break;
         case Fields.DebugAnnotation.stringValue: value = text(buf, f.start, f.end); break;
         case Fields.DebugAnnotation.arrayValues: {
           isArray = true;
