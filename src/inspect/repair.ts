@@ -194,7 +194,8 @@ function countUpperEntries(ovl: string): number {
     }
     for (const e of entries) {
       if (e.isDirectory()) walk(path.join(dir, e.name));
-      else count++;
+      // whiteouts (character devices) are deletions, or what uwrx hides, not files
+      else if (!e.isCharacterDevice()) count++;
     }
   };
   let layers: string[] = [];

@@ -472,7 +472,10 @@ class RecordReader implements AttemptRecord {
 
   networkDomains(): string[] {
     try {
-      return readdirSync(path.join(this.dir, 'net')).sort();
+      // names starting with '_' are the network record's own files (_exchanges.jsonl ...)
+      return readdirSync(path.join(this.dir, 'net'))
+        .filter((name) => !name.startsWith('_'))
+        .sort();
     } catch {
       return [];
     }

@@ -225,6 +225,8 @@ struct pending_exec {
   struct mp_writer argv; /* msgpack array of bin, ready to send */
   char *cwd;
   struct exec_snapshot before;
+  int old_mm;           /* /proc/<tid>/mem of the calling image: reads nothing once an exec
+                         * replaced it (without ASLR the snapshot alone can look unchanged) */
 };
 
 struct proc {

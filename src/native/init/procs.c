@@ -229,7 +229,17 @@ static void free_exec(struct pending_exec *e) {
   free(e->path);
   free(e->cwd);
   mp_writer_free(&e->argv);
+  if (e->old_mm >= 0) close(e->old_mm);
   free(e);
+}
+
+/* The image that called execve is gone: its memory reads as empty (the kernel holds no
+ * users of that mm any more). A vfork child's exec leaves the shared image alive, so
+ * this only ever proves success. */
+static bool old_image_gone(const struct pending_exec *e) {
+  char byte;
+  return e->old_mm >= 0 && e->before.start_stack &&
+         pread(e->old_mm, &byte, 1, (off_t)e->before.start_stack) == 0;
 }
 
 void procs_exec_seen(struct proc *p, struct pending_exec *e) {
@@ -266,7 +276,7 @@ void procs_check_exec(struct proc *p, pid_t tid) {
   struct exec_snapshot now;
   snapshot(p->tgid, &now);
   bool changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
-                 now.start_stack != e->before.start_stack;
+                 now.start_stack != e->before.start_stack || old_image_gone(e);
   if (changed) {
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
     send_exec(p, e);
@@ -453,6 +463,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   }
   e->tid = req->pid;
   e->time = ctx->time;
+  e->old_mm = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
   e->path = target_read_string(memfd, a.path.addr, 4096);
   if (e->path && a.path.dirfd != AT_FDCWD && (e->path[0] != '/' || (!e->path[0] && (a.flags & AT_EMPTY_PATH)))) {
     char link[64];
