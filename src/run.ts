@@ -57,6 +57,8 @@ export interface RunOptions {
   time?: TimeMode;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
+  /** Record read accesses in process (the in-process recorder; default off). */
+  fastPath?: boolean;
   /** Run features added after the built-in ones (src/features/feature.ts). */
   features?: RunFeature[];
 }

@@ -42,6 +42,9 @@ export interface CollectorStats {
   events: number;
   bytesRead: number;
   filesDone: number;
+  /** In-process recorder buffers (<pid>.r): calls answered in process, interposed calls
+   * sent down the notification path, records that did not fit. */
+  recorder: { files: number; fast: number; slow: number; dropped: number };
   /** Problems found in buffers (a malformed record ends that file's reading). */
   errors: string[];
 }
@@ -58,6 +61,13 @@ interface Buffered {
 }
 
 const ENDED_SUFFIX = '.ended';
+/** A process's in-process recorder buffer: <pid>.r (src/native/include/uwrx_recorder.h). */
+const RECORDER_NAME = /^([0-9]+)\.r(\.ended)?$/;
+/** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
+const REC_MAGIC = 0x3163657278727775n;
+const REC_HEADER_SIZE = 56;
+export const REC_DATA_OFFSET = 4096;
+const RECORDER_LIVE_READ = 4 << 20;
 const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
 
@@ -74,10 +84,11 @@ export function killProbe(pid: number): boolean {
 export class Collector {
   readonly dir: string;
   private readonly files = new Map<number, Buffered>();
+  private readonly recorders = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private maxTime = 0;
-  readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, errors: [] };
+  readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
 
   constructor(private readonly options: CollectorOptions) {
     this.dir = path.join(options.runDir, 'traces');
@@ -89,6 +100,11 @@ export class Collector {
     const f = this.files.get(pid);
     if (f) f.ended = true;
   }
+
+  // The recorder buffer of a process is final once the process ended; the sandbox
+  // renames it <pid>.r.ended then, together with the process's own buffer, so both reach
+  // the merger in the same scan and merge in time order. A live one is read (up to its
+  // first uncommitted record) only once RECORDER_LIVE_READ bytes wait, to bound tmp use.
 
   start(): void {
     if (this.timer) return;
@@ -118,6 +134,10 @@ export class Collector {
       if (!f.ended && (final || this.endedPids.has(f.pid) || !(this.options.isAlive?.(f.pid) ?? true))) f.ended = true;
       count += this.drain(f);
     }
+    for (const f of [...this.recorders.values()]) {
+      if (final) f.ended = true;
+      count += this.drainRecorder(f);
+    }
     let watermark = Infinity;
     for (const f of this.files.values()) if (!f.ended && f.lastTime > 0) watermark = Math.min(watermark, f.lastTime);
     this.options.sink.advance(watermark === Infinity ? this.maxTime : watermark);
@@ -125,6 +145,20 @@ export class Collector {
   }
 
   private track(name: string): void {
+    const rec = RECORDER_NAME.exec(name);
+    if (rec) {
+      const pid = Number(rec[1]);
+      const known = this.recorders.get(pid);
+      if (known) {
+        if (rec[2]) Object.assign(known, { ended: true, name });
+        return;
+      }
+      const fd = this.openBuffer(name);
+      if (fd !== undefined) {
+        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended: rec[2] !== undefined, lastTime: 0, broken: false });
+      }
+      return;
+    }
     const ended = name.endsWith(ENDED_SUFFIX);
     const base = ended ? name.slice(0, -ENDED_SUFFIX.length) : name;
     if (!/^[0-9]+$/.test(base)) return;
@@ -137,15 +171,84 @@ export class Collector {
       }
       return;
     }
-    let fd: number;
+    const fd = this.openBuffer(name);
+    if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: 0, broken: false });
+  }
+
+  private openBuffer(name: string): number | undefined {
     try {
-      fd = openSync(path.join(this.dir, name), 'r+');
+      return openSync(path.join(this.dir, name), 'r+');
     } catch (err) {
       // Renamed between readdir and open: the next scan finds the new name.
-      if (isErrno(err, 'ENOENT')) return;
+      if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
     }
-    this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: 0, broken: false });
+  }
+
+  /** Committed records of a recorder buffer, up to its header's write position. */
+  private drainRecorder(f: Buffered): number {
+    const header = Buffer.alloc(REC_HEADER_SIZE);
+    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readBigUInt64LE(0) !== REC_MAGIC) {
+      if (f.ended) {
+        this.stats.errors.push(`traces/${f.name}: not a recorder buffer`);
+        this.finishRecorder(f, undefined);
+      }
+      return 0;
+    }
+    const limit = Number(header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24));
+    if (!f.ended && limit - f.readOff < RECORDER_LIVE_READ) return 0;
+    let count = 0;
+    while (!f.broken && f.readOff < limit) {
+      const want = Math.min(limit - f.readOff, READ_CHUNK);
+      const buf = Buffer.allocUnsafe(want);
+      const got = readSync(f.fd, buf, 0, want, f.readOff);
+      if (got <= 0) break;
+      const result = scanRecords(buf, 0, got);
+      if (result.count > 0) {
+        this.maxTime = Math.max(this.maxTime, result.lastTime);
+        this.options.sink.records(f.pid, buf.subarray(0, result.next));
+        count += result.count;
+      }
+      this.stats.bytesRead += result.next;
+      f.readOff += result.next;
+      if (result.bad) {
+        this.stats.errors.push(`traces/${f.name}: ${result.bad}`);
+        f.broken = true;
+      }
+      // a record not committed yet (or one its writer never finished)
+      if (result.atEnd || result.next === 0) break;
+    }
+    this.stats.events += count;
+    if (f.ended) this.finishRecorder(f, header);
+    else if (this.options.punch !== false) {
+      const to = Math.floor(f.readOff / PAGE) * PAGE;
+      if (to > f.punchedTo) {
+        traceAddon().punchHole(f.fd, f.punchedTo, to - f.punchedTo);
+        f.punchedTo = to;
+      }
+    }
+    return count;
+  }
+
+  private finishRecorder(f: Buffered, header: Buffer | undefined): void {
+    if (header) {
+      const r = this.stats.recorder;
+      r.files++;
+      r.dropped += Number(header.readBigUInt64LE(32));
+      r.fast += Number(header.readBigUInt64LE(40));
+      r.slow += Number(header.readBigUInt64LE(48));
+      if (header.readBigUInt64LE(32) > 0n) this.stats.errors.push(`traces/${f.name}: ${header.readBigUInt64LE(32)} records did not fit the recorder buffer`);
+    }
+    closeSync(f.fd);
+    for (const name of [f.name, `${f.pid}.r${ENDED_SUFFIX}`]) {
+      try {
+        unlinkSync(path.join(this.dir, name));
+        break;
+      } catch {
+        /* renamed meanwhile, or already gone */
+      }
+    }
+    this.recorders.delete(f.pid);
   }
 
   private drain(f: Buffered): number {
@@ -270,7 +373,11 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
  */
 export function traceActorSpecs(options: { runDir: string; attemptDir: string; intervalMs?: number; killProbe?: boolean }): ActorSpec[] {
   return [
-    { name: 'merger', module: new URL('./merger.js', import.meta.url), options: { output: path.join(options.attemptDir, 'perfetto') } },
+    {
+      name: 'merger',
+      module: new URL('./merger.js', import.meta.url),
+      options: { output: path.join(options.attemptDir, 'perfetto'), accessIndex: path.join(options.attemptDir, 'accesses.tsv') },
+    },
     {
       name: 'collector',
       module: new URL('./collector.js', import.meta.url),

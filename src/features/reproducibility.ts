@@ -30,6 +30,7 @@ export default defineFeature({
             t0Ns: t0Ns ?? s.t0Ns ?? freshT0Ns(),
             timeMode: s.time!,
             ...(s.options.shim === false ? { shim: false } : {}),
+            ...(s.options.fastPath ? { recorder: true } : {}),
           },
         };
       },

@@ -19,6 +19,9 @@ export interface InspectOptions {
   who?: boolean;
   /** files: only the files this process touched. */
   byPid?: number;
+  /** files: every access (read, missing, stat, readdir, readlink, exec, write ...) from
+   * the access index. */
+  reads?: boolean;
 }
 
 const PROCESS_TABLE = PROCESS_TABLE_FILE;
@@ -29,8 +32,15 @@ export async function inspect(
   opts: InspectOptions,
   out: NodeJS.WritableStream,
 ): Promise<number> {
-  const trace = loadTrace(attemptDir);
   const w = new Out(out);
+  if (kind === 'files' && opts.reads) {
+    // the access index alone: no need to decode the trace
+    const { formatAccesses, readAccesses } = await import('./reads.js');
+    w.write(formatAccesses(readAccesses(attemptDir, opts.byPid), opts.format));
+    await w.done();
+    return 0;
+  }
+  const trace = loadTrace(attemptDir);
   if (kind === 'events') inspectEvents(trace, opts, w);
   else if (kind === 'procs') inspectProcs(attemptDir, trace, opts, w);
   else if (kind === 'output') inspectOutput(trace, opts, w);

@@ -75,6 +75,8 @@ export interface InitPlan {
   /** Absolute <runDir>/traces: uwrx-init writes each process's trace buffer there
    * (src/native/init/trace.c). Absent: no trace events. */
   tracesDir?: string;
+  /** The in-process recorder may hand out its buffers (src/native/include/uwrx_recorder.h). */
+  recorder?: boolean;
   /** Root PRNG seed, 64 hex digits (seed.txt). Absent: randomness and time pass through. */
   seed?: string;
   /** T0 in ns since the epoch, decimal (ns do not fit a double). */
@@ -140,6 +142,9 @@ export interface DoneBody {
   time: number;
   /** Deferred answers over the run (absent from an older uwrx-init). */
   deferred?: DeferredStats;
+  /** File calls (opens, the stat and access families, mutations) answered through
+   * seccomp notifications during the run. */
+  fileNotifications?: number;
 }
 
 export interface DeferredStats {

@@ -213,6 +213,10 @@ export interface AttemptStatus {
   endedAt: string;
   processes: number;
   filesWritten: number;
+  /** File calls (opens, stats, access checks, readlinks, mutations) by where they were
+   * answered: in the process by the recorder (--fast-path), or through a seccomp
+   * notification (the backstop). */
+  fileCalls?: { inProcess: number; notified: number };
   /** Problems found while running (src/record/problems.ts); absent when none. */
   problems?: Problem[];
 }

@@ -77,6 +77,8 @@ export interface SandboxOutcome {
   overlays: OverlayLayer[];
   /** uwrx-init's file record (files.meta, preserved versions). */
   files?: FilesPlan;
+  /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
+  fileNotifications?: number;
 }
 
 export interface Sandbox {

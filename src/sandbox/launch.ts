@@ -26,6 +26,7 @@ import {
 } from '../protocol/init-messages.js';
 import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
+import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
 
@@ -106,7 +107,14 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
       return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
     }
-    return { status: outcome.status, exitCode: outcome.code, signal: outcome.signal, incomplete: interrupted, ...left };
+    return {
+      status: outcome.status,
+      exitCode: outcome.code,
+      signal: outcome.signal,
+      incomplete: interrupted,
+      ...left,
+      ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
+    };
   })();
 
   return {
@@ -142,7 +150,11 @@ function signalNumber(name: NodeJS.Signals): number {
 
 async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   await fs.mkdir(plan.newRoot, { recursive: true });
-  if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
+  if (plan.ldso) {
+    const preload = plan.ldso.preload;
+    if (preload) await fs.writeFile(preload.path, preload.content);
+    await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+  }
   prepareParentLayers(plan);
   const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {

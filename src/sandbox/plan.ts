@@ -51,8 +51,10 @@ export interface SandboxPlan {
   newRoot: string;
   /** Parent layers merged into one directory each before the run (too many for overlayfs). */
   flatten?: Array<{ layers: string[]; dest: string }>;
-  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run. */
-  ldso?: { real: string; combined: string };
+  /** The combined ld.so (shim + real ld.so) to write at `combined` before the run;
+   * `preload`: the preload list to write there, read by the combined ld.so (the in-process
+   * recorder). */
+  ldso?: { real: string; combined: string; preload?: { path: string; content: string } };
 }
 
 /** Reproducibility settings of a run (docs/reproducibility.md). */
@@ -66,6 +68,8 @@ export interface ReproInput {
   shim?: boolean;
   /** The dynamic linker path programs name in PT_INTERP (default the x86_64 glibc one). */
   interpreter?: string;
+  /** Preload the in-process recorder into every dynamic process (needs the shim). */
+  recorder?: boolean;
 }
 
 export interface PlanInput {
@@ -142,6 +146,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
       denySetgroups: !root,
       steps: ctx.steps.steps,
       handlerThreads: input.handlerThreads ?? 1,
+      ...(ldso?.preload ? { recorder: true } : {}),
       graceMs: input.graceMs ?? 3000,
       ...(input.tracesDir ? { tracesDir: input.tracesDir } : {}),
       ...(input.repro

@@ -30,6 +30,7 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
+#include "uwrx_recorder.h"
 
 struct files_lower {
   char *dir;
@@ -528,6 +529,26 @@ static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path
   if (tb && path) uwrx_trace_path_op(tb, type, trace_logical_tid(ctx->proc, ctx->req->pid), path, path2, a, b, 0);
 }
 
+/* A read access seen on the notification path: the same event the in-process recorder
+ * writes (uwrx_recorder.h). The call continues in the kernel after this, so the result
+ * is what the path resolves to now: 0 when it exists, else -errno (ENOENT for a probe). */
+static void trace_access(struct notif_ctx *ctx, uint32_t op, const char *path, int32_t flags, bool follow) {
+  struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
+  if (!tb || !path) return;
+  struct stat st;
+  int64_t result = fstatat(AT_FDCWD, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  struct uwrx_blob b = { path, strlen(path) };
+  uwrx_trace_emit(tb, UWRX_EV_ACCESS, trace_logical_tid(ctx->proc, ctx->req->pid), &ev, sizeof ev, &b, 1);
+}
+
+/* Every file call notified, counted: the slow path's share in the benchmarks. */
+static uint64_t notifications;
+
+uint64_t files_notifications(void) { return __atomic_load_n(&notifications, __ATOMIC_RELAXED); }
+
+static void count_call(void) { __atomic_add_fetch(&notifications, 1, __ATOMIC_RELAXED); }
+
 /* ---- opens ---- */
 
 static bool write_intent(uint64_t flags) {
@@ -536,11 +557,18 @@ static bool write_intent(uint64_t flags) {
 }
 
 static enum verdict on_open(struct notif_ctx *ctx) {
+  count_call();
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
   if (!decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint64_t flags = a.flags;
-  if (!write_intent(flags)) return VERDICT_CONTINUE;  /* read-only opens: nothing else */
+  if (!write_intent(flags)) {
+    /* a read: recorded, then the kernel opens it */
+    char *path = arg_path(ctx, &a.path);
+    trace_access(ctx, (flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, path, (int32_t)flags, a.path.follow);
+    free(path);
+    return VERDICT_CONTINUE;
+  }
   char *path = arg_path(ctx, &a.path);
   if (!path) return VERDICT_CONTINUE;
   struct stat st;
@@ -727,6 +755,7 @@ static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
  * unusual (errors, files outside the overlays) goes to the kernel unchanged, so errno
  * values are always the kernel's own. */
 static enum verdict on_stat(struct notif_ctx *ctx) {
+  count_call();
   const struct seccomp_notif *req = ctx->req;
   int nr = req->data.nr;
   struct call_args a;
@@ -744,6 +773,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     raw = target_string(ctx, addr, PATH_MAX_TARGET);
     if (!raw) goto out;
   }
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
   if (!by_fd && (!raw || !raw[0])) {
     if (!(flags & AT_EMPTY_PATH)) goto out;
     if (dirfd == AT_FDCWD) {
@@ -767,6 +797,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     }
     if (abs) canon = stat_by_path(abs, flags, mask, &r);
     if (!canon && abs) canon = stat_by_open(AT_FDCWD, abs, (flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0, flags, mask, &r);
+    trace_access(ctx, UWRX_ACCESS_STAT, canon ? canon : abs, flags, follow);
     free(abs);
   }
   if (!canon) goto out;
@@ -793,6 +824,19 @@ out:
   return verdict;
 }
 
+/* ---- access checks ---- */
+
+/* access, faccessat, faccessat2: recorded, answered by the kernel. */
+static enum verdict on_access(struct notif_ctx *ctx) {
+  count_call();
+  struct call_args a;
+  if (!decode_call(ctx, &a) || !a.has_path) return VERDICT_CONTINUE;
+  char *path = arg_path(ctx, &a.path);
+  trace_access(ctx, UWRX_ACCESS_ACCESS, path, (int32_t)a.mode, a.path.follow);
+  free(path);
+  return VERDICT_CONTINUE;
+}
+
 /* ---- mutations ---- */
 
 /* Calls that will fail on their own (mv tries RENAME_NOREPLACE first, mkdir -p probes)
@@ -803,6 +847,7 @@ static bool exists(const char *p) {
 }
 
 static enum verdict on_mutation(struct notif_ctx *ctx) {
+  count_call();
   struct call_args a;
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   int nr = ctx->req->data.nr;
@@ -911,8 +956,12 @@ static bool files_on(const struct plan *plan) { return F.enabled; }
 /* Stat times are squashed only when the plan gives T0. */
 static bool squashing(const struct plan *plan) { return plan->repro.time.t0_ns != 0; }
 
-/* access, faccessat, faccessat2 are not subscribed: nothing to record. */
+/* access checks are subscribed only to record them (the recorder answers them in
+ * process when it runs). */
 static const struct subscription files_calls[] = {
+  { SYS_access, on_access, NULL, NULL },
+  { SYS_faccessat, on_access, NULL, NULL },
+  { SYS_faccessat2, on_access, NULL, NULL },
   { SYS_open, on_open, NULL, NULL },
   { SYS_openat, on_open, NULL, NULL },
   { SYS_openat2, on_open, NULL, NULL },

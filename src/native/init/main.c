@@ -232,7 +232,9 @@ static bool children_left(void) {
 static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 5);
+  mp_write_map(&w, 6);
+  mp_write_cstr(&w, "fileNotifications");
+  mp_write_uint(&w, files_notifications());
   mp_write_cstr(&w, "status");
   mp_write_int(&w, command_status >= 0 ? exit_code_of(command_status) : 1);
   mp_write_cstr(&w, "code");

@@ -2,6 +2,7 @@
 // /dev/urandom and /dev/random, the domain name, and the combined ld.so (the shim, then
 // the real dynamic linker) bound over the real one.
 import path from 'node:path';
+import { PRELOAD_LIST, RECORDER_LIBRARY, RECORDER_PATH } from '../../reproducibility/recorder.js';
 import type { SandboxPlan } from '../plan.js';
 import { inRoot, type BuildContext } from './steps.js';
 
@@ -24,7 +25,16 @@ export function buildRepro(ctx: BuildContext): SandboxPlan['ldso'] {
   // symlink against the host's root here, before pivot_root.
   const real = host.realpath(input.repro.interpreter ?? DEFAULT_INTERPRETER);
   if (!real || !host.stat(real)?.isFile()) return undefined;
-  const ldso = { real, combined: path.join(input.runDir, 'ld.so') };
+  const ldso: NonNullable<SandboxPlan['ldso']> = { real, combined: path.join(input.runDir, 'ld.so') };
   steps.bindReadOnly(ldso.combined, inRoot(ctx, real));
+  if (input.repro.recorder) {
+    // The combined ld.so reads its preload list from the private /dev instead of
+    // /etc/ld.so.preload: nothing in the environment, nothing in the overlays.
+    ldso.preload = { path: path.join(input.runDir, 'preload'), content: `${RECORDER_PATH}\n` };
+    for (const [source, target] of [[ldso.preload.path, PRELOAD_LIST], [RECORDER_LIBRARY, RECORDER_PATH]] as const) {
+      steps.push({ op: 'file', path: inRoot(ctx, target), mode: 0o644 });
+      steps.bindReadOnly(source, inRoot(ctx, target));
+    }
+  }
   return ldso;
 }
