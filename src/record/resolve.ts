@@ -4,9 +4,10 @@
 //   parent's own parents after it); else the real filesystem. A whiteout at the winning
 //   position means "absent"; a whiteout or an opaque directory on the way down hides the
 //   layers below, as in overlayfs.
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native.js';
+import { lstatSyncOrNull } from '../fs.js';
 
 export type Resolution =
   | { kind: 'absent'; layer?: Layer }
@@ -38,14 +39,6 @@ export function isOpaque(dir: string): boolean {
     if (v && v.toString() === 'y') return true;
   }
   return false;
-}
-
-export function tryLstat(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Version directories files-<pid> of an attempt, largest pid first. */
@@ -110,18 +103,18 @@ export function resolveFile(attemptDir: string, file: string, asOfPid = Number.P
 
 function lookInLayer(layer: Layer, parts: string[]): Resolution | 'continue' {
   const full = path.join(layer.root, ...parts);
-  if (layer.real) return tryLstat(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
+  if (layer.real) return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
   // Ancestors first: a whiteout or a non-directory hides everything below it; an opaque
   // directory hides the lower layers' contents of that directory.
   let opaque = false;
   for (let i = 1; i < parts.length; i++) {
     const dir = path.join(layer.root, ...parts.slice(0, i));
-    const st = tryLstat(dir);
+    const st = lstatSyncOrNull(dir);
     if (!st) break;
     if (isWhiteout(st) || !st.isDirectory()) return { kind: 'absent', layer };
     if (isOpaque(dir)) opaque = true;
   }
-  const st = tryLstat(full);
+  const st = lstatSyncOrNull(full);
   if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };
   return opaque ? { kind: 'absent', layer } : 'continue';
 }
