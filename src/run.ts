@@ -4,6 +4,7 @@
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
 import { promises as fs } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { EnvironmentError, UsageError } from './errors.js';
@@ -28,9 +29,10 @@ import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings 
 import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
 import type { PlanInput } from './sandbox/plan.js';
-import { removeTree } from './fs.js';
+import { isErrno, removeTree } from './fs.js';
 import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
+import type { NetworkStats } from './network/setup.js';
 
 export interface RunOptions {
   /** Command and arguments; defaults to the replayed step's command with `replay`. */
@@ -47,6 +49,11 @@ export interface RunOptions {
   replay?: string;
   /** Network on (default) or off (default with `replay`). */
   net?: boolean;
+  /** Upstream addresses by name (NAME=IP[,NAME=IP...] strings or a map), used instead
+   * of the host's resolver (src/features/network.ts). */
+  dnsMap?: string[] | Record<string, string[]>;
+  /** PEM files of CAs trusted for upstream servers, besides the system's. */
+  upstreamCa?: string[];
   /** Directory for the run's temporary files (default <build>/.tmp). */
   tmp?: string;
   /** Working directory of the command (default process.cwd()). */
@@ -61,9 +68,17 @@ export interface RunOptions {
   fastPath?: boolean;
   /** Run features added after the built-in ones (src/features/feature.ts). */
   features?: RunFeature[];
+  /** Seconds to wait, once the command's main process ended, for the processes it left
+   * running (daemons) before terminating them (default DEFAULT_LINGER_S). */
+  linger?: number;
 }
 
+/** Default of RunOptions.linger. */
+export const DEFAULT_LINGER_S = 2;
+
 export interface RunResult extends SandboxResult {
+  /** Parent attempts the run built on, nearest first. */
+  parents: string[];
   buildDir: string;
   step: string;
   attempt: number;
@@ -71,10 +86,13 @@ export interface RunResult extends SandboxResult {
   durationMs: number;
   /** Problems found while running (src/record/problems.ts); absent when none. */
   problems?: Problem[];
+  /** What the network served (src/features/network.ts). */
+  network?: NetworkStats;
 }
 
 export type RunEvent =
   | ({ type: 'attempt'; argv: string[] } & AttemptPaths)
+  | { type: 'warning'; message: string }
   | SandboxEvent
   | { type: 'finished'; result: RunResult };
 
@@ -86,6 +104,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
   readonly done: Promise<RunResult>;
   private sandbox: Sandbox | undefined;
   private terminateRequested: number | undefined;
+  private interruptedBy: NodeJS.Signals | undefined;
   private readonly history: RunEvent[] = [];
   private finished = false;
   private waiters: Array<() => void> = [];
@@ -100,9 +119,12 @@ export class RunHandle extends EventEmitter<RunEvents> {
     this.done.catch(() => undefined);
   }
 
-  /** SIGTERM to the whole tree, SIGKILL after graceMs; the attempt is marked incomplete. */
-  terminate(graceMs = 3000): void {
+  /** SIGTERM to the whole tree, SIGKILL after graceMs; the attempt is marked incomplete.
+   * `signal`: what asked uwrx to stop (the status says 128 + it unless the command died
+   * of a signal itself; default SIGTERM). */
+  terminate(graceMs = 3000, signal: NodeJS.Signals = 'SIGTERM'): void {
     this.terminateRequested = graceMs;
+    this.interruptedBy ??= signal;
     this.sandbox?.terminate(graceMs);
   }
 
@@ -137,11 +159,19 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
     // Everything that can fail on bad input is checked before the attempt exists, so a
     // mistake leaves no half-made attempt behind.
-    await makeDirectories(settings.buildDir, 'build directory');
     const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(settings.buildDir, '.tmp'));
-    await makeDirectories(tmpRoot, 'temporary directory (--tmp)');
+    // the default lives in the build directory and is made; a given one must exist
+    if (options.tmp !== undefined) await requireDirectory(tmpRoot, '--tmp');
+    // the record and the run directory are absent inside: the command could not start there
+    for (const [dir, role] of [[settings.buildDir, 'build directory'], [tmpRoot, '--tmp directory']] as const) {
+      if (settings.cwd === dir || settings.cwd.startsWith(dir + '/')) {
+        throw new UsageError(`the working directory ${settings.cwd} is inside the ${role} ${dir}, which the command cannot see: choose another --build or --tmp`);
+      }
+    }
+    await makeDirectories(settings.buildDir, 'build directory');
+    if (options.tmp === undefined) await makeDirectories(tmpRoot, 'temporary directory');
     const paths = await allocateAttempt(settings.buildDir, settings.step);
-    const parents = settings.parents ?? (await defaultParents(paths));
+    const parents = settings.parents ?? (await defaultParents(paths, settings.cwd, (message) => this.publish({ type: 'warning', message })));
     const settled: SettledSettings = { ...settings, buildDir: settings.buildDir, parents, net: settings.net ?? true };
     const startedAt = new Date();
     const stepOptions = { net: settled.net, parents, ...settings.stepOptions };
@@ -227,16 +257,22 @@ export class RunHandle extends EventEmitter<RunEvents> {
       await (this.sandbox ? this.sandbox.cleanup() : removeTree(runDir));
     }
     const endedAt = new Date();
+    // An interrupted command that exited 0 (or any code) on its way out did not succeed:
+    // the status says what stopped it, as a shell reports a job it interrupted.
+    if (outcome.incomplete && !outcome.problem && outcome.signal === null) {
+      outcome = { ...outcome, status: 128 + (os.constants.signals[this.interruptedBy ?? 'SIGTERM'] ?? 15) };
+    }
     const fields = Object.assign({}, ...features.map((f) => f.hooks.status?.(run) ?? {})) as { processes: number; filesWritten: number };
     const status: AttemptStatus = {
       complete: !outcome.incomplete,
       status: outcome.status,
       exitCode: outcome.exitCode,
       signal: outcome.signal,
-      ...(outcome.incomplete ? { reason: 'interrupted' } : {}),
+      ...(outcome.incomplete ? { reason: outcome.problem ?? 'interrupted' } : {}),
       startedAt: startedAt.toISOString(),
       endedAt: endedAt.toISOString(),
       ...fields,
+      ...(outcome.terminated ? { terminated: outcome.terminated } : {}),
       ...(problems.length > 0 ? { problems } : {}),
     };
     await run.storage.storeStatus(status);
@@ -249,6 +285,9 @@ export class RunHandle extends EventEmitter<RunEvents> {
       signal: outcome.signal,
       incomplete: outcome.incomplete,
       ...fields,
+      ...(outcome.terminated ? { terminated: outcome.terminated } : {}),
+      ...(outcome.problem ? { problem: outcome.problem } : {}),
+      parents,
       ...(problems.length > 0 ? { problems } : {}),
       ...paths,
       durationMs: endedAt.getTime() - startedAt.getTime(),
@@ -284,10 +323,26 @@ async function settle(options: RunOptions, features: ActiveFeature[], dryRun: bo
   return { ...settings, buildDir: settings.buildDir ?? path.resolve(cwd, options.build ?? 'build') };
 }
 
-/** No parent given: the nearest earlier step's attempt, if there is one. */
-async function defaultParents(paths: AttemptPaths): Promise<string[]> {
-  const p = await defaultParent(paths.buildDir, paths.step);
-  return p ? [p] : [];
+/** No parent given: the latest complete attempt of the nearest earlier step that has
+ * one; a warning names the nearer steps passed over. */
+async function defaultParents(paths: AttemptPaths, cwd: string, warn: (message: string) => void): Promise<string[]> {
+  const { parent, passedOver } = await defaultParent(paths.buildDir, paths.step);
+  if (passedOver.length > 0) {
+    const steps = passedOver.map((d) => path.relative(cwd, d) || d).join(', ');
+    warn(`no complete attempt in ${steps} (still running, interrupted or failed): ` +
+      (parent ? `building on ${path.relative(cwd, parent) || parent}` : 'running without a parent'));
+  }
+  return parent ? [parent] : [];
+}
+
+async function requireDirectory(dir: string, role: string): Promise<void> {
+  let st;
+  try {
+    st = await fs.stat(dir);
+  } catch (err) {
+    throw new UsageError(`${role} ${dir}: ${isErrno(err, 'ENOENT') ? 'no such directory' : (err as Error).message}`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${role} ${dir}: not a directory`);
 }
 
 /** The features' pieces of the sandbox plan, merged in order. */
@@ -314,7 +369,10 @@ function bindAll(features: ActiveFeature[], kind: 'on' | 'requests', run: RunCon
 /** Where and what the sandbox runs; the record's directories are hidden inside. */
 function sandboxPlace(settings: SettledSettings, paths: AttemptPaths, runDir: string) {
   const env = settings.options.env ?? process.env;
-  return { argv: settings.argv, cwd: settings.cwd, env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir] };
+  return {
+    argv: settings.argv, cwd: settings.cwd, env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir],
+    lingerMs: Math.round((settings.options.linger ?? DEFAULT_LINGER_S) * 1000),
+  };
 }
 
 /** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,

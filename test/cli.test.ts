@@ -83,8 +83,8 @@ const wrongUsage: Array<[string, string[], RegExp]> = [
   ['inspect bad view', ['inspect', 'nothing', 'build/0/0'], /unknown view "nothing"/],
   ['inspect bad format', ['inspect', 'procs', 'build/0/0', '--format', 'xml'], /--format must be text or json/],
   ['check without an attempt', ['check'], /missing the attempt directory/],
-  ['--tmp that cannot be created', ['run', '--tmp', '/proc/uwrx-no-such-dir', '--', 'true'], /cannot create temporary directory \(--tmp\) \/proc\/uwrx-no-such-dir/],
-  ['--tmp that is a file', ['run', '--tmp', '/etc/hostname', '--', 'true'], /temporary directory \(--tmp\) \/etc\/hostname is not a directory/],
+  ['--tmp that does not exist', ['run', '--tmp', '/proc/uwrx-no-such-dir', '--', 'true'], /^uwrx run: --tmp \/proc\/uwrx-no-such-dir: no such directory\n$/],
+  ['--tmp that is a file', ['run', '--tmp', '/etc/hostname', '--', 'true'], /^uwrx run: --tmp \/etc\/hostname: not a directory\n$/],
   ['--build that is a file', ['run', '--build', '/etc/hostname', '--', 'true'], /build directory \/etc\/hostname is not a directory/],
   ['inspect an attempt that does not exist', ['inspect', 'procs', 'build/9/9'], /no such attempt directory/],
 ];

@@ -1,6 +1,7 @@
 // The sandbox plan as data: what uwrx-init will mount, computed without running it, for
 // a made-up host (test/helpers/fake-host.ts) so each case states the machine it plans for.
 import test from 'ava';
+import path from 'node:path';
 import { computePlan, preflight, renderPlan } from '../src/sandbox/index.js';
 import { mountPoints, type PlanInput } from '../src/sandbox/plan.js';
 import { dir, fakeHost, file, symlink, type FakeHostOptions } from './helpers/fake-host.js';
@@ -104,10 +105,15 @@ test('an entry that vanished while planning is left out, not an error', (t) => {
   t.true(p.init.steps.some((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o'));
 });
 
-test('hidden paths become empty read-only directories; absent ones are ignored', (t) => {
+test('hidden paths become whiteouts in their overlay\'s upper; absent ones are ignored', (t) => {
   const p = plan(1000, { hide: ['/home/u/proj', '/home/u/proj/build', '/does-not-exist-uwrx'] });
-  const hidden = p.init.steps.filter((s) => s.op === 'mount' && s.source === 'uwrx-hidden');
-  t.deepEqual(hidden.map((s) => s.op === 'mount' && s.target), ['/scratch/run-x/root/home/u/proj']);
+  t.deepEqual(p.init.steps.filter((s) => s.op === 'mount' && s.source === 'uwrx-hidden'), []);
+  const whiteouts = p.overlays.flatMap((o) => (o.whiteouts ?? []).map((w) => path.join(o.mountPoint, path.relative(o.upper, w))));
+  t.deepEqual(whiteouts, ['/home/u/proj']);
+  // the upper's directories on the way to it exist before the run
+  const home = p.overlays.find((o) => o.whiteouts)!;
+  t.true((home.upperDirs ?? []).every((d) => '/home/u/proj'.startsWith(path.join(home.mountPoint, path.relative(home.upper, d.path)))));
+  t.regex(renderPlan(p.init, p.overlays), /upper whiteout .*\/u\/proj \(hidden inside\)/);
 });
 
 test('reproducibility adds deterministic /dev/random, the domain name and the ld.so shim', (t) => {

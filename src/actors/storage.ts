@@ -34,5 +34,19 @@ async function storeFiles(attemptDir: string, body: StoreFilesBody): Promise<Fil
   await settleUpperDirs(body.overlays);
   const filesDir = await collectUppers(body.overlays, attemptDir);
   if (body.files) await collectFileRecord(body.files, attemptDir);
-  return { filesWritten: await countRegularFiles(filesDir) };
+  // what `uwrx inspect files` lists: each path files.meta names, once
+  return { filesWritten: body.files ? await countPathsInMeta(attemptDir) : await countRegularFiles(filesDir) };
+}
+
+/** Distinct paths in the attempt's files.meta. */
+async function countPathsInMeta(attemptDir: string): Promise<number> {
+  let text: string;
+  try {
+    text = await fs.readFile(path.join(attemptDir, 'files.meta'), 'latin1');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+    throw err;
+  }
+  // the path is the first field, escaped (no raw tab or newline inside)
+  return new Set(text.split('\n').filter(Boolean).map((line) => line.slice(0, line.indexOf('\t')))).size;
 }

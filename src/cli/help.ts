@@ -4,7 +4,7 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
-  uwrx inspect files|procs|output|events <attempt> [options]
+  uwrx inspect files|procs|output|events|net <attempt> [options]
   uwrx check <attempt>                         validate an attempt's record
   uwrx ui <attempt>                            interactive terminal UI over an attempt
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
@@ -26,17 +26,31 @@ Options:
   --step <name>     step name; default: largest numeric step + 10, or 0 when none exist.
                     An existing step gets a new attempt. Not allowed with --replay.
   --parent <path>   parent attempt (repeatable, nearest first); its files form lower
-                    layers. Default: the latest attempt of the nearest earlier numeric
-                    step (a replay keeps the replayed attempt's parents)
+                    layers. Default: the latest complete attempt of the nearest earlier
+                    numeric step that has one, with a warning when a nearer step has
+                    none (a replay keeps the replayed attempt's parents)
   --no-parent       no parent at all
   --replay <path>   attempt directory to replay; the command defaults to the replayed one
-  --net, --no-net   network on or off (default on; off with --replay)
+  --net             the sandbox reaches the network through uwrx's DNS and proxy, which
+                    record every HTTP(S) exchange under net/ (default for fresh runs)
+  --no-net          nothing outside is reachable and no name resolves (default with
+                    --replay, which answers only from the replayed record)
+  --dns-map <NAME=IP[,NAME=IP...]>
+                    resolve NAME to IP upstream instead of asking the host's resolver
+                    (repeatable)
+  --upstream-ca <file>
+                    also trust this PEM CA for upstream servers (repeatable)
   --time <mode>     clocks inside: advancing (default: each process's wall clock starts
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
                     and moves 1 ms per read), frozen (always that time) or real (the
                     host's clocks). A replay keeps the replayed mode and T0
-  --tmp <path>      where the run's temporary directory is created
-                    (default: <build>/.tmp, on the build's filesystem)
+  --linger <s>      once the command's main process ended, wait at most this many
+                    seconds for the processes it left running (daemons), then
+                    terminate them (SIGTERM, SIGKILL after 3 s) and say so in the
+                    status and the summary (default 2)
+  --tmp <path>      an existing directory where the run's temporary directory is
+                    created (default: <build>/.tmp, on the build's filesystem; on
+                    another filesystem, finishing copies instead of renaming)
   -q, --quiet       no summary line at the end
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything
@@ -56,6 +70,7 @@ What:
   procs     the process table
   output    stdout/stderr; "output <attempt> <pid>" prints exactly what that process wrote
   events    every recorded event in order
+  net       the domains and the HTTP(S) exchanges of the network record (net/)
 
 Options:
   --who             with files: list the writers of each file

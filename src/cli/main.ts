@@ -34,6 +34,10 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
+      if (command.kind === 'net') {
+        (await import('../inspect/net.js')).inspectNet(path.resolve(command.attempt), command.format, process.stdout);
+        return 0;
+      }
       return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.attempt), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid, reads: command.reads }, process.stdout);
     case 'check':
       return (await import('../inspect/index.js')).check(path.resolve(command.attempt), process.stdout);
@@ -57,8 +61,11 @@ async function runCommand(args: RunArgs): Promise<number> {
     noParents: args.noParents,
     replay: args.replay,
     net: args.net,
+    dnsMap: args.dnsMap,
+    upstreamCa: args.upstreamCa,
     tmp: args.tmp,
     time: args.time,
+    linger: args.linger,
     fastPath: args.fastPath,
   };
   if (args.dryRun) {
@@ -66,12 +73,15 @@ async function runCommand(args: RunArgs): Promise<number> {
     return 0;
   }
   const handle = run(options);
+  handle.on('event', (e) => {
+    if (e.type === 'warning') process.stderr.write(`uwrx run: warning: ${e.message}\n`);
+  });
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;
-  const onSignal = (): void => {
+  const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
-    handle.terminate(signals === 1 ? 3000 : 0);
+    handle.terminate(signals === 1 ? 3000 : 0, signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);
@@ -81,7 +91,10 @@ async function runCommand(args: RunArgs): Promise<number> {
       if (isUserError(err) && !err.message.startsWith('uwrx')) err.message = `uwrx run: ${err.message}`;
       throw err;
     });
-    if (!args.quiet) process.stderr.write(formatSummary(result, process.cwd()) + '\n');
+    if (!args.quiet) {
+      for (const p of result.network?.problems ?? []) process.stderr.write(`uwrx: network: ${p}\n`);
+      process.stderr.write(formatSummary(result, process.cwd()) + '\n');
+    }
     return result.status;
   } finally {
     process.off('SIGINT', onSignal);

@@ -44,10 +44,14 @@ async function recordedTimeMode(attempt: AttemptPaths): Promise<TimeMode> {
 
 /** The attempt's own copy of its command; older attempts have only the step's. */
 async function readAttemptCommand(attempt: AttemptPaths): Promise<string[]> {
-  try {
-    return await readStepCommand(attempt.attemptDir);
-  } catch (err) {
-    if (!isErrno(err, 'ENOENT')) throw err;
-    return readStepCommand(attempt.stepDir);
+  for (const dir of [attempt.attemptDir, attempt.stepDir]) {
+    try {
+      return await readStepCommand(dir);
+    } catch (err) {
+      if (!isErrno(err, 'ENOENT')) throw err;
+    }
   }
+  throw new UsageError(
+    `--replay ${attempt.attemptDir}: no command recorded (neither the attempt nor its step has a cmd file): give one after "--"`,
+  );
 }

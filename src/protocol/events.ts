@@ -51,8 +51,9 @@ export const EVENT_DEFS = [
   { code: 23, name: 'chown', category: 'file', fields: [['uid', 'u32'], ['gid', 'u32'], ['result', 'i64']], blobs: ['path'] },
   { code: 24, name: 'truncate', category: 'file', fields: [['length', 'i64'], ['result', 'i64']], blobs: ['path'] },
   // A read access (open for reading, stat, access, readlink, opendir): op is one of
-  // ACCESS_OPS; flags the call's open flags, access mode or AT_* flags.
-  { code: 25, name: 'access', category: 'file', fields: [['op', 'u32'], ['flags', 'i32'], ['result', 'i64']], blobs: ['path'] },
+  // ACCESS_OPS; flags the call's open flags, access mode or AT_* flags; count the times
+  // the process made this access (repeats counted in process by the recorder, else 1).
+  { code: 25, name: 'access', category: 'file', fields: [['op', 'u32'], ['flags', 'i32'], ['result', 'i64'], ['count', 'u32']], blobs: ['path'] },
   // addr: 4 (AF_INET) or 16 (AF_INET6) address bytes, or a unix socket path.
   { code: 32, name: 'connect', category: 'network', fields: [['family', 'u32'], ['port', 'u32'], ['result', 'i64']], blobs: ['addr'] },
   // answers: the addresses returned, comma separated text.

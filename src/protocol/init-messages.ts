@@ -25,6 +25,11 @@ export const MSG_EXIT = 'exit';
 export const MSG_DONE = 'done';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
 export const MSG_FAILED = 'failed';
+/** uwrx-init -> Node: an fd waits on the network socket (NetFdBody; the launcher adds
+ * the received `fd` before listeners see it). */
+export const MSG_NET_FD = 'netfd';
+/** uwrx-init -> Node: a process connects to an allocated address (NetConnectBody). */
+export const MSG_NET_CONNECT = 'netconnect';
 /** uwrx-init -> Node: something the record should hold and does not (ProblemBody); the
  * run goes on and the attempt's status counts it. */
 export const MSG_PROBLEM = 'problem';
@@ -55,7 +60,13 @@ export type PlanOp =
   | { op: 'devrandom'; path: string; flags: number }
   /** `path` is /dev/pts/<n> of the sandbox's devpts: pty n is taken there (ptmx beside
    * it) and the host's pty `source` bound over it; skipped with a warning if impossible */
-  | { op: 'pty'; source: string; path: string };
+  | { op: 'pty'; source: string; path: string }
+  /** Network (src/native/init/net.c): an address added to lo (flags: prefix length) */
+  | { op: 'netaddr'; path: string; flags: number }
+  /** a local route for an IPv6 prefix on lo (flags: prefix length) */
+  | { op: 'netroute'; path: string; flags: number }
+  /** a UDP or TCP socket bound to `path` port `flags`, handed to Node (MSG_NET_FD) */
+  | { op: 'netsocket'; name: 'udp' | 'tcp'; path: string; flags: number };
 
 export interface InitPlan {
   argv: string[];
@@ -72,6 +83,9 @@ export interface InitPlan {
   handlerThreads: number;
   /** Grace period between SIGTERM and SIGKILL when uwrx-init itself gets SIGINT/SIGTERM. */
   graceMs: number;
+  /** How long to wait for the rest of the tree once the command's main process ended,
+   * before terminating it (absent or negative: wait for every process). */
+  lingerMs?: number;
   /** Absolute <runDir>/traces: uwrx-init writes each process's trace buffer there
    * (src/native/init/trace.c). Absent: no trace events. */
   tracesDir?: string;
@@ -140,6 +154,16 @@ export interface DoneBody {
   code: number | null;
   signal: number | null;
   time: number;
+  /** Logical pids of the processes still running when the linger time ran out (the
+   * first 64), which uwrx-init then terminated. */
+  terminated?: Array<{ pid: number; name: string }>;
+  /** How many processes that was (also those never seen by a handler). */
+  terminatedCount?: number;
+  /** Present when trace buffers failed (a full filesystem under --tmp): trace records
+   * dropped, processes that got no buffer, the first errno. */
+  traceLostRecords?: number;
+  traceLostBuffers?: number;
+  traceErrno?: number;
   /** Deferred answers over the run (absent from an older uwrx-init). */
   deferred?: DeferredStats;
   /** File calls (opens, the stat and access families, mutations) answered through
@@ -188,4 +212,25 @@ export interface ProblemBody {
   count: number;
   /** The first occurrence, in one line (a path may not be UTF-8). */
   detail?: Uint8Array | string;
+}
+
+/** The fd with this id is the next message on the network socket (fd 4 of uwrx-init). */
+export interface NetFdBody {
+  id: number;
+  /** udp, tcp (the DNS sockets) or listen (a proxy listener) */
+  kind: string;
+  address: string;
+  port: number;
+  /** Added by the launcher: the fd received for `id`. */
+  fd?: number;
+}
+
+export interface NetConnectBody {
+  /** Logical pid of the connecting process. */
+  pid: number;
+  address: string;
+  port: number;
+  /** The connecting socket's port: the proxy sees it as the peer's port. */
+  sourcePort: number;
+  time: number;
 }

@@ -66,12 +66,14 @@ export class AccessIndex {
    * False for repeats and for accesses that are uwrx's own. */
   add(ev: TraceEvent): boolean {
     let fresh = false;
+    // an access event may stand for several accesses (counted in process)
+    const times = ev.type === 'access' ? Math.max(ev.count, 1) : 1;
     for (const { op, path } of accessesOf(ev)) {
       const key = `${ev.pid}\0${op}\0${path.toString('latin1')}`;
       const known = this.entries.get(key);
-      if (known) known.count++;
+      if (known) known.count += times;
       else {
-        this.entries.set(key, { pid: ev.pid, op, path, count: 1 });
+        this.entries.set(key, { pid: ev.pid, op, path, count: times });
         fresh = true;
       }
     }

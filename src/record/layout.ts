@@ -114,7 +114,7 @@ export async function allocateAttempt(buildDir: string, step?: string): Promise<
 }
 
 /** The attempt a path names, or a UsageError saying why it is not one. An attempt
- * directory is a numeric directory holding seed.txt, inside a step holding cmd. */
+ * directory is a numeric directory holding seed.txt (inside a step directory). */
 export async function resolveAttemptDir(given: string, role: string): Promise<AttemptPaths> {
   const abs = path.resolve(given);
   let st;
@@ -128,8 +128,7 @@ export async function resolveAttemptDir(given: string, role: string): Promise<At
   const attemptName = path.basename(real);
   const stepDir = path.dirname(real);
   const hasSeed = await exists(path.join(real, 'seed.txt'));
-  const hasCmd = await exists(path.join(stepDir, 'cmd'));
-  if (!/^(0|[1-9][0-9]*)$/.test(attemptName) || !hasSeed || !hasCmd) {
+  if (!/^(0|[1-9][0-9]*)$/.test(attemptName) || !hasSeed) {
     throw new UsageError(`${role} ${given}: not an attempt directory (expected <build>/<step>/<attempt> with seed.txt)`);
   }
   return {
@@ -210,12 +209,16 @@ export interface AttemptStatus {
   endedAt: string;
   processes: number;
   filesWritten: number;
+  /** Processes left running by the command and terminated after the linger time. */
+  terminated?: { count: number; processes: Array<{ pid: number; name: string }> };
   /** File calls (opens, stats, access checks, readlinks, mutations) by where they were
    * answered: in the process by the recorder (--fast-path), or through a seccomp
    * notification (the backstop). */
   fileCalls?: { inProcess: number; notified: number };
   /** Problems found while running (src/record/problems.ts); absent when none. */
   problems?: Problem[];
+  /** HTTP exchanges served to the sandbox, response bytes, DNS questions (src/network). */
+  network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number; problems?: string[] };
 }
 
 export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {
@@ -239,24 +242,26 @@ export async function writeFileAtomic(file: string, data: string | Uint8Array): 
 }
 
 /** The attempt a new attempt of `step` builds on by default: the latest complete attempt
- * (else the latest attempt) of the nearest earlier numeric step. Named steps have no
- * order, so they get no default parent. */
-export async function defaultParent(buildDir: string, step: string): Promise<string | undefined> {
-  if (!/^(0|[1-9][0-9]*)$/.test(step)) return undefined;
+ * (`status` says complete: not one still running, interrupted or killed) of the nearest
+ * earlier numeric step that has one. `passedOver` lists the nearer steps whose attempts
+ * all are incomplete. Named steps have no order, so they get no default parent. */
+export async function defaultParent(buildDir: string, step: string): Promise<{ parent?: string; passedOver: string[] }> {
+  const passedOver: string[] = [];
+  if (!/^(0|[1-9][0-9]*)$/.test(step)) return { passedOver };
   const earlier = (await listNumericEntries(buildDir)).filter((s) => s < Number(step)).sort((a, b) => b - a);
   for (const s of earlier) {
     const stepDir = path.join(buildDir, String(s));
     const attempts = (await listNumericEntries(stepDir)).sort((a, b) => b - a);
-    let fallback: string | undefined;
+    let any = false;
     for (const a of attempts) {
       const dir = path.join(stepDir, String(a));
       if (!(await exists(path.join(dir, 'seed.txt')))) continue;
-      fallback ??= dir;
-      if ((await readAttemptStatus(dir))?.complete) return dir;
+      any = true;
+      if ((await readAttemptStatus(dir).catch(() => undefined))?.complete) return { parent: dir, passedOver };
     }
-    if (fallback) return fallback;
+    if (any) passedOver.push(stepDir);
   }
-  return undefined;
+  return { passedOver };
 }
 
 /** The parent attempts an attempt was linked to, nearest first. */

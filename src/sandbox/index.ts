@@ -5,7 +5,7 @@
 // the record through the storage actor (src/actors/storage.ts).
 import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
-import type { OverlayLayer, ReproInput } from './plan.js';
+import type { NetworkPlan, OverlayLayer, ReproInput } from './plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
 import type { InitBridge } from '../actors/init-bridge.js';
 
@@ -41,10 +41,17 @@ export interface SandboxOptions {
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
    * notification wakes each of them, which measured slower on 2 CPUs). */
   handlerThreads?: number;
+  /** Once the command's main process ended, how long to wait for the processes it left
+   * running before terminating them (SIGTERM, then SIGKILL after the grace period).
+   * Absent: wait for every process. */
+  lingerMs?: number;
   /** Deterministic randomness and time, the ld.so shim (docs/reproducibility.md). */
   repro?: ReproInput;
   /** Where uwrx-init writes the processes' trace buffers; absent: no trace. */
   tracesDir?: string;
+  /** The network's plan pieces; present: uwrx-init gets a socket to hand sockets over
+   * (MSG_NET_FD), absent: loopback only, nothing serves it. */
+  network?: NetworkPlan;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace
@@ -63,6 +70,19 @@ export interface SandboxResult {
   incomplete: boolean;
   processes: number;
   filesWritten: number;
+  /** Processes still running when the linger time after the command's exit ran out,
+   * which were terminated (absent: none). `processes` lists the first 64. */
+  terminated?: { count: number; processes: TerminatedProcess[] };
+  /** Why the record is incomplete although the command ran to its end (a full
+   * filesystem under the trace buffers). */
+  problem?: string;
+}
+
+/** A process terminated after the linger time: its logical pid and its name as the
+ * kernel knew it (comm, also for a fork that did not exec). */
+export interface TerminatedProcess {
+  pid: number;
+  name: string;
 }
 
 /** How the tree ended, and what it left for the record. */
@@ -77,6 +97,9 @@ export interface SandboxOutcome {
   overlays: OverlayLayer[];
   /** uwrx-init's file record (files.meta, preserved versions). */
   files?: FilesPlan;
+  /** See SandboxResult. */
+  terminated?: SandboxResult['terminated'];
+  problem?: string;
   /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
   fileNotifications?: number;
 }

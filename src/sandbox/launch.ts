@@ -3,9 +3,10 @@
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { promises as fs, type BigIntStats } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
+import path from 'node:path';
 import { InitBridge } from '../actors/init-bridge.js';
 import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
@@ -14,6 +15,7 @@ import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
   MSG_FAILED,
+  MSG_NET_FD,
   MSG_PLAN,
   MSG_STARTED,
   MSG_STATS,
@@ -21,6 +23,7 @@ import {
   MSG_TEST_DEFER,
   type DoneBody,
   type FailedBody,
+  type NetFdBody,
   type StatsBody,
   type TestDeferBody,
 } from '../protocol/init-messages.js';
@@ -54,24 +57,44 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
-    await prepareRunDir(plan);
+    const whiteouts = await prepareRunDir(plan);
     timing('sandbox plan computed, run directory prepared');
 
     const [ours, theirs] = native().socketPair();
+    // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
+    const [netOurs, netTheirs] = options.network ? native().seqpacketPair() : [-1, -1];
     try {
       child = spawn(helperPath('uwrx-init'), [], {
-        stdio: ['inherit', 'inherit', 'inherit', theirs],
+        stdio: ['inherit', 'inherit', 'inherit', theirs, ...(netTheirs >= 0 ? [netTheirs] : [])],
         cwd: '/',
         env: {},
       });
     } finally {
       native().closeFd(theirs);
+      if (netTheirs >= 0) native().closeFd(netTheirs);
     }
+    const netFds = new Map<number, number>();
+    /** The fd uwrx-init sent with `id` (queued before the message naming it), added to
+     * the message as `fd` for its listener. */
+    const withFd = (b: NetFdBody): NetFdBody => {
+      for (;;) {
+        const fd = netFds.get(b.id);
+        if (fd !== undefined) {
+          netFds.delete(b.id);
+          return { ...b, fd };
+        }
+        const got = netOurs >= 0 ? native().recvFd(netOurs) : null;
+        if (!got) return b;
+        netFds.set(got.id, got.fd);
+      }
+    };
     const socket = new net.Socket({ fd: ours, readable: true, writable: true });
     bridge = new InitBridge(new SocketTransport(socket));
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
-    for (const [type, listener] of Object.entries(options.on ?? {})) bridge.on(type, listener);
+    for (const [type, listener] of Object.entries(options.on ?? {})) {
+      bridge.on(type, type === MSG_NET_FD ? (b: NetFdBody) => listener(withFd(b)) : listener);
+    }
     for (const [type, handler] of Object.entries(options.requests ?? {})) bridge.handle(type, handler);
     bridge
       .on(MSG_DONE, (b: DoneBody) => {
@@ -97,7 +120,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const closed = new Promise<void>((resolve) => bridge!.onClose(() => resolve()));
     const { code, signal } = await exited;
     await closed;
+    if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
+    await dropWhiteouts(whiteouts);
     // The mounts are gone with uwrx-init: what is not the record goes now, while the
     // record's writer takes the uppers.
     cleaning = removeScaffolding(plan);
@@ -107,13 +132,17 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
       return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
     }
+    const lost = traceLoss(outcome, options.runDir);
+    const terminated = lingering(outcome);
     return {
       status: outcome.status,
       exitCode: outcome.code,
       signal: outcome.signal,
-      incomplete: interrupted,
+      incomplete: interrupted || lost !== undefined,
       ...left,
       ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
+      ...(terminated ? { terminated } : {}),
+      ...(lost ? { problem: lost } : {}),
     };
   })();
 
@@ -148,7 +177,10 @@ function signalNumber(name: NodeJS.Signals): number {
   return os.constants.signals[name] ?? 9;
 }
 
-async function prepareRunDir(plan: SandboxPlan): Promise<void> {
+/** Makes the run directory's tree; returns the whiteouts it made, each with its identity
+ * (inode and change time). */
+async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
+  const whiteouts = new Map<string, string>();
   await fs.mkdir(plan.newRoot, { recursive: true });
   if (plan.ldso) {
     const preload = plan.ldso.preload;
@@ -156,12 +188,18 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
     await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
   }
   prepareParentLayers(plan);
-  const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {
     await fs.mkdir(layer.upper, { recursive: true });
     await fs.mkdir(layer.work, { recursive: true });
     const dirs = layer.upperDirs ?? [];
-    for (const d of dirs) await fs.mkdir(d.path, { recursive: true });
+    for (const d of dirs) {
+      await fs.mkdir(d.path, { recursive: true });
+      if (d.uid !== undefined && d.gid !== undefined) await fs.chown(d.path, d.uid, d.gid);
+    }
+    for (const w of layer.whiteouts ?? []) {
+      native().makeWhiteout(w);
+      whiteouts.set(w, identity(await fs.lstat(w, { bigint: true })));
+    }
     // modes last, deepest first: a directory may deny its owner the writes made above
     for (const d of [...dirs].reverse()) {
       await fs.chmod(d.path, d.mode);
@@ -169,11 +207,53 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
     }
     // the upper's root directory gives the mount point its owner and mode
     await fs.chmod(layer.upper, layer.mode);
-    if (root) {
-      const st = await fs.stat(layer.mountPoint);
-      await fs.chown(layer.upper, st.uid, st.gid);
+    if (layer.owner) await fs.chown(layer.upper, layer.owner.uid, layer.owner.gid);
+  }
+  return whiteouts;
+}
+
+/** Removes the whiteouts prepareRunDir made that are still there (a command that made
+ * and removed a directory of that name left a whiteout of its own, which is kept), and
+ * gives their directories back the times they had. */
+async function dropWhiteouts(made: Map<string, string>): Promise<void> {
+  for (const [w, id] of made) {
+    const st = await fs.lstat(w, { bigint: true }).catch(() => undefined);
+    if (!st || identity(st) !== id) continue;
+    const dir = path.dirname(w);
+    const parent = await fs.lstat(dir);
+    // the directory may deny its owner writes (the caller's rights on the host)
+    await fs.chmod(dir, (parent.mode & 0o7777) | 0o300);
+    try {
+      await fs.unlink(w);
+    } finally {
+      await fs.chmod(dir, parent.mode & 0o7777);
+      await fs.utimes(dir, parent.atime, parent.mtime);
     }
   }
+}
+
+function identity(st: BigIntStats): string {
+  return `${st.ino}:${st.ctimeNs}`;
+}
+
+/** What the trace buffers could not hold, in one sentence (undefined: nothing lost). */
+function traceLoss(outcome: DoneBody, runDir: string): string | undefined {
+  const records = outcome.traceLostRecords ?? 0;
+  const buffers = outcome.traceLostBuffers ?? 0;
+  if (records === 0 && buffers === 0) return undefined;
+  const why = outcome.traceErrno === os.constants.errno.ENOSPC ? 'no space left' : `errno ${outcome.traceErrno}`;
+  const what = [
+    records ? `${records} trace record${records === 1 ? '' : 's'}` : '',
+    buffers ? `the trace of ${buffers} process${buffers === 1 ? '' : 'es'}` : '',
+  ].filter(Boolean).join(' and ');
+  return `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
+}
+
+/** The processes terminated after the linger time. */
+function lingering(outcome: DoneBody): SandboxOutcome['terminated'] {
+  const processes = outcome.terminated ?? [];
+  const count = outcome.terminatedCount ?? processes.length;
+  return count === 0 ? undefined : { count, processes };
 }
 
 /** The sandbox's root and the overlays' work directories; the uppers stay for the
@@ -194,8 +274,10 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     runDir: options.runDir,
     hide: options.hide,
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
+    ...(options.lingerMs !== undefined ? { lingerMs: options.lingerMs } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
+    ...(options.network ? { network: options.network } : {}),
     parents: parentStores(options.attemptDir),
   });
   // a test switch, deliberately not an option: it enables a feature only tests use

@@ -14,6 +14,7 @@ import { buildKernelFilesystems } from './plan/dev.js';
 import { buildHidden, normaliseHidden } from './plan/hidden.js';
 import { buildRepro } from './plan/repro.js';
 import { buildRoot } from './plan/root.js';
+import { buildNetwork } from './plan/network.js';
 import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, StepList, type BuildContext } from './plan/steps.js';
 
 export { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC } from './plan/steps.js';
@@ -30,10 +31,17 @@ export interface OverlayLayer {
   mode: number;
   /** The mount point's mode on the host, which the record keeps. */
   hostMode: number;
+  /** The mount point's owner, given to the upper's root directory (runs as root). */
+  owner?: { uid: number; gid: number };
   /** Directories created in the upper before the run (parents first): unprivileged, the
    * kernel cannot copy up a directory whose owner or group is not mapped (EOVERFLOW), so
-   * those the command is likely to write below exist in the upper already. */
+   * those the command is likely to write below exist in the upper already; and the
+   * directories leading to a whiteout. */
   upperDirs?: UpperDir[];
+  /** Whiteouts made in the upper before the run: the record and the run directory are
+   * absent inside, so the command may create a directory of the same name (its own
+   * ./build). Removed when the run ends, unless the command replaced them. */
+  whiteouts?: string[];
 }
 
 export interface UpperDir {
@@ -43,6 +51,9 @@ export interface UpperDir {
   /** The lower directory's times, in seconds. */
   atime: number;
   mtime: number;
+  /** The lower directory's owner, given to the upper's copy (runs as root). */
+  uid?: number;
+  gid?: number;
 }
 
 export interface SandboxPlan {
@@ -80,6 +91,8 @@ export interface PlanInput {
   hide: string[];
   handlerThreads?: number;
   graceMs?: number;
+  /** See InitPlan.lingerMs. */
+  lingerMs?: number;
   /** Deterministic randomness, time, hostname and the ld.so shim; absent: none of it. */
   repro?: ReproInput;
   /** Where uwrx-init writes the processes' trace buffers; absent: no trace events. */
@@ -87,6 +100,14 @@ export interface PlanInput {
   /** The parents' stores, nearest first (parentStores()): lower layers above the real
    * filesystem. */
   parents?: ParentStore[];
+  /** The network's pieces (src/network/feature.ts): steps once lo is up, and files bound
+   * read-only over host paths (resolv.conf, CA bundles). */
+  network?: NetworkPlan;
+}
+
+export interface NetworkPlan {
+  steps: PlanStep[];
+  binds: Array<{ source: string; target: string }>;
 }
 
 /** One parent attempt's store: its layer roots, top first (files-<q> highest q first,
@@ -121,9 +142,10 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
   const { overlays, files, flatten } = buildRoot(ctx);
   buildKernelFilesystems(ctx);
   ctx.steps.push({ op: 'loopback' });
+  buildNetwork(ctx);
   ctx.steps.push({ op: 'hostname', name: 'uwrx' });
   const ldso = buildRepro(ctx);
-  buildHidden(ctx);
+  buildHidden(ctx, overlays, files);
   ctx.steps.push({ op: 'readonly', path: ctx.newRoot, flags: 0 });
   ctx.steps.push({ op: 'pivot', path: ctx.newRoot });
 
@@ -148,6 +170,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
       handlerThreads: input.handlerThreads ?? 1,
       ...(ldso?.preload ? { recorder: true } : {}),
       graceMs: input.graceMs ?? 3000,
+      ...(input.lingerMs !== undefined ? { lingerMs: input.lingerMs } : {}),
       ...(input.tracesDir ? { tracesDir: input.tracesDir } : {}),
       ...(input.repro
         ? {
@@ -185,6 +208,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
   for (const o of overlays) {
     if (o.mode !== o.hostMode) lines.push(`upper ${o.upper} ${o.mode.toString(8)} (for ${o.mountPoint}, ${o.hostMode.toString(8)} on the host)`);
     for (const d of o.upperDirs ?? []) lines.push(`upper dir ${d.path} ${d.mode.toString(8)}`);
+    for (const w of o.whiteouts ?? []) lines.push(`upper whiteout ${w} (hidden inside)`);
   }
   // a step that may fail without failing the run says so
   plan.steps.forEach((s, i) => lines.push(`${String(i).padStart(3)} ${renderStep(s)}${s.bestEffort ? ' (best effort)' : ''}`));
@@ -221,5 +245,11 @@ function renderStep(s: PlanStep): string {
       return `devrandom ${s.path}${s.flags ? ' (/dev/random)' : ''}`;
     case 'pty':
       return `pty ${s.path} <- ${s.source}`;
+    case 'netaddr':
+      return `address ${s.path}/${s.flags} on lo`;
+    case 'netroute':
+      return `local route ${s.path}/${s.flags} on lo`;
+    case 'netsocket':
+      return `${s.name} socket ${s.path} port ${s.flags} for the network actors`;
   }
 }

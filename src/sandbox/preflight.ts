@@ -1,6 +1,8 @@
 // What the kernel must offer before a sandbox can start; one line when something lacks.
+import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
+import { helperPath } from '../native.js';
 
 function readNumber(file: string): number | null {
   try {
@@ -45,5 +47,21 @@ export function checkKernel(): string | null {
   if (unprivileged && !kernelAtLeast(5, 11)) {
     return `kernel ${os.release()} cannot mount overlayfs in a user namespace: use Linux 5.11 or newer, or run uwrx as root`;
   }
+  if (underSeccompFilter() && spawnSync(helperPath('uwrx-init'), ['--probe-listener']).status === LISTENER_BUSY) {
+    return 'cannot run inside another uwrx run (or under another seccomp notification supervisor): ' +
+      'the kernel allows one seccomp listener per process tree';
+  }
   return null;
+}
+
+/** `uwrx-init --probe-listener` exit status: this tree has a seccomp listener already. */
+const LISTENER_BUSY = 3;
+
+/** True when this process runs under a seccomp filter (only then can a listener exist). */
+function underSeccompFilter(): boolean {
+  try {
+    return /^Seccomp:\s*2$/m.test(readFileSync('/proc/self/status', 'utf8'));
+  } catch {
+    return false;
+  }
 }

@@ -15,11 +15,37 @@
 
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
-/* Maps win_size bytes at win_off, extending the file to the window's end first. Only the
- * full window is populated up front: most processes never leave the small first one, and
- * faulting its few pages in as records arrive is cheaper than populating it. */
+/* Gives the file real blocks up to `end`: a page of a shared mapping that the filesystem
+ * cannot back (a full tmpfs) would be SIGBUS on first touch, killing the writer; this way
+ * a full filesystem is an ENOSPC here instead. */
+static int reserve_blocks(int fd, uint64_t end) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -errno;
+  uint64_t from = (uint64_t)st.st_size;
+  if (end <= from) return 0;
+  if (fallocate(fd, 0, (off_t)from, (off_t)(end - from)) == 0) return 0;
+  if (errno != EOPNOTSUPP) return -errno;
+  /* no fallocate on this filesystem: writing zeros allocates too */
+  static const unsigned char zeros[4096];
+  for (uint64_t off = from; off < end;) {
+    size_t n = end - off < sizeof zeros ? (size_t)(end - off) : sizeof zeros;
+    ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+    if (w < 0) {
+      int err = errno;
+      if (ftruncate(fd, (off_t)from) != 0) {}
+      return -err;
+    }
+    off += (uint64_t)w;
+  }
+  return 0;
+}
+
+/* Maps win_size bytes at win_off, extending the file (with blocks) to the window's end
+ * first. Only the full window is populated up front: most processes never leave the
+ * small first one, and faulting its few pages in as records arrive is cheaper. */
 static int map_window(struct uwrx_tracebuf *tb) {
-  if (ftruncate(tb->fd, (off_t)(tb->win_off + tb->win_size)) != 0) return -errno;
+  int r = reserve_blocks(tb->fd, tb->win_off + tb->win_size);
+  if (r != 0) return r;
   int populate = tb->win_size == UWRX_TRACE_WINDOW_SIZE ? MAP_POPULATE : 0;
   void *p = mmap(NULL, tb->win_size, PROT_READ | PROT_WRITE, MAP_SHARED | populate, tb->fd, (off_t)tb->win_off);
   if (p == MAP_FAILED) return -errno;

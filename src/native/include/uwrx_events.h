@@ -72,10 +72,12 @@ struct uwrx_ev_chown { uint32_t uid; uint32_t gid; int64_t result; };
 struct uwrx_ev_truncate { int64_t length; int64_t result; };
 
 /* A read access: op is UWRX_ACCESS_* (uwrx_recorder.h); flags the open flags, access
- * mode or AT_* flags of the call; result an fd, length, 0 or -errno. */
+ * mode or AT_* flags of the call; result an fd, length, 0 or -errno; count how many
+ * times the process made this access (the in-process recorder counts repeats into the
+ * first record; 1 otherwise). */
 #define UWRX_EV_ACCESS 25
 #define UWRX_EV_ACCESS_BLOBS "path"
-struct uwrx_ev_access { uint32_t op; int32_t flags; int64_t result; };
+struct uwrx_ev_access { uint32_t op; int32_t flags; int64_t result; uint32_t count; };
 
 #define UWRX_EV_CONNECT 32
 #define UWRX_EV_CONNECT_BLOBS "addr"

@@ -530,14 +530,15 @@ static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path
 }
 
 /* A read access seen on the notification path: the same event the in-process recorder
- * writes (uwrx_recorder.h). The call continues in the kernel after this, so the result
- * is what the path resolves to now: 0 when it exists, else -errno (ENOENT for a probe). */
+ * writes (uwrx_recorder.h), with the path as the process named it, made absolute and
+ * lexically normalised. The call continues in the kernel after this, so the result is
+ * what the path resolves to now: 0 when it exists, else -errno (ENOENT for a probe). */
 static void trace_access(struct notif_ctx *ctx, uint32_t op, const char *path, int32_t flags, bool follow) {
   struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
   if (!tb || !path) return;
   struct stat st;
   int64_t result = fstatat(AT_FDCWD, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
-  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result, .count = 1 };
   struct uwrx_blob b = { path, strlen(path) };
   uwrx_trace_emit(tb, UWRX_EV_ACCESS, trace_logical_tid(ctx->proc, ctx->req->pid), &ev, sizeof ev, &b, 1);
 }
@@ -563,8 +564,8 @@ static enum verdict on_open(struct notif_ctx *ctx) {
   if (!decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint64_t flags = a.flags;
   if (!write_intent(flags)) {
-    /* a read: recorded, then the kernel opens it */
-    char *path = arg_path(ctx, &a.path);
+    /* a read: recorded as named, then the kernel opens it */
+    char *path = target_path_at(ctx, a.path.dirfd, a.path.addr);
     trace_access(ctx, (flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, path, (int32_t)flags, a.path.follow);
     free(path);
     return VERDICT_CONTINUE;
@@ -797,7 +798,8 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     }
     if (abs) canon = stat_by_path(abs, flags, mask, &r);
     if (!canon && abs) canon = stat_by_open(AT_FDCWD, abs, (flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0, flags, mask, &r);
-    trace_access(ctx, UWRX_ACCESS_STAT, canon ? canon : abs, flags, follow);
+    if (abs) path_normalize(abs);
+    trace_access(ctx, UWRX_ACCESS_STAT, abs, flags, follow);
     free(abs);
   }
   if (!canon) goto out;
@@ -822,19 +824,6 @@ out:
   free(raw);
   free(canon);
   return verdict;
-}
-
-/* ---- access checks ---- */
-
-/* access, faccessat, faccessat2: recorded, answered by the kernel. */
-static enum verdict on_access(struct notif_ctx *ctx) {
-  count_call();
-  struct call_args a;
-  if (!decode_call(ctx, &a) || !a.has_path) return VERDICT_CONTINUE;
-  char *path = arg_path(ctx, &a.path);
-  trace_access(ctx, UWRX_ACCESS_ACCESS, path, (int32_t)a.mode, a.path.follow);
-  free(path);
-  return VERDICT_CONTINUE;
 }
 
 /* ---- mutations ---- */
@@ -956,12 +945,10 @@ static bool files_on(const struct plan *plan) { return F.enabled; }
 /* Stat times are squashed only when the plan gives T0. */
 static bool squashing(const struct plan *plan) { return plan->repro.time.t0_ns != 0; }
 
-/* access checks are subscribed only to record them (the recorder answers them in
- * process when it runs). */
+/* access, faccessat, faccessat2 are not subscribed: a notified call can fail with EINTR
+ * where the native one never does, and their result needs nothing from uwrx. The
+ * in-process recorder records them. */
 static const struct subscription files_calls[] = {
-  { SYS_access, on_access, NULL, NULL },
-  { SYS_faccessat, on_access, NULL, NULL },
-  { SYS_faccessat2, on_access, NULL, NULL },
   { SYS_open, on_open, NULL, NULL },
   { SYS_openat, on_open, NULL, NULL },
   { SYS_openat2, on_open, NULL, NULL },

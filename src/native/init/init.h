@@ -63,11 +63,26 @@ void trace_release(struct proc *p);
 /* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
  * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
 uint32_t trace_logical_tid(struct proc *p, pid_t tid);
+/* Records the buffers could not hold, processes that got no buffer, first errno. */
+void trace_losses(uint64_t *records, uint64_t *buffers, int *err);
 /* Plan key "recorder": the in-process recorder may be set up (uwrx_recorder.h). */
 void trace_enable_recorder(bool on);
 /* UWRX_CTL_RECORDER: hands the process its recorder buffer; on success the fd's
  * installation answers the notification. */
 void trace_handle_recorder(struct notif_ctx *ctx);
+
+/* ---- network (net.c): sockets for the DNS and proxy actors ---- */
+
+/* The first process, before the clone: takes UWRX_INIT_NET_FD when Node passed it. */
+void net_init(void);
+/* The first process, after the clone: only pid 1 hands sockets over. */
+void net_close_in_parent(void);
+/* Plan steps netsocket (a bound udp/tcp socket handed to Node), netaddr and netroute
+ * (an address, or a local route for a prefix, on lo): 0, or -1 with errno. */
+int net_hand_over_socket(const char *kind, const char *address, unsigned port);
+int net_add_address(const char *address, unsigned prefix, bool local_route);
+/* The feature (registered in feature.c): connect to an allocated address gets a
+ * listener first. Enabled when Node passed the network socket. */
 
 /* ---- files (files.c): files.meta, per-process versions, stat time squashing ---- */
 
@@ -107,6 +122,7 @@ struct plan {
   size_t nsteps;
   int handler_threads;
   int grace_ms;
+  int linger_ms;              /* after the command's main process ended: -1 waits for all */
   struct repro_config repro;  /* repro.c */
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
   bool test_deferral;         /* testdefer.c: the deferral test feature is on */
@@ -203,6 +219,8 @@ void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 void procs_reaped(pid_t pid, int status);
 /* epoll reported the pidfd of `p` readable. */
 void procs_pidfd_ready(struct proc *p);
+/* Logical pids and pids of the processes not ended yet (at most `max`); returns how many. */
+size_t procs_running(int *logical, pid_t *tgid, size_t max);
 /* Retries exit reports whose status was not known yet. */
 void procs_flush_pending(bool final);
 uint64_t now_ns(void);
@@ -289,7 +307,7 @@ struct feature {
 #define SUBSCRIPTIONS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))
 
 extern const struct feature feature_processes, feature_trace, feature_files, feature_reproducibility,
-    feature_deferral_test;
+    feature_deferral_test, feature_network;
 
 /* Pid 1, before the command starts: picks the enabled features and their handlers. */
 void features_configure(const struct plan *plan);
@@ -374,6 +392,8 @@ bool decode_call(struct notif_ctx *ctx, struct call_args *out);
 int target_mem(struct notif_ctx *ctx);
 /* A NUL-terminated string of at most `max` bytes at `addr` of the target: malloc'd or NULL. */
 char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max);
+/* Collapses "." and ".." and repeated slashes of an absolute path in place, lexically. */
+void path_normalize(char *path);
 /* Absolute directory of `dirfd` (AT_FDCWD: the cwd) of thread `tid`; malloc'd or NULL. */
 char *target_dir_path(pid_t tid, int dirfd);
 /* The path argument at `addr`, made absolute against `dirfd` and lexically normalised

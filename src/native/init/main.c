@@ -6,6 +6,7 @@
  * pivot_root), forks the command (which enters a nested user and mount namespace and
  * installs the seccomp filter), serves the notifications, reaps every process and ends
  * when none is left. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <sched.h>
@@ -13,6 +14,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/epoll.h>
 #include <sys/prctl.h>
 #include <sys/signalfd.h>
@@ -133,6 +136,12 @@ static __attribute__((noreturn)) void run_command(int sock) {
   send_fd(sock, listener, 0);
   close(listener);
   close(sock);
+  /* execvpe searches the PATH of this process's own environment (empty): the command is
+   * looked up as the caller's shell would, in the caller's PATH */
+  const char *path = NULL;
+  for (char **e = plan.env; *e; e++)
+    if (!strncmp(*e, "PATH=", 5)) path = *e + 5;
+  if (path) setenv("PATH", path, 1);
   execvpe(plan.argv[0], plan.argv, plan.env);
   int err = errno;
   fprintf(stderr, "uwrx: %s: %s\n", plan.argv[0], strerror(err));
@@ -143,6 +152,13 @@ static __attribute__((noreturn)) void run_command(int sock) {
 
 static int timer_fd = -1;
 static int command_status = -1;
+/* Processes still running when the linger time after the command's exit ran out: they
+ * were terminated (logical pids). */
+#define LINGER_REPORT_MAX 64
+static int lingered[LINGER_REPORT_MAX];
+static char lingered_name[LINGER_REPORT_MAX][16]; /* comm: also for a fork that did not exec */
+static size_t nlingered, nlingered_total;
+static bool linger_armed;
 
 static void arm_timer(int ms) {
   struct itimerspec its = { 0 };
@@ -211,6 +227,31 @@ static void on_socket_message(void) {
   free(data);
 }
 
+/* Processes of the sandbox other than pid 1, as its /proc lists them. */
+static size_t processes_left(void) {
+  DIR *d = opendir("/proc");
+  if (!d) return 0;
+  size_t n = 0;
+  struct dirent *e;
+  while ((e = readdir(d)))
+    if (e->d_name[0] >= '1' && e->d_name[0] <= '9' && strcmp(e->d_name, "1") != 0) n++;
+  closedir(d);
+  return n;
+}
+
+static void read_comm(pid_t pid, char out[16]) {
+  char path[32];
+  snprintf(path, sizeof path, "/proc/%d/comm", pid);
+  out[0] = 0;
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  ssize_t n = read(fd, out, 15);
+  close(fd);
+  out[n > 0 ? n : 0] = 0;
+  char *nl = strchr(out, '\n');
+  if (nl) *nl = 0;
+}
+
 static void reap(void) {
   for (;;) {
     int status;
@@ -232,9 +273,32 @@ static bool children_left(void) {
 static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 6);
+  uint64_t lost_records, lost_buffers;
+  int lost_errno;
+  trace_losses(&lost_records, &lost_buffers, &lost_errno);
+  bool lost = lost_records || lost_buffers;
+  mp_write_map(&w, lost ? 11 : 8);
   mp_write_cstr(&w, "fileNotifications");
   mp_write_uint(&w, files_notifications());
+  if (lost) {
+    mp_write_cstr(&w, "traceLostRecords");
+    mp_write_uint(&w, lost_records);
+    mp_write_cstr(&w, "traceLostBuffers");
+    mp_write_uint(&w, lost_buffers);
+    mp_write_cstr(&w, "traceErrno");
+    mp_write_int(&w, lost_errno);
+  }
+  mp_write_cstr(&w, "terminated");
+  mp_write_array(&w, (uint32_t)nlingered);
+  for (size_t i = 0; i < nlingered; i++) {
+    mp_write_map(&w, 2);
+    mp_write_cstr(&w, "pid");
+    mp_write_int(&w, lingered[i]);
+    mp_write_cstr(&w, "name");
+    mp_write_cstr(&w, lingered_name[i]);
+  }
+  mp_write_cstr(&w, "terminatedCount");
+  mp_write_uint(&w, nlingered_total);
   mp_write_cstr(&w, "status");
   mp_write_int(&w, command_status >= 0 ? exit_code_of(command_status) : 1);
   mp_write_cstr(&w, "code");
@@ -340,6 +404,10 @@ static __attribute__((noreturn)) void pid1_main(void) {
   for (;;) {
     reap();
     if (!children_left()) break;
+    if (command_status >= 0 && !linger_armed && !g.terminating && plan.linger_ms >= 0) {
+      linger_armed = true;
+      arm_timer(plan.linger_ms);
+    }
     struct epoll_event events[64];
     /* statuses not known at exit are retried every 20 ms */
     int n = epoll_wait(g.epoll, events, 64, 20);
@@ -354,7 +422,18 @@ static __attribute__((noreturn)) void pid1_main(void) {
       } else if (tag == EV_TIMER) {
         uint64_t ticks;
         if (read(timer_fd, &ticks, sizeof ticks) < 0) {}
-        if (g.terminating && !killed) {
+        if (!g.terminating && linger_armed) {
+          /* the command ended a while ago; what it left running goes now */
+          pid_t tgid[LINGER_REPORT_MAX];
+          pthread_mutex_lock(&g.lock);
+          nlingered = procs_running(lingered, tgid, LINGER_REPORT_MAX);
+          pthread_mutex_unlock(&g.lock);
+          for (size_t i = 0; i < nlingered; i++) read_comm(tgid[i], lingered_name[i]);
+          nlingered_total = nlingered;
+          size_t seen = processes_left();
+          if (seen > nlingered_total) nlingered_total = seen; /* some never made a notified call */
+          start_termination(plan.grace_ms);
+        } else if (g.terminating && !killed) {
           killed = true;
           kill(-1, SIGKILL);
         }
@@ -411,14 +490,33 @@ static bool write_maps(pid_t child) {
   return true;
 }
 
+/* `uwrx-init --probe-listener`: can a seccomp notification listener be installed here?
+ * Exit 0: yes; 3: EBUSY (this process tree has one already: inside another uwrx run, or
+ * under another supervisor); 4: another error. Tried in a child, which ends right after. */
+static int probe_listener(void) {
+  pid_t child = fork();
+  if (child < 0) return 4;
+  if (child == 0) {
+    struct sock_filter allow[] = { BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW) };
+    struct sock_fprog prog = { .len = 1, .filter = allow };
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) _exit(4);
+    long fd = syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+    _exit(fd >= 0 ? 0 : errno == EBUSY ? 3 : 4);
+  }
+  int status;
+  while (waitpid(child, &status, 0) < 0)
+    if (errno != EINTR) return 4;
+  return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
+}
+
 int main(int argc, char **argv) {
-  (void)argc;
-  (void)argv;
+  if (argc == 2 && !strcmp(argv[1], "--probe-listener")) return probe_listener();
   if (fcntl(UWRX_INIT_FD, F_SETFD, FD_CLOEXEC) != 0) {
     fprintf(stderr, "uwrx-init: expects the control socket on fd %d (it is started by uwrx)\n", UWRX_INIT_FD);
     return 2;
   }
   g.sock = UWRX_INIT_FD;
+  net_init();
   pid_t node = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != node) return 1;
@@ -483,6 +581,7 @@ int main(int argc, char **argv) {
   /* pid 1 holds the socket from here on; Node sees EOF when pid 1 ends */
   close(g.sock);
   g.sock = -1;
+  net_close_in_parent();
   for (;;) {
     int sig;
     if (sigwait(&set, &sig) != 0) continue;

@@ -68,7 +68,7 @@ char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max) {
 }
 
 /* Collapses "//", "/./" and "/x/../" in place; ".." at the root stays at the root. */
-static void normalize(char *path) {
+void path_normalize(char *path) {
   char *out = path;
   const char *in = path;
   while (*in) {
@@ -130,6 +130,6 @@ char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
     free(raw);
     if (!full) return NULL;
   }
-  normalize(full);
+  path_normalize(full);
   return full;
 }

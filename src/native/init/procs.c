@@ -356,6 +356,16 @@ void procs_reaped(pid_t pid, int status) {
   p->wait_status = status;
 }
 
+size_t procs_running(int *logical, pid_t *tgid, size_t max) {
+  size_t n = 0;
+  for (size_t i = 0; i < nall && n < max; i++) {
+    if (all[i]->ended || all[i]->reaped) continue;
+    logical[n] = all[i]->logical;
+    tgid[n++] = all[i]->tgid;
+  }
+  return n;
+}
+
 void procs_flush_pending(bool final) {
   if (final)
     for (size_t i = 0; i < nall; i++) end(all[i]);

@@ -27,6 +27,23 @@
 #include "uwrx_recorder.h"
 
 static int traces_fd = -1;
+/* What the buffers could not hold (a full filesystem under them): records dropped,
+ * processes without a buffer, and the first error (atomic). */
+static uint64_t lost_records, lost_buffers;
+static int lost_errno;
+
+static void note_loss(uint64_t records, uint64_t buffers, int err) {
+  __atomic_add_fetch(&lost_records, records, __ATOMIC_RELAXED);
+  __atomic_add_fetch(&lost_buffers, buffers, __ATOMIC_RELAXED);
+  int none = 0;
+  if (err) __atomic_compare_exchange_n(&lost_errno, &none, err, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED);
+}
+
+void trace_losses(uint64_t *records, uint64_t *buffers, int *err) {
+  *records = __atomic_load_n(&lost_records, __ATOMIC_RELAXED);
+  *buffers = __atomic_load_n(&lost_buffers, __ATOMIC_RELAXED);
+  *err = __atomic_load_n(&lost_errno, __ATOMIC_RELAXED);
+}
 
 bool trace_open_dir(const char *path) {
   traces_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -38,6 +55,7 @@ bool trace_open_dir(const char *path) {
 static void release_now(struct proc *p) {
   struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
   if (!tb) return;
+  if (tb->err) note_loss(tb->dropped, 0, -tb->err);
   if (__atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST)) {
     /* the process is gone: nothing writes its recorder buffer any more */
     char from[32], to[40];
@@ -109,7 +127,9 @@ static void trace_spawned(struct proc *p, struct proc *parent) {
     problem(PROBLEM_NO_MEMORY);
     return;
   }
-  if (uwrx_tracebuf_open(tb, traces_fd, (uint32_t)p->logical) != 0) {
+  int r = uwrx_tracebuf_open(tb, traces_fd, (uint32_t)p->logical);
+  if (r != 0) {
+    note_loss(0, 1, -r);
     free(tb);
     problem(PROBLEM_TRACE_BUFFER);
     return;

@@ -20,6 +20,8 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <pthread.h>
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdarg.h>
 #include <stdint.h>
 #include <stdio.h>
@@ -106,10 +108,21 @@ static int map_gate(void) {
   return -1;
 }
 
+/* Accesses this process image already recorded: a repeat (same operation, same outcome,
+ * same path) adds to the first record's count instead of writing another record.
+ * Open addressing over hashes; the path itself is compared in the record, so a hash
+ * collision never merges two paths. A full table only means more records. */
+#define SEEN_SLOTS 8192
+static struct seen {
+  uint64_t hash;   /* 0: free */
+  uint64_t offset; /* of the first record in the buffer */
+} seen[SEEN_SLOTS];
+
 static void after_fork_child(void) {
   /* a forked child has its own memory: drop the parent's buffer, set up again lazily */
   if (R.hdr) slow6(SYS_munmap, (long)R.hdr, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   R.hdr = NULL;
+  memset(seen, 0, sizeof seen);
   R.owner = 0;
   __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
   __atomic_store_n(&R.state, UNSET, __ATOMIC_RELEASE);
@@ -123,6 +136,9 @@ static void setup(void) {
   if (fd >= 0) {
     long p = slow6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     slow6(SYS_close, fd, 0, 0, 0, 0, 0);
+    /* no read-ahead: a fault on the sparse file would otherwise fill (and zero) dozens
+     * of page cache pages for every page written, measured at ~4 ms per process */
+    if (p > 0 && (unsigned long)p < -4096UL) slow6(SYS_madvise, p, UWRX_REC_FILE_SIZE, MADV_RANDOM, 0, 0, 0);
     struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
     if (p > 0 && (unsigned long)p < -4096UL && h->magic == UWRX_REC_MAGIC && map_gate() == 0) {
       R.hdr = h;
@@ -162,8 +178,49 @@ static void count(int answered) {
 
 /* ---- records ---- */
 
+static uint64_t access_hash(uint32_t op, int64_t result, const char *path, size_t len) {
+  uint64_t h = 1469598103934665603ULL ^ op ^ ((uint64_t)(result < 0 ? result : 0) << 8);
+  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)path[i]) * 1099511628211ULL;
+  return h ? h : 1;
+}
+
+/* The count field of the first record of this access, or NULL (and a claimed slot in
+ * *slot, when one was free) if there is none yet. */
+static uint32_t *seen_before(uint64_t hash, uint32_t op, const char *path, size_t len, struct seen **slot) {
+  *slot = NULL;
+  for (unsigned i = 0; i < 16; i++) {
+    struct seen *s = &seen[(hash + i) % SEEN_SLOTS];
+    uint64_t have = __atomic_load_n(&s->hash, __ATOMIC_ACQUIRE);
+    if (have == 0) {
+      uint64_t expected = 0;
+      if (__atomic_compare_exchange_n(&s->hash, &expected, hash, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        *slot = s;
+        return NULL;
+      }
+      have = expected;
+    }
+    if (have != hash) continue;
+    uint64_t off = __atomic_load_n(&s->offset, __ATOMIC_ACQUIRE);
+    if (off == 0) return NULL; /* its record is being written: record this one too */
+    unsigned char *p = (unsigned char *)R.hdr + off;
+    const struct uwrx_ev_access *ev = (const void *)(p + UWRX_EV_HEADER_SIZE);
+    uint32_t n;
+    memcpy(&n, p + UWRX_EV_HEADER_SIZE + ALIGN8(sizeof *ev), 4);
+    if (ev->op == op && n == len && !memcmp(p + UWRX_EV_HEADER_SIZE + ALIGN8(sizeof *ev) + 4, path, len))
+      return (uint32_t *)(p + UWRX_EV_HEADER_SIZE + offsetof(struct uwrx_ev_access, count));
+  }
+  return NULL;
+}
+
 static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, size_t len) {
   struct uwrx_rec_header *h = R.hdr;
+  uint64_t hash = access_hash(op, result, path, len);
+  struct seen *slot;
+  uint32_t *count = seen_before(hash, op, path, len, &slot);
+  if (count) {
+    __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
+    return;
+  }
   size_t fixed = sizeof(struct uwrx_ev_access);
   size_t size = ALIGN8(UWRX_EV_HEADER_SIZE + ALIGN8(fixed) + 4 + len);
   uint64_t off = __atomic_fetch_add(&h->pos, size, __ATOMIC_RELAXED);
@@ -178,7 +235,7 @@ static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, s
     .size = 0, .type = UWRX_EV_ACCESS, .flags = 0, .pid = R.pid, .tid = R.pid,
     .time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
   };
-  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result, .count = 1 };
   uint32_t n = (uint32_t)len;
   unsigned char *q = p;
   memcpy(q, &eh, sizeof eh);
@@ -190,6 +247,7 @@ static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, s
   memset(q + 4 + len, 0, size - (size_t)(q + 4 + len - p));
   /* committed: the collector reads up to the first record whose size is still 0 */
   __atomic_store_n((uint32_t *)p, (uint32_t)size, __ATOMIC_RELEASE);
+  if (slot) __atomic_store_n(&slot->offset, off, __ATOMIC_RELEASE);
 }
 
 /* Appends the lexically normalised form of `rel` ("." and ".." collapsed, repeated
@@ -251,18 +309,13 @@ static size_t absolute(int dirfd, const char *path, char *out) {
   return join_normal(out, (size_t)n, path);
 }
 
-/* Records access `op` of `path` (relative to dirfd) with result `r`; for a successful
- * open, the opened file's own name (symlinks resolved) as the kernel reports it. */
-static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r, int opened_fd) {
+/* Records access `op` of `path` (relative to dirfd) with result `r`: the path as the
+ * process named it, made absolute and lexically normalised, as the notification path
+ * records it (resolving symlinks would cost a /proc lookup per call, more than the
+ * open itself). */
+static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r) {
   char buf[PATH_CAP];
-  size_t len = 0;
-  if (opened_fd >= 0) {
-    char link[32];
-    fd_link(link, opened_fd);
-    long n = gate6(SYS_readlinkat, AT_FDCWD, (long)link, (long)buf, PATH_CAP - 1, 0, 0);
-    if (n > 0 && buf[0] == '/') len = (size_t)n;
-  }
-  if (len == 0) len = absolute(dirfd, path, buf);
+  size_t len = absolute(dirfd, path, buf);
   if (len == 0) {
     len = strnlen(path, PATH_CAP - 1);
     memcpy(buf, path, len);
@@ -284,7 +337,7 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode) {
   }
   long r = gate6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
   count(1);
-  record((flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, dirfd, path, flags, r, r >= 0 ? (int)r : -1);
+  record((flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, dirfd, path, flags, r);
   return (int)set_errno(r);
 }
 
@@ -367,7 +420,7 @@ static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
     long r = gate6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r, -1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
   }
@@ -414,7 +467,7 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
     long r = gate6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r, -1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
   }
@@ -432,7 +485,7 @@ static int do_faccessat(int dirfd, const char *path, int mode, int flags) {
   /* faccessat2 takes the flags; kernels before 5.8 lack it (glibc then emulates) */
   long r = gate6(flags ? SYS_faccessat2 : SYS_faccessat, dirfd, (long)path, mode, flags, 0, 0);
   count(1);
-  record(UWRX_ACCESS_ACCESS, dirfd, path, mode, r, -1);
+  record(UWRX_ACCESS_ACCESS, dirfd, path, mode, r);
   return (int)set_errno(r);
 }
 
@@ -448,7 +501,7 @@ static ssize_t do_readlinkat(int dirfd, const char *path, char *buf, size_t size
   }
   long r = gate6(SYS_readlinkat, dirfd, (long)path, (long)buf, (long)size, 0, 0);
   count(1);
-  record(UWRX_ACCESS_READLINK, dirfd, path, 0, r, -1);
+  record(UWRX_ACCESS_READLINK, dirfd, path, 0, r);
   return set_errno(r);
 }
 

@@ -78,6 +78,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
       work: path.join(input.runDir, 'ovl', String(index), 'work'),
       mode: viewMode(mountPoint, st),
       hostMode: st.mode & 0o7777,
+      ...(root ? { owner: { uid: st.uid, gid: st.gid } } : {}),
     };
     if (!root) {
       // the parents' own layers for this mount point
@@ -124,6 +125,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     .filter((p) => !ctx.hidden.some((h) => isUnder(p, h)) && !isUnder(p, input.runDir));
   const hasMountsBelow = (dir: string) => points.some((p) => p !== dir && isUnder(p, dir));
   const addEntry = (real: string, top: boolean) => {
+    if (ctx.hidden.includes(real)) return; // absent inside (plan/hidden.ts)
     const target = inRoot(ctx, real);
     const st = host.lstat(real);
     if (!st) return;
