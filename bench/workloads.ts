@@ -142,15 +142,15 @@ const notify: Workload = {
   name: 'notify',
   unit: 'us/call',
   description: (ctx) =>
-    `${notifyIterations(ctx)} \`faccessat(AT_FDCWD, "/", F_OK)\` calls (bench/native/access-loop.c, timed by itself; uwrx runs it with \`--time real\`); each mode runs the loop, the floor rows run bench/native/notify-floor.c`,
+    `${notifyIterations(ctx)} \`write(1, "", 0)\` calls (bench/native/notify-loop.c, timed by itself; uwrx runs it with \`--time real\`); each mode runs the loop, the floor rows run bench/native/notify-floor.c`,
   async setup(ctx) {
-    await benchProgram(ctx, 'access-loop');
+    await benchProgram(ctx, 'notify-loop');
     await benchProgram(ctx, 'notify-floor');
   },
   // The loop times itself with clock_gettime: uwrx's default deterministic clocks
   // (10 us per read) would make that meaningless.
   command: async (ctx) => ({
-    argv: [await benchProgram(ctx, 'access-loop'), String(notifyIterations(ctx))],
+    argv: [await benchProgram(ctx, 'notify-loop'), String(notifyIterations(ctx))],
     cwd: ctx.scratch,
     uwrxOptions: ['--time', 'real'],
   }),

@@ -22,6 +22,7 @@ import {
 } from './record/layout.js';
 import { addProblem, problemFromInit, type Problem } from './record/problems.js';
 import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.js';
+import { serveWhenReady, type InitBridge } from './actors/init-bridge.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
 import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
 import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
@@ -188,7 +189,10 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
-    const supervisor = new Supervisor();
+    // Any actor may talk to uwrx-init (src/actors/init-bridge.ts) once it runs.
+    let bridgeReady!: (bridge: InitBridge) => void;
+    const bridge = new Promise<InitBridge>((resolve) => (bridgeReady = resolve));
+    const supervisor = new Supervisor({ onActorPeer: (_name, peer) => serveWhenReady(peer, bridge) });
     const problems: Problem[] = [];
     const run: RunContext = {
       settings: settled,
@@ -222,6 +226,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         net: settled.net,
         on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
         requests: bindAll(features, 'requests', run),
+        onInitBridge: bridgeReady,
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
       actorsStarted.then(() => timing('actors started'), () => undefined);

@@ -5,6 +5,8 @@
 // (asked over the same channel), so these runs cross the channel both ways.
 import test from 'ava';
 import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { readAttemptStatus } from '../src/record/layout.js';
 import { buildDriver } from './native/cc.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
@@ -26,6 +28,7 @@ async function runProbe(mode: string, ms: number) {
       stderr: r.stderr,
       out: fields(r.stdout),
       deferred: deferred ? { open: Number(deferred[1]), answered: Number(deferred[2]), dropped: Number(deferred[3]) } : undefined,
+      attemptStatus: await readAttemptStatus(path.join(cwd, 'build', '0', '0')),
     };
   } finally {
     rmSync(cwd, { recursive: true, force: true });
@@ -62,6 +65,18 @@ test('a process killed while its call waits ends the run at once and leaves noth
   t.is(r.out.signal, 9);
   t.deepEqual(r.deferred, { open: 0, answered: 0, dropped: 1 });
   t.notRegex(r.stderr, /problem|error/i);
+  t.is(r.attemptStatus?.problems, undefined);
+});
+
+test('a request Node does not answer in time fails the waiting call and is counted as a problem', async (t) => {
+  // Node answers after 5 s; uwrx-init gives up after 300 ms
+  const r = await runProbe('timeout', 5000);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.out.result, -1);
+  t.is(r.out.errno, 5); // EIO
+  t.true(r.out.elapsed_ms! < 5000, `gave up after ${r.out.elapsed_ms} ms`);
+  t.deepEqual(r.deferred, { open: 0, answered: 1, dropped: 0 });
+  t.deepEqual(r.attemptStatus?.problems, [{ kind: 'request-timeout', count: 1 }]);
 });
 
 test('without the test switch the deferral call does not exist (ENOSYS)', async (t) => {

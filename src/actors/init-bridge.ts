@@ -78,12 +78,7 @@ export class InitBridge {
 
   /** Lets the actor behind `actor` (its supervisor-side Peer) use this bridge. */
   serve(actor: Peer): void {
-    actor.handle(INIT_BRIDGE.request, (r: InitRequest) =>
-      this.request(r.type, r.body, r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
-    );
-    actor.handle(INIT_BRIDGE.handle, ({ type }: { type: string }) => {
-      this.handle(type, (body) => actor.request(INIT_BRIDGE.requested, { type, body }));
-    });
+    serveWhenReady(actor, Promise.resolve(this));
   }
 
   private accepts(m: Envelope): boolean {
@@ -93,6 +88,18 @@ export class InitBridge {
     for (const listener of this.errorListeners) listener(error);
     return false;
   }
+}
+
+/** Lets the actor behind `actor` use the bridge once it exists: actors start while the
+ * sandbox does, so their requests wait for it. An actor takes over a request type
+ * (INIT_BRIDGE.handle) in its start, before uwrx-init can ask. */
+export function serveWhenReady(actor: Peer, bridge: Promise<InitBridge>): void {
+  actor.handle(INIT_BRIDGE.request, async (r: InitRequest) =>
+    (await bridge).request(r.type, r.body, r.timeoutMs !== undefined ? { timeoutMs: r.timeoutMs } : {}),
+  );
+  actor.handle(INIT_BRIDGE.handle, async ({ type }: { type: string }) => {
+    (await bridge).handle(type, (body) => actor.request(INIT_BRIDGE.requested, { type, body }));
+  });
 }
 
 /** Passes on only the messages `accepts` lets through. */

@@ -35,6 +35,9 @@ export interface SupervisorOptions {
   startTimeoutMs?: number;
   /** Longest an actor's stop() may take before its worker is terminated anyway. */
   stopTimeoutMs?: number;
+  /** Called with each actor's supervisor-side Peer before the actor starts: the place
+   * to add requests every actor may make of the main thread (InitBridge.serve). */
+  onActorPeer?: (name: string, peer: Peer) => void;
 }
 
 /** An actor failed; the message reads "actor merger failed: <the actor's message>". */
@@ -85,6 +88,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly prewarmed = new Map<string, Prewarmed>();
   private readonly startTimeoutMs: number;
   private readonly stopTimeoutMs: number;
+  private readonly onActorPeer: ((name: string, peer: Peer) => void) | undefined;
   private failure: ActorFailedError | undefined;
   private stopping: Promise<ActorFailedError | undefined> | undefined;
 
@@ -92,6 +96,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     super();
     this.startTimeoutMs = options.startTimeoutMs ?? 30_000;
     this.stopTimeoutMs = options.stopTimeoutMs ?? 5_000;
+    this.onActorPeer = options.onActorPeer;
   }
 
   /** Starts the actors one after the other. If one fails, the ones already started are
@@ -213,6 +218,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       port = port1;
     }
     const peer = new Peer(new PortTransport(port), `actor ${spec.name}`);
+    this.onActorPeer?.(spec.name, peer);
     const exitedEarly = warm?.exitCode !== undefined;
     const actor: RunningActor = {
       name: spec.name,

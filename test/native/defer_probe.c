@@ -5,7 +5,8 @@
  *                            progress during it
  *   defer_probe signal MS    a signal (handler without SA_RESTART) arrives while the
  *                            call waits
- *   defer_probe kill MS      a child waiting in the call is SIGKILLed */
+ *   defer_probe kill MS      a child waiting in the call is SIGKILLed
+ *   defer_probe timeout MS   the call gives up after 300 ms, before Node answers */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -27,12 +28,14 @@ static long now_ms(void) {
   return ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
-static long defer(long ms, long value, int *err) {
+static long defer_until(long ms, long value, long timeout_ms, int *err) {
   errno = 0;
-  long r = syscall(UWRX_SYS_CONTROL, UWRX_CTL_TEST_DEFER, ms, value, 0, 0, UWRX_CONTROL_MAGIC);
+  long r = syscall(UWRX_SYS_CONTROL, UWRX_CTL_TEST_DEFER, ms, value, timeout_ms, 0, UWRX_CONTROL_MAGIC);
   *err = errno;
   return r;
 }
+
+static long defer(long ms, long value, int *err) { return defer_until(ms, value, 0, err); }
 
 static volatile sig_atomic_t handled;
 static void on_usr1(int sig) {
@@ -42,7 +45,7 @@ static void on_usr1(int sig) {
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: defer_probe progress|signal|kill MS\n");
+    fprintf(stderr, "usage: defer_probe progress|signal|kill|timeout MS\n");
     return 2;
   }
   long ms = atol(argv[2]);
@@ -96,6 +99,11 @@ int main(int argc, char **argv) {
     int status;
     waitpid(child, &status, 0);
     printf("killed=%d signal=%d\n", WIFSIGNALED(status), WIFSIGNALED(status) ? WTERMSIG(status) : 0);
+  } else if (!strcmp(argv[1], "timeout")) {
+    long t0 = now_ms();
+    long r = defer_until(ms, 7, 300, &err);
+    long t1 = now_ms();
+    printf("result=%ld errno=%d elapsed_ms=%ld\n", r, err, t1 - t0);
   } else {
     return 2;
   }

@@ -41,7 +41,8 @@
  * and asks again. At 0 the shim calls exit_group(status). */
 #define UWRX_CTL_SKIP_OUTPUT 2
 
-/* (unsigned long ms, long value) -> an answer derived from `value`, `ms` later.
+/* (unsigned long ms, long value, unsigned long timeout_ms) -> an answer derived from
+ * `value`, `ms` later (-EIO after timeout_ms when that comes first; 0: no less than ms).
  * Reserved for uwrx's own tests: answered only in a run whose plan enables the
  * deferral test feature (uwrx-init/testdefer.c); elsewhere -ENOSYS. */
 #define UWRX_CTL_TEST_DEFER 0x7e57

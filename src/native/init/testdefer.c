@@ -1,6 +1,7 @@
-/* A feature for uwrx's own tests: the control call UWRX_CTL_TEST_DEFER(ms, value) is
- * deferred (VERDICT_PENDING) and answered when Node replies to a "test.defer" request,
- * `ms` later. Only the calling thread waits meanwhile; the tests check that the rest of
+/* A feature for uwrx's own tests: the control call UWRX_CTL_TEST_DEFER(ms, value,
+ * timeout_ms) is deferred (VERDICT_PENDING) and answered when Node replies to a
+ * "test.defer" request, `ms` later, or with EIO when Node has not replied after
+ * timeout_ms (0: ms + 10 s). Only the calling thread waits meanwhile; the tests check that the rest of
  * the tree goes on, and that a caller interrupted or killed meanwhile leaves nothing
  * behind. Enabled only by the plan key testDeferral. */
 #include <errno.h>
@@ -45,7 +46,8 @@ static enum verdict on_test_defer(struct notif_ctx *ctx) {
   mp_write_uint(&w, a[1]);
   mp_write_cstr(&w, "value");
   mp_write_int(&w, (int64_t)a[2]);
-  unsigned timeout = a[1] > 600000 ? 600000 + SLACK_MS : (unsigned)a[1] + SLACK_MS;
+  unsigned timeout = a[3] ? (a[3] > 600000 ? 600000 : (unsigned)a[3])
+                          : a[1] > 600000 ? 600000 + SLACK_MS : (unsigned)a[1] + SLACK_MS;
   if (!channel_request(MSG_TEST_DEFER, &w, timeout, on_reply, (void *)(uintptr_t)handle))
     notify_reply(handle, 0, ENOMEM, false);
   mp_writer_free(&w);
