@@ -4,8 +4,8 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { OverlayLayer } from './plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
-import { unescapeBytes } from '../record/escape.js';
-import { native } from '../native.js';
+import { parseFilesMeta } from '../record/files-meta.js';
+import { layoutStore } from '../record/store-layout.js';
 
 async function lstatOrNull(p: string | Buffer) {
   try {
@@ -100,11 +100,9 @@ async function makeWritable(dir: string): Promise<void> {
   for (const e of entries) if (e.isDirectory()) await makeWritable(path.join(dir, e.name));
 }
 
-/** files.meta into the attempt, then the preserved versions (src/native/init/files.c):
- * for each path several processes wrote, files/X gets the first writer's version,
- * files-<q>/X each later writer's, files-<last>/X the live upper's final state (a
- * whiteout when the path ended absent). Paths with one writer are not listed: the uppers'
- * renames already put them in files/. Runs after collectUppers. */
+/** files.meta into the attempt, then files/ and files-<pid>/ laid out from the history
+ * (src/record/store-layout.ts) with the versions uwrx-init preserved. Runs after
+ * collectUppers. */
 export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Promise<void> {
   const meta = path.join(attemptDir, 'files.meta');
   try {
@@ -113,60 +111,8 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
     if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
     await fs.writeFile(meta, '');
   }
-  let index: string;
-  try {
-    index = await fs.readFile(path.join(plan.versions, 'index.tsv'), 'utf8');
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
-    throw err;
-  }
-  const inStore = (dir: string, rel: Buffer) => Buffer.concat([Buffer.from(dir), rel]);
-  let scratch = 0;
-  // A version whose directory was later replaced by a file (or the other way round) has
-  // no place in a per-path store; such paths are listed in files.skipped, not dropped silently.
-  const skipped: string[] = [];
-  for (const line of index.split('\n')) {
-    if (!line) continue;
-    const [escaped, first, last, preserved] = line.split('\t') as [string, string, string, string];
-    const rel = unescapeBytes(escaped);
-    const current = inStore(path.join(attemptDir, 'files'), rel);
-    const lastDst = inStore(path.join(attemptDir, `files-${last}`), rel);
-    if (!(await mkdirParent(lastDst))) {
-      skipped.push(`${escaped}\t${last}\n`);
-      continue;
-    }
-    if (await lstatOrNull(current)) await fs.rename(current, lastDst);
-    else {
-      // a whiteout made at a plain name and renamed: the path need not be UTF-8
-      const tmp = path.join(attemptDir, `.whiteout-${scratch++}`);
-      native().makeWhiteout(tmp);
-      await fs.rename(tmp, lastDst);
-    }
-    for (const q of preserved.split(',')) {
-      const src = inStore(path.join(plan.versions, q), rel);
-      const dst = inStore(path.join(attemptDir, q === first ? 'files' : `files-${q}`), rel);
-      if (!(await lstatOrNull(src))) continue;
-      if (!(await mkdirParent(dst))) {
-        skipped.push(`${escaped}\t${q}\n`);
-        continue;
-      }
-      if (await lstatOrNull(dst)) await fs.rm(dst, { recursive: true, force: true });
-      await fs.rename(src, dst);
-    }
-  }
+  const entries = parseFilesMeta(await fs.readFile(meta, 'utf8'));
+  const { skipped } = await layoutStore(attemptDir, entries, plan.versions);
+  // versions that have no place in a per-path store are listed, not dropped silently
   if (skipped.length > 0) await fs.writeFile(path.join(attemptDir, 'files.skipped'), skipped.join(''));
-}
-
-/** Creates the parent directories of `file`; false when a non-directory is in the way. */
-async function mkdirParent(file: Buffer): Promise<boolean> {
-  const slash = file.lastIndexOf(0x2f);
-  if (slash <= 0) return true;
-  try {
-    await fs.mkdir(file.subarray(0, slash) as unknown as string, { recursive: true });
-    return true;
-  } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOTDIR' || code === 'EEXIST') return false;
-    throw err;
-  }
 }
