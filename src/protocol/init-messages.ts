@@ -81,6 +81,8 @@ export interface FilesPlan {
     upper: string;
     /** The parents' directories for this mount point, top first; `layer` 1..layers. */
     lowers: Array<{ dir: string; layer: number }>;
+    /** Device of the real directory: overlays of one real filesystem share it. */
+    device?: number;
   }>;
 }
 

@@ -15,6 +15,7 @@
  * real filesystem T0, parent layer i T0 + i*interval, this attempt T0 + (layers+1)*interval.
  * The layer is found by looking the path up in the upper directory and the parents'
  * layer directories (fds opened before pivot_root). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,8 +24,10 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stdatomic.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -44,6 +47,7 @@ struct files_lower {
 struct files_overlay {
   char *mount_point;
   size_t mlen;
+  int64_t device;  /* of the real directory (-1: unknown) */
   char *upper;
   int upper_fd;
   struct files_lower *lowers;
@@ -85,11 +89,16 @@ static bool read_overlay(struct mp_reader *r, struct files_overlay *o) {
   uint32_t n;
   if (!mp_read_map(r, &n)) return false;
   o->upper_fd = -1;
+  o->device = -1;
   while (n--) {
     const char *k;
     uint32_t klen;
+    int64_t v;
     if (!mp_read_bytes(r, &k, &klen)) return false;
-    if (mp_key_is(k, klen, "mountPoint")) {
+    if (mp_key_is(k, klen, "device")) {
+      if (!mp_read_int(r, &v)) return false;
+      o->device = v;
+    } else if (mp_key_is(k, klen, "mountPoint")) {
       if (!mp_read_strdup(r, &o->mount_point)) return false;
     } else if (mp_key_is(k, klen, "upper")) {
       if (!mp_read_strdup(r, &o->upper)) return false;
@@ -276,8 +285,6 @@ struct writer_entry {
   struct writer_entry *next;
   uint64_t hash;
   int first, last;
-  int *preserved;    /* pids whose version sits in <versions>/<pid>/ */
-  size_t npreserved;
   char path[];
 };
 
@@ -376,66 +383,32 @@ static bool preserve(const char *path, int pid) {
   return ok;
 }
 
-/* Process `pid` is about to change `path`: keep the version another process left there. */
-static void before_change(const char *path, int pid) {
+/* Process `pid` is about to change `path`: keep the version another process left there.
+ * The writer state before is returned in *first, *last (to forget a call that failed). */
+static void before_change(const char *path, int pid, int *first, int *last) {
   pthread_mutex_lock(&writers_lock);
   struct writer_entry *e = writer_get(path, true);
+  *first = e ? e->first : 0;
+  *last = e ? e->last : 0;
   if (e) {
     if (e->last == 0) e->first = pid;
     else if (e->last != pid) {
       struct stat st;
       bool dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-      if (!dir && preserve(path, e->last)) {
-        bool known = false;
-        for (size_t i = 0; i < e->npreserved; i++) known |= e->preserved[i] == e->last;
-        int *grown = known ? e->preserved : realloc(e->preserved, (e->npreserved + 1) * sizeof *grown);
-        if (grown && !known) {
-          grown[e->npreserved++] = e->last;
-          e->preserved = grown;
-        }
-      }
+      if (!dir) preserve(path, e->last);
     }
     e->last = pid;
   }
   pthread_mutex_unlock(&writers_lock);
 }
 
-/* The index of preserved versions, written when the sandbox ends. */
+/* When the sandbox ends: the last calls' outcomes, files.meta flushed. */
 void files_finish(void) {
   if (!F.enabled) return;
+  files_proc_ended(0);
   pthread_mutex_lock(&meta_lock);
   meta_flush_locked();
   pthread_mutex_unlock(&meta_lock);
-  /* the run directory is hidden by now: reached through the fd opened before */
-  int fd = openat(F.versions_fd, "index.tsv", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return;
-  pthread_mutex_lock(&writers_lock);
-  pthread_mutex_lock(&meta_lock);
-  meta_len = 0;
-  for (size_t b = 0; b < WRITER_BUCKETS; b++) {
-    for (struct writer_entry *e = writers[b]; e; e = e->next) {
-      if (!e->npreserved) continue;
-      if (!meta_reserve(4 * strlen(e->path) + 32 + 12 * e->npreserved)) continue;
-      meta_escape(e->path);
-      meta_len += (size_t)sprintf(meta_buf + meta_len, "\t%d\t%d\t", e->first, e->last);
-      for (size_t i = 0; i < e->npreserved; i++)
-        meta_len += (size_t)sprintf(meta_buf + meta_len, "%s%d", i ? "," : "", e->preserved[i]);
-      meta_buf[meta_len++] = '\n';
-      if (meta_len >= META_FLUSH_AT) {
-        int saved = F.meta_fd;
-        F.meta_fd = fd;
-        meta_flush_locked();
-        F.meta_fd = saved;
-      }
-    }
-  }
-  int saved = F.meta_fd;
-  F.meta_fd = fd;
-  meta_flush_locked();
-  F.meta_fd = saved;
-  pthread_mutex_unlock(&meta_lock);
-  pthread_mutex_unlock(&writers_lock);
-  close(fd);
 }
 
 /* ---- paths ---- */
@@ -499,15 +472,189 @@ static char *exe_of(pid_t tid) {
   return strdup(buf);
 }
 
-/* One recorded operation: versions first (the target still waits), then files.meta. */
-static void record(struct notif_ctx *ctx, const char *path, const char *op, bool versioned) {
+/* ---- outcomes ----
+ * A call is recorded before the kernel runs it (a version must be kept while the target
+ * waits), but it may then fail: a create in a directory that does not exist, EACCES,
+ * EXDEV, ENOTEMPTY ... So its files.meta lines wait for the outcome to show: at the
+ * thread's next notification, when its process ends, or at the end of the run, the
+ * path is looked at again. A call that did not happen leaves no line, and the writer it
+ * would have become is forgotten. */
+enum expect {
+  EXPECT_NOTHING,    /* nothing to confirm: the lines are written at once */
+  EXPECT_PRESENT,    /* the path exists afterwards (create, link, symlink, mknod) */
+  EXPECT_DIR,        /* mkdir */
+  EXPECT_GONE,       /* unlink, rmdir */
+  EXPECT_MOVED,      /* rename: the target exists, the source is no longer the same file */
+  EXPECT_COPIED_UP,  /* a change of a file only the lower layers held: the upper has it */
+};
+
+#define OP_LINES 4
+struct op_line {
+  char *path;
+  const char *op;
+  bool versioned;
+  int first, last;  /* the writer state before, to forget a call that failed */
+};
+
+struct pending_op {
+  struct pending_op *next;
+  pid_t tid;
+  int pid;
+  enum expect expect;
+  char *path, *path2;
+  dev_t dev;
+  ino_t ino;
+  char *exe;
+  size_t nlines;
+  struct op_line lines[OP_LINES];
+};
+
+#define PENDING_BUCKETS 4096
+static struct pending_op *pending[PENDING_BUCKETS];
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic size_t npending;
+
+/* True when the upper directory holds `path` (the lower layers alone do not). */
+static bool in_upper(const char *path) {
   const char *rel;
-  if (!path || !ctx->proc || !overlay_of(path, &rel)) return;
-  int pid = ctx->proc->logical;
-  if (versioned) before_change(path, pid);
-  char *exe = exe_of(ctx->req->pid);
-  meta_line(path, pid, op, exe ? exe : "");
-  free(exe);
+  struct files_overlay *o = overlay_of(path, &rel);
+  struct stat st;
+  return o && o->upper_fd >= 0 && fstatat(o->upper_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* What confirms a change of an existing file: nothing when the upper has it already. */
+static enum expect change_of(const char *path) {
+  return in_upper(path) ? EXPECT_NOTHING : EXPECT_COPIED_UP;
+}
+
+static struct pending_op *op_begin(struct notif_ctx *ctx, enum expect expect, const char *path, const char *path2) {
+  if (!ctx->proc) return NULL;
+  struct pending_op *op = calloc(1, sizeof *op);
+  if (!op) return NULL;
+  op->tid = ctx->req->pid;
+  op->pid = ctx->proc->logical;
+  op->expect = expect;
+  op->path = path ? strdup(path) : NULL;
+  op->path2 = path2 ? strdup(path2) : NULL;
+  struct stat st;
+  if (expect == EXPECT_MOVED && path && lstat(path, &st) == 0) op->dev = st.st_dev, op->ino = st.st_ino;
+  return op;
+}
+
+/* One line of the call; its versions are kept now (the target still waits). */
+static void record(struct pending_op *op, const char *path, const char *name, bool versioned) {
+  const char *rel;
+  if (!op || !path || !overlay_of(path, &rel) || op->nlines == OP_LINES) return;
+  struct op_line *l = &op->lines[op->nlines];
+  if (!(l->path = strdup(path))) return;
+  l->op = name;
+  l->versioned = versioned;
+  if (versioned) before_change(path, op->pid, &l->first, &l->last);
+  op->nlines++;
+}
+
+static void forget_writer(const char *path, int pid, int first, int last) {
+  pthread_mutex_lock(&writers_lock);
+  struct writer_entry *e = writer_get(path, false);
+  if (e && e->last == pid) {
+    e->first = last ? first : 0;
+    e->last = last;
+  }
+  pthread_mutex_unlock(&writers_lock);
+}
+
+static bool op_happened(const struct pending_op *op) {
+  struct stat st;
+  switch (op->expect) {
+  case EXPECT_PRESENT:
+    return op->path && lstat(op->path, &st) == 0;
+  case EXPECT_DIR:
+    return op->path && lstat(op->path, &st) == 0 && S_ISDIR(st.st_mode);
+  case EXPECT_GONE:
+    return op->path && lstat(op->path, &st) != 0;
+  case EXPECT_MOVED:
+    if (!op->path || !op->path2 || lstat(op->path2, &st) != 0) return false;
+    return lstat(op->path, &st) != 0 || st.st_dev != op->dev || st.st_ino != op->ino;
+  case EXPECT_COPIED_UP:
+    return op->path && in_upper(op->path);
+  default:
+    return true;
+  }
+}
+
+/* Writes the lines of a call that happened, forgets one that did not; frees it. */
+static void op_settle(struct pending_op *op, bool happened) {
+  for (size_t i = 0; i < op->nlines; i++) {
+    struct op_line *l = &op->lines[i];
+    if (happened) meta_line(l->path, op->pid, l->op, op->exe ? op->exe : "");
+    else if (l->versioned) forget_writer(l->path, op->pid, l->first, l->last);
+    free(l->path);
+  }
+  free(op->path);
+  free(op->path2);
+  free(op->exe);
+  free(op);
+}
+
+/* The call was made (the kernel runs it next) or carried out here (`done`). */
+static void op_end(struct pending_op *op, bool done) {
+  if (!op) return;
+  if (op->nlines == 0) {
+    op_settle(op, false);
+    return;
+  }
+  op->exe = exe_of(op->tid);
+  if (done || op->expect == EXPECT_NOTHING) {
+    op_settle(op, true);
+    return;
+  }
+  pthread_mutex_lock(&pending_lock);
+  struct pending_op **slot = &pending[(unsigned)op->tid % PENDING_BUCKETS];
+  op->next = *slot;
+  *slot = op;
+  npending++;
+  pthread_mutex_unlock(&pending_lock);
+}
+
+/* Thread `tid` makes its next call: the outcome of its last recorded one shows now. */
+void files_confirm(pid_t tid) {
+  if (!npending) return;
+  struct pending_op *found = NULL;
+  pthread_mutex_lock(&pending_lock);
+  for (struct pending_op **slot = &pending[(unsigned)tid % PENDING_BUCKETS]; *slot; slot = &(*slot)->next) {
+    if ((*slot)->tid == tid) {
+      found = *slot;
+      *slot = found->next;
+      npending--;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&pending_lock);
+  if (found) op_settle(found, op_happened(found));
+}
+
+/* Settles the calls of process `logical` (0: of every process). */
+void files_proc_ended(int logical) {
+  if (!npending) return;
+  struct pending_op *mine = NULL;
+  pthread_mutex_lock(&pending_lock);
+  for (size_t b = 0; b < PENDING_BUCKETS && npending; b++) {
+    for (struct pending_op **slot = &pending[b]; *slot;) {
+      struct pending_op *op = *slot;
+      if (logical == 0 || op->pid == logical) {
+        *slot = op->next;
+        op->next = mine;
+        mine = op;
+        npending--;
+      } else slot = &op->next;
+    }
+  }
+  pthread_mutex_unlock(&pending_lock);
+  while (mine) {
+    struct pending_op *next = mine->next;
+    op_settle(mine, op_happened(mine));
+    mine = next;
+  }
 }
 
 static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path, const char *path2, int64_t a,
@@ -553,7 +700,12 @@ static void handle_open(struct notif_ctx *ctx) {
     free(path);
     return;
   }
-  if (!(existed && S_ISDIR(st.st_mode))) record(ctx, path, (flags & O_CREAT) && !existed ? "create" : "write", true);
+  if (!(existed && S_ISDIR(st.st_mode))) {
+    /* a file that is not there is created (O_CREAT) or the open fails */
+    struct pending_op *op = op_begin(ctx, existed ? change_of(path) : EXPECT_PRESENT, path, NULL);
+    record(op, path, (flags & O_CREAT) && !existed ? "create" : "write", true);
+    op_end(op, false);
+  }
   struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
   if (tb) uwrx_trace_open(tb, trace_logical_tid(ctx->proc, req->pid), path, (int32_t)flags, (uint32_t)mode, 0);
   free(path);
@@ -823,22 +975,186 @@ static bool exists(const char *p) {
   return p && lstat(p, &st) == 0;
 }
 
+/* ---- renames the overlays would refuse ----
+ * Each top-level directory is an overlay of its own, so rename(2) between them fails with
+ * EXDEV where natively (one filesystem) it succeeds; and overlayfs in a user namespace
+ * cannot rename a directory the lower layers hold (EXDEV too). uwrx-init carries such
+ * renames out itself: the native rename where it works, else each entry moved and the
+ * source removed (a copy where the entry crosses overlays). Only for a target acting
+ * as the sandbox's root, whose rights are uwrx-init's own; not atomic, unlike rename(2),
+ * and hard links inside a moved tree become separate files. */
+
+/* The target acts with uwrx-init's own rights: fsuid 0, CAP_DAC_OVERRIDE and CAP_FOWNER. */
+static bool target_is_root(pid_t tid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  FILE *f = fopen(path, "re");
+  if (!f) return false;
+  bool uid0 = false;
+  unsigned long long caps = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned r, e, s, fs;
+    if (sscanf(line, "Uid: %u %u %u %u", &r, &e, &s, &fs) == 4) uid0 = fs == 0;
+    else sscanf(line, "CapEff: %llx", &caps);
+  }
+  fclose(f);
+  return uid0 && (caps & (1ULL << 1)) && (caps & (1ULL << 3));
+}
+
+static void copy_attrs(const char *path, const struct stat *st) {
+  /* best effort, as cp -a: what fails keeps the defaults of a new file */
+  int ignored = lchown(path, st->st_uid, st->st_gid);
+  (void)ignored;
+  if (!S_ISLNK(st->st_mode)) chmod(path, st->st_mode & 07777);
+  struct timespec times[2] = { st->st_atim, st->st_mtim };
+  utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW);
+}
+
+static void copy_xattrs(const char *from, const char *to) {
+  char names[4096], value[4096];
+  ssize_t n = llistxattr(from, names, sizeof names);
+  for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+    ssize_t len = lgetxattr(from, names + i, value, sizeof value);
+    if (len >= 0) lsetxattr(to, names + i, value, (size_t)len, 0);
+  }
+}
+
+/* A copy of the non-directory `from` at `to` (absent), with its owner, mode and times. */
+static int copy_node(const char *from, const char *to, const struct stat *st) {
+  if (S_ISREG(st->st_mode)) {
+    int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) return errno;
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+      int err = errno;
+      close(in);
+      return err;
+    }
+    bool ok = copy_contents(in, out);
+    int err = ok ? 0 : errno ? errno : EIO;
+    close(in);
+    if (close(out) != 0 && !err) err = errno;
+    if (err) return err;
+  } else if (S_ISLNK(st->st_mode)) {
+    char target[PATH_MAX_TARGET];
+    ssize_t n = readlink(from, target, sizeof target - 1);
+    if (n < 0) return errno;
+    target[n] = 0;
+    if (symlink(target, to) != 0) return errno;
+  } else if (mknod(to, st->st_mode, st->st_rdev) != 0) return errno;
+  copy_xattrs(from, to);
+  copy_attrs(to, st);
+  return 0;
+}
+
+/* Moves `from` (stat st) to `to`: renamed where the kernel can, else rebuilt. 0 or errno. */
+static int move_tree(const char *from, const char *to, const struct stat *st) {
+  if (rename(from, to) == 0) return 0;
+  if (errno != EXDEV) return errno;
+  if (!S_ISDIR(st->st_mode)) {
+    /* a copy beside the target, renamed over it: the target is never half written */
+    char *tmp;
+    if (asprintf(&tmp, "%s.uwrx-move-%ld", to, (long)gettid()) < 0) return ENOMEM;
+    int err = copy_node(from, tmp, st);
+    if (!err && rename(tmp, to) != 0) err = errno;
+    if (err) unlink(tmp);
+    free(tmp);
+    if (err) return err;
+    return unlink(from) == 0 ? 0 : errno;
+  }
+  if (mkdir(to, 0700) != 0) return errno;
+  DIR *d = opendir(from);
+  if (!d) return errno;
+  /* the names first: the directory changes while its entries move */
+  char **names = NULL;
+  size_t count = 0, cap = 0;
+  int err = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    if (count == cap) {
+      char **grown = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
+      if (!grown) {
+        err = ENOMEM;
+        break;
+      }
+      names = grown;
+    }
+    if (!(names[count] = strdup(de->d_name))) {
+      err = ENOMEM;
+      break;
+    }
+    count++;
+  }
+  closedir(d);
+  for (size_t i = 0; i < count; i++) {
+    char *a = NULL, *b = NULL;
+    struct stat cs;
+    if (!err && (asprintf(&a, "%s/%s", from, names[i]) < 0 || asprintf(&b, "%s/%s", to, names[i]) < 0)) err = ENOMEM;
+    if (!err) err = lstat(a, &cs) == 0 ? move_tree(a, b, &cs) : errno;
+    free(a);
+    free(b);
+    free(names[i]);
+  }
+  free(names);
+  if (err) return err;
+  copy_xattrs(from, to);
+  copy_attrs(to, st);
+  return rmdir(from) == 0 ? 0 : errno;
+}
+
+/* rename(2) as on one filesystem, for the cases the overlays refuse; 0 or errno. */
+static int rename_across(const char *p, const char *q, unsigned flags) {
+  if (syscall(SYS_renameat2, AT_FDCWD, p, AT_FDCWD, q, flags) == 0) return 0;
+  if (errno != EXDEV) return errno;
+  struct stat sp, sq;
+  if (lstat(p, &sp) != 0) return errno;
+  bool target = lstat(q, &sq) == 0;
+  if (target && (flags & RENAME_NOREPLACE)) return EEXIST;
+  if (S_ISDIR(sp.st_mode)) {
+    size_t len = strlen(p);
+    if (!strncmp(q, p, len) && q[len] == '/') return EINVAL;
+    if (target && !S_ISDIR(sq.st_mode)) return ENOTDIR;
+    if (target && rmdir(q) != 0) return errno;
+  } else if (target && S_ISDIR(sq.st_mode))
+    return EISDIR;
+  return move_tree(p, q, &sp);
+}
+
+/* Carries the rename out here when the overlays would refuse it: true with ctx's answer set. */
+static bool rename_here(struct notif_ctx *ctx, const char *p, const char *q, unsigned flags) {
+  const char *rel;
+  struct files_overlay *from = overlay_of(p, &rel), *to = overlay_of(q, &rel);
+  if (!from || !to || (flags & ~(unsigned)RENAME_NOREPLACE)) return false;
+  struct stat st;
+  if (from != to) {
+    if (from->device < 0 || from->device != to->device) return false;
+  } else if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if (!target_is_root(ctx->req->pid)) return false;
+  int err = rename_across(p, q, flags);
+  ctx->resp->flags = 0;
+  ctx->resp->val = err ? -1 : 0;
+  ctx->resp->error = err ? -err : 0;
+  return true;
+}
+
 void files_handle_mutation(struct notif_ctx *ctx) {
   if (!F.enabled || !ctx->proc) return;
   const struct seccomp_notif *req = ctx->req;
   const __u64 *a = req->data.args;
   int nr = req->data.nr;
   char *p = NULL, *q = NULL;
+  struct pending_op *op = NULL;
+  struct stat st;
   switch (nr) {
   case SYS_unlink:
   case SYS_unlinkat: {
     bool at = nr == SYS_unlinkat;
     bool dir = at && (a[2] & AT_REMOVEDIR);
     p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], false);
-    struct stat st;
     if (!p || lstat(p, &st) != 0) break;
     if (dir || S_ISLNK(st.st_mode)) dir_cache_clear();
-    record(ctx, p, dir ? "rmdir" : "delete", !dir);
+    op = op_begin(ctx, EXPECT_GONE, p, NULL);
+    record(op, p, dir ? "rmdir" : "delete", !dir);
     trace_path_op(ctx, dir ? UWRX_EV_RMDIR : UWRX_EV_UNLINK, p, NULL, at ? (int64_t)(a[2] & 0xffffffffu) : 0, 0);
     break;
   }
@@ -846,7 +1162,8 @@ void files_handle_mutation(struct notif_ctx *ctx) {
     p = arg_path(ctx, AT_FDCWD, a[0], false);
     if (!exists(p)) break;
     dir_cache_clear();
-    record(ctx, p, "rmdir", false);
+    op = op_begin(ctx, EXPECT_GONE, p, NULL);
+    record(op, p, "rmdir", false);
     trace_path_op(ctx, UWRX_EV_RMDIR, p, NULL, 0, 0);
     break;
   case SYS_rename:
@@ -856,19 +1173,26 @@ void files_handle_mutation(struct notif_ctx *ctx) {
     p = arg_path(ctx, two ? AT_FDCWD : (int)a[0], a[two ? 0 : 1], false);
     q = arg_path(ctx, two ? AT_FDCWD : (int)a[2], a[two ? 1 : 3], false);
     if (!p || !q) break;
-    uint64_t flags = nr == SYS_renameat2 ? a[4] & 0xffffffffu : 0;
+    unsigned flags = nr == SYS_renameat2 ? (unsigned)(a[4] & 0xffffffffu) : 0;
     if (!exists(p) || ((flags & RENAME_NOREPLACE) && exists(q)) || ((flags & RENAME_EXCHANGE) && !exists(q))) break;
     struct stat sp, sq;
     if ((lstat(p, &sp) == 0 && (S_ISDIR(sp.st_mode) || S_ISLNK(sp.st_mode))) ||
         (lstat(q, &sq) == 0 && (S_ISDIR(sq.st_mode) || S_ISLNK(sq.st_mode))))
       dir_cache_clear();
-    record(ctx, p, "rename_from", true);
-    record(ctx, q, "rename_to", true);
+    op = op_begin(ctx, EXPECT_MOVED, p, q);
+    record(op, p, "rename_from", true);
+    record(op, q, "rename_to", true);
     if (flags & RENAME_EXCHANGE) {
-      record(ctx, q, "rename_from", false);
-      record(ctx, p, "rename_to", false);
+      record(op, q, "rename_from", false);
+      record(op, p, "rename_to", false);
     }
     trace_path_op(ctx, UWRX_EV_RENAME, p, q, (int64_t)flags, 0);
+    if (rename_here(ctx, p, q, flags)) {
+      /* carried out here: the outcome is known */
+      if (ctx->resp->error == 0) op_end(op, true);
+      else if (op) op_settle(op, false);
+      op = NULL;
+    }
     break;
   }
   case SYS_mkdir:
@@ -876,7 +1200,8 @@ void files_handle_mutation(struct notif_ctx *ctx) {
     bool at = nr == SYS_mkdirat;
     p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], false);
     if (exists(p)) break;
-    record(ctx, p, "mkdir", false);
+    op = op_begin(ctx, EXPECT_DIR, p, NULL);
+    record(op, p, "mkdir", false);
     trace_path_op(ctx, UWRX_EV_MKDIR, p, NULL, (int64_t)(a[at ? 2 : 1] & 07777), 0);
     break;
   }
@@ -894,7 +1219,14 @@ void files_handle_mutation(struct notif_ctx *ctx) {
     else if (nr == SYS_mknodat) dirfd = (int)a[0], addr = a[1];
     p = arg_path(ctx, dirfd, addr, false);
     if (exists(p)) break;
-    record(ctx, p, "create", true);
+    op = op_begin(ctx, EXPECT_PRESENT, p, NULL);
+    record(op, p, "create", true);
+    if (nr == SYS_link || nr == SYS_linkat) {
+      /* the existing file changes too (its link count; overlayfs copies it up) */
+      q = nr == SYS_link ? arg_path(ctx, AT_FDCWD, a[0], false)
+                         : arg_path(ctx, (int)a[0], a[1], (a[4] & AT_SYMLINK_FOLLOW) != 0);
+      if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) record(op, q, "write", true);
+    }
     break;
   }
   case SYS_chmod:
@@ -915,7 +1247,9 @@ void files_handle_mutation(struct notif_ctx *ctx) {
       free(s);
     } else
       p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], nr != SYS_lchown && !(at_flags & AT_SYMLINK_NOFOLLOW));
-    record(ctx, p, chmod_ ? "chmod" : "chown", true);
+    if (!exists(p)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, chmod_ ? "chmod" : "chown", true);
     int k = at ? 2 : 1;
     if (chmod_) trace_path_op(ctx, UWRX_EV_CHMOD, p, NULL, (int64_t)(a[k] & 07777), 0);
     else trace_path_op(ctx, UWRX_EV_CHOWN, p, NULL, (int64_t)(uint32_t)a[k], (int64_t)(uint32_t)a[k + 1]);
@@ -924,7 +1258,9 @@ void files_handle_mutation(struct notif_ctx *ctx) {
   case SYS_truncate:
   case SYS_ftruncate:
     p = nr == SYS_ftruncate ? fd_path(ctx, (int)a[0]) : arg_path(ctx, AT_FDCWD, a[0], true);
-    record(ctx, p, "write", true);
+    if (!exists(p)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "write", true);
     trace_path_op(ctx, UWRX_EV_TRUNCATE, p, NULL, (int64_t)a[1], 0);
     break;
   case SYS_utime:
@@ -936,13 +1272,15 @@ void files_handle_mutation(struct notif_ctx *ctx) {
     else if (nr == SYS_utimensat || nr == SYS_futimesat)
       p = arg_path(ctx, (int)a[0], a[1], !(nr == SYS_utimensat && (a[3] & AT_SYMLINK_NOFOLLOW)));
     else p = arg_path(ctx, AT_FDCWD, a[0], true);
-    struct stat st;
-    if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) record(ctx, p, "write", true);
+    if (!p || lstat(p, &st) != 0 || S_ISDIR(st.st_mode)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "write", true);
     break;
   }
   default:
     break;
   }
+  op_end(op, false);
   free(p);
   free(q);
 }

@@ -100,6 +100,10 @@ int64_t files_wall_offset_ns(void);
 /* Handlers: open* and the stat family (access: nothing); the mutations. */
 void files_handle_file(struct notif_ctx *ctx);
 void files_handle_mutation(struct notif_ctx *ctx);
+/* Thread `tid` makes a call: its last recorded call's outcome is known now. */
+void files_confirm(pid_t tid);
+/* Process `logical` ended (0: the run): the outcomes of its calls are known now. */
+void files_proc_ended(int logical);
 
 /* ---- plan (plan.c) ---- */
 

@@ -204,6 +204,8 @@ static void *handler_thread(void *arg) {
     if (ctx.proc) trace_hold(ctx.proc);
     if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
     pthread_mutex_unlock(&g.lock);
+    /* the thread's previous call has returned: its outcome shows now */
+    files_confirm(req->pid);
     unsigned nr = (unsigned)req->data.nr;
     syscall_handler h = nr < MAX_SYSCALL ? handlers[nr] : nr == UWRX_SYS_CONTROL ? repro_handle_control : NULL;
     if (h) h(&ctx);

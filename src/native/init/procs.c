@@ -294,6 +294,7 @@ static bool try_report(struct proc *p, bool final) {
   send_exit(p, known, status);
   trace_exit(p, known, status);
   trace_proc_ended(p);
+  files_proc_ended(p->logical);
   p->reported = true;
   if (p->pidfd >= 0) {
     epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
