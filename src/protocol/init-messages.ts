@@ -1,12 +1,21 @@
 // Messages between Node and uwrx-init, the sandbox's pid 1. The C side mirrors these
-// names in src/native/include/uwrx_init_proto.h. Transport: SocketTransport (u32 LE
-// length + msgpack Envelope). Byte strings from the sandbox (paths, argv) arrive as
-// msgpack bin (Uint8Array): they need not be UTF-8.
+// names in src/native/include/uwrx_init_proto.h (test/init-protocol.test.ts keeps them
+// in step). Transport: SocketTransport (u32 LE length + msgpack Envelope). Either side
+// may ask: a request carries `id`, its answer `re` and `body` or `error` (src/actors/
+// peer.ts); other messages are notifications. A message of an unknown type is an
+// error. Byte strings from the sandbox (paths, argv) arrive as msgpack bin
+// (Uint8Array): they need not be UTF-8.
 
 /** Node -> uwrx-init: the whole sandbox, as data. Sent once, first. */
 export const MSG_PLAN = 'plan';
 /** Node -> uwrx-init: SIGTERM to every process now, SIGKILL after `graceMs`. */
 export const MSG_TERMINATE = 'terminate';
+/** Node -> uwrx-init request: deferred answers and problems so far (StatsBody). */
+export const MSG_STATS = 'stats';
+/** uwrx-init -> Node request of the deferral test feature (plan key testDeferral):
+ * answer `{value}` after `ms` milliseconds (TestDeferBody). */
+export const MSG_TEST_DEFER = 'test.defer';
+
 /** uwrx-init -> Node: the command was forked (the plan is carried out). */
 export const MSG_STARTED = 'started';
 export const MSG_SPAWN = 'spawn';
@@ -17,8 +26,19 @@ export const MSG_DONE = 'done';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
 export const MSG_FAILED = 'failed';
 
-/** Plan step operations, executed in order by pid 1 before the command starts. */
-export type PlanStep =
+/** Plan step operations, executed in order by pid 1 before the command starts. A step
+ * that fails ends the run, unless it is best effort (by its operation, as devrandom and
+ * pty are, or by `bestEffort`): then one warning line goes to stderr and the run goes on. */
+export type PlanStep = PlanOp & { bestEffort?: boolean };
+
+/** Operations that are best effort whatever the step says (uwrx-init's op table). */
+export const BEST_EFFORT_OPS: ReadonlySet<PlanOp['op']> = new Set(['devrandom', 'pty']);
+
+export type PlanOp =
+  /** Opens the file record (the plan's `files`) before the run directory is hidden. */
+  | { op: 'files' }
+  /** Keeps a handle on the traces directory (the plan's `tracesDir`). */
+  | { op: 'traces'; path: string }
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }
@@ -63,6 +83,8 @@ export interface InitPlan {
   /** The file store (src/native/init/files.c). Absent: no files.meta, no versions, no
    * stat time squashing. */
   files?: FilesPlan;
+  /** Enables the deferral test feature of uwrx-init (a hidden test option). */
+  testDeferral?: boolean;
 }
 
 /** Where uwrx-init keeps the file record during the run, and the layers it tells apart
@@ -116,6 +138,26 @@ export interface DoneBody {
   code: number | null;
   signal: number | null;
   time: number;
+  /** Run-time problems by kind (only kinds seen); absent from an older uwrx-init. */
+  problems?: Problems;
+}
+
+/** Kinds of run-time problems uwrx-init counts (PROBLEM_NAME_* in the C header). */
+export const PROBLEM_KINDS = ['version-lost', 'trace-buffer', 'out-of-memory', 'request-timeout', 'bad-message'] as const;
+export type ProblemKind = (typeof PROBLEM_KINDS)[number];
+export type Problems = Partial<Record<ProblemKind, number>>;
+
+export interface StatsBody {
+  /** Deferred answers: waiting now, answered, dropped because the caller was killed. */
+  deferred: { open: number; answered: number; dropped: number };
+  problems: Problems;
+}
+
+export interface TestDeferBody {
+  /** The calling process (logical pid). */
+  pid: number;
+  ms: number;
+  value: number;
 }
 
 export interface FailedBody {

@@ -3,7 +3,7 @@
 // renderPlan prints them, so the sandbox can be read before it runs.
 import { accessSync, constants as fsConstants, fstatSync, readFileSync, readdirSync, readlinkSync, lstatSync, realpathSync, statSync, type Dirent, type Stats } from 'node:fs';
 import path from 'node:path';
-import type { FilesPlan, InitPlan, PlanStep } from '../protocol/init-messages.js';
+import { BEST_EFFORT_OPS, type FilesPlan, type InitPlan, type PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers, OVERLAY_MAX_LOWER_LAYERS } from '../record/flatten.js';
 import { parentChain, versionPids } from '../record/resolve.js';
 import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
@@ -305,6 +305,10 @@ export function computePlan(input: PlanInput): SandboxPlan {
   const env = Object.entries(input.env)
     .filter((e): e is [string, string] => e[1] !== undefined)
     .map(([k, v]) => `${k}=${v}`);
+  // Trace buffers of the processes, when the run has a traces/ directory (src/run.ts).
+  const tracesDir = isDirectory(path.join(input.runDir, 'traces')) ? path.join(input.runDir, 'traces') : undefined;
+  // The record's own files are opened first, while the run directory is still visible.
+  steps.unshift({ op: 'files' }, ...(tracesDir ? [{ op: 'traces' as const, path: tracesDir }] : []));
   return {
     newRoot,
     overlays,
@@ -321,8 +325,7 @@ export function computePlan(input: PlanInput): SandboxPlan {
       steps,
       handlerThreads: input.handlerThreads ?? 1,
       graceMs: input.graceMs ?? 3000,
-      // Trace buffers of the processes, when the run has a traces/ directory (src/run.ts).
-      ...(isDirectory(path.join(input.runDir, 'traces')) ? { tracesDir: path.join(input.runDir, 'traces') } : {}),
+      ...(tracesDir ? { tracesDir } : {}),
       ...(input.repro
         ? {
             seed: input.repro.seed,
@@ -567,7 +570,14 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
   }
   plan.steps.forEach((s, i) => {
     const n = String(i).padStart(3);
+    const line = lines.length;
     switch (s.op) {
+      case 'files':
+        lines.push(`${n} files (open files.meta and versions)`);
+        break;
+      case 'traces':
+        lines.push(`${n} traces ${s.path}`);
+        break;
       case 'mount': {
         const flags = FLAG_NAMES.filter(([bit]) => s.flags & bit).map(([, name]) => name).join(',');
         lines.push(`${n} mount ${s.fstype ?? '-'} ${s.source ?? '-'} -> ${s.target}${flags ? ` [${flags}]` : ''}${s.data ? ` ${s.data}` : ''}`);
@@ -602,6 +612,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
         lines.push(`${n} pty ${s.path} <- ${s.source}`);
         break;
     }
+    if (s.bestEffort || BEST_EFFORT_OPS.has(s.op)) lines[line] += ' (best effort)';
   });
   return lines.join('\n') + '\n';
 }

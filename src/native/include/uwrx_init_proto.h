@@ -1,6 +1,9 @@
-/* Messages between Node and uwrx-init (mirrors src/protocol/init-messages.ts).
- * Transport: the socket at fd UWRX_INIT_FD; frames are a u32 little-endian length then
- * a msgpack Envelope map {type, id?, re?, error?, body?}. */
+/* Messages between Node and uwrx-init (mirrors src/protocol/init-messages.ts; a test
+ * keeps the two in step). Transport: the socket at fd UWRX_INIT_FD; frames are a u32
+ * little-endian length then a msgpack Envelope map {type, id?, re?, error?, body?}.
+ * Either side may ask: a request carries `id` (the asker's own numbering), its answer
+ * `re` = that id and `body` or `error`; a message with neither is a notification. A
+ * message of a type the receiver does not know is an error. */
 #ifndef UWRX_INIT_PROTO_H
 #define UWRX_INIT_PROTO_H
 
@@ -13,15 +16,30 @@
 #define MSG_PLAN "plan"           /* body: the plan (see plan.c / src/sandbox/plan.ts) */
 #define MSG_TERMINATE "terminate" /* body: {graceMs} SIGTERM to the tree, SIGKILL after grace */
 
+/* Node -> uwrx-init requests */
+#define MSG_STATS "stats"         /* -> {deferred: {open, answered, dropped}, problems} */
+
+/* uwrx-init -> Node requests */
+#define MSG_TEST_DEFER "test.defer" /* body: {pid, ms, value} -> {value}: the deferral test */
+
 /* uwrx-init -> Node */
 #define MSG_STARTED "started" /* body: {time} the command was forked */
 #define MSG_SPAWN "spawn"     /* body: {pid, ppid, nspid, time} first sight of a process */
 #define MSG_EXEC "exec"       /* body: {pid, path, argv, cwd, time} a successful exec */
 #define MSG_EXIT "exit"       /* body: {pid, code, signal, time} code or signal is nil */
-#define MSG_DONE "done"       /* body: {status, code, signal, time} every process ended */
+#define MSG_DONE "done"       /* body: {status, code, signal, time, problems} every process ended */
 #define MSG_FAILED "failed"   /* error: one line; body: {step, op, path, errno} */
 
+/* Run-time problems, counted by kind: `problems` of the done message is {kind: count}. */
+#define PROBLEM_NAME_VERSION_LOST "version-lost"       /* a file version could not be kept */
+#define PROBLEM_NAME_TRACE_BUFFER "trace-buffer"       /* a trace buffer failed: events lost */
+#define PROBLEM_NAME_NO_MEMORY "out-of-memory"         /* an allocation failed: a record lost */
+#define PROBLEM_NAME_REQUEST_TIMEOUT "request-timeout" /* Node did not answer in time */
+#define PROBLEM_NAME_BAD_MESSAGE "bad-message"         /* Node sent an unknown or malformed message */
+
 /* Plan step operations, executed in order by pid 1 of the sandbox. */
+#define OP_FILES "files"             /* open the file record (plan key "files") */
+#define OP_TRACES "traces"           /* path: the traces directory, kept open */
 #define OP_MOUNT "mount"             /* source, target, fstype, flags, data */
 #define OP_MKDIR "mkdir"             /* path, mode */
 #define OP_FILE "file"               /* path, mode: an empty file (bind mount target) */

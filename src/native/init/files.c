@@ -3,10 +3,9 @@
  * The live overlay uppers are the truth during the run. Before process P changes X (write
  * open, truncate, delete, rename onto or away, chmod, chown, utime) while X holds a
  * version written by another process q of this attempt, q's version is copied through
- * the sandbox view into <versions>/<q>/<X> (a whiteout when X was absent). At the end
- * uwrx-init writes <versions>/index.tsv (`<path>\t<first writer>\t<last writer>\t<q,q...>` for
- * every path with preserved versions); src/sandbox/finish.ts turns that into files/ and
- * files-<pid>/. A path written by one process costs nothing here beyond one table entry.
+ * the sandbox view into <versions>/<q>/<X> (a whiteout when X was absent); at the end
+ * src/sandbox/finish.ts lays out files/ and files-<pid>/ from them and files.meta. A path
+ * written by one process costs nothing here beyond one table entry.
  *
  * files.meta lines are buffered here and appended to the run directory's files.meta.
  * Only paths inside the overlays (what ends up in files/) are recorded.
@@ -26,6 +25,7 @@
 #include <sys/syscall.h>
 #include <stdatomic.h>
 #include <sys/sysmacros.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
 #include <sys/xattr.h>
 #include <unistd.h>
@@ -33,10 +33,6 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
-
-#ifndef SYS_fchmodat2
-#define SYS_fchmodat2 452
-#endif
 
 struct files_lower {
   char *dir;
@@ -154,20 +150,16 @@ int64_t files_wall_offset_ns(void) {
   return F.enabled ? uwrx_time_wall_offset(F.layers, F.interval_ns) : 0;
 }
 
-bool files_init(const struct plan *plan) {
+bool files_open(const struct plan *plan, const char **what) {
   if (!F.enabled) return true;
   F.t0_ns = plan->repro.time.t0_ns;
+  *what = F.meta_path;
   F.meta_fd = open(F.meta_path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
-  if (F.meta_fd < 0) {
-    channel_fail(-1, "files", F.meta_path, errno, "create %s", F.meta_path);
-    return false;
-  }
+  if (F.meta_fd < 0) return false;
+  *what = F.versions_path;
   mkdir(F.versions_path, 0755);
   F.versions_fd = open(F.versions_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (F.versions_fd < 0) {
-    channel_fail(-1, "files", F.versions_path, errno, "open %s", F.versions_path);
-    return false;
-  }
+  if (F.versions_fd < 0) return false;
   for (size_t i = 0; i < F.novl; i++) {
     struct files_overlay *o = &F.ovl[i];
     o->upper_fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -402,6 +394,8 @@ static void before_change(const char *path, int pid, int *first, int *last) {
   pthread_mutex_unlock(&writers_lock);
 }
 
+static void files_proc_ended(int logical);
+
 /* When the sandbox ends: the last calls' outcomes, files.meta flushed. */
 void files_finish(void) {
   if (!F.enabled) return;
@@ -447,10 +441,10 @@ static char *canonical(char *p, bool follow) {
   return out;
 }
 
-/* Path argument `addr` relative to `dirfd`, canonical; NULL when unreadable. */
-static char *arg_path(struct notif_ctx *ctx, int dirfd, uint64_t addr, bool follow) {
-  char *p = target_path_at(ctx, dirfd, addr);
-  return p ? canonical(p, follow) : NULL;
+/* A path argument, canonical; NULL when unreadable. */
+static char *arg_path(struct notif_ctx *ctx, const struct path_arg *a) {
+  char *p = target_path_at(ctx, a->dirfd, a->addr);
+  return p ? canonical(p, a->follow) : NULL;
 }
 
 /* Path of the target's open fd `fd`; NULL for pipes, sockets, deleted files. */
@@ -461,6 +455,19 @@ static char *fd_path(struct notif_ctx *ctx, int fd) {
     return NULL;
   }
   return p;
+}
+
+/* The file a call acts on: its path argument, or the open file named by its fd (fchmod,
+ * utimensat with a NULL path) or by an empty path with AT_EMPTY_PATH. */
+static char *call_file(struct notif_ctx *ctx, const struct call_args *a) {
+  if (!a->has_path) return a->fd >= 0 ? fd_path(ctx, a->fd) : NULL;
+  if (a->path.empty_ok && a->path.dirfd != AT_FDCWD) {
+    char *s = target_string(ctx, a->path.addr, 2);
+    bool empty = s && !s[0];
+    free(s);
+    if (empty) return fd_path(ctx, a->path.dirfd);
+  }
+  return arg_path(ctx, &a->path);
 }
 
 static char *exe_of(pid_t tid) {
@@ -617,7 +624,7 @@ static void op_end(struct pending_op *op, bool done) {
 }
 
 /* Thread `tid` makes its next call: the outcome of its last recorded one shows now. */
-void files_confirm(pid_t tid) {
+static void files_confirm(pid_t tid) {
   if (!npending) return;
   struct pending_op *found = NULL;
   pthread_mutex_lock(&pending_lock);
@@ -634,7 +641,7 @@ void files_confirm(pid_t tid) {
 }
 
 /* Settles the calls of process `logical` (0: of every process). */
-void files_proc_ended(int logical) {
+static void files_proc_ended(int logical) {
   if (!npending) return;
   struct pending_op *mine = NULL;
   pthread_mutex_lock(&pending_lock);
@@ -670,35 +677,20 @@ static bool write_intent(uint64_t flags) {
   return (flags & O_ACCMODE) != O_RDONLY || (flags & (O_CREAT | O_TRUNC));
 }
 
-static void handle_open(struct notif_ctx *ctx) {
+static enum verdict on_open(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
-  int nr = req->data.nr;
-  int dirfd = AT_FDCWD;
-  uint64_t addr, flags, mode = 0;
-  if (nr == SYS_open) addr = req->data.args[0], flags = req->data.args[1], mode = req->data.args[2];
-  else if (nr == SYS_creat) addr = req->data.args[0], flags = O_CREAT | O_WRONLY | O_TRUNC, mode = req->data.args[1];
-  else if (nr == SYS_openat) {
-    dirfd = (int)req->data.args[0], addr = req->data.args[1], flags = req->data.args[2], mode = req->data.args[3];
-  } else {
-    /* openat2: flags live in struct open_how */
-    struct open_how how;
-    dirfd = (int)req->data.args[0], addr = req->data.args[1];
-    int memfd = target_mem(ctx);
-    if (memfd < 0 || req->data.args[3] < sizeof how.flags) return;
-    memset(&how, 0, sizeof how);
-    if (pread(memfd, &how, sizeof how.flags + sizeof how.mode, (off_t)req->data.args[2]) < (ssize_t)sizeof how.flags) return;
-    flags = how.flags, mode = how.mode;
-  }
-  flags &= 0xffffffffu;
-  if (!write_intent(flags)) return;  /* read-only opens: CONTINUE, nothing else */
-  if (!F.enabled) return;
-  char *path = arg_path(ctx, dirfd, addr, !(flags & O_NOFOLLOW) && !((flags & O_CREAT) && (flags & O_EXCL)));
-  if (!path) return;
+  struct call_args a;
+  files_confirm(req->pid);
+  if (!decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  uint64_t flags = a.flags;
+  if (!write_intent(flags)) return VERDICT_CONTINUE;  /* read-only opens: nothing else */
+  char *path = arg_path(ctx, &a.path);
+  if (!path) return VERDICT_CONTINUE;
   struct stat st;
   bool existed = lstat(path, &st) == 0;
   if (existed && (flags & O_CREAT) && (flags & O_EXCL)) {
     free(path);
-    return;
+    return VERDICT_CONTINUE;
   }
   if (!(existed && S_ISDIR(st.st_mode))) {
     /* a file that is not there is created (O_CREAT) or the open fails */
@@ -707,8 +699,9 @@ static void handle_open(struct notif_ctx *ctx) {
     op_end(op, false);
   }
   struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
-  if (tb) uwrx_trace_open(tb, trace_logical_tid(ctx->proc, req->pid), path, (int32_t)flags, (uint32_t)mode, 0);
+  if (tb) uwrx_trace_open(tb, trace_logical_tid(ctx->proc, req->pid), path, (int32_t)flags, a.mode, 0);
   free(path);
+  return VERDICT_CONTINUE;
 }
 
 /* ---- stat ---- */
@@ -881,26 +874,18 @@ static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
  * times replaced by the file's layer's, the struct written into the target. Anything
  * unusual (errors, files outside the overlays) goes to the kernel unchanged, so errno
  * values are always the kernel's own. */
-static void handle_stat(struct notif_ctx *ctx) {
+static enum verdict on_stat(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   int nr = req->data.nr;
-  if (!F.enabled || F.t0_ns == 0) return;
-  int dirfd = AT_FDCWD, flags = 0, fd = -1;
-  uint64_t addr = 0, buf;
-  bool by_fd = false;
-  unsigned mask = 0;
-  if (nr == SYS_stat || nr == SYS_lstat) {
-    addr = req->data.args[0], buf = req->data.args[1];
-    if (nr == SYS_lstat) flags = AT_SYMLINK_NOFOLLOW;
-  } else if (nr == SYS_fstat) {
-    fd = (int)req->data.args[0], buf = req->data.args[1], by_fd = true;
-  } else if (nr == SYS_newfstatat) {
-    dirfd = (int)req->data.args[0], addr = req->data.args[1], buf = req->data.args[2], flags = (int)req->data.args[3];
-  } else {
-    dirfd = (int)req->data.args[0], addr = req->data.args[1], flags = (int)req->data.args[2];
-    mask = (unsigned)req->data.args[3], buf = req->data.args[4];
-  }
-  if (!buf) return;
+  files_confirm(req->pid);
+  struct call_args a;
+  if (F.t0_ns == 0 || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  int dirfd = a.path.dirfd, flags = (int)a.flags, fd = a.fd;
+  uint64_t addr = a.path.addr, buf = a.buf;
+  bool by_fd = !a.has_path;
+  unsigned mask = (unsigned)a.extra;
+  enum verdict verdict = VERDICT_CONTINUE;
+  if (!buf) return VERDICT_CONTINUE;
   char link[64];
   struct stat_result r = { .is_statx = nr == SYS_statx };
   char *raw = NULL, *canon = NULL;
@@ -950,20 +935,11 @@ static void handle_stat(struct notif_ctx *ctx) {
   }
   /* the target must still wait in this very call: then its memory is its own */
   if (!notif_id_valid(req->id) || !vm_write(req->pid, buf, result, size)) goto out;
-  ctx->resp->flags = 0;
-  ctx->resp->val = 0;
-  ctx->resp->error = 0;
+  verdict = notify_answer_now(ctx, 0, 0);
 out:
   free(raw);
   free(canon);
-}
-
-void files_handle_file(struct notif_ctx *ctx) {
-  int nr = ctx->req->data.nr;
-  if (nr == SYS_open || nr == SYS_openat || nr == SYS_openat2 || nr == SYS_creat) handle_open(ctx);
-  else if (nr == SYS_stat || nr == SYS_lstat || nr == SYS_fstat || nr == SYS_newfstatat || nr == SYS_statx)
-    handle_stat(ctx);
-  /* access, faccessat*: nothing to record, answered by the kernel */
+  return verdict;
 }
 
 /* ---- mutations ---- */
@@ -1120,46 +1096,43 @@ static int rename_across(const char *p, const char *q, unsigned flags) {
   return move_tree(p, q, &sp);
 }
 
-/* Carries the rename out here when the overlays would refuse it: true with ctx's answer set. */
-static bool rename_here(struct notif_ctx *ctx, const char *p, const char *q, unsigned flags) {
+/* Carries the rename out here when the overlays would refuse it: 0 or the errno of the
+ * rename done here, -1 when the kernel should run it. */
+static int rename_here(struct notif_ctx *ctx, const char *p, const char *q, unsigned flags) {
   const char *rel;
   struct files_overlay *from = overlay_of(p, &rel), *to = overlay_of(q, &rel);
-  if (!from || !to || (flags & ~(unsigned)RENAME_NOREPLACE)) return false;
+  if (!from || !to || (flags & ~(unsigned)RENAME_NOREPLACE)) return -1;
   struct stat st;
   if (from != to) {
-    if (from->device < 0 || from->device != to->device) return false;
-  } else if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return false;
-  if (!target_is_root(ctx->req->pid)) return false;
-  int err = rename_across(p, q, flags);
-  ctx->resp->flags = 0;
-  ctx->resp->val = err ? -1 : 0;
-  ctx->resp->error = err ? -err : 0;
-  return true;
+    if (from->device < 0 || from->device != to->device) return -1;
+  } else if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return -1;
+  if (!target_is_root(ctx->req->pid)) return -1;
+  return rename_across(p, q, flags);
 }
 
-void files_handle_mutation(struct notif_ctx *ctx) {
-  if (!F.enabled || !ctx->proc) return;
-  const struct seccomp_notif *req = ctx->req;
-  const __u64 *a = req->data.args;
-  int nr = req->data.nr;
+static enum verdict on_mutation(struct notif_ctx *ctx) {
+  struct call_args a;
+  files_confirm(ctx->req->pid);
+  if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  int nr = ctx->req->data.nr;
   char *p = NULL, *q = NULL;
   struct pending_op *op = NULL;
+  enum verdict verdict = VERDICT_CONTINUE;
   struct stat st;
   switch (nr) {
   case SYS_unlink:
   case SYS_unlinkat: {
-    bool at = nr == SYS_unlinkat;
-    bool dir = at && (a[2] & AT_REMOVEDIR);
-    p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], false);
+    bool dir = a.flags & AT_REMOVEDIR;
+    p = arg_path(ctx, &a.path);
     if (!p || lstat(p, &st) != 0) break;
     if (dir || S_ISLNK(st.st_mode)) dir_cache_clear();
     op = op_begin(ctx, EXPECT_GONE, p, NULL);
     record(op, p, dir ? "rmdir" : "delete", !dir);
-    trace_path_op(ctx, dir ? UWRX_EV_RMDIR : UWRX_EV_UNLINK, p, NULL, at ? (int64_t)(a[2] & 0xffffffffu) : 0, 0);
+    trace_path_op(ctx, dir ? UWRX_EV_RMDIR : UWRX_EV_UNLINK, p, NULL, (int64_t)a.flags, 0);
     break;
   }
   case SYS_rmdir:
-    p = arg_path(ctx, AT_FDCWD, a[0], false);
+    p = arg_path(ctx, &a.path);
     if (!exists(p)) break;
     dir_cache_clear();
     op = op_begin(ctx, EXPECT_GONE, p, NULL);
@@ -1169,11 +1142,10 @@ void files_handle_mutation(struct notif_ctx *ctx) {
   case SYS_rename:
   case SYS_renameat:
   case SYS_renameat2: {
-    bool two = nr == SYS_rename;
-    p = arg_path(ctx, two ? AT_FDCWD : (int)a[0], a[two ? 0 : 1], false);
-    q = arg_path(ctx, two ? AT_FDCWD : (int)a[2], a[two ? 1 : 3], false);
+    p = arg_path(ctx, &a.path);
+    q = arg_path(ctx, &a.path2);
     if (!p || !q) break;
-    unsigned flags = nr == SYS_renameat2 ? (unsigned)(a[4] & 0xffffffffu) : 0;
+    unsigned flags = (unsigned)a.flags;
     if (!exists(p) || ((flags & RENAME_NOREPLACE) && exists(q)) || ((flags & RENAME_EXCHANGE) && !exists(q))) break;
     struct stat sp, sq;
     if ((lstat(p, &sp) == 0 && (S_ISDIR(sp.st_mode) || S_ISLNK(sp.st_mode))) ||
@@ -1187,100 +1159,208 @@ void files_handle_mutation(struct notif_ctx *ctx) {
       record(op, p, "rename_to", false);
     }
     trace_path_op(ctx, UWRX_EV_RENAME, p, q, (int64_t)flags, 0);
-    if (rename_here(ctx, p, q, flags)) {
+    int err = rename_here(ctx, p, q, flags);
+    if (err >= 0) {
       /* carried out here: the outcome is known */
-      if (ctx->resp->error == 0) op_end(op, true);
+      verdict = notify_answer_now(ctx, err ? -1 : 0, err);
+      if (err == 0) op_end(op, true);
       else if (op) op_settle(op, false);
       op = NULL;
     }
     break;
   }
   case SYS_mkdir:
-  case SYS_mkdirat: {
-    bool at = nr == SYS_mkdirat;
-    p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], false);
+  case SYS_mkdirat:
+    p = arg_path(ctx, &a.path);
     if (exists(p)) break;
     op = op_begin(ctx, EXPECT_DIR, p, NULL);
     record(op, p, "mkdir", false);
-    trace_path_op(ctx, UWRX_EV_MKDIR, p, NULL, (int64_t)(a[at ? 2 : 1] & 07777), 0);
+    trace_path_op(ctx, UWRX_EV_MKDIR, p, NULL, (int64_t)(a.mode & 07777), 0);
     break;
-  }
   case SYS_link:
   case SYS_linkat:
   case SYS_symlink:
   case SYS_symlinkat:
   case SYS_mknod:
-  case SYS_mknodat: {
-    int dirfd = AT_FDCWD;
-    uint64_t addr = a[1];
-    if (nr == SYS_linkat) dirfd = (int)a[2], addr = a[3];
-    else if (nr == SYS_symlinkat) dirfd = (int)a[1], addr = a[2];
-    else if (nr == SYS_mknod) addr = a[0];
-    else if (nr == SYS_mknodat) dirfd = (int)a[0], addr = a[1];
-    p = arg_path(ctx, dirfd, addr, false);
+  case SYS_mknodat:
+    p = arg_path(ctx, &a.path);
     if (exists(p)) break;
     op = op_begin(ctx, EXPECT_PRESENT, p, NULL);
     record(op, p, "create", true);
     if (nr == SYS_link || nr == SYS_linkat) {
       /* the existing file changes too (its link count; overlayfs copies it up) */
-      q = nr == SYS_link ? arg_path(ctx, AT_FDCWD, a[0], false)
-                         : arg_path(ctx, (int)a[0], a[1], (a[4] & AT_SYMLINK_FOLLOW) != 0);
+      q = arg_path(ctx, &a.path2);
       if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) record(op, q, "write", true);
     }
     break;
-  }
   case SYS_chmod:
   case SYS_fchmod:
   case SYS_fchmodat:
   case SYS_fchmodat2:
+    p = call_file(ctx, &a);
+    if (!exists(p)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "chmod", true);
+    trace_path_op(ctx, UWRX_EV_CHMOD, p, NULL, (int64_t)(a.mode & 07777), 0);
+    break;
   case SYS_chown:
   case SYS_fchown:
   case SYS_lchown:
-  case SYS_fchownat: {
-    bool chmod_ = nr == SYS_chmod || nr == SYS_fchmod || nr == SYS_fchmodat || nr == SYS_fchmodat2;
-    bool at = nr == SYS_fchmodat || nr == SYS_fchmodat2 || nr == SYS_fchownat;
-    uint64_t at_flags = nr == SYS_fchownat ? a[4] : nr == SYS_fchmodat2 ? a[3] : 0;
-    if (nr == SYS_fchmod || nr == SYS_fchown) p = fd_path(ctx, (int)a[0]);
-    else if (at && (at_flags & AT_EMPTY_PATH) && (int)a[0] != AT_FDCWD) {
-      char *s = target_read_string(target_mem(ctx), a[1], 2);
-      p = s && !s[0] ? fd_path(ctx, (int)a[0]) : arg_path(ctx, (int)a[0], a[1], !(at_flags & AT_SYMLINK_NOFOLLOW));
-      free(s);
-    } else
-      p = arg_path(ctx, at ? (int)a[0] : AT_FDCWD, a[at ? 1 : 0], nr != SYS_lchown && !(at_flags & AT_SYMLINK_NOFOLLOW));
+  case SYS_fchownat:
+    p = call_file(ctx, &a);
     if (!exists(p)) break;
     op = op_begin(ctx, change_of(p), p, NULL);
-    record(op, p, chmod_ ? "chmod" : "chown", true);
-    int k = at ? 2 : 1;
-    if (chmod_) trace_path_op(ctx, UWRX_EV_CHMOD, p, NULL, (int64_t)(a[k] & 07777), 0);
-    else trace_path_op(ctx, UWRX_EV_CHOWN, p, NULL, (int64_t)(uint32_t)a[k], (int64_t)(uint32_t)a[k + 1]);
+    record(op, p, "chown", true);
+    trace_path_op(ctx, UWRX_EV_CHOWN, p, NULL, (int64_t)a.uid, (int64_t)a.gid);
     break;
-  }
   case SYS_truncate:
   case SYS_ftruncate:
-    p = nr == SYS_ftruncate ? fd_path(ctx, (int)a[0]) : arg_path(ctx, AT_FDCWD, a[0], true);
+    p = call_file(ctx, &a);
     if (!exists(p)) break;
     op = op_begin(ctx, change_of(p), p, NULL);
     record(op, p, "write", true);
-    trace_path_op(ctx, UWRX_EV_TRUNCATE, p, NULL, (int64_t)a[1], 0);
+    trace_path_op(ctx, UWRX_EV_TRUNCATE, p, NULL, (int64_t)a.length, 0);
     break;
   case SYS_utime:
   case SYS_utimes:
   case SYS_futimesat:
-  case SYS_utimensat: {
+  case SYS_utimensat:
     /* new times are a new version of the file (make relies on them) */
-    if (nr == SYS_utimensat && a[1] == 0) p = fd_path(ctx, (int)a[0]);
-    else if (nr == SYS_utimensat || nr == SYS_futimesat)
-      p = arg_path(ctx, (int)a[0], a[1], !(nr == SYS_utimensat && (a[3] & AT_SYMLINK_NOFOLLOW)));
-    else p = arg_path(ctx, AT_FDCWD, a[0], true);
+    p = call_file(ctx, &a);
     if (!p || lstat(p, &st) != 0 || S_ISDIR(st.st_mode)) break;
     op = op_begin(ctx, change_of(p), p, NULL);
     record(op, p, "write", true);
     break;
-  }
   default:
     break;
   }
   op_end(op, false);
   free(p);
   free(q);
+  return verdict;
 }
+
+/* A call that records nothing but shows that the thread's last call has returned (a
+ * fork, an exec, the exit): files.meta keeps the order in which things happened. */
+static enum verdict on_next_call(struct notif_ctx *ctx) {
+  files_confirm(ctx->req->pid);
+  return VERDICT_CONTINUE;
+}
+
+/* bind(2) of a unix socket to a path creates that file. */
+static enum verdict on_bind(struct notif_ctx *ctx) {
+  files_confirm(ctx->req->pid);
+  const __u64 *args = ctx->req->data.args;
+  sa_family_t family = 0;
+  int memfd = target_mem(ctx);
+  if (!ctx->proc || memfd < 0 || args[2] <= sizeof family + 1) return VERDICT_CONTINUE;
+  if (pread(memfd, &family, sizeof family, (off_t)args[1]) != (ssize_t)sizeof family || family != AF_UNIX)
+    return VERDICT_CONTINUE;
+  char first = 0;
+  /* an abstract socket (a NUL first) has no file */
+  if (pread(memfd, &first, 1, (off_t)(args[1] + sizeof family)) != 1 || first == 0) return VERDICT_CONTINUE;
+  char *raw = target_path_at(ctx, AT_FDCWD, args[1] + sizeof family);
+  char *p = raw ? canonical(raw, false) : NULL;
+  if (p && !exists(p)) {
+    struct pending_op *op = op_begin(ctx, EXPECT_PRESENT, p, NULL);
+    record(op, p, "create", true);
+    op_end(op, false);
+  }
+  free(p);
+  return VERDICT_CONTINUE;
+}
+
+/* setxattr, removexattr and their l/f forms change the file (overlayfs copies it up). */
+static enum verdict on_xattr(struct notif_ctx *ctx) {
+  files_confirm(ctx->req->pid);
+  int nr = ctx->req->data.nr;
+  const __u64 *args = ctx->req->data.args;
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  char *p = NULL;
+  if (nr == SYS_fsetxattr || nr == SYS_fremovexattr) p = fd_path(ctx, (int)args[0]);
+  else {
+    char *raw = target_path_at(ctx, AT_FDCWD, args[0]);
+    p = raw ? canonical(raw, nr == SYS_setxattr || nr == SYS_removexattr) : NULL;
+  }
+  if (exists(p)) {
+    struct pending_op *op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "write", true);
+    op_end(op, false);
+  }
+  free(p);
+  return VERDICT_CONTINUE;
+}
+
+static void files_exited(struct proc *p, bool known, int status) {
+  (void)known, (void)status;
+  files_proc_ended(p->logical);
+}
+
+/* ---- the files feature ---- */
+
+static bool files_on(const struct plan *plan) { return F.enabled; }
+
+/* Stat times are squashed only when the plan gives T0. */
+static bool squashing(const struct plan *plan) { return plan->repro.time.t0_ns != 0; }
+
+/* access, faccessat, faccessat2 are not subscribed: nothing to record. */
+static const struct subscription files_calls[] = {
+  { SYS_open, on_open, NULL, NULL },
+  { SYS_openat, on_open, NULL, NULL },
+  { SYS_openat2, on_open, NULL, NULL },
+  { SYS_creat, on_open, NULL, NULL },
+  { SYS_stat, on_stat, NULL, squashing },
+  { SYS_lstat, on_stat, NULL, squashing },
+  { SYS_fstat, on_stat, NULL, squashing },
+  { SYS_newfstatat, on_stat, NULL, squashing },
+  { SYS_statx, on_stat, NULL, squashing },
+  { SYS_unlink, on_mutation, NULL, NULL },
+  { SYS_unlinkat, on_mutation, NULL, NULL },
+  { SYS_rename, on_mutation, NULL, NULL },
+  { SYS_renameat, on_mutation, NULL, NULL },
+  { SYS_renameat2, on_mutation, NULL, NULL },
+  { SYS_mkdir, on_mutation, NULL, NULL },
+  { SYS_mkdirat, on_mutation, NULL, NULL },
+  { SYS_rmdir, on_mutation, NULL, NULL },
+  { SYS_link, on_mutation, NULL, NULL },
+  { SYS_linkat, on_mutation, NULL, NULL },
+  { SYS_symlink, on_mutation, NULL, NULL },
+  { SYS_symlinkat, on_mutation, NULL, NULL },
+  { SYS_chmod, on_mutation, NULL, NULL },
+  { SYS_fchmod, on_mutation, NULL, NULL },
+  { SYS_fchmodat, on_mutation, NULL, NULL },
+  { SYS_fchmodat2, on_mutation, NULL, NULL },
+  { SYS_chown, on_mutation, NULL, NULL },
+  { SYS_fchown, on_mutation, NULL, NULL },
+  { SYS_lchown, on_mutation, NULL, NULL },
+  { SYS_fchownat, on_mutation, NULL, NULL },
+  { SYS_truncate, on_mutation, NULL, NULL },
+  { SYS_ftruncate, on_mutation, NULL, NULL },
+  { SYS_utime, on_mutation, NULL, NULL },
+  { SYS_utimes, on_mutation, NULL, NULL },
+  { SYS_utimensat, on_mutation, NULL, NULL },
+  { SYS_futimesat, on_mutation, NULL, NULL },
+  { SYS_mknod, on_mutation, NULL, NULL },
+  { SYS_mknodat, on_mutation, NULL, NULL },
+  { SYS_bind, on_bind, NULL, NULL },
+  { SYS_setxattr, on_xattr, NULL, NULL },
+  { SYS_lsetxattr, on_xattr, NULL, NULL },
+  { SYS_fsetxattr, on_xattr, NULL, NULL },
+  { SYS_removexattr, on_xattr, NULL, NULL },
+  { SYS_lremovexattr, on_xattr, NULL, NULL },
+  { SYS_fremovexattr, on_xattr, NULL, NULL },
+  { SYS_clone, on_next_call, NULL, NULL },
+  { SYS_clone3, on_next_call, NULL, NULL },
+  { SYS_fork, on_next_call, NULL, NULL },
+  { SYS_vfork, on_next_call, NULL, NULL },
+  { SYS_execve, on_next_call, NULL, NULL },
+  { SYS_execveat, on_next_call, NULL, NULL },
+  { SYS_exit_group, on_next_call, NULL, NULL },
+};
+
+const struct feature feature_files = {
+  .name = "files",
+  .enabled = files_on,
+  .subs = SUBSCRIPTIONS(files_calls),
+  .on_exit = files_exited,
+};

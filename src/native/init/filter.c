@@ -1,6 +1,13 @@
-/* The seccomp filter of the command tree (DESIGN.md 3.2): which syscalls uwrx sees. */
+/* The seccomp filter of the command tree (DESIGN.md 3.2), generated from the enabled
+ * features' subscriptions (feature.c): a binary search over the sorted syscall numbers,
+ * a few comparisons per call whatever the number of subscriptions. Classic BPF jumps
+ * only forward and at most 255 instructions on a condition: a longer distance goes
+ * through an unconditional jump, and the program is checked against BPF_MAXINSNS and
+ * against the rules themselves before it is installed. */
 #include <errno.h>
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 #include <linux/audit.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
@@ -9,105 +16,159 @@
 #include <unistd.h>
 
 #include "init.h"
-#include "uwrx_control.h"
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
 #endif
 
-/* Notified for every call. */
-static const int notified[] = {
-  /* process */
-  SYS_clone, SYS_clone3, SYS_fork, SYS_vfork, SYS_execve, SYS_execveat, SYS_exit_group,
-  /* files: opens, the stat family, access */
-  SYS_open, SYS_openat, SYS_openat2, SYS_creat, SYS_stat, SYS_lstat, SYS_fstat, SYS_newfstatat,
-  SYS_statx, SYS_access, SYS_faccessat, SYS_faccessat2,
-  /* files: mutations */
-  SYS_unlink, SYS_unlinkat, SYS_rename, SYS_renameat, SYS_renameat2, SYS_mkdir, SYS_mkdirat,
-  SYS_rmdir, SYS_link, SYS_linkat, SYS_symlink, SYS_symlinkat, SYS_chmod, SYS_fchmod,
-  SYS_fchmodat, 452 /* fchmodat2 */, SYS_chown, SYS_fchown, SYS_lchown, SYS_fchownat,
-  SYS_truncate, SYS_ftruncate, SYS_utime, SYS_utimes, SYS_utimensat, SYS_futimesat, SYS_mknod,
-  SYS_mknodat,
-  /* network, randomness, time */
-  SYS_connect, SYS_getrandom, SYS_clock_gettime, SYS_gettimeofday, SYS_time,
-  /* the ld.so shim's control call (answered by emulation, never CONTINUE) */
-  UWRX_SYS_CONTROL,
-};
-
-/* Notified only when the fd (first argument) is 1 or 2. */
-static const int output[] = { SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2 };
-
-#define COUNT(a) (sizeof(a) / sizeof((a)[0]))
-#define MAX_INSNS 256
-
-enum label { L_ALLOW, L_NOTIFY, L_ENOSYS, L_OUTPUT, L_COUNT };
+#define MAX_RULES 256
+/* Rules compared one after the other at the bottom of the search. */
+#define LEAF_RULES 4
 
 struct program {
-  struct sock_filter insns[MAX_INSNS];
+  struct sock_filter insns[BPF_MAXINSNS];
   unsigned len;
-  /* jumps to labels, fixed up once the labels are placed */
-  struct { unsigned at; enum label to; bool true_branch; } fixups[MAX_INSNS];
-  unsigned nfix;
-  unsigned labels[L_COUNT];
+  bool dry;        /* only count (to size a subtree before jumping over it) */
+  bool overflow;
 };
 
-static void emit(struct program *p, struct sock_filter insn) { p->insns[p->len++] = insn; }
-
-/* if (A == k) goto label (classic BPF jumps only forward) */
-static void jeq_to(struct program *p, uint32_t k, enum label to) {
-  p->fixups[p->nfix++] = (typeof(p->fixups[0])){ p->len, to, true };
-  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, 0, 0));
+static void emit(struct program *p, struct sock_filter insn) {
+  if (p->len >= BPF_MAXINSNS) {
+    p->overflow = true;
+    return;
+  }
+  if (!p->dry) p->insns[p->len] = insn;
+  p->len++;
 }
 
-/* if (A >= k) goto label */
-static void jge_to(struct program *p, uint32_t k, enum label to) {
-  p->fixups[p->nfix++] = (typeof(p->fixups[0])){ p->len, to, true };
-  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JGE | BPF_K, k, 0, 0));
+static void emit_jump(struct program *p, uint16_t op, uint32_t k, unsigned jt, unsigned jf) {
+  if (jt > 255 || jf > 255) p->overflow = true; /* callers keep these short; checked anyway */
+  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | op | BPF_K, k, (uint8_t)jt, (uint8_t)jf));
 }
 
-/* if (A != k) goto label */
-static void jne_to(struct program *p, uint32_t k, enum label to) {
-  p->fixups[p->nfix++] = (typeof(p->fixups[0])){ p->len, to, false };
-  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, k, 0, 0));
+static void emit_ret(struct program *p, uint32_t k) { emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, k)); }
+
+static void emit_load(struct program *p, uint32_t offset) {
+  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset));
 }
 
-static void place(struct program *p, enum label l) { p->labels[l] = p->len; }
+static unsigned action_size(const struct filter_rule *r) {
+  return r->action == RULE_NOTIFY && r->conditional ? 1 + r->match.count + 2 : 1;
+}
 
-static void build(struct program *p) {
-  p->len = p->nfix = 0;
-  /* Only the x86_64 ABI: i386 (int 0x80) and x32 calls would slip past the numbers below. */
-  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, arch)));
-  jne_to(p, AUDIT_ARCH_X86_64, L_ENOSYS);
-  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)));
-  jge_to(p, 0x40000000 /* __X32_SYSCALL_BIT */, L_ENOSYS);
-  /* io_uring operations bypass syscall entry, so interception would miss them. */
-  jeq_to(p, SYS_io_uring_setup, L_ENOSYS);
-  for (unsigned i = 0; i < COUNT(output); i++) jeq_to(p, (uint32_t)output[i], L_OUTPUT);
-  for (unsigned i = 0; i < COUNT(notified); i++) jeq_to(p, (uint32_t)notified[i], L_NOTIFY);
-  place(p, L_ALLOW);
-  emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-  place(p, L_NOTIFY);
-  emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
-  place(p, L_ENOSYS);
-  emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ERRNO | ENOSYS));
-  place(p, L_OUTPUT);
-  /* The kernel uses only the low 32 bits of an int argument (little-endian: first word). */
-  emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])));
-  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 2, 0));
-  emit(p, (struct sock_filter)BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 2, 1, 0));
-  emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW));
-  emit(p, (struct sock_filter)BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_USER_NOTIF));
-  for (unsigned i = 0; i < p->nfix; i++) {
-    struct sock_filter *insn = &p->insns[p->fixups[i].at];
-    unsigned dist = p->labels[p->fixups[i].to] - p->fixups[i].at - 1;
-    if (p->fixups[i].true_branch) insn->jt = (uint8_t)dist;
-    else insn->jf = (uint8_t)dist;
+static void emit_action(struct program *p, const struct filter_rule *r) {
+  if (r->action == RULE_ENOSYS) {
+    emit_ret(p, SECCOMP_RET_ERRNO | ENOSYS);
+  } else if (!r->conditional) {
+    emit_ret(p, SECCOMP_RET_USER_NOTIF);
+  } else {
+    /* x86_64 is little-endian: the low 32 bits are the argument's first word */
+    emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[r->match.arg]));
+    for (unsigned i = 0; i < r->match.count; i++)
+      emit_jump(p, BPF_JEQ, r->match.values[i], r->match.count - i /* to the notify */, 0);
+    emit_ret(p, SECCOMP_RET_ALLOW);
+    emit_ret(p, SECCOMP_RET_USER_NOTIF);
   }
 }
 
+/* The accumulator holds the syscall number: a search over rules[lo, hi). */
+static void emit_search(struct program *p, const struct filter_rule *rules, size_t lo, size_t hi) {
+  if (hi - lo <= LEAF_RULES) {
+    /* n comparisons, "allow", then each rule's action */
+    size_t n = hi - lo;
+    unsigned before = 0;
+    for (size_t i = 0; i < n; i++) {
+      emit_jump(p, BPF_JEQ, rules[lo + i].nr, (unsigned)(n - i - 1) + 1 + before, 0);
+      before += action_size(&rules[lo + i]);
+    }
+    emit_ret(p, SECCOMP_RET_ALLOW);
+    for (size_t i = lo; i < hi; i++) emit_action(p, &rules[i]);
+    return;
+  }
+  size_t mid = lo + (hi - lo) / 2;
+  /* size the lower half first: the jump over it must fit */
+  struct program sizing = { .dry = true };
+  emit_search(&sizing, rules, lo, mid);
+  if (sizing.overflow) p->overflow = true;
+  if (sizing.len <= 255) {
+    emit_jump(p, BPF_JGE, rules[mid].nr, sizing.len, 0);
+  } else {
+    emit_jump(p, BPF_JGE, rules[mid].nr, 0, 1);
+    emit(p, (struct sock_filter)BPF_STMT(BPF_JMP | BPF_JA, sizing.len));
+  }
+  emit_search(p, rules, lo, mid);
+  emit_search(p, rules, mid, hi);
+}
+
+static void build(struct program *p, const struct filter_rule *rules, size_t n) {
+  p->len = 0;
+  p->overflow = false;
+  /* Only the x86_64 ABI: i386 (int 0x80) and x32 calls would slip past the numbers. */
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, arch));
+  emit_jump(p, BPF_JEQ, AUDIT_ARCH_X86_64, 1, 0);
+  emit_ret(p, SECCOMP_RET_ERRNO | ENOSYS);
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, nr));
+  emit_jump(p, BPF_JGE, 0x40000000 /* __X32_SYSCALL_BIT */, 0, 1);
+  emit_ret(p, SECCOMP_RET_ERRNO | ENOSYS);
+  if (n == 0) emit_ret(p, SECCOMP_RET_ALLOW);
+  else emit_search(p, rules, 0, n);
+}
+
+/* ---- self-check: run the program as the kernel would on each rule's calls ---- */
+
+static uint32_t run(const struct program *p, const struct seccomp_data *d) {
+  uint32_t a = 0;
+  for (unsigned pc = 0; pc < p->len; pc++) {
+    const struct sock_filter *f = &p->insns[pc];
+    switch (f->code) {
+    case BPF_LD | BPF_W | BPF_ABS: memcpy(&a, (const char *)d + f->k, 4); break;
+    case BPF_JMP | BPF_JEQ | BPF_K: pc += a == f->k ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JGE | BPF_K: pc += a >= f->k ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JA: pc += f->k; break;
+    case BPF_RET | BPF_K: return f->k;
+    default: return 0xffffffffu;
+    }
+  }
+  return 0xffffffffu; /* fell off the end */
+}
+
+static bool expect(const struct program *p, uint32_t nr, unsigned arg, uint32_t value, uint32_t want) {
+  struct seccomp_data d = { .nr = (int)nr, .arch = AUDIT_ARCH_X86_64 };
+  d.args[arg] = value;
+  return run(p, &d) == want;
+}
+
+static bool check(const struct program *p, const struct filter_rule *rules, size_t n) {
+  for (size_t i = 0; i < n; i++) {
+    const struct filter_rule *r = &rules[i];
+    uint32_t act = r->action == RULE_ENOSYS ? SECCOMP_RET_ERRNO | ENOSYS : SECCOMP_RET_USER_NOTIF;
+    if (r->conditional) {
+      for (unsigned j = 0; j < r->match.count; j++)
+        if (!expect(p, r->nr, r->match.arg, r->match.values[j], act)) return false;
+      uint32_t other = 0;
+      for (bool taken = true; taken;) {
+        taken = false;
+        for (unsigned j = 0; j < r->match.count; j++) taken |= r->match.values[j] == other;
+        if (taken) other++;
+      }
+      if (!expect(p, r->nr, r->match.arg, other, SECCOMP_RET_ALLOW)) return false;
+    } else if (!expect(p, r->nr, 0, 0, act)) return false;
+    /* the numbers around a rule that are not rules themselves */
+    if (r->nr > 0 && (i == 0 || rules[i - 1].nr != r->nr - 1) && !expect(p, r->nr - 1, 0, 0, SECCOMP_RET_ALLOW)) return false;
+    if ((i + 1 == n || rules[i + 1].nr != r->nr + 1) && !expect(p, r->nr + 1, 0, 0, SECCOMP_RET_ALLOW)) return false;
+  }
+  return true;
+}
+
 int filter_install(void) {
+  static struct filter_rule rules[MAX_RULES];
   static struct program p;
-  build(&p);
+  size_t n = features_filter_rules(rules, MAX_RULES);
+  build(&p, rules, n);
+  if (p.overflow || !check(&p, rules, n)) {
+    errno = E2BIG;
+    return -1;
+  }
   struct sock_fprog prog = { .len = (unsigned short)p.len, .filter = p.insns };
   if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
   unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;

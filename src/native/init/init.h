@@ -44,18 +44,9 @@ struct proc_repro {
 int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, struct repro_config *c);
 /* Pid 1, before the command starts. */
 void repro_configure(const struct repro_config *c);
-/* A process registered: its seed from its parent's (NULL: uwrx, the root seed) and its
- * place among the parent's children. Lock held. */
-struct proc;
-void repro_proc_init(struct proc *p, struct proc *parent, pid_t ppid);
 /* Plan step "devrandom": a FUSE file with deterministic streams over `path` (a file).
- * Without FUSE the host's device stays there and one warning line goes to stderr. */
-void repro_mount_devrandom(const char *path, bool dev_random);
-/* Handlers: getrandom; clock_gettime, gettimeofday, time; UWRX_SYS_CONTROL. */
-struct notif_ctx;
-void repro_handle_random(struct notif_ctx *ctx);
-void repro_handle_time(struct notif_ctx *ctx);
-void repro_handle_control(struct notif_ctx *ctx);
+ * False with errno without FUSE: the host's device stays there. */
+bool repro_mount_devrandom(const char *path, bool dev_random);
 
 /* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
 
@@ -64,46 +55,29 @@ struct trace_threads;
 struct pending_exec;
 struct proc;
 struct notif_ctx;
-/* Opens the plan's traces directory (before pivot_root hides it); false with errno. */
+/* Plan step "traces": opens the traces directory (before pivot_root hides it). */
 bool trace_open_dir(const char *path);
-/* A process registered (lock held): opens its buffer, writes the spawn record into the
- * parent's buffer (parent NULL: started by uwrx). */
-void trace_proc_started(struct proc *p, struct proc *parent);
-/* A confirmed exec; the exit as reported to Node (lock held). */
-void trace_exec(const struct proc *p, const struct pending_exec *e);
-void trace_exit(struct proc *p, bool known, int status);
-/* The exit was reported: the buffer closes once no handler uses it. */
-void trace_proc_ended(struct proc *p);
 /* Around each handler call, so a process killed meanwhile keeps its buffer open. */
 void trace_hold(struct proc *p);
 void trace_release(struct proc *p);
 /* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
  * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
 uint32_t trace_logical_tid(struct proc *p, pid_t tid);
-/* Handlers: write/writev/pwrite* to fd 1 and 2 (output events), connect. */
-void handle_output(struct notif_ctx *ctx);
-void handle_connect(struct notif_ctx *ctx);
 
 /* ---- files (files.c): files.meta, per-process versions, stat time squashing ---- */
 
 struct plan;
 /* Plan key "files" (src/sandbox/plan.ts FilesPlan); false when malformed. */
 bool files_parse_plan(struct mp_reader *r);
-/* Pid 1, before the plan's steps hide the run directory: opens files.meta, the versions
- * directory, the uppers and the parents' layers. False after reporting the failure. */
-bool files_init(const struct plan *plan);
+/* Plan step "files" (before the steps hide the run directory): opens files.meta, the
+ * versions directory, the uppers and the parents' layers. False with errno and the
+ * path that failed in *what. */
+bool files_open(const struct plan *plan, const char **what);
 /* Pid 1, when every process ended: flushes files.meta, writes the versions index. */
 void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
  * the wall clocks start there too. */
 int64_t files_wall_offset_ns(void);
-/* Handlers: open* and the stat family (access: nothing); the mutations. */
-void files_handle_file(struct notif_ctx *ctx);
-void files_handle_mutation(struct notif_ctx *ctx);
-/* Thread `tid` makes a call: its last recorded call's outcome is known now. */
-void files_confirm(pid_t tid);
-/* Process `logical` ended (0: the run): the outcomes of its calls are known now. */
-void files_proc_ended(int logical);
 
 /* ---- plan (plan.c) ---- */
 
@@ -112,6 +86,7 @@ struct plan_step {
   char *source, *target, *fstype, *data, *path, *name;
   uint64_t flags;
   uint32_t mode;
+  bool best_effort;     /* a failure is a warning (some operations always are) */
 };
 
 struct plan {
@@ -126,11 +101,13 @@ struct plan {
   int grace_ms;
   struct repro_config repro;  /* repro.c */
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
+  bool test_deferral;         /* testdefer.c: the deferral test feature is on */
 };
 
 /* Parses a plan message body; returns false with a reason in `why`. */
 bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why);
-/* Runs every step in order; on failure reports the failing step to Node and returns false. */
+/* Runs every step in order through the op table; a failing step is reported to Node
+ * and ends the run (false), unless it is best effort (one warning line on stderr). */
 bool plan_execute(const struct plan *plan);
 
 /* ---- channel to Node (channel.c) ---- */
@@ -164,6 +141,7 @@ struct proc {
   pid_t tgid;           /* pid inside the sandbox's pid namespace */
   int logical;          /* uwrx logical pid: 2, 3, ... in first-seen order */
   int parent_logical;   /* 1 = uwrx itself (pid 1 of the sandbox or unknown) */
+  pid_t ppid;           /* the parent's pid when first seen */
   int pidfd;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
@@ -203,7 +181,8 @@ uint64_t now_ns(void);
 
 /* ---- seccomp (filter.c, notify.c) ---- */
 
-/* In the command's process: install the filter, return the listener fd (or -1, errno). */
+/* In the command's process: install the filter generated from the enabled features'
+ * subscriptions (features_configure first), return the listener fd (or -1, errno). */
 int filter_install(void);
 /* In pid 1: start the handler threads on the listener. */
 bool notify_start(int listener, int threads);
@@ -215,13 +194,145 @@ struct notif_ctx {
   struct proc *proc;    /* registered process of req->pid (NULL if it vanished) */
   uint64_t time;
   int memfd;            /* /proc/<tid>/mem, -1 until target_mem() opens it */
+  bool deferred;        /* notify_defer was called: the answer comes later */
 };
-
-typedef void (*syscall_handler)(struct notif_ctx *ctx);
 
 /* Reads a NUL-terminated string of at most `max` bytes at `addr` in thread `tid`. */
 char *target_read_string(int memfd, uint64_t addr, size_t max);
 bool notif_id_valid(uint64_t id);
+
+/* ---- deferred answers (notify.c) ----
+ * A handler that cannot answer yet (it waits for Node, or for another thread) calls
+ * notify_defer and returns VERDICT_PENDING: only the calling thread of the target
+ * waits, the handler thread goes on with other notifications. The returned handle
+ * (0: out of memory, answer now) is given to notify_reply later, from any thread. A
+ * target killed meanwhile drops its deferred answers when its exit is reported; a
+ * reply after that finds nothing and returns false. (The filter's WAIT_KILLABLE_RECV
+ * flag keeps other signals from interrupting the wait once the call was received.) */
+uint64_t notify_defer(struct notif_ctx *ctx);
+/* Sends the answer: `val`, or -1 with errno `error`, or lets the kernel run the call.
+ * False when the target no longer waits (the answer is dropped). */
+bool notify_reply(uint64_t handle, int64_t val, int error, bool continue_call);
+/* The process's exit was reported: its deferred answers are dropped (lock held). */
+void notify_drop_process(struct proc *p);
+/* Deferred answers waiting now, answered and dropped so far. */
+void notify_deferred_stats(size_t *open, uint64_t *answered, uint64_t *dropped);
+
+/* ---- features (feature.c): the registry ----
+ * A feature is a named set of syscall subscriptions and lifecycle hooks. The seccomp
+ * filter notifies exactly the calls some enabled feature subscribed to; a notification
+ * goes to its subscribers in registration order until one answers. */
+enum verdict {
+  VERDICT_CONTINUE,  /* not answered: the next subscriber, or the kernel, runs the call */
+  VERDICT_ANSWERED,  /* ctx->resp holds the answer */
+  VERDICT_PENDING,   /* notify_defer was called: the answer comes later */
+};
+
+typedef enum verdict (*syscall_handler)(struct notif_ctx *ctx);
+
+/* A condition the BPF filter checks itself: the low 32 bits of args[arg] (the kernel
+ * reads only those of an int) are one of `values`. */
+#define ARG_MATCH_MAX 8
+struct arg_match {
+  uint8_t arg;
+  uint8_t count;
+  uint32_t values[ARG_MATCH_MAX];
+};
+
+struct subscription {
+  int nr;
+  syscall_handler on_syscall;
+  const struct arg_match *match;            /* NULL: every call */
+  bool (*wanted)(const struct plan *plan);  /* NULL: whenever the feature is enabled */
+};
+
+struct feature {
+  const char *name;
+  bool (*enabled)(const struct plan *plan);  /* NULL: always */
+  const struct subscription *subs;
+  size_t nsubs;
+  /* Lifecycle, called with g.lock held: first sight of a process (parent NULL: started
+   * by uwrx or re-parented), a confirmed exec, the exit as reported to Node. */
+  void (*on_spawn)(struct proc *p, struct proc *parent);
+  void (*on_exec)(const struct proc *p, const struct pending_exec *e);
+  void (*on_exit)(struct proc *p, bool known, int status);
+};
+
+#define SUBSCRIPTIONS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))
+
+extern const struct feature feature_processes, feature_trace, feature_files, feature_reproducibility,
+    feature_deferral_test;
+
+/* Pid 1, before the command starts: picks the enabled features and their handlers. */
+void features_configure(const struct plan *plan);
+/* Offers a notification to the subscribers of its call. */
+enum verdict features_dispatch(struct notif_ctx *ctx);
+void features_spawn(struct proc *p, struct proc *parent);
+void features_exec(const struct proc *p, const struct pending_exec *e);
+void features_exit(struct proc *p, bool known, int status);
+
+/* What the filter does with one syscall number (merged over every subscriber). */
+enum rule_action { RULE_NOTIFY, RULE_ENOSYS };
+struct filter_rule {
+  uint32_t nr;
+  enum rule_action action;
+  bool conditional;        /* notify only when `match` holds */
+  struct arg_match match;
+};
+/* The rules of the enabled features, sorted by nr; returns their number (<= cap). */
+size_t features_filter_rules(struct filter_rule *out, size_t cap);
+
+/* Fills in ctx's answer: val, or -1 with errno `error` (never CONTINUE). */
+enum verdict notify_answer_now(struct notif_ctx *ctx, int64_t val, int error);
+
+/* ---- run-time problems (problems.c) ----
+ * Things that went wrong during the run without stopping it. Counted by kind and sent
+ * to Node in the done message, so the attempt's status and `uwrx check` show them. */
+enum problem {
+  PROBLEM_VERSION_LOST,     /* a version of a file could not be preserved */
+  PROBLEM_TRACE_BUFFER,     /* a process's trace buffer could not be opened or written */
+  PROBLEM_NO_MEMORY,        /* an allocation failed: something was not recorded */
+  PROBLEM_REQUEST_TIMEOUT,  /* Node did not answer a request in time */
+  PROBLEM_BAD_MESSAGE,      /* Node sent a message of unknown type or shape */
+  PROBLEM_COUNT
+};
+void problem(enum problem kind);
+/* A msgpack map {kind: count} of the kinds seen (an empty map when none). */
+void problems_write(struct mp_writer *w);
+uint64_t problems_count(enum problem kind);
+
+/* ---- syscall arguments (args.c) ---- */
+
+#define MAX_SYSCALL 512
+#ifndef SYS_fchmodat2
+#define SYS_fchmodat2 452
+#endif
+
+/* A path argument: relative to dirfd (AT_FDCWD: the cwd), at `addr` in the target. */
+struct path_arg {
+  int dirfd;
+  uint64_t addr;
+  bool follow;    /* the last component's symlink is followed */
+  bool empty_ok;  /* AT_EMPTY_PATH: an empty path names dirfd itself */
+};
+
+/* The arguments of one call by meaning; fields the call lacks are 0 (fd: -1). */
+struct call_args {
+  struct path_arg path;   /* the path acted on (link/symlink: the new name) */
+  struct path_arg path2;  /* rename's new path, link's old one */
+  bool has_path, has_path2;
+  int fd;                 /* fd calls (fstat, fchmod, write ...), -1 otherwise */
+  uint64_t flags;         /* open flags (openat2: from open_how), AT_*, RENAME_* (low 32 bits) */
+  uint32_t mode;
+  uint32_t uid, gid;
+  uint64_t length;        /* truncate's length, write's count, writev's iovcnt ... */
+  uint64_t buf, buf2;     /* the call's buffer(s): stat result, write data, argv, tz ... */
+  uint64_t extra;         /* statx's mask, openat2's size, exit code, clock id */
+};
+
+/* Decodes the arguments of ctx's call; false for a call without a layout (or an
+ * unreadable open_how): the handler lets the kernel run it. */
+bool decode_call(struct notif_ctx *ctx, struct call_args *out);
 
 /* ---- path arguments (paths.c) ---- */
 

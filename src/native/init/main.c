@@ -220,7 +220,7 @@ static bool children_left(void) {
 static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 4);
+  mp_write_map(&w, 5);
   mp_write_cstr(&w, "status");
   mp_write_int(&w, command_status >= 0 ? exit_code_of(command_status) : 1);
   mp_write_cstr(&w, "code");
@@ -231,6 +231,8 @@ static void send_done(void) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, now_ns());
+  mp_write_cstr(&w, "problems");
+  problems_write(&w);
   channel_send(MSG_DONE, &w);
   mp_writer_free(&w);
 }
@@ -248,7 +250,7 @@ static void handled_signals(sigset_t *set) {
 static __attribute__((noreturn)) void pid1_main(void) {
   prctl(PR_SET_NAME, "uwrx-init");
   repro_configure(&plan.repro);
-  if (!files_init(&plan)) _exit(125);
+  features_configure(&plan);
   if (!plan_execute(&plan)) _exit(125);
 
   int pair[2];

@@ -1,8 +1,8 @@
-/* Seccomp notification handlers: the per-process manager bridge. One handler per syscall
- * family, all with the same signature; they run in pid 1's handler threads, inside the
- * sandbox's namespaces, so paths and pids resolve as the target sees them. */
+/* The notification loop: handler threads receive seccomp notifications, register the
+ * calling process on first sight, offer the call to the features that subscribed to it
+ * (feature.c) and send the answer, unless a feature deferred it. They run in pid 1,
+ * inside the sandbox's namespaces, so paths and pids resolve as the target sees them. */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "init.h"
-#include "uwrx_control.h"
 
 /* Debian 12's headers predate the synchronous wake-up flag (kernel 6.6). */
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -21,161 +20,104 @@
 #define SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP (1UL << 0)
 #endif
 
-#define MAX_SYSCALL 512
-#define MAX_ARGV_BYTES (256 * 1024)
-#define MAX_ARGS 8192
-
-static syscall_handler handlers[MAX_SYSCALL];
 static struct seccomp_notif_sizes sizes;
 
 bool notif_id_valid(uint64_t id) { return ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
 
-static int open_mem(pid_t tid) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/mem", tid);
-  return open(path, O_RDONLY | O_CLOEXEC);
+enum verdict notify_answer_now(struct notif_ctx *ctx, int64_t val, int error) {
+  ctx->resp->flags = 0;
+  ctx->resp->val = error ? -1 : val;
+  ctx->resp->error = error ? -error : 0;
+  return VERDICT_ANSWERED;
 }
 
-static char *read_link(const char *path) {
-  char buf[4096];
-  ssize_t len = readlink(path, buf, sizeof buf - 1);
-  if (len < 0) return NULL;
-  buf[len] = 0;
-  return strdup(buf);
-}
+/* ---- deferred answers ----
+ * Held in one list under their own lock and named by a handle rather than a pointer, so
+ * an owner replying late (Node's answer, a timeout) to an answer dropped meanwhile (its
+ * process died) finds nothing instead of freed memory. */
 
-/* ---- handlers ---- */
+struct deferred {
+  uint64_t handle;
+  uint64_t id;          /* the notification */
+  pid_t tid;
+  struct proc *proc;    /* holds a trace reference until answered or dropped */
+  struct deferred *next;
+};
 
-static void handle_continue(struct notif_ctx *ctx) { (void)ctx; }
+static pthread_mutex_t deferred_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct deferred *deferred_list;
+static uint64_t next_handle = 1;
+static size_t deferred_open;
+static uint64_t deferred_answered, deferred_dropped;
 
-/* execve(path, argv, envp) and execveat(dirfd, path, argv, envp, flags). The outcome is
- * known only later (shells try every PATH entry): procs_check_exec decides. */
-static void handle_exec(struct notif_ctx *ctx) {
-  const struct seccomp_notif *req = ctx->req;
-  if (!ctx->proc) return;
-  bool at = req->data.nr == SYS_execveat;
-  uint64_t path_addr = req->data.args[at ? 1 : 0];
-  uint64_t argv_addr = req->data.args[at ? 2 : 1];
-  int memfd = open_mem(req->pid);
-  if (memfd < 0) return;
-  struct pending_exec *e = calloc(1, sizeof *e);
-  if (!e) {
-    close(memfd);
-    return;
+uint64_t notify_defer(struct notif_ctx *ctx) {
+  struct deferred *d = calloc(1, sizeof *d);
+  if (!d) {
+    problem(PROBLEM_NO_MEMORY);
+    return 0;
   }
-  e->tid = req->pid;
-  e->time = ctx->time;
-  e->path = target_read_string(memfd, path_addr, 4096);
-  if (at && e->path) {
-    int dirfd = (int)req->data.args[0];
-    int flags = (int)req->data.args[4];
-    if ((e->path[0] == 0 && (flags & AT_EMPTY_PATH)) || (e->path[0] != '/' && dirfd != AT_FDCWD)) {
-      char link[64];
-      snprintf(link, sizeof link, "/proc/%d/fd/%d", req->pid, dirfd);
-      char *dir = read_link(link);
-      if (dir) {
-        char *joined;
-        if (e->path[0] == 0) joined = dir, dir = NULL;
-        else if (asprintf(&joined, "%s/%s", dir, e->path) < 0) joined = NULL;
-        free(dir);
-        if (joined) {
-          free(e->path);
-          e->path = joined;
-        }
-      }
+  d->id = ctx->req->id;
+  d->tid = (pid_t)ctx->req->pid;
+  d->proc = ctx->proc;
+  if (d->proc) trace_hold(d->proc);
+  pthread_mutex_lock(&deferred_lock);
+  d->handle = next_handle++;
+  d->next = deferred_list;
+  deferred_list = d;
+  deferred_open++;
+  pthread_mutex_unlock(&deferred_lock);
+  ctx->deferred = true;
+  return d->handle;
+}
+
+static struct deferred *take(uint64_t handle, struct proc *of) {
+  pthread_mutex_lock(&deferred_lock);
+  struct deferred **pp = &deferred_list, *d = NULL;
+  for (; *pp; pp = &(*pp)->next) {
+    if ((handle && (*pp)->handle == handle) || (!handle && (*pp)->proc == of)) {
+      d = *pp;
+      *pp = d->next;
+      deferred_open--;
+      break;
     }
   }
-  /* argv: an array of pointers, each read as a string */
-  uint64_t ptrs[64];
-  size_t total = 0, count = 0;
-  struct mp_writer items;
-  mp_writer_init(&items);
-  for (size_t base = 0; base < MAX_ARGS && total < MAX_ARGV_BYTES; base += 64) {
-    ssize_t n = pread(memfd, ptrs, sizeof ptrs, (off_t)(argv_addr + base * 8));
-    if (n < 8) break;
-    size_t k = (size_t)n / 8;
-    bool end = false;
-    for (size_t i = 0; i < k; i++) {
-      if (!ptrs[i]) {
-        end = true;
-        break;
-      }
-      char *arg = target_read_string(memfd, ptrs[i], MAX_ARGV_BYTES - total);
-      if (!arg) {
-        end = true;
-        break;
-      }
-      size_t len = strlen(arg);
-      mp_write_bin(&items, arg, len);
-      total += len;
-      count++;
-      free(arg);
-    }
-    if (end || argv_addr == 0) break;
-  }
-  mp_writer_init(&e->argv);
-  mp_write_array(&e->argv, (uint32_t)count);
-  mp_write_raw(&e->argv, items.data, items.len);
-  mp_writer_free(&items);
-  char link[64];
-  snprintf(link, sizeof link, "/proc/%d/cwd", req->pid);
-  e->cwd = read_link(link);
-  close(memfd);
-  /* the memory read is only meaningful if the target still waits in this call */
-  if (!notif_id_valid(req->id) || !e->path) {
-    free(e->path);
-    free(e->cwd);
-    mp_writer_free(&e->argv);
-    free(e);
-    return;
-  }
-  pthread_mutex_lock(&g.lock);
-  procs_exec_seen(ctx->proc, e);
-  pthread_mutex_unlock(&g.lock);
+  pthread_mutex_unlock(&deferred_lock);
+  return d;
 }
 
-static void handle_exit_group(struct notif_ctx *ctx) {
-  if (!ctx->proc) return;
-  pthread_mutex_lock(&g.lock);
-  ctx->proc->exit_group_seen = true;
-  ctx->proc->exit_group_code = (int)(ctx->req->data.args[0] & 0xff);
-  ctx->proc->exit_group_time = ctx->time;
-  if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid);
-  pthread_mutex_unlock(&g.lock);
+static void release(struct deferred *d, bool answered) {
+  pthread_mutex_lock(&deferred_lock);
+  if (answered) deferred_answered++;
+  else deferred_dropped++;
+  pthread_mutex_unlock(&deferred_lock);
+  if (d->proc) trace_release(d->proc);
+  free(d);
 }
 
-/* Families answered CONTINUE for now; recording and emulation attach here. */
-#define handle_clone handle_continue
-#define handle_file files_handle_file
-#define handle_file_mutation files_handle_mutation
-#define handle_random repro_handle_random
-#define handle_time repro_handle_time
+bool notify_reply(uint64_t handle, int64_t val, int error, bool continue_call) {
+  struct deferred *d = take(handle, NULL);
+  if (!d) return false; /* dropped already: its process ended */
+  struct seccomp_notif_resp resp = { .id = d->id };
+  if (continue_call) resp.flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+  else if (error) resp.val = -1, resp.error = -error;
+  else resp.val = val;
+  /* ENOENT: the target was killed meanwhile (only a fatal signal ends the wait) */
+  bool sent = ioctl(g.listener, SECCOMP_IOCTL_NOTIF_SEND, &resp) == 0;
+  release(d, sent);
+  return sent;
+}
 
-static void install_handlers(void) {
-  static const int clone_nrs[] = { SYS_clone, SYS_clone3, SYS_fork, SYS_vfork };
-  static const int file_nrs[] = { SYS_open, SYS_openat, SYS_openat2, SYS_creat, SYS_stat, SYS_lstat,
-                                  SYS_fstat, SYS_newfstatat, SYS_statx, SYS_access, SYS_faccessat,
-                                  SYS_faccessat2 };
-  static const int mutation_nrs[] = { SYS_unlink, SYS_unlinkat, SYS_rename, SYS_renameat, SYS_renameat2,
-                                      SYS_mkdir, SYS_mkdirat, SYS_rmdir, SYS_link, SYS_linkat,
-                                      SYS_symlink, SYS_symlinkat, SYS_chmod, SYS_fchmod, SYS_fchmodat,
-                                      452, SYS_chown, SYS_fchown, SYS_lchown, SYS_fchownat, SYS_truncate,
-                                      SYS_ftruncate, SYS_utime, SYS_utimes, SYS_utimensat,
-                                      SYS_futimesat, SYS_mknod, SYS_mknodat };
-  static const int time_nrs[] = { SYS_clock_gettime, SYS_gettimeofday, SYS_time };
-  static const int output_nrs[] = { SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_pwritev2 };
-#define SET(arr, fn) for (size_t i = 0; i < sizeof(arr) / sizeof(arr[0]); i++) handlers[arr[i]] = fn
-  SET(clone_nrs, handle_clone);
-  SET(file_nrs, handle_file);
-  SET(mutation_nrs, handle_file_mutation);
-  SET(time_nrs, handle_time);
-  SET(output_nrs, handle_output);
-#undef SET
-  handlers[SYS_execve] = handle_exec;
-  handlers[SYS_execveat] = handle_exec;
-  handlers[SYS_exit_group] = handle_exit_group;
-  handlers[SYS_connect] = handle_connect;
-  handlers[SYS_getrandom] = handle_random;
+void notify_drop_process(struct proc *p) {
+  struct deferred *d;
+  while ((d = take(0, p))) release(d, false);
+}
+
+void notify_deferred_stats(size_t *open, uint64_t *answered, uint64_t *dropped) {
+  pthread_mutex_lock(&deferred_lock);
+  *open = deferred_open;
+  *answered = deferred_answered;
+  *dropped = deferred_dropped;
+  pthread_mutex_unlock(&deferred_lock);
 }
 
 /* ---- the loop ---- */
@@ -204,13 +146,14 @@ static void *handler_thread(void *arg) {
     if (ctx.proc) trace_hold(ctx.proc);
     if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
     pthread_mutex_unlock(&g.lock);
-    /* the thread's previous call has returned: its outcome shows now */
-    files_confirm(req->pid);
-    unsigned nr = (unsigned)req->data.nr;
-    syscall_handler h = nr < MAX_SYSCALL ? handlers[nr] : nr == UWRX_SYS_CONTROL ? repro_handle_control : NULL;
-    if (h) h(&ctx);
+    enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);
+    if (v == VERDICT_PENDING && ctx.deferred) continue;
+    if (v != VERDICT_ANSWERED) {
+      resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+      resp->val = resp->error = 0;
+    }
     /* ENOENT: the target was interrupted or died meanwhile; nothing to answer */
     ioctl(g.listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
   }
@@ -222,7 +165,6 @@ static void *handler_thread(void *arg) {
 bool notify_start(int listener, int threads) {
   g.listener = listener;
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return false;
-  install_handlers();
   uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
   /* best effort: without it a round trip costs a cross-CPU wake-up (kernel < 6.6) */
   ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);

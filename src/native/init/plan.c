@@ -54,6 +54,8 @@ static bool read_step(struct mp_reader *r, struct plan_step *s) {
     } else if (mp_key_is(k, klen, "mode")) {
       if (!mp_read_int(r, &v)) return false;
       s->mode = (uint32_t)v;
+    } else if (mp_key_is(k, klen, "bestEffort")) {
+      if (!mp_read_bool(r, &s->best_effort)) return false;
     } else if (!mp_skip(r)) return false;
   }
   return s->op != NULL;
@@ -98,6 +100,8 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
       if (v == 0) return false;
     } else if (mp_key_is(k, klen, "files")) {
       if (!files_parse_plan(r)) return false;
+    } else if (mp_key_is(k, klen, "testDeferral")) {
+      if (!mp_read_bool(r, &plan->test_deferral)) return false;
     } else if (mp_key_is(k, klen, "steps")) {
       uint32_t count;
       if (!mp_read_array(r, &count)) return false;
@@ -191,83 +195,147 @@ static int keep_pty_name(const char *source, const char *path) {
   return 0; /* `keep` stays open until pid 1 ends */
 }
 
-static bool run_step(int index, const struct plan_step *s) {
-  const char *op = s->op;
-  int rc;
-  if (!strcmp(op, OP_MOUNT)) {
-    rc = mount(s->source, s->target, s->fstype, s->flags, s->data);
-    if (rc != 0) {
-      channel_fail(index, op, s->target, errno, "mount %s %s on %s%s%s", s->fstype ? s->fstype : "(bind)",
-                   s->source ? s->source : "none", s->target ? s->target : "?",
-                   s->data ? " with " : "", s->data ? s->data : "");
-      return false;
-    }
-  } else if (!strcmp(op, OP_MKDIR)) {
-    rc = mkdir(s->path, s->mode ? s->mode : 0755);
-    if (rc != 0 && errno != EEXIST) {
-      channel_fail(index, op, s->path, errno, "mkdir %s", s->path);
-      return false;
-    }
-  } else if (!strcmp(op, OP_FILE)) {
-    rc = open(s->path, O_CREAT | O_WRONLY | O_CLOEXEC, s->mode ? s->mode : 0644);
-    if (rc < 0) {
-      channel_fail(index, op, s->path, errno, "create %s", s->path);
-      return false;
-    }
-    close(rc);
-  } else if (!strcmp(op, OP_SYMLINK)) {
-    if (symlink(s->target, s->path) != 0) {
-      channel_fail(index, op, s->path, errno, "symlink %s -> %s", s->path, s->target);
-      return false;
-    }
-  } else if (!strcmp(op, OP_READONLY)) {
-    if (make_readonly(s->path, s->flags != 0) != 0) {
-      channel_fail(index, op, s->path, errno, "make %s read-only", s->path);
-      return false;
-    }
-  } else if (!strcmp(op, OP_PIVOT)) {
-    if (pivot_into(s->path) != 0) {
-      channel_fail(index, op, s->path, errno, "pivot_root into %s", s->path);
-      return false;
-    }
-  } else if (!strcmp(op, OP_LOOPBACK)) {
-    if (loopback_up() != 0) {
-      channel_fail(index, op, "lo", errno, "bring up loopback");
-      return false;
-    }
-  } else if (!strcmp(op, OP_HOSTNAME)) {
-    const char *name = s->name ? s->name : "uwrx";
-    if (sethostname(name, strlen(name)) != 0) {
-      channel_fail(index, op, name, errno, "set hostname %s", name);
-      return false;
-    }
-  } else if (!strcmp(op, OP_DOMAINNAME)) {
-    const char *name = s->name ? s->name : "(none)";
-    if (setdomainname(name, strlen(name)) != 0) {
-      channel_fail(index, op, name, errno, "set domain name %s", name);
-      return false;
-    }
-  } else if (!strcmp(op, OP_DEVRANDOM)) {
-    repro_mount_devrandom(s->path, s->flags != 0);
-  } else if (!strcmp(op, OP_PTY)) {
-    /* the run goes on without it: the terminal is still the command's, only unnamed */
-    if (!s->source || !s->path || keep_pty_name(s->source, s->path) != 0)
-      fprintf(stderr, "uwrx: %s has no name inside the sandbox (%s)\n", s->source ? s->source : "the terminal",
-              strerror(errno));
-  } else {
-    channel_fail(index, op, NULL, 0, "unknown plan step \"%s\"", op);
-    return false;
-  }
+/* ---- the operations: one executor each, one table, one loop ---- */
+
+/* Why a step failed: one line (errno, if any, is appended) and what it was about. */
+struct step_failure {
+  char what[600];
+  const char *subject;
+};
+
+#define FAIL(f, subj, ...) (snprintf((f)->what, sizeof (f)->what, __VA_ARGS__), (f)->subject = (subj), false)
+
+static bool op_files(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)s;
+  return files_open(plan, &f->subject) || FAIL(f, f->subject, "open the file record %s", f->subject);
+}
+
+static bool op_traces(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return trace_open_dir(s->path) || FAIL(f, s->path, "open the trace directory %s", s->path);
+}
+
+static bool op_mount(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return mount(s->source, s->target, s->fstype, s->flags, s->data) == 0 ||
+         FAIL(f, s->target, "mount %s %s on %s%s%s", s->fstype ? s->fstype : "(bind)", s->source ? s->source : "none",
+              s->target ? s->target : "?", s->data ? " with " : "", s->data ? s->data : "");
+}
+
+static bool op_mkdir(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return mkdir(s->path, s->mode ? s->mode : 0755) == 0 || errno == EEXIST || FAIL(f, s->path, "mkdir %s", s->path);
+}
+
+static bool op_file(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  int fd = open(s->path, O_CREAT | O_WRONLY | O_CLOEXEC, s->mode ? s->mode : 0644);
+  if (fd < 0) return FAIL(f, s->path, "create %s", s->path);
+  close(fd);
   return true;
 }
 
-bool plan_execute(const struct plan *plan) {
-  /* the run directory is hidden once the steps ran: keep a handle on traces/ */
-  if (plan->traces_dir && !trace_open_dir(plan->traces_dir)) {
-    channel_fail(-1, "traces", plan->traces_dir, errno, "open the trace directory %s", plan->traces_dir);
+static bool op_symlink(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return symlink(s->target, s->path) == 0 || FAIL(f, s->path, "symlink %s -> %s", s->path, s->target);
+}
+
+static bool op_readonly(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return make_readonly(s->path, s->flags != 0) == 0 || FAIL(f, s->path, "make %s read-only", s->path);
+}
+
+static bool op_pivot(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return pivot_into(s->path) == 0 || FAIL(f, s->path, "pivot_root into %s", s->path);
+}
+
+static bool op_loopback(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan, (void)s;
+  return loopback_up() == 0 || FAIL(f, "lo", "bring up loopback");
+}
+
+static bool op_hostname(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  const char *name = s->name ? s->name : "uwrx";
+  return sethostname(name, strlen(name)) == 0 || FAIL(f, name, "set hostname %s", name);
+}
+
+static bool op_domainname(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  const char *name = s->name ? s->name : "(none)";
+  return setdomainname(name, strlen(name)) == 0 || FAIL(f, name, "set domain name %s", name);
+}
+
+/* Without FUSE the host's device stays: the run is less reproducible, not wrong. */
+static bool op_devrandom(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  static bool failed_before;
+  if (repro_mount_devrandom(s->path, s->flags != 0)) return true;
+  int err = errno;
+  if (failed_before) {
+    /* said once for both devices */
+    f->what[0] = 0;
     return false;
   }
-  for (size_t i = 0; i < plan->nsteps; i++)
-    if (!run_step((int)i, &plan->steps[i])) return false;
+  failed_before = true;
+  errno = err;
+  return FAIL(f, s->path, "/dev/urandom and /dev/random are not deterministic in this run (FUSE)");
+}
+
+/* Without it the terminal is still the command's, only unnamed inside. */
+static bool op_pty(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return (s->source && s->path && keep_pty_name(s->source, s->path) == 0) ||
+         FAIL(f, s->path, "%s has no name inside the sandbox", s->source ? s->source : "the terminal");
+}
+
+struct op_def {
+  const char *name;
+  bool (*run)(const struct plan *plan, const struct plan_step *s, struct step_failure *f);
+  bool best_effort; /* a failure is one warning line, the run goes on */
+};
+
+static const struct op_def ops[] = {
+  { OP_FILES, op_files, false },
+  { OP_TRACES, op_traces, false },
+  { OP_MOUNT, op_mount, false },
+  { OP_MKDIR, op_mkdir, false },
+  { OP_FILE, op_file, false },
+  { OP_SYMLINK, op_symlink, false },
+  { OP_READONLY, op_readonly, false },
+  { OP_PIVOT, op_pivot, false },
+  { OP_LOOPBACK, op_loopback, false },
+  { OP_HOSTNAME, op_hostname, false },
+  { OP_DOMAINNAME, op_domainname, false },
+  { OP_DEVRANDOM, op_devrandom, true },
+  { OP_PTY, op_pty, true },
+};
+
+static const struct op_def *op_named(const char *name) {
+  for (size_t i = 0; i < sizeof ops / sizeof ops[0]; i++)
+    if (!strcmp(ops[i].name, name)) return &ops[i];
+  return NULL;
+}
+
+bool plan_execute(const struct plan *plan) {
+  for (size_t i = 0; i < plan->nsteps; i++) {
+    const struct plan_step *s = &plan->steps[i];
+    const struct op_def *op = op_named(s->op);
+    if (!op) {
+      channel_fail((int)i, s->op, NULL, 0, "unknown plan step \"%s\"", s->op);
+      return false;
+    }
+    struct step_failure f = { .what = "", .subject = NULL };
+    errno = 0;
+    if (op->run(plan, s, &f)) continue;
+    int err = errno;
+    if (op->best_effort || s->best_effort) {
+      if (f.what[0]) fprintf(stderr, "uwrx: %s%s%s\n", f.what, err ? ": " : "", err ? strerror(err) : "");
+      continue;
+    }
+    channel_fail((int)i, s->op, f.subject, err, "%s", f.what);
+    return false;
+  }
   return true;
 }

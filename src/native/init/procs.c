@@ -112,6 +112,72 @@ static void send_spawn(const struct proc *p) {
 
 struct proc *procs_find(pid_t tid) { return map_find(tid); }
 
+/* Registers process `tgid` (first seen through thread `tid`, child of `ppid`). The
+ * pidfd is taken while the process is known to be the one meant: `notif_id` (0: none)
+ * is a notification it waits in; `child` (0: none) a registered-now child whose
+ * parent it still is. */
+static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time);
+
+/* The parent of a process seen for the first time, registered first if it was not yet:
+ * since fork is not notified, a parent may fork before any call of its own was seen.
+ * Its children's ordinals and logical parent depend on it being known. */
+static struct proc *parent_of(pid_t ppid, pid_t child, uint64_t time) {
+  struct proc *parent = map_find(ppid);
+  if (parent || ppid <= 1) return parent;
+  pid_t tgid, grand;
+  if (!read_status_ids(ppid, &tgid, &grand) || tgid != ppid) return NULL;
+  return register_proc(ppid, tgid, grand, 0, child, time);
+}
+
+static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time) {
+  struct proc *parent = parent_of(ppid, tgid, time);
+  struct proc *p = calloc(1, sizeof *p);
+  if (!p) {
+    problem(PROBLEM_NO_MEMORY);
+    return NULL;
+  }
+  if (nall == capall) {
+    size_t cap = capall ? capall * 2 : 256;
+    struct proc **grown = realloc(all, cap * sizeof *all);
+    if (!grown) {
+      free(p);
+      problem(PROBLEM_NO_MEMORY);
+      return NULL;
+    }
+    all = grown;
+    capall = cap;
+  }
+  all[nall++] = p;
+  p->tgid = tgid;
+  p->ppid = ppid;
+  p->logical = g.next_logical++;
+  p->parent_logical = parent ? parent->logical : 1;
+  p->start_time = time;
+  p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+  if (p->pidfd >= 0) {
+    /* the pid must still name this process: the target waits in its notification, or
+     * the child we came from still has it as parent */
+    pid_t t, pp;
+    bool same = notif_id ? notif_id_valid(notif_id)
+                         : read_status_ids(child, &t, &pp) && pp == tgid;
+    if (!same) {
+      /* died meanwhile: the pid may already name another process; the final flush
+       * reports this one */
+      close(p->pidfd);
+      p->pidfd = -1;
+    }
+  }
+  if (p->pidfd >= 0) {
+    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = p };
+    epoll_ctl(g.epoll, EPOLL_CTL_ADD, p->pidfd, &ev);
+  }
+  map_add(tgid, p);
+  if (tid != tgid) map_add(tid, p);
+  send_spawn(p);
+  features_spawn(p, parent);
+  return p;
+}
+
 struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time) {
   struct proc *p = map_find(tid);
   if (p || g.finishing) return p;
@@ -121,43 +187,7 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time) {
     map_add(tid, p);
     return p;
   }
-  p = calloc(1, sizeof *p);
-  if (!p) return NULL;
-  if (nall == capall) {
-    size_t cap = capall ? capall * 2 : 256;
-    struct proc **grown = realloc(all, cap * sizeof *all);
-    if (!grown) {
-      free(p);
-      return NULL;
-    }
-    all = grown;
-    capall = cap;
-  }
-  all[nall++] = p;
-  p->tgid = tgid;
-  p->logical = g.next_logical++;
-  struct proc *parent = map_find(ppid);
-  p->parent_logical = parent ? parent->logical : 1;
-  repro_proc_init(p, parent, ppid);
-  p->start_time = time;
-  /* the pidfd is taken while the target waits in its notification, so it names this
-   * process and not a later one with the same pid */
-  p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
-  if (p->pidfd >= 0 && !notif_id_valid(notif_id)) {
-    /* died meanwhile: the pid may already name another process; the final flush
-     * reports this one */
-    close(p->pidfd);
-    p->pidfd = -1;
-  }
-  if (p->pidfd >= 0) {
-    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = p };
-    epoll_ctl(g.epoll, EPOLL_CTL_ADD, p->pidfd, &ev);
-  }
-  map_add(tgid, p);
-  if (tid != tgid) map_add(tid, p);
-  send_spawn(p);
-  trace_proc_started(p, parent);
-  return p;
+  return register_proc(tid, tgid, ppid, notif_id, 0, time);
 }
 
 /* ---- execs ---- */
@@ -225,7 +255,7 @@ static void send_exec(const struct proc *p, const struct pending_exec *e) {
   mp_write_uint(&w, e->time);
   channel_send(MSG_EXEC, &w);
   mp_writer_free(&w);
-  trace_exec(p, e);
+  features_exec(p, e);
 }
 
 /* A successful exec replaces the executable and the stack (at a fresh random address);
@@ -292,9 +322,8 @@ static bool try_report(struct proc *p, bool final) {
     p->exec = NULL;
   }
   send_exit(p, known, status);
-  trace_exit(p, known, status);
-  trace_proc_ended(p);
-  files_proc_ended(p->logical);
+  features_exit(p, known, status);
+  notify_drop_process(p);
   p->reported = true;
   if (p->pidfd >= 0) {
     epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
@@ -336,3 +365,123 @@ void procs_flush_pending(bool final) {
     else pp = &(*pp)->next_pending;
   }
 }
+
+/* ---- the processes feature: execve, execveat, exit_group ---- */
+
+#define MAX_ARGV_BYTES (256 * 1024)
+#define MAX_ARGS 8192
+
+static char *read_link(const char *path) {
+  char buf[4096];
+  ssize_t len = readlink(path, buf, sizeof buf - 1);
+  if (len < 0) return NULL;
+  buf[len] = 0;
+  return strdup(buf);
+}
+
+/* argv: an array of pointers at `addr`, each read as a string, as a msgpack array of bin. */
+static void read_argv(int memfd, uint64_t addr, struct mp_writer *out) {
+  uint64_t ptrs[64];
+  size_t total = 0, count = 0;
+  struct mp_writer items;
+  mp_writer_init(&items);
+  for (size_t base = 0; base < MAX_ARGS && total < MAX_ARGV_BYTES; base += 64) {
+    ssize_t n = pread(memfd, ptrs, sizeof ptrs, (off_t)(addr + base * 8));
+    if (n < 8) break;
+    size_t k = (size_t)n / 8;
+    bool end = false;
+    for (size_t i = 0; i < k; i++) {
+      if (!ptrs[i]) {
+        end = true;
+        break;
+      }
+      char *arg = target_read_string(memfd, ptrs[i], MAX_ARGV_BYTES - total);
+      if (!arg) {
+        end = true;
+        break;
+      }
+      size_t len = strlen(arg);
+      mp_write_bin(&items, arg, len);
+      total += len;
+      count++;
+      free(arg);
+    }
+    if (end || addr == 0) break;
+  }
+  mp_writer_init(out);
+  mp_write_array(out, (uint32_t)count);
+  mp_write_raw(out, items.data, items.len);
+  mp_writer_free(&items);
+}
+
+/* execve(path, argv, envp) and execveat(dirfd, path, argv, envp, flags). The outcome is
+ * known only later (shells try every PATH entry): procs_check_exec decides. */
+static enum verdict on_exec_call(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  struct call_args a;
+  if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  int memfd = target_mem(ctx);
+  if (memfd < 0) return VERDICT_CONTINUE;
+  struct pending_exec *e = calloc(1, sizeof *e);
+  if (!e) {
+    problem(PROBLEM_NO_MEMORY);
+    return VERDICT_CONTINUE;
+  }
+  e->tid = req->pid;
+  e->time = ctx->time;
+  e->path = target_read_string(memfd, a.path.addr, 4096);
+  if (e->path && a.path.dirfd != AT_FDCWD && (e->path[0] != '/' || (!e->path[0] && (a.flags & AT_EMPTY_PATH)))) {
+    char link[64];
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", req->pid, a.path.dirfd);
+    char *dir = read_link(link);
+    if (dir) {
+      char *joined;
+      if (e->path[0] == 0) joined = dir, dir = NULL;
+      else if (asprintf(&joined, "%s/%s", dir, e->path) < 0) joined = NULL;
+      free(dir);
+      if (joined) {
+        free(e->path);
+        e->path = joined;
+      }
+    }
+  }
+  read_argv(memfd, a.buf, &e->argv);
+  char link[64];
+  snprintf(link, sizeof link, "/proc/%d/cwd", req->pid);
+  e->cwd = read_link(link);
+  /* the memory read is only meaningful if the target still waits in this call */
+  if (!notif_id_valid(req->id) || !e->path) {
+    free_exec(e);
+    return VERDICT_CONTINUE;
+  }
+  pthread_mutex_lock(&g.lock);
+  procs_exec_seen(ctx->proc, e);
+  pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
+}
+
+static enum verdict on_exit_group(struct notif_ctx *ctx) {
+  struct call_args a;
+  if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  pthread_mutex_lock(&g.lock);
+  ctx->proc->exit_group_seen = true;
+  ctx->proc->exit_group_code = (int)(a.extra & 0xff);
+  ctx->proc->exit_group_time = ctx->time;
+  if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid);
+  pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
+}
+
+static const struct subscription process_calls[] = {
+  { SYS_execve, on_exec_call, NULL, NULL },
+  { SYS_execveat, on_exec_call, NULL, NULL },
+  { SYS_exit_group, on_exit_group, NULL, NULL },
+};
+
+/* Always on: the process table is what every other feature hangs on. Processes are
+ * registered at their first notified call (see procs_get), so fork and clone are not
+ * notified at all: no notification, no EINTR a native fork would not give. */
+const struct feature feature_processes = {
+  .name = "processes",
+  .subs = SUBSCRIPTIONS(process_calls),
+};

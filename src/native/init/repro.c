@@ -129,9 +129,9 @@ static uint32_t child_ordinal(struct proc_repro *parent, pid_t ppid, pid_t pid) 
 /* The process seed derives from the parent's seed and the child's ordinal among the
  * parent's children rather than its logical pid: logical pids follow the order in which
  * processes are first seen, which differs between runs when siblings race. */
-void repro_proc_init(struct proc *p, struct proc *parent, pid_t ppid) {
+static void repro_spawned(struct proc *p, struct proc *parent) {
   const uwrx_seed *seed = parent ? &parent->repro.rng.seed : &config.seed;
-  uint32_t ordinal = child_ordinal(parent ? &parent->repro : &root_children, ppid, p->tgid);
+  uint32_t ordinal = child_ordinal(parent ? &parent->repro : &root_children, p->ppid, p->tgid);
   uwrx_proc_rng_init(&p->repro.rng, seed, ordinal);
 }
 
@@ -150,10 +150,8 @@ static bool write_target(struct notif_ctx *ctx, uint64_t addr, const void *data,
   return process_vm_writev(ctx->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)n;
 }
 
-static void answer(struct notif_ctx *ctx, int64_t val, int error) {
-  ctx->resp->flags = 0;
-  ctx->resp->val = val;
-  ctx->resp->error = error ? -error : 0;
+static enum verdict answer(struct notif_ctx *ctx, int64_t val, int error) {
+  return notify_answer_now(ctx, val, error);
 }
 
 /* ---- getrandom ---- */
@@ -205,30 +203,23 @@ static uwrx_stream *thread_stream(struct proc *p, pid_t tid) {
 }
 
 /* getrandom(buf, len, flags): never blocks, never short below 32 MiB. */
-void repro_handle_random(struct notif_ctx *ctx) {
+static enum verdict on_getrandom(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
-  if (!config.enabled || !ctx->proc) return;
-  uint64_t addr = req->data.args[0];
-  size_t len = (size_t)req->data.args[1];
-  unsigned flags = (unsigned)req->data.args[2];
+  struct call_args a;
+  if (!config.enabled || !ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  uint64_t addr = a.buf;
+  size_t len = (size_t)a.length;
+  unsigned flags = (unsigned)a.flags;
   if ((flags & ~(unsigned)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) ||
-      (flags & (GRND_RANDOM | GRND_INSECURE)) == (GRND_RANDOM | GRND_INSECURE)) {
-    answer(ctx, 0, EINVAL);
-    return;
-  }
+      (flags & (GRND_RANDOM | GRND_INSECURE)) == (GRND_RANDOM | GRND_INSECURE))
+    return answer(ctx, 0, EINVAL);
   if (len > GETRANDOM_MAX) len = GETRANDOM_MAX;
-  if (len == 0) {
-    answer(ctx, 0, 0);
-    return;
-  }
+  if (len == 0) return answer(ctx, 0, 0);
   uwrx_stream *s = thread_stream(ctx->proc, req->pid);
-  if (!s) return;
+  if (!s) return VERDICT_CONTINUE;
   uint8_t stack[256];
   uint8_t *buf = len <= sizeof stack ? stack : malloc(len < CHUNK ? len : CHUNK);
-  if (!buf) {
-    answer(ctx, 0, ENOMEM);
-    return;
-  }
+  if (!buf) return answer(ctx, 0, ENOMEM);
   size_t done = 0;
   while (done < len) {
     size_t n = len - done < CHUNK ? len - done : CHUNK;
@@ -237,8 +228,8 @@ void repro_handle_random(struct notif_ctx *ctx) {
     done += n;
   }
   if (buf != stack) free(buf);
-  if (done == 0) answer(ctx, 0, EFAULT);
-  else answer(ctx, (int64_t)done, 0);
+  if (done == 0) return answer(ctx, 0, EFAULT);
+  return answer(ctx, (int64_t)done, 0);
 }
 
 /* ---- time ---- */
@@ -257,84 +248,66 @@ static int64_t floor_div(int64_t a, int64_t b) {
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;
 }
 
-void repro_handle_time(struct notif_ctx *ctx) {
+static enum verdict on_clock(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
-  if (!config.enabled || config.time.mode == UWRX_TIME_REAL || !ctx->proc) return;
+  struct call_args a;
+  if (!config.enabled || config.time.mode == UWRX_TIME_REAL || !ctx->proc || !decode_call(ctx, &a))
+    return VERDICT_CONTINUE;
   int64_t ns;
   switch (req->data.nr) {
   case SYS_clock_gettime: {
-    if (!next_query(ctx->proc, (int32_t)req->data.args[0], &ns)) return;
+    if (!next_query(ctx->proc, (int32_t)a.extra, &ns)) return VERDICT_CONTINUE;
     int64_t ts[2] = { floor_div(ns, 1000000000), 0 };
     ts[1] = ns - ts[0] * 1000000000;
-    if (write_target(ctx, req->data.args[1], ts, sizeof ts)) answer(ctx, 0, 0);
-    else answer(ctx, 0, EFAULT);
-    break;
+    return write_target(ctx, a.buf, ts, sizeof ts) ? answer(ctx, 0, 0) : answer(ctx, 0, EFAULT);
   }
   case SYS_gettimeofday: {
-    uint64_t tv = req->data.args[0], tz = req->data.args[1];
-    if (tv) {
+    if (a.buf) {
       next_query(ctx->proc, 0, &ns);
       int64_t val[2] = { floor_div(ns, 1000000000), 0 };
       val[1] = (ns - val[0] * 1000000000) / 1000;
-      if (!write_target(ctx, tv, val, sizeof val)) {
-        answer(ctx, 0, EFAULT);
-        return;
-      }
+      if (!write_target(ctx, a.buf, val, sizeof val)) return answer(ctx, 0, EFAULT);
     }
     /* the kernel's timezone is the host's setting: always answer UTC */
-    if (tz) {
+    if (a.buf2) {
       int32_t zone[2] = { 0, 0 };
-      if (!write_target(ctx, tz, zone, sizeof zone)) {
-        answer(ctx, 0, EFAULT);
-        return;
-      }
+      if (!write_target(ctx, a.buf2, zone, sizeof zone)) return answer(ctx, 0, EFAULT);
     }
-    answer(ctx, 0, 0);
-    break;
+    return answer(ctx, 0, 0);
   }
   case SYS_time: {
     next_query(ctx->proc, 0, &ns);
     int64_t sec = floor_div(ns, 1000000000);
-    uint64_t tloc = req->data.args[0];
-    if (tloc && !write_target(ctx, tloc, &sec, sizeof sec)) answer(ctx, 0, EFAULT);
-    else answer(ctx, sec, 0);
-    break;
+    if (a.buf && !write_target(ctx, a.buf, &sec, sizeof sec)) return answer(ctx, 0, EFAULT);
+    return answer(ctx, sec, 0);
   }
   }
+  return VERDICT_CONTINUE;
 }
 
 /* ---- the shim's control call ---- */
 
-void repro_handle_control(struct notif_ctx *ctx) {
+static enum verdict on_control(struct notif_ctx *ctx) {
   const __u64 *a = ctx->req->data.args;
   /* never CONTINUE: the kernel would answer ENOSYS anyway, but say it ourselves */
-  if (a[5] != UWRX_CONTROL_MAGIC) {
-    answer(ctx, 0, ENOSYS);
-    return;
-  }
+  if (a[5] != UWRX_CONTROL_MAGIC) return answer(ctx, 0, ENOSYS);
   switch (a[0]) {
   case UWRX_CTL_HELLO:
-    answer(ctx, UWRX_CONTROL_VERSION, 0);
-    break;
+    return answer(ctx, UWRX_CONTROL_VERSION, 0);
   case UWRX_CTL_EXEC_START: {
     if (config.enabled && ctx->proc && a[1] && a[2] == 16) {
       uint8_t bytes[16];
       pthread_mutex_lock(&g.lock);
       uwrx_proc_rng_at_random(&ctx->proc->repro.rng, bytes);
       pthread_mutex_unlock(&g.lock);
-      if (!write_target(ctx, a[1], bytes, sizeof bytes)) {
-        answer(ctx, 0, EFAULT);
-        break;
-      }
+      if (!write_target(ctx, a[1], bytes, sizeof bytes)) return answer(ctx, 0, EFAULT);
     }
-    answer(ctx, UWRX_EXEC_RUN, 0);
-    break;
+    return answer(ctx, UWRX_EXEC_RUN, 0);
   }
   case UWRX_CTL_SKIP_OUTPUT:
-    answer(ctx, 0, 0); /* nothing is ever skipped yet */
-    break;
+    return answer(ctx, 0, 0); /* nothing is ever skipped yet */
   default:
-    answer(ctx, 0, ENOSYS);
+    return answer(ctx, 0, ENOSYS);
   }
 }
 
@@ -357,15 +330,40 @@ static void device_stream(pid_t tid, int dev_random, uwrx_stream *out, void *arg
   pthread_mutex_unlock(&g.lock);
 }
 
-void repro_mount_devrandom(const char *path, bool dev_random) {
-  static bool warned;
+bool repro_mount_devrandom(const char *path, bool dev_random) {
   int fd = devrandom_open_device();
   int rc = fd < 0 ? fd : devrandom_mount(fd, path, dev_random ? 1 : 0, device_stream, NULL);
   if (rc < 0 && fd >= 0) close(fd);
-  /* the run goes on with the host's devices, less reproducible: say so once */
-  if (rc < 0 && !warned) {
-    warned = true;
-    fprintf(stderr, "uwrx: /dev/urandom and /dev/random are not deterministic in this run (FUSE: %s)\n",
-            strerror(-rc));
-  }
+  if (rc < 0) errno = -rc;
+  return rc >= 0;
 }
+
+/* ---- the reproducibility feature ---- */
+
+static bool seeded(const struct plan *plan) { return plan->repro.enabled; }
+
+/* Clocks are answered here only when time is not the host's (`--time real` leaves
+ * every clock read to the kernel, and to the vDSO, which never traps). */
+static bool clocks_emulated(const struct plan *plan) {
+  return plan->repro.enabled && plan->repro.time.mode != UWRX_TIME_REAL;
+}
+
+/* The shim's own operations; others (tests, later features) subscribe to theirs. */
+static const struct arg_match control_ops = {
+  .arg = 0, .count = 3, .values = { UWRX_CTL_HELLO, UWRX_CTL_EXEC_START, UWRX_CTL_SKIP_OUTPUT },
+};
+
+static const struct subscription repro_calls[] = {
+  { SYS_getrandom, on_getrandom, NULL, seeded },
+  { SYS_clock_gettime, on_clock, NULL, clocks_emulated },
+  { SYS_gettimeofday, on_clock, NULL, clocks_emulated },
+  { SYS_time, on_clock, NULL, clocks_emulated },
+  { UWRX_SYS_CONTROL, on_control, &control_ops, NULL },
+};
+
+/* Always on: the shim's control call is answered even in a run without a seed. */
+const struct feature feature_reproducibility = {
+  .name = "reproducibility",
+  .subs = SUBSCRIPTIONS(repro_calls),
+  .on_spawn = repro_spawned,
+};

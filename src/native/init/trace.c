@@ -49,18 +49,24 @@ void trace_release(struct proc *p) {
     release_now(p);
 }
 
-void trace_proc_ended(struct proc *p) {
+static void trace_proc_ended(struct proc *p) {
   __atomic_store_n(&p->trace_done, true, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&p->trace_users, __ATOMIC_SEQ_CST) == 0) release_now(p);
 }
 
-void trace_proc_started(struct proc *p, struct proc *parent) {
+/* A process registered (lock held): opens its buffer, writes the spawn record into the
+ * parent's buffer (parent NULL: started by uwrx). */
+static void trace_spawned(struct proc *p, struct proc *parent) {
   p->trace = NULL;
   if (traces_fd < 0) return;
   struct uwrx_tracebuf *tb = malloc(sizeof *tb);
-  if (!tb) return;
+  if (!tb) {
+    problem(PROBLEM_NO_MEMORY);
+    return;
+  }
   if (uwrx_tracebuf_open(tb, traces_fd, (uint32_t)p->logical) != 0) {
     free(tb);
+    problem(PROBLEM_TRACE_BUFFER);
     return;
   }
   p->trace = tb;
@@ -125,7 +131,7 @@ uint32_t trace_logical_tid(struct proc *p, pid_t tid) {
 
 /* ---- process events (called by procs.c with g.lock held) ---- */
 
-void trace_exec(const struct proc *p, const struct pending_exec *e) {
+static void trace_execed(const struct proc *p, const struct pending_exec *e) {
   if (!p->trace) return;
   /* argv arrives as a msgpack array of bin; the record wants NUL-terminated strings */
   struct mp_reader r;
@@ -148,12 +154,16 @@ void trace_exec(const struct proc *p, const struct pending_exec *e) {
   free(block);
 }
 
-void trace_exit(struct proc *p, bool known, int status) {
-  if (!p->trace) return;
-  int32_t code = -1, sig = 0;
-  if (known && WIFEXITED(status)) code = WEXITSTATUS(status);
-  if (known && WIFSIGNALED(status)) sig = WTERMSIG(status);
-  uwrx_trace_exit(p->trace, (uint32_t)p->logical, code, sig);
+/* The exit as reported to Node: the last event; the buffer closes once no handler
+ * uses it. */
+static void trace_exited(struct proc *p, bool known, int status) {
+  if (p->trace) {
+    int32_t code = -1, sig = 0;
+    if (known && WIFEXITED(status)) code = WEXITSTATUS(status);
+    if (known && WIFSIGNALED(status)) sig = WTERMSIG(status);
+    uwrx_trace_exit(p->trace, (uint32_t)p->logical, code, sig);
+  }
+  trace_proc_ended(p);
 }
 
 /* ---- output: write, writev, pwrite64, pwritev, pwritev2 to fd 1 and 2 ----
@@ -217,22 +227,23 @@ static size_t read_segments(pid_t tid, const struct iovec *segs, size_t nsegs, s
   return got;
 }
 
-void handle_output(struct notif_ctx *ctx) {
+static enum verdict on_output(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct proc *p = ctx->proc;
-  if (!p || !p->trace) return;
-  uint32_t fd = (uint32_t)(req->data.args[0] & 0xffffffffu);
-  if (fd != 1 && fd != 2) return;
+  struct call_args a;
+  if (!p || !p->trace || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
+  uint32_t fd = (uint32_t)a.fd;
+  if (fd != 1 && fd != 2) return VERDICT_CONTINUE;
   int nr = req->data.nr;
   struct iovec single, *segs = &single;
   size_t nsegs = 1;
   if (nr == SYS_write || nr == SYS_pwrite64) {
-    single.iov_base = (void *)(uintptr_t)req->data.args[1];
-    single.iov_len = (size_t)req->data.args[2];
+    single.iov_base = (void *)(uintptr_t)a.buf;
+    single.iov_len = (size_t)a.length;
   } else {
-    nsegs = (size_t)(req->data.args[2] & 0xffffffffu);
-    segs = read_iovecs(req->pid, req->data.args[1], nsegs);
-    if (!segs) return;
+    nsegs = (size_t)(a.length & 0xffffffffu);
+    segs = read_iovecs(req->pid, a.buf, nsegs);
+    if (!segs) return VERDICT_CONTINUE;
   }
   size_t total = 0;
   for (size_t i = 0; i < nsegs; i++) {
@@ -247,7 +258,10 @@ void handle_output(struct notif_ctx *ctx) {
     size_t want = total - done < chunk ? total - done : chunk;
     struct uwrx_ev_output ev = { .fd = fd, .flags = done + want < total ? UWRX_OUTPUT_FLAG_MORE : 0 };
     void *dst;
-    if (uwrx_trace_begin(p->trace, UWRX_EV_OUTPUT, tid, &ev, sizeof ev, NULL, 0, want, &dst) != 0) break;
+    if (uwrx_trace_begin(p->trace, UWRX_EV_OUTPUT, tid, &ev, sizeof ev, NULL, 0, want, &dst) != 0) {
+      problem(PROBLEM_TRACE_BUFFER);
+      break;
+    }
     size_t got = read_segments(req->pid, segs, nsegs, &seg, &off, dst, want);
     /* memory read by pid is the target's only if it still waits in this call; an
      * unreadable buffer makes the write fail with EFAULT: record what was readable */
@@ -264,24 +278,26 @@ void handle_output(struct notif_ctx *ctx) {
     done += (size_t)got;
   }
   if (segs != &single) free(segs);
+  return VERDICT_CONTINUE;
 }
 
 /* ---- connect(fd, addr, addrlen) ----
  * Recorded when called; the call continues in the kernel, so the outcome is not seen
  * here (result 0 means "attempted"). */
-void handle_connect(struct notif_ctx *ctx) {
+static enum verdict on_connect(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct proc *p = ctx->proc;
-  if (!p || !p->trace) return;
+  struct call_args a;
+  if (!p || !p->trace || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   struct sockaddr_storage sa;
-  size_t len = (size_t)(req->data.args[2] & 0xffffffffu);
+  size_t len = (size_t)(a.length & 0xffffffffu);
   if (len > sizeof sa) len = sizeof sa;
-  if (len < sizeof(sa_family_t)) return;
+  if (len < sizeof(sa_family_t)) return VERDICT_CONTINUE;
   memset(&sa, 0, sizeof sa);
   struct iovec local = { &sa, len };
-  struct iovec remote = { (void *)(uintptr_t)req->data.args[1], len };
-  if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return;
-  if (!notif_id_valid(req->id)) return;
+  struct iovec remote = { (void *)(uintptr_t)a.buf, len };
+  if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return VERDICT_CONTINUE;
+  if (!notif_id_valid(req->id)) return VERDICT_CONTINUE;
   uint32_t family = sa.ss_family, port = 0;
   const void *addr = NULL;
   size_t addr_len = 0;
@@ -307,4 +323,29 @@ void handle_connect(struct notif_ctx *ctx) {
     addr_len = len - sizeof(sa_family_t);
   }
   uwrx_trace_connect(p->trace, trace_logical_tid(p, req->pid), family, port, addr, addr_len, 0);
+  return VERDICT_CONTINUE;
 }
+
+/* ---- the trace feature ---- */
+
+static const struct arg_match stdout_stderr = { .arg = 0, .count = 2, .values = { 1, 2 } };
+
+static const struct subscription trace_calls[] = {
+  { SYS_write, on_output, &stdout_stderr, NULL },
+  { SYS_writev, on_output, &stdout_stderr, NULL },
+  { SYS_pwrite64, on_output, &stdout_stderr, NULL },
+  { SYS_pwritev, on_output, &stdout_stderr, NULL },
+  { SYS_pwritev2, on_output, &stdout_stderr, NULL },
+  { SYS_connect, on_connect, NULL, NULL },
+};
+
+static bool tracing(const struct plan *plan) { return plan->traces_dir != NULL; }
+
+const struct feature feature_trace = {
+  .name = "trace",
+  .enabled = tracing,
+  .subs = SUBSCRIPTIONS(trace_calls),
+  .on_spawn = trace_spawned,
+  .on_exec = trace_execed,
+  .on_exit = trace_exited,
+};
