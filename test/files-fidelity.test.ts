@@ -3,6 +3,7 @@
 // `uwrx check` passes on real workloads. Renames the overlays would refuse behave as on
 // one filesystem. The real filesystem stays untouched throughout.
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
@@ -182,4 +183,23 @@ test('cmake and ninja: configure, build, install; check passes on the record', a
   await checkOk(t, a);
   t.true(existsSync(path.join(a.dir, 'files', cwd, 'inst/bin/app')));
   t.false(existsSync(path.join(cwd, 'out')));
+});
+
+test('a hard link to a real file has its inode number; git clones a real local repository', async (t) => {
+  const missing = ensureCommands({ git: 'git', tar: 'tar' });
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const cwd = project();
+  writeFileSync(path.join(cwd, 'real'), 'real\n');
+  mkdirSync(path.join(cwd, 'src'));
+  // the repository is real: made outside uwrx
+  for (const args of [['init', '-q'], ['-c', 'user.email=u@example.com', '-c', 'user.name=u', 'commit', '-q', '--allow-empty', '-m', 'one']]) {
+    execFileSync('git', args, { cwd: path.join(cwd, 'src') });
+  }
+  const a = await run(cwd, 'ln real hl && stat -c %i real hl && find . -samefile real | sort && tar cf t.tar real hl && tar tvf t.tar | cut -c1 && git clone -q src dst && git -C dst log --format=%s');
+  const [ino1, ino2, ...rest] = a.stdout.trim().split('\n');
+  t.is(ino1, ino2);
+  t.deepEqual(rest, ['./hl', './real', '-', 'h', 'one']);
+  await checkOk(t, a);
+  t.false(existsSync(path.join(cwd, 'hl')));
+  t.false(existsSync(path.join(cwd, 'dst')));
 });

@@ -855,6 +855,70 @@ static char *stat_by_open(int base, const char *path, int oflags, int flags, uns
   return canon;
 }
 
+/* ---- hard links of lower files ----
+ * link(2) of a file only the lower layers hold makes overlayfs copy it up: the old name
+ * goes on reporting the lower file's inode number, the new name reports the upper
+ * file's, two numbers for one file (tar stores it twice, `find -samefile` misses one,
+ * git refuses a local clone). Before such a link uwrx-init copies the file up itself
+ * (an open for writing), remembers upper inode -> the number the old name reports, and
+ * stat of any name of that file answers with the one number. */
+struct inode_alias {
+  struct inode_alias *next;
+  dev_t dev;
+  ino_t upper, shown;
+};
+
+#define ALIAS_BUCKETS 256
+static struct inode_alias *aliases[ALIAS_BUCKETS];
+static pthread_mutex_t alias_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic size_t naliases;
+
+/* The upper file behind `path` (stat of the upper directory's entry); false when none. */
+static bool upper_stat(const char *path, struct stat *st) {
+  const char *rel;
+  struct files_overlay *o = overlay_of(path, &rel);
+  return o && o->upper_fd >= 0 && fstatat(o->upper_fd, rel, st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+static void alias_before_link(const char *old) {
+  struct stat merged, upper;
+  if (lstat(old, &merged) != 0 || !S_ISREG(merged.st_mode)) return;
+  if (!upper_stat(old, &upper)) {
+    /* copy-up, nothing written; a running executable (ETXTBSY) stays as it is */
+    int fd = open(old, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return;
+    close(fd);
+    if (lstat(old, &merged) != 0 || !upper_stat(old, &upper)) return;
+  }
+  if (upper.st_ino == merged.st_ino) return;
+  pthread_mutex_lock(&alias_lock);
+  struct inode_alias **slot = &aliases[upper.st_ino % ALIAS_BUCKETS], *a = *slot;
+  while (a && !(a->dev == upper.st_dev && a->upper == upper.st_ino)) a = a->next;
+  if (!a && (a = malloc(sizeof *a))) {
+    *a = (struct inode_alias){ *slot, upper.st_dev, upper.st_ino, merged.st_ino };
+    *slot = a;
+    naliases++;
+  }
+  pthread_mutex_unlock(&alias_lock);
+}
+
+/* A stat result of a file with more than one name: the number every name reports. */
+static void alias_inode(const char *canon, struct stat_result *r) {
+  if (!naliases) return;
+  bool reg = r->is_statx ? S_ISREG(r->stx.stx_mode) : S_ISREG(r->st.st_mode);
+  uint64_t nlink = r->is_statx ? r->stx.stx_nlink : r->st.st_nlink;
+  struct stat upper;
+  if (!reg || nlink < 2 || !upper_stat(canon, &upper)) return;
+  pthread_mutex_lock(&alias_lock);
+  struct inode_alias *a = aliases[upper.st_ino % ALIAS_BUCKETS];
+  while (a && !(a->dev == upper.st_dev && a->upper == upper.st_ino)) a = a->next;
+  if (a) {
+    if (r->is_statx) r->stx.stx_ino = a->shown;
+    else r->st.st_ino = a->shown;
+  }
+  pthread_mutex_unlock(&alias_lock);
+}
+
 /* Target memory without opening /proc/<tid>/mem (two syscalls saved on the hottest path):
  * a NUL-terminated string, read a page at most at a time. */
 static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
@@ -921,6 +985,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
   if (!canon) goto out;
   int64_t t = layer_time(canon);
   if (t < 0) goto out;
+  alias_inode(canon, &r);
   struct timespec ts = { .tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL };
   const void *result;
   size_t size;
@@ -1190,7 +1255,10 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
     if (nr == SYS_link || nr == SYS_linkat) {
       /* the existing file changes too (its link count; overlayfs copies it up) */
       q = arg_path(ctx, &a.path2);
-      if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) record(op, q, "write", true);
+      if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        record(op, q, "write", true);
+        alias_before_link(q);
+      }
     }
     break;
   case SYS_chmod:
