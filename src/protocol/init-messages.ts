@@ -93,7 +93,7 @@ export interface InitPlan {
 export interface FilesPlan {
   /** <runDir>/files.meta, appended to during the run. */
   meta: string;
-  /** <runDir>/versions: preserved versions <pid>/<path>; the index is versions/index.tsv. */
+  /** <runDir>/versions: preserved versions <pid>/<path>. */
   versions: string;
   /** Parent layers below this attempt (the length of the parent chain). */
   layers: number;

@@ -143,7 +143,9 @@ export async function layoutStore(attemptDir: string, entries: FileMetaEntry[], 
     const finalKind: Kind = !st || isWhiteout(st) ? 'absent' : st.isDirectory() ? 'dir' : 'file';
     const dst = store.at(n.finalLayer, n.h.path);
     if (finalKind === 'absent') {
-      if (!impliedAbsent && (await store.makeParents(n.finalLayer, n.h.path))) {
+      // nothing in the upper over a path the layers below hold: the run left it as it was
+      const untouched = !st && kindBefore(n.h.path) !== 'absent';
+      if (!impliedAbsent && !untouched && (await store.makeParents(n.finalLayer, n.h.path))) {
         if (st && srcLayer !== n.finalLayer) await fs.rename(src, dst);
         else if (!st || srcLayer !== n.finalLayer) await store.whiteout(dst);
       }
