@@ -500,6 +500,7 @@ struct op_line {
   char *path;
   const char *op;
   bool versioned;
+  bool if_copied_up;  /* written even when the call failed, if the upper has the file */
   int first, last;  /* the writer state before, to forget a call that failed */
 };
 
@@ -593,7 +594,7 @@ static bool op_happened(const struct pending_op *op) {
 static void op_settle(struct pending_op *op, bool happened) {
   for (size_t i = 0; i < op->nlines; i++) {
     struct op_line *l = &op->lines[i];
-    if (happened) meta_line(l->path, op->pid, l->op, op->exe ? op->exe : "");
+    if (happened || (l->if_copied_up && in_upper(l->path))) meta_line(l->path, op->pid, l->op, op->exe ? op->exe : "");
     else if (l->versioned) forget_writer(l->path, op->pid, l->first, l->last);
     free(l->path);
   }
@@ -880,17 +881,27 @@ static bool upper_stat(const char *path, struct stat *st) {
   return o && o->upper_fd >= 0 && fstatat(o->upper_fd, rel, st, AT_SYMLINK_NOFOLLOW) == 0;
 }
 
-static void alias_before_link(const char *old) {
-  struct stat merged, upper;
-  if (lstat(old, &merged) != 0 || !S_ISREG(merged.st_mode)) return;
+/* Before link(old, new): true when the file was copied up here. */
+static bool alias_before_link(const char *old, const char *new_name) {
+  struct stat merged, upper, dir;
+  const char *rel;
+  bool copied = false;
+  /* a link that cannot work (another overlay, no such directory) copies nothing */
+  if (!new_name || overlay_of(old, &rel) != overlay_of(new_name, &rel)) return false;
+  const char *slash = strrchr(new_name, '/');
+  char *parent = slash ? strndup(new_name, slash == new_name ? 1 : (size_t)(slash - new_name)) : NULL;
+  bool dir_ok = parent && stat(parent, &dir) == 0 && S_ISDIR(dir.st_mode);
+  free(parent);
+  if (!dir_ok || lstat(old, &merged) != 0 || !S_ISREG(merged.st_mode)) return false;
   if (!upper_stat(old, &upper)) {
     /* copy-up, nothing written; a running executable (ETXTBSY) stays as it is */
     int fd = open(old, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
-    if (fd < 0) return;
+    if (fd < 0) return false;
     close(fd);
-    if (lstat(old, &merged) != 0 || !upper_stat(old, &upper)) return;
+    copied = true;
+    if (lstat(old, &merged) != 0 || !upper_stat(old, &upper)) return copied;
   }
-  if (upper.st_ino == merged.st_ino) return;
+  if (upper.st_ino == merged.st_ino) return copied;
   pthread_mutex_lock(&alias_lock);
   struct inode_alias **slot = &aliases[upper.st_ino % ALIAS_BUCKETS], *a = *slot;
   while (a && !(a->dev == upper.st_dev && a->upper == upper.st_ino)) a = a->next;
@@ -900,6 +911,7 @@ static void alias_before_link(const char *old) {
     naliases++;
   }
   pthread_mutex_unlock(&alias_lock);
+  return copied;
 }
 
 /* A stat result of a file with more than one name: the number every name reports. */
@@ -1257,7 +1269,9 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
       q = arg_path(ctx, &a.path2);
       if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) {
         record(op, q, "write", true);
-        alias_before_link(q);
+        /* copied up before the call (to keep its inode number): recorded even if the
+         * link then fails */
+        if (op && op->nlines && alias_before_link(q, p)) op->lines[op->nlines - 1].if_copied_up = true;
       }
     }
     break;
