@@ -203,3 +203,29 @@ test('a hard link to a real file has its inode number; git clones a real local r
   t.false(existsSync(path.join(cwd, 'hl')));
   t.false(existsSync(path.join(cwd, 'dst')));
 });
+
+test('everyday tools (cp -a, tar, sed -i, install, ln -sfn, chmod -R, mv, venv): check passes, the next step sees the result', async (t) => {
+  const cwd = project();
+  mkdirSync(path.join(cwd, 'srcdir/a/b'), { recursive: true });
+  writeFileSync(path.join(cwd, 'srcdir/a/b/f'), 'x\n');
+  writeFileSync(path.join(cwd, 'srcdir/g'), 'y\n');
+  const script = [
+    'python3 -m venv venv > /dev/null',
+    'cp -a srcdir copy',
+    'tar cf t.tar srcdir && mkdir ex && tar xf t.tar -C ex',
+    'sed -i s/x/z/ srcdir/a/b/f',
+    'install -D -m 755 srcdir/g inst/bin/g',
+    'ln -sf g srcdir/lnk && ln -sfn a srcdir/lnk',
+    'touch srcdir/a',
+    'chmod -R go-w copy',
+    'rm -rf ex/srcdir/a',
+    'mv copy/a copy/a2',
+    'mkfifo ff && rm ff',
+  ].join(' && ');
+  const a = await run(cwd, script);
+  await checkOk(t, a);
+  const next = await run(cwd, 'ls copy ex/srcdir; cat copy/a2/b/f srcdir/a/b/f; readlink srcdir/lnk; test -x venv/bin/python && echo venv', '10');
+  t.is(next.stdout, 'copy:\na2\ng\n\nex/srcdir:\ng\nx\nz\na\nvenv\n');
+  t.is(readFileSync(path.join(cwd, 'srcdir/a/b/f'), 'utf8'), 'x\n');
+  t.false(existsSync(path.join(cwd, 'copy')));
+});

@@ -78,10 +78,15 @@ export function replayHistory(entries: FileMetaEntry[], kindBefore: (p: Buffer) 
     let after: { kind: Kind; inc: number };
     switch (e.operation) {
       case 'create':
-      case 'write':
-        if (h.ops.length === 0 && e.operation === 'create') h.before = 'absent';
+        if (h.ops.length === 0) h.before = 'absent';
         after = { kind: 'file', inc: current.get(key)?.inc ?? 0 };
         break;
+      case 'write': {
+        // a directory's new times or attributes leave it a directory
+        const was = current.get(key);
+        after = was?.kind === 'dir' ? was : { kind: 'file', inc: was?.inc ?? 0 };
+        break;
+      }
       case 'mkdir':
         if (h.ops.length === 0) h.before = 'absent';
         after = { kind: 'dir', inc: nextInc(key) };

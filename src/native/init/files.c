@@ -1364,7 +1364,9 @@ static enum verdict on_xattr(struct notif_ctx *ctx) {
     char *raw = target_path_at(ctx, AT_FDCWD, args[0]);
     p = raw ? canonical(raw, nr == SYS_setxattr || nr == SYS_removexattr) : NULL;
   }
-  if (exists(p)) {
+  /* a directory's attributes, like its times, are no version of anything */
+  struct stat st;
+  if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
     struct pending_op *op = op_begin(ctx, change_of(p), p, NULL);
     record(op, p, "write", true);
     op_end(op, false);
