@@ -75,13 +75,17 @@ except OSError: pass
 try: os.rename("nothere", "dst")
 except OSError: pass
 try: os.link("real", "nodir/link")
-except OSError: pass'`,
+except OSError: pass
+try: os.link("real", "/var/tmp/uwrx-test-never-linked")
+except OSError as e: print(e.errno == 18)'`,
     'true',
   ].join('; ');
   const a = await run(cwd, script);
   t.regex(a.stderr, /nodir\/f: Directory nonexistent/);
   t.regex(a.stderr, /ro\/f: Permission denied/);
+  t.is(a.stdout, 'True\n', 'a hard link cannot span two top-level directories (EXDEV)');
   t.deepEqual(ops(a), ['ro mkdir', 'ro chmod']);
+  t.deepEqual(ops(a, varTmp), []);
   await checkOk(t, a);
   t.is(readFileSync(path.join(cwd, 'real'), 'utf8'), 'real\n');
   t.true(existsSync(path.join(cwd, 'full/x')));
