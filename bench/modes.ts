@@ -1,7 +1,7 @@
 // How a workload's command is run in each mode. A mode wraps the command's argv; it does
 // not change the workload, so every mode measures the same work.
 import { existsSync } from 'node:fs';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchContext } from './context.js';
 import { cleanEnv, describeFailure, runMeasured } from './proc.js';
@@ -12,6 +12,32 @@ export interface Wrapped {
   /** comm of a descendant whose peak RSS is reported next to the spawned process's. */
   watchDescendant?: string;
   cleanup?: () => Promise<void>;
+  /** Where the run's file calls were answered (uwrx's attempt status), read before cleanup. */
+  fileCalls?: () => Promise<FileCalls | undefined>;
+}
+
+export interface FileCalls {
+  inProcess: number;
+  notified: number;
+}
+
+/** The file call counts of every attempt under a uwrx build directory, summed. */
+async function readFileCalls(build: string): Promise<FileCalls | undefined> {
+  let total: FileCalls | undefined;
+  for (const step of await readdir(build).catch(() => [] as string[])) {
+    for (const attempt of await readdir(path.join(build, step)).catch(() => [] as string[])) {
+      try {
+        const status = JSON.parse(await readFile(path.join(build, step, attempt, 'status'), 'utf8')) as { fileCalls?: FileCalls };
+        if (!status.fileCalls) continue;
+        total ??= { inProcess: 0, notified: 0 };
+        total.inProcess += status.fileCalls.inProcess;
+        total.notified += status.fileCalls.notified;
+      } catch {
+        /* not an attempt directory */
+      }
+    }
+  }
+  return total;
 }
 
 export interface Mode {
@@ -83,29 +109,39 @@ export function uwrxCommand(ctx: BenchContext, buildDir: string, argv: string[],
   return [process.execPath, path.join(ctx.repo, 'bin', 'uwrx'), 'run', '--quiet', '--build', buildDir, ...options, '--', ...argv];
 }
 
-const uwrx: Mode = {
-  name: 'uwrx',
-  description: '`uwrx run --quiet --build <fresh tmp dir>`: capture mode, every process and file recorded',
-  reportsMemory: true,
-  caveat: uwrxCaveat,
-  async probe(ctx) {
-    if (!existsSync(path.join(ctx.repo, 'bin', 'uwrx'))) return `${path.join(ctx.repo, 'bin', 'uwrx')} does not exist`;
-    const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-probe-'));
-    try {
-      return await probeCommand(uwrxCommand(ctx, build, ['true']), ctx);
-    } finally {
-      await rm(build, { recursive: true, force: true });
-    }
-  },
-  async wrap({ argv, uwrxOptions }, ctx) {
-    const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-build-'));
-    return {
-      argv: uwrxCommand(ctx, build, argv, uwrxOptions),
-      watchDescendant: 'uwrx-init',
-      cleanup: () => rm(build, { recursive: true, force: true }),
-    };
-  },
-};
+function uwrxMode(name: string, description: string, extra: string[]): Mode {
+  return {
+    name,
+    description,
+    reportsMemory: true,
+    caveat: uwrxCaveat,
+    async probe(ctx) {
+      if (!existsSync(path.join(ctx.repo, 'bin', 'uwrx'))) return `${path.join(ctx.repo, 'bin', 'uwrx')} does not exist`;
+      const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-probe-'));
+      try {
+        return await probeCommand(uwrxCommand(ctx, build, ['true'], extra), ctx);
+      } finally {
+        await rm(build, { recursive: true, force: true });
+      }
+    },
+    async wrap({ argv, uwrxOptions }, ctx) {
+      const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-build-'));
+      return {
+        argv: uwrxCommand(ctx, build, argv, [...(uwrxOptions ?? []), ...extra]),
+        watchDescendant: 'uwrx-init',
+        fileCalls: () => readFileCalls(build),
+        cleanup: () => rm(build, { recursive: true, force: true }),
+      };
+    },
+  };
+}
+
+const uwrx = uwrxMode('uwrx', '`uwrx run --quiet --build <fresh tmp dir>`: capture mode, every process and file recorded', []);
+const uwrxFast = uwrxMode(
+  'uwrx-fast',
+  'the same with `--fast-path`: read-only file calls of dynamically linked programs recorded in process, the rest notified',
+  ['--fast-path'],
+);
 
 /** Pid namespace and seccomp state of a process started by argv-prefix + `sh -c`. */
 async function isolation(ctx: BenchContext, prefix: string[]): Promise<{ pidns: string; seccomp: string } | undefined> {
@@ -148,7 +184,7 @@ const ccache: Mode = {
   wrap: async ({ argv }) => ({ argv }),
 };
 
-export const modes: readonly Mode[] = [native, strace, bwrap, uwrx, uwrxReplay, ccache];
+export const modes: readonly Mode[] = [native, strace, bwrap, uwrx, uwrxFast, uwrxReplay, ccache];
 
 export function findMode(name: string): Mode | undefined {
   return modes.find((m) => m.name === name);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCacheDir, repoRoot, type BenchContext } from './context.js';
 import { describeMachine, loadAverage, type Machine } from './machine.js';
-import { findMode, modes, notYet, type Mode, type Wrapped } from './modes.js';
+import { findMode, modes, notYet, type FileCalls, type Mode, type Wrapped } from './modes.js';
 import { cleanEnv, describeFailure, killRunning, runMeasured } from './proc.js';
 import { renderDocument, parseDocument } from './report.js';
 import { evaluateGoals, mergeWorkloads, tableHeader, tableRows, type RowResult, type WorkloadResult } from './results.js';
@@ -147,7 +147,12 @@ function format(w: Workload, v: number): string {
   return w.unit === 'seconds' ? `${v.toFixed(3)} s` : `${v.toFixed(2)} us/call`;
 }
 
-async function runOnce(ctx: BenchContext, w: Workload, row: Row, command: Command): Promise<{ value: number; supervisorKiB?: number; initKiB?: number }> {
+async function runOnce(
+  ctx: BenchContext,
+  w: Workload,
+  row: Row,
+  command: Command,
+): Promise<{ value: number; supervisorKiB?: number; initKiB?: number; fileCalls?: FileCalls }> {
   await w.prepare?.(ctx);
   const wrapped: Wrapped = row.mode ? await row.mode.wrap(command, ctx) : { argv: (await row.extra!.command(ctx)).argv };
   try {
@@ -160,8 +165,10 @@ async function runOnce(ctx: BenchContext, w: Workload, row: Row, command: Comman
     });
     if (o.exitCode !== 0) throw new Error(describeFailure(o));
     const value = w.parse ? w.parse(o.stdout) : o.seconds;
+    const fileCalls = await wrapped.fileCalls?.();
     return {
       value,
+      ...(fileCalls ? { fileCalls } : {}),
       ...(row.mode?.reportsMemory && o.rootHwmKiB !== undefined ? { supervisorKiB: o.rootHwmKiB } : {}),
       ...(row.mode?.reportsMemory && o.descendantHwmKiB !== undefined ? { initKiB: o.descendantHwmKiB } : {}),
     };
@@ -203,6 +210,12 @@ async function runWorkload(
         row.result.samples.push(r.value);
         if (r.supervisorKiB !== undefined) row.result.supervisorKiB = Math.max(row.result.supervisorKiB ?? 0, r.supervisorKiB);
         if (r.initKiB !== undefined) row.result.initKiB = Math.max(row.result.initKiB ?? 0, r.initKiB);
+        if (r.fileCalls) {
+          const sum = (row.result.fileCalls ??= { inProcess: 0, notified: 0 });
+          sum.inProcess += r.fileCalls.inProcess;
+          sum.notified += r.fileCalls.notified;
+        }
+        ctx.log(`${w.name} ${row.name} ${label}: file calls ${JSON.stringify(r.fileCalls ?? {})}`);
       } catch (e) {
         const note = (e as Error).message.split('\n')[0] ?? '';
         ctx.log(`${w.name} ${row.name} ${warm ? 'warm-up' : `run ${round - opts.warmup + 1}/${opts.runs}`}: failed: ${note}`);

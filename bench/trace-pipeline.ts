@@ -5,7 +5,7 @@ import { execFileSync } from 'node:child_process';
 import { statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { finishPipeline, makeRunDirs, pipeline, removeTempDirs, traceDriver } from '../test/trace-helpers.js';
+import { finishPipeline, makeRunDirs, pipeline, removeTempDirs, traceDriver } from './trace-helpers.js';
 
 export interface TracePipelineResult {
   eventsPerSecond: number;

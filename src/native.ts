@@ -37,3 +37,27 @@ export function helperPath(name: 'uwrx-init' | 'uwrx-shim'): string {
   }
   return file;
 }
+
+/** The addon's trace buffer primitives (src/native/addon/tracebuf.cc). */
+export interface TraceAddon {
+  punchHole(fd: number, offset: number, length: number): void;
+  /** clock_gettime(clockId) in ns (Linux ids: CLOCK_REALTIME 0, CLOCK_BOOTTIME 7). */
+  clockNs(clockId: number): number;
+  /** backlogMax: bytes of unread buffer before the writer waits (0: never). */
+  traceWriterOpen(tracesDir: string, pid: number, backlogMax?: number): object;
+  traceWriterAppend(writer: object, record: Buffer): void;
+  traceWriterClose(writer: object, ended: boolean): void;
+}
+
+export function traceAddon(): TraceAddon {
+  return native() as unknown as TraceAddon;
+}
+
+export const CLOCK_REALTIME = 0;
+export const CLOCK_BOOTTIME = 7;
+
+/** Clock readings for a trace's ClockSnapshot. */
+export function readTraceClocks(): { boottime: number; realtime: number } {
+  const addon = traceAddon();
+  return { boottime: addon.clockNs(CLOCK_BOOTTIME), realtime: addon.clockNs(CLOCK_REALTIME) };
+}

@@ -1,6 +1,8 @@
 // One supervised run: allocate the attempt, write what the record needs up front, run the
-// command in the sandbox, finalise the attempt. The CLI's `uwrx run` and the library's
-// `run()` are this same code.
+// command in the sandbox beside the actors, finalise the attempt. The CLI's `uwrx run`
+// and the library's `run()` are this same code. What a run does beyond that comes from
+// its run features (src/features/): this file calls their hooks in order and knows none
+// of them by name.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -10,26 +12,24 @@ import {
   makeDirectories,
   nextAttempt,
   defaultParent,
-  readParents,
   linkParents,
-  linkReplay,
-  readStepCommand,
-  readStepOptions,
   resolveAttemptDir,
-  writeAttemptStatus,
   writeStepCommand,
   writeStepOptions,
   type AttemptPaths,
+  type AttemptStatus,
 } from './record/layout.js';
-import { formatSeed, freshSeed, readSeedFile, writeSeedFile } from './reproducibility/prng.js';
-import { freshT0Ns, readT0File, writeT0File, parseTimeMode, type TimeMode } from './reproducibility/time.js';
-import { ActorFailedError, Supervisor } from './actors/runtime.js';
-import { COLLECTOR_MESSAGES, traceActorSpecs } from './actors/collector.js';
-import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxResult } from './sandbox/index.js';
+import { addProblem, problemFromInit, type Problem } from './record/problems.js';
+import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.js';
+import { StorageClient, storageActorSpec } from './actors/storage-client.js';
+import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
+import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
+import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
+import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
+import type { PlanInput } from './sandbox/plan.js';
+import { removeTree } from './fs.js';
+import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
-
-/** Longest the trace pipeline may take to drain and write `perfetto` after the tree ended. */
-const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
 
 export interface RunOptions {
   /** Command and arguments; defaults to the replayed step's command with `replay`. */
@@ -56,6 +56,10 @@ export interface RunOptions {
   time?: TimeMode;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
+  /** Record read accesses in process (the in-process recorder; default off). */
+  fastPath?: boolean;
+  /** Run features added after the built-in ones (src/features/feature.ts). */
+  features?: RunFeature[];
 }
 
 export interface RunResult extends SandboxResult {
@@ -64,6 +68,8 @@ export interface RunResult extends SandboxResult {
   attempt: number;
   attemptDir: string;
   durationMs: number;
+  /** Problems found while running (src/record/problems.ts); absent when none. */
+  problems?: Problem[];
 }
 
 export type RunEvent =
@@ -123,94 +129,78 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
   private async execute(options: RunOptions): Promise<RunResult> {
     timing('modules loaded, run starts');
-    const cwd = path.resolve(options.cwd ?? process.cwd());
-    const replayed = options.replay !== undefined ? await resolveAttemptDir(options.replay, '--replay') : undefined;
-    if (replayed && options.step !== undefined) {
-      throw new UsageError('--step cannot be used with --replay (a replay is a new attempt of the replayed step)');
-    }
-    if (options.noParents && options.parents?.length) throw new UsageError('--parent cannot be used with --no-parent');
-    const explicitParents: string[] = [];
-    for (const p of options.parents ?? []) explicitParents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
-    const argv =
-      options.argv && options.argv.length > 0 ? options.argv : replayed ? await readAttemptCommand(replayed) : [];
-    if (argv.length === 0) throw new UsageError('no command to run');
+    const features = activeFeatures(options, [...RUN_FEATURES, ...(options.features ?? [])]);
+    const settings = await settle(options, features, false);
     const problem = preflight();
     if (problem) throw new EnvironmentError(problem);
 
     // Everything that can fail on bad input is checked before the attempt exists, so a
     // mistake leaves no half-made attempt behind.
-    const buildDir = replayed ? replayed.buildDir : path.resolve(cwd, options.build ?? 'build');
-    await makeDirectories(buildDir, 'build directory');
-    const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(buildDir, '.tmp'));
+    await makeDirectories(settings.buildDir, 'build directory');
+    const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(settings.buildDir, '.tmp'));
     await makeDirectories(tmpRoot, 'temporary directory (--tmp)');
-    const paths = await allocateAttempt(buildDir, replayed ? replayed.step : options.step);
-    // Parents: as given; a replay keeps the replayed attempt's; else the nearest earlier step.
-    let parents = explicitParents;
-    if (parents.length === 0 && !options.noParents) {
-      if (replayed) parents = await readParents(replayed.attemptDir);
-      else {
-        const p = await defaultParent(paths.buildDir, paths.step);
-        if (p) parents = [p];
-      }
-    }
-    const net = options.net ?? !replayed;
+    const paths = await allocateAttempt(settings.buildDir, settings.step);
+    const parents = settings.parents ?? (await defaultParents(paths));
+    const settled: SettledSettings = { ...settings, buildDir: settings.buildDir, parents, net: settings.net ?? true };
     const startedAt = new Date();
-    const time = options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing');
-    const stepOptions = { net, parents, time, ...(replayed ? { replay: replayed.attemptDir } : {}) };
+    const stepOptions = { net: settled.net, parents, ...settings.stepOptions };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
     for (const dir of [paths.stepDir, paths.attemptDir]) {
-      await writeStepCommand(dir, argv);
+      await writeStepCommand(dir, settled.argv);
       await writeStepOptions(dir, stepOptions);
     }
-    const seed = replayed ? await readSeedFile(replayed.attemptDir) : freshSeed();
-    await writeSeedFile(paths.attemptDir, seed);
-    const t0Ns = replayed ? await readT0File(replayed.attemptDir) : freshT0Ns(startedAt.getTime());
-    await writeT0File(paths.attemptDir, t0Ns);
     await linkParents(paths.attemptDir, parents);
-    if (replayed) await linkReplay(paths.attemptDir, replayed.attemptDir);
-    this.publish({ type: 'attempt', argv, ...paths });
-
     const runDir = await fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
-
-    await fs.mkdir(path.join(runDir, 'traces'));
-    timing('attempt allocated and written');
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
     const supervisor = new Supervisor();
+    const problems: Problem[] = [];
+    const run: RunContext = {
+      settings: settled,
+      paths,
+      runDir,
+      startedAt,
+      supervisor,
+      storage: new StorageClient(() => (supervisor.live.includes('storage') ? supervisor.peer('storage') : undefined), paths.attemptDir),
+      publish: (event) => this.publish(event),
+      problem: (p) => addProblem(problems, p),
+    };
     let actorFailure: ActorFailedError | undefined;
     supervisor.on('actor-failed', (_name, error) => {
       actorFailure ??= error;
       this.sandbox?.terminate(0);
     });
-    let result: SandboxResult;
+    let outcome: SandboxOutcome;
     try {
-      // The collector reads buffers from disk, so the tree can start while the actors
-      // start: that hides the worker threads' start-up time.
-      const actorsStarted = supervisor.start(traceActorSpecs({ runDir, attemptDir: paths.attemptDir }));
+      for (const f of features) await f.hooks.record?.(run);
+      this.publish({ type: 'attempt', argv: settled.argv, ...paths });
+      timing('attempt allocated and written');
+      const pieces = await planPieces(features, run);
+      // Workers read what they need from disk, so the tree can start while they start:
+      // that hides the worker threads' start-up time.
+      const specs: ActorSpec[] = [storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])];
+      const actorsStarted = supervisor.start(specs);
       actorsStarted.catch(() => undefined);
       this.sandbox = startSandbox({
-        ...sandboxPlace(argv, cwd, options, paths, runDir),
-        net,
-        repro: { seed: formatSeed(seed), t0Ns, timeMode: time, ...(options.shim === false ? { shim: false } : {}) },
-        onEvent: (e) => this.publish(e),
+        ...sandboxPlace(settled, paths, runDir),
+        ...pieces,
+        net: settled.net,
+        on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
+        requests: bindAll(features, 'requests', run),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
-      actorsStarted.then(() => timing('trace actors started'), () => undefined);
-      result = await this.sandbox.done;
+      actorsStarted.then(() => timing('actors started'), () => undefined);
+      outcome = await this.sandbox.done;
       timing('sandbox done');
       await actorsStarted;
-      if (!actorFailure) {
-        await supervisor.request('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: FINISH_TIMEOUT_MS });
+      for (const f of features) {
+        await f.hooks.finish?.(run, { sandbox: outcome, actorFailure });
       }
-      timing('trace merged (perfetto written)');
-      await supervisor.stop();
-      timing('actors stopped');
       if (actorFailure) throw actorFailure;
     } catch (err) {
-      await supervisor.stop();
-      await writeAttemptStatus(paths.attemptDir, {
+      await run.storage.storeStatus({
         complete: false,
         status: 2,
         exitCode: null,
@@ -221,72 +211,114 @@ export class RunHandle extends EventEmitter<RunEvents> {
         processes: 0,
         filesWritten: 0,
       });
+      await supervisor.stop();
       throw err;
     } finally {
-      await fs.rm(runDir, { recursive: true, force: true });
+      await (this.sandbox ? this.sandbox.cleanup() : removeTree(runDir));
     }
     const endedAt = new Date();
-    await writeAttemptStatus(paths.attemptDir, {
-      complete: !result.incomplete,
-      status: result.status,
-      exitCode: result.exitCode,
-      signal: result.signal,
-      ...(result.incomplete ? { reason: 'interrupted' } : {}),
+    const fields = Object.assign({}, ...features.map((f) => f.hooks.status?.(run) ?? {})) as { processes: number; filesWritten: number };
+    const status: AttemptStatus = {
+      complete: !outcome.incomplete,
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      ...(outcome.incomplete ? { reason: 'interrupted' } : {}),
       startedAt: startedAt.toISOString(),
       endedAt: endedAt.toISOString(),
-      processes: result.processes,
-      filesWritten: result.filesWritten,
-    });
-    const full: RunResult = { ...result, ...paths, durationMs: endedAt.getTime() - startedAt.getTime() };
+      ...fields,
+      ...(problems.length > 0 ? { problems } : {}),
+    };
+    await run.storage.storeStatus(status);
     timing('status written');
+    await supervisor.stop();
+    timing('actors stopped');
+    const full: RunResult = {
+      status: outcome.status,
+      exitCode: outcome.exitCode,
+      signal: outcome.signal,
+      incomplete: outcome.incomplete,
+      ...fields,
+      ...(problems.length > 0 ? { problems } : {}),
+      ...paths,
+      durationMs: endedAt.getTime() - startedAt.getTime(),
+    };
     this.publish({ type: 'finished', result: full });
     return full;
   }
 }
 
+/** The run's settings from its options and its features' configure hooks, in order;
+ * every check on the options happens here, before anything is written. */
+async function settle(options: RunOptions, features: ActiveFeature[], dryRun: boolean): Promise<RunSettings & { buildDir: string }> {
+  const cwd = path.resolve(options.cwd ?? process.cwd());
+  if (options.noParents && options.parents?.length) throw new UsageError('--parent cannot be used with --no-parent');
+  const parents: string[] = [];
+  for (const p of options.parents ?? []) parents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
+  const settings: RunSettings = {
+    options,
+    cwd,
+    dryRun,
+    argv: options.argv ?? [],
+    buildDir: undefined,
+    step: options.step,
+    parents: parents.length > 0 ? parents : options.noParents ? [] : undefined,
+    net: options.net,
+    time: options.time,
+    seed: undefined,
+    t0Ns: undefined,
+    stepOptions: {},
+  };
+  for (const f of features) await f.hooks.configure?.(settings);
+  if (settings.argv.length === 0) throw new UsageError('no command to run');
+  return { ...settings, buildDir: settings.buildDir ?? path.resolve(cwd, options.build ?? 'build') };
+}
+
+/** No parent given: the nearest earlier step's attempt, if there is one. */
+async function defaultParents(paths: AttemptPaths): Promise<string[]> {
+  const p = await defaultParent(paths.buildDir, paths.step);
+  return p ? [p] : [];
+}
+
+/** The features' pieces of the sandbox plan, merged in order. */
+async function planPieces(features: ActiveFeature[], run: PlanContext): Promise<Partial<PlanInput>> {
+  const pieces: Partial<PlanInput> = {};
+  for (const f of features) Object.assign(pieces, await f.hooks.plan?.(run));
+  return pieces;
+}
+
+/** The features' listeners (or request handlers) by message type, bound to the run. One
+ * feature per request type; listeners of one type are called in feature order. */
+function bindAll(features: ActiveFeature[], kind: 'on' | 'requests', run: RunContext): Record<string, (body: any) => any> {
+  const bound: Record<string, (body: any) => any> = {};
+  for (const f of features) {
+    for (const [type, fn] of Object.entries(f.hooks[kind] ?? {})) {
+      const before = Object.hasOwn(bound, type) ? bound[type] : undefined;
+      if (before !== undefined && kind === 'requests') throw new Error(`features ${f.name} and another both answer "${type}"`);
+      bound[type] = before !== undefined ? (body) => (before(body), fn(body, run)) : (body) => fn(body, run);
+    }
+  }
+  return bound;
+}
+
 /** Where and what the sandbox runs; the record's directories are hidden inside. */
-function sandboxPlace(argv: string[], cwd: string, options: RunOptions, paths: AttemptPaths, runDir: string) {
-  return { argv, cwd, env: options.env ?? process.env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir] };
+function sandboxPlace(settings: SettledSettings, paths: AttemptPaths, runDir: string) {
+  const env = settings.options.env ?? process.env;
+  return { argv: settings.argv, cwd: settings.cwd, env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir] };
 }
 
 /** What `uwrx run --dry-run` prints: the attempt it would create and the sandbox plan,
  * step by step. Nothing is created. */
 export async function dryRun(options: RunOptions): Promise<string> {
-  const cwd = path.resolve(options.cwd ?? process.cwd());
-  const replayed = options.replay !== undefined ? await resolveAttemptDir(options.replay, '--replay') : undefined;
-  const argv =
-    options.argv && options.argv.length > 0 ? options.argv : replayed ? await readAttemptCommand(replayed) : [];
-  if (argv.length === 0) throw new UsageError('no command to run');
-  const paths = replayed
-    ? await nextAttempt(replayed.buildDir, replayed.step)
-    : await nextAttempt(path.resolve(cwd, options.build ?? 'build'), options.step);
-  const tmpRoot = path.resolve(cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
+  const features = activeFeatures(options, [...RUN_FEATURES, ...(options.features ?? [])]);
+  const settings = await settle(options, features, true);
+  const paths = await nextAttempt(settings.buildDir, settings.step);
+  const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
   const runDir = path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-XXXXXX`);
-  const plan = planFor({
-    ...sandboxPlace(argv, cwd, options, paths, runDir),
-    net: options.net ?? !replayed,
-    repro: {
-      seed: replayed ? formatSeed(await readSeedFile(replayed.attemptDir)) : '<fresh>',
-      t0Ns: replayed ? await readT0File(replayed.attemptDir) : freshT0Ns(),
-      timeMode: options.time ?? (replayed ? await replayedTimeMode(replayed) : 'advancing'),
-    },
-  });
+  const settled: SettledSettings = { ...settings, parents: settings.parents ?? [], net: settings.net ?? true };
+  const run: PlanContext = { settings: settled, paths, runDir };
+  const plan = planFor({ ...sandboxPlace(settled, paths, runDir), net: settled.net, ...(await planPieces(features, run)) } satisfies SandboxOptions);
   return `attempt ${paths.attemptDir}\nrun directory ${runDir}\n${renderPlan(plan.init, plan.overlays)}`;
-}
-
-/** The time mode a replayed attempt ran with (attempts before the option: advancing). */
-async function replayedTimeMode(attempt: AttemptPaths): Promise<TimeMode> {
-  const recorded = (await readStepOptions(attempt.attemptDir))?.time;
-  return typeof recorded === 'string' ? parseTimeMode(recorded) : 'advancing';
-}
-
-async function readAttemptCommand(attempt: AttemptPaths): Promise<string[]> {
-  try {
-    return await readStepCommand(attempt.attemptDir);
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
-    return readStepCommand(attempt.stepDir);
-  }
 }
 
 /** Starts a supervised run. Await `handle.done` for the result; iterate

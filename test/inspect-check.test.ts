@@ -7,7 +7,7 @@ import { PassThrough } from 'node:stream';
 import { check, inspect } from '../src/inspect/index.js';
 import { UsageError } from '../src/errors.js';
 import { formatProcessTable, type ProcessRecord } from '../src/sandbox/process-table.js';
-import { finishPipeline, makeRunDirs, pipeline, traceDriver, removeTempDirs } from './trace-helpers.js';
+import { finishPipeline, makeRunDirs, pipeline, traceDriver, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
 

@@ -6,7 +6,6 @@ import { spawn, spawnSync } from 'node:child_process';
 import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { computePlan } from '../src/sandbox/index.js';
 import { callerMode } from '../src/sandbox/plan.js';
 import { latestAttempt, removeLater, removeWorkDirs, runUwrx, runners, uwrxArgv, workDir, type Runner } from './helpers/sandbox-users.js';
 
@@ -40,17 +39,6 @@ test('owner bits carry the caller\'s rights; group and other bits stay', (t) => 
   t.is(callerMode('/x', stat(0, 0, 0o700), caller), 0o000);
   t.is(callerMode('/x', stat(0, 4242, 0o2775), caller), 0o2775);
   t.is(callerMode('/x', stat(4242, 0, 0o500), caller), 0o500);
-});
-
-test('a host terminal on stdio becomes a pty step after the sandbox\'s devpts', (t) => {
-  const plan = computePlan({
-    argv: ['tty'], cwd: '/', env: {}, runDir: '/tmp/run-pty', hide: [], uid: 1000, gid: 1000, ptys: [3],
-    mountinfo: '26 1 254:0 / / rw - ext4 /dev/vda rw',
-  });
-  const steps = plan.init.steps;
-  const pty = steps.findIndex((s) => s.op === 'pty');
-  t.deepEqual(steps[pty], { op: 'pty', source: '/dev/pts/3', path: '/tmp/run-pty/root/dev/pts/3' });
-  t.true(steps.findIndex((s) => s.op === 'mount' && s.fstype === 'devpts') < pty);
 });
 
 for (const r of runners) {

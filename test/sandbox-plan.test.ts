@@ -1,42 +1,72 @@
-// The sandbox plan as data: what uwrx-init will mount, computed without running it.
+// The sandbox plan as data: what uwrx-init will mount, computed without running it, for
+// a made-up host (test/helpers/fake-host.ts) so each case states the machine it plans for.
 import test from 'ava';
 import { computePlan, preflight, renderPlan } from '../src/sandbox/index.js';
-import { mountPoints } from '../src/sandbox/plan.js';
+import { mountPoints, type PlanInput } from '../src/sandbox/plan.js';
+import { dir, fakeHost, file, symlink, type FakeHostOptions } from './helpers/fake-host.js';
 
 const mountinfo = [
   '26 1 254:0 / / rw,relatime - ext4 /dev/vda rw',
   '21 26 0:20 / /proc rw,relatime - proc proc rw',
   '23 26 0:6 / /dev rw,relatime - devtmpfs devtmpfs rw',
   '27 26 0:24 / /mnt/with\\040space/inner ro - tmpfs t ro',
+  '28 26 0:25 / /tmp/small rw - tmpfs t rw',
 ].join('\n');
 
-function plan(uid: number) {
-  return computePlan({
+const tree: FakeHostOptions['tree'] = {
+  '/usr/bin/make': file(0o755),
+  '/etc/hostname': file(),
+  '/etc': dir(0o755),
+  '/home/u/proj': dir(0o755, 1000, 1000),
+  '/lib64': symlink('usr/lib64'),
+  '/usr/lib64/ld-linux-x86-64.so.2': file(0o755),
+  '/tmp': dir(0o1777),
+  '/tmp/cc1234.o': file(0o600, 1000, 1000),
+  '/tmp/build-x': dir(0o700, 1000, 1000),
+  '/tmp/small': dir(0o1777),
+  '/mnt/with space/inner': dir(),
+  '/proc': dir(0o555),
+  '/dev': dir(),
+  '/sys': dir(0o555),
+  '/vmlinuz': file(),
+};
+
+function input(extra: Partial<PlanInput> = {}): PlanInput {
+  return {
     argv: ['make', '-j2'],
     cwd: '/home/u/proj',
     env: { PATH: '/usr/bin', GONE: undefined },
-    runDir: '/tmp/run-x',
-    hide: ['/tmp/does-not-exist-uwrx'],
-    uid,
-    gid: uid,
-    mountinfo,
-  });
+    runDir: '/scratch/run-x',
+    hide: ['/does-not-exist-uwrx'],
+    ...extra,
+  };
+}
+
+function plan(uid: number, extra: Partial<PlanInput> = {}, host: Partial<FakeHostOptions> = {}) {
+  return computePlan(input(extra), fakeHost({ uid, gid: uid, tree, mountinfo, ...host }));
 }
 
 test('mount points are decoded from mountinfo', (t) => {
-  t.deepEqual(mountPoints(mountinfo), ['/', '/proc', '/dev', '/mnt/with space/inner']);
+  t.deepEqual(mountPoints(mountinfo), ['/', '/proc', '/dev', '/mnt/with space/inner', '/tmp/small']);
 });
 
 test('each top-level directory is an overlay; special filesystems are fresh', (t) => {
   const p = plan(1000);
   const usr = p.overlays.find((o) => o.mountPoint === '/usr');
   t.truthy(usr);
-  t.is(usr!.upper, `/tmp/run-x/ovl/${p.overlays.indexOf(usr!)}/upper`);
+  t.is(usr!.upper, `/scratch/run-x/ovl/${p.overlays.indexOf(usr!)}/upper`);
   t.false(p.overlays.some((o) => ['/proc', '/dev', '/sys'].includes(o.mountPoint)));
   const fstypes = p.init.steps.flatMap((s) => (s.op === 'mount' && s.fstype ? [s.fstype] : []));
   for (const fs of ['proc', 'sysfs', 'devpts', 'tmpfs']) t.true(fstypes.includes(fs), fs);
-  t.deepEqual(p.init.steps.at(-1), { op: 'pivot', path: '/tmp/run-x/root' });
+  t.deepEqual(p.init.steps.at(-1), { op: 'pivot', path: '/scratch/run-x/root' });
   t.true(p.init.steps.every((s) => s.op !== 'mount' || !s.data?.includes('lowerdir=/,')));
+  // a top-level file is bound read-only, a top-level symlink copied
+  t.true(p.init.steps.some((s) => s.op === 'mount' && s.source === '/vmlinuz' && !s.bestEffort));
+  t.true(p.init.steps.some((s) => s.op === 'symlink' && s.path === '/scratch/run-x/root/lib64' && s.target === 'usr/lib64'));
+});
+
+test('the same inputs and host give the same plan', (t) => {
+  t.deepEqual(plan(1000), plan(1000));
 });
 
 test('identity: the caller maps to itself, root gets the full range', (t) => {
@@ -45,10 +75,64 @@ test('identity: the caller maps to itself, root gets the full range', (t) => {
   t.deepEqual(plan(1000).init.env, ['PATH=/usr/bin']);
 });
 
-test('the rendered plan reads as a list of steps', (t) => {
+test('unprivileged, a directory shows the caller\'s own rights in its owner bits', (t) => {
+  const etc = plan(1000).overlays.find((o) => o.mountPoint === '/etc')!;
+  t.is(etc.hostMode, 0o755);
+  t.is(etc.mode, 0o555);
+  t.is(plan(0).overlays.find((o) => o.mountPoint === '/etc')!.mode, 0o755);
+});
+
+test('a directory with mounts below is rebuilt entry by entry; its entries are best effort', (t) => {
+  const p = plan(0);
+  t.false(p.overlays.some((o) => o.mountPoint === '/tmp'));
+  const steps = p.init.steps;
+  const bind = steps.find((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o');
+  t.like(bind, { target: '/scratch/run-x/root/tmp/cc1234.o', bestEffort: true });
+  const build = steps.find((s) => s.op === 'mount' && s.target === '/scratch/run-x/root/tmp/build-x');
+  t.like(build, { fstype: 'overlay', bestEffort: true });
+  // the mount below is a mount, not a temporary entry: it must be there
+  const small = steps.find((s) => s.op === 'mount' && s.target === '/scratch/run-x/root/tmp/small');
+  t.truthy(small);
+  t.falsy(small!.bestEffort);
+});
+
+test('an entry that vanished while planning is left out, not an error', (t) => {
+  const host = fakeHost({ uid: 0, gid: 0, tree, mountinfo });
+  const vanishing = { ...host, lstat: (p: string) => (p === '/tmp/build-x' ? null : host.lstat(p)) };
+  const p = computePlan(input(), vanishing);
+  t.false(p.init.steps.some((s) => 'path' in s && s.path === '/scratch/run-x/root/tmp/build-x'));
+  t.true(p.init.steps.some((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o'));
+});
+
+test('hidden paths become empty read-only directories; absent ones are ignored', (t) => {
+  const p = plan(1000, { hide: ['/home/u/proj', '/home/u/proj/build', '/does-not-exist-uwrx'] });
+  const hidden = p.init.steps.filter((s) => s.op === 'mount' && s.source === 'uwrx-hidden');
+  t.deepEqual(hidden.map((s) => s.op === 'mount' && s.target), ['/scratch/run-x/root/home/u/proj']);
+});
+
+test('reproducibility adds deterministic /dev/random, the domain name and the ld.so shim', (t) => {
+  const repro = { seed: 'ab'.repeat(32), t0Ns: 5n, timeMode: 'frozen' as const };
+  const p = plan(1000, { repro });
+  t.deepEqual(p.ldso, { real: '/usr/lib64/ld-linux-x86-64.so.2', combined: '/scratch/run-x/ld.so' });
+  t.true(p.init.steps.some((s) => s.op === 'mount' && s.source === '/scratch/run-x/ld.so' && s.target === '/scratch/run-x/root/usr/lib64/ld-linux-x86-64.so.2'));
+  t.like(p.init, { seed: repro.seed, t0Ns: '5', timeMode: 1 });
+  t.is(p.init.steps.filter((s) => s.op === 'devrandom').length, 2);
+  t.false('ldso' in plan(1000, { repro: { ...repro, shim: false } }));
+  t.false(plan(1000).init.steps.some((s) => s.op === 'devrandom' || s.op === 'domainname'));
+});
+
+test('a host terminal on stdio becomes a pty step after the sandbox\'s devpts', (t) => {
+  const steps = plan(1000, {}, { ptys: [3] }).init.steps;
+  const pty = steps.findIndex((s) => s.op === 'pty');
+  t.deepEqual(steps[pty], { op: 'pty', source: '/dev/pts/3', path: '/scratch/run-x/root/dev/pts/3', bestEffort: true });
+  t.true(steps.findIndex((s) => s.op === 'mount' && s.fstype === 'devpts') < pty);
+});
+
+test('the rendered plan reads as a list of steps and marks best-effort ones', (t) => {
   const text = renderPlan(plan(1000).init);
-  t.regex(text, /mount overlay overlay -> \/tmp\/run-x\/root\/usr \S* ?lowerdir=\/usr,upperdir=/);
-  t.regex(text, /pivot_root \/tmp\/run-x\/root\n$/);
+  t.regex(text, /mount overlay overlay -> \/scratch\/run-x\/root\/usr \S* ?lowerdir=\/usr,upperdir=/);
+  t.regex(text, /mount - \/tmp\/cc1234\.o -> \/scratch\/run-x\/root\/tmp\/cc1234\.o \[bind\] \(best effort\)\n/);
+  t.regex(text, /pivot_root \/scratch\/run-x\/root\n$/);
 });
 
 test('this machine can run the sandbox', (t) => {

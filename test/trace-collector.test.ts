@@ -3,9 +3,10 @@
 import test from 'ava';
 import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { Collector, killProbe, traceAddon, type EventSink } from '../src/actors/collector.js';
+import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
+import { traceAddon } from '../src/native.js';
 import { TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
-import { makeRunDirs, removeTempDirs } from './trace-helpers.js';
+import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
 

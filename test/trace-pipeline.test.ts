@@ -9,10 +9,11 @@ import { PassThrough } from 'node:stream';
 import { promisify } from 'node:util';
 import { inspect } from '../src/inspect/index.js';
 import { Supervisor } from '../src/actors/runtime.js';
-import { COLLECTOR_MESSAGES, traceActorSpecs, type CollectorStats } from '../src/actors/collector.js';
+import { traceActorSpecs, type CollectorStats } from '../src/actors/collector.js';
+import { COLLECTOR_MESSAGES } from '../src/protocol/trace-messages.js';
 import type { MergeStats } from '../src/actors/merger.js';
 import { decodePerfetto, resolveEvents } from './perfetto-schema.js';
-import { allocatedBytes, finishPipeline, makeRunDirs, pipeline, traceDriver, type RunDirs, removeTempDirs } from './trace-helpers.js';
+import { allocatedBytes, finishPipeline, makeRunDirs, pipeline, traceDriver, type RunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
 

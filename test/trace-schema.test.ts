@@ -19,8 +19,8 @@ import {
   splitArgv,
   type TraceEvent,
 } from '../src/protocol/events.js';
-import { traceAddon } from '../src/actors/collector.js';
-import { makeRunDirs, removeTempDirs } from './trace-helpers.js';
+import { traceAddon } from '../src/native.js';
+import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
 
@@ -107,6 +107,7 @@ function sample(type: string, i: number): TraceEvent {
     case 'chmod': return { ...base, type, mode: 0o4755, result: 0, path: p };
     case 'chown': return { ...base, type, uid: 1000, gid: 4294967295, result: 0, path: p };
     case 'truncate': return { ...base, type, length: 2 ** 40 + 3, result: 0, path: p };
+    case 'access': return { ...base, type, op: 1, flags: 0o2000000, result: -2, path: p };
     case 'connect': return { ...base, type, family: 2, port: 443, result: -111, addr: Buffer.from([127, 0, 0, 1]) };
     case 'dns': return { ...base, type, qtype: 1, rcode: 0, name: Buffer.from('example.com'), answers: Buffer.from('127.1.2.3') };
     case 'output': return { ...base, type, fd: 2, flags: 0, data: Buffer.from([0, 1, 2, 255, 10]) };

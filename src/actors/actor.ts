@@ -1,6 +1,10 @@
 // What an actor module exports. A capability (collector, merger, storage ...) is one
-// module whose default export is `defineActor({...})`; the generic worker entry loads
-// it into a worker thread, so adding a capability never touches the runtime.
+// module whose default export is `defineActor(name, (ctx) => ...)`; the generic worker
+// entry loads it into a worker thread, so adding a capability never touches the runtime.
+//
+// The body runs when the supervisor starts the actor and gets everything through its
+// context; its state lives in the body's closure, never in module globals, so one
+// module can run as several actors and a test can start it twice.
 import type { Peer, RequestHandler } from './peer.js';
 
 export interface ActorContext<Options = unknown> {
@@ -12,7 +16,7 @@ export interface ActorContext<Options = unknown> {
   readonly supervisor: Peer;
   /**
    * A linked actor (see ActorSpec.connect). The actor that asked for the link has it
-   * before its start(); the other side receives it shortly after, so it should mostly
+   * when its body runs; the other side receives it shortly after, so it should mostly
    * answer through its handlers rather than call first.
    */
   peer(name: string): Peer;
@@ -20,20 +24,26 @@ export interface ActorContext<Options = unknown> {
   on(type: string, listener: (body: any) => void): void;
 }
 
-export interface ActorDefinition<Options = unknown> {
-  /** Used in messages when the module is loaded under another spec name. */
-  name: string;
-  /** Runs before the supervisor starts the next actor; throwing fails the run. */
-  start?(ctx: ActorContext<Options>): Promise<void> | void;
-  /** Releases what start() acquired; the worker is terminated afterwards regardless. */
-  stop?(): Promise<void> | void;
+/** What an actor's body returns once it has started. */
+export interface ActorInstance {
   /** Requests this actor answers, from the supervisor and from linked actors alike. */
   handlers?: Record<string, RequestHandler>;
+  /** Releases what the body acquired; the worker is terminated afterwards regardless. */
+  stop?(): Promise<void> | void;
 }
 
-/** Identity at run time; gives the module's export its type. */
-export function defineActor<Options = unknown>(definition: ActorDefinition<Options>): ActorDefinition<Options> {
-  return definition;
+/** Runs when the supervisor starts the actor (before it starts the next one); throwing
+ * fails the run. */
+export type ActorBody<Options = unknown> = (ctx: ActorContext<Options>) => ActorInstance | void | Promise<ActorInstance | void>;
+
+export interface ActorDefinition<Options = unknown> {
+  /** What the module is, for messages; the spec's name is what it runs as. */
+  readonly name: string;
+  readonly body: ActorBody<Options>;
+}
+
+export function defineActor<Options = unknown>(name: string, body: ActorBody<Options>): ActorDefinition<Options> {
+  return { name, body };
 }
 
 /** Request types between the supervisor and the worker entry; actors never see them. */

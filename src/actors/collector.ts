@@ -9,11 +9,12 @@
 // the merger costs.
 import { closeSync, fstatSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { native } from '../native.js';
+import { traceAddon } from '../native.js';
+import { isErrno } from '../fs.js';
 import { defineActor } from './actor.js';
-import { MERGER_MESSAGES } from './merger.js';
 import type { ActorSpec } from './supervisor.js';
 import { EVENT_MAX_SIZE, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
 export interface EventSink {
   /** Complete records (events.ts layout) of process `pid`'s buffer, in file order. */
@@ -41,6 +42,9 @@ export interface CollectorStats {
   events: number;
   bytesRead: number;
   filesDone: number;
+  /** In-process recorder buffers (<pid>.r): calls answered in process, interposed calls
+   * sent down the notification path, records that did not fit. */
+  recorder: { files: number; fast: number; slow: number; dropped: number };
   /** Problems found in buffers (a malformed record ends that file's reading). */
   errors: string[];
 }
@@ -57,26 +61,15 @@ interface Buffered {
 }
 
 const ENDED_SUFFIX = '.ended';
+/** A process's in-process recorder buffer: <pid>.r (src/native/include/uwrx_recorder.h). */
+const RECORDER_NAME = /^([0-9]+)\.r(\.ended)?$/;
+/** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
+const REC_MAGIC = 0x3163657278727775n;
+const REC_HEADER_SIZE = 56;
+export const REC_DATA_OFFSET = 4096;
+const RECORDER_LIVE_READ = 4 << 20;
 const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
-
-/** The addon's trace buffer primitives (src/native/addon/tracebuf.cc). */
-export interface TraceAddon {
-  punchHole(fd: number, offset: number, length: number): void;
-  /** clock_gettime(clockId) in ns (Linux ids: CLOCK_REALTIME 0, CLOCK_BOOTTIME 7). */
-  clockNs(clockId: number): number;
-  /** backlogMax: bytes of unread buffer before the writer waits (0: never). */
-  traceWriterOpen(tracesDir: string, pid: number, backlogMax?: number): object;
-  traceWriterAppend(writer: object, record: Buffer): void;
-  traceWriterClose(writer: object, ended: boolean): void;
-}
-
-export function traceAddon(): TraceAddon {
-  return native() as unknown as TraceAddon;
-}
-
-export const CLOCK_REALTIME = 0;
-export const CLOCK_BOOTTIME = 7;
 
 /** kill(pid, 0): the process exists (EPERM counts as existing). */
 export function killProbe(pid: number): boolean {
@@ -84,17 +77,18 @@ export function killProbe(pid: number): boolean {
     process.kill(pid, 0);
     return true;
   } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
+    return isErrno(err, 'EPERM');
   }
 }
 
 export class Collector {
   readonly dir: string;
   private readonly files = new Map<number, Buffered>();
+  private readonly recorders = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private maxTime = 0;
-  readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, errors: [] };
+  readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
 
   constructor(private readonly options: CollectorOptions) {
     this.dir = path.join(options.runDir, 'traces');
@@ -106,6 +100,11 @@ export class Collector {
     const f = this.files.get(pid);
     if (f) f.ended = true;
   }
+
+  // The recorder buffer of a process is final once the process ended; the sandbox
+  // renames it <pid>.r.ended then, together with the process's own buffer, so both reach
+  // the merger in the same scan and merge in time order. A live one is read (up to its
+  // first uncommitted record) only once RECORDER_LIVE_READ bytes wait, to bound tmp use.
 
   start(): void {
     if (this.timer) return;
@@ -126,7 +125,7 @@ export class Collector {
     try {
       names = readdirSync(this.dir);
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return 0;
+      if (isErrno(err, 'ENOENT')) return 0;
       throw err;
     }
     for (const name of names) this.track(name);
@@ -135,6 +134,10 @@ export class Collector {
       if (!f.ended && (final || this.endedPids.has(f.pid) || !(this.options.isAlive?.(f.pid) ?? true))) f.ended = true;
       count += this.drain(f);
     }
+    for (const f of [...this.recorders.values()]) {
+      if (final) f.ended = true;
+      count += this.drainRecorder(f);
+    }
     let watermark = Infinity;
     for (const f of this.files.values()) if (!f.ended && f.lastTime > 0) watermark = Math.min(watermark, f.lastTime);
     this.options.sink.advance(watermark === Infinity ? this.maxTime : watermark);
@@ -142,6 +145,20 @@ export class Collector {
   }
 
   private track(name: string): void {
+    const rec = RECORDER_NAME.exec(name);
+    if (rec) {
+      const pid = Number(rec[1]);
+      const known = this.recorders.get(pid);
+      if (known) {
+        if (rec[2]) Object.assign(known, { ended: true, name });
+        return;
+      }
+      const fd = this.openBuffer(name);
+      if (fd !== undefined) {
+        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended: rec[2] !== undefined, lastTime: 0, broken: false });
+      }
+      return;
+    }
     const ended = name.endsWith(ENDED_SUFFIX);
     const base = ended ? name.slice(0, -ENDED_SUFFIX.length) : name;
     if (!/^[0-9]+$/.test(base)) return;
@@ -154,15 +171,84 @@ export class Collector {
       }
       return;
     }
-    let fd: number;
+    const fd = this.openBuffer(name);
+    if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: 0, broken: false });
+  }
+
+  private openBuffer(name: string): number | undefined {
     try {
-      fd = openSync(path.join(this.dir, name), 'r+');
+      return openSync(path.join(this.dir, name), 'r+');
     } catch (err) {
       // Renamed between readdir and open: the next scan finds the new name.
-      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return;
+      if (isErrno(err, 'ENOENT')) return undefined;
       throw err;
     }
-    this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: 0, broken: false });
+  }
+
+  /** Committed records of a recorder buffer, up to its header's write position. */
+  private drainRecorder(f: Buffered): number {
+    const header = Buffer.alloc(REC_HEADER_SIZE);
+    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readBigUInt64LE(0) !== REC_MAGIC) {
+      if (f.ended) {
+        this.stats.errors.push(`traces/${f.name}: not a recorder buffer`);
+        this.finishRecorder(f, undefined);
+      }
+      return 0;
+    }
+    const limit = Number(header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24));
+    if (!f.ended && limit - f.readOff < RECORDER_LIVE_READ) return 0;
+    let count = 0;
+    while (!f.broken && f.readOff < limit) {
+      const want = Math.min(limit - f.readOff, READ_CHUNK);
+      const buf = Buffer.allocUnsafe(want);
+      const got = readSync(f.fd, buf, 0, want, f.readOff);
+      if (got <= 0) break;
+      const result = scanRecords(buf, 0, got);
+      if (result.count > 0) {
+        this.maxTime = Math.max(this.maxTime, result.lastTime);
+        this.options.sink.records(f.pid, buf.subarray(0, result.next));
+        count += result.count;
+      }
+      this.stats.bytesRead += result.next;
+      f.readOff += result.next;
+      if (result.bad) {
+        this.stats.errors.push(`traces/${f.name}: ${result.bad}`);
+        f.broken = true;
+      }
+      // a record not committed yet (or one its writer never finished)
+      if (result.atEnd || result.next === 0) break;
+    }
+    this.stats.events += count;
+    if (f.ended) this.finishRecorder(f, header);
+    else if (this.options.punch !== false) {
+      const to = Math.floor(f.readOff / PAGE) * PAGE;
+      if (to > f.punchedTo) {
+        traceAddon().punchHole(f.fd, f.punchedTo, to - f.punchedTo);
+        f.punchedTo = to;
+      }
+    }
+    return count;
+  }
+
+  private finishRecorder(f: Buffered, header: Buffer | undefined): void {
+    if (header) {
+      const r = this.stats.recorder;
+      r.files++;
+      r.dropped += Number(header.readBigUInt64LE(32));
+      r.fast += Number(header.readBigUInt64LE(40));
+      r.slow += Number(header.readBigUInt64LE(48));
+      if (header.readBigUInt64LE(32) > 0n) this.stats.errors.push(`traces/${f.name}: ${header.readBigUInt64LE(32)} records did not fit the recorder buffer`);
+    }
+    closeSync(f.fd);
+    for (const name of [f.name, `${f.pid}.r${ENDED_SUFFIX}`]) {
+      try {
+        unlinkSync(path.join(this.dir, name));
+        break;
+      } catch {
+        /* renamed meanwhile, or already gone */
+      }
+    }
+    this.recorders.delete(f.pid);
   }
 
   private drain(f: Buffered): number {
@@ -172,8 +258,9 @@ export class Collector {
     let atEnd = false;
     while (!f.broken && f.readOff < limit) {
       const want = Math.min(limit - f.readOff, READ_CHUNK);
-      // A fresh buffer per read: the sink may keep it.
-      const buf = Buffer.allocUnsafe(want);
+      // A fresh buffer per read, never from the shared pool: the sink may keep it or
+      // transfer its ArrayBuffer to another thread.
+      const buf = Buffer.allocUnsafeSlow(want);
       const got = readSync(f.fd, buf, 0, want, f.readOff);
       if (got <= 0) break;
       const result = scanRecords(buf, 0, got);
@@ -221,7 +308,7 @@ export class Collector {
     try {
       unlinkSync(path.join(this.dir, f.name));
     } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'ENOENT') throw err;
+      if (!isErrno(err, 'ENOENT')) throw err;
       // Renamed to .ended after we last listed the directory.
       try {
         unlinkSync(path.join(this.dir, `${f.pid}${ENDED_SUFFIX}`));
@@ -234,12 +321,6 @@ export class Collector {
   }
 }
 
-/** Clock readings for the merger's ClockSnapshot. */
-export function readTraceClocks(): { boottime: number; realtime: number } {
-  const addon = traceAddon();
-  return { boottime: addon.clockNs(CLOCK_BOOTTIME), realtime: addon.clockNs(CLOCK_REALTIME) };
-}
-
 // ---- The collector as an actor (worker thread) -----------------------------------------
 
 export interface CollectorActorOptions {
@@ -249,48 +330,41 @@ export interface CollectorActorOptions {
   killProbe?: boolean;
 }
 
-/** Requests the collector actor answers (from the supervisor / sandbox side). */
-export const COLLECTOR_MESSAGES = {
-  /** body: { pid: number } — the process ended and its writer closed its buffer */
-  processEnded: 'trace.processEnded',
-  /** no body: drain everything, have the merger write `perfetto`; answers MergeStats */
-  finish: 'trace.finish',
-} as const;
+/** What the collector's finish request answers. */
+export interface TraceFinishStats {
+  collector: CollectorStats;
+  merger: unknown;
+}
 
-let actorCollector: Collector | undefined;
-
-export default defineActor<CollectorActorOptions>({
-  name: 'collector',
-  start(ctx) {
-    const merger = ctx.peer('merger');
-    const collector = new Collector({
-      runDir: ctx.options.runDir,
-      intervalMs: ctx.options.intervalMs,
-      isAlive: ctx.options.killProbe ? killProbe : undefined,
-      sink: {
-        records: (pid, bytes) => merger.notify(MERGER_MESSAGES.records, { pid, bytes }),
-        // msgpack has no Infinity in every peer's reader: null means "everything".
-        advance: (watermark) => merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null }),
-      },
-    });
-    actorCollector = collector;
-    // Generous: merging a long run's backlog can take a while.
-    finishMerger = () => merger.request(MERGER_MESSAGES.finish, undefined, { timeoutMs: 600_000 });
-    collector.start();
-  },
-  handlers: {
-    [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => actorCollector!.processEnded(body.pid),
-    [COLLECTOR_MESSAGES.finish]: async () => {
-      actorCollector!.stop();
-      return { collector: actorCollector!.stats, merger: await finishMerger() };
+export default defineActor<CollectorActorOptions>('collector', (ctx) => {
+  const merger = ctx.peer('merger');
+  const collector = new Collector({
+    runDir: ctx.options.runDir,
+    intervalMs: ctx.options.intervalMs,
+    isAlive: ctx.options.killProbe ? killProbe : undefined,
+    sink: {
+      // The read buffer is the collector's own (allocUnsafeSlow): moved, not copied.
+      records: (pid, bytes) => merger.notify(MERGER_MESSAGES.records, { pid, bytes } satisfies RecordsBody, [bytes.buffer as ArrayBuffer]),
+      advance: (watermark) =>
+        merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null } satisfies AdvanceBody),
     },
-  },
-  stop() {
-    actorCollector?.stop();
-  },
+  });
+  collector.start();
+  return {
+    handlers: {
+      [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => collector.processEnded(body.pid),
+      [COLLECTOR_MESSAGES.finish]: async (): Promise<TraceFinishStats> => {
+        collector.stop();
+        // Generous: merging a long run's backlog can take a while.
+        const merged = await merger.request(MERGER_MESSAGES.finish, undefined, { timeoutMs: 600_000 });
+        return { collector: collector.stats, merger: merged };
+      },
+    },
+    stop() {
+      collector.stop();
+    },
+  };
 });
-
-let finishMerger: () => Promise<unknown> = () => Promise.reject(new Error('collector actor not started'));
 
 /**
  * The two actors of the trace pipeline, for Supervisor.start (merger first: the collector
@@ -299,7 +373,11 @@ let finishMerger: () => Promise<unknown> = () => Promise.reject(new Error('colle
  */
 export function traceActorSpecs(options: { runDir: string; attemptDir: string; intervalMs?: number; killProbe?: boolean }): ActorSpec[] {
   return [
-    { name: 'merger', module: new URL('./merger.js', import.meta.url), options: { output: path.join(options.attemptDir, 'perfetto') } },
+    {
+      name: 'merger',
+      module: new URL('./merger.js', import.meta.url),
+      options: { output: path.join(options.attemptDir, 'perfetto'), accessIndex: path.join(options.attemptDir, 'accesses.tsv') },
+    },
     {
       name: 'collector',
       module: new URL('./collector.js', import.meta.url),

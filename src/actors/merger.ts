@@ -4,13 +4,15 @@
 // order in its buffer file, so every sequence is non-decreasing even when a slow process
 // delivers late), names are interned per sequence, and packets are written in zlib
 // compressed_packets chunks.
-import { closeSync, openSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { deflateSync } from 'node:zlib';
+import { AccessIndex } from '../record/accesses.js';
 import { escapeBytes } from '../record/escape.js';
 import { defineActor } from './actor.js';
 import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, TraceFormatError, decodeEvents, eventDef, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
+import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
 const P = Fields.TracePacket;
 const TE = Fields.TrackEvent;
@@ -20,9 +22,6 @@ const DA = Fields.DebugAnnotation;
 export const GLOBAL_SEQUENCE = 1;
 /** Process P's packets go on sequence P + SEQUENCE_BASE. */
 export const SEQUENCE_BASE = 1;
-/** Annotation carrying output bytes that are not valid UTF-8 (base64). */
-export const OUTPUT_BASE64 = 'base64';
-export const OUTPUT_TEXT = 'text';
 /** Events of a process held back until its first exec names it (bounded). */
 const HOLD_MAX = 64;
 
@@ -37,6 +36,10 @@ export interface MergerOptions {
   maxBuffered?: number;
   /** zlib level; 6 is what Perfetto's own writer uses. */
   level?: number;
+  /** Where to write the access index (src/record/accesses.ts); absent: none. Read
+   * accesses repeated by a process (same operation and path) are then counted there
+   * instead of written to the trace again. */
+  accessIndex?: string;
 }
 
 export interface MergeStats {
@@ -44,6 +47,8 @@ export interface MergeStats {
   processes: number;
   packets: number;
   bytesWritten: number;
+  /** Read accesses counted in the access index instead of written again. */
+  repeatedAccesses: number;
   errors: string[];
 }
 
@@ -87,7 +92,8 @@ export class Merger {
   private watermark = 0;
   private nextUuid = 1;
   private closed = false;
-  readonly stats: MergeStats = { events: 0, processes: 0, packets: 0, bytesWritten: 0, errors: [] };
+  readonly stats: MergeStats = { events: 0, processes: 0, packets: 0, bytesWritten: 0, repeatedAccesses: 0, errors: [] };
+  private readonly accesses: AccessIndex | undefined;
   private readonly chunkBytes: number;
   private readonly maxBuffered: number;
   private readonly level: number;
@@ -97,6 +103,7 @@ export class Merger {
     this.maxBuffered = options.maxBuffered ?? 200_000;
     this.level = options.level ?? 6;
     this.fd = openSync(options.output, 'w');
+    if (options.accessIndex) this.accesses = new AccessIndex();
     this.global = newSequence(GLOBAL_SEQUENCE);
     this.writeClockSnapshot();
   }
@@ -148,6 +155,7 @@ export class Merger {
     this.flushChunk();
     closeSync(this.fd);
     this.closed = true;
+    if (this.accesses && this.options.accessIndex) writeFileSync(this.options.accessIndex, this.accesses.format());
     this.stats.processes = this.procs.size;
     return this.stats;
   }
@@ -176,6 +184,11 @@ export class Merger {
   }
 
   private emit(ev: TraceEvent): void {
+    if (this.accesses && !this.accesses.add(ev) && ev.type === 'access') {
+      // the first access of this path by this process is in the trace; the index counts the rest
+      this.stats.repeatedAccesses++;
+      return;
+    }
     this.stats.events++;
     const proc = this.proc(ev.pid);
     if (ev.type === 'spawn' && !ev.thread) {
@@ -467,39 +480,27 @@ function lengthOfTagAndLen(field: number, len: number): number {
 export interface MergerActorOptions {
   /** The attempt's perfetto file. */
   output: string;
+  /** The attempt's access index (MergerOptions.accessIndex). */
+  accessIndex?: string;
   /** Defaults to the clocks read when the actor starts. */
   clocks?: { boottime: number; realtime: number };
 }
 
-/** Notifications the merger actor listens to (sent by the collector actor). */
-export const MERGER_MESSAGES = {
-  /** body: { pid: number, bytes: Uint8Array } — Merger.records */
-  records: 'trace.records',
-  /** body: { watermark: number } — Merger.advance */
-  advance: 'trace.advance',
-  /** request, no body; answers MergeStats once `perfetto` is complete */
-  finish: 'trace.merge.finish',
-} as const;
-
-let actorMerger: Merger | undefined;
-
-export default defineActor<MergerActorOptions>({
-  name: 'merger',
-  async start(ctx) {
-    // Loaded lazily: the addon is only needed when no clocks were given.
-    const clocks = ctx.options.clocks ?? (await import('./collector.js')).readTraceClocks();
-    const merger = new Merger({ output: ctx.options.output, clocks });
-    actorMerger = merger;
-    ctx.on(MERGER_MESSAGES.records, (body: { pid: number; bytes: Uint8Array }) =>
-      merger.records(body.pid, Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength)),
-    );
-    ctx.on(MERGER_MESSAGES.advance, (body: { watermark: number | null }) => merger.advance(body.watermark ?? Infinity));
-  },
-  handlers: {
-    [MERGER_MESSAGES.finish]: () => actorMerger!.finish(),
-  },
-  stop() {
-    // A run cut short still leaves a readable (if partial) trace.
-    actorMerger?.finish();
-  },
+export default defineActor<MergerActorOptions>('merger', async (ctx) => {
+  // Loaded lazily: the addon is only needed when no clocks were given.
+  const clocks = ctx.options.clocks ?? (await import('../native.js')).readTraceClocks();
+  const merger = new Merger({ output: ctx.options.output, clocks, ...(ctx.options.accessIndex ? { accessIndex: ctx.options.accessIndex } : {}) });
+  ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) =>
+    merger.records(body.pid, Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength)),
+  );
+  ctx.on(MERGER_MESSAGES.advance, (body: AdvanceBody) => merger.advance(body.watermark ?? Infinity));
+  return {
+    handlers: {
+      [MERGER_MESSAGES.finish]: () => merger.finish(),
+    },
+    stop() {
+      // A run cut short still leaves a readable (if partial) trace.
+      merger.finish();
+    },
+  };
 });

@@ -9,6 +9,8 @@ export type NotificationListener = (body: any) => void;
 export interface RequestOptions {
   /** Give up after this long; the request rejects naming its type and the delay. */
   timeoutMs?: number;
+  /** ArrayBuffers of the body to move rather than copy (see Transport.send). */
+  transfer?: readonly ArrayBuffer[];
 }
 
 /** Every wait has an end: a peer that never answers must not hang the run. */
@@ -79,15 +81,16 @@ export class Peer {
       }, timeoutMs);
       this.pending.set(id, { type, resolve: resolve as (body: unknown) => void, reject, timer });
       try {
-        this.transport.send(body === undefined ? { type, id } : { type, id, body });
+        this.transport.send(body === undefined ? { type, id } : { type, id, body }, options.transfer);
       } catch (err) {
         this.settle(id)?.reject(asError(err));
       }
     });
   }
 
-  notify(type: string, body?: unknown): void {
-    this.transport.send(body === undefined ? { type } : { type, body });
+  /** One-way message; `transfer` as in RequestOptions. */
+  notify(type: string, body?: unknown, transfer?: readonly ArrayBuffer[]): void {
+    this.transport.send(body === undefined ? { type } : { type, body }, transfer);
   }
 
   /** Answers requests of `type`; a thrown error (or rejection) becomes an error response. */

@@ -1,6 +1,7 @@
-// Transports carry Envelopes between actors: MessagePort between worker threads,
-// a unix stream socket to native peers such as uwrx-init. Both encode with msgpack,
-// so a message looks the same whichever way it travels.
+// Transports carry Envelopes between actors: MessagePort between worker threads
+// (structured clone; ArrayBuffers listed in `transfer` move instead of being copied),
+// a unix stream socket to native peers such as uwrx-init (msgpack, which the C side
+// reads). A body holding plain data, byte arrays and numbers looks the same on both.
 import type { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 // The pack/unpack entries skip loading msgpackr-extract, a native string decoder that
@@ -19,7 +20,9 @@ export interface Envelope {
 }
 
 export interface Transport {
-  send(message: Envelope): void;
+  /** `transfer`: ArrayBuffers of the body handed over, not copied (MessagePort only;
+   * the sender must not touch them afterwards). */
+  send(message: Envelope, transfer?: readonly ArrayBuffer[]): void;
   onMessage(handler: (message: Envelope) => void): void;
   /** Called once when the transport ends; `error` is set when it ended abnormally. */
   onClose(handler: (error?: Error) => void): void;
@@ -107,7 +110,7 @@ export class SocketTransport implements Transport {
     socket.on('close', () => this.finish());
   }
 
-  send(message: Envelope): void {
+  send(message: Envelope, _transfer?: readonly ArrayBuffer[]): void {
     if (this.closed) throw new Error(`cannot send "${message.type}": transport is closed`);
     this.socket.write(frame(encodeEnvelope(message)));
   }
@@ -149,17 +152,13 @@ export class PortTransport implements Transport {
     });
   }
 
-  send(message: Envelope): void {
+  send(message: Envelope, transfer: readonly ArrayBuffer[] = []): void {
     if (this.closed) throw new Error(`cannot send "${message.type}": transport is closed`);
-    const bytes = encodeEnvelope(message);
-    // Copy into a standalone ArrayBuffer so it can be transferred, not cloned.
-    const owned = new Uint8Array(bytes.length);
-    owned.set(bytes);
-    this.port.postMessage(owned, [owned.buffer]);
+    this.port.postMessage(message, transfer as ArrayBuffer[]);
   }
 
   onMessage(handler: (message: Envelope) => void): void {
-    this.port.on('message', (data: Uint8Array) => handler(decodeEnvelope(data)));
+    this.port.on('message', (message: Envelope) => handler(message));
   }
 
   onClose(handler: (error?: Error) => void): void {

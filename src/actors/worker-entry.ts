@@ -6,7 +6,7 @@
 // (at import, in a timer, in an unawaited promise) ends the thread, and the
 // supervisor reports it with the actor's name.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
-import { CONTROL, type ActorContext, type ActorDefinition } from './actor.js';
+import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 import { Peer, type NotificationListener } from './peer.js';
 import { PortTransport } from './transport.js';
 
@@ -15,7 +15,7 @@ export interface ActorWorkerData {
   /** Absolute file URL of the actor module. */
   moduleUrl: string;
   options: unknown;
-  /** Channel to the supervisor, carrying msgpack Envelopes. */
+  /** Channel to the supervisor, carrying Envelopes. */
   port: MessagePort;
   /** Channels to already-running actors this one asked to be linked with. */
   links: Record<string, MessagePort>;
@@ -30,15 +30,17 @@ export interface LinkMessage {
 const data = workerData as ActorWorkerData;
 const imported = (await import(data.moduleUrl)) as { default?: ActorDefinition };
 const definition = imported.default;
-if (!definition || typeof definition !== 'object') {
+if (!definition || typeof definition !== 'object' || typeof definition.body !== 'function') {
   throw new Error(`${data.moduleUrl} has no default export from defineActor()`);
 }
 
 const peers = new Map<string, Peer>();
 const listeners: Array<[string, NotificationListener]> = [];
+/** Set once the body has run: its handlers answer every peer from then on. */
+let instance: ActorInstance | undefined;
 
 function attach(peerName: string, peer: Peer): void {
-  for (const [type, handler] of Object.entries(definition!.handlers ?? {})) peer.handle(type, handler);
+  for (const [type, handler] of Object.entries(instance?.handlers ?? {})) peer.handle(type, handler);
   for (const [type, listener] of listeners) peer.on(type, listener);
   peers.set(peerName, peer);
 }
@@ -70,9 +72,12 @@ const ctx: ActorContext = {
 };
 
 supervisor.handle(CONTROL.start, async () => {
-  await definition.start?.(ctx);
+  instance = (await definition.body(ctx)) ?? {};
+  for (const [type, handler] of Object.entries(instance.handlers ?? {})) {
+    supervisor.handle(type, handler);
+    for (const peer of peers.values()) peer.handle(type, handler);
+  }
 });
 supervisor.handle(CONTROL.stop, async () => {
-  await definition.stop?.();
+  await instance?.stop?.();
 });
-for (const [type, handler] of Object.entries(definition.handlers ?? {})) supervisor.handle(type, handler);

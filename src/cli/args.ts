@@ -16,6 +16,7 @@ export interface RunArgs {
   time?: TimeMode;
   quiet: boolean;
   dryRun: boolean;
+  fastPath?: boolean;
 }
 
 export type InspectKind = 'files' | 'procs' | 'output' | 'events';
@@ -27,6 +28,7 @@ export interface InspectArgs {
   pid?: number;
   who: boolean;
   byPid?: number;
+  reads?: boolean;
   format: 'text' | 'json';
 }
 
@@ -173,6 +175,10 @@ function parseRun(args: string[]): RunArgs {
         noInline('run', option, inline);
         out.dryRun = true;
         break;
+      case '--fast-path':
+        noInline('run', option, inline);
+        out.fastPath = true;
+        break;
       case '-q':
       case '--quiet':
         noInline('run', option, inline);
@@ -221,6 +227,10 @@ function parseInspect(args: string[]): InspectArgs {
         noInline('inspect', option, inline);
         out.who = true;
         break;
+      case '--reads':
+        noInline('inspect', option, inline);
+        out.reads = true;
+        break;
       case '--by-pid':
         out.byPid = parsePid('inspect', option, r.value(option, inline));
         break;
@@ -242,9 +252,10 @@ function parseInspect(args: string[]): InspectArgs {
   const result: InspectArgs = { ...out, kind: kind as InspectKind, trace };
   if (kind === 'output' && extra.length > 0) result.pid = parsePid('inspect', 'output', extra.shift()!);
   if (extra.length > 0) throw new UsageError(`uwrx inspect ${kind}: unexpected argument "${extra[0]}"`);
-  if ((out.who || out.byPid !== undefined) && kind !== 'files') {
-    throw new UsageError(`uwrx inspect ${kind}: --who and --by-pid apply to "files" only`);
+  if ((out.who || out.byPid !== undefined || out.reads) && kind !== 'files') {
+    throw new UsageError(`uwrx inspect ${kind}: --who, --by-pid and --reads apply to "files" only`);
   }
+  if (out.reads && out.who) throw new UsageError('uwrx inspect files: --reads and --who cannot be combined (--reads lists every access with its process)');
   return result;
 }
 

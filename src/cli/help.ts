@@ -40,6 +40,8 @@ Options:
   -q, --quiet       no summary line at the end
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything
+  --fast-path       record reads inside each dynamically linked process (faster;
+                    see docs/record.md, "Read accesses")
   -h, --help        show this help
 
 Environment:
@@ -50,7 +52,7 @@ export const inspectHelp = `Usage: uwrx inspect <what> <trace> [options]
 
 What:
   files     files written in the attempt (--who: with the processes that wrote them;
-            --by-pid N: the files as process N saw them)
+            --by-pid N: the files as process N saw them; --reads: every access)
   procs     the process table
   output    stdout/stderr; "output <trace> <pid>" prints exactly what that process wrote
   events    every recorded event in order
@@ -58,6 +60,10 @@ What:
 Options:
   --who             with files: list the writers of each file
   --by-pid <pid>    with files: resolve as seen by logical pid <pid>
+  --reads           with files: every access of every process (pid, op, path,
+                    executable, count), ops read, missing, stat, readdir, readlink,
+                    exec, write, delete, rename_from, rename_to, mkdir, rmdir, chmod,
+                    chown
   --format <fmt>    text (default) or json
   -h, --help        show this help
 `;

@@ -34,7 +34,7 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
-      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid }, process.stdout);
+      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid, reads: command.reads }, process.stdout);
     case 'check':
       return (await import('../inspect/index.js')).check(path.resolve(command.trace), process.stdout);
     case 'ui': {
@@ -59,6 +59,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     net: args.net,
     tmp: args.tmp,
     time: args.time,
+    fastPath: args.fastPath,
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');

@@ -1,6 +1,7 @@
 // The one line `uwrx run` prints on stderr when the run ends.
 import path from 'node:path';
 import type { RunResult } from '../run.js';
+import { formatProblems } from '../record/problems.js';
 
 export function formatSummary(result: RunResult, cwd: string): string {
   const where = path.relative(cwd, result.attemptDir) || '.';
@@ -13,6 +14,8 @@ export function formatSummary(result: RunResult, cwd: string): string {
     `${(result.durationMs / 1000).toFixed(2)} s`,
     how,
   ];
+  const problems = formatProblems(result.problems);
+  if (problems) parts.push(problems);
   const incomplete = result.incomplete ? ' (incomplete)' : '';
   return `uwrx: ${parts.join(', ')}; record in ${shown}${incomplete}`;
 }

@@ -6,6 +6,7 @@ import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry } from '../record/files-meta.js';
 import { expectedFinal, isRemoval, parentKey, pathKey, replayHistory, type Kind } from '../record/history.js';
 import { isWhiteout, layersFor, resolveBytes, resolveFile, versionPids, type Layer } from '../record/resolve.js';
+import { problemLines, type Problem } from '../record/problems.js';
 import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../sandbox/process-table.js';
 import { outputBytes, pathBytes, readTrace, type RecordedEvent, type RecordedProcess, type RecordedTrace } from './trace.js';
 
@@ -19,6 +20,9 @@ export interface InspectOptions {
   who?: boolean;
   /** files: only the files this process touched. */
   byPid?: number;
+  /** files: every access (read, missing, stat, readdir, readlink, exec, write ...) from
+   * the access index. */
+  reads?: boolean;
 }
 
 const PROCESS_TABLE = PROCESS_TABLE_FILE;
@@ -29,8 +33,15 @@ export async function inspect(
   opts: InspectOptions,
   out: NodeJS.WritableStream,
 ): Promise<number> {
-  const trace = loadTrace(attemptDir);
   const w = new Out(out);
+  if (kind === 'files' && opts.reads) {
+    // the access index alone: no need to decode the trace
+    const { formatAccesses, readAccesses } = await import('./reads.js');
+    w.write(formatAccesses(readAccesses(attemptDir, opts.byPid), opts.format));
+    await w.done();
+    return 0;
+  }
+  const trace = loadTrace(attemptDir);
   if (kind === 'events') inspectEvents(trace, opts, w);
   else if (kind === 'procs') inspectProcs(attemptDir, trace, opts, w);
   else if (kind === 'output') inspectOutput(trace, opts, w);
@@ -274,11 +285,23 @@ export async function check(attemptDir: string, out: NodeJS.WritableStream): Pro
     if (p.ppid > 1 && !trace.processes.has(p.ppid)) problems.push(`perfetto: process ${p.pid} has unknown parent ${p.ppid}`);
   }
   checkFiles(attemptDir, tablePids ?? new Set(trace.processes.keys()), problems);
+  problems.push(...problemLines(readStatusProblems(attemptDir)));
 
   for (const p of problems) w.line(p);
   if (problems.length === 0) w.line(`ok: ${trace.processes.size} processes, ${trace.events.length} events`);
   await w.done();
   return problems.length === 0 ? 0 : 1;
+}
+
+/** The problems the run itself counted (its `status`); none when there is no status. */
+function readStatusProblems(attemptDir: string): Problem[] | undefined {
+  let text: string;
+  try {
+    text = readFileSync(path.join(attemptDir, 'status'), 'utf8');
+  } catch {
+    return undefined;
+  }
+  return (JSON.parse(text) as { problems?: Problem[] }).problems;
 }
 
 /** Logical pids of the process table (procs.tsv); undefined when it is missing or broken. */

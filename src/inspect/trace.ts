@@ -4,7 +4,7 @@ import { readFileSync } from 'node:fs';
 import { inflateSync } from 'node:zlib';
 import { unescapeBytes } from '../record/escape.js';
 import { Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields } from '../protocol/perfetto.js';
-import { OUTPUT_BASE64, OUTPUT_TEXT } from '../actors/merger.js';
+import { OUTPUT_BASE64, OUTPUT_TEXT } from '../protocol/trace-messages.js';
 
 export type ArgValue = number | string | boolean | string[];
 

@@ -19,6 +19,9 @@ export const EVENT_FLAG_TRUNCATED = 1;
 /** Output flag: more bytes of the same write follow in the next output record. */
 export const OUTPUT_FLAG_MORE = 1;
 
+/** `op` of an access event (src/native/include/uwrx_recorder.h UWRX_ACCESS_*). */
+export const ACCESS_OPS = { 1: 'read', 2: 'stat', 3: 'access', 4: 'readlink', 5: 'readdir' } as const;
+
 export type FieldType = 'u32' | 'i32' | 'u64' | 'i64';
 export type EventCategory = 'process' | 'file' | 'network' | 'output' | 'rebuild';
 
@@ -47,6 +50,9 @@ export const EVENT_DEFS = [
   { code: 22, name: 'chmod', category: 'file', fields: [['mode', 'u32'], ['result', 'i64']], blobs: ['path'] },
   { code: 23, name: 'chown', category: 'file', fields: [['uid', 'u32'], ['gid', 'u32'], ['result', 'i64']], blobs: ['path'] },
   { code: 24, name: 'truncate', category: 'file', fields: [['length', 'i64'], ['result', 'i64']], blobs: ['path'] },
+  // A read access (open for reading, stat, access, readlink, opendir): op is one of
+  // ACCESS_OPS; flags the call's open flags, access mode or AT_* flags.
+  { code: 25, name: 'access', category: 'file', fields: [['op', 'u32'], ['flags', 'i32'], ['result', 'i64']], blobs: ['path'] },
   // addr: 4 (AF_INET) or 16 (AF_INET6) address bytes, or a unix socket path.
   { code: 32, name: 'connect', category: 'network', fields: [['family', 'u32'], ['port', 'u32'], ['result', 'i64']], blobs: ['addr'] },
   // answers: the addresses returned, comma separated text.

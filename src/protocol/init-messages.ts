@@ -2,9 +2,9 @@
 // names in src/native/include/uwrx_init_proto.h (test/init-protocol.test.ts keeps them
 // in step). Transport: SocketTransport (u32 LE length + msgpack Envelope). Either side
 // may ask: a request carries `id`, its answer `re` and `body` or `error` (src/actors/
-// peer.ts); other messages are notifications. A message of an unknown type is an
-// error. Byte strings from the sandbox (paths, argv) arrive as msgpack bin
-// (Uint8Array): they need not be UTF-8.
+// peer.ts, src/actors/init-bridge.ts); other messages are notifications. A message of
+// an unknown type is an error. Byte strings from the sandbox (paths, argv) arrive as
+// msgpack bin (Uint8Array): they need not be UTF-8.
 
 /** Node -> uwrx-init: the whole sandbox, as data. Sent once, first. */
 export const MSG_PLAN = 'plan';
@@ -25,14 +25,16 @@ export const MSG_EXIT = 'exit';
 export const MSG_DONE = 'done';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
 export const MSG_FAILED = 'failed';
+/** uwrx-init -> Node: something the record should hold and does not (ProblemBody); the
+ * run goes on and the attempt's status counts it. */
+export const MSG_PROBLEM = 'problem';
 
-/** Plan step operations, executed in order by pid 1 before the command starts. A step
- * that fails ends the run, unless it is best effort (by its operation, as devrandom and
- * pty are, or by `bestEffort`): then one warning line goes to stderr and the run goes on. */
+/** Plan step operations, executed in order by pid 1 before the command starts (one
+ * executor per operation in uwrx-init's op table). A step with `bestEffort` may fail
+ * without failing the run (uwrx-init warns and goes on): it concerns a host path that
+ * can vanish between planning and running, such as a temporary file in a directory
+ * rebuilt entry by entry, or a feature the run can do without (devrandom, pty). */
 export type PlanStep = PlanOp & { bestEffort?: boolean };
-
-/** Operations that are best effort whatever the step says (uwrx-init's op table). */
-export const BEST_EFFORT_OPS: ReadonlySet<PlanOp['op']> = new Set(['devrandom', 'pty']);
 
 export type PlanOp =
   /** Opens the file record (the plan's `files`) before the run directory is hidden. */
@@ -73,6 +75,8 @@ export interface InitPlan {
   /** Absolute <runDir>/traces: uwrx-init writes each process's trace buffer there
    * (src/native/init/trace.c). Absent: no trace events. */
   tracesDir?: string;
+  /** The in-process recorder may hand out its buffers (src/native/include/uwrx_recorder.h). */
+  recorder?: boolean;
   /** Root PRNG seed, 64 hex digits (seed.txt). Absent: randomness and time pass through. */
   seed?: string;
   /** T0 in ns since the epoch, decimal (ns do not fit a double). */
@@ -83,7 +87,7 @@ export interface InitPlan {
   /** The file store (src/native/init/files.c). Absent: no files.meta, no versions, no
    * stat time squashing. */
   files?: FilesPlan;
-  /** Enables the deferral test feature of uwrx-init (a hidden test option). */
+  /** Enables the deferral test feature of uwrx-init (a test switch, see launch.ts). */
   testDeferral?: boolean;
 }
 
@@ -138,19 +142,25 @@ export interface DoneBody {
   code: number | null;
   signal: number | null;
   time: number;
-  /** Run-time problems by kind (only kinds seen); absent from an older uwrx-init. */
-  problems?: Problems;
+  /** Deferred answers over the run (absent from an older uwrx-init). */
+  deferred?: DeferredStats;
+  /** File calls (opens, the stat and access families, mutations) answered through
+   * seccomp notifications during the run. */
+  fileNotifications?: number;
 }
 
-/** Kinds of run-time problems uwrx-init counts (PROBLEM_NAME_* in the C header). */
-export const PROBLEM_KINDS = ['version-lost', 'trace-buffer', 'out-of-memory', 'request-timeout', 'bad-message'] as const;
-export type ProblemKind = (typeof PROBLEM_KINDS)[number];
-export type Problems = Partial<Record<ProblemKind, number>>;
+export interface DeferredStats {
+  /** Waiting at the end: always 0, a process's exit drops its own. */
+  open: number;
+  answered: number;
+  /** Dropped because the caller was killed while it waited. */
+  dropped: number;
+}
 
 export interface StatsBody {
-  /** Deferred answers: waiting now, answered, dropped because the caller was killed. */
-  deferred: { open: number; answered: number; dropped: number };
-  problems: Problems;
+  deferred: DeferredStats;
+  /** Problems counted so far, by kind. */
+  problems: Record<string, number>;
 }
 
 export interface TestDeferBody {
@@ -161,9 +171,23 @@ export interface TestDeferBody {
 }
 
 export interface FailedBody {
+  /** One line: what failed, and why. */
+  message: string;
   /** Index of the failing plan step, -1 for setup outside the plan. */
   step: number;
   op: string;
   path: string;
   errno: number;
+}
+
+/** The kinds uwrx-init reports (PROBLEM_NAME_* in the C header). */
+export const INIT_PROBLEM_KINDS = ['lost-version', 'trace-buffer', 'allocation', 'request-timeout', 'bad-message'] as const;
+
+export interface ProblemBody {
+  /** Short stable name: one of INIT_PROBLEM_KINDS. */
+  kind: string;
+  /** Occurrences since the last report of this kind. */
+  count: number;
+  /** The first occurrence, in one line (a path may not be UTF-8). */
+  detail?: Uint8Array | string;
 }

@@ -6,6 +6,7 @@ import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeString } from './escape.js';
+import type { Problem } from './problems.js';
 
 export const NUMERIC_STEP_INCREMENT = 10;
 
@@ -212,6 +213,12 @@ export interface AttemptStatus {
   endedAt: string;
   processes: number;
   filesWritten: number;
+  /** File calls (opens, stats, access checks, readlinks, mutations) by where they were
+   * answered: in the process by the recorder (--fast-path), or through a seccomp
+   * notification (the backstop). */
+  fileCalls?: { inProcess: number; notified: number };
+  /** Problems found while running (src/record/problems.ts); absent when none. */
+  problems?: Problem[];
 }
 
 export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {

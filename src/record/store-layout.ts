@@ -53,7 +53,14 @@ export interface LayoutResult {
   skipped: string[];
 }
 
-export async function layoutStore(attemptDir: string, entries: FileMetaEntry[], versionsDir: string): Promise<LayoutResult> {
+/** `move` renames a preserved version into the store (or copies it where the run's
+ * directory is on another filesystem). */
+export async function layoutStore(
+  attemptDir: string,
+  entries: FileMetaEntry[],
+  versionsDir: string,
+  move: (src: Buffer, dst: Buffer) => Promise<void>,
+): Promise<LayoutResult> {
   const below = layersFor(attemptDir).filter((l) => l.depth !== 0);
   const kindBefore = (p: Buffer): Kind => {
     const r = resolveBytes(below, p);
@@ -205,7 +212,7 @@ export async function layoutStore(attemptDir: string, entries: FileMetaEntry[], 
       const version = Buffer.concat([Buffer.from(path.join(versionsDir, String(v.pid))), n.h.path]);
       if (!(await lstatOrNull(version))) continue;
       if (there) await fs.rm(to, { force: true });
-      await fs.rename(version, to);
+      await move(version, to);
     }
   }
   return { skipped };

@@ -7,6 +7,7 @@
 // bind-mounted there would hide (`ld: cannot use executable file ... as input to a link`).
 import { readFile, writeFile, chmod } from 'node:fs/promises';
 import { fileURLToPath } from 'node:url';
+import { redirectPreloadList } from './recorder.js';
 
 export const DEFAULT_SHIM_PATH = fileURLToPath(new URL('../../../src/native/out/uwrx-shim', import.meta.url));
 
@@ -134,8 +135,10 @@ export function combineLdso(ldso: Buffer, shim: Buffer): Buffer {
 }
 
 /** Writes the combined ld.so for `realLdsoPath` to `outPath` (mode 0755). */
-export async function writeCombinedLdso(realLdsoPath: string, outPath: string, shimPath = DEFAULT_SHIM_PATH): Promise<void> {
+export async function writeCombinedLdso(realLdsoPath: string, outPath: string, shimPath = DEFAULT_SHIM_PATH, preloadList?: string): Promise<void> {
   const [ldso, shim] = await Promise.all([readFile(realLdsoPath), readFile(shimPath)]);
-  await writeFile(outPath, combineLdso(ldso, shim));
+  const combined = combineLdso(ldso, shim);
+  if (preloadList) redirectPreloadList(combined, preloadList);
+  await writeFile(outPath, combined);
   await chmod(outPath, 0o755);
 }

@@ -1,14 +1,18 @@
-// The sandbox: runs the command tree and reports its processes. This interface is what
-// the run orchestration (src/run.ts) relies on. The pieces: plan.ts (the sandbox as
-// data), launch.ts (uwrx-init and its messages), finish.ts (uppers into files/),
-// process-table.ts (procs.tsv), preflight.ts (kernel requirements).
+// The sandbox: runs the command tree under uwrx-init and passes its messages on. This
+// interface is what the run orchestration (src/run.ts) relies on. The pieces: plan.ts
+// (the sandbox as data), launch.ts (uwrx-init and its messages), process-table.ts
+// (procs.tsv), preflight.ts (kernel requirements). What the tree leaves behind goes into
+// the record through the storage actor (src/actors/storage.ts).
 import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
-import type { ReproInput } from './plan.js';
+import type { OverlayLayer, ReproInput } from './plan.js';
+import type { FilesPlan } from '../protocol/init-messages.js';
+import type { InitBridge } from '../actors/init-bridge.js';
 
 export { computePlan, renderPlan } from './plan.js';
 export { planFor } from './launch.js';
 export { readProcessTable, PROCESS_TABLE_FILE, type ProcessRecord } from './process-table.js';
+export type { OverlayLayer } from './plan.js';
 
 export interface SandboxOptions {
   /** Command and arguments; argv[0] is looked up in PATH. */
@@ -17,7 +21,7 @@ export interface SandboxOptions {
   cwd: string;
   /** Environment of the command. */
   env: NodeJS.ProcessEnv;
-  /** build/<step>/<attempt>: receives files/ and the process table when the run ends. */
+  /** build/<step>/<attempt>: its parents' stores are lower layers of the sandbox. */
   attemptDir: string;
   /** Private working directory of this run (live upper, overlay work dirs, trace buffers),
    * on the same filesystem as attemptDir so finishing costs renames. */
@@ -26,13 +30,21 @@ export interface SandboxOptions {
   hide: string[];
   /** Network on (served by the network actors) or off (loopback only). */
   net: boolean;
-  /** Called for each process event as it happens. */
-  onEvent?: (event: SandboxEvent) => void;
+  /** Listeners for uwrx-init's notifications, by message type (spawn, exec, exit ...;
+   * src/protocol/init-messages.ts). A message nobody listens to is an error. */
+  on?: Record<string, (body: any) => void>;
+  /** Handlers for uwrx-init's requests, by message type; the result is the reply. */
+  requests?: Record<string, (body: any) => unknown>;
+  /** Called once uwrx-init's bridge exists, before the plan is sent: the way to ask
+   * uwrx-init (InitBridge.request) or to hand it to actors (InitBridge.serve). */
+  onInitBridge?: (bridge: InitBridge) => void;
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
    * notification wakes each of them, which measured slower on 2 CPUs). */
   handlerThreads?: number;
   /** Deterministic randomness and time, the ld.so shim (docs/reproducibility.md). */
   repro?: ReproInput;
+  /** Where uwrx-init writes the processes' trace buffers; absent: no trace. */
+  tracesDir?: string;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace
@@ -53,15 +65,34 @@ export interface SandboxResult {
   filesWritten: number;
 }
 
+/** How the tree ended, and what it left for the record. */
+export interface SandboxOutcome {
+  /** What uwrx exits with: the command's exit code, or 128+N when killed by signal N. */
+  status: number;
+  exitCode: number | null;
+  signal: number | null;
+  /** True when the run was interrupted (SIGINT/SIGTERM to uwrx) or uwrx-init was killed. */
+  incomplete: boolean;
+  /** The overlays whose uppers hold what the command wrote. */
+  overlays: OverlayLayer[];
+  /** uwrx-init's file record (files.meta, preserved versions). */
+  files?: FilesPlan;
+  /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
+  fileNotifications?: number;
+}
+
 export interface Sandbox {
-  done: Promise<SandboxResult>;
+  /** Resolves once every process ended and uwrx-init exited; rejects with an
+   * EnvironmentError naming the failing step when the setup failed. */
+  done: Promise<SandboxOutcome>;
+  /** Removes what is left of the run directory's sandbox parts (after the record took
+   * the uppers). */
+  cleanup(): Promise<void>;
   /** SIGTERM to the whole tree, SIGKILL after graceMs. */
   terminate(graceMs?: number): void;
 }
 
-/** Runs the command in new namespaces under uwrx-init; `done` resolves once every
- * process ended and the attempt holds files/ and procs.tsv. Setup failures reject
- * with an EnvironmentError naming the failing step. */
+/** Runs the command in new namespaces under uwrx-init. */
 export function startSandbox(options: SandboxOptions): Sandbox {
   return launchSandbox(options);
 }

@@ -1,41 +1,41 @@
 // Starts uwrx-init with the plan and follows the sandbox until every process ended.
+// uwrx-init's messages go to the listeners and request handlers the run registered
+// (the run features'); only the sandbox's own life cycle (started, done, failed) is
+// handled here.
 import { spawn, type ChildProcess } from 'node:child_process';
 import { promises as fs } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
-import path from 'node:path';
-import { SocketTransport, type Envelope } from '../actors/transport.js';
+import { InitBridge } from '../actors/init-bridge.js';
+import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
+import { removeTree } from '../fs.js';
 import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
-  MSG_EXEC,
-  MSG_EXIT,
   MSG_FAILED,
   MSG_PLAN,
-  MSG_SPAWN,
   MSG_STARTED,
+  MSG_STATS,
   MSG_TERMINATE,
+  MSG_TEST_DEFER,
   type DoneBody,
-  type ExecBody,
-  type ExitBody,
-  type SpawnBody,
+  type FailedBody,
+  type StatsBody,
+  type TestDeferBody,
 } from '../protocol/init-messages.js';
-import { collectFileRecord, collectUppers, countRegularFiles, removeTree } from './finish.js';
-import { computePlan, hostPtys, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
+import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
-import { ProcessTable } from './process-table.js';
-import type { Sandbox, SandboxEvent, SandboxOptions, SandboxResult } from './index.js';
+import { PRELOAD_LIST } from '../reproducibility/recorder.js';
+import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
-
-const decoder = new TextDecoder('utf-8');
-const text = (b: Uint8Array | null | undefined) => (b ? decoder.decode(b) : '');
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
   let child: ChildProcess | undefined;
-  let transport: SocketTransport | undefined;
+  let bridge: InitBridge | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
+  let cleaning: Promise<void> | undefined;
 
   const sendTerminate = (graceMs: number) => {
     if (!child) {
@@ -43,7 +43,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       return;
     }
     try {
-      transport?.send({ type: MSG_TERMINATE, body: { graceMs } });
+      bridge?.notify(MSG_TERMINATE, { graceMs });
     } catch {
       // channel already closed: the signal below still reaches uwrx-init
     }
@@ -52,12 +52,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     setTimeout(() => child?.exitCode === null && child.kill('SIGKILL'), graceMs + 2000).unref();
   };
 
-  const done = (async (): Promise<SandboxResult> => {
+  const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
     await prepareRunDir(plan);
     timing('sandbox plan computed, run directory prepared');
-    const table = new ProcessTable();
-    const emit = (e: SandboxEvent) => options.onEvent?.(e);
 
     const [ours, theirs] = native().socketPair();
     try {
@@ -70,96 +68,80 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       native().closeFd(theirs);
     }
     const socket = new net.Socket({ fd: ours, readable: true, writable: true });
-    transport = new SocketTransport(socket);
+    bridge = new InitBridge(new SocketTransport(socket));
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
-    transport.onMessage((m: Envelope) => {
-      switch (m.type) {
-        case MSG_SPAWN: {
-          const b = m.body as SpawnBody;
-          table.spawn(b);
-          emit({ type: 'spawn', pid: b.pid, ppid: b.ppid, time: Number(b.time) });
-          break;
+    for (const [type, listener] of Object.entries(options.on ?? {})) bridge.on(type, listener);
+    for (const [type, handler] of Object.entries(options.requests ?? {})) bridge.handle(type, handler);
+    bridge
+      .on(MSG_DONE, (b: DoneBody) => {
+        outcome = b;
+        if (plan.init.testDeferral && b.deferred) {
+          const d = b.deferred;
+          process.stderr.write(`uwrx: deferred answers: ${d.open} open, ${d.answered} answered, ${d.dropped} dropped\n`);
         }
-        case MSG_EXEC: {
-          const b = m.body as ExecBody;
-          table.exec(b);
-          emit({
-            type: 'exec',
-            pid: b.pid,
-            argv: b.argv.map(text),
-            cwd: text(b.cwd),
-            path: text(b.path),
-            time: Number(b.time),
-          });
-          break;
-        }
-        case MSG_EXIT: {
-          const b = m.body as ExitBody;
-          table.exit(b);
-          emit({ type: 'exit', pid: b.pid, exitCode: b.code, signal: b.signal, time: Number(b.time) });
-          break;
-        }
-        case MSG_DONE:
-          outcome = m.body as DoneBody;
-          break;
-        case MSG_FAILED:
-          failure = m.error ?? 'sandbox setup failed';
-          break;
-        case MSG_STARTED:
-          timing('uwrx-init started the command');
-          break;
-      }
-    });
-    transport.send({ type: MSG_PLAN, body: plan.init });
+      })
+      .on(MSG_FAILED, (b: FailedBody) => (failure = b.message || 'sandbox setup failed'))
+      .on(MSG_STARTED, () => timing('uwrx-init started the command'))
+      // a message nobody handles means Node and uwrx-init disagree on the protocol
+      .onError((err) => (failure ??= err.message));
+    if (plan.init.testDeferral) serveDeferralTest(bridge);
+    options.onInitBridge?.(bridge);
+    bridge.notify(MSG_PLAN, plan.init);
     if (pendingGrace !== undefined) sendTerminate(pendingGrace);
 
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child!.on('error', reject);
       child!.on('exit', (code, signal) => resolve({ code, signal }));
     });
-    const closed = new Promise<void>((resolve) => transport!.onClose(() => resolve()));
+    const closed = new Promise<void>((resolve) => bridge!.onClose(() => resolve()));
     const { code, signal } = await exited;
     await closed;
     timing('uwrx-init exited');
-
-    await settleUpperDirs(plan);
-    const filesDir = await collectUppers(plan.overlays, options.attemptDir);
-    if (plan.init.files) await collectFileRecord(plan.init.files, options.attemptDir);
-    await table.write(options.attemptDir);
-    timing('record collected (uppers, files.meta, process table)');
-    await cleanRunDir(plan);
-    timing('run directory cleaned');
+    // The mounts are gone with uwrx-init: what is not the record goes now, while the
+    // record's writer takes the uppers.
+    cleaning = removeScaffolding(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
-    const filesWritten = await countRegularFiles(filesDir);
+    const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
       // uwrx-init did not finish (killed): the tree is gone with its pid namespace
-      return {
-        status: code ?? 128 + (signal ? signalNumber(signal) : 9),
-        exitCode: null,
-        signal: null,
-        incomplete: true,
-        processes: table.size,
-        filesWritten,
-      };
+      return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
     }
     return {
       status: outcome.status,
       exitCode: outcome.code,
       signal: outcome.signal,
       incomplete: interrupted,
-      processes: table.size,
-      filesWritten,
+      ...left,
+      ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
     };
   })();
 
   return {
     done,
+    async cleanup() {
+      await cleaning;
+      await removeTree(options.runDir);
+      timing('run directory cleaned');
+    },
     terminate(graceMs = 3000) {
       interrupted = true;
       sendTerminate(graceMs);
     },
   };
+}
+
+/** The Node end of uwrx-init's deferral test feature (UWRX_TEST_DEFERRAL=1, for uwrx's
+ * own tests): answers each deferred call `ms` later with its value plus 1000 times the
+ * deferred answers uwrx-init holds at that moment (asked over the same channel), so a
+ * test sees both directions work while the call waits. */
+function serveDeferralTest(bridge: InitBridge): void {
+  bridge.handle(MSG_TEST_DEFER, async (b: TestDeferBody) => {
+    // unref: a caller killed meanwhile must not keep uwrx waiting for this timer
+    await new Promise((resolve) => setTimeout(resolve, Number(b.ms)).unref());
+    const stats = await bridge.request<StatsBody>(MSG_STATS);
+    return { value: Number(b.value) + 1000 * Number(stats.deferred.open) };
+  });
 }
 
 function signalNumber(name: NodeJS.Signals): number {
@@ -168,7 +150,11 @@ function signalNumber(name: NodeJS.Signals): number {
 
 async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   await fs.mkdir(plan.newRoot, { recursive: true });
-  if (plan.ldso) await writeCombinedLdso(plan.ldso.real, plan.ldso.combined);
+  if (plan.ldso) {
+    const preload = plan.ldso.preload;
+    if (preload) await fs.writeFile(preload.path, preload.content);
+    await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+  }
   prepareParentLayers(plan);
   const root = process.getuid!() === 0;
   for (const layer of plan.overlays) {
@@ -190,62 +176,29 @@ async function prepareRunDir(plan: SandboxPlan): Promise<void> {
   }
 }
 
-/** After the run, the uppers' directories made by prepareRunDir: those the command left
- * untouched and empty go (files/ holds only what it wrote), the others get back the
- * host's mode, which the record keeps (and which lets the uppers be moved). */
-async function settleUpperDirs(plan: SandboxPlan): Promise<void> {
-  const restore = async (dir: string, viewMode: number, hostMode: number) => {
-    if (viewMode === hostMode) return;
-    const st = await fs.lstat(dir);
-    if ((st.mode & 0o7777) === viewMode) await fs.chmod(dir, hostMode);
-  };
-  for (const layer of plan.overlays) {
-    for (const d of [...(layer.upperDirs ?? [])].reverse()) {
-      try {
-        const st = await fs.lstat(d.path);
-        const untouched = (st.mode & 0o7777) === d.mode && Math.abs(st.mtimeMs / 1000 - d.mtime) < 1e-3;
-        if (untouched && (await fs.readdir(d.path)).length === 0) {
-          const parent = path.dirname(d.path);
-          const pst = await fs.lstat(parent);
-          await fs.chmod(parent, (pst.mode & 0o7777) | 0o300);
-          try {
-            await fs.rmdir(d.path);
-          } finally {
-            await fs.chmod(parent, pst.mode & 0o7777);
-            await fs.utimes(parent, pst.atime, pst.mtime);
-          }
-        } else {
-          await restore(d.path, d.mode, d.hostMode);
-        }
-      } catch {
-        // gone or changed by the command: it stays as it is
-      }
-    }
-    await restore(layer.upper, layer.mode, layer.hostMode).catch(() => undefined);
-  }
-}
-
-async function cleanRunDir(plan: SandboxPlan): Promise<void> {
-  // independent trees: removed concurrently (the libuv pool overlaps their syscalls)
+/** The sandbox's root and the overlays' work directories; the uppers stay for the
+ * record. Concurrently: the libuv pool overlaps their syscalls. */
+async function removeScaffolding(plan: SandboxPlan): Promise<void> {
   await Promise.all([
-    ...plan.overlays.map((layer) => removeTree(path.dirname(layer.work))),
+    ...plan.overlays.map((layer) => removeTree(layer.work)),
     fs.rm(plan.newRoot, { recursive: true, force: true }),
   ]);
 }
 
 /** The plan uwrx-init will execute for these options (also what `uwrx run --dry-run` prints). */
 export function planFor(options: SandboxOptions): SandboxPlan {
-  return computePlan({
+  const plan = computePlan({
     argv: options.argv,
     cwd: options.cwd,
     env: options.env,
     runDir: options.runDir,
     hide: options.hide,
-    uid: process.getuid!(),
-    gid: process.getgid!(),
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
+    ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     parents: parentStores(options.attemptDir),
-    ptys: hostPtys(),
   });
+  // a test switch, deliberately not an option: it enables a feature only tests use
+  if (process.env.UWRX_TEST_DEFERRAL === '1') plan.init.testDeferral = true;
+  return plan;
 }

@@ -41,6 +41,11 @@
  * and asks again. At 0 the shim calls exit_group(status). */
 #define UWRX_CTL_SKIP_OUTPUT 2
 
+/* (unsigned long ms, long value) -> an answer derived from `value`, `ms` later.
+ * Reserved for uwrx's own tests: answered only in a run whose plan enables the
+ * deferral test feature (uwrx-init/testdefer.c); elsewhere -ENOSYS. */
+#define UWRX_CTL_TEST_DEFER 0x7e57
+
 /* Results of UWRX_CTL_EXEC_START. */
 #define UWRX_EXEC_RUN 0
 #define UWRX_EXEC_SKIP 0x100 /* | (exit status & 0xff) */

@@ -71,6 +71,12 @@ struct uwrx_ev_chown { uint32_t uid; uint32_t gid; int64_t result; };
 #define UWRX_EV_TRUNCATE_BLOBS "path"
 struct uwrx_ev_truncate { int64_t length; int64_t result; };
 
+/* A read access: op is UWRX_ACCESS_* (uwrx_recorder.h); flags the open flags, access
+ * mode or AT_* flags of the call; result an fd, length, 0 or -errno. */
+#define UWRX_EV_ACCESS 25
+#define UWRX_EV_ACCESS_BLOBS "path"
+struct uwrx_ev_access { uint32_t op; int32_t flags; int64_t result; };
+
 #define UWRX_EV_CONNECT 32
 #define UWRX_EV_CONNECT_BLOBS "addr"
 struct uwrx_ev_connect { uint32_t family; uint32_t port; int64_t result; };

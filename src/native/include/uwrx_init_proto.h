@@ -27,13 +27,15 @@
 #define MSG_SPAWN "spawn"     /* body: {pid, ppid, nspid, time} first sight of a process */
 #define MSG_EXEC "exec"       /* body: {pid, path, argv, cwd, time} a successful exec */
 #define MSG_EXIT "exit"       /* body: {pid, code, signal, time} code or signal is nil */
-#define MSG_DONE "done"       /* body: {status, code, signal, time, problems} every process ended */
-#define MSG_FAILED "failed"   /* error: one line; body: {step, op, path, errno} */
+#define MSG_DONE "done"       /* body: {status, code, signal, time, deferred} every process ended */
+#define MSG_FAILED "failed"   /* body: {message (one line), step, op, path, errno} */
+#define MSG_PROBLEM "problem" /* body: {kind, count, detail?} counted since the last report */
 
-/* Run-time problems, counted by kind: `problems` of the done message is {kind: count}. */
-#define PROBLEM_NAME_VERSION_LOST "version-lost"       /* a file version could not be kept */
+/* Run-time problems (MSG_PROBLEM kinds): the first of a kind is reported at once, the
+ * rest counted and reported before MSG_DONE. */
+#define PROBLEM_NAME_VERSION_LOST "lost-version"       /* a file version could not be kept */
 #define PROBLEM_NAME_TRACE_BUFFER "trace-buffer"       /* a trace buffer failed: events lost */
-#define PROBLEM_NAME_NO_MEMORY "out-of-memory"         /* an allocation failed: a record lost */
+#define PROBLEM_NAME_NO_MEMORY "allocation"            /* an allocation failed: a record lost */
 #define PROBLEM_NAME_REQUEST_TIMEOUT "request-timeout" /* Node did not answer in time */
 #define PROBLEM_NAME_BAD_MESSAGE "bad-message"         /* Node sent an unknown or malformed message */
 

@@ -46,6 +46,10 @@ static const struct layout layouts[] = {
   { SYS_newfstatat,  0, 1, NONE, NONE, NONE, 3, NONE, NONE, NONE, 2, NONE, NONE, FOLLOW_AT_FLAGS, 0 },
   /* statx: extra is the mask */
   { SYS_statx,       0, 1, NONE, NONE, NONE, 2, NONE, NONE, NONE, 4, NONE, 3, FOLLOW_AT_FLAGS, 0 },
+  /* access checks: mode is the access mode */
+  { SYS_access,      NONE, 0, NONE, NONE, NONE, NONE, 1, NONE, NONE, NONE, NONE, NONE, FOLLOW_ALWAYS, 0 },
+  { SYS_faccessat,   0, 1, NONE, NONE, NONE, NONE, 2, NONE, NONE, NONE, NONE, NONE, FOLLOW_ALWAYS, 0 },
+  { SYS_faccessat2,  0, 1, NONE, NONE, NONE, 3, 2, NONE, NONE, NONE, NONE, NONE, FOLLOW_AT_FLAGS, 0 },
   /* removals, renames, creations */
   { SYS_unlink,      NONE, 0, NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE, NONE, FOLLOW_NEVER, 0 },
   { SYS_unlinkat,    0, 1, NONE, NONE, NONE, 2, NONE, NONE, NONE, NONE, NONE, NONE, FOLLOW_NEVER, 0 },

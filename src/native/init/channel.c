@@ -4,6 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -49,13 +50,22 @@ bool channel_read(int fd, uint8_t **data, size_t *len) {
   return true;
 }
 
-static void send_envelope(const char *type, const char *error, const struct mp_writer *body) {
+/* One envelope: {type, id?, re?, error?, body?}; id and re 0 when absent. */
+static void send_envelope(const char *type, uint64_t id, uint64_t re, const char *error, const struct mp_writer *body) {
   struct mp_writer w;
   mp_writer_init(&w);
   mp_write_raw(&w, "\0\0\0\0", 4); /* length prefix, filled in below */
-  mp_write_map(&w, 1 + (error != NULL) + (body != NULL));
+  mp_write_map(&w, 1 + (id != 0) + (re != 0) + (error != NULL) + (body != NULL));
   mp_write_cstr(&w, "type");
   mp_write_cstr(&w, type);
+  if (id) {
+    mp_write_cstr(&w, "id");
+    mp_write_uint(&w, id);
+  }
+  if (re) {
+    mp_write_cstr(&w, "re");
+    mp_write_uint(&w, re);
+  }
   if (error) {
     mp_write_cstr(&w, "error");
     mp_write_cstr(&w, error);
@@ -64,6 +74,7 @@ static void send_envelope(const char *type, const char *error, const struct mp_w
     mp_write_cstr(&w, "body");
     mp_write_raw(&w, body->data, body->len);
   }
+  if (w.failed) problem(PROBLEM_NO_MEMORY);
   if (!w.failed && g.sock >= 0) {
     uint32_t n = (uint32_t)(w.len - 4);
     w.data[0] = (uint8_t)n;
@@ -78,7 +89,172 @@ static void send_envelope(const char *type, const char *error, const struct mp_w
   mp_writer_free(&w);
 }
 
-void channel_send(const char *type, const struct mp_writer *body) { send_envelope(type, NULL, body); }
+void channel_send(const char *type, const struct mp_writer *body) { send_envelope(type, 0, 0, NULL, body); }
+
+/* ---- requests to Node ---- */
+
+struct outgoing {
+  uint64_t id;
+  char *type;
+  uint64_t deadline_ns;
+  channel_reply_fn on_reply;
+  void *arg;
+  struct outgoing *next;
+};
+
+static pthread_mutex_t outgoing_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct outgoing *outgoing;
+static uint64_t next_request_id = 1;
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+uint64_t channel_request(const char *type, const struct mp_writer *body, unsigned timeout_ms,
+                         channel_reply_fn on_reply, void *arg) {
+  struct outgoing *o = calloc(1, sizeof *o);
+  char *name = strdup(type);
+  if (!o || !name) {
+    free(o);
+    free(name);
+    problem(PROBLEM_NO_MEMORY);
+    return 0;
+  }
+  o->type = name;
+  o->deadline_ns = monotonic_ns() + (uint64_t)timeout_ms * 1000000ull;
+  o->on_reply = on_reply;
+  o->arg = arg;
+  pthread_mutex_lock(&outgoing_lock);
+  o->id = next_request_id++;
+  o->next = outgoing;
+  outgoing = o;
+  pthread_mutex_unlock(&outgoing_lock);
+  uint64_t id = o->id;
+  /* `o` may be answered (and freed) by the main loop as soon as this is sent */
+  send_envelope(type, id, 0, NULL, body);
+  return id;
+}
+
+static struct outgoing *take_outgoing(uint64_t id, uint64_t expired_before) {
+  pthread_mutex_lock(&outgoing_lock);
+  struct outgoing **pp = &outgoing, *o = NULL;
+  for (; *pp; pp = &(*pp)->next) {
+    if ((id && (*pp)->id == id) || (!id && (*pp)->deadline_ns <= expired_before)) {
+      o = *pp;
+      *pp = o->next;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&outgoing_lock);
+  return o;
+}
+
+void channel_expire(void) {
+  uint64_t now = monotonic_ns();
+  struct outgoing *o;
+  while ((o = take_outgoing(0, now))) {
+    problem(PROBLEM_REQUEST_TIMEOUT);
+    o->on_reply(o->arg, NULL, "timed out");
+    free(o->type);
+    free(o);
+  }
+}
+
+size_t channel_requests_open(void) {
+  size_t n = 0;
+  pthread_mutex_lock(&outgoing_lock);
+  for (struct outgoing *o = outgoing; o; o = o->next) n++;
+  pthread_mutex_unlock(&outgoing_lock);
+  return n;
+}
+
+/* ---- messages from Node ---- */
+
+struct handler {
+  const char *type;
+  channel_request_fn on_request; /* a request (carries an id) */
+  channel_notice_fn on_notice;   /* a notification */
+};
+
+static struct handler handlers[16];
+static size_t nhandlers;
+
+void channel_handle(const char *type, channel_request_fn on_request) {
+  if (nhandlers < sizeof handlers / sizeof handlers[0])
+    handlers[nhandlers++] = (struct handler){ type, on_request, NULL };
+}
+
+void channel_on(const char *type, channel_notice_fn on_notice) {
+  if (nhandlers < sizeof handlers / sizeof handlers[0])
+    handlers[nhandlers++] = (struct handler){ type, NULL, on_notice };
+}
+
+void channel_dispatch(const uint8_t *data, size_t len) {
+  struct mp_reader r;
+  mp_reader_init(&r, data, len);
+  uint32_t n;
+  char *type = NULL, *error = NULL;
+  int64_t id = 0, re = 0;
+  const uint8_t *body = NULL;
+  size_t body_len = 0;
+  bool ok = mp_read_map(&r, &n);
+  while (ok && n--) {
+    const char *k;
+    uint32_t klen;
+    if (!mp_read_bytes(&r, &k, &klen)) ok = false;
+    else if (mp_key_is(k, klen, "type")) ok = mp_read_strdup(&r, &type);
+    else if (mp_key_is(k, klen, "id")) ok = mp_read_int(&r, &id);
+    else if (mp_key_is(k, klen, "re")) ok = mp_read_int(&r, &re);
+    else if (mp_key_is(k, klen, "error")) ok = mp_read_strdup(&r, &error);
+    else if (mp_key_is(k, klen, "body")) {
+      body = r.p;
+      ok = mp_skip(&r);
+      body_len = (size_t)(r.p - body);
+    } else ok = mp_skip(&r);
+  }
+  if (!ok || !type) {
+    problem(PROBLEM_BAD_MESSAGE);
+    fprintf(stderr, "uwrx-init: malformed message from uwrx\n");
+  } else if (re > 0) {
+    /* an answer to one of our requests; one that timed out already is dropped */
+    struct outgoing *o = take_outgoing((uint64_t)re, 0);
+    if (o) {
+      struct mp_reader br;
+      mp_reader_init(&br, body ? body : (const uint8_t *)"\xc0", body ? body_len : 1);
+      o->on_reply(o->arg, error ? NULL : &br, error);
+      free(o->type);
+      free(o);
+    }
+  } else {
+    const struct handler *h = NULL;
+    for (size_t i = 0; i < nhandlers && !h; i++)
+      if (!strcmp(handlers[i].type, type) && (id > 0 ? handlers[i].on_request != NULL : handlers[i].on_notice != NULL))
+        h = &handlers[i];
+    struct mp_reader br;
+    mp_reader_init(&br, body ? body : (const uint8_t *)"\xc0", body ? body_len : 1);
+    if (!h) {
+      problem(PROBLEM_BAD_MESSAGE);
+      fprintf(stderr, "uwrx-init: unknown %s \"%s\" from uwrx\n", id > 0 ? "request" : "message", type);
+      if (id > 0) {
+        char why[160];
+        snprintf(why, sizeof why, "uwrx-init: no handler for \"%s\"", type);
+        send_envelope(type, 0, (uint64_t)id, why, NULL);
+      }
+    } else if (id > 0) {
+      struct mp_writer out;
+      mp_writer_init(&out);
+      const char *why = h->on_request(&br, &out);
+      send_envelope(type, 0, (uint64_t)id, why, why ? NULL : &out);
+      mp_writer_free(&out);
+    } else {
+      h->on_notice(&br);
+    }
+  }
+  free(type);
+  free(error);
+}
 
 void channel_fail(int step, const char *op, const char *path, int errno_value, const char *fmt, ...) {
   char msg[1024];
@@ -91,7 +267,9 @@ void channel_fail(int step, const char *op, const char *path, int errno_value, c
     snprintf(msg + n, sizeof msg - (size_t)n, ": %s", strerror(errno_value));
   struct mp_writer body;
   mp_writer_init(&body);
-  mp_write_map(&body, 4);
+  mp_write_map(&body, 5);
+  mp_write_cstr(&body, "message");
+  mp_write_cstr(&body, msg);
   mp_write_cstr(&body, "step");
   mp_write_int(&body, step);
   mp_write_cstr(&body, "op");
@@ -100,7 +278,7 @@ void channel_fail(int step, const char *op, const char *path, int errno_value, c
   mp_write_cstr(&body, path ? path : "");
   mp_write_cstr(&body, "errno");
   mp_write_int(&body, errno_value);
-  send_envelope(MSG_FAILED, msg, &body);
+  send_envelope(MSG_FAILED, 0, 0, msg, &body);
   mp_writer_free(&body);
   if (g.sock < 0) fprintf(stderr, "uwrx-init: %s\n", msg);
 }

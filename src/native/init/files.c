@@ -33,6 +33,7 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
+#include "uwrx_recorder.h"
 
 struct files_lower {
   char *dir;
@@ -342,14 +343,16 @@ static bool copy_contents(int in, int out) {
 }
 
 /* Copies X's current state (as the sandbox sees it) to <versions>/<pid>/X: a copy of a
- * regular file, a symlink, or a whiteout when X is absent. Directories are not versioned. */
-static bool preserve(const char *path, int pid) {
+ * regular file, a symlink, or a whiteout when X is absent. Directories, fifos, sockets
+ * and devices are not versioned (*versioned false). */
+static bool preserve(const char *path, int pid, bool *versioned) {
   char *rel;
   if (asprintf(&rel, "%d%s", pid, path) < 0) return false;
   make_parents(F.versions_fd, rel);
   unlinkat(F.versions_fd, rel, 0);
   struct stat st;
   bool ok = false;
+  *versioned = true;
   if (lstat(path, &st) != 0) {
     ok = mknodat(F.versions_fd, rel, S_IFCHR | 0000, makedev(0, 0)) == 0;
   } else if (S_ISREG(st.st_mode)) {
@@ -370,6 +373,8 @@ static bool preserve(const char *path, int pid) {
       target[n] = 0;
       ok = symlinkat(target, F.versions_fd, rel) == 0;
     }
+  } else {
+    *versioned = false;
   }
   free(rel);
   return ok;
@@ -387,7 +392,9 @@ static void before_change(const char *path, int pid, int *first, int *last) {
     else if (e->last != pid) {
       struct stat st;
       bool dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
-      if (!dir) preserve(path, e->last);
+      bool versioned = false;
+      bool kept = !dir && preserve(path, e->last, &versioned);
+      if (versioned && !kept) problem_at(PROBLEM_VERSION_LOST, path);
     }
     e->last = pid;
   }
@@ -671,6 +678,26 @@ static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path
   if (tb && path) uwrx_trace_path_op(tb, type, trace_logical_tid(ctx->proc, ctx->req->pid), path, path2, a, b, 0);
 }
 
+/* A read access seen on the notification path: the same event the in-process recorder
+ * writes (uwrx_recorder.h). The call continues in the kernel after this, so the result
+ * is what the path resolves to now: 0 when it exists, else -errno (ENOENT for a probe). */
+static void trace_access(struct notif_ctx *ctx, uint32_t op, const char *path, int32_t flags, bool follow) {
+  struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
+  if (!tb || !path) return;
+  struct stat st;
+  int64_t result = fstatat(AT_FDCWD, path, &st, follow ? 0 : AT_SYMLINK_NOFOLLOW) == 0 ? 0 : -errno;
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  struct uwrx_blob b = { path, strlen(path) };
+  uwrx_trace_emit(tb, UWRX_EV_ACCESS, trace_logical_tid(ctx->proc, ctx->req->pid), &ev, sizeof ev, &b, 1);
+}
+
+/* Every file call notified, counted: the slow path's share in the benchmarks. */
+static uint64_t notifications;
+
+uint64_t files_notifications(void) { return __atomic_load_n(&notifications, __ATOMIC_RELAXED); }
+
+static void count_call(void) { __atomic_add_fetch(&notifications, 1, __ATOMIC_RELAXED); }
+
 /* ---- opens ---- */
 
 static bool write_intent(uint64_t flags) {
@@ -679,12 +706,19 @@ static bool write_intent(uint64_t flags) {
 }
 
 static enum verdict on_open(struct notif_ctx *ctx) {
+  count_call();
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
   files_confirm(req->pid);
   if (!decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint64_t flags = a.flags;
-  if (!write_intent(flags)) return VERDICT_CONTINUE;  /* read-only opens: nothing else */
+  if (!write_intent(flags)) {
+    /* a read: recorded, then the kernel opens it */
+    char *path = arg_path(ctx, &a.path);
+    trace_access(ctx, (flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, path, (int32_t)flags, a.path.follow);
+    free(path);
+    return VERDICT_CONTINUE;
+  }
   char *path = arg_path(ctx, &a.path);
   if (!path) return VERDICT_CONTINUE;
   struct stat st;
@@ -951,6 +985,7 @@ static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
  * unusual (errors, files outside the overlays) goes to the kernel unchanged, so errno
  * values are always the kernel's own. */
 static enum verdict on_stat(struct notif_ctx *ctx) {
+  count_call();
   const struct seccomp_notif *req = ctx->req;
   int nr = req->data.nr;
   files_confirm(req->pid);
@@ -969,6 +1004,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     raw = target_string(ctx, addr, PATH_MAX_TARGET);
     if (!raw) goto out;
   }
+  bool follow = !(flags & AT_SYMLINK_NOFOLLOW);
   if (!by_fd && (!raw || !raw[0])) {
     if (!(flags & AT_EMPTY_PATH)) goto out;
     if (dirfd == AT_FDCWD) {
@@ -992,6 +1028,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     }
     if (abs) canon = stat_by_path(abs, flags, mask, &r);
     if (!canon && abs) canon = stat_by_open(AT_FDCWD, abs, (flags & AT_SYMLINK_NOFOLLOW) ? O_NOFOLLOW : 0, flags, mask, &r);
+    trace_access(ctx, UWRX_ACCESS_STAT, canon ? canon : abs, flags, follow);
     free(abs);
   }
   if (!canon) goto out;
@@ -1017,6 +1054,19 @@ out:
   free(raw);
   free(canon);
   return verdict;
+}
+
+/* ---- access checks ---- */
+
+/* access, faccessat, faccessat2: recorded, answered by the kernel. */
+static enum verdict on_access(struct notif_ctx *ctx) {
+  count_call();
+  struct call_args a;
+  if (!decode_call(ctx, &a) || !a.has_path) return VERDICT_CONTINUE;
+  char *path = arg_path(ctx, &a.path);
+  trace_access(ctx, UWRX_ACCESS_ACCESS, path, (int32_t)a.mode, a.path.follow);
+  free(path);
+  return VERDICT_CONTINUE;
 }
 
 /* ---- mutations ---- */
@@ -1188,6 +1238,7 @@ static int rename_here(struct notif_ctx *ctx, const char *p, const char *q, unsi
 }
 
 static enum verdict on_mutation(struct notif_ctx *ctx) {
+  count_call();
   struct call_args a;
   files_confirm(ctx->req->pid);
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
@@ -1387,8 +1438,12 @@ static bool files_on(const struct plan *plan) { return F.enabled; }
 /* Stat times are squashed only when the plan gives T0. */
 static bool squashing(const struct plan *plan) { return plan->repro.time.t0_ns != 0; }
 
-/* access, faccessat, faccessat2 are not subscribed: nothing to record. */
+/* access checks are subscribed only to record them (the recorder answers them in
+ * process when it runs). */
 static const struct subscription files_calls[] = {
+  { SYS_access, on_access, NULL, NULL },
+  { SYS_faccessat, on_access, NULL, NULL },
+  { SYS_faccessat2, on_access, NULL, NULL },
   { SYS_open, on_open, NULL, NULL },
   { SYS_openat, on_open, NULL, NULL },
   { SYS_openat2, on_open, NULL, NULL },

@@ -5,6 +5,7 @@
  * through an unconditional jump, and the program is checked against BPF_MAXINSNS and
  * against the rules themselves before it is installed. */
 #include <errno.h>
+#include <fcntl.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -16,6 +17,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "uwrx_recorder.h"
 
 #ifndef SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV
 #define SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV (1UL << 5)
@@ -100,6 +102,34 @@ static void emit_search(struct program *p, const struct filter_rule *rules, size
   emit_search(p, rules, mid, hi);
 }
 
+/* Allowed from the in-process recorder's gate (uwrx_recorder.h): the calls it answers
+ * itself. openat only without write intent, checked here too. */
+static const uint32_t gated[] = { SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2, SYS_clock_gettime };
+#define NGATED (sizeof gated / sizeof gated[0])
+#define GATE_OPENAT_DENIED (O_ACCMODE | O_CREAT | O_TRUNC | 020000000 /* __O_TMPFILE */)
+
+/* A call made from the gate instruction (both halves of the address match) and listed
+ * above is allowed; anything else goes on to the search with the number in A. One
+ * comparison for other calls: the low half of the address. */
+static void emit_gate(struct program *p) {
+  /* layout: ld ip, jeq lo, ld ip+4, jeq hi, ld nr, NGATED x jeq, jeq openat,
+   *         ld args[2], and, jeq 0, ret allow, ld nr (the search starts here) */
+  const unsigned allow = 4 + 1 + NGATED + 1 + 3; /* index of "ret allow" */
+  const unsigned out = allow + 1;                /* index of the final "ld nr" */
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer));
+  emit_jump(p, BPF_JEQ, (uint32_t)UWRX_GATE_IP, 0, out - 1 - 1);
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer) + 4);
+  emit_jump(p, BPF_JEQ, (uint32_t)(UWRX_GATE_IP >> 32), 0, out - 3 - 1);
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, nr));
+  for (unsigned i = 0; i < NGATED; i++) emit_jump(p, BPF_JEQ, gated[i], allow - (5 + i) - 1, 0);
+  emit_jump(p, BPF_JEQ, SYS_openat, 0, out - (5 + NGATED) - 1);
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[2]));
+  emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, GATE_OPENAT_DENIED));
+  emit_jump(p, BPF_JEQ, 0, 0, 1);
+  emit_ret(p, SECCOMP_RET_ALLOW);
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, nr));
+}
+
 static void build(struct program *p, const struct filter_rule *rules, size_t n) {
   p->len = 0;
   p->overflow = false;
@@ -110,6 +140,7 @@ static void build(struct program *p, const struct filter_rule *rules, size_t n) 
   emit_load(p, (uint32_t)offsetof(struct seccomp_data, nr));
   emit_jump(p, BPF_JGE, 0x40000000 /* __X32_SYSCALL_BIT */, 0, 1);
   emit_ret(p, SECCOMP_RET_ERRNO | ENOSYS);
+  emit_gate(p);
   if (n == 0) emit_ret(p, SECCOMP_RET_ALLOW);
   else emit_search(p, rules, 0, n);
 }
@@ -125,6 +156,7 @@ static uint32_t run(const struct program *p, const struct seccomp_data *d) {
     case BPF_JMP | BPF_JEQ | BPF_K: pc += a == f->k ? f->jt : f->jf; break;
     case BPF_JMP | BPF_JGE | BPF_K: pc += a >= f->k ? f->jt : f->jf; break;
     case BPF_JMP | BPF_JA: pc += f->k; break;
+    case BPF_ALU | BPF_AND | BPF_K: a &= f->k; break;
     case BPF_RET | BPF_K: return f->k;
     default: return 0xffffffffu;
     }

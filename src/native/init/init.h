@@ -63,6 +63,11 @@ void trace_release(struct proc *p);
 /* Logical tid of thread `tid` of `p`: the logical pid for the main thread, else
  * ordinal * 1000000 + logical pid (ordinal 1, 2, ... in first-seen order). */
 uint32_t trace_logical_tid(struct proc *p, pid_t tid);
+/* Plan key "recorder": the in-process recorder may be set up (uwrx_recorder.h). */
+void trace_enable_recorder(bool on);
+/* UWRX_CTL_RECORDER: hands the process its recorder buffer; on success the fd's
+ * installation answers the notification. */
+void trace_handle_recorder(struct notif_ctx *ctx);
 
 /* ---- files (files.c): files.meta, per-process versions, stat time squashing ---- */
 
@@ -78,6 +83,9 @@ void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
  * the wall clocks start there too. */
 int64_t files_wall_offset_ns(void);
+/* File calls notified so far (opens, stats, access checks, mutations): the slow path's
+ * count in the benchmarks. */
+uint64_t files_notifications(void);
 
 /* ---- plan (plan.c) ---- */
 
@@ -114,8 +122,27 @@ bool plan_execute(const struct plan *plan);
 
 /* Reads one frame (blocking); caller frees *data. False on EOF or error. */
 bool channel_read(int fd, uint8_t **data, size_t *len);
-/* Sends one envelope; `body` may be NULL. Thread-safe. */
+/* Sends one notification; `body` may be NULL. Thread-safe. */
 void channel_send(const char *type, const struct mp_writer *body);
+
+/* Asks Node; `on_reply` runs later in pid 1's main loop with the answer's body, or with
+ * NULL and a reason (Node's error, "timed out"). Thread-safe; returns the request id
+ * (0: out of memory, on_reply is never called). */
+typedef void (*channel_reply_fn)(void *arg, struct mp_reader *body, const char *error);
+uint64_t channel_request(const char *type, const struct mp_writer *body, unsigned timeout_ms,
+                         channel_reply_fn on_reply, void *arg);
+/* Requests from Node of `type`: the handler writes the answer's body into `out` and
+ * returns NULL, or returns the error. Notifications of `type`. Register before the
+ * command starts. */
+typedef const char *(*channel_request_fn)(struct mp_reader *body, struct mp_writer *out);
+typedef void (*channel_notice_fn)(struct mp_reader *body);
+void channel_handle(const char *type, channel_request_fn on_request);
+void channel_on(const char *type, channel_notice_fn on_notice);
+/* Pid 1's main loop: one frame from Node (answer, request or notification; an unknown
+ * type is a problem and, for a request, an error answer); the requests past their time. */
+void channel_dispatch(const uint8_t *data, size_t len);
+void channel_expire(void);
+size_t channel_requests_open(void);
 /* Sends the error envelope naming a failed step; errno_value 0 when not from a syscall. */
 void channel_fail(int step, const char *op, const char *path, int errno_value, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
@@ -159,6 +186,7 @@ struct proc {
   int trace_users;              /* handler calls in progress (atomic) */
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
+  bool recorder;                /* <logical>.r exists: renamed .r.ended with the buffer */
 };
 
 void procs_init(void);
@@ -286,8 +314,9 @@ size_t features_filter_rules(struct filter_rule *out, size_t cap);
 enum verdict notify_answer_now(struct notif_ctx *ctx, int64_t val, int error);
 
 /* ---- run-time problems (problems.c) ----
- * Things that went wrong during the run without stopping it. Counted by kind and sent
- * to Node in the done message, so the attempt's status and `uwrx check` show them. */
+ * Things that went wrong during the run without stopping it: something the record
+ * should hold and does not. Counted by kind and reported to Node (MSG_PROBLEM), so the
+ * attempt's status, the summary line and `uwrx check` show them. Thread-safe. */
 enum problem {
   PROBLEM_VERSION_LOST,     /* a version of a file could not be preserved */
   PROBLEM_TRACE_BUFFER,     /* a process's trace buffer could not be opened or written */
@@ -297,6 +326,10 @@ enum problem {
   PROBLEM_COUNT
 };
 void problem(enum problem kind);
+/* The same, with what it was about (a path) for the first report of its kind. */
+void problem_at(enum problem kind, const char *detail);
+/* Reports the counts not reported yet (before the done message). */
+void problems_flush(void);
 /* A msgpack map {kind: count} of the kinds seen (an empty map when none). */
 void problems_write(struct mp_writer *w);
 uint64_t problems_count(enum problem kind);

@@ -159,6 +159,45 @@ static void start_termination(int grace_ms) {
   arm_timer(grace_ms);
 }
 
+static void on_terminate(struct mp_reader *body) {
+  int grace = plan.grace_ms;
+  uint32_t m;
+  if (mp_peek(body) == MP_MAP && mp_read_map(body, &m)) {
+    while (m--) {
+      const char *k;
+      uint32_t klen;
+      int64_t v;
+      if (!mp_read_bytes(body, &k, &klen)) break;
+      if (mp_key_is(k, klen, "graceMs") && mp_read_int(body, &v)) grace = (int)v;
+      else mp_skip(body);
+    }
+  }
+  start_termination(grace);
+}
+
+static void write_deferred(struct mp_writer *out) {
+  size_t open;
+  uint64_t answered, dropped;
+  notify_deferred_stats(&open, &answered, &dropped);
+  mp_write_map(out, 3);
+  mp_write_cstr(out, "open");
+  mp_write_uint(out, open);
+  mp_write_cstr(out, "answered");
+  mp_write_uint(out, answered);
+  mp_write_cstr(out, "dropped");
+  mp_write_uint(out, dropped);
+}
+
+static const char *on_stats(struct mp_reader *body, struct mp_writer *out) {
+  (void)body;
+  mp_write_map(out, 2);
+  mp_write_cstr(out, "deferred");
+  write_deferred(out);
+  mp_write_cstr(out, "problems");
+  problems_write(out);
+  return NULL;
+}
+
 static void on_socket_message(void) {
   uint8_t *data;
   size_t len;
@@ -168,34 +207,7 @@ static void on_socket_message(void) {
     start_termination(0);
     return;
   }
-  struct mp_reader r;
-  mp_reader_init(&r, data, len);
-  uint32_t n;
-  char *type = NULL;
-  int grace = plan.grace_ms;
-  if (mp_read_map(&r, &n)) {
-    while (n--) {
-      const char *k;
-      uint32_t klen;
-      if (!mp_read_bytes(&r, &k, &klen)) break;
-      if (mp_key_is(k, klen, "type")) {
-        if (!mp_read_strdup(&r, &type)) break;
-      } else if (mp_key_is(k, klen, "body") && mp_peek(&r) == MP_MAP) {
-        uint32_t m;
-        mp_read_map(&r, &m);
-        while (m--) {
-          const char *bk;
-          uint32_t bklen;
-          int64_t v;
-          if (!mp_read_bytes(&r, &bk, &bklen)) break;
-          if (mp_key_is(bk, bklen, "graceMs") && mp_read_int(&r, &v)) grace = (int)v;
-          else mp_skip(&r);
-        }
-      } else mp_skip(&r);
-    }
-  }
-  if (type && !strcmp(type, MSG_TERMINATE)) start_termination(grace);
-  free(type);
+  channel_dispatch(data, len);
   free(data);
 }
 
@@ -220,7 +232,9 @@ static bool children_left(void) {
 static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 5);
+  mp_write_map(&w, 6);
+  mp_write_cstr(&w, "fileNotifications");
+  mp_write_uint(&w, files_notifications());
   mp_write_cstr(&w, "status");
   mp_write_int(&w, command_status >= 0 ? exit_code_of(command_status) : 1);
   mp_write_cstr(&w, "code");
@@ -231,8 +245,8 @@ static void send_done(void) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, now_ns());
-  mp_write_cstr(&w, "problems");
-  problems_write(&w);
+  mp_write_cstr(&w, "deferred");
+  write_deferred(&w);
   channel_send(MSG_DONE, &w);
   mp_writer_free(&w);
 }
@@ -251,6 +265,8 @@ static __attribute__((noreturn)) void pid1_main(void) {
   prctl(PR_SET_NAME, "uwrx-init");
   repro_configure(&plan.repro);
   features_configure(&plan);
+  channel_on(MSG_TERMINATE, on_terminate);
+  channel_handle(MSG_STATS, on_stats);
   if (!plan_execute(&plan)) _exit(125);
 
   int pair[2];
@@ -352,11 +368,13 @@ static __attribute__((noreturn)) void pid1_main(void) {
     pthread_mutex_lock(&g.lock);
     procs_flush_pending(false);
     pthread_mutex_unlock(&g.lock);
+    channel_expire();
   }
   pthread_mutex_lock(&g.lock);
   g.finishing = true;
   procs_flush_pending(true);
   files_finish();
+  problems_flush();
   send_done();
   pthread_mutex_unlock(&g.lock);
   _exit(command_status >= 0 ? exit_code_of(command_status) : 1);

@@ -93,6 +93,10 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
     } else if (mp_key_is(k, klen, "graceMs")) {
       if (!mp_read_int(r, &v)) return false;
       plan->grace_ms = (int)v;
+    } else if (mp_key_is(k, klen, "recorder")) {
+      bool on;
+      if (!mp_read_bool(r, &on)) return false;
+      trace_enable_recorder(on);
     } else if (mp_key_is(k, klen, "tracesDir")) {
       if (mp_peek(r) == MP_NIL) mp_read_nil(r);
       else if (!mp_read_strdup(r, &plan->traces_dir)) return false;

@@ -16,6 +16,7 @@
 #include "devrandom.h"
 #include "init.h"
 #include "uwrx_control.h"
+#include "uwrx_recorder.h"
 
 #ifndef GRND_INSECURE
 #define GRND_INSECURE 0x0004
@@ -306,6 +307,10 @@ static enum verdict on_control(struct notif_ctx *ctx) {
   }
   case UWRX_CTL_SKIP_OUTPUT:
     return answer(ctx, 0, 0); /* nothing is ever skipped yet */
+  case UWRX_CTL_RECORDER:
+    trace_handle_recorder(ctx);
+    /* when the fd went in, that answered the call and this answer finds none */
+    return answer(ctx, 0, ENOSYS);
   default:
     return answer(ctx, 0, ENOSYS);
   }
@@ -350,7 +355,7 @@ static bool clocks_emulated(const struct plan *plan) {
 
 /* The shim's own operations; others (tests, later features) subscribe to theirs. */
 static const struct arg_match control_ops = {
-  .arg = 0, .count = 3, .values = { UWRX_CTL_HELLO, UWRX_CTL_EXEC_START, UWRX_CTL_SKIP_OUTPUT },
+  .arg = 0, .count = 4, .values = { UWRX_CTL_HELLO, UWRX_CTL_EXEC_START, UWRX_CTL_SKIP_OUTPUT, UWRX_CTL_RECORDER },
 };
 
 static const struct subscription repro_calls[] = {

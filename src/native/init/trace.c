@@ -12,7 +12,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/un.h>
@@ -22,6 +24,7 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
+#include "uwrx_recorder.h"
 
 static int traces_fd = -1;
 
@@ -35,8 +38,50 @@ bool trace_open_dir(const char *path) {
 static void release_now(struct proc *p) {
   struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
   if (!tb) return;
+  if (__atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST)) {
+    /* the process is gone: nothing writes its recorder buffer any more */
+    char from[32], to[40];
+    snprintf(from, sizeof from, "%d.r", p->logical);
+    snprintf(to, sizeof to, "%d.r.ended", p->logical);
+    renameat(traces_fd, from, traces_fd, to);
+  }
   uwrx_tracebuf_close(tb, 1);
   free(tb);
+}
+
+/* ---- the in-process recorder's buffers ---- */
+
+static bool recorder_on;
+static pthread_mutex_t recorder_lock = PTHREAD_MUTEX_INITIALIZER;
+
+void trace_enable_recorder(bool on) { recorder_on = on; }
+
+/* <logical>.r, created with its header on the first request of the process; later
+ * process images (exec) continue where the last one stopped. The fd goes into the
+ * target with SECCOMP_ADDFD_FLAG_SEND, which also answers the notification. */
+void trace_handle_recorder(struct notif_ctx *ctx) {
+  struct proc *p = ctx->proc;
+  if (!recorder_on || traces_fd < 0 || !p || !p->trace) return;
+  char name[32];
+  snprintf(name, sizeof name, "%d.r", p->logical);
+  pthread_mutex_lock(&recorder_lock);
+  int fd = openat(traces_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+  struct stat st;
+  bool ok = fd >= 0 && fstat(fd, &st) == 0;
+  if (ok && st.st_size == 0) {
+    struct uwrx_rec_header h = { .magic = UWRX_REC_MAGIC, .pid = (uint32_t)p->logical,
+                                 .pos = UWRX_REC_DATA_OFFSET, .size = UWRX_REC_FILE_SIZE };
+    ok = ftruncate(fd, (off_t)UWRX_REC_FILE_SIZE) == 0 && pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
+  }
+  if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
+  pthread_mutex_unlock(&recorder_lock);
+  if (ok) {
+    struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd,
+                                         .newfd = 0, .newfd_flags = O_CLOEXEC };
+    /* on success the notification is answered: the loop's own answer then finds none */
+    ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  }
+  if (fd >= 0) close(fd);
 }
 
 void trace_hold(struct proc *p) { __atomic_add_fetch(&p->trace_users, 1, __ATOMIC_SEQ_CST); }

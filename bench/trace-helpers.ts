@@ -1,11 +1,11 @@
-// Shared by the trace tests: builds the C test driver and runs the collector and merger
-// over a run directory the way a run does.
+// Shared by the trace benchmark and the trace tests: builds the C trace driver and runs
+// the collector and merger over a run directory the way a run does.
 import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, rmSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
-import { packageRoot } from '../src/native.js';
-import { CLOCK_BOOTTIME, CLOCK_REALTIME, Collector, traceAddon, type CollectorOptions } from '../src/actors/collector.js';
+import { CLOCK_BOOTTIME, CLOCK_REALTIME, packageRoot, traceAddon } from '../src/native.js';
+import { Collector, type CollectorOptions } from '../src/actors/collector.js';
 import { Merger, type MergeStats, type MergerOptions } from '../src/actors/merger.js';
 
 let driver: string | undefined;
@@ -17,7 +17,7 @@ export function removeTempDirs(): void {
   driver = undefined;
 }
 
-/** Compiles test/native/trace-driver.c with the real writer (once per test process). */
+/** Compiles bench/native/trace-driver.c with the real writer (once per test process). */
 export function traceDriver(): string {
   if (driver) return driver;
   const dir = mkdtempSync(path.join(os.tmpdir(), 'uwrx-driver-'));
@@ -28,7 +28,7 @@ export function traceDriver(): string {
     '-O2', '-std=gnu11', '-Wall', '-Wextra', '-Werror', '-pthread',
     `-I${path.join(native, 'include')}`, `-I${path.join(native, 'common')}`,
     '-o', out,
-    path.join(packageRoot, 'test', 'native', 'trace-driver.c'),
+    path.join(packageRoot, 'bench', 'native', 'trace-driver.c'),
     path.join(native, 'common', 'tracebuf.c'),
   ]);
   driver = out;

@@ -1,0 +1,72 @@
+// The run's side of the storage actor (src/actors/storage.ts): its messages, its spec
+// and a typed client. Loaded on the main thread; the actor's own code is not.
+import type { ActorSpec } from './supervisor.js';
+import type { Peer } from './peer.js';
+import type { FilesPlan } from '../protocol/init-messages.js';
+import type { OverlayLayer } from '../sandbox/plan.js';
+import type { ProcessRecord } from '../sandbox/process-table.js';
+import { writeAttemptStatus, type AttemptStatus } from '../record/layout.js';
+
+export interface StorageOptions {
+  attemptDir: string;
+}
+
+export const STORAGE_MESSAGES = {
+  files: 'storage.files',
+  processes: 'storage.processes',
+  status: 'storage.status',
+} as const;
+
+export interface StoreFilesBody {
+  overlays: OverlayLayer[];
+  /** uwrx-init's file record; absent when the run kept none. */
+  files?: FilesPlan;
+}
+
+export interface FilesStored {
+  /** Regular files in files/ (the attempt's first versions). */
+  filesWritten: number;
+}
+
+export function storageActorSpec(attemptDir: string): ActorSpec {
+  return { name: 'storage', module: new URL('./storage.js', import.meta.url), options: { attemptDir } satisfies StorageOptions };
+}
+
+/** Longest finishing the record may take (a large tree of uppers, a cross-filesystem copy). */
+const STORE_TIMEOUT_MS = 10 * 60 * 1000;
+
+/** The run's side of the storage actor. The status is written even when the actor is
+ * gone (it failed, or never started): by the same function, on this thread. */
+export class StorageClient {
+  constructor(
+    private readonly peer: () => Peer | undefined,
+    private readonly attemptDir: string,
+  ) {}
+
+  storeFiles(body: StoreFilesBody): Promise<FilesStored> {
+    return this.required().request<FilesStored>(STORAGE_MESSAGES.files, body, { timeoutMs: STORE_TIMEOUT_MS });
+  }
+
+  async storeProcessTable(records: ProcessRecord[]): Promise<void> {
+    await this.required().request(STORAGE_MESSAGES.processes, { records }, { timeoutMs: STORE_TIMEOUT_MS });
+  }
+
+  async storeStatus(status: AttemptStatus): Promise<void> {
+    const peer = this.peer();
+    if (peer && !peer.isClosed) {
+      try {
+        await peer.request(STORAGE_MESSAGES.status, { status });
+        return;
+      } catch {
+        // the actor failed meanwhile: the status must still be written
+      }
+    }
+    await writeAttemptStatus(this.attemptDir, status);
+  }
+
+  private required(): Peer {
+    const peer = this.peer();
+    if (!peer) throw new Error('the storage actor is not running');
+    return peer;
+  }
+}

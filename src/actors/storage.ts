@@ -1,0 +1,38 @@
+// Storage: the one writer of what finishes an attempt. When the tree has ended, the run
+// hands it the sandbox's uppers and file plan, the process table and the status, and it
+// writes them into the attempt in a worker thread, off the main thread:
+//
+//   storage.files      each overlay's upper into files/ (renames; cp -a where a rename
+//                      cannot cross filesystems), files.meta, the preserved versions as
+//                      files-<pid>/, files.skipped; answers { filesWritten }
+//   storage.processes  procs.tsv from the process records
+//   storage.status     `status`, written atomically and last
+//
+// The attempt's up-front files (cmd, options, seed.txt ...) are written by the features
+// that own them before the run; everything written after it goes through here.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { defineActor } from './actor.js';
+import { collectFileRecord, collectUppers, countRegularFiles, settleUpperDirs } from '../record/finish.js';
+import { writeAttemptStatus, type AttemptStatus } from '../record/layout.js';
+import { PROCESS_TABLE_FILE, formatProcessTable, type ProcessRecord } from '../sandbox/process-table.js';
+import { STORAGE_MESSAGES, type FilesStored, type StorageOptions, type StoreFilesBody } from './storage-client.js';
+
+export default defineActor<StorageOptions>('storage', (ctx) => {
+  const { attemptDir } = ctx.options;
+  return {
+    handlers: {
+      [STORAGE_MESSAGES.files]: (body: StoreFilesBody) => storeFiles(attemptDir, body),
+      [STORAGE_MESSAGES.processes]: (body: { records: ProcessRecord[] }) =>
+        fs.writeFile(path.join(attemptDir, PROCESS_TABLE_FILE), formatProcessTable(body.records)),
+      [STORAGE_MESSAGES.status]: (body: { status: AttemptStatus }) => writeAttemptStatus(attemptDir, body.status),
+    },
+  };
+});
+
+async function storeFiles(attemptDir: string, body: StoreFilesBody): Promise<FilesStored> {
+  await settleUpperDirs(body.overlays);
+  const filesDir = await collectUppers(body.overlays, attemptDir);
+  if (body.files) await collectFileRecord(body.files, attemptDir);
+  return { filesWritten: await countRegularFiles(filesDir) };
+}

@@ -1,0 +1,23 @@
+// The run features of `uwrx run`, in the order their hooks are called. Order matters
+// where one feature decides what a later one uses (replay sets the seed that
+// reproducibility writes) and for the finish steps (trace last: it has the longest
+// tail and nothing waits on it). A new capability is one more entry here.
+import type { RunOptions } from '../run.js';
+import type { FeatureHooks, RunFeature } from './feature.js';
+import replay from './replay.js';
+import reproducibility from './reproducibility.js';
+import processes from './processes.js';
+import files from './files.js';
+import trace from './trace.js';
+
+export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, files, trace];
+
+export interface ActiveFeature {
+  name: string;
+  hooks: FeatureHooks;
+}
+
+/** Fresh hooks of the features that take part in a run with these options. */
+export function activeFeatures(options: RunOptions, features: readonly RunFeature[] = RUN_FEATURES): ActiveFeature[] {
+  return features.filter((f) => f.enabled?.(options) ?? true).map((f) => ({ name: f.name, hooks: f.create() }));
+}

@@ -1,0 +1,41 @@
+// Trace: uwrx-init writes each process's events into a buffer in <runDir>/traces; the
+// collector drains them while the run goes on and the merger writes `perfetto` once
+// the tree has ended. Unreadable buffers count as problems of the run.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
+import { traceActorSpecs, type TraceFinishStats } from '../actors/collector.js';
+import { COLLECTOR_MESSAGES } from '../protocol/trace-messages.js';
+import { timing } from '../timing.js';
+import { defineFeature } from './feature.js';
+
+/** Longest the trace pipeline may take to drain and write `perfetto` after the tree ended. */
+const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
+
+export default defineFeature({
+  name: 'trace',
+  create() {
+    let fileCalls: { inProcess: number; notified: number } | undefined;
+    return {
+      async record(run) {
+        await fs.mkdir(path.join(run.runDir, 'traces'));
+      },
+      plan: (run) => ({ tracesDir: path.join(run.runDir, 'traces') }),
+      actors: (run) => traceActorSpecs({ runDir: run.runDir, attemptDir: run.paths.attemptDir }),
+      async finish(run, { sandbox, actorFailure }) {
+        // A failed actor means a stopped pipeline: there is nothing to finish.
+        if (actorFailure) return;
+        const stats = await run.supervisor.request<TraceFinishStats>('collector', COLLECTOR_MESSAGES.finish, undefined, {
+          timeoutMs: FINISH_TIMEOUT_MS,
+        });
+        // where the file calls were answered: in process (--fast-path) or notified
+        if (sandbox.fileNotifications !== undefined) {
+          fileCalls = { inProcess: stats.collector.recorder?.fast ?? 0, notified: sandbox.fileNotifications };
+        }
+        const errors = [...stats.collector.errors, ...((stats.merger as { errors?: string[] }).errors ?? [])];
+        if (errors.length > 0) run.problem({ kind: 'trace', count: errors.length, detail: errors[0] });
+        timing('trace merged (perfetto written)');
+      },
+      status: () => (fileCalls ? { fileCalls } : {}),
+    };
+  },
+});

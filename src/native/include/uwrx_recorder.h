@@ -1,0 +1,64 @@
+/* The in-process recorder (src/native/recorder/): what it shares with uwrx-init, the
+ * seccomp filter and the collector.
+ *
+ * The recorder is a shared library the combined ld.so preloads into every dynamically
+ * linked process of the sandbox (the combined copy of ld.so reads its preload list from
+ * UWRX_PRELOAD_LIST instead of /etc/ld.so.preload, so nothing shows in the environment or
+ * in /etc). It interposes libc's read-only file calls, makes the real system call from
+ * one gate instruction the seccomp filter lets through by address, and appends an
+ * `access` trace event (uwrx_events.h) to the process's recorder buffer. Every call it
+ * does not handle, and every call from a process it cannot vouch for (a vfork child, a
+ * process whose buffer is full), takes the seccomp notification path, which records the
+ * same events: a miss costs time, never a record.
+ */
+#ifndef UWRX_RECORDER_H
+#define UWRX_RECORDER_H
+
+/* The gate page: mapped by the recorder at this fixed address (MAP_FIXED_NOREPLACE) in
+ * every process image, holding `syscall; ret`. The filter allows the calls listed in
+ * filter.c when seccomp_data.instruction_pointer is UWRX_GATE_IP (the address after the
+ * syscall instruction). Fixed because the filter is installed once for the whole tree. */
+#define UWRX_GATE_ADDR 0x757700000000UL
+#define UWRX_GATE_IP (UWRX_GATE_ADDR + 2)
+
+/* Where the combined ld.so looks for its preload list (same length as
+ * "/etc/ld.so.preload", which it replaces) and the library it names. Both live in the
+ * sandbox's private /dev. */
+#define UWRX_PRELOAD_LIST "/dev/.uwrx-preload"
+#define UWRX_RECORDER_PATH "/dev/.uwrx-rec.so"
+
+/* Control call operation (uwrx_control.h): () -> an fd (O_CLOEXEC) of this process's
+ * recorder buffer, <traces>/<logical pid>.r, created on first request; -ENOSYS when the
+ * run does not record in process. The recorder maps it and closes the fd. */
+#define UWRX_CTL_RECORDER 3
+
+/* The recorder buffer: a header page, then records as in a trace buffer file, written
+ * lock-free: a writer reserves bytes with an atomic add on `pos`, writes the record and
+ * stores its size last (release). The collector reads records in order from
+ * UWRX_REC_DATA_OFFSET and stops at a zero size (not yet committed). */
+#define UWRX_REC_MAGIC 0x3163657278727775ULL /* "uwrxrec1" */
+#define UWRX_REC_DATA_OFFSET 4096
+#define UWRX_REC_FILE_SIZE (64UL << 20)
+
+#ifndef __ASSEMBLER__
+#include <stdint.h>
+struct uwrx_rec_header {
+  uint64_t magic;
+  uint32_t pid;      /* logical pid */
+  uint32_t reserved;
+  uint64_t pos;      /* next free byte (atomic); starts at UWRX_REC_DATA_OFFSET */
+  uint64_t size;     /* file size: records end before it */
+  uint64_t dropped;  /* records that did not fit (atomic) */
+  uint64_t fast;     /* calls answered in process (atomic) */
+  uint64_t slow;     /* interposed calls sent down the notification path (atomic) */
+};
+#endif
+
+/* `op` of an access event (src/protocol/events.ts ACCESS_OPS). */
+#define UWRX_ACCESS_READ 1     /* open for reading (O_RDONLY, no O_CREAT/O_TRUNC) */
+#define UWRX_ACCESS_STAT 2     /* the stat family */
+#define UWRX_ACCESS_ACCESS 3   /* access, faccessat */
+#define UWRX_ACCESS_READLINK 4 /* readlink, readlinkat */
+#define UWRX_ACCESS_READDIR 5  /* open of a directory (opendir) */
+
+#endif

@@ -1,0 +1,460 @@
+/* The in-process recorder (uwrx_recorder.h): libc's read-only file calls answered in the
+ * process, recorded into its recorder buffer.
+ *
+ * Interposition, not patching: the dynamic linker binds the program's (and every
+ * library's) calls of these symbols here, so no code is ever modified while another
+ * thread could run it. libc's internal calls (fopen's open, opendir's fstat) do not go
+ * through symbols and take the notification path, as do static programs.
+ *
+ * A call is answered here only when all of these hold, else it goes to the kernel
+ * through an ordinary syscall instruction (seccomp notifies uwrx-init, which records
+ * it):
+ *  - the recorder is set up in this process (its buffer mapped, the gate page mapped),
+ *  - the calling process is the one that set it up (a vfork or clone child sharing the
+ *    memory is not: its getpid differs),
+ *  - the call changes nothing and its result needs no rewriting: read-only opens,
+ *    access, readlink, and stat calls that fail (a successful stat's times are squashed
+ *    by uwrx-init, so it is made again on the notification path).
+ * Nothing here allocates memory, takes a lock or uses signals. */
+#include <dlfcn.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <pthread.h>
+#include <stdarg.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/types.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "uwrx_control.h"
+#include "uwrx_events.h"
+#include "uwrx_recorder.h"
+
+#define EXPORT __attribute__((visibility("default")))
+#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
+#define PATH_CAP 4096
+
+/* ---- system calls ---- */
+
+/* An ordinary syscall instruction: the seccomp filter sees it (notification path). */
+static long slow6(long n, long a, long b, long c, long d, long e, long f) {
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long ret;
+  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+
+/* The gate: `syscall; ret` at UWRX_GATE_ADDR, allowed by address. Built with
+ * -mno-red-zone: the call pushes below the stack pointer. */
+static long gate6(long n, long a, long b, long c, long d, long e, long f) {
+  register long r10 __asm__("r10") = d;
+  register long r8 __asm__("r8") = e;
+  register long r9 __asm__("r9") = f;
+  long ret;
+  __asm__ volatile("call *%[gate]"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9), [gate] "r"((long)UWRX_GATE_ADDR)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+
+static inline long set_errno(long r) {
+  if (r < 0 && r > -4096) {
+    errno = (int)-r;
+    return -1;
+  }
+  return r;
+}
+
+/* ---- state ---- */
+
+enum { OFF = -1, UNSET = 0, ON = 1 };
+
+static struct {
+  int state;  /* OFF, UNSET, ON (atomic) */
+  int busy;   /* set-up in progress (atomic) */
+  pid_t owner;
+  struct uwrx_rec_header *hdr;
+  uint32_t pid;
+} R;
+
+static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret */
+
+static int map_gate(void) {
+  long p = slow6(SYS_mmap, (long)UWRX_GATE_ADDR, 4096, PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
+  if (p == (long)UWRX_GATE_ADDR) {
+    memcpy((void *)UWRX_GATE_ADDR, gate_code, sizeof gate_code);
+    return slow6(SYS_mprotect, (long)UWRX_GATE_ADDR, 4096, PROT_READ | PROT_EXEC, 0, 0, 0) == 0 ? 0 : -1;
+  }
+  if (p == -EEXIST) {
+    /* inherited over fork: ours if it holds the gate code (the page is readable) */
+    unsigned char probe[sizeof gate_code];
+    long r = slow6(SYS_mincore, (long)UWRX_GATE_ADDR, 4096, (long)probe, 0, 0, 0);
+    if (r == 0 && memcmp((const void *)UWRX_GATE_ADDR, gate_code, sizeof gate_code) == 0) return 0;
+    return -1;
+  }
+  if (p >= 0 && p != (long)UWRX_GATE_ADDR) slow6(SYS_munmap, p, 4096, 0, 0, 0, 0); /* kernel < 4.17 */
+  return -1;
+}
+
+static void after_fork_child(void) {
+  /* a forked child has its own memory: drop the parent's buffer, set up again lazily */
+  if (R.hdr) slow6(SYS_munmap, (long)R.hdr, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
+  R.hdr = NULL;
+  R.owner = 0;
+  __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
+  __atomic_store_n(&R.state, UNSET, __ATOMIC_RELEASE);
+}
+
+static void setup(void) {
+  if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread, or a signal */
+  static int atfork_done;
+  int state = OFF;
+  long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, 0, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  if (fd >= 0) {
+    long p = slow6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    slow6(SYS_close, fd, 0, 0, 0, 0, 0);
+    struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
+    if (p > 0 && (unsigned long)p < -4096UL && h->magic == UWRX_REC_MAGIC && map_gate() == 0) {
+      R.hdr = h;
+      R.pid = h->pid;
+      R.owner = (pid_t)slow6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+      if (!atfork_done) {
+        atfork_done = 1;
+        pthread_atfork(NULL, NULL, after_fork_child);
+      }
+      state = ON;
+    } else if (p > 0 && (unsigned long)p < -4096UL) {
+      slow6(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
+    }
+  }
+  __atomic_store_n(&R.state, state, __ATOMIC_RELEASE);
+  /* busy stays set when OFF: nothing to retry in this process image */
+  if (state == ON) __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
+}
+
+/* Whether this call may be answered here; sets up on first use. */
+static int fast(void) {
+  int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
+  if (s == UNSET) {
+    setup();
+    s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
+  }
+  if (s != ON) return 0;
+  if ((pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0) != R.owner) return 0;
+  /* room for the largest record this file's writers make, else the backstop records */
+  if (__atomic_load_n(&R.hdr->pos, __ATOMIC_RELAXED) + 2 * (PATH_CAP + 64) > R.hdr->size) return 0;
+  return 1;
+}
+
+static void count(int answered) {
+  if (R.hdr) __atomic_add_fetch(answered ? &R.hdr->fast : &R.hdr->slow, 1, __ATOMIC_RELAXED);
+}
+
+/* ---- records ---- */
+
+static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, size_t len) {
+  struct uwrx_rec_header *h = R.hdr;
+  size_t fixed = sizeof(struct uwrx_ev_access);
+  size_t size = ALIGN8(UWRX_EV_HEADER_SIZE + ALIGN8(fixed) + 4 + len);
+  uint64_t off = __atomic_fetch_add(&h->pos, size, __ATOMIC_RELAXED);
+  if (off + size > h->size) {
+    __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
+    return;
+  }
+  unsigned char *p = (unsigned char *)h + off;
+  struct timespec ts;
+  gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0);
+  struct uwrx_ev_header eh = {
+    .size = 0, .type = UWRX_EV_ACCESS, .flags = 0, .pid = R.pid, .tid = R.pid,
+    .time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
+  };
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result };
+  uint32_t n = (uint32_t)len;
+  unsigned char *q = p;
+  memcpy(q, &eh, sizeof eh);
+  q += UWRX_EV_HEADER_SIZE;
+  memcpy(q, &ev, sizeof ev);
+  q += ALIGN8(fixed);
+  memcpy(q, &n, 4);
+  memcpy(q + 4, path, len);
+  memset(q + 4 + len, 0, size - (size_t)(q + 4 + len - p));
+  /* committed: the collector reads up to the first record whose size is still 0 */
+  __atomic_store_n((uint32_t *)p, (uint32_t)size, __ATOMIC_RELEASE);
+}
+
+/* Appends the lexically normalised form of `rel` ("." and ".." collapsed, repeated
+ * slashes merged) to the absolute directory in out[0..len). Returns the new length, or
+ * 0 when it does not fit. */
+static size_t join_normal(char *out, size_t len, const char *rel) {
+  while (len > 1 && out[len - 1] == '/') len--;
+  for (const char *s = rel; *s;) {
+    while (*s == '/') s++;
+    const char *e = s;
+    while (*e && *e != '/') e++;
+    size_t n = (size_t)(e - s);
+    if (n == 0) break;
+    if (n == 1 && s[0] == '.') {
+    } else if (n == 2 && s[0] == '.' && s[1] == '.') {
+      while (len > 1 && out[len - 1] != '/') len--;
+      if (len > 1) len--;
+    } else {
+      if (len + 1 + n + 1 > PATH_CAP) return 0;
+      if (!(len == 1 && out[0] == '/')) out[len++] = '/';
+      memcpy(out + len, s, n);
+      len += n;
+    }
+    s = e;
+  }
+  out[len] = 0;
+  return len;
+}
+
+/* "/proc/self/fd/<fd>" without stdio (the recorder may run inside a signal handler). */
+static void fd_link(char out[32], int fd) {
+  static const char prefix[] = "/proc/self/fd/";
+  char digits[12];
+  unsigned v = (unsigned)fd, n = 0;
+  do digits[n++] = (char)('0' + v % 10); while ((v /= 10) && n < sizeof digits);
+  memcpy(out, prefix, sizeof prefix - 1);
+  char *q = out + sizeof prefix - 1;
+  while (n) *q++ = digits[--n];
+  *q = 0;
+}
+
+/* Absolute form of `path` relative to `dirfd` as the process names it, into out. */
+static size_t absolute(int dirfd, const char *path, char *out) {
+  long n;
+  if (path[0] == '/') {
+    out[0] = '/';
+    n = 1;
+  } else if (dirfd == AT_FDCWD) {
+    n = gate6(SYS_getcwd, (long)out, PATH_CAP, 0, 0, 0, 0);
+    if (n <= 0 || out[0] != '/') return 0;
+    n--; /* getcwd counts the NUL */
+  } else {
+    char link[32];
+    fd_link(link, dirfd);
+    n = gate6(SYS_readlinkat, AT_FDCWD, (long)link, (long)out, PATH_CAP - 1, 0, 0);
+    if (n <= 0 || out[0] != '/') return 0;
+  }
+  out[n] = 0;
+  return join_normal(out, (size_t)n, path);
+}
+
+/* Records access `op` of `path` (relative to dirfd) with result `r`; for a successful
+ * open, the opened file's own name (symlinks resolved) as the kernel reports it. */
+static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r, int opened_fd) {
+  char buf[PATH_CAP];
+  size_t len = 0;
+  if (opened_fd >= 0) {
+    char link[32];
+    fd_link(link, opened_fd);
+    long n = gate6(SYS_readlinkat, AT_FDCWD, (long)link, (long)buf, PATH_CAP - 1, 0, 0);
+    if (n > 0 && buf[0] == '/') len = (size_t)n;
+  }
+  if (len == 0) len = absolute(dirfd, path, buf);
+  if (len == 0) {
+    len = strnlen(path, PATH_CAP - 1);
+    memcpy(buf, path, len);
+  }
+  emit(op, flags, r, buf, len);
+}
+
+/* ---- opens ---- */
+
+static int read_only(int flags) {
+  if ((flags & O_TMPFILE) == O_TMPFILE) return 0;
+  return (flags & O_ACCMODE) == O_RDONLY && !(flags & (O_CREAT | O_TRUNC));
+}
+
+static int do_openat(int dirfd, const char *path, int flags, mode_t mode) {
+  if (!path || !read_only(flags) || !fast()) {
+    count(0);
+    return (int)set_errno(slow6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0));
+  }
+  long r = gate6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
+  count(1);
+  record((flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, dirfd, path, flags, r, r >= 0 ? (int)r : -1);
+  return (int)set_errno(r);
+}
+
+static mode_t mode_arg(int flags, va_list ap) {
+  return (flags & O_CREAT) || (flags & O_TMPFILE) == O_TMPFILE ? (mode_t)va_arg(ap, int) : 0;
+}
+
+EXPORT int open(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = mode_arg(flags, ap);
+  va_end(ap);
+  return do_openat(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int open64(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = mode_arg(flags, ap);
+  va_end(ap);
+  return do_openat(AT_FDCWD, path, flags, mode);
+}
+
+EXPORT int openat(int dirfd, const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = mode_arg(flags, ap);
+  va_end(ap);
+  return do_openat(dirfd, path, flags, mode);
+}
+
+EXPORT int openat64(int dirfd, const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = mode_arg(flags, ap);
+  va_end(ap);
+  return do_openat(dirfd, path, flags, mode);
+}
+
+/* _FORTIFY_SOURCE variants: glibc checks O_CREAT has a mode; without one, 0 as glibc. */
+EXPORT int __open_2(const char *path, int flags) { return do_openat(AT_FDCWD, path, flags, 0); }
+EXPORT int __open64_2(const char *path, int flags) { return do_openat(AT_FDCWD, path, flags, 0); }
+EXPORT int __openat_2(int dirfd, const char *path, int flags) { return do_openat(dirfd, path, flags, 0); }
+EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return do_openat(dirfd, path, flags, 0); }
+
+/* fopen for reading: opened here, then handed to stdio. Other modes, and modes stdio
+ * must parse itself (",ccs="), go to libc's fopen. */
+typedef FILE *(*fopen_fn)(const char *, const char *);
+
+static FILE *do_fopen(const char *path, const char *mode, const char *name) {
+  int plain = mode && mode[0] == 'r' && !strchr(mode, '+') && !strchr(mode, ',');
+  if (!plain || !path) {
+    fopen_fn next = (fopen_fn)dlsym(RTLD_NEXT, name);
+    if (!next) {
+      errno = ENOSYS;
+      return NULL;
+    }
+    return next(path, mode);
+  }
+  int fd = do_openat(AT_FDCWD, path, O_RDONLY | (strchr(mode, 'e') ? O_CLOEXEC : 0), 0);
+  if (fd < 0) return NULL;
+  FILE *f = fdopen(fd, "r");
+  if (!f) {
+    int saved = errno;
+    slow6(SYS_close, fd, 0, 0, 0, 0, 0);
+    errno = saved;
+  }
+  return f;
+}
+
+EXPORT FILE *fopen(const char *path, const char *mode) { return do_fopen(path, mode, "fopen"); }
+EXPORT FILE *fopen64(const char *path, const char *mode) { return do_fopen(path, mode, "fopen64"); }
+
+/* ---- the stat family ----
+ * A failed stat is answered here (no times to squash); a successful one is made again on
+ * the notification path, which squashes its times and records it. */
+
+static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
+  if (path && path[0] && fast()) {
+    long r = gate6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0);
+    if (r < 0) {
+      count(1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, r, -1);
+      return (int)set_errno(r);
+    }
+  }
+  count(0);
+  return (int)set_errno(slow6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0));
+}
+
+EXPORT int stat(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, 0); }
+EXPORT int stat64(const char *path, struct stat64 *st) { return do_fstatat(AT_FDCWD, path, (struct stat *)st, 0); }
+EXPORT int lstat(const char *path, struct stat *st) { return do_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW); }
+EXPORT int lstat64(const char *path, struct stat64 *st) {
+  return do_fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags) { return do_fstatat(dirfd, path, st, flags); }
+EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags) {
+  return do_fstatat(dirfd, path, (struct stat *)st, flags);
+}
+/* The versioned entry points of binaries built against glibc before 2.33 (x86_64 has one
+ * struct stat layout, version 1). */
+EXPORT int __xstat(int ver, const char *path, struct stat *st) { (void)ver; return do_fstatat(AT_FDCWD, path, st, 0); }
+EXPORT int __xstat64(int ver, const char *path, struct stat64 *st) {
+  (void)ver;
+  return do_fstatat(AT_FDCWD, path, (struct stat *)st, 0);
+}
+EXPORT int __lxstat(int ver, const char *path, struct stat *st) {
+  (void)ver;
+  return do_fstatat(AT_FDCWD, path, st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st) {
+  (void)ver;
+  return do_fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
+}
+EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags) {
+  (void)ver;
+  return do_fstatat(dirfd, path, st, flags);
+}
+EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st, int flags) {
+  (void)ver;
+  return do_fstatat(dirfd, path, (struct stat *)st, flags);
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
+  if (path && path[0] && fast()) {
+    long r = gate6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0);
+    if (r < 0) {
+      count(1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, r, -1);
+      return (int)set_errno(r);
+    }
+  }
+  count(0);
+  return (int)set_errno(slow6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
+}
+
+/* ---- access, readlink ---- */
+
+static int do_faccessat(int dirfd, const char *path, int mode, int flags) {
+  if (!path || !fast()) {
+    count(0);
+    return (int)set_errno(slow6(SYS_faccessat2, dirfd, (long)path, mode, flags, 0, 0));
+  }
+  /* faccessat2 takes the flags; kernels before 5.8 lack it (glibc then emulates) */
+  long r = gate6(flags ? SYS_faccessat2 : SYS_faccessat, dirfd, (long)path, mode, flags, 0, 0);
+  count(1);
+  record(UWRX_ACCESS_ACCESS, dirfd, path, mode, r, -1);
+  return (int)set_errno(r);
+}
+
+EXPORT int access(const char *path, int mode) { return do_faccessat(AT_FDCWD, path, mode, 0); }
+EXPORT int faccessat(int dirfd, const char *path, int mode, int flags) {
+  return do_faccessat(dirfd, path, mode, flags);
+}
+
+static ssize_t do_readlinkat(int dirfd, const char *path, char *buf, size_t size) {
+  if (!path || !fast()) {
+    count(0);
+    return set_errno(slow6(SYS_readlinkat, dirfd, (long)path, (long)buf, (long)size, 0, 0));
+  }
+  long r = gate6(SYS_readlinkat, dirfd, (long)path, (long)buf, (long)size, 0, 0);
+  count(1);
+  record(UWRX_ACCESS_READLINK, dirfd, path, 0, r, -1);
+  return set_errno(r);
+}
+
+EXPORT ssize_t readlink(const char *path, char *buf, size_t size) {
+  return do_readlinkat(AT_FDCWD, path, buf, size);
+}
+EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size) {
+  return do_readlinkat(dirfd, path, buf, size);
+}

@@ -1,0 +1,40 @@
+// Reproducibility's part of the sandbox (docs/reproducibility.md): deterministic
+// /dev/urandom and /dev/random, the domain name, and the combined ld.so (the shim, then
+// the real dynamic linker) bound over the real one.
+import path from 'node:path';
+import { PRELOAD_LIST, RECORDER_LIBRARY, RECORDER_PATH } from '../../reproducibility/recorder.js';
+import type { SandboxPlan } from '../plan.js';
+import { inRoot, type BuildContext } from './steps.js';
+
+/** PT_INTERP of x86_64 glibc programs. */
+const DEFAULT_INTERPRETER = '/lib64/ld-linux-x86-64.so.2';
+
+export function buildRepro(ctx: BuildContext): SandboxPlan['ldso'] {
+  const { input, host, steps } = ctx;
+  if (!input.repro) return undefined;
+  const dev = inRoot(ctx, '/dev');
+  // Each open of these reads its own deterministic stream; mounted over the host's nodes
+  // bound before, which stay in place if FUSE is unavailable.
+  steps.push({ op: 'devrandom', path: path.join(dev, 'urandom'), flags: 0, bestEffort: true });
+  steps.push({ op: 'devrandom', path: path.join(dev, 'random'), flags: 1, bestEffort: true });
+  // "(none)", the kernel's own default: programs treat a set NIS domain specially.
+  steps.push({ op: 'domainname', name: '(none)' });
+  if (input.repro.shim === false) return undefined;
+  // The combined ld.so over the real file the interpreter path leads to: a bind on the
+  // symlink's target covers every name of it, and mount(2) would resolve an absolute
+  // symlink against the host's root here, before pivot_root.
+  const real = host.realpath(input.repro.interpreter ?? DEFAULT_INTERPRETER);
+  if (!real || !host.stat(real)?.isFile()) return undefined;
+  const ldso: NonNullable<SandboxPlan['ldso']> = { real, combined: path.join(input.runDir, 'ld.so') };
+  steps.bindReadOnly(ldso.combined, inRoot(ctx, real));
+  if (input.repro.recorder) {
+    // The combined ld.so reads its preload list from the private /dev instead of
+    // /etc/ld.so.preload: nothing in the environment, nothing in the overlays.
+    ldso.preload = { path: path.join(input.runDir, 'preload'), content: `${RECORDER_PATH}\n` };
+    for (const [source, target] of [[ldso.preload.path, PRELOAD_LIST], [RECORDER_LIBRARY, RECORDER_PATH]] as const) {
+      steps.push({ op: 'file', path: inRoot(ctx, target), mode: 0o644 });
+      steps.bindReadOnly(source, inRoot(ctx, target));
+    }
+  }
+  return ldso;
+}

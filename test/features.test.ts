@@ -1,0 +1,116 @@
+// Run features: a capability registers hooks and the run calls them in order; nothing
+// else is edited. These features are registered by the test through the library's
+// `features` option and run a real command in the real sandbox.
+import test from 'ava';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { run } from '../src/run.js';
+import { defineFeature } from '../src/features/feature.js';
+import { MSG_EXEC, type ExecBody } from '../src/protocol/init-messages.js';
+import { formatSummary } from '../src/cli/summary.js';
+import { check } from '../src/inspect/index.js';
+import { PassThrough } from 'node:stream';
+import { scratchDir } from './helpers/uwrx.js';
+
+function scratch(t: import('ava').ExecutionContext): string {
+  const dir = scratchDir('uwrx-features-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+const readStatus = (attemptDir: string) => JSON.parse(readFileSync(path.join(attemptDir, 'status'), 'utf8')) as Record<string, unknown>;
+
+test('a registered feature sees every phase in order and adds to the status', async (t) => {
+  const cwd = scratch(t);
+  const calls: string[] = [];
+  const execs: string[] = [];
+  const counter = defineFeature({
+    name: 'exec-counter',
+    create: () => ({
+      configure(settings) {
+        calls.push('configure');
+        settings.stepOptions.counted = true;
+      },
+      record: () => void calls.push('record'),
+      plan: () => (calls.push('plan'), {}),
+      actors: () => (calls.push('actors'), []),
+      on: {
+        [MSG_EXEC]: (body: ExecBody) => {
+          if (!calls.includes('on')) calls.push('on');
+          execs.push(Buffer.from(body.path).toString());
+        },
+      },
+      finish: () => void calls.push('finish'),
+      status: () => (calls.push('status'), { execs: execs.length }),
+    }),
+  });
+  const result = await run({ argv: ['sh', '-c', '/bin/true; /bin/true'], cwd, features: [counter] }).done;
+  t.is(result.status, 0);
+  t.deepEqual(calls, ['configure', 'record', 'plan', 'actors', 'on', 'finish', 'status']);
+  t.true(execs.length >= 3, execs.join(' '));
+  t.is(readStatus(result.attemptDir).execs, execs.length);
+  t.is((result as unknown as { execs: number }).execs, execs.length);
+  t.true(JSON.parse(readFileSync(path.join(result.attemptDir, 'options'), 'utf8')).counted);
+});
+
+test('a feature that is not enabled takes no part', async (t) => {
+  const cwd = scratch(t);
+  let created = false;
+  const off = defineFeature({ name: 'off', enabled: () => false, create: () => ((created = true), {}) });
+  const result = await run({ argv: ['true'], cwd, features: [off] }).done;
+  t.is(result.status, 0);
+  t.false(created);
+});
+
+test('a feature starts its own actor beside the sandbox and asks it at the end', async (t) => {
+  const cwd = scratch(t);
+  let answer: unknown;
+  const withActor = defineFeature({
+    name: 'with-actor',
+    create: () => ({
+      actors: () => [{ name: 'echo', module: new URL('./fixtures/actors/echo.js', import.meta.url) }],
+      async finish(run) {
+        answer = await run.supervisor.request('echo', 'echo', { attempt: run.paths.attempt });
+      },
+    }),
+  });
+  const result = await run({ argv: ['true'], cwd, features: [withActor] }).done;
+  t.is(result.status, 0);
+  t.deepEqual(answer, { attempt: result.attempt });
+});
+
+test('a problem a feature reports is counted in the status and the summary line', async (t) => {
+  const cwd = scratch(t);
+  const lossy = defineFeature({
+    name: 'lossy',
+    create: () => ({
+      finish(run) {
+        run.problem({ kind: 'lost-version', count: 2, detail: '/tmp/x' });
+        run.problem({ kind: 'lost-version', count: 1, detail: '/tmp/y' });
+      },
+    }),
+  });
+  const result = await run({ argv: ['true'], cwd, features: [lossy] }).done;
+  t.deepEqual(readStatus(result.attemptDir).problems, [{ kind: 'lost-version', count: 3, detail: '/tmp/x' }]);
+  t.regex(formatSummary(result, cwd), /, 3 problems \(lost-version 3\); record in /);
+  const out = new PassThrough();
+  const chunks: Buffer[] = [];
+  out.on('data', (c: Buffer) => chunks.push(c));
+  t.is(await check(result.attemptDir, out), 1);
+  t.is(Buffer.concat(chunks).toString(), 'status: 3 problems of kind lost-version while running (first: /tmp/x)\n');
+});
+
+test('a failing finish step leaves an incomplete attempt saying why', async (t) => {
+  const cwd = scratch(t);
+  const broken = defineFeature({
+    name: 'broken',
+    create: () => ({
+      finish() {
+        throw new Error('disk on fire');
+      },
+    }),
+  });
+  await t.throwsAsync(run({ argv: ['true'], cwd, features: [broken] }).done, { message: 'disk on fire' });
+  const status = readStatus(path.join(cwd, 'build', '0', '0'));
+  t.like(status, { complete: false, reason: 'disk on fire' });
+});

@@ -1,0 +1,139 @@
+// Read accesses in the record: every way a program reads, probes, lists or executes a
+// file ends up in the access index (`uwrx inspect files --reads`), through the
+// in-process recorder (--fast-path) or the seccomp notification path, which also covers
+// statically linked programs and calls the recorder does not interpose.
+import test from 'ava';
+import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { buildDriver } from './native/cc.js';
+import { ensureCommands } from './helpers/packages.js';
+import { scratchDir, uwrx } from './helpers/uwrx.js';
+import type { AccessRow } from '../src/inspect/reads.js';
+
+const scratch: string[] = [];
+test.after.always(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+function workDir(): string {
+  const dir = scratchDir('uwrx-reads-');
+  scratch.push(dir);
+  return dir;
+}
+
+/** Runs argv under uwrx in cwd; returns the attempt's accesses (inspect --reads, json). */
+async function reads(cwd: string, argv: string[], fastPath: boolean): Promise<{ rows: AccessRow[]; attempt: string }> {
+  const r = await uwrx(['run', '--build', path.join(cwd, 'build'), ...(fastPath ? ['--fast-path'] : []), '--', ...argv], { cwd });
+  if (r.status !== 0) throw new Error(`uwrx run exited ${r.status}: ${r.stderr}`);
+  const m = /record in (\S+)/.exec(r.stderr);
+  if (!m) throw new Error(`no attempt in: ${r.stderr}`);
+  const attempt = path.resolve(cwd, m[1]!);
+  const out = await uwrx(['inspect', 'files', attempt, '--reads', '--format', 'json'], { cwd });
+  if (out.status !== 0) throw new Error(`inspect exited ${out.status}: ${out.stderr}`);
+  return { rows: JSON.parse(out.stdout) as AccessRow[], attempt };
+}
+
+/** "<op> <path relative to base>" of one process's accesses below base. */
+function opsOf(rows: AccessRow[], pid: number, base: string): string[] {
+  return rows.filter((r) => r.pid === pid && r.path.startsWith(base + '/')).map((r) => `${r.op} ${path.relative(base, r.path)}`);
+}
+
+const MODES = [
+  { name: 'fast path', fastPath: true },
+  { name: 'notification path', fastPath: false },
+] as const;
+
+for (const mode of MODES) {
+  test.serial(`${mode.name}: opens, fopen, fortified and raw syscalls, stats, threads, fork, vfork and posix_spawn are recorded`, async (t) => {
+    const probe = buildDriver('access_probe', ['test/native/access_probe.c'], ['-D_FORTIFY_SOURCE=2', '-pthread']);
+    const dir = workDir();
+    const data = path.join(dir, 'data');
+    mkdirSync(path.join(data, 'listed'), { recursive: true });
+    for (const name of ['fortify', 'fopen', 'openat2', 'syscall', 'stat', 'access', 'thread', 'fork', 'vfork', 'spawn']) {
+      writeFileSync(path.join(data, `${name}.txt`), `${name}\n`);
+    }
+    symlinkSync('fopen.txt', path.join(data, 'link'));
+    const { rows } = await reads(dir, [probe, data], mode.fastPath);
+    const probePid = rows.find((r) => r.op === 'exec' && r.path === probe)?.pid;
+    t.truthy(probePid, 'the probe exec is in the index');
+    const own = opsOf(rows, probePid!, data);
+    for (const expected of [
+      'read fortify.txt', 'read fopen.txt', 'read openat2.txt', 'read syscall.txt', 'stat stat.txt', 'missing missing-stat.txt',
+      'missing missing-open.txt', 'stat access.txt', 'readdir listed', 'read thread.txt',
+    ]) {
+      t.true(own.includes(expected), `${expected} by the probe in ${JSON.stringify(own)}`);
+    }
+    if (mode.fastPath) t.true(own.includes('readlink link'), `readlink in ${JSON.stringify(own)}`);
+    for (const child of ['fork.txt', 'vfork.txt']) {
+      const by = rows.filter((r) => r.path === path.join(data, child) && r.op === 'read').map((r) => r.pid);
+      t.is(by.length, 1, `${child} read once: ${JSON.stringify(by)}`);
+      t.not(by[0], probePid, `${child} is the child's read, not the probe's`);
+    }
+    const spawned = rows.find((r) => r.path === path.join(data, 'spawn.txt') && r.op === 'read');
+    t.is(path.basename(spawned?.exe ?? ''), 'cat', 'posix_spawn: cat read spawn.txt');
+    t.false(rows.some((r) => r.path.startsWith('/dev/.uwrx-')), 'uwrx\'s own files are not in the record');
+  });
+
+  test.serial(`${mode.name}: gcc's header search records the probed, missing and found headers`, async (t) => {
+    const dir = workDir();
+    mkdirSync(path.join(dir, 'inc1'));
+    mkdirSync(path.join(dir, 'inc2'));
+    writeFileSync(path.join(dir, 'inc2', 'h.h'), '#define ANSWER 42\n');
+    writeFileSync(path.join(dir, 'x.c'), '#include <h.h>\nint answer(void) { return ANSWER; }\n');
+    const { rows } = await reads(dir, ['gcc', '-I', 'inc1', '-I', 'inc2', '-c', 'x.c'], mode.fastPath);
+    const cc1 = rows.filter((r) => r.exe.endsWith('/cc1'));
+    t.true(cc1.length > 0, 'cc1 ran');
+    const ops = cc1.filter((r) => r.path.startsWith(dir + '/')).map((r) => `${r.op} ${path.relative(dir, r.path)}`);
+    t.true(ops.includes('read x.c'), JSON.stringify(ops));
+    t.true(ops.includes('read inc2/h.h'), JSON.stringify(ops));
+    t.true(ops.includes('missing inc1/h.h'), JSON.stringify(ops));
+    t.false(ops.includes('missing inc2/h.h'), JSON.stringify(ops));
+  });
+}
+
+test.serial('a statically linked program (busybox-static) is recorded through the notification path', async (t) => {
+  const missing = ensureCommands({ '/bin/busybox': 'busybox-static' });
+  if (missing.length > 0) {
+    t.log('busybox-static cannot be installed here (needs root and apt-get)');
+    t.fail('busybox-static is not installed');
+    return;
+  }
+  const dir = workDir();
+  writeFileSync(path.join(dir, 'busy.txt'), 'busy\n');
+  const { rows } = await reads(dir, ['sh', '-c', '/bin/busybox cat busy.txt && ! /bin/busybox ls nothere 2>/dev/null'], true);
+  const busy = rows.filter((r) => r.exe === '/bin/busybox' && r.path.startsWith(dir + '/')).map((r) => `${r.op} ${path.relative(dir, r.path)}`);
+  t.true(busy.includes('read busy.txt'), JSON.stringify(busy));
+  t.true(busy.includes('missing nothere'), JSON.stringify(busy));
+});
+
+test.serial('fast path: a program that blocks every signal, handles SIGSYS and closes every fd runs as natively and is recorded', async (t) => {
+  const probe = buildDriver('access_probe', ['test/native/access_probe.c'], ['-D_FORTIFY_SOURCE=2', '-pthread']);
+  const dir = workDir();
+  const data = path.join(dir, 'data');
+  mkdirSync(data);
+  for (const name of ['before-hostile', 'hostile']) writeFileSync(path.join(data, `${name}.txt`), 'x\n');
+  const { rows } = await reads(dir, [probe, data, 'hostile'], true);
+  const probePid = rows.find((r) => r.op === 'exec' && r.path === probe)?.pid;
+  const own = opsOf(rows, probePid!, data);
+  t.deepEqual(own, ['read before-hostile.txt', 'read hostile.txt', 'missing hostile-missing.txt']);
+});
+
+test.serial('repeated accesses are counted once per process and path in accesses.tsv', async (t) => {
+  const dir = workDir();
+  writeFileSync(path.join(dir, 'again.txt'), 'x\n');
+  const { rows, attempt } = await reads(dir, ['sh', '-c', 'cat again.txt again.txt again.txt >/dev/null'], true);
+  const again = rows.filter((r) => r.path === path.join(dir, 'again.txt') && r.op === 'read');
+  t.is(again.length, 1);
+  t.is(again[0]!.count, 3);
+  const index = readFileSync(path.join(attempt, 'accesses.tsv'), 'utf8');
+  t.true(index.startsWith('pid\top\tpath\tcount\n'));
+});
+
+test('inspect files --reads on an attempt without an access index fails with one line, exit 2', async (t) => {
+  const dir = workDir();
+  mkdirSync(path.join(dir, 'attempt'));
+  const r = await uwrx(['inspect', 'files', path.join(dir, 'attempt'), '--reads'], { cwd: dir });
+  t.is(r.status, 2);
+  t.regex(r.stderr, /has no accesses\.tsv/);
+  t.is(r.stderr.trim().split('\n').length, 1);
+});
