@@ -143,6 +143,18 @@ export async function layoutStore(
   const needsOpaque = (n: Node, inc: number) => inc >= 2 || (inc >= 1 && existedBefore(n));
 
   for (const n of ordered) {
+    try {
+      await placeNode(n);
+    } catch (err) {
+      // a history this layout did not foresee: what could not be placed is listed, the
+      // rest of the record is kept
+      for (const v of n.versions) skip(n, v.pid);
+      if (process.env.UWRX_DEBUG) console.error(`uwrx: laying out ${escapeBytes(n.h.path)}: ${String(err)}`);
+    }
+  }
+  return { skipped };
+
+  async function placeNode(n: Node): Promise<void> {
     // 1. the final state, from the upper
     const impliedAbsent = n.ancestors.some((a) => a.final.kind !== 'dir');
     const { layer: srcLayer, file: src } = store.current(n.h.path);
@@ -153,13 +165,14 @@ export async function layoutStore(
       // nothing in the upper over a path the layers below hold: the run left it as it was
       const untouched = !st && kindBefore(n.h.path) !== 'absent';
       if (!impliedAbsent && !untouched && (await store.makeParents(n.finalLayer, n.h.path))) {
+        if (!st || srcLayer !== n.finalLayer) await removeAny(dst);
         if (st && srcLayer !== n.finalLayer) await fs.rename(src, dst);
-        else if (!st || srcLayer !== n.finalLayer) await store.whiteout(dst);
+        else if (!st) await store.whiteout(dst);
       }
     } else if (finalKind === 'file') {
       if (srcLayer !== n.finalLayer) {
         if (await store.makeParents(n.finalLayer, n.h.path)) {
-          await removeIfNotDir(dst);
+          await removeAny(dst);
           await fs.rename(src, dst);
         } else skip(n, n.final.pid);
       }
@@ -215,7 +228,6 @@ export async function layoutStore(
       await move(version, to);
     }
   }
-  return { skipped };
 }
 
 async function lstatOrNull(p: string | Buffer) {
@@ -228,10 +240,8 @@ async function lstatOrNull(p: string | Buffer) {
   }
 }
 
-async function removeIfNotDir(p: Buffer): Promise<void> {
-  const st = await lstatOrNull(p);
-  if (st && st.isDirectory()) await fs.rm(p, { recursive: true, force: true });
-  else if (st) await fs.rm(p, { force: true });
+async function removeAny(p: Buffer): Promise<void> {
+  await fs.rm(p, { recursive: true, force: true });
 }
 
 function ignoreExists(err: NodeJS.ErrnoException): void {

@@ -1373,8 +1373,12 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
   return verdict;
 }
 
-/* A call that records nothing but shows that the thread's last call has returned (a
- * fork, an exec, the exit): files.meta keeps the order in which things happened. */
+/* A call that records nothing but shows that the thread's last call has returned (an
+ * exec, the exit), already notified for the processes feature: files.meta keeps the
+ * order in which things happened. fork and clone are not notified at all (a notified
+ * fork could fail with EINTR where natively it restarts): a child's calls can come
+ * before its parent's last line, which is why a parent's calls are settled when a child
+ * is first seen (files_spawned). */
 static enum verdict on_next_call(struct notif_ctx *ctx) {
   files_confirm(ctx->req->pid);
   return VERDICT_CONTINUE;
@@ -1424,6 +1428,13 @@ static enum verdict on_xattr(struct notif_ctx *ctx) {
   }
   free(p);
   return VERDICT_CONTINUE;
+}
+
+/* A child's first call: what its parent did before starting it has happened (fork
+ * itself is not notified), so the parent's lines come first. */
+static void files_spawned(struct proc *p, struct proc *parent) {
+  (void)p;
+  if (parent) files_proc_ended(parent->logical);
 }
 
 static void files_exited(struct proc *p, bool known, int status) {
@@ -1488,10 +1499,6 @@ static const struct subscription files_calls[] = {
   { SYS_removexattr, on_xattr, NULL, NULL },
   { SYS_lremovexattr, on_xattr, NULL, NULL },
   { SYS_fremovexattr, on_xattr, NULL, NULL },
-  { SYS_clone, on_next_call, NULL, NULL },
-  { SYS_clone3, on_next_call, NULL, NULL },
-  { SYS_fork, on_next_call, NULL, NULL },
-  { SYS_vfork, on_next_call, NULL, NULL },
   { SYS_execve, on_next_call, NULL, NULL },
   { SYS_execveat, on_next_call, NULL, NULL },
   { SYS_exit_group, on_next_call, NULL, NULL },
@@ -1501,5 +1508,6 @@ const struct feature feature_files = {
   .name = "files",
   .enabled = files_on,
   .subs = SUBSCRIPTIONS(files_calls),
+  .on_spawn = files_spawned,
   .on_exit = files_exited,
 };
