@@ -56,7 +56,7 @@ export async function readFileOrUndefined(file: string): Promise<string | undefi
 
 /** Synchronous stat/lstat that answer null for any failure: for probing the host, where
  * an unreadable path counts as absent (the command could not see it either). */
-export function statSyncOrNull(p: string): Stats | null {
+export function statSyncOrNull(p: string | Buffer): Stats | null {
   try {
     return statSync(p);
   } catch {
@@ -64,7 +64,7 @@ export function statSyncOrNull(p: string): Stats | null {
   }
 }
 
-export function lstatSyncOrNull(p: string): Stats | null {
+export function lstatSyncOrNull(p: string | Buffer): Stats | null {
   try {
     return lstatSync(p);
   } catch {

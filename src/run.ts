@@ -194,12 +194,17 @@ export class RunHandle extends EventEmitter<RunEvents> {
       actorsStarted.then(() => timing('actors started'), () => undefined);
       outcome = await this.sandbox.done;
       timing('sandbox done');
-      await actorsStarted;
+      // A failed actor is reported below; the record still gets what the others can write.
+      await actorsStarted.catch((err: unknown) => {
+        if (!actorFailure) throw err;
+      });
       for (const f of features) {
         await f.hooks.finish?.(run, { sandbox: outcome, actorFailure });
       }
       if (actorFailure) throw actorFailure;
-    } catch (err) {
+    } catch (caught) {
+      // the actor's failure is the cause of whatever failed after it
+      const err = actorFailure ?? caught;
       await run.storage.storeStatus({
         complete: false,
         status: 2,

@@ -82,11 +82,11 @@ const wrongUsage: Array<[string, string[], RegExp]> = [
   ['bad step name', ['run', '--step', '../x', '--', 'true'], /not a valid step name/],
   ['inspect bad view', ['inspect', 'nothing', 'build/0/0'], /unknown view "nothing"/],
   ['inspect bad format', ['inspect', 'procs', 'build/0/0', '--format', 'xml'], /--format must be text or json/],
-  ['check without trace', ['check'], /missing the trace/],
+  ['check without an attempt', ['check'], /missing the attempt directory/],
   ['--tmp that cannot be created', ['run', '--tmp', '/proc/uwrx-no-such-dir', '--', 'true'], /cannot create temporary directory \(--tmp\) \/proc\/uwrx-no-such-dir/],
   ['--tmp that is a file', ['run', '--tmp', '/etc/hostname', '--', 'true'], /temporary directory \(--tmp\) \/etc\/hostname is not a directory/],
   ['--build that is a file', ['run', '--build', '/etc/hostname', '--', 'true'], /build directory \/etc\/hostname is not a directory/],
-  ['inspect a trace that does not exist', ['inspect', 'procs', 'build/9/9'], /no such trace/],
+  ['inspect an attempt that does not exist', ['inspect', 'procs', 'build/9/9'], /no such attempt directory/],
 ];
 
 for (const [name, args, message] of wrongUsage) {

@@ -1,6 +1,6 @@
 import test from 'ava';
-import { mkdtemp, readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { readFile } from 'node:fs/promises';
+import { scratchDir } from './helpers/uwrx.js';
 import { join } from 'node:path';
 import {
   PrngLabel,
@@ -107,7 +107,7 @@ test('the C per-process API hands out the streams the construction defines', (t)
 });
 
 test('seed.txt round trip, and a clear error for a bad seed', async (t) => {
-  const dir = await mkdtemp(join(tmpdir(), 'uwrx-seed-'));
+  const dir = scratchDir('uwrx-seed-');
   const seed = freshSeed();
   await writeSeedFile(dir, seed);
   t.is(await readFile(join(dir, 'seed.txt'), 'utf8'), formatSeed(seed) + '\n');

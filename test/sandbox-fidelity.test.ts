@@ -7,11 +7,14 @@ import { promises as fs, existsSync, readFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { callerMode } from '../src/sandbox/plan.js';
+import { ensureCommands } from './helpers/packages.js';
 import { latestAttempt, removeLater, removeWorkDirs, runUwrx, runners, uwrxArgv, workDir, type Runner } from './helpers/sandbox-users.js';
 
 test.after.always(removeWorkDirs);
 
-const hasScript = spawnSync('script', ['--version']).status === 0;
+// script(1) gives a command a terminal of the host's /dev/pts.
+const hasScript = ensureCommands({ script: 'bsdutils' }).length === 0;
+const withScript = hasScript ? test.serial : test.serial.skip;
 
 /** Runs `sh -c script` on the host as the runner. */
 function onHost(r: Runner, script: string): string {
@@ -117,11 +120,7 @@ for (const r of runners) {
     t.false(existsSync(path.join(cwd, 'out')));
   });
 
-  test.serial(`${r.name}: the terminal keeps its name, new terminals work`, async (t) => {
-    if (!hasScript) {
-      t.pass('script(1) is not installed');
-      return;
-    }
+  withScript(`${r.name}: the terminal keeps its name, new terminals work${hasScript ? '' : ' (needs script(1), not installable here)'}`, async (t) => {
     const dir = await workDir(r);
     const inner = 'tty; script -qec tty /dev/null; python3 -c "import os, pty; m, s = pty.openpty(); print(os.ttyname(s))"';
     const quote = (a: string) => `'${a.replace(/'/g, `'\\''`)}'`;

@@ -1,11 +1,12 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { combineLdso } from '../src/reproducibility/ldso-combine.js';
 import { LDSO_PATH, measureShimExecCost } from '../src/reproducibility/shim-bench.js';
 import { buildDriver, driverDir, nativeDir } from './native/cc.js';
+import { ensureCommands } from './helpers/packages.js';
 
 execFileSync('make', ['-s', '-C', nativeDir, 'out/uwrx-shim'], { stdio: 'inherit' });
 const shim = join(nativeDir, 'out/uwrx-shim');
@@ -15,6 +16,7 @@ const probe = buildDriver('probe', ['test/native/repro_probe.c']);
 const stub = buildDriver('control_stub', ['test/native/control_stub.c']);
 // The combined form: the real ld.so with the shim appended as a segment.
 const work = mkdtempSync(join(tmpdir(), 'uwrx-shim-test-'));
+test.after.always(() => rmSync(work, { recursive: true, force: true }));
 const combined = join(work, 'ld-combined.so');
 writeFileSync(combined, combineLdso(readFileSync(LDSO_PATH), readFileSync(shim)));
 chmodSync(combined, 0o755);
@@ -33,11 +35,8 @@ function hasTool(name: string): boolean {
   return spawnSync('sh', ['-c', `command -v ${name}`]).status === 0;
 }
 
-test('the shim needs no relocation processing and carries its marker note', (t) => {
-  if (!hasTool('readelf')) {
-    t.pass('readelf missing');
-    return;
-  }
+const hasReadelf = ensureCommands({ readelf: 'binutils' }).length === 0;
+(hasReadelf ? test : test.skip)(`the shim needs no relocation processing and carries its marker note${hasReadelf ? '' : ' (needs readelf, not installable here)'}`, (t) => {
   t.regex(execFileSync('readelf', ['-r', shim]).toString(), /no relocations/);
   t.regex(execFileSync('readelf', ['-n', shim]).toString(), /uwrx\s+0x00000004/);
 });
@@ -114,15 +113,17 @@ function inMountNamespace(script: string, env: NodeJS.ProcessEnv) {
   return run('unshare', [...unshare, '--propagation', 'private', 'sh', '-c', script], env);
 }
 
-test('bind-mounted over the dynamic linker in a private mount namespace, programs run', (t) => {
+// Binding over the dynamic linker needs a private mount namespace of our own.
+const canUnshare = inMountNamespace('true', process.env).status === 0;
+const nsTest = (title: string, body: (t: import('ava').ExecutionContext) => void | Promise<void>) =>
+  canUnshare ? test(title, body) : test.skip(`${title} (needs unshare -m, which fails here)`, body);
+
+nsTest('bind-mounted over the dynamic linker in a private mount namespace, programs run', (t) => {
   const dir = mkdtempSync(join(tmpdir(), 'uwrx-shim-ns-'));
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const realLdso = join(dir, 'ld.so');
   copyFileSync(LDSO_PATH, realLdso);
   const env = { ...process.env, UWRX_LDSO: realLdso, SHIM: shim, PROBE: probe };
-  if (inMountNamespace('true', env).status !== 0) {
-    t.pass('no mount namespace here');
-    return;
-  }
   const script = `set -e
 mount --bind "$SHIM" ${LDSO_PATH}
 /bin/true
@@ -139,12 +140,8 @@ ${LDSO_PATH} --list /bin/true | grep -c libc.so.6`;
   t.regex(r.stdout, /^1$/m);
 });
 
-test('combined ld.so bound over the dynamic linker: programs run and C and C++ programs link', (t) => {
+nsTest('combined ld.so bound over the dynamic linker: programs run and C and C++ programs link', (t) => {
   const env = { ...process.env, COMBINED: combined, WORK: work };
-  if (inMountNamespace('true', env).status !== 0) {
-    t.pass('no mount namespace here');
-    return;
-  }
   const script = `set -e
 mount --bind "$COMBINED" ${LDSO_PATH}
 /bin/true
@@ -165,11 +162,7 @@ if command -v strace >/dev/null; then strace -f -e trace=clock_gettime "$WORK/pr
   if (hasTool('strace')) t.regex(r.stdout, /\n1\n$/, 'clock_gettime(CLOCK_MONOTONIC) is a real syscall');
 });
 
-test('the shim cost benchmark runs', async (t) => {
-  if (inMountNamespace('true', process.env).status !== 0) {
-    t.pass('no mount namespace here');
-    return;
-  }
+nsTest('the shim cost benchmark runs', async (t) => {
   for (const form of ['combined', 'private-path'] as const) {
     const r = await measureShimExecCost({ runs: 40, rounds: 2, form });
     t.log(

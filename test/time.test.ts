@@ -1,7 +1,5 @@
 import test from 'ava';
-import { mkdtemp } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { scratchDir } from './helpers/uwrx.js';
 import {
   Clock,
   DEFAULT_STEP_NS,
@@ -94,7 +92,7 @@ test('T0 and mode options', async (t) => {
   t.is(freshT0Ns(1_767_225_600_999), 1_767_225_600_000_000_000n);
   t.is(parseTimeMode('frozen'), 'frozen');
   t.throws(() => parseTimeMode('slow'), { message: "unknown time mode 'slow' (expected advancing, frozen, real)" });
-  const dir = await mkdtemp(join(tmpdir(), 'uwrx-t0-'));
+  const dir = scratchDir('uwrx-t0-');
   await writeT0File(dir, T0);
   t.is(await readT0File(dir), T0);
 });

@@ -46,6 +46,11 @@ export function defineActor<Options = unknown>(name: string, body: ActorBody<Opt
   return { name, body };
 }
 
+/** The thread (ActorSpec.thread) shared by actors that mostly wait on the filesystem
+ * (the storage actor, the trace collector): a worker thread of its own would cost each
+ * of them more to start than their work. */
+export const IO_THREAD = 'io';
+
 /** Request types between the supervisor and the worker entry; actors never see them. */
 export const CONTROL = {
   start: 'actor.start',

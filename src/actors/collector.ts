@@ -11,7 +11,7 @@ import { closeSync, fstatSync, openSync, readSync, readdirSync, unlinkSync } fro
 import path from 'node:path';
 import { traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
-import { defineActor } from './actor.js';
+import { IO_THREAD, defineActor } from './actor.js';
 import type { ActorSpec } from './supervisor.js';
 import { EVENT_MAX_SIZE, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
@@ -383,6 +383,7 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
       module: new URL('./collector.js', import.meta.url),
       options: { runDir: options.runDir, intervalMs: options.intervalMs, killProbe: options.killProbe },
       connect: ['merger'],
+      thread: IO_THREAD,
     },
   ];
 }

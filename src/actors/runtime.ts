@@ -11,7 +11,7 @@
 //   and turns a crash ("actor merger failed: ...") into an event plus an orderly stop
 //   of the rest. Actors reach each other over direct MessageChannels the supervisor
 //   hands out (ActorSpec.connect), not through the main thread.
-export { defineActor, type ActorBody, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
+export { defineActor, IO_THREAD, type ActorBody, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 export { Peer, RemoteError, RequestTimeoutError, DEFAULT_REQUEST_TIMEOUT_MS, type RequestOptions, type RequestHandler } from './peer.js';
 export {
   Supervisor,

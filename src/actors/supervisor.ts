@@ -13,7 +13,7 @@ import { EventEmitter } from 'eventemitter3';
 import { CONTROL } from './actor.js';
 import { Peer, RequestTimeoutError, asError, type RequestOptions } from './peer.js';
 import { PortTransport } from './transport.js';
-import type { ActorWorkerData, LinkMessage } from './worker-entry.js';
+import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-entry.js';
 
 export interface ActorSpec {
   name: string;
@@ -23,6 +23,11 @@ export interface ActorSpec {
   options?: unknown;
   /** Names of actors started before this one to open a direct channel with. */
   connect?: string[];
+  /** Actors of one start() call naming the same thread share one worker thread: for
+   * actors idle most of the run, whose own thread would cost more to start than their
+   * work. Default: a thread of its own. A failure in a shared thread fails all of its
+   * actors. */
+  thread?: string;
 }
 
 export interface SupervisorOptions {
@@ -142,6 +147,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * Skipped for a spec whose links cannot be made (startOne reports those). */
   private prewarm(specs: ActorSpec[]): void {
     const known = new Set(this.actors.filter((a) => a.state === 'running').map((a) => a.name));
+    // one worker per thread: the actors naming it, each with its own channels
+    const threads = new Map<string, Array<{ spec: ActorSpec; data: ActorWorkerData; transfer: MessagePort[]; p: Omit<Prewarmed, 'worker'> }>>();
     for (const spec of specs) {
       const ok = !this.prewarmed.has(spec.name) && !known.has(spec.name) && (spec.connect ?? []).every((o) => known.has(o));
       known.add(spec.name);
@@ -156,21 +163,21 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         transfer.push(link.port2);
         held.set(other, link.port1);
       }
-      const worker = this.createWorker(spec, port2, links, transfer);
-      const p: Prewarmed = { worker, port: port1, held };
-      // kept until startOne takes the worker over: an early failure is reported in order
-      worker.on('error', (err) => (p.error ??= asError(err)));
-      worker.on('exit', (code) => (p.exitCode = code));
-      this.prewarmed.set(spec.name, p);
+      const thread = spec.thread ?? `actor ${spec.name}`;
+      const group = threads.get(thread) ?? [];
+      group.push({ spec, data: actorWorkerData(spec, port2, links), transfer, p: { port: port1, held } });
+      threads.set(thread, group);
     }
-  }
-
-  private createWorker(spec: ActorSpec, port: MessagePort, links: Record<string, MessagePort>, transfer: MessagePort[]): Worker {
-    const moduleUrl = typeof spec.module === 'string' && !spec.module.startsWith('file:')
-      ? pathToFileURL(spec.module).href
-      : String(spec.module);
-    const workerData: ActorWorkerData = { name: spec.name, moduleUrl, options: spec.options, port, links };
-    return new Worker(entryUrl, { workerData, transferList: transfer, name: `uwrx actor ${spec.name}` });
+    for (const [thread, group] of threads) {
+      const worker = createWorker(thread, group.map((g) => g.data), group.flatMap((g) => g.transfer));
+      for (const { spec, p: partial } of group) {
+        const p: Prewarmed = { worker, ...partial };
+        // kept until startOne takes the worker over: an early failure is reported in order
+        worker.on('error', (err) => (p.error ??= asError(err)));
+        worker.on('exit', (code) => (p.exitCode = code));
+        this.prewarmed.set(spec.name, p);
+      }
+    }
   }
 
   private async startOne(spec: ActorSpec): Promise<void> {
@@ -190,7 +197,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       port = warm.port;
       for (const target of targets) {
         const held = warm.held.get(target.name)!;
-        target.worker.postMessage({ link: spec.name, port: held } satisfies LinkMessage, [held]);
+        target.worker.postMessage({ to: target.name, link: spec.name, port: held } satisfies LinkMessage, [held]);
       }
     } else {
       const { port1, port2 } = new MessageChannel();
@@ -198,11 +205,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       const transfer: MessagePort[] = [port2];
       for (const target of targets) {
         const link = new MessageChannel();
-        target.worker.postMessage({ link: spec.name, port: link.port1 } satisfies LinkMessage, [link.port1]);
+        target.worker.postMessage({ to: target.name, link: spec.name, port: link.port1 } satisfies LinkMessage, [link.port1]);
         links[target.name] = link.port2;
         transfer.push(link.port2);
       }
-      worker = this.createWorker(spec, port2, links, transfer);
+      worker = createWorker(`actor ${spec.name}`, [actorWorkerData(spec, port2, links)], transfer);
       port = port1;
     }
     const peer = new Peer(new PortTransport(port), `actor ${spec.name}`);
@@ -276,9 +283,12 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         }
       }
       // Actors may leave handles open (timers, sockets); terminating is what guarantees
-      // the thread ends. It resolves once the thread is gone.
-      await withTimeout(actor.worker.terminate(), this.stopTimeoutMs);
-      await withTimeout(actor.exited, this.stopTimeoutMs);
+      // the thread ends. It resolves once the thread is gone. A shared thread ends with
+      // the first of its actors, the last one stopped.
+      if (this.actors.find((a) => a.worker === actor.worker) === actor) {
+        await withTimeout(actor.worker.terminate(), this.stopTimeoutMs);
+        await withTimeout(actor.exited, this.stopTimeoutMs);
+      }
       actor.peer.close();
       const wasStopping = actor.state === 'stopping';
       if (actor.state !== 'failed') actor.state = 'stopped';
@@ -310,4 +320,16 @@ async function withTimeout(promise: Promise<unknown>, ms: number): Promise<void>
     }),
   ]);
   clearTimeout(timer);
+}
+
+function actorWorkerData(spec: ActorSpec, port: MessagePort, links: Record<string, MessagePort>): ActorWorkerData {
+  const moduleUrl = typeof spec.module === 'string' && !spec.module.startsWith('file:')
+    ? pathToFileURL(spec.module).href
+    : String(spec.module);
+  return { name: spec.name, moduleUrl, options: spec.options, port, links };
+}
+
+function createWorker(thread: string, actors: ActorWorkerData[], transfer: MessagePort[]): Worker {
+  const workerData: WorkerData = { actors };
+  return new Worker(entryUrl, { workerData, transferList: transfer, name: `uwrx ${thread}` });
 }

@@ -1,10 +1,11 @@
-// Generic body of every actor's worker thread: loads the actor module named by the
-// supervisor, answers the supervisor's start/stop requests, and wires the actor's
-// handlers to the supervisor and to every linked actor.
+// Generic body of every actor worker thread: loads the actor modules named by the
+// supervisor (one, or several that share the thread; see ActorSpec.thread), answers the
+// supervisor's start/stop requests for each, and wires each actor's handlers to the
+// supervisor and to every actor it is linked with.
 //
-// Failures are deliberately not caught here: an exception that escapes the actor
-// (at import, in a timer, in an unawaited promise) ends the thread, and the
-// supervisor reports it with the actor's name.
+// Failures are deliberately not caught here: an exception that escapes an actor (at
+// import, in a timer, in an unawaited promise) ends the thread, and the supervisor
+// reports it with the names of the actors it hosted.
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 import { Peer, type NotificationListener } from './peer.js';
@@ -21,63 +22,81 @@ export interface ActorWorkerData {
   links: Record<string, MessagePort>;
 }
 
-/** Sent on the worker's parentPort (structured clone: it carries a MessagePort). */
+/** What a worker hosts: its actors, in start order. */
+export interface WorkerData {
+  actors: ActorWorkerData[];
+}
+
+/** Sent on the worker's parentPort (structured clone: it carries a MessagePort): actor
+ * `link` started, and `port` is actor `to`'s end of the channel to it. */
 export interface LinkMessage {
+  to: string;
   link: string;
   port: MessagePort;
 }
 
-const data = workerData as ActorWorkerData;
-const imported = (await import(data.moduleUrl)) as { default?: ActorDefinition };
-const definition = imported.default;
-if (!definition || typeof definition !== 'object' || typeof definition.body !== 'function') {
-  throw new Error(`${data.moduleUrl} has no default export from defineActor()`);
-}
+/** One hosted actor: its module, its channels and, once started, its handlers. */
+class Hosted {
+  private readonly peers = new Map<string, Peer>();
+  private readonly listeners: Array<[string, NotificationListener]> = [];
+  /** Set once the body has run: its handlers answer every peer from then on. */
+  private instance: ActorInstance | undefined;
+  private readonly supervisor: Peer;
 
-const peers = new Map<string, Peer>();
-const listeners: Array<[string, NotificationListener]> = [];
-/** Set once the body has run: its handlers answer every peer from then on. */
-let instance: ActorInstance | undefined;
-
-function attach(peerName: string, peer: Peer): void {
-  for (const [type, handler] of Object.entries(instance?.handlers ?? {})) peer.handle(type, handler);
-  for (const [type, listener] of listeners) peer.on(type, listener);
-  peers.set(peerName, peer);
-}
-
-const supervisor = new Peer(new PortTransport(data.port), 'supervisor');
-for (const [peerName, port] of Object.entries(data.links)) {
-  attach(peerName, new Peer(new PortTransport(port), `actor ${peerName}`));
-}
-parentPort!.on('message', (message: LinkMessage) => {
-  attach(message.link, new Peer(new PortTransport(message.port), `actor ${message.link}`));
-});
-// The parent port must not keep the thread alive by itself; the supervisor's channel does.
-parentPort!.unref();
-
-const ctx: ActorContext = {
-  name: data.name,
-  options: data.options,
-  supervisor,
-  peer(peerName) {
-    const peer = peers.get(peerName);
-    if (!peer) throw new Error(`actor ${data.name} is not linked with "${peerName}" (see ActorSpec.connect)`);
-    return peer;
-  },
-  on(type, listener) {
-    listeners.push([type, listener]);
-    supervisor.on(type, listener);
-    for (const peer of peers.values()) peer.on(type, listener);
-  },
-};
-
-supervisor.handle(CONTROL.start, async () => {
-  instance = (await definition.body(ctx)) ?? {};
-  for (const [type, handler] of Object.entries(instance.handlers ?? {})) {
-    supervisor.handle(type, handler);
-    for (const peer of peers.values()) peer.handle(type, handler);
+  constructor(
+    private readonly data: ActorWorkerData,
+    private readonly definition: ActorDefinition,
+  ) {
+    this.supervisor = new Peer(new PortTransport(data.port), 'supervisor');
+    for (const [peerName, port] of Object.entries(data.links)) this.link(peerName, port);
+    this.supervisor.handle(CONTROL.start, () => this.start());
+    this.supervisor.handle(CONTROL.stop, async () => {
+      await this.instance?.stop?.();
+    });
   }
-});
-supervisor.handle(CONTROL.stop, async () => {
-  await instance?.stop?.();
-});
+
+  link(peerName: string, port: MessagePort): void {
+    const peer = new Peer(new PortTransport(port), `actor ${peerName}`);
+    for (const [type, handler] of Object.entries(this.instance?.handlers ?? {})) peer.handle(type, handler);
+    for (const [type, listener] of this.listeners) peer.on(type, listener);
+    this.peers.set(peerName, peer);
+  }
+
+  private async start(): Promise<void> {
+    const { data, peers, listeners, supervisor } = this;
+    const ctx: ActorContext = {
+      name: data.name,
+      options: data.options,
+      supervisor,
+      peer(peerName) {
+        const peer = peers.get(peerName);
+        if (!peer) throw new Error(`actor ${data.name} is not linked with "${peerName}" (see ActorSpec.connect)`);
+        return peer;
+      },
+      on(type, listener) {
+        listeners.push([type, listener]);
+        supervisor.on(type, listener);
+        for (const peer of peers.values()) peer.on(type, listener);
+      },
+    };
+    const instance = (await this.definition.body(ctx)) ?? {};
+    this.instance = instance;
+    for (const [type, handler] of Object.entries(instance.handlers ?? {})) {
+      supervisor.handle(type, handler);
+      for (const peer of peers.values()) peer.handle(type, handler);
+    }
+  }
+}
+
+const hosted = new Map<string, Hosted>();
+for (const data of (workerData as WorkerData).actors) {
+  const imported = (await import(data.moduleUrl)) as { default?: ActorDefinition };
+  const definition = imported.default;
+  if (!definition || typeof definition !== 'object' || typeof definition.body !== 'function') {
+    throw new Error(`${data.moduleUrl} has no default export from defineActor()`);
+  }
+  hosted.set(data.name, new Hosted(data, definition));
+}
+parentPort!.on('message', (message: LinkMessage) => hosted.get(message.to)?.link(message.link, message.port));
+// The parent port must not keep the thread alive by itself; the supervisors' channels do.
+parentPort!.unref();

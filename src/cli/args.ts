@@ -24,7 +24,7 @@ export type InspectKind = 'files' | 'procs' | 'output' | 'events';
 export interface InspectArgs {
   command: 'inspect';
   kind: InspectKind;
-  trace: string;
+  attempt: string;
   pid?: number;
   who: boolean;
   byPid?: number;
@@ -35,8 +35,8 @@ export interface InspectArgs {
 export type CliCommand =
   | RunArgs
   | InspectArgs
-  | { command: 'check'; trace: string }
-  | { command: 'ui'; trace: string }
+  | { command: 'check'; attempt: string }
+  | { command: 'ui'; attempt: string }
   | { command: 'test'; names: string[]; list: boolean; keep: boolean }
   | { command: 'help'; topic?: string }
   | { command: 'version' };
@@ -121,7 +121,7 @@ export function parseArgs(args: string[]): CliCommand {
       return parseInspect(rest);
     case 'check':
     case 'ui':
-      return { command: first, trace: parseSingleTrace(first, rest) };
+      return { command: first, attempt: parseSingleAttempt(first, rest) };
     default:
       return parseTest(rest);
   }
@@ -211,7 +211,7 @@ export function validateStepName(step: string): void {
 function parseInspect(args: string[]): InspectArgs {
   const r = new OptionReader('inspect', args);
   const positional: string[] = [];
-  const out: Omit<InspectArgs, 'kind' | 'trace'> = { command: 'inspect', who: false, format: 'text' };
+  const out: Omit<InspectArgs, 'kind' | 'attempt'> = { command: 'inspect', who: false, format: 'text' };
   for (let token = r.next(); token !== undefined; token = r.next()) {
     if (token === '--') {
       positional.push(...r.rest());
@@ -244,12 +244,12 @@ function parseInspect(args: string[]): InspectArgs {
         r.unknown(option);
     }
   }
-  const [kind, trace, ...extra] = positional;
+  const [kind, attempt, ...extra] = positional;
   const kinds = ['files', 'procs', 'output', 'events'];
   if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output or events)');
   if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output or events)`);
-  if (trace === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the trace (an attempt directory such as build/0/0)`);
-  const result: InspectArgs = { ...out, kind: kind as InspectKind, trace };
+  if (attempt === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the attempt directory (such as build/0/0)`);
+  const result: InspectArgs = { ...out, kind: kind as InspectKind, attempt };
   if (kind === 'output' && extra.length > 0) result.pid = parsePid('inspect', 'output', extra.shift()!);
   if (extra.length > 0) throw new UsageError(`uwrx inspect ${kind}: unexpected argument "${extra[0]}"`);
   if ((out.who || out.byPid !== undefined || out.reads) && kind !== 'files') {
@@ -259,11 +259,11 @@ function parseInspect(args: string[]): InspectArgs {
   return result;
 }
 
-function parseSingleTrace(command: string, args: string[]): string {
+function parseSingleAttempt(command: string, args: string[]): string {
   const positional = args.filter((a) => a !== '--');
   const option = positional.find((a) => a.startsWith('-') && a !== '-');
   if (option !== undefined) throw new UsageError(`uwrx ${command}: unknown option ${option} (see uwrx ${command} --help)`);
-  if (positional.length === 0) throw new UsageError(`uwrx ${command}: missing the trace (an attempt directory such as build/0/0)`);
+  if (positional.length === 0) throw new UsageError(`uwrx ${command}: missing the attempt directory (such as build/0/0)`);
   if (positional.length > 1) throw new UsageError(`uwrx ${command}: unexpected argument "${positional[1]}"`);
   return positional[0]!;
 }

@@ -4,16 +4,16 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
-  uwrx inspect files|procs|output|events <trace> [options]
-  uwrx check <trace>                           validate a trace's consistency
-  uwrx ui <trace>                              interactive terminal UI over a trace
+  uwrx inspect files|procs|output|events <attempt> [options]
+  uwrx check <attempt>                         validate an attempt's record
+  uwrx ui <attempt>                            interactive terminal UI over an attempt
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
 
 Options:
   -h, --help      show help (also after a command: uwrx run --help)
   -V, --version   show the version
 
-A trace is an attempt directory, e.g. build/0/0.
+<attempt> is an attempt directory, e.g. build/0/0 (step 0, attempt 0).
 `;
 
 export const runHelp = `Usage: uwrx run [options] -- <command> [args...]
@@ -48,13 +48,13 @@ Environment:
   UWRX_DEBUG_TIMING=1   print the time of each phase of the run on stderr
 `;
 
-export const inspectHelp = `Usage: uwrx inspect <what> <trace> [options]
+export const inspectHelp = `Usage: uwrx inspect <what> <attempt> [options]
 
 What:
   files     files written in the attempt (--who: with the processes that wrote them;
             --by-pid N: the files as process N saw them; --reads: every access)
   procs     the process table
-  output    stdout/stderr; "output <trace> <pid>" prints exactly what that process wrote
+  output    stdout/stderr; "output <attempt> <pid>" prints exactly what that process wrote
   events    every recorded event in order
 
 Options:
@@ -68,14 +68,15 @@ Options:
   -h, --help        show this help
 `;
 
-export const checkHelp = `Usage: uwrx check <trace>
+export const checkHelp = `Usage: uwrx check <attempt>
 
 Validates an attempt directory: the perfetto trace decodes and is ordered, every process
-it references exists, files.meta agrees with files/. Prints one problem per line and exits
-1 when there are problems, 0 otherwise.
+it references exists, files.meta agrees with files/, and the run itself counted no
+problems (its status). Prints one problem per line and exits 1 when there are problems,
+0 otherwise.
 `;
 
-export const uiHelp = `Usage: uwrx ui <trace>
+export const uiHelp = `Usage: uwrx ui <attempt>
 
 Interactive terminal UI over an attempt directory: processes, files and output.
 `;

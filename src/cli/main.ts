@@ -34,15 +34,15 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
-      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.trace), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid, reads: command.reads }, process.stdout);
+      return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.attempt), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid, reads: command.reads }, process.stdout);
     case 'check':
-      return (await import('../inspect/index.js')).check(path.resolve(command.trace), process.stdout);
+      return (await import('../inspect/index.js')).check(path.resolve(command.attempt), process.stdout);
     case 'ui': {
       if (!process.stdin.isTTY || !process.stdout.isTTY) {
         throw new UsageError('uwrx ui: needs a terminal (use uwrx inspect in scripts)');
       }
       const [{ runUi }, { loadModel }] = await Promise.all([import('../ui/app.js'), import('../ui/load.js')]);
-      await runUi(await loadModel(path.resolve(command.trace)), process.stdin, process.stdout);
+      await runUi(await loadModel(path.resolve(command.attempt)), process.stdin, process.stdout);
       return 0;
     }
   }

@@ -1,5 +1,5 @@
-// `uwrx inspect events|procs|output|files <trace>` and `uwrx check <trace>`.
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+// `uwrx inspect events|procs|output|files <attempt>` and `uwrx check <attempt>`.
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeBytes } from '../record/escape.js';
@@ -9,6 +9,7 @@ import { isWhiteout, layersFor, resolveBytes, resolveFile, versionPids, type Lay
 import { problemLines, type Problem } from '../record/problems.js';
 import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../sandbox/process-table.js';
 import { outputBytes, pathBytes, readTrace, type RecordedEvent, type RecordedProcess, type RecordedTrace } from './trace.js';
+import { errnoOf, lstatSyncOrNull } from '../fs.js';
 
 export type InspectKind = 'events' | 'procs' | 'output' | 'files';
 
@@ -52,7 +53,7 @@ export async function inspect(
 
 function loadTrace(attemptDir: string): RecordedTrace {
   const file = path.join(attemptDir, 'perfetto');
-  if (!existsSync(attemptDir)) throw new UsageError(`no such trace: ${attemptDir}`);
+  if (!existsSync(attemptDir)) throw new UsageError(`no such attempt directory: ${attemptDir}`);
   if (!existsSync(file)) throw new UsageError(`${attemptDir} has no perfetto file (not an attempt directory, or the run did not finish)`);
   const trace = readTrace(file);
   const fatal = trace.problems.find((p) => p.startsWith('perfetto: ') && !p.includes('sequence'));
@@ -267,7 +268,7 @@ function filesAsSeenBy(attemptDir: string, entries: FileMetaEntry[], pid: number
 export async function check(attemptDir: string, out: NodeJS.WritableStream): Promise<number> {
   const w = new Out(out);
   const problems: string[] = [];
-  if (!existsSync(attemptDir) || !statSync(attemptDir).isDirectory()) throw new UsageError(`no such trace: ${attemptDir}`);
+  if (!existsSync(attemptDir) || !statSync(attemptDir).isDirectory()) throw new UsageError(`no such attempt directory: ${attemptDir}`);
   const trace = readTrace(path.join(attemptDir, 'perfetto'));
   problems.push(...trace.problems);
 
@@ -311,7 +312,7 @@ function readProcessTable(attemptDir: string, problems: string[]): Set<number> |
   try {
     text = readFileSync(file, 'utf8');
   } catch (err) {
-    problems.push(`${PROCESS_TABLE}: process table missing (${(err as NodeJS.ErrnoException).code ?? 'unreadable'}: ${file})`);
+    problems.push(`${PROCESS_TABLE}: process table missing (${errnoOf(err) ?? 'unreadable'}: ${file})`);
     return undefined;
   }
   let records: ProcessRecord[];
@@ -352,7 +353,7 @@ function checkFiles(attemptDir: string, pids: Set<number>, problems: string[]): 
   const below = layersFor(attemptDir).filter((l) => l.depth !== 0);
   const kindIn = (layers: Layer[], p: Buffer): Kind => {
     const r = resolveBytes(layers, p);
-    return r.kind === 'absent' ? 'absent' : lstatSync(r.file).isDirectory() ? 'dir' : 'file';
+    return r.kind === 'absent' ? 'absent' : lstatSyncOrNull(r.file)?.isDirectory() ? 'dir' : 'file';
   };
   const history = replayHistory(entries, (p) => kindIn(below, p));
   const all = layersFor(attemptDir);
@@ -405,11 +406,8 @@ function readSkipped(attemptDir: string): Set<string> {
 }
 
 function storedIn(dir: string, absPath: Buffer): boolean {
-  try {
-    return !isWhiteout(lstatSync(Buffer.concat([Buffer.from(dir), absPath])));
-  } catch {
-    return false;
-  }
+  const st = lstatSyncOrNull(Buffer.concat([Buffer.from(dir), absPath]));
+  return st !== null && !isWhiteout(st);
 }
 
 /** Absolute sandbox paths (bytes) of the non-directories under dir. */

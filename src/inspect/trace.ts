@@ -5,6 +5,7 @@ import { inflateSync } from 'node:zlib';
 import { unescapeBytes } from '../record/escape.js';
 import { Fields, ProtoDecodeError, SequenceFlags, TrackEventType, readFields } from '../protocol/perfetto.js';
 import { OUTPUT_BASE64, OUTPUT_TEXT } from '../protocol/trace-messages.js';
+import { errnoText } from '../fs.js';
 
 export type ArgValue = number | string | boolean | string[];
 
@@ -63,7 +64,7 @@ export function readTrace(file: string): RecordedTrace {
   try {
     data = readFileSync(file);
   } catch (err) {
-    result.problems.push(`perfetto: cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    result.problems.push(`perfetto: cannot read ${file}: ${errnoText(err)}`);
     return result;
   }
   const reader = new TraceReader(result);

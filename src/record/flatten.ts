@@ -6,7 +6,8 @@
 import { lstatSync, mkdirSync, readdirSync, readlinkSync, rmSync, linkSync, symlinkSync, copyFileSync, chmodSync } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native.js';
-import { isOpaque, isWhiteout, tryLstat } from './resolve.js';
+import { isOpaque, isWhiteout } from './resolve.js';
+import { lstatSyncOrNull } from '../fs.js';
 
 /** Most lower layers one overlayfs mount accepts. */
 export const OVERLAY_MAX_LOWER_LAYERS = 500;
@@ -17,7 +18,7 @@ const OPAQUE = 'user.overlay.opaque';
 export function flattenLayers(layers: string[], dest: string): void {
   mkdirSync(dest, { recursive: true });
   for (const layer of [...layers].reverse()) {
-    if (tryLstat(layer)?.isDirectory()) applyDirectory(layer, dest);
+    if (lstatSyncOrNull(layer)?.isDirectory()) applyDirectory(layer, dest);
   }
 }
 
@@ -29,7 +30,7 @@ function applyDirectory(src: string, dst: string): void {
 
 function applyEntry(src: string, dst: string): void {
   const st = lstatSync(src);
-  const existing = tryLstat(dst);
+  const existing = lstatSyncOrNull(dst);
   if (st.isDirectory()) {
     const opaque = isOpaque(src);
     if (existing && (!existing.isDirectory() || opaque)) rmSync(dst, { recursive: true, force: true });

@@ -1,12 +1,13 @@
 // The record's directory layout: build/<step>/{cmd,options}, build/<step>/<attempt>/...
 // Steps and attempts are allocated with exclusive mkdir so concurrent runs never share
 // an attempt (and runs without --step never share a step).
-import { promises as fs, constants as fsConstants } from 'node:fs';
+import { promises as fs } from 'node:fs';
 import { randomBytes } from 'node:crypto';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeString } from './escape.js';
 import type { Problem } from './problems.js';
+import { errnoText, isErrno } from '../fs.js';
 
 export const NUMERIC_STEP_INCREMENT = 10;
 
@@ -24,10 +25,6 @@ export interface StepOptions {
   parents: string[];
   replay?: string;
   [key: string]: unknown;
-}
-
-function isErrno(err: unknown, code: string): boolean {
-  return typeof err === 'object' && err !== null && (err as NodeJS.ErrnoException).code === code;
 }
 
 async function listNumericEntries(dir: string): Promise<number[]> {
@@ -53,7 +50,7 @@ export async function makeDirectories(dir: string, role: string): Promise<void> 
       await fs.mkdir(current);
     } catch (err) {
       if (!isErrno(err, 'EEXIST')) {
-        throw new UsageError(`cannot create ${role} ${abs}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message} at ${current}`);
+        throw new UsageError(`cannot create ${role} ${abs}: ${errnoText(err)} at ${current}`);
       }
     }
   }
@@ -146,7 +143,7 @@ export async function resolveAttemptDir(given: string, role: string): Promise<At
 
 async function exists(p: string): Promise<boolean> {
   try {
-    await fs.access(p, fsConstants.F_OK);
+    await fs.access(p);
     return true;
   } catch {
     return false;

@@ -4,9 +4,10 @@
 //   parent's own parents after it); else the real filesystem. A whiteout at the winning
 //   position means "absent"; a whiteout or an opaque directory on the way down hides the
 //   layers below, as in overlayfs.
-import { lstatSync, readdirSync, readlinkSync, type Stats } from 'node:fs';
+import { readdirSync, readlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { native } from '../native.js';
+import { lstatSyncOrNull } from '../fs.js';
 
 export type Resolution =
   | { kind: 'absent'; layer?: Layer }
@@ -38,14 +39,6 @@ export function isOpaque(dir: string): boolean {
     if (v && v.toString() === 'y') return true;
   }
   return false;
-}
-
-export function tryLstat(p: string): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
 }
 
 /** Version directories files-<pid> of an attempt, largest pid first. */
@@ -140,28 +133,20 @@ function joinBytes(root: string, parts: Buffer[]): Buffer {
   return chunks.length === 1 ? Buffer.from(root) : Buffer.concat(chunks);
 }
 
-function lstatBytes(p: Buffer): Stats | undefined {
-  try {
-    return lstatSync(p);
-  } catch {
-    return undefined;
-  }
-}
-
 function lookInLayer(layer: Layer, parts: Buffer[]): ByteResolution | 'continue' {
   const full = joinBytes(layer.root, parts);
-  if (layer.real) return lstatBytes(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
+  if (layer.real) return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
   // Ancestors first: a whiteout or a non-directory hides everything below it; an opaque
   // directory hides the lower layers' contents of that directory.
   let opaque = false;
   for (let i = 1; i < parts.length; i++) {
     const dir = joinBytes(layer.root, parts.slice(0, i));
-    const st = lstatBytes(dir);
+    const st = lstatSyncOrNull(dir);
     if (!st) break;
     if (isWhiteout(st) || !st.isDirectory()) return { kind: 'absent', layer };
     if (isOpaque(dir.toString())) opaque = true;
   }
-  const st = lstatBytes(full);
+  const st = lstatSyncOrNull(full);
   if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };
   return opaque ? { kind: 'absent', layer } : 'continue';
 }

@@ -7,6 +7,7 @@ import { createCipheriv, randomBytes, type Cipher } from 'node:crypto';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { errnoText } from '../fs.js';
 
 export const SEED_BYTES = 32;
 
@@ -114,7 +115,7 @@ export async function readSeedFile(attemptDir: string): Promise<Buffer> {
   try {
     text = await readFile(path, 'utf8');
   } catch (err) {
-    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot read ${path}: ${errnoText(err)}`);
   }
   return parseSeed(text, path);
 }

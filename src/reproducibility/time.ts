@@ -4,6 +4,7 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
+import { errnoText } from '../fs.js';
 
 export type TimeMode = 'advancing' | 'frozen' | 'real';
 export const TIME_MODES: readonly TimeMode[] = ['advancing', 'frozen', 'real'];
@@ -119,7 +120,7 @@ export async function readT0File(attemptDir: string): Promise<bigint> {
   try {
     text = (await readFile(path, 'utf8')).trim();
   } catch (err) {
-    throw new UsageError(`cannot read ${path}: ${(err as NodeJS.ErrnoException).code ?? String(err)}`);
+    throw new UsageError(`cannot read ${path}: ${errnoText(err)}`);
   }
   if (!/^-?\d+$/.test(text)) throw new UsageError(`${path}: expected an integer (ns since the epoch)`);
   return BigInt(text);

@@ -1,5 +1,5 @@
 // Runs the real `bin/uwrx` as a user would, in a scratch directory.
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -9,8 +9,19 @@ export const uwrxBin = path.join(repoRoot, 'bin', 'uwrx');
 
 export type { CommandResult as UwrxResult } from '../../src/scenarios/index.js';
 
+const scratch: string[] = [];
+// Each test file runs in its own process: its scratch directories go when it ends,
+// whatever the tests' outcome.
+process.on('exit', () => {
+  for (const dir of scratch.splice(0)) rmSync(dir, { recursive: true, force: true });
+});
+
+/** A fresh directory under the system's temporary directory, removed when the test
+ * file's process exits. */
 export function scratchDir(prefix = 'uwrx-test-'): string {
-  return mkdtempSync(path.join(tmpdir(), prefix));
+  const dir = mkdtempSync(path.join(tmpdir(), prefix));
+  scratch.push(dir);
+  return dir;
 }
 
 /** Runs the real `bin/uwrx` (the same runner the bundled scenarios use). */

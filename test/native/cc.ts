@@ -1,6 +1,6 @@
 // Builds the C test drivers of test/native with the host's cc, once per test process.
 import { execFileSync } from 'node:child_process';
-import { mkdtempSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -13,7 +13,10 @@ let outDir: string | undefined;
 
 /** Compiles `sources` (relative to the repo root) into an executable; returns its path. */
 export function buildDriver(name: string, sources: string[], flags: string[] = []): string {
-  outDir ??= mkdtempSync(join(tmpdir(), 'uwrx-native-test-'));
+  if (!outDir) {
+    const dir = (outDir = mkdtempSync(join(tmpdir(), 'uwrx-native-test-')));
+    process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
+  }
   const out = join(outDir, name);
   execFileSync(
     'cc',
