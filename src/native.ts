@@ -11,6 +11,8 @@ export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.u
 export interface NativeAddon {
   socketPair(): [number, number];
   closeFd(fd: number): void;
+  seqpacketPair(): [number, number];
+  recvFd(sock: number): { id: number; fd: number } | null;
   getXattr(path: string, name: string): Buffer | null;
   setXattr(path: string, name: string, value: Buffer): void;
   makeWhiteout(path: string): void;

@@ -30,6 +30,7 @@ import type { PlanInput } from './sandbox/plan.js';
 import { removeTree } from './fs.js';
 import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
+import type { NetworkStats } from './network/setup.js';
 
 export interface RunOptions {
   /** Command and arguments; defaults to the replayed step's command with `replay`. */
@@ -46,6 +47,11 @@ export interface RunOptions {
   replay?: string;
   /** Network on (default) or off (default with `replay`). */
   net?: boolean;
+  /** Upstream addresses by name (NAME=IP[,NAME=IP...] strings or a map), used instead
+   * of the host's resolver (src/features/network.ts). */
+  dnsMap?: string[] | Record<string, string[]>;
+  /** PEM files of CAs trusted for upstream servers, besides the system's. */
+  upstreamCa?: string[];
   /** Directory for the run's temporary files (default <build>/.tmp). */
   tmp?: string;
   /** Working directory of the command (default process.cwd()). */
@@ -70,6 +76,8 @@ export interface RunResult extends SandboxResult {
   durationMs: number;
   /** Problems found while running (src/record/problems.ts); absent when none. */
   problems?: Problem[];
+  /** What the network served (src/features/network.ts). */
+  network?: NetworkStats;
 }
 
 export type RunEvent =

@@ -27,9 +27,11 @@ const echo = new URL('echo.js', fixtures);
 const failingStart = new URL('failing-start.js', fixtures);
 const relay = new URL('relay.js', fixtures);
 
-/** A supervisor that is always stopped when the test ends, pass or fail. */
+/** A supervisor that is always stopped when the test ends, pass or fail. Starting a
+ * worker thread can take seconds on a loaded machine: the start and stop timeouts are
+ * generous wherever a test does not measure them. */
 function supervisor(t: import('ava').ExecutionContext, options = {}): Supervisor {
-  const s = new Supervisor({ startTimeoutMs: 10_000, stopTimeoutMs: 1_000, ...options });
+  const s = new Supervisor({ startTimeoutMs: 60_000, stopTimeoutMs: 10_000, ...options });
   t.teardown(async () => {
     await s.stop();
   });

@@ -12,6 +12,9 @@ export interface RunArgs {
   noParents: boolean;
   replay?: string;
   net?: boolean;
+  /** --dns-map values as given (NAME=IP[,NAME=IP...]). */
+  dnsMap: string[];
+  upstreamCa: string[];
   tmp?: string;
   time?: TimeMode;
   quiet: boolean;
@@ -19,7 +22,7 @@ export interface RunArgs {
   fastPath?: boolean;
 }
 
-export type InspectKind = 'files' | 'procs' | 'output' | 'events';
+export type InspectKind = 'files' | 'procs' | 'output' | 'events' | 'net';
 
 export interface InspectArgs {
   command: 'inspect';
@@ -129,7 +132,7 @@ export function parseArgs(args: string[]): CliCommand {
 
 function parseRun(args: string[]): RunArgs {
   const r = new OptionReader('run', args);
-  const out: RunArgs = { command: 'run', argv: [], parents: [], noParents: false, quiet: false, dryRun: false };
+  const out: RunArgs = { command: 'run', argv: [], parents: [], noParents: false, dnsMap: [], upstreamCa: [], quiet: false, dryRun: false };
   let sawSeparator = false;
   for (let token = r.next(); token !== undefined; token = r.next()) {
     if (token === '--') {
@@ -171,6 +174,12 @@ function parseRun(args: string[]): RunArgs {
         noInline('run', option, inline);
         out.net = option === '--net';
         break;
+      case '--dns-map':
+        out.dnsMap.push(r.value(option, inline));
+        break;
+      case '--upstream-ca':
+        out.upstreamCa.push(r.value(option, inline));
+        break;
       case '--dry-run':
         noInline('run', option, inline);
         out.dryRun = true;
@@ -199,6 +208,13 @@ function parseRun(args: string[]): RunArgs {
     );
   }
   if (out.step !== undefined) validateStepName(out.step);
+  for (const m of out.dnsMap) {
+    for (const item of m.split(',')) {
+      if (!/^[A-Za-z0-9_.-]+=([0-9.]+|[0-9a-fA-F:]+)$/.test(item.trim())) {
+        throw new UsageError(`uwrx run: --dns-map expects NAME=IP[,NAME=IP...], got "${item}"`);
+      }
+    }
+  }
   return out;
 }
 
@@ -245,9 +261,9 @@ function parseInspect(args: string[]): InspectArgs {
     }
   }
   const [kind, attempt, ...extra] = positional;
-  const kinds = ['files', 'procs', 'output', 'events'];
-  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output or events)');
-  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output or events)`);
+  const kinds = ['files', 'procs', 'output', 'events', 'net'];
+  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output, events or net)');
+  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output, events or net)`);
   if (attempt === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the attempt directory (such as build/0/0)`);
   const result: InspectArgs = { ...out, kind: kind as InspectKind, attempt };
   if (kind === 'output' && extra.length > 0) result.pid = parsePid('inspect', 'output', extra.shift()!);

@@ -4,7 +4,7 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
-  uwrx inspect files|procs|output|events <attempt> [options]
+  uwrx inspect files|procs|output|events|net <attempt> [options]
   uwrx check <attempt>                         validate an attempt's record
   uwrx ui <attempt>                            interactive terminal UI over an attempt
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
@@ -30,7 +30,15 @@ Options:
                     step (a replay keeps the replayed attempt's parents)
   --no-parent       no parent at all
   --replay <path>   attempt directory to replay; the command defaults to the replayed one
-  --net, --no-net   network on or off (default on; off with --replay)
+  --net             the sandbox reaches the network through uwrx's DNS and proxy, which
+                    record every HTTP(S) exchange under net/ (default for fresh runs)
+  --no-net          nothing outside is reachable and no name resolves (default with
+                    --replay, which answers only from the replayed record)
+  --dns-map <NAME=IP[,NAME=IP...]>
+                    resolve NAME to IP upstream instead of asking the host's resolver
+                    (repeatable)
+  --upstream-ca <file>
+                    also trust this PEM CA for upstream servers (repeatable)
   --time <mode>     clocks inside: advancing (default: each process's wall clock starts
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
                     and moves 1 ms per read), frozen (always that time) or real (the
@@ -56,6 +64,7 @@ What:
   procs     the process table
   output    stdout/stderr; "output <attempt> <pid>" prints exactly what that process wrote
   events    every recorded event in order
+  net       the domains and the HTTP(S) exchanges of the network record (net/)
 
 Options:
   --who             with files: list the writers of each file

@@ -34,6 +34,10 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
+      if (command.kind === 'net') {
+        (await import('../inspect/net.js')).inspectNet(path.resolve(command.attempt), command.format, process.stdout);
+        return 0;
+      }
       return (await import('../inspect/index.js')).inspect(command.kind, path.resolve(command.attempt), { format: command.format, pid: command.pid, who: command.who, byPid: command.byPid, reads: command.reads }, process.stdout);
     case 'check':
       return (await import('../inspect/index.js')).check(path.resolve(command.attempt), process.stdout);
@@ -57,6 +61,8 @@ async function runCommand(args: RunArgs): Promise<number> {
     noParents: args.noParents,
     replay: args.replay,
     net: args.net,
+    dnsMap: args.dnsMap,
+    upstreamCa: args.upstreamCa,
     tmp: args.tmp,
     time: args.time,
     fastPath: args.fastPath,
@@ -81,7 +87,10 @@ async function runCommand(args: RunArgs): Promise<number> {
       if (isUserError(err) && !err.message.startsWith('uwrx')) err.message = `uwrx run: ${err.message}`;
       throw err;
     });
-    if (!args.quiet) process.stderr.write(formatSummary(result, process.cwd()) + '\n');
+    if (!args.quiet) {
+      for (const p of result.network?.problems ?? []) process.stderr.write(`uwrx: network: ${p}\n`);
+      process.stderr.write(formatSummary(result, process.cwd()) + '\n');
+    }
     return result.status;
   } finally {
     process.off('SIGINT', onSignal);

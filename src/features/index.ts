@@ -8,9 +8,11 @@ import replay from './replay.js';
 import reproducibility from './reproducibility.js';
 import processes from './processes.js';
 import files from './files.js';
+import network from './network.js';
 import trace from './trace.js';
 
-export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, files, trace];
+// network before trace: its actors close their trace files when they finish
+export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, files, network, trace];
 
 export interface ActiveFeature {
   name: string;

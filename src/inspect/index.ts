@@ -286,7 +286,7 @@ export async function check(attemptDir: string, out: NodeJS.WritableStream): Pro
     if (p.ppid > 1 && !trace.processes.has(p.ppid)) problems.push(`perfetto: process ${p.pid} has unknown parent ${p.ppid}`);
   }
   checkFiles(attemptDir, tablePids ?? new Set(trace.processes.keys()), problems);
-  problems.push(...problemLines(readStatusProblems(attemptDir)));
+  problems.push(...statusProblems(attemptDir));
 
   for (const p of problems) w.line(p);
   if (problems.length === 0) w.line(`ok: ${trace.processes.size} processes, ${trace.events.length} events`);
@@ -294,15 +294,20 @@ export async function check(attemptDir: string, out: NodeJS.WritableStream): Pro
   return problems.length === 0 ? 0 : 1;
 }
 
-/** The problems the run itself counted (its `status`); none when there is no status. */
-function readStatusProblems(attemptDir: string): Problem[] | undefined {
+/** The problems the run itself counted (its `status`), one line each; none when there
+ * is no status (an attempt cut short). */
+function statusProblems(attemptDir: string): string[] {
   let text: string;
   try {
     text = readFileSync(path.join(attemptDir, 'status'), 'utf8');
   } catch {
-    return undefined;
+    return [];
   }
-  return (JSON.parse(text) as { problems?: Problem[] }).problems;
+  try {
+    return problemLines((JSON.parse(text) as { problems?: Problem[] }).problems);
+  } catch (err) {
+    return [`status: not JSON (${(err as Error).message})`];
+  }
 }
 
 /** Logical pids of the process table (procs.tsv); undefined when it is missing or broken. */

@@ -25,6 +25,11 @@ export const MSG_EXIT = 'exit';
 export const MSG_DONE = 'done';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
 export const MSG_FAILED = 'failed';
+/** uwrx-init -> Node: an fd waits on the network socket (NetFdBody; the launcher adds
+ * the received `fd` before listeners see it). */
+export const MSG_NET_FD = 'netfd';
+/** uwrx-init -> Node: a process connects to an allocated address (NetConnectBody). */
+export const MSG_NET_CONNECT = 'netconnect';
 /** uwrx-init -> Node: something the record should hold and does not (ProblemBody); the
  * run goes on and the attempt's status counts it. */
 export const MSG_PROBLEM = 'problem';
@@ -55,7 +60,13 @@ export type PlanOp =
   | { op: 'devrandom'; path: string; flags: number }
   /** `path` is /dev/pts/<n> of the sandbox's devpts: pty n is taken there (ptmx beside
    * it) and the host's pty `source` bound over it; skipped with a warning if impossible */
-  | { op: 'pty'; source: string; path: string };
+  | { op: 'pty'; source: string; path: string }
+  /** Network (src/native/init/net.c): an address added to lo (flags: prefix length) */
+  | { op: 'netaddr'; path: string; flags: number }
+  /** a local route for an IPv6 prefix on lo (flags: prefix length) */
+  | { op: 'netroute'; path: string; flags: number }
+  /** a UDP or TCP socket bound to `path` port `flags`, handed to Node (MSG_NET_FD) */
+  | { op: 'netsocket'; name: 'udp' | 'tcp'; path: string; flags: number };
 
 export interface InitPlan {
   argv: string[];
@@ -190,4 +201,25 @@ export interface ProblemBody {
   count: number;
   /** The first occurrence, in one line (a path may not be UTF-8). */
   detail?: Uint8Array | string;
+}
+
+/** The fd with this id is the next message on the network socket (fd 4 of uwrx-init). */
+export interface NetFdBody {
+  id: number;
+  /** udp, tcp (the DNS sockets) or listen (a proxy listener) */
+  kind: string;
+  address: string;
+  port: number;
+  /** Added by the launcher: the fd received for `id`. */
+  fd?: number;
+}
+
+export interface NetConnectBody {
+  /** Logical pid of the connecting process. */
+  pid: number;
+  address: string;
+  port: number;
+  /** The connecting socket's port: the proxy sees it as the peer's port. */
+  sourcePort: number;
+  time: number;
 }

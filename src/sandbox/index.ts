@@ -5,7 +5,7 @@
 // the record through the storage actor (src/actors/storage.ts).
 import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
-import type { OverlayLayer, ReproInput } from './plan.js';
+import type { NetworkPlan, OverlayLayer, ReproInput } from './plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
 import type { InitBridge } from '../actors/init-bridge.js';
 
@@ -45,6 +45,9 @@ export interface SandboxOptions {
   repro?: ReproInput;
   /** Where uwrx-init writes the processes' trace buffers; absent: no trace. */
   tracesDir?: string;
+  /** The network's plan pieces; present: uwrx-init gets a socket to hand sockets over
+   * (MSG_NET_FD), absent: loopback only, nothing serves it. */
+  network?: NetworkPlan;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace

@@ -14,6 +14,7 @@ import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
   MSG_FAILED,
+  MSG_NET_FD,
   MSG_PLAN,
   MSG_STARTED,
   MSG_STATS,
@@ -21,6 +22,7 @@ import {
   MSG_TEST_DEFER,
   type DoneBody,
   type FailedBody,
+  type NetFdBody,
   type StatsBody,
   type TestDeferBody,
 } from '../protocol/init-messages.js';
@@ -58,20 +60,40 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     timing('sandbox plan computed, run directory prepared');
 
     const [ours, theirs] = native().socketPair();
+    // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
+    const [netOurs, netTheirs] = options.network ? native().seqpacketPair() : [-1, -1];
     try {
       child = spawn(helperPath('uwrx-init'), [], {
-        stdio: ['inherit', 'inherit', 'inherit', theirs],
+        stdio: ['inherit', 'inherit', 'inherit', theirs, ...(netTheirs >= 0 ? [netTheirs] : [])],
         cwd: '/',
         env: {},
       });
     } finally {
       native().closeFd(theirs);
+      if (netTheirs >= 0) native().closeFd(netTheirs);
     }
+    const netFds = new Map<number, number>();
+    /** The fd uwrx-init sent with `id` (queued before the message naming it), added to
+     * the message as `fd` for its listener. */
+    const withFd = (b: NetFdBody): NetFdBody => {
+      for (;;) {
+        const fd = netFds.get(b.id);
+        if (fd !== undefined) {
+          netFds.delete(b.id);
+          return { ...b, fd };
+        }
+        const got = netOurs >= 0 ? native().recvFd(netOurs) : null;
+        if (!got) return b;
+        netFds.set(got.id, got.fd);
+      }
+    };
     const socket = new net.Socket({ fd: ours, readable: true, writable: true });
     bridge = new InitBridge(new SocketTransport(socket));
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
-    for (const [type, listener] of Object.entries(options.on ?? {})) bridge.on(type, listener);
+    for (const [type, listener] of Object.entries(options.on ?? {})) {
+      bridge.on(type, type === MSG_NET_FD ? (b: NetFdBody) => listener(withFd(b)) : listener);
+    }
     for (const [type, handler] of Object.entries(options.requests ?? {})) bridge.handle(type, handler);
     bridge
       .on(MSG_DONE, (b: DoneBody) => {
@@ -97,6 +119,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const closed = new Promise<void>((resolve) => bridge!.onClose(() => resolve()));
     const { code, signal } = await exited;
     await closed;
+    if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
     // The mounts are gone with uwrx-init: what is not the record goes now, while the
     // record's writer takes the uppers.
@@ -196,6 +219,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.handlerThreads !== undefined ? { handlerThreads: options.handlerThreads } : {}),
     ...(options.repro ? { repro: options.repro } : {}),
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
+    ...(options.network ? { network: options.network } : {}),
     parents: parentStores(options.attemptDir),
   });
   // a test switch, deliberately not an option: it enables a feature only tests use

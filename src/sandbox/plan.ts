@@ -14,6 +14,7 @@ import { buildKernelFilesystems } from './plan/dev.js';
 import { buildHidden, normaliseHidden } from './plan/hidden.js';
 import { buildRepro } from './plan/repro.js';
 import { buildRoot } from './plan/root.js';
+import { buildNetwork } from './plan/network.js';
 import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, StepList, type BuildContext } from './plan/steps.js';
 
 export { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC } from './plan/steps.js';
@@ -87,6 +88,14 @@ export interface PlanInput {
   /** The parents' stores, nearest first (parentStores()): lower layers above the real
    * filesystem. */
   parents?: ParentStore[];
+  /** The network's pieces (src/network/feature.ts): steps once lo is up, and files bound
+   * read-only over host paths (resolv.conf, CA bundles). */
+  network?: NetworkPlan;
+}
+
+export interface NetworkPlan {
+  steps: PlanStep[];
+  binds: Array<{ source: string; target: string }>;
 }
 
 /** One parent attempt's store: its layer roots, top first (files-<q> highest q first,
@@ -121,6 +130,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
   const { overlays, files, flatten } = buildRoot(ctx);
   buildKernelFilesystems(ctx);
   ctx.steps.push({ op: 'loopback' });
+  buildNetwork(ctx);
   ctx.steps.push({ op: 'hostname', name: 'uwrx' });
   const ldso = buildRepro(ctx);
   buildHidden(ctx);
@@ -221,5 +231,11 @@ function renderStep(s: PlanStep): string {
       return `devrandom ${s.path}${s.flags ? ' (/dev/random)' : ''}`;
     case 'pty':
       return `pty ${s.path} <- ${s.source}`;
+    case 'netaddr':
+      return `address ${s.path}/${s.flags} on lo`;
+    case 'netroute':
+      return `local route ${s.path}/${s.flags} on lo`;
+    case 'netsocket':
+      return `${s.name} socket ${s.path} port ${s.flags} for the network actors`;
   }
 }

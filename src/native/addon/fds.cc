@@ -3,6 +3,7 @@
 #include <cstring>
 #include <string>
 #include <sys/socket.h>
+#include <sys/uio.h>
 #include <unistd.h>
 #include "addon.h"
 
@@ -25,6 +26,49 @@ static Napi::Value SocketPair(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// socketpair(AF_UNIX, SOCK_SEQPACKET|SOCK_CLOEXEC): returns [a, b]. Carries fds from
+// uwrx-init (Node's stream sockets drop SCM_RIGHTS).
+static Napi::Value SeqpacketPair(const Napi::CallbackInfo &info) {
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) != 0)
+    return ThrowErrno(info.Env(), "socketpair", errno);
+  Napi::Array out = Napi::Array::New(info.Env(), 2);
+  out.Set(0u, Napi::Number::New(info.Env(), sv[0]));
+  out.Set(1u, Napi::Number::New(info.Env(), sv[1]));
+  return out;
+}
+
+// recvFd(sock): one message {id: u32, fd} without waiting; null when none is queued.
+static Napi::Value RecvFd(const Napi::CallbackInfo &info) {
+  int sock = info[0].As<Napi::Number>().Int32Value();
+  uint32_t id = 0;
+  struct iovec iov = { &id, sizeof id };
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } u;
+  struct msghdr msg = {};
+  msg.msg_iov = &iov;
+  msg.msg_iovlen = 1;
+  msg.msg_control = u.buf;
+  msg.msg_controllen = sizeof u.buf;
+  ssize_t n;
+  while ((n = recvmsg(sock, &msg, MSG_DONTWAIT | MSG_CMSG_CLOEXEC)) < 0 && errno == EINTR) {}
+  if (n < 0) {
+    if (errno == EAGAIN || errno == EWOULDBLOCK) return info.Env().Null();
+    return ThrowErrno(info.Env(), "recvmsg", errno);
+  }
+  if (n == 0) return info.Env().Null();
+  struct cmsghdr *c = CMSG_FIRSTHDR(&msg);
+  if (!c || c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) return ThrowErrno(info.Env(), "recvmsg (no fd)", EBADMSG);
+  int fd;
+  memcpy(&fd, CMSG_DATA(c), sizeof fd);
+  Napi::Object out = Napi::Object::New(info.Env());
+  out.Set("id", Napi::Number::New(info.Env(), id));
+  out.Set("fd", Napi::Number::New(info.Env(), fd));
+  return out;
+}
+
 static Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   int fd = info[0].As<Napi::Number>().Int32Value();
   if (close(fd) != 0) return ThrowErrno(info.Env(), "close", errno);
@@ -33,5 +77,7 @@ static Napi::Value CloseFd(const Napi::CallbackInfo &info) {
 
 void InitFds(Napi::Env env, Napi::Object exports) {
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
+  exports.Set("seqpacketPair", Napi::Function::New(env, SeqpacketPair));
+  exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
 }

@@ -9,6 +9,9 @@
 
 /* The socket Node hands to uwrx-init (stdio slot 3). */
 #define UWRX_INIT_FD 3
+/* The SOCK_SEQPACKET socket uwrx-init hands network sockets over (stdio slot 4, only
+ * when the network actors run): each message is a u32 id with one fd (SCM_RIGHTS). */
+#define UWRX_INIT_NET_FD 4
 /* Largest frame either side sends or accepts. */
 #define UWRX_INIT_MAX_FRAME (64u * 1024 * 1024)
 
@@ -29,6 +32,8 @@
 #define MSG_EXIT "exit"       /* body: {pid, code, signal, time} code or signal is nil */
 #define MSG_DONE "done"       /* body: {status, code, signal, time, deferred} every process ended */
 #define MSG_FAILED "failed"   /* body: {message (one line), step, op, path, errno} */
+#define MSG_NET_FD "netfd"    /* body: {id, kind (udp|tcp|listen), address, port} an fd on UWRX_INIT_NET_FD */
+#define MSG_NET_CONNECT "netconnect" /* body: {pid, address, port, sourcePort, time} */
 #define MSG_PROBLEM "problem" /* body: {kind, count, detail?} counted since the last report */
 
 /* Run-time problems (MSG_PROBLEM kinds): the first of a kind is reported at once, the
@@ -52,6 +57,9 @@
 #define OP_HOSTNAME "hostname"       /* name */
 #define OP_DOMAINNAME "domainname"   /* name */
 #define OP_DEVRANDOM "devrandom"     /* path, flags (1 = /dev/random): deterministic stream file */
+#define OP_NETADDR "netaddr"         /* path (address), flags (prefix length): add to lo */
+#define OP_NETROUTE "netroute"       /* path (IPv6 prefix), flags (length): local route on lo */
+#define OP_NETSOCKET "netsocket"     /* name (udp|tcp), path (address), flags (port): hand to Node */
 #define OP_PTY "pty"                 /* source (host pty), path (<devpts>/<n>): keep the name */
 
 #endif

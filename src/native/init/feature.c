@@ -14,6 +14,7 @@
 static const struct feature *const registry[] = {
   &feature_processes,
   &feature_trace,
+  &feature_network,
   &feature_files,
   &feature_deferral_test,
   &feature_reproducibility,

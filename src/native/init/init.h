@@ -69,6 +69,19 @@ void trace_enable_recorder(bool on);
  * installation answers the notification. */
 void trace_handle_recorder(struct notif_ctx *ctx);
 
+/* ---- network (net.c): sockets for the DNS and proxy actors ---- */
+
+/* The first process, before the clone: takes UWRX_INIT_NET_FD when Node passed it. */
+void net_init(void);
+/* The first process, after the clone: only pid 1 hands sockets over. */
+void net_close_in_parent(void);
+/* Plan steps netsocket (a bound udp/tcp socket handed to Node), netaddr and netroute
+ * (an address, or a local route for a prefix, on lo): 0, or -1 with errno. */
+int net_hand_over_socket(const char *kind, const char *address, unsigned port);
+int net_add_address(const char *address, unsigned prefix, bool local_route);
+/* The feature (registered in feature.c): connect to an allocated address gets a
+ * listener first. Enabled when Node passed the network socket. */
+
 /* ---- files (files.c): files.meta, per-process versions, stat time squashing ---- */
 
 struct plan;
@@ -289,7 +302,7 @@ struct feature {
 #define SUBSCRIPTIONS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))
 
 extern const struct feature feature_processes, feature_trace, feature_files, feature_reproducibility,
-    feature_deferral_test;
+    feature_deferral_test, feature_network;
 
 /* Pid 1, before the command starts: picks the enabled features and their handlers. */
 void features_configure(const struct plan *plan);

@@ -419,6 +419,7 @@ int main(int argc, char **argv) {
     return 2;
   }
   g.sock = UWRX_INIT_FD;
+  net_init();
   pid_t node = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != node) return 1;
@@ -483,6 +484,7 @@ int main(int argc, char **argv) {
   /* pid 1 holds the socket from here on; Node sees EOF when pid 1 ends */
   close(g.sock);
   g.sock = -1;
+  net_close_in_parent();
   for (;;) {
     int sig;
     if (sigwait(&set, &sig) != 0) continue;

@@ -294,6 +294,27 @@ static bool op_pty(const struct plan *plan, const struct plan_step *s, struct st
          FAIL(f, s->path, "%s has no name inside the sandbox", s->source ? s->source : "the terminal");
 }
 
+static bool op_netsocket(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  const char *kind = s->name ? s->name : "tcp", *address = s->path ? s->path : "127.0.0.1";
+  return net_hand_over_socket(kind, address, (unsigned)s->flags) == 0 ||
+         FAIL(f, address, "%s socket on %s port %u for the network actors", kind, address, (unsigned)s->flags);
+}
+
+static bool op_netaddr(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  const char *address = s->path ? s->path : "";
+  return net_add_address(address, (unsigned)s->flags, false) == 0 ||
+         FAIL(f, address, "add address %s/%u to lo", address, (unsigned)s->flags);
+}
+
+static bool op_netroute(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  const char *prefix = s->path ? s->path : "";
+  return net_add_address(prefix, (unsigned)s->flags, true) == 0 ||
+         FAIL(f, prefix, "add local route %s/%u on lo", prefix, (unsigned)s->flags);
+}
+
 struct op_def {
   const char *name;
   bool (*run)(const struct plan *plan, const struct plan_step *s, struct step_failure *f);
@@ -314,6 +335,9 @@ static const struct op_def ops[] = {
   { OP_DOMAINNAME, op_domainname, false },
   { OP_DEVRANDOM, op_devrandom, true },
   { OP_PTY, op_pty, true },
+  { OP_NETSOCKET, op_netsocket, false },
+  { OP_NETADDR, op_netaddr, false },
+  { OP_NETROUTE, op_netroute, false },
 };
 
 static const struct op_def *op_named(const char *name) {

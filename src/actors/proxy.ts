@@ -1,0 +1,518 @@
+// The proxy actor: serves every connection the sandbox makes to an allocated address.
+// uwrx-init makes a listener for each address and port a connect names and hands it
+// over by fd; the first byte tells TLS (0x16: terminated with the domain's certificate,
+// SNI or the address's domain) from plain HTTP (a method name) from anything else
+// (tunnelled raw in capture mode, refused in replay). HTTP/1.1 requests are forwarded
+// to the real server in capture mode and answered from the record in replay mode; every
+// exchange goes to net/ (src/network/record.ts) either way, so a replay's record is
+// complete too.
+import { createHash } from 'node:crypto';
+import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
+import http from 'node:http';
+import https from 'node:https';
+import net from 'node:net';
+import path from 'node:path';
+import tls from 'node:tls';
+import type { Duplex } from 'node:stream';
+import { defineActor } from './actor.js';
+import type { Peer } from './peer.js';
+import { DNS_MESSAGES, type DomainInfo, type NetMode } from './dns.js';
+import { makeLeafCert, keysFromPem, type Authority } from '../network/ca.js';
+import {
+  ByteReader,
+  HttpError,
+  chunk,
+  clientKeepsAlive,
+  errorResponse,
+  header,
+  isChunked,
+  lastChunk,
+  parseRequestHead,
+  readRequestBody,
+  responseHasBody,
+  responseHead,
+  MAX_HEAD_BYTES,
+  type RequestHead,
+} from '../network/http1.js';
+import { NET_DIR, NetRecordWriter, matchKey, readExchanges, writeDomainFile, type Exchange, type HeaderPairs } from '../network/record.js';
+import { NetTrace } from '../network/trace.js';
+
+export interface ProxyOptions {
+  attemptDir: string;
+  mode: NetMode;
+  replayDir?: string;
+  /** PEM certificates trusted for upstream servers besides Node's bundled roots. */
+  upstreamCa: string[];
+  /** net/_keys.pem contents and the CA certificate (ca.pem). */
+  keysPem: string;
+  caCertPem: string;
+  /** Start of certificate validity (T0 of the attempt, ms). */
+  notBeforeMs: number;
+  tracesDir?: string;
+}
+
+export interface ProxyStats {
+  requests: number;
+  /** Response body bytes served to the sandbox. */
+  bytes: number;
+  /** Requests the record could not answer (replay). */
+  unmatched: number;
+  /** Malformed requests, failed handshakes, upstream failures. */
+  errors: number;
+  /** The first problems, one line each. */
+  problems: string[];
+}
+
+export const PROXY_MESSAGES = {
+  /** body: {fd, address, port} a listening socket from uwrx-init */
+  listen: 'proxy.listen',
+  /** body: {pid, address, port, sourcePort} which process a connection comes from */
+  connect: 'proxy.connect',
+  /** -> ProxyStats; stops serving */
+  finish: 'proxy.finish',
+} as const;
+
+const FIRST_BYTE_TIMEOUT_MS = 1000;
+const MAX_PROBLEMS = 20;
+
+/** The first byte of a connection, left unread; null at the end, undefined on timeout. */
+function peekFirst(sock: net.Socket): Promise<number | null | undefined> {
+  return new Promise((resolve) => {
+    const timer = setTimeout(() => finish(undefined), FIRST_BYTE_TIMEOUT_MS);
+    const onReadable = () => {
+      const data = sock.read() as Buffer | null;
+      if (data === null) return;
+      sock.unshift(data);
+      finish(data[0]!);
+    };
+    const onEnd = () => finish(null);
+    const finish = (v: number | null | undefined) => {
+      clearTimeout(timer);
+      sock.off('readable', onReadable);
+      sock.off('end', onEnd);
+      sock.off('close', onEnd);
+      resolve(v);
+    };
+    sock.on('readable', onReadable);
+    sock.on('end', onEnd);
+    sock.on('close', onEnd);
+  });
+}
+
+function pairs(raw: string[]): HeaderPairs {
+  const out: HeaderPairs = [];
+  for (let i = 0; i + 1 < raw.length; i += 2) out.push([raw[i]!, raw[i + 1]!]);
+  return out;
+}
+
+/** Whether the response leaves the client connection usable for another request. */
+function framed(method: string, status: number, headers: HeaderPairs): boolean {
+  if (!responseHasBody(method, status)) return true;
+  if (isChunked(headers)) return true;
+  if (header(headers, 'content-length') !== undefined) return !/\bclose\b/i.test(header(headers, 'connection') ?? '');
+  return false;
+}
+
+/** The body cut into the recorded chunk sizes (what the client got in capture); bytes
+ * beyond them, if any, in the reads' own sizes. */
+async function* rechunk(input: AsyncIterable<Buffer>, sizes: number[]): AsyncGenerator<Buffer> {
+  let pending: Buffer[] = [];
+  let have = 0;
+  let i = 0;
+  for await (const data of input) {
+    pending.push(data);
+    have += data.length;
+    while (i < sizes.length && have >= sizes[i]!) {
+      const all = pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      yield all.subarray(0, sizes[i]!);
+      const rest = all.subarray(sizes[i]!);
+      pending = rest.length ? [rest] : [];
+      have = rest.length;
+      i++;
+    }
+    if (i >= sizes.length && have > 0) {
+      yield pending.length === 1 ? pending[0]! : Buffer.concat(pending);
+      pending = [];
+      have = 0;
+    }
+  }
+  if (have > 0) yield Buffer.concat(pending);
+}
+
+/** The proxy of one run: its listeners, connections, certificates and record. */
+function createProxy(options: ProxyOptions, dns: Peer) {
+  const record = new NetRecordWriter(options.attemptDir);
+  let trace = options.tracesDir ? new NetTrace(options.tracesDir, 'proxy') : undefined;
+  const authority: Authority = { keys: keysFromPem(options.keysPem), caCertPem: options.caCertPem };
+  const servers: net.Server[] = [];
+  const sockets = new Set<Duplex>();
+  const contexts = new Map<string, tls.SecureContext>();
+  const pids = new Map<string, number>();
+  const agents = new Map<string, http.Agent>();
+  const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [] };
+  /** Replay: recorded exchanges by match key, served in recorded order. */
+  const recorded = new Map<string, { list: Exchange[]; next: number }>();
+  function problem(text: string): void {
+    stats.errors++;
+    if (stats.problems.length < MAX_PROBLEMS) stats.problems.push(text);
+  }
+
+  function contextFor(name: string): tls.SecureContext {
+    let ctx = contexts.get(name);
+    if (!ctx) {
+      const cert = makeLeafCert(authority, name, options.notBeforeMs);
+      if (!net.isIP(name)) writeDomainFile(options.attemptDir, name, 'cert.pem', cert);
+      ctx = tls.createSecureContext({ key: authority.keys.leafKeyPem, cert: cert + authority.caCertPem });
+      contexts.set(name, ctx);
+    }
+    return ctx;
+  }
+
+  async function serveConnection(sock: net.Socket, address: string, port: number): Promise<void> {
+    sockets.add(sock);
+    sock.on('close', () => sockets.delete(sock));
+    sock.on('error', () => undefined);
+    const pid = pids.get(`${address}:${port}:${sock.remotePort}`) ?? 1;
+    const info = (await dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address })) ?? null;
+    const first = await peekFirst(sock);
+    if (first === null) return void sock.destroy();
+    if (first === 0x16) {
+      const secure = new tls.TLSSocket(sock, {
+        isServer: true,
+        secureContext: contextFor(info?.domain ?? address),
+        SNICallback: (name, cb) => {
+          try {
+            cb(null, contextFor(name.toLowerCase()));
+          } catch (err) {
+            cb(err as Error);
+          }
+        },
+        ALPNProtocols: ['http/1.1'],
+      });
+      sockets.add(secure);
+      secure.on('close', () => sockets.delete(secure));
+      const ok = await new Promise<boolean>((resolve) => {
+        let settled = false;
+        const fail = (why: string) => {
+          if (settled) return;
+          settled = true;
+          problem(`TLS handshake on ${info?.domain ?? address}:${port} failed: ${why}`);
+          trace?.exchange(pid, -1, 0, `https://${info?.domain ?? address}:${port}/`, '');
+          resolve(false);
+        };
+        secure.once('secure', () => {
+          settled = true;
+          resolve(true);
+        });
+        secure.once('error', (err) => fail(err.message));
+        secure.once('close', () => fail('the client closed the connection'));
+      });
+      if (!ok) return void sock.destroy();
+      secure.on('error', () => undefined);
+      const name = (secure as tls.TLSSocket & { servername?: string | false }).servername;
+      await serveHttp(secure, 'https', typeof name === 'string' && name ? name.toLowerCase() : info?.domain ?? address, port, pid);
+    } else if (first !== undefined && first >= 0x41 && first <= 0x5a) {
+      await serveHttp(sock, 'http', info?.domain ?? address, port, pid);
+    } else {
+      tunnel(sock, info, address, port, pid);
+    }
+  }
+
+  /** Anything but HTTP: passed through to the real server in capture mode (its bytes are
+   * not recorded), refused otherwise. */
+  function tunnel(sock: net.Socket, info: DomainInfo | null, address: string, port: number, pid: number): void {
+    const url = `tcp://${info?.domain ?? address}:${port}`;
+    const upstream = info?.upstream[0];
+    if (options.mode !== 'capture' || !upstream) {
+      problem(`${url}: not HTTP; ${options.mode === 'capture' ? 'no upstream address' : 'raw TCP is not replayed'}`);
+      trace?.exchange(pid, -1, 0, url, '');
+      return void sock.destroy();
+    }
+    trace?.exchange(pid, 0, 0, url, '');
+    const out = net.connect({ host: upstream, port });
+    sockets.add(out);
+    out.on('close', () => sockets.delete(out));
+    out.on('error', () => sock.destroy());
+    sock.on('error', () => out.destroy());
+    sock.pipe(out);
+    out.pipe(sock);
+  }
+
+  async function serveHttp(stream: Duplex, scheme: 'http' | 'https', domain: string, port: number, pid: number): Promise<void> {
+    const reader = new ByteReader(stream);
+    for (;;) {
+      let head: RequestHead;
+      let body: Buffer | null;
+      try {
+        const raw = await reader.until('\r\n\r\n', MAX_HEAD_BYTES, 431);
+        if (!raw) break;
+        head = parseRequestHead(raw);
+        if (/^100-continue$/i.test(header(head.headers, 'expect') ?? '')) stream.write('HTTP/1.1 100 Continue\r\n\r\n');
+        body = await readRequestBody(reader, head);
+      } catch (err) {
+        if (err instanceof HttpError) {
+          const reason = err.status === 431 ? 'Request Header Fields Too Large' : err.status === 413 ? 'Content Too Large' : 'Bad Request';
+          problem(`${scheme}://${domain}:${port}: ${err.message}`);
+          trace?.exchange(pid, err.status, 0, `${scheme}://${domain}:${port}/`, '');
+          stream.end(errorResponse(err.status, reason, err.message));
+        } else stream.destroy();
+        return;
+      }
+      const host = domain;
+      const exchange: Exchange = {
+        seq: 0,
+        pid,
+        scheme,
+        host,
+        port,
+        method: head.method,
+        target: head.target,
+        requestHeaders: head.headers,
+        requestBody: body ? record.storeBody(body) : null,
+        requestBytes: body?.length ?? 0,
+        durationMs: 0,
+      };
+      stats.requests++;
+      const started = Date.now();
+      let keep = clientKeepsAlive(head);
+      const served =
+        options.mode === 'capture' ? await forward(stream, exchange, body) : await replay(stream, exchange);
+      keep &&= served;
+      exchange.durationMs = Date.now() - started;
+      exchange.seq = record.nextSeq();
+      record.append(exchange);
+      const url = `${scheme}://${host}:${port}${head.target}`;
+      trace?.exchange(pid, exchange.status ?? -1, exchange.responseBytes ?? 0, url, exchange.saved ?? '');
+      if (!keep) {
+        stream.end();
+        return;
+      }
+    }
+    stream.end();
+  }
+
+  function upstreamAgent(scheme: 'http' | 'https', host: string, port: number): http.Agent {
+    const key = `${scheme}://${host}:${port}`;
+    let agent = agents.get(key);
+    if (!agent) {
+      agent =
+        scheme === 'https'
+          ? new https.Agent({ keepAlive: true, ca: [...tls.rootCertificates, ...options.upstreamCa] })
+          : new http.Agent({ keepAlive: true });
+      agents.set(key, agent);
+    }
+    return agent;
+  }
+
+  /** Capture: the exchange with the real server, streamed to the client while the body is
+   * stored. Resolves false when the client connection cannot carry another request. */
+  async function forward(client: Duplex, ex: Exchange, body: Buffer | null): Promise<boolean> {
+    const info = await dns.request<DomainInfo | null>(DNS_MESSAGES.resolve, { name: ex.host });
+    const upstream = info?.upstream[0];
+    const url = `${ex.scheme}://${ex.host}:${ex.port}${ex.target}`;
+    if (!upstream) {
+      ex.error = `no upstream address for ${ex.host}`;
+      problem(`${url}: ${ex.error}`);
+      client.end(errorResponse(502, 'Bad Gateway', ex.error));
+      return false;
+    }
+    const flat: string[] = [];
+    for (const [k, v] of ex.requestHeaders) flat.push(k, v);
+    return new Promise<boolean>((resolve) => {
+      let responded = false;
+      const req = (ex.scheme === 'https' ? https : http).request({
+        host: upstream,
+        port: ex.port,
+        method: ex.method,
+        path: ex.target,
+        headers: flat as unknown as http.OutgoingHttpHeaders,
+        setHost: false,
+        agent: upstreamAgent(ex.scheme, ex.host, ex.port),
+        ...(ex.scheme === 'https' ? { servername: ex.host } : {}),
+      });
+      req.on('error', (err) => {
+        if (responded) return;
+        ex.error = `upstream ${ex.host}:${ex.port}: ${err.message}`;
+        problem(`${url}: ${ex.error}`);
+        client.end(errorResponse(502, 'Bad Gateway', ex.error));
+        resolve(false);
+      });
+      req.on('response', (res) => {
+        responded = true;
+        const status = res.statusCode ?? 0;
+        const headers = pairs(res.rawHeaders);
+        ex.status = status;
+        ex.reason = res.statusMessage ?? '';
+        ex.version = res.httpVersion === '1.0' ? '1.0' : '1.1';
+        ex.responseHeaders = headers;
+        client.write(responseHead(ex.version, status, ex.reason, headers));
+        const hasBody = responseHasBody(ex.method, status);
+        const chunked = isChunked(headers);
+        const tmp = hasBody ? record.tempBodyPath() : undefined;
+        const fd = tmp ? openSync(tmp, 'w') : -1;
+        const hash = createHash('sha256');
+        let size = 0;
+        const chunks: number[] = [];
+        res.on('data', (data: Buffer) => {
+          size += data.length;
+          if (chunked) chunks.push(data.length);
+          hash.update(data);
+          writeSync(fd, data);
+          const more = chunked ? chunk(data).map((b) => client.write(b)).every(Boolean) : client.write(data);
+          if (!more) {
+            res.pause();
+            client.once('drain', () => res.resume());
+          }
+        });
+        let done = false;
+        const complete = (error: string | undefined) => {
+          if (done) return;
+          done = true;
+          if (fd >= 0) closeSync(fd);
+          ex.responseBytes = size;
+          stats.bytes += size;
+          if (error) {
+            ex.error = error;
+            ex.responseBody = null;
+            problem(`${url}: ${error}`);
+            client.destroy();
+            return resolve(false);
+          }
+          if (tmp) {
+            const sha = hash.digest('hex');
+            record.commitBody(tmp, sha);
+            ex.responseBody = sha;
+            if (ex.method === 'GET' && status >= 200 && status < 300) {
+              const saved = record.saveReadable(ex.host, ex.target, sha);
+              if (saved) ex.saved = saved;
+            }
+          } else ex.responseBody = null;
+          if (hasBody && chunked) {
+            ex.chunks = chunks;
+            const trailers = pairs(res.rawTrailers);
+            if (trailers.length) ex.trailers = trailers;
+            client.write(lastChunk(trailers));
+          }
+          resolve(framed(ex.method, status, headers));
+        };
+        res.on('end', () => complete(undefined));
+        res.on('aborted', () => complete('upstream closed the connection in the middle of the body'));
+        res.on('error', (err) => complete(`upstream failed in the middle of the body: ${err.message}`));
+        res.on('close', () => {
+          if (!res.complete) complete('upstream closed the connection in the middle of the body');
+        });
+      });
+      req.end(body ?? undefined);
+    });
+  }
+
+  function loadRecorded(): void {
+    if (!options.replayDir) return;
+    for (const e of readExchanges(options.replayDir)) {
+      if (e.status === undefined || e.error) continue;
+      const key = matchKey(e);
+      let entry = recorded.get(key);
+      if (!entry) recorded.set(key, (entry = { list: [], next: 0 }));
+      entry.list.push(e);
+    }
+  }
+
+  /** Replay: the recorded response, byte for byte; 502 with the reason when none matches. */
+  async function replay(client: Duplex, ex: Exchange): Promise<boolean> {
+    const entry = recorded.get(matchKey(ex));
+    const url = `${ex.scheme}://${ex.host}:${ex.port}${ex.target}`;
+    if (!entry) {
+      stats.unmatched++;
+      ex.error = `no recorded exchange for ${ex.method} ${url}${ex.requestBody ? ` with body ${ex.requestBody.slice(0, 12)}` : ''}`;
+      problem(`replay: ${ex.error}`);
+      client.write(errorResponse(502, 'Bad Gateway', ex.error));
+      return false;
+    }
+    // repeated identical requests get the recorded answers in order; then the last again
+    const rec = entry.list[Math.min(entry.next, entry.list.length - 1)]!;
+    entry.next++;
+    const from = path.join(options.replayDir!, NET_DIR);
+    ex.status = rec.status!;
+    ex.reason = rec.reason ?? '';
+    ex.version = rec.version ?? '1.1';
+    ex.responseHeaders = rec.responseHeaders ?? [];
+    ex.responseBody = rec.responseBody ?? null;
+    ex.responseBytes = rec.responseBytes ?? 0;
+    if (rec.trailers) ex.trailers = rec.trailers;
+    client.write(responseHead(ex.version, ex.status, ex.reason, ex.responseHeaders));
+    const chunked = isChunked(ex.responseHeaders);
+    if (ex.responseBody && responseHasBody(ex.method, ex.status)) {
+      record.importBody(from, ex.responseBody);
+      if (ex.method === 'GET' && ex.status >= 200 && ex.status < 300) {
+        const saved = record.saveReadable(ex.host, ex.target, ex.responseBody);
+        if (saved) ex.saved = saved;
+      }
+      const input = createReadStream(record.bodyPath(ex.responseBody), { highWaterMark: 1 << 20 });
+      if (rec.chunks) ex.chunks = rec.chunks;
+      const pieces = chunked ? rechunk(input as AsyncIterable<Buffer>, rec.chunks ?? []) : (input as AsyncIterable<Buffer>);
+      for await (const data of pieces) {
+        const more = chunked ? chunk(data).map((b) => client.write(b)).every(Boolean) : client.write(data);
+        if (!more && !client.destroyed) await new Promise<void>((resolve) => {
+          client.once('drain', resolve);
+          client.once('close', resolve);
+        });
+        if (client.destroyed) return false;
+      }
+      if (chunked) client.write(lastChunk(ex.trailers));
+      stats.bytes += ex.responseBytes;
+    } else if (chunked && responseHasBody(ex.method, ex.status)) {
+      client.write(lastChunk(ex.trailers));
+    }
+    return framed(ex.method, ex.status, ex.responseHeaders);
+  }
+
+  loadRecorded();
+  const close = () => {
+    for (const s of servers) s.close();
+    servers.length = 0;
+    for (const s of sockets) s.destroy();
+    for (const a of agents.values()) a.destroy();
+    record.close();
+    trace?.close();
+    trace = undefined;
+  };
+  return {
+    listen(fd: number, address: string, port: number): void {
+      const server = net.createServer((sock) => {
+        serveConnection(sock, address, port).catch((err: Error) => {
+          problem(`${address}:${port}: ${err.message}`);
+          sock.destroy();
+        });
+      });
+      server.on('error', (err) => problem(`listener ${address}:${port}: ${err.message}`));
+      server.listen({ fd });
+      servers.push(server);
+    },
+    connected(pid: number, address: string, port: number, sourcePort: number): void {
+      pids.set(`${address}:${port}:${sourcePort}`, pid);
+    },
+    finish(): ProxyStats {
+      close();
+      return { ...stats };
+    },
+    close,
+  };
+}
+
+export default defineActor<ProxyOptions>('proxy', (ctx) => {
+  const proxy = createProxy(ctx.options, ctx.peer('dns'));
+  return {
+    stop: () => proxy.close(),
+    handlers: {
+      [PROXY_MESSAGES.listen]: (body: { fd: number; address: string; port: number }) => {
+        proxy.listen(body.fd, body.address, body.port);
+        return null;
+      },
+      [PROXY_MESSAGES.connect]: (body: { pid: number; address: string; port: number; sourcePort: number }) => {
+        proxy.connected(body.pid, body.address, body.port, body.sourcePort);
+        return null;
+      },
+      [PROXY_MESSAGES.finish]: () => proxy.finish(),
+    },
+  };
+});

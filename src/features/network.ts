@@ -1,0 +1,77 @@
+// Network: the sandbox's DNS and HTTP(S) proxy (src/network/, src/actors/dns.ts and
+// proxy.ts). Capture in a fresh run, answers from the record in a replay, nothing with
+// --no-net; in every case the sandbox has only loopback. Its plan pieces are the
+// sandbox's resolv.conf, nsswitch.conf, hosts and CA bundles, the CA variables, a second
+// loopback address and the DNS sockets; uwrx-init hands sockets over as MSG_NET_FD.
+import { UsageError } from '../errors.js';
+import type { NetConnectBody, NetFdBody } from '../protocol/init-messages.js';
+import { MSG_NET_CONNECT, MSG_NET_FD } from '../protocol/init-messages.js';
+import { readT0File } from '../reproducibility/time.js';
+import { Network, caEnv, networkPlan, parseDnsMap, readUpstreamCa, startKeys, type NetworkInput, type NetworkStats } from '../network/setup.js';
+import type { CaKeys } from '../network/ca.js';
+import { timing } from '../timing.js';
+import { defineFeature } from './feature.js';
+
+export default defineFeature({
+  name: 'network',
+  create() {
+    let input: NetworkInput;
+    let keys: Promise<CaKeys>;
+    let network: Network | undefined;
+    let stats: NetworkStats | undefined;
+    return {
+      configure(settings) {
+        const o = settings.options;
+        try {
+          const dnsMap = Array.isArray(o.dnsMap) ? parseDnsMap(o.dnsMap) : o.dnsMap ?? {};
+          const upstreamCa = readUpstreamCa(o.upstreamCa ?? []);
+          const replayDir = settings.stepOptions.replay as string | undefined;
+          input = { net: settings.net ?? !replayDir, ...(replayDir ? { replayDir } : {}), dnsMap, upstreamCa };
+        } catch (err) {
+          throw new UsageError((err as Error).message);
+        }
+        // key generation takes a few hundred ms: it runs while the attempt is set up
+        if (!settings.dryRun) keys = startKeys(input);
+      },
+      async record(run) {
+        const t0Ns = await readT0File(run.paths.attemptDir);
+        network = new Network(input, run.paths.attemptDir, run.runDir, await keys, Number(t0Ns / 1_000_000n));
+        timing('network prepared (CA, sandbox files)');
+      },
+      plan: (run) => ({
+        network: networkPlan(run.runDir),
+        env: { ...(run.settings.options.env ?? process.env), ...caEnv() },
+      }),
+      actors(run) {
+        const specs = network!.actorSpecs(`${run.runDir}/traces`);
+        const names = new Set(specs.map((s) => s.name));
+        const started = new Promise<void>((resolve, reject) => {
+          const onStarted = (name: string) => {
+            names.delete(name);
+            if (names.size === 0) resolve();
+          };
+          run.supervisor.on('actor-started', onStarted);
+          run.supervisor.once('stopped', () => reject(new Error('the network actors stopped')));
+        });
+        started.catch(() => undefined);
+        network!.attach(run.supervisor, started);
+        return specs;
+      },
+      on: {
+        [MSG_NET_FD]: (body: NetFdBody) => {
+          if (body.fd !== undefined) network?.onSocket(body.fd, body);
+        },
+        [MSG_NET_CONNECT]: (body: NetConnectBody) => network?.onConnect(body),
+      },
+      async finish(_run, { actorFailure }) {
+        if (actorFailure || !network) return;
+        stats = await network.finish();
+        timing('network finished');
+      },
+      status: () =>
+        stats
+          ? { network: { requests: stats.requests, bytes: stats.bytes, unmatched: stats.unmatched, errors: stats.errors, queries: stats.queries, ...(stats.problems.length ? { problems: stats.problems } : {}) } }
+          : {},
+    };
+  },
+});

@@ -1,0 +1,34 @@
+// `uwrx inspect net <attempt>`: the HTTP exchanges of a record (net/_exchanges.jsonl), one
+// line each, or as JSON; and the domains with their addresses.
+import { existsSync } from 'node:fs';
+import path from 'node:path';
+import { UsageError } from '../errors.js';
+import { NET_DIR, readDomains, readExchanges, type Exchange } from '../network/record.js';
+
+export function inspectNet(attemptDir: string, format: 'text' | 'json', out: NodeJS.WritableStream, pid?: number): void {
+  if (!existsSync(attemptDir)) throw new UsageError(`no such trace: ${attemptDir}`);
+  const exchanges = readExchanges(attemptDir).filter((e) => pid === undefined || e.pid === pid);
+  const domains = [...readDomains(attemptDir)].map(([domain, a]) => ({ domain, ...a }));
+  if (format === 'json') {
+    out.write(JSON.stringify({ domains, exchanges }, null, 2) + '\n');
+    return;
+  }
+  if (!existsSync(path.join(attemptDir, NET_DIR))) {
+    out.write('no network record\n');
+    return;
+  }
+  for (const d of domains) out.write(`domain ${d.domain} ${[d.ip4, d.ip6].filter(Boolean).join(' ')}\n`);
+  let bytes = 0;
+  for (const e of exchanges) {
+    bytes += e.responseBytes ?? 0;
+    out.write(line(e) + '\n');
+  }
+  out.write(`${exchanges.length} exchange${exchanges.length === 1 ? '' : 's'}, ${bytes} response bytes\n`);
+}
+
+function line(e: Exchange): string {
+  const url = `${e.scheme}://${e.host}:${e.port}${e.target}`;
+  const status = e.status === undefined ? 'ERR' : String(e.status);
+  const extra = [e.saved ? `-> net/${e.saved}` : '', e.error ? `(${e.error})` : ''].filter(Boolean).join(' ');
+  return `${String(e.seq).padStart(4)} pid ${e.pid} ${e.method} ${url} ${status} ${e.responseBytes ?? 0} B ${e.durationMs} ms${extra ? ' ' + extra : ''}`;
+}

@@ -1,0 +1,267 @@
+// The network of a run: what the sandbox needs (its own resolv.conf, nsswitch.conf and
+// hosts, the run's CA in every trust store, the CA variables, a second loopback address,
+// the DNS sockets), the DNS and proxy actors that serve it, and their finish.
+//
+// Modes: capture (a fresh run with --net: names resolve on the host or by --dns-map,
+// requests go to the real servers and are recorded), replay (--replay: answers come
+// from the replayed attempt's record only), offline (--no-net: nothing resolves but
+// localhost). In every mode the sandbox has only loopback, so nothing leaves it except
+// through the proxy.
+import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import type { ActorSpec, Supervisor } from '../actors/runtime.js';
+import { DNS_MESSAGES, type DnsOptions, type NetMode } from '../actors/dns.js';
+import { PROXY_MESSAGES, type ProxyOptions, type ProxyStats } from '../actors/proxy.js';
+import type { NetworkPlan } from '../sandbox/plan.js';
+import { ADDRCONFIG_IPV4 } from './addresses.js';
+import { generateKeys, keysFromPem, keysToPem, makeCaCert, type CaKeys } from './ca.js';
+import { KEYS_FILE, NET_DIR } from './record.js';
+
+/** System CA bundles the run's CA is added to (Go's list of Linux locations). */
+export const CA_BUNDLE_PATHS = [
+  '/etc/ssl/certs/ca-certificates.crt',
+  '/etc/pki/tls/certs/ca-bundle.crt',
+  '/etc/ssl/ca-bundle.pem',
+  '/etc/pki/tls/cacert.pem',
+  '/etc/pki/ca-trust/extracted/pem/tls-ca-bundle.pem',
+  '/etc/ssl/cert.pem',
+];
+/** Variables that point clients at a CA bundle (the ones without a system default). */
+export const CA_ENV_VARS = [
+  'SSL_CERT_FILE',
+  'NODE_EXTRA_CA_CERTS',
+  'DENO_CERT',
+  'PERL_LWP_SSL_CA_FILE',
+  'GIT_SSL_CAINFO',
+  'CARGO_HTTP_CAINFO',
+  'CURL_CA_BUNDLE',
+  'REQUESTS_CA_BUNDLE',
+  'PIP_CERT',
+  'AWS_CA_BUNDLE',
+];
+
+export interface NetworkInput {
+  /** Capture from the real network (fresh runs by default). */
+  net: boolean;
+  /** The replayed attempt: answers come from its record. */
+  replayDir?: string;
+  /** --dns-map NAME=IP: upstream addresses by name. */
+  dnsMap: Record<string, string[]>;
+  /** --upstream-ca FILE: PEM files trusted for upstream servers. */
+  upstreamCa: string[];
+}
+
+/** Per-run network statistics (the summary line, the status file). */
+export interface NetworkStats extends ProxyStats {
+  queries: number;
+}
+
+
+/** Reads --upstream-ca files; a missing or non-PEM file is a usage error (thrown as is). */
+export function readUpstreamCa(files: string[]): string[] {
+  return files.map((f) => {
+    let text: string;
+    try {
+      text = readFileSync(f, 'utf8');
+    } catch (err) {
+      throw new Error(`--upstream-ca ${f}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
+    }
+    if (!text.includes('-----BEGIN CERTIFICATE-----')) throw new Error(`--upstream-ca ${f}: no PEM certificate in it`);
+    return text;
+  });
+}
+
+/** Parses --dns-map values: NAME=IP[,NAME=IP...]; throws a one-line message. */
+export function parseDnsMap(values: string[]): Record<string, string[]> {
+  const map: Record<string, string[]> = {};
+  for (const value of values) {
+    for (const item of value.split(',')) {
+      const m = /^([A-Za-z0-9_.-]+)=([0-9.]+|[0-9a-fA-F:]+)$/.exec(item.trim());
+      if (!m) throw new Error(`--dns-map: expected NAME=IP, got ${JSON.stringify(item)}`);
+      (map[m[1]!.toLowerCase().replace(/\.$/, '')] ??= []).push(m[2]!);
+    }
+  }
+  return map;
+}
+
+export function networkMode(input: Pick<NetworkInput, 'net' | 'replayDir'>): NetMode {
+  return input.replayDir ? 'replay' : input.net ? 'capture' : 'offline';
+}
+
+/** Starts what takes long (key generation) right away; `prepare` finishes the rest. */
+export function startKeys(input: Pick<NetworkInput, 'replayDir'>): Promise<CaKeys> {
+  if (input.replayDir) {
+    try {
+      return Promise.resolve(keysFromPem(readFileSync(path.join(input.replayDir, NET_DIR, KEYS_FILE), 'utf8')));
+    } catch {
+      // a record without keys: fresh ones (the certificates differ, the exchanges do not)
+    }
+  }
+  const p = generateKeys();
+  p.catch(() => undefined);
+  return p;
+}
+
+export class Network {
+  readonly mode: NetMode;
+  private readonly caCertPem: string;
+  private readonly files: SandboxFiles;
+  private supervisor: Supervisor | undefined;
+  private ready: Promise<void> = Promise.resolve();
+
+  constructor(
+    private readonly input: NetworkInput,
+    private readonly attemptDir: string,
+    runDir: string,
+    private readonly keys: CaKeys,
+    private readonly notBeforeMs: number,
+  ) {
+    this.mode = networkMode(input);
+    // the same CA certificate on replay: same keys, same validity start (T0)
+    this.caCertPem = makeCaCert(keys, notBeforeMs);
+    mkdirSync(path.join(attemptDir, NET_DIR), { recursive: true });
+    writeFileSync(path.join(attemptDir, 'ca.pem'), this.caCertPem);
+    writeFileSync(path.join(attemptDir, NET_DIR, KEYS_FILE), keysToPem(keys), { mode: 0o600 });
+    this.files = sandboxFiles(runDir);
+    mkdirSync(path.dirname(this.files.resolv), { recursive: true });
+    writeFileSync(this.files.resolv, 'nameserver 127.0.0.1\n');
+    writeFileSync(this.files.nsswitch, nsswitchText());
+    writeFileSync(this.files.hosts, '127.0.0.1\tlocalhost uwrx\n::1\tlocalhost ip6-localhost ip6-loopback\n');
+    const bundleTargets = CA_BUNDLE_PATHS.map(realFile).filter((p): p is string => !!p);
+    const hostBundle = bundleTargets[0] ? readFileSync(bundleTargets[0], 'utf8') : '';
+    writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
+  }
+
+  /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). Handed to its
+   * actor once the actors run (the DNS sockets come before they do). */
+  onSocket(fd: number, info: { kind: string; address: string; port: number }): void {
+    void this.ready
+      .then(() => {
+        const s = this.supervisor!;
+        if (info.kind === 'listen') return s.request('proxy', PROXY_MESSAGES.listen, { fd, address: info.address, port: info.port });
+        return s.request('dns', DNS_MESSAGES.socket, { fd, kind: info.kind });
+      })
+      .catch(() => undefined);
+  }
+
+  /** A connect to an allocated address, from logical pid `pid`. */
+  onConnect(info: { pid: number; address: string; port: number; sourcePort: number }): void {
+    void this.ready.then(() => this.supervisor!.request('proxy', PROXY_MESSAGES.connect, info)).catch(() => undefined);
+  }
+
+  actorSpecs(tracesDir: string | undefined): ActorSpec[] {
+    const dns: DnsOptions = {
+      attemptDir: this.attemptDir,
+      mode: this.mode,
+      ...(this.input.replayDir ? { replayDir: this.input.replayDir } : {}),
+      dnsMap: this.input.dnsMap,
+      ipv6: false,
+      ...(tracesDir ? { tracesDir } : {}),
+    };
+    const proxy: ProxyOptions = {
+      attemptDir: this.attemptDir,
+      mode: this.mode,
+      ...(this.input.replayDir ? { replayDir: this.input.replayDir } : {}),
+      upstreamCa: this.input.upstreamCa,
+      keysPem: keysToPem(this.keys),
+      caCertPem: this.caCertPem,
+      notBeforeMs: this.notBeforeMs,
+      ...(tracesDir ? { tracesDir } : {}),
+    };
+    return [
+      { name: 'dns', module: new URL('../actors/dns.js', import.meta.url), options: dns },
+      { name: 'proxy', module: new URL('../actors/proxy.js', import.meta.url), options: proxy, connect: ['dns'] },
+    ];
+  }
+
+  /** The supervisor the actors run under, and when they have started. */
+  attach(supervisor: Supervisor, started: Promise<void>): void {
+    this.supervisor = supervisor;
+    this.ready = started;
+  }
+
+  /** Stops serving and returns the run's numbers (before the trace is finished: the
+   * actors' trace files close here). */
+  async finish(): Promise<NetworkStats> {
+    await this.ready;
+    const s = this.supervisor!;
+    const proxy = await s.request<ProxyStats>('proxy', PROXY_MESSAGES.finish);
+    const dns = await s.request<{ queries: number }>('dns', DNS_MESSAGES.finish);
+    return { ...proxy, queries: dns.queries };
+  }
+}
+
+interface SandboxFiles {
+  resolv: string;
+  nsswitch: string;
+  hosts: string;
+  bundle: string;
+}
+
+/** Where a run keeps the files the sandbox sees in place of its own. */
+function sandboxFiles(runDir: string): SandboxFiles {
+  const dir = path.join(runDir, 'net');
+  return {
+    resolv: path.join(dir, 'resolv.conf'),
+    nsswitch: path.join(dir, 'nsswitch.conf'),
+    hosts: path.join(dir, 'hosts'),
+    bundle: path.join(dir, 'ca-bundle.pem'),
+  };
+}
+
+/** The CA bundle path as the sandbox sees it (the variables point there). */
+function bundleInside(): string | undefined {
+  return CA_BUNDLE_PATHS.find((p) => realFile(p));
+}
+
+/** Variables for the command's environment: every CA variable names the bundle. */
+export function caEnv(): Record<string, string> {
+  const bundle = bundleInside();
+  if (!bundle) return {};
+  return Object.fromEntries(CA_ENV_VARS.map((v) => [v, bundle]));
+}
+
+/** The plan's network pieces for a run directory: a second address on lo, the DNS
+ * sockets, and the files bound over the sandbox's own (written by Network). */
+export function networkPlan(runDir: string): NetworkPlan {
+  const files = sandboxFiles(runDir);
+  const binds: Array<{ source: string; target: string }> = [];
+  const over = (target: string, source: string) => {
+    const real = realFile(target);
+    if (real) binds.push({ source, target: real });
+  };
+  over('/etc/resolv.conf', files.resolv);
+  over('/etc/nsswitch.conf', files.nsswitch);
+  over('/etc/hosts', files.hosts);
+  for (const t of CA_BUNDLE_PATHS.map(realFile)) if (t) binds.push({ source: files.bundle, target: t });
+  return {
+    steps: [
+      { op: 'netaddr', path: ADDRCONFIG_IPV4, flags: 8 },
+      { op: 'netsocket', name: 'udp', path: '127.0.0.1', flags: 53 },
+      { op: 'netsocket', name: 'tcp', path: '127.0.0.1', flags: 53 },
+    ],
+    binds,
+  };
+}
+
+/** The host's nsswitch.conf with hosts looked up in files, then DNS (no resolver
+ * daemons: their unix sockets are not isolated by the network namespace). */
+function nsswitchText(): string {
+  let text = '';
+  try {
+    text = readFileSync('/etc/nsswitch.conf', 'utf8');
+  } catch {
+    // none on the host
+  }
+  const lines = text.split('\n').filter((l) => !/^\s*hosts\s*:/.test(l));
+  return [...lines.filter((l, i) => l || i < lines.length - 1), 'hosts: files dns', ''].join('\n');
+}
+
+function realFile(p: string): string | undefined {
+  try {
+    const real = realpathSync(p);
+    return statSync(real).isFile() ? real : undefined;
+  } catch {
+    return undefined;
+  }
+}
