@@ -119,6 +119,7 @@ test('check names a corrupted files.meta', async (t) => {
   t.deepEqual(r.text.trim().split('\n'), [
     'files.meta line 2: process 9 is not in the process table',
     'files.meta line 2: /work/gone.o (write by 9) has no stored version in files/ or files-9/',
+    'files: /work/gone.o resolves to absent after the run, but files.meta says file (line 2: write by 9)',
     'files/work/out4.o: not in files.meta',
   ]);
 });

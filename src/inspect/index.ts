@@ -1,6 +1,6 @@
 // `uwrx inspect events|procs|output|files <attempt>` and `uwrx check <attempt>`, over the
 // record reader (src/record/reader.ts) that the UI and the library use as well.
-import { existsSync, lstatSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes } from '../record/escape.js';
@@ -10,6 +10,9 @@ import { openRecord, type AttemptRecord, type RecordFilter, type RecordProcess }
 import { outputBytes, readTrace, type RecordedEvent } from '../record/trace.js';
 import { writeView, type Out } from './out.js';
 import { leftoverBuffers, leftoverRunDirs } from './repair.js';
+import { expectedFinal, isRemoval, parentKey, pathKey, replayHistory, type Kind } from '../record/history.js';
+import { isWhiteout, layersFor, resolveBytes, versionPids, type Layer } from '../record/resolve.js';
+import { lstatSyncOrNull } from '../fs.js';
 import { problemLines, type Problem } from '../record/problems.js';
 
 export type InspectKind = 'events' | 'procs' | 'output' | 'files';
@@ -336,36 +339,64 @@ function checkFiles(attemptDir: string, pids: Set<number>, problems: string[]): 
     }
     throw err;
   }
-  const listed = new Set<string>();
-  // a version that a later operation removed again (a temporary file) leaves nothing to store
-  const lastRemoval = new Map<string, number>();
-  entries.forEach((e, i) => {
-    if (e.operation === 'delete' || e.operation === 'rename_from') lastRemoval.set(e.path.toString('latin1'), i);
-  });
+  const below = layersFor(attemptDir).filter((l) => l.depth !== 0);
+  const kindIn = (layers: Layer[], p: Buffer): Kind => {
+    const r = resolveBytes(layers, p);
+    return r.kind === 'absent' ? 'absent' : lstatSyncOrNull(r.file)?.isDirectory() ? 'dir' : 'file';
+  };
+  const history = replayHistory(entries, (p) => kindIn(below, p));
+  const all = layersFor(attemptDir);
+  const skipped = readSkipped(attemptDir);
+  const stores = [filesDir, ...versionPids(attemptDir).map((pid) => path.join(attemptDir, `files-${pid}`))];
+  // a version that a later operation removed again (a temporary file, or one inside a
+  // directory removed or renamed later) leaves nothing to store
+  const removedAfter = (key: string, seq: number): boolean => {
+    for (let k: string | undefined = key; k !== undefined; k = parentKey(k)) {
+      if (history.get(k)?.ops.some((op) => op.seq > seq && (isRemoval(op.op) || (k !== key && op.op === 'mkdir')))) return true;
+    }
+    return false;
+  };
   entries.forEach((e, i) => {
     const where = `files.meta line ${i + 1}`;
-    const rel = e.path.toString('latin1');
-    listed.add(rel);
     if (!pids.has(e.pid)) problems.push(`${where}: process ${e.pid} is not in the process table`);
-    const removedLater = (lastRemoval.get(rel) ?? -1) > i;
-    if ((e.operation === 'create' || e.operation === 'write' || e.operation === 'rename_to') && !removedLater) {
-      const stored = [filesDir, path.join(attemptDir, `files-${e.pid}`)].some((d) => exists(d, e.path));
+    if ((e.operation === 'create' || e.operation === 'write' || e.operation === 'rename_to') && !removedAfter(pathKey(e.path), i)) {
+      const stored = stores.some((d) => storedIn(d, e.path)) || skipped.has(`${escapeBytes(e.path)}\t${e.pid}`);
       if (!stored) problems.push(`${where}: ${escapeBytes(e.path)} (${e.operation} by ${e.pid}) has no stored version in files/ or files-${e.pid}/`);
     }
   });
+  // what the lines say each path is after the run, against what the store resolves to
+  for (const [key, want] of expectedFinal(history)) {
+    if (want === undefined) continue;
+    const h = history.get(key)!;
+    const got = kindIn(all, h.path);
+    if (got !== want) {
+      const last = h.ops[h.ops.length - 1]!;
+      problems.push(`files: ${escapeBytes(h.path)} resolves to ${got} after the run, but files.meta says ${want} (line ${last.seq + 1}: ${last.op} by ${last.pid})`);
+    }
+  }
   if (!existsSync(filesDir)) return;
+  // a file inside a directory renamed or moved into place has no line of its own
+  const movedIn = (key: string): boolean => {
+    for (let k = parentKey(key); k !== undefined; k = parentKey(k)) if (history.get(k)?.ops.some((op) => op.op === 'rename_to')) return true;
+    return false;
+  };
   for (const rel of walk(Buffer.from(filesDir), Buffer.from('/'))) {
-    if (!listed.has(rel.toString('latin1'))) problems.push(`files/${escapeBytes(rel).replace(/^\//, '')}: not in files.meta`);
+    const key = pathKey(rel);
+    if (!history.has(key) && !movedIn(key)) problems.push(`files/${escapeBytes(rel).replace(/^\//, '')}: not in files.meta`);
   }
 }
 
-function exists(dir: string, absPath: Buffer): boolean {
+function readSkipped(attemptDir: string): Set<string> {
   try {
-    lstatSync(Buffer.concat([Buffer.from(dir), absPath]));
-    return true;
+    return new Set(readFileSync(path.join(attemptDir, 'files.skipped'), 'utf8').split('\n').filter(Boolean));
   } catch {
-    return false;
+    return new Set();
   }
+}
+
+function storedIn(dir: string, absPath: Buffer): boolean {
+  const st = lstatSyncOrNull(Buffer.concat([Buffer.from(dir), absPath]));
+  return st !== null && !isWhiteout(st);
 }
 
 /** Absolute sandbox paths (bytes) of the non-directories under dir. */

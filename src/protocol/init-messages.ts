@@ -113,7 +113,7 @@ export interface InitPlan {
 export interface FilesPlan {
   /** <runDir>/files.meta, appended to during the run. */
   meta: string;
-  /** <runDir>/versions: preserved versions <pid>/<path>; the index is versions/index.tsv. */
+  /** <runDir>/versions: preserved versions <pid>/<path>. */
   versions: string;
   /** Parent layers below this attempt (the length of the parent chain). */
   layers: number;
@@ -123,6 +123,8 @@ export interface FilesPlan {
     upper: string;
     /** The parents' directories for this mount point, top first; `layer` 1..layers. */
     lowers: Array<{ dir: string; layer: number }>;
+    /** Device of the real directory: overlays of one real filesystem share it. */
+    device?: number;
   }>;
 }
 

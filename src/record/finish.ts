@@ -7,8 +7,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import type { OverlayLayer } from '../sandbox/plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
-import { unescapeBytes } from './escape.js';
-import { isErrno, lstatOrNull, readdirOrEmpty, readFileOrUndefined } from '../fs.js';
+import { parseFilesMeta } from './files-meta.js';
+import { layoutStore } from './store-layout.js';
+import { isErrno, lstatOrNull, readdirOrEmpty } from '../fs.js';
 
 /** rename(2), or a copy then removal where `src` and `dst` are on different filesystems
  * (a --tmp on another filesystem than the build directory). cp -a keeps what the record
@@ -116,11 +117,9 @@ export async function countRegularFiles(dir: string): Promise<number> {
   return count;
 }
 
-/** files.meta into the attempt, then the preserved versions (src/native/init/files.c):
- * for each path several processes wrote, files/X gets the first writer's version,
- * files-<q>/X each later writer's, files-<last>/X the live upper's final state (a
- * whiteout when the path ended absent). Paths with one writer are not listed: the uppers'
- * renames already put them in files/. Runs after collectUppers. */
+/** files.meta into the attempt, then files/ and files-<pid>/ laid out from the history
+ * (src/record/store-layout.ts) with the versions uwrx-init preserved. Runs after
+ * collectUppers. */
 export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Promise<void> {
   const meta = path.join(attemptDir, 'files.meta');
   try {
@@ -129,54 +128,8 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
     if (!isErrno(err, 'ENOENT')) throw err;
     await fs.writeFile(meta, '');
   }
-  const index = await readFileOrUndefined(path.join(plan.versions, 'index.tsv'));
-  if (index === undefined) return;
-  const inStore = (dir: string, rel: Buffer) => Buffer.concat([Buffer.from(dir), rel]);
-  let scratch = 0;
-  // A version whose directory was later replaced by a file (or the other way round) has
-  // no place in a per-path store; such paths are listed in files.skipped, not dropped silently.
-  const skipped: string[] = [];
-  for (const line of index.split('\n')) {
-    if (!line) continue;
-    const [escaped, first, last, preserved] = line.split('\t') as [string, string, string, string];
-    const rel = unescapeBytes(escaped);
-    const current = inStore(path.join(attemptDir, 'files'), rel);
-    const lastDst = inStore(path.join(attemptDir, `files-${last}`), rel);
-    if (!(await mkdirParent(lastDst))) {
-      skipped.push(`${escaped}\t${last}\n`);
-      continue;
-    }
-    if (await lstatOrNull(current)) await fs.rename(current, lastDst);
-    else {
-      // a whiteout made at a plain name and renamed: the path need not be UTF-8
-      const tmp = path.join(attemptDir, `.whiteout-${scratch++}`);
-      (await import('../native.js')).native().makeWhiteout(tmp);
-      await fs.rename(tmp, lastDst);
-    }
-    for (const q of preserved.split(',')) {
-      const src = inStore(path.join(plan.versions, q), rel);
-      const dst = inStore(path.join(attemptDir, q === first ? 'files' : `files-${q}`), rel);
-      if (!(await lstatOrNull(src))) continue;
-      if (!(await mkdirParent(dst))) {
-        skipped.push(`${escaped}\t${q}\n`);
-        continue;
-      }
-      if (await lstatOrNull(dst)) await fs.rm(dst, { recursive: true, force: true });
-      await move(src, dst);
-    }
-  }
+  const entries = parseFilesMeta(await fs.readFile(meta, 'utf8'));
+  const { skipped } = await layoutStore(attemptDir, entries, plan.versions, move);
+  // versions that have no place in a per-path store are listed, not dropped silently
   if (skipped.length > 0) await fs.writeFile(path.join(attemptDir, 'files.skipped'), skipped.join(''));
-}
-
-/** Creates the parent directories of `file`; false when a non-directory is in the way. */
-async function mkdirParent(file: Buffer): Promise<boolean> {
-  const slash = file.lastIndexOf(0x2f);
-  if (slash <= 0) return true;
-  try {
-    await fs.mkdir(file.subarray(0, slash) as unknown as string, { recursive: true });
-    return true;
-  } catch (err) {
-    if (isErrno(err, 'ENOTDIR', 'EEXIST')) return false;
-    throw err;
-  }
 }

@@ -92,8 +92,21 @@ export function layersFor(attemptDir: string, asOfPid = Number.POSITIVE_INFINITY
 /** What process `asOfPid` (default: after the run) sees at absolute path `file`. */
 export function resolveFile(attemptDir: string, file: string, asOfPid = Number.POSITIVE_INFINITY): Resolution {
   if (!path.isAbsolute(file)) throw new Error(`resolveFile: "${file}" is not an absolute path`);
-  const parts = path.normalize(file).split('/').filter(Boolean);
-  for (const layer of layersFor(attemptDir, asOfPid)) {
+  return resolveInLayers(layersFor(attemptDir, asOfPid), file);
+}
+
+/** The rule over the given layers (top first). */
+export function resolveInLayers(layers: Layer[], file: string): Resolution {
+  const r = resolveBytes(layers, Buffer.from(path.normalize(file)));
+  return r.kind === 'found' ? { kind: 'found', file: r.file.toString(), layer: r.layer } : r;
+}
+
+export type ByteResolution = { kind: 'absent'; layer?: Layer } | { kind: 'found'; file: Buffer; layer: Layer };
+
+/** The rule for a path given as bytes (paths need not be UTF-8). */
+export function resolveBytes(layers: Layer[], file: Buffer): ByteResolution {
+  const parts = splitPath(file);
+  for (const layer of layers) {
     const hit = lookInLayer(layer, parts);
     if (hit === 'continue') continue;
     return hit;
@@ -101,18 +114,37 @@ export function resolveFile(attemptDir: string, file: string, asOfPid = Number.P
   return { kind: 'absent' };
 }
 
-function lookInLayer(layer: Layer, parts: string[]): Resolution | 'continue' {
-  const full = path.join(layer.root, ...parts);
+function splitPath(file: Buffer): Buffer[] {
+  const parts: Buffer[] = [];
+  let start = 0;
+  for (let i = 0; i <= file.length; i++) {
+    if (i === file.length || file[i] === 0x2f) {
+      const part = file.subarray(start, i);
+      if (part.length > 0 && !(part.length === 1 && part[0] === 0x2e)) parts.push(part);
+      start = i + 1;
+    }
+  }
+  return parts;
+}
+
+function joinBytes(root: string, parts: Buffer[]): Buffer {
+  const chunks: Buffer[] = [Buffer.from(root.endsWith('/') ? root.slice(0, -1) : root)];
+  for (const p of parts) chunks.push(Buffer.from('/'), p);
+  return chunks.length === 1 ? Buffer.from(root) : Buffer.concat(chunks);
+}
+
+function lookInLayer(layer: Layer, parts: Buffer[]): ByteResolution | 'continue' {
+  const full = joinBytes(layer.root, parts);
   if (layer.real) return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
   // Ancestors first: a whiteout or a non-directory hides everything below it; an opaque
   // directory hides the lower layers' contents of that directory.
   let opaque = false;
   for (let i = 1; i < parts.length; i++) {
-    const dir = path.join(layer.root, ...parts.slice(0, i));
+    const dir = joinBytes(layer.root, parts.slice(0, i));
     const st = lstatSyncOrNull(dir);
     if (!st) break;
     if (isWhiteout(st) || !st.isDirectory()) return { kind: 'absent', layer };
-    if (isOpaque(dir)) opaque = true;
+    if (isOpaque(dir.toString())) opaque = true;
   }
   const st = lstatSyncOrNull(full);
   if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };

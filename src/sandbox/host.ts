@@ -6,7 +6,8 @@ import { accessSync, fstatSync, readFileSync, readdirSync, readlinkSync, realpat
 import { lstatSyncOrNull, statSyncOrNull } from '../fs.js';
 
 /** What the plan needs of a stat result. */
-export type HostStat = Pick<Stats, 'mode' | 'uid' | 'gid' | 'atimeMs' | 'mtimeMs' | 'isDirectory' | 'isFile' | 'isSymbolicLink'>;
+export type HostStat = Pick<Stats, 'mode' | 'uid' | 'gid' | 'atimeMs' | 'mtimeMs' | 'isDirectory' | 'isFile' | 'isSymbolicLink'> &
+  Partial<Pick<Stats, 'dev'>>;
 
 export interface HostView {
   /** The caller the sandbox maps to itself (0: root, the full id range). */

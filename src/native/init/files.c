@@ -3,10 +3,9 @@
  * The live overlay uppers are the truth during the run. Before process P changes X (write
  * open, truncate, delete, rename onto or away, chmod, chown, utime) while X holds a
  * version written by another process q of this attempt, q's version is copied through
- * the sandbox view into <versions>/<q>/<X> (a whiteout when X was absent). At the end
- * uwrx-init writes <versions>/index.tsv (`<path>\t<first writer>\t<last writer>\t<q,q...>` for
- * every path with preserved versions); src/sandbox/finish.ts turns that into files/ and
- * files-<pid>/. A path written by one process costs nothing here beyond one table entry.
+ * the sandbox view into <versions>/<q>/<X> (a whiteout when X was absent); at the end
+ * src/sandbox/finish.ts lays out files/ and files-<pid>/ from them and files.meta. A path
+ * written by one process costs nothing here beyond one table entry.
  *
  * files.meta lines are buffered here and appended to the run directory's files.meta.
  * Only paths inside the overlays (what ends up in files/) are recorded.
@@ -15,6 +14,7 @@
  * real filesystem T0, parent layer i T0 + i*interval, this attempt T0 + (layers+1)*interval.
  * The layer is found by looking the path up in the upper directory and the parents'
  * layer directories (fds opened before pivot_root). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
@@ -23,8 +23,11 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <stdatomic.h>
 #include <sys/sysmacros.h>
+#include <sys/socket.h>
 #include <sys/uio.h>
+#include <sys/xattr.h>
 #include <unistd.h>
 #include <linux/openat2.h>
 
@@ -41,6 +44,7 @@ struct files_lower {
 struct files_overlay {
   char *mount_point;
   size_t mlen;
+  int64_t device;  /* of the real directory (-1: unknown) */
   char *upper;
   int upper_fd;
   struct files_lower *lowers;
@@ -82,11 +86,16 @@ static bool read_overlay(struct mp_reader *r, struct files_overlay *o) {
   uint32_t n;
   if (!mp_read_map(r, &n)) return false;
   o->upper_fd = -1;
+  o->device = -1;
   while (n--) {
     const char *k;
     uint32_t klen;
+    int64_t v;
     if (!mp_read_bytes(r, &k, &klen)) return false;
-    if (mp_key_is(k, klen, "mountPoint")) {
+    if (mp_key_is(k, klen, "device")) {
+      if (!mp_read_int(r, &v)) return false;
+      o->device = v;
+    } else if (mp_key_is(k, klen, "mountPoint")) {
       if (!mp_read_strdup(r, &o->mount_point)) return false;
     } else if (mp_key_is(k, klen, "upper")) {
       if (!mp_read_strdup(r, &o->upper)) return false;
@@ -269,8 +278,6 @@ struct writer_entry {
   struct writer_entry *next;
   uint64_t hash;
   int first, last;
-  int *preserved;    /* pids whose version sits in <versions>/<pid>/ */
-  size_t npreserved;
   char path[];
 };
 
@@ -373,10 +380,13 @@ static bool preserve(const char *path, int pid, bool *versioned) {
   return ok;
 }
 
-/* Process `pid` is about to change `path`: keep the version another process left there. */
-static void before_change(const char *path, int pid) {
+/* Process `pid` is about to change `path`: keep the version another process left there.
+ * The writer state before is returned in *first, *last (to forget a call that failed). */
+static void before_change(const char *path, int pid, int *first, int *last) {
   pthread_mutex_lock(&writers_lock);
   struct writer_entry *e = writer_get(path, true);
+  *first = e ? e->first : 0;
+  *last = e ? e->last : 0;
   if (e) {
     if (e->last == 0) e->first = pid;
     else if (e->last != pid) {
@@ -385,57 +395,21 @@ static void before_change(const char *path, int pid) {
       bool versioned = false;
       bool kept = !dir && preserve(path, e->last, &versioned);
       if (versioned && !kept) problem_at(PROBLEM_VERSION_LOST, path);
-      if (kept) {
-        bool known = false;
-        for (size_t i = 0; i < e->npreserved; i++) known |= e->preserved[i] == e->last;
-        int *grown = known ? e->preserved : realloc(e->preserved, (e->npreserved + 1) * sizeof *grown);
-        if (grown && !known) {
-          grown[e->npreserved++] = e->last;
-          e->preserved = grown;
-        }
-      }
     }
     e->last = pid;
   }
   pthread_mutex_unlock(&writers_lock);
 }
 
-/* The index of preserved versions, written when the sandbox ends. */
+static void files_proc_ended(int logical);
+
+/* When the sandbox ends: the last calls' outcomes, files.meta flushed. */
 void files_finish(void) {
   if (!F.enabled) return;
+  files_proc_ended(0);
   pthread_mutex_lock(&meta_lock);
   meta_flush_locked();
   pthread_mutex_unlock(&meta_lock);
-  /* the run directory is hidden by now: reached through the fd opened before */
-  int fd = openat(F.versions_fd, "index.tsv", O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
-  if (fd < 0) return;
-  pthread_mutex_lock(&writers_lock);
-  pthread_mutex_lock(&meta_lock);
-  meta_len = 0;
-  for (size_t b = 0; b < WRITER_BUCKETS; b++) {
-    for (struct writer_entry *e = writers[b]; e; e = e->next) {
-      if (!e->npreserved) continue;
-      if (!meta_reserve(4 * strlen(e->path) + 32 + 12 * e->npreserved)) continue;
-      meta_escape(e->path);
-      meta_len += (size_t)sprintf(meta_buf + meta_len, "\t%d\t%d\t", e->first, e->last);
-      for (size_t i = 0; i < e->npreserved; i++)
-        meta_len += (size_t)sprintf(meta_buf + meta_len, "%s%d", i ? "," : "", e->preserved[i]);
-      meta_buf[meta_len++] = '\n';
-      if (meta_len >= META_FLUSH_AT) {
-        int saved = F.meta_fd;
-        F.meta_fd = fd;
-        meta_flush_locked();
-        F.meta_fd = saved;
-      }
-    }
-  }
-  int saved = F.meta_fd;
-  F.meta_fd = fd;
-  meta_flush_locked();
-  F.meta_fd = saved;
-  pthread_mutex_unlock(&meta_lock);
-  pthread_mutex_unlock(&writers_lock);
-  close(fd);
 }
 
 /* ---- paths ---- */
@@ -512,16 +486,195 @@ static char *exe_of(pid_t tid) {
   return strdup(buf);
 }
 
-/* One recorded operation: versions first (the target still waits), then files.meta. */
-static void record(struct notif_ctx *ctx, const char *path, const char *op, bool versioned) {
+/* ---- outcomes ----
+ * A call is recorded before the kernel runs it (a version must be kept while the target
+ * waits), but it may then fail: a create in a directory that does not exist, EACCES,
+ * EXDEV, ENOTEMPTY ... So its files.meta lines wait for the outcome to show: at the
+ * thread's next notification, when its process ends, or at the end of the run, the
+ * path is looked at again. A call that did not happen leaves no line, and the writer it
+ * would have become is forgotten. */
+enum expect {
+  EXPECT_NOTHING,    /* nothing to confirm: the lines are written at once */
+  EXPECT_PRESENT,    /* the path exists afterwards (create, link, symlink, mknod) */
+  EXPECT_DIR,        /* mkdir */
+  EXPECT_GONE,       /* unlink, rmdir */
+  EXPECT_MOVED,      /* rename: the target exists, the source is no longer the same file */
+  EXPECT_COPIED_UP,  /* a change of a file only the lower layers held: the upper has it */
+};
+
+#define OP_LINES 4
+struct op_line {
+  char *path;
+  const char *op;
+  bool versioned;
+  bool if_copied_up;  /* written even when the call failed, if the upper has the file */
+  int first, last;  /* the writer state before, to forget a call that failed */
+};
+
+struct pending_op {
+  struct pending_op *next;
+  struct notif_ctx *ctx; /* the call's context while its handler runs, else NULL */
+  pid_t tid;
+  int pid;
+  enum expect expect;
+  char *path, *path2;
+  dev_t dev;
+  ino_t ino;
+  char *exe;
+  size_t nlines;
+  struct op_line lines[OP_LINES];
+};
+
+#define PENDING_BUCKETS 4096
+static struct pending_op *pending[PENDING_BUCKETS];
+static pthread_mutex_t pending_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic size_t npending;
+
+/* True when the upper directory holds `path` (the lower layers alone do not). */
+static bool in_upper(const char *path) {
   const char *rel;
-  if (!path || !ctx->proc || !overlay_of(path, &rel)) return;
-  int pid = ctx->proc->logical;
-  if (versioned) before_change(path, pid);
-  char *exe = exe_of(ctx->req->pid);
-  meta_line(path, pid, op, exe ? exe : "");
-  free(exe);
-  filetimes_changed(ctx, path, op);
+  struct files_overlay *o = overlay_of(path, &rel);
+  struct stat st;
+  return o && o->upper_fd >= 0 && fstatat(o->upper_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* What confirms a change of an existing file: nothing when the upper has it already. */
+static enum expect change_of(const char *path) {
+  return in_upper(path) ? EXPECT_NOTHING : EXPECT_COPIED_UP;
+}
+
+static struct pending_op *op_begin(struct notif_ctx *ctx, enum expect expect, const char *path, const char *path2) {
+  if (!ctx->proc) return NULL;
+  struct pending_op *op = calloc(1, sizeof *op);
+  if (!op) return NULL;
+  op->tid = ctx->req->pid;
+  op->ctx = ctx;
+  op->pid = ctx->proc->logical;
+  op->expect = expect;
+  op->path = path ? strdup(path) : NULL;
+  op->path2 = path2 ? strdup(path2) : NULL;
+  struct stat st;
+  if (expect == EXPECT_MOVED && path && lstat(path, &st) == 0) op->dev = st.st_dev, op->ino = st.st_ino;
+  return op;
+}
+
+/* One line of the call; its versions are kept now (the target still waits). */
+static void record(struct pending_op *op, const char *path, const char *name, bool versioned) {
+  const char *rel;
+  if (!op || !path || !overlay_of(path, &rel) || op->nlines == OP_LINES) return;
+  struct op_line *l = &op->lines[op->nlines];
+  if (!(l->path = strdup(path))) return;
+  l->op = name;
+  l->versioned = versioned;
+  if (versioned) before_change(path, op->pid, &l->first, &l->last);
+  /* the change's virtual time: the process's clock now, while it waits in the call */
+  if (op->ctx) filetimes_changed(op->ctx, path, name);
+  op->nlines++;
+}
+
+static void forget_writer(const char *path, int pid, int first, int last) {
+  pthread_mutex_lock(&writers_lock);
+  struct writer_entry *e = writer_get(path, false);
+  if (e && e->last == pid) {
+    e->first = last ? first : 0;
+    e->last = last;
+  }
+  pthread_mutex_unlock(&writers_lock);
+}
+
+static bool op_happened(const struct pending_op *op) {
+  struct stat st;
+  switch (op->expect) {
+  case EXPECT_PRESENT:
+    return op->path && lstat(op->path, &st) == 0;
+  case EXPECT_DIR:
+    return op->path && lstat(op->path, &st) == 0 && S_ISDIR(st.st_mode);
+  case EXPECT_GONE:
+    return op->path && lstat(op->path, &st) != 0;
+  case EXPECT_MOVED:
+    if (!op->path || !op->path2 || lstat(op->path2, &st) != 0) return false;
+    return lstat(op->path, &st) != 0 || st.st_dev != op->dev || st.st_ino != op->ino;
+  case EXPECT_COPIED_UP:
+    return op->path && in_upper(op->path);
+  default:
+    return true;
+  }
+}
+
+/* Writes the lines of a call that happened, forgets one that did not; frees it. */
+static void op_settle(struct pending_op *op, bool happened) {
+  for (size_t i = 0; i < op->nlines; i++) {
+    struct op_line *l = &op->lines[i];
+    if (happened || (l->if_copied_up && in_upper(l->path))) meta_line(l->path, op->pid, l->op, op->exe ? op->exe : "");
+    else if (l->versioned) forget_writer(l->path, op->pid, l->first, l->last);
+    free(l->path);
+  }
+  free(op->path);
+  free(op->path2);
+  free(op->exe);
+  free(op);
+}
+
+/* The call was made (the kernel runs it next) or carried out here (`done`). */
+static void op_end(struct pending_op *op, bool done) {
+  if (!op) return;
+  op->ctx = NULL; /* valid only during the handler */
+  if (op->nlines == 0) {
+    op_settle(op, false);
+    return;
+  }
+  op->exe = exe_of(op->tid);
+  if (done || op->expect == EXPECT_NOTHING) {
+    op_settle(op, true);
+    return;
+  }
+  pthread_mutex_lock(&pending_lock);
+  struct pending_op **slot = &pending[(unsigned)op->tid % PENDING_BUCKETS];
+  op->next = *slot;
+  *slot = op;
+  npending++;
+  pthread_mutex_unlock(&pending_lock);
+}
+
+/* Thread `tid` makes its next call: the outcome of its last recorded one shows now. */
+static void files_confirm(pid_t tid) {
+  if (!npending) return;
+  struct pending_op *found = NULL;
+  pthread_mutex_lock(&pending_lock);
+  for (struct pending_op **slot = &pending[(unsigned)tid % PENDING_BUCKETS]; *slot; slot = &(*slot)->next) {
+    if ((*slot)->tid == tid) {
+      found = *slot;
+      *slot = found->next;
+      npending--;
+      break;
+    }
+  }
+  pthread_mutex_unlock(&pending_lock);
+  if (found) op_settle(found, op_happened(found));
+}
+
+/* Settles the calls of process `logical` (0: of every process). */
+static void files_proc_ended(int logical) {
+  if (!npending) return;
+  struct pending_op *mine = NULL;
+  pthread_mutex_lock(&pending_lock);
+  for (size_t b = 0; b < PENDING_BUCKETS && npending; b++) {
+    for (struct pending_op **slot = &pending[b]; *slot;) {
+      struct pending_op *op = *slot;
+      if (logical == 0 || op->pid == logical) {
+        *slot = op->next;
+        op->next = mine;
+        mine = op;
+        npending--;
+      } else slot = &op->next;
+    }
+  }
+  pthread_mutex_unlock(&pending_lock);
+  while (mine) {
+    struct pending_op *next = mine->next;
+    op_settle(mine, op_happened(mine));
+    mine = next;
+  }
 }
 
 static void trace_path_op(struct notif_ctx *ctx, uint16_t type, const char *path, const char *path2, int64_t a,
@@ -562,6 +715,7 @@ static enum verdict on_open(struct notif_ctx *ctx) {
   count_call();
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
+  files_confirm(req->pid);
   if (!decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint64_t flags = a.flags;
   if (!write_intent(flags)) {
@@ -579,7 +733,12 @@ static enum verdict on_open(struct notif_ctx *ctx) {
     free(path);
     return VERDICT_CONTINUE;
   }
-  if (!(existed && S_ISDIR(st.st_mode))) record(ctx, path, (flags & O_CREAT) && !existed ? "create" : "write", true);
+  if (!(existed && S_ISDIR(st.st_mode))) {
+    /* a file that is not there is created (O_CREAT) or the open fails */
+    struct pending_op *op = op_begin(ctx, existed ? change_of(path) : EXPECT_PRESENT, path, NULL);
+    record(op, path, (flags & O_CREAT) && !existed ? "create" : "write", true);
+    op_end(op, false);
+  }
   struct uwrx_tracebuf *tb = ctx->proc ? ctx->proc->trace : NULL;
   if (tb) uwrx_trace_open(tb, trace_logical_tid(ctx->proc, req->pid), path, (int32_t)flags, a.mode, 0);
   free(path);
@@ -739,6 +898,81 @@ static char *stat_by_open(int base, const char *path, int oflags, int flags, uns
   return canon;
 }
 
+/* ---- hard links of lower files ----
+ * link(2) of a file only the lower layers hold makes overlayfs copy it up: the old name
+ * goes on reporting the lower file's inode number, the new name reports the upper
+ * file's, two numbers for one file (tar stores it twice, `find -samefile` misses one,
+ * git refuses a local clone). Before such a link uwrx-init copies the file up itself
+ * (an open for writing), remembers upper inode -> the number the old name reports, and
+ * stat of any name of that file answers with the one number. */
+struct inode_alias {
+  struct inode_alias *next;
+  dev_t dev;
+  ino_t upper, shown;
+};
+
+#define ALIAS_BUCKETS 256
+static struct inode_alias *aliases[ALIAS_BUCKETS];
+static pthread_mutex_t alias_lock = PTHREAD_MUTEX_INITIALIZER;
+static _Atomic size_t naliases;
+
+/* The upper file behind `path` (stat of the upper directory's entry); false when none. */
+static bool upper_stat(const char *path, struct stat *st) {
+  const char *rel;
+  struct files_overlay *o = overlay_of(path, &rel);
+  return o && o->upper_fd >= 0 && fstatat(o->upper_fd, rel, st, AT_SYMLINK_NOFOLLOW) == 0;
+}
+
+/* Before link(old, new): true when the file was copied up here. */
+static bool alias_before_link(const char *old, const char *new_name) {
+  struct stat merged, upper, dir;
+  const char *rel;
+  bool copied = false;
+  /* a link that cannot work (another overlay, no such directory) copies nothing */
+  if (!new_name || overlay_of(old, &rel) != overlay_of(new_name, &rel)) return false;
+  const char *slash = strrchr(new_name, '/');
+  char *parent = slash ? strndup(new_name, slash == new_name ? 1 : (size_t)(slash - new_name)) : NULL;
+  bool dir_ok = parent && stat(parent, &dir) == 0 && S_ISDIR(dir.st_mode);
+  free(parent);
+  if (!dir_ok || lstat(old, &merged) != 0 || !S_ISREG(merged.st_mode)) return false;
+  if (!upper_stat(old, &upper)) {
+    /* copy-up, nothing written; a running executable (ETXTBSY) stays as it is */
+    int fd = open(old, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0) return false;
+    close(fd);
+    copied = true;
+    if (lstat(old, &merged) != 0 || !upper_stat(old, &upper)) return copied;
+  }
+  if (upper.st_ino == merged.st_ino) return copied;
+  pthread_mutex_lock(&alias_lock);
+  struct inode_alias **slot = &aliases[upper.st_ino % ALIAS_BUCKETS], *a = *slot;
+  while (a && !(a->dev == upper.st_dev && a->upper == upper.st_ino)) a = a->next;
+  if (!a && (a = malloc(sizeof *a))) {
+    *a = (struct inode_alias){ *slot, upper.st_dev, upper.st_ino, merged.st_ino };
+    *slot = a;
+    naliases++;
+  }
+  pthread_mutex_unlock(&alias_lock);
+  return copied;
+}
+
+/* A stat result of a file with more than one name: the number every name reports. */
+static void alias_inode(const char *canon, struct stat_result *r) {
+  if (!naliases) return;
+  bool reg = r->is_statx ? S_ISREG(r->stx.stx_mode) : S_ISREG(r->st.st_mode);
+  uint64_t nlink = r->is_statx ? r->stx.stx_nlink : r->st.st_nlink;
+  struct stat upper;
+  if (!reg || nlink < 2 || !upper_stat(canon, &upper)) return;
+  pthread_mutex_lock(&alias_lock);
+  struct inode_alias *a = aliases[upper.st_ino % ALIAS_BUCKETS];
+  while (a && !(a->dev == upper.st_dev && a->upper == upper.st_ino)) a = a->next;
+  if (a) {
+    if (r->is_statx) r->stx.stx_ino = a->shown;
+    else r->st.st_ino = a->shown;
+  }
+  pthread_mutex_unlock(&alias_lock);
+}
+
 /* Target memory without opening /proc/<tid>/mem (two syscalls saved on the hottest path):
  * a NUL-terminated string, read a page at most at a time. */
 static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
@@ -762,6 +996,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
   count_call();
   const struct seccomp_notif *req = ctx->req;
   int nr = req->data.nr;
+  files_confirm(req->pid);
   struct call_args a;
   if (F.t0_ns == 0 || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   int dirfd = a.path.dirfd, flags = (int)a.flags, fd = a.fd;
@@ -815,6 +1050,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     int64_t changed;
     if (filetimes_lookup(canon, &changed, &explicit_times) && changed >= t) t = changed;
   }
+  alias_inode(canon, &r);
   struct timespec ts = { .tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL };
   const void *result;
   size_t size;
@@ -861,21 +1097,184 @@ static bool sets_explicit_times(struct notif_ctx *ctx) {
   return ts[3] != UTIME_NOW;
 }
 
+/* ---- renames the overlays would refuse ----
+ * Each top-level directory is an overlay of its own, so rename(2) between them fails with
+ * EXDEV where natively (one filesystem) it succeeds; and overlayfs in a user namespace
+ * cannot rename a directory the lower layers hold (EXDEV too). uwrx-init carries such
+ * renames out itself: the native rename where it works, else each entry moved and the
+ * source removed (a copy where the entry crosses overlays). Only for a target acting
+ * as the sandbox's root, whose rights are uwrx-init's own; not atomic, unlike rename(2),
+ * and hard links inside a moved tree become separate files. */
+
+/* The target acts with uwrx-init's own rights: fsuid 0, CAP_DAC_OVERRIDE and CAP_FOWNER. */
+static bool target_is_root(pid_t tid) {
+  char path[64], line[256];
+  snprintf(path, sizeof path, "/proc/%d/status", tid);
+  FILE *f = fopen(path, "re");
+  if (!f) return false;
+  bool uid0 = false;
+  unsigned long long caps = 0;
+  while (fgets(line, sizeof line, f)) {
+    unsigned r, e, s, fs;
+    if (sscanf(line, "Uid: %u %u %u %u", &r, &e, &s, &fs) == 4) uid0 = fs == 0;
+    else sscanf(line, "CapEff: %llx", &caps);
+  }
+  fclose(f);
+  return uid0 && (caps & (1ULL << 1)) && (caps & (1ULL << 3));
+}
+
+static void copy_attrs(const char *path, const struct stat *st) {
+  /* best effort, as cp -a: what fails keeps the defaults of a new file */
+  int ignored = lchown(path, st->st_uid, st->st_gid);
+  (void)ignored;
+  if (!S_ISLNK(st->st_mode)) chmod(path, st->st_mode & 07777);
+  struct timespec times[2] = { st->st_atim, st->st_mtim };
+  utimensat(AT_FDCWD, path, times, AT_SYMLINK_NOFOLLOW);
+}
+
+static void copy_xattrs(const char *from, const char *to) {
+  char names[4096], value[4096];
+  ssize_t n = llistxattr(from, names, sizeof names);
+  for (ssize_t i = 0; i < n; i += (ssize_t)strlen(names + i) + 1) {
+    ssize_t len = lgetxattr(from, names + i, value, sizeof value);
+    if (len >= 0) lsetxattr(to, names + i, value, (size_t)len, 0);
+  }
+}
+
+/* A copy of the non-directory `from` at `to` (absent), with its owner, mode and times. */
+static int copy_node(const char *from, const char *to, const struct stat *st) {
+  if (S_ISREG(st->st_mode)) {
+    int in = open(from, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
+    if (in < 0) return errno;
+    int out = open(to, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    if (out < 0) {
+      int err = errno;
+      close(in);
+      return err;
+    }
+    bool ok = copy_contents(in, out);
+    int err = ok ? 0 : errno ? errno : EIO;
+    close(in);
+    if (close(out) != 0 && !err) err = errno;
+    if (err) return err;
+  } else if (S_ISLNK(st->st_mode)) {
+    char target[PATH_MAX_TARGET];
+    ssize_t n = readlink(from, target, sizeof target - 1);
+    if (n < 0) return errno;
+    target[n] = 0;
+    if (symlink(target, to) != 0) return errno;
+  } else if (mknod(to, st->st_mode, st->st_rdev) != 0) return errno;
+  copy_xattrs(from, to);
+  copy_attrs(to, st);
+  return 0;
+}
+
+/* Moves `from` (stat st) to `to`: renamed where the kernel can, else rebuilt. 0 or errno. */
+static int move_tree(const char *from, const char *to, const struct stat *st) {
+  if (rename(from, to) == 0) return 0;
+  if (errno != EXDEV) return errno;
+  if (!S_ISDIR(st->st_mode)) {
+    /* a copy beside the target, renamed over it: the target is never half written */
+    char *tmp;
+    if (asprintf(&tmp, "%s.uwrx-move-%ld", to, (long)gettid()) < 0) return ENOMEM;
+    int err = copy_node(from, tmp, st);
+    if (!err && rename(tmp, to) != 0) err = errno;
+    if (err) unlink(tmp);
+    free(tmp);
+    if (err) return err;
+    return unlink(from) == 0 ? 0 : errno;
+  }
+  if (mkdir(to, 0700) != 0) return errno;
+  DIR *d = opendir(from);
+  if (!d) return errno;
+  /* the names first: the directory changes while its entries move */
+  char **names = NULL;
+  size_t count = 0, cap = 0;
+  int err = 0;
+  for (struct dirent *de; (de = readdir(d));) {
+    if (!strcmp(de->d_name, ".") || !strcmp(de->d_name, "..")) continue;
+    if (count == cap) {
+      char **grown = realloc(names, (cap = cap ? cap * 2 : 64) * sizeof *names);
+      if (!grown) {
+        err = ENOMEM;
+        break;
+      }
+      names = grown;
+    }
+    if (!(names[count] = strdup(de->d_name))) {
+      err = ENOMEM;
+      break;
+    }
+    count++;
+  }
+  closedir(d);
+  for (size_t i = 0; i < count; i++) {
+    char *a = NULL, *b = NULL;
+    struct stat cs;
+    if (!err && (asprintf(&a, "%s/%s", from, names[i]) < 0 || asprintf(&b, "%s/%s", to, names[i]) < 0)) err = ENOMEM;
+    if (!err) err = lstat(a, &cs) == 0 ? move_tree(a, b, &cs) : errno;
+    free(a);
+    free(b);
+    free(names[i]);
+  }
+  free(names);
+  if (err) return err;
+  copy_xattrs(from, to);
+  copy_attrs(to, st);
+  return rmdir(from) == 0 ? 0 : errno;
+}
+
+/* rename(2) as on one filesystem, for the cases the overlays refuse; 0 or errno. */
+static int rename_across(const char *p, const char *q, unsigned flags) {
+  if (syscall(SYS_renameat2, AT_FDCWD, p, AT_FDCWD, q, flags) == 0) return 0;
+  if (errno != EXDEV) return errno;
+  struct stat sp, sq;
+  if (lstat(p, &sp) != 0) return errno;
+  bool target = lstat(q, &sq) == 0;
+  if (target && (flags & RENAME_NOREPLACE)) return EEXIST;
+  if (S_ISDIR(sp.st_mode)) {
+    size_t len = strlen(p);
+    if (!strncmp(q, p, len) && q[len] == '/') return EINVAL;
+    if (target && !S_ISDIR(sq.st_mode)) return ENOTDIR;
+    if (target && rmdir(q) != 0) return errno;
+  } else if (target && S_ISDIR(sq.st_mode))
+    return EISDIR;
+  return move_tree(p, q, &sp);
+}
+
+/* Carries the rename out here when the overlays would refuse it: 0 or the errno of the
+ * rename done here, -1 when the kernel should run it. */
+static int rename_here(struct notif_ctx *ctx, const char *p, const char *q, unsigned flags) {
+  const char *rel;
+  struct files_overlay *from = overlay_of(p, &rel), *to = overlay_of(q, &rel);
+  if (!from || !to || (flags & ~(unsigned)RENAME_NOREPLACE)) return -1;
+  struct stat st;
+  if (from != to) {
+    if (from->device < 0 || from->device != to->device) return -1;
+  } else if (lstat(p, &st) != 0 || !S_ISDIR(st.st_mode)) return -1;
+  if (!target_is_root(ctx->req->pid)) return -1;
+  return rename_across(p, q, flags);
+}
+
 static enum verdict on_mutation(struct notif_ctx *ctx) {
   count_call();
   struct call_args a;
+  files_confirm(ctx->req->pid);
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   int nr = ctx->req->data.nr;
   char *p = NULL, *q = NULL;
+  struct pending_op *op = NULL;
+  enum verdict verdict = VERDICT_CONTINUE;
+  struct stat st;
   switch (nr) {
   case SYS_unlink:
   case SYS_unlinkat: {
     bool dir = a.flags & AT_REMOVEDIR;
     p = arg_path(ctx, &a.path);
-    struct stat st;
     if (!p || lstat(p, &st) != 0) break;
     if (dir || S_ISLNK(st.st_mode)) dir_cache_clear();
-    record(ctx, p, dir ? "rmdir" : "delete", !dir);
+    op = op_begin(ctx, EXPECT_GONE, p, NULL);
+    record(op, p, dir ? "rmdir" : "delete", !dir);
     trace_path_op(ctx, dir ? UWRX_EV_RMDIR : UWRX_EV_UNLINK, p, NULL, (int64_t)a.flags, 0);
     break;
   }
@@ -883,7 +1282,8 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
     p = arg_path(ctx, &a.path);
     if (!exists(p)) break;
     dir_cache_clear();
-    record(ctx, p, "rmdir", false);
+    op = op_begin(ctx, EXPECT_GONE, p, NULL);
+    record(op, p, "rmdir", false);
     trace_path_op(ctx, UWRX_EV_RMDIR, p, NULL, 0, 0);
     break;
   case SYS_rename:
@@ -892,26 +1292,36 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
     p = arg_path(ctx, &a.path);
     q = arg_path(ctx, &a.path2);
     if (!p || !q) break;
-    uint64_t flags = a.flags;
+    unsigned flags = (unsigned)a.flags;
     if (!exists(p) || ((flags & RENAME_NOREPLACE) && exists(q)) || ((flags & RENAME_EXCHANGE) && !exists(q))) break;
     struct stat sp, sq;
     if ((lstat(p, &sp) == 0 && (S_ISDIR(sp.st_mode) || S_ISLNK(sp.st_mode))) ||
         (lstat(q, &sq) == 0 && (S_ISDIR(sq.st_mode) || S_ISLNK(sq.st_mode))))
       dir_cache_clear();
-    record(ctx, p, "rename_from", true);
-    record(ctx, q, "rename_to", true);
+    op = op_begin(ctx, EXPECT_MOVED, p, q);
+    record(op, p, "rename_from", true);
+    record(op, q, "rename_to", true);
     if (flags & RENAME_EXCHANGE) {
-      record(ctx, q, "rename_from", false);
-      record(ctx, p, "rename_to", false);
+      record(op, q, "rename_from", false);
+      record(op, p, "rename_to", false);
     }
     trace_path_op(ctx, UWRX_EV_RENAME, p, q, (int64_t)flags, 0);
+    int err = rename_here(ctx, p, q, flags);
+    if (err >= 0) {
+      /* carried out here: the outcome is known */
+      verdict = notify_answer_now(ctx, err ? -1 : 0, err);
+      if (err == 0) op_end(op, true);
+      else if (op) op_settle(op, false);
+      op = NULL;
+    }
     break;
   }
   case SYS_mkdir:
   case SYS_mkdirat:
     p = arg_path(ctx, &a.path);
     if (exists(p)) break;
-    record(ctx, p, "mkdir", false);
+    op = op_begin(ctx, EXPECT_DIR, p, NULL);
+    record(op, p, "mkdir", false);
     trace_path_op(ctx, UWRX_EV_MKDIR, p, NULL, (int64_t)(a.mode & 07777), 0);
     break;
   case SYS_link:
@@ -922,14 +1332,27 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
   case SYS_mknodat:
     p = arg_path(ctx, &a.path);
     if (exists(p)) break;
-    record(ctx, p, "create", true);
+    op = op_begin(ctx, EXPECT_PRESENT, p, NULL);
+    record(op, p, "create", true);
+    if (nr == SYS_link || nr == SYS_linkat) {
+      /* the existing file changes too (its link count; overlayfs copies it up) */
+      q = arg_path(ctx, &a.path2);
+      if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) {
+        record(op, q, "write", true);
+        /* copied up before the call (to keep its inode number): recorded even if the
+         * link then fails */
+        if (op && op->nlines && alias_before_link(q, p)) op->lines[op->nlines - 1].if_copied_up = true;
+      }
+    }
     break;
   case SYS_chmod:
   case SYS_fchmod:
   case SYS_fchmodat:
   case SYS_fchmodat2:
     p = call_file(ctx, &a);
-    record(ctx, p, "chmod", true);
+    if (!exists(p)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "chmod", true);
     trace_path_op(ctx, UWRX_EV_CHMOD, p, NULL, (int64_t)(a.mode & 07777), 0);
     break;
   case SYS_chown:
@@ -937,34 +1360,106 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
   case SYS_lchown:
   case SYS_fchownat:
     p = call_file(ctx, &a);
-    record(ctx, p, "chown", true);
+    if (!exists(p)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "chown", true);
     trace_path_op(ctx, UWRX_EV_CHOWN, p, NULL, (int64_t)a.uid, (int64_t)a.gid);
     break;
   case SYS_truncate:
   case SYS_ftruncate:
     p = call_file(ctx, &a);
-    record(ctx, p, "write", true);
+    if (!exists(p)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "write", true);
     trace_path_op(ctx, UWRX_EV_TRUNCATE, p, NULL, (int64_t)a.length, 0);
     break;
   case SYS_utime:
   case SYS_utimes:
   case SYS_futimesat:
-  case SYS_utimensat: {
+  case SYS_utimensat:
     /* new times are a new version of the file (make relies on them) */
     p = call_file(ctx, &a);
-    struct stat st;
-    if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
-      record(ctx, p, "write", true);
-      if (sets_explicit_times(ctx)) filetimes_explicit(p);
-    }
+    if (!p || lstat(p, &st) != 0 || S_ISDIR(st.st_mode)) break;
+    op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "write", true);
+    if (sets_explicit_times(ctx)) filetimes_explicit(p);
     break;
-  }
   default:
     break;
   }
+  op_end(op, false);
   free(p);
   free(q);
+  return verdict;
+}
+
+/* A call that records nothing but shows that the thread's last call has returned (an
+ * exec, the exit), already notified for the processes feature: files.meta keeps the
+ * order in which things happened. fork and clone are not notified at all (a notified
+ * fork could fail with EINTR where natively it restarts): a child's calls can come
+ * before its parent's last line, which is why a parent's calls are settled when a child
+ * is first seen (files_spawned). */
+static enum verdict on_next_call(struct notif_ctx *ctx) {
+  files_confirm(ctx->req->pid);
   return VERDICT_CONTINUE;
+}
+
+/* bind(2) of a unix socket to a path creates that file. */
+static enum verdict on_bind(struct notif_ctx *ctx) {
+  files_confirm(ctx->req->pid);
+  const __u64 *args = ctx->req->data.args;
+  sa_family_t family = 0;
+  int memfd = target_mem(ctx);
+  if (!ctx->proc || memfd < 0 || args[2] <= sizeof family + 1) return VERDICT_CONTINUE;
+  if (pread(memfd, &family, sizeof family, (off_t)args[1]) != (ssize_t)sizeof family || family != AF_UNIX)
+    return VERDICT_CONTINUE;
+  char first = 0;
+  /* an abstract socket (a NUL first) has no file */
+  if (pread(memfd, &first, 1, (off_t)(args[1] + sizeof family)) != 1 || first == 0) return VERDICT_CONTINUE;
+  char *raw = target_path_at(ctx, AT_FDCWD, args[1] + sizeof family);
+  char *p = raw ? canonical(raw, false) : NULL;
+  if (p && !exists(p)) {
+    struct pending_op *op = op_begin(ctx, EXPECT_PRESENT, p, NULL);
+    record(op, p, "create", true);
+    op_end(op, false);
+  }
+  free(p);
+  return VERDICT_CONTINUE;
+}
+
+/* setxattr, removexattr and their l/f forms change the file (overlayfs copies it up). */
+static enum verdict on_xattr(struct notif_ctx *ctx) {
+  files_confirm(ctx->req->pid);
+  int nr = ctx->req->data.nr;
+  const __u64 *args = ctx->req->data.args;
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  char *p = NULL;
+  if (nr == SYS_fsetxattr || nr == SYS_fremovexattr) p = fd_path(ctx, (int)args[0]);
+  else {
+    char *raw = target_path_at(ctx, AT_FDCWD, args[0]);
+    p = raw ? canonical(raw, nr == SYS_setxattr || nr == SYS_removexattr) : NULL;
+  }
+  /* a directory's attributes, like its times, are no version of anything */
+  struct stat st;
+  if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
+    struct pending_op *op = op_begin(ctx, change_of(p), p, NULL);
+    record(op, p, "write", true);
+    op_end(op, false);
+  }
+  free(p);
+  return VERDICT_CONTINUE;
+}
+
+/* A child's first call: what its parent did before starting it has happened (fork
+ * itself is not notified), so the parent's lines come first. */
+static void files_spawned(struct proc *p, struct proc *parent) {
+  (void)p;
+  if (parent) files_proc_ended(parent->logical);
+}
+
+static void files_exited(struct proc *p, bool known, int status) {
+  (void)known, (void)status;
+  files_proc_ended(p->logical);
 }
 
 /* ---- the files feature ---- */
@@ -1015,10 +1510,22 @@ static const struct subscription files_calls[] = {
   { SYS_futimesat, on_mutation, NULL, NULL },
   { SYS_mknod, on_mutation, NULL, NULL },
   { SYS_mknodat, on_mutation, NULL, NULL },
+  { SYS_bind, on_bind, NULL, NULL },
+  { SYS_setxattr, on_xattr, NULL, NULL },
+  { SYS_lsetxattr, on_xattr, NULL, NULL },
+  { SYS_fsetxattr, on_xattr, NULL, NULL },
+  { SYS_removexattr, on_xattr, NULL, NULL },
+  { SYS_lremovexattr, on_xattr, NULL, NULL },
+  { SYS_fremovexattr, on_xattr, NULL, NULL },
+  { SYS_execve, on_next_call, NULL, NULL },
+  { SYS_execveat, on_next_call, NULL, NULL },
+  { SYS_exit_group, on_next_call, NULL, NULL },
 };
 
 const struct feature feature_files = {
   .name = "files",
   .enabled = files_on,
   .subs = SUBSCRIPTIONS(files_calls),
+  .on_spawn = files_spawned,
+  .on_exit = files_exited,
 };

@@ -90,7 +90,8 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     const lowers = parentLowers(host, parents, mountPoint, path.join(input.runDir, 'flat', String(index)), flatten,
       (dirs) => `lowerdir=${[...dirs, mountPoint].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`,
       topEntries);
-    files.overlays.push({ mountPoint, upper: layer.upper, lowers });
+    // renames between overlays of one real filesystem are carried out by uwrx-init
+    files.overlays.push({ mountPoint, upper: layer.upper, lowers, ...(st.dev !== undefined ? { device: st.dev } : {}) });
     let real = mountPoint;
     if (lowers.length > 0) {
       // overlayfs refuses a lower layer inside another one on the same filesystem (ELOOP),

@@ -1,0 +1,303 @@
+// Lays out files/ and files-<pid>/ from the attempt's history, so that the resolution
+// rule (src/record/resolve.ts) gives each process the state it saw and, above all, gives
+// the final state after the run.
+//
+// Input: files/ holding the overlays' uppers (the final state, whiteouts and opaque
+// directories as overlayfs left them), <versions>/<pid>/<path> (a writer's version that
+// another process replaced, kept by uwrx-init: a file, a symlink or a whiteout), and
+// files.meta. Paths written by one process and never removed as directories are already
+// where they belong. For every other path ("special"), each writer's version gets a layer:
+//
+// - the first writer's version goes to files/ (layer 0), except for a path that was a
+//   directory at some time: there files/ holds only the first directory made at the path
+//   in the attempt, so that the first versions of what lay inside it have a place;
+// - every other version goes to files-<its writer>/;
+// - nothing lies lower than the directory it was in: a version made inside a directory
+//   incarnation that lives in files-<m>/ goes to files-<m>/ at least;
+// - the final state lies at least as high as every other version of the path, and, when
+//   the path ends absent (or not a directory), at least as high as anything below it, so
+//   its whiteout hides them all. Where two versions meet in one layer the later wins; a
+//   file version that is lost that way is listed in files.skipped.
+//
+// A directory removed and made again is opaque where it is made again; when the final
+// directory is another incarnation than files/ holds, the upper's whole subtree moves to
+// the final layer (renames only).
+import { lstatSync, promises as fs } from 'node:fs';
+import path from 'node:path';
+import { native } from '../native.js';
+import { escapeBytes } from './escape.js';
+import type { FileMetaEntry } from './files-meta.js';
+import { isRemoval, parentKey, replayHistory, versionsOf, type Kind, type OpState, type PathHistory } from './history.js';
+import { isWhiteout, layersFor, resolveBytes } from './resolve.js';
+
+const OPAQUE = 'user.overlay.opaque';
+
+interface Node {
+  h: PathHistory;
+  versions: OpState[];
+  final: OpState;
+  firstPid: number;
+  /** inc of the directory files/ holds for this path (-1: none). */
+  baseInc: number;
+  /** Layer of each version, by pid (the final's is finalLayer). */
+  layer: Map<number, number>;
+  finalLayer: number;
+  /** Highest layer of any version at or below this path. */
+  subtreeMax: number;
+  ancestors: Node[];
+  existedBefore?: boolean;
+}
+
+export interface LayoutResult {
+  /** `<escaped path>\t<pid>` of versions that have no place. */
+  skipped: string[];
+}
+
+/** `move` renames a preserved version into the store (or copies it where the run's
+ * directory is on another filesystem). */
+export async function layoutStore(
+  attemptDir: string,
+  entries: FileMetaEntry[],
+  versionsDir: string,
+  move: (src: Buffer, dst: Buffer) => Promise<void>,
+): Promise<LayoutResult> {
+  const below = layersFor(attemptDir).filter((l) => l.depth !== 0);
+  const kindBefore = (p: Buffer): Kind => {
+    const r = resolveBytes(below, p);
+    if (r.kind === 'absent') return 'absent';
+    return lstatSync(r.file).isDirectory() ? 'dir' : 'file';
+  };
+  const histories = replayHistory(entries, kindBefore);
+  const nodes = new Map<string, Node>();
+  for (const h of histories.values()) {
+    const versions = versionsOf(h);
+    const special = versions.length >= 2 || (h.dirish && h.ops.some((o) => isRemoval(o.op)));
+    if (!special) continue;
+    const first = h.ops[0]!;
+    nodes.set(h.key, {
+      h,
+      versions,
+      final: versions[versions.length - 1]!,
+      firstPid: first.pid,
+      baseInc: !h.dirish ? -2 : first.kind === 'dir' ? first.inc : -1,
+      layer: new Map(),
+      finalLayer: 0,
+      subtreeMax: 0,
+      ancestors: [],
+    });
+  }
+  // parents before children (a path's ancestors are its prefixes)
+  const ordered = [...nodes.values()].sort((a, b) => Buffer.compare(a.h.path, b.h.path));
+  for (const n of ordered) {
+    for (let k = parentKey(n.h.key); k !== undefined; k = parentKey(k)) {
+      const a = nodes.get(k);
+      if (a) n.ancestors.push(a);
+    }
+  }
+
+  const base = (n: Node, v: OpState): number => {
+    if (v.pid !== n.firstPid) return v.pid;
+    if (n.baseInc === -2) return 0;
+    return v.kind === 'dir' && v.inc === n.baseInc ? 0 : v.pid;
+  };
+  // the layer of the directory incarnation of ancestor `a` current at `seq`
+  const layerAt = (a: Node, seq: number): number => {
+    let op: OpState | undefined;
+    for (const o of a.h.ops) if (o.seq <= seq) op = o;
+    if (!op || op.kind !== 'dir') return 0;
+    const v = a.versions.find((x) => x.pid === op!.pid)!;
+    if (v.kind !== 'dir' || v.inc !== op.inc) return 0;
+    return v === a.final ? a.finalLayer : a.layer.get(v.pid)!;
+  };
+  const ancestorLayer = (n: Node, seq: number): number => Math.max(0, ...n.ancestors.map((a) => layerAt(a, seq)));
+
+  for (const n of ordered) {
+    let top = 0;
+    for (const v of n.versions) {
+      if (v === n.final) continue;
+      const l = Math.max(base(n, v), ancestorLayer(n, v.seq));
+      n.layer.set(v.pid, l);
+      top = Math.max(top, l);
+    }
+    n.finalLayer = Math.max(base(n, n.final), top, ancestorLayer(n, Number.POSITIVE_INFINITY));
+    n.subtreeMax = n.finalLayer;
+  }
+  // a path that ends absent (or a file) hides everything below it: its final goes higher
+  for (const n of [...ordered].reverse()) {
+    if (n.final.kind !== 'dir') n.finalLayer = Math.max(n.finalLayer, n.subtreeMax);
+    n.subtreeMax = Math.max(n.subtreeMax, n.finalLayer);
+    const parent = n.ancestors[0];
+    if (parent) parent.subtreeMax = Math.max(parent.subtreeMax, n.subtreeMax);
+  }
+
+  const store = new Store(attemptDir);
+  const skipped: string[] = [];
+  const skip = (n: Node, pid: number) => skipped.push(`${escapeBytes(n.h.path)}\t${pid}\n`);
+  const existedBefore = (n: Node): boolean => {
+    if (n.existedBefore === undefined) {
+      const first = n.h.ops[0]!.op;
+      n.existedBefore = first === 'create' || first === 'mkdir' ? false : (n.h.before ?? kindBefore(n.h.path)) !== 'absent';
+    }
+    return n.existedBefore;
+  };
+  const needsOpaque = (n: Node, inc: number) => inc >= 2 || (inc >= 1 && existedBefore(n));
+
+  for (const n of ordered) {
+    try {
+      await placeNode(n);
+    } catch (err) {
+      // a history this layout did not foresee: what could not be placed is listed, the
+      // rest of the record is kept
+      for (const v of n.versions) skip(n, v.pid);
+      if (process.env.UWRX_DEBUG) console.error(`uwrx: laying out ${escapeBytes(n.h.path)}: ${String(err)}`);
+    }
+  }
+  return { skipped };
+
+  async function placeNode(n: Node): Promise<void> {
+    // 1. the final state, from the upper
+    const impliedAbsent = n.ancestors.some((a) => a.final.kind !== 'dir');
+    const { layer: srcLayer, file: src } = store.current(n.h.path);
+    const st = await lstatOrNull(src);
+    const finalKind: Kind = !st || isWhiteout(st) ? 'absent' : st.isDirectory() ? 'dir' : 'file';
+    const dst = store.at(n.finalLayer, n.h.path);
+    if (finalKind === 'absent') {
+      // nothing in the upper over a path the layers below hold: the run left it as it was
+      const untouched = !st && kindBefore(n.h.path) !== 'absent';
+      if (!impliedAbsent && !untouched && (await store.makeParents(n.finalLayer, n.h.path))) {
+        if (!st || srcLayer !== n.finalLayer) await removeAny(dst);
+        if (st && srcLayer !== n.finalLayer) await fs.rename(src, dst);
+        else if (!st) await store.whiteout(dst);
+      }
+    } else if (finalKind === 'file') {
+      if (srcLayer !== n.finalLayer) {
+        if (await store.makeParents(n.finalLayer, n.h.path)) {
+          await removeAny(dst);
+          await fs.rename(src, dst);
+        } else skip(n, n.final.pid);
+      }
+    } else if (srcLayer !== n.finalLayer) {
+      const sameIncarnation = srcLayer === 0 && n.baseInc === n.final.inc && n.final.kind === 'dir';
+      if (await store.makeParents(n.finalLayer, n.h.path)) {
+        if (sameIncarnation) {
+          await fs.mkdir(dst).catch(ignoreExists);
+          await fs.chmod(dst, st!.mode & 0o7777);
+        } else {
+          await fs.rm(dst, { recursive: true, force: true });
+          await fs.rename(src, dst);
+          store.moved(n.h.key, n.finalLayer);
+          if (needsOpaque(n, n.final.inc)) store.setOpaque(dst);
+        }
+      }
+    }
+
+    // 2. the versions before it, in the order they were made (the later wins a layer)
+    for (const v of n.versions) {
+      if (v === n.final) continue;
+      const layer = n.layer.get(v.pid)!;
+      if (layer === n.finalLayer) {
+        if (v.kind === 'file') skip(n, v.pid);
+        continue;
+      }
+      const to = store.at(layer, n.h.path);
+      if (!(await store.makeParents(layer, n.h.path))) {
+        // inside something absent or a file in that layer: nothing to show there
+        if (v.kind === 'file') skip(n, v.pid);
+        continue;
+      }
+      const there = await lstatOrNull(to);
+      if (v.kind === 'dir') {
+        if (there && !there.isDirectory()) await fs.rm(to, { force: true });
+        if (!there || !there.isDirectory()) await fs.mkdir(to, { mode: 0o755 });
+        if (needsOpaque(n, v.inc)) store.setOpaque(to);
+        continue;
+      }
+      if (there?.isDirectory()) {
+        // it holds other paths' versions: keep them
+        if (v.kind === 'file') skip(n, v.pid);
+        continue;
+      }
+      if (v.kind === 'absent') {
+        if (there) await fs.rm(to, { force: true });
+        await store.whiteout(to);
+        continue;
+      }
+      const version = Buffer.concat([Buffer.from(path.join(versionsDir, String(v.pid))), n.h.path]);
+      if (!(await lstatOrNull(version))) continue;
+      if (there) await fs.rm(to, { force: true });
+      await move(version, to);
+    }
+  }
+}
+
+async function lstatOrNull(p: string | Buffer) {
+  try {
+    return await fs.lstat(p);
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    throw err;
+  }
+}
+
+async function removeAny(p: Buffer): Promise<void> {
+  await fs.rm(p, { recursive: true, force: true });
+}
+
+function ignoreExists(err: NodeJS.ErrnoException): void {
+  if (err.code !== 'EEXIST') throw err;
+}
+
+/** The attempt's layers on disk, and where the upper's subtrees were moved. */
+class Store {
+  private readonly movedTo = new Map<string, number>();
+  private scratch = 0;
+  constructor(private readonly attemptDir: string) {}
+
+  root(layer: number): string {
+    return path.join(this.attemptDir, layer === 0 ? 'files' : `files-${layer}`);
+  }
+
+  at(layer: number, p: Buffer): Buffer {
+    return Buffer.concat([Buffer.from(this.root(layer)), p]);
+  }
+
+  /** Where the upper's version of `p` is now: files/, or where an ancestor was moved. */
+  current(p: Buffer): { layer: number; file: Buffer } {
+    for (let k: string | undefined = p.toString('latin1'); k !== undefined; k = parentKey(k)) {
+      const layer = this.movedTo.get(k);
+      if (layer !== undefined) return { layer, file: this.at(layer, p) };
+    }
+    return { layer: 0, file: this.at(0, p) };
+  }
+
+  moved(key: string, layer: number): void {
+    this.movedTo.set(key, layer);
+  }
+
+  /** Creates the directories above `p` in `layer`; false when a whiteout or a file is in the way. */
+  async makeParents(layer: number, p: Buffer): Promise<boolean> {
+    const file = this.at(layer, p);
+    const slash = file.lastIndexOf(0x2f);
+    try {
+      await fs.mkdir(file.subarray(0, slash) as unknown as string, { recursive: true });
+      return true;
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ENOTDIR' || code === 'EEXIST') return false;
+      throw err;
+    }
+  }
+
+  /** A whiteout at `file` (made at a plain name and renamed: the path need not be UTF-8). */
+  async whiteout(file: Buffer): Promise<void> {
+    const tmp = path.join(this.attemptDir, `.whiteout-${this.scratch++}`);
+    native().makeWhiteout(tmp);
+    await fs.rename(tmp, file);
+  }
+
+  setOpaque(dir: Buffer): void {
+    const name = dir.toString('utf8');
+    if (Buffer.from(name).equals(dir)) native().setXattr(name, OPAQUE, Buffer.from('y'));
+  }
+}
