@@ -216,6 +216,10 @@ void channel_fail(int step, const char *op, const char *path, int errno_value, c
 struct exec_snapshot {
   uint64_t exe_dev, exe_ino;
   uint64_t start_stack;
+  /* where argv and the environment lie (/proc/<pid>/stat fields 48-51): a vfork child
+   * shares its parent's image, and without ASLR a new image of the same program can
+   * start its stack at the same address, but its argv rarely lies where the old one did */
+  uint64_t arg_start, arg_end, env_start, env_end;
 };
 
 struct pending_exec {

@@ -211,15 +211,19 @@ static void snapshot(pid_t pid, struct exec_snapshot *s) {
   /* fields after the command name, which may hold spaces and parentheses */
   char *f = strrchr(buf, ')');
   if (!f) return;
-  /* field 3 (state) starts at f + 2; startstack is field 28 */
+  /* field 3 (state) starts at f + 2; startstack is field 28, arg_start .. env_end 48-51 */
   int field = 2;
   for (char *c = f + 1; *c; c++) {
-    if (*c == ' ') {
-      field++;
-      if (field == 28) {
-        s->start_stack = strtoull(c + 1, NULL, 10);
-        break;
-      }
+    if (*c != ' ') continue;
+    field++;
+    uint64_t v = strtoull(c + 1, NULL, 10);
+    if (field == 28) s->start_stack = v;
+    else if (field == 48) s->arg_start = v;
+    else if (field == 49) s->arg_end = v;
+    else if (field == 50) s->env_start = v;
+    else if (field == 51) {
+      s->env_end = v;
+      break;
     }
   }
 }
@@ -276,7 +280,9 @@ void procs_check_exec(struct proc *p, pid_t tid) {
   struct exec_snapshot now;
   snapshot(p->tgid, &now);
   bool changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
-                 now.start_stack != e->before.start_stack || old_image_gone(e);
+                 now.start_stack != e->before.start_stack || now.arg_start != e->before.arg_start ||
+                 now.arg_end != e->before.arg_end || now.env_start != e->before.env_start ||
+                 now.env_end != e->before.env_end || old_image_gone(e);
   if (changed) {
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
     send_exec(p, e);
