@@ -94,9 +94,18 @@ export async function collectUppers(overlays: OverlayLayer[], attemptDir: string
   await fs.mkdir(files, { recursive: true });
   // outer mounts first, so a nested mount's writes merge into (and win over) its parent's
   const ordered = [...overlays].sort((a, b) => a.mountPoint.split('/').length - b.mountPoint.split('/').length);
+  const attemptDev = (await fs.stat(attemptDir)).dev;
   for (const layer of ordered) {
     if ((await readdirOrEmpty(layer.upper)).length === 0) continue;
-    await mergeMove(layer.upper, path.join(files, layer.mountPoint));
+    let upper = layer.upper;
+    if ((await fs.stat(upper)).dev !== attemptDev) {
+      // another filesystem (--tmp): one copy of the whole upper first, so hard links
+      // between its files stay links, then renames as usual
+      upper = path.join(attemptDir, `.upper-${ordered.indexOf(layer)}`);
+      await copyArchive(layer.upper, upper);
+      await fs.rm(layer.upper, { recursive: true, force: true });
+    }
+    await mergeMove(upper, path.join(files, layer.mountPoint));
   }
   return files;
 }
