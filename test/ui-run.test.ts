@@ -105,7 +105,9 @@ test.serial('navigate, open output, search a path to its writer, failed filter, 
 
     // search by a path: the process that wrote it, its files tab with the stored version
     s.keys('/', 'gen-file', 'Enter');
-    screen = await s.showing('pid 4, parent 2, exit 0');
+    await s.showing('pid 4, parent 2, exit 0');
+    // the status line is drawn in the same frame; capture-pane may catch it half written
+    screen = await s.showing('1/1: "gen-file"');
     t.regex(screen, /\[files\]/);
     t.regex(screen, /create\s+files\s+\S*gen-file\.txt/);
     t.regex(screen, /1\/1: "gen-file"/);
