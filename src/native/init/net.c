@@ -159,8 +159,7 @@ int net_hand_over_socket(const char *kind, const char *address, unsigned port) {
   return ok ? 0 : -1;
 }
 
-/* RTM_NEWADDR on lo; `local` adds a local route for the whole prefix instead of one
- * address (any address of it is then bindable). */
+/* Sends one rtnetlink request and reads its acknowledgement; 0, or -1 with errno. */
 static int netlink_request(struct nlmsghdr *h) {
   int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC, NETLINK_ROUTE);
   if (fd < 0) return -1;
@@ -184,6 +183,21 @@ static int netlink_request(struct nlmsghdr *h) {
   return rc;
 }
 
+/* One rtnetlink request being built: a header, the payload, attributes. */
+union nl_message {
+  struct nlmsghdr h;
+  char buf[256];
+};
+
+/* Starts a creating request of `type` with a zeroed payload of `payload` bytes. */
+static void *nl_begin(union nl_message *m, unsigned short type, size_t payload) {
+  memset(m, 0, sizeof *m);
+  m->h.nlmsg_len = (unsigned)NLMSG_LENGTH(payload);
+  m->h.nlmsg_type = type;
+  m->h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
+  return NLMSG_DATA(&m->h);
+}
+
 static void add_attr(struct nlmsghdr *h, unsigned short type, const void *data, size_t len) {
   struct rtattr *a = (struct rtattr *)((char *)h + NLMSG_ALIGN(h->nlmsg_len));
   a->rta_type = type;
@@ -193,21 +207,14 @@ static void add_attr(struct nlmsghdr *h, unsigned short type, const void *data, 
 }
 
 static int add_address(const char *text, unsigned prefix) {
-  union {
-    struct nlmsghdr h;
-    char buf[256];
-  } m;
-  memset(&m, 0, sizeof m);
+  union nl_message m;
   struct sockaddr_storage ss;
   socklen_t len;
   if (!parse_addr(text, 0, &ss, &len)) return -1;
   bool v6 = ss.ss_family == AF_INET6;
   const void *bytes = v6 ? (const void *)&((struct sockaddr_in6 *)&ss)->sin6_addr : (const void *)&((struct sockaddr_in *)&ss)->sin_addr;
   size_t blen = v6 ? 16 : 4;
-  m.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct ifaddrmsg));
-  m.h.nlmsg_type = RTM_NEWADDR;
-  m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-  struct ifaddrmsg *ifa = NLMSG_DATA(&m.h);
+  struct ifaddrmsg *ifa = nl_begin(&m, RTM_NEWADDR, sizeof *ifa);
   ifa->ifa_family = (unsigned char)ss.ss_family;
   ifa->ifa_prefixlen = (unsigned char)prefix;
   ifa->ifa_flags = v6 ? IFA_F_NODAD : 0;
@@ -219,21 +226,14 @@ static int add_address(const char *text, unsigned prefix) {
 }
 
 static int add_local_route(const char *text, unsigned prefix) {
-  union {
-    struct nlmsghdr h;
-    char buf[256];
-  } m;
-  memset(&m, 0, sizeof m);
+  union nl_message m;
   struct sockaddr_storage ss;
   socklen_t len;
   if (!parse_addr(text, 0, &ss, &len) || ss.ss_family != AF_INET6) {
     errno = EINVAL;
     return -1;
   }
-  m.h.nlmsg_len = NLMSG_LENGTH(sizeof(struct rtmsg));
-  m.h.nlmsg_type = RTM_NEWROUTE;
-  m.h.nlmsg_flags = NLM_F_REQUEST | NLM_F_ACK | NLM_F_CREATE | NLM_F_EXCL;
-  struct rtmsg *rt = NLMSG_DATA(&m.h);
+  struct rtmsg *rt = nl_begin(&m, RTM_NEWROUTE, sizeof *rt);
   rt->rtm_family = AF_INET6;
   rt->rtm_dst_len = (unsigned char)prefix;
   rt->rtm_table = RT_TABLE_LOCAL;
@@ -246,6 +246,8 @@ static int add_local_route(const char *text, unsigned prefix) {
   return netlink_request(&m.h);
 }
 
+/* An address on lo, or with `local_route` a local route for the whole prefix (any
+ * address of it is then bindable). */
 int net_add_address(const char *address, unsigned prefix, bool local_route) {
   return local_route ? add_local_route(address, prefix) : add_address(address, prefix);
 }
