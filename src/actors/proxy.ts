@@ -74,6 +74,8 @@ export const PROXY_MESSAGES = {
 
 const FIRST_BYTE_TIMEOUT_MS = 1000;
 const MAX_PROBLEMS = 20;
+/** How long an accepted connection waits for the report of which process made it. */
+const PID_REPORT_WAIT_MS = 1000;
 
 /** The first byte of a connection, left unread; null at the end, undefined on timeout. */
 function peekFirst(sock: net.Socket): Promise<number | null | undefined> {
@@ -148,6 +150,25 @@ function createProxy(options: ProxyOptions, dns: Peer) {
   const sockets = new Set<Duplex>();
   const contexts = new Map<string, tls.SecureContext>();
   const pids = new Map<string, number>();
+  /** Connections accepted before uwrx-init's report of their connect arrived. */
+  const awaitingPid = new Map<string, (pid: number) => void>();
+  /** The report travels uwrx-init -> main thread -> here while the kernel queues the
+   * connection on our listener directly, so the accept can win the race: wait for it. */
+  function pidOf(key: string): Promise<number> {
+    const known = pids.get(key);
+    if (known !== undefined) return Promise.resolve(known);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        awaitingPid.delete(key);
+        resolve(1);
+      }, PID_REPORT_WAIT_MS);
+      awaitingPid.set(key, (pid) => {
+        clearTimeout(timer);
+        awaitingPid.delete(key);
+        resolve(pid);
+      });
+    });
+  }
   const agents = new Map<string, http.Agent>();
   const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [] };
   /** Replay: recorded exchanges by match key, served in recorded order. */
@@ -172,8 +193,10 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     sockets.add(sock);
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => undefined);
-    const pid = pids.get(`${address}:${port}:${sock.remotePort}`) ?? 1;
-    const info = (await dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address })) ?? null;
+    const [pid, info] = await Promise.all([
+      pidOf(`${address}:${port}:${sock.remotePort}`),
+      dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address }).then((d) => d ?? null),
+    ]);
     const first = await peekFirst(sock);
     if (first === null) return void sock.destroy();
     if (first === 0x16) {
@@ -489,7 +512,9 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       servers.push(server);
     },
     connected(pid: number, address: string, port: number, sourcePort: number): void {
-      pids.set(`${address}:${port}:${sourcePort}`, pid);
+      const key = `${address}:${port}:${sourcePort}`;
+      pids.set(key, pid);
+      awaitingPid.get(key)?.(pid);
     },
     finish(): ProxyStats {
       close();

@@ -56,7 +56,10 @@ int main(int argc, char **argv) {
     handle(SIGALRM);
     char path[] = "/tmp/eintr-probe-XXXXXX";
     int keep = mkstemp(path);
-    if (keep < 0) return 1;
+    if (keep < 0) {
+      perror("eintr_probe: mkstemp");
+      return 1;
+    }
     close(keep);
     struct itimerval it = { { 0, 50 }, { 0, 50 } };
     setitimer(ITIMER_REAL, &it, NULL);
