@@ -22,6 +22,9 @@ export interface RunArgs {
   quiet: boolean;
   dryRun: boolean;
   fastPath?: boolean;
+  /** --skippable / --not-skippable names, in order given (undefined: none given). */
+  skippable?: string[];
+  notSkippable?: string[];
 }
 
 export type InspectKind = 'files' | 'procs' | 'output' | 'events' | 'net';
@@ -214,6 +217,12 @@ function parseRun(args: string[]): RunArgs {
       case '--fast-path':
         noInline('run', option, inline);
         out.fastPath = true;
+        break;
+      case '--skippable':
+        (out.skippable ??= []).push(r.value(option, inline));
+        break;
+      case '--not-skippable':
+        (out.notSkippable ??= []).push(r.value(option, inline));
         break;
       case '-q':
       case '--quiet':

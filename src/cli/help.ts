@@ -45,6 +45,12 @@ Options:
                     and moves 10 us per read and by the time each timed wait
                     waited), frozen (always that time) or real (the host's
                     clocks). A replay keeps the replayed mode and T0
+  --skippable <name>, --not-skippable <name>
+                    add a program to / remove one from the partial rebuild list
+                    (cc gcc g++ c++ clang clang++ cc1 cc1plus collect2 as ld ld.* ar
+                    ranlib): on --replay, a listed process whose inputs did not
+                    change is skipped and its files, output and exit status come
+                    from the record (repeatable; a replay keeps the replayed list)
   --aslr            keep address-space randomization in the command tree (default
                     off: glibc's temp names mix in stack addresses, so they would
                     differ on replay). A replay keeps the replayed choice

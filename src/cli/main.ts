@@ -90,6 +90,8 @@ async function runCommand(args: RunArgs): Promise<number> {
     linger: args.linger,
     ...(args.aslr ? { aslr: true } : {}),
     fastPath: args.fastPath,
+    ...(args.skippable ? { skippable: args.skippable } : {}),
+    ...(args.notSkippable ? { notSkippable: args.notSkippable } : {}),
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');
