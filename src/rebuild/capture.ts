@@ -15,7 +15,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
 import { layersFor, resolveInLayers } from '../record/resolve.js';
-import { HashCache, kindOf } from './hashes.js';
+import { HashCache, kindOf, listingHash } from './hashes.js';
 import type { Input, Output, RebuildEntry } from './index-file.js';
 
 /** A process on the skippable list as it started (from uwrx-init's question). */
@@ -110,7 +110,12 @@ export class CaptureIndexer {
           }
           return unsafe(`it read ${a.path}, which it also wrote`);
         }
-        if (a.op === 'readdir') return unsafe(`it listed the directory ${a.path}`);
+        if (a.op === 'readdir') {
+          const listing = this.listingOf(a.path);
+          if (listing === undefined) return unsafe(`it listed the directory ${a.path}, which the record changed`);
+          inputs.push(['readdir', a.path, listing]);
+          continue;
+        }
         const writer = this.concurrentWriter(this.opsByPath.get(a.path) ?? [], members, span);
         if (writer !== undefined) return unsafe(`it read ${a.path} while process ${writer} wrote it`);
         if (a.op === 'missing') {
@@ -182,6 +187,16 @@ export class CaptureIndexer {
     const below = layersFor(this.attemptDir).filter((l) => l.depth !== 0);
     const r = resolveInLayers(below, unescapeBytes(file).toString('utf8'));
     return r.kind === 'found' ? r.file : null;
+  }
+
+  /** The listing of a directory no layer of the record changed (it lies in the real
+   * filesystem alone), as listingHash gives it; undefined otherwise. */
+  private listingOf(dir: string): string | undefined {
+    const prefix = dir.endsWith('/') ? dir : dir + '/';
+    for (const k of this.opsByPath.keys()) if (k === dir || k.startsWith(prefix)) return undefined;
+    const r = this.record.resolve(dir);
+    if (r.kind !== 'found' || !r.layer.real) return undefined;
+    return listingHash(r.file) ?? undefined;
   }
 
   /** Pids of the process and its descendants, in pid order. */

@@ -4,7 +4,7 @@
 // root as the host sees it. The first difference is the reason it runs.
 import { readlinkSync, type BigIntStats } from 'node:fs';
 import { unescapeBytes } from '../record/escape.js';
-import { HashCache, kindOf, statOrNull } from './hashes.js';
+import { HashCache, kindOf, listingHash, statOrNull } from './hashes.js';
 import type { StartedProcess } from './capture.js';
 import type { Input, RebuildEntry, RebuildIndex } from './index-file.js';
 
@@ -75,6 +75,8 @@ export class ReplayPolicy {
         }
         return text === value ? undefined : `the link ${file} changed`;
       }
+      case 'readdir':
+        return listingHash(live) === value ? undefined : `the entries of ${file} changed`;
       case 'read':
       case 'exec': {
         const st = statOrNull(live);

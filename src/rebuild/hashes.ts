@@ -1,7 +1,7 @@
 // Content hashes of file versions, each computed once per run: a stored version never
 // changes, and a live file is the same version while its inode, size and times are.
 import { createHash } from 'node:crypto';
-import { readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
 
 export type Kind = 'file' | 'dir' | 'other';
 
@@ -41,4 +41,18 @@ export function statOrNull(file: string | Buffer): BigIntStats | null {
   } catch {
     return null;
   }
+}
+
+/** SHA-256 of a directory's sorted entry names (NUL-separated); null when unreadable. */
+export function listingHash(dir: string | Buffer): string | null {
+  let names: Buffer[];
+  try {
+    names = readdirSync(dir, { encoding: 'buffer' });
+  } catch {
+    return null;
+  }
+  names.sort(Buffer.compare);
+  const h = createHash('sha256');
+  for (const n of names) h.update(n).update('\0');
+  return h.digest('hex');
 }

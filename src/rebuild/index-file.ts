@@ -16,8 +16,10 @@ export const REBUILD_INDEX_VERSION = 1;
  *   read, exec   the content's SHA-256 (hex), or "dir" for a directory
  *   missing      "-": the path did not exist (a failed probe)
  *   stat         the kind: file, dir, other
- *   readlink     the link's text (escaped) */
-export type InputOp = 'read' | 'exec' | 'missing' | 'stat' | 'readlink';
+ *   readlink     the link's text (escaped)
+ *   readdir      SHA-256 of the sorted entry names (only of directories no layer of the
+ *                record changed) */
+export type InputOp = 'read' | 'exec' | 'missing' | 'stat' | 'readlink' | 'readdir';
 export type Input = [op: InputOp, path: string, value: string];
 
 /** The state a path was left in: a file with the bytes of `source` (a stored version,
