@@ -91,6 +91,14 @@ test.serial('a replay without changes skips every listed process with the same f
   // the files are the skipped processes' own in the new record
   const meta = readFileSync(path.join(replayDir, 'files.meta'), 'utf8');
   t.regex(meta, new RegExp(`^${project.dir}/obj/m7.o\\t\\d+\\tcreate\\t`, 'm'));
+  const inspected = await uwrx(['inspect', 'rebuild', replayDir, '--format', 'json'], { cwd: project.dir });
+  t.is(inspected.status, 0, inspected.stderr);
+  const rows = JSON.parse(inspected.stdout) as Array<{ pid: number; exe: string; decision: string; reason: string }>;
+  t.is(rows.length, 36);
+  t.deepEqual(Object.keys(rows[0]!).sort(), ['decision', 'exe', 'pid', 'reason']);
+  t.true(rows.every((r) => r.decision === 'skipped' && r.reason.startsWith(`answered from ${captureDir} process `)));
+  const text = await uwrx(['inspect', 'rebuild', replayDir], { cwd: project.dir });
+  t.regex(text.stdout, /\n36 of 36 skipped\n$/);
   const check = await uwrx(['check', replayDir], { cwd: project.dir });
   t.is(check.status, 0, check.stdout + check.stderr);
 });
@@ -107,6 +115,8 @@ test.serial('a changed source runs exactly its compile, the archive and the link
     t.deepEqual(ranTopLevel(dir), ['ar', 'link', 'src/m5.c']);
     const m5 = entries(dir).find((e) => sourceOf(e) === 'src/m5.c')!;
     t.is(m5.reason, `${project.dir}/src/m5.c changed`);
+    const text = await uwrx(['inspect', 'rebuild', dir], { cwd: project.dir });
+    t.regex(text.stdout, new RegExp(`^${m5.pid}\tran\t${m5.exe}\t${project.dir}/src/m5.c changed$`, 'm'));
     t.false(stored(dir, project, 'obj/m5.o').equals(stored(captureDir, project, 'obj/m5.o')));
     t.true(stored(dir, project, 'obj/m6.o').equals(stored(captureDir, project, 'obj/m6.o')));
   } finally {
@@ -180,6 +190,9 @@ test('a compile that failed replays its error text and exit status', async (t) =
   t.is(replay.status, 1);
   t.is(replay.stderr.replace(/^uwrx: .*\n/m, ''), first.stderr.replace(/^uwrx: .*\n/m, ''));
   const [gcc] = entries(path.join(dir, 'build', '0', '1'));
+  const bad = await uwrx(['inspect', 'rebuild', path.join(dir, 'build')], { cwd: dir });
+  t.is(bad.status, 2);
+  t.regex(bad.stderr, /^uwrx inspect rebuild: .* has no rebuild\.json/);
   t.deepEqual([gcc!.decision, gcc!.status], ['skipped', 1]);
 });
 

@@ -27,7 +27,7 @@ export interface RunArgs {
   notSkippable?: string[];
 }
 
-export type InspectKind = 'files' | 'procs' | 'output' | 'events' | 'net';
+export type InspectKind = 'files' | 'procs' | 'output' | 'events' | 'net' | 'rebuild';
 
 export interface InspectArgs {
   command: 'inspect';
@@ -314,9 +314,9 @@ function parseInspect(args: string[]): InspectArgs {
     }
   }
   const [kind, attempt, ...extra] = positional;
-  const kinds = ['files', 'procs', 'output', 'events', 'net'];
-  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output, events or net)');
-  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output, events or net)`);
+  const kinds = ['files', 'procs', 'output', 'events', 'net', 'rebuild'];
+  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output, events, net or rebuild)');
+  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output, events, net or rebuild)`);
   if (attempt === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the attempt directory (such as build/0/0)`);
   const result: InspectArgs = { ...out, kind: kind as InspectKind, attempt };
   if (kind === 'output' && extra.length > 0) result.pid = parsePid('inspect', 'output', extra.shift()!);

@@ -4,7 +4,7 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
-  uwrx inspect files|procs|output|events|net <attempt> [options]
+  uwrx inspect files|procs|output|events|net|rebuild <attempt> [options]
   uwrx check [--repair] <attempt>              validate an attempt; rebuild what a killed run left
   uwrx ui <attempt>                            interactive terminal UI over an attempt
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
@@ -82,6 +82,8 @@ What:
   output    stdout/stderr; "output <attempt> <pid>" prints exactly what that process wrote
   events    every recorded event in order
   net       the domains and the HTTP(S) exchanges of the network record (net/)
+  rebuild   the processes on the partial rebuild list: pid, skipped or ran, executable,
+            why (json: [{pid, exe, decision, reason}])
 
 Options:
   --who             with files: list the writers of each file

@@ -35,6 +35,10 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
+      if (command.kind === 'rebuild') {
+        (await import('../inspect/rebuild.js')).inspectRebuild(path.resolve(command.attempt), command.format, process.stdout);
+        return 0;
+      }
       if (command.kind === 'net') {
         (await import('../inspect/net.js')).inspectNet(path.resolve(command.attempt), command.format, process.stdout);
         return 0;

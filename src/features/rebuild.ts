@@ -33,6 +33,7 @@ export default defineFeature({
     let names: string[] = [];
     let list: SkippableOptions = { skippable: [], notSkippable: [] };
     let policy: ReplayPolicy | undefined;
+    let replaying = false;
     const hashes = new HashCache();
     const decided: Decided[] = [];
     const records = new Map<string, Promise<AttemptRecord>>();
@@ -82,6 +83,7 @@ export default defineFeature({
       record(run) {
         const replayed = run.settings.stepOptions.replay;
         if (typeof replayed !== 'string') return;
+        replaying = true;
         const index = readRebuildIndex(replayed);
         if (index) policy = new ReplayPolicy(replayed, index, hashes);
       },
@@ -90,7 +92,7 @@ export default defineFeature({
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
           const p = startedProcess(b);
           if (!policy) {
-            decided.push({ process: p, decision: 'ran', reason: 'not a replay' });
+            decided.push({ process: p, decision: 'ran', reason: replaying ? 'the replayed attempt has no rebuild index' : 'not a replay' });
             return { skip: false };
           }
           const root = run.sandboxRoot();
@@ -132,7 +134,7 @@ export default defineFeature({
           run.problem({ kind: 'rebuild-index', count: 1, detail: (err as Error).message });
         }
       },
-      status: () => (policy ? { skipped } : {}),
+      status: () => (replaying ? { skipped } : {}),
     };
   },
 });

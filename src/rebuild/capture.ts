@@ -14,7 +14,7 @@
 import { readlinkSync, statSync } from 'node:fs';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
-import { layersFor, resolveInLayers } from '../record/resolve.js';
+import { layersFor, resolveInLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash } from './hashes.js';
 import type { Input, Output, RebuildEntry } from './index-file.js';
 
@@ -37,6 +37,8 @@ export class CaptureIndexer {
   private readonly procs = new Map<number, RecordProcess>();
   private readonly accessesByPid = new Map<number, Array<{ op: string; path: string }>>();
   private readonly opsByPath = new Map<string, RecordFileOperation[]>();
+  /** The layers below this attempt (parents, real filesystem), top first. */
+  private readonly below: Layer[];
 
   constructor(
     readonly attemptDir: string,
@@ -54,6 +56,14 @@ export class CaptureIndexer {
       list.push(o);
       this.opsByPath.set(o.path, list);
     }
+    this.below = layersFor(attemptDir).filter((l) => l.depth !== 0);
+  }
+
+  /** The resolution rule for process `pid`; a path this attempt never changed comes from
+   * the layers below it, without a look at each of its version directories. */
+  private resolve(file: string, pid: number): Resolution {
+    if (this.opsByPath.has(file)) return this.record.resolve(file, pid);
+    return resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
   }
 
   /** The entry of a process that ran in this attempt. */
@@ -122,7 +132,7 @@ export class CaptureIndexer {
           inputs.push(['missing', a.path, '-']);
           continue;
         }
-        const r = this.record.resolve(a.path, pid);
+        const r = this.resolve(a.path, pid);
         if (r.kind === 'absent') return unsafe(`the version of ${a.path} it saw is not in the record`);
         if (a.op === 'readlink') {
           try {
@@ -184,8 +194,7 @@ export class CaptureIndexer {
       const v = this.record.versionWrittenBy(file, last.pid);
       return v && !v.deleted ? v.file : undefined;
     }
-    const below = layersFor(this.attemptDir).filter((l) => l.depth !== 0);
-    const r = resolveInLayers(below, unescapeBytes(file).toString('utf8'));
+    const r = resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
     return r.kind === 'found' ? r.file : null;
   }
 
@@ -194,7 +203,7 @@ export class CaptureIndexer {
   private listingOf(dir: string): string | undefined {
     const prefix = dir.endsWith('/') ? dir : dir + '/';
     for (const k of this.opsByPath.keys()) if (k === dir || k.startsWith(prefix)) return undefined;
-    const r = this.record.resolve(dir);
+    const r = this.resolve(dir, Number.POSITIVE_INFINITY);
     if (r.kind !== 'found' || !r.layer.real) return undefined;
     return listingHash(r.file) ?? undefined;
   }
