@@ -29,4 +29,5 @@ test('the environment is compared by variable, without the ignored ones', (t) =>
   t.is(firstEnvDifference(['A=1', 'CPATH=/x'], ['A=1']), 'CPATH');
   t.is(firstEnvDifference(['SOURCE_DATE_EPOCH=1'], ['SOURCE_DATE_EPOCH=2']), 'SOURCE_DATE_EPOCH');
   t.true(ENV_IGNORED.includes('MAKEFLAGS'));
+  t.is(firstEnvDifference(['UWRX_DEBUG_TIMING=1'], []), undefined);
 });

@@ -122,11 +122,12 @@ export default defineFeature({
           return;
         }
         try {
-          const indexer = new CaptureIndexer(run.paths.attemptDir, hashes);
+          // the record is read only when a process ran (a replay that skipped all needs none)
+          let indexer: CaptureIndexer | undefined;
           const processes = decided
             .map((d): RebuildEntry => d.decision === 'skipped'
               ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { attempt: run.paths.attemptDir, pids: [d.process.pid] } }
-              : indexer.entry(d.process, 'ran', d.reason))
+              : (indexer ??= new CaptureIndexer(run.paths.attemptDir, hashes)).entry(d.process, 'ran', d.reason))
             .sort((a, b) => a.pid - b.pid);
           await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes });
           timing(`rebuild index written (${hashes.computed} files hashed)`);

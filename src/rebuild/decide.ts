@@ -10,7 +10,7 @@ import type { Input, RebuildEntry, RebuildIndex } from './index-file.js';
 
 /** Environment variables left out of the comparison: they name things of one make or
  * terminal session (jobserver fds or fifo, the terminal) and no compiler's result
- * depends on them. */
+ * depends on them. uwrx's own (UWRX_*) are left out too. */
 export const ENV_IGNORED: readonly string[] = [
   'MAKEFLAGS', 'MFLAGS', 'GNUMAKEFLAGS', 'MAKE_TERMOUT', 'MAKE_TERMERR', 'TERM', 'COLUMNS', 'LINES', 'OLDPWD', 'SHLVL', '_',
 ];
@@ -102,7 +102,7 @@ function envMap(env: readonly string[]): Map<string, string> {
   for (const kv of env) {
     const eq = kv.indexOf('=');
     const name = eq < 0 ? kv : kv.slice(0, eq);
-    if (!ENV_IGNORED.includes(name)) m.set(name, eq < 0 ? '' : kv.slice(eq + 1));
+    if (!ENV_IGNORED.includes(name) && !name.startsWith('UWRX_')) m.set(name, eq < 0 ? '' : kv.slice(eq + 1));
   }
   return m;
 }
