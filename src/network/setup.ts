@@ -10,11 +10,12 @@
 import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ActorSpec, Supervisor } from '../actors/runtime.js';
-import { DNS_MESSAGES, type DnsOptions, type NetMode } from '../actors/dns.js';
-import { PROXY_MESSAGES, type ProxyOptions, type ProxyStats } from '../actors/proxy.js';
+import type { DnsOptions } from '../actors/dns.js';
+import type { ProxyOptions, ProxyStats } from '../actors/proxy.js';
+import { DNS_MESSAGES, PROXY_MESSAGES, type NetMode } from './messages.js';
 import type { NetworkPlan } from '../sandbox/plan.js';
 import { ADDRCONFIG_IPV4 } from './addresses.js';
-import { generateKeys, keysFromPem, keysToPem, makeCaCert, type CaKeys } from './ca.js';
+import { generateKeys, keysFromPem, keysToPem, makeCaCert, recordedCert, type CaKeys } from './ca.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
 
 /** System CA bundles the run's CA is added to (Go's list of Linux locations). */
@@ -117,8 +118,9 @@ export class Network {
     private readonly notBeforeMs: number,
   ) {
     this.mode = networkMode(input);
-    // the same CA certificate on replay: same keys, same validity start (T0)
-    this.caCertPem = makeCaCert(keys, notBeforeMs);
+    // the same CA certificate on replay: the recorded one, which certifies the same key
+    const recorded = input.replayDir ? recordedCert(path.join(input.replayDir, 'ca.pem'), keys.caKeyPem) : undefined;
+    this.caCertPem = recorded ?? makeCaCert(keys, notBeforeMs);
     mkdirSync(path.join(attemptDir, NET_DIR), { recursive: true });
     writeFileSync(path.join(attemptDir, 'ca.pem'), this.caCertPem);
     writeFileSync(path.join(attemptDir, NET_DIR, KEYS_FILE), keysToPem(keys), { mode: 0o600 });
