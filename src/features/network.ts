@@ -43,19 +43,9 @@ export default defineFeature({
         env: { ...(run.settings.options.env ?? process.env), ...caEnv() },
       }),
       actors(run) {
-        const specs = network!.actorSpecs(`${run.runDir}/traces`);
-        const names = new Set(specs.map((s) => s.name));
-        const started = new Promise<void>((resolve, reject) => {
-          const onStarted = (name: string) => {
-            names.delete(name);
-            if (names.size === 0) resolve();
-          };
-          run.supervisor.on('actor-started', onStarted);
-          run.supervisor.once('stopped', () => reject(new Error('the network actors stopped')));
-        });
-        started.catch(() => undefined);
-        network!.attach(run.supervisor, started);
-        return specs;
+        // started by the network itself when the sandbox first uses it
+        network!.attach(run.supervisor, network!.actorSpecs(`${run.runDir}/traces`));
+        return [];
       },
       on: {
         [MSG_NET_FD]: (body: NetFdBody) => {
