@@ -123,7 +123,9 @@ test('inspect ... | head -1 and check ... | head stop quietly', async (t) => {
 
 test('a uwrx killed with SIGKILL mid-run: check reports it, check --repair rebuilds, check passes listing what is lost', async (t) => {
   const cwd = scratch();
-  const child = spawn(process.execPath, [uwrxBin, 'run', '--', 'sh', '-c', 'echo started; echo content > f1; sh -c "echo quick-child"; echo waiting; sleep 60'], {
+  // a duration of its own: other runs of this test on the machine have their own sleep
+  const nap = `sleep ${600 + (process.pid % 10_000)}`;
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--', 'sh', '-c', `echo started; echo content > f1; sh -c "echo quick-child"; echo waiting; ${nap}`], {
     cwd,
     stdio: ['ignore', 'pipe', 'pipe'],
   });
@@ -136,8 +138,9 @@ test('a uwrx killed with SIGKILL mid-run: check reports it, check --repair rebui
   child.kill('SIGKILL');
   t.is(await exited, 'SIGKILL');
   // the sandbox dies with uwrx: nothing of the tree is left running
-  for (let i = 0; i < 50 && spawnSync('pgrep', ['-f', 'sleep 60$']).status === 0; i++) await sleep(100);
-  t.not(spawnSync('pgrep', ['-f', 'sleep 60$']).status, 0, 'the sandboxed sleep is gone');
+  // exactly the sleep's command line (not uwrx's, which ends the same)
+  for (let i = 0; i < 50 && spawnSync('pgrep', ['-x', '-f', nap]).status === 0; i++) await sleep(100);
+  t.not(spawnSync('pgrep', ['-x', '-f', nap]).status, 0, 'the sandboxed sleep is gone');
 
   const attempt = 'build/0/0';
   t.false(existsSync(path.join(cwd, attempt, 'status')));
@@ -165,7 +168,7 @@ test('a uwrx killed with SIGKILL mid-run: check reports it, check --repair rebui
   t.regex(output.stdout, /^started\n(.*\n)*waiting\n$/);
   const procs = await uwrx(['inspect', 'procs', '--tree', attempt], { cwd });
   t.regex(procs.stdout, /^2 \[\?, \? s\] sh -c echo started/m);
-  t.regex(procs.stdout, /└─ 4 \[\?, \? s\] sleep 60$/m);
+  t.regex(procs.stdout, new RegExp(`└─ 4 \\[\\?, \\? s\\] ${nap}$`, 'm'));
   const status = JSON.parse(readFileSync(path.join(cwd, attempt, 'status'), 'utf8')) as { complete: boolean; lost: string[] };
   t.false(status.complete);
   t.true(status.lost.length > 0);
