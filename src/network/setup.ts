@@ -14,7 +14,7 @@ import type { DnsOptions } from '../actors/dns.js';
 import type { ProxyOptions, ProxyStats } from '../actors/proxy.js';
 import { DNS_MESSAGES, PROXY_MESSAGES, type NetMode } from './messages.js';
 import type { NetworkPlan } from '../sandbox/plan.js';
-import { ADDRCONFIG_IPV4 } from './addresses.js';
+import { ADDRCONFIG_IPV4, ADDRCONFIG_IPV6, IPV6_PREFIX, IPV6_PREFIX_LENGTH } from './addresses.js';
 import { generateKeys, keysFromPem, keysToPem, makeCaCert, recordedCert, type CaKeys } from './ca.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
 import { native } from '../native.js';
@@ -168,7 +168,7 @@ export class Network {
       mode: this.mode,
       ...(this.input.replayDir ? { replayDir: this.input.replayDir } : {}),
       dnsMap: this.input.dnsMap,
-      ipv6: false,
+      ipv6: true,
       ...(tracesDir ? { tracesDir } : {}),
     };
     const proxy: ProxyOptions = {
@@ -274,6 +274,8 @@ export function networkPlan(runDir: string): NetworkPlan {
   return {
     steps: [
       { op: 'netaddr', path: ADDRCONFIG_IPV4, flags: 8 },
+      { op: 'netaddr', path: ADDRCONFIG_IPV6, flags: 128 },
+      { op: 'netroute', path: IPV6_PREFIX, flags: IPV6_PREFIX_LENGTH },
       { op: 'netsocket', name: 'udp', path: '127.0.0.1', flags: 53 },
       { op: 'netsocket', name: 'tcp', path: '127.0.0.1', flags: 53 },
     ],
