@@ -26,7 +26,7 @@ export default defineFeature({
           const dnsMap = Array.isArray(o.dnsMap) ? parseDnsMap(o.dnsMap) : o.dnsMap ?? {};
           const upstreamCa = readUpstreamCa(o.upstreamCa ?? []);
           const replayDir = settings.stepOptions.replay as string | undefined;
-          input = { net: settings.net ?? !replayDir, ...(replayDir ? { replayDir } : {}), dnsMap, upstreamCa };
+          input = { net: settings.net ?? !replayDir, ...(replayDir ? { replayDir } : {}), dnsMap, upstreamCa, ...(o.allowPush ? { allowPush: true } : {}) };
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
