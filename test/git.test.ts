@@ -7,7 +7,7 @@ import { existsSync, readdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
-import { git, makeRepo, startGitServers, type GitServers } from './helpers/git-servers.js';
+import { addCommit, git, makeRepo, startGitServers, type GitServers } from './helpers/git-servers.js';
 import { readGitOperations } from '../src/network/record.js';
 
 const HOST = 'git.example.test';
@@ -121,6 +121,109 @@ test.serial('clones over git:// and https (v2 and v0, shallow, partial) come fro
     t.is(again.filter((o) => o.source === 'record').length, 2);
     t.true(again.every((o) => !o.error), JSON.stringify(again.filter((o) => o.error)));
     t.is(git(['-C', path.join(replayed, 'net', HOST, 'lib.git'), 'rev-parse', 'refs/heads/main']), head);
+  } finally {
+    await f.servers.close();
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('a fetch after upstream moved updates the next run\'s mirror; its replay fetches the same', async (t) => {
+  t.deepEqual(missing, []);
+  const f = await fixture();
+  try {
+    await runOk(f.dir, [...netArgs(f.servers), '--', 'sh', '-c', `git clone -q ${f.httpsUrl} h && git -c protocol.version=0 clone -q ${f.gitUrl} g`]);
+    const moved = addCommit(f.work, 'commit 4', path.join(f.root, 'lib.git'));
+    // step 10 sees step 0's clones (its parent) and fetches into them
+    const script = ['set -e', 'git -C h fetch -q', 'git -C g -c protocol.version=0 fetch -q', 'git -C h rev-parse origin/main', 'git -C g rev-parse origin/main'].join('\n');
+    const second = await runOk(f.dir, [...netArgs(f.servers), '--', 'sh', '-c', script]);
+    t.is(second.stdout, `${moved}\n${moved}\n`);
+    const attempt = lastAttempt(f.dir, '10');
+    t.is(git(['-C', path.join(attempt, 'net', HOST, 'git', 'lib.git'), 'rev-parse', 'refs/heads/main']), moved);
+    const fetches = readGitOperations(attempt).filter((o) => o.request.includes('fetch'));
+    t.true(fetches.length >= 2);
+    t.true(fetches.every((o) => o.wants.includes(moved) || o.wants.includes('refs/heads/main')), JSON.stringify(fetches));
+    await f.servers.close();
+    const replay = await runOk(f.dir, ['--replay', attempt]);
+    t.is(replay.stdout, second.stdout);
+  } finally {
+    await f.servers.close();
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('a repository with a submodule clones recursively in capture and replay', async (t) => {
+  t.deepEqual(missing, []);
+  const f = await fixture();
+  try {
+    const app = path.join(f.dir, 'app-work');
+    git(['init', '-q', '-b', 'main', app]);
+    // the submodule is named by its served URL, as a real project's would be
+    git(['-C', app, '-c', 'protocol.file.allow=always', 'submodule', 'add', '-q', path.join(f.root, 'lib.git'), 'lib']);
+    git(['-C', app, 'config', '-f', '.gitmodules', 'submodule.lib.url', f.httpsUrl]);
+    git(['-C', app, 'add', '.gitmodules']);
+    git(['-C', app, 'commit', '-q', '-m', 'app with lib']);
+    git(['clone', '-q', '--bare', app, path.join(f.root, 'app.git')]);
+    const appUrl = `git://${HOST}:${f.servers.gitPort}/app.git`;
+    const script = ['set -e', `git clone -q --recurse-submodules ${appUrl} app`, 'git -C app submodule status', 'cat app/lib/file.txt'].join('\n');
+    const first = await runOk(f.dir, [...netArgs(f.servers), '--', 'sh', '-c', script]);
+    const libHead = git(['-C', f.work, 'rev-parse', 'HEAD']);
+    t.is(first.stdout, ` ${libHead} lib (heads/main)\ncommit 3\n`);
+    const attempt = lastAttempt(f.dir);
+    t.true(existsSync(path.join(attempt, 'net', HOST, 'app.git')));
+    t.true(existsSync(path.join(attempt, 'net', HOST, 'git', 'lib.git')));
+    await f.servers.close();
+    const replay = await runOk(f.dir, ['--replay', attempt]);
+    t.is(replay.stdout, first.stdout);
+  } finally {
+    await f.servers.close();
+    rmSync(f.dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('what the record lacks and pushes fail with a message the git client shows', async (t) => {
+  t.deepEqual(missing, []);
+  const f = await fixture();
+  try {
+    const push = (url: string) => `git -C w push -q ${url} HEAD:refs/heads/pushed 2>&1; echo push=$?`;
+    const script = [
+      `git clone -q ${f.httpsUrl} w`,
+      `git clone -q ${f.gitUrl} g`,
+      push(f.httpsUrl),
+      push(f.gitUrl),
+    ].join('\n');
+    const first = await uwrx(['run', ...netArgs(f.servers), '--', 'sh', '-c', script], { cwd: f.dir });
+    t.is(first.status, 0, first.stderr);
+    t.regex(first.stdout, new RegExp(`fatal: remote error: uwrx: push to https://${HOST}:\\d+/git/lib.git refused \\(uwrx run --allow-push lets pushes through\\)\npush=128\n`));
+    t.regex(first.stdout, new RegExp(`fatal: remote error: uwrx: push to git://${HOST}:\\d+/lib.git refused .*\npush=128\n`));
+    t.regex(first.stderr, /uwrx: network: https:\/\/.*push to .* refused/);
+    const attempt = lastAttempt(f.dir);
+    const refused = readGitOperations(attempt).filter((o) => o.service === 'git-receive-pack');
+    t.is(refused.length, 2);
+    t.true(refused.every((o) => o.error?.includes('refused')));
+    t.throws(() => git(['-C', path.join(f.root, 'lib.git'), 'rev-parse', '--verify', '-q', 'refs/heads/pushed']));
+
+    // --allow-push: the push reaches the server (git://)
+    const allowed = await runOk(f.dir, [...netArgs(f.servers), '--allow-push', '--', 'sh', '-c', `git clone -q ${f.gitUrl} p && ${push(f.gitUrl)}`]);
+    t.is(allowed.stdout, 'push=0\n');
+    t.is(git(['-C', path.join(f.root, 'lib.git'), 'rev-parse', 'refs/heads/pushed']), git(['-C', f.work, 'rev-parse', 'HEAD']));
+
+    await f.servers.close();
+    // replay: pushes refused; a repository, a branch and an object the record lacks fail
+    const other = `https://${HOST}:${f.servers.http.httpsPort}/git/other.git`;
+    const replayScript = [
+      `git clone -q ${f.gitUrl} w && git clone -q ${f.gitUrl} g`,
+      push(f.gitUrl),
+      `git clone -q ${other} o 2>&1; echo other=$?`,
+      `git clone -q -b nope ${f.httpsUrl} n 2>&1; echo branch=$?`,
+      `git -C g fetch -q origin ${'1'.repeat(40)} 2>&1; echo object=$?`,
+    ].join('\n');
+    const replay = await uwrx(['run', '--replay', attempt, '--', 'sh', '-c', replayScript], { cwd: f.dir });
+    t.is(replay.status, 0, replay.stderr);
+    t.regex(replay.stdout, new RegExp(`fatal: remote error: uwrx: push to git://${HOST}:\\d+/lib.git refused: a replay serves from the record only\npush=128\n`));
+    t.regex(replay.stdout, new RegExp(`fatal: remote error: uwrx: the record has no mirror of https://${HOST}:\\d+/git/other.git \\(net/${HOST}/git/other.git\\)\nother=128\n`));
+    t.regex(replay.stdout, /Remote branch nope not found in upstream origin\n(.*\n)?branch=128\n/);
+    t.regex(replay.stdout, /not our ref 1{40}|couldn't find remote ref|upload-pack: not our ref/);
+    t.regex(replay.stdout, /object=128\n/);
   } finally {
     await f.servers.close();
     rmSync(f.dir, { recursive: true, force: true });
