@@ -64,8 +64,11 @@ export interface ProxyStats {
   bytes: number;
   /** Requests the record could not answer (replay). */
   unmatched: number;
-  /** Malformed requests, failed handshakes, upstream failures. */
+  /** Malformed requests, failed handshakes, upstream failures, refused git operations. */
   errors: number;
+  /** Git operations (src/network/git.ts) and the bytes they sent. */
+  git: number;
+  gitBytes: number;
   /** The first problems, one line each. */
   problems: string[];
 }
@@ -182,7 +185,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     });
   }
   const agents = new Map<string, http.Agent>();
-  const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [] };
+  const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, git: 0, gitBytes: 0, problems: [] };
   /** Replay: recorded exchanges by match key, served in recorded order. */
   const recorded = new Map<string, { list: Exchange[]; next: number }>();
   function problem(text: string): void {
@@ -555,7 +558,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     },
     finish(): ProxyStats {
       close();
-      return { ...stats };
+      return { ...stats, git: git.operations, gitBytes: git.bytesSent };
     },
     close,
   };

@@ -70,7 +70,7 @@ export default defineFeature({
       },
       status: () =>
         stats
-          ? { network: { requests: stats.requests, bytes: stats.bytes, unmatched: stats.unmatched, errors: stats.errors, queries: stats.queries, ...(stats.problems.length ? { problems: stats.problems } : {}) } }
+          ? { network: { requests: stats.requests, bytes: stats.bytes, unmatched: stats.unmatched, errors: stats.errors, queries: stats.queries, git: stats.git, gitBytes: stats.gitBytes, ...(stats.problems.length ? { problems: stats.problems } : {}) } }
           : {},
     };
   },

@@ -58,6 +58,9 @@ const unzip = { gzip: promisify(gunzip), deflate: promisify(inflate) };
 export class GitServer {
   private readonly mirrors: GitMirrors;
   private readonly mode: NetMode;
+  /** Operations served or refused, and the bytes sent to clients. */
+  operations = 0;
+  bytesSent = 0;
 
   constructor(private readonly options: GitServerOptions) {
     this.mirrors = new GitMirrors(options);
@@ -251,6 +254,8 @@ export class GitServer {
 
   private finish(op: GitOperation, started: number): void {
     op.durationMs = Date.now() - started;
+    this.operations++;
+    this.bytesSent += op.bytes;
     if (op.error) this.options.problem(`${op.remote}: ${op.error}`);
     this.options.record.appendGit(op);
     this.options.trace()?.git(op.pid, op.error ? -1 : 0, op.bytes, op.service, op.remote, op.request, op.wants);
