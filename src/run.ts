@@ -54,6 +54,8 @@ export interface RunOptions {
   dnsMap?: string[] | Record<string, string[]>;
   /** PEM files of CAs trusted for upstream servers, besides the system's. */
   upstreamCa?: string[];
+  /** Let git pushes through to the real server (capture only; refused otherwise). */
+  allowPush?: boolean;
   /** Directory for the run's temporary files (default <build>/.tmp). */
   tmp?: string;
   /** Working directory of the command (default process.cwd()). */
