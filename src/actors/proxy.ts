@@ -200,6 +200,12 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       owners.ownerOf(`${address}:${port}:${sock.remotePort}`),
       dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address }).then((d) => d ?? null),
     ]);
+    await serveStream(sock, info, address, port, pid);
+  }
+
+  /** A connection to `address:port` (the domain `info`), by its first byte: TLS, HTTP,
+   * git://, or anything else. */
+  async function serveStream(sock: net.Socket, info: DomainInfo | null, address: string, port: number, pid: number): Promise<void> {
     const first = await peekFirst(sock);
     if (first === null) return void sock.destroy();
     if (first === 0x16) {
@@ -238,7 +244,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       const name = (secure as tls.TLSSocket & { servername?: string | false }).servername;
       await serveHttp(secure, 'https', typeof name === 'string' && name ? name.toLowerCase() : info?.domain ?? address, port, pid);
     } else if (first !== undefined && first >= 0x41 && first <= 0x5a) {
-      await serveHttp(sock, 'http', info?.domain ?? address, port, pid);
+      await serveHttp(sock, 'http', info?.domain ?? address, port, pid, sock);
     } else if (first !== undefined && isLowerHex(first)) {
       // git:// starts with a pkt-line: "git-upload-pack /path\0host=...\0"
       const pkt = await readFirstPkt(sock);
@@ -249,6 +255,31 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     } else {
       tunnel(sock, info, address, port, pid);
     }
+  }
+
+  /** CONNECT host:port from a client told to use a proxy (HTTPS_PROXY=http://proxy:3128):
+   * the proxy is this one, whatever its name, and what follows in the tunnel is served as
+   * a connection made to host:port directly, recorded under host's name. */
+  async function connectTunnel(sock: net.Socket, reader: ByteReader, authority: string, pid: number): Promise<void> {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(authority);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      problem(`CONNECT ${authority}: not host:port`);
+      return void sock.end(errorResponse(400, 'Bad Request', `CONNECT needs host:port, not ${authority}`));
+    }
+    const host = (m[1] ?? m[2]!).toLowerCase();
+    const info = net.isIP(host)
+      ? await dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address: host })
+      : await dns.request<DomainInfo | null>(DNS_MESSAGES.resolve, { name: host });
+    if (!info && !net.isIP(host)) {
+      problem(`CONNECT ${authority}: the name does not resolve`);
+      trace?.exchange(pid, 502, 0, `tcp://${authority}`, '');
+      return void sock.end(errorResponse(502, 'Bad Gateway', `${host} does not resolve`));
+    }
+    const rest = reader.detach();
+    sock.write('HTTP/1.1 200 Connection established\r\n\r\n');
+    if (rest.length) sock.unshift(rest);
+    await serveStream(sock, info ?? null, info?.ip4 ?? host, port, pid);
   }
 
   /** Anything but HTTP: passed through to the real server in capture mode (its bytes are
@@ -271,7 +302,8 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     out.pipe(sock);
   }
 
-  async function serveHttp(stream: Duplex, scheme: 'http' | 'https', domain: string, port: number, pid: number): Promise<void> {
+  /** `plain`: the connection itself when it is not TLS, which may then ask to CONNECT. */
+  async function serveHttp(stream: Duplex, scheme: 'http' | 'https', domain: string, port: number, pid: number, plain?: net.Socket): Promise<void> {
     const reader = new ByteReader(stream);
     for (;;) {
       let head: RequestHead;
@@ -291,6 +323,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
         } else stream.destroy();
         return;
       }
+      if (head.method === 'CONNECT' && plain) return connectTunnel(plain, reader, head.target, pid);
       const host = domain;
       const smart = detectSmartHttp(head.method, head.target);
       if (smart && !git.passesThrough(smart.service)) {
