@@ -67,6 +67,9 @@ test.serial('curl over https is recorded under net/ and replayed byte for byte w
     // the lookup, the connect and the exchange are in the trace
     const events = await uwrx(['inspect', 'events', attempt, '--format', 'json'], { cwd: dir });
     t.true(events.stdout.includes('"dns"'), 'a dns event');
+    // curl's lookups are on curl's track: its UDP socket's connect to the name server says whose they are
+    const lookups = (JSON.parse(events.stdout) as Array<{ type: string; tid: number }>).filter((e) => e.type === 'dns');
+    t.true(lookups.length > 0 && lookups.every((e) => e.tid === 3), JSON.stringify(lookups));
     t.true(events.stdout.includes('"connect"'), 'a connect event');
     t.true(events.stdout.includes('"download"'), 'a download event');
 
@@ -257,6 +260,42 @@ test.serial('bad input gets a clear error and the proxy keeps serving', async (t
     const log = readExchanges(lastAttempt(dir));
     t.true(log.some((e) => e.target === '/reset' && e.error !== undefined));
     t.true(log.some((e) => e.target === '/a.tar.gz' && e.status === 200));
+  } finally {
+    await servers.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+test.serial('a client told to use a proxy is served through CONNECT, recorded under the target, and replayed', async (t) => {
+  t.deepEqual(missing, []);
+  const dir = scratchDir();
+  const servers = await startServers(dir, [HOST]);
+  try {
+    const url = `https://${HOST}:${servers.httpsPort}/a.tar.gz`;
+    const proxy = 'http://proxy.example.test:3128';
+    const script = [
+      `curl -sS -x ${proxy} ${url} | sha256sum`,
+      `https_proxy=${proxy} python3 -c "import urllib.request, hashlib; print(hashlib.sha256(urllib.request.urlopen('${url}').read()).hexdigest())"`,
+    ].join(' && ');
+    const args = ['--dns-map', `${HOST}=127.0.0.1,proxy.example.test=127.0.0.1`, '--upstream-ca', servers.caFile, '--', 'sh', '-c', script];
+    const first = await runOk(dir, ['-q', ...args]);
+    const sum = sha(testBytes(300_000));
+    t.is(first.stdout, `${sum}  -\n${sum}\n`);
+    const attempt = lastAttempt(dir);
+    const log = readExchanges(attempt);
+    t.is(log.length, 2);
+    for (const e of log) t.like(e, { method: 'GET', scheme: 'https', host: HOST, port: servers.httpsPort, target: '/a.tar.gz', status: 200 });
+    t.deepEqual(readFileSync(path.join(attempt, 'net', HOST, 'a.tar.gz')), testBytes(300_000));
+
+    await servers.close();
+    const replay = await runOk(dir, ['-q', '--replay', attempt]);
+    t.is(replay.stdout, first.stdout);
+    // a CONNECT without a port is refused with a clear status
+    const bad = await uwrx(['run', '-q', '--replay', attempt, '--', 'sh', '-c',
+      `curl -sS -o /dev/null -w '%{http_code}' -x ${proxy} -p ${url} ; printf 'CONNECT nonsense HTTP/1.1\\r\\n\\r\\n' | python3 -c "
+import socket, sys
+s = socket.create_connection(('proxy.example.test', 3128)); s.sendall(sys.stdin.buffer.read()); print(s.recv(200).split(b'\\r\\n')[0].decode())"`], { cwd: dir });
+    t.regex(bad.stdout, /HTTP\/1\.1 400 Bad Request$/m);
   } finally {
     await servers.close();
     rmSync(dir, { recursive: true, force: true });

@@ -5,7 +5,8 @@
 // (tunnelled raw in capture mode, refused in replay). HTTP/1.1 requests are forwarded
 // to the real server in capture mode and answered from the record in replay mode; every
 // exchange goes to net/ (src/network/record.ts) either way, so a replay's record is
-// complete too.
+// complete too. Git (smart HTTP requests and git:// connections) is routed to
+// src/network/git.ts, which answers from a mirror of each repository.
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import http from 'node:http';
@@ -16,8 +17,11 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { defineActor } from './actor.js';
 import type { Peer } from './peer.js';
-import { DNS_MESSAGES, type DomainInfo, type NetMode } from './dns.js';
-import { makeLeafCert, keysFromPem, type Authority } from '../network/ca.js';
+import type { DomainInfo } from './dns.js';
+import { DNS_MESSAGES, PROXY_MESSAGES, type NetMode } from '../network/messages.js';
+
+export { PROXY_MESSAGES };
+import { makeLeafCert, keysFromPem, recordedCert, type Authority } from '../network/ca.js';
 import {
   ByteReader,
   HttpError,
@@ -36,6 +40,9 @@ import {
 } from '../network/http1.js';
 import { NET_DIR, NetRecordWriter, matchKey, readExchanges, writeDomainFile, type Exchange, type HeaderPairs } from '../network/record.js';
 import { NetTrace } from '../network/trace.js';
+import { GitServer, readFirstPkt } from '../network/git.js';
+import { detectSmartHttp, parseDaemonRequest } from '../network/git-protocol.js';
+import { ConnectionOwners } from '../network/owners.js';
 
 export interface ProxyOptions {
   attemptDir: string;
@@ -43,6 +50,10 @@ export interface ProxyOptions {
   replayDir?: string;
   /** PEM certificates trusted for upstream servers besides Node's bundled roots. */
   upstreamCa: string[];
+  /** The host's CA bundle plus --upstream-ca, as one file (for the git that fills mirrors). */
+  upstreamCaFile?: string;
+  /** --allow-push: git pushes pass through to the real server in capture mode. */
+  allowPush?: boolean;
   /** net/_keys.pem contents and the CA certificate (ca.pem). */
   keysPem: string;
   caCertPem: string;
@@ -57,25 +68,22 @@ export interface ProxyStats {
   bytes: number;
   /** Requests the record could not answer (replay). */
   unmatched: number;
-  /** Malformed requests, failed handshakes, upstream failures. */
+  /** Malformed requests, failed handshakes, upstream failures, refused git operations. */
   errors: number;
+  /** Git operations (src/network/git.ts) and the bytes they sent. */
+  git: number;
+  gitBytes: number;
   /** The first problems, one line each. */
   problems: string[];
 }
 
-export const PROXY_MESSAGES = {
-  /** body: {fd, address, port} a listening socket from uwrx-init */
-  listen: 'proxy.listen',
-  /** body: {pid, address, port, sourcePort} which process a connection comes from */
-  connect: 'proxy.connect',
-  /** -> ProxyStats; stops serving */
-  finish: 'proxy.finish',
-} as const;
-
 const FIRST_BYTE_TIMEOUT_MS = 1000;
 const MAX_PROBLEMS = 20;
-/** How long an accepted connection waits for the report of which process made it. */
-const PID_REPORT_WAIT_MS = 1000;
+
+/** 0-9 and a-f: how a pkt-line's length starts. */
+function isLowerHex(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66);
+}
 
 /** The first byte of a connection, left unread; null at the end, undefined on timeout. */
 function peekFirst(sock: net.Socket): Promise<number | null | undefined> {
@@ -149,39 +157,34 @@ function createProxy(options: ProxyOptions, dns: Peer) {
   const servers: net.Server[] = [];
   const sockets = new Set<Duplex>();
   const contexts = new Map<string, tls.SecureContext>();
-  const pids = new Map<string, number>();
-  /** Connections accepted before uwrx-init's report of their connect arrived. */
-  const awaitingPid = new Map<string, (pid: number) => void>();
-  /** The report travels uwrx-init -> main thread -> here while the kernel queues the
-   * connection on our listener directly, so the accept can win the race: wait for it. */
-  function pidOf(key: string): Promise<number> {
-    const known = pids.get(key);
-    if (known !== undefined) return Promise.resolve(known);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        awaitingPid.delete(key);
-        resolve(1);
-      }, PID_REPORT_WAIT_MS);
-      awaitingPid.set(key, (pid) => {
-        clearTimeout(timer);
-        awaitingPid.delete(key);
-        resolve(pid);
-      });
-    });
-  }
+  const owners = new ConnectionOwners();
+
   const agents = new Map<string, http.Agent>();
-  const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [] };
+  const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, git: 0, gitBytes: 0, problems: [] };
   /** Replay: recorded exchanges by match key, served in recorded order. */
   const recorded = new Map<string, { list: Exchange[]; next: number }>();
   function problem(text: string): void {
     stats.errors++;
     if (stats.problems.length < MAX_PROBLEMS) stats.problems.push(text);
   }
+  const git = new GitServer({
+    netDir: record.dir,
+    mode: options.mode,
+    ...(options.replayDir ? { replayNetDir: path.join(options.replayDir, NET_DIR) } : {}),
+    ...(options.upstreamCaFile ? { upstreamCaFile: options.upstreamCaFile } : {}),
+    resolve: async (name) => (await dns.request<DomainInfo | null>(DNS_MESSAGES.resolve, { name }))?.upstream[0],
+    allowPush: options.allowPush === true,
+    record,
+    trace: () => trace,
+    problem,
+  });
 
   function contextFor(name: string): tls.SecureContext {
     let ctx = contexts.get(name);
     if (!ctx) {
-      const cert = makeLeafCert(authority, name, options.notBeforeMs);
+      // a replay serves the recorded certificate (same key, same bytes)
+      const recorded = options.replayDir && !net.isIP(name) ? recordedCert(path.join(options.replayDir, NET_DIR, name, 'cert.pem'), authority.keys.leafKeyPem) : undefined;
+      const cert = recorded ?? makeLeafCert(authority, name, options.notBeforeMs);
       if (!net.isIP(name)) writeDomainFile(options.attemptDir, name, 'cert.pem', cert);
       ctx = tls.createSecureContext({ key: authority.keys.leafKeyPem, cert: cert + authority.caCertPem });
       contexts.set(name, ctx);
@@ -194,9 +197,15 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => undefined);
     const [pid, info] = await Promise.all([
-      pidOf(`${address}:${port}:${sock.remotePort}`),
+      owners.ownerOf(`${address}:${port}:${sock.remotePort}`),
       dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address }).then((d) => d ?? null),
     ]);
+    await serveStream(sock, info, address, port, pid);
+  }
+
+  /** A connection to `address:port` (the domain `info`), by its first byte: TLS, HTTP,
+   * git://, or anything else. */
+  async function serveStream(sock: net.Socket, info: DomainInfo | null, address: string, port: number, pid: number): Promise<void> {
     const first = await peekFirst(sock);
     if (first === null) return void sock.destroy();
     if (first === 0x16) {
@@ -235,10 +244,42 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       const name = (secure as tls.TLSSocket & { servername?: string | false }).servername;
       await serveHttp(secure, 'https', typeof name === 'string' && name ? name.toLowerCase() : info?.domain ?? address, port, pid);
     } else if (first !== undefined && first >= 0x41 && first <= 0x5a) {
-      await serveHttp(sock, 'http', info?.domain ?? address, port, pid);
+      await serveHttp(sock, 'http', info?.domain ?? address, port, pid, sock);
+    } else if (first !== undefined && isLowerHex(first)) {
+      // git:// starts with a pkt-line: "git-upload-pack /path\0host=...\0"
+      const pkt = await readFirstPkt(sock);
+      const request = pkt ? parseDaemonRequest(pkt.subarray(4)) : undefined;
+      if (request && (await git.serveDaemon(sock, request, info?.domain ?? address, port, pid))) return;
+      if (pkt) sock.unshift(pkt);
+      tunnel(sock, info, address, port, pid);
     } else {
       tunnel(sock, info, address, port, pid);
     }
+  }
+
+  /** CONNECT host:port from a client told to use a proxy (HTTPS_PROXY=http://proxy:3128):
+   * the proxy is this one, whatever its name, and what follows in the tunnel is served as
+   * a connection made to host:port directly, recorded under host's name. */
+  async function connectTunnel(sock: net.Socket, reader: ByteReader, authority: string, pid: number): Promise<void> {
+    const m = /^(?:\[([0-9a-fA-F:.]+)\]|([^:\s]+)):(\d{1,5})$/.exec(authority);
+    const port = m ? Number(m[3]) : 0;
+    if (!m || port < 1 || port > 65535) {
+      problem(`CONNECT ${authority}: not host:port`);
+      return void sock.end(errorResponse(400, 'Bad Request', `CONNECT needs host:port, not ${authority}`));
+    }
+    const host = (m[1] ?? m[2]!).toLowerCase();
+    const info = net.isIP(host)
+      ? await dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address: host })
+      : await dns.request<DomainInfo | null>(DNS_MESSAGES.resolve, { name: host });
+    if (!info && !net.isIP(host)) {
+      problem(`CONNECT ${authority}: the name does not resolve`);
+      trace?.exchange(pid, 502, 0, `tcp://${authority}`, '');
+      return void sock.end(errorResponse(502, 'Bad Gateway', `${host} does not resolve`));
+    }
+    const rest = reader.detach();
+    sock.write('HTTP/1.1 200 Connection established\r\n\r\n');
+    if (rest.length) sock.unshift(rest);
+    await serveStream(sock, info ?? null, info?.ip4 ?? host, port, pid);
   }
 
   /** Anything but HTTP: passed through to the real server in capture mode (its bytes are
@@ -261,7 +302,8 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     out.pipe(sock);
   }
 
-  async function serveHttp(stream: Duplex, scheme: 'http' | 'https', domain: string, port: number, pid: number): Promise<void> {
+  /** `plain`: the connection itself when it is not TLS, which may then ask to CONNECT. */
+  async function serveHttp(stream: Duplex, scheme: 'http' | 'https', domain: string, port: number, pid: number, plain?: net.Socket): Promise<void> {
     const reader = new ByteReader(stream);
     for (;;) {
       let head: RequestHead;
@@ -281,7 +323,14 @@ function createProxy(options: ProxyOptions, dns: Peer) {
         } else stream.destroy();
         return;
       }
+      if (head.method === 'CONNECT' && plain) return connectTunnel(plain, reader, head.target, pid);
       const host = domain;
+      const smart = detectSmartHttp(head.method, head.target);
+      if (smart && !git.passesThrough(smart.service)) {
+        const keep = await git.serveHttp(stream, { scheme, host, port, pid, head, body, smart });
+        if (!keep || !clientKeepsAlive(head)) return void stream.end();
+        continue;
+      }
       const exchange: Exchange = {
         seq: 0,
         pid,
@@ -495,6 +544,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     servers.length = 0;
     for (const s of sockets) s.destroy();
     for (const a of agents.values()) a.destroy();
+    git.close();
     record.close();
     trace?.close();
     trace = undefined;
@@ -512,13 +562,11 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       servers.push(server);
     },
     connected(pid: number, address: string, port: number, sourcePort: number): void {
-      const key = `${address}:${port}:${sourcePort}`;
-      pids.set(key, pid);
-      awaitingPid.get(key)?.(pid);
+      owners.reported(`${address}:${port}:${sourcePort}`, pid);
     },
     finish(): ProxyStats {
       close();
-      return { ...stats };
+      return { ...stats, git: git.operations, gitBytes: git.bytesSent };
     },
     close,
   };

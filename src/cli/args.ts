@@ -15,6 +15,7 @@ export interface RunArgs {
   /** --dns-map values as given (NAME=IP[,NAME=IP...]). */
   dnsMap: string[];
   upstreamCa: string[];
+  allowPush?: boolean;
   tmp?: string;
   time?: TimeMode;
   linger?: number;
@@ -209,6 +210,10 @@ function parseRun(args: string[]): RunArgs {
         break;
       case '--upstream-ca':
         out.upstreamCa.push(r.value(option, inline));
+        break;
+      case '--allow-push':
+        noInline('run', option, inline);
+        out.allowPush = true;
         break;
       case '--dry-run':
         noInline('run', option, inline);

@@ -40,6 +40,8 @@ Options:
                     (repeatable)
   --upstream-ca <file>
                     also trust this PEM CA for upstream servers (repeatable)
+  --allow-push      let git pushes through to the real server (otherwise refused with
+                    a message the git client shows)
   --time <mode>     clocks inside: advancing (default: each process's wall clock starts
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
                     and moves 10 us per read and by the time each timed wait

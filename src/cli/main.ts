@@ -89,6 +89,7 @@ async function runCommand(args: RunArgs): Promise<number> {
     net: args.net,
     dnsMap: args.dnsMap,
     upstreamCa: args.upstreamCa,
+    ...(args.allowPush ? { allowPush: true } : {}),
     tmp: args.tmp,
     time: args.time,
     linger: args.linger,

@@ -27,26 +27,37 @@ export class ByteReader {
   private failure: Error | undefined;
   private wake: (() => void) | undefined;
 
+  private readonly listeners: Array<[string, (...args: any[]) => void]>; // eslint-disable-line @typescript-eslint/no-explicit-any
+
   constructor(private readonly stream: Duplex) {
-    stream.on('data', (c: Buffer) => {
-      this.chunks.push(c);
-      this.size += c.length;
-      // keep at most a few MiB queued: the sender waits in TCP meanwhile
-      if (this.size > 4 * 1024 * 1024) stream.pause();
-      this.notify();
-    });
-    stream.on('end', () => {
+    const onEnd = () => {
       this.ended = true;
       this.notify();
-    });
-    stream.on('close', () => {
-      this.ended = true;
-      this.notify();
-    });
-    stream.on('error', (err) => {
-      this.failure = err;
-      this.notify();
-    });
+    };
+    this.listeners = [
+      ['data', (c: Buffer) => {
+        this.chunks.push(c);
+        this.size += c.length;
+        // keep at most a few MiB queued: the sender waits in TCP meanwhile
+        if (this.size > 4 * 1024 * 1024) stream.pause();
+        this.notify();
+      }],
+      ['end', onEnd],
+      ['close', onEnd],
+      ['error', (err: Error) => {
+        this.failure = err;
+        this.notify();
+      }],
+    ];
+    for (const [event, fn] of this.listeners) stream.on(event, fn);
+  }
+
+  /** Stops reading the stream and gives back what was read and not taken (the stream is
+   * paused, for its next reader). */
+  detach(): Buffer {
+    for (const [event, fn] of this.listeners) this.stream.off(event, fn);
+    this.stream.pause();
+    return this.take(this.size);
   }
 
   get buffered(): number {
@@ -121,18 +132,6 @@ export class ByteReader {
     } finally {
       clearTimeout(timer);
     }
-  }
-
-  /** Everything buffered, removed (to hand the stream to another reader). */
-  drain(): Buffer {
-    return this.take(this.size);
-  }
-
-  /** Stops listening to the stream (another consumer takes over). */
-  detach(): void {
-    this.stream.removeAllListeners('data');
-    this.stream.removeAllListeners('end');
-    this.stream.pause();
   }
 }
 
