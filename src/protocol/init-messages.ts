@@ -105,6 +105,10 @@ export interface InitPlan {
   files?: FilesPlan;
   /** Enables the deferral test feature of uwrx-init (a test switch, see launch.ts). */
   testDeferral?: boolean;
+  /** On replay: the replayed attempt's processes as flat triples (parent's logical pid,
+   * ordinal among its children from 0, logical pid), i.e. tree key -> pid. A process
+   * whose key is listed gets that pid; others get pids after the largest one. */
+  replayPids?: number[];
 }
 
 /** Where uwrx-init keeps the file record during the run, and the layers it tells apart
@@ -134,6 +138,9 @@ export interface SpawnBody {
   ppid: number;
   /** pid inside the sandbox's pid namespace (creation order among siblings). */
   nspid: number;
+  /** Rank among the parent's children in creation order, from 0 (the tree key's second
+   * part); absent from older senders. */
+  ordinal?: number;
   time: number;
 }
 

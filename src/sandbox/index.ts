@@ -52,6 +52,8 @@ export interface SandboxOptions {
   /** The network's plan pieces; present: uwrx-init gets a socket to hand sockets over
    * (MSG_NET_FD), absent: loopback only, nothing serves it. */
   network?: NetworkPlan;
+  /** On replay, the replayed processes' pids by tree key (InitPlan.replayPids). */
+  replayPids?: number[];
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace

@@ -278,6 +278,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.repro ? { repro: options.repro } : {}),
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     ...(options.network ? { network: options.network } : {}),
+    ...(options.replayPids ? { replayPids: options.replayPids } : {}),
     parents: parentStores(options.attemptDir),
   });
   // a test switch, deliberately not an option: it enables a feature only tests use

@@ -106,6 +106,8 @@ export interface PlanInput {
   /** The network's pieces (src/network/feature.ts): steps once lo is up, and files bound
    * read-only over host paths (resolv.conf, CA bundles). */
   network?: NetworkPlan;
+  /** See InitPlan.replayPids. */
+  replayPids?: number[];
 }
 
 export interface NetworkPlan {
@@ -185,6 +187,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
           }
         : {}),
       files,
+      ...(input.replayPids ? { replayPids: input.replayPids } : {}),
     },
   };
 }
@@ -209,6 +212,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
   ];
   if (plan.seed) lines.push(`seed ${plan.seed}; t0 ${plan.t0Ns} ns; time ${TIME_MODES[plan.timeMode ?? 0] ?? plan.timeMode}; address-space randomization ${plan.aslr ? 'on' : 'off'}`);
   if (plan.files) lines.push(`files.meta ${plan.files.meta}; versions ${plan.files.versions}; parent layers ${plan.files.layers}`);
+  if (plan.replayPids) lines.push(`replayed logical pids: ${plan.replayPids.length / 3} tree keys`);
   for (const o of overlays) {
     if (o.mode !== o.hostMode) lines.push(`upper ${o.upper} ${o.mode.toString(8)} (for ${o.mountPoint}, ${o.hostMode.toString(8)} on the host)`);
     for (const d of o.upperDirs ?? []) lines.push(`upper dir ${d.path} ${d.mode.toString(8)}`);

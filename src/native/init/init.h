@@ -50,8 +50,6 @@ struct proc_repro {
   uwrx_clock clock;          /* its deterministic clocks (g.lock) */
   bool vdso_hidden;          /* its program went through the shim: it reads the virtual
                                 clocks (a static program reads the real ones in the vDSO) */
-  pid_t *children;           /* registered children (pids), for the next child's ordinal */
-  size_t nchildren, capchildren;
   struct proc **children_procs; /* registered children its clock has not joined yet */
   size_t nchildren_procs, capchildren_procs;
   struct repro_thread *threads;
@@ -233,11 +231,22 @@ struct pending_exec {
                          * replaced it (without ASLR the snapshot alone can look unchanged) */
 };
 
+/* The children a process (or uwrx itself) has registered, by pid: the next child's
+ * ordinal counts those created before it. */
+struct child_list {
+  pid_t *pids;
+  size_t n, cap;
+};
+
 struct proc {
   pid_t tgid;           /* pid inside the sandbox's pid namespace */
-  int logical;          /* uwrx logical pid: 2, 3, ... in first-seen order */
+  int logical;          /* uwrx logical pid: 2, 3, ... in first-seen order, or on replay
+                           the replayed attempt's pid for the same tree key */
   int parent_logical;   /* 1 = uwrx itself (pid 1 of the sandbox or unknown) */
   pid_t ppid;           /* the parent's pid when first seen */
+  uint32_t ordinal;     /* 1 + the number of the parent's children created before it:
+                           the tree key is <parent_logical>.<ordinal - 1> */
+  struct child_list children;
   int pidfd;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
@@ -259,6 +268,9 @@ struct proc {
 };
 
 void procs_init(void);
+/* Plan key "replayPids": the replayed attempt's tree keys and pids as flat triples
+ * (parent pid, ordinal from 0, pid); false when malformed. */
+bool procs_parse_replay_pids(struct mp_reader *r);
 /* Process of thread `tid`, registering it on first sight (reads /proc). The table lock
  * must be held. NULL when the thread vanished. */
 struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time);
