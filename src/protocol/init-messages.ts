@@ -111,9 +111,8 @@ export interface InitPlan {
   replayPids?: number[];
 }
 
-/** Where uwrx-init keeps the file record during the run, and the layers it tells apart
- * when it squashes stat times (real filesystem: T0, parent layer i: T0 + i*intervalNs,
- * this attempt: T0 + (layers+1)*intervalNs). */
+/** Where uwrx-init keeps the file record during the run, and what it needs to answer
+ * stat times (docs/record.md, "Timestamps in stat results"). */
 export interface FilesPlan {
   /** <runDir>/files.meta, appended to during the run. */
   meta: string;
@@ -122,6 +121,13 @@ export interface FilesPlan {
   /** Parent layers below this attempt (the length of the parent chain). */
   layers: number;
   intervalNs: number;
+  /** With T0 (decimal ns strings, src/reproducibility/time.ts layerTimes): where the
+   * attempt's wall clocks start after T0; the latest T0 of the parent chain ("0": none);
+   * the newest time a parent's file showed. A real file modified after recordedSinceNs
+   * shows a time after recordedNewestNs. */
+  wallOffsetNs?: string;
+  recordedSinceNs?: string;
+  recordedNewestNs?: string;
   overlays: Array<{
     mountPoint: string;
     upper: string;
@@ -180,6 +186,9 @@ export interface DoneBody {
   /** File calls (opens, the stat and access families, mutations) answered through
    * seccomp notifications during the run. */
   fileNotifications?: number;
+  /** The newest time a file of the attempt shows at its end (decimal ns; times set
+   * explicitly left out): newest.txt. Absent without file times. */
+  newestFileNs?: string;
 }
 
 export interface DeferredStats {

@@ -104,6 +104,8 @@ export interface SandboxOutcome {
   problem?: string;
   /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
   fileNotifications?: number;
+  /** DoneBody.newestFileNs. */
+  newestFileNs?: bigint;
 }
 
 export interface Sandbox {

@@ -141,6 +141,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       incomplete: interrupted || lost !== undefined,
       ...left,
       ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
+      ...(outcome.newestFileNs !== undefined ? { newestFileNs: BigInt(outcome.newestFileNs) } : {}),
       ...(terminated ? { terminated } : {}),
       ...(lost ? { problem: lost } : {}),
     };

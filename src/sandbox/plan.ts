@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers } from '../record/flatten.js';
 import { parentChain, versionPids } from '../record/resolve.js';
-import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
+import { NEWEST_FILE, T0_FILE, TIME_MODE_CODE, TIME_MODES, readNsFileSync, type TimeMode } from '../reproducibility/time.js';
 import { realHost, type HostView } from './host.js';
 import { buildKernelFilesystems } from './plan/dev.js';
 import { buildHidden, normaliseHidden } from './plan/hidden.js';
@@ -120,14 +120,24 @@ export interface NetworkPlan {
 export interface ParentStore {
   attemptDir: string;
   roots: string[];
+  /** Its T0 (t0.txt) and the newest time its files showed at its end (newest.txt);
+   * absent when the attempt lacks the file. */
+  t0Ns?: bigint;
+  newestNs?: bigint;
 }
 
 /** The stores of an attempt's parent chain (parent/0 and its ancestors, then parent/1 ...). */
 export function parentStores(attemptDir: string): ParentStore[] {
-  return parentChain(attemptDir).map((dir) => ({
-    attemptDir: dir,
-    roots: [...versionPids(dir).map((q) => path.join(dir, `files-${q}`)), path.join(dir, 'files')],
-  }));
+  return parentChain(attemptDir).map((dir) => {
+    const t0Ns = readNsFileSync(path.join(dir, T0_FILE));
+    const newestNs = readNsFileSync(path.join(dir, NEWEST_FILE));
+    return {
+      attemptDir: dir,
+      roots: [...versionPids(dir).map((q) => path.join(dir, `files-${q}`)), path.join(dir, 'files')],
+      ...(t0Ns !== undefined ? { t0Ns } : {}),
+      ...(newestNs !== undefined ? { newestNs } : {}),
+    };
+  });
 }
 
 /** The sandbox for these inputs, as data. Reads the host only through `host` (default:

@@ -92,6 +92,8 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
 void filetimes_explicit(const char *path);
 /* The time of a change of this attempt to `path`; false when it made none. */
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
+/* Calls `fn` for every path this attempt changed and that still exists. */
+void filetimes_each(void (*fn)(const char *path, int64_t ns, bool explicit_times, void *arg), void *arg);
 
 /* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
 
@@ -143,6 +145,9 @@ void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
  * the wall clocks start there too. */
 int64_t files_wall_offset_ns(void);
+/* The newest time a file of this attempt shows at its end (after files_finish; times set
+ * explicitly left out): newest.txt. 0 without file times. */
+int64_t files_newest_ns(void);
 /* File calls notified so far (opens, stats, access checks, mutations): the slow path's
  * count in the benchmarks. */
 uint64_t files_notifications(void);
