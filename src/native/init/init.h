@@ -31,6 +31,10 @@ struct repro_thread {
   bool has_stream;      /* given a getrandom stream (counts for later threads' ordinals) */
   bool busy;            /* something below waits for the thread's next call */
   bool reaping;         /* in wait4/waitid: join the children it reaped */
+  bool reap_blocking;   /* that wait blocks until a child ends (no WNOHANG) */
+  bool settled;         /* busy: the wait's effect on the clock was applied already */
+  int entry_last_pid;   /* busy: the namespace's last pid when the call was made */
+  pid_t reap_pid;       /* the child it waits for: 0 any, -1 one uwrx cannot tell (a pidfd) */
   uwrx_stream stream;
   uwrx_wait wait;
   /* an absolute deadline rewritten in the target's memory, restored at its next call */
@@ -38,6 +42,15 @@ struct repro_thread {
   uint32_t rewrite_len;
   uint8_t original[16], written[16];
   struct repro_thread *next;
+};
+
+/* The clock of a process before each change, with the namespace's last allocated pid
+ * when the call that caused the change was made: a child forked before that call has a
+ * smaller pid and starts from the value before it (clocks.c, fork_clock). */
+#define CLOCK_MARKS 16
+struct clock_mark {
+  int last_pid;
+  int64_t now_ns;
 };
 
 /* Timers of a process whose expiry moves its clocks: alarm/ITIMER_REAL and a few
@@ -48,6 +61,8 @@ struct repro_thread {
 struct proc_repro {
   uwrx_proc_rng rng;         /* process seed and stream ordinals */
   uwrx_clock clock;          /* its deterministic clocks (g.lock) */
+  struct clock_mark marks[CLOCK_MARKS]; /* ring, the newest at (nmarks - 1) % CLOCK_MARKS */
+  unsigned nmarks;
   bool vdso_hidden;          /* its program went through the shim: it reads the virtual
                                 clocks (a static program reads the real ones in the vDSO) */
   struct proc **children_procs; /* registered children its clock has not joined yet */
