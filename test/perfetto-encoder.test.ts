@@ -1,6 +1,8 @@
 // Our protobuf writer against protobufjs: same wire values for the scalar and nesting
 // forms the merger uses, and our reader detects truncation.
 import test from 'ava';
+import { randomBytes } from 'node:crypto';
+import { worthCompressing } from '../src/actors/merger.js';
 import protobuf from 'protobufjs';
 import { ProtoDecodeError, ProtoWriter, readFields } from '../src/protocol/perfetto.js';
 
@@ -67,4 +69,12 @@ test('the reader walks fields and names truncation', (t) => {
   const cut = w.view().subarray(0, w.length - 10);
   const err = t.throws(() => [...readFields(cut)], { instanceOf: ProtoDecodeError });
   t.regex(err!.message, /truncated field 4 at offset \d+: needs 100 bytes, 90 left/);
+});
+
+test('a chunk of random bytes is not worth deflating; build output and small chunks are', (t) => {
+  t.false(worthCompressing(randomBytes(400_000)));
+  t.true(worthCompressing(Buffer.alloc(400_000, 'make[1]: Entering directory \'/src/lib\'\n')));
+  t.true(worthCompressing(randomBytes(100)), 'too small to judge: deflated as before');
+  // text with a random middle still compresses as a whole
+  t.true(worthCompressing(Buffer.concat([Buffer.alloc(200_000, 'cc -c x.c\n'), randomBytes(100), Buffer.alloc(200_000, 'ok\n')])));
 });

@@ -85,8 +85,17 @@ test('unprivileged, a directory shows the caller\'s own rights in its owner bits
 
 test('a directory with mounts below is rebuilt entry by entry; its entries are best effort', (t) => {
   const p = plan(0);
-  t.false(p.overlays.some((o) => o.mountPoint === '/tmp'));
   const steps = p.init.steps;
+  // its placeholders are the lowest layer of its own overlay, so new entries are written
+  // to an upper and recorded; the entries are mounted over the overlay afterwards
+  const tmp = p.overlays.find((o) => o.mountPoint === '/tmp');
+  t.truthy(tmp);
+  const tmpMount = steps.findIndex((s) => s.op === 'mount' && s.target === '/scratch/run-x/root/tmp');
+  t.like(steps[tmpMount], { fstype: 'overlay' });
+  t.regex((steps[tmpMount] as { data: string }).data, new RegExp(`lowerdir=/scratch/run-x/skeleton/tmp,upperdir=${tmp!.upper},`));
+  const placeholder = steps.findIndex((s) => s.op === 'file' && s.path === '/scratch/run-x/skeleton/tmp/cc1234.o');
+  t.true(placeholder >= 0 && placeholder < tmpMount, 'placeholders before the overlay');
+  t.true(steps.findIndex((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o') > tmpMount, 'entries mounted after it');
   const bind = steps.find((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o');
   t.like(bind, { target: '/scratch/run-x/root/tmp/cc1234.o', bestEffort: true });
   const build = steps.find((s) => s.op === 'mount' && s.target === '/scratch/run-x/root/tmp/build-x');

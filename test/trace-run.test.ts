@@ -292,6 +292,24 @@ test.serial('inspect output gives each process its exact bytes when two processe
   t.true(lines.indexOf('B0\n') < lines.indexOf('A19\n') && lines.indexOf('A9\n') < lines.indexOf('B19\n'), 'the writes interleaved');
 });
 
+test.serial('incompressible output (random bytes) is read back exactly', async (t) => {
+  const cwd = workDir();
+  // tee's stdout is recorded; its copy in r.bin is stored as a file of the record
+  const result = await uwrxRaw(['run', '--build', 'b', '--', 'sh', '-c', 'head -c 3000000 /dev/urandom | tee r.bin'], cwd);
+  t.is(result.status, 0, result.stderr);
+  const attempt = path.join(cwd, 'b', '0', '0');
+  const stored = readFileSync(path.join(attempt, 'files', cwd, 'r.bin'));
+  t.is(stored.length, 3_000_000);
+  t.true(result.stdout.equals(stored));
+  const tee = (await procs(cwd, attempt)).find((r) => r.cmdline[0] === 'tee');
+  if (!tee) return t.fail('no tee process');
+  const r = await uwrxRaw(['inspect', 'output', attempt, String(tee.pid)], cwd);
+  t.true(r.stdout.equals(stored), 'inspect output gives the bytes tee wrote');
+  // head's and tee's 3 MB each: stored without growing (deflate is skipped for them)
+  const size = statSync(path.join(attempt, 'perfetto')).size;
+  t.true(size < 6_300_000, `perfetto ${size} bytes`);
+});
+
 // ---- a flood of output keeps the buffer small ------------------------------------------------
 
 test.serial('a process writing over 200 MiB of output keeps its trace file under 8 MiB allocated', async (t) => {

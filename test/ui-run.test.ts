@@ -8,7 +8,9 @@ import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ tmux: 'tmux' });
-const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
+// One tmux server per screen (its own socket): a server shared with other tests on the
+// machine exits when their last session ends, racing a session being created.
+const tmux = (socket: string, ...args: string[]): string => execFileSync('tmux', ['-L', socket, ...args], { encoding: 'utf8' });
 const dirs: string[] = [];
 test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -22,16 +24,16 @@ class Screen {
     const name = `uwrx-ui-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
     // After the UI: is the line discipline back to cooked mode? Then wait to be captured.
     const after = `echo "exit=$?"; stty -a | grep -o -- '-\\?icanon' | sed 's/^/tty:/'; sleep 60`;
-    tmux('new-session', '-d', '-s', name, '-x', String(width), '-y', String(height), '-c', cwd, `${process.execPath} ${uwrxBin} ui ${attempt}; ${after}`);
+    tmux(name, 'new-session', '-d', '-s', name, '-x', String(width), '-y', String(height), '-c', cwd, `${process.execPath} ${uwrxBin} ui ${attempt}; ${after}`);
     return new Screen(name);
   }
 
   text(): string {
-    return tmux('capture-pane', '-p', '-t', this.name);
+    return tmux(this.name, 'capture-pane', '-p', '-t', this.name);
   }
 
   keys(...keys: string[]): void {
-    tmux('send-keys', '-t', this.name, ...keys);
+    tmux(this.name, 'send-keys', '-t', this.name, ...keys);
   }
 
   async until(ok: (screen: string) => boolean, what: string): Promise<string> {
@@ -50,13 +52,13 @@ class Screen {
 
   /** alternate screen on, cursor visible */
   modes(): { alternate: boolean; cursor: boolean } {
-    const [alt, cursor] = tmux('display', '-p', '-t', this.name, '#{alternate_on} #{cursor_flag}').trim().split(' ');
+    const [alt, cursor] = tmux(this.name, 'display', '-p', '-t', this.name, '#{alternate_on} #{cursor_flag}').trim().split(' ');
     return { alternate: alt === '1', cursor: cursor === '1' };
   }
 
   close(): void {
     try {
-      tmux('kill-session', '-t', this.name);
+      tmux(this.name, 'kill-server');
     } catch {
       // already gone
     }
@@ -144,7 +146,7 @@ test.serial('navigate, open output, search a path to its writer, failed filter, 
     await s.until((x) => !x.includes('uwrx ui: keys'), 'closed the help');
 
     // resize: redrawn to the new size
-    tmux('resize-window', '-t', s.name, '-x', '60', '-y', '15');
+    tmux(s.name, 'resize-window', '-t', s.name, '-x', '60', '-y', '15');
     screen = await s.until((x) => x.split('\n').some((l) => l.includes('quit') || l.includes('help')) && x.split('\n')[0]!.length <= 60 && /│pid/.test(x), 'redrawn at 60x15');
     for (const line of screen.split('\n')) t.true([...line].length <= 60, line);
     t.regex(screen, /▾2 sh -c/);
@@ -185,7 +187,7 @@ test.serial('SIGTERM from outside: the terminal is given back before uwrx ends',
   const s = Screen.open(await recordedTree(), 80, 24);
   try {
     await s.showing('top-output');
-    const panePid = tmux('display', '-p', '-t', s.name, '#{pane_pid}').trim();
+    const panePid = tmux(s.name, 'display', '-p', '-t', s.name, '#{pane_pid}').trim();
     const ui = execFileSync('pgrep', ['-P', panePid, '-f', 'uwrx ui'], { encoding: 'utf8' }).trim().split('\n')[0]!;
     process.kill(Number(ui), 'SIGTERM');
     const screen = await s.showing('tty:');

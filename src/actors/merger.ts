@@ -380,7 +380,14 @@ export class Merger {
 
   private flushChunk(): void {
     if (this.chunk.length === 0) return;
-    const compressed = deflateSync(this.chunk.view(), { level: this.level });
+    const view = this.chunk.view();
+    if (!worthCompressing(view)) {
+      // the chunk's packets are already framed as Trace.packet fields: written as they are
+      this.write(view);
+      this.chunk.reset();
+      return;
+    }
+    const compressed = deflateSync(view, { level: this.level });
     const f = this.frame;
     f.reset();
     f.tag(Fields.Trace.packet, 2).varint(compressed.length + lengthOfTagAndLen(P.compressedPackets, compressed.length));
@@ -395,6 +402,23 @@ export class Merger {
     while (off < buf.length) off += writeSync(this.fd, buf, off, buf.length - off);
     this.stats.bytesWritten += buf.length;
   }
+}
+
+/** Bytes taken from the start, middle and end of a chunk to judge it. */
+const SAMPLE_SLICE = 4096;
+
+/** Whether deflate gains anything on a chunk, judged by a fast compression of three
+ * slices of it: output of random or already compressed data (a tarball to stdout)
+ * deflates at about 15-40 MB/s for no gain, and would make the merger the bottleneck. */
+export function worthCompressing(chunk: Buffer): boolean {
+  if (chunk.length <= 3 * SAMPLE_SLICE) return true;
+  const mid = (chunk.length >> 1) - (SAMPLE_SLICE >> 1);
+  const sample = Buffer.concat([
+    chunk.subarray(0, SAMPLE_SLICE),
+    chunk.subarray(mid, mid + SAMPLE_SLICE),
+    chunk.subarray(chunk.length - SAMPLE_SLICE),
+  ]);
+  return deflateSync(sample, { level: 1 }).length < sample.length * 0.9;
 }
 
 type AnnotationValue = number | string | boolean | string[];

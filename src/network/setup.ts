@@ -13,7 +13,7 @@ import type { ActorSpec, Supervisor } from '../actors/runtime.js';
 import { DNS_MESSAGES, type DnsOptions, type NetMode } from '../actors/dns.js';
 import { PROXY_MESSAGES, type ProxyOptions, type ProxyStats } from '../actors/proxy.js';
 import type { NetworkPlan } from '../sandbox/plan.js';
-import { ADDRCONFIG_IPV4 } from './addresses.js';
+import { ADDRCONFIG_IPV4, ADDRCONFIG_IPV6, IPV6_PREFIX, IPV6_PREFIX_LENGTH } from './addresses.js';
 import { generateKeys, keysFromPem, keysToPem, makeCaCert, type CaKeys } from './ca.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
 
@@ -155,7 +155,7 @@ export class Network {
       mode: this.mode,
       ...(this.input.replayDir ? { replayDir: this.input.replayDir } : {}),
       dnsMap: this.input.dnsMap,
-      ipv6: false,
+      ipv6: true,
       ...(tracesDir ? { tracesDir } : {}),
     };
     const proxy: ProxyOptions = {
@@ -237,6 +237,8 @@ export function networkPlan(runDir: string): NetworkPlan {
   return {
     steps: [
       { op: 'netaddr', path: ADDRCONFIG_IPV4, flags: 8 },
+      { op: 'netaddr', path: ADDRCONFIG_IPV6, flags: 128 },
+      { op: 'netroute', path: IPV6_PREFIX, flags: IPV6_PREFIX_LENGTH },
       { op: 'netsocket', name: 'udp', path: '127.0.0.1', flags: 53 },
       { op: 'netsocket', name: 'tcp', path: '127.0.0.1', flags: 53 },
     ],

@@ -76,7 +76,9 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     return names;
   };
   let emptyDir: string | undefined;
-  const overlay = (mountPoint: string, st: HostStat, bestEffort: boolean) => {
+  /** `skeleton`: the lowest layer is that directory instead of the host's (a directory
+   * rebuilt entry by entry, whose placeholders the entries are mounted over). */
+  const overlay = (mountPoint: string, st: HostStat, bestEffort: boolean, skeleton?: string) => {
     const index = overlays.length;
     const upper = path.join(input.runDir, 'ovl', String(index), 'upper');
     const layer: OverlayLayer = {
@@ -99,8 +101,8 @@ export function buildRoot(ctx: BuildContext): RootPlan {
       topEntries);
     // renames between overlays of one real filesystem are carried out by uwrx-init
     files.overlays.push({ mountPoint, upper: layer.upper, lowers, ...(st.dev !== undefined ? { device: st.dev } : {}) });
-    let real = mountPoint;
-    if (lowers.length > 0) {
+    let real = skeleton ?? mountPoint;
+    if (lowers.length > 0 && !skeleton) {
       // overlayfs refuses a lower layer inside another one on the same filesystem (ELOOP),
       // and the parents' stores usually live below the real directory: the real directory
       // enters through an overlay of its own (a different superblock), stacked once.
@@ -132,26 +134,56 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     .filter((p) => p !== '/' && ![...SPECIAL_TOP].some((s) => isUnder(p, '/' + s)))
     .filter((p) => !ctx.hidden.some((h) => isUnder(p, h)) && !isUnder(p, input.runDir));
   const hasMountsBelow = (dir: string) => points.some((p) => p !== dir && isUnder(p, dir));
-  const addEntry = (real: string, top: boolean) => {
-    if (ctx.hidden.includes(real)) return; // absent inside (plan/hidden.ts)
-    const target = inRoot(ctx, real);
+  // An entry is built in two parts: its placeholder in the new root (a directory, an
+  // empty file, a symlink), then what is mounted over it.
+  // Placeholders below the top level go to a tmpfs of their own, never through an
+  // overlay already mounted (that would write them to its upper, i.e. into the record).
+  let skeletonRoot: string | undefined;
+  const skeleton = (real: string) => {
+    if (!skeletonRoot) {
+      skeletonRoot = path.join(input.runDir, 'skeleton');
+      steps.mkdir(skeletonRoot, 0o755);
+      steps.mount('uwrx-skeleton', skeletonRoot, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755');
+    }
+    return path.join(skeletonRoot, real);
+  };
+  const placeholder = (real: string, top: boolean): HostStat | null => {
+    if (ctx.hidden.includes(real)) return null; // absent inside (plan/hidden.ts)
+    const target = top ? inRoot(ctx, real) : skeleton(real);
     const st = host.lstat(real);
-    if (!st) return;
-    const bestEffort = !top;
+    if (!st) return null;
     if (st.isSymbolicLink()) {
       const link = host.readlink(real);
       if (link !== null) steps.push({ op: 'symlink', target: link, path: target });
-    } else if (st.isDirectory()) {
+      return null;
+    }
+    if (st.isDirectory()) {
       const special = top && SPECIAL_TOP.has(path.basename(real));
       steps.mkdir(target, special ? st.mode & 0o7777 : viewMode(real, st));
-      if (special) return;
-      if (!overlayPathOk(real)) return;
-      if (!hasMountsBelow(real)) overlay(real, st, bestEffort && !points.includes(real));
-      else for (const name of host.readdir(real)) addEntry(path.join(real, name), false);
-    } else if (st.isFile()) {
-      steps.push({ op: 'file', path: target, mode: 0o644 });
-      steps.bindReadOnly(real, target, bestEffort);
+      return special || !overlayPathOk(real) ? null : st;
     }
+    if (st.isFile()) {
+      steps.push({ op: 'file', path: target, mode: 0o644 });
+      return st;
+    }
+    return null;
+  };
+  const mountEntry = (real: string, st: HostStat, top: boolean) => {
+    const bestEffort = !top;
+    if (st.isFile()) return steps.bindReadOnly(real, inRoot(ctx, real), bestEffort);
+    if (!hasMountsBelow(real)) return overlay(real, st, bestEffort && !points.includes(real));
+    // The placeholders of its entries form the lowest layer of an overlay of its own, so
+    // what the command creates here is written and recorded like anywhere else; the
+    // entries are then mounted over their placeholders.
+    const lowest = skeleton(real);
+    if (top) steps.mkdir(lowest, 0o755); // below the top, its own placeholder
+    const entries = host.readdir(real).map((name) => path.join(real, name)).map((p) => [p, placeholder(p, false)] as const);
+    overlay(real, st, bestEffort && !points.includes(real), lowest);
+    for (const [p, est] of entries) if (est) mountEntry(p, est, false);
+  };
+  const addEntry = (real: string, top: boolean) => {
+    const st = placeholder(real, top);
+    if (st) mountEntry(real, st, top);
   };
   for (const entry of host.readdir('/')) addEntry('/' + entry, true);
   return { overlays, files, flatten };
