@@ -35,6 +35,10 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
+      if (command.kind === 'rebuild') {
+        (await import('../inspect/rebuild.js')).inspectRebuild(path.resolve(command.attempt), command.format, process.stdout);
+        return 0;
+      }
       if (command.kind === 'net') {
         (await import('../inspect/net.js')).inspectNet(path.resolve(command.attempt), command.format, process.stdout);
         return 0;
@@ -90,6 +94,8 @@ async function runCommand(args: RunArgs): Promise<number> {
     linger: args.linger,
     ...(args.aslr ? { aslr: true } : {}),
     fastPath: args.fastPath,
+    ...(args.skippable ? { skippable: args.skippable } : {}),
+    ...(args.notSkippable ? { notSkippable: args.notSkippable } : {}),
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');

@@ -108,6 +108,9 @@ export interface PlanInput {
   network?: NetworkPlan;
   /** See InitPlan.replayPids. */
   replayPids?: number[];
+  /** Executable names whose exec uwrx-init holds and asks about (partial rebuild,
+   * src/features/rebuild.ts); absent or empty: none. */
+  skippable?: string[];
 }
 
 export interface NetworkPlan {
@@ -198,6 +201,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
         : {}),
       files,
       ...(input.replayPids ? { replayPids: input.replayPids } : {}),
+      ...(input.skippable?.length ? { skippable: input.skippable } : {}),
     },
   };
 }

@@ -300,8 +300,16 @@ static void ensure_listener(const struct sockaddr *sa, socklen_t len) {
   pthread_mutex_unlock(&net.lock);
 }
 
+/* The sandbox's name server: 127.0.0.1:53, where the DNS actor's sockets are. */
+static bool name_server(const struct sockaddr *sa) {
+  if (sa->sa_family != AF_INET) return false;
+  const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+  return ntohl(in->sin_addr.s_addr) == INADDR_LOOPBACK && ntohs(in->sin_port) == 53;
+}
+
 /* Binds the target's socket to an ephemeral port (unless bound) and reports which
- * process owns that port, so the proxy can put the exchange on its track. */
+ * process owns that port, so the proxy (or, for the name server, the DNS actor) can put
+ * the exchange on its track. */
 static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa) {
   struct proc *p = ctx->proc;
   if (!p || p->pidfd < 0) return;
@@ -311,7 +319,8 @@ static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa) {
   socklen_t tlen = sizeof type;
   struct sockaddr_storage local;
   socklen_t llen = sizeof local;
-  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || type != SOCK_STREAM ||
+  bool dns = name_server(sa);
+  if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || !(type == SOCK_STREAM || (dns && type == SOCK_DGRAM)) ||
       getsockname(fd, (struct sockaddr *)&local, &llen) != 0 || local.ss_family != sa->sa_family) {
     close(fd);
     return;
@@ -335,7 +344,9 @@ static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa) {
   format_addr(sa, target, sizeof target, &target_port);
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 5);
+  mp_write_map(&w, 6);
+  mp_write_cstr(&w, "kind");
+  mp_write_cstr(&w, type == SOCK_DGRAM ? "udp" : "tcp");
   mp_write_cstr(&w, "pid");
   mp_write_int(&w, p->logical);
   mp_write_cstr(&w, "address");
@@ -363,6 +374,10 @@ static enum verdict on_connect(struct notif_ctx *ctx) {
   struct iovec remote = { (void *)(uintptr_t)req->data.args[1], len };
   if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return VERDICT_CONTINUE;
   if (sa.ss_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) return VERDICT_CONTINUE;
+  if (name_server((struct sockaddr *)&sa)) {
+    report_connect(ctx, (struct sockaddr *)&sa);
+    return VERDICT_CONTINUE;
+  }
   if (!allocated((struct sockaddr *)&sa)) return VERDICT_CONTINUE;
   socklen_t alen = sa.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   ensure_listener((struct sockaddr *)&sa, alen);
