@@ -41,7 +41,7 @@ function runsLine(w: WorkloadResult): string {
   return `${w.date}, ${w.quick ? '--quick, ' : ''}${w.warmup} warm-up + ${w.runs} runs, load ${w.loadStart} -> ${w.loadEnd}`;
 }
 
-export function renderDocument(data: BenchData, modes: readonly Mode[], extraRows: readonly ExtraRow[], notes?: string): string {
+export function renderDocument(data: BenchData, modes: readonly Mode[], extraRows: ReadonlyArray<ExtraRow & { workload?: string }>, notes?: string): string {
   const m = data.machine;
   const goals = evaluateGoals(data.workloads);
   const invocations = [...new Set(data.workloads.map((w) => w.invocation))];
@@ -85,7 +85,7 @@ export function renderDocument(data: BenchData, modes: readonly Mode[], extraRow
   out.push('### Modes');
   out.push('');
   for (const mode of modes) out.push(`- **${mode.name}**: ${mode.description}`);
-  for (const row of extraRows) out.push(`- **${row.name}** (notify only): ${row.description}`);
+  for (const row of extraRows) out.push(`- **${row.name}** (${row.workload ?? 'notify'} only): ${row.description}`);
   out.push('');
   out.push('### Memory');
   out.push('');

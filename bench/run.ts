@@ -54,7 +54,7 @@ async function writeDocument(machine: Machine | undefined, fresh: WorkloadResult
   const merged = mergeWorkloads(old.data?.workloads ?? [], fresh, workloads.map((w) => w.name));
   const m = machine ?? old.data?.machine;
   if (m === undefined) throw new Error(`${docFile} holds no results to render`);
-  const extraRows = workloads.flatMap((w) => w.extraRows ?? []);
+  const extraRows = workloads.flatMap((w) => (w.extraRows ?? []).map((r) => ({ ...r, workload: w.name })));
   await mkdir(path.dirname(docFile), { recursive: true });
   await writeFile(docFile, renderDocument({ machine: m, workloads: merged }, modes, extraRows, old.notes));
 }

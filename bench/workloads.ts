@@ -227,7 +227,25 @@ const timers: Workload = {
   parse: sumOfLines,
 };
 
-export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers];
+// The fixed cost of a run: everything uwrx does around a command that does nothing.
+const startup: Workload = {
+  name: 'startup',
+  unit: 'seconds',
+  description: () =>
+    'the fixed cost of a run: `true`, whose own time is nothing (Node start and imports, actors, sandbox set-up and finish under uwrx); the node-baseline row is a bare `node -e 0`, the floor of any program on Node, measured in the same rounds',
+  setup: async () => undefined,
+  command: async (ctx) => ({ argv: ['true'], cwd: ctx.scratch }),
+  extraRows: [
+    {
+      name: 'node-baseline',
+      after: 'native',
+      description: '`node -e 0` (the Node that runs uwrx): what starting any Node program costs here',
+      command: async (ctx) => ({ argv: [process.execPath, '-e', '0'], cwd: ctx.scratch }),
+    },
+  ],
+};
+
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, startup];
 
 export function findWorkload(name: string): Workload | undefined {
   return workloads.find((w) => w.name === name);

@@ -13,6 +13,10 @@ export interface NativeAddon {
   closeFd(fd: number): void;
   seqpacketPair(): [number, number];
   recvFd(sock: number): { id: number; fd: number } | null;
+  /** Calls `callback` once when `fd` becomes readable (nothing is read); the watch does
+   * not keep the event loop alive. Returns an id for cancelReadable. */
+  whenReadable(fd: number, callback: () => void): number;
+  cancelReadable(id: number): void;
   getXattr(path: string, name: string): Buffer | null;
   setXattr(path: string, name: string, value: Buffer): void;
   makeWhiteout(path: string): void;

@@ -219,15 +219,15 @@ export class RunHandle extends EventEmitter<RunEvents> {
     });
     let outcome: SandboxOutcome;
     try {
+      // Workers read what they need from disk when they need it, so they start first and
+      // boot (Node, imports) while the record is written and the tree starts.
+      const specs: ActorSpec[] = [storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])];
+      const actorsStarted = supervisor.start(specs);
+      actorsStarted.catch(() => undefined);
       for (const f of features) await f.hooks.record?.(run);
       this.publish({ type: 'attempt', argv: settled.argv, ...paths });
       timing('attempt allocated and written');
       const pieces = await planPieces(features, run);
-      // Workers read what they need from disk, so the tree can start while they start:
-      // that hides the worker threads' start-up time.
-      const specs: ActorSpec[] = [storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])];
-      const actorsStarted = supervisor.start(specs);
-      actorsStarted.catch(() => undefined);
       this.sandbox = startSandbox({
         ...sandboxPlace(settled, paths, runDir),
         ...pieces,

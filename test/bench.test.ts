@@ -90,6 +90,19 @@ test('the notified-syscall goal compares uwrx with the synchronous floor', (t) =
   t.is(evaluateGoals([w])[4]!.measured, '1.14x');
 });
 
+test('the start-up goal is the median of uwrx run -- true in ms, with the bare Node start beside it', (t) => {
+  const startupGoal = (w: WorkloadResult) => evaluateGoals([w]).find((g) => g.goal.includes('uwrx run -- true'))!;
+  const met = startupGoal(workload('startup', { native: [0.001], 'node-baseline': [0.04, 0.05, 0.06], strace: [0.002], uwrx: [0.12, 0.14, 0.2] }));
+  t.is(met.target, '<= 150 ms');
+  t.is(met.measured, '140 ms (node -e 0: 50 ms, uwrx beyond it: 90 ms)');
+  t.is(met.status, 'met');
+  const missed = startupGoal(workload('startup', { native: [0.001], uwrx: [0.4] }));
+  t.is(missed.measured, '400 ms');
+  t.is(missed.status, 'missed by 250 ms');
+  // a tracer's `true` is no yardstick for a fixed cost
+  t.false(evaluateGoals([workload('startup', { native: [0.001], strace: [0.002], uwrx: [0.4] })])[2]!.status.startsWith('missed'));
+});
+
 test('merging keeps workloads not re-run, in workload order', (t) => {
   const old = [workload('configure', { native: [1] }), workload('c-build', { native: [1] })];
   const fresh = [workload('c-build', { native: [2] })];

@@ -46,7 +46,7 @@ test('a registered feature sees every phase in order and adds to the status', as
   });
   const result = await run({ argv: ['sh', '-c', '/bin/true; /bin/true'], cwd, features: [counter] }).done;
   t.is(result.status, 0);
-  t.deepEqual(calls, ['configure', 'record', 'plan', 'actors', 'on', 'finish', 'status']);
+  t.deepEqual(calls, ['configure', 'actors', 'record', 'plan', 'on', 'finish', 'status']);
   t.true(execs.length >= 3, execs.join(' '));
   t.is(readStatus(result.attemptDir).execs, execs.length);
   t.is((result as unknown as { execs: number }).execs, execs.length);

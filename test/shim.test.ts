@@ -1,9 +1,9 @@
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, readFileSync, rmSync, writeFileSync, chmodSync } from 'node:fs';
+import { copyFileSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync, chmodSync, utimesSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { combineLdso } from '../src/reproducibility/ldso-combine.js';
+import { combineLdso, ldsoCacheDir, writeCombinedLdso } from '../src/reproducibility/ldso-combine.js';
 import { LDSO_PATH, measureShimExecCost } from '../src/reproducibility/shim-bench.js';
 import { buildDriver, driverDir, nativeDir } from './native/cc.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -106,6 +106,46 @@ test('combined ld.so: direct runs, interpreter runs, and AT_RANDOM from the cont
   t.is(field(run(stub, [bytes, '0', probeCombined]).stdout, 'at_random'), bytes);
   t.is(field(run(stub, [bytes, '0', combined, probe]).stdout, 'at_random'), bytes);
   t.is(run(stub, [bytes, String(0x100 | 3), probeCombined]).stdout, 'recorded stdout\n');
+});
+
+test.serial('the combined ld.so is made once per ld.so and shim, kept in the per-user cache, and copied for each run', async (t) => {
+  const dir = mkdtempSync(join(tmpdir(), 'uwrx-ldso-cache-'));
+  const saved = process.env.XDG_CACHE_HOME;
+  t.teardown(() => {
+    if (saved === undefined) delete process.env.XDG_CACHE_HOME;
+    else process.env.XDG_CACHE_HOME = saved;
+    rmSync(dir, { recursive: true, force: true });
+  });
+  process.env.XDG_CACHE_HOME = join(dir, 'cache');
+  const cacheDir = ldsoCacheDir();
+  t.is(cacheDir, join(dir, 'cache', 'uwrx'));
+  const realLdso = join(dir, 'ld.so');
+  copyFileSync(LDSO_PATH, realLdso);
+  await writeCombinedLdso(realLdso, join(dir, 'first'), shim);
+  t.true(readFileSync(join(dir, 'first')).equals(readFileSync(combined)));
+  t.is(statSync(join(dir, 'first')).mode & 0o777, 0o755);
+  const [entry, ...others] = readdirSync(cacheDir);
+  t.deepEqual(others, []);
+  // a hit copies the cached bytes: what the cache holds is what the run gets
+  const cached = join(cacheDir, entry!);
+  const marked = Buffer.from(readFileSync(cached));
+  marked[marked.length - 1] ^= 0xff;
+  writeFileSync(cached, marked);
+  await writeCombinedLdso(realLdso, join(dir, 'second'), shim);
+  t.true(readFileSync(join(dir, 'second')).equals(marked));
+  // another ld.so (here: the same bytes, changed on disk) gets its own entry
+  utimesSync(realLdso, new Date(0), new Date(0));
+  await writeCombinedLdso(realLdso, join(dir, 'third'), shim);
+  t.true(readFileSync(join(dir, 'third')).equals(readFileSync(combined)));
+  t.is(readdirSync(cacheDir).length, 2);
+  // a preload list is part of the key
+  await writeCombinedLdso(realLdso, join(dir, 'fourth'), shim, '/dev/.uwrx-preload');
+  t.is(readdirSync(cacheDir).length, 3);
+  t.false(readFileSync(join(dir, 'fourth')).equals(readFileSync(combined)));
+  // an unwritable cache is no error
+  process.env.XDG_CACHE_HOME = join(dir, 'first'); // a file: no directory can be made there
+  await writeCombinedLdso(realLdso, join(dir, 'fifth'), shim);
+  t.true(readFileSync(join(dir, 'fifth')).equals(readFileSync(combined)));
 });
 
 function inMountNamespace(script: string, env: NodeJS.ProcessEnv) {

@@ -46,9 +46,10 @@ export function defineActor<Options = unknown>(name: string, body: ActorBody<Opt
   return { name, body };
 }
 
-/** The thread (ActorSpec.thread) shared by actors that mostly wait on the filesystem
- * (the storage actor, the trace collector): a worker thread of its own would cost each
- * of them more to start than their work. */
+/** The thread (ActorSpec.thread) shared by the record's actors (the storage actor, the
+ * trace collector and merger): a worker thread costs about 40 ms of CPU to boot, more
+ * than a short run's whole record, and on a loaded machine the collector and the merger
+ * do not run in parallel anyway. */
 export const IO_THREAD = 'io';
 
 /** Request types between the supervisor and the worker entry; actors never see them. */

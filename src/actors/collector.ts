@@ -378,6 +378,7 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
       name: 'merger',
       module: new URL('./merger.js', import.meta.url),
       options: { output: path.join(options.attemptDir, 'perfetto'), accessIndex: path.join(options.attemptDir, 'accesses.tsv') },
+      thread: IO_THREAD,
     },
     {
       name: 'collector',

@@ -12,8 +12,9 @@ import { defineActor } from './actor.js';
 import { allocateIpv4, allocateIpv6 } from '../network/addresses.js';
 import { readDomains, writeDomainFile } from '../network/record.js';
 import { NetTrace } from '../network/trace.js';
+import { DNS_MESSAGES, type NetMode } from '../network/messages.js';
 
-export type NetMode = 'capture' | 'replay' | 'offline';
+export { DNS_MESSAGES, type NetMode };
 
 export interface DnsOptions {
   attemptDir: string;
@@ -34,17 +35,6 @@ export interface DomainInfo {
   /** Where the proxy connects in capture mode. */
   upstream: string[];
 }
-
-export const DNS_MESSAGES = {
-  /** body: {fd, kind: 'udp'|'tcp'} a socket on 127.0.0.1:53 from uwrx-init */
-  socket: 'dns.socket',
-  /** body: {address} -> DomainInfo | null: the domain an allocated address stands for */
-  domainOf: 'dns.domainOf',
-  /** body: {name} -> DomainInfo | null: resolve (and allocate) like a query would */
-  resolve: 'dns.resolve',
-  /** -> {queries} and stops serving */
-  finish: 'dns.finish',
-} as const;
 
 const TYPE_CODES: Record<string, number> = { A: 1, NS: 2, CNAME: 5, SOA: 6, PTR: 12, MX: 15, TXT: 16, AAAA: 28, SRV: 33, SVCB: 64, HTTPS: 65, ANY: 255 };
 const typeCode = (t: string) => TYPE_CODES[t] ?? (Number(/^UNKNOWN_(\d+)$/.exec(t)?.[1]) || 0);

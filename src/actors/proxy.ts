@@ -16,8 +16,11 @@ import tls from 'node:tls';
 import type { Duplex } from 'node:stream';
 import { defineActor } from './actor.js';
 import type { Peer } from './peer.js';
-import { DNS_MESSAGES, type DomainInfo, type NetMode } from './dns.js';
-import { makeLeafCert, keysFromPem, type Authority } from '../network/ca.js';
+import type { DomainInfo } from './dns.js';
+import { DNS_MESSAGES, PROXY_MESSAGES, type NetMode } from '../network/messages.js';
+
+export { PROXY_MESSAGES };
+import { makeLeafCert, keysFromPem, recordedCert, type Authority } from '../network/ca.js';
 import {
   ByteReader,
   HttpError,
@@ -62,15 +65,6 @@ export interface ProxyStats {
   /** The first problems, one line each. */
   problems: string[];
 }
-
-export const PROXY_MESSAGES = {
-  /** body: {fd, address, port} a listening socket from uwrx-init */
-  listen: 'proxy.listen',
-  /** body: {pid, address, port, sourcePort} which process a connection comes from */
-  connect: 'proxy.connect',
-  /** -> ProxyStats; stops serving */
-  finish: 'proxy.finish',
-} as const;
 
 const FIRST_BYTE_TIMEOUT_MS = 1000;
 const MAX_PROBLEMS = 20;
@@ -181,7 +175,9 @@ function createProxy(options: ProxyOptions, dns: Peer) {
   function contextFor(name: string): tls.SecureContext {
     let ctx = contexts.get(name);
     if (!ctx) {
-      const cert = makeLeafCert(authority, name, options.notBeforeMs);
+      // a replay serves the recorded certificate (same key, same bytes)
+      const recorded = options.replayDir && !net.isIP(name) ? recordedCert(path.join(options.replayDir, NET_DIR, name, 'cert.pem'), authority.keys.leafKeyPem) : undefined;
+      const cert = recorded ?? makeLeafCert(authority, name, options.notBeforeMs);
       if (!net.isIP(name)) writeDomainFile(options.attemptDir, name, 'cert.pem', cert);
       ctx = tls.createSecureContext({ key: authority.keys.leafKeyPem, cert: cert + authority.caCertPem });
       contexts.set(name, ctx);

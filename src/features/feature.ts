@@ -7,9 +7,10 @@
 // Phases of a run, and the hook called in each:
 //   configure  before the attempt exists: check options, decide settings (may throw a
 //              UsageError; nothing is written yet, so a mistake leaves nothing behind)
-//   record     the attempt exists: write what the record needs up front (seed.txt ...)
+//   actors     the attempt exists: worker actors to start beside the sandbox (first,
+//              so that their threads boot while the rest is prepared)
+//   record     write what the record needs up front (seed.txt ...)
 //   plan       pieces of the sandbox plan (src/sandbox/plan.ts PlanInput)
-//   actors     worker actors to start beside the sandbox
 //   on         notifications from uwrx-init (spawn, exec, exit ...) as they arrive
 //   requests   requests from uwrx-init this feature answers (the reply goes back)
 //   finish     the tree has ended: move results into the record, in list order
@@ -91,6 +92,8 @@ export interface FeatureHooks {
   configure?(settings: RunSettings): Promise<void> | void;
   record?(run: RunContext): Promise<void> | void;
   plan?(run: PlanContext): Partial<PlanInput> | Promise<Partial<PlanInput>>;
+  /** Actors to start with the run's; called before record(), so the workers boot while
+   * the record is written: an actor reads what it needs from disk when it needs it. */
   actors?(run: RunContext): ActorSpec[];
   /** Listeners for uwrx-init's notifications, by message type (src/protocol/init-messages.ts). */
   on?: Record<string, (body: any, run: RunContext) => void>;

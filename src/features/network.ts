@@ -36,27 +36,14 @@ export default defineFeature({
       async record(run) {
         const t0Ns = await readT0File(run.paths.attemptDir);
         network = new Network(input, run.paths.attemptDir, run.runDir, await keys, Number(t0Ns / 1_000_000n));
+        // its actors start when the sandbox first uses the network
+        network.attach(run.supervisor, network.actorSpecs(`${run.runDir}/traces`));
         timing('network prepared (CA, sandbox files)');
       },
       plan: (run) => ({
         network: networkPlan(run.runDir),
         env: { ...(run.settings.options.env ?? process.env), ...caEnv() },
       }),
-      actors(run) {
-        const specs = network!.actorSpecs(`${run.runDir}/traces`);
-        const names = new Set(specs.map((s) => s.name));
-        const started = new Promise<void>((resolve, reject) => {
-          const onStarted = (name: string) => {
-            names.delete(name);
-            if (names.size === 0) resolve();
-          };
-          run.supervisor.on('actor-started', onStarted);
-          run.supervisor.once('stopped', () => reject(new Error('the network actors stopped')));
-        });
-        started.catch(() => undefined);
-        network!.attach(run.supervisor, started);
-        return specs;
-      },
       on: {
         [MSG_NET_FD]: (body: NetFdBody) => {
           if (body.fd !== undefined) network?.onSocket(body.fd, body);

@@ -10,12 +10,14 @@
 import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ActorSpec, Supervisor } from '../actors/runtime.js';
-import { DNS_MESSAGES, type DnsOptions, type NetMode } from '../actors/dns.js';
-import { PROXY_MESSAGES, type ProxyOptions, type ProxyStats } from '../actors/proxy.js';
+import type { DnsOptions } from '../actors/dns.js';
+import type { ProxyOptions, ProxyStats } from '../actors/proxy.js';
+import { DNS_MESSAGES, PROXY_MESSAGES, type NetMode } from './messages.js';
 import type { NetworkPlan } from '../sandbox/plan.js';
 import { ADDRCONFIG_IPV4, ADDRCONFIG_IPV6, IPV6_PREFIX, IPV6_PREFIX_LENGTH } from './addresses.js';
-import { generateKeys, keysFromPem, keysToPem, makeCaCert, type CaKeys } from './ca.js';
+import { generateKeys, keysFromPem, keysToPem, makeCaCert, recordedCert, type CaKeys } from './ca.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
+import { native } from '../native.js';
 
 /** System CA bundles the run's CA is added to (Go's list of Linux locations). */
 export const CA_BUNDLE_PATHS = [
@@ -107,7 +109,14 @@ export class Network {
   private readonly caCertPem: string;
   private readonly files: SandboxFiles;
   private supervisor: Supervisor | undefined;
-  private ready: Promise<void> = Promise.resolve();
+  private specs: ActorSpec[] = [];
+  /** Set once the actors were asked to start: they start when the sandbox first uses the
+   * network (a DNS socket turns readable, a connect to an allocated address), so a run
+   * that never does pays nothing for them. */
+  private started: Promise<void> | undefined;
+  /** DNS sockets from uwrx-init waiting for their first query. */
+  private readonly idleDns: Array<{ fd: number; kind: string; watch: number }> = [];
+  private finishing = false;
 
   constructor(
     private readonly input: NetworkInput,
@@ -117,8 +126,9 @@ export class Network {
     private readonly notBeforeMs: number,
   ) {
     this.mode = networkMode(input);
-    // the same CA certificate on replay: same keys, same validity start (T0)
-    this.caCertPem = makeCaCert(keys, notBeforeMs);
+    // the same CA certificate on replay: the recorded one, which certifies the same key
+    const recorded = input.replayDir ? recordedCert(path.join(input.replayDir, 'ca.pem'), keys.caKeyPem) : undefined;
+    this.caCertPem = recorded ?? makeCaCert(keys, notBeforeMs);
     mkdirSync(path.join(attemptDir, NET_DIR), { recursive: true });
     writeFileSync(path.join(attemptDir, 'ca.pem'), this.caCertPem);
     writeFileSync(path.join(attemptDir, NET_DIR, KEYS_FILE), keysToPem(keys), { mode: 0o600 });
@@ -132,21 +142,24 @@ export class Network {
     writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
   }
 
-  /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). Handed to its
-   * actor once the actors run (the DNS sockets come before they do). */
+  /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). A DNS socket
+   * waits, unread, for its first query before the actors start. */
   onSocket(fd: number, info: { kind: string; address: string; port: number }): void {
-    void this.ready
-      .then(() => {
-        const s = this.supervisor!;
-        if (info.kind === 'listen') return s.request('proxy', PROXY_MESSAGES.listen, { fd, address: info.address, port: info.port });
-        return s.request('dns', DNS_MESSAGES.socket, { fd, kind: info.kind });
-      })
-      .catch(() => undefined);
+    if (info.kind === 'listen') {
+      void this.start()
+        .then(() => this.supervisor!.request('proxy', PROXY_MESSAGES.listen, { fd, address: info.address, port: info.port }))
+        .catch(() => undefined);
+    } else if (this.started) {
+      void this.started.then(() => this.supervisor!.request('dns', DNS_MESSAGES.socket, { fd, kind: info.kind })).catch(() => undefined);
+    } else {
+      const watch = native().whenReadable(fd, () => void this.start().catch(() => undefined));
+      this.idleDns.push({ fd, kind: info.kind, watch });
+    }
   }
 
   /** A connect to an allocated address, from logical pid `pid`. */
   onConnect(info: { pid: number; address: string; port: number; sourcePort: number }): void {
-    void this.ready.then(() => this.supervisor!.request('proxy', PROXY_MESSAGES.connect, info)).catch(() => undefined);
+    void this.start().then(() => this.supervisor!.request('proxy', PROXY_MESSAGES.connect, info)).catch(() => undefined);
   }
 
   actorSpecs(tracesDir: string | undefined): ActorSpec[] {
@@ -168,22 +181,46 @@ export class Network {
       notBeforeMs: this.notBeforeMs,
       ...(tracesDir ? { tracesDir } : {}),
     };
+    // one thread: both wait on sockets most of the time
     return [
-      { name: 'dns', module: new URL('../actors/dns.js', import.meta.url), options: dns },
-      { name: 'proxy', module: new URL('../actors/proxy.js', import.meta.url), options: proxy, connect: ['dns'] },
+      { name: 'dns', module: new URL('../actors/dns.js', import.meta.url), options: dns, thread: 'net' },
+      { name: 'proxy', module: new URL('../actors/proxy.js', import.meta.url), options: proxy, connect: ['dns'], thread: 'net' },
     ];
   }
 
-  /** The supervisor the actors run under, and when they have started. */
-  attach(supervisor: Supervisor, started: Promise<void>): void {
+  /** The supervisor the actors will run under, and their specs (started on first use). */
+  attach(supervisor: Supervisor, specs: ActorSpec[]): void {
     this.supervisor = supervisor;
-    this.ready = started;
+    this.specs = specs;
+  }
+
+  /** Starts the actors (once) and hands them the DNS sockets. */
+  private start(): Promise<void> {
+    if (this.finishing) return Promise.reject(new Error('the run is finishing'));
+    if (!this.started) {
+      const waiting = this.idleDns.splice(0);
+      for (const w of waiting) native().cancelReadable(w.watch);
+      const s = this.supervisor!;
+      this.started = s.start(this.specs).then(async () => {
+        await Promise.all(waiting.map((w) => s.request('dns', DNS_MESSAGES.socket, { fd: w.fd, kind: w.kind })));
+      });
+      this.started.catch(() => undefined);
+    }
+    return this.started;
   }
 
   /** Stops serving and returns the run's numbers (before the trace is finished: the
    * actors' trace files close here). */
   async finish(): Promise<NetworkStats> {
-    await this.ready;
+    this.finishing = true;
+    if (!this.started) {
+      for (const w of this.idleDns.splice(0)) {
+        native().cancelReadable(w.watch);
+        native().closeFd(w.fd);
+      }
+      return { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [], queries: 0 };
+    }
+    await this.started;
     const s = this.supervisor!;
     const proxy = await s.request<ProxyStats>('proxy', PROXY_MESSAGES.finish);
     const dns = await s.request<{ queries: number }>('dns', DNS_MESSAGES.finish);

@@ -5,7 +5,10 @@
 // the auxiliary vector and jumps to ld.so's original entry. Readers of the file (the
 // static linker, debuggers) still find ld.so's dynamic symbols, which a bare shim
 // bind-mounted there would hide (`ld: cannot use executable file ... as input to a link`).
-import { readFile, writeFile, chmod } from 'node:fs/promises';
+import { createHash } from 'node:crypto';
+import { chmod, copyFile, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
+import os from 'node:os';
+import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { redirectPreloadList } from './recorder.js';
 
@@ -134,11 +137,50 @@ export function combineLdso(ldso: Buffer, shim: Buffer): Buffer {
   return out;
 }
 
-/** Writes the combined ld.so for `realLdsoPath` to `outPath` (mode 0755). */
+/** Writes the combined ld.so for `realLdsoPath` to `outPath` (mode 0755). The bytes
+ * come from the per-user cache (ldsoCacheDir) when it holds them for the same ld.so,
+ * shim and preload list; otherwise they are made and kept there for the next run. */
 export async function writeCombinedLdso(realLdsoPath: string, outPath: string, shimPath = DEFAULT_SHIM_PATH, preloadList?: string): Promise<void> {
-  const [ldso, shim] = await Promise.all([readFile(realLdsoPath), readFile(shimPath)]);
-  const combined = combineLdso(ldso, shim);
-  if (preloadList) redirectPreloadList(combined, preloadList);
-  await writeFile(outPath, combined);
+  const key = await combinedKey(realLdsoPath, shimPath, preloadList);
+  const cached = path.join(ldsoCacheDir(), `ld.so-${key}`);
+  // a copy, never the cached file itself: the sandbox must not be able to change it
+  const hit = await copyFile(cached, outPath).then(() => true, () => false);
+  if (!hit) {
+    const [ldso, shim] = await Promise.all([readFile(realLdsoPath), readFile(shimPath)]);
+    const combined = combineLdso(ldso, shim);
+    if (preloadList) redirectPreloadList(combined, preloadList);
+    await writeFile(outPath, combined);
+    await keep(cached, combined);
+  }
   await chmod(outPath, 0o755);
+}
+
+/** Where combined ld.so files are kept between runs: $XDG_CACHE_HOME/uwrx, else
+ * ~/.cache/uwrx. */
+export function ldsoCacheDir(): string {
+  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
+  return path.join(base, 'uwrx');
+}
+
+/** Names what the combined bytes are made of: both files by identity (device, inode,
+ * size, change time: a package update or a rebuilt shim gives a new key) and the
+ * preload list. */
+async function combinedKey(realLdsoPath: string, shimPath: string, preloadList: string | undefined): Promise<string> {
+  const ids = await Promise.all([realLdsoPath, shimPath].map(async (p) => {
+    const st = await stat(p, { bigint: true });
+    return [p, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
+  }));
+  return createHash('sha256').update([...ids, preloadList ?? ''].join('\n')).digest('hex').slice(0, 32);
+}
+
+/** Stores `bytes` at `file` atomically; a cache that cannot be written is no error. */
+async function keep(file: string, bytes: Buffer): Promise<void> {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
+    await writeFile(tmp, bytes, { mode: 0o644 });
+    await rename(tmp, file);
+  } catch {
+    await unlink(tmp).catch(() => undefined);
+  }
 }

@@ -2,6 +2,8 @@
 #include <cerrno>
 #include <cstring>
 #include <string>
+#include <unordered_map>
+#include <uv.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
 #include <unistd.h>
@@ -75,9 +77,65 @@ static Napi::Value CloseFd(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// whenReadable(fd, callback): calls callback() once, on the main event loop, when fd
+// becomes readable (a datagram or a connection waits), without reading anything; the
+// watch does not keep the loop alive. Returns an id for cancelReadable(id), which is a
+// no-op once the callback ran. Lets a run start an actor only when its socket is used.
+struct ReadableWatch {
+  uv_poll_t poll;
+  napi_env env;
+  Napi::FunctionReference callback;
+  uint32_t id;
+};
+static std::unordered_map<uint32_t, ReadableWatch *> readable_watches;
+static uint32_t next_watch_id = 1;
+
+static void CloseWatch(ReadableWatch *w) {
+  readable_watches.erase(w->id);
+  uv_poll_stop(&w->poll);
+  uv_close(reinterpret_cast<uv_handle_t *>(&w->poll), [](uv_handle_t *h) { delete static_cast<ReadableWatch *>(h->data); });
+}
+
+static void OnReadable(uv_poll_t *poll, int, int) {
+  ReadableWatch *w = static_cast<ReadableWatch *>(poll->data);
+  Napi::FunctionReference callback = std::move(w->callback);
+  Napi::Env env(w->env);
+  CloseWatch(w);
+  Napi::HandleScope scope(env);
+  callback.MakeCallback(env.Global(), {});
+}
+
+static Napi::Value WhenReadable(const Napi::CallbackInfo &info) {
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uv_loop_t *loop = nullptr;
+  if (napi_get_uv_event_loop(info.Env(), &loop) != napi_ok) return ThrowErrno(info.Env(), "uv loop", EINVAL);
+  ReadableWatch *w = new ReadableWatch();
+  int rc = uv_poll_init(loop, &w->poll, fd);
+  if (rc != 0) {
+    delete w;
+    return ThrowErrno(info.Env(), "uv_poll_init", -rc);
+  }
+  w->poll.data = w;
+  w->env = info.Env();
+  w->callback = Napi::Persistent(info[1].As<Napi::Function>());
+  w->id = next_watch_id++;
+  readable_watches[w->id] = w;
+  uv_unref(reinterpret_cast<uv_handle_t *>(&w->poll));
+  uv_poll_start(&w->poll, UV_READABLE, OnReadable);
+  return Napi::Number::New(info.Env(), w->id);
+}
+
+static Napi::Value CancelReadable(const Napi::CallbackInfo &info) {
+  auto it = readable_watches.find(info[0].As<Napi::Number>().Uint32Value());
+  if (it != readable_watches.end()) CloseWatch(it->second);
+  return info.Env().Undefined();
+}
+
 void InitFds(Napi::Env env, Napi::Object exports) {
   exports.Set("socketPair", Napi::Function::New(env, SocketPair));
   exports.Set("seqpacketPair", Napi::Function::New(env, SeqpacketPair));
   exports.Set("recvFd", Napi::Function::New(env, RecvFd));
   exports.Set("closeFd", Napi::Function::New(env, CloseFd));
+  exports.Set("whenReadable", Napi::Function::New(env, WhenReadable));
+  exports.Set("cancelReadable", Napi::Function::New(env, CancelReadable));
 }
