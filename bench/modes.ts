@@ -1,7 +1,7 @@
 // How a workload's command is run in each mode. A mode wraps the command's argv; it does
 // not change the workload, so every mode measures the same work.
 import { existsSync } from 'node:fs';
-import { mkdtemp, readFile, readdir, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import type { BenchContext } from './context.js';
 import { cleanEnv, describeFailure, runMeasured } from './proc.js';
@@ -48,6 +48,8 @@ export interface Mode {
   wrap(command: Command, ctx: BenchContext): Promise<Wrapped>;
   /** The spawned process is the uwrx supervisor: report its RSS and uwrx-init's. */
   reportsMemory?: boolean;
+  /** Only for compile workloads (Workload.rebuildable): a rebuild mode. */
+  rebuildOnly?: boolean;
   /** After a successful probe: a line saying why the numbers do not mean what the mode
    * promises (e.g. the command was not sandboxed), or null. */
   caveat?(ctx: BenchContext): Promise<string | null>;
@@ -170,21 +172,74 @@ async function uwrxCaveat(ctx: BenchContext): Promise<string | null> {
   }
 }
 
-const uwrxReplay: Mode = {
-  name: 'uwrx-replay',
-  description: '`uwrx run --replay <capture>` after a capture of the same workload (partial rebuild)',
-  probe: async () => notYet,
-  wrap: async ({ argv }) => ({ argv }),
-};
+/** `uwrx run --replay` of a capture made untimed in wrap (the real tree stays as it was:
+ * uwrx never writes it), after `change` (one source edited, restored in cleanup). */
+function uwrxReplayMode(name: string, description: string, change: boolean): Mode {
+  return {
+    name,
+    description,
+    reportsMemory: true,
+    rebuildOnly: true,
+    caveat: uwrxCaveat,
+    probe: (ctx) => uwrx.probe(ctx),
+    async wrap({ argv, cwd, uwrxOptions, rebuild }, ctx) {
+      if (!rebuild) throw new Error('not a compile workload');
+      const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-build-'));
+      const capture = await runMeasured({
+        argv: uwrxCommand(ctx, build, argv, uwrxOptions ?? []),
+        cwd,
+        env: cleanEnv(),
+        timeoutMs: ctx.timeoutMs,
+      });
+      if (capture.exitCode !== 0) throw new Error(`capture: ${describeFailure(capture)}`);
+      const original = change ? await readFile(rebuild.source) : undefined;
+      if (original) await writeFile(rebuild.source, Buffer.concat([original, Buffer.from(rebuild.append)]));
+      return {
+        argv: [process.execPath, path.join(ctx.repo, 'bin', 'uwrx'), 'run', '--quiet', '--replay', path.join(build, '0', '0')],
+        watchDescendant: 'uwrx-init',
+        fileCalls: () => readFileCalls(build),
+        cleanup: async () => {
+          if (original) await writeFile(rebuild.source, original);
+          await rm(build, { recursive: true, force: true });
+        },
+      };
+    },
+  };
+}
+
+const uwrxReplay = uwrxReplayMode(
+  'uwrx-replay',
+  '`uwrx run --replay <capture>` right after a capture of the same build (made untimed): every compile skipped (partial rebuild)',
+  false,
+);
+const uwrxReplayOne = uwrxReplayMode(
+  'uwrx-replay-1',
+  'the same after one source file changed: its compile, the archive and the link run',
+  true,
+);
+
+/** ccache's cache for the benchmarks: warm once per run, outside the timing. */
+const ccacheEnv = (ctx: BenchContext) => ({ ...cleanEnv(), CCACHE_DIR: path.join(ctx.cache, 'ccache') });
 
 const ccache: Mode = {
   name: 'ccache',
-  description: 'a rebuild through ccache with a warm cache: the peer of uwrx-replay',
-  probe: async () => notYet,
-  wrap: async ({ argv }) => ({ argv }),
+  description:
+    'a rebuild from clean through ccache (`make CC="ccache gcc"`) with a warm cache (a build through it and `make clean` just before, untimed): the peer of uwrx-replay',
+  rebuildOnly: true,
+  probe: (ctx) => probeCommand(['ccache', '--version'], ctx),
+  async wrap({ argv, cwd, rebuild }, ctx) {
+    if (!rebuild) throw new Error('not a compile workload');
+    const env = ccacheEnv(ctx);
+    const build = [...argv, `${rebuild.ccVariable}=ccache gcc`];
+    const warm = await runMeasured({ argv: build, cwd, env, timeoutMs: ctx.timeoutMs });
+    if (warm.exitCode !== 0) throw new Error(`warming the cache: ${describeFailure(warm)}`);
+    const clean = await runMeasured({ argv: ['make', 'clean'], cwd, env, timeoutMs: ctx.timeoutMs });
+    if (clean.exitCode !== 0) throw new Error(`make clean: ${describeFailure(clean)}`);
+    return { argv: ['env', `CCACHE_DIR=${env.CCACHE_DIR}`, ...build] };
+  },
 };
 
-export const modes: readonly Mode[] = [native, strace, bwrap, uwrx, uwrxFast, uwrxReplay, ccache];
+export const modes: readonly Mode[] = [native, strace, bwrap, uwrx, uwrxFast, uwrxReplay, uwrxReplayOne, ccache];
 
 export function findMode(name: string): Mode | undefined {
   return modes.find((m) => m.name === name);

@@ -72,6 +72,7 @@ function gitBackend(req: http.IncomingMessage, res: http.ServerResponse, project
       PATH_INFO: url.pathname,
       QUERY_STRING: url.search.slice(1),
       CONTENT_TYPE: req.headers['content-type'] ?? '',
+      ...(req.headers['content-encoding'] ? { HTTP_CONTENT_ENCODING: String(req.headers['content-encoding']) } : {}),
       ...(req.headers['git-protocol'] ? { GIT_PROTOCOL: String(req.headers['git-protocol']) } : {}),
     },
   });

@@ -161,6 +161,7 @@ export function evaluateGoals(workloads: readonly WorkloadResult[]): GoalResult[
   const goals: GoalResult[] = [
     ratioGoal('uwrx capture on the real C build', find(workloads, 'c-build'), 'native', 1.15),
     ratioGoal('uwrx capture on configure', find(workloads, 'configure'), 'native', 1.5),
+    ratioGoal('partial rebuild without changes against a warm ccache', find(workloads, 'c-build'), 'ccache', 0.5, 'uwrx-replay'),
   ];
 
   const below: string[] = [];

@@ -127,7 +127,9 @@ function planRows(w: Workload, opts: Options, availability: Map<string, Availabi
   const rows: Row[] = opts.modes.map((mode) => {
     const { reason, caveat } = availability.get(mode.name) ?? { reason: null, caveat: null };
     const result: RowResult =
-      reason === null
+      mode.rebuildOnly && !w.rebuildable
+        ? { mode: mode.name, status: 'unavailable', note: 'not a compile workload', samples: [] }
+        : reason === null
         ? { mode: mode.name, status: 'ok', samples: [], ...(caveat ? { caveat } : {}) }
         : { mode: mode.name, status: reason === notYet ? 'not yet' : 'unavailable', note: reason, samples: [] };
     return { name: mode.name, mode, result };

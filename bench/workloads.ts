@@ -13,6 +13,9 @@ export interface Command {
   cwd: string;
   /** Extra `uwrx run` options this workload needs to measure what it means to. */
   uwrxOptions?: string[];
+  /** A compile workload: the source the one-file-change rebuild modes edit (appending
+   * `append`, restored afterwards), and the C compiler variable of its Makefile. */
+  rebuild?: { source: string; append: string; ccVariable: string };
 }
 
 /** A row only one workload has (the notified-syscall floors), run without any mode. */
@@ -36,6 +39,8 @@ export interface Workload {
   /** For us/call workloads: the measured value printed by the command. */
   parse?(stdout: string): number;
   extraRows?: ExtraRow[];
+  /** Its command has `rebuild`: the rebuild modes (uwrx-replay ..., ccache) apply. */
+  rebuildable?: boolean;
 }
 
 /** The C project of the build workloads: libiberty (about 90 files), zlib with --quick. */
@@ -67,7 +72,16 @@ const cBuild: Workload = {
     `\`make -j2\` of binutils' ${cProject(ctx)} from clean (configured once outside the timing; \`make clean\` before every run)`,
   setup: async (ctx) => void (await configureCProject(ctx)),
   prepare: (ctx) => setupStep(ctx, ['make', 'clean'], cBuildDir(ctx), 'make clean'),
-  command: async (ctx) => ({ argv: ['make', '-j2'], cwd: cBuildDir(ctx) }),
+  rebuildable: true,
+  command: async (ctx) => ({
+    argv: ['make', '-j2'],
+    cwd: cBuildDir(ctx),
+    rebuild: {
+      source: path.join(await binutilsSource(ctx), cProject(ctx), ctx.quick ? 'adler32.c' : 'xmalloc.c'),
+      append: '\nint uwrx_bench_changed = 1;\n',
+      ccVariable: 'CC',
+    },
+  }),
 };
 
 const configureDir = (ctx: BenchContext) => path.join(ctx.cache, 'work', 'configure-zlib');

@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { promises as fs } from 'node:fs';
+import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -54,6 +54,8 @@ export interface RunOptions {
   dnsMap?: string[] | Record<string, string[]>;
   /** PEM files of CAs trusted for upstream servers, besides the system's. */
   upstreamCa?: string[];
+  /** Let git pushes through to the real server (capture only; refused otherwise). */
+  allowPush?: boolean;
   /** Directory for the run's temporary files (default <build>/.tmp). */
   tmp?: string;
   /** Working directory of the command (default process.cwd()). */
@@ -69,6 +71,10 @@ export interface RunOptions {
   shim?: boolean;
   /** Record read accesses in process (the in-process recorder; default off). */
   fastPath?: boolean;
+  /** Programs added to / removed from the partial rebuild list (src/rebuild/skippable.ts);
+   * a replay keeps the replayed attempt's choice unless these are given. */
+  skippable?: string[];
+  notSkippable?: string[];
   /** Run features added after the built-in ones (src/features/feature.ts). */
   features?: RunFeature[];
   /** Seconds to wait, once the command's main process ended, for the processes it left
@@ -91,6 +97,8 @@ export interface RunResult extends SandboxResult {
   problems?: Problem[];
   /** What the network served (src/features/network.ts). */
   network?: NetworkStats;
+  /** Processes answered from the replayed record (src/features/rebuild.ts). */
+  skipped?: number;
 }
 
 export type RunEvent =
@@ -194,6 +202,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const bridge = new Promise<InitBridge>((resolve) => (bridgeReady = resolve));
     const supervisor = new Supervisor({ onActorPeer: (_name, peer) => serveWhenReady(peer, bridge) });
     const problems: Problem[] = [];
+    let initPid: number | undefined;
     const run: RunContext = {
       settings: settled,
       paths,
@@ -203,6 +212,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       storage: new StorageClient(() => (supervisor.live.includes('storage') ? supervisor.peer('storage') : undefined), paths.attemptDir),
       publish: (event) => this.publish(event),
       problem: (p) => addProblem(problems, p),
+      sandboxRoot: () => (initPid === undefined ? undefined : sandboxRootOf(initPid)),
     };
     let actorFailure: ActorFailedError | undefined;
     supervisor.on('actor-failed', (_name, error) => {
@@ -227,6 +237,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
         requests: bindAll(features, 'requests', run),
         onInitBridge: bridgeReady,
+        onInitPid: (pid) => (initPid = pid),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
       actorsStarted.then(() => timing('actors started'), () => undefined);
@@ -347,6 +358,32 @@ async function requireDirectory(dir: string, role: string): Promise<void> {
     throw new UsageError(`${role} ${dir}: ${isErrno(err, 'ENOENT') ? 'no such directory' : (err as Error).message}`);
   }
   if (!st.isDirectory()) throw new UsageError(`${role} ${dir}: not a directory`);
+}
+
+/** /proc/<pid>/root of the sandbox's pid 1: the child uwrx-init cloned into the new
+ * namespaces. Undefined unless that root lies in another mount namespace than ours, so
+ * nothing meant for the sandbox can land on the host. */
+function sandboxRootOf(helperPid: number): string | undefined {
+  let children: string[];
+  try {
+    children = readFileSync(`/proc/${helperPid}/task/${helperPid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean);
+  } catch {
+    return undefined;
+  }
+  let ours: string;
+  try {
+    ours = readlinkSync('/proc/self/ns/mnt');
+  } catch {
+    return undefined;
+  }
+  for (const child of children) {
+    try {
+      if (readlinkSync(`/proc/${child}/ns/mnt`) !== ours) return `/proc/${child}/root`;
+    } catch {
+      // gone, or not ours to look at
+    }
+  }
+  return undefined;
 }
 
 /** The features' pieces of the sandbox plan, merged in order. */

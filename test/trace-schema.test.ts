@@ -113,6 +113,7 @@ function sample(type: string, i: number): TraceEvent {
     case 'output': return { ...base, type, fd: 2, flags: 0, data: Buffer.from([0, 1, 2, 255, 10]) };
     case 'skip': return { ...base, type, status: 0, path: Buffer.from('/usr/bin/cc'), reason: Buffer.from('inputs unchanged') };
     case 'download': return { ...base, type, status: 200, size: 12345, url: Buffer.from('https://example.com/x.tgz'), path: Buffer.from('net/example.com/x.tgz') };
+    case 'git': return { ...base, type, status: 0, bytes: 4321, service: Buffer.from('git-upload-pack'), url: Buffer.from('https://example.com:443/lib.git'), request: Buffer.from('fetch'), wants: Buffer.from('refs/heads/main') };
     default: throw new Error(type);
   }
 }

@@ -5,7 +5,8 @@
 // (tunnelled raw in capture mode, refused in replay). HTTP/1.1 requests are forwarded
 // to the real server in capture mode and answered from the record in replay mode; every
 // exchange goes to net/ (src/network/record.ts) either way, so a replay's record is
-// complete too.
+// complete too. Git (smart HTTP requests and git:// connections) is routed to
+// src/network/git.ts, which answers from a mirror of each repository.
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import http from 'node:http';
@@ -39,6 +40,8 @@ import {
 } from '../network/http1.js';
 import { NET_DIR, NetRecordWriter, matchKey, readExchanges, writeDomainFile, type Exchange, type HeaderPairs } from '../network/record.js';
 import { NetTrace } from '../network/trace.js';
+import { GitServer, readFirstPkt } from '../network/git.js';
+import { detectSmartHttp, parseDaemonRequest } from '../network/git-protocol.js';
 
 export interface ProxyOptions {
   attemptDir: string;
@@ -46,6 +49,10 @@ export interface ProxyOptions {
   replayDir?: string;
   /** PEM certificates trusted for upstream servers besides Node's bundled roots. */
   upstreamCa: string[];
+  /** The host's CA bundle plus --upstream-ca, as one file (for the git that fills mirrors). */
+  upstreamCaFile?: string;
+  /** --allow-push: git pushes pass through to the real server in capture mode. */
+  allowPush?: boolean;
   /** net/_keys.pem contents and the CA certificate (ca.pem). */
   keysPem: string;
   caCertPem: string;
@@ -60,8 +67,11 @@ export interface ProxyStats {
   bytes: number;
   /** Requests the record could not answer (replay). */
   unmatched: number;
-  /** Malformed requests, failed handshakes, upstream failures. */
+  /** Malformed requests, failed handshakes, upstream failures, refused git operations. */
   errors: number;
+  /** Git operations (src/network/git.ts) and the bytes they sent. */
+  git: number;
+  gitBytes: number;
   /** The first problems, one line each. */
   problems: string[];
 }
@@ -70,6 +80,11 @@ const FIRST_BYTE_TIMEOUT_MS = 1000;
 const MAX_PROBLEMS = 20;
 /** How long an accepted connection waits for the report of which process made it. */
 const PID_REPORT_WAIT_MS = 1000;
+
+/** 0-9 and a-f: how a pkt-line's length starts. */
+function isLowerHex(byte: number): boolean {
+  return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66);
+}
 
 /** The first byte of a connection, left unread; null at the end, undefined on timeout. */
 function peekFirst(sock: net.Socket): Promise<number | null | undefined> {
@@ -164,13 +179,24 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     });
   }
   const agents = new Map<string, http.Agent>();
-  const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [] };
+  const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, git: 0, gitBytes: 0, problems: [] };
   /** Replay: recorded exchanges by match key, served in recorded order. */
   const recorded = new Map<string, { list: Exchange[]; next: number }>();
   function problem(text: string): void {
     stats.errors++;
     if (stats.problems.length < MAX_PROBLEMS) stats.problems.push(text);
   }
+  const git = new GitServer({
+    netDir: record.dir,
+    mode: options.mode,
+    ...(options.replayDir ? { replayNetDir: path.join(options.replayDir, NET_DIR) } : {}),
+    ...(options.upstreamCaFile ? { upstreamCaFile: options.upstreamCaFile } : {}),
+    resolve: async (name) => (await dns.request<DomainInfo | null>(DNS_MESSAGES.resolve, { name }))?.upstream[0],
+    allowPush: options.allowPush === true,
+    record,
+    trace: () => trace,
+    problem,
+  });
 
   function contextFor(name: string): tls.SecureContext {
     let ctx = contexts.get(name);
@@ -232,6 +258,13 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       await serveHttp(secure, 'https', typeof name === 'string' && name ? name.toLowerCase() : info?.domain ?? address, port, pid);
     } else if (first !== undefined && first >= 0x41 && first <= 0x5a) {
       await serveHttp(sock, 'http', info?.domain ?? address, port, pid);
+    } else if (first !== undefined && isLowerHex(first)) {
+      // git:// starts with a pkt-line: "git-upload-pack /path\0host=...\0"
+      const pkt = await readFirstPkt(sock);
+      const request = pkt ? parseDaemonRequest(pkt.subarray(4)) : undefined;
+      if (request && (await git.serveDaemon(sock, request, info?.domain ?? address, port, pid))) return;
+      if (pkt) sock.unshift(pkt);
+      tunnel(sock, info, address, port, pid);
     } else {
       tunnel(sock, info, address, port, pid);
     }
@@ -278,6 +311,12 @@ function createProxy(options: ProxyOptions, dns: Peer) {
         return;
       }
       const host = domain;
+      const smart = detectSmartHttp(head.method, head.target);
+      if (smart && !git.passesThrough(smart.service)) {
+        const keep = await git.serveHttp(stream, { scheme, host, port, pid, head, body, smart });
+        if (!keep || !clientKeepsAlive(head)) return void stream.end();
+        continue;
+      }
       const exchange: Exchange = {
         seq: 0,
         pid,
@@ -491,6 +530,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     servers.length = 0;
     for (const s of sockets) s.destroy();
     for (const a of agents.values()) a.destroy();
+    git.close();
     record.close();
     trace?.close();
     trace = undefined;
@@ -514,7 +554,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     },
     finish(): ProxyStats {
       close();
-      return { ...stats };
+      return { ...stats, git: git.operations, gitBytes: git.bytesSent };
     },
     close,
   };

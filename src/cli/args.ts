@@ -15,6 +15,7 @@ export interface RunArgs {
   /** --dns-map values as given (NAME=IP[,NAME=IP...]). */
   dnsMap: string[];
   upstreamCa: string[];
+  allowPush?: boolean;
   tmp?: string;
   time?: TimeMode;
   linger?: number;
@@ -22,9 +23,12 @@ export interface RunArgs {
   quiet: boolean;
   dryRun: boolean;
   fastPath?: boolean;
+  /** --skippable / --not-skippable names, in order given (undefined: none given). */
+  skippable?: string[];
+  notSkippable?: string[];
 }
 
-export type InspectKind = 'files' | 'procs' | 'output' | 'events' | 'net';
+export type InspectKind = 'files' | 'procs' | 'output' | 'events' | 'net' | 'rebuild';
 
 export interface InspectArgs {
   command: 'inspect';
@@ -207,6 +211,10 @@ function parseRun(args: string[]): RunArgs {
       case '--upstream-ca':
         out.upstreamCa.push(r.value(option, inline));
         break;
+      case '--allow-push':
+        noInline('run', option, inline);
+        out.allowPush = true;
+        break;
       case '--dry-run':
         noInline('run', option, inline);
         out.dryRun = true;
@@ -214,6 +222,12 @@ function parseRun(args: string[]): RunArgs {
       case '--fast-path':
         noInline('run', option, inline);
         out.fastPath = true;
+        break;
+      case '--skippable':
+        (out.skippable ??= []).push(r.value(option, inline));
+        break;
+      case '--not-skippable':
+        (out.notSkippable ??= []).push(r.value(option, inline));
         break;
       case '-q':
       case '--quiet':
@@ -305,9 +319,9 @@ function parseInspect(args: string[]): InspectArgs {
     }
   }
   const [kind, attempt, ...extra] = positional;
-  const kinds = ['files', 'procs', 'output', 'events', 'net'];
-  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output, events or net)');
-  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output, events or net)`);
+  const kinds = ['files', 'procs', 'output', 'events', 'net', 'rebuild'];
+  if (kind === undefined) throw new UsageError('uwrx inspect: missing what to inspect (files, procs, output, events, net or rebuild)');
+  if (!kinds.includes(kind)) throw new UsageError(`uwrx inspect: unknown view "${kind}" (files, procs, output, events, net or rebuild)`);
   if (attempt === undefined) throw new UsageError(`uwrx inspect ${kind}: missing the attempt directory (such as build/0/0)`);
   const result: InspectArgs = { ...out, kind: kind as InspectKind, attempt };
   if (kind === 'output' && extra.length > 0) result.pid = parsePid('inspect', 'output', extra.shift()!);

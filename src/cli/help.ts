@@ -4,7 +4,7 @@ export const mainHelp = `uwrx: run a command tree in a sandbox and keep a comple
 
 Usage:
   uwrx run [options] -- <command> [args...]   supervise a command
-  uwrx inspect files|procs|output|events|net <attempt> [options]
+  uwrx inspect files|procs|output|events|net|rebuild <attempt> [options]
   uwrx check [--repair] <attempt>              validate an attempt; rebuild what a killed run left
   uwrx ui <attempt>                            interactive terminal UI over an attempt
   uwrx test <test>|all|--list                  run bundled scenario tests on this host
@@ -40,11 +40,19 @@ Options:
                     (repeatable)
   --upstream-ca <file>
                     also trust this PEM CA for upstream servers (repeatable)
+  --allow-push      let git pushes through to the real server (otherwise refused with
+                    a message the git client shows)
   --time <mode>     clocks inside: advancing (default: each process's wall clock starts
                     at the attempt's T0 + (parents + 1) s, the time its own files carry,
                     and moves 10 us per read and by the time each timed wait
                     waited), frozen (always that time) or real (the host's
                     clocks). A replay keeps the replayed mode and T0
+  --skippable <name>, --not-skippable <name>
+                    add a program to / remove one from the partial rebuild list
+                    (cc gcc g++ c++ clang clang++ cc1 cc1plus collect2 as ld ld.* ar
+                    ranlib): on --replay, a listed process whose inputs did not
+                    change is skipped and its files, output and exit status come
+                    from the record (repeatable; a replay keeps the replayed list)
   --aslr            keep address-space randomization in the command tree (default
                     off: glibc's temp names mix in stack addresses, so they would
                     differ on replay). A replay keeps the replayed choice
@@ -76,6 +84,8 @@ What:
   output    stdout/stderr; "output <attempt> <pid>" prints exactly what that process wrote
   events    every recorded event in order
   net       the domains and the HTTP(S) exchanges of the network record (net/)
+  rebuild   the processes on the partial rebuild list: pid, skipped or ran, executable,
+            why (json: [{pid, exe, decision, reason}])
 
 Options:
   --who             with files: list the writers of each file

@@ -35,6 +35,10 @@ export async function main(args: string[]): Promise<number> {
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
+      if (command.kind === 'rebuild') {
+        (await import('../inspect/rebuild.js')).inspectRebuild(path.resolve(command.attempt), command.format, process.stdout);
+        return 0;
+      }
       if (command.kind === 'net') {
         (await import('../inspect/net.js')).inspectNet(path.resolve(command.attempt), command.format, process.stdout);
         return 0;
@@ -85,11 +89,14 @@ async function runCommand(args: RunArgs): Promise<number> {
     net: args.net,
     dnsMap: args.dnsMap,
     upstreamCa: args.upstreamCa,
+    ...(args.allowPush ? { allowPush: true } : {}),
     tmp: args.tmp,
     time: args.time,
     linger: args.linger,
     ...(args.aslr ? { aslr: true } : {}),
     fastPath: args.fastPath,
+    ...(args.skippable ? { skippable: args.skippable } : {}),
+    ...(args.notSkippable ? { notSkippable: args.notSkippable } : {}),
   };
   if (args.dryRun) {
     process.stdout.write((await dryRun(options)) + '\n');

@@ -18,6 +18,10 @@ export function formatSummary(result: RunResult, cwd: string): string {
           result.network.unmatched ? `, ${result.network.unmatched} not in the record` : ''}${
           result.network.errors ? `, ${result.network.errors} network error${result.network.errors === 1 ? '' : 's'}` : ''})`]
       : []),
+    ...(result.network?.git
+      ? [`${result.network.git} git operation${result.network.git === 1 ? '' : 's'} (${formatBytes(result.network.gitBytes)})`]
+      : []),
+    ...(result.skipped !== undefined ? [`${result.skipped} skipped`] : []),
     `${(result.durationMs / 1000).toFixed(2)} s`,
     how,
   ];

@@ -75,6 +75,9 @@ export interface RunContext extends PlanContext {
   publish(event: RunEvent): void;
   /** A problem found while running: counted in the status, shown by the summary. */
   problem(problem: Problem): void;
+  /** The sandbox's root as the host sees it (/proc/<uwrx-init>/root) while the command
+   * runs: paths below it resolve as the command's do; undefined before it starts. */
+  sandboxRoot(): string | undefined;
 }
 
 /** How the sandbox ended, as the finish steps see it. */

@@ -10,9 +10,11 @@ import processes from './processes.js';
 import files from './files.js';
 import network from './network.js';
 import trace from './trace.js';
+import rebuild from './rebuild.js';
 
-// network before trace: its actors close their trace files when they finish
-export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, files, network, trace];
+// network before trace: its actors close their trace files when they finish; rebuild
+// last: its index is made from the finished record (procs.tsv, accesses.tsv, files.meta)
+export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, files, network, trace, rebuild];
 
 export interface ActiveFeature {
   name: string;

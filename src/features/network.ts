@@ -26,7 +26,7 @@ export default defineFeature({
           const dnsMap = Array.isArray(o.dnsMap) ? parseDnsMap(o.dnsMap) : o.dnsMap ?? {};
           const upstreamCa = readUpstreamCa(o.upstreamCa ?? []);
           const replayDir = settings.stepOptions.replay as string | undefined;
-          input = { net: settings.net ?? !replayDir, ...(replayDir ? { replayDir } : {}), dnsMap, upstreamCa };
+          input = { net: settings.net ?? !replayDir, ...(replayDir ? { replayDir } : {}), dnsMap, upstreamCa, ...(o.allowPush ? { allowPush: true } : {}) };
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
@@ -57,7 +57,7 @@ export default defineFeature({
       },
       status: () =>
         stats
-          ? { network: { requests: stats.requests, bytes: stats.bytes, unmatched: stats.unmatched, errors: stats.errors, queries: stats.queries, ...(stats.problems.length ? { problems: stats.problems } : {}) } }
+          ? { network: { requests: stats.requests, bytes: stats.bytes, unmatched: stats.unmatched, errors: stats.errors, queries: stats.queries, git: stats.git, gitBytes: stats.gitBytes, ...(stats.problems.length ? { problems: stats.problems } : {}) } }
           : {},
     };
   },

@@ -1,16 +1,18 @@
-// `uwrx inspect net <attempt>`: the HTTP exchanges of a record (net/_exchanges.jsonl), one
-// line each, or as JSON; and the domains with their addresses.
+// `uwrx inspect net <attempt>`: the HTTP exchanges of a record (net/_exchanges.jsonl) and
+// its git operations (net/_git.jsonl), one line each, or as JSON; and the domains with
+// their addresses.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
-import { NET_DIR, readDomains, readExchanges, type Exchange } from '../network/record.js';
+import { NET_DIR, readDomains, readExchanges, readGitOperations, type Exchange, type GitOperation } from '../network/record.js';
 
 export function inspectNet(attemptDir: string, format: 'text' | 'json', out: NodeJS.WritableStream, pid?: number): void {
   if (!existsSync(attemptDir)) throw new UsageError(`no such trace: ${attemptDir}`);
   const exchanges = readExchanges(attemptDir).filter((e) => pid === undefined || e.pid === pid);
+  const git = readGitOperations(attemptDir).filter((o) => pid === undefined || o.pid === pid);
   const domains = [...readDomains(attemptDir)].map(([domain, a]) => ({ domain, ...a }));
   if (format === 'json') {
-    out.write(JSON.stringify({ domains, exchanges }, null, 2) + '\n');
+    out.write(JSON.stringify({ domains, exchanges, git }, null, 2) + '\n');
     return;
   }
   if (!existsSync(path.join(attemptDir, NET_DIR))) {
@@ -24,6 +26,23 @@ export function inspectNet(attemptDir: string, format: 'text' | 'json', out: Nod
     out.write(line(e) + '\n');
   }
   out.write(`${exchanges.length} exchange${exchanges.length === 1 ? '' : 's'}, ${bytes} response bytes\n`);
+  if (git.length === 0) return;
+  let gitBytes = 0;
+  for (const o of git) {
+    gitBytes += o.bytes;
+    out.write(gitLine(o) + '\n');
+  }
+  out.write(`${git.length} git operation${git.length === 1 ? '' : 's'}, ${gitBytes} bytes sent\n`);
+}
+
+function gitLine(o: GitOperation): string {
+  const asked = [
+    o.wants.length ? `wants ${o.wants.length}` : '',
+    o.depth !== undefined ? `depth ${o.depth}` : '',
+    o.filter ? `filter ${o.filter}` : '',
+  ].filter(Boolean);
+  const extra = [...asked, o.mirror ? `<- net/${o.mirror}${o.source ? ` (${o.source})` : ''}` : '', o.error ? `(${o.error})` : ''].filter(Boolean).join(' ');
+  return `${String(o.seq).padStart(4)} pid ${o.pid} ${o.service} ${o.remote} ${o.request} v${o.protocol} ${o.bytes} B ${o.durationMs} ms${extra ? ' ' + extra : ''}`;
 }
 
 function line(e: Exchange): string {

@@ -1,6 +1,8 @@
 // The network record of an attempt (docs/record.md, "Network"):
 //
 //   net/_exchanges.jsonl        one JSON object per HTTP exchange, appended when it ends
+//   net/_git.jsonl              one JSON object per git operation (src/network/git.ts)
+//   net/<domain>/<path>.git     bare mirror of each git repository fetched
 //   net/_bodies/<sha256>        every request and response body, stored once by content
 //   net/_keys.pem               the CA's and the leaf certificates' private keys
 //   net/<domain>/ip4.txt        the loopback address the domain resolved to inside
@@ -14,6 +16,7 @@ import path from 'node:path';
 
 export const NET_DIR = 'net';
 export const EXCHANGES_FILE = '_exchanges.jsonl';
+export const GIT_FILE = '_git.jsonl';
 export const BODIES_DIR = '_bodies';
 export const KEYS_FILE = '_keys.pem';
 /** Files of a domain's directory that a URL path must not overwrite. */
@@ -56,6 +59,36 @@ export interface Exchange {
   saved?: string;
   /** The response ended early (upstream reset) or failed; the exchange is kept for the
    * record but never served on replay. */
+  error?: string;
+  durationMs: number;
+}
+
+/** One git operation: a smart HTTP request, or a whole git:// connection. */
+export interface GitOperation {
+  seq: number;
+  /** Logical pid of the process that made the connection (1: unknown). */
+  pid: number;
+  service: string;
+  /** The remote as the client named it: scheme://host:port/path. */
+  remote: string;
+  /** advertise (the references), ls-refs, fetch (v2 commands; a v0 negotiation is
+   * fetch), or the commands of a git:// connection joined by "+". */
+  request: string;
+  /** Protocol version the client asked for (0, 1 or 2). */
+  protocol: number;
+  /** Object ids and ref names wanted (the first 200). */
+  wants: string[];
+  refPrefixes?: string[];
+  depth?: number;
+  filter?: string;
+  /** Bytes sent to the client. */
+  bytes: number;
+  /** The mirror served from, relative to net/. */
+  mirror?: string;
+  /** Where the mirror came from for this request: upstream (fetched now), record
+   * (copied from the replayed attempt), ready (earlier in this run). */
+  source?: string;
+  /** Why the client was refused (it saw this text as "remote error"). */
   error?: string;
   durationMs: number;
 }
@@ -103,7 +136,9 @@ function fitName(name: string): string {
 export class NetRecordWriter {
   readonly dir: string;
   private logFd = -1;
+  private gitFd = -1;
   private seq = 0;
+  private gitSeq = 0;
   private tmpCount = 0;
 
   constructor(attemptDir: string) {
@@ -180,9 +215,17 @@ export class NetRecordWriter {
     writeSync(this.logFd, JSON.stringify(exchange) + '\n');
   }
 
+  appendGit(op: GitOperation): void {
+    if (this.gitFd < 0) this.gitFd = openSync(path.join(this.dir, GIT_FILE), 'a');
+    op.seq = ++this.gitSeq;
+    writeSync(this.gitFd, JSON.stringify(op) + '\n');
+  }
+
   close(): void {
     if (this.logFd >= 0) closeSync(this.logFd);
+    if (this.gitFd >= 0) closeSync(this.gitFd);
     this.logFd = -1;
+    this.gitFd = -1;
   }
 }
 
@@ -195,17 +238,26 @@ export function writeDomainFile(attemptDir: string, domain: string, name: string
 /** The exchanges of a record, in log order; none when it has no network record. A
  * line cut short (the run was killed while appending) is skipped. */
 export function readExchanges(attemptDir: string): Exchange[] {
+  return readJsonLines<Exchange>(path.join(attemptDir, NET_DIR, EXCHANGES_FILE));
+}
+
+/** The git operations of a record, in log order (same rules as readExchanges). */
+export function readGitOperations(attemptDir: string): GitOperation[] {
+  return readJsonLines<GitOperation>(path.join(attemptDir, NET_DIR, GIT_FILE));
+}
+
+function readJsonLines<T>(file: string): T[] {
   let text: string;
   try {
-    text = readFileSync(path.join(attemptDir, NET_DIR, EXCHANGES_FILE), 'utf8');
+    text = readFileSync(file, 'utf8');
   } catch {
     return [];
   }
-  const out: Exchange[] = [];
+  const out: T[] = [];
   for (const line of text.split('\n')) {
     if (!line) continue;
     try {
-      out.push(JSON.parse(line) as Exchange);
+      out.push(JSON.parse(line) as T);
     } catch {
       // a torn last line
     }

@@ -51,6 +51,8 @@ export interface NetworkInput {
   dnsMap: Record<string, string[]>;
   /** --upstream-ca FILE: PEM files trusted for upstream servers. */
   upstreamCa: string[];
+  /** --allow-push: git pushes reach the real server in capture mode. */
+  allowPush?: boolean;
 }
 
 /** Per-run network statistics (the summary line, the status file). */
@@ -108,6 +110,9 @@ export class Network {
   readonly mode: NetMode;
   private readonly caCertPem: string;
   private readonly files: SandboxFiles;
+  /** Host bundle plus --upstream-ca for the git that fills mirrors; none without the
+   * option (git's own default then). */
+  private readonly upstreamCaFile: string | undefined;
   private supervisor: Supervisor | undefined;
   private specs: ActorSpec[] = [];
   /** Set once the actors were asked to start: they start when the sandbox first uses the
@@ -140,6 +145,10 @@ export class Network {
     const bundleTargets = CA_BUNDLE_PATHS.map(realFile).filter((p): p is string => !!p);
     const hostBundle = bundleTargets[0] ? readFileSync(bundleTargets[0], 'utf8') : '';
     writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
+    this.upstreamCaFile = input.upstreamCa.length ? path.join(path.dirname(this.files.bundle), 'upstream-ca.pem') : undefined;
+    if (this.upstreamCaFile) {
+      writeFileSync(this.upstreamCaFile, [hostBundle.trimEnd(), ...input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n');
+    }
   }
 
   /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). A DNS socket
@@ -176,6 +185,8 @@ export class Network {
       mode: this.mode,
       ...(this.input.replayDir ? { replayDir: this.input.replayDir } : {}),
       upstreamCa: this.input.upstreamCa,
+      ...(this.upstreamCaFile ? { upstreamCaFile: this.upstreamCaFile } : {}),
+      ...(this.input.allowPush ? { allowPush: true } : {}),
       keysPem: keysToPem(this.keys),
       caCertPem: this.caCertPem,
       notBeforeMs: this.notBeforeMs,

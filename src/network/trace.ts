@@ -1,4 +1,4 @@
-// Trace events of the network actors (dns, connect, download), written into the run's
+// Trace events of the network actors (dns, connect, download, git), written into the run's
 // traces/ directory like a process's, through the addon's writer. Each actor has a file
 // of its own, named by a number no process gets (logical pids start at 2); the events
 // carry the pid of the process they belong to (1, uwrx itself, when unknown).
@@ -46,6 +46,11 @@ export class NetTrace {
    * the URL and where a GET body was saved (relative to net/). */
   exchange(pid: number, status: number, size: number, url: string, saved: string): void {
     this.write({ type: 'download', pid, tid: pid, time: this.now(), status, size, url: Buffer.from(url), path: Buffer.from(saved) });
+  }
+
+  /** One git operation (src/network/git.ts): status 0, or -1 when refused. */
+  git(pid: number, status: number, bytes: number, service: string, url: string, request: string, wants: string[]): void {
+    this.write({ type: 'git', pid, tid: pid, time: this.now(), status, bytes, service: Buffer.from(service), url: Buffer.from(url), request: Buffer.from(request), wants: Buffer.from(wants.join(' ')) });
   }
 
   close(): void {

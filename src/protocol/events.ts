@@ -62,6 +62,9 @@ export const EVENT_DEFS = [
   // A process answered from the record instead of running (partial rebuild).
   { code: 64, name: 'skip', category: 'rebuild', fields: [['status', 'i32']], blobs: ['path', 'reason'] },
   { code: 65, name: 'download', category: 'network', fields: [['status', 'i32'], ['size', 'u64']], blobs: ['url', 'path'] },
+  // A git operation served from a mirror: status 0, or -1 when the client was refused;
+  // bytes sent; request (advertise, ls-refs, fetch ...); wants space separated.
+  { code: 66, name: 'git', category: 'network', fields: [['status', 'i32'], ['bytes', 'u64']], blobs: ['service', 'url', 'request', 'wants'] },
 ] as const satisfies readonly EventDef[];
 
 type Defs = (typeof EVENT_DEFS)[number];

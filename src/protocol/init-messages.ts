@@ -15,6 +15,9 @@ export const MSG_STATS = 'stats';
 /** uwrx-init -> Node request of the deferral test feature (plan key testDeferral):
  * answer `{value}` after `ms` milliseconds (TestDeferBody). */
 export const MSG_TEST_DEFER = 'test.defer';
+/** uwrx-init -> Node request: a program on the skippable list starts (RebuildExecBody);
+ * the answer (RebuildAnswer) says whether it runs or is answered from the record. */
+export const MSG_REBUILD_EXEC = 'rebuild.exec';
 
 /** uwrx-init -> Node: the command was forked (the plan is carried out). */
 export const MSG_STARTED = 'started';
@@ -105,6 +108,41 @@ export interface InitPlan {
   files?: FilesPlan;
   /** Enables the deferral test feature of uwrx-init (a test switch, see launch.ts). */
   testDeferral?: boolean;
+  /** Executable names (exact, or "prefix*") whose exec start is asked about
+   * (MSG_REBUILD_EXEC); matched against the basenames of argv[0] and of the executable,
+   * as they are and without a "<arch>-linux-<abi>-" prefix and a "-<version>" suffix. */
+  skippable?: string[];
+}
+
+export interface RebuildExecBody {
+  /** Logical pid. */
+  pid: number;
+  /** The process seed (32 bytes): derived from its place in the process tree, so it
+   * names the same process in a replay; null without a seed. */
+  seed: Uint8Array | null;
+  exe: Uint8Array;
+  argv: Uint8Array[];
+  cwd: Uint8Array | null;
+  env: Uint8Array[];
+}
+
+export interface RebuildAnswer {
+  skip: boolean;
+  /** Exit status of a skipped process. */
+  status?: number;
+  /** Output of a skipped process: records of (u8 fd, u32 LE length, bytes). */
+  output?: Uint8Array;
+  /** What the skipped process did to files, in order: uwrx-init does it in its name. */
+  files?: ReplayedFile[];
+  reason?: string;
+}
+
+export interface ReplayedFile {
+  path: Uint8Array;
+  /** 0: a file with `data` and `mode`, 1: a directory, 2: absent. */
+  kind: 0 | 1 | 2;
+  mode: number;
+  data?: Uint8Array;
 }
 
 /** Where uwrx-init keeps the file record during the run, and the layers it tells apart

@@ -218,7 +218,7 @@ export interface AttemptStatus {
   /** Problems found while running (src/record/problems.ts); absent when none. */
   problems?: Problem[];
   /** HTTP exchanges served to the sandbox, response bytes, DNS questions (src/network). */
-  network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number; problems?: string[] };
+  network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number; git?: number; gitBytes?: number; problems?: string[] };
 }
 
 export async function writeAttemptStatus(attemptDir: string, status: AttemptStatus): Promise<void> {

@@ -38,6 +38,8 @@ export interface SandboxOptions {
   /** Called once uwrx-init's bridge exists, before the plan is sent: the way to ask
    * uwrx-init (InitBridge.request) or to hand it to actors (InitBridge.serve). */
   onInitBridge?: (bridge: InitBridge) => void;
+  /** uwrx-init's pid on the host once it runs: /proc/<pid>/root is the sandbox's view. */
+  onInitPid?: (pid: number) => void;
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every
    * notification wakes each of them, which measured slower on 2 CPUs). */
   handlerThreads?: number;
@@ -52,6 +54,8 @@ export interface SandboxOptions {
   /** The network's plan pieces; present: uwrx-init gets a socket to hand sockets over
    * (MSG_NET_FD), absent: loopback only, nothing serves it. */
   network?: NetworkPlan;
+  /** Programs whose exec uwrx-init asks about (partial rebuild; PlanInput.skippable). */
+  skippable?: string[];
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace

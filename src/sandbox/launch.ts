@@ -110,6 +110,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       .onError((err) => (failure ??= err.message));
     if (plan.init.testDeferral) serveDeferralTest(bridge);
     options.onInitBridge?.(bridge);
+    if (child.pid !== undefined) options.onInitPid?.(child.pid);
     bridge.notify(MSG_PLAN, plan.init);
     if (pendingGrace !== undefined) sendTerminate(pendingGrace);
 
@@ -278,6 +279,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.repro ? { repro: options.repro } : {}),
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     ...(options.network ? { network: options.network } : {}),
+    ...(options.skippable ? { skippable: options.skippable } : {}),
     parents: parentStores(options.attemptDir),
   });
   // a test switch, deliberately not an option: it enables a feature only tests use

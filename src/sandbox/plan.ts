@@ -106,6 +106,9 @@ export interface PlanInput {
   /** The network's pieces (src/network/feature.ts): steps once lo is up, and files bound
    * read-only over host paths (resolv.conf, CA bundles). */
   network?: NetworkPlan;
+  /** Executable names whose exec uwrx-init holds and asks about (partial rebuild,
+   * src/features/rebuild.ts); absent or empty: none. */
+  skippable?: string[];
 }
 
 export interface NetworkPlan {
@@ -185,6 +188,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
           }
         : {}),
       files,
+      ...(input.skippable?.length ? { skippable: input.skippable } : {}),
     },
   };
 }

@@ -98,3 +98,7 @@ struct uwrx_ev_skip { int32_t status; };
 #define UWRX_EV_DOWNLOAD 65
 #define UWRX_EV_DOWNLOAD_BLOBS "url,path"
 struct uwrx_ev_download { int32_t status; uint64_t size; };
+
+#define UWRX_EV_GIT 66
+#define UWRX_EV_GIT_BLOBS "service,url,request,wants"
+struct uwrx_ev_git { int32_t status; uint64_t bytes; };

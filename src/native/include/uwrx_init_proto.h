@@ -24,6 +24,7 @@
 
 /* uwrx-init -> Node requests */
 #define MSG_TEST_DEFER "test.defer" /* body: {pid, ms, value} -> {value}: the deferral test */
+#define MSG_REBUILD_EXEC "rebuild.exec" /* body: {pid, seed, exe, argv, cwd, env} -> {skip, status, output, reason} */
 
 /* uwrx-init -> Node */
 #define MSG_STARTED "started" /* body: {time} the command was forked */

@@ -17,6 +17,7 @@ static const struct feature *const registry[] = {
   &feature_network,
   &feature_files,
   &feature_deferral_test,
+  &feature_rebuild, /* before reproducibility: it answers the exec start of whitelisted programs */
   &feature_reproducibility,
   &feature_clocks, /* after reproducibility: a new process's clock offset comes from its seed */
 };

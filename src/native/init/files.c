@@ -412,6 +412,70 @@ void files_finish(void) {
   pthread_mutex_unlock(&meta_lock);
 }
 
+/* ---- changes made for a process (partial rebuild) ---- */
+
+/* mkdir -p of the directories above absolute `path`. */
+static void make_parent_dirs(const char *path) {
+  char *copy = strdup(path);
+  if (!copy) return;
+  for (char *s = strchr(copy + 1, '/'); s; s = strchr(s + 1, '/')) {
+    *s = 0;
+    mkdir(copy, 0755);
+    *s = '/';
+  }
+  free(copy);
+}
+
+bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind, uint32_t mode, const uint8_t *data,
+                      size_t len, const char *exe) {
+  struct stat st;
+  bool existed = lstat(path, &st) == 0;
+  bool was_dir = existed && S_ISDIR(st.st_mode);
+  struct notif_ctx ctx = { .proc = p, .memfd = -1 };
+  int first, last;
+  const char *op = NULL;
+  bool ok = true;
+  switch (kind) {
+  case REPLAYED_ABSENT:
+    if (!existed) return true;
+    if (F.enabled && !was_dir) before_change(path, p->logical, &first, &last);
+    ok = (was_dir ? rmdir(path) : unlink(path)) == 0;
+    op = was_dir ? "rmdir" : "delete";
+    break;
+  case REPLAYED_DIR:
+    if (was_dir) return true;
+    make_parent_dirs(path);
+    ok = mkdir(path, mode & 07777) == 0;
+    op = "mkdir";
+    break;
+  case REPLAYED_FILE: {
+    if (was_dir) return false;
+    if (F.enabled) before_change(path, p->logical, &first, &last);
+    make_parent_dirs(path);
+    int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
+    ok = fd >= 0;
+    for (size_t off = 0; ok && off < len;) {
+      ssize_t w = write(fd, data + off, len - off);
+      if (w < 0 && errno == EINTR) continue;
+      if (w <= 0) ok = false;
+      else off += (size_t)w;
+    }
+    if (fd >= 0) {
+      fchmod(fd, mode & 07777);
+      close(fd);
+    }
+    op = existed ? "write" : "create";
+    break;
+  }
+  }
+  const char *rel;
+  if (ok && op) {
+    if (F.enabled && overlay_of(path, &rel)) meta_line(path, p->logical, op, exe);
+    filetimes_changed(&ctx, path, op);
+  }
+  return ok;
+}
+
 /* ---- paths ---- */
 
 /* Canonical form of `p` as the kernel resolves it (symlinks in the directories always,

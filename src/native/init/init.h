@@ -77,6 +77,17 @@ struct notif_ctx;
 bool target_read(struct notif_ctx *ctx, uint64_t addr, void *out, size_t n);
 bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n);
 
+/* UWRX_CTL_EXEC_START's own work (the AT_RANDOM bytes, the vDSO note); false when the
+ * target's buffer is bad (answer EFAULT). */
+bool repro_exec_start(struct notif_ctx *ctx);
+
+/* ---- rebuild (rebuild.c): the skip-or-run question of whitelisted execs ---- */
+
+/* The feature (registered in feature.c) holds the shim's UWRX_CTL_EXEC_START of a program
+ * named in the plan's "skippable" list and asks Node (MSG_REBUILD_EXEC) whether to run
+ * it; on skip it serves the recorded output through UWRX_CTL_SKIP_OUTPUT. */
+struct rebuild_skip;
+
 /* ---- clocks (clocks.c): deterministic clocks, timed waits, causality between
  * processes (docs/reproducibility.md): the feature feature_clocks ---- */
 
@@ -148,6 +159,12 @@ int64_t files_wall_offset_ns(void);
 /* File calls notified so far (opens, stats, access checks, mutations): the slow path's
  * count in the benchmarks. */
 uint64_t files_notifications(void);
+/* Partial rebuild: leaves `path` (absolute, as the sandbox sees it) as a skipped process
+ * `p` left it in the record, as if `p` had done it: versions kept, files.meta lines and
+ * file times as for its own calls. Called without g.lock. False when it failed. */
+enum replayed_kind { REPLAYED_FILE, REPLAYED_DIR, REPLAYED_ABSENT };
+bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind, uint32_t mode, const uint8_t *data,
+                      size_t len, const char *exe);
 
 /* ---- plan (plan.c) ---- */
 
@@ -173,6 +190,7 @@ struct plan {
   struct repro_config repro;  /* repro.c */
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
   bool test_deferral;         /* testdefer.c: the deferral test feature is on */
+  char **skippable;           /* rebuild.c: executable names asked about at exec (NULL-terminated) */
 };
 
 /* Parses a plan message body; returns false with a reason in `why`. */
@@ -256,6 +274,7 @@ struct proc {
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
   bool recorder;                /* <logical>.r exists: renamed .r.ended with the buffer */
+  struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
 };
 
 void procs_init(void);
@@ -369,7 +388,7 @@ struct feature {
 #define SUBSCRIPTIONS(arr) (arr), (sizeof(arr) / sizeof((arr)[0]))
 
 extern const struct feature feature_processes, feature_trace, feature_files, feature_reproducibility,
-    feature_clocks, feature_deferral_test, feature_network;
+    feature_clocks, feature_deferral_test, feature_network, feature_rebuild;
 
 /* Pid 1, before the command starts: picks the enabled features and their handlers. */
 void features_configure(const struct plan *plan);

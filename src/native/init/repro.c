@@ -256,6 +256,19 @@ static enum verdict on_getrandom(struct notif_ctx *ctx) {
 
 /* ---- the shim's control call ---- */
 
+bool repro_exec_start(struct notif_ctx *ctx) {
+  const __u64 *a = ctx->req->data.args;
+  if (ctx->proc) ctx->proc->repro.vdso_hidden = true; /* the shim removed it */
+  if (config.enabled && ctx->proc && a[1] && a[2] == 16) {
+    uint8_t bytes[16];
+    pthread_mutex_lock(&g.lock);
+    uwrx_proc_rng_at_random(&ctx->proc->repro.rng, bytes);
+    pthread_mutex_unlock(&g.lock);
+    if (!target_write(ctx, a[1], bytes, sizeof bytes)) return false;
+  }
+  return true;
+}
+
 static enum verdict on_control(struct notif_ctx *ctx) {
   const __u64 *a = ctx->req->data.args;
   /* never CONTINUE: the kernel would answer ENOSYS anyway, but say it ourselves */
@@ -263,17 +276,9 @@ static enum verdict on_control(struct notif_ctx *ctx) {
   switch (a[0]) {
   case UWRX_CTL_HELLO:
     return answer(ctx, UWRX_CONTROL_VERSION, 0);
-  case UWRX_CTL_EXEC_START: {
-    if (ctx->proc) ctx->proc->repro.vdso_hidden = true; /* the shim removed it */
-    if (config.enabled && ctx->proc && a[1] && a[2] == 16) {
-      uint8_t bytes[16];
-      pthread_mutex_lock(&g.lock);
-      uwrx_proc_rng_at_random(&ctx->proc->repro.rng, bytes);
-      pthread_mutex_unlock(&g.lock);
-      if (!target_write(ctx, a[1], bytes, sizeof bytes)) return answer(ctx, 0, EFAULT);
-    }
+  case UWRX_CTL_EXEC_START:
+    if (!repro_exec_start(ctx)) return answer(ctx, 0, EFAULT);
     return answer(ctx, UWRX_EXEC_RUN, 0);
-  }
   case UWRX_CTL_SKIP_OUTPUT:
     return answer(ctx, 0, 0); /* nothing is ever skipped yet */
   case UWRX_CTL_RECORDER:

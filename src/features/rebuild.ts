@@ -1,0 +1,165 @@
+// Partial rebuild (DESIGN.md section 7, docs/record.md "Partial rebuild"). In every run,
+// uwrx-init asks before a program on the skippable list starts (src/native/init/
+// rebuild.c); at the end the attempt's rebuild index (rebuild.json) records what each of
+// them read and left. In a replay, the answer comes from the replayed attempt's index:
+// a process whose inputs are all the same is skipped — uwrx-init puts its recorded files
+// in place as its own changes, the shim writes its recorded output and exits with its
+// recorded status — and any other runs, with the first difference as the reason.
+import { readFileSync } from 'node:fs';
+import { escapeBytes, unescapeBytes } from '../record/escape.js';
+import { openRecord, type AttemptRecord } from '../record/reader.js';
+import { outputBytes } from '../record/trace.js';
+import { readStepOptions } from '../record/layout.js';
+import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
+import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
+import { ReplayPolicy } from '../rebuild/decide.js';
+import { HashCache } from '../rebuild/hashes.js';
+import { REBUILD_INDEX_VERSION, readRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry } from '../rebuild/index-file.js';
+import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
+import { timing } from '../timing.js';
+import { defineFeature } from './feature.js';
+
+interface Decided {
+  process: StartedProcess;
+  decision: 'ran' | 'skipped';
+  reason: string;
+  /** The replayed entry a skip was answered from. */
+  from?: RebuildEntry;
+}
+
+export default defineFeature({
+  name: 'rebuild',
+  create() {
+    let names: string[] = [];
+    let list: SkippableOptions = { skippable: [], notSkippable: [] };
+    let policy: ReplayPolicy | undefined;
+    let replaying = false;
+    const hashes = new HashCache();
+    const decided: Decided[] = [];
+    const records = new Map<string, Promise<AttemptRecord>>();
+    let skipped = 0;
+
+    /** The recorded output of `pids` in `attempt`, in time order, as the records
+     * uwrx-init serves (u8 fd, u32 LE length, bytes). */
+    const recordedOutput = async (stdio: RebuildEntry['stdio']): Promise<Buffer> => {
+      let loading = records.get(stdio.attempt);
+      if (!loading) {
+        loading = (async () => {
+          const r = openRecord(stdio.attempt);
+          await r.loadTrace();
+          return r;
+        })();
+        records.set(stdio.attempt, loading);
+      }
+      const record = await loading;
+      const pids = new Set(stdio.pids);
+      const parts: Buffer[] = [];
+      for (const e of record.events()) {
+        if (e.type !== 'output' || !pids.has(e.pid)) continue;
+        const data = outputBytes(e);
+        if (data.length === 0) continue;
+        const head = Buffer.alloc(5);
+        head[0] = Number(e.args.fd);
+        head.writeUInt32LE(data.length, 1);
+        parts.push(head, data);
+      }
+      return Buffer.concat(parts);
+    };
+
+    return {
+      async configure(settings) {
+        const o = settings.options;
+        for (const n of o.skippable ?? []) checkSkippableName(n, '--skippable');
+        for (const n of o.notSkippable ?? []) checkSkippableName(n, '--not-skippable');
+        list = { skippable: o.skippable ?? [], notSkippable: o.notSkippable ?? [] };
+        const replayed = settings.stepOptions.replay;
+        if (typeof replayed === 'string' && o.skippable === undefined && o.notSkippable === undefined) {
+          const recorded = (await readStepOptions(replayed))?.rebuild as Partial<SkippableOptions> | undefined;
+          if (recorded) list = { skippable: recorded.skippable ?? [], notSkippable: recorded.notSkippable ?? [] };
+        }
+        settings.stepOptions.rebuild = list;
+        names = skippableNames(list);
+      },
+      record(run) {
+        const replayed = run.settings.stepOptions.replay;
+        if (typeof replayed !== 'string') return;
+        replaying = true;
+        const index = readRebuildIndex(replayed);
+        if (index) policy = new ReplayPolicy(replayed, index, hashes);
+      },
+      plan: () => ({ skippable: names }),
+      requests: {
+        [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
+          const p = startedProcess(b);
+          if (!policy) {
+            decided.push({ process: p, decision: 'ran', reason: replaying ? 'the replayed attempt has no rebuild index' : 'not a replay' });
+            return { skip: false };
+          }
+          const root = run.sandboxRoot();
+          const d = policy.decide(p, root);
+          if (!d.skip) {
+            decided.push({ process: p, decision: 'ran', reason: d.reason });
+            return { skip: false, reason: d.reason };
+          }
+          let output: Buffer;
+          let files: ReplayedFile[];
+          try {
+            output = await recordedOutput(d.entry.stdio);
+            files = replayedFiles(d.entry.outputs);
+          } catch (err) {
+            const reason = `could not replay it: ${(err as Error).message}`;
+            decided.push({ process: p, decision: 'ran', reason });
+            return { skip: false, reason };
+          }
+          skipped++;
+          decided.push({ process: p, decision: 'skipped', reason: d.reason, from: d.entry });
+          return { skip: true, status: d.entry.status ?? 0, output, files, reason: d.reason };
+        },
+      },
+      async finish(run, { actorFailure }) {
+        if (actorFailure || decided.length === 0) {
+          if (!actorFailure) await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes: [] });
+          return;
+        }
+        try {
+          const indexer = new CaptureIndexer(run.paths.attemptDir, hashes);
+          const processes = decided
+            .map((d): RebuildEntry => d.decision === 'skipped'
+              ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { attempt: run.paths.attemptDir, pids: [d.process.pid] } }
+              : indexer.entry(d.process, 'ran', d.reason))
+            .sort((a, b) => a.pid - b.pid);
+          await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes });
+          timing(`rebuild index written (${hashes.computed} files hashed)`);
+        } catch (err) {
+          run.problem({ kind: 'rebuild-index', count: 1, detail: (err as Error).message });
+        }
+      },
+      status: () => (replaying ? { skipped } : {}),
+    };
+  },
+});
+
+function startedProcess(b: RebuildExecBody): StartedProcess {
+  const text = (u: Uint8Array) => escapeBytes(Buffer.from(u));
+  return {
+    pid: b.pid,
+    seed: b.seed ? Buffer.from(b.seed).toString('hex') : null,
+    exe: text(b.exe),
+    argv: b.argv.map(text),
+    cwd: b.cwd ? text(b.cwd) : null,
+    env: b.env.map(text),
+  };
+}
+
+const KIND_CODE = { file: 0, dir: 1, absent: 2 } as const;
+
+/** The recorded effect of a skipped process on files, for uwrx-init to carry out as the
+ * process's own changes (src/native/init/files.c files_change_for). */
+function replayedFiles(outputs: Output[]): ReplayedFile[] {
+  return outputs.map(([file, kind, source, mode]) => ({
+    path: unescapeBytes(file),
+    kind: KIND_CODE[kind],
+    mode,
+    ...(kind === 'file' ? { data: readFileSync(source!) } : {}),
+  }));
+}

@@ -1,0 +1,354 @@
+/* Partial rebuild, the mechanism: the shim's UWRX_CTL_EXEC_START of a program whose name
+ * is in the plan's "skippable" list is held (VERDICT_PENDING) while Node's rebuild policy
+ * (src/features/rebuild.ts) compares the process with the replayed record. The answer is
+ * "run" or "skip with this exit status and this output": then the shim asks for the
+ * output chunk by chunk (UWRX_CTL_SKIP_OUTPUT), writes it to the same fds, and exits with
+ * the status without ever entering ld.so. The output's writes and the exit go through
+ * the usual handlers, so the new record shows them as the process's own. Only the
+ * calling process waits; the rest of the tree goes on. */
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "init.h"
+#include "uwrx_control.h"
+#include "uwrx_events.h"
+#include "uwrx_init_proto.h"
+#include "../common/tracebuf.h"
+
+/* The policy may hash many files before its first answer: give it time. */
+#define DECIDE_TIMEOUT_MS 600000
+#define PROC_FILE_MAX (4u << 20)
+
+/* Recorded output of a skipped exec: records of (u8 fd, u32 LE length, bytes). */
+struct rebuild_skip {
+  uint8_t *data;
+  size_t len, pos;
+};
+
+static char **names; /* from the plan, NULL-terminated */
+
+/* A name as the whitelist knows it: "x86_64-linux-gnu-gcc-12" -> "gcc" (the target
+ * prefix and the version suffix of Debian's tool names go). */
+static void normalise(const char *name, char *out, size_t cap) {
+  const char *triplet = NULL;
+  for (const char *s = strstr(name, "-linux-"); s; s = strstr(s + 1, "-linux-")) triplet = s;
+  if (triplet) {
+    const char *rest = strchr(triplet + 7, '-');
+    if (rest) name = rest + 1;
+  }
+  snprintf(out, cap, "%s", name);
+  char *dash = strrchr(out, '-');
+  if (dash && dash[1] >= '0' && dash[1] <= '9' && strspn(dash + 1, "0123456789.") == strlen(dash + 1)) *dash = 0;
+}
+
+/* Exact, or "prefix*". */
+static bool name_listed(const char *name) {
+  for (char **n = names; n && *n; n++) {
+    size_t len = strlen(*n);
+    if (len && (*n)[len - 1] == '*') {
+      if (strncmp(name, *n, len - 1) == 0) return true;
+    } else if (strcmp(name, *n) == 0) {
+      return true;
+    }
+  }
+  return false;
+}
+
+static bool listed(const char *path) {
+  const char *base = strrchr(path, '/');
+  base = base ? base + 1 : path;
+  char normal[256];
+  normalise(base, normal, sizeof normal);
+  return name_listed(base) || name_listed(normal);
+}
+
+/* A whole /proc file (cmdline, environ); NULL when unreadable. */
+static uint8_t *read_proc_file(pid_t pid, const char *what, size_t *len) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  size_t cap = 4096, n = 0;
+  uint8_t *buf = malloc(cap);
+  while (buf) {
+    if (n == cap) {
+      if (cap >= PROC_FILE_MAX) break;
+      uint8_t *grown = realloc(buf, cap * 2);
+      if (!grown) {
+        free(buf);
+        buf = NULL;
+        break;
+      }
+      buf = grown;
+      cap *= 2;
+    }
+    ssize_t r = read(fd, buf + n, cap - n);
+    if (r < 0 && errno == EINTR) continue;
+    if (r <= 0) break;
+    n += (size_t)r;
+  }
+  close(fd);
+  *len = n;
+  return buf;
+}
+
+static char *read_link(pid_t pid, const char *what) {
+  char path[64], target[PATH_MAX];
+  snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
+  ssize_t n = readlink(path, target, sizeof target - 1);
+  if (n < 0) return NULL;
+  target[n] = 0;
+  return strdup(target);
+}
+
+/* NUL-separated strings as a msgpack array of bin. */
+static void write_strings(struct mp_writer *w, const uint8_t *data, size_t len) {
+  uint32_t count = 0;
+  for (size_t i = 0; i < len; i++) count += data[i] == 0;
+  if (len && data[len - 1] != 0) count++;
+  mp_write_array(w, count);
+  for (size_t i = 0; i < len;) {
+    size_t end = i;
+    while (end < len && data[end]) end++;
+    mp_write_bin(w, data + i, end - i);
+    i = end + 1;
+  }
+}
+
+struct question {
+  uint64_t handle;
+  pid_t tgid;
+  char *exe;
+};
+
+/* The answer's "files": [{path, kind (0 file, 1 directory, 2 absent), mode, data}], in
+ * the order the record changed them. */
+static bool place_files(struct proc *p, struct mp_reader *files, const char *exe) {
+  if (!files->p) return true;
+  uint32_t count;
+  if (!mp_read_array(files, &count)) return false;
+  while (count--) {
+    uint32_t n;
+    if (!mp_read_map(files, &n)) return false;
+    char *path = NULL;
+    const char *data = NULL;
+    uint32_t data_len = 0;
+    int64_t kind = -1, mode = 0644;
+    while (n--) {
+      const char *k;
+      uint32_t klen;
+      if (!mp_read_bytes(files, &k, &klen)) break;
+      if (mp_key_is(k, klen, "path")) mp_read_strdup(files, &path);
+      else if (mp_key_is(k, klen, "kind")) mp_read_int(files, &kind);
+      else if (mp_key_is(k, klen, "mode")) mp_read_int(files, &mode);
+      else if (mp_key_is(k, klen, "data") && mp_peek(files) != MP_NIL) mp_read_bytes(files, &data, &data_len);
+      else mp_skip(files);
+    }
+    bool ok = !files->failed && path && path[0] == '/' && kind >= REPLAYED_FILE && kind <= REPLAYED_ABSENT &&
+              files_change_for(p, path, (enum replayed_kind)kind, (uint32_t)mode, (const uint8_t *)data, data_len, exe);
+    free(path);
+    if (!ok) return false;
+  }
+  return true;
+}
+
+static void on_answer(void *arg, struct mp_reader *body, const char *error) {
+  struct question *q = arg;
+  bool skip = false;
+  int64_t status = 0;
+  const char *output = NULL, *reason = "";
+  uint32_t output_len = 0, reason_len = 0, n;
+  struct mp_reader files = { 0 };
+  if (!error && body && mp_read_map(body, &n)) {
+    while (n--) {
+      const char *k;
+      uint32_t klen;
+      if (!mp_read_bytes(body, &k, &klen)) break;
+      if (mp_key_is(k, klen, "skip")) mp_read_bool(body, &skip);
+      else if (mp_key_is(k, klen, "status")) mp_read_int(body, &status);
+      else if (mp_key_is(k, klen, "output") && mp_peek(body) != MP_NIL) mp_read_bytes(body, &output, &output_len);
+      else if (mp_key_is(k, klen, "reason") && mp_peek(body) != MP_NIL) mp_read_bytes(body, &reason, &reason_len);
+      else if (mp_key_is(k, klen, "files")) files = *body, mp_skip(body);
+      else mp_skip(body);
+    }
+    if (body->failed) skip = false;
+  }
+  if (!skip) {
+    notify_reply(q->handle, UWRX_EXEC_RUN, 0, false);
+  } else {
+    struct rebuild_skip *s = calloc(1, sizeof *s);
+    if (s && output_len) {
+      s->data = malloc(output_len);
+      if (s->data) memcpy(s->data, output, output_len), s->len = output_len;
+    }
+    pthread_mutex_lock(&g.lock);
+    struct proc *p = procs_find(q->tgid);
+    pthread_mutex_unlock(&g.lock);
+    /* its recorded effect on files first: once answered, the process is gone */
+    bool placed = p && s && (output_len == 0 || s->data) && place_files(p, &files, q->exe);
+    pthread_mutex_lock(&g.lock);
+    if (placed && procs_find(q->tgid) == p) {
+      free(p->skip ? p->skip->data : NULL);
+      free(p->skip);
+      p->skip = s;
+      s = NULL;
+      if (p->trace) {
+        struct uwrx_ev_skip ev = { .status = (int32_t)(status & 0xff) };
+        struct uwrx_blob blobs[2] = { { q->exe, strlen(q->exe) }, { reason, reason_len } };
+        uwrx_trace_emit(p->trace, UWRX_EV_SKIP, (uint32_t)p->logical, &ev, sizeof ev, blobs, 2);
+      }
+      pthread_mutex_unlock(&g.lock);
+      notify_reply(q->handle, UWRX_EXEC_SKIP | (status & 0xff), 0, false);
+    } else {
+      pthread_mutex_unlock(&g.lock);
+      /* nowhere to keep the output, or the files could not be put in place: running
+       * (it writes them all again) is always right */
+      notify_reply(q->handle, UWRX_EXEC_RUN, 0, false);
+    }
+    if (s) free(s->data);
+    free(s);
+  }
+  free(q->exe);
+  free(q);
+}
+
+static enum verdict on_exec_start(struct notif_ctx *ctx) {
+  if (!ctx->proc || !names) return VERDICT_CONTINUE;
+  pid_t pid = ctx->req->pid;
+  size_t argv_len = 0;
+  uint8_t *argv = read_proc_file(pid, "cmdline", &argv_len);
+  char *exe = read_link(pid, "exe");
+  bool ask = argv && exe && (listed((const char *)argv) || listed(exe));
+  if (!ask) {
+    free(argv);
+    free(exe);
+    return VERDICT_CONTINUE; /* reproducibility answers it */
+  }
+  if (!repro_exec_start(ctx)) {
+    free(argv);
+    free(exe);
+    return notify_answer_now(ctx, 0, EFAULT);
+  }
+  size_t env_len = 0;
+  uint8_t *env = read_proc_file(pid, "environ", &env_len);
+  char *cwd = read_link(pid, "cwd");
+  struct question *q = calloc(1, sizeof *q);
+  uint64_t handle = q ? notify_defer(ctx) : 0;
+  if (!handle) {
+    free(q);
+    free(argv);
+    free(exe);
+    free(env);
+    free(cwd);
+    return notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
+  }
+  q->handle = handle;
+  q->tgid = ctx->proc->tgid;
+  q->exe = exe;
+
+  struct mp_writer w;
+  mp_writer_init(&w);
+  mp_write_map(&w, 6);
+  mp_write_cstr(&w, "pid");
+  mp_write_int(&w, ctx->proc->logical);
+  /* the process seed derives from its place in the tree (docs/reproducibility.md), not
+   * from the order processes were first seen: the policy finds the recorded twin by it */
+  mp_write_cstr(&w, "seed");
+  pthread_mutex_lock(&g.lock);
+  uwrx_seed seed = ctx->proc->repro.rng.seed;
+  pthread_mutex_unlock(&g.lock);
+  if (repro_config_get()->enabled) mp_write_bin(&w, seed.bytes, sizeof seed.bytes);
+  else mp_write_nil(&w);
+  mp_write_cstr(&w, "exe");
+  mp_write_bin(&w, exe, strlen(exe));
+  mp_write_cstr(&w, "argv");
+  write_strings(&w, argv, argv_len);
+  mp_write_cstr(&w, "cwd");
+  if (cwd) mp_write_bin(&w, cwd, strlen(cwd));
+  else mp_write_nil(&w);
+  mp_write_cstr(&w, "env");
+  write_strings(&w, env ? env : (const uint8_t *)"", env ? env_len : 0);
+  free(argv);
+  free(env);
+  free(cwd);
+  if (!channel_request(MSG_REBUILD_EXEC, &w, DECIDE_TIMEOUT_MS, on_answer, q)) {
+    notify_reply(handle, UWRX_EXEC_RUN, 0, false);
+    free(q->exe);
+    free(q);
+  }
+  mp_writer_free(&w);
+  return VERDICT_PENDING;
+}
+
+/* The next piece of the skipped exec's output: (fd << 32) | n bytes written to the
+ * caller's buffer, 0 when all was given. */
+static enum verdict on_skip_output(struct notif_ctx *ctx) {
+  const __u64 *a = ctx->req->data.args;
+  if (!ctx->proc) return notify_answer_now(ctx, 0, 0);
+  pthread_mutex_lock(&g.lock);
+  struct rebuild_skip *s = ctx->proc->skip;
+  uint8_t fd = 0;
+  size_t n = 0;
+  uint8_t *copy = NULL;
+  if (s && s->pos + 5 <= s->len) {
+    fd = s->data[s->pos];
+    uint32_t len;
+    memcpy(&len, s->data + s->pos + 1, 4);
+    size_t avail = s->len - s->pos - 5;
+    if (len > avail) len = (uint32_t)avail;
+    n = len < a[2] ? len : (size_t)a[2];
+    copy = n ? malloc(n) : NULL;
+    if (copy) memcpy(copy, s->data + s->pos + 5, n);
+    if (n && !copy) {
+      n = 0;
+    } else if (n < len) {
+      /* the rest of this record stays: its header moves to just before it */
+      s->pos += n;
+      s->data[s->pos] = fd;
+      uint32_t rest = len - (uint32_t)n;
+      memcpy(s->data + s->pos + 1, &rest, 4);
+    } else {
+      s->pos += 5 + len;
+    }
+  }
+  pthread_mutex_unlock(&g.lock);
+  if (n == 0) return notify_answer_now(ctx, 0, 0);
+  bool ok = target_write(ctx, a[1], copy, n);
+  free(copy);
+  if (!ok) return notify_answer_now(ctx, 0, EFAULT);
+  return notify_answer_now(ctx, (int64_t)(((uint64_t)fd << 32) | n), 0);
+}
+
+static void forget(struct proc *p, bool known, int status) {
+  (void)known;
+  (void)status;
+  if (!p->skip) return;
+  free(p->skip->data);
+  free(p->skip);
+  p->skip = NULL;
+}
+
+static bool configured(const struct plan *plan) {
+  names = plan->skippable;
+  return plan->skippable != NULL && plan->skippable[0] != NULL;
+}
+
+static const struct arg_match exec_start_op = { .arg = 0, .count = 1, .values = { UWRX_CTL_EXEC_START } };
+static const struct arg_match skip_output_op = { .arg = 0, .count = 1, .values = { UWRX_CTL_SKIP_OUTPUT } };
+
+static const struct subscription rebuild_calls[] = {
+  { UWRX_SYS_CONTROL, on_exec_start, &exec_start_op, NULL },
+  { UWRX_SYS_CONTROL, on_skip_output, &skip_output_op, NULL },
+};
+
+const struct feature feature_rebuild = {
+  .name = "rebuild",
+  .enabled = configured,
+  .subs = SUBSCRIPTIONS(rebuild_calls),
+  .on_exit = forget,
+};

@@ -1,0 +1,242 @@
+// What a later replay needs to skip a process, computed from the finished record: the
+// inputs of the process and all its descendants with the values they saw, the state it
+// left each path it changed in, and whether skipping it would be safe at all.
+//
+// Inputs are the reads, executions, failed probes, stats and link reads of the subtree
+// (accesses.tsv), except paths the subtree created itself before it read them (its
+// temporary files). A value is the version the resolution rule gives for the reading
+// process (docs/record.md), hashed once per version. Safety (when in doubt, run):
+//   - the subtree read (or listed) a path that existed before it and that it wrote: it
+//     read its own output, and a replay would start from another state;
+//   - another process wrote one of its inputs or outputs while it ran: what it saw or
+//     left depends on scheduling;
+//   - it did not exit normally, or a version it wrote is missing from the record.
+import { readlinkSync, statSync } from 'node:fs';
+import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
+import { unescapeBytes } from '../record/escape.js';
+import { layersFor, resolveInLayers, type Layer, type Resolution } from '../record/resolve.js';
+import { HashCache, kindOf, listingHash } from './hashes.js';
+import type { Input, Output, RebuildEntry } from './index-file.js';
+
+/** A process on the skippable list as it started (from uwrx-init's question). */
+export interface StartedProcess {
+  pid: number;
+  seed: string | null;
+  exe: string;
+  argv: string[];
+  cwd: string | null;
+  env: string[];
+}
+
+const REMOVALS = new Set(['delete', 'rmdir', 'rename_from']);
+const CONTENT_WRITES = new Set(['create', 'write', 'rename_to']);
+const LOOKS = new Set(['read', 'exec', 'missing', 'stat', 'readlink', 'readdir']);
+
+export class CaptureIndexer {
+  private readonly record: AttemptRecord;
+  private readonly procs = new Map<number, RecordProcess>();
+  private readonly accessesByPid = new Map<number, Array<{ op: string; path: string }>>();
+  private readonly opsByPath = new Map<string, RecordFileOperation[]>();
+  /** The layers below this attempt (parents, real filesystem), top first. */
+  private readonly below: Layer[];
+
+  constructor(
+    readonly attemptDir: string,
+    private readonly hashes: HashCache,
+  ) {
+    this.record = openRecord(attemptDir);
+    for (const p of this.record.processes()) this.procs.set(p.pid, p);
+    for (const a of this.record.accesses()) {
+      const list = this.accessesByPid.get(a.pid) ?? [];
+      list.push({ op: a.op, path: a.path });
+      this.accessesByPid.set(a.pid, list);
+    }
+    for (const o of this.record.fileOperations()) {
+      const list = this.opsByPath.get(o.path) ?? [];
+      list.push(o);
+      this.opsByPath.set(o.path, list);
+    }
+    this.below = layersFor(attemptDir).filter((l) => l.depth !== 0);
+  }
+
+  /** The resolution rule for process `pid`; a path this attempt never changed comes from
+   * the layers below it, without a look at each of its version directories. */
+  private resolve(file: string, pid: number): Resolution {
+    if (this.opsByPath.has(file)) return this.record.resolve(file, pid);
+    return resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
+  }
+
+  /** The entry of a process that ran in this attempt. */
+  entry(started: StartedProcess, decision: 'ran', reason: string): RebuildEntry {
+    const base = { ...started, decision, reason, status: null, inputs: [], outputs: [] };
+    const p = this.procs.get(started.pid);
+    if (!p) return { ...base, unsafe: 'not in the process table', stdio: { attempt: this.attemptDir, pids: [started.pid] } };
+    const subtree = this.subtree(p.pid);
+    const stdio = { attempt: this.attemptDir, pids: subtree };
+    const status = p.signal === null ? p.exitCode : null;
+    const unsafe = (why: string): RebuildEntry => ({ ...base, status, unsafe: why, stdio });
+    if (p.signal !== null) return unsafe(`killed by signal ${p.signal}`);
+    if (p.exitCode === null || p.end === null || p.start === null) return unsafe('its end was not recorded');
+    const members = new Set(subtree);
+    // its ancestors wait for it (fork, exec, wait): what they do to a path (the compiler
+    // driver makes a temporary file its child fills) happens before or after it
+    const ancestors = new Set<number>();
+    for (let q = this.procs.get(p.ppid); q && !ancestors.has(q.pid); q = this.procs.get(q.ppid)) ancestors.add(q.pid);
+    const span = { start: p.start, end: p.end, ancestors };
+    for (const pid of subtree) {
+      const m = this.procs.get(pid);
+      if (!m || m.end === null) return unsafe(`descendant ${pid} did not end`);
+      if (m.signal !== null) return unsafe(`descendant ${pid} was killed by signal ${m.signal}`);
+    }
+
+    // the subtree's own changes, path by path, in the order they happened
+    const changed = new Map<string, RecordFileOperation[]>();
+    for (const [file, ops] of this.opsByPath) {
+      const mine = ops.filter((o) => members.has(o.pid));
+      if (mine.length === 0) continue;
+      const other = this.concurrentWriter(ops, members, span);
+      if (other !== undefined) return unsafe(`it wrote ${file}, which process ${other} also wrote while it ran`);
+      changed.set(file, mine);
+    }
+
+    const inputs: Input[] = [];
+    const seen = new Set<string>();
+    for (const pid of subtree) {
+      for (const a of this.accessesByPid.get(pid) ?? []) {
+        if (!LOOKS.has(a.op)) continue;
+        const key = `${a.op}\t${a.path}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        if (changed.has(a.path)) {
+          const before = this.stateBefore(a.path, members);
+          if (before === null) {
+            // its own temporary file, or a probe before it made the path
+            if (a.op === 'missing') inputs.push(['missing', a.path, '-']);
+            continue;
+          }
+          if (a.op === 'stat' && before !== undefined) {
+            inputs.push(['stat', a.path, kindOf(statSync(before))]);
+            continue;
+          }
+          return unsafe(`it read ${a.path}, which it also wrote`);
+        }
+        if (a.op === 'readdir') {
+          const listing = this.listingOf(a.path);
+          if (listing === undefined) return unsafe(`it listed the directory ${a.path}, which the record changed`);
+          inputs.push(['readdir', a.path, listing]);
+          continue;
+        }
+        const writer = this.concurrentWriter(this.opsByPath.get(a.path) ?? [], members, span);
+        if (writer !== undefined) return unsafe(`it read ${a.path} while process ${writer} wrote it`);
+        if (a.op === 'missing') {
+          inputs.push(['missing', a.path, '-']);
+          continue;
+        }
+        const r = this.resolve(a.path, pid);
+        if (r.kind === 'absent') return unsafe(`the version of ${a.path} it saw is not in the record`);
+        if (a.op === 'readlink') {
+          try {
+            inputs.push(['readlink', a.path, readlinkSync(r.file, { encoding: 'buffer' }).toString('latin1')]);
+          } catch {
+            return unsafe(`the link ${a.path} it read is not in the record`);
+          }
+          continue;
+        }
+        if (a.op === 'stat') {
+          try {
+            inputs.push(['stat', a.path, kindOf(statSync(r.file))]);
+          } catch {
+            return unsafe(`the version of ${a.path} it saw is not in the record`);
+          }
+          continue;
+        }
+        const hash = this.hashes.contentOf(r.file);
+        if (hash === null) return unsafe(`the version of ${a.path} it saw is not in the record`);
+        inputs.push([a.op as 'read' | 'exec', a.path, hash]);
+      }
+    }
+
+    const outputs: Output[] = [];
+    for (const [file, ops] of changed) {
+      const last = ops[ops.length - 1]!;
+      if (REMOVALS.has(last.operation)) {
+        outputs.push([file, 'absent', null, 0]);
+        continue;
+      }
+      const writes = ops.filter((o) => CONTENT_WRITES.has(o.operation) || o.operation === 'mkdir');
+      const writer = writes.length > 0 ? writes[writes.length - 1]!.pid : last.pid;
+      const version = this.record.versionWrittenBy(file, writer);
+      const source = version && !version.deleted ? version.file : undefined;
+      const resolved = source ?? (() => {
+        const r = this.record.resolve(file, writer + 1);
+        return r.kind === 'found' ? r.file : undefined;
+      })();
+      if (resolved === undefined) return unsafe(`its version of ${file} is not in the record`);
+      const st = statSync(resolved);
+      if (st.isDirectory()) outputs.push([file, 'dir', null, st.mode & 0o7777]);
+      else if (st.isFile()) outputs.push([file, 'file', resolved, st.mode & 0o7777]);
+      else return unsafe(`it left ${file} as neither a file nor a directory`);
+    }
+    return { ...base, status: p.exitCode, inputs, outputs, stdio };
+  }
+
+  /** What `file` was before the subtree first changed it: null when absent, else the
+   * host path of that version when it is known (undefined: it existed). Operations of
+   * others before the subtree's first one tell; without any, the layers below this
+   * attempt (parents, real filesystem) do. */
+  private stateBefore(file: string, members: Set<number>): string | undefined | null {
+    const ops = this.opsByPath.get(file) ?? [];
+    const first = ops.findIndex((o) => members.has(o.pid));
+    const earlier = ops.slice(0, first < 0 ? 0 : first);
+    if (earlier.length > 0) {
+      const last = earlier[earlier.length - 1]!;
+      if (REMOVALS.has(last.operation)) return null;
+      const v = this.record.versionWrittenBy(file, last.pid);
+      return v && !v.deleted ? v.file : undefined;
+    }
+    const r = resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
+    return r.kind === 'found' ? r.file : null;
+  }
+
+  /** The listing of a directory no layer of the record changed (it lies in the real
+   * filesystem alone), as listingHash gives it; undefined otherwise. */
+  private listingOf(dir: string): string | undefined {
+    const prefix = dir.endsWith('/') ? dir : dir + '/';
+    for (const k of this.opsByPath.keys()) if (k === dir || k.startsWith(prefix)) return undefined;
+    const r = this.resolve(dir, Number.POSITIVE_INFINITY);
+    if (r.kind !== 'found' || !r.layer.real) return undefined;
+    return listingHash(r.file) ?? undefined;
+  }
+
+  /** Pids of the process and its descendants, in pid order. */
+  subtree(pid: number): number[] {
+    const out: number[] = [];
+    const walk = (q: number): void => {
+      out.push(q);
+      for (const c of this.record.children(q)) walk(c.pid);
+    };
+    walk(pid);
+    return out.sort((a, b) => a - b);
+  }
+
+  /** A process outside `members` that changed the path while the subtree ran. */
+  private concurrentWriter(
+    ops: RecordFileOperation[],
+    members: Set<number>,
+    span: { start: number; end: number; ancestors: Set<number> },
+  ): number | undefined {
+    for (const o of ops) {
+      if (members.has(o.pid) || span.ancestors.has(o.pid)) continue;
+      const q = this.procs.get(o.pid);
+      const start = q?.start ?? Number.NEGATIVE_INFINITY;
+      const end = q?.end ?? Number.POSITIVE_INFINITY;
+      if (start < span.end && end > span.start) return o.pid;
+    }
+    return undefined;
+  }
+}
+
+/** A path of the index as the bytes the file system takes. */
+export function pathBytes(escaped: string): Buffer {
+  return unescapeBytes(escaped);
+}
