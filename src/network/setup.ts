@@ -229,7 +229,7 @@ export class Network {
         native().cancelReadable(w.watch);
         native().closeFd(w.fd);
       }
-      return { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [], queries: 0 };
+      return { requests: 0, bytes: 0, unmatched: 0, errors: 0, problems: [], git: 0, gitBytes: 0, queries: 0 };
     }
     await this.started;
     const s = this.supervisor!;
