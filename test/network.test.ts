@@ -67,6 +67,9 @@ test.serial('curl over https is recorded under net/ and replayed byte for byte w
     // the lookup, the connect and the exchange are in the trace
     const events = await uwrx(['inspect', 'events', attempt, '--format', 'json'], { cwd: dir });
     t.true(events.stdout.includes('"dns"'), 'a dns event');
+    // curl's lookups are on curl's track: its UDP socket's connect to the name server says whose they are
+    const lookups = (JSON.parse(events.stdout) as Array<{ type: string; tid: number }>).filter((e) => e.type === 'dns');
+    t.true(lookups.length > 0 && lookups.every((e) => e.tid === 3), JSON.stringify(lookups));
     t.true(events.stdout.includes('"connect"'), 'a connect event');
     t.true(events.stdout.includes('"download"'), 'a download event');
 

@@ -12,6 +12,7 @@ import { defineActor } from './actor.js';
 import { allocateIpv4, allocateIpv6 } from '../network/addresses.js';
 import { readDomains, writeDomainFile } from '../network/record.js';
 import { NetTrace } from '../network/trace.js';
+import { ConnectionOwners } from '../network/owners.js';
 import { DNS_MESSAGES, type NetMode } from '../network/messages.js';
 
 export { DNS_MESSAGES, type NetMode };
@@ -117,7 +118,13 @@ class DnsServer {
     if (tracesDir) this.trace = new NetTrace(tracesDir, 'dns');
   }
 
-  async answer(query: Buffer): Promise<Buffer | null> {
+  /** Which process sent a query: by the source port of its socket ("udp:PORT", "tcp:PORT"). */
+  readonly owners = new ConnectionOwners();
+  /** Lookup events wait for their owner in the order they were answered, so the trace
+   * file stays in time order. */
+  private traced: Promise<void> = Promise.resolve();
+
+  async answer(query: Buffer, source: string): Promise<Buffer | null> {
     let packet: dnsPacket.Packet;
     try {
       packet = dnsPacket.decode(query);
@@ -135,7 +142,12 @@ class DnsServer {
       else if (type === 'A') answers.push({ name: q.name, type: 'A', class: 'IN', ttl: TTL, data: info.ip4 });
       else if (type === 'AAAA' && info.ip6) answers.push({ name: q.name, type: 'AAAA', class: 'IN', ttl: TTL, data: info.ip6 });
       const answered = info ? (type === 'A' ? info.ip4 : type === 'AAAA' ? info.ip6 ?? '' : '') : '';
-      this.trace?.dns(typeCode(type), info ? 0 : 3, q.name, answered);
+      const trace = this.trace;
+      if (trace) {
+        const time = trace.now();
+        const owner = this.owners.ownerOf(source);
+        this.traced = this.traced.then(() => owner).then((pid) => trace.dns(pid, time, typeCode(type), info ? 0 : 3, q.name, answered));
+      }
     }
     // the decoded questions go back as they came (dns-packet cannot encode every type name)
     return dnsPacket.encode({
@@ -150,7 +162,7 @@ class DnsServer {
   serveUdp(fd: number): void {
     const socket = dgram.createSocket('udp4');
     socket.on('message', (msg, rinfo) => {
-      this.answer(msg).then(
+      this.answer(msg, `udp:${rinfo.port}`).then(
         (reply) => reply && socket.send(reply, rinfo.port, rinfo.address),
         () => undefined,
       );
@@ -169,7 +181,7 @@ class DnsServer {
         while (buf.length >= 2 && buf.length >= 2 + buf.readUInt16BE(0)) {
           const msg = buf.subarray(2, 2 + buf.readUInt16BE(0));
           buf = buf.subarray(2 + msg.length);
-          this.answer(msg).then(
+          this.answer(msg, `tcp:${conn.remotePort}`).then(
             (reply) => {
               if (!reply) {
                 conn.destroy();
@@ -190,9 +202,10 @@ class DnsServer {
     this.servers.push(server);
   }
 
-  close(): void {
+  async close(): Promise<void> {
     for (const s of this.servers) s.close();
     this.servers.length = 0;
+    await this.traced;
     this.trace?.close();
     this.trace = undefined;
   }
@@ -210,8 +223,12 @@ export default defineActor<DnsOptions>('dns', (ctx) => {
       },
       [DNS_MESSAGES.domainOf]: (body: { address: string }) => server.service.domainOf(body.address),
       [DNS_MESSAGES.resolve]: (body: { name: string }) => server.service.resolve(body.name),
-      [DNS_MESSAGES.finish]: () => {
-        server.close();
+      [DNS_MESSAGES.connect]: (body: { pid: number; kind: string; sourcePort: number }) => {
+        server.owners.reported(`${body.kind}:${body.sourcePort}`, body.pid);
+        return null;
+      },
+      [DNS_MESSAGES.finish]: async () => {
+        await server.close();
         return { queries: server.service.queries };
       },
     },

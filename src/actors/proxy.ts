@@ -42,6 +42,7 @@ import { NET_DIR, NetRecordWriter, matchKey, readExchanges, writeDomainFile, typ
 import { NetTrace } from '../network/trace.js';
 import { GitServer, readFirstPkt } from '../network/git.js';
 import { detectSmartHttp, parseDaemonRequest } from '../network/git-protocol.js';
+import { ConnectionOwners } from '../network/owners.js';
 
 export interface ProxyOptions {
   attemptDir: string;
@@ -78,8 +79,6 @@ export interface ProxyStats {
 
 const FIRST_BYTE_TIMEOUT_MS = 1000;
 const MAX_PROBLEMS = 20;
-/** How long an accepted connection waits for the report of which process made it. */
-const PID_REPORT_WAIT_MS = 1000;
 
 /** 0-9 and a-f: how a pkt-line's length starts. */
 function isLowerHex(byte: number): boolean {
@@ -158,26 +157,8 @@ function createProxy(options: ProxyOptions, dns: Peer) {
   const servers: net.Server[] = [];
   const sockets = new Set<Duplex>();
   const contexts = new Map<string, tls.SecureContext>();
-  const pids = new Map<string, number>();
-  /** Connections accepted before uwrx-init's report of their connect arrived. */
-  const awaitingPid = new Map<string, (pid: number) => void>();
-  /** The report travels uwrx-init -> main thread -> here while the kernel queues the
-   * connection on our listener directly, so the accept can win the race: wait for it. */
-  function pidOf(key: string): Promise<number> {
-    const known = pids.get(key);
-    if (known !== undefined) return Promise.resolve(known);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
-        awaitingPid.delete(key);
-        resolve(1);
-      }, PID_REPORT_WAIT_MS);
-      awaitingPid.set(key, (pid) => {
-        clearTimeout(timer);
-        awaitingPid.delete(key);
-        resolve(pid);
-      });
-    });
-  }
+  const owners = new ConnectionOwners();
+
   const agents = new Map<string, http.Agent>();
   const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, git: 0, gitBytes: 0, problems: [] };
   /** Replay: recorded exchanges by match key, served in recorded order. */
@@ -216,7 +197,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     sock.on('close', () => sockets.delete(sock));
     sock.on('error', () => undefined);
     const [pid, info] = await Promise.all([
-      pidOf(`${address}:${port}:${sock.remotePort}`),
+      owners.ownerOf(`${address}:${port}:${sock.remotePort}`),
       dns.request<DomainInfo | null>(DNS_MESSAGES.domainOf, { address }).then((d) => d ?? null),
     ]);
     const first = await peekFirst(sock);
@@ -548,9 +529,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       servers.push(server);
     },
     connected(pid: number, address: string, port: number, sourcePort: number): void {
-      const key = `${address}:${port}:${sourcePort}`;
-      pids.set(key, pid);
-      awaitingPid.get(key)?.(pid);
+      owners.reported(`${address}:${port}:${sourcePort}`, pid);
     },
     finish(): ProxyStats {
       close();

@@ -11,6 +11,8 @@ export const DNS_MESSAGES = {
   domainOf: 'dns.domainOf',
   /** body: {name} -> DomainInfo | null: resolve (and allocate) like a query would */
   resolve: 'dns.resolve',
+  /** body: {pid, kind: 'udp'|'tcp', sourcePort} which process a query socket belongs to */
+  connect: 'dns.connect',
   /** -> {queries} and stops serving */
   finish: 'dns.finish',
 } as const;

@@ -166,9 +166,16 @@ export class Network {
     }
   }
 
-  /** A connect to an allocated address, from logical pid `pid`. */
-  onConnect(info: { pid: number; address: string; port: number; sourcePort: number }): void {
-    void this.start().then(() => this.supervisor!.request('proxy', PROXY_MESSAGES.connect, info)).catch(() => undefined);
+  /** A connect to an allocated address or to the name server, from logical pid `pid`. */
+  onConnect(info: { pid: number; kind?: string; address: string; port: number; sourcePort: number }): void {
+    const nameServer = info.address === '127.0.0.1' && info.port === 53;
+    void this.start()
+      .then(() =>
+        nameServer
+          ? this.supervisor!.request('dns', DNS_MESSAGES.connect, { pid: info.pid, kind: info.kind ?? 'tcp', sourcePort: info.sourcePort })
+          : this.supervisor!.request('proxy', PROXY_MESSAGES.connect, info),
+      )
+      .catch(() => undefined);
   }
 
   actorSpecs(tracesDir: string | undefined): ActorSpec[] {

@@ -38,8 +38,10 @@ export class NetTrace {
     }
   }
 
-  dns(qtype: number, rcode: number, name: string, answers: string): void {
-    this.write({ type: 'dns', pid: 1, tid: 1, time: this.now(), qtype, rcode, name: Buffer.from(name), answers: Buffer.from(answers) });
+  /** One lookup, on the track of the process that asked (`pid`), stamped `time` (from
+   * now()): the answer goes out first, the event when its owner is known. */
+  dns(pid: number, time: number, qtype: number, rcode: number, name: string, answers: string): void {
+    this.write({ type: 'dns', pid, tid: pid, time, qtype, rcode, name: Buffer.from(name), answers: Buffer.from(answers) });
   }
 
   /** One HTTP exchange, stamped when it ended: status (or -1: failed), response bytes,

@@ -31,7 +31,8 @@ export const MSG_FAILED = 'failed';
 /** uwrx-init -> Node: an fd waits on the network socket (NetFdBody; the launcher adds
  * the received `fd` before listeners see it). */
 export const MSG_NET_FD = 'netfd';
-/** uwrx-init -> Node: a process connects to an allocated address (NetConnectBody). */
+/** uwrx-init -> Node: a process connects to an allocated address or to the sandbox's
+ * name server (NetConnectBody). */
 export const MSG_NET_CONNECT = 'netconnect';
 /** uwrx-init -> Node: something the record should hold and does not (ProblemBody); the
  * run goes on and the attempt's status counts it. */
@@ -270,6 +271,8 @@ export interface NetFdBody {
 export interface NetConnectBody {
   /** Logical pid of the connecting process. */
   pid: number;
+  /** The socket's type: a UDP socket is reported only when it connects to the name server. */
+  kind: 'tcp' | 'udp';
   address: string;
   port: number;
   /** The connecting socket's port: the proxy sees it as the peer's port. */
