@@ -1,7 +1,7 @@
 // The file store as users meet it: real commands under `uwrx run`, then a look at
 // files/, files-<pid>/, files.meta, the resolution rule and `uwrx inspect files`.
 import test from 'ava';
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseFilesMeta, type FileMetaEntry } from '../src/record/files-meta.js';
 import { resolveFile } from '../src/record/resolve.js';
@@ -166,14 +166,16 @@ test('step 10 builds on step 0: make finds everything up to date', async (t) => 
   for (const a of [first, second]) t.notRegex(a.stderr, /[Cc]lock skew|in the future/);
 });
 
-test('stat times: the real filesystem at T0, this attempt one layer later, the same on a replay', async (t) => {
+test('stat times: real files show their own, this attempt\'s show T0 + one layer and later, the same on a replay', async (t) => {
   const cwd = project();
   mkdirSync(cwd);
   writeFileSync(path.join(cwd, 'src.c'), 'int x;\n');
-  const script = 'printf o > out; stat -c %Y src.c out; stat -L -c %Y /usr/bin/env; ls -l --time-style=+%s src.c | cut -d" " -f6';
+  utimesSync(path.join(cwd, 'src.c'), 1_600_000_000.25, 1_600_000_000.5);
+  const script = 'printf o > out; stat -c %.9Y src.c; stat -c %Y out; stat -L -c %Y /usr/bin/env; ls -l --time-style=+%s src.c | cut -d" " -f6';
   const a = await run(script, { cwd });
   const t0 = Number(BigInt(readFileSync(path.join(a.dir, 't0.txt'), 'utf8').trim()) / 1_000_000_000n);
-  t.deepEqual(a.stdout.trim().split('\n').map(Number), [t0, t0 + 1, t0, t0]);
+  const env = Math.floor(statSync('/usr/bin/env').mtimeMs / 1000);
+  t.deepEqual(a.stdout.trim().split('\n'), ['1600000000.500000000', String(t0 + 1), String(env), '1600000000']);
   const replay = await uwrx(['run', '--build', a.build, '--replay', a.dir], { cwd });
   t.is(replay.status, 0, replay.stderr);
   t.is(replay.stdout, a.stdout);

@@ -1,8 +1,10 @@
-// Times of the files an attempt changes (docs/record.md, "Timestamps in stat results"):
-// the virtual time of the change, so make sees the order of changes inside one run;
-// times a program sets itself are kept; the same on --replay.
+// Times of files under uwrx (docs/record.md, "Timestamps in stat results"): the virtual
+// time of the change for what an attempt changes, so make sees the order of changes
+// inside one run; times a program sets itself are kept; a parent's files keep their times
+// along a chain of steps; real files keep their own; the same on --replay.
 import test from 'ava';
-import { rmSync, writeFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -44,4 +46,85 @@ test.serial('explicit times are kept; other changes read the virtual time of the
   t.is(k, g, 'a rename keeps the time');
   t.is(f2, '1000000000.500000000');
   t.is(await runOk(cwd, ['--replay', 'build/0/0']), out);
+});
+
+// Along a chain of steps: a parent's files keep the times they showed in the parent, and
+// a source edited on disk after a step is newer than everything that step built.
+
+const OLD = new Date('2020-01-01T00:00:00Z');
+
+function project(cwd: string, files: Record<string, string>): void {
+  for (const [name, text] of Object.entries(files)) {
+    writeFileSync(path.join(cwd, name), text);
+    utimesSync(path.join(cwd, name), OLD, OLD); // a checkout older than any run
+  }
+}
+
+/** Commands a step ran (make and ninja echo them), ninja's progress prefix removed. */
+function commands(out: string): string[] {
+  return out.split('\n').filter((l) => /\bcc /.test(l)).map((l) => l.replace(/^\[\d+\/\d+\] /, ''));
+}
+
+test.serial('make along steps: the next step finds the build up to date; a source edited on disk in between is rebuilt alone', async (t) => {
+  ensureCommands({ make: 'make', cc: 'gcc' });
+  const cwd = scratch(t);
+  project(cwd, {
+    'main.c': 'int f(void);\nint g(void);\nint main(void) { return f() + g(); }\n',
+    'f.c': 'int f(void) { return 0; }\n',
+    'g.c': 'int g(void) { return 0; }\n',
+    Makefile: 'app: main.o f.o g.o\n\tcc -o app $^\n%.o: %.c\n\tcc -c -o $@ $<\n',
+  });
+  t.is(commands(await runOk(cwd, ['--step', '0', '--', 'make'])).length, 4);
+  t.deepEqual(commands(await runOk(cwd, ['--step', '10', '--', 'make'])), []);
+  writeFileSync(path.join(cwd, 'f.c'), 'int f(void) { return 1; }\n'); // now: newer than T0 of step 10
+  const rebuilt = await runOk(cwd, ['--step', '20', '--', 'make']);
+  t.deepEqual(commands(rebuilt), ['cc -c -o f.o f.c', 'cc -o app main.o f.o g.o']);
+  t.deepEqual(commands(await runOk(cwd, ['--step', '30', '--', 'make'])), [], 'and the step after that has nothing to do');
+  // the times a step shows are the ones it recorded: a replay of step 20 rebuilds the same
+  t.is(await runOk(cwd, ['--replay', 'build/20/0']), rebuilt);
+});
+
+const NINJA_FILE = `rule cc
+  command = cc -MD -MF $out.d -c $in -o $out
+  depfile = $out.d
+  deps = gcc
+rule link
+  command = cc $in -o $out
+build main.o: cc main.c
+build g.o: cc g.c
+build app: link main.o g.o
+`;
+
+test.serial('ninja along steps: no work at the next step (its deps log agrees with the times); an edited header rebuilds its users', async (t) => {
+  ensureCommands({ ninja: 'ninja-build', cc: 'gcc' });
+  const cwd = scratch(t);
+  project(cwd, {
+    'a.h': '#define A 0\n',
+    'main.c': '#include "a.h"\nint g(void);\nint main(void) { return A + g(); }\n',
+    'g.c': 'int g(void) { return 0; }\n',
+    'build.ninja': NINJA_FILE,
+  });
+  t.is(commands(await runOk(cwd, ['--step', '0', '--', 'ninja'])).length, 3);
+  const next = await runOk(cwd, ['--step', '10', '--', 'ninja', '-d', 'explain']);
+  t.regex(next, /no work to do/);
+  t.notRegex(next, /out of date|dirty/, next);
+  writeFileSync(path.join(cwd, 'a.h'), '#define A 0\n#define B 1\n');
+  const rebuilt = await runOk(cwd, ['--step', '20', '--', 'ninja']);
+  t.deepEqual(commands(rebuilt), ['cc -MD -MF main.o.d -c main.c -o main.o', 'cc main.o g.o -o app']);
+  t.regex(await runOk(cwd, ['--step', '30', '--', 'ninja']), /no work to do/);
+});
+
+test.serial("python's bytecode caches of the standard library stay valid: none stale, none written", async (t) => {
+  const cwd = scratch(t);
+  const argv = ['python3', '-v', '-c', 'import json, multiprocessing, email, http.client'];
+  const stale = (text: string) => text.split('\n').filter((l) => /bytecode is stale|bad mtime/.test(l)).length;
+  const native = spawnSync(argv[0]!, argv.slice(1), { cwd, encoding: 'utf8' });
+  t.is(native.status, 0, native.stderr);
+  t.regex(native.stderr, /code object from .*json/, 'the caches exist natively');
+  const r = await uwrx(['run', '-q', '--step', '0', '--', ...argv], { cwd });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /code object from .*json/, 'and are used inside');
+  t.true(stale(r.stderr) <= stale(native.stderr), `${stale(r.stderr)} stale caches inside, ${stale(native.stderr)} natively`);
+  const written = readFileSync(path.join(cwd, 'build/0/0/files.meta'), 'utf8').split('\n').filter((l) => /\.pyc\t/.test(l));
+  t.deepEqual(written, [], 'no bytecode written into the record');
 });

@@ -2,10 +2,11 @@
 // randomization, clocks that differ between processes and follow causality, virtual CPU
 // time. Temp names and random bytes repeat on --replay and differ between processes.
 import test from 'ava';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
+import { readProcessTable, type ProcessRecord } from '../src/record/procs.js';
 
 async function runOk(cwd: string, args: string[]): Promise<{ stdout: string; stderr: string }> {
   const r = await uwrx(['run', '-q', ...args], { cwd });
@@ -108,4 +109,71 @@ test.serial('CPU time is virtual: clock(), process_time, times() and getrusage r
   const [ns] = first.split(' ');
   t.true(BigInt(ns!) < 100_000_000n, `a few reads of virtual CPU time, not the real ${ns} ns`);
   t.regex(first.trim(), / 0\.0 0$/, 'no system time; counters read 0');
+});
+
+// A parallel make whose jobs end in an order set by files outside the record: the
+// replay runs the same processes, but they first show up in another order.
+const PARALLEL_MAKEFILE = [
+  'N := $(shell seq 1 $(JOBS))',
+  'all: $(N:%=out/%.txt)',
+  'out/%.txt: | out',
+  '\tsleep $$(cat delays/$*); echo $* > $@; tr 0-9 a-j < $@ > $@.up; cp $@.up $@',
+  'out:',
+  '\tmkdir -p out',
+  '',
+].join('\n');
+
+function writeDelays(cwd: string, jobs: number, slow: number): void {
+  mkdirSync(path.join(cwd, 'delays'), { recursive: true });
+  for (let i = 1; i <= jobs; i++) writeFileSync(path.join(cwd, 'delays', String(i)), i % 4 === slow ? '0.4\n' : '0.01\n');
+}
+
+/** Every stored file of an attempt (files/, files-<pid>/) with its bytes, and files.meta's
+ * lines sorted (their order follows the scheduling). */
+function storedFiles(attemptDir: string): { files: Map<string, string>; meta: string[] } {
+  const files = new Map<string, string>();
+  const walk = (rel: string) => {
+    for (const name of readdirSync(path.join(attemptDir, rel)).sort()) {
+      const r = path.join(rel, name);
+      const st = lstatSync(path.join(attemptDir, r));
+      if (st.isDirectory()) walk(r);
+      else files.set(r, st.isFile() ? readFileSync(path.join(attemptDir, r), 'utf8') : `mode ${st.mode}`);
+    }
+  };
+  for (const dir of readdirSync(attemptDir).filter((n) => n === 'files' || n.startsWith('files-'))) walk(dir);
+  const meta = readFileSync(path.join(attemptDir, 'files.meta'), 'utf8').trim().split('\n').sort();
+  return { files, meta };
+}
+
+test.serial('--replay gives each process the logical pid of its tree key in the replayed attempt, whatever the order of first sight', async (t) => {
+  ensureCommands({ make: 'make' });
+  const cwd = scratch(t);
+  writeFileSync(path.join(cwd, 'Makefile'), PARALLEL_MAKEFILE);
+  writeDelays(cwd, 24, 1);
+  await runOk(cwd, ['--step', '0', '--', 'make', '-s', '-j4', 'JOBS=24']);
+  writeDelays(cwd, 24, 3); // other jobs are slow now: they end, and their children start, in another order
+  await runOk(cwd, ['--replay', 'build/0/0']);
+  const [recorded, replayed] = await Promise.all(['build/0/0', 'build/0/1'].map((a) => readProcessTable(path.join(cwd, a))));
+  const firstSeen = (procs: ProcessRecord[]) => [...procs].sort((a, b) => Number(a.start - b.start)).map((p) => p.key);
+  t.notDeepEqual(firstSeen(replayed!), firstSeen(recorded!), 'the processes showed up in another order');
+  const byKey = (procs: ProcessRecord[]) => new Map(procs.map((p) => [p.key, p.pid]));
+  t.true(recorded!.length > 100);
+  t.deepEqual(byKey(replayed!), byKey(recorded!), 'the same pid for every tree key');
+  const a = storedFiles(path.join(cwd, 'build/0/0'));
+  const b = storedFiles(path.join(cwd, 'build/0/1'));
+  t.true([...a.files.keys()].some((f) => /^files-\d+\//.test(f)), 'later versions are stored by pid');
+  t.deepEqual(b.files, a.files, 'the same files in files/ and every files-<pid>/');
+  t.deepEqual(b.meta, a.meta);
+
+  // A replay that runs more than was recorded: the new processes get pids after the
+  // largest recorded one.
+  await runOk(cwd, ['--replay', 'build/0/0', '--', 'make', '-s', '-j4', 'JOBS=25']);
+  const more = await readProcessTable(path.join(cwd, 'build/0/2'));
+  const known = byKey(recorded!);
+  const largest = Math.max(...recorded!.map((p) => p.pid));
+  const fresh = more.filter((p) => !known.has(p.key));
+  t.true(fresh.length >= 5, 'the 25th job and its children are new');
+  for (const p of fresh) t.true(p.pid > largest, `new process ${p.key} gets pid ${p.pid} > ${largest}`);
+  t.is(new Set(more.map((p) => p.pid)).size, more.length, 'pids are unique');
+  for (const p of more.filter((p) => known.has(p.key))) t.is(p.pid, known.get(p.key)!, p.key);
 });

@@ -11,6 +11,7 @@ import {
   freshT0Ns,
   gettimeofday,
   joinClock,
+  layerTimes,
   newClock,
   newWait,
   parseTimeMode,
@@ -49,6 +50,18 @@ test('wall clocks start at T0 + the offset where the attempt squashes its files'
   t.is(readClock(shifted, k, Clock.REALTIME), T0 + 3_000_000_000n);
   t.is(readClock(shifted, k, Clock.TAI), T0 + 3_000_000_000n + DEFAULT_STEP_NS);
   t.is(readClock(shifted, k, Clock.MONOTONIC), MONOTONIC_BASE_NS + 2n * DEFAULT_STEP_NS, 'only wall clocks move');
+});
+
+test("an attempt's wall clocks start past the newest file its parents left; edits are judged against their latest T0", (t) => {
+  const s = 1_000_000_000n;
+  t.deepEqual(layerTimes(T0, s, []), { wallOffsetNs: s, recordedSinceNs: 0n, recordedNewestNs: 0n }, 'no parents: one interval');
+  // parents that ended long before: one interval per parent and one more
+  const old = [{ t0Ns: T0 - 100n * s, newestNs: T0 - 90n * s }, { t0Ns: T0 - 200n * s, newestNs: T0 - 150n * s }];
+  t.deepEqual(layerTimes(T0, s, old), { wallOffsetNs: 3n * s, recordedSinceNs: T0 - 100n * s, recordedNewestNs: T0 - 90n * s });
+  // a parent whose virtual times ran ahead of this attempt's T0: whole intervals past them
+  t.is(layerTimes(T0, s, [{ t0Ns: T0 - 5n * s, newestNs: T0 + 7n * s + 1n }]).wallOffsetNs, 9n * s);
+  // a parent without newest.txt counts as having ended at this attempt's T0
+  t.deepEqual(layerTimes(T0, s, [{}]), { wallOffsetNs: 2n * s, recordedSinceNs: 0n, recordedNewestNs: T0 });
 });
 
 test('frozen reads the bases forever; real leaves every clock to the kernel', (t) => {

@@ -1,9 +1,13 @@
 // Replay: a new attempt of a recorded step, with the recorded command, parents, seed,
-// T0, time mode and address-space randomization, and the network off unless asked for. It only decides settings;
-// the other features do what they always do with them.
+// T0, time mode and address-space randomization, and the network off unless asked for,
+// and the replayed processes' logical pids by tree key. It only decides settings; the
+// other features do what they always do with them.
+import { promises as fs } from 'node:fs';
+import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { isErrno } from '../fs.js';
 import { linkReplay, readParents, readStepCommand, readStepOptions, resolveAttemptDir, type AttemptPaths } from '../record/layout.js';
+import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from '../record/procs.js';
 import { formatSeed, readSeedFile } from '../reproducibility/prng.js';
 import { parseTimeMode, readT0File, type TimeMode } from '../reproducibility/time.js';
 import { defineFeature } from './feature.js';
@@ -33,9 +37,32 @@ export default defineFeature({
       async record(run) {
         await linkReplay(run.paths.attemptDir, replayed.attemptDir);
       },
+      async plan() {
+        return { replayPids: await replayedPids(replayed) };
+      },
     };
   },
 });
+
+/** Tree key -> logical pid of the replayed attempt's processes, as the flat triples of
+ * InitPlan.replayPids. An attempt without a process table (cut short) gives none: every
+ * process then gets a fresh pid. Keys are unique in a table; a malformed one is skipped. */
+async function replayedPids(attempt: AttemptPaths): Promise<number[]> {
+  let rows;
+  try {
+    rows = parseProcessRows(await fs.readFile(path.join(attempt.attemptDir, PROCESS_TABLE_FILE), 'utf8'));
+  } catch (err) {
+    if (isErrno(err, 'ENOENT')) return [];
+    if (err instanceof ProcessTableError) throw new UsageError(`--replay ${attempt.attemptDir}: ${err.message}`);
+    throw err;
+  }
+  const out: number[] = [];
+  for (const row of rows) {
+    const m = /^([1-9][0-9]*)\.(0|[1-9][0-9]*)$/.exec(row.key);
+    if (m) out.push(Number(m[1]), Number(m[2]), row.pid);
+  }
+  return out;
+}
 
 /** The time mode a recorded attempt ran with (attempts before the option: advancing). */
 async function recordedTimeMode(attempt: AttemptPaths): Promise<TimeMode> {

@@ -2,7 +2,7 @@
 // address-space randomization (off unless --aslr), and their part of the sandbox plan
 // (deterministic randomness and clocks, the ld.so shim, hostname and domain name); docs/reproducibility.md.
 import { formatSeed, freshSeed, parseSeed, writeSeedFile } from '../reproducibility/prng.js';
-import { freshT0Ns, writeT0File } from '../reproducibility/time.js';
+import { freshT0Ns, writeNewestFile, writeT0File } from '../reproducibility/time.js';
 import { defineFeature } from './feature.js';
 
 export default defineFeature({
@@ -22,6 +22,9 @@ export default defineFeature({
         t0Ns = run.settings.t0Ns ?? freshT0Ns(run.startedAt.getTime());
         await writeSeedFile(run.paths.attemptDir, parseSeed(seed));
         await writeT0File(run.paths.attemptDir, t0Ns);
+      },
+      async finish(run, { sandbox }) {
+        if (sandbox.newestFileNs !== undefined) await writeNewestFile(run.paths.attemptDir, sandbox.newestFileNs);
       },
       plan(run) {
         const s = run.settings;

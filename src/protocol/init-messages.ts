@@ -109,6 +109,10 @@ export interface InitPlan {
   files?: FilesPlan;
   /** Enables the deferral test feature of uwrx-init (a test switch, see launch.ts). */
   testDeferral?: boolean;
+  /** On replay: the replayed attempt's processes as flat triples (parent's logical pid,
+   * ordinal among its children from 0, logical pid), i.e. tree key -> pid. A process
+   * whose key is listed gets that pid; others get pids after the largest one. */
+  replayPids?: number[];
   /** Executable names (exact, or "prefix*") whose exec start is asked about
    * (MSG_REBUILD_EXEC); matched against the basenames of argv[0] and of the executable,
    * as they are and without a "<arch>-linux-<abi>-" prefix and a "-<version>" suffix. */
@@ -146,9 +150,8 @@ export interface ReplayedFile {
   data?: Uint8Array;
 }
 
-/** Where uwrx-init keeps the file record during the run, and the layers it tells apart
- * when it squashes stat times (real filesystem: T0, parent layer i: T0 + i*intervalNs,
- * this attempt: T0 + (layers+1)*intervalNs). */
+/** Where uwrx-init keeps the file record during the run, and what it needs to answer
+ * stat times (docs/record.md, "Timestamps in stat results"). */
 export interface FilesPlan {
   /** <runDir>/files.meta, appended to during the run. */
   meta: string;
@@ -157,6 +160,13 @@ export interface FilesPlan {
   /** Parent layers below this attempt (the length of the parent chain). */
   layers: number;
   intervalNs: number;
+  /** With T0 (decimal ns strings, src/reproducibility/time.ts layerTimes): where the
+   * attempt's wall clocks start after T0; the latest T0 of the parent chain ("0": none);
+   * the newest time a parent's file showed. A real file modified after recordedSinceNs
+   * shows a time after recordedNewestNs. */
+  wallOffsetNs?: string;
+  recordedSinceNs?: string;
+  recordedNewestNs?: string;
   overlays: Array<{
     mountPoint: string;
     upper: string;
@@ -173,6 +183,9 @@ export interface SpawnBody {
   ppid: number;
   /** pid inside the sandbox's pid namespace (creation order among siblings). */
   nspid: number;
+  /** Rank among the parent's children in creation order, from 0 (the tree key's second
+   * part); absent from older senders. */
+  ordinal?: number;
   time: number;
 }
 
@@ -212,6 +225,9 @@ export interface DoneBody {
   /** File calls (opens, the stat and access families, mutations) answered through
    * seccomp notifications during the run. */
   fileNotifications?: number;
+  /** The newest time a file of the attempt shows at its end (decimal ns; times set
+   * explicitly left out): newest.txt. Absent without file times. */
+  newestFileNs?: string;
 }
 
 export interface DeferredStats {

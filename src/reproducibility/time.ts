@@ -2,6 +2,7 @@
 // of src/native/common/dettime.h: the same pure functions over a process's clocks and a
 // thread's timed wait, checked against the C half with test/fixtures/time-vectors.json.
 // Nanoseconds are bigints (T0 in ns does not fit a double exactly).
+import { readFileSync } from 'node:fs';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -279,6 +280,59 @@ export function freshT0Ns(now = Date.now()): bigint {
 }
 
 export const T0_FILE = 't0.txt';
+/** newest.txt of an attempt: the newest time (ns since the epoch) a file of the attempt
+ * showed at its end, times set explicitly by programs left out (docs/record.md). */
+export const NEWEST_FILE = 'newest.txt';
+
+/** A file of ns since the epoch (t0.txt, newest.txt); undefined when it is missing or
+ * malformed (older attempts, attempts cut short). */
+export function readNsFileSync(file: string): bigint | undefined {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8').trim();
+  } catch {
+    return undefined;
+  }
+  return /^\d+$/.test(text) ? BigInt(text) : undefined;
+}
+
+export async function writeNewestFile(attemptDir: string, ns: bigint): Promise<void> {
+  await writeFile(join(attemptDir, NEWEST_FILE), `${ns}\n`);
+}
+
+/** How the times of files from the layers below relate to this attempt's clocks. */
+export interface LayerTimes {
+  /** Where the attempt's wall clocks start, relative to T0 (see attemptWallOffsetNs). */
+  wallOffsetNs: bigint;
+  /** The latest T0 of the parent chain (0n: no parents): a real file modified after it
+   * changed after (or while) its parents were recorded. */
+  recordedSinceNs: bigint;
+  /** The newest time a parent's file showed: a real file modified since recordedSinceNs
+   * shows a time after it, so it is never older than what the parents built from it. */
+  recordedNewestNs: bigint;
+}
+
+/** The wall-clock start of an attempt and what it needs of its parents' times. The
+ * clocks start one interval per parent plus one after T0 (as the attempt's own files
+ * did before their change times were kept), and at least one interval after the newest
+ * file a parent left (its virtual times can run ahead of real time), in whole intervals,
+ * so no inherited file is newer than the clock. A parent without newest.txt counts as
+ * T0 (it ran before this attempt started). */
+export function layerTimes(t0Ns: bigint, intervalNs: bigint, parents: Array<{ t0Ns?: bigint; newestNs?: bigint }>): LayerTimes {
+  let since = 0n;
+  let newest = 0n;
+  for (const p of parents) {
+    if (p.t0Ns !== undefined && p.t0Ns > since) since = p.t0Ns;
+    const n = p.newestNs ?? t0Ns;
+    if (n > newest) newest = n;
+  }
+  let offset = wallOffsetNs(parents.length, intervalNs);
+  if (parents.length > 0) {
+    const needed = newest + intervalNs - t0Ns;
+    if (needed > offset) offset = ((needed + intervalNs - 1n) / intervalNs) * intervalNs;
+  }
+  return { wallOffsetNs: offset, recordedSinceNs: since, recordedNewestNs: newest };
+}
 
 /** t0.txt of an attempt: T0 in ns since the epoch, decimal, and a newline. */
 export async function writeT0File(attemptDir: string, t0Ns: bigint): Promise<void> {

@@ -54,6 +54,8 @@ export interface SandboxOptions {
   /** The network's plan pieces; present: uwrx-init gets a socket to hand sockets over
    * (MSG_NET_FD), absent: loopback only, nothing serves it. */
   network?: NetworkPlan;
+  /** On replay, the replayed processes' pids by tree key (InitPlan.replayPids). */
+  replayPids?: number[];
   /** Programs whose exec uwrx-init asks about (partial rebuild; PlanInput.skippable). */
   skippable?: string[];
 }
@@ -106,6 +108,8 @@ export interface SandboxOutcome {
   problem?: string;
   /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
   fileNotifications?: number;
+  /** DoneBody.newestFileNs. */
+  newestFileNs?: bigint;
 }
 
 export interface Sandbox {

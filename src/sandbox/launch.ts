@@ -142,6 +142,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       incomplete: interrupted || lost !== undefined,
       ...left,
       ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
+      ...(outcome.newestFileNs !== undefined ? { newestFileNs: BigInt(outcome.newestFileNs) } : {}),
       ...(terminated ? { terminated } : {}),
       ...(lost ? { problem: lost } : {}),
     };
@@ -279,6 +280,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.repro ? { repro: options.repro } : {}),
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     ...(options.network ? { network: options.network } : {}),
+    ...(options.replayPids ? { replayPids: options.replayPids } : {}),
     ...(options.skippable ? { skippable: options.skippable } : {}),
     parents: parentStores(options.attemptDir),
   });

@@ -8,7 +8,7 @@ import path from 'node:path';
 import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers } from '../record/flatten.js';
 import { parentChain, versionPids } from '../record/resolve.js';
-import { TIME_MODE_CODE, TIME_MODES, type TimeMode } from '../reproducibility/time.js';
+import { NEWEST_FILE, T0_FILE, TIME_MODE_CODE, TIME_MODES, readNsFileSync, type TimeMode } from '../reproducibility/time.js';
 import { realHost, type HostView } from './host.js';
 import { buildKernelFilesystems } from './plan/dev.js';
 import { buildHidden, normaliseHidden } from './plan/hidden.js';
@@ -106,6 +106,8 @@ export interface PlanInput {
   /** The network's pieces (src/network/feature.ts): steps once lo is up, and files bound
    * read-only over host paths (resolv.conf, CA bundles). */
   network?: NetworkPlan;
+  /** See InitPlan.replayPids. */
+  replayPids?: number[];
   /** Executable names whose exec uwrx-init holds and asks about (partial rebuild,
    * src/features/rebuild.ts); absent or empty: none. */
   skippable?: string[];
@@ -121,14 +123,24 @@ export interface NetworkPlan {
 export interface ParentStore {
   attemptDir: string;
   roots: string[];
+  /** Its T0 (t0.txt) and the newest time its files showed at its end (newest.txt);
+   * absent when the attempt lacks the file. */
+  t0Ns?: bigint;
+  newestNs?: bigint;
 }
 
 /** The stores of an attempt's parent chain (parent/0 and its ancestors, then parent/1 ...). */
 export function parentStores(attemptDir: string): ParentStore[] {
-  return parentChain(attemptDir).map((dir) => ({
-    attemptDir: dir,
-    roots: [...versionPids(dir).map((q) => path.join(dir, `files-${q}`)), path.join(dir, 'files')],
-  }));
+  return parentChain(attemptDir).map((dir) => {
+    const t0Ns = readNsFileSync(path.join(dir, T0_FILE));
+    const newestNs = readNsFileSync(path.join(dir, NEWEST_FILE));
+    return {
+      attemptDir: dir,
+      roots: [...versionPids(dir).map((q) => path.join(dir, `files-${q}`)), path.join(dir, 'files')],
+      ...(t0Ns !== undefined ? { t0Ns } : {}),
+      ...(newestNs !== undefined ? { newestNs } : {}),
+    };
+  });
 }
 
 /** The sandbox for these inputs, as data. Reads the host only through `host` (default:
@@ -188,6 +200,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
           }
         : {}),
       files,
+      ...(input.replayPids ? { replayPids: input.replayPids } : {}),
       ...(input.skippable?.length ? { skippable: input.skippable } : {}),
     },
   };
@@ -213,6 +226,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
   ];
   if (plan.seed) lines.push(`seed ${plan.seed}; t0 ${plan.t0Ns} ns; time ${TIME_MODES[plan.timeMode ?? 0] ?? plan.timeMode}; address-space randomization ${plan.aslr ? 'on' : 'off'}`);
   if (plan.files) lines.push(`files.meta ${plan.files.meta}; versions ${plan.files.versions}; parent layers ${plan.files.layers}`);
+  if (plan.replayPids) lines.push(`replayed logical pids: ${plan.replayPids.length / 3} tree keys`);
   for (const o of overlays) {
     if (o.mode !== o.hostMode) lines.push(`upper ${o.upper} ${o.mode.toString(8)} (for ${o.mountPoint}, ${o.hostMode.toString(8)} on the host)`);
     for (const d of o.upperDirs ?? []) lines.push(`upper dir ${d.path} ${d.mode.toString(8)}`);

@@ -9,6 +9,7 @@ export { PROCESS_TABLE_FILE, formatProcessTable, parseProcessTable, readProcessT
 
 interface Live extends ProcessRecord {
   nspid: number;
+  ordinal: number | undefined;
   execs: number;
 }
 
@@ -28,6 +29,7 @@ export class ProcessTable {
       exe: null,
       argv: [],
       nspid: body.nspid,
+      ordinal: body.ordinal,
       execs: 0,
     });
   }
@@ -62,15 +64,16 @@ export class ProcessTable {
       list.push(p);
       children.set(p.ppid, list);
     }
-    // pids inside the namespace grow in creation order: that order survives racy
-    // scheduling, the order of first sight does not
+    // uwrx-init gives the ordinal (the one a replay matches on); without it, pids inside
+    // the namespace grow in creation order: that order survives racy scheduling, the
+    // order of first sight does not
     for (const [ppid, list] of children) {
       list.sort((a, b) => a.nspid - b.nspid);
-      list.forEach((p, i) => (p.key = `${ppid}.${i}`));
+      list.forEach((p, i) => (p.key = `${ppid}.${p.ordinal ?? i}`));
     }
     return [...this.procs.values()]
       .sort((a, b) => a.pid - b.pid)
-      .map(({ nspid: _n, execs: _e, ...rest }) => rest);
+      .map(({ nspid: _n, ordinal: _o, execs: _e, ...rest }) => rest);
   }
 
   async write(attemptDir: string): Promise<void> {

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/syscall.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -36,17 +37,91 @@ static enum verdict answer(struct notif_ctx *ctx, int64_t val, int error) {
   return notify_answer_now(ctx, val, error);
 }
 
+/* ---- where a child forked ----
+ * uwrx sees a child first at its own first notified call (fork itself is not notified:
+ * a notified fork could fail with EINTR), by which time its parent may have gone on
+ * reading its clock, waiting and reaping. Pids of the sandbox's namespace are handed out
+ * in order, so a call of the parent made while the namespace's last pid was below the
+ * child's pid was made before the fork, and one made when it was at or above it, after.
+ * Each change of a process's clock is marked with the last pid at the call that caused
+ * it (for the end of a wait or a reap: the wait call), and a child starts from the value
+ * before the first change marked at or above its pid. */
+
+static int last_pid_fd = -1;
+
+/* The namespace's last allocated pid (uwrx-init is in the sandbox's pid namespace). */
+static int ns_last_pid(void) {
+  int fd = __atomic_load_n(&last_pid_fd, __ATOMIC_RELAXED);
+  if (fd < 0) {
+    int opened = open("/proc/sys/kernel/ns_last_pid", O_RDONLY | O_CLOEXEC);
+    if (opened < 0) return 0;
+    int expected = -1;
+    if (!__atomic_compare_exchange_n(&last_pid_fd, &expected, opened, false, __ATOMIC_RELAXED, __ATOMIC_RELAXED)) close(opened);
+    fd = __atomic_load_n(&last_pid_fd, __ATOMIC_RELAXED);
+  }
+  char buf[16];
+  ssize_t n = pread(fd, buf, sizeof buf - 1, 0);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  return atoi(buf);
+}
+
+/* The clock of `p` is about to change because of a call made at `last_pid` (lock held).
+ * Changes of calls made while no pid was handed out are one change for any child. */
+static void mark(struct proc *p, int last_pid) {
+  struct proc_repro *r = &p->repro;
+  if (r->nmarks && r->marks[(r->nmarks - 1) % CLOCK_MARKS].last_pid == last_pid) return;
+  r->marks[r->nmarks % CLOCK_MARKS] = (struct clock_mark){ last_pid, r->clock.now_ns };
+  r->nmarks++;
+}
+
+static bool single_threaded(pid_t pid) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  /* num_threads is field 20; fields after the name, which may hold spaces */
+  char *f = strrchr(buf, ')');
+  for (int field = 2; f && *f; f++)
+    if (*f == ' ' && ++field == 20) return atoi(f + 1) == 1;
+  return false;
+}
+
+static void join_reaped(struct proc *p);
+
+/* The parent's clock when it forked `child` (lock held). */
+static int64_t fork_clock(struct proc *parent, struct proc *child) {
+  struct proc_repro *r = &parent->repro;
+  unsigned first = r->nmarks > CLOCK_MARKS ? r->nmarks - CLOCK_MARKS : 0;
+  for (unsigned i = first; i < r->nmarks; i++)
+    if (r->marks[i % CLOCK_MARKS].last_pid >= child->tgid) return r->marks[i % CLOCK_MARKS].now_ns;
+  /* Forked after the parent's latest call. A wait that call made had returned: its end and
+   * the children it reaped count now (one thread: a thread of several may still wait). */
+  for (struct repro_thread *t = r->threads; t; t = t->next) {
+    if (!t->busy || t->settled || t->entry_last_pid >= child->tgid || !single_threaded(parent->tgid)) continue;
+    mark(parent, t->entry_last_pid);
+    uwrx_time_wait_end(cfg(), &r->clock, &t->wait, (int64_t)now_ns());
+    if (t->reaping) join_reaped(parent);
+    t->settled = true;
+  }
+  return r->clock.now_ns;
+}
+
 /* ---- processes ---- */
 
-/* A new process starts at its parent's clock as the parent left it at its last notified
- * call: uwrx sees a child first at its own first notified call (fork itself is not
- * notified), normally its execve or, after vfork and posix_spawn, before the parent runs
- * again. A parent that changes its clock (a read, a timed wait) between a fork and
- * that call hands the later value on: a difference between runs (docs/reproducibility.md). */
+/* A new process starts at its parent's clock when it forked it (fork_clock) plus an
+ * offset from its own random stream. */
 static void clocks_spawned(struct proc *p, struct proc *parent) {
+  uwrx_clock at_fork;
   const uwrx_clock *from = NULL;
   if (parent) {
-    from = &parent->repro.clock;
+    at_fork = parent->repro.clock;
+    at_fork.now_ns = fork_clock(parent, p);
+    from = &at_fork;
     p->repro.vdso_hidden = parent->repro.vdso_hidden;
     struct proc_repro *r = &parent->repro;
     if (r->nchildren_procs == r->capchildren_procs) {
@@ -64,17 +139,66 @@ static struct repro_thread *busy_thread(struct proc *p, pid_t tid) {
   struct repro_thread *t = repro_thread(p, tid);
   if (t && !t->busy) {
     t->busy = true;
+    t->settled = false;
+    t->entry_last_pid = ns_last_pid();
     __atomic_add_fetch(&p->repro.busy_threads, 1, __ATOMIC_RELAXED);
   }
   return t;
 }
 
-/* wait4, waitid: the children this call reaps are joined at the thread's next call. */
+/* The parent joins, now, the ends of its children that have ended (their exit_group was
+ * seen) and that a wait for `which` (0: any) can reap (lock held). */
+static void join_ended(struct proc *p, pid_t which) {
+  for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
+    struct proc *c = p->repro.children_procs[i];
+    if (!c->exit_group_seen || (which != 0 && which != c->tgid)) continue;
+    uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
+    p->repro.children_procs[i--] = p->repro.children_procs[--p->repro.nchildren_procs];
+  }
+}
+
+/* wait4, waitid. A child reaped by the call is joined before the call returns, so a
+ * process the parent starts right after it (a shell's next command) starts after that
+ * child's end, whichever of the two uwrx sees first: a child that already ended is
+ * joined here, one that ends while the call blocks at its exit_group (on_child_exit).
+ * The rest (a child killed by a signal) is joined at the thread's next call. */
 static enum verdict on_reap(struct notif_ctx *ctx) {
   if (!ctx->proc) return VERDICT_CONTINUE;
+  const __u64 *a = ctx->req->data.args;
+  bool wait4 = ctx->req->data.nr == SYS_wait4;
+  int options = (int)(wait4 ? a[2] : a[3]);
+  pid_t which;
+  if (wait4) which = (int)a[0] > 0 ? (pid_t)a[0] : 0; /* -1 any, 0 or -pgid: a group */
+  else which = (int)a[0] == 1 /* P_PID */ ? (pid_t)a[1] : (int)a[0] == 3 /* P_PIDFD */ ? -1 : 0;
   pthread_mutex_lock(&g.lock);
   struct repro_thread *t = busy_thread(ctx->proc, ctx->req->pid);
-  if (t) t->reaping = true;
+  if (t) {
+    t->reaping = true;
+    t->reap_blocking = !(options & WNOHANG);
+    t->reap_pid = which;
+  }
+  if (which >= 0 && t) {
+    mark(ctx->proc, t->entry_last_pid);
+    join_ended(ctx->proc, which);
+  }
+  pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
+}
+
+/* exit_group of a process whose parent blocks in a wait that can reap it: the parent
+ * joins its end now, before the wait returns (see on_reap). */
+static enum verdict on_child_exit(struct notif_ctx *ctx) {
+  struct proc *c = ctx->proc;
+  if (!c) return VERDICT_CONTINUE;
+  pthread_mutex_lock(&g.lock);
+  struct proc *parent = procs_find(c->ppid);
+  struct repro_thread *waiting = NULL;
+  for (struct repro_thread *t = parent ? parent->repro.threads : NULL; t && !waiting; t = t->next)
+    if (t->busy && t->reaping && t->reap_blocking && (t->reap_pid == 0 || t->reap_pid == c->tgid)) waiting = t;
+  if (waiting) {
+    mark(parent, waiting->entry_last_pid);
+    join_ended(parent, c->tgid);
+  }
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
 }
@@ -105,7 +229,9 @@ static void clocks_resumed(struct notif_ctx *ctx) {
   struct proc *p = ctx->proc;
   if (!p) return;
   if (__atomic_load_n(&p->repro.armed_timers, __ATOMIC_RELAXED)) {
+    int last = ns_last_pid();
     pthread_mutex_lock(&g.lock);
+    mark(p, last);
     fire_timers(p, (int64_t)ctx->time);
     pthread_mutex_unlock(&g.lock);
   }
@@ -118,8 +244,11 @@ static void clocks_resumed(struct notif_ctx *ctx) {
   for (t = p->repro.threads; t; t = t->next)
     if (t->tid == (pid_t)ctx->req->pid) break;
   if (t && t->busy) {
-    uwrx_time_wait_end(cfg(), &p->repro.clock, &t->wait, (int64_t)ctx->time);
-    if (t->reaping) join_reaped(p);
+    if (!t->settled) {
+      mark(p, t->entry_last_pid);
+      uwrx_time_wait_end(cfg(), &p->repro.clock, &t->wait, (int64_t)ctx->time);
+      if (t->reaping) join_reaped(p);
+    }
     if (t->rewrite_len) {
       addr = t->rewrite_addr;
       len = t->rewrite_len;
@@ -142,7 +271,9 @@ static void clocks_resumed(struct notif_ctx *ctx) {
 bool clocks_stamp(struct proc *p, int64_t *ns) {
   const struct repro_config *c = repro_config_get();
   if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return false;
+  int last = ns_last_pid();
   pthread_mutex_lock(&g.lock);
+  mark(p, last);
   bool ok = uwrx_time_read(&c->time, &p->repro.clock, 0 /* CLOCK_REALTIME */, ns);
   pthread_mutex_unlock(&g.lock);
   return ok;
@@ -159,10 +290,12 @@ static enum verdict on_read(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   if (!ctx->proc) return VERDICT_CONTINUE;
   uwrx_clock *k = &ctx->proc->repro.clock;
+  int last = ns_last_pid();
   int64_t ns = 0, sec = 0, usec = 0;
   switch (req->data.nr) {
   case SYS_clock_gettime: {
     pthread_mutex_lock(&g.lock);
+    mark(ctx->proc, last);
     int faked = uwrx_time_read(cfg(), k, (int32_t)req->data.args[0], &ns);
     pthread_mutex_unlock(&g.lock);
     if (!faked) return VERDICT_CONTINUE;
@@ -174,6 +307,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
     uint64_t tv = req->data.args[0], tz = req->data.args[1];
     if (tv) {
       pthread_mutex_lock(&g.lock);
+      mark(ctx->proc, last);
       uwrx_time_gettimeofday(cfg(), k, &sec, &usec);
       pthread_mutex_unlock(&g.lock);
       int64_t val[2] = { sec, usec };
@@ -189,6 +323,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
   case SYS_times: {
     int64_t out[5];
     pthread_mutex_lock(&g.lock);
+    mark(ctx->proc, last);
     int faked = uwrx_time_times(cfg(), k, 1000000000 / sysconf(_SC_CLK_TCK), out);
     pthread_mutex_unlock(&g.lock);
     if (!faked) return VERDICT_CONTINUE;
@@ -202,6 +337,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
     if (who != 0 /* SELF */ && who != -1 /* CHILDREN */ && who != 1 /* THREAD */) return VERDICT_CONTINUE;
     int64_t usage[18] = { 0 }, user, sys;
     pthread_mutex_lock(&g.lock);
+    mark(ctx->proc, last);
     int faked = uwrx_time_rusage(cfg(), k, who == -1, &user, &sys);
     pthread_mutex_unlock(&g.lock);
     if (!faked) return VERDICT_CONTINUE;
@@ -211,6 +347,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
   }
   case SYS_time: {
     pthread_mutex_lock(&g.lock);
+    mark(ctx->proc, last);
     uwrx_time_time(cfg(), k, &sec);
     pthread_mutex_unlock(&g.lock);
     uint64_t tloc = req->data.args[0];
@@ -460,6 +597,7 @@ static const struct subscription clock_calls[] = {
   /* reaps (forks are not notified: a notified fork could fail with EINTR) */
   { SYS_wait4, on_reap, NULL, NULL },
   { SYS_waitid, on_reap, NULL, NULL },
+  { SYS_exit_group, on_child_exit, NULL, NULL },
 };
 
 const struct feature feature_clocks = {

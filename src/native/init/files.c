@@ -10,10 +10,11 @@
  * files.meta lines are buffered here and appended to the run directory's files.meta.
  * Only paths inside the overlays (what ends up in files/) are recorded.
  *
- * Stat results of files inside the overlays are answered here with squashed times: the
- * real filesystem T0, parent layer i T0 + i*interval, this attempt T0 + (layers+1)*interval.
- * The layer is found by looking the path up in the upper directory and the parents'
- * layer directories (fds opened before pivot_root). */
+ * Stat results of files inside the overlays are answered here with deterministic times
+ * (shown_time): a file this attempt changed shows the virtual time of its change, a
+ * parent's file the time it showed in the parent, a real file its own modification time.
+ * Where a file comes from is found by looking the path up in the upper directory and the
+ * parents' layer directories (fds opened before pivot_root). */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -57,6 +58,11 @@ static struct {
   int meta_fd, versions_fd;
   int64_t t0_ns, interval_ns;
   int layers;  /* parent layers below this attempt */
+  int64_t wall_offset_ns;      /* this attempt's wall clocks start at T0 + this */
+  bool has_wall_offset;
+  int64_t recorded_since_ns;   /* latest T0 of the parent chain (0: no parents) */
+  int64_t recorded_newest_ns;  /* newest time a parent's file showed */
+  int64_t newest_ns;           /* newest time this attempt's files show at the end */
   struct files_overlay *ovl;
   size_t novl;
 } F = { .meta_fd = -1, .versions_fd = -1 };
@@ -114,6 +120,18 @@ static bool read_overlay(struct mp_reader *r, struct files_overlay *o) {
   return true;
 }
 
+/* ns since the epoch as a decimal string (a double cannot hold them). */
+static bool read_ns(struct mp_reader *r, int64_t *out) {
+  char *text, *end;
+  if (!mp_read_strdup(r, &text)) return false;
+  errno = 0;
+  long long v = strtoll(text, &end, 10);
+  bool ok = errno == 0 && end != text && *end == 0 && v >= 0;
+  free(text);
+  if (ok) *out = v;
+  return ok;
+}
+
 bool files_parse_plan(struct mp_reader *r) {
   uint32_t n;
   if (!mp_read_map(r, &n)) return false;
@@ -133,6 +151,13 @@ bool files_parse_plan(struct mp_reader *r) {
     } else if (mp_key_is(k, klen, "layers")) {
       if (!mp_read_int(r, &v)) return false;
       F.layers = (int)v;
+    } else if (mp_key_is(k, klen, "wallOffsetNs")) {
+      if (!read_ns(r, &F.wall_offset_ns)) return false;
+      F.has_wall_offset = true;
+    } else if (mp_key_is(k, klen, "recordedSinceNs")) {
+      if (!read_ns(r, &F.recorded_since_ns)) return false;
+    } else if (mp_key_is(k, klen, "recordedNewestNs")) {
+      if (!read_ns(r, &F.recorded_newest_ns)) return false;
     } else if (mp_key_is(k, klen, "overlays")) {
       uint32_t count;
       if (!mp_read_array(r, &count)) return false;
@@ -148,8 +173,12 @@ bool files_parse_plan(struct mp_reader *r) {
 }
 
 int64_t files_wall_offset_ns(void) {
-  return F.enabled ? uwrx_time_wall_offset(F.layers, F.interval_ns) : 0;
+  if (!F.enabled) return 0;
+  return F.has_wall_offset ? F.wall_offset_ns : uwrx_time_wall_offset(F.layers, F.interval_ns);
 }
+
+/* Where this attempt's wall clocks start: the least time its own files show. */
+static int64_t wall_start_ns(void) { return F.t0_ns + files_wall_offset_ns(); }
 
 bool files_open(const struct plan *plan, const char **what) {
   if (!F.enabled) return true;
@@ -403,14 +432,33 @@ static void before_change(const char *path, int pid, int *first, int *last) {
 
 static void files_proc_ended(int logical);
 
-/* When the sandbox ends: the last calls' outcomes, files.meta flushed. */
+/* The time a changed file shows becomes its modification (and access) time in the upper,
+ * and so in the store: a later step sees it there as its parent saw it. Times a program
+ * set are there already. */
+static void stamp_upper(const char *path, int64_t ns, bool explicit_times, void *arg) {
+  const char *rel;
+  struct files_overlay *o = overlay_of(path, &rel);
+  if (explicit_times || !o || o->upper_fd < 0) return;
+  if (ns < wall_start_ns()) ns = wall_start_ns();
+  struct timespec ts[2] = { { ns / 1000000000LL, ns % 1000000000LL }, { ns / 1000000000LL, ns % 1000000000LL } };
+  if (utimensat(o->upper_fd, rel, ts, AT_SYMLINK_NOFOLLOW) == 0 && ns > F.newest_ns) F.newest_ns = ns;
+}
+
+/* When the sandbox ends: the last calls' outcomes, files.meta flushed, the times of the
+ * changed files written into the uppers. */
 void files_finish(void) {
   if (!F.enabled) return;
   files_proc_ended(0);
   pthread_mutex_lock(&meta_lock);
   meta_flush_locked();
   pthread_mutex_unlock(&meta_lock);
+  if (F.t0_ns) {
+    F.newest_ns = wall_start_ns();
+    filetimes_each(stamp_upper, NULL);
+  }
 }
+
+int64_t files_newest_ns(void) { return F.enabled ? F.newest_ns : 0; }
 
 /* ---- changes made for a process (partial rebuild) ---- */
 
@@ -811,25 +859,6 @@ static enum verdict on_open(struct notif_ctx *ctx) {
 
 /* ---- stat ---- */
 
-/* The layer `path` comes from: 0 the real filesystem, 1 .. layers the parents' (nearest
- * last), layers + 1 this attempt; -1 outside the overlays. */
-static int layer_of(const char *path) {
-  const char *rel;
-  struct files_overlay *o = overlay_of(path, &rel);
-  if (!o) return -1;
-  struct stat st;
-  int layer = 0;
-  if (o->upper_fd >= 0 && fstatat(o->upper_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0) layer = F.layers + 1;
-  else {
-    for (size_t i = 0; i < o->nlowers; i++) {
-      if (o->lowers[i].fd < 0 || fstatat(o->lowers[i].fd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
-      if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) break;
-      layer = o->lowers[i].layer;
-      break;
-    }
-  }
-  return layer;
-}
 
 /* Canonical form of directories (symlinks resolved), cached: most stats of a build hit a
  * few directories. Dropped whenever a rename, rmdir or the removal of a symlink could
@@ -919,6 +948,52 @@ static bool do_stat(int dirfd, const char *path, int flags, unsigned mask, struc
 
 static bool is_symlink(const struct stat_result *r) {
   return r->is_statx ? S_ISLNK(r->stx.stx_mode) : S_ISLNK(r->st.st_mode);
+}
+
+/* How much newer than the parents' newest file a real file modified since they were
+ * recorded shows. */
+#define EDITED_AFTER_NS 1000000LL
+
+/* The time a stat of `canon` (stat'ed into `r`) shows, on all its times except the access
+ * and modification times of a file whose times a program set (*explicit_times):
+ * - a file this attempt changed: the virtual time of its last change (filetimes.c); an
+ *   entry of this attempt it did not change itself (a directory it added entries to):
+ *   where its wall clocks start;
+ * - a file from a parent layer: the time it showed in the parent, which the parent's end
+ *   wrote into the stored file (files_finish): the kernel's modification time;
+ * - a real file: its own modification time; moved just past the newest file the parents
+ *   left when it was modified after (or while) they were recorded, so a source edited
+ *   between two steps is never older than what the earlier step built from it.
+ * A file copied up unchanged (chmod, link) shows what it showed below. False outside the
+ * overlays. */
+static bool shown_time(const char *canon, const struct stat_result *r, int64_t *t, bool *explicit_times) {
+  const char *rel;
+  struct files_overlay *o = overlay_of(canon, &rel);
+  if (!o) return false;
+  int64_t kernel = r->is_statx ? (int64_t)r->stx.stx_mtime.tv_sec * 1000000000LL + r->stx.stx_mtime.tv_nsec
+                               : (int64_t)r->st.st_mtim.tv_sec * 1000000000LL + r->st.st_mtim.tv_nsec;
+  bool dir = r->is_statx ? S_ISDIR(r->stx.stx_mode) : S_ISDIR(r->st.st_mode);
+  struct stat st;
+  if (o->upper_fd >= 0 && fstatat(o->upper_fd, rel, &st, AT_SYMLINK_NOFOLLOW) == 0) {
+    int64_t changed;
+    if (filetimes_lookup(canon, &changed, explicit_times)) {
+      *t = changed > wall_start_ns() ? changed : wall_start_ns();
+      return true;
+    }
+    if (dir) {
+      *t = wall_start_ns();
+      return true;
+    }
+  }
+  *t = kernel;
+  for (size_t i = 0; i < o->nlowers; i++) {
+    if (o->lowers[i].fd < 0 || fstatat(o->lowers[i].fd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) continue;
+    if (S_ISCHR(st.st_mode) && st.st_rdev == makedev(0, 0)) break; /* hides the real file */
+    return true;
+  }
+  if (F.recorded_since_ns && kernel > F.recorded_since_ns && kernel <= F.recorded_newest_ns)
+    *t = F.recorded_newest_ns + EDITED_AFTER_NS;
+  return true;
 }
 
 /* Fast path for a path argument: canonical directory (cached) + last component, stat'ed
@@ -1066,7 +1141,7 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
   int dirfd = a.path.dirfd, flags = (int)a.flags, fd = a.fd;
   uint64_t addr = a.path.addr, buf = a.buf;
   bool by_fd = !a.has_path;
-  unsigned mask = (unsigned)a.extra;
+  unsigned mask = (unsigned)a.extra | STATX_MTIME; /* shown_time reads it */
   enum verdict verdict = VERDICT_CONTINUE;
   if (!buf) return VERDICT_CONTINUE;
   char link[64];
@@ -1105,15 +1180,9 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     free(abs);
   }
   if (!canon) goto out;
-  int layer = layer_of(canon);
-  if (layer < 0) goto out;
-  /* a layer's time; a file this attempt changed: the time of its last change */
-  int64_t t = F.t0_ns + (int64_t)layer * F.interval_ns;
+  int64_t t;
   bool explicit_times = false;
-  if (layer == F.layers + 1) {
-    int64_t changed;
-    if (filetimes_lookup(canon, &changed, &explicit_times) && changed >= t) t = changed;
-  }
+  if (!shown_time(canon, &r, &t, &explicit_times)) goto out;
   alias_inode(canon, &r);
   struct timespec ts = { .tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL };
   const void *result;

@@ -89,6 +89,13 @@ void filetimes_explicit(const char *path) {
   pthread_mutex_unlock(&lock);
 }
 
+void filetimes_each(void (*fn)(const char *path, int64_t ns, bool explicit_times, void *arg), void *arg) {
+  pthread_mutex_lock(&lock);
+  for (size_t b = 0; b < BUCKETS; b++)
+    for (struct file_time *e = buckets[b]; e; e = e->next) fn(e->path, e->ns, e->explicit_times, arg);
+  pthread_mutex_unlock(&lock);
+}
+
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times) {
   uint64_t h = hash_of(path);
   bool found = false;

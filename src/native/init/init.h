@@ -31,6 +31,10 @@ struct repro_thread {
   bool has_stream;      /* given a getrandom stream (counts for later threads' ordinals) */
   bool busy;            /* something below waits for the thread's next call */
   bool reaping;         /* in wait4/waitid: join the children it reaped */
+  bool reap_blocking;   /* that wait blocks until a child ends (no WNOHANG) */
+  bool settled;         /* busy: the wait's effect on the clock was applied already */
+  int entry_last_pid;   /* busy: the namespace's last pid when the call was made */
+  pid_t reap_pid;       /* the child it waits for: 0 any, -1 one uwrx cannot tell (a pidfd) */
   uwrx_stream stream;
   uwrx_wait wait;
   /* an absolute deadline rewritten in the target's memory, restored at its next call */
@@ -38,6 +42,15 @@ struct repro_thread {
   uint32_t rewrite_len;
   uint8_t original[16], written[16];
   struct repro_thread *next;
+};
+
+/* The clock of a process before each change, with the namespace's last allocated pid
+ * when the call that caused the change was made: a child forked before that call has a
+ * smaller pid and starts from the value before it (clocks.c, fork_clock). */
+#define CLOCK_MARKS 16
+struct clock_mark {
+  int last_pid;
+  int64_t now_ns;
 };
 
 /* Timers of a process whose expiry moves its clocks: alarm/ITIMER_REAL and a few
@@ -48,10 +61,10 @@ struct repro_thread {
 struct proc_repro {
   uwrx_proc_rng rng;         /* process seed and stream ordinals */
   uwrx_clock clock;          /* its deterministic clocks (g.lock) */
+  struct clock_mark marks[CLOCK_MARKS]; /* ring, the newest at (nmarks - 1) % CLOCK_MARKS */
+  unsigned nmarks;
   bool vdso_hidden;          /* its program went through the shim: it reads the virtual
                                 clocks (a static program reads the real ones in the vDSO) */
-  pid_t *children;           /* registered children (pids), for the next child's ordinal */
-  size_t nchildren, capchildren;
   struct proc **children_procs; /* registered children its clock has not joined yet */
   size_t nchildren_procs, capchildren_procs;
   struct repro_thread *threads;
@@ -105,6 +118,8 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
 void filetimes_explicit(const char *path);
 /* The time of a change of this attempt to `path`; false when it made none. */
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
+/* Calls `fn` for every path this attempt changed and that still exists. */
+void filetimes_each(void (*fn)(const char *path, int64_t ns, bool explicit_times, void *arg), void *arg);
 
 /* ---- trace (trace.c): events of the run's processes into traces/<logical pid> ---- */
 
@@ -156,6 +171,9 @@ void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
  * the wall clocks start there too. */
 int64_t files_wall_offset_ns(void);
+/* The newest time a file of this attempt shows at its end (after files_finish; times set
+ * explicitly left out): newest.txt. 0 without file times. */
+int64_t files_newest_ns(void);
 /* File calls notified so far (opens, stats, access checks, mutations): the slow path's
  * count in the benchmarks. */
 uint64_t files_notifications(void);
@@ -251,11 +269,22 @@ struct pending_exec {
                          * replaced it (without ASLR the snapshot alone can look unchanged) */
 };
 
+/* The children a process (or uwrx itself) has registered, by pid: the next child's
+ * ordinal counts those created before it. */
+struct child_list {
+  pid_t *pids;
+  size_t n, cap;
+};
+
 struct proc {
   pid_t tgid;           /* pid inside the sandbox's pid namespace */
-  int logical;          /* uwrx logical pid: 2, 3, ... in first-seen order */
+  int logical;          /* uwrx logical pid: 2, 3, ... in first-seen order, or on replay
+                           the replayed attempt's pid for the same tree key */
   int parent_logical;   /* 1 = uwrx itself (pid 1 of the sandbox or unknown) */
   pid_t ppid;           /* the parent's pid when first seen */
+  uint32_t ordinal;     /* 1 + the number of the parent's children created before it:
+                           the tree key is <parent_logical>.<ordinal - 1> */
+  struct child_list children;
   int pidfd;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
@@ -278,6 +307,9 @@ struct proc {
 };
 
 void procs_init(void);
+/* Plan key "replayPids": the replayed attempt's tree keys and pids as flat triples
+ * (parent pid, ordinal from 0, pid); false when malformed. */
+bool procs_parse_replay_pids(struct mp_reader *r);
 /* Process of thread `tid`, registering it on first sight (reads /proc). The table lock
  * must be held. NULL when the thread vanished. */
 struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time);

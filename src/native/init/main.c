@@ -286,9 +286,16 @@ static void send_done(void) {
   int lost_errno;
   trace_losses(&lost_records, &lost_buffers, &lost_errno);
   bool lost = lost_records || lost_buffers;
-  mp_write_map(&w, lost ? 11 : 8);
+  int64_t newest = files_newest_ns();
+  mp_write_map(&w, (lost ? 11 : 8) + (newest ? 1 : 0));
   mp_write_cstr(&w, "fileNotifications");
   mp_write_uint(&w, files_notifications());
+  if (newest) {
+    char text[32];
+    snprintf(text, sizeof text, "%lld", (long long)newest);
+    mp_write_cstr(&w, "newestFileNs");
+    mp_write_cstr(&w, text);
+  }
   if (lost) {
     mp_write_cstr(&w, "traceLostRecords");
     mp_write_uint(&w, lost_records);

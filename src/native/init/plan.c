@@ -108,6 +108,8 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
       if (v == 0) return false;
     } else if (mp_key_is(k, klen, "files")) {
       if (!files_parse_plan(r)) return false;
+    } else if (mp_key_is(k, klen, "replayPids")) {
+      if (!procs_parse_replay_pids(r)) return false;
     } else if (mp_key_is(k, klen, "skippable")) {
       if (!read_string_array(r, &plan->skippable)) return false;
     } else if (mp_key_is(k, klen, "testDeferral")) {

@@ -1,5 +1,6 @@
 /* Process tracking: first sight, logical pids, execs, exits. Everything here runs with
  * g.lock held (handler threads and pid 1's main loop both call in). */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -37,9 +38,10 @@ struct tid_entry {
 };
 
 static struct tid_entry *buckets[BUCKETS];
-static struct proc **all;     /* by logical pid - 2 */
+static struct proc **all;     /* in order of registration */
 static size_t nall, capall;
 static struct proc *pending;  /* ended, status not known yet */
+static struct child_list root_children; /* of uwrx itself: the command and orphans */
 
 uint64_t now_ns(void) {
   struct timespec ts;
@@ -47,7 +49,126 @@ uint64_t now_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 }
 
-void procs_init(void) { g.next_logical = 2; }
+void procs_init(void) {
+  if (g.next_logical < 2) g.next_logical = 2;
+}
+
+/* ---- replayed logical pids ----
+ * On replay a process gets the pid its tree key had in the replayed attempt, so pids (and
+ * with them files-<pid>/ and the resolution rule) do not depend on which sibling the
+ * scheduler let make its first call first. Keys the record lacks get pids after its
+ * largest one (g.next_logical starts there). */
+struct replay_key {
+  int ppid;      /* 0: empty slot */
+  uint32_t ordinal;
+  int pid;
+};
+static struct replay_key *replay_keys; /* open addressing, capacity a power of two */
+static size_t replay_cap;
+static uint8_t *replay_used;           /* by recorded pid: already given in this run */
+static int replay_max;
+
+static size_t replay_slot(int ppid, uint32_t ordinal) {
+  uint64_t h = ((uint64_t)(uint32_t)ppid << 32 | ordinal) * 0x9E3779B97F4A7C15ull;
+  size_t i = (size_t)(h >> 20) & (replay_cap - 1);
+  while (replay_keys[i].ppid && (replay_keys[i].ppid != ppid || replay_keys[i].ordinal != ordinal))
+    i = (i + 1) & (replay_cap - 1);
+  return i;
+}
+
+bool procs_parse_replay_pids(struct mp_reader *r) {
+  uint32_t n;
+  if (!mp_read_array(r, &n) || n % 3) return false;
+  size_t keys = n / 3;
+  replay_cap = 16;
+  while (replay_cap < keys * 2) replay_cap *= 2;
+  replay_keys = calloc(replay_cap, sizeof *replay_keys);
+  if (!replay_keys) return false;
+  for (size_t k = 0; k < keys; k++) {
+    int64_t ppid, ordinal, pid;
+    if (!mp_read_int(r, &ppid) || !mp_read_int(r, &ordinal) || !mp_read_int(r, &pid)) return false;
+    if (ppid < 1 || ordinal < 0 || ordinal >= UINT32_MAX || pid < 2 || pid > (1 << 26)) return false;
+    size_t i = replay_slot((int)ppid, (uint32_t)ordinal + 1);
+    replay_keys[i] = (struct replay_key){ (int)ppid, (uint32_t)ordinal + 1, (int)pid };
+    if (pid > replay_max) replay_max = (int)pid;
+  }
+  replay_used = calloc((size_t)replay_max + 1, 1);
+  if (!replay_used) return false;
+  g.next_logical = replay_max + 1;
+  return true;
+}
+
+/* The logical pid of a process first seen now: its recorded one on replay (unless an
+ * earlier process of this run took it), else the next fresh one. */
+static int assign_logical(int parent_logical, uint32_t ordinal) {
+  if (replay_keys) {
+    struct replay_key *k = &replay_keys[replay_slot(parent_logical, ordinal)];
+    if (k->ppid && !replay_used[k->pid]) {
+      replay_used[k->pid] = 1;
+      return k->pid;
+    }
+  }
+  return g.next_logical++;
+}
+
+/* ---- the tree ---- */
+
+static bool contains(const pid_t *pids, size_t n, pid_t pid) {
+  for (size_t i = 0; i < n; i++)
+    if (pids[i] == pid) return true;
+  return false;
+}
+
+/* 1 + the number of the parent's (pid `ppid`) children with a pid below `pid`: those
+ * registered before and those alive now (a child registers at its first notified call,
+ * exit_group at the latest, so none is missed before its parent could reap it). Pids
+ * grow in creation order, so this is the order in which the parent created its children,
+ * however the scheduler ordered their first calls. */
+static uint32_t child_ordinal(struct child_list *siblings, pid_t ppid, pid_t pid) {
+  uint32_t below = 0;
+  for (size_t i = 0; i < siblings->n; i++)
+    if (siblings->pids[i] < pid) below++;
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/task", ppid);
+  DIR *d = opendir(path);
+  if (d) {
+    struct dirent *e;
+    while ((e = readdir(d))) {
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      char file[320];
+      snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
+      int fd = open(file, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      /* "pid pid ... ": read in chunks, carrying a pid cut at a chunk's end */
+      char buf[4096 + 16];
+      size_t kept = 0;
+      ssize_t n;
+      while ((n = read(fd, buf + kept, 4096)) > 0) {
+        size_t len = kept + (size_t)n;
+        size_t last = len;
+        while (last > 0 && buf[last - 1] != ' ') last--;
+        buf[last ? last - 1 : 0] = 0;
+        for (char *s = buf, *end; last && *s; s = end) {
+          long child = strtol(s, &end, 10);
+          if (end == s) break;
+          if (child > 0 && child < pid && !contains(siblings->pids, siblings->n, (pid_t)child)) below++;
+        }
+        kept = len - last;
+        if (kept > 16) kept = 0; /* not a pid: give up on it */
+        memmove(buf, buf + last, kept);
+      }
+      close(fd);
+    }
+    closedir(d);
+  }
+  if (siblings->n == siblings->cap) {
+    size_t cap = siblings->cap ? siblings->cap * 2 : 8;
+    pid_t *grown = realloc(siblings->pids, cap * sizeof *grown);
+    if (grown) siblings->pids = grown, siblings->cap = cap;
+  }
+  if (siblings->n < siblings->cap) siblings->pids[siblings->n++] = pid;
+  return below + 1;
+}
 
 static struct proc *map_find(pid_t tid) {
   for (struct tid_entry *e = buckets[(unsigned)tid % BUCKETS]; e; e = e->next)
@@ -97,11 +218,13 @@ static bool read_status_ids(pid_t tid, pid_t *tgid, pid_t *ppid) {
 static void send_spawn(const struct proc *p) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 4);
+  mp_write_map(&w, 5);
   mp_write_cstr(&w, "pid");
   mp_write_int(&w, p->logical);
   mp_write_cstr(&w, "ppid");
   mp_write_int(&w, p->parent_logical);
+  mp_write_cstr(&w, "ordinal");
+  mp_write_uint(&w, p->ordinal - 1);
   mp_write_cstr(&w, "nspid");
   mp_write_int(&w, p->tgid);
   mp_write_cstr(&w, "time");
@@ -150,8 +273,9 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   all[nall++] = p;
   p->tgid = tgid;
   p->ppid = ppid;
-  p->logical = g.next_logical++;
   p->parent_logical = parent ? parent->logical : 1;
+  p->ordinal = child_ordinal(parent ? &parent->children : &root_children, ppid, tgid);
+  p->logical = assign_logical(p->parent_logical, p->ordinal);
   p->start_time = time;
   p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
   if (p->pidfd >= 0) {

@@ -71,73 +71,12 @@ void repro_configure(const struct repro_config *c) {
 
 const struct repro_config *repro_config_get(void) { return &config; }
 
-/* Children of uwrx itself: the command and orphans re-parented to pid 1. */
-static struct proc_repro root_children;
-
-static bool contains(const pid_t *pids, size_t n, pid_t pid) {
-  for (size_t i = 0; i < n; i++)
-    if (pids[i] == pid) return true;
-  return false;
-}
-
-/* 1 + the number of `parent`'s children with a pid below `pid`: those registered before
- * and those alive now (a child registers at its first notified call, exit_group at the
- * latest, so none is missed before its parent could reap it). Pids grow in creation
- * order, so this is the order in which the parent created its children, however the
- * scheduler ordered their first calls. */
-static uint32_t child_ordinal(struct proc_repro *parent, pid_t ppid, pid_t pid) {
-  uint32_t below = 0;
-  for (size_t i = 0; i < parent->nchildren; i++)
-    if (parent->children[i] < pid) below++;
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task", ppid);
-  DIR *d = opendir(path);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      char file[320];
-      snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
-      int fd = open(file, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue;
-      /* "pid pid ... ": read in chunks, carrying a pid cut at a chunk's end */
-      char buf[4096 + 16];
-      size_t kept = 0;
-      ssize_t n;
-      while ((n = read(fd, buf + kept, 4096)) > 0) {
-        size_t len = kept + (size_t)n;
-        size_t last = len;
-        while (last > 0 && buf[last - 1] != ' ') last--;
-        buf[last ? last - 1 : 0] = 0;
-        for (char *s = buf, *end; last && *s; s = end) {
-          long child = strtol(s, &end, 10);
-          if (end == s) break;
-          if (child > 0 && child < pid && !contains(parent->children, parent->nchildren, (pid_t)child)) below++;
-        }
-        kept = len - last;
-        if (kept > 16) kept = 0; /* not a pid: give up on it */
-        memmove(buf, buf + last, kept);
-      }
-      close(fd);
-    }
-    closedir(d);
-  }
-  if (parent->nchildren == parent->capchildren) {
-    size_t cap = parent->capchildren ? parent->capchildren * 2 : 8;
-    pid_t *grown = realloc(parent->children, cap * sizeof *grown);
-    if (grown) parent->children = grown, parent->capchildren = cap;
-  }
-  if (parent->nchildren < parent->capchildren) parent->children[parent->nchildren++] = pid;
-  return below + 1;
-}
-
 /* The process seed derives from the parent's seed and the child's ordinal among the
  * parent's children rather than its logical pid: logical pids follow the order in which
  * processes are first seen, which differs between runs when siblings race. */
 static void repro_spawned(struct proc *p, struct proc *parent) {
   const uwrx_seed *seed = parent ? &parent->repro.rng.seed : &config.seed;
-  uint32_t ordinal = child_ordinal(parent ? &parent->repro : &root_children, p->ppid, p->tgid);
-  uwrx_proc_rng_init(&p->repro.rng, seed, ordinal);
+  uwrx_proc_rng_init(&p->repro.rng, seed, p->ordinal);
 }
 
 /* ---- target memory ---- */

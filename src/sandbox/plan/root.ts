@@ -5,6 +5,7 @@ import path from 'node:path';
 import { constants as fsConstants } from 'node:fs';
 import type { FilesPlan } from '../../protocol/init-messages.js';
 import { OVERLAY_MAX_LOWER_LAYERS } from '../../record/flatten.js';
+import { layerTimes } from '../../reproducibility/time.js';
 import type { HostStat, HostView } from '../host.js';
 import type { OverlayLayer, ParentStore, SandboxPlan, UpperDir } from '../plan.js';
 import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, inRoot, isUnder, type BuildContext } from './steps.js';
@@ -60,6 +61,12 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     intervalNs: LAYER_INTERVAL_NS,
     overlays: [],
   };
+  if (input.repro) {
+    const times = layerTimes(input.repro.t0Ns, BigInt(LAYER_INTERVAL_NS), parents);
+    files.wallOffsetNs = String(times.wallOffsetNs);
+    files.recordedSinceNs = String(times.recordedSinceNs);
+    files.recordedNewestNs = String(times.recordedNewestNs);
+  }
   // A parent has a files-<q>/ per later writer, most holding one path: a readdir of each
   // spares a stat per root and overlay.
   const topCache = new Map<string, Set<string>>();
