@@ -62,6 +62,9 @@ test("an attempt's wall clocks start past the newest file its parents left; edit
   t.is(layerTimes(T0, s, [{ t0Ns: T0 - 5n * s, newestNs: T0 + 7n * s + 1n }]).wallOffsetNs, 9n * s);
   // a parent without newest.txt counts as having ended at this attempt's T0
   t.deepEqual(layerTimes(T0, s, [{}]), { wallOffsetNs: 2n * s, recordedSinceNs: 0n, recordedNewestNs: T0 });
+  // a parent's start (to the ms) decides what counts as edited since, not its whole-second T0:
+  // sources written in the second before it started are older than what it built
+  t.is(layerTimes(T0, s, [{ t0Ns: T0 - 5n * s, startedNs: T0 - 5n * s + 700_000_000n }]).recordedSinceNs, T0 - 5n * s + 700_000_000n);
 });
 
 test('frozen reads the bases forever; real leaves every clock to the kernel', (t) => {

@@ -304,8 +304,9 @@ export async function writeNewestFile(attemptDir: string, ns: bigint): Promise<v
 export interface LayerTimes {
   /** Where the attempt's wall clocks start, relative to T0 (see attemptWallOffsetNs). */
   wallOffsetNs: bigint;
-  /** The latest T0 of the parent chain (0n: no parents): a real file modified after it
-   * changed after (or while) its parents were recorded. */
+  /** When the latest parent of the chain started (its T0 when that is unknown; 0n: no
+   * parents): a real file modified after it changed after (or while) its parents were
+   * recorded. */
   recordedSinceNs: bigint;
   /** The newest time a parent's file showed: a real file modified since recordedSinceNs
    * shows a time after it, so it is never older than what the parents built from it. */
@@ -318,11 +319,16 @@ export interface LayerTimes {
  * file a parent left (its virtual times can run ahead of real time), in whole intervals,
  * so no inherited file is newer than the clock. A parent without newest.txt counts as
  * T0 (it ran before this attempt started). */
-export function layerTimes(t0Ns: bigint, intervalNs: bigint, parents: Array<{ t0Ns?: bigint; newestNs?: bigint }>): LayerTimes {
+export function layerTimes(
+  t0Ns: bigint,
+  intervalNs: bigint,
+  parents: Array<{ t0Ns?: bigint; newestNs?: bigint; startedNs?: bigint }>,
+): LayerTimes {
   let since = 0n;
   let newest = 0n;
   for (const p of parents) {
-    if (p.t0Ns !== undefined && p.t0Ns > since) since = p.t0Ns;
+    const started = p.startedNs ?? p.t0Ns;
+    if (started !== undefined && started > since) since = started;
     const n = p.newestNs ?? t0Ns;
     if (n > newest) newest = n;
   }

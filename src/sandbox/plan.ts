@@ -4,6 +4,7 @@
 // function of its inputs and of a view of the host (host.ts), built in pieces:
 // plan/root.ts (the overlays of the root), plan/dev.ts (/proc, /sys, /dev),
 // plan/repro.ts (reproducibility), plan/hidden.ts (what the command must not see).
+import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers } from '../record/flatten.js';
@@ -127,6 +128,20 @@ export interface ParentStore {
    * absent when the attempt lacks the file. */
   t0Ns?: bigint;
   newestNs?: bigint;
+  /** When it started (its status's startedAt, to the millisecond); absent when unknown. */
+  startedNs?: bigint;
+}
+
+/** An attempt's start from its status file (T0 is whole seconds: too coarse to tell a
+ * file written just before the attempt from one edited after it). */
+function startedNsOf(attemptDir: string): bigint | undefined {
+  try {
+    const status = JSON.parse(readFileSync(path.join(attemptDir, 'status'), 'utf8')) as { startedAt?: unknown };
+    const ms = typeof status.startedAt === 'string' ? Date.parse(status.startedAt) : NaN;
+    return Number.isFinite(ms) ? BigInt(ms) * 1_000_000n : undefined;
+  } catch {
+    return undefined;
+  }
 }
 
 /** The stores of an attempt's parent chain (parent/0 and its ancestors, then parent/1 ...). */
@@ -134,11 +149,13 @@ export function parentStores(attemptDir: string): ParentStore[] {
   return parentChain(attemptDir).map((dir) => {
     const t0Ns = readNsFileSync(path.join(dir, T0_FILE));
     const newestNs = readNsFileSync(path.join(dir, NEWEST_FILE));
+    const startedNs = startedNsOf(dir);
     return {
       attemptDir: dir,
       roots: [...versionPids(dir).map((q) => path.join(dir, `files-${q}`)), path.join(dir, 'files')],
       ...(t0Ns !== undefined ? { t0Ns } : {}),
       ...(newestNs !== undefined ? { newestNs } : {}),
+      ...(startedNs !== undefined ? { startedNs } : {}),
     };
   });
 }
