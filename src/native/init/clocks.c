@@ -76,19 +76,9 @@ static void mark(struct proc *p, int last_pid) {
 }
 
 static bool single_threaded(pid_t pid) {
-  char path[64], buf[1024];
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return false;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return false;
-  buf[n] = 0;
-  /* num_threads is field 20; fields after the name, which may hold spaces */
-  char *f = strrchr(buf, ')');
-  for (int field = 2; f && *f; f++)
-    if (*f == ' ' && ++field == 20) return atoi(f + 1) == 1;
-  return false;
+  char buf[1024];
+  const char *threads = proc_read(pid, "stat", buf, sizeof buf) ? proc_stat_field(buf, 20) : NULL;
+  return threads && atoi(threads) == 1;
 }
 
 static void join_reaped(struct proc *p);
@@ -486,14 +476,9 @@ static void arm(struct notif_ctx *ctx, int32_t key, int64_t value_ns, int64_t in
 
 /* The clock of timerfd `fd` of the target, from its fdinfo; -1 when unknown. */
 static int32_t timerfd_clock(pid_t tid, int fd) {
-  char path[64], buf[512];
-  snprintf(path, sizeof path, "/proc/%d/fdinfo/%d", tid, fd);
-  int f = open(path, O_RDONLY | O_CLOEXEC);
-  if (f < 0) return -1;
-  ssize_t n = read(f, buf, sizeof buf - 1);
-  close(f);
-  if (n <= 0) return -1;
-  buf[n] = 0;
+  char what[32], buf[512];
+  snprintf(what, sizeof what, "fdinfo/%d", fd);
+  if (!proc_read(tid, what, buf, sizeof buf)) return -1;
   char *c = strstr(buf, "clockid:");
   return c ? (int32_t)strtol(c + 8, NULL, 10) : -1;
 }

@@ -510,6 +510,12 @@ char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max);
 void path_normalize(char *path);
 /* Absolute directory of `dirfd` (AT_FDCWD: the cwd) of thread `tid`; malloc'd or NULL. */
 char *target_dir_path(pid_t tid, int dirfd);
+/* /proc/<tid>/<what> (e.g. "stat", "fdinfo/3") read into buf, NUL-terminated: false when
+ * it cannot be read or is empty. One read: enough for the small files asked for. */
+bool proc_read(pid_t tid, const char *what, char *buf, size_t size);
+/* Field `n` (1-based, as proc(5) numbers them) of a /proc/<pid>/stat line: the text just
+ * after its leading space, or NULL. Counted after the command name, which may hold spaces. */
+const char *proc_stat_field(const char *stat, int n);
 /* The path argument at `addr`, made absolute against `dirfd` and lexically normalised
  * ("." and ".." collapsed without following symlinks); malloc'd, NULL with errno set. */
 char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr);

@@ -133,3 +133,24 @@ char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
   path_normalize(full);
   return full;
 }
+
+bool proc_read(pid_t tid, const char *what, char *buf, size_t size) {
+  char path[64];
+  snprintf(path, sizeof path, "/proc/%d/%s", tid, what);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return false;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  if (n <= 0) return false;
+  buf[n] = 0;
+  return true;
+}
+
+const char *proc_stat_field(const char *stat, int n) {
+  const char *c = strrchr(stat, ')');
+  if (!c || n < 3) return NULL;
+  /* field 3 (state) follows ") " */
+  for (int field = 2; *c; c++)
+    if (*c == ' ' && ++field == n) return c + 1;
+  return NULL;
+}

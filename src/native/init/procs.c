@@ -325,31 +325,13 @@ static void snapshot(pid_t pid, struct exec_snapshot *s) {
     s->exe_dev = st.st_dev;
     s->exe_ino = st.st_ino;
   }
-  snprintf(path, sizeof path, "/proc/%d/stat", pid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return;
-  buf[n] = 0;
-  /* fields after the command name, which may hold spaces and parentheses */
-  char *f = strrchr(buf, ')');
-  if (!f) return;
-  /* field 3 (state) starts at f + 2; startstack is field 28, arg_start .. env_end 48-51 */
-  int field = 2;
-  for (char *c = f + 1; *c; c++) {
-    if (*c != ' ') continue;
-    field++;
-    uint64_t v = strtoull(c + 1, NULL, 10);
-    if (field == 28) s->start_stack = v;
-    else if (field == 48) s->arg_start = v;
-    else if (field == 49) s->arg_end = v;
-    else if (field == 50) s->env_start = v;
-    else if (field == 51) {
-      s->env_end = v;
-      break;
-    }
-  }
+  if (!proc_read(pid, "stat", buf, sizeof buf)) return;
+  /* startstack is field 28, arg_start .. env_end 48-51 */
+  const char *f = proc_stat_field(buf, 28);
+  if (f) s->start_stack = strtoull(f, NULL, 10);
+  uint64_t *at[] = { &s->arg_start, &s->arg_end, &s->env_start, &s->env_end };
+  for (int i = 0; i < 4; i++)
+    if ((f = proc_stat_field(buf, 48 + i))) *at[i] = strtoull(f, NULL, 10);
 }
 
 static void free_exec(struct pending_exec *e) {
