@@ -49,6 +49,10 @@ int main(int argc, char **argv) {
       /* waitpid may give EINTR natively too: that is not what is measured */
       while (waitpid(pid, NULL, 0) < 0 && errno == EINTR) {}
     }
+    sigset_t child;
+    sigemptyset(&child);
+    sigaddset(&child, SIGCHLD);
+    sigprocmask(SIG_BLOCK, &child, NULL); /* nothing may interrupt the report */
     fprintf(stderr, "forks=%ld failed=%ld errno=%d\n", n, failed, first);
     return 0;
   }
@@ -85,6 +89,11 @@ int main(int argc, char **argv) {
     }
     struct itimerval off = { { 0, 0 }, { 0, 0 } };
     setitimer(ITIMER_REAL, &off, NULL);
+    /* a signal still pending must not interrupt the report (its write(2) is notified) */
+    sigset_t alarm;
+    sigemptyset(&alarm);
+    sigaddset(&alarm, SIGALRM);
+    sigprocmask(SIG_BLOCK, &alarm, NULL);
     unlink(path);
     fprintf(stderr, "rounds=%ld signals=%ld open=%ld stat=%ld write=%ld access=%ld other=%ld\n", n, (long)signals,
             e_open, e_stat, e_write, e_access, other);
