@@ -202,7 +202,7 @@ export function evaluateGoals(workloads: readonly WorkloadResult[]): GoalResult[
     status: peak === undefined ? 'not measured (no uwrx run)' : peak.kib < limitKiB ? 'met' : `missed by ${formatMegabytes(peak.kib - limitKiB)}`,
   });
 
-  goals.push(ratioGoal('one notified syscall through uwrx (issue 3)', find(workloads, 'notify'), 'floor-sync', 1.2));
+  goals.push(ratioGoal('one notified syscall through uwrx', find(workloads, 'notify'), 'floor-sync', 1.2));
 
   goals.push(startupGoal(find(workloads, 'startup'), 0.15));
 
