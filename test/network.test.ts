@@ -2,7 +2,7 @@
 // host's loopback through uwrx's DNS and proxy (names mapped by --dns-map, the servers'
 // CA passed by --upstream-ca), the exchanges land in net/, and a replay with the servers
 // stopped gives the clients the same bytes.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
@@ -30,6 +30,16 @@ async function runOk(cwd: string, args: string[]) {
   const r = await uwrx(['run', ...args], { cwd });
   if (r.status !== 0) throw new Error(`uwrx run ${args.join(' ')}: status ${r.status}\n${r.stdout}\n${r.stderr}`);
   return r;
+}
+
+/** Stops the servers, replays `attempt` and checks it printed `stdout` without a request. */
+async function replayWithServersStopped(t: ExecutionContext, dir: string, servers: TestServers, attempt: string, stdout: string) {
+  const served = servers.count();
+  await servers.close();
+  const replay = await runOk(dir, ['--replay', attempt]);
+  t.is(replay.stdout, stdout);
+  t.is(servers.count(), served);
+  return replay;
 }
 
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
@@ -151,11 +161,7 @@ test.serial('wget, python3, node fetch and git ls-remote trust the run CA; their
     if (hasRequests) t.regex(first.stdout, /requests first part\nsecond part\nlast part\n/);
     const attempt = lastAttempt(dir);
     t.true(existsSync(path.join(attempt, 'net', savedPath(HOST, '/query?a=1'))));
-    const served = servers.count();
-    await servers.close();
-    const replay = await runOk(dir, ['--replay', attempt]);
-    t.is(replay.stdout, first.stdout);
-    t.is(servers.count(), served);
+    await replayWithServersStopped(t, dir, servers, attempt, first.stdout);
   } finally {
     await servers.close();
     rmSync(dir, { recursive: true, force: true });
@@ -186,11 +192,7 @@ test.serial('gzip, chunked, keep-alive, redirect, HEAD and a POST replay exactly
     const log = readExchanges(attempt);
     t.is(log.filter((e) => e.method === 'HEAD').length, 1);
     t.is(log.filter((e) => e.target === '/redirect' || e.target === '/a.tar.gz').length, 3);
-    const served = servers.count();
-    await servers.close();
-    const replay = await runOk(dir, ['--replay', attempt]);
-    t.is(replay.stdout, first.stdout);
-    t.is(servers.count(), served);
+    await replayWithServersStopped(t, dir, servers, attempt, first.stdout);
   } finally {
     await servers.close();
     rmSync(dir, { recursive: true, force: true });

@@ -16,17 +16,9 @@ import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordPr
 import { unescapeBytes } from '../record/escape.js';
 import { layersFor, resolveInLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash } from './hashes.js';
-import type { Input, Output, RebuildEntry } from './index-file.js';
+import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
 
-/** A process on the skippable list as it started (from uwrx-init's question). */
-export interface StartedProcess {
-  pid: number;
-  seed: string | null;
-  exe: string;
-  argv: string[];
-  cwd: string | null;
-  env: string[];
-}
+export type { StartedProcess };
 
 const REMOVALS = new Set(['delete', 'rmdir', 'rename_from']);
 const CONTENT_WRITES = new Set(['create', 'write', 'rename_to']);

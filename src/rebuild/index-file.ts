@@ -26,7 +26,8 @@ export type Input = [op: InputOp, path: string, value: string];
  * absolute host path) and `mode`, a directory, or nothing. */
 export type Output = [path: string, kind: 'file' | 'dir' | 'absent', source: string | null, mode: number];
 
-export interface RebuildEntry {
+/** A process on the skippable list as it started (from uwrx-init's question). */
+export interface StartedProcess {
   pid: number;
   /** The process seed (hex): the process's place in the tree (docs/reproducibility.md). */
   seed: string | null;
@@ -34,6 +35,9 @@ export interface RebuildEntry {
   argv: string[];
   cwd: string | null;
   env: string[];
+}
+
+export interface RebuildEntry extends StartedProcess {
   decision: 'ran' | 'skipped';
   /** Why: the first input that differed, or what made skipping unsafe, or for a skip
    * the replayed attempt and pid it was answered from. */
