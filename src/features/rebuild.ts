@@ -6,9 +6,9 @@
 // in place as its own changes, the shim writes its recorded output and exits with its
 // recorded status — and any other runs, with the first difference as the reason.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { escapeBytes, unescapeBytes } from '../record/escape.js';
-import { openRecord, type AttemptRecord } from '../record/reader.js';
-import { outputBytes } from '../record/trace.js';
+import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
 import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
@@ -34,37 +34,11 @@ export default defineFeature({
     let list: SkippableOptions = { skippable: [], notSkippable: [] };
     let policy: ReplayPolicy | undefined;
     let replaying = false;
+    /** Why a replay has no policy. */
+    let noPolicy = 'the replayed attempt has no rebuild index';
     const hashes = new HashCache();
     const decided: Decided[] = [];
-    const records = new Map<string, Promise<AttemptRecord>>();
     let skipped = 0;
-
-    /** The recorded output of `pids` in `attempt`, in time order, as the records
-     * uwrx-init serves (u8 fd, u32 LE length, bytes). */
-    const recordedOutput = async (stdio: RebuildEntry['stdio']): Promise<Buffer> => {
-      let loading = records.get(stdio.attempt);
-      if (!loading) {
-        loading = (async () => {
-          const r = openRecord(stdio.attempt);
-          await r.loadTrace();
-          return r;
-        })();
-        records.set(stdio.attempt, loading);
-      }
-      const record = await loading;
-      const pids = new Set(stdio.pids);
-      const parts: Buffer[] = [];
-      for (const e of record.events()) {
-        if (e.type !== 'output' || !pids.has(e.pid)) continue;
-        const data = outputBytes(e);
-        if (data.length === 0) continue;
-        const head = Buffer.alloc(5);
-        head[0] = Number(e.args.fd);
-        head.writeUInt32LE(data.length, 1);
-        parts.push(head, data);
-      }
-      return Buffer.concat(parts);
-    };
 
     return {
       async configure(settings) {
@@ -85,14 +59,15 @@ export default defineFeature({
         if (typeof replayed !== 'string') return;
         replaying = true;
         const index = readRebuildIndex(replayed);
-        if (index) policy = new ReplayPolicy(replayed, index, hashes);
+        if (index?.version === REBUILD_INDEX_VERSION) policy = new ReplayPolicy(replayed, index, hashes);
+        else if (index) noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
       },
       plan: () => ({ skippable: names }),
       requests: {
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
           const p = startedProcess(b);
           if (!policy) {
-            decided.push({ process: p, decision: 'ran', reason: replaying ? 'the replayed attempt has no rebuild index' : 'not a replay' });
+            decided.push({ process: p, decision: 'ran', reason: replaying ? noPolicy : 'not a replay' });
             return { skip: false };
           }
           const root = run.sandboxRoot();
@@ -104,7 +79,7 @@ export default defineFeature({
           let output: Buffer;
           let files: ReplayedFile[];
           try {
-            output = await recordedOutput(d.entry.stdio);
+            output = readOutput(path.join(policy.replayedDir, OUTPUT_INDEX_FILE), d.entry.stdio.ranges);
             files = replayedFiles(d.entry.outputs);
           } catch (err) {
             const reason = `could not replay it: ${(err as Error).message}`;
@@ -126,9 +101,10 @@ export default defineFeature({
           let indexer: CaptureIndexer | undefined;
           const processes = decided
             .map((d): RebuildEntry => d.decision === 'skipped'
-              ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { attempt: run.paths.attemptDir, pids: [d.process.pid] } }
+              ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { pids: [d.process.pid], ranges: [] } }
               : (indexer ??= new CaptureIndexer(run.paths.attemptDir, hashes)).entry(d.process, 'ran', d.reason))
             .sort((a, b) => a.pid - b.pid);
+          locateOutput(run.paths.attemptDir, processes);
           await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes });
           timing(`rebuild index written (${hashes.computed} files hashed)`);
         } catch (err) {
@@ -163,4 +139,22 @@ function replayedFiles(outputs: Output[]): ReplayedFile[] {
     mode,
     ...(kind === 'file' ? { data: readFileSync(source!) } : {}),
   }));
+}
+
+/** Each entry's output runs in this attempt's output index; without the index, the
+ * output of the entries is unknown and none of them may be skipped later. */
+function locateOutput(attemptDir: string, processes: RebuildEntry[]): void {
+  const owners = new Map<number, RebuildEntry[]>();
+  for (const e of processes) {
+    for (const pid of e.stdio.pids) {
+      const list = owners.get(pid);
+      if (list) list.push(e);
+      else owners.set(pid, [e]);
+    }
+  }
+  const ranges = outputRanges(path.join(attemptDir, OUTPUT_INDEX_FILE), owners);
+  for (const e of processes) {
+    if (ranges) e.stdio.ranges = ranges.get(e) ?? [];
+    else e.unsafe ??= `its output is not in the record (no ${OUTPUT_INDEX_FILE})`;
+  }
 }

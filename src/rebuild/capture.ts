@@ -62,9 +62,9 @@ export class CaptureIndexer {
   entry(started: StartedProcess, decision: 'ran', reason: string): RebuildEntry {
     const base = { ...started, decision, reason, status: null, inputs: [], outputs: [] };
     const p = this.procs.get(started.pid);
-    if (!p) return { ...base, unsafe: 'not in the process table', stdio: { attempt: this.attemptDir, pids: [started.pid] } };
+    if (!p) return { ...base, unsafe: 'not in the process table', stdio: { pids: [started.pid], ranges: [] } };
     const subtree = this.subtree(p.pid);
-    const stdio = { attempt: this.attemptDir, pids: subtree };
+    const stdio = { pids: subtree, ranges: [] };
     const status = p.signal === null ? p.exitCode : null;
     const unsafe = (why: string): RebuildEntry => ({ ...base, status, unsafe: why, stdio });
     if (p.signal !== null) return unsafe(`killed by signal ${p.signal}`);

@@ -37,7 +37,8 @@ export class HashCache {
 
 export function statOrNull(file: string | Buffer): BigIntStats | null {
   try {
-    return statSync(file, { bigint: true });
+    // most absent paths are failed probes: no exception for them
+    return statSync(file, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }
