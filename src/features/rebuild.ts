@@ -59,7 +59,10 @@ export default defineFeature({
         if (typeof replayed !== 'string') return;
         replaying = true;
         const index = readRebuildIndex(replayed);
-        if (index?.version === REBUILD_INDEX_VERSION) policy = new ReplayPolicy(replayed, index, hashes);
+        if (index?.version === REBUILD_INDEX_VERSION) {
+          policy = new ReplayPolicy(replayed, index, hashes);
+          hashes.remember(index.identities ?? []);
+        }
         else if (index) noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
       },
       plan: () => ({ skippable: names }),
@@ -105,8 +108,10 @@ export default defineFeature({
               : (indexer ??= new CaptureIndexer(run.paths.attemptDir, hashes)).entry(d.process, 'ran', d.reason))
             .sort((a, b) => a.pid - b.pid);
           locateOutput(run.paths.attemptDir, processes);
-          await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes });
-          timing(`rebuild index written (${hashes.computed} files hashed)`);
+          const inputPaths = new Set(processes.flatMap((e) => e.inputs.map((i) => i[1])));
+          const identities = hashes.identitiesOf(inputPaths);
+          await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes, identities });
+          timing(`rebuild index written (${hashes.computed} files hashed, ${hashes.known} known by identity)`);
         } catch (err) {
           run.problem({ kind: 'rebuild-index', count: 1, detail: (err as Error).message });
         }

@@ -147,7 +147,7 @@ export class CaptureIndexer {
           }
           continue;
         }
-        const hash = this.hashes.contentOf(r.file);
+        const hash = r.layer.real ? this.hashes.realContentOf(a.path, r.file) : this.hashes.contentOf(r.file);
         if (hash === null) return unsafe(`the version of ${a.path} it saw is not in the record`);
         inputs.push([a.op as 'read' | 'exec', a.path, hash]);
       }

@@ -2,7 +2,7 @@
 // matched with the replayed process at the same place in the process tree (same process
 // seed) and compared input by input with what it would see now, through the sandbox's
 // root as the host sees it. The first difference is the reason it runs.
-import { readlinkSync, type BigIntStats } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { unescapeBytes } from '../record/escape.js';
 import { HashCache, kindOf, listingHash, statOrNull } from './hashes.js';
 import type { StartedProcess } from './capture.js';
@@ -82,8 +82,8 @@ export class ReplayPolicy {
     const live = Buffer.concat([Buffer.from(root), unescapeBytes(file)]);
     switch (op) {
       case 'missing': {
-        const st = lstatOrNull(live);
-        return st ? `${file} exists now (it was absent)` : undefined;
+        // a failed probe followed links: a dangling link is still absent
+        return existsSync(live) ? `${file} exists now (it was absent)` : undefined;
       }
       case 'stat': {
         const st = statOrNull(live);
@@ -105,16 +105,11 @@ export class ReplayPolicy {
       case 'exec': {
         const st = statOrNull(live);
         if (!st) return `${file} is absent now`;
-        const hash = this.hashes.contentOf(live, st);
+        const hash = this.hashes.liveContentOf(file, live, st);
         return hash === value ? undefined : `${file} changed`;
       }
     }
   }
-}
-
-/** A failed probe followed links: a dangling link is still absent. */
-function lstatOrNull(file: Buffer): BigIntStats | null {
-  return statOrNull(file);
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {

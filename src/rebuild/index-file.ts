@@ -9,6 +9,7 @@ import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../record/layout.js';
 import type { OutputRange } from '../record/output-index.js';
+import type { Identity } from './hashes.js';
 
 export const REBUILD_INDEX_FILE = 'rebuild.json';
 export const REBUILD_INDEX_VERSION = 2;
@@ -59,6 +60,9 @@ export interface RebuildIndex {
   /** The skippable list of the run. */
   skippable: string[];
   processes: RebuildEntry[];
+  /** Files of the real filesystem among the inputs, by identity with their hash
+   * (src/rebuild/hashes.ts): a replay reads none that did not change. */
+  identities?: Identity[];
 }
 
 export async function writeRebuildIndex(attemptDir: string, index: RebuildIndex): Promise<void> {
