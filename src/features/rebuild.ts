@@ -14,7 +14,7 @@ import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type Replay
 import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
 import { ReplayPolicy } from '../rebuild/decide.js';
 import { HashCache } from '../rebuild/hashes.js';
-import { REBUILD_INDEX_VERSION, readRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry } from '../rebuild/index-file.js';
+import { REBUILD_INDEX_VERSION, readRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndex } from '../rebuild/index-file.js';
 import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
 import { timing } from '../timing.js';
 import { defineFeature } from './feature.js';
@@ -56,14 +56,21 @@ export default defineFeature({
       },
       record(run) {
         const replayed = run.settings.stepOptions.replay;
-        if (typeof replayed !== 'string') return;
+        if (typeof replayed !== 'string') {
+          // the nearest parent's index knows the toolchain's files by identity too
+          const parent = run.settings.parents[0];
+          const index = parent === undefined ? undefined : readIndexOrUndefined(parent);
+          if (index?.version === REBUILD_INDEX_VERSION) hashes.remember(index.identities ?? []);
+          return;
+        }
         replaying = true;
         const index = readRebuildIndex(replayed);
         if (index?.version === REBUILD_INDEX_VERSION) {
           policy = new ReplayPolicy(replayed, index, hashes);
           hashes.remember(index.identities ?? []);
+        } else if (index) {
+          noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
         }
-        else if (index) noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
       },
       plan: () => ({ skippable: names }),
       requests: {
@@ -161,5 +168,14 @@ function locateOutput(attemptDir: string, processes: RebuildEntry[]): void {
   for (const e of processes) {
     if (ranges) e.stdio.ranges = ranges.get(e) ?? [];
     else e.unsafe ??= `its output is not in the record (no ${OUTPUT_INDEX_FILE})`;
+  }
+}
+
+/** An index that is only a help (identities): unreadable is the same as none. */
+function readIndexOrUndefined(attemptDir: string): RebuildIndex | undefined {
+  try {
+    return readRebuildIndex(attemptDir);
+  } catch {
+    return undefined;
   }
 }
