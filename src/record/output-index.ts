@@ -89,7 +89,7 @@ export function readOutput(file: string, ranges: readonly OutputRange[]): Buffer
       const bytes = Buffer.alloc(length);
       if (readSync(fd, bytes, 0, length, offset) !== length) throw new Error(`${file}: ${length} bytes at ${offset} are not there`);
       for (let at = 0; at < length; ) {
-        const size = OUTPUT_RECORD_HEADER + bytes.readUInt32LE(at + 5);
+        const size = at + OUTPUT_RECORD_HEADER <= length ? OUTPUT_RECORD_HEADER + bytes.readUInt32LE(at + 5) : Infinity;
         if (at + size > length) throw new Error(`${file}: a record at ${offset + at} runs past its range`);
         parts.push(bytes.subarray(at + 4, at + size));
         at += size;
