@@ -23,6 +23,8 @@ export class ReplayPolicy {
   private readonly byCommand = new Map<string, RebuildEntry[]>();
   /** Entries a skip was already answered from: each recorded process stands for one. */
   private readonly used = new Set<RebuildEntry>();
+  private readonly livePaths = new Map<string, Buffer>();
+  private liveRoot: string | undefined;
 
   constructor(
     readonly replayedDir: string,
@@ -70,16 +72,46 @@ export class ReplayPolicy {
     if (entry.cwd !== p.cwd) return `its working directory differs: ${p.cwd} (recorded ${entry.cwd})`;
     const envDiff = firstEnvDifference(entry.env, p.env);
     if (envDiff) return `environment variable ${envDiff} differs`;
+    // most failed probes are of paths in directories that do not exist either (an
+    // include path, a locale): one look at each directory per comparison
+    const dirs = new Map<string, boolean>();
     for (const input of entry.inputs) {
-      const why = this.differs(input, root);
+      const why = input[0] === 'missing' && this.absentDirectory(input[1], root, dirs) ? undefined : this.differs(input, root);
       if (why) return why;
     }
     return undefined;
   }
 
+  /** The path as the host reaches it in the sandbox (the same few paths recur in
+   * every comparison). */
+  private livePath(file: string, root: string): Buffer {
+    let live = this.livePaths.get(file);
+    if (live === undefined || this.liveRoot !== root) {
+      if (this.liveRoot !== root) this.livePaths.clear();
+      this.liveRoot = root;
+      live = Buffer.concat([Buffer.from(root), unescapeBytes(file)]);
+      this.livePaths.set(file, live);
+    }
+    return live;
+  }
+
+  /** Whether the directory of `file` (or one above it) is absent now, so that `file`
+   * is too; `dirs` remembers the answers of this comparison. */
+  private absentDirectory(file: string, root: string, dirs: Map<string, boolean>): boolean {
+    const slash = file.lastIndexOf('/');
+    if (slash <= 0) return false;
+    const dir = file.slice(0, slash);
+    let exists = dirs.get(dir);
+    if (exists === undefined) {
+      exists = !knownAbsent(dir, dirs) && existsSync(this.livePath(dir, root));
+      dirs.set(dir, exists);
+    }
+    return !exists;
+  }
+
   /** Why the input would be seen otherwise now; undefined when it is the same. */
   private differs([op, file, value]: Input, root: string): string | undefined {
-    const live = Buffer.concat([Buffer.from(root), unescapeBytes(file)]);
+    const live = this.livePath(file, root);
     switch (op) {
       case 'missing': {
         // a failed probe followed links: a dangling link is still absent
@@ -110,6 +142,14 @@ export class ReplayPolicy {
       }
     }
   }
+}
+
+/** A directory above `dir` is known to be absent. */
+function knownAbsent(dir: string, dirs: ReadonlyMap<string, boolean>): boolean {
+  for (let at = dir.lastIndexOf('/'); at > 0; at = dir.lastIndexOf('/', at - 1)) {
+    if (dirs.get(dir.slice(0, at)) === false) return true;
+  }
+  return false;
 }
 
 function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
