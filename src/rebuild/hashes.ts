@@ -5,7 +5,7 @@
 // rebuild index. A replay that finds the same identity takes the hash without reading
 // the file (a change of contents moves the change time, which no program can set).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
 
 export type Kind = 'file' | 'dir' | 'other';
 
@@ -41,7 +41,7 @@ export class HashCache {
     if (known !== undefined) return known;
     let hash: string;
     try {
-      hash = createHash('sha256').update(readFileSync(file)).digest('hex');
+      hash = hashFile(file);
     } catch {
       return null;
     }
@@ -87,6 +87,20 @@ export class HashCache {
   identitiesOf(paths: ReadonlySet<string>): Identity[] {
     return [...this.byIdentity.values()].filter((id) => paths.has(id[0])).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
+}
+
+/** Read in pieces: the toolchain's libraries are 100 MB and more. */
+const piece = Buffer.alloc(1 << 20);
+
+function hashFile(file: string | Buffer): string {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    for (let n; (n = readSync(fd, piece, 0, piece.length, null)) > 0; ) h.update(piece.subarray(0, n));
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }
 
 export function statOrNull(file: string | Buffer): BigIntStats | null {
