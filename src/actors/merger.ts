@@ -34,7 +34,9 @@ export interface MergerOptions {
   chunkBytes?: number;
   /** Events kept for reordering before the oldest are written regardless of watermark. */
   maxBuffered?: number;
-  /** zlib level; 6 is what Perfetto's own writer uses. */
+  /** zlib level. 3, not the usual 6: on real traces 3 compresses at about 150 MB/s to
+   * 7% more bytes, where 6 runs at 80 MB/s and at 30 MB/s on repetitive output such as
+   * `seq`, which then makes the merger the slowest part of a run. */
   level?: number;
   /** Where to write the access index (src/record/accesses.ts); absent: none. Read
    * accesses repeated by a process (same operation and path) are then counted there
@@ -101,7 +103,7 @@ export class Merger {
   constructor(private readonly options: MergerOptions) {
     this.chunkBytes = options.chunkBytes ?? 384 * 1024;
     this.maxBuffered = options.maxBuffered ?? 200_000;
-    this.level = options.level ?? 6;
+    this.level = options.level ?? 3;
     this.fd = openSync(options.output, 'w');
     if (options.accessIndex) this.accesses = new AccessIndex();
     this.global = newSequence(GLOBAL_SEQUENCE);
