@@ -5,7 +5,7 @@
 // rebuild index. A replay that finds the same identity takes the hash without reading
 // the file (a change of contents moves the change time, which no program can set).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
 
 export type Kind = 'file' | 'dir' | 'other';
 
@@ -41,7 +41,7 @@ export class HashCache {
     if (known !== undefined) return known;
     let hash: string;
     try {
-      hash = createHash('sha256').update(readFileSync(file)).digest('hex');
+      hash = sha256OfFile(file);
     } catch {
       return null;
     }
@@ -87,6 +87,25 @@ export class HashCache {
   identitiesOf(paths: ReadonlySet<string>): Identity[] {
     return [...this.byIdentity.values()].filter((id) => paths.has(id[0])).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
   }
+}
+
+/** Read in pieces into one reused buffer: the toolchain's executables and libraries are
+ * tens of MB each, and reading them whole made them the supervisor's peak memory. */
+const HASH_CHUNK = Buffer.allocUnsafe(1 << 20);
+
+function sha256OfFile(file: string | Buffer): string {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, HASH_CHUNK, 0, HASH_CHUNK.length, null);
+      if (n === 0) break;
+      h.update(HASH_CHUNK.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }
 
 export function statOrNull(file: string | Buffer): BigIntStats | null {
