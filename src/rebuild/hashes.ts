@@ -41,7 +41,7 @@ export class HashCache {
     if (known !== undefined) return known;
     let hash: string;
     try {
-      hash = hashFile(file);
+      hash = sha256OfFile(file);
     } catch {
       return null;
     }
@@ -89,14 +89,19 @@ export class HashCache {
   }
 }
 
-/** Read in pieces: the toolchain's libraries are 100 MB and more. */
-const piece = Buffer.alloc(1 << 20);
+/** Read in pieces into one reused buffer: the toolchain's executables and libraries are
+ * tens of MB each, and reading them whole made them the supervisor's peak memory. */
+const HASH_CHUNK = Buffer.allocUnsafe(1 << 20);
 
-function hashFile(file: string | Buffer): string {
+function sha256OfFile(file: string | Buffer): string {
   const h = createHash('sha256');
   const fd = openSync(file, 'r');
   try {
-    for (let n; (n = readSync(fd, piece, 0, piece.length, null)) > 0; ) h.update(piece.subarray(0, n));
+    for (;;) {
+      const n = readSync(fd, HASH_CHUNK, 0, HASH_CHUNK.length, null);
+      if (n === 0) break;
+      h.update(HASH_CHUNK.subarray(0, n));
+    }
   } finally {
     closeSync(fd);
   }
