@@ -11,6 +11,7 @@ import { InitBridge } from '../actors/init-bridge.js';
 import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
 import { removeTree } from '../fs.js';
+import { removeTracesDir } from '../record/traces-dir.js';
 import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
@@ -152,6 +153,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     done,
     async cleanup() {
       await cleaning;
+      removeTracesDir(options.runDir);
       await removeTree(options.runDir);
       timing('run directory cleaned');
     },
