@@ -376,13 +376,13 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
   return [
     {
       name: 'merger',
-      module: new URL('./merger.js', import.meta.url),
+      module: new URL('../actors/merger.js', import.meta.url),
       options: { output: path.join(options.attemptDir, 'perfetto'), accessIndex: path.join(options.attemptDir, 'accesses.tsv') },
       thread: IO_THREAD,
     },
     {
       name: 'collector',
-      module: new URL('./collector.js', import.meta.url),
+      module: new URL('../actors/collector.js', import.meta.url),
       options: { runDir: options.runDir, intervalMs: options.intervalMs, killProbe: options.killProbe },
       connect: ['merger'],
       thread: IO_THREAD,

@@ -30,7 +30,7 @@ export interface FilesStored {
 }
 
 export function storageActorSpec(attemptDir: string): ActorSpec {
-  return { name: 'storage', module: new URL('./storage.js', import.meta.url), options: { attemptDir } satisfies StorageOptions, thread: IO_THREAD };
+  return { name: 'storage', module: new URL('../actors/storage.js', import.meta.url), options: { attemptDir } satisfies StorageOptions, thread: IO_THREAD };
 }
 
 /** Longest finishing the record may take (a large tree of uppers, a cross-filesystem copy). */

@@ -81,7 +81,8 @@ interface Prewarmed {
   exitCode?: number;
 }
 
-const entryUrl = new URL('./worker-entry.js', import.meta.url);
+// '../actors/': the same file from dist/src/actors/ and from the bundle in dist/src/cli/
+const entryUrl = new URL('../actors/worker-entry.js', import.meta.url);
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly actors: RunningActor[] = [];

@@ -58,8 +58,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
+    timing('sandbox plan computed');
     const whiteouts = await prepareRunDir(plan);
-    timing('sandbox plan computed, run directory prepared');
+    timing('run directory prepared');
 
     const [ours, theirs] = native().socketPair();
     // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
