@@ -50,14 +50,19 @@ export async function makeTracesDir(runDir: string): Promise<string> {
   return link;
 }
 
+/** The buffers' real directory when <runDir>/traces links outside the run directory. */
+export function tracesOutside(runDir: string): string | undefined {
+  const link = path.join(runDir, 'traces');
+  try {
+    return lstatSync(link).isSymbolicLink() ? readlinkSync(link) : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Removes the buffers' directory when <runDir>/traces links outside the run
  * directory (removing the run directory takes the link only). */
 export function removeTracesDir(runDir: string): void {
-  const link = path.join(runDir, 'traces');
-  try {
-    if (!lstatSync(link).isSymbolicLink()) return;
-    rmSync(readlinkSync(link), { recursive: true, force: true });
-  } catch {
-    /* no traces directory, or already gone */
-  }
+  const dir = tracesOutside(runDir);
+  if (dir) rmSync(dir, { recursive: true, force: true });
 }

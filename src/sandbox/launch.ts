@@ -11,7 +11,7 @@ import { InitBridge } from '../actors/init-bridge.js';
 import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
 import { removeTree } from '../fs.js';
-import { removeTracesDir } from '../record/traces-dir.js';
+import { removeTracesDir, tracesOutside } from '../record/traces-dir.js';
 import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
@@ -248,11 +248,14 @@ function traceLoss(outcome: DoneBody, runDir: string): string | undefined {
   const buffers = outcome.traceLostBuffers ?? 0;
   if (records === 0 && buffers === 0) return undefined;
   const why = outcome.traceErrno === os.constants.errno.ENOSPC ? 'no space left' : `errno ${outcome.traceErrno}`;
+  const outside = tracesOutside(runDir);
   const what = [
     records ? `${records} trace record${records === 1 ? '' : 's'}` : '',
     buffers ? `the trace of ${buffers} process${buffers === 1 ? '' : 'es'}` : '',
   ].filter(Boolean).join(' and ');
-  return `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
+  return outside
+    ? `${why} on the filesystem of ${path.dirname(outside)} (trace buffers): ${what} lost`
+    : `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
 }
 
 /** The processes terminated after the linger time. */
