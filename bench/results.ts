@@ -217,6 +217,8 @@ export function evaluateGoals(workloads: readonly WorkloadResult[]): GoalResult[
     measured: share === undefined ? '-' : `${(share * 100).toFixed(1)}%`,
     status: share === undefined ? 'not measured' : share < 0.1 ? 'met' : `missed by ${((share - 0.1) * 100).toFixed(1)} points`,
   });
+  goals.push(ratioGoal('HTTP load test (the requests\' own time)', find(workloads, 'http-load'), 'native', 1.1));
+  goals.push(ratioGoal('HTTP load test with --fast-path', find(workloads, 'http-load'), 'native', 1.1, 'uwrx-fast'));
   goals.push(ratioGoal('partial rebuild without changes against a warm ccache', find(workloads, 'c-build'), 'ccache', 0.5, 'uwrx-replay'));
   return goals;
 }

@@ -227,6 +227,31 @@ const timers: Workload = {
   parse: sumOfLines,
 };
 
+// A load test: a program under test and its clients, the way a user stress-tests a
+// server under uwrx. The program times itself in real time (/proc/uptime), so the row
+// compares the requests' own time, without uwrx's fixed cost.
+const loadRequests = (ctx: BenchContext) => (ctx.quick ? 5000 : 20000);
+
+/** The last line of a program that prints its own duration in seconds. */
+function lastLineSeconds(stdout: string): number {
+  const value = Number(stdout.trim().split('\n').at(-1));
+  if (!Number.isFinite(value)) throw new Error(`expected seconds, got: ${stdout}`);
+  return value;
+}
+
+const httpLoad: Workload = {
+  name: 'http-load',
+  unit: 'seconds',
+  description: (ctx) =>
+    `a Node HTTP server and 32 keep-alive clients in one process making ${loadRequests(ctx)} requests over loopback (bench/programs/http-load.cjs, timed inside with /proc/uptime); uwrx with its default deterministic clocks`,
+  setup: async () => undefined,
+  command: async (ctx) => ({
+    argv: [process.execPath, path.join(ctx.repo, 'bench', 'programs', 'http-load.cjs'), String(loadRequests(ctx)), '32'],
+    cwd: ctx.scratch,
+  }),
+  parse: lastLineSeconds,
+};
+
 // The fixed cost of a run: everything uwrx does around a command that does nothing.
 const startup: Workload = {
   name: 'startup',
@@ -245,7 +270,7 @@ const startup: Workload = {
   ],
 };
 
-export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, startup];
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, startup];
 
 export function findWorkload(name: string): Workload | undefined {
   return workloads.find((w) => w.name === name);

@@ -2,7 +2,7 @@
 // forms the merger uses, and our reader detects truncation.
 import test from 'ava';
 import { randomBytes } from 'node:crypto';
-import { worthCompressing } from '../src/actors/merger.js';
+import { compressionFor } from '../src/actors/merger.js';
 import protobuf from 'protobufjs';
 import { ProtoDecodeError, ProtoWriter, readFields } from '../src/protocol/perfetto.js';
 
@@ -71,10 +71,11 @@ test('the reader walks fields and names truncation', (t) => {
   t.regex(err!.message, /truncated field 4 at offset \d+: needs 100 bytes, 90 left/);
 });
 
-test('a chunk of random bytes is not worth deflating; build output and small chunks are', (t) => {
-  t.false(worthCompressing(randomBytes(400_000)));
-  t.true(worthCompressing(Buffer.alloc(400_000, 'make[1]: Entering directory \'/src/lib\'\n')));
-  t.true(worthCompressing(randomBytes(100)), 'too small to judge: deflated as before');
+test('random bytes are stored, base64 text is entropy-coded, build output and small chunks are deflated', (t) => {
+  t.is(compressionFor(randomBytes(400_000)), 'store');
+  t.is(compressionFor(Buffer.from(randomBytes(300_000).toString('base64'))), 'entropy');
+  t.is(compressionFor(Buffer.alloc(400_000, 'make[1]: Entering directory \'/src/lib\'\n')), 'full');
+  t.is(compressionFor(randomBytes(100)), 'full', 'too small to judge: deflated as before');
   // text with a random middle still compresses as a whole
-  t.true(worthCompressing(Buffer.concat([Buffer.alloc(200_000, 'cc -c x.c\n'), randomBytes(100), Buffer.alloc(200_000, 'ok\n')])));
+  t.is(compressionFor(Buffer.concat([Buffer.alloc(200_000, 'cc -c x.c\n'), randomBytes(100), Buffer.alloc(200_000, 'ok\n')])), 'full');
 });

@@ -5,6 +5,7 @@
 // plan/root.ts (the overlays of the root), plan/dev.ts (/proc, /sys, /dev),
 // plan/repro.ts (reproducibility), plan/hidden.ts (what the command must not see).
 import { readFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import path from 'node:path';
 import type { InitPlan, PlanStep } from '../protocol/init-messages.js';
 import { flattenLayers } from '../record/flatten.js';
@@ -85,6 +86,13 @@ export interface ReproInput {
   interpreter?: string;
   /** Preload the in-process recorder into every dynamic process (needs the shim). */
   recorder?: boolean;
+}
+
+/** uwrx-init's notification handler threads: one per CPU the run may use, so that a
+ * wide parallel build is not serialised behind one thread answering every call (each
+ * notification holds a handler for 5-15 us). uwrx-init caps the count at 16. */
+export function defaultHandlerThreads(): number {
+  return Math.min(16, Math.max(1, availableParallelism()));
 }
 
 export interface PlanInput {
@@ -202,7 +210,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
       gidMap: root ? '0 0 4294967295' : `${host.gid} ${host.gid} 1`,
       denySetgroups: !root,
       steps: ctx.steps.steps,
-      handlerThreads: input.handlerThreads ?? 1,
+      handlerThreads: input.handlerThreads ?? defaultHandlerThreads(),
       ...(ldso?.preload ? { recorder: true } : {}),
       graceMs: input.graceMs ?? 3000,
       ...(input.lingerMs !== undefined ? { lingerMs: input.lingerMs } : {}),

@@ -16,6 +16,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/sysmacros.h>
 #include <sys/uio.h>
 #include <sys/un.h>
 #include <sys/wait.h>
@@ -292,6 +293,15 @@ static size_t read_segments(pid_t tid, const struct iovec *segs, size_t nsegs, s
   return got;
 }
 
+/* Whether the target's `fd` is the null device: what a process writes there reaches no
+ * one, so it is not output (and `cmd > /dev/null` must not cost the trace its bytes). */
+static bool fd_is_null_device(pid_t tid, uint32_t fd) {
+  char link[48];
+  struct stat st;
+  snprintf(link, sizeof link, "/proc/%d/fd/%u", tid, fd);
+  return stat(link, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+}
+
 static enum verdict on_output(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct proc *p = ctx->proc;
@@ -299,6 +309,7 @@ static enum verdict on_output(struct notif_ctx *ctx) {
   if (!p || !p->trace || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint32_t fd = (uint32_t)a.fd;
   if (fd != 1 && fd != 2) return VERDICT_CONTINUE;
+  if (fd_is_null_device(req->pid, fd)) return VERDICT_CONTINUE;
   int nr = req->data.nr;
   struct iovec single, *segs = &single;
   size_t nsegs = 1;
