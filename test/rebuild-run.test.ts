@@ -3,7 +3,7 @@
 // a header that shadows another on the include path, a changed environment; a failed
 // compile replayed from the record.
 import test from 'ava';
-import { appendFileSync, readFileSync, rmSync, writeFileSync, copyFileSync } from 'node:fs';
+import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
@@ -71,6 +71,12 @@ test.serial('the capture records every compile driver, ar and the link as skippa
   t.truthy(inputs.get(`read ${project.dir}/include/g1.h`));
   t.is(inputs.get(`missing ${project.dir}/shadow/g1.h`), '-');
   t.deepEqual(m1.outputs.filter((o) => o[1] === 'file').map((o) => o[0]), [`${project.dir}/obj/m1.o`]);
+  // the compiler proper, a file of the real filesystem, is known by identity with its hash
+  const cc1 = m1.inputs.find(([op, p]) => op === 'exec' && p.endsWith('/cc1'));
+  t.truthy(cc1);
+  const identity = readRebuildIndex(captureDir)!.identities?.find((id) => id[0] === cc1![1]);
+  t.is(identity?.[4], cc1![2]);
+  t.is(identity?.[1], String(statSync(cc1![1]).size));
 });
 
 test.serial('a replay without changes skips every listed process with the same files, output and status', async (t) => {
@@ -99,6 +105,8 @@ test.serial('a replay without changes skips every listed process with the same f
   t.true(rows.every((r) => r.decision === 'skipped' && r.reason.startsWith(`answered from ${captureDir} process `)));
   const text = await uwrx(['inspect', 'rebuild', replayDir], { cwd: project.dir });
   t.regex(text.stdout, /\n36 of 36 skipped\n$/);
+  // the replay's index keeps the identities of its inputs
+  t.deepEqual(readRebuildIndex(replayDir)!.identities, readRebuildIndex(captureDir)!.identities);
   const check = await uwrx(['check', replayDir], { cwd: project.dir });
   t.is(check.status, 0, check.stdout + check.stderr);
 });

@@ -119,6 +119,52 @@ test.serial('fast path: a program that blocks every signal, handles SIGSYS and c
   t.deepEqual(own, ['read before-hostile.txt', 'read hostile.txt', 'missing hostile-missing.txt']);
 });
 
+// Python's os.stat(path) goes through the recorder's stat (answered in process where the
+// shared rule allows); os.fstat of an O_PATH descriptor is libc's internal fstatat, which
+// the recorder cannot see: the notification path answers it. Both must agree on every
+// kind of file: real, copied up, created by the run, from a parent step, directories,
+// the overlay's root, outside the overlays.
+const STAT_BOTH_WAYS = `
+import os, subprocess, sys
+def show(p, follow):
+    st = os.stat(p, follow_symlinks=follow)
+    fd = os.open(p, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
+    ref = os.fstat(fd)
+    os.close(fd)
+    key = lambda s: (s.st_mode, s.st_ino, s.st_dev, s.st_nlink, s.st_size, s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns)
+    print(p, follow, key(st) == key(ref), key(st), key(ref))
+    # coreutils stat asks with statx; %.9Z is the change time in ns
+    out = subprocess.run(['stat', '-c', '%i %s %.9X %.9Y %.9Z', p], capture_output=True, text=True).stdout.split() if follow else None
+    if out:
+        ns = lambda v: int(v.replace('.', ''))
+        mine = (int(out[0]), int(out[1]), ns(out[2]), ns(out[3]), ns(out[4]))
+        theirs = (ref.st_ino, ref.st_size, ref.st_atime_ns, ref.st_mtime_ns, ref.st_ctime_ns)
+        print(p, 'statx', mine == theirs, mine, theirs)
+open('new.txt', 'w').write('new')
+os.chmod('chmod.txt', 0o600)
+for p in ('real.txt', 'chmod.txt', 'new.txt', 'parent.txt', '.', 'sub', '/tmp', '/dev/null', '/usr/bin/env'):
+    show(p, True)
+show('link', False)
+`;
+
+test.serial('fast path: stats answered in process show what the notification path shows', async (t) => {
+  const dir = workDir();
+  for (const name of ['real.txt', 'chmod.txt']) writeFileSync(path.join(dir, name), `${name}\n`);
+  mkdirSync(path.join(dir, 'sub'));
+  symlinkSync('real.txt', path.join(dir, 'link'));
+  const build = path.join(dir, 'build');
+  const first = await uwrx(['run', '--build', build, '--', 'sh', '-c', 'echo parent > parent.txt'], { cwd: dir });
+  t.is(first.status, 0, first.stderr);
+  const r = await uwrx(['run', '--build', build, '--fast-path', '--', 'python3', '-c', STAT_BOTH_WAYS], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  const lines = r.stdout.trim().split('\n');
+  t.is(lines.length, 19, r.stdout);
+  for (const line of lines) t.regex(line, /^\S+ (True|False|statx) True /, line);
+  const attempt = /record in (\S+)/.exec(r.stderr)?.[1];
+  const status = JSON.parse(readFileSync(path.resolve(dir, attempt ?? 'none', 'status'), 'utf8')) as { fileCalls: { inProcess: number } };
+  t.true(status.fileCalls.inProcess > 0, 'some stats were answered in process');
+});
+
 test.serial('repeated accesses are counted once per process and path in accesses.tsv', async (t) => {
   const dir = workDir();
   writeFileSync(path.join(dir, 'again.txt'), 'x\n');

@@ -378,7 +378,11 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
     {
       name: 'merger',
       module: actorModule('merger'),
-      options: { output: path.join(options.attemptDir, 'perfetto'), accessIndex: path.join(options.attemptDir, 'accesses.tsv') },
+      options: {
+        output: path.join(options.attemptDir, 'perfetto'),
+        accessIndex: path.join(options.attemptDir, 'accesses.tsv'),
+        outputIndex: path.join(options.attemptDir, 'output.bin'),
+      },
       thread: IO_THREAD,
     },
     {

@@ -8,6 +8,7 @@ import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateSync } from 'node:zlib';
 import { AccessIndex } from '../record/accesses.js';
+import { OutputIndexWriter } from '../record/output-index.js';
 import { escapeBytes } from '../record/escape.js';
 import { defineActor } from './actor.js';
 import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, TraceFormatError, decodeEvents, eventDef, splitArgv, type TraceEvent } from '../protocol/events.js';
@@ -42,6 +43,8 @@ export interface MergerOptions {
    * accesses repeated by a process (same operation and path) are then counted there
    * instead of written to the trace again. */
   accessIndex?: string;
+  /** Where to write the output index (src/record/output-index.ts); absent: none. */
+  outputIndex?: string;
 }
 
 export interface MergeStats {
@@ -96,6 +99,7 @@ export class Merger {
   private closed = false;
   readonly stats: MergeStats = { events: 0, processes: 0, packets: 0, bytesWritten: 0, repeatedAccesses: 0, errors: [] };
   private readonly accesses: AccessIndex | undefined;
+  private readonly outputs: OutputIndexWriter | undefined;
   private readonly chunkBytes: number;
   private readonly maxBuffered: number;
   private readonly level: number;
@@ -106,6 +110,7 @@ export class Merger {
     this.level = options.level ?? 3;
     this.fd = openSync(options.output, 'w');
     if (options.accessIndex) this.accesses = new AccessIndex();
+    if (options.outputIndex) this.outputs = new OutputIndexWriter(options.outputIndex);
     this.global = newSequence(GLOBAL_SEQUENCE);
     this.writeClockSnapshot();
   }
@@ -158,6 +163,7 @@ export class Merger {
     closeSync(this.fd);
     this.closed = true;
     if (this.accesses && this.options.accessIndex) writeFileSync(this.options.accessIndex, this.accesses.format());
+    this.outputs?.close();
     this.stats.processes = this.procs.size;
     return this.stats;
   }
@@ -192,6 +198,7 @@ export class Merger {
       return;
     }
     this.stats.events++;
+    if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, ev.data);
     const proc = this.proc(ev.pid);
     if (ev.type === 'spawn' && !ev.thread) {
       const child = this.proc(ev.child);
@@ -515,6 +522,8 @@ export interface MergerActorOptions {
   output: string;
   /** The attempt's access index (MergerOptions.accessIndex). */
   accessIndex?: string;
+  /** The attempt's output index (MergerOptions.outputIndex). */
+  outputIndex?: string;
   /** Defaults to the clocks read when the actor starts. */
   clocks?: { boottime: number; realtime: number };
 }
@@ -522,7 +531,12 @@ export interface MergerActorOptions {
 export default defineActor<MergerActorOptions>('merger', async (ctx) => {
   // Loaded lazily: the addon is only needed when no clocks were given.
   const clocks = ctx.options.clocks ?? (await import('../native.js')).readTraceClocks();
-  const merger = new Merger({ output: ctx.options.output, clocks, ...(ctx.options.accessIndex ? { accessIndex: ctx.options.accessIndex } : {}) });
+  const merger = new Merger({
+    output: ctx.options.output,
+    clocks,
+    ...(ctx.options.accessIndex ? { accessIndex: ctx.options.accessIndex } : {}),
+    ...(ctx.options.outputIndex ? { outputIndex: ctx.options.outputIndex } : {}),
+  });
   ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) =>
     merger.records(body.pid, Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength)),
   );

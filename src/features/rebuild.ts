@@ -6,15 +6,15 @@
 // in place as its own changes, the shim writes its recorded output and exits with its
 // recorded status — and any other runs, with the first difference as the reason.
 import { readFileSync } from 'node:fs';
+import path from 'node:path';
 import { escapeBytes, unescapeBytes } from '../record/escape.js';
-import { openRecord, type AttemptRecord } from '../record/reader.js';
-import { outputBytes } from '../record/trace.js';
+import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
 import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
 import { ReplayPolicy } from '../rebuild/decide.js';
 import { HashCache } from '../rebuild/hashes.js';
-import { REBUILD_INDEX_VERSION, readRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry } from '../rebuild/index-file.js';
+import { REBUILD_INDEX_VERSION, readRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndex } from '../rebuild/index-file.js';
 import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
 import { timing } from '../timing.js';
 import { defineFeature } from './feature.js';
@@ -34,37 +34,11 @@ export default defineFeature({
     let list: SkippableOptions = { skippable: [], notSkippable: [] };
     let policy: ReplayPolicy | undefined;
     let replaying = false;
+    /** Why a replay has no policy. */
+    let noPolicy = 'the replayed attempt has no rebuild index';
     const hashes = new HashCache();
     const decided: Decided[] = [];
-    const records = new Map<string, Promise<AttemptRecord>>();
     let skipped = 0;
-
-    /** The recorded output of `pids` in `attempt`, in time order, as the records
-     * uwrx-init serves (u8 fd, u32 LE length, bytes). */
-    const recordedOutput = async (stdio: RebuildEntry['stdio']): Promise<Buffer> => {
-      let loading = records.get(stdio.attempt);
-      if (!loading) {
-        loading = (async () => {
-          const r = openRecord(stdio.attempt);
-          await r.loadTrace();
-          return r;
-        })();
-        records.set(stdio.attempt, loading);
-      }
-      const record = await loading;
-      const pids = new Set(stdio.pids);
-      const parts: Buffer[] = [];
-      for (const e of record.events()) {
-        if (e.type !== 'output' || !pids.has(e.pid)) continue;
-        const data = outputBytes(e);
-        if (data.length === 0) continue;
-        const head = Buffer.alloc(5);
-        head[0] = Number(e.args.fd);
-        head.writeUInt32LE(data.length, 1);
-        parts.push(head, data);
-      }
-      return Buffer.concat(parts);
-    };
 
     return {
       async configure(settings) {
@@ -82,17 +56,28 @@ export default defineFeature({
       },
       record(run) {
         const replayed = run.settings.stepOptions.replay;
-        if (typeof replayed !== 'string') return;
+        if (typeof replayed !== 'string') {
+          // the nearest parent's index knows the toolchain's files by identity too
+          const parent = run.settings.parents[0];
+          const index = parent === undefined ? undefined : readIndexOrUndefined(parent);
+          if (index?.version === REBUILD_INDEX_VERSION) hashes.remember(index.identities ?? []);
+          return;
+        }
         replaying = true;
         const index = readRebuildIndex(replayed);
-        if (index) policy = new ReplayPolicy(replayed, index, hashes);
+        if (index?.version === REBUILD_INDEX_VERSION) {
+          policy = new ReplayPolicy(replayed, index, hashes);
+          hashes.remember(index.identities ?? []);
+        } else if (index) {
+          noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
+        }
       },
       plan: () => ({ skippable: names }),
       requests: {
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
           const p = startedProcess(b);
           if (!policy) {
-            decided.push({ process: p, decision: 'ran', reason: replaying ? 'the replayed attempt has no rebuild index' : 'not a replay' });
+            decided.push({ process: p, decision: 'ran', reason: replaying ? noPolicy : 'not a replay' });
             return { skip: false };
           }
           const root = run.sandboxRoot();
@@ -104,7 +89,7 @@ export default defineFeature({
           let output: Buffer;
           let files: ReplayedFile[];
           try {
-            output = await recordedOutput(d.entry.stdio);
+            output = readOutput(path.join(policy.replayedDir, OUTPUT_INDEX_FILE), d.entry.stdio.ranges);
             files = replayedFiles(d.entry.outputs);
           } catch (err) {
             const reason = `could not replay it: ${(err as Error).message}`;
@@ -126,11 +111,14 @@ export default defineFeature({
           let indexer: CaptureIndexer | undefined;
           const processes = decided
             .map((d): RebuildEntry => d.decision === 'skipped'
-              ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { attempt: run.paths.attemptDir, pids: [d.process.pid] } }
+              ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { pids: [d.process.pid], ranges: [] } }
               : (indexer ??= new CaptureIndexer(run.paths.attemptDir, hashes)).entry(d.process, 'ran', d.reason))
             .sort((a, b) => a.pid - b.pid);
-          await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes });
-          timing(`rebuild index written (${hashes.computed} files hashed)`);
+          locateOutput(run.paths.attemptDir, processes);
+          const inputPaths = new Set(processes.flatMap((e) => e.inputs.map((i) => i[1])));
+          const identities = hashes.identitiesOf(inputPaths);
+          await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes, identities });
+          timing(`rebuild index written (${hashes.computed} files hashed, ${hashes.known} known by identity)`);
         } catch (err) {
           run.problem({ kind: 'rebuild-index', count: 1, detail: (err as Error).message });
         }
@@ -163,4 +151,31 @@ function replayedFiles(outputs: Output[]): ReplayedFile[] {
     mode,
     ...(kind === 'file' ? { data: readFileSync(source!) } : {}),
   }));
+}
+
+/** Each entry's output runs in this attempt's output index; without the index, the
+ * output of the entries is unknown and none of them may be skipped later. */
+function locateOutput(attemptDir: string, processes: RebuildEntry[]): void {
+  const owners = new Map<number, RebuildEntry[]>();
+  for (const e of processes) {
+    for (const pid of e.stdio.pids) {
+      const list = owners.get(pid);
+      if (list) list.push(e);
+      else owners.set(pid, [e]);
+    }
+  }
+  const ranges = outputRanges(path.join(attemptDir, OUTPUT_INDEX_FILE), owners);
+  for (const e of processes) {
+    if (ranges) e.stdio.ranges = ranges.get(e) ?? [];
+    else e.unsafe ??= `its output is not in the record (no ${OUTPUT_INDEX_FILE})`;
+  }
+}
+
+/** An index that is only a help (identities): unreadable is the same as none. */
+function readIndexOrUndefined(attemptDir: string): RebuildIndex | undefined {
+  try {
+    return readRebuildIndex(attemptDir);
+  } catch {
+    return undefined;
+  }
 }

@@ -17,6 +17,7 @@
 import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Merger } from '../actors/merger.js';
+import { OUTPUT_INDEX_FILE } from '../record/output-index.js';
 import { UsageError } from '../errors.js';
 import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { unescapeBytes } from '../record/escape.js';
@@ -145,11 +146,13 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   const boottime = Number.isFinite(first) ? first : 0;
   const tmp = `${tracePath}.repair-${process.pid}`;
   const indexTmp = path.join(attemptDir, `accesses.tsv.repair-${process.pid}`);
-  const merger = new Merger({ output: tmp, clocks: { boottime, realtime: Math.round(seedTime * 1e6) }, accessIndex: indexTmp });
+  const outputTmp = path.join(attemptDir, `${OUTPUT_INDEX_FILE}.repair-${process.pid}`);
+  const merger = new Merger({ output: tmp, clocks: { boottime, realtime: Math.round(seedTime * 1e6) }, accessIndex: indexTmp, outputIndex: outputTmp });
   for (const list of byPid.values()) merger.push(list.sort((a, b) => a.time - b.time));
   const stats = merger.finish();
   renameSync(tmp, tracePath);
   if (existsSync(indexTmp)) renameSync(indexTmp, path.join(attemptDir, 'accesses.tsv'));
+  if (existsSync(outputTmp)) renameSync(outputTmp, path.join(attemptDir, OUTPUT_INDEX_FILE));
   recovered.push(`perfetto rewritten: ${stats.events} events of ${stats.processes} processes`);
   writeFileSync(path.join(attemptDir, PROCESS_TABLE_FILE), formatProcessTable(table));
   recovered.push(`${PROCESS_TABLE_FILE} rebuilt from the process events: ${table.length} processes`);

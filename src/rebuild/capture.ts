@@ -6,8 +6,8 @@
 // (accesses.tsv), except paths the subtree created itself before it read them (its
 // temporary files). A value is the version the resolution rule gives for the reading
 // process (docs/record.md), hashed once per version. Safety (when in doubt, run):
-//   - the subtree read (or listed) a path that existed before it and that it wrote: it
-//     read its own output, and a replay would start from another state;
+//   - the subtree listed a path it wrote, or read a path it wrote whose version before
+//     it is not known (a known one, like the archive ranlib updates, is an input);
 //   - another process wrote one of its inputs or outputs while it ran: what it saw or
 //     left depends on scheduling;
 //   - it did not exit normally, or a version it wrote is missing from the record.
@@ -62,9 +62,9 @@ export class CaptureIndexer {
   entry(started: StartedProcess, decision: 'ran', reason: string): RebuildEntry {
     const base = { ...started, decision, reason, status: null, inputs: [], outputs: [] };
     const p = this.procs.get(started.pid);
-    if (!p) return { ...base, unsafe: 'not in the process table', stdio: { attempt: this.attemptDir, pids: [started.pid] } };
+    if (!p) return { ...base, unsafe: 'not in the process table', stdio: { pids: [started.pid], ranges: [] } };
     const subtree = this.subtree(p.pid);
-    const stdio = { attempt: this.attemptDir, pids: subtree };
+    const stdio = { pids: subtree, ranges: [] };
     const status = p.signal === null ? p.exitCode : null;
     const unsafe = (why: string): RebuildEntry => ({ ...base, status, unsafe: why, stdio });
     if (p.signal !== null) return unsafe(`killed by signal ${p.signal}`);
@@ -110,7 +110,12 @@ export class CaptureIndexer {
             inputs.push(['stat', a.path, kindOf(statSync(before))]);
             continue;
           }
-          return unsafe(`it read ${a.path}, which it also wrote`);
+          if (a.op === 'missing' && before !== undefined) continue; // after it removed the path
+          // it updated a file (ranlib, ar r): what it read first is the version before it
+          const hash = before === undefined || (a.op !== 'read' && a.op !== 'exec') ? null : this.hashes.contentOf(before);
+          if (hash === null) return unsafe(`it read ${a.path}, which it also wrote`);
+          inputs.push([a.op as 'read' | 'exec', a.path, hash]);
+          continue;
         }
         if (a.op === 'readdir') {
           const listing = this.listingOf(a.path);
@@ -142,10 +147,21 @@ export class CaptureIndexer {
           }
           continue;
         }
-        const hash = this.hashes.contentOf(r.file);
+        const hash = r.layer.real ? this.hashes.realContentOf(a.path, r.file) : this.hashes.contentOf(r.file);
         if (hash === null) return unsafe(`the version of ${a.path} it saw is not in the record`);
         inputs.push([a.op as 'read' | 'exec', a.path, hash]);
       }
+    }
+
+    // a file it moved without reading it (mv, or a rename of another's temporary file):
+    // the content it moved is an input
+    for (const [file, ops] of changed) {
+      if (!ops.some((o) => o.operation === 'rename_from')) continue;
+      const before = this.stateBefore(file, members);
+      if (before === null) continue; // its own file
+      const hash = before === undefined ? null : this.hashes.contentOf(before);
+      if (hash === null || hash === 'dir') return unsafe(`it moved ${file}, whose version before it is not in the record`);
+      if (!seen.has(`read\t${file}`)) inputs.push(['read', file, hash]);
     }
 
     const outputs: Output[] = [];

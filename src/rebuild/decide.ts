@@ -2,7 +2,7 @@
 // matched with the replayed process at the same place in the process tree (same process
 // seed) and compared input by input with what it would see now, through the sandbox's
 // root as the host sees it. The first difference is the reason it runs.
-import { readlinkSync, type BigIntStats } from 'node:fs';
+import { existsSync, readlinkSync } from 'node:fs';
 import { unescapeBytes } from '../record/escape.js';
 import { HashCache, kindOf, listingHash, statOrNull } from './hashes.js';
 import type { StartedProcess } from './capture.js';
@@ -19,6 +19,12 @@ export type Decision = { skip: false; reason: string } | { skip: true; entry: Re
 
 export class ReplayPolicy {
   private readonly bySeed = new Map<string, RebuildEntry[]>();
+  /** Entries by command (executable, working directory, argv). */
+  private readonly byCommand = new Map<string, RebuildEntry[]>();
+  /** Entries a skip was already answered from: each recorded process stands for one. */
+  private readonly used = new Set<RebuildEntry>();
+  private readonly livePaths = new Map<string, Buffer>();
+  private liveRoot: string | undefined;
 
   constructor(
     readonly replayedDir: string,
@@ -26,40 +32,90 @@ export class ReplayPolicy {
     private readonly hashes: HashCache,
   ) {
     for (const e of index.processes) {
-      if (e.seed === null) continue;
-      const list = this.bySeed.get(e.seed) ?? [];
-      list.push(e);
-      this.bySeed.set(e.seed, list);
+      if (e.seed !== null) push(this.bySeed, e.seed, e);
+      push(this.byCommand, commandKey(e), e);
     }
   }
 
+  /** The recorded twin is the process at the same place in the tree (same seed) with
+   * the same arguments. Under make -j the place of a command in make's children
+   * depends on which job ended first, so without such a twin the recorded processes
+   * that ran the same command (executable, directory, argv) are tried, in pid order:
+   * their inputs are compared all the same, so the outputs replayed are those of the
+   * same command on the same inputs. */
   decide(p: StartedProcess, root: string | undefined): Decision {
     const run = (reason: string): Decision => ({ skip: false, reason });
     if (root === undefined) return run('the sandbox is not visible');
-    const candidates = p.seed === null ? [] : (this.bySeed.get(p.seed) ?? []);
-    const entry = candidates.find((e) => sameList(e.argv, p.argv)) ?? candidates[0];
-    if (!entry) return run('no recorded process at this place in the process tree');
-    if (!sameList(entry.argv, p.argv)) return run(`its arguments differ from those of recorded process ${entry.pid}`);
-    if (entry.unsafe) return run(`not skippable: ${entry.unsafe}`);
-    if (entry.status === null) return run(`recorded process ${entry.pid} did not exit normally`);
-    if (entry.exe !== p.exe) return run(`its executable differs: ${p.exe} (recorded ${entry.exe})`);
-    if (entry.cwd !== p.cwd) return run(`its working directory differs: ${p.cwd} (recorded ${entry.cwd})`);
-    const envDiff = firstEnvDifference(entry.env, p.env);
-    if (envDiff) return run(`environment variable ${envDiff} differs`);
-    for (const input of entry.inputs) {
-      const why = this.differs(input, root);
-      if (why) return run(why);
+    const atPlace = p.seed === null ? [] : (this.bySeed.get(p.seed) ?? []);
+    const twin = atPlace.find((e) => !this.used.has(e) && sameList(e.argv, p.argv));
+    const candidates = [...(twin ? [twin] : []), ...(this.byCommand.get(commandKey(p)) ?? []).filter((e) => e !== twin && !this.used.has(e))];
+    let first: string | undefined;
+    for (const entry of candidates) {
+      const why = this.differsFrom(entry, p, root);
+      if (why === undefined) {
+        this.used.add(entry);
+        return { skip: true, entry, reason: `answered from ${this.replayedDir} process ${entry.pid}` };
+      }
+      first ??= why;
     }
-    return { skip: true, entry, reason: `answered from ${this.replayedDir} process ${entry.pid}` };
+    if (first !== undefined) return run(first);
+    const other = atPlace[0];
+    if (other) return run(`its arguments differ from those of recorded process ${other.pid}`);
+    return run('no recorded process ran this command');
+  }
+
+  /** The first difference between the recorded process and this one; undefined: none. */
+  private differsFrom(entry: RebuildEntry, p: StartedProcess, root: string): string | undefined {
+    if (entry.unsafe) return `not skippable: ${entry.unsafe}`;
+    if (entry.status === null) return `recorded process ${entry.pid} did not exit normally`;
+    if (entry.exe !== p.exe) return `its executable differs: ${p.exe} (recorded ${entry.exe})`;
+    if (entry.cwd !== p.cwd) return `its working directory differs: ${p.cwd} (recorded ${entry.cwd})`;
+    const envDiff = firstEnvDifference(entry.env, p.env);
+    if (envDiff) return `environment variable ${envDiff} differs`;
+    // most failed probes are of paths in directories that do not exist either (an
+    // include path, a locale): one look at each directory per comparison
+    const dirs = new Map<string, boolean>();
+    for (const input of entry.inputs) {
+      const why = input[0] === 'missing' && this.absentDirectory(input[1], root, dirs) ? undefined : this.differs(input, root);
+      if (why) return why;
+    }
+    return undefined;
+  }
+
+  /** The path as the host reaches it in the sandbox (the same few paths recur in
+   * every comparison). */
+  private livePath(file: string, root: string): Buffer {
+    let live = this.livePaths.get(file);
+    if (live === undefined || this.liveRoot !== root) {
+      if (this.liveRoot !== root) this.livePaths.clear();
+      this.liveRoot = root;
+      live = Buffer.concat([Buffer.from(root), unescapeBytes(file)]);
+      this.livePaths.set(file, live);
+    }
+    return live;
+  }
+
+  /** Whether the directory of `file` (or one above it) is absent now, so that `file`
+   * is too; `dirs` remembers the answers of this comparison. */
+  private absentDirectory(file: string, root: string, dirs: Map<string, boolean>): boolean {
+    const slash = file.lastIndexOf('/');
+    if (slash <= 0) return false;
+    const dir = file.slice(0, slash);
+    let exists = dirs.get(dir);
+    if (exists === undefined) {
+      exists = !knownAbsent(dir, dirs) && existsSync(this.livePath(dir, root));
+      dirs.set(dir, exists);
+    }
+    return !exists;
   }
 
   /** Why the input would be seen otherwise now; undefined when it is the same. */
   private differs([op, file, value]: Input, root: string): string | undefined {
-    const live = Buffer.concat([Buffer.from(root), unescapeBytes(file)]);
+    const live = this.livePath(file, root);
     switch (op) {
       case 'missing': {
-        const st = lstatOrNull(live);
-        return st ? `${file} exists now (it was absent)` : undefined;
+        // a failed probe followed links: a dangling link is still absent
+        return existsSync(live) ? `${file} exists now (it was absent)` : undefined;
       }
       case 'stat': {
         const st = statOrNull(live);
@@ -81,16 +137,29 @@ export class ReplayPolicy {
       case 'exec': {
         const st = statOrNull(live);
         if (!st) return `${file} is absent now`;
-        const hash = this.hashes.contentOf(live, st);
+        const hash = this.hashes.liveContentOf(file, live, st);
         return hash === value ? undefined : `${file} changed`;
       }
     }
   }
 }
 
-/** A failed probe followed links: a dangling link is still absent. */
-function lstatOrNull(file: Buffer): BigIntStats | null {
-  return statOrNull(file);
+/** A directory above `dir` is known to be absent. */
+function knownAbsent(dir: string, dirs: ReadonlyMap<string, boolean>): boolean {
+  for (let at = dir.lastIndexOf('/'); at > 0; at = dir.lastIndexOf('/', at - 1)) {
+    if (dirs.get(dir.slice(0, at)) === false) return true;
+  }
+  return false;
+}
+
+function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
+  const list = map.get(key);
+  if (list) list.push(value);
+  else map.set(key, [value]);
+}
+
+function commandKey(p: StartedProcess): string {
+  return JSON.stringify([p.exe, p.cwd, p.argv]);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

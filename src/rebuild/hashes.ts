@@ -1,18 +1,34 @@
 // Content hashes of file versions, each computed once per run: a stored version never
 // changes, and a live file is the same version while its inode, size and times are.
+// Across runs, files of the real filesystem (the toolchain, the sources) are known by
+// identity: path, size, modification and change times, recorded with their hash in the
+// rebuild index. A replay that finds the same identity takes the hash without reading
+// the file (a change of contents moves the change time, which no program can set).
 import { createHash } from 'node:crypto';
-import { readdirSync, readFileSync, statSync, type BigIntStats } from 'node:fs';
+import { closeSync, openSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
 
 export type Kind = 'file' | 'dir' | 'other';
+
+/** A file known by identity: [path (escaped), size, mtime ns, ctime ns, SHA-256 hex]. */
+export type Identity = [path: string, size: string, mtimeNs: string, ctimeNs: string, hash: string];
+
+/** A file changed this recently may change again within the same tick of the change
+ * time's clock (which is coarse): its identity is not recorded. */
+const SETTLED_NS = 2_000_000_000n;
 
 export function kindOf(st: { isFile(): boolean; isDirectory(): boolean }): Kind {
   return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
 }
 
+const identityKey = (file: string, st: BigIntStats) => `${file}\0${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+
 export class HashCache {
   private readonly hashes = new Map<string, string>();
+  private readonly byIdentity = new Map<string, Identity>();
   /** Files hashed so far (each version once). */
   computed = 0;
+  /** Files whose hash came from a recorded identity. */
+  known = 0;
 
   /** SHA-256 (hex) of the file `file` (followed if a link), "dir" for a directory;
    * null when it does not exist. `st`: its stat when the caller has it. */
@@ -25,7 +41,7 @@ export class HashCache {
     if (known !== undefined) return known;
     let hash: string;
     try {
-      hash = createHash('sha256').update(readFileSync(file)).digest('hex');
+      hash = sha256OfFile(file);
     } catch {
       return null;
     }
@@ -33,11 +49,69 @@ export class HashCache {
     this.hashes.set(key, hash);
     return hash;
   }
+
+  /** Identities recorded by an earlier run. */
+  remember(identities: readonly Identity[]): void {
+    for (const id of identities) this.byIdentity.set(`${id[0]}\0${id[1]}:${id[2]}:${id[3]}`, id);
+  }
+
+  /** The hash of `live` (the file at `file` now, through the sandbox's root), from its
+   * recorded identity when it has not changed since. */
+  liveContentOf(file: string, live: Buffer, st: BigIntStats): string | null {
+    if (st.isFile()) {
+      const id = this.byIdentity.get(identityKey(file, st));
+      if (id) {
+        this.known++;
+        return id[4];
+      }
+    }
+    return this.contentOf(live, st);
+  }
+
+  /** The hash of `file` of the real filesystem, its identity recorded when settled. */
+  realContentOf(file: string, host: string): string | null {
+    const before = statOrNull(host);
+    if (!before?.isFile()) return this.contentOf(host, before);
+    const id = this.byIdentity.get(identityKey(file, before));
+    if (id) return id[4];
+    const hash = this.contentOf(host, before);
+    const after = statOrNull(host);
+    const settled = BigInt(Date.now()) * 1_000_000n - before.ctimeNs > SETTLED_NS;
+    if (hash !== null && settled && after && identityKey(file, after) === identityKey(file, before)) {
+      this.byIdentity.set(identityKey(file, before), [file, `${before.size}`, `${before.mtimeNs}`, `${before.ctimeNs}`, hash]);
+    }
+    return hash;
+  }
+
+  /** The identities of these paths, for the index. */
+  identitiesOf(paths: ReadonlySet<string>): Identity[] {
+    return [...this.byIdentity.values()].filter((id) => paths.has(id[0])).sort((a, b) => (a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0));
+  }
+}
+
+/** Read in pieces into one reused buffer: the toolchain's executables and libraries are
+ * tens of MB each, and reading them whole made them the supervisor's peak memory. */
+const HASH_CHUNK = Buffer.allocUnsafe(1 << 20);
+
+function sha256OfFile(file: string | Buffer): string {
+  const h = createHash('sha256');
+  const fd = openSync(file, 'r');
+  try {
+    for (;;) {
+      const n = readSync(fd, HASH_CHUNK, 0, HASH_CHUNK.length, null);
+      if (n === 0) break;
+      h.update(HASH_CHUNK.subarray(0, n));
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return h.digest('hex');
 }
 
 export function statOrNull(file: string | Buffer): BigIntStats | null {
   try {
-    return statSync(file, { bigint: true });
+    // most absent paths are failed probes: no exception for them
+    return statSync(file, { bigint: true, throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }

@@ -8,9 +8,11 @@
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../record/layout.js';
+import type { OutputRange } from '../record/output-index.js';
+import type { Identity } from './hashes.js';
 
 export const REBUILD_INDEX_FILE = 'rebuild.json';
-export const REBUILD_INDEX_VERSION = 1;
+export const REBUILD_INDEX_VERSION = 2;
 
 /** What a process saw at a path:
  *   read, exec   the content's SHA-256 (hex), or "dir" for a directory
@@ -48,8 +50,9 @@ export interface RebuildEntry extends StartedProcess {
   unsafe?: string;
   inputs: Input[];
   outputs: Output[];
-  /** Where its output (and its descendants') is recorded: attempt directory and pids. */
-  stdio: { attempt: string; pids: number[] };
+  /** Its output and its descendants': their pids, and the runs of their records in this
+   * attempt's output index (output.bin, src/record/output-index.ts), in order. */
+  stdio: { pids: number[]; ranges: OutputRange[] };
 }
 
 export interface RebuildIndex {
@@ -57,6 +60,9 @@ export interface RebuildIndex {
   /** The skippable list of the run. */
   skippable: string[];
   processes: RebuildEntry[];
+  /** Files of the real filesystem among the inputs, by identity with their hash
+   * (src/rebuild/hashes.ts): a replay reads none that did not change. */
+  identities?: Identity[];
 }
 
 export async function writeRebuildIndex(attemptDir: string, index: RebuildIndex): Promise<void> {
@@ -73,7 +79,7 @@ export function readRebuildIndex(attemptDir: string): RebuildIndex | undefined {
     throw err;
   }
   const index = JSON.parse(text) as RebuildIndex;
-  if (index.version !== REBUILD_INDEX_VERSION || !Array.isArray(index.processes)) {
+  if (!Array.isArray(index.processes)) {
     throw new Error(`${path.join(attemptDir, REBUILD_INDEX_FILE)}: not a version ${REBUILD_INDEX_VERSION} rebuild index`);
   }
   return index;

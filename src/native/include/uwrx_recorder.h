@@ -40,6 +40,8 @@
 #define UWRX_REC_DATA_OFFSET 4096
 #define UWRX_REC_FILE_SIZE (64UL << 20)
 
+#define UWRX_REC_MAX_MOUNTS 64
+
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 struct uwrx_rec_header {
@@ -51,6 +53,14 @@ struct uwrx_rec_header {
   uint64_t dropped;  /* records that did not fit (atomic) */
   uint64_t fast;     /* calls answered in process (atomic) */
   uint64_t slow;     /* interposed calls sent down the notification path (atomic) */
+  /* Successful stats answered in process (uwrx_stat_rules.h): set by uwrx-init when it
+   * creates the buffer, read-only for the recorder. */
+  uint32_t squash;           /* 1: the rules below hold; 0: every successful stat is notified */
+  uint32_t nmounts;          /* entries of mount_ids */
+  int64_t changed_since_ns;  /* a ctime from here on may be this attempt's change */
+  int64_t window_lo_ns;      /* the parents' window (lo, hi]; 0, 0 without parents */
+  int64_t window_hi_ns;
+  uint64_t mount_ids[UWRX_REC_MAX_MOUNTS]; /* the overlays' mount ids (statx STATX_MNT_ID) */
 };
 #endif
 

@@ -35,6 +35,7 @@
 #include "init.h"
 #include "../common/tracebuf.h"
 #include "uwrx_recorder.h"
+#include "uwrx_stat_times.h"
 
 struct files_lower {
   char *dir;
@@ -196,6 +197,58 @@ bool files_open(const struct plan *plan, const char **what) {
     for (size_t j = 0; j < o->nlowers; j++) o->lowers[j].fd = open(o->lowers[j].dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   }
   return true;
+}
+
+/* What the in-process recorder needs to answer a successful stat alone
+ * (uwrx_stat_shows_own_time), learned once, from the first process that asks: the
+ * overlays' mount ids as the command's mount namespace numbers them (it has one of its
+ * own, copied from ours: hence through /proc/<tid>/root), the oldest change time of
+ * their upper layers (less two seconds, for the coarse clock file times use and small
+ * steps of the real-time clock), the parents' window. Left off (squash 0) when stats
+ * are not squashed or any of it cannot be learned. A process in yet another mount
+ * namespace finds none of these ids: its stats are all notified. */
+static struct {
+  pthread_mutex_t lock;
+  bool learned;
+  struct uwrx_rec_header rules;
+} stat_rules = { .lock = PTHREAD_MUTEX_INITIALIZER };
+
+static void learn_stat_rules(pid_t tid) {
+  struct uwrx_rec_header *h = &stat_rules.rules;
+  if (!F.enabled || F.t0_ns == 0 || F.novl == 0 || F.novl > UWRX_REC_MAX_MOUNTS) return;
+  int64_t oldest = INT64_MAX;
+  for (size_t i = 0; i < F.novl; i++) {
+    char where[PATH_MAX_TARGET];
+    struct statx mount, upper;
+    snprintf(where, sizeof where, "/proc/%d/root%s", tid, F.ovl[i].mount_point);
+    if (statx(AT_FDCWD, where, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &mount) != 0 || !(mount.stx_mask & STATX_MNT_ID) ||
+        F.ovl[i].upper_fd < 0 || statx(F.ovl[i].upper_fd, "", AT_EMPTY_PATH, STATX_CTIME, &upper) != 0)
+      return;
+    h->mount_ids[i] = mount.stx_mnt_id;
+    int64_t ctime = (int64_t)upper.stx_ctime.tv_sec * 1000000000LL + upper.stx_ctime.tv_nsec;
+    if (ctime < oldest) oldest = ctime;
+  }
+  h->nmounts = (uint32_t)F.novl;
+  h->changed_since_ns = oldest - 2000000000LL;
+  if (F.recorded_since_ns) {
+    h->window_lo_ns = F.recorded_since_ns;
+    h->window_hi_ns = F.recorded_newest_ns;
+  }
+  h->squash = 1;
+}
+
+void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
+  pthread_mutex_lock(&stat_rules.lock);
+  if (!stat_rules.learned) learn_stat_rules(tid);
+  stat_rules.learned = true;
+  const struct uwrx_rec_header *r = &stat_rules.rules;
+  h->squash = r->squash;
+  h->nmounts = r->nmounts;
+  h->changed_since_ns = r->changed_since_ns;
+  h->window_lo_ns = r->window_lo_ns;
+  h->window_hi_ns = r->window_hi_ns;
+  memcpy(h->mount_ids, r->mount_ids, sizeof h->mount_ids);
+  pthread_mutex_unlock(&stat_rules.lock);
 }
 
 /* The overlay holding absolute path `p` (longest mount point), and the path inside it. */
@@ -1184,20 +1237,13 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
   bool explicit_times = false;
   if (!shown_time(canon, &r, &t, &explicit_times)) goto out;
   alias_inode(canon, &r);
-  struct timespec ts = { .tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL };
   const void *result;
   size_t size;
   if (r.is_statx) {
-    if (!explicit_times) {
-      r.stx.stx_atime.tv_sec = r.stx.stx_mtime.tv_sec = ts.tv_sec;
-      r.stx.stx_atime.tv_nsec = r.stx.stx_mtime.tv_nsec = (uint32_t)ts.tv_nsec;
-    }
-    r.stx.stx_ctime.tv_sec = r.stx.stx_btime.tv_sec = ts.tv_sec;
-    r.stx.stx_ctime.tv_nsec = r.stx.stx_btime.tv_nsec = (uint32_t)ts.tv_nsec;
+    uwrx_statx_show(&r.stx, t, explicit_times);
     result = &r.stx, size = sizeof r.stx;
   } else {
-    if (!explicit_times) r.st.st_atim = r.st.st_mtim = ts;
-    r.st.st_ctim = ts;
+    uwrx_stat_show(&r.st, t, explicit_times);
     result = &r.st, size = sizeof r.st;
   }
   /* the target must still wait in this very call: then its memory is its own */

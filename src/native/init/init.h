@@ -171,6 +171,10 @@ void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
  * the wall clocks start there too. */
 int64_t files_wall_offset_ns(void);
+/* Fills the stat rules of a new recorder buffer's header (uwrx_stat_times.h) for the
+ * process of `tid`. */
+struct uwrx_rec_header;
+void files_stat_rules(struct uwrx_rec_header *h, pid_t tid);
 /* The newest time a file of this attempt shows at its end (after files_finish; times set
  * explicitly left out): newest.txt. 0 without file times. */
 int64_t files_newest_ns(void);

@@ -12,9 +12,10 @@
  *  - the recorder is set up in this process (its buffer mapped, the gate page mapped),
  *  - the calling process is the one that set it up (a vfork or clone child sharing the
  *    memory is not: its getpid differs),
- *  - the call changes nothing and its result needs no rewriting: read-only opens,
- *    access, readlink, and stat calls that fail (a successful stat's times are squashed
- *    by uwrx-init, so it is made again on the notification path).
+ *  - the call changes nothing and its result is what uwrx-init would answer: read-only
+ *    opens, access, readlink, stat calls that fail, and successful stats of files whose
+ *    shown time is their own (uwrx_stat_times.h); other successful stats are made again
+ *    on the notification path, which squashes their times.
  * Nothing here allocates memory, takes a lock or uses signals. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -36,6 +37,7 @@
 #include "uwrx_control.h"
 #include "uwrx_events.h"
 #include "uwrx_recorder.h"
+#include "uwrx_stat_times.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
@@ -412,16 +414,62 @@ EXPORT FILE *fopen(const char *path, const char *mode) { return do_fopen(path, m
 EXPORT FILE *fopen64(const char *path, const char *mode) { return do_fopen(path, mode, "fopen64"); }
 
 /* ---- the stat family ----
- * A failed stat is answered here (no times to squash); a successful one is made again on
- * the notification path, which squashes its times and records it. */
+ * A failed stat is answered here (no times to squash). A successful one is answered here
+ * when the shared rule (uwrx_stat_times.h) says uwrx-init would show the file's own
+ * modification time; otherwise it is made again on the notification path, which knows
+ * the layers. The kernel is asked with statx, whose mount id the rule needs. */
+
+static int64_t statx_ns(const struct statx_timestamp *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
+
+/* Whether the result in `x` is answered as it is, with its own modification time. */
+static int shows_own_time(const struct statx *x) {
+  /* a file system may leave out attributes not asked for: the rule needs all three */
+  const unsigned needed = STATX_MNT_ID | STATX_MTIME | STATX_CTIME;
+  return (x->stx_mask & needed) == needed &&
+         uwrx_stat_shows_own_time(R.hdr, x->stx_mnt_id, statx_ns(&x->stx_ctime), statx_ns(&x->stx_mtime));
+}
+
+/* The struct stat the kernel's newfstatat would have filled from the same attributes
+ * (fs/stat.c cp_new_stat: device numbers in the kernel's 32-bit encoding). */
+static uint64_t kernel_dev(uint32_t major, uint32_t minor) {
+  return (uint32_t)((minor & 0xff) | (major << 8) | ((minor & ~0xffu) << 12));
+}
+
+static void stat_of_statx(struct stat *st, const struct statx *x) {
+  memset(st, 0, sizeof *st);
+  st->st_dev = kernel_dev(x->stx_dev_major, x->stx_dev_minor);
+  st->st_ino = x->stx_ino;
+  st->st_nlink = x->stx_nlink;
+  st->st_mode = x->stx_mode;
+  st->st_uid = x->stx_uid;
+  st->st_gid = x->stx_gid;
+  st->st_rdev = kernel_dev(x->stx_rdev_major, x->stx_rdev_minor);
+  st->st_size = (off_t)x->stx_size;
+  st->st_blksize = x->stx_blksize;
+  st->st_blocks = (blkcnt_t)x->stx_blocks;
+  st->st_atim = (struct timespec){ x->stx_atime.tv_sec, x->stx_atime.tv_nsec };
+  st->st_mtim = (struct timespec){ x->stx_mtime.tv_sec, x->stx_mtime.tv_nsec };
+  st->st_ctim = (struct timespec){ x->stx_ctime.tv_sec, x->stx_ctime.tv_nsec };
+}
+
+/* The flags newfstatat accepts; anything else goes to the kernel as it is (EINVAL). */
+#define FSTATAT_FLAGS (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)
 
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
-  if (path && path[0] && fast()) {
-    long r = gate6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0);
+  if (path && path[0] && st && !(flags & ~FSTATAT_FLAGS) && fast()) {
+    struct statx x;
+    long r = gate6(SYS_statx, dirfd, (long)path, flags, STATX_BASIC_STATS, (long)&x, 0);
     if (r < 0) {
       count(1);
       record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
+    }
+    if (shows_own_time(&x)) {
+      stat_of_statx(st, &x);
+      uwrx_stat_show(st, statx_ns(&x.stx_mtime), 0);
+      count(1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
+      return 0;
     }
   }
   count(0);
@@ -463,12 +511,19 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 }
 
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
-  if (path && path[0] && fast()) {
-    long r = gate6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0);
+  if (path && path[0] && buf && fast()) {
+    /* uwrx-init asks for the modification time too (the rule reads it): the same call */
+    long r = gate6(SYS_statx, dirfd, (long)path, flags, mask | STATX_MTIME, (long)buf, 0);
     if (r < 0) {
       count(1);
       record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
+    }
+    if (shows_own_time(buf)) {
+      uwrx_statx_show(buf, statx_ns(&buf->stx_mtime), 0);
+      count(1);
+      record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
+      return 0;
     }
   }
   count(0);

@@ -1,0 +1,53 @@
+/* Times a stat result shows inside the sandbox (docs/record.md, "Timestamps in stat
+ * results"), the part both answering paths share so that they cannot disagree:
+ * uwrx-init's stat handler (init/files.c), which knows every layer, and the in-process
+ * recorder (recorder/recorder.c), which answers alone only the cases decided here. */
+#ifndef UWRX_STAT_TIMES_H
+#define UWRX_STAT_TIMES_H
+
+#include <stdint.h>
+#include <sys/stat.h>
+#include "uwrx_recorder.h"
+
+static inline struct timespec uwrx_stat_timespec(int64_t t) {
+  struct timespec ts = { .tv_sec = t / 1000000000LL, .tv_nsec = t % 1000000000LL };
+  return ts;
+}
+
+/* Time `t` on a stat result: its change time always, its access and modification times
+ * unless a program set them explicitly. */
+static inline void uwrx_stat_show(struct stat *st, int64_t t, int explicit_times) {
+  struct timespec ts = uwrx_stat_timespec(t);
+  if (!explicit_times) st->st_atim = st->st_mtim = ts;
+  st->st_ctim = ts;
+}
+
+/* The same on a statx result, whose birth time shows `t` too. */
+static inline void uwrx_statx_show(struct statx *stx, int64_t t, int explicit_times) {
+  struct timespec ts = uwrx_stat_timespec(t);
+  if (!explicit_times) {
+    stx->stx_atime.tv_sec = stx->stx_mtime.tv_sec = ts.tv_sec;
+    stx->stx_atime.tv_nsec = stx->stx_mtime.tv_nsec = (uint32_t)ts.tv_nsec;
+  }
+  stx->stx_ctime.tv_sec = stx->stx_btime.tv_sec = ts.tv_sec;
+  stx->stx_ctime.tv_nsec = stx->stx_btime.tv_nsec = (uint32_t)ts.tv_nsec;
+}
+
+/* Whether a file uwrx-init would show with its own modification time can be told without
+ * it: the file lies in one of the overlays (the mount id of the result is one of
+ * theirs: not /proc, /dev, a mount below an overlay's directory), this attempt has not
+ * changed it (its change time is older than the attempt's upper layers, so it is no file
+ * of theirs and no copy-up), and its modification time is outside the parents' window
+ * (a real file edited after the parents were recorded shows a later time; a parent's
+ * own files lie in the window). Every other case asks uwrx-init. */
+static inline int uwrx_stat_shows_own_time(const struct uwrx_rec_header *h, uint64_t mnt_id, int64_t ctime_ns,
+                                           int64_t mtime_ns) {
+  if (!h->squash) return 0;
+  int ours = 0;
+  for (uint32_t i = 0; i < h->nmounts && i < UWRX_REC_MAX_MOUNTS; i++) ours |= h->mount_ids[i] == mnt_id;
+  if (!ours || ctime_ns >= h->changed_since_ns) return 0;
+  if (h->window_hi_ns && mtime_ns > h->window_lo_ns && mtime_ns <= h->window_hi_ns) return 0;
+  return 1;
+}
+
+#endif

@@ -1,0 +1,102 @@
+// The output index (docs/record.md, "output.bin"): every byte the processes wrote to
+// stdout and stderr, in the trace's order, as records of
+//   u32 LE pid, u8 fd, u32 LE length, then the bytes.
+// Written by the merger next to the trace, so that the output of some processes (a
+// skipped compile's warnings) is read by offset instead of by decoding the whole trace.
+import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+
+export const OUTPUT_INDEX_FILE = 'output.bin';
+export const OUTPUT_RECORD_HEADER = 9;
+
+/** A run of whole records: byte offset in output.bin and length. */
+export type OutputRange = [offset: number, length: number];
+
+export class OutputIndexWriter {
+  private readonly fd: number;
+  private buffer = Buffer.alloc(1 << 16);
+  private used = 0;
+  private closed = false;
+
+  constructor(file: string) {
+    this.fd = openSync(file, 'w');
+  }
+
+  add(pid: number, fd: number, data: Buffer): void {
+    if (this.closed || data.length === 0) return;
+    const need = OUTPUT_RECORD_HEADER + data.length;
+    if (this.used + need > this.buffer.length) this.flush();
+    if (need > this.buffer.length) this.buffer = Buffer.alloc(need);
+    this.buffer.writeUInt32LE(pid, this.used);
+    this.buffer[this.used + 4] = fd;
+    this.buffer.writeUInt32LE(data.length, this.used + 5);
+    data.copy(this.buffer, this.used + OUTPUT_RECORD_HEADER);
+    this.used += need;
+  }
+
+  close(): void {
+    if (this.closed) return;
+    this.flush();
+    closeSync(this.fd);
+    this.closed = true;
+  }
+
+  private flush(): void {
+    let at = 0;
+    while (at < this.used) at += writeSync(this.fd, this.buffer, at, this.used - at);
+    this.used = 0;
+  }
+}
+
+/** For each process of `owners` (pid -> the keys its output belongs to), the runs of its
+ * records in the file, adjacent ones joined, in file order. A missing file yields null. */
+export function outputRanges<K>(file: string, owners: ReadonlyMap<number, readonly K[]>): Map<K, OutputRange[]> | null {
+  let fd: number;
+  try {
+    fd = openSync(file, 'r');
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  const ranges = new Map<K, OutputRange[]>();
+  const head = Buffer.alloc(OUTPUT_RECORD_HEADER);
+  try {
+    for (let at = 0; ; ) {
+      if (readSync(fd, head, 0, OUTPUT_RECORD_HEADER, at) < OUTPUT_RECORD_HEADER) break;
+      const length = OUTPUT_RECORD_HEADER + head.readUInt32LE(5);
+      for (const key of owners.get(head.readUInt32LE(0)) ?? []) {
+        const list = ranges.get(key);
+        const last = list?.[list.length - 1];
+        if (last && last[0] + last[1] === at) last[1] += length;
+        else if (list) list.push([at, length]);
+        else ranges.set(key, [[at, length]]);
+      }
+      at += length;
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return ranges;
+}
+
+/** The records in `ranges` of the file, as uwrx-init serves a skipped process's output
+ * (u8 fd, u32 LE length, bytes: the pid left out). */
+export function readOutput(file: string, ranges: readonly OutputRange[]): Buffer {
+  if (ranges.length === 0) return Buffer.alloc(0);
+  const fd = openSync(file, 'r');
+  const parts: Buffer[] = [];
+  try {
+    for (const [offset, length] of ranges) {
+      const bytes = Buffer.alloc(length);
+      if (readSync(fd, bytes, 0, length, offset) !== length) throw new Error(`${file}: ${length} bytes at ${offset} are not there`);
+      for (let at = 0; at < length; ) {
+        const size = at + OUTPUT_RECORD_HEADER <= length ? OUTPUT_RECORD_HEADER + bytes.readUInt32LE(at + 5) : Infinity;
+        if (at + size > length) throw new Error(`${file}: a record at ${offset + at} runs past its range`);
+        parts.push(bytes.subarray(at + 4, at + size));
+        at += size;
+      }
+    }
+  } finally {
+    closeSync(fd);
+  }
+  return Buffer.concat(parts);
+}
