@@ -5,7 +5,7 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -162,6 +162,42 @@ test.serial('wget, python3, node fetch and git ls-remote trust the run CA; their
     const attempt = lastAttempt(dir);
     t.true(existsSync(path.join(attempt, 'net', savedPath(HOST, '/query?a=1'))));
     await replayWithServersStopped(t, dir, servers, attempt, first.stdout);
+  } finally {
+    await servers.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+const JAVA_CLIENT = `
+import java.io.InputStream;
+import java.net.URL;
+import java.security.MessageDigest;
+public class Fetch {
+  public static void main(String[] args) throws Exception {
+    try (InputStream in = new URL(args[0]).openStream()) {
+      byte[] hash = MessageDigest.getInstance("SHA-256").digest(in.readAllBytes());
+      StringBuilder hex = new StringBuilder();
+      for (byte b : hash) hex.append(String.format("%02x", b));
+      System.out.println("java " + hex);
+    }
+  }
+}
+`;
+
+test.serial('a Java client trusts the run CA through the JVM keystore; its replay is identical', async (t) => {
+  t.timeout(300_000);
+  t.deepEqual(ensureCommands({ javac: 'default-jdk-headless', keytool: 'default-jdk-headless' }), []);
+  const dir = scratchDir();
+  const servers = await startServers(dir, [HOST]);
+  try {
+    writeFileSync(path.join(dir, 'Fetch.java'), JAVA_CLIENT);
+    const url = `https://${HOST}:${servers.httpsPort}/a.tar.gz`;
+    const script = `java Fetch.java ${url} && keytool -list -cacerts -storepass changeit -alias uwrx-run-ca | grep -c trustedCertEntry`;
+    const first = await runOk(dir, [...netArgs(servers), '--', 'sh', '-c', script]);
+    t.is(first.stdout, `java ${sha(testBytes(300_000))}\n1\n`);
+    await replayWithServersStopped(t, dir, servers, lastAttempt(dir), first.stdout);
+    // outside the sandbox the host's keystore is as it was
+    t.not(spawnSync('keytool', ['-list', '-cacerts', '-storepass', 'changeit', '-alias', 'uwrx-run-ca']).status, 0);
   } finally {
     await servers.close();
     rmSync(dir, { recursive: true, force: true });

@@ -7,7 +7,7 @@
 // from the replayed attempt's record only), offline (--no-net: nothing resolves but
 // localhost). In every mode the sandbox has only loopback, so nothing leaves it except
 // through the proxy.
-import { mkdirSync, readFileSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import type { ActorSpec, Supervisor } from '../actors/runtime.js';
 import type { DnsOptions } from '../actors/dns.js';
@@ -17,6 +17,7 @@ import type { NetworkPlan } from '../sandbox/plan.js';
 import { ADDRCONFIG_IPV4, ADDRCONFIG_IPV6, IPV6_PREFIX, IPV6_PREFIX_LENGTH } from './addresses.js';
 import { generateKeys, keysFromPem, keysToPem, makeCaCert, recordedCert, type CaKeys } from './ca.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
+import { isJks, JAVA_KEYSTORE_PATHS, withTrustedCert } from './java-keystore.js';
 import { native } from '../native.js';
 
 /** System CA bundles the run's CA is added to (Go's list of Linux locations). */
@@ -149,6 +150,10 @@ export class Network {
     if (this.upstreamCaFile) {
       writeFileSync(this.upstreamCaFile, [hostBundle.trimEnd(), ...input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n');
     }
+    const caDer = Buffer.from(this.caCertPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+    javaKeystoreTargets().forEach((target, i) => {
+      writeFileSync(javaKeystoreCopy(this.files, i), withTrustedCert(readFileSync(target), 'uwrx-run-ca', caDer, notBeforeMs));
+    });
   }
 
   /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). A DNS socket
@@ -264,6 +269,41 @@ function sandboxFiles(runDir: string): SandboxFiles {
   };
 }
 
+/** The host's JVM keystores in the JKS format (real paths, each once): the system ones and
+ * those of JDKs under /usr/lib/jvm that are files of their own. */
+function javaKeystoreTargets(): string[] {
+  const candidates = [...JAVA_KEYSTORE_PATHS];
+  try {
+    for (const jdk of readdirSync('/usr/lib/jvm')) candidates.push(path.join('/usr/lib/jvm', jdk, 'lib', 'security', 'cacerts'));
+  } catch {
+    // no JDK there
+  }
+  const targets = new Set<string>();
+  for (const c of candidates) {
+    const real = realFile(c);
+    if (real && isJks(readHead(real, 64))) targets.add(real);
+  }
+  return [...targets].sort();
+}
+
+function javaKeystoreCopy(files: SandboxFiles, index: number): string {
+  return path.join(path.dirname(files.bundle), `java-cacerts-${index}`);
+}
+
+/** The first `n` bytes of a file (fewer when it is shorter; none when unreadable). */
+function readHead(file: string, n: number): Buffer {
+  let fd: number | undefined;
+  try {
+    fd = openSync(file, 'r');
+    const buf = Buffer.alloc(n);
+    return buf.subarray(0, readSync(fd, buf, 0, n, 0));
+  } catch {
+    return Buffer.alloc(0);
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
+}
+
 /** The CA bundle path as the sandbox sees it (the variables point there). */
 function bundleInside(): string | undefined {
   return CA_BUNDLE_PATHS.find((p) => realFile(p));
@@ -289,6 +329,7 @@ export function networkPlan(runDir: string): NetworkPlan {
   over('/etc/nsswitch.conf', files.nsswitch);
   over('/etc/hosts', files.hosts);
   for (const t of CA_BUNDLE_PATHS.map(realFile)) if (t) binds.push({ source: files.bundle, target: t });
+  javaKeystoreTargets().forEach((target, i) => binds.push({ source: javaKeystoreCopy(files, i), target }));
   return {
     steps: [
       { op: 'netaddr', path: ADDRCONFIG_IPV4, flags: 8 },

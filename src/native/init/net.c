@@ -307,10 +307,25 @@ static bool name_server(const struct sockaddr *sa) {
   return ntohl(in->sin_addr.s_addr) == INADDR_LOOPBACK && ntohs(in->sin_port) == 53;
 }
 
+/* An IPv4 address in IPv6 form (::ffff:a.b.c.d), which a dual-stack IPv6 socket (the
+ * JVM's, for one) connects to for an IPv4 address: rewritten in `ss` as that IPv4
+ * address. The connection itself reaches IPv4 listeners as IPv4. */
+static bool unmap_ipv4(struct sockaddr_storage *ss) {
+  if (ss->ss_family != AF_INET6) return false;
+  const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)ss;
+  if (!IN6_IS_ADDR_V4MAPPED(&in6->sin6_addr)) return false;
+  struct sockaddr_in in = { .sin_family = AF_INET, .sin_port = in6->sin6_port };
+  memcpy(&in.sin_addr, &in6->sin6_addr.s6_addr[12], 4);
+  memset(ss, 0, sizeof *ss);
+  memcpy(ss, &in, sizeof in);
+  return true;
+}
+
 /* Binds the target's socket to an ephemeral port (unless bound) and reports which
  * process owns that port, so the proxy (or, for the name server, the DNS actor) can put
- * the exchange on its track. */
-static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa) {
+ * the exchange on its track. `mapped`: the target's socket is IPv6, `sa` the IPv4
+ * address it named in IPv6 form. */
+static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa, bool mapped) {
   struct proc *p = ctx->proc;
   if (!p || p->pidfd < 0) return;
   int fd = (int)syscall(SYS_pidfd_getfd, p->pidfd, (int)(ctx->req->data.args[0] & 0xffffffffu), 0);
@@ -321,7 +336,7 @@ static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa) {
   socklen_t llen = sizeof local;
   bool dns = name_server(sa);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || !(type == SOCK_STREAM || (dns && type == SOCK_DGRAM)) ||
-      getsockname(fd, (struct sockaddr *)&local, &llen) != 0 || local.ss_family != sa->sa_family) {
+      getsockname(fd, (struct sockaddr *)&local, &llen) != 0 || local.ss_family != (mapped ? AF_INET6 : sa->sa_family)) {
     close(fd);
     return;
   }
@@ -331,8 +346,8 @@ static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa) {
   if (port == 0) {
     struct sockaddr_storage any;
     memset(&any, 0, sizeof any);
-    any.ss_family = sa->sa_family;
-    socklen_t alen = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
+    any.ss_family = local.ss_family;
+    socklen_t alen = local.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
     llen = sizeof local;
     if (bind(fd, (struct sockaddr *)&any, alen) == 0 && getsockname(fd, (struct sockaddr *)&local, &llen) == 0)
       format_addr((struct sockaddr *)&local, text, sizeof text, &port);
@@ -374,14 +389,15 @@ static enum verdict on_connect(struct notif_ctx *ctx) {
   struct iovec remote = { (void *)(uintptr_t)req->data.args[1], len };
   if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return VERDICT_CONTINUE;
   if (sa.ss_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) return VERDICT_CONTINUE;
+  bool mapped = unmap_ipv4(&sa);
   if (name_server((struct sockaddr *)&sa)) {
-    report_connect(ctx, (struct sockaddr *)&sa);
+    report_connect(ctx, (struct sockaddr *)&sa, mapped);
     return VERDICT_CONTINUE;
   }
   if (!allocated((struct sockaddr *)&sa)) return VERDICT_CONTINUE;
   socklen_t alen = sa.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   ensure_listener((struct sockaddr *)&sa, alen);
-  report_connect(ctx, (struct sockaddr *)&sa);
+  report_connect(ctx, (struct sockaddr *)&sa, mapped);
   return VERDICT_CONTINUE;
 }
 
