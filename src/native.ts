@@ -1,12 +1,25 @@
 // Loads the node-addon-api addon and locates the static helpers built by `npm install`.
 import { createRequire } from 'node:module';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
 import path from 'node:path';
 import { EnvironmentError } from './errors.js';
 
-/** Repository (package) root: dist/src/native.js lives two levels below it. */
-export const packageRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+/** Repository (package) root: the nearest directory above this module with uwrx's
+ * package.json (dist/src/native.js is two levels below it, the bundle dist/src/cli/uwrx.js
+ * three). */
+export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
+
+function findPackageRoot(from: string): string {
+  for (let dir = from; ; dir = path.dirname(dir)) {
+    try {
+      if ((JSON.parse(readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string }).name === 'uwrx') return dir;
+    } catch {
+      /* none here, or not ours */
+    }
+    if (path.dirname(dir) === dir) return path.resolve(from, '..', '..');
+  }
+}
 
 export interface NativeAddon {
   socketPair(): [number, number];

@@ -30,6 +30,7 @@ import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
 import type { PlanInput } from './sandbox/plan.js';
 import { isErrno, removeTree } from './fs.js';
+import { removeTracesDir } from './record/traces-dir.js';
 import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
 import type { NetworkStats } from './network/setup.js';
@@ -268,7 +269,11 @@ export class RunHandle extends EventEmitter<RunEvents> {
       await supervisor.stop();
       throw err;
     } finally {
-      await (this.sandbox ? this.sandbox.cleanup() : removeTree(runDir));
+      if (this.sandbox) await this.sandbox.cleanup();
+      else {
+        removeTracesDir(runDir);
+        await removeTree(runDir);
+      }
     }
     const endedAt = new Date();
     // An interrupted command that exited 0 (or any code) on its way out did not succeed:

@@ -4,12 +4,20 @@ import { performance } from 'node:perf_hooks';
 
 const enabled = !!process.env.UWRX_DEBUG_TIMING && process.env.UWRX_DEBUG_TIMING !== '0';
 let last = 0;
+let lastCpu = 0;
 if (enabled) process.on('exit', () => timing('event loop empty, exiting'));
 
 /** Notes that `phase` ended now (nothing unless UWRX_DEBUG_TIMING is set). */
 export function timing(phase: string): void {
   if (!enabled) return;
   const now = performance.now();
-  process.stderr.write(`uwrx timing: ${now.toFixed(1).padStart(8)} ms  +${(now - last).toFixed(1).padStart(7)} ms  ${phase}\n`);
+  // CPU of the whole Node process (every thread) since it started: wall times on a
+  // loaded machine say little
+  const { user, system } = process.cpuUsage();
+  const cpu = (user + system) / 1000;
+  process.stderr.write(
+    `uwrx timing: ${now.toFixed(1).padStart(8)} ms  +${(now - last).toFixed(1).padStart(7)} ms  cpu ${cpu.toFixed(0).padStart(5)} ms +${(cpu - lastCpu).toFixed(0).padStart(4)}  ${phase}\n`,
+  );
   last = now;
+  lastCpu = cpu;
 }

@@ -2,7 +2,7 @@
 // bin/uwrx, including one left by a uwrx that was SIGKILLed in the middle of a run.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync, realpathSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
@@ -151,8 +151,11 @@ test('a uwrx killed with SIGKILL mid-run: check reports it, check --repair rebui
   t.regex(r.stdout, /^status: missing: uwrx did not finish this attempt \(killed\?\); uwrx check --repair rebuilds what it can$/m);
   t.regex(r.stdout, /^\S+\/build\/\.tmp\/run-0-0-\w{6}: \d+ trace buffers left by a run that did not finish \(uwrx check --repair recovers them\)$/m);
 
+  // the buffers may be on /dev/shm behind <runDir>/traces: repair removes them there too
+  const tracesDir = realpathSync(path.join(cwd, 'build', '.tmp', readdirSync(path.join(cwd, 'build', '.tmp'))[0]!, 'traces'));
   r = await uwrx(['check', '--repair', attempt], { cwd });
   t.is(r.status, 0, r.stderr);
+  t.false(existsSync(tracesDir), `${tracesDir} is removed`);
   t.regex(r.stdout, /^recovered: \d+ events from \d+ trace buffers left in /m);
   t.regex(r.stdout, /^recovered: perfetto rewritten: \d+ events of \d+ processes$/m);
   // whether the ends of sh and sleep are lost depends on whether uwrx-init saw them die

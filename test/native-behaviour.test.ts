@@ -173,7 +173,9 @@ test('--tmp that does not exist is refused and nothing is created', async (t) =>
   });
   const work = path.join(dir, 'work');
   await fs.mkdir(work);
-  const out = await uwrx(['run', '--tmp', small, '--', 'sh', '-c', 'for i in 1 2 3 4; do seq 1 300000 | cat >/dev/null & done; wait; echo survived'], { cwd: work });
+  // the buffers in the run directory (not on /dev/shm): they are what fills --tmp here
+  const env = { ...process.env, UWRX_TRACES_TMPFS: '0' };
+  const out = await uwrx(['run', '--tmp', small, '--', 'sh', '-c', 'for i in 1 2 3 4; do seq 1 300000 | cat >/dev/null & done; wait; echo survived'], { cwd: work, env });
   t.is(out.status, 0, out.stderr);
   t.is(out.stdout, 'survived\n');
   t.regex(out.stderr, /\(incomplete: no space left on the filesystem of \/dev\/shm\/uwrx-full-\w+ \(--tmp\): \d+ trace records? (and the trace of \d+ process(es)? )?lost\)\n$/);

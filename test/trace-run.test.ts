@@ -3,7 +3,7 @@
 // `uwrx inspect output`, and a flood of output keeps tmp use bounded.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { lstatSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 import { decodePerfetto, resolveEvents, type Packet } from './perfetto-schema.js';
 import { scratchDir, uwrxBin } from './helpers/uwrx.js';
@@ -26,9 +26,9 @@ function workDir(): string {
 }
 
 /** `node bin/uwrx ARGS` with stdout kept as bytes; `during` runs while it goes. */
-function uwrxRaw(args: string[], cwd: string, during?: () => void): Promise<RawResult> {
+function uwrxRaw(args: string[], cwd: string, during?: () => void, env?: NodeJS.ProcessEnv): Promise<RawResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [uwrxBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [uwrxBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env: env ?? process.env });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -358,3 +358,45 @@ test.serial('a process writing over 200 MiB of output keeps its trace file under
   const rows = await procs(cwd, attempt);
   t.deepEqual(rows.map((r) => [r.pid, r.status]), [[2, 0]]);
 });
+
+// Trace buffers live on /dev/shm when it is a tmpfs with at least 1 GiB free (metadata
+// changes per process are journal transactions on a disk filesystem), reached through
+// <runDir>/traces; UWRX_TRACES_TMPFS=0 keeps them in the run directory.
+const shmRoomy = ((): boolean => {
+  try {
+    const s = statfsSync('/dev/shm');
+    return s.type === 0x01021994 && s.bavail * s.bsize >= 1024 ** 3;
+  } catch {
+    return false;
+  }
+})();
+
+for (const onTmpfs of [true, false]) {
+  test(`trace buffers ${onTmpfs ? 'on /dev/shm when roomy' : 'in the run directory with UWRX_TRACES_TMPFS=0'}: every process recorded, nothing left behind`, async (t) => {
+    const cwd = workDir();
+    const seen = new Map<string, string>();
+    const sample = () => {
+      const tmp = path.join(cwd, 'b', '.tmp');
+      try {
+        for (const run of readdirSync(tmp)) {
+          const link = path.join(tmp, run, 'traces');
+          if (!seen.has(run) && lstatSync(link)) seen.set(run, lstatSync(link).isSymbolicLink() ? realpathSync(link) : link);
+        }
+      } catch {
+        /* not there yet, or gone */
+      }
+    };
+    const env = onTmpfs ? process.env : { ...process.env, UWRX_TRACES_TMPFS: '0' };
+    const result = await uwrxRaw(['run', '--build', 'b', '--', 'sh', '-c', 'sh -c /bin/true; /bin/true; sleep 1'], cwd, sample, env);
+    t.is(result.status, 0, result.stderr);
+    t.is(seen.size, 1, 'the run directory was seen while the command ran');
+    const dir = [...seen.values()][0]!;
+    if (onTmpfs && shmRoomy) t.regex(dir, /^\/dev\/shm\/uwrx-run-0-0-/);
+    else t.is(path.basename(dir), 'traces', `buffers in the run directory: ${dir}`);
+    t.throws(() => lstatSync(dir), { code: 'ENOENT' }, 'the buffers directory is removed');
+    const rows = await procs(cwd, path.join(cwd, 'b', '0', '0'));
+    t.true(rows.every((r) => r.status === 0), JSON.stringify(rows));
+    t.is(rows.filter((r) => r.cmdline[0] === '/bin/true').length, 2, JSON.stringify(rows));
+    t.is(rows.filter((r) => r.cmdline.join(' ') === 'sleep 1').length, 1, JSON.stringify(rows));
+  });
+}

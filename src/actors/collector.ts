@@ -7,6 +7,7 @@
 // end and deleted. Complete records go to the sink (the merger) in file order, undecoded:
 // finding record boundaries takes only their headers, so draining stays cheap whatever
 // the merger costs.
+import { actorModule } from './modules.js';
 import { closeSync, fstatSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { traceAddon } from '../native.js';
@@ -376,7 +377,7 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
   return [
     {
       name: 'merger',
-      module: new URL('./merger.js', import.meta.url),
+      module: actorModule('merger'),
       options: {
         output: path.join(options.attemptDir, 'perfetto'),
         accessIndex: path.join(options.attemptDir, 'accesses.tsv'),
@@ -386,7 +387,7 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
     },
     {
       name: 'collector',
-      module: new URL('./collector.js', import.meta.url),
+      module: actorModule('collector'),
       options: { runDir: options.runDir, intervalMs: options.intervalMs, killProbe: options.killProbe },
       connect: ['merger'],
       thread: IO_THREAD,

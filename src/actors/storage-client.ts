@@ -1,5 +1,6 @@
 // The run's side of the storage actor (src/actors/storage.ts): its messages, its spec
 // and a typed client. Loaded on the main thread; the actor's own code is not.
+import { actorModule } from './modules.js';
 import { IO_THREAD } from './actor.js';
 import type { ActorSpec } from './supervisor.js';
 import type { Peer } from './peer.js';
@@ -30,7 +31,7 @@ export interface FilesStored {
 }
 
 export function storageActorSpec(attemptDir: string): ActorSpec {
-  return { name: 'storage', module: new URL('./storage.js', import.meta.url), options: { attemptDir } satisfies StorageOptions, thread: IO_THREAD };
+  return { name: 'storage', module: actorModule('storage'), options: { attemptDir } satisfies StorageOptions, thread: IO_THREAD };
 }
 
 /** Longest finishing the record may take (a large tree of uppers, a cross-filesystem copy). */

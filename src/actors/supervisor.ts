@@ -13,6 +13,7 @@ import { EventEmitter } from 'eventemitter3';
 import { CONTROL } from './actor.js';
 import { Peer, RequestTimeoutError, asError, type RequestOptions } from './peer.js';
 import { PortTransport } from './transport.js';
+import { actorModule } from './modules.js';
 import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-entry.js';
 
 export interface ActorSpec {
@@ -81,7 +82,7 @@ interface Prewarmed {
   exitCode?: number;
 }
 
-const entryUrl = new URL('./worker-entry.js', import.meta.url);
+const entryUrl = actorModule('worker-entry');
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly actors: RunningActor[] = [];

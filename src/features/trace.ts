@@ -1,10 +1,10 @@
 // Trace: uwrx-init writes each process's events into a buffer in <runDir>/traces; the
 // collector drains them while the run goes on and the merger writes `perfetto` once
 // the tree has ended. Unreadable buffers count as problems of the run.
-import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { traceActorSpecs, type TraceFinishStats } from '../actors/collector.js';
 import { COLLECTOR_MESSAGES } from '../protocol/trace-messages.js';
+import { makeTracesDir } from '../record/traces-dir.js';
 import { timing } from '../timing.js';
 import { defineFeature } from './feature.js';
 
@@ -15,11 +15,13 @@ export default defineFeature({
   name: 'trace',
   create() {
     let fileCalls: { inProcess: number; notified: number } | undefined;
+    let tracesDir: string | undefined;
     return {
       async record(run) {
-        await fs.mkdir(path.join(run.runDir, 'traces'));
+        tracesDir = await makeTracesDir(run.runDir);
       },
-      plan: (run) => ({ tracesDir: path.join(run.runDir, 'traces') }),
+      // the real directory: uwrx-init opens it after its mounts have changed
+      plan: (run) => ({ tracesDir: tracesDir ?? path.join(run.runDir, 'traces') }),
       actors: (run) => traceActorSpecs({ runDir: run.runDir, attemptDir: run.paths.attemptDir }),
       async finish(run, { sandbox, actorFailure }) {
         // A failed actor means a stopped pipeline: there is nothing to finish.

@@ -22,6 +22,7 @@ import { UsageError } from '../errors.js';
 import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { unescapeBytes } from '../record/escape.js';
 import type { AttemptStatus } from '../record/layout.js';
+import { removeTracesDir } from '../record/traces-dir.js';
 import { PROCESS_TABLE_FILE, formatProcessTable, type ProcessRecord } from '../record/procs.js';
 import { readTrace, type RecordedEvent } from '../record/trace.js';
 import { writeView } from './out.js';
@@ -160,6 +161,7 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   for (const runDir of runDirs) {
     const written = countUpperEntries(path.join(runDir, 'ovl'));
     lost.push(`the file store: ${written} files the run wrote (and the directories it made) are not in the record (left in ${runDir}/ovl/*/upper)`);
+    removeTracesDir(runDir);
     rmSync(path.join(runDir, 'traces'), { recursive: true, force: true });
   }
   if (!existsSync(path.join(attemptDir, 'files.meta'))) writeFileSync(path.join(attemptDir, 'files.meta'), '');

@@ -5,6 +5,10 @@
 
 export function escapeBytes(bytes: Uint8Array | string): string {
   const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes);
+  // the usual case, printable ASCII without a backslash, is the bytes as they are
+  let plain = true;
+  for (let i = 0; i < buf.length && plain; i++) plain = buf[i]! >= 0x20 && buf[i]! < 0x7f && buf[i] !== 0x5c;
+  if (plain) return buf.toString('latin1');
   let out = '';
   let i = 0;
   while (i < buf.length) {

@@ -3,7 +3,7 @@
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
 import { spawn, type ChildProcess } from 'node:child_process';
-import { promises as fs, type BigIntStats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, promises as fs, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -11,6 +11,7 @@ import { InitBridge } from '../actors/init-bridge.js';
 import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
 import { removeTree } from '../fs.js';
+import { removeTracesDir, tracesOutside } from '../record/traces-dir.js';
 import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
@@ -57,8 +58,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
+    timing('sandbox plan computed');
     const whiteouts = await prepareRunDir(plan);
-    timing('sandbox plan computed, run directory prepared');
+    timing('run directory prepared');
 
     const [ours, theirs] = native().socketPair();
     // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
@@ -152,6 +154,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     done,
     async cleanup() {
       await cleaning;
+      removeTracesDir(options.runDir);
       await removeTree(options.runDir);
       timing('run directory cleaned');
     },
@@ -180,36 +183,37 @@ function signalNumber(name: NodeJS.Signals): number {
 }
 
 /** Makes the run directory's tree; returns the whiteouts it made, each with its identity
- * (inode and change time). */
+ * (inode and change time). Synchronous calls: a few hundred small ones, each of which
+ * would cost a thread-pool round trip, while nothing else waits for this thread. */
 async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   const whiteouts = new Map<string, string>();
-  await fs.mkdir(plan.newRoot, { recursive: true });
+  mkdirSync(plan.newRoot, { recursive: true });
   if (plan.ldso) {
     const preload = plan.ldso.preload;
-    if (preload) await fs.writeFile(preload.path, preload.content);
+    if (preload) writeFileSync(preload.path, preload.content);
     await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
   }
   prepareParentLayers(plan);
   for (const layer of plan.overlays) {
-    await fs.mkdir(layer.upper, { recursive: true });
-    await fs.mkdir(layer.work, { recursive: true });
+    mkdirSync(layer.upper, { recursive: true });
+    mkdirSync(layer.work, { recursive: true });
     const dirs = layer.upperDirs ?? [];
     for (const d of dirs) {
-      await fs.mkdir(d.path, { recursive: true });
-      if (d.uid !== undefined && d.gid !== undefined) await fs.chown(d.path, d.uid, d.gid);
+      mkdirSync(d.path, { recursive: true });
+      if (d.uid !== undefined && d.gid !== undefined) chownSync(d.path, d.uid, d.gid);
     }
     for (const w of layer.whiteouts ?? []) {
       native().makeWhiteout(w);
-      whiteouts.set(w, identity(await fs.lstat(w, { bigint: true })));
+      whiteouts.set(w, identity(lstatSync(w, { bigint: true })));
     }
     // modes last, deepest first: a directory may deny its owner the writes made above
     for (const d of [...dirs].reverse()) {
-      await fs.chmod(d.path, d.mode);
-      await fs.utimes(d.path, d.atime, d.mtime);
+      chmodSync(d.path, d.mode);
+      utimesSync(d.path, d.atime, d.mtime);
     }
     // the upper's root directory gives the mount point its owner and mode
-    await fs.chmod(layer.upper, layer.mode);
-    if (layer.owner) await fs.chown(layer.upper, layer.owner.uid, layer.owner.gid);
+    chmodSync(layer.upper, layer.mode);
+    if (layer.owner) chownSync(layer.upper, layer.owner.uid, layer.owner.gid);
   }
   return whiteouts;
 }
@@ -244,11 +248,14 @@ function traceLoss(outcome: DoneBody, runDir: string): string | undefined {
   const buffers = outcome.traceLostBuffers ?? 0;
   if (records === 0 && buffers === 0) return undefined;
   const why = outcome.traceErrno === os.constants.errno.ENOSPC ? 'no space left' : `errno ${outcome.traceErrno}`;
+  const outside = tracesOutside(runDir);
   const what = [
     records ? `${records} trace record${records === 1 ? '' : 's'}` : '',
     buffers ? `the trace of ${buffers} process${buffers === 1 ? '' : 'es'}` : '',
   ].filter(Boolean).join(' and ');
-  return `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
+  return outside
+    ? `${why} on the filesystem of ${path.dirname(outside)} (trace buffers): ${what} lost`
+    : `${why} on the filesystem of ${path.dirname(runDir)} (--tmp): ${what} lost`;
 }
 
 /** The processes terminated after the linger time. */

@@ -308,6 +308,7 @@ struct proc {
   struct trace_threads *threads; /* logical tids of threads other than the main one */
   bool recorder;                /* <logical>.r exists: renamed .r.ended with the buffer */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
+  unsigned mapped_tids;         /* procs.c: entries of the tid map naming this process */
 };
 
 void procs_init(void);

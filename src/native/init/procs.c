@@ -183,20 +183,28 @@ static void map_add(pid_t tid, struct proc *p) {
   e->proc = p;
   e->next = buckets[(unsigned)tid % BUCKETS];
   buckets[(unsigned)tid % BUCKETS] = e;
+  p->mapped_tids++;
 }
 
-/* Forget every thread of `p`, so a reused tid registers a new process. */
-static void map_remove_proc(struct proc *p) {
-  for (unsigned b = 0; b < BUCKETS; b++) {
-    struct tid_entry **pp = &buckets[b];
-    while (*pp) {
-      if ((*pp)->proc == p) {
-        struct tid_entry *dead = *pp;
-        *pp = dead->next;
-        free(dead);
-      } else pp = &(*pp)->next;
-    }
+/* Drops the entries of `p` from bucket b; false once none is left anywhere. */
+static bool map_remove_in(unsigned b, struct proc *p) {
+  struct tid_entry **pp = &buckets[b];
+  while (*pp && p->mapped_tids) {
+    if ((*pp)->proc == p) {
+      struct tid_entry *dead = *pp;
+      *pp = dead->next;
+      free(dead);
+      p->mapped_tids--;
+    } else pp = &(*pp)->next;
   }
+  return p->mapped_tids > 0;
+}
+
+/* Forget every thread of `p`, so a reused tid registers a new process. The main thread's
+ * bucket first: a single-threaded process (most) is then done without a scan. */
+static void map_remove_proc(struct proc *p) {
+  if (!map_remove_in((unsigned)p->tgid % BUCKETS, p)) return;
+  for (unsigned b = 0; b < BUCKETS && map_remove_in(b, p); b++) {}
 }
 
 static bool read_status_ids(pid_t tid, pid_t *tgid, pid_t *ppid) {
