@@ -4,6 +4,7 @@ import { spawn } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import http from 'node:http';
+import http2 from 'node:http2';
 import https from 'node:https';
 import type { AddressInfo } from 'node:net';
 import path from 'node:path';
@@ -13,6 +14,8 @@ import forge from 'node-forge';
 export interface TestServers {
   httpsPort: number;
   httpPort: number;
+  /** An HTTP/2 server (TLS, ALPN h2 and http/1.1) with the same handler. */
+  http2Port: number;
   /** The test CA's certificate file (for --upstream-ca). */
   caFile: string;
   /** Requests served so far, both servers. */
@@ -163,19 +166,28 @@ export async function startServers(dir: string, names: string[], gitRoot?: strin
   };
   const secure = https.createServer({ key: certs.key, cert: certs.cert }, handler);
   const plain = http.createServer(handler);
+  const h2 = http2.createSecureServer({ key: certs.key, cert: certs.cert, allowHTTP1: true }, handler as unknown as (req: http2.Http2ServerRequest, res: http2.Http2ServerResponse) => void);
+  const h2Sessions = new Set<http2.ServerHttp2Session>();
+  h2.on('session', (s: http2.ServerHttp2Session) => {
+    h2Sessions.add(s);
+    s.on('close', () => h2Sessions.delete(s));
+  });
   await Promise.all([
+    new Promise<void>((resolve) => h2.listen(0, '127.0.0.1', resolve)),
     new Promise<void>((resolve) => secure.listen(0, '127.0.0.1', resolve)),
     new Promise<void>((resolve) => plain.listen(0, '127.0.0.1', resolve)),
   ]);
   return {
     httpsPort: (secure.address() as AddressInfo).port,
     httpPort: (plain.address() as AddressInfo).port,
+    http2Port: (h2.address() as AddressInfo).port,
     caFile,
     count: () => count,
     close: async () => {
       secure.closeAllConnections();
       plain.closeAllConnections();
-      await Promise.all([new Promise((r) => secure.close(r)), new Promise((r) => plain.close(r))]);
+      for (const s of h2Sessions) s.destroy();
+      await Promise.all([new Promise((r) => secure.close(r)), new Promise((r) => plain.close(r)), new Promise((r) => h2.close(r))]);
     },
   };
 }

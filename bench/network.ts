@@ -5,7 +5,7 @@
 // give the transfer time and the time to first byte (`--time real` inside uwrx, so the
 // sandbox's clocks are the host's).
 //
-//   npm run build:ts && npm run bench:net [-- --mib 256 --runs 3]
+//   npm run build:ts && npm run bench:net [-- --mib 256 --runs 3 --base OTHER-CHECKOUT]
 import { execFile, execFileSync } from 'node:child_process';
 import { promisify } from 'node:util';
 import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
@@ -22,21 +22,29 @@ const uwrxBin = path.join(repoRoot, 'bin', 'uwrx');
 interface Sample {
   seconds: number;
   ttfb: number;
+  /** CPU time (user + system) of the command and everything it waited for. */
+  cpu: number;
 }
 
+/** curl's timers, then the shell's `times` (its own, then its children's). */
 function parseCurl(out: string): Sample {
-  const m = /(\d+\.\d+) (\d+\.\d+)\s*$/.exec(out);
+  const m = /(\d+\.\d+) (\d+\.\d+)\n\d+m[\d.]+s \d+m[\d.]+s\n(\d+)m([\d.]+)s (\d+)m([\d.]+)s\s*$/.exec(out);
   if (!m) throw new Error(`unexpected curl output: ${out}`);
-  return { seconds: Number(m[1]), ttfb: Number(m[2]) };
+  return { seconds: Number(m[1]), ttfb: Number(m[2]), cpu: Number(m[3]) * 60 + Number(m[4]) + Number(m[5]) * 60 + Number(m[6]) };
 }
 
 // asynchronous: the servers answer from this same process
-const run = promisify(execFile);
+const exec = promisify(execFile);
+/** Runs a command through sh, which reports the CPU time of what it waited for. */
+const run = (cmd: string, args: string[], options: { cwd?: string } = {}) =>
+  exec('sh', ['-c', '"$@"; s=$?; times; exit $s', 'sh', cmd, ...args], { encoding: 'utf8', maxBuffer: 1 << 20, ...options });
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)]!;
 
 async function main(): Promise<void> {
-  const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' } } });
+  const { values } = parseArgs({ options: { mib: { type: 'string', default: '256' }, runs: { type: 'string', default: '3' }, base: { type: 'string', multiple: true } } });
+  // --base DIR (repeatable): other uwrx checkouts (built), measured in the same rounds
+  const builds: Array<[string, string]> = [['uwrx', uwrxBin], ...(values.base ?? []).map((b): [string, string] => [path.basename(b), path.join(path.resolve(b), 'bin', 'uwrx')])];
   const mib = Number(values.mib);
   const runs = Number(values.runs);
   const dir = mkdtempSync(path.join(os.tmpdir(), 'uwrx-bench-net-'));
@@ -45,31 +53,34 @@ async function main(): Promise<void> {
     const url = `https://${HOST}:${servers.httpsPort}/big`;
     const curlArgs = ['-sS', '-o', '/dev/null', '-w', '%{time_total} %{time_starttransfer}\n'];
     const direct: Sample[] = [];
-    const capture: Sample[] = [];
-    const replay: Sample[] = [];
+    const samples = new Map<string, Sample[]>();
+    const add = (name: string, s: Sample) => samples.set(name, [...(samples.get(name) ?? []), s]);
     for (let i = 0; i < runs; i++) {
-      const out = await run('curl', [...curlArgs, '--cacert', servers.caFile, '--resolve', `${HOST}:${servers.httpsPort}:127.0.0.1`, url], { encoding: 'utf8' });
+      const out = await run('curl', [...curlArgs, '--cacert', servers.caFile, '--resolve', `${HOST}:${servers.httpsPort}:127.0.0.1`, url]);
       direct.push(parseCurl(out.stdout));
-      const build = path.join(dir, `build-${i}`);
-      const r = await run(process.execPath, [uwrxBin, 'run', '-q', '--build', build, '--time', 'real', '--dns-map', `${HOST}=127.0.0.1`, '--upstream-ca', servers.caFile, '--', 'curl', ...curlArgs, url], { encoding: 'utf8', cwd: dir });
-      capture.push(parseCurl(r.stdout));
-      const attempt = path.join(build, '0', readdirSync(path.join(build, '0')).filter((n) => /^\d+$/.test(n))[0]!);
-      const p = await run(process.execPath, [uwrxBin, 'run', '-q', '--replay', attempt], { encoding: 'utf8', cwd: dir });
-      replay.push(parseCurl(p.stdout));
-      rmSync(build, { recursive: true, force: true });
+      for (const [name, bin] of builds) {
+        const build = path.join(dir, `build-${name}-${i}`);
+        const r = await run(process.execPath, [bin, 'run', '-q', '--build', build, '--time', 'real', '--dns-map', `${HOST}=127.0.0.1`, '--upstream-ca', servers.caFile, '--', 'curl', ...curlArgs, url], { cwd: dir });
+        add(`${name} capture`, parseCurl(r.stdout));
+        const attempt = path.join(build, '0', readdirSync(path.join(build, '0')).filter((n) => /^\d+$/.test(n))[0]!);
+        const p = await run(process.execPath, [bin, 'run', '-q', '--replay', attempt], { cwd: dir });
+        add(`${name} replay`, parseCurl(p.stdout));
+        rmSync(build, { recursive: true, force: true });
+      }
       process.stderr.write(`run ${i + 1}/${runs} done\n`);
     }
     const d = median(direct.map((s) => s.seconds));
-    const row = (name: string, samples: Sample[]) => {
-      const s = median(samples.map((x) => x.seconds));
-      const ttfb = median(samples.map((x) => x.ttfb));
+    const row = (name: string, list: Sample[]) => {
+      const s = median(list.map((x) => x.seconds));
+      const ttfb = median(list.map((x) => x.ttfb));
+      const cpu = median(list.map((x) => x.cpu));
       const mibs = mib / s;
-      return `${name.padEnd(16)} ${s.toFixed(3).padStart(8)} s ${mibs.toFixed(0).padStart(6)} MiB/s  ratio ${(d / s).toFixed(2)}x  ttfb ${(ttfb * 1000).toFixed(1)} ms`;
+      return `${name.padEnd(16)} ${s.toFixed(3).padStart(8)} s ${mibs.toFixed(0).padStart(6)} MiB/s  ratio ${(d / s).toFixed(2)}x  ttfb ${(ttfb * 1000).toFixed(1).padStart(6)} ms  cpu ${cpu.toFixed(2)} s`;
     };
     console.log(`download of ${mib} MiB over HTTPS on loopback, median of ${runs} (curl ${execFileSync('curl', ['--version'], { encoding: 'utf8' }).split(' ')[1]})`);
+    console.log(`cpu: user + system time of curl (direct) or of uwrx with everything it ran, not the server's`);
     console.log(row('direct', direct));
-    console.log(row('uwrx capture', capture));
-    console.log(row('uwrx replay', replay));
+    for (const [name, list] of samples) console.log(row(name, list));
     console.log(`goal: capture and replay at least 0.8x of direct`);
   } finally {
     await servers.close();

@@ -6,6 +6,7 @@ import path from 'node:path';
 import { EMPTY_SHA256, matchKey, savedPath } from '../src/network/record.js';
 import { allocateIpv4, isAllocatedIpv4 } from '../src/network/addresses.js';
 import { parseDnsMap } from '../src/network/setup.js';
+import { h1RequestHeaders, h2RequestHeaders, h2ResponseHeaders } from '../src/network/http2.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
 test('GET bodies are saved under net/<domain>/ by the documented rule', (t) => {
@@ -74,3 +75,22 @@ for (const [name, args, message] of badOptions) {
     }
   });
 }
+
+test('HTTP/2 headers: pseudo-headers, lower case, no connection headers, cookies joined for HTTP/1.1', (t) => {
+  t.deepEqual(
+    h2ResponseHeaders(200, [['Content-Type', 'text/plain'], ['Connection', 'keep-alive, X-Hop'], ['Keep-Alive', 'timeout=5'], ['X-Hop', '1'], ['Transfer-Encoding', 'chunked'], ['Set-Cookie', 'a=1'], ['Set-Cookie', 'b=2']]),
+    { ':status': 200, 'content-type': 'text/plain', 'set-cookie': ['a=1', 'b=2'] },
+  );
+  t.deepEqual(
+    h1RequestHeaders([[':method', 'GET'], [':scheme', 'https'], [':authority', 'd.test:8443'], [':path', '/x'], ['cookie', 'a=1'], ['accept', '*/*'], ['cookie', 'b=2']]),
+    [['host', 'd.test:8443'], ['accept', '*/*'], ['cookie', 'a=1; b=2']],
+  );
+  t.deepEqual(h2RequestHeaders('POST', 'https', '/p?q', [['Host', 'd.test'], ['Connection', 'keep-alive'], ['TE', 'trailers'], ['Accept', 'a'], ['Accept', 'b']]), {
+    ':method': 'POST',
+    ':scheme': 'https',
+    ':path': '/p?q',
+    ':authority': 'd.test',
+    te: 'trailers',
+    accept: ['a', 'b'],
+  });
+});

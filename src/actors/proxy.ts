@@ -9,8 +9,7 @@
 // src/network/git.ts, which answers from a mirror of each repository.
 import { createHash } from 'node:crypto';
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
-import http from 'node:http';
-import https from 'node:https';
+import http2 from 'node:http2';
 import net from 'node:net';
 import path from 'node:path';
 import tls from 'node:tls';
@@ -24,20 +23,22 @@ export { PROXY_MESSAGES };
 import { makeLeafCert, keysFromPem, recordedCert, type Authority } from '../network/ca.js';
 import {
   ByteReader,
+  H1Sink,
   HttpError,
-  chunk,
   clientKeepsAlive,
   errorResponse,
   header,
   isChunked,
-  lastChunk,
   parseRequestHead,
   readRequestBody,
   responseHasBody,
-  responseHead,
   MAX_HEAD_BYTES,
+  MAX_REQUEST_BODY,
   type RequestHead,
+  type ResponseSink,
 } from '../network/http1.js';
+import { H2Sink, h1RequestHeaders } from '../network/http2.js';
+import { Upstreams, type UpstreamResponse } from '../network/upstream.js';
 import { NET_DIR, NetRecordWriter, matchKey, readExchanges, writeDomainFile, type Exchange, type HeaderPairs } from '../network/record.js';
 import { NetTrace } from '../network/trace.js';
 import { GitServer, readFirstPkt } from '../network/git.js';
@@ -159,7 +160,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
   const contexts = new Map<string, tls.SecureContext>();
   const owners = new ConnectionOwners();
 
-  const agents = new Map<string, http.Agent>();
+  const upstreams = new Upstreams(options.upstreamCa);
   const stats: ProxyStats = { requests: 0, bytes: 0, unmatched: 0, errors: 0, git: 0, gitBytes: 0, problems: [] };
   /** Replay: recorded exchanges by match key, served in recorded order. */
   const recorded = new Map<string, { list: Exchange[]; next: number }>();
@@ -219,7 +220,9 @@ function createProxy(options: ProxyOptions, dns: Peer) {
             cb(err as Error);
           }
         },
-        ALPNProtocols: ['http/1.1'],
+        // the server's preference first: a client offering both gets HTTP/1.1, one
+        // offering only h2 gets HTTP/2
+        ALPNProtocols: ['http/1.1', 'h2'],
       });
       sockets.add(secure);
       secure.on('close', () => sockets.delete(secure));
@@ -242,7 +245,9 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       if (!ok) return void sock.destroy();
       secure.on('error', () => undefined);
       const name = (secure as tls.TLSSocket & { servername?: string | false }).servername;
-      await serveHttp(secure, 'https', typeof name === 'string' && name ? name.toLowerCase() : info?.domain ?? address, port, pid);
+      const domain = typeof name === 'string' && name ? name.toLowerCase() : info?.domain ?? address;
+      if (secure.alpnProtocol === 'h2') await serveHttp2(secure, domain, port, pid);
+      else await serveHttp(secure, 'https', domain, port, pid);
     } else if (first !== undefined && first >= 0x41 && first <= 0x5a) {
       await serveHttp(sock, 'http', info?.domain ?? address, port, pid, sock);
     } else if (first !== undefined && isLowerHex(first)) {
@@ -346,15 +351,11 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       };
       stats.requests++;
       const started = Date.now();
-      let keep = clientKeepsAlive(head);
+      const sink = new H1Sink(stream);
       const served =
-        options.mode === 'capture' ? await forward(stream, exchange, body) : await replay(stream, exchange);
-      keep &&= served;
-      exchange.durationMs = Date.now() - started;
-      exchange.seq = record.nextSeq();
-      record.append(exchange);
-      const url = `${scheme}://${host}:${port}${head.target}`;
-      trace?.exchange(pid, exchange.status ?? -1, exchange.responseBytes ?? 0, url, exchange.saved ?? '');
+        options.mode === 'capture' ? await forward(sink, exchange, head.headers, body, false) : await replay(sink, exchange);
+      const keep = served && clientKeepsAlive(head) && framed(exchange.method, exchange.status!, exchange.responseHeaders!);
+      finishExchange(exchange, started);
       if (!keep) {
         stream.end();
         return;
@@ -363,119 +364,151 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     stream.end();
   }
 
-  function upstreamAgent(scheme: 'http' | 'https', host: string, port: number): http.Agent {
-    const key = `${scheme}://${host}:${port}`;
-    let agent = agents.get(key);
-    if (!agent) {
-      agent =
-        scheme === 'https'
-          ? new https.Agent({ keepAlive: true, ca: [...tls.rootCertificates, ...options.upstreamCa] })
-          : new http.Agent({ keepAlive: true });
-      agents.set(key, agent);
+  /** Appends a served exchange to the record and the trace. */
+  function finishExchange(exchange: Exchange, started: number): void {
+    exchange.durationMs = Date.now() - started;
+    exchange.seq = record.nextSeq();
+    record.append(exchange);
+    const url = `${exchange.scheme}://${exchange.host}:${exchange.port}${exchange.target}`;
+    trace?.exchange(exchange.pid, exchange.status ?? -1, exchange.responseBytes ?? 0, url, exchange.saved ?? '');
+  }
+
+  /** An HTTP/2 connection (the client offered only h2): each stream is one exchange,
+   * forwarded or replayed like an HTTP/1.1 request. Resolves when the connection ends. */
+  function serveHttp2(secure: tls.TLSSocket, domain: string, port: number, pid: number): Promise<void> {
+    const server = http2.createServer();
+    // only a tls.Server marks the sockets it made as connected; the HTTP/2 session
+    // waits for that mark before it reads
+    (secure as tls.TLSSocket & { secureConnecting: boolean }).secureConnecting = false;
+    return new Promise<void>((resolve) => {
+      server.on('session', (session: http2.ServerHttp2Session) => {
+        session.on('error', (err) => problem(`https://${domain}:${port} (HTTP/2): ${err.message}`));
+        session.on('close', () => resolve());
+      });
+      server.on('stream', (stream: http2.ServerHttp2Stream, _headers: unknown, _flags: number, raw: string[]) => {
+        stream.on('error', () => undefined);
+        serveHttp2Stream(stream, pairs(raw), domain, port, pid).catch((err: Error) => {
+          problem(`https://${domain}:${port} (HTTP/2): ${err.message}`);
+          if (!stream.destroyed) stream.close(http2.constants.NGHTTP2_INTERNAL_ERROR);
+        });
+      });
+      server.emit('connection', secure);
+    });
+  }
+
+  async function serveHttp2Stream(stream: http2.ServerHttp2Stream, raw: HeaderPairs, domain: string, port: number, pid: number): Promise<void> {
+    const sink = new H2Sink(stream);
+    const method = raw.find(([k]) => k === ':method')?.[1] ?? '';
+    const target = raw.find(([k]) => k === ':path')?.[1] ?? '';
+    const url = `https://${domain}:${port}${target}`;
+    if (method === 'CONNECT' || !target) {
+      problem(`${url}: HTTP/2 ${method || 'request'} without a path is not served`);
+      trace?.exchange(pid, 501, 0, url, '');
+      return sink.fail(501, 'Not Implemented', `HTTP/2 ${method || 'request'} without a path is not served`);
     }
-    return agent;
+    const parts: Buffer[] = [];
+    let size = 0;
+    for await (const data of stream as AsyncIterable<Buffer>) {
+      size += data.length;
+      if (size > MAX_REQUEST_BODY) {
+        problem(`${url}: request body larger than ${MAX_REQUEST_BODY} bytes`);
+        trace?.exchange(pid, 413, 0, url, '');
+        return sink.fail(413, 'Content Too Large', `request body larger than ${MAX_REQUEST_BODY} bytes`);
+      }
+      parts.push(data);
+    }
+    const body = parts.length || header(raw, 'content-length') !== undefined ? Buffer.concat(parts) : null;
+    const exchange: Exchange = {
+      seq: 0,
+      pid,
+      scheme: 'https',
+      host: domain,
+      port,
+      method,
+      target,
+      protocol: 'h2',
+      requestHeaders: raw,
+      requestBody: body ? record.storeBody(body) : null,
+      requestBytes: body?.length ?? 0,
+      durationMs: 0,
+    };
+    stats.requests++;
+    const started = Date.now();
+    if (options.mode === 'capture') await forward(sink, exchange, h1RequestHeaders(raw), body, true);
+    else await replay(sink, exchange);
+    finishExchange(exchange, started);
   }
 
   /** Capture: the exchange with the real server, streamed to the client while the body is
-   * stored. Resolves false when the client connection cannot carry another request. */
-  async function forward(client: Duplex, ex: Exchange, body: Buffer | null): Promise<boolean> {
+   * stored. `headers`: the request's headers as an HTTP/1.1 request carries them.
+   * Resolves false when the response did not reach the client whole. */
+  async function forward(sink: ResponseSink, ex: Exchange, headers: HeaderPairs, body: Buffer | null, offerH2: boolean): Promise<boolean> {
     const info = await dns.request<DomainInfo | null>(DNS_MESSAGES.resolve, { name: ex.host });
-    const upstream = info?.upstream[0];
+    const address = info?.upstream[0];
     const url = `${ex.scheme}://${ex.host}:${ex.port}${ex.target}`;
-    if (!upstream) {
+    if (!address) {
       ex.error = `no upstream address for ${ex.host}`;
       problem(`${url}: ${ex.error}`);
-      client.end(errorResponse(502, 'Bad Gateway', ex.error));
+      sink.fail(502, 'Bad Gateway', ex.error);
       return false;
     }
-    const flat: string[] = [];
-    for (const [k, v] of ex.requestHeaders) flat.push(k, v);
-    return new Promise<boolean>((resolve) => {
-      let responded = false;
-      const req = (ex.scheme === 'https' ? https : http).request({
-        host: upstream,
-        port: ex.port,
-        method: ex.method,
-        path: ex.target,
-        headers: flat as unknown as http.OutgoingHttpHeaders,
-        setHost: false,
-        agent: upstreamAgent(ex.scheme, ex.host, ex.port),
-        ...(ex.scheme === 'https' ? { servername: ex.host } : {}),
-      });
-      req.on('error', (err) => {
-        if (responded) return;
-        ex.error = `upstream ${ex.host}:${ex.port}: ${err.message}`;
-        problem(`${url}: ${ex.error}`);
-        client.end(errorResponse(502, 'Bad Gateway', ex.error));
-        resolve(false);
-      });
-      req.on('response', (res) => {
-        responded = true;
-        const status = res.statusCode ?? 0;
-        const headers = pairs(res.rawHeaders);
-        ex.status = status;
-        ex.reason = res.statusMessage ?? '';
-        ex.version = res.httpVersion === '1.0' ? '1.0' : '1.1';
-        ex.responseHeaders = headers;
-        client.write(responseHead(ex.version, status, ex.reason, headers));
-        const hasBody = responseHasBody(ex.method, status);
-        const chunked = isChunked(headers);
-        const tmp = hasBody ? record.tempBodyPath() : undefined;
-        const fd = tmp ? openSync(tmp, 'w') : -1;
-        const hash = createHash('sha256');
-        let size = 0;
-        const chunks: number[] = [];
-        res.on('data', (data: Buffer) => {
-          size += data.length;
-          if (chunked) chunks.push(data.length);
-          hash.update(data);
-          writeSync(fd, data);
-          const more = chunked ? chunk(data).map((b) => client.write(b)).every(Boolean) : client.write(data);
-          if (!more) {
-            res.pause();
-            client.once('drain', () => res.resume());
-          }
-        });
-        let done = false;
-        const complete = (error: string | undefined) => {
-          if (done) return;
-          done = true;
-          if (fd >= 0) closeSync(fd);
-          ex.responseBytes = size;
-          stats.bytes += size;
-          if (error) {
-            ex.error = error;
-            ex.responseBody = null;
-            problem(`${url}: ${error}`);
-            client.destroy();
-            return resolve(false);
-          }
-          if (tmp) {
-            const sha = hash.digest('hex');
-            record.commitBody(tmp, sha);
-            ex.responseBody = sha;
-            if (ex.method === 'GET' && status >= 200 && status < 300) {
-              const saved = record.saveReadable(ex.host, ex.target, sha);
-              if (saved) ex.saved = saved;
-            }
-          } else ex.responseBody = null;
-          if (hasBody && chunked) {
-            ex.chunks = chunks;
-            const trailers = pairs(res.rawTrailers);
-            if (trailers.length) ex.trailers = trailers;
-            client.write(lastChunk(trailers));
-          }
-          resolve(framed(ex.method, status, headers));
-        };
-        res.on('end', () => complete(undefined));
-        res.on('aborted', () => complete('upstream closed the connection in the middle of the body'));
-        res.on('error', (err) => complete(`upstream failed in the middle of the body: ${err.message}`));
-        res.on('close', () => {
-          if (!res.complete) complete('upstream closed the connection in the middle of the body');
-        });
-      });
-      req.end(body ?? undefined);
+    let res: UpstreamResponse;
+    try {
+      res = await upstreams.request({ scheme: ex.scheme, host: ex.host, address, port: ex.port, method: ex.method, target: ex.target, headers, body, offerH2 });
+    } catch (err) {
+      ex.error = `upstream ${ex.host}:${ex.port}: ${(err as Error).message}`;
+      problem(`${url}: ${ex.error}`);
+      sink.fail(502, 'Bad Gateway', ex.error);
+      return false;
+    }
+    const status = res.status;
+    ex.status = status;
+    ex.reason = res.reason;
+    ex.version = res.version;
+    ex.responseHeaders = res.headers;
+    const hasBody = responseHasBody(ex.method, status);
+    sink.head(ex.version, status, ex.reason, res.headers, hasBody);
+    const chunked = hasBody && isChunked(res.headers);
+    const tmp = hasBody ? record.tempBodyPath() : undefined;
+    const fd = tmp ? openSync(tmp, 'w') : -1;
+    const hash = createHash('sha256');
+    let size = 0;
+    const chunks: number[] = [];
+    res.body.on('data', (data: Buffer) => {
+      size += data.length;
+      if (chunked) chunks.push(data.length);
+      hash.update(data);
+      writeSync(fd, data);
+      if (!sink.write(data)) {
+        res.body.pause();
+        void sink.drained().then(() => res.body.resume());
+      }
     });
+    const error = await res.ended;
+    if (fd >= 0) closeSync(fd);
+    ex.responseBytes = size;
+    stats.bytes += size;
+    if (error) {
+      ex.error = error;
+      ex.responseBody = null;
+      problem(`${url}: ${error}`);
+      sink.abort();
+      return false;
+    }
+    if (tmp) {
+      const sha = hash.digest('hex');
+      record.commitBody(tmp, sha);
+      ex.responseBody = sha;
+      if (ex.method === 'GET' && status >= 200 && status < 300) {
+        const saved = record.saveReadable(ex.host, ex.target, sha);
+        if (saved) ex.saved = saved;
+      }
+    } else ex.responseBody = null;
+    const trailers = res.trailers();
+    if (hasBody && chunked) ex.chunks = chunks;
+    if (trailers.length) ex.trailers = trailers;
+    sink.end(ex.trailers);
+    return true;
   }
 
   function loadRecorded(): void {
@@ -489,15 +522,16 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     }
   }
 
-  /** Replay: the recorded response, byte for byte; 502 with the reason when none matches. */
-  async function replay(client: Duplex, ex: Exchange): Promise<boolean> {
+  /** Replay: the recorded response, byte for byte; 502 with the reason when none matches.
+   * Resolves false when the response did not reach the client whole. */
+  async function replay(sink: ResponseSink, ex: Exchange): Promise<boolean> {
     const entry = recorded.get(matchKey(ex));
     const url = `${ex.scheme}://${ex.host}:${ex.port}${ex.target}`;
     if (!entry) {
       stats.unmatched++;
       ex.error = `no recorded exchange for ${ex.method} ${url}${ex.requestBody ? ` with body ${ex.requestBody.slice(0, 12)}` : ''}`;
       problem(`replay: ${ex.error}`);
-      client.write(errorResponse(502, 'Bad Gateway', ex.error));
+      sink.fail(502, 'Bad Gateway', ex.error);
       return false;
     }
     // repeated identical requests get the recorded answers in order; then the last again
@@ -511,9 +545,9 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     ex.responseBody = rec.responseBody ?? null;
     ex.responseBytes = rec.responseBytes ?? 0;
     if (rec.trailers) ex.trailers = rec.trailers;
-    client.write(responseHead(ex.version, ex.status, ex.reason, ex.responseHeaders));
-    const chunked = isChunked(ex.responseHeaders);
-    if (ex.responseBody && responseHasBody(ex.method, ex.status)) {
+    const hasBody = responseHasBody(ex.method, ex.status);
+    sink.head(ex.version, ex.status, ex.reason, ex.responseHeaders, hasBody);
+    if (ex.responseBody && hasBody) {
       record.importBody(from, ex.responseBody);
       if (ex.method === 'GET' && ex.status >= 200 && ex.status < 300) {
         const saved = record.saveReadable(ex.host, ex.target, ex.responseBody);
@@ -521,21 +555,18 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       }
       const input = createReadStream(record.bodyPath(ex.responseBody), { highWaterMark: 1 << 20 });
       if (rec.chunks) ex.chunks = rec.chunks;
-      const pieces = chunked ? rechunk(input as AsyncIterable<Buffer>, rec.chunks ?? []) : (input as AsyncIterable<Buffer>);
+      const pieces = rec.chunks ? rechunk(input as AsyncIterable<Buffer>, rec.chunks) : (input as AsyncIterable<Buffer>);
       for await (const data of pieces) {
-        const more = chunked ? chunk(data).map((b) => client.write(b)).every(Boolean) : client.write(data);
-        if (!more && !client.destroyed) await new Promise<void>((resolve) => {
-          client.once('drain', resolve);
-          client.once('close', resolve);
-        });
-        if (client.destroyed) return false;
+        if (!sink.write(data) && !sink.gone) await sink.drained();
+        if (sink.gone) {
+          input.destroy();
+          return false;
+        }
       }
-      if (chunked) client.write(lastChunk(ex.trailers));
       stats.bytes += ex.responseBytes;
-    } else if (chunked && responseHasBody(ex.method, ex.status)) {
-      client.write(lastChunk(ex.trailers));
     }
-    return framed(ex.method, ex.status, ex.responseHeaders);
+    sink.end(ex.trailers);
+    return true;
   }
 
   loadRecorded();
@@ -543,7 +574,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     for (const s of servers) s.close();
     servers.length = 0;
     for (const s of sockets) s.destroy();
-    for (const a of agents.values()) a.destroy();
+    upstreams.close();
     git.close();
     record.close();
     trace?.close();

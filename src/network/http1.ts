@@ -2,6 +2,7 @@
 // gets is the record's (Node's http server adds and rewrites headers): a buffered
 // reader over a socket, the request head parser with its limits, chunked bodies, and the
 // response writer used both for forwarding and for replay.
+import { STATUS_CODES } from 'node:http';
 import type { Duplex } from 'node:stream';
 import type { HeaderPairs } from './record.js';
 
@@ -252,4 +253,71 @@ export function errorResponse(status: number, reasonPhrase: string, why: string)
 export function clientKeepsAlive(head: RequestHead): boolean {
   const c = (header(head.headers, 'connection') ?? '').toLowerCase();
   return head.version === '1.1' ? !/\bclose\b/.test(c) : /\bkeep-alive\b/.test(c);
+}
+
+/** Where the proxy sends a response: an HTTP/1.1 connection (H1Sink) or one stream of
+ * an HTTP/2 connection (src/network/http2.ts). */
+export interface ResponseSink {
+  /** Status and headers as recorded; `hasBody` false: nothing follows them. */
+  head(version: string, status: number, reason: string, headers: HeaderPairs, hasBody: boolean): void;
+  /** Body bytes; false asks the caller to wait for drained(). */
+  write(data: Buffer): boolean;
+  drained(): Promise<void>;
+  /** The body is complete. */
+  end(trailers: HeaderPairs | undefined): void;
+  /** The proxy's own error response, sent instead of any other. */
+  fail(status: number, reason: string, why: string): void;
+  /** The response breaks off: the client must not take it as complete. */
+  abort(): void;
+  readonly gone: boolean;
+}
+
+/** A response on an HTTP/1.1 connection: the status line and headers as given, the body
+ * in chunks when the headers say chunked. */
+export class H1Sink implements ResponseSink {
+  private chunked = false;
+
+  constructor(private readonly client: Duplex) {}
+
+  head(version: string, status: number, reason: string, headers: HeaderPairs, hasBody: boolean): void {
+    // an exchange recorded over HTTP/2 has no reason phrase and no HTTP/1 version
+    const v = version === '1.0' ? '1.0' : '1.1';
+    this.client.write(responseHead(v, status, version === '2' && !reason ? STATUS_CODES[status] ?? '' : reason, headers));
+    this.chunked = hasBody && isChunked(headers);
+  }
+
+  write(data: Buffer): boolean {
+    if (!this.chunked) return this.client.write(data);
+    let more = true;
+    for (const b of chunk(data)) more = this.client.write(b) && more;
+    return more;
+  }
+
+  drained(): Promise<void> {
+    return new Promise((resolve) => {
+      const done = () => {
+        this.client.off('drain', done);
+        this.client.off('close', done);
+        resolve();
+      };
+      this.client.on('drain', done);
+      this.client.on('close', done);
+    });
+  }
+
+  end(trailers: HeaderPairs | undefined): void {
+    if (this.chunked) this.client.write(lastChunk(trailers));
+  }
+
+  fail(status: number, reason: string, why: string): void {
+    this.client.end(errorResponse(status, reason, why));
+  }
+
+  abort(): void {
+    this.client.destroy();
+  }
+
+  get gone(): boolean {
+    return this.client.destroyed;
+  }
 }

@@ -39,6 +39,9 @@ export interface Exchange {
   method: string;
   /** Request target as sent: path and query. */
   target: string;
+  /** "h2": the client spoke HTTP/2 (its request headers start with the pseudo-headers
+   * :method, :scheme, :authority, :path, in the order sent); absent: HTTP/1.x. */
+  protocol?: 'h2';
   requestHeaders: HeaderPairs;
   /** sha256 of the request body, null when it had none. */
   requestBody: string | null;
@@ -46,7 +49,7 @@ export interface Exchange {
   /** Absent when the exchange failed before a response (then `error` says why). */
   status?: number;
   reason?: string;
-  /** "1.1" or "1.0". */
+  /** The response's HTTP version: "1.1", "1.0", or "2" (then `reason` is empty). */
   version?: string;
   responseHeaders?: HeaderPairs;
   responseBody?: string | null;

@@ -31,6 +31,9 @@ export class CaptureIndexer {
   private readonly opsByPath = new Map<string, RecordFileOperation[]>();
   /** The layers below this attempt (parents, real filesystem), top first. */
   private readonly below: Layer[];
+  /** All layers of this attempt and below, and those each process sees. */
+  private readonly all: Layer[];
+  private readonly seenBy = new Map<number, Layer[]>();
 
   constructor(
     readonly attemptDir: string,
@@ -48,14 +51,24 @@ export class CaptureIndexer {
       list.push(o);
       this.opsByPath.set(o.path, list);
     }
-    this.below = layersFor(attemptDir).filter((l) => l.depth !== 0);
+    this.all = layersFor(attemptDir);
+    this.below = this.all.filter((l) => l.depth !== 0);
   }
 
   /** The resolution rule for process `pid`; a path this attempt never changed comes from
    * the layers below it, without a look at each of its version directories. */
   private resolve(file: string, pid: number): Resolution {
-    if (this.opsByPath.has(file)) return this.record.resolve(file, pid);
-    return resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
+    return resolveInLayers(this.opsByPath.has(file) ? this.layersOf(pid) : this.below, unescapeBytes(file).toString('utf8'));
+  }
+
+  /** The layers process `pid` sees (layersFor with `pid`), from one listing of them. */
+  private layersOf(pid: number): Layer[] {
+    let layers = this.seenBy.get(pid);
+    if (!layers) {
+      layers = this.all.filter((l) => l.depth !== 0 || l.pid === undefined || l.pid < pid);
+      this.seenBy.set(pid, layers);
+    }
+    return layers;
   }
 
   /** The entry of a process that ran in this attempt. */
@@ -176,7 +189,7 @@ export class CaptureIndexer {
       const version = this.record.versionWrittenBy(file, writer);
       const source = version && !version.deleted ? version.file : undefined;
       const resolved = source ?? (() => {
-        const r = this.record.resolve(file, writer + 1);
+        const r = this.resolve(file, writer + 1);
         return r.kind === 'found' ? r.file : undefined;
       })();
       if (resolved === undefined) return unsafe(`its version of ${file} is not in the record`);
