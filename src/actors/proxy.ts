@@ -2,8 +2,9 @@
 // uwrx-init makes a listener for each address and port a connect names and hands it
 // over by fd; the first byte tells TLS (0x16: terminated with the domain's certificate,
 // SNI or the address's domain) from plain HTTP (a method name) from anything else
-// (tunnelled raw in capture mode, refused in replay). HTTP/1.1 requests are forwarded
-// to the real server in capture mode and answered from the record in replay mode; every
+// (tunnelled raw in capture mode, refused in replay). HTTP/1.1 requests, and HTTP/2
+// streams of clients that offer only h2 by ALPN, are forwarded to the real server in
+// capture mode (src/network/upstream.ts) and answered from the record in replay mode; every
 // exchange goes to net/ (src/network/record.ts) either way, so a replay's record is
 // complete too. Git (smart HTTP requests and git:// connections) is routed to
 // src/network/git.ts, which answers from a mirror of each repository.

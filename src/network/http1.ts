@@ -294,6 +294,7 @@ export class H1Sink implements ResponseSink {
   }
 
   drained(): Promise<void> {
+    if (this.client.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.client.off('drain', done);

@@ -94,6 +94,7 @@ export class H2Sink implements ResponseSink {
   }
 
   drained(): Promise<void> {
+    if (this.stream.destroyed) return Promise.resolve();
     return new Promise((resolve) => {
       const done = () => {
         this.stream.off('drain', done);
