@@ -3,7 +3,7 @@
 // `uwrx inspect output`, and a flood of output keeps tmp use bounded.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { lstatSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, statfsSync } from 'node:fs';
+import { lstatSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodePerfetto, resolveEvents, type Packet } from './perfetto-schema.js';
 import { scratchDir, uwrxBin } from './helpers/uwrx.js';
@@ -400,3 +400,21 @@ for (const onTmpfs of [true, false]) {
     t.is(rows.filter((r) => r.cmdline.join(' ') === 'sleep 1').length, 1, JSON.stringify(rows));
   });
 }
+
+(shmRoomy ? test : test.skip)('a run frees the /dev/shm buffers of killed runs whose run directory is gone, and only those', async (t) => {
+  const cwd = workDir();
+  const orphan = mkdtempSync('/dev/shm/uwrx-run-0-0-orphan-');
+  const kept = mkdtempSync('/dev/shm/uwrx-run-0-0-kept-');
+  t.teardown(() => {
+    rmSync(orphan, { recursive: true, force: true });
+    rmSync(kept, { recursive: true, force: true });
+  });
+  writeFileSync(path.join(orphan, '2'), 'x');
+  symlinkSync(path.join(cwd, 'removed-run-dir'), path.join(orphan, '.run'));
+  writeFileSync(path.join(kept, '2'), 'x');
+  symlinkSync(cwd, path.join(kept, '.run'));
+  const result = await uwrxRaw(['run', '--build', 'b', '--', 'true'], cwd);
+  t.is(result.status, 0, result.stderr);
+  t.throws(() => lstatSync(orphan), { code: 'ENOENT' }, 'the orphan is freed');
+  t.true(lstatSync(path.join(kept, '2')).isFile(), 'a run directory that exists keeps its buffers');
+});

@@ -8,7 +8,9 @@
 // /dev/shm is a tmpfs with room to spare, <runDir>/traces is a symbolic link to a
 // private directory there; otherwise it is a plain directory. Everything that reads the
 // buffers (the collector, `uwrx check --repair` after a crash) goes through the link.
-import { promises as fs, lstatSync, readlinkSync, rmSync, statfsSync } from 'node:fs';
+// That directory links back to the run directory (.run), so a later run can free the
+// buffers of a killed run whose run directory was removed.
+import { promises as fs, lstatSync, readdirSync, readlinkSync, rmSync, statfsSync } from 'node:fs';
 import path from 'node:path';
 
 const SHM = '/dev/shm';
@@ -32,13 +34,44 @@ function roomyTmpfs(dir: string): boolean {
   }
 }
 
+/** The link in a buffers' directory on the tmpfs back to its run directory. */
+const OWNER_LINK = '.run';
+
+/** Removes the buffers' directories on the tmpfs whose run directory is gone: a uwrx
+ * killed (SIGKILL) leaves its run directory for `uwrx check --repair`; once that or its
+ * user removed it, nothing else would free their memory. A live run's directory exists
+ * before its buffers' directory does. */
+function sweepOrphans(): void {
+  let names: string[];
+  try {
+    names = readdirSync(SHM).filter((n) => n.startsWith('uwrx-run-'));
+  } catch {
+    return;
+  }
+  for (const name of names) {
+    const dir = path.join(SHM, name);
+    try {
+      const owner = readlinkSync(path.join(dir, OWNER_LINK));
+      try {
+        lstatSync(owner);
+      } catch {
+        rmSync(dir, { recursive: true, force: true });
+      }
+    } catch {
+      /* not ours (another user's, or no owner link yet): left alone */
+    }
+  }
+}
+
 /** Makes <runDir>/traces and returns the real directory the buffers go to. */
 export async function makeTracesDir(runDir: string): Promise<string> {
   const link = path.join(runDir, 'traces');
   if (tmpfsWanted() && roomyTmpfs(SHM)) {
+    sweepOrphans();
     let dir: string | undefined;
     try {
       dir = await fs.mkdtemp(path.join(SHM, `uwrx-${path.basename(runDir)}-`));
+      await fs.symlink(path.resolve(runDir), path.join(dir, OWNER_LINK));
       await fs.symlink(dir, link);
       return dir;
     } catch {
