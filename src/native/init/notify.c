@@ -140,8 +140,11 @@ static void *handler_thread(void *arg) {
     memset(resp, 0, sizes.seccomp_notif_resp);
     resp->id = req->id;
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-    struct notif_ctx ctx = { .req = req, .resp = resp, .proc = NULL, .time = now_ns(), .memfd = -1 };
+    struct notif_ctx ctx = { .req = req, .resp = resp, .proc = NULL, .memfd = -1 };
     pthread_mutex_lock(&g.lock);
+    /* taken under the lock: with several handler threads, processes are registered (and
+     * numbered) in the order of their start times */
+    ctx.time = now_ns();
     ctx.proc = procs_get(req->pid, req->id, ctx.time);
     if (ctx.proc) trace_hold(ctx.proc);
     if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
