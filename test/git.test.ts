@@ -3,21 +3,15 @@
 // per repository under net/, which a replay with the servers stopped serves alone.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
 import { addCommit, git, makeRepo, startGitServers, type GitServers } from './helpers/git-servers.js';
 import { readGitOperations } from '../src/network/record.js';
 
 const HOST = 'git.example.test';
 const missing = ensureCommands({ git: 'git', '/usr/lib/git-core/git-daemon': 'git', '/usr/lib/git-core/git-http-backend': 'git' });
-
-function lastAttempt(cwd: string, step = '0'): string {
-  const dir = path.join(cwd, 'build', step);
-  const attempts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
-  return path.join(dir, String(attempts[attempts.length - 1]));
-}
 
 function netArgs(s: GitServers): string[] {
   return ['--dns-map', `${HOST}=127.0.0.1`, '--upstream-ca', s.http.caFile];

@@ -4,10 +4,10 @@
 // A client offering both (curl --http2) is served over HTTP/1.1.
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
 import { startServers, testBytes } from '../bench/net-servers.js';
 import { readExchanges } from '../src/network/record.js';
@@ -16,12 +16,6 @@ const HOST = 'pkgs.example.test';
 const missing = ensureCommands({ curl: 'curl' });
 const client = fileURLToPath(new URL('./fixtures/h2-client.js', import.meta.url));
 const sha = (b: Buffer) => createHash('sha256').update(b).digest('hex');
-
-function lastAttempt(cwd: string): string {
-  const dir = path.join(cwd, 'build', '0');
-  const attempts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
-  return path.join(dir, String(attempts[attempts.length - 1]));
-}
 
 test.serial('an h2-only client is served over HTTP/2 from HTTP/2 and HTTP/1.1 servers, and replayed byte for byte', async (t) => {
   t.deepEqual(missing, []);

@@ -2,21 +2,15 @@
 // well as its loopback IPv4 address, clients that prefer IPv6 (curl, python3 with
 // AI_ADDRCONFIG) reach the server through it, and a replay answers at the same address.
 import test from 'ava';
-import { readFileSync, readdirSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
 import { startServers, testBytes } from '../bench/net-servers.js';
 import { readExchanges } from '../src/network/record.js';
 
 const HOST = 'v6.example.test';
 const missing = ensureCommands({ curl: 'curl', python3: 'python3' });
-
-function lastAttempt(cwd: string): string {
-  const dir = path.join(cwd, 'build', '0');
-  const attempts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
-  return path.join(dir, String(attempts[attempts.length - 1]));
-}
 
 test.serial('curl -6 and python3 reach a server over the private IPv6 prefix, in capture and replay', async (t) => {
   t.deepEqual(missing, []);

@@ -5,9 +5,9 @@
 import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
 import { BIG_SIZE, startServers, testBytes, type TestServers } from '../bench/net-servers.js';
 import { readExchanges, savedPath } from '../src/network/record.js';
@@ -15,12 +15,6 @@ import { readExchanges, savedPath } from '../src/network/record.js';
 const HOST = 'pkgs.example.test';
 const missing = ensureCommands({ curl: 'curl', wget: 'wget', git: 'git', python3: 'python3' });
 const hasRequests = spawnSync('python3', ['-c', 'import requests'], { stdio: 'ignore' }).status === 0;
-
-function lastAttempt(cwd: string, step = '0'): string {
-  const dir = path.join(cwd, 'build', step);
-  const attempts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
-  return path.join(dir, String(attempts[attempts.length - 1]));
-}
 
 function netArgs(s: TestServers): string[] {
   return ['--dns-map', `${HOST}=127.0.0.1`, '--upstream-ca', s.caFile];

@@ -6,7 +6,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import { existsSync, mkdirSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
 import { wallOffsetNs } from '../src/reproducibility/time.js';
 import { LAYER_INTERVAL_NS } from '../src/sandbox/plan.js';
 
@@ -20,12 +20,6 @@ async function runOk(cwd: string, args: string[]): Promise<string> {
 }
 
 /** The newest attempt directory of `step` under build/. */
-function lastAttempt(cwd: string, step = '0'): string {
-  const dir = path.join(cwd, 'build', step);
-  const attempts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
-  return path.join(dir, String(attempts[attempts.length - 1]));
-}
-
 function field(output: string, key: string): string {
   const line = output.split('\n').find((l) => l.startsWith(key + '='));
   if (line === undefined) throw new Error(`no ${key}= in:\n${output}`);

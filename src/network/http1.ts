@@ -3,7 +3,7 @@
 // reader over a socket, the request head parser with its limits, chunked bodies, and the
 // response writer used both for forwarding and for replay.
 import { STATUS_CODES } from 'node:http';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import type { HeaderPairs } from './record.js';
 
 /** Largest request head accepted (request line and headers); larger: 431. */
@@ -255,6 +255,20 @@ export function clientKeepsAlive(head: RequestHead): boolean {
   return head.version === '1.1' ? !/\bclose\b/.test(c) : /\bkeep-alive\b/.test(c);
 }
 
+/** Resolves when `stream` can take more writes, or has closed (nothing will drain it). */
+export function drainedOrClosed(stream: Writable): Promise<void> {
+  if (stream.destroyed) return Promise.resolve();
+  return new Promise((resolve) => {
+    const done = () => {
+      stream.off('drain', done);
+      stream.off('close', done);
+      resolve();
+    };
+    stream.on('drain', done);
+    stream.on('close', done);
+  });
+}
+
 /** Where the proxy sends a response: an HTTP/1.1 connection (H1Sink) or one stream of
  * an HTTP/2 connection (src/network/http2.ts). */
 export interface ResponseSink {
@@ -294,16 +308,7 @@ export class H1Sink implements ResponseSink {
   }
 
   drained(): Promise<void> {
-    if (this.client.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.client.off('drain', done);
-        this.client.off('close', done);
-        resolve();
-      };
-      this.client.on('drain', done);
-      this.client.on('close', done);
-    });
+    return drainedOrClosed(this.client);
   }
 
   end(trailers: HeaderPairs | undefined): void {

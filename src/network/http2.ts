@@ -3,7 +3,7 @@
 // case, and forbids the headers that describe an HTTP/1.1 connection. The record keeps
 // what the server sent; these turn it into what the other protocol may carry.
 import { constants, type OutgoingHttpHeaders, type ServerHttp2Stream, type ServerStreamResponseOptions } from 'node:http2';
-import type { ResponseSink } from './http1.js';
+import { drainedOrClosed, type ResponseSink } from './http1.js';
 import type { HeaderPairs } from './record.js';
 
 /** Node adds a Date header to responses unless told not to (an option its types lack). */
@@ -94,16 +94,7 @@ export class H2Sink implements ResponseSink {
   }
 
   drained(): Promise<void> {
-    if (this.stream.destroyed) return Promise.resolve();
-    return new Promise((resolve) => {
-      const done = () => {
-        this.stream.off('drain', done);
-        this.stream.off('close', done);
-        resolve();
-      };
-      this.stream.on('drain', done);
-      this.stream.on('close', done);
-    });
+    return drainedOrClosed(this.stream);
   }
 
   end(trailers: HeaderPairs | undefined): void {

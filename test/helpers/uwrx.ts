@@ -1,5 +1,5 @@
 // Runs the real `bin/uwrx` as a user would, in a scratch directory.
-import { mkdtempSync, rmSync } from 'node:fs';
+import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -26,3 +26,10 @@ export function scratchDir(prefix = 'uwrx-test-'): string {
 
 /** Runs the real `bin/uwrx` (the same runner the bundled scenarios use). */
 export { runUwrx as uwrx } from '../../src/scenarios/index.js';
+
+/** The newest attempt of `step` in cwd's default build directory. */
+export function lastAttempt(cwd: string, step = '0'): string {
+  const dir = path.join(cwd, 'build', step);
+  const attempts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
+  return path.join(dir, String(attempts[attempts.length - 1]));
+}
