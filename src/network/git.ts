@@ -6,7 +6,7 @@
 // through to the real server in capture mode.
 import { spawn } from 'node:child_process';
 import type net from 'node:net';
-import type { Duplex } from 'node:stream';
+import type { Duplex, Writable } from 'node:stream';
 import { promisify } from 'node:util';
 import { gunzip, inflate } from 'node:zlib';
 import type { NetMode } from '../actors/dns.js';
@@ -127,38 +127,13 @@ export class GitServer {
   }
 
   /** POST .../git-upload-pack: upload-pack's answer streamed as a chunked body. */
-  private streamRpc(client: Duplex, dir: string, input: Buffer, gitProtocol: string | undefined, contentType: string, op: GitOperation): Promise<boolean> {
+  private async streamRpc(client: Duplex, dir: string, input: Buffer, gitProtocol: string | undefined, contentType: string, op: GitOperation): Promise<boolean> {
     client.write(responseHead('1.1', 200, 'OK', [['Content-Type', contentType], ['Cache-Control', 'no-cache'], ['Transfer-Encoding', 'chunked']]));
-    return new Promise((resolve) => {
-      const child = spawn('git', ['upload-pack', '--stateless-rpc', dir], { env: gitEnv(gitProtocol ? { GIT_PROTOCOL: gitProtocol } : {}) });
-      this.mirrors.children.add(child);
-      let stderr = '';
-      child.stderr.on('data', (d: Buffer) => {
-        if (stderr.length < 4096) stderr += d.toString('utf8');
-      });
-      child.stdin.on('error', () => undefined);
-      child.stdin.end(input);
-      child.stdout.on('data', (data: Buffer) => {
-        op.bytes += data.length;
-        if (!chunk(data).map((b) => client.write(b)).every(Boolean)) {
-          child.stdout.pause();
-          client.once('drain', () => child.stdout.resume());
-        }
-      });
-      const onClientClose = () => child.kill('SIGKILL');
-      client.once('close', onClientClose);
-      child.on('error', (err) => {
-        stderr ||= err.message;
-      });
-      child.on('close', (code) => {
-        this.mirrors.children.delete(child);
-        client.off('close', onClientClose);
-        if (code !== 0) op.error = `upload-pack: ${stderr.trim().split('\n').pop() || `exit status ${code}`}`;
-        if (client.destroyed) return resolve(false);
-        client.write(lastChunk(undefined));
-        resolve(true);
-      });
-    });
+    const failure = await this.uploadPack(['upload-pack', '--stateless-rpc', dir], gitProtocol, client, op, chunk, (stdin) => stdin.end(input));
+    if (failure) op.error = failure;
+    if (client.destroyed) return false;
+    client.write(lastChunk(undefined));
+    return true;
   }
 
   /** Serves a git:// connection whose first packet was `request`. Resolves false when
@@ -193,10 +168,24 @@ export class GitServer {
   }
 
   /** A whole git:// conversation with upload-pack, watching the client's requests. */
-  private pipeUploadPack(sock: net.Socket, dir: string, gitProtocol: string | undefined, op: GitOperation): Promise<void> {
+  private async pipeUploadPack(sock: net.Socket, dir: string, gitProtocol: string | undefined, op: GitOperation): Promise<void> {
     const ask = emptyAsk();
     const scanner = new PktScanner((pkts) => readAsk(pkts, ask));
     const args = ['upload-pack', '--strict', `--timeout=${UPLOAD_PACK_TIMEOUT_S}`, dir];
+    const failure = await this.uploadPack(args, gitProtocol, sock, op, (data) => [data], (stdin) => {
+      sock.on('data', (data: Buffer) => scanner.push(data));
+      sock.pipe(stdin);
+    });
+    if (failure && !sock.destroyed) op.error = failure;
+    describe(op, ask, true);
+    sock.end();
+  }
+
+  /** Runs upload-pack (`args`) on the mirror for `client`: `feed` gives it its input, its
+   * output goes to the client framed by `frame`, with backpressure, counted in op.bytes.
+   * Killed when the client goes first. Resolves with why it failed, or undefined when it
+   * exited 0. */
+  private uploadPack(args: string[], gitProtocol: string | undefined, client: Duplex, op: GitOperation, frame: (data: Buffer) => Buffer[], feed: (stdin: Writable) => void): Promise<string | undefined> {
     return new Promise((resolve) => {
       const child = spawn('git', args, { env: gitEnv(gitProtocol ? { GIT_PROTOCOL: gitProtocol } : {}) });
       this.mirrors.children.add(child);
@@ -205,27 +194,23 @@ export class GitServer {
         if (stderr.length < 4096) stderr += d.toString('utf8');
       });
       child.stdin.on('error', () => undefined);
-      sock.on('data', (data: Buffer) => scanner.push(data));
-      sock.pipe(child.stdin);
+      feed(child.stdin);
       child.stdout.on('data', (data: Buffer) => {
         op.bytes += data.length;
-        if (!sock.write(data)) {
+        if (!frame(data).map((b) => client.write(b)).every(Boolean)) {
           child.stdout.pause();
-          sock.once('drain', () => child.stdout.resume());
+          client.once('drain', () => child.stdout.resume());
         }
       });
-      const onClose = () => child.kill('SIGKILL');
-      sock.once('close', onClose);
+      const onClientClose = () => child.kill('SIGKILL');
+      client.once('close', onClientClose);
       child.on('error', (err) => {
         stderr ||= err.message;
       });
       child.on('close', (code) => {
         this.mirrors.children.delete(child);
-        sock.off('close', onClose);
-        if (code !== 0 && !sock.destroyed) op.error = `upload-pack: ${stderr.trim().split('\n').pop() || `exit status ${code}`}`;
-        describe(op, ask, true);
-        sock.end();
-        resolve();
+        client.off('close', onClientClose);
+        resolve(code === 0 ? undefined : `upload-pack: ${stderr.trim().split('\n').pop() || `exit status ${code}`}`);
       });
     });
   }
