@@ -493,7 +493,7 @@ static void stamp_upper(const char *path, int64_t ns, bool explicit_times, void 
   struct files_overlay *o = overlay_of(path, &rel);
   if (explicit_times || !o || o->upper_fd < 0) return;
   if (ns < wall_start_ns()) ns = wall_start_ns();
-  struct timespec ts[2] = { { ns / 1000000000LL, ns % 1000000000LL }, { ns / 1000000000LL, ns % 1000000000LL } };
+  struct timespec ts[2] = { uwrx_stat_timespec(ns), uwrx_stat_timespec(ns) };
   if (utimensat(o->upper_fd, rel, ts, AT_SYMLINK_NOFOLLOW) == 0 && ns > F.newest_ns) F.newest_ns = ns;
 }
 
@@ -518,12 +518,7 @@ int64_t files_newest_ns(void) { return F.enabled ? F.newest_ns : 0; }
 /* mkdir -p of the directories above absolute `path`. */
 static void make_parent_dirs(const char *path) {
   char *copy = strdup(path);
-  if (!copy) return;
-  for (char *s = strchr(copy + 1, '/'); s; s = strchr(s + 1, '/')) {
-    *s = 0;
-    mkdir(copy, 0755);
-    *s = '/';
-  }
+  if (copy) make_parents(AT_FDCWD, copy);
   free(copy);
 }
 
