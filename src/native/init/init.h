@@ -227,6 +227,12 @@ bool plan_execute(const struct plan *plan);
 bool channel_read(int fd, uint8_t **data, size_t *len);
 /* Sends one notification; `body` may be NULL. Thread-safe. */
 void channel_send(const char *type, const struct mp_writer *body);
+/* Sends one notification soon: held with others, written before the next message sent
+ * with channel_send or channel_request, or by channel_flush. Thread-safe. */
+void channel_post(const char *type, const struct mp_writer *body);
+/* Writes what channel_post holds: all of it, or only once it was held long enough
+ * (pid 1's main loop calls this at every turn). */
+void channel_flush(bool all);
 
 /* Asks Node; `on_reply` runs later in pid 1's main loop with the answer's body, or with
  * NULL and a reason (Node's error, "timed out"). Thread-safe; returns the request id

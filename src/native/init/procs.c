@@ -254,7 +254,7 @@ static void send_spawn(const struct proc *p) {
   mp_write_int(&w, p->tgid);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, p->start_time);
-  channel_send(MSG_SPAWN, &w);
+  channel_post(MSG_SPAWN, &w);
   mp_writer_free(&w);
 }
 
@@ -421,7 +421,7 @@ static void send_exec(const struct proc *p, const struct pending_exec *e) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, e->time);
-  channel_send(MSG_EXEC, &w);
+  channel_post(MSG_EXEC, &w);
   mp_writer_free(&w);
   features_exec(p, e);
 }
@@ -467,7 +467,7 @@ static void send_exit(struct proc *p, bool known, int status) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, p->end_time);
-  channel_send(MSG_EXIT, &w);
+  channel_post(MSG_EXIT, &w);
   mp_writer_free(&w);
 }
 
