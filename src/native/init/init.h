@@ -227,6 +227,12 @@ bool plan_execute(const struct plan *plan);
 bool channel_read(int fd, uint8_t **data, size_t *len);
 /* Sends one notification; `body` may be NULL. Thread-safe. */
 void channel_send(const char *type, const struct mp_writer *body);
+/* Sends one notification soon: held with others, written before the next message sent
+ * with channel_send or channel_request, or by channel_flush. Thread-safe. */
+void channel_post(const char *type, const struct mp_writer *body);
+/* Writes what channel_post holds: all of it, or only once it was held long enough
+ * (pid 1's main loop calls this at every turn). */
+void channel_flush(bool all);
 
 /* Asks Node; `on_reply` runs later in pid 1's main loop with the answer's body, or with
  * NULL and a reason (Node's error, "timed out"). Thread-safe; returns the request id
@@ -315,9 +321,18 @@ void procs_init(void);
 /* Plan key "replayPids": the replayed attempt's tree keys and pids as flat triples
  * (parent pid, ordinal from 0, pid); false when malformed. */
 bool procs_parse_replay_pids(struct mp_reader *r);
-/* Process of thread `tid`, registering it on first sight (reads /proc). The table lock
- * must be held. NULL when the thread vanished. */
-struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time);
+/* What registering a thread seen for the first time reads from /proc, read before the
+ * table's lock is taken so that other handlers do not wait for it. */
+struct first_sight {
+  bool known;                 /* its status was read */
+  pid_t tgid, ppid;
+  struct child_list older;    /* the parent's children alive with a pid below tgid */
+};
+void procs_first_sight(pid_t tid, struct first_sight *f);
+void procs_first_sight_free(struct first_sight *f);
+/* Process of thread `tid`, registering it on first sight (with `f` when read before,
+ * else reading /proc now). The table lock must be held. NULL when the thread vanished. */
+struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f);
 /* Process of thread `tid` if registered, NULL otherwise. The table lock must be held. */
 struct proc *procs_find(pid_t tid);
 /* Called with the lock held on each notification of a process with a pending exec. */
