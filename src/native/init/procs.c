@@ -399,6 +399,7 @@ void procs_check_exec(struct proc *p, pid_t tid) {
                  now.env_end != e->before.env_end || old_image_gone(e);
   if (changed) {
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
+    clocks_exec(p);
     send_exec(p, e);
   }
   else if (tid != e->tid) return;
