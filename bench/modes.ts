@@ -174,7 +174,7 @@ async function uwrxCaveat(ctx: BenchContext): Promise<string | null> {
 
 /** `uwrx run --replay` of a capture made untimed in wrap (the real tree stays as it was:
  * uwrx never writes it), after `change` (one source edited, restored in cleanup). */
-function uwrxReplayMode(name: string, description: string, change: boolean): Mode {
+function uwrxReplayMode(name: string, description: string, change: boolean, captureOptions: string[] = []): Mode {
   return {
     name,
     description,
@@ -186,7 +186,7 @@ function uwrxReplayMode(name: string, description: string, change: boolean): Mod
       if (!rebuild) throw new Error('not a compile workload');
       const build = await mkdtemp(path.join(ctx.scratch, 'uwrx-build-'));
       const capture = await runMeasured({
-        argv: uwrxCommand(ctx, build, argv, uwrxOptions ?? []),
+        argv: uwrxCommand(ctx, build, argv, [...(uwrxOptions ?? []), ...captureOptions]),
         cwd,
         env: cleanEnv(),
         timeoutMs: ctx.timeoutMs,
@@ -217,6 +217,12 @@ const uwrxReplayOne = uwrxReplayMode(
   'the same after one source file changed: its compile, the archive and the link run',
   true,
 );
+const uwrxReplayMake = uwrxReplayMode(
+  'uwrx-replay-make',
+  'the same no-change replay of a capture made with `--skippable make`: make itself is skipped, its whole tree answered from the record',
+  false,
+  ['--skippable', 'make'],
+);
 
 /** ccache's cache for the benchmarks: warm once per run, outside the timing. */
 const ccacheEnv = (ctx: BenchContext) => ({ ...cleanEnv(), CCACHE_DIR: path.join(ctx.cache, 'ccache') });
@@ -239,7 +245,7 @@ const ccache: Mode = {
   },
 };
 
-export const modes: readonly Mode[] = [native, strace, bwrap, uwrx, uwrxFast, uwrxReplay, uwrxReplayOne, ccache];
+export const modes: readonly Mode[] = [native, strace, bwrap, uwrx, uwrxFast, uwrxReplay, uwrxReplayOne, uwrxReplayMake, ccache];
 
 export function findMode(name: string): Mode | undefined {
   return modes.find((m) => m.name === name);

@@ -220,6 +220,7 @@ export function evaluateGoals(workloads: readonly WorkloadResult[]): GoalResult[
   goals.push(ratioGoal('HTTP load test (the requests\' own time)', find(workloads, 'http-load'), 'native', 1.1));
   goals.push(ratioGoal('HTTP load test with --fast-path', find(workloads, 'http-load'), 'native', 1.1, 'uwrx-fast'));
   goals.push(ratioGoal('partial rebuild without changes against a warm ccache', find(workloads, 'c-build'), 'ccache', 0.5, 'uwrx-replay'));
+  goals.push(ratioGoal('the same with --skippable make (make skipped whole)', find(workloads, 'c-build'), 'ccache', 0.5, 'uwrx-replay-make'));
   return goals;
 }
 
