@@ -1,10 +1,12 @@
 /* The in-process recorder (uwrx_recorder.h): libc's read-only file calls answered in the
  * process, recorded into its recorder buffer.
  *
- * Interposition, not patching: the dynamic linker binds the program's (and every
- * library's) calls of these symbols here, so no code is ever modified while another
- * thread could run it. libc's internal calls (fopen's open, opendir's fstat) do not go
- * through symbols and take the notification path, as do static programs.
+ * Interposition first: the dynamic linker binds the program's (and every library's)
+ * calls of these symbols here. libc's internal calls do not go through symbols; the one
+ * that matters, fstatat (behind every fstat of opendir, stdio, realpath), is redirected
+ * here by a jump written over libc's entry before main while the process has one
+ * thread (redirect.c), never while another thread could run that code. Other internal
+ * calls (opendir's open) and static programs take the notification path.
  *
  * A call is answered here only when all of these hold, else it goes to the kernel
  * through an ordinary syscall instruction (seccomp notifies uwrx-init, which records
@@ -38,6 +40,7 @@
 #include "uwrx_events.h"
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
+#include "redirect.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
@@ -455,20 +458,25 @@ static void stat_of_statx(struct stat *st, const struct statx *x) {
 /* The flags newfstatat accepts; anything else goes to the kernel as it is (EINVAL). */
 #define FSTATAT_FLAGS (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)
 
+/* fstat: a descriptor's stat (an empty path with AT_EMPTY_PATH). The notification path
+ * records no access for it (the open was recorded), so neither does the recorder. */
+static int by_fd(int dirfd, const char *path, int flags) { return !path[0] && (flags & AT_EMPTY_PATH) && dirfd >= 0; }
+
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
-  if (path && path[0] && st && !(flags & ~FSTATAT_FLAGS) && fast()) {
+  if (path && (path[0] || by_fd(dirfd, path, flags)) && st && !(flags & ~FSTATAT_FLAGS) && fast()) {
     struct statx x;
+    int fd_only = !path[0];
     long r = gate6(SYS_statx, dirfd, (long)path, flags, STATX_BASIC_STATS, (long)&x, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
+      if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
     if (shows_own_time(&x)) {
       stat_of_statx(st, &x);
       uwrx_stat_show(st, statx_ns(&x.stx_mtime), 0);
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
+      if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
       return 0;
     }
   }
@@ -486,6 +494,17 @@ EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags) { re
 EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags) {
   return do_fstatat(dirfd, path, (struct stat *)st, flags);
 }
+static int do_fstat(int fd, struct stat *st) {
+  if (fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  return do_fstatat(fd, "", st, AT_EMPTY_PATH);
+}
+
+EXPORT int fstat(int fd, struct stat *st) { return do_fstat(fd, st); }
+EXPORT int fstat64(int fd, struct stat64 *st) { return do_fstat(fd, (struct stat *)st); }
+
 /* The versioned entry points of binaries built against glibc before 2.33 (x86_64 has one
  * struct stat layout, version 1). */
 EXPORT int __xstat(int ver, const char *path, struct stat *st) { (void)ver; return do_fstatat(AT_FDCWD, path, st, 0); }
@@ -501,6 +520,14 @@ EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st) {
   (void)ver;
   return do_fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
 }
+EXPORT int __fxstat(int ver, int fd, struct stat *st) {
+  (void)ver;
+  return do_fstat(fd, st);
+}
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) {
+  (void)ver;
+  return do_fstat(fd, (struct stat *)st);
+}
 EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags) {
   (void)ver;
   return do_fstatat(dirfd, path, st, flags);
@@ -511,23 +538,38 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 }
 
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
-  if (path && path[0] && buf && fast()) {
+  if (path && (path[0] || by_fd(dirfd, path, flags)) && buf && fast()) {
     /* uwrx-init asks for the modification time too (the rule reads it): the same call */
     long r = gate6(SYS_statx, dirfd, (long)path, flags, mask | STATX_MTIME, (long)buf, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
+      if (path[0]) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
     if (shows_own_time(buf)) {
       uwrx_statx_show(buf, statx_ns(&buf->stx_mtime), 0);
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
+      if (path[0]) record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
       return 0;
     }
   }
   count(0);
   return (int)set_errno(slow6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
+}
+
+/* libc's fstatat, the one system call every stat and fstat inside libc ends in (opendir,
+ * stdio's buffers, realpath): redirected here before main while the process runs one
+ * thread, so those are answered in process too. Only the plain wrapper of glibc 2.33 and
+ * later on x86_64 is recognised (mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall);
+ * anything else is left alone and its calls are notified. */
+static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
+  return do_fstatat(dirfd, path, st, flags);
+}
+
+__attribute__((constructor)) static void redirect_libc(void) {
+  static const unsigned char plain_fstatat[] = { 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8, 0, 0, 0x0f, 0x05 };
+  if (!fast()) return;
+  rec_redirect("fstatat64", plain_fstatat, sizeof plain_fstatat, (void *)libc_fstatat, gate6);
 }
 
 /* ---- access, readlink ---- */
