@@ -51,6 +51,7 @@ struct repro_thread {
 struct clock_mark {
   int last_pid;
   int64_t now_ns;
+  uint64_t reads; /* the recorder's read count folded into now_ns (clocks.c, clock lease) */
 };
 
 /* Timers of a process whose expiry moves its clocks: alarm/ITIMER_REAL and a few
@@ -71,6 +72,10 @@ struct proc_repro {
   int busy_threads;          /* threads with busy set (atomic reads skip the lookup) */
   uwrx_timer timers[REPRO_TIMERS]; /* ITIMER_REAL (key -1) and timerfds (key: fd) */
   int armed_timers;          /* active entries of timers (atomic reads skip the check) */
+  /* The clock lease (clocks.c): reads the in-process recorder answers. */
+  struct uwrx_rec_header *lease_hdr; /* its recorder buffer's header, mapped here (g.lock) */
+  uint64_t lease_addr;       /* address of the recorder's read count in the current image */
+  uint64_t lease_reads;      /* the value of that count already folded into clock */
 };
 
 /* Plan keys "seed", "t0Ns", "timeMode", "timeStepNs": 1 consumed, 0 malformed, -1 not ours. */
@@ -108,6 +113,11 @@ struct rebuild_skip;
  * which then moves on as after a read, so whatever it changes or reaps later is newer.
  * False when the clocks are not virtual. */
 bool clocks_stamp(struct proc *p, int64_t *ns);
+/* The recorder of `p` set up (its buffer is `fd`; its read count at `count_addr`):
+ * publishes the process's clocks for reads in process. */
+void clocks_recorder(struct proc *p, int fd, uint64_t count_addr);
+/* `p` runs a new program (lock held): its recorder, and its read count, are gone. */
+void clocks_exec(struct proc *p);
 
 /* ---- file times (filetimes.c): when this attempt changed its files ---- */
 

@@ -444,6 +444,7 @@ void procs_check_exec(struct proc *p, pid_t tid) {
   }
   if (changed) {
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
+    clocks_exec(p);
     send_exec(p, e);
   }
   else if (tid != e->tid) return;
