@@ -7,9 +7,11 @@
  * window: UWRX_TRACE_FIRST_WINDOW_SIZE bytes (unpopulated, cheap to create and to cut),
  * then a populated UWRX_TRACE_WINDOW_SIZE one.
  *
- * The file is always window end bytes long (ftruncate) and the window is never longer
- * than UWRX_TRACE_WINDOW_SIZE, so everything before size - UWRX_TRACE_WINDOW_SIZE is
- * final and the collector may read it and punch holes behind it. When a record does not
+ * Before the first window the file is exactly its records (under
+ * UWRX_TRACE_WINDOW_SIZE: nothing final yet); after, it is always window end bytes long
+ * (ftruncate) and the window is never longer than UWRX_TRACE_WINDOW_SIZE, so everything
+ * before size - UWRX_TRACE_WINDOW_SIZE is final and the collector may read it and punch
+ * holes behind it. When a record does not
  * fit the first window, it grows in place to UWRX_TRACE_WINDOW_SIZE; when a record does
  * not fit a full window, the window moves forward by
  * UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE rounded down to pages; a record never
