@@ -6,7 +6,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../src/run.js';
 import { defineFeature } from '../src/features/feature.js';
-import { MSG_EXEC, type ExecBody } from '../src/protocol/init-messages.js';
+import { MSG_EXEC, MSG_EXIT, MSG_SPAWN, type ExecBody, type ExitBody, type SpawnBody } from '../src/protocol/init-messages.js';
 import { formatSummary } from '../src/cli/summary.js';
 import { check } from '../src/inspect/index.js';
 import { PassThrough } from 'node:stream';
@@ -51,6 +51,36 @@ test('a registered feature sees every phase in order and adds to the status', as
   t.is(readStatus(result.attemptDir).execs, execs.length);
   t.is((result as unknown as { execs: number }).execs, execs.length);
   t.true(JSON.parse(readFileSync(path.join(result.attemptDir, 'options'), 'utf8')).counted);
+});
+
+test('process messages reach features while the run goes on, and spawn, exec and exit of a process in order', async (t) => {
+  // uwrx-init holds process messages briefly to write several at once: they must still
+  // arrive while the command runs, not only when it ends.
+  const cwd = scratch(t);
+  const seen: { type: string; pid: number; at: number; path?: string }[] = [];
+  const watcher = defineFeature({
+    name: 'process-watcher',
+    create: () => ({
+      on: {
+        [MSG_SPAWN]: (b: SpawnBody) => void seen.push({ type: 'spawn', pid: b.pid, at: Date.now() }),
+        [MSG_EXEC]: (b: ExecBody) => void seen.push({ type: 'exec', pid: b.pid, at: Date.now(), path: Buffer.from(b.path).toString() }),
+        [MSG_EXIT]: (b: ExitBody) => void seen.push({ type: 'exit', pid: b.pid, at: Date.now() }),
+      },
+    }),
+  });
+  const result = await run({ argv: ['sh', '-c', '/bin/true; sleep 2; /bin/true'], cwd, features: [watcher] }).done;
+  const ended = Date.now();
+  t.is(result.status, 0);
+  const trues = seen.filter((m) => m.path === '/bin/true').map((m) => m.pid);
+  t.is(trues.length, 2, JSON.stringify(seen));
+  const first = trues[0]!;
+  t.deepEqual(seen.filter((m) => m.pid === first).map((m) => m.type), ['spawn', 'exec', 'exit']);
+  const exit = seen.find((m) => m.pid === first && m.type === 'exit')!;
+  t.true(ended - exit.at >= 1000, `the first /bin/true's exit arrived ${ended - exit.at} ms before the run ended`);
+  for (const pid of new Set(seen.map((m) => m.pid))) {
+    const types = seen.filter((m) => m.pid === pid).map((m) => m.type);
+    t.deepEqual(types.filter((x) => x !== 'exec'), ['spawn', 'exit'], `process ${pid}: ${types.join(' ')}`);
+  }
 });
 
 test('a feature that is not enabled takes no part', async (t) => {

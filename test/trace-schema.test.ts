@@ -135,24 +135,42 @@ test('an over-long blob is cut to the maximum record size and flagged', (t) => {
   t.is(ev!.flags0, EVENT_FLAG_TRUNCATED);
 });
 
-test('a buffer starts with a small window and grows to the full one in place', (t) => {
+test('a buffer starts empty, written record by record, then maps a small window and grows it to the full one in place', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
   const w = addon.traceWriterOpen(dirs.traces, 9, 0);
   const live = path.join(dirs.traces, '9');
-  const first = statSync(live).size;
-  t.true(first < TRACE_WINDOW_SIZE, 'a short-lived process pays only for a small file');
-  t.true(first >= EVENT_MAX_SIZE, 'the largest record fits the first window');
+  t.is(statSync(live).size, 0, 'a buffer costs nothing until a record arrives');
+  const small = [encodeEvent(sample('exec', 1)), encodeEvent(sample('exit', 2))];
+  addon.traceWriterAppend(w, small[0]!);
+  addon.traceWriterAppend(w, small[1]!);
+  t.is(statSync(live).size, small[0]!.length + small[1]!.length, 'small records are written as they come, nothing mapped');
+  t.true(statSync(live).blocks * 512 <= 4096, 'and take the pages they fill, no more');
   const ev = sample('output', 1);
   if (ev.type === 'output') ev.data = Buffer.alloc(EVENT_MAX_SIZE / 2, 1);
   addon.traceWriterAppend(w, encodeEvent(ev));
-  t.is(statSync(live).size, first, 'a record that fits leaves the window alone');
-  addon.traceWriterAppend(w, encodeEvent(ev));
+  const first = statSync(live).size;
+  t.true(first < TRACE_WINDOW_SIZE, 'a large record maps the small first window');
+  t.true(first >= EVENT_MAX_SIZE, 'the largest record fits the first window');
   addon.traceWriterAppend(w, encodeEvent(ev));
   t.is(statSync(live).size, TRACE_WINDOW_SIZE, 'grown in place: still nothing final before the window');
   addon.traceWriterClose(w, true);
-  const { events } = decodeEvents(readFileSync(path.join(dirs.traces, '9.ended')));
-  t.is(events.length, 3);
+  const data = readFileSync(path.join(dirs.traces, '9.ended'));
+  const { events, next } = decodeEvents(data);
+  t.is(next, data.length, 'an ended file is cut to its records');
+  t.deepEqual(events.map((e) => e.type), ['exec', 'exit', 'output', 'output']);
+});
+
+test('a buffer closed while still written record by record holds exactly its records', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 10, 0);
+  const records = [encodeEvent(sample('spawn', 1)), encodeEvent(sample('exec', 2)), encodeEvent(sample('exit', 3))];
+  for (const r of records) addon.traceWriterAppend(w, r);
+  addon.traceWriterClose(w, true);
+  const data = readFileSync(path.join(dirs.traces, '10.ended'));
+  t.is(data.length, records.reduce((n, r) => n + r.length, 0));
+  t.deepEqual(decodeEvents(data).events.map((e) => ({ ...e, time: 0 })), ['spawn', 'exec', 'exit'].map((type, i) => ({ ...sample(type, i + 1), time: 0, pid: 10 })));
 });
 
 test('the C writer stores records the decoder reads back, across many windows', (t) => {

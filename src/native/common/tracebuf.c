@@ -44,8 +44,9 @@ static int reserve_blocks(struct uwrx_tracebuf *tb, uint64_t end) {
 }
 
 /* Maps win_size bytes at win_off, extending the file (with blocks) to the window's end
- * first. Only the full window is populated up front: most processes never leave the
- * small first one, and faulting its few pages in as records arrive is cheaper. */
+ * first. Only the full window is populated up front: a process that leaves the staged
+ * start seldom needs more than the first window, and faulting its few pages in as
+ * records arrive is cheaper. */
 static int map_window(struct uwrx_tracebuf *tb) {
   int r = reserve_blocks(tb, tb->win_off + tb->win_size);
   if (r != 0) return r;
@@ -94,16 +95,10 @@ int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid)
   if (page <= 0) page = 4096;
   tb->step = (UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE) & ~(uint64_t)(page - 1);
   tb->backlog_max = UWRX_TRACE_BACKLOG_MAX;
-  tb->win_size = UWRX_TRACE_FIRST_WINDOW_SIZE;
+  tb->win_size = 0; /* staged: nothing mapped yet */
   name_of(name, sizeof name, pid, "");
   tb->fd = openat(traces_dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (tb->fd < 0) return -errno;
-  int r = map_window(tb);
-  if (r != 0) {
-    close(tb->fd);
-    tb->fd = -1;
-    return r;
-  }
   pthread_mutex_init(&tb->lock, NULL);
   return 0;
 }
@@ -116,7 +111,7 @@ int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) {
   tb->win = NULL;
   if (ended) {
     char from[32], to[32];
-    if (ftruncate(tb->fd, (off_t)tb->pos) != 0) r = -errno;
+    if (tb->file_size != tb->pos && ftruncate(tb->fd, (off_t)tb->pos) != 0) r = -errno;
     name_of(from, sizeof from, tb->pid, "");
     name_of(to, sizeof to, tb->pid, ".ended");
     if (renameat(tb->dirfd, from, tb->dirfd, to) != 0 && r == 0) r = -errno;
@@ -132,17 +127,26 @@ size_t uwrx_trace_room(size_t fixed_len, unsigned nblobs) {
   return UWRX_EV_MAX_SIZE - UWRX_EV_HEADER_SIZE - ALIGN8(fixed_len) - 4 * (size_t)nblobs - 8;
 }
 
+/* A staged record of this thread: between reserve and finish, under the buffer's lock. */
+static __thread unsigned char staged[UWRX_TRACE_STAGED_MAX] __attribute__((aligned(8)));
+
+/* Whether a record of `size` bytes is staged and written with pwrite (lock held). */
+static int stages(const struct uwrx_tracebuf *tb, size_t size) {
+  return !tb->win && size <= UWRX_TRACE_STAGED_MAX && tb->pos + size <= UWRX_TRACE_FIRST_WINDOW_SIZE;
+}
+
 /* Takes the lock, makes room for size bytes and fills the header. NULL: dropped
  * (lock released, error counted). */
 static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t flags, uint32_t tid,
                               size_t size) {
   pthread_mutex_lock(&tb->lock);
-  if (tb->err == 0 && tb->pos + size > tb->win_off + tb->win_size) {
-    munmap(tb->win, tb->win_size);
+  if (tb->err == 0 && !stages(tb, size) && (!tb->win || tb->pos + size > tb->win_off + tb->win_size)) {
+    if (tb->win) munmap(tb->win, tb->win_size);
     tb->win = NULL;
     if (tb->win_size < UWRX_TRACE_WINDOW_SIZE) {
-      /* the first window grows in place (win_off 0): nothing becomes final yet */
-      tb->win_size = UWRX_TRACE_WINDOW_SIZE;
+      /* leaving the staged start, or the first window growing: mapped at offset 0, so
+       * nothing becomes final yet */
+      tb->win_size = tb->pos + size <= UWRX_TRACE_FIRST_WINDOW_SIZE ? UWRX_TRACE_FIRST_WINDOW_SIZE : UWRX_TRACE_WINDOW_SIZE;
     } else {
       while (tb->pos + size > tb->win_off + UWRX_TRACE_WINDOW_SIZE) tb->win_off += tb->step;
     }
@@ -154,7 +158,7 @@ static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t 
     pthread_mutex_unlock(&tb->lock);
     return NULL;
   }
-  unsigned char *p = tb->win + (tb->pos - tb->win_off);
+  unsigned char *p = tb->win ? tb->win + (tb->pos - tb->win_off) : staged;
   struct uwrx_ev_header h;
   struct timespec ts;
   clock_gettime(CLOCK_BOOTTIME, &ts);
@@ -204,6 +208,19 @@ static void finish(struct uwrx_tracebuf *tb, unsigned char *p, unsigned char *en
   size_t size = ALIGN8(used);
   memset(end, 0, size - used);
   memcpy(p, &(uint32_t){(uint32_t)size}, 4);
+  if (p == staged) {
+    /* the file ends where its records do: nothing to cut at the end */
+    ssize_t n = pwrite(tb->fd, p, size, (off_t)tb->pos);
+    if (n != (ssize_t)size) {
+      tb->err = n < 0 ? -errno : -ENOSPC;
+      tb->dropped++;
+      /* a partial record must not stay: the file ends before it */
+      if (n > 0 && ftruncate(tb->fd, (off_t)tb->pos) != 0) {}
+      pthread_mutex_unlock(&tb->lock);
+      return;
+    }
+    tb->file_size = tb->pos + size;
+  }
   tb->pos += size;
   pthread_mutex_unlock(&tb->lock);
 }

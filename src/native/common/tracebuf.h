@@ -1,11 +1,17 @@
-/* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>
- * through a MAP_SHARED window: UWRX_TRACE_FIRST_WINDOW_SIZE bytes at first (most
- * processes write little, and a small unpopulated window is cheap to create and to cut),
+/* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>.
+ * Most processes write a few small records (exec, exit): while a buffer holds less than
+ * UWRX_TRACE_FIRST_WINDOW_SIZE bytes, records of up to UWRX_TRACE_STAGED_MAX bytes are
+ * built in a per-thread staging area and written with pwrite, so a short process's
+ * buffer costs no fallocate, mmap, munmap (a TLB shootdown in a threaded writer) or
+ * final ftruncate. The first record that does not fit that start maps a MAP_SHARED
+ * window: UWRX_TRACE_FIRST_WINDOW_SIZE bytes (unpopulated, cheap to create and to cut),
  * then a populated UWRX_TRACE_WINDOW_SIZE one.
  *
- * The file is always window end bytes long (ftruncate) and the window is never longer
- * than UWRX_TRACE_WINDOW_SIZE, so everything before size - UWRX_TRACE_WINDOW_SIZE is
- * final and the collector may read it and punch holes behind it. When a record does not
+ * Before the first window the file is exactly its records (under
+ * UWRX_TRACE_WINDOW_SIZE: nothing final yet); after, it is always window end bytes long
+ * (ftruncate) and the window is never longer than UWRX_TRACE_WINDOW_SIZE, so everything
+ * before size - UWRX_TRACE_WINDOW_SIZE is final and the collector may read it and punch
+ * holes behind it. When a record does not
  * fit the first window, it grows in place to UWRX_TRACE_WINDOW_SIZE; when a record does
  * not fit a full window, the window moves forward by
  * UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE rounded down to pages; a record never
@@ -15,7 +21,8 @@
  * Thread safety: one uwrx_tracebuf per traced process; any number of handler threads may
  * write to it (a mutex per buffer serialises them; the timestamp is taken under it, so
  * times are non-decreasing within a file). Nothing here allocates memory: the struct is
- * caller storage and records are written straight into the mapping.
+ * caller storage and records are written into the staging area or straight into the
+ * mapping.
  *
  * Every function returns 0 or a negative errno. After a failure (e.g. ENOSPC while
  * growing the file) the buffer keeps counting dropped records instead of writing. */
@@ -35,7 +42,7 @@ struct uwrx_tracebuf {
   uint64_t step;      /* window advance, page rounded */
   uint64_t win_off;   /* file offset of the mapped window */
   uint64_t pos;       /* file offset of the next record */
-  uint64_t win_size;  /* UWRX_TRACE_FIRST_WINDOW_SIZE, then UWRX_TRACE_WINDOW_SIZE */
+  uint64_t win_size;  /* 0 (staged), UWRX_TRACE_FIRST_WINDOW_SIZE, then UWRX_TRACE_WINDOW_SIZE */
   uint64_t file_size; /* the file's length: only the writer changes it (0 at open) */
   unsigned char *win; /* win_size bytes mapped at win_off */
   uint64_t backlog_max;  /* throttle above this many allocated bytes; 0 = never */
@@ -51,6 +58,8 @@ struct uwrx_tracebuf {
 #define UWRX_TRACE_BACKLOG_MAX (4u << 20)
 /* The first window: room for a few hundred small records, and for the largest one. */
 #define UWRX_TRACE_FIRST_WINDOW_SIZE (64u << 10)
+/* The largest record written with pwrite before the first window is mapped. */
+#define UWRX_TRACE_STAGED_MAX 4096u
 #define UWRX_TRACE_THROTTLE_GIVEUP_MS 3000
 
 /* One byte string of a record (path, argv, output bytes ...). */
@@ -59,7 +68,7 @@ struct uwrx_blob {
   size_t len;
 };
 
-/* Creates <traces_dirfd>/<pid> (truncating an old one) and maps the first window;
+/* Creates <traces_dirfd>/<pid> empty (truncating an old one; nothing is mapped yet);
  * backlog_max starts at UWRX_TRACE_BACKLOG_MAX (set it to 0 to never wait). */
 int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid);
 

@@ -505,7 +505,7 @@ static bool try_report(struct proc *p, bool final) {
   notify_drop_process(p);
   p->reported = true;
   if (p->pidfd >= 0) {
-    epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
+    /* out of the epoll set already: end() took it out */
     close(p->pidfd);
     p->pidfd = -1;
   }
