@@ -23,7 +23,7 @@ function workDir(): string {
 
 /** Runs argv under uwrx in cwd; returns the attempt's accesses (inspect --reads, json). */
 async function reads(cwd: string, argv: string[], fastPath: boolean): Promise<{ rows: AccessRow[]; attempt: string }> {
-  const r = await uwrx(['run', '--build', path.join(cwd, 'build'), ...(fastPath ? ['--fast-path'] : []), '--', ...argv], { cwd });
+  const r = await uwrx(['run', '--build', path.join(cwd, 'build'), fastPath ? '--fast-path' : '--no-fast-path', '--', ...argv], { cwd });
   if (r.status !== 0) throw new Error(`uwrx run exited ${r.status}: ${r.stderr}`);
   const m = /record in (\S+)/.exec(r.stderr);
   if (!m) throw new Error(`no attempt in: ${r.stderr}`);
