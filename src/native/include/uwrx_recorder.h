@@ -91,6 +91,9 @@ struct uwrx_ldso_state {
   int32_t owner;                /* the process whose buffer `hdr` is (getpid; 0: none) */
   int32_t busy;                 /* set-up under way, or failed (atomic) */
   struct uwrx_rec_header *hdr;  /* the recorder buffer, mapped by the hook */
+  int32_t started;              /* 1 once the recorder library is set up (it sets it) */
+  int32_t reserved;
+  int64_t startup_ns;           /* the time of the records made before that */
 };
 #endif
 

@@ -139,6 +139,15 @@ static void after_fork_child(void) {
   __atomic_store_n(&R.state, UNSET, __ATOMIC_RELEASE);
 }
 
+/* Tells the shim's hook (uwrx_recorder.h, "the dynamic linker's own calls") that the
+ * process is past its start-up, when its state page is there. */
+static void hook_started(void) {
+  unsigned char resident;
+  if (slow6(SYS_mincore, (long)UWRX_LDSO_STATE_ADDR, 4096, (long)&resident, 0, 0, 0) != 0) return;
+  struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  if (s->magic == UWRX_LDSO_STATE_MAGIC) __atomic_store_n(&s->started, 1, __ATOMIC_RELAXED);
+}
+
 static void setup(void) {
   if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread, or a signal */
   static int atfork_done;
@@ -164,6 +173,7 @@ static void setup(void) {
       slow6(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
     }
   }
+  if (state == ON) hook_started();
   __atomic_store_n(&R.state, state, __ATOMIC_RELEASE);
   /* busy stays set when OFF: nothing to retry in this process image */
   if (state == ON) __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
