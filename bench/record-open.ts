@@ -70,7 +70,7 @@ export function makeLargeRecord(dir: string, count: number, fanout = 100): strin
     const events: TraceEvent[] = [
       ev({ type: 'exec', result: 0, path: Buffer.from(`/usr/bin/${argv[0]}`), argv: joinArgv(argv) }, 1),
       ev({ type: 'open', flags: 0o1101, mode: 0o644, result: 3, path: Buffer.from(`/work/out/${pid}.o`) }, 10),
-      ev({ type: 'output', fd: 1, flags: 0, data: Buffer.from(`compiling src/${pid}.c\n`) }, 20),
+      ev({ type: 'output', fd: 1, flags: 0, dest_dev: 0, dest_ino: 0, data: Buffer.from(`compiling src/${pid}.c\n`) }, 20),
       ev({ type: 'exit', status: pid % 97 === 0 ? 1 : 0, signal: 0 }, 500),
     ];
     merger.push(events);

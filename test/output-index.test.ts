@@ -13,24 +13,29 @@ const served = (fd: number, text: string) => {
   return Buffer.concat([head, Buffer.from(text)]);
 };
 
+const H = 25; // record header
+
 test('records of a process tree are found by offset and read back in order, stdout and stderr interleaved', (t) => {
   const file = path.join(scratchDir('uwrx-output-index-'), 'output.bin');
   const w = new OutputIndexWriter(file);
-  w.add(2, 1, Buffer.from('make: cc a.c\n'));
-  w.add(3, 2, Buffer.from('a.c:1: warning\n'));
-  w.add(4, 1, Buffer.from('driver out\n'));
-  w.add(3, 1, Buffer.from('a.o done\n'));
-  w.add(5, 2, Buffer.alloc(0)); // nothing written: no record
-  w.add(3, 2, Buffer.from('a.c:2: error\n'));
-  w.add(2, 1, Buffer.alloc(100_000, 'x')); // larger than the writer's buffer
+  const tty = '34:5';
+  w.add(2, 1, tty, Buffer.from('make: cc a.c\n'));
+  w.add(3, 2, tty, Buffer.from('a.c:1: warning\n'));
+  w.add(4, 1, tty, Buffer.from('driver out\n'));
+  w.add(3, 1, tty, Buffer.from('a.o done\n'));
+  w.add(5, 2, tty, Buffer.alloc(0)); // nothing written: no record
+  w.add(3, 2, tty, Buffer.from('a.c:2: error\n'));
+  w.add(2, 1, tty, Buffer.alloc(100_000, 'x')); // larger than the writer's buffer
   w.close();
   const bytes = readFileSync(file);
-  t.is(bytes.length, 6 * 9 + 13 + 15 + 11 + 9 + 13 + 100_000);
+  t.is(bytes.length, 6 * H + 13 + 15 + 11 + 9 + 13 + 100_000);
+  t.is(bytes.readBigUInt64LE(9), 34n);
+  t.is(bytes.readBigUInt64LE(17), 5n);
 
   // key "cc": processes 3 and 4 (a driver and its child); key "make": process 2
   const ranges = outputRanges(file, new Map([[3, ['cc']], [4, ['cc']], [2, ['make']]]))!;
-  t.deepEqual(ranges.get('cc'), [[22, 24 + 20 + 18 + 22]]);
-  t.deepEqual(ranges.get('make'), [[0, 22], [22 + 84, 100_009]]);
+  t.deepEqual(ranges.get('cc'), [[H + 13, 4 * H + 15 + 11 + 9 + 13]]);
+  t.deepEqual(ranges.get('make'), [[0, H + 13], [5 * H + 13 + 15 + 11 + 9 + 13, H + 100_000]]);
   t.deepEqual(
     readOutput(file, ranges.get('cc')!),
     Buffer.concat([served(2, 'a.c:1: warning\n'), served(1, 'driver out\n'), served(1, 'a.o done\n'), served(2, 'a.c:2: error\n')]),
@@ -38,5 +43,18 @@ test('records of a process tree are found by offset and read back in order, stdo
   t.is(readOutput(file, ranges.get('make')!).length, 5 + 13 + 5 + 100_000);
   t.deepEqual(readOutput(file, []), Buffer.alloc(0));
   t.is(outputRanges(path.join(path.dirname(file), 'absent.bin'), new Map()), null);
-  t.throws(() => readOutput(file, [[22, 30]]), { message: /runs past its range/ });
+  t.throws(() => readOutput(file, [[H + 13, 30]]), { message: /runs past its range/ });
+});
+
+test('only what went where the owner\'s own stdout and stderr went is its output', (t) => {
+  const file = path.join(scratchDir('uwrx-output-index-'), 'output.bin');
+  const w = new OutputIndexWriter(file);
+  w.add(3, 2, '34:5', Buffer.from('warning\n')); // the driver's terminal
+  w.add(4, 1, '15:9001', Buffer.from('\t.text\n')); // cc1 -pipe: the pipe to as
+  w.add(3, 1, '34:5', Buffer.from('done\n'));
+  w.close();
+  const dest = new Map([['gcc', ['34:5', '34:5']]]);
+  const ranges = outputRanges(file, new Map([[3, ['gcc']], [4, ['gcc']]]), (key, fd, d) => dest.get(key)![fd - 1] === d)!;
+  t.deepEqual(readOutput(file, ranges.get('gcc')!), Buffer.concat([served(2, 'warning\n'), served(1, 'done\n')]));
+  t.deepEqual(ranges.get('gcc'), [[0, H + 8], [2 * H + 8 + 7, H + 5]]);
 });

@@ -112,3 +112,42 @@ test('a skipped compile writes its stdout and stderr in the order it wrote them'
   t.deepEqual(gcc.map((e) => [e.decision, e.status]), [['skipped', 1]]);
   t.is(replay.stdout, first.stdout);
 });
+
+test('only what went to its own stdout and stderr is replayed: gcc -pipe, files and pipes inside a skipped make', async (t) => {
+  if (toolsMissing(t)) return;
+  const missingMake = ensureCommands({ make: 'make' });
+  if (missingMake.length > 0) return t.fail(`cannot install ${missingMake.join(', ')}`);
+  const dir = scratchDir('uwrx-rebuild-dest-');
+  writeFileSync(path.join(dir, 'x.c'), '#warning "x is old"\nint x(void) { return 1; }\n');
+  writeFileSync(
+    path.join(dir, 'Makefile'),
+    'all: x.o y.txt\n\techo all done\nx.o: x.c\n\tgcc -pipe -c x.c -o x.o\ny.txt: x.c\n\techo built > y.txt\n\tcat x.c | wc -l\n',
+  );
+  const captured = await uwrx(['run', '--skippable', 'make', '--', 'make'], { cwd: dir });
+  t.is(captured.status, 0, captured.stderr);
+  t.regex(captured.stderr, /warning: #warning "x is old"/);
+  t.notRegex(captured.stdout, /\.text|\.globl/, 'the assembly went to as');
+  const replay = await uwrx(['run', '--replay', path.join(dir, 'build', '0', '0'), '--', 'make'], { cwd: dir });
+  t.is(replay.status, 0, replay.stderr);
+  t.deepEqual(decisions(path.join(dir, 'build', '0', '1'), /^make$/), ['make: skipped']);
+  t.is(replay.stdout, captured.stdout, 'make, echo and wc: the same lines, nothing of cc1 or of y.txt');
+  const own = (s: string) => s.split('\n').filter((l) => !l.startsWith('uwrx: ')).join('\n');
+  t.is(own(replay.stderr), own(captured.stderr));
+  const left = (attempt: string, file: string) => {
+    const r = openRecord(path.join(dir, 'build', '0', attempt)).resolve(path.join(dir, file));
+    if (r.kind !== 'found') throw new Error(`${file} is not in ${attempt}`);
+    return readFileSync(r.file);
+  };
+  t.is(left('1', 'y.txt').toString(), 'built\n');
+  t.true(left('1', 'x.o').equals(left('0', 'x.o')));
+
+  // the driver alone: its warning is its output, cc1's assembly is not
+  const gccDir = scratchDir('uwrx-rebuild-pipe-');
+  writeFileSync(path.join(gccDir, 'x.c'), '#warning "x is old"\nint x(void) { return 1; }\n');
+  const gcc = ['gcc', '-pipe', '-c', 'x.c', '-o', 'x.o'];
+  const first = await uwrx(['run', '--', ...gcc], { cwd: gccDir });
+  const again = await uwrx(['run', '--replay', path.join(gccDir, 'build', '0', '0'), '--', ...gcc], { cwd: gccDir });
+  t.deepEqual(decisions(path.join(gccDir, 'build', '0', '1'), /gcc/), [`${gcc.join(' ')}: skipped`]);
+  t.is(again.stdout, '');
+  t.is(own(again.stderr), own(first.stderr));
+});

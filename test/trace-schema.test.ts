@@ -110,7 +110,7 @@ function sample(type: string, i: number): TraceEvent {
     case 'access': return { ...base, type, op: 1, flags: 0o2000000, result: -2, count: 3, path: p };
     case 'connect': return { ...base, type, family: 2, port: 443, result: -111, addr: Buffer.from([127, 0, 0, 1]) };
     case 'dns': return { ...base, type, qtype: 1, rcode: 0, name: Buffer.from('example.com'), answers: Buffer.from('127.1.2.3') };
-    case 'output': return { ...base, type, fd: 2, flags: 0, data: Buffer.from([0, 1, 2, 255, 10]) };
+    case 'output': return { ...base, type, fd: 2, flags: 0, dest_dev: 34, dest_ino: 2 ** 40 + 5, data: Buffer.from([0, 1, 2, 255, 10]) };
     case 'skip': return { ...base, type, status: 0, path: Buffer.from('/usr/bin/cc'), reason: Buffer.from('inputs unchanged') };
     case 'download': return { ...base, type, status: 200, size: 12345, url: Buffer.from('https://example.com/x.tgz'), path: Buffer.from('net/example.com/x.tgz') };
     case 'git': return { ...base, type, status: 0, bytes: 4321, service: Buffer.from('git-upload-pack'), url: Buffer.from('https://example.com:443/lib.git'), request: Buffer.from('fetch'), wants: Buffer.from('refs/heads/main') };

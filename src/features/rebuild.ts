@@ -114,7 +114,8 @@ export default defineFeature({
           const newIndexer = () => {
             cached = loadIdentityCache();
             hashes.remember(cached);
-            return new CaptureIndexer(run.paths.attemptDir, hashes);
+            // the record and the run directory are absent inside: not in what a listing saw
+            return new CaptureIndexer(run.paths.attemptDir, hashes, [run.settings.buildDir, run.runDir]);
           };
           const processes = decided
             .map((d): RebuildEntry => d.decision === 'skipped'
@@ -149,6 +150,7 @@ function startedProcess(b: RebuildExecBody): StartedProcess {
     argv: b.argv.map(text),
     cwd: b.cwd ? text(b.cwd) : null,
     env: b.env.map(text),
+    ...(b.stdio ? { stdio_dest: b.stdio } : {}),
   };
 }
 
@@ -176,7 +178,10 @@ function locateOutput(attemptDir: string, processes: RebuildEntry[]): void {
       else owners.set(pid, [e]);
     }
   }
-  const ranges = outputRanges(path.join(attemptDir, OUTPUT_INDEX_FILE), owners);
+  // a descendant's write on fd 1 or 2 is the entry's output when it went where the
+  // entry's own fd went (cc1's stdout under gcc -pipe is the pipe to as: not output)
+  const mine = (e: RebuildEntry, fd: number, dest: string) => !e.stdio_dest || e.stdio_dest[fd - 1] === dest;
+  const ranges = outputRanges(path.join(attemptDir, OUTPUT_INDEX_FILE), owners, mine);
   for (const e of processes) {
     if (ranges) e.stdio.ranges = ranges.get(e) ?? [];
     else e.unsafe ??= `its output is not in the record (no ${OUTPUT_INDEX_FILE})`;

@@ -58,7 +58,8 @@ export const EVENT_DEFS = [
   { code: 32, name: 'connect', category: 'network', fields: [['family', 'u32'], ['port', 'u32'], ['result', 'i64']], blobs: ['addr'] },
   // answers: the addresses returned, comma separated text.
   { code: 33, name: 'dns', category: 'network', fields: [['qtype', 'u32'], ['rcode', 'u32']], blobs: ['name', 'answers'] },
-  { code: 48, name: 'output', category: 'output', fields: [['fd', 'u32'], ['flags', 'u32']], blobs: ['data'] },
+  // dest_dev, dest_ino: the stat of what fd named (a pipe, terminal or file; 0 unknown)
+  { code: 48, name: 'output', category: 'output', fields: [['fd', 'u32'], ['flags', 'u32'], ['dest_dev', 'u64'], ['dest_ino', 'u64']], blobs: ['data'] },
   // A process answered from the record instead of running (partial rebuild).
   { code: 64, name: 'skip', category: 'rebuild', fields: [['status', 'i32']], blobs: ['path', 'reason'] },
   { code: 65, name: 'download', category: 'network', fields: [['status', 'i32'], ['size', 'u64']], blobs: ['url', 'path'] },

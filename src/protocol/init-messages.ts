@@ -129,6 +129,8 @@ export interface RebuildExecBody {
   argv: Uint8Array[];
   cwd: Uint8Array | null;
   env: Uint8Array[];
+  /** What its fds 1 and 2 name ("dev:ino" of their stat; null when closed). */
+  stdio?: [string | null, string | null];
 }
 
 export interface RebuildAnswer {

@@ -12,6 +12,7 @@
 //     left depends on scheduling;
 //   - it did not exit normally, or a version it wrote is missing from the record.
 import { readlinkSync, statSync } from 'node:fs';
+import path from 'node:path';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
 import { layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
@@ -23,6 +24,9 @@ export type { StartedProcess };
 const REMOVALS = new Set(['delete', 'rmdir', 'rename_from']);
 const CONTENT_WRITES = new Set(['create', 'write', 'rename_to']);
 const LOOKS = new Set(['read', 'exec', 'missing', 'stat', 'readlink', 'readdir']);
+/** Files that describe the reading process itself (its maps, status, fds): not inputs
+ * but what a replay of it reproduces; a later run sees its own. */
+const OWN_PROC = /^\/proc\/(self|thread-self|[0-9]+)(\/|$)/;
 
 export class CaptureIndexer {
   private readonly record: AttemptRecord;
@@ -38,9 +42,11 @@ export class CaptureIndexer {
   private readonly unchanged = new Map<string, Resolution>();
   private readonly belowHashes = new Map<string, string | null>();
 
+  /** `hidden`: directories the sandbox hides (the record, the run directory). */
   constructor(
     readonly attemptDir: string,
     private readonly hashes: HashCache,
+    private readonly hidden: readonly string[] = [],
   ) {
     this.record = openRecord(attemptDir);
     for (const p of this.record.processes()) this.procs.set(p.pid, p);
@@ -132,7 +138,7 @@ export class CaptureIndexer {
     const seen = new Set<string>();
     for (const pid of subtree) {
       for (const a of this.accessesByPid.get(pid) ?? []) {
-        if (!LOOKS.has(a.op)) continue;
+        if (!LOOKS.has(a.op) || OWN_PROC.test(a.path)) continue;
         const key = `${a.op}\t${a.path}`;
         if (seen.has(key)) continue;
         seen.add(key);
@@ -155,7 +161,7 @@ export class CaptureIndexer {
           continue;
         }
         if (a.op === 'readdir') {
-          const listing = this.listingOf(a.path);
+          const listing = this.listingOf(a.path, members);
           if (listing === undefined) return unsafe(`it listed the directory ${a.path}, which the record changed`);
           inputs.push(['readdir', a.path, listing]);
           continue;
@@ -243,14 +249,20 @@ export class CaptureIndexer {
     return r.kind === 'found' ? r.file : null;
   }
 
-  /** The listing of a directory no layer of the record changed (it lies in the real
-   * filesystem alone), as listingHash gives it; undefined otherwise. */
-  private listingOf(dir: string): string | undefined {
+  /** The listing of a directory as it was before the subtree `members` ran, when it
+   * lies in the real filesystem alone and no process outside the subtree changed it, as
+   * listingHash gives it; undefined otherwise. What the subtree itself then saw in it is
+   * that listing and its own changes (make reads the directory it builds in), so the
+   * listing before is the input. */
+  private listingOf(dir: string, members: ReadonlySet<number>): string | undefined {
     const prefix = dir.endsWith('/') ? dir : dir + '/';
-    for (const k of this.opsByPath.keys()) if (k === dir || k.startsWith(prefix)) return undefined;
+    for (const [k, ops] of this.opsByPath) {
+      if ((k === dir || k.startsWith(prefix)) && ops.some((o) => !members.has(o.pid))) return undefined;
+    }
     const r = this.resolve(dir, Number.POSITIVE_INFINITY);
     if (r.kind !== 'found' || !r.layer.real) return undefined;
-    return listingHash(r.file) ?? undefined;
+    const absent = new Set(this.hidden.filter((h) => path.dirname(h) === path.resolve(dir)).map((h) => path.basename(h)));
+    return listingHash(r.file, absent) ?? undefined;
   }
 
   /** Pids of the process and its descendants, in pid order. */

@@ -133,14 +133,16 @@ export function statOrNull(file: string | Buffer): BigIntStats | null {
   }
 }
 
-/** SHA-256 of a directory's sorted entry names (NUL-separated); null when unreadable. */
-export function listingHash(dir: string | Buffer): string | null {
+/** SHA-256 of a directory's sorted entry names (NUL-separated), without the names in
+ * `absent` (hidden inside the sandbox); null when unreadable. */
+export function listingHash(dir: string | Buffer, absent: ReadonlySet<string> = new Set()): string | null {
   let names: Buffer[];
   try {
     names = readdirSync(dir, { encoding: 'buffer' });
   } catch {
     return null;
   }
+  if (absent.size > 0) names = names.filter((n) => !absent.has(n.toString()));
   names.sort(Buffer.compare);
   const h = createHash('sha256');
   for (const n of names) h.update(n).update('\0');

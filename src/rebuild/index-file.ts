@@ -12,7 +12,7 @@ import type { OutputRange } from '../record/output-index.js';
 import type { Identity } from './hashes.js';
 
 export const REBUILD_INDEX_FILE = 'rebuild.json';
-export const REBUILD_INDEX_VERSION = 2;
+export const REBUILD_INDEX_VERSION = 3;
 
 /** What a process saw at a path:
  *   read, exec   the content's SHA-256 (hex), or "dir" for a directory
@@ -37,6 +37,9 @@ export interface StartedProcess {
   argv: string[];
   cwd: string | null;
   env: string[];
+  /** What its stdout and stderr named when it started ("dev:ino"; null: closed): the
+   * output of its descendants that went there is its output. Absent: all of it. */
+  stdio_dest?: [string | null, string | null];
 }
 
 export interface RebuildEntry extends StartedProcess {

@@ -1,12 +1,13 @@
 // The output index (docs/record.md, "output.bin"): every byte the processes wrote to
 // stdout and stderr, in the trace's order, as records of
-//   u32 LE pid, u8 fd, u32 LE length, then the bytes.
+//   u32 LE pid, u8 fd, u32 LE length, u64 LE dest dev, u64 LE dest ino, then the bytes,
+// dest being the stat of what the fd named (a pipe, a terminal, a file).
 // Written by the merger next to the trace, so that the output of some processes (a
 // skipped compile's warnings) is read by offset instead of by decoding the whole trace.
 import { closeSync, openSync, readSync, writeSync } from 'node:fs';
 
 export const OUTPUT_INDEX_FILE = 'output.bin';
-export const OUTPUT_RECORD_HEADER = 9;
+export const OUTPUT_RECORD_HEADER = 25;
 
 /** A run of whole records: byte offset in output.bin and length. */
 export type OutputRange = [offset: number, length: number];
@@ -21,7 +22,8 @@ export class OutputIndexWriter {
     this.fd = openSync(file, 'w');
   }
 
-  add(pid: number, fd: number, data: Buffer): void {
+  /** `dest`: "dev:ino" of what the fd named. */
+  add(pid: number, fd: number, dest: string, data: Buffer): void {
     if (this.closed || data.length === 0) return;
     const need = OUTPUT_RECORD_HEADER + data.length;
     if (this.used + need > this.buffer.length) this.flush();
@@ -29,6 +31,9 @@ export class OutputIndexWriter {
     this.buffer.writeUInt32LE(pid, this.used);
     this.buffer[this.used + 4] = fd;
     this.buffer.writeUInt32LE(data.length, this.used + 5);
+    const [dev, ino] = dest.split(':');
+    this.buffer.writeBigUInt64LE(BigInt(dev ?? 0), this.used + 9);
+    this.buffer.writeBigUInt64LE(BigInt(ino ?? 0), this.used + 17);
     data.copy(this.buffer, this.used + OUTPUT_RECORD_HEADER);
     this.used += need;
   }
@@ -48,8 +53,13 @@ export class OutputIndexWriter {
 }
 
 /** For each process of `owners` (pid -> the keys its output belongs to), the runs of its
- * records in the file, adjacent ones joined, in file order. A missing file yields null. */
-export function outputRanges<K>(file: string, owners: ReadonlyMap<number, readonly K[]>): Map<K, OutputRange[]> | null {
+ * records in the file that `belongs` (when given) accepts for the key, adjacent ones
+ * joined, in file order. A missing file yields null. */
+export function outputRanges<K>(
+  file: string,
+  owners: ReadonlyMap<number, readonly K[]>,
+  belongs?: (key: K, fd: number, dest: string) => boolean,
+): Map<K, OutputRange[]> | null {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -63,7 +73,9 @@ export function outputRanges<K>(file: string, owners: ReadonlyMap<number, readon
     for (let at = 0; ; ) {
       if (readSync(fd, head, 0, OUTPUT_RECORD_HEADER, at) < OUTPUT_RECORD_HEADER) break;
       const length = OUTPUT_RECORD_HEADER + head.readUInt32LE(5);
+      const dest = `${head.readBigUInt64LE(9)}:${head.readBigUInt64LE(17)}`;
       for (const key of owners.get(head.readUInt32LE(0)) ?? []) {
+        if (belongs && !belongs(key, head[4]!, dest)) continue;
         const list = ranges.get(key);
         const last = list?.[list.length - 1];
         if (last && last[0] + last[1] === at) last[1] += length;
@@ -91,7 +103,7 @@ export function readOutput(file: string, ranges: readonly OutputRange[]): Buffer
       for (let at = 0; at < length; ) {
         const size = at + OUTPUT_RECORD_HEADER <= length ? OUTPUT_RECORD_HEADER + bytes.readUInt32LE(at + 5) : Infinity;
         if (at + size > length) throw new Error(`${file}: a record at ${offset + at} runs past its range`);
-        parts.push(bytes.subarray(at + 4, at + size));
+        parts.push(bytes.subarray(at + 4, at + 9), bytes.subarray(at + OUTPUT_RECORD_HEADER, at + size));
         at += size;
       }
     }

@@ -89,7 +89,9 @@ struct uwrx_ev_dns { uint32_t qtype; uint32_t rcode; };
 
 #define UWRX_EV_OUTPUT 48
 #define UWRX_EV_OUTPUT_BLOBS "data"
-struct uwrx_ev_output { uint32_t fd; uint32_t flags; };
+/* dest_dev, dest_ino: what fd named when written (its stat): the same pipe, terminal or
+ * file as another process's stdout, or not (docs/record.md, output.bin). */
+struct uwrx_ev_output { uint32_t fd; uint32_t flags; uint64_t dest_dev; uint64_t dest_ino; };
 
 #define UWRX_EV_SKIP 64
 #define UWRX_EV_SKIP_BLOBS "path,reason"

@@ -12,6 +12,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -253,7 +254,7 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
 
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 6);
+  mp_write_map(&w, 7);
   mp_write_cstr(&w, "pid");
   mp_write_int(&w, ctx->proc->logical);
   /* the process seed derives from its place in the tree (docs/reproducibility.md), not
@@ -273,6 +274,21 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "env");
   write_strings(&w, env ? env : (const uint8_t *)"", env ? env_len : 0);
+  /* where its stdout and stderr go: of what its descendants write on fds 1 and 2, only
+   * that is its output (gcc -pipe: cc1's stdout is the pipe to as) */
+  mp_write_cstr(&w, "stdio");
+  mp_write_array(&w, 2);
+  for (int fd = 1; fd <= 2; fd++) {
+    char link[48], id[48];
+    struct stat st;
+    snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, fd);
+    if (stat(link, &st) != 0) {
+      mp_write_nil(&w);
+      continue;
+    }
+    snprintf(id, sizeof id, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    mp_write_cstr(&w, id);
+  }
   free(argv);
   free(env);
   free(cwd);

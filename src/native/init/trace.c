@@ -298,11 +298,15 @@ static size_t read_segments(pid_t tid, const struct iovec *segs, size_t nsegs, s
 
 /* Whether the target's `fd` is the null device: what a process writes there reaches no
  * one, so it is not output (and `cmd > /dev/null` must not cost the trace its bytes). */
-static bool fd_is_null_device(pid_t tid, uint32_t fd) {
+/* What fd `fd` of `tid` names; false when it cannot be looked at. */
+static bool fd_stat(pid_t tid, uint32_t fd, struct stat *st) {
   char link[48];
-  struct stat st;
   snprintf(link, sizeof link, "/proc/%d/fd/%u", tid, fd);
-  return stat(link, &st) == 0 && S_ISCHR(st.st_mode) && major(st.st_rdev) == 1 && minor(st.st_rdev) == 3;
+  return stat(link, st) == 0;
+}
+
+static bool is_null_device(const struct stat *st) {
+  return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 3;
 }
 
 static enum verdict on_output(struct notif_ctx *ctx) {
@@ -312,7 +316,9 @@ static enum verdict on_output(struct notif_ctx *ctx) {
   if (!p || !p->trace || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint32_t fd = (uint32_t)a.fd;
   if (fd != 1 && fd != 2) return VERDICT_CONTINUE;
-  if (fd_is_null_device(req->pid, fd)) return VERDICT_CONTINUE;
+  struct stat dest;
+  bool known = fd_stat(req->pid, fd, &dest);
+  if (known && is_null_device(&dest)) return VERDICT_CONTINUE;
   int nr = req->data.nr;
   struct iovec single, *segs = &single;
   size_t nsegs = 1;
@@ -335,7 +341,8 @@ static enum verdict on_output(struct notif_ctx *ctx) {
   size_t seg = 0, off = 0, done = 0;
   while (done < total) {
     size_t want = total - done < chunk ? total - done : chunk;
-    struct uwrx_ev_output ev = { .fd = fd, .flags = done + want < total ? UWRX_OUTPUT_FLAG_MORE : 0 };
+    struct uwrx_ev_output ev = { .fd = fd, .flags = done + want < total ? UWRX_OUTPUT_FLAG_MORE : 0,
+                                 .dest_dev = known ? (uint64_t)dest.st_dev : 0, .dest_ino = known ? (uint64_t)dest.st_ino : 0 };
     void *dst;
     if (uwrx_trace_begin(p->trace, UWRX_EV_OUTPUT, tid, &ev, sizeof ev, NULL, 0, want, &dst) != 0) {
       problem(PROBLEM_TRACE_BUFFER);
