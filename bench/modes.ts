@@ -138,10 +138,14 @@ function uwrxMode(name: string, description: string, extra: string[]): Mode {
   };
 }
 
-const uwrx = uwrxMode('uwrx', '`uwrx run --quiet --build <fresh tmp dir>`: capture mode, every process and file recorded', []);
+const uwrx = uwrxMode(
+  'uwrx',
+  '`uwrx run --quiet --no-fast-path --build <fresh tmp dir>`: capture mode, every process and file recorded, every file call notified',
+  ['--no-fast-path'],
+);
 const uwrxFast = uwrxMode(
   'uwrx-fast',
-  'the same with `--fast-path`: read-only file calls of dynamically linked programs recorded in process, the rest notified',
+  'the same with `--fast-path` (the default): read-only file calls of dynamically linked programs recorded in process, the rest notified',
   ['--fast-path'],
 );
 

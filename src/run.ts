@@ -70,7 +70,7 @@ export interface RunOptions {
   aslr?: boolean;
   /** Bind the ld.so shim over the dynamic linker (default true; off to measure it). */
   shim?: boolean;
-  /** Record read accesses in process (the in-process recorder; default off). */
+  /** Record read accesses in process (the in-process recorder; default on). */
   fastPath?: boolean;
   /** Programs added to / removed from the partial rebuild list (src/rebuild/skippable.ts);
    * a replay keeps the replayed attempt's choice unless these are given. */

@@ -79,6 +79,7 @@ const wrongUsage: Array<[string, string[], RegExp]> = [
   ['--parent not an attempt', ['run', '--parent', 'build', '--', 'true'], /not an attempt directory/],
   ['option without value', ['run', '--build'], /--build needs a value/],
   ['--parent with --no-parent', ['run', '--no-parent', '--parent', 'build/0/0', '--', 'true'], /--parent cannot be used with --no-parent/],
+  ['--fast-path with --no-fast-path', ['run', '--no-fast-path', '--fast-path', '--', 'true'], /--fast-path cannot be used with --no-fast-path/],
   ['bad step name', ['run', '--step', '../x', '--', 'true'], /not a valid step name/],
   ['inspect bad view', ['inspect', 'nothing', 'build/0/0'], /unknown view "nothing"/],
   ['inspect bad format', ['inspect', 'procs', 'build/0/0', '--format', 'xml'], /--format must be text or json/],

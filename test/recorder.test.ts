@@ -23,7 +23,7 @@ function workDir(): string {
 
 /** Runs argv under uwrx in cwd; returns the attempt's accesses (inspect --reads, json). */
 async function reads(cwd: string, argv: string[], fastPath: boolean): Promise<{ rows: AccessRow[]; attempt: string }> {
-  const r = await uwrx(['run', '--build', path.join(cwd, 'build'), ...(fastPath ? ['--fast-path'] : []), '--', ...argv], { cwd });
+  const r = await uwrx(['run', '--build', path.join(cwd, 'build'), fastPath ? '--fast-path' : '--no-fast-path', '--', ...argv], { cwd });
   if (r.status !== 0) throw new Error(`uwrx run exited ${r.status}: ${r.stderr}`);
   const m = /record in (\S+)/.exec(r.stderr);
   if (!m) throw new Error(`no attempt in: ${r.stderr}`);
@@ -223,6 +223,29 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
   // per loop: opendir's fstat of /usr/bin and stdio's fstat of /usr/bin/env
   t.true(fast.inProcess - slow.inProcess >= 2 * loops, `in process: ${JSON.stringify({ fast, slow })}`);
   t.true(slow.notified - fast.notified >= 2 * loops, `notified: ${JSON.stringify({ fast, slow })}`);
+});
+
+// The dynamic linker's own opens and stats (its preload list, the recorder, ld.so.cache,
+// libc, the program's libraries, dlopen) go through the shim's hook in the combined
+// ld.so: recorded in process, so a short program makes no notified file call at all. In
+// a forked child the hook's buffer is the parent's: dlopen's opens there are notified,
+// and recorded all the same.
+test.serial('fast path: the dynamic linker\'s opens are recorded in process; in a forked child through the notification path', async (t) => {
+  const probe = buildDriver('dlopen_probe', ['test/native/dlopen_probe.c'], ['-ldl']);
+  const dir = workDir();
+  const plain = await reads(dir, ['/bin/true'], true);
+  const status = JSON.parse(readFileSync(path.join(plain.attempt, 'status'), 'utf8')) as { fileCalls: { inProcess: number; notified: number } };
+  t.is(status.fileCalls.notified, 0, `no file call of /bin/true was notified: ${JSON.stringify(status.fileCalls)}`);
+  const trueReads = plain.rows.filter((r) => r.exe.endsWith('/true')).map((r) => `${r.op} ${r.path}`);
+  for (const lib of ['read /etc/ld.so.cache', 'read /lib/x86_64-linux-gnu/libc.so.6']) t.true(trueReads.includes(lib), `${lib} in ${JSON.stringify(trueReads)}`);
+  t.false(plain.rows.some((r) => r.path.startsWith('/dev/.uwrx-')), 'uwrx\'s own files are not in the record');
+
+  const { rows } = await reads(dir, [probe, 'libz.so.1', 'liblzma.so.5'], true);
+  const probePid = rows.find((r) => r.op === 'exec' && r.path === probe)?.pid;
+  const by = (lib: string) => rows.filter((r) => r.op === 'read' && path.basename(r.path) === lib).map((r) => r.pid);
+  t.deepEqual(by('libz.so.1'), [probePid!], 'the process\'s dlopen');
+  t.is(by('liblzma.so.5').length, 1, 'the child\'s dlopen');
+  t.not(by('liblzma.so.5')[0], probePid, 'recorded for the child');
 });
 
 test.serial('repeated accesses are counted once per process and path in accesses.tsv', async (t) => {

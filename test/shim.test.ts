@@ -41,6 +41,21 @@ const hasReadelf = ensureCommands({ readelf: 'binutils' }).length === 0;
   t.regex(execFileSync('readelf', ['-n', shim]).toString(), /uwrx\s+0x00000004/);
 });
 
+test('with ld.so\'s own opens and stats sent to the shim\'s hook, the combined ld.so runs programs as before', (t) => {
+  // outside uwrx the hook gets no recorder buffer: every call is made as it was, through
+  // the rewritten sites, their stubs and the hook (registers, red zone, dlopen)
+  const bytes = combineLdso(readFileSync(LDSO_PATH), readFileSync(shim), true);
+  const info = bytes.indexOf(Buffer.from('uwrx-shim-info1\0', 'latin1'));
+  t.true(bytes.readUInt32LE(info + 24) > 0, 'some of ld.so\'s system calls were rewritten');
+  const hooked = join(work, 'ld-hooked.so');
+  writeFileSync(hooked, bytes);
+  chmodSync(hooked, 0o755);
+  t.deepEqual(run(hooked, ['/bin/echo', 'hi']), { status: 0, stdout: 'hi\n', stderr: '' });
+  t.regex(run(hooked, ['--list', '/bin/ls']).stdout, /libc\.so\.6 => /);
+  const py = run(hooked, ['/usr/bin/python3', '-c', 'import ctypes, json; ctypes.CDLL("libz.so.1"); print(json.dumps([1]))']);
+  t.deepEqual(py, { status: 0, stdout: '[1]\n', stderr: '' });
+});
+
 test('run directly, the shim runs a program as ld.so would', (t) => {
   t.deepEqual(run(shim, ['/bin/echo', 'hi']), { status: 0, stdout: 'hi\n', stderr: '' });
   const listed = run(shim, ['--list', '/bin/true']);

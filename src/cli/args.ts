@@ -220,9 +220,13 @@ function parseRun(args: string[]): RunArgs {
         out.dryRun = true;
         break;
       case '--fast-path':
+      case '--no-fast-path': {
         noInline('run', option, inline);
-        out.fastPath = true;
+        const on = option === '--fast-path';
+        if (out.fastPath === !on) throw new UsageError('uwrx run: --fast-path cannot be used with --no-fast-path');
+        out.fastPath = on;
         break;
+      }
       case '--skippable':
         (out.skippable ??= []).push(r.value(option, inline));
         break;

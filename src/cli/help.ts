@@ -67,8 +67,10 @@ Options:
                     title (shown only when stderr is a terminal)
   --dry-run         print the attempt and the sandbox plan (every mount, in order)
                     without running anything
-  --fast-path       record reads inside each dynamically linked process (faster;
-                    see docs/record.md, "Read accesses")
+  --no-fast-path    record every file call through uwrx-init's notifications
+                    instead of inside each dynamically linked process (slower; the
+                    default --fast-path is described in docs/record.md, "Read
+                    accesses")
   -h, --help        show this help
 
 Environment:

@@ -36,7 +36,7 @@ export default defineFeature({
             timeMode: s.time!,
             aslr: s.aslr!,
             ...(s.options.shim === false ? { shim: false } : {}),
-            ...(s.options.fastPath ? { recorder: true } : {}),
+            ...(s.options.fastPath !== false ? { recorder: true } : {}),
           },
         };
       },

@@ -10,6 +10,7 @@ import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keepInCache, pruneCache, userCacheDir } from '../user-cache.js';
+import { rewriteSyscalls } from './ldso-rewrite.js';
 import { redirectPreloadList } from './recorder.js';
 
 export const DEFAULT_SHIM_PATH = fileURLToPath(new URL('../../../src/native/out/uwrx-shim', import.meta.url));
@@ -103,8 +104,9 @@ function shimImage(shim: Buffer): { image: Buffer; entry: bigint } {
   return { image, entry: elf.entry };
 }
 
-/** Combined ld.so bytes: the real ld.so with the shim as an extra segment. */
-export function combineLdso(ldso: Buffer, shim: Buffer): Buffer {
+/** Combined ld.so bytes: the real ld.so with the shim as an extra segment; with
+ * `hookSyscalls`, ld.so's own opens and stats go to the shim's hook (ldso-rewrite.ts). */
+export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls = false): Buffer {
   const elf = parseElf(ldso, 'ld.so');
   if (ldso.indexOf(SHIM_INFO_MAGIC) >= 0) throw new Error('ld.so: already combined with the uwrx shim');
   const { image, entry: shimEntry } = shimImage(shim);
@@ -134,6 +136,10 @@ export function combineLdso(ldso: Buffer, shim: Buffer): Buffer {
   image.copy(out, Number(offset));
   phdrs.forEach((p, i) => writePhdr(out, elf.phoff + i * PHDR_SIZE, p));
   out.writeBigUInt64LE(vaddr + shimEntry, 24); // e_entry
+  const text = elf.phdrs.find((p) => p.type === PT_LOAD && (p.flags & PF_X) !== 0);
+  if (hookSyscalls && text) {
+    rewriteSyscalls(out, { offset: Number(text.offset), vaddr: text.vaddr, size: Number(text.filesz) }, { offset: Number(offset), vaddr, infoAt });
+  }
   return out;
 }
 
@@ -147,7 +153,8 @@ export async function writeCombinedLdso(realLdsoPath: string, outPath: string, s
   const hit = await copyFile(cached, outPath).then(() => true, () => false);
   if (!hit) {
     const [ldso, shim] = await Promise.all([readFile(realLdsoPath), readFile(shimPath)]);
-    const combined = combineLdso(ldso, shim);
+    // with the recorder (a preload list), ld.so's own calls are recorded in process too
+    const combined = combineLdso(ldso, shim, preloadList !== undefined);
     if (preloadList) redirectPreloadList(combined, preloadList);
     await writeFile(outPath, combined);
     if (await keepInCache(cached, combined)) pruneCache('ld.so-', KEPT_LDSO_FILES);

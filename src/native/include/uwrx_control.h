@@ -84,11 +84,23 @@
  * libc.so's AS_NEEDED ld-linux-x86-64.so.2, gdb, ldd) still see ld.so's symbols. No
  * private path is needed then. The combiner finds the block by its magic. */
 #define UWRX_SHIM_INFO_MAGIC "uwrx-shim-info1"
+/* ld.so's rewritten system call sites (uwrx_recorder.h): at most this many, each with a
+ * stub of this many bytes in the shim's stub area, found by this magic (15 bytes + NUL). */
+#define UWRX_SHIM_MAX_SITES 8
+#define UWRX_LDSO_STUB_SIZE 32
+#define UWRX_LDSO_STUBS_MAGIC "uwrx-ldso-stubs"
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 struct uwrx_shim_info {
   char magic[16];           /* UWRX_SHIM_INFO_MAGIC and a NUL */
   int64_t ldso_entry_delta; /* ld.so's entry - the shim image's start; 0: not combined */
+  /* ld.so's system calls the combiner sent to the shim's hook (uwrx_recorder.h, "the
+   * dynamic linker's own calls"): where each was (relative to the image's start) and
+   * its original 7 bytes (little-endian), so that the shim can put them back */
+  uint32_t sites;
+  uint32_t reserved;
+  uint64_t site_code[UWRX_SHIM_MAX_SITES];
+  int64_t site_delta[UWRX_SHIM_MAX_SITES];
 };
 #endif
 

@@ -85,7 +85,31 @@ struct uwrx_rec_header {
   uint32_t clock_used;        /* set by the recorder after a read, cleared by uwrx-init */
   uint32_t clock_reserved;
 };
+
+struct uwrx_ldso_state {
+  uint64_t magic;               /* UWRX_LDSO_STATE_MAGIC once the shim has mapped the page */
+  int32_t owner;                /* the process whose buffer `hdr` is (getpid; 0: none) */
+  int32_t busy;                 /* set-up under way, or failed (atomic) */
+  struct uwrx_rec_header *hdr;  /* the recorder buffer, mapped by the hook */
+  int32_t started;              /* 1 once the recorder library is set up (it sets it) */
+  int32_t reserved;
+  int64_t startup_ns;           /* the time of the records made before that */
+};
 #endif
+
+/* The dynamic linker's own calls. ld.so opens and stats the preload list, the recorder
+ * and every library before the recorder can run. In the combined ld.so of a run with
+ * the recorder, the combiner (src/reproducibility/ldso-rewrite.ts) replaces each of
+ * ld.so's `mov $SYS_openat|SYS_newfstatat, %eax; syscall` with a jump to a stub in the
+ * shim's segment that calls the shim's hook (shim/ldso_hook.c) with the system call's
+ * registers and keeps every register the syscall instruction keeps. The hook makes
+ * read-only opens and stats from the gate and records them into the process's recorder
+ * buffer, which it maps on its first call (the recorder library maps the same file
+ * with its own control call later); anything else, and every call when the buffer cannot be had, is made
+ * as it was (notified). The hook's state is on the page after the gate page, mapped
+ * by the shim at exec; without that page the shim puts ld.so's original bytes back. */
+#define UWRX_LDSO_STATE_ADDR (UWRX_GATE_ADDR + 4096)
+#define UWRX_LDSO_STATE_MAGIC 0x3173646c78727775ULL /* "uwrxlds1" */
 
 /* `op` of an access event (src/protocol/events.ts ACCESS_OPS). */
 #define UWRX_ACCESS_READ 1     /* open for reading (O_RDONLY, no O_CREAT/O_TRUNC) */

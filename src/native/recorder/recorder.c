@@ -36,6 +36,7 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "uwrx_access_record.h"
 #include "uwrx_control.h"
 #include "uwrx_events.h"
 #include "uwrx_recorder.h"
@@ -44,8 +45,8 @@
 #include "../common/dettime.h"
 
 #define EXPORT __attribute__((visibility("default")))
-#define ALIGN8(n) (((n) + 7) & ~(size_t)7)
-#define PATH_CAP 4096
+#define ALIGN8(n) UWRX_ALIGN8(n)
+#define PATH_CAP UWRX_ACCESS_PATH_CAP
 
 /* ---- system calls ---- */
 
@@ -138,6 +139,15 @@ static void after_fork_child(void) {
   __atomic_store_n(&R.state, UNSET, __ATOMIC_RELEASE);
 }
 
+/* Tells the shim's hook (uwrx_recorder.h, "the dynamic linker's own calls") that the
+ * process is past its start-up, when its state page is there. */
+static void hook_started(void) {
+  unsigned char resident;
+  if (slow6(SYS_mincore, (long)UWRX_LDSO_STATE_ADDR, 4096, (long)&resident, 0, 0, 0) != 0) return;
+  struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  if (s->magic == UWRX_LDSO_STATE_MAGIC) __atomic_store_n(&s->started, 1, __ATOMIC_RELAXED);
+}
+
 static void setup(void) {
   if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread, or a signal */
   static int atfork_done;
@@ -163,6 +173,7 @@ static void setup(void) {
       slow6(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
     }
   }
+  if (state == ON) hook_started();
   __atomic_store_n(&R.state, state, __ATOMIC_RELEASE);
   /* busy stays set when OFF: nothing to retry in this process image */
   if (state == ON) __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
@@ -223,7 +234,6 @@ static uint32_t *seen_before(uint64_t hash, uint32_t op, const char *path, size_
 }
 
 static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, size_t len) {
-  struct uwrx_rec_header *h = R.hdr;
   uint64_t hash = access_hash(op, result, path, len);
   struct seen *slot;
   uint32_t *count = seen_before(hash, op, path, len, &slot);
@@ -231,60 +241,10 @@ static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, s
     __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
     return;
   }
-  size_t fixed = sizeof(struct uwrx_ev_access);
-  size_t size = ALIGN8(UWRX_EV_HEADER_SIZE + ALIGN8(fixed) + 4 + len);
-  uint64_t off = __atomic_fetch_add(&h->pos, size, __ATOMIC_RELAXED);
-  if (off + size > h->size) {
-    __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
-    return;
-  }
-  unsigned char *p = (unsigned char *)h + off;
   struct timespec ts;
   gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0);
-  struct uwrx_ev_header eh = {
-    .size = 0, .type = UWRX_EV_ACCESS, .flags = 0, .pid = R.pid, .tid = R.pid,
-    .time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec,
-  };
-  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result, .count = 1 };
-  uint32_t n = (uint32_t)len;
-  unsigned char *q = p;
-  memcpy(q, &eh, sizeof eh);
-  q += UWRX_EV_HEADER_SIZE;
-  memcpy(q, &ev, sizeof ev);
-  q += ALIGN8(fixed);
-  memcpy(q, &n, 4);
-  memcpy(q + 4, path, len);
-  memset(q + 4 + len, 0, size - (size_t)(q + 4 + len - p));
-  /* committed: the collector reads up to the first record whose size is still 0 */
-  __atomic_store_n((uint32_t *)p, (uint32_t)size, __ATOMIC_RELEASE);
-  if (slot) __atomic_store_n(&slot->offset, off, __ATOMIC_RELEASE);
-}
-
-/* Appends the lexically normalised form of `rel` ("." and ".." collapsed, repeated
- * slashes merged) to the absolute directory in out[0..len). Returns the new length, or
- * 0 when it does not fit. */
-static size_t join_normal(char *out, size_t len, const char *rel) {
-  while (len > 1 && out[len - 1] == '/') len--;
-  for (const char *s = rel; *s;) {
-    while (*s == '/') s++;
-    const char *e = s;
-    while (*e && *e != '/') e++;
-    size_t n = (size_t)(e - s);
-    if (n == 0) break;
-    if (n == 1 && s[0] == '.') {
-    } else if (n == 2 && s[0] == '.' && s[1] == '.') {
-      while (len > 1 && out[len - 1] != '/') len--;
-      if (len > 1) len--;
-    } else {
-      if (len + 1 + n + 1 > PATH_CAP) return 0;
-      if (!(len == 1 && out[0] == '/')) out[len++] = '/';
-      memcpy(out + len, s, n);
-      len += n;
-    }
-    s = e;
-  }
-  out[len] = 0;
-  return len;
+  uint64_t off = uwrx_append_access(R.hdr, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, op, flags, result, path, len);
+  if (slot && off) __atomic_store_n(&slot->offset, off, __ATOMIC_RELEASE);
 }
 
 /* "/proc/self/fd/<fd>" without stdio (the recorder may run inside a signal handler). */
@@ -316,7 +276,7 @@ static size_t absolute(int dirfd, const char *path, char *out) {
     if (n <= 0 || out[0] != '/') return 0;
   }
   out[n] = 0;
-  return join_normal(out, (size_t)n, path);
+  return uwrx_join_normal(out, (size_t)n, path);
 }
 
 /* Records access `op` of `path` (relative to dirfd) with result `r`: the path as the

@@ -7,6 +7,7 @@
 
 #include "sys.h"
 #include "uwrx_control.h"
+#include "uwrx_recorder.h"
 
 extern char _start[] __attribute__((visibility("hidden")));
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
@@ -17,6 +18,7 @@ extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 __attribute__((used, aligned(8))) static volatile const struct uwrx_shim_info shim_info = {
     .magic = UWRX_SHIM_INFO_MAGIC,
     .ldso_entry_delta = 0,
+    .sites = 0,
 };
 
 static void write_all(long fd, const char *p, size_t n) {
@@ -54,6 +56,41 @@ __attribute__((noreturn)) static void replay_skipped(long decision) {
     write_all(fd, buf, n);
   }
   for (;;) shim_syscall3(SYS_exit_group, decision & 0xff, 0, 0);
+}
+
+/* ld.so's rewritten system call sites need the gate page and the hook's state page
+ * (uwrx_recorder.h); when either cannot be mapped at its address, the sites get their
+ * original bytes back (nothing else runs yet: no thread, no signal handler). */
+static void prepare_ldso_hook(void) {
+  static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret: as recorder.c */
+  long g = shim_syscall6(SYS_mmap, (long)UWRX_GATE_ADDR, 4096, PROT_READ_ | PROT_WRITE_,
+                         MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_NOREPLACE_, -1, 0);
+  long st = g == (long)UWRX_GATE_ADDR
+                ? shim_syscall6(SYS_mmap, (long)UWRX_LDSO_STATE_ADDR, 4096, PROT_READ_ | PROT_WRITE_,
+                                MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_NOREPLACE_, -1, 0)
+                : -1;
+  if (g == (long)UWRX_GATE_ADDR && st == (long)UWRX_LDSO_STATE_ADDR) {
+    unsigned char *code = (unsigned char *)UWRX_GATE_ADDR;
+    for (unsigned i = 0; i < sizeof gate_code; i++) code[i] = gate_code[i];
+    if (shim_syscall3(SYS_mprotect, (long)UWRX_GATE_ADDR, 4096, PROT_READ_ | PROT_EXEC_) == 0) {
+      ((struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR)->magic = UWRX_LDSO_STATE_MAGIC;
+      return;
+    }
+  }
+  if (g == (long)UWRX_GATE_ADDR) shim_syscall3(SYS_munmap, g, 4096, 0);
+  if (st == (long)UWRX_LDSO_STATE_ADDR) shim_syscall3(SYS_munmap, st, 4096, 0);
+  for (uint32_t i = 0; i < shim_info.sites && i < UWRX_SHIM_MAX_SITES; i++) {
+    unsigned char *site = (unsigned char *)__ehdr_start + shim_info.site_delta[i];
+    uint64_t code = shim_info.site_code[i];
+    unsigned char original[7];
+    for (unsigned k = 0; k < sizeof original; k++) original[k] = (unsigned char)(code >> (8 * k));
+    uintptr_t page = (uintptr_t)site & ~(uintptr_t)4095;
+    long span = (long)(((uintptr_t)site + sizeof original - page + 4095) & ~(uintptr_t)4095);
+    if (shim_syscall3(SYS_mprotect, (long)page, span, PROT_READ_ | PROT_WRITE_) != 0)
+      shim_die("cannot restore ld.so's code", "");
+    for (unsigned k = 0; k < sizeof original; k++) site[k] = original[k];
+    shim_syscall3(SYS_mprotect, (long)page, span, PROT_READ_ | PROT_EXEC_);
+  }
 }
 
 static const char *env_value(char **envp, const char *name) {
@@ -127,6 +164,7 @@ uintptr_t shim_main(uintptr_t *sp) {
   if (delta != 0) {
     /* Combined form: the kernel already mapped ld.so (with us as an extra segment);
      * AT_BASE and, when run directly, AT_PHDR/AT_PHNUM already describe it. */
+    if (shim_info.sites) prepare_ldso_hook();
     ld.entry = (uintptr_t)__ehdr_start + (uintptr_t)delta;
     if (direct && at_entry) at_entry->a_un.a_val = ld.entry;
     return ld.entry;

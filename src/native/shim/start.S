@@ -28,6 +28,48 @@ _start:
 	.cfi_endproc
 	.size _start, . - _start
 
+/* From a rewritten system call site of ld.so (uwrx_recorder.h, "the dynamic linker's
+ * own calls"), through that site's stub, which moved %rsp past ld.so's red zone and ran
+ * the instruction the rewrite replaced: the call's registers in (%rax, %rdi, %rsi, %rdx,
+ * %r10), its
+ * result out in %rax, and every other register the syscall instruction keeps kept
+ * (%rcx and %r11 it clobbers anyway). */
+	.text
+	.balign 16
+	.type ldso_common, @function
+ldso_common:
+	push %rdi
+	push %rsi
+	push %rdx
+	push %r8
+	push %r9
+	push %r10
+	push %rbx
+	mov %rsp, %rbx
+	and $-16, %rsp
+	mov %r10, %rcx
+	mov %rax, %r8
+	call shim_ldso_call
+	mov %rbx, %rsp
+	pop %rbx
+	pop %r10
+	pop %r9
+	pop %r8
+	pop %rdx
+	pop %rsi
+	pop %rdi
+	ret
+	.size ldso_common, . - ldso_common
+
+/* Room for the sites' stubs, written by the combiner (src/reproducibility/ldso-rewrite.ts),
+ * which finds it by its magic: then the distance to ldso_common, then the stubs. */
+	.balign 16
+ldso_stubs:
+	.ascii UWRX_LDSO_STUBS_MAGIC
+	.byte 0
+	.quad ldso_common - ldso_stubs
+	.fill UWRX_SHIM_MAX_SITES * UWRX_LDSO_STUB_SIZE, 1, 0xcc
+
 /* Marks this file as the shim so it never loads itself as "the real ld.so". */
 	.section .note.uwrx, "a", @note
 	.balign 4

@@ -25,6 +25,7 @@
 #define MAP_PRIVATE_ 0x02
 #define MAP_FIXED_ 0x10
 #define MAP_ANONYMOUS_ 0x20
+#define MAP_FIXED_NOREPLACE_ 0x100000
 #define ENOSYS_ 38
 
 static inline long shim_syscall6(long n, long a, long b, long c, long d, long e, long f) {

@@ -1,0 +1,104 @@
+/* The dynamic linker's opens and stats, recorded in process (uwrx_recorder.h, "the
+ * dynamic linker's own calls"). shim_ldso_call is reached from ld.so's rewritten system
+ * call sites through start.S's ldso_common, with the call's registers. It runs inside
+ * ld.so (before the recorder library exists, and later for dlopen), so it is as plain as
+ * the rest of the shim: no libc, no writable data of its own (its state is on the page
+ * the shim maps at UWRX_LDSO_STATE_ADDR), no floating-point or vector registers (ld.so
+ * keeps values in them across a syscall: built with -mgeneral-regs-only). */
+#include "sys.h"
+#include "uwrx_access_record.h"
+#include "uwrx_control.h"
+#include "uwrx_recorder.h"
+
+#define SYS_getpid 39
+#define SYS_madvise 28
+#define SYS_getcwd 79
+#define SYS_clock_gettime 228
+#define SYS_newfstatat 262
+#define O_ACCMODE_ 3
+#define O_CREAT_ 0100
+#define O_TRUNC_ 01000
+#define O_DIRECTORY_ 0200000
+#define O_TMPFILE_ 020200000
+#define MAP_SHARED_ 0x01
+#define MADV_RANDOM_ 1
+#define CLOCK_BOOTTIME_ 7
+
+/* A call through the gate page (allowed by the filter for the calls made here). */
+static long gate6(long n, long a, long b, long c, long d) {
+  register long r10 __asm__("r10") = d;
+  long ret;
+  __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall *%[gate]\n\tlea 128(%%rsp), %%rsp"
+                   : "=a"(ret)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), [gate] "r"((long)UWRX_GATE_ADDR)
+                   : "rcx", "r11", "memory");
+  return ret;
+}
+
+static int is_error(long r) { return (unsigned long)r > -4096UL; }
+
+/* This process's recorder buffer, set up on the first call; NULL when there is none
+ * (the run records nothing in process, or this is a forked child before the recorder
+ * library took over in it). */
+static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
+  struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
+  if (h) return (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
+  if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or it failed */
+  long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, 0, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  if (fd < 0) return 0; /* busy stays set: nothing to retry */
+  long p = shim_syscall6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ_ | PROT_WRITE_, MAP_SHARED_, fd, 0);
+  shim_syscall3(SYS_close, fd, 0, 0);
+  if (is_error(p)) return 0;
+  /* no read-ahead on the sparse file (see recorder.c) */
+  shim_syscall3(SYS_madvise, p, UWRX_REC_FILE_SIZE, MADV_RANDOM_);
+  h = (struct uwrx_rec_header *)p;
+  if (h->magic != UWRX_REC_MAGIC) {
+    shim_syscall3(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0);
+    return 0;
+  }
+  s->owner = (int32_t)gate6(SYS_getpid, 0, 0, 0, 0);
+  __atomic_store_n(&s->hdr, h, __ATOMIC_RELEASE);
+  return h;
+}
+
+static int read_only(long flags) {
+  if ((flags & O_TMPFILE_) == O_TMPFILE_) return 0;
+  return (flags & O_ACCMODE_) == 0 && !(flags & (O_CREAT_ | O_TRUNC_));
+}
+
+static void record(struct uwrx_rec_header *h, uint32_t op, const char *path, int32_t flags, long result) {
+  char abs[UWRX_ACCESS_PATH_CAP];
+  abs[0] = '/';
+  size_t len = uwrx_join_normal(abs, 1, path);
+  if (len == 0) return; /* too long for a record: the call was made all the same */
+  /* the start-up's loads take a millisecond or so: one time for all of them (a clock
+   * read is a system call here, and programs are measured by theirs); dlopen later
+   * reads it each time */
+  struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  int64_t t = __atomic_load_n(&s->started, __ATOMIC_RELAXED) ? 0 : __atomic_load_n(&s->startup_ns, __ATOMIC_RELAXED);
+  if (t == 0) {
+    long ts[2] = { 0, 0 };
+    gate6(SYS_clock_gettime, CLOCK_BOOTTIME_, (long)ts, 0, 0);
+    t = (int64_t)ts[0] * 1000000000 + ts[1];
+    if (!__atomic_load_n(&s->started, __ATOMIC_RELAXED)) __atomic_store_n(&s->startup_ns, t, __ATOMIC_RELAXED);
+  }
+  uwrx_append_access(h, (uint64_t)t, op, flags, result, abs, len);
+}
+
+long shim_ldso_call(long a0, long a1, long a2, long a3, long nr) {
+  struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  const char *path = (const char *)a1;
+  /* absolute paths only: ld.so names libraries by them (a relative one is notified) */
+  int answerable = s->magic == UWRX_LDSO_STATE_MAGIC && path &&
+                   ((nr == SYS_openat && path[0] == '/' && read_only(a2)) ||
+                    (nr == SYS_newfstatat && (path[0] == '/' || (path[0] == 0 && a0 >= 0))));
+  struct uwrx_rec_header *h = answerable ? buffer(s) : 0;
+  /* room for the largest record, else the notification path records it */
+  if (!h || __atomic_load_n(&h->pos, __ATOMIC_RELAXED) + 2 * (UWRX_ACCESS_PATH_CAP + 64) > h->size)
+    return shim_syscall6(nr, a0, a1, a2, a3, 0, 0);
+  long r = gate6(nr, a0, a1, a2, a3);
+  __atomic_add_fetch(&h->fast, 1, __ATOMIC_RELAXED);
+  if (nr == SYS_openat) record(h, (a2 & O_DIRECTORY_) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, path, (int32_t)a2, r);
+  else if (path[0]) record(h, UWRX_ACCESS_STAT, path, (int32_t)a3, r < 0 ? r : 0);
+  return r;
+}
