@@ -119,26 +119,34 @@ test.serial('fast path: a program that blocks every signal, handles SIGSYS and c
   t.deepEqual(own, ['read before-hostile.txt', 'read hostile.txt', 'missing hostile-missing.txt']);
 });
 
-// Python's os.stat(path) goes through the recorder's stat (answered in process where the
-// shared rule allows); os.fstat of an O_PATH descriptor is libc's internal fstatat, which
-// the recorder cannot see: the notification path answers it. Both must agree on every
-// kind of file: real, copied up, created by the run, from a parent step, directories,
-// the overlay's root, outside the overlays.
+// Python's os.stat(path) and os.fstat(fd) go through the recorder's stat and fstat
+// (answered in process where the shared rule allows); the raw system call through
+// ctypes is a syscall instruction in libc the recorder never sees: the notification
+// path answers it. Both must agree on every kind of file: real, copied up, created by
+// the run, from a parent step, directories, the overlay's root, outside the overlays.
 const STAT_BOTH_WAYS = `
-import os, subprocess, sys
+import ctypes, os, struct, subprocess, sys
+libc = ctypes.CDLL(None, use_errno=True)
+def raw_stat(p, follow):
+    buf = ctypes.create_string_buffer(144)
+    r = libc.syscall(262, -100, p.encode(), buf, 0 if follow else 0x100)  # newfstatat(AT_FDCWD, ...)
+    assert r == 0, (p, ctypes.get_errno())
+    f = struct.unpack('QQQIIIiQqqqqqqqqq', buf.raw[:120])
+    return (f[3], f[1], f[0], f[2], f[8], f[11] * 10**9 + f[12], f[13] * 10**9 + f[14], f[15] * 10**9 + f[16])
 def show(p, follow):
     st = os.stat(p, follow_symlinks=follow)
     fd = os.open(p, os.O_PATH | (0 if follow else os.O_NOFOLLOW))
-    ref = os.fstat(fd)
+    fst = os.fstat(fd)
     os.close(fd)
     key = lambda s: (s.st_mode, s.st_ino, s.st_dev, s.st_nlink, s.st_size, s.st_atime_ns, s.st_mtime_ns, s.st_ctime_ns)
-    print(p, follow, key(st) == key(ref), key(st), key(ref))
+    ref = raw_stat(p, follow)
+    print(p, follow, key(st) == ref and key(fst) == ref, key(st), key(fst), ref)
     # coreutils stat asks with statx; %.9Z is the change time in ns
     out = subprocess.run(['stat', '-c', '%i %s %.9X %.9Y %.9Z', p], capture_output=True, text=True).stdout.split() if follow else None
     if out:
         ns = lambda v: int(v.replace('.', ''))
         mine = (int(out[0]), int(out[1]), ns(out[2]), ns(out[3]), ns(out[4]))
-        theirs = (ref.st_ino, ref.st_size, ref.st_atime_ns, ref.st_mtime_ns, ref.st_ctime_ns)
+        theirs = (ref[1], ref[4], ref[5], ref[6], ref[7])
         print(p, 'statx', mine == theirs, mine, theirs)
 open('new.txt', 'w').write('new')
 os.chmod('chmod.txt', 0o600)
@@ -163,6 +171,58 @@ test.serial('fast path: stats answered in process show what the notification pat
   const attempt = /record in (\S+)/.exec(r.stderr)?.[1];
   const status = JSON.parse(readFileSync(path.resolve(dir, attempt ?? 'none', 'status'), 'utf8')) as { fileCalls: { inProcess: number } };
   t.true(status.fileCalls.inProcess > 0, 'some stats were answered in process');
+});
+
+/** Where an attempt's file calls were answered (its status file). */
+function fileCalls(cwd: string, stderr: string): { inProcess: number; notified: number } {
+  const attempt = /record in (\S+)/.exec(stderr)?.[1];
+  const status = JSON.parse(readFileSync(path.resolve(cwd, attempt ?? 'none', 'status'), 'utf8')) as {
+    fileCalls: { inProcess: number; notified: number };
+  };
+  return status.fileCalls;
+}
+
+/** File calls of `probe LOOPS files...` under --fast-path, less those of the same probe
+ * with no loops; and its output lines. */
+async function loopCalls(dir: string, probe: string, loops: number, files: string[]) {
+  const runOnce = async (n: number) => {
+    const r = await uwrx(['run', '--build', path.join(dir, `build-${path.basename(probe)}-${n}`), '--fast-path', '--', probe, String(n), ...files], { cwd: dir });
+    if (r.status !== 0) throw new Error(`uwrx run exited ${r.status}: ${r.stderr}`);
+    return { calls: fileCalls(dir, r.stderr), lines: r.stdout.trim().split('\n') };
+  };
+  const base = await runOnce(0);
+  const loop = await runOnce(loops);
+  return {
+    inProcess: loop.calls.inProcess - base.calls.inProcess,
+    notified: loop.calls.notified - base.calls.notified,
+    lines: loop.lines,
+  };
+}
+
+// opendir and stdio's buffers stat their descriptor with libc's internal fstatat, which no
+// symbol lookup reaches: the recorder redirects libc's fstatat before main. With a thread
+// started by a library constructor before that, it leaves libc alone and the same calls
+// are notified; either way they show what the notification path shows.
+test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in process, or notified when threads ran first', async (t) => {
+  const dir = workDir();
+  const lib = buildDriver('libthreadctor.so', ['test/native/thread_ctor.c'], ['-shared', '-fPIC', '-pthread']);
+  const plain = buildDriver('libc_fstat_probe', ['test/native/libc_fstat_probe.c']);
+  const threaded = buildDriver('libc_fstat_probe_threaded', ['test/native/libc_fstat_probe.c'], [
+    '-Wl,--no-as-needed', lib, `-Wl,-rpath,${path.dirname(lib)}`,
+  ]);
+  writeFileSync(path.join(dir, 'own.txt'), 'own\n');
+  const loops = 100;
+  // /usr/bin and /usr/bin/env are old real files: the shared rule answers their stats in
+  // process; own.txt and the scratch directory are too new for it (uwrx-init answers)
+  const files = ['/usr/bin/env', path.join(dir, 'own.txt')];
+  const fast = await loopCalls(dir, plain, loops, files);
+  const slow = await loopCalls(dir, threaded, loops, files);
+  for (const line of [...fast.lines, ...slow.lines]) t.regex(line, /^\S+ same /, line);
+  t.is(fast.lines.length, files.length);
+  t.is(slow.lines.length, files.length);
+  // per loop: opendir's fstat of /usr/bin and stdio's fstat of /usr/bin/env
+  t.true(fast.inProcess - slow.inProcess >= 2 * loops, `in process: ${JSON.stringify({ fast, slow })}`);
+  t.true(slow.notified - fast.notified >= 2 * loops, `notified: ${JSON.stringify({ fast, slow })}`);
 });
 
 test.serial('repeated accesses are counted once per process and path in accesses.tsv', async (t) => {

@@ -1,7 +1,7 @@
 import test from 'ava';
-import { mkdirSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
+import { mkdirSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { resolveFile } from '../src/record/resolve.js';
+import { layersFor, resolveFile, resolveInLayers, settleLayers } from '../src/record/resolve.js';
 import { formatFilesMetaLine, parseFilesMeta, FilesMetaError } from '../src/record/files-meta.js';
 import { native } from '../src/native.js';
 import { scratchDir } from './helpers/uwrx.js';
@@ -69,6 +69,44 @@ asRoot('resolveFile: whiteouts and opaque directories hide lower layers (needs r
   // A whiteout of a directory hides what is below it.
   whiteout(attempt, 'files/var');
   t.is(resolveFile(attempt, '/var/lib').kind, 'absent');
+});
+
+asRoot('settled layers give the answers of the plain rule, however often asked (needs root to make whiteouts)', (t) => {
+  const build = scratchDir();
+  const parent = path.join(build, '0', '0');
+  const attempt = path.join(build, '1', '0');
+  put(parent, 'files/w/b/p.h', 'parent');
+  put(parent, 'files/w/hidden/x', 'parent x');
+  put(attempt, 'files/w/b/a.o', 'A');
+  put(attempt, 'files-3/w/b/a.o', 'A3');
+  whiteout(attempt, 'files-5/w/b/a.o');
+  put(attempt, 'files-5/w/file-not-dir', 'f');
+  whiteout(attempt, 'files-7/w/hidden');
+  mkdirSync(path.join(attempt, 'files-9/w/opaque'), { recursive: true });
+  native().setXattr(path.join(attempt, 'files-9/w/opaque'), 'user.overlay.opaque', Buffer.from('y'));
+  put(attempt, 'files-9/w/opaque/new', 'n');
+  put(parent, 'files/w/opaque/old', 'old');
+  mkdirSync(path.join(attempt, 'parent'));
+  symlinkSync('../../../0/0', path.join(attempt, 'parent', '0'));
+
+  const files = ['/w/b/a.o', '/w/b/p.h', '/w/b/none', '/w/hidden/x', '/w/file-not-dir/y', '/w/opaque/new', '/w/opaque/old', '/w/opaque/none', '/etc/hostname', '/w', '/nowhere/at/all'];
+  const text = (file: string) => (statSync(file).isDirectory() ? 'dir' : readFileSync(file, 'utf8').slice(0, 8));
+  const describe = (r: ReturnType<typeof resolveInLayers>) => (r.kind === 'found' ? `${text(r.file)}@${r.layer.root}` : `absent@${r.layer?.root ?? ''}`);
+  const seen: string[] = [];
+  for (const pid of [2, 4, 6, 8, 10, Number.POSITIVE_INFINITY]) {
+    const settled = settleLayers(layersFor(attempt, pid));
+    for (let round = 0; round < 2; round++) {
+      for (const f of files) {
+        const plain = describe(resolveInLayers(layersFor(attempt, pid), f));
+        t.is(describe(resolveInLayers(settled, f)), plain, `${f} for process ${pid}, round ${round}`);
+        seen.push(plain);
+      }
+    }
+  }
+  // the cases above are all exercised: versions, deletions, hiding, opaque, parents, real
+  t.true(seen.includes(`A3@${attempt}/files-3`) && seen.includes(`absent@${attempt}/files-5`));
+  t.true(seen.includes(`absent@${attempt}/files-7`) && seen.includes(`n@${attempt}/files-9`));
+  t.true(seen.includes(`parent@${parent}/files`) && seen.some((d) => d.endsWith('@/')));
 });
 
 test('files.meta round-trips odd paths and names bad lines', (t) => {

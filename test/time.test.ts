@@ -153,6 +153,18 @@ test('the C implementation answers every script of the shared vectors as recorde
   t.deepEqual(fixture.scripts.flatMap((s) => runTimeScript(s.ops)), fixture.scripts.flatMap((s) => s.expect), 'TypeScript');
 });
 
+test('reads folded in at once move the clocks as the same reads one by one (C, the in-process path)', (t) => {
+  const driver = buildDriver('time_driver', ['test/native/time_driver.c', 'src/native/common/dettime.c']);
+  for (const mode of [0, 1]) {
+    const config = `config ${mode} ${T0} ${DEFAULT_STEP_NS} 0`;
+    const oneByOne = askDriver(driver, [config, 'fork 0 -1 7', ...Array.from({ length: 37 }, (_, i) => `read 0 ${i % 3}`), 'state 0']);
+    const folded = askDriver(driver, [config, 'fork 0 -1 7', 'after 0 37', 'state 0']);
+    t.is(folded.at(-1), oneByOne.at(-1), `mode ${mode}`);
+    // and back: a child that forked after 30 of them
+    t.deepEqual(askDriver(driver, [config, 'fork 0 -1 7', 'after 0 37', 'after 0 -7', 'state 0']).at(-1), askDriver(driver, [config, 'fork 0 -1 7', 'after 0 30', 'state 0']).at(-1));
+  }
+});
+
 test('T0 and mode options', async (t) => {
   t.is(freshT0Ns(1_767_225_600_999), 1_767_225_600_000_000_000n);
   t.is(parseTimeMode('frozen'), 'frozen');

@@ -71,6 +71,8 @@ export const REC_DATA_OFFSET = 4096;
 const RECORDER_LIVE_READ = 4 << 20;
 const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
+/** Records held for one message to the merger at most (see the actor below). */
+const BATCH_BYTES = 4 << 20;
 
 /** kill(pid, 0): the process exists (EPERM counts as existing). */
 export function killProbe(pid: number): boolean {
@@ -339,15 +341,32 @@ export interface TraceFinishStats {
 
 export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   const merger = ctx.peer('merger');
+  // A scan's records go in one message (sent before its advance, or once BATCH_BYTES
+  // wait): a message per buffer cost a postMessage and a dispatch per process.
+  let batch: RecordsBody = { pids: [], bytes: [] };
+  let batchBytes = 0;
+  const sendBatch = () => {
+    if (batch.pids.length === 0) return;
+    // The read buffers are the collector's own (allocUnsafeSlow): moved, not copied.
+    merger.notify(MERGER_MESSAGES.records, batch, batch.bytes.map((b) => b.buffer as ArrayBuffer));
+    batch = { pids: [], bytes: [] };
+    batchBytes = 0;
+  };
   const collector = new Collector({
     runDir: ctx.options.runDir,
     intervalMs: ctx.options.intervalMs,
     isAlive: ctx.options.killProbe ? killProbe : undefined,
     sink: {
-      // The read buffer is the collector's own (allocUnsafeSlow): moved, not copied.
-      records: (pid, bytes) => merger.notify(MERGER_MESSAGES.records, { pid, bytes } satisfies RecordsBody, [bytes.buffer as ArrayBuffer]),
-      advance: (watermark) =>
-        merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null } satisfies AdvanceBody),
+      records: (pid, bytes) => {
+        batch.pids.push(pid);
+        batch.bytes.push(bytes);
+        batchBytes += bytes.byteLength;
+        if (batchBytes >= BATCH_BYTES) sendBatch();
+      },
+      advance: (watermark) => {
+        sendBatch();
+        merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null } satisfies AdvanceBody);
+      },
     },
   });
   collector.start();

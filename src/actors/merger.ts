@@ -538,7 +538,7 @@ export default defineActor<MergerActorOptions>('merger', async (ctx) => {
     ...(ctx.options.outputIndex ? { outputIndex: ctx.options.outputIndex } : {}),
   });
   ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) =>
-    merger.records(body.pid, Buffer.from(body.bytes.buffer, body.bytes.byteOffset, body.bytes.byteLength)),
+    body.pids.forEach((pid, i) => merger.records(pid, Buffer.from(body.bytes[i]!.buffer, body.bytes[i]!.byteOffset, body.bytes[i]!.byteLength))),
   );
   ctx.on(MERGER_MESSAGES.advance, (body: AdvanceBody) => merger.advance(body.watermark ?? Infinity));
   return {

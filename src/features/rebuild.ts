@@ -13,7 +13,8 @@ import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
 import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
 import { ReplayPolicy } from '../rebuild/decide.js';
-import { HashCache } from '../rebuild/hashes.js';
+import { HashCache, type Identity } from '../rebuild/hashes.js';
+import { loadIdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
 import { REBUILD_INDEX_VERSION, readRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndex } from '../rebuild/index-file.js';
 import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
 import { timing } from '../timing.js';
@@ -109,16 +110,27 @@ export default defineFeature({
         try {
           // the record is read only when a process ran (a replay that skipped all needs none)
           let indexer: CaptureIndexer | undefined;
+          let cached: Identity[] | undefined;
+          const newIndexer = () => {
+            cached = loadIdentityCache();
+            hashes.remember(cached);
+            return new CaptureIndexer(run.paths.attemptDir, hashes);
+          };
           const processes = decided
             .map((d): RebuildEntry => d.decision === 'skipped'
               ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { pids: [d.process.pid], ranges: [] } }
-              : (indexer ??= new CaptureIndexer(run.paths.attemptDir, hashes)).entry(d.process, 'ran', d.reason))
+              : (indexer ??= newIndexer()).entry(d.process, 'ran', d.reason))
             .sort((a, b) => a.pid - b.pid);
           locateOutput(run.paths.attemptDir, processes);
           const inputPaths = new Set(processes.flatMap((e) => e.inputs.map((i) => i[1])));
           const identities = hashes.identitiesOf(inputPaths);
           await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes, identities });
           timing(`rebuild index written (${hashes.computed} files hashed, ${hashes.known} known by identity)`);
+          // the cache learns what this run hashed; a run that hashed nothing new leaves it
+          if (cached !== undefined && hashes.added > 0) {
+            const kept = await saveIdentityCache(hashes.usedIdentities(), cached);
+            timing(kept ? 'file hashes kept in the user cache' : 'the user cache could not be written');
+          }
         } catch (err) {
           run.problem({ kind: 'rebuild-index', count: 1, detail: (err as Error).message });
         }

@@ -21,7 +21,7 @@ export interface TraceProgress {
 
 /** Messages the merger actor takes (from the collector). */
 export const MERGER_MESSAGES = {
-  /** notification, body RecordsBody — Merger.records */
+  /** notification, body RecordsBody — Merger.records for each buffer's records */
   records: 'trace.records',
   /** notification, body AdvanceBody — Merger.advance */
   advance: 'trace.advance',
@@ -29,11 +29,13 @@ export const MERGER_MESSAGES = {
   finish: 'trace.merge.finish',
 } as const;
 
-/** Complete records of one process's buffer, in file order (the ArrayBuffer is
- * transferred, not copied). */
+/** Complete records of process pids[i]'s buffer in bytes[i], each in file order, as
+ * one scan of the buffers read them: a message per scan, not per buffer, since most
+ * buffers (short processes) are read once (the ArrayBuffers are transferred, not
+ * copied). */
 export interface RecordsBody {
-  pid: number;
-  bytes: Uint8Array;
+  pids: number[];
+  bytes: Uint8Array[];
 }
 
 /** No event at or before `watermark` (ns) is still to come; null means everything. */

@@ -14,7 +14,7 @@
 import { readlinkSync, statSync } from 'node:fs';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
-import { layersFor, resolveInLayers, type Layer, type Resolution } from '../record/resolve.js';
+import { layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash } from './hashes.js';
 import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
 
@@ -34,6 +34,9 @@ export class CaptureIndexer {
   /** All layers of this attempt and below, and those each process sees. */
   private readonly all: Layer[];
   private readonly seenBy = new Map<number, Layer[]>();
+  /** Resolutions of paths this attempt never changed, and the hashes of those versions. */
+  private readonly unchanged = new Map<string, Resolution>();
+  private readonly belowHashes = new Map<string, string | null>();
 
   constructor(
     readonly attemptDir: string,
@@ -51,14 +54,35 @@ export class CaptureIndexer {
       list.push(o);
       this.opsByPath.set(o.path, list);
     }
-    this.all = layersFor(attemptDir);
+    this.all = settleLayers(layersFor(attemptDir));
     this.below = this.all.filter((l) => l.depth !== 0);
   }
 
   /** The resolution rule for process `pid`; a path this attempt never changed comes from
    * the layers below it, without a look at each of its version directories. */
   private resolve(file: string, pid: number): Resolution {
-    return resolveInLayers(this.opsByPath.has(file) ? this.layersOf(pid) : this.below, unescapeBytes(file).toString('utf8'));
+    if (this.opsByPath.has(file)) return resolveInLayers(this.layersOf(pid), unescapeBytes(file).toString('utf8'));
+    // the same for every process: the compiles of a build read the same headers
+    let r = this.unchanged.get(file);
+    if (!r) {
+      r = resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
+      this.unchanged.set(file, r);
+    }
+    return r;
+  }
+
+  private hashOf(file: string, r: Resolution & { kind: 'found' }): string | null {
+    return r.layer.real ? this.hashes.realContentOf(file, r.file) : this.hashes.contentOf(r.file);
+  }
+
+  /** The hash of a version found in the layers below this attempt, each looked at once. */
+  private hashBelow(file: string, r: Resolution & { kind: 'found' }): string | null {
+    let hash = this.belowHashes.get(r.file);
+    if (hash === undefined) {
+      hash = this.hashOf(file, r);
+      this.belowHashes.set(r.file, hash);
+    }
+    return hash;
   }
 
   /** The layers process `pid` sees (layersFor with `pid`), from one listing of them. */
@@ -160,7 +184,7 @@ export class CaptureIndexer {
           }
           continue;
         }
-        const hash = r.layer.real ? this.hashes.realContentOf(a.path, r.file) : this.hashes.contentOf(r.file);
+        const hash = this.opsByPath.has(a.path) ? this.hashOf(a.path, r) : this.hashBelow(a.path, r);
         if (hash === null) return unsafe(`the version of ${a.path} it saw is not in the record`);
         inputs.push([a.op as 'read' | 'exec', a.path, hash]);
       }

@@ -29,6 +29,10 @@ export class HashCache {
   computed = 0;
   /** Files whose hash came from a recorded identity. */
   known = 0;
+  /** Identities of real files this run hashed or found recorded, in that order. */
+  private readonly used = new Set<Identity>();
+  /** Identities this run added. */
+  added = 0;
 
   /** SHA-256 (hex) of the file `file` (followed if a link), "dir" for a directory;
    * null when it does not exist. `st`: its stat when the caller has it. */
@@ -73,14 +77,26 @@ export class HashCache {
     const before = statOrNull(host);
     if (!before?.isFile()) return this.contentOf(host, before);
     const id = this.byIdentity.get(identityKey(file, before));
-    if (id) return id[4];
+    if (id) {
+      this.known++;
+      this.used.add(id);
+      return id[4];
+    }
     const hash = this.contentOf(host, before);
     const after = statOrNull(host);
     const settled = BigInt(Date.now()) * 1_000_000n - before.ctimeNs > SETTLED_NS;
     if (hash !== null && settled && after && identityKey(file, after) === identityKey(file, before)) {
-      this.byIdentity.set(identityKey(file, before), [file, `${before.size}`, `${before.mtimeNs}`, `${before.ctimeNs}`, hash]);
+      const added: Identity = [file, `${before.size}`, `${before.mtimeNs}`, `${before.ctimeNs}`, hash];
+      this.byIdentity.set(identityKey(file, before), added);
+      this.used.add(added);
+      this.added++;
     }
     return hash;
+  }
+
+  /** The identities of real files this run hashed or found recorded. */
+  usedIdentities(): Identity[] {
+    return [...this.used];
   }
 
   /** The identities of these paths, for the index. */

@@ -408,8 +408,18 @@ class RecordReader implements AttemptRecord {
   }
 
   versionWrittenBy(file: string, pid: number): FileVersion | undefined {
-    const versions = this.versions(file);
-    return versions.find((v) => v.layer === `files-${pid}`) ?? versions.find((v) => v.layer === 'files' && v.pid === pid);
+    // only two places can hold it: its own store, or files/ when it wrote first (a look
+    // at every store costs one lstat per writing process)
+    const rel = unescapeBytes(file);
+    const look = (layer: string, writer: number | null): FileVersion | undefined => {
+      const onDisk = Buffer.concat([Buffer.from(path.join(this.dir, layer)), rel]);
+      const st = lstatSyncOrNull(onDisk);
+      return st ? { layer, pid: writer, file: onDisk.toString(), deleted: isWhiteout(st) } : undefined;
+    };
+    const own = this.stores().includes(pid) ? look(`files-${pid}`, pid) : undefined;
+    if (own) return own;
+    const firstWriter = this.metaOperations().find((o) => o.path === file && isWrite(o.operation))?.pid ?? null;
+    return firstWriter === pid ? look('files', pid) : undefined;
   }
 
   resolve(file: string, asOfPid?: number): Resolution {

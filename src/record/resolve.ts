@@ -136,6 +136,8 @@ function joinBytes(root: string, parts: Buffer[]): Buffer {
 function lookInLayer(layer: Layer, parts: Buffer[]): ByteResolution | 'continue' {
   const full = joinBytes(layer.root, parts);
   if (layer.real) return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
+  const memo = settled.get(layer);
+  if (memo && parts.length > 0) return lookInSettledLayer(layer, parts, full, memo);
   // Ancestors first: a whiteout or a non-directory hides everything below it; an opaque
   // directory hides the lower layers' contents of that directory.
   let opaque = false;
@@ -145,6 +147,61 @@ function lookInLayer(layer: Layer, parts: Buffer[]): ByteResolution | 'continue'
     if (!st) break;
     if (isWhiteout(st) || !st.isDirectory()) return { kind: 'absent', layer };
     if (isOpaque(dir.toString())) opaque = true;
+  }
+  const st = lstatSyncOrNull(full);
+  if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };
+  return opaque ? { kind: 'absent', layer } : 'continue';
+}
+
+/** What a directory of a settled layer is: absent, hiding what is below it (a whiteout
+ * or not a directory), or a directory, opaque or not, with its names once listed. */
+type DirLook = { kind: 'absent' | 'hides' } | { kind: 'dir'; opaque: boolean; names?: Set<string> };
+
+/** Layers of finished attempts, whose contents no longer change, with what is known of
+ * their directories. */
+const settled = new WeakMap<Layer, Map<string, DirLook>>();
+
+/** Marks the layers of finished attempts (the real filesystem excepted) as settled: their
+ * directories are looked at once, however many paths are resolved in them. A build's
+ * record has one layer per writing process, each holding the build directory's
+ * ancestors, and its index resolves thousands of paths through them. */
+export function settleLayers(layers: Layer[]): Layer[] {
+  for (const l of layers) if (!l.real && !settled.has(l)) settled.set(l, new Map());
+  return layers;
+}
+
+function dirLook(memo: Map<string, DirLook>, root: string, parts: Buffer[], depth: number): DirLook {
+  const dir = joinBytes(root, parts.slice(0, depth));
+  const key = dir.toString('latin1');
+  let look = memo.get(key);
+  if (!look) {
+    const st = lstatSyncOrNull(dir);
+    look = !st ? { kind: 'absent' } : isWhiteout(st) || !st.isDirectory() ? { kind: 'hides' } : { kind: 'dir', opaque: isOpaque(dir.toString()) };
+    memo.set(key, look);
+  }
+  return look;
+}
+
+/** lookInLayer through the memo: the same answers, one lstat per directory of the layer
+ * and one listing per directory a file is looked up in. */
+function lookInSettledLayer(layer: Layer, parts: Buffer[], full: Buffer, memo: Map<string, DirLook>): ByteResolution | 'continue' {
+  let opaque = false;
+  let parent: DirLook | undefined;
+  for (let i = 1; i < parts.length; i++) {
+    parent = dirLook(memo, layer.root, parts, i);
+    if (parent.kind === 'absent') return opaque ? { kind: 'absent', layer } : 'continue';
+    if (parent.kind === 'hides') return { kind: 'absent', layer };
+    if (parent.kind === 'dir' && parent.opaque) opaque = true;
+  }
+  if (parent?.kind === 'dir') {
+    if (!parent.names) {
+      try {
+        parent.names = new Set(readdirSync(joinBytes(layer.root, parts.slice(0, -1)), { encoding: 'buffer' }).map((n) => n.toString('latin1')));
+      } catch {
+        parent.names = new Set();
+      }
+    }
+    if (!parent.names.has(parts[parts.length - 1]!.toString('latin1'))) return opaque ? { kind: 'absent', layer } : 'continue';
   }
   const st = lstatSyncOrNull(full);
   if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };

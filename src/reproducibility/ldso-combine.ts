@@ -6,10 +6,10 @@
 // static linker, debuggers) still find ld.so's dynamic symbols, which a bare shim
 // bind-mounted there would hide (`ld: cannot use executable file ... as input to a link`).
 import { createHash } from 'node:crypto';
-import { chmod, copyFile, mkdir, readFile, rename, stat, unlink, writeFile } from 'node:fs/promises';
-import os from 'node:os';
+import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import { keepInCache, pruneCache, userCacheDir } from '../user-cache.js';
 import { redirectPreloadList } from './recorder.js';
 
 export const DEFAULT_SHIM_PATH = fileURLToPath(new URL('../../../src/native/out/uwrx-shim', import.meta.url));
@@ -150,17 +150,16 @@ export async function writeCombinedLdso(realLdsoPath: string, outPath: string, s
     const combined = combineLdso(ldso, shim);
     if (preloadList) redirectPreloadList(combined, preloadList);
     await writeFile(outPath, combined);
-    await keep(cached, combined);
+    if (await keepInCache(cached, combined)) pruneCache('ld.so-', KEPT_LDSO_FILES);
   }
   await chmod(outPath, 0o755);
 }
 
-/** Where combined ld.so files are kept between runs: $XDG_CACHE_HOME/uwrx, else
- * ~/.cache/uwrx. */
-export function ldsoCacheDir(): string {
-  const base = process.env.XDG_CACHE_HOME && path.isAbsolute(process.env.XDG_CACHE_HOME) ? process.env.XDG_CACHE_HOME : path.join(os.homedir(), '.cache');
-  return path.join(base, 'uwrx');
-}
+/** Combined files kept in the cache: each rebuilt shim or updated ld.so makes a new one. */
+const KEPT_LDSO_FILES = 16;
+
+/** Where combined ld.so files are kept between runs. */
+export const ldsoCacheDir = userCacheDir;
 
 /** Names what the combined bytes are made of: both files by identity (device, inode,
  * size, change time: a package update or a rebuilt shim gives a new key) and the
@@ -173,14 +172,3 @@ async function combinedKey(realLdsoPath: string, shimPath: string, preloadList: 
   return createHash('sha256').update([...ids, preloadList ?? ''].join('\n')).digest('hex').slice(0, 32);
 }
 
-/** Stores `bytes` at `file` atomically; a cache that cannot be written is no error. */
-async function keep(file: string, bytes: Buffer): Promise<void> {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(tmp, bytes, { mode: 0o644 });
-    await rename(tmp, file);
-  } catch {
-    await unlink(tmp).catch(() => undefined);
-  }
-}

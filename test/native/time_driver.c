@@ -12,6 +12,7 @@
  *   tset P T REAL VALUE INTERVAL   -> ACTIVE
  *   tfire P T REAL                 -> FIRED NOW
  *   state P                        -> NOW CPU CHILDREN_CPU
+ *   after P N                      -> NOW CPU       (N reads folded in at once)
  *   times P TICK                   -> 1 RET UTIME STIME CUTIME CSTIME | 0
  *   rusage P CHILDREN              -> 1 USER SYS | 0
  * Built by test/time.test.ts with src/native/common/dettime.c. */
@@ -80,6 +81,9 @@ int main(void) {
     } else if (!strcmp(op, "rusage")) {
       if (uwrx_time_rusage(&c, &k[a], (int)b, &x, &y)) printf("1 %lld %lld\n", (long long)x, (long long)y);
       else printf("0\n");
+    } else if (!strcmp(op, "after")) {
+      uwrx_time_after_reads(&c, &k[a], (int64_t)b);
+      printf("%lld %lld\n", (long long)k[a].now_ns, (long long)k[a].cpu_ns);
     } else if (!strcmp(op, "state")) {
       printf("%lld %lld %lld\n", (long long)k[a].now_ns, (long long)k[a].cpu_ns, (long long)k[a].children_cpu_ns);
     } else {

@@ -66,6 +66,14 @@ int uwrx_time_read(const uwrx_time_config *c, uwrx_clock *k, int32_t clock_id, i
   return 1;
 }
 
+void uwrx_time_after_reads(const uwrx_time_config *c, uwrx_clock *k, int64_t n) {
+  if (c->mode != UWRX_TIME_ADVANCING || n == 0) return;
+  int64_t d;
+  if (__builtin_mul_overflow(n, c->step_ns, &d)) d = (n > 0) == (c->step_ns > 0) ? INT64_MAX : INT64_MIN;
+  k->now_ns = add_sat(k->now_ns, d);
+  k->cpu_ns = add_sat(k->cpu_ns, d);
+}
+
 int64_t uwrx_time_floor_div(int64_t a, int64_t b) {
   int64_t q = a / b;
   return (a % b != 0 && (a < 0) != (b < 0)) ? q - 1 : q;

@@ -90,6 +90,10 @@ int uwrx_time_peek(const uwrx_time_config *c, const uwrx_clock *k, int32_t clock
  * 1: *ns holds the answer. 0: let the kernel answer (nothing moves). */
 int uwrx_time_read(const uwrx_time_config *c, uwrx_clock *k, int32_t clock_id, int64_t *ns);
 
+/* The clocks after `n` more reads (negative: before them): what n calls of
+ * uwrx_time_read do to `k`. Reads answered in process are folded in with it. */
+void uwrx_time_after_reads(const uwrx_time_config *c, uwrx_clock *k, int64_t n);
+
 /* gettimeofday and time read CLOCK_REALTIME, truncated to microseconds / seconds. */
 int uwrx_time_gettimeofday(const uwrx_time_config *c, uwrx_clock *k, int64_t *sec, int64_t *usec);
 int uwrx_time_time(const uwrx_time_config *c, uwrx_clock *k, int64_t *sec);

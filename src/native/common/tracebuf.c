@@ -18,12 +18,14 @@
 /* Gives the file real blocks up to `end`: a page of a shared mapping that the filesystem
  * cannot back (a full tmpfs) would be SIGBUS on first touch, killing the writer; this way
  * a full filesystem is an ENOSPC here instead. */
-static int reserve_blocks(int fd, uint64_t end) {
-  struct stat st;
-  if (fstat(fd, &st) != 0) return -errno;
-  uint64_t from = (uint64_t)st.st_size;
+static int reserve_blocks(struct uwrx_tracebuf *tb, uint64_t end) {
+  int fd = tb->fd;
+  uint64_t from = tb->file_size;
   if (end <= from) return 0;
-  if (fallocate(fd, 0, (off_t)from, (off_t)(end - from)) == 0) return 0;
+  if (fallocate(fd, 0, (off_t)from, (off_t)(end - from)) == 0) {
+    tb->file_size = end;
+    return 0;
+  }
   if (errno != EOPNOTSUPP) return -errno;
   /* no fallocate on this filesystem: writing zeros allocates too */
   static const unsigned char zeros[4096];
@@ -37,6 +39,7 @@ static int reserve_blocks(int fd, uint64_t end) {
     }
     off += (uint64_t)w;
   }
+  tb->file_size = end;
   return 0;
 }
 
@@ -44,7 +47,7 @@ static int reserve_blocks(int fd, uint64_t end) {
  * first. Only the full window is populated up front: most processes never leave the
  * small first one, and faulting its few pages in as records arrive is cheaper. */
 static int map_window(struct uwrx_tracebuf *tb) {
-  int r = reserve_blocks(tb->fd, tb->win_off + tb->win_size);
+  int r = reserve_blocks(tb, tb->win_off + tb->win_size);
   if (r != 0) return r;
   int populate = tb->win_size == UWRX_TRACE_WINDOW_SIZE ? MAP_POPULATE : 0;
   void *p = mmap(NULL, tb->win_size, PROT_READ | PROT_WRITE, MAP_SHARED | populate, tb->fd, (off_t)tb->win_off);

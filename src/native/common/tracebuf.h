@@ -36,6 +36,7 @@ struct uwrx_tracebuf {
   uint64_t win_off;   /* file offset of the mapped window */
   uint64_t pos;       /* file offset of the next record */
   uint64_t win_size;  /* UWRX_TRACE_FIRST_WINDOW_SIZE, then UWRX_TRACE_WINDOW_SIZE */
+  uint64_t file_size; /* the file's length: only the writer changes it (0 at open) */
   unsigned char *win; /* win_size bytes mapped at win_off */
   uint64_t backlog_max;  /* throttle above this many allocated bytes; 0 = never */
   uint64_t throttled_ns; /* time spent waiting for the collector */

@@ -27,9 +27,10 @@
 #define UWRX_PRELOAD_LIST "/dev/.uwrx-preload"
 #define UWRX_RECORDER_PATH "/dev/.uwrx-rec.so"
 
-/* Control call operation (uwrx_control.h): () -> an fd (O_CLOEXEC) of this process's
- * recorder buffer, <traces>/<logical pid>.r, created on first request; -ENOSYS when the
- * run does not record in process. The recorder maps it and closes the fd. */
+/* Control call operation (uwrx_control.h): (address of the recorder's clock read count
+ * in this process image) -> an fd (O_CLOEXEC) of this process's recorder buffer,
+ * <traces>/<logical pid>.r, created on first request; -ENOSYS when the run does not
+ * record in process. The recorder maps it and closes the fd. */
 #define UWRX_CTL_RECORDER 3
 
 /* The recorder buffer: a header page, then records as in a trace buffer file, written
@@ -41,6 +42,7 @@
 #define UWRX_REC_FILE_SIZE (64UL << 20)
 
 #define UWRX_REC_MAX_MOUNTS 64
+#define UWRX_REC_CLOCK_TIDS 16
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -61,6 +63,27 @@ struct uwrx_rec_header {
   int64_t window_lo_ns;      /* the parents' window (lo, hi]; 0, 0 without parents */
   int64_t window_hi_ns;
   uint64_t mount_ids[UWRX_REC_MAX_MOUNTS]; /* the overlays' mount ids (statx STATX_MNT_ID) */
+
+  /* Clock reads answered in process (src/native/init/clocks.c, "clock lease"). The
+   * recorder counts its reads in its own memory (the count a forked child inherits is
+   * the parent's at the fork); uwrx-init folds the count into the process's clocks when
+   * it next handles the process and publishes the result here under a sequence lock.
+   * A read is answered in process only while clock_open is 1 and the calling thread has
+   * no timed wait in progress (its next call must be notified: it ends the wait). */
+  uint32_t clock_seq;         /* odd while uwrx-init writes the fields up to clock_tids */
+  uint32_t clock_open;        /* 1: reads may be answered in process */
+  int32_t clock_mode;         /* the run's uwrx_time_config */
+  int32_t clock_waiting;      /* threads with a timed wait in progress */
+  int64_t clock_t0_ns;
+  int64_t clock_step_ns;
+  int64_t clock_wall_offset_ns;
+  int64_t clock_now_ns;       /* the process's uwrx_clock after clock_reads_base reads */
+  int64_t clock_cpu_ns;
+  int64_t clock_children_cpu_ns;
+  uint64_t clock_reads_base;
+  int32_t clock_tids[UWRX_REC_CLOCK_TIDS]; /* kernel tids of the waiting threads */
+  uint32_t clock_used;        /* set by the recorder after a read, cleared by uwrx-init */
+  uint32_t clock_reserved;
 };
 #endif
 

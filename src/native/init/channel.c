@@ -50,46 +50,101 @@ bool channel_read(int fd, uint8_t **data, size_t *len) {
   return true;
 }
 
-/* One envelope: {type, id?, re?, error?, body?}; id and re 0 when absent. */
-static void send_envelope(const char *type, uint64_t id, uint64_t re, const char *error, const struct mp_writer *body) {
-  struct mp_writer w;
-  mp_writer_init(&w);
-  mp_write_raw(&w, "\0\0\0\0", 4); /* length prefix, filled in below */
-  mp_write_map(&w, 1 + (id != 0) + (re != 0) + (error != NULL) + (body != NULL));
-  mp_write_cstr(&w, "type");
-  mp_write_cstr(&w, type);
+/* ---- held notices ----
+ * Process events come three per process (spawn, exec, exit); a write each costs a
+ * syscall here and, in Node, a socket wake-up, a read and a stream push. They are held
+ * and written together: before any other message (so the order is kept), once
+ * HELD_MAX_BYTES are held, and by pid 1's main loop HELD_MAX_NS after the first. */
+#define HELD_MAX_BYTES (32 * 1024)
+#define HELD_MAX_NS (10 * 1000000ull)
+
+static struct mp_writer held; /* framed envelopes; guarded by g.send_lock */
+static uint64_t held_since;
+
+static uint64_t monotonic_ns(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* send_lock held. A failed write means Node is gone; PDEATHSIG ends us shortly. */
+static void write_held(void) {
+  if (!held.len) return;
+  if (g.sock >= 0) write_full(g.sock, held.data, held.len);
+  held.len = 0;
+}
+
+/* One envelope, framed: {type, id?, re?, error?, body?}; id and re 0 when absent. False
+ * when out of memory (reported). */
+static bool frame_envelope(struct mp_writer *w, const char *type, uint64_t id, uint64_t re, const char *error,
+                           const struct mp_writer *body) {
+  mp_writer_init(w);
+  mp_write_raw(w, "\0\0\0\0", 4); /* length prefix, filled in below */
+  mp_write_map(w, 1 + (id != 0) + (re != 0) + (error != NULL) + (body != NULL));
+  mp_write_cstr(w, "type");
+  mp_write_cstr(w, type);
   if (id) {
-    mp_write_cstr(&w, "id");
-    mp_write_uint(&w, id);
+    mp_write_cstr(w, "id");
+    mp_write_uint(w, id);
   }
   if (re) {
-    mp_write_cstr(&w, "re");
-    mp_write_uint(&w, re);
+    mp_write_cstr(w, "re");
+    mp_write_uint(w, re);
   }
   if (error) {
-    mp_write_cstr(&w, "error");
-    mp_write_cstr(&w, error);
+    mp_write_cstr(w, "error");
+    mp_write_cstr(w, error);
   }
   if (body) {
-    mp_write_cstr(&w, "body");
-    mp_write_raw(&w, body->data, body->len);
+    mp_write_cstr(w, "body");
+    mp_write_raw(w, body->data, body->len);
   }
-  if (w.failed) problem(PROBLEM_NO_MEMORY);
-  if (!w.failed && g.sock >= 0) {
-    uint32_t n = (uint32_t)(w.len - 4);
-    w.data[0] = (uint8_t)n;
-    w.data[1] = (uint8_t)(n >> 8);
-    w.data[2] = (uint8_t)(n >> 16);
-    w.data[3] = (uint8_t)(n >> 24);
-    pthread_mutex_lock(&g.send_lock);
-    /* A failed write means Node is gone; PDEATHSIG ends us shortly. */
-    write_full(g.sock, w.data, w.len);
-    pthread_mutex_unlock(&g.send_lock);
+  if (w->failed) {
+    problem(PROBLEM_NO_MEMORY);
+    mp_writer_free(w);
+    return false;
   }
+  uint32_t n = (uint32_t)(w->len - 4);
+  w->data[0] = (uint8_t)n;
+  w->data[1] = (uint8_t)(n >> 8);
+  w->data[2] = (uint8_t)(n >> 16);
+  w->data[3] = (uint8_t)(n >> 24);
+  return true;
+}
+
+static void send_envelope(const char *type, uint64_t id, uint64_t re, const char *error, const struct mp_writer *body) {
+  struct mp_writer w;
+  if (!frame_envelope(&w, type, id, re, error, body)) return;
+  pthread_mutex_lock(&g.send_lock);
+  write_held();
+  if (g.sock >= 0) write_full(g.sock, w.data, w.len);
+  pthread_mutex_unlock(&g.send_lock);
   mp_writer_free(&w);
 }
 
 void channel_send(const char *type, const struct mp_writer *body) { send_envelope(type, 0, 0, NULL, body); }
+
+void channel_post(const char *type, const struct mp_writer *body) {
+  struct mp_writer w;
+  if (!frame_envelope(&w, type, 0, 0, NULL, body)) return;
+  pthread_mutex_lock(&g.send_lock);
+  if (!held.len) held_since = monotonic_ns();
+  mp_write_raw(&held, w.data, w.len);
+  if (held.failed) {
+    /* nothing is lost: what was held goes now, with this one */
+    held.failed = false;
+    write_held();
+    if (g.sock >= 0) write_full(g.sock, w.data, w.len);
+  } else if (held.len >= HELD_MAX_BYTES) write_held();
+  pthread_mutex_unlock(&g.send_lock);
+  mp_writer_free(&w);
+}
+
+void channel_flush(bool all) {
+  pthread_mutex_lock(&g.send_lock);
+  if (held.len && (all || monotonic_ns() - held_since >= HELD_MAX_NS)) write_held();
+  pthread_mutex_unlock(&g.send_lock);
+}
 
 /* ---- requests to Node ---- */
 
@@ -105,12 +160,6 @@ struct outgoing {
 static pthread_mutex_t outgoing_lock = PTHREAD_MUTEX_INITIALIZER;
 static struct outgoing *outgoing;
 static uint64_t next_request_id = 1;
-
-static uint64_t monotonic_ns(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
-}
 
 uint64_t channel_request(const char *type, const struct mp_writer *body, unsigned timeout_ms,
                          channel_reply_fn on_reply, void *arg) {

@@ -15,12 +15,15 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
 #include "init.h"
+#include "uwrx_recorder.h"
 
 #ifndef SYS_epoll_pwait2
 #define SYS_epoll_pwait2 441
@@ -66,12 +69,102 @@ static int ns_last_pid(void) {
   return atoi(buf);
 }
 
+/* ---- the clock lease: reads the in-process recorder answers ----
+ * A dynamically linked process with the recorder reads its clocks without a
+ * notification while uwrx-init leases them to it: the recorder counts its reads in the
+ * process's own memory and computes each answer from the clocks published in its
+ * buffer's header (uwrx_recorder.h) with the same dettime.c code, as if this file had
+ * answered. uwrx-init folds the count into the process's clock whenever it handles the
+ * process (lease_fold), and publishes the clock after every change (lease_publish), so
+ * both paths give the values the notification path alone gives:
+ *  - a thread with a timed wait in progress reads through a notification (its next call
+ *    ends the wait), and so does a process with an armed timer;
+ *  - a child starts from its parent's clock at the fork: the count it inherited in its
+ *    copy of the parent's memory says how many of the parent's reads came before it.
+ * All of it under g.lock. */
+
+static bool read_count(pid_t pid, uint64_t addr, uint64_t *out) {
+  struct iovec local = { out, sizeof *out }, remote = { (void *)(uintptr_t)addr, sizeof *out };
+  return addr && process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *out;
+}
+
+/* Folds the reads `p` answered itself since the last fold into its clock. */
+static void lease_fold(struct proc *p) {
+  struct uwrx_rec_header *h = p->repro.lease_hdr;
+  if (!h || !p->repro.lease_addr || !__atomic_exchange_n(&h->clock_used, 0, __ATOMIC_ACQ_REL)) return;
+  uint64_t n;
+  if (!read_count(p->tgid, p->repro.lease_addr, &n) || n < p->repro.lease_reads) return;
+  uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(n - p->repro.lease_reads));
+  p->repro.lease_reads = n;
+}
+
+/* Publishes the clock of `p`, the threads whose reads must be notified, and whether the
+ * recorder may answer at all. */
+static void lease_publish(struct proc *p) {
+  struct uwrx_rec_header *h = p->repro.lease_hdr;
+  if (!h) return;
+  int waiting = 0;
+  int32_t tids[UWRX_REC_CLOCK_TIDS] = { 0 };
+  for (struct repro_thread *t = p->repro.threads; t; t = t->next) {
+    if (!t->busy) continue;
+    if (waiting < UWRX_REC_CLOCK_TIDS) tids[waiting] = t->tid;
+    waiting++;
+  }
+  bool open = p->repro.lease_addr && p->repro.armed_timers == 0;
+  uint32_t seq = __atomic_load_n(&h->clock_seq, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_seq, seq + 1, __ATOMIC_RELAXED);
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  __atomic_store_n(&h->clock_open, open ? 1u : 0u, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_waiting, waiting, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_now_ns, p->repro.clock.now_ns, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_cpu_ns, p->repro.clock.cpu_ns, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_children_cpu_ns, p->repro.clock.children_cpu_ns, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_reads_base, p->repro.lease_reads, __ATOMIC_RELAXED);
+  for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++) __atomic_store_n(&h->clock_tids[i], tids[i], __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_seq, seq + 2, __ATOMIC_RELEASE);
+}
+
+void clocks_recorder(struct proc *p, int fd, uint64_t count_addr) {
+  const struct repro_config *c = repro_config_get();
+  if (!p || !c->enabled || c->time.mode == UWRX_TIME_REAL) return;
+  pthread_mutex_lock(&g.lock);
+  if (!p->repro.lease_hdr) {
+    void *m = mmap(NULL, sizeof(struct uwrx_rec_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (m != MAP_FAILED) {
+      struct uwrx_rec_header *h = m;
+      h->clock_mode = c->time.mode;
+      h->clock_t0_ns = c->time.t0_ns;
+      h->clock_step_ns = c->time.step_ns;
+      h->clock_wall_offset_ns = c->time.wall_offset_ns;
+      p->repro.lease_hdr = h;
+    }
+  }
+  /* a new image counts from 0; a forked child from what it inherited (read at its spawn) */
+  uint64_t n;
+  p->repro.lease_addr = read_count(p->tgid, count_addr, &n) ? count_addr : 0;
+  p->repro.lease_reads = p->repro.lease_addr ? n : 0;
+  lease_publish(p);
+  pthread_mutex_unlock(&g.lock);
+}
+
+void clocks_exec(struct proc *p) {
+  p->repro.lease_addr = 0;
+  p->repro.lease_reads = 0;
+  lease_publish(p);
+}
+
+static void clocks_exited(struct proc *p, bool known, int status) {
+  (void)known, (void)status;
+  if (p->repro.lease_hdr) munmap(p->repro.lease_hdr, sizeof(struct uwrx_rec_header));
+  p->repro.lease_hdr = NULL;
+}
+
 /* The clock of `p` is about to change because of a call made at `last_pid` (lock held).
  * Changes of calls made while no pid was handed out are one change for any child. */
 static void mark(struct proc *p, int last_pid) {
   struct proc_repro *r = &p->repro;
   if (r->nmarks && r->marks[(r->nmarks - 1) % CLOCK_MARKS].last_pid == last_pid) return;
-  r->marks[r->nmarks % CLOCK_MARKS] = (struct clock_mark){ last_pid, r->clock.now_ns };
+  r->marks[r->nmarks % CLOCK_MARKS] = (struct clock_mark){ last_pid, r->clock.now_ns, r->lease_reads };
   r->nmarks++;
 }
 
@@ -83,12 +176,24 @@ static bool single_threaded(pid_t pid) {
 
 static void join_reaped(struct proc *p);
 
-/* The parent's clock when it forked `child` (lock held). */
-static int64_t fork_clock(struct proc *parent, struct proc *child) {
+/* `now_ns`, which counts `folded` reads answered in process, as it was after the first
+ * `reads` of them. */
+static int64_t before_reads(int64_t now_ns, uint64_t folded, uint64_t reads) {
+  if (reads >= folded) return now_ns;
+  uwrx_clock k = { .now_ns = now_ns };
+  uwrx_time_after_reads(cfg(), &k, -(int64_t)(folded - reads));
+  return k.now_ns;
+}
+
+/* The parent's clock when it forked `child`, which inherited the parent's count of reads
+ * answered in process, `reads` (lock held). */
+static int64_t fork_clock(struct proc *parent, struct proc *child, uint64_t reads) {
   struct proc_repro *r = &parent->repro;
   unsigned first = r->nmarks > CLOCK_MARKS ? r->nmarks - CLOCK_MARKS : 0;
-  for (unsigned i = first; i < r->nmarks; i++)
-    if (r->marks[i % CLOCK_MARKS].last_pid >= child->tgid) return r->marks[i % CLOCK_MARKS].now_ns;
+  for (unsigned i = first; i < r->nmarks; i++) {
+    const struct clock_mark *m = &r->marks[i % CLOCK_MARKS];
+    if (m->last_pid >= child->tgid) return before_reads(m->now_ns, m->reads, reads);
+  }
   /* Forked after the parent's latest call. A wait that call made had returned: its end and
    * the children it reaped count now (one thread: a thread of several may still wait). */
   for (struct repro_thread *t = r->threads; t; t = t->next) {
@@ -98,7 +203,7 @@ static int64_t fork_clock(struct proc *parent, struct proc *child) {
     if (t->reaping) join_reaped(parent);
     t->settled = true;
   }
-  return r->clock.now_ns;
+  return before_reads(r->clock.now_ns, r->lease_reads, reads);
 }
 
 /* ---- processes ---- */
@@ -109,8 +214,16 @@ static void clocks_spawned(struct proc *p, struct proc *parent) {
   uwrx_clock at_fork;
   const uwrx_clock *from = NULL;
   if (parent) {
+    /* the child's copy of the parent's read count is the count at the fork (a child
+     * sharing the parent's memory, vfork, stopped the forking thread: the same) */
+    lease_fold(parent);
+    uint64_t reads = parent->repro.lease_reads, inherited;
+    if (read_count(p->tgid, parent->repro.lease_addr, &inherited) && inherited <= reads) reads = inherited;
     at_fork = parent->repro.clock;
-    at_fork.now_ns = fork_clock(parent, p);
+    at_fork.now_ns = fork_clock(parent, p, reads);
+    lease_publish(parent);
+    p->repro.lease_addr = parent->repro.lease_addr;
+    p->repro.lease_reads = reads;
     from = &at_fork;
     p->repro.vdso_hidden = parent->repro.vdso_hidden;
     struct proc_repro *r = &parent->repro;
@@ -132,6 +245,7 @@ static struct repro_thread *busy_thread(struct proc *p, pid_t tid) {
     t->settled = false;
     t->entry_last_pid = ns_last_pid();
     __atomic_add_fetch(&p->repro.busy_threads, 1, __ATOMIC_RELAXED);
+    lease_publish(p); /* its reads go through notifications until its next call */
   }
   return t;
 }
@@ -170,6 +284,7 @@ static enum verdict on_reap(struct notif_ctx *ctx) {
   if (which >= 0 && t) {
     mark(ctx->proc, t->entry_last_pid);
     join_ended(ctx->proc, which);
+    lease_publish(ctx->proc);
   }
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
@@ -186,8 +301,10 @@ static enum verdict on_child_exit(struct notif_ctx *ctx) {
   for (struct repro_thread *t = parent ? parent->repro.threads : NULL; t && !waiting; t = t->next)
     if (t->busy && t->reaping && t->reap_blocking && (t->reap_pid == 0 || t->reap_pid == c->tgid)) waiting = t;
   if (waiting) {
+    lease_fold(parent);
     mark(parent, waiting->entry_last_pid);
     join_ended(parent, c->tgid);
+    lease_publish(parent);
   }
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
@@ -213,11 +330,18 @@ static void fire_timers(struct proc *p, int64_t real_now) {
     armed += p->repro.timers[i].active;
   }
   __atomic_store_n(&p->repro.armed_timers, armed, __ATOMIC_RELAXED);
+  lease_publish(p);
 }
 
 static void clocks_resumed(struct notif_ctx *ctx) {
   struct proc *p = ctx->proc;
   if (!p) return;
+  if (__atomic_load_n(&p->repro.lease_hdr, __ATOMIC_RELAXED)) {
+    /* what it read in process comes before this call */
+    pthread_mutex_lock(&g.lock);
+    lease_fold(p);
+    pthread_mutex_unlock(&g.lock);
+  }
   if (__atomic_load_n(&p->repro.armed_timers, __ATOMIC_RELAXED)) {
     int last = ns_last_pid();
     pthread_mutex_lock(&g.lock);
@@ -249,6 +373,7 @@ static void clocks_resumed(struct notif_ctx *ctx) {
     t->rewrite_len = 0;
     t->busy = false;
     __atomic_sub_fetch(&p->repro.busy_threads, 1, __ATOMIC_RELAXED);
+    lease_publish(p);
   }
   pthread_mutex_unlock(&g.lock);
   /* Put the program's deadline back unless it changed it meanwhile (a loop that waits on
@@ -265,6 +390,7 @@ bool clocks_stamp(struct proc *p, int64_t *ns) {
   pthread_mutex_lock(&g.lock);
   mark(p, last);
   bool ok = uwrx_time_read(&c->time, &p->repro.clock, 0 /* CLOCK_REALTIME */, ns);
+  lease_publish(p);
   pthread_mutex_unlock(&g.lock);
   return ok;
 }
@@ -287,6 +413,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
     pthread_mutex_lock(&g.lock);
     mark(ctx->proc, last);
     int faked = uwrx_time_read(cfg(), k, (int32_t)req->data.args[0], &ns);
+    lease_publish(ctx->proc);
     pthread_mutex_unlock(&g.lock);
     if (!faked) return VERDICT_CONTINUE;
     int64_t ts[2];
@@ -299,6 +426,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
       pthread_mutex_lock(&g.lock);
       mark(ctx->proc, last);
       uwrx_time_gettimeofday(cfg(), k, &sec, &usec);
+      lease_publish(ctx->proc);
       pthread_mutex_unlock(&g.lock);
       int64_t val[2] = { sec, usec };
       if (!target_write(ctx, tv, val, sizeof val)) return answer(ctx, 0, EFAULT);
@@ -315,6 +443,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
     pthread_mutex_lock(&g.lock);
     mark(ctx->proc, last);
     int faked = uwrx_time_times(cfg(), k, 1000000000 / sysconf(_SC_CLK_TCK), out);
+    lease_publish(ctx->proc);
     pthread_mutex_unlock(&g.lock);
     if (!faked) return VERDICT_CONTINUE;
     if (req->data.args[0] && !target_write(ctx, req->data.args[0], &out[1], 4 * sizeof out[0])) return answer(ctx, 0, EFAULT);
@@ -329,6 +458,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
     pthread_mutex_lock(&g.lock);
     mark(ctx->proc, last);
     int faked = uwrx_time_rusage(cfg(), k, who == -1, &user, &sys);
+    lease_publish(ctx->proc);
     pthread_mutex_unlock(&g.lock);
     if (!faked) return VERDICT_CONTINUE;
     usage[0] = user / 1000000000, usage[1] = user % 1000000000 / 1000;
@@ -339,6 +469,7 @@ static enum verdict on_read(struct notif_ctx *ctx) {
     pthread_mutex_lock(&g.lock);
     mark(ctx->proc, last);
     uwrx_time_time(cfg(), k, &sec);
+    lease_publish(ctx->proc);
     pthread_mutex_unlock(&g.lock);
     uint64_t tloc = req->data.args[0];
     if (tloc && !target_write(ctx, tloc, &sec, sizeof sec)) return answer(ctx, 0, EFAULT);
@@ -591,4 +722,5 @@ const struct feature feature_clocks = {
   .subs = SUBSCRIPTIONS(clock_calls),
   .on_spawn = clocks_spawned,
   .on_call = clocks_resumed,
+  .on_exit = clocks_exited,
 };

@@ -51,6 +51,7 @@ struct repro_thread {
 struct clock_mark {
   int last_pid;
   int64_t now_ns;
+  uint64_t reads; /* the recorder's read count folded into now_ns (clocks.c, clock lease) */
 };
 
 /* Timers of a process whose expiry moves its clocks: alarm/ITIMER_REAL and a few
@@ -71,6 +72,10 @@ struct proc_repro {
   int busy_threads;          /* threads with busy set (atomic reads skip the lookup) */
   uwrx_timer timers[REPRO_TIMERS]; /* ITIMER_REAL (key -1) and timerfds (key: fd) */
   int armed_timers;          /* active entries of timers (atomic reads skip the check) */
+  /* The clock lease (clocks.c): reads the in-process recorder answers. */
+  struct uwrx_rec_header *lease_hdr; /* its recorder buffer's header, mapped here (g.lock) */
+  uint64_t lease_addr;       /* address of the recorder's read count in the current image */
+  uint64_t lease_reads;      /* the value of that count already folded into clock */
 };
 
 /* Plan keys "seed", "t0Ns", "timeMode", "timeStepNs": 1 consumed, 0 malformed, -1 not ours. */
@@ -108,6 +113,11 @@ struct rebuild_skip;
  * which then moves on as after a read, so whatever it changes or reaps later is newer.
  * False when the clocks are not virtual. */
 bool clocks_stamp(struct proc *p, int64_t *ns);
+/* The recorder of `p` set up (its buffer is `fd`; its read count at `count_addr`):
+ * publishes the process's clocks for reads in process. */
+void clocks_recorder(struct proc *p, int fd, uint64_t count_addr);
+/* `p` runs a new program (lock held): its recorder, and its read count, are gone. */
+void clocks_exec(struct proc *p);
 
 /* ---- file times (filetimes.c): when this attempt changed its files ---- */
 
@@ -227,6 +237,12 @@ bool plan_execute(const struct plan *plan);
 bool channel_read(int fd, uint8_t **data, size_t *len);
 /* Sends one notification; `body` may be NULL. Thread-safe. */
 void channel_send(const char *type, const struct mp_writer *body);
+/* Sends one notification soon: held with others, written before the next message sent
+ * with channel_send or channel_request, or by channel_flush. Thread-safe. */
+void channel_post(const char *type, const struct mp_writer *body);
+/* Writes what channel_post holds: all of it, or only once it was held long enough
+ * (pid 1's main loop calls this at every turn). */
+void channel_flush(bool all);
 
 /* Asks Node; `on_reply` runs later in pid 1's main loop with the answer's body, or with
  * NULL and a reason (Node's error, "timed out"). Thread-safe; returns the request id
@@ -315,9 +331,18 @@ void procs_init(void);
 /* Plan key "replayPids": the replayed attempt's tree keys and pids as flat triples
  * (parent pid, ordinal from 0, pid); false when malformed. */
 bool procs_parse_replay_pids(struct mp_reader *r);
-/* Process of thread `tid`, registering it on first sight (reads /proc). The table lock
- * must be held. NULL when the thread vanished. */
-struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time);
+/* What registering a thread seen for the first time reads from /proc, read before the
+ * table's lock is taken so that other handlers do not wait for it. */
+struct first_sight {
+  bool known;                 /* its status was read */
+  pid_t tgid, ppid;
+  struct child_list older;    /* the parent's children alive with a pid below tgid */
+};
+void procs_first_sight(pid_t tid, struct first_sight *f);
+void procs_first_sight_free(struct first_sight *f);
+/* Process of thread `tid`, registering it on first sight (with `f` when read before,
+ * else reading /proc now). The table lock must be held. NULL when the thread vanished. */
+struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f);
 /* Process of thread `tid` if registered, NULL otherwise. The table lock must be held. */
 struct proc *procs_find(pid_t tid);
 /* Called with the lock held on each notification of a process with a pending exec. */

@@ -466,6 +466,7 @@ static __attribute__((noreturn)) void pid1_main(void) {
     procs_flush_pending(false);
     pthread_mutex_unlock(&g.lock);
     channel_expire();
+    channel_flush(false);
   }
   pthread_mutex_lock(&g.lock);
   g.finishing = true;

@@ -141,14 +141,24 @@ static void *handler_thread(void *arg) {
     resp->id = req->id;
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     struct notif_ctx ctx = { .req = req, .resp = resp, .proc = NULL, .memfd = -1 };
+    struct first_sight seen = { 0 };
+    bool first = false;
     pthread_mutex_lock(&g.lock);
+    if (!procs_find(req->pid) && !g.finishing) {
+      /* a new process: its /proc reads need no lock (the rest of the table does) */
+      pthread_mutex_unlock(&g.lock);
+      procs_first_sight(req->pid, &seen);
+      first = true;
+      pthread_mutex_lock(&g.lock);
+    }
     /* taken under the lock: with several handler threads, processes are registered (and
      * numbered) in the order of their start times */
     ctx.time = now_ns();
-    ctx.proc = procs_get(req->pid, req->id, ctx.time);
+    ctx.proc = procs_get(req->pid, req->id, ctx.time, first ? &seen : NULL);
     if (ctx.proc) trace_hold(ctx.proc);
     if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
     pthread_mutex_unlock(&g.lock);
+    if (first) procs_first_sight_free(&seen);
     if (ctx.proc) features_call(&ctx);
     enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);

@@ -119,48 +119,65 @@ static bool contains(const pid_t *pids, size_t n, pid_t pid) {
   return false;
 }
 
-/* 1 + the number of the parent's (pid `ppid`) children with a pid below `pid`: those
- * registered before and those alive now (a child registers at its first notified call,
- * exit_group at the latest, so none is missed before its parent could reap it). Pids
- * grow in creation order, so this is the order in which the parent created its children,
- * however the scheduler ordered their first calls. */
-static uint32_t child_ordinal(struct child_list *siblings, pid_t ppid, pid_t pid) {
-  uint32_t below = 0;
-  for (size_t i = 0; i < siblings->n; i++)
-    if (siblings->pids[i] < pid) below++;
+/* The children of `ppid` alive now with a pid below `pid`, from every thread's
+ * /proc/<ppid>/task/<tid>/children ("pid pid ... "): read without the table's lock. */
+static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
+  out->n = 0;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", ppid);
   DIR *d = opendir(path);
-  if (d) {
-    struct dirent *e;
-    while ((e = readdir(d))) {
-      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-      char file[320];
-      snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
-      int fd = open(file, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) continue;
-      /* "pid pid ... ": read in chunks, carrying a pid cut at a chunk's end */
-      char buf[4096 + 16];
-      size_t kept = 0;
-      ssize_t n;
-      while ((n = read(fd, buf + kept, 4096)) > 0) {
-        size_t len = kept + (size_t)n;
-        size_t last = len;
-        while (last > 0 && buf[last - 1] != ' ') last--;
-        buf[last ? last - 1 : 0] = 0;
-        for (char *s = buf, *end; last && *s; s = end) {
-          long child = strtol(s, &end, 10);
-          if (end == s) break;
-          if (child > 0 && child < pid && !contains(siblings->pids, siblings->n, (pid_t)child)) below++;
+  if (!d) return;
+  struct dirent *e;
+  while ((e = readdir(d))) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    char file[320];
+    snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
+    int fd = open(file, O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    /* read in chunks, carrying a pid cut at a chunk's end */
+    char buf[4096 + 16];
+    size_t kept = 0;
+    ssize_t n;
+    while ((n = read(fd, buf + kept, 4096)) > 0) {
+      size_t len = kept + (size_t)n;
+      size_t last = len;
+      while (last > 0 && buf[last - 1] != ' ') last--;
+      buf[last ? last - 1 : 0] = 0;
+      for (char *s = buf, *end; last && *s; s = end) {
+        long child = strtol(s, &end, 10);
+        if (end == s) break;
+        if (child <= 0 || child >= pid) continue;
+        if (out->n == out->cap) {
+          size_t cap = out->cap ? out->cap * 2 : 8;
+          pid_t *grown = realloc(out->pids, cap * sizeof *grown);
+          if (!grown) continue;
+          out->pids = grown;
+          out->cap = cap;
         }
-        kept = len - last;
-        if (kept > 16) kept = 0; /* not a pid: give up on it */
-        memmove(buf, buf + last, kept);
+        out->pids[out->n++] = (pid_t)child;
       }
-      close(fd);
+      kept = len - last;
+      if (kept > 16) kept = 0; /* not a pid: give up on it */
+      memmove(buf, buf + last, kept);
     }
-    closedir(d);
+    close(fd);
   }
+  closedir(d);
+}
+
+/* 1 + the number of the parent's children with a pid below `pid`: those registered
+ * before (`siblings`) and those alive when `older` was read (a child registers at its
+ * first notified call, exit_group at the latest, so none is missed before its parent
+ * could reap it; `older` may be read before the lock is taken, since a child that ends
+ * after that read registered before it ended). Pids grow in creation order, so this is
+ * the order in which the parent created its children, however the scheduler ordered
+ * their first calls. */
+static uint32_t child_ordinal(struct child_list *siblings, const struct child_list *older, pid_t pid) {
+  uint32_t below = 0;
+  for (size_t i = 0; i < siblings->n; i++)
+    if (siblings->pids[i] < pid) below++;
+  for (size_t i = 0; i < older->n; i++)
+    if (!contains(siblings->pids, siblings->n, older->pids[i])) below++;
   if (siblings->n == siblings->cap) {
     size_t cap = siblings->cap ? siblings->cap * 2 : 8;
     pid_t *grown = realloc(siblings->pids, cap * sizeof *grown);
@@ -237,7 +254,7 @@ static void send_spawn(const struct proc *p) {
   mp_write_int(&w, p->tgid);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, p->start_time);
-  channel_send(MSG_SPAWN, &w);
+  channel_post(MSG_SPAWN, &w);
   mp_writer_free(&w);
 }
 
@@ -247,7 +264,8 @@ struct proc *procs_find(pid_t tid) { return map_find(tid); }
  * pidfd is taken while the process is known to be the one meant: `notif_id` (0: none)
  * is a notification it waits in; `child` (0: none) a registered-now child whose
  * parent it still is. */
-static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time);
+static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time,
+                                  const struct child_list *older);
 
 /* The parent of a process seen for the first time, registered first if it was not yet:
  * since fork is not notified, a parent may fork before any call of its own was seen.
@@ -257,13 +275,21 @@ static struct proc *parent_of(pid_t ppid, pid_t child, uint64_t time) {
   if (parent || ppid <= 1) return parent;
   pid_t tgid, grand;
   if (!read_status_ids(ppid, &tgid, &grand) || tgid != ppid) return NULL;
-  return register_proc(ppid, tgid, grand, 0, child, time);
+  return register_proc(ppid, tgid, grand, 0, child, time, NULL);
 }
 
-static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time) {
+/* `older`: the parent's children below `tgid` as read before the lock; NULL: read now. */
+static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time,
+                                  const struct child_list *older) {
+  struct child_list read_now = { 0 };
+  if (!older) {
+    read_older_children(ppid, tgid, &read_now);
+    older = &read_now;
+  }
   struct proc *parent = parent_of(ppid, tgid, time);
   struct proc *p = calloc(1, sizeof *p);
   if (!p) {
+    free(read_now.pids);
     problem(PROBLEM_NO_MEMORY);
     return NULL;
   }
@@ -272,6 +298,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
     struct proc **grown = realloc(all, cap * sizeof *all);
     if (!grown) {
       free(p);
+      free(read_now.pids);
       problem(PROBLEM_NO_MEMORY);
       return NULL;
     }
@@ -282,7 +309,8 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   p->tgid = tgid;
   p->ppid = ppid;
   p->parent_logical = parent ? parent->logical : 1;
-  p->ordinal = child_ordinal(parent ? &parent->children : &root_children, ppid, tgid);
+  p->ordinal = child_ordinal(parent ? &parent->children : &root_children, older, tgid);
+  free(read_now.pids);
   p->logical = assign_logical(p->parent_logical, p->ordinal);
   p->start_time = time;
   p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
@@ -310,16 +338,28 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   return p;
 }
 
-struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time) {
+void procs_first_sight(pid_t tid, struct first_sight *f) {
+  memset(f, 0, sizeof *f);
+  f->known = read_status_ids(tid, &f->tgid, &f->ppid);
+  if (f->known) read_older_children(f->ppid, f->tgid, &f->older);
+}
+
+void procs_first_sight_free(struct first_sight *f) {
+  free(f->older.pids);
+  f->older.pids = NULL;
+}
+
+struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f) {
   struct proc *p = map_find(tid);
   if (p || g.finishing) return p;
   pid_t tgid, ppid;
-  if (!read_status_ids(tid, &tgid, &ppid)) return NULL;
+  if (f && f->known) tgid = f->tgid, ppid = f->ppid;
+  else if (!read_status_ids(tid, &tgid, &ppid)) return NULL;
   if (tgid != tid && (p = map_find(tgid))) {
     map_add(tid, p);
     return p;
   }
-  return register_proc(tid, tgid, ppid, notif_id, 0, time);
+  return register_proc(tid, tgid, ppid, notif_id, 0, time, f && f->known ? &f->older : NULL);
 }
 
 /* ---- execs ---- */
@@ -360,9 +400,9 @@ static bool old_image_gone(const struct pending_exec *e) {
          pread(e->old_mm, &byte, 1, (off_t)e->before.start_stack) == 0;
 }
 
+/* `e->before` is taken by the caller, without the lock, while the exec waits. */
 void procs_exec_seen(struct proc *p, struct pending_exec *e) {
   free_exec(p->exec);
-  snapshot(p->tgid, &e->before);
   p->exec = e;
 }
 
@@ -381,7 +421,7 @@ static void send_exec(const struct proc *p, const struct pending_exec *e) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, e->time);
-  channel_send(MSG_EXEC, &w);
+  channel_post(MSG_EXEC, &w);
   mp_writer_free(&w);
   features_exec(p, e);
 }
@@ -391,14 +431,20 @@ static void send_exec(const struct proc *p, const struct pending_exec *e) {
  * a sibling thread may run before the exec completes. */
 void procs_check_exec(struct proc *p, pid_t tid) {
   struct pending_exec *e = p->exec;
-  struct exec_snapshot now;
-  snapshot(p->tgid, &now);
-  bool changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
-                 now.start_stack != e->before.start_stack || now.arg_start != e->before.arg_start ||
-                 now.arg_end != e->before.arg_end || now.env_start != e->before.env_start ||
-                 now.env_end != e->before.env_end || old_image_gone(e);
+  /* the old image gone settles it with one read; only a vfork child's exec or a failed
+   * one needs the snapshot compared */
+  bool changed = old_image_gone(e);
+  if (!changed) {
+    struct exec_snapshot now;
+    snapshot(p->tgid, &now);
+    changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
+              now.start_stack != e->before.start_stack || now.arg_start != e->before.arg_start ||
+              now.arg_end != e->before.arg_end || now.env_start != e->before.env_start ||
+              now.env_end != e->before.env_end;
+  }
   if (changed) {
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
+    clocks_exec(p);
     send_exec(p, e);
   }
   else if (tid != e->tid) return;
@@ -422,7 +468,7 @@ static void send_exit(struct proc *p, bool known, int status) {
   else mp_write_nil(&w);
   mp_write_cstr(&w, "time");
   mp_write_uint(&w, p->end_time);
-  channel_send(MSG_EXIT, &w);
+  channel_post(MSG_EXIT, &w);
   mp_writer_free(&w);
 }
 
@@ -604,6 +650,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   char link[64];
   snprintf(link, sizeof link, "/proc/%d/cwd", req->pid);
   e->cwd = read_link(link);
+  snapshot(ctx->proc->tgid, &e->before);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!notif_id_valid(req->id) || !e->path) {
     free_exec(e);

@@ -95,6 +95,8 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
   }
   if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&recorder_lock);
+  /* before the answer: the recorder reads its clocks from the header right after */
+  if (ok) clocks_recorder(p, fd, ctx->req->data.args[1]);
   if (ok) {
     struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd,
                                          .newfd = 0, .newfd_flags = O_CLOEXEC };

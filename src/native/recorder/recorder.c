@@ -1,10 +1,12 @@
 /* The in-process recorder (uwrx_recorder.h): libc's read-only file calls answered in the
  * process, recorded into its recorder buffer.
  *
- * Interposition, not patching: the dynamic linker binds the program's (and every
- * library's) calls of these symbols here, so no code is ever modified while another
- * thread could run it. libc's internal calls (fopen's open, opendir's fstat) do not go
- * through symbols and take the notification path, as do static programs.
+ * Interposition first: the dynamic linker binds the program's (and every library's)
+ * calls of these symbols here. libc's internal calls do not go through symbols; the one
+ * that matters, fstatat (behind every fstat of opendir, stdio, realpath), is redirected
+ * here by a jump written over libc's entry before main while the process has one
+ * thread (redirect.c), never while another thread could run that code. Other internal
+ * calls (opendir's open) and static programs take the notification path.
  *
  * A call is answered here only when all of these hold, else it goes to the kernel
  * through an ordinary syscall instruction (seccomp notifies uwrx-init, which records
@@ -38,6 +40,8 @@
 #include "uwrx_events.h"
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
+#include "redirect.h"
+#include "../common/dettime.h"
 
 #define EXPORT __attribute__((visibility("default")))
 #define ALIGN8(n) (((n) + 7) & ~(size_t)7)
@@ -92,6 +96,10 @@ static struct {
 
 static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret */
 
+/* Clock reads answered in this process image (see "clocks" below): in private memory, so
+ * a forked child's copy says how many of them came before the fork. */
+static uint64_t clock_reads;
+
 static int map_gate(void) {
   long p = slow6(SYS_mmap, (long)UWRX_GATE_ADDR, 4096, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -134,7 +142,7 @@ static void setup(void) {
   if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread, or a signal */
   static int atfork_done;
   int state = OFF;
-  long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, 0, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd >= 0) {
     long p = slow6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     slow6(SYS_close, fd, 0, 0, 0, 0, 0);
@@ -455,20 +463,25 @@ static void stat_of_statx(struct stat *st, const struct statx *x) {
 /* The flags newfstatat accepts; anything else goes to the kernel as it is (EINVAL). */
 #define FSTATAT_FLAGS (AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH | AT_NO_AUTOMOUNT)
 
+/* fstat: a descriptor's stat (an empty path with AT_EMPTY_PATH). The notification path
+ * records no access for it (the open was recorded), so neither does the recorder. */
+static int by_fd(int dirfd, const char *path, int flags) { return !path[0] && (flags & AT_EMPTY_PATH) && dirfd >= 0; }
+
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
-  if (path && path[0] && st && !(flags & ~FSTATAT_FLAGS) && fast()) {
+  if (path && (path[0] || by_fd(dirfd, path, flags)) && st && !(flags & ~FSTATAT_FLAGS) && fast()) {
     struct statx x;
+    int fd_only = !path[0];
     long r = gate6(SYS_statx, dirfd, (long)path, flags, STATX_BASIC_STATS, (long)&x, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
+      if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
     if (shows_own_time(&x)) {
       stat_of_statx(st, &x);
       uwrx_stat_show(st, statx_ns(&x.stx_mtime), 0);
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
+      if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
       return 0;
     }
   }
@@ -486,6 +499,17 @@ EXPORT int fstatat(int dirfd, const char *path, struct stat *st, int flags) { re
 EXPORT int fstatat64(int dirfd, const char *path, struct stat64 *st, int flags) {
   return do_fstatat(dirfd, path, (struct stat *)st, flags);
 }
+static int do_fstat(int fd, struct stat *st) {
+  if (fd < 0) {
+    errno = EBADF;
+    return -1;
+  }
+  return do_fstatat(fd, "", st, AT_EMPTY_PATH);
+}
+
+EXPORT int fstat(int fd, struct stat *st) { return do_fstat(fd, st); }
+EXPORT int fstat64(int fd, struct stat64 *st) { return do_fstat(fd, (struct stat *)st); }
+
 /* The versioned entry points of binaries built against glibc before 2.33 (x86_64 has one
  * struct stat layout, version 1). */
 EXPORT int __xstat(int ver, const char *path, struct stat *st) { (void)ver; return do_fstatat(AT_FDCWD, path, st, 0); }
@@ -501,6 +525,14 @@ EXPORT int __lxstat64(int ver, const char *path, struct stat64 *st) {
   (void)ver;
   return do_fstatat(AT_FDCWD, path, (struct stat *)st, AT_SYMLINK_NOFOLLOW);
 }
+EXPORT int __fxstat(int ver, int fd, struct stat *st) {
+  (void)ver;
+  return do_fstat(fd, st);
+}
+EXPORT int __fxstat64(int ver, int fd, struct stat64 *st) {
+  (void)ver;
+  return do_fstat(fd, (struct stat *)st);
+}
 EXPORT int __fxstatat(int ver, int dirfd, const char *path, struct stat *st, int flags) {
   (void)ver;
   return do_fstatat(dirfd, path, st, flags);
@@ -511,23 +543,38 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 }
 
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
-  if (path && path[0] && buf && fast()) {
+  if (path && (path[0] || by_fd(dirfd, path, flags)) && buf && fast()) {
     /* uwrx-init asks for the modification time too (the rule reads it): the same call */
     long r = gate6(SYS_statx, dirfd, (long)path, flags, mask | STATX_MTIME, (long)buf, 0);
     if (r < 0) {
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
+      if (path[0]) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
     if (shows_own_time(buf)) {
       uwrx_statx_show(buf, statx_ns(&buf->stx_mtime), 0);
       count(1);
-      record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
+      if (path[0]) record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
       return 0;
     }
   }
   count(0);
   return (int)set_errno(slow6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
+}
+
+/* libc's fstatat, the one system call every stat and fstat inside libc ends in (opendir,
+ * stdio's buffers, realpath): redirected here before main while the process runs one
+ * thread, so those are answered in process too. Only the plain wrapper of glibc 2.33 and
+ * later on x86_64 is recognised (mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall);
+ * anything else is left alone and its calls are notified. */
+static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
+  return do_fstatat(dirfd, path, st, flags);
+}
+
+__attribute__((constructor)) static void redirect_libc(void) {
+  static const unsigned char plain_fstatat[] = { 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8, 0, 0, 0x0f, 0x05 };
+  if (!fast()) return;
+  rec_redirect("fstatat64", plain_fstatat, sizeof plain_fstatat, (void *)libc_fstatat, gate6);
 }
 
 /* ---- access, readlink ---- */
@@ -565,4 +612,81 @@ EXPORT ssize_t readlink(const char *path, char *buf, size_t size) {
 }
 EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size) {
   return do_readlinkat(dirfd, path, buf, size);
+}
+
+/* ---- clocks ----
+ * While uwrx-init leases the clocks to the process (uwrx_recorder.h, clocks.c), a read
+ * is answered here from the published clocks and the number of reads made since, with
+ * the dettime.c code uwrx-init answers with: the same values, without a notification.
+ * Otherwise (a thread in a timed wait, an armed timer, real time, a clock uwrx leaves to
+ * the kernel, a NULL pointer) the call goes to the kernel and the notification path. */
+
+/* The clocks for one more read, and the run's time configuration; 0: not answered here. */
+static int lease_read(int32_t clock_id, uwrx_time_config *c, uwrx_clock *k) {
+  if (!fast()) return 0;
+  struct uwrx_rec_header *h = R.hdr;
+  if (!__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
+  int32_t waiting = __atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE);
+  if (waiting > UWRX_REC_CLOCK_TIDS) return 0;
+  if (waiting > 0) {
+    int32_t tid = (int32_t)slow6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+    for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++)
+      if (__atomic_load_n(&h->clock_tids[i], __ATOMIC_RELAXED) == tid) return 0;
+  }
+  *c = (uwrx_time_config){ .mode = h->clock_mode, .t0_ns = h->clock_t0_ns, .step_ns = h->clock_step_ns,
+                           .wall_offset_ns = h->clock_wall_offset_ns };
+  if (!uwrx_time_faked(c, clock_id)) return 0;
+  uint64_t n = __atomic_fetch_add(&clock_reads, 1, __ATOMIC_SEQ_CST);
+  uint64_t base;
+  for (;;) {
+    uint32_t seq = __atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE);
+    if (seq & 1) continue;
+    k->now_ns = __atomic_load_n(&h->clock_now_ns, __ATOMIC_RELAXED);
+    k->cpu_ns = __atomic_load_n(&h->clock_cpu_ns, __ATOMIC_RELAXED);
+    k->children_cpu_ns = __atomic_load_n(&h->clock_children_cpu_ns, __ATOMIC_RELAXED);
+    base = __atomic_load_n(&h->clock_reads_base, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&h->clock_seq, __ATOMIC_RELAXED) == seq) break;
+  }
+  /* uwrx-init may have folded this very read in already: then n < base */
+  uwrx_time_after_reads(c, k, (int64_t)(n - base));
+  if (!__atomic_load_n(&h->clock_used, __ATOMIC_RELAXED)) __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
+  return 1;
+}
+
+EXPORT int clock_gettime(clockid_t clock_id, struct timespec *ts) {
+  uwrx_time_config c;
+  uwrx_clock k;
+  int64_t ns;
+  if (ts && lease_read((int32_t)clock_id, &c, &k) && uwrx_time_read(&c, &k, (int32_t)clock_id, &ns)) {
+    ts->tv_sec = uwrx_time_floor_div(ns, 1000000000);
+    ts->tv_nsec = ns - ts->tv_sec * 1000000000;
+    return 0;
+  }
+  return (int)set_errno(slow6(SYS_clock_gettime, clock_id, (long)ts, 0, 0, 0, 0));
+}
+
+EXPORT int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
+  uwrx_time_config c;
+  uwrx_clock k;
+  int64_t sec, usec;
+  if (tv && lease_read(0 /* CLOCK_REALTIME */, &c, &k) && uwrx_time_gettimeofday(&c, &k, &sec, &usec)) {
+    tv->tv_sec = sec;
+    tv->tv_usec = usec;
+    /* uwrx-init answers UTC for the kernel's timezone */
+    if (tz) memset(tz, 0, 2 * sizeof(int));
+    return 0;
+  }
+  return (int)set_errno(slow6(SYS_gettimeofday, (long)tv, (long)tz, 0, 0, 0, 0));
+}
+
+EXPORT time_t time(time_t *tloc) {
+  uwrx_time_config c;
+  uwrx_clock k;
+  int64_t sec;
+  if (lease_read(0 /* CLOCK_REALTIME */, &c, &k) && uwrx_time_time(&c, &k, &sec)) {
+    if (tloc) *tloc = (time_t)sec;
+    return (time_t)sec;
+  }
+  return (time_t)set_errno(slow6(SYS_time, (long)tloc, 0, 0, 0, 0, 0));
 }

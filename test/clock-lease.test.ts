@@ -1,0 +1,48 @@
+// Clock reads answered in process (--fast-path): the in-process recorder reads the clocks
+// uwrx-init leases to it, and every value is the one the notification path gives, also
+// across forks, waits, threads and exec; a replay gives the same values on either path.
+import test from 'ava';
+import { rmSync } from 'node:fs';
+import path from 'node:path';
+import { buildDriver } from './native/cc.js';
+import { ensureCommands } from './helpers/packages.js';
+import { scratchDir, uwrx } from './helpers/uwrx.js';
+
+const missing = ensureCommands({ strace: 'strace' });
+
+test('reads answered in process give the values of the notification path, on capture and replay', async (t) => {
+  const probe = buildDriver('clock_lease', ['test/native/clock_lease.c'], ['-pthread']);
+  const dir = scratchDir('uwrx-clock-lease-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const run = async (args: string[]) => {
+    const r = await uwrx(['run', '--quiet', ...args, '--', probe, '/bin/date'], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const captured = await run([]);
+  t.regex(captured, /^child 2 \d+ \d+$/m);
+  const attempt = path.join(dir, 'build', '0', '0');
+  t.is(await run(['--fast-path', '--replay', attempt]), captured, 'in process, the same values');
+  t.is(await run(['--replay', attempt]), captured, 'notified again, the same values');
+  // and the other way round: a capture in process, replayed through notifications
+  const fastCapture = await run(['--fast-path', '--time', 'frozen']);
+  const fastAttempt = path.join(dir, 'build', '10', '0'); // the next step
+  t.is(await run(['--replay', fastAttempt]), fastCapture);
+});
+
+test('in process, clock reads make no system call; notified, every read is one', async (t) => {
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const probe = buildDriver('clock_lease', ['test/native/clock_lease.c'], ['-pthread']);
+  const dir = scratchDir('uwrx-clock-lease-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const calls = async (args: string[]) => {
+    const r = await uwrx(['run', '--quiet', ...args, '--', 'strace', '-f', '-qq', '-e', 'trace=clock_gettime,gettimeofday,time', probe], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    return r.stderr.split('\n').filter((l) => /\b(clock_gettime|gettimeofday|time)\(/.test(l)).length;
+  };
+  const notified = await calls([]);
+  t.true(notified >= 120, `${notified} calls on the notification path`);
+  // the reads right after a timed wait or a reap still go through a notification
+  const inProcess = await calls(['--fast-path']);
+  t.true(inProcess <= 8, `${inProcess} calls left with --fast-path`);
+});

@@ -1,0 +1,55 @@
+// The hashes of real files kept in the user cache between runs: a capture in a fresh
+// build directory takes them by identity instead of hashing the toolchain again; a
+// changed file is hashed anew; a damaged cache is ignored and written anew.
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { ensureCommands } from './helpers/packages.js';
+import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { readRebuildIndex } from '../src/rebuild/index-file.js';
+
+const missing = ensureCommands({ gcc: 'gcc' });
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
+
+test('a capture takes real files\' hashes from the user cache by identity', async (t) => {
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const dir = scratchDir('uwrx-idcache-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { ...process.env, XDG_CACHE_HOME: path.join(dir, 'cache') };
+  const cacheFile = path.join(dir, 'cache', 'uwrx', 'file-hashes-v1.json');
+  mkdirSync(path.dirname(cacheFile), { recursive: true });
+  writeFileSync(cacheFile, '{"version": 1, "identities": [["/x", "1"'); // cut short
+  mkdirSync(path.join(dir, 'inc'));
+  const header = path.join(dir, 'inc', 'h.h');
+  writeFileSync(header, '#define H 1\n');
+  writeFileSync(path.join(dir, 'x.c'), '#include "h.h"\nint x = H;\n');
+  await sleep(2100); // a file changed within the last 2 s is not known by identity yet
+
+  const capture = async (build: string) => {
+    const r = await uwrx(['run', '--quiet', '--build', build, '--', 'gcc', '-Iinc', '-c', 'x.c', '-o', 'x.o'], { cwd: dir, env });
+    t.is(r.status, 0, r.stderr);
+    const driver = readRebuildIndex(path.join(dir, build, '0', '0'))!.processes.find((e) => /gcc/.test(path.basename(e.exe)))!;
+    return new Map(driver.inputs.map(([op, p, v]) => [`${op} ${p}`, v]));
+  };
+  const cached = () => JSON.parse(readFileSync(cacheFile, 'utf8')) as { version: number; identities: string[][] };
+
+  const first = await capture('b1');
+  t.is(first.get(`read ${header}`), sha256('#define H 1\n'));
+  const kept = cached();
+  t.is(kept.version, 1, 'the damaged cache was written anew');
+  const headerId = kept.identities.find((id) => id[0] === header);
+  t.is(headerId?.[4], sha256('#define H 1\n'));
+  const cc1 = [...first.keys()].find((k) => k.startsWith('exec ') && k.endsWith('/cc1'))!.slice('exec '.length);
+  t.is(kept.identities.find((id) => id[0] === cc1)?.[4], sha256(readFileSync(cc1)));
+
+  // a fresh build directory (no parent index): the hash comes from the cache, unread
+  headerId![4] = 'f'.repeat(64);
+  writeFileSync(cacheFile, JSON.stringify(kept));
+  t.is((await capture('b2')).get(`read ${header}`), 'f'.repeat(64));
+
+  // a changed file has another identity: hashed anew
+  writeFileSync(header, '#define H 2\n');
+  t.is((await capture('b3')).get(`read ${header}`), sha256('#define H 2\n'));
+});
