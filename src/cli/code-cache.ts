@@ -1,5 +1,5 @@
 // Loads the CLI bundle with V8's code cache: the bytecode V8 compiled for the bundle in an
-// earlier run, kept in $XDG_CACHE_HOME/uwrx (default ~/.cache/uwrx). Without it, every
+// earlier run, kept in the user cache ($XDG_CACHE_HOME/uwrx, default ~/.cache/uwrx). Without it, every
 // run parses the 350 KB bundle and compiles each function it calls; with it, V8
 // deserializes what the last run compiled. Node 20 has no module compile cache, so the
 // bundle is a CommonJS script (npm run bundle) run through vm.Script, whose cachedData
@@ -15,7 +15,6 @@
 import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
-import os from 'node:os';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
@@ -46,11 +45,8 @@ export interface LoadedBundle {
   saveCache(): void;
 }
 
-/** $XDG_CACHE_HOME/uwrx, else ~/.cache/uwrx (the same place as the combined ld.so). */
-export function defaultCacheDir(): string {
-  const xdg = process.env.XDG_CACHE_HOME;
-  return path.join(xdg && path.isAbsolute(xdg) ? xdg : path.join(os.homedir(), '.cache'), 'uwrx');
-}
+/** Where bin/uwrx keeps the cache: the user cache of src/user-cache.ts. */
+export { userCacheDir } from '../user-cache.js';
 
 /** Runs the CommonJS bundle `file` (as Node would a CommonJS module, with
  * IMPORT_META_URL set to the file's URL) and returns its exports. `cacheDir`:
@@ -99,7 +95,7 @@ function writeCache(file: string, key: Buffer, script: vm.Script): void {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
     const data = script.createCachedData();
-    mkdirSync(path.dirname(file), { recursive: true });
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
     writeFileSync(tmp, Buffer.concat([MAGIC, key, sha256(data), data]));
     renameSync(tmp, file);
   } catch {
