@@ -306,8 +306,11 @@ for (const how of ['throw', 'reject', 'exit']) {
     });
     const reason = how === 'exit' ? 'worker exited unexpectedly with code 7' : 'out of trace buffer';
     t.is(stderr, `uwrx: actor merger failed: ${reason}\n`);
+    // the storage actor stops within 300 ms unless the machine is loaded: then it is
+    // terminated as well, which is the same outcome
+    const events = stdout.replace('event: actor storage failed: stop() did not finish within 300 ms; its thread was terminated\n', '');
     t.is(
-      stdout,
+      events,
       `event: actor merger failed: ${reason}\n` +
         'event: actor collector failed: stop() did not finish within 300 ms; its thread was terminated\n' +
         'stopped, live: []\n',
