@@ -6,7 +6,7 @@ import path from 'node:path';
 import { EnvironmentError } from './errors.js';
 
 /** Repository (package) root: the nearest directory above this module with uwrx's
- * package.json (dist/src/native.js is two levels below it, the bundle dist/src/cli/uwrx.js
+ * package.json (dist/src/native.js is two levels below it, the bundle dist/src/cli/uwrx.cjs
  * three). */
 export const packageRoot = findPackageRoot(path.dirname(fileURLToPath(import.meta.url)));
 

@@ -221,6 +221,17 @@ export class RunHandle extends EventEmitter<RunEvents> {
       this.sandbox?.terminate(0);
     });
     let outcome: SandboxOutcome;
+    // The run directory goes once the tree has ended; after a success, while the status
+    // is written and the actors stop (it is not part of the record), awaited before the
+    // run returns.
+    let cleaned: Promise<void>;
+    const cleanup = async () => {
+      if (this.sandbox) await this.sandbox.cleanup();
+      else {
+        removeTracesDir(runDir);
+        await removeTree(runDir);
+      }
+    };
     try {
       // Workers read what they need from disk when they need it, so they start first and
       // boot (Node, imports) while the record is written and the tree starts.
@@ -267,14 +278,11 @@ export class RunHandle extends EventEmitter<RunEvents> {
         filesWritten: 0,
       });
       await supervisor.stop();
+      await cleanup();
       throw err;
-    } finally {
-      if (this.sandbox) await this.sandbox.cleanup();
-      else {
-        removeTracesDir(runDir);
-        await removeTree(runDir);
-      }
     }
+    cleaned = cleanup();
+    cleaned.catch(() => undefined);
     const endedAt = new Date();
     // An interrupted command that exited 0 (or any code) on its way out did not succeed:
     // the status says what stopped it, as a shell reports a job it interrupted.
@@ -298,6 +306,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     timing('status written');
     await supervisor.stop();
     timing('actors stopped');
+    await cleaned;
     const full: RunResult = {
       status: outcome.status,
       exitCode: outcome.exitCode,

@@ -14,6 +14,7 @@ import { CONTROL } from './actor.js';
 import { Peer, RequestTimeoutError, asError, type RequestOptions } from './peer.js';
 import { PortTransport } from './transport.js';
 import { actorModule } from './modules.js';
+import { takePrebooted } from './preboot.js';
 import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-entry.js';
 
 export interface ActorSpec {
@@ -338,5 +339,10 @@ function actorWorkerData(spec: ActorSpec, port: MessagePort, links: Record<strin
 
 function createWorker(thread: string, actors: ActorWorkerData[], transfer: MessagePort[]): Worker {
   const workerData: WorkerData = { actors };
+  const prebooted = takePrebooted(entryUrl.href, actors.map((a) => a.moduleUrl));
+  if (prebooted) {
+    prebooted.postMessage(workerData, transfer);
+    return prebooted;
+  }
   return new Worker(entryUrl, { workerData, transferList: transfer, name: `uwrx ${thread}` });
 }

@@ -10,6 +10,7 @@ import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 import { Peer, type NotificationListener } from './peer.js';
 import { PortTransport } from './transport.js';
+import type { PrebootData } from './preboot.js';
 
 export interface ActorWorkerData {
   name: string;
@@ -88,8 +89,15 @@ class Hosted {
   }
 }
 
+// A prebooted worker (preboot.ts) imports its modules first and learns its actors from
+// the first message; any other worker has them in workerData.
+let given = workerData as WorkerData | PrebootData;
+if ('preload' in given) {
+  for (const url of given.preload) await import(url);
+  given = await new Promise<WorkerData>((resolve) => parentPort!.once('message', resolve));
+}
 const hosted = new Map<string, Hosted>();
-for (const data of (workerData as WorkerData).actors) {
+for (const data of given.actors) {
   const imported = (await import(data.moduleUrl)) as { default?: ActorDefinition };
   const definition = imported.default;
   if (!definition || typeof definition !== 'object' || typeof definition.body !== 'function') {

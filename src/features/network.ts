@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import type { NetConnectBody, NetFdBody } from '../protocol/init-messages.js';
 import { MSG_NET_CONNECT, MSG_NET_FD } from '../protocol/init-messages.js';
 import { readT0File } from '../reproducibility/time.js';
-import { Network, caEnv, networkPlan, parseDnsMap, readUpstreamCa, startKeys, type NetworkInput, type NetworkStats } from '../network/setup.js';
+import { Network, caEnv, findHostFiles, networkPlan, parseDnsMap, readUpstreamCa, startKeys, type HostFiles, type NetworkInput, type NetworkStats } from '../network/setup.js';
 import type { CaKeys } from '../network/ca.js';
 import { timing } from '../timing.js';
 import { defineFeature } from './feature.js';
@@ -19,6 +19,8 @@ export default defineFeature({
     let keys: Promise<CaKeys>;
     let network: Network | undefined;
     let stats: NetworkStats | undefined;
+    let host: HostFiles | undefined;
+    const hostFiles = () => (host ??= findHostFiles());
     return {
       configure(settings) {
         const o = settings.options;
@@ -35,14 +37,14 @@ export default defineFeature({
       },
       async record(run) {
         const t0Ns = await readT0File(run.paths.attemptDir);
-        network = new Network(input, run.paths.attemptDir, run.runDir, await keys, Number(t0Ns / 1_000_000n));
+        network = new Network(input, run.paths.attemptDir, run.runDir, await keys, Number(t0Ns / 1_000_000n), hostFiles());
         // its actors start when the sandbox first uses the network
         network.attach(run.supervisor, network.actorSpecs(`${run.runDir}/traces`));
         timing('network prepared (CA, sandbox files)');
       },
       plan: (run) => ({
-        network: networkPlan(run.runDir),
-        env: { ...(run.settings.options.env ?? process.env), ...caEnv() },
+        network: networkPlan(run.runDir, hostFiles()),
+        env: { ...(run.settings.options.env ?? process.env), ...caEnv(hostFiles()) },
       }),
       on: {
         [MSG_NET_FD]: (body: NetFdBody) => {

@@ -107,6 +107,28 @@ export function startKeys(input: Pick<NetworkInput, 'replayDir'>): Promise<CaKey
   return p;
 }
 
+/** The host's files the sandbox sees replaced by the run's own, as real paths: looked up
+ * once per run (the record hook writes the copies, the plan binds them over these). */
+export interface HostFiles {
+  /** Each of CA_BUNDLE_PATHS that is a file, by real path (undefined where none). */
+  bundles: Array<string | undefined>;
+  /** The host's JVM keystores in the JKS format (see javaKeystoreTargets). */
+  javaKeystores: string[];
+  resolv: string | undefined;
+  nsswitch: string | undefined;
+  hosts: string | undefined;
+}
+
+export function findHostFiles(): HostFiles {
+  return {
+    bundles: CA_BUNDLE_PATHS.map(realFile),
+    javaKeystores: javaKeystoreTargets(),
+    resolv: realFile('/etc/resolv.conf'),
+    nsswitch: realFile('/etc/nsswitch.conf'),
+    hosts: realFile('/etc/hosts'),
+  };
+}
+
 export class Network {
   readonly mode: NetMode;
   private readonly caCertPem: string;
@@ -130,6 +152,7 @@ export class Network {
     runDir: string,
     private readonly keys: CaKeys,
     private readonly notBeforeMs: number,
+    host: HostFiles,
   ) {
     this.mode = networkMode(input);
     // the same CA certificate on replay: the recorded one, which certifies the same key
@@ -143,7 +166,7 @@ export class Network {
     writeFileSync(this.files.resolv, 'nameserver 127.0.0.1\n');
     writeFileSync(this.files.nsswitch, nsswitchText());
     writeFileSync(this.files.hosts, '127.0.0.1\tlocalhost uwrx\n::1\tlocalhost ip6-localhost ip6-loopback\n');
-    const bundleTargets = CA_BUNDLE_PATHS.map(realFile).filter((p): p is string => !!p);
+    const bundleTargets = host.bundles.filter((p): p is string => !!p);
     const hostBundle = bundleTargets[0] ? readFileSync(bundleTargets[0], 'utf8') : '';
     writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
     this.upstreamCaFile = input.upstreamCa.length ? path.join(path.dirname(this.files.bundle), 'upstream-ca.pem') : undefined;
@@ -151,7 +174,7 @@ export class Network {
       writeFileSync(this.upstreamCaFile, [hostBundle.trimEnd(), ...input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n');
     }
     const caDer = Buffer.from(this.caCertPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-    javaKeystoreTargets().forEach((target, i) => {
+    host.javaKeystores.forEach((target, i) => {
       writeFileSync(javaKeystoreCopy(this.files, i), withTrustedCert(readFileSync(target), 'uwrx-run-ca', caDer, notBeforeMs));
     });
   }
@@ -304,32 +327,27 @@ function readHead(file: string, n: number): Buffer {
   }
 }
 
-/** The CA bundle path as the sandbox sees it (the variables point there). */
-function bundleInside(): string | undefined {
-  return CA_BUNDLE_PATHS.find((p) => realFile(p));
-}
-
-/** Variables for the command's environment: every CA variable names the bundle. */
-export function caEnv(): Record<string, string> {
-  const bundle = bundleInside();
+/** Variables for the command's environment: every CA variable names the bundle, by the
+ * first of CA_BUNDLE_PATHS that is a file (the path as the sandbox sees it). */
+export function caEnv(host: HostFiles): Record<string, string> {
+  const bundle = CA_BUNDLE_PATHS.find((_, i) => host.bundles[i]);
   if (!bundle) return {};
   return Object.fromEntries(CA_ENV_VARS.map((v) => [v, bundle]));
 }
 
 /** The plan's network pieces for a run directory: a second address on lo, the DNS
  * sockets, and the files bound over the sandbox's own (written by Network). */
-export function networkPlan(runDir: string): NetworkPlan {
+export function networkPlan(runDir: string, host: HostFiles): NetworkPlan {
   const files = sandboxFiles(runDir);
   const binds: Array<{ source: string; target: string }> = [];
-  const over = (target: string, source: string) => {
-    const real = realFile(target);
-    if (real) binds.push({ source, target: real });
+  const over = (target: string | undefined, source: string) => {
+    if (target) binds.push({ source, target });
   };
-  over('/etc/resolv.conf', files.resolv);
-  over('/etc/nsswitch.conf', files.nsswitch);
-  over('/etc/hosts', files.hosts);
-  for (const t of CA_BUNDLE_PATHS.map(realFile)) if (t) binds.push({ source: files.bundle, target: t });
-  javaKeystoreTargets().forEach((target, i) => binds.push({ source: javaKeystoreCopy(files, i), target }));
+  over(host.resolv, files.resolv);
+  over(host.nsswitch, files.nsswitch);
+  over(host.hosts, files.hosts);
+  for (const t of host.bundles) if (t) binds.push({ source: files.bundle, target: t });
+  host.javaKeystores.forEach((target, i) => binds.push({ source: javaKeystoreCopy(files, i), target }));
   return {
     steps: [
       { op: 'netaddr', path: ADDRCONFIG_IPV4, flags: 8 },
@@ -357,7 +375,8 @@ function nsswitchText(): string {
 
 function realFile(p: string): string | undefined {
   try {
-    const real = realpathSync(p);
+    // the C library's realpath: Node's own lstats each component
+    const real = realpathSync.native(p);
     return statSync(real).isFile() ? real : undefined;
   } catch {
     return undefined;

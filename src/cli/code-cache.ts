@@ -1,0 +1,108 @@
+// Loads the CLI bundle with V8's code cache: the bytecode V8 compiled for the bundle in an
+// earlier run, kept in the user cache ($XDG_CACHE_HOME/uwrx, default ~/.cache/uwrx). Without it, every
+// run parses the 350 KB bundle and compiles each function it calls; with it, V8
+// deserializes what the last run compiled. Node 20 has no module compile cache, so the
+// bundle is a CommonJS script (npm run bundle) run through vm.Script, whose cachedData
+// is that cache.
+//
+// The cache is an optimisation only: a missing, corrupt, stale or unwritable cache
+// costs a normal compile, never a failure. A cache file holds one bundle's data
+// (`<dir>/code-<name>-<hash of the bundle's path>.v8`):
+//   magic (8 bytes) | key: sha256 of the source, Node's version and arch (32) |
+//   sha256 of the data (32) | the data (V8's, opaque)
+// V8 checks its own version and flags, not the payload's integrity in release builds:
+// the checksum makes a damaged file a miss rather than a crash.
+import { createHash } from 'node:crypto';
+import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import vm from 'node:vm';
+
+const MAGIC = Buffer.from('UWRXV8C1');
+const HEADER_BYTES = MAGIC.length + 32 + 32;
+/** The variable the bundle reads in place of import.meta.url (esbuild --define). */
+export const IMPORT_META_URL = '__uwrx_import_meta_url';
+
+/** What happened to the code cache in this load. */
+export type CodeCacheOutcome =
+  /** V8 used the cached code. */
+  | 'used'
+  /** No usable cache (none yet, another bundle or Node version, damaged, or rejected by
+   * V8): compiled from source; a fresh cache is written when the process exits. */
+  | 'miss'
+  /** No cache directory to use (disabled, or no home directory). */
+  | 'off';
+
+export interface LoadedBundle {
+  exports: Record<string, unknown>;
+  cache: CodeCacheOutcome;
+  /** The cache file, when there is a cache directory. */
+  cacheFile?: string;
+  /** Writes a fresh cache after a miss (nothing otherwise). Best called late, at exit:
+   * the cache then holds every function compiled so far, not just the top level.
+   * Never throws; a cache that cannot be written is left alone. */
+  saveCache(): void;
+}
+
+/** Where bin/uwrx keeps the cache: the user cache of src/user-cache.ts. */
+export { userCacheDir } from '../user-cache.js';
+
+/** Runs the CommonJS bundle `file` (as Node would a CommonJS module, with
+ * IMPORT_META_URL set to the file's URL) and returns its exports. `cacheDir`:
+ * where code caches live; undefined: no cache. A cache that could not be used is
+ * replaced by saveCache(); a failure to write it is ignored (a read-only directory
+ * leaves every run compiling from source). */
+export function loadBundle(file: string, name: string, cacheDir: string | undefined): LoadedBundle {
+  const source = readFileSync(file, 'utf8');
+  // the wrapper is on the bundle's first line, so its line numbers stay the file's
+  const wrapped = `(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {${source}\n})`;
+  const cacheFile = cacheDir === undefined ? undefined : path.join(cacheDir, `code-${name}-${sha256(file).subarray(0, 6).toString('hex')}.v8`);
+  const key = cacheFile === undefined ? undefined : sha256(`${process.version}\0${process.arch}\0${wrapped}`);
+  const cachedData = cacheFile !== undefined && key !== undefined ? readCache(cacheFile, key) : undefined;
+  const script = new vm.Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) });
+  const used = cachedData !== undefined && script.cachedDataRejected === false;
+  const module = { exports: {} as Record<string, unknown> };
+  const fn = script.runInThisContext() as (...args: unknown[]) => void;
+  fn.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file), pathToFileURL(file).href);
+  const saveCache = () => {
+    if (cacheFile !== undefined && key !== undefined && !used) writeCache(cacheFile, key, script);
+  };
+  return { exports: module.exports, cache: cacheFile === undefined ? 'off' : used ? 'used' : 'miss', ...(cacheFile ? { cacheFile } : {}), saveCache };
+}
+
+function sha256(data: string | Buffer): Buffer {
+  return createHash('sha256').update(data).digest();
+}
+
+/** The cached data in `file` if it is whole and made for `key`; undefined otherwise. */
+function readCache(file: string, key: Buffer): Buffer | undefined {
+  let bytes: Buffer;
+  try {
+    bytes = readFileSync(file);
+  } catch {
+    return undefined;
+  }
+  if (bytes.length <= HEADER_BYTES || !bytes.subarray(0, MAGIC.length).equals(MAGIC)) return undefined;
+  if (!bytes.subarray(MAGIC.length, MAGIC.length + 32).equals(key)) return undefined;
+  const data = bytes.subarray(HEADER_BYTES);
+  return sha256(data).equals(bytes.subarray(MAGIC.length + 32, HEADER_BYTES)) ? data : undefined;
+}
+
+/** Writes the cache whole or not at all (a temporary file renamed over the old one), so
+ * concurrent runs never read a half-written cache. Errors are ignored. */
+function writeCache(file: string, key: Buffer, script: vm.Script): void {
+  const tmp = `${file}.${process.pid}.tmp`;
+  try {
+    const data = script.createCachedData();
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, Buffer.concat([MAGIC, key, sha256(data), data]));
+    renameSync(tmp, file);
+  } catch {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // nothing was written
+    }
+  }
+}

@@ -1,0 +1,126 @@
+// bin/uwrx loads its bundle with V8's code cache, kept in $XDG_CACHE_HOME/uwrx: the
+// first command writes it, later ones use it, and a missing, damaged, stale, foreign or
+// unwritable cache only costs a compile from source (the command works the same, and a
+// usable cache is written again).
+import test from 'ava';
+import { createHash } from 'node:crypto';
+import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { IMPORT_META_URL, loadBundle } from '../src/cli/code-cache.js';
+import { repoRoot, scratchDir, uwrx } from './helpers/uwrx.js';
+
+const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
+const MAGIC_BYTES = 8;
+const HEADER_BYTES = MAGIC_BYTES + 32 + 32;
+
+/** `uwrx --version` with its cache in `cacheHome`; what bin/uwrx says of the cache. */
+async function version(cacheHome: string): Promise<{ cache: string; stdout: string; status: number | null }> {
+  const cwd = scratchDir('uwrx-cc-cwd-');
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome, UWRX_DEBUG_TIMING: '1' };
+  delete env.UWRX_NO_CODE_CACHE;
+  delete env.UWRX_NO_BUNDLE;
+  const r = await uwrx(['--version'], { cwd, env });
+  const line = /uwrx timing: code cache (\w+)/.exec(r.stderr);
+  return { cache: line?.[1] ?? `(no code cache line in: ${r.stderr})`, stdout: r.stdout, status: r.status };
+}
+
+function cacheFile(cacheHome: string): string {
+  const dir = path.join(cacheHome, 'uwrx');
+  const files = readdirSync(dir).filter((n) => n.startsWith('code-cli-') && n.endsWith('.v8'));
+  if (files.length !== 1) throw new Error(`expected one CLI code cache in ${dir}, found ${files.join(', ') || 'none'}`);
+  return path.join(dir, files[0]!);
+}
+
+const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest();
+
+test('the first command writes the code cache and the next one uses it', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  const first = await version(home);
+  t.is(first.status, 0);
+  t.is(first.stdout, `uwrx ${pkg.version}\n`);
+  t.is(first.cache, 'miss');
+  const file = cacheFile(home);
+  const bytes = readFileSync(file);
+  t.is(bytes.subarray(0, MAGIC_BYTES).toString('latin1'), 'UWRXV8C1');
+  t.deepEqual(bytes.subarray(MAGIC_BYTES + 32, HEADER_BYTES), sha256(bytes.subarray(HEADER_BYTES)), 'the checksum covers the data');
+  const second = await version(home);
+  t.is(second.cache, 'used');
+  t.is(second.stdout, `uwrx ${pkg.version}\n`);
+});
+
+// Each way a cache file can be bad: the command runs as usual from source, and the file
+// is replaced by a usable one.
+const damages: Array<[string, (bytes: Buffer) => Buffer]> = [
+  ['a flipped byte in the data', (b) => {
+    const c = Buffer.from(b);
+    c[HEADER_BYTES + Math.floor((c.length - HEADER_BYTES) / 2)]! ^= 0xff;
+    return c;
+  }],
+  ['a truncated file', (b) => b.subarray(0, Math.floor(b.length / 2))],
+  ['an empty file', () => Buffer.alloc(0)],
+  ['a file of another format', () => Buffer.from('not a code cache\n')],
+  ['a cache made for another bundle or Node version (another key)', (b) => {
+    const c = Buffer.from(b);
+    c[MAGIC_BYTES]! ^= 0xff;
+    return c;
+  }],
+  ['whole and checksummed data that V8 rejects', (b) => {
+    const data = Buffer.from('these bytes are not V8 code cache data, but their checksum is right');
+    return Buffer.concat([b.subarray(0, MAGIC_BYTES + 32), sha256(data), data]);
+  }],
+];
+
+for (const [what, damage] of damages) {
+  test(`a code cache with ${what} is ignored and rebuilt`, async (t) => {
+    const home = scratchDir('uwrx-cc-');
+    await version(home);
+    const file = cacheFile(home);
+    writeFileSync(file, damage(readFileSync(file)));
+    const damaged = await version(home);
+    t.is(damaged.status, 0);
+    t.is(damaged.stdout, `uwrx ${pkg.version}\n`);
+    t.is(damaged.cache, 'miss');
+    t.is((await version(home)).cache, 'used', 'the damaged cache was replaced by a usable one');
+  });
+}
+
+test('a cache directory that cannot be made leaves every command working, from source', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  // a file where the directory would be: mkdir fails whoever runs the test (root too)
+  const blocked = path.join(home, 'not-a-directory');
+  writeFileSync(blocked, '');
+  for (let i = 0; i < 2; i++) {
+    const r = await version(blocked);
+    t.is(r.status, 0);
+    t.is(r.stdout, `uwrx ${pkg.version}\n`);
+    t.is(r.cache, 'miss');
+  }
+  t.is(readFileSync(blocked, 'utf8'), '', 'nothing was written in its place');
+});
+
+test('UWRX_NO_CODE_CACHE=1 loads the bundle without a cache and writes none', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  const cwd = scratchDir('uwrx-cc-cwd-');
+  const r = await uwrx(['--version'], { cwd, env: { ...process.env, XDG_CACHE_HOME: home, UWRX_DEBUG_TIMING: '1', UWRX_NO_CODE_CACHE: '1' } });
+  t.is(r.status, 0);
+  t.regex(r.stderr, /code cache off/);
+  t.deepEqual(readdirSync(home), []);
+});
+
+test('loadBundle runs a CommonJS bundle with its own require, file names and import.meta.url', (t) => {
+  const dir = scratchDir('uwrx-cc-bundle-');
+  const file = path.join(dir, 'b.cjs');
+  writeFileSync(path.join(dir, 'dep.cjs'), 'module.exports = 41;\n');
+  writeFileSync(file, `"use strict";\nexports.answer = require('./dep.cjs') + 1;\nexports.url = ${IMPORT_META_URL};\nexports.file = __filename;\nexports.dir = __dirname;\nexports.strict = (function () { return this; })() === undefined;\n`);
+  const cacheDir = path.join(dir, 'cache');
+  const loaded = loadBundle(file, 'fixture', cacheDir);
+  t.is(loaded.cache, 'miss');
+  t.deepEqual(loaded.exports, { answer: 42, url: pathToFileURL(file).href, file, dir, strict: true });
+  t.true(loaded.cacheFile!.startsWith(cacheDir + '/'));
+  loaded.saveCache();
+  const again = loadBundle(file, 'fixture', cacheDir);
+  t.is(again.cache, 'used');
+  t.is(again.exports.answer, 42);
+  t.is(loadBundle(file, 'fixture', undefined).cache, 'off');
+});
