@@ -58,3 +58,19 @@ test('only what went where the owner\'s own stdout and stderr went is its output
   t.deepEqual(readOutput(file, ranges.get('gcc')!), Buffer.concat([served(2, 'warning\n'), served(1, 'done\n')]));
   t.deepEqual(ranges.get('gcc'), [[0, H + 8], [2 * H + 8 + 7, H + 5]]);
 });
+
+test('records that arrive out of time order are put in the order of time when the file closes', (t) => {
+  const file = path.join(scratchDir('uwrx-output-index-'), 'output.bin');
+  const w = new OutputIndexWriter(file);
+  // a child's lines reach the merger before its running parent's earlier one
+  w.add(3, 1, '34:5', Buffer.from('child first\n'), 200);
+  w.add(3, 1, '34:5', Buffer.alloc(70_000, 'c'), 300); // larger than the writer's buffer
+  w.add(2, 1, '34:5', Buffer.from('parent earlier\n'), 100);
+  w.add(2, 1, '34:5', Buffer.from('parent later\n'), 300); // equal times keep their order
+  w.close();
+  const ranges = outputRanges(file, new Map([[2, ['all']], [3, ['all']]]))!;
+  t.deepEqual(
+    readOutput(file, ranges.get('all')!),
+    Buffer.concat([served(1, 'parent earlier\n'), served(1, 'child first\n'), served(1, 'c'.repeat(70_000)), served(1, 'parent later\n')]),
+  );
+});

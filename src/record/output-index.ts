@@ -4,7 +4,7 @@
 // dest being the stat of what the fd named (a pipe, a terminal, a file).
 // Written by the merger next to the trace, so that the output of some processes (a
 // skipped compile's warnings) is read by offset instead of by decoding the whole trace.
-import { closeSync, openSync, readSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 
 export const OUTPUT_INDEX_FILE = 'output.bin';
 export const OUTPUT_RECORD_HEADER = 25;
@@ -12,19 +12,31 @@ export const OUTPUT_RECORD_HEADER = 25;
 /** A run of whole records: byte offset in output.bin and length. */
 export type OutputRange = [offset: number, length: number];
 
+/** Records arrive in the merger's order, which is the order of time except where a live
+ * process's buffer was read late (the collector reads a running process's last window
+ * only when it ends: a make's own lines come after its children's). The file is put in
+ * the order of time when it closes, so that a process tree's output replays interleaved
+ * as it was written. */
 export class OutputIndexWriter {
   private readonly fd: number;
   private buffer = Buffer.alloc(1 << 16);
   private used = 0;
   private closed = false;
+  /** Each record's time, offset and size, in the order written. */
+  private readonly records: Array<[time: number, offset: number, size: number]> = [];
+  private written = 0;
+  private inOrder = true;
 
-  constructor(file: string) {
+  constructor(private readonly file: string) {
     this.fd = openSync(file, 'w');
   }
 
-  /** `dest`: "dev:ino" of what the fd named. */
-  add(pid: number, fd: number, dest: string, data: Buffer): void {
+  /** `dest`: "dev:ino" of what the fd named; `time`: the write's (trace) time. */
+  add(pid: number, fd: number, dest: string, data: Buffer, time = 0): void {
     if (this.closed || data.length === 0) return;
+    const last = this.records[this.records.length - 1];
+    if (last && time < last[0]) this.inOrder = false;
+    this.records.push([time, this.written + this.used, OUTPUT_RECORD_HEADER + data.length]);
     const need = OUTPUT_RECORD_HEADER + data.length;
     if (this.used + need > this.buffer.length) this.flush();
     if (need > this.buffer.length) this.buffer = Buffer.alloc(need);
@@ -43,9 +55,32 @@ export class OutputIndexWriter {
     this.flush();
     closeSync(this.fd);
     this.closed = true;
+    if (!this.inOrder) this.sortByTime();
+  }
+
+  /** Rewrites the file with its records in the order of time (equal times: as written). */
+  private sortByTime(): void {
+    const order = this.records.map((r, i) => i).sort((a, b) => this.records[a]![0] - this.records[b]![0] || a - b);
+    const tmp = `${this.file}.sorting`;
+    const from = openSync(this.file, 'r');
+    const to = openSync(tmp, 'w');
+    try {
+      const buf = Buffer.allocUnsafe(OUTPUT_RECORD_HEADER + (1 << 16));
+      for (const i of order) {
+        const [, offset, size] = this.records[i]!;
+        const b = size <= buf.length ? buf : Buffer.allocUnsafe(size);
+        if (readSync(from, b, 0, size, offset) !== size) throw new Error(`${this.file}: a record at ${offset} is not there`);
+        for (let at = 0; at < size; ) at += writeSync(to, b, at, size - at);
+      }
+    } finally {
+      closeSync(from);
+      closeSync(to);
+    }
+    renameSync(tmp, this.file);
   }
 
   private flush(): void {
+    this.written += this.used;
     let at = 0;
     while (at < this.used) at += writeSync(this.fd, this.buffer, at, this.used - at);
     this.used = 0;
