@@ -1,8 +1,7 @@
 // The per-user cache of things worth keeping between runs (the combined ld.so, the
 // hashes of the toolchain's files): $XDG_CACHE_HOME/uwrx, else ~/.cache/uwrx. Every
 // entry can be made again, so a cache that cannot be read or written only costs time.
-import { readdirSync, statSync, unlinkSync } from 'node:fs';
-import { mkdir, rename, unlink, writeFile } from 'node:fs/promises';
+import { mkdirSync, readdirSync, renameSync, rmSync, statSync, unlinkSync, writeFileSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 
@@ -11,17 +10,22 @@ export function userCacheDir(): string {
   return path.join(base, 'uwrx');
 }
 
-/** Writes `file` in the cache whole or not at all (a temporary name, then a rename);
- * false when it could not be written. */
-export async function keepInCache(file: string, bytes: Buffer | string, mode = 0o644): Promise<boolean> {
+/** Writes `file` in the cache whole or not at all (a temporary name, then a rename), so
+ * that concurrent runs never read half of it; false when it could not be written.
+ * Synchronous: it also runs at process exit (the code cache). */
+export function keepInCache(file: string, bytes: Buffer | string, mode = 0o644): boolean {
   const tmp = `${file}.${process.pid}.tmp`;
   try {
-    await mkdir(path.dirname(file), { recursive: true, mode: 0o700 });
-    await writeFile(tmp, bytes, { mode });
-    await rename(tmp, file);
+    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
+    writeFileSync(tmp, bytes, { mode });
+    renameSync(tmp, file);
     return true;
   } catch {
-    await unlink(tmp).catch(() => undefined);
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      // no directory to have written it in
+    }
     return false;
   }
 }

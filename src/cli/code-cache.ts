@@ -13,11 +13,12 @@
 // V8 checks its own version and flags, not the payload's integrity in release builds:
 // the checksum makes a damaged file a miss rather than a crash.
 import { createHash } from 'node:crypto';
-import { mkdirSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
+import { keepInCache } from '../user-cache.js';
 
 const MAGIC = Buffer.from('UWRXV8C1');
 const HEADER_BYTES = MAGIC.length + 32 + 32;
@@ -89,20 +90,8 @@ function readCache(file: string, key: Buffer): Buffer | undefined {
   return sha256(data).equals(bytes.subarray(MAGIC.length + 32, HEADER_BYTES)) ? data : undefined;
 }
 
-/** Writes the cache whole or not at all (a temporary file renamed over the old one), so
- * concurrent runs never read a half-written cache. Errors are ignored. */
+/** Writes the cache whole or not at all (keepInCache); errors are ignored. */
 function writeCache(file: string, key: Buffer, script: vm.Script): void {
-  const tmp = `${file}.${process.pid}.tmp`;
-  try {
-    const data = script.createCachedData();
-    mkdirSync(path.dirname(file), { recursive: true, mode: 0o700 });
-    writeFileSync(tmp, Buffer.concat([MAGIC, key, sha256(data), data]));
-    renameSync(tmp, file);
-  } catch {
-    try {
-      rmSync(tmp, { force: true });
-    } catch {
-      // nothing was written
-    }
-  }
+  const data = script.createCachedData();
+  keepInCache(file, Buffer.concat([MAGIC, key, sha256(data), data]));
 }

@@ -129,7 +129,7 @@ export default defineFeature({
           timing(`rebuild index written (${hashes.computed} files hashed, ${hashes.known} known by identity)`);
           // the cache learns what this run hashed; a run that hashed nothing new leaves it
           if (cached !== undefined && hashes.added > 0) {
-            const kept = await saveIdentityCache(hashes.usedIdentities(), cached);
+            const kept = saveIdentityCache(hashes.usedIdentities(), cached);
             timing(kept ? 'file hashes kept in the user cache' : 'the user cache could not be written');
           }
         } catch (err) {

@@ -33,7 +33,7 @@ export function loadIdentityCache(): Identity[] {
 }
 
 /** Keeps `used` (this run's, first) ahead of the earlier `kept` ones. */
-export async function saveIdentityCache(used: readonly Identity[], kept: readonly Identity[]): Promise<boolean> {
+export function saveIdentityCache(used: readonly Identity[], kept: readonly Identity[]): boolean {
   const key = (id: Identity) => id.slice(0, 4).join('\0');
   const seen = new Set<string>();
   const out: Identity[] = [];

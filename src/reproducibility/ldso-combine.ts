@@ -157,7 +157,7 @@ export async function writeCombinedLdso(realLdsoPath: string, outPath: string, s
     const combined = combineLdso(ldso, shim, preloadList !== undefined);
     if (preloadList) redirectPreloadList(combined, preloadList);
     await writeFile(outPath, combined);
-    if (await keepInCache(cached, combined)) pruneCache('ld.so-', KEPT_LDSO_FILES);
+    if (keepInCache(cached, combined)) pruneCache('ld.so-', KEPT_LDSO_FILES);
   }
   await chmod(outPath, 0o755);
 }
