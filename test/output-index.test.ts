@@ -18,14 +18,13 @@ const H = 25; // record header
 test('records of a process tree are found by offset and read back in order, stdout and stderr interleaved', (t) => {
   const file = path.join(scratchDir('uwrx-output-index-'), 'output.bin');
   const w = new OutputIndexWriter(file);
-  const tty = '34:5';
-  w.add(2, 1, tty, Buffer.from('make: cc a.c\n'));
-  w.add(3, 2, tty, Buffer.from('a.c:1: warning\n'));
-  w.add(4, 1, tty, Buffer.from('driver out\n'));
-  w.add(3, 1, tty, Buffer.from('a.o done\n'));
-  w.add(5, 2, tty, Buffer.alloc(0)); // nothing written: no record
-  w.add(3, 2, tty, Buffer.from('a.c:2: error\n'));
-  w.add(2, 1, tty, Buffer.alloc(100_000, 'x')); // larger than the writer's buffer
+  w.add(2, 1, 34, 5, Buffer.from('make: cc a.c\n'));
+  w.add(3, 2, 34, 5, Buffer.from('a.c:1: warning\n'));
+  w.add(4, 1, 34, 5, Buffer.from('driver out\n'));
+  w.add(3, 1, 34, 5, Buffer.from('a.o done\n'));
+  w.add(5, 2, 34, 5, Buffer.alloc(0)); // nothing written: no record
+  w.add(3, 2, 34, 5, Buffer.from('a.c:2: error\n'));
+  w.add(2, 1, 34, 5, Buffer.alloc(100_000, 'x')); // larger than the writer's buffer
   w.close();
   const bytes = readFileSync(file);
   t.is(bytes.length, 6 * H + 13 + 15 + 11 + 9 + 13 + 100_000);
@@ -49,9 +48,9 @@ test('records of a process tree are found by offset and read back in order, stdo
 test('only what went where the owner\'s own stdout and stderr went is its output', (t) => {
   const file = path.join(scratchDir('uwrx-output-index-'), 'output.bin');
   const w = new OutputIndexWriter(file);
-  w.add(3, 2, '34:5', Buffer.from('warning\n')); // the driver's terminal
-  w.add(4, 1, '15:9001', Buffer.from('\t.text\n')); // cc1 -pipe: the pipe to as
-  w.add(3, 1, '34:5', Buffer.from('done\n'));
+  w.add(3, 2, 34, 5, Buffer.from('warning\n')); // the driver's terminal
+  w.add(4, 1, 15, 9001, Buffer.from('\t.text\n')); // cc1 -pipe: the pipe to as
+  w.add(3, 1, 34, 5, Buffer.from('done\n'));
   w.close();
   const dest = new Map([['gcc', ['34:5', '34:5']]]);
   const ranges = outputRanges(file, new Map([[3, ['gcc']], [4, ['gcc']]]), (key, fd, d) => dest.get(key)![fd - 1] === d)!;
@@ -63,10 +62,10 @@ test('records that arrive out of time order are put in the order of time when th
   const file = path.join(scratchDir('uwrx-output-index-'), 'output.bin');
   const w = new OutputIndexWriter(file);
   // a child's lines reach the merger before its running parent's earlier one
-  w.add(3, 1, '34:5', Buffer.from('child first\n'), 200);
-  w.add(3, 1, '34:5', Buffer.alloc(70_000, 'c'), 300); // larger than the writer's buffer
-  w.add(2, 1, '34:5', Buffer.from('parent earlier\n'), 100);
-  w.add(2, 1, '34:5', Buffer.from('parent later\n'), 300); // equal times keep their order
+  w.add(3, 1, 34, 5, Buffer.from('child first\n'), 200);
+  w.add(3, 1, 34, 5, Buffer.alloc(70_000, 'c'), 300); // larger than the writer's buffer
+  w.add(2, 1, 34, 5, Buffer.from('parent earlier\n'), 100);
+  w.add(2, 1, 34, 5, Buffer.from('parent later\n'), 300); // equal times keep their order
   w.close();
   const ranges = outputRanges(file, new Map([[2, ['all']], [3, ['all']]]))!;
   t.deepEqual(

@@ -198,7 +198,7 @@ export class Merger {
       return;
     }
     this.stats.events++;
-    if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, `${ev.dest_dev}:${ev.dest_ino}`, ev.data, ev.time);
+    if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
     const proc = this.proc(ev.pid);
     if (ev.type === 'spawn' && !ev.thread) {
       const child = this.proc(ev.child);

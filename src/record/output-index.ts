@@ -31,8 +31,8 @@ export class OutputIndexWriter {
     this.fd = openSync(file, 'w');
   }
 
-  /** `dest`: "dev:ino" of what the fd named; `time`: the write's (trace) time. */
-  add(pid: number, fd: number, dest: string, data: Buffer, time = 0): void {
+  /** `dev`, `ino`: what the fd named; `time`: the write's (trace) time. */
+  add(pid: number, fd: number, dev: number, ino: number, data: Buffer, time = 0): void {
     if (this.closed || data.length === 0) return;
     const last = this.records[this.records.length - 1];
     if (last && time < last[0]) this.inOrder = false;
@@ -43,9 +43,8 @@ export class OutputIndexWriter {
     this.buffer.writeUInt32LE(pid, this.used);
     this.buffer[this.used + 4] = fd;
     this.buffer.writeUInt32LE(data.length, this.used + 5);
-    const [dev, ino] = dest.split(':');
-    this.buffer.writeBigUInt64LE(BigInt(dev ?? 0), this.used + 9);
-    this.buffer.writeBigUInt64LE(BigInt(ino ?? 0), this.used + 17);
+    this.buffer.writeBigUInt64LE(BigInt(dev), this.used + 9);
+    this.buffer.writeBigUInt64LE(BigInt(ino), this.used + 17);
     data.copy(this.buffer, this.used + OUTPUT_RECORD_HEADER);
     this.used += need;
   }
