@@ -137,16 +137,19 @@ function lookInLayer(layer: Layer, parts: Buffer[]): ByteResolution | 'continue'
   const full = joinBytes(layer.root, parts);
   if (layer.real) return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
   const memo = settled.get(layer);
-  if (memo && parts.length > 0) return lookInSettledLayer(layer, parts, full, memo);
   // Ancestors first: a whiteout or a non-directory hides everything below it; an opaque
   // directory hides the lower layers' contents of that directory.
   let opaque = false;
+  let parent: DirLook | undefined;
   for (let i = 1; i < parts.length; i++) {
-    const dir = joinBytes(layer.root, parts.slice(0, i));
-    const st = lstatSyncOrNull(dir);
-    if (!st) break;
-    if (isWhiteout(st) || !st.isDirectory()) return { kind: 'absent', layer };
-    if (isOpaque(dir.toString())) opaque = true;
+    parent = dirLook(memo, layer.root, parts, i);
+    if (parent.kind === 'absent') return opaque ? { kind: 'absent', layer } : 'continue';
+    if (parent.kind === 'hides') return { kind: 'absent', layer };
+    if (parent.kind === 'dir' && parent.opaque) opaque = true;
+  }
+  // a settled layer's directory is listed once: most names looked up are not there
+  if (memo && parent?.kind === 'dir' && !namesOf(parent, layer.root, parts).has(parts[parts.length - 1]!.toString('latin1'))) {
+    return opaque ? { kind: 'absent', layer } : 'continue';
   }
   const st = lstatSyncOrNull(full);
   if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };
@@ -170,40 +173,28 @@ export function settleLayers(layers: Layer[]): Layer[] {
   return layers;
 }
 
-function dirLook(memo: Map<string, DirLook>, root: string, parts: Buffer[], depth: number): DirLook {
+/** The directory of the first `depth` parts in a layer, remembered in `memo` when the
+ * layer is settled. */
+function dirLook(memo: Map<string, DirLook> | undefined, root: string, parts: Buffer[], depth: number): DirLook {
   const dir = joinBytes(root, parts.slice(0, depth));
-  const key = dir.toString('latin1');
-  let look = memo.get(key);
+  const key = memo && dir.toString('latin1');
+  let look = key === undefined ? undefined : memo!.get(key);
   if (!look) {
     const st = lstatSyncOrNull(dir);
     look = !st ? { kind: 'absent' } : isWhiteout(st) || !st.isDirectory() ? { kind: 'hides' } : { kind: 'dir', opaque: isOpaque(dir.toString()) };
-    memo.set(key, look);
+    if (key !== undefined) memo!.set(key, look);
   }
   return look;
 }
 
-/** lookInLayer through the memo: the same answers, one lstat per directory of the layer
- * and one listing per directory a file is looked up in. */
-function lookInSettledLayer(layer: Layer, parts: Buffer[], full: Buffer, memo: Map<string, DirLook>): ByteResolution | 'continue' {
-  let opaque = false;
-  let parent: DirLook | undefined;
-  for (let i = 1; i < parts.length; i++) {
-    parent = dirLook(memo, layer.root, parts, i);
-    if (parent.kind === 'absent') return opaque ? { kind: 'absent', layer } : 'continue';
-    if (parent.kind === 'hides') return { kind: 'absent', layer };
-    if (parent.kind === 'dir' && parent.opaque) opaque = true;
-  }
-  if (parent?.kind === 'dir') {
-    if (!parent.names) {
-      try {
-        parent.names = new Set(readdirSync(joinBytes(layer.root, parts.slice(0, -1)), { encoding: 'buffer' }).map((n) => n.toString('latin1')));
-      } catch {
-        parent.names = new Set();
-      }
+/** The names in the directory that holds the last of `parts`, listed once. */
+function namesOf(dir: DirLook & { kind: 'dir' }, root: string, parts: Buffer[]): Set<string> {
+  if (!dir.names) {
+    try {
+      dir.names = new Set(readdirSync(joinBytes(root, parts.slice(0, -1)), { encoding: 'buffer' }).map((n) => n.toString('latin1')));
+    } catch {
+      dir.names = new Set();
     }
-    if (!parent.names.has(parts[parts.length - 1]!.toString('latin1'))) return opaque ? { kind: 'absent', layer } : 'continue';
   }
-  const st = lstatSyncOrNull(full);
-  if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };
-  return opaque ? { kind: 'absent', layer } : 'continue';
+  return dir.names;
 }
