@@ -543,6 +543,10 @@ char *target_dir_path(pid_t tid, int dirfd);
 /* /proc/<tid>/<what> (e.g. "stat", "fdinfo/3") read into buf, NUL-terminated: false when
  * it cannot be read or is empty. One read: enough for the small files asked for. */
 bool proc_read(pid_t tid, const char *what, char *buf, size_t size);
+/* stat of what fd `fd` of `tid` names (through /proc/<tid>/fd/<fd>); false when it cannot
+ * be looked at. */
+struct stat;
+bool proc_fd_stat(pid_t tid, int fd, struct stat *st);
 /* Field `n` (1-based, as proc(5) numbers them) of a /proc/<pid>/stat line: the text just
  * after its leading space, or NULL. Counted after the command name, which may hold spaces. */
 const char *proc_stat_field(const char *stat, int n);

@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -132,6 +133,12 @@ char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
   }
   path_normalize(full);
   return full;
+}
+
+bool proc_fd_stat(pid_t tid, int fd, struct stat *st) {
+  char link[48];
+  snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, fd);
+  return stat(link, st) == 0;
 }
 
 bool proc_read(pid_t tid, const char *what, char *buf, size_t size) {

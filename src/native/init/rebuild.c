@@ -279,10 +279,9 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   mp_write_cstr(&w, "stdio");
   mp_write_array(&w, 2);
   for (int fd = 1; fd <= 2; fd++) {
-    char link[48], id[48];
+    char id[48];
     struct stat st;
-    snprintf(link, sizeof link, "/proc/%d/fd/%d", pid, fd);
-    if (stat(link, &st) != 0) {
+    if (!proc_fd_stat(pid, fd, &st)) {
       mp_write_nil(&w);
       continue;
     }

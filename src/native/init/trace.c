@@ -298,13 +298,6 @@ static size_t read_segments(pid_t tid, const struct iovec *segs, size_t nsegs, s
 
 /* Whether the target's `fd` is the null device: what a process writes there reaches no
  * one, so it is not output (and `cmd > /dev/null` must not cost the trace its bytes). */
-/* What fd `fd` of `tid` names; false when it cannot be looked at. */
-static bool fd_stat(pid_t tid, uint32_t fd, struct stat *st) {
-  char link[48];
-  snprintf(link, sizeof link, "/proc/%d/fd/%u", tid, fd);
-  return stat(link, st) == 0;
-}
-
 static bool is_null_device(const struct stat *st) {
   return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 3;
 }
@@ -317,7 +310,7 @@ static enum verdict on_output(struct notif_ctx *ctx) {
   uint32_t fd = (uint32_t)a.fd;
   if (fd != 1 && fd != 2) return VERDICT_CONTINUE;
   struct stat dest;
-  bool known = fd_stat(req->pid, fd, &dest);
+  bool known = proc_fd_stat(req->pid, (int)fd, &dest);
   if (known && is_null_device(&dest)) return VERDICT_CONTINUE;
   int nr = req->data.nr;
   struct iovec single, *segs = &single;
