@@ -126,17 +126,23 @@ export class AccessIndex {
       const start = this.pathStarts[e]!;
       const end = this.pathEnds[e]!;
       const path = isPlain(this.arena, start, end) ? undefined : Buffer.from(escapeBytes(this.arena.subarray(start, end)), 'utf8');
-      const head = `${this.pids[e]}\t${ACCESS_INDEX_OPS[this.ops[e]!]}\t`;
-      const tail = `\t${this.counts[e]}\n`;
-      const need = head.length + (path ? path.length : end - start) + tail.length;
+      const op = OP_BYTES[this.ops[e]!]!;
+      // two numbers of at most 16 digits, three tabs and a newline
+      const need = 36 + op.length + (path ? path.length : end - start);
       if (used + need > piece.length) {
         write(piece.subarray(0, used));
         used = 0;
         if (need > piece.length) piece = Buffer.allocUnsafe(need);
       }
-      used += piece.write(head, used, 'latin1');
-      used += path ? path.copy(piece, used) : this.arena.copy(piece, used, start, end);
-      used += piece.write(tail, used, 'latin1');
+      used = writeDecimal(piece, used, this.pids[e]!);
+      piece[used++] = TAB;
+      for (let i = 0; i < op.length; i++) piece[used++] = op[i]!;
+      piece[used++] = TAB;
+      if (path) used += path.copy(piece, used);
+      else for (let i = start; i < end; i++) piece[used++] = this.arena[i]!;
+      piece[used++] = TAB;
+      used = writeDecimal(piece, used, this.counts[e]!);
+      piece[used++] = NEWLINE;
     }
     if (used > 0) write(piece.subarray(0, used));
   }
@@ -193,6 +199,21 @@ export class AccessIndex {
     }
     this.slots = slots;
   }
+}
+
+const OP_BYTES = ACCESS_INDEX_OPS.map((op) => Buffer.from(op, 'latin1'));
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+
+/** Writes the decimal digits of a non-negative integer at `at`; returns the end. */
+function writeDecimal(buf: Buffer, at: number, n: number): number {
+  if (n < 10) {
+    buf[at] = 0x30 + n;
+    return at + 1;
+  }
+  const digits = String(n);
+  for (let i = 0; i < digits.length; i++) buf[at + i] = digits.charCodeAt(i);
+  return at + digits.length;
 }
 
 const OP_CODES = new Map<AccessOp, number>(ACCESS_INDEX_OPS.map((op, i) => [op, i]));
