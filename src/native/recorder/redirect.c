@@ -8,7 +8,7 @@
  * may have started others: then nothing is patched and those calls take the
  * notification path, as before), and with every signal blocked while the bytes change. */
 #include <dlfcn.h>
-#include <link.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,37 +19,22 @@
 #include "redirect.h"
 
 /* movabs $to, %rax; jmp *%rax */
-#define JUMP_SIZE 12
+#define JUMP_SIZE REC_REDIRECT_JUMP_SIZE
 
-static int threads_of_this_process(long (*sys)(long, long, long, long, long, long, long)) {
-  char buf[512];
-  long fd = sys(SYS_openat, -100 /* AT_FDCWD */, (long)"/proc/self/stat", 02000000 /* O_CLOEXEC */, 0, 0, 0);
-  if (fd < 0) return -1;
-  long n = sys(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
-  sys(SYS_close, fd, 0, 0, 0, 0, 0);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  /* "pid (comm) state ppid ...": num_threads is the 18th field after the comm */
-  char *p = strrchr(buf, ')');
-  if (!p) return -1;
-  for (int field = 0; field < 18 && p; field++) p = strchr(p + 1, ' ');
-  if (!p) return -1;
-  int threads = 0;
-  for (p++; *p >= '0' && *p <= '9'; p++) threads = threads * 10 + (*p - '0');
-  return threads;
+/* Whether this process runs one thread and shares its memory and signal handlers with no
+ * other: unshare(CLONE_VM) checks exactly that and changes nothing (it fails with EINVAL
+ * otherwise). A thread started without libc (a raw clone) does not clear
+ * __libc_single_threaded; the kernel knows. */
+static int alone(long (*sys)(long, long, long, long, long, long, long)) {
+  return sys(SYS_unshare, CLONE_VM, 0, 0, 0, 0, 0) == 0;
 }
 
 int rec_redirect(const char *symbol, const unsigned char *expect, size_t expect_len, void *to,
                  long (*sys)(long, long, long, long, long, long, long)) {
-  if (!__libc_single_threaded || threads_of_this_process(sys) != 1) return -1;
+  if (expect_len < JUMP_SIZE || !__libc_single_threaded) return -1;
   unsigned char *entry = dlsym(RTLD_NEXT, symbol);
-  if (!entry) return -1;
-  /* the function must be the wrapper we know, and long enough to hold the jump */
-  Dl_info info;
-  const ElfW(Sym) *sym = NULL;
-  if (!dladdr1(entry, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size < JUMP_SIZE ||
-      expect_len > sym->st_size || memcmp(entry, expect, expect_len) != 0)
-    return -1;
+  /* the function must be the wrapper we know: its instructions hold the jump */
+  if (!entry || memcmp(entry, expect, expect_len) != 0 || !alone(sys)) return -1;
   unsigned char jump[JUMP_SIZE] = { 0x48, 0xb8 };
   uint64_t target = (uint64_t)(uintptr_t)to;
   memcpy(jump + 2, &target, sizeof target);
