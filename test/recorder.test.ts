@@ -230,7 +230,7 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
 // ld.so: recorded in process, so a short program makes no notified file call at all. In
 // a forked child the hook's buffer is the parent's: dlopen's opens there are notified,
 // and recorded all the same.
-test.serial('fast path: the dynamic linker\'s opens are recorded in process; in a forked child through the notification path', async (t) => {
+test.serial('fast path: the dynamic linker\'s opens are recorded in process; in a forked child through the notification path until its recorder sets up', async (t) => {
   const probe = buildDriver('dlopen_probe', ['test/native/dlopen_probe.c'], ['-ldl']);
   const dir = workDir();
   const plain = await reads(dir, ['/bin/true'], true);
@@ -240,12 +240,15 @@ test.serial('fast path: the dynamic linker\'s opens are recorded in process; in 
   for (const lib of ['read /etc/ld.so.cache', 'read /lib/x86_64-linux-gnu/libc.so.6']) t.true(trueReads.includes(lib), `${lib} in ${JSON.stringify(trueReads)}`);
   t.false(plain.rows.some((r) => r.path.startsWith('/dev/.uwrx-')), 'uwrx\'s own files are not in the record');
 
-  const { rows } = await reads(dir, [probe, 'libz.so.1', 'liblzma.so.5'], true);
+  const { rows } = await reads(dir, [probe, 'libz.so.1', 'liblzma.so.5', 'libbz2.so.1'], true);
   const probePid = rows.find((r) => r.op === 'exec' && r.path === probe)?.pid;
   const by = (lib: string) => rows.filter((r) => r.op === 'read' && path.basename(r.path) === lib).map((r) => r.pid);
   t.deepEqual(by('libz.so.1'), [probePid!], 'the process\'s dlopen');
-  t.is(by('liblzma.so.5').length, 1, 'the child\'s dlopen');
-  t.not(by('liblzma.so.5')[0], probePid, 'recorded for the child');
+  for (const lib of ['liblzma.so.5', 'libbz2.so.1']) {
+    t.is(by(lib).length, 1, `a child's dlopen of ${lib}`);
+    t.not(by(lib)[0], probePid, `recorded for the child: ${lib}`);
+  }
+  t.not(by('liblzma.so.5')[0], by('libbz2.so.1')[0], 'two children');
 });
 
 test.serial('repeated accesses are counted once per process and path in accesses.tsv', async (t) => {
