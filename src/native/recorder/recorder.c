@@ -565,24 +565,42 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
   return (int)set_errno(slow6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
 }
 
-/* libc's fstatat, the one system call every stat and fstat inside libc ends in (opendir,
- * stdio's buffers, realpath): redirected here before main while the process runs one
- * thread, so those are answered in process too. Only the plain wrapper of glibc 2.33 and
- * later on x86_64 is recognised (mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall);
- * anything else is left alone and its calls are notified. */
+/* libc's internal calls that no symbol lookup reaches, redirected here before main while
+ * the process runs one thread (redirect.c), so those are answered in process too:
+ *  - fstatat, the one system call every stat and fstat inside libc ends in (opendir,
+ *    stdio's buffers, realpath); the plain wrapper of glibc 2.33 and later on x86_64
+ *    (mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall; cmp $-4096,%eax or %rax);
+ *  - __open_nocancel (also __open64_nocancel), behind setlocale's locale files, the
+ *    gconv cache, opendir and more: dozens of opens in every program that sets its
+ *    locale; glibc 2.36's code on x86_64 (sub $0x58,%rsp; mov %esi,%r10d;
+ *    mov %rdx,0x30(%rsp)).
+ * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
   return do_fstatat(dirfd, path, st, flags);
 }
 
+static int libc_open_nocancel(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = mode_arg(flags, ap);
+  va_end(ap);
+  return do_openat(AT_FDCWD, path, flags, mode);
+}
+
 __attribute__((constructor)) static void redirect_libc(void) {
-  /* mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall; cmp $-4096,%eax (or %rax) */
 #define PLAIN_FSTATAT 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8, 0, 0, 0x0f, 0x05
   static const unsigned char cmp_eax[] = { PLAIN_FSTATAT, 0x3d, 0x00, 0xf0, 0xff, 0xff };
   static const unsigned char cmp_rax[] = { PLAIN_FSTATAT, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff };
 #undef PLAIN_FSTATAT
+  static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax }, { cmp_rax, sizeof cmp_rax } };
+  static const unsigned char open_236[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54, 0x24, 0x30 };
+  static const struct rec_code open_codes[] = { { open_236, sizeof open_236 } };
+  const struct rec_redirect list[] = {
+    { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
+    { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
+  };
   if (!fast()) return;
-  if (rec_redirect("fstatat64", cmp_eax, sizeof cmp_eax, (void *)libc_fstatat, gate6) != 0)
-    rec_redirect("fstatat64", cmp_rax, sizeof cmp_rax, (void *)libc_fstatat, gate6);
+  rec_redirect(list, sizeof list / sizeof list[0], gate6);
 }
 
 /* ---- access, readlink ---- */

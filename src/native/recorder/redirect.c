@@ -29,29 +29,42 @@ static int alone(long (*sys)(long, long, long, long, long, long, long)) {
   return sys(SYS_unshare, CLONE_VM, 0, 0, 0, 0, 0) == 0;
 }
 
-int rec_redirect(const char *symbol, const unsigned char *expect, size_t expect_len, void *to,
-                 long (*sys)(long, long, long, long, long, long, long)) {
-  if (expect_len < JUMP_SIZE || !__libc_single_threaded) return -1;
-  unsigned char *entry = dlsym(RTLD_NEXT, symbol);
-  /* the function must be the wrapper we know: its instructions hold the jump */
-  if (!entry || memcmp(entry, expect, expect_len) != 0 || !alone(sys)) return -1;
-  unsigned char jump[JUMP_SIZE] = { 0x48, 0xb8 };
-  uint64_t target = (uint64_t)(uintptr_t)to;
-  memcpy(jump + 2, &target, sizeof target);
-  jump[10] = 0xff, jump[11] = 0xe0;
+static int matches(const unsigned char *entry, const struct rec_redirect *r) {
+  for (size_t i = 0; i < r->ncodes; i++)
+    if (r->codes[i].len >= JUMP_SIZE && memcmp(entry, r->codes[i].bytes, r->codes[i].len) == 0) return 1;
+  return 0;
+}
 
-  uintptr_t page = (uintptr_t)entry & ~(uintptr_t)4095;
-  size_t span = ((uintptr_t)entry + JUMP_SIZE - page + 4095) & ~(size_t)4095;
+#define REDIRECTS_MAX 8
+
+int rec_redirect(const struct rec_redirect *list, size_t n, long (*sys)(long, long, long, long, long, long, long)) {
+  if (!__libc_single_threaded) return 0;
+  unsigned char *entries[REDIRECTS_MAX];
+  void *targets[REDIRECTS_MAX];
+  size_t found = 0;
+  for (size_t i = 0; i < n && found < REDIRECTS_MAX; i++) {
+    unsigned char *entry = dlsym(RTLD_NEXT, list[i].symbol);
+    /* the function must be code we know: its instructions hold the jump */
+    if (entry && matches(entry, &list[i])) entries[found] = entry, targets[found++] = list[i].to;
+  }
+  if (found == 0 || !alone(sys)) return 0;
   sigset_t all, old;
   sigfillset(&all);
   sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, sizeof(uint64_t), 0, 0);
-  int ok = sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_WRITE, 0, 0, 0) == 0;
-  if (ok) {
+  int done = 0;
+  for (size_t i = 0; i < found; i++) {
+    unsigned char jump[JUMP_SIZE] = { 0x48, 0xb8 };
+    uint64_t target = (uint64_t)(uintptr_t)targets[i];
+    memcpy(jump + 2, &target, sizeof target);
+    jump[10] = 0xff, jump[11] = 0xe0;
+    uintptr_t page = (uintptr_t)entries[i] & ~(uintptr_t)4095;
+    size_t span = ((uintptr_t)entries[i] + JUMP_SIZE - page + 4095) & ~(size_t)4095;
+    if (sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_WRITE, 0, 0, 0) != 0) continue;
     /* byte by byte, no libc: its code on this page is not executable until restored */
-    volatile unsigned char *w = entry;
-    for (unsigned i = 0; i < JUMP_SIZE; i++) w[i] = jump[i];
-    ok = sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_EXEC, 0, 0, 0) == 0;
+    volatile unsigned char *w = entries[i];
+    for (unsigned k = 0; k < JUMP_SIZE; k++) w[k] = jump[k];
+    if (sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_EXEC, 0, 0, 0) == 0) done++;
   }
   sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof(uint64_t), 0, 0);
-  return ok ? 0 : -1;
+  return done;
 }
