@@ -50,6 +50,7 @@ export function isPlain(buf: Uint8Array, start: number, end: number): boolean {
 
 /** Inverse of escapeBytes. Throws on a malformed escape so corruption is noticed. */
 export function unescapeBytes(text: string): Buffer {
+  if (!text.includes('\\')) return Buffer.from(text, 'utf8');
   const parts: Buffer[] = [];
   let run = '';
   for (let i = 0; i < text.length; i++) {
