@@ -227,6 +227,7 @@ struct plan {
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
   bool test_deferral;         /* testdefer.c: the deferral test feature is on */
   char **skippable;           /* rebuild.c: executable names asked about at exec (NULL-terminated) */
+  bool rebuild_wait;          /* rebuild.c: the exec waits for the answer (a replay with a policy) */
 };
 
 /* Parses a plan message body; returns false with a reason in `why`. */
