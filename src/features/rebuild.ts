@@ -73,7 +73,8 @@ export default defineFeature({
           noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
         }
       },
-      plan: () => ({ skippable: names }),
+      // only a policy's answers can skip: otherwise the exec need not wait for them
+      plan: () => ({ skippable: names, ...(policy ? { rebuildWait: true } : {}) }),
       requests: {
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
           const p = startedProcess(b);

@@ -117,6 +117,9 @@ export interface InitPlan {
    * (MSG_REBUILD_EXEC); matched against the basenames of argv[0] and of the executable,
    * as they are and without a "<arch>-linux-<abi>-" prefix and a "-<version>" suffix. */
   skippable?: string[];
+  /** A replay with a policy: each such exec waits for the answer. Without (a capture),
+   * the question only notes the process and the exec goes on at once. */
+  rebuildWait?: boolean;
 }
 
 export interface RebuildExecBody {

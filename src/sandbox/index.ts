@@ -58,6 +58,8 @@ export interface SandboxOptions {
   replayPids?: number[];
   /** Programs whose exec uwrx-init asks about (partial rebuild; PlanInput.skippable). */
   skippable?: string[];
+  /** Those execs wait for the answer (InitPlan.rebuildWait). */
+  rebuildWait?: boolean;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace

@@ -289,6 +289,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.network ? { network: options.network } : {}),
     ...(options.replayPids ? { replayPids: options.replayPids } : {}),
     ...(options.skippable ? { skippable: options.skippable } : {}),
+    ...(options.rebuildWait ? { rebuildWait: true } : {}),
     parents: parentStores(options.attemptDir),
   });
   // a test switch, deliberately not an option: it enables a feature only tests use

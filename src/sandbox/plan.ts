@@ -120,6 +120,8 @@ export interface PlanInput {
   /** Executable names whose exec uwrx-init holds and asks about (partial rebuild,
    * src/features/rebuild.ts); absent or empty: none. */
   skippable?: string[];
+  /** Those execs wait for the answer (InitPlan.rebuildWait). */
+  rebuildWait?: boolean;
 }
 
 export interface NetworkPlan {
@@ -227,6 +229,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
       files,
       ...(input.replayPids ? { replayPids: input.replayPids } : {}),
       ...(input.skippable?.length ? { skippable: input.skippable } : {}),
+      ...(input.skippable?.length && input.rebuildWait ? { rebuildWait: true } : {}),
     },
   };
 }

@@ -49,6 +49,7 @@
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
+#include "../common/prng.h"
 struct uwrx_rec_header {
   uint64_t magic;
   uint32_t pid;      /* logical pid */
@@ -88,6 +89,15 @@ struct uwrx_rec_header {
   int32_t clock_tids[UWRX_REC_CLOCK_TIDS]; /* kernel tids of the waiting threads */
   uint32_t clock_used;        /* set by the recorder after a read, cleared by uwrx-init */
   uint32_t clock_reserved;
+
+  /* getrandom answered in process (src/native/init/repro.c, "random lease"): the main
+   * thread's getrandom stream lives here once rng_open is 1, for the process's whole
+   * life (every image after an exec continues it). Only the main thread reads it, in
+   * the recorder or, while it waits in a notified getrandom, in uwrx-init: never both at
+   * once, so it needs no lock. Other threads' streams stay in uwrx-init. */
+  uint32_t rng_open;
+  uint32_t rng_reserved;
+  uwrx_stream rng_main;
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 

@@ -126,7 +126,7 @@ static void lease_publish(struct proc *p) {
 
 void clocks_recorder(struct proc *p, int fd, uint64_t count_addr) {
   const struct repro_config *c = repro_config_get();
-  if (!p || !c->enabled || c->time.mode == UWRX_TIME_REAL) return;
+  if (!p || !c->enabled) return;
   pthread_mutex_lock(&g.lock);
   if (!p->repro.lease_hdr) {
     void *m = mmap(NULL, sizeof(struct uwrx_rec_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -137,7 +137,13 @@ void clocks_recorder(struct proc *p, int fd, uint64_t count_addr) {
       h->clock_step_ns = c->time.step_ns;
       h->clock_wall_offset_ns = c->time.wall_offset_ns;
       p->repro.lease_hdr = h;
+      repro_rng_lease(p, h);
     }
+  }
+  if (c->time.mode == UWRX_TIME_REAL) {
+    /* real time: no clock read is answered in process (clock_open stays 0) */
+    pthread_mutex_unlock(&g.lock);
+    return;
   }
   /* a new image counts from 0; a forked child from what it inherited (read at its spawn) */
   uint64_t n;

@@ -87,6 +87,10 @@ void repro_configure(const struct repro_config *c);
 bool repro_mount_devrandom(const char *path, bool dev_random);
 /* The configuration from the plan (read-only after repro_configure). */
 const struct repro_config *repro_config_get(void);
+/* Hands the main thread's getrandom stream to the recorder buffer header `h` of `p`
+ * (mapped by uwrx-init for good): from then on both paths read it there. g.lock held. */
+struct uwrx_rec_header;
+void repro_rng_lease(struct proc *p, struct uwrx_rec_header *h);
 /* The entry of thread `tid` of `p`, created when missing (NULL: out of memory). g.lock held. */
 struct repro_thread *repro_thread(struct proc *p, pid_t tid);
 /* Target memory of the notifying thread, only while it still waits in this call:
@@ -223,6 +227,7 @@ struct plan {
   char *traces_dir;           /* trace.c: absolute <runDir>/traces, NULL: no tracing */
   bool test_deferral;         /* testdefer.c: the deferral test feature is on */
   char **skippable;           /* rebuild.c: executable names asked about at exec (NULL-terminated) */
+  bool rebuild_wait;          /* rebuild.c: the exec waits for the answer (a replay with a policy) */
 };
 
 /* Parses a plan message body; returns false with a reason in `why`. */

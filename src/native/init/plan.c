@@ -112,6 +112,8 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why) {
       if (!procs_parse_replay_pids(r)) return false;
     } else if (mp_key_is(k, klen, "skippable")) {
       if (!read_string_array(r, &plan->skippable)) return false;
+    } else if (mp_key_is(k, klen, "rebuildWait")) {
+      if (!mp_read_bool(r, &plan->rebuild_wait)) return false;
     } else if (mp_key_is(k, klen, "testDeferral")) {
       if (!mp_read_bool(r, &plan->test_deferral)) return false;
     } else if (mp_key_is(k, klen, "steps")) {

@@ -32,6 +32,9 @@ struct rebuild_skip {
 };
 
 static char **names; /* from the plan, NULL-terminated */
+/* A replay with a policy: the exec waits for the answer. Otherwise (a capture) Node only
+ * notes the process for the attempt's rebuild index and the exec goes on at once. */
+static bool wait_answers;
 
 /* A name as the whitelist knows it: "x86_64-linux-gnu-gcc-12" -> "gcc" (the target
  * prefix and the version suffix of Debian's tool names go). */
@@ -218,6 +221,14 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
   free(q);
 }
 
+/* The answer to a question no exec waits for. */
+static void on_noted(void *arg, struct mp_reader *body, const char *error) {
+  (void)body, (void)error;
+  struct question *q = arg;
+  free(q->exe);
+  free(q);
+}
+
 static enum verdict on_exec_start(struct notif_ctx *ctx) {
   if (!ctx->proc || !names) return VERDICT_CONTINUE;
   pid_t pid = ctx->req->pid;
@@ -239,8 +250,8 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   uint8_t *env = read_proc_file(pid, "environ", &env_len);
   char *cwd = read_link(pid, "cwd");
   struct question *q = calloc(1, sizeof *q);
-  uint64_t handle = q ? notify_defer(ctx) : 0;
-  if (!handle) {
+  uint64_t handle = q && wait_answers ? notify_defer(ctx) : 0;
+  if (!q || (wait_answers && !handle)) {
     free(q);
     free(argv);
     free(exe);
@@ -291,6 +302,14 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   free(argv);
   free(env);
   free(cwd);
+  if (!wait_answers) {
+    if (!channel_request(MSG_REBUILD_EXEC, &w, DECIDE_TIMEOUT_MS, on_noted, q)) {
+      free(q->exe);
+      free(q);
+    }
+    mp_writer_free(&w);
+    return notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
+  }
   if (!channel_request(MSG_REBUILD_EXEC, &w, DECIDE_TIMEOUT_MS, on_answer, q)) {
     notify_reply(handle, UWRX_EXEC_RUN, 0, false);
     free(q->exe);
@@ -350,6 +369,7 @@ static void forget(struct proc *p, bool known, int status) {
 
 static bool configured(const struct plan *plan) {
   names = plan->skippable;
+  wait_answers = plan->rebuild_wait;
   return plan->skippable != NULL && plan->skippable[0] != NULL;
 }
 

@@ -149,18 +149,39 @@ struct repro_thread *repro_thread(struct proc *p, pid_t tid) {
   return t;
 }
 
-static uwrx_stream *thread_stream(struct proc *p, pid_t tid) {
-  pthread_mutex_lock(&g.lock);
-  struct repro_thread *t = repro_thread(p, tid);
-  if (t && !t->has_stream) {
-    uint32_t ordinal = tid == p->tgid ? 0 : thread_ordinal(p, tid);
+/* The stream of thread `t` of `p`, started when it has none yet (g.lock held). */
+static uwrx_stream *started_stream(struct proc *p, struct repro_thread *t) {
+  if (!t->has_stream) {
+    uint32_t ordinal = t->tid == p->tgid ? 0 : thread_ordinal(p, t->tid);
     uwrx_seed seed;
     uwrx_prng_thread_seed(&p->repro.rng.seed, ordinal, &seed);
     uwrx_stream_init(&t->stream, &seed, UWRX_PRNG_GETRANDOM, 0);
     t->has_stream = true;
   }
+  return &t->stream;
+}
+
+static uwrx_stream *thread_stream(struct proc *p, pid_t tid) {
+  pthread_mutex_lock(&g.lock);
+  /* the main thread's stream is in its recorder buffer once leased (see below) */
+  struct uwrx_rec_header *h = tid == p->tgid ? p->repro.lease_hdr : NULL;
+  struct repro_thread *t = h && __atomic_load_n(&h->rng_open, __ATOMIC_ACQUIRE) ? NULL : repro_thread(p, tid);
+  uwrx_stream *s = t ? started_stream(p, t) : h ? &h->rng_main : NULL;
   pthread_mutex_unlock(&g.lock);
-  return t ? &t->stream : NULL;
+  return s;
+}
+
+/* ---- random lease ----
+ * The in-process recorder answers the main thread's getrandom calls from the stream in
+ * its buffer's header (uwrx_recorder.h), the same stream the notification path reads:
+ * handed over once, when the header is first mapped here, and read from there by both
+ * paths for the rest of the process's life. */
+void repro_rng_lease(struct proc *p, struct uwrx_rec_header *h) {
+  if (!config.enabled || __atomic_load_n(&h->rng_open, __ATOMIC_ACQUIRE)) return;
+  struct repro_thread *t = repro_thread(p, p->tgid);
+  if (!t) return;
+  h->rng_main = *started_stream(p, t);
+  __atomic_store_n(&h->rng_open, 1u, __ATOMIC_RELEASE);
 }
 
 /* getrandom(buf, len, flags): never blocks, never short below 32 MiB. */

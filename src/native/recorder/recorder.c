@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/types.h>
@@ -715,4 +716,49 @@ EXPORT time_t time(time_t *tloc) {
     return (time_t)sec;
   }
   return (time_t)set_errno(slow6(SYS_time, (long)tloc, 0, 0, 0, 0, 0));
+}
+
+/* ---- getrandom ----
+ * The main thread's calls are answered from the getrandom stream uwrx-init leased to
+ * this buffer's header (src/native/init/repro.c, "random lease"): the bytes the
+ * notification path would give. The same call is made first from the gate (the filter
+ * lets getrandom through there) with GRND_INSECURE, which never blocks: the kernel
+ * checks the buffer, so a bad one fails with EFAULT as before, and only a fully written
+ * buffer is then overwritten from the stream. Anything else is notified. */
+#define GETRANDOM_MAX ((32u << 20) - 1) /* as uwrx-init: one call gives at most this */
+
+static int flags_valid(unsigned flags) {
+  if (flags & ~(unsigned)(GRND_NONBLOCK | GRND_RANDOM | GRND_INSECURE)) return 0;
+  return (flags & (GRND_RANDOM | GRND_INSECURE)) != (GRND_RANDOM | GRND_INSECURE);
+}
+
+EXPORT ssize_t getrandom(void *buf, size_t len, unsigned int flags) {
+  if (len > GETRANDOM_MAX) len = GETRANDOM_MAX;
+  if (buf && len > 0 && flags_valid(flags) && fast() && __atomic_load_n(&R.hdr->rng_open, __ATOMIC_ACQUIRE) &&
+      gate6(SYS_gettid, 0, 0, 0, 0, 0, 0) == R.owner) {
+    long r = gate6(SYS_getrandom, (long)buf, (long)len, GRND_INSECURE, 0, 0, 0);
+    if (r == (long)len) {
+      uwrx_stream_read(&R.hdr->rng_main, buf, len);
+      return (ssize_t)len;
+    }
+  }
+  return (ssize_t)set_errno(slow6(SYS_getrandom, (long)buf, (long)len, flags, 0, 0, 0));
+}
+
+EXPORT int getentropy(void *buf, size_t len) {
+  if (len > 256) {
+    errno = EIO;
+    return -1;
+  }
+  /* getentropy fills the whole buffer or fails, as glibc's does */
+  size_t done = 0;
+  while (done < len) {
+    ssize_t r = getrandom((char *)buf + done, len - done, 0);
+    if (r < 0) {
+      if (errno == EINTR) continue;
+      return -1;
+    }
+    done += (size_t)r;
+  }
+  return 0;
 }
