@@ -111,6 +111,8 @@ struct uwrx_ldso_state {
   int64_t startup_ns;           /* the time of the records made before that */
   uint64_t clock_reads;         /* the recorder's clock reads in this image ("clock lease"):
                                    private memory, so a forked child inherits the count */
+  int32_t recorder_fd;          /* the buffer put in by UWRX_CTL_EXEC_START, or -1 */
+  int32_t reserved2;
 };
 #endif
 
