@@ -79,3 +79,26 @@ test('random bytes are stored, base64 text is entropy-coded, build output and sm
   // text with a random middle still compresses as a whole
   t.is(compressionFor(Buffer.concat([Buffer.alloc(200_000, 'cc -c x.c\n'), randomBytes(100), Buffer.alloc(200_000, 'ok\n')])), 'full');
 });
+
+test('a length-delimited field opened with beginBytes gets the shortest length, whatever its size', (t) => {
+  for (const size of [0, 1, 127, 128, 300, 16383, 16384, 70_000]) {
+    const w = new ProtoWriter(4).uint(1, 7);
+    const body = w.beginBytes(4);
+    w.bytesOf(3, Buffer.alloc(size + 10, 'y'), 10, 10 + size);
+    w.endBytes(body);
+    w.uint(8, 9);
+    const inner = new ProtoWriter().bytesOf(3, Buffer.alloc(size, 'y'), 0, size).view();
+    const expected = new ProtoWriter().uint(1, 7).bytes(4, inner).uint(8, 9).view();
+    t.deepEqual(w.view(), expected, `body of ${inner.length} bytes`);
+  }
+});
+
+test('beginMessage/endMessage write what message() writes', (t) => {
+  const a = new ProtoWriter(4);
+  const at = a.beginMessage(6);
+  a.string(3, 'inner').uint(1, 5);
+  a.endMessage(at);
+  const b = new ProtoWriter(4).message(6, (c) => c.string(3, 'inner').uint(1, 5));
+  t.deepEqual(a.view(), b.view());
+  t.deepEqual(obj(a.view()), { child: { s: 'inner', u: '5' } });
+});

@@ -4,14 +4,14 @@
 // order in its buffer file, so every sequence is non-decreasing even when a slow process
 // delivers late), names are interned per sequence, and packets are written in zlib
 // compressed_packets chunks.
-import { closeSync, openSync, writeFileSync, writeSync } from 'node:fs';
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateSync } from 'node:zlib';
-import { AccessIndex } from '../record/accesses.js';
+import { AccessIndex, accessOp, isUwrxOwn } from '../record/accesses.js';
 import { OutputIndexWriter } from '../record/output-index.js';
-import { escapeBytes } from '../record/escape.js';
+import { escapeBytes, escapeRange, isPlain } from '../record/escape.js';
 import { defineActor } from './actor.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, TraceFormatError, decodeEvents, eventDef, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, EVENT_LAYOUTS, decodeRecord, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
 import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
@@ -63,6 +63,15 @@ interface Sequence {
   eventNames: Map<string, number>;
   annotationNames: Map<string, number>;
   lastTime: number;
+  /** The interned ids an access event uses, once all are interned on this sequence. */
+  accessIids: AccessIids | undefined;
+}
+
+interface AccessIids {
+  name: number;
+  /** Annotation name ids in the access layout's field order. */
+  fields: number[];
+  path: number;
 }
 
 interface Proc {
@@ -80,19 +89,52 @@ interface Proc {
   lastTime: number;
 }
 
-interface Pending {
-  ev: TraceEvent;
+/**
+ * Records waiting to be written: one process's records as one delivery brought them, in
+ * buffer order, cut wherever time goes back, so every run is non-decreasing in time.
+ * Writing the runs merged by (time, arrival) gives the order of a stable sort of all
+ * pending records by time, without an object per record: records stay in their bytes
+ * until written (decoded objects only for events pushed as such).
+ */
+interface Run {
+  /** Arrival order: ties in time go to the earlier run. */
   order: number;
+  buf: Buffer | undefined;
+  offsets: number[];
+  events: TraceEvent[] | undefined;
+  times: number[];
+  /** The next record to write, and the end, as indexes into offsets/events and times. */
+  next: number;
+  end: number;
 }
+
+/** Where an access record keeps what its packet needs (from the schema in events.ts). */
+const ACCESS = (() => {
+  const layout = [...EVENT_LAYOUTS.values()].find((l) => l.def.name === 'access')!;
+  const at = (name: string) => EVENT_HEADER_SIZE + layout.fields.find((f) => f.name === name)!.offset;
+  return {
+    code: layout.def.code,
+    op: at('op'),
+    result: at('result'),
+    count: at('count'),
+    /** The path blob's length; its bytes follow. */
+    pathLength: EVENT_HEADER_SIZE + ((layout.fixedSize + 7) & ~7),
+    fields: layout.fields.map((f) => ({ name: f.name, type: f.type, at: EVENT_HEADER_SIZE + f.offset })),
+    path: layout.def.blobs[0]!,
+  };
+})();
 
 export class Merger {
   private readonly fd: number;
   private readonly chunk = new ProtoWriter(1 << 20);
-  private readonly packet = new ProtoWriter(1 << 16);
+  /** Packets are written straight into the chunk (between beginPacket and endPacket). */
+  private readonly packet = this.chunk;
+  private packetStart = 0;
   private readonly frame = new ProtoWriter(64);
   private readonly procs = new Map<number, Proc>();
   private readonly global: Sequence;
-  private pending: Pending[] = [];
+  private runs: Run[] = [];
+  private pendingCount = 0;
   private order = 0;
   private watermark = 0;
   private nextUuid = 1;
@@ -118,14 +160,15 @@ export class Merger {
   /** Records read from one process's buffer (collector), in file order. A malformed
    * record drops itself and the rest of this batch, reported in stats.errors. */
   records(pid: number, bytes: Buffer): void {
-    const events: TraceEvent[] = [];
-    try {
-      decodeEvents(bytes, 0, bytes.length, events);
-    } catch (err) {
-      if (!(err instanceof TraceFormatError)) throw err;
-      this.stats.errors.push(`traces/${pid}: ${err.message}`);
+    const offsets: number[] = [];
+    const times: number[] = [];
+    const found = locateRecords(bytes, 0, bytes.length, offsets, times);
+    if (found.bad) this.stats.errors.push(`traces/${pid}: ${found.bad}`);
+    if (this.closed) {
+      this.stats.errors.push(`${times.length} events arrived after the trace was finished`);
+      return;
     }
-    this.push(events);
+    this.addRuns(bytes, offsets, undefined, times);
   }
 
   /** Events of one process, in its buffer's order. */
@@ -134,20 +177,56 @@ export class Merger {
       this.stats.errors.push(`${events.length} events arrived after the trace was finished`);
       return;
     }
-    for (const ev of events) this.pending.push({ ev, order: this.order++ });
-    if (this.pending.length > 2 * this.maxBuffered) this.advance(this.watermark);
+    this.addRuns(undefined, [], [...events], events.map((ev) => ev.time));
+  }
+
+  private addRuns(buf: Buffer | undefined, offsets: number[], events: TraceEvent[] | undefined, times: number[]): void {
+    let start = 0;
+    for (let i = 1; i <= times.length; i++) {
+      if (i < times.length && times[i]! >= times[i - 1]!) continue;
+      this.runs.push({ order: this.order++, buf, offsets, events, times, next: start, end: i });
+      start = i;
+    }
+    this.pendingCount += times.length;
+    if (this.pendingCount > 2 * this.maxBuffered) this.advance(this.watermark);
   }
 
   /** Writes every buffered event at or before `watermark` (ns), in timestamp order; if
    * too many remain buffered, the oldest are written anyway. */
   advance(watermark: number): void {
     this.watermark = watermark;
-    if (this.pending.length === 0) return;
-    this.pending.sort((a, b) => a.ev.time - b.ev.time || a.order - b.order);
-    let cut = upperBound(this.pending, watermark);
-    if (this.pending.length - cut > this.maxBuffered) cut = this.pending.length - (this.maxBuffered >> 1);
-    for (let i = 0; i < cut; i++) this.emit(this.pending[i]!.ev);
-    this.pending = this.pending.slice(cut);
+    if (this.pendingCount === 0) return;
+    let cut = 0;
+    for (const run of this.runs) cut += upperBound(run.times, run.next, run.end, watermark) - run.next;
+    if (this.pendingCount - cut > this.maxBuffered) cut = this.pendingCount - (this.maxBuffered >> 1);
+    this.writeOldest(cut);
+  }
+
+  /** Writes the `count` oldest pending records: the runs merged through a heap keyed by
+   * (next record's time, run order); a run keeps the turn while it stays the oldest. */
+  private writeOldest(count: number): void {
+    const heap = new RunHeap(this.runs.filter((r) => r.next < r.end));
+    let left = count;
+    while (left > 0) {
+      const run = heap.top();
+      const second = heap.second();
+      // the run stays first while its records are older than the second's next (or as
+      // old, when it arrived first)
+      const limit = second === undefined ? Infinity : second.times[second.next]!;
+      const wins = second === undefined || run.order < second.order;
+      while (left > 0 && run.next < run.end) {
+        const t = run.times[run.next]!;
+        if (t > limit || (t === limit && !wins)) break;
+        const i = run.next++;
+        left--;
+        if (run.events) this.emit(run.events[i]!);
+        else this.emitRecord(run.buf!, run.offsets[i]!);
+      }
+      if (run.next < run.end) heap.siftDown(0);
+      else heap.removeTop();
+    }
+    this.pendingCount -= count;
+    this.runs = this.runs.filter((r) => r.next < r.end);
   }
 
   /** Writes everything left, the process tree, and closes the file. */
@@ -162,7 +241,7 @@ export class Merger {
     this.flushChunk();
     closeSync(this.fd);
     this.closed = true;
-    if (this.accesses && this.options.accessIndex) writeFileSync(this.options.accessIndex, this.accesses.format());
+    if (this.accesses && this.options.accessIndex) writeInPieces(this.options.accessIndex, (write) => this.accesses!.formatInto(write));
     this.outputs?.close();
     this.stats.processes = this.procs.size;
     return this.stats;
@@ -189,6 +268,72 @@ export class Merger {
       this.procs.set(pid, proc);
     }
     return proc;
+  }
+
+  /** The record at `at` of buf: an access event takes the direct path when it can (its
+   * process described, its thread known, its names interned), every other record is
+   * decoded and takes emit(). Both give the same packets. */
+  private emitRecord(buf: Buffer, at: number): void {
+    if (buf.readUInt16LE(at + 4) !== ACCESS.code || !this.emitAccess(buf, at)) {
+      this.emit(decodeRecord(buf, at, buf.readUInt32LE(at)));
+    }
+  }
+
+  /** An access record written from its bytes (what emit() and annotationsOf() make of
+   * it); false, with nothing done, when it needs emit(). */
+  private emitAccess(buf: Buffer, at: number): boolean {
+    if (buf.readUInt16LE(at + 6) & EVENT_FLAG_TRUNCATED) return false;
+    const pid = buf.readUInt32LE(at + 8);
+    const proc = this.procs.get(pid);
+    if (!proc || !proc.described) return false;
+    const iids = proc.seq.accessIids ?? accessIidsOf(proc.seq);
+    if (!iids) return false;
+    const track = proc.threads.get(buf.readUInt32LE(at + 12));
+    if (track === undefined) return false;
+    const pathStart = at + ACCESS.pathLength + 4;
+    const pathEnd = pathStart + buf.readUInt32LE(at + ACCESS.pathLength);
+    if (this.accesses) {
+      const result = readI64(buf, at + ACCESS.result);
+      const fresh =
+        !isUwrxOwn(buf, pathStart, pathEnd) &&
+        this.accesses.addAccess(pid, accessOp(buf.readUInt32LE(at + ACCESS.op), result), buf, pathStart, pathEnd, Math.max(buf.readUInt32LE(at + ACCESS.count), 1));
+      if (!fresh) {
+        // the first access of this path by this process is in the trace; the index counts the rest
+        this.stats.repeatedAccesses++;
+        return true;
+      }
+    }
+    this.stats.events++;
+    const seq = proc.seq;
+    const time = Math.max(readTime(buf, at + 16), seq.lastTime);
+    proc.lastTime = time;
+    this.beginPacket(seq, time, true);
+    const p = this.packet;
+    const event = p.beginMessage(P.trackEvent);
+    p.uint(TE.type, TrackEventType.instant);
+    p.uint(TE.trackUuid, track);
+    p.uint(TE.nameIid, iids.name);
+    for (let i = 0; i < ACCESS.fields.length; i++) {
+      const f = ACCESS.fields[i]!;
+      const v =
+        f.type === 'u32' ? buf.readUInt32LE(at + f.at)
+        : f.type === 'i32' ? buf.readInt32LE(at + f.at)
+        : f.type === 'i64' ? readI64(buf, at + f.at)
+        : readTime(buf, at + f.at);
+      const a = p.beginMessage(TE.debugAnnotations);
+      p.uint(DA.nameIid, iids.fields[i]!);
+      // Signed fields: negative numbers are -errno results and must stay signed.
+      writeAnnotationValue(p, f.type.startsWith('i') && v < 0 ? v : Math.max(v, 0));
+      p.endMessage(a);
+    }
+    const a = p.beginMessage(TE.debugAnnotations);
+    p.uint(DA.nameIid, iids.path);
+    if (isPlain(buf, pathStart, pathEnd)) p.bytesOf(DA.stringValue, buf, pathStart, pathEnd);
+    else p.string(DA.stringValue, escapeRange(buf, pathStart, pathEnd));
+    p.endMessage(a);
+    p.endMessage(event);
+    this.endPacket(seq, time);
+    return true;
   }
 
   private emit(ev: TraceEvent): void {
@@ -338,7 +483,7 @@ export class Merger {
 
   private beginPacket(seq: Sequence, time: number, usesInterning: boolean): void {
     const p = this.packet;
-    p.reset();
+    this.packetStart = p.beginBytes(Fields.Trace.packet);
     p.uint(P.timestamp, time);
     p.uint(P.trustedPacketSequenceId, seq.id);
     let flags = usesInterning ? SequenceFlags.needsIncrementalState : 0;
@@ -352,8 +497,7 @@ export class Merger {
 
   private endPacket(seq: Sequence, time: number): void {
     seq.lastTime = Math.max(seq.lastTime, time);
-    const body = this.packet.view();
-    this.chunk.bytes(Fields.Trace.packet, body);
+    this.chunk.endBytes(this.packetStart);
     this.stats.packets++;
     if (this.chunk.length >= this.chunkBytes) this.flushChunk();
   }
@@ -495,18 +639,94 @@ function processName(proc: Proc): string {
 }
 
 function newSequence(id: number): Sequence {
-  return { id, started: false, eventNames: new Map(), annotationNames: new Map(), lastTime: 0 };
+  return { id, started: false, eventNames: new Map(), annotationNames: new Map(), lastTime: 0, accessIids: undefined };
 }
 
-function upperBound(items: Pending[], time: number): number {
-  let lo = 0;
-  let hi = items.length;
+/** The sequence's ids for an access event's names, once every one is interned there
+ * (the first access event of a process interns them, through trackEvent). */
+function accessIidsOf(seq: Sequence): AccessIids | undefined {
+  const name = seq.eventNames.get('access');
+  const fields = ACCESS.fields.map((f) => seq.annotationNames.get(f.name));
+  const path = seq.annotationNames.get(ACCESS.path);
+  if (name === undefined || path === undefined || fields.some((iid) => iid === undefined)) return undefined;
+  seq.accessIids = { name, fields: fields as number[], path };
+  return seq.accessIids;
+}
+
+/** A non-negative u64 field (exact below 2^53). */
+function readTime(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x100000000;
+}
+
+function readI64(buf: Buffer, at: number): number {
+  return buf.readInt32LE(at + 4) * 0x100000000 + buf.readUInt32LE(at);
+}
+
+/** A min-heap of runs by (next record's time, arrival order). */
+class RunHeap {
+  constructor(private readonly items: Run[]) {
+    for (let i = (items.length >> 1) - 1; i >= 0; i--) this.siftDown(i);
+  }
+
+  top(): Run {
+    return this.items[0]!;
+  }
+
+  /** The run that comes after the top one. */
+  second(): Run | undefined {
+    const [, a, b] = this.items;
+    return a && b ? (before(b, a) ? b : a) : a;
+  }
+
+  removeTop(): void {
+    const last = this.items.pop()!;
+    if (this.items.length === 0) return;
+    this.items[0] = last;
+    this.siftDown(0);
+  }
+
+  siftDown(i: number): void {
+    const items = this.items;
+    for (;;) {
+      const l = 2 * i + 1;
+      const r = l + 1;
+      let m = i;
+      if (l < items.length && before(items[l]!, items[m]!)) m = l;
+      if (r < items.length && before(items[r]!, items[m]!)) m = r;
+      if (m === i) return;
+      [items[i], items[m]] = [items[m]!, items[i]!];
+      i = m;
+    }
+  }
+}
+
+function before(a: Run, b: Run): boolean {
+  const ta = a.times[a.next]!;
+  const tb = b.times[b.next]!;
+  return ta < tb || (ta === tb && a.order < b.order);
+}
+
+/** The first index in times[lo, hi) (non-decreasing) whose time is after `time`. */
+function upperBound(times: number[], lo: number, hi: number, time: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
-    if (items[mid]!.ev.time <= time) lo = mid + 1;
+    if (times[mid]! <= time) lo = mid + 1;
     else hi = mid;
   }
   return lo;
+}
+
+/** Writes a file from the pieces `produce` hands over (each valid during its call). */
+function writeInPieces(file: string, produce: (write: (bytes: Buffer) => void) => void): void {
+  const fd = openSync(file, 'w');
+  try {
+    produce((bytes) => {
+      let off = 0;
+      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+    });
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function lengthOfTagAndLen(field: number, len: number): number {

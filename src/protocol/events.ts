@@ -237,10 +237,59 @@ export function scanRecords(
   return { next: at, count, lastTime, atEnd: false };
 }
 
-function decodeRecord(buf: Buffer, at: number, size: number): TraceEvent {
+/**
+ * Finds the complete records in buf[start, end) like decodeEvents, checking each as
+ * decodeEvents would (type known, blobs inside the record) without decoding it: appends
+ * each record's offset and time to `offsets` and `times`. A malformed record ends the
+ * walk; it is described in `bad` (the records before it are good).
+ */
+export function locateRecords(
+  buf: Buffer,
+  start: number,
+  end: number,
+  offsets: number[],
+  times: number[],
+): { next: number; atEnd: boolean; bad?: string } {
+  let at = start;
+  while (at + EVENT_HEADER_SIZE <= end) {
+    const size = buf.readUInt32LE(at);
+    if (size === 0) return { next: at, atEnd: true };
+    if (size % 8 !== 0 || size < EVENT_HEADER_SIZE || size > EVENT_MAX_SIZE) {
+      return { next: at, atEnd: false, bad: `bad record size ${size} at offset ${at}` };
+    }
+    if (at + size > end) break;
+    try {
+      checkRecord(buf, at, size);
+    } catch (err) {
+      if (!(err instanceof TraceFormatError)) throw err;
+      return { next: at, atEnd: false, bad: err.message };
+    }
+    offsets.push(at);
+    times.push(readU64(buf, at + 16));
+    at += size;
+  }
+  return { next: at, atEnd: false };
+}
+
+/** The record's layout, once its type is known and its blobs lie inside it. */
+function checkRecord(buf: Buffer, at: number, size: number): EventLayout {
   const code = buf.readUInt16LE(at + 4);
   const layout = EVENT_LAYOUTS.get(code);
   if (!layout) throw new TraceFormatError(`unknown record type ${code} at offset ${at}`);
+  let p = at + EVENT_HEADER_SIZE + align(layout.fixedSize, 8);
+  const limit = at + size;
+  for (const b of layout.def.blobs) {
+    if (p + 4 > limit) throw new TraceFormatError(`record at offset ${at}: blob "${b}" past record end`);
+    const len = buf.readUInt32LE(p);
+    if (p + 4 + len > limit) throw new TraceFormatError(`record at offset ${at}: blob "${b}" past record end`);
+    p += 4 + len;
+  }
+  return layout;
+}
+
+/** Decodes the record at `at` (its size already checked: see locateRecords). */
+export function decodeRecord(buf: Buffer, at: number, size: number): TraceEvent {
+  const layout = checkRecord(buf, at, size);
   const ev: Record<string, unknown> = {
     type: layout.def.name,
     pid: buf.readUInt32LE(at + 8),
@@ -259,11 +308,8 @@ function decodeRecord(buf: Buffer, at: number, size: number): TraceEvent {
       : buf.readInt32LE(p + 4) * 0x100000000 + buf.readUInt32LE(p);
   }
   let p = base + align(layout.fixedSize, 8);
-  const limit = at + size;
   for (const b of layout.def.blobs) {
-    if (p + 4 > limit) throw new TraceFormatError(`record at offset ${at}: blob "${b}" past record end`);
     const len = buf.readUInt32LE(p);
-    if (p + 4 + len > limit) throw new TraceFormatError(`record at offset ${at}: blob "${b}" past record end`);
     ev[b] = buf.subarray(p + 4, p + 4 + len);
     p += 4 + len;
   }

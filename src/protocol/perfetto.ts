@@ -83,6 +83,15 @@ export class ProtoWriter {
       return this;
     }
     if (v < 0) return this.varint(BigInt(v));
+    if (v < 0x80000000) {
+      // the usual small value, in 32-bit integer steps
+      while (v >= 0x80) {
+        this.buf[this.pos++] = (v & 0x7f) | 0x80;
+        v >>>= 7;
+      }
+      this.buf[this.pos++] = v;
+      return this;
+    }
     while (v >= 0x80) {
       this.buf[this.pos++] = (v % 0x80) | 0x80;
       v = Math.floor(v / 0x80);
@@ -127,16 +136,69 @@ export class ProtoWriter {
 
   /** Length-delimited nested message written by body(). */
   message(field: number, body: (w: this) => void): this {
+    const at = this.beginMessage(field);
+    body(this);
+    return this.endMessage(at);
+  }
+
+  /** Opens a nested message (as message() does, for hot paths without a closure);
+   * returns where its length goes, for endMessage. */
+  beginMessage(field: number): number {
     this.tag(field, WireType.bytes);
     this.room(NESTED_LEN_BYTES);
     const at = this.pos;
     this.pos += NESTED_LEN_BYTES;
-    body(this);
+    return at;
+  }
+
+  endMessage(at: number): this {
     const len = this.pos - at - NESTED_LEN_BYTES;
     if (len >= NESTED_MAX) throw new RangeError(`protobuf message too large: ${len} bytes`);
     for (let i = 0; i < NESTED_LEN_BYTES; i++) {
       const last = i === NESTED_LEN_BYTES - 1;
       this.buf[at + i] = ((len >>> (7 * i)) & 0x7f) | (last ? 0 : 0x80);
+    }
+    return this;
+  }
+
+  /** Opens a length-delimited field whose length is written, as the shortest varint,
+   * by endBytes (room for two length bytes is kept, the body moves if it needs another
+   * size): a packet written straight into its chunk. Returns where the body starts. */
+  beginBytes(field: number): number {
+    this.tag(field, WireType.bytes);
+    this.room(2);
+    this.pos += 2;
+    return this.pos;
+  }
+
+  endBytes(bodyStart: number): this {
+    const len = this.pos - bodyStart;
+    const n = varintLength(len);
+    if (n !== 2) {
+      this.room(n);
+      this.buf.copyWithin(bodyStart - 2 + n, bodyStart, this.pos);
+      this.pos += n - 2;
+    }
+    let at = bodyStart - 2;
+    let v = len;
+    while (v >= 0x80) {
+      this.buf[at++] = (v & 0x7f) | 0x80;
+      v >>>= 7;
+    }
+    this.buf[at] = v;
+    return this;
+  }
+
+  /** A bytes field holding src[start, end). */
+  bytesOf(field: number, src: Uint8Array, start: number, end: number): this {
+    const n = end - start;
+    this.tag(field, WireType.bytes).varint(n);
+    this.room(n);
+    // a short copy (a path) costs less byte by byte than through a subarray view
+    if (n <= 128) for (let i = start; i < end; i++) this.buf[this.pos++] = src[i]!;
+    else {
+      this.buf.set(src.subarray(start, end), this.pos);
+      this.pos += n;
     }
     return this;
   }
@@ -149,6 +211,16 @@ export class ProtoWriter {
   reset(): void {
     this.pos = 0;
   }
+}
+
+/** Bytes of the shortest varint of a length (below 2^31). */
+function varintLength(v: number): number {
+  let n = 1;
+  while (v >= 0x80) {
+    v >>>= 7;
+    n++;
+  }
+  return n;
 }
 
 export interface ProtoField {

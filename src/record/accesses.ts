@@ -3,7 +3,7 @@
 // order of first access, with the number of times it happened. Written by the merger
 // from the trace events; read by `uwrx inspect files --reads` and partial rebuild
 // without decoding the Perfetto file.
-import { escapeBytes, unescapeBytes } from './escape.js';
+import { escapeBytes, isPlain, unescapeBytes } from './escape.js';
 import { ACCESS_OPS, type TraceEvent } from '../protocol/events.js';
 
 export const ACCESS_INDEX_OPS = [
@@ -32,12 +32,8 @@ const UWRX_OWN = Buffer.from('/dev/.uwrx-', 'latin1');
 export function accessesOf(ev: TraceEvent): Array<{ op: AccessOp; path: Buffer }> {
   switch (ev.type) {
     case 'access': {
-      if (ev.path.subarray(0, UWRX_OWN.length).equals(UWRX_OWN)) return [];
-      if (ev.result === ENOENT || ev.result === ENOTDIR) return [{ op: 'missing', path: ev.path }];
-      const name = ACCESS_OPS[ev.op as keyof typeof ACCESS_OPS];
-      // an access check tells what a stat tells: whether (and as what) the path exists
-      const op: AccessOp = name === undefined || name === 'access' ? 'stat' : name;
-      return [{ op, path: ev.path }];
+      if (isUwrxOwn(ev.path, 0, ev.path.length)) return [];
+      return [{ op: accessOp(ev.op, ev.result), path: ev.path }];
     }
     case 'exec':
       return ev.result >= 0 ? [{ op: 'exec', path: ev.path }] : [];
@@ -58,9 +54,24 @@ export function accessesOf(ev: TraceEvent): Array<{ op: AccessOp; path: Buffer }
   }
 }
 
-/** Collects entries in first-access order, one per process, operation and path. */
+/**
+ * Collects entries in first-access order, one per process, operation and path, with their
+ * counts. A file storm brings one entry per access (find: 170,000), so entries live in
+ * flat arrays and their paths in one byte arena, found again through an open-addressing
+ * table keyed by a hash of the bytes: no string or object per access.
+ */
 export class AccessIndex {
-  private readonly entries = new Map<string, AccessEntry>();
+  private count = 0;
+  private hashes = new Int32Array(1024);
+  private pids = new Int32Array(1024);
+  private ops = new Uint8Array(1024);
+  private pathStarts = new Int32Array(1024);
+  private pathEnds = new Int32Array(1024);
+  private counts = new Float64Array(1024);
+  /** entry + 1 per slot, 0 for a free slot; at most half full. */
+  private slots = new Int32Array(2048);
+  private arena = Buffer.allocUnsafe(1 << 16);
+  private arenaUsed = 0;
 
   /** Adds the event's accesses; true when one of them is new (the event is a first).
    * False for repeats and for accesses that are uwrx's own. */
@@ -69,26 +80,159 @@ export class AccessIndex {
     // an access event may stand for several accesses (counted in process)
     const times = ev.type === 'access' ? Math.max(ev.count, 1) : 1;
     for (const { op, path } of accessesOf(ev)) {
-      const key = `${ev.pid}\0${op}\0${path.toString('latin1')}`;
-      const known = this.entries.get(key);
-      if (known) known.count += times;
-      else {
-        this.entries.set(key, { pid: ev.pid, op, path, count: times });
-        fresh = true;
-      }
+      if (this.addAccess(ev.pid, op, path, 0, path.length, times)) fresh = true;
     }
     return fresh;
   }
 
+  /** `times` accesses of the path in buf[start, end); true when the entry is new. */
+  addAccess(pid: number, op: AccessOp, buf: Uint8Array, start: number, end: number, times: number): boolean {
+    const opCode = OP_CODES.get(op)!;
+    let h = Math.imul(FNV_OFFSET ^ pid, FNV_PRIME);
+    h = Math.imul(h ^ opCode, FNV_PRIME);
+    for (let i = start; i < end; i++) h = Math.imul(h ^ buf[i]!, FNV_PRIME);
+    const mask = this.slots.length - 1;
+    for (let slot = h & mask; ; slot = (slot + 1) & mask) {
+      const at = this.slots[slot]!;
+      if (at === 0) {
+        this.slots[slot] = this.append(h, pid, opCode, buf, start, end, times) + 1;
+        if (this.count * 2 > this.slots.length) this.rehash();
+        return true;
+      }
+      const e = at - 1;
+      if (this.hashes[e] === h && this.pids[e] === pid && this.ops[e] === opCode && this.samePath(e, buf, start, end)) {
+        this.counts[e]! += times;
+        return false;
+      }
+    }
+  }
+
   get size(): number {
-    return this.entries.size;
+    return this.count;
   }
 
   format(): string {
-    const lines = [ACCESS_INDEX_HEADER];
-    for (const e of this.entries.values()) lines.push(`${e.pid}\t${e.op}\t${escapeBytes(e.path)}\t${e.count}\n`);
-    return lines.join('');
+    const out: Buffer[] = [];
+    this.formatInto((bytes) => out.push(Buffer.from(bytes)));
+    return Buffer.concat(out).toString('utf8');
   }
+
+  /** The file's bytes in pieces of up to about 1 MiB, in order (each piece is only
+   * valid during the call). */
+  formatInto(write: (bytes: Buffer) => void): void {
+    let piece = Buffer.allocUnsafe(1 << 20);
+    let used = piece.write(ACCESS_INDEX_HEADER, 0, 'latin1');
+    for (let e = 0; e < this.count; e++) {
+      const start = this.pathStarts[e]!;
+      const end = this.pathEnds[e]!;
+      const path = isPlain(this.arena, start, end) ? undefined : Buffer.from(escapeBytes(this.arena.subarray(start, end)), 'utf8');
+      const op = OP_BYTES[this.ops[e]!]!;
+      // two numbers of at most 16 digits, three tabs and a newline
+      const need = 36 + op.length + (path ? path.length : end - start);
+      if (used + need > piece.length) {
+        write(piece.subarray(0, used));
+        used = 0;
+        if (need > piece.length) piece = Buffer.allocUnsafe(need);
+      }
+      used = writeDecimal(piece, used, this.pids[e]!);
+      piece[used++] = TAB;
+      for (let i = 0; i < op.length; i++) piece[used++] = op[i]!;
+      piece[used++] = TAB;
+      if (path) used += path.copy(piece, used);
+      else for (let i = start; i < end; i++) piece[used++] = this.arena[i]!;
+      piece[used++] = TAB;
+      used = writeDecimal(piece, used, this.counts[e]!);
+      piece[used++] = NEWLINE;
+    }
+    if (used > 0) write(piece.subarray(0, used));
+  }
+
+  private samePath(e: number, buf: Uint8Array, start: number, end: number): boolean {
+    const from = this.pathStarts[e]!;
+    if (this.pathEnds[e]! - from !== end - start) return false;
+    const arena = this.arena;
+    for (let i = 0; i < end - start; i++) if (arena[from + i] !== buf[start + i]) return false;
+    return true;
+  }
+
+  private append(hash: number, pid: number, opCode: number, buf: Uint8Array, start: number, end: number, times: number): number {
+    if (this.count === this.hashes.length) this.growEntries();
+    const len = end - start;
+    if (this.arenaUsed + len > this.arena.length) {
+      const next = Buffer.allocUnsafe(Math.max(this.arena.length * 2, this.arenaUsed + len));
+      this.arena.copy(next, 0, 0, this.arenaUsed);
+      this.arena = next;
+    }
+    const e = this.count++;
+    this.hashes[e] = hash;
+    this.pids[e] = pid;
+    this.ops[e] = opCode;
+    this.pathStarts[e] = this.arenaUsed;
+    for (let i = start; i < end; i++) this.arena[this.arenaUsed++] = buf[i]!;
+    this.pathEnds[e] = this.arenaUsed;
+    this.counts[e] = times;
+    return e;
+  }
+
+  private growEntries(): void {
+    const n = this.hashes.length * 2;
+    const grow = <T extends Int32Array | Uint8Array | Float64Array>(a: T, make: new (n: number) => T): T => {
+      const b = new make(n);
+      b.set(a);
+      return b;
+    };
+    this.hashes = grow(this.hashes, Int32Array);
+    this.pids = grow(this.pids, Int32Array);
+    this.ops = grow(this.ops, Uint8Array);
+    this.pathStarts = grow(this.pathStarts, Int32Array);
+    this.pathEnds = grow(this.pathEnds, Int32Array);
+    this.counts = grow(this.counts, Float64Array);
+  }
+
+  private rehash(): void {
+    const slots = new Int32Array(this.slots.length * 2);
+    const mask = slots.length - 1;
+    for (let e = 0; e < this.count; e++) {
+      let slot = this.hashes[e]! & mask;
+      while (slots[slot] !== 0) slot = (slot + 1) & mask;
+      slots[slot] = e + 1;
+    }
+    this.slots = slots;
+  }
+}
+
+const OP_BYTES = ACCESS_INDEX_OPS.map((op) => Buffer.from(op, 'latin1'));
+const TAB = 0x09;
+const NEWLINE = 0x0a;
+
+/** Writes the decimal digits of a non-negative integer at `at`; returns the end. */
+function writeDecimal(buf: Buffer, at: number, n: number): number {
+  if (n < 10) {
+    buf[at] = 0x30 + n;
+    return at + 1;
+  }
+  const digits = String(n);
+  for (let i = 0; i < digits.length; i++) buf[at + i] = digits.charCodeAt(i);
+  return at + digits.length;
+}
+
+const OP_CODES = new Map<AccessOp, number>(ACCESS_INDEX_OPS.map((op, i) => [op, i]));
+const FNV_OFFSET = 0x811c9dc5 | 0;
+const FNV_PRIME = 0x01000193;
+
+/** The index operation of an access record: what a failed lookup or a check tells. */
+export function accessOp(op: number, result: number): AccessOp {
+  if (result === ENOENT || result === ENOTDIR) return 'missing';
+  const name = ACCESS_OPS[op as keyof typeof ACCESS_OPS];
+  // an access check tells what a stat tells: whether (and as what) the path exists
+  return name === undefined || name === 'access' ? 'stat' : name;
+}
+
+/** True for a path of uwrx's own files (UWRX_OWN) in buf[start, end). */
+export function isUwrxOwn(buf: Uint8Array, start: number, end: number): boolean {
+  if (end - start < UWRX_OWN.length) return false;
+  for (let i = 0; i < UWRX_OWN.length; i++) if (buf[start + i] !== UWRX_OWN[i]) return false;
+  return true;
 }
 
 export class AccessIndexError extends Error {}

@@ -4,11 +4,12 @@
 // round-trips to the exact bytes.
 
 export function escapeBytes(bytes: Uint8Array | string): string {
-  const buf = typeof bytes === 'string' ? Buffer.from(bytes, 'utf8') : Buffer.from(bytes);
+  const buf =
+    typeof bytes === 'string' ? Buffer.from(bytes, 'utf8')
+    : Buffer.isBuffer(bytes) ? bytes
+    : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
   // the usual case, printable ASCII without a backslash, is the bytes as they are
-  let plain = true;
-  for (let i = 0; i < buf.length && plain; i++) plain = buf[i]! >= 0x20 && buf[i]! < 0x7f && buf[i] !== 0x5c;
-  if (plain) return buf.toString('latin1');
+  if (isPlain(buf, 0, buf.length)) return buf.toString('latin1');
   let out = '';
   let i = 0;
   while (i < buf.length) {
@@ -31,6 +32,20 @@ export function escapeBytes(bytes: Uint8Array | string): string {
     i++;
   }
   return out;
+}
+
+/** escapeBytes(buf.subarray(start, end)), without a view for the usual plain path. */
+export function escapeRange(buf: Buffer, start: number, end: number): string {
+  return isPlain(buf, start, end) ? buf.toString('latin1', start, end) : escapeBytes(buf.subarray(start, end));
+}
+
+/** Printable ASCII without a backslash: its escaped text is the bytes themselves. */
+export function isPlain(buf: Uint8Array, start: number, end: number): boolean {
+  for (let i = start; i < end; i++) {
+    const b = buf[i]!;
+    if (b < 0x20 || b >= 0x7f || b === 0x5c) return false;
+  }
+  return true;
 }
 
 /** Inverse of escapeBytes. Throws on a malformed escape so corruption is noticed. */
