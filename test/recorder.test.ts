@@ -3,11 +3,12 @@
 // in-process recorder (--fast-path) or the seccomp notification path, which also covers
 // statically linked programs and calls the recorder does not interpose.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { ensureCommands } from './helpers/packages.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
 import type { AccessRow } from '../src/inspect/reads.js';
 
 const scratch: string[] = [];
@@ -225,12 +226,38 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
   t.true(slow.notified - fast.notified >= 2 * loops, `notified: ${JSON.stringify({ fast, slow })}`);
 });
 
+// setlocale opens a dozen locale files and probes as many, through libc's internal open
+// that no symbol lookup reaches: redirected like fstatat, every program that sets its
+// locale makes them in process. The record is the same on both paths.
+test.serial('fast path: libc\'s own opens (setlocale\'s locale files) are answered in process and recorded', async (t) => {
+  const dir = workDir();
+  const runs = 20;
+  const loop = `i=0; while [ $i -lt ${runs} ]; do env LC_ALL=C.UTF-8 /usr/bin/printf x >/dev/null; i=$((i+1)); done`;
+  const summary = async (fastPath: boolean) => {
+    const { rows, attempt } = await reads(dir, ['sh', '-c', loop], fastPath);
+    const calls = (JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8')) as { fileCalls: { inProcess: number; notified: number } }).fileCalls;
+    const locale = rows.filter((r) => r.exe === '/usr/bin/printf' && r.path.startsWith('/usr/lib/locale/'));
+    const pids = new Set(locale.map((r) => r.pid));
+    const kinds = [...new Set(locale.map((r) => `${r.op} ${r.path}`))].sort();
+    const opens = locale.filter((r) => r.op === 'read' || r.op === 'missing').reduce((n, r) => n + r.count, 0);
+    return { calls, pids: pids.size, kinds, opens };
+  };
+  const fast = await summary(true);
+  const slow = await summary(false);
+  t.is(fast.pids, runs, 'every printf read its locale');
+  t.true(fast.kinds.length >= 2, JSON.stringify(fast.kinds));
+  t.deepEqual(fast.kinds, slow.kinds, 'the same accesses on both paths');
+  // notified, the locale opens alone would outnumber every notified file call
+  t.true(fast.opens >= 2 * runs, `${fast.opens} locale opens`);
+  t.true(fast.calls.notified * 2 < fast.opens, `notified: ${JSON.stringify({ fast: fast.calls, opens: fast.opens })}`);
+});
+
 // The dynamic linker's own opens and stats (its preload list, the recorder, ld.so.cache,
 // libc, the program's libraries, dlopen) go through the shim's hook in the combined
 // ld.so: recorded in process, so a short program makes no notified file call at all. In
 // a forked child the hook's buffer is the parent's: dlopen's opens there are notified,
 // and recorded all the same.
-test.serial('fast path: the dynamic linker\'s opens are recorded in process; in a forked child through the notification path', async (t) => {
+test.serial('fast path: the dynamic linker\'s opens are recorded in process; in a forked child through the notification path until its recorder sets up', async (t) => {
   const probe = buildDriver('dlopen_probe', ['test/native/dlopen_probe.c'], ['-ldl']);
   const dir = workDir();
   const plain = await reads(dir, ['/bin/true'], true);
@@ -240,12 +267,15 @@ test.serial('fast path: the dynamic linker\'s opens are recorded in process; in 
   for (const lib of ['read /etc/ld.so.cache', 'read /lib/x86_64-linux-gnu/libc.so.6']) t.true(trueReads.includes(lib), `${lib} in ${JSON.stringify(trueReads)}`);
   t.false(plain.rows.some((r) => r.path.startsWith('/dev/.uwrx-')), 'uwrx\'s own files are not in the record');
 
-  const { rows } = await reads(dir, [probe, 'libz.so.1', 'liblzma.so.5'], true);
+  const { rows } = await reads(dir, [probe, 'libz.so.1', 'liblzma.so.5', 'libbz2.so.1'], true);
   const probePid = rows.find((r) => r.op === 'exec' && r.path === probe)?.pid;
   const by = (lib: string) => rows.filter((r) => r.op === 'read' && path.basename(r.path) === lib).map((r) => r.pid);
   t.deepEqual(by('libz.so.1'), [probePid!], 'the process\'s dlopen');
-  t.is(by('liblzma.so.5').length, 1, 'the child\'s dlopen');
-  t.not(by('liblzma.so.5')[0], probePid, 'recorded for the child');
+  for (const lib of ['liblzma.so.5', 'libbz2.so.1']) {
+    t.is(by(lib).length, 1, `a child's dlopen of ${lib}`);
+    t.not(by(lib)[0], probePid, `recorded for the child: ${lib}`);
+  }
+  t.not(by('liblzma.so.5')[0], by('libbz2.so.1')[0], 'two children');
 });
 
 test.serial('repeated accesses are counted once per process and path in accesses.tsv', async (t) => {
@@ -266,4 +296,33 @@ test('inspect files --reads on an attempt without an access index fails with one
   t.is(r.status, 2);
   t.regex(r.stderr, /has no accesses\.tsv/);
   t.is(r.stderr.trim().split('\n').length, 1);
+});
+
+// A directory with a mount below it is rebuilt entry by entry, an overlay per entry: the
+// in-process stat rule must know all of them, however many there are.
+const asRoot = process.getuid?.() === 0 ? test.serial : test.serial.skip;
+asRoot('fast path: successful stats stay in process when the root has hundreds of overlays (a directory with a mount below it)', async (t) => {
+  const dir = workDir();
+  const many = path.join(dir, 'many');
+  for (let i = 0; i < 120; i++) mkdirSync(path.join(many, `d${i}`), { recursive: true });
+  mkdirSync(path.join(many, 'mnt'));
+  const probe = 'i=0; while [ $i -lt 30 ]; do stat /usr/include/stdio.h >/dev/null; i=$((i+1)); done';
+  const run = (mount: boolean, build: string, extra: string[] = []) => {
+    // a private mount namespace: the tmpfs is seen by this uwrx alone
+    const script = `${mount ? `mount -t tmpfs uwrx-test ${many}/mnt && ` : ''}exec "$0" "$@"`;
+    return spawnSync('unshare', ['-m', '--propagation', 'private', 'sh', '-c', script, process.execPath, uwrxBin, 'run', '--build', path.join(dir, build), ...extra, '--', 'sh', '-c', probe], { cwd: dir, encoding: 'utf8' });
+  };
+  const plan = run(true, 'plan', ['--dry-run']);
+  t.is(plan.status, 0, plan.stderr);
+  const overlays = plan.stdout.split('\n').filter((l) => / mount overlay overlay -> /.test(l)).length;
+  t.true(overlays > 120, `${overlays} overlays`);
+  const calls = (build: string) => (JSON.parse(readFileSync(path.join(dir, build, '0', '0', 'status'), 'utf8')) as { fileCalls: { inProcess: number; notified: number } }).fileCalls;
+  for (const [mount, build] of [[false, 'plain'], [true, 'split']] as const) {
+    const r = run(mount, build);
+    t.is(r.status, 0, r.stderr);
+  }
+  const plain = calls('plain');
+  const split = calls('split');
+  // 30 stat runs, each stats stdio.h: notified all, the difference would be 30 and more
+  t.true(Math.abs(split.notified - plain.notified) < 10, `notified: ${JSON.stringify({ plain, split })}`);
 });

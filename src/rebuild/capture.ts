@@ -33,6 +33,9 @@ export class CaptureIndexer {
   private readonly procs = new Map<number, RecordProcess>();
   private readonly accessesByPid = new Map<number, Array<{ op: string; path: string }>>();
   private readonly opsByPath = new Map<string, RecordFileOperation[]>();
+  /** The paths each process changed, and each path's place in opsByPath's order. */
+  private readonly changedBy = new Map<number, Set<string>>();
+  private readonly pathOrder = new Map<string, number>();
   /** The layers below this attempt (parents, real filesystem), top first. */
   private readonly below: Layer[];
   /** All layers of this attempt and below, and those each process sees. */
@@ -59,6 +62,10 @@ export class CaptureIndexer {
       const list = this.opsByPath.get(o.path) ?? [];
       list.push(o);
       this.opsByPath.set(o.path, list);
+      if (!this.pathOrder.has(o.path)) this.pathOrder.set(o.path, this.pathOrder.size);
+      const mine = this.changedBy.get(o.pid) ?? new Set<string>();
+      mine.add(o.path);
+      this.changedBy.set(o.pid, mine);
     }
     this.all = settleLayers(layersFor(attemptDir));
     this.below = this.all.filter((l) => l.depth !== 0);
@@ -126,9 +133,11 @@ export class CaptureIndexer {
 
     // the subtree's own changes, path by path, in the order they happened
     const changed = new Map<string, RecordFileOperation[]>();
-    for (const [file, ops] of this.opsByPath) {
+    const touched = new Set<string>();
+    for (const pid of subtree) for (const file of this.changedBy.get(pid) ?? []) touched.add(file);
+    for (const file of [...touched].sort((a, b) => this.pathOrder.get(a)! - this.pathOrder.get(b)!)) {
+      const ops = this.opsByPath.get(file)!;
       const mine = ops.filter((o) => members.has(o.pid));
-      if (mine.length === 0) continue;
       const other = this.concurrentWriter(ops, members, span);
       if (other !== undefined) return unsafe(`it wrote ${file}, which process ${other} also wrote while it ran`);
       changed.set(file, mine);

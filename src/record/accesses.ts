@@ -95,6 +95,19 @@ export class AccessIndexError extends Error {}
 
 /** Parses a whole accesses.tsv; throws AccessIndexError naming the first bad line. */
 export function parseAccessIndex(text: string): AccessEntry[] {
+  return parseLines(text, unescapeBytes);
+}
+
+/** Printable ASCII but the backslash: a path field that is its own canonical escape. */
+const PLAIN = /^[\x20-\x5b\x5d-\x7e]*$/;
+
+/** parseAccessIndex with each path as its canonical escaped text (escapeBytes), the form
+ * the record's other files use; most paths are that already and are not decoded. */
+export function parseAccessIndexEscaped(text: string): Array<Omit<AccessEntry, 'path'> & { path: string }> {
+  return parseLines(text, (field) => (PLAIN.test(field) ? field : escapeBytes(unescapeBytes(field))));
+}
+
+function parseLines<P>(text: string, pathOf: (field: string) => P): Array<Omit<AccessEntry, 'path'> & { path: P }> {
   if (!text.startsWith(ACCESS_INDEX_HEADER)) throw new AccessIndexError('accesses.tsv: missing header line');
   const lines = text.slice(ACCESS_INDEX_HEADER.length).split('\n');
   if (lines[lines.length - 1] === '') lines.pop();
@@ -107,7 +120,7 @@ export function parseAccessIndex(text: string): AccessEntry[] {
     if (!(ACCESS_INDEX_OPS as readonly string[]).includes(op)) throw new AccessIndexError(`${where}: unknown operation "${op}"`);
     if (!/^[1-9][0-9]*$/.test(count)) throw new AccessIndexError(`${where}: count "${count}" is not a positive number`);
     try {
-      return { pid: Number(pid), op: op as AccessOp, path: unescapeBytes(path), count: Number(count) };
+      return { pid: Number(pid), op: op as AccessOp, path: pathOf(path), count: Number(count) };
     } catch (err) {
       throw new AccessIndexError(`${where}: ${(err as Error).message}`);
     }

@@ -35,6 +35,7 @@ export function escapeBytes(bytes: Uint8Array | string): string {
 
 /** Inverse of escapeBytes. Throws on a malformed escape so corruption is noticed. */
 export function unescapeBytes(text: string): Buffer {
+  if (!text.includes('\\')) return Buffer.from(text, 'utf8');
   const parts: Buffer[] = [];
   let run = '';
   for (let i = 0; i < text.length; i++) {

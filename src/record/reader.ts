@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { ACCESS_OPS, EVENT_DEFS } from '../protocol/events.js';
-import { AccessIndexError, parseAccessIndex } from './accesses.js';
+import { AccessIndexError, parseAccessIndexEscaped } from './accesses.js';
 import { ProtoDecodeError, readFields, Fields } from '../protocol/perfetto.js';
 import { escapeBytes, unescapeBytes } from './escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
@@ -454,7 +454,7 @@ class RecordReader implements AttemptRecord {
       return undefined;
     }
     try {
-      this.index = parseAccessIndex(text).map((e) => ({ pid: e.pid, time: null, op: e.op, path: escapeBytes(e.path), result: null, count: e.count }));
+      this.index = parseAccessIndexEscaped(text).map((e) => ({ pid: e.pid, time: null, op: e.op, path: e.path, result: null, count: e.count }));
     } catch (err) {
       if (err instanceof AccessIndexError) throw new RecordError(`${this.dir}/${err.message}`);
       throw err;

@@ -105,26 +105,39 @@ export type ByteResolution = { kind: 'absent'; layer?: Layer } | { kind: 'found'
 
 /** The rule for a path given as bytes (paths need not be UTF-8). */
 export function resolveBytes(layers: Layer[], file: Buffer): ByteResolution {
-  const parts = splitPath(file);
+  const split = splitPath(file);
   for (const layer of layers) {
-    const hit = lookInLayer(layer, parts);
+    const hit = lookInLayer(layer, split);
     if (hit === 'continue') continue;
     return hit;
   }
   return { kind: 'absent' };
 }
 
-function splitPath(file: Buffer): Buffer[] {
+/** A path's components, and the keys of its ancestors in a settled layer's memo (the
+ * first i components as latin1, i >= 1): made once per path, not once per layer. */
+interface SplitPath {
+  parts: Buffer[];
+  prefixes: string[];
+}
+
+function splitPath(file: Buffer): SplitPath {
   const parts: Buffer[] = [];
+  const prefixes: string[] = [];
+  let key = '';
   let start = 0;
   for (let i = 0; i <= file.length; i++) {
     if (i === file.length || file[i] === 0x2f) {
       const part = file.subarray(start, i);
-      if (part.length > 0 && !(part.length === 1 && part[0] === 0x2e)) parts.push(part);
+      if (part.length > 0 && !(part.length === 1 && part[0] === 0x2e)) {
+        parts.push(part);
+        key += '/' + part.toString('latin1');
+        prefixes.push(key);
+      }
       start = i + 1;
     }
   }
-  return parts;
+  return { parts, prefixes };
 }
 
 function joinBytes(root: string, parts: Buffer[]): Buffer {
@@ -133,16 +146,18 @@ function joinBytes(root: string, parts: Buffer[]): Buffer {
   return chunks.length === 1 ? Buffer.from(root) : Buffer.concat(chunks);
 }
 
-function lookInLayer(layer: Layer, parts: Buffer[]): ByteResolution | 'continue' {
-  const full = joinBytes(layer.root, parts);
-  if (layer.real) return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
+function lookInLayer(layer: Layer, { parts, prefixes }: SplitPath): ByteResolution | 'continue' {
+  if (layer.real) {
+    const full = joinBytes(layer.root, parts);
+    return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
+  }
   const memo = settled.get(layer);
   // Ancestors first: a whiteout or a non-directory hides everything below it; an opaque
   // directory hides the lower layers' contents of that directory.
   let opaque = false;
   let parent: DirLook | undefined;
   for (let i = 1; i < parts.length; i++) {
-    parent = dirLook(memo, layer.root, parts, i);
+    parent = dirLook(memo, layer.root, parts, i, prefixes[i - 1]!);
     if (parent.kind === 'absent') return opaque ? { kind: 'absent', layer } : 'continue';
     if (parent.kind === 'hides') return { kind: 'absent', layer };
     if (parent.kind === 'dir' && parent.opaque) opaque = true;
@@ -151,6 +166,7 @@ function lookInLayer(layer: Layer, parts: Buffer[]): ByteResolution | 'continue'
   if (memo && parent?.kind === 'dir' && !namesOf(parent, layer.root, parts).has(parts[parts.length - 1]!.toString('latin1'))) {
     return opaque ? { kind: 'absent', layer } : 'continue';
   }
+  const full = joinBytes(layer.root, parts);
   const st = lstatSyncOrNull(full);
   if (st) return isWhiteout(st) ? { kind: 'absent', layer } : { kind: 'found', file: full, layer };
   return opaque ? { kind: 'absent', layer } : 'continue';
@@ -173,16 +189,15 @@ export function settleLayers(layers: Layer[]): Layer[] {
   return layers;
 }
 
-/** The directory of the first `depth` parts in a layer, remembered in `memo` when the
- * layer is settled. */
-function dirLook(memo: Map<string, DirLook> | undefined, root: string, parts: Buffer[], depth: number): DirLook {
-  const dir = joinBytes(root, parts.slice(0, depth));
-  const key = memo && dir.toString('latin1');
-  let look = key === undefined ? undefined : memo!.get(key);
+/** The directory of the first `depth` parts in a layer, remembered in `memo` under `key`
+ * (relative to the layer's root) when the layer is settled. */
+function dirLook(memo: Map<string, DirLook> | undefined, root: string, parts: Buffer[], depth: number, key: string): DirLook {
+  let look = memo?.get(key);
   if (!look) {
+    const dir = joinBytes(root, parts.slice(0, depth));
     const st = lstatSyncOrNull(dir);
     look = !st ? { kind: 'absent' } : isWhiteout(st) || !st.isDirectory() ? { kind: 'hides' } : { kind: 'dir', opaque: isOpaque(dir.toString()) };
-    if (key !== undefined) memo!.set(key, look);
+    memo?.set(key, look);
   }
   return look;
 }

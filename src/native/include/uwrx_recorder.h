@@ -41,7 +41,10 @@
 #define UWRX_REC_DATA_OFFSET 4096
 #define UWRX_REC_FILE_SIZE (64UL << 20)
 
-#define UWRX_REC_MAX_MOUNTS 64
+/* The overlays' mount ids as a bitmap from mount_base: a command tree whose root is
+ * rebuilt entry by entry (a directory with mounts below it) has an overlay per entry,
+ * hundreds or thousands, with ids close together (one uwrx-init mounts them in a row). */
+#define UWRX_REC_MOUNT_BITS 16384
 #define UWRX_REC_CLOCK_TIDS 16
 
 #ifndef __ASSEMBLER__
@@ -58,11 +61,12 @@ struct uwrx_rec_header {
   /* Successful stats answered in process (uwrx_stat_rules.h): set by uwrx-init when it
    * creates the buffer, read-only for the recorder. */
   uint32_t squash;           /* 1: the rules below hold; 0: every successful stat is notified */
-  uint32_t nmounts;          /* entries of mount_ids */
+  uint32_t reserved_rules;
   int64_t changed_since_ns;  /* a ctime from here on may be this attempt's change */
   int64_t window_lo_ns;      /* the parents' window (lo, hi]; 0, 0 without parents */
   int64_t window_hi_ns;
-  uint64_t mount_ids[UWRX_REC_MAX_MOUNTS]; /* the overlays' mount ids (statx STATX_MNT_ID) */
+  uint64_t mount_base;       /* bit i of mount_bits: mount id mount_base + i is an overlay's */
+  uint8_t mount_bits[UWRX_REC_MOUNT_BITS / 8]; /* (statx STATX_MNT_ID) */
 
   /* Clock reads answered in process (src/native/init/clocks.c, "clock lease"). The
    * recorder counts its reads in its own memory (the count a forked child inherits is
@@ -85,6 +89,7 @@ struct uwrx_rec_header {
   uint32_t clock_used;        /* set by the recorder after a read, cleared by uwrx-init */
   uint32_t clock_reserved;
 };
+_Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 
 struct uwrx_ldso_state {
   uint64_t magic;               /* UWRX_LDSO_STATE_MAGIC once the shim has mapped the page */
@@ -94,6 +99,8 @@ struct uwrx_ldso_state {
   int32_t started;              /* 1 once the recorder library is set up (it sets it) */
   int32_t reserved;
   int64_t startup_ns;           /* the time of the records made before that */
+  uint64_t clock_reads;         /* the recorder's clock reads in this image ("clock lease"):
+                                   private memory, so a forked child inherits the count */
 };
 #endif
 
@@ -104,9 +111,10 @@ struct uwrx_ldso_state {
  * shim's segment that calls the shim's hook (shim/ldso_hook.c) with the system call's
  * registers and keeps every register the syscall instruction keeps. The hook makes
  * read-only opens and stats from the gate and records them into the process's recorder
- * buffer, which it maps on its first call (the recorder library maps the same file
- * with its own control call later); anything else, and every call when the buffer cannot be had, is made
- * as it was (notified). The hook's state is on the page after the gate page, mapped
+ * buffer, which it maps on its first call with a control call that also names the
+ * state page's clock read count (the recorder library then takes over that mapping and
+ * that count, and a forked child's recorder hands the hook its new buffer); anything
+ * else, and every call when the buffer cannot be had, is made as it was (notified). The hook's state is on the page after the gate page, mapped
  * by the shim at exec; without that page the shim puts ld.so's original bytes back. */
 #define UWRX_LDSO_STATE_ADDR (UWRX_GATE_ADDR + 4096)
 #define UWRX_LDSO_STATE_MAGIC 0x3173646c78727775ULL /* "uwrxlds1" */

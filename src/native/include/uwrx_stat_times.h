@@ -42,9 +42,9 @@ static inline void uwrx_statx_show(struct statx *stx, int64_t t, int explicit_ti
  * own files lie in the window). Every other case asks uwrx-init. */
 static inline int uwrx_stat_shows_own_time(const struct uwrx_rec_header *h, uint64_t mnt_id, int64_t ctime_ns,
                                            int64_t mtime_ns) {
-  if (!h->squash) return 0;
-  int ours = 0;
-  for (uint32_t i = 0; i < h->nmounts && i < UWRX_REC_MAX_MOUNTS; i++) ours |= h->mount_ids[i] == mnt_id;
+  if (!h->squash || mnt_id < h->mount_base || mnt_id - h->mount_base >= UWRX_REC_MOUNT_BITS) return 0;
+  uint64_t bit = mnt_id - h->mount_base;
+  int ours = (h->mount_bits[bit / 8] >> (bit % 8)) & 1;
   if (!ours || ctime_ns >= h->changed_since_ns) return 0;
   if (h->window_hi_ns && mtime_ns > h->window_lo_ns && mtime_ns <= h->window_hi_ns) return 0;
   return 1;

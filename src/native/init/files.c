@@ -205,7 +205,7 @@ bool files_open(const struct plan *plan, const char **what) {
  * own, copied from ours: hence through /proc/<tid>/root), the oldest change time of
  * their upper layers (less two seconds, for the coarse clock file times use and small
  * steps of the real-time clock), the parents' window. Left off (squash 0) when stats
- * are not squashed or any of it cannot be learned. A process in yet another mount
+ * are not squashed or no overlay's can be learned. A process in yet another mount
  * namespace finds none of these ids: its stats are all notified. */
 static struct {
   pthread_mutex_t lock;
@@ -215,20 +215,40 @@ static struct {
 
 static void learn_stat_rules(pid_t tid) {
   struct uwrx_rec_header *h = &stat_rules.rules;
-  if (!F.enabled || F.t0_ns == 0 || F.novl == 0 || F.novl > UWRX_REC_MAX_MOUNTS) return;
+  if (!F.enabled || F.t0_ns == 0 || F.novl == 0) return;
+  /* An overlay without its upper layer (a best-effort mount that failed) is left out,
+   * and so is whatever mount its mount point shows instead: stats there are notified. */
+  uint64_t *usable = calloc(F.novl, sizeof *usable), *shadowed = calloc(F.novl, sizeof *shadowed);
+  size_t nusable = 0, nshadowed = 0;
   int64_t oldest = INT64_MAX;
-  for (size_t i = 0; i < F.novl; i++) {
+  for (size_t i = 0; usable && shadowed && i < F.novl; i++) {
     char where[PATH_MAX_TARGET];
     struct statx mount, upper;
     snprintf(where, sizeof where, "/proc/%d/root%s", tid, F.ovl[i].mount_point);
-    if (statx(AT_FDCWD, where, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &mount) != 0 || !(mount.stx_mask & STATX_MNT_ID) ||
-        F.ovl[i].upper_fd < 0 || statx(F.ovl[i].upper_fd, "", AT_EMPTY_PATH, STATX_CTIME, &upper) != 0)
-      return;
-    h->mount_ids[i] = mount.stx_mnt_id;
+    if (statx(AT_FDCWD, where, AT_SYMLINK_NOFOLLOW, STATX_MNT_ID, &mount) != 0 || !(mount.stx_mask & STATX_MNT_ID)) continue;
+    if (F.ovl[i].upper_fd < 0 || statx(F.ovl[i].upper_fd, "", AT_EMPTY_PATH, STATX_CTIME, &upper) != 0) {
+      shadowed[nshadowed++] = mount.stx_mnt_id;
+      continue;
+    }
+    usable[nusable++] = mount.stx_mnt_id;
     int64_t ctime = (int64_t)upper.stx_ctime.tv_sec * 1000000000LL + upper.stx_ctime.tv_nsec;
     if (ctime < oldest) oldest = ctime;
   }
-  h->nmounts = (uint32_t)F.novl;
+  uint64_t base = UINT64_MAX;
+  for (size_t i = 0; i < nusable; i++) base = usable[i] < base ? usable[i] : base;
+  bool any = false;
+  for (size_t i = 0; i < nusable; i++) {
+    bool keep = usable[i] - base < UWRX_REC_MOUNT_BITS; /* beyond the bitmap: notified */
+    for (size_t j = 0; j < nshadowed; j++) keep &= usable[i] != shadowed[j];
+    if (!keep) continue;
+    uint64_t bit = usable[i] - base;
+    h->mount_bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    any = true;
+  }
+  free(usable);
+  free(shadowed);
+  if (!any) return;
+  h->mount_base = base;
   h->changed_since_ns = oldest - 2000000000LL;
   if (F.recorded_since_ns) {
     h->window_lo_ns = F.recorded_since_ns;
@@ -243,11 +263,11 @@ void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
   stat_rules.learned = true;
   const struct uwrx_rec_header *r = &stat_rules.rules;
   h->squash = r->squash;
-  h->nmounts = r->nmounts;
   h->changed_since_ns = r->changed_since_ns;
   h->window_lo_ns = r->window_lo_ns;
   h->window_hi_ns = r->window_hi_ns;
-  memcpy(h->mount_ids, r->mount_ids, sizeof h->mount_ids);
+  h->mount_base = r->mount_base;
+  memcpy(h->mount_bits, r->mount_bits, sizeof h->mount_bits);
   pthread_mutex_unlock(&stat_rules.lock);
 }
 

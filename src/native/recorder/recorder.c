@@ -97,9 +97,13 @@ static struct {
 
 static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret */
 
-/* Clock reads answered in this process image (see "clocks" below): in private memory, so
- * a forked child's copy says how many of them came before the fork. */
-static uint64_t clock_reads;
+/* Clock reads answered in this process image (see "clocks" below), counted in private
+ * memory so a forked child's copy says how many of them came before the fork: on the
+ * shim's state page when there is one (the hook announced that address to uwrx-init
+ * with its control call), else here. The pointer is private memory too: a forked child
+ * keeps counting where its parent did. */
+static uint64_t own_clock_reads;
+static uint64_t *clock_reads = &own_clock_reads;
 
 static int map_gate(void) {
   long p = slow6(SYS_mmap, (long)UWRX_GATE_ADDR, 4096, PROT_READ | PROT_WRITE,
@@ -109,7 +113,7 @@ static int map_gate(void) {
     return slow6(SYS_mprotect, (long)UWRX_GATE_ADDR, 4096, PROT_READ | PROT_EXEC, 0, 0, 0) == 0 ? 0 : -1;
   }
   if (p == -EEXIST) {
-    /* inherited over fork: ours if it holds the gate code (the page is readable) */
+    /* mapped by the shim, or inherited over fork: ours if it holds the gate code */
     unsigned char probe[sizeof gate_code];
     long r = slow6(SYS_mincore, (long)UWRX_GATE_ADDR, 4096, (long)probe, 0, 0, 0);
     if (r == 0 && memcmp((const void *)UWRX_GATE_ADDR, gate_code, sizeof gate_code) == 0) return 0;
@@ -129,8 +133,30 @@ static struct seen {
   uint64_t offset; /* of the first record in the buffer */
 } seen[SEEN_SLOTS];
 
+/* The shim's state page (uwrx_recorder.h, "the dynamic linker's own calls"), when this
+ * image has one; looked up once. */
+static struct uwrx_ldso_state *ldso_state(void) {
+  static int looked;
+  static struct uwrx_ldso_state *state;
+  if (!looked) {
+    unsigned char resident;
+    struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+    if (slow6(SYS_mincore, (long)UWRX_LDSO_STATE_ADDR, 4096, (long)&resident, 0, 0, 0) == 0 &&
+        s->magic == UWRX_LDSO_STATE_MAGIC)
+      state = s;
+    looked = 1;
+  }
+  return state;
+}
+
 static void after_fork_child(void) {
-  /* a forked child has its own memory: drop the parent's buffer, set up again lazily */
+  /* a forked child has its own memory: drop the parent's buffer, set up again lazily.
+   * The hook's view of it goes first (this is the child's only thread). */
+  struct uwrx_ldso_state *s = ldso_state();
+  if (s) {
+    __atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->hdr, NULL, __ATOMIC_RELEASE);
+  }
   if (R.hdr) slow6(SYS_munmap, (long)R.hdr, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   R.hdr = NULL;
   memset(seen, 0, sizeof seen);
@@ -139,41 +165,58 @@ static void after_fork_child(void) {
   __atomic_store_n(&R.state, UNSET, __ATOMIC_RELEASE);
 }
 
-/* Tells the shim's hook (uwrx_recorder.h, "the dynamic linker's own calls") that the
- * process is past its start-up, when its state page is there. */
-static void hook_started(void) {
-  unsigned char resident;
-  if (slow6(SYS_mincore, (long)UWRX_LDSO_STATE_ADDR, 4096, (long)&resident, 0, 0, 0) != 0) return;
-  struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
-  if (s->magic == UWRX_LDSO_STATE_MAGIC) __atomic_store_n(&s->started, 1, __ATOMIC_RELAXED);
+/* This process's recorder buffer: the one the shim's hook mapped for ld.so's calls when
+ * it is this process's, else one asked for with a control call. NULL: none. */
+static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
+  if (s) {
+    struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
+    if (h && __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE) == me && h->magic == UWRX_REC_MAGIC) return h;
+  }
+  long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  if (fd < 0) return NULL;
+  long p = slow6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  slow6(SYS_close, fd, 0, 0, 0, 0, 0);
+  if (p <= 0 || (unsigned long)p >= -4096UL) return NULL;
+  /* no read-ahead: a fault on the sparse file would otherwise fill (and zero) dozens
+   * of page cache pages for every page written, measured at ~4 ms per process */
+  slow6(SYS_madvise, p, UWRX_REC_FILE_SIZE, MADV_RANDOM, 0, 0, 0);
+  struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
+  if (h->magic != UWRX_REC_MAGIC) {
+    slow6(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
+    return NULL;
+  }
+  if (s) {
+    /* the hook records a later dlopen's calls here too; buffer first, then its owner
+     * (the hook reads them in that order) */
+    __atomic_store_n(&s->hdr, h, __ATOMIC_RELEASE);
+    __atomic_store_n(&s->owner, (int32_t)me, __ATOMIC_RELEASE);
+  }
+  return h;
 }
 
 static void setup(void) {
   if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread, or a signal */
   static int atfork_done;
   int state = OFF;
-  long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
-  if (fd >= 0) {
-    long p = slow6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-    slow6(SYS_close, fd, 0, 0, 0, 0, 0);
-    /* no read-ahead: a fault on the sparse file would otherwise fill (and zero) dozens
-     * of page cache pages for every page written, measured at ~4 ms per process */
-    if (p > 0 && (unsigned long)p < -4096UL) slow6(SYS_madvise, p, UWRX_REC_FILE_SIZE, MADV_RANDOM, 0, 0, 0);
-    struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
-    if (p > 0 && (unsigned long)p < -4096UL && h->magic == UWRX_REC_MAGIC && map_gate() == 0) {
-      R.hdr = h;
-      R.pid = h->pid;
-      R.owner = (pid_t)slow6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-      if (!atfork_done) {
-        atfork_done = 1;
-        pthread_atfork(NULL, NULL, after_fork_child);
-      }
-      state = ON;
-    } else if (p > 0 && (unsigned long)p < -4096UL) {
-      slow6(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
+  struct uwrx_ldso_state *s = ldso_state();
+  if (s && clock_reads == &own_clock_reads) clock_reads = &s->clock_reads;
+  pid_t me = (pid_t)slow6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+  struct uwrx_rec_header *h = map_buffer(s, me);
+  /* the shim maps the gate beside its state page */
+  if (h && (s || map_gate() == 0)) {
+    R.hdr = h;
+    R.pid = h->pid;
+    R.owner = me;
+    if (!atfork_done) {
+      atfork_done = 1;
+      pthread_atfork(NULL, NULL, after_fork_child);
     }
+    state = ON;
+  } else if (h && (!s || h != s->hdr)) {
+    slow6(SYS_munmap, (long)h, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   }
-  if (state == ON) hook_started();
+  /* the hook's records from here on take their own times */
+  if (state == ON && s) __atomic_store_n(&s->started, 1, __ATOMIC_RELAXED);
   __atomic_store_n(&R.state, state, __ATOMIC_RELEASE);
   /* busy stays set when OFF: nothing to retry in this process image */
   if (state == ON) __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
@@ -522,19 +565,42 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
   return (int)set_errno(slow6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
 }
 
-/* libc's fstatat, the one system call every stat and fstat inside libc ends in (opendir,
- * stdio's buffers, realpath): redirected here before main while the process runs one
- * thread, so those are answered in process too. Only the plain wrapper of glibc 2.33 and
- * later on x86_64 is recognised (mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall);
- * anything else is left alone and its calls are notified. */
+/* libc's internal calls that no symbol lookup reaches, redirected here before main while
+ * the process runs one thread (redirect.c), so those are answered in process too:
+ *  - fstatat, the one system call every stat and fstat inside libc ends in (opendir,
+ *    stdio's buffers, realpath); the plain wrapper of glibc 2.33 and later on x86_64
+ *    (mov %ecx,%r10d; mov $SYS_newfstatat,%eax; syscall; cmp $-4096,%eax or %rax);
+ *  - __open_nocancel (also __open64_nocancel), behind setlocale's locale files, the
+ *    gconv cache, opendir and more: dozens of opens in every program that sets its
+ *    locale; glibc 2.36's code on x86_64 (sub $0x58,%rsp; mov %esi,%r10d;
+ *    mov %rdx,0x30(%rsp)).
+ * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
   return do_fstatat(dirfd, path, st, flags);
 }
 
+static int libc_open_nocancel(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = mode_arg(flags, ap);
+  va_end(ap);
+  return do_openat(AT_FDCWD, path, flags, mode);
+}
+
 __attribute__((constructor)) static void redirect_libc(void) {
-  static const unsigned char plain_fstatat[] = { 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8, 0, 0, 0x0f, 0x05 };
+#define PLAIN_FSTATAT 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8, 0, 0, 0x0f, 0x05
+  static const unsigned char cmp_eax[] = { PLAIN_FSTATAT, 0x3d, 0x00, 0xf0, 0xff, 0xff };
+  static const unsigned char cmp_rax[] = { PLAIN_FSTATAT, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff };
+#undef PLAIN_FSTATAT
+  static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax }, { cmp_rax, sizeof cmp_rax } };
+  static const unsigned char open_236[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54, 0x24, 0x30 };
+  static const struct rec_code open_codes[] = { { open_236, sizeof open_236 } };
+  const struct rec_redirect list[] = {
+    { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
+    { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
+  };
   if (!fast()) return;
-  rec_redirect("fstatat64", plain_fstatat, sizeof plain_fstatat, (void *)libc_fstatat, gate6);
+  rec_redirect(list, sizeof list / sizeof list[0], gate6);
 }
 
 /* ---- access, readlink ---- */
@@ -596,7 +662,7 @@ static int lease_read(int32_t clock_id, uwrx_time_config *c, uwrx_clock *k) {
   *c = (uwrx_time_config){ .mode = h->clock_mode, .t0_ns = h->clock_t0_ns, .step_ns = h->clock_step_ns,
                            .wall_offset_ns = h->clock_wall_offset_ns };
   if (!uwrx_time_faked(c, clock_id)) return 0;
-  uint64_t n = __atomic_fetch_add(&clock_reads, 1, __ATOMIC_SEQ_CST);
+  uint64_t n = __atomic_fetch_add(clock_reads, 1, __ATOMIC_SEQ_CST);
   uint64_t base;
   for (;;) {
     uint32_t seq = __atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE);

@@ -8,7 +8,7 @@
  * may have started others: then nothing is patched and those calls take the
  * notification path, as before), and with every signal blocked while the bytes change. */
 #include <dlfcn.h>
-#include <link.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdint.h>
 #include <string.h>
@@ -19,54 +19,52 @@
 #include "redirect.h"
 
 /* movabs $to, %rax; jmp *%rax */
-#define JUMP_SIZE 12
+#define JUMP_SIZE REC_REDIRECT_JUMP_SIZE
 
-static int threads_of_this_process(long (*sys)(long, long, long, long, long, long, long)) {
-  char buf[512];
-  long fd = sys(SYS_openat, -100 /* AT_FDCWD */, (long)"/proc/self/stat", 02000000 /* O_CLOEXEC */, 0, 0, 0);
-  if (fd < 0) return -1;
-  long n = sys(SYS_read, fd, (long)buf, sizeof buf - 1, 0, 0, 0);
-  sys(SYS_close, fd, 0, 0, 0, 0, 0);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  /* "pid (comm) state ppid ...": num_threads is the 18th field after the comm */
-  char *p = strrchr(buf, ')');
-  if (!p) return -1;
-  for (int field = 0; field < 18 && p; field++) p = strchr(p + 1, ' ');
-  if (!p) return -1;
-  int threads = 0;
-  for (p++; *p >= '0' && *p <= '9'; p++) threads = threads * 10 + (*p - '0');
-  return threads;
+/* Whether this process runs one thread and shares its memory and signal handlers with no
+ * other: unshare(CLONE_VM) checks exactly that and changes nothing (it fails with EINVAL
+ * otherwise). A thread started without libc (a raw clone) does not clear
+ * __libc_single_threaded; the kernel knows. */
+static int alone(long (*sys)(long, long, long, long, long, long, long)) {
+  return sys(SYS_unshare, CLONE_VM, 0, 0, 0, 0, 0) == 0;
 }
 
-int rec_redirect(const char *symbol, const unsigned char *expect, size_t expect_len, void *to,
-                 long (*sys)(long, long, long, long, long, long, long)) {
-  if (!__libc_single_threaded || threads_of_this_process(sys) != 1) return -1;
-  unsigned char *entry = dlsym(RTLD_NEXT, symbol);
-  if (!entry) return -1;
-  /* the function must be the wrapper we know, and long enough to hold the jump */
-  Dl_info info;
-  const ElfW(Sym) *sym = NULL;
-  if (!dladdr1(entry, &info, (void **)&sym, RTLD_DL_SYMENT) || !sym || sym->st_size < JUMP_SIZE ||
-      expect_len > sym->st_size || memcmp(entry, expect, expect_len) != 0)
-    return -1;
-  unsigned char jump[JUMP_SIZE] = { 0x48, 0xb8 };
-  uint64_t target = (uint64_t)(uintptr_t)to;
-  memcpy(jump + 2, &target, sizeof target);
-  jump[10] = 0xff, jump[11] = 0xe0;
+static int matches(const unsigned char *entry, const struct rec_redirect *r) {
+  for (size_t i = 0; i < r->ncodes; i++)
+    if (r->codes[i].len >= JUMP_SIZE && memcmp(entry, r->codes[i].bytes, r->codes[i].len) == 0) return 1;
+  return 0;
+}
 
-  uintptr_t page = (uintptr_t)entry & ~(uintptr_t)4095;
-  size_t span = ((uintptr_t)entry + JUMP_SIZE - page + 4095) & ~(size_t)4095;
+#define REDIRECTS_MAX 8
+
+int rec_redirect(const struct rec_redirect *list, size_t n, long (*sys)(long, long, long, long, long, long, long)) {
+  if (!__libc_single_threaded) return 0;
+  unsigned char *entries[REDIRECTS_MAX];
+  void *targets[REDIRECTS_MAX];
+  size_t found = 0;
+  for (size_t i = 0; i < n && found < REDIRECTS_MAX; i++) {
+    unsigned char *entry = dlsym(RTLD_NEXT, list[i].symbol);
+    /* the function must be code we know: its instructions hold the jump */
+    if (entry && matches(entry, &list[i])) entries[found] = entry, targets[found++] = list[i].to;
+  }
+  if (found == 0 || !alone(sys)) return 0;
   sigset_t all, old;
   sigfillset(&all);
   sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, sizeof(uint64_t), 0, 0);
-  int ok = sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_WRITE, 0, 0, 0) == 0;
-  if (ok) {
+  int done = 0;
+  for (size_t i = 0; i < found; i++) {
+    unsigned char jump[JUMP_SIZE] = { 0x48, 0xb8 };
+    uint64_t target = (uint64_t)(uintptr_t)targets[i];
+    memcpy(jump + 2, &target, sizeof target);
+    jump[10] = 0xff, jump[11] = 0xe0;
+    uintptr_t page = (uintptr_t)entries[i] & ~(uintptr_t)4095;
+    size_t span = ((uintptr_t)entries[i] + JUMP_SIZE - page + 4095) & ~(size_t)4095;
+    if (sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_WRITE, 0, 0, 0) != 0) continue;
     /* byte by byte, no libc: its code on this page is not executable until restored */
-    volatile unsigned char *w = entry;
-    for (unsigned i = 0; i < JUMP_SIZE; i++) w[i] = jump[i];
-    ok = sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_EXEC, 0, 0, 0) == 0;
+    volatile unsigned char *w = entries[i];
+    for (unsigned k = 0; k < JUMP_SIZE; k++) w[k] = jump[k];
+    if (sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_EXEC, 0, 0, 0) == 0) done++;
   }
   sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof(uint64_t), 0, 0);
-  return ok ? 0 : -1;
+  return done;
 }

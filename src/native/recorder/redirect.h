@@ -5,11 +5,24 @@
 
 #include <stddef.h>
 
-/* Writes an absolute jump to `to` over the entry of libc's `symbol` (the definition after
- * the recorder's own) when its code starts with the `expect_len` bytes of `expect` and
- * this process runs one thread; system calls through `sys`. 0 when done, -1 when not
- * (nothing changed: the function stays as it was). */
-int rec_redirect(const char *symbol, const unsigned char *expect, size_t expect_len, void *to,
-                 long (*sys)(long, long, long, long, long, long, long));
+/* A libc function to redirect: `symbol` (the definition after the recorder's own), the
+ * code it may start with (whole instructions, at least REC_REDIRECT_JUMP_SIZE bytes: a
+ * match is what shows the jump fits inside it), and where to jump. */
+struct rec_code {
+  const unsigned char *bytes;
+  size_t len;
+};
+struct rec_redirect {
+  const char *symbol;
+  const struct rec_code *codes;
+  size_t ncodes;
+  void *to;
+};
+#define REC_REDIRECT_JUMP_SIZE 12
+
+/* Writes an absolute jump over the entry of each function of `list` whose code starts with
+ * one of its codes, when this process runs one thread; system calls through `sys`.
+ * Returns how many were redirected; the others stay as they were. */
+int rec_redirect(const struct rec_redirect *list, size_t n, long (*sys)(long, long, long, long, long, long, long));
 
 #endif

@@ -44,7 +44,7 @@ static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
   struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
   if (h) return (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
   if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or it failed */
-  long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, 0, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&s->clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return 0; /* busy stays set: nothing to retry */
   long p = shim_syscall6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ_ | PROT_WRITE_, MAP_SHARED_, fd, 0);
   shim_syscall3(SYS_close, fd, 0, 0);

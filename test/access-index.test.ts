@@ -1,0 +1,31 @@
+import test from 'ava';
+import { ACCESS_INDEX_HEADER, AccessIndexError, parseAccessIndex, parseAccessIndexEscaped } from '../src/record/accesses.js';
+import { escapeBytes } from '../src/record/escape.js';
+
+const paths = [
+  Buffer.from('/src/a.c'),
+  Buffer.from('/with\ttab\nnewline\\backslash'),
+  Buffer.from([0x2f, 0xff, 0x41]), // not UTF-8
+  Buffer.from('/caf\u00e9/\u6587'),
+];
+const text =
+  ACCESS_INDEX_HEADER +
+  paths.map((p, i) => `${i + 1}\tread\t${escapeBytes(p)}\t${i + 1}\n`).join('') +
+  '9\tstat\t/x\\x41\t2\n'; // an escape a writer need not have used
+
+test('accesses.tsv: paths parse to their bytes, and to their canonical escaped text', (t) => {
+  const bytes = parseAccessIndex(text);
+  t.deepEqual(bytes.map((e) => e.path), [...paths, Buffer.from('/xA')]);
+  t.deepEqual(bytes.map((e) => [e.pid, e.op, e.count]), [[1, 'read', 1], [2, 'read', 2], [3, 'read', 3], [4, 'read', 4], [9, 'stat', 2]]);
+  const escaped = parseAccessIndexEscaped(text);
+  t.deepEqual(escaped.map((e) => e.path), [...paths.map((p) => escapeBytes(p)), '/xA']);
+  t.deepEqual(escaped.map((e) => [e.pid, e.op, e.count]), bytes.map((e) => [e.pid, e.op, e.count]));
+});
+
+test('accesses.tsv: a malformed escape is an error naming its line, in both forms', (t) => {
+  const bad = `${ACCESS_INDEX_HEADER}1\tread\t/ok\t1\n2\tread\t/bad\\q\t1\n`;
+  for (const parse of [parseAccessIndex, parseAccessIndexEscaped]) {
+    const err = t.throws(() => parse(bad), { instanceOf: AccessIndexError });
+    t.regex(err!.message, /line 3: malformed escape/);
+  }
+});
