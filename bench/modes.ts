@@ -107,8 +107,14 @@ const bwrap: Mode = {
   wrap: async ({ argv, cwd }) => ({ argv: [...bwrapArgs(cwd), ...argv] }),
 };
 
+/** bin/uwrx started as a program, as a user starts it (its first line picks the Node on
+ * PATH and how Node starts). */
+function uwrxProgram(ctx: BenchContext): string {
+  return path.join(ctx.repo, 'bin', 'uwrx');
+}
+
 export function uwrxCommand(ctx: BenchContext, buildDir: string, argv: string[], options: string[] = []): string[] {
-  return [process.execPath, path.join(ctx.repo, 'bin', 'uwrx'), 'run', '--quiet', '--build', buildDir, ...options, '--', ...argv];
+  return [uwrxProgram(ctx), 'run', '--quiet', '--build', buildDir, ...options, '--', ...argv];
 }
 
 function uwrxMode(name: string, description: string, extra: string[]): Mode {
@@ -199,7 +205,7 @@ function uwrxReplayMode(name: string, description: string, change: boolean, capt
       const original = change ? await readFile(rebuild.source) : undefined;
       if (original) await writeFile(rebuild.source, Buffer.concat([original, Buffer.from(rebuild.append)]));
       return {
-        argv: [process.execPath, path.join(ctx.repo, 'bin', 'uwrx'), 'run', '--quiet', '--replay', path.join(build, '0', '0')],
+        argv: [uwrxProgram(ctx), 'run', '--quiet', '--replay', path.join(build, '0', '0')],
         watchDescendant: 'uwrx-init',
         fileCalls: () => readFileCalls(build),
         cleanup: async () => {

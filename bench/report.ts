@@ -90,7 +90,7 @@ export function renderDocument(data: BenchData, modes: readonly Mode[], extraRow
   out.push('### Memory');
   out.push('');
   out.push(
-    'Peak RSS is the kernel\'s VmHWM from /proc/<pid>/status, sampled every 50 ms during each uwrx run, maximum over the runs. "supervisor RSS" covers the Node process started as `node bin/uwrx` with all its threads (worker-thread actors share its memory); "init RSS" covers the uwrx-init process (pid 1 of the sandbox, with its handler threads). Neither includes the command\'s own processes.',
+    'Peak RSS is the kernel\'s VmHWM from /proc/<pid>/status, sampled every 50 ms during each uwrx run, maximum over the runs. "supervisor RSS" covers the Node process bin/uwrx starts, with all its threads (worker-thread actors share its memory); "init RSS" covers the uwrx-init process (pid 1 of the sandbox, with its handler threads). Neither includes the command\'s own processes.',
   );
   out.push('');
   out.push('## Machine');

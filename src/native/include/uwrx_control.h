@@ -23,14 +23,19 @@
 /* () -> UWRX_CONTROL_VERSION. Lets a program check it runs under uwrx. */
 #define UWRX_CTL_HELLO 0
 
-/* (void *at_random, unsigned long len = 16) -> UWRX_EXEC_RUN or UWRX_EXEC_SKIP|status.
+/* (void *at_random, unsigned long len = 16, struct uwrx_ldso_state *state or 0)
+ * -> UWRX_EXEC_RUN or UWRX_EXEC_SKIP|status.
  * Issued once per dynamically linked exec, before the real ld.so runs. The handler:
  *  1. writes `len` bytes of this exec's AT_RANDOM stream (prng.h,
  *     UWRX_PRNG_AT_RANDOM, index = exec ordinal within the process) to `at_random`
  *     in the target's memory (it is on the target's stack; /proc/TID/mem works),
- *  2. answers whether to run the exec. Until partial rebuild exists: always
- *     UWRX_EXEC_RUN. The answer may be given later (the handler holds this one
- *     notification, never the others).
+ *  2. when `state` is given (the shim prepared the ld.so hook's state page,
+ *     uwrx_recorder.h) and the run records in process: puts the process's recorder
+ *     buffer in as a new descriptor and writes its number to state->recorder_fd (the
+ *     shim maps it and closes it before ld.so runs); the buffer's clock read count is
+ *     state->clock_reads,
+ *  3. answers whether to run the exec (partial rebuild). The answer may be given
+ *     later (the handler holds this one notification, never the others).
  * The shim treats -ENOSYS (not under uwrx) and any other error as "run, keep the
  * kernel's AT_RANDOM bytes". One call does both so an exec costs one round trip. */
 #define UWRX_CTL_EXEC_START 1

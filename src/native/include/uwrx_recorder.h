@@ -111,6 +111,8 @@ struct uwrx_ldso_state {
   int64_t startup_ns;           /* the time of the records made before that */
   uint64_t clock_reads;         /* the recorder's clock reads in this image ("clock lease"):
                                    private memory, so a forked child inherits the count */
+  int32_t recorder_fd;          /* the buffer put in by UWRX_CTL_EXEC_START, or -1 */
+  int32_t reserved2;
 };
 #endif
 
@@ -121,10 +123,12 @@ struct uwrx_ldso_state {
  * shim's segment that calls the shim's hook (shim/ldso_hook.c) with the system call's
  * registers and keeps every register the syscall instruction keeps. The hook makes
  * read-only opens and stats from the gate and records them into the process's recorder
- * buffer, which it maps on its first call with a control call that also names the
- * state page's clock read count (the recorder library then takes over that mapping and
- * that count, and a forked child's recorder hands the hook its new buffer); anything
- * else, and every call when the buffer cannot be had, is made as it was (notified). The hook's state is on the page after the gate page, mapped
+ * buffer, which the exec's own control call (UWRX_CTL_EXEC_START, given this state page)
+ * put in and the shim mapped before ld.so ran, or else the hook asks for on its first
+ * call (UWRX_CTL_RECORDER naming the state page's clock read count). The recorder
+ * library then takes over that mapping and that count, and a forked child's recorder
+ * hands the hook its new buffer. Anything else, and every call when the buffer cannot
+ * be had, is made as it was (notified). The hook's state is on the page after the gate page, mapped
  * by the shim at exec; without that page the shim puts ld.so's original bytes back. */
 #define UWRX_LDSO_STATE_ADDR (UWRX_GATE_ADDR + 4096)
 #define UWRX_LDSO_STATE_MAGIC 0x3173646c78727775ULL /* "uwrxlds1" */

@@ -157,6 +157,9 @@ void trace_enable_recorder(bool on);
 /* UWRX_CTL_RECORDER: hands the process its recorder buffer; on success the fd's
  * installation answers the notification. */
 void trace_handle_recorder(struct notif_ctx *ctx);
+/* UWRX_CTL_EXEC_START with the shim's state page at `state` (uwrx_recorder.h): puts the
+ * recorder buffer in as a descriptor of the target and writes its number there. */
+void trace_put_recorder(struct notif_ctx *ctx, uint64_t state);
 
 /* ---- network (net.c): sockets for the DNS and proxy actors ---- */
 

@@ -3,6 +3,7 @@
  * (feature.c) and send the answer, unless a feature deferred it. They run in pid 1,
  * inside the sandbox's namespaces, so paths and pids resolve as the target sees them. */
 #include <errno.h>
+#include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -122,6 +123,15 @@ void notify_deferred_stats(size_t *open, uint64_t *answered, uint64_t *dropped) 
 
 /* ---- the loop ---- */
 
+/* Whether no process uses the filter any more (the tree has ended): the listener then
+ * polls as hung up, and RECV fails with ENOENT at once, every time, instead of blocking.
+ * A thread that kept calling it would spin until pid 1 exits; under a real-time policy
+ * that spin starves pid 1 itself of the CPU it needs to finish. */
+static bool filter_unused(void) {
+  struct pollfd pfd = { .fd = g.listener, .events = POLLIN };
+  return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP);
+}
+
 static void *handler_thread(void *arg) {
   (void)arg;
   struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
@@ -131,9 +141,10 @@ static void *handler_thread(void *arg) {
     /* RECV blocks until a notification is posted; one whose target vanished before we
      * took it makes RECV fail with ENOENT (kernel/seccomp.c, checked on 6.18), so no poll
      * is needed first: that saves a syscall per notification. An idle thread stays
-     * blocked here until pid 1 exits. */
+     * blocked here while the tree runs. */
     memset(req, 0, sizes.seccomp_notif);
     if (ioctl(g.listener, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
+      if (errno == ENOENT && filter_unused()) break;
       if (errno == EINTR || errno == ENOENT) continue;
       break;
     }

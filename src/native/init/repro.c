@@ -226,6 +226,8 @@ bool repro_exec_start(struct notif_ctx *ctx) {
     pthread_mutex_unlock(&g.lock);
     if (!target_write(ctx, a[1], bytes, sizeof bytes)) return false;
   }
+  /* the recorder buffer in the same round trip (uwrx_control.h) */
+  if (a[3]) trace_put_recorder(ctx, a[3]);
   return true;
 }
 

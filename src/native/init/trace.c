@@ -75,12 +75,13 @@ static pthread_mutex_t recorder_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void trace_enable_recorder(bool on) { recorder_on = on; }
 
-/* <logical>.r, created with its header on the first request of the process; later
- * process images (exec) continue where the last one stopped. The fd goes into the
- * target with SECCOMP_ADDFD_FLAG_SEND, which also answers the notification. */
-void trace_handle_recorder(struct notif_ctx *ctx) {
+/* <logical>.r, created with its header on the first request of the process (later
+ * process images (exec) continue where the last one stopped), open for the caller; -1
+ * when the process records nothing in process. `count_addr`: the recorder's clock read
+ * count in the target. */
+static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr) {
   struct proc *p = ctx->proc;
-  if (!recorder_on || traces_fd < 0 || !p || !p->trace) return;
+  if (!recorder_on || traces_fd < 0 || !p || !p->trace) return -1;
   char name[32];
   snprintf(name, sizeof name, "%d.r", p->logical);
   pthread_mutex_lock(&recorder_lock);
@@ -96,14 +97,32 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
   if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&recorder_lock);
   /* before the answer: the recorder reads its clocks from the header right after */
-  if (ok) clocks_recorder(p, fd, ctx->req->data.args[1]);
-  if (ok) {
-    struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd,
-                                         .newfd = 0, .newfd_flags = O_CLOEXEC };
-    /* on success the notification is answered: the loop's own answer then finds none */
-    ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
-  }
-  if (fd >= 0) close(fd);
+  if (ok) clocks_recorder(p, fd, count_addr);
+  if (!ok && fd >= 0) close(fd), fd = -1;
+  return fd;
+}
+
+/* UWRX_CTL_RECORDER: the fd goes into the target with SECCOMP_ADDFD_FLAG_SEND, which
+ * also answers the notification. */
+void trace_handle_recorder(struct notif_ctx *ctx) {
+  int fd = recorder_file(ctx, ctx->req->data.args[1]);
+  if (fd < 0) return;
+  struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd,
+                                       .newfd = 0, .newfd_flags = O_CLOEXEC };
+  /* on success the notification is answered: the loop's own answer then finds none */
+  ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  close(fd);
+}
+
+void trace_put_recorder(struct notif_ctx *ctx, uint64_t state) {
+  int fd = recorder_file(ctx, state + offsetof(struct uwrx_ldso_state, clock_reads));
+  if (fd < 0) return;
+  struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .srcfd = (uint32_t)fd, .newfd = 0, .newfd_flags = O_CLOEXEC };
+  int32_t theirs = (int32_t)ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  close(fd);
+  /* a state page that cannot be written leaves the descriptor there: the process's own
+   * buffer, closed at its next exec */
+  if (theirs >= 0) target_write(ctx, state + offsetof(struct uwrx_ldso_state, recorder_fd), &theirs, sizeof theirs);
 }
 
 void trace_hold(struct proc *p) { __atomic_add_fetch(&p->trace_users, 1, __ATOMIC_SEQ_CST); }

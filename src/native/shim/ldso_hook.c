@@ -6,6 +6,7 @@
  * the shim maps at UWRX_LDSO_STATE_ADDR), no floating-point or vector registers (ld.so
  * keeps values in them across a syscall: built with -mgeneral-regs-only). */
 #include "sys.h"
+#include "ldso_hook.h"
 #include "uwrx_access_record.h"
 #include "uwrx_control.h"
 #include "uwrx_recorder.h"
@@ -37,21 +38,13 @@ static long gate6(long n, long a, long b, long c, long d) {
 
 static int is_error(long r) { return (unsigned long)r > -4096UL; }
 
-/* This process's recorder buffer, set up on the first call; NULL when there is none
- * (the run records nothing in process, or this is a forked child before the recorder
- * library took over in it). */
-static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
-  struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
-  if (h) return (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
-  if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or it failed */
-  long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&s->clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
-  if (fd < 0) return 0; /* busy stays set: nothing to retry */
+struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd) {
   long p = shim_syscall6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ_ | PROT_WRITE_, MAP_SHARED_, fd, 0);
   shim_syscall3(SYS_close, fd, 0, 0);
   if (is_error(p)) return 0;
   /* no read-ahead on the sparse file (see recorder.c) */
   shim_syscall3(SYS_madvise, p, UWRX_REC_FILE_SIZE, MADV_RANDOM_);
-  h = (struct uwrx_rec_header *)p;
+  struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
   if (h->magic != UWRX_REC_MAGIC) {
     shim_syscall3(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0);
     return 0;
@@ -59,6 +52,18 @@ static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
   s->owner = (int32_t)gate6(SYS_getpid, 0, 0, 0, 0);
   __atomic_store_n(&s->hdr, h, __ATOMIC_RELEASE);
   return h;
+}
+
+/* This process's recorder buffer: the one the exec's control call put in, else set up
+ * on the first call; NULL when there is none (the run records nothing in process, or
+ * this is a forked child before the recorder library took over in it). */
+static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
+  struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
+  if (h) return (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
+  if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or it failed */
+  long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&s->clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  if (fd < 0) return 0; /* busy stays set: nothing to retry */
+  return shim_adopt_recorder(s, fd);
 }
 
 static int read_only(long flags) {

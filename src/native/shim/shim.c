@@ -6,6 +6,7 @@
 #include <elf.h>
 
 #include "sys.h"
+#include "ldso_hook.h"
 #include "uwrx_control.h"
 #include "uwrx_recorder.h"
 
@@ -61,7 +62,7 @@ __attribute__((noreturn)) static void replay_skipped(long decision) {
 /* ld.so's rewritten system call sites need the gate page and the hook's state page
  * (uwrx_recorder.h); when either cannot be mapped at its address, the sites get their
  * original bytes back (nothing else runs yet: no thread, no signal handler). */
-static void prepare_ldso_hook(void) {
+static int prepare_ldso_hook(void) {
   static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret: as recorder.c */
   long g = shim_syscall6(SYS_mmap, (long)UWRX_GATE_ADDR, 4096, PROT_READ_ | PROT_WRITE_,
                          MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_NOREPLACE_, -1, 0);
@@ -73,8 +74,10 @@ static void prepare_ldso_hook(void) {
     unsigned char *code = (unsigned char *)UWRX_GATE_ADDR;
     for (unsigned i = 0; i < sizeof gate_code; i++) code[i] = gate_code[i];
     if (shim_syscall3(SYS_mprotect, (long)UWRX_GATE_ADDR, 4096, PROT_READ_ | PROT_EXEC_) == 0) {
-      ((struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR)->magic = UWRX_LDSO_STATE_MAGIC;
-      return;
+      struct uwrx_ldso_state *state = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+      state->magic = UWRX_LDSO_STATE_MAGIC;
+      state->recorder_fd = -1;
+      return 1;
     }
   }
   if (g == (long)UWRX_GATE_ADDR) shim_syscall3(SYS_munmap, g, 4096, 0);
@@ -91,6 +94,7 @@ static void prepare_ldso_hook(void) {
     for (unsigned k = 0; k < sizeof original; k++) site[k] = original[k];
     shim_syscall3(SYS_mprotect, (long)page, span, PROT_READ_ | PROT_EXEC_);
   }
+  return 0;
 }
 
 static const char *env_value(char **envp, const char *name) {
@@ -156,15 +160,23 @@ uintptr_t shim_main(uintptr_t *sp) {
    * the kernel had run it, and it loads the program named in argv itself. */
   int direct = at_entry && at_entry->a_un.a_val == (uintptr_t)_start;
 
-  long decision = control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0);
+  /* the hook's state page first: the exec's control call fills in its recorder buffer */
+  int64_t delta = shim_info.ldso_entry_delta;
+  struct uwrx_ldso_state *state =
+      delta != 0 && shim_info.sites && prepare_ldso_hook() ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
+  long decision = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state, 0,
+                                (long)UWRX_CONTROL_MAGIC);
   if (decision >= UWRX_EXEC_SKIP && decision <= (UWRX_EXEC_SKIP | 0xff)) replay_skipped(decision);
+  if (state && state->recorder_fd >= 0) {
+    long fd = state->recorder_fd;
+    state->recorder_fd = -1;
+    shim_adopt_recorder(state, fd);
+  }
 
   struct shim_loaded ld;
-  int64_t delta = shim_info.ldso_entry_delta;
   if (delta != 0) {
     /* Combined form: the kernel already mapped ld.so (with us as an extra segment);
      * AT_BASE and, when run directly, AT_PHDR/AT_PHNUM already describe it. */
-    if (shim_info.sites) prepare_ldso_hook();
     ld.entry = (uintptr_t)__ehdr_start + (uintptr_t)delta;
     if (direct && at_entry) at_entry->a_un.a_val = ld.entry;
     return ld.entry;

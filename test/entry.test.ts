@@ -1,0 +1,73 @@
+// bin/uwrx started as a program (its first line, env -S) empties NODE_EXTRA_CA_CERTS for
+// Node's start, so that Node does not load certificates uwrx never uses, and puts the
+// variable back as it was: the command's environment is the same, variable for variable
+// and in the same order, as when Node runs bin/uwrx directly.
+import test from 'ava';
+import { spawn } from 'node:child_process';
+import path from 'node:path';
+import { scratchDir, uwrxBin } from './helpers/uwrx.js';
+
+interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+function start(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Result> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(file, args, { cwd: scratchDir('uwrx-entry-'), env, stdio: ['ignore', 'pipe', 'pipe'] });
+    let stdout = '';
+    let stderr = '';
+    child.stdout.setEncoding('utf8').on('data', (d: string) => (stdout += d));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout, stderr }));
+  });
+}
+
+/** The command's environment under `uwrx run`, started as a program (`direct`) or by
+ * `node bin/uwrx`, from an environment of A, the variable (when given) and B. */
+async function commandEnv(extraCaCerts: string | undefined, direct: boolean): Promise<Result & { names: string[] }> {
+  // `node` on PATH is the Node that runs the tests
+  const env: NodeJS.ProcessEnv = { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, A: '1' };
+  if (extraCaCerts !== undefined) env.NODE_EXTRA_CA_CERTS = extraCaCerts;
+  env.B = '2';
+  const args = ['run', '--quiet', '--', 'env', '-0'];
+  const r = direct ? await start(uwrxBin, args, env) : await start(process.execPath, [uwrxBin, ...args], env);
+  const names = r.stdout.split('\0').filter(Boolean).map((e) => e.slice(0, e.indexOf('=')));
+  return { ...r, names };
+}
+
+const cases: Array<[string, string | undefined]> = [
+  ['set to a file that does not exist', '/nonexistent/uwrx-test-ca.pem'],
+  ['unset', undefined],
+  ['empty', ''],
+];
+
+for (const [what, value] of cases) {
+  test(`NODE_EXTRA_CA_CERTS ${what}: the command sees the same environment`, async (t) => {
+    const direct = await commandEnv(value, true);
+    const byNode = await commandEnv(value, false);
+    t.is(direct.status, 0, direct.stderr);
+    t.is(byNode.status, 0, byNode.stderr);
+    t.deepEqual(direct.names, byNode.names);
+    t.is(direct.stdout, byNode.stdout);
+    t.false(direct.names.includes('UWRX_NODE_EXTRA_CA_CERTS'));
+    const a = direct.names.indexOf('A');
+    const b = direct.names.indexOf('B');
+    t.true(a >= 0 && b > a, direct.names.join(' '));
+    // in its place when it was set (a value for the sandbox's CA bundle, when the host
+    // has one); not between A and B when it was not
+    t.is(direct.names.slice(a + 1, b).includes('NODE_EXTRA_CA_CERTS'), value !== undefined);
+  });
+}
+
+test('started as a program, Node does not load the certificates NODE_EXTRA_CA_CERTS names', async (t) => {
+  const missing = '/nonexistent/uwrx-test-ca.pem';
+  // Node warns at start-up when it cannot load the file: the sign that it tried
+  const byNode = await commandEnv(missing, false);
+  t.regex(byNode.stderr, /Ignoring extra certs/);
+  const direct = await commandEnv(missing, true);
+  t.is(direct.status, 0, direct.stderr);
+  t.notRegex(direct.stderr, /extra certs/);
+});
