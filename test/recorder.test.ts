@@ -226,6 +226,23 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
   t.true(slow.notified - fast.notified >= 2 * loops, `notified: ${JSON.stringify({ fast, slow })}`);
 });
 
+// Paths relative to a directory descriptor are recorded with the directory's path as it is
+// at the call, on both paths: a descriptor number reused for another directory, and a
+// directory renamed while open, give their new paths.
+test.serial('fast path: stats relative to a directory descriptor record that directory\'s path, also after reuse and rename', async (t) => {
+  const probe = buildDriver('dirfd_probe', ['test/native/dirfd_probe.c']);
+  const dir = workDir();
+  mkdirSync(path.join(dir, 'tree', 'a'), { recursive: true });
+  mkdirSync(path.join(dir, 'tree', 'b'));
+  const tree = path.join(dir, 'tree');
+  for (const fastPath of [true, false]) {
+    const { rows } = await reads(dir, [probe, tree], fastPath);
+    const pid = rows.find((r) => r.op === 'exec' && r.path === probe)?.pid;
+    const missing = rows.filter((r) => r.pid === pid && r.op === 'missing').map((r) => path.relative(tree, r.path)).sort();
+    t.deepEqual(missing, ['a/in-a-1', 'a/in-a-2', 'b/in-b', 'd/in-d', 'e/in-e'], `fast path ${fastPath}`);
+  }
+});
+
 // setlocale opens a dozen locale files and probes as many, through libc's internal open
 // that no symbol lookup reaches: redirected like fstatat, every program that sets its
 // locale makes them in process. The record is the same on both paths.
