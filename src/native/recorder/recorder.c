@@ -100,9 +100,9 @@ static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret *
 
 /* Clock reads answered in this process image (see "clocks" below), counted in private
  * memory so a forked child's copy says how many of them came before the fork: on the
- * shim's state page when there is one (the hook announced that address to uwrx-init
- * with its control call), else here. The pointer is private memory too: a forked child
- * keeps counting where its parent did. */
+ * shim's state page when there is one (the exec's control call, or the hook's, named
+ * that address to uwrx-init), else here. The pointer is private memory too: a forked
+ * child keeps counting where its parent did. */
 static uint64_t own_clock_reads;
 static uint64_t *clock_reads = &own_clock_reads;
 
@@ -166,8 +166,8 @@ static void after_fork_child(void) {
   __atomic_store_n(&R.state, UNSET, __ATOMIC_RELEASE);
 }
 
-/* This process's recorder buffer: the one the shim's hook mapped for ld.so's calls when
- * it is this process's, else one asked for with a control call. NULL: none. */
+/* This process's recorder buffer: the one the shim mapped for its hook (ld.so's calls)
+ * when it is this process's, else one asked for with a control call. NULL: none. */
 static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
   if (s) {
     struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
