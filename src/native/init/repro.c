@@ -165,8 +165,10 @@ static uwrx_stream *thread_stream(struct proc *p, pid_t tid) {
   pthread_mutex_lock(&g.lock);
   /* the main thread's stream is in its recorder buffer once leased (see below) */
   struct uwrx_rec_header *h = tid == p->tgid ? p->repro.lease_hdr : NULL;
-  struct repro_thread *t = h && __atomic_load_n(&h->rng_open, __ATOMIC_ACQUIRE) ? NULL : repro_thread(p, tid);
-  uwrx_stream *s = t ? started_stream(p, t) : h ? &h->rng_main : NULL;
+  struct repro_thread *t;
+  uwrx_stream *s = h && __atomic_load_n(&h->rng_open, __ATOMIC_ACQUIRE) ? &h->rng_main
+                   : (t = repro_thread(p, tid)) ? started_stream(p, t)
+                                                : NULL;
   pthread_mutex_unlock(&g.lock);
   return s;
 }
