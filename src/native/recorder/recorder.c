@@ -175,17 +175,8 @@ static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
   }
   long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return NULL;
-  long p = slow6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
-  slow6(SYS_close, fd, 0, 0, 0, 0, 0);
-  if (p <= 0 || (unsigned long)p >= -4096UL) return NULL;
-  /* no read-ahead: a fault on the sparse file would otherwise fill (and zero) dozens
-   * of page cache pages for every page written, measured at ~4 ms per process */
-  slow6(SYS_madvise, p, UWRX_REC_FILE_SIZE, MADV_RANDOM, 0, 0, 0);
-  struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
-  if (h->magic != UWRX_REC_MAGIC) {
-    slow6(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
-    return NULL;
-  }
+  struct uwrx_rec_header *h = uwrx_rec_map(fd, slow6);
+  if (!h) return NULL;
   if (s) {
     /* the hook records a later dlopen's calls here too; buffer first, then its owner
      * (the hook reads them in that order) */

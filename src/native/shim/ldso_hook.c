@@ -12,7 +12,6 @@
 #include "uwrx_recorder.h"
 
 #define SYS_getpid 39
-#define SYS_madvise 28
 #define SYS_getcwd 79
 #define SYS_clock_gettime 228
 #define SYS_newfstatat 262
@@ -21,8 +20,6 @@
 #define O_TRUNC_ 01000
 #define O_DIRECTORY_ 0200000
 #define O_TMPFILE_ 020200000
-#define MAP_SHARED_ 0x01
-#define MADV_RANDOM_ 1
 #define CLOCK_BOOTTIME_ 7
 
 /* A call through the gate page (allowed by the filter for the calls made here). */
@@ -36,19 +33,10 @@ static long gate6(long n, long a, long b, long c, long d) {
   return ret;
 }
 
-static int is_error(long r) { return (unsigned long)r > -4096UL; }
 
 struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd) {
-  long p = shim_syscall6(SYS_mmap, 0, UWRX_REC_FILE_SIZE, PROT_READ_ | PROT_WRITE_, MAP_SHARED_, fd, 0);
-  shim_syscall3(SYS_close, fd, 0, 0);
-  if (is_error(p)) return 0;
-  /* no read-ahead on the sparse file (see recorder.c) */
-  shim_syscall3(SYS_madvise, p, UWRX_REC_FILE_SIZE, MADV_RANDOM_);
-  struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
-  if (h->magic != UWRX_REC_MAGIC) {
-    shim_syscall3(SYS_munmap, p, UWRX_REC_FILE_SIZE, 0);
-    return 0;
-  }
+  struct uwrx_rec_header *h = uwrx_rec_map(fd, shim_syscall6);
+  if (!h) return 0;
   s->owner = (int32_t)gate6(SYS_getpid, 0, 0, 0, 0);
   __atomic_store_n(&s->hdr, h, __ATOMIC_RELEASE);
   return h;

@@ -41,15 +41,15 @@ void shim_die(const char *what, const char *detail) {
   for (;;) shim_syscall3(SYS_exit_group, 127, 0, 0);
 }
 
-static long control(long op, long a1, long a2) {
-  return shim_syscall6(UWRX_SYS_CONTROL, op, a1, a2, 0, 0, (long)UWRX_CONTROL_MAGIC);
+static long control(long op, long a1, long a2, long a3) {
+  return shim_syscall6(UWRX_SYS_CONTROL, op, a1, a2, a3, 0, (long)UWRX_CONTROL_MAGIC);
 }
 
 /* The recorded run of this exec is replayed: its output, then its exit status. */
 __attribute__((noreturn)) static void replay_skipped(long decision) {
   char buf[8192]; /* on the stack: the combined form maps the shim read-only */
   for (;;) {
-    long r = control(UWRX_CTL_SKIP_OUTPUT, (long)buf, sizeof buf);
+    long r = control(UWRX_CTL_SKIP_OUTPUT, (long)buf, sizeof buf, 0);
     if (r <= 0) break;
     long fd = r >> 32;
     size_t n = (size_t)(r & 0xffffffff);
@@ -164,8 +164,7 @@ uintptr_t shim_main(uintptr_t *sp) {
   int64_t delta = shim_info.ldso_entry_delta;
   struct uwrx_ldso_state *state =
       delta != 0 && shim_info.sites && prepare_ldso_hook() ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
-  long decision = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state, 0,
-                                (long)UWRX_CONTROL_MAGIC);
+  long decision = control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
   if (decision >= UWRX_EXEC_SKIP && decision <= (UWRX_EXEC_SKIP | 0xff)) replay_skipped(decision);
   if (state && state->recorder_fd >= 0) {
     long fd = state->recorder_fd;
