@@ -111,12 +111,6 @@ export class AccessIndex {
     return this.count;
   }
 
-  format(): string {
-    const out: Buffer[] = [];
-    this.formatInto((bytes) => out.push(Buffer.from(bytes)));
-    return Buffer.concat(out).toString('utf8');
-  }
-
   /** The file's bytes in pieces of up to about 1 MiB, in order (each piece is only
    * valid during the call). */
   formatInto(write: (bytes: Buffer) => void): void {
