@@ -39,7 +39,6 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   let bridge: InitBridge | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
-  let cleaning: Promise<void> | undefined;
 
   const sendTerminate = (graceMs: number) => {
     if (!child) {
@@ -126,9 +125,6 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
     await dropWhiteouts(whiteouts);
-    // The mounts are gone with uwrx-init: what is not the record goes now, while the
-    // record's writer takes the uppers.
-    cleaning = removeScaffolding(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
@@ -152,8 +148,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   return {
     done,
+    // The mounts are gone with uwrx-init, but what is not the record goes only once the
+    // record's writer took the uppers: both are many small calls on the one thread pool.
     async cleanup() {
-      await cleaning;
       removeTracesDir(options.runDir);
       await removeTree(options.runDir);
       timing('run directory cleaned');
@@ -263,15 +260,6 @@ function lingering(outcome: DoneBody): SandboxOutcome['terminated'] {
   const processes = outcome.terminated ?? [];
   const count = outcome.terminatedCount ?? processes.length;
   return count === 0 ? undefined : { count, processes };
-}
-
-/** The sandbox's root and the overlays' work directories; the uppers stay for the
- * record. Concurrently: the libuv pool overlaps their syscalls. */
-async function removeScaffolding(plan: SandboxPlan): Promise<void> {
-  await Promise.all([
-    ...plan.overlays.map((layer) => removeTree(layer.work)),
-    fs.rm(plan.newRoot, { recursive: true, force: true }),
-  ]);
 }
 
 /** The plan uwrx-init will execute for these options (also what `uwrx run --dry-run` prints). */
