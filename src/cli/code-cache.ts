@@ -10,8 +10,11 @@
 // (`<dir>/code-<name>-<hash of the bundle's path>.v8`):
 //   magic (8 bytes) | key (32) | sha256 of the data (32) | the data (V8's, opaque)
 // The key is a sha256 of Node's version and arch, the wrapper and the bundle file's
-// identity (device, inode, size, modification and change times): any rewrite of the
-// bundle gives another key, without hashing its 480 KB of source on every command.
+// identity (path, size, modification and change times, to the nanosecond): any rewrite
+// of the bundle gives another key, without hashing its 480 KB of source on every
+// command. Device and inode are left out: an overlay (a uwrx run inside another, a
+// container) shows the same file with its own, and a cache that misses there would be
+// written there.
 // V8 checks its own version and flags, not the payload's integrity in release builds:
 // the checksum makes a damaged file a miss rather than a crash.
 import { createHash } from 'node:crypto';
@@ -77,14 +80,14 @@ export function loadBundle(file: string, name: string, cacheDir: string | undefi
   return { exports: module.exports, cache: cacheFile === undefined ? 'off' : used ? 'used' : 'miss', ...(cacheFile ? { cacheFile } : {}), saveCache };
 }
 
-/** The file's text and its identity (device, inode, size, modification and change
- * times), undefined when it changed while it was read. */
+/** The file's text and its identity (path, size, modification and change times),
+ * undefined when it changed while it was read. */
 function readIdentified(file: string): { source: string; identity: string | undefined } {
   const fd = openSync(file, 'r');
   try {
     const identity = () => {
       const st = fstatSync(fd, { bigint: true });
-      return [st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
+      return [file, st.size, st.mtimeNs, st.ctimeNs].join('\0');
     };
     const before = identity();
     const source = readFileSync(fd, 'utf8');
