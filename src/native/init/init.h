@@ -302,6 +302,7 @@ struct pending_exec {
 struct child_list {
   pid_t *pids;
   size_t n, cap;
+  unsigned threads;     /* read_older_children: the parent's threads it listed */
 };
 
 struct proc {
@@ -316,6 +317,10 @@ struct proc {
   int pidfd;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
+  unsigned parent_threads; /* the parent's threads when this process was first seen
+                              (0: not counted) */
+  char *exec_arg0;      /* argv[0] of the exec the new image's shim proved, until its
+                           control call is handled (rebuild.c) */
   bool exit_group_seen;
   int exit_group_code;
   uint64_t exit_group_time;
@@ -353,8 +358,10 @@ void procs_first_sight_free(struct first_sight *f);
 struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f);
 /* Process of thread `tid` if registered, NULL otherwise. The table lock must be held. */
 struct proc *procs_find(pid_t tid);
-/* Called with the lock held on each notification of a process with a pending exec. */
-void procs_check_exec(struct proc *p, pid_t tid);
+/* Called with the lock held on each notification of a process with a pending exec;
+ * `proven`: the call itself proves the exec succeeded (the new image's shim asks to
+ * start it), so nothing needs to be read to tell. */
+void procs_check_exec(struct proc *p, pid_t tid, bool proven);
 /* A thread called execve/execveat: remember it until the outcome is known. */
 void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 /* pid 1 reaped `pid` with `status`. */

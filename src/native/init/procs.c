@@ -123,6 +123,7 @@ static bool contains(const pid_t *pids, size_t n, pid_t pid) {
  * /proc/<ppid>/task/<tid>/children ("pid pid ... "): read without the table's lock. */
 static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
   out->n = 0;
+  out->threads = 0;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", ppid);
   DIR *d = opendir(path);
@@ -130,6 +131,7 @@ static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
   struct dirent *e;
   while ((e = readdir(d))) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    out->threads++;
     char file[320];
     snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -308,6 +310,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   all[nall++] = p;
   p->tgid = tgid;
   p->ppid = ppid;
+  p->parent_threads = older->threads;
   p->parent_logical = parent ? parent->logical : 1;
   p->ordinal = child_ordinal(parent ? &parent->children : &root_children, older, tgid);
   free(read_now.pids);
@@ -426,14 +429,24 @@ static void send_exec(const struct proc *p, const struct pending_exec *e) {
   features_exec(p, e);
 }
 
+/* argv[0] of an exec's argv as read at its call; NULL when it has none. */
+static char *first_arg(const struct mp_writer *argv) {
+  struct mp_reader r;
+  uint32_t n;
+  char *arg = NULL;
+  mp_reader_init(&r, argv->data, argv->len);
+  if (!argv->failed && mp_read_array(&r, &n) && n > 0 && !mp_read_strdup(&r, &arg)) arg = NULL;
+  return arg;
+}
+
 /* A successful exec replaces the executable and the stack (at a fresh random address);
  * a failed one changes neither. Only the calling thread's own next call proves failure:
  * a sibling thread may run before the exec completes. */
-void procs_check_exec(struct proc *p, pid_t tid) {
+void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   struct pending_exec *e = p->exec;
-  /* the old image gone settles it with one read; only a vfork child's exec or a failed
-   * one needs the snapshot compared */
-  bool changed = old_image_gone(e);
+  /* the old image gone settles it with one read; only a vfork child's exec (a shell's
+   * usual way to start a command) or a failed one needs the snapshot compared */
+  bool changed = proven || old_image_gone(e);
   if (!changed) {
     struct exec_snapshot now;
     snapshot(p->tgid, &now);
@@ -443,6 +456,8 @@ void procs_check_exec(struct proc *p, pid_t tid) {
               now.env_end != e->before.env_end;
   }
   if (changed) {
+    free(p->exec_arg0);
+    p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
     clocks_exec(p);
     send_exec(p, e);
@@ -669,7 +684,7 @@ static enum verdict on_exit_group(struct notif_ctx *ctx) {
   ctx->proc->exit_group_seen = true;
   ctx->proc->exit_group_code = (int)(a.extra & 0xff);
   ctx->proc->exit_group_time = ctx->time;
-  if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid);
+  if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid, false);
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
 }
