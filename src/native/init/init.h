@@ -295,6 +295,9 @@ struct pending_exec {
   struct exec_snapshot before;
   int old_mm;           /* /proc/<tid>/mem of the calling image: reads nothing once an exec
                          * replaced it (without ASLR the snapshot alone can look unchanged) */
+  bool shares_parent_vm; /* a vfork child (posix_spawn, a shell's commands): the image stays
+                          * its parent's until the exec succeeds, which kcmp tells exactly;
+                          * `before` then holds only the executable */
 };
 
 /* The children a process (or uwrx itself) has registered, by pid: the next child's

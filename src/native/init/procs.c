@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/kcmp.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -367,7 +368,8 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct
 
 /* ---- execs ---- */
 
-static void snapshot(pid_t pid, struct exec_snapshot *s) {
+/* `full`: the stack and argv too, from /proc/<pid>/stat; else only the executable. */
+static void snapshot(pid_t pid, struct exec_snapshot *s, bool full) {
   char path[64], buf[2048];
   struct stat st;
   memset(s, 0, sizeof *s);
@@ -376,13 +378,20 @@ static void snapshot(pid_t pid, struct exec_snapshot *s) {
     s->exe_dev = st.st_dev;
     s->exe_ino = st.st_ino;
   }
-  if (!proc_read(pid, "stat", buf, sizeof buf)) return;
+  if (!full || !proc_read(pid, "stat", buf, sizeof buf)) return;
   /* startstack is field 28, arg_start .. env_end 48-51 */
   const char *f = proc_stat_field(buf, 28);
   if (f) s->start_stack = strtoull(f, NULL, 10);
   uint64_t *at[] = { &s->arg_start, &s->arg_end, &s->env_start, &s->env_end };
   for (int i = 0; i < 4; i++)
     if ((f = proc_stat_field(buf, 48 + i))) *at[i] = strtoull(f, NULL, 10);
+}
+
+/* Whether processes `a` and `b` share one address space: 1 yes, 0 no, -1 unknown. */
+static int same_vm(pid_t a, pid_t b) {
+  if (b <= 1) return -1;
+  long r = syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+  return r < 0 ? -1 : r == 0;
 }
 
 static void free_exec(struct pending_exec *e) {
@@ -444,12 +453,17 @@ static char *first_arg(const struct mp_writer *argv) {
  * a sibling thread may run before the exec completes. */
 void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   struct pending_exec *e = p->exec;
-  /* the old image gone settles it with one read; only a vfork child's exec (a shell's
-   * usual way to start a command) or a failed one needs the snapshot compared */
-  bool changed = proven || old_image_gone(e);
-  if (!changed) {
+  /* Proven by the new image's shim; else a vfork child's exec succeeded once it has an
+   * image of its own; else the old image gone settles it with one read; only what is
+   * left (a failed exec, a static program, kcmp unavailable) compares snapshots. */
+  bool changed;
+  int shared;
+  if (proven) changed = true;
+  else if (e->shares_parent_vm && (shared = same_vm(p->tgid, p->ppid)) >= 0) changed = shared == 0;
+  else if (!e->shares_parent_vm && old_image_gone(e)) changed = true;
+  else {
     struct exec_snapshot now;
-    snapshot(p->tgid, &now);
+    snapshot(p->tgid, &now, !e->shares_parent_vm);
     changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
               now.start_stack != e->before.start_stack || now.arg_start != e->before.arg_start ||
               now.arg_end != e->before.arg_end || now.env_start != e->before.env_start ||
@@ -665,7 +679,8 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   char link[64];
   snprintf(link, sizeof link, "/proc/%d/cwd", req->pid);
   e->cwd = read_link(link);
-  snapshot(ctx->proc->tgid, &e->before);
+  e->shares_parent_vm = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
+  snapshot(ctx->proc->tgid, &e->before, !e->shares_parent_vm);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!notif_id_valid(req->id) || !e->path) {
     free_exec(e);
