@@ -350,15 +350,16 @@ bool procs_parse_replay_pids(struct mp_reader *r);
 /* What registering a thread seen for the first time reads from /proc, read before the
  * table's lock is taken so that other handlers do not wait for it. */
 struct first_sight {
-  bool known;                 /* its status was read */
+  bool known;                 /* its ids were read */
   pid_t tgid, ppid;
+  int pidfd;                  /* of tgid when the ids came from one, else -1 */
   struct child_list older;    /* the parent's children alive with a pid below tgid */
 };
 void procs_first_sight(pid_t tid, struct first_sight *f);
 void procs_first_sight_free(struct first_sight *f);
 /* Process of thread `tid`, registering it on first sight (with `f` when read before,
  * else reading /proc now). The table lock must be held. NULL when the thread vanished. */
-struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f);
+struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, struct first_sight *f);
 /* Process of thread `tid` if registered, NULL otherwise. The table lock must be held. */
 struct proc *procs_find(pid_t tid);
 /* Called with the lock held on each notification of a process with a pending exec;

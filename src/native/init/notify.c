@@ -159,7 +159,7 @@ static void *handler_thread(void *arg) {
     resp->id = req->id;
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     struct notif_ctx ctx = { .req = req, .resp = resp, .proc = NULL, .memfd = -1 };
-    struct first_sight seen = { 0 };
+    struct first_sight seen = { .pidfd = -1 };
     bool first = false;
     pthread_mutex_lock(&g.lock);
     if (!procs_find(req->pid) && !g.finishing) {

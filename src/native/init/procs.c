@@ -26,6 +26,7 @@ struct pidfd_exit_info {
   uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
   int32_t exit_code;
 };
+#define PIDFD_INFO_PID_BIT (1ULL << 0)
 #define PIDFD_INFO_EXIT_BIT (1ULL << 3)
 #define PIDFD_GET_INFO_IOCTL _IOWR(0xFF, 11, struct pidfd_exit_info)
 
@@ -268,7 +269,7 @@ struct proc *procs_find(pid_t tid) { return map_find(tid); }
  * is a notification it waits in; `child` (0: none) a registered-now child whose
  * parent it still is. */
 static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time,
-                                  const struct child_list *older);
+                                  const struct child_list *older, int pidfd);
 
 /* The parent of a process seen for the first time, registered first if it was not yet:
  * since fork is not notified, a parent may fork before any call of its own was seen.
@@ -278,12 +279,13 @@ static struct proc *parent_of(pid_t ppid, pid_t child, uint64_t time) {
   if (parent || ppid <= 1) return parent;
   pid_t tgid, grand;
   if (!read_status_ids(ppid, &tgid, &grand) || tgid != ppid) return NULL;
-  return register_proc(ppid, tgid, grand, 0, child, time, NULL);
+  return register_proc(ppid, tgid, grand, 0, child, time, NULL, -1);
 }
 
-/* `older`: the parent's children below `tgid` as read before the lock; NULL: read now. */
+/* `older`: the parent's children below `tgid` as read before the lock; NULL: read now.
+ * `pidfd`: of `tgid`, opened before (this takes it), or -1: opened now. */
 static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time,
-                                  const struct child_list *older) {
+                                  const struct child_list *older, int pidfd) {
   struct child_list read_now = { 0 };
   if (!older) {
     read_older_children(ppid, tgid, &read_now);
@@ -293,6 +295,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   struct proc *p = calloc(1, sizeof *p);
   if (!p) {
     free(read_now.pids);
+    if (pidfd >= 0) close(pidfd);
     problem(PROBLEM_NO_MEMORY);
     return NULL;
   }
@@ -302,6 +305,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
     if (!grown) {
       free(p);
       free(read_now.pids);
+      if (pidfd >= 0) close(pidfd);
       problem(PROBLEM_NO_MEMORY);
       return NULL;
     }
@@ -317,7 +321,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   free(read_now.pids);
   p->logical = assign_logical(p->parent_logical, p->ordinal);
   p->start_time = time;
-  p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+  p->pidfd = pidfd >= 0 ? pidfd : (int)syscall(SYS_pidfd_open, tgid, 0);
   if (p->pidfd >= 0) {
     /* the pid must still name this process: the target waits in its notification, or
      * the child we came from still has it as parent */
@@ -342,18 +346,40 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   return p;
 }
 
+/* The ids of process `pid` from a pidfd (kernel 6.13 and later), which registering it
+ * needs anyway: no /proc/<pid>/status to format and parse. False for a thread other
+ * than the main one (no pidfd names it) or an older kernel. */
+static bool pidfd_ids(pid_t pid, pid_t *ppid, int *pidfd) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return false;
+  struct pidfd_exit_info info;
+  memset(&info, 0, sizeof info);
+  info.mask = PIDFD_INFO_PID_BIT;
+  if (ioctl(fd, PIDFD_GET_INFO_IOCTL, &info) != 0 || !(info.mask & PIDFD_INFO_PID_BIT) || (pid_t)info.tgid != pid) {
+    close(fd);
+    return false;
+  }
+  *ppid = (pid_t)info.ppid;
+  *pidfd = fd;
+  return true;
+}
+
 void procs_first_sight(pid_t tid, struct first_sight *f) {
   memset(f, 0, sizeof *f);
-  f->known = read_status_ids(tid, &f->tgid, &f->ppid);
+  f->pidfd = -1;
+  if (pidfd_ids(tid, &f->ppid, &f->pidfd)) f->tgid = tid, f->known = true;
+  else f->known = read_status_ids(tid, &f->tgid, &f->ppid);
   if (f->known) read_older_children(f->ppid, f->tgid, &f->older);
 }
 
 void procs_first_sight_free(struct first_sight *f) {
   free(f->older.pids);
   f->older.pids = NULL;
+  if (f->pidfd >= 0) close(f->pidfd);
+  f->pidfd = -1;
 }
 
-struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f) {
+struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, struct first_sight *f) {
   struct proc *p = map_find(tid);
   if (p || g.finishing) return p;
   pid_t tgid, ppid;
@@ -363,7 +389,9 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct
     map_add(tid, p);
     return p;
   }
-  return register_proc(tid, tgid, ppid, notif_id, 0, time, f && f->known ? &f->older : NULL);
+  int pidfd = -1;
+  if (f && f->known && f->pidfd >= 0 && f->tgid == tgid) pidfd = f->pidfd, f->pidfd = -1;
+  return register_proc(tid, tgid, ppid, notif_id, 0, time, f && f->known ? &f->older : NULL, pidfd);
 }
 
 /* ---- execs ---- */
