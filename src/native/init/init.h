@@ -338,7 +338,7 @@ struct proc {
   int trace_users;              /* handler calls in progress (atomic) */
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
-  bool recorder;                /* <logical>.r exists: renamed .r.ended with the buffer */
+  bool recorder;                /* <logical>.r exists (final once the buffer is renamed) */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
   unsigned mapped_tids;         /* procs.c: entries of the tid map naming this process */
 };

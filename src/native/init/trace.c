@@ -57,13 +57,9 @@ static void release_now(struct proc *p) {
   struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
   if (!tb) return;
   if (tb->err) note_loss(tb->dropped, 0, -tb->err);
-  if (__atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST)) {
-    /* the process is gone: nothing writes its recorder buffer any more */
-    char from[32], to[40];
-    snprintf(from, sizeof from, "%d.r", p->logical);
-    snprintf(to, sizeof to, "%d.r.ended", p->logical);
-    renameat(traces_fd, from, traces_fd, to);
-  }
+  /* The process is gone: nothing writes its recorder buffer (<logical>.r) any more. The
+   * rename of its own buffer to <logical>.ended tells the collector that both are final:
+   * one rename per process, not two. */
   uwrx_tracebuf_close(tb, 1);
   free(tb);
 }
