@@ -89,6 +89,8 @@ export class Collector {
   private readonly files = new Map<number, Buffered>();
   private readonly recorders = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
+  /** Processes whose own buffer was seen renamed <pid>.ended: their recorder buffer is final too. */
+  private readonly closedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   private maxTime = 0;
   readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
@@ -104,10 +106,11 @@ export class Collector {
     if (f) f.ended = true;
   }
 
-  // The recorder buffer of a process is final once the process ended; the sandbox
-  // renames it <pid>.r.ended then, together with the process's own buffer, so both reach
-  // the merger in the same scan and merge in time order. A live one is read (up to its
-  // first uncommitted record) only once RECORDER_LIVE_READ bytes wait, to bound tmp use.
+  // The recorder buffer of a process is final once the process ended; the sandbox then
+  // renames the process's own buffer <pid>.ended (older versions also renamed the recorder
+  // buffer <pid>.r.ended), so both reach the merger in the same scan and merge in time
+  // order. A live one is read (up to its first uncommitted record) only once
+  // RECORDER_LIVE_READ bytes wait, to bound tmp use.
 
   start(): void {
     if (this.timer) return;
@@ -131,6 +134,9 @@ export class Collector {
       if (isErrno(err, 'ENOENT')) return 0;
       throw err;
     }
+    // the process buffers first: a recorder buffer listed with its process's <pid>.ended
+    // is final in this very scan
+    names.sort((a, b) => Number(RECORDER_NAME.test(a)) - Number(RECORDER_NAME.test(b)));
     for (const name of names) this.track(name);
     let count = 0;
     for (const f of [...this.files.values()].sort((a, b) => a.pid - b.pid)) {
@@ -138,7 +144,7 @@ export class Collector {
       count += this.drain(f);
     }
     for (const f of [...this.recorders.values()]) {
-      if (final) f.ended = true;
+      if (final || this.closedPids.has(f.pid)) f.ended = true;
       count += this.drainRecorder(f);
     }
     let watermark = Infinity;
@@ -158,7 +164,8 @@ export class Collector {
       }
       const fd = this.openBuffer(name);
       if (fd !== undefined) {
-        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended: rec[2] !== undefined, lastTime: 0, broken: false });
+        const ended = rec[2] !== undefined || this.closedPids.has(pid);
+        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended, lastTime: 0, broken: false });
       }
       return;
     }
@@ -166,6 +173,7 @@ export class Collector {
     const base = ended ? name.slice(0, -ENDED_SUFFIX.length) : name;
     if (!/^[0-9]+$/.test(base)) return;
     const pid = Number(base);
+    if (ended) this.closedPids.add(pid);
     const known = this.files.get(pid);
     if (known) {
       if (ended) {
