@@ -160,9 +160,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   return {
     done,
-    // What is not the record goes once the record's writer took the uppers (both are many
-    // small calls on the one thread pool); the mounts may still be on their way out:
-    // removing what they name does not hinder that.
+    // What is not the record goes only once the record's writer took the uppers: both are
+    // many small calls on the one thread pool. (The mounts may still be on their way
+    // out: removing what they name does not hinder that.)
     async cleanup() {
       removeTracesDir(options.runDir);
       await removeTree(options.runDir);
