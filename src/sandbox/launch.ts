@@ -198,10 +198,13 @@ function signalNumber(name: NodeJS.Signals): number {
 async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   const whiteouts = new Map<string, string>();
   mkdirSync(plan.newRoot, { recursive: true });
+  // the combined ld.so is copied on the thread pool while the directories are made here
+  let ldso: Promise<void> | undefined;
   if (plan.ldso) {
     const preload = plan.ldso.preload;
     if (preload) writeFileSync(preload.path, preload.content);
-    await writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+    ldso = writeCombinedLdso(plan.ldso.real, plan.ldso.combined, undefined, preload ? PRELOAD_LIST : undefined);
+    ldso.catch(() => undefined);
   }
   prepareParentLayers(plan);
   for (const layer of plan.overlays) {
@@ -225,6 +228,7 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
     chmodSync(layer.upper, layer.mode);
     if (layer.owner) chownSync(layer.upper, layer.owner.uid, layer.owner.gid);
   }
+  await ldso;
   return whiteouts;
 }
 
