@@ -152,7 +152,8 @@ test('a build directory removed during the run ends uwrx with one clear line, no
   for (let i = 0; i < 400 && !existsSync(path.join(attempt, 'cmd')); i++) await new Promise((r) => setTimeout(r, 25));
   t.true(existsSync(path.join(attempt, 'cmd')), 'the attempt was created');
   await new Promise((r) => setTimeout(r, 500));
-  rmSync(path.join(cwd, 'build'), { recursive: true, force: true });
+  // the running sandbox may add entries to the run directory while it goes: retried
+  rmSync(path.join(cwd, 'build'), { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
   const r = await Promise.race([running, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 60_000))]);
   if (!r) return t.fail('uwrx did not end within 60 s of the command');
   t.is(r.status, 2, r.stderr);
