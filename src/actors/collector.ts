@@ -14,7 +14,7 @@ import { traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
 import type { ActorSpec } from './supervisor.js';
-import { EVENT_MAX_SIZE, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { EVENT_MAX_SIZE, NO_TIME, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
@@ -90,7 +90,7 @@ export class Collector {
   private readonly recorders = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
-  private maxTime = 0;
+  private maxTime = NO_TIME;
   readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
 
   constructor(private readonly options: CollectorOptions) {
@@ -158,7 +158,7 @@ export class Collector {
       }
       const fd = this.openBuffer(name);
       if (fd !== undefined) {
-        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended: rec[2] !== undefined, lastTime: 0, broken: false });
+        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended: rec[2] !== undefined, lastTime: NO_TIME, broken: false });
       }
       return;
     }
@@ -175,7 +175,7 @@ export class Collector {
       return;
     }
     const fd = this.openBuffer(name);
-    if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: 0, broken: false });
+    if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: NO_TIME, broken: false });
   }
 
   private openBuffer(name: string): number | undefined {
