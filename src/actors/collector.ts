@@ -66,6 +66,8 @@ const ENDED_SUFFIX = '.ended';
 const RECORDER_NAME = /^([0-9]+)\.r(\.ended)?$/;
 /** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
 const REC_MAGIC = 0x3163657278727775n;
+const REC_MAGIC_LOW = Number(REC_MAGIC & 0xffffffffn);
+const REC_MAGIC_HIGH = Number(REC_MAGIC >> 32n);
 const REC_HEADER_SIZE = 56;
 export const REC_DATA_OFFSET = 4096;
 const RECORDER_LIVE_READ = 4 << 20;
@@ -73,6 +75,11 @@ const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
 /** Records held for one message to the merger at most (see the actor below). */
 const BATCH_BYTES = 4 << 20;
+
+/** A u64 header field (read on every scan: no BigInt; exact below 2^53). */
+function u64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x100000000;
+}
 
 /** kill(pid, 0): the process exists (EPERM counts as existing). */
 export function killProbe(pid: number): boolean {
@@ -90,10 +97,13 @@ export class Collector {
   private readonly recorders = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
+  /** drainRecorder's header, read again for every buffer on every scan. */
+  private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
   private maxTime = NO_TIME;
   readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
 
   constructor(private readonly options: CollectorOptions) {
+    // names inside are joined to it by hand: path.join per file costs more than the open
     this.dir = path.join(options.runDir, 'traces');
   }
 
@@ -180,7 +190,7 @@ export class Collector {
 
   private openBuffer(name: string): number | undefined {
     try {
-      return openSync(path.join(this.dir, name), 'r+');
+      return openSync(`${this.dir}/${name}`, 'r+');
     } catch (err) {
       // Renamed between readdir and open: the next scan finds the new name.
       if (isErrno(err, 'ENOENT')) return undefined;
@@ -190,15 +200,15 @@ export class Collector {
 
   /** Committed records of a recorder buffer, up to its header's write position. */
   private drainRecorder(f: Buffered): number {
-    const header = Buffer.alloc(REC_HEADER_SIZE);
-    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readBigUInt64LE(0) !== REC_MAGIC) {
+    const header = this.recorderHeader;
+    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readUInt32LE(0) !== REC_MAGIC_LOW || header.readUInt32LE(4) !== REC_MAGIC_HIGH) {
       if (f.ended) {
         this.stats.errors.push(`traces/${f.name}: not a recorder buffer`);
         this.finishRecorder(f, undefined);
       }
       return 0;
     }
-    const limit = Number(header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24));
+    const limit = Math.min(u64(header, 16), u64(header, 24));
     if (!f.ended && limit - f.readOff < RECORDER_LIVE_READ) return 0;
     let count = 0;
     while (!f.broken && f.readOff < limit) {
@@ -245,7 +255,7 @@ export class Collector {
     closeSync(f.fd);
     for (const name of [f.name, `${f.pid}.r${ENDED_SUFFIX}`]) {
       try {
-        unlinkSync(path.join(this.dir, name));
+        unlinkSync(`${this.dir}/${name}`);
         break;
       } catch {
         /* renamed meanwhile, or already gone */
@@ -309,12 +319,12 @@ export class Collector {
   private finishFile(f: Buffered): void {
     closeSync(f.fd);
     try {
-      unlinkSync(path.join(this.dir, f.name));
+      unlinkSync(`${this.dir}/${f.name}`);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
       // Renamed to .ended after we last listed the directory.
       try {
-        unlinkSync(path.join(this.dir, `${f.pid}${ENDED_SUFFIX}`));
+        unlinkSync(`${this.dir}/${f.pid}${ENDED_SUFFIX}`);
       } catch {
         /* already gone */
       }
