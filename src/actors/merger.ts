@@ -386,8 +386,8 @@ export class Merger {
     p.uint(Fields.TrackDescriptor.uuid, proc.uuid);
     const process = p.beginMessage(Fields.TrackDescriptor.process);
     p.int(Fields.ProcessDescriptor.pid, proc.pid);
-    for (const a of argv) p.string(Fields.ProcessDescriptor.cmdline, escapeBytes(a));
-    p.string(Fields.ProcessDescriptor.processName, name);
+    for (const a of argv) writeName(p, Fields.ProcessDescriptor.cmdline, escapeBytes(a));
+    writeName(p, Fields.ProcessDescriptor.processName, name);
     p.endMessage(process);
     p.endMessage(track);
     this.endPacket(proc.seq, start);
@@ -430,7 +430,7 @@ export class Merger {
     const thread = p.beginMessage(Fields.TrackDescriptor.thread);
     p.int(Fields.ThreadDescriptor.pid, proc.pid);
     p.int(Fields.ThreadDescriptor.tid, tid);
-    p.string(Fields.ThreadDescriptor.threadName, name);
+    writeName(p, Fields.ThreadDescriptor.threadName, name);
     p.endMessage(thread);
     p.endMessage(track);
     this.endPacket(proc.seq, time);
@@ -476,7 +476,8 @@ export class Merger {
       const interned = p.beginMessage(P.internedData);
       if (newName) {
         const e = p.beginMessage(Fields.InternedData.eventNames);
-        p.uint(Fields.InternedName.iid, nameIid).string(Fields.InternedName.name, name!);
+        p.uint(Fields.InternedName.iid, nameIid);
+        writeName(p, Fields.InternedName.name, name!);
         p.endMessage(e);
       }
       // the new annotation names, each at its first use
@@ -484,7 +485,8 @@ export class Merger {
         const iid = annIids[i]!;
         if (iid < firstNew || annIids.indexOf(iid) < i) continue;
         const e = p.beginMessage(Fields.InternedData.debugAnnotationNames);
-        p.uint(Fields.InternedName.iid, iid).string(Fields.InternedName.name, annotations[i]![0]);
+        p.uint(Fields.InternedName.iid, iid);
+        writeName(p, Fields.InternedName.name, annotations[i]![0]);
         p.endMessage(e);
       }
       p.endMessage(interned);
@@ -603,6 +605,20 @@ export function compressionFor(chunk: Buffer): 'store' | 'entropy' | 'full' {
   return ratio >= 0.9 ? 'store' : ratio >= 0.7 ? 'entropy' : 'full';
 }
 
+/** UTF-8 bytes of the strings written again and again (interned names, each process's
+ * name and arguments, mostly the same few programs), so each is encoded once. */
+const nameBytes = new Map<string, Buffer>();
+const NAME_BYTES_MAX = 4096;
+
+function writeName(p: ProtoWriter, field: number, s: string): void {
+  let b = nameBytes.get(s);
+  if (b === undefined) {
+    b = Buffer.from(s, 'utf8');
+    if (nameBytes.size < NAME_BYTES_MAX) nameBytes.set(s, b);
+  }
+  p.bytesOf(field, b, 0, b.length);
+}
+
 type AnnotationValue = number | string | boolean | string[];
 type Annotation = [string, AnnotationValue];
 
@@ -615,7 +631,7 @@ function writeAnnotationValue(a: ProtoWriter, value: AnnotationValue): void {
   else {
     for (const s of value) {
       const e = a.beginMessage(DA.arrayValues);
-      a.string(DA.stringValue, s);
+      writeName(a, DA.stringValue, s);
       a.endMessage(e);
     }
   }
