@@ -90,3 +90,34 @@ test('a malformed buffer is reported, not fatal', (t) => {
   t.is(collector.stats.errors[0], `traces/8.ended: bad record size 13 at offset ${at}`);
   t.true(killProbe(process.pid));
 });
+
+test("a recorder buffer (<pid>.r) is final once its process's own buffer is renamed <pid>.ended", (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 9, 0);
+  addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 9, tid: 9 }));
+  // struct uwrx_rec_header: magic, pid, reserved, pos, size; records from 4096
+  const records = Buffer.concat([1, 2, 3].map((i) => encodeEvent({ ...output(i), pid: 9, tid: 9 })));
+  const header = Buffer.alloc(4096);
+  header.writeBigUInt64LE(0x3163657278727775n, 0);
+  header.writeUInt32LE(9, 8);
+  header.writeBigUInt64LE(BigInt(4096 + records.length), 16);
+  header.writeBigUInt64LE(64n << 20n, 24);
+  const recFile = path.join(dirs.traces, '9.r');
+  const fd = openSync(recFile, 'w');
+  writeSync(fd, header);
+  writeSync(fd, records);
+  closeSync(fd);
+
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  t.is(sink.events.length, 0, 'a live recorder buffer this small waits');
+  t.true(existsSync(recFile));
+  addon.traceWriterClose(w, true);
+  collector.scan();
+  t.is(sink.events.length, 4, "the process buffer's record and the recorder's three, in one scan");
+  t.false(existsSync(recFile), 'the recorder buffer is deleted');
+  t.is(collector.stats.recorder.files, 1);
+  t.deepEqual(collector.stats.errors, []);
+});

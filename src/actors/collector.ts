@@ -96,6 +96,8 @@ export class Collector {
   private readonly files = new Map<number, Buffered>();
   private readonly recorders = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
+  /** Processes whose own buffer was seen renamed <pid>.ended: their recorder buffer is final too. */
+  private readonly closedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
   /** drainRecorder's header, read again for every buffer on every scan. */
   private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
@@ -114,10 +116,11 @@ export class Collector {
     if (f) f.ended = true;
   }
 
-  // The recorder buffer of a process is final once the process ended; the sandbox
-  // renames it <pid>.r.ended then, together with the process's own buffer, so both reach
-  // the merger in the same scan and merge in time order. A live one is read (up to its
-  // first uncommitted record) only once RECORDER_LIVE_READ bytes wait, to bound tmp use.
+  // The recorder buffer of a process is final once the process ended; the sandbox then
+  // renames the process's own buffer <pid>.ended (older versions also renamed the recorder
+  // buffer <pid>.r.ended), so both reach the merger in the same scan and merge in time
+  // order. A live one is read (up to its first uncommitted record) only once
+  // RECORDER_LIVE_READ bytes wait, to bound tmp use.
 
   start(): void {
     if (this.timer) return;
@@ -141,6 +144,9 @@ export class Collector {
       if (isErrno(err, 'ENOENT')) return 0;
       throw err;
     }
+    // the process buffers first: a recorder buffer listed with its process's <pid>.ended
+    // is final in this very scan
+    names.sort((a, b) => Number(RECORDER_NAME.test(a)) - Number(RECORDER_NAME.test(b)));
     for (const name of names) this.track(name);
     let count = 0;
     for (const f of [...this.files.values()].sort((a, b) => a.pid - b.pid)) {
@@ -148,7 +154,7 @@ export class Collector {
       count += this.drain(f);
     }
     for (const f of [...this.recorders.values()]) {
-      if (final) f.ended = true;
+      if (final || this.closedPids.has(f.pid)) f.ended = true;
       count += this.drainRecorder(f);
     }
     let watermark = Infinity;
@@ -168,7 +174,8 @@ export class Collector {
       }
       const fd = this.openBuffer(name);
       if (fd !== undefined) {
-        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended: rec[2] !== undefined, lastTime: NO_TIME, broken: false });
+        const ended = rec[2] !== undefined || this.closedPids.has(pid);
+        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false });
       }
       return;
     }
@@ -176,6 +183,7 @@ export class Collector {
     const base = ended ? name.slice(0, -ENDED_SUFFIX.length) : name;
     if (!/^[0-9]+$/.test(base)) return;
     const pid = Number(base);
+    if (ended) this.closedPids.add(pid);
     const known = this.files.get(pid);
     if (known) {
       if (ended) {
@@ -247,10 +255,11 @@ export class Collector {
     if (header) {
       const r = this.stats.recorder;
       r.files++;
-      r.dropped += Number(header.readBigUInt64LE(32));
-      r.fast += Number(header.readBigUInt64LE(40));
-      r.slow += Number(header.readBigUInt64LE(48));
-      if (header.readBigUInt64LE(32) > 0n) this.stats.errors.push(`traces/${f.name}: ${header.readBigUInt64LE(32)} records did not fit the recorder buffer`);
+      const dropped = u64(header, 32);
+      r.dropped += dropped;
+      r.fast += u64(header, 40);
+      r.slow += u64(header, 48);
+      if (dropped > 0) this.stats.errors.push(`traces/${f.name}: ${dropped} records did not fit the recorder buffer`);
     }
     closeSync(f.fd);
     for (const name of [f.name, `${f.pid}.r${ENDED_SUFFIX}`]) {

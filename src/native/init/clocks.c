@@ -174,7 +174,10 @@ static void mark(struct proc *p, int last_pid) {
   r->nmarks++;
 }
 
-static bool single_threaded(pid_t pid) {
+/* Whether the parent of `child` runs one thread: as counted when the child was first
+ * seen, moments ago, else read now. */
+static bool single_threaded(pid_t pid, const struct proc *child) {
+  if (child->parent_threads) return child->parent_threads == 1;
   char buf[1024];
   const char *threads = proc_read(pid, "stat", buf, sizeof buf) ? proc_stat_field(buf, 20) : NULL;
   return threads && atoi(threads) == 1;
@@ -203,7 +206,7 @@ static int64_t fork_clock(struct proc *parent, struct proc *child, uint64_t read
   /* Forked after the parent's latest call. A wait that call made had returned: its end and
    * the children it reaped count now (one thread: a thread of several may still wait). */
   for (struct repro_thread *t = r->threads; t; t = t->next) {
-    if (!t->busy || t->settled || t->entry_last_pid >= child->tgid || !single_threaded(parent->tgid)) continue;
+    if (!t->busy || t->settled || t->entry_last_pid >= child->tgid || !single_threaded(parent->tgid, child)) continue;
     mark(parent, t->entry_last_pid);
     uwrx_time_wait_end(cfg(), &r->clock, &t->wait, (int64_t)now_ns());
     if (t->reaping) join_reaped(parent);

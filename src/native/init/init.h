@@ -295,6 +295,9 @@ struct pending_exec {
   struct exec_snapshot before;
   int old_mm;           /* /proc/<tid>/mem of the calling image: reads nothing once an exec
                          * replaced it (without ASLR the snapshot alone can look unchanged) */
+  bool shares_parent_vm; /* a vfork child (posix_spawn, a shell's commands): the image stays
+                          * its parent's until the exec succeeds, which kcmp tells exactly;
+                          * `before` then holds only the executable */
 };
 
 /* The children a process (or uwrx itself) has registered, by pid: the next child's
@@ -302,6 +305,7 @@ struct pending_exec {
 struct child_list {
   pid_t *pids;
   size_t n, cap;
+  unsigned threads;     /* read_older_children: the parent's threads it listed */
 };
 
 struct proc {
@@ -316,6 +320,10 @@ struct proc {
   int pidfd;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
+  unsigned parent_threads; /* the parent's threads when this process was first seen
+                              (0: not counted) */
+  char *exec_arg0;      /* argv[0] of the exec the new image's shim proved, until its
+                           control call is handled (rebuild.c) */
   bool exit_group_seen;
   int exit_group_code;
   uint64_t exit_group_time;
@@ -330,7 +338,7 @@ struct proc {
   int trace_users;              /* handler calls in progress (atomic) */
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
-  bool recorder;                /* <logical>.r exists: renamed .r.ended with the buffer */
+  bool recorder;                /* <logical>.r exists (final once the buffer is renamed) */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
   unsigned mapped_tids;         /* procs.c: entries of the tid map naming this process */
 };
@@ -342,19 +350,22 @@ bool procs_parse_replay_pids(struct mp_reader *r);
 /* What registering a thread seen for the first time reads from /proc, read before the
  * table's lock is taken so that other handlers do not wait for it. */
 struct first_sight {
-  bool known;                 /* its status was read */
+  bool known;                 /* its ids were read */
   pid_t tgid, ppid;
+  int pidfd;                  /* of tgid when the ids came from one, else -1 */
   struct child_list older;    /* the parent's children alive with a pid below tgid */
 };
 void procs_first_sight(pid_t tid, struct first_sight *f);
 void procs_first_sight_free(struct first_sight *f);
 /* Process of thread `tid`, registering it on first sight (with `f` when read before,
  * else reading /proc now). The table lock must be held. NULL when the thread vanished. */
-struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f);
+struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, struct first_sight *f);
 /* Process of thread `tid` if registered, NULL otherwise. The table lock must be held. */
 struct proc *procs_find(pid_t tid);
-/* Called with the lock held on each notification of a process with a pending exec. */
-void procs_check_exec(struct proc *p, pid_t tid);
+/* Called with the lock held on each notification of a process with a pending exec;
+ * `proven`: the call itself proves the exec succeeded (the new image's shim asks to
+ * start it), so nothing needs to be read to tell. */
+void procs_check_exec(struct proc *p, pid_t tid, bool proven);
 /* A thread called execve/execveat: remember it until the outcome is known. */
 void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 /* pid 1 reaped `pid` with `status`. */

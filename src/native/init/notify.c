@@ -12,6 +12,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "uwrx_control.h"
 
 /* Debian 12's headers predate the synchronous wake-up flag (kernel 6.6). */
 #ifndef SECCOMP_IOCTL_NOTIF_SET_FLAGS
@@ -132,6 +133,12 @@ static bool filter_unused(void) {
   return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLHUP);
 }
 
+/* The shim of a new image asking to start it: the exec that made the image succeeded. */
+static bool exec_started(const struct seccomp_notif *req) {
+  return req->data.nr == UWRX_SYS_CONTROL && req->data.args[0] == UWRX_CTL_EXEC_START &&
+         req->data.args[5] == UWRX_CONTROL_MAGIC;
+}
+
 static void *handler_thread(void *arg) {
   (void)arg;
   struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
@@ -152,7 +159,7 @@ static void *handler_thread(void *arg) {
     resp->id = req->id;
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
     struct notif_ctx ctx = { .req = req, .resp = resp, .proc = NULL, .memfd = -1 };
-    struct first_sight seen = { 0 };
+    struct first_sight seen = { .pidfd = -1 };
     bool first = false;
     pthread_mutex_lock(&g.lock);
     if (!procs_find(req->pid) && !g.finishing) {
@@ -167,7 +174,7 @@ static void *handler_thread(void *arg) {
     ctx.time = now_ns();
     ctx.proc = procs_get(req->pid, req->id, ctx.time, first ? &seen : NULL);
     if (ctx.proc) trace_hold(ctx.proc);
-    if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid);
+    if (ctx.proc && ctx.proc->exec) procs_check_exec(ctx.proc, req->pid, exec_started(req));
     pthread_mutex_unlock(&g.lock);
     if (first) procs_first_sight_free(&seen);
     if (ctx.proc) features_call(&ctx);

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <linux/kcmp.h>
 #include <sys/ioctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -25,6 +26,7 @@ struct pidfd_exit_info {
   uint32_t pid, tgid, ppid, ruid, rgid, euid, egid, suid, sgid, fsuid, fsgid;
   int32_t exit_code;
 };
+#define PIDFD_INFO_PID_BIT (1ULL << 0)
 #define PIDFD_INFO_EXIT_BIT (1ULL << 3)
 #define PIDFD_GET_INFO_IOCTL _IOWR(0xFF, 11, struct pidfd_exit_info)
 
@@ -123,6 +125,7 @@ static bool contains(const pid_t *pids, size_t n, pid_t pid) {
  * /proc/<ppid>/task/<tid>/children ("pid pid ... "): read without the table's lock. */
 static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
   out->n = 0;
+  out->threads = 0;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", ppid);
   DIR *d = opendir(path);
@@ -130,6 +133,7 @@ static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
   struct dirent *e;
   while ((e = readdir(d))) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    out->threads++;
     char file[320];
     snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
     int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -265,7 +269,7 @@ struct proc *procs_find(pid_t tid) { return map_find(tid); }
  * is a notification it waits in; `child` (0: none) a registered-now child whose
  * parent it still is. */
 static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time,
-                                  const struct child_list *older);
+                                  const struct child_list *older, int pidfd);
 
 /* The parent of a process seen for the first time, registered first if it was not yet:
  * since fork is not notified, a parent may fork before any call of its own was seen.
@@ -275,12 +279,13 @@ static struct proc *parent_of(pid_t ppid, pid_t child, uint64_t time) {
   if (parent || ppid <= 1) return parent;
   pid_t tgid, grand;
   if (!read_status_ids(ppid, &tgid, &grand) || tgid != ppid) return NULL;
-  return register_proc(ppid, tgid, grand, 0, child, time, NULL);
+  return register_proc(ppid, tgid, grand, 0, child, time, NULL, -1);
 }
 
-/* `older`: the parent's children below `tgid` as read before the lock; NULL: read now. */
+/* `older`: the parent's children below `tgid` as read before the lock; NULL: read now.
+ * `pidfd`: of `tgid`, opened before (this takes it), or -1: opened now. */
 static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t notif_id, pid_t child, uint64_t time,
-                                  const struct child_list *older) {
+                                  const struct child_list *older, int pidfd) {
   struct child_list read_now = { 0 };
   if (!older) {
     read_older_children(ppid, tgid, &read_now);
@@ -290,6 +295,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   struct proc *p = calloc(1, sizeof *p);
   if (!p) {
     free(read_now.pids);
+    if (pidfd >= 0) close(pidfd);
     problem(PROBLEM_NO_MEMORY);
     return NULL;
   }
@@ -299,6 +305,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
     if (!grown) {
       free(p);
       free(read_now.pids);
+      if (pidfd >= 0) close(pidfd);
       problem(PROBLEM_NO_MEMORY);
       return NULL;
     }
@@ -308,12 +315,13 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   all[nall++] = p;
   p->tgid = tgid;
   p->ppid = ppid;
+  p->parent_threads = older->threads;
   p->parent_logical = parent ? parent->logical : 1;
   p->ordinal = child_ordinal(parent ? &parent->children : &root_children, older, tgid);
   free(read_now.pids);
   p->logical = assign_logical(p->parent_logical, p->ordinal);
   p->start_time = time;
-  p->pidfd = (int)syscall(SYS_pidfd_open, tgid, 0);
+  p->pidfd = pidfd >= 0 ? pidfd : (int)syscall(SYS_pidfd_open, tgid, 0);
   if (p->pidfd >= 0) {
     /* the pid must still name this process: the target waits in its notification, or
      * the child we came from still has it as parent */
@@ -338,18 +346,40 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   return p;
 }
 
+/* The ids of process `pid` from a pidfd (kernel 6.13 and later), which registering it
+ * needs anyway: no /proc/<pid>/status to format and parse. False for a thread other
+ * than the main one (no pidfd names it) or an older kernel. */
+static bool pidfd_ids(pid_t pid, pid_t *ppid, int *pidfd) {
+  int fd = (int)syscall(SYS_pidfd_open, pid, 0);
+  if (fd < 0) return false;
+  struct pidfd_exit_info info;
+  memset(&info, 0, sizeof info);
+  info.mask = PIDFD_INFO_PID_BIT;
+  if (ioctl(fd, PIDFD_GET_INFO_IOCTL, &info) != 0 || !(info.mask & PIDFD_INFO_PID_BIT) || (pid_t)info.tgid != pid) {
+    close(fd);
+    return false;
+  }
+  *ppid = (pid_t)info.ppid;
+  *pidfd = fd;
+  return true;
+}
+
 void procs_first_sight(pid_t tid, struct first_sight *f) {
   memset(f, 0, sizeof *f);
-  f->known = read_status_ids(tid, &f->tgid, &f->ppid);
+  f->pidfd = -1;
+  if (pidfd_ids(tid, &f->ppid, &f->pidfd)) f->tgid = tid, f->known = true;
+  else f->known = read_status_ids(tid, &f->tgid, &f->ppid);
   if (f->known) read_older_children(f->ppid, f->tgid, &f->older);
 }
 
 void procs_first_sight_free(struct first_sight *f) {
   free(f->older.pids);
   f->older.pids = NULL;
+  if (f->pidfd >= 0) close(f->pidfd);
+  f->pidfd = -1;
 }
 
-struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct first_sight *f) {
+struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, struct first_sight *f) {
   struct proc *p = map_find(tid);
   if (p || g.finishing) return p;
   pid_t tgid, ppid;
@@ -359,12 +389,15 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, const struct
     map_add(tid, p);
     return p;
   }
-  return register_proc(tid, tgid, ppid, notif_id, 0, time, f && f->known ? &f->older : NULL);
+  int pidfd = -1;
+  if (f && f->known && f->pidfd >= 0 && f->tgid == tgid) pidfd = f->pidfd, f->pidfd = -1;
+  return register_proc(tid, tgid, ppid, notif_id, 0, time, f && f->known ? &f->older : NULL, pidfd);
 }
 
 /* ---- execs ---- */
 
-static void snapshot(pid_t pid, struct exec_snapshot *s) {
+/* `full`: the stack and argv too, from /proc/<pid>/stat; else only the executable. */
+static void snapshot(pid_t pid, struct exec_snapshot *s, bool full) {
   char path[64], buf[2048];
   struct stat st;
   memset(s, 0, sizeof *s);
@@ -373,13 +406,20 @@ static void snapshot(pid_t pid, struct exec_snapshot *s) {
     s->exe_dev = st.st_dev;
     s->exe_ino = st.st_ino;
   }
-  if (!proc_read(pid, "stat", buf, sizeof buf)) return;
+  if (!full || !proc_read(pid, "stat", buf, sizeof buf)) return;
   /* startstack is field 28, arg_start .. env_end 48-51 */
   const char *f = proc_stat_field(buf, 28);
   if (f) s->start_stack = strtoull(f, NULL, 10);
   uint64_t *at[] = { &s->arg_start, &s->arg_end, &s->env_start, &s->env_end };
   for (int i = 0; i < 4; i++)
     if ((f = proc_stat_field(buf, 48 + i))) *at[i] = strtoull(f, NULL, 10);
+}
+
+/* Whether processes `a` and `b` share one address space: 1 yes, 0 no, -1 unknown. */
+static int same_vm(pid_t a, pid_t b) {
+  if (b <= 1) return -1;
+  long r = syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
+  return r < 0 ? -1 : r == 0;
 }
 
 static void free_exec(struct pending_exec *e) {
@@ -426,23 +466,40 @@ static void send_exec(const struct proc *p, const struct pending_exec *e) {
   features_exec(p, e);
 }
 
+/* argv[0] of an exec's argv as read at its call; NULL when it has none. */
+static char *first_arg(const struct mp_writer *argv) {
+  struct mp_reader r;
+  uint32_t n;
+  char *arg = NULL;
+  mp_reader_init(&r, argv->data, argv->len);
+  if (!argv->failed && mp_read_array(&r, &n) && n > 0 && !mp_read_strdup(&r, &arg)) arg = NULL;
+  return arg;
+}
+
 /* A successful exec replaces the executable and the stack (at a fresh random address);
  * a failed one changes neither. Only the calling thread's own next call proves failure:
  * a sibling thread may run before the exec completes. */
-void procs_check_exec(struct proc *p, pid_t tid) {
+void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   struct pending_exec *e = p->exec;
-  /* the old image gone settles it with one read; only a vfork child's exec or a failed
-   * one needs the snapshot compared */
-  bool changed = old_image_gone(e);
-  if (!changed) {
+  /* Proven by the new image's shim; else a vfork child's exec succeeded once it has an
+   * image of its own; else the old image gone settles it with one read; only what is
+   * left (a failed exec, a static program, kcmp unavailable) compares snapshots. */
+  bool changed;
+  int shared;
+  if (proven) changed = true;
+  else if (e->shares_parent_vm && (shared = same_vm(p->tgid, p->ppid)) >= 0) changed = shared == 0;
+  else if (!e->shares_parent_vm && old_image_gone(e)) changed = true;
+  else {
     struct exec_snapshot now;
-    snapshot(p->tgid, &now);
+    snapshot(p->tgid, &now, !e->shares_parent_vm);
     changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
               now.start_stack != e->before.start_stack || now.arg_start != e->before.arg_start ||
               now.arg_end != e->before.arg_end || now.env_start != e->before.env_start ||
               now.env_end != e->before.env_end;
   }
   if (changed) {
+    free(p->exec_arg0);
+    p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
     clocks_exec(p);
     send_exec(p, e);
@@ -650,7 +707,8 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   char link[64];
   snprintf(link, sizeof link, "/proc/%d/cwd", req->pid);
   e->cwd = read_link(link);
-  snapshot(ctx->proc->tgid, &e->before);
+  e->shares_parent_vm = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
+  snapshot(ctx->proc->tgid, &e->before, !e->shares_parent_vm);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!notif_id_valid(req->id) || !e->path) {
     free_exec(e);
@@ -669,7 +727,7 @@ static enum verdict on_exit_group(struct notif_ctx *ctx) {
   ctx->proc->exit_group_seen = true;
   ctx->proc->exit_group_code = (int)(a.extra & 0xff);
   ctx->proc->exit_group_time = ctx->time;
-  if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid);
+  if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid, false);
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
 }

@@ -232,11 +232,19 @@ static void on_noted(void *arg, struct mp_reader *body, const char *error) {
 static enum verdict on_exec_start(struct notif_ctx *ctx) {
   if (!ctx->proc || !names) return VERDICT_CONTINUE;
   pid_t pid = ctx->req->pid;
+  /* argv[0] as the exec's own call gave it saves reading the whole command line of
+   * every exec: only a listed program's is sent */
+  pthread_mutex_lock(&g.lock);
+  char *arg0 = ctx->proc->exec_arg0;
+  ctx->proc->exec_arg0 = NULL;
+  pthread_mutex_unlock(&g.lock);
   size_t argv_len = 0;
-  uint8_t *argv = read_proc_file(pid, "cmdline", &argv_len);
+  uint8_t *argv = arg0 ? NULL : read_proc_file(pid, "cmdline", &argv_len);
   char *exe = read_link(pid, "exe");
-  bool ask = argv && exe && (listed((const char *)argv) || listed(exe));
-  if (!ask) {
+  bool ask = (arg0 || argv) && exe && (listed(arg0 ? arg0 : (const char *)argv) || listed(exe));
+  free(arg0);
+  if (ask && !argv) argv = read_proc_file(pid, "cmdline", &argv_len);
+  if (!ask || !argv) {
     free(argv);
     free(exe);
     return VERDICT_CONTINUE; /* reproducibility answers it */

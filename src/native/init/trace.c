@@ -57,13 +57,9 @@ static void release_now(struct proc *p) {
   struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
   if (!tb) return;
   if (tb->err) note_loss(tb->dropped, 0, -tb->err);
-  if (__atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST)) {
-    /* the process is gone: nothing writes its recorder buffer any more */
-    char from[32], to[40];
-    snprintf(from, sizeof from, "%d.r", p->logical);
-    snprintf(to, sizeof to, "%d.r.ended", p->logical);
-    renameat(traces_fd, from, traces_fd, to);
-  }
+  /* The process is gone: nothing writes its recorder buffer (<logical>.r) any more. The
+   * rename of its own buffer to <logical>.ended tells the collector that both are final:
+   * one rename per process, not two. */
   uwrx_tracebuf_close(tb, 1);
   free(tb);
 }
@@ -85,10 +81,11 @@ static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr) {
   char name[32];
   snprintf(name, sizeof name, "%d.r", p->logical);
   pthread_mutex_lock(&recorder_lock);
-  int fd = openat(traces_fd, name, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
-  struct stat st;
-  bool ok = fd >= 0 && fstat(fd, &st) == 0;
-  if (ok && st.st_size == 0) {
+  /* the process's flag says whether an earlier image made it: no stat needed */
+  bool fresh = !__atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST);
+  int fd = openat(traces_fd, name, O_RDWR | O_CLOEXEC | (fresh ? O_CREAT | O_TRUNC : 0), 0600);
+  bool ok = fd >= 0;
+  if (ok && fresh) {
     struct uwrx_rec_header h = { .magic = UWRX_REC_MAGIC, .pid = (uint32_t)p->logical,
                                  .pos = UWRX_REC_DATA_OFFSET, .size = UWRX_REC_FILE_SIZE };
     files_stat_rules(&h, (pid_t)ctx->req->pid);

@@ -36,6 +36,28 @@ static int matches(const unsigned char *entry, const struct rec_redirect *r) {
 }
 
 #define REDIRECTS_MAX 8
+/* The widest range of code made writable at once for several entries. */
+#define REDIRECT_SPAN_MAX (64 * 1024)
+
+/* Writes the jumps of `n` entries, all within [page, page + span), with every signal
+ * blocked; returns how many were written and made executable again. */
+static int patch(unsigned char *const *entries, void *const *targets, size_t n, uintptr_t page, size_t span,
+                 long (*sys)(long, long, long, long, long, long, long)) {
+  unsigned char jumps[REDIRECTS_MAX][JUMP_SIZE];
+  for (size_t i = 0; i < n; i++) {
+    uint64_t target = (uint64_t)(uintptr_t)targets[i];
+    jumps[i][0] = 0x48, jumps[i][1] = 0xb8;
+    memcpy(jumps[i] + 2, &target, sizeof target);
+    jumps[i][10] = 0xff, jumps[i][11] = 0xe0;
+  }
+  if (sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_WRITE, 0, 0, 0) != 0) return 0;
+  /* byte by byte, no libc: its code on these pages is not executable until restored */
+  for (size_t i = 0; i < n; i++) {
+    volatile unsigned char *w = entries[i];
+    for (unsigned k = 0; k < JUMP_SIZE; k++) w[k] = jumps[i][k];
+  }
+  return sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_EXEC, 0, 0, 0) == 0 ? (int)n : 0;
+}
 
 int rec_redirect(const struct rec_redirect *list, size_t n, long (*sys)(long, long, long, long, long, long, long)) {
   if (!__libc_single_threaded) return 0;
@@ -51,19 +73,23 @@ int rec_redirect(const struct rec_redirect *list, size_t n, long (*sys)(long, lo
   sigset_t all, old;
   sigfillset(&all);
   sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, sizeof(uint64_t), 0, 0);
-  int done = 0;
+  /* Entries close together (libc's are a few pages apart) change protection once: each
+   * mprotect splits the code's mapping and flushes the TLB, a measurable part of what
+   * the recorder costs a short process. Only the written pages are copied. */
+  uintptr_t lo = UINTPTR_MAX, hi = 0;
   for (size_t i = 0; i < found; i++) {
-    unsigned char jump[JUMP_SIZE] = { 0x48, 0xb8 };
-    uint64_t target = (uint64_t)(uintptr_t)targets[i];
-    memcpy(jump + 2, &target, sizeof target);
-    jump[10] = 0xff, jump[11] = 0xe0;
     uintptr_t page = (uintptr_t)entries[i] & ~(uintptr_t)4095;
-    size_t span = ((uintptr_t)entries[i] + JUMP_SIZE - page + 4095) & ~(size_t)4095;
-    if (sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_WRITE, 0, 0, 0) != 0) continue;
-    /* byte by byte, no libc: its code on this page is not executable until restored */
-    volatile unsigned char *w = entries[i];
-    for (unsigned k = 0; k < JUMP_SIZE; k++) w[k] = jump[k];
-    if (sys(SYS_mprotect, (long)page, (long)span, PROT_READ | PROT_EXEC, 0, 0, 0) == 0) done++;
+    uintptr_t end = ((uintptr_t)entries[i] + JUMP_SIZE + 4095) & ~(uintptr_t)4095;
+    if (page < lo) lo = page;
+    if (end > hi) hi = end;
+  }
+  int done = hi - lo <= REDIRECT_SPAN_MAX ? patch(entries, targets, found, lo, hi - lo, sys) : 0;
+  if (done == 0) { /* far apart, or a gap in the range: one entry at a time */
+    for (size_t i = 0; i < found; i++) {
+      uintptr_t page = (uintptr_t)entries[i] & ~(uintptr_t)4095;
+      size_t span = ((uintptr_t)entries[i] + JUMP_SIZE - page + 4095) & ~(size_t)4095;
+      done += patch(&entries[i], &targets[i], 1, page, span, sys);
+    }
   }
   sys(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof(uint64_t), 0, 0);
   return done;
