@@ -13,6 +13,7 @@ import path from 'node:path';
 import { traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
+import { tuneCompiler } from './compiler-tuning.js';
 import type { ActorSpec } from './supervisor.js';
 import { EVENT_MAX_SIZE, NO_TIME, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
@@ -389,11 +390,14 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
     },
   });
   collector.start();
+  // the collector runs from before the command starts until its processes are done
+  tuneCompiler(true);
   return {
     handlers: {
       [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => collector.processEnded(body.pid),
       [COLLECTOR_MESSAGES.progress]: (): TraceProgress => ({ events: collector.stats.events, bytes: collector.stats.bytesRead }),
       [COLLECTOR_MESSAGES.finish]: async (): Promise<TraceFinishStats> => {
+        tuneCompiler(false);
         collector.stop();
         // Generous: merging a long run's backlog can take a while.
         const merged = await merger.request(MERGER_MESSAGES.finish, undefined, { timeoutMs: 600_000 });
@@ -401,6 +405,7 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
       },
     },
     stop() {
+      tuneCompiler(false);
       collector.stop();
     },
   };
