@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -265,18 +265,21 @@ export class RunHandle extends EventEmitter<RunEvents> {
       if (actorFailure) throw actorFailure;
     } catch (caught) {
       // the actor's failure is the cause of whatever failed after it
-      const err = actorFailure ?? caught;
-      await run.storage.storeStatus({
-        complete: false,
-        status: 2,
-        exitCode: null,
-        signal: null,
-        reason: (err as Error).message,
-        startedAt: startedAt.toISOString(),
-        endedAt: new Date().toISOString(),
-        processes: 0,
-        filesWritten: 0,
-      });
+      const err = recordLost(actorFailure ?? caught, paths.attemptDir);
+      // best effort: the attempt directory may be what is gone
+      await run.storage
+        .storeStatus({
+          complete: false,
+          status: 2,
+          exitCode: null,
+          signal: null,
+          reason: err.message,
+          startedAt: startedAt.toISOString(),
+          endedAt: new Date().toISOString(),
+          processes: 0,
+          filesWritten: 0,
+        })
+        .catch(() => undefined);
       await supervisor.stop();
       await cleanup();
       throw err;
@@ -302,7 +305,14 @@ export class RunHandle extends EventEmitter<RunEvents> {
       ...(outcome.terminated ? { terminated: outcome.terminated } : {}),
       ...(problems.length > 0 ? { problems } : {}),
     };
-    await run.storage.storeStatus(status);
+    try {
+      await run.storage.storeStatus(status);
+    } catch (err) {
+      // the actors must stop whatever failed, or their timers keep uwrx alive
+      await supervisor.stop().catch(() => undefined);
+      await cleaned.catch(() => undefined);
+      throw recordLost(err, paths.attemptDir);
+    }
     timing('status written');
     await supervisor.stop();
     timing('actors stopped');
@@ -323,6 +333,14 @@ export class RunHandle extends EventEmitter<RunEvents> {
     this.publish({ type: 'finished', result: full });
     return full;
   }
+}
+
+/** A failure because the attempt's directory went away during the run (removed by hand,
+ * by a clean-up of the build directory) says so; any other error is itself. */
+function recordLost(err: unknown, attemptDir: string): Error {
+  const e = err instanceof Error ? err : new Error(String(err));
+  if (existsSync(attemptDir)) return e;
+  return new EnvironmentError(`the record's directory ${attemptDir} was removed during the run: its record is lost`);
 }
 
 /** The run's settings from its options and its features' configure hooks, in order;

@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
@@ -142,4 +142,20 @@ test('run --dry-run prints the attempt and the sandbox plan and creates nothing'
   t.regex(r.stdout, /mount overlay overlay -> \S+\/root\/usr lowerdir=\/usr,/);
   t.regex(r.stdout, /pivot_root /);
   t.false(existsSync(path.join(cwd, 'build')));
+});
+
+test('a build directory removed during the run ends uwrx with one clear line, not a hang', async (t) => {
+  const cwd = scratchDir();
+  const attempt = path.join(cwd, 'build', '0', '0');
+  const running = uwrx(['run', '--', 'sh', '-c', 'sleep 2; echo done'], { cwd });
+  // remove it once the command runs (its output index exists from the start)
+  for (let i = 0; i < 400 && !existsSync(path.join(attempt, 'cmd')); i++) await new Promise((r) => setTimeout(r, 25));
+  t.true(existsSync(path.join(attempt, 'cmd')), 'the attempt was created');
+  await new Promise((r) => setTimeout(r, 500));
+  rmSync(path.join(cwd, 'build'), { recursive: true, force: true });
+  const r = await Promise.race([running, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 60_000))]);
+  if (!r) return t.fail('uwrx did not end within 60 s of the command');
+  t.is(r.status, 2, r.stderr);
+  t.is(r.stderr.trim(), `uwrx run: the record's directory ${attempt} was removed during the run: its record is lost`);
+  t.regex(r.stdout, /^done$/m);
 });

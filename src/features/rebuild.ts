@@ -12,10 +12,10 @@ import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-in
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
 import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
-import { ReplayPolicy } from '../rebuild/decide.js';
+import { ReplayPolicy, type Decision } from '../rebuild/decide.js';
 import { HashCache, type Identity } from '../rebuild/hashes.js';
 import { loadIdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
-import { REBUILD_INDEX_VERSION, readRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndex } from '../rebuild/index-file.js';
+import { REBUILD_INDEX_VERSION, openRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndexReader } from '../rebuild/index-file.js';
 import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
 import { timing } from '../timing.js';
 import { defineFeature } from './feature.js';
@@ -61,14 +61,14 @@ export default defineFeature({
           // the nearest parent's index knows the toolchain's files by identity too
           const parent = run.settings.parents[0];
           const index = parent === undefined ? undefined : readIndexOrUndefined(parent);
-          if (index?.version === REBUILD_INDEX_VERSION) hashes.remember(index.identities ?? []);
+          if (index?.usable) hashes.remember(index.identities);
           return;
         }
         replaying = true;
-        const index = readRebuildIndex(replayed);
-        if (index?.version === REBUILD_INDEX_VERSION) {
+        const index = openRebuildIndex(replayed);
+        if (index?.usable) {
           policy = new ReplayPolicy(replayed, index, hashes);
-          hashes.remember(index.identities ?? []);
+          hashes.remember(index.identities);
         } else if (index) {
           noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
         }
@@ -83,7 +83,13 @@ export default defineFeature({
             return { skip: false };
           }
           const root = run.sandboxRoot();
-          const d = policy.decide(p, root);
+          let d: Decision;
+          try {
+            d = policy.decide(p, root);
+          } catch (err) {
+            // a damaged entry of the replayed index: what it stood for cannot be replayed
+            d = { skip: false, reason: `the replayed rebuild index is damaged: ${(err as Error).message}` };
+          }
           if (!d.skip) {
             decided.push({ process: p, decision: 'ran', reason: d.reason });
             return { skip: false, reason: d.reason };
@@ -190,9 +196,9 @@ function locateOutput(attemptDir: string, processes: RebuildEntry[]): void {
 }
 
 /** An index that is only a help (identities): unreadable is the same as none. */
-function readIndexOrUndefined(attemptDir: string): RebuildIndex | undefined {
+function readIndexOrUndefined(attemptDir: string): RebuildIndexReader | undefined {
   try {
-    return readRebuildIndex(attemptDir);
+    return openRebuildIndex(attemptDir);
   } catch {
     return undefined;
   }

@@ -2,11 +2,11 @@
 // matched with the replayed process at the same place in the process tree (same process
 // seed) and compared input by input with what it would see now, through the sandbox's
 // root as the host sees it. The first difference is the reason it runs.
-import { existsSync, readlinkSync } from 'node:fs';
+import { existsSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { unescapeBytes } from '../record/escape.js';
 import { HashCache, kindOf, listingHash, statOrNull } from './hashes.js';
 import type { StartedProcess } from './capture.js';
-import type { Input, RebuildEntry, RebuildIndex } from './index-file.js';
+import { commandDigest, type Input, type RebuildEntry, type RebuildIndexReader } from './index-file.js';
 
 /** Environment variables left out of the comparison: they name things of one make or
  * terminal session (jobserver fds or fifo, the terminal) and no compiler's result
@@ -18,23 +18,24 @@ export const ENV_IGNORED: readonly string[] = [
 export type Decision = { skip: false; reason: string } | { skip: true; entry: RebuildEntry; reason: string };
 
 export class ReplayPolicy {
-  private readonly bySeed = new Map<string, RebuildEntry[]>();
+  /** Entries (their place in the index) by process seed. */
+  private readonly bySeed = new Map<string, number[]>();
   /** Entries by command (executable, working directory, argv). */
-  private readonly byCommand = new Map<string, RebuildEntry[]>();
+  private readonly byCommand = new Map<string, number[]>();
   /** Entries a skip was already answered from: each recorded process stands for one. */
-  private readonly used = new Set<RebuildEntry>();
-  private readonly livePaths = new Map<string, Buffer>();
+  private readonly used = new Set<number>();
+  private readonly livePaths = new Map<string, string | Buffer>();
   private liveRoot: string | undefined;
 
   constructor(
     readonly replayedDir: string,
-    index: RebuildIndex,
+    private readonly index: RebuildIndexReader,
     private readonly hashes: HashCache,
   ) {
-    for (const e of index.processes) {
-      if (e.seed !== null) push(this.bySeed, e.seed, e);
-      push(this.byCommand, commandKey(e), e);
-    }
+    index.keys.forEach(([seed, command], i) => {
+      if (seed !== null) push(this.bySeed, seed, i);
+      push(this.byCommand, command, i);
+    });
   }
 
   /** The recorded twin is the process at the same place in the tree (same seed) with
@@ -46,21 +47,23 @@ export class ReplayPolicy {
   decide(p: StartedProcess, root: string | undefined): Decision {
     const run = (reason: string): Decision => ({ skip: false, reason });
     if (root === undefined) return run('the sandbox is not visible');
+    const entry = (i: number) => this.index.entry(i);
     const atPlace = p.seed === null ? [] : (this.bySeed.get(p.seed) ?? []);
-    const twin = atPlace.find((e) => !this.used.has(e) && sameList(e.argv, p.argv));
-    const candidates = [...(twin ? [twin] : []), ...(this.byCommand.get(commandKey(p)) ?? []).filter((e) => e !== twin && !this.used.has(e))];
+    const twin = atPlace.find((i) => !this.used.has(i) && sameList(entry(i).argv, p.argv));
+    const sameCommand = (this.byCommand.get(commandDigest(p)) ?? []).filter((i) => i !== twin && !this.used.has(i));
+    const candidates = twin === undefined ? sameCommand : [twin, ...sameCommand];
     let first: string | undefined;
-    for (const entry of candidates) {
-      const why = this.differsFrom(entry, p, root);
+    for (const i of candidates) {
+      const why = this.differsFrom(entry(i), p, root);
       if (why === undefined) {
-        this.used.add(entry);
-        return { skip: true, entry, reason: `answered from ${this.replayedDir} process ${entry.pid}` };
+        this.used.add(i);
+        return { skip: true, entry: entry(i), reason: `answered from ${this.replayedDir} process ${entry(i).pid}` };
       }
       first ??= why;
     }
     if (first !== undefined) return run(first);
     const other = atPlace[0];
-    if (other) return run(`its arguments differ from those of recorded process ${other.pid}`);
+    if (other !== undefined) return run(`its arguments differ from those of recorded process ${entry(other).pid}`);
     return run('no recorded process ran this command');
   }
 
@@ -84,12 +87,13 @@ export class ReplayPolicy {
 
   /** The path as the host reaches it in the sandbox (the same few paths recur in
    * every comparison). */
-  private livePath(file: string, root: string): Buffer {
+  private livePath(file: string, root: string): string | Buffer {
     let live = this.livePaths.get(file);
     if (live === undefined || this.liveRoot !== root) {
       if (this.liveRoot !== root) this.livePaths.clear();
       this.liveRoot = root;
-      live = Buffer.concat([Buffer.from(root), unescapeBytes(file)]);
+      // escaped text without a backslash is the path's bytes as UTF-8 already
+      live = file.includes('\\') ? Buffer.concat([Buffer.from(root), unescapeBytes(file)]) : root + file;
       this.livePaths.set(file, live);
     }
     return live;
@@ -118,7 +122,7 @@ export class ReplayPolicy {
         return existsSync(live) ? `${file} exists now (it was absent)` : undefined;
       }
       case 'stat': {
-        const st = statOrNull(live);
+        const st = plainStatOrNull(live);
         if (!st) return `${file} is absent now`;
         return kindOf(st) === value ? undefined : `${file} is a ${kindOf(st)} now (it was a ${value})`;
       }
@@ -144,6 +148,15 @@ export class ReplayPolicy {
   }
 }
 
+/** statOrNull without BigInts (cheaper; enough for the kind of file). */
+function plainStatOrNull(file: string | Buffer): Stats | null {
+  try {
+    return statSync(file, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
+}
+
 /** A directory above `dir` is known to be absent. */
 function knownAbsent(dir: string, dirs: ReadonlyMap<string, boolean>): boolean {
   for (let at = dir.lastIndexOf('/'); at > 0; at = dir.lastIndexOf('/', at - 1)) {
@@ -156,10 +169,6 @@ function push<K, V>(map: Map<K, V[]>, key: K, value: V): void {
   const list = map.get(key);
   if (list) list.push(value);
   else map.set(key, [value]);
-}
-
-function commandKey(p: StartedProcess): string {
-  return JSON.stringify([p.exe, p.cwd, p.argv]);
 }
 
 function sameList(a: readonly string[], b: readonly string[]): boolean {

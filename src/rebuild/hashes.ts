@@ -61,7 +61,7 @@ export class HashCache {
 
   /** The hash of `live` (the file at `file` now, through the sandbox's root), from its
    * recorded identity when it has not changed since. */
-  liveContentOf(file: string, live: Buffer, st: BigIntStats): string | null {
+  liveContentOf(file: string, live: string | Buffer, st: BigIntStats): string | null {
     if (st.isFile()) {
       const id = this.byIdentity.get(identityKey(file, st));
       if (id) {

@@ -5,6 +5,12 @@
 // the value they saw (content hash, absence, kind, link text), its net effect on files
 // and where its recorded output is. Paths and strings from the sandbox are escaped text
 // (src/record/escape.ts).
+//
+// The file is JSON lines: a head line (version, skippable list, identities, and a key per
+// entry), then one line per entry. A replay parses the head and only the entries it
+// compares: the whole index of a big build is megabytes, and a replay that skips `make`
+// compares one entry.
+import { createHash } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../record/layout.js';
@@ -12,7 +18,9 @@ import type { OutputRange } from '../record/output-index.js';
 import type { Identity } from './hashes.js';
 
 export const REBUILD_INDEX_FILE = 'rebuild.json';
-export const REBUILD_INDEX_VERSION = 3;
+export const REBUILD_INDEX_VERSION = 4;
+/** Versions a replay can use: version 3 is the same index in one JSON object. */
+const READABLE_VERSIONS: readonly number[] = [3, 4];
 
 /** What a process saw at a path:
  *   read, exec   the content's SHA-256 (hex), or "dir" for a directory
@@ -68,22 +76,131 @@ export interface RebuildIndex {
   identities?: Identity[];
 }
 
-export async function writeRebuildIndex(attemptDir: string, index: RebuildIndex): Promise<void> {
-  await writeFileAtomic(path.join(attemptDir, REBUILD_INDEX_FILE), JSON.stringify(index) + '\n');
+/** What finds an entry without parsing it: its process seed and a digest of its command
+ * (executable, working directory, argv). */
+export type EntryKey = [seed: string | null, command: string];
+
+export function commandDigest(p: Pick<StartedProcess, 'exe' | 'cwd' | 'argv'>): string {
+  return createHash('sha256').update(JSON.stringify([p.exe, p.cwd, p.argv])).digest('hex').slice(0, 32);
 }
 
-/** The attempt's index; undefined when it has none (recorded without partial rebuild). */
-export function readRebuildIndex(attemptDir: string): RebuildIndex | undefined {
-  let text: string;
+interface HeadLine {
+  version: number;
+  skippable: string[];
+  identities?: Identity[];
+  keys: EntryKey[];
+}
+
+export async function writeRebuildIndex(attemptDir: string, index: RebuildIndex): Promise<void> {
+  const head: HeadLine = {
+    version: index.version,
+    skippable: index.skippable,
+    ...(index.identities ? { identities: index.identities } : {}),
+    keys: index.processes.map((e) => [e.seed, commandDigest(e)]),
+  };
+  const lines = [head, ...index.processes].map((v) => JSON.stringify(v) + '\n');
+  await writeFileAtomic(path.join(attemptDir, REBUILD_INDEX_FILE), lines.join(''));
+}
+
+/** An attempt's index, its entries parsed when first asked for. */
+export class RebuildIndexReader {
+  readonly version: number;
+  readonly skippable: string[];
+  readonly identities: Identity[];
+  readonly keys: EntryKey[];
+  private readonly parsed: (RebuildEntry | undefined)[];
+  /** Byte offsets of the entries' lines (undefined: all parsed at once, version 3). */
+  private readonly starts: number[] | undefined;
+
+  constructor(
+    readonly file: string,
+    private readonly text: Buffer,
+  ) {
+    const bad = (why: string) => new Error(`${file}: not a version ${REBUILD_INDEX_VERSION} rebuild index (${why})`);
+    const eol = text.indexOf(10);
+    let head: Partial<HeadLine> & { processes?: RebuildEntry[] };
+    try {
+      head = JSON.parse(text.toString('utf8', 0, eol < 0 ? text.length : eol)) as typeof head;
+    } catch (err) {
+      throw bad((err as Error).message);
+    }
+    if (typeof head !== 'object' || head === null || typeof head.version !== 'number') throw bad('no version');
+    this.version = head.version;
+    this.skippable = Array.isArray(head.skippable) ? head.skippable : [];
+    this.identities = Array.isArray(head.identities) ? head.identities : [];
+    if (Array.isArray(head.processes)) {
+      // version 3: one object
+      this.parsed = head.processes;
+      this.keys = head.processes.map((e) => [e.seed, commandDigest(e)]);
+      this.starts = undefined;
+      return;
+    }
+    if (!READABLE_VERSIONS.includes(this.version)) {
+      this.keys = [];
+      this.parsed = [];
+      this.starts = [];
+      return;
+    }
+    if (!Array.isArray(head.keys)) throw bad('no entry keys');
+    this.keys = head.keys;
+    this.starts = [];
+    for (let at = eol + 1; at > 0 && at < text.length; ) {
+      this.starts.push(at);
+      const next = text.indexOf(10, at);
+      at = next < 0 ? -1 : next + 1;
+    }
+    if (this.starts.length !== this.keys.length) throw bad(`${this.keys.length} entries named, ${this.starts.length} present`);
+    this.parsed = new Array<RebuildEntry | undefined>(this.keys.length);
+  }
+
+  /** Whether a replay can use it. */
+  get usable(): boolean {
+    return READABLE_VERSIONS.includes(this.version);
+  }
+
+  get count(): number {
+    return this.keys.length;
+  }
+
+  entry(i: number): RebuildEntry {
+    let e = this.parsed[i];
+    if (e === undefined) {
+      const start = this.starts![i]!;
+      const end = this.text.indexOf(10, start);
+      try {
+        e = JSON.parse(this.text.toString('utf8', start, end < 0 ? this.text.length : end)) as RebuildEntry;
+      } catch (err) {
+        throw new Error(`${this.file}: entry ${i + 1}: ${(err as Error).message}`);
+      }
+      this.parsed[i] = e;
+    }
+    return e;
+  }
+
+  entries(): RebuildEntry[] {
+    return this.keys.map((_, i) => this.entry(i));
+  }
+}
+
+/** The attempt's index for reading entry by entry; undefined when it has none
+ * (recorded without partial rebuild). */
+export function openRebuildIndex(attemptDir: string): RebuildIndexReader | undefined {
+  const file = path.join(attemptDir, REBUILD_INDEX_FILE);
+  let text: Buffer;
   try {
-    text = readFileSync(path.join(attemptDir, REBUILD_INDEX_FILE), 'utf8');
+    text = readFileSync(file);
   } catch (err) {
     if ((err as NodeJS.ErrnoException).code === 'ENOENT') return undefined;
     throw err;
   }
-  const index = JSON.parse(text) as RebuildIndex;
-  if (!Array.isArray(index.processes)) {
-    throw new Error(`${path.join(attemptDir, REBUILD_INDEX_FILE)}: not a version ${REBUILD_INDEX_VERSION} rebuild index`);
-  }
-  return index;
+  return new RebuildIndexReader(file, text);
+}
+
+/** The attempt's whole index; undefined when it has none (recorded without partial
+ * rebuild). */
+export function readRebuildIndex(attemptDir: string): RebuildIndex | undefined {
+  const reader = openRebuildIndex(attemptDir);
+  if (!reader) return undefined;
+  if (!reader.usable) throw new Error(`${reader.file}: a version ${reader.version} rebuild index (this uwrx reads version ${REBUILD_INDEX_VERSION})`);
+  return { version: reader.version, skippable: reader.skippable, processes: reader.entries(), identities: reader.identities };
 }

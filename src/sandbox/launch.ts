@@ -94,6 +94,8 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     bridge = new InitBridge(new SocketTransport(socket));
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
+    let doneReceived!: () => void;
+    const doneMessage = new Promise<void>((resolve) => (doneReceived = resolve));
     for (const [type, listener] of Object.entries(options.on ?? {})) {
       bridge.on(type, type === MSG_NET_FD ? (b: NetFdBody) => listener(withFd(b)) : listener);
     }
@@ -101,6 +103,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     bridge
       .on(MSG_DONE, (b: DoneBody) => {
         outcome = b;
+        doneReceived();
         if (plan.init.testDeferral && b.deferred) {
           const d = b.deferred;
           process.stderr.write(`uwrx: deferred answers: ${d.open} open, ${d.answered} answered, ${d.dropped} dropped\n`);
@@ -121,13 +124,22 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       child!.on('exit', (code, signal) => resolve({ code, signal }));
     });
     const closed = new Promise<void>((resolve) => bridge!.onClose(() => resolve()));
-    const { code, signal } = await exited;
-    await closed;
+    // DONE is pid 1's last word: every process is gone and everything is written. Its
+    // exit then tears the mount namespace down, which takes long for a big tree (each
+    // overlay's dentries are freed and its upper filesystem synced: 0.5 s after a find
+    // over /usr), and nothing of the record waits for it: it finishes on its own, also
+    // after uwrx has exited.
+    const exit = await Promise.race([doneMessage.then(() => undefined), Promise.all([exited, closed]).then(([e]) => e)]);
+    if (exit === undefined) {
+      child.unref();
+      socket.destroy();
+    }
+    const { code, signal } = exit ?? { code: null, signal: null };
     if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
     await dropWhiteouts(whiteouts);
-    // The mounts are gone with uwrx-init: what is not the record goes now, while the
-    // record's writer takes the uppers.
+    // What is not the record goes now, while the record's writer takes the uppers (the
+    // mounts may still be on their way out: removing what they name does not hinder it).
     cleaning = removeScaffolding(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
