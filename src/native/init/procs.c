@@ -362,12 +362,15 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
  * needs anyway: no /proc/<pid>/status to format and parse. False for a thread other
  * than the main one (no pidfd names it) or an older kernel. */
 static bool pidfd_ids(pid_t pid, pid_t *ppid, int *pidfd) {
+  static bool unsupported; /* the kernel lacks PIDFD_GET_INFO: not tried again */
+  if (__atomic_load_n(&unsupported, __ATOMIC_RELAXED)) return false;
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0) return false;
   struct pidfd_exit_info info;
   memset(&info, 0, sizeof info);
   info.mask = PIDFD_INFO_PID_BIT;
   if (ioctl(fd, PIDFD_GET_INFO_IOCTL, &info) != 0 || !(info.mask & PIDFD_INFO_PID_BIT) || (pid_t)info.tgid != pid) {
+    if (errno == ENOTTY || errno == EINVAL) __atomic_store_n(&unsupported, true, __ATOMIC_RELAXED);
     close(fd);
     return false;
   }
@@ -500,7 +503,8 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   int shared;
   if (proven) changed = true;
   else if (e->shares_parent_vm && (shared = same_vm(p->tgid, p->ppid)) >= 0) changed = shared == 0;
-  else if (!e->shares_parent_vm && old_image_gone(e)) changed = true;
+  /* (without kcmp's answer, a vfork child's old image gone means its parent ended too) */
+  else if (old_image_gone(e)) changed = true;
   else {
     struct exec_snapshot now;
     snapshot(p->tgid, &now, !e->shares_parent_vm);
