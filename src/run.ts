@@ -221,10 +221,9 @@ export class RunHandle extends EventEmitter<RunEvents> {
       this.sandbox?.terminate(0);
     });
     let outcome: SandboxOutcome;
-    // The run directory goes once the tree has ended; after a success, while the status
-    // is written and the actors stop (it is not part of the record), awaited before the
-    // run returns.
-    let cleaned: Promise<void>;
+    // The run directory (not part of the record) goes once the record is written: after a
+    // success, while the actors stop, awaited before the run returns. Earlier, its many
+    // small calls would queue on the thread pool before the record's.
     const cleanup = async () => {
       if (this.sandbox) await this.sandbox.cleanup();
       else {
@@ -284,8 +283,6 @@ export class RunHandle extends EventEmitter<RunEvents> {
       await cleanup();
       throw err;
     }
-    cleaned = cleanup();
-    cleaned.catch(() => undefined);
     const endedAt = new Date();
     // An interrupted command that exited 0 (or any code) on its way out did not succeed:
     // the status says what stopped it, as a shell reports a job it interrupted.
@@ -310,10 +307,12 @@ export class RunHandle extends EventEmitter<RunEvents> {
     } catch (err) {
       // the actors must stop whatever failed, or their timers keep uwrx alive
       await supervisor.stop().catch(() => undefined);
-      await cleaned.catch(() => undefined);
+      await cleanup().catch(() => undefined);
       throw recordLost(err, paths.attemptDir);
     }
     timing('status written');
+    const cleaned = cleanup();
+    cleaned.catch(() => undefined);
     await supervisor.stop();
     timing('actors stopped');
     await cleaned;

@@ -156,6 +156,7 @@ test('a build directory removed during the run ends uwrx with one clear line, no
   const r = await Promise.race([running, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 60_000))]);
   if (!r) return t.fail('uwrx did not end within 60 s of the command');
   t.is(r.status, 2, r.stderr);
+  // the command may end first or be stopped when the record's writers notice: either way
+  // one line says why
   t.is(r.stderr.trim(), `uwrx run: the record's directory ${attempt} was removed during the run: its record is lost`);
-  t.regex(r.stdout, /^done$/m);
 });

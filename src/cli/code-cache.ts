@@ -8,12 +8,17 @@
 // The cache is an optimisation only: a missing, corrupt, stale or unwritable cache
 // costs a normal compile, never a failure. A cache file holds one bundle's data
 // (`<dir>/code-<name>-<hash of the bundle's path>.v8`):
-//   magic (8 bytes) | key: sha256 of the source, Node's version and arch (32) |
-//   sha256 of the data (32) | the data (V8's, opaque)
+//   magic (8 bytes) | key (32) | sha256 of the data (32) | the data (V8's, opaque)
+// The key is a sha256 of Node's version and arch, the wrapper and the bundle file's
+// identity (path, size, modification and change times, to the nanosecond): any rewrite
+// of the bundle gives another key, without hashing its 480 KB of source on every
+// command. Device and inode are left out: an overlay (a uwrx run inside another, a
+// container) shows the same file with its own, and a cache that misses there would be
+// written there.
 // V8 checks its own version and flags, not the payload's integrity in release builds:
 // the checksum makes a damaged file a miss rather than a crash.
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -24,6 +29,9 @@ const MAGIC = Buffer.from('UWRXV8C1');
 const HEADER_BYTES = MAGIC.length + 32 + 32;
 /** The variable the bundle reads in place of import.meta.url (esbuild --define). */
 export const IMPORT_META_URL = '__uwrx_import_meta_url';
+/** What the bundle's source is wrapped in (on its first line, so that its line numbers
+ * stay the file's). */
+const WRAPPER = `(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {`;
 
 /** What happened to the code cache in this load. */
 export type CodeCacheOutcome =
@@ -55,11 +63,11 @@ export { userCacheDir } from '../user-cache.js';
  * replaced by saveCache(); a failure to write it is ignored (a read-only directory
  * leaves every run compiling from source). */
 export function loadBundle(file: string, name: string, cacheDir: string | undefined): LoadedBundle {
-  const source = readFileSync(file, 'utf8');
-  // the wrapper is on the bundle's first line, so its line numbers stay the file's
-  const wrapped = `(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {${source}\n})`;
+  const { source, identity } = readIdentified(file);
+  const wrapped = `${WRAPPER}${source}\n})`;
   const cacheFile = cacheDir === undefined ? undefined : path.join(cacheDir, `code-${name}-${sha256(file).subarray(0, 6).toString('hex')}.v8`);
-  const key = cacheFile === undefined ? undefined : sha256(`${process.version}\0${process.arch}\0${wrapped}`);
+  // a bundle rewritten while it was read has no identity: no cache for it
+  const key = cacheFile === undefined || identity === undefined ? undefined : sha256(`${process.version}\0${process.arch}\0${WRAPPER}\0${identity}`);
   const cachedData = cacheFile !== undefined && key !== undefined ? readCache(cacheFile, key) : undefined;
   const script = new vm.Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) });
   const used = cachedData !== undefined && script.cachedDataRejected === false;
@@ -70,6 +78,23 @@ export function loadBundle(file: string, name: string, cacheDir: string | undefi
     if (cacheFile !== undefined && key !== undefined && !used) writeCache(cacheFile, key, script);
   };
   return { exports: module.exports, cache: cacheFile === undefined ? 'off' : used ? 'used' : 'miss', ...(cacheFile ? { cacheFile } : {}), saveCache };
+}
+
+/** The file's text and its identity (path, size, modification and change times),
+ * undefined when it changed while it was read. */
+function readIdentified(file: string): { source: string; identity: string | undefined } {
+  const fd = openSync(file, 'r');
+  try {
+    const identity = () => {
+      const st = fstatSync(fd, { bigint: true });
+      return [file, st.size, st.mtimeNs, st.ctimeNs].join('\0');
+    };
+    const before = identity();
+    const source = readFileSync(fd, 'utf8');
+    return { source, identity: identity() === before ? before : undefined };
+  } finally {
+    closeSync(fd);
+  }
 }
 
 function sha256(data: string | Buffer): Buffer {

@@ -7,8 +7,9 @@ import { UsageError } from '../errors.js';
 import type { NetConnectBody, NetFdBody } from '../protocol/init-messages.js';
 import { MSG_NET_CONNECT, MSG_NET_FD } from '../protocol/init-messages.js';
 import { readT0File } from '../reproducibility/time.js';
-import { Network, caEnv, findHostFiles, networkPlan, parseDnsMap, readUpstreamCa, startKeys, type HostFiles, type NetworkInput, type NetworkStats } from '../network/setup.js';
+import { Network, caEnv, findHostFiles, networkPlan, parseDnsMap, readUpstreamCa, runAuthority, startKeys, type HostFiles, type NetworkInput, type NetworkStats } from '../network/setup.js';
 import type { CaKeys } from '../network/ca.js';
+import { readCachedAuthority, servesRun, type CachedAuthority } from '../network/ca-cache.js';
 import { timing } from '../timing.js';
 import { defineFeature } from './feature.js';
 
@@ -16,7 +17,8 @@ export default defineFeature({
   name: 'network',
   create() {
     let input: NetworkInput;
-    let keys: Promise<CaKeys>;
+    let keys: Promise<CaKeys> | undefined;
+    let cached: CachedAuthority | undefined;
     let network: Network | undefined;
     let stats: NetworkStats | undefined;
     let host: HostFiles | undefined;
@@ -32,12 +34,16 @@ export default defineFeature({
         } catch (err) {
           throw new UsageError((err as Error).message);
         }
-        // key generation takes a few hundred ms: it runs while the attempt is set up
-        if (!settings.dryRun) keys = startKeys(input);
+        if (settings.dryRun) return;
+        // a fresh run's clock starts now: with a cached CA valid for that, no keys are made
+        if (!input.replayDir) cached = readCachedAuthority();
+        // otherwise key generation runs while the attempt is set up
+        if (!cached || !servesRun(cached, Date.now())) keys = startKeys(input);
       },
       async record(run) {
-        const t0Ns = await readT0File(run.paths.attemptDir);
-        network = new Network(input, run.paths.attemptDir, run.runDir, await keys, Number(t0Ns / 1_000_000n), hostFiles());
+        const notBeforeMs = Number((await readT0File(run.paths.attemptDir)) / 1_000_000n);
+        const authority = await runAuthority(input, cached, () => (keys ??= startKeys(input)), notBeforeMs);
+        network = new Network(input, run.paths.attemptDir, run.runDir, authority, notBeforeMs, hostFiles());
         // its actors start when the sandbox first uses the network
         network.attach(run.supervisor, network.actorSpecs(`${run.runDir}/traces`));
         timing('network prepared (CA, sandbox files)');

@@ -25,6 +25,18 @@ export interface Authority {
 }
 
 const DAY_MS = 24 * 3600 * 1000;
+/** Validity of the certificates of a run whose clock starts at `notBefore`: the CA from
+ * CA_BEFORE_DAYS before it for CA_DAYS, a server certificate from CA_BEFORE_DAYS before
+ * it until LEAF_DAYS after. */
+const CA_BEFORE_DAYS = 2;
+const CA_DAYS = 3650;
+const LEAF_DAYS = 199;
+
+/** The dates a run's certificates carry when its clock starts at `notBeforeMs`: a CA
+ * made for another run serves this one only if it is valid over all of them. */
+export function certificateSpan(notBeforeMs: number): { fromMs: number; toMs: number } {
+  return { fromMs: notBeforeMs - CA_BEFORE_DAYS * DAY_MS, toMs: notBeforeMs + LEAF_DAYS * DAY_MS };
+}
 const CA_NAME: NameAttribute[] = [
   { type: 'commonName', value: 'uwrx run CA' },
   { type: 'organizationName', value: 'uwrx' },
@@ -73,8 +85,8 @@ export function makeCaCert(keys: CaKeys, notBeforeMs: number): string {
     serial: serialFor(CA_NAME[0]!.value + keys.caKeyPem.length),
     subject: CA_NAME,
     issuer: CA_NAME,
-    notBefore: new Date(notBeforeMs - 2 * DAY_MS),
-    notAfter: new Date(notBeforeMs + 3650 * DAY_MS),
+    notBefore: new Date(notBeforeMs - CA_BEFORE_DAYS * DAY_MS),
+    notAfter: new Date(notBeforeMs + CA_DAYS * DAY_MS),
     publicKey: key,
     signingKey: key,
     ca: true,
@@ -91,8 +103,8 @@ export function makeLeafCert(authority: Authority, name: string, notBeforeMs: nu
     serial: serialFor(name),
     subject: [{ type: 'commonName', value: name.slice(0, 64) }],
     issuer: subjectOf(caCert.raw),
-    notBefore: new Date(notBeforeMs - 2 * DAY_MS),
-    notAfter: new Date(notBeforeMs + 199 * DAY_MS),
+    notBefore: new Date(notBeforeMs - CA_BEFORE_DAYS * DAY_MS),
+    notAfter: new Date(notBeforeMs + LEAF_DAYS * DAY_MS),
     publicKey: createPublicKey(leafKey),
     signingKey: privateKey(authority.keys.caKeyPem),
     ca: false,

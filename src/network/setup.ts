@@ -15,7 +15,8 @@ import type { ProxyOptions, ProxyStats } from '../actors/proxy.js';
 import { DNS_MESSAGES, PROXY_MESSAGES, type NetMode } from './messages.js';
 import type { NetworkPlan } from '../sandbox/plan.js';
 import { ADDRCONFIG_IPV4, ADDRCONFIG_IPV6, IPV6_PREFIX, IPV6_PREFIX_LENGTH } from './addresses.js';
-import { generateKeys, keysFromPem, keysToPem, makeCaCert, recordedCert, type CaKeys } from './ca.js';
+import { generateKeys, keysFromPem, keysToPem, makeCaCert, recordedCert, type Authority, type CaKeys } from './ca.js';
+import { keepAuthority, servesRun, type CachedAuthority } from './ca-cache.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
 import { isJks, JAVA_KEYSTORE_PATHS, withTrustedCert } from './java-keystore.js';
 import { native } from '../native.js';
@@ -107,6 +108,28 @@ export function startKeys(input: Pick<NetworkInput, 'replayDir'>): Promise<CaKey
   return p;
 }
 
+/** The run's CA for a run whose clock starts at `notBeforeMs`: on replay the replayed
+ * attempt's certificate when it certifies the keys; in a fresh run the cached authority
+ * when it serves the run (src/network/ca-cache.ts); otherwise a certificate made now for
+ * `keys()`, which a fresh run then keeps in the cache. */
+export async function runAuthority(
+  input: Pick<NetworkInput, 'replayDir'>,
+  cached: CachedAuthority | undefined,
+  keys: () => Promise<CaKeys>,
+  notBeforeMs: number,
+): Promise<Authority> {
+  if (input.replayDir) {
+    const k = await keys();
+    // the same CA certificate on replay: the recorded one, which certifies the same key
+    return { keys: k, caCertPem: recordedCert(path.join(input.replayDir, 'ca.pem'), k.caKeyPem) ?? makeCaCert(k, notBeforeMs) };
+  }
+  if (cached && servesRun(cached, notBeforeMs)) return { keys: cached.keys, caCertPem: cached.caCertPem };
+  const k = await keys();
+  const authority = { keys: k, caCertPem: makeCaCert(k, notBeforeMs) };
+  keepAuthority(authority);
+  return authority;
+}
+
 /** The host's files the sandbox sees replaced by the run's own, as real paths: looked up
  * once per run (the record hook writes the copies, the plan binds them over these). */
 export interface HostFiles {
@@ -131,6 +154,7 @@ export function findHostFiles(): HostFiles {
 
 export class Network {
   readonly mode: NetMode;
+  private readonly keys: CaKeys;
   private readonly caCertPem: string;
   private readonly files: SandboxFiles;
   /** Host bundle plus --upstream-ca for the git that fills mirrors; none without the
@@ -150,17 +174,16 @@ export class Network {
     private readonly input: NetworkInput,
     private readonly attemptDir: string,
     runDir: string,
-    private readonly keys: CaKeys,
+    authority: Authority,
     private readonly notBeforeMs: number,
     host: HostFiles,
   ) {
     this.mode = networkMode(input);
-    // the same CA certificate on replay: the recorded one, which certifies the same key
-    const recorded = input.replayDir ? recordedCert(path.join(input.replayDir, 'ca.pem'), keys.caKeyPem) : undefined;
-    this.caCertPem = recorded ?? makeCaCert(keys, notBeforeMs);
+    this.keys = authority.keys;
+    this.caCertPem = authority.caCertPem;
     mkdirSync(path.join(attemptDir, NET_DIR), { recursive: true });
     writeFileSync(path.join(attemptDir, 'ca.pem'), this.caCertPem);
-    writeFileSync(path.join(attemptDir, NET_DIR, KEYS_FILE), keysToPem(keys), { mode: 0o600 });
+    writeFileSync(path.join(attemptDir, NET_DIR, KEYS_FILE), keysToPem(this.keys), { mode: 0o600 });
     this.files = sandboxFiles(runDir);
     mkdirSync(path.dirname(this.files.resolv), { recursive: true });
     writeFileSync(this.files.resolv, 'nameserver 127.0.0.1\n');

@@ -95,8 +95,10 @@ export async function collectUppers(overlays: OverlayLayer[], attemptDir: string
   // outer mounts first, so a nested mount's writes merge into (and win over) its parent's
   const ordered = [...overlays].sort((a, b) => a.mountPoint.split('/').length - b.mountPoint.split('/').length);
   const attemptDev = (await fs.stat(attemptDir)).dev;
-  for (const layer of ordered) {
-    if ((await readdirOrEmpty(layer.upper)).length === 0) continue;
+  // most uppers are empty: all are looked at at once, not one thread-pool call after another
+  const written = await Promise.all(ordered.map(async (layer) => (await readdirOrEmpty(layer.upper)).length > 0));
+  for (const [i, layer] of ordered.entries()) {
+    if (!written[i]) continue;
     let upper = layer.upper;
     if ((await fs.stat(upper)).dev !== attemptDev) {
       // another filesystem (--tmp): one copy of the whole upper first, so hard links

@@ -39,7 +39,6 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   let bridge: InitBridge | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
-  let cleaning: Promise<void> | undefined;
 
   const sendTerminate = (graceMs: number) => {
     if (!child) {
@@ -138,9 +137,6 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
     await dropWhiteouts(whiteouts);
-    // What is not the record goes now, while the record's writer takes the uppers (the
-    // mounts may still be on their way out: removing what they name does not hinder it).
-    cleaning = removeScaffolding(plan);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
@@ -164,8 +160,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   return {
     done,
+    // What is not the record goes only once the record's writer took the uppers: both are
+    // many small calls on the one thread pool. (The mounts may still be on their way
+    // out: removing what they name does not hinder that.)
     async cleanup() {
-      await cleaning;
       removeTracesDir(options.runDir);
       await removeTree(options.runDir);
       timing('run directory cleaned');
@@ -275,15 +273,6 @@ function lingering(outcome: DoneBody): SandboxOutcome['terminated'] {
   const processes = outcome.terminated ?? [];
   const count = outcome.terminatedCount ?? processes.length;
   return count === 0 ? undefined : { count, processes };
-}
-
-/** The sandbox's root and the overlays' work directories; the uppers stay for the
- * record. Concurrently: the libuv pool overlaps their syscalls. */
-async function removeScaffolding(plan: SandboxPlan): Promise<void> {
-  await Promise.all([
-    ...plan.overlays.map((layer) => removeTree(layer.work)),
-    fs.rm(plan.newRoot, { recursive: true, force: true }),
-  ]);
 }
 
 /** The plan uwrx-init will execute for these options (also what `uwrx run --dry-run` prints). */
