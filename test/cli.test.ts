@@ -147,11 +147,20 @@ test('run --dry-run prints the attempt and the sandbox plan and creates nothing'
 test('a build directory removed during the run ends uwrx with one clear line, not a hang', async (t) => {
   const cwd = scratchDir();
   const attempt = path.join(cwd, 'build', '0', '0');
-  const running = uwrx(['run', '--', 'sh', '-c', 'sleep 2; echo done'], { cwd });
-  // remove it once the command runs (its output index exists from the start)
-  for (let i = 0; i < 400 && !existsSync(path.join(attempt, 'cmd')); i++) await new Promise((r) => setTimeout(r, 25));
+  // a sleep this test alone runs: once it shows in /proc, the sandbox is set up (a removal
+  // during the set-up fails a mount instead, with another line)
+  const seconds = `2.${String(process.pid % 1000).padStart(3, '0')}7`;
+  const running = uwrx(['run', '--', 'sh', '-c', `sleep ${seconds}; echo done`], { cwd });
+  const sleeping = () =>
+    readdirSync('/proc').some((pid) => {
+      try {
+        return /^[0-9]+$/.test(pid) && readFileSync(`/proc/${pid}/cmdline`, 'latin1') === `sleep\0${seconds}\0`;
+      } catch {
+        return false; /* ended meanwhile */
+      }
+    });
+  for (let i = 0; i < 800 && !sleeping(); i++) await new Promise((r) => setTimeout(r, 25));
   t.true(existsSync(path.join(attempt, 'cmd')), 'the attempt was created');
-  await new Promise((r) => setTimeout(r, 500));
   rmSync(path.join(cwd, 'build'), { recursive: true, force: true });
   const r = await Promise.race([running, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 60_000))]);
   if (!r) return t.fail('uwrx did not end within 60 s of the command');
