@@ -85,6 +85,22 @@ for (const [what, damage] of damages) {
   });
 }
 
+test('a run of many processes writes a code cache that the next command uses (the run tunes V8 only while its command runs)', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  const cwd = scratchDir('uwrx-cc-cwd-');
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: home, UWRX_DEBUG_TIMING: '1' };
+  delete env.UWRX_NO_CODE_CACHE;
+  delete env.UWRX_NO_BUNDLE;
+  const loop = 'i=0; while [ $i -lt 200 ]; do /bin/true; i=$((i+1)); done';
+  const r = await uwrx(['run', '--quiet', '--', 'sh', '-c', loop], { cwd, env });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stderr, /uwrx timing: code cache miss/);
+  // V8 rejects a cache made under other flag values: the run's tuning must be undone by then
+  const next = await version(home);
+  t.is(next.cache, 'used');
+  t.is(next.stdout, `uwrx ${pkg.version}\n`);
+});
+
 test('a cache directory that cannot be made leaves every command working, from source', async (t) => {
   const home = scratchDir('uwrx-cc-');
   // a file where the directory would be: mkdir fails whoever runs the test (root too)

@@ -13,8 +13,9 @@ import path from 'node:path';
 import { traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
+import { tuneCompiler } from './compiler-tuning.js';
 import type { ActorSpec } from './supervisor.js';
-import { EVENT_MAX_SIZE, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { EVENT_MAX_SIZE, NO_TIME, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
@@ -66,6 +67,8 @@ const ENDED_SUFFIX = '.ended';
 const RECORDER_NAME = /^([0-9]+)\.r(\.ended)?$/;
 /** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
 const REC_MAGIC = 0x3163657278727775n;
+const REC_MAGIC_LOW = Number(REC_MAGIC & 0xffffffffn);
+const REC_MAGIC_HIGH = Number(REC_MAGIC >> 32n);
 const REC_HEADER_SIZE = 56;
 export const REC_DATA_OFFSET = 4096;
 const RECORDER_LIVE_READ = 4 << 20;
@@ -73,6 +76,11 @@ const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
 /** Records held for one message to the merger at most (see the actor below). */
 const BATCH_BYTES = 4 << 20;
+
+/** A u64 header field (read on every scan: no BigInt; exact below 2^53). */
+function u64(buf: Buffer, at: number): number {
+  return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x100000000;
+}
 
 /** kill(pid, 0): the process exists (EPERM counts as existing). */
 export function killProbe(pid: number): boolean {
@@ -92,10 +100,13 @@ export class Collector {
   /** Processes whose own buffer was seen renamed <pid>.ended: their recorder buffer is final too. */
   private readonly closedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
-  private maxTime = 0;
+  /** drainRecorder's header, read again for every buffer on every scan. */
+  private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
+  private maxTime = NO_TIME;
   readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
 
   constructor(private readonly options: CollectorOptions) {
+    // names inside are joined to it by hand: path.join per file costs more than the open
     this.dir = path.join(options.runDir, 'traces');
   }
 
@@ -165,7 +176,7 @@ export class Collector {
       const fd = this.openBuffer(name);
       if (fd !== undefined) {
         const ended = rec[2] !== undefined || this.closedPids.has(pid);
-        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended, lastTime: 0, broken: false });
+        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false });
       }
       return;
     }
@@ -183,12 +194,12 @@ export class Collector {
       return;
     }
     const fd = this.openBuffer(name);
-    if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: 0, broken: false });
+    if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: NO_TIME, broken: false });
   }
 
   private openBuffer(name: string): number | undefined {
     try {
-      return openSync(path.join(this.dir, name), 'r+');
+      return openSync(`${this.dir}/${name}`, 'r+');
     } catch (err) {
       // Renamed between readdir and open: the next scan finds the new name.
       if (isErrno(err, 'ENOENT')) return undefined;
@@ -198,15 +209,15 @@ export class Collector {
 
   /** Committed records of a recorder buffer, up to its header's write position. */
   private drainRecorder(f: Buffered): number {
-    const header = Buffer.alloc(REC_HEADER_SIZE);
-    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readBigUInt64LE(0) !== REC_MAGIC) {
+    const header = this.recorderHeader;
+    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readUInt32LE(0) !== REC_MAGIC_LOW || header.readUInt32LE(4) !== REC_MAGIC_HIGH) {
       if (f.ended) {
         this.stats.errors.push(`traces/${f.name}: not a recorder buffer`);
         this.finishRecorder(f, undefined);
       }
       return 0;
     }
-    const limit = Number(header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24));
+    const limit = Math.min(u64(header, 16), u64(header, 24));
     if (!f.ended && limit - f.readOff < RECORDER_LIVE_READ) return 0;
     let count = 0;
     while (!f.broken && f.readOff < limit) {
@@ -245,15 +256,16 @@ export class Collector {
     if (header) {
       const r = this.stats.recorder;
       r.files++;
-      r.dropped += Number(header.readBigUInt64LE(32));
-      r.fast += Number(header.readBigUInt64LE(40));
-      r.slow += Number(header.readBigUInt64LE(48));
-      if (header.readBigUInt64LE(32) > 0n) this.stats.errors.push(`traces/${f.name}: ${header.readBigUInt64LE(32)} records did not fit the recorder buffer`);
+      const dropped = u64(header, 32);
+      r.dropped += dropped;
+      r.fast += u64(header, 40);
+      r.slow += u64(header, 48);
+      if (dropped > 0) this.stats.errors.push(`traces/${f.name}: ${dropped} records did not fit the recorder buffer`);
     }
     closeSync(f.fd);
     for (const name of [f.name, `${f.pid}.r${ENDED_SUFFIX}`]) {
       try {
-        unlinkSync(path.join(this.dir, name));
+        unlinkSync(`${this.dir}/${name}`);
         break;
       } catch {
         /* renamed meanwhile, or already gone */
@@ -317,12 +329,12 @@ export class Collector {
   private finishFile(f: Buffered): void {
     closeSync(f.fd);
     try {
-      unlinkSync(path.join(this.dir, f.name));
+      unlinkSync(`${this.dir}/${f.name}`);
     } catch (err) {
       if (!isErrno(err, 'ENOENT')) throw err;
       // Renamed to .ended after we last listed the directory.
       try {
-        unlinkSync(path.join(this.dir, `${f.pid}${ENDED_SUFFIX}`));
+        unlinkSync(`${this.dir}/${f.pid}${ENDED_SUFFIX}`);
       } catch {
         /* already gone */
       }
@@ -378,11 +390,14 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
     },
   });
   collector.start();
+  // the collector runs from before the command starts until its processes are done
+  tuneCompiler(true);
   return {
     handlers: {
       [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => collector.processEnded(body.pid),
       [COLLECTOR_MESSAGES.progress]: (): TraceProgress => ({ events: collector.stats.events, bytes: collector.stats.bytesRead }),
       [COLLECTOR_MESSAGES.finish]: async (): Promise<TraceFinishStats> => {
+        tuneCompiler(false);
         collector.stop();
         // Generous: merging a long run's backlog can take a while.
         const merged = await merger.request(MERGER_MESSAGES.finish, undefined, { timeoutMs: 600_000 });
@@ -390,6 +405,7 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
       },
     },
     stop() {
+      tuneCompiler(false);
       collector.stop();
     },
   };

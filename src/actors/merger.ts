@@ -11,7 +11,7 @@ import { AccessIndex, accessOp, isUwrxOwn } from '../record/accesses.js';
 import { OutputIndexWriter } from '../record/output-index.js';
 import { escapeBytes, escapeRange, isPlain } from '../record/escape.js';
 import { defineActor } from './actor.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, EVENT_LAYOUTS, decodeRecord, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, EVENT_LAYOUTS, NO_TIME, decodeRecord, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
 import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
@@ -131,12 +131,14 @@ export class Merger {
   private readonly packet = this.chunk;
   private packetStart = 0;
   private readonly frame = new ProtoWriter(64);
+  /** trackEvent's annotation name ids (reused: no array per event). */
+  private readonly annotationIids: number[] = [];
   private readonly procs = new Map<number, Proc>();
   private readonly global: Sequence;
   private runs: Run[] = [];
   private pendingCount = 0;
   private order = 0;
-  private watermark = 0;
+  private watermark = NO_TIME;
   private nextUuid = 1;
   private closed = false;
   readonly stats: MergeStats = { events: 0, processes: 0, packets: 0, bytesWritten: 0, repeatedAccesses: 0, errors: [] };
@@ -263,7 +265,7 @@ export class Merger {
         threads: new Map(),
         sliceOpen: false,
         ended: false,
-        lastTime: 0,
+        lastTime: NO_TIME,
       };
       this.procs.set(pid, proc);
     }
@@ -379,14 +381,15 @@ export class Merger {
     const argv = proc.argv ?? [];
     const name = processName(proc);
     this.beginPacket(proc.seq, start, false);
-    this.packet.message(P.trackDescriptor, (w) => {
-      w.uint(Fields.TrackDescriptor.uuid, proc.uuid);
-      w.message(Fields.TrackDescriptor.process, (p) => {
-        p.int(Fields.ProcessDescriptor.pid, proc.pid);
-        for (const a of argv) p.string(Fields.ProcessDescriptor.cmdline, escapeBytes(a));
-        p.string(Fields.ProcessDescriptor.processName, name);
-      });
-    });
+    const p = this.packet;
+    const track = p.beginMessage(P.trackDescriptor);
+    p.uint(Fields.TrackDescriptor.uuid, proc.uuid);
+    const process = p.beginMessage(Fields.TrackDescriptor.process);
+    p.int(Fields.ProcessDescriptor.pid, proc.pid);
+    for (const a of argv) writeName(p, Fields.ProcessDescriptor.cmdline, escapeBytes(a));
+    writeName(p, Fields.ProcessDescriptor.processName, name);
+    p.endMessage(process);
+    p.endMessage(track);
     this.endPacket(proc.seq, start);
     this.trackEvent(proc.seq, start, proc.uuid, TrackEventType.sliceBegin, name, [['pid', proc.pid]]);
     proc.sliceOpen = true;
@@ -420,15 +423,16 @@ export class Merger {
     proc.threads.set(tid, uuid);
     const name = tid === proc.pid ? processName(proc) : `${processName(proc)} [${tid}]`;
     this.beginPacket(proc.seq, time, false);
-    this.packet.message(P.trackDescriptor, (w) => {
-      w.uint(Fields.TrackDescriptor.uuid, uuid!);
-      w.uint(Fields.TrackDescriptor.parentUuid, proc.uuid);
-      w.message(Fields.TrackDescriptor.thread, (t) => {
-        t.int(Fields.ThreadDescriptor.pid, proc.pid);
-        t.int(Fields.ThreadDescriptor.tid, tid);
-        t.string(Fields.ThreadDescriptor.threadName, name);
-      });
-    });
+    const p = this.packet;
+    const track = p.beginMessage(P.trackDescriptor);
+    p.uint(Fields.TrackDescriptor.uuid, uuid);
+    p.uint(Fields.TrackDescriptor.parentUuid, proc.uuid);
+    const thread = p.beginMessage(Fields.TrackDescriptor.thread);
+    p.int(Fields.ThreadDescriptor.pid, proc.pid);
+    p.int(Fields.ThreadDescriptor.tid, tid);
+    writeName(p, Fields.ThreadDescriptor.threadName, name);
+    p.endMessage(thread);
+    p.endMessage(track);
     this.endPacket(proc.seq, time);
     return uuid;
   }
@@ -441,43 +445,63 @@ export class Merger {
     name: string | undefined,
     annotations: Annotation[],
   ): void {
-    const newNames: [number, string][] = [];
-    const newAnnotationNames: [number, string][] = [];
-    const intern = (table: Map<string, number>, s: string, added: [number, string][]): number => {
-      let iid = table.get(s);
-      if (iid === undefined) {
-        iid = table.size + 1;
-        table.set(s, iid);
-        added.push([iid, s]);
+    // Names new on this sequence go in the packet's interned data, the event's name first
+    // and then the annotations' in their order (no closure or array per event: this runs
+    // for every event that is not an access).
+    let nameIid = 0;
+    let newName = false;
+    if (name !== undefined) {
+      nameIid = seq.eventNames.get(name) ?? 0;
+      if (nameIid === 0) {
+        nameIid = seq.eventNames.size + 1;
+        seq.eventNames.set(name, nameIid);
+        newName = true;
       }
-      return iid;
-    };
-    const nameIid = name === undefined ? 0 : intern(seq.eventNames, name, newNames);
-    const annIids = annotations.map(([n]) => intern(seq.annotationNames, n, newAnnotationNames));
-    this.beginPacket(seq, time, true);
-    if (newNames.length || newAnnotationNames.length) {
-      this.packet.message(P.internedData, (w) => {
-        for (const [iid, s] of newNames) {
-          w.message(Fields.InternedData.eventNames, (e) => e.uint(Fields.InternedName.iid, iid).string(Fields.InternedName.name, s));
-        }
-        for (const [iid, s] of newAnnotationNames) {
-          w.message(Fields.InternedData.debugAnnotationNames, (e) =>
-            e.uint(Fields.InternedName.iid, iid).string(Fields.InternedName.name, s),
-          );
-        }
-      });
     }
-    this.packet.message(P.trackEvent, (w) => {
-      w.uint(TE.type, type);
-      w.uint(TE.trackUuid, track);
-      if (nameIid) w.uint(TE.nameIid, nameIid);
-      annotations.forEach(([, value], i) => {
-        w.message(TE.debugAnnotations, (a) => {
-          a.uint(DA.nameIid, annIids[i]!);
-          writeAnnotationValue(a, value);
-        });
-      });
-    });
+    const annIids = this.annotationIids;
+    const firstNew = seq.annotationNames.size + 1;
+    for (let i = 0; i < annotations.length; i++) {
+      const n = annotations[i]![0];
+      let iid = seq.annotationNames.get(n);
+      if (iid === undefined) {
+        iid = seq.annotationNames.size + 1;
+        seq.annotationNames.set(n, iid);
+      }
+      annIids[i] = iid;
+    }
+    const lastNew = seq.annotationNames.size;
+    this.beginPacket(seq, time, true);
+    const p = this.packet;
+    if (newName || lastNew >= firstNew) {
+      const interned = p.beginMessage(P.internedData);
+      if (newName) {
+        const e = p.beginMessage(Fields.InternedData.eventNames);
+        p.uint(Fields.InternedName.iid, nameIid);
+        writeName(p, Fields.InternedName.name, name!);
+        p.endMessage(e);
+      }
+      // the new annotation names, each at its first use
+      for (let i = 0; i < annotations.length; i++) {
+        const iid = annIids[i]!;
+        if (iid < firstNew || annIids.indexOf(iid) < i) continue;
+        const e = p.beginMessage(Fields.InternedData.debugAnnotationNames);
+        p.uint(Fields.InternedName.iid, iid);
+        writeName(p, Fields.InternedName.name, annotations[i]![0]);
+        p.endMessage(e);
+      }
+      p.endMessage(interned);
+    }
+    const event = p.beginMessage(P.trackEvent);
+    p.uint(TE.type, type);
+    p.uint(TE.trackUuid, track);
+    if (nameIid) p.uint(TE.nameIid, nameIid);
+    for (let i = 0; i < annotations.length; i++) {
+      const a = p.beginMessage(TE.debugAnnotations);
+      p.uint(DA.nameIid, annIids[i]!);
+      writeAnnotationValue(p, annotations[i]![1]);
+      p.endMessage(a);
+    }
+    p.endMessage(event);
     this.endPacket(seq, time);
   }
 
@@ -581,6 +605,20 @@ export function compressionFor(chunk: Buffer): 'store' | 'entropy' | 'full' {
   return ratio >= 0.9 ? 'store' : ratio >= 0.7 ? 'entropy' : 'full';
 }
 
+/** UTF-8 bytes of the strings written again and again (interned names, each process's
+ * name and arguments, mostly the same few programs), so each is encoded once. */
+const nameBytes = new Map<string, Buffer>();
+const NAME_BYTES_MAX = 4096;
+
+function writeName(p: ProtoWriter, field: number, s: string): void {
+  let b = nameBytes.get(s);
+  if (b === undefined) {
+    b = Buffer.from(s, 'utf8');
+    if (nameBytes.size < NAME_BYTES_MAX) nameBytes.set(s, b);
+  }
+  p.bytesOf(field, b, 0, b.length);
+}
+
 type AnnotationValue = number | string | boolean | string[];
 type Annotation = [string, AnnotationValue];
 
@@ -590,7 +628,13 @@ function writeAnnotationValue(a: ProtoWriter, value: AnnotationValue): void {
     if (value < 0) a.int(DA.intValue, BigInt(value));
     else a.uint(DA.uintValue, value);
   } else if (typeof value === 'string') a.string(DA.stringValue, value);
-  else for (const s of value) a.message(DA.arrayValues, (e) => e.string(DA.stringValue, s));
+  else {
+    for (const s of value) {
+      const e = a.beginMessage(DA.arrayValues);
+      writeName(a, DA.stringValue, s);
+      a.endMessage(e);
+    }
+  }
 }
 
 /** Every schema field and blob of an event, as debug annotations (inspect reads them back). */
@@ -639,7 +683,7 @@ function processName(proc: Proc): string {
 }
 
 function newSequence(id: number): Sequence {
-  return { id, started: false, eventNames: new Map(), annotationNames: new Map(), lastTime: 0, accessIids: undefined };
+  return { id, started: false, eventNames: new Map(), annotationNames: new Map(), lastTime: NO_TIME, accessIids: undefined };
 }
 
 /** The sequence's ids for an access event's names, once every one is interned there

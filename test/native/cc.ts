@@ -12,7 +12,14 @@ export const driverDir = join(repoRoot, 'test/native');
 let outDir: string | undefined;
 
 /** Compiles `sources` (relative to the repo root) into an executable; returns its path. */
+/** Drivers built by this test process: a second test asking for the same one gets it as
+ * built (rebuilding it in place could fail a run of it that another test has started). */
+const built = new Map<string, string>();
+
 export function buildDriver(name: string, sources: string[], flags: string[] = []): string {
+  const key = JSON.stringify([name, sources, flags]);
+  const done = built.get(key);
+  if (done) return done;
   if (!outDir) {
     const dir = (outDir = mkdtempSync(join(tmpdir(), 'uwrx-native-test-')));
     process.on('exit', () => rmSync(dir, { recursive: true, force: true }));
@@ -24,6 +31,7 @@ export function buildDriver(name: string, sources: string[], flags: string[] = [
       '-o', out, ...sources.map((s) => join(repoRoot, s)), ...flags],
     { stdio: ['ignore', 'inherit', 'inherit'] },
   );
+  built.set(key, out);
   return out;
 }
 

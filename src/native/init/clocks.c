@@ -124,7 +124,7 @@ static void lease_publish(struct proc *p) {
   __atomic_store_n(&h->clock_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
-void clocks_recorder(struct proc *p, int fd, uint64_t count_addr) {
+void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_image) {
   const struct repro_config *c = repro_config_get();
   if (!p || !c->enabled) return;
   pthread_mutex_lock(&g.lock);
@@ -145,9 +145,10 @@ void clocks_recorder(struct proc *p, int fd, uint64_t count_addr) {
     pthread_mutex_unlock(&g.lock);
     return;
   }
-  /* a new image counts from 0; a forked child from what it inherited (read at its spawn) */
-  uint64_t n;
-  p->repro.lease_addr = read_count(p->tgid, count_addr, &n) ? count_addr : 0;
+  /* a new image counts from 0 (its count is on the page the shim mapped at the exec:
+   * nothing to read); a forked child from what it inherited (read at its spawn) */
+  uint64_t n = 0;
+  p->repro.lease_addr = count_addr && (fresh_image || read_count(p->tgid, count_addr, &n)) ? count_addr : 0;
   p->repro.lease_reads = p->repro.lease_addr ? n : 0;
   lease_publish(p);
   pthread_mutex_unlock(&g.lock);

@@ -117,9 +117,10 @@ struct rebuild_skip;
  * which then moves on as after a read, so whatever it changes or reaps later is newer.
  * False when the clocks are not virtual. */
 bool clocks_stamp(struct proc *p, int64_t *ns);
-/* The recorder of `p` set up (its buffer is `fd`; its read count at `count_addr`):
- * publishes the process's clocks for reads in process. */
-void clocks_recorder(struct proc *p, int fd, uint64_t count_addr);
+/* The recorder of `p` set up (its buffer is `fd`; its read count at `count_addr`, 0 in
+ * a `fresh_image`: the exec's own state page): publishes the process's clocks for reads
+ * in process. */
+void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_image);
 /* `p` runs a new program (lock held): its recorder, and its read count, are gone. */
 void clocks_exec(struct proc *p);
 

@@ -419,9 +419,16 @@ static __attribute__((noreturn)) void pid1_main(void) {
   epoll_ctl(g.epoll, EPOLL_CTL_ADD, timer_fd, &ev);
 
   bool killed = false;
+  /* pid 1's own children (the command, orphans) change only with a SIGCHLD: reaping and
+   * the check for what is left wait for one, not for every wake-up (a process's end
+   * wakes this loop through its pidfd, and its parent reaps it) */
+  bool child_event = true;
   for (;;) {
-    reap();
-    if (!children_left()) break;
+    if (child_event) {
+      child_event = false;
+      reap();
+      if (!children_left()) break;
+    }
     if (command_status >= 0 && !linger_armed && !g.terminating && plan.linger_ms >= 0) {
       linger_armed = true;
       arm_timer(plan.linger_ms);
@@ -433,8 +440,10 @@ static __attribute__((noreturn)) void pid1_main(void) {
       uint64_t tag = events[i].data.u64;
       if (tag == EV_SIGNAL) {
         struct signalfd_siginfo si;
-        while (read(sfd, &si, sizeof si) == sizeof si)
-          if (si.ssi_signo != SIGCHLD) start_termination(plan.grace_ms);
+        while (read(sfd, &si, sizeof si) == sizeof si) {
+          if (si.ssi_signo == SIGCHLD) child_event = true;
+          else start_termination(plan.grace_ms);
+        }
       } else if (tag == EV_SOCKET) {
         on_socket_message();
       } else if (tag == EV_TIMER) {
@@ -461,7 +470,7 @@ static __attribute__((noreturn)) void pid1_main(void) {
         pthread_mutex_unlock(&g.lock);
       }
     }
-    reap();
+    if (child_event) reap(); /* the statuses of ended orphans, before the flush */
     pthread_mutex_lock(&g.lock);
     procs_flush_pending(false);
     pthread_mutex_unlock(&g.lock);

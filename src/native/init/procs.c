@@ -121,52 +121,64 @@ static bool contains(const pid_t *pids, size_t n, pid_t pid) {
   return false;
 }
 
+/* Adds the children below `pid` listed in one thread's children file. */
+static void read_thread_children(pid_t ppid, const char *tid, pid_t pid, struct child_list *out) {
+  char file[320];
+  snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, tid);
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return;
+  /* read in chunks, carrying a pid cut at a chunk's end */
+  char buf[4096 + 16];
+  size_t kept = 0;
+  ssize_t n;
+  while ((n = read(fd, buf + kept, 4096)) > 0) {
+    size_t len = kept + (size_t)n;
+    size_t last = len;
+    while (last > 0 && buf[last - 1] != ' ') last--;
+    buf[last ? last - 1 : 0] = 0;
+    for (char *s = buf, *end; last && *s; s = end) {
+      long child = strtol(s, &end, 10);
+      if (end == s) break;
+      if (child <= 0 || child >= pid) continue;
+      if (out->n == out->cap) {
+        size_t cap = out->cap ? out->cap * 2 : 8;
+        pid_t *grown = realloc(out->pids, cap * sizeof *grown);
+        if (!grown) continue;
+        out->pids = grown;
+        out->cap = cap;
+      }
+      out->pids[out->n++] = (pid_t)child;
+    }
+    kept = len - last;
+    if (kept > 16) kept = 0; /* not a pid: give up on it */
+    memmove(buf, buf + last, kept);
+  }
+  close(fd);
+}
+
 /* The children of `ppid` alive now with a pid below `pid`, from every thread's
- * /proc/<ppid>/task/<tid>/children ("pid pid ... "): read without the table's lock. */
+ * /proc/<ppid>/task/<tid>/children ("pid pid ... "): read without the table's lock.
+ * The directory is listed with getdents64 itself (opendir adds an fstat and a 32 KiB
+ * buffer per call, and this runs for every new process). */
 static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
   out->n = 0;
   out->threads = 0;
   char path[64];
   snprintf(path, sizeof path, "/proc/%d/task", ppid);
-  DIR *d = opendir(path);
-  if (!d) return;
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
-    out->threads++;
-    char file[320];
-    snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, e->d_name);
-    int fd = open(file, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) continue;
-    /* read in chunks, carrying a pid cut at a chunk's end */
-    char buf[4096 + 16];
-    size_t kept = 0;
-    ssize_t n;
-    while ((n = read(fd, buf + kept, 4096)) > 0) {
-      size_t len = kept + (size_t)n;
-      size_t last = len;
-      while (last > 0 && buf[last - 1] != ' ') last--;
-      buf[last ? last - 1 : 0] = 0;
-      for (char *s = buf, *end; last && *s; s = end) {
-        long child = strtol(s, &end, 10);
-        if (end == s) break;
-        if (child <= 0 || child >= pid) continue;
-        if (out->n == out->cap) {
-          size_t cap = out->cap ? out->cap * 2 : 8;
-          pid_t *grown = realloc(out->pids, cap * sizeof *grown);
-          if (!grown) continue;
-          out->pids = grown;
-          out->cap = cap;
-        }
-        out->pids[out->n++] = (pid_t)child;
-      }
-      kept = len - last;
-      if (kept > 16) kept = 0; /* not a pid: give up on it */
-      memmove(buf, buf + last, kept);
+  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  char ents[4096] __attribute__((aligned(8)));
+  ssize_t got;
+  while ((got = getdents64(dfd, ents, sizeof ents)) > 0) {
+    for (ssize_t off = 0; off < got;) {
+      const struct dirent64 *e = (const struct dirent64 *)(ents + off);
+      off += e->d_reclen;
+      if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+      out->threads++;
+      read_thread_children(ppid, e->d_name, pid, out);
     }
-    close(fd);
   }
-  closedir(d);
+  close(dfd);
 }
 
 /* 1 + the number of the parent's children with a pid below `pid`: those registered
@@ -350,12 +362,15 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
  * needs anyway: no /proc/<pid>/status to format and parse. False for a thread other
  * than the main one (no pidfd names it) or an older kernel. */
 static bool pidfd_ids(pid_t pid, pid_t *ppid, int *pidfd) {
+  static bool unsupported; /* the kernel lacks PIDFD_GET_INFO: not tried again */
+  if (__atomic_load_n(&unsupported, __ATOMIC_RELAXED)) return false;
   int fd = (int)syscall(SYS_pidfd_open, pid, 0);
   if (fd < 0) return false;
   struct pidfd_exit_info info;
   memset(&info, 0, sizeof info);
   info.mask = PIDFD_INFO_PID_BIT;
   if (ioctl(fd, PIDFD_GET_INFO_IOCTL, &info) != 0 || !(info.mask & PIDFD_INFO_PID_BIT) || (pid_t)info.tgid != pid) {
+    if (errno == ENOTTY || errno == EINVAL) __atomic_store_n(&unsupported, true, __ATOMIC_RELAXED);
     close(fd);
     return false;
   }
@@ -488,7 +503,8 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   int shared;
   if (proven) changed = true;
   else if (e->shares_parent_vm && (shared = same_vm(p->tgid, p->ppid)) >= 0) changed = shared == 0;
-  else if (!e->shares_parent_vm && old_image_gone(e)) changed = true;
+  /* (without kcmp's answer, a vfork child's old image gone means its parent ended too) */
+  else if (old_image_gone(e)) changed = true;
   else {
     struct exec_snapshot now;
     snapshot(p->tgid, &now, !e->shares_parent_vm);

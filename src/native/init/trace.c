@@ -75,7 +75,7 @@ void trace_enable_recorder(bool on) { recorder_on = on; }
  * process images (exec) continue where the last one stopped), open for the caller; -1
  * when the process records nothing in process. `count_addr`: the recorder's clock read
  * count in the target. */
-static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr) {
+static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_image) {
   struct proc *p = ctx->proc;
   if (!recorder_on || traces_fd < 0 || !p || !p->trace) return -1;
   char name[32];
@@ -94,7 +94,7 @@ static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr) {
   if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&recorder_lock);
   /* before the answer: the recorder reads its clocks from the header right after */
-  if (ok) clocks_recorder(p, fd, count_addr);
+  if (ok) clocks_recorder(p, fd, count_addr, fresh_image);
   if (!ok && fd >= 0) close(fd), fd = -1;
   return fd;
 }
@@ -102,7 +102,7 @@ static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr) {
 /* UWRX_CTL_RECORDER: the fd goes into the target with SECCOMP_ADDFD_FLAG_SEND, which
  * also answers the notification. */
 void trace_handle_recorder(struct notif_ctx *ctx) {
-  int fd = recorder_file(ctx, ctx->req->data.args[1]);
+  int fd = recorder_file(ctx, ctx->req->data.args[1], false);
   if (fd < 0) return;
   struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd,
                                        .newfd = 0, .newfd_flags = O_CLOEXEC };
@@ -112,7 +112,7 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
 }
 
 void trace_put_recorder(struct notif_ctx *ctx, uint64_t state) {
-  int fd = recorder_file(ctx, state + offsetof(struct uwrx_ldso_state, clock_reads));
+  int fd = recorder_file(ctx, state + offsetof(struct uwrx_ldso_state, clock_reads), true);
   if (fd < 0) return;
   struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .srcfd = (uint32_t)fd, .newfd = 0, .newfd_flags = O_CLOEXEC };
   int32_t theirs = (int32_t)ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);

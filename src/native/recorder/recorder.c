@@ -130,9 +130,20 @@ static int map_gate(void) {
  * collision never merges two paths. A full table only means more records. */
 #define SEEN_SLOTS 8192
 static struct seen {
-  uint64_t hash;   /* 0: free */
+  uint64_t key;    /* seen_key of the access's hash; 0: free */
   uint64_t offset; /* of the first record in the buffer */
 } seen[SEEN_SLOTS];
+
+/* A forked child records into a buffer of its own, where its parent's entries name
+ * nothing: it moves to the next epoch, whose keys never match theirs (and the path is
+ * compared anyway), rather than clearing the table: 128 KiB written in every forked
+ * child, a page fault per page, even in one that only execs. */
+static uint64_t seen_epoch;
+
+static uint64_t seen_key(uint64_t hash) {
+  uint64_t k = hash ^ (seen_epoch * 0x9E3779B97F4A7C15ull);
+  return k ? k : 1;
+}
 
 /* The shim's state page (uwrx_recorder.h, "the dynamic linker's own calls"), when this
  * image has one; looked up once. */
@@ -160,7 +171,7 @@ static void after_fork_child(void) {
   }
   if (R.hdr) slow6(SYS_munmap, (long)R.hdr, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   R.hdr = NULL;
-  memset(seen, 0, sizeof seen);
+  seen_epoch++;
   R.owner = 0;
   __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
   __atomic_store_n(&R.state, UNSET, __ATOMIC_RELEASE);
@@ -244,18 +255,19 @@ static uint64_t access_hash(uint32_t op, int64_t result, const char *path, size_
  * *slot, when one was free) if there is none yet. */
 static uint32_t *seen_before(uint64_t hash, uint32_t op, const char *path, size_t len, struct seen **slot) {
   *slot = NULL;
+  uint64_t key = seen_key(hash);
   for (unsigned i = 0; i < 16; i++) {
-    struct seen *s = &seen[(hash + i) % SEEN_SLOTS];
-    uint64_t have = __atomic_load_n(&s->hash, __ATOMIC_ACQUIRE);
+    struct seen *s = &seen[(key + i) % SEEN_SLOTS];
+    uint64_t have = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
     if (have == 0) {
       uint64_t expected = 0;
-      if (__atomic_compare_exchange_n(&s->hash, &expected, hash, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+      if (__atomic_compare_exchange_n(&s->key, &expected, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
         *slot = s;
         return NULL;
       }
       have = expected;
     }
-    if (have != hash) continue;
+    if (have != key) continue;
     uint64_t off = __atomic_load_n(&s->offset, __ATOMIC_ACQUIRE);
     if (off == 0) return NULL; /* its record is being written: record this one too */
     unsigned char *p = (unsigned char *)R.hdr + off;
