@@ -16,7 +16,7 @@ import { X509Certificate, createPrivateKey } from 'node:crypto';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { keepInCache, userCacheDir } from '../user-cache.js';
-import { certificateSpan, keysToPem, type Authority } from './ca.js';
+import { certificateSpan, keysToPem, pemBlocks, type Authority } from './ca.js';
 
 export const CA_CACHE_FILE = 'run-ca.pem';
 
@@ -81,12 +81,4 @@ function readPrivateFile(file: string): string | undefined {
   } finally {
     closeSync(fd);
   }
-}
-
-function pemBlocks(text: string): Array<{ label: string; pem: string }> {
-  const blocks: Array<{ label: string; pem: string }> = [];
-  for (const m of text.matchAll(/-----BEGIN ([A-Z ]+)-----\n[A-Za-z0-9+/=\n]+?-----END \1-----\n?/g)) {
-    blocks.push({ label: m[1]!, pem: m[0]!.trimEnd() + '\n' });
-  }
-  return blocks;
 }

@@ -62,9 +62,19 @@ export function keysToPem(keys: CaKeys): string {
 }
 
 export function keysFromPem(text: string): CaKeys {
-  const blocks = text.match(/-----BEGIN [A-Z ]+-----[\s\S]+?-----END [A-Z ]+-----/g) ?? [];
-  if (blocks.length < 2) throw new Error('expected two private keys (CA, leaf)');
-  return { caKeyPem: blocks[0]! + '\n', leafKeyPem: blocks[1]! + '\n' };
+  const keys = pemBlocks(text).filter((b) => b.label === 'PRIVATE KEY');
+  if (keys.length < 2) throw new Error('expected two private keys (CA, leaf)');
+  return { caKeyPem: keys[0]!.pem, leafKeyPem: keys[1]!.pem };
+}
+
+/** The PEM blocks of `text` in order, each with its label and its text (ending in a
+ * newline). */
+export function pemBlocks(text: string): Array<{ label: string; pem: string }> {
+  const blocks: Array<{ label: string; pem: string }> = [];
+  for (const m of text.matchAll(/-----BEGIN ([A-Z ]+)-----\r?\n[A-Za-z0-9+/=\r\n]+?-----END \1-----/g)) {
+    blocks.push({ label: m[1]!, pem: m[0]! + '\n' });
+  }
+  return blocks;
 }
 
 /** A serial number derived from what the certificate is for: stable across a replay. */
