@@ -3,7 +3,7 @@
 // order of first access, with the number of times it happened. Written by the merger
 // from the trace events; read by `uwrx inspect files --reads` and partial rebuild
 // without decoding the Perfetto file.
-import { escapeBytes, isPlain, unescapeBytes } from './escape.js';
+import { escapeBytes, isPlain, isPlainText, unescapeBytes } from './escape.js';
 import { ACCESS_OPS, type TraceEvent } from '../protocol/events.js';
 
 export const ACCESS_INDEX_OPS = [
@@ -236,13 +236,11 @@ export function parseAccessIndex(text: string): AccessEntry[] {
   return parseLines(text, unescapeBytes);
 }
 
-/** Printable ASCII but the backslash: a path field that is its own canonical escape. */
-const PLAIN = /^[\x20-\x5b\x5d-\x7e]*$/;
 
 /** parseAccessIndex with each path as its canonical escaped text (escapeBytes), the form
  * the record's other files use; most paths are that already and are not decoded. */
 export function parseAccessIndexEscaped(text: string): Array<Omit<AccessEntry, 'path'> & { path: string }> {
-  return parseLines(text, (field) => (PLAIN.test(field) ? field : escapeBytes(unescapeBytes(field))));
+  return parseLines(text, (field) => (isPlainText(field) ? field : escapeBytes(unescapeBytes(field))));
 }
 
 function parseLines<P>(text: string, pathOf: (field: string) => P): Array<Omit<AccessEntry, 'path'> & { path: P }> {

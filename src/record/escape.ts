@@ -48,6 +48,12 @@ export function isPlain(buf: Uint8Array, start: number, end: number): boolean {
   return true;
 }
 
+/** isPlain for text: a field of the record that is its own canonical escaped form. */
+export function isPlainText(text: string): boolean {
+  return PLAIN_TEXT.test(text);
+}
+const PLAIN_TEXT = /^[\x20-\x5b\x5d-\x7e]*$/;
+
 /** Inverse of escapeBytes. Throws on a malformed escape so corruption is noticed. */
 export function unescapeBytes(text: string): Buffer {
   if (!text.includes('\\')) return Buffer.from(text, 'utf8');
