@@ -101,7 +101,7 @@ test('access records larger than the chunk has room for: the same bytes both way
   // paths of 60,000 bytes that escape to four times their length, many in a row, in
   // chunks larger than the writer's first buffer
   const events: TraceEvent[] = [{ type: 'exec', pid: 2, tid: 2, time: 10, result: 0, path: Buffer.from('/bin/x'), argv: joinArgv(['/bin/x']) } as TraceEvent];
-  for (let i = 0; i < 40; i++) {
+  for (let i = 0; i < 12; i++) {
     const p = Buffer.alloc(60_000, 0x01);
     p.writeUInt32BE(i, 0);
     events.push({ type: 'access', pid: 2, tid: 2, time: 20 + i, op: 2, flags: 0, result: 0, count: 1, path: p } as TraceEvent);
@@ -118,5 +118,39 @@ test('access records larger than the chunk has room for: the same bytes both way
   const [sp, st] = out(false);
   t.true(np.equals(sp));
   t.true(nt.equals(st));
-  t.is(parseAccessIndex(nt.toString('utf8')).length, 41);
+  t.is(parseAccessIndex(nt.toString('utf8')).length, 13);
+});
+
+test('paths of every byte, valid and broken UTF-8: the same escapes both ways', (t) => {
+  const dir = scratchDir('uwrx-access-writer-');
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const pieces = [[0x5c], [0x7f], [0x1f], [0x20], [0x7e], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80]];
+  const events: TraceEvent[] = [{ type: 'exec', pid: 2, tid: 2, time: 10, result: 0, path: Buffer.from('/bin/x'), argv: joinArgv(['/bin/x']) } as TraceEvent];
+  for (let b = 0; b < 256; b++) events.push({ type: 'access', pid: 2, tid: 2, time: 20, op: 2, flags: 0, result: 0, count: 1, path: Buffer.from([0x2f, b, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, b]) } as TraceEvent);
+  for (let i = 0; i < 2000; i++) {
+    const bytes: number[] = [];
+    for (let k = rand(12); k > 0; k--) bytes.push(...(rand(3) === 0 ? [0x20 + rand(95)] : rand(2) ? pieces[rand(pieces.length)]! : [rand(256)]));
+    // results that are failed lookups, errors, and ops beyond the known ones
+    const result = [0, -2, -20, -13, 3][rand(5)]!;
+    events.push({ type: 'access', pid: 2, tid: 2, time: 30 + i, op: rand(8), flags: rand(3) - 1, result, count: rand(3), path: Buffer.from(bytes) } as TraceEvent);
+  }
+  const bytes = Buffer.concat(events.map((ev) => encodeEvent(ev)));
+  const out = (nativeAccesses: boolean) => {
+    const file = path.join(dir, String(nativeAccesses));
+    const merger = new Merger({ output: `${file}.perfetto`, accessIndex: `${file}.tsv`, clocks: { boottime: 1, realtime: 2 }, nativeAccesses });
+    merger.records(2, bytes);
+    const stats = merger.finish();
+    t.deepEqual(stats.errors, []);
+    return [readFileSync(`${file}.perfetto`), readFileSync(`${file}.tsv`), stats] as const;
+  };
+  const [np, nt, ns] = out(true);
+  const [sp, st, ss] = out(false);
+  t.deepEqual(ns, ss);
+  t.true(np.equals(sp), 'perfetto');
+  t.true(nt.equals(st), 'accesses.tsv');
+  t.true(ns.repeatedAccesses > 0);
 });

@@ -110,9 +110,9 @@ interface Run {
   /** The process whose buffer the records came from. */
   pid: number;
   buf: Buffer | undefined;
-  offsets: number[];
+  offsets: Uint32Array;
   events: TraceEvent[] | undefined;
-  times: number[];
+  times: Float64Array;
   /** The next record to write, and the end, as indexes into offsets/events and times. */
   next: number;
   end: number;
@@ -158,10 +158,21 @@ export class Merger {
   /** Records read from one process's buffer (collector), in file order. A malformed
    * record drops itself and the rest of this batch, reported in stats.errors. */
   records(pid: number, bytes: Buffer): void {
-    const offsets: number[] = [];
-    const times: number[] = [];
-    const found = locateRecords(bytes, 0, bytes.length, offsets, times);
-    if (found.bad) this.stats.errors.push(`traces/${pid}: ${found.bad}`);
+    let offsets: Uint32Array;
+    let times: Float64Array;
+    let bad: string | undefined;
+    if (this.native) {
+      const found = this.native.locate(bytes);
+      ({ offsets, times } = found);
+      if (found.bad >= 0) bad = locateRecords(bytes, found.bad, bytes.length, [], []).bad ?? `bad record at offset ${found.bad}`;
+    } else {
+      const o: number[] = [];
+      const t: number[] = [];
+      bad = locateRecords(bytes, 0, bytes.length, o, t).bad;
+      offsets = Uint32Array.from(o);
+      times = Float64Array.from(t);
+    }
+    if (bad) this.stats.errors.push(`traces/${pid}: ${bad}`);
     if (this.closed) {
       this.stats.errors.push(`${times.length} events arrived after the trace was finished`);
       return;
@@ -175,10 +186,10 @@ export class Merger {
       this.stats.errors.push(`${events.length} events arrived after the trace was finished`);
       return;
     }
-    this.addRuns(events[0]?.pid ?? 0, undefined, [], [...events], events.map((ev) => ev.time));
+    this.addRuns(events[0]?.pid ?? 0, undefined, NO_OFFSETS, [...events], Float64Array.from(events, (ev) => ev.time));
   }
 
-  private addRuns(pid: number, buf: Buffer | undefined, offsets: number[], events: TraceEvent[] | undefined, times: number[]): void {
+  private addRuns(pid: number, buf: Buffer | undefined, offsets: Uint32Array, events: TraceEvent[] | undefined, times: Float64Array): void {
     let start = 0;
     for (let i = 1; i <= times.length; i++) {
       if (i < times.length && times[i]! >= times[i - 1]!) continue;
@@ -750,6 +761,8 @@ function readI64(buf: Buffer, at: number): number {
   return buf.readInt32LE(at + 4) * 0x100000000 + buf.readUInt32LE(at);
 }
 
+const NO_OFFSETS = new Uint32Array(0);
+
 /** A min-heap of runs by (next record's time, arrival order). */
 class RunHeap {
   constructor(private readonly items: Run[]) {
@@ -795,7 +808,7 @@ function before(a: Run, b: Run): boolean {
 }
 
 /** The first index in times[lo, hi) (non-decreasing) whose time is after `time`. */
-function upperBound(times: number[], lo: number, hi: number, time: number): number {
+function upperBound(times: Float64Array, lo: number, hi: number, time: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (times[mid]! <= time) lo = mid + 1;
@@ -805,7 +818,7 @@ function upperBound(times: number[], lo: number, hi: number, time: number): numb
 }
 
 /** The first index in times[lo, hi) (non-decreasing) whose time is at or after `time`. */
-function lowerBound(times: number[], lo: number, hi: number, time: number): number {
+function lowerBound(times: Float64Array, lo: number, hi: number, time: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (times[mid]! < time) lo = mid + 1;

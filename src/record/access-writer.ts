@@ -46,8 +46,10 @@ interface AccessAddon {
     opNames: readonly string[];
     ownPrefix: Buffer;
     chunkBytes: number;
+    recordTypes: Int32Array;
     io: Float64Array;
   }): object;
+  accessWriterLocate(w: object, records: Buffer): [Uint32Array, Float64Array, number];
   accessWriterAdd(w: object, pid: number, op: number, buf: Uint8Array, start: number, end: number, times: number): boolean;
   accessWriterSize(w: object): number;
   accessWriterWriteIndex(w: object, fd: number, header: string): void;
@@ -82,8 +84,18 @@ export class AccessWriter implements AccessTable {
       opNames: ACCESS_INDEX_OPS,
       ownPrefix: UWRX_OWN,
       chunkBytes,
+      // every record type's fixed part (header included, 8-aligned) and blob count
+      recordTypes: Int32Array.from([...EVENT_LAYOUTS.values()].flatMap((l) => [l.def.code, EVENT_HEADER_SIZE + ((l.fixedSize + 7) & ~7), l.def.blobs.length])),
       io: this.io,
     });
+  }
+
+  /** locateRecords (events.ts) over all of records: each whole record's offset and
+   * time; bad is the offset of a malformed record that ended the walk, or -1 (run
+   * locateRecords from there for its description). */
+  locate(records: Buffer): { offsets: Uint32Array; times: Float64Array; bad: number } {
+    const [offsets, times, bad] = this.addon.accessWriterLocate(this.handle, records);
+    return { offsets, times, bad };
   }
 
   add(ev: TraceEvent): boolean {

@@ -71,8 +71,20 @@ inline double ValueAt(const uint8_t *p, int32_t type) {
 }
 
 // Printable ASCII without a backslash: the escaped text is the bytes (escape.ts isPlain).
+// Eight bytes at a step: a byte below 0x20, at or above 0x7f, or equal to 0x5c.
 inline bool IsPlain(const uint8_t *b, size_t n) {
-  for (size_t i = 0; i < n; i++)
+  constexpr uint64_t ONES = 0x0101010101010101ull, HIGHS = 0x8080808080808080ull;
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8) {
+    uint64_t w;
+    memcpy(&w, b + i, 8);
+    uint64_t below = (w - 0x20 * ONES) & ~w;                  // a byte < 0x20 (or >= 0x80)
+    uint64_t above = w | ((w & ~HIGHS) + ONES);               // a byte >= 0x7f
+    uint64_t x = w ^ (0x5c * ONES);
+    uint64_t backslash = (x - ONES) & ~x;                     // a byte == 0x5c
+    if ((below | above | backslash) & HIGHS) return false;
+  }
+  for (; i < n; i++)
     if (b[i] < 0x20 || b[i] >= 0x7f || b[i] == 0x5c) return false;
   return true;
 }
@@ -165,6 +177,13 @@ class AccessWriter {
   std::vector<std::string> opNames;
   std::string ownPrefix;
   uint32_t chunkBytes = 0;
+  // every record type's fixed part (header included, 8-aligned) and number of blobs
+  struct RecordType {
+    uint32_t fixedEnd = 0;
+    uint32_t blobs = 0;
+    bool known = false;
+  };
+  std::vector<RecordType> types = std::vector<RecordType>(65536);
   Napi::Reference<Napi::Float64Array> ioRef;
   double *io = nullptr;
 
@@ -185,10 +204,7 @@ class AccessWriter {
 
   // `times` accesses of path b[0, n); true when the entry is new.
   bool Add(int32_t pid, uint8_t op, const uint8_t *b, size_t n, uint64_t times) {
-    uint32_t h = 2166136261u ^ (uint32_t)pid;
-    h *= 16777619u;
-    h = (h ^ op) * 16777619u;
-    for (size_t i = 0; i < n; i++) h = (h ^ b[i]) * 16777619u;
+    uint32_t h = Hash(pid, op, b, n);
     size_t mask = slots.size() - 1;
     for (size_t slot = h & mask;; slot = (slot + 1) & mask) {
       uint32_t at = slots[slot];
@@ -205,6 +221,24 @@ class AccessWriter {
         return false;
       }
     }
+  }
+
+  // A hash of (pid, op, path), eight bytes at a step (only this table sees it).
+  static uint32_t Hash(int32_t pid, uint8_t op, const uint8_t *b, size_t n) {
+    constexpr uint64_t K = 0x9e3779b97f4a7c15ull;
+    uint64_t h = ((uint64_t)(uint32_t)pid << 8 | op) * K ^ n;
+    size_t i = 0;
+    for (; i + 8 <= n; i += 8) {
+      uint64_t w;
+      memcpy(&w, b + i, 8);
+      h = (h ^ w) * K;
+      h ^= h >> 29;
+    }
+    uint64_t tail = 0;
+    memcpy(&tail, b + i, n - i);
+    h = (h ^ tail) * K;
+    h ^= h >> 32;
+    return (uint32_t)h;
   }
 
   void Rehash() {
@@ -224,7 +258,13 @@ class AccessWriter {
     out.reserve(1 << 20);
     out += header;
     std::vector<uint8_t> escaped;
-    char num[32];
+    char digits[24];
+    auto decimal = [&](uint64_t v) {
+      char *end = digits + sizeof digits, *p = end;
+      do *--p = (char)('0' + v % 10);
+      while ((v /= 10) != 0);
+      out.append(p, (size_t)(end - p));
+    };
     auto flush = [&](bool all) -> int {
       if (!all && out.size() < (1 << 20) - 64) return 0;
       size_t off = 0;
@@ -241,7 +281,9 @@ class AccessWriter {
     };
     for (const Entry &e : entries) {
       const uint8_t *path = (const uint8_t *)arena.data() + e.start;
-      out.append(num, (size_t)snprintf(num, sizeof num, "%d\t", e.pid));
+      if (e.pid < 0) out += '-';
+      decimal(e.pid < 0 ? (uint64_t)(-(int64_t)e.pid) : (uint64_t)e.pid);
+      out += '\t';
       out += opNames[e.op];
       out += '\t';
       if (IsPlain(path, e.len)) out.append((const char *)path, e.len);
@@ -250,10 +292,47 @@ class AccessWriter {
         uint8_t *end = Escape(path, e.len, escaped.data());
         out.append((const char *)escaped.data(), (size_t)(end - escaped.data()));
       }
-      out.append(num, (size_t)snprintf(num, sizeof num, "\t%llu\n", (unsigned long long)e.count));
+      out += '\t';
+      decimal(e.count);
+      out += '\n';
       if (int err = flush(false)) return err;
     }
     return flush(true);
+  }
+
+  // Whether the record at b[at, at + size) is one locateRecords (events.ts) accepts: its
+  // type known and its blobs inside it.
+  bool RecordOk(const uint8_t *b, size_t at, size_t size) const {
+    const RecordType &t = types[U16At(b + at + 4)];
+    if (!t.known) return false;
+    uint64_t p = at + t.fixedEnd, limit = at + size;
+    for (uint32_t i = 0; i < t.blobs; i++) {
+      if (p + 4 > limit) return false;
+      p += 4 + (uint64_t)U32At(b + p);
+      if (p > limit) return false;
+    }
+    return true;
+  }
+
+  // locateRecords: the whole records of b[0, n) (up to an end mark or a cut record);
+  // *bad is where a malformed one stops the walk, or -1. Calls each(offset) per record.
+  template <typename F>
+  size_t Locate(const uint8_t *b, size_t n, double *bad, F each) const {
+    size_t at = 0, count = 0;
+    *bad = -1;
+    while (at + 24 <= n) {
+      uint32_t size = U32At(b + at);
+      if (size == 0) break;
+      if (size % 8 != 0 || size < 24 || size > 65536 || (at + size <= n && !RecordOk(b, at, size))) {
+        *bad = (double)at;
+        break;
+      }
+      if (at + size > n) break;
+      each(at);
+      count++;
+      at += size;
+    }
+    return count;
   }
 
   // The access records of one process starting at rec[0] (n of them, back to back) as
@@ -401,6 +480,13 @@ Napi::Value New(const Napi::CallbackInfo &info) {
   Napi::Buffer<uint8_t> own = o.Get("ownPrefix").As<Napi::Buffer<uint8_t>>();
   w->ownPrefix.assign((const char *)own.Data(), own.Length());
   w->chunkBytes = o.Get("chunkBytes").As<Napi::Number>().Uint32Value();
+  Napi::Int32Array types = o.Get("recordTypes").As<Napi::Int32Array>();
+  for (size_t i = 0; i + 2 < types.ElementLength(); i += 3) {
+    AccessWriter::RecordType &t = w->types[(uint16_t)types[i]];
+    t.fixedEnd = (uint32_t)types[i + 1];
+    t.blobs = (uint32_t)types[i + 2];
+    t.known = true;
+  }
   Napi::Float64Array io = o.Get("io").As<Napi::Float64Array>();
   if (io.ElementLength() < IO_SIZE) {
     delete w;
@@ -452,6 +538,33 @@ Napi::Value Emit(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), done);
 }
 
+// accessWriterLocate(w, records): [offsets Uint32Array, times Float64Array, bad] for the
+// whole records in records (events.ts locateRecords); bad: the offset of a malformed
+// record that stopped the walk, or -1.
+Napi::Value Locate(const Napi::CallbackInfo &info) {
+  AccessWriter *w = WriterOf(info);
+  Napi::Uint8Array records = info[1].As<Napi::Uint8Array>();
+  const uint8_t *b = records.Data();
+  size_t n = records.ElementLength();
+  double bad;
+  size_t count = w->Locate(b, n, &bad, [](size_t) {});
+  Napi::Uint32Array offsets = Napi::Uint32Array::New(info.Env(), count);
+  Napi::Float64Array times = Napi::Float64Array::New(info.Env(), count);
+  uint32_t *o = offsets.Data();
+  double *t = times.Data();
+  size_t i = 0;
+  w->Locate(b, n, &bad, [&](size_t at) {
+    o[i] = (uint32_t)at;
+    t[i] = ValueAt(b + at + 16, U64);
+    i++;
+  });
+  Napi::Array out = Napi::Array::New(info.Env(), 3);
+  out.Set(0u, offsets);
+  out.Set(1u, times);
+  out.Set(2u, Napi::Number::New(info.Env(), bad));
+  return out;
+}
+
 }  // namespace
 
 void InitAccesses(Napi::Env env, Napi::Object exports) {
@@ -460,4 +573,5 @@ void InitAccesses(Napi::Env env, Napi::Object exports) {
   exports.Set("accessWriterSize", Napi::Function::New(env, Size));
   exports.Set("accessWriterWriteIndex", Napi::Function::New(env, WriteIndex));
   exports.Set("accessWriterEmit", Napi::Function::New(env, Emit));
+  exports.Set("accessWriterLocate", Napi::Function::New(env, Locate));
 }
