@@ -4,7 +4,6 @@
 // exactly those of the TypeScript implementation, which stays the reference: the record
 // layout, operation names and the like come from it at creation, nothing is restated here.
 #include <cerrno>
-#include <cmath>
 #include <cstdint>
 #include <cstring>
 #include <string>
@@ -162,7 +161,8 @@ inline void EndMessage(uint8_t *lenAt, uint8_t *end) {
 // 64-bit two's complement), everything else is uintValue of max(v, 0).
 inline uint8_t *AnnotationNumber(uint8_t *p, double v, bool isSigned) {
   if (isSigned && v < 0) return Uint(p, DA_INT_VALUE, (uint64_t)(int64_t)v);
-  return Uint(p, DA_UINT_VALUE, v > 0 ? (uint64_t)v : 0);
+  // (a u64 field near 2^64 rounds up to it as a double: kept in range, not undefined)
+  return Uint(p, DA_UINT_VALUE, v <= 0 ? 0 : v >= 18446744073709551615.0 ? UINT64_MAX : (uint64_t)v);
 }
 
 class AccessWriter {
