@@ -7,3 +7,4 @@ Napi::Value ThrowErrno(Napi::Env env, const char *op, int err);
 void InitFds(Napi::Env env, Napi::Object exports);
 void InitTraceBuf(Napi::Env env, Napi::Object exports);
 void InitXattr(Napi::Env env, Napi::Object exports);
+void InitRemove(Napi::Env env, Napi::Object exports);
