@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +34,9 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -639,6 +642,51 @@ EXPORT ssize_t readlink(const char *path, char *buf, size_t size) {
 EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size) {
   return do_readlinkat(dirfd, path, buf, size);
 }
+
+/* ---- waits that find nothing to reap ----
+ * A shell waits for each command twice: once blocking, and once more with WNOHANG to see
+ * whether another child ended (dash's answer is ECHILD); make polls the same way. A wait
+ * that reaps nothing changes nothing uwrx-init keeps (a reaped child's clock is joined
+ * into its parent's, docs/reproducibility.md), so such a wait needs no notification: the
+ * recorder first asks the kernel from the gate with waitid(WNOWAIT), which reaps nothing,
+ * and answers "none" (0) or the error (ECHILD) itself. When a child can be reaped, and for
+ * every wait that may block, the wait4 goes to the notification path as before. */
+#define WAIT4_OPTIONS (WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WCLONE | __WALL)
+
+/* 1: nothing to reap, wait4 answers 0; a negative errno: wait4 fails with it; 2: ask the
+ * kernel (notified). */
+static int probe_no_reap(pid_t pid, int options) {
+  if (!(options & WNOHANG) || (options & ~WAIT4_OPTIONS) || pid == INT_MIN) return 2;
+  int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
+  if (s == UNSET) {
+    setup();
+    s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
+  }
+  if (s != ON) return 2; /* no gate in this image */
+  /* wait4's pid as waitid's id: -1 any child, 0 or -pgid a process group */
+  idtype_t type = pid == -1 ? P_ALL : pid <= 0 ? P_PGID : P_PID;
+  id_t id = pid == -1 ? 0 : pid < 0 ? (id_t)-pid : (id_t)pid;
+  int wopts = WEXITED | WNOHANG | WNOWAIT | ((options & WUNTRACED) ? WSTOPPED : 0) |
+              (options & (WCONTINUED | __WNOTHREAD | __WCLONE | __WALL));
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  long r = gate6(SYS_waitid, type, id, (long)&info, wopts, 0, 0);
+  if (r == -ECHILD) return -ECHILD;
+  if (r != 0 || info.si_pid != 0) return 2;
+  return 1;
+}
+
+static pid_t do_wait4(pid_t pid, int *status, int options, struct rusage *usage) {
+  int probe = probe_no_reap(pid, options);
+  if (probe == 1) return 0; /* as wait4 answers: status and usage untouched */
+  if (probe < 0) return (pid_t)set_errno(probe);
+  return (pid_t)set_errno(slow6(SYS_wait4, pid, (long)status, options, (long)usage, 0, 0));
+}
+
+EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage) { return do_wait4(pid, status, options, usage); }
+EXPORT pid_t wait3(int *status, int options, struct rusage *usage) { return do_wait4(-1, status, options, usage); }
+EXPORT pid_t waitpid(pid_t pid, int *status, int options) { return do_wait4(pid, status, options, NULL); }
+EXPORT pid_t __waitpid(pid_t pid, int *status, int options) { return do_wait4(pid, status, options, NULL); }
 
 /* ---- clocks ----
  * While uwrx-init leases the clocks to the process (uwrx_recorder.h, clocks.c), a read
