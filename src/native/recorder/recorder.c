@@ -164,6 +164,14 @@ static struct uwrx_ldso_state *ldso_state(void) {
   return state;
 }
 
+/* Whether the gate page is mapped in this process image: the recorder's own set-up did
+ * it, or the shim did beside its state page. A forked or vfork child inherits it. */
+static int gate_ready;
+static int gate_mapped(void) {
+  if (__atomic_load_n(&gate_ready, __ATOMIC_RELAXED)) return 1;
+  return ldso_state() != NULL;
+}
+
 static void after_fork_child(void) {
   /* a forked child has its own memory: drop the parent's buffer, set up again lazily.
    * The hook's view of it goes first (this is the child's only thread). */
@@ -218,6 +226,7 @@ static void setup(void) {
       pthread_atfork(NULL, NULL, after_fork_child);
     }
     state = ON;
+    __atomic_store_n(&gate_ready, 1, __ATOMIC_RELAXED);
   } else if (h && (!s || h != s->hdr)) {
     slow6(SYS_munmap, (long)h, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   }
@@ -581,10 +590,15 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
  *    gconv cache, opendir and more: dozens of opens in every program that sets its
  *    locale; glibc 2.36's code on x86_64 (sub $0x58,%rsp; mov %esi,%r10d;
  *    mov %rdx,0x30(%rsp)).
+ *  - execve, behind execvp, execvpe, posix_spawn and posix_spawnp (a PATH search's
+ *    failing tries: "execs of paths that do not exist" above); the plain wrapper.
  * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
   return do_fstatat(dirfd, path, st, flags);
 }
+
+/* libc's execve, behind execvp and posix_spawn: the recorder's, reached directly */
+static int libc_execve(const char *path, char *const argv[], char *const envp[]) __attribute__((alias("execve"), copy(execve)));
 
 /* __open_nocancel takes open's arguments: the recorder's open, reached directly (not
  * through the symbol, which another library could interpose) */
@@ -598,9 +612,13 @@ __attribute__((constructor)) static void redirect_libc(void) {
   static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax }, { cmp_rax, sizeof cmp_rax } };
   static const unsigned char open_236[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54, 0x24, 0x30 };
   static const struct rec_code open_codes[] = { { open_236, sizeof open_236 } };
+  /* mov $SYS_execve, %eax; syscall; cmp $-4095, %rax; jae <error>; ret */
+  static const unsigned char plain_execve[] = { 0xb8, SYS_execve, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x73, 0x01, 0xc3 };
+  static const struct rec_code execve_codes[] = { { plain_execve, sizeof plain_execve } };
   const struct rec_redirect list[] = {
     { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
     { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
+    { "execve", execve_codes, 1, (void *)libc_execve },
   };
   if (!fast()) return;
   rec_redirect(list, sizeof list / sizeof list[0], gate6);
@@ -641,6 +659,28 @@ EXPORT ssize_t readlink(const char *path, char *buf, size_t size) {
 }
 EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size) {
   return do_readlinkat(dirfd, path, buf, size);
+}
+
+/* ---- execs of paths that do not exist ----
+ * A search along PATH (execvp, posix_spawnp: gcc looking for `as`, make running a
+ * command) tries execve in each directory before the one that holds the program, and
+ * each failing try was a notification. The recorder first asks the kernel from the gate
+ * whether the path exists for this process (faccessat2 F_OK with the effective ids: the
+ * lookup execve makes, with the same root and cwd) and answers ENOENT or ENOTDIR itself.
+ * Every exec of a path that exists is notified as before. A failed exec changes nothing
+ * and is recorded by neither path. Libc's own execve (behind execvp, execvpe and
+ * posix_spawn) reaches this too (redirect_libc below). Only the gate is needed, so a
+ * vfork child (posix_spawn's, a shell's) is answered here too. */
+static long exec_missing(const char *path) {
+  if (!path || !gate_mapped()) return 0;
+  long r = gate6(SYS_faccessat2, AT_FDCWD, (long)path, F_OK, AT_EACCESS, 0, 0);
+  return r == -ENOENT || r == -ENOTDIR ? r : 0;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
+  long missing = exec_missing(path);
+  if (missing) return (int)set_errno(missing);
+  return (int)set_errno(slow6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0));
 }
 
 /* ---- waits that find nothing to reap ----
