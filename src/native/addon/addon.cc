@@ -7,6 +7,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitFds(env, exports);
   InitTraceBuf(env, exports);
   InitXattr(env, exports);
+  InitRemove(env, exports);
   return exports;
 }
 

@@ -8,3 +8,4 @@ void InitAccesses(Napi::Env env, Napi::Object exports);
 void InitFds(Napi::Env env, Napi::Object exports);
 void InitTraceBuf(Napi::Env env, Napi::Object exports);
 void InitXattr(Napi::Env env, Napi::Object exports);
+void InitRemove(Napi::Env env, Napi::Object exports);
