@@ -18,6 +18,9 @@
  *    opens, access, readlink, stat calls that fail, and successful stats of files whose
  *    shown time is their own (uwrx_stat_times.h); other successful stats are made again
  *    on the notification path, which squashes their times.
+ * Two calls are answered here without any recorder state, from the gate alone (so in a
+ * vfork child too): an exec of a path that does not exist, and a WNOHANG wait that finds
+ * nothing to reap; neither changes anything uwrx-init keeps or records.
  * Nothing here allocates memory, takes a lock or uses signals. */
 #include <dlfcn.h>
 #include <errno.h>
