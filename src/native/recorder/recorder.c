@@ -699,13 +699,7 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
 /* 1: nothing to reap, wait4 answers 0; a negative errno: wait4 fails with it; 2: ask the
  * kernel (notified). */
 static int probe_no_reap(pid_t pid, int options) {
-  if (!(options & WNOHANG) || (options & ~WAIT4_OPTIONS) || pid == INT_MIN) return 2;
-  int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
-  if (s == UNSET) {
-    setup();
-    s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
-  }
-  if (s != ON) return 2; /* no gate in this image */
+  if (!(options & WNOHANG) || (options & ~WAIT4_OPTIONS) || pid == INT_MIN || !gate_mapped()) return 2;
   /* wait4's pid as waitid's id: -1 any child, 0 or -pgid a process group */
   idtype_t type = pid == -1 ? P_ALL : pid <= 0 ? P_PGID : P_PID;
   id_t id = pid == -1 ? 0 : pid < 0 ? (id_t)-pid : (id_t)pid;
