@@ -595,10 +595,17 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
  *    mov %rdx,0x30(%rsp)).
  *  - execve, behind execvp, execvpe, posix_spawn and posix_spawnp (a PATH search's
  *    failing tries: "execs of paths that do not exist" above); the plain wrapper.
+ *  - getrandom, which malloc calls once per process for its tcache key: the main
+ *    thread's call is answered from the leased stream below, without a notification.
  * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
   return do_fstatat(dirfd, path, st, flags);
 }
+
+/* libc's getrandom, behind malloc's first use (its tcache key) and arc4random: the
+ * recorder's, reached directly */
+EXPORT ssize_t getrandom(void *buf, size_t len, unsigned int flags);
+static ssize_t libc_getrandom(void *buf, size_t len, unsigned int flags) __attribute__((alias("getrandom"), copy(getrandom)));
 
 /* libc's execve, behind execvp and posix_spawn: the recorder's, reached directly */
 static int libc_execve(const char *path, char *const argv[], char *const envp[]) __attribute__((alias("execve"), copy(execve)));
@@ -612,16 +619,24 @@ __attribute__((constructor)) static void redirect_libc(void) {
   static const unsigned char cmp_eax[] = { PLAIN_FSTATAT, 0x3d, 0x00, 0xf0, 0xff, 0xff };
   static const unsigned char cmp_rax[] = { PLAIN_FSTATAT, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff };
 #undef PLAIN_FSTATAT
-  static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax }, { cmp_rax, sizeof cmp_rax } };
+  static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax, NULL }, { cmp_rax, sizeof cmp_rax, NULL } };
   static const unsigned char open_236[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54, 0x24, 0x30 };
-  static const struct rec_code open_codes[] = { { open_236, sizeof open_236 } };
+  static const struct rec_code open_codes[] = { { open_236, sizeof open_236, NULL } };
   /* mov $SYS_execve, %eax; syscall; cmp $-4095, %rax; jae <error>; ret */
   static const unsigned char plain_execve[] = { 0xb8, SYS_execve, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x73, 0x01, 0xc3 };
-  static const struct rec_code execve_codes[] = { { plain_execve, sizeof plain_execve } };
+  static const struct rec_code execve_codes[] = { { plain_execve, sizeof plain_execve, NULL } };
+  /* cmpb $0, __libc_single_threaded(%rip); je <cancellable call>; mov $SYS_getrandom, %eax;
+   * syscall: glibc 2.36's, the displacement left out */
+  static const unsigned char single_getrandom[] = { 0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x74, 0x17, 0xb8,
+                                                    SYS_getrandom & 0xff, SYS_getrandom >> 8, 0, 0, 0x0f, 0x05 };
+  static const unsigned char single_getrandom_mask[] = { 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+                                                         0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+  static const struct rec_code getrandom_codes[] = { { single_getrandom, sizeof single_getrandom, single_getrandom_mask } };
   const struct rec_redirect list[] = {
     { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
     { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
     { "execve", execve_codes, 1, (void *)libc_execve },
+    { "getrandom", getrandom_codes, 1, (void *)libc_getrandom },
   };
   if (!fast()) return;
   rec_redirect(list, sizeof list / sizeof list[0], gate6);
