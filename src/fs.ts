@@ -3,6 +3,7 @@
 // of casting errors inline.
 import { lstatSync, promises as fs, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { native } from './native.js';
 
 /** The errno code of a failed call ('ENOENT' ...), or undefined for other errors. */
 export function errnoOf(err: unknown): string | undefined {
@@ -86,8 +87,15 @@ export function isDirectorySync(p: string): boolean {
 }
 
 /** Removes a tree even where overlayfs left directories without permissions (work/work
- * is mode 000). */
+ * is mode 000). The addon does it in one thread-pool job (src/native/addon/remove.cc);
+ * where it cannot (no addon, a tree deeper than the open files allow), fs.rm does. */
 export async function removeTree(dir: string): Promise<void> {
+  try {
+    await native().removeTree(dir);
+    return;
+  } catch {
+    // fs.rm below reports what really stands in the way
+  }
   try {
     await fs.rm(dir, { recursive: true, force: true });
   } catch (err) {

@@ -33,6 +33,8 @@ export interface NativeAddon {
   getXattr(path: string, name: string): Buffer | null;
   setXattr(path: string, name: string, value: Buffer): void;
   makeWhiteout(path: string): void;
+  /** Removes a file or a whole tree (absent is success); rejects with the errno. */
+  removeTree(path: string): Promise<void>;
   [name: string]: unknown;
 }
 

@@ -140,3 +140,52 @@ test('loadBundle runs a CommonJS bundle with its own require, file names and imp
   t.is(again.exports.answer, 42);
   t.is(loadBundle(file, 'fixture', undefined).cache, 'off');
 });
+
+/** `uwrx run -- true` with its cache in `cacheHome`; what the run's io thread (the
+ * record's actors, loaded from their CommonJS bundle) says of its code cache. */
+async function runTrue(cacheHome: string): Promise<{ io: string; status: number | null; stderr: string; cwd: string }> {
+  const cwd = scratchDir('uwrx-cc-cwd-');
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome, UWRX_DEBUG_TIMING: '1' };
+  delete env.UWRX_NO_CODE_CACHE;
+  delete env.UWRX_NO_BUNDLE;
+  const r = await uwrx(['run', '--', 'true'], { cwd, env });
+  const line = /uwrx timing: io thread code cache (\w+)/.exec(r.stderr);
+  return { io: line?.[1] ?? `(no io thread code cache line in: ${r.stderr})`, status: r.status, stderr: r.stderr, cwd };
+}
+
+function ioCacheFile(cacheHome: string): string {
+  const dir = path.join(cacheHome, 'uwrx');
+  const files = readdirSync(dir).filter((n) => n.startsWith('code-io-') && n.endsWith('.v8'));
+  if (files.length !== 1) throw new Error(`expected one io thread code cache in ${dir}, found ${files.join(', ') || 'none'}`);
+  return path.join(dir, files[0]!);
+}
+
+test('the io thread of a run writes its own code cache once its actors stopped, and the next run uses it', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  const first = await runTrue(home);
+  t.is(first.status, 0, first.stderr);
+  t.is(first.io, 'miss');
+  const bytes = readFileSync(ioCacheFile(home));
+  t.is(bytes.subarray(0, MAGIC_BYTES).toString('latin1'), 'UWRXV8C1');
+  t.deepEqual(bytes.subarray(MAGIC_BYTES + 32, HEADER_BYTES), sha256(bytes.subarray(HEADER_BYTES)), 'the checksum covers the data');
+  const second = await runTrue(home);
+  t.is(second.status, 0, second.stderr);
+  t.is(second.io, 'used');
+  t.deepEqual(readdirSync(path.join(second.cwd, 'build', '.tmp')), [], 'the run directory is gone');
+});
+
+for (const [what, damage] of damages) {
+  test(`an io thread code cache with ${what} is ignored and rebuilt; the run records as usual`, async (t) => {
+    const home = scratchDir('uwrx-cc-');
+    await runTrue(home);
+    const file = ioCacheFile(home);
+    writeFileSync(file, damage(readFileSync(file)));
+    const damaged = await runTrue(home);
+    t.is(damaged.status, 0, damaged.stderr);
+    t.is(damaged.io, 'miss');
+    const status = JSON.parse(readFileSync(path.join(damaged.cwd, 'build', '0', '0', 'status'), 'utf8')) as { complete: boolean; processes: number };
+    t.true(status.complete);
+    t.is(status.processes, 1);
+    t.is((await runTrue(home)).io, 'used', 'the damaged cache was replaced by a usable one');
+  });
+}

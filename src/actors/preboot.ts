@@ -3,7 +3,7 @@
 // thread's own start (some 40 ms of CPU) and its imports run beside the bundle's load
 // and the run's set-up instead of after them. The supervisor takes it over when it
 // creates a worker for the same actor modules, and hands it what it would have given a
-// new worker (src/actors/worker-entry.ts, PrebootData); otherwise it is never used and,
+// new worker (src/actors/worker-host.ts, PrebootData); otherwise it is never used and,
 // being unreferenced, never keeps the process alive.
 //
 // bin/uwrx and the CLI bundle each have their own copy of this module: the worker is
@@ -20,8 +20,9 @@ interface Prebooted {
   broken: boolean;
 }
 
-/** What a prebooted worker gets as workerData (worker-entry.ts): modules to import at
- * once; its actors come in the first message on its parent port. */
+/** What a prebooted worker gets as workerData (worker-host.ts): modules to import at
+ * once (unless built into its entry); its actors come in the first message on its parent
+ * port. */
 export interface PrebootData {
   preload: string[];
 }
@@ -29,11 +30,12 @@ export interface PrebootData {
 type Holder = { [KEY]?: Prebooted };
 
 /** Starts a worker running `entry` that imports `modules` and waits to be taken (one at
- * a time: undefined when one is already waiting). */
-export function prebootWorker(entry: URL, modules: URL[], name: string): Worker | undefined {
+ * a time: undefined when one is already waiting). `data`: what else its workerData holds
+ * (see workerEntry in modules.ts). */
+export function prebootWorker(entry: URL, modules: URL[], name: string, data: Record<string, string> = {}): Worker | undefined {
   const holder = globalThis as Holder;
   if (holder[KEY]) return undefined;
-  const workerData: PrebootData = { preload: modules.map(String) };
+  const workerData: PrebootData = { ...data, preload: modules.map(String) };
   const worker = new Worker(entry, { workerData, name });
   worker.unref();
   const p: Prebooted = { worker, entry: String(entry), modules: workerData.preload, broken: false };

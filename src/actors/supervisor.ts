@@ -5,7 +5,7 @@
 // Actors talk to the supervisor through a Peer over a MessageChannel. Actor-to-actor
 // traffic does not go through the main thread: an actor whose spec lists
 // `connect: ['storage']` gets its own MessageChannel to the storage actor, handed to
-// both workers by the supervisor (see worker-entry.ts), so a busy main thread never
+// both workers by the supervisor (see worker-host.ts), so a busy main thread never
 // sits between the collector and the merger.
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
@@ -13,9 +13,9 @@ import { EventEmitter } from 'eventemitter3';
 import { CONTROL } from './actor.js';
 import { Peer, RequestTimeoutError, asError, type RequestOptions } from './peer.js';
 import { PortTransport } from './transport.js';
-import { actorModule } from './modules.js';
+import { workerEntry } from './modules.js';
 import { takePrebooted } from './preboot.js';
-import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-entry.js';
+import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-host.js';
 
 export interface ActorSpec {
   name: string;
@@ -82,8 +82,6 @@ interface Prewarmed {
   error?: Error;
   exitCode?: number;
 }
-
-const entryUrl = actorModule('worker-entry');
 
 export class Supervisor extends EventEmitter<SupervisorEvents> {
   private readonly actors: RunningActor[] = [];
@@ -339,10 +337,12 @@ function actorWorkerData(spec: ActorSpec, port: MessagePort, links: Record<strin
 
 function createWorker(thread: string, actors: ActorWorkerData[], transfer: MessagePort[]): Worker {
   const workerData: WorkerData = { actors };
-  const prebooted = takePrebooted(entryUrl.href, actors.map((a) => a.moduleUrl));
+  const modules = actors.map((a) => a.moduleUrl);
+  const entry = workerEntry(modules);
+  const prebooted = takePrebooted(entry.url.href, modules);
   if (prebooted) {
     prebooted.postMessage(workerData, transfer);
     return prebooted;
   }
-  return new Worker(entryUrl, { workerData, transferList: transfer, name: `uwrx ${thread}` });
+  return new Worker(entry.url, { workerData: { ...entry.data, ...workerData }, transferList: transfer, name: `uwrx ${thread}` });
 }

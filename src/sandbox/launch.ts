@@ -55,6 +55,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     setTimeout(() => child?.exitCode === null && child.kill('SIGKILL'), graceMs + 2000).unref();
   };
 
+  /** The removal of what the record never needs, started once the tree is done. */
+  let scaffoldGone: Promise<void> | undefined;
+
   const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
     timing('sandbox plan computed');
@@ -136,6 +139,13 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const { code, signal } = exit ?? { code: null, signal: null };
     if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
+    // The overlays' work directories and the new root hold nothing of the record: they go
+    // now, beside the record's collection, rather than after it (on ext4 each directory
+    // removed costs some 0.2 ms of waiting, and there are about 60 of them).
+    if (exit === undefined) {
+      scaffoldGone = Promise.all([plan.newRoot, ...plan.overlays.map((o) => o.work)].map((dir) => removeTree(dir))).then(() => undefined);
+      scaffoldGone.catch(() => undefined);
+    }
     await dropWhiteouts(whiteouts);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
@@ -164,6 +174,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     // many small calls on the one thread pool. (The mounts may still be on their way
     // out: removing what they name does not hinder that.)
     async cleanup() {
+      await scaffoldGone?.catch(() => undefined);
       removeTracesDir(options.runDir);
       await removeTree(options.runDir);
       timing('run directory cleaned');

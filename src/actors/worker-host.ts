@@ -1,0 +1,130 @@
+// Generic body of every actor worker thread: loads the actor modules named by the
+// supervisor (one, or several that share the thread; see ActorSpec.thread), answers the
+// supervisor's start/stop requests for each, and wires each actor's handlers to the
+// supervisor and to every actor it is linked with. Its entries: worker-entry.ts (the
+// modules are imported) and the record's actors' CommonJS bundle (io-bundle.ts, whose
+// actors are built in).
+//
+// Failures are deliberately not caught here: an exception that escapes an actor (at
+// import, in a timer, in an unawaited promise) ends the thread, and the supervisor
+// reports it with the names of the actors it hosted.
+import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
+import { Peer, type NotificationListener } from './peer.js';
+import { PortTransport } from './transport.js';
+import type { PrebootData } from './preboot.js';
+
+export interface ActorWorkerData {
+  name: string;
+  /** Absolute file URL of the actor module. */
+  moduleUrl: string;
+  options: unknown;
+  /** Channel to the supervisor, carrying Envelopes. */
+  port: MessagePort;
+  /** Channels to already-running actors this one asked to be linked with. */
+  links: Record<string, MessagePort>;
+}
+
+/** What a worker hosts: its actors, in start order. */
+export interface WorkerData {
+  actors: ActorWorkerData[];
+}
+
+/** Sent on the worker's parentPort (structured clone: it carries a MessagePort): actor
+ * `link` started, and `port` is actor `to`'s end of the channel to it. */
+export interface LinkMessage {
+  to: string;
+  link: string;
+  port: MessagePort;
+}
+
+/** One hosted actor: its module, its channels and, once started, its handlers. */
+class Hosted {
+  private readonly peers = new Map<string, Peer>();
+  private readonly listeners: Array<[string, NotificationListener]> = [];
+  /** Set once the body has run: its handlers answer every peer from then on. */
+  private instance: ActorInstance | undefined;
+  private readonly supervisor: Peer;
+
+  constructor(
+    private readonly data: ActorWorkerData,
+    private readonly definition: ActorDefinition,
+    onStopped: () => void,
+  ) {
+    this.supervisor = new Peer(new PortTransport(data.port), 'supervisor');
+    for (const [peerName, port] of Object.entries(data.links)) this.link(peerName, port);
+    this.supervisor.handle(CONTROL.start, () => this.start());
+    this.supervisor.handle(CONTROL.stop, async () => {
+      await this.instance?.stop?.();
+      onStopped();
+    });
+  }
+
+  link(peerName: string, port: MessagePort): void {
+    const peer = new Peer(new PortTransport(port), `actor ${peerName}`);
+    for (const [type, handler] of Object.entries(this.instance?.handlers ?? {})) peer.handle(type, handler);
+    for (const [type, listener] of this.listeners) peer.on(type, listener);
+    this.peers.set(peerName, peer);
+  }
+
+  private async start(): Promise<void> {
+    const { data, peers, listeners, supervisor } = this;
+    const ctx: ActorContext = {
+      name: data.name,
+      options: data.options,
+      supervisor,
+      peer(peerName) {
+        const peer = peers.get(peerName);
+        if (!peer) throw new Error(`actor ${data.name} is not linked with "${peerName}" (see ActorSpec.connect)`);
+        return peer;
+      },
+      on(type, listener) {
+        listeners.push([type, listener]);
+        supervisor.on(type, listener);
+        for (const peer of peers.values()) peer.on(type, listener);
+      },
+    };
+    const instance = (await this.definition.body(ctx)) ?? {};
+    this.instance = instance;
+    for (const [type, handler] of Object.entries(instance.handlers ?? {})) {
+      supervisor.handle(type, handler);
+      for (const peer of peers.values()) peer.handle(type, handler);
+    }
+  }
+}
+
+/** How a worker entry finds actor modules: those whose URL is in `builtIn` come from
+ * there, the others through `importModule` (the entry's own import(): code run through
+ * vm.Script cannot import). `allStopped` runs once every hosted actor's stop() returned
+ * (the supervisor terminates the thread after its last answer). */
+export interface HostOptions {
+  builtIn?: ReadonlyMap<string, ActorDefinition>;
+  importModule(url: string): Promise<unknown>;
+  allStopped?: () => void;
+}
+
+/** Hosts the actors of this thread's workerData. */
+export async function hostActors({ builtIn = new Map(), importModule, allStopped }: HostOptions): Promise<void> {
+  // A prebooted worker (preboot.ts) imports its modules first and learns its actors from
+  // the first message; any other worker has them in workerData.
+  let given = workerData as WorkerData | PrebootData;
+  if ('preload' in given) {
+    for (const url of given.preload) if (!builtIn.has(url)) await importModule(url);
+    given = await new Promise<WorkerData>((resolve) => parentPort!.once('message', resolve));
+  }
+  const hosted = new Map<string, Hosted>();
+  let running = given.actors.length;
+  const stopped = () => {
+    if (--running === 0) allStopped?.();
+  };
+  for (const data of given.actors) {
+    const definition = builtIn.get(data.moduleUrl) ?? ((await importModule(data.moduleUrl)) as { default?: ActorDefinition }).default;
+    if (!definition || typeof definition !== 'object' || typeof definition.body !== 'function') {
+      throw new Error(`${data.moduleUrl} has no default export from defineActor()`);
+    }
+    hosted.set(data.name, new Hosted(data, definition, stopped));
+  }
+  parentPort!.on('message', (message: LinkMessage) => hosted.get(message.to)?.link(message.link, message.port));
+  // The parent port must not keep the thread alive by itself; the supervisors' channels do.
+  parentPort!.unref();
+}
