@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <vector>
 #include "addon.h"
+#include "../common/escape.h"
 
 namespace {
 
@@ -88,53 +89,8 @@ inline bool IsPlain(const uint8_t *b, size_t n) {
   return true;
 }
 
-// Length of a valid UTF-8 sequence at b[i], or 0 (escape.ts utf8SequenceLength).
-size_t Utf8SequenceLength(const uint8_t *b, size_t n, size_t i) {
-  uint8_t c = b[i];
-  size_t len;
-  uint32_t min;
-  if (c >= 0xc2 && c <= 0xdf) len = 2, min = 0x80;
-  else if (c >= 0xe0 && c <= 0xef) len = 3, min = 0x800;
-  else if (c >= 0xf0 && c <= 0xf4) len = 4, min = 0x10000;
-  else return 0;
-  if (i + len > n) return 0;
-  uint32_t cp = c & (0xff >> (len + 1));
-  for (size_t k = 1; k < len; k++) {
-    uint8_t d = b[i + k];
-    if ((d & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (d & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
-// The UTF-8 bytes of escapeBytes(b) written at out (room for 4 bytes per input byte);
-// returns the end.
-uint8_t *Escape(const uint8_t *b, size_t n, uint8_t *out) {
-  static const char hex[] = "0123456789abcdef";
-  size_t i = 0;
-  while (i < n) {
-    uint8_t c = b[i];
-    if (c == 0x09) *out++ = '\\', *out++ = 't';
-    else if (c == 0x0a) *out++ = '\\', *out++ = 'n';
-    else if (c == 0x0d) *out++ = '\\', *out++ = 'r';
-    else if (c == 0x5c) *out++ = '\\', *out++ = '\\';
-    else if (c < 0x20 || c == 0x7f) *out++ = '\\', *out++ = 'x', *out++ = hex[c >> 4], *out++ = hex[c & 15];
-    else if (c < 0x80) *out++ = c;
-    else {
-      size_t len = Utf8SequenceLength(b, n, i);
-      if (len == 0) *out++ = '\\', *out++ = 'x', *out++ = hex[c >> 4], *out++ = hex[c & 15];
-      else {
-        memcpy(out, b + i, len);
-        out += len;
-        i += len;
-        continue;
-      }
-    }
-    i++;
-  }
-  return out;
-}
+// The record's escaping (src/native/common/escape.c, as escape.ts escapeBytes).
+inline uint8_t *Escape(const uint8_t *b, size_t n, uint8_t *out) { return uwrx_escape(b, n, out); }
 
 inline uint8_t *Varint(uint8_t *p, uint64_t v) {
   while (v >= 0x80) {

@@ -33,6 +33,7 @@
 #include <linux/openat2.h>
 
 #include "init.h"
+#include "../common/escape.h"
 #include "../common/tracebuf.h"
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
@@ -335,49 +336,10 @@ static bool meta_reserve(size_t more) {
   return true;
 }
 
-/* Length of the valid UTF-8 sequence at s (n bytes left), 0 when there is none. */
-static size_t utf8_len(const unsigned char *s, size_t n) {
-  unsigned b = s[0], len, cp, min;
-  if (b >= 0xc2 && b <= 0xdf) len = 2, min = 0x80;
-  else if (b >= 0xe0 && b <= 0xef) len = 3, min = 0x800;
-  else if (b >= 0xf0 && b <= 0xf4) len = 4, min = 0x10000;
-  else return 0;
-  if (len > n) return 0;
-  cp = b & (0xffu >> (len + 1));
-  for (unsigned k = 1; k < len; k++) {
-    if ((s[k] & 0xc0) != 0x80) return 0;
-    cp = (cp << 6) | (s[k] & 0x3f);
-  }
-  if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) return 0;
-  return len;
-}
-
-/* Appends `s` escaped as src/record/escape.ts does (the buffer has room: 4 bytes per byte). */
+/* Appends `str` escaped as src/record/escape.ts does (the buffer has room: 4 bytes per byte). */
 static void meta_escape(const char *str) {
-  const unsigned char *s = (const unsigned char *)str;
-  size_t n = strlen(str);
-  char *out = meta_buf + meta_len;
-  for (size_t i = 0; i < n;) {
-    unsigned b = s[i];
-    if (b == '\t') out += sprintf(out, "\\t");
-    else if (b == '\n') out += sprintf(out, "\\n");
-    else if (b == '\r') out += sprintf(out, "\\r");
-    else if (b == '\\') out += sprintf(out, "\\\\");
-    else if (b < 0x20 || b == 0x7f) out += sprintf(out, "\\x%02x", b);
-    else if (b < 0x80) *out++ = (char)b;
-    else {
-      size_t len = utf8_len(s + i, n - i);
-      if (!len) out += sprintf(out, "\\x%02x", b);
-      else {
-        memcpy(out, s + i, len);
-        out += len;
-        i += len;
-        continue;
-      }
-    }
-    i++;
-  }
-  meta_len = (size_t)(out - meta_buf);
+  uint8_t *out = uwrx_escape((const uint8_t *)str, strlen(str), (uint8_t *)meta_buf + meta_len);
+  meta_len = (size_t)((char *)out - meta_buf);
 }
 
 static void meta_line(const char *path, int pid, const char *op, const char *exe) {
