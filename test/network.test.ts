@@ -104,6 +104,34 @@ test.serial('curl over https is recorded under net/ and replayed byte for byte w
   }
 });
 
+// A machine that reaches servers through an intercepting proxy trusts that proxy's CA in
+// its trust store or NODE_EXTRA_CA_CERTS; clients there work natively, so they must
+// under uwrx too (npm install failed with "self-signed certificate in certificate chain"
+// while uwrx checked upstream servers against Node's own roots alone).
+test.serial('upstream servers are checked against what the host trusts: a CA in NODE_EXTRA_CA_CERTS is enough', async (t) => {
+  t.deepEqual(missing, []);
+  const dir = scratchDir();
+  const servers = await startServers(dir, [HOST]);
+  try {
+    const url = `https://${HOST}:${servers.httpsPort}/a.tar.gz`;
+    const script = `curl -fsS ${url} -o a.tgz && echo fetched`;
+    const env = (extra: string | undefined) => {
+      const e = { ...process.env };
+      delete e['NODE_EXTRA_CA_CERTS'];
+      return extra ? { ...e, NODE_EXTRA_CA_CERTS: extra } : e;
+    };
+    const trusted = await uwrx(['run', '--dns-map', `${HOST}=127.0.0.1`, '--', 'sh', '-c', script], { cwd: dir, env: env(servers.caFile) });
+    t.is(trusted.status, 0, trusted.stderr);
+    t.is(trusted.stdout, 'fetched\n');
+    const untrusted = await uwrx(['run', '--dns-map', `${HOST}=127.0.0.1`, '--', 'sh', '-c', script], { cwd: dir, env: env(undefined) });
+    t.is(untrusted.status, 22, 'curl -f: the proxy answered 502');
+    t.regex(untrusted.stderr, /certificate/);
+  } finally {
+    await servers.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.serial('--no-net: no name resolves and no address outside answers, at once', async (t) => {
   t.deepEqual(missing, []);
   const dir = scratchDir();

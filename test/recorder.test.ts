@@ -120,6 +120,22 @@ test.serial('fast path: a program that blocks every signal, handles SIGSYS and c
   t.deepEqual(own, ['read before-hostile.txt', 'read hostile.txt', 'missing hostile-missing.txt']);
 });
 
+// Rust's standard library calls statx(0, NULL, 0, mask, NULL) after a failed stat and
+// expects EFAULT: the recorder once read that NULL path and killed every Rust program
+// (cargo) that looked for a missing file.
+for (const mode of MODES) {
+  test.serial(`${mode.name}: a NULL or unmapped path or buffer gives EFAULT as natively`, async (t) => {
+    const probe = buildDriver('bad_pointer_probe', ['test/native/bad_pointer_probe.c']);
+    const native = spawnSync(probe, { encoding: 'utf8' });
+    t.is(native.status, 0, native.stderr);
+    t.regex(native.stdout, /^statx-rust-probe -1 14$/m, 'natively EFAULT');
+    const dir = workDir();
+    const r = await uwrx(['run', '--build', path.join(dir, 'build'), mode.fastPath ? '--fast-path' : '--no-fast-path', '--', probe], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, native.stdout);
+  });
+}
+
 // Python's os.stat(path) and os.fstat(fd) go through the recorder's stat and fstat
 // (answered in process where the shared rule allows); the raw system call through
 // ctypes is a syscall instruction in libc the recorder never sees: the notification

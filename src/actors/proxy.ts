@@ -50,7 +50,8 @@ export interface ProxyOptions {
   attemptDir: string;
   mode: NetMode;
   replayDir?: string;
-  /** PEM certificates trusted for upstream servers besides Node's bundled roots. */
+  /** PEM texts trusted for upstream servers besides Node's bundled roots: the host's
+   * trust store, NODE_EXTRA_CA_CERTS, --upstream-ca. */
   upstreamCa: string[];
   /** The host's CA bundle plus --upstream-ca, as one file (for the git that fills mirrors). */
   upstreamCaFile?: string;

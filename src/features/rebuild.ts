@@ -12,7 +12,7 @@ import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-in
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
 import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
-import { ReplayPolicy, type Decision } from '../rebuild/decide.js';
+import { ReplayPolicy, type Decision, type OverlayState } from '../rebuild/decide.js';
 import { HashCache, type Identity } from '../rebuild/hashes.js';
 import { loadIdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
 import { REBUILD_INDEX_VERSION, openRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndexReader } from '../rebuild/index-file.js';
@@ -85,7 +85,7 @@ export default defineFeature({
           const root = run.sandboxRoot();
           let d: Decision;
           try {
-            d = policy.decide(p, root);
+            d = policy.decide(p, root, overlayState(b));
           } catch (err) {
             // a damaged entry of the replayed index: what it stood for cannot be replayed
             d = { skip: false, reason: `the replayed rebuild index is damaged: ${(err as Error).message}` };
@@ -159,6 +159,10 @@ function startedProcess(b: RebuildExecBody): StartedProcess {
     env: b.env.map(text),
     ...(b.stdio ? { stdio_dest: b.stdio } : {}),
   };
+}
+
+function overlayState(b: RebuildExecBody): OverlayState | null {
+  return b.overlays ? b.overlays.map(([mount, touched]) => [escapeBytes(Buffer.from(mount)), touched] as const) : null;
 }
 
 const KIND_CODE = { file: 0, dir: 1, absent: 2 } as const;

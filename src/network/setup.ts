@@ -130,6 +130,17 @@ export async function runAuthority(
   return authority;
 }
 
+/** A file's text; empty when there is none or it cannot be read (a trust source that
+ * is missing adds nothing, as for the clients that read it). */
+function readableText(file: string | undefined): string {
+  if (!file) return '';
+  try {
+    return readFileSync(file, 'utf8');
+  } catch {
+    return '';
+  }
+}
+
 /** The host's files the sandbox sees replaced by the run's own, as real paths: looked up
  * once per run (the record hook writes the copies, the plan binds them over these). */
 export interface HostFiles {
@@ -160,6 +171,10 @@ export class Network {
   /** Host bundle plus --upstream-ca for the git that fills mirrors; none without the
    * option (git's own default then). */
   private readonly upstreamCaFile: string | undefined;
+  /** What upstream servers' certificates are checked against, besides Node's roots: the
+   * host's trust store (where a machine adds its own CAs, e.g. an intercepting proxy's),
+   * the file NODE_EXTRA_CA_CERTS names for uwrx, and --upstream-ca. */
+  private readonly upstreamTrust: string[];
   private supervisor: Supervisor | undefined;
   private specs: ActorSpec[] = [];
   /** Set once the actors were asked to start: they start when the sandbox first uses the
@@ -192,6 +207,7 @@ export class Network {
     const bundleTargets = host.bundles.filter((p): p is string => !!p);
     const hostBundle = bundleTargets[0] ? readFileSync(bundleTargets[0], 'utf8') : '';
     writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
+    this.upstreamTrust = [hostBundle, readableText(process.env['NODE_EXTRA_CA_CERTS']), ...input.upstreamCa].filter((t) => t.trim() !== '');
     this.upstreamCaFile = input.upstreamCa.length ? path.join(path.dirname(this.files.bundle), 'upstream-ca.pem') : undefined;
     if (this.upstreamCaFile) {
       writeFileSync(this.upstreamCaFile, [hostBundle.trimEnd(), ...input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n');
@@ -242,7 +258,7 @@ export class Network {
       attemptDir: this.attemptDir,
       mode: this.mode,
       ...(this.input.replayDir ? { replayDir: this.input.replayDir } : {}),
-      upstreamCa: this.input.upstreamCa,
+      upstreamCa: this.upstreamTrust,
       ...(this.upstreamCaFile ? { upstreamCaFile: this.upstreamCaFile } : {}),
       ...(this.input.allowPush ? { allowPush: true } : {}),
       keysPem: keysToPem(this.keys),

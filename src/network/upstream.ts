@@ -52,10 +52,12 @@ export class Upstreams {
   private readonly agents = new Map<string, http.Agent>();
   /** What each https origin speaks to an HTTP/2 client, once known. */
   private readonly origins = new Map<string, Promise<Origin>>();
-  private readonly ca: string[];
+  /** Node's own roots and `trusted` (PEM texts: the host's trust store, --upstream-ca),
+   * parsed once for every connection. */
+  private readonly context: tls.SecureContext;
 
-  constructor(upstreamCa: string[]) {
-    this.ca = [...tls.rootCertificates, ...upstreamCa];
+  constructor(trusted: string[]) {
+    this.context = tls.createSecureContext({ ca: [...tls.rootCertificates, ...trusted] });
   }
 
   /** Sends the request; rejects when no response head arrives. */
@@ -71,7 +73,7 @@ export class Upstreams {
     const key = `${scheme}://${host}:${port}`;
     let agent = this.agents.get(key);
     if (!agent) {
-      agent = scheme === 'https' ? new https.Agent({ keepAlive: true, ca: this.ca }) : new http.Agent({ keepAlive: true });
+      agent = scheme === 'https' ? new https.Agent({ keepAlive: true, secureContext: this.context }) : new http.Agent({ keepAlive: true });
       this.agents.set(key, agent);
     }
     return agent;
@@ -122,7 +124,7 @@ export class Upstreams {
     let known = this.origins.get(key);
     if (!known) {
       known = new Promise<Origin>((resolve, reject) => {
-        const sock = tls.connect({ host: req.address, port: req.port, servername: req.host, ca: this.ca, ALPNProtocols: ['h2', 'http/1.1'] });
+        const sock = tls.connect({ host: req.address, port: req.port, servername: req.host, secureContext: this.context, ALPNProtocols: ['h2', 'http/1.1'] });
         sock.once('error', reject);
         sock.once('secureConnect', () => {
           sock.off('error', reject);

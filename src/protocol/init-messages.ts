@@ -134,6 +134,9 @@ export interface RebuildExecBody {
   env: Uint8Array[];
   /** What its fds 1 and 2 name ("dev:ino" of their stat; null when closed). */
   stdio?: [string | null, string | null];
+  /** The sandbox's overlays: [mount point, touched] (a process of the run asked to change
+   * something below it); null when no changes are recorded. */
+  overlays?: Array<[Uint8Array, boolean]> | null;
 }
 
 export interface RebuildAnswer {

@@ -2,7 +2,7 @@
 // matched with the replayed process at the same place in the process tree (same process
 // seed) and compared input by input with what it would see now, through the sandbox's
 // root as the host sees it. The first difference is the reason it runs.
-import { existsSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
 import { unescapeBytes } from '../record/escape.js';
 import { HashCache, kindOf, listingHash, statOrNull } from './hashes.js';
 import type { StartedProcess } from './capture.js';
@@ -17,6 +17,15 @@ export const ENV_IGNORED: readonly string[] = [
 
 export type Decision = { skip: false; reason: string } | { skip: true; entry: RebuildEntry; reason: string };
 
+/** The sandbox's overlays when a process starts: mount point and whether a process of
+ * the run has asked to change anything below it (uwrx-init marks that before the call
+ * runs, and never clears it). */
+export type OverlayState = ReadonlyArray<readonly [mountPoint: string, touched: boolean]>;
+
+/** What an input is now: its recorded form (a hash, a kind, a link's text, "present"),
+ * null when absent. */
+type Now = string | null;
+
 export class ReplayPolicy {
   /** Entries (their place in the index) by process seed. */
   private readonly bySeed = new Map<string, number[]>();
@@ -26,6 +35,18 @@ export class ReplayPolicy {
   private readonly used = new Set<number>();
   private readonly livePaths = new Map<string, string | Buffer>();
   private liveRoot: string | undefined;
+  /** What inputs are now, for paths in overlays no process of this run has touched and
+   * with no symbolic link on the way (so no change elsewhere reaches them): such a path
+   * is as the layers below show it until its overlay is touched, so it is looked at
+   * once per run instead of once per compared process (the toolchain's headers are
+   * compared for every compile). By operation, then path: the value and its mount point. */
+  private readonly settled = new Map<Input[0] | 'dir', Map<string, { now: Now; mount: string }>>();
+  /** Directories of the sandbox known to be no symbolic link (checked once). */
+  private readonly plainDirs = new Set<string>();
+  /** The overlays of the decision being made (mount points, longest first) and the
+   * untouched ones; none: nothing is settled. */
+  private mounts: string[] = [];
+  private untouched = new Set<string>();
 
   constructor(
     readonly replayedDir: string,
@@ -44,9 +65,10 @@ export class ReplayPolicy {
    * that ran the same command (executable, directory, argv) are tried, in pid order:
    * their inputs are compared all the same, so the outputs replayed are those of the
    * same command on the same inputs. */
-  decide(p: StartedProcess, root: string | undefined): Decision {
+  decide(p: StartedProcess, root: string | undefined, overlays?: OverlayState | null): Decision {
     const run = (reason: string): Decision => ({ skip: false, reason });
     if (root === undefined) return run('the sandbox is not visible');
+    this.useOverlays(overlays ?? [], root);
     const entry = (i: number) => this.index.entry(i);
     const atPlace = p.seed === null ? [] : (this.bySeed.get(p.seed) ?? []);
     const twin = atPlace.find((i) => !this.used.has(i) && sameList(entry(i).argv, p.argv));
@@ -85,6 +107,52 @@ export class ReplayPolicy {
     return undefined;
   }
 
+  private useOverlays(overlays: OverlayState, root: string): void {
+    if (this.liveRoot !== undefined && this.liveRoot !== root) {
+      // another sandbox: nothing known about this one
+      this.settled.clear();
+      this.plainDirs.clear();
+    }
+    this.mounts = overlays.map(([m]) => m).sort((a, b) => b.length - a.length);
+    this.untouched = new Set(overlays.filter(([, touched]) => !touched).map(([m]) => m));
+  }
+
+  /** The overlay `file` is in (longest mount point), undefined outside every overlay. */
+  private mountOf(file: string): string | undefined {
+    return this.mounts.find((m) => m === '/' || file === m || file.startsWith(m + '/'));
+  }
+
+  /** What `op` finds at `file` now: remembered while its overlay stays untouched. */
+  private now(op: Input[0] | 'dir', file: string, root: string): Now {
+    let settled = this.settled.get(op);
+    if (!settled) this.settled.set(op, (settled = new Map()));
+    const known = settled.get(file);
+    if (known && this.untouched.has(known.mount)) return known.now;
+    const now = valueNow(op, file, this.livePath(file, root), this.hashes);
+    const mount = this.mountOf(file);
+    if (mount !== undefined && this.untouched.has(mount) && this.withoutLinks(file, root)) settled.set(file, { now, mount });
+    return now;
+  }
+
+  /** No component of `file` is a symbolic link (a link could lead into an overlay that
+   * changed); an absent component ends the walk (nothing below it can be a link). */
+  private withoutLinks(file: string, root: string): boolean {
+    for (let at = file.indexOf('/', 1); ; at = file.indexOf('/', at + 1)) {
+      const prefix = at < 0 ? file : file.slice(0, at);
+      if (at >= 0 && this.plainDirs.has(prefix)) continue;
+      let st: Stats | undefined;
+      try {
+        st = lstatSync(this.livePath(prefix, root), { throwIfNoEntry: false });
+      } catch {
+        return false;
+      }
+      if (st === undefined) return true;
+      if (st.isSymbolicLink()) return false;
+      if (at < 0) return true;
+      this.plainDirs.add(prefix);
+    }
+  }
+
   /** The path as the host reaches it in the sandbox (the same few paths recur in
    * every comparison). */
   private livePath(file: string, root: string): string | Buffer {
@@ -107,7 +175,7 @@ export class ReplayPolicy {
     const dir = file.slice(0, slash);
     let exists = dirs.get(dir);
     if (exists === undefined) {
-      exists = !knownAbsent(dir, dirs) && existsSync(this.livePath(dir, root));
+      exists = !knownAbsent(dir, dirs) && this.now('dir', dir, root) !== null;
       dirs.set(dir, exists);
     }
     return !exists;
@@ -115,35 +183,50 @@ export class ReplayPolicy {
 
   /** Why the input would be seen otherwise now; undefined when it is the same. */
   private differs([op, file, value]: Input, root: string): string | undefined {
-    const live = this.livePath(file, root);
+    const now = this.now(op, file, root);
     switch (op) {
-      case 'missing': {
-        // a failed probe followed links: a dangling link is still absent
-        return existsSync(live) ? `${file} exists now (it was absent)` : undefined;
-      }
-      case 'stat': {
-        const st = plainStatOrNull(live);
-        if (!st) return `${file} is absent now`;
-        return kindOf(st) === value ? undefined : `${file} is a ${kindOf(st)} now (it was a ${value})`;
-      }
-      case 'readlink': {
-        let text: string;
-        try {
-          text = readlinkSync(live, { encoding: 'buffer' }).toString('latin1');
-        } catch {
-          return `the link ${file} is gone`;
-        }
-        return text === value ? undefined : `the link ${file} changed`;
-      }
+      case 'missing':
+        return now !== null ? `${file} exists now (it was absent)` : undefined;
+      case 'stat':
+        if (now === null) return `${file} is absent now`;
+        return now === value ? undefined : `${file} is a ${now} now (it was a ${value})`;
+      case 'readlink':
+        if (now === null) return `the link ${file} is gone`;
+        return now === value ? undefined : `the link ${file} changed`;
       case 'readdir':
-        return listingHash(live) === value ? undefined : `the entries of ${file} changed`;
+        return now === value ? undefined : `the entries of ${file} changed`;
       case 'read':
-      case 'exec': {
-        const st = statOrNull(live);
-        if (!st) return `${file} is absent now`;
-        const hash = this.hashes.liveContentOf(file, live, st);
-        return hash === value ? undefined : `${file} changed`;
+      case 'exec':
+        if (now === null) return `${file} is absent now`;
+        return now === value ? undefined : `${file} changed`;
+    }
+  }
+}
+
+/** What `op` finds at the live path now, in the form inputs are recorded in. */
+function valueNow(op: Input[0] | 'dir', file: string, live: string | Buffer, hashes: HashCache): Now {
+  switch (op) {
+    case 'dir':
+    case 'missing':
+      // a failed probe followed links: a dangling link is still absent
+      return existsSync(live) ? 'present' : null;
+    case 'stat': {
+      const st = plainStatOrNull(live);
+      return st ? kindOf(st) : null;
+    }
+    case 'readlink':
+      try {
+        return readlinkSync(live, { encoding: 'buffer' }).toString('latin1');
+      } catch {
+        return null;
       }
+    case 'readdir':
+      return listingHash(live);
+    case 'read':
+    case 'exec': {
+      const st = statOrNull(live);
+      // an unreadable file has no hash: it differs from every recorded one
+      return st ? (hashes.liveContentOf(file, live, st) ?? 'unreadable') : null;
     }
   }
 }

@@ -51,6 +51,9 @@ struct files_overlay {
   int upper_fd;
   struct files_lower *lowers;
   size_t nlowers;
+  /* A process asked to change something below it (set before the call runs, never
+   * cleared): until then every path in it is as the layers below show it. */
+  bool touched;
 };
 
 static struct {
@@ -269,6 +272,21 @@ void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
   h->mount_base = r->mount_base;
   memcpy(h->mount_bits, r->mount_bits, sizeof h->mount_bits);
   pthread_mutex_unlock(&stat_rules.lock);
+}
+
+/* The overlays as the rebuild policy needs them: [[mount point, touched]...], nil when
+ * no changes are recorded (then nothing tells that an overlay is untouched). */
+void files_write_overlays(struct mp_writer *w) {
+  if (!F.enabled) {
+    mp_write_nil(w);
+    return;
+  }
+  mp_write_array(w, (uint32_t)F.novl);
+  for (size_t i = 0; i < F.novl; i++) {
+    mp_write_array(w, 2);
+    mp_write_bin(w, F.ovl[i].mount_point, F.ovl[i].mlen);
+    mp_write_bool(w, __atomic_load_n(&F.ovl[i].touched, __ATOMIC_ACQUIRE));
+  }
 }
 
 /* The overlay holding absolute path `p` (longest mount point), and the path inside it. */
@@ -544,6 +562,9 @@ static void make_parent_dirs(const char *path) {
 
 bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind, uint32_t mode, const uint8_t *data,
                       size_t len, const char *exe) {
+  const char *rel;
+  struct files_overlay *o = overlay_of(path, &rel);
+  if (o) __atomic_store_n(&o->touched, true, __ATOMIC_RELEASE);
   struct stat st;
   bool existed = lstat(path, &st) == 0;
   bool was_dir = existed && S_ISDIR(st.st_mode);
@@ -584,9 +605,8 @@ bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind,
     break;
   }
   }
-  const char *rel;
   if (ok && op) {
-    if (F.enabled && overlay_of(path, &rel)) meta_line(path, p->logical, op, exe);
+    if (F.enabled && o) meta_line(path, p->logical, op, exe);
     filetimes_changed(&ctx, path, op);
   }
   return ok;
@@ -741,7 +761,10 @@ static struct pending_op *op_begin(struct notif_ctx *ctx, enum expect expect, co
 /* One line of the call; its versions are kept now (the target still waits). */
 static void record(struct pending_op *op, const char *path, const char *name, bool versioned) {
   const char *rel;
-  if (!op || !path || !overlay_of(path, &rel) || op->nlines == OP_LINES) return;
+  struct files_overlay *o = op && path ? overlay_of(path, &rel) : NULL;
+  if (!o) return;
+  __atomic_store_n(&o->touched, true, __ATOMIC_RELEASE);
+  if (op->nlines == OP_LINES) return;
   struct op_line *l = &op->lines[op->nlines];
   if (!(l->path = strdup(path))) return;
   l->op = name;

@@ -273,7 +273,7 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
 
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 7);
+  mp_write_map(&w, 8);
   mp_write_cstr(&w, "pid");
   mp_write_int(&w, ctx->proc->logical);
   /* the process seed derives from its place in the tree (docs/reproducibility.md), not
@@ -307,6 +307,8 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
     snprintf(id, sizeof id, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
     mp_write_cstr(&w, id);
   }
+  mp_write_cstr(&w, "overlays");
+  files_write_overlays(&w);
   free(argv);
   free(env);
   free(cwd);

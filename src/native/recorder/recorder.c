@@ -331,6 +331,8 @@ static size_t absolute(int dirfd, const char *path, char *out) {
  * records it (resolving symlinks would cost a /proc lookup per call, more than the
  * open itself). */
 static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r) {
+  /* the kernel could not read the path: neither can the recorder (nothing was accessed) */
+  if (r == -EFAULT) return;
   char buf[PATH_CAP];
   size_t len = absolute(dirfd, path, buf);
   if (len == 0) {
@@ -475,10 +477,16 @@ static void stat_of_statx(struct stat *st, const struct statx *x) {
 static int by_fd(int dirfd, const char *path, int flags) { return !path[0] && (flags & AT_EMPTY_PATH) && dirfd >= 0; }
 
 static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
-  if (path && (path[0] || by_fd(dirfd, path, flags)) && st && !(flags & ~FSTATAT_FLAGS) && fast()) {
+  if (path && st && !(flags & ~FSTATAT_FLAGS) && fast()) {
     struct statx x;
-    int fd_only = !path[0];
+    /* the kernel reads the path first: an unmapped one is EFAULT, not a crash here */
     long r = gate6(SYS_statx, dirfd, (long)path, flags, STATX_BASIC_STATS, (long)&x, 0);
+    if (r == -EFAULT) {
+      count(1);
+      return (int)set_errno(r);
+    }
+    if (!path[0] && !by_fd(dirfd, path, flags)) goto slow;
+    int fd_only = !path[0];
     if (r < 0) {
       count(1);
       if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
@@ -492,6 +500,7 @@ static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
       return 0;
     }
   }
+slow:
   count(0);
   return (int)set_errno(slow6(SYS_newfstatat, dirfd, (long)path, (long)st, flags, 0, 0));
 }
@@ -550,9 +559,15 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
 }
 
 EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
-  if (path && (path[0] || by_fd(dirfd, path, flags)) && buf && fast()) {
-    /* uwrx-init asks for the modification time too (the rule reads it): the same call */
+  if (path && buf && fast()) {
+    /* uwrx-init asks for the modification time too (the rule reads it): the same call.
+     * The kernel reads the path first: an unmapped one (or buffer) is EFAULT. */
     long r = gate6(SYS_statx, dirfd, (long)path, flags, mask | STATX_MTIME, (long)buf, 0);
+    if (r == -EFAULT) {
+      count(1);
+      return (int)set_errno(r);
+    }
+    if (!path[0] && !by_fd(dirfd, path, flags)) goto slow;
     if (r < 0) {
       count(1);
       if (path[0]) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
@@ -565,6 +580,7 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
       return 0;
     }
   }
+slow:
   count(0);
   return (int)set_errno(slow6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
 }
