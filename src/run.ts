@@ -189,12 +189,12 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const stepOptions = { net: settled.net, parents, ...settings.stepOptions };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
-    for (const dir of [paths.stepDir, paths.attemptDir]) {
-      await writeStepCommand(dir, settled.argv);
-      await writeStepOptions(dir, stepOptions);
-    }
-    await linkParents(paths.attemptDir, parents);
-    const runDir = await fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+    // independent files: written at once, not one thread-pool round trip after another
+    const [runDir] = await Promise.all([
+      fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`)),
+      linkParents(paths.attemptDir, parents),
+      ...[paths.stepDir, paths.attemptDir].flatMap((dir) => [writeStepCommand(dir, settled.argv), writeStepOptions(dir, stepOptions)]),
+    ]);
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
