@@ -1,5 +1,5 @@
-// The merger's two ways of writing a record: access records straight from their bytes
-// (collector deliveries) and decoded events (push). Both must give the same perfetto
+// The merger's ways of writing a record: access records straight from their bytes
+// (collector deliveries; native or TypeScript) and decoded events (push). Both must give the same perfetto
 // file and access index byte for byte, and pending records must come out in the order
 // of a stable sort by time whatever runs they arrived in.
 import test from 'ava';
@@ -77,6 +77,16 @@ test('access records written from their bytes give the same trace and index as d
   decoded.merger.advance(121);
   decoded.merger.push(p2.slice(6));
   const decodedStats = decoded.merger.finish();
+
+  // and from their bytes by the TypeScript access writer
+  const ts = mergerIn({ nativeAccesses: false });
+  ts.merger.records(2, bytesOf(p2.slice(0, 6)));
+  ts.merger.records(3, bytesOf(p3));
+  ts.merger.advance(121);
+  ts.merger.records(2, bytesOf(p2.slice(6)));
+  t.deepEqual(ts.merger.finish(), rawStats);
+  t.deepEqual(readFileSync(`${ts.dir}.perfetto`), readFileSync(`${raw.dir}.perfetto`));
+  t.deepEqual(readFileSync(`${ts.dir}.accesses.tsv`), readFileSync(`${raw.dir}.accesses.tsv`));
 
   t.deepEqual(rawStats, decodedStats);
   t.deepEqual(rawStats.errors, []);

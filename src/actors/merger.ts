@@ -7,11 +7,13 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateSync } from 'node:zlib';
-import { AccessIndex, accessOp, isUwrxOwn } from '../record/accesses.js';
+import { AccessIndex, accessOp, isUwrxOwn, type AccessTable } from '../record/accesses.js';
+import { ACCESS_RECORD as ACCESS, AccessWriter, IO, STOP, procInfo } from '../record/access-writer.js';
 import { OutputIndexWriter } from '../record/output-index.js';
 import { escapeBytes, escapeRange, isPlain } from '../record/escape.js';
+import { MergerInputLog } from '../record/merger-input.js';
 import { defineActor } from './actor.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, EVENT_LAYOUTS, NO_TIME, decodeRecord, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, NO_TIME, decodeRecord, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
 import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
@@ -45,6 +47,9 @@ export interface MergerOptions {
   accessIndex?: string;
   /** Where to write the output index (src/record/output-index.ts); absent: none. */
   outputIndex?: string;
+  /** Access records and the access index in native code (src/record/access-writer.ts),
+   * the default; false: all in TypeScript (the same bytes, several times slower). */
+  nativeAccesses?: boolean;
 }
 
 export interface MergeStats {
@@ -87,6 +92,9 @@ interface Proc {
   sliceOpen: boolean;
   ended: boolean;
   lastTime: number;
+  /** What the native access writer needs of the process, once it can take its records
+   * (AccessWriter procInfo); rebuilt when a thread is added. */
+  native: Float64Array | undefined;
 }
 
 /**
@@ -99,30 +107,16 @@ interface Proc {
 interface Run {
   /** Arrival order: ties in time go to the earlier run. */
   order: number;
+  /** The process whose buffer the records came from. */
+  pid: number;
   buf: Buffer | undefined;
-  offsets: number[];
+  offsets: Uint32Array;
   events: TraceEvent[] | undefined;
-  times: number[];
+  times: Float64Array;
   /** The next record to write, and the end, as indexes into offsets/events and times. */
   next: number;
   end: number;
 }
-
-/** Where an access record keeps what its packet needs (from the schema in events.ts). */
-const ACCESS = (() => {
-  const layout = [...EVENT_LAYOUTS.values()].find((l) => l.def.name === 'access')!;
-  const at = (name: string) => EVENT_HEADER_SIZE + layout.fields.find((f) => f.name === name)!.offset;
-  return {
-    code: layout.def.code,
-    op: at('op'),
-    result: at('result'),
-    count: at('count'),
-    /** The path blob's length; its bytes follow. */
-    pathLength: EVENT_HEADER_SIZE + ((layout.fixedSize + 7) & ~7),
-    fields: layout.fields.map((f) => ({ name: f.name, type: f.type, at: EVENT_HEADER_SIZE + f.offset })),
-    path: layout.def.blobs[0]!,
-  };
-})();
 
 export class Merger {
   private readonly fd: number;
@@ -142,7 +136,8 @@ export class Merger {
   private nextUuid = 1;
   private closed = false;
   readonly stats: MergeStats = { events: 0, processes: 0, packets: 0, bytesWritten: 0, repeatedAccesses: 0, errors: [] };
-  private readonly accesses: AccessIndex | undefined;
+  private readonly accesses: AccessTable | undefined;
+  private readonly native: AccessWriter | undefined;
   private readonly outputs: OutputIndexWriter | undefined;
   private readonly chunkBytes: number;
   private readonly maxBuffered: number;
@@ -153,7 +148,8 @@ export class Merger {
     this.maxBuffered = options.maxBuffered ?? 200_000;
     this.level = options.level ?? 3;
     this.fd = openSync(options.output, 'w');
-    if (options.accessIndex) this.accesses = new AccessIndex();
+    if (options.nativeAccesses ?? true) this.native = new AccessWriter(options.accessIndex !== undefined, this.chunkBytes);
+    if (options.accessIndex) this.accesses = this.native ?? new AccessIndex();
     if (options.outputIndex) this.outputs = new OutputIndexWriter(options.outputIndex);
     this.global = newSequence(GLOBAL_SEQUENCE);
     this.writeClockSnapshot();
@@ -162,15 +158,26 @@ export class Merger {
   /** Records read from one process's buffer (collector), in file order. A malformed
    * record drops itself and the rest of this batch, reported in stats.errors. */
   records(pid: number, bytes: Buffer): void {
-    const offsets: number[] = [];
-    const times: number[] = [];
-    const found = locateRecords(bytes, 0, bytes.length, offsets, times);
-    if (found.bad) this.stats.errors.push(`traces/${pid}: ${found.bad}`);
+    let offsets: Uint32Array;
+    let times: Float64Array;
+    let bad: string | undefined;
+    if (this.native) {
+      const found = this.native.locate(bytes);
+      ({ offsets, times } = found);
+      if (found.bad >= 0) bad = locateRecords(bytes, found.bad, bytes.length, [], []).bad ?? `bad record at offset ${found.bad}`;
+    } else {
+      const o: number[] = [];
+      const t: number[] = [];
+      bad = locateRecords(bytes, 0, bytes.length, o, t).bad;
+      offsets = Uint32Array.from(o);
+      times = Float64Array.from(t);
+    }
+    if (bad) this.stats.errors.push(`traces/${pid}: ${bad}`);
     if (this.closed) {
       this.stats.errors.push(`${times.length} events arrived after the trace was finished`);
       return;
     }
-    this.addRuns(bytes, offsets, undefined, times);
+    this.addRuns(pid, bytes, offsets, undefined, times);
   }
 
   /** Events of one process, in its buffer's order. */
@@ -179,14 +186,14 @@ export class Merger {
       this.stats.errors.push(`${events.length} events arrived after the trace was finished`);
       return;
     }
-    this.addRuns(undefined, [], [...events], events.map((ev) => ev.time));
+    this.addRuns(events[0]?.pid ?? 0, undefined, NO_OFFSETS, [...events], Float64Array.from(events, (ev) => ev.time));
   }
 
-  private addRuns(buf: Buffer | undefined, offsets: number[], events: TraceEvent[] | undefined, times: number[]): void {
+  private addRuns(pid: number, buf: Buffer | undefined, offsets: Uint32Array, events: TraceEvent[] | undefined, times: Float64Array): void {
     let start = 0;
     for (let i = 1; i <= times.length; i++) {
       if (i < times.length && times[i]! >= times[i - 1]!) continue;
-      this.runs.push({ order: this.order++, buf, offsets, events, times, next: start, end: i });
+      this.runs.push({ order: this.order++, pid, buf, offsets, events, times, next: start, end: i });
       start = i;
     }
     this.pendingCount += times.length;
@@ -216,6 +223,16 @@ export class Merger {
       // old, when it arrived first)
       const limit = second === undefined ? Infinity : second.times[second.next]!;
       const wins = second === undefined || run.order < second.order;
+      if (run.buf && this.native) {
+        // the records that come before the second run's next, at most `left`, in one span
+        const last =
+          second === undefined ? run.end
+          : wins ? upperBound(run.times, run.next, run.end, limit)
+          : lowerBound(run.times, run.next, run.end, limit);
+        const stop = Math.min(last, run.next + left);
+        left -= stop - run.next;
+        this.emitSpan(run, stop);
+      }
       while (left > 0 && run.next < run.end) {
         const t = run.times[run.next]!;
         if (t > limit || (t === limit && !wins)) break;
@@ -243,7 +260,7 @@ export class Merger {
     this.flushChunk();
     closeSync(this.fd);
     this.closed = true;
-    if (this.accesses && this.options.accessIndex) writeInPieces(this.options.accessIndex, (write) => this.accesses!.formatInto(write));
+    if (this.accesses && this.options.accessIndex) this.accesses.writeFile(this.options.accessIndex);
     this.outputs?.close();
     this.stats.processes = this.procs.size;
     return this.stats;
@@ -266,10 +283,47 @@ export class Merger {
         sliceOpen: false,
         ended: false,
         lastTime: NO_TIME,
+        native: undefined,
       };
       this.procs.set(pid, proc);
     }
     return proc;
+  }
+
+  /** Writes run's records up to `stop` (exclusive): the native writer takes every access
+   * record it can, one call for as many as come in a row; the rest go through
+   * emitRecord one by one. */
+  private emitSpan(run: Run, stop: number): void {
+    const native = this.native!;
+    const io = native.io;
+    while (run.next < stop) {
+      const proc = this.procs.get(run.pid);
+      const info = proc && this.nativeInfoOf(proc);
+      if (info) {
+        io[IO.lastTime] = proc.seq.lastTime;
+        io[IO.pos] = this.chunk.length;
+        run.next += native.emit(run.buf!, run.offsets[run.next]!, stop - run.next, this.chunk.backing, info);
+        this.chunk.setLength(io[IO.pos]!);
+        this.stats.events += io[IO.events]!;
+        this.stats.packets += io[IO.packets]!;
+        this.stats.repeatedAccesses += io[IO.repeats]!;
+        if (io[IO.emitted]) proc.seq.lastTime = proc.lastTime = io[IO.lastTime]!;
+        const reason = io[IO.reason];
+        if (reason === STOP.full) this.flushChunk();
+        else if (reason === STOP.room) this.chunk.reserve(io[IO.need]!);
+        if (reason !== STOP.other) continue;
+      }
+      this.emitRecord(run.buf!, run.offsets[run.next++]!);
+    }
+  }
+
+  /** The process's procInfo, once the native writer can take its access records: it is
+   * described and its sequence has interned the access event's names. */
+  private nativeInfoOf(proc: Proc): Float64Array | undefined {
+    if (proc.native || !proc.described) return proc.native;
+    const iids = proc.seq.accessIids ?? accessIidsOf(proc.seq);
+    if (iids) proc.native = procInfo(proc.pid, proc.seq.id, iids, proc.threads);
+    return proc.native;
   }
 
   /** The record at `at` of buf: an access event takes the direct path when it can (its
@@ -421,6 +475,7 @@ export class Merger {
     if (uuid !== undefined) return uuid;
     uuid = this.nextUuid++;
     proc.threads.set(tid, uuid);
+    proc.native = undefined;
     const name = tid === proc.pid ? processName(proc) : `${processName(proc)} [${tid}]`;
     this.beginPacket(proc.seq, time, false);
     const p = this.packet;
@@ -706,6 +761,8 @@ function readI64(buf: Buffer, at: number): number {
   return buf.readInt32LE(at + 4) * 0x100000000 + buf.readUInt32LE(at);
 }
 
+const NO_OFFSETS = new Uint32Array(0);
+
 /** A min-heap of runs by (next record's time, arrival order). */
 class RunHeap {
   constructor(private readonly items: Run[]) {
@@ -751,7 +808,7 @@ function before(a: Run, b: Run): boolean {
 }
 
 /** The first index in times[lo, hi) (non-decreasing) whose time is after `time`. */
-function upperBound(times: number[], lo: number, hi: number, time: number): number {
+function upperBound(times: Float64Array, lo: number, hi: number, time: number): number {
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (times[mid]! <= time) lo = mid + 1;
@@ -760,17 +817,14 @@ function upperBound(times: number[], lo: number, hi: number, time: number): numb
   return lo;
 }
 
-/** Writes a file from the pieces `produce` hands over (each valid during its call). */
-function writeInPieces(file: string, produce: (write: (bytes: Buffer) => void) => void): void {
-  const fd = openSync(file, 'w');
-  try {
-    produce((bytes) => {
-      let off = 0;
-      while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
-    });
-  } finally {
-    closeSync(fd);
+/** The first index in times[lo, hi) (non-decreasing) whose time is at or after `time`. */
+function lowerBound(times: Float64Array, lo: number, hi: number, time: number): number {
+  while (lo < hi) {
+    const mid = (lo + hi) >> 1;
+    if (times[mid]! < time) lo = mid + 1;
+    else hi = mid;
   }
+  return lo;
 }
 
 function lengthOfTagAndLen(field: number, len: number): number {
@@ -800,18 +854,32 @@ export default defineActor<MergerActorOptions>('merger', async (ctx) => {
     clocks,
     ...(ctx.options.accessIndex ? { accessIndex: ctx.options.accessIndex } : {}),
     ...(ctx.options.outputIndex ? { outputIndex: ctx.options.outputIndex } : {}),
+    // UWRX_NATIVE_ACCESSES=0: the TypeScript writer, to compare against
+    nativeAccesses: process.env.UWRX_NATIVE_ACCESSES !== '0',
   });
+  const inputLog = process.env.UWRX_DEBUG_MERGER_INPUT ? new MergerInputLog(process.env.UWRX_DEBUG_MERGER_INPUT, clocks) : undefined;
   ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) =>
-    body.pids.forEach((pid, i) => merger.records(pid, Buffer.from(body.bytes[i]!.buffer, body.bytes[i]!.byteOffset, body.bytes[i]!.byteLength))),
+    body.pids.forEach((pid, i) => {
+      const bytes = Buffer.from(body.bytes[i]!.buffer, body.bytes[i]!.byteOffset, body.bytes[i]!.byteLength);
+      inputLog?.records(pid, bytes);
+      merger.records(pid, bytes);
+    }),
   );
-  ctx.on(MERGER_MESSAGES.advance, (body: AdvanceBody) => merger.advance(body.watermark ?? Infinity));
+  ctx.on(MERGER_MESSAGES.advance, (body: AdvanceBody) => {
+    inputLog?.advance(body.watermark ?? Infinity);
+    merger.advance(body.watermark ?? Infinity);
+  });
+  const finish = (): MergeStats => {
+    inputLog?.close();
+    return merger.finish();
+  };
   return {
     handlers: {
-      [MERGER_MESSAGES.finish]: () => merger.finish(),
+      [MERGER_MESSAGES.finish]: finish,
     },
     stop() {
       // A run cut short still leaves a readable (if partial) trace.
-      merger.finish();
+      finish();
     },
   };
 });

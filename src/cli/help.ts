@@ -75,6 +75,12 @@ Options:
 
 Environment:
   UWRX_DEBUG_TIMING=1   print the time of each phase of the run on stderr
+  UWRX_DEBUG_MERGER_INPUT=FILE
+                        also write the trace merger's input to FILE, to merge the
+                        same records again (src/record/merger-input.ts)
+  UWRX_NATIVE_ACCESSES=0
+                        write access records with the TypeScript merger instead of
+                        the native one (the same bytes, slower; for comparison)
 `;
 
 export const inspectHelp = `Usage: uwrx inspect <what> <attempt> [options]

@@ -203,6 +203,23 @@ export class ProtoWriter {
     return this;
   }
 
+  /** The whole buffer, written bytes and room after them, for a writer in native code
+   * (then setLength); valid until the next write that needs more room. */
+  get backing(): Buffer {
+    return this.buf;
+  }
+
+  /** Makes room for n more bytes. */
+  reserve(n: number): void {
+    this.room(n);
+  }
+
+  /** The length after bytes were written into backing directly. */
+  setLength(n: number): void {
+    if (n < 0 || n > this.buf.length) throw new RangeError(`ProtoWriter length ${n} outside its buffer`);
+    this.pos = n;
+  }
+
   /** The bytes written so far (a view; valid until the next write). */
   view(): Buffer {
     return this.buf.subarray(0, this.pos);

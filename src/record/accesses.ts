@@ -3,6 +3,7 @@
 // order of first access, with the number of times it happened. Written by the merger
 // from the trace events; read by `uwrx inspect files --reads` and partial rebuild
 // without decoding the Perfetto file.
+import { closeSync, openSync, writeSync } from 'node:fs';
 import { escapeBytes, isPlain, isPlainText, unescapeBytes } from './escape.js';
 import { ACCESS_OPS, type TraceEvent } from '../protocol/events.js';
 
@@ -26,7 +27,7 @@ const ENOTDIR = -20;
 
 /** uwrx's own files in the sandbox (the recorder and its preload list, which the dynamic
  * linker reads in every process): not the program's accesses. */
-const UWRX_OWN = Buffer.from('/dev/.uwrx-', 'latin1');
+export const UWRX_OWN = Buffer.from('/dev/.uwrx-', 'latin1');
 
 /** The index entries one event stands for (none for events that touch no path). */
 export function accessesOf(ev: TraceEvent): Array<{ op: AccessOp; path: Buffer }> {
@@ -54,13 +55,37 @@ export function accessesOf(ev: TraceEvent): Array<{ op: AccessOp; path: Buffer }
   }
 }
 
+/** What the merger needs of an access index: this module's AccessIndex, or the same
+ * table in native code (access-writer.ts), which must give the same file byte for byte. */
+export interface AccessTable {
+  /** Adds the event's accesses; true when one of them is new (the event is a first).
+   * False for repeats and for accesses that are uwrx's own. */
+  add(ev: TraceEvent): boolean;
+  /** `times` accesses of the path in buf[start, end); true when the entry is new. */
+  addAccess(pid: number, op: AccessOp, buf: Uint8Array, start: number, end: number, times: number): boolean;
+  readonly size: number;
+  /** Writes accesses.tsv (created or truncated). */
+  writeFile(file: string): void;
+}
+
+/** AccessTable.add, from addAccess. */
+export function addEventAccesses(table: AccessTable, ev: TraceEvent): boolean {
+  let fresh = false;
+  // an access event may stand for several accesses (counted in process)
+  const times = ev.type === 'access' ? Math.max(ev.count, 1) : 1;
+  for (const { op, path } of accessesOf(ev)) {
+    if (table.addAccess(ev.pid, op, path, 0, path.length, times)) fresh = true;
+  }
+  return fresh;
+}
+
 /**
  * Collects entries in first-access order, one per process, operation and path, with their
  * counts. A file storm brings one entry per access (find: 170,000), so entries live in
  * flat arrays and their paths in one byte arena, found again through an open-addressing
  * table keyed by a hash of the bytes: no string or object per access.
  */
-export class AccessIndex {
+export class AccessIndex implements AccessTable {
   private count = 0;
   private hashes = new Int32Array(1024);
   private pids = new Int32Array(1024);
@@ -73,19 +98,10 @@ export class AccessIndex {
   private arena = Buffer.allocUnsafe(1 << 16);
   private arenaUsed = 0;
 
-  /** Adds the event's accesses; true when one of them is new (the event is a first).
-   * False for repeats and for accesses that are uwrx's own. */
   add(ev: TraceEvent): boolean {
-    let fresh = false;
-    // an access event may stand for several accesses (counted in process)
-    const times = ev.type === 'access' ? Math.max(ev.count, 1) : 1;
-    for (const { op, path } of accessesOf(ev)) {
-      if (this.addAccess(ev.pid, op, path, 0, path.length, times)) fresh = true;
-    }
-    return fresh;
+    return addEventAccesses(this, ev);
   }
 
-  /** `times` accesses of the path in buf[start, end); true when the entry is new. */
   addAccess(pid: number, op: AccessOp, buf: Uint8Array, start: number, end: number, times: number): boolean {
     const opCode = OP_CODES.get(op)!;
     let h = Math.imul(FNV_OFFSET ^ pid, FNV_PRIME);
@@ -109,6 +125,18 @@ export class AccessIndex {
 
   get size(): number {
     return this.count;
+  }
+
+  writeFile(file: string): void {
+    const fd = openSync(file, 'w');
+    try {
+      this.formatInto((bytes) => {
+        let off = 0;
+        while (off < bytes.length) off += writeSync(fd, bytes, off, bytes.length - off);
+      });
+    } finally {
+      closeSync(fd);
+    }
   }
 
   /** The file's bytes in pieces of up to about 1 MiB, in order (each piece is only
@@ -210,7 +238,7 @@ function writeDecimal(buf: Buffer, at: number, n: number): number {
   return at + digits.length;
 }
 
-const OP_CODES = new Map<AccessOp, number>(ACCESS_INDEX_OPS.map((op, i) => [op, i]));
+export const OP_CODES: ReadonlyMap<AccessOp, number> = new Map<AccessOp, number>(ACCESS_INDEX_OPS.map((op, i) => [op, i]));
 const FNV_OFFSET = 0x811c9dc5 | 0;
 const FNV_PRIME = 0x01000193;
 

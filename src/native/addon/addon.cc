@@ -3,6 +3,7 @@
 #include "addon.h"
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  InitAccesses(env, exports);
   InitFds(env, exports);
   InitTraceBuf(env, exports);
   InitXattr(env, exports);

@@ -22,6 +22,7 @@
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <pthread.h>
 #include <stdbool.h>
 #include <stddef.h>
@@ -33,7 +34,9 @@
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/resource.h>
 #include <sys/types.h>
+#include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -161,6 +164,14 @@ static struct uwrx_ldso_state *ldso_state(void) {
   return state;
 }
 
+/* Whether the gate page is mapped in this process image: the recorder's own set-up did
+ * it, or the shim did beside its state page. A forked or vfork child inherits it. */
+static int gate_ready;
+static int gate_mapped(void) {
+  if (__atomic_load_n(&gate_ready, __ATOMIC_RELAXED)) return 1;
+  return ldso_state() != NULL;
+}
+
 static void after_fork_child(void) {
   /* a forked child has its own memory: drop the parent's buffer, set up again lazily.
    * The hook's view of it goes first (this is the child's only thread). */
@@ -215,6 +226,7 @@ static void setup(void) {
       pthread_atfork(NULL, NULL, after_fork_child);
     }
     state = ON;
+    __atomic_store_n(&gate_ready, 1, __ATOMIC_RELAXED);
   } else if (h && (!s || h != s->hdr)) {
     slow6(SYS_munmap, (long)h, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   }
@@ -594,10 +606,15 @@ slow:
  *    gconv cache, opendir and more: dozens of opens in every program that sets its
  *    locale; glibc 2.36's code on x86_64 (sub $0x58,%rsp; mov %esi,%r10d;
  *    mov %rdx,0x30(%rsp)).
+ *  - execve, behind execvp, execvpe, posix_spawn and posix_spawnp (a PATH search's
+ *    failing tries: "execs of paths that do not exist" above); the plain wrapper.
  * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
   return do_fstatat(dirfd, path, st, flags);
 }
+
+/* libc's execve, behind execvp and posix_spawn: the recorder's, reached directly */
+static int libc_execve(const char *path, char *const argv[], char *const envp[]) __attribute__((alias("execve"), copy(execve)));
 
 /* __open_nocancel takes open's arguments: the recorder's open, reached directly (not
  * through the symbol, which another library could interpose) */
@@ -611,9 +628,13 @@ __attribute__((constructor)) static void redirect_libc(void) {
   static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax }, { cmp_rax, sizeof cmp_rax } };
   static const unsigned char open_236[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54, 0x24, 0x30 };
   static const struct rec_code open_codes[] = { { open_236, sizeof open_236 } };
+  /* mov $SYS_execve, %eax; syscall; cmp $-4095, %rax; jae <error>; ret */
+  static const unsigned char plain_execve[] = { 0xb8, SYS_execve, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x73, 0x01, 0xc3 };
+  static const struct rec_code execve_codes[] = { { plain_execve, sizeof plain_execve } };
   const struct rec_redirect list[] = {
     { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
     { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
+    { "execve", execve_codes, 1, (void *)libc_execve },
   };
   if (!fast()) return;
   rec_redirect(list, sizeof list / sizeof list[0], gate6);
@@ -655,6 +676,73 @@ EXPORT ssize_t readlink(const char *path, char *buf, size_t size) {
 EXPORT ssize_t readlinkat(int dirfd, const char *path, char *buf, size_t size) {
   return do_readlinkat(dirfd, path, buf, size);
 }
+
+/* ---- execs of paths that do not exist ----
+ * A search along PATH (execvp, posix_spawnp: gcc looking for `as`, make running a
+ * command) tries execve in each directory before the one that holds the program, and
+ * each failing try was a notification. The recorder first asks the kernel from the gate
+ * whether the path exists for this process (faccessat2 F_OK with the effective ids: the
+ * lookup execve makes, with the same root and cwd) and answers ENOENT or ENOTDIR itself.
+ * Every exec of a path that exists is notified as before. A failed exec changes nothing
+ * and is recorded by neither path. Libc's own execve (behind execvp, execvpe and
+ * posix_spawn) reaches this too (redirect_libc below). Only the gate is needed, so a
+ * vfork child (posix_spawn's, a shell's) is answered here too. */
+static long exec_missing(const char *path) {
+  if (!path || !gate_mapped()) return 0;
+  long r = gate6(SYS_faccessat2, AT_FDCWD, (long)path, F_OK, AT_EACCESS, 0, 0);
+  return r == -ENOENT || r == -ENOTDIR ? r : 0;
+}
+
+EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
+  long missing = exec_missing(path);
+  if (missing) return (int)set_errno(missing);
+  return (int)set_errno(slow6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0));
+}
+
+/* ---- waits that find nothing to reap ----
+ * A shell waits for each command twice: once blocking, and once more with WNOHANG to see
+ * whether another child ended (dash's answer is ECHILD); make polls the same way. A wait
+ * that reaps nothing changes nothing uwrx-init keeps (a reaped child's clock is joined
+ * into its parent's, docs/reproducibility.md), so such a wait needs no notification: the
+ * recorder first asks the kernel from the gate with waitid(WNOWAIT), which reaps nothing,
+ * and answers "none" (0) or the error (ECHILD) itself. When a child can be reaped, and for
+ * every wait that may block, the wait4 goes to the notification path as before. */
+#define WAIT4_OPTIONS (WNOHANG | WUNTRACED | WCONTINUED | __WNOTHREAD | __WCLONE | __WALL)
+
+/* 1: nothing to reap, wait4 answers 0; a negative errno: wait4 fails with it; 2: ask the
+ * kernel (notified). */
+static int probe_no_reap(pid_t pid, int options) {
+  if (!(options & WNOHANG) || (options & ~WAIT4_OPTIONS) || pid == INT_MIN) return 2;
+  int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
+  if (s == UNSET) {
+    setup();
+    s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
+  }
+  if (s != ON) return 2; /* no gate in this image */
+  /* wait4's pid as waitid's id: -1 any child, 0 or -pgid a process group */
+  idtype_t type = pid == -1 ? P_ALL : pid <= 0 ? P_PGID : P_PID;
+  id_t id = pid == -1 ? 0 : pid < 0 ? (id_t)-pid : (id_t)pid;
+  int wopts = WEXITED | WNOHANG | WNOWAIT | ((options & WUNTRACED) ? WSTOPPED : 0) |
+              (options & (WCONTINUED | __WNOTHREAD | __WCLONE | __WALL));
+  siginfo_t info;
+  memset(&info, 0, sizeof info);
+  long r = gate6(SYS_waitid, type, id, (long)&info, wopts, 0, 0);
+  if (r == -ECHILD) return -ECHILD;
+  if (r != 0 || info.si_pid != 0) return 2;
+  return 1;
+}
+
+static pid_t do_wait4(pid_t pid, int *status, int options, struct rusage *usage) {
+  int probe = probe_no_reap(pid, options);
+  if (probe == 1) return 0; /* as wait4 answers: status and usage untouched */
+  if (probe < 0) return (pid_t)set_errno(probe);
+  return (pid_t)set_errno(slow6(SYS_wait4, pid, (long)status, options, (long)usage, 0, 0));
+}
+
+EXPORT pid_t wait4(pid_t pid, int *status, int options, struct rusage *usage) { return do_wait4(pid, status, options, usage); }
+EXPORT pid_t wait3(int *status, int options, struct rusage *usage) { return do_wait4(-1, status, options, usage); }
+EXPORT pid_t waitpid(pid_t pid, int *status, int options) { return do_wait4(pid, status, options, NULL); }
+EXPORT pid_t __waitpid(pid_t pid, int *status, int options) { return do_wait4(pid, status, options, NULL); }
 
 /* ---- clocks ----
  * While uwrx-init leases the clocks to the process (uwrx_recorder.h, clocks.c), a read

@@ -37,7 +37,7 @@ static int matches(const unsigned char *entry, const struct rec_redirect *r) {
 
 #define REDIRECTS_MAX 8
 /* The widest range of code made writable at once for several entries. */
-#define REDIRECT_SPAN_MAX (64 * 1024)
+#define REDIRECT_SPAN_MAX (256 * 1024)
 
 /* Writes the jumps of `n` entries, all within [page, page + span), with every signal
  * blocked; returns how many were written and made executable again. */

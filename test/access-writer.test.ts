@@ -1,0 +1,156 @@
+// The merger's two access writers (native, the default, and TypeScript) must write the
+// same perfetto file and accesses.tsv byte for byte: checked on the input of a real run
+// (UWRX_DEBUG_MERGER_INPUT) with escaped paths, repeated accesses, several processes and
+// threads, merged again both ways and compared with each other and with the record.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { Merger, type MergerOptions } from '../src/actors/merger.js';
+import { readMergerInput } from '../src/record/merger-input.js';
+import { parseAccessIndex } from '../src/record/accesses.js';
+import { readTrace } from '../src/record/trace.js';
+import { encodeEvent, joinArgv, type TraceEvent } from '../src/protocol/events.js';
+import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
+
+// Names with a tab, a newline, a backslash, bytes that are not UTF-8 and UTF-8 that is
+// not ASCII; each stat'ed twice by one process (repeats), listed, probed when missing,
+// by processes in parallel and by threads of one process.
+const SCRIPT = String.raw`
+set -e
+mkdir d
+cd d
+touch "tab$(printf '\t')x" "back\\slash" "new
+line" "$(printf '\377\376')" "$(printf '\303\251t\303\251')" plain
+cd ..
+stat d/* d/* > /dev/null
+ls -la d > /dev/null &
+find d /usr/include/linux -maxdepth 1 > /dev/null &
+cat d/plain d/missing-one 2> /dev/null || true
+wait
+python3 -c '
+import os, threading
+def probe(n):
+    for _ in range(3):
+        for name in os.listdir(b"d"):
+            os.stat(b"d/" + name)
+        try:
+            os.stat("d/missing-%d" % n)
+        except FileNotFoundError:
+            pass
+threads = [threading.Thread(target=probe, args=(n,)) for n in range(4)]
+for t in threads: t.start()
+for t in threads: t.join()
+'
+`;
+
+function mergeAgain(log: string, out: string, options: Partial<MergerOptions>): { perfetto: Buffer; accesses: Buffer } {
+  const input = readMergerInput(log);
+  const merger = new Merger({ output: `${out}.perfetto`, accessIndex: `${out}.tsv`, clocks: input.clocks, ...options });
+  input.replay(merger);
+  const stats = merger.finish();
+  if (stats.errors.length) throw new Error(stats.errors.join('; '));
+  return { perfetto: readFileSync(`${out}.perfetto`), accesses: readFileSync(`${out}.tsv`) };
+}
+
+test('native and TypeScript access writers give the same record of a real run, byte for byte', async (t) => {
+  const dir = scratchDir('uwrx-access-writer-');
+  const log = path.join(dir, 'merger-input');
+  const r = await uwrx(['run', '--fast-path', '--', 'sh', '-c', SCRIPT], {
+    cwd: dir,
+    env: { ...process.env, UWRX_DEBUG_MERGER_INPUT: log },
+  });
+  t.is(r.status, 0, r.stderr);
+  const attempt = lastAttempt(dir);
+  const recorded = { perfetto: readFileSync(path.join(attempt, 'perfetto')), accesses: readFileSync(path.join(attempt, 'accesses.tsv')) };
+
+  const native = mergeAgain(log, path.join(dir, 'native'), { nativeAccesses: true });
+  const ts = mergeAgain(log, path.join(dir, 'ts'), { nativeAccesses: false });
+  t.true(native.perfetto.equals(ts.perfetto), 'perfetto: native and TypeScript');
+  t.true(native.accesses.equals(ts.accesses), 'accesses.tsv: native and TypeScript');
+  t.true(native.perfetto.equals(recorded.perfetto), 'perfetto: merged again as in the run');
+  t.true(native.accesses.equals(recorded.accesses), 'accesses.tsv: merged again as in the run');
+
+  // small chunks (a chunk fills within a run of records) and little buffering (runs cut
+  // short of the watermark): still the same bytes both ways
+  for (const options of [{ chunkBytes: 2048 }, { maxBuffered: 40 }]) {
+    const n = mergeAgain(log, path.join(dir, 'native-small'), { ...options, nativeAccesses: true });
+    const s = mergeAgain(log, path.join(dir, 'ts-small'), { ...options, nativeAccesses: false });
+    t.true(n.perfetto.equals(s.perfetto), `perfetto with ${JSON.stringify(options)}`);
+    t.true(n.accesses.equals(s.accesses), `accesses.tsv with ${JSON.stringify(options)}`);
+  }
+
+  // the input had what the comparison is meant to cover
+  const text = recorded.accesses.toString('latin1');
+  for (const escaped of ['d/tab\\tx', 'd/back\\\\slash', 'd/new\\nline', 'd/\\xff\\xfe', 'd/\u00c3\u00a9t\u00c3\u00a9']) {
+    t.true(text.includes(escaped), `accesses.tsv has ${escaped}`);
+  }
+  const entries = parseAccessIndex(recorded.accesses.toString('utf8'));
+  t.true(entries.some((e) => e.count > 1), 'repeated accesses counted');
+  t.true(entries.some((e) => e.op === 'missing'), 'missing paths');
+  t.true(new Set(entries.map((e) => e.pid)).size >= 5, 'several processes');
+  const trace = readTrace(path.join(attempt, 'perfetto'));
+  t.deepEqual(trace.problems, []);
+  // (threads: every record of this run carries its process's pid as tid, so the tracks
+  // of several threads are covered by merger.test.ts)
+  const probed = trace.events.filter((e) => e.type === 'access' && /\/d\/missing-[0-3]$/.test(String(e.args.path)));
+  t.is(new Set(probed.map((e) => String(e.args.path))).size, 4, 'the threads\' probes');
+});
+
+test('access records larger than the chunk has room for: the same bytes both ways', (t) => {
+  const dir = scratchDir('uwrx-access-writer-');
+  // paths of 60,000 bytes that escape to four times their length, many in a row, in
+  // chunks larger than the writer's first buffer
+  const events: TraceEvent[] = [{ type: 'exec', pid: 2, tid: 2, time: 10, result: 0, path: Buffer.from('/bin/x'), argv: joinArgv(['/bin/x']) } as TraceEvent];
+  for (let i = 0; i < 12; i++) {
+    const p = Buffer.alloc(60_000, 0x01);
+    p.writeUInt32BE(i, 0);
+    events.push({ type: 'access', pid: 2, tid: 2, time: 20 + i, op: 2, flags: 0, result: 0, count: 1, path: p } as TraceEvent);
+  }
+  const bytes = Buffer.concat(events.map((ev) => encodeEvent(ev)));
+  const out = (nativeAccesses: boolean) => {
+    const file = path.join(dir, String(nativeAccesses));
+    const merger = new Merger({ output: `${file}.perfetto`, accessIndex: `${file}.tsv`, clocks: { boottime: 1, realtime: 2 }, chunkBytes: 8 << 20, nativeAccesses });
+    merger.records(2, bytes);
+    t.deepEqual(merger.finish().errors, []);
+    return [readFileSync(`${file}.perfetto`), readFileSync(`${file}.tsv`)] as const;
+  };
+  const [np, nt] = out(true);
+  const [sp, st] = out(false);
+  t.true(np.equals(sp));
+  t.true(nt.equals(st));
+  t.is(parseAccessIndex(nt.toString('utf8')).length, 13);
+});
+
+test('paths of every byte, valid and broken UTF-8: the same escapes both ways', (t) => {
+  const dir = scratchDir('uwrx-access-writer-');
+  let seed = 7;
+  const rand = (n: number) => {
+    seed = (seed * 1103515245 + 12345) % 2 ** 31;
+    return seed % n;
+  };
+  const pieces = [[0x5c], [0x7f], [0x1f], [0x20], [0x7e], [0xc3, 0xa9], [0xe2, 0x82, 0xac], [0xf0, 0x9f, 0x98, 0x80], [0xed, 0xa0, 0x80], [0xc0, 0xaf], [0xf4, 0x90, 0x80, 0x80], [0xe2, 0x82], [0x80]];
+  const events: TraceEvent[] = [{ type: 'exec', pid: 2, tid: 2, time: 10, result: 0, path: Buffer.from('/bin/x'), argv: joinArgv(['/bin/x']) } as TraceEvent];
+  for (let b = 0; b < 256; b++) events.push({ type: 'access', pid: 2, tid: 2, time: 20, op: 2, flags: 0, result: 0, count: 1, path: Buffer.from([0x2f, b, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, 0x61, b]) } as TraceEvent);
+  for (let i = 0; i < 2000; i++) {
+    const bytes: number[] = [];
+    for (let k = rand(12); k > 0; k--) bytes.push(...(rand(3) === 0 ? [0x20 + rand(95)] : rand(2) ? pieces[rand(pieces.length)]! : [rand(256)]));
+    // results that are failed lookups, errors, and ops beyond the known ones
+    const result = [0, -2, -20, -13, 3][rand(5)]!;
+    events.push({ type: 'access', pid: 2, tid: 2, time: 30 + i, op: rand(8), flags: rand(3) - 1, result, count: rand(3), path: Buffer.from(bytes) } as TraceEvent);
+  }
+  const bytes = Buffer.concat(events.map((ev) => encodeEvent(ev)));
+  const out = (nativeAccesses: boolean) => {
+    const file = path.join(dir, String(nativeAccesses));
+    const merger = new Merger({ output: `${file}.perfetto`, accessIndex: `${file}.tsv`, clocks: { boottime: 1, realtime: 2 }, nativeAccesses });
+    merger.records(2, bytes);
+    const stats = merger.finish();
+    t.deepEqual(stats.errors, []);
+    return [readFileSync(`${file}.perfetto`), readFileSync(`${file}.tsv`), stats] as const;
+  };
+  const [np, nt, ns] = out(true);
+  const [sp, st, ss] = out(false);
+  t.deepEqual(ns, ss);
+  t.true(np.equals(sp), 'perfetto');
+  t.true(nt.equals(st), 'accesses.tsv');
+  t.true(ns.repeatedAccesses > 0);
+});
