@@ -3,10 +3,9 @@
 // across forks, waits, threads and exec; a replay gives the same values on either path.
 import test from 'ava';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { ensureCommands } from './helpers/packages.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { sameOnBothPaths, scratchDir, uwrx } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ strace: 'strace' });
 
@@ -14,20 +13,8 @@ test('reads answered in process give the values of the notification path, on cap
   const probe = buildDriver('clock_lease', ['test/native/clock_lease.c'], ['-pthread']);
   const dir = scratchDir('uwrx-clock-lease-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const run = async (args: string[]) => {
-    const r = await uwrx(['run', '--quiet', ...args, '--', probe, '/bin/date'], { cwd: dir });
-    t.is(r.status, 0, r.stderr);
-    return r.stdout;
-  };
-  const captured = await run(['--no-fast-path']);
+  const captured = await sameOnBothPaths(t, dir, [probe, '/bin/date'], ['--time', 'frozen']);
   t.regex(captured, /^child 2 \d+ \d+$/m);
-  const attempt = path.join(dir, 'build', '0', '0');
-  t.is(await run(['--fast-path', '--replay', attempt]), captured, 'in process, the same values');
-  t.is(await run(['--no-fast-path', '--replay', attempt]), captured, 'notified again, the same values');
-  // and the other way round: a capture in process, replayed through notifications
-  const fastCapture = await run(['--fast-path', '--time', 'frozen']);
-  const fastAttempt = path.join(dir, 'build', '10', '0'); // the next step
-  t.is(await run(['--no-fast-path', '--replay', fastAttempt]), fastCapture);
 });
 
 test('in process, clock reads make no system call; notified, every read is one', async (t) => {

@@ -4,10 +4,9 @@
 // still goes through uwrx-init, which joins the child's clock.
 import test from 'ava';
 import { rmSync } from 'node:fs';
-import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { ensureCommands } from './helpers/packages.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { sameOnBothPaths, scratchDir, uwrx } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ strace: 'strace' });
 
@@ -15,23 +14,13 @@ test('polls answered in process give the answers and clocks of the notification 
   const probe = buildDriver('wait_poll', ['test/native/wait_poll.c']);
   const dir = scratchDir('uwrx-wait-poll-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
-  const run = async (args: string[]) => {
-    const r = await uwrx(['run', '--quiet', ...args, '--', probe], { cwd: dir });
-    t.is(r.status, 0, r.stderr);
-    return r.stdout;
-  };
-  const captured = await run(['--no-fast-path']);
+  const captured = await sameOnBothPaths(t, dir, [probe]);
   t.regex(captured, /^no children: -1 No child processes$/m);
   t.regex(captured, /^running, own group: 0$/m);
   t.regex(captured, /^not a child: -1 No child processes$/m);
   t.regex(captured, /^status untouched: -1$/m);
   t.regex(captured, /^exit 7, clock \d+$/m);
   t.regex(captured, /^exit 3, clock \d+$/m);
-  const attempt = path.join(dir, 'build', '0', '0');
-  t.is(await run(['--fast-path', '--replay', attempt]), captured, 'in process, the same answers and clocks');
-  const fastCapture = await run(['--fast-path']);
-  const fastAttempt = path.join(dir, 'build', '10', '0');
-  t.is(await run(['--no-fast-path', '--replay', fastAttempt]), fastCapture, 'notified again, the same');
 });
 
 test('a shell\'s poll after each command is made from the gate, not notified', async (t) => {

@@ -3,6 +3,8 @@ import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
+import type { ExecutionContext } from 'ava';
+import { runUwrx } from '../../src/scenarios/index.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const uwrxBin = path.join(repoRoot, 'bin', 'uwrx');
@@ -32,4 +34,28 @@ export function lastAttempt(cwd: string, step = '0'): string {
   const dir = path.join(cwd, 'build', step);
   const attempts = readdirSync(dir).filter((n) => /^\d+$/.test(n)).map(Number).sort((a, b) => a - b);
   return path.join(dir, String(attempts[attempts.length - 1]));
+}
+
+/**
+ * For the answers uwrx gives both inside the process (the fast path) and through
+ * notifications: runs `command` (`uwrx run --quiet`, in dir's default build directory,
+ * a fresh one) captured on the notification path, replays that capture in process and
+ * notified, then captures in process (with `fastOptions`) and replays that notified;
+ * each replay must print what its capture printed. Returns the first capture's stdout
+ * for the caller's own checks.
+ */
+export async function sameOnBothPaths(t: ExecutionContext, dir: string, command: string[], fastOptions: string[] = []): Promise<string> {
+  const run = async (options: string[]) => {
+    const r = await runUwrx(['run', '--quiet', ...options, '--', ...command], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    return r.stdout;
+  };
+  const captured = await run(['--no-fast-path']);
+  const attempt = path.join(dir, 'build', '0', '0');
+  t.is(await run(['--fast-path', '--replay', attempt]), captured, 'replayed in process: the same');
+  t.is(await run(['--no-fast-path', '--replay', attempt]), captured, 'replayed notified: the same');
+  const fastCapture = await run(['--fast-path', ...fastOptions]);
+  // the next step's first attempt
+  t.is(await run(['--no-fast-path', '--replay', path.join(dir, 'build', '10', '0')]), fastCapture, 'a capture in process, replayed notified');
+  return captured;
 }

@@ -159,8 +159,9 @@ void trace_enable_recorder(bool on);
  * installation answers the notification. */
 void trace_handle_recorder(struct notif_ctx *ctx);
 /* UWRX_CTL_EXEC_START with the shim's state page at `state` (uwrx_recorder.h): puts the
- * recorder buffer in as a descriptor of the target and writes its number there. */
-void trace_put_recorder(struct notif_ctx *ctx, uint64_t state);
+ * recorder buffer in as a descriptor of the target; returns its number there (the caller
+ * writes it on the state page), or -1. */
+int32_t trace_put_recorder(struct notif_ctx *ctx, uint64_t state);
 
 /* ---- network (net.c): sockets for the DNS and proxy actors ---- */
 

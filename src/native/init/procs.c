@@ -702,7 +702,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   }
   e->tid = req->pid;
   e->time = ctx->time;
-  e->old_mm = fcntl(memfd, F_DUPFD_CLOEXEC, 3);
+  e->old_mm = -1;
   e->path = target_read_string(memfd, a.path.addr, 4096);
   if (e->path && a.path.dirfd != AT_FDCWD && (e->path[0] != '/' || (!e->path[0] && (a.flags & AT_EMPTY_PATH)))) {
     char link[64];
@@ -730,6 +730,10 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
     free_exec(e);
     return VERDICT_CONTINUE;
   }
+  /* the descriptor read from stays: opened before the exec, it names the old image
+   * (old_image_gone); the handler loop then has none to close */
+  e->old_mm = memfd;
+  ctx->memfd = -1;
   pthread_mutex_lock(&g.lock);
   procs_exec_seen(ctx->proc, e);
   pthread_mutex_unlock(&g.lock);

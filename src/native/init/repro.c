@@ -5,6 +5,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -221,16 +222,31 @@ static enum verdict on_getrandom(struct notif_ctx *ctx) {
 bool repro_exec_start(struct notif_ctx *ctx) {
   const __u64 *a = ctx->req->data.args;
   if (ctx->proc) ctx->proc->repro.vdso_hidden = true; /* the shim removed it */
-  if (config.enabled && ctx->proc && a[1] && a[2] == 16) {
-    uint8_t bytes[16];
+  /* what goes into the target, written with one call: the AT_RANDOM bytes, then the
+   * number of the recorder buffer's descriptor on the shim's state page */
+  struct iovec local[2], remote[2];
+  int n = 0;
+  uint8_t bytes[16];
+  bool at_random = config.enabled && ctx->proc && a[1] && a[2] == 16;
+  if (at_random) {
     pthread_mutex_lock(&g.lock);
     uwrx_proc_rng_at_random(&ctx->proc->repro.rng, bytes);
     pthread_mutex_unlock(&g.lock);
-    if (!target_write(ctx, a[1], bytes, sizeof bytes)) return false;
+    local[n] = (struct iovec){ bytes, sizeof bytes };
+    remote[n++] = (struct iovec){ (void *)(uintptr_t)a[1], sizeof bytes };
   }
   /* the recorder buffer in the same round trip (uwrx_control.h) */
-  if (a[3]) trace_put_recorder(ctx, a[3]);
-  return true;
+  int32_t theirs = a[3] ? trace_put_recorder(ctx, a[3]) : -1;
+  if (theirs >= 0) {
+    local[n] = (struct iovec){ &theirs, sizeof theirs };
+    remote[n++] = (struct iovec){ (void *)(uintptr_t)(a[3] + offsetof(struct uwrx_ldso_state, recorder_fd)), sizeof theirs };
+  }
+  if (n == 0) return true;
+  if (!notif_id_valid(ctx->req->id)) return !at_random;
+  ssize_t wrote = process_vm_writev(ctx->req->pid, local, (unsigned long)n, remote, (unsigned long)n, 0);
+  /* a state page that cannot be written leaves the descriptor there: the process's own
+   * buffer, closed at its next exec */
+  return !at_random || wrote >= (ssize_t)sizeof bytes;
 }
 
 static enum verdict on_control(struct notif_ctx *ctx) {

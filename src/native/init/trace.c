@@ -111,15 +111,13 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
   close(fd);
 }
 
-void trace_put_recorder(struct notif_ctx *ctx, uint64_t state) {
+int32_t trace_put_recorder(struct notif_ctx *ctx, uint64_t state) {
   int fd = recorder_file(ctx, state + offsetof(struct uwrx_ldso_state, clock_reads), true);
-  if (fd < 0) return;
+  if (fd < 0) return -1;
   struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .srcfd = (uint32_t)fd, .newfd = 0, .newfd_flags = O_CLOEXEC };
   int32_t theirs = (int32_t)ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
   close(fd);
-  /* a state page that cannot be written leaves the descriptor there: the process's own
-   * buffer, closed at its next exec */
-  if (theirs >= 0) target_write(ctx, state + offsetof(struct uwrx_ldso_state, recorder_fd), &theirs, sizeof theirs);
+  return theirs >= 0 ? theirs : -1;
 }
 
 void trace_hold(struct proc *p) { __atomic_add_fetch(&p->trace_users, 1, __ATOMIC_SEQ_CST); }

@@ -18,6 +18,9 @@
  *    opens, access, readlink, stat calls that fail, and successful stats of files whose
  *    shown time is their own (uwrx_stat_times.h); other successful stats are made again
  *    on the notification path, which squashes their times.
+ * Two calls are answered here without any recorder state, from the gate alone (so in a
+ * vfork child too): an exec of a path that does not exist, and a WNOHANG wait that finds
+ * nothing to reap; neither changes anything uwrx-init keeps or records.
  * Nothing here allocates memory, takes a lock or uses signals. */
 #include <dlfcn.h>
 #include <errno.h>
@@ -608,10 +611,17 @@ slow:
  *    mov %rdx,0x30(%rsp)).
  *  - execve, behind execvp, execvpe, posix_spawn and posix_spawnp (a PATH search's
  *    failing tries: "execs of paths that do not exist" above); the plain wrapper.
+ *  - getrandom, which malloc calls once per process for its tcache key: the main
+ *    thread's call is answered from the leased stream below, without a notification.
  * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
   return do_fstatat(dirfd, path, st, flags);
 }
+
+/* libc's getrandom, behind malloc's first use (its tcache key) and arc4random: the
+ * recorder's, reached directly */
+EXPORT ssize_t getrandom(void *buf, size_t len, unsigned int flags);
+static ssize_t libc_getrandom(void *buf, size_t len, unsigned int flags) __attribute__((alias("getrandom"), copy(getrandom)));
 
 /* libc's execve, behind execvp and posix_spawn: the recorder's, reached directly */
 static int libc_execve(const char *path, char *const argv[], char *const envp[]) __attribute__((alias("execve"), copy(execve)));
@@ -625,16 +635,24 @@ __attribute__((constructor)) static void redirect_libc(void) {
   static const unsigned char cmp_eax[] = { PLAIN_FSTATAT, 0x3d, 0x00, 0xf0, 0xff, 0xff };
   static const unsigned char cmp_rax[] = { PLAIN_FSTATAT, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff };
 #undef PLAIN_FSTATAT
-  static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax }, { cmp_rax, sizeof cmp_rax } };
+  static const struct rec_code fstatat_codes[] = { { cmp_eax, sizeof cmp_eax, NULL }, { cmp_rax, sizeof cmp_rax, NULL } };
   static const unsigned char open_236[] = { 0x48, 0x83, 0xec, 0x58, 0x41, 0x89, 0xf2, 0x48, 0x89, 0x54, 0x24, 0x30 };
-  static const struct rec_code open_codes[] = { { open_236, sizeof open_236 } };
+  static const struct rec_code open_codes[] = { { open_236, sizeof open_236, NULL } };
   /* mov $SYS_execve, %eax; syscall; cmp $-4095, %rax; jae <error>; ret */
   static const unsigned char plain_execve[] = { 0xb8, SYS_execve, 0, 0, 0, 0x0f, 0x05, 0x48, 0x3d, 0x01, 0xf0, 0xff, 0xff, 0x73, 0x01, 0xc3 };
-  static const struct rec_code execve_codes[] = { { plain_execve, sizeof plain_execve } };
+  static const struct rec_code execve_codes[] = { { plain_execve, sizeof plain_execve, NULL } };
+  /* cmpb $0, __libc_single_threaded(%rip); je <cancellable call>; mov $SYS_getrandom, %eax;
+   * syscall: glibc 2.36's, the displacement left out */
+  static const unsigned char single_getrandom[] = { 0x80, 0x3d, 0, 0, 0, 0, 0x00, 0x74, 0x17, 0xb8,
+                                                    SYS_getrandom & 0xff, SYS_getrandom >> 8, 0, 0, 0x0f, 0x05 };
+  static const unsigned char single_getrandom_mask[] = { 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
+                                                         0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+  static const struct rec_code getrandom_codes[] = { { single_getrandom, sizeof single_getrandom, single_getrandom_mask } };
   const struct rec_redirect list[] = {
     { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
     { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
     { "execve", execve_codes, 1, (void *)libc_execve },
+    { "getrandom", getrandom_codes, 1, (void *)libc_getrandom },
   };
   if (!fast()) return;
   rec_redirect(list, sizeof list / sizeof list[0], gate6);
@@ -712,13 +730,7 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
 /* 1: nothing to reap, wait4 answers 0; a negative errno: wait4 fails with it; 2: ask the
  * kernel (notified). */
 static int probe_no_reap(pid_t pid, int options) {
-  if (!(options & WNOHANG) || (options & ~WAIT4_OPTIONS) || pid == INT_MIN) return 2;
-  int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
-  if (s == UNSET) {
-    setup();
-    s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
-  }
-  if (s != ON) return 2; /* no gate in this image */
+  if (!(options & WNOHANG) || (options & ~WAIT4_OPTIONS) || pid == INT_MIN || !gate_mapped()) return 2;
   /* wait4's pid as waitid's id: -1 any child, 0 or -pgid a process group */
   idtype_t type = pid == -1 ? P_ALL : pid <= 0 ? P_PGID : P_PID;
   id_t id = pid == -1 ? 0 : pid < 0 ? (id_t)-pid : (id_t)pid;

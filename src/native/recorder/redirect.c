@@ -29,15 +29,22 @@ static int alone(long (*sys)(long, long, long, long, long, long, long)) {
   return sys(SYS_unshare, CLONE_VM, 0, 0, 0, 0, 0) == 0;
 }
 
+static int same_code(const unsigned char *entry, const struct rec_code *c) {
+  if (!c->mask) return memcmp(entry, c->bytes, c->len) == 0;
+  for (size_t k = 0; k < c->len; k++)
+    if ((entry[k] & c->mask[k]) != (c->bytes[k] & c->mask[k])) return 0;
+  return 1;
+}
+
 static int matches(const unsigned char *entry, const struct rec_redirect *r) {
   for (size_t i = 0; i < r->ncodes; i++)
-    if (r->codes[i].len >= JUMP_SIZE && memcmp(entry, r->codes[i].bytes, r->codes[i].len) == 0) return 1;
+    if (r->codes[i].len >= JUMP_SIZE && same_code(entry, &r->codes[i])) return 1;
   return 0;
 }
 
 #define REDIRECTS_MAX 8
 /* The widest range of code made writable at once for several entries. */
-#define REDIRECT_SPAN_MAX (256 * 1024)
+#define REDIRECT_SPAN_MAX (1024 * 1024)
 
 /* Writes the jumps of `n` entries, all within [page, page + span), with every signal
  * blocked; returns how many were written and made executable again. */

@@ -11,6 +11,8 @@
 struct rec_code {
   const unsigned char *bytes;
   size_t len;
+  const unsigned char *mask; /* NULL: every byte compared; else only where the mask is 0xff
+                                (a displacement that differs between builds) */
 };
 struct rec_redirect {
   const char *symbol;

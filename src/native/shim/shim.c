@@ -64,13 +64,11 @@ __attribute__((noreturn)) static void replay_skipped(long decision) {
  * original bytes back (nothing else runs yet: no thread, no signal handler). */
 static int prepare_ldso_hook(void) {
   static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret: as recorder.c */
-  long g = shim_syscall6(SYS_mmap, (long)UWRX_GATE_ADDR, 4096, PROT_READ_ | PROT_WRITE_,
+  /* both pages in one mapping (the state page follows the gate page); the gate's
+   * protection changes alone */
+  long g = shim_syscall6(SYS_mmap, (long)UWRX_GATE_ADDR, 2 * 4096, PROT_READ_ | PROT_WRITE_,
                          MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_NOREPLACE_, -1, 0);
-  long st = g == (long)UWRX_GATE_ADDR
-                ? shim_syscall6(SYS_mmap, (long)UWRX_LDSO_STATE_ADDR, 4096, PROT_READ_ | PROT_WRITE_,
-                                MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_NOREPLACE_, -1, 0)
-                : -1;
-  if (g == (long)UWRX_GATE_ADDR && st == (long)UWRX_LDSO_STATE_ADDR) {
+  if (g == (long)UWRX_GATE_ADDR) {
     unsigned char *code = (unsigned char *)UWRX_GATE_ADDR;
     for (unsigned i = 0; i < sizeof gate_code; i++) code[i] = gate_code[i];
     if (shim_syscall3(SYS_mprotect, (long)UWRX_GATE_ADDR, 4096, PROT_READ_ | PROT_EXEC_) == 0) {
@@ -80,8 +78,8 @@ static int prepare_ldso_hook(void) {
       return 1;
     }
   }
-  if (g == (long)UWRX_GATE_ADDR) shim_syscall3(SYS_munmap, g, 4096, 0);
-  if (st == (long)UWRX_LDSO_STATE_ADDR) shim_syscall3(SYS_munmap, st, 4096, 0);
+  /* taken (EEXIST), or an old kernel that took the address as a hint */
+  if ((unsigned long)g < -4096UL) shim_syscall3(SYS_munmap, g, 2 * 4096, 0);
   for (uint32_t i = 0; i < shim_info.sites && i < UWRX_SHIM_MAX_SITES; i++) {
     unsigned char *site = (unsigned char *)__ehdr_start + shim_info.site_delta[i];
     uint64_t code = shim_info.site_code[i];
