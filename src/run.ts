@@ -189,12 +189,12 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const stepOptions = { net: settled.net, parents, ...settings.stepOptions };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
-    for (const dir of [paths.stepDir, paths.attemptDir]) {
-      await writeStepCommand(dir, settled.argv);
-      await writeStepOptions(dir, stepOptions);
-    }
-    await linkParents(paths.attemptDir, parents);
-    const runDir = await fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+    // independent files: written at once, not one thread-pool round trip after another
+    const [runDir] = await Promise.all([
+      fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`)),
+      linkParents(paths.attemptDir, parents),
+      ...[paths.stepDir, paths.attemptDir].flatMap((dir) => [writeStepCommand(dir, settled.argv), writeStepOptions(dir, stepOptions)]),
+    ]);
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
@@ -221,16 +221,19 @@ export class RunHandle extends EventEmitter<RunEvents> {
       this.sandbox?.terminate(0);
     });
     let outcome: SandboxOutcome;
-    // The run directory (not part of the record) goes once the record is written: after a
-    // success, while the actors stop, awaited before the run returns. Earlier, its many
-    // small calls would queue on the thread pool before the record's.
-    const cleanup = async () => {
-      if (this.sandbox) await this.sandbox.cleanup();
-      else {
-        removeTracesDir(runDir);
-        await removeTree(runDir);
-      }
-    };
+    // The run directory (not part of the record) goes once the features have finished the
+    // record (the uppers are in it): beside the status write and the actors' stop, and
+    // awaited before the run returns. Its removal is one job on the thread pool (removeTree),
+    // so it does not queue before the record's own calls. Started once, whoever asks.
+    let cleaning: Promise<void> | undefined;
+    const cleanup = (): Promise<void> =>
+      (cleaning ??= (async () => {
+        if (this.sandbox) await this.sandbox.cleanup();
+        else {
+          removeTracesDir(runDir);
+          await removeTree(runDir);
+        }
+      })());
     try {
       // Workers read what they need from disk when they need it, so they start first and
       // boot (Node, imports) while the record is written and the tree starts.
@@ -262,6 +265,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         await f.hooks.finish?.(run, { sandbox: outcome, actorFailure });
       }
       if (actorFailure) throw actorFailure;
+      cleanup().catch(() => undefined);
     } catch (caught) {
       // the actor's failure is the cause of whatever failed after it
       const err = recordLost(actorFailure ?? caught, paths.attemptDir);

@@ -42,6 +42,17 @@ async function listNumericEntries(dir: string): Promise<number[]> {
  * mkdir reports ENOENT under an existing parent (e.g. below /proc). */
 export async function makeDirectories(dir: string, role: string): Promise<void> {
   const abs = path.resolve(dir);
+  // the usual cases in one or two calls: it is there, or only its last part is missing
+  const there = await fs.stat(abs).catch(() => undefined);
+  if (there?.isDirectory()) return;
+  if (!there) {
+    try {
+      await fs.mkdir(abs);
+      return;
+    } catch {
+      // the walk below says what stands in the way
+    }
+  }
   const parts = abs.split('/').filter(Boolean);
   let current = '/';
   for (const part of parts) {
