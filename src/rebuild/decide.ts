@@ -40,7 +40,7 @@ export class ReplayPolicy {
    * is as the layers below show it until its overlay is touched, so it is looked at
    * once per run instead of once per compared process (the toolchain's headers are
    * compared for every compile). By operation, then path: the value and its mount point. */
-  private readonly settled = new Map<Input[0] | 'dir', Map<string, { now: Now; mount: string }>>();
+  private readonly settled = new Map<Input[0], Map<string, { now: Now; mount: string }>>();
   /** Directories of the sandbox known to be no symbolic link (checked once). */
   private readonly plainDirs = new Set<string>();
   /** The overlays of the decision being made (mount points, longest first) and the
@@ -123,7 +123,7 @@ export class ReplayPolicy {
   }
 
   /** What `op` finds at `file` now: remembered while its overlay stays untouched. */
-  private now(op: Input[0] | 'dir', file: string, root: string): Now {
+  private now(op: Input[0], file: string, root: string): Now {
     let settled = this.settled.get(op);
     if (!settled) this.settled.set(op, (settled = new Map()));
     const known = settled.get(file);
@@ -175,7 +175,7 @@ export class ReplayPolicy {
     const dir = file.slice(0, slash);
     let exists = dirs.get(dir);
     if (exists === undefined) {
-      exists = !knownAbsent(dir, dirs) && this.now('dir', dir, root) !== null;
+      exists = !knownAbsent(dir, dirs) && this.now('missing', dir, root) !== null;
       dirs.set(dir, exists);
     }
     return !exists;
@@ -204,11 +204,11 @@ export class ReplayPolicy {
 }
 
 /** What `op` finds at the live path now, in the form inputs are recorded in. */
-function valueNow(op: Input[0] | 'dir', file: string, live: string | Buffer, hashes: HashCache): Now {
+function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: HashCache): Now {
   switch (op) {
-    case 'dir':
     case 'missing':
-      // a failed probe followed links: a dangling link is still absent
+      // a failed probe followed links: a dangling link is still absent (and a directory
+      // a probe's path is in is looked at the same way)
       return existsSync(live) ? 'present' : null;
     case 'stat': {
       const st = plainStatOrNull(live);
