@@ -150,6 +150,24 @@ struct uwrx_ldso_state {
 #define UWRX_LDSO_STATE_ADDR (UWRX_GATE_ADDR + 4096)
 #define UWRX_LDSO_STATE_MAGIC 0x3173646c78727775ULL /* "uwrxlds1" */
 
+/* Changes of directory paths (renames and removals of directories and symlinks), counted
+ * by uwrx-init for the recorder's cache of the paths of directory fds (recorder.c, "paths
+ * of directory fds"): `begun` counts such calls when uwrx-init lets them run, `settled`
+ * when their outcome showed (the process's next notified call or its end). While the two
+ * differ a path may be changing and nothing is cached; an entry made while both were g is
+ * good while `begun` is still g. One page, created by uwrx-init with the first recorder
+ * buffer (only when it follows the file calls), mapped read-only by recorders that need
+ * it. No file: no cache. */
+#define UWRX_DIRS_PATH "/dev/.uwrx-dirs"
+#define UWRX_DIRS_MAGIC 0x3173726964787775ULL /* "uwxdirs1" */
+#ifndef __ASSEMBLER__
+struct uwrx_dirs {
+  uint64_t magic;
+  uint64_t begun;   /* atomic */
+  uint64_t settled; /* atomic */
+};
+#endif
+
 /* `op` of an access event (src/protocol/events.ts ACCESS_OPS). */
 #define UWRX_ACCESS_READ 1     /* open for reading (O_RDONLY, no O_CREAT/O_TRUNC) */
 #define UWRX_ACCESS_STAT 2     /* the stat family */

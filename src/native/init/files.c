@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <stdatomic.h>
@@ -673,6 +674,45 @@ struct op_line {
   int first, last;  /* the writer state before, to forget a call that failed */
 };
 
+/* ---- changes of directory paths (uwrx_recorder.h, UWRX_DIRS_PATH) ----
+ * Counted here, published to the recorders once the first recorder buffer is made. Before
+ * that the counts live in `dirs_own`; the switch to the page copies them under the lock. */
+static pthread_mutex_t dirs_lock = PTHREAD_MUTEX_INITIALIZER;
+static struct uwrx_dirs dirs_own;
+static struct uwrx_dirs *dirs = &dirs_own;
+static bool dirs_tried;
+
+static void dir_cache_clear(void);
+
+static void dirs_add(bool settled) {
+  pthread_mutex_lock(&dirs_lock);
+  __atomic_add_fetch(settled ? &dirs->settled : &dirs->begun, 1, __ATOMIC_SEQ_CST);
+  pthread_mutex_unlock(&dirs_lock);
+}
+
+static void dirs_settled(void) { dirs_add(true); }
+
+void files_publish_dirs(void) {
+  if (!F.enabled) return;
+  pthread_mutex_lock(&dirs_lock);
+  if (!dirs_tried) {
+    dirs_tried = true;
+    int fd = open(UWRX_DIRS_PATH, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0444);
+    if (fd >= 0) {
+      void *m = ftruncate(fd, 4096) == 0 ? mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0) : MAP_FAILED;
+      if (m != MAP_FAILED) {
+        struct uwrx_dirs *d = m;
+        d->begun = dirs_own.begun;
+        d->settled = dirs_own.settled;
+        __atomic_store_n(&d->magic, UWRX_DIRS_MAGIC, __ATOMIC_RELEASE);
+        dirs = d;
+      }
+      close(fd);
+    }
+  }
+  pthread_mutex_unlock(&dirs_lock);
+}
+
 struct pending_op {
   struct pending_op *next;
   struct notif_ctx *ctx; /* the call's context while its handler runs, else NULL */
@@ -683,6 +723,7 @@ struct pending_op {
   dev_t dev;
   ino_t ino;
   char *exe;
+  bool dirs; /* counted in uwrx_dirs.begun: settling it counts it in settled */
   size_t nlines;
   struct op_line lines[OP_LINES];
 };
@@ -718,6 +759,16 @@ static struct pending_op *op_begin(struct notif_ctx *ctx, enum expect expect, co
   struct stat st;
   if (expect == EXPECT_MOVED && path && lstat(path, &st) == 0) op->dev = st.st_dev, op->ino = st.st_ino;
   return op;
+}
+
+/* The call may change what directory paths lead to (a rename or removal of a directory
+ * or symlink): uwrx-init's cache of canonical directories is dropped and the recorders'
+ * is held off until the outcome shows. Without an op to settle it (NULL), the recorders'
+ * cache stays off for the rest of the run: slower, never wrong. */
+static void dirs_begin(struct pending_op *op) {
+  dir_cache_clear();
+  dirs_add(false);
+  if (op) op->dirs = true;
 }
 
 /* One line of the call; its versions are kept now (the target still waits). */
@@ -768,6 +819,7 @@ static bool op_happened(const struct pending_op *op) {
 
 /* Writes the lines of a call that happened, forgets one that did not; frees it. */
 static void op_settle(struct pending_op *op, bool happened) {
+  if (op->dirs) dirs_settled();
   for (size_t i = 0; i < op->nlines; i++) {
     struct op_line *l = &op->lines[i];
     if (happened || (l->if_copied_up && in_upper(l->path))) meta_line(l->path, op->pid, l->op, op->exe ? op->exe : "");
@@ -784,7 +836,8 @@ static void op_settle(struct pending_op *op, bool happened) {
 static void op_end(struct pending_op *op, bool done) {
   if (!op) return;
   op->ctx = NULL; /* valid only during the handler */
-  if (op->nlines == 0) {
+  /* a change of directory paths stays in flight until the outcome shows */
+  if (op->nlines == 0 && (!op->dirs || done)) {
     op_settle(op, false);
     return;
   }
@@ -1439,8 +1492,14 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
   count_call();
   struct call_args a;
   files_confirm(ctx->req->pid);
-  if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   int nr = ctx->req->data.nr;
+  /* a removal or rename not looked at could change any directory path */
+  bool moves = nr == SYS_unlink || nr == SYS_unlinkat || nr == SYS_rmdir || nr == SYS_rename || nr == SYS_renameat ||
+               nr == SYS_renameat2;
+  if (!ctx->proc || !decode_call(ctx, &a)) {
+    if (moves) dirs_begin(NULL);
+    return VERDICT_CONTINUE;
+  }
   char *p = NULL, *q = NULL;
   struct pending_op *op = NULL;
   enum verdict verdict = VERDICT_CONTINUE;
@@ -1450,18 +1509,20 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
   case SYS_unlinkat: {
     bool dir = a.flags & AT_REMOVEDIR;
     p = arg_path(ctx, &a.path);
+    if (!p) dirs_begin(NULL);
     if (!p || lstat(p, &st) != 0) break;
-    if (dir || S_ISLNK(st.st_mode)) dir_cache_clear();
     op = op_begin(ctx, EXPECT_GONE, p, NULL);
+    if (dir || S_ISLNK(st.st_mode)) dirs_begin(op);
     record(op, p, dir ? "rmdir" : "delete", !dir);
     trace_path_op(ctx, dir ? UWRX_EV_RMDIR : UWRX_EV_UNLINK, p, NULL, (int64_t)a.flags, 0);
     break;
   }
   case SYS_rmdir:
     p = arg_path(ctx, &a.path);
+    if (!p) dirs_begin(NULL);
     if (!exists(p)) break;
-    dir_cache_clear();
     op = op_begin(ctx, EXPECT_GONE, p, NULL);
+    dirs_begin(op);
     record(op, p, "rmdir", false);
     trace_path_op(ctx, UWRX_EV_RMDIR, p, NULL, 0, 0);
     break;
@@ -1470,14 +1531,17 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
   case SYS_renameat2: {
     p = arg_path(ctx, &a.path);
     q = arg_path(ctx, &a.path2);
-    if (!p || !q) break;
+    if (!p || !q) {
+      dirs_begin(NULL);
+      break;
+    }
     unsigned flags = (unsigned)a.flags;
     if (!exists(p) || ((flags & RENAME_NOREPLACE) && exists(q)) || ((flags & RENAME_EXCHANGE) && !exists(q))) break;
     struct stat sp, sq;
+    op = op_begin(ctx, EXPECT_MOVED, p, q);
     if ((lstat(p, &sp) == 0 && (S_ISDIR(sp.st_mode) || S_ISLNK(sp.st_mode))) ||
         (lstat(q, &sq) == 0 && (S_ISDIR(sq.st_mode) || S_ISLNK(sq.st_mode))))
-      dir_cache_clear();
-    op = op_begin(ctx, EXPECT_MOVED, p, q);
+      dirs_begin(op);
     record(op, p, "rename_from", true);
     record(op, q, "rename_to", true);
     if (flags & RENAME_EXCHANGE) {
@@ -1641,6 +1705,15 @@ static void files_exited(struct proc *p, bool known, int status) {
   files_proc_ended(p->logical);
 }
 
+/* A change of the process's root or of its mounts (chroot, pivot_root, a mount moved or
+ * detached, another namespace joined) changes what the kernel names a directory fd: the
+ * recorders' cache of those names stays off for the rest of the run. Rare in builds. */
+static enum verdict on_root_change(struct notif_ctx *ctx) {
+  (void)ctx;
+  dirs_begin(NULL);
+  return VERDICT_CONTINUE;
+}
+
 /* ---- the files feature ---- */
 
 static bool files_on(const struct plan *plan) { return F.enabled; }
@@ -1690,6 +1763,12 @@ static const struct subscription files_calls[] = {
   { SYS_mknod, on_mutation, NULL, NULL },
   { SYS_mknodat, on_mutation, NULL, NULL },
   { SYS_bind, on_bind, NULL, NULL },
+  { SYS_chroot, on_root_change, NULL, NULL },
+  { SYS_pivot_root, on_root_change, NULL, NULL },
+  { SYS_mount, on_root_change, NULL, NULL },
+  { SYS_umount2, on_root_change, NULL, NULL },
+  { SYS_move_mount, on_root_change, NULL, NULL },
+  { SYS_setns, on_root_change, NULL, NULL },
   { SYS_setxattr, on_xattr, NULL, NULL },
   { SYS_lsetxattr, on_xattr, NULL, NULL },
   { SYS_fsetxattr, on_xattr, NULL, NULL },

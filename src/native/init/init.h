@@ -197,6 +197,8 @@ int64_t files_wall_offset_ns(void);
  * process of `tid`. */
 struct uwrx_rec_header;
 void files_stat_rules(struct uwrx_rec_header *h, pid_t tid);
+/* Publishes the count of directory path changes to the recorders (UWRX_DIRS_PATH), once. */
+void files_publish_dirs(void);
 /* The newest time a file of this attempt shows at its end (after files_finish; times set
  * explicitly left out): newest.txt. 0 without file times. */
 int64_t files_newest_ns(void);

@@ -89,6 +89,7 @@ static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_
     struct uwrx_rec_header h = { .magic = UWRX_REC_MAGIC, .pid = (uint32_t)p->logical,
                                  .pos = UWRX_REC_DATA_OFFSET, .size = UWRX_REC_FILE_SIZE };
     files_stat_rules(&h, (pid_t)ctx->req->pid);
+    files_publish_dirs();
     ok = ftruncate(fd, (off_t)UWRX_REC_FILE_SIZE) == 0 && pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
   }
   if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
