@@ -333,26 +333,25 @@ static long fd_name(int fd, char *out) {
  * A program that walks a tree relative to directory fds (find, fts, openat-based code)
  * has each of its calls recorded under the directory's path, which the kernel names
  * through /proc/self/fd (a lookup of four procfs names and a d_path: 1.3-1.9 us here,
- * more than the stat itself). The names are cached per fd. An entry is used only when
- *  - the fd still refers to the same directory: its mount id, device, inode number,
- *    change and modification times, checked with a statx of the fd (0.2-0.3 us), since
- *    fds are closed and reused behind the recorder's back (closedir, dup2, close_range);
- *    a directory has one name per mount, so the same directory has the same name
- *  - no rename or removal of a directory or symlink has begun since the name was read
- *    (uwrx-init counts them, UWRX_DIRS_PATH), and none is in flight.
- * Without uwrx-init's count (no such page), nothing is cached. Each entry is a sequence
- * lock that is never waited for: a reader that meets a writer (another thread, or the
- * signal handler's own thread) asks the kernel instead, and a writer that finds the
- * entry taken does not store. */
-#define DIR_SLOTS 16
+ * more than the stat itself). A directory has one name per mount, so names are cached
+ * per directory: mount id, device and inode number, with its change and modification
+ * times, all read with a statx of the fd (0.2-0.3 us) at every use, since fds are closed,
+ * duplicated and reused behind the recorder's back (closedir, fcntl, dup2, close_range).
+ * A name is used only while no rename or removal of a directory or symlink, and no change
+ * of root or mounts, has begun since it was read and none is in flight (uwrx-init counts
+ * them, UWRX_DIRS_PATH); without that count nothing is cached. Names come from the kernel
+ * or, for a directory opened here by one plain name with O_NOFOLLOW (fts's descent), from
+ * its parent's name and that name. Each entry is a sequence lock that is never waited
+ * for: a reader that meets a writer (another thread, or the signal handler's own thread)
+ * asks the kernel instead, and a writer that finds the entry taken does not store. */
+#define DIR_SLOTS 64
 
 static struct dir_slot {
   uint32_t seq; /* odd while written (atomic) */
-  int32_t fd;
-  uint64_t gen; /* uwrx_dirs.begun when the name was read */
+  uint32_t len;
+  uint64_t gen; /* dirs_quiet when the name was read */
   uint64_t mnt_id, dev, ino;
   int64_t ctime_ns, mtime_ns;
-  uint32_t len;
   char name[PATH_CAP];
 } dir_slots[DIR_SLOTS];
 
@@ -379,31 +378,64 @@ static const struct uwrx_dirs *dirs_page(void) {
   return __atomic_load_n(&page, __ATOMIC_ACQUIRE);
 }
 
-/* The generation names may be cached under now; 0: none (no page, or a change in flight). */
-static uint64_t dirs_quiet(const struct uwrx_dirs *d) {
+/* The generation names may be cached under now; 0: none (no count, or a change in flight). */
+static uint64_t dirs_quiet(void) {
+  const struct uwrx_dirs *d = dirs_page();
+  if (!d) return 0;
   uint64_t begun = __atomic_load_n(&d->begun, __ATOMIC_SEQ_CST);
   return begun + 1 != 0 && __atomic_load_n(&d->settled, __ATOMIC_SEQ_CST) == begun ? begun + 1 : 0;
 }
 
-static int same_dir(const struct dir_slot *e, int fd, uint64_t gen, const struct statx *x) {
-  return e->fd == fd && e->gen == gen && e->mnt_id == x->stx_mnt_id &&
-         e->dev == (((uint64_t)x->stx_dev_major << 32) | x->stx_dev_minor) && e->ino == x->stx_ino &&
-         e->ctime_ns == (int64_t)x->stx_ctime.tv_sec * 1000000000LL + x->stx_ctime.tv_nsec &&
-         e->mtime_ns == (int64_t)x->stx_mtime.tv_sec * 1000000000LL + x->stx_mtime.tv_nsec;
+#define DIR_STATX (STATX_TYPE | STATX_INO | STATX_MNT_ID | STATX_CTIME | STATX_MTIME)
+
+static int64_t stamp_ns(const struct statx_timestamp *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
+static uint64_t dev_of(const struct statx *x) { return ((uint64_t)x->stx_dev_major << 32) | x->stx_dev_minor; }
+
+/* The directory open as `fd`, described in *x; 0 when it is none. */
+static int dir_identity(int fd, struct statx *x) {
+  long r = gate6(SYS_statx, fd, (long)"", AT_EMPTY_PATH, DIR_STATX, (long)x, 0);
+  return r == 0 && (x->stx_mask & DIR_STATX) == DIR_STATX && S_ISDIR(x->stx_mode);
+}
+
+static struct dir_slot *dir_slot(const struct statx *x) {
+  uint64_t h = (x->stx_ino ^ (x->stx_mnt_id << 40) ^ dev_of(x)) * 0x9E3779B97F4A7C15ull;
+  return &dir_slots[(h >> 32) % DIR_SLOTS];
+}
+
+static int same_dir(const struct dir_slot *e, uint64_t gen, const struct statx *x) {
+  return e->gen == gen && e->mnt_id == x->stx_mnt_id && e->dev == dev_of(x) && e->ino == x->stx_ino &&
+         e->ctime_ns == stamp_ns(&x->stx_ctime) && e->mtime_ns == stamp_ns(&x->stx_mtime);
+}
+
+/* Caches `name` for the directory `x` read under generation `gen`, if that is still the
+ * generation (nothing began while the name was read). */
+static void dir_store(uint64_t gen, const struct statx *x, const char *name, size_t len) {
+  __atomic_thread_fence(__ATOMIC_SEQ_CST);
+  if (len == 0 || len >= PATH_CAP || name[0] != '/' || dirs_quiet() != gen) return;
+  struct dir_slot *e = dir_slot(x);
+  uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
+  if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
+    return;
+  __atomic_thread_fence(__ATOMIC_RELEASE);
+  e->gen = gen;
+  e->mnt_id = x->stx_mnt_id;
+  e->dev = dev_of(x);
+  e->ino = x->stx_ino;
+  e->ctime_ns = stamp_ns(&x->stx_ctime);
+  e->mtime_ns = stamp_ns(&x->stx_mtime);
+  e->len = (uint32_t)len;
+  memcpy(e->name, name, len);
+  __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
 }
 
 /* The name of directory fd `fd` into out, as fd_name gives it. */
 static long dir_name(int fd, char *out) {
-  const struct uwrx_dirs *d = fd >= 0 ? dirs_page() : NULL;
-  uint64_t gen = d ? dirs_quiet(d) : 0;
-  if (!gen) return fd_name(fd, out);
+  uint64_t gen = fd >= 0 ? dirs_quiet() : 0;
   struct statx x;
-  const unsigned needed = STATX_TYPE | STATX_INO | STATX_MNT_ID | STATX_CTIME | STATX_MTIME;
-  long r = gate6(SYS_statx, fd, (long)"", AT_EMPTY_PATH, needed, (long)&x, 0);
-  if (r != 0 || (x.stx_mask & needed) != needed || !S_ISDIR(x.stx_mode)) return fd_name(fd, out);
-  struct dir_slot *e = &dir_slots[(unsigned)fd % DIR_SLOTS];
+  if (!gen || !dir_identity(fd, &x)) return fd_name(fd, out);
+  struct dir_slot *e = dir_slot(&x);
   uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
-  if (!(seq & 1) && same_dir(e, fd, gen, &x)) {
+  if (!(seq & 1) && same_dir(e, gen, &x)) {
     uint32_t len = e->len;
     if (len > 0 && len < PATH_CAP) {
       memcpy(out, e->name, len);
@@ -412,24 +444,16 @@ static long dir_name(int fd, char *out) {
     }
   }
   long n = fd_name(fd, out);
-  /* stored only when no change began while the name was read */
-  __atomic_thread_fence(__ATOMIC_SEQ_CST);
-  if (n <= 0 || n >= PATH_CAP || out[0] != '/' || dirs_quiet(d) != gen) return n;
-  seq = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
-  if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
-    return n;
-  __atomic_thread_fence(__ATOMIC_RELEASE);
-  e->fd = fd;
-  e->gen = gen;
-  e->mnt_id = x.stx_mnt_id;
-  e->dev = ((uint64_t)x.stx_dev_major << 32) | x.stx_dev_minor;
-  e->ino = x.stx_ino;
-  e->ctime_ns = (int64_t)x.stx_ctime.tv_sec * 1000000000LL + x.stx_ctime.tv_nsec;
-  e->mtime_ns = (int64_t)x.stx_mtime.tv_sec * 1000000000LL + x.stx_mtime.tv_nsec;
-  e->len = (uint32_t)n;
-  memcpy(e->name, out, (size_t)n);
-  __atomic_store_n(&e->seq, seq + 2, __ATOMIC_RELEASE);
+  if (n > 0) dir_store(gen, &x, out, (size_t)n);
   return n;
+}
+
+/* A directory opened as `fd` by the single name `path` (no symlink followed) relative to
+ * a directory whose name the access record `name` extends by it: that is its name. */
+static void dir_opened(uint64_t gen, int fd, const char *path, const char *name, size_t len) {
+  if (!gen || !path[0] || strchr(path, '/') || !strcmp(path, ".") || !strcmp(path, "..")) return;
+  struct statx x;
+  if (dir_identity(fd, &x)) dir_store(gen, &x, name, len);
 }
 
 /* Absolute form of `path` relative to `dirfd` as the process names it, into out. */
@@ -454,16 +478,23 @@ static size_t absolute(int dirfd, const char *path, char *out) {
  * process named it, made absolute and lexically normalised, as the notification path
  * records it (resolving symlinks would cost a /proc lookup per call, more than the
  * open itself). */
-static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r) {
+/* record, with the record's path left in buf; its length when it was made absolute. */
+static size_t record_in(uint32_t op, int dirfd, const char *path, int32_t flags, long r, char buf[PATH_CAP]) {
   /* the kernel could not read the path: neither can the recorder (nothing was accessed) */
-  if (r == -EFAULT) return;
-  char buf[PATH_CAP];
+  if (r == -EFAULT) return 0;
   size_t len = absolute(dirfd, path, buf);
+  size_t made = len;
   if (len == 0) {
     len = strnlen(path, PATH_CAP - 1);
     memcpy(buf, path, len);
   }
   emit(op, flags, r, buf, len);
+  return made;
+}
+
+static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r) {
+  char buf[PATH_CAP];
+  record_in(op, dirfd, path, flags, r, buf);
 }
 
 /* ---- opens ---- */
@@ -478,9 +509,14 @@ static int do_openat(int dirfd, const char *path, int flags, mode_t mode) {
     count(0);
     return (int)set_errno(slow6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0));
   }
+  /* a directory opened by one name without following a symlink: its name is known */
+  int descent = (flags & (O_DIRECTORY | O_NOFOLLOW | O_PATH)) == (O_DIRECTORY | O_NOFOLLOW) && path[0] != '/';
+  uint64_t gen = descent ? dirs_quiet() : 0;
   long r = gate6(SYS_openat, dirfd, (long)path, flags, mode, 0, 0);
   count(1);
-  record((flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, dirfd, path, flags, r);
+  char buf[PATH_CAP];
+  size_t len = record_in((flags & O_DIRECTORY) ? UWRX_ACCESS_READDIR : UWRX_ACCESS_READ, dirfd, path, flags, r, buf);
+  if (gen && r >= 0 && len) dir_opened(gen, (int)r, path, buf, len);
   return (int)set_errno(r);
 }
 
