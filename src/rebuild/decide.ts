@@ -2,7 +2,7 @@
 // matched with the replayed process at the same place in the process tree (same process
 // seed) and compared input by input with what it would see now, through the sandbox's
 // root as the host sees it. The first difference is the reason it runs.
-import { existsSync, lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { unescapeBytes } from '../record/escape.js';
 import { HashCache, kindOf, listingHash, statOrNull } from './hashes.js';
 import type { StartedProcess } from './capture.js';
@@ -122,24 +122,30 @@ export class ReplayPolicy {
     return this.mounts.find((m) => m === '/' || file === m || file.startsWith(m + '/'));
   }
 
-  /** What `op` finds at `file` now: remembered while its overlay stays untouched. */
+  /** What `op` finds at `file` now: remembered while its overlay stays untouched. One
+   * lstat of the path answers both whether it is a link and, when it is not, what it
+   * is (most inputs are plain files or absent). */
   private now(op: Input[0], file: string, root: string): Now {
     let settled = this.settled.get(op);
     if (!settled) this.settled.set(op, (settled = new Map()));
     const known = settled.get(file);
     if (known && this.untouched.has(known.mount)) return known.now;
-    const now = valueNow(op, file, this.livePath(file, root), this.hashes);
+    const live = this.livePath(file, root);
+    const own = lstatOrNull(live);
+    const link = own !== null && own.isSymbolicLink();
+    const now = valueNow(op, file, live, this.hashes, link ? undefined : own);
     const mount = this.mountOf(file);
-    if (mount !== undefined && this.untouched.has(mount) && this.withoutLinks(file, root)) settled.set(file, { now, mount });
+    if (mount !== undefined && this.untouched.has(mount) && !link && this.dirsWithoutLinks(file, root)) settled.set(file, { now, mount });
     return now;
   }
 
-  /** No component of `file` is a symbolic link (a link could lead into an overlay that
-   * changed); an absent component ends the walk (nothing below it can be a link). */
-  private withoutLinks(file: string, root: string): boolean {
-    for (let at = file.indexOf('/', 1); ; at = file.indexOf('/', at + 1)) {
-      const prefix = at < 0 ? file : file.slice(0, at);
-      if (at >= 0 && this.plainDirs.has(prefix)) continue;
+  /** No directory on the way to `file` is a symbolic link (a link could lead into an
+   * overlay that changed); an absent one ends the walk (nothing below it can be a
+   * link). */
+  private dirsWithoutLinks(file: string, root: string): boolean {
+    for (let at = file.indexOf('/', 1); at >= 0; at = file.indexOf('/', at + 1)) {
+      const prefix = file.slice(0, at);
+      if (this.plainDirs.has(prefix)) continue;
       let st: Stats | undefined;
       try {
         st = lstatSync(this.livePath(prefix, root), { throwIfNoEntry: false });
@@ -148,9 +154,9 @@ export class ReplayPolicy {
       }
       if (st === undefined) return true;
       if (st.isSymbolicLink()) return false;
-      if (at < 0) return true;
       this.plainDirs.add(prefix);
     }
+    return true;
   }
 
   /** The path as the host reaches it in the sandbox (the same few paths recur in
@@ -203,18 +209,22 @@ export class ReplayPolicy {
   }
 }
 
-/** What `op` finds at the live path now, in the form inputs are recorded in. */
-function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: HashCache): Now {
+/** What `op` finds at the live path now, in the form inputs are recorded in. `own`:
+ * the path's lstat when it is no symbolic link (null: absent); undefined: unknown. */
+function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: HashCache, own?: BigIntStats | null): Now {
   switch (op) {
     case 'missing':
       // a failed probe followed links: a dangling link is still absent (and a directory
       // a probe's path is in is looked at the same way)
+      if (own !== undefined) return own === null ? null : 'present';
       return existsSync(live) ? 'present' : null;
     case 'stat': {
-      const st = plainStatOrNull(live);
+      const st = own !== undefined ? own : plainStatOrNull(live);
       return st ? kindOf(st) : null;
     }
     case 'readlink':
+      // what is no link has no link text (readlink fails)
+      if (own !== undefined) return null;
       try {
         return readlinkSync(live, { encoding: 'buffer' }).toString('latin1');
       } catch {
@@ -224,10 +234,19 @@ function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: Has
       return listingHash(live);
     case 'read':
     case 'exec': {
-      const st = statOrNull(live);
+      const st = own !== undefined ? own : statOrNull(live);
       // an unreadable file has no hash: it differs from every recorded one
       return st ? (hashes.liveContentOf(file, live, st) ?? 'unreadable') : null;
     }
+  }
+}
+
+/** lstat with BigInt times (identities compare nanoseconds); null when absent. */
+function lstatOrNull(file: string | Buffer): BigIntStats | null {
+  try {
+    return lstatSync(file, { bigint: true, throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
   }
 }
 
