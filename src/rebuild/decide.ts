@@ -46,6 +46,8 @@ export class ReplayPolicy {
   /** The overlays of the decision being made (mount points, longest first) and the
    * untouched ones; none: nothing is settled. */
   private mounts: string[] = [];
+  /** mountOf's answers by directory (undefined: outside every overlay). */
+  private readonly mountOfDir = new Map<string, string | undefined>();
   private untouched = new Set<string>();
 
   constructor(
@@ -113,13 +115,27 @@ export class ReplayPolicy {
       this.settled.clear();
       this.plainDirs.clear();
     }
-    this.mounts = overlays.map(([m]) => m).sort((a, b) => b.length - a.length);
+    const mounts = overlays.map(([m]) => m).sort((a, b) => b.length - a.length);
+    if (!sameList(mounts, this.mounts)) this.mountOfDir.clear();
+    this.mounts = mounts;
     this.untouched = new Set(overlays.filter(([, touched]) => !touched).map(([m]) => m));
   }
 
-  /** The overlay `file` is in (longest mount point), undefined outside every overlay. */
+  /** The overlay `file` is in (longest mount point), undefined outside every overlay.
+   * Looked up by the file's directory: inputs come many to a directory. */
   private mountOf(file: string): string | undefined {
-    return this.mounts.find((m) => m === '/' || file === m || file.startsWith(m + '/'));
+    const slash = file.lastIndexOf('/');
+    const dir = slash <= 0 ? '/' : file.slice(0, slash);
+    if (this.mountOfDir.has(dir)) return this.mountOfDir.get(dir) ?? this.mountPointOf(file);
+    const mount = this.mounts.find((m) => m === '/' || dir === m || dir.startsWith(m + '/'));
+    this.mountOfDir.set(dir, mount);
+    return mount ?? this.mountPointOf(file);
+  }
+
+  /** `file` when it is itself a mount point outside every other overlay (the one
+   * case its directory does not decide). */
+  private mountPointOf(file: string): string | undefined {
+    return this.mounts.includes(file) ? file : undefined;
   }
 
   /** What `op` finds at `file` now: remembered while its overlay stays untouched. One
@@ -143,6 +159,9 @@ export class ReplayPolicy {
    * overlay that changed); an absent one ends the walk (nothing below it can be a
    * link). */
   private dirsWithoutLinks(file: string, root: string): boolean {
+    // a directory is added after every one above it: its own entry answers for all
+    const slash = file.lastIndexOf('/');
+    if (slash <= 0 || this.plainDirs.has(file.slice(0, slash))) return true;
     for (let at = file.indexOf('/', 1); at >= 0; at = file.indexOf('/', at + 1)) {
       const prefix = file.slice(0, at);
       if (this.plainDirs.has(prefix)) continue;
