@@ -147,7 +147,8 @@ export class ReplayPolicy {
     const known = settled.get(file);
     if (known && this.untouched.has(known.mount)) return known.now;
     const live = this.livePath(file, root);
-    const own = lstatOrNull(live);
+    // times matter only for a file's identity (read, exec): plain numbers elsewhere
+    const own = op === 'read' || op === 'exec' ? bigLstatOrNull(live) : plainLstatOrNull(live);
     const link = own !== null && own.isSymbolicLink();
     const now = valueNow(op, file, live, this.hashes, link ? undefined : own);
     const mount = this.mountOf(file);
@@ -230,7 +231,7 @@ export class ReplayPolicy {
 
 /** What `op` finds at the live path now, in the form inputs are recorded in. `own`:
  * the path's lstat when it is no symbolic link (null: absent); undefined: unknown. */
-function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: HashCache, own?: BigIntStats | null): Now {
+function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: HashCache, own?: Stats | BigIntStats | null): Now {
   switch (op) {
     case 'missing':
       // a failed probe followed links: a dangling link is still absent (and a directory
@@ -253,7 +254,8 @@ function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: Has
       return listingHash(live);
     case 'read':
     case 'exec': {
-      const st = own !== undefined ? own : statOrNull(live);
+      // now() gives read and exec the BigInt lstat
+      const st = own !== undefined ? (own as BigIntStats | null) : statOrNull(live);
       // an unreadable file has no hash: it differs from every recorded one
       return st ? (hashes.liveContentOf(file, live, st) ?? 'unreadable') : null;
     }
@@ -261,9 +263,17 @@ function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: Has
 }
 
 /** lstat with BigInt times (identities compare nanoseconds); null when absent. */
-function lstatOrNull(file: string | Buffer): BigIntStats | null {
+function bigLstatOrNull(file: string | Buffer): BigIntStats | null {
   try {
     return lstatSync(file, { bigint: true, throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function plainLstatOrNull(file: string | Buffer): Stats | null {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }
