@@ -109,6 +109,9 @@ bool repro_exec_start(struct notif_ctx *ctx);
  * named in the plan's "skippable" list and asks Node (MSG_REBUILD_EXEC) whether to run
  * it; on skip it serves the recorded output through UWRX_CTL_SKIP_OUTPUT. */
 struct rebuild_skip;
+/* Plan step "replayed": keeps a handle on the replayed attempt (before pivot_root hides
+ * it), so a skipped exec's outputs are copied from their stored versions there. */
+bool rebuild_open_replayed(const char *path);
 
 /* ---- clocks (clocks.c): deterministic clocks, timed waits, causality between
  * processes (docs/reproducibility.md): the feature feature_clocks ---- */
