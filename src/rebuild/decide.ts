@@ -46,6 +46,7 @@ export class ReplayPolicy {
   /** The overlays of the decision being made (mount points, longest first) and the
    * untouched ones; none: nothing is settled. */
   private mounts: string[] = [];
+  private mountPoints = new Set<string>();
   /** mountOf's answers by directory (undefined: outside every overlay). */
   private readonly mountOfDir = new Map<string, string | undefined>();
   private untouched = new Set<string>();
@@ -116,26 +117,25 @@ export class ReplayPolicy {
       this.plainDirs.clear();
     }
     const mounts = overlays.map(([m]) => m).sort((a, b) => b.length - a.length);
-    if (!sameList(mounts, this.mounts)) this.mountOfDir.clear();
+    if (!sameList(mounts, this.mounts)) {
+      this.mountOfDir.clear();
+      this.mountPoints = new Set(mounts);
+    }
     this.mounts = mounts;
     this.untouched = new Set(overlays.filter(([, touched]) => !touched).map(([m]) => m));
   }
 
   /** The overlay `file` is in (longest mount point), undefined outside every overlay.
-   * Looked up by the file's directory: inputs come many to a directory. */
+   * Looked up by the file's directory (inputs come many to a directory), unless the file
+   * is a mount point itself. */
   private mountOf(file: string): string | undefined {
+    if (this.mountPoints.has(file)) return file;
     const slash = file.lastIndexOf('/');
     const dir = slash <= 0 ? '/' : file.slice(0, slash);
-    if (this.mountOfDir.has(dir)) return this.mountOfDir.get(dir) ?? this.mountPointOf(file);
+    if (this.mountOfDir.has(dir)) return this.mountOfDir.get(dir);
     const mount = this.mounts.find((m) => m === '/' || dir === m || dir.startsWith(m + '/'));
     this.mountOfDir.set(dir, mount);
-    return mount ?? this.mountPointOf(file);
-  }
-
-  /** `file` when it is itself a mount point outside every other overlay (the one
-   * case its directory does not decide). */
-  private mountPointOf(file: string): string | undefined {
-    return this.mounts.includes(file) ? file : undefined;
+    return mount;
   }
 
   /** What `op` finds at `file` now: remembered while its overlay stays untouched. One
