@@ -134,6 +134,9 @@ void clocks_exec(struct proc *p);
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
 /* The program set `path`'s times itself (utimensat with times): they stay as set. */
 void filetimes_explicit(const char *path);
+/* Puts back what filetimes_lookup found for `path` before (had: an entry with ns and
+ * explicit_times; otherwise none: the file shows its own time). */
+void filetimes_restore(const char *path, bool had, int64_t ns, bool explicit_times);
 /* The time of a change of this attempt to `path`; false when it made none. */
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
 /* Calls `fn` for every path this attempt changed and that still exists. */
