@@ -8,12 +8,12 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateSync } from 'node:zlib';
 import { AccessIndex, accessOp, isUwrxOwn, type AccessTable } from '../record/accesses.js';
-import { ACCESS_RECORD as ACCESS, AccessWriter, IO, STOP, procInfo } from '../record/access-writer.js';
+import { ACCESS_RECORD as ACCESS, AccessWriter, IO, STOP } from '../record/access-writer.js';
 import { OutputIndexWriter } from '../record/output-index.js';
 import { escapeBytes, escapeRange, isPlain } from '../record/escape.js';
 import { MergerInputLog } from '../record/merger-input.js';
 import { defineActor } from './actor.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, NO_TIME, decodeRecord, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, NO_TIME, decodeRecord, encodeEvent, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
 import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
@@ -47,8 +47,9 @@ export interface MergerOptions {
   accessIndex?: string;
   /** Where to write the output index (src/record/output-index.ts); absent: none. */
   outputIndex?: string;
-  /** Access records and the access index in native code (src/record/access-writer.ts),
-   * the default; false: all in TypeScript (the same bytes, several times slower). */
+  /** Every record's packets and the access index in native code
+   * (src/record/access-writer.ts), the default; false: all in TypeScript (the same
+   * bytes, several times slower). */
   nativeAccesses?: boolean;
 }
 
@@ -92,9 +93,6 @@ interface Proc {
   sliceOpen: boolean;
   ended: boolean;
   lastTime: number;
-  /** What the native access writer needs of the process, once it can take its records
-   * (AccessWriter procInfo); rebuilt when a thread is added. */
-  native: Float64Array | undefined;
 }
 
 /**
@@ -148,7 +146,18 @@ export class Merger {
     this.maxBuffered = options.maxBuffered ?? 200_000;
     this.level = options.level ?? 3;
     this.fd = openSync(options.output, 'w');
-    if (options.nativeAccesses ?? true) this.native = new AccessWriter(options.accessIndex !== undefined, this.chunkBytes);
+    if (options.nativeAccesses ?? true) {
+      this.native = new AccessWriter(options.accessIndex !== undefined, this.chunkBytes, {
+        withOutputs: options.outputIndex !== undefined,
+        sequenceBase: SEQUENCE_BASE,
+        sync: (pos, need) => {
+          this.chunk.setLength(pos);
+          if (need === 0) this.flushChunk();
+          else this.chunk.reserve(need);
+          return this.chunk.backing;
+        },
+      });
+    }
     if (options.accessIndex) this.accesses = this.native ?? new AccessIndex();
     if (options.outputIndex) this.outputs = new OutputIndexWriter(options.outputIndex);
     this.global = newSequence(GLOBAL_SEQUENCE);
@@ -182,6 +191,8 @@ export class Merger {
 
   /** Events of one process, in its buffer's order. */
   push(events: readonly TraceEvent[]): void {
+    // the native writer takes records: the events as their writer would have written them
+    if (this.native && !this.closed) return this.records(events[0]?.pid ?? 0, Buffer.concat(events.map((ev) => encodeEvent(ev))));
     if (this.closed) {
       this.stats.errors.push(`${events.length} events arrived after the trace was finished`);
       return;
@@ -252,17 +263,24 @@ export class Merger {
   finish(): MergeStats {
     if (this.closed) return this.stats;
     this.advance(Infinity);
+    if (this.native) {
+      const io = this.native.io;
+      io[IO.pos] = this.chunk.length;
+      this.stats.processes = this.native.finish(this.chunk.backing, GLOBAL_SEQUENCE, this.global.lastTime);
+      this.chunk.setLength(io[IO.pos]!);
+      this.countNative();
+    }
     for (const proc of this.procs.values()) {
       if (!proc.described) this.describe(proc);
       if (proc.sliceOpen) this.endSlice(proc, proc.lastTime, undefined);
     }
-    this.writeProcessTree();
+    if (!this.native) this.writeProcessTree();
     this.flushChunk();
     closeSync(this.fd);
     this.closed = true;
     if (this.accesses && this.options.accessIndex) this.accesses.writeFile(this.options.accessIndex);
     this.outputs?.close();
-    this.stats.processes = this.procs.size;
+    if (!this.native) this.stats.processes = this.procs.size;
     return this.stats;
   }
 
@@ -283,47 +301,39 @@ export class Merger {
         sliceOpen: false,
         ended: false,
         lastTime: NO_TIME,
-        native: undefined,
       };
       this.procs.set(pid, proc);
     }
     return proc;
   }
 
-  /** Writes run's records up to `stop` (exclusive): the native writer takes every access
-   * record it can, one call for as many as come in a row; the rest go through
-   * emitRecord one by one. */
+  /** Writes run's records up to `stop` (exclusive) through the native writer, one call for
+   * all of them; an output record first gets its output index entry here. */
   private emitSpan(run: Run, stop: number): void {
     const native = this.native!;
     const io = native.io;
+    io[IO.takeOutput] = 0;
     while (run.next < stop) {
-      const proc = this.procs.get(run.pid);
-      const info = proc && this.nativeInfoOf(proc);
-      if (info) {
-        io[IO.lastTime] = proc.seq.lastTime;
-        io[IO.pos] = this.chunk.length;
-        run.next += native.emit(run.buf!, run.offsets[run.next]!, stop - run.next, this.chunk.backing, info);
-        this.chunk.setLength(io[IO.pos]!);
-        this.stats.events += io[IO.events]!;
-        this.stats.packets += io[IO.packets]!;
-        this.stats.repeatedAccesses += io[IO.repeats]!;
-        if (io[IO.emitted]) proc.seq.lastTime = proc.lastTime = io[IO.lastTime]!;
-        const reason = io[IO.reason];
-        if (reason === STOP.full) this.flushChunk();
-        else if (reason === STOP.room) this.chunk.reserve(io[IO.need]!);
-        if (reason !== STOP.other) continue;
+      io[IO.pos] = this.chunk.length;
+      run.next += native.emit(run.buf!, run.offsets[run.next]!, stop - run.next, this.chunk.backing);
+      this.chunk.setLength(io[IO.pos]!);
+      this.countNative();
+      io[IO.takeOutput] = 0;
+      if (io[IO.reason] === STOP.output) {
+        const at = run.offsets[run.next]!;
+        const ev = decodeRecord(run.buf!, at, run.buf!.readUInt32LE(at));
+        if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
+        io[IO.takeOutput] = 1;
       }
-      this.emitRecord(run.buf!, run.offsets[run.next++]!);
     }
   }
 
-  /** The process's procInfo, once the native writer can take its access records: it is
-   * described and its sequence has interned the access event's names. */
-  private nativeInfoOf(proc: Proc): Float64Array | undefined {
-    if (proc.native || !proc.described) return proc.native;
-    const iids = proc.seq.accessIids ?? accessIidsOf(proc.seq);
-    if (iids) proc.native = procInfo(proc.pid, proc.seq.id, iids, proc.threads);
-    return proc.native;
+  /** The counts of the native writer's last call. */
+  private countNative(): void {
+    const io = this.native!.io;
+    this.stats.events += io[IO.events]!;
+    this.stats.packets += io[IO.packets]!;
+    this.stats.repeatedAccesses += io[IO.repeats]!;
   }
 
   /** The record at `at` of buf: an access event takes the direct path when it can (its
@@ -475,7 +485,6 @@ export class Merger {
     if (uuid !== undefined) return uuid;
     uuid = this.nextUuid++;
     proc.threads.set(tid, uuid);
-    proc.native = undefined;
     const name = tid === proc.pid ? processName(proc) : `${processName(proc)} [${tid}]`;
     this.beginPacket(proc.seq, time, false);
     const p = this.packet;
