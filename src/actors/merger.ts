@@ -8,7 +8,7 @@ import { closeSync, openSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateSync } from 'node:zlib';
 import { AccessIndex, accessOp, isUwrxOwn, type AccessTable } from '../record/accesses.js';
-import { ACCESS_RECORD as ACCESS, AccessWriter, IO, STOP } from '../record/access-writer.js';
+import { ACCESS_RECORD as ACCESS, AccessWriter, IO } from '../record/access-writer.js';
 import { OutputIndexWriter } from '../record/output-index.js';
 import { escapeBytes, escapeRange, isPlain } from '../record/escape.js';
 import { MergerInputLog } from '../record/merger-input.js';
@@ -148,7 +148,7 @@ export class Merger {
     this.fd = openSync(options.output, 'w');
     if (options.nativeAccesses ?? true) {
       this.native = new AccessWriter(options.accessIndex !== undefined, this.chunkBytes, {
-        withOutputs: options.outputIndex !== undefined,
+        maxBuffered: this.maxBuffered,
         sequenceBase: SEQUENCE_BASE,
         sync: (pos, need) => {
           this.chunk.setLength(pos);
@@ -156,6 +156,12 @@ export class Merger {
           else this.chunk.reserve(need);
           return this.chunk.backing;
         },
+        ...(options.outputIndex && {
+          output: (record: Buffer) => {
+            const ev = decodeRecord(record, 0, record.length);
+            if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
+          },
+        }),
       });
     }
     if (options.accessIndex) this.accesses = this.native ?? new AccessIndex();
@@ -167,6 +173,12 @@ export class Merger {
   /** Records read from one process's buffer (collector), in file order. A malformed
    * record drops itself and the rest of this batch, reported in stats.errors. */
   records(pid: number, bytes: Buffer): void {
+    if (this.native && !this.closed) {
+      // the native writer keeps the records until they are written
+      const bad = this.nativeCall(() => this.native!.records(bytes, this.chunk.backing));
+      if (bad >= 0) this.stats.errors.push(`traces/${pid}: ${locateRecords(bytes, bad, bytes.length, [], []).bad ?? `bad record at offset ${bad}`}`);
+      return;
+    }
     let offsets: Uint32Array;
     let times: Float64Array;
     let bad: string | undefined;
@@ -214,6 +226,7 @@ export class Merger {
   /** Writes every buffered event at or before `watermark` (ns), in timestamp order; if
    * too many remain buffered, the oldest are written anyway. */
   advance(watermark: number): void {
+    if (this.native) return void this.nativeCall(() => this.native!.advance(watermark, this.chunk.backing));
     this.watermark = watermark;
     if (this.pendingCount === 0) return;
     let cut = 0;
@@ -234,16 +247,6 @@ export class Merger {
       // old, when it arrived first)
       const limit = second === undefined ? Infinity : second.times[second.next]!;
       const wins = second === undefined || run.order < second.order;
-      if (run.buf && this.native) {
-        // the records that come before the second run's next, at most `left`, in one span
-        const last =
-          second === undefined ? run.end
-          : wins ? upperBound(run.times, run.next, run.end, limit)
-          : lowerBound(run.times, run.next, run.end, limit);
-        const stop = Math.min(last, run.next + left);
-        left -= stop - run.next;
-        this.emitSpan(run, stop);
-      }
       while (left > 0 && run.next < run.end) {
         const t = run.times[run.next]!;
         if (t > limit || (t === limit && !wins)) break;
@@ -263,13 +266,7 @@ export class Merger {
   finish(): MergeStats {
     if (this.closed) return this.stats;
     this.advance(Infinity);
-    if (this.native) {
-      const io = this.native.io;
-      io[IO.pos] = this.chunk.length;
-      this.stats.processes = this.native.finish(this.chunk.backing, GLOBAL_SEQUENCE, this.global.lastTime);
-      this.chunk.setLength(io[IO.pos]!);
-      this.countNative();
-    }
+    if (this.native) this.stats.processes = this.nativeCall(() => this.native!.finish(this.chunk.backing, GLOBAL_SEQUENCE, this.global.lastTime));
     for (const proc of this.procs.values()) {
       if (!proc.described) this.describe(proc);
       if (proc.sliceOpen) this.endSlice(proc, proc.lastTime, undefined);
@@ -307,33 +304,20 @@ export class Merger {
     return proc;
   }
 
-  /** Writes run's records up to `stop` (exclusive) through the native writer, one call for
-   * all of them; an output record first gets its output index entry here. */
-  private emitSpan(run: Run, stop: number): void {
-    const native = this.native!;
-    const io = native.io;
-    io[IO.takeOutput] = 0;
-    while (run.next < stop) {
-      io[IO.pos] = this.chunk.length;
-      run.next += native.emit(run.buf!, run.offsets[run.next]!, stop - run.next, this.chunk.backing);
-      this.chunk.setLength(io[IO.pos]!);
-      this.countNative();
-      io[IO.takeOutput] = 0;
-      if (io[IO.reason] === STOP.output) {
-        const at = run.offsets[run.next]!;
-        const ev = decodeRecord(run.buf!, at, run.buf!.readUInt32LE(at));
-        if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
-        io[IO.takeOutput] = 1;
-      }
-    }
-  }
-
-  /** The counts of the native writer's last call. */
-  private countNative(): void {
+  /** A call of the native writer that writes packets into the chunk from its length on,
+   * and the counts of what it wrote. */
+  private nativeCall<T>(call: () => T): T {
     const io = this.native!.io;
-    this.stats.events += io[IO.events]!;
-    this.stats.packets += io[IO.packets]!;
-    this.stats.repeatedAccesses += io[IO.repeats]!;
+    io[IO.pos] = this.chunk.length;
+    io[IO.events] = io[IO.packets] = io[IO.repeats] = 0;
+    try {
+      return call();
+    } finally {
+      this.chunk.setLength(Math.min(io[IO.pos]!, this.chunk.backing.length));
+      this.stats.events += io[IO.events]!;
+      this.stats.packets += io[IO.packets]!;
+      this.stats.repeatedAccesses += io[IO.repeats]!;
+    }
   }
 
   /** The record at `at` of buf: an access event takes the direct path when it can (its
@@ -821,16 +805,6 @@ function upperBound(times: Float64Array, lo: number, hi: number, time: number): 
   while (lo < hi) {
     const mid = (lo + hi) >> 1;
     if (times[mid]! <= time) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
-/** The first index in times[lo, hi) (non-decreasing) whose time is at or after `time`. */
-function lowerBound(times: Float64Array, lo: number, hi: number, time: number): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (times[mid]! < time) lo = mid + 1;
     else hi = mid;
   }
   return lo;

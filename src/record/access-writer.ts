@@ -31,22 +31,22 @@ export const ACCESS_RECORD = (() => {
 
 const FIELD_TYPE_CODES = { u32: 0, i32: 1, i64: 2, u64: 3 } as const;
 
-/** Slots of AccessWriter.io (accesses.cc Io). In: pos, takeOutput. Out: pos and what the
- * last call wrote: events, packets, repeats (accesses counted, not written), reason. */
-export const IO = { pos: 0, events: 1, packets: 2, repeats: 3, reason: 4, takeOutput: 5 } as const;
-/** Why emit stopped (io[IO.reason]): at the span's end; before an output record, whose
- * output index entry the caller writes first (then emits it with io[IO.takeOutput] = 1). */
-export const STOP = { done: 0, output: 1 } as const;
+/** Slots of AccessWriter.io (accesses.cc Io). In: pos (the chunk's length). Out: pos and
+ * what the last call wrote: events, packets, repeats (accesses counted, not written). */
+export const IO = { pos: 0, events: 1, packets: 2, repeats: 3 } as const;
 
-/** What the native writer needs to write every record type's packets (TraceWriterOptions). */
+/** What the native writer needs to take over the merger's record path. */
 export interface TraceWriterOptions {
-  /** Whether the caller keeps the output index: emit then stops before output records. */
-  withOutputs: boolean;
+  /** Records kept for reordering before the oldest are written (MergerOptions.maxBuffered). */
+  maxBuffered: number;
   /** Process P's packets go on sequence P + sequenceBase. */
   sequenceBase: number;
   /** Called for room in the chunk (need > 0) or to flush it (need 0), with the chunk's
    * length so far; returns the chunk's buffer afterwards. */
   sync(pos: number, need: number): Buffer;
+  /** Called with each output record (a copy) before its packet, for the output index;
+   * absent: none is kept. */
+  output?: (record: Buffer) => void;
 }
 
 interface AccessAddon {
@@ -66,14 +66,17 @@ interface AccessAddon {
     outputText?: string;
     outputBase64?: string;
     withOutputs?: boolean;
+    maxBuffered?: number;
     sequenceBase?: number;
     sync?: (pos: number, need: number) => Buffer;
+    output?: (record: Buffer) => void;
   }): object;
   accessWriterLocate(w: object, records: Buffer): [Uint32Array, Float64Array, number];
   accessWriterAdd(w: object, pid: number, op: number, buf: Uint8Array, start: number, end: number, times: number): boolean;
   accessWriterSize(w: object): number;
   accessWriterWriteIndex(w: object, fd: number, header: string): void;
-  traceWriterEmit(w: object, records: Buffer, at: number, n: number, chunk: Buffer): number;
+  traceWriterRecords(w: object, records: Buffer, chunk: Buffer): number;
+  traceWriterAdvance(w: object, watermark: number, chunk: Buffer): void;
   traceWriterFinish(w: object, chunk: Buffer, globalSequence: number, globalLastTime: number): number;
 }
 
@@ -119,9 +122,11 @@ export class AccessWriter implements AccessTable {
         })),
         outputText: OUTPUT_TEXT,
         outputBase64: OUTPUT_BASE64,
-        withOutputs: trace.withOutputs,
+        withOutputs: trace.output !== undefined,
+        maxBuffered: trace.maxBuffered,
         sequenceBase: trace.sequenceBase,
         sync: trace.sync,
+        output: trace.output ?? (() => {}),
       }),
     });
   }
@@ -155,13 +160,17 @@ export class AccessWriter implements AccessTable {
     }
   }
 
-  /**
-   * Writes the packets of the n records at records[at...] (whole records, back to back, as
-   * located) into chunk from io[IO.pos], what the merger's emit() writes for each; returns
-   * how many it took (all, unless it stopped before an output record).
-   */
-  emit(records: Buffer, at: number, n: number, chunk: Buffer): number {
-    return this.addon.traceWriterEmit(this.handle, records, at, n, chunk);
+  /** The merger's records(): the whole records of `records` wait to be written (copied;
+   * packets may be written into chunk from io[IO.pos] when too many wait). Returns the
+   * offset of a malformed record that ended them, or -1. */
+  records(records: Buffer, chunk: Buffer): number {
+    return this.addon.traceWriterRecords(this.handle, records, chunk);
+  }
+
+  /** The merger's advance(): the waiting records up to `watermark`, written into chunk
+   * from io[IO.pos]. */
+  advance(watermark: number, chunk: Buffer): void {
+    this.addon.traceWriterAdvance(this.handle, watermark, chunk);
   }
 
   /** The merger's finish(): every process described and its slice ended, then the process

@@ -8,6 +8,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <memory>
 #include <unordered_map>
 #include <string>
 #include <unistd.h>
@@ -20,13 +21,9 @@ namespace {
 // Field types of the record schema (events.ts FieldType), as AccessWriter's layout codes.
 enum FieldType : int32_t { U32 = 0, I32 = 1, I64 = 2, U64 = 3 };
 
-// Why emit stopped before the end of its span (io[IO_REASON]): at its end, or before an
-// output record, whose output index entry TypeScript writes first.
-enum Reason { DONE = 0, OUTPUT = 1 };
-
-// The io slots shared with TypeScript (src/record/access-writer.ts IO). In: pos,
-// takeOutput. Out: pos, and the call's events, packets, repeats, reason.
-enum Io { IO_POS = 0, IO_EVENTS, IO_PACKETS, IO_REPEATS, IO_REASON, IO_TAKE_OUTPUT, IO_SIZE = 8 };
+// The io slots shared with TypeScript (src/record/access-writer.ts IO). In: pos (the
+// chunk's length). Out: pos, and what the call wrote: events, packets, repeats.
+enum Io { IO_POS = 0, IO_EVENTS, IO_PACKETS, IO_REPEATS, IO_SIZE = 8 };
 
 // Perfetto field numbers and flags (src/protocol/perfetto.ts).
 constexpr uint32_t TRACE_PACKET = 1, P_PROCESS_TREE = 2, P_TIMESTAMP = 8, P_SEQUENCE_ID = 10, P_TRACK_EVENT = 11,
@@ -404,8 +401,10 @@ struct TraceWriter {
   };
 
   AccessWriter *index;  // the access index (and the writer's io), owned by the caller
-  std::vector<Type> types = std::vector<Type>(65536);
-  std::vector<bool> known = std::vector<bool>(65536, false);
+  // the record types by code: an index into typeList (0: none of the schema's)
+  std::vector<uint8_t> typeIndex = std::vector<uint8_t>(65536, 0);
+  std::vector<Type> typeList = std::vector<Type>(1);
+  const Type &TypeOf(const uint8_t *rec) const { return typeList[typeIndex[U16At(rec + 4)]]; }
   // index operation codes of the mutations (accesses.ts accessesOf)
   uint8_t opExec = 0, opWrite = 0, opDelete = 0, opRenameFrom = 0, opRenameTo = 0, opMkdir = 0, opRmdir = 0, opChmod = 0, opChown = 0;
   std::string namePid = "pid", nameStatus = "status", nameSignal = "signal", nameTruncated = "truncated", nameText, nameBase64;
@@ -423,8 +422,122 @@ struct TraceWriter {
   std::vector<Ann> anns;
   std::vector<uint32_t> annIids;
 
+  // Records waiting to be written (merger.ts Run): a delivery's records as it brought
+  // them, cut wherever time goes back; written merged by (time, arrival).
+  struct Delivery {
+    std::vector<uint8_t> bytes;
+    std::vector<uint32_t> offsets;
+    std::vector<double> times;
+  };
+  struct Run {
+    uint64_t order;
+    std::shared_ptr<Delivery> d;
+    size_t next, end;
+    double time() const { return d->times[next]; }
+  };
+  std::vector<Run> runs;
+  double pendingCount = 0, maxBuffered = 0, watermark = 0;
+  uint64_t order = 0;
+  Napi::FunctionReference onOutput;  // (record) => void: its output index entry
+
   ~TraceWriter() {
     for (Proc *p : procs) delete p;
+  }
+
+  // Merger.records: the whole records of b[0, n) join the pending ones; bad: where a
+  // malformed one stopped the walk, or -1.
+  double Records(const uint8_t *b, size_t n) {
+    auto d = std::make_shared<Delivery>();
+    double bad;
+    index->Locate(b, n, &bad, [&](size_t at) {
+      d->offsets.push_back((uint32_t)at);
+      d->times.push_back(ValueAt(b + at + 16, U64));
+    });
+    size_t used = d->offsets.empty() ? 0 : d->offsets.back() + U32At(b + d->offsets.back());
+    d->bytes.assign(b, b + used);
+    size_t count = d->times.size(), start = 0;
+    for (size_t i = 1; i <= count; i++) {
+      if (i < count && d->times[i] >= d->times[i - 1]) continue;
+      runs.push_back(Run{order++, d, start, i});
+      start = i;
+    }
+    pendingCount += (double)count;
+    if (pendingCount > 2 * maxBuffered) Advance(watermark);
+    return bad;
+  }
+
+  static size_t UpperBound(const Run &r, double time) {
+    size_t lo = r.next, hi = r.end;
+    while (lo < hi) {
+      size_t mid = (lo + hi) >> 1;
+      if (r.d->times[mid] <= time) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  static size_t LowerBound(const Run &r, double time) {
+    size_t lo = r.next, hi = r.end;
+    while (lo < hi) {
+      size_t mid = (lo + hi) >> 1;
+      if (r.d->times[mid] < time) lo = mid + 1;
+      else hi = mid;
+    }
+    return lo;
+  }
+  static bool Before(const Run *a, const Run *b) {
+    double ta = a->time(), tb = b->time();
+    return ta < tb || (ta == tb && a->order < b->order);
+  }
+  static void SiftDown(std::vector<Run *> &h, size_t i) {
+    for (;;) {
+      size_t l = 2 * i + 1, r = l + 1, m = i;
+      if (l < h.size() && Before(h[l], h[m])) m = l;
+      if (r < h.size() && Before(h[r], h[m])) m = r;
+      if (m == i) return;
+      std::swap(h[i], h[m]);
+      i = m;
+    }
+  }
+
+  // Merger.advance: every pending record at or before the watermark, in time order; the
+  // oldest regardless when too many remain.
+  void Advance(double w) {
+    watermark = w;
+    if (pendingCount == 0) return;
+    double cut = 0;
+    for (const Run &r : runs) cut += (double)(UpperBound(r, w) - r.next);
+    if (pendingCount - cut > maxBuffered) cut = pendingCount - (double)((uint64_t)maxBuffered >> 1);
+    WriteOldest(cut);
+  }
+
+  // Merger.writeOldest: the `count` oldest pending records, the runs merged through a
+  // heap; a run keeps the turn while it stays the oldest.
+  void WriteOldest(double count) {
+    std::vector<Run *> heap;
+    for (Run &r : runs)
+      if (r.next < r.end) heap.push_back(&r);
+    for (size_t i = heap.size() / 2; i-- > 0;) SiftDown(heap, i);
+    double left = count;
+    while (left > 0 && !heap.empty() && !env.IsExceptionPending()) {
+      Run *run = heap[0];
+      Run *second = heap.size() < 2 ? nullptr : heap.size() < 3 || !Before(heap[2], heap[1]) ? heap[1] : heap[2];
+      size_t last = !second ? run->end : run->order < second->order ? UpperBound(*run, second->time()) : LowerBound(*run, second->time());
+      size_t stop = std::min(last, run->next + (size_t)left);
+      left -= (double)(stop - run->next);
+      for (; run->next < stop && !env.IsExceptionPending(); run->next++) {
+        const uint8_t *rec = run->d->bytes.data() + run->d->offsets[run->next];
+        if (withOutputs && TypeOf(rec).kind == OUTPUT) onOutput.Call({Napi::Buffer<uint8_t>::Copy(env, rec, U32At(rec))});
+        if (!env.IsExceptionPending()) Emit(rec);
+      }
+      if (run->next < run->end) SiftDown(heap, 0);
+      else {
+        heap[0] = heap.back();
+        heap.pop_back();
+        if (!heap.empty()) SiftDown(heap, 0);
+      }
+    }
+    pendingCount -= count;
+    runs.erase(std::remove_if(runs.begin(), runs.end(), [](const Run &r) { return r.next >= r.end; }), runs.end());
   }
 
   void Attach(Napi::Env e, Napi::Uint8Array c) {
@@ -701,7 +814,7 @@ struct TraceWriter {
   }
 
   void WriteEvent(Proc &proc, const uint8_t *rec) {
-    const Type &t = types[U16At(rec + 4)];
+    const Type &t = TypeOf(rec);
     uint64_t time = (uint64_t)ValueAt(rec + 16, U64);
     if (time < proc.seq.lastTime) time = proc.seq.lastTime;
     proc.lastTime = time;
@@ -781,7 +894,7 @@ struct TraceWriter {
 
   // emit: one record.
   void Emit(const uint8_t *rec) {
-    const Type &t = types[U16At(rec + 4)];
+    const Type &t = TypeOf(rec);
     if (index->withIndex && !AddAccesses(rec, t) && t.kind == ACCESS) {
       repeats++;
       return;
@@ -910,7 +1023,9 @@ Napi::Value New(const Napi::CallbackInfo &info) {
         {"chmod", TraceWriter::CHMOD}, {"chown", TraceWriter::CHOWN}};
     for (uint32_t i = 0; i < schema.Length(); i++) {
       Napi::Object d = schema.Get(i).As<Napi::Object>();
-      TraceWriter::Type &type = t->types[(uint16_t)d.Get("code").As<Napi::Number>().Uint32Value()];
+      if (t->typeList.size() > 255) break;
+      t->typeIndex[(uint16_t)d.Get("code").As<Napi::Number>().Uint32Value()] = (uint8_t)t->typeList.size();
+      TraceWriter::Type &type = t->typeList.emplace_back();
       type.name = d.Get("name").As<Napi::String>().Utf8Value();
       for (auto &k : kinds)
         if (type.name == k.first) type.kind = k.second;
@@ -936,6 +1051,8 @@ Napi::Value New(const Napi::CallbackInfo &info) {
     t->withOutputs = o.Get("withOutputs").ToBoolean();
     t->sequenceBase = o.Get("sequenceBase").As<Napi::Number>().Uint32Value();
     t->sync = Napi::Persistent(o.Get("sync").As<Napi::Function>());
+    t->onOutput = Napi::Persistent(o.Get("output").As<Napi::Function>());
+    t->maxBuffered = o.Get("maxBuffered").As<Napi::Number>().DoubleValue();
   }
   Napi::Float64Array io = o.Get("io").As<Napi::Float64Array>();
   if (io.ElementLength() < IO_SIZE) {
@@ -977,59 +1094,53 @@ TraceWriter *TraceOf(const Napi::CallbackInfo &info) {
   return t;
 }
 
-// traceWriterEmit(w, records, at, n, chunk): the packets of the n whole records at
-// records[at...] written into chunk from io[IO_POS]; returns how many were taken. It
-// stops before an output record (io[IO_REASON] = OUTPUT) when the output index is kept,
-// unless io[IO_TAKE_OUTPUT] lets the first record be one.
-Napi::Value TraceEmit(const Napi::CallbackInfo &info) {
-  TraceWriter *t = TraceOf(info);
-  if (!t) return info.Env().Undefined();
+// The io counts of one call, and the chunk's length after it.
+void Report(TraceWriter *t) {
   double *io = t->index->io;
-  Napi::Uint8Array records = info[1].As<Napi::Uint8Array>();
-  uint32_t at = info[2].As<Napi::Number>().Uint32Value();
-  uint32_t n = info[3].As<Napi::Number>().Uint32Value();
-  t->Attach(info.Env(), info[4].As<Napi::Uint8Array>());
-  if (at > records.ElementLength() || io[IO_POS] > (double)t->cap) {
-    Napi::RangeError::New(info.Env(), "traceWriterEmit: bad arguments").ThrowAsJavaScriptException();
-    return info.Env().Undefined();
-  }
-  t->pos = (size_t)io[IO_POS];
-  t->events = t->packets = t->repeats = 0;
-  const uint8_t *rec = records.Data() + at;
-  bool takeOutput = io[IO_TAKE_OUTPUT] != 0;
-  uint32_t done = 0;
-  Reason reason = DONE;
-  for (; done < n; rec += U32At(rec), done++) {
-    if (t->withOutputs && t->types[U16At(rec + 4)].kind == TraceWriter::OUTPUT && !(done == 0 && takeOutput)) {
-      reason = OUTPUT;
-      break;
-    }
-    t->Emit(rec);
-    if (info.Env().IsExceptionPending()) break;
-  }
   io[IO_POS] = (double)t->pos;
   io[IO_EVENTS] = t->events;
   io[IO_PACKETS] = t->packets;
   io[IO_REPEATS] = t->repeats;
-  io[IO_REASON] = reason;
-  return Napi::Number::New(info.Env(), done);
+}
+bool Begin(TraceWriter *t, const Napi::CallbackInfo &info, Napi::Value chunk) {
+  t->Attach(info.Env(), chunk.As<Napi::Uint8Array>());
+  if (t->index->io[IO_POS] > (double)t->cap) {
+    Napi::RangeError::New(info.Env(), "trace writer: chunk position outside the chunk").ThrowAsJavaScriptException();
+    return false;
+  }
+  t->pos = (size_t)t->index->io[IO_POS];
+  t->events = t->packets = t->repeats = 0;
+  return true;
+}
+
+// traceWriterRecords(w, records, chunk): Merger.records (the records are copied); returns
+// the offset of a malformed record that ended them, or -1. Packets may be written (when
+// too many records wait), into chunk from io[IO_POS].
+Napi::Value TraceRecords(const Napi::CallbackInfo &info) {
+  TraceWriter *t = TraceOf(info);
+  if (!t || !Begin(t, info, info[2])) return info.Env().Undefined();
+  Napi::Uint8Array records = info[1].As<Napi::Uint8Array>();
+  double bad = t->Records(records.Data(), records.ElementLength());
+  Report(t);
+  return Napi::Number::New(info.Env(), bad);
+}
+
+// traceWriterAdvance(w, watermark, chunk): Merger.advance.
+Napi::Value TraceAdvance(const Napi::CallbackInfo &info) {
+  TraceWriter *t = TraceOf(info);
+  if (!t || !Begin(t, info, info[2])) return info.Env().Undefined();
+  t->Advance(info[1].As<Napi::Number>().DoubleValue());
+  Report(t);
+  return info.Env().Undefined();
 }
 
 // traceWriterFinish(w, chunk, globalSequence, globalLastTime): the end of every process
 // and the process tree, as TraceEmit writes; returns the number of processes.
 Napi::Value TraceFinish(const Napi::CallbackInfo &info) {
   TraceWriter *t = TraceOf(info);
-  if (!t) return info.Env().Undefined();
-  double *io = t->index->io;
-  t->Attach(info.Env(), info[1].As<Napi::Uint8Array>());
-  t->pos = (size_t)io[IO_POS];
-  t->events = t->packets = t->repeats = 0;
+  if (!t || !Begin(t, info, info[1])) return info.Env().Undefined();
   t->Finish((uint64_t)info[2].As<Napi::Number>().DoubleValue(), (uint64_t)info[3].As<Napi::Number>().DoubleValue());
-  io[IO_POS] = (double)t->pos;
-  io[IO_EVENTS] = t->events;
-  io[IO_PACKETS] = t->packets;
-  io[IO_REPEATS] = t->repeats;
-  io[IO_REASON] = DONE;
+  Report(t);
   return Napi::Number::New(info.Env(), (double)t->procs.size());
 }
 
@@ -1068,6 +1179,7 @@ void InitAccesses(Napi::Env env, Napi::Object exports) {
   exports.Set("accessWriterSize", Napi::Function::New(env, Size));
   exports.Set("accessWriterWriteIndex", Napi::Function::New(env, WriteIndex));
   exports.Set("accessWriterLocate", Napi::Function::New(env, Locate));
-  exports.Set("traceWriterEmit", Napi::Function::New(env, TraceEmit));
+  exports.Set("traceWriterRecords", Napi::Function::New(env, TraceRecords));
+  exports.Set("traceWriterAdvance", Napi::Function::New(env, TraceAdvance));
   exports.Set("traceWriterFinish", Napi::Function::New(env, TraceFinish));
 }
