@@ -204,6 +204,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const supervisor = new Supervisor({ onActorPeer: (_name, peer) => serveWhenReady(peer, bridge) });
     const problems: Problem[] = [];
     let initPid: number | undefined;
+    let sandboxRoot: string | undefined;
     const run: RunContext = {
       settings: settled,
       paths,
@@ -213,7 +214,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
       storage: new StorageClient(() => (supervisor.live.includes('storage') ? supervisor.peer('storage') : undefined), paths.attemptDir),
       publish: (event) => this.publish(event),
       problem: (p) => addProblem(problems, p),
-      sandboxRoot: () => (initPid === undefined ? undefined : sandboxRootOf(initPid)),
+      // the sandbox's pid 1 lives as long as the run: found once
+      sandboxRoot: () => (sandboxRoot ??= initPid === undefined ? undefined : sandboxRootOf(initPid)),
     };
     let actorFailure: ActorFailedError | undefined;
     supervisor.on('actor-failed', (_name, error) => {

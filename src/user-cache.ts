@@ -30,10 +30,10 @@ export function keepInCache(file: string, bytes: Buffer | string, mode = 0o644):
   }
 }
 
-/** Removes all but the `keep` most recently modified entries of the cache whose names
- * start with `prefix` (older uwrx or ld.so versions leave theirs behind). */
-export function pruneCache(prefix: string, keep: number): void {
-  const dir = userCacheDir();
+/** Removes all but the `keep` most recently modified entries of the cache (`dir`) whose
+ * names start with `prefix` (older uwrx or ld.so versions, and uwrx checkouts that are
+ * gone, leave theirs behind). */
+export function pruneCache(prefix: string, keep: number, dir = userCacheDir()): void {
   let entries: Array<{ file: string; mtime: number }>;
   try {
     entries = readdirSync(dir)

@@ -4,7 +4,7 @@
 // usable cache is written again).
 import test from 'ava';
 import { createHash } from 'node:crypto';
-import { readFileSync, readdirSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IMPORT_META_URL, loadBundle } from '../src/cli/code-cache.js';
@@ -139,6 +139,33 @@ test('loadBundle runs a CommonJS bundle with its own require, file names and imp
   t.is(again.cache, 'used');
   t.is(again.exports.answer, 42);
   t.is(loadBundle(file, 'fixture', undefined).cache, 'off');
+});
+
+test('each checkout keeps a code cache of its own, and those of the least recently written beyond four go', async (t) => {
+  const dir = scratchDir('uwrx-cc-prune-');
+  const cacheDir = path.join(dir, 'cache');
+  const bundles = [0, 1, 2, 3, 4, 5].map((i) => {
+    const file = path.join(dir, `checkout${i}`, 'b.cjs');
+    mkdirSync(path.dirname(file));
+    writeFileSync(file, `"use strict";\nexports.n = ${i};\n`);
+    return file;
+  });
+  // another kind of cache entry is not a code cache of this name: it stays
+  mkdirSync(cacheDir);
+  writeFileSync(path.join(cacheDir, 'code-other-000000000000.v8'), 'x');
+  const files = bundles.map((file, i) => {
+    const loaded = loadBundle(file, 'fixture', cacheDir);
+    loaded.saveCache();
+    // distinct modification times, oldest first
+    utimesSync(loaded.cacheFile!, 1000 + i, 1000 + i);
+    return path.basename(loaded.cacheFile!);
+  });
+  t.is(new Set(files).size, 6);
+  // the last write pruned: the four newest fixture caches are left
+  const left = readdirSync(cacheDir).sort();
+  t.deepEqual(left, ['code-other-000000000000.v8', ...files.slice(2)].sort());
+  t.is(loadBundle(bundles[5]!, 'fixture', cacheDir).cache, 'used');
+  t.is(loadBundle(bundles[0]!, 'fixture', cacheDir).cache, 'miss');
 });
 
 /** `uwrx run -- true` with its cache in `cacheHome`; what the run's io thread (the

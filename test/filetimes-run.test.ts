@@ -4,7 +4,7 @@
 // along a chain of steps; real files keep their own; the same on --replay.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { linkSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -45,6 +45,26 @@ test.serial('explicit times are kept; other changes read the virtual time of the
   t.true(Number(h) - Number(g) >= 0.2, `h (${h}) is 0.2 s of virtual time after g (${g})`);
   t.is(k, g, 'a rename keeps the time');
   t.is(f2, '1000000000.500000000');
+  t.is(await runOk(cwd, ['--replay', 'build/0/0']), out);
+});
+
+test.serial('times that cp -a sets are kept, on directories too; a link or an extended attribute changes no time', async (t) => {
+  const cwd = scratch(t);
+  mkdirSync(path.join(cwd, 'src', 'd'), { recursive: true });
+  writeFileSync(path.join(cwd, 'src', 'd', 'f'), 'text\n');
+  linkSync(path.join(cwd, 'src', 'd', 'f'), path.join(cwd, 'src', 'd', 'hard'));
+  for (const p of ['src/d/f', 'src/d', 'src']) utimesSync(path.join(cwd, p), OLD, OLD);
+  // cp -a writes each file, sets its times, then its ACL (an extended attribute), links
+  // the second name, and sets each directory's times after filling it
+  const script = [
+    'cp -a src copy; stat -c "%n %Y" copy copy/d copy/d/f copy/d/hard',
+    'mkdir e; touch -d 2020-01-01T00:00:00Z e; stat -c %Y e; touch e/x; stat -c %Y e',
+  ].join('; ');
+  const out = await runOk(cwd, ['--step', '0', '--', 'sh', '-c', script]);
+  const lines = out.trim().split('\n');
+  const old = String(OLD.getTime() / 1000);
+  t.deepEqual(lines.slice(0, 5), [`copy ${old}`, `copy/d ${old}`, `copy/d/f ${old}`, `copy/d/hard ${old}`, old]);
+  t.not(lines[5], old, 'a new entry moves the directory on, as natively');
   t.is(await runOk(cwd, ['--replay', 'build/0/0']), out);
 });
 

@@ -2,7 +2,7 @@
 // temporary archive renamed over the old one, ranlib, mv of another's file), and of a
 // skipped compile whose stdout and stderr interleave: replayed in the recorded order.
 import test from 'ava';
-import { readFileSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
@@ -69,23 +69,34 @@ test('an archive updated in place and moved files are replayed with the right co
   const meta = readFileSync(path.join(dir, 'build', '0', '1', 'files.meta'), 'utf8').trim().split('\n');
   t.regex(meta.filter((l) => l.startsWith(`${dir}/moved.tmp\t`)).pop()!, /\tdelete\t/);
 
+  // a replay of that replay: what it skips names versions stored in 0/0, outside the
+  // attempt replayed (their bytes are sent along), and the files come out the same
+  const again = await uwrx(['run', '--replay', path.join(dir, 'build', '0', '1')], { cwd: dir });
+  t.is(again.status, 0, again.stderr);
+  t.deepEqual(decisions(path.join(dir, 'build', '0', '2'), listed), [
+    'ar r lib.a b.o: skipped', 'ar rc lib.a a.o: skipped', 'mv moved.tmp moved: skipped', 'ranlib lib.a: skipped',
+  ]);
+  t.true(entries(path.join(dir, 'build', '0', '1')).some((e) => e.outputs.some(([, kind, source]) => kind === 'file' && source!.includes('/0/0/'))));
+  t.true(storedLib('2').equals(storedLib('0')));
+  t.is(storedMoved('2'), 'first\n');
+
   // a changed member: the archive is updated and indexed again; the moved text changed
   execFileSync('sh', ['-c', 'echo "int b(void) { return 3; }" > b.c && gcc -c b.c'], { cwd: dir });
   writeFileSync(path.join(dir, 'text'), 'second\n');
   const changed = await uwrx(['run', '--replay', captured], { cwd: dir });
   t.is(changed.status, 0, changed.stderr);
-  t.deepEqual(decisions(path.join(dir, 'build', '0', '2'), listed), [
+  t.deepEqual(decisions(path.join(dir, 'build', '0', '3'), listed), [
     'ar r lib.a b.o: ran', 'ar rc lib.a a.o: skipped', 'mv moved.tmp moved: ran', 'ranlib lib.a: ran',
   ]);
-  const mv = entries(path.join(dir, 'build', '0', '2')).find((e) => e.argv[0] === 'mv')!;
+  const mv = entries(path.join(dir, 'build', '0', '3')).find((e) => e.argv[0] === 'mv')!;
   t.is(mv.reason, `${dir}/moved.tmp changed`);
-  t.is(storedMoved('2'), 'second\n');
+  t.is(storedMoved('3'), 'second\n');
   // the same archive as a full build of the changed tree
   const full = await uwrx(['run', '--', 'sh', '-c', script], { cwd: dir });
   t.is(full.status, 0, full.stderr);
   const fullLib = left('10/0', 'lib.a');
-  t.true(storedLib('2').equals(fullLib));
-  t.false(storedLib('2').equals(storedLib('0')));
+  t.true(storedLib('3').equals(fullLib));
+  t.false(storedLib('3').equals(storedLib('0')));
 });
 
 test('a skipped compile writes its stdout and stderr in the order it wrote them', async (t) => {
@@ -150,4 +161,22 @@ test('only what went to its own stdout and stderr is replayed: gcc -pipe, files 
   t.deepEqual(decisions(path.join(gccDir, 'build', '0', '1'), /gcc/), [`${gcc.join(' ')}: skipped`]);
   t.is(again.stdout, '');
   t.is(own(again.stderr), own(first.stderr));
+});
+
+test('a skip whose stored output is gone from the record runs the process instead, and says why', async (t) => {
+  const dir = scratchDir('uwrx-rebuild-lost-');
+  writeFileSync(path.join(dir, 'text'), 'kept\n');
+  const first = await uwrx(['run', '--skippable', 'cp', '--', 'cp', 'text', 'copy'], { cwd: dir });
+  t.is(first.status, 0, first.stderr);
+  const captured = path.join(dir, 'build', '0', '0');
+  const stored = entries(captured).find((e) => path.basename(e.exe) === 'cp')!.outputs.find(([file]) => file === path.join(dir, 'copy'))![2]!;
+  rmSync(stored);
+  const replay = await uwrx(['run', '--replay', captured], { cwd: dir });
+  t.is(replay.status, 0, replay.stderr);
+  const cp = entries(path.join(dir, 'build', '0', '1')).find((e) => path.basename(e.exe) === 'cp')!;
+  t.is(cp.decision, 'ran');
+  t.is(cp.reason, `could not replay it: its stored version ${stored} is missing`);
+  const r = openRecord(path.join(dir, 'build', '0', '1')).resolve(path.join(dir, 'copy'));
+  t.is(r.kind, 'found');
+  if (r.kind === 'found') t.is(readFileSync(r.file, 'utf8'), 'kept\n');
 });

@@ -23,9 +23,12 @@ import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import { keepInCache } from '../user-cache.js';
+import { keepInCache, pruneCache } from '../user-cache.js';
 
 const MAGIC = Buffer.from('UWRXV8C1');
+const CACHE_PREFIX = 'code-';
+/** Code caches kept per bundle name, the most recently written first. */
+const KEPT_CACHE_FILES = 4;
 const HEADER_BYTES = MAGIC.length + 32 + 32;
 /** The variable the bundle reads in place of import.meta.url (esbuild --define). */
 export const IMPORT_META_URL = '__uwrx_import_meta_url';
@@ -65,7 +68,7 @@ export { userCacheDir } from '../user-cache.js';
 export function loadBundle(file: string, name: string, cacheDir: string | undefined): LoadedBundle {
   const { source, identity } = readIdentified(file);
   const wrapped = `${WRAPPER}${source}\n})`;
-  const cacheFile = cacheDir === undefined ? undefined : path.join(cacheDir, `code-${name}-${sha256(file).subarray(0, 6).toString('hex')}.v8`);
+  const cacheFile = cacheDir === undefined ? undefined : path.join(cacheDir, `${CACHE_PREFIX}${name}-${sha256(file).subarray(0, 6).toString('hex')}.v8`);
   // a bundle rewritten while it was read has no identity: no cache for it
   const key = cacheFile === undefined || identity === undefined ? undefined : sha256(`${process.version}\0${process.arch}\0${WRAPPER}\0${identity}`);
   const cachedData = cacheFile !== undefined && key !== undefined ? readCache(cacheFile, key) : undefined;
@@ -115,8 +118,12 @@ function readCache(file: string, key: Buffer): Buffer | undefined {
   return sha256(data).equals(bytes.subarray(MAGIC.length + 32, HEADER_BYTES)) ? data : undefined;
 }
 
-/** Writes the cache whole or not at all (keepInCache); errors are ignored. */
+/** Writes the cache whole or not at all (keepInCache); errors are ignored. Each uwrx
+ * checkout has a file of its own (the bundle's path names it): those of checkouts not
+ * used for a while go. */
 function writeCache(file: string, key: Buffer, script: vm.Script): void {
   const data = script.createCachedData();
-  keepInCache(file, Buffer.concat([MAGIC, key, sha256(data), data]));
+  if (!keepInCache(file, Buffer.concat([MAGIC, key, sha256(data), data]))) return;
+  const name = path.basename(file);
+  pruneCache(name.slice(0, name.lastIndexOf('-') + 1), KEPT_CACHE_FILES, path.dirname(file));
 }

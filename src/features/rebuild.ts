@@ -5,7 +5,7 @@
 // a process whose inputs are all the same is skipped — uwrx-init puts its recorded files
 // in place as its own changes, the shim writes its recorded output and exits with its
 // recorded status — and any other runs, with the first difference as the reason.
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
@@ -74,7 +74,7 @@ export default defineFeature({
         }
       },
       // only a policy's answers can skip: otherwise the exec need not wait for them
-      plan: () => ({ skippable: names, ...(policy ? { rebuildWait: true } : {}) }),
+      plan: () => ({ skippable: names, ...(policy ? { rebuildWait: true, replayedDir: policy.replayedDir } : {}) }),
       requests: {
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
           const p = startedProcess(b);
@@ -98,7 +98,7 @@ export default defineFeature({
           let files: ReplayedFile[];
           try {
             output = readOutput(path.join(policy.replayedDir, OUTPUT_INDEX_FILE), d.entry.stdio.ranges);
-            files = replayedFiles(d.entry.outputs);
+            files = replayedFiles(d.entry.outputs, policy.replayedDir);
           } catch (err) {
             const reason = `could not replay it: ${(err as Error).message}`;
             decided.push({ process: p, decision: 'ran', reason });
@@ -169,12 +169,22 @@ const KIND_CODE = { file: 0, dir: 1, absent: 2 } as const;
 
 /** The recorded effect of a skipped process on files, for uwrx-init to carry out as the
  * process's own changes (src/native/init/files.c files_change_for). */
-function replayedFiles(outputs: Output[]): ReplayedFile[] {
+/** The files a skipped process leaves. A stored version in the replayed attempt (where
+ * its outputs are) is named, and uwrx-init copies it from there: the bytes never pass
+ * through this process or the socket. */
+function replayedFiles(outputs: Output[], replayedDir: string): ReplayedFile[] {
+  const inside = replayedDir.endsWith('/') ? replayedDir : replayedDir + '/';
+  const bytes = (source: string): Pick<ReplayedFile, 'data' | 'source'> => {
+    if (!source.startsWith(inside)) return { data: readFileSync(source) };
+    // a damaged record is found here, so the decision says why the process ran
+    if (!statSync(source, { throwIfNoEntry: false })?.isFile()) throw new Error(`its stored version ${source} is missing`);
+    return { source: Buffer.from(source.slice(inside.length)) };
+  };
   return outputs.map(([file, kind, source, mode]) => ({
     path: unescapeBytes(file),
     kind: KIND_CODE[kind],
     mode,
-    ...(kind === 'file' ? { data: readFileSync(source!) } : {}),
+    ...(kind === 'file' ? bytes(source!) : {}),
   }));
 }
 

@@ -50,6 +50,8 @@ export type PlanOp =
   | { op: 'files' }
   /** Keeps a handle on the traces directory (the plan's `tracesDir`). */
   | { op: 'traces'; path: string }
+  /** Keeps a handle on the replayed attempt (the plan input's `replayedDir`). */
+  | { op: 'replayed'; path: string }
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }
@@ -152,10 +154,14 @@ export interface RebuildAnswer {
 
 export interface ReplayedFile {
   path: Uint8Array;
-  /** 0: a file with `data` and `mode`, 1: a directory, 2: absent. */
+  /** 0: a file with `mode` and the bytes of `data` or of `source`, 1: a directory, 2:
+   * absent. */
   kind: 0 | 1 | 2;
   mode: number;
   data?: Uint8Array;
+  /** The stored version, relative to the replayed attempt (the plan's "replayed" step):
+   * uwrx-init copies it from there. */
+  source?: Uint8Array;
 }
 
 /** Where uwrx-init keeps the file record during the run, and what it needs to answer

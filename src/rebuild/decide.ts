@@ -2,7 +2,7 @@
 // matched with the replayed process at the same place in the process tree (same process
 // seed) and compared input by input with what it would see now, through the sandbox's
 // root as the host sees it. The first difference is the reason it runs.
-import { existsSync, lstatSync, readlinkSync, statSync, type Stats } from 'node:fs';
+import { existsSync, lstatSync, readlinkSync, statSync, type BigIntStats, type Stats } from 'node:fs';
 import { unescapeBytes } from '../record/escape.js';
 import { HashCache, kindOf, listingHash, statOrNull } from './hashes.js';
 import type { StartedProcess } from './capture.js';
@@ -46,6 +46,9 @@ export class ReplayPolicy {
   /** The overlays of the decision being made (mount points, longest first) and the
    * untouched ones; none: nothing is settled. */
   private mounts: string[] = [];
+  private mountPoints = new Set<string>();
+  /** mountOf's answers by directory (undefined: outside every overlay). */
+  private readonly mountOfDir = new Map<string, string | undefined>();
   private untouched = new Set<string>();
 
   constructor(
@@ -113,33 +116,56 @@ export class ReplayPolicy {
       this.settled.clear();
       this.plainDirs.clear();
     }
-    this.mounts = overlays.map(([m]) => m).sort((a, b) => b.length - a.length);
+    const mounts = overlays.map(([m]) => m).sort((a, b) => b.length - a.length);
+    if (!sameList(mounts, this.mounts)) {
+      this.mountOfDir.clear();
+      this.mountPoints = new Set(mounts);
+    }
+    this.mounts = mounts;
     this.untouched = new Set(overlays.filter(([, touched]) => !touched).map(([m]) => m));
   }
 
-  /** The overlay `file` is in (longest mount point), undefined outside every overlay. */
+  /** The overlay `file` is in (longest mount point), undefined outside every overlay.
+   * Looked up by the file's directory (inputs come many to a directory), unless the file
+   * is a mount point itself. */
   private mountOf(file: string): string | undefined {
-    return this.mounts.find((m) => m === '/' || file === m || file.startsWith(m + '/'));
+    if (this.mountPoints.has(file)) return file;
+    const slash = file.lastIndexOf('/');
+    const dir = slash <= 0 ? '/' : file.slice(0, slash);
+    if (this.mountOfDir.has(dir)) return this.mountOfDir.get(dir);
+    const mount = this.mounts.find((m) => m === '/' || dir === m || dir.startsWith(m + '/'));
+    this.mountOfDir.set(dir, mount);
+    return mount;
   }
 
-  /** What `op` finds at `file` now: remembered while its overlay stays untouched. */
+  /** What `op` finds at `file` now: remembered while its overlay stays untouched. One
+   * lstat of the path answers both whether it is a link and, when it is not, what it
+   * is (most inputs are plain files or absent). */
   private now(op: Input[0], file: string, root: string): Now {
     let settled = this.settled.get(op);
     if (!settled) this.settled.set(op, (settled = new Map()));
     const known = settled.get(file);
     if (known && this.untouched.has(known.mount)) return known.now;
-    const now = valueNow(op, file, this.livePath(file, root), this.hashes);
+    const live = this.livePath(file, root);
+    // times matter only for a file's identity (read, exec): plain numbers elsewhere
+    const own = op === 'read' || op === 'exec' ? bigLstatOrNull(live) : plainLstatOrNull(live);
+    const link = own !== null && own.isSymbolicLink();
+    const now = valueNow(op, file, live, this.hashes, link ? undefined : own);
     const mount = this.mountOf(file);
-    if (mount !== undefined && this.untouched.has(mount) && this.withoutLinks(file, root)) settled.set(file, { now, mount });
+    if (mount !== undefined && this.untouched.has(mount) && !link && this.dirsWithoutLinks(file, root)) settled.set(file, { now, mount });
     return now;
   }
 
-  /** No component of `file` is a symbolic link (a link could lead into an overlay that
-   * changed); an absent component ends the walk (nothing below it can be a link). */
-  private withoutLinks(file: string, root: string): boolean {
-    for (let at = file.indexOf('/', 1); ; at = file.indexOf('/', at + 1)) {
-      const prefix = at < 0 ? file : file.slice(0, at);
-      if (at >= 0 && this.plainDirs.has(prefix)) continue;
+  /** No directory on the way to `file` is a symbolic link (a link could lead into an
+   * overlay that changed); an absent one ends the walk (nothing below it can be a
+   * link). */
+  private dirsWithoutLinks(file: string, root: string): boolean {
+    // a directory is added after every one above it: its own entry answers for all
+    const slash = file.lastIndexOf('/');
+    if (slash <= 0 || this.plainDirs.has(file.slice(0, slash))) return true;
+    for (let at = file.indexOf('/', 1); at >= 0; at = file.indexOf('/', at + 1)) {
+      const prefix = file.slice(0, at);
+      if (this.plainDirs.has(prefix)) continue;
       let st: Stats | undefined;
       try {
         st = lstatSync(this.livePath(prefix, root), { throwIfNoEntry: false });
@@ -148,9 +174,9 @@ export class ReplayPolicy {
       }
       if (st === undefined) return true;
       if (st.isSymbolicLink()) return false;
-      if (at < 0) return true;
       this.plainDirs.add(prefix);
     }
+    return true;
   }
 
   /** The path as the host reaches it in the sandbox (the same few paths recur in
@@ -203,18 +229,22 @@ export class ReplayPolicy {
   }
 }
 
-/** What `op` finds at the live path now, in the form inputs are recorded in. */
-function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: HashCache): Now {
+/** What `op` finds at the live path now, in the form inputs are recorded in. `own`:
+ * the path's lstat when it is no symbolic link (null: absent); undefined: unknown. */
+function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: HashCache, own?: Stats | BigIntStats | null): Now {
   switch (op) {
     case 'missing':
       // a failed probe followed links: a dangling link is still absent (and a directory
       // a probe's path is in is looked at the same way)
+      if (own !== undefined) return own === null ? null : 'present';
       return existsSync(live) ? 'present' : null;
     case 'stat': {
-      const st = plainStatOrNull(live);
+      const st = own !== undefined ? own : plainStatOrNull(live);
       return st ? kindOf(st) : null;
     }
     case 'readlink':
+      // what is no link has no link text (readlink fails)
+      if (own !== undefined) return null;
       try {
         return readlinkSync(live, { encoding: 'buffer' }).toString('latin1');
       } catch {
@@ -224,10 +254,28 @@ function valueNow(op: Input[0], file: string, live: string | Buffer, hashes: Has
       return listingHash(live);
     case 'read':
     case 'exec': {
-      const st = statOrNull(live);
+      // now() gives read and exec the BigInt lstat
+      const st = own !== undefined ? (own as BigIntStats | null) : statOrNull(live);
       // an unreadable file has no hash: it differs from every recorded one
       return st ? (hashes.liveContentOf(file, live, st) ?? 'unreadable') : null;
     }
+  }
+}
+
+/** lstat with BigInt times (identities compare nanoseconds); null when absent. */
+function bigLstatOrNull(file: string | Buffer): BigIntStats | null {
+  try {
+    return lstatSync(file, { bigint: true, throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function plainLstatOrNull(file: string | Buffer): Stats | null {
+  try {
+    return lstatSync(file, { throwIfNoEntry: false }) ?? null;
+  } catch {
+    return null;
   }
 }
 

@@ -60,6 +60,8 @@ export interface SandboxOptions {
   skippable?: string[];
   /** Those execs wait for the answer (InitPlan.rebuildWait). */
   rebuildWait?: boolean;
+  /** The replayed attempt, kept open by uwrx-init (PlanInput.replayedDir). */
+  replayedDir?: string;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace

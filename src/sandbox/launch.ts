@@ -306,6 +306,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.replayPids ? { replayPids: options.replayPids } : {}),
     ...(options.skippable ? { skippable: options.skippable } : {}),
     ...(options.rebuildWait ? { rebuildWait: true } : {}),
+    ...(options.replayedDir ? { replayedDir: options.replayedDir } : {}),
     parents: parentStores(options.attemptDir),
   });
   // a test switch, deliberately not an option: it enables a feature only tests use

@@ -122,6 +122,9 @@ export interface PlanInput {
   skippable?: string[];
   /** Those execs wait for the answer (InitPlan.rebuildWait). */
   rebuildWait?: boolean;
+  /** The replayed attempt: a skipped exec's outputs are copied from its stored versions,
+   * so uwrx-init opens it before the sandbox hides the record. */
+  replayedDir?: string;
 }
 
 export interface NetworkPlan {
@@ -184,6 +187,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
   // The record's own files are opened first, while the run directory is still visible.
   ctx.steps.push({ op: 'files' });
   if (input.tracesDir) ctx.steps.push({ op: 'traces', path: input.tracesDir });
+  if (input.replayedDir) ctx.steps.push({ op: 'replayed', path: input.replayedDir });
   const { overlays, files, flatten } = buildRoot(ctx);
   buildKernelFilesystems(ctx);
   ctx.steps.push({ op: 'loopback' });
@@ -272,6 +276,8 @@ function renderStep(s: PlanStep): string {
       return 'files (open files.meta and versions)';
     case 'traces':
       return `traces ${s.path}`;
+    case 'replayed':
+      return `replayed ${s.path} (kept open: skipped outputs are copied from it)`;
     case 'mount': {
       const flags = FLAG_NAMES.filter(([bit]) => s.flags & bit).map(([, name]) => name).join(',');
       return `mount ${s.fstype ?? '-'} ${s.source ?? '-'} -> ${s.target}${flags ? ` [${flags}]` : ''}${s.data ? ` ${s.data}` : ''}`;

@@ -48,6 +48,7 @@
 /* Plan step operations, executed in order by pid 1 of the sandbox. */
 #define OP_FILES "files"             /* open the file record (plan key "files") */
 #define OP_TRACES "traces"           /* path: the traces directory, kept open */
+#define OP_REPLAYED "replayed"       /* path: the replayed attempt, kept open (skipped outputs) */
 #define OP_MOUNT "mount"             /* source, target, fstype, flags, data */
 #define OP_MKDIR "mkdir"             /* path, mode */
 #define OP_FILE "file"               /* path, mode: an empty file (bind mount target) */

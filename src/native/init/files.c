@@ -737,6 +737,23 @@ static void record(struct pending_op *op, const char *path, const char *name, bo
   op->nlines++;
 }
 
+struct shown_times {
+  bool had; /* an entry: the file changed in this attempt (else it shows its own time) */
+  int64_t ns;
+  bool explicit_times;
+};
+
+/* A change that makes a new version of the file but natively leaves its modification
+ * time alone (a link's count, an extended attribute: cp -a sets ACLs after the times):
+ * recorded as a write, showing the times it showed before. */
+static struct shown_times record_same_times(struct pending_op *op, const char *path) {
+  struct shown_times t = { .had = false };
+  t.had = filetimes_lookup(path, &t.ns, &t.explicit_times);
+  record(op, path, "write", true);
+  filetimes_restore(path, t.had, t.ns, t.explicit_times);
+  return t;
+}
+
 static void forget_writer(const char *path, int pid, int first, int last) {
   pthread_mutex_lock(&writers_lock);
   struct writer_entry *e = writer_get(path, false);
@@ -1517,10 +1534,12 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
       /* the existing file changes too (its link count; overlayfs copies it up) */
       q = arg_path(ctx, &a.path2);
       if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        record(op, q, "write", true);
+        struct shown_times before = record_same_times(op, q);
         /* copied up before the call (to keep its inode number): recorded even if the
          * link then fails */
         if (op && op->nlines && alias_before_link(q, p)) op->lines[op->nlines - 1].if_copied_up = true;
+        /* the new name is the same file: it shows the same times */
+        filetimes_restore(p, before.had, before.ns, before.explicit_times);
       }
     }
     break;
@@ -1558,7 +1577,12 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
   case SYS_utimensat:
     /* new times are a new version of the file (make relies on them) */
     p = call_file(ctx, &a);
-    if (!p || lstat(p, &st) != 0 || S_ISDIR(st.st_mode)) break;
+    if (!p || lstat(p, &st) != 0) break;
+    if (S_ISDIR(st.st_mode)) {
+      /* a directory keeps times set on it (tar x, cp -a) until its entries change */
+      if (sets_explicit_times(ctx)) filetimes_explicit(p);
+      break;
+    }
     op = op_begin(ctx, change_of(p), p, NULL);
     record(op, p, "write", true);
     if (sets_explicit_times(ctx)) filetimes_explicit(p);
@@ -1622,7 +1646,7 @@ static enum verdict on_xattr(struct notif_ctx *ctx) {
   struct stat st;
   if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
     struct pending_op *op = op_begin(ctx, change_of(p), p, NULL);
-    record(op, p, "write", true);
+    record_same_times(op, p);
     op_end(op, false);
   }
   free(p);

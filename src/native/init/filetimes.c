@@ -3,6 +3,7 @@
  * wall-clock time of that process at the change, so the order of changes inside a run
  * is the order the build made them (make; edit; make rebuilds), and the same on replay.
  * Times a program set explicitly (utimensat with times, touch -d) are kept as set. */
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,11 +58,29 @@ static void put(const char *path, uint64_t h, int64_t ns, bool explicit_times) {
   buckets[h % BUCKETS] = e;
 }
 
+/* A directory whose entries change shows, as any such directory, where the wall clocks
+ * start: times a program set on it no longer hold (natively they become the time of the
+ * change) (lock held). */
+static void entries_changed(const char *path) {
+  const char *slash = strrchr(path, '/');
+  if (!slash || slash == path) return;
+  char parent[PATH_MAX];
+  size_t n = (size_t)(slash - path);
+  if (n >= sizeof parent) return;
+  memcpy(parent, path, n);
+  parent[n] = 0;
+  uint64_t h = hash_of(parent);
+  struct file_time *e = take(parent, h);
+  if (e && !e->explicit_times) put(parent, h, e->ns, false);
+  free(e);
+}
+
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) {
   int64_t now;
   if (!ctx->proc || !clocks_stamp(ctx->proc, &now)) return;
   uint64_t h = hash_of(path);
   pthread_mutex_lock(&lock);
+  if (strcmp(op, "write") != 0 && strcmp(op, "chmod") != 0 && strcmp(op, "chown") != 0) entries_changed(path);
   if (!strcmp(op, "rename_from")) {
     free(moving);
     moving = take(path, h);
@@ -86,6 +105,14 @@ void filetimes_explicit(const char *path) {
   int64_t ns = e ? e->ns : 0;
   free(e);
   put(path, h, ns, true);
+  pthread_mutex_unlock(&lock);
+}
+
+void filetimes_restore(const char *path, bool had, int64_t ns, bool explicit_times) {
+  uint64_t h = hash_of(path);
+  pthread_mutex_lock(&lock);
+  if (had) put(path, h, ns, explicit_times);
+  else free(take(path, h));
   pthread_mutex_unlock(&lock);
 }
 

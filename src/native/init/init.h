@@ -109,6 +109,9 @@ bool repro_exec_start(struct notif_ctx *ctx);
  * named in the plan's "skippable" list and asks Node (MSG_REBUILD_EXEC) whether to run
  * it; on skip it serves the recorded output through UWRX_CTL_SKIP_OUTPUT. */
 struct rebuild_skip;
+/* Plan step "replayed": keeps a handle on the replayed attempt (before pivot_root hides
+ * it), so a skipped exec's outputs are copied from their stored versions there. */
+bool rebuild_open_replayed(const char *path);
 
 /* ---- clocks (clocks.c): deterministic clocks, timed waits, causality between
  * processes (docs/reproducibility.md): the feature feature_clocks ---- */
@@ -131,6 +134,9 @@ void clocks_exec(struct proc *p);
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
 /* The program set `path`'s times itself (utimensat with times): they stay as set. */
 void filetimes_explicit(const char *path);
+/* Puts back what filetimes_lookup found for `path` before (had: an entry with ns and
+ * explicit_times; otherwise none: the file shows its own time). */
+void filetimes_restore(const char *path, bool had, int64_t ns, bool explicit_times);
 /* The time of a change of this attempt to `path`; false when it made none. */
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
 /* Calls `fn` for every path this attempt changed and that still exists. */

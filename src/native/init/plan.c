@@ -229,6 +229,11 @@ static bool op_traces(const struct plan *plan, const struct plan_step *s, struct
   return trace_open_dir(s->path) || FAIL(f, s->path, "open the trace directory %s", s->path);
 }
 
+static bool op_replayed(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  return rebuild_open_replayed(s->path) || FAIL(f, s->path, "open the replayed attempt %s", s->path);
+}
+
 static bool op_mount(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
   (void)plan;
   return mount(s->source, s->target, s->fstype, s->flags, s->data) == 0 ||
@@ -334,6 +339,7 @@ struct op_def {
 static const struct op_def ops[] = {
   { OP_FILES, op_files, false },
   { OP_TRACES, op_traces, false },
+  { OP_REPLAYED, op_replayed, false },
   { OP_MOUNT, op_mount, false },
   { OP_MKDIR, op_mkdir, false },
   { OP_FILE, op_file, false },

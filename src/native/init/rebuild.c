@@ -12,7 +12,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <linux/openat2.h>
+#include <sys/mman.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -32,6 +35,29 @@ struct rebuild_skip {
 };
 
 static char **names; /* from the plan, NULL-terminated */
+/* The replayed attempt (plan step "replayed"): skipped outputs' stored versions. */
+static int replayed_fd = -1;
+
+bool rebuild_open_replayed(const char *path) {
+  replayed_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  return replayed_fd >= 0;
+}
+
+/* A stored version of the replayed attempt, mapped read-only (*len 0: empty, nothing
+ * mapped); MAP_FAILED when it cannot be read. Never leaves the attempt's directory. */
+static void *map_stored(const char *relative, size_t *len) {
+  struct open_how how = { .flags = O_RDONLY | O_CLOEXEC, .resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS };
+  int fd = replayed_fd < 0 ? -1 : (int)syscall(SYS_openat2, replayed_fd, relative, &how, sizeof how);
+  if (fd < 0) return MAP_FAILED;
+  struct stat st;
+  void *m = MAP_FAILED;
+  if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode)) {
+    *len = (size_t)st.st_size;
+    m = *len == 0 ? NULL : mmap(NULL, *len, PROT_READ, MAP_PRIVATE, fd, 0);
+  }
+  close(fd);
+  return m;
+}
 /* A replay with a policy: the exec waits for the answer. Otherwise (a capture) Node only
  * notes the process for the attempt's rebuild index and the exec goes on at once. */
 static bool wait_answers;
@@ -130,8 +156,9 @@ struct question {
   char *exe;
 };
 
-/* The answer's "files": [{path, kind (0 file, 1 directory, 2 absent), mode, data}], in
- * the order the record changed them. */
+/* The answer's "files": [{path, kind (0 file, 1 directory, 2 absent), mode, and a file's
+ * bytes as data or as source (its stored version in the replayed attempt)}], in the
+ * order the record changed them. */
 static bool place_files(struct proc *p, struct mp_reader *files, const char *exe) {
   if (!files->p) return true;
   uint32_t count;
@@ -139,9 +166,9 @@ static bool place_files(struct proc *p, struct mp_reader *files, const char *exe
   while (count--) {
     uint32_t n;
     if (!mp_read_map(files, &n)) return false;
-    char *path = NULL;
+    char *path = NULL, *source = NULL;
     const char *data = NULL;
-    uint32_t data_len = 0;
+    uint32_t sent_len = 0;
     int64_t kind = -1, mode = 0644;
     while (n--) {
       const char *k;
@@ -150,12 +177,23 @@ static bool place_files(struct proc *p, struct mp_reader *files, const char *exe
       if (mp_key_is(k, klen, "path")) mp_read_strdup(files, &path);
       else if (mp_key_is(k, klen, "kind")) mp_read_int(files, &kind);
       else if (mp_key_is(k, klen, "mode")) mp_read_int(files, &mode);
-      else if (mp_key_is(k, klen, "data") && mp_peek(files) != MP_NIL) mp_read_bytes(files, &data, &data_len);
+      else if (mp_key_is(k, klen, "data") && mp_peek(files) != MP_NIL) mp_read_bytes(files, &data, &sent_len);
+      else if (mp_key_is(k, klen, "source") && mp_peek(files) != MP_NIL) mp_read_strdup(files, &source);
       else mp_skip(files);
     }
-    bool ok = !files->failed && path && path[0] == '/' && kind >= REPLAYED_FILE && kind <= REPLAYED_ABSENT &&
-              files_change_for(p, path, (enum replayed_kind)kind, (uint32_t)mode, (const uint8_t *)data, data_len, exe);
+    /* a stored version is mapped, not read: its bytes go once, to the new file */
+    void *mapped = NULL;
+    size_t len = sent_len;
+    bool ok = !files->failed && path && path[0] == '/' && kind >= REPLAYED_FILE && kind <= REPLAYED_ABSENT;
+    if (ok && source) {
+      mapped = map_stored(source, &len);
+      ok = mapped != MAP_FAILED;
+      data = mapped;
+    }
+    ok = ok && files_change_for(p, path, (enum replayed_kind)kind, (uint32_t)mode, (const uint8_t *)data, len, exe);
+    if (mapped && mapped != MAP_FAILED) munmap(mapped, len);
     free(path);
+    free(source);
     if (!ok) return false;
   }
   return true;
