@@ -441,12 +441,14 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   // wait): a message per buffer cost a postMessage and a dispatch per process.
   let batch: RecordsBody = { pids: [], bytes: [] };
   let batchBytes = 0;
-  const sendBatch = () => {
-    if (batch.pids.length === 0) return;
-    // The read buffers are the collector's own (allocUnsafeSlow): moved, not copied.
+  const sendBatch = (watermark?: number | null) => {
+    if (batch.pids.length === 0) return false;
+    if (watermark !== undefined) batch.watermark = watermark;
+    // The read buffers are the collector's own (allocUnsafeSlow, takeFile): moved, not copied.
     merger.notify(MERGER_MESSAGES.records, batch, batch.bytes.map((b) => b.buffer as ArrayBuffer));
     batch = { pids: [], bytes: [] };
     batchBytes = 0;
+    return true;
   };
   const collector = new Collector({
     runDir: ctx.options.runDir,
@@ -460,8 +462,9 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
         if (batchBytes >= BATCH_BYTES) sendBatch();
       },
       advance: (watermark) => {
-        sendBatch();
-        merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null } satisfies AdvanceBody);
+        // with the scan's records when there are any: one message a scan
+        const w = Number.isFinite(watermark) ? watermark : null;
+        if (!sendBatch(w)) merger.notify(MERGER_MESSAGES.advance, { watermark: w } satisfies AdvanceBody);
       },
     },
   });

@@ -841,17 +841,19 @@ export default defineActor<MergerActorOptions>('merger', async (ctx) => {
     nativeAccesses: process.env.UWRX_NATIVE_ACCESSES !== '0',
   });
   const inputLog = process.env.UWRX_DEBUG_MERGER_INPUT ? new MergerInputLog(process.env.UWRX_DEBUG_MERGER_INPUT, clocks) : undefined;
-  ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) =>
+  const advance = (body: AdvanceBody) => {
+    inputLog?.advance(body.watermark ?? Infinity);
+    merger.advance(body.watermark ?? Infinity);
+  };
+  ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) => {
     body.pids.forEach((pid, i) => {
       const bytes = Buffer.from(body.bytes[i]!.buffer, body.bytes[i]!.byteOffset, body.bytes[i]!.byteLength);
       inputLog?.records(pid, bytes);
       merger.records(pid, bytes);
-    }),
-  );
-  ctx.on(MERGER_MESSAGES.advance, (body: AdvanceBody) => {
-    inputLog?.advance(body.watermark ?? Infinity);
-    merger.advance(body.watermark ?? Infinity);
+    });
+    if (body.watermark !== undefined) advance({ watermark: body.watermark });
   });
+  ctx.on(MERGER_MESSAGES.advance, advance);
   const finish = (): MergeStats => {
     inputLog?.close();
     return merger.finish();
