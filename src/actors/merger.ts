@@ -3,7 +3,9 @@
 // watermark), each process is one Perfetto sequence (its events are already in time
 // order in its buffer file, so every sequence is non-decreasing even when a slow process
 // delivers late), names are interned per sequence, and packets are written in zlib
-// compressed_packets chunks.
+// compressed_packets chunks. By default the ordering and the packets are native code
+// (src/record/access-writer.ts) and this class keeps the chunk, the output index and the
+// file; its own record path is the reference the native one must match byte for byte.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateSync } from 'node:zlib';
