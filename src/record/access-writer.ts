@@ -160,9 +160,10 @@ export class AccessWriter implements AccessTable {
     }
   }
 
-  /** The merger's records(): the whole records of `records` wait to be written (copied;
-   * packets may be written into chunk from io[IO.pos] when too many wait). Returns the
-   * offset of a malformed record that ended them, or -1. */
+  /** The merger's records(): the whole records of `records` wait to be written (the
+   * buffer is kept, and must not change, until they are; packets may be written into
+   * chunk from io[IO.pos] when too many wait). Returns the offset of a malformed record
+   * that ended them, or -1. */
   records(records: Buffer, chunk: Buffer): number {
     return this.addon.traceWriterRecords(this.handle, records, chunk);
   }

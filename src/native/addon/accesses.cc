@@ -376,6 +376,8 @@ struct TraceWriter {
     bool started = false;
     uint64_t lastTime = 0;
     std::vector<std::pair<std::string, uint32_t>> eventNames, annotationNames;
+    // an access event's interned ids (its name, its fields', its path's), once all are
+    std::vector<uint32_t> accessIids;
   };
   struct Proc {
     uint32_t pid = 0, ppid = 1;
@@ -424,8 +426,11 @@ struct TraceWriter {
 
   // Records waiting to be written (merger.ts Run): a delivery's records as it brought
   // them, cut wherever time goes back; written merged by (time, arrival).
+  // (the records stay in the caller's buffer, kept alive by a reference: a copy of each
+  // delivery cost page faults for every large one)
   struct Delivery {
-    std::vector<uint8_t> bytes;
+    Napi::Reference<Napi::Uint8Array> keep;
+    const uint8_t *bytes = nullptr;
     std::vector<uint32_t> offsets;
     std::vector<double> times;
   };
@@ -446,15 +451,17 @@ struct TraceWriter {
 
   // Merger.records: the whole records of b[0, n) join the pending ones; bad: where a
   // malformed one stopped the walk, or -1.
-  double Records(const uint8_t *b, size_t n) {
+  double Records(Napi::Uint8Array records) {
+    const uint8_t *b = records.Data();
+    size_t n = records.ElementLength();
     auto d = std::make_shared<Delivery>();
+    d->keep = Napi::Persistent(records);
+    d->bytes = b;
     double bad;
     index->Locate(b, n, &bad, [&](size_t at) {
       d->offsets.push_back((uint32_t)at);
       d->times.push_back(ValueAt(b + at + 16, U64));
     });
-    size_t used = d->offsets.empty() ? 0 : d->offsets.back() + U32At(b + d->offsets.back());
-    d->bytes.assign(b, b + used);
     size_t count = d->times.size(), start = 0;
     for (size_t i = 1; i <= count; i++) {
       if (i < count && d->times[i] >= d->times[i - 1]) continue;
@@ -525,7 +532,7 @@ struct TraceWriter {
       size_t stop = std::min(last, run->next + (size_t)left);
       left -= (double)(stop - run->next);
       for (; run->next < stop && !env.IsExceptionPending(); run->next++) {
-        const uint8_t *rec = run->d->bytes.data() + run->d->offsets[run->next];
+        const uint8_t *rec = run->d->bytes + run->d->offsets[run->next];
         if (withOutputs && TypeOf(rec).kind == OUTPUT) onOutput.Call({Napi::Buffer<uint8_t>::Copy(env, rec, U32At(rec))});
         if (!env.IsExceptionPending()) Emit(rec);
       }
@@ -819,6 +826,7 @@ struct TraceWriter {
     if (time < proc.seq.lastTime) time = proc.seq.lastTime;
     proc.lastTime = time;
     uint64_t track = ThreadTrack(proc, U32At(rec + 12), time);
+    if (t.kind == ACCESS && !(U16At(rec + 6) & FLAG_TRUNCATED) && AccessIids(proc.seq, t)) return WriteAccess(proc.seq, rec, t, time, track);
     AnnotationsOf(rec, t);
     TrackEvent(proc.seq, time, track, TYPE_INSTANT, &t.name, anns);
     if (t.kind == EXIT && proc.sliceOpen) {
@@ -826,6 +834,60 @@ struct TraceWriter {
                               Ann{&nameSignal, NUMBER, FieldNamed(rec, t, "signal"), nullptr, 0, 0}};
       EndSlice(proc, time, end);
     }
+  }
+
+  // The sequence's ids of an access event's names, once the first access event has
+  // interned them all (most of a file storm's records then skip interning).
+  static bool AccessIids(Sequence &seq, const Type &t) {
+    if (!seq.accessIids.empty()) return true;
+    auto find = [](const std::vector<std::pair<std::string, uint32_t>> &names, const std::string &name) -> uint32_t {
+      for (auto &e : names)
+        if (e.first == name) return e.second;
+      return 0;
+    };
+    std::vector<uint32_t> iids = {find(seq.eventNames, t.name)};
+    for (const NamedField &f : t.fields) iids.push_back(find(seq.annotationNames, f.name));
+    for (const std::string &b : t.blobs) iids.push_back(find(seq.annotationNames, b));
+    for (uint32_t iid : iids)
+      if (iid == 0) return false;
+    seq.accessIids = std::move(iids);
+    return true;
+  }
+
+  // What TrackEvent writes for an access record whose names are all interned.
+  void WriteAccess(Sequence &seq, const uint8_t *rec, const Type &t, uint64_t time, uint64_t track) {
+    size_t need = 256 + 48 * t.fields.size();
+    size_t at = t.fixedEnd;
+    for (size_t b = 0; b < t.blobs.size(); b++) {
+      need += 48 + 4 * (size_t)U32At(rec + at);
+      at += 4 + (size_t)U32At(rec + at);
+    }
+    Ensure(need);
+    const uint32_t *iids = seq.accessIids.data();
+    uint8_t *body, *event, *ann;
+    uint8_t *p = BeginPacket(seq, time, true, &body);
+    p = BeginMessage(p, P_TRACK_EVENT, &event);
+    p = Uint(p, TE_TYPE, TYPE_INSTANT);
+    p = Uint(p, TE_TRACK_UUID, track);
+    p = Uint(p, TE_NAME_IID, iids[0]);
+    size_t i = 1;
+    for (const NamedField &f : t.fields) {
+      p = BeginMessage(p, TE_DEBUG_ANNOTATIONS, &ann);
+      p = Uint(p, DA_NAME_IID, iids[i++]);
+      p = Value(p, Ann{&f.name, FIELD, ValueAt(rec + f.at, f.type), nullptr, 0, f.type});
+      EndMessage(ann, p);
+    }
+    at = t.fixedEnd;
+    for (size_t b = 0; b < t.blobs.size(); b++) {
+      uint32_t n = U32At(rec + at);
+      p = BeginMessage(p, TE_DEBUG_ANNOTATIONS, &ann);
+      p = Uint(p, DA_NAME_IID, iids[i++]);
+      p = Escaped(p, DA_STRING_VALUE, rec + at + 4, n);
+      EndMessage(ann, p);
+      at += 4 + (size_t)n;
+    }
+    EndMessage(event, p);
+    EndPacket(seq, time, body, p);
   }
 
   void EndSlice(Proc &proc, uint64_t time, const std::vector<Ann> &annotations) {
@@ -1113,14 +1175,14 @@ bool Begin(TraceWriter *t, const Napi::CallbackInfo &info, Napi::Value chunk) {
   return true;
 }
 
-// traceWriterRecords(w, records, chunk): Merger.records (the records are copied); returns
+// traceWriterRecords(w, records, chunk): Merger.records (records is kept until written); returns
 // the offset of a malformed record that ended them, or -1. Packets may be written (when
 // too many records wait), into chunk from io[IO_POS].
 Napi::Value TraceRecords(const Napi::CallbackInfo &info) {
   TraceWriter *t = TraceOf(info);
   if (!t || !Begin(t, info, info[2])) return info.Env().Undefined();
   Napi::Uint8Array records = info[1].As<Napi::Uint8Array>();
-  double bad = t->Records(records.Data(), records.ElementLength());
+  double bad = t->Records(records);
   Report(t);
   return Napi::Number::New(info.Env(), bad);
 }
