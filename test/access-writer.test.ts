@@ -1,7 +1,8 @@
-// The merger's two access writers (native, the default, and TypeScript) must write the
+// The merger's two record writers (native, the default, and TypeScript) must write the
 // same perfetto file and accesses.tsv byte for byte: checked on the input of a real run
 // (UWRX_DEBUG_MERGER_INPUT) with escaped paths, repeated accesses, several processes and
-// threads, merged again both ways and compared with each other and with the record.
+// threads, output, failed execs, signals and cut records, merged again both ways and
+// compared with each other and with the record.
 import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
@@ -41,6 +42,15 @@ threads = [threading.Thread(target=probe, args=(n,)) for n in range(4)]
 for t in threads: t.start()
 for t in threads: t.join()
 '
+# the rest of a process's life: output as text and as bytes, a failed exec, a subshell
+# that never execs, exit statuses and a signal, file changes, an argument list too long
+# for one record
+echo text out; printf 'x\377\376y' >&2
+/no/such/program 2> /dev/null || true
+(cd d && echo sub > sub-file) && (exit 3) || true
+sh -c 'kill -9 $$' || true
+mv d/plain d/moved && chmod 600 d/moved && rm d/moved && rmdir d 2> /dev/null || true
+/bin/true "$(head -c 70000 /dev/zero | tr '\0' a)"
 `;
 
 function mergeAgain(log: string, out: string, options: Partial<MergerOptions>): { perfetto: Buffer; accesses: Buffer } {
@@ -52,7 +62,7 @@ function mergeAgain(log: string, out: string, options: Partial<MergerOptions>): 
   return { perfetto: readFileSync(`${out}.perfetto`), accesses: readFileSync(`${out}.tsv`) };
 }
 
-test('native and TypeScript access writers give the same record of a real run, byte for byte', async (t) => {
+test('native and TypeScript record writers give the same record of a real run, byte for byte', async (t) => {
   const dir = scratchDir('uwrx-access-writer-');
   const log = path.join(dir, 'merger-input');
   const r = await uwrx(['run', '--fast-path', '--', 'sh', '-c', SCRIPT], {
@@ -94,6 +104,13 @@ test('native and TypeScript access writers give the same record of a real run, b
   // of several threads are covered by merger.test.ts)
   const probed = trace.events.filter((e) => e.type === 'access' && /\/d\/missing-[0-3]$/.test(String(e.args.path)));
   t.is(new Set(probed.map((e) => String(e.args.path))).size, 4, 'the threads\' probes');
+  const has = (what: string, found: (e: (typeof trace.events)[number]) => boolean) => t.true(trace.events.some(found), what);
+  has('text output', (e) => e.type === 'output' && e.args.text !== undefined);
+  has('binary output', (e) => e.type === 'output' && e.args.base64 !== undefined);
+  has('an exit status', (e) => e.type === 'exit' && e.args.status === 3);
+  has('a signal', (e) => e.type === 'exit' && e.args.signal === 9);
+  has('a cut record', (e) => e.type === 'exec' && e.args.truncated === true);
+  has('a rename', (e) => e.type === 'rename');
 });
 
 test('access records larger than the chunk has room for: the same bytes both ways', (t) => {
@@ -153,4 +170,63 @@ test('paths of every byte, valid and broken UTF-8: the same escapes both ways', 
   t.true(np.equals(sp), 'perfetto');
   t.true(nt.equals(st), 'accesses.tsv');
   t.true(ns.repeatedAccesses > 0);
+});
+
+test('every record type, held events, threads and output: the same bytes both ways', (t) => {
+  const dir = scratchDir('uwrx-access-writer-');
+  const b = (s: string | number[]) => Buffer.from(s as string);
+  const events: TraceEvent[] = [
+    { type: 'spawn', pid: 2, tid: 2, time: 5, child: 3, thread: 0, clone_flags: 0 },
+    { type: 'exec', pid: 2, tid: 2, time: 10, result: 0, path: b('/bin/sh'), argv: joinArgv(['sh', '-c', 'tab\there', 'é']) },
+    { type: 'spawn', pid: 2, tid: 2, time: 11, child: 7, thread: 1, clone_flags: 0x3d0f00 },
+    { type: 'exec', pid: 2, tid: 2, time: 12, result: -2, path: b('/no/such'), argv: joinArgv(['/no/such']) },
+    { type: 'output', pid: 2, tid: 2, time: 13, fd: 1, flags: 0, dest_dev: 5, dest_ino: 2 ** 40 + 3, data: b('text é\n') },
+    { type: 'output', pid: 2, tid: 7, time: 14, fd: 2, flags: 0, dest_dev: 5, dest_ino: 7, data: b([0xff, 0xfe, 0, 1, 2]) },
+    { type: 'output', pid: 2, tid: 2, time: 14, fd: 2, flags: 0, dest_dev: 5, dest_ino: 7, data: b([0xc3]) },
+    { type: 'connect', pid: 2, tid: 2, time: 15, family: 2, port: 443, result: -111, addr: b([127, 0, 0, 1]) },
+    { type: 'connect', pid: 2, tid: 2, time: 15, family: 10, port: 80, result: 0, addr: b([0xfd, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x12, 0x34]) },
+    { type: 'connect', pid: 2, tid: 2, time: 15, family: 1, port: 0, result: 0, addr: b('/run/x\n') },
+    { type: 'dns', pid: 2, tid: 2, time: 16, qtype: 1, rcode: 0, name: b('example.com'), answers: b('1.2.3.4') },
+    { type: 'skip', pid: 2, tid: 2, time: 17, status: -1, path: b('/usr/bin/cc'), reason: b('inputs\\same') },
+    { type: 'download', pid: 2, tid: 2, time: 18, status: 200, size: 2 ** 53 - 1, url: b('https://x/y'), path: b('/tmp/y') },
+    { type: 'git', pid: 2, tid: 2, time: 18, status: 0, bytes: 9, service: b('upload-pack'), url: b('https://x/r.git'), request: b(''), wants: b('abc') },
+    { type: 'open', pid: 2, tid: 2, time: 19, flags: 577, mode: 0o666, result: 3, path: b('/tmp/f') },
+    { type: 'truncate', pid: 2, tid: 2, time: 19, length: 0, result: 0, path: b('/tmp/f') },
+    { type: 'rename', pid: 2, tid: 2, time: 20, flags: 0, result: 0, from: b('/tmp/f'), to: b('/tmp/g') },
+    { type: 'unlink', pid: 2, tid: 2, time: 20, flags: 0, result: -2, path: b('/tmp/g') },
+    { type: 'mkdir', pid: 2, tid: 2, time: 21, mode: 0o755, result: 0, path: b('/tmp/d') },
+    { type: 'chmod', pid: 2, tid: 2, time: 21, mode: 0o700, result: 0, path: b('/tmp/d') },
+    { type: 'chown', pid: 2, tid: 2, time: 21, uid: 1, gid: 2, result: -1, path: b('/tmp/d') },
+    { type: 'rmdir', pid: 2, tid: 2, time: 22, result: 0, path: b('/tmp/d') },
+    { type: 'stat', pid: 2, tid: 2, time: 22, flags: 0, result: 0, path: b('/tmp') },
+    { type: 'access', pid: 2, tid: 7, time: 23, op: 1, flags: 0, result: 3, count: 2, path: b('/etc/passwd') },
+    { type: 'exit', pid: 2, tid: 7, time: 30, status: -1, signal: 0 },
+    { type: 'exit', pid: 2, tid: 2, time: 31, status: 0, signal: 0 },
+  ] as TraceEvent[];
+  // a forked child that never execs: its events are held until its exit names it, and
+  // more than the hold limit of another one
+  const child: TraceEvent[] = [{ type: 'exit', pid: 3, tid: 3, time: 8, status: 0, signal: 9 } as TraceEvent];
+  const busy: TraceEvent[] = [{ type: 'spawn', pid: 9, tid: 9, time: 1, child: 10, thread: 0, clone_flags: 0 } as TraceEvent];
+  for (let i = 0; i < 70; i++) busy.push({ type: 'access', pid: 9, tid: 9, time: 2 + i, op: 2, flags: 0, result: i % 3 ? 0 : -2, count: 1, path: b(`/p/${i % 50}`) } as TraceEvent);
+  const out = (nativeAccesses: boolean) => {
+    const file = path.join(dir, String(nativeAccesses));
+    const merger = new Merger({ output: `${file}.perfetto`, accessIndex: `${file}.tsv`, outputIndex: `${file}.out`, clocks: { boottime: 1, realtime: 2 }, chunkBytes: 700, nativeAccesses });
+    merger.push(events.slice(0, 9));
+    merger.push(child);
+    merger.push(busy);
+    merger.push(events.slice(9));
+    const stats = merger.finish();
+    t.deepEqual(stats.errors, []);
+    return [readFileSync(`${file}.perfetto`), readFileSync(`${file}.tsv`), readFileSync(`${file}.out`), stats] as const;
+  };
+  const [np, nt, no, ns] = out(true);
+  const [sp, st, so, ss] = out(false);
+  t.deepEqual(ns, ss);
+  t.true(np.equals(sp), 'perfetto');
+  t.true(nt.equals(st), 'accesses.tsv');
+  t.true(no.equals(so), 'output.bin');
+  t.is(ns.processes, 4);
+  const trace = readTrace(path.join(dir, 'true.perfetto'));
+  t.deepEqual(trace.problems, []);
+  t.is(trace.events.filter((e) => e.type === 'connect').length, 3);
 });

@@ -54,6 +54,7 @@ export interface CollectorStats {
 interface Buffered {
   pid: number;
   name: string;
+  /** -1 for a finished buffer not opened: it is taken whole (takeFile) when drained. */
   fd: number;
   readOff: number;
   punchedTo: number;
@@ -173,9 +174,9 @@ export class Collector {
         if (rec[2]) Object.assign(known, { ended: true, name });
         return;
       }
-      const fd = this.openBuffer(name);
+      const ended = rec[2] !== undefined || this.closedPids.has(pid);
+      const fd = ended ? -1 : this.openBuffer(name);
       if (fd !== undefined) {
-        const ended = rec[2] !== undefined || this.closedPids.has(pid);
         this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false });
       }
       return;
@@ -193,8 +194,20 @@ export class Collector {
       }
       return;
     }
-    const fd = this.openBuffer(name);
+    const fd = ended ? -1 : this.openBuffer(name);
     if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: NO_TIME, broken: false });
+  }
+
+  /** A finished buffer not opened yet (most of a short process's two): read whole and
+   * removed in one call. Opened to be read as usual when it is larger than one read;
+   * false when it is gone. */
+  private take(f: Buffered, recorder: boolean): Buffer | false {
+    const bytes = traceAddon().takeFile(`${this.dir}/${f.name}`, recorder ? REC_DATA_OFFSET + READ_CHUNK : READ_CHUNK, recorder);
+    if (bytes) return bytes;
+    const fd = bytes === null ? this.openBuffer(f.name) : undefined;
+    if (fd === undefined) return false;
+    f.fd = fd;
+    return Buffer.alloc(0);
   }
 
   private openBuffer(name: string): number | undefined {
@@ -209,6 +222,14 @@ export class Collector {
 
   /** Committed records of a recorder buffer, up to its header's write position. */
   private drainRecorder(f: Buffered): number {
+    if (f.fd < 0) {
+      const bytes = this.take(f, true);
+      if (bytes === false) {
+        this.recorders.delete(f.pid);
+        return 0;
+      }
+      if (f.fd < 0) return this.takenRecorder(f, bytes);
+    }
     const header = this.recorderHeader;
     if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readUInt32LE(0) !== REC_MAGIC_LOW || header.readUInt32LE(4) !== REC_MAGIC_HIGH) {
       if (f.ended) {
@@ -252,16 +273,31 @@ export class Collector {
     return count;
   }
 
-  private finishRecorder(f: Buffered, header: Buffer | undefined): void {
-    if (header) {
-      const r = this.stats.recorder;
-      r.files++;
-      const dropped = u64(header, 32);
-      r.dropped += dropped;
-      r.fast += u64(header, 40);
-      r.slow += u64(header, 48);
-      if (dropped > 0) this.stats.errors.push(`traces/${f.name}: ${dropped} records did not fit the recorder buffer`);
+  /** drainRecorder over a buffer taken whole: the same records, errors and counts. */
+  private takenRecorder(f: Buffered, bytes: Buffer): number {
+    if (bytes.length < REC_HEADER_SIZE || bytes.readUInt32LE(0) !== REC_MAGIC_LOW || bytes.readUInt32LE(4) !== REC_MAGIC_HIGH) {
+      this.stats.errors.push(`traces/${f.name}: not a recorder buffer`);
+      this.recorderDone(f, undefined);
+      return 0;
     }
+    let count = 0;
+    if (bytes.length > REC_DATA_OFFSET) {
+      const data = bytes.subarray(REC_DATA_OFFSET);
+      const result = scanRecords(data, 0, data.length);
+      if (result.count > 0) {
+        this.maxTime = Math.max(this.maxTime, result.lastTime);
+        this.options.sink.records(f.pid, data.subarray(0, result.next));
+        count = result.count;
+      }
+      this.stats.bytesRead += result.next;
+      if (result.bad) this.stats.errors.push(`traces/${f.name}: ${result.bad}`);
+    }
+    this.stats.events += count;
+    this.recorderDone(f, bytes);
+    return count;
+  }
+
+  private finishRecorder(f: Buffered, header: Buffer | undefined): void {
     closeSync(f.fd);
     for (const name of [f.name, `${f.pid}.r${ENDED_SUFFIX}`]) {
       try {
@@ -271,10 +307,33 @@ export class Collector {
         /* renamed meanwhile, or already gone */
       }
     }
+    this.recorderDone(f, header);
+  }
+
+  /** The counts of a recorder buffer read to its end (header: its first bytes). */
+  private recorderDone(f: Buffered, header: Buffer | undefined): void {
+    if (header) {
+      const r = this.stats.recorder;
+      r.files++;
+      const dropped = u64(header, 32);
+      r.dropped += dropped;
+      r.fast += u64(header, 40);
+      r.slow += u64(header, 48);
+      if (dropped > 0) this.stats.errors.push(`traces/${f.name}: ${dropped} records did not fit the recorder buffer`);
+    }
     this.recorders.delete(f.pid);
   }
 
   private drain(f: Buffered): number {
+    if (f.fd < 0) {
+      const bytes = this.take(f, false);
+      if (bytes === false) {
+        this.files.delete(f.pid);
+        this.stats.filesDone++;
+        return 0;
+      }
+      if (f.fd < 0) return this.taken(f, bytes);
+    }
     const size = fstatSync(f.fd).size;
     const limit = f.ended ? size : size - TRACE_WINDOW_SIZE;
     let count = 0;
@@ -317,6 +376,23 @@ export class Collector {
     if (f.ended && (atEnd || f.readOff >= limit || f.broken)) this.finishFile(f);
     else if (this.options.punch !== false) this.punch(f, Math.min(f.readOff, Math.max(limit, 0)));
     return count;
+  }
+
+  /** drain over a finished buffer taken whole: the same records, errors and counts. */
+  private taken(f: Buffered, bytes: Buffer): number {
+    const result = scanRecords(bytes, 0, bytes.length);
+    if (result.count > 0) {
+      f.lastTime = result.lastTime;
+      this.maxTime = Math.max(this.maxTime, f.lastTime);
+      this.options.sink.records(f.pid, bytes.subarray(0, result.next));
+    }
+    this.stats.bytesRead += result.next;
+    if (result.bad) this.stats.errors.push(`traces/${f.name}: ${result.bad}`);
+    else if (!result.atEnd && result.next < bytes.length) this.stats.errors.push(`traces/${f.name}: no complete record at offset ${result.next}`);
+    this.stats.events += result.count;
+    this.files.delete(f.pid);
+    this.stats.filesDone++;
+    return result.count;
   }
 
   private punch(f: Buffered, upTo: number): void {
@@ -365,12 +441,14 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   // wait): a message per buffer cost a postMessage and a dispatch per process.
   let batch: RecordsBody = { pids: [], bytes: [] };
   let batchBytes = 0;
-  const sendBatch = () => {
-    if (batch.pids.length === 0) return;
-    // The read buffers are the collector's own (allocUnsafeSlow): moved, not copied.
+  const sendBatch = (watermark?: number | null) => {
+    if (batch.pids.length === 0) return false;
+    if (watermark !== undefined) batch.watermark = watermark;
+    // The read buffers are the collector's own (allocUnsafeSlow, takeFile): moved, not copied.
     merger.notify(MERGER_MESSAGES.records, batch, batch.bytes.map((b) => b.buffer as ArrayBuffer));
     batch = { pids: [], bytes: [] };
     batchBytes = 0;
+    return true;
   };
   const collector = new Collector({
     runDir: ctx.options.runDir,
@@ -384,8 +462,9 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
         if (batchBytes >= BATCH_BYTES) sendBatch();
       },
       advance: (watermark) => {
-        sendBatch();
-        merger.notify(MERGER_MESSAGES.advance, { watermark: Number.isFinite(watermark) ? watermark : null } satisfies AdvanceBody);
+        // with the scan's records when there are any: one message a scan
+        const w = Number.isFinite(watermark) ? watermark : null;
+        if (!sendBatch(w)) merger.notify(MERGER_MESSAGES.advance, { watermark: w } satisfies AdvanceBody);
       },
     },
   });

@@ -3,17 +3,19 @@
 // watermark), each process is one Perfetto sequence (its events are already in time
 // order in its buffer file, so every sequence is non-decreasing even when a slow process
 // delivers late), names are interned per sequence, and packets are written in zlib
-// compressed_packets chunks.
+// compressed_packets chunks. By default the ordering and the packets are native code
+// (src/record/access-writer.ts) and this class keeps the chunk, the output index and the
+// file; its own record path is the reference the native one must match byte for byte.
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { isUtf8 } from 'node:buffer';
 import { constants as zlibConstants, deflateSync } from 'node:zlib';
 import { AccessIndex, accessOp, isUwrxOwn, type AccessTable } from '../record/accesses.js';
-import { ACCESS_RECORD as ACCESS, AccessWriter, IO, STOP, procInfo } from '../record/access-writer.js';
+import { ACCESS_RECORD as ACCESS, AccessWriter, IO } from '../record/access-writer.js';
 import { OutputIndexWriter } from '../record/output-index.js';
 import { escapeBytes, escapeRange, isPlain } from '../record/escape.js';
 import { MergerInputLog } from '../record/merger-input.js';
 import { defineActor } from './actor.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, NO_TIME, decodeRecord, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, NO_TIME, decodeRecord, encodeEvent, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
 import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
@@ -47,8 +49,9 @@ export interface MergerOptions {
   accessIndex?: string;
   /** Where to write the output index (src/record/output-index.ts); absent: none. */
   outputIndex?: string;
-  /** Access records and the access index in native code (src/record/access-writer.ts),
-   * the default; false: all in TypeScript (the same bytes, several times slower). */
+  /** Every record's packets and the access index in native code
+   * (src/record/access-writer.ts), the default; false: all in TypeScript (the same
+   * bytes, several times slower). */
   nativeAccesses?: boolean;
 }
 
@@ -92,9 +95,6 @@ interface Proc {
   sliceOpen: boolean;
   ended: boolean;
   lastTime: number;
-  /** What the native access writer needs of the process, once it can take its records
-   * (AccessWriter procInfo); rebuilt when a thread is added. */
-  native: Float64Array | undefined;
 }
 
 /**
@@ -148,7 +148,24 @@ export class Merger {
     this.maxBuffered = options.maxBuffered ?? 200_000;
     this.level = options.level ?? 3;
     this.fd = openSync(options.output, 'w');
-    if (options.nativeAccesses ?? true) this.native = new AccessWriter(options.accessIndex !== undefined, this.chunkBytes);
+    if (options.nativeAccesses ?? true) {
+      this.native = new AccessWriter(options.accessIndex !== undefined, this.chunkBytes, {
+        maxBuffered: this.maxBuffered,
+        sequenceBase: SEQUENCE_BASE,
+        sync: (pos, need) => {
+          this.chunk.setLength(pos);
+          if (need === 0) this.flushChunk();
+          else this.chunk.reserve(need);
+          return this.chunk.backing;
+        },
+        ...(options.outputIndex && {
+          output: (record: Buffer) => {
+            const ev = decodeRecord(record, 0, record.length);
+            if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
+          },
+        }),
+      });
+    }
     if (options.accessIndex) this.accesses = this.native ?? new AccessIndex();
     if (options.outputIndex) this.outputs = new OutputIndexWriter(options.outputIndex);
     this.global = newSequence(GLOBAL_SEQUENCE);
@@ -158,6 +175,12 @@ export class Merger {
   /** Records read from one process's buffer (collector), in file order. A malformed
    * record drops itself and the rest of this batch, reported in stats.errors. */
   records(pid: number, bytes: Buffer): void {
+    if (this.native && !this.closed) {
+      // the native writer keeps the records until they are written
+      const bad = this.nativeCall(() => this.native!.records(bytes, this.chunk.backing));
+      if (bad >= 0) this.stats.errors.push(`traces/${pid}: ${locateRecords(bytes, bad, bytes.length, [], []).bad ?? `bad record at offset ${bad}`}`);
+      return;
+    }
     let offsets: Uint32Array;
     let times: Float64Array;
     let bad: string | undefined;
@@ -182,6 +205,8 @@ export class Merger {
 
   /** Events of one process, in its buffer's order. */
   push(events: readonly TraceEvent[]): void {
+    // the native writer takes records: the events as their writer would have written them
+    if (this.native && !this.closed) return this.records(events[0]?.pid ?? 0, Buffer.concat(events.map((ev) => encodeEvent(ev))));
     if (this.closed) {
       this.stats.errors.push(`${events.length} events arrived after the trace was finished`);
       return;
@@ -203,6 +228,7 @@ export class Merger {
   /** Writes every buffered event at or before `watermark` (ns), in timestamp order; if
    * too many remain buffered, the oldest are written anyway. */
   advance(watermark: number): void {
+    if (this.native) return void this.nativeCall(() => this.native!.advance(watermark, this.chunk.backing));
     this.watermark = watermark;
     if (this.pendingCount === 0) return;
     let cut = 0;
@@ -223,16 +249,6 @@ export class Merger {
       // old, when it arrived first)
       const limit = second === undefined ? Infinity : second.times[second.next]!;
       const wins = second === undefined || run.order < second.order;
-      if (run.buf && this.native) {
-        // the records that come before the second run's next, at most `left`, in one span
-        const last =
-          second === undefined ? run.end
-          : wins ? upperBound(run.times, run.next, run.end, limit)
-          : lowerBound(run.times, run.next, run.end, limit);
-        const stop = Math.min(last, run.next + left);
-        left -= stop - run.next;
-        this.emitSpan(run, stop);
-      }
       while (left > 0 && run.next < run.end) {
         const t = run.times[run.next]!;
         if (t > limit || (t === limit && !wins)) break;
@@ -252,17 +268,18 @@ export class Merger {
   finish(): MergeStats {
     if (this.closed) return this.stats;
     this.advance(Infinity);
+    if (this.native) this.stats.processes = this.nativeCall(() => this.native!.finish(this.chunk.backing, GLOBAL_SEQUENCE, this.global.lastTime));
     for (const proc of this.procs.values()) {
       if (!proc.described) this.describe(proc);
       if (proc.sliceOpen) this.endSlice(proc, proc.lastTime, undefined);
     }
-    this.writeProcessTree();
+    if (!this.native) this.writeProcessTree();
     this.flushChunk();
     closeSync(this.fd);
     this.closed = true;
     if (this.accesses && this.options.accessIndex) this.accesses.writeFile(this.options.accessIndex);
     this.outputs?.close();
-    this.stats.processes = this.procs.size;
+    if (!this.native) this.stats.processes = this.procs.size;
     return this.stats;
   }
 
@@ -283,47 +300,26 @@ export class Merger {
         sliceOpen: false,
         ended: false,
         lastTime: NO_TIME,
-        native: undefined,
       };
       this.procs.set(pid, proc);
     }
     return proc;
   }
 
-  /** Writes run's records up to `stop` (exclusive): the native writer takes every access
-   * record it can, one call for as many as come in a row; the rest go through
-   * emitRecord one by one. */
-  private emitSpan(run: Run, stop: number): void {
-    const native = this.native!;
-    const io = native.io;
-    while (run.next < stop) {
-      const proc = this.procs.get(run.pid);
-      const info = proc && this.nativeInfoOf(proc);
-      if (info) {
-        io[IO.lastTime] = proc.seq.lastTime;
-        io[IO.pos] = this.chunk.length;
-        run.next += native.emit(run.buf!, run.offsets[run.next]!, stop - run.next, this.chunk.backing, info);
-        this.chunk.setLength(io[IO.pos]!);
-        this.stats.events += io[IO.events]!;
-        this.stats.packets += io[IO.packets]!;
-        this.stats.repeatedAccesses += io[IO.repeats]!;
-        if (io[IO.emitted]) proc.seq.lastTime = proc.lastTime = io[IO.lastTime]!;
-        const reason = io[IO.reason];
-        if (reason === STOP.full) this.flushChunk();
-        else if (reason === STOP.room) this.chunk.reserve(io[IO.need]!);
-        if (reason !== STOP.other) continue;
-      }
-      this.emitRecord(run.buf!, run.offsets[run.next++]!);
+  /** A call of the native writer that writes packets into the chunk from its length on,
+   * and the counts of what it wrote. */
+  private nativeCall<T>(call: () => T): T {
+    const io = this.native!.io;
+    io[IO.pos] = this.chunk.length;
+    io[IO.events] = io[IO.packets] = io[IO.repeats] = 0;
+    try {
+      return call();
+    } finally {
+      this.chunk.setLength(Math.min(io[IO.pos]!, this.chunk.backing.length));
+      this.stats.events += io[IO.events]!;
+      this.stats.packets += io[IO.packets]!;
+      this.stats.repeatedAccesses += io[IO.repeats]!;
     }
-  }
-
-  /** The process's procInfo, once the native writer can take its access records: it is
-   * described and its sequence has interned the access event's names. */
-  private nativeInfoOf(proc: Proc): Float64Array | undefined {
-    if (proc.native || !proc.described) return proc.native;
-    const iids = proc.seq.accessIids ?? accessIidsOf(proc.seq);
-    if (iids) proc.native = procInfo(proc.pid, proc.seq.id, iids, proc.threads);
-    return proc.native;
   }
 
   /** The record at `at` of buf: an access event takes the direct path when it can (its
@@ -475,7 +471,6 @@ export class Merger {
     if (uuid !== undefined) return uuid;
     uuid = this.nextUuid++;
     proc.threads.set(tid, uuid);
-    proc.native = undefined;
     const name = tid === proc.pid ? processName(proc) : `${processName(proc)} [${tid}]`;
     this.beginPacket(proc.seq, time, false);
     const p = this.packet;
@@ -817,16 +812,6 @@ function upperBound(times: Float64Array, lo: number, hi: number, time: number): 
   return lo;
 }
 
-/** The first index in times[lo, hi) (non-decreasing) whose time is at or after `time`. */
-function lowerBound(times: Float64Array, lo: number, hi: number, time: number): number {
-  while (lo < hi) {
-    const mid = (lo + hi) >> 1;
-    if (times[mid]! < time) lo = mid + 1;
-    else hi = mid;
-  }
-  return lo;
-}
-
 function lengthOfTagAndLen(field: number, len: number): number {
   const w = new ProtoWriter(16);
   w.tag(field, 2).varint(len);
@@ -858,17 +843,19 @@ export default defineActor<MergerActorOptions>('merger', async (ctx) => {
     nativeAccesses: process.env.UWRX_NATIVE_ACCESSES !== '0',
   });
   const inputLog = process.env.UWRX_DEBUG_MERGER_INPUT ? new MergerInputLog(process.env.UWRX_DEBUG_MERGER_INPUT, clocks) : undefined;
-  ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) =>
+  const advance = (body: AdvanceBody) => {
+    inputLog?.advance(body.watermark ?? Infinity);
+    merger.advance(body.watermark ?? Infinity);
+  };
+  ctx.on(MERGER_MESSAGES.records, (body: RecordsBody) => {
     body.pids.forEach((pid, i) => {
       const bytes = Buffer.from(body.bytes[i]!.buffer, body.bytes[i]!.byteOffset, body.bytes[i]!.byteLength);
       inputLog?.records(pid, bytes);
       merger.records(pid, bytes);
-    }),
-  );
-  ctx.on(MERGER_MESSAGES.advance, (body: AdvanceBody) => {
-    inputLog?.advance(body.watermark ?? Infinity);
-    merger.advance(body.watermark ?? Infinity);
+    });
+    if (body.watermark !== undefined) advance({ watermark: body.watermark });
   });
+  ctx.on(MERGER_MESSAGES.advance, advance);
   const finish = (): MergeStats => {
     inputLog?.close();
     return merger.finish();

@@ -79,8 +79,8 @@ Environment:
                         also write the trace merger's input to FILE, to merge the
                         same records again (src/record/merger-input.ts)
   UWRX_NATIVE_ACCESSES=0
-                        write access records with the TypeScript merger instead of
-                        the native one (the same bytes, slower; for comparison)
+                        merge and write the trace's records in TypeScript instead of
+                        native code (the same bytes, slower; for comparison)
 `;
 
 export const inspectHelp = `Usage: uwrx inspect <what> <attempt> [options]

@@ -21,7 +21,8 @@ export interface TraceProgress {
 
 /** Messages the merger actor takes (from the collector). */
 export const MERGER_MESSAGES = {
-  /** notification, body RecordsBody — Merger.records for each buffer's records */
+  /** notification, body RecordsBody — Merger.records for each buffer's records, then
+   * Merger.advance when it carries a watermark */
   records: 'trace.records',
   /** notification, body AdvanceBody — Merger.advance */
   advance: 'trace.advance',
@@ -36,6 +37,8 @@ export const MERGER_MESSAGES = {
 export interface RecordsBody {
   pids: number[];
   bytes: Uint8Array[];
+  /** The scan's advance (AdvanceBody.watermark) with its records, in one message. */
+  watermark?: number | null;
 }
 
 /** No event at or before `watermark` (ns) is still to come; null means everything. */

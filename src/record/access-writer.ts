@@ -1,12 +1,15 @@
-// The merger's hot path in native code (src/native/addon/accesses.cc): the access index
-// (the same table as accesses.ts AccessIndex) and the Perfetto packets of access records
-// (what the merger's emitAccess writes), a run of one process's records per call. A file
-// storm is nearly all access records (find /usr: 150,000), at about 10 us each in
-// TypeScript. Both implementations write the same bytes; the merger keeps the TypeScript
-// one as the reference (MergerOptions.nativeAccesses: false).
+// The merger's record path in native code (src/native/addon/accesses.cc): the access
+// index (the same table as accesses.ts AccessIndex) and the Perfetto packets of every
+// record (what the merger's emit() writes: process tracks, threads, lifetime slices,
+// interned names), a run of records per call. A file storm is nearly all access records
+// (find /usr: 150,000), at about 10 us each in TypeScript; a storm of short processes
+// costs about 200 us of TypeScript per process. Both implementations write the same
+// bytes; the merger keeps the TypeScript one as the reference (MergerOptions.nativeAccesses:
+// false).
 import { closeSync, openSync } from 'node:fs';
 import { native } from '../native.js';
 import { EVENT_HEADER_SIZE, EVENT_LAYOUTS, type TraceEvent } from '../protocol/events.js';
+import { OUTPUT_BASE64, OUTPUT_TEXT } from '../protocol/trace-messages.js';
 import { ACCESS_INDEX_HEADER, ACCESS_INDEX_OPS, OP_CODES, UWRX_OWN, accessOp, addEventAccesses, type AccessOp, type AccessTable } from './accesses.js';
 
 /** Where an access record keeps what its packet needs (offsets from the record's start,
@@ -28,12 +31,23 @@ export const ACCESS_RECORD = (() => {
 
 const FIELD_TYPE_CODES = { u32: 0, i32: 1, i64: 2, u64: 3 } as const;
 
-/** Slots of AccessWriter.io (accesses.cc Io). In: lastTime, pos. Out: all. */
-export const IO = { lastTime: 0, pos: 1, events: 2, packets: 3, repeats: 4, reason: 5, emitted: 6, need: 7 } as const;
-/** Why emit stopped (io[IO.reason]): at the span's end; at a record it does not take
- * (another type, another process, a thread without a track, a truncated record); for
- * room in the chunk (io[IO.need] bytes); after a packet that filled the chunk. */
-export const STOP = { done: 0, other: 1, room: 2, full: 3 } as const;
+/** Slots of AccessWriter.io (accesses.cc Io). In: pos (the chunk's length). Out: pos and
+ * what the last call wrote: events, packets, repeats (accesses counted, not written). */
+export const IO = { pos: 0, events: 1, packets: 2, repeats: 3 } as const;
+
+/** What the native writer needs to take over the merger's record path. */
+export interface TraceWriterOptions {
+  /** Records kept for reordering before the oldest are written (MergerOptions.maxBuffered). */
+  maxBuffered: number;
+  /** Process P's packets go on sequence P + sequenceBase. */
+  sequenceBase: number;
+  /** Called for room in the chunk (need > 0) or to flush it (need 0), with the chunk's
+   * length so far; returns the chunk's buffer afterwards. */
+  sync(pos: number, need: number): Buffer;
+  /** Called with each output record (a copy) before its packet, for the output index;
+   * absent: none is kept. */
+  output?: (record: Buffer) => void;
+}
 
 interface AccessAddon {
   accessWriterNew(options: {
@@ -48,12 +62,22 @@ interface AccessAddon {
     chunkBytes: number;
     recordTypes: Int32Array;
     io: Float64Array;
+    schema?: Array<{ code: number; name: string; fixedEnd: number; fields: Array<{ name: string; at: number; type: number }>; blobs: readonly string[] }>;
+    outputText?: string;
+    outputBase64?: string;
+    withOutputs?: boolean;
+    maxBuffered?: number;
+    sequenceBase?: number;
+    sync?: (pos: number, need: number) => Buffer;
+    output?: (record: Buffer) => void;
   }): object;
   accessWriterLocate(w: object, records: Buffer): [Uint32Array, Float64Array, number];
   accessWriterAdd(w: object, pid: number, op: number, buf: Uint8Array, start: number, end: number, times: number): boolean;
   accessWriterSize(w: object): number;
   accessWriterWriteIndex(w: object, fd: number, header: string): void;
-  accessWriterEmit(w: object, records: Buffer, at: number, n: number, chunk: Buffer, proc: Float64Array): number;
+  traceWriterRecords(w: object, records: Buffer, chunk: Buffer): number;
+  traceWriterAdvance(w: object, watermark: number, chunk: Buffer): void;
+  traceWriterFinish(w: object, chunk: Buffer, globalSequence: number, globalLastTime: number): number;
 }
 
 export class AccessWriter implements AccessTable {
@@ -63,8 +87,9 @@ export class AccessWriter implements AccessTable {
   private readonly handle: object;
 
   /** withIndex: keep the access index (repeats are then counted, not written);
-   * chunkBytes: emit stops after the packet that brings the chunk to this length. */
-  constructor(withIndex: boolean, chunkBytes: number) {
+   * chunkBytes: a chunk is flushed after the packet that brings it to this length;
+   * trace: write every record's packets (emit, finish), not only the access index. */
+  constructor(withIndex: boolean, chunkBytes: number, trace?: TraceWriterOptions) {
     const maxOp = 16;
     const opCodes = new Uint8Array(maxOp);
     for (let op = 0; op < maxOp; op++) opCodes[op] = OP_CODES.get(accessOp(op, 0))!;
@@ -87,6 +112,22 @@ export class AccessWriter implements AccessTable {
       // every record type's fixed part (header included, 8-aligned) and blob count
       recordTypes: Int32Array.from([...EVENT_LAYOUTS.values()].flatMap((l) => [l.def.code, EVENT_HEADER_SIZE + ((l.fixedSize + 7) & ~7), l.def.blobs.length])),
       io: this.io,
+      ...(trace && {
+        schema: [...EVENT_LAYOUTS.values()].map((l) => ({
+          code: l.def.code,
+          name: l.def.name,
+          fixedEnd: EVENT_HEADER_SIZE + ((l.fixedSize + 7) & ~7),
+          fields: l.fields.map((f) => ({ name: f.name, at: EVENT_HEADER_SIZE + f.offset, type: FIELD_TYPE_CODES[f.type] })),
+          blobs: l.def.blobs,
+        })),
+        outputText: OUTPUT_TEXT,
+        outputBase64: OUTPUT_BASE64,
+        withOutputs: trace.output !== undefined,
+        maxBuffered: trace.maxBuffered,
+        sequenceBase: trace.sequenceBase,
+        sync: trace.sync,
+        output: trace.output ?? (() => {}),
+      }),
     });
   }
 
@@ -119,31 +160,23 @@ export class AccessWriter implements AccessTable {
     }
   }
 
-  /**
-   * Writes the packets of the n records at records[at...] (whole records, back to back,
-   * of the process `proc` describes: procInfo) into chunk from io[IO.pos], as long as
-   * they are access records it can take; returns how many it took. io[IO.lastTime] is
-   * the sequence's last time going in and coming out.
-   */
-  emit(records: Buffer, at: number, n: number, chunk: Buffer, proc: Float64Array): number {
-    return this.addon.accessWriterEmit(this.handle, records, at, n, chunk, proc);
+  /** The merger's records(): the whole records of `records` wait to be written (the
+   * buffer is kept, and must not change, until they are; packets may be written into
+   * chunk from io[IO.pos] when too many wait). Returns the offset of a malformed record
+   * that ended them, or -1. */
+  records(records: Buffer, chunk: Buffer): number {
+    return this.addon.traceWriterRecords(this.handle, records, chunk);
   }
-}
 
-/** What emit needs of a process: pid, its sequence id, the interned ids of the access
- * event's name, path and fields (in ACCESS_RECORD.fields order), and its threads' tracks. */
-export function procInfo(
-  pid: number,
-  sequence: number,
-  iids: { name: number; path: number; fields: readonly number[] },
-  threads: ReadonlyMap<number, number>,
-): Float64Array {
-  const info = new Float64Array(5 + iids.fields.length + 2 * threads.size);
-  info.set([pid, sequence, iids.name, iids.path, ...iids.fields, threads.size]);
-  let i = 5 + iids.fields.length;
-  for (const [tid, uuid] of threads) {
-    info[i++] = tid;
-    info[i++] = uuid;
+  /** The merger's advance(): the waiting records up to `watermark`, written into chunk
+   * from io[IO.pos]. */
+  advance(watermark: number, chunk: Buffer): void {
+    this.addon.traceWriterAdvance(this.handle, watermark, chunk);
   }
-  return info;
+
+  /** The merger's finish(): every process described and its slice ended, then the process
+   * tree on the global sequence; returns the number of processes. */
+  finish(chunk: Buffer, globalSequence: number, globalLastTime: number): number {
+    return this.addon.traceWriterFinish(this.handle, chunk, globalSequence, globalLastTime);
+  }
 }

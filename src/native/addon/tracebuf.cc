@@ -1,8 +1,10 @@
 // Trace buffer primitives for the Node side: hole punching and clocks for the collector,
 // and the C writer (common/tracebuf.c) for events that originate in Node.
 #include <cerrno>
+#include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include "addon.h"
@@ -21,6 +23,60 @@ static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
   if (fallocate(fd, FALLOC_FL_PUNCH_HOLE | FALLOC_FL_KEEP_SIZE, offset, length) != 0)
     return ThrowErrno(info.Env(), "fallocate(PUNCH_HOLE)", errno);
   return info.Env().Undefined();
+}
+
+// takeFile(path, maxBytes, recorder): a finished buffer file read whole and removed, in
+// one call where the collector made five (open, fstat, read, close, unlink) for each of
+// the two buffers of every process. A process buffer is read to its size; a recorder
+// buffer (uwrx_recorder.h: sparse, its header says where the records end) to the end
+// of its records. Returns the bytes; null, leaving the file, when they are more than
+// maxBytes; undefined when the file is gone.
+static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  double maxBytes = info[1].As<Napi::Number>().DoubleValue();
+  bool recorder = info[2].ToBoolean();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return env.Undefined();
+    return ThrowErrno(env, "open", errno);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "fstat", err);
+  }
+  uint64_t end = (uint64_t)st.st_size;
+  if (recorder) {
+    // struct uwrx_rec_header: the write position and the file size, u64 at 16 and 24
+    uint64_t header[4] = {0, 0, 0, 0};
+    if (pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header) {
+      uint64_t limit = header[2] < header[3] ? header[2] : header[3];
+      if (limit < end) end = limit;
+    }
+  }
+  if ((double)end > maxBytes) {
+    close(fd);
+    return env.Null();
+  }
+  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, (size_t)end);
+  size_t got = 0;
+  while (got < end) {
+    ssize_t n = pread(fd, buf.Data() + got, (size_t)end - got, (off_t)got);
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, "read", err);
+    }
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  close(fd);
+  if (unlink(path.c_str()) != 0 && errno != ENOENT) return ThrowErrno(env, "unlink", errno);
+  if (got < end) return Napi::Buffer<uint8_t>::Copy(env, buf.Data(), got);
+  return buf;
 }
 
 // clock_gettime(id) in nanoseconds: the writers stamp records with CLOCK_BOOTTIME, which
@@ -94,6 +150,7 @@ static Napi::Value TraceWriterClose(const Napi::CallbackInfo &info) {
 
 void InitTraceBuf(Napi::Env env, Napi::Object exports) {
   exports.Set("punchHole", Napi::Function::New(env, PunchHole));
+  exports.Set("takeFile", Napi::Function::New(env, TakeFile));
   exports.Set("clockNs", Napi::Function::New(env, ClockNs));
   exports.Set("traceWriterOpen", Napi::Function::New(env, TraceWriterOpen));
   exports.Set("traceWriterAppend", Napi::Function::New(env, TraceWriterAppend));
