@@ -181,7 +181,7 @@ static void *handler_thread(void *arg) {
     enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);
-    if (v == VERDICT_PENDING && ctx.deferred) continue;
+    if ((v == VERDICT_PENDING && ctx.deferred) || ctx.sent) continue;
     if (v != VERDICT_ANSWERED) {
       resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
       resp->val = resp->error = 0;
