@@ -33,7 +33,9 @@
  *     uwrx_recorder.h) and the run records in process: puts the process's recorder
  *     buffer in as a new descriptor and writes its number to state->recorder_fd (the
  *     shim maps it and closes it before ld.so runs); the buffer's clock read count is
- *     state->clock_reads,
+ *     state->clock_reads. When the exec runs, the descriptor may instead come with the
+ *     answer: state->recorder_fd is then UWRX_RECORDER_FD_RESULT and the call's result
+ *     is the descriptor's number (meaning UWRX_EXEC_RUN),
  *  3. answers whether to run the exec (partial rebuild). The answer may be given
  *     later (the handler holds this one notification, never the others).
  * The shim treats -ENOSYS (not under uwrx) and any other error as "run, keep the

@@ -128,7 +128,8 @@ struct uwrx_ldso_state {
   int64_t startup_ns;           /* the time of the records made before that */
   uint64_t clock_reads;         /* the recorder's clock reads in this image ("clock lease"):
                                    private memory, so a forked child inherits the count */
-  int32_t recorder_fd;          /* the buffer put in by UWRX_CTL_EXEC_START, or -1 */
+  int32_t recorder_fd;          /* the buffer put in by UWRX_CTL_EXEC_START, or -1, or
+                                   UWRX_RECORDER_FD_RESULT */
   int32_t reserved2;
 };
 #endif
@@ -148,6 +149,9 @@ struct uwrx_ldso_state {
  * be had, is made as it was (notified). The hook's state is on the page after the gate page, mapped
  * by the shim at exec; without that page the shim puts ld.so's original bytes back. */
 #define UWRX_LDSO_STATE_ADDR (UWRX_GATE_ADDR + 4096)
+/* recorder_fd: the buffer's descriptor is the result of UWRX_CTL_EXEC_START itself (it
+ * went in with the answer, and the exec runs) */
+#define UWRX_RECORDER_FD_RESULT (-2)
 #define UWRX_LDSO_STATE_MAGIC 0x3173646c78727775ULL /* "uwrxlds1" */
 
 /* Changes of directory paths (renames and removals of directories and symlinks), counted

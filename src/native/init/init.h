@@ -99,9 +99,10 @@ struct notif_ctx;
 bool target_read(struct notif_ctx *ctx, uint64_t addr, void *out, size_t n);
 bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t n);
 
-/* UWRX_CTL_EXEC_START's own work (the AT_RANDOM bytes, the vDSO note); false when the
- * target's buffer is bad (answer EFAULT). */
-bool repro_exec_start(struct notif_ctx *ctx);
+/* UWRX_CTL_EXEC_START's own work (the AT_RANDOM bytes, the vDSO note, the recorder
+ * buffer); false when the target's buffer is bad (answer EFAULT). `runs`: the answer is
+ * "run" and may go with the recorder buffer's descriptor (ctx->sent then says it went). */
+bool repro_exec_start(struct notif_ctx *ctx, bool runs);
 
 /* ---- rebuild (rebuild.c): the skip-or-run question of whitelisted execs ---- */
 
@@ -164,10 +165,9 @@ void trace_enable_recorder(bool on);
 /* UWRX_CTL_RECORDER: hands the process its recorder buffer; on success the fd's
  * installation answers the notification. */
 void trace_handle_recorder(struct notif_ctx *ctx);
-/* UWRX_CTL_EXEC_START with the shim's state page at `state` (uwrx_recorder.h): puts the
- * recorder buffer in as a descriptor of the target; returns its number there (the caller
- * writes it on the state page), or -1. */
-int32_t trace_put_recorder(struct notif_ctx *ctx, uint64_t state);
+/* UWRX_CTL_EXEC_START with the shim's state page at `state` (uwrx_recorder.h): the
+ * recorder buffer, open here for handing to the target (the caller closes it), or -1. */
+int trace_exec_recorder(struct notif_ctx *ctx, uint64_t state);
 
 /* ---- network (net.c): sockets for the DNS and proxy actors ---- */
 
@@ -409,6 +409,7 @@ struct notif_ctx {
   uint64_t time;
   int memfd;            /* /proc/<tid>/mem, -1 until target_mem() opens it */
   bool deferred;        /* notify_defer was called: the answer comes later */
+  bool sent;            /* the handler answered it itself (an fd put in with the answer) */
 };
 
 /* Reads a NUL-terminated string of at most `max` bytes at `addr` in thread `tid`. */

@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -139,22 +140,92 @@ static bool exec_started(const struct seccomp_notif *req) {
          req->data.args[5] == UWRX_CONTROL_MAGIC;
 }
 
+/* ---- whose turn it is to receive ----
+ * Every thread blocked in SECCOMP_IOCTL_NOTIF_RECV wakes for each notification (the
+ * kernel's wait there is not exclusive). With all handler threads blocked there, each
+ * call woke every one of them on the caller's CPU; all but one went back to sleep, and
+ * one pulled to an idle CPU often took the call there, so that the answer (SYNC_WAKE_UP)
+ * moved the calling process to that CPU too: a short process then ran on both CPUs and
+ * its exit had to flush the other CPU's TLB by IPI. So one thread at a time waits in
+ * RECV and the others park: the receiver wakes one when more notifications wait than it
+ * took, and one parked thread, the watcher, looks every tick and takes the turn when the
+ * receiver has been away (busy with a call), so a slow call never holds up the others
+ * for long. The others sleep until woken. */
+
+static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
+static pthread_cond_t turn_cond;
+static bool receiving; /* a thread waits in RECV or is about to */
+static int parked;
+static bool watching;  /* a parked thread looks every tick */
+static bool receivers_done; /* the tree has ended */
+#define TURN_TICK_NS 2000000
+
+/* Whether a notification waits that no thread has received. */
+static bool notification_waiting(void) {
+  struct pollfd pfd = { .fd = g.listener, .events = POLLIN };
+  return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
+}
+
+/* Waits for this thread's turn to receive; false once the tree has ended. */
+static bool take_turn(void) {
+  pthread_mutex_lock(&turn_lock);
+  bool watcher = false;
+  while (receiving && !receivers_done) {
+    parked++;
+    if (!watching) watching = watcher = true;
+    if (watcher) {
+      struct timespec t;
+      clock_gettime(CLOCK_MONOTONIC, &t);
+      t.tv_nsec += TURN_TICK_NS;
+      if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+      pthread_cond_timedwait(&turn_cond, &turn_lock, &t);
+    } else {
+      pthread_cond_wait(&turn_cond, &turn_lock);
+    }
+    parked--;
+  }
+  if (watcher) {
+    /* another parked thread watches from now on */
+    watching = false;
+    if (parked > 0) pthread_cond_signal(&turn_cond);
+  }
+  bool go = !receivers_done;
+  if (go) receiving = true;
+  pthread_mutex_unlock(&turn_lock);
+  return go;
+}
+
+/* Called after RECV returned: the turn is free; a parked thread takes it at once when
+ * more notifications wait. */
+static void end_turn(bool done) {
+  pthread_mutex_lock(&turn_lock);
+  receiving = false;
+  if (done) {
+    receivers_done = true;
+    pthread_cond_broadcast(&turn_cond);
+  } else if (parked > 0 && notification_waiting()) {
+    pthread_cond_signal(&turn_cond);
+  }
+  pthread_mutex_unlock(&turn_lock);
+}
+
 static void *handler_thread(void *arg) {
   (void)arg;
   struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
   struct seccomp_notif_resp *resp = calloc(1, sizes.seccomp_notif_resp);
   if (!req || !resp) return NULL;
-  for (;;) {
+  while (take_turn()) {
     /* RECV blocks until a notification is posted; one whose target vanished before we
      * took it makes RECV fail with ENOENT (kernel/seccomp.c, checked on 6.18), so no poll
-     * is needed first: that saves a syscall per notification. An idle thread stays
-     * blocked here while the tree runs. */
+     * is needed first. An idle receiver stays blocked here while the tree runs. */
     memset(req, 0, sizes.seccomp_notif);
     if (ioctl(g.listener, SECCOMP_IOCTL_NOTIF_RECV, req) != 0) {
-      if (errno == ENOENT && filter_unused()) break;
-      if (errno == EINTR || errno == ENOENT) continue;
+      bool retry = errno == EINTR || (errno == ENOENT && !filter_unused());
+      end_turn(!retry);
+      if (retry) continue;
       break;
     }
+    end_turn(false);
     memset(resp, 0, sizes.seccomp_notif_resp);
     resp->id = req->id;
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
@@ -181,7 +252,7 @@ static void *handler_thread(void *arg) {
     enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);
-    if (v == VERDICT_PENDING && ctx.deferred) continue;
+    if ((v == VERDICT_PENDING && ctx.deferred) || ctx.sent) continue;
     if (v != VERDICT_ANSWERED) {
       resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
       resp->val = resp->error = 0;
@@ -196,6 +267,11 @@ static void *handler_thread(void *arg) {
 
 bool notify_start(int listener, int threads) {
   g.listener = listener;
+  pthread_condattr_t ca;
+  pthread_condattr_init(&ca);
+  pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
+  pthread_cond_init(&turn_cond, &ca);
+  pthread_condattr_destroy(&ca);
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return false;
   uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
   /* best effort: without it a round trip costs a cross-CPU wake-up (kernel < 6.6) */

@@ -287,7 +287,7 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
     free(exe);
     return VERDICT_CONTINUE; /* reproducibility answers it */
   }
-  if (!repro_exec_start(ctx)) {
+  if (!repro_exec_start(ctx, false)) {
     free(argv);
     free(exe);
     return notify_answer_now(ctx, 0, EFAULT);

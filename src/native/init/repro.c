@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/random.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
@@ -219,11 +220,21 @@ static enum verdict on_getrandom(struct notif_ctx *ctx) {
 
 /* ---- the shim's control call ---- */
 
-bool repro_exec_start(struct notif_ctx *ctx) {
+/* Puts `fd` in as a descriptor of the target (close-on-exec, the lowest free number);
+ * with SECCOMP_ADDFD_FLAG_SEND its number is also the answer to the call. The number, or
+ * -1 (with `send`, the call is then still unanswered). */
+static int32_t put_fd(struct notif_ctx *ctx, int fd, bool send) {
+  struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = send ? SECCOMP_ADDFD_FLAG_SEND : 0,
+                                       .srcfd = (uint32_t)fd, .newfd = 0, .newfd_flags = O_CLOEXEC };
+  int32_t theirs = (int32_t)ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  return theirs >= 0 ? theirs : -1;
+}
+
+bool repro_exec_start(struct notif_ctx *ctx, bool runs) {
   const __u64 *a = ctx->req->data.args;
   if (ctx->proc) ctx->proc->repro.vdso_hidden = true; /* the shim removed it */
-  /* what goes into the target, written with one call: the AT_RANDOM bytes, then the
-   * number of the recorder buffer's descriptor on the shim's state page */
+  /* what goes into the target, written with one call: the AT_RANDOM bytes, then what
+   * the shim's state page says of the recorder buffer's descriptor */
   struct iovec local[2], remote[2];
   int n = 0;
   uint8_t bytes[16];
@@ -235,18 +246,38 @@ bool repro_exec_start(struct notif_ctx *ctx) {
     local[n] = (struct iovec){ bytes, sizeof bytes };
     remote[n++] = (struct iovec){ (void *)(uintptr_t)a[1], sizeof bytes };
   }
-  /* the recorder buffer in the same round trip (uwrx_control.h) */
-  int32_t theirs = a[3] ? trace_put_recorder(ctx, a[3]) : -1;
-  if (theirs >= 0) {
+  /* The recorder buffer in the same round trip (uwrx_control.h). When the exec runs, the
+   * descriptor goes in with the answer (ADDFD with SEND, kernel >= 5.14): the target
+   * wakes once, where a plain ADDFD wakes it to install the descriptor, waits for it,
+   * and the answer wakes it again. The state page says the number is the result. */
+  int fd = a[3] ? trace_exec_recorder(ctx, a[3]) : -1;
+  bool send = fd >= 0 && runs;
+  int32_t theirs = send ? UWRX_RECORDER_FD_RESULT : fd >= 0 ? put_fd(ctx, fd, false) : -1;
+  uint64_t fd_addr = a[3] + offsetof(struct uwrx_ldso_state, recorder_fd);
+  if (theirs != -1) {
     local[n] = (struct iovec){ &theirs, sizeof theirs };
-    remote[n++] = (struct iovec){ (void *)(uintptr_t)(a[3] + offsetof(struct uwrx_ldso_state, recorder_fd)), sizeof theirs };
+    remote[n++] = (struct iovec){ (void *)(uintptr_t)fd_addr, sizeof theirs };
   }
-  if (n == 0) return true;
-  if (!notif_id_valid(ctx->req->id)) return !at_random;
-  ssize_t wrote = process_vm_writev(ctx->req->pid, local, (unsigned long)n, remote, (unsigned long)n, 0);
+  bool ok = true;
+  if (n > 0 && notif_id_valid(ctx->req->id)) {
+    ssize_t wrote = process_vm_writev(ctx->req->pid, local, (unsigned long)n, remote, (unsigned long)n, 0);
+    ok = !at_random || wrote >= (ssize_t)sizeof bytes;
+    if (send && ok && wrote == (ssize_t)(local[0].iov_len + (n > 1 ? local[1].iov_len : 0)) &&
+        put_fd(ctx, fd, true) >= 0)
+      ctx->sent = true;
+    else if (send && notif_id_valid(ctx->req->id)) {
+      /* no SEND here (or no room for the descriptor): the number, if any, on the page */
+      theirs = ok ? put_fd(ctx, fd, false) : -1;
+      struct iovec l = { &theirs, sizeof theirs }, r = { (void *)(uintptr_t)fd_addr, sizeof theirs };
+      if (process_vm_writev(ctx->req->pid, &l, 1, &r, 1, 0) < 0) {}
+    }
+  } else if (n > 0) {
+    ok = !at_random;
+  }
   /* a state page that cannot be written leaves the descriptor there: the process's own
    * buffer, closed at its next exec */
-  return !at_random || wrote >= (ssize_t)sizeof bytes;
+  if (fd >= 0) close(fd);
+  return ok;
 }
 
 static enum verdict on_control(struct notif_ctx *ctx) {
@@ -257,8 +288,8 @@ static enum verdict on_control(struct notif_ctx *ctx) {
   case UWRX_CTL_HELLO:
     return answer(ctx, UWRX_CONTROL_VERSION, 0);
   case UWRX_CTL_EXEC_START:
-    if (!repro_exec_start(ctx)) return answer(ctx, 0, EFAULT);
-    return answer(ctx, UWRX_EXEC_RUN, 0);
+    if (!repro_exec_start(ctx, true)) return answer(ctx, 0, EFAULT);
+    return answer(ctx, UWRX_EXEC_RUN, 0); /* not sent when the descriptor answered it */
   case UWRX_CTL_SKIP_OUTPUT:
     return answer(ctx, 0, 0); /* nothing is ever skipped yet */
   case UWRX_CTL_RECORDER:

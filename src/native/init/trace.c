@@ -107,18 +107,13 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
   if (fd < 0) return;
   struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd,
                                        .newfd = 0, .newfd_flags = O_CLOEXEC };
-  /* on success the notification is answered: the loop's own answer then finds none */
-  ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
+  /* on success the notification is answered: the loop sends no answer of its own */
+  if (ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0) ctx->sent = true;
   close(fd);
 }
 
-int32_t trace_put_recorder(struct notif_ctx *ctx, uint64_t state) {
-  int fd = recorder_file(ctx, state + offsetof(struct uwrx_ldso_state, clock_reads), true);
-  if (fd < 0) return -1;
-  struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .srcfd = (uint32_t)fd, .newfd = 0, .newfd_flags = O_CLOEXEC };
-  int32_t theirs = (int32_t)ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
-  close(fd);
-  return theirs >= 0 ? theirs : -1;
+int trace_exec_recorder(struct notif_ctx *ctx, uint64_t state) {
+  return recorder_file(ctx, state + offsetof(struct uwrx_ldso_state, clock_reads), true);
 }
 
 void trace_hold(struct proc *p) { __atomic_add_fetch(&p->trace_users, 1, __ATOMIC_SEQ_CST); }

@@ -163,6 +163,11 @@ uintptr_t shim_main(uintptr_t *sp) {
   struct uwrx_ldso_state *state =
       delta != 0 && shim_info.sites && prepare_ldso_hook() ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
   long decision = control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
+  if (state && state->recorder_fd == UWRX_RECORDER_FD_RESULT) {
+    /* the buffer came with the answer: its descriptor is the result, and the exec runs */
+    state->recorder_fd = decision >= 0 ? (int32_t)decision : -1;
+    decision = UWRX_EXEC_RUN;
+  }
   if (decision >= UWRX_EXEC_SKIP && decision <= (UWRX_EXEC_SKIP | 0xff)) replay_skipped(decision);
   if (state && state->recorder_fd >= 0) {
     long fd = state->recorder_fd;
