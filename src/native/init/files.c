@@ -771,8 +771,9 @@ static void dirs_begin(struct pending_op *op) {
   if (op) op->dirs = true;
 }
 
-/* One line of the call; its versions are kept now (the target still waits). */
-static void record(struct pending_op *op, const char *path, const char *name, bool versioned) {
+/* One line of the call, `name` in files.meta; its versions are kept now (the target
+ * still waits). `times`: what the change does to the file's times (filetimes_changed). */
+static void record_line(struct pending_op *op, const char *path, const char *name, const char *times, bool versioned) {
   const char *rel;
   struct files_overlay *o = op && path ? overlay_of(path, &rel) : NULL;
   if (!o) return;
@@ -784,25 +785,19 @@ static void record(struct pending_op *op, const char *path, const char *name, bo
   l->versioned = versioned;
   if (versioned) before_change(path, op->pid, &l->first, &l->last);
   /* the change's virtual time: the process's clock now, while it waits in the call */
-  if (op->ctx) filetimes_changed(op->ctx, path, name);
+  if (op->ctx) filetimes_changed(op->ctx, path, times);
   op->nlines++;
 }
 
-struct shown_times {
-  bool had; /* an entry: the file changed in this attempt (else it shows its own time) */
-  int64_t ns;
-  bool explicit_times;
-};
+static void record(struct pending_op *op, const char *path, const char *name, bool versioned) {
+  record_line(op, path, name, name, versioned);
+}
 
 /* A change that makes a new version of the file but natively leaves its modification
  * time alone (a link's count, an extended attribute: cp -a sets ACLs after the times):
- * recorded as a write, showing the times it showed before. */
-static struct shown_times record_same_times(struct pending_op *op, const char *path) {
-  struct shown_times t = { .had = false };
-  t.had = filetimes_lookup(path, &t.ns, &t.explicit_times);
-  record(op, path, "write", true);
-  filetimes_restore(path, t.had, t.ns, t.explicit_times);
-  return t;
+ * a write in files.meta, an attribute change for its times. */
+static void record_attr_write(struct pending_op *op, const char *path) {
+  record_line(op, path, "write", "attr", true);
 }
 
 static void forget_writer(const char *path, int pid, int first, int last) {
@@ -1598,12 +1593,12 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
       /* the existing file changes too (its link count; overlayfs copies it up) */
       q = arg_path(ctx, &a.path2);
       if (q && lstat(q, &st) == 0 && !S_ISDIR(st.st_mode)) {
-        struct shown_times before = record_same_times(op, q);
+        record_attr_write(op, q);
         /* copied up before the call (to keep its inode number): recorded even if the
          * link then fails */
         if (op && op->nlines && alias_before_link(q, p)) op->lines[op->nlines - 1].if_copied_up = true;
         /* the new name is the same file: it shows the same times */
-        filetimes_restore(p, before.had, before.ns, before.explicit_times);
+        filetimes_same(p, q);
       }
     }
     break;
@@ -1710,7 +1705,7 @@ static enum verdict on_xattr(struct notif_ctx *ctx) {
   struct stat st;
   if (p && lstat(p, &st) == 0 && !S_ISDIR(st.st_mode)) {
     struct pending_op *op = op_begin(ctx, change_of(p), p, NULL);
-    record_same_times(op, p);
+    record_attr_write(op, p);
     op_end(op, false);
   }
   free(p);

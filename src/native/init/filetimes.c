@@ -80,7 +80,10 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) 
   if (!ctx->proc || !clocks_stamp(ctx->proc, &now)) return;
   uint64_t h = hash_of(path);
   pthread_mutex_lock(&lock);
-  if (strcmp(op, "write") != 0 && strcmp(op, "chmod") != 0 && strcmp(op, "chown") != 0) entries_changed(path);
+  if (!strcmp(op, "create") || !strcmp(op, "mkdir") || !strcmp(op, "delete") || !strcmp(op, "rmdir") ||
+      !strncmp(op, "rename_", 7))
+    entries_changed(path);
+  /* chmod, chown, attr (a link count, an extended attribute): no time changes */
   if (!strcmp(op, "rename_from")) {
     free(moving);
     moving = take(path, h);
@@ -108,11 +111,13 @@ void filetimes_explicit(const char *path) {
   pthread_mutex_unlock(&lock);
 }
 
-void filetimes_restore(const char *path, bool had, int64_t ns, bool explicit_times) {
-  uint64_t h = hash_of(path);
+void filetimes_same(const char *added, const char *existing) {
+  uint64_t h = hash_of(existing);
   pthread_mutex_lock(&lock);
-  if (had) put(path, h, ns, explicit_times);
-  else free(take(path, h));
+  struct file_time *e = buckets[h % BUCKETS];
+  while (e && (e->hash != h || strcmp(e->path, existing) != 0)) e = e->next;
+  if (e) put(added, hash_of(added), e->ns, e->explicit_times);
+  else free(take(added, hash_of(added)));
   pthread_mutex_unlock(&lock);
 }
 

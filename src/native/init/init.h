@@ -131,13 +131,13 @@ void clocks_exec(struct proc *p);
 /* ---- file times (filetimes.c): when this attempt changed its files ---- */
 
 /* `ctx`'s process changed `path` (a files.meta operation: write, create, rename_from,
- * rename_to, delete, mkdir ...): it now reads that process's virtual time. */
+ * rename_to, delete, mkdir ...): it now reads that process's virtual time. chmod, chown
+ * and attr (a new link count, an extended attribute) change no time. */
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
 /* The program set `path`'s times itself (utimensat with times): they stay as set. */
 void filetimes_explicit(const char *path);
-/* Puts back what filetimes_lookup found for `path` before (had: an entry with ns and
- * explicit_times; otherwise none: the file shows its own time). */
-void filetimes_restore(const char *path, bool had, int64_t ns, bool explicit_times);
+/* `added` (a new name of the file `existing`) shows the times `existing` shows. */
+void filetimes_same(const char *added, const char *existing);
 /* The time of a change of this attempt to `path`; false when it made none. */
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
 /* Calls `fn` for every path this attempt changed and that still exists. */

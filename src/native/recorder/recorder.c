@@ -477,8 +477,8 @@ static size_t absolute(int dirfd, const char *path, char *out) {
 /* Records access `op` of `path` (relative to dirfd) with result `r`: the path as the
  * process named it, made absolute and lexically normalised, as the notification path
  * records it (resolving symlinks would cost a /proc lookup per call, more than the
- * open itself). */
-/* record, with the record's path left in buf; its length when it was made absolute. */
+ * open itself). The recorded path is left in buf; returns its length when it could be
+ * made absolute, else 0. */
 static size_t record_in(uint32_t op, int dirfd, const char *path, int32_t flags, long r, char buf[PATH_CAP]) {
   /* the kernel could not read the path: neither can the recorder (nothing was accessed) */
   if (r == -EFAULT) return 0;
@@ -492,6 +492,7 @@ static size_t record_in(uint32_t op, int dirfd, const char *path, int32_t flags,
   return made;
 }
 
+/* record_in without the path. */
 static void record(uint32_t op, int dirfd, const char *path, int32_t flags, long r) {
   char buf[PATH_CAP];
   record_in(op, dirfd, path, flags, r, buf);
