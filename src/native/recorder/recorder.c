@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -49,6 +50,7 @@
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
 #include "redirect.h"
+#include "stamp.h"
 #include "../common/dettime.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -303,9 +305,7 @@ static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, s
     __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
     return;
   }
-  struct timespec ts;
-  gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0);
-  uint64_t off = uwrx_append_access(R.hdr, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, op, flags, result, path, len);
+  uint64_t off = uwrx_append_access(R.hdr, rec_stamp_now(gate6), op, flags, result, path, len);
   if (slot && off) __atomic_store_n(&slot->offset, off, __ATOMIC_RELEASE);
 }
 
@@ -1022,4 +1022,17 @@ EXPORT int getentropy(void *buf, size_t len) {
     done += (size_t)r;
   }
   return 0;
+}
+
+/* ---- prctl ----
+ * Passed on as it is; a thread that makes rdtsc fault (PR_SET_TSC) stops the records'
+ * counter-based times (stamp.c) first. */
+EXPORT int prctl(int option, ...) {
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long), a4 = va_arg(ap, unsigned long),
+                a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  if (option == PR_SET_TSC) rec_stamp_no_counter();
+  return (int)set_errno(slow6(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0));
 }
