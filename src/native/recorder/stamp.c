@@ -8,12 +8,14 @@
  *
  * Between real reads a thread now extends its last real read with the time stamp
  * counter: it reads the real clock again at least every STAMP_SPAN_NS, and takes the
- * counter's rate from its first real read to its latest. Until that baseline is at
- * least STAMP_BASE_NS long every time is a real read, as before (a short process never
- * gets that far); a read delayed by a microsecond then moves the rate by at most 0.1%,
- * so an extended time is within about a microsecond of the clock. A real read whose
- * counter values before and after lie far apart (the thread was preempted in between)
- * gives its time to the record but not to the rate.
+ * counter's rate from its first real read to its latest. A real read whose counter
+ * values before and after lie more than STAMP_READ_NS apart (the thread was preempted
+ * in between) gives its time to the record but is no such point, so each point is
+ * within a microsecond of the clock. Until the baseline is at least STAMP_BASE_NS long
+ * every time is a real read, as before (a short process never gets that far); after,
+ * the rate is within 0.02% and an extended time within about a microsecond of the
+ * clock, well inside the round trip of a notified call, so records of the two paths
+ * keep their order.
  *
  * The counter is used only where it runs at one rate in every power state (CPUID
  * 0x80000007 EDX bit 8, "invariant TSC"), and never in a thread that made rdtsc fault
@@ -31,9 +33,10 @@
 #include <sys/syscall.h>
 #include <time.h>
 
-#define STAMP_SPAN_NS 1000000ull  /* longest extension of a real read */
-#define STAMP_BASE_NS 2000000ull  /* shortest baseline for the counter's rate */
-#define STAMP_READ_NS 4000ull     /* a real read taking longer was interrupted */
+#define STAMP_SPAN_NS 500000ull    /* longest extension of a real read */
+#define STAMP_BASE_NS 10000000ull  /* shortest baseline for the counter's rate */
+#define STAMP_READ_NS 2000ull      /* a real read taking longer was interrupted */
+#define STAMP_READ_TICKS 10000ull  /* the same before the rate is known (2 us at 5 GHz) */
 
 enum { COUNTER_UNKNOWN, COUNTER_YES, COUNTER_NO };
 static int counter = COUNTER_UNKNOWN; /* atomic */
@@ -93,8 +96,8 @@ static uint64_t real_read(struct stamp_state *s, long (*sys)(long, long, long, l
   uint64_t t1 = ticks();
   if (t1 < t0) return ns;
   uint64_t mid = t0 + (t1 - t0) / 2;
-  /* an interrupted read: its two counter values are more than STAMP_READ_NS apart */
-  if (s->span_ticks && mul_q32(t1 - t0, s->rate) > STAMP_READ_NS) return ns;
+  /* an interrupted read: its two counter values lie too far apart */
+  if (s->span_ticks ? mul_q32(t1 - t0, s->rate) > STAMP_READ_NS : t1 - t0 > STAMP_READ_TICKS) return ns;
   if (!s->base_tsc) {
     s->base_tsc = mid;
     s->base_ns = ns;
