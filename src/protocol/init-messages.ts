@@ -242,6 +242,9 @@ export interface DoneBody {
   /** File calls (opens, the stat and access families, mutations) answered through
    * seccomp notifications during the run. */
   fileNotifications?: number;
+  /** Every notification of the run, by system call name ("uwrx_control": the shim's and
+   * the recorder's control calls; "other": numbers without a name). */
+  notifications?: Record<string, number>;
   /** The newest time a file of the attempt shows at its end (decimal ns; times set
    * explicitly left out): newest.txt. Absent without file times. */
   newestFileNs?: string;
