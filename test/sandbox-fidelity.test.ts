@@ -157,3 +157,16 @@ for (const r of runners) {
     t.is(column!.replace(/\$$/, '').length, Math.max(5, host.trim().length));
   });
 }
+
+for (const r of runners) {
+  test.serial(`${r.name}: the capability sets and no_new_privs are the caller's`, async (t) => {
+    const dir = await workDir(r);
+    // Seccomp (the filter) is the one line that must differ
+    const probe = 'grep -E "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):" /proc/self/status';
+    const expected = onHost(r, probe);
+    t.regex(expected, /NoNewPrivs:\s+0/);
+    const out = await runUwrx(r, dir, ['sh', '-c', probe]);
+    t.is(out.code, 0, out.stderr);
+    t.is(out.stdout, expected);
+  });
+}
