@@ -8,6 +8,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
+import { decodePerfetto } from './perfetto-schema.js';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrxBin } from './helpers/uwrx.js';
 
@@ -29,9 +30,9 @@ interface RawResult {
 }
 
 /** `node bin/uwrx ARGS` with stdout kept as bytes (a pipe, as a build's output is). */
-function uwrxRaw(args: string[], cwd: string): Promise<RawResult> {
+function uwrxRaw(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<RawResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [uwrxBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [uwrxBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env });
     const out: Buffer[] = [];
     let stderr = '';
     child.stdout.on('data', (c: Buffer) => out.push(c));
@@ -68,8 +69,8 @@ interface Recorded {
   all: Buffer;
 }
 
-async function record(cwd: string, build: string, fastPath: boolean, argv: string[]): Promise<Recorded> {
-  const run = await uwrxRaw(['run', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', ...argv], cwd);
+async function record(cwd: string, build: string, fastPath: boolean, argv: string[], env?: NodeJS.ProcessEnv): Promise<Recorded> {
+  const run = await uwrxRaw(['run', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', ...argv], cwd, env);
   if (run.status !== 0) throw new Error(`uwrx run exited ${run.status}: ${run.stderr}`);
   const attempt = path.join(cwd, build, '0', '0');
   const inspect = async (args: string[]) => {
@@ -101,12 +102,17 @@ const big = (): Buffer => {
 const probeOwn = () =>
   Buffer.concat([Buffer.from('write\nwritev\nprintf 1\nfputs\nstderr 2\nunbuffered printf\nputs\n'), big(), Buffer.from('pwrite\npwritev\nthread\nafter thread\n')]);
 
-let probeRuns: Promise<{ fast: Recorded; notified: Recorded }> | undefined;
+let probeRuns: Promise<{ fast: Recorded; notified: Recorded; reference: Recorded }> | undefined;
 function probeBothWays() {
   return (probeRuns ??= (async () => {
     const probe = buildDriver('output_probe', ['test/native/output_probe.c'], ['-pthread']);
     const cwd = workDir();
-    return { fast: await record(cwd, 'fast', true, [probe]), notified: await record(cwd, 'notified', false, [probe]) };
+    return {
+      fast: await record(cwd, 'fast', true, [probe]),
+      notified: await record(cwd, 'notified', false, [probe]),
+      // the merger's TypeScript reference instead of its native writer
+      reference: await record(cwd, 'reference', true, [probe], { ...process.env, UWRX_NATIVE_ACCESSES: '0' }),
+    };
   })());
 }
 
@@ -127,12 +133,14 @@ test.serial('output of write, writev, stdio (buffered and not), a large write, p
   t.false(fast.all.includes('null'), 'nothing written to /dev/null is output');
 });
 
-test.serial('output recorded in process is the output the notification path records', async (t) => {
-  const { fast, notified } = await probeBothWays();
+test.serial('output recorded in process is the output the notification path records, merged natively or by the reference', async (t) => {
+  const { fast, notified, reference } = await probeBothWays();
   // the same records: fd, flags, bytes, thread; the destination the same for the same fd
   const shape = (r: Recorded) => r.events.map((e) => [e.pid, e.tid, e.fd, e.flags, e.text ?? e.base64]);
   t.deepEqual(shape(fast), shape(notified));
-  for (const r of [fast, notified]) {
+  t.deepEqual(shape(reference), shape(fast), 'the TypeScript merger (UWRX_NATIVE_ACCESSES=0)');
+  t.true(reference.all.equals(fast.all), 'inspect output after the TypeScript merger');
+  for (const r of [fast, notified, reference]) {
     const dests = new Set(r.events.filter((e) => e.fd === 1).map((e) => `${e.dest_dev}:${e.dest_ino}`));
     t.is(dests.size, 1, `one stdout pipe for every process: ${[...dests].join(' ')}`);
     t.false(dests.has('0:0'), 'the destination is known');
@@ -140,9 +148,14 @@ test.serial('output recorded in process is the output the notification path reco
   t.is(fast.outputs.length, notified.outputs.length);
   fast.outputs.forEach((out, i) => t.true(out.equals(notified.outputs[i]!), `inspect output of process ${i} is the same`));
   t.true(fast.all.equals(notified.all), 'inspect output of the attempt is the same');
-  // events in each process's record ordered by time, the in-process ones with the rest
-  const perfetto = readFileSync(path.join(fast.attempt, 'perfetto'));
-  t.true(perfetto.length > 0);
+  // the in-process records merged in time order with the process's other events
+  const { packets } = decodePerfetto(readFileSync(path.join(fast.attempt, 'perfetto')));
+  const last = new Map<number, number>();
+  for (const p of packets) {
+    const seq = p.trusted_packet_sequence_id as number;
+    t.true((p.timestamp as number) >= (last.get(seq) ?? 0), `sequence ${seq} goes forward`);
+    last.set(seq, p.timestamp as number);
+  }
 });
 
 test.serial('a statically linked program\'s output (busybox-static) is recorded through the notification path', async (t) => {

@@ -16,8 +16,9 @@
  * before (notified for fd 1 and 2). A single-threaded process's write is recorded here
  * when the recorder may answer for it, else made with an ordinary syscall instruction
  * (notified for fd 1 and 2, as before): a vfork child, a process whose recorder is not
- * set up or whose buffer is half full, a thread in a timed wait (its next notified call
- * ends the wait, init/clocks.c), an iovec array the recorder does not copy.
+ * set up or whose buffer is half full, a thread in a wait or a process with an armed
+ * timer (uwrx-init's next handling ends the wait or fires the timer, init/clocks.c),
+ * an iovec array the recorder does not copy.
  *
  * The bytes are copied with process_vm_readv of the process itself, as uwrx-init reads
  * them: an unreadable buffer is no crash, the record holds what was readable and the
@@ -46,7 +47,7 @@
 #define OUTPUT_CHUNK \
   ((size_t)UWRX_EV_MAX_SIZE - UWRX_EV_HEADER_SIZE - UWRX_ALIGN8(sizeof(struct uwrx_ev_output)) - 4 - 8)
 /* A writev of more segments than this is notified (its iovec array is copied here). */
-#define SEGS_MAX 64
+#define SEGS_MAX 16
 
 static size_t output_record_size(size_t len) {
   return UWRX_ALIGN8(UWRX_EV_HEADER_SIZE + UWRX_ALIGN8(sizeof(struct uwrx_ev_output)) + 4 + len);
@@ -54,6 +55,15 @@ static size_t output_record_size(size_t len) {
 
 static int is_null_device(const struct stat *st) {
   return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 3;
+}
+
+/* The kernel's CLOCK_BOOTTIME, the time of every trace record, from the gate (libc's
+ * clock functions are the recorder's, in the process's virtual time, and a dynamically
+ * linked process of the sandbox has no vDSO). */
+static uint64_t boottime_ns(void) {
+  struct timespec ts;
+  gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0);
+  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* Copies up to `want` bytes of segs from (*seg, *off) on into dst, moving (*seg, *off)
@@ -128,7 +138,10 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy)
   pid_t me = rec_owner();
   /* a thread started without libc shares the memory but has its own logical tid */
   if ((pid_t)gate6(SYS_gettid, 0, 0, 0, 0, 0, 0) != me) return 0;
+  /* uwrx-init's next handling of the process ends a timed wait or fires a timer
+   * (init/clocks.c): those processes' writes stay notified, as clock reads do */
   if (__atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE) > 0) return 0;
+  if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
   struct iovec local[SEGS_MAX];
   if (nsegs <= 0 || nsegs > SEGS_MAX) return 0;
   if (copy) {
@@ -151,9 +164,7 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy)
   /* output takes at most half the buffer: the rest stays for the file accesses */
   if (__atomic_load_n(&h->pos, __ATOMIC_RELAXED) + total + chunks * output_record_size(0) > h->size / 2) return 0;
   if (total == 0) return 1;
-  struct timespec ts;
-  gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0);
-  uint64_t time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  uint64_t time_ns = boottime_ns();
   size_t seg = 0, off = 0, done = 0;
   while (done < total) {
     size_t want = total - done < OUTPUT_CHUNK ? total - done : OUTPUT_CHUNK;
