@@ -66,6 +66,34 @@ static uint64_t boottime_ns(void) {
   return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
+/* The pages of the buffer the output records will take, allocated before they are
+ * written: the buffer is a sparse file, and a store into a page its filesystem has no
+ * room for would kill the process with SIGBUS. MADV_POPULATE_WRITE fails instead, and the
+ * write is then notified (uwrx-init counts what its buffers lose). Remembered per buffer
+ * and process (a forked child maps a buffer of its own, perhaps at the same address). */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define PAGE 4096u
+
+static struct {
+  const struct uwrx_rec_header *h;
+  pid_t owner;
+  uint64_t to; /* offset up to which the pages are allocated */
+} populated;
+
+static int allocate(struct uwrx_rec_header *h, pid_t me, uint64_t end) {
+  if (populated.h != h || populated.owner != me) populated.h = h, populated.owner = me, populated.to = 0;
+  if (end <= populated.to) return 1;
+  uint64_t from = __atomic_load_n(&h->pos, __ATOMIC_RELAXED) & ~(uint64_t)(PAGE - 1);
+  if (from < populated.to) from = populated.to;
+  uint64_t to = (end + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+  if (to > h->size) return 0;
+  if (gate6(SYS_madvise, (long)h + (long)from, (long)(to - from), MADV_POPULATE_WRITE, 0, 0, 0) != 0) return 0;
+  populated.to = to;
+  return 1;
+}
+
 /* Copies up to `want` bytes of segs from (*seg, *off) on into dst, moving (*seg, *off)
  * past them; fewer only where the memory is not readable. */
 static size_t copy_segments(pid_t me, const struct iovec *segs, size_t nsegs, size_t *seg, size_t *off, char *dst,
@@ -162,8 +190,10 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy)
   }
   size_t chunks = (total + OUTPUT_CHUNK - 1) / OUTPUT_CHUNK;
   /* output takes at most half the buffer: the rest stays for the file accesses */
-  if (__atomic_load_n(&h->pos, __ATOMIC_RELAXED) + total + chunks * output_record_size(0) > h->size / 2) return 0;
+  uint64_t end = __atomic_load_n(&h->pos, __ATOMIC_RELAXED) + total + chunks * output_record_size(0);
+  if (end > h->size / 2) return 0;
   if (total == 0) return 1;
+  if (!allocate(h, me, end)) return 0;
   uint64_t time_ns = boottime_ns();
   size_t seg = 0, off = 0, done = 0;
   while (done < total) {
