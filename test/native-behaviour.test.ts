@@ -306,3 +306,21 @@ test('a working directory inside the build directory is refused up front', async
   t.is(out.stderr, `uwrx run: the working directory ${dir} is inside the build directory ${dir}, which the command cannot see: choose another --build or --tmp\n`);
   t.deepEqual(readdirSync(dir), []);
 });
+
+test('valgrind runs a program as it does natively: its debug symbols found, no warning of its own, the reads recorded', async (t) => {
+  // valgrind needs ld.so's separate symbols, found by the build id ld.so's PT_NOTE names
+  const missing = ensureCommands({ valgrind: 'valgrind', '/usr/lib/debug/.build-id': 'libc6-dbg' });
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const dir = await scratch(t);
+  const argv = ['valgrind', '-q', '--error-exitcode=9', 'ls', '/usr/include/stdio.h'];
+  const native = spawnSync(argv[0]!, argv.slice(1), { cwd: dir, encoding: 'utf8' });
+  t.is(native.status, 0, native.stderr);
+  const out = await uwrx(['run', '--quiet', '--', ...argv], { cwd: dir });
+  t.deepEqual({ status: out.status, stdout: out.stdout, stderr: out.stderr },
+    { status: native.status, stdout: native.stdout, stderr: native.stderr });
+  // valgrind makes the program's calls itself: recorded through the notification path
+  const reads = await uwrx(['inspect', 'files', 'build/0/0', '--reads', '--format', 'json'], { cwd: dir });
+  t.is(reads.status, 0, reads.stderr);
+  const entries = JSON.parse(reads.stdout) as Array<{ path: string; op: string }>;
+  t.true(entries.some((e) => e.path === '/usr/include/stdio.h' && e.op === 'stat'), reads.stdout.slice(0, 2000));
+});

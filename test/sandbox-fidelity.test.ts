@@ -142,3 +142,31 @@ for (const r of runners) {
     }
   });
 }
+
+for (const r of runners) {
+  test.serial(`${r.name}: pid_max is the host's, so ps prints its columns as wide`, async (t) => {
+    const missing = ensureCommands({ ps: 'procps' });
+    if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+    const dir = await workDir(r);
+    const host = readFileSync('/proc/sys/kernel/pid_max', 'utf8');
+    const out = await runUwrx(r, dir, ['sh', '-c', 'cat /proc/sys/kernel/pid_max; ps -o pid= -p $$ | cat -A']);
+    t.is(out.code, 0, out.stderr);
+    const [inside, column] = out.stdout.split('\n');
+    t.is(inside + '\n', host);
+    // procps pads a pid to the width of pid_max
+    t.is(column!.replace(/\$$/, '').length, Math.max(5, host.trim().length));
+  });
+}
+
+for (const r of runners) {
+  test.serial(`${r.name}: the capability sets and no_new_privs are the caller's`, async (t) => {
+    const dir = await workDir(r);
+    // Seccomp (the filter) is the one line that must differ
+    const probe = 'grep -E "^(Cap(Inh|Prm|Eff|Bnd|Amb)|NoNewPrivs):" /proc/self/status';
+    const expected = onHost(r, probe);
+    t.regex(expected, /NoNewPrivs:\s+0/);
+    const out = await runUwrx(r, dir, ['sh', '-c', probe]);
+    t.is(out.code, 0, out.stderr);
+    t.is(out.stdout, expected);
+  });
+}

@@ -418,3 +418,22 @@ for (const onTmpfs of [true, false]) {
   t.throws(() => lstatSync(orphan), { code: 'ENOENT' }, 'the orphan is freed');
   t.true(lstatSync(path.join(kept, '2')).isFile(), 'a run directory that exists keeps its buffers');
 });
+
+test('status counts every notification by system call', async (t) => {
+  const dir = workDir();
+  // every file call notified: three opens of files that do not exist, two execs, exits
+  const script = 'for f in a b c; do test -e /no/such/$f; done; /bin/true; exit 3';
+  const r = await uwrxRaw(['run', '--quiet', '--no-fast-path', '--', '/bin/sh', '-c', script], dir);
+  t.is(r.status, 3, r.stderr);
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8')) as {
+    notifications: Record<string, number>;
+    fileCalls: { notified: number };
+  };
+  const counts = status.notifications;
+  t.true(counts.newfstatat! >= 3 || counts.faccessat! >= 3 || counts.faccessat2! >= 3, JSON.stringify(counts));
+  t.true(counts.execve! >= 1, JSON.stringify(counts));
+  t.true(counts.exit_group! >= 2, JSON.stringify(counts));
+  const values = Object.values(counts);
+  t.deepEqual(values, [...values].sort((a, b) => b - a), 'most frequent first');
+  t.true(values.reduce((a, b) => a + b, 0) >= status.fileCalls.notified);
+});

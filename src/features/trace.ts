@@ -15,6 +15,7 @@ export default defineFeature({
   name: 'trace',
   create() {
     let fileCalls: { inProcess: number; notified: number } | undefined;
+    let notifications: Record<string, number> | undefined;
     let tracesDir: string | undefined;
     return {
       async record(run) {
@@ -33,11 +34,12 @@ export default defineFeature({
         if (sandbox.fileNotifications !== undefined) {
           fileCalls = { inProcess: stats.collector.recorder?.fast ?? 0, notified: sandbox.fileNotifications };
         }
+        notifications = sandbox.notifications;
         const errors = [...stats.collector.errors, ...((stats.merger as { errors?: string[] }).errors ?? [])];
         if (errors.length > 0) run.problem({ kind: 'trace', count: errors.length, detail: errors[0] });
         timing('trace merged (perfetto written)');
       },
-      status: () => (fileCalls ? { fileCalls } : {}),
+      status: () => ({ ...(fileCalls ? { fileCalls } : {}), ...(notifications ? { notifications } : {}) }),
     };
   },
 });

@@ -67,6 +67,9 @@ export type PlanOp =
   /** `path` is /dev/pts/<n> of the sandbox's devpts: pty n is taken there (ptmx beside
    * it) and the host's pty `source` bound over it; skipped with a warning if impossible */
   | { op: 'pty'; source: string; path: string }
+  /** pid_max of the new pid namespace (flags), set in its /proc at `path`; skipped with a
+   * warning where pid_max is not per namespace (Linux before 6.14) */
+  | { op: 'pidmax'; path: string; flags: number }
   /** Network (src/native/init/net.c): an address added to lo (flags: prefix length) */
   | { op: 'netaddr'; path: string; flags: number }
   /** a local route for an IPv6 prefix on lo (flags: prefix length) */
@@ -239,6 +242,9 @@ export interface DoneBody {
   /** File calls (opens, the stat and access families, mutations) answered through
    * seccomp notifications during the run. */
   fileNotifications?: number;
+  /** Every notification of the run, by system call name ("uwrx_control": the shim's and
+   * the recorder's control calls; "other": numbers without a name). */
+  notifications?: Record<string, number>;
   /** The newest time a file of the attempt shows at its end (decimal ns; times set
    * explicitly left out): newest.txt. Absent without file times. */
   newestFileNs?: string;

@@ -16,14 +16,16 @@ import path from 'node:path';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
 import { layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
-import { HashCache, kindOf, listingHash } from './hashes.js';
+import { HashCache, kindOf, listingHash, type Kind } from './hashes.js';
 import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
 
 export type { StartedProcess };
 
 const REMOVALS = new Set(['delete', 'rmdir', 'rename_from']);
 const CONTENT_WRITES = new Set(['create', 'write', 'rename_to']);
-const LOOKS = new Set(['read', 'exec', 'missing', 'stat', 'readlink', 'readdir']);
+/** The looks, one bit each: what an entry took of a path already. */
+const LOOK_BITS: Readonly<Record<string, number>> = { read: 1, exec: 2, missing: 4, stat: 8, readlink: 16, readdir: 32 };
+const NO_OPS: readonly RecordFileOperation[] = [];
 /** Files that describe the reading process itself (its maps, status, fds): not inputs
  * but what a replay of it reproduces; a later run sees its own. */
 const OWN_PROC = /^\/proc\/(self|thread-self|[0-9]+)(\/|$)/;
@@ -31,7 +33,7 @@ const OWN_PROC = /^\/proc\/(self|thread-self|[0-9]+)(\/|$)/;
 export class CaptureIndexer {
   private readonly record: AttemptRecord;
   private readonly procs = new Map<number, RecordProcess>();
-  private readonly accessesByPid = new Map<number, Array<{ op: string; path: string }>>();
+  private readonly accessesByPid = new Map<number, Array<{ readonly op: string; readonly path: string }>>();
   private readonly opsByPath = new Map<string, RecordFileOperation[]>();
   /** The paths each process changed, and each path's place in opsByPath's order. */
   private readonly changedBy = new Map<number, Set<string>>();
@@ -41,9 +43,14 @@ export class CaptureIndexer {
   /** All layers of this attempt and below, and those each process sees. */
   private readonly all: Layer[];
   private readonly seenBy = new Map<number, Layer[]>();
-  /** Resolutions of paths this attempt never changed, and the hashes of those versions. */
-  private readonly unchanged = new Map<string, Resolution>();
+  /** Resolutions in the layers below this attempt, and the hashes of those versions. */
+  private readonly belowResolutions = new Map<string, Resolution>();
   private readonly belowHashes = new Map<string, string | null>();
+  /** Resolutions of paths this attempt changed, by how many layers the reader sees (the
+   * layers a process sees only grow with its pid, so their number names them). */
+  private readonly changedResolutions = new Map<string, Map<number, Resolution>>();
+  /** What each version found is: a version never changes while the index is made. */
+  private readonly kinds = new Map<string, Kind>();
 
   /** `hidden`: directories the sandbox hides (the record, the run directory). */
   constructor(
@@ -54,9 +61,9 @@ export class CaptureIndexer {
     this.record = openRecord(attemptDir);
     for (const p of this.record.processes()) this.procs.set(p.pid, p);
     for (const a of this.record.accesses()) {
-      const list = this.accessesByPid.get(a.pid) ?? [];
-      list.push({ op: a.op, path: a.path });
-      this.accessesByPid.set(a.pid, list);
+      const list = this.accessesByPid.get(a.pid);
+      if (list) list.push(a);
+      else this.accessesByPid.set(a.pid, [a]);
     }
     for (const o of this.record.fileOperations()) {
       const list = this.opsByPath.get(o.path) ?? [];
@@ -74,14 +81,28 @@ export class CaptureIndexer {
   /** The resolution rule for process `pid`; a path this attempt never changed comes from
    * the layers below it, without a look at each of its version directories. */
   private resolve(file: string, pid: number): Resolution {
-    if (this.opsByPath.has(file)) return resolveInLayers(this.layersOf(pid), unescapeBytes(file).toString('utf8'));
-    // the same for every process: the compiles of a build read the same headers
-    let r = this.unchanged.get(file);
-    if (!r) {
-      r = resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
-      this.unchanged.set(file, r);
-    }
+    if (!this.opsByPath.has(file)) return this.resolveBelow(file);
+    const layers = this.layersOf(pid);
+    let byLayers = this.changedResolutions.get(file);
+    if (!byLayers) this.changedResolutions.set(file, (byLayers = new Map()));
+    let r = byLayers.get(layers.length);
+    if (!r) byLayers.set(layers.length, (r = resolveInLayers(layers, unescapeBytes(file).toString('utf8'))));
     return r;
+  }
+
+  /** The resolution in the layers below this attempt: the same for every process (the
+   * compiles of a build read the same headers). */
+  private resolveBelow(file: string): Resolution {
+    let r = this.belowResolutions.get(file);
+    if (!r) this.belowResolutions.set(file, (r = resolveInLayers(this.below, unescapeBytes(file).toString('utf8'))));
+    return r;
+  }
+
+  /** kindOf the version at `file` (a path on the host); throws when there is none. */
+  private kindAt(file: string): Kind {
+    let kind = this.kinds.get(file);
+    if (kind === undefined) this.kinds.set(file, (kind = kindOf(statSync(file))));
+    return kind;
   }
 
   private hashOf(file: string, r: Resolution & { kind: 'found' }): string | null {
@@ -144,13 +165,17 @@ export class CaptureIndexer {
     }
 
     const inputs: Input[] = [];
-    const seen = new Set<string>();
+    // the looks taken of each path (LOOK_BITS): one input per look and path
+    const seen = new Map<string, number>();
     for (const pid of subtree) {
-      for (const a of this.accessesByPid.get(pid) ?? []) {
-        if (!LOOKS.has(a.op) || OWN_PROC.test(a.path)) continue;
-        const key = `${a.op}\t${a.path}`;
-        if (seen.has(key)) continue;
-        seen.add(key);
+      const accesses = this.accessesByPid.get(pid);
+      if (!accesses) continue;
+      for (const a of accesses) {
+        const bit = LOOK_BITS[a.op];
+        if (bit === undefined || (a.path.startsWith('/proc/') && OWN_PROC.test(a.path))) continue;
+        const had = seen.get(a.path) ?? 0;
+        if (had & bit) continue;
+        seen.set(a.path, had | bit);
         if (changed.has(a.path)) {
           const before = this.stateBefore(a.path, members);
           if (before === null) {
@@ -159,7 +184,7 @@ export class CaptureIndexer {
             continue;
           }
           if (a.op === 'stat' && before !== undefined) {
-            inputs.push(['stat', a.path, kindOf(statSync(before))]);
+            inputs.push(['stat', a.path, this.kindAt(before)]);
             continue;
           }
           if (a.op === 'missing' && before !== undefined) continue; // after it removed the path
@@ -175,7 +200,7 @@ export class CaptureIndexer {
           inputs.push(['readdir', a.path, listing]);
           continue;
         }
-        const writer = this.concurrentWriter(this.opsByPath.get(a.path) ?? [], members, span);
+        const writer = this.concurrentWriter(this.opsByPath.get(a.path) ?? NO_OPS, members, span);
         if (writer !== undefined) return unsafe(`it read ${a.path} while process ${writer} wrote it`);
         if (a.op === 'missing') {
           inputs.push(['missing', a.path, '-']);
@@ -193,7 +218,7 @@ export class CaptureIndexer {
         }
         if (a.op === 'stat') {
           try {
-            inputs.push(['stat', a.path, kindOf(statSync(r.file))]);
+            inputs.push(['stat', a.path, this.kindAt(r.file)]);
           } catch {
             return unsafe(`the version of ${a.path} it saw is not in the record`);
           }
@@ -213,7 +238,7 @@ export class CaptureIndexer {
       if (before === null) continue; // its own file
       const hash = before === undefined ? null : this.hashes.contentOf(before);
       if (hash === null || hash === 'dir') return unsafe(`it moved ${file}, whose version before it is not in the record`);
-      if (!seen.has(`read\t${file}`)) inputs.push(['read', file, hash]);
+      if (!((seen.get(file) ?? 0) & LOOK_BITS.read!)) inputs.push(['read', file, hash]);
     }
 
     const outputs: Output[] = [];
@@ -254,7 +279,7 @@ export class CaptureIndexer {
       const v = this.record.versionWrittenBy(file, last.pid);
       return v && !v.deleted ? v.file : undefined;
     }
-    const r = resolveInLayers(this.below, unescapeBytes(file).toString('utf8'));
+    const r = this.resolveBelow(file);
     return r.kind === 'found' ? r.file : null;
   }
 
@@ -287,7 +312,7 @@ export class CaptureIndexer {
 
   /** A process outside `members` that changed the path while the subtree ran. */
   private concurrentWriter(
-    ops: RecordFileOperation[],
+    ops: readonly RecordFileOperation[],
     members: Set<number>,
     span: { start: number; end: number; ancestors: Set<number> },
   ): number | undefined {

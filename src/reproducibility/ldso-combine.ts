@@ -17,7 +17,6 @@ export const DEFAULT_SHIM_PATH = fileURLToPath(new URL('../../../src/native/out/
 
 const PT_LOAD = 1;
 const PT_DYNAMIC = 2;
-const PT_NOTE = 4;
 const PF_X = 1;
 const PF_R = 4;
 const EM_X86_64 = 62;
@@ -113,28 +112,37 @@ export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls = false): B
   const infoAt = image.indexOf(SHIM_INFO_MAGIC);
   if (infoAt < 0 || image.indexOf(SHIM_INFO_MAGIC, infoAt + 1) >= 0) throw new Error('uwrx-shim: info block not found exactly once');
 
-  const noteIndex = elf.phdrs.findIndex((p) => p.type === PT_NOTE);
-  if (noteIndex < 0) throw new Error('ld.so: no PT_NOTE program header to turn into the shim segment');
   const loads = elf.phdrs.filter((p) => p.type === PT_LOAD);
   const align = loads.reduce((m, p) => (p.align > m ? p.align : m), PAGE);
   const end = loads.reduce((m, p) => (p.vaddr + p.memsz > m ? p.vaddr + p.memsz : m), 0n);
-  const vaddr = alignUp(end, align);
-  const offset = alignUp(BigInt(ldso.length), align);
+  // ld.so finds its own program headers at its load address plus e_phoff, so the new
+  // segment sits at the same offset in the file as in memory
+  const at = [alignUp(end, align), alignUp(BigInt(ldso.length), align)].reduce((a, b) => (a > b ? a : b));
+  const vaddr = at;
+  const offset = at;
 
   // The way back to ld.so, relative to where the image lands.
   image.writeBigInt64LE(elf.entry - vaddr, infoAt + 16);
 
-  const segment: Phdr = { type: PT_LOAD, flags: PF_R | PF_X, offset, vaddr, filesz: BigInt(image.length), memsz: BigInt(image.length), align };
+  // Every header ld.so had, and the shim's segment: the table grows by one entry, so it
+  // moves behind the shim's image, inside the new segment. PT_NOTE stays: debuggers and
+  // valgrind find ld.so's separate symbols by the build id it names.
+  const phoff = offset + alignUp(BigInt(image.length), 8n);
+  const phdrs = [...elf.phdrs];
+  const tableSize = BigInt((phdrs.length + 1) * PHDR_SIZE);
+  const size = phoff + tableSize - offset;
+  const segment: Phdr = { type: PT_LOAD, flags: PF_R | PF_X, offset, vaddr, filesz: size, memsz: size, align };
   // The kernel sizes the mapping from the first to the last PT_LOAD in table order, so
   // the new one goes right after the last existing PT_LOAD.
-  const phdrs = elf.phdrs.filter((_, i) => i !== noteIndex);
   const lastLoad = phdrs.reduce((last, p, i) => (p.type === PT_LOAD ? i : last), -1);
   phdrs.splice(lastLoad + 1, 0, segment);
 
-  const out = Buffer.alloc(Number(offset) + image.length);
+  const out = Buffer.alloc(Number(phoff + tableSize));
   ldso.copy(out);
   image.copy(out, Number(offset));
-  phdrs.forEach((p, i) => writePhdr(out, elf.phoff + i * PHDR_SIZE, p));
+  phdrs.forEach((p, i) => writePhdr(out, Number(phoff) + i * PHDR_SIZE, p));
+  out.writeBigUInt64LE(phoff, 32); // e_phoff
+  out.writeUInt16LE(phdrs.length, 56); // e_phnum
   out.writeBigUInt64LE(vaddr + shimEntry, 24); // e_entry
   const text = elf.phdrs.find((p) => p.type === PT_LOAD && (p.flags & PF_X) !== 0);
   if (hookSyscalls && text) {

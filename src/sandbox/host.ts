@@ -30,6 +30,8 @@ export interface HostView {
   access(p: string, mode: number): boolean;
   /** Indexes of the /dev/pts terminals on the caller's fds 0-2. */
   ptys(): number[];
+  /** /proc/sys/kernel/pid_max; null when it cannot be read. */
+  pidMax(): number | null;
 }
 
 /** This machine, for the current process. */
@@ -70,6 +72,14 @@ export function realHost(): HostView {
       }
     },
     ptys: hostPtys,
+    pidMax() {
+      try {
+        const n = Number.parseInt(readFileSync('/proc/sys/kernel/pid_max', 'utf8'), 10);
+        return Number.isSafeInteger(n) && n > 0 ? n : null;
+      } catch {
+        return null;
+      }
+    },
   };
 }
 

@@ -112,6 +112,8 @@ export interface SandboxOutcome {
   problem?: string;
   /** File calls answered through seccomp notifications (DoneBody.fileNotifications). */
   fileNotifications?: number;
+  /** Every notification by system call name (DoneBody.notifications). */
+  notifications?: Record<string, number>;
   /** DoneBody.newestFileNs. */
   newestFileNs?: bigint;
 }

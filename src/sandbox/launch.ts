@@ -162,6 +162,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       incomplete: interrupted || lost !== undefined,
       ...left,
       ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
+      ...(outcome.notifications !== undefined ? { notifications: numbersByName(outcome.notifications) } : {}),
       ...(outcome.newestFileNs !== undefined ? { newestFileNs: BigInt(outcome.newestFileNs) } : {}),
       ...(terminated ? { terminated } : {}),
       ...(lost ? { problem: lost } : {}),
@@ -312,4 +313,10 @@ export function planFor(options: SandboxOptions): SandboxPlan {
   // a test switch, deliberately not an option: it enables a feature only tests use
   if (process.env.UWRX_TEST_DEFERRAL === '1') plan.init.testDeferral = true;
   return plan;
+}
+
+/** DoneBody.notifications with every count a number (msgpack may decode large ones as
+ * bigint), in descending order of count. */
+function numbersByName(counts: Record<string, number | bigint>): Record<string, number> {
+  return Object.fromEntries(Object.entries(counts).map(([name, n]) => [name, Number(n)] as const).sort((a, b) => b[1] - a[1]));
 }

@@ -301,6 +301,8 @@ function renderStep(s: PlanStep): string {
       return `devrandom ${s.path}${s.flags ? ' (/dev/random)' : ''}`;
     case 'pty':
       return `pty ${s.path} <- ${s.source}`;
+    case 'pidmax':
+      return `pid_max ${s.flags} in ${s.path}`;
     case 'netaddr':
       return `address ${s.path}/${s.flags} on lo`;
     case 'netroute':

@@ -89,6 +89,7 @@ export function fakeHost(options: FakeHostOptions): HostView {
       return ((st.mode >> shift) & mode) === mode;
     },
     ptys: () => options.ptys ?? [],
+    pidMax: () => 32768,
   };
   return host;
 }

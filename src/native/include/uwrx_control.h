@@ -83,9 +83,9 @@
 #define UWRX_SHIM_NOTE_TYPE 0x75777278
 
 /* The combined form (preferred in the sandbox): src/reproducibility/ldso-combine.ts
- * copies the real ld.so, turns its PT_NOTE program header into a PT_LOAD (R+X) of the
- * shim's image placed after ld.so's last segment, points e_entry at the shim and
- * records the way back in the shim's info block below. That file is bind-mounted over
+ * copies the real ld.so, adds a PT_LOAD (R+X) of the shim's image after ld.so's last
+ * segment (the program header table, one entry longer, moves into that segment), points
+ * e_entry at the shim and records the way back in the shim's info block below. That file is bind-mounted over
  * the PT_INTERP path(s): the kernel maps ld.so and the shim together, the shim jumps to
  * ld.so's original entry, and programs that read the file (the static linker resolving
  * libc.so's AS_NEEDED ld-linux-x86-64.so.2, gdb, ldd) still see ld.so's symbols. No

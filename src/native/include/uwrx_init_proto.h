@@ -62,6 +62,7 @@
 #define OP_NETADDR "netaddr"         /* path (address), flags (prefix length): add to lo */
 #define OP_NETROUTE "netroute"       /* path (IPv6 prefix), flags (length): local route on lo */
 #define OP_NETSOCKET "netsocket"     /* name (udp|tcp), path (address), flags (port): hand to Node */
+#define OP_PIDMAX "pidmax"           /* path (the new pid namespace's /proc), flags: its pid_max */
 #define OP_PTY "pty"                 /* source (host pty), path (<devpts>/<n>): keep the name */
 
 #endif

@@ -221,6 +221,14 @@ static bool check(const struct program *p, const struct filter_rule *rules, size
   return true;
 }
 
+static int install(const struct sock_fprog *prog) {
+  unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
+  int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, prog);
+  if (fd < 0 && errno == EINVAL) /* kernels before 5.19 */
+    fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, prog);
+  return fd;
+}
+
 int filter_install(void) {
   static struct filter_rule rules[MAX_RULES];
   static struct program p;
@@ -231,10 +239,13 @@ int filter_install(void) {
     return -1;
   }
   struct sock_fprog prog = { .len = (unsigned short)p.len, .filter = p.insns };
-  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
-  unsigned long flags = SECCOMP_FILTER_FLAG_NEW_LISTENER | SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV;
-  int fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, flags, &prog);
-  if (fd < 0 && errno == EINVAL) /* kernels before 5.19 */
-    fd = (int)syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, SECCOMP_FILTER_FLAG_NEW_LISTENER, &prog);
+  /* The caller holds CAP_SYS_ADMIN in its user namespace, so the filter needs no
+   * no_new_privs: the command sees NoNewPrivs 0 as natively (sudo refuses to run with it
+   * set). Without the capability, no_new_privs it is. */
+  int fd = install(&prog);
+  if (fd < 0 && errno == EACCES) {
+    if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) != 0) return -1;
+    fd = install(&prog);
+  }
   return fd;
 }

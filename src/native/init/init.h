@@ -432,6 +432,10 @@ bool notify_reply(uint64_t handle, int64_t val, int error, bool continue_call);
 void notify_drop_process(struct proc *p);
 /* Deferred answers waiting now, answered and dropped so far. */
 void notify_deferred_stats(size_t *open, uint64_t *answered, uint64_t *dropped);
+/* Notifications received so far by system call name (the control call is
+ * "uwrx_control", numbers without a name "other"), those with a count only; at most
+ * `cap` entries, their number returned. */
+size_t notify_counts(const char **names, uint64_t *counts, size_t cap);
 
 /* ---- features (feature.c): the registry ----
  * A feature is a named set of syscall subscriptions and lifecycle hooks. The seccomp

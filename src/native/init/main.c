@@ -101,6 +101,33 @@ static int recv_fd(int sock, int *err) {
   return fd;
 }
 
+/* The capability bounding set uwrx was started with (bit n: capability n). A new user
+ * namespace starts with a full one, so the command's would otherwise show (and, as root,
+ * hold in its namespace) capabilities its caller lacks: a container's root often runs
+ * without CAP_SYS_RESOURCE, say. Read before the namespaces are made. */
+static uint64_t host_bounding = ~0ull;
+
+static void read_host_bounding(void) {
+  uint64_t set = 0;
+  int cap = 0;
+  for (; cap < 64; cap++) {
+    int r = prctl(PR_CAPBSET_READ, cap, 0, 0, 0);
+    if (r < 0) break; /* past the kernel's last capability */
+    if (r == 1) set |= 1ull << cap;
+  }
+  if (cap > 0) host_bounding = set; /* none readable: leave the set as it is */
+}
+
+/* Drops from the bounding set what the caller's lacked (before exec: the command, and
+ * everything it runs as root, then has no more than natively). */
+static void match_host_bounding(void) {
+  for (int cap = 0; cap < 64; cap++) {
+    if (host_bounding & (1ull << cap)) continue;
+    if (prctl(PR_CAPBSET_READ, cap, 0, 0, 0) != 1) continue;
+    prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
+  }
+}
+
 /* Codes sent back by the command child before exec (negated to tell them from errno). */
 enum { STAGE_CHDIR = 1, STAGE_FILTER = 2, STAGE_LOCK = 3, STAGE_PERSONALITY = 4 };
 
@@ -145,6 +172,7 @@ static __attribute__((noreturn)) void run_command(int sock) {
   send_fd(sock, listener, 0);
   close(listener);
   close(sock);
+  match_host_bounding();
   /* execvpe searches the PATH of this process's own environment (empty): the command is
    * looked up as the caller's shell would, in the caller's PATH */
   const char *path = NULL;
@@ -287,9 +315,18 @@ static void send_done(void) {
   trace_losses(&lost_records, &lost_buffers, &lost_errno);
   bool lost = lost_records || lost_buffers;
   int64_t newest = files_newest_ns();
-  mp_write_map(&w, (lost ? 11 : 8) + (newest ? 1 : 0));
+  mp_write_map(&w, (lost ? 12 : 9) + (newest ? 1 : 0));
   mp_write_cstr(&w, "fileNotifications");
   mp_write_uint(&w, files_notifications());
+  static const char *names[512];
+  static uint64_t counts[512];
+  size_t ncounts = notify_counts(names, counts, 512);
+  mp_write_cstr(&w, "notifications");
+  mp_write_map(&w, (uint32_t)ncounts);
+  for (size_t i = 0; i < ncounts; i++) {
+    mp_write_cstr(&w, names[i]);
+    mp_write_uint(&w, counts[i]);
+  }
   if (newest) {
     char text[32];
     snprintf(text, sizeof text, "%lld", (long long)newest);
@@ -573,6 +610,7 @@ int main(int argc, char **argv) {
   sigset_t set;
   handled_signals(&set);
   sigprocmask(SIG_BLOCK, &set, NULL);
+  read_host_bounding();
 
   int go[2];
   if (pipe2(go, O_CLOEXEC) != 0) {

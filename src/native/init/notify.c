@@ -209,6 +209,34 @@ static void end_turn(bool done) {
   pthread_mutex_unlock(&turn_lock);
 }
 
+/* ---- notifications counted by system call: where the notification path's time goes
+ * (the run's status.json) ---- */
+
+static const char *const syscall_names[] = {
+#include "syscall_names.inc"
+};
+#define NAMED_SYSCALLS (sizeof syscall_names / sizeof syscall_names[0])
+/* one slot per named call, then the control call, then every other number */
+static uint64_t by_call[NAMED_SYSCALLS + 2];
+
+static void count_notification(int nr) {
+  size_t slot = nr >= 0 && (size_t)nr < NAMED_SYSCALLS && syscall_names[nr] ? (size_t)nr
+                : nr == UWRX_SYS_CONTROL                                     ? NAMED_SYSCALLS
+                                                                             : NAMED_SYSCALLS + 1;
+  __atomic_add_fetch(&by_call[slot], 1, __ATOMIC_RELAXED);
+}
+
+size_t notify_counts(const char **names, uint64_t *counts, size_t cap) {
+  size_t n = 0;
+  for (size_t i = 0; i < NAMED_SYSCALLS + 2 && n < cap; i++) {
+    uint64_t c = __atomic_load_n(&by_call[i], __ATOMIC_RELAXED);
+    if (!c) continue;
+    names[n] = i < NAMED_SYSCALLS ? syscall_names[i] : i == NAMED_SYSCALLS ? "uwrx_control" : "other";
+    counts[n++] = c;
+  }
+  return n;
+}
+
 static void *handler_thread(void *arg) {
   (void)arg;
   struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
@@ -226,6 +254,7 @@ static void *handler_thread(void *arg) {
       break;
     }
     end_turn(false);
+    count_notification(req->data.nr);
     memset(resp, 0, sizes.seccomp_notif_resp);
     resp->id = req->id;
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;

@@ -287,6 +287,29 @@ static bool op_domainname(const struct plan *plan, const struct plan_step *s, st
 }
 
 /* Without FUSE the host's device stays: the run is less reproducible, not wrong. */
+/* A pid namespace has its own pid_max (Linux 6.14 on), 4194304 when new: programs that
+ * size pid columns by it (ps, top) would print wider ones than on the host. Before 6.14
+ * it is global, already the host's, and not writable from a user namespace: nothing to
+ * do then. */
+static bool op_pidmax(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  char file[PATH_MAX], value[24], now[24];
+  int n = snprintf(value, sizeof value, "%llu\n", (unsigned long long)s->flags);
+  if (snprintf(file, sizeof file, "%s/sys/kernel/pid_max", s->path) >= (int)sizeof file) return FAIL(f, s->path, "path too long");
+  int fd = open(file, O_RDWR | O_CLOEXEC);
+  if (fd < 0) fd = open(file, O_RDONLY | O_CLOEXEC);
+  ssize_t got = fd >= 0 ? read(fd, now, sizeof now) : -1;
+  if (got == n && memcmp(now, value, (size_t)n) == 0) {
+    close(fd);
+    return true;
+  }
+  bool ok = fd >= 0 && pwrite(fd, value, (size_t)n, 0) == n;
+  int err = errno;
+  if (fd >= 0) close(fd);
+  errno = err;
+  return ok || FAIL(f, file, "set pid_max %s", value);
+}
+
 static bool op_devrandom(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
   (void)plan;
   static bool failed_before;
@@ -350,6 +373,7 @@ static const struct op_def ops[] = {
   { OP_HOSTNAME, op_hostname, false },
   { OP_DOMAINNAME, op_domainname, false },
   { OP_DEVRANDOM, op_devrandom, true },
+  { OP_PIDMAX, op_pidmax, true },
   { OP_PTY, op_pty, true },
   { OP_NETSOCKET, op_netsocket, false },
   { OP_NETADDR, op_netaddr, false },

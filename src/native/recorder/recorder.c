@@ -48,6 +48,7 @@
 #include "uwrx_events.h"
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
+#include "uwrx_valgrind.h"
 #include "gate.h"
 #include "output.h"
 #include "redirect.h"
@@ -165,6 +166,9 @@ static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
     struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
     if (h && __atomic_load_n(&s->owner, __ATOMIC_ACQUIRE) == me && h->magic == UWRX_REC_MAGIC) return h;
   }
+  /* on valgrind, no control call and no recorder (uwrx_valgrind.h): valgrind makes every
+   * call itself, and the notification path records them */
+  if (uwrx_on_valgrind()) return NULL;
   long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return NULL;
   struct uwrx_rec_header *h = uwrx_rec_map(fd, slow6);

@@ -9,6 +9,7 @@
 #include "ldso_hook.h"
 #include "uwrx_control.h"
 #include "uwrx_recorder.h"
+#include "uwrx_valgrind.h"
 
 extern char _start[] __attribute__((visibility("hidden")));
 extern const char __ehdr_start[] __attribute__((visibility("hidden")));
@@ -59,9 +60,26 @@ __attribute__((noreturn)) static void replay_skipped(long decision) {
   for (;;) shim_syscall3(SYS_exit_group, decision & 0xff, 0, 0);
 }
 
+/* Gives ld.so's rewritten system call sites their original bytes back (nothing else
+ * runs yet: no thread, no signal handler). */
+static void restore_ldso_sites(void) {
+  for (uint32_t i = 0; i < shim_info.sites && i < UWRX_SHIM_MAX_SITES; i++) {
+    unsigned char *site = (unsigned char *)__ehdr_start + shim_info.site_delta[i];
+    uint64_t code = shim_info.site_code[i];
+    unsigned char original[7];
+    for (unsigned k = 0; k < sizeof original; k++) original[k] = (unsigned char)(code >> (8 * k));
+    uintptr_t page = (uintptr_t)site & ~(uintptr_t)4095;
+    long span = (long)(((uintptr_t)site + sizeof original - page + 4095) & ~(uintptr_t)4095);
+    if (shim_syscall3(SYS_mprotect, (long)page, span, PROT_READ_ | PROT_WRITE_) != 0)
+      shim_die("cannot restore ld.so's code", "");
+    for (unsigned k = 0; k < sizeof original; k++) site[k] = original[k];
+    shim_syscall3(SYS_mprotect, (long)page, span, PROT_READ_ | PROT_EXEC_);
+  }
+}
+
 /* ld.so's rewritten system call sites need the gate page and the hook's state page
  * (uwrx_recorder.h); when either cannot be mapped at its address, the sites get their
- * original bytes back (nothing else runs yet: no thread, no signal handler). */
+ * original bytes back. */
 static int prepare_ldso_hook(void) {
   static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret: as recorder.c */
   /* both pages in one mapping (the state page follows the gate page); the gate's
@@ -80,18 +98,7 @@ static int prepare_ldso_hook(void) {
   }
   /* taken (EEXIST), or an old kernel that took the address as a hint */
   if ((unsigned long)g < -4096UL) shim_syscall3(SYS_munmap, g, 2 * 4096, 0);
-  for (uint32_t i = 0; i < shim_info.sites && i < UWRX_SHIM_MAX_SITES; i++) {
-    unsigned char *site = (unsigned char *)__ehdr_start + shim_info.site_delta[i];
-    uint64_t code = shim_info.site_code[i];
-    unsigned char original[7];
-    for (unsigned k = 0; k < sizeof original; k++) original[k] = (unsigned char)(code >> (8 * k));
-    uintptr_t page = (uintptr_t)site & ~(uintptr_t)4095;
-    long span = (long)(((uintptr_t)site + sizeof original - page + 4095) & ~(uintptr_t)4095);
-    if (shim_syscall3(SYS_mprotect, (long)page, span, PROT_READ_ | PROT_WRITE_) != 0)
-      shim_die("cannot restore ld.so's code", "");
-    for (unsigned k = 0; k < sizeof original; k++) site[k] = original[k];
-    shim_syscall3(SYS_mprotect, (long)page, span, PROT_READ_ | PROT_EXEC_);
-  }
+  restore_ldso_sites();
   return 0;
 }
 
@@ -160,9 +167,12 @@ uintptr_t shim_main(uintptr_t *sp) {
 
   /* the hook's state page first: the exec's control call fills in its recorder buffer */
   int64_t delta = shim_info.ldso_entry_delta;
+  /* on valgrind, no control call (uwrx_valgrind.h): the exec runs as a static one would */
+  int valgrind = uwrx_on_valgrind();
+  if (valgrind && delta != 0 && shim_info.sites) restore_ldso_sites();
   struct uwrx_ldso_state *state =
-      delta != 0 && shim_info.sites && prepare_ldso_hook() ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
-  long decision = control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
+      !valgrind && delta != 0 && shim_info.sites && prepare_ldso_hook() ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
+  long decision = valgrind ? UWRX_EXEC_RUN : control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
   if (state && state->recorder_fd == UWRX_RECORDER_FD_RESULT) {
     /* the buffer came with the answer: its descriptor is the result, and the exec runs */
     state->recorder_fd = decision >= 0 ? (int32_t)decision : -1;

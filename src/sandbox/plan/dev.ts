@@ -9,6 +9,9 @@ const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
 export function buildKernelFilesystems(ctx: BuildContext): void {
   const { steps } = ctx;
   steps.mount('proc', inRoot(ctx, '/proc'), 'proc', MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+  // the host's pid_max, which a new pid namespace does not inherit (ps sizes its columns by it)
+  const pidMax = ctx.host.pidMax();
+  if (pidMax !== null) steps.push({ op: 'pidmax', path: inRoot(ctx, '/proc'), flags: pidMax, bestEffort: true });
   steps.mount('sysfs', inRoot(ctx, '/sys'), 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
   const dev = inRoot(ctx, '/dev');
   steps.mount('uwrx-dev', dev, 'tmpfs', MS_NOSUID, 'mode=0755');
