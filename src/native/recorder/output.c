@@ -40,6 +40,7 @@
 #include "uwrx_recorder.h"
 #include "gate.h"
 #include "output.h"
+#include "stamp.h"
 
 #define OUTPUT_MAX 0x7ffff000ul /* the kernel's MAX_RW_COUNT: no write moves more */
 /* The bytes of one record: uwrx_trace_room(sizeof(struct uwrx_ev_output), 1) of
@@ -55,15 +56,6 @@ static size_t output_record_size(size_t len) {
 
 static int is_null_device(const struct stat *st) {
   return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 3;
-}
-
-/* The kernel's CLOCK_BOOTTIME, the time of every trace record, from the gate (libc's
- * clock functions are the recorder's, in the process's virtual time, and a dynamically
- * linked process of the sandbox has no vDSO). */
-static uint64_t boottime_ns(void) {
-  struct timespec ts;
-  gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0);
-  return (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
 }
 
 /* The pages of the buffer the output records will take, allocated before they are
@@ -194,7 +186,7 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy)
   if (end > h->size / 2) return 0;
   if (total == 0) return 1;
   if (!allocate(h, me, end)) return 0;
-  uint64_t time_ns = boottime_ns();
+  uint64_t time_ns = rec_stamp_now(gate6);
   size_t seg = 0, off = 0, done = 0;
   while (done < total) {
     size_t want = total - done < OUTPUT_CHUNK ? total - done : OUTPUT_CHUNK;
