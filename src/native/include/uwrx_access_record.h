@@ -2,7 +2,7 @@
  * make it: the recorder library and the ld.so shim's hook for the dynamic linker's own
  * opens (shim/ldso_hook.c). The bytes are those uwrx-init's trace_access writes on the
  * notification path: the path as the process named it, made absolute and lexically
- * normalised. Freestanding (the shim has no libc): loops instead of memcpy. */
+ * normalised. Freestanding (the shim has no libc): loops instead of memcpy there. */
 #ifndef UWRX_ACCESS_RECORD_H
 #define UWRX_ACCESS_RECORD_H
 
@@ -16,9 +16,13 @@
 #define UWRX_ALIGN8(n) (((n) + 7) & ~(size_t)7)
 
 static inline void uwrx_copy_bytes(void *to, const void *from, size_t n) {
+#if __STDC_HOSTED__
+  __builtin_memcpy(to, from, n); /* the recorder: libc's memcpy, several times faster on paths */
+#else
   unsigned char *d = to;
   const unsigned char *s = from;
   while (n--) *d++ = *s++;
+#endif
 }
 
 /* Appends the lexically normalised form of `rel` ("." and ".." collapsed, repeated

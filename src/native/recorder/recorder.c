@@ -34,6 +34,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -50,6 +51,7 @@
 #include "uwrx_stat_times.h"
 #include "uwrx_valgrind.h"
 #include "redirect.h"
+#include "stamp.h"
 #include "../common/dettime.h"
 
 #define EXPORT __attribute__((visibility("default")))
@@ -269,9 +271,26 @@ static void count(int answered) {
 
 /* ---- records ---- */
 
+/* Eight bytes of the path at a time (a byte at a time was a tenth of the recorder's own
+ * time in find); only this process image compares these hashes. */
 static uint64_t access_hash(uint32_t op, int64_t result, const char *path, size_t len) {
-  uint64_t h = 1469598103934665603ULL ^ op ^ ((uint64_t)(result < 0 ? result : 0) << 8);
-  for (size_t i = 0; i < len; i++) h = (h ^ (unsigned char)path[i]) * 1099511628211ULL;
+  const uint64_t k = 0x9E3779B97F4A7C15ull;
+  uint64_t h = (op * k) ^ ((uint64_t)(result < 0 ? result : 0) << 8) ^ len;
+  size_t i = 0;
+  for (; i + 8 <= len; i += 8) {
+    uint64_t w;
+    memcpy(&w, path + i, 8);
+    h = (h ^ w) * k;
+    h ^= h >> 29;
+  }
+  if (i < len) {
+    uint64_t w = 0;
+    memcpy(&w, path + i, len - i);
+    h = (h ^ w) * k;
+  }
+  h ^= h >> 32;
+  h *= 0xff51afd7ed558ccdull;
+  h ^= h >> 33;
   return h ? h : 1;
 }
 
@@ -312,9 +331,7 @@ static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, s
     __atomic_add_fetch(count, 1, __ATOMIC_RELAXED);
     return;
   }
-  struct timespec ts;
-  gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0);
-  uint64_t off = uwrx_append_access(R.hdr, (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec, op, flags, result, path, len);
+  uint64_t off = uwrx_append_access(R.hdr, rec_stamp_now(gate6), op, flags, result, path, len);
   if (slot && off) __atomic_store_n(&slot->offset, off, __ATOMIC_RELEASE);
 }
 
@@ -1031,4 +1048,17 @@ EXPORT int getentropy(void *buf, size_t len) {
     done += (size_t)r;
   }
   return 0;
+}
+
+/* ---- prctl ----
+ * Passed on as it is; a thread that makes rdtsc fault (PR_SET_TSC) stops the records'
+ * counter-based times (stamp.c) first. */
+EXPORT int prctl(int option, ...) {
+  va_list ap;
+  va_start(ap, option);
+  unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long), a4 = va_arg(ap, unsigned long),
+                a5 = va_arg(ap, unsigned long);
+  va_end(ap);
+  if (option == PR_SET_TSC) rec_stamp_no_counter();
+  return (int)set_errno(slow6(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0));
 }
