@@ -14,7 +14,7 @@
 // from the process events and a status that marks the attempt incomplete, repaired, and
 // lists what is lost. The consumed buffers are then removed; the rest of the run
 // directory (the overlays' upper directories) is left where it is and named.
-import { existsSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Merger } from '../actors/merger.js';
 import { OUTPUT_INDEX_FILE } from '../record/output-index.js';
@@ -54,6 +54,18 @@ export function leftoverBuffers(runDir: string): string[] {
   try {
     return readdirSync(path.join(runDir, 'traces'))
       .filter((n) => /^[1-9][0-9]*(\.ended)?$/.test(n))
+      .map((n) => path.join(runDir, 'traces', n));
+  } catch {
+    return [];
+  }
+}
+
+/** The in-process recorder buffers (<pid>.r) left in runDir's traces/: the accesses and
+ * the output their processes recorded themselves. */
+function leftoverRecorderBuffers(runDir: string): string[] {
+  try {
+    return readdirSync(path.join(runDir, 'traces'))
+      .filter((n) => /^[1-9][0-9]*\.r(\.ended)?$/.test(n))
       .map((n) => path.join(runDir, 'traces', n));
   } catch {
     return [];
@@ -125,6 +137,14 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
     if (problem) lost.push(`traces/${path.basename(file)}: ${problem}`);
   }
   if (buffers.length > 0) recovered.push(`${fromBuffers} events from ${buffers.length} trace buffers left in ${runDirs.join(', ')}`);
+  let fromRecorders = 0;
+  const recorders = runDirs.flatMap(leftoverRecorderBuffers);
+  for (const file of recorders) {
+    const { events, problem } = readRecorderBuffer(file, Number(path.basename(file).replace(/\.r(\.ended)?$/, '')));
+    for (const ev of events) if (add(ev)) fromRecorders++;
+    if (problem) lost.push(`traces/${path.basename(file)}: ${problem}`);
+  }
+  if (recorders.length > 0) recovered.push(`${fromRecorders} events from ${recorders.length} in-process recorder buffers`);
   else if (runDirs.length === 0) lost.push('the run directory of the killed run was not found (give its --tmp with --tmp)');
 
   // 3. The processes, as the events describe them.
@@ -229,7 +249,34 @@ function readStatus(attemptDir: string): AttemptStatus | undefined {
  * data may start after zeros, and then mid-record: the first offset from which records
  * decode to the end (or to the end mark) is taken. */
 function readBuffer(file: string, pid: number): { events: TraceEvent[]; problem?: string } {
-  const data = readFileSync(file);
+  return recordsOf(readFileSync(file), pid);
+}
+
+/** struct uwrx_rec_header (src/native/include/uwrx_recorder.h): magic, then the write
+ * position and the file size (u64 at 16 and 24); records from the second page on. */
+const REC_MAGIC = 0x3163657278727775n;
+const REC_DATA_OFFSET = 4096;
+
+/** The committed records of a recorder buffer (a sparse file of its full size: only the
+ * part up to its write position is read). */
+function readRecorderBuffer(file: string, pid: number): { events: TraceEvent[]; problem?: string } {
+  const fd = openSync(file, 'r');
+  try {
+    const header = Buffer.alloc(32);
+    if (readSync(fd, header, 0, header.length, 0) < header.length || header.readBigUInt64LE(0) !== REC_MAGIC) {
+      return { events: [], problem: 'not a recorder buffer' };
+    }
+    const end = Number(header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24));
+    if (end <= REC_DATA_OFFSET) return { events: [] };
+    const data = Buffer.alloc(end - REC_DATA_OFFSET);
+    const got = readSync(fd, data, 0, data.length, REC_DATA_OFFSET);
+    return recordsOf(data.subarray(0, got), pid);
+  } finally {
+    closeSync(fd);
+  }
+}
+
+function recordsOf(data: Buffer, pid: number): { events: TraceEvent[]; problem?: string } {
   let start = 0;
   while (start + 8 <= data.length && data.readBigUInt64LE(start) === 0n) start += 8;
   if (start === 0 || start >= data.length) return decodeFrom(data, 0, pid);

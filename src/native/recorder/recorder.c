@@ -50,6 +50,8 @@
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
 #include "uwrx_valgrind.h"
+#include "gate.h"
+#include "output.h"
 #include "redirect.h"
 #include "stamp.h"
 #include "../common/dettime.h"
@@ -57,41 +59,6 @@
 #define EXPORT __attribute__((visibility("default")))
 #define ALIGN8(n) UWRX_ALIGN8(n)
 #define PATH_CAP UWRX_ACCESS_PATH_CAP
-
-/* ---- system calls ---- */
-
-/* An ordinary syscall instruction: the seccomp filter sees it (notification path). */
-static long slow6(long n, long a, long b, long c, long d, long e, long f) {
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  long ret;
-  __asm__ volatile("syscall" : "=a"(ret) : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
-
-/* The gate: `syscall; ret` at UWRX_GATE_ADDR, allowed by address. Built with
- * -mno-red-zone: the call pushes below the stack pointer. */
-static long gate6(long n, long a, long b, long c, long d, long e, long f) {
-  register long r10 __asm__("r10") = d;
-  register long r8 __asm__("r8") = e;
-  register long r9 __asm__("r9") = f;
-  long ret;
-  __asm__ volatile("call *%[gate]"
-                   : "=a"(ret)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9), [gate] "r"((long)UWRX_GATE_ADDR)
-                   : "rcx", "r11", "memory");
-  return ret;
-}
-
-static inline long set_errno(long r) {
-  if (r < 0 && r > -4096) {
-    errno = (int)-r;
-    return -1;
-  }
-  return r;
-}
 
 /* ---- state ---- */
 
@@ -264,6 +231,10 @@ static int fast(void) {
   if (__atomic_load_n(&R.hdr->pos, __ATOMIC_RELAXED) + 2 * (PATH_CAP + 64) > R.hdr->size) return 0;
   return 1;
 }
+
+/* output.h */
+struct uwrx_rec_header *rec_answering(void) { return fast() ? R.hdr : NULL; }
+pid_t rec_owner(void) { return R.owner; }
 
 static void count(int answered) {
   if (R.hdr) __atomic_add_fetch(answered ? &R.hdr->fast : &R.hdr->slow, 1, __ATOMIC_RELAXED);
@@ -785,6 +756,8 @@ slow:
  *    failing tries: "execs of paths that do not exist" above); the plain wrapper.
  *  - getrandom, which malloc calls once per process for its tcache key: the main
  *    thread's call is answered from the leased stream below, without a notification.
+ *  - write, writev, pwrite64 and pwritev, behind stdio: output to fd 1 and 2 recorded in
+ *    process (output.c).
  * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
   return do_fstatat(dirfd, path, st, flags);
@@ -820,14 +793,15 @@ __attribute__((constructor)) static void redirect_libc(void) {
   static const unsigned char single_getrandom_mask[] = { 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
                                                          0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
   static const struct rec_code getrandom_codes[] = { { single_getrandom, sizeof single_getrandom, single_getrandom_mask } };
-  const struct rec_redirect list[] = {
+  struct rec_redirect list[REC_REDIRECTS_MAX] = {
     { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
     { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
     { "execve", execve_codes, 1, (void *)libc_execve },
     { "getrandom", getrandom_codes, 1, (void *)libc_getrandom },
   };
   if (!fast()) return;
-  rec_redirect(list, sizeof list / sizeof list[0], gate6);
+  size_t n = rec_output_redirects(list, 4, REC_REDIRECTS_MAX);
+  rec_redirect(list, n, gate6);
 }
 
 /* ---- access, readlink ---- */

@@ -42,7 +42,7 @@ static int matches(const unsigned char *entry, const struct rec_redirect *r) {
   return 0;
 }
 
-#define REDIRECTS_MAX 8
+#define REDIRECTS_MAX REC_REDIRECTS_MAX
 /* The widest range of code made writable at once for several entries. */
 #define REDIRECT_SPAN_MAX (1024 * 1024)
 

@@ -21,6 +21,8 @@ struct rec_redirect {
   void *to;
 };
 #define REC_REDIRECT_JUMP_SIZE 12
+/* The most entries one rec_redirect call writes. */
+#define REC_REDIRECTS_MAX 12
 
 /* Writes an absolute jump over the entry of each function of `list` whose code starts with
  * one of its codes, when this process runs one thread; system calls through `sys`.

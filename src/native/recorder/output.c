@@ -1,0 +1,296 @@
+/* Output to stdout and stderr recorded in process (output.h).
+ *
+ * uwrx-init records every write, writev, pwrite64 and pwritev to fd 1 and 2 as output
+ * (init/trace.c, on_output): one notification per call, most of them in a shell's
+ * command substitutions and pipes. Here the recorder writes the same UWRX_EV_OUTPUT
+ * records into its own buffer instead (the same fields, the same chunks of at most
+ * OUTPUT_CHUNK bytes flagged MORE but the last, nothing for the null device), then makes
+ * the call from the gate, which the filter lets through. The collector and the merger
+ * treat records of both buffers alike and order them by time.
+ *
+ * libc's own writes (stdio's buffers: printf, fwrite, puts) call its internal alias, not
+ * the symbol, so the entries of these four functions are redirected here (redirect.c)
+ * when their code is glibc's known single-thread test: `cmpb $0, __libc_single_threaded;
+ * je <cancellable call>; mov $nr, %eax; syscall`. The jump overwrites only the test; the
+ * cancellable call behind it stays intact and is what a process with threads gets, as
+ * before (notified for fd 1 and 2). A single-threaded process's write is recorded here
+ * when the recorder may answer for it, else made with an ordinary syscall instruction
+ * (notified for fd 1 and 2, as before): a vfork child, a process whose recorder is not
+ * set up or whose buffer is half full, a thread in a wait or a process with an armed
+ * timer (uwrx-init's next handling ends the wait or fires the timer, init/clocks.c),
+ * an iovec array the recorder does not copy.
+ *
+ * The bytes are copied with process_vm_readv of the process itself, as uwrx-init reads
+ * them: an unreadable buffer is no crash, the record holds what was readable and the
+ * write fails with EFAULT, as on the notification path. */
+#include <dlfcn.h>
+#include <fcntl.h>
+#include <stdbool.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/single_threaded.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <sys/uio.h>
+#include <time.h>
+
+#include "uwrx_access_record.h"
+#include "uwrx_events.h"
+#include "uwrx_recorder.h"
+#include "gate.h"
+#include "output.h"
+#include "stamp.h"
+
+#define OUTPUT_MAX 0x7ffff000ul /* the kernel's MAX_RW_COUNT: no write moves more */
+/* The bytes of one record: uwrx_trace_room(sizeof(struct uwrx_ev_output), 1) of
+ * common/tracebuf.c, so both paths cut a large write at the same places. */
+#define OUTPUT_CHUNK \
+  ((size_t)UWRX_EV_MAX_SIZE - UWRX_EV_HEADER_SIZE - UWRX_ALIGN8(sizeof(struct uwrx_ev_output)) - 4 - 8)
+/* A writev of more segments than this is notified (its iovec array is copied here). */
+#define SEGS_MAX 16
+
+static size_t output_record_size(size_t len) {
+  return UWRX_ALIGN8(UWRX_EV_HEADER_SIZE + UWRX_ALIGN8(sizeof(struct uwrx_ev_output)) + 4 + len);
+}
+
+static int is_null_device(const struct stat *st) {
+  return S_ISCHR(st->st_mode) && major(st->st_rdev) == 1 && minor(st->st_rdev) == 3;
+}
+
+/* The pages of the buffer the output records will take, allocated before they are
+ * written: the buffer is a sparse file, and a store into a page its filesystem has no
+ * room for would kill the process with SIGBUS. MADV_POPULATE_WRITE fails instead, and the
+ * write is then notified (uwrx-init counts what its buffers lose). Remembered per buffer
+ * and process (a forked child maps a buffer of its own, perhaps at the same address). */
+#ifndef MADV_POPULATE_WRITE
+#define MADV_POPULATE_WRITE 23
+#endif
+#define PAGE 4096u
+
+static struct {
+  const struct uwrx_rec_header *h;
+  pid_t owner;
+  uint64_t to; /* offset up to which the pages are allocated */
+} populated;
+
+static int allocate(struct uwrx_rec_header *h, pid_t me, uint64_t end) {
+  if (populated.h != h || populated.owner != me) populated.h = h, populated.owner = me, populated.to = 0;
+  if (end <= populated.to) return 1;
+  uint64_t from = __atomic_load_n(&h->pos, __ATOMIC_RELAXED) & ~(uint64_t)(PAGE - 1);
+  if (from < populated.to) from = populated.to;
+  uint64_t to = (end + PAGE - 1) & ~(uint64_t)(PAGE - 1);
+  if (to > h->size) return 0;
+  if (gate6(SYS_madvise, (long)h + (long)from, (long)(to - from), MADV_POPULATE_WRITE, 0, 0, 0) != 0) return 0;
+  populated.to = to;
+  return 1;
+}
+
+/* Copies up to `want` bytes of segs from (*seg, *off) on into dst, moving (*seg, *off)
+ * past them; fewer only where the memory is not readable. */
+static size_t copy_segments(pid_t me, const struct iovec *segs, size_t nsegs, size_t *seg, size_t *off, char *dst,
+                            size_t want) {
+  struct iovec remote[SEGS_MAX];
+  size_t nr = 0, take = 0, s = *seg, o = *off;
+  while (take < want && s < nsegs) {
+    size_t n = segs[s].iov_len - o;
+    if (n > want - take) n = want - take;
+    if (n) {
+      remote[nr].iov_base = (char *)segs[s].iov_base + o;
+      remote[nr].iov_len = n;
+      nr++;
+      take += n;
+    }
+    o += n;
+    if (o == segs[s].iov_len) s++, o = 0;
+  }
+  *seg = s;
+  *off = o;
+  if (take == 0) return 0;
+  struct iovec local = { dst, take };
+  long got = gate6(SYS_process_vm_readv, me, (long)&local, 1, (long)remote, (long)nr, 0);
+  return got > 0 ? (size_t)got : 0;
+}
+
+/* Appends one output record of up to `want` bytes, copied from the segments; the bytes
+ * it holds, or -1 when the buffer had no room. */
+static long append_chunk(struct uwrx_rec_header *h, pid_t me, uint64_t time_ns, int fd, const struct stat *dest,
+                         int last, const struct iovec *segs, size_t nsegs, size_t *seg, size_t *off, size_t want) {
+  size_t size = output_record_size(want);
+  uint64_t at = __atomic_fetch_add(&h->pos, size, __ATOMIC_RELAXED);
+  if (at + size > h->size) {
+    __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
+    return -1;
+  }
+  unsigned char *p = (unsigned char *)h + at;
+  unsigned char *fixed = p + UWRX_EV_HEADER_SIZE;
+  unsigned char *len_at = fixed + UWRX_ALIGN8(sizeof(struct uwrx_ev_output));
+  size_t got = copy_segments(me, segs, nsegs, seg, off, (char *)len_at + 4, want);
+  /* a short copy ends the write here: the record closes without MORE */
+  struct uwrx_ev_output ev = { .fd = (uint32_t)fd, .flags = !last && got == want ? UWRX_OUTPUT_FLAG_MORE : 0,
+                               .dest_dev = dest ? (uint64_t)dest->st_dev : 0, .dest_ino = dest ? (uint64_t)dest->st_ino : 0 };
+  if (got < want) {
+    /* give the unused room back when nothing was reserved after it (a signal handler's
+     * record may have been); else it stays zero padding inside this record */
+    uint64_t expected = at + size;
+    if (__atomic_compare_exchange_n(&h->pos, &expected, at + output_record_size(got), false, __ATOMIC_RELAXED,
+                                    __ATOMIC_RELAXED))
+      size = output_record_size(got);
+  }
+  struct uwrx_ev_header eh = { .size = 0, .type = UWRX_EV_OUTPUT, .flags = 0, .pid = h->pid, .tid = h->pid, .time_ns = time_ns };
+  uint32_t n = (uint32_t)got;
+  memcpy(p, &eh, sizeof eh);
+  memcpy(fixed, &ev, sizeof ev);
+  memset(fixed + sizeof ev, 0, UWRX_ALIGN8(sizeof ev) - sizeof ev);
+  memcpy(len_at, &n, 4);
+  memset(len_at + 4 + got, 0, (size_t)(p + size - (len_at + 4 + got)));
+  /* committed: the collector reads up to the first record whose size is still 0 */
+  __atomic_store_n((uint32_t *)p, (uint32_t)size, __ATOMIC_RELEASE);
+  return (long)got;
+}
+
+/* Records a write of `segs` (the caller's array of `nsegs`, copied first when `copy` is
+ * set: writev's may be unreadable) to fd 1 or 2 as uwrx-init would. 1: recorded, or
+ * nothing to record: make the call from the gate; 0: make it notified. */
+static int record_output(int fd, const struct iovec *segs, long nsegs, int copy) {
+  struct uwrx_rec_header *h = rec_answering();
+  if (!h) return 0;
+  pid_t me = rec_owner();
+  /* a thread started without libc shares the memory but has its own logical tid */
+  if ((pid_t)gate6(SYS_gettid, 0, 0, 0, 0, 0, 0) != me) return 0;
+  /* uwrx-init's next handling of the process ends a timed wait or fires a timer
+   * (init/clocks.c): those processes' writes stay notified, as clock reads do */
+  if (__atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE) > 0) return 0;
+  if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
+  struct iovec local[SEGS_MAX];
+  if (nsegs <= 0 || nsegs > SEGS_MAX) return 0;
+  if (copy) {
+    struct iovec to = { local, (size_t)nsegs * sizeof *local };
+    struct iovec from = { (void *)segs, (size_t)nsegs * sizeof *local };
+    if (gate6(SYS_process_vm_readv, me, (long)&to, 1, (long)&from, 1, 0) != (long)to.iov_len) return 0;
+  } else {
+    memcpy(local, segs, (size_t)nsegs * sizeof *local);
+  }
+  struct stat st;
+  const struct stat *dest = gate6(SYS_newfstatat, fd, (long)"", (long)&st, AT_EMPTY_PATH, 0, 0) == 0 ? &st : NULL;
+  if (dest && is_null_device(dest)) return 1;
+  size_t total = 0;
+  for (long i = 0; i < nsegs; i++) {
+    size_t room = OUTPUT_MAX - total;
+    if (local[i].iov_len > room) local[i].iov_len = room; /* the kernel moves no more either */
+    total += local[i].iov_len;
+  }
+  size_t chunks = (total + OUTPUT_CHUNK - 1) / OUTPUT_CHUNK;
+  /* output takes at most half the buffer: the rest stays for the file accesses */
+  uint64_t end = __atomic_load_n(&h->pos, __ATOMIC_RELAXED) + total + chunks * output_record_size(0);
+  if (end > h->size / 2) return 0;
+  if (total == 0) return 1;
+  if (!allocate(h, me, end)) return 0;
+  uint64_t time_ns = rec_stamp_now(gate6);
+  size_t seg = 0, off = 0, done = 0;
+  while (done < total) {
+    size_t want = total - done < OUTPUT_CHUNK ? total - done : OUTPUT_CHUNK;
+    long got = append_chunk(h, me, time_ns, fd, dest, done + want == total, local, (size_t)nsegs, &seg, &off, want);
+    if (got < 0) return done == 0 ? 0 : 1;
+    if ((size_t)got < want) break;
+    done += want;
+  }
+  return 1;
+}
+
+/* ---- the redirected entries ----
+ * Each takes its function's arguments as libc's entry does. `threaded` is the entry's
+ * cancellable code for a process with threads (behind the overwritten test). */
+static ssize_t (*threaded_write)(int, const void *, size_t);
+static ssize_t (*threaded_writev)(int, const struct iovec *, int);
+static ssize_t (*threaded_pwrite64)(int, const void *, size_t, off_t);
+static ssize_t (*threaded_pwritev)(int, const struct iovec *, int, off_t);
+
+static int output_fd(int fd) { return fd == 1 || fd == 2; }
+
+static ssize_t out_write(int fd, const void *buf, size_t n) {
+  if (!__libc_single_threaded) return threaded_write(fd, buf, n);
+  struct iovec v = { (void *)buf, n };
+  if (output_fd(fd) && record_output(fd, &v, 1, 0)) return set_errno(gate6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
+  return set_errno(slow6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
+}
+
+static ssize_t out_writev(int fd, const struct iovec *iov, int cnt) {
+  if (!__libc_single_threaded) return threaded_writev(fd, iov, cnt);
+  if (output_fd(fd) && record_output(fd, iov, cnt, 1)) return set_errno(gate6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
+  return set_errno(slow6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
+}
+
+static ssize_t out_pwrite64(int fd, const void *buf, size_t n, off_t at) {
+  if (!__libc_single_threaded) return threaded_pwrite64(fd, buf, n, at);
+  struct iovec v = { (void *)buf, n };
+  if (output_fd(fd) && record_output(fd, &v, 1, 0))
+    return set_errno(gate6(SYS_pwrite64, fd, (long)buf, (long)n, (long)at, 0, 0));
+  return set_errno(slow6(SYS_pwrite64, fd, (long)buf, (long)n, (long)at, 0, 0));
+}
+
+/* the kernel's pwritev takes the offset as two halves; on x86_64 the low one holds it all */
+static ssize_t out_pwritev(int fd, const struct iovec *iov, int cnt, off_t at) {
+  if (!__libc_single_threaded) return threaded_pwritev(fd, iov, cnt, at);
+  if (output_fd(fd) && record_output(fd, iov, cnt, 1))
+    return set_errno(gate6(SYS_pwritev, fd, (long)iov, cnt, (long)at, 0, 0));
+  return set_errno(slow6(SYS_pwritev, fd, (long)iov, cnt, (long)at, 0, 0));
+}
+
+/* glibc 2.36's entries on x86_64, the test's displacement left out:
+ * cmpb $0, __libc_single_threaded(%rip); [mov %rcx, %r10;] je <+32>; [xor %r8d, %r8d;]
+ * mov $nr, %eax; syscall */
+#define SINGLE_TEST 0x80, 0x3d, 0, 0, 0, 0, 0x00
+#define TEST_MASK 0xff, 0xff, 0, 0, 0, 0, 0xff
+static const unsigned char write_code[] = { SINGLE_TEST, 0x74, 0x17, 0xb8, SYS_write, 0, 0, 0, 0x0f, 0x05 };
+static const unsigned char writev_code[] = { SINGLE_TEST, 0x74, 0x17, 0xb8, SYS_writev, 0, 0, 0, 0x0f, 0x05 };
+static const unsigned char short_mask[] = { TEST_MASK, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const unsigned char pwrite64_code[] = { SINGLE_TEST, 0x49, 0x89, 0xca, 0x74, 0x14,
+                                               0xb8, SYS_pwrite64, 0, 0, 0, 0x0f, 0x05 };
+static const unsigned char pwrite64_mask[] = { TEST_MASK, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+static const unsigned char pwritev_code[] = { SINGLE_TEST, 0x49, 0x89, 0xca, 0x74, 0x14, 0x45, 0x31, 0xc0,
+                                              0xb8, SYS_pwritev & 0xff, SYS_pwritev >> 8, 0, 0, 0x0f, 0x05 };
+static const unsigned char pwritev_mask[] = { TEST_MASK, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff,
+                                              0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
+#undef SINGLE_TEST
+#undef TEST_MASK
+
+static const struct rec_code write_codes[] = { { write_code, sizeof write_code, short_mask } };
+static const struct rec_code writev_codes[] = { { writev_code, sizeof writev_code, short_mask } };
+static const struct rec_code pwrite64_codes[] = { { pwrite64_code, sizeof pwrite64_code, pwrite64_mask } };
+static const struct rec_code pwritev_codes[] = { { pwritev_code, sizeof pwritev_code, pwritev_mask } };
+
+_Static_assert(sizeof write_code == sizeof short_mask && sizeof writev_code == sizeof short_mask &&
+                   sizeof pwrite64_code == sizeof pwrite64_mask && sizeof pwritev_code == sizeof pwritev_mask,
+               "each code has its mask");
+
+/* The target of the entry's `je` (the byte before `je_end` is its 8-bit displacement):
+ * its code for a process with threads. NULL when the entry is not that code. */
+static void *threaded_code(const char *symbol, const struct rec_code *code, size_t je_end) {
+  unsigned char *entry = dlsym(RTLD_NEXT, symbol);
+  if (!entry || entry[je_end - 2] != code->bytes[je_end - 2] || entry[je_end - 1] != code->bytes[je_end - 1]) return NULL;
+  return entry + je_end + (signed char)entry[je_end - 1];
+}
+
+size_t rec_output_redirects(struct rec_redirect *list, size_t n, size_t cap) {
+  const struct {
+    const char *symbol;
+    const struct rec_code *codes;
+    size_t je_end;
+    void **threaded;
+    void *to;
+  } outputs[] = {
+    { "write", write_codes, 9, (void **)&threaded_write, (void *)out_write },
+    { "writev", writev_codes, 9, (void **)&threaded_writev, (void *)out_writev },
+    { "pwrite64", pwrite64_codes, 12, (void **)&threaded_pwrite64, (void *)out_pwrite64 },
+    { "pwritev", pwritev_codes, 12, (void **)&threaded_pwritev, (void *)out_pwritev },
+  };
+  for (size_t i = 0; i < sizeof outputs / sizeof outputs[0] && n < cap; i++) {
+    void *threaded = threaded_code(outputs[i].symbol, outputs[i].codes, outputs[i].je_end);
+    if (!threaded) continue;
+    /* set before the jump is written: the first redirected call may need it */
+    *outputs[i].threaded = threaded;
+    list[n++] = (struct rec_redirect){ outputs[i].symbol, outputs[i].codes, 1, outputs[i].to };
+  }
+  return n;
+}

@@ -1,0 +1,24 @@
+/* Output to stdout and stderr recorded in process (output.c), and what it needs from the
+ * rest of the recorder (recorder.c). */
+#ifndef UWRX_REC_OUTPUT_H
+#define UWRX_REC_OUTPUT_H
+
+#include <stddef.h>
+#include <sys/types.h>
+
+#include "redirect.h"
+
+struct uwrx_rec_header;
+
+/* recorder.c: this process's recorder buffer when the calling process may record into
+ * it (set up, the process that set it up: not a vfork child), else NULL; and the
+ * process that owns it (its kernel pid). */
+struct uwrx_rec_header *rec_answering(void);
+pid_t rec_owner(void);
+
+/* Appends the redirects of libc's write, writev, pwrite64 and pwritev to list[n..cap)
+ * (the ones whose code is known here); returns the new count. Called once, before they
+ * are written. */
+size_t rec_output_redirects(struct rec_redirect *list, size_t n, size_t cap);
+
+#endif

@@ -1,0 +1,195 @@
+// Output to stdout and stderr recorded in process (src/native/recorder/output.c) is the
+// output the notification path records: the same records, the same bytes from
+// `uwrx inspect output`, for every way a program writes, and for the processes the
+// recorder leaves to the notification path (a vfork child, a program with threads, a
+// statically linked program).
+import test from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import { readFileSync, rmSync } from 'node:fs';
+import path from 'node:path';
+import { buildDriver } from './native/cc.js';
+import { decodePerfetto } from './perfetto-schema.js';
+import { ensureCommands } from './helpers/packages.js';
+import { scratchDir, uwrxBin } from './helpers/uwrx.js';
+
+const scratch: string[] = [];
+test.after.always(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+function workDir(): string {
+  const dir = scratchDir('uwrx-output-fast-');
+  scratch.push(dir);
+  return dir;
+}
+
+interface RawResult {
+  status: number | null;
+  stdout: Buffer;
+  stderr: string;
+}
+
+/** `node bin/uwrx ARGS` with stdout kept as bytes (a pipe, as a build's output is). */
+function uwrxRaw(args: string[], cwd: string, env: NodeJS.ProcessEnv = process.env): Promise<RawResult> {
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [uwrxBin, ...args], { cwd, stdio: ['ignore', 'pipe', 'pipe'], env });
+    const out: Buffer[] = [];
+    let stderr = '';
+    child.stdout.on('data', (c: Buffer) => out.push(c));
+    child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout: Buffer.concat(out), stderr }));
+  });
+}
+
+interface OutputEvent {
+  pid: number;
+  tid: number;
+  fd: number;
+  flags: number;
+  dest_dev: number;
+  dest_ino: number;
+  text?: string;
+  base64?: string;
+}
+
+interface ProcRow {
+  pid: number;
+  cmdline: string[];
+}
+
+interface Recorded {
+  run: RawResult;
+  attempt: string;
+  /** output events, pids and tids numbered from the probe's */
+  events: OutputEvent[];
+  /** `inspect output ATTEMPT PID` of each process, in pid order */
+  outputs: Buffer[];
+  /** `inspect output ATTEMPT` */
+  all: Buffer;
+}
+
+async function record(cwd: string, build: string, fastPath: boolean, argv: string[], env?: NodeJS.ProcessEnv): Promise<Recorded> {
+  const run = await uwrxRaw(['run', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', ...argv], cwd, env);
+  if (run.status !== 0) throw new Error(`uwrx run exited ${run.status}: ${run.stderr}`);
+  const attempt = path.join(cwd, build, '0', '0');
+  const inspect = async (args: string[]) => {
+    const r = await uwrxRaw(['inspect', ...args], cwd);
+    if (r.status !== 0) throw new Error(`inspect ${args.join(' ')} exited ${r.status}: ${r.stderr}`);
+    return r.stdout;
+  };
+  const procs = (JSON.parse((await inspect(['procs', attempt, '--format', 'json'])).toString()) as ProcRow[]).sort((a, b) => a.pid - b.pid);
+  const first = procs.find((p) => p.cmdline[0] === argv[0])?.pid;
+  if (first === undefined) throw new Error(`no process of ${argv[0]}: ${JSON.stringify(procs)}`);
+  const relative = (id: number) => (id % 1000000) - first + Math.floor(id / 1000000) * 1000000;
+  const events = (JSON.parse((await inspect(['events', attempt, '--format', 'json'])).toString()) as Array<OutputEvent & { type: string }>)
+    .filter((e) => e.type === 'output')
+    .map((e) => ({ ...e, pid: relative(e.pid), tid: relative(e.tid) }));
+  const outputs: Buffer[] = [];
+  for (const p of procs.filter((p) => p.pid >= first)) outputs.push(await inspect(['output', attempt, String(p.pid)]));
+  return { run, attempt, events, outputs, all: await inspect(['output', attempt]) };
+}
+
+const BIG = 200000;
+const big = (): Buffer => {
+  const b = Buffer.alloc(BIG);
+  for (let i = 0; i < BIG; i++) b[i] = 0x61 + (i % 26);
+  b[BIG - 1] = 0x0a;
+  return b;
+};
+
+/** What the probe writes to fd 1, in order: its own, the vfork child's, the fork child's, then its thread's and its own. */
+const probeOwn = () =>
+  Buffer.concat([Buffer.from('write\nwritev\nprintf 1\nfputs\nstderr 2\nunbuffered printf\nputs\n'), big(), Buffer.from('pwrite\npwritev\nthread\nafter thread\n')]);
+
+let probeRuns: Promise<{ fast: Recorded; notified: Recorded; reference: Recorded }> | undefined;
+function probeBothWays() {
+  return (probeRuns ??= (async () => {
+    const probe = buildDriver('output_probe', ['test/native/output_probe.c'], ['-pthread']);
+    const cwd = workDir();
+    return {
+      fast: await record(cwd, 'fast', true, [probe]),
+      notified: await record(cwd, 'notified', false, [probe]),
+      // the merger's TypeScript reference instead of its native writer
+      reference: await record(cwd, 'reference', true, [probe], { ...process.env, UWRX_NATIVE_ACCESSES: '0' }),
+    };
+  })());
+}
+
+test.serial('output of write, writev, stdio (buffered and not), a large write, pwrite and pwritev is recorded byte for byte', async (t) => {
+  const { fast } = await probeBothWays();
+  const own = probeOwn();
+  t.true(fast.outputs[0]!.equals(own), `the probe's output: ${JSON.stringify(fast.outputs[0]!.toString().slice(0, 200))}`);
+  t.is(fast.outputs[1]!.toString(), 'vfork child\n', "the vfork child's write");
+  t.is(fast.outputs[2]!.toString(), 'fork child\n', "the fork child's printf");
+  t.is(fast.outputs.length, 3);
+  // the real stdout got every byte written to it (not those written while it was /dev/null)
+  const real = Buffer.concat([own.subarray(0, own.indexOf('stderr 2\n')), own.subarray(own.indexOf('unbuffered'), own.indexOf('pwrite\n'))]);
+  t.true(fast.run.stdout.equals(Buffer.concat([real, Buffer.from('vfork child\nfork child\nthread\nafter thread\n')])), 'the real stdout is unchanged');
+  t.true(fast.run.stderr.startsWith('stderr 2\n'), fast.run.stderr);
+  // the large write is cut in records of at most 64 KiB, all but the last flagged MORE
+  const chunks = fast.events.filter((e) => e.pid === 0 && (e.text ?? e.base64 ?? '').length > 1000);
+  t.deepEqual(chunks.map((e) => e.flags), [1, 1, 1, 0], 'four records for 200000 bytes');
+  t.false(fast.all.includes('null'), 'nothing written to /dev/null is output');
+});
+
+test.serial('output recorded in process is the output the notification path records, merged natively or by the reference', async (t) => {
+  const { fast, notified, reference } = await probeBothWays();
+  // the same records: fd, flags, bytes, thread; the destination the same for the same fd
+  const shape = (r: Recorded) => r.events.map((e) => [e.pid, e.tid, e.fd, e.flags, e.text ?? e.base64]);
+  t.deepEqual(shape(fast), shape(notified));
+  t.deepEqual(shape(reference), shape(fast), 'the TypeScript merger (UWRX_NATIVE_ACCESSES=0)');
+  t.true(reference.all.equals(fast.all), 'inspect output after the TypeScript merger');
+  for (const r of [fast, notified, reference]) {
+    const dests = new Set(r.events.filter((e) => e.fd === 1).map((e) => `${e.dest_dev}:${e.dest_ino}`));
+    t.is(dests.size, 1, `one stdout pipe for every process: ${[...dests].join(' ')}`);
+    t.false(dests.has('0:0'), 'the destination is known');
+  }
+  t.is(fast.outputs.length, notified.outputs.length);
+  fast.outputs.forEach((out, i) => t.true(out.equals(notified.outputs[i]!), `inspect output of process ${i} is the same`));
+  t.true(fast.all.equals(notified.all), 'inspect output of the attempt is the same');
+  // the in-process records merged in time order with the process's other events
+  const { packets } = decodePerfetto(readFileSync(path.join(fast.attempt, 'perfetto')));
+  const last = new Map<number, number>();
+  for (const p of packets) {
+    const seq = p.trusted_packet_sequence_id as number;
+    t.true((p.timestamp as number) >= (last.get(seq) ?? 0), `sequence ${seq} goes forward`);
+    last.set(seq, p.timestamp as number);
+  }
+});
+
+test.serial('a statically linked program\'s output (busybox-static) is recorded through the notification path', async (t) => {
+  const missing = ensureCommands({ '/bin/busybox': 'busybox-static' });
+  if (missing.length > 0) return t.fail(`busybox-static is not installed: ${missing.join(' ')}`);
+  const cwd = workDir();
+  const r = await record(cwd, 'b', true, ['/bin/busybox', 'sh', '-c', 'echo static; echo err >&2; echo gone >/dev/null']);
+  t.is(r.run.stdout.toString(), 'static\n');
+  t.is(r.all.toString(), 'static\nerr\n');
+});
+
+test.serial('fast path: a dynamically linked program\'s writes to stdout are made from the gate, not notified', async (t) => {
+  const missing = ensureCommands({ strace: 'strace' });
+  if (missing.length > 0) return t.fail(`strace is not installed: ${missing.join(' ')}`);
+  const probe = buildDriver('output_probe', ['test/native/output_probe.c'], ['-pthread']);
+  const cwd = workDir();
+  const log = path.join(cwd, 'strace.log');
+  const r = spawnSync('strace', ['-f', '-i', '-e', 'trace=write,writev', '-o', log, process.execPath, uwrxBin, 'run', '--build', 'b', '--fast-path', '--', probe], { cwd, encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const lines = readFileSync(log, 'utf8').split('\n');
+  const ip = (text: string) => {
+    const at = lines.find((l) => l.includes(text))?.match(/\[([0-9a-f]+)\]/)?.[1];
+    t.truthy(at, `strace shows ${text}`);
+    return at;
+  };
+  const gate = '0000757700000002';
+  t.is(ip('write(1, "write\\n"'), gate, 'write');
+  t.is(ip('writev(1, [{iov_base="write"'), gate, 'writev');
+  t.is(ip('"printf 1\\nfputs\\n"'), gate, "stdio's buffered write");
+  t.is(ip('write(2, "stderr 2\\n"'), gate, "stdio's unbuffered stderr");
+  t.is(ip('write(1, "fork child'), gate, 'a forked child');
+  // the notification path: a vfork child shares the recorder's memory, not its buffer,
+  // and a process with threads writes through libc's cancellable call
+  t.not(ip('write(1, "vfork child'), gate, 'a vfork child');
+  t.not(ip('write(1, "after thread'), gate, 'after a thread');
+  t.not(ip('write(1, "thread\\n"'), gate, 'a thread');
+});
