@@ -132,6 +132,9 @@ static void read_thread_children(pid_t ppid, const char *tid, pid_t pid, struct 
   size_t kept = 0;
   ssize_t n;
   while ((n = read(fd, buf + kept, 4096)) > 0) {
+    /* procfs fills a read until the list ends or the next pid does not fit: a read well
+     * short of the request was the last, and the read that would say so is saved */
+    bool last_read = n < 4096 - 32;
     size_t len = kept + (size_t)n;
     size_t last = len;
     while (last > 0 && buf[last - 1] != ' ') last--;
@@ -152,6 +155,7 @@ static void read_thread_children(pid_t ppid, const char *tid, pid_t pid, struct 
     kept = len - last;
     if (kept > 16) kept = 0; /* not a pid: give up on it */
     memmove(buf, buf + last, kept);
+    if (last_read) break;
   }
   close(fd);
 }
@@ -177,6 +181,8 @@ static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
       out->threads++;
       read_thread_children(ppid, e->d_name, pid, out);
     }
+    /* likewise a listing well short of the buffer was the whole of it */
+    if ((size_t)got < sizeof ents - 512) break;
   }
   close(dfd);
 }
@@ -652,8 +658,10 @@ static char *read_link(const char *path) {
   return strdup(buf);
 }
 
-/* argv: an array of pointers at `addr`, each read as a string, as a msgpack array of bin. */
-static void read_argv(int memfd, uint64_t addr, struct mp_writer *out) {
+/* argv: an array of pointers at `addr`, each read as a string, as a msgpack array of bin.
+ * `seen`, read from `seen_addr` already (the exec's path, which argv[0] often points at
+ * too), is not read again. */
+static void read_argv(int memfd, uint64_t addr, uint64_t seen_addr, const char *seen, struct mp_writer *out) {
   uint64_t ptrs[64];
   size_t total = 0, count = 0;
   struct mp_writer items;
@@ -668,13 +676,15 @@ static void read_argv(int memfd, uint64_t addr, struct mp_writer *out) {
         end = true;
         break;
       }
-      char *arg = target_read_string(memfd, ptrs[i], MAX_ARGV_BYTES - total);
-      if (!arg) {
+      bool known = seen && ptrs[i] == seen_addr && strlen(seen) < MAX_ARGV_BYTES - total;
+      char *arg = known ? NULL : target_read_string(memfd, ptrs[i], MAX_ARGV_BYTES - total);
+      if (!known && !arg) {
         end = true;
         break;
       }
-      size_t len = strlen(arg);
-      mp_write_bin(&items, arg, len);
+      const char *text = known ? seen : arg;
+      size_t len = strlen(text);
+      mp_write_bin(&items, text, len);
       total += len;
       count++;
       free(arg);
@@ -704,6 +714,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   e->time = ctx->time;
   e->old_mm = -1;
   e->path = target_read_string(memfd, a.path.addr, 4096);
+  bool path_as_read = true; /* not joined to a directory: the bytes at a.path.addr */
   if (e->path && a.path.dirfd != AT_FDCWD && (e->path[0] != '/' || (!e->path[0] && (a.flags & AT_EMPTY_PATH)))) {
     char link[64];
     snprintf(link, sizeof link, "/proc/%d/fd/%d", req->pid, a.path.dirfd);
@@ -716,10 +727,11 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
       if (joined) {
         free(e->path);
         e->path = joined;
+        path_as_read = false;
       }
     }
   }
-  read_argv(memfd, a.buf, &e->argv);
+  read_argv(memfd, a.buf, a.path.addr, path_as_read ? e->path : NULL, &e->argv);
   char link[64];
   snprintf(link, sizeof link, "/proc/%d/cwd", req->pid);
   e->cwd = read_link(link);

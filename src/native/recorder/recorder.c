@@ -64,7 +64,12 @@
 
 enum { OFF = -1, UNSET = 0, ON = 1 };
 
-static struct {
+/* The few variables every process touches at start-up live in .data, on the page ld.so
+ * writes anyway when it loads this library, not in .bss beside the large tables below,
+ * where they cost two page faults in every process. */
+#define STARTUP_STATE __attribute__((section(".data")))
+
+static STARTUP_STATE struct {
   int state;  /* OFF, UNSET, ON (atomic) */
   int busy;   /* set-up in progress (atomic) */
   pid_t owner;
@@ -79,7 +84,7 @@ static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret *
  * shim's state page when there is one (the exec's control call, or the hook's, named
  * that address to uwrx-init), else here. The pointer is private memory too: a forked
  * child keeps counting where its parent did. */
-static uint64_t own_clock_reads;
+static STARTUP_STATE uint64_t own_clock_reads;
 static uint64_t *clock_reads = &own_clock_reads;
 
 static int map_gate(void) {
@@ -114,7 +119,7 @@ static struct seen {
  * nothing: it moves to the next epoch, whose keys never match theirs (and the path is
  * compared anyway), rather than clearing the table: 128 KiB written in every forked
  * child, a page fault per page, even in one that only execs. */
-static uint64_t seen_epoch;
+static STARTUP_STATE uint64_t seen_epoch;
 
 static uint64_t seen_key(uint64_t hash) {
   uint64_t k = hash ^ (seen_epoch * 0x9E3779B97F4A7C15ull);
@@ -139,7 +144,7 @@ static struct uwrx_ldso_state *ldso_state(void) {
 
 /* Whether the gate page is mapped in this process image: the recorder's own set-up did
  * it, or the shim did beside its state page. A forked or vfork child inherits it. */
-static int gate_ready;
+static STARTUP_STATE int gate_ready;
 static int gate_mapped(void) {
   if (__atomic_load_n(&gate_ready, __ATOMIC_RELAXED)) return 1;
   return ldso_state() != NULL;
