@@ -18,7 +18,8 @@
  * keep their order.
  *
  * The counter is used only where it runs at one rate in every power state (CPUID
- * 0x80000007 EDX bit 8, "invariant TSC"), and never in a thread that made rdtsc fault
+ * 0x80000007 EDX bit 8, "invariant TSC"), only while each real read confirms it (within
+ * STAMP_STRAY_NS of what it predicted), and never in a thread that made rdtsc fault
  * (prctl PR_SET_TSC: asked once per thread, and the recorder's prctl notes a later
  * change; a raw prctl system call that makes rdtsc fault is not seen).
  *
@@ -37,6 +38,7 @@
 #define STAMP_BASE_NS 10000000ull  /* shortest baseline for the counter's rate */
 #define STAMP_READ_NS 2000ull      /* a real read taking longer was interrupted */
 #define STAMP_READ_TICKS 10000ull  /* the same before the rate is known (2 us at 5 GHz) */
+#define STAMP_STRAY_NS 5000ull     /* the counter's largest allowed miss of a real read */
 
 enum { COUNTER_UNKNOWN, COUNTER_YES, COUNTER_NO };
 static int counter = COUNTER_UNKNOWN; /* atomic */
@@ -98,6 +100,18 @@ static uint64_t real_read(struct stamp_state *s, long (*sys)(long, long, long, l
   uint64_t mid = t0 + (t1 - t0) / 2;
   /* an interrupted read: its two counter values lie too far apart */
   if (s->span_ticks ? mul_q32(t1 - t0, s->rate) > STAMP_READ_NS : t1 - t0 > STAMP_READ_TICKS) return ns;
+  /* The counter must keep the clock's pace: one that runs backwards, or (past the
+   * calibration) strays from the clock between two reads close together, is not
+   * used again in this process image (counters that differ between CPUs, a suspend). */
+  bool strayed = s->base_tsc && mid < s->at_tsc;
+  if (!strayed && s->span_ticks && mid - s->at_tsc < 2 * s->span_ticks) {
+    uint64_t predicted = s->at_ns + mul_q32(mid - s->at_tsc, s->rate);
+    strayed = (predicted > ns ? predicted - ns : ns - predicted) > STAMP_STRAY_NS;
+  }
+  if (strayed) {
+    rec_stamp_no_counter();
+    return ns;
+  }
   if (!s->base_tsc) {
     s->base_tsc = mid;
     s->base_ns = ns;
