@@ -9,7 +9,9 @@ import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ tmux: 'tmux' });
-const tmux = (...args: string[]): string => execFileSync('tmux', args, { encoding: 'utf8' });
+// each session on a server of its own (-L): sessions of concurrent test runs on the shared
+// default server race with its exit when the last one ends ("server exited unexpectedly")
+const tmux = (server: string, ...args: string[]): string => execFileSync('tmux', ['-L', server, ...args], { encoding: 'utf8' });
 const dirs: string[] = [];
 test.after.always(() => {
   for (const d of dirs) rmSync(d, { recursive: true, force: true });
@@ -22,22 +24,22 @@ async function inTmux(args: string[]): Promise<{ titles: string[]; screen: strin
   const cwd = scratchDir('uwrx-progress-');
   dirs.push(cwd);
   const name = `uwrx-progress-${process.pid}-${Math.random().toString(36).slice(2, 8)}`;
-  tmux('new-session', '-d', '-s', name, '-x', '100', '-y', '20', '-c', cwd, `sleep 0.5; ${process.execPath} ${uwrxBin} ${args.join(' ')}; echo "exit=$?"; sleep 60`);
+  tmux(name, 'new-session', '-d', '-s', name, '-x', '100', '-y', '20', '-c', cwd, `sleep 0.5; ${process.execPath} ${uwrxBin} ${args.join(' ')}; echo "exit=$?"; sleep 60`);
   try {
-    const before = tmux('display', '-p', '-t', name, '#{pane_title}').trim();
+    const before = tmux(name, 'display', '-p', '-t', name, '#{pane_title}').trim();
     const titles: string[] = [];
     let screen = '';
     for (let i = 0; i < 600 && !screen.includes('exit='); i++) {
-      const t = tmux('display', '-p', '-t', name, '#{pane_title}').trim();
+      const t = tmux(name, 'display', '-p', '-t', name, '#{pane_title}').trim();
       if (titles[titles.length - 1] !== t) titles.push(t);
-      screen = tmux('capture-pane', '-p', '-t', name);
+      screen = tmux(name, 'capture-pane', '-p', '-t', name);
       await sleep(50);
     }
     await sleep(200);
-    titles.push(tmux('display', '-p', '-t', name, '#{pane_title}').trim());
-    return { titles, screen: tmux('capture-pane', '-p', '-t', name), before };
+    titles.push(tmux(name, 'display', '-p', '-t', name, '#{pane_title}').trim());
+    return { titles, screen: tmux(name, 'capture-pane', '-p', '-t', name), before };
   } finally {
-    tmux('kill-session', '-t', name);
+    tmux(name, 'kill-server');
   }
 }
 
