@@ -201,10 +201,13 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy)
 /* ---- the redirected entries ----
  * Each takes its function's arguments as libc's entry does. `threaded` is the entry's
  * cancellable code for a process with threads (behind the overwritten test). */
-static ssize_t (*threaded_write)(int, const void *, size_t);
-static ssize_t (*threaded_writev)(int, const struct iovec *, int);
-static ssize_t (*threaded_pwrite64)(int, const void *, size_t, off_t);
-static ssize_t (*threaded_pwritev)(int, const struct iovec *, int, off_t);
+/* Written in every process at start-up: in .data, on the page ld.so writes anyway when it
+ * loads the library, not on a .bss page of their own (a page fault per process). */
+#define STARTUP_STATE __attribute__((section(".data")))
+static STARTUP_STATE ssize_t (*threaded_write)(int, const void *, size_t);
+static STARTUP_STATE ssize_t (*threaded_writev)(int, const struct iovec *, int);
+static STARTUP_STATE ssize_t (*threaded_pwrite64)(int, const void *, size_t, off_t);
+static STARTUP_STATE ssize_t (*threaded_pwritev)(int, const struct iovec *, int, off_t);
 
 static int output_fd(int fd) { return fd == 1 || fd == 2; }
 
