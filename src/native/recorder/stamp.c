@@ -20,8 +20,9 @@
  * The counter is used only where it runs at one rate in every power state (CPUID
  * 0x80000007 EDX bit 8, "invariant TSC"), only while each real read confirms it (within
  * STAMP_STRAY_NS of what it predicted), and never in a thread that made rdtsc fault
- * (prctl PR_SET_TSC: asked once per thread, and the recorder's prctl notes a later
- * change; a raw prctl system call that makes rdtsc fault is not seen).
+ * (prctl PR_SET_TSC: asked once per thread, once it has recorded for STAMP_START_NS,
+ * and the recorder's prctl notes a later change; a raw prctl system call that makes
+ * rdtsc fault is not seen).
  *
  * State is per thread (a forked child's copy stays right: same counter, same clock). A
  * signal handler that records while its thread is in here reads the real clock and
@@ -34,6 +35,7 @@
 #include <sys/syscall.h>
 #include <time.h>
 
+#define STAMP_START_NS 1000000ull  /* a thread's recording time before the counter is looked at */
 #define STAMP_SPAN_NS 500000ull    /* longest extension of a real read */
 #define STAMP_BASE_NS 10000000ull  /* shortest baseline for the counter's rate */
 #define STAMP_READ_NS 2000ull      /* a real read taking longer was interrupted */
@@ -41,11 +43,13 @@
 #define STAMP_STRAY_NS 5000ull     /* the counter's largest allowed miss of a real read */
 
 enum { COUNTER_UNKNOWN, COUNTER_YES, COUNTER_NO };
-static int counter = COUNTER_UNKNOWN; /* atomic */
+/* in .data: the page ld.so writes when it loads the library, not a .bss page of its own */
+static int counter __attribute__((section(".data"))) = COUNTER_UNKNOWN; /* atomic */
 
 static __thread struct stamp_state {
   int busy;
-  int checked;                /* PR_GET_TSC asked */
+  int started;                /* recording for STAMP_START_NS: the counter was checked */
+  uint64_t first_ns;          /* the thread's first real read */
   uint64_t base_tsc, base_ns; /* first real read of the thread (base_tsc 0: none yet) */
   uint64_t at_tsc, at_ns;     /* latest real read */
   uint64_t span_ticks;        /* STAMP_SPAN_NS in ticks; 0 until the rate is known */
@@ -85,12 +89,19 @@ static uint64_t clock_ns(long (*sys)(long, long, long, long, long, long, long)) 
 /* A real read; it becomes the thread's latest (and sets the rate) when nothing
  * interrupted it. */
 static uint64_t real_read(struct stamp_state *s, long (*sys)(long, long, long, long, long, long, long)) {
-  if (!invariant_counter()) return clock_ns(sys);
-  if (!s->checked) {
-    /* set before the recorder ran (inherited over fork and exec) */
+  if (__atomic_load_n(&counter, __ATOMIC_RELAXED) == COUNTER_NO) return clock_ns(sys);
+  if (!s->started) {
+    /* A thread that records for less than STAMP_START_NS (most processes) never needs
+     * the counter: it asks nothing more (cpuid is a VM exit under a hypervisor). */
+    uint64_t ns = clock_ns(sys);
+    if (!s->first_ns) s->first_ns = ns;
+    if (ns - s->first_ns < STAMP_START_NS) return ns;
+    s->started = 1;
+    /* rdtsc made to fault before the recorder ran (inherited over fork and exec) */
     int mode = 0;
-    s->checked = 1;
-    if (sys(SYS_prctl, PR_GET_TSC, (long)&mode, 0, 0, 0, 0) != 0 || mode != PR_TSC_ENABLE) rec_stamp_no_counter();
+    if (invariant_counter() && (sys(SYS_prctl, PR_GET_TSC, (long)&mode, 0, 0, 0, 0) != 0 || mode != PR_TSC_ENABLE))
+      rec_stamp_no_counter();
+    return ns;
   }
   if (__atomic_load_n(&counter, __ATOMIC_RELAXED) != COUNTER_YES) return clock_ns(sys);
   uint64_t t0 = ticks();
