@@ -13,7 +13,9 @@
 #include <string>
 #include <unistd.h>
 #include <vector>
+
 #include "addon.h"
+#include "uwrx_hash.h"
 #include "../common/escape.h"
 
 namespace {
@@ -186,22 +188,9 @@ class AccessWriter {
     }
   }
 
-  // A hash of (pid, op, path), eight bytes at a step (only this table sees it).
+  // A hash of (pid, op, path) (uwrx_hash.h; only this table sees it).
   static uint32_t Hash(int32_t pid, uint8_t op, const uint8_t *b, size_t n) {
-    constexpr uint64_t K = 0x9e3779b97f4a7c15ull;
-    uint64_t h = ((uint64_t)(uint32_t)pid << 8 | op) * K ^ n;
-    size_t i = 0;
-    for (; i + 8 <= n; i += 8) {
-      uint64_t w;
-      memcpy(&w, b + i, 8);
-      h = (h ^ w) * K;
-      h ^= h >> 29;
-    }
-    uint64_t tail = 0;
-    memcpy(&tail, b + i, n - i);
-    h = (h ^ tail) * K;
-    h ^= h >> 32;
-    return (uint32_t)h;
+    return (uint32_t)uwrx_hash_bytes((uint64_t)(uint32_t)pid << 8 | op, b, n);
   }
 
   void Rehash() {

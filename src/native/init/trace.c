@@ -25,6 +25,7 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
+#include "uwrx_iov_window.h"
 #include "uwrx_recorder.h"
 
 static int traces_fd = -1;
@@ -274,22 +275,9 @@ static size_t read_segments(pid_t tid, const struct iovec *segs, size_t nsegs, s
   size_t got = 0;
   while (got < want && *seg < nsegs) {
     struct iovec remote[IOV_BATCH];
-    size_t nr = 0, take = 0, s = *seg, o = *off;
-    while (take < want - got && s < nsegs && nr < IOV_BATCH) {
-      size_t n = segs[s].iov_len - o;
-      if (n > want - got - take) n = want - got - take;
-      if (n) {
-        remote[nr].iov_base = (char *)segs[s].iov_base + o;
-        remote[nr].iov_len = n;
-        nr++;
-        take += n;
-      }
-      o += n;
-      if (o == segs[s].iov_len) {
-        s++;
-        o = 0;
-      }
-    }
+    /* (s, o) become the position only once the window was read whole */
+    size_t s = *seg, o = *off, nr;
+    size_t take = uwrx_iov_window(segs, nsegs, &s, &o, want - got, remote, IOV_BATCH, &nr);
     if (take == 0) {
       *seg = s;
       *off = o;

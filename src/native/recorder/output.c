@@ -37,6 +37,7 @@
 
 #include "uwrx_access_record.h"
 #include "uwrx_events.h"
+#include "uwrx_iov_window.h"
 #include "uwrx_recorder.h"
 #include "gate.h"
 #include "output.h"
@@ -91,21 +92,8 @@ static int allocate(struct uwrx_rec_header *h, pid_t me, uint64_t end) {
 static size_t copy_segments(pid_t me, const struct iovec *segs, size_t nsegs, size_t *seg, size_t *off, char *dst,
                             size_t want) {
   struct iovec remote[SEGS_MAX];
-  size_t nr = 0, take = 0, s = *seg, o = *off;
-  while (take < want && s < nsegs) {
-    size_t n = segs[s].iov_len - o;
-    if (n > want - take) n = want - take;
-    if (n) {
-      remote[nr].iov_base = (char *)segs[s].iov_base + o;
-      remote[nr].iov_len = n;
-      nr++;
-      take += n;
-    }
-    o += n;
-    if (o == segs[s].iov_len) s++, o = 0;
-  }
-  *seg = s;
-  *off = o;
+  size_t nr;
+  size_t take = uwrx_iov_window(segs, nsegs, seg, off, want, remote, SEGS_MAX, &nr);
   if (take == 0) return 0;
   struct iovec local = { dst, take };
   long got = gate6(SYS_process_vm_readv, me, (long)&local, 1, (long)remote, (long)nr, 0);

@@ -47,6 +47,7 @@
 #include "uwrx_access_record.h"
 #include "uwrx_control.h"
 #include "uwrx_events.h"
+#include "uwrx_hash.h"
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
 #include "uwrx_valgrind.h"
@@ -242,26 +243,10 @@ static void count(int answered) {
 
 /* ---- records ---- */
 
-/* Eight bytes of the path at a time (a byte at a time was a tenth of the recorder's own
- * time in find); only this process image compares these hashes. */
+/* The repeat table's key (uwrx_hash.h: eight bytes of the path at a time; a byte at a
+ * time was a tenth of the recorder's own time in find). */
 static uint64_t access_hash(uint32_t op, int64_t result, const char *path, size_t len) {
-  const uint64_t k = 0x9E3779B97F4A7C15ull;
-  uint64_t h = (op * k) ^ ((uint64_t)(result < 0 ? result : 0) << 8) ^ len;
-  size_t i = 0;
-  for (; i + 8 <= len; i += 8) {
-    uint64_t w;
-    memcpy(&w, path + i, 8);
-    h = (h ^ w) * k;
-    h ^= h >> 29;
-  }
-  if (i < len) {
-    uint64_t w = 0;
-    memcpy(&w, path + i, len - i);
-    h = (h ^ w) * k;
-  }
-  h ^= h >> 32;
-  h *= 0xff51afd7ed558ccdull;
-  h ^= h >> 33;
+  uint64_t h = uwrx_hash_bytes((uint64_t)op ^ ((uint64_t)(result < 0 ? result : 0) << 8), path, len);
   return h ? h : 1;
 }
 
