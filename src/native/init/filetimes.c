@@ -31,6 +31,13 @@ static uint64_t hash_of(const char *s) {
   return h;
 }
 
+/* The entry of `path`, or NULL (lock held). */
+static struct file_time *find(const char *path, uint64_t h) {
+  struct file_time *e = buckets[h % BUCKETS];
+  while (e && (e->hash != h || strcmp(e->path, path) != 0)) e = e->next;
+  return e;
+}
+
 /* Unlinks the entry of `path` and returns it (lock held). */
 static struct file_time *take(const char *path, uint64_t h) {
   for (struct file_time **pp = &buckets[h % BUCKETS]; *pp; pp = &(*pp)->next) {
@@ -112,12 +119,11 @@ void filetimes_explicit(const char *path) {
 }
 
 void filetimes_same(const char *added, const char *existing) {
-  uint64_t h = hash_of(existing);
+  uint64_t h = hash_of(existing), ha = hash_of(added);
   pthread_mutex_lock(&lock);
-  struct file_time *e = buckets[h % BUCKETS];
-  while (e && (e->hash != h || strcmp(e->path, existing) != 0)) e = e->next;
-  if (e) put(added, hash_of(added), e->ns, e->explicit_times);
-  else free(take(added, hash_of(added)));
+  struct file_time *e = find(existing, h);
+  if (e) put(added, ha, e->ns, e->explicit_times);
+  else free(take(added, ha));
   pthread_mutex_unlock(&lock);
 }
 
@@ -130,16 +136,12 @@ void filetimes_each(void (*fn)(const char *path, int64_t ns, bool explicit_times
 
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times) {
   uint64_t h = hash_of(path);
-  bool found = false;
   pthread_mutex_lock(&lock);
-  for (struct file_time *e = buckets[h % BUCKETS]; e; e = e->next) {
-    if (e->hash == h && strcmp(e->path, path) == 0) {
-      *ns = e->ns;
-      *explicit_times = e->explicit_times;
-      found = true;
-      break;
-    }
+  struct file_time *e = find(path, h);
+  if (e) {
+    *ns = e->ns;
+    *explicit_times = e->explicit_times;
   }
   pthread_mutex_unlock(&lock);
-  return found;
+  return e != NULL;
 }

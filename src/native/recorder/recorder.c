@@ -778,14 +778,18 @@ __attribute__((constructor)) static void redirect_libc(void) {
   static const unsigned char single_getrandom_mask[] = { 0xff, 0xff, 0, 0, 0, 0, 0xff, 0xff, 0xff, 0xff,
                                                          0xff, 0xff, 0xff, 0xff, 0xff, 0xff };
   static const struct rec_code getrandom_codes[] = { { single_getrandom, sizeof single_getrandom, single_getrandom_mask } };
-  struct rec_redirect list[REC_REDIRECTS_MAX] = {
+  const struct rec_redirect own[] = { /* on the stack: no relocated data page to fault in */
     { "fstatat64", fstatat_codes, 2, (void *)libc_fstatat },
     { "__open64_nocancel", open_codes, 1, (void *)libc_open_nocancel },
     { "execve", execve_codes, 1, (void *)libc_execve },
     { "getrandom", getrandom_codes, 1, (void *)libc_getrandom },
   };
   if (!fast()) return;
-  size_t n = rec_output_redirects(list, 4, REC_REDIRECTS_MAX);
+  /* these, then output.c's */
+  struct rec_redirect list[REC_REDIRECTS_MAX];
+  size_t n = sizeof own / sizeof own[0];
+  memcpy(list, own, sizeof own);
+  n = rec_output_redirects(list, n, REC_REDIRECTS_MAX);
   rec_redirect(list, n, gate6);
 }
 

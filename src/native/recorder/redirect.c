@@ -42,7 +42,6 @@ static int matches(const unsigned char *entry, const struct rec_redirect *r) {
   return 0;
 }
 
-#define REDIRECTS_MAX REC_REDIRECTS_MAX
 /* The widest range of code made writable at once for several entries. */
 #define REDIRECT_SPAN_MAX (1024 * 1024)
 
@@ -50,7 +49,7 @@ static int matches(const unsigned char *entry, const struct rec_redirect *r) {
  * blocked; returns how many were written and made executable again. */
 static int patch(unsigned char *const *entries, void *const *targets, size_t n, uintptr_t page, size_t span,
                  long (*sys)(long, long, long, long, long, long, long)) {
-  unsigned char jumps[REDIRECTS_MAX][JUMP_SIZE];
+  unsigned char jumps[REC_REDIRECTS_MAX][JUMP_SIZE];
   for (size_t i = 0; i < n; i++) {
     uint64_t target = (uint64_t)(uintptr_t)targets[i];
     jumps[i][0] = 0x48, jumps[i][1] = 0xb8;
@@ -68,10 +67,10 @@ static int patch(unsigned char *const *entries, void *const *targets, size_t n, 
 
 int rec_redirect(const struct rec_redirect *list, size_t n, long (*sys)(long, long, long, long, long, long, long)) {
   if (!__libc_single_threaded) return 0;
-  unsigned char *entries[REDIRECTS_MAX];
-  void *targets[REDIRECTS_MAX];
+  unsigned char *entries[REC_REDIRECTS_MAX];
+  void *targets[REC_REDIRECTS_MAX];
   size_t found = 0;
-  for (size_t i = 0; i < n && found < REDIRECTS_MAX; i++) {
+  for (size_t i = 0; i < n && found < REC_REDIRECTS_MAX; i++) {
     unsigned char *entry = dlsym(RTLD_NEXT, list[i].symbol);
     /* the function must be code we know: its instructions hold the jump */
     if (entry && matches(entry, &list[i])) entries[found] = entry, targets[found++] = list[i].to;
