@@ -25,7 +25,7 @@ test('a malformed index is an error that names it', (t) => {
   t.throws(() => parseVersionsIndex(Buffer.from('1\t7\t/w/a'), '/v'), { message: /\/v\/index: a line without its end/ });
   t.throws(() => parseVersionsIndex(Buffer.from('1\t/w/a\0'), '/v'), { message: /\/v\/index: malformed line at byte 0/ });
   t.throws(() => parseVersionsIndex(Buffer.concat([line('1', 7, '/a'), Buffer.from('x\t7\t/b\0')]), '/v'), {
-    message: /malformed line at byte 8/,
+    message: /malformed line at byte 7/,
   });
 });
 
