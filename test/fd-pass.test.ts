@@ -6,6 +6,7 @@ import test from 'ava';
 import { spawn, type StdioOptions } from 'node:child_process';
 import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
+import { helperPath } from '../src/native.js';
 import { lastAttempt, scratchDir, uwrxBin, uwrxCommand } from './helpers/uwrx.js';
 
 interface Result {
@@ -138,4 +139,17 @@ test('the uwrx command takes its list out of the environment again', async (t) =
   const r = await uwrxRun(['sh', '-c', 'echo "[${UWRX_INHERITED_FDS-unset}]"'], dir, { 4: openFile(t, path.join(dir, 'f')) });
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout, '[unset]\n');
+});
+
+test('uwrx-init takes its control socket from --control-fd and refuses any other command line', async (t) => {
+  const dir = scratchDir('uwrx-fds-');
+  const init = helperPath('uwrx-init');
+  for (const args of [['--control-fd'], ['--control-fd', 'x'], ['--control-fd', '3'], ['--control-fd', '7x'], ['--other']]) {
+    const r = await start(init, args, dir);
+    t.is(r.status, 2, args.join(' '));
+    t.regex(r.stderr, /^uwrx-init: usage: uwrx-init \[--control-fd N\]/, args.join(' '));
+  }
+  const r = await start(init, ['--control-fd', '7'], dir);
+  t.is(r.status, 2);
+  t.regex(r.stderr, /^uwrx-init: expects the control socket on fd 7 /);
 });
