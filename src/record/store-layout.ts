@@ -285,23 +285,31 @@ class Store {
     this.movedTo.set(key, layer);
   }
 
-  /** Creates the directories above `p` in `layer`; false when a whiteout or a file is in the way. */
+  /** Creates the directories above `p` in `layer`; false when a whiteout, a file or a
+   * symlink is in the way. */
   async makeParents(layer: number, p: Buffer): Promise<boolean> {
     const file = this.at(layer, p);
     const dir = file.subarray(0, file.lastIndexOf(0x2f));
-    const key = dir.toString('latin1');
-    // most versions lie in directories made for an earlier one: no call for those (the
-    // layout itself never removes a directory it made)
-    if (this.madeDirs.has(key)) return true;
-    try {
-      await fs.mkdir(dir as unknown as string, { recursive: true });
-      this.madeDirs.add(key);
-      return true;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR' || code === 'EEXIST') return false;
-      throw err;
+    // one mkdir per directory missing below the deepest one known to be there (most
+    // versions lie in directories made for an earlier one): a recursive mkdir would
+    // probe up and down, a thread-pool call each
+    const ends: number[] = [];
+    for (let end = dir.length; end > this.attemptDir.length; end = dir.lastIndexOf(0x2f, end - 1)) {
+      if (this.madeDirs.has(dir.toString('latin1', 0, end))) break;
+      ends.push(end);
     }
+    for (const end of ends.reverse()) {
+      const sub = dir.subarray(0, end);
+      try {
+        await fs.mkdir(sub);
+      } catch (err) {
+        if (isErrno(err, 'ENOTDIR')) return false;
+        if (!isErrno(err, 'EEXIST')) throw err;
+        if (!(await lstatOrNull(sub))?.isDirectory()) return false;
+      }
+      this.madeDirs.add(sub.toString('latin1'));
+    }
+    return true;
   }
 
   /** A whiteout at `file`: a hard link to one whiteout made for the layout (overlayfs
