@@ -431,22 +431,23 @@ static bool copy_contents(int in, int out) {
   }
 }
 
-/* A file the change takes away from its path (deleted, or replaced by a rename onto it)
- * keeps its inode: a hard link to it from the upper is its version, with no copy and no
- * new inode. Only for a file with no other name (nothing can change it once the path is
- * gone) that is the one the sandbox shows (same size and modification time). */
+/* A file or symlink the change takes away from its path (deleted, or replaced by a
+ * rename onto it) keeps its inode: a hard link to it from the upper is its version, with
+ * no copy and no new inode. Only for one with no other name (nothing can change it once
+ * the path is gone) that is the one the sandbox shows (same type, size and modification
+ * time). */
 static bool link_version(const char *path, const struct stat *shown, const char *name) {
   const char *rel;
   struct files_overlay *o = overlay_of(path, &rel);
   struct stat st;
   if (!o || o->upper_fd < 0 || fstatat(o->upper_fd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
-  if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size != shown->st_size) return false;
+  if ((st.st_mode & S_IFMT) != (shown->st_mode & S_IFMT) || st.st_nlink != 1 || st.st_size != shown->st_size) return false;
   if (st.st_mtim.tv_sec != shown->st_mtim.tv_sec || st.st_mtim.tv_nsec != shown->st_mtim.tv_nsec) return false;
   return linkat(o->upper_fd, rel, F.versions_fd, name, 0) == 0;
 }
 
-/* Keeps X's current state (as the sandbox sees it) as <versions>/<n>: a regular file (a
- * link when the change takes it away, `taken`; else a copy) or a symlink; nothing for an
+/* Keeps X's current state (as the sandbox sees it) as <versions>/<n>: a regular file or
+ * a symlink (a link when the change takes it away, `taken`; else a copy); nothing for an
  * absent X (its index line says so). Then the index line, one append (whole lines: a
  * run killed midway leaves whole versions). Directories, fifos, sockets and devices are
  * not versioned (*versioned false). */
@@ -459,7 +460,7 @@ static bool preserve(const char *path, int pid, bool taken, bool *versioned) {
   if (lstat(path, &st) != 0) {
     strcpy(name, "-");
     ok = true;
-  } else if (S_ISREG(st.st_mode) && taken && link_version(path, &st, name)) {
+  } else if ((S_ISREG(st.st_mode) || S_ISLNK(st.st_mode)) && taken && link_version(path, &st, name)) {
     ok = true;
   } else if (S_ISREG(st.st_mode)) {
     int in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
