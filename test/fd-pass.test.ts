@@ -141,15 +141,31 @@ test('the uwrx command takes its list out of the environment again', async (t) =
   t.is(r.stdout, '[unset]\n');
 });
 
-test('uwrx-init takes its control socket from --control-fd and refuses any other command line', async (t) => {
+test('uwrx-init takes its sockets from --control-fd and --net-fd and refuses any other command line', async (t) => {
   const dir = scratchDir('uwrx-fds-');
   const init = helperPath('uwrx-init');
-  for (const args of [['--control-fd'], ['--control-fd', 'x'], ['--control-fd', '3'], ['--control-fd', '7x'], ['--other']]) {
+  const bad = [['--control-fd'], ['--control-fd', 'x'], ['--control-fd', '2'], ['--control-fd', '7x'], ['--other'], ['--control-fd', '7', '--net-fd'],
+    ['--control-fd', '7', '--net-fd', '7'], ['--control-fd', '7', '--other', '8'], ['--control-fd', '7', '--net-fd', '8', '9']];
+  for (const args of bad) {
     const r = await start(init, args, dir);
     t.is(r.status, 2, args.join(' '));
-    t.regex(r.stderr, /^uwrx-init: usage: uwrx-init \[--control-fd N\]/, args.join(' '));
+    t.regex(r.stderr, /^uwrx-init: usage: uwrx-init \[--control-fd N \[--net-fd M\]\]/, args.join(' '));
   }
   const r = await start(init, ['--control-fd', '7'], dir);
   t.is(r.status, 2);
   t.regex(r.stderr, /^uwrx-init: expects the control socket on fd 7 /);
+  const net = await start(init, ['--control-fd', '3', '--net-fd', '9'], dir, { 3: openFile(t, path.join(dir, 'f')) });
+  t.is(net.status, 2);
+  t.regex(net.stderr, /^uwrx-init: expects the network socket on fd 9 /);
+});
+
+test('the descriptor limit\'s last descriptor passes too (uwrx-init\'s own take free ones below it)', async (t) => {
+  const dir = scratchDir('uwrx-fds-');
+  const file = path.join(dir, 'last');
+  // a soft and hard limit of 64: fd 63 is the last one there is
+  const line = `ulimit -n 64 && exec '${uwrxCommand}' run --quiet -- bash -c 'echo last >&63; ulimit -n' 63>'${file}'`;
+  const r = await start('bash', ['-c', line], dir);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '64\n');
+  t.is(readFileSync(file, 'utf8'), 'last\n');
 });
