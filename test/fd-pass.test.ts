@@ -4,7 +4,7 @@
 // before Node marks them close-on-exec; `node bin/uwrx` cannot, and passes none.
 import test from 'ava';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { helperPath } from '../src/native.js';
 import { lastAttempt, scratchDir, uwrxBin, uwrxCommand } from './helpers/uwrx.js';
@@ -168,4 +168,16 @@ test('the descriptor limit\'s last descriptor passes too (uwrx-init\'s own take 
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout, '64\n');
   t.is(readFileSync(file, 'utf8'), 'last\n');
+});
+
+test('the uwrx command says what is missing: node on PATH, or bin/uwrx beside it', async (t) => {
+  const dir = scratchDir('uwrx-fds-');
+  const noNode = await start(uwrxCommand, ['--version'], dir, {}, { ...process.env, PATH: dir });
+  t.is(noNode.status, 127);
+  t.is(noNode.stderr, 'uwrx: node: No such file or directory\n');
+  const copy = path.join(dir, 'uwrx');
+  copyFileSync(uwrxCommand, copy);
+  const alone = await start(copy, ['--version'], dir);
+  t.is(alone.status, 2);
+  t.regex(alone.stderr, /^uwrx: no \S*bin\/uwrx: this program runs from src\/native\/out\/ of the uwrx package\n$/);
 });

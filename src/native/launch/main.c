@@ -82,8 +82,8 @@ static char *inherited_fds(void) {
 
 int main(int argc, char **argv) {
   char *script = script_path();
-  if (!script) {
-    fprintf(stderr, "uwrx: cannot find bin/uwrx from /proc/self/exe\n");
+  if (!script || access(script, R_OK) != 0) {
+    fprintf(stderr, "uwrx: no %s: this program runs from src/native/out/ of the uwrx package\n", script ? script : "bin/uwrx");
     return 2;
   }
   /* a stale list of another process goes: the name is uwrx's */
