@@ -4,9 +4,10 @@
 // before Node marks them close-on-exec; `node bin/uwrx` cannot, and passes none.
 import test from 'ava';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, copyFileSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { helperPath } from '../src/native.js';
+import { run } from '../src/run.js';
 import { lastAttempt, scratchDir, uwrxBin, uwrxCommand } from './helpers/uwrx.js';
 
 interface Result {
@@ -180,4 +181,18 @@ test('the uwrx command says what is missing: node on PATH, or bin/uwrx beside it
   const alone = await start(copy, ['--version'], dir);
   t.is(alone.status, 2);
   t.regex(alone.stderr, /^uwrx: no \S*bin\/uwrx: this program runs from src\/native\/out\/ of the uwrx package\n$/);
+});
+
+test('run({ passFds }) from a program: the descriptors reach the command; a bad one is refused before anything is written', async (t) => {
+  const dir = scratchDir('uwrx-fds-');
+  const file = path.join(dir, 'lib');
+  const fd = openFile(t, file);
+  const result = await run({ argv: ['bash', '-c', `echo lib >&${fd}`], cwd: dir, passFds: [fd] }).done;
+  t.is(result.status, 0);
+  t.is(readFileSync(file, 'utf8'), 'lib\n');
+  const other = scratchDir('uwrx-fds-');
+  await t.throwsAsync(run({ argv: ['true'], cwd: other, passFds: [2] }).done, { message: 'passFds: 2 is not a descriptor above 2' });
+  await t.throwsAsync(run({ argv: ['true'], cwd: other, passFds: [1.5] }).done, { message: 'passFds: 1.5 is not a descriptor above 2' });
+  await t.throwsAsync(run({ argv: ['true'], cwd: other, passFds: [4000] }).done, { message: 'passFds: descriptor 4000 is not open' });
+  t.false(existsSync(path.join(other, 'build')));
 });
