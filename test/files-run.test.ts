@@ -1,10 +1,10 @@
 // The file store as users meet it: real commands under `uwrx run`, then a look at
 // files/, files-<pid>/, files.meta, the resolution rule and `uwrx inspect files`.
 import test from 'ava';
-import { existsSync, lstatSync, mkdirSync, readFileSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, lstatSync, mkdirSync, readFileSync, readdirSync, readlinkSync, realpathSync, rmSync, statSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { parseFilesMeta, type FileMetaEntry } from '../src/record/files-meta.js';
-import { resolveFile } from '../src/record/resolve.js';
+import { layersFor, resolveBytes, resolveFile } from '../src/record/resolve.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
 const scratch: string[] = [];
@@ -139,6 +139,85 @@ test('paths with spaces, tabs, newlines and non-UTF-8 bytes survive files.meta',
   // touch creates it, then sets its times (a new version of the file: recorded as write)
   t.deepEqual(entries.map((e) => e.operation), ['create', 'write']);
   t.true(existsSync(Buffer.concat([Buffer.from(path.join(a.dir, 'files')), want])));
+  await check(t, a);
+});
+
+test('a path written by three processes in turn and removed: every version readable through inspect', async (t) => {
+  // nested directories; a second path with a tab and a byte that is not UTF-8 (the
+  // versions index keeps raw bytes)
+  const odd = `"$(printf 'd/e/v\\tx\\377')"`;
+  const a = await run(
+    [
+      'mkdir -p d/e',
+      ...['1', '2', '3'].flatMap((n) => [`sh -c 'printf ${n} > d/e/x'`, `sh -c 'printf ${n} > ${odd.replace(/'/g, `'"'"'`)}'`]),
+      'cat d/e/x > seen',
+      `rm d/e/x ${odd}`,
+      `sh -c 'printf r > r; printf s > s'`,
+      'mv s r',
+      'ln -s one l',
+      'ln -sfn two l',
+      'rm l',
+    ].join('; '),
+  );
+  const x = path.join(a.cwd, 'd/e/x');
+  const writers = meta(a).filter((e) => e.path.toString() === x);
+  t.deepEqual(writers.map((e) => e.operation), ['create', 'write', 'write', 'delete']);
+  const [, p2, p3, rm] = writers.map((e) => e.pid) as [number, number, number, number];
+  t.is(seen(a, 'seen'), '3');
+  // each version, through `uwrx inspect files --by-pid`: the layer a process saw, read there
+  const sawAs = async (pid: number): Promise<string | null> => {
+    const r = await uwrx(['inspect', 'files', a.dir, '--by-pid', String(pid), '--format', 'json'], { cwd: a.cwd });
+    t.is(r.status, 0, r.stderr);
+    const row = (JSON.parse(r.stdout) as Array<{ path: string; saw: string }>).find((e) => e.path === x);
+    if (!row) throw new Error(`no row for ${x} in ${r.stdout}`);
+    return row.saw === 'absent' ? null : readFileSync(path.join(a.dir, row.saw, x), 'utf8');
+  };
+  // a process sees the versions of the processes before it
+  t.is(await sawAs(p2), '1');
+  t.is(await sawAs(p3), '2');
+  t.is(await sawAs(rm), '3');
+  t.is(await sawAs(rm + 1), null);
+  t.is(seen(a, 'd/e/x', p2), '1');
+  t.is(seen(a, 'd/e/x', rm), '3');
+
+  const file = Buffer.concat([Buffer.from(path.join(a.cwd, 'd/e/v\tx')), Buffer.from([0xff])]);
+  const oddWriters = meta(a).filter((e) => e.path.equals(file)).map((e) => e.pid);
+  t.is(oddWriters.length, 4);
+  const seenBytes = (asOf?: number): string | null => {
+    const r = resolveBytes(layersFor(a.dir, asOf), file);
+    return r.kind === 'found' ? readFileSync(r.file, 'utf8') : null;
+  };
+  t.deepEqual(oddWriters.slice(1).map((pid) => seenBytes(pid)), ['1', '2', '3']);
+  t.is(seenBytes(), null);
+  // a file replaced by a rename onto it, a symlink replaced and removed
+  const mv = pidOf(a, 'r', 'rename_to', 'mv');
+  t.is(seen(a, 'r', mv), 'r');
+  t.is(seen(a, 'r'), 's');
+  const [, lnSecond, rmL] = meta(a).filter((e) => e.path.toString() === path.join(a.cwd, 'l')).map((e) => e.pid) as [number, number, number];
+  t.is(readlinkOf(a, 'l', lnSecond), 'one');
+  t.is(readlinkOf(a, 'l', rmL), 'two');
+  t.is(resolveFile(a.dir, path.join(a.cwd, 'l')).kind, 'absent');
+  await check(t, a);
+});
+
+function readlinkOf(a: Attempt, name: string, asOf: number): string {
+  const r = resolveFile(a.dir, path.join(a.cwd, name), asOf);
+  if (r.kind !== 'found') throw new Error(`${name} is absent for ${asOf}`);
+  return readlinkSync(r.file);
+}
+
+test('the whiteouts the layout makes share one inode', async (t) => {
+  const a = await run(`for i in 1 2 3; do sh -c "printf $i > f$i"; rm f$i; done`);
+  const whiteouts = [1, 2, 3].map((i) => {
+    const r = pidOf(a, `f${i}`, 'delete', 'rm');
+    return lstatSync(path.join(a.dir, `files-${r}`, a.cwd, `f${i}`));
+  });
+  for (const st of whiteouts) t.true(st.isCharacterDevice() && st.rdev === 0);
+  t.is(new Set(whiteouts.map((st) => st.ino)).size, 1);
+  t.true(whiteouts[0]!.nlink >= 3);
+  for (let i = 1; i <= 3; i++) t.is(seen(a, `f${i}`), null);
+  // the layout's own whiteout is gone from the attempt
+  t.deepEqual(readdirSync(a.dir).filter((n) => n.startsWith('.whiteout')), []);
   await check(t, a);
 });
 

@@ -172,7 +172,7 @@ export interface ReplayedFile {
 export interface FilesPlan {
   /** <runDir>/files.meta, appended to during the run. */
   meta: string;
-  /** <runDir>/versions: preserved versions <pid>/<path>. */
+  /** <runDir>/versions: preserved versions, <n> and `index` (src/record/versions-index.ts). */
   versions: string;
   /** Parent layers below this attempt (the length of the parent chain). */
   layers: number;

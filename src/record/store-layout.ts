@@ -3,9 +3,9 @@
 // the final state after the run.
 //
 // Input: files/ holding the overlays' uppers (the final state, whiteouts and opaque
-// directories as overlayfs left them), <versions>/<pid>/<path> (a writer's version that
-// another process replaced, kept by uwrx-init: a file, a symlink or a whiteout), and
-// files.meta. Paths written by one process and never removed as directories are already
+// directories as overlayfs left them), the versions uwrx-init kept (a writer's version
+// that another process replaced: a file, a symlink, or absent; src/record/versions-index.ts),
+// and files.meta. Paths written by one process and never removed as directories are already
 // where they belong. For every other path ("special"), each writer's version gets a layer:
 //
 // - the first writer's version goes to files/ (layer 0), except for a path that was a
@@ -24,11 +24,13 @@
 // the final layer (renames only).
 import { lstatSync, promises as fs } from 'node:fs';
 import path from 'node:path';
+import { isErrno } from '../fs.js';
 import { native } from '../native.js';
 import { escapeBytes } from './escape.js';
 import type { FileMetaEntry } from './files-meta.js';
 import { isRemoval, parentKey, replayHistory, versionsOf, type Kind, type OpState, type PathHistory } from './history.js';
 import { isWhiteout, layersFor, resolveBytes } from './resolve.js';
+import { readVersionsIndex } from './versions-index.js';
 
 const OPAQUE = 'user.overlay.opaque';
 
@@ -130,6 +132,7 @@ export async function layoutStore(
     if (parent) parent.subtreeMax = Math.max(parent.subtreeMax, n.subtreeMax);
   }
 
+  const preserved = await readVersionsIndex(versionsDir);
   const store = new Store(attemptDir);
   const skipped: string[] = [];
   const skip = (n: Node, pid: number) => skipped.push(`${escapeBytes(n.h.path)}\t${pid}\n`);
@@ -142,15 +145,19 @@ export async function layoutStore(
   };
   const needsOpaque = (n: Node, inc: number) => inc >= 2 || (inc >= 1 && existedBefore(n));
 
-  for (const n of ordered) {
-    try {
-      await placeNode(n);
-    } catch (err) {
-      // a history this layout did not foresee: what could not be placed is listed, the
-      // rest of the record is kept
-      for (const v of n.versions) skip(n, v.pid);
-      if (process.env.UWRX_DEBUG) console.error(`uwrx: laying out ${escapeBytes(n.h.path)}: ${String(err)}`);
+  try {
+    for (const n of ordered) {
+      try {
+        await placeNode(n);
+      } catch (err) {
+        // a history this layout did not foresee: what could not be placed is listed, the
+        // rest of the record is kept
+        for (const v of n.versions) skip(n, v.pid);
+        if (process.env.UWRX_DEBUG) console.error(`uwrx: laying out ${escapeBytes(n.h.path)}: ${String(err)}`);
+      }
     }
+  } finally {
+    await store.done();
   }
   return { skipped };
 
@@ -222,10 +229,11 @@ export async function layoutStore(
         await store.whiteout(to);
         continue;
       }
-      const version = Buffer.concat([Buffer.from(path.join(versionsDir, String(v.pid))), n.h.path]);
-      if (!(await lstatOrNull(version))) continue;
+      const version = preserved.get(v.pid, n.h.key);
+      if (!version) continue;
       if (there) await fs.rm(to, { force: true });
-      await move(version, to);
+      if (version.kind === 'absent') await store.whiteout(to);
+      else await move(Buffer.from(version.file), to);
     }
   }
 }
@@ -251,6 +259,8 @@ function ignoreExists(err: NodeJS.ErrnoException): void {
 /** The attempt's layers on disk, and where the upper's subtrees were moved. */
 class Store {
   private readonly movedTo = new Map<string, number>();
+  private readonly madeDirs = new Set<string>();
+  private sharedWhiteout: string | undefined;
   private scratch = 0;
   constructor(private readonly attemptDir: string) {}
 
@@ -275,25 +285,56 @@ class Store {
     this.movedTo.set(key, layer);
   }
 
-  /** Creates the directories above `p` in `layer`; false when a whiteout or a file is in the way. */
+  /** Creates the directories above `p` in `layer`; false when a whiteout, a file or a
+   * symlink is in the way. */
   async makeParents(layer: number, p: Buffer): Promise<boolean> {
     const file = this.at(layer, p);
-    const slash = file.lastIndexOf(0x2f);
-    try {
-      await fs.mkdir(file.subarray(0, slash) as unknown as string, { recursive: true });
-      return true;
-    } catch (err) {
-      const code = (err as NodeJS.ErrnoException).code;
-      if (code === 'ENOTDIR' || code === 'EEXIST') return false;
-      throw err;
+    const dir = file.subarray(0, file.lastIndexOf(0x2f));
+    // one mkdir per directory missing below the deepest one known to be there (most
+    // versions lie in directories made for an earlier one): a recursive mkdir would
+    // probe up and down, a thread-pool call each
+    const ends: number[] = [];
+    for (let end = dir.length; end > this.attemptDir.length; end = dir.lastIndexOf(0x2f, end - 1)) {
+      if (this.madeDirs.has(dir.toString('latin1', 0, end))) break;
+      ends.push(end);
     }
+    for (const end of ends.reverse()) {
+      const sub = dir.subarray(0, end);
+      try {
+        await fs.mkdir(sub);
+      } catch (err) {
+        if (isErrno(err, 'ENOTDIR')) return false;
+        if (!isErrno(err, 'EEXIST')) throw err;
+        if (!(await lstatOrNull(sub))?.isDirectory()) return false;
+      }
+      this.madeDirs.add(sub.toString('latin1'));
+    }
+    return true;
   }
 
-  /** A whiteout at `file` (made at a plain name and renamed: the path need not be UTF-8). */
+  /** A whiteout at `file`: a hard link to one whiteout made for the layout (overlayfs
+   * knows a whiteout by its type and device number, and links its own the same way), as
+   * on ext4 a new inode costs far more than a new name. A fresh one where linking fails
+   * (the link limit). */
   async whiteout(file: Buffer): Promise<void> {
-    const tmp = path.join(this.attemptDir, `.whiteout-${this.scratch++}`);
-    native().makeWhiteout(tmp);
-    await fs.rename(tmp, file);
+    if (this.sharedWhiteout) {
+      try {
+        await fs.link(this.sharedWhiteout, file);
+        return;
+      } catch (err) {
+        if (!isErrno(err, 'EMLINK')) throw err;
+      }
+      await fs.unlink(this.sharedWhiteout);
+    }
+    this.sharedWhiteout = path.join(this.attemptDir, `.whiteout-${this.scratch++}`);
+    native().makeWhiteout(this.sharedWhiteout);
+    await fs.link(this.sharedWhiteout, file);
+  }
+
+  /** The layout's own scratch goes. */
+  async done(): Promise<void> {
+    if (this.sharedWhiteout) await fs.rm(this.sharedWhiteout, { force: true });
+    this.sharedWhiteout = undefined;
   }
 
   setOpaque(dir: Buffer): void {

@@ -3,9 +3,12 @@
  * The live overlay uppers are the truth during the run. Before process P changes X (write
  * open, truncate, delete, rename onto or away, chmod, chown, utime) while X holds a
  * version written by another process q of this attempt, q's version is copied through
- * the sandbox view into <versions>/<q>/<X> (a whiteout when X was absent); at the end
- * src/sandbox/finish.ts lays out files/ and files-<pid>/ from them and files.meta. A path
- * written by one process costs nothing here beyond one table entry.
+ * the sandbox view into <versions>/<n> (one flat directory, n counting up: on ext4 every
+ * directory made costs as much as a file, so no tree per process) and the line
+ * "<n>\t<q>\t<X>\0" is appended to <versions>/index (n is "-" when X was absent: no
+ * file, the layout makes the whiteout); at the end src/record/store-layout.ts lays out
+ * files/ and files-<pid>/ from them and files.meta. A path written by one process costs
+ * nothing here beyond one table entry.
  *
  * files.meta lines are buffered here and appended to the run directory's files.meta.
  * Only paths inside the overlays (what ends up in files/) are recorded.
@@ -61,7 +64,8 @@ struct files_overlay {
 static struct {
   bool enabled;
   char *meta_path, *versions_path;
-  int meta_fd, versions_fd;
+  int meta_fd, versions_fd, versions_index_fd;
+  unsigned long versions_made;  /* names of the version files (under writers_lock) */
   int64_t t0_ns, interval_ns;
   int layers;  /* parent layers below this attempt */
   int64_t wall_offset_ns;      /* this attempt's wall clocks start at T0 + this */
@@ -71,7 +75,7 @@ static struct {
   int64_t newest_ns;           /* newest time this attempt's files show at the end */
   struct files_overlay *ovl;
   size_t novl;
-} F = { .meta_fd = -1, .versions_fd = -1 };
+} F = { .meta_fd = -1, .versions_fd = -1, .versions_index_fd = -1 };
 
 /* ---- plan ---- */
 
@@ -196,6 +200,8 @@ bool files_open(const struct plan *plan, const char **what) {
   mkdir(F.versions_path, 0755);
   F.versions_fd = open(F.versions_path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (F.versions_fd < 0) return false;
+  F.versions_index_fd = openat(F.versions_fd, "index", O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0644);
+  if (F.versions_index_fd < 0) return false;
   for (size_t i = 0; i < F.novl; i++) {
     struct files_overlay *o = &F.ovl[i];
     o->upper_fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
@@ -425,22 +431,39 @@ static bool copy_contents(int in, int out) {
   }
 }
 
-/* Copies X's current state (as the sandbox sees it) to <versions>/<pid>/X: a copy of a
- * regular file, a symlink, or a whiteout when X is absent. Directories, fifos, sockets
- * and devices are not versioned (*versioned false). */
-static bool preserve(const char *path, int pid, bool *versioned) {
-  char *rel;
-  if (asprintf(&rel, "%d%s", pid, path) < 0) return false;
-  make_parents(F.versions_fd, rel);
-  unlinkat(F.versions_fd, rel, 0);
+/* A file the change takes away from its path (deleted, or replaced by a rename onto it)
+ * keeps its inode: a hard link to it from the upper is its version, with no copy and no
+ * new inode. Only for a file with no other name (nothing can change it once the path is
+ * gone) that is the one the sandbox shows (same size and modification time). */
+static bool link_version(const char *path, const struct stat *shown, const char *name) {
+  const char *rel;
+  struct files_overlay *o = overlay_of(path, &rel);
+  struct stat st;
+  if (!o || o->upper_fd < 0 || fstatat(o->upper_fd, rel, &st, AT_SYMLINK_NOFOLLOW) != 0) return false;
+  if (!S_ISREG(st.st_mode) || st.st_nlink != 1 || st.st_size != shown->st_size) return false;
+  if (st.st_mtim.tv_sec != shown->st_mtim.tv_sec || st.st_mtim.tv_nsec != shown->st_mtim.tv_nsec) return false;
+  return linkat(o->upper_fd, rel, F.versions_fd, name, 0) == 0;
+}
+
+/* Keeps X's current state (as the sandbox sees it) as <versions>/<n>: a regular file (a
+ * link when the change takes it away, `taken`; else a copy) or a symlink; nothing for an
+ * absent X (its index line says so). Then the index line, one append (whole lines: a
+ * run killed midway leaves whole versions). Directories, fifos, sockets and devices are
+ * not versioned (*versioned false). */
+static bool preserve(const char *path, int pid, bool taken, bool *versioned) {
+  char name[24];
+  snprintf(name, sizeof name, "%lu", ++F.versions_made);
   struct stat st;
   bool ok = false;
   *versioned = true;
   if (lstat(path, &st) != 0) {
-    ok = mknodat(F.versions_fd, rel, S_IFCHR | 0000, makedev(0, 0)) == 0;
+    strcpy(name, "-");
+    ok = true;
+  } else if (S_ISREG(st.st_mode) && taken && link_version(path, &st, name)) {
+    ok = true;
   } else if (S_ISREG(st.st_mode)) {
     int in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
-    int out = in < 0 ? -1 : openat(F.versions_fd, rel, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    int out = in < 0 ? -1 : openat(F.versions_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out >= 0) {
       ok = copy_contents(in, out);
       fchmod(out, st.st_mode & 07777);
@@ -454,18 +477,29 @@ static bool preserve(const char *path, int pid, bool *versioned) {
     ssize_t n = readlink(path, target, sizeof target - 1);
     if (n >= 0) {
       target[n] = 0;
-      ok = symlinkat(target, F.versions_fd, rel) == 0;
+      ok = symlinkat(target, F.versions_fd, name) == 0;
     }
   } else {
     *versioned = false;
   }
-  free(rel);
-  return ok;
+  if (!ok) return false;
+  char pidbuf[16];
+  snprintf(pidbuf, sizeof pidbuf, "%d", pid);
+  struct iovec line[] = {
+    { name, strlen(name) }, { "\t", 1 }, { pidbuf, strlen(pidbuf) }, { "\t", 1 }, { (char *)path, strlen(path) + 1 },
+  };
+  size_t want = 0;
+  for (size_t i = 0; i < sizeof line / sizeof line[0]; i++) want += line[i].iov_len;
+  ssize_t w;
+  do w = writev(F.versions_index_fd, line, sizeof line / sizeof line[0]);
+  while (w < 0 && errno == EINTR);
+  return w == (ssize_t)want;
 }
 
-/* Process `pid` is about to change `path`: keep the version another process left there.
- * The writer state before is returned in *first, *last (to forget a call that failed). */
-static void before_change(const char *path, int pid, int *first, int *last) {
+/* Process `pid` is about to change `path` (`taken`: delete it or rename another file
+ * onto it): keep the version another process left there. The writer state before is
+ * returned in *first, *last (to forget a call that failed). */
+static void before_change(const char *path, int pid, bool taken, int *first, int *last) {
   pthread_mutex_lock(&writers_lock);
   struct writer_entry *e = writer_get(path, true);
   *first = e ? e->first : 0;
@@ -476,7 +510,7 @@ static void before_change(const char *path, int pid, int *first, int *last) {
       struct stat st;
       bool dir = lstat(path, &st) == 0 && S_ISDIR(st.st_mode);
       bool versioned = false;
-      bool kept = !dir && preserve(path, e->last, &versioned);
+      bool kept = !dir && preserve(path, e->last, taken, &versioned);
       if (versioned && !kept) problem_at(PROBLEM_VERSION_LOST, path);
     }
     e->last = pid;
@@ -538,7 +572,7 @@ bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind,
   switch (kind) {
   case REPLAYED_ABSENT:
     if (!existed) return true;
-    if (F.enabled && !was_dir) before_change(path, p->logical, &first, &last);
+    if (F.enabled && !was_dir) before_change(path, p->logical, true, &first, &last);
     ok = (was_dir ? rmdir(path) : unlink(path)) == 0;
     op = was_dir ? "rmdir" : "delete";
     break;
@@ -550,7 +584,7 @@ bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind,
     break;
   case REPLAYED_FILE: {
     if (was_dir) return false;
-    if (F.enabled) before_change(path, p->logical, &first, &last);
+    if (F.enabled) before_change(path, p->logical, false, &first, &last);
     make_parent_dirs(path);
     int fd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, mode & 07777);
     ok = fd >= 0;
@@ -783,7 +817,8 @@ static void record_line(struct pending_op *op, const char *path, const char *nam
   if (!(l->path = strdup(path))) return;
   l->op = name;
   l->versioned = versioned;
-  if (versioned) before_change(path, op->pid, &l->first, &l->last);
+  bool taken = !strcmp(name, "delete") || !strcmp(name, "rename_to");
+  if (versioned) before_change(path, op->pid, taken, &l->first, &l->last);
   /* the change's virtual time: the process's clock now, while it waits in the call */
   if (op->ctx) filetimes_changed(op->ctx, path, times);
   op->nlines++;

@@ -194,7 +194,7 @@ bool files_open(const struct plan *plan, const char **what);
 /* [[mount point, touched]...] of the overlays (nil without a file record): a path in an
  * untouched one is as the layers below show it (the rebuild policy checks it once). */
 void files_write_overlays(struct mp_writer *w);
-/* Pid 1, when every process ended: flushes files.meta, writes the versions index. */
+/* Pid 1, when every process ended: flushes files.meta, stamps the changed files' times. */
 void files_finish(void);
 /* Where this attempt's own files are squashed, relative to T0 (0 without a files plan):
  * the wall clocks start there too. */
