@@ -205,7 +205,8 @@ function initStdio(passFds: number[], control: number, net: number): { stdio: St
   const netFd = net >= 0 ? free(controlFd + 1) : -1;
   if (net >= 0) slots.set(netFd, net);
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
-  for (let fd = 3; fd <= Math.max(...slots.keys()); fd++) stdio.push(slots.get(fd) ?? 'ignore');
+  const top = Math.max(...slots.keys());
+  for (let fd = 3; fd <= top; fd++) stdio.push(slots.get(fd) ?? 'ignore');
   const args = passFds.length === 0 ? [] : ['--control-fd', String(controlFd), ...(net >= 0 ? ['--net-fd', String(netFd)] : [])];
   return { stdio, args };
 }
