@@ -4,9 +4,10 @@
 // before Node marks them close-on-exec; `node bin/uwrx` cannot, and passes none.
 import test from 'ava';
 import { spawn, type StdioOptions } from 'node:child_process';
-import { closeSync, openSync, readFileSync, writeFileSync } from 'node:fs';
+import { closeSync, copyFileSync, existsSync, openSync, readFileSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { helperPath } from '../src/native.js';
+import { run } from '../src/run.js';
 import { lastAttempt, scratchDir, uwrxBin, uwrxCommand } from './helpers/uwrx.js';
 
 interface Result {
@@ -141,15 +142,57 @@ test('the uwrx command takes its list out of the environment again', async (t) =
   t.is(r.stdout, '[unset]\n');
 });
 
-test('uwrx-init takes its control socket from --control-fd and refuses any other command line', async (t) => {
+test('uwrx-init takes its sockets from --control-fd and --net-fd and refuses any other command line', async (t) => {
   const dir = scratchDir('uwrx-fds-');
   const init = helperPath('uwrx-init');
-  for (const args of [['--control-fd'], ['--control-fd', 'x'], ['--control-fd', '3'], ['--control-fd', '7x'], ['--other']]) {
+  const bad = [['--control-fd'], ['--control-fd', 'x'], ['--control-fd', '2'], ['--control-fd', '7x'], ['--other'], ['--control-fd', '7', '--net-fd'],
+    ['--control-fd', '7', '--net-fd', '7'], ['--control-fd', '7', '--other', '8'], ['--control-fd', '7', '--net-fd', '8', '9']];
+  for (const args of bad) {
     const r = await start(init, args, dir);
     t.is(r.status, 2, args.join(' '));
-    t.regex(r.stderr, /^uwrx-init: usage: uwrx-init \[--control-fd N\]/, args.join(' '));
+    t.regex(r.stderr, /^uwrx-init: usage: uwrx-init \[--control-fd N \[--net-fd M\]\]/, args.join(' '));
   }
   const r = await start(init, ['--control-fd', '7'], dir);
   t.is(r.status, 2);
   t.regex(r.stderr, /^uwrx-init: expects the control socket on fd 7 /);
+  const net = await start(init, ['--control-fd', '3', '--net-fd', '9'], dir, { 3: openFile(t, path.join(dir, 'f')) });
+  t.is(net.status, 2);
+  t.regex(net.stderr, /^uwrx-init: expects the network socket on fd 9 /);
+});
+
+test('the descriptor limit\'s last descriptor passes too (uwrx-init\'s own take free ones below it)', async (t) => {
+  const dir = scratchDir('uwrx-fds-');
+  const file = path.join(dir, 'last');
+  // a soft and hard limit of 64: fd 63 is the last one there is
+  const line = `ulimit -n 64 && exec '${uwrxCommand}' run --quiet -- bash -c 'echo last >&63; ulimit -n' 63>'${file}'`;
+  const r = await start('bash', ['-c', line], dir);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '64\n');
+  t.is(readFileSync(file, 'utf8'), 'last\n');
+});
+
+test('the uwrx command says what is missing: node on PATH, or bin/uwrx beside it', async (t) => {
+  const dir = scratchDir('uwrx-fds-');
+  const noNode = await start(uwrxCommand, ['--version'], dir, {}, { ...process.env, PATH: dir });
+  t.is(noNode.status, 127);
+  t.is(noNode.stderr, 'uwrx: node: No such file or directory\n');
+  const copy = path.join(dir, 'uwrx');
+  copyFileSync(uwrxCommand, copy);
+  const alone = await start(copy, ['--version'], dir);
+  t.is(alone.status, 2);
+  t.regex(alone.stderr, /^uwrx: no \S*bin\/uwrx: this program runs from src\/native\/out\/ of the uwrx package\n$/);
+});
+
+test('run({ passFds }) from a program: the descriptors reach the command; a bad one is refused before anything is written', async (t) => {
+  const dir = scratchDir('uwrx-fds-');
+  const file = path.join(dir, 'lib');
+  const fd = openFile(t, file);
+  const result = await run({ argv: ['bash', '-c', `echo lib >&${fd}`], cwd: dir, passFds: [fd] }).done;
+  t.is(result.status, 0);
+  t.is(readFileSync(file, 'utf8'), 'lib\n');
+  const other = scratchDir('uwrx-fds-');
+  await t.throwsAsync(run({ argv: ['true'], cwd: other, passFds: [2] }).done, { message: 'passFds: 2 is not a descriptor above 2' });
+  await t.throwsAsync(run({ argv: ['true'], cwd: other, passFds: [1.5] }).done, { message: 'passFds: 1.5 is not a descriptor above 2' });
+  await t.throwsAsync(run({ argv: ['true'], cwd: other, passFds: [4000] }).done, { message: 'passFds: descriptor 4000 is not open' });
+  t.false(existsSync(path.join(other, 'build')));
 });

@@ -67,9 +67,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const [ours, theirs] = native().socketPair();
     // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
     const [netOurs, netTheirs] = options.network ? native().seqpacketPair() : [-1, -1];
-    const { stdio, controlFd } = initStdio(options.passFds ?? [], theirs, netTheirs);
+    const { stdio, args } = initStdio(options.passFds ?? [], theirs, netTheirs);
     try {
-      child = spawn(helperPath('uwrx-init'), controlFd === DEFAULT_CONTROL_FD ? [] : ['--control-fd', String(controlFd)], {
+      child = spawn(helperPath('uwrx-init'), args, {
         stdio,
         cwd: '/',
         env: {},
@@ -188,21 +188,27 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   };
 }
 
-/** uwrx-init's control socket when no descriptor is passed (UWRX_INIT_FD). */
-const DEFAULT_CONTROL_FD = 3;
-
-/** uwrx-init's descriptors: the caller's 0-2, the descriptors passed to the command at
- * their own numbers (uwrx-init keeps them open, inheritable, for the command), then its
- * control socket and, with the network, the socket network sockets come over (the next
- * number), above every passed one so that none of uwrx's own takes a command's number. */
-function initStdio(passFds: number[], control: number, net: number): { stdio: StdioOptions; controlFd: number } {
-  const passed = new Set(passFds);
-  const controlFd = Math.max(DEFAULT_CONTROL_FD, ...passed) + (passed.size ? 1 : 0);
+/** uwrx-init's stdio and command line: the caller's 0-2; the descriptors passed to the
+ * command at their own numbers (uwrx-init keeps them open, inheritable, for the command);
+ * its control socket and, with the network, the socket network sockets come over, in
+ * the lowest numbers from 3 left free (3 and 4 when nothing is passed; the lowest, not
+ * above the passed ones, which may lie at the descriptor limit). */
+function initStdio(passFds: number[], control: number, net: number): { stdio: StdioOptions; args: string[] } {
+  const slots = new Map(passFds.map((fd) => [fd, fd]));
+  const free = (from: number): number => {
+    let fd = from;
+    while (slots.has(fd)) fd++;
+    return fd;
+  };
+  const controlFd = free(3);
+  slots.set(controlFd, control);
+  const netFd = net >= 0 ? free(controlFd + 1) : -1;
+  if (net >= 0) slots.set(netFd, net);
   const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
-  for (let fd = 3; fd < controlFd; fd++) stdio.push(passed.has(fd) ? fd : 'ignore');
-  stdio.push(control);
-  if (net >= 0) stdio.push(net);
-  return { stdio, controlFd };
+  const top = Math.max(...slots.keys());
+  for (let fd = 3; fd <= top; fd++) stdio.push(slots.get(fd) ?? 'ignore');
+  const args = passFds.length === 0 ? [] : ['--control-fd', String(controlFd), ...(net >= 0 ? ['--net-fd', String(netFd)] : [])];
+  return { stdio, args };
 }
 
 /** The Node end of uwrx-init's deferral test feature (UWRX_TEST_DEFERRAL=1, for uwrx's

@@ -1,7 +1,8 @@
-/* uwrx-init: started by Node with the control socket on fd 3, or on fd N with
- * `--control-fd N` when Node passes descriptors to the command: those lie below N, at
- * their own numbers, and stay open and inheritable for the command (every descriptor
- * uwrx-init opens is close-on-exec, or closed before the command's exec).
+/* uwrx-init: started by Node with the control socket on fd 3 (and the network socket on
+ * fd 4), or on the fds `--control-fd N --net-fd M` name when Node passes descriptors to
+ * the command: those are at their own numbers, and stay open and inheritable for the
+ * command (every descriptor uwrx-init opens is close-on-exec, or closed before the
+ * command's exec).
  *
  * The first process reads the plan and clones pid 1 of new user, mount, pid, net, uts
  * and ipc namespaces, writing its uid/gid maps from outside; it then only forwards
@@ -578,32 +579,52 @@ static int probe_listener(void) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
 }
 
-/* The control socket's fd: UWRX_INIT_FD, or N of `--control-fd N` (N > UWRX_INIT_FD);
- * -1 for any other command line. */
-static int control_fd(int argc, char **argv) {
-  if (argc == 1) return UWRX_INIT_FD;
-  if (argc != 3 || strcmp(argv[1], "--control-fd")) return -1;
+/* A descriptor number of the command line (above 2), or -1. */
+static int fd_arg(const char *text) {
   char *end;
   errno = 0;
-  long fd = strtol(argv[2], &end, 10);
-  if (errno || *end || end == argv[2] || fd <= UWRX_INIT_FD || fd >= INT_MAX) return -1;
+  long fd = strtol(text, &end, 10);
+  if (errno || *end || end == text || fd < 3 || fd >= INT_MAX) return -1;
   return (int)fd;
+}
+
+/* Where Node put the control socket and the network socket: UWRX_INIT_FD and
+ * UWRX_INIT_NET_FD (when open) without arguments, else `--control-fd N [--net-fd M]`
+ * (no network socket without --net-fd). False for any other command line. */
+static bool own_fds(int argc, char **argv, int *control, int *net) {
+  if (argc == 1) {
+    *control = UWRX_INIT_FD;
+    *net = fcntl(UWRX_INIT_NET_FD, F_GETFD) >= 0 ? UWRX_INIT_NET_FD : -1;
+    return true;
+  }
+  if ((argc != 3 && argc != 5) || strcmp(argv[1], "--control-fd")) return false;
+  *control = fd_arg(argv[2]);
+  *net = -1;
+  if (argc == 5) {
+    if (strcmp(argv[3], "--net-fd")) return false;
+    *net = fd_arg(argv[4]);
+    if (*net < 0 || *net == *control) return false;
+  }
+  return *control >= 0;
 }
 
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "--probe-listener")) return probe_listener();
-  int control = control_fd(argc, argv);
-  if (control < 0) {
-    fprintf(stderr, "uwrx-init: usage: uwrx-init [--control-fd N] (it is started by uwrx)\n");
+  int control, net;
+  if (!own_fds(argc, argv, &control, &net)) {
+    fprintf(stderr, "uwrx-init: usage: uwrx-init [--control-fd N [--net-fd M]] (it is started by uwrx)\n");
     return 2;
   }
   if (fcntl(control, F_SETFD, FD_CLOEXEC) != 0) {
     fprintf(stderr, "uwrx-init: expects the control socket on fd %d (it is started by uwrx)\n", control);
     return 2;
   }
+  if (net >= 0 && fcntl(net, F_SETFD, FD_CLOEXEC) != 0) {
+    fprintf(stderr, "uwrx-init: expects the network socket on fd %d (it is started by uwrx)\n", net);
+    return 2;
+  }
   g.sock = control;
-  /* the network socket, when Node passed one, is the next */
-  net_init(control + 1);
+  net_init(net);
   pid_t node = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != node) return 1;
