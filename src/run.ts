@@ -270,8 +270,12 @@ export class RunHandle extends EventEmitter<RunEvents> {
       const finishInput = { sandbox: outcome, actorFailure };
       for (const f of features) await f.hooks.finish?.(run, finishInput);
       // the record no longer needs the run directory: its removal (mostly waits on the
-      // kernel) goes on while the features derive their files from the record
-      if (!actorFailure) cleanup().catch(() => undefined);
+      // kernel) goes on while the features derive their files from the record. One turn
+      // of the event loop first, so that it is under way before their synchronous work.
+      if (!actorFailure) {
+        cleanup().catch(() => undefined);
+        await new Promise((resolve) => setImmediate(resolve));
+      }
       for (const f of features) await f.hooks.derive?.(run, finishInput);
       if (actorFailure) throw actorFailure;
     } catch (caught) {
