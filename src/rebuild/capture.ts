@@ -58,6 +58,8 @@ export class CaptureIndexer {
   /** The paths each process changed, and each path's place in opsByPath's order. */
   private readonly changedBy = new Map<number, Set<string>>();
   private readonly pathOrder = new Map<string, number>();
+  /** The smallest pid that changed each path. */
+  private readonly firstChanger = new Map<string, number>();
   /** The layers below this attempt (parents, real filesystem), top first. */
   private readonly below: Layer[];
   /** All layers of this attempt and below, and those each process sees. */
@@ -95,6 +97,8 @@ export class CaptureIndexer {
       list.push(o);
       this.opsByPath.set(o.path, list);
       if (!this.pathOrder.has(o.path)) this.pathOrder.set(o.path, this.pathOrder.size);
+      const first = this.firstChanger.get(o.path);
+      if (first === undefined || o.pid < first) this.firstChanger.set(o.path, o.pid);
       const mine = this.changedBy.get(o.pid) ?? new Set<string>();
       mine.add(o.path);
       this.changedBy.set(o.pid, mine);
@@ -107,9 +111,13 @@ export class CaptureIndexer {
   }
 
   /** The resolution rule for process `pid`; a path this attempt never changed comes from
-   * the layers below it, without a look at each of its version directories. */
+   * the layers below it, without a look at each of its version directories. So does one
+   * that only processes after `pid` changed: files/ holds the first writer's version,
+   * which the rule gives every process, also those that ran before it (pids are in order
+   * of start, and a writer that ran at the same time makes the entry unsafe). */
   private resolve(file: string, pid: number): Resolution {
-    if (!this.opsByPath.has(file)) return this.resolveBelow(file);
+    const first = this.firstChanger.get(file);
+    if (first === undefined || first > pid) return this.resolveBelow(file);
     const layers = this.layersOf(pid);
     let byLayers = this.changedResolutions.get(file);
     if (!byLayers) this.changedResolutions.set(file, (byLayers = new Map()));
