@@ -228,8 +228,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
     });
     let outcome: SandboxOutcome;
     // The run directory (not part of the record) goes once the features have finished the
-    // record (the uppers are in it): beside the status write and the actors' stop, and
-    // awaited before the run returns. Its removal is one job on the thread pool (removeTree),
+    // record (the uppers are in it): beside the derived files, the status write and the
+    // actors' stop, and awaited before the run returns. Its removal is one job on the thread pool (removeTree),
     // so it does not queue before the record's own calls. Started once, whoever asks.
     let cleaning: Promise<void> | undefined;
     const cleanup = (): Promise<void> =>
@@ -267,11 +267,17 @@ export class RunHandle extends EventEmitter<RunEvents> {
       await actorsStarted.catch((err: unknown) => {
         if (!actorFailure) throw err;
       });
-      for (const f of features) {
-        await f.hooks.finish?.(run, { sandbox: outcome, actorFailure });
+      const finishInput = { sandbox: outcome, actorFailure };
+      for (const f of features) await f.hooks.finish?.(run, finishInput);
+      // the record no longer needs the run directory: its removal (mostly waits on the
+      // kernel) goes on while the features derive their files from the record. One turn
+      // of the event loop first, so that it is under way before their synchronous work.
+      if (!actorFailure) {
+        cleanup().catch(() => undefined);
+        await new Promise((resolve) => setImmediate(resolve));
       }
+      for (const f of features) await f.hooks.derive?.(run, finishInput);
       if (actorFailure) throw actorFailure;
-      cleanup().catch(() => undefined);
     } catch (caught) {
       // the actor's failure is the cause of whatever failed after it
       const err = recordLost(actorFailure ?? caught, paths.attemptDir);

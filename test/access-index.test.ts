@@ -29,3 +29,28 @@ test('accesses.tsv: a malformed escape is an error naming its line, in both form
     t.regex(err!.message, /line 3: malformed escape/);
   }
 });
+
+test('accesses.tsv: each bad field is an error naming its line, and a last line needs no newline', (t) => {
+  const ok = `${ACCESS_INDEX_HEADER}1\tread\t/ok\t1\n`;
+  const cases: Array<[string, RegExp]> = [
+    ['2\tread\t/a\n', /line 3: expected 4 tab-separated fields, found 3/],
+    ['2\tread\t/a\t1\textra\n', /line 3: expected 4 tab-separated fields, found 5/],
+    ['\n2\tread\t/a\t1\n', /line 3: expected 4 tab-separated fields, found 1/],
+    ['0\tread\t/a\t1\n', /line 3: pid "0" is not a logical pid/],
+    ['02\tread\t/a\t1\n', /line 3: pid "02" is not a logical pid/],
+    ['x\tread\t/a\t1\n', /line 3: pid "x" is not a logical pid/],
+    ['2\tlook\t/a\t1\n', /line 3: unknown operation "look"/],
+    ['2\tread\t/a\t0\n', /line 3: count "0" is not a positive number/],
+    ['2\tread\t/a\t1x\n', /line 3: count "1x" is not a positive number/],
+  ];
+  for (const [line, message] of cases) {
+    for (const parse of [parseAccessIndex, parseAccessIndexEscaped]) {
+      const err = t.throws(() => parse(ok + line), { instanceOf: AccessIndexError }, JSON.stringify(line));
+      t.regex(err!.message, message);
+    }
+  }
+  t.throws(() => parseAccessIndex('pid\top\n'), { instanceOf: AccessIndexError, message: /missing header line/ });
+  const last = parseAccessIndexEscaped(`${ok}12\tmissing\t/b c\t34`);
+  t.deepEqual(last.map((e) => [e.pid, e.op, e.path, e.count]), [[1, 'read', '/ok', 1], [12, 'missing', '/b c', 34]]);
+  t.deepEqual(parseAccessIndex(ACCESS_INDEX_HEADER), []);
+});

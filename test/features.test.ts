@@ -2,7 +2,7 @@
 // else is edited. These features are registered by the test through the library's
 // `features` option and run a real command in the real sandbox.
 import test from 'ava';
-import { readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../src/run.js';
 import { defineFeature } from '../src/features/feature.js';
@@ -41,12 +41,21 @@ test('a registered feature sees every phase in order and adds to the status', as
         },
       },
       finish: () => void calls.push('finish'),
+      derive: (run) => {
+        calls.push('derive');
+        // every feature's finish came first: the record's finishing files are there
+        for (const f of ['procs.tsv', 'accesses.tsv', 'files.meta', 'perfetto']) {
+          if (existsSync(path.join(run.paths.attemptDir, f))) derived.push(f);
+        }
+      },
       status: () => (calls.push('status'), { execs: execs.length }),
     }),
   });
+  const derived: string[] = [];
   const result = await run({ argv: ['sh', '-c', '/bin/true; /bin/true'], cwd, features: [counter] }).done;
   t.is(result.status, 0);
-  t.deepEqual(calls, ['configure', 'actors', 'record', 'plan', 'on', 'finish', 'status']);
+  t.deepEqual(calls, ['configure', 'actors', 'record', 'plan', 'on', 'finish', 'derive', 'status']);
+  t.deepEqual(derived, ['procs.tsv', 'accesses.tsv', 'files.meta', 'perfetto']);
   t.true(execs.length >= 3, execs.join(' '));
   t.is(readStatus(result.attemptDir).execs, execs.length);
   t.is((result as unknown as { execs: number }).execs, execs.length);

@@ -4,6 +4,7 @@
 import test from 'ava';
 import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { execFileSync } from 'node:child_process';
+import { createHash } from 'node:crypto';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
@@ -179,4 +180,32 @@ test('a skip whose stored output is gone from the record runs the process instea
   const r = openRecord(path.join(dir, 'build', '0', '1')).resolve(path.join(dir, 'copy'));
   t.is(r.kind, 'found');
   if (r.kind === 'found') t.is(readFileSync(r.file, 'utf8'), 'kept\n');
+});
+
+test('an input another process rewrites after its reader ended is recorded as the reader saw it; a replay skips the reader', async (t) => {
+  const dir = scratchDir('uwrx-rebuild-later-');
+  writeFileSync(path.join(dir, 'before'), 'zero\n');
+  // each cp ends before a later process rewrites the file it copied: one file from the
+  // real filesystem, one the run made; the last cp copies the last version
+  const script = [
+    'cp before a.out', 'sh -c "echo one > before"', 'sh -c "echo two > made"', 'cp made b.out', 'sh -c "echo three > made"', 'cp made c.out',
+  ].join(' && ');
+  const first = await uwrx(['run', '--skippable', 'cp', '--', 'sh', '-c', script], { cwd: dir });
+  t.is(first.status, 0, first.stderr);
+  const captured = path.join(dir, 'build', '0', '0');
+  const sha = (text: string) => createHash('sha256').update(text).digest('hex');
+  const cps = entries(captured).filter((e) => path.basename(e.exe) === 'cp');
+  const read = (e: RebuildEntry) => e.inputs.filter(([op, file]) => op === 'read' && /\/(before|made)$/.test(file)).map(([, file, hash]) => [path.basename(file), hash]);
+  t.deepEqual(cps.map(read), [[['before', sha('zero\n')]], [['made', sha('two\n')]], [['made', sha('three\n')]]]);
+  for (const e of cps) t.is(e.unsafe, undefined, e.argv.join(' '));
+  // the replay's shells rewrite the same files in the same order: each cp is skipped
+  const again = await uwrx(['run', '--replay', 'build/0/0'], { cwd: dir });
+  t.is(again.status, 0, again.stderr);
+  const replayed = path.join(dir, 'build', '0', '1');
+  t.deepEqual(decisions(replayed, /^cp$/), ['cp before a.out: skipped', 'cp made b.out: skipped', 'cp made c.out: skipped']);
+  const record = openRecord(replayed);
+  for (const [file, text] of [['a.out', 'zero\n'], ['b.out', 'two\n'], ['c.out', 'three\n']] as const) {
+    const r = record.resolve(path.join(dir, file));
+    t.is(r.kind === 'found' ? readFileSync(r.file, 'utf8') : undefined, text, file);
+  }
 });

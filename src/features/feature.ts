@@ -14,6 +14,8 @@
 //   on         notifications from uwrx-init (spawn, exec, exit ...) as they arrive
 //   requests   requests from uwrx-init this feature answers (the reply goes back)
 //   finish     the tree has ended: move results into the record, in list order
+//   derive     the record is complete: files made from it (the rebuild index), while
+//              the run directory is removed
 //   status     fields of the attempt's `status` file and of the run's result
 // `uwrx run --dry-run` calls configure (with settings.dryRun) and plan only.
 import type { ActorSpec, Supervisor } from '../actors/runtime.js';
@@ -101,6 +103,9 @@ export interface FeatureHooks {
    * to) is the reply. One feature per request type. */
   requests?: Record<string, (body: any, run: RunContext) => unknown>;
   finish?(run: RunContext, input: FinishInput): Promise<void> | void;
+  /** After every feature's finish: the record is complete and the run directory (live
+   * uppers, trace buffers) is being removed meanwhile, so nothing here may read it. */
+  derive?(run: RunContext, input: FinishInput): Promise<void> | void;
   status?(run: RunContext): Record<string, unknown>;
 }
 

@@ -12,8 +12,8 @@ import network from './network.js';
 import trace from './trace.js';
 import rebuild from './rebuild.js';
 
-// network before trace: its actors close their trace files when they finish; rebuild
-// last: its index is made from the finished record (procs.tsv, accesses.tsv, files.meta)
+// network before trace: its actors close their trace files when they finish; rebuild's
+// index is made from the finished record (procs.tsv, accesses.tsv, files.meta) in derive
 export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, files, network, trace, rebuild];
 
 export interface ActiveFeature {

@@ -109,7 +109,7 @@ export default defineFeature({
           return { skip: true, status: d.entry.status ?? 0, output, files, reason: d.reason };
         },
       },
-      async finish(run, { actorFailure }) {
+      async derive(run, { actorFailure }) {
         if (actorFailure || decided.length === 0) {
           if (!actorFailure) await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes: [] });
           return;

@@ -25,19 +25,41 @@ const REMOVALS = new Set(['delete', 'rmdir', 'rename_from']);
 const CONTENT_WRITES = new Set(['create', 'write', 'rename_to']);
 /** The looks, one bit each: what an entry took of a path already. */
 const LOOK_BITS: Readonly<Record<string, number>> = { read: 1, exec: 2, missing: 4, stat: 8, readlink: 16, readdir: 32 };
-const NO_OPS: readonly RecordFileOperation[] = [];
 /** Files that describe the reading process itself (its maps, status, fds): not inputs
  * but what a replay of it reproduces; a later run sees its own. */
 const OWN_PROC = /^\/proc\/(self|thread-self|[0-9]+)(\/|$)/;
 
+/** A look a process took: its path as a small number (`id`), so that the per-look work of
+ * every entry (a build's compiles read the same headers: libiberty's 200 take 28,000
+ * looks) indexes arrays instead of hashing path strings again. */
+interface Look {
+  readonly op: string;
+  readonly bit: number;
+  readonly path: string;
+  readonly id: number;
+}
+
 export class CaptureIndexer {
   private readonly record: AttemptRecord;
   private readonly procs = new Map<number, RecordProcess>();
-  private readonly accessesByPid = new Map<number, Array<{ readonly op: string; readonly path: string }>>();
+  /** The looks of each process (LOOK_BITS, not at its own /proc files), in order. */
+  private readonly looksByPid = new Map<number, Look[]>();
+  /** Ids of the paths looked at, and by id: the operations on the path (undefined: this
+   * attempt did not change it), its resolution and hash in the layers below. */
+  private readonly pathIds = new Map<string, number>();
+  private readonly opsById: (RecordFileOperation[] | undefined)[] = [];
+  private readonly belowById: (Resolution | undefined)[] = [];
+  private readonly belowHashById: (string | null | undefined)[] = [];
+  /** The looks an entry took of each path (LOOK_BITS), valid where the stamp is its own. */
+  private seenBits = new Uint8Array(0);
+  private seenStamp = new Int32Array(0);
+  private stamp = 0;
   private readonly opsByPath = new Map<string, RecordFileOperation[]>();
   /** The paths each process changed, and each path's place in opsByPath's order. */
   private readonly changedBy = new Map<number, Set<string>>();
   private readonly pathOrder = new Map<string, number>();
+  /** The smallest pid that changed each path. */
+  private readonly firstChanger = new Map<string, number>();
   /** The layers below this attempt (parents, real filesystem), top first. */
   private readonly below: Layer[];
   /** All layers of this attempt and below, and those each process sees. */
@@ -61,32 +83,53 @@ export class CaptureIndexer {
     this.record = openRecord(attemptDir);
     for (const p of this.record.processes()) this.procs.set(p.pid, p);
     for (const a of this.record.accesses()) {
-      const list = this.accessesByPid.get(a.pid);
-      if (list) list.push(a);
-      else this.accessesByPid.set(a.pid, [a]);
+      const bit = LOOK_BITS[a.op];
+      if (bit === undefined || (a.path.startsWith('/proc/') && OWN_PROC.test(a.path))) continue;
+      let id = this.pathIds.get(a.path);
+      if (id === undefined) this.pathIds.set(a.path, (id = this.pathIds.size));
+      const look: Look = { op: a.op, bit, path: a.path, id };
+      const list = this.looksByPid.get(a.pid);
+      if (list) list.push(look);
+      else this.looksByPid.set(a.pid, [look]);
     }
     for (const o of this.record.fileOperations()) {
       const list = this.opsByPath.get(o.path) ?? [];
       list.push(o);
       this.opsByPath.set(o.path, list);
       if (!this.pathOrder.has(o.path)) this.pathOrder.set(o.path, this.pathOrder.size);
+      const first = this.firstChanger.get(o.path);
+      if (first === undefined || o.pid < first) this.firstChanger.set(o.path, o.pid);
       const mine = this.changedBy.get(o.pid) ?? new Set<string>();
       mine.add(o.path);
       this.changedBy.set(o.pid, mine);
     }
+    for (const [file, id] of this.pathIds) this.opsById[id] = this.opsByPath.get(file);
+    this.seenBits = new Uint8Array(this.pathIds.size);
+    this.seenStamp = new Int32Array(this.pathIds.size);
     this.all = settleLayers(layersFor(attemptDir));
     this.below = this.all.filter((l) => l.depth !== 0);
   }
 
   /** The resolution rule for process `pid`; a path this attempt never changed comes from
-   * the layers below it, without a look at each of its version directories. */
+   * the layers below it, without a look at each of its version directories. So does one
+   * that only processes after `pid` changed: files/ holds the first writer's version,
+   * which the rule gives every process, also those that ran before it (pids are in order
+   * of start, and a writer that ran at the same time makes the entry unsafe). */
   private resolve(file: string, pid: number): Resolution {
-    if (!this.opsByPath.has(file)) return this.resolveBelow(file);
+    const first = this.firstChanger.get(file);
+    if (first === undefined || first > pid) return this.resolveBelow(file);
     const layers = this.layersOf(pid);
     let byLayers = this.changedResolutions.get(file);
     if (!byLayers) this.changedResolutions.set(file, (byLayers = new Map()));
     let r = byLayers.get(layers.length);
     if (!r) byLayers.set(layers.length, (r = resolveInLayers(layers, unescapeBytes(file).toString('utf8'))));
+    return r;
+  }
+
+  /** resolveBelow for a path looked at, by its id. */
+  private resolveBelowId(look: Look): Resolution {
+    let r = this.belowById[look.id];
+    if (!r) this.belowById[look.id] = r = this.resolveBelow(look.path);
     return r;
   }
 
@@ -166,17 +209,24 @@ export class CaptureIndexer {
 
     const inputs: Input[] = [];
     // the looks taken of each path (LOOK_BITS): one input per look and path
-    const seen = new Map<string, number>();
+    const stamp = ++this.stamp;
+    const seenBits = this.seenBits;
+    const seenStamp = this.seenStamp;
+    const seen = (file: string): number => {
+      const id = this.pathIds.get(file);
+      return id !== undefined && seenStamp[id] === stamp ? seenBits[id]! : 0;
+    };
     for (const pid of subtree) {
-      const accesses = this.accessesByPid.get(pid);
-      if (!accesses) continue;
-      for (const a of accesses) {
-        const bit = LOOK_BITS[a.op];
-        if (bit === undefined || (a.path.startsWith('/proc/') && OWN_PROC.test(a.path))) continue;
-        const had = seen.get(a.path) ?? 0;
+      const looks = this.looksByPid.get(pid);
+      if (!looks) continue;
+      for (const a of looks) {
+        const { bit, id } = a;
+        const had = seenStamp[id] === stamp ? seenBits[id]! : 0;
         if (had & bit) continue;
-        seen.set(a.path, had | bit);
-        if (changed.has(a.path)) {
+        seenStamp[id] = stamp;
+        seenBits[id] = had | bit;
+        const ops = this.opsById[id];
+        if (ops !== undefined && changed.has(a.path)) {
           const before = this.stateBefore(a.path, members);
           if (before === null) {
             // its own temporary file, or a probe before it made the path
@@ -200,13 +250,13 @@ export class CaptureIndexer {
           inputs.push(['readdir', a.path, listing]);
           continue;
         }
-        const writer = this.concurrentWriter(this.opsByPath.get(a.path) ?? NO_OPS, members, span);
+        const writer = ops === undefined ? undefined : this.concurrentWriter(ops, members, span);
         if (writer !== undefined) return unsafe(`it read ${a.path} while process ${writer} wrote it`);
         if (a.op === 'missing') {
           inputs.push(['missing', a.path, '-']);
           continue;
         }
-        const r = this.resolve(a.path, pid);
+        const r = ops === undefined ? this.resolveBelowId(a) : this.resolve(a.path, pid);
         if (r.kind === 'absent') return unsafe(`the version of ${a.path} it saw is not in the record`);
         if (a.op === 'readlink') {
           try {
@@ -224,7 +274,9 @@ export class CaptureIndexer {
           }
           continue;
         }
-        const hash = this.opsByPath.has(a.path) ? this.hashOf(a.path, r) : this.hashBelow(a.path, r);
+        let hash: string | null | undefined;
+        if (ops !== undefined) hash = this.hashOf(a.path, r);
+        else if ((hash = this.belowHashById[id]) === undefined) this.belowHashById[id] = hash = this.hashBelow(a.path, r);
         if (hash === null) return unsafe(`the version of ${a.path} it saw is not in the record`);
         inputs.push([a.op as 'read' | 'exec', a.path, hash]);
       }
@@ -238,7 +290,7 @@ export class CaptureIndexer {
       if (before === null) continue; // its own file
       const hash = before === undefined ? null : this.hashes.contentOf(before);
       if (hash === null || hash === 'dir') return unsafe(`it moved ${file}, whose version before it is not in the record`);
-      if (!((seen.get(file) ?? 0) & LOOK_BITS.read!)) inputs.push(['read', file, hash]);
+      if (!(seen(file) & LOOK_BITS.read!)) inputs.push(['read', file, hash]);
     }
 
     const outputs: Output[] = [];

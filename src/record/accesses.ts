@@ -271,22 +271,52 @@ export function parseAccessIndexEscaped(text: string): Array<Omit<AccessEntry, '
   return parseLines(text, (field) => (isPlainText(field) ? field : escapeBytes(unescapeBytes(field))));
 }
 
+const OP_NAMES: ReadonlySet<string> = new Set(ACCESS_INDEX_OPS);
+
+/** One pass over the text with indexOf, no array per line: a build's index has tens of
+ * thousands of lines and partial rebuild reads it after the command ended. */
 function parseLines<P>(text: string, pathOf: (field: string) => P): Array<Omit<AccessEntry, 'path'> & { path: P }> {
   if (!text.startsWith(ACCESS_INDEX_HEADER)) throw new AccessIndexError('accesses.tsv: missing header line');
-  const lines = text.slice(ACCESS_INDEX_HEADER.length).split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  return lines.map((line, i) => {
-    const where = `accesses.tsv line ${i + 2}`;
-    const fields = line.split('\t');
-    if (fields.length !== 4) throw new AccessIndexError(`${where}: expected 4 tab-separated fields, found ${fields.length}`);
-    const [pid, op, path, count] = fields as [string, string, string, string];
-    if (!/^[1-9][0-9]*$/.test(pid)) throw new AccessIndexError(`${where}: pid "${pid}" is not a logical pid`);
-    if (!(ACCESS_INDEX_OPS as readonly string[]).includes(op)) throw new AccessIndexError(`${where}: unknown operation "${op}"`);
-    if (!/^[1-9][0-9]*$/.test(count)) throw new AccessIndexError(`${where}: count "${count}" is not a positive number`);
-    try {
-      return { pid: Number(pid), op: op as AccessOp, path: pathOf(path), count: Number(count) };
-    } catch (err) {
-      throw new AccessIndexError(`${where}: ${(err as Error).message}`);
+  const out: Array<Omit<AccessEntry, 'path'> & { path: P }> = [];
+  for (let at = ACCESS_INDEX_HEADER.length, line = 2; at < text.length; line++) {
+    let eol = text.indexOf('\n', at);
+    if (eol < 0) eol = text.length;
+    const t1 = text.indexOf('\t', at);
+    const t2 = t1 < 0 || t1 > eol ? -1 : text.indexOf('\t', t1 + 1);
+    const t3 = t2 < 0 || t2 > eol ? -1 : text.indexOf('\t', t2 + 1);
+    const t4 = t3 < 0 || t3 > eol ? -1 : text.indexOf('\t', t3 + 1);
+    if (t3 < 0 || t3 > eol || (t4 >= 0 && t4 < eol)) {
+      const found = text.slice(at, eol).split('\t').length;
+      throw new AccessIndexError(`${where(line)}: expected 4 tab-separated fields, found ${found}`);
     }
-  });
+    const pid = positiveNumber(text, at, t1);
+    if (pid === undefined) throw new AccessIndexError(`${where(line)}: pid "${text.slice(at, t1)}" is not a logical pid`);
+    const op = text.slice(t1 + 1, t2);
+    if (!OP_NAMES.has(op)) throw new AccessIndexError(`${where(line)}: unknown operation "${op}"`);
+    const count = positiveNumber(text, t3 + 1, eol);
+    if (count === undefined) throw new AccessIndexError(`${where(line)}: count "${text.slice(t3 + 1, eol)}" is not a positive number`);
+    let path: P;
+    try {
+      path = pathOf(text.slice(t2 + 1, t3));
+    } catch (err) {
+      throw new AccessIndexError(`${where(line)}: ${(err as Error).message}`);
+    }
+    out.push({ pid, op: op as AccessOp, path, count });
+    at = eol + 1;
+  }
+  return out;
+}
+
+const where = (line: number) => `accesses.tsv line ${line}`;
+
+/** The number text[start, end) spells in decimal without a leading zero (/^[1-9][0-9]*$/). */
+function positiveNumber(text: string, start: number, end: number): number | undefined {
+  if (end <= start || text.charCodeAt(start) === 0x30) return undefined;
+  let n = 0;
+  for (let i = start; i < end; i++) {
+    const d = text.charCodeAt(i) - 0x30;
+    if (d < 0 || d > 9) return undefined;
+    n = n * 10 + d;
+  }
+  return n;
 }
