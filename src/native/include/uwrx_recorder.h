@@ -99,6 +99,15 @@ struct uwrx_rec_header {
   uint32_t rng_open;
   uint32_t rng_reserved;
   uwrx_stream rng_main;
+
+  /* libc's entries redirected to the recorder (recorder.c, redirect.c) only where that
+   * pays: patching libc costs a short process more than the notifications it saves when
+   * the program makes few of those calls (/bin/true makes none). uwrx-init sets
+   * redirect_skip before each exec'd image starts, from what earlier images of the same
+   * program did (init/redirects.c); the recorder counts the calls its redirected entries
+   * answered. Neither changes what is recorded: a call not redirected is notified. */
+  uint32_t redirect_skip;  /* 1: leave libc alone in this image */
+  uint32_t redirect_calls; /* calls answered through redirected entries (atomic) */
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 
