@@ -107,10 +107,12 @@ const bwrap: Mode = {
   wrap: async ({ argv, cwd }) => ({ argv: [...bwrapArgs(cwd), ...argv] }),
 };
 
-/** bin/uwrx started as a program, as a user starts it (its first line picks the Node on
- * PATH and how Node starts). */
+/** uwrx started as a user starts it: the `uwrx` command (package.json "bin", which
+ * starts bin/uwrx) where the checkout has one, else bin/uwrx as a program (its first line
+ * picks the Node on PATH and how Node starts). */
 function uwrxProgram(ctx: BenchContext): string {
-  return path.join(ctx.repo, 'bin', 'uwrx');
+  const command = path.join(ctx.repo, 'src', 'native', 'out', 'uwrx');
+  return existsSync(command) ? command : path.join(ctx.repo, 'bin', 'uwrx');
 }
 
 export function uwrxCommand(ctx: BenchContext, buildDir: string, argv: string[], options: string[] = []): string[] {

@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { existsSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, fstatSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -63,6 +63,10 @@ export interface RunOptions {
   cwd?: string;
   /** Environment of the command (default process.env). */
   env?: NodeJS.ProcessEnv;
+  /** Descriptors of this process, above 2, that the command gets at the same numbers
+   * (the same open files, inheritable), as a shell's `3>file` would give them. uwrx's
+   * command-line tool passes the ones its caller left open. */
+  passFds?: number[];
   /** Clock mode (default advancing; a replay keeps the replayed attempt's). */
   time?: TimeMode;
   /** Keep address-space randomization in the command tree (default off; a replay keeps
@@ -353,6 +357,7 @@ function recordLost(err: unknown, attemptDir: string): Error {
 async function settle(options: RunOptions, features: ActiveFeature[], dryRun: boolean): Promise<RunSettings & { buildDir: string }> {
   const cwd = path.resolve(options.cwd ?? process.cwd());
   if (options.noParents && options.parents?.length) throw new UsageError('--parent cannot be used with --no-parent');
+  checkPassFds(options.passFds ?? []);
   const parents: string[] = [];
   for (const p of options.parents ?? []) parents.push((await resolveAttemptDir(p, '--parent')).attemptDir);
   const settings: RunSettings = {
@@ -373,6 +378,18 @@ async function settle(options: RunOptions, features: ActiveFeature[], dryRun: bo
   for (const f of features) await f.hooks.configure?.(settings);
   if (settings.argv.length === 0) throw new UsageError('no command to run');
   return { ...settings, buildDir: settings.buildDir ?? path.resolve(cwd, options.build ?? 'build') };
+}
+
+/** Every descriptor to pass is one above 2 that is open here. */
+function checkPassFds(fds: number[]): void {
+  for (const fd of fds) {
+    if (!Number.isSafeInteger(fd) || fd < 3) throw new UsageError(`passFds: ${fd} is not a descriptor above 2`);
+    try {
+      fstatSync(fd);
+    } catch {
+      throw new UsageError(`passFds: descriptor ${fd} is not open`);
+    }
+  }
 }
 
 /** No parent given: the latest complete attempt of the nearest earlier step that has
@@ -450,6 +467,7 @@ function sandboxPlace(settings: SettledSettings, paths: AttemptPaths, runDir: st
   return {
     argv: settings.argv, cwd: settings.cwd, env, attemptDir: paths.attemptDir, runDir, hide: [paths.buildDir, runDir],
     lingerMs: Math.round((settings.options.linger ?? DEFAULT_LINGER_S) * 1000),
+    ...(settings.options.passFds?.length ? { passFds: settings.options.passFds } : {}),
   };
 }
 

@@ -1,11 +1,13 @@
 // bin/uwrx started as a program (its first line, env -S) empties NODE_EXTRA_CA_CERTS for
 // Node's start, so that Node does not load certificates uwrx never uses, and puts the
 // variable back as it was: the command's environment is the same, variable for variable
-// and in the same order, as when Node runs bin/uwrx directly.
+// and in the same order, as when Node runs bin/uwrx directly. The same holds for the
+// `uwrx` command (package.json "bin"), which starts bin/uwrx with a variable of its own
+// (the caller's descriptors) that bin/uwrx takes out again.
 import test from 'ava';
 import { spawn } from 'node:child_process';
 import path from 'node:path';
-import { scratchDir, uwrxBin } from './helpers/uwrx.js';
+import { scratchDir, uwrxBin, uwrxCommand } from './helpers/uwrx.js';
 
 interface Result {
   status: number | null;
@@ -25,15 +27,17 @@ function start(file: string, args: string[], env: NodeJS.ProcessEnv): Promise<Re
   });
 }
 
-/** The command's environment under `uwrx run`, started as a program (`direct`) or by
- * `node bin/uwrx`, from an environment of A, the variable (when given) and B. */
-async function commandEnv(extraCaCerts: string | undefined, direct: boolean): Promise<Result & { names: string[] }> {
+/** The command's environment under `uwrx run`, started as the `uwrx` command, as the
+ * script bin/uwrx (`direct`) or by `node bin/uwrx`, from an environment of A, the
+ * variable (when given) and B. */
+async function commandEnv(extraCaCerts: string | undefined, how: 'command' | 'direct' | 'node'): Promise<Result & { names: string[] }> {
   // `node` on PATH is the Node that runs the tests
   const env: NodeJS.ProcessEnv = { PATH: `${path.dirname(process.execPath)}:/usr/bin:/bin`, A: '1' };
   if (extraCaCerts !== undefined) env.NODE_EXTRA_CA_CERTS = extraCaCerts;
   env.B = '2';
   const args = ['run', '--quiet', '--', 'env', '-0'];
-  const r = direct ? await start(uwrxBin, args, env) : await start(process.execPath, [uwrxBin, ...args], env);
+  const r =
+    how === 'command' ? await start(uwrxCommand, args, env) : how === 'direct' ? await start(uwrxBin, args, env) : await start(process.execPath, [uwrxBin, ...args], env);
   const names = r.stdout.split('\0').filter(Boolean).map((e) => e.slice(0, e.indexOf('=')));
   return { ...r, names };
 }
@@ -46,12 +50,15 @@ const cases: Array<[string, string | undefined]> = [
 
 for (const [what, value] of cases) {
   test(`NODE_EXTRA_CA_CERTS ${what}: the command sees the same environment`, async (t) => {
-    const direct = await commandEnv(value, true);
-    const byNode = await commandEnv(value, false);
+    const direct = await commandEnv(value, 'direct');
+    const byNode = await commandEnv(value, 'node');
+    const command = await commandEnv(value, 'command');
     t.is(direct.status, 0, direct.stderr);
     t.is(byNode.status, 0, byNode.stderr);
+    t.is(command.status, 0, command.stderr);
     t.deepEqual(direct.names, byNode.names);
     t.is(direct.stdout, byNode.stdout);
+    t.is(command.stdout, byNode.stdout);
     t.false(direct.names.includes('UWRX_NODE_EXTRA_CA_CERTS'));
     const a = direct.names.indexOf('A');
     const b = direct.names.indexOf('B');
@@ -65,9 +72,11 @@ for (const [what, value] of cases) {
 test('started as a program, Node does not load the certificates NODE_EXTRA_CA_CERTS names', async (t) => {
   const missing = '/nonexistent/uwrx-test-ca.pem';
   // Node warns at start-up when it cannot load the file: the sign that it tried
-  const byNode = await commandEnv(missing, false);
+  const byNode = await commandEnv(missing, 'node');
   t.regex(byNode.stderr, /Ignoring extra certs/);
-  const direct = await commandEnv(missing, true);
-  t.is(direct.status, 0, direct.stderr);
-  t.notRegex(direct.stderr, /extra certs/);
+  for (const how of ['direct', 'command'] as const) {
+    const r = await commandEnv(missing, how);
+    t.is(r.status, 0, r.stderr);
+    t.notRegex(r.stderr, /extra certs/, how);
+  }
 });

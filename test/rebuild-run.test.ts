@@ -221,3 +221,24 @@ test('--skippable and --not-skippable take program names, are recorded, and a ba
   const names = entries(path.join(dir, 'build', '0', '0')).map(exeName).sort();
   t.deepEqual(names, ['cc1', 'true', 'x86_64-linux-gnu-as']);
 });
+
+test('a listed program that reads /dev/urandom, /dev/zero or a fifo does not stop the run from ending', async (t) => {
+  if (toolsMissing(t)) return;
+  const dir = scratchDir('uwrx-rebuild-devices-');
+  // gcc -flto reads /dev/urandom for its seed; reading such an input to hash it would never end
+  const script = 'head -c 64 /dev/urandom >/dev/null && head -c 64 /dev/zero >/dev/null && mkfifo f && (echo hi >f &) && head -c 3 f >/dev/null';
+  const r = await uwrx(['run', '--skippable', 'head', '--', 'sh', '-c', script], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  const heads = entries(path.join(dir, 'build', '0', '0')).filter((e) => exeName(e) === 'head');
+  t.is(heads.length, 3);
+  const [urandom, zero, fifo] = heads.sort((a, b) => a.pid - b.pid);
+  t.is(urandom!.unsafe, undefined);
+  t.deepEqual(urandom!.inputs.filter(([, p]) => p === '/dev/urandom').map(([op, , v]) => `${op} ${v}`), [`read char-device ${statSync('/dev/urandom').rdev}`]);
+  t.deepEqual(zero!.inputs.filter(([, p]) => p === '/dev/zero').map(([op, , v]) => `${op} ${v}`), [`read char-device ${statSync('/dev/zero').rdev}`]);
+  t.regex(fifo!.unsafe ?? '', /\/f\b/);
+  // unchanged devices: the replay skips both
+  const replay = await uwrx(['run', '--replay', path.join(dir, 'build', '0', '0')], { cwd: dir });
+  t.is(replay.status, 0, replay.stderr);
+  const replayed = entries(path.join(dir, 'build', '0', '1')).filter((e) => exeName(e) === 'head').sort((a, b) => a.pid - b.pid);
+  t.deepEqual(replayed.map((e) => e.decision), ['skipped', 'skipped', 'ran']);
+});

@@ -17,7 +17,15 @@ export const EXIT_USAGE = 2;
 /** Exit status for a failure inside uwrx itself (a bug). */
 export const EXIT_INTERNAL = 70;
 
-export async function main(args: string[]): Promise<number> {
+/** What bin/uwrx learnt about its caller before the command line is looked at. */
+export interface Caller {
+  /** The descriptors above 2 the caller left open for uwrx's child (the `uwrx` command,
+   * src/native/launch/main.c, lists them before Node starts); a run passes them to its
+   * command. Empty when unknown (Node started directly, `node bin/uwrx`). */
+  inheritedFds?: number[];
+}
+
+export async function main(args: string[], caller: Caller = {}): Promise<number> {
   const command = parseArgs(args);
   switch (command.command) {
     case 'help': {
@@ -31,7 +39,7 @@ export async function main(args: string[]): Promise<number> {
       return 0;
     }
     case 'run':
-      return runCommand(command);
+      return runCommand(command, caller.inheritedFds ?? []);
     case 'test':
       return testCommand(command.names, command.list, command.keep);
     case 'inspect':
@@ -78,9 +86,10 @@ export async function main(args: string[]): Promise<number> {
   }
 }
 
-async function runCommand(args: RunArgs): Promise<number> {
+async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number> {
   const options = {
     argv: args.argv,
+    ...(inheritedFds.length ? { passFds: inheritedFds } : {}),
     build: args.build,
     step: args.step,
     parents: args.parents,
@@ -139,14 +148,14 @@ async function runCommand(args: RunArgs): Promise<number> {
   }
 }
 
-export async function cli(args: string[]): Promise<void> {
+export async function cli(args: string[], caller: Caller = {}): Promise<void> {
   // `uwrx ... | head`: the reader went away; stop quietly as other Unix tools do.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
   });
   let status: number;
   try {
-    status = await main(args);
+    status = await main(args, caller);
   } catch (err) {
     if (isUserError(err)) {
       const message = err.message.startsWith('uwrx') ? err.message : `uwrx: ${err.message}`;

@@ -34,12 +34,18 @@ export class HashCache {
   /** Identities this run added. */
   added = 0;
 
-  /** SHA-256 (hex) of the file `file` (followed if a link), "dir" for a directory;
-   * null when it does not exist. `st`: its stat when the caller has it. */
+  /** SHA-256 (hex) of the file `file` (followed if a link), "dir" for a directory,
+   * "char-device N" (or block-) for a device (N: its device number); null when it does not exist or
+   * is a fifo or socket. `st`: its stat when the caller has it. */
   contentOf(file: string | Buffer, st?: BigIntStats | null): string | null {
     const s = st === undefined ? statOrNull(file) : st;
     if (!s) return null;
     if (s.isDirectory()) return 'dir';
+    // a device or a fifo is never read: /dev/urandom (which gcc -flto reads for its seed)
+    // and /dev/zero never end, and a fifo's data is gone once read. A device stands for
+    // itself; what came through a fifo or socket is in no record
+    if (s.isCharacterDevice() || s.isBlockDevice()) return `${s.isCharacterDevice() ? 'char' : 'block'}-device ${s.rdev}`;
+    if (!s.isFile()) return null;
     const key = `${s.dev}:${s.ino}:${s.size}:${s.mtimeNs}:${s.ctimeNs}`;
     const known = this.hashes.get(key);
     if (known !== undefined) return known;

@@ -47,6 +47,8 @@ export interface SandboxOptions {
    * running before terminating them (SIGTERM, then SIGKILL after the grace period).
    * Absent: wait for every process. */
   lingerMs?: number;
+  /** Descriptors of this process (above 2) the command gets at the same numbers. */
+  passFds?: number[];
   /** Deterministic randomness and time, the ld.so shim (docs/reproducibility.md). */
   repro?: ReproInput;
   /** Where uwrx-init writes the processes' trace buffers; absent: no trace. */

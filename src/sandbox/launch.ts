@@ -2,7 +2,7 @@
 // uwrx-init's messages go to the listeners and request handlers the run registered
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
-import { spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, promises as fs, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
 import net from 'node:net';
 import os from 'node:os';
@@ -67,9 +67,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const [ours, theirs] = native().socketPair();
     // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
     const [netOurs, netTheirs] = options.network ? native().seqpacketPair() : [-1, -1];
+    const { stdio, controlFd } = initStdio(options.passFds ?? [], theirs, netTheirs);
     try {
-      child = spawn(helperPath('uwrx-init'), [], {
-        stdio: ['inherit', 'inherit', 'inherit', theirs, ...(netTheirs >= 0 ? [netTheirs] : [])],
+      child = spawn(helperPath('uwrx-init'), controlFd === DEFAULT_CONTROL_FD ? [] : ['--control-fd', String(controlFd)], {
+        stdio,
         cwd: '/',
         env: {},
       });
@@ -185,6 +186,23 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       sendTerminate(graceMs);
     },
   };
+}
+
+/** uwrx-init's control socket when no descriptor is passed (UWRX_INIT_FD). */
+const DEFAULT_CONTROL_FD = 3;
+
+/** uwrx-init's descriptors: the caller's 0-2, the descriptors passed to the command at
+ * their own numbers (uwrx-init keeps them open, inheritable, for the command), then its
+ * control socket and, with the network, the socket network sockets come over (the next
+ * number), above every passed one so that none of uwrx's own takes a command's number. */
+function initStdio(passFds: number[], control: number, net: number): { stdio: StdioOptions; controlFd: number } {
+  const passed = new Set(passFds);
+  const controlFd = Math.max(DEFAULT_CONTROL_FD, ...passed) + (passed.size ? 1 : 0);
+  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
+  for (let fd = 3; fd < controlFd; fd++) stdio.push(passed.has(fd) ? fd : 'ignore');
+  stdio.push(control);
+  if (net >= 0) stdio.push(net);
+  return { stdio, controlFd };
 }
 
 /** The Node end of uwrx-init's deferral test feature (UWRX_TEST_DEFERRAL=1, for uwrx's

@@ -1,5 +1,5 @@
 // Runs the real `bin/uwrx` as a user would, in a scratch directory.
-import { mkdtempSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -8,6 +8,9 @@ import { runUwrx } from '../../src/scenarios/index.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const uwrxBin = path.join(repoRoot, 'bin', 'uwrx');
+/** The `uwrx` command as npm installs it (package.json "bin"): the program that notes the
+ * caller's descriptors and starts bin/uwrx (src/native/launch/main.c). */
+export const uwrxCommand = path.join(repoRoot, (JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { bin: { uwrx: string } }).bin.uwrx);
 
 export type { CommandResult as UwrxResult } from '../../src/scenarios/index.js';
 

@@ -7,10 +7,12 @@
 #ifndef UWRX_INIT_PROTO_H
 #define UWRX_INIT_PROTO_H
 
-/* The socket Node hands to uwrx-init (stdio slot 3). */
+/* The socket Node hands to uwrx-init (stdio slot 3; slot N with `--control-fd N`, when
+ * the descriptors passed to the command take the slots from 3). */
 #define UWRX_INIT_FD 3
-/* The SOCK_SEQPACKET socket uwrx-init hands network sockets over (stdio slot 4, only
- * when the network actors run): each message is a u32 id with one fd (SCM_RIGHTS). */
+/* The SOCK_SEQPACKET socket uwrx-init hands network sockets over (the slot after the
+ * control socket's, only when the network actors run): each message is a u32 id with one
+ * fd (SCM_RIGHTS). */
 #define UWRX_INIT_NET_FD 4
 /* Largest frame either side sends or accepts. */
 #define UWRX_INIT_MAX_FRAME (64u * 1024 * 1024)

@@ -171,8 +171,9 @@ int trace_exec_recorder(struct notif_ctx *ctx, uint64_t state);
 
 /* ---- network (net.c): sockets for the DNS and proxy actors ---- */
 
-/* The first process, before the clone: takes UWRX_INIT_NET_FD when Node passed it. */
-void net_init(void);
+/* The first process, before the clone: takes the network socket at `fd` when Node passed
+ * it (UWRX_INIT_NET_FD, or the fd after the control socket's). */
+void net_init(int fd);
 /* The first process, after the clone: only pid 1 hands sockets over. */
 void net_close_in_parent(void);
 /* Plan steps netsocket (a bound udp/tcp socket handed to Node), netaddr and netroute

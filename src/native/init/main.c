@@ -1,4 +1,7 @@
-/* uwrx-init: started by Node with the control socket on fd 3.
+/* uwrx-init: started by Node with the control socket on fd 3, or on fd N with
+ * `--control-fd N` when Node passes descriptors to the command: those lie below N, at
+ * their own numbers, and stay open and inheritable for the command (every descriptor
+ * uwrx-init opens is close-on-exec, or closed before the command's exec).
  *
  * The first process reads the plan and clones pid 1 of new user, mount, pid, net, uts
  * and ipc namespaces, writing its uid/gid maps from outside; it then only forwards
@@ -9,6 +12,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdio.h>
@@ -574,14 +578,32 @@ static int probe_listener(void) {
   return WIFEXITED(status) ? WEXITSTATUS(status) : 4;
 }
 
+/* The control socket's fd: UWRX_INIT_FD, or N of `--control-fd N` (N > UWRX_INIT_FD);
+ * -1 for any other command line. */
+static int control_fd(int argc, char **argv) {
+  if (argc == 1) return UWRX_INIT_FD;
+  if (argc != 3 || strcmp(argv[1], "--control-fd")) return -1;
+  char *end;
+  errno = 0;
+  long fd = strtol(argv[2], &end, 10);
+  if (errno || *end || end == argv[2] || fd <= UWRX_INIT_FD || fd >= INT_MAX) return -1;
+  return (int)fd;
+}
+
 int main(int argc, char **argv) {
   if (argc == 2 && !strcmp(argv[1], "--probe-listener")) return probe_listener();
-  if (fcntl(UWRX_INIT_FD, F_SETFD, FD_CLOEXEC) != 0) {
-    fprintf(stderr, "uwrx-init: expects the control socket on fd %d (it is started by uwrx)\n", UWRX_INIT_FD);
+  int control = control_fd(argc, argv);
+  if (control < 0) {
+    fprintf(stderr, "uwrx-init: usage: uwrx-init [--control-fd N] (it is started by uwrx)\n");
     return 2;
   }
-  g.sock = UWRX_INIT_FD;
-  net_init();
+  if (fcntl(control, F_SETFD, FD_CLOEXEC) != 0) {
+    fprintf(stderr, "uwrx-init: expects the control socket on fd %d (it is started by uwrx)\n", control);
+    return 2;
+  }
+  g.sock = control;
+  /* the network socket, when Node passed one, is the next */
+  net_init(control + 1);
   pid_t node = getppid();
   prctl(PR_SET_PDEATHSIG, SIGKILL);
   if (getppid() != node) return 1;

@@ -2,7 +2,7 @@
  *
  * Node cannot enter the sandbox's network namespace (setns needs CAP_SYS_ADMIN in its
  * own user namespace), so pid 1 makes the sockets here and hands them over: each fd goes
- * on the dedicated SOCK_SEQPACKET socket (fd UWRX_INIT_NET_FD) with its id, then a
+ * on the dedicated SOCK_SEQPACKET socket (net_init) with its id, then a
  * MSG_NET_FD channel message says what it is. A connect to an allocated loopback address
  * (127.x.y.z outside 127.0.0.0/24 and 127.255.255.0/24) gets a listener on that address
  * and port before it continues: the kernel queues the connection in the listen backlog
@@ -39,14 +39,14 @@ struct listener {
 };
 
 static struct {
-  int sock;               /* UWRX_INIT_NET_FD, -1 without network */
+  int sock;               /* the network socket (net_init), -1 without network */
   pthread_mutex_t lock;   /* listeners; keeps each fd and its message in order */
   struct listener *listeners;
   uint32_t next_id;
 } net = { .sock = -1, .lock = PTHREAD_MUTEX_INITIALIZER };
 
-void net_init(void) {
-  if (fcntl(UWRX_INIT_NET_FD, F_SETFD, FD_CLOEXEC) == 0) net.sock = UWRX_INIT_NET_FD;
+void net_init(int fd) {
+  if (fcntl(fd, F_SETFD, FD_CLOEXEC) == 0) net.sock = fd;
 }
 
 void net_close_in_parent(void) {
