@@ -502,7 +502,8 @@ void features_spawn(struct proc *p, struct proc *parent);
 
 /* Where the recorder redirects libc's entries (redirects.c; g.lock held): an exec of
  * `path` succeeded in `p`; `p` was forked from `parent`; a new image's recorder header
- * is about to be handed out (sets its redirect_skip); the image ended (exec, exit). */
+ * is about to be handed out (sets its redirect_skip); the image ended (exec, exit_group,
+ * exit). */
 void redirects_exec(struct proc *p, const char *path);
 void redirects_spawned(struct proc *p, const struct proc *parent);
 void redirects_image_started(struct proc *p, struct uwrx_rec_header *h);

@@ -582,7 +582,7 @@ static bool try_report(struct proc *p, bool final) {
     p->exec = NULL;
   }
   send_exit(p, known, status);
-  redirects_image_ended(p); /* before the features let go of its recorder header */
+  redirects_image_ended(p); /* (no exit_group seen) before the features let go of its header */
   features_exit(p, known, status);
   notify_drop_process(p);
   p->reported = true;
@@ -763,6 +763,9 @@ static enum verdict on_exit_group(struct notif_ctx *ctx) {
   ctx->proc->exit_group_code = (int)(a.extra & 0xff);
   ctx->proc->exit_group_time = ctx->time;
   if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid, false);
+  /* the image's calls are all made (atexit's flushes too): learnt before its parent's
+   * wait returns, so before the parent's next exec of the same program */
+  redirects_image_ended(ctx->proc);
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
 }
