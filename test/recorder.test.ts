@@ -242,6 +242,47 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
   t.true(slow.notified - fast.notified >= 2 * loops, `notified: ${JSON.stringify({ fast, slow })}`);
 });
 
+// Redirecting libc's entries costs a short process more than it saves when the program
+// makes none of those calls, so uwrx-init leaves libc alone in the later images of a
+// program whose redirected images made fewer than two (init/redirects.c). Such an image's
+// internal calls are notified, and recorded the same.
+test.serial('fast path: libc is left alone in later images of a program whose first image made no redirected calls; the record is the same', async (t) => {
+  const dir = workDir();
+  const probe = buildDriver('libc_fstat_probe', ['test/native/libc_fstat_probe.c']);
+  const loops = 50;
+  const files = ['/usr/bin/env'];
+  const loud = `${probe} ${loops} ${files.join(' ')}`;
+  const quiet = `${probe} 0 ${files.join(' ')} >/dev/null`;
+  // without arguments the probe prints its usage to stderr, one write: below what pays
+  const idle = `${probe} 2>/dev/null`;
+  const run = async (script: string) => {
+    const r = await uwrx(['run', '--build', path.join(dir, 'build'), '--fast-path', '--', 'sh', '-c', script], { cwd: dir });
+    const attempt = path.resolve(dir, /record in (\S+)/.exec(r.stderr)?.[1] ?? 'none');
+    const out = await uwrx(['inspect', 'files', attempt, '--reads', '--format', 'json'], { cwd: dir });
+    const rows = JSON.parse(out.stdout) as AccessRow[];
+    // the last process of the probe, its reads below /usr/bin, with their counts
+    const pids = rows.filter((r) => r.op === 'exec' && r.path === probe).map((r) => r.pid);
+    const last = pids[pids.length - 1];
+    const own = rows.filter((r) => r.pid === last && r.path.startsWith('/usr/bin')).map((r) => `${r.op} ${r.path} ${r.count}`).sort();
+    return { calls: fileCalls(dir, r.stderr), stdout: r.stdout, own };
+  };
+  const leftAlone = await run(`${idle}; ${loud}`);
+  const leftAloneBase = await run(`${idle}; ${quiet}`);
+  const redirected = await run(`${loud}; ${loud}`);
+  const redirectedBase = await run(`${loud}; ${quiet}`);
+  // "<file> same [...] [...]": libc's fstat showed what the system call shows (device
+  // numbers differ between runs)
+  const verdicts = (out: string) => out.trim().split('\n').map((l) => l.split(' ').slice(0, 2).join(' '));
+  t.deepEqual(verdicts(leftAlone.stdout), ['/usr/bin/env same']);
+  t.deepEqual(verdicts(redirected.stdout), ['/usr/bin/env same', '/usr/bin/env same']);
+  t.deepEqual(leftAlone.own, redirected.own);
+  // per loop: opendir's fstat of /usr/bin and stdio's fstat of /usr/bin/env, notified
+  // when libc is left alone, answered in process when it is redirected
+  const notified = leftAlone.calls.notified - leftAloneBase.calls.notified;
+  const notifiedRedirected = redirected.calls.notified - redirectedBase.calls.notified;
+  t.true(notified - notifiedRedirected >= 2 * loops, JSON.stringify({ leftAlone, leftAloneBase, redirected, redirectedBase }));
+});
+
 // Paths relative to a directory descriptor are recorded with the directory's path as it is
 // at the call, on both paths: a descriptor number reused for another directory, and a
 // directory renamed while open, give their new paths.

@@ -1,7 +1,7 @@
 // The collector's reading rules: a live buffer only up to its window, holes behind what
 // was read, an ended buffer to its end and then deleted.
 import test from 'ava';
-import { closeSync, existsSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
 import { traceAddon } from '../src/native.js';
@@ -120,4 +120,42 @@ test("a recorder buffer (<pid>.r) is final once its process's own buffer is rena
   t.false(existsSync(recFile), 'the recorder buffer is deleted');
   t.is(collector.stats.recorder.files, 1);
   t.deepEqual(collector.stats.errors, []);
+});
+
+// takeFile reads a finished buffer whole and removes it: a process buffer to its size, a
+// recorder buffer to the end its header names (the rest of the sparse file is never
+// read), whether the bytes fit the first read or not; null (the file left) above maxBytes.
+test('takeFile: process and recorder buffers, short and longer than its first read, and the maxBytes limit', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const write = (name: string, bytes: Buffer, size?: number) => {
+    const file = path.join(dirs.traces, name);
+    const fd = openSync(file, 'w');
+    writeSync(fd, bytes);
+    if (size !== undefined) ftruncateSync(fd, size);
+    closeSync(fd);
+    return file;
+  };
+  const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) & 0xff));
+  for (const n of [0, 100, 16384, 16385, 100_000]) {
+    const bytes = pattern(n);
+    const file = write(`own-${n}`, bytes);
+    t.deepEqual(addon.takeFile(file, 1 << 20, false), bytes, `process buffer of ${n} bytes`);
+    t.false(existsSync(file));
+  }
+  for (const records of [0, 500, 12288, 12289, 60_000]) {
+    const header = Buffer.alloc(4096);
+    header.writeBigUInt64LE(0x3163657278727775n, 0);
+    header.writeBigUInt64LE(BigInt(4096 + records), 16);
+    header.writeBigUInt64LE(64n << 20n, 24);
+    const bytes = Buffer.concat([header, pattern(records)]);
+    // sparse to 64 MiB as uwrx-init makes them, with bytes after the records' end
+    const file = write(`${records}.r`, Buffer.concat([bytes, Buffer.alloc(100, 0xee)]), 64 << 20);
+    t.deepEqual(addon.takeFile(file, 1 << 20, true), bytes, `recorder buffer with ${records} bytes of records`);
+    t.false(existsSync(file));
+  }
+  const big = write('big', pattern(50_000));
+  t.is(addon.takeFile(big, 40_000, false), null);
+  t.true(existsSync(big), 'left for the usual reads');
+  t.is(addon.takeFile(path.join(dirs.traces, 'gone'), 1 << 20, false), undefined);
 });

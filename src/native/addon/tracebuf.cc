@@ -31,6 +31,14 @@ static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
 // buffer (uwrx_recorder.h: sparse, its header says where the records end) to the end
 // of its records. Returns the bytes; null, leaving the file, when they are more than
 // maxBytes; undefined when the file is gone.
+//
+// A short process's buffers hold a few hundred bytes: the first read takes FIRST_READ
+// bytes from the start (a recorder buffer's header page and its first records), which
+// is all of them unless the file or the header says there is more; only then fstat and
+// a second read. Three system calls per buffer fewer than a header read, an fstat and a
+// read of each.
+static constexpr size_t FIRST_READ = 16384;
+
 static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -41,35 +49,46 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
     if (errno == ENOENT) return env.Undefined();
     return ThrowErrno(env, "open", errno);
   }
-  struct stat st;
-  if (fstat(fd, &st) != 0) {
+  auto fail = [&](const char *what) {
     int err = errno;
     close(fd);
-    return ThrowErrno(env, "fstat", err);
+    return ThrowErrno(env, what, err);
+  };
+  unsigned char first[FIRST_READ];
+  ssize_t n;
+  do n = pread(fd, first, sizeof first, 0);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return fail("read");
+  size_t have = (size_t)n;
+  // where the bytes end: a short read is the file's end; a recorder buffer's header
+  // (struct uwrx_rec_header: the write position and the file size, u64 at 16 and 24)
+  // says where its records end
+  bool known = have < sizeof first;
+  uint64_t end = have;
+  if (recorder && have >= 32) {
+    uint64_t header[4];
+    memcpy(header, first, sizeof header);
+    uint64_t limit = header[2] < header[3] ? header[2] : header[3];
+    if (limit <= have) known = true, end = limit;
+    else if (known) end = have;  // the file ends before the header says: what is there
+    else end = limit;
   }
-  uint64_t end = (uint64_t)st.st_size;
-  if (recorder) {
-    // struct uwrx_rec_header: the write position and the file size, u64 at 16 and 24
-    uint64_t header[4] = {0, 0, 0, 0};
-    if (pread(fd, header, sizeof header, 0) == (ssize_t)sizeof header) {
-      uint64_t limit = header[2] < header[3] ? header[2] : header[3];
-      if (limit < end) end = limit;
-    }
+  if (!known && !recorder) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return fail("fstat");
+    end = (uint64_t)st.st_size;
   }
   if ((double)end > maxBytes) {
     close(fd);
     return env.Null();
   }
   Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, (size_t)end);
-  size_t got = 0;
+  size_t got = have < end ? have : (size_t)end;
+  memcpy(buf.Data(), first, got);
   while (got < end) {
-    ssize_t n = pread(fd, buf.Data() + got, (size_t)end - got, (off_t)got);
+    n = pread(fd, buf.Data() + got, (size_t)end - got, (off_t)got);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) {
-      int err = errno;
-      close(fd);
-      return ThrowErrno(env, "read", err);
-    }
+    if (n < 0) return fail("read");
     if (n == 0) break;
     got += (size_t)n;
   }

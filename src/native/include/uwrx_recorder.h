@@ -99,8 +99,24 @@ struct uwrx_rec_header {
   uint32_t rng_open;
   uint32_t rng_reserved;
   uwrx_stream rng_main;
+
+  /* libc's entries redirected to the recorder (recorder.c, redirect.c) only where that
+   * pays: patching libc costs a short process more than the notifications it saves when
+   * the program makes few of those calls (/bin/true makes none). uwrx-init sets
+   * redirect_skip before each exec'd image starts, from what earlier images of the same
+   * program did (init/redirects.c); the recorder counts the calls its redirected entries
+   * answered. Neither changes what is recorded: a call not redirected is notified. */
+  uint32_t redirect_skip;  /* 1: leave libc alone in this image */
+  uint32_t redirect_calls; /* calls answered through redirected entries (atomic) */
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
+
+/* Where the recorder buffer is mapped when that range is free: right after the gate and
+ * state pages (UWRX_LDSO_STATE_ADDR), in the page tables those already need, and not
+ * just below ld.so, where the kernel would put it first and push the program's
+ * libraries 64 MiB away from ld.so into page tables of their own (four more page-table
+ * pages in every process). */
+#define UWRX_REC_MAP_ADDR (UWRX_GATE_ADDR + 2 * 4096)
 
 /* Maps the recorder buffer open as `fd` (closing the descriptor), with the system calls
  * of the caller (`sys`: the shim has no libc); NULL when it cannot be mapped or is not
@@ -108,7 +124,11 @@ _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the head
  * of page cache pages for every page written, measured at ~4 ms per process. */
 static inline struct uwrx_rec_header *uwrx_rec_map(long fd, long (*sys)(long, long, long, long, long, long, long)) {
   enum { mmap_ = 9, close_ = 3, munmap_ = 11, madvise_ = 28 }; /* x86_64 numbers */
-  long p = sys(mmap_, 0, (long)UWRX_REC_FILE_SIZE, 3 /* PROT_READ | PROT_WRITE */, 1 /* MAP_SHARED */, fd, 0);
+  enum { shared_ = 1, fixed_noreplace_ = 0x100000 };
+  long p = sys(mmap_, (long)UWRX_REC_MAP_ADDR, (long)UWRX_REC_FILE_SIZE, 3 /* PROT_READ | PROT_WRITE */,
+               shared_ | fixed_noreplace_, fd, 0);
+  /* taken (a forked child's parent buffer, a program's own mapping): anywhere */
+  if ((unsigned long)p >= -4096UL) p = sys(mmap_, 0, (long)UWRX_REC_FILE_SIZE, 3, shared_, fd, 0);
   sys(close_, fd, 0, 0, 0, 0, 0);
   if ((unsigned long)p >= -4096UL || p == 0) return 0;
   sys(madvise_, p, (long)UWRX_REC_FILE_SIZE, 1 /* MADV_RANDOM */, 0, 0, 0);

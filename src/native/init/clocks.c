@@ -140,6 +140,7 @@ void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_ima
       repro_rng_lease(p, h);
     }
   }
+  if (fresh_image && p->repro.lease_hdr) redirects_image_started(p, p->repro.lease_hdr);
   if (c->time.mode == UWRX_TIME_REAL) {
     /* real time: no clock read is answered in process (clock_open stays 0) */
     pthread_mutex_unlock(&g.lock);

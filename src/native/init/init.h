@@ -354,6 +354,10 @@ struct proc {
   bool recorder;                /* <logical>.r exists (final once the buffer is renamed) */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
   unsigned mapped_tids;         /* procs.c: entries of the tid map naming this process */
+  /* redirects.c: the program of the current image (0: not known) and whether the
+   * recorder was told to leave libc alone in it */
+  uint64_t image_key;
+  bool image_left_alone;
 };
 
 void procs_init(void);
@@ -494,6 +498,15 @@ void features_configure(const struct plan *plan);
 /* Offers a notification to the subscribers of its call. */
 enum verdict features_dispatch(struct notif_ctx *ctx);
 void features_spawn(struct proc *p, struct proc *parent);
+
+/* Where the recorder redirects libc's entries (redirects.c; g.lock held): an exec of
+ * `path` succeeded in `p`; `p` was forked from `parent`; a new image's recorder header
+ * is about to be handed out (sets its redirect_skip); the image ended (exec, exit_group,
+ * exit). */
+void redirects_exec(struct proc *p, const char *path);
+void redirects_spawned(struct proc *p, const struct proc *parent);
+void redirects_image_started(struct proc *p, struct uwrx_rec_header *h);
+void redirects_image_ended(struct proc *p);
 void features_exec(const struct proc *p, const struct pending_exec *e);
 void features_exit(struct proc *p, bool known, int status);
 void features_call(struct notif_ctx *ctx);

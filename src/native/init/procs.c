@@ -360,6 +360,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
   map_add(tgid, p);
   if (tid != tgid) map_add(tid, p);
   send_spawn(p);
+  redirects_spawned(p, parent);
   features_spawn(p, parent);
   return p;
 }
@@ -520,6 +521,7 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
               now.env_end != e->before.env_end;
   }
   if (changed) {
+    redirects_exec(p, e->path);
     free(p->exec_arg0);
     p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
@@ -580,6 +582,7 @@ static bool try_report(struct proc *p, bool final) {
     p->exec = NULL;
   }
   send_exit(p, known, status);
+  redirects_image_ended(p); /* (no exit_group seen) before the features let go of its header */
   features_exit(p, known, status);
   notify_drop_process(p);
   p->reported = true;
@@ -760,6 +763,9 @@ static enum verdict on_exit_group(struct notif_ctx *ctx) {
   ctx->proc->exit_group_code = (int)(a.extra & 0xff);
   ctx->proc->exit_group_time = ctx->time;
   if (ctx->proc->exec) procs_check_exec(ctx->proc, ctx->req->pid, false);
+  /* the image's calls are all made (atexit's flushes too): learnt before its parent's
+   * wait returns, so before the parent's next exec of the same program */
+  redirects_image_ended(ctx->proc);
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
 }

@@ -202,29 +202,39 @@ static int output_fd(int fd) { return fd == 1 || fd == 2; }
 static ssize_t out_write(int fd, const void *buf, size_t n) {
   if (!__libc_single_threaded) return threaded_write(fd, buf, n);
   struct iovec v = { (void *)buf, n };
-  if (output_fd(fd) && record_output(fd, &v, 1, 0)) return set_errno(gate6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
+  if (output_fd(fd) && record_output(fd, &v, 1, 0)) {
+    rec_redirected();
+    return set_errno(gate6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
+  }
   return set_errno(slow6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
 }
 
 static ssize_t out_writev(int fd, const struct iovec *iov, int cnt) {
   if (!__libc_single_threaded) return threaded_writev(fd, iov, cnt);
-  if (output_fd(fd) && record_output(fd, iov, cnt, 1)) return set_errno(gate6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
+  if (output_fd(fd) && record_output(fd, iov, cnt, 1)) {
+    rec_redirected();
+    return set_errno(gate6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
+  }
   return set_errno(slow6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
 }
 
 static ssize_t out_pwrite64(int fd, const void *buf, size_t n, off_t at) {
   if (!__libc_single_threaded) return threaded_pwrite64(fd, buf, n, at);
   struct iovec v = { (void *)buf, n };
-  if (output_fd(fd) && record_output(fd, &v, 1, 0))
+  if (output_fd(fd) && record_output(fd, &v, 1, 0)) {
+    rec_redirected();
     return set_errno(gate6(SYS_pwrite64, fd, (long)buf, (long)n, (long)at, 0, 0));
+  }
   return set_errno(slow6(SYS_pwrite64, fd, (long)buf, (long)n, (long)at, 0, 0));
 }
 
 /* the kernel's pwritev takes the offset as two halves; on x86_64 the low one holds it all */
 static ssize_t out_pwritev(int fd, const struct iovec *iov, int cnt, off_t at) {
   if (!__libc_single_threaded) return threaded_pwritev(fd, iov, cnt, at);
-  if (output_fd(fd) && record_output(fd, iov, cnt, 1))
+  if (output_fd(fd) && record_output(fd, iov, cnt, 1)) {
+    rec_redirected();
     return set_errno(gate6(SYS_pwritev, fd, (long)iov, cnt, (long)at, 0, 0));
+  }
   return set_errno(slow6(SYS_pwritev, fd, (long)iov, cnt, (long)at, 0, 0));
 }
 

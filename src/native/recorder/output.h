@@ -15,6 +15,8 @@ struct uwrx_rec_header;
  * process that owns it (its kernel pid). */
 struct uwrx_rec_header *rec_answering(void);
 pid_t rec_owner(void);
+/* A call answered through a redirected entry of libc, counted for uwrx-init. */
+void rec_redirected(void);
 
 /* Appends the redirects of libc's write, writev, pwrite64 and pwritev to list[n..cap)
  * (the ones whose code is known here); returns the new count. Called once, before they

@@ -237,6 +237,13 @@ static int fast(void) {
 struct uwrx_rec_header *rec_answering(void) { return fast() ? R.hdr : NULL; }
 pid_t rec_owner(void) { return R.owner; }
 
+/* A call answered through one of libc's redirected entries: counted in the header, where
+ * uwrx-init reads whether redirecting paid for this program (uwrx_recorder.h). */
+void rec_redirected(void) {
+  struct uwrx_rec_header *h = R.hdr;
+  if (h) __atomic_add_fetch(&h->redirect_calls, 1, __ATOMIC_RELAXED);
+}
+
 static void count(int answered) {
   if (R.hdr) __atomic_add_fetch(answered ? &R.hdr->fast : &R.hdr->slow, 1, __ATOMIC_RELAXED);
 }
@@ -745,20 +752,40 @@ slow:
  *    process (output.c).
  * Anything else is left alone and its calls are notified. */
 static int libc_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
+  rec_redirected();
   return do_fstatat(dirfd, path, st, flags);
 }
 
 /* libc's getrandom, behind malloc's first use (its tcache key) and arc4random: the
  * recorder's, reached directly */
-EXPORT ssize_t getrandom(void *buf, size_t len, unsigned int flags);
-static ssize_t libc_getrandom(void *buf, size_t len, unsigned int flags) __attribute__((alias("getrandom"), copy(getrandom)));
+static ssize_t do_getrandom(void *buf, size_t len, unsigned int flags);
+static ssize_t libc_getrandom(void *buf, size_t len, unsigned int flags) {
+  rec_redirected();
+  return do_getrandom(buf, len, flags);
+}
 
-/* libc's execve, behind execvp and posix_spawn: the recorder's, reached directly */
-static int libc_execve(const char *path, char *const argv[], char *const envp[]) __attribute__((alias("execve"), copy(execve)));
+/* libc's execve, behind execvp and posix_spawn: the recorder's, reached directly; only
+ * the exec of a missing path is answered here */
+static long exec_missing(const char *path);
+static int libc_execve(const char *path, char *const argv[], char *const envp[]) {
+  long missing = exec_missing(path);
+  if (missing) {
+    rec_redirected();
+    return (int)set_errno(missing);
+  }
+  return (int)set_errno(slow6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0));
+}
 
 /* __open_nocancel takes open's arguments: the recorder's open, reached directly (not
  * through the symbol, which another library could interpose) */
-static int libc_open_nocancel(const char *path, int flags, ...) __attribute__((alias("open"), copy(open)));
+static int libc_open_nocancel(const char *path, int flags, ...) {
+  va_list ap;
+  va_start(ap, flags);
+  mode_t mode = mode_arg(flags, ap);
+  va_end(ap);
+  rec_redirected();
+  return do_openat(AT_FDCWD, path, flags, mode);
+}
 
 __attribute__((constructor)) static void redirect_libc(void) {
 #define PLAIN_FSTATAT 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8, 0, 0, 0x0f, 0x05
@@ -784,7 +811,8 @@ __attribute__((constructor)) static void redirect_libc(void) {
     { "execve", execve_codes, 1, (void *)libc_execve },
     { "getrandom", getrandom_codes, 1, (void *)libc_getrandom },
   };
-  if (!fast()) return;
+  /* only where it pays: uwrx-init's word for this program (uwrx_recorder.h) */
+  if (!fast() || __atomic_load_n(&R.hdr->redirect_skip, __ATOMIC_ACQUIRE)) return;
   /* these, then output.c's */
   struct rec_redirect list[REC_REDIRECTS_MAX];
   size_t n = sizeof own / sizeof own[0];
@@ -982,7 +1010,9 @@ static int flags_valid(unsigned flags) {
   return (flags & (GRND_RANDOM | GRND_INSECURE)) != (GRND_RANDOM | GRND_INSECURE);
 }
 
-EXPORT ssize_t getrandom(void *buf, size_t len, unsigned int flags) {
+EXPORT ssize_t getrandom(void *buf, size_t len, unsigned int flags) { return do_getrandom(buf, len, flags); }
+
+static ssize_t do_getrandom(void *buf, size_t len, unsigned int flags) {
   if (len > GETRANDOM_MAX) len = GETRANDOM_MAX;
   if (buf && len > 0 && flags_valid(flags) && fast() && __atomic_load_n(&R.hdr->rng_open, __ATOMIC_ACQUIRE) &&
       gate6(SYS_gettid, 0, 0, 0, 0, 0, 0) == R.owner) {

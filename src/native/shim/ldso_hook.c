@@ -59,11 +59,40 @@ static int read_only(long flags) {
   return (flags & O_ACCMODE_) == 0 && !(flags & (O_CREAT_ | O_TRUNC_));
 }
 
-static void record(struct uwrx_rec_header *h, uint32_t op, const char *path, int32_t flags, long result) {
+/* The length of absolute `path` when it is already lexically normal (no empty, "." or
+ * ".." component, no trailing slash) and well within a record's bounds; else 0. */
+static size_t normal_length(const char *path) {
+  size_t i = 0;
+  while (path[i] == '/') {
+    size_t n = 0;
+    while (path[i + 1 + n] && path[i + 1 + n] != '/') n++;
+    if (n == 0 || (n == 1 && path[i + 1] == '.') || (n == 2 && path[i + 1] == '.' && path[i + 2] == '.')) return 0;
+    i += 1 + n;
+    if (i >= UWRX_ACCESS_PATH_CAP - 2) return 0;
+  }
+  return path[i] == 0 ? i : 0;
+}
+
+static void append(struct uwrx_rec_header *h, uint32_t op, const char *path, size_t len, int32_t flags, long result);
+
+/* `path` normalised on the stack first: a page of it, which the dynamic linker's own
+ * paths (already normal) do not need (a page fault in every process). */
+__attribute__((noinline)) static void record_normalised(struct uwrx_rec_header *h, uint32_t op, const char *path,
+                                                        int32_t flags, long result) {
   char abs[UWRX_ACCESS_PATH_CAP];
   abs[0] = '/';
   size_t len = uwrx_join_normal(abs, 1, path);
   if (len == 0) return; /* too long for a record: the call was made all the same */
+  append(h, op, abs, len, flags, result);
+}
+
+static void record(struct uwrx_rec_header *h, uint32_t op, const char *path, int32_t flags, long result) {
+  size_t len = normal_length(path);
+  if (len == 0) record_normalised(h, op, path, flags, result);
+  else append(h, op, path, len, flags, result);
+}
+
+static void append(struct uwrx_rec_header *h, uint32_t op, const char *path, size_t len, int32_t flags, long result) {
   /* the start-up's loads take a millisecond or so: one time for all of them (a clock
    * read is a system call here, and programs are measured by theirs); dlopen later
    * reads it each time */
@@ -75,7 +104,7 @@ static void record(struct uwrx_rec_header *h, uint32_t op, const char *path, int
     t = (int64_t)ts[0] * 1000000000 + ts[1];
     if (!__atomic_load_n(&s->started, __ATOMIC_RELAXED)) __atomic_store_n(&s->startup_ns, t, __ATOMIC_RELAXED);
   }
-  uwrx_append_access(h, (uint64_t)t, op, flags, result, abs, len);
+  uwrx_append_access(h, (uint64_t)t, op, flags, result, path, len);
 }
 
 long shim_ldso_call(long a0, long a1, long a2, long a3, long nr) {

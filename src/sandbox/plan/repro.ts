@@ -29,8 +29,11 @@ export function buildRepro(ctx: BuildContext): SandboxPlan['ldso'] {
   steps.bindReadOnly(ldso.combined, inRoot(ctx, real));
   if (input.repro.recorder) {
     // The combined ld.so reads its preload list from the private /dev instead of
-    // /etc/ld.so.preload: nothing in the environment, nothing in the overlays.
-    ldso.preload = { path: path.join(input.runDir, 'preload'), content: `${RECORDER_PATH}\n` };
+    // /etc/ld.so.preload: nothing in the environment, nothing in the overlays. No
+    // newline: ld.so ends a list's last name by writing over the character after it,
+    // a copy of the file's page in every process; a list ending in the name itself it
+    // copies to its stack instead.
+    ldso.preload = { path: path.join(input.runDir, 'preload'), content: RECORDER_PATH };
     for (const [source, target] of [[ldso.preload.path, PRELOAD_LIST], [RECORDER_LIBRARY, RECORDER_PATH]] as const) {
       steps.push({ op: 'file', path: inRoot(ctx, target), mode: 0o644 });
       steps.bindReadOnly(source, inRoot(ctx, target));

@@ -1,0 +1,82 @@
+/* Where the recorder redirects libc's entries (uwrx_recorder.h, redirect_skip).
+ *
+ * The recorder writes jumps over a few of libc's system call wrappers in every image it
+ * starts in (recorder/redirect.c), so that libc's own fstat, opens, getrandom and writes
+ * to stdout and stderr are answered in process. Doing so costs a short process more
+ * than a notification or two (the wrappers' pages made writable and copied, the symbol
+ * lookups: 8 of a /bin/true's 66 page faults), and many programs make none of those
+ * calls: /bin/true, test, expr. So the images of each program, known by the path it was
+ * executed by, are watched here: the recorder counts in its header the calls its
+ * redirected entries answered. A program none of whose redirected images made
+ * REDIRECT_PAYS such calls has its next images left alone, but for every
+ * REPROBE_EVERY-th, redirected again to see whether that still holds (a program's calls
+ * depend on its arguments). What is recorded is the same either way: a call not
+ * redirected is notified.
+ *
+ * Everything here runs with g.lock held. */
+#include <stdint.h>
+#include <string.h>
+
+#include "init.h"
+#include "uwrx_hash.h"
+#include "uwrx_recorder.h"
+
+/* Calls through redirected entries that make redirecting worth its cost: each saves a
+ * notification (about 14 us), the redirect costs about two. */
+#define REDIRECT_PAYS 2
+#define REPROBE_EVERY 16
+/* Programs remembered; beyond that a new program is redirected as before. */
+#define PROGRAM_SLOTS 4096
+
+static struct program {
+  uint64_t key;    /* image key of its path; 0: free */
+  uint32_t calls;  /* the most any redirected image of it made */
+  uint32_t images; /* its images started since it was first seen */
+} programs[PROGRAM_SLOTS];
+
+static struct program *program(uint64_t key, bool add) {
+  for (unsigned i = 0; i < 32; i++) {
+    struct program *e = &programs[(key + i) % PROGRAM_SLOTS];
+    if (e->key == key) return e;
+    if (e->key == 0) {
+      if (!add) return NULL;
+      *e = (struct program){ .key = key };
+      return e;
+    }
+  }
+  return NULL;
+}
+
+void redirects_exec(struct proc *p, const char *path) {
+  redirects_image_ended(p);
+  /* the header's count was the last image's (a program without the shim never resets it) */
+  if (p->repro.lease_hdr) __atomic_store_n(&p->repro.lease_hdr->redirect_calls, 0, __ATOMIC_RELAXED);
+  uint64_t key = path ? uwrx_hash_bytes(0x7265646972656374ull, path, strlen(path)) : 0;
+  p->image_key = key ? key : 1;
+  p->image_left_alone = false;
+}
+
+void redirects_spawned(struct proc *p, const struct proc *parent) {
+  /* a forked child runs its parent's program, redirected or not as the parent is */
+  p->image_key = parent ? parent->image_key : 0;
+  p->image_left_alone = parent && parent->image_left_alone;
+}
+
+void redirects_image_started(struct proc *p, struct uwrx_rec_header *h) {
+  struct program *e = p->image_key ? program(p->image_key, false) : NULL;
+  bool skip = e && e->calls < REDIRECT_PAYS && ++e->images % REPROBE_EVERY != 0;
+  __atomic_store_n(&h->redirect_calls, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->redirect_skip, skip ? 1u : 0u, __ATOMIC_RELEASE);
+  p->image_left_alone = skip;
+}
+
+void redirects_image_ended(struct proc *p) {
+  const struct uwrx_rec_header *h = p->repro.lease_hdr;
+  /* an image left alone, or one whose recorder never started, says nothing */
+  if (p->image_key && h && !p->image_left_alone) {
+    uint32_t calls = __atomic_load_n(&h->redirect_calls, __ATOMIC_RELAXED);
+    struct program *e = program(p->image_key, true);
+    if (e && calls > e->calls) e->calls = calls;
+  }
+  p->image_key = 0;
+}
