@@ -358,6 +358,90 @@ static enum verdict on_output(struct notif_ctx *ctx) {
   return VERDICT_CONTINUE;
 }
 
+/* ---- copy_file_range, sendfile and splice onto fd 1 and 2 ----
+ * These move bytes from a file to stdout without passing them through the process's
+ * memory (cat copies a file to a stdout that is a regular file with copy_file_range), so
+ * on_output never sees them. Where both the source and stdout are regular files,
+ * uwrx-init makes the copy itself with the process's own descriptors, at most one output
+ * record's worth at a time (a short count, which these calls may return anyway and every
+ * caller loops on), records the bytes, moves the source's offset as the call would, and
+ * answers with the count. Everything else runs in the kernel, unrecorded as before: a
+ * pipe as the source (its bytes can be read once only), an offset given for stdout, and
+ * a stdout that is a pipe or terminal (a write there may wait for its reader, which a
+ * handler thread must not; copy_file_range refuses it anyway: EINVAL). */
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+static int target_fd(const struct proc *p, int fd) { return (int)syscall(SYS_pidfd_getfd, p->pidfd, fd, 0); }
+
+static enum verdict on_copy_output(struct notif_ctx *ctx) {
+  const struct seccomp_notif *req = ctx->req;
+  struct proc *p = ctx->proc;
+  if (!p || !p->trace || p->pidfd < 0) return VERDICT_CONTINUE;
+  const __u64 *a = req->data.args;
+  int nr = req->data.nr;
+  bool by_sendfile = nr == SYS_sendfile;
+  int in_fd = (int)(by_sendfile ? a[1] : a[0]), out_fd = (int)(by_sendfile ? a[0] : a[2]);
+  uint64_t in_off_at = by_sendfile ? a[2] : a[1], out_off_at = by_sendfile ? 0 : a[3];
+  size_t len = (size_t)(by_sendfile ? a[3] : a[4]);
+  if ((out_fd != 1 && out_fd != 2) || out_off_at || len == 0 || (nr == SYS_copy_file_range && a[5] != 0))
+    return VERDICT_CONTINUE;
+  int in = target_fd(p, in_fd);
+  if (in < 0) return VERDICT_CONTINUE;
+  int out = target_fd(p, out_fd);
+  struct stat ist, ost;
+  int ifl = fcntl(in, F_GETFL), ofl = out >= 0 ? fcntl(out, F_GETFL) : -1;
+  bool ours = out >= 0 && fstat(in, &ist) == 0 && fstat(out, &ost) == 0 && S_ISREG(ist.st_mode) &&
+              S_ISREG(ost.st_mode) && (nr != SYS_copy_file_range || !(ofl & O_APPEND)) && ifl >= 0 &&
+              (ifl & O_ACCMODE) != O_WRONLY && ofl >= 0 && (ofl & O_ACCMODE) != O_RDONLY;
+  /* what the kernel would read from: the offset the call names, or the source's own */
+  off_t off = -1;
+  if (ours && in_off_at) {
+    struct iovec local = { &off, sizeof off }, remote = { (void *)(uintptr_t)in_off_at, sizeof off };
+    if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)sizeof off || off < 0) ours = false;
+  } else if (ours) {
+    off = lseek(in, 0, SEEK_CUR);
+  }
+  size_t chunk = uwrx_trace_room(sizeof(struct uwrx_ev_output), 1);
+  size_t want = len < chunk ? len : chunk;
+  char *buf = ours && off >= 0 ? malloc(want) : NULL;
+  ssize_t got = buf ? pread(in, buf, want, off) : -1;
+  /* an empty read ends the copy with 0 and a failed one with the kernel's own error */
+  if (got <= 0 || !notif_id_valid(req->id)) {
+    free(buf);
+    close(in);
+    if (out >= 0) close(out);
+    return VERDICT_CONTINUE;
+  }
+  ssize_t put;
+  do put = write(out, buf, (size_t)got);
+  while (put < 0 && errno == EINTR);
+  int err = put < 0 ? errno : 0;
+  if (put > 0) {
+    uint32_t tid = trace_logical_tid(p, req->pid);
+    struct uwrx_ev_output ev = { .fd = (uint32_t)out_fd, .dest_dev = (uint64_t)ost.st_dev, .dest_ino = (uint64_t)ost.st_ino };
+    void *dst;
+    if (uwrx_trace_begin(p->trace, UWRX_EV_OUTPUT, tid, &ev, sizeof ev, NULL, 0, (size_t)put, &dst) == 0) {
+      memcpy(dst, buf, (size_t)put);
+      uwrx_trace_end(p->trace, (size_t)put);
+    } else {
+      problem(PROBLEM_TRACE_BUFFER);
+    }
+    off += put;
+    if (in_off_at) {
+      struct iovec local = { &off, sizeof off }, remote = { (void *)(uintptr_t)in_off_at, sizeof off };
+      process_vm_writev(req->pid, &local, 1, &remote, 1, 0);
+    } else {
+      lseek(in, off, SEEK_SET);
+    }
+  }
+  free(buf);
+  close(in);
+  close(out);
+  return notify_answer_now(ctx, put < 0 ? -1 : put, err);
+}
+
 /* ---- connect(fd, addr, addrlen) ----
  * Recorded when called; the call continues in the kernel, so the outcome is not seen
  * here (result 0 means "attempted"). */
@@ -406,6 +490,7 @@ static enum verdict on_connect(struct notif_ctx *ctx) {
 /* ---- the trace feature ---- */
 
 static const struct arg_match stdout_stderr = { .arg = 0, .count = 2, .values = { 1, 2 } };
+static const struct arg_match copy_to_stdout_stderr = { .arg = 2, .count = 2, .values = { 1, 2 } };
 
 static const struct subscription trace_calls[] = {
   { SYS_write, on_output, &stdout_stderr, NULL },
@@ -413,6 +498,9 @@ static const struct subscription trace_calls[] = {
   { SYS_pwrite64, on_output, &stdout_stderr, NULL },
   { SYS_pwritev, on_output, &stdout_stderr, NULL },
   { SYS_pwritev2, on_output, &stdout_stderr, NULL },
+  { SYS_copy_file_range, on_copy_output, &copy_to_stdout_stderr, NULL },
+  { SYS_splice, on_copy_output, &copy_to_stdout_stderr, NULL },
+  { SYS_sendfile, on_copy_output, &stdout_stderr, NULL },
   { SYS_connect, on_connect, NULL, NULL },
 };
 
