@@ -597,6 +597,9 @@ bool proc_read(pid_t tid, const char *what, char *buf, size_t size);
  * be looked at. */
 struct stat;
 bool proc_fd_stat(pid_t tid, int fd, struct stat *st);
+/* A descriptor of this process for the open file fd `fd` of process `pidfd` names
+ * (pidfd_getfd: the same open file, its offset shared); -1 when it cannot be had. */
+int proc_getfd(int pidfd, int fd);
 /* Field `n` (1-based, as proc(5) numbers them) of a /proc/<pid>/stat line: the text just
  * after its leading space, or NULL. Counted after the command name, which may hold spaces. */
 const char *proc_stat_field(const char *stat, int n);

@@ -26,9 +26,6 @@
 #include "init.h"
 #include "uwrx_init_proto.h"
 
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
 
 #define LISTEN_BACKLOG 1024
 
@@ -328,7 +325,7 @@ static bool unmap_ipv4(struct sockaddr_storage *ss) {
 static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa, bool mapped) {
   struct proc *p = ctx->proc;
   if (!p || p->pidfd < 0) return;
-  int fd = (int)syscall(SYS_pidfd_getfd, p->pidfd, (int)(ctx->req->data.args[0] & 0xffffffffu), 0);
+  int fd = proc_getfd(p->pidfd, (int)(ctx->req->data.args[0] & 0xffffffffu));
   if (fd < 0) return;
   int type = 0;
   socklen_t tlen = sizeof type;

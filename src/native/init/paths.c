@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/uio.h>
 #include <unistd.h>
 
@@ -140,6 +141,12 @@ bool proc_fd_stat(pid_t tid, int fd, struct stat *st) {
   snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, fd);
   return stat(link, st) == 0;
 }
+
+#ifndef SYS_pidfd_getfd
+#define SYS_pidfd_getfd 438
+#endif
+
+int proc_getfd(int pidfd, int fd) { return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0); }
 
 bool proc_read(pid_t tid, const char *what, char *buf, size_t size) {
   char path[64];

@@ -369,12 +369,6 @@ static enum verdict on_output(struct notif_ctx *ctx) {
  * pipe as the source (its bytes can be read once only), an offset given for stdout, and
  * a stdout that is a pipe or terminal (a write there may wait for its reader, which a
  * handler thread must not; copy_file_range refuses it anyway: EINVAL). */
-#ifndef SYS_pidfd_getfd
-#define SYS_pidfd_getfd 438
-#endif
-
-static int target_fd(const struct proc *p, int fd) { return (int)syscall(SYS_pidfd_getfd, p->pidfd, fd, 0); }
-
 static enum verdict on_copy_output(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct proc *p = ctx->proc;
@@ -387,9 +381,9 @@ static enum verdict on_copy_output(struct notif_ctx *ctx) {
   size_t len = (size_t)(by_sendfile ? a[3] : a[4]);
   if ((out_fd != 1 && out_fd != 2) || out_off_at || len == 0 || (nr == SYS_copy_file_range && a[5] != 0))
     return VERDICT_CONTINUE;
-  int in = target_fd(p, in_fd);
+  int in = proc_getfd(p->pidfd, in_fd);
   if (in < 0) return VERDICT_CONTINUE;
-  int out = target_fd(p, out_fd);
+  int out = proc_getfd(p->pidfd, out_fd);
   struct stat ist, ost;
   int ifl = fcntl(in, F_GETFL), ofl = out >= 0 ? fcntl(out, F_GETFL) : -1;
   bool ours = out >= 0 && fstat(in, &ist) == 0 && fstat(out, &ost) == 0 && S_ISREG(ist.st_mode) &&
