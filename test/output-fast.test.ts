@@ -5,7 +5,7 @@
 // statically linked program).
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { decodePerfetto } from './perfetto-schema.js';
@@ -192,4 +192,69 @@ test.serial('fast path: a dynamically linked program\'s writes to stdout are mad
   t.not(ip('write(1, "vfork child'), gate, 'a vfork child');
   t.not(ip('write(1, "after thread'), gate, 'after a thread');
   t.not(ip('write(1, "thread\\n"'), gate, 'a thread');
+});
+
+/** `node bin/uwrx ARGS` with stdout a regular file opened with FLAGS ('w' or 'a'), as `cmd > out` gives. */
+function uwrxToFile(args: string[], cwd: string, out: string, flags: 'w' | 'a'): Promise<{ status: number | null; stderr: string }> {
+  const fd = openSync(out, flags);
+  return new Promise((resolve, reject) => {
+    const child = spawn(process.execPath, [uwrxBin, ...args], { cwd, stdio: ['ignore', fd, 'pipe'] });
+    closeSync(fd);
+    let stderr = '';
+    child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stderr }));
+  });
+}
+
+// cat copies a file to a stdout that is a regular file with copy_file_range, and
+// sendfile does the same for other programs: the bytes never pass through the process's
+// memory, so uwrx-init makes the copy itself and records it.
+test.serial('output copied to a regular-file stdout by copy_file_range or sendfile is recorded, and lands as natively', async (t) => {
+  const cwd = workDir();
+  const content = big().subarray(0, 150000);
+  writeFileSync(path.join(cwd, 'f'), content);
+  // sendfile at an offset (the source's own offset stays), then from the source's offset
+  const python = [
+    'import os',
+    "i=os.open('f',os.O_RDONLY)",
+    'def send(off,n):',
+    '  try: os.sendfile(1,i,off,n)',
+    "  except OSError as e: os.write(2,b'%d ' % e.errno)",
+    "send(2,5); os.write(1,b'|'); send(None,4); os.write(1,b'|'); send(None,3)",
+  ].join('\n');
+  // the system's python3, not a version manager's shim (whose own processes write output)
+  const python3 = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const script = `cat f; cat f f; echo end; ${python3} -c "${python}"`;
+  const nativeOut = path.join(cwd, 'native.out');
+  const native = spawnSync('sh', ['-c', script], { cwd, stdio: ['ignore', openSync(nativeOut, 'w'), 'pipe'], encoding: 'utf8' });
+  t.is(native.status, 0, native.stderr);
+  const tail = Buffer.from('end\n');
+  const expected = Buffer.concat([content, content, content, tail, content.subarray(2, 7), Buffer.from('|'), content.subarray(0, 4), Buffer.from('|'), content.subarray(4, 7)]);
+  t.true(readFileSync(nativeOut).equals(expected), 'the native reference');
+  // appending, sendfile fails (EINVAL) as natively and cat falls back to read and write
+  const appended = Buffer.concat([content, content, content, tail, Buffer.from('||')]);
+  const nativeAppend = path.join(cwd, 'native-append.out');
+  writeFileSync(nativeAppend, 'before\n');
+  const nativeA = spawnSync('sh', ['-c', script], { cwd, stdio: ['ignore', openSync(nativeAppend, 'a'), 'pipe'], encoding: 'utf8' });
+  t.is(nativeA.stderr, '22 22 22 ', 'natively, sendfile to an appending stdout fails');
+  t.true(readFileSync(nativeAppend).equals(Buffer.concat([Buffer.from('before\n'), appended])), 'the native appending reference');
+  for (const fastPath of [true, false]) {
+    for (const flags of ['w', 'a'] as const) {
+      const build = `b-${fastPath}-${flags}`;
+      const out = path.join(cwd, `${build}.out`);
+      if (flags === 'a') writeFileSync(out, 'before\n');
+      const run = await uwrxToFile(['run', '--quiet', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', 'sh', '-c', script], cwd, out, flags);
+      t.is(run.status, 0, run.stderr);
+      const stderr = flags === 'a' ? '22 22 22 ' : '';
+      const ran = flags === 'a' ? appended : expected;
+      t.is(run.stderr, stderr, `${build}: stderr as natively`);
+      t.true(readFileSync(out).equals(flags === 'a' ? Buffer.concat([Buffer.from('before\n'), ran]) : ran), `${build}: the real stdout got the bytes`);
+      const inspect = spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', path.join(cwd, build, '0', '0')], { cwd });
+      t.is(inspect.status, 0, inspect.stderr?.toString());
+      // stdout and stderr in the order written
+      const both = flags === 'a' ? Buffer.concat([content, content, content, tail, Buffer.from('22 |22 |22 ')]) : expected;
+      t.true(inspect.stdout.equals(both), `${build}: inspect output holds every byte (${inspect.stdout.length} of ${both.length})`);
+    }
+  }
 });

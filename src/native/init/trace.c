@@ -387,8 +387,9 @@ static enum verdict on_copy_output(struct notif_ctx *ctx) {
   struct stat ist, ost;
   int ifl = fcntl(in, F_GETFL), ofl = out >= 0 ? fcntl(out, F_GETFL) : -1;
   bool ours = out >= 0 && fstat(in, &ist) == 0 && fstat(out, &ost) == 0 && S_ISREG(ist.st_mode) &&
-              S_ISREG(ost.st_mode) && (nr != SYS_copy_file_range || !(ofl & O_APPEND)) && ifl >= 0 &&
-              (ifl & O_ACCMODE) != O_WRONLY && ofl >= 0 && (ofl & O_ACCMODE) != O_RDONLY;
+              S_ISREG(ost.st_mode) && ifl >= 0 &&
+              (ifl & O_ACCMODE) != O_WRONLY && ofl >= 0 && (ofl & O_ACCMODE) != O_RDONLY &&
+              !(ofl & O_APPEND); /* the kernel refuses an appending destination (EBADF, EINVAL) */
   /* what the kernel would read from: the offset the call names, or the source's own */
   off_t off = -1;
   if (ours && in_off_at) {
