@@ -306,3 +306,17 @@ test.serial('output sent into a pipe by sendfile or splice is recorded, with the
   const spliced = catOutput(py!.pid);
   t.true(spliced.equals(Buffer.concat([content.subarray(0, 65536), content.subarray(7, 57), content.subarray(65536, 65546), Buffer.from('65536 50 10 65546 ')])), 'the spliced bytes, then stderr');
 });
+
+test.serial('output sent to a terminal by sendfile (busybox cat) is recorded, and reaches the terminal', async (t) => {
+  const missing = ensureCommands({ '/bin/busybox': 'busybox-static', '/usr/bin/script': 'bsdutils' });
+  if (missing.length > 0) return t.fail(`not installed: ${missing.join(' ')}`);
+  const cwd = workDir();
+  const content = Buffer.from(Array.from({ length: 3000 }, (_, i) => `line ${i}\n`).join(''));
+  writeFileSync(path.join(cwd, 'f'), content);
+  // script(1) runs the command on a terminal of its own and copies what it shows
+  const shown = spawnSync('script', ['-qec', `${process.execPath} ${uwrxBin} run --quiet --build b -- busybox cat f`, '/dev/null'], { cwd });
+  t.is(shown.status, 0, shown.stderr?.toString());
+  t.is(shown.stdout.toString().replace(/\r\n/g, '\n'), content.toString(), 'the terminal showed the file');
+  const inspect = spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', path.join(cwd, 'b', '0', '0')], { cwd });
+  t.true(inspect.stdout.equals(content), `inspect output holds the file (${inspect.stdout.length} of ${content.length} bytes)`);
+});

@@ -364,17 +364,17 @@ static enum verdict on_output(struct notif_ctx *ctx) {
  * These move bytes from a file to stdout without passing them through the process's
  * memory (cat copies a file to a stdout that is a regular file with copy_file_range,
  * busybox's cat uses sendfile, also into a pipe), so on_output never sees them. Where the
- * source is a regular file and stdout a regular file (copy_file_range, sendfile) or a
- * pipe (sendfile, splice), uwrx-init makes the copy itself with the process's own
+ * source is a regular file and stdout a regular file (copy_file_range, sendfile), a
+ * pipe (sendfile, splice) or a terminal (sendfile), uwrx-init makes the copy itself with the process's own
  * descriptors (into a file at most COPY_MAX bytes at a time: a short count, which these
  * calls may return anyway and every caller loops on), records the bytes, moves the
  * source's offset as the call would, and answers with the count. Everything else runs in
  * the kernel, unrecorded: a pipe as the source (its bytes can be read once only), an
- * offset given for stdout, a terminal as stdout, and the calls the kernel refuses
+ * offset given for stdout, another device as stdout, and the calls the kernel refuses
  * (an appending destination, copy_file_range into a pipe, splice between two files).
  *
- * A pipe is written through a non-blocking open file of its own, so a handler thread
- * never waits for the reader: when the pipe is full the answer is deferred and a thread
+ * A pipe or terminal is written through a non-blocking open file of its own, so a
+ * handler thread never waits for the reader: when the pipe is full the answer is deferred and a thread
  * of its own waits for room, as the caller would have waited in the kernel. */
 
 /* The most one call copies into a regular file (the kernel copies everything asked for;
@@ -476,15 +476,21 @@ static enum verdict on_copy_output(struct notif_ctx *ctx) {
   bool ours = out >= 0 && fstat(in, &ist) == 0 && fstat(out, &ost) == 0 && S_ISREG(ist.st_mode) && ifl >= 0 &&
               (ifl & O_ACCMODE) != O_WRONLY && ofl >= 0 && (ofl & O_ACCMODE) != O_RDONLY &&
               !(ofl & O_APPEND); /* the kernel refuses an appending destination (EBADF, EINVAL) */
-  /* copy_file_range wants two files, splice a pipe, sendfile either */
-  bool to_pipe = ours && S_ISFIFO(ost.st_mode);
-  if (ours) ours = to_pipe ? nr != SYS_copy_file_range : S_ISREG(ost.st_mode) && nr != SYS_splice;
-  /* a pipe is written through an open file of its own, non-blocking (the process's may
-   * block); a pipe without a reader cannot be opened (ENXIO): the kernel's EPIPE then */
-  if (ours && to_pipe) {
+  /* copy_file_range wants two files, splice a pipe, sendfile any of a file, a pipe or a
+   * terminal */
+  bool to_pipe = ours && S_ISFIFO(ost.st_mode), to_tty = ours && S_ISCHR(ost.st_mode) && isatty(out);
+  if (ours)
+    ours = to_pipe  ? nr != SYS_copy_file_range
+           : to_tty ? nr == SYS_sendfile
+                    : S_ISREG(ost.st_mode) && nr != SYS_splice;
+  bool stream = to_pipe || to_tty;
+  /* a pipe or terminal is written through an open file of its own, non-blocking (the
+   * process's may block); a pipe without a reader cannot be opened (ENXIO): the kernel's
+   * EPIPE then */
+  if (ours && stream) {
     char self[40];
     snprintf(self, sizeof self, "/proc/self/fd/%d", out);
-    int nb = open(self, O_WRONLY | O_NONBLOCK | O_CLOEXEC);
+    int nb = open(self, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
     close(out);
     out = nb;
     ours = out >= 0;
@@ -498,7 +504,8 @@ static enum verdict on_copy_output(struct notif_ctx *ctx) {
     off = lseek(in, 0, SEEK_CUR);
   }
   /* as much as the kernel would move: into a pipe, what it holds (a full pipe's worth
-   * when its reader has taken everything); into a file, at most COPY_MAX at a time */
+   * when its reader has taken everything); into a file or terminal, at most COPY_MAX at
+   * a time */
   size_t cap = COPY_MAX;
   if (ours && to_pipe) {
     int size = fcntl(out, F_GETPIPE_SZ);
@@ -521,10 +528,10 @@ static enum verdict on_copy_output(struct notif_ctx *ctx) {
                           .len = (size_t)got, .id = req->id };
   ssize_t put = copy_out_write(c);
   int err = put < 0 ? errno : 0;
-  /* the caller's pipe blocks (neither its open file nor splice's flags say otherwise):
-   * wait for room on a thread of its own */
+  /* the caller's pipe or terminal blocks (neither its open file nor splice's flags say
+   * otherwise): wait for room on a thread of its own */
   bool nonblocking = (ofl & O_NONBLOCK) || (nr == SYS_splice && (a[5] & SPLICE_F_NONBLOCK));
-  if (put < 0 && err == EAGAIN && to_pipe && !nonblocking) {
+  if (put < 0 && err == EAGAIN && stream && !nonblocking) {
     trace_hold(p);
     c->handle = notify_defer(ctx);
     pthread_attr_t attr;
