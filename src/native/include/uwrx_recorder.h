@@ -47,6 +47,8 @@
  * hundreds or thousands, with ids close together (one uwrx-init mounts them in a row). */
 #define UWRX_REC_MOUNT_BITS 16384
 #define UWRX_REC_CLOCK_TIDS 16
+/* Mounts outside the overlays a header names (kernel_mounts below). */
+#define UWRX_REC_KERNEL_MOUNTS 24
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -108,6 +110,14 @@ struct uwrx_rec_header {
    * answered. Neither changes what is recorded: a call not redirected is notified. */
   uint32_t redirect_skip;  /* 1: leave libc alone in this image */
   uint32_t redirect_calls; /* calls answered through redirected entries (atomic) */
+
+  /* Mounts whose files uwrx-init shows as the kernel does (uwrx_stat_times.h): pipes,
+   * sockets, and the sandbox's mounts apart from every overlay (/proc, /dev ...). A stat
+   * whose result lies on one of them is answered in process, unchanged. Set by
+   * uwrx-init with the rules above (only while squash is 1), read-only here. */
+  uint32_t kernel_mounts_n;
+  uint32_t kernel_mounts_reserved;
+  uint64_t kernel_mounts[UWRX_REC_KERNEL_MOUNTS];
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 
