@@ -1,4 +1,9 @@
-/* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>.
+/* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>, from
+ * UWRX_TRACE_DATA_OFFSET on. The file's first UWRX_TRACE_DATA_OFFSET bytes are the
+ * process's in-process recorder region (uwrx_recorder.h, uwrx_tracebuf_region): one file
+ * per process, not a second one to create, read and unlink (an inode each on the
+ * traces' filesystem). Without a recorder they stay a hole. Offsets below are file
+ * offsets: "the start" is UWRX_TRACE_DATA_OFFSET.
  * Most processes write a few small records (exec, exit): while a buffer holds less than
  * UWRX_TRACE_FIRST_WINDOW_SIZE bytes, records of up to UWRX_TRACE_STAGED_MAX bytes are
  * built in a per-thread staging area and written with pwrite, so a short process's
@@ -47,6 +52,7 @@ struct uwrx_tracebuf {
   unsigned char *win; /* win_size bytes mapped at win_off */
   uint64_t backlog_max;  /* throttle above this many allocated bytes; 0 = never */
   uint64_t throttled_ns; /* time spent waiting for the collector */
+  int region;            /* the recorder region was set up (uwrx_tracebuf_region) */
 };
 
 /* Backpressure: when the window moves and the file holds more than backlog_max allocated
@@ -61,6 +67,10 @@ struct uwrx_tracebuf {
 /* The largest record written with pwrite before the first window is mapped. */
 #define UWRX_TRACE_STAGED_MAX 4096u
 #define UWRX_TRACE_THROTTLE_GIVEUP_MS 3000
+/* What a live recorder region may hold on top of backlog_max before the writer waits:
+ * the collector reads one once 4 MiB of records wait (collector.ts RECORDER_LIVE_READ),
+ * plus what a fast recorder writes between two of its scans. */
+#define UWRX_TRACE_REGION_BACKLOG (12u << 20)
 
 /* One byte string of a record (path, argv, output bytes ...). */
 struct uwrx_blob {
@@ -71,6 +81,11 @@ struct uwrx_blob {
 /* Creates <traces_dirfd>/<pid> empty (truncating an old one; nothing is mapped yet);
  * backlog_max starts at UWRX_TRACE_BACKLOG_MAX (set it to 0 to never wait). */
 int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid);
+
+/* Sets up the recorder region: writes its header (len bytes) at offset 0 and makes the
+ * file at least UWRX_TRACE_DATA_OFFSET long, so the whole region can be mapped. The
+ * records stay where they are. */
+int uwrx_tracebuf_region(struct uwrx_tracebuf *tb, const void *header, size_t len);
 
 /* Unmaps and closes. ended=1: the process is gone, so cut the file to its data and rename
  * it <pid>.ended for the collector. ended=0 leaves it looking live (uwrx-init exiting). */
