@@ -124,6 +124,31 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// bufferAllocated(path) -> [records, region]: the allocated bytes of a buffer file's
+// records and of its recorder region (tmp use, as the writer's throttle counts it);
+// undefined when the file is gone.
+static Napi::Value BufferAllocated(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return env.Undefined();
+    return ThrowErrno(env, "open", errno);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "fstat", err);
+  }
+  uint64_t all = (uint64_t)st.st_blocks * 512, region = uwrx_tracebuf_region_allocated(fd);
+  close(fd);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, (double)(all > region ? all - region : 0)));
+  out.Set(1u, Napi::Number::New(env, (double)region));
+  return out;
+}
+
 // clock_gettime(id) in nanoseconds: the writers stamp records with CLOCK_BOOTTIME, which
 // Node's own clocks do not expose.
 static Napi::Value ClockNs(const Napi::CallbackInfo &info) {
@@ -196,6 +221,7 @@ static Napi::Value TraceWriterClose(const Napi::CallbackInfo &info) {
 void InitTraceBuf(Napi::Env env, Napi::Object exports) {
   exports.Set("punchHole", Napi::Function::New(env, PunchHole));
   exports.Set("takeFile", Napi::Function::New(env, TakeFile));
+  exports.Set("bufferAllocated", Napi::Function::New(env, BufferAllocated));
   exports.Set("clockNs", Napi::Function::New(env, ClockNs));
   exports.Set("traceWriterOpen", Napi::Function::New(env, TraceWriterOpen));
   exports.Set("traceWriterAppend", Napi::Function::New(env, TraceWriterAppend));

@@ -68,18 +68,39 @@ static uint64_t allocated(int fd) {
   return fstat(fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
+uint64_t uwrx_tracebuf_region_allocated(int fd) {
+  uint64_t sum = 0;
+  off_t off = 0, end = (off_t)UWRX_TRACE_DATA_OFFSET;
+  while (off < end) {
+    off_t data = lseek(fd, off, SEEK_DATA);
+    if (data < 0 || data >= end) break;
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) break;
+    if (hole > end) hole = end;
+    sum += (uint64_t)(hole - data);
+    off = hole;
+  }
+  return sum;
+}
+
+/* Blocks of the records (the recorder region's are its own: the recorder writes output
+ * there at its own pace and the collector reads a live region in large steps). */
+static uint64_t records_allocated(const struct uwrx_tracebuf *tb) {
+  uint64_t all = allocated(tb->fd);
+  if (!tb->region) return all;
+  uint64_t region = uwrx_tracebuf_region_allocated(tb->fd);
+  return all > region ? all - region : 0;
+}
+
 /* Waits while the unread backlog is above backlog_max; see tracebuf.h. */
 static void throttle(struct uwrx_tracebuf *tb) {
-  uint64_t now = allocated(tb->fd), best = now;
-  /* blocks of the recorder region count too: the collector reads a live one only in
-   * large steps (UWRX_TRACE_REGION_BACKLOG) */
-  uint64_t max = tb->backlog_max + (tb->region ? UWRX_TRACE_REGION_BACKLOG : 0);
+  uint64_t now = records_allocated(tb), best = now;
   unsigned still = 0;
-  while (now > max) {
+  while (now > tb->backlog_max) {
     struct timespec ms = {0, 1000000};
     nanosleep(&ms, NULL);
     tb->throttled_ns += 1000000;
-    now = allocated(tb->fd);
+    now = records_allocated(tb);
     if (now < best) {
       best = now;
       still = 0;

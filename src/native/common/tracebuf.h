@@ -55,8 +55,8 @@ struct uwrx_tracebuf {
   int region;            /* the recorder region was set up (uwrx_tracebuf_region) */
 };
 
-/* Backpressure: when the window moves and the file holds more than backlog_max allocated
- * bytes (the collector has not caught up and punched them), the writer waits for it, a
+/* Backpressure: when the window moves and the file's records hold more than backlog_max
+ * allocated bytes (the collector has not caught up and punched them), the writer waits for it, a
  * millisecond at a time, so tmp use stays bounded even for a process that writes
  * hundreds of MiB of output at full speed. A traced process is slowed only then. If the
  * backlog does not shrink for UWRX_TRACE_THROTTLE_GIVEUP_MS (no collector running), the
@@ -67,10 +67,6 @@ struct uwrx_tracebuf {
 /* The largest record written with pwrite before the first window is mapped. */
 #define UWRX_TRACE_STAGED_MAX 4096u
 #define UWRX_TRACE_THROTTLE_GIVEUP_MS 3000
-/* What a live recorder region may hold on top of backlog_max before the writer waits:
- * the collector reads one once 4 MiB of records wait (collector.ts RECORDER_LIVE_READ),
- * plus what a fast recorder writes between two of its scans. */
-#define UWRX_TRACE_REGION_BACKLOG (12u << 20)
 
 /* One byte string of a record (path, argv, output bytes ...). */
 struct uwrx_blob {
@@ -86,6 +82,10 @@ int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid)
  * file at least UWRX_TRACE_DATA_OFFSET long, so the whole region can be mapped. The
  * records stay where they are. */
 int uwrx_tracebuf_region(struct uwrx_tracebuf *tb, const void *header, size_t len);
+
+/* Bytes of the recorder region of buffer file `fd` that hold data (SEEK_DATA, SEEK_HOLE:
+ * the header page, and the records the collector has not read and punched yet). */
+uint64_t uwrx_tracebuf_region_allocated(int fd);
 
 /* Unmaps and closes. ended=1: the process is gone, so cut the file to its data and rename
  * it <pid>.ended for the collector. ended=0 leaves it looking live (uwrx-init exiting). */
