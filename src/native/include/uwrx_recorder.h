@@ -29,9 +29,10 @@
 #define UWRX_RECORDER_PATH "/dev/.uwrx-rec.so"
 
 /* Control call operation (uwrx_control.h): (address of the recorder's clock read count
- * in this process image) -> an fd (O_CLOEXEC) of this process's recorder buffer,
- * <traces>/<logical pid>.r, created on first request; -ENOSYS when the run does not
- * record in process. The recorder maps it and closes the fd. */
+ * in this process image) -> an fd (O_CLOEXEC) of this process's recorder buffer: the
+ * first UWRX_REC_FILE_SIZE bytes of its trace buffer file <traces>/<logical pid>
+ * (uwrx_events.h UWRX_TRACE_DATA_OFFSET), set up on first request; -ENOSYS when the run
+ * does not record in process. The recorder maps it and closes the fd. */
 #define UWRX_CTL_RECORDER 3
 
 /* The recorder buffer: a header page, then records as in a trace buffer file, written

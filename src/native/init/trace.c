@@ -60,47 +60,49 @@ static void release_now(struct proc *p) {
   struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
   if (!tb) return;
   if (tb->err) note_loss(tb->dropped, 0, -tb->err);
-  /* The process is gone: nothing writes its recorder buffer (<logical>.r) any more. The
-   * rename of its own buffer to <logical>.ended tells the collector that both are final:
-   * one rename per process, not two. */
+  /* The process is gone: nothing writes its recorder region any more. The rename to
+   * <logical>.ended tells the collector that both regions of the file are final. */
   uwrx_tracebuf_close(tb, 1);
   free(tb);
 }
 
 /* ---- the in-process recorder's buffers ---- */
 
+_Static_assert(UWRX_REC_FILE_SIZE == UWRX_TRACE_DATA_OFFSET, "the recorder region is what precedes the records");
+
 static bool recorder_on;
 static pthread_mutex_t recorder_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void trace_enable_recorder(bool on) { recorder_on = on; }
 
-/* <logical>.r, created with its header on the first request of the process (later
- * process images (exec) continue where the last one stopped), open for the caller; -1
- * when the process records nothing in process. `count_addr`: the recorder's clock read
- * count in the target. */
+/* The process's own trace buffer, its recorder region set up with its header on the
+ * first request of the process (later process images (exec) continue where the last
+ * one stopped); -1 when the process records nothing in process. The descriptor is the
+ * buffer's, not the caller's: the notification being handled holds the buffer open
+ * (trace_hold), and it is only put into the target or mapped. One file per process:
+ * a second file (<logical>.r) cost an inode created, read and unlinked per process,
+ * about 25 us of uwrx-init and 40 us of the collector. `count_addr`: the recorder's
+ * clock read count in the target. */
 static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_image) {
   struct proc *p = ctx->proc;
-  if (!recorder_on || traces_fd < 0 || !p || !p->trace) return -1;
-  char name[32];
-  snprintf(name, sizeof name, "%d.r", p->logical);
+  struct uwrx_tracebuf *tb = p ? p->trace : NULL;
+  if (!recorder_on || !tb) return -1;
   pthread_mutex_lock(&recorder_lock);
-  /* the process's flag says whether an earlier image made it: no stat needed */
-  bool fresh = !__atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST);
-  int fd = openat(traces_fd, name, O_RDWR | O_CLOEXEC | (fresh ? O_CREAT | O_TRUNC : 0), 0600);
-  bool ok = fd >= 0;
-  if (ok && fresh) {
+  /* the process's flag says whether an earlier image set it up */
+  bool ok = __atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST);
+  if (!ok) {
     struct uwrx_rec_header h = { .magic = UWRX_REC_MAGIC, .pid = (uint32_t)p->logical,
                                  .pos = UWRX_REC_DATA_OFFSET, .size = UWRX_REC_FILE_SIZE };
     files_stat_rules(&h, (pid_t)ctx->req->pid);
     files_publish_dirs();
-    ok = ftruncate(fd, (off_t)UWRX_REC_FILE_SIZE) == 0 && pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
+    ok = uwrx_tracebuf_region(tb, &h, sizeof h) == 0;
   }
   if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&recorder_lock);
+  if (!ok) return -1;
   /* before the answer: the recorder reads its clocks from the header right after */
-  if (ok) clocks_recorder(p, fd, count_addr, fresh_image);
-  if (!ok && fd >= 0) close(fd), fd = -1;
-  return fd;
+  clocks_recorder(p, tb->fd, count_addr, fresh_image);
+  return tb->fd;
 }
 
 /* UWRX_CTL_RECORDER: the fd goes into the target with SECCOMP_ADDFD_FLAG_SEND, which
@@ -112,7 +114,6 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
                                        .newfd = 0, .newfd_flags = O_CLOEXEC };
   /* on success the notification is answered: the loop sends no answer of its own */
   if (ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0) ctx->sent = true;
-  close(fd);
 }
 
 int trace_exec_recorder(struct notif_ctx *ctx, uint64_t state) {
