@@ -33,6 +33,10 @@
  * <traces>/<logical pid>.r, created on first request; -ENOSYS when the run does not
  * record in process. The recorder maps it and closes the fd. */
 #define UWRX_CTL_RECORDER 3
+/* Control call operation: (pid of a child this process just reaped in process, whose
+ * clock uwrx-init did not join at its exit: reap_joined_pid below) -> 0, once uwrx-init
+ * joined it, as the thread's next call after a notified wait4 would have. */
+#define UWRX_CTL_REAPED 4
 
 /* The recorder buffer: a header page, then records as in a trace buffer file, written
  * lock-free: a writer reserves bytes with an atomic add on `pos`, writes the record and
@@ -118,6 +122,24 @@ struct uwrx_rec_header {
   uint32_t kernel_mounts_n;
   uint32_t kernel_mounts_reserved;
   uint64_t kernel_mounts[UWRX_REC_KERNEL_MOUNTS];
+
+  /* Blocking waits answered in process (recorder.c, "waits"; src/native/init/clocks.c,
+   * on_child_exit). uwrx-init joins a child's clock into its parent's when the parent
+   * reaps it. With reap_watch set, a single-threaded process about to wait for a child
+   * sets reap_waiting (reap_pid: the child, 0 any) instead of making a notified wait4;
+   * uwrx-init, at the exit_group of a child such a wait can reap, joins the child then
+   * and stores its pid in reap_joined_pid. A child whose exit_group came while its
+   * parent was not waiting so is counted in reap_unjoined until it is joined: the
+   * recorder sets reap_waiting first and then reads the count, uwrx-init counts first
+   * and then reads the flag, so one of the two sees the other; with any such child the
+   * wait is notified as before. A child the wait reaps that was not joined (killed by
+   * a signal: no exit_group) is named to uwrx-init with UWRX_CTL_REAPED right after. */
+  uint32_t reap_watch;       /* set by uwrx-init: it joins through reap_waiting */
+  uint32_t reap_waiting;     /* atomic, the recorder's */
+  int32_t reap_pid;
+  int32_t reap_joined_pid;   /* atomic, uwrx-init's */
+  uint32_t reap_unjoined;    /* atomic, uwrx-init's */
+  uint32_t reap_reserved;
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 
