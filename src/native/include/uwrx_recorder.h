@@ -34,7 +34,7 @@
  * record in process. The recorder maps it and closes the fd. */
 #define UWRX_CTL_RECORDER 3
 /* Control call operation: (pid of a child this process just reaped in process, whose
- * clock uwrx-init did not join at its exit: reap_joined_pid below) -> 0, once uwrx-init
+ * clock uwrx-init did not join at its exit: reap_joined below) -> 0, once uwrx-init
  * joined it, as the thread's next call after a notified wait4 would have. */
 #define UWRX_CTL_REAPED 4
 
@@ -53,6 +53,8 @@
 #define UWRX_REC_CLOCK_TIDS 16
 /* Mounts outside the overlays a header names (kernel_mounts below). */
 #define UWRX_REC_KERNEL_MOUNTS 24
+/* Children joined at their exit a header remembers (reap_joined below). */
+#define UWRX_REC_REAP_JOINED 8
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -128,7 +130,8 @@ struct uwrx_rec_header {
    * reaps it. With reap_watch set, a single-threaded process about to wait for a child
    * sets reap_waiting (reap_pid: the child, 0 any) instead of making a notified wait4;
    * uwrx-init, at the exit_group of a child such a wait can reap, joins the child then
-   * and stores its pid in reap_joined_pid. A child whose exit_group came while its
+   * and puts its pid in reap_joined (as it does for a child it joined at its exit for a
+   * notified wait); the recorder takes a reaped child's pid out. A child whose exit_group came while its
    * parent was not waiting so is counted in reap_unjoined until it is joined: the
    * recorder sets reap_waiting first and then reads the count, uwrx-init counts first
    * and then reads the flag, so one of the two sees the other; with any such child the
@@ -137,9 +140,9 @@ struct uwrx_rec_header {
   uint32_t reap_watch;       /* set by uwrx-init: it joins through reap_waiting */
   uint32_t reap_waiting;     /* atomic, the recorder's */
   int32_t reap_pid;
-  int32_t reap_joined_pid;   /* atomic, uwrx-init's */
   uint32_t reap_unjoined;    /* atomic, uwrx-init's */
-  uint32_t reap_reserved;
+  uint32_t reap_joined_next; /* uwrx-init's: the next entry of reap_joined it fills */
+  int32_t reap_joined[UWRX_REC_REAP_JOINED]; /* atomic: pids joined at their exit, not yet reaped */
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 

@@ -341,30 +341,34 @@ static enum verdict on_child_exit(struct notif_ctx *ctx) {
   if (!c) return VERDICT_CONTINUE;
   pthread_mutex_lock(&g.lock);
   struct proc *parent = procs_find(c->ppid);
-  struct repro_thread *waiting = NULL;
-  for (struct repro_thread *t = parent ? parent->repro.threads : NULL; t && !waiting; t = t->next)
-    if (t->busy && t->reaping && t->reap_blocking && (t->reap_pid == 0 || t->reap_pid == c->tgid)) waiting = t;
   struct uwrx_rec_header *h = parent ? parent->repro.lease_hdr : NULL;
-  bool in_process = false;
-  if (!waiting && h && !c->repro.unjoined_counted) {
-    /* counted first, the flag read after (uwrx_recorder.h) */
+  if (h && !c->repro.unjoined_counted) {
+    /* counted first, the flag read after (uwrx_recorder.h); a join below uncounts it */
     c->repro.unjoined_counted = true;
     __atomic_add_fetch(&h->reap_unjoined, 1, __ATOMIC_SEQ_CST);
-    in_process = waits_in_process(parent, c->tgid);
   }
+  /* a wait in process is the thread's current one (a notified wait before it may have
+   * left the thread marked busy until its next notified call) */
+  bool in_process = h && waits_in_process(parent, c->tgid);
+  struct repro_thread *waiting = NULL;
+  for (struct repro_thread *t = parent && !in_process ? parent->repro.threads : NULL; t && !waiting; t = t->next)
+    if (t->busy && t->reaping && t->reap_blocking && (t->reap_pid == 0 || t->reap_pid == c->tgid)) waiting = t;
   if (waiting || in_process) {
     lease_fold(parent);
-    mark(parent, waiting ? waiting->entry_last_pid : ns_last_pid());
+    mark(parent, in_process ? ns_last_pid() : waiting->entry_last_pid);
     join_ended(parent, c->tgid);
     lease_publish(parent);
-    if (in_process) __atomic_store_n(&h->reap_joined_pid, (int32_t)c->tgid, __ATOMIC_SEQ_CST);
+    if (h) {
+      uint32_t slot = h->reap_joined_next++ % UWRX_REC_REAP_JOINED;
+      __atomic_store_n(&h->reap_joined[slot], (int32_t)c->tgid, __ATOMIC_SEQ_CST);
+    }
   }
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
 }
 
 /* UWRX_CTL_REAPED: the process reaped in process a child whose clock was not joined at
- * its exit (killed by a signal): joined now, with whatever else it reaped, as its next
+ * its exit (killed by a signal, or its parent's earlier join fell out of reap_joined): joined now, with whatever else it reaped, as its next
  * call after a notified wait4 would (clocks_resumed). */
 static enum verdict on_reaped(struct notif_ctx *ctx) {
   struct proc *p = ctx->proc;

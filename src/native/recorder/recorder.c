@@ -935,10 +935,19 @@ static int probe_no_reap(pid_t pid, int options) {
   return 1;
 }
 
+/* Whether uwrx-init joined child `pid` at its exit; its entry is taken out. */
+static int take_joined(struct uwrx_rec_header *h, int32_t pid) {
+  for (int i = 0; i < UWRX_REC_REAP_JOINED; i++) {
+    int32_t expected = pid;
+    if (__atomic_compare_exchange_n(&h->reap_joined[i], &expected, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 1;
+  }
+  return 0;
+}
+
 /* A blocking wait of a single-threaded process, while uwrx-init watches the header's reap
  * fields (uwrx_recorder.h): the process says what it waits for and reaps from the gate,
  * and uwrx-init joins the child's clock at its exit_group, before the wait returns, as
- * it does for a notified wait4. With a child that ended unjoined before (reap_unjoined),
+ * it does for a notified wait4 (and names it in reap_joined). With a child that ended unjoined before (reap_unjoined),
  * the wait goes to the notification path as it is; a reaped child uwrx-init did not
  * join (killed by a signal) is named to it at once. 1 with the result in *out, or 0. */
 static int wait_joined(pid_t pid, int *status, int options, struct rusage *usage, long *out) {
@@ -950,7 +959,6 @@ static int wait_joined(pid_t pid, int *status, int options, struct rusage *usage
   if (!__atomic_load_n(&h->reap_watch, __ATOMIC_ACQUIRE)) return 0;
   /* as uwrx-init reads a notified wait4's pid: a process group is "any" */
   __atomic_store_n(&h->reap_pid, pid > 0 ? (int32_t)pid : 0, __ATOMIC_RELAXED);
-  __atomic_store_n(&h->reap_joined_pid, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&h->reap_waiting, 1, __ATOMIC_SEQ_CST);
   if (__atomic_load_n(&h->reap_unjoined, __ATOMIC_SEQ_CST) != 0) {
     __atomic_store_n(&h->reap_waiting, 0, __ATOMIC_SEQ_CST);
@@ -958,8 +966,7 @@ static int wait_joined(pid_t pid, int *status, int options, struct rusage *usage
   }
   long r = gate6(SYS_wait4, pid, (long)status, options, (long)usage, 0, 0);
   __atomic_store_n(&h->reap_waiting, 0, __ATOMIC_SEQ_CST);
-  if (r > 0 && __atomic_load_n(&h->reap_joined_pid, __ATOMIC_SEQ_CST) != r)
-    slow6(UWRX_SYS_CONTROL, UWRX_CTL_REAPED, r, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  if (r > 0 && !take_joined(h, (int32_t)r)) slow6(UWRX_SYS_CONTROL, UWRX_CTL_REAPED, r, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   *out = r;
   return 1;
 }
