@@ -66,6 +66,7 @@ struct proc_repro {
   unsigned nmarks;
   bool vdso_hidden;          /* its program went through the shim: it reads the virtual
                                 clocks (a static program reads the real ones in the vDSO) */
+  bool unjoined_counted;     /* ended, counted in its parent's header's reap_unjoined */
   struct proc **children_procs; /* registered children its clock has not joined yet */
   size_t nchildren_procs, capchildren_procs;
   struct repro_thread *threads;

@@ -40,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -934,10 +935,48 @@ static int probe_no_reap(pid_t pid, int options) {
   return 1;
 }
 
+/* Whether uwrx-init joined child `pid` at its exit; its entry is taken out. */
+static int take_joined(struct uwrx_rec_header *h, int32_t pid) {
+  for (int i = 0; i < UWRX_REC_REAP_JOINED; i++) {
+    int32_t expected = pid;
+    if (__atomic_compare_exchange_n(&h->reap_joined[i], &expected, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 1;
+  }
+  return 0;
+}
+
+/* A blocking wait of a single-threaded process, while uwrx-init watches the header's reap
+ * fields (uwrx_recorder.h): the process says what it waits for and reaps from the gate,
+ * and uwrx-init joins the child's clock at its exit_group, before the wait returns, as
+ * it does for a notified wait4 (and names it in reap_joined). With a child that ended unjoined before (reap_unjoined),
+ * the wait goes to the notification path as it is; a reaped child uwrx-init did not
+ * join (killed by a signal) is named to it at once. 1 with the result in *out, or 0. */
+static int wait_joined(pid_t pid, int *status, int options, struct rusage *usage, long *out) {
+  if ((options & (WNOHANG | ~WAIT4_OPTIONS)) || pid == INT_MIN || !__libc_single_threaded) return 0;
+  /* only with the recorder set up already: setting it up costs more than the
+   * notification saved (a forked shell that only waits never needs it) */
+  if (__atomic_load_n(&R.state, __ATOMIC_ACQUIRE) != ON || !fast()) return 0;
+  struct uwrx_rec_header *h = R.hdr;
+  if (!__atomic_load_n(&h->reap_watch, __ATOMIC_ACQUIRE)) return 0;
+  /* as uwrx-init reads a notified wait4's pid: a process group is "any" */
+  __atomic_store_n(&h->reap_pid, pid > 0 ? (int32_t)pid : 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->reap_waiting, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&h->reap_unjoined, __ATOMIC_SEQ_CST) != 0) {
+    __atomic_store_n(&h->reap_waiting, 0, __ATOMIC_SEQ_CST);
+    return 0;
+  }
+  long r = gate6(SYS_wait4, pid, (long)status, options, (long)usage, 0, 0);
+  __atomic_store_n(&h->reap_waiting, 0, __ATOMIC_SEQ_CST);
+  if (r > 0 && !take_joined(h, (int32_t)r)) slow6(UWRX_SYS_CONTROL, UWRX_CTL_REAPED, r, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  *out = r;
+  return 1;
+}
+
 static pid_t do_wait4(pid_t pid, int *status, int options, struct rusage *usage) {
   int probe = probe_no_reap(pid, options);
   if (probe == 1) return 0; /* as wait4 answers: status and usage untouched */
   if (probe < 0) return (pid_t)set_errno(probe);
+  long joined;
+  if (wait_joined(pid, status, options, usage, &joined)) return (pid_t)set_errno(joined);
   return (pid_t)set_errno(slow6(SYS_wait4, pid, (long)status, options, (long)usage, 0, 0));
 }
 
