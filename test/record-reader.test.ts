@@ -92,6 +92,30 @@ test('events, outputs, accesses; no network or rebuild decisions in this record'
   t.is(record.environment(2), undefined);
 });
 
+test('eachAccess hands over what accesses() lists, from the access index or else the trace', (t) => {
+  const list = (record: ReturnType<typeof openRecord>) => {
+    const out: string[] = [];
+    record.eachAccess((pid, op, file) => out.push(`${pid} ${op} ${file}`));
+    return out;
+  };
+  const fromIndex = openRecord(attempt);
+  const expected = fromIndex.accesses().map((a) => `${a.pid} ${a.op} ${a.path}`);
+  t.true(expected.includes(`4 read ${path.join(cwd, 'v')}`));
+  t.deepEqual(list(fromIndex), expected);
+  // without accesses.tsv, from the trace events
+  const copy = scratchDir('uwrx-reader-noindex-');
+  try {
+    execFileSync('cp', ['-a', attempt, path.join(copy, '0')]);
+    rmSync(path.join(copy, '0', 'accesses.tsv'));
+    const fromTrace = openRecord(path.join(copy, '0'));
+    const traced = list(fromTrace);
+    t.deepEqual(traced, fromTrace.accesses().map((a) => `${a.pid} ${a.op} ${a.path}`));
+    t.true(traced.includes(`4 read ${path.join(cwd, 'v')}`));
+  } finally {
+    rmSync(copy, { recursive: true, force: true });
+  }
+});
+
 test('a damaged process table or a non-attempt is one RecordError line', (t) => {
   const copy = scratchDir('uwrx-reader-bad-');
   try {

@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdirSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { layersFor, resolveFile, resolveInLayers, settleLayers } from '../src/record/resolve.js';
+import { layerLookup, layersFor, resolveFile, resolveInLayers, settleLayers, type Resolution } from '../src/record/resolve.js';
 import { formatFilesMetaLine, parseFilesMeta, FilesMetaError } from '../src/record/files-meta.js';
 import { native } from '../src/native.js';
 import { scratchDir } from './helpers/uwrx.js';
@@ -71,7 +71,7 @@ asRoot('resolveFile: whiteouts and opaque directories hide lower layers (needs r
   t.is(resolveFile(attempt, '/var/lib').kind, 'absent');
 });
 
-asRoot('settled layers give the answers of the plain rule, however often asked (needs root to make whiteouts)', (t) => {
+asRoot('settled layers, and layer by layer lookups, give the answers of the plain rule, however often asked (needs root to make whiteouts)', (t) => {
   const build = scratchDir();
   const parent = path.join(build, '0', '0');
   const attempt = path.join(build, '1', '0');
@@ -99,6 +99,11 @@ asRoot('settled layers give the answers of the plain rule, however often asked (
       for (const f of files) {
         const plain = describe(resolveInLayers(layersFor(attempt, pid), f));
         t.is(describe(resolveInLayers(settled, f)), plain, `${f} for process ${pid}, round ${round}`);
+        // the rule is the first layer that decides (the rebuild index asks layer by layer)
+        const lookup = layerLookup(f);
+        let first: Resolution | undefined;
+        for (const layer of settled) if ((first = lookup(layer))) break;
+        t.is(first && describe(first), plain, `${f} layer by layer for process ${pid}, round ${round}`);
         seen.push(plain);
       }
     }

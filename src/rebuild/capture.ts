@@ -15,7 +15,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
-import { layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
+import { layerLookup, layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash, type Kind } from './hashes.js';
 import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
 
@@ -62,15 +62,16 @@ export class CaptureIndexer {
   private readonly firstChanger = new Map<string, number>();
   /** The layers below this attempt (parents, real filesystem), top first. */
   private readonly below: Layer[];
-  /** All layers of this attempt and below, and those each process sees. */
-  private readonly all: Layer[];
-  private readonly seenBy = new Map<number, Layer[]>();
+  /** The layers of this attempt, top first: files-<pid>/ by falling pid, then files/. */
+  private readonly own: Layer[];
   /** Resolutions in the layers below this attempt, and the hashes of those versions. */
   private readonly belowResolutions = new Map<string, Resolution>();
   private readonly belowHashes = new Map<string, string | null>();
-  /** Resolutions of paths this attempt changed, by how many layers the reader sees (the
-   * layers a process sees only grow with its pid, so their number names them). */
-  private readonly changedResolutions = new Map<string, Map<number, Resolution>>();
+  /** For paths this attempt changed, what each layer of this attempt gives as far as it
+   * was looked at (null: it does not decide): the processes that read a path see ever
+   * fewer of the layers (a build's compiles all read config.h), and each layer is looked
+   * at once per path. */
+  private readonly changedLooks = new Map<string, { lookup: (layer: Layer) => Resolution | undefined; looked: (Resolution | null | undefined)[] }>();
   /** What each version found is: a version never changes while the index is made. */
   private readonly kinds = new Map<string, Kind>();
 
@@ -82,16 +83,16 @@ export class CaptureIndexer {
   ) {
     this.record = openRecord(attemptDir);
     for (const p of this.record.processes()) this.procs.set(p.pid, p);
-    for (const a of this.record.accesses()) {
-      const bit = LOOK_BITS[a.op];
-      if (bit === undefined || (a.path.startsWith('/proc/') && OWN_PROC.test(a.path))) continue;
-      let id = this.pathIds.get(a.path);
-      if (id === undefined) this.pathIds.set(a.path, (id = this.pathIds.size));
-      const look: Look = { op: a.op, bit, path: a.path, id };
-      const list = this.looksByPid.get(a.pid);
+    this.record.eachAccess((pid, op, file) => {
+      const bit = LOOK_BITS[op];
+      if (bit === undefined || (file.startsWith('/proc/') && OWN_PROC.test(file))) return;
+      let id = this.pathIds.get(file);
+      if (id === undefined) this.pathIds.set(file, (id = this.pathIds.size));
+      const look: Look = { op, bit, path: file, id };
+      const list = this.looksByPid.get(pid);
       if (list) list.push(look);
-      else this.looksByPid.set(a.pid, [look]);
-    }
+      else this.looksByPid.set(pid, [look]);
+    });
     for (const o of this.record.fileOperations()) {
       const list = this.opsByPath.get(o.path) ?? [];
       list.push(o);
@@ -106,8 +107,9 @@ export class CaptureIndexer {
     for (const [file, id] of this.pathIds) this.opsById[id] = this.opsByPath.get(file);
     this.seenBits = new Uint8Array(this.pathIds.size);
     this.seenStamp = new Int32Array(this.pathIds.size);
-    this.all = settleLayers(layersFor(attemptDir));
-    this.below = this.all.filter((l) => l.depth !== 0);
+    const all = settleLayers(layersFor(attemptDir));
+    this.own = all.filter((l) => l.depth === 0);
+    this.below = all.filter((l) => l.depth !== 0);
   }
 
   /** The resolution rule for process `pid`; a path this attempt never changed comes from
@@ -118,12 +120,20 @@ export class CaptureIndexer {
   private resolve(file: string, pid: number): Resolution {
     const first = this.firstChanger.get(file);
     if (first === undefined || first > pid) return this.resolveBelow(file);
-    const layers = this.layersOf(pid);
-    let byLayers = this.changedResolutions.get(file);
-    if (!byLayers) this.changedResolutions.set(file, (byLayers = new Map()));
-    let r = byLayers.get(layers.length);
-    if (!r) byLayers.set(layers.length, (r = resolveInLayers(layers, unescapeBytes(file).toString('utf8'))));
-    return r;
+    // process `pid` sees the layers of the processes before it and files/ (layersFor
+    // with `pid`), the last ones of this.own: the first of those that decides, else the
+    // layers below
+    let looks = this.changedLooks.get(file);
+    if (!looks) this.changedLooks.set(file, (looks = { lookup: layerLookup(unescapeBytes(file).toString('utf8')), looked: [] }));
+    const own = this.own;
+    let i = 0;
+    while (i < own.length && own[i]!.pid !== undefined && own[i]!.pid! >= pid) i++;
+    for (; i < own.length; i++) {
+      let r = looks.looked[i];
+      if (r === undefined) looks.looked[i] = r = looks.lookup(own[i]!) ?? null;
+      if (r !== null) return r;
+    }
+    return this.resolveBelow(file);
   }
 
   /** resolveBelow for a path looked at, by its id. */
@@ -160,16 +170,6 @@ export class CaptureIndexer {
       this.belowHashes.set(r.file, hash);
     }
     return hash;
-  }
-
-  /** The layers process `pid` sees (layersFor with `pid`), from one listing of them. */
-  private layersOf(pid: number): Layer[] {
-    let layers = this.seenBy.get(pid);
-    if (!layers) {
-      layers = this.all.filter((l) => l.depth !== 0 || l.pid === undefined || l.pid < pid);
-      this.seenBy.set(pid, layers);
-    }
-    return layers;
   }
 
   /** The entry of a process that ran in this attempt. */

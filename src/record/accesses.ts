@@ -268,16 +268,29 @@ export function parseAccessIndex(text: string): AccessEntry[] {
 /** parseAccessIndex with each path as its canonical escaped text (escapeBytes), the form
  * the record's other files use; most paths are that already and are not decoded. */
 export function parseAccessIndexEscaped(text: string): Array<Omit<AccessEntry, 'path'> & { path: string }> {
-  return parseLines(text, (field) => (isPlainText(field) ? field : escapeBytes(unescapeBytes(field))));
+  return parseLines(text, escapedPath);
 }
+
+/** The entries of parseAccessIndexEscaped handed to `visit` one by one, in order, with no
+ * object made for them: partial rebuild reads a build's tens of thousands once. */
+export function forEachAccessEscaped(text: string, visit: (pid: number, op: AccessOp, path: string, count: number) => void): void {
+  scanLines(text, escapedPath, visit);
+}
+
+const escapedPath = (field: string): string => (isPlainText(field) ? field : escapeBytes(unescapeBytes(field)));
 
 const OP_NAMES: ReadonlySet<string> = new Set(ACCESS_INDEX_OPS);
 
+function parseLines<P>(text: string, pathOf: (field: string) => P): Array<Omit<AccessEntry, 'path'> & { path: P }> {
+  const out: Array<Omit<AccessEntry, 'path'> & { path: P }> = [];
+  scanLines(text, pathOf, (pid, op, path, count) => out.push({ pid, op, path, count }));
+  return out;
+}
+
 /** One pass over the text with indexOf, no array per line: a build's index has tens of
  * thousands of lines and partial rebuild reads it after the command ended. */
-function parseLines<P>(text: string, pathOf: (field: string) => P): Array<Omit<AccessEntry, 'path'> & { path: P }> {
+function scanLines<P>(text: string, pathOf: (field: string) => P, visit: (pid: number, op: AccessOp, path: P, count: number) => void): void {
   if (!text.startsWith(ACCESS_INDEX_HEADER)) throw new AccessIndexError('accesses.tsv: missing header line');
-  const out: Array<Omit<AccessEntry, 'path'> & { path: P }> = [];
   for (let at = ACCESS_INDEX_HEADER.length, line = 2; at < text.length; line++) {
     let eol = text.indexOf('\n', at);
     if (eol < 0) eol = text.length;
@@ -301,10 +314,9 @@ function parseLines<P>(text: string, pathOf: (field: string) => P): Array<Omit<A
     } catch (err) {
       throw new AccessIndexError(`${where(line)}: ${(err as Error).message}`);
     }
-    out.push({ pid, op: op as AccessOp, path, count });
+    visit(pid, op as AccessOp, path, count);
     at = eol + 1;
   }
-  return out;
 }
 
 const where = (line: number) => `accesses.tsv line ${line}`;

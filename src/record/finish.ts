@@ -2,8 +2,8 @@
 // renames (copies only where a rename cannot cross filesystems), whiteouts and opaque
 // markers kept as overlayfs left them; then files.meta and the preserved versions.
 // The storage actor (src/actors/storage.ts) is the one caller.
-import { execFile } from 'node:child_process';
-import { promises as fs } from 'node:fs';
+import { execFile, execFileSync } from 'node:child_process';
+import { promises as fs, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { OverlayLayer } from '../sandbox/plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
@@ -21,6 +21,23 @@ async function move(src: string | Buffer, dst: string | Buffer): Promise<void> {
     if (!isErrno(err, 'EXDEV')) throw err;
     await copyArchive(src, dst);
     await fs.rm(src, { recursive: true, force: true });
+  }
+}
+
+/** move, in one synchronous call where a rename does it (for the store layout's many
+ * preserved versions, src/record/store-layout.ts). */
+function moveSync(src: Buffer, dst: Buffer): void {
+  try {
+    renameSync(src, dst);
+  } catch (err) {
+    if (!isErrno(err, 'EXDEV')) throw err;
+    try {
+      execFileSync('cp', ['-a', '--no-target-directory', '--', String(src), String(dst)], { stdio: ['ignore', 'ignore', 'pipe'] });
+    } catch (e) {
+      const stderr = String((e as { stderr?: Buffer }).stderr ?? '').trim();
+      throw new Error(`copying ${String(src)} to ${String(dst)}: ${stderr || (e as Error).message}`);
+    }
+    rmSync(src, { recursive: true, force: true });
   }
 }
 
@@ -140,7 +157,7 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
     await fs.writeFile(meta, '');
   }
   const entries = parseFilesMeta(await fs.readFile(meta, 'utf8'));
-  const { skipped } = await layoutStore(attemptDir, entries, plan.versions, move);
+  const { skipped } = await layoutStore(attemptDir, entries, plan.versions, moveSync);
   // versions that have no place in a per-path store are listed, not dropped silently
   if (skipped.length > 0) await fs.writeFile(path.join(attemptDir, 'files.skipped'), skipped.join(''));
 }

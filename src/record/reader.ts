@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { ACCESS_OPS, EVENT_DEFS } from '../protocol/events.js';
-import { AccessIndexError, parseAccessIndexEscaped } from './accesses.js';
+import { AccessIndexError, forEachAccessEscaped, parseAccessIndexEscaped } from './accesses.js';
 import { ProtoDecodeError, readFields, Fields } from '../protocol/perfetto.js';
 import { escapeBytes, unescapeBytes } from './escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
@@ -154,6 +154,10 @@ export interface AttemptRecord {
   environment(pid: number): string[] | undefined;
   /** Recorded reads, probes and stats; empty when the record has none. */
   accesses(filter?: RecordFilter): RecordAccess[];
+  /** Every access of accesses(), in its order, handed to `visit` one by one: from the
+   * access index without an object per access (partial rebuild reads a build's tens of
+   * thousands once). */
+  eachAccess(visit: (pid: number, op: string, path: string) => void): void;
   networkExchanges(pid?: number): NetworkExchange[];
   rebuildDecisions(pid?: number): RebuildDecision[];
   /** Domains with a network record (net/<domain>/). */
@@ -444,6 +448,27 @@ class RecordReader implements AttemptRecord {
       out.push({ pid: e.pid, time: e.time, op, path: String(e.args.path), result });
     }
     return out;
+  }
+
+  eachAccess(visit: (pid: number, op: string, path: string) => void): void {
+    let text: string | undefined;
+    if (this.index === undefined) {
+      try {
+        text = readFileSync(path.join(this.dir, ACCESS_INDEX_FILE), 'utf8');
+      } catch {
+        // no index: from the trace, as accesses() gives them
+      }
+    }
+    if (text === undefined) {
+      for (const a of this.accesses()) visit(a.pid, a.op, a.path);
+      return;
+    }
+    try {
+      forEachAccessEscaped(text, visit);
+    } catch (err) {
+      if (err instanceof AccessIndexError) throw new RecordError(`${this.dir}/${err.message}`);
+      throw err;
+    }
   }
 
   /** accesses.tsv when the attempt has one (parsed once). */

@@ -101,6 +101,19 @@ export function resolveInLayers(layers: Layer[], file: string): Resolution {
   return r.kind === 'found' ? { kind: 'found', file: r.file.toString(), layer: r.layer } : r;
 }
 
+/** The rule in one layer at a time, for `file`: the resolution a layer gives when it
+ * decides (the path is there, or a whiteout or an opaque directory hides it), undefined
+ * when the lookup goes on to the layers below. The rule over a list of layers is the
+ * first of them that decides. */
+export function layerLookup(file: string): (layer: Layer) => Resolution | undefined {
+  const split = splitPath(Buffer.from(path.normalize(file)));
+  return (layer) => {
+    const hit = lookInLayer(layer, split);
+    if (hit === 'continue') return undefined;
+    return hit.kind === 'found' ? { kind: 'found', file: hit.file.toString(), layer: hit.layer } : hit;
+  };
+}
+
 export type ByteResolution = { kind: 'absent'; layer?: Layer } | { kind: 'found'; file: Buffer; layer: Layer };
 
 /** The rule for a path given as bytes (paths need not be UTF-8). */

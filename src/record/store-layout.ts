@@ -22,7 +22,7 @@
 // A directory removed and made again is opaque where it is made again; when the final
 // directory is another incarnation than files/ holds, the upper's whole subtree moves to
 // the final layer (renames only).
-import { lstatSync, promises as fs } from 'node:fs';
+import { chmodSync, linkSync, lstatSync, mkdirSync, renameSync, rmSync, unlinkSync, type Stats } from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../fs.js';
 import { native } from '../native.js';
@@ -56,12 +56,17 @@ export interface LayoutResult {
 }
 
 /** `move` renames a preserved version into the store (or copies it where the run's
- * directory is on another filesystem). */
+ * directory is on another filesystem).
+ *
+ * The layout's calls are synchronous: it runs in the storage actor's thread, which has
+ * nothing else to do meanwhile, and a configure's record takes thousands of small calls
+ * (a layer per writing process), each of which cost a promise and a thread-pool round
+ * trip when made asynchronously. */
 export async function layoutStore(
   attemptDir: string,
   entries: FileMetaEntry[],
   versionsDir: string,
-  move: (src: Buffer, dst: Buffer) => Promise<void>,
+  move: (src: Buffer, dst: Buffer) => void,
 ): Promise<LayoutResult> {
   const below = layersFor(attemptDir).filter((l) => l.depth !== 0);
   const kindBefore = (p: Buffer): Kind => {
@@ -148,7 +153,7 @@ export async function layoutStore(
   try {
     for (const n of ordered) {
       try {
-        await placeNode(n);
+        placeNode(n);
       } catch (err) {
         // a history this layout did not foresee: what could not be placed is listed, the
         // rest of the record is kept
@@ -157,41 +162,41 @@ export async function layoutStore(
       }
     }
   } finally {
-    await store.done();
+    store.done();
   }
   return { skipped };
 
-  async function placeNode(n: Node): Promise<void> {
+  function placeNode(n: Node): void {
     // 1. the final state, from the upper
     const impliedAbsent = n.ancestors.some((a) => a.final.kind !== 'dir');
     const { layer: srcLayer, file: src } = store.current(n.h.path);
-    const st = await lstatOrNull(src);
+    const st = lstatOrNull(src);
     const finalKind: Kind = !st || isWhiteout(st) ? 'absent' : st.isDirectory() ? 'dir' : 'file';
     const dst = store.at(n.finalLayer, n.h.path);
     if (finalKind === 'absent') {
       // nothing in the upper over a path the layers below hold: the run left it as it was
       const untouched = !st && kindBefore(n.h.path) !== 'absent';
-      if (!impliedAbsent && !untouched && (await store.makeParents(n.finalLayer, n.h.path))) {
-        if (!st || srcLayer !== n.finalLayer) await removeAny(dst);
-        if (st && srcLayer !== n.finalLayer) await fs.rename(src, dst);
-        else if (!st) await store.whiteout(dst);
+      if (!impliedAbsent && !untouched && store.makeParents(n.finalLayer, n.h.path)) {
+        if (!st || srcLayer !== n.finalLayer) removeAny(dst);
+        if (st && srcLayer !== n.finalLayer) renameSync(src, dst);
+        else if (!st) store.whiteout(dst);
       }
     } else if (finalKind === 'file') {
       if (srcLayer !== n.finalLayer) {
-        if (await store.makeParents(n.finalLayer, n.h.path)) {
-          await removeAny(dst);
-          await fs.rename(src, dst);
+        if (store.makeParents(n.finalLayer, n.h.path)) {
+          removeAny(dst);
+          renameSync(src, dst);
         } else skip(n, n.final.pid);
       }
     } else if (srcLayer !== n.finalLayer) {
       const sameIncarnation = srcLayer === 0 && n.baseInc === n.final.inc && n.final.kind === 'dir';
-      if (await store.makeParents(n.finalLayer, n.h.path)) {
+      if (store.makeParents(n.finalLayer, n.h.path)) {
         if (sameIncarnation) {
-          await fs.mkdir(dst).catch(ignoreExists);
-          await fs.chmod(dst, st!.mode & 0o7777);
+          mkdirUnlessThere(dst);
+          chmodSync(dst, st!.mode & 0o7777);
         } else {
-          await fs.rm(dst, { recursive: true, force: true });
-          await fs.rename(src, dst);
+          removeAny(dst);
+          renameSync(src, dst);
           store.moved(n.h.key, n.finalLayer);
           if (needsOpaque(n, n.final.inc)) store.setOpaque(dst);
         }
@@ -207,15 +212,15 @@ export async function layoutStore(
         continue;
       }
       const to = store.at(layer, n.h.path);
-      if (!(await store.makeParents(layer, n.h.path))) {
+      if (!store.makeParents(layer, n.h.path)) {
         // inside something absent or a file in that layer: nothing to show there
         if (v.kind === 'file') skip(n, v.pid);
         continue;
       }
-      const there = await lstatOrNull(to);
+      const there = lstatOrNull(to);
       if (v.kind === 'dir') {
-        if (there && !there.isDirectory()) await fs.rm(to, { force: true });
-        if (!there || !there.isDirectory()) await fs.mkdir(to, { mode: 0o755 });
+        if (there && !there.isDirectory()) rmSync(to, { force: true });
+        if (!there || !there.isDirectory()) mkdirSync(to, { mode: 0o755 });
         if (needsOpaque(n, v.inc)) store.setOpaque(to);
         continue;
       }
@@ -225,35 +230,38 @@ export async function layoutStore(
         continue;
       }
       if (v.kind === 'absent') {
-        if (there) await fs.rm(to, { force: true });
-        await store.whiteout(to);
+        if (there) rmSync(to, { force: true });
+        store.whiteout(to);
         continue;
       }
       const version = preserved.get(v.pid, n.h.key);
       if (!version) continue;
-      if (there) await fs.rm(to, { force: true });
-      if (version.kind === 'absent') await store.whiteout(to);
-      else await move(Buffer.from(version.file), to);
+      if (there) rmSync(to, { force: true });
+      if (version.kind === 'absent') store.whiteout(to);
+      else move(Buffer.from(version.file), to);
     }
   }
 }
 
-async function lstatOrNull(p: string | Buffer) {
+function lstatOrNull(p: string | Buffer): Stats | null {
   try {
-    return await fs.lstat(p);
+    return lstatSync(p, { throwIfNoEntry: false }) ?? null;
   } catch (err) {
-    const code = (err as NodeJS.ErrnoException).code;
-    if (code === 'ENOENT' || code === 'ENOTDIR') return null;
+    if (isErrno(err, 'ENOTDIR')) return null;
     throw err;
   }
 }
 
-async function removeAny(p: Buffer): Promise<void> {
-  await fs.rm(p, { recursive: true, force: true });
+function removeAny(p: Buffer): void {
+  rmSync(p, { recursive: true, force: true });
 }
 
-function ignoreExists(err: NodeJS.ErrnoException): void {
-  if (err.code !== 'EEXIST') throw err;
+function mkdirUnlessThere(p: Buffer): void {
+  try {
+    mkdirSync(p);
+  } catch (err) {
+    if (!isErrno(err, 'EEXIST')) throw err;
+  }
 }
 
 /** The attempt's layers on disk, and where the upper's subtrees were moved. */
@@ -287,7 +295,7 @@ class Store {
 
   /** Creates the directories above `p` in `layer`; false when a whiteout, a file or a
    * symlink is in the way. */
-  async makeParents(layer: number, p: Buffer): Promise<boolean> {
+  makeParents(layer: number, p: Buffer): boolean {
     const file = this.at(layer, p);
     const dir = file.subarray(0, file.lastIndexOf(0x2f));
     // one mkdir per directory missing below the deepest one known to be there (most
@@ -301,11 +309,11 @@ class Store {
     for (const end of ends.reverse()) {
       const sub = dir.subarray(0, end);
       try {
-        await fs.mkdir(sub);
+        mkdirSync(sub);
       } catch (err) {
         if (isErrno(err, 'ENOTDIR')) return false;
         if (!isErrno(err, 'EEXIST')) throw err;
-        if (!(await lstatOrNull(sub))?.isDirectory()) return false;
+        if (!lstatOrNull(sub)?.isDirectory()) return false;
       }
       this.madeDirs.add(sub.toString('latin1'));
     }
@@ -316,24 +324,24 @@ class Store {
    * knows a whiteout by its type and device number, and links its own the same way), as
    * on ext4 a new inode costs far more than a new name. A fresh one where linking fails
    * (the link limit). */
-  async whiteout(file: Buffer): Promise<void> {
+  whiteout(file: Buffer): void {
     if (this.sharedWhiteout) {
       try {
-        await fs.link(this.sharedWhiteout, file);
+        linkSync(this.sharedWhiteout, file);
         return;
       } catch (err) {
         if (!isErrno(err, 'EMLINK')) throw err;
       }
-      await fs.unlink(this.sharedWhiteout);
+      unlinkSync(this.sharedWhiteout);
     }
     this.sharedWhiteout = path.join(this.attemptDir, `.whiteout-${this.scratch++}`);
     native().makeWhiteout(this.sharedWhiteout);
-    await fs.link(this.sharedWhiteout, file);
+    linkSync(this.sharedWhiteout, file);
   }
 
   /** The layout's own scratch goes. */
-  async done(): Promise<void> {
-    if (this.sharedWhiteout) await fs.rm(this.sharedWhiteout, { force: true });
+  done(): void {
+    if (this.sharedWhiteout) rmSync(this.sharedWhiteout, { force: true });
     this.sharedWhiteout = undefined;
   }
 
