@@ -66,7 +66,7 @@ export interface TraceAddon {
    * (header page and records) or undefined without one]; null, leaving it, when a part
    * is more than maxBytes; undefined when it is gone. */
   takeFile(file: string, maxBytes: number): [Buffer, Buffer | undefined] | null | undefined;
-  /** Allocated bytes of a buffer file's records and of its recorder region; undefined when it is gone. */
+  /** Allocated bytes of a buffer file's records and of its recorder region; undefined when it is gone or its region changed while measured. */
   bufferAllocated(file: string): [number, number] | undefined;
   /** clock_gettime(clockId) in ns (Linux ids: CLOCK_REALTIME 0, CLOCK_BOOTTIME 7). */
   clockNs(clockId: number): number;

@@ -128,6 +128,35 @@ test("a buffer's recorder region is read with its records once the buffer is ren
   t.deepEqual(collector.stats.errors, []);
 });
 
+// The collector actor transfers each batch's buffers to the merger as soon as 4 MiB wait,
+// from inside sink.records: a buffer taken whole must not be read after it went.
+test("a taken buffer's region counts are read before its records are handed on (and moved away)", (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 12, 0);
+  addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 12, tid: 12 }));
+  const head = region(12, Buffer.concat([1, 2].map((i) => encodeEvent({ ...output(i), pid: 12, tid: 12 }))));
+  head.writeBigUInt64LE(7n, 40); // calls answered in process
+  const fd = openSync(path.join(dirs.traces, '12'), 'r+');
+  writeSync(fd, head, 0, undefined, 0);
+  closeSync(fd);
+  addon.traceWriterClose(w, true);
+  let events = 0;
+  const sink: EventSink = {
+    records(_pid, bytes) {
+      events += decodeEvents(bytes).events.length;
+      structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] }); // detaches it, as postMessage does
+    },
+    advance() {},
+  };
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  t.is(events, 3);
+  t.is(collector.stats.recorder.files, 1);
+  t.is(collector.stats.recorder.fast, 7);
+  t.deepEqual(collector.stats.errors, []);
+});
+
 test('a live recorder region is read once enough records wait, and punched behind', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();

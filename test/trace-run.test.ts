@@ -3,7 +3,7 @@
 // `uwrx inspect output`, and a flood of output keeps tmp use bounded.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { lstatSync, mkdtempSync, readFileSync, readdirSync, realpathSync, rmSync, statSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, realpathSync, rmSync, statSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodePerfetto, resolveEvents, type Packet } from './perfetto-schema.js';
 import { scratchDir, uwrxBin } from './helpers/uwrx.js';
@@ -383,12 +383,27 @@ for (const onTmpfs of [true, false]) {
   test(`trace buffers ${onTmpfs ? 'on /dev/shm when roomy' : 'in the run directory with UWRX_TRACES_TMPFS=0'}: every process recorded, nothing left behind`, async (t) => {
     const cwd = workDir();
     const seen = new Map<string, string>();
+    // one file per process: its records, and before them its recorder region (a header
+    // with the recorder's magic at 0 once the process records in process)
+    const names = new Set<string>();
+    const withRegion = new Set<string>();
     const sample = () => {
       const tmp = path.join(cwd, 'b', '.tmp');
       try {
         for (const run of readdirSync(tmp)) {
           const link = path.join(tmp, run, 'traces');
           if (!seen.has(run) && lstatSync(link)) seen.set(run, lstatSync(link).isSymbolicLink() ? realpathSync(link) : link);
+          // (.run: the tmpfs directory's link back to the run directory)
+          for (const name of readdirSync(link).filter((n) => n !== '.run')) {
+            names.add(name);
+            const magic = Buffer.alloc(8);
+            const fd = openSync(path.join(link, name), 'r');
+            try {
+              if (readSync(fd, magic, 0, 8, 0) === 8 && magic.readBigUInt64LE(0) === 0x3163657278727775n) withRegion.add(name.replace(/\.ended$/, ''));
+            } finally {
+              closeSync(fd);
+            }
+          }
         }
       } catch {
         /* not there yet, or gone */
@@ -406,6 +421,10 @@ for (const onTmpfs of [true, false]) {
     t.true(rows.every((r) => r.status === 0), JSON.stringify(rows));
     t.is(rows.filter((r) => r.cmdline[0] === '/bin/true').length, 2, JSON.stringify(rows));
     t.is(rows.filter((r) => r.cmdline.join(' ') === 'sleep 1').length, 1, JSON.stringify(rows));
+    t.true(names.size > 0, 'buffers seen');
+    t.deepEqual([...names].filter((n) => !/^[0-9]+(\.ended)?$/.test(n)), [], 'no file but the buffers');
+    const sleeper = rows.find((r) => r.cmdline.join(' ') === 'sleep 1')!;
+    t.true(withRegion.has(String(sleeper.pid)), `the recorder region in sleep's buffer (regions seen: ${[...withRegion].join(' ')})`);
   });
 }
 

@@ -254,6 +254,9 @@ export class Collector {
       this.stats.errors.push(`traces/${f.name}: not a recorder region`);
       return 0;
     }
+    // the header's counts first: the sink may move the bytes away (a batch transferred
+    // to the merger detaches them)
+    this.recorderDone(f, bytes);
     let count = 0;
     if (bytes.length > REC_DATA_OFFSET) {
       const data = bytes.subarray(REC_DATA_OFFSET);
@@ -267,7 +270,6 @@ export class Collector {
       if (result.bad) this.stats.errors.push(`traces/${f.name}: recorder region: ${result.bad}`);
     }
     this.stats.events += count;
-    this.recorderDone(f, bytes);
     return count;
   }
 
@@ -343,7 +345,8 @@ export class Collector {
   /** drain over a finished buffer's records taken whole: the same records, errors and
    * counts (offsets in messages are file offsets). */
   private taken(f: Buffered, bytes: Buffer): number {
-    const result = scanRecords(bytes, 0, bytes.length);
+    const length = bytes.length; // before the sink may move the bytes away
+    const result = scanRecords(bytes, 0, length);
     if (result.count > 0) {
       f.lastTime = result.lastTime;
       this.maxTime = Math.max(this.maxTime, f.lastTime);
@@ -351,7 +354,7 @@ export class Collector {
     }
     this.stats.bytesRead += result.next;
     if (result.bad) this.stats.errors.push(`traces/${f.name}: ${result.bad.replace(/offset (\d+)/, (_, n: string) => `offset ${TRACE_DATA_OFFSET + Number(n)}`)}`);
-    else if (!result.atEnd && result.next < bytes.length) this.stats.errors.push(`traces/${f.name}: no complete record at offset ${TRACE_DATA_OFFSET + result.next}`);
+    else if (!result.atEnd && result.next < length) this.stats.errors.push(`traces/${f.name}: no complete record at offset ${TRACE_DATA_OFFSET + result.next}`);
     this.stats.events += result.count;
     this.files.delete(f.pid);
     this.stats.filesDone++;

@@ -126,7 +126,8 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
 
 // bufferAllocated(path) -> [records, region]: the allocated bytes of a buffer file's
 // records and of its recorder region (tmp use, as the writer's throttle counts it);
-// undefined when the file is gone.
+// undefined when the file is gone or its region kept changing while measured (the
+// records' share is the file's blocks less the region's, so both must be of one moment).
 static Napi::Value BufferAllocated(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
@@ -136,13 +137,20 @@ static Napi::Value BufferAllocated(const Napi::CallbackInfo &info) {
     return ThrowErrno(env, "open", errno);
   }
   struct stat st;
-  if (fstat(fd, &st) != 0) {
-    int err = errno;
-    close(fd);
-    return ThrowErrno(env, "fstat", err);
+  uint64_t region = 0;
+  bool settled = false;
+  for (int tries = 0; tries < 4 && !settled; tries++) {
+    region = uwrx_tracebuf_region_allocated(fd);
+    if (fstat(fd, &st) != 0) {
+      int err = errno;
+      close(fd);
+      return ThrowErrno(env, "fstat", err);
+    }
+    settled = uwrx_tracebuf_region_allocated(fd) == region;
   }
-  uint64_t all = (uint64_t)st.st_blocks * 512, region = uwrx_tracebuf_region_allocated(fd);
   close(fd);
+  if (!settled) return env.Undefined();
+  uint64_t all = (uint64_t)st.st_blocks * 512;
   Napi::Array out = Napi::Array::New(env, 2);
   out.Set(0u, Napi::Number::New(env, (double)(all > region ? all - region : 0)));
   out.Set(1u, Napi::Number::New(env, (double)region));

@@ -187,8 +187,8 @@ static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t 
     if (tb->win) munmap(tb->win, tb->win_size);
     tb->win = NULL;
     if (tb->win_size < UWRX_TRACE_WINDOW_SIZE) {
-      /* leaving the staged start, or the first window growing: mapped at offset 0, so
-       * nothing becomes final yet */
+      /* leaving the staged start, or the first window growing: mapped at the records'
+       * start (UWRX_TRACE_DATA_OFFSET), so nothing becomes final yet */
       tb->win_size = tb->pos + size <= UWRX_TRACE_DATA_OFFSET + UWRX_TRACE_FIRST_WINDOW_SIZE ? UWRX_TRACE_FIRST_WINDOW_SIZE
                                                                                          : UWRX_TRACE_WINDOW_SIZE;
     } else {
