@@ -62,9 +62,12 @@ export function helperPath(name: 'uwrx-init' | 'uwrx-shim'): string {
 /** The addon's trace buffer primitives (src/native/addon/tracebuf.cc). */
 export interface TraceAddon {
   punchHole(fd: number, offset: number, length: number): void;
-  /** A finished buffer file read whole and removed (a recorder buffer: to the end of its
-   * records); null, leaving it, when that is more than maxBytes; undefined when it is gone. */
-  takeFile(file: string, maxBytes: number, recorder: boolean): Buffer | null | undefined;
+  /** A finished buffer file read whole and removed: [its records, its recorder region
+   * (header page and records) or undefined without one]; null, leaving it, when a part
+   * is more than maxBytes; undefined when it is gone. */
+  takeFile(file: string, maxBytes: number): [Buffer, Buffer | undefined] | null | undefined;
+  /** Allocated bytes of a buffer file's records and of its recorder region; undefined when it is gone. */
+  bufferAllocated(file: string): [number, number] | undefined;
   /** clock_gettime(clockId) in ns (Linux ids: CLOCK_REALTIME 0, CLOCK_BOOTTIME 7). */
   clockNs(clockId: number): number;
   /** backlogMax: bytes of unread buffer before the writer waits (0: never). */

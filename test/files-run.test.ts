@@ -291,3 +291,11 @@ test('inspect files --who and --by-pid, text and json', async (t) => {
   const seenAfter = JSON.parse(after.stdout) as Array<{ path: string; saw: string; wrote: string[] }>;
   t.deepEqual(seenAfter.find((r) => r.path === foo), { path: foo, saw: `files-${C}/`, layer: `files-${C}/`, wrote: [] });
 });
+
+test('inspect files --by-pid finds files whose names hold a tab or a byte that is not UTF-8', async (t) => {
+  const a = await run(`printf A > "$(printf 'x\\ty')"; printf B > "$(printf 'z\\377')"; printf C > plain`);
+  const by = await uwrx(['inspect', 'files', a.dir, '--by-pid', String(pidOf(a, 'plain', 'create', 'dash'))], { cwd: a.cwd });
+  t.is(by.status, 0, by.stderr);
+  const lines = by.stdout.split('\n');
+  for (const name of ['x\\ty', 'z\\xff', 'plain']) t.true(lines.includes(`${path.join(a.cwd, name)}\tfiles/\tcreate`), `${name}: ${by.stdout}`);
+});

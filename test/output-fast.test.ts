@@ -258,3 +258,65 @@ test.serial('output copied to a regular-file stdout by copy_file_range or sendfi
     }
   }
 });
+
+// busybox's cat sends a file to its stdout with sendfile, also into a pipe; a pipe that is
+// full makes the call wait for the reader, and a pipe whose reader is gone fails it with
+// SIGPIPE, as natively.
+test.serial('output sent into a pipe by sendfile or splice is recorded, with the counts, waits and SIGPIPE of native', async (t) => {
+  const missing = ensureCommands({ '/bin/busybox': 'busybox-static' });
+  if (missing.length > 0) return t.fail(`busybox-static is not installed: ${missing.join(' ')}`);
+  const cwd = workDir();
+  const content = big();
+  writeFileSync(path.join(cwd, 'f'), content);
+  // splice a pipe's worth, then 50 bytes from offset 7, then without blocking
+  writeFileSync(
+    path.join(cwd, 'splice.py'),
+    [
+      'import os',
+      "i=os.open('f',os.O_RDONLY)",
+      'n=os.splice(i,1,300000)',
+      'm=os.splice(i,1,50,offset_src=7)',
+      'k=os.splice(i,1,10,flags=os.SPLICE_F_NONBLOCK)',
+      "os.write(2,b'%d %d %d %d ' % (n,m,k,os.lseek(i,0,os.SEEK_CUR)))",
+      '',
+    ].join('\n'),
+  );
+  const python3 = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const script = [
+    'busybox cat f | (sleep 0.3; md5sum)',
+    '{ busybox cat f; echo "cat=$?" >&2; } | head -c 10 | wc -c',
+    `${python3} splice.py | wc -c`,
+  ].join('; ');
+  const native = spawnSync('sh', ['-c', script], { cwd, encoding: 'utf8' });
+  t.is(native.status, 0, native.stderr);
+  t.is(native.stderr, 'cat=141\n65536 50 10 65546 ', 'the native reference');
+  const r = await record(cwd, 'b', true, ['sh', '-c', script]);
+  t.is(r.run.stdout.toString(), native.stdout, 'stdout as natively');
+  t.is(r.run.stderr.replace(/uwrx: [^\n]*\n$/, ''), native.stderr, 'counts, offsets and exit statuses as natively');
+  // the first cat's output whole; the second's what head could take before it went
+  const procs = JSON.parse(spawnSync(process.execPath, [uwrxBin, 'inspect', 'procs', r.attempt, '--format', 'json'], { cwd }).stdout.toString()) as ProcRow[];
+  const cats = procs.filter((p) => p.cmdline.join(' ') === 'busybox cat f').sort((a, b) => a.pid - b.pid);
+  t.is(cats.length, 2);
+  const catOutput = (pid: number) => spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', r.attempt, String(pid)], { cwd }).stdout;
+  t.true(catOutput(cats[0]!.pid).equals(content), 'the first cat: every byte, through a pipe that was full');
+  const cut = catOutput(cats[1]!.pid);
+  t.true(cut.length >= 10 && content.subarray(0, cut.length).equals(cut), `the second cat: the head of the file (${cut.length} bytes)`);
+  const py = procs.find((p) => p.cmdline[0] === python3);
+  t.truthy(py);
+  const spliced = catOutput(py!.pid);
+  t.true(spliced.equals(Buffer.concat([content.subarray(0, 65536), content.subarray(7, 57), content.subarray(65536, 65546), Buffer.from('65536 50 10 65546 ')])), 'the spliced bytes, then stderr');
+});
+
+test.serial('output sent to a terminal by sendfile (busybox cat) is recorded, and reaches the terminal', async (t) => {
+  const missing = ensureCommands({ '/bin/busybox': 'busybox-static', '/usr/bin/script': 'bsdutils' });
+  if (missing.length > 0) return t.fail(`not installed: ${missing.join(' ')}`);
+  const cwd = workDir();
+  const content = Buffer.from(Array.from({ length: 3000 }, (_, i) => `line ${i}\n`).join(''));
+  writeFileSync(path.join(cwd, 'f'), content);
+  // script(1) runs the command on a terminal of its own and copies what it shows
+  const shown = spawnSync('script', ['-qec', `${process.execPath} ${uwrxBin} run --quiet --build b -- busybox cat f`, '/dev/null'], { cwd });
+  t.is(shown.status, 0, shown.stderr?.toString());
+  t.is(shown.stdout.toString().replace(/\r\n/g, '\n'), content.toString(), 'the terminal showed the file');
+  const inspect = spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', path.join(cwd, 'b', '0', '0')], { cwd });
+  t.true(inspect.stdout.equals(content), `inspect output holds the file (${inspect.stdout.length} of ${content.length} bytes)`);
+});

@@ -11,6 +11,7 @@ import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
 import type { AccessRow } from '../src/inspect/reads.js';
 
+const missingStrace = ensureCommands({ strace: 'strace' });
 const scratch: string[] = [];
 test.after.always(() => {
   for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
@@ -240,6 +241,47 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
   // per loop: opendir's fstat of /usr/bin and stdio's fstat of /usr/bin/env
   t.true(fast.inProcess - slow.inProcess >= 2 * loops, `in process: ${JSON.stringify({ fast, slow })}`);
   t.true(slow.notified - fast.notified >= 2 * loops, `notified: ${JSON.stringify({ fast, slow })}`);
+});
+
+// Files outside the overlays (a pipe, a socket, /dev, /proc) are shown as the kernel shows
+// them on the notification path too, so the recorder answers their stats in process
+// (uwrx_stat_shows_kernel): the same values, and no notification per call.
+test.serial('fast path: stats of pipes, sockets, /dev and /proc are answered in process and show what the kernel shows', async (t) => {
+  const dir = workDir();
+  const probe = buildDriver('kernel_stat_probe', ['test/native/kernel_stat_probe.c']);
+  const loops = 200;
+  const run = async (n: number) => {
+    const r = await uwrx(['run', '--build', path.join(dir, `build-${n}`), '--fast-path', '--', probe, String(n)], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    return { calls: fileCalls(dir, r.stderr), lines: r.stdout.trim().split('\n') };
+  };
+  const base = await run(0);
+  const loop = await run(loops);
+  t.deepEqual(loop.lines, ['pipe same', 'socket same', '/dev/null same', '/dev/null same', '/proc/self/status same']);
+  t.deepEqual(base.lines, loop.lines);
+  // five files, `loops` stats each: all of them in process
+  t.true(loop.calls.inProcess - base.calls.inProcess >= 5 * loops, JSON.stringify({ base, loop }));
+  t.true(loop.calls.notified - base.calls.notified < loops / 10, JSON.stringify({ base, loop }));
+});
+
+// Another library's constructor may call libc before the recorder's constructor runs
+// (libselinux's reads /proc/filesystems in sed, mkdir, mv): the recorder redirects libc's
+// entries at its set-up there, so malloc's getrandom and stdio's fstat are answered in
+// process too (strace -i shows each call's address: the gate's, or libc's when notified).
+test.serial('fast path: libc is redirected before a library constructor that calls it ahead of the recorder\'s own', async (t) => {
+  if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
+  const dir = workDir();
+  const lib = buildDriver('libearlyctor.so', ['test/native/early_ctor.c'], ['-shared', '-fPIC']);
+  const probe = buildDriver('early_ctor_main', ['test/native/early_ctor_main.c'], [
+    '-Wl,--no-as-needed', lib, `-Wl,-rpath,${path.dirname(lib)}`,
+  ]);
+  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-f', '-qq', '-i', '-e', 'trace=getrandom,newfstatat,statx', probe], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'early read\n');
+  const lines = r.stderr.split('\n').filter((l) => /\b(getrandom|newfstatat|statx)\(/.test(l));
+  t.true(lines.some((l) => /\bgetrandom\(/.test(l)), r.stderr);
+  const notified = lines.filter((l) => !l.includes('[0000757700000002]'));
+  t.deepEqual(notified, [], r.stderr);
 });
 
 // Redirecting libc's entries costs a short process more than it saves when the program

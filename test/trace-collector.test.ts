@@ -1,11 +1,11 @@
 // The collector's reading rules: a live buffer only up to its window, holes behind what
 // was read, an ended buffer to its end and then deleted.
 import test from 'ava';
-import { closeSync, existsSync, ftruncateSync, openSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
 import { traceAddon } from '../src/native.js';
-import { TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
+import { TRACE_DATA_OFFSET, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
 import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
@@ -29,7 +29,8 @@ test('live buffers are read up to their window and punched behind; ended ones dr
   const w = addon.traceWriterOpen(dirs.traces, 5, 0);
   for (let i = 0; i < 1000; i++) addon.traceWriterAppend(w, encodeEvent(output(i)));
   const file = path.join(dirs.traces, '5');
-  const size = statSync(file).size;
+  // the records' bytes: they start at TRACE_DATA_OFFSET, after the (here empty) recorder region
+  const size = statSync(file).size - TRACE_DATA_OFFSET;
   t.true(size > 3 * TRACE_WINDOW_SIZE);
 
   const sink = new Recorder();
@@ -91,71 +92,102 @@ test('a malformed buffer is reported, not fatal', (t) => {
   t.true(killProbe(process.pid));
 });
 
-test("a recorder buffer (<pid>.r) is final once its process's own buffer is renamed <pid>.ended", (t) => {
+/** A recorder region's first bytes (struct uwrx_rec_header: magic, pid, reserved, pos,
+ * size) and records from 4096 on, as the in-process recorder leaves them. */
+function region(pid: number, records: Buffer): Buffer {
+  const header = Buffer.alloc(4096);
+  header.writeBigUInt64LE(0x3163657278727775n, 0);
+  header.writeUInt32LE(pid, 8);
+  header.writeBigUInt64LE(BigInt(4096 + records.length), 16);
+  header.writeBigUInt64LE(BigInt(TRACE_DATA_OFFSET), 24);
+  return Buffer.concat([header, records]);
+}
+
+test("a buffer's recorder region is read with its records once the buffer is renamed <pid>.ended, in one file", (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
   const w = addon.traceWriterOpen(dirs.traces, 9, 0);
   addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 9, tid: 9 }));
-  // struct uwrx_rec_header: magic, pid, reserved, pos, size; records from 4096
   const records = Buffer.concat([1, 2, 3].map((i) => encodeEvent({ ...output(i), pid: 9, tid: 9 })));
-  const header = Buffer.alloc(4096);
-  header.writeBigUInt64LE(0x3163657278727775n, 0);
-  header.writeUInt32LE(9, 8);
-  header.writeBigUInt64LE(BigInt(4096 + records.length), 16);
-  header.writeBigUInt64LE(64n << 20n, 24);
-  const recFile = path.join(dirs.traces, '9.r');
-  const fd = openSync(recFile, 'w');
-  writeSync(fd, header);
-  writeSync(fd, records);
+  const file = path.join(dirs.traces, '9');
+  const fd = openSync(file, 'r+');
+  writeSync(fd, region(9, records), 0, undefined, 0);
   closeSync(fd);
 
   const sink = new Recorder();
   const collector = new Collector({ runDir: dirs.runDir, sink });
   collector.scan();
-  t.is(sink.events.length, 0, 'a live recorder buffer this small waits');
-  t.true(existsSync(recFile));
+  t.is(sink.events.length, 0, 'a live region this small waits');
   addon.traceWriterClose(w, true);
+  t.deepEqual(readdirSync(dirs.traces), ['9.ended'], 'one file per process');
   collector.scan();
-  t.is(sink.events.length, 4, "the process buffer's record and the recorder's three, in one scan");
-  t.false(existsSync(recFile), 'the recorder buffer is deleted');
+  t.is(sink.events.length, 4, "the process's record and the recorder's three, in one scan");
+  t.deepEqual(sink.events.map((e) => e.type === 'output' && e.data[0]), [0, 1, 2, 3]);
+  t.false(existsSync(file + '.ended'), 'the buffer is deleted');
   t.is(collector.stats.recorder.files, 1);
   t.deepEqual(collector.stats.errors, []);
 });
 
-// takeFile reads a finished buffer whole and removes it: a process buffer to its size, a
-// recorder buffer to the end its header names (the rest of the sparse file is never
-// read), whether the bytes fit the first read or not; null (the file left) above maxBytes.
-test('takeFile: process and recorder buffers, short and longer than its first read, and the maxBytes limit', (t) => {
+test('a live recorder region is read once enough records wait, and punched behind', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
-  const write = (name: string, bytes: Buffer, size?: number) => {
+  const w = addon.traceWriterOpen(dirs.traces, 11, 0);
+  addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 11, tid: 11 }));
+  const many = 1100; // 4 KiB records: more than the 4 MiB a live region waits for
+  const records = Buffer.concat(Array.from({ length: many }, (_, i) => encodeEvent({ ...output(i), pid: 11, tid: 11 })));
+  const file = path.join(dirs.traces, '11');
+  const fd = openSync(file, 'r+');
+  writeSync(fd, region(11, records), 0, undefined, 0);
+  closeSync(fd);
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  t.is(sink.events.length, many, 'all committed records of the live region');
+  t.true(statSync(file).blocks * 512 < records.length / 2, 'holes punched behind them');
+  addon.traceWriterClose(w, true);
+  collector.scan();
+  t.is(sink.events.length, many + 1, 'read once: the rest when the process ends');
+  t.is(collector.stats.recorder.files, 1);
+  t.deepEqual(collector.stats.errors, []);
+});
+
+// takeFile reads a finished buffer whole and removes it: its records from
+// TRACE_DATA_OFFSET to its size, its recorder region (if any) to the end its header names
+// (the rest of the sparse region is never read), whether the bytes fit a first read or
+// not; null (the file left) above maxBytes.
+test('takeFile: records and recorder regions, short and longer than its first read, and the maxBytes limit', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const write = (name: string, records: Buffer, head?: Buffer) => {
     const file = path.join(dirs.traces, name);
     const fd = openSync(file, 'w');
-    writeSync(fd, bytes);
-    if (size !== undefined) ftruncateSync(fd, size);
+    // bytes after the region's records' end, as a recorder may leave uncommitted
+    if (head) writeSync(fd, Buffer.concat([head, Buffer.alloc(100, 0xee)]), 0, undefined, 0);
+    if (records.length) writeSync(fd, records, 0, undefined, TRACE_DATA_OFFSET);
+    else if (head) ftruncateSync(fd, TRACE_DATA_OFFSET);
     closeSync(fd);
     return file;
   };
   const pattern = (n: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7) & 0xff));
-  for (const n of [0, 100, 16384, 16385, 100_000]) {
-    const bytes = pattern(n);
-    const file = write(`own-${n}`, bytes);
-    t.deepEqual(addon.takeFile(file, 1 << 20, false), bytes, `process buffer of ${n} bytes`);
-    t.false(existsSync(file));
-  }
-  for (const records of [0, 500, 12288, 12289, 60_000]) {
-    const header = Buffer.alloc(4096);
-    header.writeBigUInt64LE(0x3163657278727775n, 0);
-    header.writeBigUInt64LE(BigInt(4096 + records), 16);
-    header.writeBigUInt64LE(64n << 20n, 24);
-    const bytes = Buffer.concat([header, pattern(records)]);
-    // sparse to 64 MiB as uwrx-init makes them, with bytes after the records' end
-    const file = write(`${records}.r`, Buffer.concat([bytes, Buffer.alloc(100, 0xee)]), 64 << 20);
-    t.deepEqual(addon.takeFile(file, 1 << 20, true), bytes, `recorder buffer with ${records} bytes of records`);
-    t.false(existsSync(file));
+  const sizes = [0, 100, 16384, 16385, 100_000];
+  const regions = [undefined, 0, 500, 12288, 12289, 60_000];
+  for (const n of sizes) {
+    for (const r of regions) {
+      const records = pattern(n);
+      const head = r === undefined ? undefined : region(1, pattern(r));
+      const file = write(`${n}-${r}`, records, head);
+      const taken = addon.takeFile(file, 1 << 20);
+      t.truthy(taken);
+      t.deepEqual(taken![0], records, `records of ${n} bytes, region ${r}`);
+      t.deepEqual(taken![1], head, `region with ${r} bytes of records`);
+      t.false(existsSync(file));
+    }
   }
   const big = write('big', pattern(50_000));
-  t.is(addon.takeFile(big, 40_000, false), null);
+  t.is(addon.takeFile(big, 40_000), null);
   t.true(existsSync(big), 'left for the usual reads');
-  t.is(addon.takeFile(path.join(dirs.traces, 'gone'), 1 << 20, false), undefined);
+  const bigRegion = write('big-region', pattern(10), region(1, pattern(50_000)));
+  t.is(addon.takeFile(bigRegion, 40_000), null);
+  t.true(existsSync(bigRegion));
+  t.is(addon.takeFile(path.join(dirs.traces, 'gone'), 1 << 20), undefined);
 });

@@ -2,7 +2,7 @@
 // the same thing, and the C writer must produce what the TypeScript decoder reads.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { readFileSync, readdirSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync, readdirSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { packageRoot } from '../src/native.js';
 import {
@@ -12,6 +12,7 @@ import {
   EVENT_LAYOUTS,
   EVENT_MAX_SIZE,
   OUTPUT_FLAG_MORE,
+  TRACE_DATA_OFFSET,
   TRACE_WINDOW_SIZE,
   decodeEvents,
   encodeEvent,
@@ -49,6 +50,7 @@ test('the C header defines the same constants, codes, fields and blobs as the sc
   t.is(defs.get('UWRX_EV_HEADER_SIZE'), String(EVENT_HEADER_SIZE));
   t.is(defs.get('UWRX_EV_MAX_SIZE'), String(EVENT_MAX_SIZE));
   t.is(defs.get('UWRX_TRACE_WINDOW_SIZE'), String(TRACE_WINDOW_SIZE));
+  t.is(defs.get('UWRX_TRACE_DATA_OFFSET'), String(TRACE_DATA_OFFSET));
   t.is(defs.get('UWRX_EV_FLAG_TRUNCATED'), String(EVENT_FLAG_TRUNCATED));
   t.is(defs.get('UWRX_OUTPUT_FLAG_MORE'), String(OUTPUT_FLAG_MORE));
   const st = structs();
@@ -135,6 +137,26 @@ test('an over-long blob is cut to the maximum record size and flagged', (t) => {
   t.is(ev!.flags0, EVENT_FLAG_TRUNCATED);
 });
 
+/** A buffer file's records: from TRACE_DATA_OFFSET on (the recorder region before). */
+function recordsOf(file: string): Buffer {
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const data = Buffer.alloc(Math.max(0, size - TRACE_DATA_OFFSET));
+    readAll(fd, data);
+    return data;
+  } finally {
+    closeSync(fd);
+  }
+}
+function readAll(fd: number, data: Buffer): void {
+  for (let got = 0; got < data.length; ) {
+    const n = readSync(fd, data, got, data.length - got, TRACE_DATA_OFFSET + got);
+    if (n <= 0) throw new Error('short read');
+    got += n;
+  }
+}
+
 test('a buffer starts empty, written record by record, then maps a small window and grows it to the full one in place', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
@@ -144,18 +166,18 @@ test('a buffer starts empty, written record by record, then maps a small window 
   const small = [encodeEvent(sample('exec', 1)), encodeEvent(sample('exit', 2))];
   addon.traceWriterAppend(w, small[0]!);
   addon.traceWriterAppend(w, small[1]!);
-  t.is(statSync(live).size, small[0]!.length + small[1]!.length, 'small records are written as they come, nothing mapped');
+  t.is(statSync(live).size, TRACE_DATA_OFFSET + small[0]!.length + small[1]!.length, 'small records are written as they come, nothing mapped');
   t.true(statSync(live).blocks * 512 <= 4096, 'and take the pages they fill, no more');
   const ev = sample('output', 1);
   if (ev.type === 'output') ev.data = Buffer.alloc(EVENT_MAX_SIZE / 2, 1);
   addon.traceWriterAppend(w, encodeEvent(ev));
-  const first = statSync(live).size;
+  const first = statSync(live).size - TRACE_DATA_OFFSET;
   t.true(first < TRACE_WINDOW_SIZE, 'a large record maps the small first window');
   t.true(first >= EVENT_MAX_SIZE, 'the largest record fits the first window');
   addon.traceWriterAppend(w, encodeEvent(ev));
-  t.is(statSync(live).size, TRACE_WINDOW_SIZE, 'grown in place: still nothing final before the window');
+  t.is(statSync(live).size, TRACE_DATA_OFFSET + TRACE_WINDOW_SIZE, 'grown in place: still nothing final before the window');
   addon.traceWriterClose(w, true);
-  const data = readFileSync(path.join(dirs.traces, '9.ended'));
+  const data = recordsOf(path.join(dirs.traces, '9.ended'));
   const { events, next } = decodeEvents(data);
   t.is(next, data.length, 'an ended file is cut to its records');
   t.deepEqual(events.map((e) => e.type), ['exec', 'exit', 'output', 'output']);
@@ -168,7 +190,7 @@ test('a buffer closed while still written record by record holds exactly its rec
   const records = [encodeEvent(sample('spawn', 1)), encodeEvent(sample('exec', 2)), encodeEvent(sample('exit', 3))];
   for (const r of records) addon.traceWriterAppend(w, r);
   addon.traceWriterClose(w, true);
-  const data = readFileSync(path.join(dirs.traces, '10.ended'));
+  const data = recordsOf(path.join(dirs.traces, '10.ended'));
   t.is(data.length, records.reduce((n, r) => n + r.length, 0));
   t.deepEqual(decodeEvents(data).events.map((e) => ({ ...e, time: 0 })), ['spawn', 'exec', 'exit'].map((type, i) => ({ ...sample(type, i + 1), time: 0, pid: 10 })));
 });
@@ -191,7 +213,7 @@ test('the C writer stores records the decoder reads back, across many windows', 
   t.is((size - TRACE_WINDOW_SIZE) % 4096, 0, 'windows start on pages');
   addon.traceWriterClose(w, true);
   t.deepEqual(readdirSync(dirs.traces), ['7.ended']);
-  const data = readFileSync(path.join(dirs.traces, '7.ended'));
+  const data = recordsOf(path.join(dirs.traces, '7.ended'));
   const { events, next } = decodeEvents(data);
   t.is(next, data.length, 'an ended file is cut to its records');
   t.is(events.length, written.length);

@@ -1,8 +1,11 @@
 // Collector: drains the per-process trace buffers in <runDir>/traces/ while the run goes
 // on, so tmp use stays bounded however much a process writes.
 //
-// A live process's file is only final before its mapped window (size - 1 MiB): read that
-// far and punch holes behind what was read. An ended process's file (renamed <pid>.ended
+// A buffer file holds the process's records from TRACE_DATA_OFFSET on and, before them,
+// the in-process recorder's region (its header at 0 says where its records end; a hole
+// when the process records nothing in process): one file per process.
+// A live process's records are only final before its mapped window (size - 1 MiB): read
+// that far and punch holes behind what was read. An ended process's file (renamed <pid>.ended
 // by the writer, reported through processEnded(), or found dead by isAlive) is read to the
 // end and deleted. Complete records go to the sink (the merger) in file order, undecoded:
 // finding record boundaries takes only their headers, so draining stays cheap whatever
@@ -15,7 +18,7 @@ import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
 import { tuneCompiler } from './compiler-tuning.js';
 import type { ActorSpec } from './supervisor.js';
-import { EVENT_MAX_SIZE, NO_TIME, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
@@ -44,8 +47,8 @@ export interface CollectorStats {
   events: number;
   bytesRead: number;
   filesDone: number;
-  /** In-process recorder buffers (<pid>.r): calls answered in process, interposed calls
-   * sent down the notification path, records that did not fit. */
+  /** In-process recorder regions (the start of a buffer file): calls answered in process,
+   * interposed calls sent down the notification path, records that did not fit. */
   recorder: { files: number; fast: number; slow: number; dropped: number };
   /** Problems found in buffers (a malformed record ends that file's reading). */
   errors: string[];
@@ -61,11 +64,14 @@ interface Buffered {
   ended: boolean;
   lastTime: number;
   broken: boolean;
+  /** The recorder region: next offset to read (from REC_DATA_OFFSET), holes punched up
+   * to, and a malformed record found (the records after it are not read). */
+  recOff: number;
+  recPunchedTo: number;
+  recBroken: boolean;
 }
 
 const ENDED_SUFFIX = '.ended';
-/** A process's in-process recorder buffer: <pid>.r (src/native/include/uwrx_recorder.h). */
-const RECORDER_NAME = /^([0-9]+)\.r(\.ended)?$/;
 /** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
 const REC_MAGIC = 0x3163657278727775n;
 const REC_MAGIC_LOW = Number(REC_MAGIC & 0xffffffffn);
@@ -96,12 +102,9 @@ export function killProbe(pid: number): boolean {
 export class Collector {
   readonly dir: string;
   private readonly files = new Map<number, Buffered>();
-  private readonly recorders = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
-  /** Processes whose own buffer was seen renamed <pid>.ended: their recorder buffer is final too. */
-  private readonly closedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
-  /** drainRecorder's header, read again for every buffer on every scan. */
+  /** drainRegion's header, read again for every live buffer on every scan. */
   private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
   private maxTime = NO_TIME;
   readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
@@ -118,11 +121,10 @@ export class Collector {
     if (f) f.ended = true;
   }
 
-  // The recorder buffer of a process is final once the process ended; the sandbox then
-  // renames the process's own buffer <pid>.ended (older versions also renamed the recorder
-  // buffer <pid>.r.ended), so both reach the merger in the same scan and merge in time
-  // order. A live one is read (up to its first uncommitted record) only once
-  // RECORDER_LIVE_READ bytes wait, to bound tmp use.
+  // The recorder region of a process is final once the process ended, when the sandbox
+  // renames its buffer <pid>.ended: both parts reach the merger in the same scan and
+  // merge in time order. A live one is read (up to its first uncommitted record) only
+  // once RECORDER_LIVE_READ bytes wait, to bound tmp use.
 
   start(): void {
     if (this.timer) return;
@@ -146,18 +148,11 @@ export class Collector {
       if (isErrno(err, 'ENOENT')) return 0;
       throw err;
     }
-    // the process buffers first: a recorder buffer listed with its process's <pid>.ended
-    // is final in this very scan
-    names.sort((a, b) => Number(RECORDER_NAME.test(a)) - Number(RECORDER_NAME.test(b)));
     for (const name of names) this.track(name);
     let count = 0;
     for (const f of [...this.files.values()].sort((a, b) => a.pid - b.pid)) {
       if (!f.ended && (final || this.endedPids.has(f.pid) || !(this.options.isAlive?.(f.pid) ?? true))) f.ended = true;
       count += this.drain(f);
-    }
-    for (const f of [...this.recorders.values()]) {
-      if (final || this.closedPids.has(f.pid)) f.ended = true;
-      count += this.drainRecorder(f);
     }
     let watermark = Infinity;
     for (const f of this.files.values()) if (!f.ended && f.lastTime > 0) watermark = Math.min(watermark, f.lastTime);
@@ -166,26 +161,10 @@ export class Collector {
   }
 
   private track(name: string): void {
-    const rec = RECORDER_NAME.exec(name);
-    if (rec) {
-      const pid = Number(rec[1]);
-      const known = this.recorders.get(pid);
-      if (known) {
-        if (rec[2]) Object.assign(known, { ended: true, name });
-        return;
-      }
-      const ended = rec[2] !== undefined || this.closedPids.has(pid);
-      const fd = ended ? -1 : this.openBuffer(name);
-      if (fd !== undefined) {
-        this.recorders.set(pid, { pid, name, fd, readOff: REC_DATA_OFFSET, punchedTo: REC_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false });
-      }
-      return;
-    }
     const ended = name.endsWith(ENDED_SUFFIX);
     const base = ended ? name.slice(0, -ENDED_SUFFIX.length) : name;
     if (!/^[0-9]+$/.test(base)) return;
     const pid = Number(base);
-    if (ended) this.closedPids.add(pid);
     const known = this.files.get(pid);
     if (known) {
       if (ended) {
@@ -195,19 +174,24 @@ export class Collector {
       return;
     }
     const fd = ended ? -1 : this.openBuffer(name);
-    if (fd !== undefined) this.files.set(pid, { pid, name, fd, readOff: 0, punchedTo: 0, ended, lastTime: NO_TIME, broken: false });
+    if (fd !== undefined) {
+      this.files.set(pid, {
+        pid, name, fd, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
+        recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
+      });
+    }
   }
 
-  /** A finished buffer not opened yet (most of a short process's two): read whole and
-   * removed in one call. Opened to be read as usual when it is larger than one read;
-   * false when it is gone. */
-  private take(f: Buffered, recorder: boolean): Buffer | false {
-    const bytes = traceAddon().takeFile(`${this.dir}/${f.name}`, recorder ? REC_DATA_OFFSET + READ_CHUNK : READ_CHUNK, recorder);
-    if (bytes) return bytes;
-    const fd = bytes === null ? this.openBuffer(f.name) : undefined;
+  /** A finished buffer not opened yet (most short processes'): its records and its
+   * recorder region read whole and the file removed in one call. Opened to be read as
+   * usual when a part is larger than one read (undefined); false when it is gone. */
+  private take(f: Buffered): [Buffer, Buffer | undefined] | false | undefined {
+    const parts = traceAddon().takeFile(`${this.dir}/${f.name}`, REC_DATA_OFFSET + READ_CHUNK);
+    if (parts) return parts;
+    const fd = parts === null ? this.openBuffer(f.name) : undefined;
     if (fd === undefined) return false;
     f.fd = fd;
-    return Buffer.alloc(0);
+    return undefined;
   }
 
   private openBuffer(name: string): number | undefined {
@@ -220,31 +204,22 @@ export class Collector {
     }
   }
 
-  /** Committed records of a recorder buffer, up to its header's write position. */
-  private drainRecorder(f: Buffered): number {
-    if (f.fd < 0) {
-      const bytes = this.take(f, true);
-      if (bytes === false) {
-        this.recorders.delete(f.pid);
-        return 0;
-      }
-      if (f.fd < 0) return this.takenRecorder(f, bytes);
-    }
+  /** Committed records of an open buffer's recorder region, up to its header's write
+   * position (nothing without a header: the region is a hole). */
+  private drainRegion(f: Buffered): number {
     const header = this.recorderHeader;
-    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || header.readUInt32LE(0) !== REC_MAGIC_LOW || header.readUInt32LE(4) !== REC_MAGIC_HIGH) {
-      if (f.ended) {
-        this.stats.errors.push(`traces/${f.name}: not a recorder buffer`);
-        this.finishRecorder(f, undefined);
-      }
+    if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || (header.readUInt32LE(0) === 0 && header.readUInt32LE(4) === 0)) return 0;
+    if (header.readUInt32LE(0) !== REC_MAGIC_LOW || header.readUInt32LE(4) !== REC_MAGIC_HIGH) {
+      if (f.ended) this.stats.errors.push(`traces/${f.name}: not a recorder region`);
       return 0;
     }
-    const limit = Math.min(u64(header, 16), u64(header, 24));
-    if (!f.ended && limit - f.readOff < RECORDER_LIVE_READ) return 0;
+    const limit = Math.min(u64(header, 16), u64(header, 24), TRACE_DATA_OFFSET);
+    if (!f.ended && limit - f.recOff < RECORDER_LIVE_READ) return 0;
     let count = 0;
-    while (!f.broken && f.readOff < limit) {
-      const want = Math.min(limit - f.readOff, READ_CHUNK);
-      const buf = Buffer.allocUnsafe(want);
-      const got = readSync(f.fd, buf, 0, want, f.readOff);
+    while (!f.recBroken && f.recOff < limit) {
+      const want = Math.min(limit - f.recOff, READ_CHUNK);
+      const buf = Buffer.allocUnsafeSlow(want);
+      const got = readSync(f.fd, buf, 0, want, f.recOff);
       if (got <= 0) break;
       const result = scanRecords(buf, 0, got);
       if (result.count > 0) {
@@ -253,31 +228,30 @@ export class Collector {
         count += result.count;
       }
       this.stats.bytesRead += result.next;
-      f.readOff += result.next;
+      f.recOff += result.next;
       if (result.bad) {
-        this.stats.errors.push(`traces/${f.name}: ${result.bad}`);
-        f.broken = true;
+        this.stats.errors.push(`traces/${f.name}: recorder region: ${result.bad}`);
+        f.recBroken = true;
       }
       // a record not committed yet (or one its writer never finished)
       if (result.atEnd || result.next === 0) break;
     }
     this.stats.events += count;
-    if (f.ended) this.finishRecorder(f, header);
+    if (f.ended) this.recorderDone(f, header);
     else if (this.options.punch !== false) {
-      const to = Math.floor(f.readOff / PAGE) * PAGE;
-      if (to > f.punchedTo) {
-        traceAddon().punchHole(f.fd, f.punchedTo, to - f.punchedTo);
-        f.punchedTo = to;
+      const to = Math.floor(f.recOff / PAGE) * PAGE;
+      if (to > f.recPunchedTo) {
+        traceAddon().punchHole(f.fd, f.recPunchedTo, to - f.recPunchedTo);
+        f.recPunchedTo = to;
       }
     }
     return count;
   }
 
-  /** drainRecorder over a buffer taken whole: the same records, errors and counts. */
-  private takenRecorder(f: Buffered, bytes: Buffer): number {
+  /** drainRegion over a region taken whole: the same records, errors and counts. */
+  private takenRegion(f: Buffered, bytes: Buffer): number {
     if (bytes.length < REC_HEADER_SIZE || bytes.readUInt32LE(0) !== REC_MAGIC_LOW || bytes.readUInt32LE(4) !== REC_MAGIC_HIGH) {
-      this.stats.errors.push(`traces/${f.name}: not a recorder buffer`);
-      this.recorderDone(f, undefined);
+      this.stats.errors.push(`traces/${f.name}: not a recorder region`);
       return 0;
     }
     let count = 0;
@@ -290,49 +264,34 @@ export class Collector {
         count = result.count;
       }
       this.stats.bytesRead += result.next;
-      if (result.bad) this.stats.errors.push(`traces/${f.name}: ${result.bad}`);
+      if (result.bad) this.stats.errors.push(`traces/${f.name}: recorder region: ${result.bad}`);
     }
     this.stats.events += count;
     this.recorderDone(f, bytes);
     return count;
   }
 
-  private finishRecorder(f: Buffered, header: Buffer | undefined): void {
-    closeSync(f.fd);
-    for (const name of [f.name, `${f.pid}.r${ENDED_SUFFIX}`]) {
-      try {
-        unlinkSync(`${this.dir}/${name}`);
-        break;
-      } catch {
-        /* renamed meanwhile, or already gone */
-      }
-    }
-    this.recorderDone(f, header);
+  /** The counts of a recorder region read to its end (header: its first bytes). */
+  private recorderDone(f: Buffered, header: Buffer): void {
+    const r = this.stats.recorder;
+    r.files++;
+    const dropped = u64(header, 32);
+    r.dropped += dropped;
+    r.fast += u64(header, 40);
+    r.slow += u64(header, 48);
+    if (dropped > 0) this.stats.errors.push(`traces/${f.name}: ${dropped} records did not fit the recorder region`);
   }
 
-  /** The counts of a recorder buffer read to its end (header: its first bytes). */
-  private recorderDone(f: Buffered, header: Buffer | undefined): void {
-    if (header) {
-      const r = this.stats.recorder;
-      r.files++;
-      const dropped = u64(header, 32);
-      r.dropped += dropped;
-      r.fast += u64(header, 40);
-      r.slow += u64(header, 48);
-      if (dropped > 0) this.stats.errors.push(`traces/${f.name}: ${dropped} records did not fit the recorder buffer`);
-    }
-    this.recorders.delete(f.pid);
-  }
-
+  /** A buffer's records, then its recorder region's; an ended one is then removed. */
   private drain(f: Buffered): number {
     if (f.fd < 0) {
-      const bytes = this.take(f, false);
-      if (bytes === false) {
+      const parts = this.take(f);
+      if (parts === false) {
         this.files.delete(f.pid);
         this.stats.filesDone++;
         return 0;
       }
-      if (f.fd < 0) return this.taken(f, bytes);
+      if (parts) return this.taken(f, parts[0]) + (parts[1] ? this.takenRegion(f, parts[1]) : 0);
     }
     const size = fstatSync(f.fd).size;
     const limit = f.ended ? size : size - TRACE_WINDOW_SIZE;
@@ -373,12 +332,16 @@ export class Collector {
       }
     }
     this.stats.events += count;
-    if (f.ended && (atEnd || f.readOff >= limit || f.broken)) this.finishFile(f);
-    else if (this.options.punch !== false) this.punch(f, Math.min(f.readOff, Math.max(limit, 0)));
+    const done = f.ended && (atEnd || f.readOff >= limit || f.broken);
+    if (!done && this.options.punch !== false) this.punch(f, Math.min(f.readOff, Math.max(limit, TRACE_DATA_OFFSET)));
+    // an ended file's region is read once, to its end, before the file goes
+    if (!f.ended || done) count += this.drainRegion(f);
+    if (done) this.finishFile(f);
     return count;
   }
 
-  /** drain over a finished buffer taken whole: the same records, errors and counts. */
+  /** drain over a finished buffer's records taken whole: the same records, errors and
+   * counts (offsets in messages are file offsets). */
   private taken(f: Buffered, bytes: Buffer): number {
     const result = scanRecords(bytes, 0, bytes.length);
     if (result.count > 0) {
@@ -387,8 +350,8 @@ export class Collector {
       this.options.sink.records(f.pid, bytes.subarray(0, result.next));
     }
     this.stats.bytesRead += result.next;
-    if (result.bad) this.stats.errors.push(`traces/${f.name}: ${result.bad}`);
-    else if (!result.atEnd && result.next < bytes.length) this.stats.errors.push(`traces/${f.name}: no complete record at offset ${result.next}`);
+    if (result.bad) this.stats.errors.push(`traces/${f.name}: ${result.bad.replace(/offset (\d+)/, (_, n: string) => `offset ${TRACE_DATA_OFFSET + Number(n)}`)}`);
+    else if (!result.atEnd && result.next < bytes.length) this.stats.errors.push(`traces/${f.name}: no complete record at offset ${TRACE_DATA_OFFSET + result.next}`);
     this.stats.events += result.count;
     this.files.delete(f.pid);
     this.stats.filesDone++;

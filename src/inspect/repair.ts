@@ -14,12 +14,12 @@
 // from the process events and a status that marks the attempt incomplete, repaired, and
 // lists what is lost. The consumed buffers are then removed; the rest of the run
 // directory (the overlays' upper directories) is left where it is and named.
-import { closeSync, existsSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { Merger } from '../actors/merger.js';
 import { OUTPUT_INDEX_FILE } from '../record/output-index.js';
 import { UsageError } from '../errors.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TRACE_DATA_OFFSET, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { unescapeBytes } from '../record/escape.js';
 import type { AttemptStatus } from '../record/layout.js';
 import { removeTracesDir } from '../record/traces-dir.js';
@@ -54,18 +54,6 @@ export function leftoverBuffers(runDir: string): string[] {
   try {
     return readdirSync(path.join(runDir, 'traces'))
       .filter((n) => /^[1-9][0-9]*(\.ended)?$/.test(n))
-      .map((n) => path.join(runDir, 'traces', n));
-  } catch {
-    return [];
-  }
-}
-
-/** The in-process recorder buffers (<pid>.r) left in runDir's traces/: the accesses and
- * the output their processes recorded themselves. */
-function leftoverRecorderBuffers(runDir: string): string[] {
-  try {
-    return readdirSync(path.join(runDir, 'traces'))
-      .filter((n) => /^[1-9][0-9]*\.r(\.ended)?$/.test(n))
       .map((n) => path.join(runDir, 'traces', n));
   } catch {
     return [];
@@ -127,6 +115,8 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
 
   // 2. The buffers the collector had not consumed.
   let fromBuffers = 0;
+  let fromRecorders = 0;
+  let recorders = 0;
   const buffers = runDirs.flatMap(leftoverBuffers);
   const alive = new Set<number>();
   for (const file of buffers) {
@@ -135,16 +125,15 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
     const { events, problem } = readBuffer(file, pid);
     for (const ev of events) if (add(ev)) fromBuffers++;
     if (problem) lost.push(`traces/${path.basename(file)}: ${problem}`);
+    const region = readRecorderRegion(file, pid);
+    if (region) {
+      recorders++;
+      for (const ev of region.events) if (add(ev)) fromRecorders++;
+      if (region.problem) lost.push(`traces/${path.basename(file)}: recorder region: ${region.problem}`);
+    }
   }
   if (buffers.length > 0) recovered.push(`${fromBuffers} events from ${buffers.length} trace buffers left in ${runDirs.join(', ')}`);
-  let fromRecorders = 0;
-  const recorders = runDirs.flatMap(leftoverRecorderBuffers);
-  for (const file of recorders) {
-    const { events, problem } = readRecorderBuffer(file, Number(path.basename(file).replace(/\.r(\.ended)?$/, '')));
-    for (const ev of events) if (add(ev)) fromRecorders++;
-    if (problem) lost.push(`traces/${path.basename(file)}: ${problem}`);
-  }
-  if (recorders.length > 0) recovered.push(`${fromRecorders} events from ${recorders.length} in-process recorder buffers`);
+  if (recorders > 0) recovered.push(`${fromRecorders} events from ${recorders} in-process recorder regions`);
   else if (runDirs.length === 0) lost.push('the run directory of the killed run was not found (give its --tmp with --tmp)');
 
   // 3. The processes, as the events describe them.
@@ -245,11 +234,19 @@ function readStatus(attemptDir: string): AttemptStatus | undefined {
   }
 }
 
-/** The records of a buffer file. The collector punches holes behind what it read, so the
- * data may start after zeros, and then mid-record: the first offset from which records
- * decode to the end (or to the end mark) is taken. */
+/** The records of a buffer file (from TRACE_DATA_OFFSET on). The collector punches holes
+ * behind what it read, so the data may start after zeros, and then mid-record: the first
+ * offset from which records decode to the end (or to the end mark) is taken. */
 function readBuffer(file: string, pid: number): { events: TraceEvent[]; problem?: string } {
-  return recordsOf(readFileSync(file), pid);
+  const fd = openSync(file, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    const data = Buffer.alloc(Math.max(0, size - TRACE_DATA_OFFSET));
+    const got = data.length > 0 ? readSync(fd, data, 0, data.length, TRACE_DATA_OFFSET) : 0;
+    return recordsOf(data.subarray(0, got), pid);
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /** struct uwrx_rec_header (src/native/include/uwrx_recorder.h): magic, then the write
@@ -257,16 +254,16 @@ function readBuffer(file: string, pid: number): { events: TraceEvent[]; problem?
 const REC_MAGIC = 0x3163657278727775n;
 const REC_DATA_OFFSET = 4096;
 
-/** The committed records of a recorder buffer (a sparse file of its full size: only the
- * part up to its write position is read). */
-function readRecorderBuffer(file: string, pid: number): { events: TraceEvent[]; problem?: string } {
+/** The committed records of a buffer file's recorder region (sparse: only the part up to
+ * its write position is read); undefined when the file has none (a hole). */
+function readRecorderRegion(file: string, pid: number): { events: TraceEvent[]; problem?: string } | undefined {
   const fd = openSync(file, 'r');
   try {
     const header = Buffer.alloc(32);
-    if (readSync(fd, header, 0, header.length, 0) < header.length || header.readBigUInt64LE(0) !== REC_MAGIC) {
-      return { events: [], problem: 'not a recorder buffer' };
-    }
-    const end = Number(header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24));
+    if (readSync(fd, header, 0, header.length, 0) < header.length || header.readBigUInt64LE(0) === 0n) return undefined;
+    if (header.readBigUInt64LE(0) !== REC_MAGIC) return { events: [], problem: 'not a recorder region' };
+    const limit = header.readBigUInt64LE(16) < header.readBigUInt64LE(24) ? header.readBigUInt64LE(16) : header.readBigUInt64LE(24);
+    const end = Math.min(Number(limit), TRACE_DATA_OFFSET);
     if (end <= REC_DATA_OFFSET) return { events: [] };
     const data = Buffer.alloc(end - REC_DATA_OFFSET);
     const got = readSync(fd, data, 0, data.length, REC_DATA_OFFSET);

@@ -14,6 +14,9 @@ export const EVENT_HEADER_SIZE = 24;
 export const EVENT_MAX_SIZE = 65536;
 /** The writer's mapped window; a live file's last TRACE_WINDOW_SIZE bytes may still change. */
 export const TRACE_WINDOW_SIZE = 1 << 20;
+/** Where a buffer file's records start: the 64 MiB before are its process's in-process
+ * recorder region (src/native/include/uwrx_recorder.h), a hole when it records nothing. */
+export const TRACE_DATA_OFFSET = 64 << 20;
 /** A time (ns) not known yet. Zero, written as -0: times are past 2^31 ns, so a field
  * that starts as the small integer 0 changes representation (to a double) on its first
  * real time, and V8 then throws away every optimized function that used the object. */

@@ -13,6 +13,9 @@ extern "C" {
 #include "../common/tracebuf.h"
 }
 
+// struct uwrx_rec_header's magic (uwrx_recorder.h, which is C only)
+static constexpr uint64_t REC_MAGIC = 0x3163657278727775ULL;
+
 // fallocate(PUNCH_HOLE|KEEP_SIZE): frees the blocks of [offset, offset+length) of a file
 // the collector has read, keeping its size so the writer's offsets stay valid.
 static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
@@ -25,25 +28,37 @@ static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// takeFile(path, maxBytes, recorder): a finished buffer file read whole and removed, in
-// one call where the collector made five (open, fstat, read, close, unlink) for each of
-// the two buffers of every process. A process buffer is read to its size; a recorder
-// buffer (uwrx_recorder.h: sparse, its header says where the records end) to the end
-// of its records. Returns the bytes; null, leaving the file, when they are more than
-// maxBytes; undefined when the file is gone.
+// takeFile(path, maxBytes): a finished buffer file read whole and removed, in one call
+// where the collector would make five (open, fstat, read, close, unlink). A buffer file
+// has two parts (tracebuf.h): the process's records from UWRX_TRACE_DATA_OFFSET to its
+// size, and before them the in-process recorder's region (uwrx_recorder.h: a header
+// whose write position says where its records end; a hole when there is none). Returns
+// [records, region] (region: its header page and records, or undefined without one);
+// null, leaving the file, when either is more than maxBytes; undefined when the file is
+// gone.
 //
-// A short process's buffers hold a few hundred bytes: the first read takes FIRST_READ
-// bytes from the start (a recorder buffer's header page and its first records), which
-// is all of them unless the file or the header says there is more; only then fstat and
-// a second read. Three system calls per buffer fewer than a header read, an fstat and a
-// read of each.
+// A short process's parts hold a few hundred bytes each: one read of FIRST_READ bytes
+// at the start of each is all of them unless the header or a full read says there is
+// more; only then a second read (and an fstat for the records' end).
 static constexpr size_t FIRST_READ = 16384;
+
+// Reads [from, from + len) of fd into dst; the bytes read (short at the file's end).
+static ssize_t ReadAt(int fd, uint8_t *dst, size_t len, uint64_t from) {
+  size_t got = 0;
+  while (got < len) {
+    ssize_t n = pread(fd, dst + got, len - got, (off_t)(from + got));
+    if (n < 0 && errno == EINTR) continue;
+    if (n < 0) return -1;
+    if (n == 0) break;
+    got += (size_t)n;
+  }
+  return (ssize_t)got;
+}
 
 static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   double maxBytes = info[1].As<Napi::Number>().DoubleValue();
-  bool recorder = info[2].ToBoolean();
   int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
     if (errno == ENOENT) return env.Undefined();
@@ -54,48 +69,84 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
     close(fd);
     return ThrowErrno(env, what, err);
   };
-  unsigned char first[FIRST_READ];
-  ssize_t n;
-  do n = pread(fd, first, sizeof first, 0);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return fail("read");
-  size_t have = (size_t)n;
-  // where the bytes end: a short read is the file's end; a recorder buffer's header
-  // (struct uwrx_rec_header: the write position and the file size, u64 at 16 and 24)
-  // says where its records end
-  bool known = have < sizeof first;
-  uint64_t end = have;
-  if (recorder && have >= 32) {
-    uint64_t header[4];
-    memcpy(header, first, sizeof header);
-    uint64_t limit = header[2] < header[3] ? header[2] : header[3];
-    if (limit <= have) known = true, end = limit;
-    else if (known) end = have;  // the file ends before the header says: what is there
-    else end = limit;
-  }
-  if (!known && !recorder) {
-    struct stat st;
-    if (fstat(fd, &st) != 0) return fail("fstat");
-    end = (uint64_t)st.st_size;
-  }
-  if ((double)end > maxBytes) {
+  auto tooLarge = [&]() {
     close(fd);
     return env.Null();
+  };
+  // the region: its header (struct uwrx_rec_header: magic, then the write position and
+  // the region's size, u64 at 16 and 24) says where its records end
+  unsigned char first[FIRST_READ];
+  ssize_t n = ReadAt(fd, first, sizeof first, 0);
+  if (n < 0) return fail("read");
+  size_t have = (size_t)n;
+  uint64_t header[4] = {0, 0, 0, 0};
+  if (have >= sizeof header) memcpy(header, first, sizeof header);
+  Napi::Value region = env.Undefined();
+  if (header[0] != 0) {
+    uint64_t end = sizeof header; // not a header: what the collector needs to say so
+    if (header[0] == REC_MAGIC) end = header[2] < header[3] ? header[2] : header[3];
+    if (end > UWRX_TRACE_DATA_OFFSET) end = UWRX_TRACE_DATA_OFFSET;
+    if ((double)end > maxBytes) return tooLarge();
+    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, (size_t)end);
+    size_t got = have < end ? have : (size_t)end;
+    memcpy(buf.Data(), first, got);
+    if (got < end) {
+      ssize_t more = ReadAt(fd, buf.Data() + got, (size_t)end - got, got);
+      if (more < 0) return fail("read");
+      got += (size_t)more;
+    }
+    region = got < end ? Napi::Buffer<uint8_t>::Copy(env, buf.Data(), got) : buf;
   }
-  Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, (size_t)end);
+  // the records: a short read is the file's end
+  n = ReadAt(fd, first, sizeof first, UWRX_TRACE_DATA_OFFSET);
+  if (n < 0) return fail("read");
+  have = (size_t)n;
+  uint64_t end = have;
+  if (have == sizeof first) {
+    struct stat st;
+    if (fstat(fd, &st) != 0) return fail("fstat");
+    end = (uint64_t)st.st_size > UWRX_TRACE_DATA_OFFSET ? (uint64_t)st.st_size - UWRX_TRACE_DATA_OFFSET : 0;
+  }
+  if ((double)end > maxBytes) return tooLarge();
+  Napi::Buffer<uint8_t> records = Napi::Buffer<uint8_t>::New(env, (size_t)end);
   size_t got = have < end ? have : (size_t)end;
-  memcpy(buf.Data(), first, got);
-  while (got < end) {
-    n = pread(fd, buf.Data() + got, (size_t)end - got, (off_t)got);
-    if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return fail("read");
-    if (n == 0) break;
-    got += (size_t)n;
+  memcpy(records.Data(), first, got);
+  if (got < end) {
+    ssize_t more = ReadAt(fd, records.Data() + got, (size_t)end - got, UWRX_TRACE_DATA_OFFSET + got);
+    if (more < 0) return fail("read");
+    got += (size_t)more;
   }
   close(fd);
   if (unlink(path.c_str()) != 0 && errno != ENOENT) return ThrowErrno(env, "unlink", errno);
-  if (got < end) return Napi::Buffer<uint8_t>::Copy(env, buf.Data(), got);
-  return buf;
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, got < end ? Napi::Buffer<uint8_t>::Copy(env, records.Data(), got) : records);
+  out.Set(1u, region);
+  return out;
+}
+
+// bufferAllocated(path) -> [records, region]: the allocated bytes of a buffer file's
+// records and of its recorder region (tmp use, as the writer's throttle counts it);
+// undefined when the file is gone.
+static Napi::Value BufferAllocated(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return env.Undefined();
+    return ThrowErrno(env, "open", errno);
+  }
+  struct stat st;
+  if (fstat(fd, &st) != 0) {
+    int err = errno;
+    close(fd);
+    return ThrowErrno(env, "fstat", err);
+  }
+  uint64_t all = (uint64_t)st.st_blocks * 512, region = uwrx_tracebuf_region_allocated(fd);
+  close(fd);
+  Napi::Array out = Napi::Array::New(env, 2);
+  out.Set(0u, Napi::Number::New(env, (double)(all > region ? all - region : 0)));
+  out.Set(1u, Napi::Number::New(env, (double)region));
+  return out;
 }
 
 // clock_gettime(id) in nanoseconds: the writers stamp records with CLOCK_BOOTTIME, which
@@ -170,6 +221,7 @@ static Napi::Value TraceWriterClose(const Napi::CallbackInfo &info) {
 void InitTraceBuf(Napi::Env env, Napi::Object exports) {
   exports.Set("punchHole", Napi::Function::New(env, PunchHole));
   exports.Set("takeFile", Napi::Function::New(env, TakeFile));
+  exports.Set("bufferAllocated", Napi::Function::New(env, BufferAllocated));
   exports.Set("clockNs", Napi::Function::New(env, ClockNs));
   exports.Set("traceWriterOpen", Napi::Function::New(env, TraceWriterOpen));
   exports.Set("traceWriterAppend", Napi::Function::New(env, TraceWriterAppend));

@@ -20,7 +20,9 @@
  * a full filesystem is an ENOSPC here instead. */
 static int reserve_blocks(struct uwrx_tracebuf *tb, uint64_t end) {
   int fd = tb->fd;
-  uint64_t from = tb->file_size;
+  /* never the recorder region before the records: the recorder's pages get blocks as
+   * it writes them */
+  uint64_t from = tb->file_size > UWRX_TRACE_DATA_OFFSET ? tb->file_size : UWRX_TRACE_DATA_OFFSET;
   if (end <= from) return 0;
   if (fallocate(fd, 0, (off_t)from, (off_t)(end - from)) == 0) {
     tb->file_size = end;
@@ -34,7 +36,7 @@ static int reserve_blocks(struct uwrx_tracebuf *tb, uint64_t end) {
     ssize_t w = pwrite(fd, zeros, n, (off_t)off);
     if (w < 0) {
       int err = errno;
-      if (ftruncate(fd, (off_t)from) != 0) {}
+      if (ftruncate(fd, (off_t)(tb->file_size > from ? tb->file_size : from)) != 0) {}
       return -err;
     }
     off += (uint64_t)w;
@@ -66,15 +68,39 @@ static uint64_t allocated(int fd) {
   return fstat(fd, &st) == 0 ? (uint64_t)st.st_blocks * 512 : 0;
 }
 
+uint64_t uwrx_tracebuf_region_allocated(int fd) {
+  uint64_t sum = 0;
+  off_t off = 0, end = (off_t)UWRX_TRACE_DATA_OFFSET;
+  while (off < end) {
+    off_t data = lseek(fd, off, SEEK_DATA);
+    if (data < 0 || data >= end) break;
+    off_t hole = lseek(fd, data, SEEK_HOLE);
+    if (hole < 0) break;
+    if (hole > end) hole = end;
+    sum += (uint64_t)(hole - data);
+    off = hole;
+  }
+  return sum;
+}
+
+/* Blocks of the records (the recorder region's are its own: the recorder writes output
+ * there at its own pace and the collector reads a live region in large steps). */
+static uint64_t records_allocated(const struct uwrx_tracebuf *tb) {
+  uint64_t all = allocated(tb->fd);
+  if (!tb->region) return all;
+  uint64_t region = uwrx_tracebuf_region_allocated(tb->fd);
+  return all > region ? all - region : 0;
+}
+
 /* Waits while the unread backlog is above backlog_max; see tracebuf.h. */
 static void throttle(struct uwrx_tracebuf *tb) {
-  uint64_t now = allocated(tb->fd), best = now;
+  uint64_t now = records_allocated(tb), best = now;
   unsigned still = 0;
   while (now > tb->backlog_max) {
     struct timespec ms = {0, 1000000};
     nanosleep(&ms, NULL);
     tb->throttled_ns += 1000000;
-    now = allocated(tb->fd);
+    now = records_allocated(tb);
     if (now < best) {
       best = now;
       still = 0;
@@ -96,6 +122,7 @@ int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid)
   tb->step = (UWRX_TRACE_WINDOW_SIZE - UWRX_EV_MAX_SIZE) & ~(uint64_t)(page - 1);
   tb->backlog_max = UWRX_TRACE_BACKLOG_MAX;
   tb->win_size = 0; /* staged: nothing mapped yet */
+  tb->win_off = tb->pos = UWRX_TRACE_DATA_OFFSET;
   name_of(name, sizeof name, pid, "");
   tb->fd = openat(traces_dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (tb->fd < 0) return -errno;
@@ -111,7 +138,8 @@ int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) {
   tb->win = NULL;
   if (ended) {
     char from[32], to[32];
-    if (tb->file_size != tb->pos && ftruncate(tb->fd, (off_t)tb->pos) != 0) r = -errno;
+    /* a window's unused end; staged records and the recorder region end where they do */
+    if (tb->file_size > tb->pos && ftruncate(tb->fd, (off_t)tb->pos) != 0) r = -errno;
     name_of(from, sizeof from, tb->pid, "");
     name_of(to, sizeof to, tb->pid, ".ended");
     if (renameat(tb->dirfd, from, tb->dirfd, to) != 0 && r == 0) r = -errno;
@@ -120,6 +148,21 @@ int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) {
   tb->fd = -1;
   pthread_mutex_unlock(&tb->lock);
   pthread_mutex_destroy(&tb->lock);
+  return r;
+}
+
+int uwrx_tracebuf_region(struct uwrx_tracebuf *tb, const void *header, size_t len) {
+  int r = 0;
+  pthread_mutex_lock(&tb->lock);
+  ssize_t n = tb->fd < 0 ? -1 : pwrite(tb->fd, header, len, 0);
+  if (tb->fd < 0) r = -EBADF;
+  else if (n != (ssize_t)len) r = n < 0 ? -errno : -ENOSPC;
+  /* the whole region lies before the file's end (a page of a shared mapping past it
+   * would be SIGBUS), with no blocks until written; records extend the file anyway */
+  else if (tb->file_size < UWRX_TRACE_DATA_OFFSET && ftruncate(tb->fd, (off_t)UWRX_TRACE_DATA_OFFSET) != 0) r = -errno;
+  else if (tb->file_size < UWRX_TRACE_DATA_OFFSET) tb->file_size = UWRX_TRACE_DATA_OFFSET;
+  if (r == 0) tb->region = 1;
+  pthread_mutex_unlock(&tb->lock);
   return r;
 }
 
@@ -132,7 +175,7 @@ static __thread unsigned char staged[UWRX_TRACE_STAGED_MAX] __attribute__((align
 
 /* Whether a record of `size` bytes is staged and written with pwrite (lock held). */
 static int stages(const struct uwrx_tracebuf *tb, size_t size) {
-  return !tb->win && size <= UWRX_TRACE_STAGED_MAX && tb->pos + size <= UWRX_TRACE_FIRST_WINDOW_SIZE;
+  return !tb->win && size <= UWRX_TRACE_STAGED_MAX && tb->pos + size <= UWRX_TRACE_DATA_OFFSET + UWRX_TRACE_FIRST_WINDOW_SIZE;
 }
 
 /* Takes the lock, makes room for size bytes and fills the header. NULL: dropped
@@ -146,12 +189,13 @@ static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t 
     if (tb->win_size < UWRX_TRACE_WINDOW_SIZE) {
       /* leaving the staged start, or the first window growing: mapped at offset 0, so
        * nothing becomes final yet */
-      tb->win_size = tb->pos + size <= UWRX_TRACE_FIRST_WINDOW_SIZE ? UWRX_TRACE_FIRST_WINDOW_SIZE : UWRX_TRACE_WINDOW_SIZE;
+      tb->win_size = tb->pos + size <= UWRX_TRACE_DATA_OFFSET + UWRX_TRACE_FIRST_WINDOW_SIZE ? UWRX_TRACE_FIRST_WINDOW_SIZE
+                                                                                         : UWRX_TRACE_WINDOW_SIZE;
     } else {
       while (tb->pos + size > tb->win_off + UWRX_TRACE_WINDOW_SIZE) tb->win_off += tb->step;
     }
     tb->err = map_window(tb);
-    if (tb->err == 0 && tb->backlog_max && tb->win_off) throttle(tb);
+    if (tb->err == 0 && tb->backlog_max && tb->win_off > UWRX_TRACE_DATA_OFFSET) throttle(tb);
   }
   if (tb->err != 0 || tb->fd < 0) {
     tb->dropped++;

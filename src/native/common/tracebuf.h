@@ -1,4 +1,9 @@
-/* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>.
+/* Per-process trace buffer writer: appends uwrx_events.h records to <traces>/<pid>, from
+ * UWRX_TRACE_DATA_OFFSET on. The file's first UWRX_TRACE_DATA_OFFSET bytes are the
+ * process's in-process recorder region (uwrx_recorder.h, uwrx_tracebuf_region): one file
+ * per process, not a second one to create, read and unlink (an inode each on the
+ * traces' filesystem). Without a recorder they stay a hole. Offsets below are file
+ * offsets: "the start" is UWRX_TRACE_DATA_OFFSET.
  * Most processes write a few small records (exec, exit): while a buffer holds less than
  * UWRX_TRACE_FIRST_WINDOW_SIZE bytes, records of up to UWRX_TRACE_STAGED_MAX bytes are
  * built in a per-thread staging area and written with pwrite, so a short process's
@@ -47,10 +52,11 @@ struct uwrx_tracebuf {
   unsigned char *win; /* win_size bytes mapped at win_off */
   uint64_t backlog_max;  /* throttle above this many allocated bytes; 0 = never */
   uint64_t throttled_ns; /* time spent waiting for the collector */
+  int region;            /* the recorder region was set up (uwrx_tracebuf_region) */
 };
 
-/* Backpressure: when the window moves and the file holds more than backlog_max allocated
- * bytes (the collector has not caught up and punched them), the writer waits for it, a
+/* Backpressure: when the window moves and the file's records hold more than backlog_max
+ * allocated bytes (the collector has not caught up and punched them), the writer waits for it, a
  * millisecond at a time, so tmp use stays bounded even for a process that writes
  * hundreds of MiB of output at full speed. A traced process is slowed only then. If the
  * backlog does not shrink for UWRX_TRACE_THROTTLE_GIVEUP_MS (no collector running), the
@@ -71,6 +77,15 @@ struct uwrx_blob {
 /* Creates <traces_dirfd>/<pid> empty (truncating an old one; nothing is mapped yet);
  * backlog_max starts at UWRX_TRACE_BACKLOG_MAX (set it to 0 to never wait). */
 int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid);
+
+/* Sets up the recorder region: writes its header (len bytes) at offset 0 and makes the
+ * file at least UWRX_TRACE_DATA_OFFSET long, so the whole region can be mapped. The
+ * records stay where they are. */
+int uwrx_tracebuf_region(struct uwrx_tracebuf *tb, const void *header, size_t len);
+
+/* Bytes of the recorder region of buffer file `fd` that hold data (SEEK_DATA, SEEK_HOLE:
+ * the header page, and the records the collector has not read and punched yet). */
+uint64_t uwrx_tracebuf_region_allocated(int fd);
 
 /* Unmaps and closes. ended=1: the process is gone, so cut the file to its data and rename
  * it <pid>.ended for the collector. ended=0 leaves it looking live (uwrx-init exiting). */

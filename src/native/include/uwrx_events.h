@@ -11,6 +11,9 @@
 #define UWRX_EV_HEADER_SIZE 24
 #define UWRX_EV_MAX_SIZE 65536
 #define UWRX_TRACE_WINDOW_SIZE 1048576
+/* A trace buffer file's records start here; the bytes before are the process's
+ * in-process recorder region (uwrx_recorder.h), a hole when it records nothing. */
+#define UWRX_TRACE_DATA_OFFSET 67108864
 #define UWRX_EV_FLAG_TRUNCATED 1
 #define UWRX_OUTPUT_FLAG_MORE 1
 

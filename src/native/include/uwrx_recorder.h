@@ -29,10 +29,15 @@
 #define UWRX_RECORDER_PATH "/dev/.uwrx-rec.so"
 
 /* Control call operation (uwrx_control.h): (address of the recorder's clock read count
- * in this process image) -> an fd (O_CLOEXEC) of this process's recorder buffer,
- * <traces>/<logical pid>.r, created on first request; -ENOSYS when the run does not
- * record in process. The recorder maps it and closes the fd. */
+ * in this process image) -> an fd (O_CLOEXEC) of this process's recorder buffer: the
+ * first UWRX_REC_FILE_SIZE bytes of its trace buffer file <traces>/<logical pid>
+ * (uwrx_events.h UWRX_TRACE_DATA_OFFSET), set up on first request; -ENOSYS when the run
+ * does not record in process. The recorder maps it and closes the fd. */
 #define UWRX_CTL_RECORDER 3
+/* Control call operation: (pid of a child this process just reaped in process, whose
+ * clock uwrx-init did not join at its exit: reap_joined below) -> 0, once uwrx-init
+ * joined it, as the thread's next call after a notified wait4 would have. */
+#define UWRX_CTL_REAPED 4
 
 /* The recorder buffer: a header page, then records as in a trace buffer file, written
  * lock-free: a writer reserves bytes with an atomic add on `pos`, writes the record and
@@ -47,6 +52,10 @@
  * hundreds or thousands, with ids close together (one uwrx-init mounts them in a row). */
 #define UWRX_REC_MOUNT_BITS 16384
 #define UWRX_REC_CLOCK_TIDS 16
+/* Mounts outside the overlays a header names (kernel_mounts below). */
+#define UWRX_REC_KERNEL_MOUNTS 24
+/* Children joined at their exit a header remembers (reap_joined below). */
+#define UWRX_REC_REAP_JOINED 8
 
 #ifndef __ASSEMBLER__
 #include <stdint.h>
@@ -108,6 +117,33 @@ struct uwrx_rec_header {
    * answered. Neither changes what is recorded: a call not redirected is notified. */
   uint32_t redirect_skip;  /* 1: leave libc alone in this image */
   uint32_t redirect_calls; /* calls answered through redirected entries (atomic) */
+
+  /* Mounts whose files uwrx-init shows as the kernel does (uwrx_stat_times.h): pipes,
+   * sockets, and the sandbox's mounts apart from every overlay (/proc, /dev ...). A stat
+   * whose result lies on one of them is answered in process, unchanged. Set by
+   * uwrx-init with the rules above (only while squash is 1), read-only here. */
+  uint32_t kernel_mounts_n;
+  uint32_t kernel_mounts_reserved;
+  uint64_t kernel_mounts[UWRX_REC_KERNEL_MOUNTS];
+
+  /* Blocking waits answered in process (recorder.c, "waits"; src/native/init/clocks.c,
+   * on_child_exit). uwrx-init joins a child's clock into its parent's when the parent
+   * reaps it. With reap_watch set, a single-threaded process about to wait for a child
+   * sets reap_waiting (reap_pid: the child, 0 any) instead of making a notified wait4;
+   * uwrx-init, at the exit_group of a child such a wait can reap, joins the child then
+   * and puts its pid in reap_joined (as it does for a child it joined at its exit for a
+   * notified wait); the recorder takes a reaped child's pid out. A child whose exit_group came while its
+   * parent was not waiting so is counted in reap_unjoined until it is joined: the
+   * recorder sets reap_waiting first and then reads the count, uwrx-init counts first
+   * and then reads the flag, so one of the two sees the other; with any such child the
+   * wait is notified as before. A child the wait reaps that was not joined (killed by
+   * a signal: no exit_group) is named to uwrx-init with UWRX_CTL_REAPED right after. */
+  uint32_t reap_watch;       /* set by uwrx-init: it joins through reap_waiting */
+  uint32_t reap_waiting;     /* atomic, the recorder's */
+  int32_t reap_pid;
+  uint32_t reap_unjoined;    /* atomic, uwrx-init's */
+  uint32_t reap_joined_next; /* uwrx-init's: the next entry of reap_joined it fills */
+  int32_t reap_joined[UWRX_REC_REAP_JOINED]; /* atomic: pids joined at their exit, not yet reaped */
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 

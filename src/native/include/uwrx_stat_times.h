@@ -50,4 +50,14 @@ static inline int uwrx_stat_shows_own_time(const struct uwrx_rec_header *h, uint
   return 1;
 }
 
+/* Whether a file on mount `mnt_id` is shown as the kernel shows it: a mount outside the
+ * overlays (a pipe, a socket, /proc, /dev), where uwrx-init leaves the kernel's answer
+ * as it is. */
+static inline int uwrx_stat_shows_kernel(const struct uwrx_rec_header *h, uint64_t mnt_id) {
+  uint32_t n = h->squash && h->kernel_mounts_n <= UWRX_REC_KERNEL_MOUNTS ? h->kernel_mounts_n : 0;
+  for (uint32_t i = 0; i < n; i++)
+    if (h->kernel_mounts[i] == mnt_id) return 1;
+  return 0;
+}
+
 #endif

@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "uwrx_control.h"
 #include "uwrx_recorder.h"
 
 #ifndef SYS_epoll_pwait2
@@ -138,6 +139,13 @@ void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_ima
       h->clock_wall_offset_ns = c->time.wall_offset_ns;
       p->repro.lease_hdr = h;
       repro_rng_lease(p, h);
+      /* children that ended before: counted as on_child_exit counts them */
+      for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
+        struct proc *c = p->repro.children_procs[i];
+        if (!c->exit_group_seen || c->repro.unjoined_counted) continue;
+        c->repro.unjoined_counted = true;
+        h->reap_unjoined++;
+      }
     }
   }
   if (fresh_image && p->repro.lease_hdr) redirects_image_started(p, p->repro.lease_hdr);
@@ -146,6 +154,8 @@ void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_ima
     pthread_mutex_unlock(&g.lock);
     return;
   }
+  /* on_child_exit joins through the header's reap fields */
+  if (p->repro.lease_hdr) __atomic_store_n(&p->repro.lease_hdr->reap_watch, 1u, __ATOMIC_RELEASE);
   /* a new image counts from 0 (its count is on the page the shim mapped at the exec:
    * nothing to read); a forked child from what it inherited (read at its spawn) */
   uint64_t n = 0;
@@ -261,6 +271,17 @@ static struct repro_thread *busy_thread(struct proc *p, pid_t tid) {
   return t;
 }
 
+/* Entry `i` of the children of `p` is joined: off the list, and off its header's count
+ * of ended children not joined yet (lock held). */
+static void child_joined(struct proc *p, size_t i) {
+  struct proc *c = p->repro.children_procs[i];
+  if (c->repro.unjoined_counted) {
+    c->repro.unjoined_counted = false;
+    if (p->repro.lease_hdr) __atomic_sub_fetch(&p->repro.lease_hdr->reap_unjoined, 1, __ATOMIC_SEQ_CST);
+  }
+  p->repro.children_procs[i] = p->repro.children_procs[--p->repro.nchildren_procs];
+}
+
 /* The parent joins, now, the ends of its children that have ended (their exit_group was
  * seen) and that a wait for `which` (0: any) can reap (lock held). */
 static void join_ended(struct proc *p, pid_t which) {
@@ -268,7 +289,7 @@ static void join_ended(struct proc *p, pid_t which) {
     struct proc *c = p->repro.children_procs[i];
     if (!c->exit_group_seen || (which != 0 && which != c->tgid)) continue;
     uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
-    p->repro.children_procs[i--] = p->repro.children_procs[--p->repro.nchildren_procs];
+    child_joined(p, i--);
   }
 }
 
@@ -301,24 +322,73 @@ static enum verdict on_reap(struct notif_ctx *ctx) {
   return VERDICT_CONTINUE;
 }
 
-/* exit_group of a process whose parent blocks in a wait that can reap it: the parent
- * joins its end now, before the wait returns (see on_reap). */
+/* Whether the single-threaded `parent` waits in process for a child `pid` (its header's
+ * reap fields, uwrx_recorder.h). */
+static bool waits_in_process(const struct proc *parent, pid_t pid) {
+  const struct uwrx_rec_header *h = parent->repro.lease_hdr;
+  if (!h || !__atomic_load_n(&h->reap_waiting, __ATOMIC_SEQ_CST)) return false;
+  int32_t which = __atomic_load_n(&h->reap_pid, __ATOMIC_RELAXED);
+  return which == 0 || which == pid;
+}
+
+/* exit_group of a process whose parent blocks in a wait that can reap it, notified or in
+ * process: the parent joins its end now, before the wait returns (see on_reap). A wait
+ * in process began after the namespace's last pid at its start, and its process forks
+ * nothing until it returns: the last pid now marks the change as well. Any other ended
+ * child is counted in its parent's header until joined. */
 static enum verdict on_child_exit(struct notif_ctx *ctx) {
   struct proc *c = ctx->proc;
   if (!c) return VERDICT_CONTINUE;
   pthread_mutex_lock(&g.lock);
   struct proc *parent = procs_find(c->ppid);
+  struct uwrx_rec_header *h = parent ? parent->repro.lease_hdr : NULL;
+  if (h && !c->repro.unjoined_counted) {
+    /* counted first, the flag read after (uwrx_recorder.h); a join below uncounts it */
+    c->repro.unjoined_counted = true;
+    __atomic_add_fetch(&h->reap_unjoined, 1, __ATOMIC_SEQ_CST);
+  }
+  /* a wait in process is the thread's current one (a notified wait before it may have
+   * left the thread marked busy until its next notified call) */
+  bool in_process = h && waits_in_process(parent, c->tgid);
   struct repro_thread *waiting = NULL;
-  for (struct repro_thread *t = parent ? parent->repro.threads : NULL; t && !waiting; t = t->next)
+  for (struct repro_thread *t = parent && !in_process ? parent->repro.threads : NULL; t && !waiting; t = t->next)
     if (t->busy && t->reaping && t->reap_blocking && (t->reap_pid == 0 || t->reap_pid == c->tgid)) waiting = t;
-  if (waiting) {
+  if (waiting || in_process) {
     lease_fold(parent);
-    mark(parent, waiting->entry_last_pid);
+    mark(parent, in_process ? ns_last_pid() : waiting->entry_last_pid);
     join_ended(parent, c->tgid);
     lease_publish(parent);
+    if (h) {
+      uint32_t slot = h->reap_joined_next++ % UWRX_REC_REAP_JOINED;
+      __atomic_store_n(&h->reap_joined[slot], (int32_t)c->tgid, __ATOMIC_SEQ_CST);
+    }
   }
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
+}
+
+/* UWRX_CTL_REAPED: the process reaped in process a child whose clock was not joined at
+ * its exit (killed by a signal, or its parent's earlier join fell out of reap_joined): joined now, with whatever else it reaped, as its next
+ * call after a notified wait4 would (clocks_resumed). */
+static enum verdict on_reaped(struct notif_ctx *ctx) {
+  struct proc *p = ctx->proc;
+  if (!p || ctx->req->data.args[5] != UWRX_CONTROL_MAGIC) return answer(ctx, 0, ENOSYS);
+  pid_t pid = (pid_t)ctx->req->data.args[1];
+  int last = ns_last_pid();
+  pthread_mutex_lock(&g.lock);
+  lease_fold(p);
+  mark(p, last);
+  for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
+    struct proc *c = p->repro.children_procs[i];
+    if (c->tgid != pid) continue;
+    uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
+    child_joined(p, i);
+    break;
+  }
+  join_reaped(p);
+  lease_publish(p);
+  pthread_mutex_unlock(&g.lock);
+  return answer(ctx, 0, 0);
 }
 
 /* The parent moves to at least the end of every child it reaped (lock held). */
@@ -327,7 +397,7 @@ static void join_reaped(struct proc *p) {
     struct proc *c = p->repro.children_procs[i];
     if (!procs_was_reaped(c)) continue;
     uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
-    p->repro.children_procs[i--] = p->repro.children_procs[--p->repro.nchildren_procs];
+    child_joined(p, i--);
   }
 }
 
@@ -698,6 +768,8 @@ static const struct arg_match timeout_ms_arg2 = { .arg = 2, .test = ARG_POSITIVE
 static const struct arg_match timeout_ms_arg3 = { .arg = 3, .test = ARG_POSITIVE };
 static const struct arg_match itimer_real = { .arg = 0, .count = 1, .values = { 0 /* ITIMER_REAL */ } };
 
+static const struct arg_match reaped_op = { .arg = 0, .count = 1, .values = { UWRX_CTL_REAPED } };
+
 static const struct subscription clock_calls[] = {
   /* reads */
   { SYS_clock_gettime, on_read, NULL, NULL },
@@ -725,6 +797,7 @@ static const struct subscription clock_calls[] = {
   { SYS_wait4, on_reap, NULL, NULL },
   { SYS_waitid, on_reap, NULL, NULL },
   { SYS_exit_group, on_child_exit, NULL, NULL },
+  { UWRX_SYS_CONTROL, on_reaped, &reaped_op, NULL },
 };
 
 const struct feature feature_clocks = {

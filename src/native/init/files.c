@@ -224,6 +224,58 @@ static struct {
   struct uwrx_rec_header rules;
 } stat_rules = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
+/* Whether path `a` is `b` or lies below it. */
+static bool path_within(const char *a, const char *b) {
+  size_t n = strlen(b);
+  if (n == 1 && b[0] == '/') return true;
+  return strncmp(a, b, n) == 0 && (a[n] == '/' || a[n] == 0);
+}
+
+static void add_kernel_mount(struct uwrx_rec_header *h, uint64_t id) {
+  for (uint32_t i = 0; i < h->kernel_mounts_n; i++)
+    if (h->kernel_mounts[i] == id) return;
+  if (h->kernel_mounts_n < UWRX_REC_KERNEL_MOUNTS) h->kernel_mounts[h->kernel_mounts_n++] = id;
+}
+
+static bool fd_mount(int fd, uint64_t *id) {
+  struct statx x;
+  if (statx(fd, "", AT_EMPTY_PATH, STATX_MNT_ID, &x) != 0 || !(x.stx_mask & STATX_MNT_ID)) return false;
+  *id = x.stx_mnt_id;
+  return true;
+}
+
+/* The mounts on_stat leaves to the kernel whatever the file (shown_time finds no overlay
+ * for them), so the recorder may answer their stats unchanged (uwrx_stat_shows_kernel):
+ * the kernel's own mounts of pipes and sockets, which no path names (their mount ids are
+ * the same in every namespace), and the mounts of the command's namespace that neither
+ * hold an overlay's mount point nor lie at or below one (/proc, /dev, /sys ...). A mount
+ * point with an escaped character is left out (its stats stay notified). */
+static void learn_kernel_mounts(pid_t tid, struct uwrx_rec_header *h) {
+  uint64_t id;
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) == 0) {
+    if (fd_mount(fds[0], &id)) add_kernel_mount(h, id);
+    close(fds[0]), close(fds[1]);
+  }
+  if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, fds) == 0) {
+    if (fd_mount(fds[0], &id)) add_kernel_mount(h, id);
+    close(fds[0]), close(fds[1]);
+  }
+  char path[64], line[4096 + 256], where[4096];
+  snprintf(path, sizeof path, "/proc/%d/mountinfo", tid);
+  FILE *f = fopen(path, "re");
+  if (!f) return;
+  while (fgets(line, sizeof line, f)) {
+    unsigned long long mount_id;
+    if (sscanf(line, "%llu %*u %*s %*s %4095s", &mount_id, where) != 2 || where[0] != '/' || strchr(where, '\\')) continue;
+    bool apart = true;
+    for (size_t i = 0; i < F.novl && apart; i++)
+      apart = !path_within(where, F.ovl[i].mount_point) && !path_within(F.ovl[i].mount_point, where);
+    if (apart) add_kernel_mount(h, mount_id);
+  }
+  fclose(f);
+}
+
 static void learn_stat_rules(pid_t tid) {
   struct uwrx_rec_header *h = &stat_rules.rules;
   if (!F.enabled || F.t0_ns == 0 || F.novl == 0) return;
@@ -266,6 +318,7 @@ static void learn_stat_rules(pid_t tid) {
     h->window_hi_ns = F.recorded_newest_ns;
   }
   h->squash = 1;
+  learn_kernel_mounts(tid, h);
 }
 
 void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
@@ -279,6 +332,8 @@ void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
   h->window_hi_ns = r->window_hi_ns;
   h->mount_base = r->mount_base;
   memcpy(h->mount_bits, r->mount_bits, sizeof h->mount_bits);
+  h->kernel_mounts_n = r->kernel_mounts_n;
+  memcpy(h->kernel_mounts, r->kernel_mounts, sizeof h->kernel_mounts);
   pthread_mutex_unlock(&stat_rules.lock);
 }
 

@@ -124,10 +124,11 @@ static void emit_search(struct program *p, const struct filter_rule *rules, size
 }
 
 /* Allowed from the in-process recorder's gate (uwrx_recorder.h): the calls it answers
- * itself (waitid: its WNOWAIT probe, which reaps nothing), and the writes whose output
- * it recorded (recorder/output.c). openat only without write intent, checked here too. */
+ * itself (waitid: its WNOWAIT probes, which reap nothing; wait4: the reap of a child
+ * whose clock uwrx-init joined at its exit), and the writes whose output it recorded
+ * (recorder/output.c). openat only without write intent, checked here too. */
 static const uint32_t gated[] = { SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2, SYS_clock_gettime, SYS_getrandom,
-                                  SYS_waitid, SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev };
+                                  SYS_waitid, SYS_wait4, SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev };
 #define NGATED (sizeof gated / sizeof gated[0])
 #define GATE_OPENAT_DENIED (O_ACCMODE | O_CREAT | O_TRUNC | 020000000 /* __O_TMPFILE */)
 

@@ -66,6 +66,7 @@ struct proc_repro {
   unsigned nmarks;
   bool vdso_hidden;          /* its program went through the shim: it reads the virtual
                                 clocks (a static program reads the real ones in the vDSO) */
+  bool unjoined_counted;     /* ended, counted in its parent's header's reap_unjoined */
   struct proc **children_procs; /* registered children its clock has not joined yet */
   size_t nchildren_procs, capchildren_procs;
   struct repro_thread *threads;
@@ -166,7 +167,8 @@ void trace_enable_recorder(bool on);
  * installation answers the notification. */
 void trace_handle_recorder(struct notif_ctx *ctx);
 /* UWRX_CTL_EXEC_START with the shim's state page at `state` (uwrx_recorder.h): the
- * recorder buffer, open here for handing to the target (the caller closes it), or -1. */
+ * recorder buffer (the process's trace buffer, whose descriptor stays uwrx-init's: the
+ * caller puts it into the target and does not close it), or -1. */
 int trace_exec_recorder(struct notif_ctx *ctx, uint64_t state);
 
 /* ---- network (net.c): sockets for the DNS and proxy actors ---- */
@@ -351,7 +353,7 @@ struct proc {
   int trace_users;              /* handler calls in progress (atomic) */
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
-  bool recorder;                /* <logical>.r exists (final once the buffer is renamed) */
+  bool recorder;                /* its trace buffer has its recorder region (final once renamed) */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
   unsigned mapped_tids;         /* procs.c: entries of the tid map naming this process */
   /* redirects.c: the program of the current image (0: not known) and whether the

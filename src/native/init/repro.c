@@ -275,8 +275,7 @@ bool repro_exec_start(struct notif_ctx *ctx, bool runs) {
     ok = !at_random;
   }
   /* a state page that cannot be written leaves the descriptor there: the process's own
-   * buffer, closed at its next exec */
-  if (fd >= 0) close(fd);
+   * buffer, closed at its next exec. `fd` itself is the trace buffer's: not ours to close */
   return ok;
 }
 

@@ -12,6 +12,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <poll.h>
+#include <pthread.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -58,47 +60,49 @@ static void release_now(struct proc *p) {
   struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
   if (!tb) return;
   if (tb->err) note_loss(tb->dropped, 0, -tb->err);
-  /* The process is gone: nothing writes its recorder buffer (<logical>.r) any more. The
-   * rename of its own buffer to <logical>.ended tells the collector that both are final:
-   * one rename per process, not two. */
+  /* The process is gone: nothing writes its recorder region any more. The rename to
+   * <logical>.ended tells the collector that both regions of the file are final. */
   uwrx_tracebuf_close(tb, 1);
   free(tb);
 }
 
 /* ---- the in-process recorder's buffers ---- */
 
+_Static_assert(UWRX_REC_FILE_SIZE == UWRX_TRACE_DATA_OFFSET, "the recorder region is what precedes the records");
+
 static bool recorder_on;
 static pthread_mutex_t recorder_lock = PTHREAD_MUTEX_INITIALIZER;
 
 void trace_enable_recorder(bool on) { recorder_on = on; }
 
-/* <logical>.r, created with its header on the first request of the process (later
- * process images (exec) continue where the last one stopped), open for the caller; -1
- * when the process records nothing in process. `count_addr`: the recorder's clock read
- * count in the target. */
+/* The process's own trace buffer, its recorder region set up with its header on the
+ * first request of the process (later process images (exec) continue where the last
+ * one stopped); -1 when the process records nothing in process. The descriptor is the
+ * buffer's, not the caller's: the notification being handled holds the buffer open
+ * (trace_hold), and it is only put into the target or mapped. One file per process:
+ * a second file (<logical>.r) cost an inode created, read and unlinked per process,
+ * about 25 us of uwrx-init and 40 us of the collector. `count_addr`: the recorder's
+ * clock read count in the target. */
 static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_image) {
   struct proc *p = ctx->proc;
-  if (!recorder_on || traces_fd < 0 || !p || !p->trace) return -1;
-  char name[32];
-  snprintf(name, sizeof name, "%d.r", p->logical);
+  struct uwrx_tracebuf *tb = p ? p->trace : NULL;
+  if (!recorder_on || !tb) return -1;
   pthread_mutex_lock(&recorder_lock);
-  /* the process's flag says whether an earlier image made it: no stat needed */
-  bool fresh = !__atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST);
-  int fd = openat(traces_fd, name, O_RDWR | O_CLOEXEC | (fresh ? O_CREAT | O_TRUNC : 0), 0600);
-  bool ok = fd >= 0;
-  if (ok && fresh) {
+  /* the process's flag says whether an earlier image set it up */
+  bool ok = __atomic_load_n(&p->recorder, __ATOMIC_SEQ_CST);
+  if (!ok) {
     struct uwrx_rec_header h = { .magic = UWRX_REC_MAGIC, .pid = (uint32_t)p->logical,
                                  .pos = UWRX_REC_DATA_OFFSET, .size = UWRX_REC_FILE_SIZE };
     files_stat_rules(&h, (pid_t)ctx->req->pid);
     files_publish_dirs();
-    ok = ftruncate(fd, (off_t)UWRX_REC_FILE_SIZE) == 0 && pwrite(fd, &h, sizeof h, 0) == (ssize_t)sizeof h;
+    ok = uwrx_tracebuf_region(tb, &h, sizeof h) == 0;
   }
   if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&recorder_lock);
+  if (!ok) return -1;
   /* before the answer: the recorder reads its clocks from the header right after */
-  if (ok) clocks_recorder(p, fd, count_addr, fresh_image);
-  if (!ok && fd >= 0) close(fd), fd = -1;
-  return fd;
+  clocks_recorder(p, tb->fd, count_addr, fresh_image);
+  return tb->fd;
 }
 
 /* UWRX_CTL_RECORDER: the fd goes into the target with SECCOMP_ADDFD_FLAG_SEND, which
@@ -110,7 +114,6 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
                                        .newfd = 0, .newfd_flags = O_CLOEXEC };
   /* on success the notification is answered: the loop sends no answer of its own */
   if (ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0) ctx->sent = true;
-  close(fd);
 }
 
 int trace_exec_recorder(struct notif_ctx *ctx, uint64_t state) {
@@ -360,15 +363,100 @@ static enum verdict on_output(struct notif_ctx *ctx) {
 
 /* ---- copy_file_range, sendfile and splice onto fd 1 and 2 ----
  * These move bytes from a file to stdout without passing them through the process's
- * memory (cat copies a file to a stdout that is a regular file with copy_file_range), so
- * on_output never sees them. Where both the source and stdout are regular files,
- * uwrx-init makes the copy itself with the process's own descriptors, at most one output
- * record's worth at a time (a short count, which these calls may return anyway and every
- * caller loops on), records the bytes, moves the source's offset as the call would, and
- * answers with the count. Everything else runs in the kernel, unrecorded as before: a
- * pipe as the source (its bytes can be read once only), an offset given for stdout, and
- * a stdout that is a pipe or terminal (a write there may wait for its reader, which a
- * handler thread must not; copy_file_range refuses it anyway: EINVAL). */
+ * memory (cat copies a file to a stdout that is a regular file with copy_file_range,
+ * busybox's cat uses sendfile, also into a pipe), so on_output never sees them. Where the
+ * source is a regular file and stdout a regular file (copy_file_range, sendfile), a
+ * pipe (sendfile, splice) or a terminal (sendfile), uwrx-init makes the copy itself with the process's own
+ * descriptors (into a file at most COPY_MAX bytes at a time: a short count, which these
+ * calls may return anyway and every caller loops on), records the bytes, moves the
+ * source's offset as the call would, and answers with the count. Everything else runs in
+ * the kernel, unrecorded: a pipe as the source (its bytes can be read once only), an
+ * offset given for stdout, another device as stdout, and the calls the kernel refuses
+ * (an appending destination, copy_file_range into a pipe, splice between two files).
+ *
+ * A pipe or terminal is written through a non-blocking open file of its own, so a
+ * handler thread never waits for the reader: when the pipe is full the answer is deferred and a thread
+ * of its own waits for room, as the caller would have waited in the kernel. */
+
+/* The most one call copies into a regular file (the kernel copies everything asked for;
+ * callers loop on a short count) */
+#define COPY_MAX (1u << 20)
+
+struct copy_out {
+  struct proc *p;       /* its trace held until the copy is done */
+  pid_t tid;            /* the calling thread */
+  uint32_t logical_tid;
+  uint32_t fd;          /* 1 or 2 */
+  struct stat dest;
+  int in;               /* the source: the process's own open file */
+  off_t off;            /* where the bytes came from */
+  uint64_t in_off_at;   /* the caller's offset variable, 0: the source's own offset */
+  int out;              /* the destination (for a pipe: opened non-blocking) */
+  char *buf;
+  size_t len;
+  uint64_t id, handle;  /* the notification, its deferred answer */
+};
+
+static void copy_out_free(struct copy_out *c) {
+  if (c->in >= 0) close(c->in);
+  if (c->out >= 0) close(c->out);
+  free(c->buf);
+  free(c);
+}
+
+/* Writes what it can of the bytes: the count written, or -1 with errno. The bytes
+ * written are recorded and the source's offset moved past them. */
+static ssize_t copy_out_write(struct copy_out *c) {
+  ssize_t put;
+  do put = write(c->out, c->buf, c->len);
+  while (put < 0 && errno == EINTR);
+  if (put <= 0) return put;
+  /* in records of at most one record's room, all but the last flagged MORE, as on_output */
+  size_t room = uwrx_trace_room(sizeof(struct uwrx_ev_output), 1);
+  for (size_t done = 0; done < (size_t)put;) {
+    size_t n = (size_t)put - done < room ? (size_t)put - done : room;
+    struct uwrx_ev_output ev = { .fd = c->fd, .flags = done + n < (size_t)put ? UWRX_OUTPUT_FLAG_MORE : 0,
+                                 .dest_dev = (uint64_t)c->dest.st_dev, .dest_ino = (uint64_t)c->dest.st_ino };
+    void *dst;
+    if (uwrx_trace_begin(c->p->trace, UWRX_EV_OUTPUT, c->logical_tid, &ev, sizeof ev, NULL, 0, n, &dst) == 0) {
+      memcpy(dst, c->buf + done, n);
+      uwrx_trace_end(c->p->trace, n);
+    } else {
+      problem(PROBLEM_TRACE_BUFFER);
+    }
+    done += n;
+  }
+  off_t next = c->off + put;
+  if (c->in_off_at) {
+    struct iovec local = { &next, sizeof next }, remote = { (void *)(uintptr_t)c->in_off_at, sizeof next };
+    process_vm_writev(c->tid, &local, 1, &remote, 1, 0);
+  } else {
+    lseek(c->in, next, SEEK_SET);
+  }
+  return put;
+}
+
+/* A full pipe: waits for room, then answers the deferred call. A caller that is gone
+ * (killed) ends the wait. A pipe whose readers all closed is left to the kernel, which
+ * fails the call with EPIPE and sends SIGPIPE, as natively. */
+static void *copy_out_wait(void *arg) {
+  struct copy_out *c = arg;
+  for (;;) {
+    struct pollfd pfd = { .fd = c->out, .events = POLLOUT };
+    int ready = poll(&pfd, 1, 100);
+    if (!notif_id_valid(c->id)) break;
+    if (ready <= 0) continue;
+    ssize_t put = copy_out_write(c);
+    if (put < 0 && errno == EAGAIN) continue;
+    if (put < 0) notify_reply(c->handle, 0, 0, true);
+    else notify_reply(c->handle, put, 0, false);
+    break;
+  }
+  trace_release(c->p);
+  copy_out_free(c);
+  return NULL;
+}
+
 static enum verdict on_copy_output(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct proc *p = ctx->proc;
@@ -386,10 +474,28 @@ static enum verdict on_copy_output(struct notif_ctx *ctx) {
   int out = proc_getfd(p->pidfd, out_fd);
   struct stat ist, ost;
   int ifl = fcntl(in, F_GETFL), ofl = out >= 0 ? fcntl(out, F_GETFL) : -1;
-  bool ours = out >= 0 && fstat(in, &ist) == 0 && fstat(out, &ost) == 0 && S_ISREG(ist.st_mode) &&
-              S_ISREG(ost.st_mode) && ifl >= 0 &&
+  bool ours = out >= 0 && fstat(in, &ist) == 0 && fstat(out, &ost) == 0 && S_ISREG(ist.st_mode) && ifl >= 0 &&
               (ifl & O_ACCMODE) != O_WRONLY && ofl >= 0 && (ofl & O_ACCMODE) != O_RDONLY &&
               !(ofl & O_APPEND); /* the kernel refuses an appending destination (EBADF, EINVAL) */
+  /* copy_file_range wants two files, splice a pipe, sendfile any of a file, a pipe or a
+   * terminal */
+  bool to_pipe = ours && S_ISFIFO(ost.st_mode), to_tty = ours && S_ISCHR(ost.st_mode) && isatty(out);
+  if (ours)
+    ours = to_pipe  ? nr != SYS_copy_file_range
+           : to_tty ? nr == SYS_sendfile
+                    : S_ISREG(ost.st_mode) && nr != SYS_splice;
+  bool stream = to_pipe || to_tty;
+  /* a pipe or terminal is written through an open file of its own, non-blocking (the
+   * process's may block); a pipe without a reader cannot be opened (ENXIO): the kernel's
+   * EPIPE then */
+  if (ours && stream) {
+    char self[40];
+    snprintf(self, sizeof self, "/proc/self/fd/%d", out);
+    int nb = open(self, O_WRONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+    close(out);
+    out = nb;
+    ours = out >= 0;
+  }
   /* what the kernel would read from: the offset the call names, or the source's own */
   off_t off = -1;
   if (ours && in_off_at) {
@@ -398,42 +504,57 @@ static enum verdict on_copy_output(struct notif_ctx *ctx) {
   } else if (ours) {
     off = lseek(in, 0, SEEK_CUR);
   }
-  size_t chunk = uwrx_trace_room(sizeof(struct uwrx_ev_output), 1);
-  size_t want = len < chunk ? len : chunk;
-  char *buf = ours && off >= 0 ? malloc(want) : NULL;
+  /* as much as the kernel would move: into a pipe, what it holds (a full pipe's worth
+   * when its reader has taken everything); into a file or terminal, at most COPY_MAX at
+   * a time */
+  size_t cap = COPY_MAX;
+  if (ours && to_pipe) {
+    int size = fcntl(out, F_GETPIPE_SZ);
+    if (size > 0) cap = (size_t)size;
+  }
+  size_t want = len < cap ? len : cap;
+  struct copy_out *c = ours && off >= 0 ? calloc(1, sizeof *c) : NULL;
+  char *buf = c ? malloc(want) : NULL;
   ssize_t got = buf ? pread(in, buf, want, off) : -1;
   /* an empty read ends the copy with 0 and a failed one with the kernel's own error */
   if (got <= 0 || !notif_id_valid(req->id)) {
     free(buf);
+    free(c);
     close(in);
     if (out >= 0) close(out);
     return VERDICT_CONTINUE;
   }
-  ssize_t put;
-  do put = write(out, buf, (size_t)got);
-  while (put < 0 && errno == EINTR);
+  *c = (struct copy_out){ .p = p, .tid = (pid_t)req->pid, .logical_tid = trace_logical_tid(p, req->pid), .fd = (uint32_t)out_fd,
+                          .dest = ost, .in = in, .off = off, .in_off_at = in_off_at, .out = out, .buf = buf,
+                          .len = (size_t)got, .id = req->id };
+  ssize_t put = copy_out_write(c);
   int err = put < 0 ? errno : 0;
-  if (put > 0) {
-    uint32_t tid = trace_logical_tid(p, req->pid);
-    struct uwrx_ev_output ev = { .fd = (uint32_t)out_fd, .dest_dev = (uint64_t)ost.st_dev, .dest_ino = (uint64_t)ost.st_ino };
-    void *dst;
-    if (uwrx_trace_begin(p->trace, UWRX_EV_OUTPUT, tid, &ev, sizeof ev, NULL, 0, (size_t)put, &dst) == 0) {
-      memcpy(dst, buf, (size_t)put);
-      uwrx_trace_end(p->trace, (size_t)put);
-    } else {
-      problem(PROBLEM_TRACE_BUFFER);
+  /* the caller's pipe or terminal blocks (neither its open file nor splice's flags say
+   * otherwise): wait for room on a thread of its own */
+  bool nonblocking = (ofl & O_NONBLOCK) || (nr == SYS_splice && (a[5] & SPLICE_F_NONBLOCK));
+  if (put < 0 && err == EAGAIN && stream && !nonblocking) {
+    trace_hold(p);
+    c->handle = notify_defer(ctx);
+    pthread_attr_t attr;
+    pthread_t t;
+    bool started = c->handle && pthread_attr_init(&attr) == 0;
+    if (started) {
+      pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+      pthread_attr_setstacksize(&attr, 64 * 1024);
+      started = pthread_create(&t, &attr, copy_out_wait, c) == 0;
+      pthread_attr_destroy(&attr);
     }
-    off += put;
-    if (in_off_at) {
-      struct iovec local = { &off, sizeof off }, remote = { (void *)(uintptr_t)in_off_at, sizeof off };
-      process_vm_writev(req->pid, &local, 1, &remote, 1, 0);
-    } else {
-      lseek(in, off, SEEK_SET);
-    }
+    if (started) return VERDICT_PENDING;
+    /* no thread: the kernel makes the copy, unrecorded */
+    uint64_t handle = c->handle;
+    if (handle) notify_reply(handle, 0, 0, true);
+    trace_release(p);
+    copy_out_free(c);
+    return handle ? VERDICT_PENDING : VERDICT_CONTINUE;
   }
-  free(buf);
-  close(in);
-  close(out);
+  copy_out_free(c);
+  /* EPIPE: the kernel runs the call again and fails it with SIGPIPE, as natively */
+  if (put < 0 && err == EPIPE) return VERDICT_CONTINUE;
   return notify_answer_now(ctx, put < 0 ? -1 : put, err);
 }
 

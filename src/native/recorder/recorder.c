@@ -16,8 +16,9 @@
  *    memory is not: its getpid differs),
  *  - the call changes nothing and its result is what uwrx-init would answer: read-only
  *    opens, access, readlink, stat calls that fail, and successful stats of files whose
- *    shown time is their own (uwrx_stat_times.h); other successful stats are made again
- *    on the notification path, which squashes their times.
+ *    shown time is their own or that lie outside the overlays (pipes, /proc, /dev:
+ *    uwrx_stat_times.h); other successful stats are made again on the notification
+ *    path, which squashes their times.
  * Two calls are answered here without any recorder state, from the gate alone (so in a
  * vfork child too): an exec of a path that does not exist, and a WNOHANG wait that finds
  * nothing to reap; neither changes anything uwrx-init keeps or records.
@@ -39,6 +40,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/single_threaded.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -190,6 +192,9 @@ static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
   return h;
 }
 
+static void redirect_libc(void);
+static STARTUP_STATE int own_constructor_ran;
+
 static void setup(void) {
   if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread, or a signal */
   static int atfork_done;
@@ -217,6 +222,8 @@ static void setup(void) {
   __atomic_store_n(&R.state, state, __ATOMIC_RELEASE);
   /* busy stays set when OFF: nothing to retry in this process image */
   if (state == ON) __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
+  /* before main, called from another library's constructor (recorder_constructor) */
+  if (state == ON && !own_constructor_ran) redirect_libc();
 }
 
 /* Whether this call may be answered here; sets up on first use. */
@@ -596,6 +603,12 @@ static int shows_own_time(const struct statx *x) {
          uwrx_stat_shows_own_time(R.hdr, x->stx_mnt_id, statx_ns(&x->stx_ctime), statx_ns(&x->stx_mtime));
 }
 
+/* Whether the result in `x` lies outside the overlays, where uwrx-init leaves the
+ * kernel's answer as it is (a pipe, a socket, /proc, /dev). */
+static int shows_kernel(const struct statx *x) {
+  return (x->stx_mask & STATX_MNT_ID) && uwrx_stat_shows_kernel(R.hdr, x->stx_mnt_id);
+}
+
 /* The struct stat the kernel's newfstatat would have filled from the same attributes
  * (fs/stat.c cp_new_stat: device numbers in the kernel's 32-bit encoding). */
 static uint64_t kernel_dev(uint32_t major, uint32_t minor) {
@@ -642,9 +655,10 @@ static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
       if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
-    if (shows_own_time(&x)) {
+    int own = shows_own_time(&x);
+    if (own || shows_kernel(&x)) {
       stat_of_statx(st, &x);
-      uwrx_stat_show(st, statx_ns(&x.stx_mtime), 0);
+      if (own) uwrx_stat_show(st, statx_ns(&x.stx_mtime), 0);
       count(1);
       if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
       return 0;
@@ -787,7 +801,12 @@ static int libc_open_nocancel(const char *path, int flags, ...) {
   return do_openat(AT_FDCWD, path, flags, mode);
 }
 
-__attribute__((constructor)) static void redirect_libc(void) {
+/* Tried once per process image (a forked child keeps its parent's libc as patched). */
+static STARTUP_STATE int libc_redirect_tried;
+
+static void redirect_libc(void) {
+  if (libc_redirect_tried) return;
+  libc_redirect_tried = 1;
 #define PLAIN_FSTATAT 0x41, 0x89, 0xca, 0xb8, SYS_newfstatat & 0xff, SYS_newfstatat >> 8, 0, 0, 0x0f, 0x05
   static const unsigned char cmp_eax[] = { PLAIN_FSTATAT, 0x3d, 0x00, 0xf0, 0xff, 0xff };
   static const unsigned char cmp_rax[] = { PLAIN_FSTATAT, 0x48, 0x3d, 0x00, 0xf0, 0xff, 0xff };
@@ -819,6 +838,15 @@ __attribute__((constructor)) static void redirect_libc(void) {
   memcpy(list, own, sizeof own);
   n = rec_output_redirects(list, n, REC_REDIRECTS_MAX);
   rec_redirect(list, n, gate6);
+}
+
+/* The recorder's own constructor. Another library's may run first and already call
+ * into libc (libselinux's, in sed, mkdir, mv and more: malloc's getrandom, an fstat of
+ * /proc/filesystems); then the recorder's set-up at that library's first interposed call
+ * redirects libc's entries already (setup below), still before main. */
+__attribute__((constructor)) static void recorder_constructor(void) {
+  own_constructor_ran = 1;
+  redirect_libc();
 }
 
 /* ---- access, readlink ---- */
@@ -907,10 +935,48 @@ static int probe_no_reap(pid_t pid, int options) {
   return 1;
 }
 
+/* Whether uwrx-init joined child `pid` at its exit; its entry is taken out. */
+static int take_joined(struct uwrx_rec_header *h, int32_t pid) {
+  for (int i = 0; i < UWRX_REC_REAP_JOINED; i++) {
+    int32_t expected = pid;
+    if (__atomic_compare_exchange_n(&h->reap_joined[i], &expected, 0, 0, __ATOMIC_SEQ_CST, __ATOMIC_SEQ_CST)) return 1;
+  }
+  return 0;
+}
+
+/* A blocking wait of a single-threaded process, while uwrx-init watches the header's reap
+ * fields (uwrx_recorder.h): the process says what it waits for and reaps from the gate,
+ * and uwrx-init joins the child's clock at its exit_group, before the wait returns, as
+ * it does for a notified wait4 (and names it in reap_joined). With a child that ended unjoined before (reap_unjoined),
+ * the wait goes to the notification path as it is; a reaped child uwrx-init did not
+ * join (killed by a signal) is named to it at once. 1 with the result in *out, or 0. */
+static int wait_joined(pid_t pid, int *status, int options, struct rusage *usage, long *out) {
+  if ((options & (WNOHANG | ~WAIT4_OPTIONS)) || pid == INT_MIN || !__libc_single_threaded) return 0;
+  /* only with the recorder set up already: setting it up costs more than the
+   * notification saved (a forked shell that only waits never needs it) */
+  if (__atomic_load_n(&R.state, __ATOMIC_ACQUIRE) != ON || !fast()) return 0;
+  struct uwrx_rec_header *h = R.hdr;
+  if (!__atomic_load_n(&h->reap_watch, __ATOMIC_ACQUIRE)) return 0;
+  /* as uwrx-init reads a notified wait4's pid: a process group is "any" */
+  __atomic_store_n(&h->reap_pid, pid > 0 ? (int32_t)pid : 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->reap_waiting, 1, __ATOMIC_SEQ_CST);
+  if (__atomic_load_n(&h->reap_unjoined, __ATOMIC_SEQ_CST) != 0) {
+    __atomic_store_n(&h->reap_waiting, 0, __ATOMIC_SEQ_CST);
+    return 0;
+  }
+  long r = gate6(SYS_wait4, pid, (long)status, options, (long)usage, 0, 0);
+  __atomic_store_n(&h->reap_waiting, 0, __ATOMIC_SEQ_CST);
+  if (r > 0 && !take_joined(h, (int32_t)r)) slow6(UWRX_SYS_CONTROL, UWRX_CTL_REAPED, r, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+  *out = r;
+  return 1;
+}
+
 static pid_t do_wait4(pid_t pid, int *status, int options, struct rusage *usage) {
   int probe = probe_no_reap(pid, options);
   if (probe == 1) return 0; /* as wait4 answers: status and usage untouched */
   if (probe < 0) return (pid_t)set_errno(probe);
+  long joined;
+  if (wait_joined(pid, status, options, usage, &joined)) return (pid_t)set_errno(joined);
   return (pid_t)set_errno(slow6(SYS_wait4, pid, (long)status, options, (long)usage, 0, 0));
 }
 
