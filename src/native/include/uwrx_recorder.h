@@ -132,11 +132,11 @@ struct uwrx_rec_header {
    * sets reap_waiting (reap_pid: the child, 0 any) instead of making a notified wait4;
    * uwrx-init, at the exit_group of a child such a wait can reap, joins the child then
    * and puts its pid in reap_joined (as it does for a child it joined at its exit for a
-   * notified wait); the recorder takes a reaped child's pid out. A child whose exit_group came while its
-   * parent was not waiting so is counted in reap_unjoined until it is joined: the
-   * recorder sets reap_waiting first and then reads the count, uwrx-init counts first
-   * and then reads the flag, so one of the two sees the other; with any such child the
-   * wait is notified as before. A child the wait reaps that was not joined (killed by
+   * notified wait); the recorder takes a reaped child's pid out. Every child is
+   * counted in reap_unjoined at its exit_group until it is joined: the recorder sets
+   * reap_waiting first and then reads the count, uwrx-init counts first and then reads
+   * the flag, so one of the two sees the other; with a child counted (it ended while
+   * its parent did not wait so) the wait is notified as before. A child the wait reaps that was not joined (killed by
    * a signal: no exit_group) is named to uwrx-init with UWRX_CTL_REAPED right after. */
   uint32_t reap_watch;       /* set by uwrx-init: it joins through reap_waiting */
   uint32_t reap_waiting;     /* atomic, the recorder's */

@@ -368,8 +368,8 @@ static enum verdict on_child_exit(struct notif_ctx *ctx) {
 }
 
 /* UWRX_CTL_REAPED: the process reaped in process a child whose clock was not joined at
- * its exit (killed by a signal, or its parent's earlier join fell out of reap_joined): joined now, with whatever else it reaped, as its next
- * call after a notified wait4 would (clocks_resumed). */
+ * its exit (killed by a signal), or whose join fell out of reap_joined: joined now, with
+ * whatever else it reaped, as its next call after a notified wait4 would (clocks_resumed). */
 static enum verdict on_reaped(struct notif_ctx *ctx) {
   struct proc *p = ctx->proc;
   if (!p || ctx->req->data.args[5] != UWRX_CONTROL_MAGIC) return answer(ctx, 0, ENOSYS);

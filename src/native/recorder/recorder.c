@@ -947,9 +947,10 @@ static int take_joined(struct uwrx_rec_header *h, int32_t pid) {
 /* A blocking wait of a single-threaded process, while uwrx-init watches the header's reap
  * fields (uwrx_recorder.h): the process says what it waits for and reaps from the gate,
  * and uwrx-init joins the child's clock at its exit_group, before the wait returns, as
- * it does for a notified wait4 (and names it in reap_joined). With a child that ended unjoined before (reap_unjoined),
- * the wait goes to the notification path as it is; a reaped child uwrx-init did not
- * join (killed by a signal) is named to it at once. 1 with the result in *out, or 0. */
+ * it does for a notified wait4 (and names it in reap_joined). With a child that ended
+ * unjoined before (reap_unjoined), the wait goes to the notification path as it is; a
+ * reaped child uwrx-init did not join (killed by a signal) is named to it at once.
+ * 1 with the result in *out, or 0. */
 static int wait_joined(pid_t pid, int *status, int options, struct rusage *usage, long *out) {
   if ((options & (WNOHANG | ~WAIT4_OPTIONS)) || pid == INT_MIN || !__libc_single_threaded) return 0;
   /* only with the recorder set up already: setting it up costs more than the
