@@ -12,7 +12,7 @@ import { escapeBytes, unescapeBytes } from './escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
 import { parseCommand, type AttemptStatus } from './layout.js';
 import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from './procs.js';
-import { layersFor, resolveBytes, isWhiteout, versionPids, type Resolution } from './resolve.js';
+import { resolveFile, isWhiteout, versionPids, type Resolution } from './resolve.js';
 import { lstatSyncOrNull } from '../fs.js';
 import { outputBytes, readTrace, readTraceAsync, type ArgValue, type RecordedEvent, type RecordedTrace } from './trace.js';
 
@@ -428,10 +428,7 @@ class RecordReader implements AttemptRecord {
 
   resolve(file: string, asOfPid?: number): Resolution {
     // as bytes: a path that is not UTF-8 names a file that a string could not
-    const bytes = unescapeBytes(file);
-    if (bytes[0] !== 0x2f) throw new Error(`resolve: "${file}" is not an absolute path`);
-    const r = resolveBytes(layersFor(this.dir, asOfPid), bytes);
-    return r.kind === 'found' ? { kind: 'found', file: r.file.toString(), layer: r.layer } : r;
+    return resolveFile(this.dir, unescapeBytes(file), asOfPid);
   }
 
   accesses(filter: RecordFilter = {}): RecordAccess[] {

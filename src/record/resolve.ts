@@ -89,10 +89,14 @@ export function layersFor(attemptDir: string, asOfPid = Number.POSITIVE_INFINITY
   return layers;
 }
 
-/** What process `asOfPid` (default: after the run) sees at absolute path `file`. */
-export function resolveFile(attemptDir: string, file: string, asOfPid = Number.POSITIVE_INFINITY): Resolution {
-  if (!path.isAbsolute(file)) throw new Error(`resolveFile: "${file}" is not an absolute path`);
-  return resolveInLayers(layersFor(attemptDir, asOfPid), file);
+/** What process `asOfPid` (default: after the run) sees at absolute path `file`, given
+ * as text or as its bytes (a path need not be UTF-8). */
+export function resolveFile(attemptDir: string, file: string | Buffer, asOfPid = Number.POSITIVE_INFINITY): Resolution {
+  if (file[0] !== (typeof file === 'string' ? '/' : 0x2f)) throw new Error(`resolveFile: "${file.toString()}" is not an absolute path`);
+  const layers = layersFor(attemptDir, asOfPid);
+  if (typeof file === 'string') return resolveInLayers(layers, file);
+  const r = resolveBytes(layers, file);
+  return r.kind === 'found' ? { kind: 'found', file: r.file.toString(), layer: r.layer } : r;
 }
 
 /** The rule over the given layers (top first). */
