@@ -125,6 +125,14 @@ static void lease_publish(struct proc *p) {
   __atomic_store_n(&h->clock_seq, seq + 2, __ATOMIC_RELEASE);
 }
 
+/* Ended child `c` counted in its parent's header `h` as not joined yet, once (lock
+ * held); child_joined takes it off. */
+static void count_unjoined(struct proc *c, struct uwrx_rec_header *h) {
+  if (c->repro.unjoined_counted) return;
+  c->repro.unjoined_counted = true;
+  __atomic_add_fetch(&h->reap_unjoined, 1, __ATOMIC_SEQ_CST);
+}
+
 void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_image) {
   const struct repro_config *c = repro_config_get();
   if (!p || !c->enabled) return;
@@ -140,12 +148,8 @@ void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_ima
       p->repro.lease_hdr = h;
       repro_rng_lease(p, h);
       /* children that ended before: counted as on_child_exit counts them */
-      for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
-        struct proc *c = p->repro.children_procs[i];
-        if (!c->exit_group_seen || c->repro.unjoined_counted) continue;
-        c->repro.unjoined_counted = true;
-        h->reap_unjoined++;
-      }
+      for (size_t i = 0; i < p->repro.nchildren_procs; i++)
+        if (p->repro.children_procs[i]->exit_group_seen) count_unjoined(p->repro.children_procs[i], h);
     }
   }
   if (fresh_image && p->repro.lease_hdr) redirects_image_started(p, p->repro.lease_hdr);
@@ -342,11 +346,8 @@ static enum verdict on_child_exit(struct notif_ctx *ctx) {
   pthread_mutex_lock(&g.lock);
   struct proc *parent = procs_find(c->ppid);
   struct uwrx_rec_header *h = parent ? parent->repro.lease_hdr : NULL;
-  if (h && !c->repro.unjoined_counted) {
-    /* counted first, the flag read after (uwrx_recorder.h); a join below uncounts it */
-    c->repro.unjoined_counted = true;
-    __atomic_add_fetch(&h->reap_unjoined, 1, __ATOMIC_SEQ_CST);
-  }
+  /* counted first, the flag read after (uwrx_recorder.h); a join below uncounts it */
+  if (h) count_unjoined(c, h);
   /* a wait in process is the thread's current one (a notified wait before it may have
    * left the thread marked busy until its next notified call) */
   bool in_process = h && waits_in_process(parent, c->tgid);
