@@ -224,9 +224,8 @@ static struct {
   struct uwrx_rec_header rules;
 } stat_rules = { .lock = PTHREAD_MUTEX_INITIALIZER };
 
-/* Whether path `a` is `b` or lies below it. */
-static bool path_within(const char *a, const char *b) {
-  size_t n = strlen(b);
+/* Whether path `a` is `b` (of length n) or lies below it. */
+static bool path_within(const char *a, const char *b, size_t n) {
   if (n == 1 && b[0] == '/') return true;
   return strncmp(a, b, n) == 0 && (a[n] == '/' || a[n] == 0);
 }
@@ -270,7 +269,7 @@ static void learn_kernel_mounts(pid_t tid, struct uwrx_rec_header *h) {
     if (sscanf(line, "%llu %*u %*s %*s %4095s", &mount_id, where) != 2 || where[0] != '/' || strchr(where, '\\')) continue;
     bool apart = true;
     for (size_t i = 0; i < F.novl && apart; i++)
-      apart = !path_within(where, F.ovl[i].mount_point) && !path_within(F.ovl[i].mount_point, where);
+      apart = !path_within(where, F.ovl[i].mount_point, F.ovl[i].mlen) && !path_within(F.ovl[i].mount_point, where, strlen(where));
     if (apart) add_kernel_mount(h, mount_id);
   }
   fclose(f);
@@ -357,9 +356,7 @@ static struct files_overlay *overlay_of(const char *p, const char **rel) {
   struct files_overlay *best = NULL;
   for (size_t i = 0; i < F.novl; i++) {
     struct files_overlay *o = &F.ovl[i];
-    if (strncmp(p, o->mount_point, o->mlen) != 0) continue;
-    if (p[o->mlen] != '/' && p[o->mlen] != 0) continue;
-    if (!best || o->mlen > best->mlen) best = o;
+    if (path_within(p, o->mount_point, o->mlen) && (!best || o->mlen > best->mlen)) best = o;
   }
   if (best) {
     const char *r = p + best->mlen;
