@@ -54,7 +54,50 @@ static void emit_load(struct program *p, uint32_t offset) {
   emit(p, (struct sock_filter)BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offset));
 }
 
-static unsigned action_size(const struct filter_rule *r) {
+/* Allowed from the in-process recorder's gate (uwrx_recorder.h): the calls it answers
+ * itself (waitid: its WNOWAIT probes, which reap nothing; wait4: the reap of a child
+ * whose clock uwrx-init joined at its exit), and the writes whose output it recorded
+ * (recorder/output.c). openat only without write intent, checked here too.
+ *
+ * The check sits in front of the action of a rule's own number, never in front of the
+ * search: a number whose result depends on the syscall number alone (every call no rule
+ * names) is then one the kernel's seccomp action cache answers without running the
+ * filter at all, and that is most calls of a program (mmap, read, close ...). */
+static const uint32_t gated[] = { SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2, SYS_clock_gettime, SYS_getrandom,
+                                  SYS_waitid, SYS_wait4, SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_openat };
+#define NGATED (sizeof gated / sizeof gated[0])
+#define GATE_OPENAT_DENIED (O_ACCMODE | O_CREAT | O_TRUNC | 020000000 /* __O_TMPFILE */)
+
+static bool is_gated(uint32_t nr) {
+  for (size_t i = 0; i < NGATED; i++)
+    if (gated[i] == nr) return true;
+  return false;
+}
+
+/* Instructions of the gate check in front of a rule's action (0 when not gated). */
+static unsigned gate_size(const struct filter_rule *r) {
+  if (!is_gated(r->nr)) return 0;
+  return r->nr == SYS_openat ? 8 : 5;
+}
+
+/* From the gate (both halves of the address match): allow; otherwise fall through to
+ * the rule's own action, which reloads what it compares. */
+static void emit_gate(struct program *p, const struct filter_rule *r) {
+  unsigned size = gate_size(r);
+  if (size == 0) return;
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer));
+  emit_jump(p, BPF_JEQ, (uint32_t)UWRX_GATE_IP, 0, size - 2);
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer) + 4);
+  emit_jump(p, BPF_JEQ, (uint32_t)(UWRX_GATE_IP >> 32), 0, size - 4);
+  if (r->nr == SYS_openat) {
+    emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[2]));
+    emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, GATE_OPENAT_DENIED));
+    emit_jump(p, BPF_JEQ, 0, 0, 1);
+  }
+  emit_ret(p, SECCOMP_RET_ALLOW);
+}
+
+static unsigned verdict_size(const struct filter_rule *r) {
   if (r->action != RULE_NOTIFY || !r->conditional) return 1;
   switch (r->match.test) {
   case ARG_NONZERO: return 7;
@@ -63,7 +106,10 @@ static unsigned action_size(const struct filter_rule *r) {
   }
 }
 
+static unsigned action_size(const struct filter_rule *r) { return gate_size(r) + verdict_size(r); }
+
 static void emit_action(struct program *p, const struct filter_rule *r) {
+  emit_gate(p, r);
   if (r->action == RULE_ENOSYS) {
     emit_ret(p, SECCOMP_RET_ERRNO | ENOSYS);
   } else if (!r->conditional) {
@@ -123,37 +169,6 @@ static void emit_search(struct program *p, const struct filter_rule *rules, size
   emit_search(p, rules, mid, hi);
 }
 
-/* Allowed from the in-process recorder's gate (uwrx_recorder.h): the calls it answers
- * itself (waitid: its WNOWAIT probes, which reap nothing; wait4: the reap of a child
- * whose clock uwrx-init joined at its exit), and the writes whose output it recorded
- * (recorder/output.c). openat only without write intent, checked here too. */
-static const uint32_t gated[] = { SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2, SYS_clock_gettime, SYS_getrandom,
-                                  SYS_waitid, SYS_wait4, SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev };
-#define NGATED (sizeof gated / sizeof gated[0])
-#define GATE_OPENAT_DENIED (O_ACCMODE | O_CREAT | O_TRUNC | 020000000 /* __O_TMPFILE */)
-
-/* A call made from the gate instruction (both halves of the address match) and listed
- * above is allowed; anything else goes on to the search with the number in A. One
- * comparison for other calls: the low half of the address. */
-static void emit_gate(struct program *p) {
-  /* layout: ld ip, jeq lo, ld ip+4, jeq hi, ld nr, NGATED x jeq, jeq openat,
-   *         ld args[2], and, jeq 0, ret allow, ld nr (the search starts here) */
-  const unsigned allow = 4 + 1 + NGATED + 1 + 3; /* index of "ret allow" */
-  const unsigned out = allow + 1;                /* index of the final "ld nr" */
-  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer));
-  emit_jump(p, BPF_JEQ, (uint32_t)UWRX_GATE_IP, 0, out - 1 - 1);
-  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer) + 4);
-  emit_jump(p, BPF_JEQ, (uint32_t)(UWRX_GATE_IP >> 32), 0, out - 3 - 1);
-  emit_load(p, (uint32_t)offsetof(struct seccomp_data, nr));
-  for (unsigned i = 0; i < NGATED; i++) emit_jump(p, BPF_JEQ, gated[i], allow - (5 + i) - 1, 0);
-  emit_jump(p, BPF_JEQ, SYS_openat, 0, out - (5 + NGATED) - 1);
-  emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[2]));
-  emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, GATE_OPENAT_DENIED));
-  emit_jump(p, BPF_JEQ, 0, 0, 1);
-  emit_ret(p, SECCOMP_RET_ALLOW);
-  emit_load(p, (uint32_t)offsetof(struct seccomp_data, nr));
-}
-
 static void build(struct program *p, const struct filter_rule *rules, size_t n) {
   p->len = 0;
   p->overflow = false;
@@ -164,7 +179,6 @@ static void build(struct program *p, const struct filter_rule *rules, size_t n) 
   emit_load(p, (uint32_t)offsetof(struct seccomp_data, nr));
   emit_jump(p, BPF_JGE, 0x40000000 /* __X32_SYSCALL_BIT */, 0, 1);
   emit_ret(p, SECCOMP_RET_ERRNO | ENOSYS);
-  emit_gate(p);
   if (n == 0) emit_ret(p, SECCOMP_RET_ALLOW);
   else emit_search(p, rules, 0, n);
 }
@@ -188,10 +202,25 @@ static uint32_t run(const struct program *p, const struct seccomp_data *d) {
   return 0xffffffffu; /* fell off the end */
 }
 
-static bool expect(const struct program *p, uint32_t nr, unsigned arg, uint32_t value, uint32_t want) {
-  struct seccomp_data d = { .nr = (int)nr, .arch = AUDIT_ARCH_X86_64 };
+static bool expect_from(const struct program *p, uint64_t ip, uint32_t nr, unsigned arg, uint32_t value, uint32_t want) {
+  struct seccomp_data d = { .nr = (int)nr, .arch = AUDIT_ARCH_X86_64, .instruction_pointer = ip };
   d.args[arg] = value;
   return run(p, &d) == want;
+}
+
+static bool expect(const struct program *p, uint32_t nr, unsigned arg, uint32_t value, uint32_t want) {
+  return expect_from(p, 0, nr, arg, value, want);
+}
+
+/* A gated rule's call from the gate is allowed (openat only without write intent); from
+ * the gate's neighbour it is not. */
+static bool check_gate(const struct program *p, const struct filter_rule *r, uint32_t act) {
+  if (!is_gated(r->nr) || r->conditional) return true;
+  bool opens = r->nr == SYS_openat;
+  return expect_from(p, UWRX_GATE_IP, r->nr, 2, O_RDONLY, SECCOMP_RET_ALLOW) &&
+         expect_from(p, UWRX_GATE_IP + 1, r->nr, 2, O_RDONLY, act) &&
+         expect_from(p, UWRX_GATE_IP ^ (1ull << 32), r->nr, 2, O_RDONLY, act) &&
+         (!opens || expect_from(p, UWRX_GATE_IP, r->nr, 2, O_WRONLY, act));
 }
 
 static bool check(const struct program *p, const struct filter_rule *rules, size_t n) {
@@ -215,6 +244,7 @@ static bool check(const struct program *p, const struct filter_rule *rules, size
       }
       if (!expect(p, r->nr, r->match.arg, other, SECCOMP_RET_ALLOW)) return false;
     } else if (!expect(p, r->nr, 0, 0, act)) return false;
+    if (!check_gate(p, r, act)) return false;
     /* the numbers around a rule that are not rules themselves */
     if (r->nr > 0 && (i == 0 || rules[i - 1].nr != r->nr - 1) && !expect(p, r->nr - 1, 0, 0, SECCOMP_RET_ALLOW)) return false;
     if ((i + 1 == n || rules[i + 1].nr != r->nr + 1) && !expect(p, r->nr + 1, 0, 0, SECCOMP_RET_ALLOW)) return false;
