@@ -67,7 +67,8 @@ export function statSyncOrNull(p: string | Buffer): Stats | null {
 
 export function lstatSyncOrNull(p: string | Buffer): Stats | null {
   try {
-    return lstatSync(p);
+    // no error made for a missing path: lookups in a record's layers mostly miss
+    return lstatSync(p, { throwIfNoEntry: false }) ?? null;
   } catch {
     return null;
   }
