@@ -436,13 +436,13 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   });
   collector.start();
   // the collector runs from before the command starts until its processes are done
-  tuneCompiler(true);
+  tuneCompiler('command');
   return {
     handlers: {
       [COLLECTOR_MESSAGES.processEnded]: (body: { pid: number }) => collector.processEnded(body.pid),
       [COLLECTOR_MESSAGES.progress]: (): TraceProgress => ({ events: collector.stats.events, bytes: collector.stats.bytesRead }),
       [COLLECTOR_MESSAGES.finish]: async (): Promise<TraceFinishStats> => {
-        tuneCompiler(false);
+        tuneCompiler('finish');
         collector.stop();
         // Generous: merging a long run's backlog can take a while.
         const merged = await merger.request(MERGER_MESSAGES.finish, undefined, { timeoutMs: 600_000 });
@@ -450,7 +450,7 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
       },
     },
     stop() {
-      tuneCompiler(false);
+      tuneCompiler('default');
       collector.stop();
     },
   };
