@@ -107,9 +107,41 @@ static void append(struct uwrx_rec_header *h, uint32_t op, const char *path, siz
   uwrx_append_access(h, (uint64_t)t, op, flags, result, path, len);
 }
 
+static int own_file(const char *path) {
+  static const char prefix[] = UWRX_OWN_PREFIX;
+  for (unsigned i = 0; i < sizeof prefix - 1; i++)
+    if (path[i] != prefix[i]) return 0;
+  return 1;
+}
+
+/* ld.so's opens of uwrx's own files (the preload list and the recorder library, in every
+ * process) and its fstat of each descriptor they return: from the gate as they are, but
+ * neither recorded (the collector drops them) nor counted, so without the buffer's getpid.
+ * 1 with the result in *out, or 0. */
+static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *path, long a2, long a3, long *out) {
+  if (nr == SYS_openat) {
+    if (!own_file(path) || !read_only(a2)) {
+      __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
+      return 0;
+    }
+    long r = gate6(nr, a0, (long)path, a2, a3);
+    __atomic_store_n(&s->own_fd, r >= 0 && r < 0x7fffffff ? (int32_t)(r + 1) : 0, __ATOMIC_RELAXED);
+    *out = r;
+    return 1;
+  }
+  if (path[0] != 0 || a0 < 0 || a0 >= 0x7fffffff || __atomic_load_n(&s->own_fd, __ATOMIC_RELAXED) != a0 + 1) return 0;
+  __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
+  *out = gate6(nr, a0, (long)path, a2, a3);
+  return 1;
+}
+
 long shim_ldso_call(long a0, long a1, long a2, long a3, long nr) {
   struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
   const char *path = (const char *)a1;
+  long own;
+  if (s->magic == UWRX_LDSO_STATE_MAGIC && path && (nr == SYS_openat || nr == SYS_newfstatat) &&
+      own_call(s, nr, a0, path, a2, a3, &own))
+    return own;
   /* absolute paths only: ld.so names libraries by them (a relative one is notified) */
   int answerable = s->magic == UWRX_LDSO_STATE_MAGIC && path &&
                    ((nr == SYS_openat && path[0] == '/' && read_only(a2)) ||
