@@ -183,7 +183,7 @@ struct uwrx_ldso_state {
   int32_t busy;                 /* set-up under way, or failed (atomic) */
   struct uwrx_rec_header *hdr;  /* the recorder buffer, mapped by the hook */
   int32_t started;              /* 1 once the recorder library is set up (it sets it) */
-  int32_t reserved;
+  int32_t fsgsbase;             /* 1: rdfsbase works here (AT_HWCAP2 has HWCAP2_FSGSBASE) */
   int64_t startup_ns;           /* the time of the records made before that */
   uint64_t clock_reads;         /* the recorder's clock reads in this image ("clock lease"):
                                    private memory, so a forked child inherits the count */

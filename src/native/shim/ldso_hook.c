@@ -42,12 +42,25 @@ struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd) 
   return h;
 }
 
+/* Whether ld.so is still loading the exec's libraries: the thread pointer is still the
+ * zero the kernel's exec left, which it stays until ld.so sets up TLS, before any of the
+ * program's code (a constructor that could fork) runs. Then this process is the one the
+ * exec made and the buffer's owner without a getpid (one per call: several for each
+ * library a program loads). A forked or CLONE_VM child runs with its parent's or its own
+ * non-zero thread pointer: no glibc code runs without one. */
+static int loading_exec(const struct uwrx_ldso_state *s) {
+  if (!s->fsgsbase) return 0;
+  unsigned long base;
+  __asm__ volatile("rdfsbase %0" : "=r"(base));
+  return base == 0;
+}
+
 /* This process's recorder buffer: the one the exec's control call put in, else set up
  * on the first call; NULL when there is none (the run records nothing in process, or
  * this is a forked child before the recorder library took over in it). */
 static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
   struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
-  if (h) return (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
+  if (h) return loading_exec(s) || (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
   if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or it failed */
   long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&s->clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return 0; /* busy stays set: nothing to retry */
