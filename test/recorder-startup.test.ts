@@ -1,8 +1,10 @@
 // What the in-process recorder costs a process that records nothing (/bin/true, `sh -c :`):
 // every exec loads the library, so its mappings and start-up calls are paid per process.
 import test from 'ava';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
 import { RECORDER_LIBRARY } from '../src/reproducibility/recorder.js';
+import type { AccessRow } from '../src/inspect/reads.js';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
@@ -71,4 +73,27 @@ test.serial('fast path: /bin/true maps the recorder library with two mmaps and n
   // while ld.so loads the exec's libraries (no thread pointer yet) the hook records its
   // opens without asking whose buffer it is: only the shim's adoption of it asks
   t.is(lines.slice(0, loaded).filter((l) => /^getpid\(/.test(l)).length, 1, r.stderr);
+});
+
+// A forked child leaves its parent's buffer mapped until it sets up its own recorder: a
+// child that execs at once (a shell's command substitution) makes no munmap for it; one that
+// records by itself (a subshell's `test`) unmaps it then, and its accesses are recorded.
+test.serial('fast path: a forked child unmaps its parent\'s buffer only when it records itself', async (t) => {
+  if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
+  const dir = scratchDir('uwrx-startup-');
+  scratch.push(dir);
+  writeFileSync(path.join(dir, 'probe.txt'), 'probe\n');
+  // dash runs a plain command in a vfork child; a command substitution forks, then execs
+  const script = 'a=$(/bin/true); b=$(/bin/true); ( test -e probe.txt && test -e probe.txt ); :';
+  const r = await uwrx(['run', '--build', path.join(dir, 'build'), '--fast-path', '--', 'strace', '-f', '-qq', '-e', 'trace=munmap', 'sh', '-c', script], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  const unmaps = r.stderr.split('\n').filter((l) => /munmap\(0x[0-9a-f]+, 67108864\)/.test(l));
+  t.is(unmaps.length, 1, r.stderr);
+  const attempt = /record in (\S+)/.exec(r.stderr)?.[1];
+  t.truthy(attempt, r.stderr);
+  const out = await uwrx(['inspect', 'files', path.resolve(dir, attempt!), '--reads', '--format', 'json'], { cwd: dir });
+  t.is(out.status, 0, out.stderr);
+  const rows = (JSON.parse(out.stdout) as AccessRow[]).filter((row) => row.path === path.join(dir, 'probe.txt'));
+  t.is(rows.length, 1, JSON.stringify(rows));
+  t.is(rows[0]!.count, 2, JSON.stringify(rows));
 });

@@ -188,6 +188,11 @@ static int gate_mapped(void) {
   return ldso_state() != NULL;
 }
 
+/* The parent's buffer, still mapped in a forked child until the child sets up its own:
+ * most children exec first, which unmaps it with everything else, so an munmap in every
+ * fork (a shell's, make's) is saved. Nothing reads or writes it meanwhile. */
+static STARTUP_STATE struct uwrx_rec_header *parent_hdr;
+
 static void after_fork_child(void) {
   /* a forked child has its own memory: drop the parent's buffer, set up again lazily.
    * The hook's view of it goes first (this is the child's only thread). */
@@ -196,7 +201,7 @@ static void after_fork_child(void) {
     __atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&s->hdr, NULL, __ATOMIC_RELEASE);
   }
-  if (R.hdr) slow6(SYS_munmap, (long)R.hdr, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
+  if (R.hdr) parent_hdr = R.hdr;
   R.hdr = NULL;
   seen_epoch++;
   R.owner = 0;
@@ -234,6 +239,10 @@ static STARTUP_STATE int own_constructor_ran;
  * another thread already). */
 static pid_t setup(void) {
   if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or a signal */
+  /* a forked child's copy of its parent's buffer goes first: the address is free again
+   * for its own */
+  struct uwrx_rec_header *stale = __atomic_exchange_n(&parent_hdr, NULL, __ATOMIC_ACQ_REL);
+  if (stale) slow6(SYS_munmap, (long)stale, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   static int atfork_done;
   int state = OFF;
   struct uwrx_ldso_state *s = ldso_state();
