@@ -27,6 +27,9 @@
  * sandbox's private /dev. */
 #define UWRX_PRELOAD_LIST "/dev/.uwrx-preload"
 #define UWRX_RECORDER_PATH "/dev/.uwrx-rec.so"
+/* What the names of uwrx's own files in the sandbox start with: not the program's
+ * accesses (the collector drops them, src/record/accesses.ts UWRX_OWN). */
+#define UWRX_OWN_PREFIX "/dev/.uwrx-"
 
 /* Control call operation (uwrx_control.h): (address of the recorder's clock read count
  * in this process image) -> an fd (O_CLOEXEC) of this process's recorder buffer: the
@@ -180,13 +183,14 @@ struct uwrx_ldso_state {
   int32_t busy;                 /* set-up under way, or failed (atomic) */
   struct uwrx_rec_header *hdr;  /* the recorder buffer, mapped by the hook */
   int32_t started;              /* 1 once the recorder library is set up (it sets it) */
-  int32_t reserved;
+  int32_t fsgsbase;             /* 1: rdfsbase works here (AT_HWCAP2 has HWCAP2_FSGSBASE) */
   int64_t startup_ns;           /* the time of the records made before that */
   uint64_t clock_reads;         /* the recorder's clock reads in this image ("clock lease"):
                                    private memory, so a forked child inherits the count */
   int32_t recorder_fd;          /* the buffer put in by UWRX_CTL_EXEC_START, or -1, or
                                    UWRX_RECORDER_FD_RESULT */
-  int32_t reserved2;
+  int32_t own_fd;               /* 1 + the descriptor the hook's last open of one of uwrx's
+                                   own files returned, until ld.so's fstat of it; else 0 */
 };
 #endif
 

@@ -22,7 +22,8 @@
  * Two calls are answered here without any recorder state, from the gate alone (so in a
  * vfork child too): an exec of a path that does not exist, and a WNOHANG wait that finds
  * nothing to reap; neither changes anything uwrx-init keeps or records.
- * Nothing here allocates memory, takes a lock or uses signals. */
+ * Nothing here calls malloc, takes a lock or uses signals (its tables are mapped with mmap
+ * at their first use). */
 #include <dlfcn.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -113,10 +114,44 @@ static int map_gate(void) {
  * Open addressing over hashes; the path itself is compared in the record, so a hash
  * collision never merges two paths. A full table only means more records. */
 #define SEEN_SLOTS 8192
-static struct seen {
+struct seen {
   uint64_t key;    /* seen_key of the access's hash; 0: free */
   uint64_t offset; /* of the first record in the buffer */
-} seen[SEEN_SLOTS];
+};
+
+/* Directory names (see "paths of directory fds" below). */
+#define DIR_SLOTS 64
+
+struct dir_slot {
+  uint32_t seq; /* odd while written (atomic) */
+  uint32_t len;
+  uint64_t gen; /* dirs_quiet when the name was read */
+  uint64_t mnt_id, dev, ino;
+  int64_t ctime_ns, mtime_ns;
+  char name[PATH_CAP];
+};
+
+/* The repeat table and the directory names (390 KiB) are mapped at their first use, not
+ * kept in .bss: a .bss beyond the data page is one more mapping ld.so makes in every
+ * process, and one more to unmap at its exit, though a short one (/bin/true, `sh -c :`)
+ * records nothing. Private memory, so a forked child keeps its copy as it kept .bss. */
+static struct tables {
+  struct seen seen[SEEN_SLOTS];
+  struct dir_slot dirs[DIR_SLOTS];
+} *tables_map;
+
+/* NULL when they cannot be mapped: then nothing is merged and no name is cached. */
+static struct tables *tables(void) {
+  struct tables *t = __atomic_load_n(&tables_map, __ATOMIC_ACQUIRE);
+  if (t) return t;
+  long m = slow6(SYS_mmap, 0, sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if ((unsigned long)m >= -4096UL) return NULL;
+  /* another thread, or a signal handler on this one, may have mapped them meanwhile */
+  if (__atomic_compare_exchange_n(&tables_map, &t, (struct tables *)m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
+    return (struct tables *)m;
+  slow6(SYS_munmap, m, sizeof *t, 0, 0, 0, 0);
+  return t;
+}
 
 /* A forked child records into a buffer of its own, where its parent's entries name
  * nothing: it moves to the next epoch, whose keys never match theirs (and the path is
@@ -153,6 +188,11 @@ static int gate_mapped(void) {
   return ldso_state() != NULL;
 }
 
+/* The parent's buffer, still mapped in a forked child until the child sets up its own:
+ * most children exec first, which unmaps it with everything else, so an munmap in every
+ * fork (a shell's, make's) is saved. Nothing reads or writes it meanwhile. */
+static STARTUP_STATE struct uwrx_rec_header *parent_hdr;
+
 static void after_fork_child(void) {
   /* a forked child has its own memory: drop the parent's buffer, set up again lazily.
    * The hook's view of it goes first (this is the child's only thread). */
@@ -161,7 +201,7 @@ static void after_fork_child(void) {
     __atomic_store_n(&s->owner, 0, __ATOMIC_RELEASE);
     __atomic_store_n(&s->hdr, NULL, __ATOMIC_RELEASE);
   }
-  if (R.hdr) slow6(SYS_munmap, (long)R.hdr, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
+  if (R.hdr) parent_hdr = R.hdr;
   R.hdr = NULL;
   seen_epoch++;
   R.owner = 0;
@@ -195,8 +235,14 @@ static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
 static void redirect_libc(void);
 static STARTUP_STATE int own_constructor_ran;
 
-static void setup(void) {
-  if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return; /* another thread, or a signal */
+/* The process id it set the recorder up for, or 0 when it did not (set up OFF, or by
+ * another thread already). */
+static pid_t setup(void) {
+  if (__atomic_exchange_n(&R.busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or a signal */
+  /* a forked child's copy of its parent's buffer goes first: the address is free again
+   * for its own */
+  struct uwrx_rec_header *stale = __atomic_exchange_n(&parent_hdr, NULL, __ATOMIC_ACQ_REL);
+  if (stale) slow6(SYS_munmap, (long)stale, UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
   static int atfork_done;
   int state = OFF;
   struct uwrx_ldso_state *s = ldso_state();
@@ -224,17 +270,21 @@ static void setup(void) {
   if (state == ON) __atomic_store_n(&R.busy, 0, __ATOMIC_RELEASE);
   /* before main, called from another library's constructor (recorder_constructor) */
   if (state == ON && !own_constructor_ran) redirect_libc();
+  return state == ON ? me : 0;
 }
 
 /* Whether this call may be answered here; sets up on first use. */
 static int fast(void) {
   int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
+  pid_t me = 0;
   if (s == UNSET) {
-    setup();
+    me = setup();
     s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
   }
   if (s != ON) return 0;
-  if ((pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0) != R.owner) return 0;
+  /* the set-up just made asked for the process id: no second getpid in every process */
+  if (me == 0 || me != R.owner) me = (pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+  if (me != R.owner) return 0;
   /* room for the largest record this file's writers make, else the backstop records */
   if (__atomic_load_n(&R.hdr->pos, __ATOMIC_RELAXED) + 2 * (PATH_CAP + 64) > R.hdr->size) return 0;
   return 1;
@@ -268,9 +318,11 @@ static uint64_t access_hash(uint32_t op, int64_t result, const char *path, size_
  * *slot, when one was free) if there is none yet. */
 static uint32_t *seen_before(uint64_t hash, uint32_t op, const char *path, size_t len, struct seen **slot) {
   *slot = NULL;
+  struct tables *t = tables();
+  if (!t) return NULL;
   uint64_t key = seen_key(hash);
   for (unsigned i = 0; i < 16; i++) {
-    struct seen *s = &seen[(key + i) % SEEN_SLOTS];
+    struct seen *s = &t->seen[(key + i) % SEEN_SLOTS];
     uint64_t have = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
     if (have == 0) {
       uint64_t expected = 0;
@@ -340,16 +392,6 @@ static long fd_name(int fd, char *out) {
  * its parent's name and that name. Each entry is a sequence lock that is never waited
  * for: a reader that meets a writer (another thread, or the signal handler's own thread)
  * asks the kernel instead, and a writer that finds the entry taken does not store. */
-#define DIR_SLOTS 64
-
-static struct dir_slot {
-  uint32_t seq; /* odd while written (atomic) */
-  uint32_t len;
-  uint64_t gen; /* dirs_quiet when the name was read */
-  uint64_t mnt_id, dev, ino;
-  int64_t ctime_ns, mtime_ns;
-  char name[PATH_CAP];
-} dir_slots[DIR_SLOTS];
 
 /* uwrx-init's count of directory path changes, mapped read-only on first use; NULL when
  * the run has none. */
@@ -393,9 +435,12 @@ static int dir_identity(int fd, struct statx *x) {
   return r == 0 && (x->stx_mask & DIR_STATX) == DIR_STATX && S_ISDIR(x->stx_mode);
 }
 
+/* NULL: no tables */
 static struct dir_slot *dir_slot(const struct statx *x) {
+  struct tables *t = tables();
+  if (!t) return NULL;
   uint64_t h = (x->stx_ino ^ (x->stx_mnt_id << 40) ^ dev_of(x)) * 0x9E3779B97F4A7C15ull;
-  return &dir_slots[(h >> 32) % DIR_SLOTS];
+  return &t->dirs[(h >> 32) % DIR_SLOTS];
 }
 
 static int same_dir(const struct dir_slot *e, uint64_t gen, const struct statx *x) {
@@ -409,6 +454,7 @@ static void dir_store(uint64_t gen, const struct statx *x, const char *name, siz
   __atomic_thread_fence(__ATOMIC_SEQ_CST);
   if (len == 0 || len >= PATH_CAP || name[0] != '/' || dirs_quiet() != gen) return;
   struct dir_slot *e = dir_slot(x);
+  if (!e) return;
   uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_RELAXED);
   if ((seq & 1) || !__atomic_compare_exchange_n(&e->seq, &seq, seq + 1, false, __ATOMIC_ACQUIRE, __ATOMIC_RELAXED))
     return;
@@ -430,7 +476,7 @@ static long dir_name(int fd, char *out) {
   struct statx x;
   if (!gen || !dir_identity(fd, &x)) return fd_name(fd, out);
   struct dir_slot *e = dir_slot(&x);
-  uint32_t seq = __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE);
+  uint32_t seq = e ? __atomic_load_n(&e->seq, __ATOMIC_ACQUIRE) : 1;
   if (!(seq & 1) && same_dir(e, gen, &x)) {
     uint32_t len = e->len;
     if (len > 0 && len < PATH_CAP) {

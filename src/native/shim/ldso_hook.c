@@ -42,12 +42,25 @@ struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd) 
   return h;
 }
 
+/* Whether ld.so is still loading the exec's libraries: the thread pointer is still the
+ * zero the kernel's exec left, which it stays until ld.so sets up TLS, before any of the
+ * program's code (a constructor that could fork) runs. Then this process is the one the
+ * exec made and the buffer's owner without a getpid (one per call: several for each
+ * library a program loads). A forked or CLONE_VM child runs with its parent's or its own
+ * non-zero thread pointer: no glibc code runs without one. */
+static int loading_exec(const struct uwrx_ldso_state *s) {
+  if (!s->fsgsbase) return 0;
+  unsigned long base;
+  __asm__ volatile("rdfsbase %0" : "=r"(base));
+  return base == 0;
+}
+
 /* This process's recorder buffer: the one the exec's control call put in, else set up
  * on the first call; NULL when there is none (the run records nothing in process, or
  * this is a forked child before the recorder library took over in it). */
 static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
   struct uwrx_rec_header *h = __atomic_load_n(&s->hdr, __ATOMIC_ACQUIRE);
-  if (h) return (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
+  if (h) return loading_exec(s) || (long)s->owner == gate6(SYS_getpid, 0, 0, 0, 0) ? h : 0;
   if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or it failed */
   long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&s->clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return 0; /* busy stays set: nothing to retry */
@@ -107,9 +120,41 @@ static void append(struct uwrx_rec_header *h, uint32_t op, const char *path, siz
   uwrx_append_access(h, (uint64_t)t, op, flags, result, path, len);
 }
 
+static int own_file(const char *path) {
+  static const char prefix[] = UWRX_OWN_PREFIX;
+  for (unsigned i = 0; i < sizeof prefix - 1; i++)
+    if (path[i] != prefix[i]) return 0;
+  return 1;
+}
+
+/* ld.so's opens of uwrx's own files (the preload list and the recorder library, in every
+ * process) and its fstat of each descriptor they return: from the gate as they are, but
+ * neither recorded (the collector drops them) nor counted, so without the buffer's getpid.
+ * 1 with the result in *out, or 0. */
+static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *path, long a2, long a3, long *out) {
+  if (nr == SYS_openat) {
+    if (!own_file(path) || !read_only(a2)) {
+      __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
+      return 0;
+    }
+    long r = gate6(nr, a0, (long)path, a2, a3);
+    __atomic_store_n(&s->own_fd, r >= 0 && r < 0x7fffffff ? (int32_t)(r + 1) : 0, __ATOMIC_RELAXED);
+    *out = r;
+    return 1;
+  }
+  if (path[0] != 0 || a0 < 0 || a0 >= 0x7fffffff || __atomic_load_n(&s->own_fd, __ATOMIC_RELAXED) != a0 + 1) return 0;
+  __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
+  *out = gate6(nr, a0, (long)path, a2, a3);
+  return 1;
+}
+
 long shim_ldso_call(long a0, long a1, long a2, long a3, long nr) {
   struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
   const char *path = (const char *)a1;
+  long own;
+  if (s->magic == UWRX_LDSO_STATE_MAGIC && path && (nr == SYS_openat || nr == SYS_newfstatat) &&
+      own_call(s, nr, a0, path, a2, a3, &own))
+    return own;
   /* absolute paths only: ld.so names libraries by them (a relative one is notified) */
   int answerable = s->magic == UWRX_LDSO_STATE_MAGIC && path &&
                    ((nr == SYS_openat && path[0] == '/' && read_only(a2)) ||

@@ -80,7 +80,7 @@ static void restore_ldso_sites(void) {
 /* ld.so's rewritten system call sites need the gate page and the hook's state page
  * (uwrx_recorder.h); when either cannot be mapped at its address, the sites get their
  * original bytes back. */
-static int prepare_ldso_hook(void) {
+static int prepare_ldso_hook(int fsgsbase) {
   static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret: as recorder.c */
   /* both pages in one mapping (the state page follows the gate page); the gate's
    * protection changes alone */
@@ -93,6 +93,7 @@ static int prepare_ldso_hook(void) {
       struct uwrx_ldso_state *state = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
       state->magic = UWRX_LDSO_STATE_MAGIC;
       state->recorder_fd = -1;
+      state->fsgsbase = fsgsbase;
       return 1;
     }
   }
@@ -147,7 +148,7 @@ uintptr_t shim_main(uintptr_t *sp) {
   Elf64_auxv_t *at_base = 0, *at_entry = 0, *at_phdr = 0, *at_phnum = 0;
   uintptr_t random = 0;
   unsigned long pg = 4096;
-  int secure = 0;
+  int secure = 0, fsgsbase = 0;
   for (Elf64_auxv_t *a = auxv; a->a_type != AT_NULL; a++) {
     switch (a->a_type) {
     case AT_BASE: at_base = a; break;
@@ -157,6 +158,7 @@ uintptr_t shim_main(uintptr_t *sp) {
     case AT_RANDOM: random = a->a_un.a_val; break;
     case AT_PAGESZ: pg = a->a_un.a_val; break;
     case AT_SECURE: secure = a->a_un.a_val != 0; break;
+    case AT_HWCAP2: fsgsbase = (a->a_un.a_val & 2 /* HWCAP2_FSGSBASE */) != 0; break;
     }
   }
 
@@ -171,7 +173,7 @@ uintptr_t shim_main(uintptr_t *sp) {
   int valgrind = uwrx_on_valgrind();
   if (valgrind && delta != 0 && shim_info.sites) restore_ldso_sites();
   struct uwrx_ldso_state *state =
-      !valgrind && delta != 0 && shim_info.sites && prepare_ldso_hook() ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
+      !valgrind && delta != 0 && shim_info.sites && prepare_ldso_hook(fsgsbase) ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
   long decision = valgrind ? UWRX_EXEC_RUN : control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
   if (state && state->recorder_fd == UWRX_RECORDER_FD_RESULT) {
     /* the buffer came with the answer: its descriptor is the result, and the exec runs */

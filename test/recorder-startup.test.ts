@@ -1,0 +1,99 @@
+// What the in-process recorder costs a process that records nothing (/bin/true, `sh -c :`):
+// every exec loads the library, so its mappings and start-up calls are paid per process.
+import test from 'ava';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { RECORDER_LIBRARY } from '../src/reproducibility/recorder.js';
+import type { AccessRow } from '../src/inspect/reads.js';
+import { ensureCommands } from './helpers/packages.js';
+import { scratchDir, uwrx } from './helpers/uwrx.js';
+
+const missingStrace = ensureCommands({ strace: 'strace' });
+const scratch: string[] = [];
+test.after.always(() => {
+  for (const dir of scratch) rmSync(dir, { recursive: true, force: true });
+});
+
+interface Load { offset: number; vaddr: number; filesz: number; memsz: number; flags: number }
+
+/** The PT_LOAD program headers of a 64-bit little-endian ELF file. */
+function loads(elf: Buffer): Load[] {
+  const phoff = Number(elf.readBigUInt64LE(0x20));
+  const phentsize = elf.readUInt16LE(0x36);
+  const phnum = elf.readUInt16LE(0x38);
+  const out: Load[] = [];
+  for (let i = 0; i < phnum; i++) {
+    const at = phoff + i * phentsize;
+    if (elf.readUInt32LE(at) !== 1 /* PT_LOAD */) continue;
+    out.push({
+      flags: elf.readUInt32LE(at + 4),
+      offset: Number(elf.readBigUInt64LE(at + 8)),
+      vaddr: Number(elf.readBigUInt64LE(at + 16)),
+      filesz: Number(elf.readBigUInt64LE(at + 32)),
+      memsz: Number(elf.readBigUInt64LE(at + 40)),
+    });
+  }
+  return out;
+}
+
+// ld.so maps an object's .bss that reaches past the page of its last file byte with a
+// mapping of its own: one more mmap in every process, and one more to unmap at its exit.
+test('the recorder library loads as two segments, its writable data and .bss within one page', (t) => {
+  const segs = loads(readFileSync(RECORDER_LIBRARY));
+  t.is(segs.length, 2, JSON.stringify(segs));
+  const rw = segs.find((s) => (s.flags & 2) !== 0);
+  t.truthy(rw, 'a writable segment');
+  const pageEnd = (n: number) => Math.ceil(n / 4096) * 4096;
+  t.is(pageEnd(rw!.vaddr + rw!.memsz), pageEnd(rw!.vaddr + rw!.filesz), `.bss past the data page: ${JSON.stringify(rw)}`);
+});
+
+// A process that records nothing maps nothing for the records' tables; one that records
+// (cat of a file) maps them once and counts repeats as before (recorder.test.ts).
+test.serial('fast path: /bin/true maps the recorder library with two mmaps and no tables; the hook and the recorder ask for its pid once each', async (t) => {
+  if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
+  const dir = scratchDir('uwrx-startup-');
+  scratch.push(dir);
+  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', 'trace=openat,mmap,getpid,rseq', '/bin/true'], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  const open = lines.findIndex((l) => l.includes('/dev/.uwrx-rec.so'));
+  t.true(open >= 0, r.stderr);
+  // the library's mappings: up to the next open (ld.so's cache), its own 8 KiB allocation aside
+  const next = lines.findIndex((l, i) => i > open && /^openat\(/.test(l));
+  const libMaps = lines.slice(open + 1, next).filter((l) => /^mmap\(/.test(l) && !/MAP_ANONYMOUS/.test(l));
+  const libAnon = lines.slice(open + 1, next).filter((l) => /^mmap\(.*MAP_FIXED\|MAP_ANONYMOUS/.test(l));
+  t.is(libMaps.length, 2, r.stderr);
+  t.deepEqual(libAnon, [], r.stderr);
+  // once ld.so has loaded everything (it registers the thread's rseq area), the
+  // recorder's set-up maps nothing, and its first check reuses the set-up's getpid
+  const loaded = lines.findIndex((l) => /^rseq\(/.test(l));
+  t.true(loaded > open, r.stderr);
+  t.deepEqual(lines.slice(loaded + 1).filter((l) => /^mmap\(/.test(l)), [], r.stderr);
+  t.is(lines.slice(loaded + 1).filter((l) => /^getpid\(/.test(l)).length, 1, r.stderr);
+  // while ld.so loads the exec's libraries (no thread pointer yet) the hook records its
+  // opens without asking whose buffer it is: only the shim's adoption of it asks
+  t.is(lines.slice(0, loaded).filter((l) => /^getpid\(/.test(l)).length, 1, r.stderr);
+});
+
+// A forked child leaves its parent's buffer mapped until it sets up its own recorder: a
+// child that execs at once (a shell's command substitution) makes no munmap for it; one that
+// records by itself (a subshell's `test`) unmaps it then, and its accesses are recorded.
+test.serial('fast path: a forked child unmaps its parent\'s buffer only when it records itself', async (t) => {
+  if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
+  const dir = scratchDir('uwrx-startup-');
+  scratch.push(dir);
+  writeFileSync(path.join(dir, 'probe.txt'), 'probe\n');
+  // dash runs a plain command in a vfork child; a command substitution forks, then execs
+  const script = 'a=$(/bin/true); b=$(/bin/true); ( test -e probe.txt && test -e probe.txt ); :';
+  const r = await uwrx(['run', '--build', path.join(dir, 'build'), '--fast-path', '--', 'strace', '-f', '-qq', '-e', 'trace=munmap', 'sh', '-c', script], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  const unmaps = r.stderr.split('\n').filter((l) => /munmap\(0x[0-9a-f]+, 67108864\)/.test(l));
+  t.is(unmaps.length, 1, r.stderr);
+  const attempt = /record in (\S+)/.exec(r.stderr)?.[1];
+  t.truthy(attempt, r.stderr);
+  const out = await uwrx(['inspect', 'files', path.resolve(dir, attempt!), '--reads', '--format', 'json'], { cwd: dir });
+  t.is(out.status, 0, out.stderr);
+  const rows = (JSON.parse(out.stdout) as AccessRow[]).filter((row) => row.path === path.join(dir, 'probe.txt'));
+  t.is(rows.length, 1, JSON.stringify(rows));
+  t.is(rows[0]!.count, 2, JSON.stringify(rows));
+});
