@@ -333,6 +333,9 @@ struct proc {
                            the tree key is <parent_logical>.<ordinal - 1> */
   struct child_list children;
   int pidfd;
+  /* procs.c: its /proc/<pid>/task and its main thread's children file, kept open while
+   * it runs (-1: not opened yet, -2: no more) */
+  int task_fd, children_fd;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
   unsigned parent_threads; /* the parent's threads when this process was first seen
@@ -584,6 +587,12 @@ bool decode_call(struct notif_ctx *ctx, struct call_args *out);
 /* ---- path arguments (paths.c) ---- */
 
 #define PATH_MAX_TARGET 4096
+/* Room for "/proc/<pid>/<what>" with the short `what`s used here. */
+#define PROC_PATH_MAX 64
+/* "/proc/<pid>/<what>", or with fd >= 0 "/proc/<pid>/<what>/<fd>", into `buf`
+ * (PROC_PATH_MAX bytes; a longer `what` is cut): formatted by hand, since the handler
+ * path formats several such paths per process and snprintf showed in its profile. */
+const char *proc_path(char *buf, pid_t pid, const char *what, int fd);
 /* The target's memory, opened on first use and closed after the handler. */
 int target_mem(struct notif_ctx *ctx);
 /* A NUL-terminated string of at most `max` bytes at `addr` of the target: malloc'd or NULL. */

@@ -128,9 +128,8 @@ static uint8_t *read_proc_file(pid_t pid, const char *what, size_t *len) {
 }
 
 static char *read_link(pid_t pid, const char *what) {
-  char path[64], target[PATH_MAX];
-  snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
-  ssize_t n = readlink(path, target, sizeof target - 1);
+  char path[PROC_PATH_MAX], target[PATH_MAX];
+  ssize_t n = readlink(proc_path(path, pid, what, -1), target, sizeof target - 1);
   if (n < 0) return NULL;
   target[n] = 0;
   return strdup(target);
