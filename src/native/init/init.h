@@ -597,6 +597,12 @@ const char *proc_path(char *buf, pid_t pid, const char *what, int fd);
 int target_mem(struct notif_ctx *ctx);
 /* A NUL-terminated string of at most `max` bytes at `addr` of the target: malloc'd or NULL. */
 char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max);
+/* `len` bytes at `addr` of the target as /proc/<tid>/mem reads them (pread), without
+ * opening it when process_vm_readv reads them whole (the common case; the file's forced
+ * access also reads what process_vm_readv cannot, such as PROT_NONE pages). */
+ssize_t target_read_whole(struct notif_ctx *ctx, void *buf, size_t len, uint64_t addr);
+/* target_read_string, read with target_read_whole. */
+char *target_read_string_whole(struct notif_ctx *ctx, uint64_t addr, size_t max);
 /* Collapses "." and ".." and repeated slashes of an absolute path in place, lexically. */
 void path_normalize(char *path);
 /* Absolute directory of `dirfd` (AT_FDCWD: the cwd) of thread `tid`; malloc'd or NULL. */

@@ -87,6 +87,21 @@ char *target_read_string(int memfd, uint64_t addr, size_t max) {
   return read_string(read_by_mem, &memfd, addr, max);
 }
 
+ssize_t target_read_whole(struct notif_ctx *ctx, void *buf, size_t len, uint64_t addr) {
+  struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+  if (process_vm_readv((pid_t)ctx->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)len) return (ssize_t)len;
+  int memfd = target_mem(ctx);
+  return memfd < 0 ? -1 : pread(memfd, buf, len, (off_t)addr);
+}
+
+static ssize_t read_whole(const void *source, void *buf, size_t len, uint64_t addr) {
+  return target_read_whole((struct notif_ctx *)source, buf, len, addr);
+}
+
+char *target_read_string_whole(struct notif_ctx *ctx, uint64_t addr, size_t max) {
+  return read_string(read_whole, ctx, addr, max);
+}
+
 char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max) {
   pid_t tid = (pid_t)ctx->req->pid;
   char *s = read_string(read_by_vm, &tid, addr, max);

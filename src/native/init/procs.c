@@ -419,7 +419,9 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
     }
   }
   if (p->pidfd >= 0) {
-    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = p };
+    /* one shot: the exit disarms it, so no EPOLL_CTL_DEL is needed after (closing the
+     * pidfd takes it out of the set) */
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = p };
     epoll_ctl(g.epoll, EPOLL_CTL_ADD, p->pidfd, &ev);
   }
   map_add(tgid, p);
@@ -657,7 +659,7 @@ static bool try_report(struct proc *p, bool final) {
   forget_kept(p);
   p->reported = true;
   if (p->pidfd >= 0) {
-    /* out of the epoll set already: end() took it out */
+    /* disarmed or out of the epoll set already (see end()) */
     close(p->pidfd);
     p->pidfd = -1;
   }
@@ -665,19 +667,20 @@ static bool try_report(struct proc *p, bool final) {
   return true;
 }
 
-static void end(struct proc *p) {
+/* `fired`: its pidfd's one-shot event came, which disarmed it. */
+static void end(struct proc *p, bool fired) {
   if (p->ended) return;
   p->ended = true;
   /* exit_group is the moment a voluntary exit happened; the pidfd wakes us later */
   p->end_time = p->exit_group_seen ? p->exit_group_time : now_ns();
-  if (p->pidfd >= 0) epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
+  if (p->pidfd >= 0 && !fired) epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
   if (!try_report(p, false)) {
     p->next_pending = pending;
     pending = p;
   }
 }
 
-void procs_pidfd_ready(struct proc *p) { end(p); }
+void procs_pidfd_ready(struct proc *p) { end(p, true); }
 
 void procs_reaped(pid_t pid, int status) {
   /* the newest process with this pid: tids are forgotten once reported */
@@ -710,7 +713,7 @@ bool procs_was_reaped(const struct proc *p) {
 
 void procs_flush_pending(bool final) {
   if (final)
-    for (size_t i = 0; i < nall; i++) end(all[i]);
+    for (size_t i = 0; i < nall; i++) end(all[i], false);
   struct proc **pp = &pending;
   while (*pp) {
     if (try_report(*pp, final)) *pp = (*pp)->next_pending;
@@ -731,16 +734,35 @@ static char *read_link(const char *path) {
   return strdup(buf);
 }
 
+/* Where an exec's path and argv are read from: /proc/<pid>/mem, which stays open as the
+ * old image (old_image_gone), or for a vfork child target_read_whole: its old image is
+ * its parent's, which the exec leaves alive, so procs_check_exec tells the outcome with
+ * kcmp and never reads it (a vfork child's snapshot has no stack address), and opening
+ * /proc/<pid>/mem would cost an open and a close (the new pid's first lookup in /proc). */
+struct exec_source {
+  struct notif_ctx *ctx;
+  int memfd; /* -1: target_read_whole */
+};
+
+static ssize_t exec_read(const struct exec_source *s, void *buf, size_t len, uint64_t addr) {
+  return s->memfd >= 0 ? pread(s->memfd, buf, len, (off_t)addr) : target_read_whole(s->ctx, buf, len, addr);
+}
+
+static char *exec_read_string(const struct exec_source *s, uint64_t addr, size_t max) {
+  return s->memfd >= 0 ? target_read_string(s->memfd, addr, max) : target_read_string_whole(s->ctx, addr, max);
+}
+
 /* argv: an array of pointers at `addr`, each read as a string, as a msgpack array of bin.
  * `seen`, read from `seen_addr` already (the exec's path, which argv[0] often points at
  * too), is not read again. */
-static void read_argv(int memfd, uint64_t addr, uint64_t seen_addr, const char *seen, struct mp_writer *out) {
+static void read_argv(const struct exec_source *src, uint64_t addr, uint64_t seen_addr, const char *seen,
+                      struct mp_writer *out) {
   uint64_t ptrs[64];
   size_t total = 0, count = 0;
   struct mp_writer items;
   mp_writer_init(&items);
   for (size_t base = 0; base < MAX_ARGS && total < MAX_ARGV_BYTES; base += 64) {
-    ssize_t n = pread(memfd, ptrs, sizeof ptrs, (off_t)(addr + base * 8));
+    ssize_t n = exec_read(src, ptrs, sizeof ptrs, addr + base * 8);
     if (n < 8) break;
     size_t k = (size_t)n / 8;
     bool end = false;
@@ -750,7 +772,7 @@ static void read_argv(int memfd, uint64_t addr, uint64_t seen_addr, const char *
         break;
       }
       bool known = seen && ptrs[i] == seen_addr && strlen(seen) < MAX_ARGV_BYTES - total;
-      char *arg = known ? NULL : target_read_string(memfd, ptrs[i], MAX_ARGV_BYTES - total);
+      char *arg = known ? NULL : exec_read_string(src, ptrs[i], MAX_ARGV_BYTES - total);
       if (!known && !arg) {
         end = true;
         break;
@@ -776,8 +798,9 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
-  int memfd = target_mem(ctx);
-  if (memfd < 0) return VERDICT_CONTINUE;
+  bool vfork_child = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
+  struct exec_source src = { ctx, vfork_child ? -1 : target_mem(ctx) };
+  if (!vfork_child && src.memfd < 0) return VERDICT_CONTINUE;
   struct pending_exec *e = calloc(1, sizeof *e);
   if (!e) {
     problem(PROBLEM_NO_MEMORY);
@@ -786,7 +809,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   e->tid = req->pid;
   e->time = ctx->time;
   e->old_mm = -1;
-  e->path = target_read_string(memfd, a.path.addr, 4096);
+  e->path = exec_read_string(&src, a.path.addr, 4096);
   bool path_as_read = true; /* not joined to a directory: the bytes at a.path.addr */
   if (e->path && a.path.dirfd != AT_FDCWD && (e->path[0] != '/' || (!e->path[0] && (a.flags & AT_EMPTY_PATH)))) {
     char link[PROC_PATH_MAX];
@@ -803,10 +826,10 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
       }
     }
   }
-  read_argv(memfd, a.buf, a.path.addr, path_as_read ? e->path : NULL, &e->argv);
+  read_argv(&src, a.buf, a.path.addr, path_as_read ? e->path : NULL, &e->argv);
   char link[PROC_PATH_MAX];
   e->cwd = read_link(proc_path(link, (pid_t)req->pid, "cwd", -1));
-  e->shares_parent_vm = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
+  e->shares_parent_vm = vfork_child;
   snapshot(ctx->proc->tgid, &e->before, !e->shares_parent_vm);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!notif_id_valid(req->id) || !e->path) {
@@ -815,8 +838,10 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   }
   /* the descriptor read from stays: opened before the exec, it names the old image
    * (old_image_gone); the handler loop then has none to close */
-  e->old_mm = memfd;
-  ctx->memfd = -1;
+  if (src.memfd >= 0) {
+    e->old_mm = src.memfd;
+    ctx->memfd = -1;
+  }
   pthread_mutex_lock(&g.lock);
   procs_exec_seen(ctx->proc, e);
   pthread_mutex_unlock(&g.lock);

@@ -71,7 +71,9 @@ static void normalise(const char *name, char *out, size_t cap) {
     const char *rest = strchr(triplet + 7, '-');
     if (rest) name = rest + 1;
   }
-  snprintf(out, cap, "%s", name);
+  size_t len = strnlen(name, cap - 1); /* (a copy: snprintf's formatting ran at every exec) */
+  memcpy(out, name, len);
+  out[len] = 0;
   char *dash = strrchr(out, '-');
   if (dash && dash[1] >= '0' && dash[1] <= '9' && strspn(dash + 1, "0123456789.") == strlen(dash + 1)) *dash = 0;
 }
