@@ -336,6 +336,9 @@ struct proc {
   /* procs.c: its /proc/<pid>/task and its main thread's children file, kept open while
    * it runs (-1: not opened yet, -2: no more) */
   int task_fd, children_fd;
+  /* procs.c: execs seen to succeed, and its executable as its vfork children found it
+   * (valid while exe_gen == image_gen + 1) */
+  uint64_t image_gen, exe_gen, exe_dev, exe_ino;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
   unsigned parent_threads; /* the parent's threads when this process was first seen

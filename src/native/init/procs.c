@@ -508,6 +508,34 @@ static void snapshot(pid_t pid, struct exec_snapshot *s, bool full) {
     if ((f = proc_stat_field(buf, 48 + i))) *at[i] = strtoull(f, NULL, 10);
 }
 
+/* The snapshot of vfork child `c` before its exec: its executable, which is its
+ * parent's (they share one image). The parent's is looked at once per image, by its
+ * first vfork child, instead of a stat of /proc/<pid>/exe per child (the new pid's first
+ * lookup of exe in /proc). Not while the parent has an exec of its own under way. */
+static void vfork_snapshot(const struct proc *c, struct exec_snapshot *s) {
+  memset(s, 0, sizeof *s);
+  pthread_mutex_lock(&g.lock);
+  struct proc *parent = map_find(c->ppid);
+  if (parent && (parent->tgid != c->ppid || parent->exec)) parent = NULL;
+  uint64_t gen = parent ? parent->image_gen : 0;
+  bool known = parent && parent->exe_gen == gen + 1;
+  if (known) s->exe_dev = parent->exe_dev, s->exe_ino = parent->exe_ino;
+  pthread_mutex_unlock(&g.lock);
+  if (known || !parent) {
+    if (!known) snapshot(c->tgid, s, false);
+    return;
+  }
+  snapshot(c->tgid, s, false);
+  if (!s->exe_dev && !s->exe_ino) return;
+  pthread_mutex_lock(&g.lock);
+  if (!parent->exec && parent->image_gen == gen) {
+    parent->exe_dev = s->exe_dev;
+    parent->exe_ino = s->exe_ino;
+    parent->exe_gen = gen + 1;
+  }
+  pthread_mutex_unlock(&g.lock);
+}
+
 /* Whether processes `a` and `b` share one address space: 1 yes, 0 no, -1 unknown. */
 static int same_vm(pid_t a, pid_t b) {
   if (b <= 1) return -1;
@@ -592,6 +620,7 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
               now.env_end != e->before.env_end;
   }
   if (changed) {
+    p->image_gen++; /* its vfork children's snapshot (vfork_snapshot) is looked at again */
     redirects_exec(p, e->path);
     free(p->exec_arg0);
     p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
@@ -830,7 +859,8 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   char link[PROC_PATH_MAX];
   e->cwd = read_link(proc_path(link, (pid_t)req->pid, "cwd", -1));
   e->shares_parent_vm = vfork_child;
-  snapshot(ctx->proc->tgid, &e->before, !e->shares_parent_vm);
+  if (vfork_child) vfork_snapshot(ctx->proc, &e->before);
+  else snapshot(ctx->proc->tgid, &e->before, true);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!notif_id_valid(req->id) || !e->path) {
     free_exec(e);
