@@ -284,6 +284,12 @@ void channel_on(const char *type, channel_notice_fn on_notice);
  * type is a problem and, for a request, an error answer); the requests past their time. */
 void channel_dispatch(const uint8_t *data, size_t len);
 void channel_expire(void);
+/* pid 1's loop: an eventfd (in its epoll set) that wakes it while it waits without a
+ * timeout; channel_wait_begin says whether it may (nothing held, no request open: then
+ * the next one wakes it), channel_wait_end after the wait. */
+int channel_wake_fd(void);
+bool channel_wait_begin(void);
+void channel_wait_end(void);
 size_t channel_requests_open(void);
 /* Sends the error envelope naming a failed step; errno_value 0 when not from a syscall. */
 void channel_fail(int step, const char *op, const char *path, int errno_value, const char *fmt, ...)
@@ -403,6 +409,8 @@ void procs_pidfd_ready(struct proc *p);
 size_t procs_running(int *logical, pid_t *tgid, size_t max);
 /* Retries exit reports whose status was not known yet. */
 void procs_flush_pending(bool final);
+/* Whether exits wait for their status (procs_flush_pending retries them). */
+bool procs_pending_any(void);
 uint64_t now_ns(void);
 
 /* ---- seccomp (filter.c, notify.c) ---- */
@@ -647,5 +655,6 @@ extern struct init_state g;
 #define EV_SIGNAL ((uint64_t)1)
 #define EV_SOCKET ((uint64_t)2)
 #define EV_TIMER ((uint64_t)3)
+#define EV_WAKE ((uint64_t)4)
 
 #endif

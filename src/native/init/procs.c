@@ -740,6 +740,8 @@ bool procs_was_reaped(const struct proc *p) {
   return ioctl(p->pidfd, PIDFD_GET_INFO_IOCTL, &info) == 0 && (info.mask & PIDFD_INFO_EXIT_BIT);
 }
 
+bool procs_pending_any(void) { return pending != NULL; }
+
 void procs_flush_pending(bool final) {
   if (final)
     for (size_t i = 0; i < nall; i++) end(all[i], false);
