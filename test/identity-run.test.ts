@@ -2,6 +2,7 @@
 // randomization, clocks that differ between processes and follow causality, virtual CPU
 // time. Temp names and random bytes repeat on --replay and differ between processes.
 import test from 'ava';
+import { execFileSync } from 'node:child_process';
 import { lstatSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
@@ -94,6 +95,54 @@ test.serial('a child starts after its parent, siblings apart; a parent that reap
   const two = (await runOk(cwd, ['--step', '10', '--', 'sh', '-c', `python3 -c '${nsLine}' & python3 -c '${nsLine}' & wait`])).stdout;
   const [x, y] = two.trim().split('\n').map((l) => l.split(' ')[0]);
   t.not(x, y, 'two concurrent processes read different clocks');
+});
+
+// Children are numbered in the order their parent created them, whichever registers
+// first: the third child (forked by a second thread) ends while the second still waits
+// in a read uwrx does not see, so the third is numbered from the parent's children as
+// /proc lists them then, after the parent's files were first read for the first child.
+const THREE_CHILDREN_C = `
+#include <pthread.h>
+#include <sys/wait.h>
+#include <unistd.h>
+static int fds[2];
+static pid_t spawn(int code, int wait_pipe) {
+  pid_t pid = fork();
+  if (pid == 0) {
+    char c;
+    if (wait_pipe && read(fds[0], &c, 1) != 1) _exit(1);
+    _exit(code);
+  }
+  return pid;
+}
+static void *third(void *arg) { (void)arg; waitpid(spawn(12, 0), NULL, 0); return NULL; }
+int main(void) {
+  if (pipe(fds) != 0) return 1;
+  waitpid(spawn(10, 0), NULL, 0);
+  pid_t second = spawn(11, 1);
+  pthread_t t;
+  pthread_create(&t, NULL, third, NULL);
+  pthread_join(t, NULL);
+  if (write(fds[1], "x", 1) != 1) return 1;
+  waitpid(second, NULL, 0);
+  return 0;
+}
+`;
+
+test.serial('children forked from two threads are numbered in creation order, not in the order they show up', async (t) => {
+  ensureCommands({ cc: 'gcc' });
+  const cwd = scratch(t);
+  writeFileSync(path.join(cwd, 'three.c'), THREE_CHILDREN_C);
+  execFileSync('cc', ['-O1', '-pthread', '-o', path.join(cwd, 'three'), path.join(cwd, 'three.c')]);
+  await runOk(cwd, ['--step', '0', '--', './three']);
+  const procs = await readProcessTable(path.join(cwd, 'build/0/0'));
+  const parent = procs.find((p) => p.exe?.toString().endsWith('/three'))!;
+  const children = procs.filter((p) => p.ppid === parent.pid);
+  const byCode = new Map(children.map((p) => [p.exitCode, p.key]));
+  const detail = JSON.stringify(children.map((p) => [p.pid, p.key, p.exitCode, p.start.toString()]));
+  t.deepEqual([10, 11, 12].map((code) => byCode.get(code)), [0, 1, 2].map((ordinal) => `${parent.pid}.${ordinal}`), detail);
+  const firstSeen = [...children].sort((a, b) => Number(a.start - b.start)).map((p) => p.exitCode);
+  t.deepEqual(firstSeen, [10, 12, 11], `the third showed up before the second: ${detail}`);
 });
 
 test.serial('CPU time is virtual: clock(), process_time, times() and getrusage repeat on --replay', async (t) => {

@@ -59,8 +59,19 @@ static int map_window(struct uwrx_tracebuf *tb) {
   return 0;
 }
 
+/* "<pid><suffix>", by hand: it runs at every process's start and end (snprintf's
+ * formatting showed in uwrx-init's profile). */
 static void name_of(char *out, size_t n, uint32_t pid, const char *suffix) {
-  snprintf(out, n, "%u%s", pid, suffix);
+  char digits[10];
+  size_t nd = 0, len = strlen(suffix);
+  do digits[nd++] = (char)('0' + pid % 10);
+  while ((pid /= 10) != 0);
+  if (nd + len + 1 > n) {
+    if (n) out[0] = 0;
+    return;
+  }
+  for (size_t i = 0; i < nd; i++) out[i] = digits[nd - 1 - i];
+  memcpy(out + nd, suffix, len + 1);
 }
 
 static uint64_t allocated(int fd) {

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
+#include <sys/eventfd.h>
 
 #include "init.h"
 #include "uwrx_init_proto.h"
@@ -65,6 +66,27 @@ static uint64_t monotonic_ns(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
   return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* ---- pid 1's loop waiting without a timeout ----
+ * The loop wakes every 20 ms only for what needs time to pass: notices held
+ * (HELD_MAX_NS), requests' deadlines, exits whose status is not known yet. With none of
+ * them it waits for events alone (an idle tree: a long compile, a sleep), and the first
+ * notice held or request sent meanwhile wakes it through wake_fd. */
+static int wake_fd = -1;
+static bool loop_waits; /* guarded by g.send_lock */
+
+int channel_wake_fd(void) {
+  if (wake_fd < 0) wake_fd = eventfd(0, EFD_CLOEXEC | EFD_NONBLOCK);
+  return wake_fd;
+}
+
+/* send_lock held. */
+static void wake_loop(void) {
+  if (!loop_waits) return;
+  loop_waits = false;
+  uint64_t one = 1;
+  if (write(wake_fd, &one, sizeof one) < 0) {}
 }
 
 /* send_lock held. A failed write means Node is gone; PDEATHSIG ends us shortly. */
@@ -130,6 +152,7 @@ void channel_post(const char *type, const struct mp_writer *body) {
   pthread_mutex_lock(&g.send_lock);
   if (!held.len) held_since = monotonic_ns();
   mp_write_raw(&held, w.data, w.len);
+  wake_loop(); /* (the loop writes it HELD_MAX_NS from now) */
   if (held.failed) {
     /* nothing is lost: what was held goes now, with this one */
     held.failed = false;
@@ -183,7 +206,29 @@ uint64_t channel_request(const char *type, const struct mp_writer *body, unsigne
   uint64_t id = o->id;
   /* `o` may be answered (and freed) by the main loop as soon as this is sent */
   send_envelope(type, id, 0, NULL, body);
+  pthread_mutex_lock(&g.send_lock);
+  wake_loop(); /* (the loop expires it at its deadline) */
+  pthread_mutex_unlock(&g.send_lock);
   return id;
+}
+
+bool channel_wait_begin(void) {
+  if (wake_fd < 0) return false;
+  pthread_mutex_lock(&g.send_lock);
+  pthread_mutex_lock(&outgoing_lock);
+  loop_waits = !held.len && !outgoing;
+  pthread_mutex_unlock(&outgoing_lock);
+  bool untimed = loop_waits;
+  pthread_mutex_unlock(&g.send_lock);
+  return untimed;
+}
+
+void channel_wait_end(void) {
+  pthread_mutex_lock(&g.send_lock);
+  loop_waits = false;
+  pthread_mutex_unlock(&g.send_lock);
+  uint64_t n;
+  if (read(wake_fd, &n, sizeof n) < 0) {}
 }
 
 static struct outgoing *take_outgoing(uint64_t id, uint64_t expired_before) {

@@ -284,6 +284,12 @@ void channel_on(const char *type, channel_notice_fn on_notice);
  * type is a problem and, for a request, an error answer); the requests past their time. */
 void channel_dispatch(const uint8_t *data, size_t len);
 void channel_expire(void);
+/* pid 1's loop: an eventfd (in its epoll set) that wakes it while it waits without a
+ * timeout; channel_wait_begin says whether it may (nothing held, no request open: then
+ * the next one wakes it), channel_wait_end after the wait. */
+int channel_wake_fd(void);
+bool channel_wait_begin(void);
+void channel_wait_end(void);
 size_t channel_requests_open(void);
 /* Sends the error envelope naming a failed step; errno_value 0 when not from a syscall. */
 void channel_fail(int step, const char *op, const char *path, int errno_value, const char *fmt, ...)
@@ -333,6 +339,12 @@ struct proc {
                            the tree key is <parent_logical>.<ordinal - 1> */
   struct child_list children;
   int pidfd;
+  /* procs.c: its /proc/<pid>/task and its main thread's children file, kept open while
+   * it runs (-1: not opened yet, -2: no more) */
+  int task_fd, children_fd;
+  /* procs.c: execs seen to succeed, and its executable as its vfork children found it
+   * (valid while exe_gen == image_gen + 1) */
+  uint64_t image_gen, exe_gen, exe_dev, exe_ino;
   uint64_t start_time;
   struct pending_exec *exec;   /* execve seen, success not yet confirmed */
   unsigned parent_threads; /* the parent's threads when this process was first seen
@@ -397,6 +409,8 @@ void procs_pidfd_ready(struct proc *p);
 size_t procs_running(int *logical, pid_t *tgid, size_t max);
 /* Retries exit reports whose status was not known yet. */
 void procs_flush_pending(bool final);
+/* Whether exits wait for their status (procs_flush_pending retries them). */
+bool procs_pending_any(void);
 uint64_t now_ns(void);
 
 /* ---- seccomp (filter.c, notify.c) ---- */
@@ -584,10 +598,22 @@ bool decode_call(struct notif_ctx *ctx, struct call_args *out);
 /* ---- path arguments (paths.c) ---- */
 
 #define PATH_MAX_TARGET 4096
+/* Room for "/proc/<pid>/<what>" with the short `what`s used here. */
+#define PROC_PATH_MAX 64
+/* "/proc/<pid>/<what>", or with fd >= 0 "/proc/<pid>/<what>/<fd>", into `buf`
+ * (PROC_PATH_MAX bytes; a longer `what` is cut): formatted by hand, since the handler
+ * path formats several such paths per process and snprintf showed in its profile. */
+const char *proc_path(char *buf, pid_t pid, const char *what, int fd);
 /* The target's memory, opened on first use and closed after the handler. */
 int target_mem(struct notif_ctx *ctx);
 /* A NUL-terminated string of at most `max` bytes at `addr` of the target: malloc'd or NULL. */
 char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max);
+/* `len` bytes at `addr` of the target as /proc/<tid>/mem reads them (pread), without
+ * opening it when process_vm_readv reads them whole (the common case; the file's forced
+ * access also reads what process_vm_readv cannot, such as PROT_NONE pages). */
+ssize_t target_read_whole(struct notif_ctx *ctx, void *buf, size_t len, uint64_t addr);
+/* target_read_string, read with target_read_whole. */
+char *target_read_string_whole(struct notif_ctx *ctx, uint64_t addr, size_t max);
 /* Collapses "." and ".." and repeated slashes of an absolute path in place, lexically. */
 void path_normalize(char *path);
 /* Absolute directory of `dirfd` (AT_FDCWD: the cwd) of thread `tid`; malloc'd or NULL. */
@@ -629,5 +655,6 @@ extern struct init_state g;
 #define EV_SIGNAL ((uint64_t)1)
 #define EV_SOCKET ((uint64_t)2)
 #define EV_TIMER ((uint64_t)3)
+#define EV_WAKE ((uint64_t)4)
 
 #endif

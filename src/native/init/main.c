@@ -459,6 +459,9 @@ static __attribute__((noreturn)) void pid1_main(void) {
   epoll_ctl(g.epoll, EPOLL_CTL_ADD, g.sock, &ev);
   ev.data.u64 = EV_TIMER;
   epoll_ctl(g.epoll, EPOLL_CTL_ADD, timer_fd, &ev);
+  int wake_fd = channel_wake_fd();
+  ev.data.u64 = EV_WAKE;
+  if (wake_fd >= 0) epoll_ctl(g.epoll, EPOLL_CTL_ADD, wake_fd, &ev);
 
   bool killed = false;
   /* pid 1's own children (the command, orphans) change only with a SIGCHLD: reaping and
@@ -476,11 +479,19 @@ static __attribute__((noreturn)) void pid1_main(void) {
       arm_timer(plan.linger_ms);
     }
     struct epoll_event events[64];
-    /* statuses not known at exit are retried every 20 ms */
-    int n = epoll_wait(g.epoll, events, 64, 20);
+    /* statuses not known at exit are retried every 20 ms, held notices written and
+     * requests expired; with none of them the wait has no timeout */
+    pthread_mutex_lock(&g.lock);
+    bool timed = procs_pending_any();
+    pthread_mutex_unlock(&g.lock);
+    bool untimed = !timed && channel_wait_begin();
+    int n = epoll_wait(g.epoll, events, 64, untimed ? -1 : 20);
+    if (untimed) channel_wait_end();
     for (int i = 0; i < n; i++) {
       uint64_t tag = events[i].data.u64;
-      if (tag == EV_SIGNAL) {
+      if (tag == EV_WAKE) {
+        /* read by channel_wait_end */
+      } else if (tag == EV_SIGNAL) {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si) {
           if (si.ssi_signo == SIGCHLD) child_event = true;

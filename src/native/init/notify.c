@@ -153,12 +153,21 @@ static bool exec_started(const struct seccomp_notif *req) {
  * for long. The others sleep until woken. */
 
 static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t turn_cond;
+static pthread_cond_t turn_cond;  /* parked threads other than the watcher */
+static pthread_cond_t watch_cond; /* the watcher */
 static bool receiving; /* a thread waits in RECV or is about to */
 static int parked;
 static bool watching;  /* a parked thread looks every tick */
 static bool receivers_done; /* the tree has ended */
-#define TURN_TICK_NS 2000000
+static uint64_t turns_ended; /* RECV returns, to tell an idle tick */
+static long watch_tick_ns;   /* the watcher's tick now */
+/* The watcher's tick doubles, up to TURN_TICK_MAX_NS, while the receiver waits in RECV
+ * the whole tick (nothing to watch: the tree runs without calls for uwrx, e.g. a long
+ * compile), instead of waking 500 times a second for nothing; the receiver wakes a
+ * watcher on such a long tick as soon as it takes a call, so a slow call never holds up
+ * the others longer than with the short tick. */
+#define TURN_TICK_NS 2000000L
+#define TURN_TICK_MAX_NS 128000000L
 
 /* Whether a notification waits that no thread has received. */
 static bool notification_waiting(void) {
@@ -172,13 +181,19 @@ static bool take_turn(void) {
   bool watcher = false;
   while (receiving && !receivers_done) {
     parked++;
-    if (!watching) watching = watcher = true;
+    if (!watching) {
+      watching = watcher = true;
+      watch_tick_ns = TURN_TICK_NS;
+    }
     if (watcher) {
+      uint64_t turns = turns_ended;
       struct timespec t;
       clock_gettime(CLOCK_MONOTONIC, &t);
-      t.tv_nsec += TURN_TICK_NS;
-      if (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
-      pthread_cond_timedwait(&turn_cond, &turn_lock, &t);
+      t.tv_nsec += watch_tick_ns;
+      while (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
+      pthread_cond_timedwait(&watch_cond, &turn_lock, &t);
+      bool idle = receiving && turns_ended == turns;
+      watch_tick_ns = !idle ? TURN_TICK_NS : watch_tick_ns < TURN_TICK_MAX_NS ? watch_tick_ns * 2 : TURN_TICK_MAX_NS;
     } else {
       pthread_cond_wait(&turn_cond, &turn_lock);
     }
@@ -196,15 +211,21 @@ static bool take_turn(void) {
 }
 
 /* Called after RECV returned: the turn is free; a parked thread takes it at once when
- * more notifications wait. */
+ * more notifications wait, and a watcher on a long tick comes back to the short one. */
 static void end_turn(bool done) {
   pthread_mutex_lock(&turn_lock);
   receiving = false;
+  turns_ended++;
   if (done) {
     receivers_done = true;
     pthread_cond_broadcast(&turn_cond);
-  } else if (parked > 0 && notification_waiting()) {
-    pthread_cond_signal(&turn_cond);
+    pthread_cond_broadcast(&watch_cond);
+  } else {
+    /* (the watcher is the one parked thread that does not wait on turn_cond) */
+    int others = parked - (watching ? 1 : 0);
+    bool long_tick = watching && watch_tick_ns > TURN_TICK_NS;
+    if (parked > 0 && notification_waiting()) pthread_cond_signal(others > 0 ? &turn_cond : &watch_cond);
+    else if (long_tick) pthread_cond_signal(&watch_cond);
   }
   pthread_mutex_unlock(&turn_lock);
 }
@@ -300,6 +321,7 @@ bool notify_start(int listener, int threads) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&turn_cond, &ca);
+  pthread_cond_init(&watch_cond, &ca);
   pthread_condattr_destroy(&ca);
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return false;
   uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;

@@ -13,11 +13,38 @@
 
 #include "init.h"
 
+/* Decimal digits of `v` at `p`, which has room; returns the end. */
+static char *put_uint(char *p, unsigned v) {
+  char digits[10];
+  size_t n = 0;
+  do digits[n++] = (char)('0' + v % 10);
+  while ((v /= 10) != 0);
+  while (n) *p++ = digits[--n];
+  return p;
+}
+
+const char *proc_path(char *buf, pid_t pid, const char *what, int fd) {
+  /* "/proc/" 6 + pid 10 + "/" 1 + "/" 1 + fd 10 + NUL 1: what gets the rest */
+  enum { WHAT_MAX = PROC_PATH_MAX - 29 };
+  char *p = buf;
+  memcpy(p, "/proc/", 6);
+  p = put_uint(p + 6, (unsigned)pid);
+  *p++ = '/';
+  size_t len = strnlen(what, WHAT_MAX);
+  memcpy(p, what, len);
+  p += len;
+  if (fd >= 0) {
+    *p++ = '/';
+    p = put_uint(p, (unsigned)fd);
+  }
+  *p = 0;
+  return buf;
+}
+
 int target_mem(struct notif_ctx *ctx) {
   if (ctx->memfd < 0) {
-    char path[64];
-    snprintf(path, sizeof path, "/proc/%d/mem", ctx->req->pid);
-    ctx->memfd = open(path, O_RDONLY | O_CLOEXEC);
+    char path[PROC_PATH_MAX];
+    ctx->memfd = open(proc_path(path, (pid_t)ctx->req->pid, "mem", -1), O_RDONLY | O_CLOEXEC);
   }
   return ctx->memfd;
 }
@@ -60,6 +87,21 @@ char *target_read_string(int memfd, uint64_t addr, size_t max) {
   return read_string(read_by_mem, &memfd, addr, max);
 }
 
+ssize_t target_read_whole(struct notif_ctx *ctx, void *buf, size_t len, uint64_t addr) {
+  struct iovec local = { buf, len }, remote = { (void *)(uintptr_t)addr, len };
+  if (process_vm_readv((pid_t)ctx->req->pid, &local, 1, &remote, 1, 0) == (ssize_t)len) return (ssize_t)len;
+  int memfd = target_mem(ctx);
+  return memfd < 0 ? -1 : pread(memfd, buf, len, (off_t)addr);
+}
+
+static ssize_t read_whole(const void *source, void *buf, size_t len, uint64_t addr) {
+  return target_read_whole((struct notif_ctx *)source, buf, len, addr);
+}
+
+char *target_read_string_whole(struct notif_ctx *ctx, uint64_t addr, size_t max) {
+  return read_string(read_whole, ctx, addr, max);
+}
+
 char *target_string(struct notif_ctx *ctx, uint64_t addr, size_t max) {
   pid_t tid = (pid_t)ctx->req->pid;
   char *s = read_string(read_by_vm, &tid, addr, max);
@@ -95,9 +137,9 @@ void path_normalize(char *path) {
 }
 
 char *target_dir_path(pid_t tid, int dirfd) {
-  char link[64];
-  if (dirfd == AT_FDCWD) snprintf(link, sizeof link, "/proc/%d/cwd", tid);
-  else snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, dirfd);
+  char link[PROC_PATH_MAX];
+  if (dirfd == AT_FDCWD) proc_path(link, tid, "cwd", -1);
+  else proc_path(link, tid, "fd", dirfd);
   char buf[PATH_MAX_TARGET];
   ssize_t n = readlink(link, buf, sizeof buf - 1);
   if (n < 0) return NULL;
@@ -137,9 +179,8 @@ char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
 }
 
 bool proc_fd_stat(pid_t tid, int fd, struct stat *st) {
-  char link[48];
-  snprintf(link, sizeof link, "/proc/%d/fd/%d", tid, fd);
-  return stat(link, st) == 0;
+  char link[PROC_PATH_MAX];
+  return stat(proc_path(link, tid, "fd", fd), st) == 0;
 }
 
 #ifndef SYS_pidfd_getfd
@@ -149,9 +190,8 @@ bool proc_fd_stat(pid_t tid, int fd, struct stat *st) {
 int proc_getfd(int pidfd, int fd) { return (int)syscall(SYS_pidfd_getfd, pidfd, fd, 0); }
 
 bool proc_read(pid_t tid, const char *what, char *buf, size_t size) {
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/%s", tid, what);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  char path[PROC_PATH_MAX];
+  int fd = open(proc_path(path, tid, what, -1), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   ssize_t n = read(fd, buf, size - 1);
   close(fd);

@@ -121,17 +121,16 @@ static bool contains(const pid_t *pids, size_t n, pid_t pid) {
   return false;
 }
 
-/* Adds the children below `pid` listed in one thread's children file. */
-static void read_thread_children(pid_t ppid, const char *tid, pid_t pid, struct child_list *out) {
-  char file[320];
-  snprintf(file, sizeof file, "/proc/%d/task/%s/children", ppid, tid);
-  int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return;
+/* Adds the children below `pid` listed in a thread's children file `fd` (read from its
+ * start with pread, so an open file can be read again). */
+static void read_thread_children(int fd, pid_t pid, struct child_list *out) {
   /* read in chunks, carrying a pid cut at a chunk's end */
   char buf[4096 + 16];
   size_t kept = 0;
+  off_t at = 0;
   ssize_t n;
-  while ((n = read(fd, buf + kept, 4096)) > 0) {
+  while ((n = pread(fd, buf + kept, 4096, at)) > 0) {
+    at += n;
     /* procfs fills a read until the list ends or the next pid does not fit: a read well
      * short of the request was the last, and the read that would say so is saved */
     bool last_read = n < 4096 - 32;
@@ -157,20 +156,14 @@ static void read_thread_children(pid_t ppid, const char *tid, pid_t pid, struct 
     memmove(buf, buf + last, kept);
     if (last_read) break;
   }
-  close(fd);
 }
 
-/* The children of `ppid` alive now with a pid below `pid`, from every thread's
- * /proc/<ppid>/task/<tid>/children ("pid pid ... "): read without the table's lock.
- * The directory is listed with getdents64 itself (opendir adds an fstat and a 32 KiB
- * buffer per call, and this runs for every new process). */
-static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
-  out->n = 0;
-  out->threads = 0;
-  char path[64];
-  snprintf(path, sizeof path, "/proc/%d/task", ppid);
-  int dfd = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (dfd < 0) return;
+/* Lists the threads in the task directory `dfd` (from its start) and adds each one's
+ * children below `pid`; `main_children`: the children file of thread `ppid`, open
+ * already (-1: opened here like the others). The directory is listed with getdents64
+ * itself (opendir adds an fstat and a 32 KiB buffer per call, and this runs for every
+ * new process). */
+static void list_task_children(int dfd, pid_t ppid, int main_children, pid_t pid, struct child_list *out) {
   char ents[4096] __attribute__((aligned(8)));
   ssize_t got;
   while ((got = getdents64(dfd, ents, sizeof ents)) > 0) {
@@ -179,12 +172,84 @@ static void read_older_children(pid_t ppid, pid_t pid, struct child_list *out) {
       off += e->d_reclen;
       if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
       out->threads++;
-      read_thread_children(ppid, e->d_name, pid, out);
+      if (main_children >= 0 && atoi(e->d_name) == ppid) {
+        read_thread_children(main_children, pid, out);
+        continue;
+      }
+      char rel[280];
+      size_t len = strnlen(e->d_name, 255);
+      memcpy(rel, e->d_name, len);
+      memcpy(rel + len, "/children", 10);
+      int fd = openat(dfd, rel, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) continue;
+      read_thread_children(fd, pid, out);
+      close(fd);
     }
     /* likewise a listing well short of the buffer was the whole of it */
     if ((size_t)got < sizeof ents - 512) break;
   }
+}
+
+/* ---- a parent's /proc files, kept open ----
+ * Every new process lists its parent's threads and their children (child_ordinal). A
+ * shell or make that starts thousands of children would have them opened and closed
+ * for each: open, list, open, read, close, close is about 12 us of CPU, most of it the
+ * path walks through /proc/<pid>; with the files kept open the same reads take 3 us.
+ * The files stay open while the parent runs (closed at its exit report, under the same
+ * lock, so no reader uses a closed descriptor), for at most KEPT_MAX parents at a time
+ * (two descriptors each); others are read by path as before. The files name the
+ * parent's struct pid, not its number: a reused pid never reads another process. */
+#define KEPT_MAX 256
+static pthread_mutex_t kept_lock = PTHREAD_MUTEX_INITIALIZER;
+static unsigned kept_count;
+
+static void read_by_path(pid_t ppid, pid_t pid, struct child_list *out) {
+  char path[PROC_PATH_MAX];
+  int dfd = open(proc_path(path, ppid, "task", -1), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (dfd < 0) return;
+  list_task_children(dfd, ppid, -1, pid, out);
   close(dfd);
+}
+
+/* The children of `ppid` alive now with a pid below `pid`, from every thread's
+ * /proc/<ppid>/task/<tid>/children ("pid pid ... "): read without the table's lock.
+ * `parent`: the registered process of `ppid` (NULL: none), whose files are kept. */
+static void read_older_children(struct proc *parent, pid_t ppid, pid_t pid, struct child_list *out) {
+  out->n = 0;
+  out->threads = 0;
+  if (parent && parent->tgid == ppid) {
+    pthread_mutex_lock(&kept_lock);
+    if (parent->task_fd == -1 && kept_count < KEPT_MAX) {
+      char path[PROC_PATH_MAX], rel[32];
+      int dfd = open(proc_path(path, ppid, "task", -1), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+      snprintf(rel, sizeof rel, "%d/children", (int)ppid);
+      int cfd = dfd >= 0 ? openat(dfd, rel, O_RDONLY | O_CLOEXEC) : -1;
+      if (cfd >= 0) {
+        parent->task_fd = dfd;
+        parent->children_fd = cfd;
+        kept_count++;
+      } else if (dfd >= 0) {
+        close(dfd);
+      }
+    }
+    bool kept = parent->task_fd >= 0 && lseek(parent->task_fd, 0, SEEK_SET) == 0;
+    if (kept) list_task_children(parent->task_fd, ppid, parent->children_fd, pid, out);
+    pthread_mutex_unlock(&kept_lock);
+    if (kept) return;
+  }
+  read_by_path(ppid, pid, out);
+}
+
+/* The process ended: its kept files go (-2: not opened again). */
+static void forget_kept(struct proc *p) {
+  pthread_mutex_lock(&kept_lock);
+  if (p->task_fd >= 0) {
+    close(p->task_fd);
+    close(p->children_fd);
+    kept_count--;
+  }
+  p->task_fd = p->children_fd = -2;
+  pthread_mutex_unlock(&kept_lock);
 }
 
 /* 1 + the number of the parent's children with a pid below `pid`: those registered
@@ -247,9 +312,8 @@ static void map_remove_proc(struct proc *p) {
 }
 
 static bool read_status_ids(pid_t tid, pid_t *tgid, pid_t *ppid) {
-  char path[64], buf[4096];
-  snprintf(path, sizeof path, "/proc/%d/status", tid);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  char path[PROC_PATH_MAX], buf[4096];
+  int fd = open(proc_path(path, tid, "status", -1), O_RDONLY | O_CLOEXEC);
   if (fd < 0) return false;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
@@ -306,7 +370,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
                                   const struct child_list *older, int pidfd) {
   struct child_list read_now = { 0 };
   if (!older) {
-    read_older_children(ppid, tgid, &read_now);
+    read_older_children(map_find(ppid), ppid, tgid, &read_now);
     older = &read_now;
   }
   struct proc *parent = parent_of(ppid, tgid, time);
@@ -331,6 +395,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
     capall = cap;
   }
   all[nall++] = p;
+  p->task_fd = p->children_fd = -1;
   p->tgid = tgid;
   p->ppid = ppid;
   p->parent_threads = older->threads;
@@ -354,7 +419,9 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
     }
   }
   if (p->pidfd >= 0) {
-    struct epoll_event ev = { .events = EPOLLIN, .data.ptr = p };
+    /* one shot: the exit disarms it, so no EPOLL_CTL_DEL is needed after (closing the
+     * pidfd takes it out of the set) */
+    struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = p };
     epoll_ctl(g.epoll, EPOLL_CTL_ADD, p->pidfd, &ev);
   }
   map_add(tgid, p);
@@ -391,7 +458,12 @@ void procs_first_sight(pid_t tid, struct first_sight *f) {
   f->pidfd = -1;
   if (pidfd_ids(tid, &f->ppid, &f->pidfd)) f->tgid = tid, f->known = true;
   else f->known = read_status_ids(tid, &f->tgid, &f->ppid);
-  if (f->known) read_older_children(f->ppid, f->tgid, &f->older);
+  if (!f->known) return;
+  /* the parent's kept files, if it is registered (processes are never freed) */
+  pthread_mutex_lock(&g.lock);
+  struct proc *parent = f->ppid > 1 ? map_find(f->ppid) : NULL;
+  pthread_mutex_unlock(&g.lock);
+  read_older_children(parent, f->ppid, f->tgid, &f->older);
 }
 
 void procs_first_sight_free(struct first_sight *f) {
@@ -420,11 +492,10 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, struct first
 
 /* `full`: the stack and argv too, from /proc/<pid>/stat; else only the executable. */
 static void snapshot(pid_t pid, struct exec_snapshot *s, bool full) {
-  char path[64], buf[2048];
+  char path[PROC_PATH_MAX], buf[2048];
   struct stat st;
   memset(s, 0, sizeof *s);
-  snprintf(path, sizeof path, "/proc/%d/exe", pid);
-  if (stat(path, &st) == 0) {
+  if (stat(proc_path(path, pid, "exe", -1), &st) == 0) {
     s->exe_dev = st.st_dev;
     s->exe_ino = st.st_ino;
   }
@@ -435,6 +506,34 @@ static void snapshot(pid_t pid, struct exec_snapshot *s, bool full) {
   uint64_t *at[] = { &s->arg_start, &s->arg_end, &s->env_start, &s->env_end };
   for (int i = 0; i < 4; i++)
     if ((f = proc_stat_field(buf, 48 + i))) *at[i] = strtoull(f, NULL, 10);
+}
+
+/* The snapshot of vfork child `c` before its exec: its executable, which is its
+ * parent's (they share one image). The parent's is looked at once per image, by its
+ * first vfork child, instead of a stat of /proc/<pid>/exe per child (the new pid's first
+ * lookup of exe in /proc). Not while the parent has an exec of its own under way. */
+static void vfork_snapshot(const struct proc *c, struct exec_snapshot *s) {
+  memset(s, 0, sizeof *s);
+  pthread_mutex_lock(&g.lock);
+  struct proc *parent = map_find(c->ppid);
+  if (parent && (parent->tgid != c->ppid || parent->exec)) parent = NULL;
+  uint64_t gen = parent ? parent->image_gen : 0;
+  bool known = parent && parent->exe_gen == gen + 1;
+  if (known) s->exe_dev = parent->exe_dev, s->exe_ino = parent->exe_ino;
+  pthread_mutex_unlock(&g.lock);
+  if (known || !parent) {
+    if (!known) snapshot(c->tgid, s, false);
+    return;
+  }
+  snapshot(c->tgid, s, false);
+  if (!s->exe_dev && !s->exe_ino) return;
+  pthread_mutex_lock(&g.lock);
+  if (!parent->exec && parent->image_gen == gen) {
+    parent->exe_dev = s->exe_dev;
+    parent->exe_ino = s->exe_ino;
+    parent->exe_gen = gen + 1;
+  }
+  pthread_mutex_unlock(&g.lock);
 }
 
 /* Whether processes `a` and `b` share one address space: 1 yes, 0 no, -1 unknown. */
@@ -521,6 +620,7 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
               now.env_end != e->before.env_end;
   }
   if (changed) {
+    p->image_gen++; /* its vfork children's snapshot (vfork_snapshot) is looked at again */
     redirects_exec(p, e->path);
     free(p->exec_arg0);
     p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
@@ -585,9 +685,10 @@ static bool try_report(struct proc *p, bool final) {
   redirects_image_ended(p); /* (no exit_group seen) before the features let go of its header */
   features_exit(p, known, status);
   notify_drop_process(p);
+  forget_kept(p);
   p->reported = true;
   if (p->pidfd >= 0) {
-    /* out of the epoll set already: end() took it out */
+    /* disarmed or out of the epoll set already (see end()) */
     close(p->pidfd);
     p->pidfd = -1;
   }
@@ -595,19 +696,20 @@ static bool try_report(struct proc *p, bool final) {
   return true;
 }
 
-static void end(struct proc *p) {
+/* `fired`: its pidfd's one-shot event came, which disarmed it. */
+static void end(struct proc *p, bool fired) {
   if (p->ended) return;
   p->ended = true;
   /* exit_group is the moment a voluntary exit happened; the pidfd wakes us later */
   p->end_time = p->exit_group_seen ? p->exit_group_time : now_ns();
-  if (p->pidfd >= 0) epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
+  if (p->pidfd >= 0 && !fired) epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
   if (!try_report(p, false)) {
     p->next_pending = pending;
     pending = p;
   }
 }
 
-void procs_pidfd_ready(struct proc *p) { end(p); }
+void procs_pidfd_ready(struct proc *p) { end(p, true); }
 
 void procs_reaped(pid_t pid, int status) {
   /* the newest process with this pid: tids are forgotten once reported */
@@ -638,9 +740,11 @@ bool procs_was_reaped(const struct proc *p) {
   return ioctl(p->pidfd, PIDFD_GET_INFO_IOCTL, &info) == 0 && (info.mask & PIDFD_INFO_EXIT_BIT);
 }
 
+bool procs_pending_any(void) { return pending != NULL; }
+
 void procs_flush_pending(bool final) {
   if (final)
-    for (size_t i = 0; i < nall; i++) end(all[i]);
+    for (size_t i = 0; i < nall; i++) end(all[i], false);
   struct proc **pp = &pending;
   while (*pp) {
     if (try_report(*pp, final)) *pp = (*pp)->next_pending;
@@ -661,16 +765,35 @@ static char *read_link(const char *path) {
   return strdup(buf);
 }
 
+/* Where an exec's path and argv are read from: /proc/<pid>/mem, which stays open as the
+ * old image (old_image_gone), or for a vfork child target_read_whole: its old image is
+ * its parent's, which the exec leaves alive, so procs_check_exec tells the outcome with
+ * kcmp and never reads it (a vfork child's snapshot has no stack address), and opening
+ * /proc/<pid>/mem would cost an open and a close (the new pid's first lookup in /proc). */
+struct exec_source {
+  struct notif_ctx *ctx;
+  int memfd; /* -1: target_read_whole */
+};
+
+static ssize_t exec_read(const struct exec_source *s, void *buf, size_t len, uint64_t addr) {
+  return s->memfd >= 0 ? pread(s->memfd, buf, len, (off_t)addr) : target_read_whole(s->ctx, buf, len, addr);
+}
+
+static char *exec_read_string(const struct exec_source *s, uint64_t addr, size_t max) {
+  return s->memfd >= 0 ? target_read_string(s->memfd, addr, max) : target_read_string_whole(s->ctx, addr, max);
+}
+
 /* argv: an array of pointers at `addr`, each read as a string, as a msgpack array of bin.
  * `seen`, read from `seen_addr` already (the exec's path, which argv[0] often points at
  * too), is not read again. */
-static void read_argv(int memfd, uint64_t addr, uint64_t seen_addr, const char *seen, struct mp_writer *out) {
+static void read_argv(const struct exec_source *src, uint64_t addr, uint64_t seen_addr, const char *seen,
+                      struct mp_writer *out) {
   uint64_t ptrs[64];
   size_t total = 0, count = 0;
   struct mp_writer items;
   mp_writer_init(&items);
   for (size_t base = 0; base < MAX_ARGS && total < MAX_ARGV_BYTES; base += 64) {
-    ssize_t n = pread(memfd, ptrs, sizeof ptrs, (off_t)(addr + base * 8));
+    ssize_t n = exec_read(src, ptrs, sizeof ptrs, addr + base * 8);
     if (n < 8) break;
     size_t k = (size_t)n / 8;
     bool end = false;
@@ -680,7 +803,7 @@ static void read_argv(int memfd, uint64_t addr, uint64_t seen_addr, const char *
         break;
       }
       bool known = seen && ptrs[i] == seen_addr && strlen(seen) < MAX_ARGV_BYTES - total;
-      char *arg = known ? NULL : target_read_string(memfd, ptrs[i], MAX_ARGV_BYTES - total);
+      char *arg = known ? NULL : exec_read_string(src, ptrs[i], MAX_ARGV_BYTES - total);
       if (!known && !arg) {
         end = true;
         break;
@@ -706,8 +829,9 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
-  int memfd = target_mem(ctx);
-  if (memfd < 0) return VERDICT_CONTINUE;
+  bool vfork_child = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
+  struct exec_source src = { ctx, vfork_child ? -1 : target_mem(ctx) };
+  if (!vfork_child && src.memfd < 0) return VERDICT_CONTINUE;
   struct pending_exec *e = calloc(1, sizeof *e);
   if (!e) {
     problem(PROBLEM_NO_MEMORY);
@@ -716,12 +840,11 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   e->tid = req->pid;
   e->time = ctx->time;
   e->old_mm = -1;
-  e->path = target_read_string(memfd, a.path.addr, 4096);
+  e->path = exec_read_string(&src, a.path.addr, 4096);
   bool path_as_read = true; /* not joined to a directory: the bytes at a.path.addr */
   if (e->path && a.path.dirfd != AT_FDCWD && (e->path[0] != '/' || (!e->path[0] && (a.flags & AT_EMPTY_PATH)))) {
-    char link[64];
-    snprintf(link, sizeof link, "/proc/%d/fd/%d", req->pid, a.path.dirfd);
-    char *dir = read_link(link);
+    char link[PROC_PATH_MAX];
+    char *dir = read_link(proc_path(link, (pid_t)req->pid, "fd", a.path.dirfd));
     if (dir) {
       char *joined;
       if (e->path[0] == 0) joined = dir, dir = NULL;
@@ -734,12 +857,12 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
       }
     }
   }
-  read_argv(memfd, a.buf, a.path.addr, path_as_read ? e->path : NULL, &e->argv);
-  char link[64];
-  snprintf(link, sizeof link, "/proc/%d/cwd", req->pid);
-  e->cwd = read_link(link);
-  e->shares_parent_vm = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
-  snapshot(ctx->proc->tgid, &e->before, !e->shares_parent_vm);
+  read_argv(&src, a.buf, a.path.addr, path_as_read ? e->path : NULL, &e->argv);
+  char link[PROC_PATH_MAX];
+  e->cwd = read_link(proc_path(link, (pid_t)req->pid, "cwd", -1));
+  e->shares_parent_vm = vfork_child;
+  if (vfork_child) vfork_snapshot(ctx->proc, &e->before);
+  else snapshot(ctx->proc->tgid, &e->before, true);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!notif_id_valid(req->id) || !e->path) {
     free_exec(e);
@@ -747,8 +870,10 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   }
   /* the descriptor read from stays: opened before the exec, it names the old image
    * (old_image_gone); the handler loop then has none to close */
-  e->old_mm = memfd;
-  ctx->memfd = -1;
+  if (src.memfd >= 0) {
+    e->old_mm = src.memfd;
+    ctx->memfd = -1;
+  }
   pthread_mutex_lock(&g.lock);
   procs_exec_seen(ctx->proc, e);
   pthread_mutex_unlock(&g.lock);

@@ -71,7 +71,9 @@ static void normalise(const char *name, char *out, size_t cap) {
     const char *rest = strchr(triplet + 7, '-');
     if (rest) name = rest + 1;
   }
-  snprintf(out, cap, "%s", name);
+  size_t len = strnlen(name, cap - 1); /* (a copy: snprintf's formatting ran at every exec) */
+  memcpy(out, name, len);
+  out[len] = 0;
   char *dash = strrchr(out, '-');
   if (dash && dash[1] >= '0' && dash[1] <= '9' && strspn(dash + 1, "0123456789.") == strlen(dash + 1)) *dash = 0;
 }
@@ -128,9 +130,8 @@ static uint8_t *read_proc_file(pid_t pid, const char *what, size_t *len) {
 }
 
 static char *read_link(pid_t pid, const char *what) {
-  char path[64], target[PATH_MAX];
-  snprintf(path, sizeof path, "/proc/%d/%s", pid, what);
-  ssize_t n = readlink(path, target, sizeof target - 1);
+  char path[PROC_PATH_MAX], target[PATH_MAX];
+  ssize_t n = readlink(proc_path(path, pid, what, -1), target, sizeof target - 1);
   if (n < 0) return NULL;
   target[n] = 0;
   return strdup(target);

@@ -1,0 +1,76 @@
+// An exec's record (path, argv, cwd) is read from the calling process while its exec
+// waits: from a vfork child, which shares its parent's memory, with process_vm_readv,
+// and from a forked child through /proc/<pid>/mem, which then stays open to tell the
+// exec's outcome. Both give the whole argv, also when it spans several pages.
+import test from 'ava';
+import { execFileSync } from 'node:child_process';
+import { chmodSync, writeFileSync } from 'node:fs';
+import path from 'node:path';
+import { readProcessTable } from '../src/record/procs.js';
+import { ensureCommands } from './helpers/packages.js';
+import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
+
+test("a long argv is recorded whole from a vfork child's exec and from a forked child's", async (t) => {
+  ensureCommands({ perl: 'perl' });
+  const cwd = scratchDir('uwrx-exec-record-');
+  const args = Array.from({ length: 600 }, (_, i) => `arg-${i}-${'x'.repeat(i % 37)}`);
+  // sh starts /bin/true from a vfork child; perl forks, and its child execs
+  const forked = `perl -e 'my $p = fork; if (!$p) { exec @ARGV; exit 127 } waitpid $p, 0' /bin/true ${args.join(' ')}`;
+  const r = await uwrx(['run', '-q', '--', 'sh', '-c', `/bin/true ${args.join(' ')}; ${forked}; /bin/true short`], { cwd });
+  t.is(r.status, 0, r.stderr);
+  const procs = await readProcessTable(lastAttempt(cwd));
+  const trues = procs.filter((p) => p.argv[0]?.toString() === '/bin/true');
+  t.is(trues.length, 3, JSON.stringify(procs.map((p) => [p.key, p.argv.slice(0, 2).map(String)])));
+  const perl = procs.find((p) => p.argv[0]?.toString() === 'perl')!;
+  t.deepEqual(trues.map((p) => p.ppid === perl.pid), [false, true, false], 'the second is the forked child of perl');
+  for (const [p, want] of trues.map((p, i) => [p, i === 2 ? ['short'] : args] as const)) {
+    t.deepEqual(p.argv.map(String), ['/bin/true', ...want], p.key);
+    t.is(p.exe?.toString(), '/bin/true', p.key);
+    t.is(p.cwd?.toString(), path.resolve(cwd), p.key);
+    t.is(p.exitCode, 0, p.key);
+  }
+});
+
+// A vfork child's failed exec whose parent is gone by the time the child's next call
+// tells the outcome: kcmp has no parent to compare with, so the executable before the
+// exec (its parent's, looked at by the parent's first vfork child) is compared with the
+// child's now. Unchanged: the failed exec is not the child's program.
+const ORPHANED_EXEC_C = `
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  pid_t first = vfork();
+  if (first == 0) {
+    execl("/bin/true", "true", (char *)0);
+    _exit(127);
+  }
+  waitpid(first, 0, 0);
+  pid_t self = getpid();
+  if (vfork() == 0) {
+    execl(argv[1], "garbage", (char *)0); /* ENOEXEC */
+    kill(self, SIGKILL);
+    while (kill(self, 0) == 0) usleep(2000); /* until its parent reaped it */
+    _exit(7);
+  }
+  return 0;
+}
+`;
+
+test('a failed exec of a vfork child whose parent is gone is not recorded as its program', async (t) => {
+  ensureCommands({ cc: 'gcc' });
+  const cwd = scratchDir('uwrx-exec-orphan-');
+  writeFileSync(path.join(cwd, 'orphan.c'), ORPHANED_EXEC_C);
+  execFileSync('cc', ['-O1', '-o', path.join(cwd, 'orphan'), path.join(cwd, 'orphan.c')]);
+  writeFileSync(path.join(cwd, 'garbage'), 'not a program\0\0\0\n');
+  chmodSync(path.join(cwd, 'garbage'), 0o755);
+  const r = await uwrx(['run', '-q', '--', 'sh', '-c', './orphan ./garbage; echo $?; sleep 0.5'], { cwd });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '137\n');
+  const procs = await readProcessTable(lastAttempt(cwd));
+  const orphan = procs.find((p) => p.exe?.toString().endsWith('/orphan'))!;
+  const children = procs.filter((p) => p.ppid === orphan.pid);
+  const detail = JSON.stringify(children.map((p) => [p.key, p.exe?.toString() ?? null, p.exitCode]));
+  t.is(children.length, 2, detail);
+  t.deepEqual(children.map((p) => [p.exe?.toString() ?? null, p.exitCode]), [['/bin/true', 0], [null, 7]], detail);
+});
