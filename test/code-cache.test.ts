@@ -168,16 +168,17 @@ test('each checkout keeps a code cache of its own, and those of the least recent
   t.is(loadBundle(bundles[0]!, 'fixture', cacheDir).cache, 'miss');
 });
 
-/** `uwrx run -- true` with its cache in `cacheHome`; what the run's io thread (the
- * record's actors, loaded from their CommonJS bundle) says of its code cache. */
-async function runTrue(cacheHome: string): Promise<{ io: string; status: number | null; stderr: string; cwd: string }> {
+/** `uwrx run -- <command>` (default `true`) with its cache in `cacheHome`; what the
+ * thread hosting the run's record actors (loaded from their CommonJS bundle: for a tree
+ * as short as `true`'s, the main thread) says of their code cache. */
+async function runTrue(cacheHome: string, command = ['true']): Promise<{ io: string; where: string; status: number | null; stderr: string; cwd: string }> {
   const cwd = scratchDir('uwrx-cc-cwd-');
   const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome, UWRX_DEBUG_TIMING: '1' };
   delete env.UWRX_NO_CODE_CACHE;
   delete env.UWRX_NO_BUNDLE;
-  const r = await uwrx(['run', '--', 'true'], { cwd, env });
-  const line = /uwrx timing: io thread code cache (\w+)/.exec(r.stderr);
-  return { io: line?.[1] ?? `(no io thread code cache line in: ${r.stderr})`, status: r.status, stderr: r.stderr, cwd };
+  const r = await uwrx(['run', '--', ...command], { cwd, env });
+  const line = /uwrx timing: io actors \(([\w ]+)\) code cache (\w+)/.exec(r.stderr);
+  return { io: line?.[2] ?? `(no io actors code cache line in: ${r.stderr})`, where: line?.[1] ?? '', status: r.status, stderr: r.stderr, cwd };
 }
 
 function ioCacheFile(cacheHome: string): string {
@@ -187,7 +188,7 @@ function ioCacheFile(cacheHome: string): string {
   return path.join(dir, files[0]!);
 }
 
-test('the io thread of a run writes its own code cache once its actors stopped, and the next run uses it', async (t) => {
+test('the record\'s actors write their own code cache once they stopped, and the next run uses it', async (t) => {
   const home = scratchDir('uwrx-cc-');
   const first = await runTrue(home);
   t.is(first.status, 0, first.stderr);
@@ -202,7 +203,7 @@ test('the io thread of a run writes its own code cache once its actors stopped, 
 });
 
 for (const [what, damage] of damages) {
-  test(`an io thread code cache with ${what} is ignored and rebuilt; the run records as usual`, async (t) => {
+  test(`a code cache of the record's actors with ${what} is ignored and rebuilt; the run records as usual`, async (t) => {
     const home = scratchDir('uwrx-cc-');
     await runTrue(home);
     const file = ioCacheFile(home);
@@ -216,3 +217,23 @@ for (const [what, damage] of damages) {
     t.is((await runTrue(home)).io, 'used', 'the damaged cache was replaced by a usable one');
   });
 }
+
+test('the record\'s actors run on the main thread for a short tree and in the io thread for a longer one, from one code cache', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  const short = await runTrue(home);
+  t.is(short.status, 0, short.stderr);
+  t.is(short.where, 'main thread');
+  t.is(short.io, 'miss');
+  // longer than LATE_ACTORS_AFTER_MS (src/run.ts)
+  const long = await runTrue(home, ['sleep', '0.6']);
+  t.is(long.status, 0, long.stderr);
+  t.is(long.where, 'io thread');
+  t.is(long.io, 'used', 'the cache the main thread wrote');
+  for (const run of [short, long]) {
+    const status = JSON.parse(readFileSync(path.join(run.cwd, 'build', '0', '0', 'status'), 'utf8')) as { complete: boolean; processes: number };
+    t.true(status.complete);
+    t.is(status.processes, 1);
+    t.true(readFileSync(path.join(run.cwd, 'build', '0', '0', 'perfetto')).length > 0);
+    t.deepEqual(readdirSync(path.join(run.cwd, 'build', '.tmp')), [], 'the run directory is gone');
+  }
+});
