@@ -96,6 +96,13 @@ export const DEFAULT_LINGER_S = 2;
  * than recording so short a tree, and the record is written after the tree either way. */
 export const LATE_ACTORS_AFTER_MS = 200;
 
+/** LATE_ACTORS_AFTER_MS, or UWRX_TEST_LATE_ACTORS_MS: a test switch, deliberately not an
+ * option, for tests that need one host or the other whatever the machine's load. */
+function lateActorsAfterMs(): number {
+  const ms = Number(process.env.UWRX_TEST_LATE_ACTORS_MS ?? NaN);
+  return Number.isFinite(ms) && ms >= 0 ? ms : LATE_ACTORS_AFTER_MS;
+}
+
 export interface RunResult extends SandboxResult {
   /** Parent attempts the run built on, nearest first. */
   parents: string[];
@@ -264,7 +271,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         return lateStarted;
       };
       const commandStarted = () => {
-        if (late.length > 0 && !lateStarted) lateTimer = setTimeout(() => void startLate(false), LATE_ACTORS_AFTER_MS);
+        if (late.length > 0 && !lateStarted) lateTimer = setTimeout(() => void startLate(false), lateActorsAfterMs());
       };
       for (const f of features) await f.hooks.record?.(run);
       this.publish({ type: 'attempt', argv: settled.argv, ...paths });
