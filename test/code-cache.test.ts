@@ -168,18 +168,24 @@ test('each checkout keeps a code cache of its own, and those of the least recent
   t.is(loadBundle(bundles[0]!, 'fixture', cacheDir).cache, 'miss');
 });
 
-/** `uwrx run -- <command>` (default `true`) with its cache in `cacheHome`; what the
- * thread hosting the run's record actors (loaded from their CommonJS bundle: for a tree
- * as short as `true`'s, the main thread) says of their code cache. */
-async function runTrue(cacheHome: string, command = ['true'], lateActorsMs?: number): Promise<{ io: string; where: string; status: number | null; stderr: string; cwd: string }> {
+/** A run with its cache in `cacheHome` whose record's actors start in the io thread
+ * (UWRX_TEST_LATE_ACTORS_MS=0: as soon as the command starts; the command outlives
+ * that); what the thread says of its code cache (the actors' CommonJS bundle). */
+async function runIoThread(cacheHome: string): Promise<{ io: string; status: number | null; stderr: string; cwd: string }> {
+  const r = await runIn(cacheHome, ['sleep', '0.3'], 0);
+  const line = /uwrx timing: io thread code cache (\w+)/.exec(r.stderr);
+  return { ...r, io: line?.[1] ?? `(no io thread code cache line in: ${r.stderr})` };
+}
+
+/** `uwrx run -- <command>` with its cache in `cacheHome`, UWRX_DEBUG_TIMING set, and
+ * the record's actors started `lateActorsMs` after the command (src/run.ts). */
+async function runIn(cacheHome: string, command: string[], lateActorsMs: number): Promise<{ status: number | null; stderr: string; cwd: string }> {
   const cwd = scratchDir('uwrx-cc-cwd-');
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome, UWRX_DEBUG_TIMING: '1' };
-  if (lateActorsMs !== undefined) env.UWRX_TEST_LATE_ACTORS_MS = String(lateActorsMs);
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome, UWRX_DEBUG_TIMING: '1', UWRX_TEST_LATE_ACTORS_MS: String(lateActorsMs) };
   delete env.UWRX_NO_CODE_CACHE;
   delete env.UWRX_NO_BUNDLE;
   const r = await uwrx(['run', '--', ...command], { cwd, env });
-  const line = /uwrx timing: io actors \(([\w ]+)\) code cache (\w+)/.exec(r.stderr);
-  return { io: line?.[2] ?? `(no io actors code cache line in: ${r.stderr})`, where: line?.[1] ?? '', status: r.status, stderr: r.stderr, cwd };
+  return { status: r.status, stderr: r.stderr, cwd };
 }
 
 function ioCacheFile(cacheHome: string): string {
@@ -189,53 +195,52 @@ function ioCacheFile(cacheHome: string): string {
   return path.join(dir, files[0]!);
 }
 
-test('the record\'s actors write their own code cache once they stopped, and the next run uses it', async (t) => {
+test('the io thread of a run writes its own code cache once its actors stopped, and the next run uses it', async (t) => {
   const home = scratchDir('uwrx-cc-');
-  const first = await runTrue(home);
+  const first = await runIoThread(home);
   t.is(first.status, 0, first.stderr);
   t.is(first.io, 'miss');
   const bytes = readFileSync(ioCacheFile(home));
   t.is(bytes.subarray(0, MAGIC_BYTES).toString('latin1'), 'UWRXV8C1');
   t.deepEqual(bytes.subarray(MAGIC_BYTES + 32, HEADER_BYTES), sha256(bytes.subarray(HEADER_BYTES)), 'the checksum covers the data');
-  const second = await runTrue(home);
+  const second = await runIoThread(home);
   t.is(second.status, 0, second.stderr);
   t.is(second.io, 'used');
   t.deepEqual(readdirSync(path.join(second.cwd, 'build', '.tmp')), [], 'the run directory is gone');
 });
 
 for (const [what, damage] of damages) {
-  test(`a code cache of the record's actors with ${what} is ignored and rebuilt; the run records as usual`, async (t) => {
+  test(`an io thread code cache with ${what} is ignored and rebuilt; the run records as usual`, async (t) => {
     const home = scratchDir('uwrx-cc-');
-    await runTrue(home);
+    await runIoThread(home);
     const file = ioCacheFile(home);
     writeFileSync(file, damage(readFileSync(file)));
-    const damaged = await runTrue(home);
+    const damaged = await runIoThread(home);
     t.is(damaged.status, 0, damaged.stderr);
     t.is(damaged.io, 'miss');
     const status = JSON.parse(readFileSync(path.join(damaged.cwd, 'build', '0', '0', 'status'), 'utf8')) as { complete: boolean; processes: number };
     t.true(status.complete);
     t.is(status.processes, 1);
-    t.is((await runTrue(home)).io, 'used', 'the damaged cache was replaced by a usable one');
+    t.is((await runIoThread(home)).io, 'used', 'the damaged cache was replaced by a usable one');
   });
 }
 
-test('the record\'s actors run on the main thread for a short tree and in the io thread for a longer one, from one code cache', async (t) => {
+test('the record\'s actors run on the main thread for a short tree and in the io thread for a longer one', async (t) => {
   const home = scratchDir('uwrx-cc-');
-  // LATE_ACTORS_AFTER_MS (src/run.ts) set for each case: a loaded machine can take
-  // longer than the default to end even the tree of `true`
-  const short = await runTrue(home, ['true'], 60_000);
-  t.is(short.status, 0, short.stderr);
-  t.is(short.where, 'main thread');
-  t.is(short.io, 'miss');
-  const long = await runTrue(home, ['sleep', '0.5'], 0);
-  t.is(long.status, 0, long.stderr);
-  t.is(long.where, 'io thread');
-  t.is(long.io, 'used', 'the cache the main thread wrote');
+  // the delay set for each case: a loaded machine can take longer than the default
+  // (LATE_ACTORS_AFTER_MS) to end even the tree of `true`
+  const short = await runIn(home, ['true'], 60_000);
+  const long = await runIn(home, ['sleep', '0.3'], 0);
   for (const run of [short, long]) {
+    t.is(run.status, 0, run.stderr);
     const status = JSON.parse(readFileSync(path.join(run.cwd, 'build', '0', '0', 'status'), 'utf8')) as { complete: boolean; processes: number };
     t.true(status.complete);
     t.is(status.processes, 1);
     t.true(readFileSync(path.join(run.cwd, 'build', '0', '0', 'perfetto')).length > 0);
     t.deepEqual(readdirSync(path.join(run.cwd, 'build', '.tmp')), [], 'the run directory is gone');
   }
+  t.regex(short.stderr, /uwrx timing: .* late actors started \(main thread\)\n/);
+  t.notRegex(short.stderr, /io thread code cache/, 'no worker thread');
+  t.regex(long.stderr, /uwrx timing: .* late actors started\n/);
+  t.regex(long.stderr, /uwrx timing: io thread code cache (used|miss)/);
 });

@@ -1,7 +1,7 @@
 // The record's actors (storage, collector, merger) with the worker body, as one CommonJS
 // bundle (npm run bundle: dist/src/actors/io.cjs). The CLI's workers that host any of
 // them boot from it (worker-boot.ts) through V8's code cache, as the CLI bundle does on
-// the main thread, and so does the main thread when it hosts them (main-host.ts): an ES module worker parses and compiles its modules anew in every run,
+// the main thread: an ES module worker parses and compiles its modules anew in every run,
 // and Node has no code cache for ES modules. Each actor is known by the URL of its module
 // (actorModule), so a spec names it the same way whichever entry hosts it.
 import { promises } from 'node:fs';

@@ -10,8 +10,8 @@
 // terminate() cannot interrupt a busy actor, it stops and disconnects the actors.
 import { EventEmitter } from 'node:events';
 import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
-import { workerEntry } from './modules.js';
-import { loadIoActors } from './io-load.js';
+import { actorModule } from './modules.js';
+import type { ActorDefinition } from './actor.js';
 import { hostActors, type Hosting, type WorkerData } from './worker-host.js';
 
 /** The part of a Worker the supervisor uses; a MainThreadHost is one too. */
@@ -69,14 +69,15 @@ export class MainThreadHost extends EventEmitter implements ActorThread {
   }
 }
 
-/** hostActors on this thread for `data`'s actors: from the record's actors' bundle when
- * the CLI runs bundled (as its worker would), from their modules otherwise. */
+/** hostActors on this thread for `data`'s actors. The record's actors come from this
+ * code itself (the CLI's bundle holds them: no second bundle to load and compile), any
+ * other actor from its module. */
 async function startHosting(data: WorkerData, parent: MessagePort): Promise<Hosting> {
-  const entry = workerEntry(data.actors.map((a) => a.moduleUrl));
-  const importModule = (url: string): Promise<unknown> => import(url);
-  if (entry.data.bundle) {
-    const { host, allStopped } = loadIoActors(entry.data.bundle, 'main thread');
-    return host({ importModule, given: data, parent, ...(allStopped ? { allStopped } : {}) });
-  }
-  return hostActors({ importModule, given: data, parent });
+  const [storage, collector, merger] = await Promise.all([import('./storage.js'), import('./collector.js'), import('./merger.js')]);
+  const builtIn = new Map<string, ActorDefinition>([
+    [actorModule('storage').href, storage.default as ActorDefinition],
+    [actorModule('collector').href, collector.default as ActorDefinition],
+    [actorModule('merger').href, merger.default as ActorDefinition],
+  ]);
+  return hostActors({ builtIn, importModule: (url) => import(url), given: data, parent });
 }
