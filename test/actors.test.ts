@@ -21,6 +21,7 @@ import {
   frame,
 } from '../src/actors/runtime.js';
 import { native } from '../src/native.js';
+import { localTransportPair } from '../src/actors/local-transport.js';
 
 const fixtures = new URL('./fixtures/actors/', import.meta.url);
 const echo = new URL('echo.js', fixtures);
@@ -118,6 +119,34 @@ test('Peer: closing the transport rejects every pending request', async (t) => {
     await t.throwsAsync(p, { message: /^request "never" to uwrx-init failed: connection closed/ });
   }
   await t.throwsAsync(a.request('after'), { message: /connection closed/ });
+});
+
+// --- Peer over a local transport (two actors of one thread) ------------------------
+
+test('a local link carries requests and notifications in order; a message is a copy unless its buffers are handed over', async (t) => {
+  const [a, b] = localTransportPair();
+  const left = new Peer(a, 'left');
+  const right = new Peer(b, 'right');
+  const seen: unknown[] = [];
+  right.on('note', (body) => seen.push(body));
+  right.handle('double', (n: number) => n * 2);
+  const body = { list: [1] };
+  left.notify('note', body);
+  body.list.push(2); // after sending: the receiver got a copy
+  const bytes = Buffer.from('handed over');
+  left.notify('note', { bytes }, [bytes.buffer as ArrayBuffer]);
+  left.notify('note', 3);
+  t.is(await left.request('double', 21), 42);
+  t.deepEqual(seen.slice(0, 1), [{ list: [1] }]);
+  t.is((seen[1] as { bytes: Buffer }).bytes, bytes, 'the same object, not a copy');
+  t.is(seen[2], 3);
+  // closing either end closes both, and a pending request fails
+  right.handle('never', () => new Promise(() => {}));
+  const pending = left.request('never');
+  right.close();
+  await t.throwsAsync(pending, { message: /connection closed/ });
+  t.true(left.isClosed);
+  t.throws(() => left.notify('note', 4), { message: /transport is closed/ });
 });
 
 // --- Actors in worker threads -------------------------------------------------------

@@ -7,7 +7,8 @@
 // traffic does not go through the main thread: an actor whose spec lists
 // `connect: ['storage']` gets its own MessageChannel to the storage actor, handed to
 // both workers by the supervisor (see worker-host.ts), so a busy main thread never
-// sits between the collector and the merger.
+// sits between the collector and the merger; two actors started together in one
+// thread are linked by their host directly (ActorWorkerData.localLinks).
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { EventEmitter } from 'eventemitter3';
@@ -165,23 +166,31 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     const known = new Set(this.actors.filter((a) => a.state === 'running').map((a) => a.name));
     // one worker per thread: the actors naming it, each with its own channels
     const threads = new Map<string, Array<{ spec: ActorSpec; data: ActorWorkerData; transfer: MessagePort[]; p: Omit<Prewarmed, 'worker'> }>>();
+    const threadOf = new Map<string, string>();
     for (const spec of specs) {
       const ok = !this.prewarmed.has(spec.name) && !known.has(spec.name) && (spec.connect ?? []).every((o) => known.has(o));
       known.add(spec.name);
       if (!ok) continue;
+      const thread = spec.thread ?? `actor ${spec.name}`;
+      threadOf.set(spec.name, thread);
       const { port1, port2 } = new MessageChannel();
       const links: Record<string, MessagePort> = {};
       const held = new Map<string, MessagePort>();
       const transfer: MessagePort[] = [port2];
+      const local: string[] = [];
       for (const other of spec.connect ?? []) {
+        // in the same thread: the host links the two itself, without a channel
+        if (threadOf.get(other) === thread) {
+          local.push(other);
+          continue;
+        }
         const link = new MessageChannel();
         links[other] = link.port2;
         transfer.push(link.port2);
         held.set(other, link.port1);
       }
-      const thread = spec.thread ?? `actor ${spec.name}`;
       const group = threads.get(thread) ?? [];
-      group.push({ spec, data: actorWorkerData(spec, port2, links), transfer, p: { port: port1, held } });
+      group.push({ spec, data: { ...actorWorkerData(spec, port2, links), ...(local.length > 0 ? { localLinks: local } : {}) }, transfer, p: { port: port1, held } });
       threads.set(thread, group);
     }
     for (const [thread, group] of threads) {
@@ -212,8 +221,9 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       worker = warm.worker;
       port = warm.port;
       for (const target of targets) {
-        const held = warm.held.get(target.name)!;
-        target.worker.postMessage({ to: target.name, link: spec.name, port: held } satisfies LinkMessage, [held]);
+        const held = warm.held.get(target.name);
+        // none for a link within the thread (ActorWorkerData.localLinks)
+        if (held) target.worker.postMessage({ to: target.name, link: spec.name, port: held } satisfies LinkMessage, [held]);
       }
     } else {
       const { port1, port2 } = new MessageChannel();

@@ -11,7 +11,8 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 import { Peer, type NotificationListener } from './peer.js';
-import { PortTransport } from './transport.js';
+import { PortTransport, type Transport } from './transport.js';
+import { localTransportPair } from './local-transport.js';
 
 export interface ActorWorkerData {
   name: string;
@@ -22,6 +23,9 @@ export interface ActorWorkerData {
   port: MessagePort;
   /** Channels to already-running actors this one asked to be linked with. */
   links: Record<string, MessagePort>;
+  /** Actors of the same thread, started before this one, it is linked with directly
+   * (local-transport.ts) instead of over a channel. */
+  localLinks?: string[];
 }
 
 /** What a worker hosts: its actors, in start order. */
@@ -76,8 +80,8 @@ class Hosted {
     this.supervisor.close();
   }
 
-  link(peerName: string, port: MessagePort): void {
-    const peer = new Peer(new PortTransport(port), `actor ${peerName}`);
+  link(peerName: string, to: MessagePort | Transport): void {
+    const peer = new Peer('send' in to ? to : new PortTransport(to), `actor ${peerName}`);
     for (const [type, handler] of Object.entries(this.instance?.handlers ?? {})) peer.handle(type, handler);
     for (const [type, listener] of this.listeners) peer.on(type, listener);
     this.peers.set(peerName, peer);
@@ -142,6 +146,13 @@ export async function hostActors({ builtIn = new Map(), importModule, allStopped
       throw new Error(`${data.moduleUrl} has no default export from defineActor()`);
     }
     hosted.set(data.name, new Hosted(data, definition, stopped));
+  }
+  for (const data of given.actors) {
+    for (const other of data.localLinks ?? []) {
+      const [mine, theirs] = localTransportPair();
+      hosted.get(data.name)!.link(other, mine);
+      hosted.get(other)?.link(data.name, theirs);
+    }
   }
   parent.on('message', (message: LinkMessage) => hosted.get(message.to)?.link(message.link, message.port));
   // The parent port must not keep the thread alive by itself; the supervisors' channels do.
