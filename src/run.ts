@@ -307,6 +307,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       for (const f of features) await f.hooks.derive?.(run, finishInput);
       if (actorFailure) throw actorFailure;
     } catch (caught) {
+      clearTimeout(lateTimer);
       // the actor's failure is the cause of whatever failed after it
       const err = recordLost(actorFailure ?? caught, paths.attemptDir);
       // best effort: the attempt directory may be what is gone

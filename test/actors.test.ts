@@ -383,6 +383,17 @@ console.log(failure?.message ?? 'no failure', s.live.length);`;
   t.is(stdout, 'answered\nactor collector failed: stop() did not finish within 300 ms; its thread was terminated 0\n');
 });
 
+test('a start() after stop() is refused and leaves no worker behind', async (t) => {
+  const script = `import { Supervisor } from ${JSON.stringify(new URL('../src/actors/runtime.js', import.meta.url).href)};
+const s = new Supervisor();
+await s.stop();
+await s.start([{ name: 'echo', module: new URL(${JSON.stringify(echo.href)}) }]).catch((err) => console.log(err.message));`;
+  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve({ stdout })));
+  });
+  t.is(stdout, 'stopped before actor "echo" started\n');
+});
+
 // The process-level story: a crash ends the whole run by itself, with a clear line.
 for (const how of ['throw', 'reject', 'exit']) {
   test(`a process whose actor crashes (${how}) exits on its own with the failure`, async (t) => {

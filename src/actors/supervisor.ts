@@ -115,7 +115,8 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
    * stopped and the promise rejects with that ActorFailedError once all have exited;
    * if stop() is called meanwhile, it rejects once all have exited. */
   async start(specs: ActorSpec[], options: StartOptions = {}): Promise<void> {
-    this.prewarm(specs, options);
+    // after stop(), nothing may start: a worker made now would outlive the supervisor
+    if (!this.stopping) this.prewarm(specs, options);
     for (const spec of specs) {
       if (this.stopping) {
         const failure = await this.stopping;
