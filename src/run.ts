@@ -26,7 +26,7 @@ import { serveWhenReady, type InitBridge } from './actors/init-bridge.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
 import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
 import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
-import { MSG_PROBLEM, type ProblemBody } from './protocol/init-messages.js';
+import { MSG_PROBLEM, MSG_STARTED, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
 import type { PlanInput } from './sandbox/plan.js';
 import { isErrno, removeTree } from './fs.js';
@@ -89,6 +89,19 @@ export interface RunOptions {
 
 /** Default of RunOptions.linger. */
 export const DEFAULT_LINGER_S = 2;
+
+/** How long the command's tree runs before the actors that start late (the record's:
+ * ActorSpec.startsLate) start in their worker thread. When the tree ends sooner, they
+ * start then, on the main thread: booting a thread (some 50 ms of CPU) would cost more
+ * than recording so short a tree, and the record is written after the tree either way. */
+export const LATE_ACTORS_AFTER_MS = 200;
+
+/** LATE_ACTORS_AFTER_MS, or UWRX_TEST_LATE_ACTORS_MS: a test switch, deliberately not an
+ * option, for tests that need one host or the other whatever the machine's load. */
+function lateActorsAfterMs(): number {
+  const ms = Number(process.env.UWRX_TEST_LATE_ACTORS_MS ?? NaN);
+  return Number.isFinite(ms) && ms >= 0 ? ms : LATE_ACTORS_AFTER_MS;
+}
 
 export interface RunResult extends SandboxResult {
   /** Parent attempts the run built on, nearest first. */
@@ -240,12 +253,26 @@ export class RunHandle extends EventEmitter<RunEvents> {
           await removeTree(runDir);
         }
       })());
+    let lateTimer: NodeJS.Timeout | undefined;
     try {
       // Workers read what they need from disk when they need it, so they start first and
-      // boot (Node, imports) while the record is written and the tree starts.
-      const specs: ActorSpec[] = [storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])];
-      const actorsStarted = supervisor.start(specs);
-      actorsStarted.catch(() => undefined);
+      // boot (Node, imports) while the record is written and the tree starts; those that
+      // start late, once the tree has run LATE_ACTORS_AFTER_MS or has ended.
+      const { early, late } = startOrder([storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])]);
+      const earlyStarted = supervisor.start(early);
+      earlyStarted.catch(() => undefined);
+      let lateStarted: Promise<void> | undefined;
+      const startLate = (mainThread: boolean): Promise<void> => {
+        clearTimeout(lateTimer);
+        if (!lateStarted) {
+          lateStarted = earlyStarted.then(() => supervisor.start(late, { mainThread }));
+          lateStarted.then(() => timing(`late actors started${mainThread ? ' (main thread)' : ''}`), () => undefined);
+        }
+        return lateStarted;
+      };
+      const commandStarted = () => {
+        if (late.length > 0 && !lateStarted) lateTimer = setTimeout(() => void startLate(false), lateActorsAfterMs());
+      };
       for (const f of features) await f.hooks.record?.(run);
       this.publish({ type: 'attempt', argv: settled.argv, ...paths });
       timing('attempt allocated and written');
@@ -254,15 +281,16 @@ export class RunHandle extends EventEmitter<RunEvents> {
         ...sandboxPlace(settled, paths, runDir),
         ...pieces,
         net: settled.net,
-        on: { ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) },
+        on: withListener({ ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) }, MSG_STARTED, commandStarted),
         requests: bindAll(features, 'requests', run),
         onInitBridge: bridgeReady,
         onInitPid: (pid) => (initPid = pid),
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
-      actorsStarted.then(() => timing('actors started'), () => undefined);
+      earlyStarted.then(() => timing('actors started'), () => undefined);
       outcome = await this.sandbox.done;
       timing('sandbox done');
+      const actorsStarted = Promise.all([earlyStarted, startLate(true)]);
       // A failed actor is reported below; the record still gets what the others can write.
       await actorsStarted.catch((err: unknown) => {
         if (!actorFailure) throw err;
@@ -279,6 +307,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       for (const f of features) await f.hooks.derive?.(run, finishInput);
       if (actorFailure) throw actorFailure;
     } catch (caught) {
+      clearTimeout(lateTimer);
       // the actor's failure is the cause of whatever failed after it
       const err = recordLost(actorFailure ?? caught, paths.attemptDir);
       // best effort: the attempt directory may be what is gone
@@ -298,6 +327,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
       await supervisor.stop();
       await cleanup();
       throw err;
+    } finally {
+      clearTimeout(lateTimer);
     }
     const endedAt = new Date();
     // An interrupted command that exited 0 (or any code) on its way out did not succeed:
@@ -444,6 +475,22 @@ function sandboxRootOf(helperPid: number): string | undefined {
     }
   }
   return undefined;
+}
+
+/** The actors to start at once and those that may start late (ActorSpec.startsLate),
+ * each in spec order. An actor that starts at once cannot link to a late one: then all
+ * start at once. */
+function startOrder(specs: ActorSpec[]): { early: ActorSpec[]; late: ActorSpec[] } {
+  const late = specs.filter((s) => s.startsLate);
+  const early = specs.filter((s) => !s.startsLate);
+  if (early.some((s) => s.connect?.some((name) => late.some((l) => l.name === name)))) return { early: specs, late: [] };
+  return { early, late };
+}
+
+/** `on` with `listener` also called for `type` (after the one already there). */
+function withListener(on: Record<string, (body: any) => any>, type: string, listener: (body: any) => void): Record<string, (body: any) => any> {
+  const before = Object.hasOwn(on, type) ? on[type] : undefined;
+  return { ...on, [type]: before ? (body) => (before(body), listener(body)) : listener };
 }
 
 /** The features' pieces of the sandbox plan, merged in order. */

@@ -5,7 +5,7 @@ import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { MessageChannel } from 'node:worker_threads';
+import { MessageChannel, threadId } from 'node:worker_threads';
 import {
   ActorFailedError,
   FrameDecoder,
@@ -21,6 +21,7 @@ import {
   frame,
 } from '../src/actors/runtime.js';
 import { native } from '../src/native.js';
+import { localTransportPair } from '../src/actors/local-transport.js';
 
 const fixtures = new URL('./fixtures/actors/', import.meta.url);
 const echo = new URL('echo.js', fixtures);
@@ -118,6 +119,34 @@ test('Peer: closing the transport rejects every pending request', async (t) => {
     await t.throwsAsync(p, { message: /^request "never" to uwrx-init failed: connection closed/ });
   }
   await t.throwsAsync(a.request('after'), { message: /connection closed/ });
+});
+
+// --- Peer over a local transport (two actors of one thread) ------------------------
+
+test('a local link carries requests and notifications in order; a message is a copy unless its buffers are handed over', async (t) => {
+  const [a, b] = localTransportPair();
+  const left = new Peer(a, 'left');
+  const right = new Peer(b, 'right');
+  const seen: unknown[] = [];
+  right.on('note', (body) => seen.push(body));
+  right.handle('double', (n: number) => n * 2);
+  const body = { list: [1] };
+  left.notify('note', body);
+  body.list.push(2); // after sending: the receiver got a copy
+  const bytes = Buffer.from('handed over');
+  left.notify('note', { bytes }, [bytes.buffer as ArrayBuffer]);
+  left.notify('note', 3);
+  t.is(await left.request('double', 21), 42);
+  t.deepEqual(seen.slice(0, 1), [{ list: [1] }]);
+  t.is((seen[1] as { bytes: Buffer }).bytes, bytes, 'the same object, not a copy');
+  t.is(seen[2], 3);
+  // closing either end closes both, and a pending request fails
+  right.handle('never', () => new Promise(() => {}));
+  const pending = left.request('never');
+  right.close();
+  await t.throwsAsync(pending, { message: /connection closed/ });
+  t.true(left.isClosed);
+  t.throws(() => left.notify('note', 4), { message: /transport is closed/ });
 });
 
 // --- Actors in worker threads -------------------------------------------------------
@@ -293,6 +322,76 @@ test('a stop() that hangs is cut short by terminating the worker', async (t) => 
   t.true(Date.now() - started < 5_000);
   t.is(failure?.message, 'actor proxy failed: stop() did not finish within 200 ms; its thread was terminated');
   t.deepEqual(s.live, []);
+});
+
+// --- Actors hosted on the main thread ------------------------------------------------
+
+test('actors started on the main thread answer, link and stop as in a thread of their own', async (t) => {
+  const s = supervisor(t);
+  const events: string[] = [];
+  s.on('actor-started', (name) => events.push(`started ${name}`));
+  s.on('actor-stopped', (name) => events.push(`stopped ${name}`));
+  await s.start([{ name: 'storage', module: echo, options: { n: 0 } }]);
+  await s.start(
+    [
+      { name: 'echo', module: echo, options: { n: 1 }, thread: 'io' },
+      { name: 'relay', module: relay, connect: ['echo'], thread: 'io' },
+    ],
+    { mainThread: true },
+  );
+  // a worker thread's actor linked to one on the main thread
+  await s.start([{ name: 'collector', module: relay, connect: ['echo'] }]);
+  t.deepEqual(events, ['started storage', 'started echo', 'started relay', 'started collector']);
+  t.is(await s.request('echo', 'threadId'), threadId, 'on this thread');
+  t.not(await s.request('storage', 'threadId'), threadId);
+  t.deepEqual(await s.request('echo', 'whoami'), { name: 'echo', options: { n: 1 } });
+  t.deepEqual(await s.request('echo', 'echo', { bytes: new Uint8Array([1, 2, 3]) }), { bytes: new Uint8Array([1, 2, 3]) });
+  await t.throwsAsync(s.request('echo', 'fail', { message: 'bad event' }), { message: 'bad event' });
+  t.deepEqual(await s.request('relay', 'relay', ['main', 'to', 'main']), ['main', 'to', 'main']);
+  t.deepEqual(await s.request('collector', 'relay', ['worker', 'to', 'main']), ['worker', 'to', 'main']);
+  t.is(await s.stop(), undefined);
+  t.deepEqual(events.slice(4), ['stopped collector', 'stopped relay', 'stopped echo', 'stopped storage']);
+  t.deepEqual(s.live, []);
+});
+
+test('on the main thread, a start() that throws or a module that cannot be loaded fails the actor', async (t) => {
+  const s = supervisor(t);
+  await t.throwsAsync(s.start([{ name: 'db', module: failingStart }], { mainThread: true }), {
+    instanceOf: ActorFailedError,
+    message: 'actor db failed: cannot open database',
+  });
+  t.deepEqual(s.live, []);
+  const other = supervisor(t);
+  await t.throwsAsync(other.start([{ name: 'dns', module: new URL('missing.js', fixtures) }], { mainThread: true }), {
+    instanceOf: ActorFailedError,
+    message: /^actor dns failed: Cannot find module/,
+  });
+  t.deepEqual(other.live, []);
+});
+
+test('actors on the main thread leave nothing behind: the process ends by itself after stop()', async (t) => {
+  // a stop() that hangs is cut short as for a thread: the actor's channels are closed
+  const script = `import { Supervisor } from ${JSON.stringify(new URL('../src/actors/runtime.js', import.meta.url).href)};
+const s = new Supervisor({ stopTimeoutMs: 300 });
+await s.start([{ name: 'merger', module: new URL(${JSON.stringify(echo.href)}) }, { name: 'collector', module: new URL(${JSON.stringify(echo.href)}), options: { hangOnStop: true } }], { mainThread: true });
+console.log(await s.request('merger', 'echo', 'answered'));
+const failure = await s.stop();
+console.log(failure?.message ?? 'no failure', s.live.length);`;
+  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve({ stdout })));
+  });
+  t.is(stdout, 'answered\nactor collector failed: stop() did not finish within 300 ms; its thread was terminated 0\n');
+});
+
+test('a start() after stop() is refused and leaves no worker behind', async (t) => {
+  const script = `import { Supervisor } from ${JSON.stringify(new URL('../src/actors/runtime.js', import.meta.url).href)};
+const s = new Supervisor();
+await s.stop();
+await s.start([{ name: 'echo', module: new URL(${JSON.stringify(echo.href)}) }]).catch((err) => console.log(err.message));`;
+  const { stdout } = await new Promise<{ stdout: string }>((resolve, reject) => {
+    execFile(process.execPath, ['--input-type=module', '-e', script], { timeout: 60_000 }, (err, stdout) => (err ? reject(err) : resolve({ stdout })));
+  });
+  t.is(stdout, 'stopped before actor "echo" started\n');
 });
 
 // The process-level story: a crash ends the whole run by itself, with a clear line.

@@ -124,6 +124,16 @@ test('UWRX_NO_CODE_CACHE=1 loads the bundle without a cache and writes none', as
   t.deepEqual(readdirSync(home), []);
 });
 
+test('the bundles are ASCII: V8 then keeps their source as one-byte strings', (t) => {
+  // One other character (a comment esbuild keeps) makes the whole 500 KB a two-byte
+  // string: its decoding took 5-6 ms instead of 2 here, and V8's own work on it more.
+  for (const bundle of ['dist/src/cli/uwrx.cjs', 'dist/src/actors/io.cjs', 'dist/src/cli/boot/code-cache.cjs', 'dist/src/cli/boot/worker-boot.cjs']) {
+    const bytes = readFileSync(path.join(repoRoot, bundle));
+    const at = bytes.findIndex((b) => b > 0x7f);
+    t.is(at, -1, `${bundle}: a non-ASCII byte at offset ${at}: ${bytes.subarray(Math.max(0, at - 60), at + 20).toString()}`);
+  }
+});
+
 test('loadBundle runs a CommonJS bundle with its own require, file names and import.meta.url', (t) => {
   const dir = scratchDir('uwrx-cc-bundle-');
   const file = path.join(dir, 'b.cjs');
@@ -168,16 +178,24 @@ test('each checkout keeps a code cache of its own, and those of the least recent
   t.is(loadBundle(bundles[0]!, 'fixture', cacheDir).cache, 'miss');
 });
 
-/** `uwrx run -- true` with its cache in `cacheHome`; what the run's io thread (the
- * record's actors, loaded from their CommonJS bundle) says of its code cache. */
-async function runTrue(cacheHome: string): Promise<{ io: string; status: number | null; stderr: string; cwd: string }> {
+/** A run with its cache in `cacheHome` whose record's actors start in the io thread
+ * (UWRX_TEST_LATE_ACTORS_MS=0: as soon as the command starts; the command outlives
+ * that); what the thread says of its code cache (the actors' CommonJS bundle). */
+async function runIoThread(cacheHome: string): Promise<{ io: string; status: number | null; stderr: string; cwd: string }> {
+  const r = await runIn(cacheHome, ['sleep', '0.3'], 0);
+  const line = /uwrx timing: io thread code cache (\w+)/.exec(r.stderr);
+  return { ...r, io: line?.[1] ?? `(no io thread code cache line in: ${r.stderr})` };
+}
+
+/** `uwrx run -- <command>` with its cache in `cacheHome`, UWRX_DEBUG_TIMING set, and
+ * the record's actors started `lateActorsMs` after the command (src/run.ts). */
+async function runIn(cacheHome: string, command: string[], lateActorsMs: number): Promise<{ status: number | null; stderr: string; cwd: string }> {
   const cwd = scratchDir('uwrx-cc-cwd-');
-  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome, UWRX_DEBUG_TIMING: '1' };
+  const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: cacheHome, UWRX_DEBUG_TIMING: '1', UWRX_TEST_LATE_ACTORS_MS: String(lateActorsMs) };
   delete env.UWRX_NO_CODE_CACHE;
   delete env.UWRX_NO_BUNDLE;
-  const r = await uwrx(['run', '--', 'true'], { cwd, env });
-  const line = /uwrx timing: io thread code cache (\w+)/.exec(r.stderr);
-  return { io: line?.[1] ?? `(no io thread code cache line in: ${r.stderr})`, status: r.status, stderr: r.stderr, cwd };
+  const r = await uwrx(['run', '--', ...command], { cwd, env });
+  return { status: r.status, stderr: r.stderr, cwd };
 }
 
 function ioCacheFile(cacheHome: string): string {
@@ -189,13 +207,13 @@ function ioCacheFile(cacheHome: string): string {
 
 test('the io thread of a run writes its own code cache once its actors stopped, and the next run uses it', async (t) => {
   const home = scratchDir('uwrx-cc-');
-  const first = await runTrue(home);
+  const first = await runIoThread(home);
   t.is(first.status, 0, first.stderr);
   t.is(first.io, 'miss');
   const bytes = readFileSync(ioCacheFile(home));
   t.is(bytes.subarray(0, MAGIC_BYTES).toString('latin1'), 'UWRXV8C1');
   t.deepEqual(bytes.subarray(MAGIC_BYTES + 32, HEADER_BYTES), sha256(bytes.subarray(HEADER_BYTES)), 'the checksum covers the data');
-  const second = await runTrue(home);
+  const second = await runIoThread(home);
   t.is(second.status, 0, second.stderr);
   t.is(second.io, 'used');
   t.deepEqual(readdirSync(path.join(second.cwd, 'build', '.tmp')), [], 'the run directory is gone');
@@ -204,15 +222,35 @@ test('the io thread of a run writes its own code cache once its actors stopped, 
 for (const [what, damage] of damages) {
   test(`an io thread code cache with ${what} is ignored and rebuilt; the run records as usual`, async (t) => {
     const home = scratchDir('uwrx-cc-');
-    await runTrue(home);
+    await runIoThread(home);
     const file = ioCacheFile(home);
     writeFileSync(file, damage(readFileSync(file)));
-    const damaged = await runTrue(home);
+    const damaged = await runIoThread(home);
     t.is(damaged.status, 0, damaged.stderr);
     t.is(damaged.io, 'miss');
     const status = JSON.parse(readFileSync(path.join(damaged.cwd, 'build', '0', '0', 'status'), 'utf8')) as { complete: boolean; processes: number };
     t.true(status.complete);
     t.is(status.processes, 1);
-    t.is((await runTrue(home)).io, 'used', 'the damaged cache was replaced by a usable one');
+    t.is((await runIoThread(home)).io, 'used', 'the damaged cache was replaced by a usable one');
   });
 }
+
+test('the record\'s actors run on the main thread for a short tree and in the io thread for a longer one', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  // the delay set for each case: a loaded machine can take longer than the default
+  // (LATE_ACTORS_AFTER_MS) to end even the tree of `true`
+  const short = await runIn(home, ['true'], 60_000);
+  const long = await runIn(home, ['sleep', '0.3'], 0);
+  for (const run of [short, long]) {
+    t.is(run.status, 0, run.stderr);
+    const status = JSON.parse(readFileSync(path.join(run.cwd, 'build', '0', '0', 'status'), 'utf8')) as { complete: boolean; processes: number };
+    t.true(status.complete);
+    t.is(status.processes, 1);
+    t.true(readFileSync(path.join(run.cwd, 'build', '0', '0', 'perfetto')).length > 0);
+    t.deepEqual(readdirSync(path.join(run.cwd, 'build', '.tmp')), [], 'the run directory is gone');
+  }
+  t.regex(short.stderr, /uwrx timing: .* late actors started \(main thread\)\n/);
+  t.notRegex(short.stderr, /io thread code cache/, 'no worker thread');
+  t.regex(long.stderr, /uwrx timing: .* late actors started\n/);
+  t.regex(long.stderr, /uwrx timing: io thread code cache (used|miss)/);
+});

@@ -472,6 +472,7 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
         outputIndex: path.join(options.attemptDir, 'output.bin'),
       },
       thread: IO_THREAD,
+      startsLate: true,
     },
     {
       name: 'collector',
@@ -479,6 +480,8 @@ export function traceActorSpecs(options: { runDir: string; attemptDir: string; i
       options: { runDir: options.runDir, intervalMs: options.intervalMs, killProbe: options.killProbe },
       connect: ['merger'],
       thread: IO_THREAD,
+      // the buffers wait on disk until it starts
+      startsLate: true,
     },
   ];
 }

@@ -6,7 +6,7 @@
 // (actorModule), so a spec names it the same way whichever entry hosts it.
 import { promises } from 'node:fs';
 import { actorModule } from './modules.js';
-import { hostActors, type HostOptions } from './worker-host.js';
+import { hostActors, type HostOptions, type Hosting } from './worker-host.js';
 import type { ActorDefinition } from './actor.js';
 import storage from './storage.js';
 import collector from './collector.js';
@@ -24,6 +24,6 @@ const builtIn = new Map<string, ActorDefinition>([
 void promises.constants;
 
 /** Hosts this thread's actors (HostOptions without builtIn). */
-export function host(options: Omit<HostOptions, 'builtIn'>): Promise<void> {
+export function host(options: Omit<HostOptions, 'builtIn'>): Promise<Hosting> {
   return hostActors({ ...options, builtIn });
 }

@@ -31,7 +31,8 @@ export interface FilesStored {
 }
 
 export function storageActorSpec(attemptDir: string): ActorSpec {
-  return { name: 'storage', module: actorModule('storage'), options: { attemptDir } satisfies StorageOptions, thread: IO_THREAD };
+  // asked only once the tree has ended
+  return { name: 'storage', module: actorModule('storage'), options: { attemptDir } satisfies StorageOptions, thread: IO_THREAD, startsLate: true };
 }
 
 /** Longest finishing the record may take (a large tree of uppers, a cross-filesystem copy). */

@@ -1,12 +1,14 @@
 // Starts actors in worker threads (in order; the threads of one start() call boot in
-// parallel), stops them (in reverse order), and turns
-// any actor failure into one event and an orderly shutdown of the others.
+// parallel), or on the main thread when asked (main-host.ts), stops them (in reverse
+// order), and turns any actor failure into one event and an orderly shutdown of the
+// others.
 //
 // Actors talk to the supervisor through a Peer over a MessageChannel. Actor-to-actor
 // traffic does not go through the main thread: an actor whose spec lists
 // `connect: ['storage']` gets its own MessageChannel to the storage actor, handed to
 // both workers by the supervisor (see worker-host.ts), so a busy main thread never
-// sits between the collector and the merger.
+// sits between the collector and the merger; two actors started together in one
+// thread are linked by their host directly (ActorWorkerData.localLinks).
 import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { EventEmitter } from 'eventemitter3';
@@ -14,7 +16,7 @@ import { CONTROL } from './actor.js';
 import { Peer, RequestTimeoutError, asError, type RequestOptions } from './peer.js';
 import { PortTransport } from './transport.js';
 import { workerEntry } from './modules.js';
-import { takePrebooted } from './preboot.js';
+import { MainThreadHost, type ActorThread } from './main-host.js';
 import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-host.js';
 
 export interface ActorSpec {
@@ -30,6 +32,16 @@ export interface ActorSpec {
    * work. Default: a thread of its own. A failure in a shared thread fails all of its
    * actors. */
   thread?: string;
+  /** The actor has nothing to do while the command's tree is young: it reads what it
+   * needs from disk when it needs it, and nobody asks it anything before. A run starts
+   * such actors once the tree has run for a while, or, when the tree ended sooner, on
+   * the main thread (src/run.ts). */
+  startsLate?: boolean;
+}
+
+export interface StartOptions {
+  /** Host these actors on the main thread (main-host.ts) instead of worker threads. */
+  mainThread?: boolean;
 }
 
 export interface SupervisorOptions {
@@ -65,7 +77,7 @@ type State = 'starting' | 'running' | 'stopping' | 'stopped' | 'failed';
 
 interface RunningActor {
   name: string;
-  worker: Worker;
+  worker: ActorThread;
   peer: Peer;
   state: State;
   hasExited: boolean;
@@ -75,7 +87,7 @@ interface RunningActor {
 /** A worker created ahead of its turn by start(): it boots (Node, imports) while the
  * actors before it start; it is started, in order, like any other. */
 interface Prewarmed {
-  worker: Worker;
+  worker: ActorThread;
   port: MessagePort;
   /** Our ends of its links, handed to each linked actor when this one's turn comes. */
   held: Map<string, MessagePort>;
@@ -102,15 +114,16 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Starts the actors one after the other. If one fails, the ones already started are
    * stopped and the promise rejects with that ActorFailedError once all have exited;
    * if stop() is called meanwhile, it rejects once all have exited. */
-  async start(specs: ActorSpec[]): Promise<void> {
-    this.prewarm(specs);
+  async start(specs: ActorSpec[], options: StartOptions = {}): Promise<void> {
+    // after stop(), nothing may start: a worker made now would outlive the supervisor
+    if (!this.stopping) this.prewarm(specs, options);
     for (const spec of specs) {
       if (this.stopping) {
         const failure = await this.stopping;
         throw failure ?? new Error(`stopped before actor "${spec.name}" started`);
       }
       try {
-        await this.startOne(spec);
+        await this.startOne(spec, options);
       } catch (err) {
         // A wrong spec (duplicate name, unknown link): leave nothing running behind.
         await this.stop();
@@ -150,31 +163,39 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
   /** Creates the workers of `specs` at once, so their threads boot in parallel (a worker's
    * start-up is mostly Node's and the imports'); startOne then starts them in order.
    * Skipped for a spec whose links cannot be made (startOne reports those). */
-  private prewarm(specs: ActorSpec[]): void {
+  private prewarm(specs: ActorSpec[], options: StartOptions): void {
     const known = new Set(this.actors.filter((a) => a.state === 'running').map((a) => a.name));
     // one worker per thread: the actors naming it, each with its own channels
     const threads = new Map<string, Array<{ spec: ActorSpec; data: ActorWorkerData; transfer: MessagePort[]; p: Omit<Prewarmed, 'worker'> }>>();
+    const threadOf = new Map<string, string>();
     for (const spec of specs) {
       const ok = !this.prewarmed.has(spec.name) && !known.has(spec.name) && (spec.connect ?? []).every((o) => known.has(o));
       known.add(spec.name);
       if (!ok) continue;
+      const thread = spec.thread ?? `actor ${spec.name}`;
+      threadOf.set(spec.name, thread);
       const { port1, port2 } = new MessageChannel();
       const links: Record<string, MessagePort> = {};
       const held = new Map<string, MessagePort>();
       const transfer: MessagePort[] = [port2];
+      const local: string[] = [];
       for (const other of spec.connect ?? []) {
+        // in the same thread: the host links the two itself, without a channel
+        if (threadOf.get(other) === thread) {
+          local.push(other);
+          continue;
+        }
         const link = new MessageChannel();
         links[other] = link.port2;
         transfer.push(link.port2);
         held.set(other, link.port1);
       }
-      const thread = spec.thread ?? `actor ${spec.name}`;
       const group = threads.get(thread) ?? [];
-      group.push({ spec, data: actorWorkerData(spec, port2, links), transfer, p: { port: port1, held } });
+      group.push({ spec, data: { ...actorWorkerData(spec, port2, links), ...(local.length > 0 ? { localLinks: local } : {}) }, transfer, p: { port: port1, held } });
       threads.set(thread, group);
     }
     for (const [thread, group] of threads) {
-      const worker = createWorker(thread, group.map((g) => g.data), group.flatMap((g) => g.transfer));
+      const worker = createWorker(thread, group.map((g) => g.data), group.flatMap((g) => g.transfer), options);
       for (const { spec, p: partial } of group) {
         const p: Prewarmed = { worker, ...partial };
         // kept until startOne takes the worker over: an early failure is reported in order
@@ -185,7 +206,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  private async startOne(spec: ActorSpec): Promise<void> {
+  private async startOne(spec: ActorSpec, options: StartOptions): Promise<void> {
     if (this.actors.some((a) => a.name === spec.name)) throw new Error(`actor "${spec.name}" started twice`);
     const targets = (spec.connect ?? []).map((other) => {
       const target = this.actors.find((a) => a.name === other && a.state === 'running');
@@ -195,14 +216,15 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
 
     const warm = this.prewarmed.get(spec.name);
     this.prewarmed.delete(spec.name);
-    let worker: Worker;
+    let worker: ActorThread;
     let port: MessagePort;
     if (warm) {
       worker = warm.worker;
       port = warm.port;
       for (const target of targets) {
-        const held = warm.held.get(target.name)!;
-        target.worker.postMessage({ to: target.name, link: spec.name, port: held } satisfies LinkMessage, [held]);
+        const held = warm.held.get(target.name);
+        // none for a link within the thread (ActorWorkerData.localLinks)
+        if (held) target.worker.postMessage({ to: target.name, link: spec.name, port: held } satisfies LinkMessage, [held]);
       }
     } else {
       const { port1, port2 } = new MessageChannel();
@@ -214,7 +236,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         links[target.name] = link.port2;
         transfer.push(link.port2);
       }
-      worker = createWorker(`actor ${spec.name}`, [actorWorkerData(spec, port2, links)], transfer);
+      worker = createWorker(`actor ${spec.name}`, [actorWorkerData(spec, port2, links)], transfer, options);
       port = port1;
     }
     const peer = new Peer(new PortTransport(port), `actor ${spec.name}`);
@@ -335,14 +357,10 @@ function actorWorkerData(spec: ActorSpec, port: MessagePort, links: Record<strin
   return { name: spec.name, moduleUrl, options: spec.options, port, links };
 }
 
-function createWorker(thread: string, actors: ActorWorkerData[], transfer: MessagePort[]): Worker {
+function createWorker(thread: string, actors: ActorWorkerData[], transfer: MessagePort[], options: StartOptions): ActorThread {
   const workerData: WorkerData = { actors };
-  const modules = actors.map((a) => a.moduleUrl);
-  const entry = workerEntry(modules);
-  const prebooted = takePrebooted(entry.url.href, modules);
-  if (prebooted) {
-    prebooted.postMessage(workerData, transfer);
-    return prebooted;
-  }
+  // on this thread, the ports are used where they are: nothing to transfer
+  if (options.mainThread) return new MainThreadHost(workerData);
+  const entry = workerEntry(actors.map((a) => a.moduleUrl));
   return new Worker(entry.url, { workerData: { ...entry.data, ...workerData }, transferList: transfer, name: `uwrx ${thread}` });
 }

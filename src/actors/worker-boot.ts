@@ -14,7 +14,7 @@ export interface WorkerBootData {
   bundle: string;
 }
 
-type Host = (options: HostOptions) => Promise<void>;
+type Host = (options: HostOptions) => Promise<unknown>;
 
 const { bundle } = workerData as WorkerBootData;
 const loaded = loadBundle(bundle, 'io', process.env.UWRX_NO_CODE_CACHE ? undefined : userCacheDir());

@@ -1,9 +1,9 @@
-// Generic body of every actor worker thread: loads the actor modules named by the
-// supervisor (one, or several that share the thread; see ActorSpec.thread), answers the
+// Generic body of every actor thread: loads the actor modules named by the supervisor
+// (one, or several that share the thread; see ActorSpec.thread), answers the
 // supervisor's start/stop requests for each, and wires each actor's handlers to the
 // supervisor and to every actor it is linked with. Its entries: worker-entry.ts (the
-// modules are imported) and the record's actors' CommonJS bundle (io-bundle.ts, whose
-// actors are built in).
+// modules are imported), the record's actors' CommonJS bundle (io-bundle.ts, whose
+// actors are built in), and main-host.ts for actors hosted on the main thread.
 //
 // Failures are deliberately not caught here: an exception that escapes an actor (at
 // import, in a timer, in an unawaited promise) ends the thread, and the supervisor
@@ -11,8 +11,8 @@
 import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
 import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 import { Peer, type NotificationListener } from './peer.js';
-import { PortTransport } from './transport.js';
-import type { PrebootData } from './preboot.js';
+import { PortTransport, type Transport } from './transport.js';
+import { localTransportPair } from './local-transport.js';
 
 export interface ActorWorkerData {
   name: string;
@@ -23,6 +23,9 @@ export interface ActorWorkerData {
   port: MessagePort;
   /** Channels to already-running actors this one asked to be linked with. */
   links: Record<string, MessagePort>;
+  /** Actors of the same thread, started before this one, it is linked with directly
+   * (local-transport.ts) instead of over a channel. */
+  localLinks?: string[];
 }
 
 /** What a worker hosts: its actors, in start order. */
@@ -44,6 +47,7 @@ class Hosted {
   private readonly listeners: Array<[string, NotificationListener]> = [];
   /** Set once the body has run: its handlers answer every peer from then on. */
   private instance: ActorInstance | undefined;
+  private stopped = false;
   private readonly supervisor: Peer;
 
   constructor(
@@ -55,13 +59,29 @@ class Hosted {
     for (const [peerName, port] of Object.entries(data.links)) this.link(peerName, port);
     this.supervisor.handle(CONTROL.start, () => this.start());
     this.supervisor.handle(CONTROL.stop, async () => {
+      this.stopped = true;
       await this.instance?.stop?.();
       onStopped();
     });
   }
 
-  link(peerName: string, port: MessagePort): void {
-    const peer = new Peer(new PortTransport(port), `actor ${peerName}`);
+  /** What a thread's end would do: the actor's stop() if it was not stopped (its timers
+   * and handles must not outlive it), then its channels closed. */
+  close(): void {
+    if (!this.stopped) {
+      this.stopped = true;
+      try {
+        void Promise.resolve(this.instance?.stop?.()).catch(() => undefined);
+      } catch {
+        /* ending anyway */
+      }
+    }
+    for (const peer of this.peers.values()) peer.close();
+    this.supervisor.close();
+  }
+
+  link(peerName: string, to: MessagePort | Transport): void {
+    const peer = new Peer('send' in to ? to : new PortTransport(to), `actor ${peerName}`);
     for (const [type, handler] of Object.entries(this.instance?.handlers ?? {})) peer.handle(type, handler);
     for (const [type, listener] of this.listeners) peer.on(type, listener);
     this.peers.set(peerName, peer);
@@ -96,22 +116,25 @@ class Hosted {
 /** How a worker entry finds actor modules: those whose URL is in `builtIn` come from
  * there, the others through `importModule` (the entry's own import(): code run through
  * vm.Script cannot import). `allStopped` runs once every hosted actor's stop() returned
- * (the supervisor terminates the thread after its last answer). */
+ * (the supervisor terminates the thread after its last answer). `given` and `parent`:
+ * the actors and the port LinkMessages come on, when they are not the worker thread's
+ * workerData and parent port (actors hosted on the main thread, main-host.ts). */
 export interface HostOptions {
   builtIn?: ReadonlyMap<string, ActorDefinition>;
   importModule(url: string): Promise<unknown>;
   allStopped?: () => void;
+  given?: WorkerData;
+  parent?: MessagePort;
 }
 
-/** Hosts the actors of this thread's workerData. */
-export async function hostActors({ builtIn = new Map(), importModule, allStopped }: HostOptions): Promise<void> {
-  // A prebooted worker (preboot.ts) imports its modules first and learns its actors from
-  // the first message; any other worker has them in workerData.
-  let given = workerData as WorkerData | PrebootData;
-  if ('preload' in given) {
-    for (const url of given.preload) if (!builtIn.has(url)) await importModule(url);
-    given = await new Promise<WorkerData>((resolve) => parentPort!.once('message', resolve));
-  }
+/** The hosted actors, for a host that is not a thread of its own: close() does what the
+ * thread's end would (main-host.ts). */
+export interface Hosting {
+  close(): void;
+}
+
+/** Hosts the actors of this thread's workerData (or of `given`). */
+export async function hostActors({ builtIn = new Map(), importModule, allStopped, given = workerData as WorkerData, parent = parentPort! }: HostOptions): Promise<Hosting> {
   const hosted = new Map<string, Hosted>();
   let running = given.actors.length;
   const stopped = () => {
@@ -124,7 +147,20 @@ export async function hostActors({ builtIn = new Map(), importModule, allStopped
     }
     hosted.set(data.name, new Hosted(data, definition, stopped));
   }
-  parentPort!.on('message', (message: LinkMessage) => hosted.get(message.to)?.link(message.link, message.port));
+  for (const data of given.actors) {
+    for (const other of data.localLinks ?? []) {
+      const [mine, theirs] = localTransportPair();
+      hosted.get(data.name)!.link(other, mine);
+      hosted.get(other)?.link(data.name, theirs);
+    }
+  }
+  parent.on('message', (message: LinkMessage) => hosted.get(message.to)?.link(message.link, message.port));
   // The parent port must not keep the thread alive by itself; the supervisors' channels do.
-  parentPort!.unref();
+  parent.unref();
+  return {
+    close() {
+      for (const h of hosted.values()) h.close();
+      parent.close();
+    },
+  };
 }

@@ -18,7 +18,7 @@
 // V8 checks its own version and flags, not the payload's integrity in release builds:
 // the checksum makes a damaged file a miss rather than a crash.
 import { createHash } from 'node:crypto';
-import { closeSync, fstatSync, openSync, readFileSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -90,11 +90,20 @@ function readIdentified(file: string): { source: string; identity: string | unde
   try {
     const identity = () => {
       const st = fstatSync(fd, { bigint: true });
-      return [file, st.size, st.mtimeNs, st.ctimeNs].join('\0');
+      return { size: Number(st.size), key: [file, st.size, st.mtimeNs, st.ctimeNs].join('\0') };
     };
     const before = identity();
-    const source = readFileSync(fd, 'utf8');
-    return { source, identity: identity() === before ? before : undefined };
+    // read at its known size (readFileSync of a descriptor reads 8 KB at a time); one
+    // byte more, so that the read that finds the end needs no larger buffer
+    let bytes = Buffer.allocUnsafe(before.size + 1);
+    let got = 0;
+    for (;;) {
+      if (got === bytes.length) bytes = Buffer.concat([bytes, Buffer.allocUnsafe(bytes.length)]);
+      const n = readSync(fd, bytes, got, bytes.length - got, got);
+      if (n <= 0) break;
+      got += n;
+    }
+    return { source: bytes.toString('utf8', 0, got), identity: identity().key === before.key ? before.key : undefined };
   } finally {
     closeSync(fd);
   }

@@ -45,7 +45,7 @@ export default defineFeature({
         const authority = await runAuthority(input, cached, () => (keys ??= startKeys(input)), notBeforeMs);
         network = new Network(input, run.paths.attemptDir, run.runDir, authority, notBeforeMs, hostFiles());
         // its actors start when the sandbox first uses the network
-        network.attach(run.supervisor, network.actorSpecs(`${run.runDir}/traces`));
+        network.attach(run.supervisor, () => network!.actorSpecs(`${run.runDir}/traces`));
         timing('network prepared (CA, sandbox files)');
       },
       plan: (run) => ({

@@ -174,9 +174,9 @@ export class Network {
   /** What upstream servers' certificates are checked against, besides Node's roots: the
    * host's trust store (where a machine adds its own CAs, e.g. an intercepting proxy's),
    * the file NODE_EXTRA_CA_CERTS names for uwrx, and --upstream-ca. */
-  private readonly upstreamTrust: string[];
+  private readonly upstreamTrust: () => string[];
   private supervisor: Supervisor | undefined;
-  private specs: ActorSpec[] = [];
+  private specs: () => ActorSpec[] = () => [];
   /** Set once the actors were asked to start: they start when the sandbox first uses the
    * network (a DNS socket turns readable, a connect to an allocated address), so a run
    * that never does pays nothing for them. */
@@ -207,7 +207,8 @@ export class Network {
     const bundleTargets = host.bundles.filter((p): p is string => !!p);
     const hostBundle = bundleTargets[0] ? readFileSync(bundleTargets[0], 'utf8') : '';
     writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
-    this.upstreamTrust = [hostBundle, readableText(process.env['NODE_EXTRA_CA_CERTS']), ...input.upstreamCa].filter((t) => t.trim() !== '');
+    // read when the proxy starts: most runs never use the network
+    this.upstreamTrust = () => [hostBundle, readableText(process.env['NODE_EXTRA_CA_CERTS']), ...input.upstreamCa].filter((t) => t.trim() !== '');
     this.upstreamCaFile = input.upstreamCa.length ? path.join(path.dirname(this.files.bundle), 'upstream-ca.pem') : undefined;
     if (this.upstreamCaFile) {
       writeFileSync(this.upstreamCaFile, [hostBundle.trimEnd(), ...input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n');
@@ -258,7 +259,7 @@ export class Network {
       attemptDir: this.attemptDir,
       mode: this.mode,
       ...(this.input.replayDir ? { replayDir: this.input.replayDir } : {}),
-      upstreamCa: this.upstreamTrust,
+      upstreamCa: this.upstreamTrust(),
       ...(this.upstreamCaFile ? { upstreamCaFile: this.upstreamCaFile } : {}),
       ...(this.input.allowPush ? { allowPush: true } : {}),
       keysPem: keysToPem(this.keys),
@@ -273,8 +274,9 @@ export class Network {
     ];
   }
 
-  /** The supervisor the actors will run under, and their specs (started on first use). */
-  attach(supervisor: Supervisor, specs: ActorSpec[]): void {
+  /** The supervisor the actors will run under, and their specs (made and started on
+   * first use). */
+  attach(supervisor: Supervisor, specs: () => ActorSpec[]): void {
     this.supervisor = supervisor;
     this.specs = specs;
   }
@@ -286,7 +288,7 @@ export class Network {
       const waiting = this.idleDns.splice(0);
       for (const w of waiting) native().cancelReadable(w.watch);
       const s = this.supervisor!;
-      this.started = s.start(this.specs).then(async () => {
+      this.started = s.start(this.specs()).then(async () => {
         await Promise.all(waiting.map((w) => s.request('dns', DNS_MESSAGES.socket, { fd: w.fd, kind: w.kind })));
       });
       this.started.catch(() => undefined);

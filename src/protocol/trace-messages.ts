@@ -4,7 +4,7 @@
 
 /** Requests the collector actor answers (from the run). */
 export const COLLECTOR_MESSAGES = {
-  /** body: { pid: number } — the process ended and its writer closed its buffer */
+  /** body: { pid: number }: the process ended and its writer closed its buffer */
   processEnded: 'trace.processEnded',
   /** no body: drain everything, have the merger write `perfetto`; answers TraceFinishStats */
   finish: 'trace.finish',
@@ -21,10 +21,10 @@ export interface TraceProgress {
 
 /** Messages the merger actor takes (from the collector). */
 export const MERGER_MESSAGES = {
-  /** notification, body RecordsBody — Merger.records for each buffer's records, then
+  /** notification, body RecordsBody: Merger.records for each buffer's records, then
    * Merger.advance when it carries a watermark */
   records: 'trace.records',
-  /** notification, body AdvanceBody — Merger.advance */
+  /** notification, body AdvanceBody: Merger.advance */
   advance: 'trace.advance',
   /** request, no body; answers MergeStats once `perfetto` is complete */
   finish: 'trace.merge.finish',

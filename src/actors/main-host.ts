@@ -1,0 +1,83 @@
+// Actors hosted on the main thread instead of a worker thread of their own: the same
+// body (worker-host.ts) over the same MessageChannels, so neither the actors nor the
+// supervisor see a difference in their messages. A worker thread costs some 50 ms of
+// CPU to boot (Node's bootstrap for a new isolate), more than a short run's whole
+// record; the run hosts its record's actors here when its tree ended before they were
+// worth a thread (src/run.ts).
+//
+// What differs from a thread: an exception that escapes an actor outside its handlers
+// (in a timer, an unawaited promise) is the process's, not an actor failure; and
+// terminate() cannot interrupt a busy actor, it stops and disconnects the actors.
+import { EventEmitter } from 'node:events';
+import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import { actorModule } from './modules.js';
+import type { ActorDefinition } from './actor.js';
+import { hostActors, type Hosting, type WorkerData } from './worker-host.js';
+
+/** The part of a Worker the supervisor uses; a MainThreadHost is one too. */
+export interface ActorThread {
+  postMessage(message: unknown, transferList?: readonly TransferListItem[]): void;
+  terminate(): Promise<number>;
+  on(event: 'error', listener: (err: Error) => void): this;
+  on(event: 'exit', listener: (code: number) => void): this;
+  once(event: 'exit', listener: (code: number) => void): this;
+}
+
+export class MainThreadHost extends EventEmitter implements ActorThread {
+  /** Our end of the channel LinkMessages go on (a worker's parent port). */
+  private readonly toHost: MessagePort;
+  private readonly hosting: Promise<Hosting | undefined>;
+  private ended = false;
+
+  constructor(data: WorkerData) {
+    super();
+    const { port1, port2 } = new MessageChannel();
+    this.toHost = port1;
+    this.hosting = startHosting(data, port2).then(
+      (hosting) => {
+        if (this.ended) hosting.close();
+        return hosting;
+      },
+      (err: unknown) => {
+        // as a worker whose entry threw: 'error', then 'exit'
+        this.emit('error', err instanceof Error ? err : new Error(String(err)));
+        this.end(1);
+        return undefined;
+      },
+    );
+  }
+
+  postMessage(message: unknown, transferList?: readonly TransferListItem[]): void {
+    this.toHost.postMessage(message, transferList);
+  }
+
+  /** Stops what is still running and closes every channel; 'exit' (code 1, as for a
+   * terminated worker) follows. */
+  async terminate(): Promise<number> {
+    if (!this.ended) {
+      this.end(1);
+      (await this.hosting)?.close();
+    }
+    return 1;
+  }
+
+  private end(code: number): void {
+    if (this.ended) return;
+    this.ended = true;
+    this.toHost.close();
+    setImmediate(() => this.emit('exit', code));
+  }
+}
+
+/** hostActors on this thread for `data`'s actors. The record's actors come from this
+ * code itself (the CLI's bundle holds them: no second bundle to load and compile), any
+ * other actor from its module. */
+async function startHosting(data: WorkerData, parent: MessagePort): Promise<Hosting> {
+  const [storage, collector, merger] = await Promise.all([import('./storage.js'), import('./collector.js'), import('./merger.js')]);
+  const builtIn = new Map<string, ActorDefinition>([
+    [actorModule('storage').href, storage.default as ActorDefinition],
+    [actorModule('collector').href, collector.default as ActorDefinition],
+    [actorModule('merger').href, merger.default as ActorDefinition],
+  ]);
+  return hostActors({ builtIn, importModule: (url) => import(url), given: data, parent });
+}
