@@ -536,11 +536,18 @@ static void vfork_snapshot(const struct proc *c, struct exec_snapshot *s) {
   pthread_mutex_unlock(&g.lock);
 }
 
-/* Whether processes `a` and `b` share one address space: 1 yes, 0 no, -1 unknown. */
+/* Whether processes `a` and `b` share one address space: 1 yes, 0 no, -1 unknown. A `b`
+ * that has exited (a zombie, or on its way out) has none left, and kcmp then answers
+ * "different" whatever `a` did: its vsize in /proc (0 without an address space), read
+ * after kcmp, tells. */
 static int same_vm(pid_t a, pid_t b) {
   if (b <= 1) return -1;
   long r = syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0);
-  return r < 0 ? -1 : r == 0;
+  if (r < 0) return -1;
+  if (r == 0) return 1;
+  char buf[2048];
+  const char *vsize = proc_read(b, "stat", buf, sizeof buf) ? proc_stat_field(buf, 23) : NULL;
+  return vsize && strtoull(vsize, NULL, 10) != 0 ? 0 : -1;
 }
 
 static void free_exec(struct pending_exec *e) {
