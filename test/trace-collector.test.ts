@@ -103,6 +103,13 @@ function region(pid: number, records: Buffer): Buffer {
   return Buffer.concat([header, records]);
 }
 
+/** Puts a recorder region at the start of the buffer file `file` (its records stay). */
+function writeRegion(file: string, bytes: Buffer): void {
+  const fd = openSync(file, 'r+');
+  writeSync(fd, bytes, 0, undefined, 0);
+  closeSync(fd);
+}
+
 test("a buffer's recorder region is read with its records once the buffer is renamed <pid>.ended, in one file", (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
@@ -110,9 +117,7 @@ test("a buffer's recorder region is read with its records once the buffer is ren
   addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 9, tid: 9 }));
   const records = Buffer.concat([1, 2, 3].map((i) => encodeEvent({ ...output(i), pid: 9, tid: 9 })));
   const file = path.join(dirs.traces, '9');
-  const fd = openSync(file, 'r+');
-  writeSync(fd, region(9, records), 0, undefined, 0);
-  closeSync(fd);
+  writeRegion(file, region(9, records));
 
   const sink = new Recorder();
   const collector = new Collector({ runDir: dirs.runDir, sink });
@@ -137,9 +142,7 @@ test("a taken buffer's region counts are read before its records are handed on (
   addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 12, tid: 12 }));
   const head = region(12, Buffer.concat([1, 2].map((i) => encodeEvent({ ...output(i), pid: 12, tid: 12 }))));
   head.writeBigUInt64LE(7n, 40); // calls answered in process
-  const fd = openSync(path.join(dirs.traces, '12'), 'r+');
-  writeSync(fd, head, 0, undefined, 0);
-  closeSync(fd);
+  writeRegion(path.join(dirs.traces, '12'), head);
   addon.traceWriterClose(w, true);
   let events = 0;
   const sink: EventSink = {
@@ -165,9 +168,7 @@ test('a live recorder region is read once enough records wait, and punched behin
   const many = 1100; // 4 KiB records: more than the 4 MiB a live region waits for
   const records = Buffer.concat(Array.from({ length: many }, (_, i) => encodeEvent({ ...output(i), pid: 11, tid: 11 })));
   const file = path.join(dirs.traces, '11');
-  const fd = openSync(file, 'r+');
-  writeSync(fd, region(11, records), 0, undefined, 0);
-  closeSync(fd);
+  writeRegion(file, region(11, records));
   const sink = new Recorder();
   const collector = new Collector({ runDir: dirs.runDir, sink });
   collector.scan();
