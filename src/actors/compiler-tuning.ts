@@ -12,8 +12,8 @@
 // the second core while they ran and finished after they did (libiberty's rebuild index
 // made TurboFan compile its entry() for 350 ms), so each compile was CPU spent for
 // nothing. Code optimized while the command ran stays optimized. A rebuild index of
-// thousands of processes is long enough to pay for its compiles: 'long' gives the
-// defaults back for it (see LONG_REBUILD_INDEX in features/rebuild.ts).
+// thousands of processes is long enough to pay for its compiles: it gets the defaults
+// back (see LONG_REBUILD_INDEX in features/rebuild.ts).
 //
 // Every flag comes back to its default when the run is done ('default'), for a program
 // that embeds uwrx and goes on. V8 rejects code cached under other flag values (Node's
@@ -22,7 +22,7 @@
 // cover all of them.
 import { setFlagsFromString } from 'node:v8';
 
-export type CompilerPhase = 'command' | 'finish' | 'long' | 'default';
+export type CompilerPhase = 'command' | 'finish' | 'default';
 
 /** The tuned values while the command runs, and Node 20's defaults (V8 11.3,
  * `node --v8-options`). */

@@ -116,7 +116,7 @@ export default defineFeature({
           return;
         }
         // a long index pays for the optimizing compiler, off after the command (compiler-tuning.ts)
-        if (decided.length >= LONG_REBUILD_INDEX) tuneCompiler('long');
+        if (decided.length >= LONG_REBUILD_INDEX) tuneCompiler('default');
         try {
           // the record is read only when a process ran (a replay that skipped all needs none)
           let indexer: CaptureIndexer | undefined;
