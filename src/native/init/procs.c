@@ -775,7 +775,8 @@ static char *read_link(const char *path) {
 /* Where an exec's path and argv are read from: /proc/<pid>/mem, which stays open as the
  * old image (old_image_gone), or for a vfork child target_read_whole: its old image is
  * its parent's, which the exec leaves alive, so procs_check_exec tells the outcome with
- * kcmp and never reads it (a vfork child's snapshot has no stack address), and opening
+ * kcmp, or with the executables' snapshots once the parent is gone, and never reads it
+ * (a vfork child's snapshot has no stack address), and opening
  * /proc/<pid>/mem would cost an open and a close (the new pid's first lookup in /proc). */
 struct exec_source {
   struct notif_ctx *ctx;
