@@ -454,6 +454,7 @@ test('status counts every notification by system call', async (t) => {
   t.is(r.status, 3, r.stderr);
   const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8')) as {
     notifications: Record<string, number>;
+    notificationUs: Record<string, number>;
     fileCalls: { notified: number };
   };
   const counts = status.notifications;
@@ -463,4 +464,10 @@ test('status counts every notification by system call', async (t) => {
   const values = Object.values(counts);
   t.deepEqual(values, [...values].sort((a, b) => b - a), 'most frequent first');
   t.true(values.reduce((a, b) => a + b, 0) >= status.fileCalls.notified);
+  // the handler time of the same calls, by the same names, in whole microseconds
+  const us = status.notificationUs;
+  t.deepEqual(Object.keys(us).sort(), Object.keys(counts).sort());
+  t.true(Object.values(us).every((n) => Number.isInteger(n) && n >= 0), JSON.stringify(us));
+  // an exec is looked at (its argv, its program) before it is let through: never free
+  t.true(us.execve! > 0, JSON.stringify(us));
 });

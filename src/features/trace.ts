@@ -16,6 +16,7 @@ export default defineFeature({
   create() {
     let fileCalls: { inProcess: number; notified: number } | undefined;
     let notifications: Record<string, number> | undefined;
+    let notificationUs: Record<string, number> | undefined;
     let tracesDir: string | undefined;
     return {
       async record(run) {
@@ -35,11 +36,16 @@ export default defineFeature({
           fileCalls = { inProcess: stats.collector.recorder?.fast ?? 0, notified: sandbox.fileNotifications };
         }
         notifications = sandbox.notifications;
+        notificationUs = sandbox.notificationUs;
         const errors = [...stats.collector.errors, ...((stats.merger as { errors?: string[] }).errors ?? [])];
         if (errors.length > 0) run.problem({ kind: 'trace', count: errors.length, detail: errors[0] });
         timing('trace merged (perfetto written)');
       },
-      status: () => ({ ...(fileCalls ? { fileCalls } : {}), ...(notifications ? { notifications } : {}) }),
+      status: () => ({
+        ...(fileCalls ? { fileCalls } : {}),
+        ...(notifications ? { notifications } : {}),
+        ...(notificationUs ? { notificationUs } : {}),
+      }),
     };
   },
 });

@@ -245,6 +245,9 @@ export interface DoneBody {
   /** Every notification of the run, by system call name ("uwrx_control": the shim's and
    * the recorder's control calls; "other": numbers without a name). */
   notifications?: Record<string, number>;
+  /** By the same names: the microseconds uwrx-init's handler threads spent on those
+   * notifications, from taking each to answering it (absent from an older uwrx-init). */
+  notificationUs?: Record<string, number>;
   /** The newest time a file of the attempt shows at its end (decimal ns; times set
    * explicitly left out): newest.txt. Absent without file times. */
   newestFileNs?: string;

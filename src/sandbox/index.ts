@@ -116,6 +116,8 @@ export interface SandboxOutcome {
   fileNotifications?: number;
   /** Every notification by system call name (DoneBody.notifications). */
   notifications?: Record<string, number>;
+  /** Handler time by system call name, microseconds (DoneBody.notificationUs). */
+  notificationUs?: Record<string, number>;
   /** DoneBody.newestFileNs. */
   newestFileNs?: bigint;
 }

@@ -164,6 +164,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       ...left,
       ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
       ...(outcome.notifications !== undefined ? { notifications: numbersByName(outcome.notifications) } : {}),
+      ...(outcome.notificationUs !== undefined ? { notificationUs: numbersByName(outcome.notificationUs) } : {}),
       ...(outcome.newestFileNs !== undefined ? { newestFileNs: BigInt(outcome.newestFileNs) } : {}),
       ...(terminated ? { terminated } : {}),
       ...(lost ? { problem: lost } : {}),
@@ -339,8 +340,8 @@ export function planFor(options: SandboxOptions): SandboxPlan {
   return plan;
 }
 
-/** DoneBody.notifications with every count a number (msgpack may decode large ones as
- * bigint), in descending order of count. */
+/** DoneBody.notifications (or notificationUs) with every count a number (msgpack may
+ * decode large ones as bigint), in descending order. */
 function numbersByName(counts: Record<string, number | bigint>): Record<string, number> {
   return Object.fromEntries(Object.entries(counts).map(([name, n]) => [name, Number(n)] as const).sort((a, b) => b[1] - a[1]));
 }

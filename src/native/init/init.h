@@ -430,7 +430,13 @@ struct notif_ctx {
   int memfd;            /* /proc/<tid>/mem, -1 until target_mem() opens it */
   bool deferred;        /* notify_defer was called: the answer comes later */
   bool sent;            /* the handler answered it itself (an fd put in with the answer) */
+  uint64_t answering;   /* now_ns() as the answer went out (notify_answering), or 0 */
 };
+
+/* Marks the moment a handler sends the answer itself (ADDFD with SEND): the handler time
+ * counted per call ends there. With the synchronous wake-up the answer switches to the
+ * target at once, and what the handler thread waits after that is the target's time. */
+void notify_answering(struct notif_ctx *ctx);
 
 /* Reads a NUL-terminated string of at most `max` bytes at `addr` in thread `tid`. */
 char *target_read_string(int memfd, uint64_t addr, size_t max);
@@ -455,7 +461,9 @@ void notify_deferred_stats(size_t *open, uint64_t *answered, uint64_t *dropped);
 /* Notifications received so far by system call name (the control call is
  * "uwrx_control", numbers without a name "other"), those with a count only; at most
  * `cap` entries, their number returned. */
-size_t notify_counts(const char **names, uint64_t *counts, size_t cap);
+/* Notifications by system call name so far, and the ns the handler threads spent on
+ * each kind; returns how many names. */
+size_t notify_counts(const char **names, uint64_t *counts, uint64_t *ns, size_t cap);
 
 /* ---- features (feature.c): the registry ----
  * A feature is a named set of syscall subscriptions and lifecycle hooks. The seccomp

@@ -320,17 +320,23 @@ static void send_done(void) {
   trace_losses(&lost_records, &lost_buffers, &lost_errno);
   bool lost = lost_records || lost_buffers;
   int64_t newest = files_newest_ns();
-  mp_write_map(&w, (lost ? 12 : 9) + (newest ? 1 : 0));
+  mp_write_map(&w, (lost ? 13 : 10) + (newest ? 1 : 0));
   mp_write_cstr(&w, "fileNotifications");
   mp_write_uint(&w, files_notifications());
   static const char *names[512];
-  static uint64_t counts[512];
-  size_t ncounts = notify_counts(names, counts, 512);
+  static uint64_t counts[512], handled_ns[512];
+  size_t ncounts = notify_counts(names, counts, handled_ns, 512);
   mp_write_cstr(&w, "notifications");
   mp_write_map(&w, (uint32_t)ncounts);
   for (size_t i = 0; i < ncounts; i++) {
     mp_write_cstr(&w, names[i]);
     mp_write_uint(&w, counts[i]);
+  }
+  mp_write_cstr(&w, "notificationUs");
+  mp_write_map(&w, (uint32_t)ncounts);
+  for (size_t i = 0; i < ncounts; i++) {
+    mp_write_cstr(&w, names[i]);
+    mp_write_uint(&w, handled_ns[i] / 1000);
   }
   if (newest) {
     char text[32];

@@ -25,6 +25,8 @@
 
 static struct seccomp_notif_sizes sizes;
 
+void notify_answering(struct notif_ctx *ctx) { ctx->answering = now_ns(); }
+
 bool notif_id_valid(uint64_t id) { return ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ID_VALID, &id) == 0; }
 
 enum verdict notify_answer_now(struct notif_ctx *ctx, int64_t val, int error) {
@@ -237,22 +239,26 @@ static const char *const syscall_names[] = {
 #include "syscall_names.inc"
 };
 #define NAMED_SYSCALLS (sizeof syscall_names / sizeof syscall_names[0])
-/* one slot per named call, then the control call, then every other number */
+/* one slot per named call, then the control call, then every other number; with the
+ * time the handler threads spent on them, from taking each call to sending its answer
+ * (or handing it to whoever answers later): where the waits of a process on uwrx-init
+ * go. The send itself is left out: with the synchronous wake-up it runs the target. */
 static uint64_t by_call[NAMED_SYSCALLS + 2];
+static uint64_t ns_by_call[NAMED_SYSCALLS + 2];
 
-static void count_notification(int nr) {
-  size_t slot = nr >= 0 && (size_t)nr < NAMED_SYSCALLS && syscall_names[nr] ? (size_t)nr
-                : nr == UWRX_SYS_CONTROL                                     ? NAMED_SYSCALLS
-                                                                             : NAMED_SYSCALLS + 1;
-  __atomic_add_fetch(&by_call[slot], 1, __ATOMIC_RELAXED);
+static size_t call_slot(int nr) {
+  return nr >= 0 && (size_t)nr < NAMED_SYSCALLS && syscall_names[nr] ? (size_t)nr
+         : nr == UWRX_SYS_CONTROL                                     ? NAMED_SYSCALLS
+                                                                      : NAMED_SYSCALLS + 1;
 }
 
-size_t notify_counts(const char **names, uint64_t *counts, size_t cap) {
+size_t notify_counts(const char **names, uint64_t *counts, uint64_t *ns, size_t cap) {
   size_t n = 0;
   for (size_t i = 0; i < NAMED_SYSCALLS + 2 && n < cap; i++) {
     uint64_t c = __atomic_load_n(&by_call[i], __ATOMIC_RELAXED);
     if (!c) continue;
     names[n] = i < NAMED_SYSCALLS ? syscall_names[i] : i == NAMED_SYSCALLS ? "uwrx_control" : "other";
+    ns[n] = __atomic_load_n(&ns_by_call[i], __ATOMIC_RELAXED);
     counts[n++] = c;
   }
   return n;
@@ -275,7 +281,9 @@ static void *handler_thread(void *arg) {
       break;
     }
     end_turn(false);
-    count_notification(req->data.nr);
+    uint64_t taken = now_ns();
+    size_t slot = call_slot(req->data.nr);
+    __atomic_add_fetch(&by_call[slot], 1, __ATOMIC_RELAXED);
     memset(resp, 0, sizes.seccomp_notif_resp);
     resp->id = req->id;
     resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
@@ -302,6 +310,8 @@ static void *handler_thread(void *arg) {
     enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);
+    uint64_t answered = ctx.answering ? ctx.answering : now_ns();
+    __atomic_add_fetch(&ns_by_call[slot], answered - taken, __ATOMIC_RELAXED);
     if ((v == VERDICT_PENDING && ctx.deferred) || ctx.sent) continue;
     if (v != VERDICT_ANSWERED) {
       resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;

@@ -226,6 +226,7 @@ static enum verdict on_getrandom(struct notif_ctx *ctx) {
 static int32_t put_fd(struct notif_ctx *ctx, int fd, bool send) {
   struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = send ? SECCOMP_ADDFD_FLAG_SEND : 0,
                                        .srcfd = (uint32_t)fd, .newfd = 0, .newfd_flags = O_CLOEXEC };
+  if (send) notify_answering(ctx);
   int32_t theirs = (int32_t)ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd);
   return theirs >= 0 ? theirs : -1;
 }

@@ -113,6 +113,7 @@ void trace_handle_recorder(struct notif_ctx *ctx) {
   struct seccomp_notif_addfd addfd = { .id = ctx->req->id, .flags = SECCOMP_ADDFD_FLAG_SEND, .srcfd = (uint32_t)fd,
                                        .newfd = 0, .newfd_flags = O_CLOEXEC };
   /* on success the notification is answered: the loop sends no answer of its own */
+  notify_answering(ctx);
   if (ioctl(g.listener, SECCOMP_IOCTL_NOTIF_ADDFD, &addfd) >= 0) ctx->sent = true;
 }
 
