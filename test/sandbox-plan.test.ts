@@ -55,7 +55,7 @@ test('each top-level directory is an overlay; special filesystems are fresh', (t
   const p = plan(1000);
   const usr = p.overlays.find((o) => o.mountPoint === '/usr');
   t.truthy(usr);
-  t.is(usr!.upper, `/scratch/run-x/ovl/${p.overlays.indexOf(usr!)}/upper`);
+  t.is(usr!.upper, `/scratch/run-x/upper/${p.overlays.indexOf(usr!)}`);
   t.false(p.overlays.some((o) => ['/proc', '/dev', '/sys'].includes(o.mountPoint)));
   const fstypes = p.init.steps.flatMap((s) => (s.op === 'mount' && s.fstype ? [s.fstype] : []));
   for (const fs of ['proc', 'sysfs', 'devpts', 'tmpfs']) t.true(fstypes.includes(fs), fs);

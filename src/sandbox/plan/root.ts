@@ -14,6 +14,10 @@ import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, inRoot, 
 export const LAYER_INTERVAL_NS = 1_000_000_000;
 /** overlayfs reads its options from one page. */
 const MOUNT_DATA_MAX = 4000;
+/** The run directory's parents of the overlays' upper and work directories (an upper
+ * and its work directory must not contain each other). */
+export const UPPER_DIR = 'upper';
+export const WORK_DIR = 'work';
 /** Filesystems that get their own fresh instance instead of an overlay. */
 export const SPECIAL_TOP = new Set(['proc', 'sys', 'dev']);
 
@@ -80,11 +84,13 @@ export function buildRoot(ctx: BuildContext): RootPlan {
    * rebuilt entry by entry, whose placeholders the entries are mounted over). */
   const overlay = (mountPoint: string, st: HostStat, bestEffort: boolean, skeleton?: string) => {
     const index = overlays.length;
-    const upper = path.join(input.runDir, 'ovl', String(index), 'upper');
+    // upper/<n> and work/<n> side by side: every directory made on the build directory's
+    // filesystem is an inode allocated now and a block freed (and discarded) at the end
+    const upper = path.join(input.runDir, UPPER_DIR, String(index));
     const layer: OverlayLayer = {
       mountPoint,
       upper,
-      work: path.join(input.runDir, 'ovl', String(index), 'work'),
+      work: path.join(input.runDir, WORK_DIR, String(index)),
       mode: viewMode(mountPoint, st),
       hostMode: st.mode & 0o7777,
       ...(root ? { owner: { uid: st.uid, gid: st.gid } } : {}),
