@@ -106,6 +106,21 @@ test('a directory with mounts below is rebuilt entry by entry; its entries are b
   t.falsy(small!.bestEffort);
 });
 
+test('an overlay over a host directory alone is made ahead; over a skeleton or a parent\'s layers it is not', (t) => {
+  const mountOf = (p: ReturnType<typeof plan>, target: string) =>
+    p.init.steps.find((s) => s.op === 'mount' && s.fstype === 'overlay' && s.target === `/scratch/run-x/root${target}`);
+  const p = plan(0);
+  t.like(mountOf(p, '/usr'), { ahead: true });
+  t.like(mountOf(p, '/tmp/build-x'), { ahead: true, bestEffort: true });
+  t.is(mountOf(p, '/tmp')!.ahead, undefined, 'its lowest layer is the skeleton, made by earlier steps');
+  // a parent's layers enter with the real directory through an overlay of their own
+  const parents = [{ attemptDir: '/b/0/0', roots: ['/b/0/0/files'] }];
+  const withParent = computePlan(input({ parents }), fakeHost({ uid: 0, gid: 0, tree: { ...tree, '/b/0/0/files/usr/x': file() }, mountinfo }));
+  t.is(mountOf(withParent, '/usr')!.ahead, undefined);
+  t.like(mountOf(withParent, '/etc'), { ahead: true });
+  t.regex(renderPlan(p.init), /-> \/scratch\/run-x\/root\/usr lowerdir=\/usr,\S+ \(made ahead\)\n/);
+});
+
 test('an entry that vanished while planning is left out, not an error', (t) => {
   const host = fakeHost({ uid: 0, gid: 0, tree, mountinfo });
   const vanishing = { ...host, lstat: (p: string) => (p === '/tmp/build-x' ? null : host.lstat(p)) };

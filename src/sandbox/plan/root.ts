@@ -122,8 +122,12 @@ export function buildRoot(ctx: BuildContext): RootPlan {
       steps.mkdir(real, 0o755);
       steps.mount('overlay', real, 'overlay', MS_RDONLY, `lowerdir=${mountPoint}:${emptyDir},userxattr`, bestEffort);
     }
+    // Over the host's directory alone (no skeleton, no parents' layers), the overlay
+    // depends on no earlier step: its filesystem is made ahead, beside the others (each
+    // costs 0.3-2 ms, mostly inode allocations in its work directory).
+    const ahead = real === mountPoint;
     steps.mount('overlay', inRoot(ctx, mountPoint), 'overlay', 0,
-      `lowerdir=${[...lowers.map((l) => l.dir), real].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`, bestEffort);
+      `lowerdir=${[...lowers.map((l) => l.dir), real].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`, bestEffort, ahead);
   };
 
   // Nothing mounted inside may propagate back to the host.
