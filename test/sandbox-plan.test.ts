@@ -92,8 +92,8 @@ test('a directory with mounts below is rebuilt entry by entry; its entries are b
   t.truthy(tmp);
   const tmpMount = steps.findIndex((s) => s.op === 'mount' && s.target === '/scratch/run-x/root/tmp');
   t.like(steps[tmpMount], { fstype: 'overlay' });
-  t.regex((steps[tmpMount] as { data: string }).data, new RegExp(`lowerdir=/scratch/run-x/skeleton/tmp,upperdir=${tmp!.upper},`));
-  const placeholder = steps.findIndex((s) => s.op === 'file' && s.path === '/scratch/run-x/skeleton/tmp/cc1234.o');
+  t.regex((steps[tmpMount] as { data: string }).data, new RegExp(`lowerdir=/scratch/run-x/scaffold/skeleton/tmp,upperdir=${tmp!.upper},`));
+  const placeholder = steps.findIndex((s) => s.op === 'file' && s.path === '/scratch/run-x/scaffold/skeleton/tmp/cc1234.o');
   t.true(placeholder >= 0 && placeholder < tmpMount, 'placeholders before the overlay');
   t.true(steps.findIndex((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o') > tmpMount, 'entries mounted after it');
   const bind = steps.find((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o');

@@ -8,7 +8,7 @@ import { OVERLAY_MAX_LOWER_LAYERS } from '../../record/flatten.js';
 import { layerTimes } from '../../reproducibility/time.js';
 import type { HostStat, HostView } from '../host.js';
 import type { OverlayLayer, ParentStore, SandboxPlan, UpperDir } from '../plan.js';
-import { MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, inRoot, isUnder, type BuildContext } from './steps.js';
+import { MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, inRoot, isUnder, type BuildContext } from './steps.js';
 
 /** Seconds between the squashed stat times of two layers. */
 export const LAYER_INTERVAL_NS = 1_000_000_000;
@@ -79,7 +79,23 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     if (!names) topCache.set(dir, (names = new Set(host.readdir(dir))));
     return names;
   };
+  // The sandbox's own directories that are neither the record nor the new root (the
+  // skeleton, the real directories' mount points, an empty layer) live on one tmpfs: on
+  // the build directory's filesystem each would be an inode allocated and a block freed
+  // per run.
+  let scaffoldRoot: string | undefined;
+  const scaffold = (name: string) => {
+    if (!scaffoldRoot) {
+      scaffoldRoot = path.join(input.runDir, 'scaffold');
+      steps.mkdir(scaffoldRoot, 0o755);
+      steps.mount('uwrx-scaffold', scaffoldRoot, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755');
+    }
+    const dir = path.join(scaffoldRoot, name);
+    steps.mkdir(dir, 0o755);
+    return dir;
+  };
   let emptyDir: string | undefined;
+  let realRoot: string | undefined;
   /** `skeleton`: the lowest layer is that directory instead of the host's (a directory
    * rebuilt entry by entry, whose placeholders the entries are mounted over). */
   const overlay = (mountPoint: string, st: HostStat, bestEffort: boolean, skeleton?: string) => {
@@ -112,13 +128,9 @@ export function buildRoot(ctx: BuildContext): RootPlan {
       // overlayfs refuses a lower layer inside another one on the same filesystem (ELOOP),
       // and the parents' stores usually live below the real directory: the real directory
       // enters through an overlay of its own (a different superblock), stacked once.
-      if (!emptyDir) {
-        emptyDir = path.join(input.runDir, 'empty');
-        steps.mkdir(emptyDir, 0o755);
-        steps.mount('uwrx-empty', emptyDir, 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=0755');
-      }
-      real = path.join(input.runDir, 'real', String(index));
-      steps.mkdir(path.dirname(real), 0o755);
+      emptyDir ??= scaffold('empty');
+      realRoot ??= scaffold('real');
+      real = path.join(realRoot, String(index));
       steps.mkdir(real, 0o755);
       steps.mount('overlay', real, 'overlay', MS_RDONLY, `lowerdir=${mountPoint}:${emptyDir},userxattr`, bestEffort);
     }
@@ -146,15 +158,11 @@ export function buildRoot(ctx: BuildContext): RootPlan {
   const hasMountsBelow = (dir: string) => points.some((p) => p !== dir && isUnder(p, dir));
   // An entry is built in two parts: its placeholder in the new root (a directory, an
   // empty file, a symlink), then what is mounted over it.
-  // Placeholders below the top level go to a tmpfs of their own, never through an
+  // Placeholders below the top level go to the scaffold's tmpfs, never through an
   // overlay already mounted (that would write them to its upper, i.e. into the record).
   let skeletonRoot: string | undefined;
   const skeleton = (real: string) => {
-    if (!skeletonRoot) {
-      skeletonRoot = path.join(input.runDir, 'skeleton');
-      steps.mkdir(skeletonRoot, 0o755);
-      steps.mount('uwrx-skeleton', skeletonRoot, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755');
-    }
+    skeletonRoot ??= scaffold('skeleton');
     return path.join(skeletonRoot, real);
   };
   const placeholder = (real: string, top: boolean): HostStat | null => {
