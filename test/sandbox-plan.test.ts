@@ -55,7 +55,7 @@ test('each top-level directory is an overlay; special filesystems are fresh', (t
   const p = plan(1000);
   const usr = p.overlays.find((o) => o.mountPoint === '/usr');
   t.truthy(usr);
-  t.is(usr!.upper, `/scratch/run-x/ovl/${p.overlays.indexOf(usr!)}/upper`);
+  t.is(usr!.upper, `/scratch/run-x/upper/${p.overlays.indexOf(usr!)}`);
   t.false(p.overlays.some((o) => ['/proc', '/dev', '/sys'].includes(o.mountPoint)));
   const fstypes = p.init.steps.flatMap((s) => (s.op === 'mount' && s.fstype ? [s.fstype] : []));
   for (const fs of ['proc', 'sysfs', 'devpts', 'tmpfs']) t.true(fstypes.includes(fs), fs);
@@ -92,8 +92,8 @@ test('a directory with mounts below is rebuilt entry by entry; its entries are b
   t.truthy(tmp);
   const tmpMount = steps.findIndex((s) => s.op === 'mount' && s.target === '/scratch/run-x/root/tmp');
   t.like(steps[tmpMount], { fstype: 'overlay' });
-  t.regex((steps[tmpMount] as { data: string }).data, new RegExp(`lowerdir=/scratch/run-x/skeleton/tmp,upperdir=${tmp!.upper},`));
-  const placeholder = steps.findIndex((s) => s.op === 'file' && s.path === '/scratch/run-x/skeleton/tmp/cc1234.o');
+  t.regex((steps[tmpMount] as { data: string }).data, new RegExp(`lowerdir=/scratch/run-x/scaffold/skeleton/tmp,upperdir=${tmp!.upper},`));
+  const placeholder = steps.findIndex((s) => s.op === 'file' && s.path === '/scratch/run-x/scaffold/skeleton/tmp/cc1234.o');
   t.true(placeholder >= 0 && placeholder < tmpMount, 'placeholders before the overlay');
   t.true(steps.findIndex((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o') > tmpMount, 'entries mounted after it');
   const bind = steps.find((s) => s.op === 'mount' && s.source === '/tmp/cc1234.o');
@@ -104,6 +104,21 @@ test('a directory with mounts below is rebuilt entry by entry; its entries are b
   const small = steps.find((s) => s.op === 'mount' && s.target === '/scratch/run-x/root/tmp/small');
   t.truthy(small);
   t.falsy(small!.bestEffort);
+});
+
+test('an overlay over a host directory alone is made ahead; over a skeleton or a parent\'s layers it is not', (t) => {
+  const mountOf = (p: ReturnType<typeof plan>, target: string) =>
+    p.init.steps.find((s) => s.op === 'mount' && s.fstype === 'overlay' && s.target === `/scratch/run-x/root${target}`);
+  const p = plan(0);
+  t.like(mountOf(p, '/usr'), { ahead: true });
+  t.like(mountOf(p, '/tmp/build-x'), { ahead: true, bestEffort: true });
+  t.is(mountOf(p, '/tmp')!.ahead, undefined, 'its lowest layer is the skeleton, made by earlier steps');
+  // a parent's layers enter with the real directory through an overlay of their own
+  const parents = [{ attemptDir: '/b/0/0', roots: ['/b/0/0/files'] }];
+  const withParent = computePlan(input({ parents }), fakeHost({ uid: 0, gid: 0, tree: { ...tree, '/b/0/0/files/usr/x': file() }, mountinfo }));
+  t.is(mountOf(withParent, '/usr')!.ahead, undefined);
+  t.like(mountOf(withParent, '/etc'), { ahead: true });
+  t.regex(renderPlan(p.init), /-> \/scratch\/run-x\/root\/usr lowerdir=\/usr,\S+ \(made ahead\)\n/);
 });
 
 test('an entry that vanished while planning is left out, not an error', (t) => {

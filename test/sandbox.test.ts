@@ -8,6 +8,7 @@ import net from 'node:net';
 import path from 'node:path';
 import { readProcessTable, type ProcessRecord } from '../src/sandbox/index.js';
 import { latestAttempt, removeWorkDirs, runUwrx as uwrx, runners, startUwrx, workDir } from './helpers/sandbox-users.js';
+import { uwrxBin } from './helpers/uwrx.js';
 
 test.after.always(removeWorkDirs);
 
@@ -128,6 +129,22 @@ for (const r of runners) {
     host.close();
     t.is(out.code, 0, out.stderr);
     t.is(out.stdout, 'lo\ninside\nECONNREFUSED\n');
+  });
+
+  test.serial(`${r.name}: the overlays made ahead are attached in the plan's order, the view is the plan's`, async (t) => {
+    const dir = await workDir(r);
+    const [cmd, ...args] = [...r.prefix, process.execPath, uwrxBin, 'run', '--dry-run', '--build', path.join(dir, 'build'), '--', 'true'];
+    const dry = spawnSync(cmd!, args, { cwd: dir, encoding: 'utf8', env: { ...process.env, HOME: dir } });
+    t.is(dry.status, 0, dry.stderr);
+    // the overlays' mount points in the plan's order, and which of them are made ahead
+    const planned = [...dry.stdout.matchAll(/^ *\d+ mount overlay overlay -> \S+?\/root(\/\S*) .*$/gm)];
+    const ahead = planned.filter((m) => m[0].includes('(made ahead)')).length;
+    t.true(ahead >= 2, `overlays made ahead: ${ahead}`);
+    const out = await uwrx(r, dir, ['cat', '/proc/self/mountinfo']);
+    t.is(out.code, 0, out.stderr);
+    const decode = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+    const overlays = out.stdout.split('\n').map((l) => l.split(' ')).filter((f) => f[f.indexOf('-') + 1] === 'overlay').map((f) => decode(f[4]!));
+    t.deepEqual(overlays, planned.map((m) => decode(m[1]!)));
   });
 
   test.serial(`${r.name}: Ctrl-C ends the run within seconds and marks it incomplete`, async (t) => {

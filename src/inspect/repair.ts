@@ -26,6 +26,7 @@ import { removeTracesDir } from '../record/traces-dir.js';
 import { PROCESS_TABLE_FILE, formatProcessTable, type ProcessRecord } from '../record/procs.js';
 import { readTrace, type RecordedEvent } from '../record/trace.js';
 import { writeView } from './out.js';
+import { UPPER_DIR } from '../sandbox/plan/root.js';
 
 export interface RepairOptions {
   /** The killed run's --tmp, when it was not the default <build>/.tmp. */
@@ -168,8 +169,8 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   lost.push(`the working directories of the processes (${PROCESS_TABLE_FILE} has "-" for cwd)`);
 
   for (const runDir of runDirs) {
-    const written = countUpperEntries(path.join(runDir, 'ovl'));
-    lost.push(`the file store: ${written} files the run wrote (and the directories it made) are not in the record (left in ${runDir}/ovl/*/upper)`);
+    const written = countUpperEntries(runDir);
+    lost.push(`the file store: ${written} files the run wrote (and the directories it made) are not in the record (left in ${runDir}/${UPPER_DIR}/*)`);
     removeTracesDir(runDir);
     rmSync(path.join(runDir, 'traces'), { recursive: true, force: true });
   }
@@ -197,7 +198,7 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
 }
 
 /** Files, links and whiteouts in the overlays' upper directories. */
-function countUpperEntries(ovl: string): number {
+function countUpperEntries(runDir: string): number {
   let count = 0;
   const walk = (dir: string): void => {
     let entries;
@@ -212,13 +213,16 @@ function countUpperEntries(ovl: string): number {
       else if (!e.isCharacterDevice()) count++;
     }
   };
-  let layers: string[] = [];
-  try {
-    layers = readdirSync(ovl);
-  } catch {
-    return 0;
-  }
-  for (const layer of layers) walk(path.join(ovl, layer, 'upper'));
+  const list = (dir: string): string[] => {
+    try {
+      return readdirSync(dir);
+    } catch {
+      return [];
+    }
+  };
+  for (const n of list(path.join(runDir, UPPER_DIR))) walk(path.join(runDir, UPPER_DIR, n));
+  // run directories of earlier versions: ovl/<n>/upper
+  for (const n of list(path.join(runDir, 'ovl'))) walk(path.join(runDir, 'ovl', n, 'upper'));
   return count;
 }
 

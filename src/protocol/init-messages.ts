@@ -42,8 +42,11 @@ export const MSG_PROBLEM = 'problem';
  * executor per operation in uwrx-init's op table). A step with `bestEffort` may fail
  * without failing the run (uwrx-init warns and goes on): it concerns a host path that
  * can vanish between planning and running, such as a temporary file in a directory
- * rebuilt entry by entry, or a feature the run can do without (devrandom, pty). */
-export type PlanStep = PlanOp & { bestEffort?: boolean };
+ * rebuilt entry by entry, or a feature the run can do without (devrandom, pty).
+ * A mount with `ahead` names only sources no step makes (host directories, the
+ * run directory's uppers): uwrx-init makes its filesystem ahead, beside the steps
+ * before it and the other such mounts, and attaches it at its own place in the order. */
+export type PlanStep = PlanOp & { bestEffort?: boolean; ahead?: boolean };
 
 export type PlanOp =
   /** Opens the file record (the plan's `files`) before the run directory is hidden. */

@@ -235,6 +235,10 @@ function signalNumber(name: NodeJS.Signals): number {
 async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   const whiteouts = new Map<string, string>();
   mkdirSync(plan.newRoot, { recursive: true });
+  // the uppers' and work directories' parents once, then each directory by one mkdir
+  for (const dir of new Set(plan.overlays.flatMap((o) => [path.dirname(o.upper), path.dirname(o.work)]))) {
+    mkdirSync(dir, { recursive: true });
+  }
   // the combined ld.so is copied on the thread pool while the directories are made here
   let ldso: Promise<void> | undefined;
   if (plan.ldso) {
@@ -245,8 +249,8 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   }
   prepareParentLayers(plan);
   for (const layer of plan.overlays) {
-    mkdirSync(layer.upper, { recursive: true });
-    mkdirSync(layer.work, { recursive: true });
+    mkdirSync(layer.upper);
+    mkdirSync(layer.work);
     const dirs = layer.upperDirs ?? [];
     for (const d of dirs) {
       mkdirSync(d.path, { recursive: true });

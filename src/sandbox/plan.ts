@@ -265,7 +265,7 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
     for (const w of o.whiteouts ?? []) lines.push(`upper whiteout ${w} (hidden inside)`);
   }
   // a step that may fail without failing the run says so
-  plan.steps.forEach((s, i) => lines.push(`${String(i).padStart(3)} ${renderStep(s)}${s.bestEffort ? ' (best effort)' : ''}`));
+  plan.steps.forEach((s, i) => lines.push(`${String(i).padStart(3)} ${renderStep(s)}${s.ahead ? ' (made ahead)' : ''}${s.bestEffort ? ' (best effort)' : ''}`));
   return lines.join('\n') + '\n';
 }
 

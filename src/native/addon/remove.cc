@@ -13,12 +13,17 @@
 
 // Removes `name` in `parent` (a file, a symlink or a whole directory); 0 or an errno.
 // Absent is success. A directory that denies its owner reading or writing (overlayfs
-// leaves work/work with mode 000) is given 0700 first.
-static int RemoveAt(int parent, const char *name) {
-  if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
-  if (errno != EISDIR && errno != EPERM) return errno;
+// leaves work/work with mode 000) is given 0700 first. `type`: the entry's d_type where
+// readdir told it, so a directory is not first tried as a file (a run directory is
+// mostly directories).
+static int RemoveAt(int parent, const char *name, unsigned char type = DT_UNKNOWN) {
+  if (type != DT_DIR) {
+    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
+    if (errno != EISDIR && errno != EPERM) return errno;
+  }
   // a directory (Linux says EISDIR; POSIX allows EPERM): empty ones go at once
   if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT) return 0;
+  if (errno == ENOTDIR && type == DT_DIR) return RemoveAt(parent, name); // replaced meanwhile
   if (errno != ENOTEMPTY && errno != EEXIST) return errno;
   int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
   if (fd < 0 && errno == EACCES) {
@@ -44,7 +49,7 @@ static int RemoveAt(int parent, const char *name) {
       break;
     }
     if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
-    err = RemoveAt(dirfd(dir), e->d_name);
+    err = RemoveAt(dirfd(dir), e->d_name, e->d_type);
     if (err != 0) break;
   }
   closedir(dir);

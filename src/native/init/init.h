@@ -228,6 +228,7 @@ struct plan_step {
   uint64_t flags;
   uint32_t mode;
   bool best_effort;     /* a failure is a warning (some operations always are) */
+  bool ahead;           /* a mount whose filesystem is made ahead (ahead.c) */
 };
 
 struct plan {
@@ -253,6 +254,16 @@ bool plan_parse(struct mp_reader *r, struct plan *plan, const char **why);
 /* Runs every step in order through the op table; a failing step is reported to Node
  * and ends the run (false), unless it is best effort (one warning line on stderr). */
 bool plan_execute(const struct plan *plan);
+
+/* ---- mounts made ahead (ahead.c) ---- */
+
+/* Starts making the filesystems of the plan's `ahead` mount steps on worker threads. */
+void ahead_start(const struct plan *plan);
+/* Attaches step `s`'s filesystem at its target once made (0), or -1: mount it by
+ * mount(2). After the last such step the workers are gone. */
+int ahead_attach(const struct plan_step *s);
+/* Stops the workers and drops what they made (the plan failed, or it is done). */
+void ahead_abandon(void);
 
 /* ---- channel to Node (channel.c) ---- */
 

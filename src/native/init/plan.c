@@ -56,6 +56,8 @@ static bool read_step(struct mp_reader *r, struct plan_step *s) {
       s->mode = (uint32_t)v;
     } else if (mp_key_is(k, klen, "bestEffort")) {
       if (!mp_read_bool(r, &s->best_effort)) return false;
+    } else if (mp_key_is(k, klen, "ahead")) {
+      if (!mp_read_bool(r, &s->ahead)) return false;
     } else if (!mp_skip(r)) return false;
   }
   return s->op != NULL;
@@ -236,6 +238,7 @@ static bool op_replayed(const struct plan *plan, const struct plan_step *s, stru
 
 static bool op_mount(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
   (void)plan;
+  if (s->ahead && ahead_attach(s) == 0) return true;
   return mount(s->source, s->target, s->fstype, s->flags, s->data) == 0 ||
          FAIL(f, s->target, "mount %s %s on %s%s%s", s->fstype ? s->fstype : "(bind)", s->source ? s->source : "none",
               s->target ? s->target : "?", s->data ? " with " : "", s->data ? s->data : "");
@@ -387,10 +390,12 @@ static const struct op_def *op_named(const char *name) {
 }
 
 bool plan_execute(const struct plan *plan) {
+  ahead_start(plan);
   for (size_t i = 0; i < plan->nsteps; i++) {
     const struct plan_step *s = &plan->steps[i];
     const struct op_def *op = op_named(s->op);
     if (!op) {
+      ahead_abandon();
       channel_fail((int)i, s->op, NULL, 0, "unknown plan step \"%s\"", s->op);
       return false;
     }
@@ -402,8 +407,10 @@ bool plan_execute(const struct plan *plan) {
       if (f.what[0]) fprintf(stderr, "uwrx: %s%s%s\n", f.what, err ? ": " : "", err ? strerror(err) : "");
       continue;
     }
+    ahead_abandon();
     channel_fail((int)i, s->op, f.subject, err, "%s", f.what);
     return false;
   }
+  ahead_abandon();
   return true;
 }

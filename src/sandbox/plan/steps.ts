@@ -21,8 +21,8 @@ export class StepList {
     this.steps.push(step);
   }
 
-  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, bestEffort = false): void {
-    this.steps.push({ op: 'mount', source, target, fstype, flags, data, ...(bestEffort ? { bestEffort } : {}) });
+  mount(source: string | null, target: string, fstype: string | null, flags: number, data: string | null, bestEffort = false, ahead = false): void {
+    this.steps.push({ op: 'mount', source, target, fstype, flags, data, ...(bestEffort ? { bestEffort } : {}), ...(ahead ? { ahead } : {}) });
   }
 
   mkdir(p: string, mode: number): void {
