@@ -43,9 +43,10 @@ export const MSG_PROBLEM = 'problem';
  * without failing the run (uwrx-init warns and goes on): it concerns a host path that
  * can vanish between planning and running, such as a temporary file in a directory
  * rebuilt entry by entry, or a feature the run can do without (devrandom, pty).
- * A mount with `ahead` names only sources no step makes (host directories, the
- * run directory's uppers): uwrx-init makes its filesystem ahead, beside the steps
- * before it and the other such mounts, and attaches it at its own place in the order. */
+ * A mount with `ahead` names only sources no step makes (host directories, the run
+ * directory's upper and work directories): uwrx-init makes its filesystem ahead, beside
+ * the steps before it and the other such mounts, and attaches it at its own place in
+ * the order (src/native/init/ahead.c). */
 export type PlanStep = PlanOp & { bestEffort?: boolean; ahead?: boolean };
 
 export type PlanOp =
