@@ -9,6 +9,8 @@ import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { writeCProject, type CProject } from './helpers/c-project.js';
 import { readRebuildIndex, type RebuildEntry } from '../src/rebuild/index-file.js';
+import { CaptureIndexer } from '../src/rebuild/capture.js';
+import { HashCache } from '../src/rebuild/hashes.js';
 
 const missing = ensureCommands({ gcc: 'gcc', make: 'make', ar: 'binutils' });
 
@@ -77,6 +79,23 @@ test.serial('the capture records every compile driver, ar and the link as skippa
   const identity = readRebuildIndex(captureDir)!.identities?.find((id) => id[0] === cc1![1]);
   t.is(identity?.[4], cc1![2]);
   t.is(identity?.[1], String(statSync(cc1![1]).size));
+});
+
+test.serial('the index read the trace beside the files\' collection and is the one the finished record gives', (t) => {
+  if (toolsMissing(t)) return;
+  // the run read accesses.tsv and procs.tsv before files.meta and the version
+  // directories were in the attempt; an indexer made now reads all of them at once
+  const indexer = new CaptureIndexer(captureDir, new HashCache(), [path.join(project.dir, 'build')]);
+  const all = entries(captureDir);
+  t.true(all.length > 35);
+  for (const e of all) {
+    const again = indexer.entry(e, 'ran', e.reason);
+    t.deepEqual(
+      { inputs: again.inputs, outputs: again.outputs, unsafe: again.unsafe, status: again.status, pids: again.stdio.pids },
+      { inputs: e.inputs, outputs: e.outputs, unsafe: e.unsafe, status: e.status, pids: e.stdio.pids },
+      e.argv.join(' '),
+    );
+  }
 });
 
 test.serial('a replay without changes skips every listed process with the same files, output and status', async (t) => {

@@ -39,14 +39,45 @@ interface Look {
   readonly id: number;
 }
 
+/** What an index takes from the trace alone (procs.tsv, accesses.tsv): it can be read as
+ * soon as the trace is finished, while the record's files are still being collected. */
+export interface TraceLooks {
+  readonly record: AttemptRecord;
+  readonly procs: Map<number, RecordProcess>;
+  /** The looks of each process (LOOK_BITS, not at its own /proc files), in order. */
+  readonly looksByPid: Map<number, Look[]>;
+  /** Ids of the paths looked at. */
+  readonly pathIds: Map<string, number>;
+}
+
+/** The looks of the finished trace of `attemptDir` (throws a RecordError for a damaged
+ * process table or access index). Needs neither files.meta nor the version directories. */
+export function readTraceLooks(attemptDir: string): TraceLooks {
+  const record = openRecord(attemptDir);
+  const procs = new Map<number, RecordProcess>();
+  for (const p of record.processes()) procs.set(p.pid, p);
+  const looksByPid = new Map<number, Look[]>();
+  const pathIds = new Map<string, number>();
+  record.eachAccess((pid, op, file) => {
+    const bit = LOOK_BITS[op];
+    if (bit === undefined || (file.startsWith('/proc/') && OWN_PROC.test(file))) return;
+    let id = pathIds.get(file);
+    if (id === undefined) pathIds.set(file, (id = pathIds.size));
+    const look: Look = { op, bit, path: file, id };
+    const list = looksByPid.get(pid);
+    if (list) list.push(look);
+    else looksByPid.set(pid, [look]);
+  });
+  return { record, procs, looksByPid, pathIds };
+}
+
 export class CaptureIndexer {
   private readonly record: AttemptRecord;
-  private readonly procs = new Map<number, RecordProcess>();
-  /** The looks of each process (LOOK_BITS, not at its own /proc files), in order. */
-  private readonly looksByPid = new Map<number, Look[]>();
+  private readonly procs: Map<number, RecordProcess>;
+  private readonly looksByPid: Map<number, Look[]>;
   /** Ids of the paths looked at, and by id: the operations on the path (undefined: this
    * attempt did not change it), its resolution and hash in the layers below. */
-  private readonly pathIds = new Map<string, number>();
+  private readonly pathIds: Map<string, number>;
   private readonly opsById: (RecordFileOperation[] | undefined)[] = [];
   private readonly belowById: (Resolution | undefined)[] = [];
   private readonly belowHashById: (string | null | undefined)[] = [];
@@ -75,24 +106,15 @@ export class CaptureIndexer {
   /** What each version found is: a version never changes while the index is made. */
   private readonly kinds = new Map<string, Kind>();
 
-  /** `hidden`: directories the sandbox hides (the record, the run directory). */
+  /** `hidden`: directories the sandbox hides (the record, the run directory). `looks`:
+   * readTraceLooks of the same attempt, when read already. */
   constructor(
     readonly attemptDir: string,
     private readonly hashes: HashCache,
     private readonly hidden: readonly string[] = [],
+    looks: TraceLooks = readTraceLooks(attemptDir),
   ) {
-    this.record = openRecord(attemptDir);
-    for (const p of this.record.processes()) this.procs.set(p.pid, p);
-    this.record.eachAccess((pid, op, file) => {
-      const bit = LOOK_BITS[op];
-      if (bit === undefined || (file.startsWith('/proc/') && OWN_PROC.test(file))) return;
-      let id = this.pathIds.get(file);
-      if (id === undefined) this.pathIds.set(file, (id = this.pathIds.size));
-      const look: Look = { op, bit, path: file, id };
-      const list = this.looksByPid.get(pid);
-      if (list) list.push(look);
-      else this.looksByPid.set(pid, [look]);
-    });
+    ({ record: this.record, procs: this.procs, looksByPid: this.looksByPid, pathIds: this.pathIds } = looks);
     for (const o of this.record.fileOperations()) {
       const list = this.opsByPath.get(o.path) ?? [];
       list.push(o);
