@@ -24,20 +24,25 @@ export type { StartedProcess };
 const REMOVALS = new Set(['delete', 'rmdir', 'rename_from']);
 const CONTENT_WRITES = new Set(['create', 'write', 'rename_to']);
 /** The looks, one bit each: what an entry took of a path already. */
-const LOOK_BITS: Readonly<Record<string, number>> = { read: 1, exec: 2, missing: 4, stat: 8, readlink: 16, readdir: 32 };
+const LOOK_OPS = ['read', 'exec', 'missing', 'stat', 'readlink', 'readdir'] as const;
+type LookOp = (typeof LOOK_OPS)[number];
+const LOOK_BITS: Readonly<Record<string, number>> = Object.fromEntries(LOOK_OPS.map((op, i) => [op, 1 << i]));
+/** The index in LOOK_OPS of each look. */
+const LOOK_KINDS: Readonly<Record<string, number>> = Object.fromEntries(LOOK_OPS.map((op, i) => [op, i]));
 /** Files that describe the reading process itself (its maps, status, fds): not inputs
  * but what a replay of it reproduces; a later run sees its own. */
 const OWN_PROC = /^\/proc\/(self|thread-self|[0-9]+)(\/|$)/;
 
-/** A look a process took: its path as a small number (`id`), so that the per-look work of
- * every entry (a build's compiles read the same headers: libiberty's 200 take 28,000
- * looks) indexes arrays instead of hashing path strings again. */
-interface Look {
-  readonly op: string;
-  readonly bit: number;
-  readonly path: string;
-  readonly id: number;
-}
+/** A look a process took, as one small integer: its path's id (a small number, so that
+ * the per-look work of every entry indexes arrays instead of hashing path strings again:
+ * a build's compiles read the same headers, libiberty's 200 take 28,000 looks) times 8
+ * plus its kind (the index in LOOK_OPS). An integer, not an object: the looks live until
+ * the index is written, and tens of thousands of objects cost the collector more than
+ * reading them. */
+type Look = number;
+const lookOf = (id: number, kind: number): Look => id * 8 + kind;
+const lookId = (look: Look): number => look >>> 3;
+const lookKind = (look: Look): number => look & 7;
 
 /** What an index takes from the trace alone (procs.tsv, accesses.tsv): it can be read as
  * soon as the trace is finished, while the record's files are still being collected. */
@@ -46,8 +51,9 @@ export interface TraceLooks {
   readonly procs: Map<number, RecordProcess>;
   /** The looks of each process (LOOK_BITS, not at its own /proc files), in order. */
   readonly looksByPid: Map<number, Look[]>;
-  /** Ids of the paths looked at. */
+  /** Ids of the paths looked at, and the paths by id. */
   readonly pathIds: Map<string, number>;
+  readonly paths: string[];
 }
 
 /** The looks of the finished trace of `attemptDir` (throws a RecordError for a damaged
@@ -58,17 +64,20 @@ export function readTraceLooks(attemptDir: string): TraceLooks {
   for (const p of record.processes()) procs.set(p.pid, p);
   const looksByPid = new Map<number, Look[]>();
   const pathIds = new Map<string, number>();
+  const paths: string[] = [];
   record.eachAccess((pid, op, file) => {
-    const bit = LOOK_BITS[op];
-    if (bit === undefined || (file.startsWith('/proc/') && OWN_PROC.test(file))) return;
+    const kind = LOOK_KINDS[op];
+    if (kind === undefined || (file.startsWith('/proc/') && OWN_PROC.test(file))) return;
     let id = pathIds.get(file);
-    if (id === undefined) pathIds.set(file, (id = pathIds.size));
-    const look: Look = { op, bit, path: file, id };
+    if (id === undefined) {
+      pathIds.set(file, (id = paths.length));
+      paths.push(file);
+    }
     const list = looksByPid.get(pid);
-    if (list) list.push(look);
-    else looksByPid.set(pid, [look]);
+    if (list) list.push(lookOf(id, kind));
+    else looksByPid.set(pid, [lookOf(id, kind)]);
   });
-  return { record, procs, looksByPid, pathIds };
+  return { record, procs, looksByPid, pathIds, paths };
 }
 
 export class CaptureIndexer {
@@ -78,6 +87,7 @@ export class CaptureIndexer {
   /** Ids of the paths looked at, and by id: the operations on the path (undefined: this
    * attempt did not change it), its resolution and hash in the layers below. */
   private readonly pathIds: Map<string, number>;
+  private readonly paths: string[];
   private readonly opsById: (RecordFileOperation[] | undefined)[] = [];
   private readonly belowById: (Resolution | undefined)[] = [];
   private readonly belowHashById: (string | null | undefined)[] = [];
@@ -114,7 +124,7 @@ export class CaptureIndexer {
     private readonly hidden: readonly string[] = [],
     looks: TraceLooks = readTraceLooks(attemptDir),
   ) {
-    ({ record: this.record, procs: this.procs, looksByPid: this.looksByPid, pathIds: this.pathIds } = looks);
+    ({ record: this.record, procs: this.procs, looksByPid: this.looksByPid, pathIds: this.pathIds, paths: this.paths } = looks);
     for (const o of this.record.fileOperations()) {
       const list = this.opsByPath.get(o.path) ?? [];
       list.push(o);
@@ -159,9 +169,9 @@ export class CaptureIndexer {
   }
 
   /** resolveBelow for a path looked at, by its id. */
-  private resolveBelowId(look: Look): Resolution {
-    let r = this.belowById[look.id];
-    if (!r) this.belowById[look.id] = r = this.resolveBelow(look.path);
+  private resolveBelowId(id: number): Resolution {
+    let r = this.belowById[id];
+    if (!r) this.belowById[id] = r = this.resolveBelow(this.paths[id]!);
     return r;
   }
 
@@ -241,66 +251,70 @@ export class CaptureIndexer {
     for (const pid of subtree) {
       const looks = this.looksByPid.get(pid);
       if (!looks) continue;
-      for (const a of looks) {
-        const { bit, id } = a;
+      for (const look of looks) {
+        const id = lookId(look);
+        const kind = lookKind(look);
+        const bit = 1 << kind;
         const had = seenStamp[id] === stamp ? seenBits[id]! : 0;
         if (had & bit) continue;
         seenStamp[id] = stamp;
         seenBits[id] = had | bit;
+        const op: LookOp = LOOK_OPS[kind]!;
+        const file = this.paths[id]!;
         const ops = this.opsById[id];
-        if (ops !== undefined && changed.has(a.path)) {
-          const before = this.stateBefore(a.path, members);
+        if (ops !== undefined && changed.has(file)) {
+          const before = this.stateBefore(file, members);
           if (before === null) {
             // its own temporary file, or a probe before it made the path
-            if (a.op === 'missing') inputs.push(['missing', a.path, '-']);
+            if (op === 'missing') inputs.push(['missing', file, '-']);
             continue;
           }
-          if (a.op === 'stat' && before !== undefined) {
-            inputs.push(['stat', a.path, this.kindAt(before)]);
+          if (op === 'stat' && before !== undefined) {
+            inputs.push(['stat', file, this.kindAt(before)]);
             continue;
           }
-          if (a.op === 'missing' && before !== undefined) continue; // after it removed the path
+          if (op === 'missing' && before !== undefined) continue; // after it removed the path
           // it updated a file (ranlib, ar r): what it read first is the version before it
-          const hash = before === undefined || (a.op !== 'read' && a.op !== 'exec') ? null : this.hashes.contentOf(before);
-          if (hash === null) return unsafe(`it read ${a.path}, which it also wrote`);
-          inputs.push([a.op as 'read' | 'exec', a.path, hash]);
+          const hash = before === undefined || (op !== 'read' && op !== 'exec') ? null : this.hashes.contentOf(before);
+          if (hash === null) return unsafe(`it read ${file}, which it also wrote`);
+          inputs.push([op as 'read' | 'exec', file, hash]);
           continue;
         }
-        if (a.op === 'readdir') {
-          const listing = this.listingOf(a.path, members);
-          if (listing === undefined) return unsafe(`it listed the directory ${a.path}, which the record changed`);
-          inputs.push(['readdir', a.path, listing]);
+        if (op === 'readdir') {
+          const listing = this.listingOf(file, members);
+          if (listing === undefined) return unsafe(`it listed the directory ${file}, which the record changed`);
+          inputs.push(['readdir', file, listing]);
           continue;
         }
         const writer = ops === undefined ? undefined : this.concurrentWriter(ops, members, span);
-        if (writer !== undefined) return unsafe(`it read ${a.path} while process ${writer} wrote it`);
-        if (a.op === 'missing') {
-          inputs.push(['missing', a.path, '-']);
+        if (writer !== undefined) return unsafe(`it read ${file} while process ${writer} wrote it`);
+        if (op === 'missing') {
+          inputs.push(['missing', file, '-']);
           continue;
         }
-        const r = ops === undefined ? this.resolveBelowId(a) : this.resolve(a.path, pid);
-        if (r.kind === 'absent') return unsafe(`the version of ${a.path} it saw is not in the record`);
-        if (a.op === 'readlink') {
+        const r = ops === undefined ? this.resolveBelowId(id) : this.resolve(file, pid);
+        if (r.kind === 'absent') return unsafe(`the version of ${file} it saw is not in the record`);
+        if (op === 'readlink') {
           try {
-            inputs.push(['readlink', a.path, readlinkSync(r.file, { encoding: 'buffer' }).toString('latin1')]);
+            inputs.push(['readlink', file, readlinkSync(r.file, { encoding: 'buffer' }).toString('latin1')]);
           } catch {
-            return unsafe(`the link ${a.path} it read is not in the record`);
+            return unsafe(`the link ${file} it read is not in the record`);
           }
           continue;
         }
-        if (a.op === 'stat') {
+        if (op === 'stat') {
           try {
-            inputs.push(['stat', a.path, this.kindAt(r.file)]);
+            inputs.push(['stat', file, this.kindAt(r.file)]);
           } catch {
-            return unsafe(`the version of ${a.path} it saw is not in the record`);
+            return unsafe(`the version of ${file} it saw is not in the record`);
           }
           continue;
         }
         let hash: string | null | undefined;
-        if (ops !== undefined) hash = this.hashOf(a.path, r);
-        else if ((hash = this.belowHashById[id]) === undefined) this.belowHashById[id] = hash = this.hashBelow(a.path, r);
-        if (hash === null) return unsafe(`the version of ${a.path} it saw is not in the record`);
-        inputs.push([a.op as 'read' | 'exec', a.path, hash]);
+        if (ops !== undefined) hash = this.hashOf(file, r);
+        else if ((hash = this.belowHashById[id]) === undefined) this.belowHashById[id] = hash = this.hashBelow(file, r);
+        if (hash === null) return unsafe(`the version of ${file} it saw is not in the record`);
+        inputs.push([op as 'read' | 'exec', file, hash]);
       }
     }
 
