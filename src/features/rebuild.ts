@@ -11,7 +11,7 @@ import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
-import { CaptureIndexer, readTraceLooks, type StartedProcess, type TraceLooks } from '../rebuild/capture.js';
+import { CaptureIndexer, readTraceLooks, resolveLooksBelow, type StartedProcess, type TraceLooks } from '../rebuild/capture.js';
 import { ReplayPolicy, type Decision, type OverlayState } from '../rebuild/decide.js';
 import { HashCache, type Identity } from '../rebuild/hashes.js';
 import { loadIdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
@@ -119,14 +119,26 @@ export default defineFeature({
       // loop, once that request is on its way. A damaged trace is reported by derive.
       finish(run, { actorFailure }) {
         if (actorFailure || !decided.some((d) => d.decision === 'ran')) return;
+        if (decided.length >= LONG_REBUILD_INDEX) tuneCompiler('default');
         reading = setImmediate(() => {
           const cached = loadIdentityCache();
+          let looks: TraceLooks;
           try {
-            early = { looks: readTraceLooks(run.paths.attemptDir), cached };
+            early = { looks: (looks = readTraceLooks(run.paths.attemptDir)), cached };
           } catch (error) {
             early = { cached, error };
+            return;
           }
           timing('rebuild index: trace read');
+          // then, unless derive started meanwhile, the versions read in the layers below
+          reading = setImmediate(() => {
+            try {
+              resolveLooksBelow(run.paths.attemptDir, looks);
+            } catch {
+              // derive resolves them itself, and reports what fails
+            }
+            timing('rebuild index: layers below resolved');
+          });
         });
       },
       async derive(run, { actorFailure }) {

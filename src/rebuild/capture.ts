@@ -15,7 +15,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
-import { layerLookup, layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
+import { layerLookup, layersBelow, layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash, type Kind } from './hashes.js';
 import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
 
@@ -54,6 +54,9 @@ export interface TraceLooks {
   /** Ids of the paths looked at, and the paths by id. */
   readonly pathIds: Map<string, number>;
   readonly paths: string[];
+  /** The layers below the attempt and what they give for paths looked at (resolveBelow),
+   * when resolved already (resolveLooksBelow). */
+  below?: { layers: Layer[]; resolutions: Map<string, Resolution> };
 }
 
 /** The looks of the finished trace of `attemptDir` (throws a RecordError for a damaged
@@ -78,6 +81,26 @@ export function readTraceLooks(attemptDir: string): TraceLooks {
     else looksByPid.set(pid, [lookOf(id, kind)]);
   });
   return { record, procs, looksByPid, pathIds, paths };
+}
+
+/** The looks at versions (not failed probes or listings) resolved in the layers below
+ * the attempt (its parents', the real filesystem), which its own files do not change:
+ * done while they are collected. A path the attempt changed is resolved too, for an
+ * lstat or two: which ones it changed, files.meta tells once it is collected. */
+export function resolveLooksBelow(attemptDir: string, looks: TraceLooks): void {
+  const layers = settleLayers(layersBelow(attemptDir));
+  const resolutions = new Map<string, Resolution>();
+  const versions = (1 << LOOK_KINDS.read!) | (1 << LOOK_KINDS.exec!) | (1 << LOOK_KINDS.stat!) | (1 << LOOK_KINDS.readlink!);
+  const wanted = new Uint8Array(looks.paths.length);
+  for (const list of looks.looksByPid.values()) {
+    for (const look of list) if ((1 << lookKind(look)) & versions) wanted[lookId(look)] = 1;
+  }
+  for (let id = 0; id < wanted.length; id++) {
+    if (!wanted[id]) continue;
+    const file = looks.paths[id]!;
+    resolutions.set(file, resolveInLayers(layers, unescapeBytes(file).toString('utf8')));
+  }
+  looks.below = { layers, resolutions };
 }
 
 export class CaptureIndexer {
@@ -106,7 +129,7 @@ export class CaptureIndexer {
   /** The layers of this attempt, top first: files-<pid>/ by falling pid, then files/. */
   private readonly own: Layer[];
   /** Resolutions in the layers below this attempt, and the hashes of those versions. */
-  private readonly belowResolutions = new Map<string, Resolution>();
+  private readonly belowResolutions: Map<string, Resolution>;
   private readonly belowHashes = new Map<string, string | null>();
   /** For paths this attempt changed, what each layer of this attempt gives as far as it
    * was looked at (null: it does not decide): the processes that read a path see ever
@@ -141,7 +164,8 @@ export class CaptureIndexer {
     this.seenStamp = new Int32Array(this.pathIds.size);
     const all = settleLayers(layersFor(attemptDir));
     this.own = all.filter((l) => l.depth === 0);
-    this.below = all.filter((l) => l.depth !== 0);
+    this.below = looks.below?.layers ?? all.filter((l) => l.depth !== 0);
+    this.belowResolutions = looks.below?.resolutions ?? new Map();
   }
 
   /** The resolution rule for process `pid`; a path this attempt never changed comes from

@@ -76,16 +76,23 @@ export function parentChain(attemptDir: string, seen = new Set<string>()): strin
 
 /** Layers process `asOfPid` of `attemptDir` sees, top first (real filesystem last). */
 export function layersFor(attemptDir: string, asOfPid = Number.POSITIVE_INFINITY): Layer[] {
-  const layers: Layer[] = [];
-  const addAttempt = (dir: string, depth: number, limit: number): void => {
-    for (const pid of versionPids(dir)) {
-      if (pid < limit) layers.push({ attemptDir: dir, root: path.join(dir, `files-${pid}`), pid, depth });
-    }
-    layers.push({ attemptDir: dir, root: path.join(dir, 'files'), depth });
-  };
-  addAttempt(attemptDir, 0, asOfPid);
-  parentChain(attemptDir).forEach((p, i) => addAttempt(p, i + 1, Number.POSITIVE_INFINITY));
+  return [...attemptLayers(attemptDir, 0, asOfPid), ...layersBelow(attemptDir)];
+}
+
+/** The layers below the attempt's own, top first: its parents' and the real filesystem.
+ * Known before the attempt's own files are in place. */
+export function layersBelow(attemptDir: string): Layer[] {
+  const layers = parentChain(attemptDir).flatMap((p, i) => attemptLayers(p, i + 1, Number.POSITIVE_INFINITY));
   layers.push({ attemptDir: '', root: '/', depth: -1, real: true });
+  return layers;
+}
+
+function attemptLayers(dir: string, depth: number, limit: number): Layer[] {
+  const layers: Layer[] = [];
+  for (const pid of versionPids(dir)) {
+    if (pid < limit) layers.push({ attemptDir: dir, root: path.join(dir, `files-${pid}`), pid, depth });
+  }
+  layers.push({ attemptDir: dir, root: path.join(dir, 'files'), depth });
   return layers;
 }
 
