@@ -15,6 +15,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
+import { ACCESS_INDEX_OPS } from '../record/accesses.js';
 import { layerLookup, layersBelow, layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash, type Kind } from './hashes.js';
 import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
@@ -68,18 +69,51 @@ export function readTraceLooks(attemptDir: string): TraceLooks {
   const looksByPid = new Map<number, Look[]>();
   const pathIds = new Map<string, number>();
   const paths: string[] = [];
-  record.eachAccess((pid, op, file) => {
-    const kind = LOOK_KINDS[op];
-    if (kind === undefined || (file.startsWith('/proc/') && OWN_PROC.test(file))) return;
+  const idOf = (file: string): number => {
     let id = pathIds.get(file);
     if (id === undefined) {
       pathIds.set(file, (id = paths.length));
       paths.push(file);
     }
-    const list = looksByPid.get(pid);
-    if (list) list.push(lookOf(id, kind));
-    else looksByPid.set(pid, [lookOf(id, kind)]);
-  });
+    return id;
+  };
+  // a process's looks come in runs of lines: the list of the last one is at hand
+  let lastPid = -1;
+  let lastList: Look[] = [];
+  const add = (pid: number, look: Look): void => {
+    if (pid !== lastPid) {
+      let list = looksByPid.get(pid);
+      if (!list) looksByPid.set(pid, (list = []));
+      lastPid = pid;
+      lastList = list;
+    }
+    lastList.push(look);
+  };
+  const isOwnProc = (file: string) => file.startsWith('/proc/') && OWN_PROC.test(file);
+  const table = record.accessRows();
+  if (!table) {
+    // no access index: the accesses in the trace
+    record.eachAccess((pid, op, file) => {
+      const kind = LOOK_KINDS[op];
+      if (kind !== undefined && !isOwnProc(file)) add(pid, lookOf(idOf(file), kind));
+    });
+  } else {
+    // each path of the table is checked once: its id, -1 not yet, -2 a process's own file
+    const kindOfOp = ACCESS_INDEX_OPS.map((op) => LOOK_KINDS[op] ?? -1);
+    const { rows } = table;
+    const ids = new Int32Array(table.paths.length).fill(-1);
+    for (let i = 0; i < rows.length; i += 3) {
+      const kind = kindOfOp[rows[i + 1]!]!;
+      if (kind < 0) continue;
+      const at = rows[i + 2]!;
+      let id = ids[at]!;
+      if (id === -1) {
+        const file = table.paths[at]!;
+        ids[at] = id = isOwnProc(file) ? -2 : idOf(file);
+      }
+      if (id !== -2) add(rows[i]!, lookOf(id, kind));
+    }
+  }
   return { record, procs, looksByPid, pathIds, paths };
 }
 
