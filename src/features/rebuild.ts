@@ -142,7 +142,7 @@ export default defineFeature({
         });
       },
       async derive(run, { actorFailure }) {
-        // not read yet (the files came first): read below, as a process that ran needs it
+        // what finish's reading has not done by now is done below, as far as needed
         clearImmediate(reading);
         if (actorFailure || decided.length === 0) {
           if (!actorFailure) await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes: [] });
