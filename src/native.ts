@@ -35,6 +35,9 @@ export interface NativeAddon {
   makeWhiteout(path: string): void;
   /** Removes a file or a whole tree (absent is success); rejects with the errno. */
   removeTree(path: string): Promise<void>;
+  /** accesses.tsv as rows (src/record/accesses.ts accessIndexRows); null when a line is
+   * not regular. */
+  scanAccessIndex(text: Buffer, header: string, ops: readonly string[]): { paths: string[]; rows: Int32Array } | null;
   [name: string]: unknown;
 }
 

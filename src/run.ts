@@ -336,7 +336,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     if (outcome.incomplete && !outcome.problem && outcome.signal === null) {
       outcome = { ...outcome, status: 128 + (os.constants.signals[this.interruptedBy ?? 'SIGTERM'] ?? 15) };
     }
-    const fields = Object.assign({}, ...features.map((f) => f.hooks.status?.(run) ?? {})) as { processes: number; filesWritten: number };
+    const fields = inStatusOrder(Object.assign({}, ...features.map((f) => f.hooks.status?.(run) ?? {}))) as { processes: number; filesWritten: number };
     const status: AttemptStatus = {
       complete: !outcome.incomplete,
       status: outcome.status,
@@ -494,6 +494,14 @@ function withListener(on: Record<string, (body: any) => any>, type: string, list
 }
 
 /** The features' pieces of the sandbox plan, merged in order. */
+/** The features' status fields, those docs/record.md names first and in its order (the
+ * features' list is in the order of their finish steps, not of the status). */
+function inStatusOrder(fields: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const name of ['processes', 'filesWritten']) if (name in fields) out[name] = fields[name];
+  return Object.assign(out, fields);
+}
+
 async function planPieces(features: ActiveFeature[], run: PlanContext): Promise<Partial<PlanInput>> {
   const pieces: Partial<PlanInput> = {};
   for (const f of features) Object.assign(pieces, await f.hooks.plan?.(run));

@@ -58,6 +58,11 @@ test('a registered feature sees every phase in order and adds to the status', as
   t.deepEqual(derived, ['procs.tsv', 'accesses.tsv', 'files.meta', 'perfetto']);
   t.true(execs.length >= 3, execs.join(' '));
   t.is(readStatus(result.attemptDir).execs, execs.length);
+  // the status's own fields first, in docs/record.md's order; the features' after them
+  const keys = Object.keys(readStatus(result.attemptDir));
+  const own = keys.indexOf('endedAt') + 1;
+  t.deepEqual(keys.slice(own, own + 2), ['processes', 'filesWritten']);
+  t.is(keys[keys.length - 1], 'execs');
   t.is((result as unknown as { execs: number }).execs, execs.length);
   t.true(JSON.parse(readFileSync(path.join(result.attemptDir, 'options'), 'utf8')).counted);
 });

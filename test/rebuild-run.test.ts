@@ -2,13 +2,15 @@
 // 33-file C project, then replays after no change, a changed source, a changed header,
 // a header that shadows another on the include path, a changed environment; a failed
 // compile replayed from the record.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { appendFileSync, readFileSync, rmSync, statSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { writeCProject, type CProject } from './helpers/c-project.js';
 import { readRebuildIndex, type RebuildEntry } from '../src/rebuild/index-file.js';
+import { CaptureIndexer } from '../src/rebuild/capture.js';
+import { HashCache } from '../src/rebuild/hashes.js';
 
 const missing = ensureCommands({ gcc: 'gcc', make: 'make', ar: 'binutils' });
 
@@ -79,6 +81,29 @@ test.serial('the capture records every compile driver, ar and the link as skippa
   t.is(identity?.[1], String(statSync(cc1![1]).size));
 });
 
+/** The entries of the processes that ran, as an indexer made from the finished record
+ * gives them: the run read accesses.tsv and procs.tsv, and resolved the versions read
+ * in the layers below, before files.meta and the version directories were in the
+ * attempt; this indexer reads all of them at once. Returns how many were compared. */
+function sameAsFinishedRecord(t: ExecutionContext, attemptDir: string): number {
+  const indexer = new CaptureIndexer(attemptDir, new HashCache(), [path.join(project.dir, 'build')]);
+  const ran = entries(attemptDir).filter((e) => e.decision === 'ran');
+  for (const e of ran) {
+    const again = indexer.entry(e, 'ran', e.reason);
+    t.deepEqual(
+      { inputs: again.inputs, outputs: again.outputs, unsafe: again.unsafe, status: again.status, pids: again.stdio.pids },
+      { inputs: e.inputs, outputs: e.outputs, unsafe: e.unsafe, status: e.status, pids: e.stdio.pids },
+      e.argv.join(' '),
+    );
+  }
+  return ran.length;
+}
+
+test.serial('the index made beside the files\' collection is the one the finished record gives', (t) => {
+  if (toolsMissing(t)) return;
+  t.true(sameAsFinishedRecord(t, captureDir) > 35);
+});
+
 test.serial('a replay without changes skips every listed process with the same files, output and status', async (t) => {
   if (toolsMissing(t)) return;
   const replay = await uwrx(['run', '--replay', captureDir], { cwd: project.dir });
@@ -127,6 +152,8 @@ test.serial('a changed source runs exactly its compile, the archive and the link
     t.regex(text.stdout, new RegExp(`^${m5.pid}\tran\t${m5.exe}\t${project.dir}/src/m5.c changed$`, 'm'));
     t.false(stored(dir, project, 'obj/m5.o').equals(stored(captureDir, project, 'obj/m5.o')));
     t.true(stored(dir, project, 'obj/m6.o').equals(stored(captureDir, project, 'obj/m6.o')));
+    // with the capture as the layers below (its m6.o, the archive's members)
+    t.true(sameAsFinishedRecord(t, dir) >= 3);
   } finally {
     writeFileSync(source, before);
   }

@@ -1,7 +1,7 @@
 // The run features of `uwrx run`, in the order their hooks are called. Order matters
 // where one feature decides what a later one uses (replay sets the seed that
-// reproducibility writes) and for the finish steps (trace last: it has the longest
-// tail and nothing waits on it). A new capability is one more entry here.
+// reproducibility writes) and for the finish steps (see below). A new capability is one
+// more entry here.
 import type { RunOptions } from '../run.js';
 import type { FeatureHooks, RunFeature } from './feature.js';
 import replay from './replay.js';
@@ -13,8 +13,10 @@ import trace from './trace.js';
 import rebuild from './rebuild.js';
 
 // network before trace: its actors close their trace files when they finish; rebuild's
-// index is made from the finished record (procs.tsv, accesses.tsv, files.meta) in derive
-export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, files, network, trace, rebuild];
+// index is made from the finished record (procs.tsv, accesses.tsv, files.meta) in derive.
+// The files' collection (uppers, files.meta: the longest finish step, on the IO thread)
+// comes last, so that rebuild reads the finished trace on the main thread meanwhile.
+export const RUN_FEATURES: readonly RunFeature[] = [replay, reproducibility, processes, network, trace, rebuild, files];
 
 export interface ActiveFeature {
   name: string;

@@ -11,7 +11,7 @@ import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
-import { CaptureIndexer, type StartedProcess } from '../rebuild/capture.js';
+import { CaptureIndexer, readTraceLooks, resolveLooksBelow, type StartedProcess, type TraceLooks } from '../rebuild/capture.js';
 import { ReplayPolicy, type Decision, type OverlayState } from '../rebuild/decide.js';
 import { HashCache, type Identity } from '../rebuild/hashes.js';
 import { loadIdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
@@ -41,6 +41,9 @@ export default defineFeature({
     const hashes = new HashCache();
     const decided: Decided[] = [];
     let skipped = 0;
+    /** What the index reads of the finished trace, read while the files are collected. */
+    let early: { looks?: TraceLooks; cached: Identity[]; error?: unknown } | undefined;
+    let reading: NodeJS.Immediate | undefined;
 
     return {
       async configure(settings) {
@@ -110,7 +113,37 @@ export default defineFeature({
           return { skip: true, status: d.entry.status ?? 0, output, files, reason: d.reason };
         },
       },
+      // The trace is finished (procs.tsv, accesses.tsv) and the next feature asks the IO
+      // thread to collect the files (features/index.ts): what the index needs of the
+      // trace alone is read on this thread meanwhile, from the next turn of the event
+      // loop, once that request is on its way. A damaged trace is reported by derive.
+      finish(run, { actorFailure }) {
+        if (actorFailure || !decided.some((d) => d.decision === 'ran')) return;
+        if (decided.length >= LONG_REBUILD_INDEX) tuneCompiler('default');
+        reading = setImmediate(() => {
+          const cached = loadIdentityCache();
+          let looks: TraceLooks;
+          try {
+            early = { looks: (looks = readTraceLooks(run.paths.attemptDir)), cached };
+          } catch (error) {
+            early = { cached, error };
+            return;
+          }
+          timing('rebuild index: trace read');
+          // then, unless derive started meanwhile, the versions read in the layers below
+          reading = setImmediate(() => {
+            try {
+              resolveLooksBelow(run.paths.attemptDir, looks);
+            } catch {
+              // derive resolves them itself, and reports what fails
+            }
+            timing('rebuild index: layers below resolved');
+          });
+        });
+      },
       async derive(run, { actorFailure }) {
+        // what finish's reading has not done by now is done below, as far as needed
+        clearImmediate(reading);
         if (actorFailure || decided.length === 0) {
           if (!actorFailure) await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes: [] });
           return;
@@ -122,10 +155,11 @@ export default defineFeature({
           let indexer: CaptureIndexer | undefined;
           let cached: Identity[] | undefined;
           const newIndexer = () => {
-            cached = loadIdentityCache();
+            cached = early?.cached ?? loadIdentityCache();
             hashes.remember(cached);
+            if (early?.error !== undefined) throw early.error;
             // the record and the run directory are absent inside: not in what a listing saw
-            return new CaptureIndexer(run.paths.attemptDir, hashes, [run.settings.buildDir, run.runDir]);
+            return new CaptureIndexer(run.paths.attemptDir, hashes, [run.settings.buildDir, run.runDir], early?.looks);
           };
           const processes = decided
             .map((d): RebuildEntry => d.decision === 'skipped'

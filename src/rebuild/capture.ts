@@ -15,7 +15,8 @@ import { readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
-import { layerLookup, layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
+import { ACCESS_INDEX_OPS } from '../record/accesses.js';
+import { layerLookup, layersBelow, layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash, type Kind } from './hashes.js';
 import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
 
@@ -24,32 +25,133 @@ export type { StartedProcess };
 const REMOVALS = new Set(['delete', 'rmdir', 'rename_from']);
 const CONTENT_WRITES = new Set(['create', 'write', 'rename_to']);
 /** The looks, one bit each: what an entry took of a path already. */
-const LOOK_BITS: Readonly<Record<string, number>> = { read: 1, exec: 2, missing: 4, stat: 8, readlink: 16, readdir: 32 };
+const LOOK_OPS = ['read', 'exec', 'missing', 'stat', 'readlink', 'readdir'] as const;
+type LookOp = (typeof LOOK_OPS)[number];
+const LOOK_BITS: Readonly<Record<string, number>> = Object.fromEntries(LOOK_OPS.map((op, i) => [op, 1 << i]));
+/** The index in LOOK_OPS of each look. */
+const LOOK_KINDS: Readonly<Record<string, number>> = Object.fromEntries(LOOK_OPS.map((op, i) => [op, i]));
 /** Files that describe the reading process itself (its maps, status, fds): not inputs
  * but what a replay of it reproduces; a later run sees its own. */
 const OWN_PROC = /^\/proc\/(self|thread-self|[0-9]+)(\/|$)/;
 
-/** A look a process took: its path as a small number (`id`), so that the per-look work of
- * every entry (a build's compiles read the same headers: libiberty's 200 take 28,000
- * looks) indexes arrays instead of hashing path strings again. */
-interface Look {
-  readonly op: string;
-  readonly bit: number;
-  readonly path: string;
-  readonly id: number;
+/** A look a process took, as one small integer: its path's id (a small number, so that
+ * the per-look work of every entry indexes arrays instead of hashing path strings again:
+ * a build's compiles read the same headers, libiberty's 200 take 28,000 looks) times 8
+ * plus its kind (the index in LOOK_OPS). An integer, not an object: the looks live until
+ * the index is written, and tens of thousands of objects cost the collector more than
+ * reading them. */
+type Look = number;
+const lookOf = (id: number, kind: number): Look => id * 8 + kind;
+const lookId = (look: Look): number => look >>> 3;
+const lookKind = (look: Look): number => look & 7;
+
+/** What an index takes from the trace alone (procs.tsv, accesses.tsv): it can be read as
+ * soon as the trace is finished, while the record's files are still being collected. */
+export interface TraceLooks {
+  readonly record: AttemptRecord;
+  readonly procs: Map<number, RecordProcess>;
+  /** The looks of each process (LOOK_BITS, not at its own /proc files), in order. */
+  readonly looksByPid: Map<number, Look[]>;
+  /** Ids of the paths looked at, and the paths by id. */
+  readonly pathIds: Map<string, number>;
+  readonly paths: string[];
+  /** The layers below the attempt and what they give for paths looked at (resolveBelow),
+   * when resolved already (resolveLooksBelow). */
+  below?: { layers: Layer[]; resolutions: Map<string, Resolution> };
+}
+
+/** The looks of the finished trace of `attemptDir` (throws a RecordError for a damaged
+ * process table or access index). Needs neither files.meta nor the version directories. */
+export function readTraceLooks(attemptDir: string): TraceLooks {
+  const record = openRecord(attemptDir);
+  const procs = new Map<number, RecordProcess>();
+  for (const p of record.processes()) procs.set(p.pid, p);
+  const looksByPid = new Map<number, Look[]>();
+  const pathIds = new Map<string, number>();
+  const paths: string[] = [];
+  const idOf = (file: string): number => {
+    let id = pathIds.get(file);
+    if (id === undefined) {
+      pathIds.set(file, (id = paths.length));
+      paths.push(file);
+    }
+    return id;
+  };
+  // a process's looks come in runs of lines: the list of the last one is at hand
+  let lastPid = -1;
+  let lastList: Look[] = [];
+  const add = (pid: number, look: Look): void => {
+    if (pid !== lastPid) {
+      let list = looksByPid.get(pid);
+      if (!list) looksByPid.set(pid, (list = []));
+      lastPid = pid;
+      lastList = list;
+    }
+    lastList.push(look);
+  };
+  const isOwnProc = (file: string) => file.startsWith('/proc/') && OWN_PROC.test(file);
+  const table = record.accessRows();
+  if (!table) {
+    // no access index: the accesses in the trace
+    record.eachAccess((pid, op, file) => {
+      const kind = LOOK_KINDS[op];
+      if (kind !== undefined && !isOwnProc(file)) add(pid, lookOf(idOf(file), kind));
+    });
+  } else {
+    // each path of the table is checked once: its id, -1 not yet, -2 a process's own file
+    const kindOfOp = ACCESS_INDEX_OPS.map((op) => LOOK_KINDS[op] ?? -1);
+    const { rows } = table;
+    const ids = new Int32Array(table.paths.length).fill(-1);
+    for (let i = 0; i < rows.length; i += 3) {
+      const kind = kindOfOp[rows[i + 1]!]!;
+      if (kind < 0) continue;
+      const at = rows[i + 2]!;
+      let id = ids[at]!;
+      if (id === -1) {
+        const file = table.paths[at]!;
+        ids[at] = id = isOwnProc(file) ? -2 : idOf(file);
+      }
+      if (id !== -2) add(rows[i]!, lookOf(id, kind));
+    }
+  }
+  return { record, procs, looksByPid, pathIds, paths };
+}
+
+/** The looks at versions (not failed probes or listings) resolved in the layers below
+ * the attempt (its parents', the real filesystem), which its own files do not change:
+ * done while they are collected. A path the attempt changed is resolved too, for an
+ * lstat or two: which ones it changed, files.meta tells once it is collected. */
+export function resolveLooksBelow(attemptDir: string, looks: TraceLooks): void {
+  const layers = settleLayers(layersBelow(attemptDir));
+  const resolutions = new Map<string, Resolution>();
+  const versions = (1 << LOOK_KINDS.read!) | (1 << LOOK_KINDS.exec!) | (1 << LOOK_KINDS.stat!) | (1 << LOOK_KINDS.readlink!);
+  const wanted = new Uint8Array(looks.paths.length);
+  for (const list of looks.looksByPid.values()) {
+    for (const look of list) if ((1 << lookKind(look)) & versions) wanted[lookId(look)] = 1;
+  }
+  for (let id = 0; id < wanted.length; id++) {
+    if (!wanted[id]) continue;
+    const file = looks.paths[id]!;
+    resolutions.set(file, resolveInLayers(layers, unescapeBytes(file).toString('utf8')));
+  }
+  looks.below = { layers, resolutions };
 }
 
 export class CaptureIndexer {
   private readonly record: AttemptRecord;
-  private readonly procs = new Map<number, RecordProcess>();
-  /** The looks of each process (LOOK_BITS, not at its own /proc files), in order. */
-  private readonly looksByPid = new Map<number, Look[]>();
+  private readonly procs: Map<number, RecordProcess>;
+  private readonly looksByPid: Map<number, Look[]>;
   /** Ids of the paths looked at, and by id: the operations on the path (undefined: this
    * attempt did not change it), its resolution and hash in the layers below. */
-  private readonly pathIds = new Map<string, number>();
+  private readonly pathIds: Map<string, number>;
+  private readonly paths: string[];
   private readonly opsById: (RecordFileOperation[] | undefined)[] = [];
   private readonly belowById: (Resolution | undefined)[] = [];
   private readonly belowHashById: (string | null | undefined)[] = [];
+  /** By look (id and kind), the input it is for every entry, when its path is one this
+   * attempt did not change (a probe of a header, a read of one): one array shared by the
+   * entries, not one each (libiberty's 200 entries have 26,000 inputs). */
+  private readonly sharedInputs: (Input | undefined)[] = [];
   /** The looks an entry took of each path (LOOK_BITS), valid where the stamp is its own. */
   private seenBits = new Uint8Array(0);
   private seenStamp = new Int32Array(0);
@@ -65,7 +167,7 @@ export class CaptureIndexer {
   /** The layers of this attempt, top first: files-<pid>/ by falling pid, then files/. */
   private readonly own: Layer[];
   /** Resolutions in the layers below this attempt, and the hashes of those versions. */
-  private readonly belowResolutions = new Map<string, Resolution>();
+  private readonly belowResolutions: Map<string, Resolution>;
   private readonly belowHashes = new Map<string, string | null>();
   /** For paths this attempt changed, what each layer of this attempt gives as far as it
    * was looked at (null: it does not decide): the processes that read a path see ever
@@ -75,24 +177,15 @@ export class CaptureIndexer {
   /** What each version found is: a version never changes while the index is made. */
   private readonly kinds = new Map<string, Kind>();
 
-  /** `hidden`: directories the sandbox hides (the record, the run directory). */
+  /** `hidden`: directories the sandbox hides (the record, the run directory). `looks`:
+   * readTraceLooks of the same attempt, when read already. */
   constructor(
     readonly attemptDir: string,
     private readonly hashes: HashCache,
     private readonly hidden: readonly string[] = [],
+    looks: TraceLooks = readTraceLooks(attemptDir),
   ) {
-    this.record = openRecord(attemptDir);
-    for (const p of this.record.processes()) this.procs.set(p.pid, p);
-    this.record.eachAccess((pid, op, file) => {
-      const bit = LOOK_BITS[op];
-      if (bit === undefined || (file.startsWith('/proc/') && OWN_PROC.test(file))) return;
-      let id = this.pathIds.get(file);
-      if (id === undefined) this.pathIds.set(file, (id = this.pathIds.size));
-      const look: Look = { op, bit, path: file, id };
-      const list = this.looksByPid.get(pid);
-      if (list) list.push(look);
-      else this.looksByPid.set(pid, [look]);
-    });
+    ({ record: this.record, procs: this.procs, looksByPid: this.looksByPid, pathIds: this.pathIds, paths: this.paths } = looks);
     for (const o of this.record.fileOperations()) {
       const list = this.opsByPath.get(o.path) ?? [];
       list.push(o);
@@ -109,7 +202,8 @@ export class CaptureIndexer {
     this.seenStamp = new Int32Array(this.pathIds.size);
     const all = settleLayers(layersFor(attemptDir));
     this.own = all.filter((l) => l.depth === 0);
-    this.below = all.filter((l) => l.depth !== 0);
+    this.below = looks.below?.layers ?? all.filter((l) => l.depth !== 0);
+    this.belowResolutions = looks.below?.resolutions ?? new Map();
   }
 
   /** The resolution rule for process `pid`; a path this attempt never changed comes from
@@ -137,9 +231,9 @@ export class CaptureIndexer {
   }
 
   /** resolveBelow for a path looked at, by its id. */
-  private resolveBelowId(look: Look): Resolution {
-    let r = this.belowById[look.id];
-    if (!r) this.belowById[look.id] = r = this.resolveBelow(look.path);
+  private resolveBelowId(id: number): Resolution {
+    let r = this.belowById[id];
+    if (!r) this.belowById[id] = r = this.resolveBelow(this.paths[id]!);
     return r;
   }
 
@@ -219,66 +313,82 @@ export class CaptureIndexer {
     for (const pid of subtree) {
       const looks = this.looksByPid.get(pid);
       if (!looks) continue;
-      for (const a of looks) {
-        const { bit, id } = a;
+      for (const look of looks) {
+        const id = lookId(look);
+        const kind = lookKind(look);
+        const bit = 1 << kind;
         const had = seenStamp[id] === stamp ? seenBits[id]! : 0;
         if (had & bit) continue;
         seenStamp[id] = stamp;
         seenBits[id] = had | bit;
+        const op: LookOp = LOOK_OPS[kind]!;
+        const file = this.paths[id]!;
         const ops = this.opsById[id];
-        if (ops !== undefined && changed.has(a.path)) {
-          const before = this.stateBefore(a.path, members);
+        if (ops === undefined) {
+          const shared = this.sharedInputs[look];
+          if (shared !== undefined) {
+            inputs.push(shared);
+            continue;
+          }
+        }
+        if (ops !== undefined && changed.has(file)) {
+          const before = this.stateBefore(file, members);
           if (before === null) {
             // its own temporary file, or a probe before it made the path
-            if (a.op === 'missing') inputs.push(['missing', a.path, '-']);
+            if (op === 'missing') inputs.push(['missing', file, '-']);
             continue;
           }
-          if (a.op === 'stat' && before !== undefined) {
-            inputs.push(['stat', a.path, this.kindAt(before)]);
+          if (op === 'stat' && before !== undefined) {
+            inputs.push(['stat', file, this.kindAt(before)]);
             continue;
           }
-          if (a.op === 'missing' && before !== undefined) continue; // after it removed the path
+          if (op === 'missing' && before !== undefined) continue; // after it removed the path
           // it updated a file (ranlib, ar r): what it read first is the version before it
-          const hash = before === undefined || (a.op !== 'read' && a.op !== 'exec') ? null : this.hashes.contentOf(before);
-          if (hash === null) return unsafe(`it read ${a.path}, which it also wrote`);
-          inputs.push([a.op as 'read' | 'exec', a.path, hash]);
+          const hash = before === undefined || (op !== 'read' && op !== 'exec') ? null : this.hashes.contentOf(before);
+          if (hash === null) return unsafe(`it read ${file}, which it also wrote`);
+          inputs.push([op as 'read' | 'exec', file, hash]);
           continue;
         }
-        if (a.op === 'readdir') {
-          const listing = this.listingOf(a.path, members);
-          if (listing === undefined) return unsafe(`it listed the directory ${a.path}, which the record changed`);
-          inputs.push(['readdir', a.path, listing]);
+        if (op === 'readdir') {
+          const listing = this.listingOf(file, members);
+          if (listing === undefined) return unsafe(`it listed the directory ${file}, which the record changed`);
+          inputs.push(['readdir', file, listing]);
           continue;
         }
         const writer = ops === undefined ? undefined : this.concurrentWriter(ops, members, span);
-        if (writer !== undefined) return unsafe(`it read ${a.path} while process ${writer} wrote it`);
-        if (a.op === 'missing') {
-          inputs.push(['missing', a.path, '-']);
+        if (writer !== undefined) return unsafe(`it read ${file} while process ${writer} wrote it`);
+        // what follows depends on the path alone when this attempt did not change it
+        const push = (input: Input): void => {
+          if (ops === undefined) this.sharedInputs[look] = input;
+          inputs.push(input);
+        };
+        if (op === 'missing') {
+          push(['missing', file, '-']);
           continue;
         }
-        const r = ops === undefined ? this.resolveBelowId(a) : this.resolve(a.path, pid);
-        if (r.kind === 'absent') return unsafe(`the version of ${a.path} it saw is not in the record`);
-        if (a.op === 'readlink') {
+        const r = ops === undefined ? this.resolveBelowId(id) : this.resolve(file, pid);
+        if (r.kind === 'absent') return unsafe(`the version of ${file} it saw is not in the record`);
+        if (op === 'readlink') {
           try {
-            inputs.push(['readlink', a.path, readlinkSync(r.file, { encoding: 'buffer' }).toString('latin1')]);
+            push(['readlink', file, readlinkSync(r.file, { encoding: 'buffer' }).toString('latin1')]);
           } catch {
-            return unsafe(`the link ${a.path} it read is not in the record`);
+            return unsafe(`the link ${file} it read is not in the record`);
           }
           continue;
         }
-        if (a.op === 'stat') {
+        if (op === 'stat') {
           try {
-            inputs.push(['stat', a.path, this.kindAt(r.file)]);
+            push(['stat', file, this.kindAt(r.file)]);
           } catch {
-            return unsafe(`the version of ${a.path} it saw is not in the record`);
+            return unsafe(`the version of ${file} it saw is not in the record`);
           }
           continue;
         }
         let hash: string | null | undefined;
-        if (ops !== undefined) hash = this.hashOf(a.path, r);
-        else if ((hash = this.belowHashById[id]) === undefined) this.belowHashById[id] = hash = this.hashBelow(a.path, r);
-        if (hash === null) return unsafe(`the version of ${a.path} it saw is not in the record`);
-        inputs.push([a.op as 'read' | 'exec', a.path, hash]);
+        if (ops !== undefined) hash = this.hashOf(file, r);
+        else if ((hash = this.belowHashById[id]) === undefined) this.belowHashById[id] = hash = this.hashBelow(file, r);
+        if (hash === null) return unsafe(`the version of ${file} it saw is not in the record`);
+        push([op as 'read' | 'exec', file, hash]);
       }
     }
 

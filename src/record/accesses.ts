@@ -6,6 +6,7 @@
 import { closeSync, openSync, writeSync } from 'node:fs';
 import { escapeBytes, isPlain, isPlainText, unescapeBytes } from './escape.js';
 import { ACCESS_OPS, type TraceEvent } from '../protocol/events.js';
+import { native } from '../native.js';
 
 export const ACCESS_INDEX_OPS = [
   'read', 'missing', 'stat', 'readdir', 'readlink', 'exec', 'write', 'delete', 'rename_from', 'rename_to', 'mkdir', 'rmdir', 'chmod',
@@ -276,6 +277,43 @@ export function parseAccessIndexEscaped(text: string): Array<Omit<AccessEntry, '
 export function forEachAccessEscaped(text: string, visit: (pid: number, op: AccessOp, path: string, count: number) => void): void {
   scanLines(text, escapedPath, visit);
 }
+
+/** accesses.tsv as rows of three numbers: the pid, the operation's index in
+ * ACCESS_INDEX_OPS and the index of its path in `paths` (the canonical escaped text, as
+ * parseAccessIndexEscaped gives it; the same path may have two indexes when the file
+ * spells it in two ways). The rebuild index reads a build's tens of thousands of lines
+ * once, after the command, when V8 runs this code unoptimized: the native scan makes no
+ * string or object per line. Throws AccessIndexError as parseAccessIndex does. */
+export interface AccessRows {
+  paths: string[];
+  rows: ArrayLike<number>;
+}
+
+export function accessIndexRows(text: Buffer): AccessRows {
+  const scanned = native().scanAccessIndex(text, ACCESS_INDEX_HEADER, ACCESS_INDEX_OPS);
+  if (scanned) {
+    try {
+      return { paths: scanned.paths.map(escapedPath), rows: scanned.rows };
+    } catch {
+      // a malformed escape: the reading below names its line
+    }
+  }
+  // the reference reading: the same rows, or the error naming the first bad line
+  const paths: string[] = [];
+  const index = new Map<string, number>();
+  const rows: number[] = [];
+  scanLines(text.toString('utf8'), escapedPath, (pid, op, path) => {
+    let i = index.get(path);
+    if (i === undefined) {
+      index.set(path, (i = paths.length));
+      paths.push(path);
+    }
+    rows.push(pid, OP_INDEX.get(op)!, i);
+  });
+  return { paths, rows };
+}
+
+const OP_INDEX: ReadonlyMap<string, number> = new Map(ACCESS_INDEX_OPS.map((op, i) => [op, i]));
 
 const escapedPath = (field: string): string => (isPlainText(field) ? field : escapeBytes(unescapeBytes(field)));
 

@@ -6,7 +6,7 @@ import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { ACCESS_OPS, EVENT_DEFS } from '../protocol/events.js';
-import { AccessIndexError, forEachAccessEscaped, parseAccessIndexEscaped } from './accesses.js';
+import { AccessIndexError, accessIndexRows, forEachAccessEscaped, parseAccessIndexEscaped, type AccessRows } from './accesses.js';
 import { ProtoDecodeError, readFields, Fields } from '../protocol/perfetto.js';
 import { escapeBytes, unescapeBytes } from './escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
@@ -158,6 +158,8 @@ export interface AttemptRecord {
    * access index without an object per access (partial rebuild reads a build's tens of
    * thousands once). */
   eachAccess(visit: (pid: number, op: string, path: string) => void): void;
+  /** The attempt's accesses.tsv as rows (accessIndexRows); undefined without one. */
+  accessRows(): AccessRows | undefined;
   networkExchanges(pid?: number): NetworkExchange[];
   rebuildDecisions(pid?: number): RebuildDecision[];
   /** Domains with a network record (net/<domain>/). */
@@ -462,6 +464,21 @@ class RecordReader implements AttemptRecord {
     }
     try {
       forEachAccessEscaped(text, visit);
+    } catch (err) {
+      if (err instanceof AccessIndexError) throw new RecordError(`${this.dir}/${err.message}`);
+      throw err;
+    }
+  }
+
+  accessRows(): AccessRows | undefined {
+    let text: Buffer;
+    try {
+      text = readFileSync(path.join(this.dir, ACCESS_INDEX_FILE));
+    } catch {
+      return undefined;
+    }
+    try {
+      return accessIndexRows(text);
     } catch (err) {
       if (err instanceof AccessIndexError) throw new RecordError(`${this.dir}/${err.message}`);
       throw err;

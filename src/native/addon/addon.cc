@@ -4,6 +4,7 @@
 
 static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitAccesses(env, exports);
+  InitAccessScan(env, exports);
   InitFds(env, exports);
   InitTraceBuf(env, exports);
   InitXattr(env, exports);

@@ -5,6 +5,7 @@
 Napi::Value ThrowErrno(Napi::Env env, const char *op, int err);
 
 void InitAccesses(Napi::Env env, Napi::Object exports);
+void InitAccessScan(Napi::Env env, Napi::Object exports);
 void InitFds(Napi::Env env, Napi::Object exports);
 void InitTraceBuf(Napi::Env env, Napi::Object exports);
 void InitXattr(Napi::Env env, Napi::Object exports);
