@@ -299,6 +299,30 @@ test('an interrupted run whose command exits 0 on SIGTERM is not reported as sta
   t.is(status.reason, 'interrupted');
 });
 
+test('uwrx-init killed from outside: the record says so, not "interrupted"', async (t) => {
+  t.timeout(60_000);
+  const dir = await scratch(t);
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--', 'sh', '-c', 'echo ready; sleep 100'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d) => (stdout += d));
+  child.stderr.on('data', (d) => (stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  while (!stdout.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+  // uwrx's child is uwrx-init; its own child is the sandbox's pid 1
+  const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
+  const init = childrenOf(child.pid!).find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'uwrx-init')!;
+  const pid1 = childrenOf(init)[0]!;
+  process.kill(pid1, 'SIGKILL');
+  const code = await exited;
+  t.not(code, 0, stderr);
+  t.regex(stderr, /exit status unknown; .*\(incomplete: uwrx-init ended without its final report \((exit status \d+|killed by SIG[A-Z]+)\)\)/);
+  t.notRegex(stderr, /interrupted/);
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
+  t.false(status.complete);
+  t.regex(status.reason, /^uwrx-init ended without its final report/);
+});
+
 test('a working directory inside the build directory is refused up front', async (t) => {
   const dir = await scratch(t);
   const out = await uwrx(['run', '--build', '.', '--', 'pwd'], { cwd: dir });

@@ -9,7 +9,7 @@ export function formatSummary(result: RunResult, cwd: string): string {
   const how =
     result.signal !== null
       ? `killed by signal ${result.signal}`
-      : result.incomplete && !result.problem ? 'interrupted' : `exit ${result.exitCode}`;
+      : result.incomplete && !result.problem ? 'interrupted' : result.exitCode === null ? 'exit status unknown' : `exit ${result.exitCode}`;
   const parts = [
     `${result.processes} process${result.processes === 1 ? '' : 'es'}`,
     `${result.filesWritten} file${result.filesWritten === 1 ? '' : 's'} written`,

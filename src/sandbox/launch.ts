@@ -151,8 +151,18 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
-      // uwrx-init did not finish (killed): the tree is gone with its pid namespace
-      return { status: code ?? 128 + (signal ? signalNumber(signal) : 9), exitCode: null, signal: null, incomplete: true, ...left };
+      // uwrx-init did not finish (killed): the tree is gone with its pid namespace. Unless
+      // the run was being stopped, that is a failure of its own, and the record says so
+      // (not "interrupted": nobody interrupted it)
+      const how = signal ? `killed by ${signal}` : `exit status ${code}`;
+      return {
+        status: code ?? 128 + (signal ? signalNumber(signal) : 9),
+        exitCode: null,
+        signal: null,
+        incomplete: true,
+        ...left,
+        ...(interrupted ? {} : { problem: `uwrx-init ended without its final report (${how})` }),
+      };
     }
     const lost = traceLoss(outcome, options.runDir);
     const terminated = lingering(outcome);
