@@ -198,6 +198,18 @@ async function startRun(dir: string, argv: string[], attempt: string) {
   return { child, exited };
 }
 
+/** Starts `uwrx run -- sh -c script` in `dir`, keeps its output, and resolves once the
+ * script printed "ready". */
+async function startUntilReady(dir: string, script: string) {
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--', 'sh', '-c', script], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const out = { stdout: '', stderr: '' };
+  child.stdout.on('data', (d) => (out.stdout += d));
+  child.stderr.on('data', (d) => (out.stderr += d));
+  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  while (!out.stdout.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+  return { child, out, exited };
+}
+
 test('the default parent is the latest complete attempt; the summary names it', async (t) => {
   t.timeout(120_000);
   const dir = await scratch(t);
@@ -281,17 +293,11 @@ test('--replay of an attempt whose step has no cmd: its own cmd, else a message 
 test('an interrupted run whose command exits 0 on SIGTERM is not reported as status 0', async (t) => {
   t.timeout(60_000);
   const dir = await scratch(t);
-  const child = spawn(process.execPath, [uwrxBin, 'run', '--', 'sh', '-c', 'trap "echo stopping; exit 0" TERM; echo ready; sleep 100 & wait'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  while (!stdout.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+  const { child, out, exited } = await startUntilReady(dir, 'trap "echo stopping; exit 0" TERM; echo ready; sleep 100 & wait');
   child.kill('SIGINT');
   const code = await exited;
-  t.is(stdout, 'ready\nstopping\n');
-  t.is(code, 130, stderr);
+  t.is(out.stdout, 'ready\nstopping\n');
+  t.is(code, 130, out.stderr);
   const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
   t.false(status.complete);
   t.is(status.status, 130);
@@ -302,22 +308,16 @@ test('an interrupted run whose command exits 0 on SIGTERM is not reported as sta
 test('uwrx-init killed from outside: the record says so, not "interrupted"', async (t) => {
   t.timeout(60_000);
   const dir = await scratch(t);
-  const child = spawn(process.execPath, [uwrxBin, 'run', '--', 'sh', '-c', 'echo ready; sleep 100'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
-  let stdout = '';
-  let stderr = '';
-  child.stdout.on('data', (d) => (stdout += d));
-  child.stderr.on('data', (d) => (stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
-  while (!stdout.includes('ready')) await new Promise((r) => setTimeout(r, 50));
+  const { child, out, exited } = await startUntilReady(dir, 'echo ready; sleep 100');
   // uwrx's child is uwrx-init; its own child is the sandbox's pid 1
   const childrenOf = (pid: number) => readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
   const init = childrenOf(child.pid!).find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'uwrx-init')!;
   const pid1 = childrenOf(init)[0]!;
   process.kill(pid1, 'SIGKILL');
   const code = await exited;
-  t.not(code, 0, stderr);
-  t.regex(stderr, /exit status unknown; .*\(incomplete: uwrx-init ended without its final report \((exit status \d+|killed by SIG[A-Z]+)\)\)/);
-  t.notRegex(stderr, /interrupted/);
+  t.not(code, 0, out.stderr);
+  t.regex(out.stderr, /exit status unknown; .*\(incomplete: uwrx-init ended without its final report \((exit status \d+|killed by SIG[A-Z]+)\)\)/);
+  t.notRegex(out.stderr, /interrupted/);
   const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
   t.false(status.complete);
   t.regex(status.reason, /^uwrx-init ended without its final report/);
