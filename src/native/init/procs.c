@@ -521,12 +521,9 @@ static void vfork_snapshot(const struct proc *c, struct exec_snapshot *s) {
   bool known = parent && parent->exe_gen == gen + 1;
   if (known) s->exe_dev = parent->exe_dev, s->exe_ino = parent->exe_ino;
   pthread_mutex_unlock(&g.lock);
-  if (known || !parent) {
-    if (!known) snapshot(c->tgid, s, false);
-    return;
-  }
+  if (known) return;
   snapshot(c->tgid, s, false);
-  if (!s->exe_dev && !s->exe_ino) return;
+  if (!parent || (!s->exe_dev && !s->exe_ino)) return;
   pthread_mutex_lock(&g.lock);
   if (!parent->exec && parent->image_gen == gen) {
     parent->exe_dev = s->exe_dev;
