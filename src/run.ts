@@ -281,7 +281,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         ...sandboxPlace(settled, paths, runDir),
         ...pieces,
         net: settled.net,
-        on: withListener({ ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) }, MSG_STARTED, commandStarted),
+        on: addListener({ ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) }, MSG_STARTED, commandStarted),
         requests: bindAll(features, 'requests', run),
         onInitBridge: bridgeReady,
         onInitPid: (pid) => (initPid = pid),
@@ -487,13 +487,13 @@ function startOrder(specs: ActorSpec[]): { early: ActorSpec[]; late: ActorSpec[]
   return { early, late };
 }
 
-/** `on` with `listener` also called for `type` (after the one already there). */
-function withListener(on: Record<string, (body: any) => any>, type: string, listener: (body: any) => void): Record<string, (body: any) => any> {
+/** Adds `listener` for `type` to `on`, called after the one already there. */
+function addListener(on: Record<string, (body: any) => any>, type: string, listener: (body: any) => any): Record<string, (body: any) => any> {
   const before = Object.hasOwn(on, type) ? on[type] : undefined;
-  return { ...on, [type]: before ? (body) => (before(body), listener(body)) : listener };
+  on[type] = before !== undefined ? (body) => (before(body), listener(body)) : listener;
+  return on;
 }
 
-/** The features' pieces of the sandbox plan, merged in order. */
 /** The features' status fields, those docs/record.md names first and in its order (the
  * features' list is in the order of their finish steps, not of the status). */
 function inStatusOrder(fields: Record<string, unknown>): Record<string, unknown> {
@@ -502,6 +502,7 @@ function inStatusOrder(fields: Record<string, unknown>): Record<string, unknown>
   return Object.assign(out, fields);
 }
 
+/** The features' pieces of the sandbox plan, merged in order. */
 async function planPieces(features: ActiveFeature[], run: PlanContext): Promise<Partial<PlanInput>> {
   const pieces: Partial<PlanInput> = {};
   for (const f of features) Object.assign(pieces, await f.hooks.plan?.(run));
@@ -514,9 +515,8 @@ function bindAll(features: ActiveFeature[], kind: 'on' | 'requests', run: RunCon
   const bound: Record<string, (body: any) => any> = {};
   for (const f of features) {
     for (const [type, fn] of Object.entries(f.hooks[kind] ?? {})) {
-      const before = Object.hasOwn(bound, type) ? bound[type] : undefined;
-      if (before !== undefined && kind === 'requests') throw new Error(`features ${f.name} and another both answer "${type}"`);
-      bound[type] = before !== undefined ? (body) => (before(body), fn(body, run)) : (body) => fn(body, run);
+      if (kind === 'requests' && Object.hasOwn(bound, type)) throw new Error(`features ${f.name} and another both answer "${type}"`);
+      addListener(bound, type, (body) => fn(body, run));
     }
   }
   return bound;
