@@ -68,6 +68,24 @@ test.serial('times that cp -a sets are kept, on directories too; a link or an ex
   t.is(await runOk(cwd, ['--replay', 'build/0/0']), out);
 });
 
+test.serial('directories that hold the record show their own times until the command adds an entry, in process and notified', async (t) => {
+  // uwrx makes the working directory and its parents in an upper layer to hide ./build
+  // there; natively they show the host's times, and so they do here
+  for (const fastPath of ['--fast-path', '--no-fast-path']) {
+    const cwd = path.join(scratch(t), 'project');
+    mkdirSync(path.join(cwd, 'build'), { recursive: true });
+    for (const p of [cwd, path.dirname(cwd)]) utimesSync(p, OLD, OLD);
+    const out = await runOk(cwd, [fastPath, '--step', '0', '--', 'sh', '-c', 'stat -c %Y . ..; touch new; stat -c %Y .']);
+    const old = String(OLD.getTime() / 1000);
+    const [dot, dotdot, after] = out.trim().split('\n');
+    t.deepEqual([dot, dotdot], [old, old], fastPath);
+    t.not(after, old, `${fastPath}: a new entry moves the directory on, as natively`);
+    const status = JSON.parse(readFileSync(path.join(cwd, 'build/0/0/status'), 'utf8')) as { notifications: Record<string, number> };
+    // in process: the two stats before the change; the one after it is notified
+    if (fastPath === '--fast-path') t.is(status.notifications['statx'], 1, JSON.stringify(status.notifications));
+  }
+});
+
 // Along a chain of steps: a parent's files keep the times they showed in the parent, and
 // a source edited on disk after a step is newer than everything that step built.
 

@@ -57,6 +57,8 @@
 #define UWRX_REC_CLOCK_TIDS 16
 /* Mounts outside the overlays a header names (kernel_mounts below). */
 #define UWRX_REC_KERNEL_MOUNTS 24
+/* Directories made before the command started a header names (plan_dirs below). */
+#define UWRX_REC_PLAN_DIRS 32
 /* Children joined at their exit a header remembers (reap_joined below). */
 #define UWRX_REC_REAP_JOINED 8
 
@@ -147,6 +149,20 @@ struct uwrx_rec_header {
   uint32_t reap_unjoined;    /* atomic, uwrx-init's */
   uint32_t reap_joined_next; /* uwrx-init's: the next entry of reap_joined it fills */
   int32_t reap_joined[UWRX_REC_REAP_JOINED]; /* atomic: pids joined at their exit, not yet reaped */
+
+  /* Directories of the upper layers that uwrx made before the command started, with
+   * the times of the host's directory (the parents of the hidden record, the
+   * directories an unprivileged command is likely to write), as the command's stats see
+   * them (uwrx_stat_plan_dir): while their times are as made, they show their own, as
+   * the host's directory does. Set by uwrx-init with the rules above (only while squash
+   * is 1), read-only here. */
+  uint32_t plan_dirs_n;
+  uint32_t plan_dirs_reserved;
+  struct uwrx_rec_plan_dir {
+    uint64_t mnt_id;
+    uint64_t ino;
+    int64_t mtime_ns;
+  } plan_dirs[UWRX_REC_PLAN_DIRS];
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 

@@ -50,6 +50,20 @@ static inline int uwrx_stat_shows_own_time(const struct uwrx_rec_header *h, uint
   return 1;
 }
 
+/* Whether a directory is one uwrx made in an upper layer before the command started
+ * (plan_dirs) whose modification time is still the one it was made with, the host
+ * directory's (an entry added or removed changes it). It shows that time, as the host
+ * directory does. (Its change time is no guide: overlayfs marks the directory with an
+ * extended attribute at its first lookup.) */
+static inline int uwrx_stat_plan_dir(const struct uwrx_rec_header *h, uint64_t mnt_id, uint64_t ino, int64_t mtime_ns) {
+  uint32_t n = h->squash && h->plan_dirs_n <= UWRX_REC_PLAN_DIRS ? h->plan_dirs_n : 0;
+  for (uint32_t i = 0; i < n; i++) {
+    const struct uwrx_rec_plan_dir *d = &h->plan_dirs[i];
+    if (d->mnt_id == mnt_id && d->ino == ino) return d->mtime_ns == mtime_ns;
+  }
+  return 0;
+}
+
 /* Whether a file on mount `mnt_id` is shown as the kernel shows it: a mount outside the
  * overlays (a pipe, a socket, /proc, /dev), where uwrx-init leaves the kernel's answer
  * as it is. */

@@ -190,6 +190,76 @@ int64_t files_wall_offset_ns(void) {
 /* Where this attempt's wall clocks start: the least time its own files show. */
 static int64_t wall_start_ns(void) { return F.t0_ns + files_wall_offset_ns(); }
 
+/* ---- directories made before the command ----
+ * The upper layers hold, before the command starts, only what the plan made there: the
+ * parents of the hidden record (each with a whiteout at the end) and, unprivileged, the
+ * directories a command is likely to write, all with the host directory's times
+ * (src/sandbox/launch.ts prepareRunDir). Natively those directories show their own
+ * times, and so they do here while the command has not changed them (shown_time,
+ * uwrx_stat_plan_dir). Noted once, before the command runs. */
+
+struct plan_dir {
+  size_t ovl;
+  char *rel; /* below the overlay's mount point, no leading slash */
+  int64_t mtime_ns;
+};
+
+#define PLAN_DIRS_MAX 256
+#define PLAN_DIRS_DEPTH 64
+
+static struct plan_dir plan_dirs[PLAN_DIRS_MAX];
+static size_t nplan_dirs;
+
+static int64_t stat_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
+
+static void note_plan_dirs_below(size_t ovl, int fd, const char *rel, int depth) {
+  DIR *d = fdopendir(fd);
+  if (!d) {
+    close(fd);
+    return;
+  }
+  struct dirent *e;
+  while ((e = readdir(d)) && nplan_dirs < PLAN_DIRS_MAX) {
+    if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
+    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
+    struct stat st;
+    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
+    char *child;
+    if (asprintf(&child, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) < 0) break;
+    /* The host's times to the nanosecond: the plan could give them to the microsecond.
+     * Before pivot_root the host's directory is still at its own path. */
+    const char *mp = F.ovl[ovl].mount_point;
+    char *real;
+    struct stat host;
+    if (asprintf(&real, "%s/%s", strcmp(mp, "/") ? mp : "", child) >= 0) {
+      if (lstat(real, &host) == 0 && S_ISDIR(host.st_mode) && llabs(stat_ns(&host.st_mtim) - stat_ns(&st.st_mtim)) < 1000) {
+        struct timespec times[2] = { host.st_atim, host.st_mtim };
+        if (utimensat(dirfd(d), e->d_name, times, AT_SYMLINK_NOFOLLOW) == 0) st.st_mtim = host.st_mtim;
+      }
+      free(real);
+    }
+    plan_dirs[nplan_dirs++] = (struct plan_dir){ ovl, child, stat_ns(&st.st_mtim) };
+    int sub = depth < PLAN_DIRS_DEPTH ? openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
+    if (sub >= 0) note_plan_dirs_below(ovl, sub, child, depth + 1);
+  }
+  closedir(d);
+}
+
+static void note_plan_dirs(void) {
+  for (size_t i = 0; i < F.novl; i++) {
+    int fd = open(F.ovl[i].upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) note_plan_dirs_below(i, fd, "", 0);
+  }
+}
+
+/* The plan's directory at `rel` of overlay `o`, or NULL. */
+static const struct plan_dir *plan_dir_at(const struct files_overlay *o, const char *rel) {
+  size_t ovl = (size_t)(o - F.ovl);
+  for (size_t i = 0; i < nplan_dirs; i++)
+    if (plan_dirs[i].ovl == ovl && !strcmp(plan_dirs[i].rel, rel)) return &plan_dirs[i];
+  return NULL;
+}
+
 bool files_open(const struct plan *plan, const char **what) {
   if (!F.enabled) return true;
   F.t0_ns = plan->repro.time.t0_ns;
@@ -207,6 +277,7 @@ bool files_open(const struct plan *plan, const char **what) {
     o->upper_fd = open(o->upper, O_PATH | O_DIRECTORY | O_CLOEXEC);
     for (size_t j = 0; j < o->nlowers; j++) o->lowers[j].fd = open(o->lowers[j].dir, O_PATH | O_DIRECTORY | O_CLOEXEC);
   }
+  note_plan_dirs();
   return true;
 }
 
@@ -275,6 +346,26 @@ static void learn_kernel_mounts(pid_t tid, struct uwrx_rec_header *h) {
   fclose(f);
 }
 
+/* The plan's directories as the command's stats see them (mount id and inode number of
+ * the overlay's directory), those still as made. */
+static void learn_plan_dirs(pid_t tid, struct uwrx_rec_header *h) {
+  for (size_t i = 0; i < nplan_dirs && h->plan_dirs_n < UWRX_REC_PLAN_DIRS; i++) {
+    const struct plan_dir *d = &plan_dirs[i];
+    char where[PATH_MAX_TARGET];
+    struct statx x;
+    const char *mp = F.ovl[d->ovl].mount_point;
+    int n = snprintf(where, sizeof where, "/proc/%d/root%s/%s", tid, strcmp(mp, "/") ? mp : "", d->rel);
+    if (n < 0 || (size_t)n >= sizeof where) continue;
+    const unsigned needed = STATX_TYPE | STATX_INO | STATX_MTIME | STATX_MNT_ID;
+    if (statx(AT_FDCWD, where, AT_SYMLINK_NOFOLLOW, STATX_BASIC_STATS | STATX_MNT_ID, &x) != 0 ||
+        (x.stx_mask & needed) != needed || !S_ISDIR(x.stx_mode))
+      continue;
+    int64_t mtime = (int64_t)x.stx_mtime.tv_sec * 1000000000LL + x.stx_mtime.tv_nsec;
+    if (mtime != d->mtime_ns) continue;
+    h->plan_dirs[h->plan_dirs_n++] = (struct uwrx_rec_plan_dir){ x.stx_mnt_id, x.stx_ino, mtime };
+  }
+}
+
 static void learn_stat_rules(pid_t tid) {
   struct uwrx_rec_header *h = &stat_rules.rules;
   if (!F.enabled || F.t0_ns == 0 || F.novl == 0) return;
@@ -318,6 +409,7 @@ static void learn_stat_rules(pid_t tid) {
   }
   h->squash = 1;
   learn_kernel_mounts(tid, h);
+  learn_plan_dirs(tid, h);
 }
 
 void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
@@ -333,6 +425,8 @@ void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
   memcpy(h->mount_bits, r->mount_bits, sizeof h->mount_bits);
   h->kernel_mounts_n = r->kernel_mounts_n;
   memcpy(h->kernel_mounts, r->kernel_mounts, sizeof h->kernel_mounts);
+  h->plan_dirs_n = r->plan_dirs_n;
+  memcpy(h->plan_dirs, r->plan_dirs, sizeof h->plan_dirs);
   pthread_mutex_unlock(&stat_rules.lock);
 }
 
@@ -1187,7 +1281,8 @@ static bool shown_time(const char *canon, const struct stat_result *r, int64_t *
       return true;
     }
     if (dir) {
-      *t = wall_start_ns();
+      const struct plan_dir *made = plan_dir_at(o, rel);
+      *t = made && made->mtime_ns == kernel ? kernel : wall_start_ns();
       return true;
     }
   }

@@ -645,8 +645,11 @@ static int64_t statx_ns(const struct statx_timestamp *t) { return (int64_t)t->tv
 static int shows_own_time(const struct statx *x) {
   /* a file system may leave out attributes not asked for: the rule needs all three */
   const unsigned needed = STATX_MNT_ID | STATX_MTIME | STATX_CTIME;
-  return (x->stx_mask & needed) == needed &&
-         uwrx_stat_shows_own_time(R.hdr, x->stx_mnt_id, statx_ns(&x->stx_ctime), statx_ns(&x->stx_mtime));
+  if ((x->stx_mask & needed) != needed) return 0;
+  int64_t ctime = statx_ns(&x->stx_ctime), mtime = statx_ns(&x->stx_mtime);
+  if (uwrx_stat_shows_own_time(R.hdr, x->stx_mnt_id, ctime, mtime)) return 1;
+  return S_ISDIR(x->stx_mode) && (x->stx_mask & (STATX_TYPE | STATX_INO)) == (STATX_TYPE | STATX_INO) &&
+         uwrx_stat_plan_dir(R.hdr, x->stx_mnt_id, x->stx_ino, mtime);
 }
 
 /* Whether the result in `x` lies outside the overlays, where uwrx-init leaves the
