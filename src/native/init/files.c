@@ -245,10 +245,23 @@ static void note_plan_dirs_below(size_t ovl, int fd, const char *rel, int depth)
   closedir(d);
 }
 
+/* The upper's root directory is the mount point's: it gets the host directory's times
+ * here (made now, it has the time it was made). */
+static void note_plan_root(size_t ovl) {
+  const struct files_overlay *o = &F.ovl[ovl];
+  struct stat host, upper;
+  if (nplan_dirs >= PLAN_DIRS_MAX || lstat(o->mount_point, &host) != 0 || !S_ISDIR(host.st_mode)) return;
+  struct timespec times[2] = { host.st_atim, host.st_mtim };
+  if (utimensat(AT_FDCWD, o->upper, times, AT_SYMLINK_NOFOLLOW) != 0 || lstat(o->upper, &upper) != 0) return;
+  char *rel = strdup(".");
+  if (rel) plan_dirs[nplan_dirs++] = (struct plan_dir){ ovl, rel, stat_ns(&upper.st_mtim) };
+}
+
 static void note_plan_dirs(void) {
   for (size_t i = 0; i < F.novl; i++) {
     int fd = open(F.ovl[i].upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
     if (fd >= 0) note_plan_dirs_below(i, fd, "", 0);
+    note_plan_root(i);
   }
 }
 
@@ -361,7 +374,10 @@ static void learn_plan_dirs(pid_t tid, struct uwrx_rec_header *h) {
         (x.stx_mask & needed) != needed || !S_ISDIR(x.stx_mode))
       continue;
     int64_t mtime = (int64_t)x.stx_mtime.tv_sec * 1000000000LL + x.stx_mtime.tv_nsec;
-    if (mtime != d->mtime_ns) continue;
+    uint64_t bit = x.stx_mnt_id - h->mount_base;
+    if (mtime != d->mtime_ns || x.stx_mnt_id < h->mount_base || bit >= UWRX_REC_MOUNT_BITS ||
+        !((h->mount_bits[bit / 8] >> (bit % 8)) & 1))
+      continue;
     h->plan_dirs[h->plan_dirs_n++] = (struct uwrx_rec_plan_dir){ x.stx_mnt_id, x.stx_ino, mtime };
   }
 }
