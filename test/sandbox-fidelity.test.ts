@@ -3,7 +3,7 @@
 // terminal name. Each check runs real commands as root and as an unprivileged user.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { promises as fs, existsSync, readFileSync } from 'node:fs';
+import { promises as fs, existsSync, lstatSync, readFileSync, readdirSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { callerMode } from '../src/sandbox/plan.js';
@@ -141,6 +141,26 @@ for (const r of runners) {
       t.not(fresh, lines[0]);
     }
   });
+}
+
+for (const r of runners) {
+  test.serial(`${r.name}: the root and its top-level entries show the host's times`, async (t) => {
+    const dir = await workDir(r);
+    // the root is a tmpfs uwrx fills, its symlinks (/bin on merged-/usr systems) made
+    // there, its directories overlays (/usr: one whose entries no other test changes
+    // meanwhile): all show the times they have on the host
+    const links = readdirSync('/').map((n) => '/' + n).filter((p) => lstatSync(p).isSymbolicLink());
+    const names = ['/', '/usr', ...links];
+    const out = await runUwrx(r, dir, ['stat', '-c', '%n %.9Y', ...names]);
+    t.is(out.code, 0, out.stderr);
+    const host = names.map((p) => `${p} ${nanoSeconds(lstatSync(p, { bigint: true }).mtimeNs)}`);
+    t.deepEqual(out.stdout.trim().split('\n'), host);
+  });
+}
+
+/** A time in ns as stat's %.9Y prints it. */
+function nanoSeconds(ns: bigint): string {
+  return `${ns / 1_000_000_000n}.${String(ns % 1_000_000_000n).padStart(9, '0')}`;
 }
 
 for (const r of runners) {

@@ -60,6 +60,9 @@ export type PlanOp =
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }
   | { op: 'symlink'; target: string; path: string }
+  /** `path` gets the access and modification times of the host's `source` (flags 1: of
+   * a symlink itself) */
+  | { op: 'times'; source: string; path: string; flags: number }
   /** flags: 1 = the whole subtree (AT_RECURSIVE) */
   | { op: 'readonly'; path: string; flags: number }
   | { op: 'pivot'; path: string }

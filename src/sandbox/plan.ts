@@ -195,6 +195,8 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
   ctx.steps.push({ op: 'hostname', name: 'uwrx' });
   const ldso = buildRepro(ctx);
   buildHidden(ctx, overlays, files);
+  // the new root shows the host's times: its entries are all made by now
+  ctx.steps.push({ op: 'times', source: '/', path: ctx.newRoot, flags: 0 });
   ctx.steps.push({ op: 'readonly', path: ctx.newRoot, flags: 0 });
   ctx.steps.push({ op: 'pivot', path: ctx.newRoot });
 
@@ -287,6 +289,8 @@ function renderStep(s: PlanStep): string {
       return `${s.op} ${s.path} ${s.mode.toString(8)}`;
     case 'symlink':
       return `symlink ${s.path} -> ${s.target}`;
+    case 'times':
+      return `times of ${s.path} from ${s.source}${s.flags & 1 ? ' (the link itself)' : ''}`;
     case 'readonly':
       return `readonly ${s.path}${s.flags ? ' (recursive)' : ''}`;
     case 'pivot':

@@ -55,6 +55,8 @@
 #define OP_MKDIR "mkdir"             /* path, mode */
 #define OP_FILE "file"               /* path, mode: an empty file (bind mount target) */
 #define OP_SYMLINK "symlink"         /* target (link text), path */
+#define OP_TIMES "times"             /* source (a host path), path, flags (1: not following a
+                                     * symlink): give path the times source has */
 #define OP_READONLY "readonly"       /* path: make an existing mount read-only */
 #define OP_PIVOT "pivot"             /* path: pivot_root there, detach the old root */
 #define OP_LOOPBACK "loopback"       /* bring lo up */

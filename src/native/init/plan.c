@@ -262,6 +262,17 @@ static bool op_symlink(const struct plan *plan, const struct plan_step *s, struc
   return symlink(s->target, s->path) == 0 || FAIL(f, s->path, "symlink %s -> %s", s->path, s->target);
 }
 
+/* Times are copied at the nanosecond, which Node's own calls cannot give. A source that
+ * is gone (a temporary entry) leaves the times as they are. */
+static bool op_times(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  int nofollow = s->flags & 1 ? AT_SYMLINK_NOFOLLOW : 0;
+  struct stat st;
+  if (fstatat(AT_FDCWD, s->source, &st, nofollow) != 0) return true;
+  struct timespec times[2] = { st.st_atim, st.st_mtim };
+  return utimensat(AT_FDCWD, s->path, times, nofollow) == 0 || FAIL(f, s->path, "set the times of %s", s->path);
+}
+
 static bool op_readonly(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
   (void)plan;
   return make_readonly(s->path, s->flags != 0) == 0 || FAIL(f, s->path, "make %s read-only", s->path);
@@ -370,6 +381,7 @@ static const struct op_def ops[] = {
   { OP_MKDIR, op_mkdir, false },
   { OP_FILE, op_file, false },
   { OP_SYMLINK, op_symlink, false },
+  { OP_TIMES, op_times, true },
   { OP_READONLY, op_readonly, false },
   { OP_PIVOT, op_pivot, false },
   { OP_LOOPBACK, op_loopback, false },

@@ -172,7 +172,10 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     if (!st) return null;
     if (st.isSymbolicLink()) {
       const link = host.readlink(real);
-      if (link !== null) steps.push({ op: 'symlink', target: link, path: target });
+      if (link !== null) {
+        steps.push({ op: 'symlink', target: link, path: target });
+        steps.push({ op: 'times', source: real, path: target, flags: 1 });
+      }
       return null;
     }
     if (st.isDirectory()) {
