@@ -88,6 +88,7 @@ static bool matches(const struct arg_match *m, const struct seccomp_notif *req) 
   uint32_t v = (uint32_t)req->data.args[m->arg];
   if (m->test == ARG_NONZERO) return req->data.args[m->arg] != 0;
   if (m->test == ARG_POSITIVE) return (int32_t)v > 0;
+  if (m->test == ARG_ANY_BIT) return (v & m->values[0]) != 0;
   for (unsigned i = 0; i < m->count; i++)
     if (m->values[i] == v) return true;
   return false;
@@ -138,6 +139,10 @@ static void merge_match(struct filter_rule *r, const struct arg_match *m) {
   if (!r->conditional) return;
   if (!m || m->arg != r->match.arg || m->test != r->match.test) {
     r->conditional = false;
+    return;
+  }
+  if (m->test == ARG_ANY_BIT) { /* one mask: the union */
+    r->match.values[0] |= m->values[0];
     return;
   }
   if (m->test != ARG_ONE_OF) return; /* the same test on the same argument */

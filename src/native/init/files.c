@@ -889,6 +889,15 @@ static void dirs_add(bool settled) {
 
 static void dirs_settled(void) { dirs_add(true); }
 
+uint64_t files_dirs_quiet(void) {
+  if (!F.enabled) return 0;
+  pthread_mutex_lock(&dirs_lock);
+  uint64_t begun = __atomic_load_n(&dirs->begun, __ATOMIC_SEQ_CST);
+  uint64_t settled = __atomic_load_n(&dirs->settled, __ATOMIC_SEQ_CST);
+  pthread_mutex_unlock(&dirs_lock);
+  return begun + 1 != 0 && settled == begun ? begun + 1 : 0;
+}
+
 void files_publish_dirs(void) {
   if (!F.enabled) return;
   pthread_mutex_lock(&dirs_lock);

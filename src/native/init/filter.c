@@ -102,6 +102,7 @@ static unsigned verdict_size(const struct filter_rule *r) {
   switch (r->match.test) {
   case ARG_NONZERO: return 7;
   case ARG_POSITIVE: return 5;
+  case ARG_ANY_BIT: return 4;
   default: return 1 + r->match.count + 2;
   }
 }
@@ -130,6 +131,11 @@ static void emit_action(struct program *p, const struct filter_rule *r) {
     emit_jump(p, BPF_JGE, 0x80000000u, 1, 0);
     emit_ret(p, SECCOMP_RET_USER_NOTIF);
     emit_ret(p, SECCOMP_RET_ALLOW);
+  } else if (r->match.test == ARG_ANY_BIT) {
+    emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[r->match.arg]));
+    emit_jump(p, BPF_JSET, r->match.values[0], 1, 0);
+    emit_ret(p, SECCOMP_RET_ALLOW);
+    emit_ret(p, SECCOMP_RET_USER_NOTIF);
   } else {
     /* x86_64 is little-endian: the low 32 bits are the argument's first word */
     emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[r->match.arg]));
@@ -193,6 +199,7 @@ static uint32_t run(const struct program *p, const struct seccomp_data *d) {
     case BPF_LD | BPF_W | BPF_ABS: memcpy(&a, (const char *)d + f->k, 4); break;
     case BPF_JMP | BPF_JEQ | BPF_K: pc += a == f->k ? f->jt : f->jf; break;
     case BPF_JMP | BPF_JGE | BPF_K: pc += a >= f->k ? f->jt : f->jf; break;
+    case BPF_JMP | BPF_JSET | BPF_K: pc += a & f->k ? f->jt : f->jf; break;
     case BPF_JMP | BPF_JA: pc += f->k; break;
     case BPF_ALU | BPF_AND | BPF_K: a &= f->k; break;
     case BPF_RET | BPF_K: return f->k;
@@ -232,6 +239,11 @@ static bool check(const struct program *p, const struct filter_rule *rules, size
     } else if (r->conditional && r->match.test == ARG_POSITIVE) {
       if (!expect(p, r->nr, r->match.arg, 1, act) || !expect(p, r->nr, r->match.arg, 0, SECCOMP_RET_ALLOW) ||
           !expect(p, r->nr, r->match.arg, 0x80000000u, SECCOMP_RET_ALLOW))
+        return false;
+    } else if (r->conditional && r->match.test == ARG_ANY_BIT) {
+      uint32_t mask = r->match.values[0], low = mask & -mask;
+      if (!expect(p, r->nr, r->match.arg, low, act) || !expect(p, r->nr, r->match.arg, mask, act) ||
+          !expect(p, r->nr, r->match.arg, ~mask, SECCOMP_RET_ALLOW) || !expect(p, r->nr, r->match.arg, 0, SECCOMP_RET_ALLOW))
         return false;
     } else if (r->conditional) {
       for (unsigned j = 0; j < r->match.count; j++)

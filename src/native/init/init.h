@@ -205,6 +205,10 @@ int64_t files_wall_offset_ns(void);
  * process of `tid`. */
 struct uwrx_rec_header;
 void files_stat_rules(struct uwrx_rec_header *h, pid_t tid);
+/* The generation of directory paths: a path string read now stays right while this
+ * returns the same value; 0 when none can be trusted (a change in flight or never
+ * settled, or no file record). Thread-safe. */
+uint64_t files_dirs_quiet(void);
 /* Publishes the count of directory path changes to the recorders (UWRX_DIRS_PATH), once. */
 void files_publish_dirs(void);
 /* The newest time a file of this attempt shows at its end (after files_finish; times set
@@ -383,6 +387,13 @@ struct proc {
    * recorder was told to leave libc alone in it */
   uint64_t image_key;
   bool image_left_alone;
+  /* procs.c: its working directory as /proc/<pid>/cwd reads, while the directory paths'
+   * generation is cwd_gen (files_dirs_quiet) and it never moved (NULL: not known) */
+  char *cwd;
+  uint64_t cwd_gen;
+  bool cwd_moved;       /* made a call that can change its cwd (chdir ...): read it at exec */
+  bool cwd_opaque;      /* its cwd may change without a call of its own: never kept */
+  bool adopts;          /* a subreaper: its children may be orphans of other processes */
 };
 
 void procs_init(void);
@@ -491,9 +502,10 @@ typedef enum verdict (*syscall_handler)(struct notif_ctx *ctx);
 /* A condition the BPF filter checks itself on args[arg]:
  *   ARG_ONE_OF    its low 32 bits (the kernel reads only those of an int) are one of `values`;
  *   ARG_NONZERO   the whole argument is not 0 (a pointer is set);
- *   ARG_POSITIVE  its low 32 bits, as an int, are > 0 (a timeout in ms). */
+ *   ARG_POSITIVE  its low 32 bits, as an int, are > 0 (a timeout in ms);
+ *   ARG_ANY_BIT   its low 32 bits have a bit of values[0] set (flags). */
 #define ARG_MATCH_MAX 8
-enum arg_test { ARG_ONE_OF, ARG_NONZERO, ARG_POSITIVE };
+enum arg_test { ARG_ONE_OF, ARG_NONZERO, ARG_POSITIVE, ARG_ANY_BIT };
 struct arg_match {
   uint8_t arg;
   uint8_t count;

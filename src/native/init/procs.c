@@ -8,7 +8,9 @@
 #include <string.h>
 #include <sys/epoll.h>
 #include <linux/kcmp.h>
+#include <sched.h>
 #include <sys/ioctl.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -346,6 +348,60 @@ static void send_spawn(const struct proc *p) {
 
 struct proc *procs_find(pid_t tid) { return map_find(tid); }
 
+/* ---- the working directory ----
+ * Every exec's record names its cwd, and reading /proc/<pid>/cwd is the new pid's first
+ * lookup of cwd in /proc (its proc inode made: 30-40 us of the exec's wait). A process's
+ * cwd is its parent's at fork and changes only by a call of its own (chdir, fchdir,
+ * chroot, unshare, setns: all notified, see on_cwd_call), by a process sharing its fs
+ * (clone with CLONE_FS), or by a change of what paths lead to (files.c counts renames
+ * and removals of directories and mounts: a string read while the count is quiet holds
+ * until it moves). So while neither moved its cwd, a child has its parent's directory,
+ * whenever either is looked at: the string is handed down at registration and read from
+ * /proc only when not known. Kept only for a process that never moved its cwd, so no
+ * chdir under way in another of its threads can race with the read. */
+
+/* A process entered or made a pid namespace: orphans there go to its first process,
+ * which nothing marks (adopts), so nothing is handed down from now on. */
+static bool pid_namespaces;
+
+/* Its known cwd, if it may be used under generation `gen`. g.lock held. */
+static const char *cwd_known(const struct proc *p, uint64_t gen) {
+  return p->cwd && gen && p->cwd_gen == gen && !p->cwd_moved && !p->cwd_opaque ? p->cwd : NULL;
+}
+
+static void cwd_forget(struct proc *p) {
+  free(p->cwd);
+  p->cwd = NULL;
+}
+
+/* `p` is registered now as a child of `parent` (NULL: none known). Not handed down to an
+ * orphan (its parent now is not the process that forked it: uwrx-init, a subreaper, a
+ * pid namespace's init), nor between processes sharing one fs. g.lock held. */
+static void cwd_at_spawn(struct proc *p, struct proc *parent) {
+  if (p->ppid <= 1) {
+    /* uwrx-init forked the command (no CLONE_FS); any other is an orphan */
+    p->cwd_opaque = p->tgid != g.command_pid;
+    return;
+  }
+  if (!parent || parent->tgid != p->ppid || parent->adopts || __atomic_load_n(&pid_namespaces, __ATOMIC_RELAXED)) {
+    p->cwd_opaque = true;
+    return;
+  }
+  long order = syscall(SYS_kcmp, p->tgid, p->ppid, KCMP_FS, 0, 0);
+  if (order <= 0) {
+    /* one fs for both (or unknown): a chdir of either moves the other's cwd */
+    p->cwd_opaque = true;
+    if (order == 0) {
+      parent->cwd_opaque = true;
+      cwd_forget(parent);
+    }
+    return;
+  }
+  uint64_t gen = files_dirs_quiet();
+  const char *known = cwd_known(parent, gen);
+  if (known && (p->cwd = strdup(known))) p->cwd_gen = gen;
+}
+
 /* Registers process `tgid` (first seen through thread `tid`, child of `ppid`). The
  * pidfd is taken while the process is known to be the one meant: `notif_id` (0: none)
  * is a notification it waits in; `child` (0: none) a registered-now child whose
@@ -424,6 +480,7 @@ static struct proc *register_proc(pid_t tid, pid_t tgid, pid_t ppid, uint64_t no
     struct epoll_event ev = { .events = EPOLLIN | EPOLLONESHOT, .data.ptr = p };
     epoll_ctl(g.epoll, EPOLL_CTL_ADD, p->pidfd, &ev);
   }
+  cwd_at_spawn(p, parent);
   map_add(tgid, p);
   if (tid != tgid) map_add(tid, p);
   send_spawn(p);
@@ -769,6 +826,28 @@ static char *read_link(const char *path) {
   return strdup(buf);
 }
 
+/* The cwd of thread `tid` of `p`, which waits in an exec: the known one, else read from
+ * /proc (and kept when the directory paths did not change meanwhile). */
+static char *exec_cwd(struct proc *p, pid_t tid) {
+  uint64_t gen = files_dirs_quiet();
+  char *cwd = NULL;
+  pthread_mutex_lock(&g.lock);
+  const char *known = cwd_known(p, gen);
+  if (known) cwd = strdup(known);
+  pthread_mutex_unlock(&g.lock);
+  if (cwd) return cwd;
+  char link[PROC_PATH_MAX];
+  cwd = read_link(proc_path(link, tid, "cwd", -1));
+  if (!cwd || !gen || files_dirs_quiet() != gen) return cwd;
+  pthread_mutex_lock(&g.lock);
+  if (!p->cwd_moved && !p->cwd_opaque) {
+    cwd_forget(p);
+    if ((p->cwd = strdup(cwd))) p->cwd_gen = gen;
+  }
+  pthread_mutex_unlock(&g.lock);
+  return cwd;
+}
+
 /* Where an exec's path and argv are read from: /proc/<pid>/mem, which stays open as the
  * old image (old_image_gone), or for a vfork child target_read_whole: its old image is
  * its parent's, which the exec leaves alive, so procs_check_exec tells the outcome with
@@ -863,8 +942,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
     }
   }
   read_argv(&src, a.buf, a.path.addr, path_as_read ? e->path : NULL, &e->argv);
-  char link[PROC_PATH_MAX];
-  e->cwd = read_link(proc_path(link, (pid_t)req->pid, "cwd", -1));
+  e->cwd = exec_cwd(ctx->proc, (pid_t)req->pid);
   e->shares_parent_vm = vfork_child;
   if (vfork_child) vfork_snapshot(ctx->proc, &e->before);
   else snapshot(ctx->proc->tgid, &e->before, true);
@@ -900,10 +978,46 @@ static enum verdict on_exit_group(struct notif_ctx *ctx) {
   return VERDICT_CONTINUE;
 }
 
+/* chdir, fchdir, chroot, unshare, setns: the call may move the caller's cwd (and the
+ * calls after, for unshare(CLONE_FS) or a thread's own fs): its cwd is read at every exec
+ * from now on. Marked before the call runs, so no exec reads a cwd it moved. */
+static enum verdict on_cwd_call(struct notif_ctx *ctx) {
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  pthread_mutex_lock(&g.lock);
+  ctx->proc->cwd_moved = true;
+  cwd_forget(ctx->proc);
+  int nr = ctx->req->data.nr;
+  if ((nr == SYS_unshare && (ctx->req->data.args[0] & CLONE_NEWPID)) || nr == SYS_setns)
+    __atomic_store_n(&pid_namespaces, true, __ATOMIC_RELAXED);
+  pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
+}
+
+/* prctl(PR_SET_CHILD_SUBREAPER): orphans below it become its children. */
+static enum verdict on_subreaper(struct notif_ctx *ctx) {
+  if (!ctx->proc) return VERDICT_CONTINUE;
+  pthread_mutex_lock(&g.lock);
+  ctx->proc->adopts = true;
+  pthread_mutex_unlock(&g.lock);
+  return VERDICT_CONTINUE;
+}
+
+static const struct arg_match subreaper_op = { .arg = 0, .count = 1, .values = { PR_SET_CHILD_SUBREAPER } };
+/* unshare moves a cwd with a mount namespace (CLONE_FS, CLONE_NEWNS); not the recorder's
+ * unshare(CLONE_VM), which asks whether the process is alone (recorder/redirect.c) */
+static const struct arg_match unshare_moves = { .arg = 0, .count = 1, .test = ARG_ANY_BIT,
+                                                .values = { CLONE_FS | CLONE_NEWNS | CLONE_NEWPID } };
+
 static const struct subscription process_calls[] = {
   { SYS_execve, on_exec_call, NULL, NULL },
   { SYS_execveat, on_exec_call, NULL, NULL },
   { SYS_exit_group, on_exit_group, NULL, NULL },
+  { SYS_chdir, on_cwd_call, NULL, NULL },
+  { SYS_fchdir, on_cwd_call, NULL, NULL },
+  { SYS_chroot, on_cwd_call, NULL, NULL },
+  { SYS_unshare, on_cwd_call, &unshare_moves, NULL },
+  { SYS_setns, on_cwd_call, NULL, NULL },
+  { SYS_prctl, on_subreaper, &subreaper_op, NULL },
 };
 
 /* Always on: the process table is what every other feature hangs on. Processes are
