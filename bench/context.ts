@@ -14,6 +14,8 @@ export interface BenchContext {
   /** Per measured run; a run past it is killed and its mode marked failed. */
   timeoutMs: number;
   log(line: string): void;
+  /** Removed once the workload's rounds are over (run.ts): records a user keeps. */
+  afterWorkload: Array<() => Promise<void>>;
 }
 
 /** dist/bench/context.js lives two levels below the repository root. */

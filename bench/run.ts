@@ -232,6 +232,7 @@ async function runWorkload(
       }
     }
   }
+  for (const remove of ctx.afterWorkload.splice(0)) await remove();
   return {
     name: w.name,
     description: w.description(ctx),
@@ -273,6 +274,7 @@ async function main(): Promise<number> {
     quick: opts.quick,
     timeoutMs: opts.quick ? 600_000 : 1_800_000,
     log: (line) => console.error(`[bench] ${line}`),
+    afterWorkload: [],
   };
   const stop = () => {
     killRunning();
