@@ -659,6 +659,15 @@ static char *first_arg(const struct mp_writer *argv) {
   return arg;
 }
 
+/* The exec's path, a relative one joined to its cwd; NULL when that is not known. */
+static char *absolute_path(const struct pending_exec *e) {
+  if (!e->path || !e->path[0]) return NULL;
+  if (e->path[0] == '/') return strdup(e->path);
+  char *s;
+  if (!e->cwd || e->cwd[0] != '/' || strstr(e->cwd, " (deleted)") || asprintf(&s, "%s/%s", e->cwd, e->path) < 0) return NULL;
+  return s;
+}
+
 /* A successful exec replaces the executable and the stack (at a fresh random address);
  * a failed one changes neither. Only the calling thread's own next call proves failure:
  * a sibling thread may run before the exec completes. */
@@ -686,6 +695,8 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
     redirects_exec(p, e->path);
     free(p->exec_arg0);
     p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
+    free(p->exec_path);
+    p->exec_path = proven ? absolute_path(e) : NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
     clocks_exec(p);
     send_exec(p, e);
