@@ -31,6 +31,26 @@ test("a long argv is recorded whole from a vfork child's exec and from a forked 
   }
 });
 
+// The strings of an exec are read together (up to 256 bytes of each, never past its
+// page) and each one that did not end there is read alone: arguments of every length
+// come out whole, also an empty one and an argv[0] that is not the exec's path.
+test('arguments longer than one read, empty ones, and an argv[0] other than the path are recorded whole', async (t) => {
+  ensureCommands({ perl: 'perl' });
+  const cwd = scratchDir('uwrx-exec-args-');
+  const args = ['', 'a'.repeat(255), 'b'.repeat(256), 'c'.repeat(257), 'd'.repeat(5000), 'e', '', 'f'.repeat(30000)];
+  const quoted = args.map((a) => `'${a}'`).join(' ');
+  // perl's exec { path } name, args: argv[0] is not the path; from a forked child, and
+  // from sh's vfork child
+  const forked = `perl -e 'my $p = fork; if (!$p) { exec { "/bin/true" } "renamed", @ARGV; exit 127 } waitpid $p, 0' ${quoted}`;
+  const r = await uwrx(['run', '-q', '--', 'sh', '-c', `/bin/true ${quoted}; ${forked}`], { cwd });
+  t.is(r.status, 0, r.stderr);
+  const procs = await readProcessTable(lastAttempt(cwd));
+  const trues = procs.filter((p) => p.exe?.toString() === '/bin/true');
+  t.is(trues.length, 2, JSON.stringify(procs.map((p) => [p.key, p.exe?.toString() ?? null])));
+  t.deepEqual(trues[0]!.argv.map(String), ['/bin/true', ...args]);
+  t.deepEqual(trues[1]!.argv.map(String), ['renamed', ...args]);
+});
+
 // A vfork child's failed exec whose parent is gone by the time the child's next call
 // tells the outcome: kcmp has no parent to compare with, so the executable before the
 // exec (its parent's, looked at by the parent's first vfork child) is compared with the

@@ -366,6 +366,8 @@ struct proc {
                               (0: not counted) */
   char *exec_arg0;      /* argv[0] of the exec the new image's shim proved, until its
                            control call is handled (rebuild.c) */
+  char *exec_path;      /* that exec's path, absolute (NULL: its cwd was not known), until
+                           the same call (rebuild.c) */
   bool exit_group_seen;
   int exit_group_code;
   uint64_t exit_group_time;

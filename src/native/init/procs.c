@@ -13,6 +13,7 @@
 #include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <sys/uio.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -658,6 +659,15 @@ static char *first_arg(const struct mp_writer *argv) {
   return arg;
 }
 
+/* The exec's path, a relative one joined to its cwd; NULL when that is not known. */
+static char *absolute_path(const struct pending_exec *e) {
+  if (!e->path || !e->path[0]) return NULL;
+  if (e->path[0] == '/') return strdup(e->path);
+  char *s;
+  if (!e->cwd || e->cwd[0] != '/' || strstr(e->cwd, " (deleted)") || asprintf(&s, "%s/%s", e->cwd, e->path) < 0) return NULL;
+  return s;
+}
+
 /* A successful exec replaces the executable and the stack (at a fresh random address);
  * a failed one changes neither. Only the calling thread's own next call proves failure:
  * a sibling thread may run before the exec completes. */
@@ -685,6 +695,8 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
     redirects_exec(p, e->path);
     free(p->exec_arg0);
     p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
+    free(p->exec_path);
+    p->exec_path = proven ? absolute_path(e) : NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
     clocks_exec(p);
     send_exec(p, e);
@@ -867,40 +879,96 @@ static char *exec_read_string(const struct exec_source *s, uint64_t addr, size_t
   return s->memfd >= 0 ? target_read_string(s->memfd, addr, max) : target_read_string_whole(s->ctx, addr, max);
 }
 
-/* argv: an array of pointers at `addr`, each read as a string, as a msgpack array of bin.
- * `seen`, read from `seen_addr` already (the exec's path, which argv[0] often points at
- * too), is not read again. */
-static void read_argv(const struct exec_source *src, uint64_t addr, uint64_t seen_addr, const char *seen,
-                      struct mp_writer *out) {
-  uint64_t ptrs[64];
-  size_t total = 0, count = 0;
+/* Strings peeked at together: at most PEEK_MAX bytes of each, never past its page. */
+#define PEEK_BATCH 65 /* the path and a chunk of argv pointers */
+#define PEEK_MAX 256
+
+/* The strings at addrs[0..n) read with one process_vm_readv, where reading each alone
+ * (up to its page's end) cost a call per argument. Each element stops at its page's end,
+ * so none fails for a neighbour's sake; the kernel stops at the first that fails.
+ * out[i]: a copy when its NUL was within what was read, else NULL (read alone then). */
+static void peek_strings(pid_t tid, const uint64_t *addrs, size_t n, char **out) {
+  char buf[PEEK_BATCH * PEEK_MAX];
+  struct iovec local[PEEK_BATCH], remote[PEEK_BATCH];
+  for (size_t i = 0; i < n; i++) {
+    size_t len = 4096 - (addrs[i] & 4095);
+    if (len > PEEK_MAX) len = PEEK_MAX;
+    local[i] = (struct iovec){ buf + i * PEEK_MAX, len };
+    remote[i] = (struct iovec){ (void *)(uintptr_t)addrs[i], len };
+    out[i] = NULL;
+  }
+  ssize_t got = n ? process_vm_readv(tid, local, (unsigned long)n, remote, (unsigned long)n, 0) : 0;
+  size_t left = got > 0 ? (size_t)got : 0;
+  for (size_t i = 0; i < n && left > 0; i++) {
+    size_t have = left < local[i].iov_len ? left : local[i].iov_len;
+    const char *nul = memchr(local[i].iov_base, 0, have);
+    if (nul) out[i] = strndup(local[i].iov_base, (size_t)(nul - (const char *)local[i].iov_base));
+    left -= have;
+  }
+}
+
+/* The exec's path (at `path_addr`, *path: NULL when unreadable) and argv (an array of
+ * pointers at `addr`, each read as a string) as a msgpack array of bin. Each chunk of
+ * pointers is read up to its page's end (a read across it could fail, and then go
+ * through /proc/<pid>/mem), and its strings, with the path in the first, in one call;
+ * an argument that is the path itself (often argv[0]) is not read again. */
+static void read_exec_args(const struct exec_source *src, uint64_t path_addr, uint64_t addr, char **path,
+                           struct mp_writer *out) {
+  pid_t tid = (pid_t)src->ctx->req->pid;
+  uint64_t ptrs[64], want[PEEK_BATCH];
+  char *peeked[PEEK_BATCH];
+  bool path_read = false;
+  size_t total = 0, count = 0, index = 0;
   struct mp_writer items;
   mp_writer_init(&items);
-  for (size_t base = 0; base < MAX_ARGS && total < MAX_ARGV_BYTES; base += 64) {
-    ssize_t n = exec_read(src, ptrs, sizeof ptrs, addr + base * 8);
+  *path = NULL;
+  while (addr && index < MAX_ARGS && total < MAX_ARGV_BYTES) {
+    uint64_t at = addr + index * 8;
+    size_t room = 4096 - (at & 4095);
+    if (room > sizeof ptrs) room = sizeof ptrs;
+    if (room > (MAX_ARGS - index) * 8) room = (MAX_ARGS - index) * 8;
+    ssize_t n = exec_read(src, ptrs, room, at);
     if (n < 8) break;
-    size_t k = (size_t)n / 8;
+    size_t k = (size_t)n / 8, m = 0;
+    while (m < k && ptrs[m]) m++;
+    size_t nw = 0;
+    if (!path_read) want[nw++] = path_addr;
+    for (size_t i = 0; i < m; i++)
+      if (ptrs[i] != path_addr) want[nw++] = ptrs[i];
+    peek_strings(tid, want, nw, peeked);
+    size_t w = 0;
+    if (!path_read) {
+      path_read = true;
+      *path = peeked[w++];
+      if (!*path) *path = exec_read_string(src, path_addr, 4096);
+    }
     bool end = false;
-    for (size_t i = 0; i < k; i++) {
-      if (!ptrs[i]) {
+    for (size_t i = 0; i < m; i++) {
+      bool known = ptrs[i] == path_addr;
+      char *arg = known ? NULL : peeked[w++];
+      /* as read alone: a string that does not fit what is left ends argv */
+      if (arg && strlen(arg) >= MAX_ARGV_BYTES - total) {
+        free(arg);
+        arg = NULL;
+      }
+      if (!known && !arg) arg = exec_read_string(src, ptrs[i], MAX_ARGV_BYTES - total);
+      const char *text = known ? *path : arg;
+      if (!text || (known && strlen(text) >= MAX_ARGV_BYTES - total)) {
+        free(arg);
         end = true;
         break;
       }
-      bool known = seen && ptrs[i] == seen_addr && strlen(seen) < MAX_ARGV_BYTES - total;
-      char *arg = known ? NULL : exec_read_string(src, ptrs[i], MAX_ARGV_BYTES - total);
-      if (!known && !arg) {
-        end = true;
-        break;
-      }
-      const char *text = known ? seen : arg;
       size_t len = strlen(text);
       mp_write_bin(&items, text, len);
       total += len;
       count++;
       free(arg);
     }
-    if (end || addr == 0) break;
+    while (w < nw) free(peeked[w++]); /* past an argument that ended argv */
+    if (end || m < k) break;
+    index += k;
   }
+  if (!path_read) *path = exec_read_string(src, path_addr, 4096);
   mp_writer_init(out);
   mp_write_array(out, (uint32_t)count);
   mp_write_raw(out, items.data, items.len);
@@ -924,8 +992,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   e->tid = req->pid;
   e->time = ctx->time;
   e->old_mm = -1;
-  e->path = exec_read_string(&src, a.path.addr, 4096);
-  bool path_as_read = true; /* not joined to a directory: the bytes at a.path.addr */
+  read_exec_args(&src, a.path.addr, a.buf, &e->path, &e->argv);
   if (e->path && a.path.dirfd != AT_FDCWD && (e->path[0] != '/' || (!e->path[0] && (a.flags & AT_EMPTY_PATH)))) {
     char link[PROC_PATH_MAX];
     char *dir = read_link(proc_path(link, (pid_t)req->pid, "fd", a.path.dirfd));
@@ -937,11 +1004,9 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
       if (joined) {
         free(e->path);
         e->path = joined;
-        path_as_read = false;
       }
     }
   }
-  read_argv(&src, a.buf, a.path.addr, path_as_read ? e->path : NULL, &e->argv);
   e->cwd = exec_cwd(ctx->proc, (pid_t)req->pid);
   e->shares_parent_vm = vfork_child;
   if (vfork_child) vfork_snapshot(ctx->proc, &e->before);

@@ -7,6 +7,7 @@
  * the usual handlers, so the new record shows them as the process's own. Only the
  * calling process waits; the rest of the tree goes on. */
 #include <errno.h>
+#include <pthread.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
@@ -135,6 +136,76 @@ static char *read_link(pid_t pid, const char *what) {
   if (n < 0) return NULL;
   target[n] = 0;
   return strdup(target);
+}
+
+/* ---- the executable of a new image ----
+ * Its /proc/<pid>/exe link was the only lookup of a vfork child's pid in /proc, and the
+ * first lookup of a pid makes its proc inodes (about 20 us). A binary exec'd by an
+ * absolute path (the cwd joined to a relative one) is the file at that path: the link
+ * read for one process is kept with that file's identity, and a later exec of the same
+ * path reuses it while the file there is the same one (device, inode, change time: a
+ * rename of the file itself changes that) and no directory or symlink was renamed or
+ * removed and nothing mounted (files_dirs_quiet). Kept only when the link's target was
+ * that very file: not for scripts (the link names the interpreter) nor a file deleted
+ * since. */
+#define EXE_SLOTS 512
+
+struct exe_entry {
+  char *path, *exe;
+  uint64_t gen;
+  dev_t dev;
+  ino_t ino;
+  struct timespec ctime;
+};
+
+static struct exe_entry exe_cache[EXE_SLOTS];
+static pthread_mutex_t exe_lock = PTHREAD_MUTEX_INITIALIZER;
+
+static size_t exe_slot(const char *path) {
+  uint64_t h = 1469598103934665603ull;
+  for (const unsigned char *c = (const unsigned char *)path; *c; c++) h = (h ^ *c) * 1099511628211ull;
+  return (size_t)(h % EXE_SLOTS);
+}
+
+static bool same_file(const struct exe_entry *e, const struct stat *st) {
+  return e->dev == st->st_dev && e->ino == st->st_ino && e->ctime.tv_sec == st->st_ctim.tv_sec &&
+         e->ctime.tv_nsec == st->st_ctim.tv_nsec;
+}
+
+/* The target of /proc/<pid>/exe of the image exec'd as `path` (absolute, or NULL). */
+static char *exe_of(pid_t pid, const char *path) {
+  uint64_t gen = path ? files_dirs_quiet() : 0;
+  struct stat st;
+  bool keyed = gen && stat(path, &st) == 0;
+  if (keyed) {
+    char *exe = NULL;
+    struct exe_entry *e = &exe_cache[exe_slot(path)];
+    pthread_mutex_lock(&exe_lock);
+    if (e->path && e->gen == gen && same_file(e, &st) && !strcmp(e->path, path)) exe = strdup(e->exe);
+    pthread_mutex_unlock(&exe_lock);
+    if (exe) return exe;
+  }
+  char *exe = read_link(pid, "exe");
+  if (!keyed || !exe) return exe;
+  char link[PROC_PATH_MAX];
+  struct stat ran;
+  size_t len = strlen(exe);
+  if (stat(proc_path(link, pid, "exe", -1), &ran) != 0 || ran.st_dev != st.st_dev || ran.st_ino != st.st_ino ||
+      (len >= 10 && !strcmp(exe + len - 10, " (deleted)")) || files_dirs_quiet() != gen)
+    return exe;
+  char *path_copy = strdup(path), *exe_copy = strdup(exe);
+  if (!path_copy || !exe_copy) {
+    free(path_copy);
+    free(exe_copy);
+    return exe;
+  }
+  struct exe_entry *e = &exe_cache[exe_slot(path)];
+  pthread_mutex_lock(&exe_lock);
+  free(e->path);
+  free(e->exe);
+  *e = (struct exe_entry){ path_copy, exe_copy, gen, st.st_dev, st.st_ino, st.st_ctim };
+  pthread_mutex_unlock(&exe_lock);
+  return exe;
 }
 
 /* NUL-separated strings as a msgpack array of bin. */
@@ -274,12 +345,13 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   /* argv[0] as the exec's own call gave it saves reading the whole command line of
    * every exec: only a listed program's is sent */
   pthread_mutex_lock(&g.lock);
-  char *arg0 = ctx->proc->exec_arg0;
-  ctx->proc->exec_arg0 = NULL;
+  char *arg0 = ctx->proc->exec_arg0, *path = ctx->proc->exec_path;
+  ctx->proc->exec_arg0 = ctx->proc->exec_path = NULL;
   pthread_mutex_unlock(&g.lock);
   size_t argv_len = 0;
   uint8_t *argv = arg0 ? NULL : read_proc_file(pid, "cmdline", &argv_len);
-  char *exe = read_link(pid, "exe");
+  char *exe = exe_of(pid, path);
+  free(path);
   bool ask = (arg0 || argv) && exe && (listed(arg0 ? arg0 : (const char *)argv) || listed(exe));
   free(arg0);
   if (ask && !argv) argv = read_proc_file(pid, "cmdline", &argv_len);
