@@ -151,11 +151,11 @@ struct uwrx_rec_header {
   int32_t reap_joined[UWRX_REC_REAP_JOINED]; /* atomic: pids joined at their exit, not yet reaped */
 
   /* Directories of the upper layers that uwrx made before the command started, with
-   * the times of the host's directory (the parents of the hidden record, the
-   * directories an unprivileged command is likely to write), as the command's stats see
-   * them (uwrx_stat_plan_dir): while their times are as made, they show their own, as
-   * the host's directory does. Set by uwrx-init with the rules above (only while squash
-   * is 1), read-only here. */
+   * the times of the host's directory (each overlay's root, the parents of the hidden
+   * record, the directories an unprivileged command is likely to write), as the
+   * command's stats see them (uwrx_stat_plan_dir): while their modification time is as
+   * made, they show it, as the host's directory does. Set by uwrx-init with the rules
+   * above (only while squash is 1), read-only here. */
   uint32_t plan_dirs_n;
   uint32_t plan_dirs_reserved;
   struct uwrx_rec_plan_dir {
