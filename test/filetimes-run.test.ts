@@ -86,6 +86,18 @@ test.serial('directories that hold the record show their own times until the com
   }
 });
 
+test.serial('a directory that got new entries shows the next step the time it showed at the end of its own', async (t) => {
+  const cwd = path.join(scratch(t), 'project');
+  mkdirSync(path.join(cwd, 'd'), { recursive: true });
+  for (const p of ['d', '.']) utimesSync(path.join(cwd, p), OLD, OLD);
+  // d and the working directory (a parent of ./build) get entries; e is made
+  const first = await runOk(cwd, ['--step', '0', '--', 'sh', '-c', 'touch d/new; mkdir -p e/f; stat -c "%n %.9Y" d e e/f . ..']);
+  const next = await runOk(cwd, ['--step', '1', '--parent', 'build/0/0', '--', 'stat', '-c', '%n %.9Y', 'd', 'e', 'e/f', '.', '..']);
+  t.deepEqual(next.trim().split('\n'), first.trim().split('\n'));
+  const old = String(OLD.getTime() / 1000);
+  t.false(first.includes(` ${old}.`), 'the changed directories moved on');
+});
+
 // Along a chain of steps: a parent's files keep the times they showed in the parent, and
 // a source edited on disk after a step is newer than everything that step built.
 

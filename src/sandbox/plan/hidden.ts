@@ -32,7 +32,8 @@ export function buildHidden(ctx: BuildContext, overlays: OverlayLayer[], files: 
       isUnder(h, o.mountPoint) && h !== o.mountPoint && (best < 0 || o.mountPoint.length > overlays[best]!.mountPoint.length) ? i : best, -1);
     if (index < 0) continue;
     const layer = overlays[index]!;
-    const seen = realSeenThrough(files.overlays[index]!.lowers.map((l) => l.dir), path.relative(layer.mountPoint, h));
+    const lowerDirs = files.overlays[index]!.lowers.map((l) => l.dir);
+    const seen = realSeenThrough(lowerDirs, path.relative(layer.mountPoint, h));
     if (seen === 'hidden') continue;
     if (seen === 'merged') {
       ctx.steps.mount('uwrx-hidden', inRoot(ctx, h), 'tmpfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, 'mode=0755');
@@ -42,7 +43,8 @@ export function buildHidden(ctx: BuildContext, overlays: OverlayLayer[], files: 
     const dirs = new Map((layer.upperDirs ?? []).map((d) => [d.path, d]));
     for (let d = path.dirname(h); d !== layer.mountPoint && isUnder(d, layer.mountPoint); d = path.dirname(d)) {
       const upperPath = path.join(layer.upper, path.relative(layer.mountPoint, d));
-      const st = host.stat(d);
+      // as the command would see it: a parent's copy (its times as that step ended) above the host's
+      const st = parentCopy(lowerDirs, path.relative(layer.mountPoint, d)) ?? host.stat(d);
       if (dirs.has(upperPath) || !st) continue;
       const dir: UpperDir = {
         path: upperPath,
@@ -59,6 +61,15 @@ export function buildHidden(ctx: BuildContext, overlays: OverlayLayer[], files: 
     }
     (layer.whiteouts ??= []).push(path.join(layer.upper, path.relative(layer.mountPoint, h)));
   }
+}
+
+/** The topmost parent layer's directory at `rel`, if a layer has one. */
+function parentCopy(layers: string[], rel: string) {
+  for (const layer of layers) {
+    const st = lstatSyncOrNull(path.join(layer, rel));
+    if (st?.isDirectory()) return st;
+  }
+  return null;
 }
 
 /** Whether the real directory at `rel` (below an overlay's mount point) shows through the
