@@ -212,66 +212,58 @@ static size_t nplan_dirs;
 
 static int64_t stat_ns(const struct timespec *t) { return (int64_t)t->tv_sec * 1000000000LL + t->tv_nsec; }
 
-static void note_plan_dirs_below(size_t ovl, int fd, const char *rel, int depth) {
+/* Calls visit(o, fd, rel) on every directory of the upper tree open as `fd` (closed
+ * here), its own directories first; `rel`: its path below the mount point, "" at the
+ * top. */
+static void each_upper_dir(struct files_overlay *o, int fd, const char *rel, int depth,
+                           void (*visit)(struct files_overlay *o, int fd, const char *rel)) {
   DIR *d = fdopendir(fd);
   if (!d) {
     close(fd);
     return;
   }
   struct dirent *e;
-  while ((e = readdir(d)) && nplan_dirs < PLAN_DIRS_MAX) {
+  while ((e = readdir(d))) {
     if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
     if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    struct stat st;
-    if (fstatat(dirfd(d), e->d_name, &st, AT_SYMLINK_NOFOLLOW) != 0 || !S_ISDIR(st.st_mode)) continue;
     char *child;
     if (asprintf(&child, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) < 0) break;
-    /* The times it was given, to the nanosecond (the plan could give them to the
-     * microsecond): a parent layer's copy's, else the host directory's, still at its own
-     * path before pivot_root. */
-    const struct files_overlay *o = &F.ovl[ovl];
-    struct stat seen;
-    bool found = false;
-    for (size_t j = 0; j < o->nlowers && !found; j++)
-      found = o->lowers[j].fd >= 0 && fstatat(o->lowers[j].fd, child, &seen, AT_SYMLINK_NOFOLLOW) == 0 && S_ISDIR(seen.st_mode);
-    char *real;
-    if (!found && asprintf(&real, "%s/%s", strcmp(o->mount_point, "/") ? o->mount_point : "", child) >= 0) {
-      found = lstat(real, &seen) == 0 && S_ISDIR(seen.st_mode);
-      free(real);
-    }
-    if (found && llabs(stat_ns(&seen.st_mtim) - stat_ns(&st.st_mtim)) < 1000) {
-      struct timespec times[2] = { seen.st_atim, seen.st_mtim };
-      if (utimensat(dirfd(d), e->d_name, times, AT_SYMLINK_NOFOLLOW) == 0) st.st_mtim = seen.st_mtim;
-    }
-    plan_dirs[nplan_dirs++] = (struct plan_dir){ ovl, child, stat_ns(&st.st_mtim) };
     int sub = depth < PLAN_DIRS_DEPTH ? openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-    if (sub >= 0) note_plan_dirs_below(ovl, sub, child, depth + 1);
+    if (sub >= 0) each_upper_dir(o, sub, child, depth + 1, visit);
+    free(child);
   }
+  visit(o, dirfd(d), rel);
   closedir(d);
 }
 
-/* The upper's root directory is the mount point's: it gets the times of a parent
- * layer's copy, else of the host directory, here (made now, it has the time it was
- * made). */
-static void note_plan_root(size_t ovl) {
-  const struct files_overlay *o = &F.ovl[ovl];
-  struct stat seen, upper;
+/* A directory the plan made: it gets the times it was given to the nanosecond (the plan
+ * could give them to the microsecond), those of a parent layer's copy, else of the host
+ * directory, still at its own path before pivot_root. The top, the mount point's, was
+ * made now: it gets them whatever it has. */
+static void note_plan_dir(struct files_overlay *o, int fd, const char *rel) {
+  struct stat st, seen;
+  if (nplan_dirs >= PLAN_DIRS_MAX || fstat(fd, &st) != 0) return;
   bool found = false;
   for (size_t j = 0; j < o->nlowers && !found; j++)
-    found = o->lowers[j].fd >= 0 && fstatat(o->lowers[j].fd, "", &seen, AT_EMPTY_PATH) == 0 && S_ISDIR(seen.st_mode);
-  if (!found) found = lstat(o->mount_point, &seen) == 0 && S_ISDIR(seen.st_mode);
-  if (nplan_dirs >= PLAN_DIRS_MAX || !found) return;
-  struct timespec times[2] = { seen.st_atim, seen.st_mtim };
-  if (utimensat(AT_FDCWD, o->upper, times, AT_SYMLINK_NOFOLLOW) != 0 || lstat(o->upper, &upper) != 0) return;
-  char *rel = strdup(".");
-  if (rel) plan_dirs[nplan_dirs++] = (struct plan_dir){ ovl, rel, stat_ns(&upper.st_mtim) };
+    found = o->lowers[j].fd >= 0 && fstatat(o->lowers[j].fd, rel, &seen, AT_SYMLINK_NOFOLLOW | AT_EMPTY_PATH) == 0 &&
+            S_ISDIR(seen.st_mode);
+  char *real;
+  if (!found && asprintf(&real, "%s%s%s", o->mount_point, rel[0] ? "/" : "", rel) >= 0) {
+    found = lstat(real, &seen) == 0 && S_ISDIR(seen.st_mode);
+    free(real);
+  }
+  if (found && (!rel[0] || llabs(stat_ns(&seen.st_mtim) - stat_ns(&st.st_mtim)) < 1000)) {
+    struct timespec times[2] = { seen.st_atim, seen.st_mtim };
+    if (futimens(fd, times) == 0) st.st_mtim = seen.st_mtim;
+  }
+  char *name = strdup(rel[0] ? rel : ".");
+  if (name) plan_dirs[nplan_dirs++] = (struct plan_dir){ (size_t)(o - F.ovl), name, stat_ns(&st.st_mtim) };
 }
 
 static void note_plan_dirs(void) {
   for (size_t i = 0; i < F.novl; i++) {
     int fd = open(F.ovl[i].upper, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) note_plan_dirs_below(i, fd, "", 0);
-    note_plan_root(i);
+    if (fd >= 0) each_upper_dir(&F.ovl[i], fd, "", 0, note_plan_dir);
   }
 }
 
@@ -710,37 +702,19 @@ static void stamp_upper(const char *path, int64_t ns, bool explicit_times, void 
  * (shown_time): that time is written into it too, so a later step shows what this one
  * did. Those filetimes has were written by stamp_upper; the plan's directories as made
  * keep the host's times. Only overlays a change was asked below are walked. */
-static void stamp_dirs_below(struct files_overlay *o, int fd, const char *rel, int depth) {
-  DIR *d = fdopendir(fd);
-  if (!d) {
-    close(fd);
-    return;
-  }
-  struct dirent *e;
-  while ((e = readdir(d))) {
-    if (e->d_type != DT_DIR && e->d_type != DT_UNKNOWN) continue;
-    if (!strcmp(e->d_name, ".") || !strcmp(e->d_name, "..")) continue;
-    char *child;
-    if (asprintf(&child, "%s%s%s", rel, rel[0] ? "/" : "", e->d_name) < 0) break;
-    int sub = depth < PLAN_DIRS_DEPTH ? openat(dirfd(d), e->d_name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC) : -1;
-    if (sub >= 0) stamp_dirs_below(o, sub, child, depth + 1);
-    free(child);
-  }
-  /* after its entries: stamping them changes nothing here, but keep the order plain */
+static void stamp_dir(struct files_overlay *o, int fd, const char *rel) {
   struct stat st;
-  const char *name = rel[0] ? rel : ".";
   char *canon = NULL;
   int64_t changed;
   bool explicit_times;
-  const struct plan_dir *made = plan_dir_at(o, name);
-  if (fstat(dirfd(d), &st) == 0 && !(made && made->mtime_ns == stat_ns(&st.st_mtim)) &&
+  const struct plan_dir *made = plan_dir_at(o, rel[0] ? rel : ".");
+  if (fstat(fd, &st) == 0 && !(made && made->mtime_ns == stat_ns(&st.st_mtim)) &&
       asprintf(&canon, "%s%s%s", strcmp(o->mount_point, "/") ? o->mount_point : "", rel[0] ? "/" : "", rel) >= 0 &&
       !filetimes_lookup(canon[0] ? canon : "/", &changed, &explicit_times)) {
     struct timespec ts[2] = { uwrx_stat_timespec(wall_start_ns()), uwrx_stat_timespec(wall_start_ns()) };
-    if (futimens(dirfd(d), ts) != 0) {}
+    if (futimens(fd, ts) != 0) {}
   }
   free(canon);
-  closedir(d);
 }
 
 static void stamp_dirs(void) {
@@ -749,7 +723,7 @@ static void stamp_dirs(void) {
     if (!__atomic_load_n(&o->touched, __ATOMIC_ACQUIRE) || o->upper_fd < 0) continue;
     /* its path is the host's: gone since pivot_root, unlike the descriptor */
     int fd = openat(o->upper_fd, ".", O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-    if (fd >= 0) stamp_dirs_below(o, fd, "", 0);
+    if (fd >= 0) each_upper_dir(o, fd, "", 0, stamp_dir);
   }
 }
 
