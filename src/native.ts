@@ -33,6 +33,8 @@ export interface NativeAddon {
   getXattr(path: string, name: string): Buffer | null;
   setXattr(path: string, name: string, value: Buffer): void;
   makeWhiteout(path: string): void;
+  /** Sets a path's access and modification times to the nanosecond (a symlink's own). */
+  setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Removes a file or a whole tree (absent is success); rejects with the errno. */
   removeTree(path: string): Promise<void>;
   /** accesses.tsv as rows (src/record/accesses.ts accessIndexRows); null when a line is

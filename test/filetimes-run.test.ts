@@ -98,6 +98,19 @@ test.serial('a directory that got new entries shows the next step the time it sh
   t.false(first.includes(` ${old}.`), 'the changed directories moved on');
 });
 
+test.serial('the directories uwrx makes keep their times to the nanosecond, in a step and the next', async (t) => {
+  // a time Node's utimes sets 1.03 us early: its double of seconds, cut to the microsecond
+  const exact = '1577836800.036819033';
+  const cwd = path.join(scratch(t), 'project');
+  mkdirSync(path.join(cwd, 'build'), { recursive: true });
+  spawnSync('touch', ['-m', '-d', `@${exact}`, cwd, path.dirname(cwd)]);
+  // the working directory holds ./build (hidden by a whiteout, removed when the run ends)
+  const show = ['stat', '-c', '%n %.9Y', '.', '..'];
+  const first = await runOk(cwd, ['--step', '0', '--', ...show]);
+  t.deepEqual(first.trim().split('\n'), [`. ${exact}`, `.. ${exact}`]);
+  t.is(await runOk(cwd, ['--step', '1', '--parent', 'build/0/0', '--', ...show]), first);
+});
+
 // Along a chain of steps: a parent's files keep the times they showed in the parent, and
 // a source edited on disk after a step is newer than everything that step built.
 

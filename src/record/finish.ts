@@ -7,6 +7,7 @@ import { promises as fs, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { OverlayLayer } from '../sandbox/plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
+import { native } from '../native.js';
 import { parseFilesMeta } from './files-meta.js';
 import { layoutStore } from './store-layout.js';
 import { isErrno, lstatOrNull, readdirOrEmpty } from '../fs.js';
@@ -86,13 +87,14 @@ export async function settleUpperDirs(overlays: OverlayLayer[]): Promise<void> {
         const untouched = (st.mode & 0o7777) === d.mode && Math.abs(st.mtimeMs / 1000 - d.mtime) < 1e-3;
         if (untouched && (await fs.readdir(d.path)).length === 0) {
           const parent = path.dirname(d.path);
-          const pst = await fs.lstat(parent);
-          await fs.chmod(parent, (pst.mode & 0o7777) | 0o300);
+          const pst = await fs.lstat(parent, { bigint: true });
+          const mode = Number(pst.mode & 0o7777n);
+          await fs.chmod(parent, mode | 0o300);
           try {
             await fs.rmdir(d.path);
           } finally {
-            await fs.chmod(parent, pst.mode & 0o7777);
-            await fs.utimes(parent, pst.atime, pst.mtime);
+            await fs.chmod(parent, mode);
+            native().setTimesNs(parent, pst.atimeNs, pst.mtimeNs);
           }
         } else {
           await restore(d.path, d.mode, d.hostMode);

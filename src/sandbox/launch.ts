@@ -291,14 +291,15 @@ async function dropWhiteouts(made: Map<string, string>): Promise<void> {
     const st = await fs.lstat(w, { bigint: true }).catch(() => undefined);
     if (!st || identity(st) !== id) continue;
     const dir = path.dirname(w);
-    const parent = await fs.lstat(dir);
+    const parent = await fs.lstat(dir, { bigint: true });
     // the directory may deny its owner writes (the caller's rights on the host)
-    await fs.chmod(dir, (parent.mode & 0o7777) | 0o300);
+    const mode = Number(parent.mode & 0o7777n);
+    await fs.chmod(dir, mode | 0o300);
     try {
       await fs.unlink(w);
     } finally {
-      await fs.chmod(dir, parent.mode & 0o7777);
-      await fs.utimes(dir, parent.atime, parent.mtime);
+      await fs.chmod(dir, mode);
+      native().setTimesNs(dir, parent.atimeNs, parent.mtimeNs);
     }
   }
 }

@@ -237,7 +237,7 @@ static void each_upper_dir(struct files_overlay *o, int fd, const char *rel, int
 }
 
 /* A directory the plan made: it gets the times it was given to the nanosecond (the plan
- * could give them to the microsecond), those of a parent layer's copy, else of the host
+ * could give them to the microsecond, through a double: up to 1.2 us early), those of a parent layer's copy, else of the host
  * directory, still at its own path before pivot_root. The top, the mount point's, was
  * made now: it gets them whatever it has. */
 static void note_plan_dir(struct files_overlay *o, int fd, const char *rel) {
@@ -252,7 +252,7 @@ static void note_plan_dir(struct files_overlay *o, int fd, const char *rel) {
     found = lstat(real, &seen) == 0 && S_ISDIR(seen.st_mode);
     free(real);
   }
-  if (found && (!rel[0] || llabs(stat_ns(&seen.st_mtim) - stat_ns(&st.st_mtim)) < 1000)) {
+  if (found && (!rel[0] || llabs(stat_ns(&seen.st_mtim) - stat_ns(&st.st_mtim)) < 2000)) {
     struct timespec times[2] = { seen.st_atim, seen.st_mtim };
     if (futimens(fd, times) == 0) st.st_mtim = seen.st_mtim;
   }
