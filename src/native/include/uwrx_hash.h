@@ -1,5 +1,6 @@
 /* A fast hash of a byte string, eight bytes at a step, for tables private to one
- * process (the recorder's repeat table, the addon's access table): nothing stores or
+ * process (the recorder's repeat table, the addon's access table, uwrx-init's tables
+ * by path): nothing stores or
  * compares these values across processes or versions. C and C++. */
 #ifndef UWRX_HASH_H
 #define UWRX_HASH_H
@@ -29,5 +30,8 @@ static inline uint64_t uwrx_hash_bytes(uint64_t seed, const void *bytes, size_t 
   h ^= h >> 33;
   return h;
 }
+
+/* The same of a NUL-terminated string (a path), without its NUL. */
+static inline uint64_t uwrx_hash_str(const char *s) { return uwrx_hash_bytes(0, s, strlen(s)); }
 
 #endif

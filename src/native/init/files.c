@@ -39,6 +39,7 @@
 #include "init.h"
 #include "../common/escape.h"
 #include "../common/tracebuf.h"
+#include "uwrx_hash.h"
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
 
@@ -538,14 +539,8 @@ struct writer_entry {
 static struct writer_entry *writers[WRITER_BUCKETS];
 static pthread_mutex_t writers_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static uint64_t hash_path(const char *p) {
-  uint64_t h = 1469598103934665603ULL;
-  for (; *p; p++) h = (h ^ (unsigned char)*p) * 1099511628211ULL;
-  return h;
-}
-
 static struct writer_entry *writer_get(const char *path, bool create) {
-  uint64_t h = hash_path(path);
+  uint64_t h = uwrx_hash_str(path);
   struct writer_entry **slot = &writers[h % WRITER_BUCKETS];
   for (struct writer_entry *e = *slot; e; e = e->next)
     if (e->hash == h && !strcmp(e->path, path)) return e;
@@ -1254,7 +1249,7 @@ static void dir_cache_clear(void) {
 
 /* Canonical path of directory `dir` (malloc'd), NULL when it cannot be resolved. */
 static char *canonical_dir(const char *dir) {
-  uint64_t h = hash_path(dir);
+  uint64_t h = uwrx_hash_str(dir);
   pthread_mutex_lock(&dir_lock);
   for (struct dir_entry *e = dir_cache[h % DIR_BUCKETS]; e; e = e->next) {
     if (e->hash == h && !strcmp(e->path, dir)) {

@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "init.h"
+#include "uwrx_hash.h"
 
 struct file_time {
   struct file_time *next;
@@ -24,12 +25,6 @@ static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 /* A rename's source entry, between its rename_from and rename_to records (one handler
  * thread records both, one after the other). */
 static __thread struct file_time *moving;
-
-static uint64_t hash_of(const char *s) {
-  uint64_t h = 1469598103934665603ull; /* FNV-1a */
-  for (; *s; s++) h = (h ^ (uint8_t)*s) * 1099511628211ull;
-  return h;
-}
 
 /* The entry of `path`, or NULL (lock held). */
 static struct file_time *find(const char *path, uint64_t h) {
@@ -76,7 +71,7 @@ static void entries_changed(const char *path) {
   if (n >= sizeof parent) return;
   memcpy(parent, path, n);
   parent[n] = 0;
-  uint64_t h = hash_of(parent);
+  uint64_t h = uwrx_hash_str(parent);
   struct file_time *e = take(parent, h);
   if (e && !e->explicit_times) put(parent, h, e->ns, false);
   free(e);
@@ -85,7 +80,7 @@ static void entries_changed(const char *path) {
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) {
   int64_t now;
   if (!ctx->proc || !clocks_stamp(ctx->proc, &now)) return;
-  uint64_t h = hash_of(path);
+  uint64_t h = uwrx_hash_str(path);
   pthread_mutex_lock(&lock);
   if (!strcmp(op, "create") || !strcmp(op, "mkdir") || !strcmp(op, "delete") || !strcmp(op, "rmdir") ||
       !strncmp(op, "rename_", 7))
@@ -109,7 +104,7 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) 
 }
 
 void filetimes_explicit(const char *path) {
-  uint64_t h = hash_of(path);
+  uint64_t h = uwrx_hash_str(path);
   pthread_mutex_lock(&lock);
   struct file_time *e = take(path, h);
   int64_t ns = e ? e->ns : 0;
@@ -119,7 +114,7 @@ void filetimes_explicit(const char *path) {
 }
 
 void filetimes_same(const char *added, const char *existing) {
-  uint64_t h = hash_of(existing), ha = hash_of(added);
+  uint64_t h = uwrx_hash_str(existing), ha = uwrx_hash_str(added);
   pthread_mutex_lock(&lock);
   struct file_time *e = find(existing, h);
   if (e) put(added, ha, e->ns, e->explicit_times);
@@ -135,7 +130,7 @@ void filetimes_each(void (*fn)(const char *path, int64_t ns, bool explicit_times
 }
 
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times) {
-  uint64_t h = hash_of(path);
+  uint64_t h = uwrx_hash_str(path);
   pthread_mutex_lock(&lock);
   struct file_time *e = find(path, h);
   if (e) {
