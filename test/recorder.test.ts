@@ -4,7 +4,7 @@
 // statically linked programs and calls the recorder does not interpose.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, mkdirSync, openSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -262,6 +262,45 @@ test.serial('fast path: stats of pipes, sockets, /dev and /proc are answered in 
   // five files, `loops` stats each: all of them in process
   t.true(loop.calls.inProcess - base.calls.inProcess >= 5 * loops, JSON.stringify({ base, loop }));
   t.true(loop.calls.notified - base.calls.notified < loops / 10, JSON.stringify({ base, loop }));
+});
+
+// The command inherits the caller's standard descriptors: a host /dev/null or terminal
+// lies on a mount of the caller's namespace that no path in the sandbox reaches, and both
+// paths show it as the kernel does, so its stats are answered in process (stdio's fstat
+// of each process's output). A host file whose path lies within an overlay (a log in the
+// working directory) stays on the notification path, which decides by that path.
+test.serial('fast path: stats of standard descriptors from outside the sandbox show what the kernel shows; in process when no overlay holds their path', async (t) => {
+  const dir = workDir();
+  const probe = buildDriver('kernel_stat_probe', ['test/native/kernel_stat_probe.c']);
+  const hostFile = path.join(dir, 'input.txt');
+  writeFileSync(hostFile, 'input\n');
+  const loops = 200;
+  const run = (stdin: string, n: number) => {
+    const fd = openSync(stdin, 'r');
+    try {
+      const r = spawnSync(process.execPath, [uwrxBin, 'run', '--build', path.join(dir, `build-${path.basename(stdin)}-${n}`), '--fast-path', '--', probe, String(n), 'stdin'], {
+        cwd: dir,
+        stdio: [fd, 'pipe', 'pipe'],
+        encoding: 'utf8',
+      });
+      t.is(r.status, 0, r.stderr);
+      return { calls: fileCalls(dir, r.stderr), line: r.stdout.trim() };
+    } finally {
+      closeSync(fd);
+    }
+  };
+  for (const [stdin, inProcess] of [['/dev/null', true], [hostFile, false]] as const) {
+    const base = run(stdin, 0);
+    const loop = run(stdin, loops);
+    t.is(loop.line, 'stdin same', stdin);
+    const counts = JSON.stringify({ stdin, base, loop });
+    if (inProcess) {
+      t.true(loop.calls.inProcess - base.calls.inProcess >= loops, counts);
+      t.true(loop.calls.notified - base.calls.notified < loops / 10, counts);
+    } else {
+      t.true(loop.calls.notified - base.calls.notified >= loops, counts);
+    }
+  }
 });
 
 // Another library's constructor may call libc before the recorder's constructor runs

@@ -1,6 +1,7 @@
 /* Stats of files outside the overlays, which uwrx-init leaves as the kernel shows them:
- * a pipe, a socket, /dev/null and a file of /proc, by descriptor and by path.
- * Usage: kernel_stat_probe LOOPS
+ * a pipe, a socket, /dev/null and a file of /proc, by descriptor and by path; with
+ * `stdin`, only the standard input the probe inherited (whatever the caller gave uwrx).
+ * Usage: kernel_stat_probe LOOPS [stdin]
  * Makes LOOPS rounds of fstat of each descriptor and stat of each path (libc's calls),
  * then prints one line per file: whether libc's answer is what the raw system call
  * (always notified) answers. */
@@ -39,6 +40,10 @@ static void by_path(const char *path, int loops) {
 
 int main(int argc, char **argv) {
   int loops = argc > 1 ? atoi(argv[1]) : 0;
+  if (argc > 2 && strcmp(argv[2], "stdin") == 0) {
+    by_fd("stdin", 0, loops);
+    return 0;
+  }
   int p[2], s[2];
   if (pipe(p) != 0 || socketpair(AF_UNIX, SOCK_STREAM, 0, s) != 0) return 1;
   int null = open("/dev/null", O_RDONLY);

@@ -330,11 +330,42 @@ static bool fd_mount(int fd, uint64_t *id) {
   return true;
 }
 
+/* The mounts of the caller's standard descriptors, which the command inherits (a host
+ * /dev/null, terminal or log file): mounts of the caller's namespace that no path of the
+ * command's reaches. on_stat finds the path of such a descriptor as read here (its
+ * /proc/.../fd link, as uwrx-init sees it) and leaves the stat to the kernel when that
+ * path lies in no overlay's directories; the recorder may then answer stats on that
+ * mount alone, unless another of these descriptors on the same mount has a path within
+ * an overlay (`> /tmp/log`): that mount stays notified. */
+static struct files_overlay *overlay_of(const char *p, const char **rel);
+
+static void learn_inherited_mounts(struct uwrx_rec_header *h) {
+  uint64_t ids[3];
+  bool outside[3];
+  int n = 0;
+  for (int fd = 0; fd <= 2; fd++) {
+    char link[64], where[PATH_MAX_TARGET];
+    const char *rel;
+    if (!fd_mount(fd, &ids[n])) continue;
+    snprintf(link, sizeof link, "/proc/self/fd/%d", fd);
+    ssize_t len = readlink(link, where, sizeof where - 1);
+    if (len <= 0) continue;
+    where[len] = 0;
+    outside[n++] = where[0] != '/' || !overlay_of(where, &rel);
+  }
+  for (int i = 0; i < n; i++) {
+    bool apart = outside[i];
+    for (int j = 0; j < n && apart; j++) apart = ids[j] != ids[i] || outside[j];
+    if (apart) add_kernel_mount(h, ids[i]);
+  }
+}
+
 /* The mounts on_stat leaves to the kernel whatever the file (shown_time finds no overlay
  * for them), so the recorder may answer their stats unchanged (uwrx_stat_shows_kernel):
  * the kernel's own mounts of pipes and sockets, which no path names (their mount ids are
- * the same in every namespace), and the mounts of the command's namespace that neither
- * hold an overlay's mount point nor lie at or below one (/proc, /dev, /sys ...). A mount
+ * the same in every namespace), the mounts of the caller's standard descriptors
+ * (learn_inherited_mounts), and the mounts of the command's namespace that neither hold
+ * an overlay's mount point nor lie at or below one (/proc, /dev, /sys ...). A mount
  * point with an escaped character is left out (its stats stay notified). */
 static void learn_kernel_mounts(pid_t tid, struct uwrx_rec_header *h) {
   uint64_t id;
@@ -347,6 +378,7 @@ static void learn_kernel_mounts(pid_t tid, struct uwrx_rec_header *h) {
     if (fd_mount(fds[0], &id)) add_kernel_mount(h, id);
     close(fds[0]), close(fds[1]);
   }
+  learn_inherited_mounts(h);
   char path[64], line[4096 + 256], where[4096];
   snprintf(path, sizeof path, "/proc/%d/mountinfo", tid);
   FILE *f = fopen(path, "re");
