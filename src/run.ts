@@ -24,6 +24,7 @@ import { addProblem, problemFromInit, type Problem } from './record/problems.js'
 import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.js';
 import { serveWhenReady, type InitBridge } from './actors/init-bridge.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
+import { prepareMainThreadActors } from './actors/main-host.js';
 import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
 import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
 import { MSG_PROBLEM, MSG_STARTED, type ProblemBody } from './protocol/init-messages.js';
@@ -285,6 +286,18 @@ export class RunHandle extends EventEmitter<RunEvents> {
         requests: bindAll(features, 'requests', run),
         onInitBridge: bridgeReady,
         onInitPid: (pid) => (initPid = pid),
+        // uwrx-init sets the sandbox up meanwhile: what the finish needs is loaded now
+        onPlanSent: () => {
+          if (late.length > 0) prepareMainThreadActors();
+          for (const f of features) {
+            try {
+              f.hooks.prepare?.(run);
+            } catch {
+              // the step that needs it loads it itself
+            }
+          }
+          timing('prepared for the finish');
+        },
       });
       if (this.terminateRequested !== undefined) this.sandbox.terminate(this.terminateRequested);
       earlyStarted.then(() => timing('actors started'), () => undefined);

@@ -1,7 +1,6 @@
 // UWRX_DEBUG_TIMING=1: one stderr line per phase of a run, with the time since the
 // Node process started, to see where a short run spends its time.
 import { readFileSync } from 'node:fs';
-import { performance } from 'node:perf_hooks';
 
 const enabled = !!process.env.UWRX_DEBUG_TIMING && process.env.UWRX_DEBUG_TIMING !== '0';
 let last = 0;
@@ -21,6 +20,7 @@ function threadCpuMs(): number {
 /** Notes that `phase` ended now (nothing unless UWRX_DEBUG_TIMING is set). */
 export function timing(phase: string): void {
   if (!enabled) return;
+  // the global, not node:perf_hooks: loading that costs every command some 2 ms of CPU
   const now = performance.now();
   // CPU of the whole Node process (every thread) since it started, and of the main
   // thread alone (the worker threads run beside it): wall times on a loaded machine say

@@ -36,6 +36,43 @@ test('a kept authority is read back and serves runs within its dates only', asyn
   t.true(leaf.verify(new X509Certificate(read!.caCertPem).publicKey));
 });
 
+test('a kept file vouches for itself in its first line; one without it is checked in full and then marked', async (t) => {
+  const dir = scratchDir('uwrx-ca-');
+  const file = path.join(dir, CA_CACHE_FILE);
+  const kept = await authority();
+  t.true(keepAuthority(kept, file));
+  const text = readFileSync(file, 'latin1');
+  const cert = new X509Certificate(kept.caCertPem);
+  const mark = /^# uwrx run CA: valid (\d+)-(\d+), sha256 [0-9a-f]{64}\n/.exec(text);
+  t.truthy(mark, text.split('\n')[0]);
+  t.deepEqual([Number(mark![1]), Number(mark![2])], [Date.parse(cert.validFrom), Date.parse(cert.validTo)]);
+  const marked = readCachedAuthority(file);
+  t.deepEqual([marked?.validFromMs, marked?.validToMs], [Date.parse(cert.validFrom), Date.parse(cert.validTo)]);
+
+  // the file as an earlier uwrx wrote it: used after the full check, and marked
+  writeFileSync(file, text.slice(mark![0].length), { mode: 0o600 });
+  const unmarked = readCachedAuthority(file);
+  t.is(unmarked?.caCertPem, kept.caCertPem);
+  t.deepEqual(unmarked, marked);
+  t.is(readFileSync(file, 'latin1'), text, 'marked again, as keepAuthority writes it');
+  t.is(statSync(file).mode & 0o777, 0o600);
+});
+
+test('a mark that does not match its file is not believed: the dates come from the certificate', async (t) => {
+  const dir = scratchDir('uwrx-ca-');
+  const file = path.join(dir, CA_CACHE_FILE);
+  const kept = await authority();
+  keepAuthority(kept, file);
+  const text = readFileSync(file, 'latin1');
+  const cert = new X509Certificate(kept.caCertPem);
+  // a later end date in the mark, the digest left as it was
+  const stretched = text.replace(/-(\d+),/, (_m, to: string) => `-${Number(to) + 3650 * DAY_MS},`);
+  t.not(stretched, text);
+  writeFileSync(file, stretched, { mode: 0o600 });
+  t.is(readCachedAuthority(file)?.validToMs, Date.parse(cert.validTo));
+  t.is(readFileSync(file, 'latin1'), text, 'checked in full and marked anew');
+});
+
 const damages: Array<[string, (file: string, good: string, other: Authority) => void]> = [
   ['missing', () => undefined],
   ['empty', (f) => writeFileSync(f, '', { mode: 0o600 })],

@@ -33,6 +33,7 @@ test('a registered feature sees every phase in order and adds to the status', as
       },
       record: () => void calls.push('record'),
       plan: () => (calls.push('plan'), {}),
+      prepare: () => void calls.push('prepare'),
       actors: () => (calls.push('actors'), []),
       on: {
         [MSG_EXEC]: (body: ExecBody) => {
@@ -54,7 +55,7 @@ test('a registered feature sees every phase in order and adds to the status', as
   const derived: string[] = [];
   const result = await run({ argv: ['sh', '-c', '/bin/true; /bin/true'], cwd, features: [counter] }).done;
   t.is(result.status, 0);
-  t.deepEqual(calls, ['configure', 'actors', 'record', 'plan', 'on', 'finish', 'derive', 'status']);
+  t.deepEqual(calls, ['configure', 'actors', 'record', 'plan', 'prepare', 'on', 'finish', 'derive', 'status']);
   t.deepEqual(derived, ['procs.tsv', 'accesses.tsv', 'files.meta', 'perfetto']);
   t.true(execs.length >= 3, execs.join(' '));
   t.is(readStatus(result.attemptDir).execs, execs.length);
@@ -65,6 +66,28 @@ test('a registered feature sees every phase in order and adds to the status', as
   t.is(keys[keys.length - 1], 'execs');
   t.is((result as unknown as { execs: number }).execs, execs.length);
   t.true(JSON.parse(readFileSync(path.join(result.attemptDir, 'options'), 'utf8')).counted);
+});
+
+test('prepare runs once uwrx-init has the plan, before the command starts; a failure in it changes nothing', async (t) => {
+  const cwd = scratch(t);
+  const seen: string[] = [];
+  const early = defineFeature({
+    name: 'early-loader',
+    create: () => ({
+      prepare() {
+        seen.push('prepare');
+        throw new Error('nothing to load');
+      },
+      on: { [MSG_EXEC]: () => void seen.push('exec') },
+    }),
+  });
+  const result = await run({ argv: ['sh', '-c', 'echo hi > out.txt'], cwd, features: [early] }).done;
+  t.is(result.status, 0);
+  t.false(result.incomplete);
+  t.is(seen[0], 'prepare', 'before the first exec');
+  t.is(seen.filter((s) => s === 'prepare').length, 1);
+  t.true(seen.includes('exec'));
+  t.is(await check(result.attemptDir, new PassThrough()), 0, 'the record is whole');
 });
 
 test('process messages reach features while the run goes on, and spawn, exec and exit of a process in order', async (t) => {

@@ -20,7 +20,14 @@
 // built-in modules carry such a cache, and so does the CLI's code cache), so the start of
 // a run keeps the defaults too. The flags are process-wide: set from any thread, they
 // cover all of them.
-import { setFlagsFromString } from 'node:v8';
+import { createRequire } from 'node:module';
+
+// node:v8 is loaded on first use, not with this module: some 3 ms of CPU that a
+// command's start does without (prepareCompilerTuning loads it while uwrx-init sets the
+// sandbox up).
+const require = createRequire(import.meta.url);
+let v8: typeof import('node:v8') | undefined;
+const setFlagsFromString = (flags: string): void => (v8 ??= require('node:v8') as typeof import('node:v8')).setFlagsFromString(flags);
 
 export type CompilerPhase = 'command' | 'finish' | 'default';
 
@@ -45,4 +52,9 @@ export function tuneCompiler(phase: CompilerPhase): void {
   if (!applies()) return;
   for (const f of FLAGS) setFlagsFromString(`--${f.name}=${phase === 'command' ? f.tuned : f.default}`);
   setFlagsFromString(phase === 'finish' ? '--no-turbofan' : '--turbofan');
+}
+
+/** Loads what tuneCompiler needs ahead of its first call. */
+export function prepareCompilerTuning(): void {
+  if (applies()) v8 ??= require('node:v8') as typeof import('node:v8');
 }

@@ -69,11 +69,20 @@ export class MainThreadHost extends EventEmitter implements ActorThread {
   }
 }
 
+let builtIn: Promise<[typeof import('./storage.js'), typeof import('./collector.js'), typeof import('./merger.js')]> | undefined;
+const builtInModules = () => (builtIn ??= Promise.all([import('./storage.js'), import('./collector.js'), import('./merger.js')]));
+
+/** Loads the record's actors' modules (and what they load: zlib, the access writer)
+ * ahead of a start on this thread, while nothing else runs (src/run.ts). */
+export function prepareMainThreadActors(): void {
+  builtInModules().catch(() => undefined);
+}
+
 /** hostActors on this thread for `data`'s actors. The record's actors come from this
  * code itself (the CLI's bundle holds them: no second bundle to load and compile), any
  * other actor from its module. */
 async function startHosting(data: WorkerData, parent: MessagePort): Promise<Hosting> {
-  const [storage, collector, merger] = await Promise.all([import('./storage.js'), import('./collector.js'), import('./merger.js')]);
+  const [storage, collector, merger] = await builtInModules();
   const builtIn = new Map<string, ActorDefinition>([
     [actorModule('storage').href, storage.default as ActorDefinition],
     [actorModule('collector').href, collector.default as ActorDefinition],

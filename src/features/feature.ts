@@ -11,6 +11,8 @@
 //              so that their threads boot while the rest is prepared)
 //   record     write what the record needs up front (seed.txt ...)
 //   plan       pieces of the sandbox plan (src/sandbox/plan.ts PlanInput)
+//   prepare    uwrx-init has the plan and sets the sandbox up (some 20-30 ms in which
+//              Node waits): load what the later phases will need
 //   on         notifications from uwrx-init (spawn, exec, exit ...) as they arrive
 //   requests   requests from uwrx-init this feature answers (the reply goes back)
 //   finish     the tree has ended: move results into the record, in list order
@@ -97,6 +99,12 @@ export interface FeatureHooks {
   /** Actors to start with the run's; called before record(), so the workers boot while
    * the record is written: an actor reads what it needs from disk when it needs it. */
   actors?(run: RunContext): ActorSpec[];
+  /** Called once uwrx-init has the plan, while it sets the sandbox up and this thread
+   * has nothing to do: the place to load modules the finish or derive steps need, so
+   * that neither the command's start nor its end waits for them. Nothing here may be
+   * needed before the command starts, and a failure must not matter (the later step
+   * loads what it needs itself). */
+  prepare?(run: RunContext): void;
   /** Listeners for uwrx-init's notifications, by message type (src/protocol/init-messages.ts). */
   on?: Record<string, (body: any, run: RunContext) => void>;
   /** Handlers for uwrx-init's requests, by message type; what they return (or resolve

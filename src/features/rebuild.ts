@@ -11,15 +11,21 @@ import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
-import { CaptureIndexer, readTraceLooks, resolveLooksBelow, type StartedProcess, type TraceLooks } from '../rebuild/capture.js';
+import type { CaptureIndexer, StartedProcess, TraceLooks } from '../rebuild/capture.js';
 import { ReplayPolicy, type Decision, type OverlayState } from '../rebuild/decide.js';
 import { HashCache, type Identity } from '../rebuild/hashes.js';
 import { loadIdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
 import { REBUILD_INDEX_VERSION, openRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndexReader } from '../rebuild/index-file.js';
 import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
-import { tuneCompiler } from '../actors/compiler-tuning.js';
+import { prepareCompilerTuning, tuneCompiler } from '../actors/compiler-tuning.js';
 import { timing } from '../timing.js';
 import { defineFeature } from './feature.js';
+
+/** The index's reading of the record (the record reader, its trace decoding, zlib):
+ * loaded when first needed or while uwrx-init sets the sandbox up (prepare), not with
+ * the command's start, which never needs it (some 3-5 ms of CPU). */
+let capture: Promise<typeof import('../rebuild/capture.js')> | undefined;
+const captureModule = () => (capture ??= import('../rebuild/capture.js'));
 
 interface Decided {
   process: StartedProcess;
@@ -77,6 +83,10 @@ export default defineFeature({
           noPolicy = `the replayed attempt's rebuild index is of version ${index.version} (this uwrx reads version ${REBUILD_INDEX_VERSION})`;
         }
       },
+      prepare() {
+        captureModule().catch(() => undefined);
+        prepareCompilerTuning();
+      },
       // only a policy's answers can skip: otherwise the exec need not wait for them
       plan: () => ({ skippable: names, ...(policy ? { rebuildWait: true, replayedDir: policy.replayedDir } : {}) }),
       requests: {
@@ -117,9 +127,10 @@ export default defineFeature({
       // thread to collect the files (features/index.ts): what the index needs of the
       // trace alone is read on this thread meanwhile, from the next turn of the event
       // loop, once that request is on its way. A damaged trace is reported by derive.
-      finish(run, { actorFailure }) {
+      async finish(run, { actorFailure }) {
         if (actorFailure || !decided.some((d) => d.decision === 'ran')) return;
         if (decided.length >= LONG_REBUILD_INDEX) tuneCompiler('default');
+        const { readTraceLooks, resolveLooksBelow } = await captureModule();
         reading = setImmediate(() => {
           const cached = loadIdentityCache();
           let looks: TraceLooks;
@@ -152,6 +163,7 @@ export default defineFeature({
         if (decided.length >= LONG_REBUILD_INDEX) tuneCompiler('default');
         try {
           // the record is read only when a process ran (a replay that skipped all needs none)
+          const { CaptureIndexer } = await captureModule();
           let indexer: CaptureIndexer | undefined;
           let cached: Identity[] | undefined;
           const newIndexer = () => {

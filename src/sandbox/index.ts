@@ -38,6 +38,9 @@ export interface SandboxOptions {
   /** Called once uwrx-init's bridge exists, before the plan is sent: the way to ask
    * uwrx-init (InitBridge.request) or to hand it to actors (InitBridge.serve). */
   onInitBridge?: (bridge: InitBridge) => void;
+  /** Called once the plan is on its way to uwrx-init, which then sets the sandbox up
+   * without this thread (some 20-30 ms). */
+  onPlanSent?: () => void;
   /** uwrx-init's pid on the host once it runs: /proc/<pid>/root is the sandbox's view. */
   onInitPid?: (pid: number) => void;
   /** Threads in uwrx-init answering seccomp notifications (default 1: with more, every

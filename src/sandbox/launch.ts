@@ -121,6 +121,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     if (child.pid !== undefined) options.onInitPid?.(child.pid);
     bridge.notify(MSG_PLAN, plan.init);
     if (pendingGrace !== undefined) sendTerminate(pendingGrace);
+    options.onPlanSent?.();
 
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child!.on('error', reject);
