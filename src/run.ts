@@ -128,7 +128,14 @@ export type RunEvent =
 
 interface RunEvents {
   event: [RunEvent];
+  /** The message of each 'warning' event, alone: for a listener that wants nothing else
+   * (a listener of 'event' makes the run build every process event). */
+  warning: [string];
 }
+
+/** The events every events() iterator gets from the first, whenever it starts; the
+ * others (spawn, exec, exit ...) are kept only while one iterates. */
+const RUN_OWN_EVENTS: ReadonlySet<RunEvent['type']> = new Set(['attempt', 'warning', 'finished']);
 
 export class RunHandle extends EventEmitter<RunEvents> {
   readonly done: Promise<RunResult>;
@@ -136,6 +143,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
   private terminateRequested: number | undefined;
   private interruptedBy: NodeJS.Signals | undefined;
   private readonly history: RunEvent[] = [];
+  /** events() iterators not ended. */
+  private iterators = 0;
   private finished = false;
   private waiters: Array<() => void> = [];
 
@@ -158,20 +167,43 @@ export class RunHandle extends EventEmitter<RunEvents> {
     this.sandbox?.terminate(graceMs);
   }
 
-  /** Every event of the run, from the first, as an async iterator. */
-  async *events(): AsyncGenerator<RunEvent> {
-    let index = 0;
-    for (;;) {
-      while (index < this.history.length) yield this.history[index++]!;
-      if (this.finished) return;
-      await new Promise<void>((resolve) => this.waiters.push(resolve));
+  /** The run's events as an async iterator: its own (attempt, warning, finished) from the
+   * first, the processes' (spawn, exec, exit) from this call on. Called right after
+   * run(), before anything is awaited, it misses none: the command has not started. */
+  events(): AsyncGenerator<RunEvent> {
+    this.iterators++;
+    return this.iterate();
+  }
+
+  /** Whether anyone takes the run's events now: a listener of 'event' or an events()
+   * iterator. Features build the events of each process only then (RunContext.listened). */
+  get listened(): boolean {
+    return this.iterators > 0 || this.listenerCount('event') > 0;
+  }
+
+  private async *iterate(): AsyncGenerator<RunEvent> {
+    try {
+      let index = 0;
+      for (;;) {
+        while (index < this.history.length) yield this.history[index++]!;
+        if (this.finished) return;
+        await new Promise<void>((resolve) => this.waiters.push(resolve));
+      }
+    } finally {
+      // with no iterator left, the processes' events go: a later one starts without them
+      if (--this.iterators === 0) this.history.splice(0, this.history.length, ...this.history.filter((e) => RUN_OWN_EVENTS.has(e.type)));
     }
   }
 
   private publish(event: RunEvent): void {
-    this.history.push(event);
+    // a process event with no iterator is for the listeners alone: a run's history of
+    // every process would grow with the build for nobody
+    if (this.iterators > 0 || RUN_OWN_EVENTS.has(event.type)) {
+      this.history.push(event);
+      this.wake();
+    }
     this.emit('event', event);
-    this.wake();
+    if (event.type === 'warning') this.emit('warning', event.message);
   }
 
   private wake(): void {
@@ -223,6 +255,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const problems: Problem[] = [];
     let initPid: number | undefined;
     let sandboxRoot: string | undefined;
+    const handle = this;
     const run: RunContext = {
       settings: settled,
       paths,
@@ -231,6 +264,9 @@ export class RunHandle extends EventEmitter<RunEvents> {
       supervisor,
       storage: new StorageClient(() => (supervisor.live.includes('storage') ? supervisor.peer('storage') : undefined), paths.attemptDir),
       publish: (event) => this.publish(event),
+      get listened() {
+        return handle.listened;
+      },
       problem: (p) => addProblem(problems, p),
       // the sandbox's pid 1 lives as long as the run: found once
       sandboxRoot: () => (sandboxRoot ??= initPid === undefined ? undefined : sandboxRootOf(initPid)),

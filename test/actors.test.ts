@@ -459,6 +459,45 @@ test('round trip over the addon socketPair', async (t) => {
   t.deepEqual(await a.request('echo', { fd: pair[1] }), { fd: pair[1] });
 });
 
+test('a transport reading into one reused buffer leaves every message its own bytes', async (t) => {
+  // uwrx-init's side: frames with byte strings, written a few whole frames at a time
+  // (its usual writes) and now and then cut anywhere, even in a header, reads apart; the
+  // messages kept by the listener must not change when later reads reuse the buffer.
+  const pair = native().socketPair();
+  const reader = SocketTransport.fromFd(pair[0]);
+  const writer = new net.Socket({ fd: pair[1], readable: true, writable: true });
+  t.teardown(() => {
+    reader.close();
+    writer.destroy();
+  });
+  const sent = Array.from({ length: 400 }, (_, i) => ({
+    type: 'exec',
+    body: { pid: i, argv: [Buffer.alloc(1 + (i % 7), i), Buffer.alloc(1 + ((i * 37) % 3000), 255 - (i % 256))], cwd: Buffer.from(`/dir/${i}`) },
+  }));
+  const received: Array<{ type: string; body: unknown }> = [];
+  const all = new Promise<void>((resolve) => reader.onMessage((m) => (received.push(m as never), received.length === sent.length && resolve())));
+  const frames = sent.map((m) => frame(encodeEnvelope(m)));
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 2));
+  for (let i = 0, group = 1; i < frames.length; i += group, group = (group % 9) + 1) {
+    const bytes = Buffer.concat(frames.slice(i, i + group));
+    if (group % 4 === 0) {
+      const cut = 2 + (i % (bytes.length - 2));
+      writer.write(bytes.subarray(0, cut));
+      await settle();
+      writer.write(bytes.subarray(cut));
+    } else writer.write(bytes);
+    await settle();
+  }
+  await all;
+  t.is(received.length, sent.length);
+  for (let i = 0; i < sent.length; i++) {
+    const body = received[i]!.body as { pid: number; argv: Uint8Array[]; cwd: Uint8Array };
+    t.is(body.pid, i);
+    t.true(Buffer.from(body.cwd).equals(sent[i]!.body.cwd));
+    t.true(body.argv.every((a, j) => Buffer.from(a).equals(sent[i]!.body.argv[j]!)), `message ${i}`);
+  }
+});
+
 test('the wire format is what a small C reader expects: u32 LE length, plain msgpack map', async (t) => {
   // A request as the TS side sends it, byte for byte: fixmap {type, id, body}.
   t.deepEqual(

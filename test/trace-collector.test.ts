@@ -23,7 +23,7 @@ class Recorder implements EventSink {
 
 const output = (i: number): TraceEvent => ({ type: 'output', pid: 5, tid: 5, time: 0, fd: 1, flags: 0, dest_dev: 0, dest_ino: 0, data: Buffer.alloc(4000, i & 0xff) });
 
-test('live buffers are read up to their window and punched behind; ended ones drained and deleted', (t) => {
+test('live buffers are read up to their window and punched behind, from the scan after the one that found them; ended ones drained and deleted', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
   const w = addon.traceWriterOpen(dirs.traces, 5, 0);
@@ -35,6 +35,8 @@ test('live buffers are read up to their window and punched behind; ended ones dr
 
   const sink = new Recorder();
   const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  t.is(collector.stats.bytesRead, 0, 'a buffer found live waits a scan: most are finished by then');
   collector.scan();
   const readBytes = collector.stats.bytesRead;
   t.true(readBytes <= size - TRACE_WINDOW_SIZE, 'nothing inside the live window is read');
@@ -49,6 +51,29 @@ test('live buffers are read up to their window and punched behind; ended ones dr
   collector.scan();
   t.is(sink.events.length, 1000);
   t.false(existsSync(file) || existsSync(file + '.ended'), 'the ended buffer is deleted');
+  t.is(collector.stats.filesDone, 1);
+  t.deepEqual(collector.stats.errors, []);
+});
+
+test('a buffer found live and finished by the next scan is taken whole, never opened before', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 8, 0);
+  for (let i = 0; i < 10; i++) addon.traceWriterAppend(w, encodeEvent({ ...output(i), pid: 8, tid: 8 }));
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  const fds = () => readdirSync('/proc/self/fd').length;
+  const before = fds();
+  collector.scan();
+  t.is(fds(), before, 'the live buffer is not opened at the scan that found it');
+  t.is(sink.events.length, 0);
+  addon.traceWriterClose(w, true);
+  const closed = fds();
+  collector.scan();
+  t.is(fds(), closed);
+  t.is(sink.events.length, 10);
+  t.true(sink.events.every((e, i) => e.type === 'output' && e.data[0] === i));
+  t.false(existsSync(path.join(dirs.traces, '8')) || existsSync(path.join(dirs.traces, '8.ended')));
   t.is(collector.stats.filesDone, 1);
   t.deepEqual(collector.stats.errors, []);
 });
@@ -171,6 +196,8 @@ test('a live recorder region is read once enough records wait, and punched behin
   writeRegion(file, region(11, records));
   const sink = new Recorder();
   const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.scan();
+  t.is(sink.events.length, 0, 'found live: read from the next scan on');
   collector.scan();
   t.is(sink.events.length, many, 'all committed records of the live region');
   t.true(statSync(file).blocks * 512 < records.length / 2, 'holes punched behind them');

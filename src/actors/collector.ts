@@ -7,7 +7,8 @@
 // A live process's records are only final before its mapped window (size - 1 MiB): read
 // that far and punch holes behind what was read. An ended process's file (renamed <pid>.ended
 // by the writer, reported through processEnded(), or found dead by isAlive) is read to the
-// end and deleted. Complete records go to the sink (the merger) in file order, undecoded:
+// end and deleted. A buffer is opened only once it outlived a scan: most are taken
+// whole once finished (takeFile). Complete records go to the sink (the merger) in file order, undecoded:
 // finding record boundaries takes only their headers, so draining stays cheap whatever
 // the merger costs.
 import { actorModule } from './modules.js';
@@ -57,8 +58,11 @@ export interface CollectorStats {
 interface Buffered {
   pid: number;
   name: string;
-  /** -1 for a finished buffer not opened: it is taken whole (takeFile) when drained. */
+  /** -1 for a buffer not opened: taken whole (takeFile) once finished, opened if it is
+   * still live at the scan after the one that found it. */
   fd: number;
+  /** Scans that found it live and left it unopened. */
+  waited: number;
   readOff: number;
   punchedTo: number;
   ended: boolean;
@@ -173,13 +177,13 @@ export class Collector {
       }
       return;
     }
-    const fd = ended ? -1 : this.openBuffer(name);
-    if (fd !== undefined) {
-      this.files.set(pid, {
-        pid, name, fd, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
-        recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
-      });
-    }
+    // not opened yet: most buffers found live belong to short processes, finished by
+    // the next scan and then taken whole in one call (opened now, the same buffer would
+    // cost an open, fstats, reads, a close and an unlink)
+    this.files.set(pid, {
+      pid, name, fd: -1, waited: 0, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
+      recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
+    });
   }
 
   /** A finished buffer not opened yet (most short processes'): its records and its
@@ -286,6 +290,14 @@ export class Collector {
 
   /** A buffer's records, then its recorder region's; an ended one is then removed. */
   private drain(f: Buffered): number {
+    if (f.fd < 0 && !f.ended) {
+      // live: its records are read from the next scan on, once it outlived one
+      if (f.waited++ === 0) return 0;
+      const fd = this.openBuffer(f.name);
+      // renamed <pid>.ended meanwhile: the next scan takes it
+      if (fd === undefined) return 0;
+      f.fd = fd;
+    }
     if (f.fd < 0) {
       const parts = this.take(f);
       if (parts === false) {

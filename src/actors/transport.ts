@@ -2,7 +2,7 @@
 // (structured clone; ArrayBuffers listed in `transfer` move instead of being copied),
 // a unix stream socket to native peers such as uwrx-init (msgpack, which the C side
 // reads). A body holding plain data, byte arrays and numbers looks the same on both.
-import type { Socket } from 'node:net';
+import { Socket } from 'node:net';
 import type { MessagePort } from 'node:worker_threads';
 // The pack/unpack entries skip loading msgpackr-extract, a native string decoder that
 // costs tens of ms at every thread's start-up and does not pay off for small messages.
@@ -30,8 +30,10 @@ export interface Transport {
 }
 
 // Plain maps, no records extension: native peers decode the bytes with a small C reader.
+// Byte strings are decoded as copies: a socket read into one reused buffer
+// (SocketTransport.fromFd) must leave nothing of a message pointing into it.
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
 
 export function encodeEnvelope(message: Envelope): Buffer {
   return packr.pack(message);
@@ -53,7 +55,9 @@ export class FrameDecoder {
   private pending: Buffer[] = [];
   private pendingBytes = 0;
 
-  push(chunk: Buffer): Buffer[] {
+  /** `reused`: the chunk's bytes are overwritten once this returns (a socket's read
+   * buffer): a partial frame left over is copied, the frames returned must be used at once. */
+  push(chunk: Buffer, reused = false): Buffer[] {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     const frames: Buffer[] = [];
@@ -67,6 +71,7 @@ export class FrameDecoder {
       offset += 4 + length;
     }
     buf = buf.subarray(offset);
+    if (reused && buf.length > 0 && this.pending.length === 1) buf = Buffer.from(buf);
     this.pending = buf.length ? [buf] : [];
     this.pendingBytes = buf.length;
     return frames;
@@ -83,6 +88,9 @@ export function frame(payload: Buffer): Buffer {
   return Buffer.concat([header, payload]);
 }
 
+/** Bytes of the read buffer of SocketTransport.fromFd: a read takes what waits, up to this. */
+const READ_BUFFER_BYTES = 64 * 1024;
+
 export class SocketTransport implements Transport {
   private readonly decoder = new FrameDecoder();
   private messageHandlers: Array<(m: Envelope) => void> = [];
@@ -90,24 +98,45 @@ export class SocketTransport implements Transport {
   private closed = false;
   private failure: Error | undefined;
 
-  constructor(private readonly socket: Socket) {
-    socket.on('data', (chunk: Buffer) => {
-      let frames: Buffer[];
-      try {
-        frames = this.decoder.push(chunk);
-        for (const f of frames) {
-          const message = decodeEnvelope(f);
-          for (const h of this.messageHandlers) h(message);
-        }
-      } catch (err) {
-        this.failure = err instanceof Error ? err : new Error(String(err));
-        socket.destroy();
-      }
-    });
+  /** Over a connected stream socket's descriptor (taken over), read into one buffer
+   * reused for every read: no stream chunk, event and buffer per read, which a peer that
+   * sends a few small messages per process (uwrx-init) pays thousands of times a run. */
+  static fromFd(fd: number): SocketTransport {
+    let transport: SocketTransport | undefined;
+    const buffer = Buffer.allocUnsafeSlow(READ_BUFFER_BYTES);
+    // `onread` is in Node's Socket constructor since 12.2 but not in its types
+    const socket = new Socket({
+      fd,
+      readable: true,
+      writable: true,
+      onread: { buffer, callback: (n: number, buf: Buffer) => void transport!.received(buf.subarray(0, n), true) },
+    } as ConstructorParameters<typeof Socket>[0]);
+    transport = new SocketTransport(socket, true);
+    return transport;
+  }
+
+  /** `readsItself`: the socket hands its reads to received() (fromFd), not as 'data'. */
+  constructor(
+    readonly socket: Socket,
+    readsItself = false,
+  ) {
+    if (!readsItself) socket.on('data', (chunk: Buffer) => this.received(chunk, false));
     socket.on('error', (err) => {
       this.failure ??= err;
     });
     socket.on('close', () => this.finish());
+  }
+
+  private received(chunk: Buffer, reused: boolean): void {
+    try {
+      for (const f of this.decoder.push(chunk, reused)) {
+        const message = decodeEnvelope(f);
+        for (const h of this.messageHandlers) h(message);
+      }
+    } catch (err) {
+      this.failure = err instanceof Error ? err : new Error(String(err));
+      this.socket.destroy();
+    }
   }
 
   send(message: Envelope, _transfer?: readonly ArrayBuffer[]): void {

@@ -116,9 +116,8 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
   const endProgress = (): void => progress?.stop();
   if (progress) process.once('exit', endProgress);
   const handle = run({ ...options, ...(progress ? { features: [progress.feature] } : {}) });
-  handle.on('event', (e) => {
-    if (e.type === 'warning') process.stderr.write(`uwrx run: warning: ${e.message}\n`);
-  });
+  // warnings alone: a listener of every event would have the run build each process's
+  handle.on('warning', (message) => process.stderr.write(`uwrx run: warning: ${message}\n`));
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;

@@ -77,6 +77,9 @@ export interface RunContext extends PlanContext {
   readonly storage: StorageClient;
   /** Hands an event to the run's listeners (RunHandle 'event', events()). */
   publish(event: RunEvent): void;
+  /** Whether the run's events have a taker now (RunHandle.listened): an event made for
+   * each process is built and published only then. */
+  readonly listened: boolean;
   /** A problem found while running: counted in the status, shown by the summary. */
   problem(problem: Problem): void;
   /** The sandbox's root as the host sees it (/proc/<uwrx-init>/root) while the command

@@ -4,7 +4,6 @@
 // handled here.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { chmodSync, chownSync, lstatSync, mkdirSync, promises as fs, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
-import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
 import { InitBridge } from '../actors/init-bridge.js';
@@ -93,8 +92,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
         netFds.set(got.id, got.fd);
       }
     };
-    const socket = new net.Socket({ fd: ours, readable: true, writable: true });
-    bridge = new InitBridge(new SocketTransport(socket));
+    const transport = SocketTransport.fromFd(ours);
+    const socket = transport.socket;
+    bridge = new InitBridge(transport);
     let failure: string | undefined;
     let outcome: DoneBody | undefined;
     let doneReceived!: () => void;

@@ -13,6 +13,12 @@ interface Live extends ProcessRecord {
   execs: number;
 }
 
+/** The bytes as a Buffer of their own: the transport's byte strings already are
+ * (copies, src/actors/transport.ts), anything else is copied. */
+function owned(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
+}
+
 export class ProcessTable {
   private readonly procs = new Map<number, Live>();
 
@@ -38,10 +44,10 @@ export class ProcessTable {
     const p = this.procs.get(body.pid);
     if (!p) return;
     if (p.execs++ === 0) {
-      p.argv = body.argv.map((a) => Buffer.from(a));
-      p.cwd = body.cwd ? Buffer.from(body.cwd) : null;
+      p.argv = body.argv.map(owned);
+      p.cwd = body.cwd ? owned(body.cwd) : null;
     }
-    p.exe = Buffer.from(body.path);
+    p.exe = owned(body.path);
   }
 
   exit(body: ExitBody): void {
