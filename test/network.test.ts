@@ -6,6 +6,7 @@ import test, { type ExecutionContext } from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
 import { createHash } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
 import path from 'node:path';
 import { lastAttempt, scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -321,6 +322,46 @@ test.serial('bad input gets a clear error and the proxy keeps serving', async (t
     t.true(log.some((e) => e.target === '/reset' && e.error !== undefined));
     t.true(log.some((e) => e.target === '/a.tar.gz' && e.status === 200));
   } finally {
+    await servers.close();
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+// The proxy tells a connection's protocol by the client's first byte. A client silent for
+// a second may be waiting for a server that speaks first (SMTP, SSH); one that speaks
+// later (a TLS hello held back on a busy machine) must still be served as what it is.
+test.serial('a client that speaks after a second is still served as HTTPS and replayed; a server that speaks first is passed through', async (t) => {
+  t.deepEqual(missing, []);
+  const dir = scratchDir();
+  const servers = await startServers(dir, [HOST]);
+  const greeter = net.createServer((s) => s.end('220 greeting\r\n'));
+  await new Promise<void>((resolve) => greeter.listen(0, '127.0.0.1', resolve));
+  const greeterPort = (greeter.address() as net.AddressInfo).port;
+  try {
+    const py = [
+      'import hashlib, socket, ssl, time',
+      `s = socket.create_connection((socket.gethostbyname('${HOST}'), ${servers.httpsPort}))`,
+      'time.sleep(1.5)',
+      `s = ssl.create_default_context().wrap_socket(s, server_hostname='${HOST}')`,
+      `s.sendall(b'GET /a.tar.gz HTTP/1.1\\r\\nHost: ${HOST}\\r\\nConnection: close\\r\\n\\r\\n')`,
+      "data = b''",
+      'while True:',
+      '    chunk = s.recv(65536)',
+      '    if not chunk: break',
+      '    data += chunk',
+      "head, body = data.split(b'\\r\\n\\r\\n', 1)",
+      "print(head.split(b'\\r\\n')[0].decode(), hashlib.sha256(body).hexdigest())",
+    ].join('\n');
+    const greet = `python3 -c "import socket; print(socket.create_connection((socket.gethostbyname('${HOST}'), ${greeterPort})).recv(100).decode().strip())"`;
+    const r = await runOk(dir, [...netArgs(servers), '--', 'sh', '-c', `python3 -c "${py.replace(/"/g, '\\"')}"; ${greet}`]);
+    t.is(r.stdout, `HTTP/1.1 200 OK ${sha(testBytes(300_000))}\n220 greeting\n`);
+    t.true(readExchanges(lastAttempt(dir)).some((e) => e.target === '/a.tar.gz' && e.status === 200), "the slow client's request is in the record");
+    greeter.close();
+    // the greeting is raw TCP, which a replay does not serve: only the HTTPS exchange
+    const replay = await uwrx(['run', '--replay', lastAttempt(dir), '--', 'sh', '-c', `python3 -c "${py.replace(/"/g, '\\"')}"`], { cwd: dir });
+    t.is(replay.stdout, `HTTP/1.1 200 OK ${sha(testBytes(300_000))}\n`, replay.stderr);
+  } finally {
+    greeter.close();
     await servers.close();
     rmSync(dir, { recursive: true, force: true });
   }

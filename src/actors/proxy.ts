@@ -80,7 +80,13 @@ export interface ProxyStats {
   problems: string[];
 }
 
+/** How long a client may stay silent before uwrx looks for a server that speaks first
+ * (SMTP, SSH ...). A client slower than this (a busy machine can hold back a TLS hello
+ * for seconds) still decides when it speaks, up to SILENT_CLIENT_TIMEOUT_MS. */
 const FIRST_BYTE_TIMEOUT_MS = 1000;
+/** How long a connection where neither side speaks is kept before it is passed through
+ * (capture) or refused (replay, where raw TCP is not served). */
+const SILENT_CLIENT_TIMEOUT_MS = 30_000;
 const MAX_PROBLEMS = 20;
 
 /** 0-9 and a-f: how a pkt-line's length starts. */
@@ -88,10 +94,12 @@ function isLowerHex(byte: number): boolean {
   return (byte >= 0x30 && byte <= 0x39) || (byte >= 0x61 && byte <= 0x66);
 }
 
-/** The first byte of a connection, left unread; null at the end, undefined on timeout. */
-function peekFirst(sock: net.Socket): Promise<number | null | undefined> {
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => finish(undefined), FIRST_BYTE_TIMEOUT_MS);
+/** The first byte of a connection, left unread: null at the end, undefined after
+ * `timeoutMs` or once `stop` is called (which also removes the listeners). */
+function watchFirst(sock: net.Socket, timeoutMs: number): { first: Promise<number | null | undefined>; stop: () => void } {
+  let finish: (v: number | null | undefined) => void = () => undefined;
+  const first = new Promise<number | null | undefined>((resolve) => {
+    const timer = setTimeout(() => finish(undefined), timeoutMs);
     const onReadable = () => {
       const data = sock.read() as Buffer | null;
       if (data === null) return;
@@ -99,7 +107,7 @@ function peekFirst(sock: net.Socket): Promise<number | null | undefined> {
       finish(data[0]!);
     };
     const onEnd = () => finish(null);
-    const finish = (v: number | null | undefined) => {
+    finish = (v) => {
       clearTimeout(timer);
       sock.off('readable', onReadable);
       sock.off('end', onEnd);
@@ -110,6 +118,7 @@ function peekFirst(sock: net.Socket): Promise<number | null | undefined> {
     sock.on('end', onEnd);
     sock.on('close', onEnd);
   });
+  return { first, stop: () => finish(undefined) };
 }
 
 function pairs(raw: string[]): HeaderPairs {
@@ -209,7 +218,24 @@ function createProxy(options: ProxyOptions, dns: Peer) {
   /** A connection to `address:port` (the domain `info`), by its first byte: TLS, HTTP,
    * git://, or anything else. */
   async function serveStream(sock: net.Socket, info: DomainInfo | null, address: string, port: number, pid: number): Promise<void> {
-    const first = await peekFirst(sock);
+    let first = await watchFirst(sock, FIRST_BYTE_TIMEOUT_MS).first;
+    if (first === undefined) {
+      // a client waiting for the server's greeting, or a slow one: in capture the server
+      // is asked, and whichever side speaks first decides
+      const upstream = options.mode === 'capture' ? info?.upstream[0] : undefined;
+      const out = upstream ? net.connect({ host: upstream, port }) : undefined;
+      out?.on('error', () => undefined);
+      const client = watchFirst(sock, SILENT_CLIENT_TIMEOUT_MS);
+      const server = out ? watchFirst(out, SILENT_CLIENT_TIMEOUT_MS) : undefined;
+      // a server that fails or hangs up leaves the client to decide
+      const greeted = server?.first.then((b) => (typeof b === 'number' ? ('server' as const) : new Promise<never>(() => undefined)));
+      const spoke = await Promise.race([client.first, ...(greeted ? [greeted] : [])]);
+      client.stop();
+      server?.stop();
+      if (spoke === 'server' || (spoke === undefined && out)) return tunnel(sock, info, address, port, pid, out);
+      out?.destroy();
+      first = spoke;
+    }
     if (first === null) return void sock.destroy();
     if (first === 0x16) {
       const secure = new tls.TLSSocket(sock, {
@@ -290,17 +316,18 @@ function createProxy(options: ProxyOptions, dns: Peer) {
   }
 
   /** Anything but HTTP: passed through to the real server in capture mode (its bytes are
-   * not recorded), refused otherwise. */
-  function tunnel(sock: net.Socket, info: DomainInfo | null, address: string, port: number, pid: number): void {
+   * not recorded; `connected`: the connection to it already open), refused otherwise. */
+  function tunnel(sock: net.Socket, info: DomainInfo | null, address: string, port: number, pid: number, connected?: net.Socket): void {
     const url = `tcp://${info?.domain ?? address}:${port}`;
     const upstream = info?.upstream[0];
     if (options.mode !== 'capture' || !upstream) {
       problem(`${url}: not HTTP; ${options.mode === 'capture' ? 'no upstream address' : 'raw TCP is not replayed'}`);
       trace?.exchange(pid, -1, 0, url, '');
+      connected?.destroy();
       return void sock.destroy();
     }
     trace?.exchange(pid, 0, 0, url, '');
-    const out = net.connect({ host: upstream, port });
+    const out = connected ?? net.connect({ host: upstream, port });
     sockets.add(out);
     out.on('close', () => sockets.delete(out));
     out.on('error', () => sock.destroy());
