@@ -337,6 +337,10 @@ test.serial('a client that speaks after a second is still served as HTTPS and re
   const greeter = net.createServer((s) => s.end('220 greeting\r\n'));
   await new Promise<void>((resolve) => greeter.listen(0, '127.0.0.1', resolve));
   const greeterPort = (greeter.address() as net.AddressInfo).port;
+  // a server that hangs up at once: the silent client sees the end, not a 30 s wait
+  const closer = net.createServer((s) => s.end());
+  await new Promise<void>((resolve) => closer.listen(0, '127.0.0.1', resolve));
+  const closerPort = (closer.address() as net.AddressInfo).port;
   try {
     const py = [
       'import hashlib, socket, ssl, time',
@@ -353,8 +357,9 @@ test.serial('a client that speaks after a second is still served as HTTPS and re
       "print(head.split(b'\\r\\n')[0].decode(), hashlib.sha256(body).hexdigest())",
     ].join('\n');
     const greet = `python3 -c "import socket; print(socket.create_connection((socket.gethostbyname('${HOST}'), ${greeterPort})).recv(100).decode().strip())"`;
-    const r = await runOk(dir, [...netArgs(servers), '--', 'sh', '-c', `python3 -c "${py.replace(/"/g, '\\"')}"; ${greet}`]);
-    t.is(r.stdout, `HTTP/1.1 200 OK ${sha(testBytes(300_000))}\n220 greeting\n`);
+    const hangUp = `python3 -c "import socket, time; t = time.monotonic(); s = socket.create_connection((socket.gethostbyname('${HOST}'), ${closerPort})); print(s.recv(100), time.monotonic() - t < 10)"`;
+    const r = await runOk(dir, [...netArgs(servers), '--', 'sh', '-c', `python3 -c "${py.replace(/"/g, '\\"')}"; ${greet}; ${hangUp}`]);
+    t.is(r.stdout, `HTTP/1.1 200 OK ${sha(testBytes(300_000))}\n220 greeting\nb'' True\n`);
     t.true(readExchanges(lastAttempt(dir)).some((e) => e.target === '/a.tar.gz' && e.status === 200), "the slow client's request is in the record");
     greeter.close();
     // the greeting is raw TCP, which a replay does not serve: only the HTTPS exchange
@@ -362,6 +367,7 @@ test.serial('a client that speaks after a second is still served as HTTPS and re
     t.is(replay.stdout, `HTTP/1.1 200 OK ${sha(testBytes(300_000))}\n`, replay.stderr);
   } finally {
     greeter.close();
+    closer.close();
     await servers.close();
     rmSync(dir, { recursive: true, force: true });
   }

@@ -227,8 +227,9 @@ function createProxy(options: ProxyOptions, dns: Peer) {
       out?.on('error', () => undefined);
       const client = watchFirst(sock, SILENT_CLIENT_TIMEOUT_MS);
       const server = out ? watchFirst(out, SILENT_CLIENT_TIMEOUT_MS) : undefined;
-      // a server that fails or hangs up leaves the client to decide
-      const greeted = server?.first.then((b) => (typeof b === 'number' ? ('server' as const) : new Promise<never>(() => undefined)));
+      // a server that greets, hangs up or cannot be reached decides as well: the client
+      // then gets what it would natively, the greeting or the end of the connection
+      const greeted = server?.first.then((b) => (b === undefined ? new Promise<never>(() => undefined) : ('server' as const)));
       const spoke = await Promise.race([client.first, ...(greeted ? [greeted] : [])]);
       client.stop();
       server?.stop();
@@ -328,6 +329,11 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     }
     trace?.exchange(pid, 0, 0, url, '');
     const out = connected ?? net.connect({ host: upstream, port });
+    if (out.destroyed || out.readableEnded) {
+      // the server hung up or failed before anyone spoke
+      out.destroy();
+      return void sock.destroy();
+    }
     sockets.add(out);
     out.on('close', () => sockets.delete(out));
     out.on('error', () => sock.destroy());
