@@ -33,6 +33,13 @@ static inline void uwrx_statx_show(struct statx *stx, int64_t t, int explicit_ti
   stx->stx_ctime.tv_nsec = stx->stx_btime.tv_nsec = (uint32_t)ts.tv_nsec;
 }
 
+/* Whether mount `mnt_id` is one of the overlays' (the header's mount_bits). */
+static inline int uwrx_stat_overlay_mount(const struct uwrx_rec_header *h, uint64_t mnt_id) {
+  if (mnt_id < h->mount_base || mnt_id - h->mount_base >= UWRX_REC_MOUNT_BITS) return 0;
+  uint64_t bit = mnt_id - h->mount_base;
+  return (h->mount_bits[bit / 8] >> (bit % 8)) & 1;
+}
+
 /* Whether a file uwrx-init would show with its own modification time can be told without
  * it: the file lies in one of the overlays (the mount id of the result is one of
  * theirs: not /proc, /dev, a mount below an overlay's directory), this attempt has not
@@ -42,10 +49,7 @@ static inline void uwrx_statx_show(struct statx *stx, int64_t t, int explicit_ti
  * own files lie in the window). Every other case asks uwrx-init. */
 static inline int uwrx_stat_shows_own_time(const struct uwrx_rec_header *h, uint64_t mnt_id, int64_t ctime_ns,
                                            int64_t mtime_ns) {
-  if (!h->squash || mnt_id < h->mount_base || mnt_id - h->mount_base >= UWRX_REC_MOUNT_BITS) return 0;
-  uint64_t bit = mnt_id - h->mount_base;
-  int ours = (h->mount_bits[bit / 8] >> (bit % 8)) & 1;
-  if (!ours || ctime_ns >= h->changed_since_ns) return 0;
+  if (!h->squash || !uwrx_stat_overlay_mount(h, mnt_id) || ctime_ns >= h->changed_since_ns) return 0;
   if (h->window_hi_ns && mtime_ns > h->window_lo_ns && mtime_ns <= h->window_hi_ns) return 0;
   return 1;
 }

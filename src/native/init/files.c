@@ -409,10 +409,7 @@ static void learn_plan_dirs(pid_t tid, struct uwrx_rec_header *h) {
         (x.stx_mask & needed) != needed || !S_ISDIR(x.stx_mode))
       continue;
     int64_t mtime = (int64_t)x.stx_mtime.tv_sec * 1000000000LL + x.stx_mtime.tv_nsec;
-    uint64_t bit = x.stx_mnt_id - h->mount_base;
-    if (mtime != d->mtime_ns || x.stx_mnt_id < h->mount_base || bit >= UWRX_REC_MOUNT_BITS ||
-        !((h->mount_bits[bit / 8] >> (bit % 8)) & 1))
-      continue;
+    if (mtime != d->mtime_ns || !uwrx_stat_overlay_mount(h, x.stx_mnt_id)) continue;
     h->plan_dirs[h->plan_dirs_n++] = (struct uwrx_rec_plan_dir){ x.stx_mnt_id, x.stx_ino, mtime };
   }
 }
