@@ -162,7 +162,7 @@ struct exe_entry {
 static struct exe_entry exe_cache[EXE_SLOTS];
 static pthread_mutex_t exe_lock = PTHREAD_MUTEX_INITIALIZER;
 
-static size_t exe_slot(const char *path) { return (size_t)(uwrx_hash_bytes(0, path, strlen(path)) % EXE_SLOTS); }
+static size_t exe_slot(const char *path) { return (size_t)(uwrx_hash_str(path) % EXE_SLOTS); }
 
 static bool same_file(const struct exe_entry *e, const struct stat *st) {
   return e->dev == st->st_dev && e->ino == st->st_ino && e->ctime.tv_sec == st->st_ctim.tv_sec &&
