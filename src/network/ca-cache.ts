@@ -74,10 +74,16 @@ function checkedAuthority(text: string): CachedAuthority | undefined {
   const cert = new X509Certificate(parts.caCertPem);
   createPrivateKey(parts.keys.leafKeyPem);
   if (!cert.ca || !cert.checkPrivateKey(createPrivateKey(parts.keys.caKeyPem))) return undefined;
+  const span = validity(cert);
+  return span && { ...parts, ...span };
+}
+
+/** The certificate's validity in ms since the epoch; undefined when its dates do not
+ * parse. */
+function validity(cert: X509Certificate): { validFromMs: number; validToMs: number } | undefined {
   const validFromMs = Date.parse(cert.validFrom);
   const validToMs = Date.parse(cert.validTo);
-  if (!Number.isFinite(validFromMs) || !Number.isFinite(validToMs)) return undefined;
-  return { ...parts, validFromMs, validToMs };
+  return Number.isFinite(validFromMs) && Number.isFinite(validToMs) ? { validFromMs, validToMs } : undefined;
 }
 
 /** The two keys and the certificate, when the text holds exactly these blocks. */
@@ -101,18 +107,19 @@ export function servesRun(cached: CachedAuthority, notBeforeMs: number): boolean
 }
 
 /** Keeps `authority` for the next runs, readable by this user only, with the line that
- * lets them skip the full check (its dates from the certificate, parsed here: a run
- * keeps an authority it made or checked); false when the cache cannot be written (the
+ * lets them skip the full check (its dates from the certificate: a run keeps an
+ * authority it made or checked); false when the cache cannot be written (the
  * next run then makes its own). */
-export function keepAuthority(authority: Authority, file = caCacheFile()): boolean {
-  let span: { validFromMs: number; validToMs: number };
+export function keepAuthority(authority: Authority | CachedAuthority, file = caCacheFile()): boolean {
+  let span: { validFromMs: number; validToMs: number } | undefined;
   try {
-    const cert = new X509Certificate(authority.caCertPem);
-    span = { validFromMs: Date.parse(cert.validFrom), validToMs: Date.parse(cert.validTo) };
+    // a checked authority brings its dates; a new one's are parsed here
+    span = 'validFromMs' in authority ? authority : validity(new X509Certificate(authority.caCertPem));
   } catch {
     return false;
   }
-  if (!Number.isSafeInteger(span.validFromMs) || !Number.isSafeInteger(span.validToMs) || span.validFromMs < 0) return false;
+  // the mark holds whole, non-negative numbers
+  if (!span || !Number.isSafeInteger(span.validFromMs) || !Number.isSafeInteger(span.validToMs) || span.validFromMs < 0) return false;
   const rest = keysToPem(authority.keys) + authority.caCertPem.trimEnd() + '\n';
   const [from, to] = [String(span.validFromMs), String(span.validToMs)];
   const mark = `# uwrx run CA: valid ${from}-${to}, sha256 ${markDigest(from, to, rest)}\n`;
