@@ -71,6 +71,11 @@ export interface TraceAddon {
    * (header page and records) or undefined without one]; null, leaving it, when a part
    * is more than maxBytes; undefined when it is gone. */
   takeFile(file: string, maxBytes: number): [Buffer, Buffer | undefined] | null | undefined;
+  /** The files `names` of `dir` taken as takeFile takes one, their parts in the one
+   * Buffer returned. layout gets 4 numbers per name: its records' offset and length,
+   * its region's offset and length (-1: none); records length TAKE_GONE or
+   * TAKE_TOO_LARGE (left in place) instead. */
+  takeFiles(dir: string, names: string[], maxBytes: number, layout: Int32Array): Buffer;
   /** Allocated bytes of a buffer file's records and of its recorder region; undefined when it is gone or its region changed while measured. */
   bufferAllocated(file: string): [number, number] | undefined;
   /** clock_gettime(clockId) in ns (Linux ids: CLOCK_REALTIME 0, CLOCK_BOOTTIME 7). */
@@ -80,6 +85,10 @@ export interface TraceAddon {
   traceWriterAppend(writer: object, record: Buffer): void;
   traceWriterClose(writer: object, ended: boolean): void;
 }
+
+/** takeFiles' records length for a file gone, and for one left in place (too large). */
+export const TAKE_GONE = -1;
+export const TAKE_TOO_LARGE = -2;
 
 export function traceAddon(): TraceAddon {
   return native() as unknown as TraceAddon;

@@ -4,7 +4,7 @@ import test from 'ava';
 import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
-import { traceAddon } from '../src/native.js';
+import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../src/native.js';
 import { TRACE_DATA_OFFSET, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
 import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
@@ -160,29 +160,39 @@ test("a buffer's recorder region is read with its records once the buffer is ren
 
 // The collector actor transfers each batch's buffers to the merger as soon as 4 MiB wait,
 // from inside sink.records: a buffer taken whole must not be read after it went.
-test("a taken buffer's region counts are read before its records are handed on (and moved away)", (t) => {
+// Buffers taken whole in one scan come as views of one ArrayBuffer (one native call for
+// all of them): a sink moves them at advance(), once the scan has handed every one on.
+test("buffers taken in one scan are handed on whole, with their region counts, to a sink that moves them at advance()", (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
-  const w = addon.traceWriterOpen(dirs.traces, 12, 0);
-  addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 12, tid: 12 }));
-  const head = region(12, Buffer.concat([1, 2].map((i) => encodeEvent({ ...output(i), pid: 12, tid: 12 }))));
-  head.writeBigUInt64LE(7n, 40); // calls answered in process
-  writeRegion(path.join(dirs.traces, '12'), head);
-  addon.traceWriterClose(w, true);
+  for (const pid of [12, 13]) {
+    const w = addon.traceWriterOpen(dirs.traces, pid, 0);
+    addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid, tid: pid }));
+    const head = region(pid, Buffer.concat([1, 2].map((i) => encodeEvent({ ...output(i), pid, tid: pid }))));
+    head.writeBigUInt64LE(7n, 40); // calls answered in process
+    writeRegion(path.join(dirs.traces, String(pid)), head);
+    addon.traceWriterClose(w, true);
+  }
   let events = 0;
+  const held: Buffer[] = [];
   const sink: EventSink = {
     records(_pid, bytes) {
       events += decodeEvents(bytes).events.length;
-      structuredClone(bytes.buffer, { transfer: [bytes.buffer as ArrayBuffer] }); // detaches it, as postMessage does
+      held.push(bytes);
     },
-    advance() {},
+    advance() {
+      const moved = [...new Set(held.map((b) => b.buffer as ArrayBuffer))];
+      structuredClone(moved, { transfer: moved }); // detaches them, as postMessage does
+      held.length = 0;
+    },
   };
   const collector = new Collector({ runDir: dirs.runDir, sink });
   collector.scan();
-  t.is(events, 3);
-  t.is(collector.stats.recorder.files, 1);
-  t.is(collector.stats.recorder.fast, 7);
+  t.is(events, 6);
+  t.is(collector.stats.recorder.files, 2);
+  t.is(collector.stats.recorder.fast, 14);
   t.deepEqual(collector.stats.errors, []);
+  t.deepEqual(readdirSync(dirs.traces), []);
 });
 
 test('a live recorder region is read once enough records wait, and punched behind', (t) => {
@@ -247,4 +257,44 @@ test('takeFile: records and recorder regions, short and longer than its first re
   t.is(addon.takeFile(bigRegion, 40_000), null);
   t.true(existsSync(bigRegion));
   t.is(addon.takeFile(path.join(dirs.traces, 'gone'), 1 << 20), undefined);
+});
+
+// takeFiles takes many finished buffers in one call, as takeFile takes one: each file's
+// parts are views into the one Buffer it returns, a file gone or too large says so in
+// its layout slots (the large one left in place), the others removed.
+test('takeFiles: many buffers in one call, the same parts as takeFile, gone and too large ones named', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => (i * 7 + seed) & 0xff));
+  const cases: Array<{ name: string; records: Buffer; head?: Buffer }> = [];
+  let seed = 0;
+  for (const n of [0, 100, 16384, 16385, 100_000]) {
+    for (const r of [undefined, 0, 500, 8192, 8193, 60_000]) {
+      const records = pattern(n, seed++);
+      const head = r === undefined ? undefined : region(1, pattern(r, seed++));
+      const name = `${n}-${r}`;
+      const fd = openSync(path.join(dirs.traces, name), 'w');
+      if (head) writeSync(fd, Buffer.concat([head, Buffer.alloc(100, 0xee)]), 0, undefined, 0);
+      if (records.length) writeSync(fd, records, 0, undefined, TRACE_DATA_OFFSET);
+      else if (head) ftruncateSync(fd, TRACE_DATA_OFFSET);
+      closeSync(fd);
+      cases.push({ name, records, head });
+    }
+  }
+  const big = path.join(dirs.traces, 'big');
+  const bigFd = openSync(big, 'w');
+  writeSync(bigFd, pattern(300_000, 1), 0, undefined, TRACE_DATA_OFFSET);
+  closeSync(bigFd);
+  const names = [...cases.map((c) => c.name), 'gone', 'big'];
+  const layout = new Int32Array(names.length * 4);
+  const bytes = addon.takeFiles(dirs.traces, names, 200_000, layout);
+  cases.forEach((c, i) => {
+    const [at, length, regionAt, regionLength] = layout.subarray(4 * i, 4 * i + 4);
+    t.deepEqual(bytes.subarray(at!, at! + length!), c.records, `records of ${c.name}`);
+    if (c.head) t.deepEqual(bytes.subarray(regionAt!, regionAt! + regionLength!), c.head, `region of ${c.name}`);
+    else t.is(regionLength, -1, `no region in ${c.name}`);
+  });
+  t.is(layout[4 * cases.length + 1], TAKE_GONE);
+  t.is(layout[4 * cases.length + 5], TAKE_TOO_LARGE);
+  t.deepEqual(readdirSync(dirs.traces), ['big'], 'the taken files removed, the large one left');
 });

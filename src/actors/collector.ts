@@ -14,7 +14,7 @@
 import { actorModule } from './modules.js';
 import { closeSync, fstatSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
-import { traceAddon } from '../native.js';
+import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
 import { tuneCompiler } from './compiler-tuning.js';
@@ -23,7 +23,9 @@ import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_WINDOW_SIZE, scanReco
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
-  /** Complete records (events.ts layout) of process `pid`'s buffer, in file order. */
+  /** Complete records (events.ts layout) of process `pid`'s buffer, in file order.
+   * Records of buffers taken whole in one scan are views of one ArrayBuffer: a sink
+   * that moves them (a transfer) does so at advance(), once the scan is over. */
   records(pid: number, bytes: Buffer): void;
   /** No event at or before this time (ns) is still to come from a live process read so far. */
   advance(watermark: number): void;
@@ -63,6 +65,9 @@ interface Buffered {
   fd: number;
   /** Scans that found it live and left it unopened. */
   waited: number;
+  /** What this scan's takeFiles made of it (a finished buffer not opened): its parts, or
+   * TAKE_GONE / TAKE_TOO_LARGE; undefined when not taken. */
+  parts: [Buffer, Buffer | undefined] | number | undefined;
   readOff: number;
   punchedTo: number;
   ended: boolean;
@@ -85,8 +90,9 @@ export const REC_DATA_OFFSET = 4096;
 const RECORDER_LIVE_READ = 4 << 20;
 const PAGE = 4096;
 const READ_CHUNK = 4 << 20;
-/** Records held for one message to the merger at most (see the actor below). */
-const BATCH_BYTES = 4 << 20;
+/** Finished buffers taken per takeFiles call: their parts' offsets in its one Buffer
+ * are int32 (each at most 2 x (REC_DATA_OFFSET + READ_CHUNK) bytes). */
+const TAKE_BATCH = 128;
 
 /** A u64 header field (read on every scan: no BigInt; exact below 2^53). */
 function u64(buf: Buffer, at: number): number {
@@ -154,10 +160,14 @@ export class Collector {
     }
     for (const name of names) this.track(name);
     let count = 0;
-    for (const f of [...this.files.values()].sort((a, b) => a.pid - b.pid)) {
+    const files = [...this.files.values()].sort((a, b) => a.pid - b.pid);
+    const finished: Buffered[] = [];
+    for (const f of files) {
       if (!f.ended && (final || this.endedPids.has(f.pid) || !(this.options.isAlive?.(f.pid) ?? true))) f.ended = true;
-      count += this.drain(f);
+      if (f.ended && f.fd < 0) finished.push(f);
     }
+    this.takeAll(finished);
+    for (const f of files) count += this.drain(f);
     let watermark = Infinity;
     for (const f of this.files.values()) if (!f.ended && f.lastTime > 0) watermark = Math.min(watermark, f.lastTime);
     this.options.sink.advance(watermark === Infinity ? this.maxTime : watermark);
@@ -181,18 +191,41 @@ export class Collector {
     // the next scan and then taken whole in one call (opened now, the same buffer would
     // cost an open, fstats, reads, a close and an unlink)
     this.files.set(pid, {
-      pid, name, fd: -1, waited: 0, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
+      pid, name, fd: -1, waited: 0, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
       recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
     });
   }
 
-  /** A finished buffer not opened yet (most short processes'): its records and its
-   * recorder region read whole and the file removed in one call. Opened to be read as
-   * usual when a part is larger than one read (undefined); false when it is gone. */
+  /** The finished buffers not opened yet (most short processes'), each read whole and
+   * removed, in one native call per TAKE_BATCH of them: their parts are views of one
+   * Buffer, for drain to hand on in pid order. */
+  private takeAll(list: Buffered[]): void {
+    const addon = traceAddon();
+    for (let i = 0; i < list.length; i += TAKE_BATCH) {
+      const batch = list.slice(i, i + TAKE_BATCH);
+      const layout = new Int32Array(batch.length * 4);
+      const bytes = addon.takeFiles(this.dir, batch.map((f) => f.name), REC_DATA_OFFSET + READ_CHUNK, layout);
+      for (let j = 0; j < batch.length; j++) {
+        const at = layout[4 * j]!;
+        const length = layout[4 * j + 1]!;
+        const regionAt = layout[4 * j + 2]!;
+        const regionLength = layout[4 * j + 3]!;
+        batch[j]!.parts = length < 0 ? length : [bytes.subarray(at, at + length), regionLength < 0 ? undefined : bytes.subarray(regionAt, regionAt + regionLength)];
+      }
+    }
+  }
+
+  /** A finished buffer not opened yet: its parts as takeAll took them. Opened to be read
+   * as usual when a part is larger than one read (undefined); false when it is gone. */
   private take(f: Buffered): [Buffer, Buffer | undefined] | false | undefined {
-    const parts = traceAddon().takeFile(`${this.dir}/${f.name}`, REC_DATA_OFFSET + READ_CHUNK);
-    if (parts) return parts;
-    const fd = parts === null ? this.openBuffer(f.name) : undefined;
+    let parts = f.parts;
+    f.parts = undefined;
+    if (parts === undefined) {
+      const one = traceAddon().takeFile(`${this.dir}/${f.name}`, REC_DATA_OFFSET + READ_CHUNK);
+      parts = one === null ? TAKE_TOO_LARGE : (one ?? TAKE_GONE);
+    }
+    if (typeof parts === 'object') return parts;
+    const fd = parts === TAKE_TOO_LARGE ? this.openBuffer(f.name) : undefined;
     if (fd === undefined) return false;
     f.fd = fd;
     return undefined;
@@ -415,17 +448,18 @@ export interface TraceFinishStats {
 
 export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   const merger = ctx.peer('merger');
-  // A scan's records go in one message (sent before its advance, or once BATCH_BYTES
-  // wait): a message per buffer cost a postMessage and a dispatch per process.
+  // A scan's records go in one message, sent before its advance: a message per buffer
+  // cost a postMessage and a dispatch per process. The merger shares this thread
+  // (traceActorSpecs), so the message is handed over after the scan whenever it is
+  // sent: sending part of a scan early would hold no less memory.
   let batch: RecordsBody = { pids: [], bytes: [] };
-  let batchBytes = 0;
   const sendBatch = (watermark?: number | null) => {
     if (batch.pids.length === 0) return false;
     if (watermark !== undefined) batch.watermark = watermark;
-    // The read buffers are the collector's own (allocUnsafeSlow, takeFile): moved, not copied.
-    merger.notify(MERGER_MESSAGES.records, batch, batch.bytes.map((b) => b.buffer as ArrayBuffer));
+    // The read buffers are the collector's own (allocUnsafeSlow, takeFiles): moved, not
+    // copied; the buffers taken in one call share their ArrayBuffer.
+    merger.notify(MERGER_MESSAGES.records, batch, [...new Set(batch.bytes.map((b) => b.buffer as ArrayBuffer))]);
     batch = { pids: [], bytes: [] };
-    batchBytes = 0;
     return true;
   };
   const collector = new Collector({
@@ -436,8 +470,6 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
       records: (pid, bytes) => {
         batch.pids.push(pid);
         batch.bytes.push(bytes);
-        batchBytes += bytes.byteLength;
-        if (batchBytes >= BATCH_BYTES) sendBatch();
       },
       advance: (watermark) => {
         // with the scan's records when there are any: one message a scan

@@ -4,6 +4,7 @@
 #include <cstring>
 #include <fcntl.h>
 #include <string>
+#include <vector>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -28,19 +29,18 @@ static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
-// takeFile(path, maxBytes): a finished buffer file read whole and removed, in one call
-// where the collector would make five (open, fstat, read, close, unlink). A buffer file
-// has two parts (tracebuf.h): the process's records from UWRX_TRACE_DATA_OFFSET to its
-// size, and before them the in-process recorder's region (uwrx_recorder.h: a header
-// whose write position says where its records end; a hole when there is none). Returns
-// [records, region] (region: its header page and records, or undefined without one);
-// null, leaving the file, when either is more than maxBytes; undefined when the file is
-// gone.
+// Finished buffer files read whole and removed: for each, the open, reads, close and
+// unlink the collector would make one by one, without a JavaScript call, a path walk or
+// two Buffers per file. A buffer file has two parts (tracebuf.h): the process's records
+// from UWRX_TRACE_DATA_OFFSET to its size, and before them the in-process recorder's
+// region (uwrx_recorder.h: a header whose write position says where its records end; a
+// hole when there is none).
 //
-// A short process's parts hold a few hundred bytes each: one read of FIRST_READ bytes
-// at the start of each is all of them unless the header or a full read says there is
-// more; only then a second read (and an fstat for the records' end).
-static constexpr size_t FIRST_READ = 16384;
+// A short process's parts hold a few hundred bytes each: one read at the start of each
+// is all of them unless the header or a full read says there is more; only then a
+// second read (and an fstat for the records' end).
+static constexpr size_t REGION_FIRST_READ = 8192;
+static constexpr size_t RECORDS_FIRST_READ = 16384;
 
 // Reads [from, from + len) of fd into dst; the bytes read (short at the file's end).
 static ssize_t ReadAt(int fd, uint8_t *dst, size_t len, uint64_t from) {
@@ -55,73 +55,157 @@ static ssize_t ReadAt(int fd, uint8_t *dst, size_t len, uint64_t from) {
   return (ssize_t)got;
 }
 
-static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>().Utf8Value();
-  double maxBytes = info[1].As<Napi::Number>().DoubleValue();
-  int fd = open(path.c_str(), O_RDONLY | O_CLOEXEC);
+// What TakeOne did with a file (its parts' places in `out` when TAKEN).
+enum TakeResult { TAKEN, GONE, TOO_LARGE, FAILED };
+
+struct TakenParts {
+  size_t records, recordsLen;
+  size_t region;
+  int64_t regionLen; // -1: no region (a hole)
+};
+
+// Appends the file's region (if any), then its records, to `out`; removes the file.
+// FAILED sets errno and `what`; GONE and TOO_LARGE leave `out` as it was.
+static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, std::vector<uint8_t> &out, TakenParts &parts,
+                          const char *&what) {
+  const size_t base = out.size();
+  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
   if (fd < 0) {
-    if (errno == ENOENT) return env.Undefined();
-    return ThrowErrno(env, "open", errno);
+    what = "open";
+    return errno == ENOENT ? GONE : FAILED;
   }
-  auto fail = [&](const char *what) {
+  auto undo = [&](TakeResult r, const char *op) {
     int err = errno;
     close(fd);
-    return ThrowErrno(env, what, err);
-  };
-  auto tooLarge = [&]() {
-    close(fd);
-    return env.Null();
+    out.resize(base);
+    errno = err;
+    what = op;
+    return r;
   };
   // the region: its header (struct uwrx_rec_header: magic, then the write position and
   // the region's size, u64 at 16 and 24) says where its records end
-  unsigned char first[FIRST_READ];
-  ssize_t n = ReadAt(fd, first, sizeof first, 0);
-  if (n < 0) return fail("read");
+  out.resize(base + REGION_FIRST_READ);
+  ssize_t n = ReadAt(fd, out.data() + base, REGION_FIRST_READ, 0);
+  if (n < 0) return undo(FAILED, "read");
   size_t have = (size_t)n;
   uint64_t header[4] = {0, 0, 0, 0};
-  if (have >= sizeof header) memcpy(header, first, sizeof header);
-  Napi::Value region = env.Undefined();
+  if (have >= sizeof header) memcpy(header, out.data() + base, sizeof header);
+  parts.region = base;
+  parts.regionLen = -1;
   if (header[0] != 0) {
     uint64_t end = sizeof header; // not a header: what the collector needs to say so
     if (header[0] == REC_MAGIC) end = header[2] < header[3] ? header[2] : header[3];
     if (end > UWRX_TRACE_DATA_OFFSET) end = UWRX_TRACE_DATA_OFFSET;
-    if ((double)end > maxBytes) return tooLarge();
-    Napi::Buffer<uint8_t> buf = Napi::Buffer<uint8_t>::New(env, (size_t)end);
+    if (end > maxBytes) return undo(TOO_LARGE, nullptr);
     size_t got = have < end ? have : (size_t)end;
-    memcpy(buf.Data(), first, got);
+    out.resize(base + (size_t)end);
     if (got < end) {
-      ssize_t more = ReadAt(fd, buf.Data() + got, (size_t)end - got, got);
-      if (more < 0) return fail("read");
+      ssize_t more = ReadAt(fd, out.data() + base + got, (size_t)end - got, got);
+      if (more < 0) return undo(FAILED, "read");
       got += (size_t)more;
     }
-    region = got < end ? Napi::Buffer<uint8_t>::Copy(env, buf.Data(), got) : buf;
+    parts.regionLen = (int64_t)got;
   }
+  const size_t records = base + (parts.regionLen < 0 ? 0 : (size_t)parts.regionLen);
   // the records: a short read is the file's end
-  n = ReadAt(fd, first, sizeof first, UWRX_TRACE_DATA_OFFSET);
-  if (n < 0) return fail("read");
+  out.resize(records + RECORDS_FIRST_READ);
+  n = ReadAt(fd, out.data() + records, RECORDS_FIRST_READ, UWRX_TRACE_DATA_OFFSET);
+  if (n < 0) return undo(FAILED, "read");
   have = (size_t)n;
   uint64_t end = have;
-  if (have == sizeof first) {
+  if (have == RECORDS_FIRST_READ) {
     struct stat st;
-    if (fstat(fd, &st) != 0) return fail("fstat");
+    if (fstat(fd, &st) != 0) return undo(FAILED, "fstat");
     end = (uint64_t)st.st_size > UWRX_TRACE_DATA_OFFSET ? (uint64_t)st.st_size - UWRX_TRACE_DATA_OFFSET : 0;
   }
-  if ((double)end > maxBytes) return tooLarge();
-  Napi::Buffer<uint8_t> records = Napi::Buffer<uint8_t>::New(env, (size_t)end);
+  if (end > maxBytes) return undo(TOO_LARGE, nullptr);
   size_t got = have < end ? have : (size_t)end;
-  memcpy(records.Data(), first, got);
+  out.resize(records + (size_t)end);
   if (got < end) {
-    ssize_t more = ReadAt(fd, records.Data() + got, (size_t)end - got, UWRX_TRACE_DATA_OFFSET + got);
-    if (more < 0) return fail("read");
+    ssize_t more = ReadAt(fd, out.data() + records + got, (size_t)end - got, UWRX_TRACE_DATA_OFFSET + got);
+    if (more < 0) return undo(FAILED, "read");
     got += (size_t)more;
   }
+  out.resize(records + got);
+  parts.records = records;
+  parts.recordsLen = got;
   close(fd);
-  if (unlink(path.c_str()) != 0 && errno != ENOENT) return ThrowErrno(env, "unlink", errno);
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, got < end ? Napi::Buffer<uint8_t>::Copy(env, records.Data(), got) : records);
-  out.Set(1u, region);
-  return out;
+  if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) {
+    what = "unlink";
+    return FAILED;
+  }
+  return TAKEN;
+}
+
+// takeFile(path, maxBytes): one finished buffer file. Returns [records, region] (region:
+// its header page and records, or undefined without one); null, leaving the file, when
+// either is more than maxBytes; undefined when the file is gone.
+static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>().Utf8Value();
+  double maxBytes = info[1].As<Napi::Number>().DoubleValue();
+  std::vector<uint8_t> out;
+  TakenParts parts{};
+  const char *what = nullptr;
+  switch (TakeOne(AT_FDCWD, path.c_str(), maxBytes < 0 ? 0 : (uint64_t)maxBytes, out, parts, what)) {
+  case GONE: return env.Undefined();
+  case TOO_LARGE: return env.Null();
+  case FAILED: return ThrowErrno(env, what, errno);
+  case TAKEN: break;
+  }
+  Napi::Array result = Napi::Array::New(env, 2);
+  result.Set(0u, Napi::Buffer<uint8_t>::Copy(env, out.data() + parts.records, parts.recordsLen));
+  result.Set(1u, parts.regionLen < 0 ? env.Undefined()
+                                     : Napi::Buffer<uint8_t>::Copy(env, out.data() + parts.region, (size_t)parts.regionLen));
+  return result;
+}
+
+// takeFiles(dir, names, maxBytes, layout) -> bytes: the files `names` of directory `dir`
+// taken as takeFile takes one, their parts in one Buffer. layout (an Int32Array of 4 per
+// name) gets, for name i at 4i: its records' offset in bytes and length, its region's
+// offset and length (-1: no region); or a records length of TAKE_GONE (-1) or
+// TAKE_TOO_LARGE (-2: left in place). One bytes per call, so callers keep each call's
+// total small enough for int32 offsets (maxBytes and the names' count bound it).
+static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  Napi::Array names = info[1].As<Napi::Array>();
+  double maxBytes = info[2].As<Napi::Number>().DoubleValue();
+  Napi::Int32Array layout = info[3].As<Napi::Int32Array>();
+  uint32_t count = names.Length();
+  if (layout.ElementLength() < (size_t)count * 4) {
+    Napi::RangeError::New(env, "takeFiles: layout holds fewer than 4 entries per name").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dirfd < 0) return ThrowErrno(env, ("open " + dir).c_str(), errno);
+  std::vector<uint8_t> out;
+  int32_t *slots = layout.Data();
+  for (uint32_t i = 0; i < count; i++) {
+    std::string name = names.Get(i).As<Napi::String>().Utf8Value();
+    TakenParts parts{};
+    const char *what = nullptr;
+    int32_t *slot = slots + 4 * (size_t)i;
+    switch (TakeOne(dirfd, name.c_str(), maxBytes < 0 ? 0 : (uint64_t)maxBytes, out, parts, what)) {
+    case GONE:
+      slot[0] = 0, slot[1] = -1, slot[2] = 0, slot[3] = -1;
+      continue;
+    case TOO_LARGE:
+      slot[0] = 0, slot[1] = -2, slot[2] = 0, slot[3] = -1;
+      continue;
+    case FAILED: {
+      int err = errno;
+      close(dirfd);
+      return ThrowErrno(env, (std::string(what) + " " + dir + "/" + name).c_str(), err);
+    }
+    case TAKEN:
+      slot[0] = (int32_t)parts.records, slot[1] = (int32_t)parts.recordsLen;
+      slot[2] = (int32_t)parts.region, slot[3] = (int32_t)parts.regionLen;
+      break;
+    }
+  }
+  close(dirfd);
+  return Napi::Buffer<uint8_t>::Copy(env, out.data(), out.size());
 }
 
 // bufferAllocated(path) -> [records, region]: the allocated bytes of a buffer file's
@@ -229,6 +313,7 @@ static Napi::Value TraceWriterClose(const Napi::CallbackInfo &info) {
 void InitTraceBuf(Napi::Env env, Napi::Object exports) {
   exports.Set("punchHole", Napi::Function::New(env, PunchHole));
   exports.Set("takeFile", Napi::Function::New(env, TakeFile));
+  exports.Set("takeFiles", Napi::Function::New(env, TakeFiles));
   exports.Set("bufferAllocated", Napi::Function::New(env, BufferAllocated));
   exports.Set("clockNs", Napi::Function::New(env, ClockNs));
   exports.Set("traceWriterOpen", Napi::Function::New(env, TraceWriterOpen));
