@@ -6,7 +6,7 @@ import type { ActorSpec } from './supervisor.js';
 import type { Peer } from './peer.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
 import type { OverlayLayer } from '../sandbox/plan.js';
-import type { ProcessRecord } from '../sandbox/process-table.js';
+import { formatProcessTable, type ProcessRecord } from '../record/procs.js';
 import { writeAttemptStatus, type AttemptStatus } from '../record/layout.js';
 
 export interface StorageOptions {
@@ -50,8 +50,9 @@ export class StorageClient {
     return this.required().request<FilesStored>(STORAGE_MESSAGES.files, body, { timeoutMs: STORE_TIMEOUT_MS });
   }
 
+  /** procs.tsv of `records`, formatted here: a message of one string. */
   async storeProcessTable(records: ProcessRecord[]): Promise<void> {
-    await this.required().request(STORAGE_MESSAGES.processes, { records }, { timeoutMs: STORE_TIMEOUT_MS });
+    await this.required().request(STORAGE_MESSAGES.processes, { text: formatProcessTable(records) }, { timeoutMs: STORE_TIMEOUT_MS });
   }
 
   async storeStatus(status: AttemptStatus): Promise<void> {

@@ -5,7 +5,8 @@
 //   storage.files      each overlay's upper into files/ (renames; cp -a where a rename
 //                      cannot cross filesystems), files.meta, the preserved versions as
 //                      files-<pid>/, files.skipped; answers { filesWritten }
-//   storage.processes  procs.tsv from the process records
+//   storage.processes  procs.tsv, formatted by the run (one string to copy, where the
+//                      records' byte arrays cost a structured clone each)
 //   storage.status     `status`, written atomically and last
 //
 // The attempt's up-front files (cmd, options, seed.txt ...) are written by the features
@@ -15,7 +16,7 @@ import path from 'node:path';
 import { defineActor } from './actor.js';
 import { collectFileRecord, collectUppers, countRegularFiles, settleUpperDirs } from '../record/finish.js';
 import { writeAttemptStatus, type AttemptStatus } from '../record/layout.js';
-import { PROCESS_TABLE_FILE, formatProcessTable, type ProcessRecord } from '../sandbox/process-table.js';
+import { PROCESS_TABLE_FILE } from '../sandbox/process-table.js';
 import { STORAGE_MESSAGES, type FilesStored, type StorageOptions, type StoreFilesBody } from './storage-client.js';
 
 export default defineActor<StorageOptions>('storage', (ctx) => {
@@ -23,8 +24,7 @@ export default defineActor<StorageOptions>('storage', (ctx) => {
   return {
     handlers: {
       [STORAGE_MESSAGES.files]: (body: StoreFilesBody) => storeFiles(attemptDir, body),
-      [STORAGE_MESSAGES.processes]: (body: { records: ProcessRecord[] }) =>
-        fs.writeFile(path.join(attemptDir, PROCESS_TABLE_FILE), formatProcessTable(body.records)),
+      [STORAGE_MESSAGES.processes]: (body: { text: string }) => fs.writeFile(path.join(attemptDir, PROCESS_TABLE_FILE), body.text),
       [STORAGE_MESSAGES.status]: (body: { status: AttemptStatus }) => writeAttemptStatus(attemptDir, body.status),
     },
   };
