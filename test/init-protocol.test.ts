@@ -26,6 +26,13 @@ test('every message type has the same name and value on both sides', (t) => {
   t.deepEqual(ts, c);
 });
 
+test('the kinds of process notice entries (MSG_PROCS) have the same numbers on both sides', (t) => {
+  const c = Object.fromEntries([...header.matchAll(/^#define\s+(PROC_\w+)\s+(\d+)\s*$/gm)].map((m) => [m[1]!, Number(m[2])]));
+  const ts = Object.fromEntries(Object.entries(proto).filter(([k, v]) => k.startsWith('PROC_') && typeof v === 'number'));
+  t.deepEqual(Object.keys(c).sort(), ['PROC_EXEC', 'PROC_EXIT', 'PROC_SPAWN']);
+  t.deepEqual(ts, c);
+});
+
 test('the plan operations are the same on both sides, and uwrx-init executes each of them', (t) => {
   const c = [...stringDefines('OP_').values()].sort();
   // the PlanOp union: one `op: '...'` per member

@@ -9,6 +9,10 @@
 // INIT_BRIDGE.requested requests, whose answer goes back to uwrx-init).
 import { Peer, type RequestHandler, type RequestOptions } from './peer.js';
 import type { Envelope, Transport } from './transport.js';
+import { MSG_EXEC, MSG_EXIT, MSG_PROCS, MSG_SPAWN, PROC_EXEC, PROC_EXIT, PROC_SPAWN, type ExecBody, type ExitBody, type ProcsBody, type SpawnBody } from '../protocol/init-messages.js';
+
+/** The process notices MSG_PROCS carries, by their PROC_ kind. */
+const PROC_KINDS: Record<string, number> = { [MSG_SPAWN]: PROC_SPAWN, [MSG_EXEC]: PROC_EXEC, [MSG_EXIT]: PROC_EXIT };
 
 /** Request types between an actor and the bridge (through the supervisor). */
 export const INIT_BRIDGE = {
@@ -38,6 +42,8 @@ export class InitBridge {
   private readonly peer: Peer;
   private readonly notifications = new Set<string>();
   private readonly errorListeners: Array<(error: Error) => void> = [];
+  /** Listeners of spawn, exec and exit, by PROC_ kind: MSG_PROCS entries go to them. */
+  private readonly procListeners: Array<Array<(body: any) => void>> = [[], [], []];
 
   constructor(transport: Transport) {
     this.peer = new Peer(new CheckedTransport(transport, (m) => this.accepts(m)), 'uwrx-init');
@@ -47,6 +53,14 @@ export class InitBridge {
   on(type: string, listener: (body: any) => void): this {
     this.notifications.add(type);
     this.peer.on(type, listener);
+    const kind = PROC_KINDS[type];
+    if (kind !== undefined) {
+      if (!this.notifications.has(MSG_PROCS)) {
+        this.notifications.add(MSG_PROCS);
+        this.peer.on(MSG_PROCS, (entries: ProcsBody) => this.procs(entries));
+      }
+      this.procListeners[kind]!.push(listener);
+    }
     return this;
   }
 
@@ -79,6 +93,27 @@ export class InitBridge {
   /** Lets the actor behind `actor` (its supervisor-side Peer) use this bridge. */
   serve(actor: Peer): void {
     serveWhenReady(actor, Promise.resolve(this));
+  }
+
+  /** Each entry of a MSG_PROCS notice as the notice it stands for, in order. */
+  private procs(entries: ProcsBody): void {
+    const [spawned, execed, exited] = this.procListeners as [Array<(b: SpawnBody) => void>, Array<(b: ExecBody) => void>, Array<(b: ExitBody) => void>];
+    for (const e of entries) {
+      if (e[0] === PROC_SPAWN) {
+        const body: SpawnBody = { pid: e[1], ppid: e[2], ordinal: e[3], nspid: e[4], time: e[5] };
+        for (const listener of spawned) listener(body);
+      } else if (e[0] === PROC_EXEC) {
+        const body: ExecBody = { pid: e[1], path: e[2], argv: e[3], cwd: e[4], time: e[5] };
+        for (const listener of execed) listener(body);
+      } else if (e[0] === PROC_EXIT) {
+        const body: ExitBody = { pid: e[1], code: e[2], signal: e[3], time: e[4] };
+        for (const listener of exited) listener(body);
+      } else {
+        const error = new UnknownMessageError(`${MSG_PROCS} entry ${String((e as unknown[])[0])}`);
+        for (const listener of this.errorListeners) listener(error);
+        return;
+      }
+    }
   }
 
   private accepts(m: Envelope): boolean {

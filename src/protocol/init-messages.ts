@@ -24,6 +24,14 @@ export const MSG_STARTED = 'started';
 export const MSG_SPAWN = 'spawn';
 export const MSG_EXEC = 'exec';
 export const MSG_EXIT = 'exit';
+/** uwrx-init -> Node: process notices held together (ProcsBody), in order: each entry
+ * is the body of a spawn, exec or exit by position. The bridge hands each on as that
+ * notice (src/actors/init-bridge.ts): one envelope to decode for many notices. */
+export const MSG_PROCS = 'procs';
+/** ProcsBody entries' first element (PROC_* of uwrx_init_proto.h). */
+export const PROC_SPAWN = 0;
+export const PROC_EXEC = 1;
+export const PROC_EXIT = 2;
 /** uwrx-init -> Node: every process of the sandbox has ended. */
 export const MSG_DONE = 'done';
 /** uwrx-init -> Node: a plan step or the sandbox setup failed; `error` is one line. */
@@ -227,6 +235,13 @@ export interface ExitBody {
   signal: number | null;
   time: number;
 }
+
+/** MSG_PROCS: SpawnBody, ExecBody and ExitBody fields by position, after their kind. */
+export type ProcEntry =
+  | [typeof PROC_SPAWN, pid: number, ppid: number, ordinal: number, nspid: number, time: number]
+  | [typeof PROC_EXEC, pid: number, path: Uint8Array, argv: Uint8Array[], cwd: Uint8Array | null, time: number]
+  | [typeof PROC_EXIT, pid: number, code: number | null, signal: number | null, time: number];
+export type ProcsBody = ProcEntry[];
 
 export interface DoneBody {
   /** The command's exit code, or 128+N when signal N killed it. */

@@ -33,6 +33,13 @@
 #define MSG_SPAWN "spawn"     /* body: {pid, ppid, nspid, time} first sight of a process */
 #define MSG_EXEC "exec"       /* body: {pid, path, argv, cwd, time} a successful exec */
 #define MSG_EXIT "exit"       /* body: {pid, code, signal, time} code or signal is nil */
+/* body: [entry...], the process notices held together, in order; an entry is an array:
+ * [PROC_SPAWN, pid, ppid, ordinal, nspid, time], [PROC_EXEC, pid, path, argv, cwd, time],
+ * [PROC_EXIT, pid, code, signal, time]: the bodies of spawn, exec and exit by position */
+#define MSG_PROCS "procs"
+#define PROC_SPAWN 0
+#define PROC_EXEC 1
+#define PROC_EXIT 2
 #define MSG_DONE "done"       /* body: {status, code, signal, time, deferred} every process ended */
 #define MSG_FAILED "failed"   /* body: {message (one line), step, op, path, errno} */
 #define MSG_NET_FD "netfd"    /* body: {id, kind (udp|tcp|listen), address, port} an fd on UWRX_INIT_NET_FD */

@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -62,6 +63,34 @@ bool channel_read(int fd, uint8_t **data, size_t *len) {
 static struct mp_writer held; /* framed envelopes; guarded by g.send_lock */
 static uint64_t held_since;
 
+/* Process notices held one after another share one MSG_PROCS envelope, open at the end
+ * of `held`: Node decodes one message and a small array per notice instead of an
+ * envelope and a map each (most of the main thread's time per short process). Its
+ * frame length and entry count are filled in when it is closed: before another frame
+ * is held, and before `held` is written. Guarded by g.send_lock. */
+static size_t procs_at = SIZE_MAX; /* the open envelope's frame in `held` */
+static uint32_t procs_count;
+/* Frame length (filled in), {type: MSG_PROCS, body: array32 (count filled in)} */
+static const uint8_t procs_head[] = {0, 0, 0, 0, 0x82, 0xa4, 't', 'y', 'p', 'e', 0xa5, 'p', 'r', 'o', 'c', 's',
+                                     0xa4, 'b', 'o', 'd', 'y', 0xdd, 0, 0, 0, 0};
+
+/* Fills in the frame length and entry count of the MSG_PROCS envelope at `at` of `w`. */
+static void seal_procs(struct mp_writer *w, size_t at, uint32_t count) {
+  uint8_t *p = w->data + at;
+  uint32_t n = (uint32_t)(w->len - at - 4);
+  p[0] = (uint8_t)n, p[1] = (uint8_t)(n >> 8), p[2] = (uint8_t)(n >> 16), p[3] = (uint8_t)(n >> 24);
+  uint8_t *c = p + sizeof procs_head - 4;
+  c[0] = (uint8_t)(count >> 24), c[1] = (uint8_t)(count >> 16), c[2] = (uint8_t)(count >> 8), c[3] = (uint8_t)count;
+}
+
+/* send_lock held. (A failed append changes nothing held: the envelope stays whole.) */
+static void close_procs(void) {
+  if (procs_at == SIZE_MAX) return;
+  seal_procs(&held, procs_at, procs_count);
+  procs_at = SIZE_MAX;
+  procs_count = 0;
+}
+
 /* The socket's writes. A write of what is held (up to HELD_MAX_BYTES, and a wake-up of
  * Node) took tens of us, and made under g.send_lock it held up every handler thread
  * that posted meanwhile: about 4 us a post on average in a process storm, three posts a
@@ -104,6 +133,7 @@ static void wake_loop(void) {
  * (NULL: none), after every frame held before and before any held after. A failed
  * write means Node is gone; PDEATHSIG ends us shortly. */
 static void write_held_unlock(const struct mp_writer *extra) {
+  close_procs();
   pthread_mutex_lock(&write_lock);
   struct mp_writer out = held;
   held = writing;
@@ -169,6 +199,7 @@ void channel_post(const char *type, const struct mp_writer *body) {
   struct mp_writer w;
   if (!frame_envelope(&w, type, 0, 0, NULL, body)) return;
   pthread_mutex_lock(&g.send_lock);
+  close_procs();
   if (!held.len) held_since = monotonic_ns();
   mp_write_raw(&held, w.data, w.len);
   wake_loop(); /* (the loop writes it HELD_MAX_NS from now) */
@@ -176,6 +207,42 @@ void channel_post(const char *type, const struct mp_writer *body) {
   if (held.failed) write_held_unlock(&w);
   else if (held.len >= HELD_MAX_BYTES) write_held_unlock(NULL);
   else pthread_mutex_unlock(&g.send_lock);
+  mp_writer_free(&w);
+}
+
+void channel_post_proc(const struct mp_writer *entry) {
+  if (entry->failed) {
+    problem(PROBLEM_NO_MEMORY);
+    return;
+  }
+  pthread_mutex_lock(&g.send_lock);
+  if (!held.len) held_since = monotonic_ns();
+  if (procs_at == SIZE_MAX) {
+    size_t at = held.len;
+    mp_write_raw(&held, procs_head, sizeof procs_head);
+    if (!held.failed) procs_at = at;
+  }
+  if (procs_at != SIZE_MAX) mp_write_raw(&held, entry->data, entry->len);
+  wake_loop(); /* (the loop writes it HELD_MAX_NS from now) */
+  if (!held.failed) {
+    procs_count++;
+    if (held.len >= HELD_MAX_BYTES) write_held_unlock(NULL);
+    else pthread_mutex_unlock(&g.send_lock);
+    return;
+  }
+  /* a failed append left out this one: what was held goes now, with this one after,
+   * in an envelope of its own */
+  struct mp_writer w;
+  mp_writer_init(&w);
+  mp_write_raw(&w, procs_head, sizeof procs_head);
+  mp_write_raw(&w, entry->data, entry->len);
+  if (w.failed) {
+    write_held_unlock(NULL);
+    problem(PROBLEM_NO_MEMORY);
+  } else {
+    seal_procs(&w, 0, 1);
+    write_held_unlock(&w);
+  }
   mp_writer_free(&w);
 }
 

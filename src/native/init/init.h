@@ -278,6 +278,10 @@ void channel_send(const char *type, const struct mp_writer *body);
 /* Sends one notification soon: held with others, written before the next message sent
  * with channel_send or channel_request, or by channel_flush. Thread-safe. */
 void channel_post(const char *type, const struct mp_writer *body);
+/* Posts one process notice (an entry of MSG_PROCS: a msgpack array, see
+ * uwrx_init_proto.h) as channel_post would: entries held together go in one MSG_PROCS
+ * envelope. Thread-safe. */
+void channel_post_proc(const struct mp_writer *entry);
 /* Writes what channel_post holds: all of it, or only once it was held long enough
  * (pid 1's main loop calls this at every turn). */
 void channel_flush(bool all);

@@ -332,18 +332,14 @@ static bool read_status_ids(pid_t tid, pid_t *tgid, pid_t *ppid) {
 static void send_spawn(const struct proc *p) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 5);
-  mp_write_cstr(&w, "pid");
+  mp_write_array(&w, 6);
+  mp_write_uint(&w, PROC_SPAWN);
   mp_write_int(&w, p->logical);
-  mp_write_cstr(&w, "ppid");
   mp_write_int(&w, p->parent_logical);
-  mp_write_cstr(&w, "ordinal");
   mp_write_uint(&w, p->ordinal - 1);
-  mp_write_cstr(&w, "nspid");
   mp_write_int(&w, p->tgid);
-  mp_write_cstr(&w, "time");
   mp_write_uint(&w, p->start_time);
-  channel_post(MSG_SPAWN, &w);
+  channel_post_proc(&w);
   mp_writer_free(&w);
 }
 
@@ -632,19 +628,15 @@ void procs_exec_seen(struct proc *p, struct pending_exec *e) {
 static void send_exec(const struct proc *p, const struct pending_exec *e) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 5);
-  mp_write_cstr(&w, "pid");
+  mp_write_array(&w, 6);
+  mp_write_uint(&w, PROC_EXEC);
   mp_write_int(&w, p->logical);
-  mp_write_cstr(&w, "path");
   mp_write_bin(&w, e->path, strlen(e->path));
-  mp_write_cstr(&w, "argv");
   mp_write_raw(&w, e->argv.data, e->argv.len);
-  mp_write_cstr(&w, "cwd");
   if (e->cwd) mp_write_bin(&w, e->cwd, strlen(e->cwd));
   else mp_write_nil(&w);
-  mp_write_cstr(&w, "time");
   mp_write_uint(&w, e->time);
-  channel_post(MSG_EXEC, &w);
+  channel_post_proc(&w);
   mp_writer_free(&w);
   features_exec(p, e);
 }
@@ -711,18 +703,15 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
 static void send_exit(struct proc *p, bool known, int status) {
   struct mp_writer w;
   mp_writer_init(&w);
-  mp_write_map(&w, 4);
-  mp_write_cstr(&w, "pid");
+  mp_write_array(&w, 5);
+  mp_write_uint(&w, PROC_EXIT);
   mp_write_int(&w, p->logical);
-  mp_write_cstr(&w, "code");
   if (known && WIFEXITED(status)) mp_write_int(&w, WEXITSTATUS(status));
   else mp_write_nil(&w);
-  mp_write_cstr(&w, "signal");
   if (known && WIFSIGNALED(status)) mp_write_int(&w, WTERMSIG(status));
   else mp_write_nil(&w);
-  mp_write_cstr(&w, "time");
   mp_write_uint(&w, p->end_time);
-  channel_post(MSG_EXIT, &w);
+  channel_post_proc(&w);
   mp_writer_free(&w);
 }
 
