@@ -105,6 +105,7 @@ export function renderDocument(data: BenchData, modes: readonly Mode[], extraRow
         ['kernel', m.kernel],
         ['OS', m.os],
         ['node', m.node],
+        ...Object.entries(m.filesystems ?? {}).map(([role, fs]) => [`filesystem (${role})`, fs]),
         ...Object.entries(m.tools),
       ],
     ),

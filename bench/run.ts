@@ -284,7 +284,7 @@ async function main(): Promise<number> {
   process.once('SIGTERM', stop);
   try {
     await ensureTools(ctx);
-    const machine = await describeMachine();
+    const machine = await describeMachine({ 'work trees': opts.cache, scratch });
     const availability = new Map<string, Availability>();
     for (const mode of opts.modes) {
       const reason = await mode.probe(ctx);

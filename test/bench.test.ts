@@ -2,6 +2,8 @@ import test from 'ava';
 import { encodeData, parseDocument, renderDocument } from '../bench/report.js';
 import { evaluateGoals, mergeWorkloads, tableRows, type WorkloadResult } from '../bench/results.js';
 import { errorLine } from '../bench/proc.js';
+import { describeFilesystem } from '../bench/machine.js';
+import { readFileSync, statfsSync } from 'node:fs';
 import { formatRatio, markdownTable, median, ratio, summarize, textTable } from '../bench/stats.js';
 
 function workload(name: string, rows: Record<string, number[] | { caveat: string; samples: number[] }>, extra: Partial<WorkloadResult> = {}): WorkloadResult {
@@ -115,6 +117,26 @@ test('merging keeps workloads not re-run, in workload order', (t) => {
   const fresh = [workload('c-build', { native: [2] })];
   const merged = mergeWorkloads(old, fresh, ['c-build', 'configure']);
   t.deepEqual(merged.map((w) => [w.name, w.rows[0]!.samples[0]]), [['c-build', 2], ['configure', 1]]);
+});
+
+test('the machine table names the filesystems the workloads ran on, and whether ext4 keeps a journal', async (t) => {
+  const shm = await describeFilesystem('/dev/shm');
+  t.regex(shm, /^tmpfs \(.*\) at \/dev\/shm$/);
+  const here = await describeFilesystem(process.cwd());
+  if (statfsSync(process.cwd()).type === 0xef53) {
+    const source = /^ext4 \(([^,)]+)/.exec(here)?.[1];
+    t.truthy(source, here);
+    const task = readFileSync(`/sys/fs/ext4/${source!.split('/').pop()}/journal_task`, 'utf8').trim();
+    t.true(here.includes(task === '<none>' ? ', no journal)' : ', journal)'), here);
+  } else t.notRegex(here, /journal/);
+  t.is(await describeFilesystem('/no/such/directory'), 'unknown');
+  const doc = renderDocument(
+    { machine: { cpu: 'cpu', cores: 2, memory: '1 GiB', kernel: 'Linux', os: 'Debian', node: 'v20', filesystems: { 'work trees': here }, tools: {} }, workloads: [] },
+    [],
+    [],
+    '',
+  );
+  t.true(doc.includes(`| filesystem (work trees) | ${here} |`), 'a row of the machine table');
 });
 
 test('the document round-trips its data and keeps the notes', (t) => {
