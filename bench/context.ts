@@ -14,8 +14,12 @@ export interface BenchContext {
   /** Per measured run; a run past it is killed and its mode marked failed. */
   timeoutMs: number;
   log(line: string): void;
-  /** Removed once the workload's rounds are over (run.ts): records a user keeps. */
-  afterWorkload: Array<() => Promise<void>>;
+  /** Removals made when the invocation ends (run.ts): the records of uwrx runs, which a
+   * user keeps. Not between workloads: on ext4 without a journal each inode allocation
+   * skips, one by one, the inodes freed near it in the last minutes, and the thousands of
+   * inodes of a workload's records, freed just before the next workload, made its uwrx
+   * runs' file creations pay for them (docs/benchmarks.md, Notes). */
+  atEnd: Array<() => Promise<void>>;
 }
 
 /** dist/bench/context.js lives two levels below the repository root. */

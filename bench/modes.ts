@@ -140,11 +140,11 @@ function uwrxMode(name: string, description: string, extra: string[]): Mode {
         argv: uwrxCommand(ctx, build, argv, [...(uwrxOptions ?? []), ...extra]),
         watchDescendant: 'uwrx-init',
         fileCalls: () => readFileCalls(build),
-        // Records stay until the workload ends, as a user's do: removing thousands of
-        // inodes seconds before the next run makes its own creations dearer on
-        // filesystems that pass over recently freed inodes (ext4 without a journal),
-        // a cost of the bench, not of the run measured.
-        cleanup: async () => void ctx.afterWorkload.push(() => rm(build, { recursive: true, force: true })),
+        // Records stay until the invocation ends, as a user's do (BenchContext.atEnd):
+        // removing thousands of inodes seconds before the next run makes its own
+        // creations dearer on filesystems that pass over recently freed inodes (ext4
+        // without a journal), a cost of the bench, not of the run measured.
+        cleanup: async () => void ctx.atEnd.push(() => rm(build, { recursive: true, force: true })),
       };
     },
   };

@@ -49,7 +49,7 @@ async function main(): Promise<void> {
   const ctx: BenchContext = {
     repo: repoRoot, cache: defaultCacheDir(), scratch, quick: false, timeoutMs: 3_600_000,
     log: (line) => process.stderr.write(`${line}\n`),
-    afterWorkload: [],
+    atEnd: [],
   };
   try {
     const project = values.zlib ? 'zlib' : 'libiberty';

@@ -232,7 +232,6 @@ async function runWorkload(
       }
     }
   }
-  for (const remove of ctx.afterWorkload.splice(0)) await remove();
   return {
     name: w.name,
     description: w.description(ctx),
@@ -274,7 +273,7 @@ async function main(): Promise<number> {
     quick: opts.quick,
     timeoutMs: opts.quick ? 600_000 : 1_800_000,
     log: (line) => console.error(`[bench] ${line}`),
-    afterWorkload: [],
+    atEnd: [],
   };
   const stop = () => {
     killRunning();
@@ -307,6 +306,7 @@ async function main(): Promise<number> {
     }
     return 0;
   } finally {
+    for (const remove of ctx.atEnd.splice(0)) await remove().catch(() => undefined);
     await rm(scratch, { recursive: true, force: true });
   }
 }
