@@ -437,6 +437,14 @@ void procs_flush_pending(bool final);
 bool procs_pending_any(void);
 uint64_t now_ns(void);
 
+/* ---- work after the table's lock (later.c) ----
+ * What an exit report (g.lock held) leaves for pid 1 to do once it let go of the lock:
+ * queued by anyone, run by pid 1's loop (later_run, without g.lock, or at the end). */
+void later(void (*fn)(void *arg, size_t n), void *arg, size_t n);
+void later_unmap(void *addr, size_t len);
+void later_close(int fd);
+void later_run(void);
+
 /* ---- seccomp (filter.c, notify.c) ---- */
 
 /* In the command's process: install the filter generated from the enabled features'

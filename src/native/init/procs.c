@@ -247,8 +247,8 @@ static void read_older_children(struct proc *parent, pid_t ppid, pid_t pid, stru
 static void forget_kept(struct proc *p) {
   pthread_mutex_lock(&kept_lock);
   if (p->task_fd >= 0) {
-    close(p->task_fd);
-    close(p->children_fd);
+    later_close(p->task_fd);
+    later_close(p->children_fd);
     kept_count--;
   }
   p->task_fd = p->children_fd = -2;
@@ -762,7 +762,7 @@ static bool try_report(struct proc *p, bool final) {
   p->reported = true;
   if (p->pidfd >= 0) {
     /* disarmed or out of the epoll set already (see end()) */
-    close(p->pidfd);
+    later_close(p->pidfd);
     p->pidfd = -1;
   }
   map_remove_proc(p);
