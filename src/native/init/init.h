@@ -153,6 +153,8 @@ struct proc;
 struct notif_ctx;
 /* Plan step "traces": opens the traces directory (before pivot_root hides it). */
 bool trace_open_dir(const char *path);
+/* Whether that directory is on tmpfs (uwrx_recorder.h, UWRX_REC_TMPFS). */
+bool trace_on_tmpfs(void);
 /* Around each handler call, so a process killed meanwhile keeps its buffer open. */
 void trace_hold(struct proc *p);
 void trace_release(struct proc *p);

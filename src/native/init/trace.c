@@ -17,6 +17,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -49,10 +51,18 @@ void trace_losses(uint64_t *records, uint64_t *buffers, int *err) {
   *err = __atomic_load_n(&lost_errno, __ATOMIC_RELAXED);
 }
 
+/* The buffers are on tmpfs, whose faults read nothing ahead: the recorder's mapping
+ * needs no MADV_RANDOM (uwrx_rec_map). */
+static bool traces_tmpfs;
+
 bool trace_open_dir(const char *path) {
   traces_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct statfs fs;
+  traces_tmpfs = traces_fd >= 0 && fstatfs(traces_fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
   return traces_fd >= 0;
 }
+
+bool trace_on_tmpfs(void) { return traces_tmpfs; }
 
 /* ---- buffers ---- */
 
