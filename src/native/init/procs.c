@@ -605,6 +605,11 @@ static int same_vm(pid_t a, pid_t b) {
   return vsize && strtoull(vsize, NULL, 10) != 0 ? 0 : -1;
 }
 
+/* Whether `a` shares the address space of live process `b` (a vfork child and its
+ * parent): kcmp alone, where same_vm reads b's /proc/<b>/stat as well to tell a `b`
+ * without one, which says "no" here all the same. */
+static bool shares_vm(pid_t a, pid_t b) { return b > 1 && syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0; }
+
 static void free_exec(struct pending_exec *e) {
   if (!e) return;
   free(e->path);
@@ -981,7 +986,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
-  bool vfork_child = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
+  bool vfork_child = shares_vm(ctx->proc->tgid, ctx->proc->ppid);
   struct exec_source src = { ctx, vfork_child ? -1 : target_mem(ctx) };
   if (!vfork_child && src.memfd < 0) return VERDICT_CONTINUE;
   struct pending_exec *e = calloc(1, sizeof *e);
