@@ -1,7 +1,7 @@
 // What the in-process recorder costs a process that records nothing (/bin/true, `sh -c :`):
 // every exec loads the library, so its mappings and start-up calls are paid per process.
 import test from 'ava';
-import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RECORDER_LIBRARY } from '../src/reproducibility/recorder.js';
 import type { AccessRow } from '../src/inspect/reads.js';
@@ -49,11 +49,11 @@ test('the recorder library loads as two segments, its writable data and .bss wit
 
 // A process that records nothing maps nothing for the records' tables; one that records
 // (cat of a file) maps them once and counts repeats as before (recorder.test.ts).
-test.serial('fast path: /bin/true maps the recorder library with two mmaps and no tables; the hook and the recorder ask for its pid once each', async (t) => {
+test.serial('fast path: /bin/true maps the recorder library with two mmaps and no tables; only the recorder asks for its pid, and nothing asks whether the shim mapped its page', async (t) => {
   if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
   const dir = scratchDir('uwrx-startup-');
   scratch.push(dir);
-  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', 'trace=openat,mmap,getpid,rseq', '/bin/true'], { cwd: dir });
+  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', 'trace=openat,mmap,getpid,rseq,mincore', '/bin/true'], { cwd: dir });
   t.is(r.status, 0, r.stderr);
   const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
   const open = lines.findIndex((l) => l.includes('/dev/.uwrx-rec.so'));
@@ -71,9 +71,38 @@ test.serial('fast path: /bin/true maps the recorder library with two mmaps and n
   t.deepEqual(lines.slice(loaded + 1).filter((l) => /^mmap\(/.test(l)), [], r.stderr);
   t.is(lines.slice(loaded + 1).filter((l) => /^getpid\(/.test(l)).length, 1, r.stderr);
   // while ld.so loads the exec's libraries (no thread pointer yet) the hook records its
-  // opens without asking whose buffer it is: only the shim's adoption of it asks
-  t.is(lines.slice(0, loaded).filter((l) => /^getpid\(/.test(l)).length, 1, r.stderr);
+  // opens without asking whose buffer it is, and the shim's adoption of it was told the
+  // pid with the buffer (the exec's control call)
+  t.is(lines.slice(0, loaded).filter((l) => /^getpid\(/.test(l)).length, 0, r.stderr);
+  // the recorder learns that the shim mapped its state page from the auxiliary vector
+  t.deepEqual(lines.filter((l) => /^mincore\(/.test(l)), [], r.stderr);
 });
+
+// The recorder buffer's mapping is advised MADV_RANDOM only where a fault could read ahead:
+// not on tmpfs. The buffers live on /dev/shm when it is a roomy tmpfs (trace-run.test.ts),
+// else (and with UWRX_TRACES_TMPFS=0) in the run directory.
+const isTmpfs = (dir: string): boolean => statfsSync(dir).type === 0x01021994;
+const shmRoomy = ((): boolean => {
+  try {
+    const s = statfsSync('/dev/shm');
+    return s.type === 0x01021994 && s.bavail * s.bsize >= 1024 ** 3;
+  } catch {
+    return false;
+  }
+})();
+for (const inRunDir of [false, true]) {
+  test.serial(`fast path: the shim advises the recorder buffer's mapping only off tmpfs (${inRunDir ? 'UWRX_TRACES_TMPFS=0' : 'default'})`, async (t) => {
+    if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
+    const dir = scratchDir('uwrx-startup-');
+    scratch.push(dir);
+    const env = inRunDir ? { ...process.env, UWRX_TRACES_TMPFS: '0' } : process.env;
+    const r = await uwrx(['run', '--quiet', '--build', path.join(dir, 'build'), '--fast-path', '--', 'strace', '-qq', '-e', 'trace=madvise', '/bin/true'], { cwd: dir, env });
+    t.is(r.status, 0, r.stderr);
+    const onTmpfs = (!inRunDir && shmRoomy) || isTmpfs(dir);
+    const advised = r.stderr.split('\n').filter((l) => /^madvise\(0x[0-9a-f]+, 67108864, MADV_RANDOM\)/.test(l));
+    t.is(advised.length, onTmpfs ? 0 : 1, r.stderr);
+  });
+}
 
 // A forked child leaves its parent's buffer mapped until it sets up its own recorder: a
 // child that execs at once (a shell's command substitution) makes no munmap for it; one that

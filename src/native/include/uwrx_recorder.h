@@ -176,8 +176,10 @@ _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the head
 /* Maps the recorder buffer open as `fd` (closing the descriptor), with the system calls
  * of the caller (`sys`: the shim has no libc); NULL when it cannot be mapped or is not
  * one. No read-ahead: a fault on the sparse file would otherwise fill (and zero) dozens
- * of page cache pages for every page written, measured at ~4 ms per process. */
-static inline struct uwrx_rec_header *uwrx_rec_map(long fd, long (*sys)(long, long, long, long, long, long, long)) {
+ * of page cache pages for every page written, measured at ~4 ms per process (`advise`;
+ * a tmpfs file's faults read nothing ahead, so there it may be 0). */
+static inline struct uwrx_rec_header *uwrx_rec_map(long fd, long (*sys)(long, long, long, long, long, long, long),
+                                                   int advise) {
   enum { mmap_ = 9, close_ = 3, munmap_ = 11, madvise_ = 28 }; /* x86_64 numbers */
   enum { shared_ = 1, fixed_noreplace_ = 0x100000 };
   long p = sys(mmap_, (long)UWRX_REC_MAP_ADDR, (long)UWRX_REC_FILE_SIZE, 3 /* PROT_READ | PROT_WRITE */,
@@ -186,7 +188,8 @@ static inline struct uwrx_rec_header *uwrx_rec_map(long fd, long (*sys)(long, lo
   if ((unsigned long)p >= -4096UL) p = sys(mmap_, 0, (long)UWRX_REC_FILE_SIZE, 3, shared_, fd, 0);
   sys(close_, fd, 0, 0, 0, 0, 0);
   if ((unsigned long)p >= -4096UL || p == 0) return 0;
-  sys(madvise_, p, (long)UWRX_REC_FILE_SIZE, 1 /* MADV_RANDOM */, 0, 0, 0);
+  /* (`advise` 0: the file has no read-ahead to turn off, UWRX_REC_TMPFS) */
+  if (advise) sys(madvise_, p, (long)UWRX_REC_FILE_SIZE, 1 /* MADV_RANDOM */, 0, 0, 0);
   struct uwrx_rec_header *h = (struct uwrx_rec_header *)p;
   if (h->magic == UWRX_REC_MAGIC) return h;
   sys(munmap_, p, (long)UWRX_REC_FILE_SIZE, 0, 0, 0, 0);
@@ -207,7 +210,13 @@ struct uwrx_ldso_state {
                                    UWRX_RECORDER_FD_RESULT */
   int32_t own_fd;               /* 1 + the descriptor the hook's last open of one of uwrx's
                                    own files returned, until ld.so's fstat of it; else 0 */
+  /* Written by UWRX_CTL_EXEC_START's handler with recorder_fd (the 16 bytes from
+   * recorder_fd on, own_fd still 0 then), so that the shim asks the kernel neither: */
+  int32_t recorder_pid;         /* the process's pid, as its getpid would say; 0: not told */
+  uint32_t recorder_flags;      /* UWRX_REC_TMPFS */
 };
+/* recorder_flags: the buffer's file is on tmpfs (no read-ahead: no madvise) */
+#define UWRX_REC_TMPFS 1u
 #endif
 
 /* The dynamic linker's own calls. ld.so opens and stats the preload list, the recorder
@@ -225,6 +234,11 @@ struct uwrx_ldso_state {
  * be had, is made as it was (notified). The hook's state is on the page after the gate page, mapped
  * by the shim at exec; without that page the shim puts ld.so's original bytes back. */
 #define UWRX_LDSO_STATE_ADDR (UWRX_GATE_ADDR + 4096)
+/* The shim tells the image that it mapped the state page in the auxiliary vector, where
+ * getauxval reads it without a system call: the AT_SYSINFO_EHDR entry it takes out (see
+ * shim.c) becomes {AT_IGNORE, UWRX_LDSO_STATE_ADDR}, a type every reader skips. Without
+ * that entry the recorder asks mincore. */
+#define UWRX_AUXV_STATE_TYPE 1 /* AT_IGNORE */
 /* recorder_fd: the buffer's descriptor is the result of UWRX_CTL_EXEC_START itself (it
  * went in with the answer, and the exec runs) */
 #define UWRX_RECORDER_FD_RESULT (-2)

@@ -177,7 +177,9 @@ void clocks_exec(struct proc *p) {
 
 static void clocks_exited(struct proc *p, bool known, int status) {
   (void)known, (void)status;
-  if (p->repro.lease_hdr) munmap(p->repro.lease_hdr, sizeof(struct uwrx_rec_header));
+  /* (an munmap in this multithreaded process flushes the other CPUs' TLBs: not with
+   * the table's lock held) */
+  if (p->repro.lease_hdr) later_unmap(p->repro.lease_hdr, sizeof(struct uwrx_rec_header));
   p->repro.lease_hdr = NULL;
 }
 

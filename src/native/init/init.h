@@ -153,6 +153,8 @@ struct proc;
 struct notif_ctx;
 /* Plan step "traces": opens the traces directory (before pivot_root hides it). */
 bool trace_open_dir(const char *path);
+/* Whether that directory is on tmpfs (uwrx_recorder.h, UWRX_REC_TMPFS). */
+bool trace_on_tmpfs(void);
 /* Around each handler call, so a process killed meanwhile keeps its buffer open. */
 void trace_hold(struct proc *p);
 void trace_release(struct proc *p);
@@ -440,6 +442,14 @@ void procs_flush_pending(bool final);
 /* Whether exits wait for their status (procs_flush_pending retries them). */
 bool procs_pending_any(void);
 uint64_t now_ns(void);
+
+/* ---- work after the table's lock (later.c) ----
+ * What an exit report (g.lock held) leaves for pid 1 to do once it let go of the lock:
+ * queued by anyone, run by pid 1's loop (later_run, without g.lock, or at the end). */
+void later(void (*fn)(void *arg, size_t n), void *arg, size_t n);
+void later_unmap(void *addr, size_t len);
+void later_close(int fd);
+void later_run(void);
 
 /* ---- seccomp (filter.c, notify.c) ---- */
 

@@ -527,18 +527,21 @@ static __attribute__((noreturn)) void pid1_main(void) {
         pthread_mutex_lock(&g.lock);
         procs_pidfd_ready(events[i].data.ptr);
         pthread_mutex_unlock(&g.lock);
+        later_run(); /* the report's file work, without the lock (later.c) */
       }
     }
     if (child_event) reap(); /* the statuses of ended orphans, before the flush */
     pthread_mutex_lock(&g.lock);
     procs_flush_pending(false);
     pthread_mutex_unlock(&g.lock);
+    later_run();
     channel_expire();
     channel_flush(false);
   }
   pthread_mutex_lock(&g.lock);
   g.finishing = true;
   procs_flush_pending(true);
+  later_run(); /* every buffer closed (and its losses counted) before the end is told */
   files_finish();
   problems_flush();
   send_done();

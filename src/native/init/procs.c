@@ -247,8 +247,8 @@ static void read_older_children(struct proc *parent, pid_t ppid, pid_t pid, stru
 static void forget_kept(struct proc *p) {
   pthread_mutex_lock(&kept_lock);
   if (p->task_fd >= 0) {
-    close(p->task_fd);
-    close(p->children_fd);
+    later_close(p->task_fd);
+    later_close(p->children_fd);
     kept_count--;
   }
   p->task_fd = p->children_fd = -2;
@@ -601,6 +601,11 @@ static int same_vm(pid_t a, pid_t b) {
   return vsize && strtoull(vsize, NULL, 10) != 0 ? 0 : -1;
 }
 
+/* Whether `a` shares the address space of live process `b` (a vfork child and its
+ * parent): kcmp alone, where same_vm reads b's /proc/<b>/stat as well to tell a `b`
+ * without one, which says "no" here all the same. */
+static bool shares_vm(pid_t a, pid_t b) { return b > 1 && syscall(SYS_kcmp, a, b, KCMP_VM, 0, 0) == 0; }
+
 static void free_exec(struct pending_exec *e) {
   if (!e) return;
   free(e->path);
@@ -751,7 +756,7 @@ static bool try_report(struct proc *p, bool final) {
   p->reported = true;
   if (p->pidfd >= 0) {
     /* disarmed or out of the epoll set already (see end()) */
-    close(p->pidfd);
+    later_close(p->pidfd);
     p->pidfd = -1;
   }
   map_remove_proc(p);
@@ -970,7 +975,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   struct call_args a;
   if (!ctx->proc || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
-  bool vfork_child = same_vm(ctx->proc->tgid, ctx->proc->ppid) == 1;
+  bool vfork_child = shares_vm(ctx->proc->tgid, ctx->proc->ppid);
   struct exec_source src = { ctx, vfork_child ? -1 : target_mem(ctx) };
   if (!vfork_child && src.memfd < 0) return VERDICT_CONTINUE;
   struct pending_exec *e = calloc(1, sizeof *e);

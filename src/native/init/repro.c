@@ -255,9 +255,19 @@ bool repro_exec_start(struct notif_ctx *ctx, bool runs) {
   bool send = fd >= 0 && runs;
   int32_t theirs = send ? UWRX_RECORDER_FD_RESULT : fd >= 0 ? put_fd(ctx, fd, false) : -1;
   uint64_t fd_addr = a[3] + offsetof(struct uwrx_ldso_state, recorder_fd);
+  /* with the descriptor, what the shim would otherwise ask the kernel for: the pid (the
+   * exec left the process one thread, the caller) and whether to advise the mapping */
+  struct {
+    int32_t fd, own_fd, pid;
+    uint32_t flags;
+  } told = { theirs, 0, (int32_t)ctx->req->pid, trace_on_tmpfs() ? UWRX_REC_TMPFS : 0 };
+  _Static_assert(offsetof(struct uwrx_ldso_state, own_fd) == offsetof(struct uwrx_ldso_state, recorder_fd) + 4 &&
+                     offsetof(struct uwrx_ldso_state, recorder_pid) == offsetof(struct uwrx_ldso_state, recorder_fd) + 8 &&
+                     offsetof(struct uwrx_ldso_state, recorder_flags) == offsetof(struct uwrx_ldso_state, recorder_fd) + 12,
+                 "the fields written together follow each other");
   if (theirs != -1) {
-    local[n] = (struct iovec){ &theirs, sizeof theirs };
-    remote[n++] = (struct iovec){ (void *)(uintptr_t)fd_addr, sizeof theirs };
+    local[n] = (struct iovec){ &told, sizeof told };
+    remote[n++] = (struct iovec){ (void *)(uintptr_t)fd_addr, sizeof told };
   }
   bool ok = true;
   if (n > 0 && notif_id_valid(ctx->req->id)) {

@@ -17,6 +17,8 @@
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
+#include <linux/magic.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <sys/uio.h>
@@ -49,21 +51,38 @@ void trace_losses(uint64_t *records, uint64_t *buffers, int *err) {
   *err = __atomic_load_n(&lost_errno, __ATOMIC_RELAXED);
 }
 
+/* The buffers are on tmpfs, whose faults read nothing ahead: the recorder's mapping
+ * needs no MADV_RANDOM (uwrx_rec_map). */
+static bool traces_tmpfs;
+
 bool trace_open_dir(const char *path) {
   traces_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  struct statfs fs;
+  traces_tmpfs = traces_fd >= 0 && fstatfs(traces_fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
   return traces_fd >= 0;
 }
 
+bool trace_on_tmpfs(void) { return traces_tmpfs; }
+
 /* ---- buffers ---- */
 
-static void release_now(struct proc *p) {
-  struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
-  if (!tb) return;
+static void close_buffer(void *arg, size_t unused) {
+  struct uwrx_tracebuf *tb = arg;
+  (void)unused;
   if (tb->err) note_loss(tb->dropped, 0, -tb->err);
   /* The process is gone: nothing writes its recorder region any more. The rename to
    * <logical>.ended tells the collector that both regions of the file are final. */
   uwrx_tracebuf_close(tb, 1);
   free(tb);
+}
+
+/* `locked`: called from the exit report, g.lock held: the file operations wait until
+ * pid 1 let go of it (later.c). */
+static void release_now(struct proc *p, bool locked) {
+  struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
+  if (!tb) return;
+  if (locked) later(close_buffer, tb, 0);
+  else close_buffer(tb, 0);
 }
 
 /* ---- the in-process recorder's buffers ---- */
@@ -128,12 +147,12 @@ void trace_release(struct proc *p) {
    * the two sees the other, and the exchange in release_now closes exactly once */
   if (__atomic_sub_fetch(&p->trace_users, 1, __ATOMIC_SEQ_CST) == 0 &&
       __atomic_load_n(&p->trace_done, __ATOMIC_SEQ_CST))
-    release_now(p);
+    release_now(p, false);
 }
 
 static void trace_proc_ended(struct proc *p) {
   __atomic_store_n(&p->trace_done, true, __ATOMIC_SEQ_CST);
-  if (__atomic_load_n(&p->trace_users, __ATOMIC_SEQ_CST) == 0) release_now(p);
+  if (__atomic_load_n(&p->trace_users, __ATOMIC_SEQ_CST) == 0) release_now(p, true);
 }
 
 /* A process registered (lock held): opens its buffer, writes the spawn record into the

@@ -35,6 +35,7 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/auxv.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -172,7 +173,11 @@ static struct uwrx_ldso_state *ldso_state(void) {
   if (!looked) {
     unsigned char resident;
     struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
-    if (slow6(SYS_mincore, (long)UWRX_LDSO_STATE_ADDR, 4096, (long)&resident, 0, 0, 0) == 0 &&
+    /* the shim says it mapped the page in the auxiliary vector; else mincore tells */
+    int saved = errno; /* getauxval sets it when the entry is missing */
+    bool told = getauxval(UWRX_AUXV_STATE_TYPE) == UWRX_LDSO_STATE_ADDR;
+    errno = saved;
+    if ((told || slow6(SYS_mincore, (long)UWRX_LDSO_STATE_ADDR, 4096, (long)&resident, 0, 0, 0) == 0) &&
         s->magic == UWRX_LDSO_STATE_MAGIC)
       state = s;
     looked = 1;
@@ -221,7 +226,7 @@ static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
   if (uwrx_on_valgrind()) return NULL;
   long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return NULL;
-  struct uwrx_rec_header *h = uwrx_rec_map(fd, slow6);
+  struct uwrx_rec_header *h = uwrx_rec_map(fd, slow6, 1);
   if (!h) return NULL;
   if (s) {
     /* the hook records a later dlopen's calls here too; buffer first, then its owner

@@ -34,10 +34,10 @@ static long gate6(long n, long a, long b, long c, long d) {
 }
 
 
-struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd) {
-  struct uwrx_rec_header *h = uwrx_rec_map(fd, shim_syscall6);
+struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd, int32_t pid, uint32_t flags) {
+  struct uwrx_rec_header *h = uwrx_rec_map(fd, shim_syscall6, !(flags & UWRX_REC_TMPFS));
   if (!h) return 0;
-  s->owner = (int32_t)gate6(SYS_getpid, 0, 0, 0, 0);
+  s->owner = pid > 0 ? pid : (int32_t)gate6(SYS_getpid, 0, 0, 0, 0);
   __atomic_store_n(&s->hdr, h, __ATOMIC_RELEASE);
   return h;
 }
@@ -64,7 +64,7 @@ static struct uwrx_rec_header *buffer(struct uwrx_ldso_state *s) {
   if (__atomic_exchange_n(&s->busy, 1, __ATOMIC_ACQUIRE)) return 0; /* another thread, or it failed */
   long fd = shim_syscall6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)&s->clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return 0; /* busy stays set: nothing to retry */
-  return shim_adopt_recorder(s, fd);
+  return shim_adopt_recorder(s, fd, 0, 0);
 }
 
 static int read_only(long flags) {

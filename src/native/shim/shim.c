@@ -134,21 +134,40 @@ uintptr_t shim_main(uintptr_t *sp) {
   while (*e) e++;
   Elf64_auxv_t *auxv = (Elf64_auxv_t *)(e + 1);
 
-  /* Drop AT_SYSINFO_EHDR by shifting the rest down: without it libc finds no vDSO and
-   * makes real (interceptable) clock_gettime/gettimeofday/time syscalls. */
-  Elf64_auxv_t *w = auxv;
-  for (Elf64_auxv_t *r = auxv;; r++) {
-    if (r->a_type == AT_SYSINFO_EHDR) continue;
-    w->a_type = r->a_type;
-    w->a_un.a_val = r->a_un.a_val;
-    if (r->a_type == AT_NULL) break;
-    w++;
+  int fsgsbase = 0;
+  Elf64_auxv_t *vdso = 0;
+  for (Elf64_auxv_t *a = auxv; a->a_type != AT_NULL; a++) {
+    if (a->a_type == AT_SYSINFO_EHDR) vdso = a;
+    if (a->a_type == AT_HWCAP2) fsgsbase = (a->a_un.a_val & 2 /* HWCAP2_FSGSBASE */) != 0;
+  }
+
+  /* the hook's state page first: the exec's control call fills in its recorder buffer */
+  int64_t delta = shim_info.ldso_entry_delta;
+  /* on valgrind, no control call (uwrx_valgrind.h): the exec runs as a static one would */
+  int valgrind = uwrx_on_valgrind();
+  if (valgrind && delta != 0 && shim_info.sites) restore_ldso_sites();
+  struct uwrx_ldso_state *state =
+      !valgrind && delta != 0 && shim_info.sites && prepare_ldso_hook(fsgsbase) ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
+
+  /* Drop AT_SYSINFO_EHDR: without it libc finds no vDSO and makes real (interceptable)
+   * clock_gettime/gettimeofday/time syscalls. With the state page, the entry says so
+   * instead (uwrx_recorder.h, UWRX_AUXV_STATE_TYPE); else the rest shifts down. */
+  if (vdso && state) {
+    vdso->a_type = UWRX_AUXV_STATE_TYPE;
+    vdso->a_un.a_val = UWRX_LDSO_STATE_ADDR;
+  } else if (vdso) {
+    Elf64_auxv_t *w = vdso;
+    for (Elf64_auxv_t *r = vdso + 1;; r++, w++) {
+      w->a_type = r->a_type;
+      w->a_un.a_val = r->a_un.a_val;
+      if (r->a_type == AT_NULL) break;
+    }
   }
 
   Elf64_auxv_t *at_base = 0, *at_entry = 0, *at_phdr = 0, *at_phnum = 0;
   uintptr_t random = 0;
   unsigned long pg = 4096;
-  int secure = 0, fsgsbase = 0;
+  int secure = 0;
   for (Elf64_auxv_t *a = auxv; a->a_type != AT_NULL; a++) {
     switch (a->a_type) {
     case AT_BASE: at_base = a; break;
@@ -158,7 +177,6 @@ uintptr_t shim_main(uintptr_t *sp) {
     case AT_RANDOM: random = a->a_un.a_val; break;
     case AT_PAGESZ: pg = a->a_un.a_val; break;
     case AT_SECURE: secure = a->a_un.a_val != 0; break;
-    case AT_HWCAP2: fsgsbase = (a->a_un.a_val & 2 /* HWCAP2_FSGSBASE */) != 0; break;
     }
   }
 
@@ -166,14 +184,6 @@ uintptr_t shim_main(uintptr_t *sp) {
    * the program. Then the real ld.so must see itself as the program, as it would if
    * the kernel had run it, and it loads the program named in argv itself. */
   int direct = at_entry && at_entry->a_un.a_val == (uintptr_t)_start;
-
-  /* the hook's state page first: the exec's control call fills in its recorder buffer */
-  int64_t delta = shim_info.ldso_entry_delta;
-  /* on valgrind, no control call (uwrx_valgrind.h): the exec runs as a static one would */
-  int valgrind = uwrx_on_valgrind();
-  if (valgrind && delta != 0 && shim_info.sites) restore_ldso_sites();
-  struct uwrx_ldso_state *state =
-      !valgrind && delta != 0 && shim_info.sites && prepare_ldso_hook(fsgsbase) ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
   long decision = valgrind ? UWRX_EXEC_RUN : control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
   if (state && state->recorder_fd == UWRX_RECORDER_FD_RESULT) {
     /* the buffer came with the answer: its descriptor is the result, and the exec runs */
@@ -184,7 +194,7 @@ uintptr_t shim_main(uintptr_t *sp) {
   if (state && state->recorder_fd >= 0) {
     long fd = state->recorder_fd;
     state->recorder_fd = -1;
-    shim_adopt_recorder(state, fd);
+    shim_adopt_recorder(state, fd, state->recorder_pid, state->recorder_flags);
   }
 
   struct shim_loaded ld;
