@@ -3,7 +3,7 @@
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, promises as fs, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InitBridge } from '../actors/init-bridge.js';
@@ -61,6 +61,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const plan = planFor(options);
     timing('sandbox plan computed');
     const whiteouts = await prepareRunDir(plan);
+    await options.ready?.();
     timing('run directory prepared');
 
     const [ours, theirs] = native().socketPair();
@@ -148,7 +149,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       scaffoldGone = Promise.all([plan.newRoot, ...plan.overlays.map((o) => o.work)].map((dir) => removeTree(dir))).then(() => undefined);
       scaffoldGone.catch(() => undefined);
     }
-    await dropWhiteouts(whiteouts);
+    dropWhiteouts(whiteouts);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
@@ -286,20 +287,26 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
 
 /** Removes the whiteouts prepareRunDir made that are still there (a command that made
  * and removed a directory of that name left a whiteout of its own, which is kept), and
- * gives their directories back the times they had. */
-async function dropWhiteouts(made: Map<string, string>): Promise<void> {
+ * gives their directories back the times they had. Synchronous: a few calls, which on
+ * the thread pool would wait behind the removal of the run's scaffolding. */
+function dropWhiteouts(made: Map<string, string>): void {
   for (const [w, id] of made) {
-    const st = await fs.lstat(w, { bigint: true }).catch(() => undefined);
-    if (!st || identity(st) !== id) continue;
+    let st: BigIntStats;
+    try {
+      st = lstatSync(w, { bigint: true });
+    } catch {
+      continue;
+    }
+    if (identity(st) !== id) continue;
     const dir = path.dirname(w);
-    const parent = await fs.lstat(dir, { bigint: true });
+    const parent = lstatSync(dir, { bigint: true });
     // the directory may deny its owner writes (the caller's rights on the host)
     const mode = Number(parent.mode & 0o7777n);
-    await fs.chmod(dir, mode | 0o300);
+    chmodSync(dir, mode | 0o300);
     try {
-      await fs.unlink(w);
+      unlinkSync(w);
     } finally {
-      await fs.chmod(dir, mode);
+      chmodSync(dir, mode);
       native().setTimesNs(dir, parent.atimeNs, parent.mtimeNs);
     }
   }
