@@ -28,6 +28,7 @@ import {
   type TestDeferBody,
 } from '../protocol/init-messages.js';
 import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
+import { WORK_DIR } from './plan/root.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
 import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
@@ -142,14 +143,17 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const { code, signal } = exit ?? { code: null, signal: null };
     if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
+    dropWhiteouts(whiteouts);
     // The overlays' work directories and the new root hold nothing of the record: they go
     // now, beside the record's collection, rather than after it (on ext4 each directory
-    // removed costs some 0.2 ms of waiting, and there are about 60 of them).
+    // removed costs some 0.2 ms of waiting, and there are about 60 of them). In two jobs,
+    // each holding one thread-pool thread: one job per directory (some 20) held all four
+    // threads, and the record's own calls (the actors' start, the uppers' collection)
+    // queued behind them.
     if (exit === undefined) {
-      scaffoldGone = Promise.all([plan.newRoot, ...plan.overlays.map((o) => o.work)].map((dir) => removeTree(dir))).then(() => undefined);
+      scaffoldGone = Promise.all(scaffoldOf(plan, options.runDir).map((dir) => removeTree(dir))).then(() => undefined);
       scaffoldGone.catch(() => undefined);
     }
-    dropWhiteouts(whiteouts);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
@@ -283,6 +287,15 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   }
   await ldso;
   return whiteouts;
+}
+
+/** What of the run directory the sandbox alone used (the new root, the overlays' work
+ * directories), as few trees as hold it: the directory of the work directories when
+ * it holds them all (prepareRunDir made it for them). */
+function scaffoldOf(plan: SandboxPlan, runDir: string): string[] {
+  const works = plan.overlays.map((o) => o.work);
+  const workRoot = path.join(runDir, WORK_DIR);
+  return [plan.newRoot, ...(works.every((w) => path.dirname(w) === workRoot) ? [workRoot] : works)];
 }
 
 /** Removes the whiteouts prepareRunDir made that are still there (a command that made
