@@ -3,7 +3,7 @@
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
 import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, unlinkSync, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { chmodSync, chownSync, lstatSync, mkdirSync, promises as fs, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InitBridge } from '../actors/init-bridge.js';
@@ -28,7 +28,6 @@ import {
   type TestDeferBody,
 } from '../protocol/init-messages.js';
 import { computePlan, parentStores, prepareParentLayers, type SandboxPlan } from './plan.js';
-import { WORK_DIR } from './plan/root.js';
 import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
 import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
@@ -143,17 +142,14 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const { code, signal } = exit ?? { code: null, signal: null };
     if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
-    dropWhiteouts(whiteouts);
     // The overlays' work directories and the new root hold nothing of the record: they go
     // now, beside the record's collection, rather than after it (on ext4 each directory
-    // removed costs some 0.2 ms of waiting, and there are about 60 of them). In two jobs,
-    // each holding one thread-pool thread: one job per directory (some 20) held all four
-    // threads, and the record's own calls (the actors' start, the uppers' collection)
-    // queued behind them.
+    // removed costs some 0.2 ms of waiting, and there are about 60 of them).
     if (exit === undefined) {
-      scaffoldGone = Promise.all(scaffoldOf(plan, options.runDir).map((dir) => removeTree(dir))).then(() => undefined);
+      scaffoldGone = Promise.all([plan.newRoot, ...plan.overlays.map((o) => o.work)].map((dir) => removeTree(dir))).then(() => undefined);
       scaffoldGone.catch(() => undefined);
     }
+    await dropWhiteouts(whiteouts);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
     if (!outcome) {
@@ -289,37 +285,22 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
   return whiteouts;
 }
 
-/** What of the run directory the sandbox alone used (the new root, the overlays' work
- * directories), as few trees as hold it: the directory of the work directories when
- * it holds them all (prepareRunDir made it for them). */
-function scaffoldOf(plan: SandboxPlan, runDir: string): string[] {
-  const works = plan.overlays.map((o) => o.work);
-  const workRoot = path.join(runDir, WORK_DIR);
-  return [plan.newRoot, ...(works.every((w) => path.dirname(w) === workRoot) ? [workRoot] : works)];
-}
-
 /** Removes the whiteouts prepareRunDir made that are still there (a command that made
  * and removed a directory of that name left a whiteout of its own, which is kept), and
- * gives their directories back the times they had. Synchronous: a few calls, which on
- * the thread pool would wait behind the removal of the run's scaffolding. */
-function dropWhiteouts(made: Map<string, string>): void {
+ * gives their directories back the times they had. */
+async function dropWhiteouts(made: Map<string, string>): Promise<void> {
   for (const [w, id] of made) {
-    let st: BigIntStats;
-    try {
-      st = lstatSync(w, { bigint: true });
-    } catch {
-      continue;
-    }
-    if (identity(st) !== id) continue;
+    const st = await fs.lstat(w, { bigint: true }).catch(() => undefined);
+    if (!st || identity(st) !== id) continue;
     const dir = path.dirname(w);
-    const parent = lstatSync(dir, { bigint: true });
+    const parent = await fs.lstat(dir, { bigint: true });
     // the directory may deny its owner writes (the caller's rights on the host)
     const mode = Number(parent.mode & 0o7777n);
-    chmodSync(dir, mode | 0o300);
+    await fs.chmod(dir, mode | 0o300);
     try {
-      unlinkSync(w);
+      await fs.unlink(w);
     } finally {
-      chmodSync(dir, mode);
+      await fs.chmod(dir, mode);
       native().setTimesNs(dir, parent.atimeNs, parent.mtimeNs);
     }
   }
