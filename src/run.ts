@@ -320,6 +320,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         net: settled.net,
         on: addListener({ ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) }, MSG_STARTED, commandStarted),
         requests: bindAll(features, 'requests', run),
+        ready: () => Promise.all(features.map((f) => f.hooks.ready?.(run))),
         onInitBridge: bridgeReady,
         onInitPid: (pid) => (initPid = pid),
         // uwrx-init sets the sandbox up meanwhile: what the finish needs is loaded now

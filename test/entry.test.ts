@@ -80,3 +80,30 @@ test('started as a program, Node does not load the certificates NODE_EXTRA_CA_CE
     t.notRegex(r.stderr, /extra certs/, how);
   }
 });
+
+test('uwrx exits as soon as its command is done, and a reader slow to take its output still gets all of it', async (t) => {
+  const cwd = scratchDir('uwrx-entry-');
+  const script = 'i=0; while [ $i -lt 20000 ]; do echo "line $i of the output"; i=$((i+1)); done';
+  const expected = Array.from({ length: 20000 }, (_, i) => `line ${i} of the output\n`).join('');
+  const ran = await new Promise<number | null>((resolve, reject) => {
+    // a pipe, not /dev/null: output to the null device is not recorded
+    const child = spawn(uwrxBin, ['run', '-q', '--', 'sh', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    child.stdout.resume();
+    child.on('error', reject);
+    child.on('close', resolve);
+  });
+  t.is(ran, 0);
+  // uwrx itself writes the recorded output (some 490 KB, far more than a pipe holds) and
+  // exits once it has: the reader below takes nothing for half a second
+  const printed = await new Promise<{ status: number | null; stdout: string }>((resolve, reject) => {
+    const child = spawn(uwrxBin, ['inspect', 'output', 'build/0/0'], { cwd, stdio: ['ignore', 'pipe', 'inherit'] });
+    const chunks: Buffer[] = [];
+    child.stdout.pause();
+    setTimeout(() => child.stdout.on('data', (d: Buffer) => chunks.push(d)).resume(), 500);
+    child.on('error', reject);
+    child.on('close', (status) => resolve({ status, stdout: Buffer.concat(chunks).toString('utf8') }));
+  });
+  t.is(printed.status, 0);
+  t.is(printed.stdout.length, expected.length);
+  t.true(printed.stdout === expected, 'the same bytes, in order');
+});

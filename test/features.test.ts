@@ -2,7 +2,7 @@
 // else is edited. These features are registered by the test through the library's
 // `features` option and run a real command in the real sandbox.
 import test from 'ava';
-import { existsSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../src/run.js';
 import { defineFeature } from '../src/features/feature.js';
@@ -33,6 +33,7 @@ test('a registered feature sees every phase in order and adds to the status', as
       },
       record: () => void calls.push('record'),
       plan: () => (calls.push('plan'), {}),
+      ready: () => void calls.push('ready'),
       prepare: () => void calls.push('prepare'),
       actors: () => (calls.push('actors'), []),
       on: {
@@ -55,7 +56,7 @@ test('a registered feature sees every phase in order and adds to the status', as
   const derived: string[] = [];
   const result = await run({ argv: ['sh', '-c', '/bin/true; /bin/true'], cwd, features: [counter] }).done;
   t.is(result.status, 0);
-  t.deepEqual(calls, ['configure', 'actors', 'record', 'plan', 'prepare', 'on', 'finish', 'derive', 'status']);
+  t.deepEqual(calls, ['configure', 'actors', 'record', 'plan', 'ready', 'prepare', 'on', 'finish', 'derive', 'status']);
   t.deepEqual(derived, ['procs.tsv', 'accesses.tsv', 'files.meta', 'perfetto']);
   t.true(execs.length >= 3, execs.join(' '));
   t.is(readStatus(result.attemptDir).execs, execs.length);
@@ -165,6 +166,40 @@ test('a problem a feature reports is counted in the status and the summary line'
   out.on('data', (c: Buffer) => chunks.push(c));
   t.is(await check(result.attemptDir, out), 1);
   t.is(Buffer.concat(chunks).toString(), 'status: 3 problems of kind lost-version while running (first: /tmp/x)\n');
+});
+
+test('uwrx-init starts only once every ready step has what it wrote on disk', async (t) => {
+  const cwd = scratch(t);
+  const seen: string[] = [];
+  const slow = defineFeature({
+    name: 'slow-writer',
+    create: () => ({
+      async ready() {
+        // written well after the plan and the run directory: the command must see it
+        await new Promise((resolve) => setTimeout(resolve, 300));
+        writeFileSync(path.join(cwd, 'ready.txt'), 'written\n');
+        seen.push('ready');
+      },
+      prepare: () => void seen.push('prepare'),
+      on: { [MSG_EXEC]: () => void seen.push('exec') },
+    }),
+  });
+  const result = await run({ argv: ['sh', '-c', 'test "$(cat ready.txt)" = written'], cwd, features: [slow] }).done;
+  t.is(result.status, 0, 'the command read the file');
+  t.deepEqual(seen.slice(0, 2), ['ready', 'prepare']);
+});
+
+test('a ready step that fails stops the run before the command starts, and the attempt says why', async (t) => {
+  const cwd = scratch(t);
+  const broken = defineFeature({
+    name: 'broken-ready',
+    create: () => ({
+      ready: () => Promise.reject(new Error('no room for the files')),
+    }),
+  });
+  await t.throwsAsync(run({ argv: ['touch', 'ran.txt'], cwd, features: [broken] }).done, { message: 'no room for the files' });
+  t.false(existsSync(path.join(cwd, 'ran.txt')));
+  t.like(readStatus(path.join(cwd, 'build', '0', '0')), { complete: false, reason: 'no room for the files' });
 });
 
 test('a failing finish step leaves an incomplete attempt saying why', async (t) => {

@@ -11,6 +11,9 @@
 //              so that their threads boot while the rest is prepared)
 //   record     write what the record needs up front (seed.txt ...)
 //   plan       pieces of the sandbox plan (src/sandbox/plan.ts PlanInput)
+//   ready      what uwrx-init needs on disk (files it binds): awaited once the run
+//              directory is prepared, before uwrx-init starts, so that writing it
+//              overlaps the plan and the run directory
 //   prepare    uwrx-init has the plan and sets the sandbox up (some 20-30 ms in which
 //              Node waits): load what the later phases will need
 //   on         notifications from uwrx-init (spawn, exec, exit ...) as they arrive
@@ -99,6 +102,10 @@ export interface FeatureHooks {
   configure?(settings: RunSettings): Promise<void> | void;
   record?(run: RunContext): Promise<void> | void;
   plan?(run: PlanContext): Partial<PlanInput> | Promise<Partial<PlanInput>>;
+  /** Resolves once what the sandbox needs of this feature is on disk (files the plan
+   * binds, written on the thread pool since record()); rejects to fail the run. Awaited
+   * after the plan is computed and the run directory prepared, before uwrx-init starts. */
+  ready?(run: RunContext): Promise<void> | void;
   /** Actors to start with the run's; called before record(), so the workers boot while
    * the record is written: an actor reads what it needs from disk when it needs it. */
   actors?(run: RunContext): ActorSpec[];

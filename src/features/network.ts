@@ -48,6 +48,7 @@ export default defineFeature({
         network.attach(run.supervisor, () => network!.actorSpecs(`${run.runDir}/traces`));
         timing('network prepared (CA, sandbox files)');
       },
+      ready: () => network?.ready(),
       plan: (run) => ({
         network: networkPlan(run.runDir, hostFiles()),
         env: { ...(run.settings.options.env ?? process.env), ...caEnv(hostFiles()) },

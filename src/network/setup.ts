@@ -7,7 +7,7 @@
 // from the replayed attempt's record only), offline (--no-net: nothing resolves but
 // localhost). In every mode the sandbox has only loopback, so nothing leaves it except
 // through the proxy.
-import { closeSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, realpathSync, statSync, writeFileSync } from 'node:fs';
+import { closeSync, openSync, promises as fs, readdirSync, readFileSync, readSync, realpathSync, statSync } from 'node:fs';
 import path from 'node:path';
 import type { ActorSpec, Supervisor } from '../actors/runtime.js';
 import type { DnsOptions } from '../actors/dns.js';
@@ -175,6 +175,10 @@ export class Network {
    * host's trust store (where a machine adds its own CAs, e.g. an intercepting proxy's),
    * the file NODE_EXTRA_CA_CERTS names for uwrx, and --upstream-ca. */
   private readonly upstreamTrust: () => string[];
+  /** The host's CA bundle (the first of CA_BUNDLE_PATHS), once read. */
+  private hostBundle = '';
+  /** The files of writeFiles(), under way from the constructor on. */
+  private readonly written: Promise<void>;
   private supervisor: Supervisor | undefined;
   private specs: () => ActorSpec[] = () => [];
   /** Set once the actors were asked to start: they start when the sandbox first uses the
@@ -196,27 +200,54 @@ export class Network {
     this.mode = networkMode(input);
     this.keys = authority.keys;
     this.caCertPem = authority.caCertPem;
-    mkdirSync(path.join(attemptDir, NET_DIR), { recursive: true });
-    writeFileSync(path.join(attemptDir, 'ca.pem'), this.caCertPem);
-    writeFileSync(path.join(attemptDir, NET_DIR, KEYS_FILE), keysToPem(this.keys), { mode: 0o600 });
     this.files = sandboxFiles(runDir);
-    mkdirSync(path.dirname(this.files.resolv), { recursive: true });
-    writeFileSync(this.files.resolv, 'nameserver 127.0.0.1\n');
-    writeFileSync(this.files.nsswitch, nsswitchText());
-    writeFileSync(this.files.hosts, '127.0.0.1\tlocalhost uwrx\n::1\tlocalhost ip6-localhost ip6-loopback\n');
-    const bundleTargets = host.bundles.filter((p): p is string => !!p);
-    const hostBundle = bundleTargets[0] ? readFileSync(bundleTargets[0], 'utf8') : '';
-    writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
-    // read when the proxy starts: most runs never use the network
-    this.upstreamTrust = () => [hostBundle, readableText(process.env['NODE_EXTRA_CA_CERTS']), ...input.upstreamCa].filter((t) => t.trim() !== '');
     this.upstreamCaFile = input.upstreamCa.length ? path.join(path.dirname(this.files.bundle), 'upstream-ca.pem') : undefined;
-    if (this.upstreamCaFile) {
-      writeFileSync(this.upstreamCaFile, [hostBundle.trimEnd(), ...input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n');
-    }
+    // read when the proxy starts: most runs never use the network
+    this.upstreamTrust = () => [this.hostBundle, readableText(process.env['NODE_EXTRA_CA_CERTS']), ...input.upstreamCa].filter((t) => t.trim() !== '');
+    this.written = this.writeFiles(host, notBeforeMs);
+    this.written.catch(() => undefined);
+  }
+
+  /** Resolves once the record's CA files and the files the sandbox sees in place of the
+   * host's (bound over them when uwrx-init sets the sandbox up) are written; rejects
+   * with what failed. They are written on the thread pool while this thread computes
+   * the plan and prepares the run directory: the two CA stores copied (some 400 KB)
+   * took 4-5 ms of this thread before the plan. */
+  ready(): Promise<void> {
+    return this.written;
+  }
+
+  private async writeFiles(host: HostFiles, notBeforeMs: number): Promise<void> {
+    const netDir = path.join(this.attemptDir, NET_DIR);
+    const record = fs.mkdir(netDir, { recursive: true }).then(() =>
+      Promise.all([
+        fs.writeFile(path.join(this.attemptDir, 'ca.pem'), this.caCertPem),
+        fs.writeFile(path.join(netDir, KEYS_FILE), keysToPem(this.keys), { mode: 0o600 }),
+      ]),
+    );
+    await fs.mkdir(path.dirname(this.files.resolv), { recursive: true });
+    const bundleTarget = host.bundles.find((p): p is string => !!p);
     const caDer = Buffer.from(this.caCertPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
-    host.javaKeystores.forEach((target, i) => {
-      writeFileSync(javaKeystoreCopy(this.files, i), withTrustedCert(readFileSync(target), 'uwrx-run-ca', caDer, notBeforeMs));
-    });
+    await Promise.all([
+      record,
+      fs.writeFile(this.files.resolv, 'nameserver 127.0.0.1\n'),
+      fs.writeFile(this.files.nsswitch, nsswitchText()),
+      fs.writeFile(this.files.hosts, '127.0.0.1\tlocalhost uwrx\n::1\tlocalhost ip6-localhost ip6-loopback\n'),
+      (async () => {
+        const hostBundle = bundleTarget ? await fs.readFile(bundleTarget, 'utf8') : '';
+        this.hostBundle = hostBundle;
+        await Promise.all([
+          fs.writeFile(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem),
+          this.upstreamCaFile
+            ? fs.writeFile(this.upstreamCaFile, [hostBundle.trimEnd(), ...this.input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n')
+            : undefined,
+        ]);
+      })(),
+      ...host.javaKeystores.map(async (target, i) => {
+        const jks = await fs.readFile(target);
+        await fs.writeFile(javaKeystoreCopy(this.files, i), withTrustedCert(jks, 'uwrx-run-ca', caDer, notBeforeMs));
+      }),
+    ]);
   }
 
   /** A socket uwrx-init made, by kind: udp/tcp (DNS) or listen (proxy). A DNS socket

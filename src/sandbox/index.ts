@@ -35,6 +35,9 @@ export interface SandboxOptions {
   on?: Record<string, (body: any) => void>;
   /** Handlers for uwrx-init's requests, by message type; the result is the reply. */
   requests?: Record<string, (body: any) => unknown>;
+  /** Awaited once the plan is computed and the run directory prepared, before
+   * uwrx-init starts: what it needs on disk that is written meanwhile. */
+  ready?: () => Promise<unknown>;
   /** Called once uwrx-init's bridge exists, before the plan is sent: the way to ask
    * uwrx-init (InitBridge.request) or to hand it to actors (InitBridge.serve). */
   onInitBridge?: (bridge: InitBridge) => void;

@@ -61,6 +61,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const plan = planFor(options);
     timing('sandbox plan computed');
     const whiteouts = await prepareRunDir(plan);
+    await options.ready?.();
     timing('run directory prepared');
 
     const [ours, theirs] = native().socketPair();
