@@ -64,6 +64,33 @@ test('FrameDecoder splits coalesced frames, including empty ones and a partial t
   t.is(decoder.buffered, 0);
 });
 
+// A socket read into one reused buffer (SocketTransport.fromFd): the frames and the
+// byte strings decoded from them (views into their frame) outlive the next read over it.
+test('FrameDecoder copies frames out of a reused read buffer: what was decoded survives the next read', (t) => {
+  const message = (n: number) => frame(encodeEnvelope({ type: 'exec', body: { pid: n, path: Buffer.from(`/bin/p${n}`), argv: [Buffer.from(`a${n}`), Buffer.from(`b${n}`)] } }));
+  const tail = message(3);
+  const read = Buffer.alloc(256);
+  const first = Buffer.concat([message(1), message(2), tail.subarray(0, 5)]);
+  first.copy(read);
+  const decoder = new FrameDecoder();
+  const bodies = decoder.push(read.subarray(0, first.length), true).map((f) => decodeEnvelope(f).body);
+  read.fill(0xee);
+  tail.subarray(5).copy(read);
+  bodies.push(...decoder.push(read.subarray(0, tail.length - 5), true).map((f) => decodeEnvelope(f).body));
+  read.fill(0xdd);
+  t.deepEqual(
+    bodies.map((b) => {
+      const { pid, path, argv } = b as { pid: number; path: Buffer; argv: Buffer[] };
+      return [pid, String(path), ...argv.map(String)];
+    }),
+    [
+      [1, '/bin/p1', 'a1', 'b1'],
+      [2, '/bin/p2', 'a2', 'b2'],
+      [3, '/bin/p3', 'a3', 'b3'],
+    ],
+  );
+});
+
 test('FrameDecoder rejects an oversized frame from its header alone', (t) => {
   const header = Buffer.alloc(4);
   header.writeUInt32LE(MAX_FRAME_BYTES + 1, 0);

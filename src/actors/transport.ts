@@ -30,10 +30,11 @@ export interface Transport {
 }
 
 // Plain maps, no records extension: native peers decode the bytes with a small C reader.
-// Byte strings are decoded as copies: a socket read into one reused buffer
-// (SocketTransport.fromFd) must leave nothing of a message pointing into it.
+// Byte strings are decoded as views into their frame, which is never a reused read
+// buffer (FrameDecoder copies frames out of one): a copy per read, not an ArrayBuffer per
+// byte string (uwrx-init's exec notices carry a path, a cwd and each argument as bytes).
 const packr = new Packr({ useRecords: false, mapsAsObjects: true, variableMapSize: true });
-const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true, copyBuffers: true });
+const unpackr = new Unpackr({ useRecords: false, mapsAsObjects: true });
 
 export function encodeEnvelope(message: Envelope): Buffer {
   return packr.pack(message);
@@ -56,11 +57,13 @@ export class FrameDecoder {
   private pendingBytes = 0;
 
   /** `reused`: the chunk's bytes are overwritten once this returns (a socket's read
-   * buffer): a partial frame left over is copied, the frames returned must be used at once. */
+   * buffer): the frames returned are copied out of it (in one copy), and so is a partial
+   * frame left over. */
   push(chunk: Buffer, reused = false): Buffer[] {
     this.pending.push(chunk);
     this.pendingBytes += chunk.length;
     const frames: Buffer[] = [];
+    const inChunk = reused && this.pending.length === 1;
     let buf = this.pending.length === 1 ? this.pending[0]! : Buffer.concat(this.pending, this.pendingBytes);
     let offset = 0;
     while (buf.length - offset >= 4) {
@@ -70,8 +73,13 @@ export class FrameDecoder {
       frames.push(buf.subarray(offset + 4, offset + 4 + length));
       offset += 4 + length;
     }
+    if (inChunk && frames.length > 0) {
+      const whole = Buffer.from(buf.subarray(0, offset));
+      const base = buf.byteOffset;
+      for (let i = 0; i < frames.length; i++) frames[i] = whole.subarray(frames[i]!.byteOffset - base, frames[i]!.byteOffset - base + frames[i]!.length);
+    }
     buf = buf.subarray(offset);
-    if (reused && buf.length > 0 && this.pending.length === 1) buf = Buffer.from(buf);
+    if (inChunk && buf.length > 0) buf = Buffer.from(buf);
     this.pending = buf.length ? [buf] : [];
     this.pendingBytes = buf.length;
     return frames;

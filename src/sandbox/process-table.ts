@@ -13,8 +13,8 @@ interface Live extends ProcessRecord {
   execs: number;
 }
 
-/** The bytes as a Buffer of their own: the transport's byte strings already are
- * (copies, src/actors/transport.ts), anything else is copied. */
+/** The bytes as a Buffer the table may keep: the transport's byte strings already are
+ * (views into a copy of their frames, src/actors/transport.ts), anything else is copied. */
 function owned(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes);
 }

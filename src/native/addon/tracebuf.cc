@@ -1,10 +1,10 @@
 // Trace buffer primitives for the Node side: hole punching and clocks for the collector,
 // and the C writer (common/tracebuf.c) for events that originate in Node.
 #include <cerrno>
+#include <cstdlib>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
-#include <vector>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -55,6 +55,35 @@ static ssize_t ReadAt(int fd, uint8_t *dst, size_t len, uint64_t from) {
   return (ssize_t)got;
 }
 
+// Bytes taken from buffer files: grown without being zeroed first (each file's first
+// reads reserve more than most files hold; std::vector would clear all of it).
+class Taken {
+ public:
+  ~Taken() { free(data_); }
+  uint8_t *data() { return data_; }
+  size_t size() const { return size_; }
+  // false (errno ENOMEM) when it cannot grow
+  bool resize(size_t n) {
+    if (n > cap_) {
+      size_t cap = cap_ ? cap_ : 65536;
+      while (cap < n) cap *= 2;
+      uint8_t *data = (uint8_t *)realloc(data_, cap);
+      if (!data) {
+        errno = ENOMEM;
+        return false;
+      }
+      data_ = data;
+      cap_ = cap;
+    }
+    size_ = n;
+    return true;
+  }
+
+ private:
+  uint8_t *data_ = nullptr;
+  size_t size_ = 0, cap_ = 0;
+};
+
 // What TakeOne did with a file (its parts' places in `out` when TAKEN).
 enum TakeResult { TAKEN, GONE, TOO_LARGE, FAILED };
 
@@ -66,7 +95,7 @@ struct TakenParts {
 
 // Appends the file's region (if any), then its records, to `out`; removes the file.
 // FAILED sets errno and `what`; GONE and TOO_LARGE leave `out` as it was.
-static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, std::vector<uint8_t> &out, TakenParts &parts,
+static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, Taken &out, TakenParts &parts,
                           const char *&what) {
   const size_t base = out.size();
   int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
@@ -77,14 +106,14 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, std::v
   auto undo = [&](TakeResult r, const char *op) {
     int err = errno;
     close(fd);
-    out.resize(base);
+    (void)out.resize(base);
     errno = err;
     what = op;
     return r;
   };
   // the region: its header (struct uwrx_rec_header: magic, then the write position and
   // the region's size, u64 at 16 and 24) says where its records end
-  out.resize(base + REGION_FIRST_READ);
+  if (!out.resize(base + REGION_FIRST_READ)) return undo(FAILED, "read");
   ssize_t n = ReadAt(fd, out.data() + base, REGION_FIRST_READ, 0);
   if (n < 0) return undo(FAILED, "read");
   size_t have = (size_t)n;
@@ -98,7 +127,7 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, std::v
     if (end > UWRX_TRACE_DATA_OFFSET) end = UWRX_TRACE_DATA_OFFSET;
     if (end > maxBytes) return undo(TOO_LARGE, nullptr);
     size_t got = have < end ? have : (size_t)end;
-    out.resize(base + (size_t)end);
+    if (!out.resize(base + (size_t)end)) return undo(FAILED, "read");
     if (got < end) {
       ssize_t more = ReadAt(fd, out.data() + base + got, (size_t)end - got, got);
       if (more < 0) return undo(FAILED, "read");
@@ -108,7 +137,7 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, std::v
   }
   const size_t records = base + (parts.regionLen < 0 ? 0 : (size_t)parts.regionLen);
   // the records: a short read is the file's end
-  out.resize(records + RECORDS_FIRST_READ);
+  if (!out.resize(records + RECORDS_FIRST_READ)) return undo(FAILED, "read");
   n = ReadAt(fd, out.data() + records, RECORDS_FIRST_READ, UWRX_TRACE_DATA_OFFSET);
   if (n < 0) return undo(FAILED, "read");
   have = (size_t)n;
@@ -120,13 +149,13 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, std::v
   }
   if (end > maxBytes) return undo(TOO_LARGE, nullptr);
   size_t got = have < end ? have : (size_t)end;
-  out.resize(records + (size_t)end);
+  if (!out.resize(records + (size_t)end)) return undo(FAILED, "read");
   if (got < end) {
     ssize_t more = ReadAt(fd, out.data() + records + got, (size_t)end - got, UWRX_TRACE_DATA_OFFSET + got);
     if (more < 0) return undo(FAILED, "read");
     got += (size_t)more;
   }
-  out.resize(records + got);
+  (void)out.resize(records + got);
   parts.records = records;
   parts.recordsLen = got;
   close(fd);
@@ -144,7 +173,7 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>().Utf8Value();
   double maxBytes = info[1].As<Napi::Number>().DoubleValue();
-  std::vector<uint8_t> out;
+  Taken out;
   TakenParts parts{};
   const char *what = nullptr;
   switch (TakeOne(AT_FDCWD, path.c_str(), maxBytes < 0 ? 0 : (uint64_t)maxBytes, out, parts, what)) {
@@ -179,7 +208,7 @@ static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
   }
   int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) return ThrowErrno(env, ("open " + dir).c_str(), errno);
-  std::vector<uint8_t> out;
+  Taken out;
   int32_t *slots = layout.Data();
   for (uint32_t i = 0; i < count; i++) {
     std::string name = names.Get(i).As<Napi::String>().Utf8Value();

@@ -65,7 +65,7 @@ static uint64_t held_since;
 
 /* Process notices held one after another share one MSG_PROCS envelope, open at the end
  * of `held`: Node decodes one message and a small array per notice instead of an
- * envelope and a map each (most of the main thread's time per short process). Its
+ * envelope and a map each, three times per short process, on its main thread. Its
  * frame length and entry count are filled in when it is closed: before another frame
  * is held, and before `held` is written. Guarded by g.send_lock. */
 static size_t procs_at = SIZE_MAX; /* the open envelope's frame in `held` */
