@@ -7,6 +7,7 @@ import { RECORDER_LIBRARY } from '../src/reproducibility/recorder.js';
 import type { AccessRow } from '../src/inspect/reads.js';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { shmHasRoom } from '../src/record/traces-dir.js';
 
 const missingStrace = ensureCommands({ strace: 'strace' });
 const scratch: string[] = [];
@@ -82,14 +83,7 @@ test.serial('fast path: /bin/true maps the recorder library with two mmaps and n
 // not on tmpfs. The buffers live on /dev/shm when it is a roomy tmpfs (trace-run.test.ts),
 // else (and with UWRX_TRACES_TMPFS=0) in the run directory.
 const isTmpfs = (dir: string): boolean => statfsSync(dir).type === 0x01021994;
-const shmRoomy = ((): boolean => {
-  try {
-    const s = statfsSync('/dev/shm');
-    return s.type === 0x01021994 && s.bavail * s.bsize >= 1024 ** 3;
-  } catch {
-    return false;
-  }
-})();
+const shmRoomy = shmHasRoom();
 for (const inRunDir of [false, true]) {
   test.serial(`fast path: the shim advises the recorder buffer's mapping only off tmpfs (${inRunDir ? 'UWRX_TRACES_TMPFS=0' : 'default'})`, async (t) => {
     if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);

@@ -3,11 +3,12 @@
 // `uwrx inspect output`, and a flood of output keeps tmp use bounded.
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, realpathSync, rmSync, statSync, statfsSync, symlinkSync, writeFileSync } from 'node:fs';
+import { closeSync, lstatSync, mkdtempSync, openSync, readFileSync, readSync, readdirSync, realpathSync, rmSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { decodePerfetto, resolveEvents, type Packet } from './perfetto-schema.js';
 import { scratchDir, uwrxBin } from './helpers/uwrx.js';
 import { traceAddon } from '../src/native.js';
+import { shmHasRoom } from '../src/record/traces-dir.js';
 
 interface RawResult {
   status: number | null;
@@ -370,14 +371,7 @@ test.serial('a process writing over 200 MiB of output keeps its trace records un
 // Trace buffers live on /dev/shm when it is a tmpfs with at least 1 GiB free (metadata
 // changes per process are journal transactions on a disk filesystem), reached through
 // <runDir>/traces; UWRX_TRACES_TMPFS=0 keeps them in the run directory.
-const shmRoomy = ((): boolean => {
-  try {
-    const s = statfsSync('/dev/shm');
-    return s.type === 0x01021994 && s.bavail * s.bsize >= 1024 ** 3;
-  } catch {
-    return false;
-  }
-})();
+const shmRoomy = shmHasRoom();
 
 for (const onTmpfs of [true, false]) {
   test(`trace buffers ${onTmpfs ? 'on /dev/shm when roomy' : 'in the run directory with UWRX_TRACES_TMPFS=0'}: every process recorded, nothing left behind`, async (t) => {

@@ -64,9 +64,15 @@ function sweepOrphans(): void {
 }
 
 /** Makes <runDir>/traces and returns the real directory the buffers go to. */
+/** Whether /dev/shm is a tmpfs with the room a run wants for its buffers (where they go
+ * unless UWRX_TRACES_TMPFS=0). */
+export function shmHasRoom(): boolean {
+  return roomyTmpfs(SHM);
+}
+
 export async function makeTracesDir(runDir: string): Promise<string> {
   const link = path.join(runDir, 'traces');
-  if (tmpfsWanted() && roomyTmpfs(SHM)) {
+  if (tmpfsWanted() && shmHasRoom()) {
     sweepOrphans();
     let dir: string | undefined;
     try {
