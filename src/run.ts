@@ -137,6 +137,9 @@ interface RunEvents {
  * others (spawn, exec, exit ...) are kept only while one iterates. */
 const RUN_OWN_EVENTS: ReadonlySet<RunEvent['type']> = new Set(['attempt', 'warning', 'finished']);
 
+/** events() iterators collected unfinished: each lets its run's process events go. */
+const dropped = new FinalizationRegistry<() => void>((release) => release());
+
 export class RunHandle extends EventEmitter<RunEvents> {
   readonly done: Promise<RunResult>;
   private sandbox: Sandbox | undefined;
@@ -172,7 +175,23 @@ export class RunHandle extends EventEmitter<RunEvents> {
    * run(), before anything is awaited, it misses none: the command has not started. */
   events(): AsyncGenerator<RunEvent> {
     this.iterators++;
-    return this.iterate();
+    let released = false;
+    const release = (): void => {
+      if (released) return;
+      released = true;
+      // with no iterator left, the processes' events go: a later one starts without them
+      if (--this.iterators === 0) this.history.splice(0, this.history.length, ...this.history.filter((e) => RUN_OWN_EVENTS.has(e.type)));
+    };
+    const iterator = this.iterate(release);
+    // A generator's finally runs only once it started: one returned before its first
+    // next(), or dropped unfinished, lets the processes' events go all the same.
+    const returnNow = iterator.return.bind(iterator);
+    iterator.return = (value) => {
+      release();
+      return returnNow(value);
+    };
+    dropped.register(iterator, release);
+    return iterator;
   }
 
   /** Whether anyone takes the run's events now: a listener of 'event' or an events()
@@ -181,7 +200,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     return this.iterators > 0 || this.listenerCount('event') > 0;
   }
 
-  private async *iterate(): AsyncGenerator<RunEvent> {
+  private async *iterate(release: () => void): AsyncGenerator<RunEvent> {
     try {
       let index = 0;
       for (;;) {
@@ -190,8 +209,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         await new Promise<void>((resolve) => this.waiters.push(resolve));
       }
     } finally {
-      // with no iterator left, the processes' events go: a later one starts without them
-      if (--this.iterators === 0) this.history.splice(0, this.history.length, ...this.history.filter((e) => RUN_OWN_EVENTS.has(e.type)));
+      release();
     }
   }
 

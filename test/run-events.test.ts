@@ -47,6 +47,22 @@ test('events() called right after run() gets every process: spawn, exec, exit, a
   t.deepEqual(late, ['attempt', 'finished']);
 });
 
+test('an events() iterator returned before its first next() keeps nothing: the processes\' events are not built', async (t) => {
+  const cwd = scratch(t);
+  const seen: boolean[] = [];
+  const handle = run({ argv: ['sh', '-c', SCRIPT], cwd, features: [listenedAtExec(seen)] });
+  const unused = handle.events();
+  t.true(handle.listened);
+  await unused.return(undefined);
+  t.false(handle.listened, 'the iterator no longer counts');
+  t.is((await handle.done).status, 0);
+  t.true(seen.length >= 3 && seen.every((l) => !l), 'no process event built for it');
+  // one that iterates still gets the run's own events
+  const types: string[] = [];
+  for await (const e of handle.events()) types.push(e.type);
+  t.deepEqual(types, ['attempt', 'finished']);
+});
+
 test("an 'event' listener gets the processes' events; one of 'warning' alone has none built", async (t) => {
   const cwd = scratch(t);
   const build = path.join(cwd, 'build');
