@@ -299,9 +299,15 @@ export class RunHandle extends EventEmitter<RunEvents> {
     // record (the uppers are in it): beside the derived files, the status write and the
     // actors' stop, and awaited before the run returns. Its removal is one job on the thread pool (removeTree),
     // so it does not queue before the record's own calls. Started once, whoever asks.
+    // What the features write for the sandbox (their ready hooks), asked for once: before
+    // uwrx-init starts, or by the clean-up of a run that failed before that, so that no
+    // write still under way makes part of the run directory again after its removal.
+    let readied: Promise<unknown> | undefined;
+    const ready = (): Promise<unknown> => (readied ??= Promise.all(features.map(async (f) => f.hooks.ready?.(run))));
     let cleaning: Promise<void> | undefined;
     const cleanup = (): Promise<void> =>
       (cleaning ??= (async () => {
+        await ready().catch(() => undefined);
         if (this.sandbox) await this.sandbox.cleanup();
         else {
           removeTracesDir(runDir);
@@ -338,7 +344,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         net: settled.net,
         on: addListener({ ...bindAll(features, 'on', run), [MSG_PROBLEM]: (b: ProblemBody) => run.problem(problemFromInit(b)) }, MSG_STARTED, commandStarted),
         requests: bindAll(features, 'requests', run),
-        ready: () => Promise.all(features.map((f) => f.hooks.ready?.(run))),
+        ready,
         onInitBridge: bridgeReady,
         onInitPid: (pid) => (initPid = pid),
         // uwrx-init sets the sandbox up meanwhile: what the finish needs is loaded now

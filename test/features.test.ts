@@ -2,7 +2,7 @@
 // else is edited. These features are registered by the test through the library's
 // `features` option and run a real command in the real sandbox.
 import test from 'ava';
-import { existsSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { existsSync, promises as fsp, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { run } from '../src/run.js';
 import { defineFeature } from '../src/features/feature.js';
@@ -200,6 +200,41 @@ test('a ready step that fails stops the run before the command starts, and the a
   await t.throwsAsync(run({ argv: ['touch', 'ran.txt'], cwd, features: [broken] }).done, { message: 'no room for the files' });
   t.false(existsSync(path.join(cwd, 'ran.txt')));
   t.like(readStatus(path.join(cwd, 'build', '0', '0')), { complete: false, reason: 'no room for the files' });
+});
+
+test('a run that fails before its command removes its run directory only once the ready steps\' writes are done', async (t) => {
+  const cwd = scratch(t);
+  let runDir = '';
+  const writer = defineFeature({
+    name: 'late-writer',
+    create: () => {
+      let written: Promise<void> | undefined;
+      return {
+        record(r) {
+          runDir = r.runDir;
+          // under way on the thread pool, as the network's files are, when a later step fails
+          written = new Promise((resolve) => setTimeout(resolve, 400)).then(async () => {
+            await fsp.mkdir(path.join(runDir, 'late'), { recursive: true });
+            await fsp.writeFile(path.join(runDir, 'late', 'file'), 'x');
+          });
+        },
+        ready: () => written,
+      };
+    },
+  });
+  const broken = defineFeature({
+    name: 'broken-record',
+    create: () => ({
+      record() {
+        throw new Error('no attempt files');
+      },
+    }),
+  });
+  await t.throwsAsync(run({ argv: ['true'], cwd, features: [writer, broken] }).done, { message: 'no attempt files' });
+  t.truthy(runDir);
+  // past the write: nothing of the run directory comes back
+  await new Promise((resolve) => setTimeout(resolve, 600));
+  t.false(existsSync(runDir), `${runDir} made again after its removal`);
 });
 
 test('a failing finish step leaves an incomplete attempt saying why', async (t) => {

@@ -104,7 +104,8 @@ export interface FeatureHooks {
   plan?(run: PlanContext): Partial<PlanInput> | Promise<Partial<PlanInput>>;
   /** Resolves once what the sandbox needs of this feature is on disk (files the plan
    * binds, written on the thread pool since record()); rejects to fail the run. Awaited
-   * after the plan is computed and the run directory prepared, before uwrx-init starts. */
+   * after the plan is computed and the run directory prepared, before uwrx-init starts;
+   * in a run that fails before that, awaited before the run directory is removed. */
   ready?(run: RunContext): Promise<void> | void;
   /** Actors to start with the run's; called before record(), so the workers boot while
    * the record is written: an actor reads what it needs from disk when it needs it. */
