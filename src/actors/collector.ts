@@ -63,8 +63,8 @@ interface Buffered {
   /** -1 for a buffer not opened: taken whole (takeFile) once finished, opened if it is
    * still live at the scan after the one that found it. */
   fd: number;
-  /** Scans that found it live and left it unopened. */
-  waited: number;
+  /** A scan found it live and left it unopened: the next one opens it. */
+  waited: boolean;
   /** What this scan's takeFiles made of it (a finished buffer not opened): its parts, or
    * TAKE_GONE / TAKE_TOO_LARGE; undefined when not taken. */
   parts: [Buffer, Buffer | undefined] | number | undefined;
@@ -191,7 +191,7 @@ export class Collector {
     // the next scan and then taken whole in one call (opened now, the same buffer would
     // cost an open, fstats, reads, a close and an unlink)
     this.files.set(pid, {
-      pid, name, fd: -1, waited: 0, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
+      pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
       recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
     });
   }
@@ -325,7 +325,10 @@ export class Collector {
   private drain(f: Buffered): number {
     if (f.fd < 0 && !f.ended) {
       // live: its records are read from the next scan on, once it outlived one
-      if (f.waited++ === 0) return 0;
+      if (!f.waited) {
+        f.waited = true;
+        return 0;
+      }
       const fd = this.openBuffer(f.name);
       // renamed <pid>.ended meanwhile: the next scan takes it
       if (fd === undefined) return 0;
