@@ -1,6 +1,7 @@
 // What the in-process recorder costs a process that records nothing (/bin/true, `sh -c :`):
 // every exec loads the library, so its mappings and start-up calls are paid per process.
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import { readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RECORDER_LIBRARY } from '../src/reproducibility/recorder.js';
@@ -119,4 +120,25 @@ test.serial('fast path: a forked child unmaps its parent\'s buffer only when it 
   const rows = (JSON.parse(out.stdout) as AccessRow[]).filter((row) => row.path === path.join(dir, 'probe.txt'));
   t.is(rows.length, 1, JSON.stringify(rows));
   t.is(rows[0]!.count, 2, JSON.stringify(rows));
+});
+
+// ldd runs ld.so in its listing mode: nothing of the program runs, so the listing must
+// be the native one (the vDSO, no recorder library), and its reads are still recorded.
+test('ldd, LD_TRACE_LOADED_OBJECTS and ld.so --list print what they print natively', async (t) => {
+  const dir = scratchDir('uwrx-listing-');
+  scratch.push(dir);
+  const script = 'ldd /bin/true; LD_TRACE_LOADED_OBJECTS=1 /bin/true; /lib64/ld-linux-x86-64.so.2 --list /bin/true; ' +
+    '/lib64/ld-linux-x86-64.so.2 --inhibit-cache --list /bin/true; echo ran-$(/bin/true && echo yes)';
+  const stripped = (s: string) => s.replace(/ \(0x[0-9a-f]+\)/g, '');
+  const native = spawnSync('sh', ['-c', script], { encoding: 'utf8' });
+  const r = await uwrx(['run', '--quiet', '--', 'sh', '-c', script], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  t.is(stripped(r.stdout), stripped(native.stdout));
+  t.regex(r.stdout, /linux-vdso\.so\.1/);
+  t.notRegex(r.stdout, /uwrx/);
+  t.regex(r.stdout, /ran-yes/);
+  // the listing processes' reads of libc are in the record like any other process's
+  const reads = JSON.parse((await uwrx(['inspect', 'files', path.join(dir, 'build', '0', '0'), '--reads', '--format', 'json'], { cwd: dir })).stdout) as AccessRow[];
+  const listers = reads.filter((a) => a.path.endsWith('/libc.so.6') && /ld-linux|\/true$/.test(a.exe));
+  t.true(listers.length >= 4, JSON.stringify(listers));
 });

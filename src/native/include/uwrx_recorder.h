@@ -214,6 +214,9 @@ struct uwrx_ldso_state {
    * recorder_fd on, own_fd still 0 then), so that the shim asks the kernel neither: */
   int32_t recorder_pid;         /* the process's pid, as its getpid would say; 0: not told */
   uint32_t recorder_flags;      /* UWRX_REC_TMPFS */
+  int32_t listing;              /* 1: ld.so only lists the libraries (ldd, `ld.so --list`):
+                                   the hook hides the preload list, so the listing names
+                                   no library of uwrx's */
 };
 /* recorder_flags: the buffer's file is on tmpfs (no read-ahead: no madvise) */
 #define UWRX_REC_TMPFS 1u

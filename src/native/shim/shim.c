@@ -125,6 +125,32 @@ static void load_real_ldso(char **envp, int secure, unsigned long pg, struct shi
   shim_die("no real ld.so found at ", UWRX_LDSO_PATH);
 }
 
+static int same(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
+/* Whether ld.so will only list the libraries the program would load and exit without
+ * running it, as for ldd: LD_TRACE_LOADED_OBJECTS set to anything, or, ld.so run
+ * directly, `--list` among its options (those before the program's name). */
+static int listing_only(int direct, long argc, char **argv, char **envp) {
+  if (env_value(envp, "LD_TRACE_LOADED_OBJECTS")) return 1;
+  if (!direct) return 0;
+  /* one string, not an array of pointers: the shim has no relocations */
+  static const char with_value[] = "--library-path\0--inhibit-rpath\0--audit\0--preload\0--argv0\0"
+                                   "--glibc-hwcaps-prefer\0--glibc-hwcaps-mask\0";
+  for (long i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
+    if (argv[i][2] == 0) return 0;
+    if (same(argv[i], "--list")) return 1;
+    for (const char *o = with_value; *o; o += shim_strlen(o) + 1)
+      if (same(argv[i], o)) {
+        i++;
+        break;
+      }
+  }
+  return 0;
+}
+
 /* Called from _start with the initial stack; returns where to jump. */
 uintptr_t shim_main(uintptr_t *sp) {
   long argc = (long)sp[0];
@@ -136,10 +162,18 @@ uintptr_t shim_main(uintptr_t *sp) {
 
   int fsgsbase = 0;
   Elf64_auxv_t *vdso = 0;
+  uintptr_t entry = 0;
   for (Elf64_auxv_t *a = auxv; a->a_type != AT_NULL; a++) {
     if (a->a_type == AT_SYSINFO_EHDR) vdso = a;
     if (a->a_type == AT_HWCAP2) fsgsbase = (a->a_un.a_val & 2 /* HWCAP2_FSGSBASE */) != 0;
+    if (a->a_type == AT_ENTRY) entry = a->a_un.a_val;
   }
+  /* Run directly (`uwrx-shim prog`, `ld.so --list prog`): the kernel described us as
+   * the program. */
+  int direct = entry == (uintptr_t)_start;
+  /* A listing runs nothing of the program, so it keeps what it would print natively:
+   * the vDSO, and no recorder library (uwrx_ldso_state.listing). */
+  int listing = listing_only(direct, argc, argv, envp);
 
   /* the hook's state page first: the exec's control call fills in its recorder buffer */
   int64_t delta = shim_info.ldso_entry_delta;
@@ -152,7 +186,10 @@ uintptr_t shim_main(uintptr_t *sp) {
   /* Drop AT_SYSINFO_EHDR: without it libc finds no vDSO and makes real (interceptable)
    * clock_gettime/gettimeofday/time syscalls. With the state page, the entry says so
    * instead (uwrx_recorder.h, UWRX_AUXV_STATE_TYPE); else the rest shifts down. */
-  if (vdso && state) {
+  if (state) state->listing = listing;
+  if (listing) {
+    /* the vDSO stays */
+  } else if (vdso && state) {
     vdso->a_type = UWRX_AUXV_STATE_TYPE;
     vdso->a_un.a_val = UWRX_LDSO_STATE_ADDR;
   } else if (vdso) {
@@ -180,10 +217,8 @@ uintptr_t shim_main(uintptr_t *sp) {
     }
   }
 
-  /* Run directly (`uwrx-shim prog`, `ld.so --list prog`): the kernel described us as
-   * the program. Then the real ld.so must see itself as the program, as it would if
-   * the kernel had run it, and it loads the program named in argv itself. */
-  int direct = at_entry && at_entry->a_un.a_val == (uintptr_t)_start;
+  /* Run directly, the real ld.so must see itself as the program, as it would if the
+   * kernel had run it, and it loads the program named in argv itself. */
   long decision = valgrind ? UWRX_EXEC_RUN : control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
   if (state && state->recorder_fd == UWRX_RECORDER_FD_RESULT) {
     /* the buffer came with the answer: its descriptor is the result, and the exec runs */
