@@ -24,6 +24,9 @@ function findPackageRoot(from: string): string {
 export interface NativeAddon {
   socketPair(): [number, number];
   closeFd(fd: number): void;
+  /** Dies of signal `signo` (no core dump of its own); returns when its default action
+   * does not end a process. */
+  endBySignal(signo: number): void;
   seqpacketPair(): [number, number];
   recvFd(sock: number): { id: number; fd: number } | null;
   /** Calls `callback` once when `fd` becomes readable (nothing is read); the watch does

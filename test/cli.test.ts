@@ -50,10 +50,11 @@ test('run: exit status, output and the record of steps and attempts', async (t) 
   t.is(status.status, 3);
 });
 
-test('run: a signal death becomes 128+N', async (t) => {
+test('run: a signal death ends uwrx by the same signal; the record says 128+N', async (t) => {
   const cwd = scratchDir();
   const r = await uwrx(['run', '-q', '--', 'sh', '-c', 'kill -TERM $$'], { cwd });
-  t.is(r.status, 128 + 15);
+  t.deepEqual([r.status, r.signal], [null, 'SIGTERM']);
+  t.is(JSON.parse(readFileSync(path.join(cwd, 'build/0/0/status'), 'utf8')).status, 128 + 15);
 });
 
 test('run: --parent links parents in order', async (t) => {

@@ -205,7 +205,7 @@ async function startUntilReady(dir: string, script: string) {
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (d) => (out.stdout += d));
   child.stderr.on('data', (d) => (out.stderr += d));
-  const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
   while (!out.stdout.includes('ready')) await new Promise((r) => setTimeout(r, 50));
   return { child, out, exited };
 }
@@ -295,14 +295,42 @@ test('an interrupted run whose command exits 0 on SIGTERM is not reported as sta
   const dir = await scratch(t);
   const { child, out, exited } = await startUntilReady(dir, 'trap "echo stopping; exit 0" TERM; echo ready; sleep 100 & wait');
   child.kill('SIGINT');
-  const code = await exited;
+  const ended = await exited;
   t.is(out.stdout, 'ready\nstopping\n');
-  t.is(code, 130, out.stderr);
+  // uwrx ends by the signal that stopped it, as the command's shell would natively
+  t.deepEqual(ended, { code: null, signal: 'SIGINT' }, out.stderr);
   const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
   t.false(status.complete);
   t.is(status.status, 130);
   t.is(status.exitCode, 0);
   t.is(status.reason, 'interrupted');
+});
+
+// timeout(1) does the same: a caller that waits for uwrx (a shell, make, a test runner)
+// tells a crash from an exit status, so uwrx ends as its command did.
+test('a command killed by a signal: uwrx dies of the same signal, after its output and record, without a core dump', async (t) => {
+  const dir = await scratch(t);
+  const script = 'echo before; kill -SEGV $$';
+  // natively elsewhere: the killed sh leaves its core file where it runs
+  const nativeDir = path.join(dir, 'native');
+  await fs.mkdir(nativeDir);
+  const native = spawnSync('sh', ['-c', `ulimit -c unlimited; exec sh -c '${script}'`], { cwd: nativeDir, encoding: 'utf8' });
+  const r = spawnSync('sh', ['-c', `ulimit -c unlimited; exec "$0" "$1" run --quiet -- sh -c '${script}'`, process.execPath, uwrxBin], { cwd: dir, encoding: 'utf8' });
+  t.is(r.signal, native.signal, r.stderr);
+  t.is(r.signal, 'SIGSEGV');
+  t.is(r.stdout, 'before\n');
+  // a core of the sandboxed sh may be in the record's files; none of uwrx's own in the directory
+  t.deepEqual(readdirSync(dir).filter((f) => f.startsWith('core')), []);
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8'));
+  t.true(status.complete);
+  t.is(status.status, 139);
+  t.is(status.signal, 11);
+  // SIGPIPE, which Node itself ignores, ends uwrx too
+  const pipe = spawnSync(process.execPath, [uwrxBin, 'run', '--quiet', '--', 'sh', '-c', 'kill -PIPE $$'], { cwd: dir, encoding: 'utf8' });
+  t.is(pipe.signal, 'SIGPIPE', pipe.stderr);
+  // an exit status stays one
+  const exit = spawnSync(process.execPath, [uwrxBin, 'run', '--quiet', '--', 'sh', '-c', 'exit 139'], { cwd: dir, encoding: 'utf8' });
+  t.deepEqual([exit.status, exit.signal], [139, null]);
 });
 
 test('uwrx-init killed from outside: the record says so, not "interrupted"', async (t) => {
@@ -314,7 +342,7 @@ test('uwrx-init killed from outside: the record says so, not "interrupted"', asy
   const init = childrenOf(child.pid!).find((p) => readFileSync(`/proc/${p}/comm`, 'utf8').trim() === 'uwrx-init')!;
   const pid1 = childrenOf(init)[0]!;
   process.kill(pid1, 'SIGKILL');
-  const code = await exited;
+  const { code } = await exited;
   t.not(code, 0, out.stderr);
   t.regex(out.stderr, /exit status unknown; .*\(incomplete: uwrx-init ended without its final report \((exit status \d+|killed by SIG[A-Z]+)\)\)/);
   t.notRegex(out.stderr, /interrupted/);

@@ -19,7 +19,7 @@ Options:
 export const runHelp = `Usage: uwrx run [options] -- <command> [args...]
 
 Runs <command> in a sandbox and records it under <build>/<step>/<attempt>/.
-uwrx exits with the command's exit status (128+N when it was killed by signal N).
+uwrx ends as the command did: with its exit status, or killed by the same signal.
 
 Options:
   --build <path>    build directory (default ./build)

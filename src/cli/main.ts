@@ -1,8 +1,9 @@
 // `uwrx` entry: parse, dispatch, and turn every failure into one line and an exit status.
 import { readFileSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { isUserError } from '../errors.js';
-import { packageRoot } from '../native.js';
+import { native, packageRoot } from '../native.js';
 import { dryRun, run } from '../run.js';
 import { parseArgs, type RunArgs } from './args.js';
 import { commandHelp, mainHelp } from './help.js';
@@ -24,6 +25,9 @@ export interface Caller {
    * command. Empty when unknown (Node started directly, `node bin/uwrx`). */
   inheritedFds?: number[];
 }
+
+/** The signal the command of `uwrx run` died of, which uwrx dies of too (endBySignal). */
+let commandSignal: number | undefined;
 
 export async function main(args: string[], caller: Caller = {}): Promise<number> {
   const command = parseArgs(args);
@@ -121,8 +125,10 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
   // First signal: orderly termination of the tree (grace period, then SIGKILL).
   // A second one: no more grace.
   let signals = 0;
+  let stoppedBy: NodeJS.Signals | undefined;
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
+    stoppedBy ??= signal;
     handle.terminate(signals === 1 ? 3000 : 0, signal);
   };
   process.on('SIGINT', onSignal);
@@ -137,6 +143,9 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
       for (const p of result.network?.problems ?? []) process.stderr.write(`uwrx: network: ${p}\n`);
       process.stderr.write(formatSummary(result, process.cwd()) + '\n');
     }
+    // stopped by a signal, uwrx ends by it (a script's shell then stops too, as after
+    // Ctrl-C natively); otherwise as the command ended
+    commandSignal = stoppedBy ? os.constants.signals[stoppedBy] : result.signal ?? undefined;
     return result.status;
   } finally {
     endProgress();
@@ -147,7 +156,10 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
   }
 }
 
-export async function cli(args: string[], caller: Caller = {}): Promise<void> {
+/** Runs a command line and sets the exit status. Returns the signal to end by (after
+ * stdout and stderr are written) when the command of `uwrx run` died of one: a shell, make
+ * or a test runner waiting for uwrx then sees that death, as they would the command's. */
+export async function cli(args: string[], caller: Caller = {}): Promise<number | undefined> {
   // `uwrx ... | head`: the reader went away; stop quietly as other Unix tools do.
   process.stdout.on('error', (err: NodeJS.ErrnoException) => {
     if (err.code !== 'EPIPE') throw err;
@@ -170,6 +182,13 @@ export async function cli(args: string[], caller: Caller = {}): Promise<void> {
   }
   process.exitCode = status;
   timing('command finished');
+  return commandSignal;
+}
+
+/** Dies of `signo` as the command did (no core dump of uwrx's own); returns only when
+ * that signal does not end a process, and then the exit status stands. */
+export function endBySignal(signo: number): void {
+  native().endBySignal(signo);
 }
 
 async function testCommand(names: string[], list: boolean, keep: boolean): Promise<number> {
