@@ -9,6 +9,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitTraceBuf(env, exports);
   InitXattr(env, exports);
   InitRemove(env, exports);
+  InitDirs(env, exports);
   return exports;
 }
 

@@ -10,3 +10,4 @@ void InitFds(Napi::Env env, Napi::Object exports);
 void InitTraceBuf(Napi::Env env, Napi::Object exports);
 void InitXattr(Napi::Env env, Napi::Object exports);
 void InitRemove(Napi::Env env, Napi::Object exports);
+void InitDirs(Napi::Env env, Napi::Object exports);
