@@ -2,7 +2,6 @@
 // uwrx-init's messages go to the listeners and request handlers the run registered
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
 import { promises as fs, writeFileSync, type BigIntStats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
@@ -32,9 +31,10 @@ import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
 import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
+import { HelperProcess, type HelperSlot } from './helper-process.js';
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
-  let child: ChildProcess | undefined;
+  let child: HelperProcess | undefined;
   let bridge: InitBridge | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
@@ -72,16 +72,15 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const [netOurs, netTheirs] = options.network ? native().seqpacketPair() : [-1, -1];
     const { stdio, args } = initStdio(options.passFds ?? [], theirs, netTheirs);
     try {
-      child = spawn(helperPath('uwrx-init'), args, {
-        stdio,
-        cwd: '/',
-        env: {},
-      });
+      child = new HelperProcess(helperPath('uwrx-init'), args, stdio, '/');
+    } catch (err) {
+      native().closeFd(ours);
+      if (netOurs >= 0) native().closeFd(netOurs);
+      throw err instanceof EnvironmentError ? err : new EnvironmentError(`uwrx-init could not be started: ${(err as Error).message}`);
     } finally {
       native().closeFd(theirs);
       if (netTheirs >= 0) native().closeFd(netTheirs);
     }
-    // listened to at once: a failed spawn says so on the next tick
     const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
       child!.on('error', reject);
       child!.on('exit', (code, signal) => resolve({ code, signal }));
@@ -224,7 +223,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
  * its control socket and, with the network, the socket network sockets come over, in
  * the lowest numbers from 3 left free (3 and 4 when nothing is passed; the lowest, not
  * above the passed ones, which may lie at the descriptor limit). */
-function initStdio(passFds: number[], control: number, net: number): { stdio: StdioOptions; args: string[] } {
+function initStdio(passFds: number[], control: number, net: number): { stdio: HelperSlot[]; args: string[] } {
   const slots = new Map(passFds.map((fd) => [fd, fd]));
   const free = (from: number): number => {
     let fd = from;
@@ -235,7 +234,7 @@ function initStdio(passFds: number[], control: number, net: number): { stdio: St
   slots.set(controlFd, control);
   const netFd = net >= 0 ? free(controlFd + 1) : -1;
   if (net >= 0) slots.set(netFd, net);
-  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
+  const stdio: HelperSlot[] = [0, 1, 2];
   const top = Math.max(...slots.keys());
   for (let fd = 3; fd <= top; fd++) stdio.push(slots.get(fd) ?? 'ignore');
   const args = passFds.length === 0 ? [] : ['--control-fd', String(controlFd), ...(net >= 0 ? ['--net-fd', String(netFd)] : [])];

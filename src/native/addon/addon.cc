@@ -10,6 +10,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitXattr(env, exports);
   InitRemove(env, exports);
   InitDirs(env, exports);
+  InitSpawn(env, exports);
   return exports;
 }
 
