@@ -87,12 +87,14 @@ Napi::Value SpawnHelper(const Napi::CallbackInfo &info) {
   int top = static_cast<int>(slotArray.Length()) - 1;
   std::vector<int> slots(slotArray.Length());
   for (uint32_t i = 0; i < slotArray.Length(); i++) slots[i] = slotArray.Get(i).As<Napi::Number>().Int32Value();
-  // A source that is some other slot's number would be overwritten by that slot's dup2
-  // before its own: each one moved above every slot first (close-on-exec, closed below).
+  // The child's dup2s go in ascending order: a source below its slot could be overwritten
+  // by an earlier one, so it is moved above every slot first (close-on-exec, closed
+  // below), as libuv does; the others are left where they are (the last descriptor the
+  // limit allows may be passed as itself).
   std::vector<int> moved;
   int err = 0;
   for (int i = 0; i <= top && err == 0; i++) {
-    if (slots[i] < 0 || slots[i] == i) continue;
+    if (slots[i] < 0 || slots[i] >= i) continue;
     int fd = fcntl(slots[i], F_DUPFD_CLOEXEC, top + 1);
     if (fd < 0) err = errno;
     else {
