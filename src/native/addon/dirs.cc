@@ -31,6 +31,7 @@ struct timespec ToTimespec(double t) {
   struct timespec ts;
   ts.tv_sec = static_cast<time_t>(t);
   ts.tv_nsec = static_cast<long>((t - static_cast<double>(ts.tv_sec)) * 1e9);
+  ts.tv_nsec -= ts.tv_nsec % 1000; // libuv keeps microseconds only
   if (ts.tv_nsec < 0) {
     ts.tv_sec -= 1;
     ts.tv_nsec += 1000000000;

@@ -4,8 +4,9 @@
 // afterwards. vfork shares the memory until the exec instead. (Not posix_spawn: glibc's
 // leaves its own signals, 32 and 33, ignored in the child when Node handles them, and
 // the command would inherit that.) The child gets what Node's spawn gives it: the
-// descriptors named (the others are close-on-exec in Node), default signal dispositions
-// and an empty signal mask, an empty environment and the working directory asked for.
+// descriptors named (the others are close-on-exec in Node; 0-2 made blocking), default
+// signal dispositions and an empty signal mask, an empty environment and the working
+// directory asked for.
 //
 // Its exit is watched through a pidfd on the main event loop; the watch keeps the loop
 // alive until the process is reaped, unless unref'd (Node's child.unref()).
@@ -42,6 +43,12 @@ namespace {
       int null = open("/dev/null", i == 0 ? O_RDONLY : O_RDWR);
       if (null < 0 || (null != i && dup2(null, i) < 0)) goto fail;
       if (null != i) close(null);
+    }
+    // 0-2 blocking, as libuv leaves them (Node's own stdout may be a non-blocking pipe,
+    // and the command's writes would fail with EAGAIN)
+    if (i < 3) {
+      int flags = fcntl(i, F_GETFL);
+      if (flags >= 0 && (flags & O_NONBLOCK) && fcntl(i, F_SETFL, flags & ~O_NONBLOCK) != 0) goto fail;
     }
   }
   if (chdir(cwd) != 0) goto fail;
