@@ -14,7 +14,7 @@ test('the command starts with no signal blocked or ignored, though Node ignores 
 
 test('uwrx-init killed from outside: its exit and signal are seen, and the run says so', async (t) => {
   const dir = scratchDir('uwrx-spawn-');
-  const child = spawn(process.execPath, [uwrxBin, 'run', '--build', `${dir}/build`, '--', 'sleep', '30'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--build', `${dir}/build`, '--', 'sleep', '20'], { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'] });
   let stderr = '';
   child.stderr!.setEncoding('utf8').on('data', (d: string) => (stderr += d));
   const closed = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)));
@@ -29,9 +29,8 @@ test('uwrx-init killed from outside: its exit and signal are seen, and the run s
     throw new Error('uwrx-init not found');
   };
   process.kill(await helper(), 'SIGKILL');
-  const started = Date.now();
+  // missed, the run would end with the command, its status 0 and complete
   const code = await closed;
-  t.true(Date.now() - started < 20_000, 'the run ended without waiting for the command');
   t.is(code, 137);
   t.regex(stderr, /incomplete: uwrx-init ended without its final report \(killed by SIGKILL\)/);
 });
