@@ -3,6 +3,7 @@
 // of casting errors inline.
 import { lstatSync, promises as fs, readdirSync, statSync, type Stats } from 'node:fs';
 import path from 'node:path';
+import { getSystemErrorMap } from 'node:util';
 import { native } from './native.js';
 
 /** The errno code of a failed call ('ENOENT' ...), or undefined for other errors. */
@@ -119,4 +120,68 @@ async function makeWritable(dir: string): Promise<void> {
     return;
   }
   for (const e of entries) if (e.isDirectory()) await makeWritable(path.join(dir, e.name));
+}
+
+/** Directory-making calls to carry out in order, off the main thread, in one job
+ * (src/native/addon/dirs.cc): each is what Node's synchronous call of the same name
+ * does, and a failure is the error that call would have thrown. */
+export class DirCalls {
+  private readonly ops: number[] = [];
+  private readonly paths: string[] = [];
+  private readonly args: number[] = [];
+  /** The path of each whiteout, in order. */
+  private readonly whiteouts: string[] = [];
+
+  mkdir(p: string, options?: { recursive: true }): this {
+    return this.add(options?.recursive ? DirOp.mkdirP : DirOp.mkdir, p);
+  }
+  chmod(p: string, mode: number): this {
+    return this.add(DirOp.chmod, p, mode);
+  }
+  chown(p: string, uid: number, gid: number): this {
+    return this.add(DirOp.chown, p, uid, gid);
+  }
+  /** Times in seconds, as utimesSync takes them. */
+  utimes(p: string, atime: number, mtime: number): this {
+    return this.add(DirOp.utimes, p, atime, mtime);
+  }
+  /** An overlayfs whiteout (a 0/0 character device); its identity is returned. */
+  whiteout(p: string): this {
+    this.whiteouts.push(p);
+    return this.add(DirOp.whiteout, p);
+  }
+
+  /** Carries the calls out; resolves with each whiteout's identity (`<inode>:<change
+   * time in ns>`) by path. */
+  async run(): Promise<Map<string, string>> {
+    const done = await native().makeDirs(this.ops, this.paths, this.args);
+    if (done.failed >= 0) throw callError(done.errno, DIR_OP_CALLS[this.ops[done.failed]!]!, this.paths[done.failed]!);
+    return new Map(this.whiteouts.map((w, i) => [w, done.whiteouts[i]!]));
+  }
+
+  private add(op: DirOp, p: string, a = 0, b = 0): this {
+    this.ops.push(op);
+    this.paths.push(p);
+    this.args.push(a, b);
+    return this;
+  }
+}
+
+/** The calls of dirs.cc, by number. */
+const enum DirOp {
+  mkdir = 0,
+  mkdirP = 1,
+  chmod = 2,
+  chown = 3,
+  utimes = 4,
+  whiteout = 5,
+}
+
+/** The system call Node names in its error for each DirOp. */
+const DIR_OP_CALLS = ['mkdir', 'mkdir', 'chmod', 'chown', 'utime', 'mknod'];
+
+/** The error Node's own call would throw for `errno` (positive). */
+function callError(errno: number, syscall: string, p: string): NodeJS.ErrnoException {
+  const [code, description] = getSystemErrorMap().get(-errno) ?? [`E${errno}`, 'unknown error'];
+  return Object.assign(new Error(`${code}: ${description}, ${syscall} '${p}'`), { errno: -errno, code, syscall, path: p });
 }

@@ -40,6 +40,9 @@ export interface NativeAddon {
   setTimesNs(path: string, atimeNs: bigint, mtimeNs: bigint): void;
   /** Removes a file or a whole tree (absent is success); rejects with the errno. */
   removeTree(path: string): Promise<void>;
+  /** Calls ops[i] on paths[i] with args[2i], args[2i+1], in order, in one thread-pool job
+   * (src/fs.ts DirCalls); `failed`: the index of the call that failed (-1: none). */
+  makeDirs(ops: number[], paths: string[], args: number[]): Promise<{ whiteouts: string[]; failed: number; errno: number }>;
   /** accesses.tsv as rows (src/record/accesses.ts accessIndexRows); null when a line is
    * not regular. */
   scanAccessIndex(text: Buffer, header: string, ops: readonly string[]): { paths: string[]; rows: Int32Array } | null;

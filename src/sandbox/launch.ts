@@ -2,14 +2,13 @@
 // uwrx-init's messages go to the listeners and request handlers the run registered
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
-import { spawn, type ChildProcess, type StdioOptions } from 'node:child_process';
-import { chmodSync, chownSync, lstatSync, mkdirSync, promises as fs, utimesSync, writeFileSync, type BigIntStats } from 'node:fs';
+import { promises as fs, writeFileSync, type BigIntStats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InitBridge } from '../actors/init-bridge.js';
 import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
-import { removeTree } from '../fs.js';
+import { DirCalls, removeTree } from '../fs.js';
 import { removeTracesDir, tracesOutside } from '../record/traces-dir.js';
 import { helperPath, native } from '../native.js';
 import {
@@ -32,15 +31,18 @@ import { writeCombinedLdso } from '../reproducibility/ldso-combine.js';
 import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
+import { HelperProcess, type HelperSlot } from './helper-process.js';
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
-  let child: ChildProcess | undefined;
+  let child: HelperProcess | undefined;
   let bridge: InitBridge | undefined;
   let interrupted = false;
   let pendingGrace: number | undefined;
 
+  /** uwrx-init has its plan: a terminate before that waits for it. */
+  let planSent = false;
   const sendTerminate = (graceMs: number) => {
-    if (!child) {
+    if (!child || !planSent) {
       pendingGrace = graceMs;
       return;
     }
@@ -60,24 +62,30 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
   const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
     timing('sandbox plan computed');
-    const whiteouts = await prepareRunDir(plan);
-    await options.ready?.();
-    timing('run directory prepared');
+    // the run directory is made on the thread pool while uwrx-init is spawned, which
+    // waits for the plan sent once both are done
+    const runDirMade = prepareRunDir(plan);
+    runDirMade.catch(() => undefined);
 
     const [ours, theirs] = native().socketPair();
     // network sockets come on a socket of their own: fds need SOCK_SEQPACKET + SCM_RIGHTS
     const [netOurs, netTheirs] = options.network ? native().seqpacketPair() : [-1, -1];
     const { stdio, args } = initStdio(options.passFds ?? [], theirs, netTheirs);
     try {
-      child = spawn(helperPath('uwrx-init'), args, {
-        stdio,
-        cwd: '/',
-        env: {},
-      });
+      child = new HelperProcess(helperPath('uwrx-init'), args, stdio, '/');
+    } catch (err) {
+      native().closeFd(ours);
+      if (netOurs >= 0) native().closeFd(netOurs);
+      throw err instanceof EnvironmentError ? err : new EnvironmentError(`uwrx-init could not be started: ${(err as Error).message}`);
     } finally {
       native().closeFd(theirs);
       if (netTheirs >= 0) native().closeFd(netTheirs);
     }
+    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
+      child!.on('error', reject);
+      child!.on('exit', (code, signal) => resolve({ code, signal }));
+    });
+    exited.catch(() => undefined);
     const netFds = new Map<number, number>();
     /** The fd uwrx-init sent with `id` (queued before the message naming it), added to
      * the message as `fd` for its listener. */
@@ -118,16 +126,25 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       // a message nobody handles means Node and uwrx-init disagree on the protocol
       .onError((err) => (failure ??= err.message));
     if (plan.init.testDeferral) serveDeferralTest(bridge);
-    options.onInitBridge?.(bridge);
     if (child.pid !== undefined) options.onInitPid?.(child.pid);
+    let whiteouts: Map<string, string>;
+    try {
+      whiteouts = await runDirMade;
+      await options.ready?.();
+    } catch (err) {
+      // uwrx-init, without a plan, goes with its channel
+      socket.destroy();
+      child.kill('SIGKILL');
+      throw err;
+    }
+    timing('run directory prepared');
+    // the actors' requests to uwrx-init (served once this resolves) come after the plan
+    options.onInitBridge?.(bridge);
     bridge.notify(MSG_PLAN, plan.init);
+    planSent = true;
     if (pendingGrace !== undefined) sendTerminate(pendingGrace);
     options.onPlanSent?.();
 
-    const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve, reject) => {
-      child!.on('error', reject);
-      child!.on('exit', (code, signal) => resolve({ code, signal }));
-    });
     const closed = new Promise<void>((resolve) => bridge!.onClose(() => resolve()));
     // DONE is pid 1's last word: every process is gone and everything is written. Its
     // exit then tears the mount namespace down, which takes long for a big tree (each
@@ -206,7 +223,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
  * its control socket and, with the network, the socket network sockets come over, in
  * the lowest numbers from 3 left free (3 and 4 when nothing is passed; the lowest, not
  * above the passed ones, which may lie at the descriptor limit). */
-function initStdio(passFds: number[], control: number, net: number): { stdio: StdioOptions; args: string[] } {
+function initStdio(passFds: number[], control: number, net: number): { stdio: HelperSlot[]; args: string[] } {
   const slots = new Map(passFds.map((fd) => [fd, fd]));
   const free = (from: number): number => {
     let fd = from;
@@ -217,7 +234,7 @@ function initStdio(passFds: number[], control: number, net: number): { stdio: St
   slots.set(controlFd, control);
   const netFd = net >= 0 ? free(controlFd + 1) : -1;
   if (net >= 0) slots.set(netFd, net);
-  const stdio: StdioOptions = ['inherit', 'inherit', 'inherit'];
+  const stdio: HelperSlot[] = [0, 1, 2];
   const top = Math.max(...slots.keys());
   for (let fd = 3; fd <= top; fd++) stdio.push(slots.get(fd) ?? 'ignore');
   const args = passFds.length === 0 ? [] : ['--control-fd', String(controlFd), ...(net >= 0 ? ['--net-fd', String(netFd)] : [])];
@@ -241,17 +258,35 @@ function signalNumber(name: NodeJS.Signals): number {
   return os.constants.signals[name] ?? 9;
 }
 
-/** Makes the run directory's tree; returns the whiteouts it made, each with its identity
- * (inode and change time). Synchronous calls: a few hundred small ones, each of which
- * would cost a thread-pool round trip, while nothing else waits for this thread. */
-async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
-  const whiteouts = new Map<string, string>();
-  mkdirSync(plan.newRoot, { recursive: true });
+/** Makes the run directory's tree; resolves with the whiteouts it made, each with its
+ * identity (inode and change time). Its directories (a few hundred small calls: some 10
+ * ms of ext4's inode allocation) are made in one thread-pool job, while the main thread
+ * spawns uwrx-init; the combined ld.so is copied on the thread pool beside them. */
+function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
+  const calls = new DirCalls().mkdir(plan.newRoot, { recursive: true });
   // the uppers' and work directories' parents once, then each directory by one mkdir
   for (const dir of new Set(plan.overlays.flatMap((o) => [path.dirname(o.upper), path.dirname(o.work)]))) {
-    mkdirSync(dir, { recursive: true });
+    calls.mkdir(dir, { recursive: true });
   }
-  // the combined ld.so is copied on the thread pool while the directories are made here
+  for (const layer of plan.overlays) {
+    calls.mkdir(layer.upper).mkdir(layer.work);
+    const dirs = layer.upperDirs ?? [];
+    for (const d of dirs) {
+      calls.mkdir(d.path, { recursive: true });
+      if (d.uid !== undefined && d.gid !== undefined) calls.chown(d.path, d.uid, d.gid);
+    }
+    for (const w of layer.whiteouts ?? []) calls.whiteout(w);
+    // modes last, deepest first: a directory may deny its owner the writes made above
+    for (const d of [...dirs].reverse()) calls.chmod(d.path, d.mode).utimes(d.path, d.atime, d.mtime);
+    // the upper's root directory gives the mount point its owner and mode
+    calls.chmod(layer.upper, layer.mode);
+    if (layer.owner) calls.chown(layer.upper, layer.owner.uid, layer.owner.gid);
+  }
+  const made = calls.run();
+  made.catch(() => undefined);
+  // beside the job: the combined ld.so copied on the thread pool, the parents' layers
+  // merged where too many for overlayfs (under the run directory's flat/, which the
+  // job does not touch)
   let ldso: Promise<void> | undefined;
   if (plan.ldso) {
     const preload = plan.ldso.preload;
@@ -260,29 +295,7 @@ async function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
     ldso.catch(() => undefined);
   }
   prepareParentLayers(plan);
-  for (const layer of plan.overlays) {
-    mkdirSync(layer.upper);
-    mkdirSync(layer.work);
-    const dirs = layer.upperDirs ?? [];
-    for (const d of dirs) {
-      mkdirSync(d.path, { recursive: true });
-      if (d.uid !== undefined && d.gid !== undefined) chownSync(d.path, d.uid, d.gid);
-    }
-    for (const w of layer.whiteouts ?? []) {
-      native().makeWhiteout(w);
-      whiteouts.set(w, identity(lstatSync(w, { bigint: true })));
-    }
-    // modes last, deepest first: a directory may deny its owner the writes made above
-    for (const d of [...dirs].reverse()) {
-      chmodSync(d.path, d.mode);
-      utimesSync(d.path, d.atime, d.mtime);
-    }
-    // the upper's root directory gives the mount point its owner and mode
-    chmodSync(layer.upper, layer.mode);
-    if (layer.owner) chownSync(layer.upper, layer.owner.uid, layer.owner.gid);
-  }
-  await ldso;
-  return whiteouts;
+  return ldso ? Promise.all([made, ldso]).then(([whiteouts]) => whiteouts) : made;
 }
 
 /** Removes the whiteouts prepareRunDir made that are still there (a command that made

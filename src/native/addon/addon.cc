@@ -10,6 +10,8 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitXattr(env, exports);
   InitRemove(env, exports);
   InitProcess(env, exports);
+  InitDirs(env, exports);
+  InitSpawn(env, exports);
   return exports;
 }
 
