@@ -78,6 +78,21 @@ struct uwrx_blob {
  * backlog_max starts at UWRX_TRACE_BACKLOG_MAX (set it to 0 to never wait). */
 int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid);
 
+/* The pool of finished buffer files (the collector's, src/actors/collector.ts): once the
+ * collector has read an ended buffer it may, instead of deleting it, reset it and rename
+ * it <traces>/free.<n>, n counting up from 0. A reset buffer is exactly
+ * UWRX_TRACE_DATA_OFFSET bytes long and reads as zeros (its header page and the recorder
+ * records it held are overwritten with zeros, its records cut off): a new buffer with
+ * nothing in it, whose recorder pages are still allocated, so neither the create (an
+ * inode) nor the delete (tmpfs freeing its pages) nor the zeroing of those pages on first
+ * touch is paid again. Buffers are taken in the order returned. */
+#define UWRX_TRACE_POOL_PREFIX "free."
+
+/* Takes pooled buffer free.<index> as <traces_dirfd>/<pid> (a rename), as
+ * uwrx_tracebuf_open would have created it; -ENOENT when there is no such buffer (the pool
+ * is empty: the caller creates one). */
+int uwrx_tracebuf_reuse(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid, uint32_t index);
+
 /* Sets up the recorder region: writes its header (len bytes) at offset 0 and makes the
  * file at least UWRX_TRACE_DATA_OFFSET long, so the whole region can be mapped. The
  * records stay where they are. */
