@@ -89,15 +89,15 @@ class Taken {
 
 // The pool of finished buffers uwrx-init reuses (tracebuf.h UWRX_TRACE_POOL_PREFIX):
 // `next` is the next free.<n> to name (the caller's counter, kept across calls), `max`
-// how many may wait at once. Only a buffer its writer closed (<pid>.ended) and whose
-// recorder region used at most POOL_REGION_MAX bytes is returned; others are deleted.
-// So the pool holds at most max files of at most POOL_REGION_MAX allocated (zeroed)
-// bytes each.
+// how many may wait at once. Only a buffer its writer closed (<pid>.ended) whose
+// recorder region and records each used at most POOL_PART_MAX bytes is returned; others
+// are deleted. So the pool holds at most max files of at most 2 x POOL_PART_MAX
+// allocated (zeroed) bytes each.
 struct Pool {
   int32_t *next;
   int32_t max;
 };
-static constexpr uint64_t POOL_REGION_MAX = 64 << 10;
+static constexpr uint64_t POOL_PART_MAX = 64 << 10;
 static constexpr char ENDED_SUFFIX[] = ".ended";
 
 static void PoolName(char *out, size_t n, int32_t index) {
@@ -109,31 +109,41 @@ static bool EndsWith(const char *name, const char *suffix) {
   return n >= k && memcmp(name + n - k, suffix, k) == 0;
 }
 
+// Overwrites [from, to) of fd with zeros (the pages stay allocated: no page to free
+// now and none to zero on the next writer's first touch).
+static bool Zero(int fd, uint64_t from, uint64_t to) {
+  static const uint8_t zeros[16384] = {};
+  for (uint64_t off = from; off < to;) {
+    size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+    ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+    if (w <= 0) return false;
+    off += (uint64_t)w;
+  }
+  return true;
+}
+
 // Resets buffer `fd` (named `name`, read to its end) and renames it into the pool: its
-// first `zeroTo` bytes (the recorder region's header page and records) overwritten with
-// zeros and its records cut off, so it is exactly UWRX_TRACE_DATA_OFFSET bytes of zeros,
-// as uwrx_tracebuf_reuse expects; all of it before it gets a name uwrx-init takes, so a
-// new process never shows the old one's records. False: not pooled (full, or a step
-// failed): the caller deletes it.
-static bool ReturnToPool(int dirfd, int fd, const char *name, uint64_t zeroTo, Pool &pool) {
+// first `regionEnd` bytes (the recorder region's header page and records) and its
+// `recordsLen` bytes of records overwritten with zeros, at least UWRX_TRACE_DATA_OFFSET
+// long, so it reads as an empty buffer, as uwrx_tracebuf_reuse expects; all of it before
+// it gets a name uwrx-init takes, so a new process never shows the old one's records.
+// (Zeros, not a cut: ftruncate on tmpfs walks and frees the range, as costly as the
+// delete it replaces; the readers stop at a zero record size.) False: not pooled (full,
+// or a step failed): the caller deletes it.
+static bool ReturnToPool(int dirfd, int fd, const char *name, uint64_t regionEnd, uint64_t recordsLen, Pool &pool) {
   char to[32];
   if (*pool.next >= pool.max) {
     // free.<next - max> still there: max buffers wait already
     PoolName(to, sizeof to, *pool.next - pool.max);
     if (faccessat(dirfd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) return false;
   }
-  static const uint8_t zeros[16384] = {};
-  for (uint64_t off = 0; off < zeroTo;) {
-    size_t n = zeroTo - off < sizeof zeros ? (size_t)(zeroTo - off) : sizeof zeros;
-    ssize_t w = pwrite(fd, zeros, n, (off_t)off);
-    if (w <= 0) return false;
-    off += (uint64_t)w;
-  }
-  if (ftruncate(fd, (off_t)UWRX_TRACE_DATA_OFFSET) != 0) return false;
-  // pages allocated past the records' end (the recorder allocates output's pages ahead
-  // of writing them) count too: the pool's bound is on memory
+  if (!Zero(fd, 0, regionEnd) || !Zero(fd, UWRX_TRACE_DATA_OFFSET, UWRX_TRACE_DATA_OFFSET + recordsLen)) return false;
+  // pages allocated past what was read (the recorder allocates output's pages ahead of
+  // writing them) count too: the pool's bound is on memory
   struct stat st;
-  if (fstat(fd, &st) != 0 || (uint64_t)st.st_blocks * 512 > POOL_REGION_MAX) return false;
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_blocks * 512 > 2 * POOL_PART_MAX) return false;
+  // the recorder region lies before the end (a buffer with neither part is empty)
+  if ((uint64_t)st.st_size < UWRX_TRACE_DATA_OFFSET && ftruncate(fd, (off_t)UWRX_TRACE_DATA_OFFSET) != 0) return false;
   PoolName(to, sizeof to, *pool.next);
   if (renameat(dirfd, name, dirfd, to) != 0) return false;
   ++*pool.next;
@@ -187,7 +197,7 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, Taken 
     if (header[0] == REC_MAGIC) end = header[2] < header[3] ? header[2] : header[3];
     if (end > UWRX_TRACE_DATA_OFFSET) end = UWRX_TRACE_DATA_OFFSET;
     // a region that is no header, or larger than a pooled buffer may hold, is deleted
-    if (header[0] != REC_MAGIC || end < REC_DATA_OFFSET || end > POOL_REGION_MAX) pool = nullptr;
+    if (header[0] != REC_MAGIC || end < REC_DATA_OFFSET || end > POOL_PART_MAX) pool = nullptr;
     zeroTo = end;
     if (end > maxBytes) return undo(TOO_LARGE, nullptr);
     size_t got = have < end ? have : (size_t)end;
@@ -222,7 +232,7 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, Taken 
   (void)out.resize(records + got);
   parts.records = records;
   parts.recordsLen = got;
-  bool pooled = pool && ReturnToPool(dirfd, fd, name, zeroTo, *pool);
+  bool pooled = pool && got <= POOL_PART_MAX && ReturnToPool(dirfd, fd, name, zeroTo, got, *pool);
   close(fd);
   if (!pooled && unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) {
     what = "unlink";

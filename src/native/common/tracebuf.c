@@ -160,7 +160,8 @@ int uwrx_tracebuf_reuse(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid
     unlinkat(traces_dirfd, name, 0);
     return -err;
   }
-  /* reset by the collector: the recorder region's length and nothing after it */
+  /* reset by the collector: at least the recorder region's length, zeros (what the
+   * writer tracks is a lower bound: it only grows the file from there) */
   tb->file_size = UWRX_TRACE_DATA_OFFSET;
   pthread_mutex_init(&tb->lock, NULL);
   return 0;
