@@ -99,8 +99,9 @@ const READ_CHUNK = 4 << 20;
 /** Finished buffers taken per takeFiles call: their parts' offsets in its one Buffer
  * are int32 (each at most 2 x (REC_DATA_OFFSET + READ_CHUNK) bytes). */
 const TAKE_BATCH = 128;
-/** Pooled buffers waiting at most (each holds at most 64 KiB of zeroed pages: 4 MiB). A
- * shell loop reuses one or two; a parallel build's burst of ends more. */
+/** Pooled buffers waiting at most (each holds at most 128 KiB of zeroed pages: 8 MiB).
+ * A scan returns the buffers of the processes that ended since the last (20 ms: about
+ * 30 in a shell loop of short processes), which the next ones take one by one. */
 export const POOL_MAX = 64;
 export const POOL_PREFIX = 'free.';
 const TMPFS_MAGIC = 0x01021994;
@@ -167,6 +168,8 @@ export class Collector {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // the run's processes are done: what this scan takes is deleted, not pooled
+    if (this.pool) this.pool[1] = 0;
     this.scan(true);
     this.emptyPool();
   }
@@ -175,7 +178,6 @@ export class Collector {
   private emptyPool(): void {
     const pool = this.pool;
     if (!pool) return;
-    pool[1] = 0; // a scan after this deletes what it takes
     for (let n = Math.max(0, pool[0]! - POOL_MAX); n < pool[0]!; n++) {
       try {
         unlinkSync(`${this.dir}/${POOL_PREFIX}${n}`);

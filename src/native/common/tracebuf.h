@@ -13,8 +13,9 @@
  * then a populated UWRX_TRACE_WINDOW_SIZE one.
  *
  * Before the first window the file is exactly its records (a reused one, see the pool
- * below: its records, then zeros; under UWRX_TRACE_WINDOW_SIZE: nothing final yet); after, it is always window end bytes long
- * (ftruncate) and the window is never longer than UWRX_TRACE_WINDOW_SIZE, so everything
+ * below: its records, then zeros; under UWRX_TRACE_WINDOW_SIZE: nothing final yet);
+ * after, it is always window end bytes long (ftruncate) and the window is never longer
+ * than UWRX_TRACE_WINDOW_SIZE, so everything
  * before size - UWRX_TRACE_WINDOW_SIZE is final and the collector may read it and punch
  * holes behind it. When a record does not
  * fit the first window, it grows in place to UWRX_TRACE_WINDOW_SIZE; when a record does
