@@ -382,3 +382,19 @@ test('a collector with a pool returns finished buffers to it and deletes what wa
   t.deepEqual(readdirSync(dirs.traces), [], 'the pool emptied');
   t.deepEqual(collector.stats.errors, []);
 });
+
+// A reused buffer's records may be followed by fewer zeros than a record header (the
+// previous process's records were a little longer): the zero size ends them all the same.
+test('records followed by fewer zero bytes than a header end there, without a problem', (t) => {
+  const dirs = makeRunDirs();
+  const records = Buffer.concat([1, 2].map((i) => encodeEvent({ ...output(i), pid: 14, tid: 14 })));
+  const fd = openSync(path.join(dirs.traces, '14.ended'), 'w');
+  writeSync(fd, Buffer.concat([records, Buffer.alloc(8)]), 0, undefined, TRACE_DATA_OFFSET);
+  closeSync(fd);
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink, pool: false });
+  collector.scan();
+  t.is(sink.events.length, 2);
+  t.deepEqual(collector.stats.errors, []);
+  t.deepEqual(readdirSync(dirs.traces), []);
+});
