@@ -1,7 +1,7 @@
 // The collector's reading rules: a live buffer only up to its window, holes behind what
 // was read, an ended buffer to its end and then deleted.
 import test from 'ava';
-import { closeSync, existsSync, ftruncateSync, openSync, readdirSync, statSync, writeSync } from 'node:fs';
+import { closeSync, existsSync, ftruncateSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../src/native.js';
@@ -297,4 +297,104 @@ test('takeFiles: many buffers in one call, the same parts as takeFile, gone and 
   t.is(layout[4 * cases.length + 1], TAKE_GONE);
   t.is(layout[4 * cases.length + 5], TAKE_TOO_LARGE);
   t.deepEqual(readdirSync(dirs.traces), ['big'], 'the taken files removed, the large one left');
+});
+
+// With a pool, takeFiles returns a finished buffer (<pid>.ended) to uwrx-init as
+// free.<n> instead of deleting it: reset to zeros (its recorder header and records, and
+// its own records, overwritten; at least TRACE_DATA_OFFSET long), so the process that
+// takes it next shows nothing of this one. A buffer still named live, one whose region
+// or records held more than 64 KiB, and one past the pool's bound are deleted.
+test('takeFiles with a pool: finished buffers reset to zeros and renamed free.<n>; live, large and surplus ones deleted', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const pattern = (n: number, seed: number) => Buffer.from(Array.from({ length: n }, (_, i) => ((i * 7 + seed) & 0xff) | 1));
+  const write = (name: string, records: Buffer, head?: Buffer) => {
+    const fd = openSync(path.join(dirs.traces, name), 'w');
+    if (head) writeSync(fd, head, 0, undefined, 0);
+    if (records.length) writeSync(fd, records, 0, undefined, TRACE_DATA_OFFSET);
+    closeSync(fd);
+  };
+  write('5.ended', pattern(100, 1), region(5, pattern(500, 2)));
+  write('6.ended', pattern(20_000, 3));
+  write('7', pattern(100, 4), region(7, pattern(500, 5)));
+  write('8.ended', pattern(100, 6), region(8, pattern(70_000, 7)));
+  write('11.ended', pattern(70_000, 11));
+  write('12.ended', Buffer.alloc(0));
+  const pool = Int32Array.of(0, 3);
+  const names = ['5.ended', '6.ended', '7', '8.ended', '11.ended', '12.ended'];
+  const layout = new Int32Array(names.length * 4);
+  const bytes = addon.takeFiles(dirs.traces, names, 1 << 20, layout, pool);
+  t.deepEqual(bytes.subarray(layout[0]!, layout[0]! + layout[1]!), pattern(100, 1), 'the records read before the reset');
+  t.deepEqual(bytes.subarray(layout[2]!, layout[2]! + layout[3]!), region(5, pattern(500, 2)));
+  t.deepEqual(bytes.subarray(layout[4]!, layout[4]! + layout[5]!), pattern(20_000, 3));
+  t.is(pool[0], 3, 'three returned');
+  t.deepEqual(readdirSync(dirs.traces).sort(), ['free.0', 'free.1', 'free.2'], 'the live one and the ones with a large part deleted');
+  for (const name of ['free.0', 'free.1', 'free.2']) {
+    const file = path.join(dirs.traces, name);
+    const size = statSync(file).size;
+    t.true(size >= TRACE_DATA_OFFSET, `${name}: the recorder region before its end`);
+    const fd = openSync(file, 'r');
+    const head = Buffer.alloc(8192, 0xff);
+    t.is(readSync(fd, head, 0, head.length, 0), head.length);
+    const rest = Buffer.alloc(size - TRACE_DATA_OFFSET, 0xff);
+    t.is(readSync(fd, rest, 0, rest.length, TRACE_DATA_OFFSET), rest.length);
+    closeSync(fd);
+    t.true(head.every((b) => b === 0), `${name}: the recorder header and records read as zeros`);
+    t.true(rest.every((b) => b === 0), `${name}: the records read as zeros`);
+  }
+  // what a collector makes of a pooled buffer: nothing, as of a new, empty one
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink, pool: false });
+  for (const name of ['free.0', 'free.1', 'free.2']) renameSync(path.join(dirs.traces, name), path.join(dirs.traces, `3${name.slice(5)}.ended`));
+  collector.scan();
+  t.deepEqual(sink.events, []);
+  t.deepEqual(collector.stats.errors, []);
+  t.is(collector.stats.filesDone, 3);
+  // the pool's bound: with three waiting, the next one is deleted
+  for (const name of ['free.0', 'free.1', 'free.2']) write(name, Buffer.alloc(0));
+  write('9.ended', pattern(100, 8), region(9, pattern(500, 9)));
+  addon.takeFiles(dirs.traces, ['9.ended'], 1 << 20, layout, pool);
+  t.is(pool[0], 3);
+  t.deepEqual(readdirSync(dirs.traces).sort(), ['free.0', 'free.1', 'free.2']);
+  // once free.0 is taken there is room again
+  unlinkSync(path.join(dirs.traces, 'free.0'));
+  write('10.ended', pattern(100, 10));
+  addon.takeFiles(dirs.traces, ['10.ended'], 1 << 20, layout, pool);
+  t.is(pool[0], 4);
+  t.deepEqual(readdirSync(dirs.traces).sort(), ['free.1', 'free.2', 'free.3']);
+});
+
+test('a collector with a pool returns finished buffers to it and deletes what waits there at stop()', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink, pool: true });
+  for (const pid of [21, 22, 23]) {
+    const w = addon.traceWriterOpen(dirs.traces, pid, 0);
+    addon.traceWriterAppend(w, encodeEvent({ ...output(pid), pid, tid: pid }));
+    addon.traceWriterClose(w, true);
+  }
+  collector.scan();
+  t.deepEqual(sink.events.map((e) => e.pid), [21, 22, 23]);
+  t.is(collector.stats.pooled, 3);
+  t.deepEqual(readdirSync(dirs.traces).sort(), ['free.0', 'free.1', 'free.2']);
+  collector.stop();
+  t.deepEqual(readdirSync(dirs.traces), [], 'the pool emptied');
+  t.deepEqual(collector.stats.errors, []);
+});
+
+// A reused buffer's records may be followed by fewer zeros than a record header (the
+// previous process's records were a little longer): the zero size ends them all the same.
+test('records followed by fewer zero bytes than a header end there, without a problem', (t) => {
+  const dirs = makeRunDirs();
+  const records = Buffer.concat([1, 2].map((i) => encodeEvent({ ...output(i), pid: 14, tid: 14 })));
+  const fd = openSync(path.join(dirs.traces, '14.ended'), 'w');
+  writeSync(fd, Buffer.concat([records, Buffer.alloc(8)]), 0, undefined, TRACE_DATA_OFFSET);
+  closeSync(fd);
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink, pool: false });
+  collector.scan();
+  t.is(sink.events.length, 2);
+  t.deepEqual(collector.stats.errors, []);
+  t.deepEqual(readdirSync(dirs.traces), []);
 });

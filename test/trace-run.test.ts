@@ -416,7 +416,9 @@ for (const onTmpfs of [true, false]) {
     t.is(rows.filter((r) => r.cmdline[0] === '/bin/true').length, 2, JSON.stringify(rows));
     t.is(rows.filter((r) => r.cmdline.join(' ') === 'sleep 1').length, 1, JSON.stringify(rows));
     t.true(names.size > 0, 'buffers seen');
-    t.deepEqual([...names].filter((n) => !/^[0-9]+(\.ended)?$/.test(n)), [], 'no file but the buffers');
+    // (free.<n>: finished buffers waiting to be reused, on the tmpfs only)
+    const buffer = onTmpfs && shmRoomy ? /^([0-9]+(\.ended)?|free\.[0-9]+)$/ : /^[0-9]+(\.ended)?$/;
+    t.deepEqual([...names].filter((n) => !buffer.test(n)), [], 'no file but the buffers');
     const sleeper = rows.find((r) => r.cmdline.join(' ') === 'sleep 1')!;
     t.true(withRegion.has(String(sleeper.pid)), `the recorder region in sleep's buffer (regions seen: ${[...withRegion].join(' ')})`);
   });
@@ -464,4 +466,53 @@ test('status counts every notification by system call', async (t) => {
   t.true(Object.values(us).every((n) => Number.isInteger(n) && n >= 0), JSON.stringify(us));
   // an exec is looked at (its argv, its program) before it is let through: never free
   t.true(us.execve! > 0, JSON.stringify(us));
+});
+
+// Short processes in a row reuse the trace buffers the collector has read (its pool,
+// traces/free.<n>), when the buffers are on a tmpfs: each process's events are still
+// exactly its own (its exec, the file it read, its output, its exit), never a previous
+// user's of the same file.
+test.serial('reused trace buffers show each process only its own events', async (t) => {
+  if (!shmHasRoom()) {
+    t.pass('the buffers are on a tmpfs only where /dev/shm has room');
+    return;
+  }
+  const cwd = workDir();
+  const n = 120;
+  for (let i = 1; i <= n; i++) writeFileSync(path.join(cwd, `f${i}`), `x${i}\n`);
+  let pooledSeen = false;
+  const sample = () => {
+    const tmp = path.join(cwd, 'b', '.tmp');
+    try {
+      for (const run of readdirSync(tmp)) {
+        if (readdirSync(path.join(tmp, run, 'traces')).some((name) => name.startsWith('free.'))) pooledSeen = true;
+      }
+    } catch {
+      /* not made yet, or removed */
+    }
+  };
+  const loop = `i=1; while [ $i -le ${n} ]; do /bin/cat f$i; sleep 0.01; i=$((i+1)); done`;
+  const result = await uwrxRaw(['run', '--build', 'b', '--', 'sh', '-c', loop], cwd, sample);
+  t.is(result.status, 0, result.stderr);
+  t.is(result.stdout.toString(), Array.from({ length: n }, (_, i) => `x${i + 1}\n`).join(''));
+  t.true(pooledSeen, 'finished buffers waited in the pool for the next processes');
+  const r = await uwrxRaw(['inspect', 'events', path.join(cwd, 'b', '0', '0'), '--format', 'json'], cwd);
+  t.is(r.status, 0, r.stderr);
+  const events = JSON.parse(r.stdout.toString()) as Array<{ pid: number; type: string; path?: string; argv?: string[]; text?: string }>;
+  const byPid = new Map<number, typeof events>();
+  for (const e of events) byPid.set(e.pid, [...(byPid.get(e.pid) ?? []), e]);
+  let cats = 0;
+  for (const [pid, list] of byPid) {
+    const execs = list.filter((e) => e.type === 'exec');
+    const file = execs[0]?.argv?.[0] === '/bin/cat' ? execs[0].argv[1] : undefined;
+    if (!file) continue;
+    cats++;
+    t.is(execs.length, 1, `pid ${pid}: one exec`);
+    t.deepEqual(list.filter((e) => e.type === 'output').map((e) => e.text), [`x${file.slice(1)}\n`], `pid ${pid}: its own output`);
+    const mine = list.filter((e) => e.type === 'access' && /\/f\d+$/.test(e.path ?? '')).map((e) => path.basename(e.path!));
+    t.deepEqual([...new Set(mine)], [file], `pid ${pid}: only its own file read`);
+    t.is(list.filter((e) => e.type === 'exit').length, 1, `pid ${pid}: one exit`);
+    t.is(list.at(-1)!.type, 'exit', `pid ${pid}: nothing after its exit`);
+  }
+  t.is(cats, n, 'every cat has its events');
 });

@@ -12,7 +12,7 @@
 // finding record boundaries takes only their headers, so draining stays cheap whatever
 // the merger costs.
 import { actorModule } from './modules.js';
-import { closeSync, fstatSync, openSync, readSync, readdirSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, readdirSync, statfsSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
@@ -43,6 +43,10 @@ export interface CollectorOptions {
   intervalMs?: number;
   /** Punch holes (default); off only to measure what it saves. */
   punch?: boolean;
+  /** Return finished buffers to uwrx-init's pool (tracebuf.h UWRX_TRACE_POOL_PREFIX)
+   * instead of deleting them. Default: when the buffers are on a tmpfs, where deleting a
+   * buffer frees its pages and a new one's are zeroed again on first touch. */
+  pool?: boolean;
 }
 
 export interface CollectorStats {
@@ -50,6 +54,8 @@ export interface CollectorStats {
   events: number;
   bytesRead: number;
   filesDone: number;
+  /** Finished buffers returned to uwrx-init's pool instead of deleted. */
+  pooled: number;
   /** In-process recorder regions (the start of a buffer file): calls answered in process,
    * interposed calls sent down the notification path, records that did not fit. */
   recorder: { files: number; fast: number; slow: number; dropped: number };
@@ -93,6 +99,20 @@ const READ_CHUNK = 4 << 20;
 /** Finished buffers taken per takeFiles call: their parts' offsets in its one Buffer
  * are int32 (each at most 2 x (REC_DATA_OFFSET + READ_CHUNK) bytes). */
 const TAKE_BATCH = 128;
+/** Pooled buffers waiting at most (each holds at most 128 KiB of zeroed pages: 8 MiB).
+ * A scan returns the buffers of the processes that ended since the last (20 ms: about
+ * 30 in a shell loop of short processes), which the next ones take one by one. */
+export const POOL_MAX = 64;
+export const POOL_PREFIX = 'free.';
+const TMPFS_MAGIC = 0x01021994;
+
+function onTmpfs(dir: string): boolean {
+  try {
+    return statfsSync(dir).type === TMPFS_MAGIC;
+  } catch {
+    return false;
+  }
+}
 
 /** A u64 header field (read on every scan: no BigInt; exact below 2^53). */
 function u64(buf: Buffer, at: number): number {
@@ -117,11 +137,14 @@ export class Collector {
   /** drainRegion's header, read again for every live buffer on every scan. */
   private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
   private maxTime = NO_TIME;
-  readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
+  /** takeFiles' pool state: [the next free.<n> to name, POOL_MAX]; undefined: no pool. */
+  private pool: Int32Array | undefined;
+  readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, pooled: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
 
   constructor(private readonly options: CollectorOptions) {
     // names inside are joined to it by hand: path.join per file costs more than the open
     this.dir = path.join(options.runDir, 'traces');
+    if (options.pool ?? onTmpfs(this.dir)) this.pool = Int32Array.of(0, POOL_MAX);
   }
 
   /** The sandbox saw process `pid` end: its buffer is complete once its writer closed it. */
@@ -145,7 +168,23 @@ export class Collector {
   stop(): void {
     if (this.timer) clearInterval(this.timer);
     this.timer = undefined;
+    // the run's processes are done: what this scan takes is deleted, not pooled
+    if (this.pool) this.pool[1] = 0;
     this.scan(true);
+    this.emptyPool();
+  }
+
+  /** Deletes the pooled buffers not taken (the run's processes are done). */
+  private emptyPool(): void {
+    const pool = this.pool;
+    if (!pool) return;
+    for (let n = Math.max(0, pool[0]! - POOL_MAX); n < pool[0]!; n++) {
+      try {
+        unlinkSync(`${this.dir}/${POOL_PREFIX}${n}`);
+      } catch (err) {
+        if (!isErrno(err, 'ENOENT')) throw err;
+      }
+    }
   }
 
   /** One pass over traces/; returns the number of events handed to the sink. */
@@ -204,7 +243,7 @@ export class Collector {
     for (let i = 0; i < list.length; i += TAKE_BATCH) {
       const batch = list.slice(i, i + TAKE_BATCH);
       const layout = new Int32Array(batch.length * 4);
-      const bytes = addon.takeFiles(this.dir, batch.map((f) => f.name), REC_DATA_OFFSET + READ_CHUNK, layout);
+      const bytes = addon.takeFiles(this.dir, batch.map((f) => f.name), REC_DATA_OFFSET + READ_CHUNK, layout, this.pool);
       for (let j = 0; j < batch.length; j++) {
         const at = layout[4 * j]!;
         const length = layout[4 * j + 1]!;
@@ -213,6 +252,7 @@ export class Collector {
         batch[j]!.parts = length < 0 ? length : [bytes.subarray(at, at + length), regionLength < 0 ? undefined : bytes.subarray(regionAt, regionAt + regionLength)];
       }
     }
+    if (this.pool) this.stats.pooled = this.pool[0]!;
   }
 
   /** A finished buffer not opened yet: its parts as takeAll took them. Opened to be read

@@ -203,7 +203,9 @@ export function decodeEvents(
   into: TraceEvent[] = [],
 ): { events: TraceEvent[]; next: number; atEnd: boolean } {
   let at = start;
-  while (at + EVENT_HEADER_SIZE <= end) {
+  // a zero size ends the records even with less than a header after it (a reused
+  // buffer's records are followed by zeros: tracebuf.h, the pool)
+  while (at + 4 <= end) {
     const size = buf.readUInt32LE(at);
     if (size === 0) return { events: into, next: at, atEnd: true };
     if (size % 8 !== 0 || size < EVENT_HEADER_SIZE || size > EVENT_MAX_SIZE) {
@@ -230,7 +232,9 @@ export function scanRecords(
   let at = start;
   let count = 0;
   let lastTime = 0;
-  while (at + EVENT_HEADER_SIZE <= end) {
+  // a zero size ends the records even with less than a header after it (a reused
+  // buffer's records are followed by zeros: tracebuf.h, the pool)
+  while (at + 4 <= end) {
     const size = buf.readUInt32LE(at);
     if (size === 0) return { next: at, count, lastTime, atEnd: true };
     if (size % 8 !== 0 || size < EVENT_HEADER_SIZE || size > EVENT_MAX_SIZE) {
@@ -258,7 +262,9 @@ export function locateRecords(
   times: number[],
 ): { next: number; atEnd: boolean; bad?: string } {
   let at = start;
-  while (at + EVENT_HEADER_SIZE <= end) {
+  // a zero size ends the records even with less than a header after it (a reused
+  // buffer's records are followed by zeros: tracebuf.h, the pool)
+  while (at + 4 <= end) {
     const size = buf.readUInt32LE(at);
     if (size === 0) return { next: at, atEnd: true };
     if (size % 8 !== 0 || size < EVENT_HEADER_SIZE || size > EVENT_MAX_SIZE) {

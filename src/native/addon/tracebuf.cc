@@ -2,6 +2,7 @@
 // and the C writer (common/tracebuf.c) for events that originate in Node.
 #include <cerrno>
 #include <cstdlib>
+#include <cstdio>
 #include <cstring>
 #include <fcntl.h>
 #include <string>
@@ -16,6 +17,8 @@ extern "C" {
 
 // struct uwrx_rec_header's magic (uwrx_recorder.h, which is C only)
 static constexpr uint64_t REC_MAGIC = 0x3163657278727775ULL;
+// UWRX_REC_DATA_OFFSET: the header page, before the region's records
+static constexpr uint64_t REC_DATA_OFFSET = 4096;
 
 // fallocate(PUNCH_HOLE|KEEP_SIZE): frees the blocks of [offset, offset+length) of a file
 // the collector has read, keeping its size so the writer's offsets stay valid.
@@ -84,6 +87,69 @@ class Taken {
   size_t size_ = 0, cap_ = 0;
 };
 
+// The pool of finished buffers uwrx-init reuses (tracebuf.h UWRX_TRACE_POOL_PREFIX):
+// `next` is the next free.<n> to name (the caller's counter, kept across calls), `max`
+// how many may wait at once. Only a buffer its writer closed (<pid>.ended) whose
+// recorder region and records each used at most POOL_PART_MAX bytes is returned; others
+// are deleted. So the pool holds at most max files of at most 2 x POOL_PART_MAX
+// allocated (zeroed) bytes each.
+struct Pool {
+  int32_t *next;
+  int32_t max;
+};
+static constexpr uint64_t POOL_PART_MAX = 64 << 10;
+static constexpr char ENDED_SUFFIX[] = ".ended";
+
+static void PoolName(char *out, size_t n, int32_t index) {
+  snprintf(out, n, UWRX_TRACE_POOL_PREFIX "%d", (int)index);
+}
+
+static bool EndsWith(const char *name, const char *suffix) {
+  size_t n = strlen(name), k = strlen(suffix);
+  return n >= k && memcmp(name + n - k, suffix, k) == 0;
+}
+
+// Overwrites [from, to) of fd with zeros (the pages stay allocated: no page to free
+// now and none to zero on the next writer's first touch).
+static bool Zero(int fd, uint64_t from, uint64_t to) {
+  static const uint8_t zeros[16384] = {};
+  for (uint64_t off = from; off < to;) {
+    size_t n = to - off < sizeof zeros ? (size_t)(to - off) : sizeof zeros;
+    ssize_t w = pwrite(fd, zeros, n, (off_t)off);
+    if (w <= 0) return false;
+    off += (uint64_t)w;
+  }
+  return true;
+}
+
+// Resets buffer `fd` (named `name`, read to its end) and renames it into the pool: its
+// first `regionEnd` bytes (the recorder region's header page and records) and its
+// `recordsLen` bytes of records overwritten with zeros, at least UWRX_TRACE_DATA_OFFSET
+// long, so it reads as an empty buffer, as uwrx_tracebuf_reuse expects; all of it before
+// it gets a name uwrx-init takes, so a new process never shows the old one's records.
+// (Zeros, not a cut: ftruncate on tmpfs walks and frees the range, as costly as the
+// delete it replaces; the readers stop at a zero record size.) False: not pooled (full,
+// or a step failed): the caller deletes it.
+static bool ReturnToPool(int dirfd, int fd, const char *name, uint64_t regionEnd, uint64_t recordsLen, Pool &pool) {
+  char to[32];
+  if (*pool.next >= pool.max) {
+    // free.<next - max> still there: max buffers wait already
+    PoolName(to, sizeof to, *pool.next - pool.max);
+    if (faccessat(dirfd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) return false;
+  }
+  if (!Zero(fd, 0, regionEnd) || !Zero(fd, UWRX_TRACE_DATA_OFFSET, UWRX_TRACE_DATA_OFFSET + recordsLen)) return false;
+  // pages allocated past what was read (the recorder allocates output's pages ahead of
+  // writing them) count too: the pool's bound is on memory
+  struct stat st;
+  if (fstat(fd, &st) != 0 || (uint64_t)st.st_blocks * 512 > 2 * POOL_PART_MAX) return false;
+  // the recorder region lies before the end (a buffer with neither part is empty)
+  if ((uint64_t)st.st_size < UWRX_TRACE_DATA_OFFSET && ftruncate(fd, (off_t)UWRX_TRACE_DATA_OFFSET) != 0) return false;
+  PoolName(to, sizeof to, *pool.next);
+  if (renameat(dirfd, name, dirfd, to) != 0) return false;
+  ++*pool.next;
+  return true;
+}
+
 // What TakeOne did with a file (its parts' places in `out` when TAKEN).
 enum TakeResult { TAKEN, GONE, TOO_LARGE, FAILED };
 
@@ -93,12 +159,15 @@ struct TakenParts {
   int64_t regionLen; // -1: no region (a hole)
 };
 
-// Appends the file's region (if any), then its records, to `out`; removes the file.
-// FAILED sets errno and `what`; GONE and TOO_LARGE leave `out` as it was.
+// Appends the file's region (if any), then its records, to `out`; removes the file, or
+// with a pool returns it there when it qualifies (ReturnToPool). FAILED sets errno and
+// `what`; GONE and TOO_LARGE leave `out` as it was.
 static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, Taken &out, TakenParts &parts,
-                          const char *&what) {
+                          const char *&what, Pool *pool = nullptr) {
   const size_t base = out.size();
-  int fd = openat(dirfd, name, O_RDONLY | O_CLOEXEC);
+  // a pooled buffer is written (reset): only one its writer closed
+  if (pool && !EndsWith(name, ENDED_SUFFIX)) pool = nullptr;
+  int fd = openat(dirfd, name, (pool ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) {
     what = "open";
     return errno == ENOENT ? GONE : FAILED;
@@ -121,10 +190,15 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, Taken 
   if (have >= sizeof header) memcpy(header, out.data() + base, sizeof header);
   parts.region = base;
   parts.regionLen = -1;
+  // what a reset overwrites: the region's header page and records (none without one)
+  uint64_t zeroTo = 0;
   if (header[0] != 0) {
     uint64_t end = sizeof header; // not a header: what the collector needs to say so
     if (header[0] == REC_MAGIC) end = header[2] < header[3] ? header[2] : header[3];
     if (end > UWRX_TRACE_DATA_OFFSET) end = UWRX_TRACE_DATA_OFFSET;
+    // a region that is no header, or larger than a pooled buffer may hold, is deleted
+    if (header[0] != REC_MAGIC || end < REC_DATA_OFFSET || end > POOL_PART_MAX) pool = nullptr;
+    zeroTo = end;
     if (end > maxBytes) return undo(TOO_LARGE, nullptr);
     size_t got = have < end ? have : (size_t)end;
     if (!out.resize(base + (size_t)end)) return undo(FAILED, "read");
@@ -158,8 +232,9 @@ static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, Taken 
   (void)out.resize(records + got);
   parts.records = records;
   parts.recordsLen = got;
+  bool pooled = pool && got <= POOL_PART_MAX && ReturnToPool(dirfd, fd, name, zeroTo, got, *pool);
   close(fd);
-  if (unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) {
+  if (!pooled && unlinkat(dirfd, name, 0) != 0 && errno != ENOENT) {
     what = "unlink";
     return FAILED;
   }
@@ -195,6 +270,8 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
 // offset and length (-1: no region); or a records length of TAKE_GONE (-1) or
 // TAKE_TOO_LARGE (-2: left in place). One bytes per call, so callers keep each call's
 // total small enough for int32 offsets (maxBytes and the names' count bound it).
+// pool (optional, an Int32Array [next, max]): finished buffers are returned to the pool
+// (ReturnToPool) instead of deleted, and next counts the ones returned.
 static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
@@ -206,6 +283,11 @@ static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
     Napi::RangeError::New(env, "takeFiles: layout holds fewer than 4 entries per name").ThrowAsJavaScriptException();
     return env.Undefined();
   }
+  Pool pool{nullptr, 0};
+  if (info.Length() > 4 && info[4].IsTypedArray()) {
+    Napi::Int32Array state = info[4].As<Napi::Int32Array>();
+    if (state.ElementLength() >= 2 && state[1] > 0) pool = Pool{state.Data(), state[1]};
+  }
   int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) return ThrowErrno(env, ("open " + dir).c_str(), errno);
   Taken out;
@@ -215,7 +297,8 @@ static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
     TakenParts parts{};
     const char *what = nullptr;
     int32_t *slot = slots + 4 * (size_t)i;
-    switch (TakeOne(dirfd, name.c_str(), maxBytes < 0 ? 0 : (uint64_t)maxBytes, out, parts, what)) {
+    switch (TakeOne(dirfd, name.c_str(), maxBytes < 0 ? 0 : (uint64_t)maxBytes, out, parts, what,
+                    pool.next ? &pool : nullptr)) {
     case GONE:
       slot[0] = 0, slot[1] = -1, slot[2] = 0, slot[3] = -1;
       continue;

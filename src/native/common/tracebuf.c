@@ -122,8 +122,7 @@ static void throttle(struct uwrx_tracebuf *tb) {
   }
 }
 
-int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid) {
-  char name[32];
+static void init_buffer(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid) {
   memset(tb, 0, sizeof *tb);
   tb->fd = -1;
   tb->dirfd = traces_dirfd;
@@ -134,9 +133,36 @@ int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid)
   tb->backlog_max = UWRX_TRACE_BACKLOG_MAX;
   tb->win_size = 0; /* staged: nothing mapped yet */
   tb->win_off = tb->pos = UWRX_TRACE_DATA_OFFSET;
+}
+
+int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid) {
+  char name[32];
+  init_buffer(tb, traces_dirfd, pid);
   name_of(name, sizeof name, pid, "");
   tb->fd = openat(traces_dirfd, name, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
   if (tb->fd < 0) return -errno;
+  pthread_mutex_init(&tb->lock, NULL);
+  return 0;
+}
+
+int uwrx_tracebuf_reuse(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid, uint32_t index) {
+  char from[48], name[32];
+  static const char prefix[] = UWRX_TRACE_POOL_PREFIX;
+  init_buffer(tb, traces_dirfd, pid);
+  memcpy(from, prefix, sizeof prefix - 1);
+  name_of(from + sizeof prefix - 1, sizeof from - (sizeof prefix - 1), index, "");
+  name_of(name, sizeof name, pid, "");
+  /* the name first: once it is <pid>, the collector reads it as this process's */
+  if (renameat(traces_dirfd, from, traces_dirfd, name) != 0) return -errno;
+  tb->fd = openat(traces_dirfd, name, O_RDWR | O_CLOEXEC);
+  if (tb->fd < 0) {
+    int err = errno;
+    unlinkat(traces_dirfd, name, 0);
+    return -err;
+  }
+  /* reset by the collector: at least the recorder region's length, zeros (what the
+   * writer tracks is a lower bound: it only grows the file from there) */
+  tb->file_size = UWRX_TRACE_DATA_OFFSET;
   pthread_mutex_init(&tb->lock, NULL);
   return 0;
 }

@@ -12,9 +12,10 @@
  * window: UWRX_TRACE_FIRST_WINDOW_SIZE bytes (unpopulated, cheap to create and to cut),
  * then a populated UWRX_TRACE_WINDOW_SIZE one.
  *
- * Before the first window the file is exactly its records (under
- * UWRX_TRACE_WINDOW_SIZE: nothing final yet); after, it is always window end bytes long
- * (ftruncate) and the window is never longer than UWRX_TRACE_WINDOW_SIZE, so everything
+ * Before the first window the file is exactly its records (a reused one, see the pool
+ * below: its records, then zeros; under UWRX_TRACE_WINDOW_SIZE: nothing final yet);
+ * after, it is always window end bytes long (ftruncate) and the window is never longer
+ * than UWRX_TRACE_WINDOW_SIZE, so everything
  * before size - UWRX_TRACE_WINDOW_SIZE is final and the collector may read it and punch
  * holes behind it. When a record does not
  * fit the first window, it grows in place to UWRX_TRACE_WINDOW_SIZE; when a record does
@@ -77,6 +78,22 @@ struct uwrx_blob {
 /* Creates <traces_dirfd>/<pid> empty (truncating an old one; nothing is mapped yet);
  * backlog_max starts at UWRX_TRACE_BACKLOG_MAX (set it to 0 to never wait). */
 int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid);
+
+/* The pool of finished buffer files (the collector's, src/actors/collector.ts): once the
+ * collector has read an ended buffer it may, instead of deleting it, reset it and rename
+ * it <traces>/free.<n>, n counting up from 0. A reset buffer is at least
+ * UWRX_TRACE_DATA_OFFSET bytes long and reads as zeros (its recorder header and records,
+ * its own records, overwritten with zeros; the records' part may be longer than before
+ * the first window: zeros, which end the records for every reader as an uncommitted
+ * record does): a buffer with nothing in it whose pages are still allocated, so neither
+ * the create (an inode) nor the delete (tmpfs freeing its pages) nor the zeroing of
+ * those pages on first touch is paid again. Buffers are taken in the order returned. */
+#define UWRX_TRACE_POOL_PREFIX "free."
+
+/* Takes pooled buffer free.<index> as <traces_dirfd>/<pid> (a rename), as
+ * uwrx_tracebuf_open would have created it; -ENOENT when there is no such buffer (the pool
+ * is empty: the caller creates one). */
+int uwrx_tracebuf_reuse(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid, uint32_t index);
 
 /* Sets up the recorder region: writes its header (len bytes) at offset 0 and makes the
  * file at least UWRX_TRACE_DATA_OFFSET long, so the whole region can be mapped. The

@@ -155,6 +155,10 @@ static void trace_proc_ended(struct proc *p) {
   if (__atomic_load_n(&p->trace_users, __ATOMIC_SEQ_CST) == 0) release_now(p, true);
 }
 
+/* The next pooled buffer to take (uwrx_tracebuf_reuse): the collector returns them as
+ * free.0, free.1 ... and they are taken in that order (g.lock held). */
+static uint32_t pool_next;
+
 /* A process registered (lock held): opens its buffer, writes the spawn record into the
  * parent's buffer (parent NULL: started by uwrx). */
 static void trace_spawned(struct proc *p, struct proc *parent) {
@@ -165,7 +169,11 @@ static void trace_spawned(struct proc *p, struct proc *parent) {
     problem(PROBLEM_NO_MEMORY);
     return;
   }
-  int r = uwrx_tracebuf_open(tb, traces_fd, (uint32_t)p->logical);
+  /* a pooled buffer when the collector returned one: no inode to create, and its
+   * recorder pages are allocated already; else a new one */
+  int r = uwrx_tracebuf_reuse(tb, traces_fd, (uint32_t)p->logical, pool_next);
+  if (r == 0) pool_next++;
+  else r = uwrx_tracebuf_open(tb, traces_fd, (uint32_t)p->logical);
   if (r != 0) {
     note_loss(0, 1, -r);
     free(tb);
