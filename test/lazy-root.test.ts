@@ -202,3 +202,15 @@ test.serial('make install to /usr/local, then a later step reads it', async (t) 
   // the parent has layers for /usr: an overlay from the start
   t.regex(lines[2]!, /overlay/);
 });
+
+asRoot('rm -rf of a host tree below /usr: its first change comes through descriptors opened in the bind', async (t) => {
+  const dir = fresh('hosttree');
+  mkdirSync(path.join(dir, 'a/b'), { recursive: true });
+  t.teardown(() => spawnSync('rm', ['-rf', dir]));
+  for (let i = 0; i < 50; i++) writeFileSync(path.join(dir, 'a', i % 2 ? 'b' : '', `f${i}`), String(i));
+  const r = await run(`rm -rf ${dir} && test ! -e ${dir} && echo gone; ${mountsOf('/usr')}`);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout.split('\n')[0], 'gone');
+  t.regex(r.stdout.split('\n')[1]!, /^\S+ overlay $/);
+  t.is(spawnSync('find', [dir, '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length, 50);
+});
