@@ -10,7 +10,8 @@
  * propagates over the command's bind, and over the binds of namespaces it made itself.
  *
  * The feature comes first for every call that may change a file (opens with write
- * intent or O_TMPFILE, the mutations, the xattr writes) and for chdir/fchdir (no cwd is
+ * intent or O_TMPFILE, the mutations, the xattr writes, access(2) for writing, the bind
+ * of a unix socket's file) and for chdir/fchdir (no cwd is
  * ever left inside a stale bind): the tree is upgraded before the call continues, so the
  * kernel resolves the call into the overlay. A descriptor the caller passes (a dirfd, or
  * the file of fchmod, fchown, futimens, fsetxattr, fchdir) that still points into the
@@ -24,6 +25,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -241,6 +243,17 @@ static enum verdict on_change(struct notif_ctx *ctx) {
     through_path(ctx, &a);
     return VERDICT_CONTINUE;
   }
+  case SYS_bind: {
+    /* a unix socket's file (an abstract one, NUL first, has none) */
+    sa_family_t family = 0;
+    char first = 0;
+    if (args[2] > sizeof family + 1 && target_read(ctx, args[1], &family, sizeof family) && family == AF_UNIX &&
+        target_read(ctx, args[1] + sizeof family, &first, 1) && first) {
+      struct path_arg a = { .dirfd = AT_FDCWD, .addr = args[1] + sizeof family };
+      through_path(ctx, &a);
+    }
+    return VERDICT_CONTINUE;
+  }
   case SYS_access:
   case SYS_chdir:
   case SYS_setxattr:
@@ -317,6 +330,7 @@ static const struct subscription lazy_calls[] = {
   { SYS_futimesat, on_change, NULL, NULL },
   { SYS_mknod, on_change, NULL, NULL },
   { SYS_mknodat, on_change, NULL, NULL },
+  { SYS_bind, on_change, NULL, NULL },
   { SYS_setxattr, on_change, NULL, NULL },
   { SYS_lsetxattr, on_change, NULL, NULL },
   { SYS_fsetxattr, on_change, NULL, NULL },
