@@ -214,3 +214,13 @@ asRoot('rm -rf of a host tree below /usr: its first change comes through descrip
   t.regex(r.stdout.split('\n')[1]!, /^\S+ overlay $/);
   t.is(spawnSync('find', [dir, '-type', 'f'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean).length, 50);
 });
+
+asRoot('a mount namespace made private inside still gets the overlay before its first write', async (t) => {
+  const file = fresh('private');
+  // unshare(1) makes the new namespace's mounts private (mount(2) with MS_PRIVATE): the
+  // overlays attached after that would not reach it, so they are attached before
+  const r = await run(`unshare -m --propagation private sh -c 'echo inner > ${file}; cat ${file}; ${mountsOf('/usr').replace(/'/g, `'\\''`)}'`);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^inner\n\S+ overlay \n$/);
+  t.false(existsSync(file));
+});

@@ -797,6 +797,8 @@ bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind,
   const char *rel;
   struct files_overlay *o = overlay_of(path, &rel);
   if (o) __atomic_store_n(&o->touched, true, __ATOMIC_RELEASE);
+  /* written here, not by the process: its tree's overlay must be in place first */
+  lazy_before_change(path, p->tgid);
   struct stat st;
   bool existed = lstat(path, &st) == 0;
   bool was_dir = existed && S_ISDIR(st.st_mode);

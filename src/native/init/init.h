@@ -280,6 +280,9 @@ void ahead_abandon(void);
  * directory after pivot_root) before the first change below it. False with errno. */
 bool lazy_bind(const char *host_dir, const char *target, const char *inside, int overlay_fd);
 extern const struct feature feature_lazy;
+/* uwrx-init itself is about to change absolute path `path` for process `tid`: the
+ * overlay of a tree still bound read-only is attached first. */
+void lazy_before_change(const char *path, pid_t tid);
 /* The overlay of `mount_point` was attached (lazy.c): the recorders made from now on
  * count its mount, as process `tid` sees it, as an overlay's. */
 void files_overlay_attached(const char *mount_point, pid_t tid);

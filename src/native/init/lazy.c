@@ -11,13 +11,16 @@
  *
  * The feature comes first for every call that may change a file (opens with write
  * intent or O_TMPFILE, the mutations, the xattr writes, access(2) for writing, the bind
- * of a unix socket's file) and for chdir/fchdir (no cwd is
- * ever left inside a stale bind): the tree is upgraded before the call continues, so the
- * kernel resolves the call into the overlay. A descriptor the caller passes (a dirfd, or
- * the file of fchmod, fchown, futimens, fsetxattr, fchdir) that still points into the
- * bind is replaced first by the same file opened in the overlay (SECCOMP_ADDFD_FLAG_SETFD,
- * same open flags, same offset; a directory stream restarts at its beginning). A change
- * that gets past all of this fails with EROFS: the host is never written. */
+ * of a unix socket's file) and for chdir/fchdir (no cwd is ever left inside a stale
+ * bind): the tree is upgraded before the call continues, so the kernel resolves the
+ * call into the overlay. A call that changes mounts or the root upgrades every tree
+ * first (a mount made private would not receive the overlays attached later).
+ *
+ * A descriptor the caller passes (a dirfd, or the file of fchmod, fchown, futimens,
+ * fsetxattr, fchdir) that still points into the bind is replaced first by the same file
+ * opened in the overlay (SECCOMP_ADDFD_FLAG_SETFD, same open flags, same offset; a
+ * directory stream restarts at its beginning). A change that gets past all of this
+ * fails with EROFS: the host is never written. */
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -165,6 +168,8 @@ static void upgrade_for(const char *p, pid_t tid) {
     if (trees[i].bind_id && (ids[0] == trees[i].bind_id || ids[1] == trees[i].bind_id)) upgrade(&trees[i], tid);
 }
 
+void lazy_before_change(const char *path, pid_t tid) { upgrade_for(path, tid); }
+
 /* Descriptor `fd` of the caller: when it still names a file in the bind of an attached
  * tree, it is replaced by the same file opened in the overlay. */
 static void refresh(struct notif_ctx *ctx, int fd) {
@@ -243,6 +248,16 @@ static enum verdict on_change(struct notif_ctx *ctx) {
     through_path(ctx, &a);
     return VERDICT_CONTINUE;
   }
+  case SYS_mount:
+  case SYS_mount_setattr:
+  case SYS_move_mount:
+  case SYS_umount2:
+  case SYS_pivot_root:
+  case SYS_chroot:
+    /* mounts changed (a propagation made private cuts the trees off from the overlays
+     * attached later) or another root: every tree gets its overlay first */
+    for (size_t i = 0; i < ntrees && __atomic_load_n(&waiting, __ATOMIC_ACQUIRE); i++) upgrade(&trees[i], ctx->req->pid);
+    return VERDICT_CONTINUE;
   case SYS_bind: {
     /* a unix socket's file (an abstract one, NUL first, has none) */
     sa_family_t family = 0;
@@ -331,6 +346,12 @@ static const struct subscription lazy_calls[] = {
   { SYS_mknod, on_change, NULL, NULL },
   { SYS_mknodat, on_change, NULL, NULL },
   { SYS_bind, on_change, NULL, NULL },
+  { SYS_mount, on_change, NULL, NULL },
+  { SYS_mount_setattr, on_change, NULL, NULL },
+  { SYS_move_mount, on_change, NULL, NULL },
+  { SYS_umount2, on_change, NULL, NULL },
+  { SYS_pivot_root, on_change, NULL, NULL },
+  { SYS_chroot, on_change, NULL, NULL },
   { SYS_setxattr, on_change, NULL, NULL },
   { SYS_lsetxattr, on_change, NULL, NULL },
   { SYS_fsetxattr, on_change, NULL, NULL },
