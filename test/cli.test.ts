@@ -140,7 +140,7 @@ test('run --dry-run prints the attempt and the sandbox plan and creates nothing'
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^attempt .*\/build\/0\/0$/m);
   t.regex(r.stdout, /argv \["make","-j2"\]/);
-  t.regex(r.stdout, /mount overlay overlay -> \S+\/root\/usr lowerdir=\/usr,/);
+  t.regex(r.stdout, /lazy \/usr -> \S+\/root\/usr read-only, then overlay lowerdir=\/usr,/);
   t.regex(r.stdout, /pivot_root /);
   t.false(existsSync(path.join(cwd, 'build')));
 });

@@ -108,7 +108,7 @@ test('a directory with mounts below is rebuilt entry by entry; its entries are b
 
 test('an overlay over a host directory alone is made ahead; over a skeleton or a parent\'s layers it is not', (t) => {
   const mountOf = (p: ReturnType<typeof plan>, target: string) =>
-    p.init.steps.find((s) => s.op === 'mount' && s.fstype === 'overlay' && s.target === `/scratch/run-x/root${target}`);
+    p.init.steps.find((s) => (s.op === 'mount' || s.op === 'lazy') && s.fstype === 'overlay' && s.target === `/scratch/run-x/root${target}`);
   const p = plan(0);
   t.like(mountOf(p, '/usr'), { ahead: true });
   t.like(mountOf(p, '/tmp/build-x'), { ahead: true, bestEffort: true });
@@ -118,7 +118,35 @@ test('an overlay over a host directory alone is made ahead; over a skeleton or a
   const withParent = computePlan(input({ parents }), fakeHost({ uid: 0, gid: 0, tree: { ...tree, '/b/0/0/files/usr/x': file() }, mountinfo }));
   t.is(mountOf(withParent, '/usr')!.ahead, undefined);
   t.like(mountOf(withParent, '/etc'), { ahead: true });
-  t.regex(renderPlan(p.init), /-> \/scratch\/run-x\/root\/usr lowerdir=\/usr,\S+ \(made ahead\)\n/);
+  t.regex(renderPlan(p.init), /-> \/scratch\/run-x\/root\/usr read-only, then overlay lowerdir=\/usr,\S+ at its first change \(made ahead\)\n/);
+  t.regex(renderPlan(plan(0, { lazyRoot: false }).init), /-> \/scratch\/run-x\/root\/usr lowerdir=\/usr,\S+ \(made ahead\)\n/);
+});
+
+test('a top-level tree over the host alone starts as a read-only bind, its overlay attached at the first change', (t) => {
+  const stepAt = (p: ReturnType<typeof plan>, target: string) => p.init.steps.find((s) => 'target' in s && s.target === `/scratch/run-x/root${target}`);
+  for (const uid of [0, 1000]) {
+    const p = plan(uid);
+    const usr = p.overlays.find((o) => o.mountPoint === '/usr')!;
+    t.like(stepAt(p, '/usr'), { op: 'lazy', name: '/usr', path: '/usr', source: 'overlay', fstype: 'overlay', ahead: true });
+    t.regex((stepAt(p, '/usr') as { data: string }).data, new RegExp(`^lowerdir=/usr,upperdir=${usr.upper},workdir=`));
+    // the command's cwd is in an overlay from the start
+    t.like(stepAt(p, '/home'), { op: 'mount', fstype: 'overlay' });
+    // so is a tree over a skeleton (mounts below it)
+    t.like(stepAt(p, '/tmp'), { op: 'mount', fstype: 'overlay' });
+  }
+  // a tree with a hidden path below it
+  t.like(stepAt(plan(0, { cwd: '/', hide: ['/usr/lib64'] }), '/usr'), { op: 'mount' });
+  // parents with layers for the tree
+  const parents = [{ attemptDir: '/b/0/0', roots: ['/b/0/0/files'] }];
+  const withParent = computePlan(input({ parents }), fakeHost({ uid: 0, gid: 0, tree: { ...tree, '/b/0/0/files/usr/x': file() }, mountinfo }));
+  t.like(stepAt(withParent, '/usr'), { op: 'mount' });
+  t.like(stepAt(withParent, '/etc'), { op: 'lazy' });
+  // a read-only bind over a file below it (the ld.so shim) is mounted again over the
+  // overlay when it is attached: the tree stays lazy
+  const repro = plan(1000, { repro: { seed: 'ab'.repeat(32), t0Ns: 5n, timeMode: 'frozen' as const } });
+  t.like(stepAt(repro, '/usr'), { op: 'lazy' });
+  // turned off: every tree an overlay from the start
+  t.false(plan(0, { lazyRoot: false }).init.steps.some((s) => s.op === 'lazy'));
 });
 
 test('an entry that vanished while planning is left out, not an error', (t) => {
@@ -160,7 +188,8 @@ test('a host terminal on stdio becomes a pty step after the sandbox\'s devpts', 
 
 test('the rendered plan reads as a list of steps and marks best-effort ones', (t) => {
   const text = renderPlan(plan(1000).init);
-  t.regex(text, /mount overlay overlay -> \/scratch\/run-x\/root\/usr \S* ?lowerdir=\/usr,upperdir=/);
+  t.regex(text, /lazy \/usr -> \/scratch\/run-x\/root\/usr read-only, then overlay lowerdir=\/usr,upperdir=/);
+  t.regex(text, /mount overlay overlay -> \/scratch\/run-x\/root\/home \S* ?lowerdir=\/home,upperdir=/);
   t.regex(text, /mount - \/tmp\/cc1234\.o -> \/scratch\/run-x\/root\/tmp\/cc1234\.o \[bind\] \(best effort\)\n/);
   t.regex(text, /pivot_root \/scratch\/run-x\/root\n$/);
 });

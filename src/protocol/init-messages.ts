@@ -65,6 +65,10 @@ export type PlanOp =
   /** Keeps a handle on the replayed attempt (the plan input's `replayedDir`). */
   | { op: 'replayed'; path: string }
   | { op: 'mount'; source: string | null; target: string; fstype: string | null; flags: number; data: string | null }
+  /** A read-only bind of the host directory `name` at `target`, the overlay (`source`,
+   * `fstype`, `flags`, `data` as for a mount) attached over it at `path` (the same
+   * directory after pivot_root) before the first change below it (init/lazy.c) */
+  | { op: 'lazy'; name: string; source: string; target: string; path: string; fstype: string; flags: number; data: string }
   | { op: 'mkdir'; path: string; mode: number }
   | { op: 'file'; path: string; mode: number }
   | { op: 'symlink'; target: string; path: string }

@@ -17,7 +17,7 @@ import { buildHidden, normaliseHidden } from './plan/hidden.js';
 import { buildRepro } from './plan/repro.js';
 import { buildRoot } from './plan/root.js';
 import { buildNetwork } from './plan/network.js';
-import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, StepList, type BuildContext } from './plan/steps.js';
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, StepList, isUnder, type BuildContext } from './plan/steps.js';
 
 export { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC } from './plan/steps.js';
 export { callerMode, mountPoints, LAYER_INTERVAL_NS } from './plan/root.js';
@@ -125,6 +125,8 @@ export interface PlanInput {
   /** The replayed attempt: a skipped exec's outputs are copied from its stored versions,
    * so uwrx-init opens it before the sandbox hides the record. */
   replayedDir?: string;
+  /** false: every top-level tree is an overlay from the start (plan/root.ts, lazy). */
+  lazyRoot?: boolean;
 }
 
 export interface NetworkPlan {
@@ -195,6 +197,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
   ctx.steps.push({ op: 'hostname', name: 'uwrx' });
   const ldso = buildRepro(ctx);
   buildHidden(ctx, overlays, files);
+  eagerWhereMounted(ctx);
   // the new root shows the host's times: its entries are all made by now
   ctx.steps.push({ op: 'times', source: '/', path: ctx.newRoot, flags: 0 });
   ctx.steps.push({ op: 'readonly', path: ctx.newRoot, flags: 0 });
@@ -271,6 +274,21 @@ export function renderPlan(plan: InitPlan, overlays: OverlayLayer[] = []): strin
   return lines.join('\n') + '\n';
 }
 
+/** A lazy tree (plan/root.ts) below which a later step makes something (a placeholder,
+ * a directory, a filesystem): the overlay attached over the bind later would hide it,
+ * so the tree is an overlay from the start. Read-only binds over existing files are
+ * mounted again over the overlay when it is attached (init/lazy.c). */
+function eagerWhereMounted(ctx: BuildContext): void {
+  const steps = ctx.steps.steps;
+  const carried = (t: PlanStep) => t.op === 'readonly' || (t.op === 'mount' && t.fstype === null && (t.flags & MS_BIND) !== 0);
+  steps.forEach((s, i) => {
+    if (s.op !== 'lazy') return;
+    const below = steps.slice(i + 1).some((t) => !carried(t) && [ 'path' in t ? t.path : undefined, 'target' in t ? t.target : undefined ]
+      .some((p) => typeof p === 'string' && p !== s.target && isUnder(p, s.target)));
+    if (below) steps[i] = { op: 'mount', source: s.source, target: s.target, fstype: s.fstype, flags: s.flags, data: s.data, ahead: true };
+  });
+}
+
 /** One step as `--dry-run` prints it. */
 function renderStep(s: PlanStep): string {
   switch (s.op) {
@@ -284,6 +302,8 @@ function renderStep(s: PlanStep): string {
       const flags = FLAG_NAMES.filter(([bit]) => s.flags & bit).map(([, name]) => name).join(',');
       return `mount ${s.fstype ?? '-'} ${s.source ?? '-'} -> ${s.target}${flags ? ` [${flags}]` : ''}${s.data ? ` ${s.data}` : ''}`;
     }
+    case 'lazy':
+      return `lazy ${s.name} -> ${s.target} read-only, then ${s.fstype} ${s.data} at its first change`;
     case 'mkdir':
     case 'file':
       return `${s.op} ${s.path} ${s.mode.toString(8)}`;

@@ -59,6 +59,10 @@
 #define OP_TRACES "traces"           /* path: the traces directory, kept open */
 #define OP_REPLAYED "replayed"       /* path: the replayed attempt, kept open (skipped outputs) */
 #define OP_MOUNT "mount"             /* source, target, fstype, flags, data */
+#define OP_LAZY "lazy"               /* name (host directory), target, path (the same inside),
+                                     * source, fstype, flags, data: a read-only bind of name
+                                     * at target, the overlay put over it at path on the
+                                     * first change below (lazy.c) */
 #define OP_MKDIR "mkdir"             /* path, mode */
 #define OP_FILE "file"               /* path, mode: an empty file (bind mount target) */
 #define OP_SYMLINK "symlink"         /* target (link text), path */

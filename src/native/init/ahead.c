@@ -53,7 +53,8 @@ static bool attrs_of(uint64_t flags, unsigned *attrs) {
 
 static bool made_ahead(const struct plan_step *s) {
   unsigned attrs;
-  return s->ahead && !strcmp(s->op, OP_MOUNT) && s->fstype && s->source && attrs_of(s->flags, &attrs);
+  return s->ahead && (!strcmp(s->op, OP_MOUNT) || !strcmp(s->op, OP_LAZY)) && s->fstype && s->source &&
+         attrs_of(s->flags, &attrs);
 }
 
 /* The step's filesystem as a detached mount, or -1. Its options are mount(2)'s data:
@@ -130,7 +131,7 @@ static void ahead_finish(void) {
   A.slots = NULL;
 }
 
-int ahead_attach(const struct plan_step *s) {
+int ahead_take(const struct plan_step *s) {
   if (!A.slots) return -1;
   size_t i = (size_t)(s - A.plan->steps);
   if (i >= A.last || A.slots[i].state == SLOT_NONE) return -1;
@@ -143,12 +144,15 @@ int ahead_attach(const struct plan_step *s) {
   A.slots[i].fd = -1;
   pthread_mutex_unlock(&A.lock);
   if (mine) fd = make_mount(s);
-  int rc = -1;
-  if (fd >= 0) {
-    rc = move_mount(fd, "", AT_FDCWD, s->target, MOVE_MOUNT_F_EMPTY_PATH);
-    close(fd);
-  }
   if (i + 1 == A.last) ahead_finish();
+  return fd;
+}
+
+int ahead_attach(const struct plan_step *s) {
+  int fd = ahead_take(s);
+  if (fd < 0) return -1;
+  int rc = move_mount(fd, "", AT_FDCWD, s->target, MOVE_MOUNT_F_EMPTY_PATH);
+  close(fd);
   return rc;
 }
 

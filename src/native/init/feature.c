@@ -12,6 +12,7 @@
 
 /* Registration order: earlier features see a shared call first. */
 static const struct feature *const registry[] = {
+  &feature_lazy, /* first: a tree is upgraded before any other feature looks at the call */
   &feature_processes,
   &feature_trace,
   &feature_network,

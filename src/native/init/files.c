@@ -478,6 +478,21 @@ void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
   pthread_mutex_unlock(&stat_rules.lock);
 }
 
+void files_overlay_attached(const char *mount_point, pid_t tid) {
+  pthread_mutex_lock(&stat_rules.lock);
+  struct uwrx_rec_header *h = &stat_rules.rules;
+  char where[PATH_MAX_TARGET];
+  struct statx x;
+  int n = snprintf(where, sizeof where, "/proc/%d/root%s", tid, mount_point);
+  if (stat_rules.learned && h->squash && n > 0 && (size_t)n < sizeof where &&
+      statx(AT_FDCWD, where, 0, STATX_MNT_ID, &x) == 0 && (x.stx_mask & STATX_MNT_ID) && x.stx_mnt_id >= h->mount_base &&
+      x.stx_mnt_id - h->mount_base < UWRX_REC_MOUNT_BITS) {
+    uint64_t bit = x.stx_mnt_id - h->mount_base;
+    h->mount_bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+  }
+  pthread_mutex_unlock(&stat_rules.lock);
+}
+
 /* The overlays as the rebuild policy needs them: [[mount point, touched]...], nil when
  * no changes are recorded (then nothing tells that an overlay is untouched). */
 void files_write_overlays(struct mp_writer *w) {
@@ -782,6 +797,8 @@ bool files_change_for(struct proc *p, const char *path, enum replayed_kind kind,
   const char *rel;
   struct files_overlay *o = overlay_of(path, &rel);
   if (o) __atomic_store_n(&o->touched, true, __ATOMIC_RELEASE);
+  /* written here, not by the process: its tree's overlay must be in place first */
+  lazy_before_change(path, p->tgid);
   struct stat st;
   bool existed = lstat(path, &st) == 0;
   bool was_dir = existed && S_ISDIR(st.st_mode);

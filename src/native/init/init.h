@@ -268,8 +268,24 @@ void ahead_start(const struct plan *plan);
 /* Attaches step `s`'s filesystem at its target once made (0), or -1: mount it by
  * mount(2). After the last such step the workers are gone. */
 int ahead_attach(const struct plan_step *s);
+/* Step `s`'s filesystem as a detached mount (made now if no worker made it), or -1. */
+int ahead_take(const struct plan_step *s);
 /* Stops the workers and drops what they made (the plan failed, or it is done). */
 void ahead_abandon(void);
+
+/* ---- trees bound read-only until first changed (lazy.c) ---- */
+
+/* Plan step "lazy": binds `host_dir` read-only (and shared) at `target`, keeping the
+ * detached overlay `overlay_fd` (owned from now on) to attach at `inside` (the same
+ * directory after pivot_root) before the first change below it. False with errno. */
+bool lazy_bind(const char *host_dir, const char *target, const char *inside, int overlay_fd);
+extern const struct feature feature_lazy;
+/* uwrx-init itself is about to change absolute path `path` for process `tid`: the
+ * overlay of a tree still bound read-only is attached first. */
+void lazy_before_change(const char *path, pid_t tid);
+/* The overlay of `mount_point` was attached (lazy.c): the recorders made from now on
+ * count its mount, as process `tid` sees it, as an overlay's. */
+void files_overlay_attached(const char *mount_point, pid_t tid);
 
 /* ---- channel to Node (channel.c) ---- */
 

@@ -244,6 +244,23 @@ static bool op_mount(const struct plan *plan, const struct plan_step *s, struct 
               s->target ? s->target : "?", s->data ? " with " : "", s->data ? s->data : "");
 }
 
+/* A tree bound read-only, its overlay kept for the first change below it (lazy.c). When
+ * the overlay cannot be made ahead it is mounted now, as a mount step would. */
+static bool op_lazy(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
+  (void)plan;
+  int fd = ahead_take(s);
+  if (fd >= 0) {
+    if (lazy_bind(s->name, s->target, s->path, fd)) return true;
+    int err = errno;
+    close(fd);
+    umount2(s->target, MNT_DETACH);
+    errno = err;
+  }
+  return mount(s->source, s->target, s->fstype, s->flags, s->data) == 0 ||
+         FAIL(f, s->target, "mount %s %s on %s with %s", s->fstype ? s->fstype : "?", s->source ? s->source : "none",
+              s->target ? s->target : "?", s->data ? s->data : "");
+}
+
 static bool op_mkdir(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
   (void)plan;
   return mkdir(s->path, s->mode ? s->mode : 0755) == 0 || errno == EEXIST || FAIL(f, s->path, "mkdir %s", s->path);
@@ -378,6 +395,7 @@ static const struct op_def ops[] = {
   { OP_TRACES, op_traces, false },
   { OP_REPLAYED, op_replayed, false },
   { OP_MOUNT, op_mount, false },
+  { OP_LAZY, op_lazy, false },
   { OP_MKDIR, op_mkdir, false },
   { OP_FILE, op_file, false },
   { OP_SYMLINK, op_symlink, false },

@@ -912,6 +912,10 @@ static int do_faccessat(int dirfd, const char *path, int mode, int flags) {
   }
   /* faccessat2 takes the flags; kernels before 5.8 lack it (glibc then emulates) */
   long r = gate6(flags ? SYS_faccessat2 : SYS_faccessat, dirfd, (long)path, mode, flags, 0, 0);
+  /* a tree still bound read-only until its first change (init/lazy.c) says EROFS where
+   * the write would be allowed: asked again past the gate, uwrx-init puts the overlay in
+   * place first */
+  if (r == -EROFS && (mode & W_OK)) r = slow6(flags ? SYS_faccessat2 : SYS_faccessat, dirfd, (long)path, mode, flags, 0, 0);
   count(1);
   record(UWRX_ACCESS_ACCESS, dirfd, path, mode, r);
   return (int)set_errno(r);

@@ -98,7 +98,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
   let realRoot: string | undefined;
   /** `skeleton`: the lowest layer is that directory instead of the host's (a directory
    * rebuilt entry by entry, whose placeholders the entries are mounted over). */
-  const overlay = (mountPoint: string, st: HostStat, bestEffort: boolean, skeleton?: string) => {
+  const overlay = (mountPoint: string, st: HostStat, bestEffort: boolean, skeleton?: string, lazyOk = false) => {
     const index = overlays.length;
     // upper/<n> and work/<n> side by side: every directory made on the build directory's
     // filesystem is an inode allocated now and a block freed (and discarded) at the end
@@ -138,8 +138,17 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     // depends on no earlier step: its filesystem is made ahead, beside the others (each
     // costs 0.3-2 ms, mostly inode allocations in its work directory).
     const ahead = real === mountPoint;
-    steps.mount('overlay', inRoot(ctx, mountPoint), 'overlay', 0,
-      `lowerdir=${[...lowers.map((l) => l.dir), real].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`, bestEffort, ahead);
+    const data = `lowerdir=${[...lowers.map((l) => l.dir), real].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`;
+    // Over the host's directory alone with nothing made in its upper, the tree starts as a
+    // read-only bind of it: a walk through a fresh overlay costs several times the native
+    // one (its own dentry and inode per path). The overlay is attached at the first change
+    // below it (init/lazy.c); the command's starting cwd is in an overlay from the start.
+    if (lazyOk && ahead && lowers.length === 0 && !layer.upperDirs && !ctx.hidden.some((h) => isUnder(h, mountPoint)) &&
+        !isUnder(input.cwd, mountPoint)) {
+      steps.lazy(mountPoint, inRoot(ctx, mountPoint), data);
+      return;
+    }
+    steps.mount('overlay', inRoot(ctx, mountPoint), 'overlay', 0, data, bestEffort, ahead);
   };
 
   // Nothing mounted inside may propagate back to the host.
@@ -192,7 +201,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
   const mountEntry = (real: string, st: HostStat, top: boolean) => {
     const bestEffort = !top;
     if (st.isFile()) return steps.bindReadOnly(real, inRoot(ctx, real), bestEffort);
-    if (!hasMountsBelow(real)) return overlay(real, st, bestEffort && !points.includes(real));
+    if (!hasMountsBelow(real)) return overlay(real, st, bestEffort && !points.includes(real), undefined, top && input.lazyRoot !== false);
     // The placeholders of its entries form the lowest layer of an overlay of its own, so
     // what the command creates here is written and recorded like anywhere else; the
     // entries are then mounted over their placeholders.

@@ -25,6 +25,12 @@ export class StepList {
     this.steps.push({ op: 'mount', source, target, fstype, flags, data, ...(bestEffort ? { bestEffort } : {}), ...(ahead ? { ahead } : {}) });
   }
 
+  /** The overlay `data` over `hostDir`, attached at its first change; until then a
+   * read-only bind of `hostDir` at `target` (init/lazy.c). Its filesystem is made ahead. */
+  lazy(hostDir: string, target: string, data: string): void {
+    this.steps.push({ op: 'lazy', name: hostDir, source: 'overlay', target, path: hostDir, fstype: 'overlay', flags: 0, data, ahead: true });
+  }
+
   mkdir(p: string, mode: number): void {
     this.steps.push({ op: 'mkdir', path: p, mode });
   }
