@@ -120,11 +120,6 @@ static void append(struct uwrx_rec_header *h, uint32_t op, const char *path, siz
   uwrx_append_access(h, (uint64_t)t, op, flags, result, path, len);
 }
 
-static int same_path(const char *a, const char *b) {
-  while (*a && *a == *b) a++, b++;
-  return *a == *b;
-}
-
 static int own_file(const char *path) {
   static const char prefix[] = UWRX_OWN_PREFIX;
   for (unsigned i = 0; i < sizeof prefix - 1; i++)
@@ -142,7 +137,7 @@ static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *pat
       __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
       return 0;
     }
-    if (s->listing && same_path(path, UWRX_PRELOAD_LIST)) {
+    if (s->listing && shim_streq(path, UWRX_PRELOAD_LIST)) {
       /* ld.so reads no preload list then, as natively with no /etc/ld.so.preload */
       __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
       *out = -2; /* ENOENT */

@@ -125,11 +125,6 @@ static void load_real_ldso(char **envp, int secure, unsigned long pg, struct shi
   shim_die("no real ld.so found at ", UWRX_LDSO_PATH);
 }
 
-static int same(const char *a, const char *b) {
-  while (*a && *a == *b) a++, b++;
-  return *a == *b;
-}
-
 /* Whether ld.so will only list the libraries the program would load and exit without
  * running it, as for ldd: LD_TRACE_LOADED_OBJECTS set to anything, or, ld.so run
  * directly, `--list` among its options (those before the program's name). */
@@ -141,9 +136,9 @@ static int listing_only(int direct, long argc, char **argv, char **envp) {
                                    "--glibc-hwcaps-prefer\0--glibc-hwcaps-mask\0";
   for (long i = 1; i < argc && argv[i][0] == '-' && argv[i][1] == '-'; i++) {
     if (argv[i][2] == 0) return 0;
-    if (same(argv[i], "--list")) return 1;
+    if (shim_streq(argv[i], "--list")) return 1;
     for (const char *o = with_value; *o; o += shim_strlen(o) + 1)
-      if (same(argv[i], o)) {
+      if (shim_streq(argv[i], o)) {
         i++;
         break;
       }

@@ -50,6 +50,11 @@ static inline size_t shim_strlen(const char *s) {
   return n;
 }
 
+static inline int shim_streq(const char *a, const char *b) {
+  while (*a && *a == *b) a++, b++;
+  return *a == *b;
+}
+
 /* Writes "uwrx-shim: <what><detail>\n" to stderr and exits 127, like a missing ld.so. */
 __attribute__((noreturn)) void shim_die(const char *what, const char *detail);
 
