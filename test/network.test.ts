@@ -151,6 +151,33 @@ test.serial('--no-net: no name resolves and no address outside answers, at once'
   }
 });
 
+// Node parses its own roots and the file NODE_EXTRA_CA_CERTS names as it starts: naming
+// the CA alone there, not the system bundle, keeps each Node process's start-up cost close
+// to native. Offline nothing inside is served with the CA, so the caller's environment and
+// trust stores are left as they are.
+test.serial('NODE_EXTRA_CA_CERTS names the run CA alone; --no-net keeps the environment and trust stores', async (t) => {
+  const dir = scratchDir();
+  try {
+    const env = { ...process.env };
+    for (const v of ['NODE_EXTRA_CA_CERTS', 'SSL_CERT_FILE', 'CURL_CA_BUNDLE', 'REQUESTS_CA_BUNDLE']) delete env[v];
+    const bundle = '/etc/ssl/certs/ca-certificates.crt';
+    const probe = ['sh', '-c', `echo "node=$NODE_EXTRA_CA_CERTS ssl=$SSL_CERT_FILE curl=$CURL_CA_BUNDLE"; cat "\${NODE_EXTRA_CA_CERTS:-/dev/null}"; sha256sum ${bundle}`];
+    const fresh = await uwrx(['run', '-q', '--', ...probe], { cwd: dir, env });
+    t.is(fresh.status, 0, fresh.stderr);
+    const ca = readFileSync(path.join(lastAttempt(dir), 'ca.pem'), 'utf8');
+    const withCa = sha(Buffer.from(readFileSync(bundle, 'utf8').trimEnd() + '\n' + ca));
+    t.is(fresh.stdout, `node=/dev/.uwrx-ca.pem ssl=${bundle} curl=${bundle}\n${ca}${withCa}  ${bundle}\n`);
+    const offline = await uwrx(['run', '-q', '--no-net', '--', ...probe], { cwd: dir, env });
+    t.is(offline.status, 0, offline.stderr);
+    t.is(offline.stdout, `node= ssl= curl=\n${sha(readFileSync(bundle))}  ${bundle}\n`);
+    const inside = await uwrx(['run', '-q', '--no-net', '--', 'env', '-0'], { cwd: dir, env });
+    const names = (out: string) => out.split('\0').map((l) => l.split('=')[0]).filter((n) => n && n !== '_').sort();
+    t.deepEqual(names(inside.stdout), names(execFileSync('env', ['-0'], { env, encoding: 'utf8' })));
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+});
+
 test.serial('wget, python3, node fetch and git ls-remote trust the run CA; their replay is identical', async (t) => {
   t.deepEqual(missing, []);
   const dir = scratchDir();

@@ -7,7 +7,7 @@ import { UsageError } from '../errors.js';
 import type { NetConnectBody, NetFdBody } from '../protocol/init-messages.js';
 import { MSG_NET_CONNECT, MSG_NET_FD } from '../protocol/init-messages.js';
 import { readT0File } from '../reproducibility/time.js';
-import { Network, caEnv, findHostFiles, networkPlan, parseDnsMap, readUpstreamCa, runAuthority, startKeys, type HostFiles, type NetworkInput, type NetworkStats } from '../network/setup.js';
+import { Network, caEnv, findHostFiles, networkMode, networkPlan, parseDnsMap, readUpstreamCa, runAuthority, startKeys, type HostFiles, type NetworkInput, type NetworkStats } from '../network/setup.js';
 import type { CaKeys } from '../network/ca.js';
 import { readCachedAuthority, servesRun, type CachedAuthority } from '../network/ca-cache.js';
 import { timing } from '../timing.js';
@@ -50,8 +50,8 @@ export default defineFeature({
       },
       ready: () => network?.ready(),
       plan: (run) => ({
-        network: networkPlan(run.runDir, hostFiles()),
-        env: { ...(run.settings.options.env ?? process.env), ...caEnv(hostFiles()) },
+        network: networkPlan(run.runDir, hostFiles(), networkMode(input)),
+        env: { ...(run.settings.options.env ?? process.env), ...caEnv(hostFiles(), networkMode(input)) },
       }),
       on: {
         [MSG_NET_FD]: (body: NetFdBody) => {

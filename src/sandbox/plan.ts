@@ -132,6 +132,8 @@ export interface PlanInput {
 export interface NetworkPlan {
   steps: PlanStep[];
   binds: Array<{ source: string; target: string }>;
+  /** Files bound where the sandbox has none (in its private /dev). */
+  created: Array<{ source: string; target: string }>;
 }
 
 /** One parent attempt's store: its layer roots, top first (files-<q> highest q first,
