@@ -2,7 +2,7 @@
 // every exec loads the library, so its mappings and start-up calls are paid per process.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { RECORDER_LIBRARY } from '../src/reproducibility/recorder.js';
 import type { AccessRow } from '../src/inspect/reads.js';
@@ -141,4 +141,31 @@ test('ldd, LD_TRACE_LOADED_OBJECTS and ld.so --list print what they print native
   const reads = JSON.parse((await uwrx(['inspect', 'files', path.join(dir, 'build', '0', '0'), '--reads', '--format', 'json'], { cwd: dir })).stdout) as AccessRow[];
   const listers = reads.filter((a) => a.path.endsWith('/libc.so.6') && /ld-linux|\/true$/.test(a.exe));
   t.true(listers.length >= 4, JSON.stringify(listers));
+});
+
+// The combined ld.so reads uwrx's preload list in place of /etc/ld.so.preload; the
+// libraries that file names (the host's, or written during the run) are preloaded after
+// uwrx's all the same, listed by ldd, and the file's read or absence is recorded.
+test('/etc/ld.so.preload written during a run preloads its libraries, and ldd lists them', async (t) => {
+  const dir = scratchDir('uwrx-preload-');
+  scratch.push(dir);
+  writeFileSync(path.join(dir, 'pre.c'), '#include <stdio.h>\n__attribute__((constructor)) static void hi(void) { fputs("preloaded\\n", stderr); }\n');
+  const lib = path.join(dir, 'pre.so');
+  const built = spawnSync('gcc', ['-shared', '-fPIC', '-o', lib, path.join(dir, 'pre.c')], { encoding: 'utf8' });
+  t.is(built.status, 0, built.stderr);
+  const script = `/bin/true; echo ${lib} > /etc/ld.so.preload; /bin/true; ldd /bin/true | grep -c ${lib}; ` +
+    `echo /nonexistent/x.so >> /etc/ld.so.preload; /bin/echo two; rm /etc/ld.so.preload; /bin/true; echo end`;
+  const r = await uwrx(['run', '--quiet', '--', 'sh', '-c', script], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '1\ntwo\nend\n');
+  // true, ldd's bash and grep, then echo with a second name that cannot be loaded, then rm
+  const lines = r.stderr.split('\n').filter(Boolean);
+  t.deepEqual(lines.filter((l) => l === 'preloaded').length, 5, r.stderr);
+  t.true(lines.some((l) => /object '\/nonexistent\/x\.so' from .* cannot be preloaded/.test(l)), r.stderr);
+  t.false(lines.some((l) => /uwrx-rec/.test(l)), r.stderr);
+  const reads = JSON.parse((await uwrx(['inspect', 'files', path.join(dir, 'build', '0', '0'), '--reads', '--format', 'json'], { cwd: dir })).stdout) as AccessRow[];
+  const ofList = (exe: RegExp) => reads.filter((a) => a.path === '/etc/ld.so.preload' && exe.test(a.exe)).map((a) => a.op);
+  t.deepEqual(ofList(/\/true$/), ['missing', 'read', 'missing']);
+  t.true(reads.some((a) => a.path === lib && a.op === 'read' && /\/echo$/.test(a.exe)));
+  t.false(existsSync('/etc/ld.so.preload') && readFileSync('/etc/ld.so.preload', 'utf8').includes(lib));
 });

@@ -163,7 +163,8 @@ export async function writeCombinedLdso(realLdsoPath: string, outPath: string, s
     const [ldso, shim] = await Promise.all([readFile(realLdsoPath), readFile(shimPath)]);
     // with the recorder (a preload list), ld.so's own calls are recorded in process too
     const combined = combineLdso(ldso, shim, preloadList !== undefined);
-    if (preloadList) redirectPreloadList(combined, preloadList);
+    // in ld.so's own bytes (at the start, as they were): the shim names the path too
+    if (preloadList) redirectPreloadList(combined.subarray(0, ldso.length), preloadList);
     await writeFile(outPath, combined);
     if (keepInCache(cached, combined)) pruneCache('ld.so-', KEPT_LDSO_FILES);
   }

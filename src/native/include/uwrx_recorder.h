@@ -4,7 +4,7 @@
  * The recorder is a shared library the combined ld.so preloads into every dynamically
  * linked process of the sandbox (the combined copy of ld.so reads its preload list from
  * UWRX_PRELOAD_LIST instead of /etc/ld.so.preload, so nothing shows in the environment or
- * in /etc). It interposes libc's read-only file calls (and answers execs of paths that do
+ * in /etc; the shim's hook appends what /etc/ld.so.preload lists, shim/ldso_hook.c). It interposes libc's read-only file calls (and answers execs of paths that do
  * not exist and waits that find nothing to reap), makes the real system call from
  * one gate instruction the seccomp filter lets through by address, and appends an
  * `access` trace event (uwrx_events.h) to the process's recorder buffer. Every call it

@@ -127,6 +127,50 @@ static int own_file(const char *path) {
   return 1;
 }
 
+long shim_ldso_call(long a0, long a1, long a2, long a3, long nr);
+
+/* Copies what is left of `from` to the end of `to` (a memfd); 0, or -1 on an error. */
+static int copy_rest(long from, long to) {
+  char chunk[512];
+  for (;;) {
+    long n = shim_syscall3(SYS_read, from, (long)chunk, sizeof chunk);
+    if (n <= 0) return n == 0 ? 0 : -1;
+    for (long done = 0; done < n;) {
+      long w = gate6(SYS_write, to, (long)(chunk + done), n - done, 0);
+      if (w <= 0) return -1;
+      done += w;
+    }
+  }
+}
+
+/* The preload list ld.so opens in place of /etc/ld.so.preload (its path is changed in the
+ * combined ld.so): uwrx's own, then whatever the sandbox has at /etc/ld.so.preload (the
+ * host's file, or one written during the run), in a memfd, so those libraries are
+ * preloaded as natively, after LD_PRELOAD's and uwrx's recorder. Only that file, as ld.so
+ * would read it, when it merely lists the libraries (ldd). The open of it is recorded
+ * like ld.so's others; without it, uwrx's list is opened as it is. */
+static long preload_list(struct uwrx_ldso_state *s, long dirfd, const char *own, long flags) {
+  static const char etc[] = "/etc/ld.so.preload";
+  long host = shim_ldso_call(AT_FDCWD_, (long)etc, O_RDONLY_ | O_CLOEXEC_, 0, SYS_openat);
+  if (s->listing) return host; /* ENOENT: ld.so reads no list, as natively without one */
+  long list = gate6(SYS_openat, dirfd, (long)own, flags, 0);
+  if (host < 0 || list < 0) {
+    if (host >= 0) shim_syscall3(SYS_close, host, 0, 0);
+    return list;
+  }
+  long mem = shim_syscall3(SYS_memfd_create, (long)"ld.so.preload", MFD_CLOEXEC_, 0);
+  if (mem >= 0 && copy_rest(list, mem) == 0 && gate6(SYS_write, mem, (long)"\n", 1, 0) == 1 && copy_rest(host, mem) == 0 &&
+      shim_syscall3(SYS_lseek, mem, 0, 0) == 0) {
+    shim_syscall3(SYS_close, list, 0, 0);
+    list = mem;
+  } else if (mem >= 0) {
+    shim_syscall3(SYS_close, mem, 0, 0);
+    shim_syscall3(SYS_lseek, list, 0, 0); /* uwrx's list alone, read again from its start */
+  }
+  shim_syscall3(SYS_close, host, 0, 0);
+  return list;
+}
+
 /* ld.so's opens of uwrx's own files (the preload list and the recorder library, in every
  * process) and its fstat of each descriptor they return: from the gate as they are, but
  * neither recorded (the collector drops them) nor counted, so without the buffer's getpid.
@@ -137,13 +181,7 @@ static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *pat
       __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
       return 0;
     }
-    if (s->listing && shim_streq(path, UWRX_PRELOAD_LIST)) {
-      /* ld.so reads no preload list then, as natively with no /etc/ld.so.preload */
-      __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
-      *out = -2; /* ENOENT */
-      return 1;
-    }
-    long r = gate6(nr, a0, (long)path, a2, a3);
+    long r = shim_streq(path, UWRX_PRELOAD_LIST) ? preload_list(s, a0, path, a2) : gate6(nr, a0, (long)path, a2, a3);
     __atomic_store_n(&s->own_fd, r >= 0 && r < 0x7fffffff ? (int32_t)(r + 1) : 0, __ATOMIC_RELAXED);
     *out = r;
     return 1;

@@ -12,12 +12,15 @@
 #define SYS_mprotect 10
 #define SYS_munmap 11
 #define SYS_pread64 17
+#define SYS_lseek 8
+#define SYS_memfd_create 319
 #define SYS_exit_group 231
 #define SYS_openat 257
 
 #define AT_FDCWD_ (-100)
 #define O_RDONLY_ 0
 #define O_CLOEXEC_ 02000000
+#define MFD_CLOEXEC_ 1
 #define PROT_NONE_ 0
 #define PROT_READ_ 1
 #define PROT_WRITE_ 2
