@@ -97,7 +97,7 @@ struct Pool {
   int32_t *next;
   int32_t max;
 };
-static constexpr uint64_t POOL_PART_MAX = 64 << 10;
+static constexpr uint64_t POOL_PART_MAX = UWRX_TRACE_POOL_PART_MAX;
 static constexpr char ENDED_SUFFIX[] = ".ended";
 
 static void PoolName(char *out, size_t n, int32_t index) {
