@@ -80,9 +80,11 @@ export interface TraceAddon {
   /** The files `names` of `dir` taken as takeFile takes one, their parts in the one
    * Buffer returned. layout gets 4 numbers per name: its records' offset and length,
    * its region's offset and length (-1: none); records length TAKE_GONE or
-   * TAKE_TOO_LARGE (left in place) instead. pool ([next, max]): finished buffers
-   * (<pid>.ended) go to uwrx-init's pool as free.<next> (next counts up) while fewer
-   * than max wait there, instead of being deleted. */
+   * TAKE_TOO_LARGE (left in place) instead. pool ([next, max] or [next, max, oldest]):
+   * finished buffers (<pid>.ended) go to uwrx-init's pool as free.<next> (next counts up)
+   * while fewer than max wait there, instead of being deleted; oldest, the lowest
+   * free.<n> the caller's last listing of dir showed (next if none), tells how many wait
+   * without a look at dir. */
   takeFiles(dir: string, names: string[], maxBytes: number, layout: Int32Array, pool?: Int32Array): Buffer;
   /** Allocated bytes of a buffer file's records and of its recorder region; undefined when it is gone or its region changed while measured. */
   bufferAllocated(file: string): [number, number] | undefined;

@@ -364,6 +364,44 @@ test('takeFiles with a pool: finished buffers reset to zeros and renamed free.<n
   t.deepEqual(readdirSync(dirs.traces).sort(), ['free.1', 'free.2', 'free.3']);
 });
 
+// The pool's bound from the caller's listing ([next, max, oldest]): uwrx-init takes
+// free.<n> in order, so free.<next - max> still waits exactly when oldest <= next - max.
+// No look at the directory: a stale listing only errs on the full side.
+test('takeFiles with a pool and the listing\'s oldest free.<n>: the bound without a look at the directory', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const layout = new Int32Array(4);
+  const finished = (name: string) => {
+    const fd = openSync(path.join(dirs.traces, name), 'w');
+    writeSync(fd, Buffer.from('not a record'), 0, undefined, TRACE_DATA_OFFSET);
+    closeSync(fd);
+  };
+  // three returned before, free.0 in the listing: full, even though it is gone by now
+  const pool = Int32Array.of(3, 3, 0);
+  finished('9.ended');
+  addon.takeFiles(dirs.traces, ['9.ended'], 1 << 20, layout, pool);
+  t.is(pool[0], 3, 'not returned');
+  t.deepEqual(readdirSync(dirs.traces), [], 'deleted');
+  // free.0 taken by the listing: room for one, which is then the newest waiting
+  pool[2] = 1;
+  finished('10.ended');
+  finished('11.ended');
+  addon.takeFiles(dirs.traces, ['10.ended', '11.ended'], 1 << 20, new Int32Array(8), pool);
+  t.is(pool[0], 4, 'one returned, then full again');
+  t.deepEqual(readdirSync(dirs.traces), ['free.3']);
+  // a collector's scan sets oldest from its listing (next when none waits)
+  const collector = new Collector({ runDir: dirs.runDir, sink: new Recorder(), pool: true });
+  collector.scan();
+  const state = (collector as unknown as { pool: Int32Array }).pool;
+  t.is(state[2], 0, 'none returned by this collector yet: its next');
+  state[0] = 6;
+  collector.scan();
+  t.is(state[2], 3, 'free.3 waits');
+  unlinkSync(path.join(dirs.traces, 'free.3'));
+  collector.scan();
+  t.is(state[2], 6, 'none waits');
+});
+
 test('a collector with a pool returns finished buffers to it and deletes what waits there at stop()', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();

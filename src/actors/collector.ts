@@ -137,14 +137,15 @@ export class Collector {
   /** drainRegion's header, read again for every live buffer on every scan. */
   private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
   private maxTime = NO_TIME;
-  /** takeFiles' pool state: [the next free.<n> to name, POOL_MAX]; undefined: no pool. */
+  /** takeFiles' pool state: [the next free.<n> to name, POOL_MAX, the lowest free.<n> the
+   * scan's listing showed]; undefined: no pool. */
   private pool: Int32Array | undefined;
   readonly stats: CollectorStats = { scans: 0, events: 0, bytesRead: 0, filesDone: 0, pooled: 0, recorder: { files: 0, fast: 0, slow: 0, dropped: 0 }, errors: [] };
 
   constructor(private readonly options: CollectorOptions) {
     // names inside are joined to it by hand: path.join per file costs more than the open
     this.dir = path.join(options.runDir, 'traces');
-    if (options.pool ?? onTmpfs(this.dir)) this.pool = Int32Array.of(0, POOL_MAX);
+    if (options.pool ?? onTmpfs(this.dir)) this.pool = Int32Array.of(0, POOL_MAX, 0);
   }
 
   /** The sandbox saw process `pid` end: its buffer is complete once its writer closed it. */
@@ -197,7 +198,22 @@ export class Collector {
       if (isErrno(err, 'ENOENT')) return 0;
       throw err;
     }
-    for (const name of names) this.track(name);
+    const pool = this.pool;
+    if (pool) {
+      // the buffers still waiting (uwrx-init takes them in order): how full the pool is,
+      // without a look at the directory per buffer returned
+      let oldest = pool[0]!;
+      for (const name of names) {
+        if (!name.startsWith(POOL_PREFIX)) this.track(name);
+        else {
+          const n = Number(name.slice(POOL_PREFIX.length));
+          if (n < oldest) oldest = n;
+        }
+      }
+      pool[2] = oldest;
+    } else {
+      for (const name of names) this.track(name);
+    }
     let count = 0;
     const files = [...this.files.values()].sort((a, b) => a.pid - b.pid);
     const finished: Buffered[] = [];

@@ -93,11 +93,16 @@ class Taken {
 // recorder region and records each used at most POOL_PART_MAX bytes is returned; others
 // are deleted. So the pool holds at most max files of at most 2 x POOL_PART_MAX
 // allocated (zeroed) bytes each.
+// `oldest`: the lowest free.<n> still waiting when the caller last listed the directory
+// (-1: not known). uwrx-init takes them in order, so every lower one is gone: a full pool
+// is told without a look at the directory. A listing older than now only errs on the full
+// side (a buffer deleted that could have waited).
 struct Pool {
   int32_t *next;
   int32_t max;
+  int32_t oldest;
 };
-static constexpr uint64_t POOL_PART_MAX = 64 << 10;
+static constexpr uint64_t POOL_PART_MAX = UWRX_TRACE_POOL_PART_MAX;
 static constexpr char ENDED_SUFFIX[] = ".ended";
 
 static void PoolName(char *out, size_t n, int32_t index) {
@@ -134,8 +139,12 @@ static bool ReturnToPool(int dirfd, int fd, const char *name, uint64_t regionEnd
   char to[32];
   if (*pool.next >= pool.max) {
     // free.<next - max> still there: max buffers wait already
-    PoolName(to, sizeof to, *pool.next - pool.max);
-    if (faccessat(dirfd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) return false;
+    if (pool.oldest >= 0) {
+      if (*pool.next - pool.max >= pool.oldest) return false;
+    } else {
+      PoolName(to, sizeof to, *pool.next - pool.max);
+      if (faccessat(dirfd, to, F_OK, AT_SYMLINK_NOFOLLOW) == 0) return false;
+    }
   }
   if (!Zero(fd, 0, regionEnd) || !Zero(fd, UWRX_TRACE_DATA_OFFSET, UWRX_TRACE_DATA_OFFSET + recordsLen)) return false;
   // pages allocated past what was read (the recorder allocates output's pages ahead of
@@ -270,8 +279,8 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
 // offset and length (-1: no region); or a records length of TAKE_GONE (-1) or
 // TAKE_TOO_LARGE (-2: left in place). One bytes per call, so callers keep each call's
 // total small enough for int32 offsets (maxBytes and the names' count bound it).
-// pool (optional, an Int32Array [next, max]): finished buffers are returned to the pool
-// (ReturnToPool) instead of deleted, and next counts the ones returned.
+// pool (optional, an Int32Array [next, max] or [next, max, oldest]): finished buffers are
+// returned to the pool (ReturnToPool) instead of deleted, and next counts the ones returned.
 static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
@@ -283,10 +292,10 @@ static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
     Napi::RangeError::New(env, "takeFiles: layout holds fewer than 4 entries per name").ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  Pool pool{nullptr, 0};
+  Pool pool{nullptr, 0, -1};
   if (info.Length() > 4 && info[4].IsTypedArray()) {
     Napi::Int32Array state = info[4].As<Napi::Int32Array>();
-    if (state.ElementLength() >= 2 && state[1] > 0) pool = Pool{state.Data(), state[1]};
+    if (state.ElementLength() >= 2 && state[1] > 0) pool = Pool{state.Data(), state[1], state.ElementLength() >= 3 ? state[2] : -1};
   }
   int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) return ThrowErrno(env, ("open " + dir).c_str(), errno);

@@ -89,6 +89,9 @@ int uwrx_tracebuf_open(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid)
  * the create (an inode) nor the delete (tmpfs freeing its pages) nor the zeroing of
  * those pages on first touch is paid again. Buffers are taken in the order returned. */
 #define UWRX_TRACE_POOL_PREFIX "free."
+/* A buffer is pooled only when its recorder region and its records each used at most
+ * this many bytes (larger ones are deleted: the pool's bound is on memory). */
+#define UWRX_TRACE_POOL_PART_MAX (64u << 10)
 
 /* Takes pooled buffer free.<index> as <traces_dirfd>/<pid> (a rename), as
  * uwrx_tracebuf_open would have created it; -ENOENT when there is no such buffer (the pool

@@ -16,6 +16,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/uio.h>
 #include <sys/wait.h>
@@ -25,6 +26,7 @@
 #include "init.h"
 #include "uwrx_control.h"
 #include "uwrx_recorder.h"
+#include "../common/tracebuf.h"
 
 #ifndef SYS_epoll_pwait2
 #define SYS_epoll_pwait2 441
@@ -133,12 +135,62 @@ static void count_unjoined(struct proc *c, struct uwrx_rec_header *h) {
   __atomic_add_fetch(&h->reap_unjoined, 1, __ATOMIC_SEQ_CST);
 }
 
+/* ---- headers kept mapped ----
+ * An ended process's buffer goes to the collector, which mostly returns it to the pool
+ * (tracebuf.h), where a new process takes it: its header is then mapped again at the same
+ * file offset. So the header of an ended process whose buffer may be pooled stays mapped
+ * here, by the file's identity, and the process that takes the file takes the mapping:
+ * no mmap, no first-touch fault and no munmap (which in this multithreaded process also
+ * flushes the other CPUs' TLBs) per process, about 20 us of CPU, most of it on the exec's
+ * control call. The collector's reset and the header's pwrite (trace.c) go through the
+ * same page. A mapping keeps its file's pages (at most 2 x UWRX_TRACE_POOL_PART_MAX) even
+ * when the collector deleted the file: the oldest of KEPT_MAX is let go for a new one,
+ * more than the pool and the buffers a scan returns hold. (g.lock) */
+#define KEPT_MAX 128
+static struct kept_header {
+  struct uwrx_rec_header *h;
+  dev_t dev;
+  ino_t ino;
+} kept[KEPT_MAX];
+static unsigned kept_next; /* the slot of the next one kept: the oldest */
+
+static struct uwrx_rec_header *kept_take(dev_t dev, ino_t ino) {
+  for (unsigned i = 0; i < KEPT_MAX; i++) {
+    if (kept[i].h && kept[i].ino == ino && kept[i].dev == dev) {
+      struct uwrx_rec_header *h = kept[i].h;
+      kept[i].h = NULL;
+      return h;
+    }
+  }
+  return NULL;
+}
+
+static void kept_put(struct proc *p) {
+  struct uwrx_rec_header *h = p->repro.lease_hdr;
+  /* what the collector pools (the addon's ReturnToPool): both parts small */
+  uint64_t region = __atomic_load_n(&h->pos, __ATOMIC_RELAXED);
+  if (!p->repro.lease_ino || region > UWRX_TRACE_POOL_PART_MAX || p->trace_len > UWRX_TRACE_POOL_PART_MAX) {
+    later_unmap(h, sizeof *h);
+    return;
+  }
+  struct kept_header *k = &kept[kept_next++ % KEPT_MAX];
+  if (k->h) later_unmap(k->h, sizeof *k->h);
+  *k = (struct kept_header){ h, p->repro.lease_dev, p->repro.lease_ino };
+}
+
 void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_image) {
   const struct repro_config *c = repro_config_get();
   if (!p || !c->enabled) return;
   pthread_mutex_lock(&g.lock);
   if (!p->repro.lease_hdr) {
-    void *m = mmap(NULL, sizeof(struct uwrx_rec_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    struct stat st;
+    void *m = NULL;
+    if (fstat(fd, &st) == 0) {
+      p->repro.lease_dev = st.st_dev;
+      p->repro.lease_ino = st.st_ino;
+      m = kept_take(st.st_dev, st.st_ino);
+    }
+    if (!m) m = mmap(NULL, sizeof(struct uwrx_rec_header), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
     if (m != MAP_FAILED) {
       struct uwrx_rec_header *h = m;
       h->clock_mode = c->time.mode;
@@ -179,7 +231,7 @@ static void clocks_exited(struct proc *p, bool known, int status) {
   (void)known, (void)status;
   /* (an munmap in this multithreaded process flushes the other CPUs' TLBs: not with
    * the table's lock held) */
-  if (p->repro.lease_hdr) later_unmap(p->repro.lease_hdr, sizeof(struct uwrx_rec_header));
+  if (p->repro.lease_hdr) kept_put(p);
   p->repro.lease_hdr = NULL;
 }
 

@@ -75,6 +75,8 @@ struct proc_repro {
   int armed_timers;          /* active entries of timers (atomic reads skip the check) */
   /* The clock lease (clocks.c): reads the in-process recorder answers. */
   struct uwrx_rec_header *lease_hdr; /* its recorder buffer's header, mapped here (g.lock) */
+  dev_t lease_dev;           /* and the buffer file's identity (clocks.c: kept mappings) */
+  ino_t lease_ino;
   uint64_t lease_addr;       /* address of the recorder's read count in the current image */
   uint64_t lease_reads;      /* the value of that count already folded into clock */
 };
@@ -403,6 +405,7 @@ struct proc {
   struct uwrx_tracebuf *trace;  /* trace.c: NULL when tracing is off or the buffer failed */
   int trace_users;              /* handler calls in progress (atomic) */
   bool trace_done;              /* exit reported: close the buffer when unused (atomic) */
+  uint64_t trace_len;           /* its buffer's records in bytes when its exit was reported */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
   bool recorder;                /* its trace buffer has its recorder region (final once renamed) */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */

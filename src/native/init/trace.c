@@ -273,6 +273,8 @@ static void trace_exited(struct proc *p, bool known, int status) {
     if (known && WIFEXITED(status)) code = WEXITSTATUS(status);
     if (known && WIFSIGNALED(status)) sig = WTERMSIG(status);
     uwrx_trace_exit(p->trace, (uint32_t)p->logical, code, sig);
+    /* (whether its buffer can go to the pool: clocks.c keeps its header mapped if so) */
+    p->trace_len = __atomic_load_n(&p->trace->pos, __ATOMIC_RELAXED) - UWRX_TRACE_DATA_OFFSET;
   }
   trace_proc_ended(p);
 }
