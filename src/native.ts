@@ -86,6 +86,14 @@ export interface TraceAddon {
    * free.<n> the caller's last listing of dir showed (next if none), tells how many wait
    * without a look at dir. */
   takeFiles(dir: string, names: string[], maxBytes: number, layout: Int32Array, pool?: Int32Array): Buffer;
+  /** The buffer files of a traces directory as [pid, ended (1) or live (0)] pairs into
+   * `out`: `<pid>` and `<pid>.ended` with the pid in decimal without a leading zero; the
+   * pool's waiting `free.<n>` as [n, 2]; other names are left out. Returns the int32s the pairs take (those beyond out's
+   * length not written), -1 when the directory is gone. */
+  listBuffers(dir: string, out: Int32Array): number;
+  /** For each open live buffer fds[i]: out[2i] its size, out[2i+1] where its recorder
+   * region's committed records end (0 without a valid header); -1 where a call failed. */
+  pollBuffers(fds: Int32Array, out: Float64Array): void;
   /** Allocated bytes of a buffer file's records and of its recorder region; undefined when it is gone or its region changed while measured. */
   bufferAllocated(file: string): [number, number] | undefined;
   /** clock_gettime(clockId) in ns (Linux ids: CLOCK_REALTIME 0, CLOCK_BOOTTIME 7). */

@@ -163,10 +163,28 @@ test('a local link carries requests and notifications in order; a message is a c
   const bytes = Buffer.from('handed over');
   left.notify('note', { bytes }, [bytes.buffer as ArrayBuffer]);
   left.notify('note', 3);
+  // a body of primitives alone is copied field by field: the same as a clone
+  const flat = { watermark: 5, none: null, gone: undefined, name: 'x', big: 1n };
+  left.notify('note', flat);
+  flat.watermark = 6;
   t.is(await left.request('double', 21), 42);
   t.deepEqual(seen.slice(0, 1), [{ list: [1] }]);
   t.is((seen[1] as { bytes: Buffer }).bytes, bytes, 'the same object, not a copy');
   t.is(seen[2], 3);
+  t.deepEqual(seen[3], structuredClone({ watermark: 5, none: null, gone: undefined, name: 'x', big: 1n }));
+  t.not(seen[3], flat);
+  t.true('gone' in (seen[3] as object), 'an undefined field stays, as in a clone');
+  // what a channel cannot carry fails at the send, as before
+  const failure = (send: () => void): string | undefined => {
+    try {
+      send();
+    } catch (err) {
+      return (err as { name?: string }).name; // a DOMException, which is not an Error
+    }
+    return undefined;
+  };
+  t.is(failure(() => left.notify('note', { f: () => 1 })), 'DataCloneError');
+  t.is(failure(() => left.notify('note', { s: Symbol('s') })), 'DataCloneError');
   // closing either end closes both, and a pending request fails
   right.handle('never', () => new Promise(() => {}));
   const pending = left.request('never');

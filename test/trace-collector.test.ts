@@ -158,6 +158,46 @@ test("a buffer's recorder region is read with its records once the buffer is ren
   t.deepEqual(collector.stats.errors, []);
 });
 
+// A scan lists traces/ and looks at every open live buffer: both in one addon call each.
+test('listBuffers names the buffer files by pid, ended or live, and the pool\'s by index; pollBuffers gives each live one its size and recorder end', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  for (const name of ['7', '12.ended', '0', 'free.0', 'free.01', 'free.1.ended', 'big', '007', '3.endedx', '4.', '99999999999', '2147483647']) {
+    closeSync(openSync(path.join(dirs.traces, name), 'w'));
+  }
+  const listed = new Int32Array(10);
+  t.is(addon.listBuffers(dirs.traces, listed), 10);
+  const pairs = Array.from({ length: 5 }, (_, i) => [listed[2 * i]!, listed[2 * i + 1]!]).sort((a, b) => a[0]! - b[0]! || a[1]! - b[1]!);
+  t.deepEqual(pairs, [[0, 0], [0, 2], [7, 0], [12, 1], [2147483647, 0]]);
+  const short = new Int32Array(3);
+  t.is(addon.listBuffers(dirs.traces, short), 10, 'the room needed, when more than given');
+  t.is(short[2], 0, 'no pair cut in half');
+  t.is(addon.listBuffers(path.join(dirs.traces, 'gone'), listed), -1);
+  // a collector's scan over more files than its first list holds finds every one
+  for (let pid = 100; pid < 400; pid++) closeSync(openSync(path.join(dirs.traces, `${pid}.ended`), 'w'));
+  const many = new Collector({ runDir: dirs.runDir, sink: new Recorder(), pool: false });
+  many.scan();
+  t.is(many.stats.filesDone, 300 + 1, 'the 300 empty ended buffers and 12.ended taken');
+
+  const w = addon.traceWriterOpen(dirs.traces, 13, 0);
+  addon.traceWriterAppend(w, encodeEvent({ ...output(0), pid: 13, tid: 13 }));
+  const file = path.join(dirs.traces, '13');
+  const records = Buffer.concat([1, 2].map((i) => encodeEvent({ ...output(i), pid: 13, tid: 13 })));
+  const withRegion = openSync(file, 'r');
+  const plain = openSync(path.join(dirs.traces, '7'), 'r');
+  const out = new Float64Array(4);
+  addon.pollBuffers(Int32Array.of(withRegion, plain), out);
+  t.deepEqual([...out], [statSync(file).size, 0, 0, 0], 'no recorder header yet: nothing in the region');
+  writeRegion(file, region(13, records));
+  addon.pollBuffers(Int32Array.of(withRegion, plain), out);
+  t.deepEqual([...out], [statSync(file).size, 4096 + records.length, 0, 0], "the header's write position");
+  closeSync(plain);
+  addon.pollBuffers(Int32Array.of(withRegion, plain), out);
+  t.deepEqual([...out.subarray(2)], [-1, -1], 'a closed descriptor: -1, for the caller to ask again');
+  closeSync(withRegion);
+  addon.traceWriterClose(w, true);
+});
+
 // The collector actor transfers each batch's buffers to the merger as soon as 4 MiB wait,
 // from inside sink.records: a buffer taken whole must not be read after it went.
 // Buffers taken whole in one scan come as views of one ArrayBuffer (one native call for

@@ -12,7 +12,7 @@
 // finding record boundaries takes only their headers, so draining stays cheap whatever
 // the merger costs.
 import { actorModule } from './modules.js';
-import { closeSync, fstatSync, openSync, readSync, readdirSync, statfsSync, unlinkSync } from 'node:fs';
+import { closeSync, fstatSync, openSync, readSync, statfsSync, unlinkSync } from 'node:fs';
 import path from 'node:path';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
@@ -79,6 +79,10 @@ interface Buffered {
   ended: boolean;
   lastTime: number;
   broken: boolean;
+  /** This scan's pollBuffers of an open live buffer: its size and its recorder region's
+   * committed end; -1: not polled (drain asks itself). */
+  polledSize: number;
+  polledRegion: number;
   /** The recorder region: next offset to read (from REC_DATA_OFFSET), holes punched up
    * to, and a malformed record found (the records after it are not read). */
   recOff: number;
@@ -136,6 +140,11 @@ export class Collector {
   private timer: NodeJS.Timeout | undefined;
   /** drainRegion's header, read again for every live buffer on every scan. */
   private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
+  /** listBuffers' [pid, kind] pairs, reused from scan to scan (grown when short). */
+  private listed = new Int32Array(256);
+  /** pollBuffers' descriptors and answers, reused likewise. */
+  private pollFds = new Int32Array(16);
+  private polled = new Float64Array(32);
   private maxTime = NO_TIME;
   /** takeFiles' pool state: [the next free.<n> to name, POOL_MAX, the lowest free.<n> the
    * scan's listing showed]; undefined: no pool. */
@@ -191,37 +200,32 @@ export class Collector {
   /** One pass over traces/; returns the number of events handed to the sink. */
   scan(final = false): number {
     this.stats.scans++;
-    let names: string[];
-    try {
-      names = readdirSync(this.dir);
-    } catch (err) {
-      if (isErrno(err, 'ENOENT')) return 0;
-      throw err;
-    }
+    let n = traceAddon().listBuffers(this.dir, this.listed);
+    if (n < 0) return 0;
+    if (n > this.listed.length) n = traceAddon().listBuffers(this.dir, (this.listed = new Int32Array(n * 2)));
+    if (n < 0) return 0;
+    const listed = this.listed;
+    // the pool's buffers still waiting (uwrx-init takes them in order): how full the pool
+    // is, without a look at the directory per buffer returned
     const pool = this.pool;
-    if (pool) {
-      // the buffers still waiting (uwrx-init takes them in order): how full the pool is,
-      // without a look at the directory per buffer returned
-      let oldest = pool[0]!;
-      for (const name of names) {
-        if (!name.startsWith(POOL_PREFIX)) this.track(name);
-        else {
-          const n = Number(name.slice(POOL_PREFIX.length));
-          if (n < oldest) oldest = n;
-        }
-      }
-      pool[2] = oldest;
-    } else {
-      for (const name of names) this.track(name);
+    let oldest = pool ? pool[0]! : 0;
+    for (let i = 0; i < n && i < listed.length; i += 2) {
+      const kind = listed[i + 1];
+      if (kind !== 2) this.track(listed[i]!, kind === 1);
+      else if (listed[i]! < oldest) oldest = listed[i]!;
     }
+    if (pool) pool[2] = oldest;
     let count = 0;
     const files = [...this.files.values()].sort((a, b) => a.pid - b.pid);
     const finished: Buffered[] = [];
+    const live: Buffered[] = [];
     for (const f of files) {
       if (!f.ended && (final || this.endedPids.has(f.pid) || !(this.options.isAlive?.(f.pid) ?? true))) f.ended = true;
       if (f.ended && f.fd < 0) finished.push(f);
+      else if (!f.ended && f.fd >= 0) live.push(f);
     }
     this.takeAll(finished);
+    this.poll(live);
     for (const f of files) count += this.drain(f);
     let watermark = Infinity;
     for (const f of this.files.values()) if (!f.ended && f.lastTime > 0) watermark = Math.min(watermark, f.lastTime);
@@ -229,11 +233,8 @@ export class Collector {
     return count;
   }
 
-  private track(name: string): void {
-    const ended = name.endsWith(ENDED_SUFFIX);
-    const base = ended ? name.slice(0, -ENDED_SUFFIX.length) : name;
-    if (!/^[0-9]+$/.test(base)) return;
-    const pid = Number(base);
+  private track(pid: number, ended: boolean): void {
+    const name = ended ? `${pid}${ENDED_SUFFIX}` : String(pid);
     const known = this.files.get(pid);
     if (known) {
       if (ended) {
@@ -247,7 +248,7 @@ export class Collector {
     // cost an open, fstats, reads, a close and an unlink)
     this.files.set(pid, {
       pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
-      recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
+      polledSize: -1, polledRegion: -1, recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
     });
   }
 
@@ -269,6 +270,25 @@ export class Collector {
       }
     }
     if (this.pool) this.stats.pooled = this.pool[0]!;
+  }
+
+  /** The open live buffers' sizes and recorder positions in one addon call: most have
+   * nothing new to read at a scan (a compiler's records are read a MiB at a time), and
+   * an fstat and a header read each from JavaScript cost more than the calls. */
+  private poll(live: Buffered[]): void {
+    if (live.length === 0) return;
+    if (this.pollFds.length < live.length) {
+      this.pollFds = new Int32Array(live.length * 2);
+      this.polled = new Float64Array(live.length * 4);
+    }
+    const fds = this.pollFds.subarray(0, live.length);
+    for (let i = 0; i < live.length; i++) fds[i] = live[i]!.fd;
+    const out = this.polled;
+    traceAddon().pollBuffers(fds, out);
+    for (let i = 0; i < live.length; i++) {
+      live[i]!.polledSize = out[2 * i]!;
+      live[i]!.polledRegion = out[2 * i + 1]!;
+    }
   }
 
   /** A finished buffer not opened yet: its parts as takeAll took them. Opened to be read
@@ -300,6 +320,10 @@ export class Collector {
   /** Committed records of an open buffer's recorder region, up to its header's write
    * position (nothing without a header: the region is a hole). */
   private drainRegion(f: Buffered): number {
+    const polled = f.polledRegion;
+    f.polledRegion = -1;
+    // polled live: fewer than RECORDER_LIVE_READ bytes wait (none without a header)
+    if (!f.ended && polled >= 0 && polled - f.recOff < RECORDER_LIVE_READ) return 0;
     const header = this.recorderHeader;
     if (readSync(f.fd, header, 0, REC_HEADER_SIZE, 0) < REC_HEADER_SIZE || (header.readUInt32LE(0) === 0 && header.readUInt32LE(4) === 0)) return 0;
     if (header.readUInt32LE(0) !== REC_MAGIC_LOW || header.readUInt32LE(4) !== REC_MAGIC_HIGH) {
@@ -399,7 +423,8 @@ export class Collector {
       }
       if (parts) return this.taken(f, parts[0]) + (parts[1] ? this.takenRegion(f, parts[1]) : 0);
     }
-    const size = fstatSync(f.fd).size;
+    const size = f.polledSize >= 0 ? f.polledSize : fstatSync(f.fd).size;
+    f.polledSize = -1;
     const limit = f.ended ? size : size - TRACE_WINDOW_SIZE;
     let count = 0;
     let atEnd = false;

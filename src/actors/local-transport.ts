@@ -17,7 +17,7 @@ class LocalTransport implements Transport {
 
   send(message: Envelope, transfer: readonly ArrayBuffer[] = []): void {
     if (this.closed) throw new Error(`cannot send "${message.type}": transport is closed`);
-    const delivered = transfer.length > 0 ? message : structuredClone(message);
+    const delivered = transfer.length > 0 ? message : (flatCopy(message) ?? structuredClone(message));
     const to = this.other;
     queueMicrotask(() => {
       if (to.closed) return;
@@ -45,6 +45,32 @@ class LocalTransport implements Transport {
     this.closed = true;
     for (const h of this.closeHandlers.splice(0)) h();
   }
+}
+
+/** What structuredClone gives for a value that is cloned as itself (a primitive a
+ * channel carries); false for anything else. */
+const asItself = (v: unknown): boolean => v === null || (typeof v !== 'object' && typeof v !== 'function' && typeof v !== 'symbol');
+
+/** The structured clone of an envelope whose fields, and its body's own fields, are such
+ * primitives (the collector's advance to the merger, each scan: a structuredClone is a
+ * serialization and a deserialization, 20-40 us each); undefined for any other. */
+function flatCopy(message: Envelope): Envelope | undefined {
+  const out: Record<string, unknown> = {};
+  for (const key of Object.keys(message)) {
+    const v = (message as unknown as Record<string, unknown>)[key];
+    if (key === 'body' && v !== null && typeof v === 'object') {
+      if (Object.getPrototypeOf(v) !== Object.prototype) return undefined;
+      const body: Record<string, unknown> = {};
+      for (const k of Object.keys(v)) {
+        const f = (v as Record<string, unknown>)[k];
+        if (!asItself(f)) return undefined;
+        body[k] = f;
+      }
+      out[key] = body;
+    } else if (asItself(v)) out[key] = v;
+    else return undefined;
+  }
+  return out as unknown as Envelope;
 }
 
 /** Two linked ends. */

@@ -1,9 +1,12 @@
 // Trace buffer primitives for the Node side: hole punching and clocks for the collector,
 // and the C writer (common/tracebuf.c) for events that originate in Node.
 #include <cerrno>
+#include <algorithm>
+#include <cstdint>
 #include <cstdlib>
 #include <cstdio>
 #include <cstring>
+#include <dirent.h>
 #include <fcntl.h>
 #include <string>
 #include <sys/stat.h>
@@ -362,6 +365,82 @@ static Napi::Value BufferAllocated(const Napi::CallbackInfo &info) {
   return out;
 }
 
+// listBuffers(dir, out) -> count: the buffer files of traces/, "<pid>" (live) and
+// "<pid>.ended", as [pid, kind] pairs into the Int32Array out (kind 0 live, 1 ended),
+// each pid written as uwrx-init and the Node writers name them (decimal, no leading
+// zero, below 2^31); the pool's waiting buffers "free.<n>" as [n, 2]; anything else
+// there (a rename's temporary) is left out. Returns
+// the number of int32s the pairs take (those beyond out's length are not written: the
+// caller calls again with a larger one), or -1 when dir is gone. The collector lists the
+// directory every scan: without a string per entry, a pattern test in JavaScript, or a
+// new array each time.
+static Napi::Value ListBuffers(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string dir = info[0].As<Napi::String>().Utf8Value();
+  Napi::Int32Array out = info[1].As<Napi::Int32Array>();
+  int32_t *slots = out.Data();
+  size_t room = out.ElementLength();
+  DIR *d = opendir(dir.c_str());
+  if (!d) {
+    if (errno == ENOENT) return Napi::Number::New(env, -1);
+    return ThrowErrno(env, ("opendir " + dir).c_str(), errno);
+  }
+  size_t n = 0;
+  errno = 0;
+  for (struct dirent *e; (e = readdir(d)) != nullptr; errno = 0) {
+    const char *p = e->d_name;
+    int32_t kind = 0;
+    if (strncmp(p, UWRX_TRACE_POOL_PREFIX, sizeof UWRX_TRACE_POOL_PREFIX - 1) == 0) {
+      p += sizeof UWRX_TRACE_POOL_PREFIX - 1;
+      kind = 2;
+    }
+    if (*p < '0' || *p > '9' || (*p == '0' && p[1] >= '0' && p[1] <= '9')) continue;
+    uint64_t pid = 0;
+    for (; *p >= '0' && *p <= '9' && pid <= INT32_MAX; p++) pid = pid * 10 + (uint64_t)(*p - '0');
+    if (pid > INT32_MAX) continue;
+    if (kind == 0 && strcmp(p, ENDED_SUFFIX) == 0) kind = 1;
+    else if (*p) continue;
+    if (n + 2 <= room) slots[n] = (int32_t)pid, slots[n + 1] = kind;
+    n += 2;
+  }
+  int err = errno;
+  closedir(d);
+  if (err != 0) return ThrowErrno(env, ("readdir " + dir).c_str(), err);
+  return Napi::Number::New(env, (double)n);
+}
+
+// pollBuffers(fds, out): for each open live buffer fds[i], out[2i] its size (fstat) and
+// out[2i+1] where its recorder region's committed records end (the header's write
+// position, at most its size and UWRX_TRACE_DATA_OFFSET; 0 without a valid header);
+// -1 in either where the call failed (the caller asks again by itself and gets the
+// error). A scan looks at every live buffer and most have nothing new: one call for all
+// instead of an fstat and a header read in JavaScript for each.
+static Napi::Value PollBuffers(const Napi::CallbackInfo &info) {
+  Napi::Int32Array fds = info[0].As<Napi::Int32Array>();
+  Napi::Float64Array out = info[1].As<Napi::Float64Array>();
+  size_t count = fds.ElementLength();
+  if (out.ElementLength() < count * 2) {
+    Napi::RangeError::New(info.Env(), "pollBuffers: out holds fewer than 2 entries per fd").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  for (size_t i = 0; i < count; i++) {
+    int fd = fds[i];
+    struct stat st;
+    out[2 * i] = fstat(fd, &st) == 0 ? (double)st.st_size : -1;
+    uint8_t h[56];
+    ssize_t got = ReadAt(fd, h, sizeof h, 0);
+    if (got < 0) {
+      out[2 * i + 1] = -1;
+      continue;
+    }
+    uint64_t magic = 0, pos = 0, size = 0;
+    if (got == (ssize_t)sizeof h) memcpy(&magic, h, 8), memcpy(&pos, h + 16, 8), memcpy(&size, h + 24, 8);
+    uint64_t limit = magic != REC_MAGIC ? 0 : std::min(std::min(pos, size), (uint64_t)UWRX_TRACE_DATA_OFFSET);
+    out[2 * i + 1] = (double)limit;
+  }
+  return info.Env().Undefined();
+}
+
 // clock_gettime(id) in nanoseconds: the writers stamp records with CLOCK_BOOTTIME, which
 // Node's own clocks do not expose.
 static Napi::Value ClockNs(const Napi::CallbackInfo &info) {
@@ -435,6 +514,8 @@ void InitTraceBuf(Napi::Env env, Napi::Object exports) {
   exports.Set("punchHole", Napi::Function::New(env, PunchHole));
   exports.Set("takeFile", Napi::Function::New(env, TakeFile));
   exports.Set("takeFiles", Napi::Function::New(env, TakeFiles));
+  exports.Set("listBuffers", Napi::Function::New(env, ListBuffers));
+  exports.Set("pollBuffers", Napi::Function::New(env, PollBuffers));
   exports.Set("bufferAllocated", Napi::Function::New(env, BufferAllocated));
   exports.Set("clockNs", Napi::Function::New(env, ClockNs));
   exports.Set("traceWriterOpen", Napi::Function::New(env, TraceWriterOpen));
