@@ -378,7 +378,8 @@ test.serial('fast path: stats relative to a directory descriptor record that dir
     mkdirSync(path.join(tree, 'b'));
     const { rows } = await reads(base, [probe, tree], fastPath);
     const pid = rows.find((r) => r.op === 'exec' && r.path === probe)?.pid;
-    const missing = rows.filter((r) => r.pid === pid && r.op === 'missing').map((r) => path.relative(tree, r.path)).sort();
+    // below the tree: ld.so's look for /etc/ld.so.preload is the process's too
+    const missing = rows.filter((r) => r.pid === pid && r.op === 'missing' && r.path.startsWith(tree + '/')).map((r) => path.relative(tree, r.path)).sort();
     t.deepEqual(missing, ['a/in-a-1', 'a/in-a-2', 'b/in-b', 'b/in-b-2', 'd/in-d', 'e/in-e', 'f/g/in-g', 'h/g/in-h-g', 'h/g/in-h-g-2', 'h/in-h'],
       `fast path ${fastPath}`);
   }
