@@ -46,14 +46,22 @@ export interface NativeAddon {
   /** accesses.tsv as rows (src/record/accesses.ts accessIndexRows); null when a line is
    * not regular. */
   scanAccessIndex(text: Buffer, header: string, ops: readonly string[]): { paths: string[]; rows: Int32Array } | null;
+  /** The digest of the parts one after the other, a string as UTF-8 (Node's OpenSSL;
+   * src/crypto.ts). */
+  digest(algorithm: 'sha256' | 'sha1', parts: Array<Buffer | string>): Buffer;
+  /** `n` bytes (at most 65536) from getrandom(2). */
+  randomBytes(n: number): Buffer;
   [name: string]: unknown;
 }
 
 let loaded: NativeAddon | undefined;
 
+/** Where the addon is (bin/uwrx and the io thread's boot load it before the bundle). */
+export const addonFile = (): string => path.join(packageRoot, 'build', 'Release', 'uwrx_native.node');
+
 export function native(): NativeAddon {
   if (loaded) return loaded;
-  const file = path.join(packageRoot, 'build', 'Release', 'uwrx_native.node');
+  const file = addonFile();
   if (!existsSync(file)) {
     throw new EnvironmentError(`native addon missing at ${file}: run "npm install" in ${packageRoot}`);
   }

@@ -140,12 +140,12 @@ test('loadBundle runs a CommonJS bundle with its own require, file names and imp
   writeFileSync(path.join(dir, 'dep.cjs'), 'module.exports = 41;\n');
   writeFileSync(file, `"use strict";\nexports.answer = require('./dep.cjs') + 1;\nexports.url = ${IMPORT_META_URL};\nexports.file = __filename;\nexports.dir = __dirname;\nexports.strict = (function () { return this; })() === undefined;\n`);
   const cacheDir = path.join(dir, 'cache');
-  const loaded = loadBundle(file, 'fixture', cacheDir);
+  const loaded = loadBundle(file, 'fixture', { dir: cacheDir, sha256 });
   t.is(loaded.cache, 'miss');
   t.deepEqual(loaded.exports, { answer: 42, url: pathToFileURL(file).href, file, dir, strict: true });
   t.true(loaded.cacheFile!.startsWith(cacheDir + '/'));
   loaded.saveCache();
-  const again = loadBundle(file, 'fixture', cacheDir);
+  const again = loadBundle(file, 'fixture', { dir: cacheDir, sha256 });
   t.is(again.cache, 'used');
   t.is(again.exports.answer, 42);
   t.is(loadBundle(file, 'fixture', undefined).cache, 'off');
@@ -164,7 +164,7 @@ test('each checkout keeps a code cache of its own, and those of the least recent
   mkdirSync(cacheDir);
   writeFileSync(path.join(cacheDir, 'code-other-000000000000.v8'), 'x');
   const files = bundles.map((file, i) => {
-    const loaded = loadBundle(file, 'fixture', cacheDir);
+    const loaded = loadBundle(file, 'fixture', { dir: cacheDir, sha256 });
     loaded.saveCache();
     // distinct modification times, oldest first
     utimesSync(loaded.cacheFile!, 1000 + i, 1000 + i);
@@ -174,8 +174,8 @@ test('each checkout keeps a code cache of its own, and those of the least recent
   // the last write pruned: the four newest fixture caches are left
   const left = readdirSync(cacheDir).sort();
   t.deepEqual(left, ['code-other-000000000000.v8', ...files.slice(2)].sort());
-  t.is(loadBundle(bundles[5]!, 'fixture', cacheDir).cache, 'used');
-  t.is(loadBundle(bundles[0]!, 'fixture', cacheDir).cache, 'miss');
+  t.is(loadBundle(bundles[5]!, 'fixture', { dir: cacheDir, sha256 }).cache, 'used');
+  t.is(loadBundle(bundles[0]!, 'fixture', { dir: cacheDir, sha256 }).cache, 'miss');
 });
 
 /** A run with its cache in `cacheHome` whose record's actors start in the io thread

@@ -4,6 +4,7 @@ import test from 'ava';
 import path from 'node:path';
 import { computePlan, preflight, renderPlan } from '../src/sandbox/index.js';
 import { mountPoints, type PlanInput } from '../src/sandbox/plan.js';
+import { joinPath } from '../src/sandbox/plan/steps.js';
 import { dir, fakeHost, file, symlink, type FakeHostOptions } from './helpers/fake-host.js';
 
 const mountinfo = [
@@ -196,4 +197,10 @@ test('the rendered plan reads as a list of steps and marks best-effort ones', (t
 
 test('this machine can run the sandbox', (t) => {
   t.is(preflight(), null);
+});
+
+test('the plan joins paths as path.join does, normal or not', (t) => {
+  const dirs = ['/r/root', '/', '/r/root/', '/r//root', '/r/./root', '/r/x/../root', 'rel/dir', ''];
+  const names = ['/usr', 'usr', '/', '', '.', '..', '/usr/', '/a//b', '/a/./b', '/a/../b', '..x', '/.hidden', '.hidden', 'a/..', '/usr/lib/x86_64-linux-gnu'];
+  for (const d of dirs) for (const n of names) t.is(joinPath(d, n), path.join(d, n), `joinPath(${JSON.stringify(d)}, ${JSON.stringify(n)})`);
 });

@@ -9,10 +9,14 @@
 // (in a timer, an unawaited promise) is the process's, not an actor failure; and
 // terminate() cannot interrupt a busy actor, it stops and disconnects the actors.
 import { EventEmitter } from 'node:events';
-import { MessageChannel, type MessagePort, type TransferListItem } from 'node:worker_threads';
+import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import { actorModule } from './modules.js';
 import type { ActorDefinition } from './actor.js';
 import { hostActors, type Hosting, type WorkerData } from './worker-host.js';
+
+/** node:worker_threads when first needed: a run of a short tree needs it only for its
+ * finish, and loads it while uwrx-init sets the sandbox up (main-host.ts). */
+const workerThreads = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
 
 /** The part of a Worker the supervisor uses; a MainThreadHost is one too. */
 export interface ActorThread {
@@ -31,7 +35,7 @@ export class MainThreadHost extends EventEmitter implements ActorThread {
 
   constructor(data: WorkerData) {
     super();
-    const { port1, port2 } = new MessageChannel();
+    const { port1, port2 } = new (workerThreads().MessageChannel)();
     this.toHost = port1;
     this.hosting = startHosting(data, port2).then(
       (hosting) => {
@@ -78,7 +82,7 @@ const builtInModules = () => (builtIn ??= Promise.all([import('./storage.js'), i
  * (a few ms), which the start would otherwise wait for. */
 export function prepareMainThreadActors(): void {
   builtInModules().catch(() => undefined);
-  const { port1, port2 } = new MessageChannel();
+  const { port1, port2 } = new (workerThreads().MessageChannel)();
   port1.close();
   port2.close();
 }

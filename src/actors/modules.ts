@@ -7,6 +7,7 @@
 // modules. Named from '../actors/' so that the URL is the same from dist/src/actors/ and
 // from dist/src/cli/.
 import { fileURLToPath } from 'node:url';
+import { addonFile } from '../native.js';
 
 /** Set by the bundler (esbuild --define) in the CLI bundle only. */
 declare const UWRX_ACTOR_BUNDLE: string | undefined;
@@ -25,7 +26,7 @@ const IO_ACTORS = ['storage', 'collector', 'merger'] as const;
  * thread hosting one of the record's actors boots from their CommonJS bundle. */
 export function workerEntry(modules: string[]): { url: URL; data: Record<string, string> } {
   if (bundled && modules.some((m) => IO_ACTORS.some((name) => actorModule(name).href === m))) {
-    return { url: new URL('../cli/boot/worker-boot.cjs', import.meta.url), data: { bundle: fileURLToPath(new URL('../actors/io.cjs', import.meta.url)) } };
+    return { url: new URL('../cli/boot/worker-boot.cjs', import.meta.url), data: { bundle: fileURLToPath(new URL('../actors/io.cjs', import.meta.url)), addon: addonFile() } };
   }
   return { url: actorModule('worker-entry'), data: {} };
 }

@@ -8,7 +8,7 @@
 // exchange goes to net/ (src/network/record.ts) either way, so a replay's record is
 // complete too. Git (smart HTTP requests and git:// connections) is routed to
 // src/network/git.ts, which answers from a mirror of each repository.
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../crypto.js';
 import { closeSync, createReadStream, openSync, writeSync } from 'node:fs';
 import http2 from 'node:http2';
 import net from 'node:net';
@@ -506,7 +506,7 @@ function createProxy(options: ProxyOptions, dns: Peer) {
     const chunked = hasBody && isChunked(res.headers);
     const tmp = hasBody ? record.tempBodyPath() : undefined;
     const fd = tmp ? openSync(tmp, 'w') : -1;
-    const hash = createHash('sha256');
+    const hash = nodeCrypto().createHash('sha256');
     let size = 0;
     const chunks: number[] = [];
     res.body.on('data', (data: Buffer) => {

@@ -9,7 +9,7 @@
 // both workers by the supervisor (see worker-host.ts), so a busy main thread never
 // sits between the collector and the merger; two actors started together in one
 // thread are linked by their host directly (ActorWorkerData.localLinks).
-import { MessageChannel, Worker, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { pathToFileURL } from 'node:url';
 import { EventEmitter } from 'eventemitter3';
 import { CONTROL } from './actor.js';
@@ -18,6 +18,10 @@ import { PortTransport } from './transport.js';
 import { workerEntry } from './modules.js';
 import { MainThreadHost, type ActorThread } from './main-host.js';
 import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-host.js';
+
+/** node:worker_threads when the first actor starts: not with the CLI's bundle (a short
+ * run loads it while uwrx-init sets the sandbox up, main-host.ts). */
+const workerThreads = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
 
 export interface ActorSpec {
   name: string;
@@ -174,7 +178,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
       if (!ok) continue;
       const thread = spec.thread ?? `actor ${spec.name}`;
       threadOf.set(spec.name, thread);
-      const { port1, port2 } = new MessageChannel();
+      const { port1, port2 } = new (workerThreads().MessageChannel)();
       const links: Record<string, MessagePort> = {};
       const held = new Map<string, MessagePort>();
       const transfer: MessagePort[] = [port2];
@@ -185,7 +189,7 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
           local.push(other);
           continue;
         }
-        const link = new MessageChannel();
+        const link = new (workerThreads().MessageChannel)();
         links[other] = link.port2;
         transfer.push(link.port2);
         held.set(other, link.port1);
@@ -227,11 +231,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
         if (held) target.worker.postMessage({ to: target.name, link: spec.name, port: held } satisfies LinkMessage, [held]);
       }
     } else {
-      const { port1, port2 } = new MessageChannel();
+      const { port1, port2 } = new (workerThreads().MessageChannel)();
       const links: Record<string, MessagePort> = {};
       const transfer: MessagePort[] = [port2];
       for (const target of targets) {
-        const link = new MessageChannel();
+        const link = new (workerThreads().MessageChannel)();
         target.worker.postMessage({ to: target.name, link: spec.name, port: link.port1 } satisfies LinkMessage, [link.port1]);
         links[target.name] = link.port2;
         transfer.push(link.port2);
@@ -362,5 +366,5 @@ function createWorker(thread: string, actors: ActorWorkerData[], transfer: Messa
   // on this thread, the ports are used where they are: nothing to transfer
   if (options.mainThread) return new MainThreadHost(workerData);
   const entry = workerEntry(actors.map((a) => a.moduleUrl));
-  return new Worker(entry.url, { workerData: { ...entry.data, ...workerData }, transferList: transfer, name: `uwrx ${thread}` });
+  return new (workerThreads().Worker)(entry.url, { workerData: { ...entry.data, ...workerData }, transferList: transfer, name: `uwrx ${thread}` });
 }

@@ -99,6 +99,12 @@ export function frame(payload: Buffer): Buffer {
 /** Bytes of the read buffer of SocketTransport.fromFd: a read takes what waits, up to this. */
 const READ_BUFFER_BYTES = 64 * 1024;
 
+/** A message encoded and framed for a SocketTransport. */
+export interface EncodedMessage {
+  type: string;
+  frame: Buffer;
+}
+
 export class SocketTransport implements Transport {
   private readonly decoder = new FrameDecoder();
   private messageHandlers: Array<(m: Envelope) => void> = [];
@@ -148,8 +154,19 @@ export class SocketTransport implements Transport {
   }
 
   send(message: Envelope, _transfer?: readonly ArrayBuffer[]): void {
+    this.sendEncoded(SocketTransport.encode(message));
+  }
+
+  /** `message` as send() writes it: encoding a large message ahead (while waiting for
+   * something else) takes it off the path to its write. */
+  static encode(message: Envelope): EncodedMessage {
+    return { type: message.type, frame: frame(encodeEnvelope(message)) };
+  }
+
+  /** Sends what encode() made, in order with everything sent before and after. */
+  sendEncoded(message: EncodedMessage): void {
     if (this.closed) throw new Error(`cannot send "${message.type}": transport is closed`);
-    this.socket.write(frame(encodeEnvelope(message)));
+    this.socket.write(message.frame);
   }
 
   onMessage(handler: (message: Envelope) => void): void {

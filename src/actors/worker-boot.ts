@@ -4,6 +4,7 @@
 // invalidated the same way, and a missing, stale or damaged one only costs a compile).
 // After a miss the cache is written once the thread's actors have stopped, so that it
 // holds every function the run compiled. Itself bundled as CommonJS (dist/src/cli/boot/).
+import { createRequire } from 'node:module';
 import { workerData } from 'node:worker_threads';
 import { loadBundle, userCacheDir } from '../cli/code-cache.js';
 import type { HostOptions } from './worker-host.js';
@@ -12,12 +13,16 @@ import type { HostOptions } from './worker-host.js';
 export interface WorkerBootData {
   /** Absolute path of the actors' CommonJS bundle. */
   bundle: string;
+  /** Absolute path of the native addon (the code cache's digests). */
+  addon: string;
 }
 
 type Host = (options: HostOptions) => Promise<unknown>;
 
-const { bundle } = workerData as WorkerBootData;
-const loaded = loadBundle(bundle, 'io', process.env.UWRX_NO_CODE_CACHE ? undefined : userCacheDir());
+const { bundle, addon } = workerData as WorkerBootData;
+const { digest } = createRequire(bundle)(addon) as { digest: (algorithm: 'sha256', parts: Array<string | Buffer>) => Buffer };
+const sha256 = (data: string | Buffer): Buffer => digest('sha256', [data]);
+const loaded = loadBundle(bundle, 'io', process.env.UWRX_NO_CODE_CACHE ? undefined : { dir: userCacheDir(), sha256 });
 if (process.env.UWRX_DEBUG_TIMING && process.env.UWRX_DEBUG_TIMING !== '0') {
   process.stderr.write(`uwrx timing: io thread code cache ${loaded.cache}${loaded.cacheFile ? ` (${loaded.cacheFile})` : ''}\n`);
 }

@@ -8,11 +8,15 @@
 // Failures are deliberately not caught here: an exception that escapes an actor (at
 // import, in a timer, in an unawaited promise) ends the thread, and the supervisor
 // reports it with the names of the actors it hosted.
-import { parentPort, workerData, type MessagePort } from 'node:worker_threads';
+import type { MessagePort } from 'node:worker_threads';
 import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 import { Peer, type NotificationListener } from './peer.js';
 import { PortTransport, type Transport } from './transport.js';
 import { localTransportPair } from './local-transport.js';
+
+/** node:worker_threads, loaded when a thread hosts actors (not with the CLI's bundle,
+ * which needs it only for a run's finish). */
+const ownThread = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
 
 export interface ActorWorkerData {
   name: string;
@@ -134,7 +138,7 @@ export interface Hosting {
 }
 
 /** Hosts the actors of this thread's workerData (or of `given`). */
-export async function hostActors({ builtIn = new Map(), importModule, allStopped, given = workerData as WorkerData, parent = parentPort! }: HostOptions): Promise<Hosting> {
+export async function hostActors({ builtIn = new Map(), importModule, allStopped, given = ownThread().workerData as WorkerData, parent = ownThread().parentPort! }: HostOptions): Promise<Hosting> {
   const hosted = new Map<string, Hosted>();
   let running = given.actors.length;
   const stopped = () => {

@@ -16,8 +16,9 @@
 // container) shows the same file with its own, and a cache that misses there would be
 // written there.
 // V8 checks its own version and flags, not the payload's integrity in release builds:
-// the checksum makes a damaged file a miss rather than a crash.
-import { createHash } from 'node:crypto';
+// the checksum makes a damaged file a miss rather than a crash. The digests are the
+// caller's (the addon's SHA-256: node:crypto alone would cost more to load than the
+// cache saves of some commands).
 import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
@@ -60,25 +61,32 @@ export interface LoadedBundle {
 /** Where bin/uwrx keeps the cache: the user cache of src/user-cache.ts. */
 export { userCacheDir } from '../user-cache.js';
 
+/** Where code caches live and how they are checked. */
+export interface CodeCacheOptions {
+  dir: string;
+  /** SHA-256 (of a string's UTF-8). */
+  sha256: (data: string | Buffer) => Buffer;
+}
+
 /** Runs the CommonJS bundle `file` (as Node would a CommonJS module, with
- * IMPORT_META_URL set to the file's URL) and returns its exports. `cacheDir`:
- * where code caches live; undefined: no cache. A cache that could not be used is
- * replaced by saveCache(); a failure to write it is ignored (a read-only directory
- * leaves every run compiling from source). */
-export function loadBundle(file: string, name: string, cacheDir: string | undefined): LoadedBundle {
+ * IMPORT_META_URL set to the file's URL) and returns its exports. `cache`: where code
+ * caches live; undefined: no cache. A cache that could not be used is replaced by
+ * saveCache(); a failure to write it is ignored (a read-only directory leaves every run
+ * compiling from source). */
+export function loadBundle(file: string, name: string, cache: CodeCacheOptions | undefined): LoadedBundle {
   const { source, identity } = readIdentified(file);
   const wrapped = `${WRAPPER}${source}\n})`;
-  const cacheFile = cacheDir === undefined ? undefined : path.join(cacheDir, `${CACHE_PREFIX}${name}-${sha256(file).subarray(0, 6).toString('hex')}.v8`);
+  const cacheFile = cache === undefined ? undefined : path.join(cache.dir, `${CACHE_PREFIX}${name}-${cache.sha256(file).subarray(0, 6).toString('hex')}.v8`);
   // a bundle rewritten while it was read has no identity: no cache for it
-  const key = cacheFile === undefined || identity === undefined ? undefined : sha256(`${process.version}\0${process.arch}\0${WRAPPER}\0${identity}`);
-  const cachedData = cacheFile !== undefined && key !== undefined ? readCache(cacheFile, key) : undefined;
+  const key = cache === undefined || identity === undefined ? undefined : cache.sha256(`${process.version}\0${process.arch}\0${WRAPPER}\0${identity}`);
+  const cachedData = cacheFile !== undefined && key !== undefined ? readCache(cacheFile, key, cache!.sha256) : undefined;
   const script = new vm.Script(wrapped, { filename: file, ...(cachedData ? { cachedData } : {}) });
   const used = cachedData !== undefined && script.cachedDataRejected === false;
   const module = { exports: {} as Record<string, unknown> };
   const fn = script.runInThisContext() as (...args: unknown[]) => void;
   fn.call(module.exports, module.exports, createRequire(file), module, file, path.dirname(file), pathToFileURL(file).href);
   const saveCache = () => {
-    if (cacheFile !== undefined && key !== undefined && !used) writeCache(cacheFile, key, script);
+    if (cacheFile !== undefined && key !== undefined && !used) writeCache(cacheFile, key, script, cache!.sha256);
   };
   return { exports: module.exports, cache: cacheFile === undefined ? 'off' : used ? 'used' : 'miss', ...(cacheFile ? { cacheFile } : {}), saveCache };
 }
@@ -109,12 +117,8 @@ function readIdentified(file: string): { source: string; identity: string | unde
   }
 }
 
-function sha256(data: string | Buffer): Buffer {
-  return createHash('sha256').update(data).digest();
-}
-
 /** The cached data in `file` if it is whole and made for `key`; undefined otherwise. */
-function readCache(file: string, key: Buffer): Buffer | undefined {
+function readCache(file: string, key: Buffer, sha256: CodeCacheOptions['sha256']): Buffer | undefined {
   let bytes: Buffer;
   try {
     bytes = readFileSync(file);
@@ -130,7 +134,7 @@ function readCache(file: string, key: Buffer): Buffer | undefined {
 /** Writes the cache whole or not at all (keepInCache); errors are ignored. Each uwrx
  * checkout has a file of its own (the bundle's path names it): those of checkouts not
  * used for a while go. */
-function writeCache(file: string, key: Buffer, script: vm.Script): void {
+function writeCache(file: string, key: Buffer, script: vm.Script, sha256: CodeCacheOptions['sha256']): void {
   const data = script.createCachedData();
   if (!keepInCache(file, Buffer.concat([MAGIC, key, sha256(data), data]))) return;
   const name = path.basename(file);

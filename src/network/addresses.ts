@@ -3,7 +3,9 @@
 // own), and in the private IPv6 prefix that uwrx-init routes to lo. uwrx-init makes a
 // listener for any address of these ranges a connect names (src/native/init/net.c keeps
 // the same ranges).
-import { randomInt } from 'node:crypto';
+import { nodeCrypto } from '../crypto.js';
+
+const randomInt = (max: number): number => nodeCrypto().randomInt(max);
 
 /** fd75:7772:7800::/48 ("uwrx"): a unique local prefix, local-routed on the sandbox's lo. */
 export const IPV6_PREFIX = 'fd75:7772:7800::';

@@ -20,7 +20,8 @@
 // its certificate (some 4 ms of CPU before every command). A file without that line,
 // or whose digest does not match, is checked in full as above, and gets the line when
 // it passes.
-import { X509Certificate, createHash, createPrivateKey } from 'node:crypto';
+import type { X509Certificate } from 'node:crypto';
+import { nodeCrypto, sha256 } from '../crypto.js';
 import { closeSync, constants, fstatSync, openSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { keepInCache, userCacheDir } from '../user-cache.js';
@@ -71,6 +72,7 @@ function markedAuthority(text: string): CachedAuthority | undefined {
 function checkedAuthority(text: string): CachedAuthority | undefined {
   const parts = authorityParts(text);
   if (!parts) return undefined;
+  const { X509Certificate, createPrivateKey } = nodeCrypto();
   const cert = new X509Certificate(parts.caCertPem);
   createPrivateKey(parts.keys.leafKeyPem);
   if (!cert.ca || !cert.checkPrivateKey(createPrivateKey(parts.keys.caKeyPem))) return undefined;
@@ -97,7 +99,7 @@ function authorityParts(text: string): Authority | undefined {
 
 /** What the mark's digest covers: its dates and the rest of the file. */
 function markDigest(from: string, to: string, rest: string): string {
-  return createHash('sha256').update(`${from}-${to}\n`).update(rest, 'latin1').digest('hex');
+  return sha256(`${from}-${to}\n`, Buffer.from(rest, 'latin1')).toString('hex');
 }
 
 /** Whether `cached` may be the CA of a run whose clock starts at `notBeforeMs`. */
@@ -114,7 +116,7 @@ export function keepAuthority(authority: Authority | CachedAuthority, file = caC
   let span: { validFromMs: number; validToMs: number } | undefined;
   try {
     // a checked authority brings its dates; a new one's are parsed here
-    span = 'validFromMs' in authority ? authority : validity(new X509Certificate(authority.caCertPem));
+    span = 'validFromMs' in authority ? authority : validity(new (nodeCrypto().X509Certificate)(authority.caCertPem));
   } catch {
     return false;
   }

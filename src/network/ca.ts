@@ -7,12 +7,12 @@
 // certificates (ca.pem, net/<domain>/cert.pem) with its keys (net/_keys.pem) rather
 // than signing again: the sandbox sees the same bytes. Records made with RSA keys replay
 // the same way.
-import { createHash, createPrivateKey, createPublicKey, generateKeyPair, X509Certificate, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { promisify } from 'node:util';
+import { nodeCrypto, sha256 } from '../crypto.js';
 import { certificateDer, keyIdentifier, KEY_USAGE, subjectOf, toPem, type NameAttribute } from './x509.js';
 
-const generateKey = promisify(generateKeyPair);
 
 export interface CaKeys {
   caKeyPem: string;
@@ -43,7 +43,7 @@ const CA_NAME: NameAttribute[] = [
 ];
 
 async function ecKeyPem(): Promise<string> {
-  const { privateKey } = await generateKey('ec', {
+  const { privateKey } = await promisify(nodeCrypto().generateKeyPair)('ec', {
     namedCurve: 'prime256v1',
     privateKeyEncoding: { type: 'pkcs8', format: 'pem' },
     publicKeyEncoding: { type: 'spki', format: 'pem' },
@@ -79,13 +79,13 @@ export function pemBlocks(text: string): Array<{ label: string; pem: string }> {
 
 /** A serial number derived from what the certificate is for: stable across a replay. */
 function serialFor(name: string): Buffer {
-  const digest = createHash('sha256').update(name).digest().subarray(0, 16);
+  const digest = sha256(name).subarray(0, 16);
   digest[0]! &= 0x0f; // positive, and no shorter than the serials made before
   return digest;
 }
 
 function privateKey(pem: string): KeyObject {
-  return createPrivateKey(pem);
+  return nodeCrypto().createPrivateKey(pem);
 }
 
 /** The CA certificate: valid 10 years from two days before `notBefore`. */
@@ -106,7 +106,7 @@ export function makeCaCert(keys: CaKeys, notBeforeMs: number): string {
 
 /** A server certificate for `name` (a DNS name or an IP address), signed by the CA. */
 export function makeLeafCert(authority: Authority, name: string, notBeforeMs: number): string {
-  const caCert = new X509Certificate(authority.caCertPem);
+  const caCert = new (nodeCrypto().X509Certificate)(authority.caCertPem);
   const leafKey = privateKey(authority.keys.leafKeyPem);
   const isIp = /^[0-9.]+$/.test(name) || name.includes(':');
   return toPem(certificateDer({
@@ -115,7 +115,7 @@ export function makeLeafCert(authority: Authority, name: string, notBeforeMs: nu
     issuer: subjectOf(caCert.raw),
     notBefore: new Date(notBeforeMs - CA_BEFORE_DAYS * DAY_MS),
     notAfter: new Date(notBeforeMs + LEAF_DAYS * DAY_MS),
-    publicKey: createPublicKey(leafKey),
+    publicKey: nodeCrypto().createPublicKey(leafKey),
     signingKey: privateKey(authority.keys.caKeyPem),
     ca: false,
     // keyEncipherment only means something for RSA key transport
@@ -131,7 +131,7 @@ export function makeLeafCert(authority: Authority, name: string, notBeforeMs: nu
 export function recordedCert(file: string, keyPem: string): string | undefined {
   try {
     const pem = readFileSync(file, 'latin1');
-    return new X509Certificate(pem).checkPrivateKey(privateKey(keyPem)) ? pem : undefined;
+    return new (nodeCrypto().X509Certificate)(pem).checkPrivateKey(privateKey(keyPem)) ? pem : undefined;
   } catch {
     return undefined;
   }

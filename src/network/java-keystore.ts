@@ -11,7 +11,7 @@
 //   SHA-1 over (password as UTF-16BE, "Mighty Aphrodite", everything before the digest).
 // Entries are appended without parsing the ones there: only the count and the digest
 // change.
-import { createHash } from 'node:crypto';
+import { sha1 } from '../crypto.js';
 
 const JKS_MAGIC = 0xfeedfeed;
 const JKS_VERSION = 2;
@@ -40,7 +40,7 @@ function javaUtf(text: string): Buffer {
 }
 
 function digest(password: string, body: Buffer): Buffer {
-  return createHash('sha1').update(Buffer.from(password, 'utf16le').swap16()).update('Mighty Aphrodite', 'utf8').update(body).digest();
+  return sha1(Buffer.from(password, 'utf16le').swap16(), 'Mighty Aphrodite', body);
 }
 
 /** The keystore `jks` with `certDer` added as trusted certificate `alias`; the digest is

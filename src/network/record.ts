@@ -10,7 +10,7 @@
 //   net/<domain>/<path>         the body of each successful GET (savedPath's rule)
 //
 // Names starting with "_" cannot be domains (host names are letters, digits, '-' and '.').
-import { createHash } from 'node:crypto';
+import { nodeCrypto, sha256 } from '../crypto.js';
 import { closeSync, existsSync, linkSync, mkdirSync, openSync, readFileSync, readdirSync, renameSync, statSync, unlinkSync, writeSync, writeFileSync, copyFileSync } from 'node:fs';
 import path from 'node:path';
 
@@ -97,7 +97,7 @@ export interface GitOperation {
 }
 
 /** sha256 of nothing: a request without a body matches one with an empty body. */
-export const EMPTY_SHA256 = createHash('sha256').digest('hex');
+export const EMPTY_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 
 /** The key the replay matches on: method, scheme, host, port, target (path and query)
  * and the request body's hash. Headers are not part of it. */
@@ -128,7 +128,7 @@ export function savedPath(domain: string, target: string): string {
 /** A name too long for the filesystem keeps its start and gets a hash of the whole. */
 function fitName(name: string): string {
   if (Buffer.byteLength(name) <= NAME_MAX) return name;
-  const hash = createHash('sha256').update(name).digest('hex').slice(0, 16);
+  const hash = sha256(name).toString('hex').slice(0, 16);
   let cut = name.slice(0, 200);
   while (Buffer.byteLength(cut) > 200) cut = cut.slice(0, -1);
   return `${cut}-${hash}`;
@@ -167,7 +167,7 @@ export class NetRecordWriter {
 
   /** Stores bytes held in memory; returns their sha256. */
   storeBody(bytes: Buffer): string {
-    const sha = createHash('sha256').update(bytes).digest('hex');
+    const sha = nodeCrypto().createHash('sha256').update(bytes).digest('hex');
     const dest = path.join(this.dir, BODIES_DIR, sha);
     if (!existsSync(dest)) {
       const tmp = this.tempBodyPath();

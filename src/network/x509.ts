@@ -2,7 +2,8 @@
 // run's CA and its server certificates use, with tags and object identifiers named once
 // here. Node's crypto makes the keys and the signatures; it reads certificates but does
 // not write them.
-import { createHash, createPublicKey, sign, type KeyObject } from 'node:crypto';
+import type { KeyObject } from 'node:crypto';
+import { nodeCrypto } from '../crypto.js';
 
 const TAG = {
   boolean: 0x01,
@@ -133,7 +134,7 @@ export function keyIdentifier(key: KeyObject): Buffer {
   const algorithm = readTlv(spki, outer.start);
   const bits = readTlv(spki, algorithm.end);
   if (bits.tag !== TAG.bitString) throw new Error('subjectPublicKeyInfo without a key bit string');
-  return createHash('sha1').update(spki.subarray(bits.start + 1, bits.end)).digest();
+  return nodeCrypto().createHash('sha1').update(spki.subarray(bits.start + 1, bits.end)).digest();
 }
 
 /** The subject Name of a certificate (DER), as encoded there: what a certificate it
@@ -200,7 +201,7 @@ export interface CertificateFields {
 
 /** A signed certificate, DER. */
 export function certificateDer(f: CertificateFields): Buffer {
-  const publicKey = f.publicKey.type === 'private' ? createPublicKey(f.publicKey) : f.publicKey;
+  const publicKey = f.publicKey.type === 'private' ? nodeCrypto().createPublicKey(f.publicKey) : f.publicKey;
   const algorithm = signatureAlgorithm(f.signingKey);
   const extensions = [
     extension(OID.basicConstraints, f.ca, f.ca ? sequence(tlv(TAG.boolean, Buffer.from([0xff]))) : sequence()),
@@ -223,7 +224,7 @@ export function certificateDer(f: CertificateFields): Buffer {
     explicit(3, sequence(...extensions)),
   );
   // ECDSA signatures come DER-encoded (Node's default), as X.509 wants them
-  const signature = sign('sha256', tbs, f.signingKey);
+  const signature = nodeCrypto().sign('sha256', tbs, f.signingKey);
   return sequence(tbs, algorithm, bitString(signature));
 }
 

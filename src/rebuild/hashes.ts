@@ -4,7 +4,7 @@
 // identity: path, size, modification and change times, recorded with their hash in the
 // rebuild index. A replay that finds the same identity takes the hash without reading
 // the file (a change of contents moves the change time, which no program can set).
-import { createHash } from 'node:crypto';
+import { nodeCrypto } from '../crypto.js';
 import { closeSync, openSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
 
 export type Kind = 'file' | 'dir' | 'other';
@@ -116,7 +116,7 @@ export class HashCache {
 const HASH_CHUNK = Buffer.allocUnsafe(1 << 20);
 
 function sha256OfFile(file: string | Buffer): string {
-  const h = createHash('sha256');
+  const h = nodeCrypto().createHash('sha256');
   const fd = openSync(file, 'r');
   try {
     for (;;) {
@@ -150,7 +150,7 @@ export function listingHash(dir: string | Buffer, absent: ReadonlySet<string> = 
   }
   if (absent.size > 0) names = names.filter((n) => !absent.has(n.toString()));
   names.sort(Buffer.compare);
-  const h = createHash('sha256');
+  const h = nodeCrypto().createHash('sha256');
   for (const n of names) h.update(n).update('\0');
   return h.digest('hex');
 }

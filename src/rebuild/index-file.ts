@@ -10,7 +10,7 @@
 // entry), then one line per entry. A replay parses the head and only the entries it
 // compares: the whole index of a big build is megabytes, and a replay that skips `make`
 // compares one entry.
-import { createHash } from 'node:crypto';
+import { sha256 } from '../crypto.js';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { writeFileAtomic } from '../record/layout.js';
@@ -81,7 +81,7 @@ export interface RebuildIndex {
 export type EntryKey = [seed: string | null, command: string];
 
 export function commandDigest(p: Pick<StartedProcess, 'exe' | 'cwd' | 'argv'>): string {
-  return createHash('sha256').update(JSON.stringify([p.exe, p.cwd, p.argv])).digest('hex').slice(0, 32);
+  return sha256(JSON.stringify([p.exe, p.cwd, p.argv])).toString('hex').slice(0, 32);
 }
 
 interface HeadLine {

@@ -2,7 +2,8 @@
 // renames (copies only where a rename cannot cross filesystems), whiteouts and opaque
 // markers kept as overlayfs left them; then files.meta and the preserved versions.
 // The storage actor (src/actors/storage.ts) is the one caller.
-import { execFile, execFileSync } from 'node:child_process';
+import type * as ChildProcess from 'node:child_process';
+
 import { promises as fs, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { OverlayLayer } from '../sandbox/plan.js';
@@ -11,6 +12,9 @@ import { native } from '../native.js';
 import { parseFilesMeta } from './files-meta.js';
 import { layoutStore } from './store-layout.js';
 import { isErrno, lstatOrNull, readdirOrEmpty } from '../fs.js';
+
+/** node:child_process when a copy needs cp(1): rarely, and not worth loading with every run. */
+const childProcess = (): typeof ChildProcess => process.getBuiltinModule('node:child_process');
 
 /** rename(2), or a copy then removal where `src` and `dst` are on different filesystems
  * (a --tmp on another filesystem than the build directory). cp -a keeps what the record
@@ -33,7 +37,7 @@ function moveSync(src: Buffer, dst: Buffer): void {
   } catch (err) {
     if (!isErrno(err, 'EXDEV')) throw err;
     try {
-      execFileSync('cp', ['-a', '--no-target-directory', '--', String(src), String(dst)], { stdio: ['ignore', 'ignore', 'pipe'] });
+      childProcess().execFileSync('cp', ['-a', '--no-target-directory', '--', String(src), String(dst)], { stdio: ['ignore', 'ignore', 'pipe'] });
     } catch (e) {
       const stderr = String((e as { stderr?: Buffer }).stderr ?? '').trim();
       throw new Error(`copying ${String(src)} to ${String(dst)}: ${stderr || (e as Error).message}`);
@@ -44,7 +48,7 @@ function moveSync(src: Buffer, dst: Buffer): void {
 
 function copyArchive(src: string | Buffer, dst: string | Buffer): Promise<void> {
   return new Promise((resolve, reject) => {
-    execFile('cp', ['-a', '--no-target-directory', '--', String(src), String(dst)], (err, _out, stderr) => {
+    childProcess().execFile('cp', ['-a', '--no-target-directory', '--', String(src), String(dst)], (err, _out, stderr) => {
       if (err) reject(new Error(`copying ${String(src)} to ${String(dst)}: ${stderr.trim() || err.message}`));
       else resolve();
     });

@@ -2,7 +2,7 @@
 // Steps and attempts are allocated with exclusive mkdir so concurrent runs never share
 // an attempt (and runs without --step never share a step).
 import { promises as fs } from 'node:fs';
-import { randomBytes } from 'node:crypto';
+import { randomBytes } from '../crypto.js';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes, unescapeString } from './escape.js';

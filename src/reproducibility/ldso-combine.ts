@@ -5,7 +5,7 @@
 // the auxiliary vector and jumps to ld.so's original entry. Readers of the file (the
 // static linker, debuggers) still find ld.so's dynamic symbols, which a bare shim
 // bind-mounted there would hide (`ld: cannot use executable file ... as input to a link`).
-import { createHash } from 'node:crypto';
+import { sha256 } from '../crypto.js';
 import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -185,6 +185,6 @@ async function combinedKey(realLdsoPath: string, shimPath: string, preloadList: 
     const st = await stat(p, { bigint: true });
     return [p, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
   }));
-  return createHash('sha256').update([...ids, preloadList ?? ''].join('\n')).digest('hex').slice(0, 32);
+  return sha256([...ids, preloadList ?? ''].join('\n')).toString('hex').slice(0, 32);
 }
 

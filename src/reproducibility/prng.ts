@@ -3,7 +3,8 @@
 // checked against test/fixtures/prng-vectors.json. ChaCha20 blocks come from Node's
 // OpenSSL 'chacha20' cipher, whose 16-byte IV is words 12-15 of the ChaCha state:
 // here a 64-bit little-endian block counter followed by a 64-bit nonce.
-import { createCipheriv, randomBytes, type Cipher } from 'node:crypto';
+import type { Cipher } from 'node:crypto';
+import { nodeCrypto, randomBytes } from '../crypto.js';
 import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
@@ -36,7 +37,7 @@ function keystream(key: Uint8Array, counter: bigint, nonce: bigint): Cipher {
   const iv = Buffer.alloc(16);
   iv.writeBigUInt64LE(BigInt.asUintN(64, counter), 0);
   iv.writeBigUInt64LE(BigInt.asUintN(64, nonce), 8);
-  return createCipheriv('chacha20', key, iv);
+  return nodeCrypto().createCipheriv('chacha20', key, iv);
 }
 
 /** One 64-byte ChaCha20 block (20 rounds) for a 32-byte key, 64-bit counter and nonce. */

@@ -127,6 +127,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       .onError((err) => (failure ??= err.message));
     if (plan.init.testDeferral) serveDeferralTest(bridge);
     if (child.pid !== undefined) options.onInitPid?.(child.pid);
+    // the plan (some 17 KB of msgpack: a few ms of CPU) is encoded while the thread pool
+    // makes the run directory, not after
+    const planMessage = SocketTransport.encode({ type: MSG_PLAN, body: plan.init });
     let whiteouts: Map<string, string>;
     try {
       whiteouts = await runDirMade;
@@ -140,7 +143,8 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     timing('run directory prepared');
     // the actors' requests to uwrx-init (served once this resolves) come after the plan
     options.onInitBridge?.(bridge);
-    bridge.notify(MSG_PLAN, plan.init);
+    // nothing went to uwrx-init before: the plan is its first message
+    transport.sendEncoded(planMessage);
     planSent = true;
     if (pendingGrace !== undefined) sendTerminate(pendingGrace);
     options.onPlanSent?.();

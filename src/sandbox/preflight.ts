@@ -1,5 +1,4 @@
 // What the kernel must offer before a sandbox can start; one line when something lacks.
-import { spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { helperPath } from '../native.js';
@@ -47,7 +46,7 @@ export function checkKernel(): string | null {
   if (unprivileged && !kernelAtLeast(5, 11)) {
     return `kernel ${os.release()} cannot mount overlayfs in a user namespace: use Linux 5.11 or newer, or run uwrx as root`;
   }
-  if (underSeccompFilter() && spawnSync(helperPath('uwrx-init'), ['--probe-listener']).status === LISTENER_BUSY) {
+  if (underSeccompFilter() && process.getBuiltinModule('node:child_process').spawnSync(helperPath('uwrx-init'), ['--probe-listener']).status === LISTENER_BUSY) {
     return 'cannot run inside another uwrx run (or under another seccomp notification supervisor): ' +
       'the kernel allows one seccomp listener per process tree';
   }

@@ -12,6 +12,7 @@ static Napi::Object Init(Napi::Env env, Napi::Object exports) {
   InitProcess(env, exports);
   InitDirs(env, exports);
   InitSpawn(env, exports);
+  InitDigest(env, exports);
   return exports;
 }
 

@@ -13,3 +13,4 @@ void InitRemove(Napi::Env env, Napi::Object exports);
 void InitProcess(Napi::Env env, Napi::Object exports);
 void InitDirs(Napi::Env env, Napi::Object exports);
 void InitSpawn(Napi::Env env, Napi::Object exports);
+void InitDigest(Napi::Env env, Napi::Object exports);

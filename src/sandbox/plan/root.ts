@@ -8,7 +8,7 @@ import { OVERLAY_MAX_LOWER_LAYERS } from '../../record/flatten.js';
 import { layerTimes } from '../../reproducibility/time.js';
 import type { HostStat, HostView } from '../host.js';
 import type { OverlayLayer, ParentStore, SandboxPlan, UpperDir } from '../plan.js';
-import { MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, inRoot, isUnder, type BuildContext } from './steps.js';
+import { MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, inRoot, isUnder, joinPath, type BuildContext } from './steps.js';
 
 /** Seconds between the squashed stat times of two layers. */
 export const LAYER_INTERVAL_NS = 1_000_000_000;
@@ -90,7 +90,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
       steps.mkdir(scaffoldRoot, 0o755);
       steps.mount('uwrx-scaffold', scaffoldRoot, 'tmpfs', MS_NOSUID | MS_NODEV, 'mode=0755');
     }
-    const dir = path.join(scaffoldRoot, name);
+    const dir = joinPath(scaffoldRoot, name);
     steps.mkdir(dir, 0o755);
     return dir;
   };
@@ -102,11 +102,11 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     const index = overlays.length;
     // upper/<n> and work/<n> side by side: every directory made on the build directory's
     // filesystem is an inode allocated now and a block freed (and discarded) at the end
-    const upper = path.join(input.runDir, UPPER_DIR, String(index));
+    const upper = joinPath(joinPath(input.runDir, UPPER_DIR), String(index));
     const layer: OverlayLayer = {
       mountPoint,
       upper,
-      work: path.join(input.runDir, WORK_DIR, String(index)),
+      work: joinPath(joinPath(input.runDir, WORK_DIR), String(index)),
       mode: viewMode(mountPoint, st),
       hostMode: st.mode & 0o7777,
       ...(root ? { owner: { uid: st.uid, gid: st.gid } } : {}),
@@ -118,7 +118,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
       if (dirs.length > 0) layer.upperDirs = dirs;
     }
     overlays.push(layer);
-    const lowers = parentLowers(host, parents, mountPoint, path.join(input.runDir, 'flat', String(index)), flatten,
+    const lowers = parentLowers(host, parents, mountPoint, joinPath(joinPath(input.runDir, 'flat'), String(index)), flatten,
       (dirs) => `lowerdir=${[...dirs, mountPoint].join(':')},upperdir=${layer.upper},workdir=${layer.work},userxattr`,
       topEntries);
     // renames between overlays of one real filesystem are carried out by uwrx-init
@@ -130,7 +130,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
       // enters through an overlay of its own (a different superblock), stacked once.
       emptyDir ??= scaffold('empty');
       realRoot ??= scaffold('real');
-      real = path.join(realRoot, String(index));
+      real = joinPath(realRoot, String(index));
       steps.mkdir(real, 0o755);
       steps.mount('overlay', real, 'overlay', MS_RDONLY, `lowerdir=${mountPoint}:${emptyDir},userxattr`, bestEffort);
     }
@@ -172,7 +172,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
   let skeletonRoot: string | undefined;
   const skeleton = (real: string) => {
     skeletonRoot ??= scaffold('skeleton');
-    return path.join(skeletonRoot, real);
+    return joinPath(skeletonRoot, real);
   };
   const placeholder = (real: string, top: boolean): HostStat | null => {
     if (ctx.hidden.includes(real)) return null; // absent inside (plan/hidden.ts)
@@ -207,7 +207,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     // entries are then mounted over their placeholders.
     const lowest = skeleton(real);
     if (top) steps.mkdir(lowest, 0o755); // below the top, its own placeholder
-    const entries = host.readdir(real).map((name) => path.join(real, name)).map((p) => [p, placeholder(p, false)] as const);
+    const entries = host.readdir(real).map((name) => joinPath(real, name)).map((p) => [p, placeholder(p, false)] as const);
     overlay(real, st, bestEffort && !points.includes(real), lowest);
     for (const [p, est] of entries) if (est) mountEntry(p, est, false);
   };

@@ -54,7 +54,19 @@ export interface BuildContext {
 }
 
 export function inRoot(ctx: BuildContext, p: string): string {
-  return path.join(ctx.newRoot, p);
+  return joinPath(ctx.newRoot, p);
+}
+
+/** A path that path.normalize would change: an empty one, a `.` or `..` part, `//`, or a
+ * trailing `/`. */
+const UNNORMAL = /^$|(^|\/)\.\.?(\/|$)|\/\/|\/$/;
+
+/** path.join(dir, p), for the plan's few hundred joins of paths that are normal already
+ * (absolute host paths, directory entries): path.join normalises what it joins, a loop
+ * over every character that costs more than the rest of the plan's work on the path. */
+export function joinPath(dir: string, p: string): string {
+  if (UNNORMAL.test(dir) || UNNORMAL.test(p)) return path.join(dir, p);
+  return p.startsWith('/') ? dir + p : `${dir}/${p}`;
 }
 
 export function isUnder(p: string, dir: string): boolean {
