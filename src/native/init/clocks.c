@@ -141,11 +141,12 @@ static void count_unjoined(struct proc *c, struct uwrx_rec_header *h) {
  * file offset. So the header of an ended process whose buffer may be pooled stays mapped
  * here, by the file's identity, and the process that takes the file takes the mapping:
  * no mmap, no first-touch fault and no munmap (which in this multithreaded process also
- * flushes the other CPUs' TLBs) per process, about 20 us of CPU, most of it on the exec's
+ * flushes the other CPUs' TLBs) per process, about 15 us of CPU, most of it on the exec's
  * control call. The collector's reset and the header's pwrite (trace.c) go through the
- * same page. A mapping keeps its file's pages (at most 2 x UWRX_TRACE_POOL_PART_MAX) even
- * when the collector deleted the file: the oldest of KEPT_MAX is let go for a new one,
- * more than the pool and the buffers a scan returns hold. (g.lock) */
+ * same page. A mapping keeps its file's pages (2 x UWRX_TRACE_POOL_PART_MAX, as far as
+ * the header's write position, the recorder's word, tells) even when the collector
+ * deleted the file: the oldest of KEPT_MAX is let go for a new one, more than the pool
+ * and the buffers a scan returns hold. (g.lock) */
 #define KEPT_MAX 128
 static struct kept_header {
   struct uwrx_rec_header *h;
