@@ -138,7 +138,8 @@ export class Collector {
   private readonly files = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
   private timer: NodeJS.Timeout | undefined;
-  /** drainRegion's header, read again for every live buffer on every scan. */
+  /** drainRegion's header: read where pollBuffers says enough records wait, and once at
+   * the end of a buffer opened while live. */
   private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
   /** listBuffers' [pid, kind] pairs, reused from scan to scan (grown when short). */
   private listed = new Int32Array(256);
