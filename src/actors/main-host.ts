@@ -13,10 +13,7 @@ import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import { actorModule } from './modules.js';
 import type { ActorDefinition } from './actor.js';
 import { hostActors, type Hosting, type WorkerData } from './worker-host.js';
-
-/** node:worker_threads when first needed: a run of a short tree needs it only for its
- * finish, and loads it while uwrx-init sets the sandbox up (main-host.ts). */
-const workerThreads = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
+import { workerThreads } from '../builtins.js';
 
 /** The part of a Worker the supervisor uses; a MainThreadHost is one too. */
 export interface ActorThread {

@@ -18,10 +18,7 @@ import { PortTransport } from './transport.js';
 import { workerEntry } from './modules.js';
 import { MainThreadHost, type ActorThread } from './main-host.js';
 import type { ActorWorkerData, LinkMessage, WorkerData } from './worker-host.js';
-
-/** node:worker_threads when the first actor starts: not with the CLI's bundle (a short
- * run loads it while uwrx-init sets the sandbox up, main-host.ts). */
-const workerThreads = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
+import { workerThreads } from '../builtins.js';
 
 export interface ActorSpec {
   name: string;

@@ -13,10 +13,7 @@ import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } 
 import { Peer, type NotificationListener } from './peer.js';
 import { PortTransport, type Transport } from './transport.js';
 import { localTransportPair } from './local-transport.js';
-
-/** node:worker_threads, loaded when a thread hosts actors (not with the CLI's bundle,
- * which needs it only for a run's finish). */
-const ownThread = (): typeof import('node:worker_threads') => process.getBuiltinModule('node:worker_threads');
+import { workerThreads } from '../builtins.js';
 
 export interface ActorWorkerData {
   name: string;
@@ -138,7 +135,7 @@ export interface Hosting {
 }
 
 /** Hosts the actors of this thread's workerData (or of `given`). */
-export async function hostActors({ builtIn = new Map(), importModule, allStopped, given = ownThread().workerData as WorkerData, parent = ownThread().parentPort! }: HostOptions): Promise<Hosting> {
+export async function hostActors({ builtIn = new Map(), importModule, allStopped, given = workerThreads().workerData as WorkerData, parent = workerThreads().parentPort! }: HostOptions): Promise<Hosting> {
   const hosted = new Map<string, Hosted>();
   let running = given.actors.length;
   const stopped = () => {

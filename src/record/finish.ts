@@ -2,8 +2,6 @@
 // renames (copies only where a rename cannot cross filesystems), whiteouts and opaque
 // markers kept as overlayfs left them; then files.meta and the preserved versions.
 // The storage actor (src/actors/storage.ts) is the one caller.
-import type * as ChildProcess from 'node:child_process';
-
 import { promises as fs, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import type { OverlayLayer } from '../sandbox/plan.js';
@@ -12,9 +10,7 @@ import { native } from '../native.js';
 import { parseFilesMeta } from './files-meta.js';
 import { layoutStore } from './store-layout.js';
 import { isErrno, lstatOrNull, readdirOrEmpty } from '../fs.js';
-
-/** node:child_process when a copy needs cp(1): rarely, and not worth loading with every run. */
-const childProcess = (): typeof ChildProcess => process.getBuiltinModule('node:child_process');
+import { childProcess } from '../builtins.js';
 
 /** rename(2), or a copy then removal where `src` and `dst` are on different filesystems
  * (a --tmp on another filesystem than the build directory). cp -a keeps what the record

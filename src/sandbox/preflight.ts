@@ -2,6 +2,7 @@
 import { readFileSync } from 'node:fs';
 import os from 'node:os';
 import { helperPath } from '../native.js';
+import { childProcess } from '../builtins.js';
 
 function readNumber(file: string): number | null {
   try {
@@ -46,7 +47,7 @@ export function checkKernel(): string | null {
   if (unprivileged && !kernelAtLeast(5, 11)) {
     return `kernel ${os.release()} cannot mount overlayfs in a user namespace: use Linux 5.11 or newer, or run uwrx as root`;
   }
-  if (underSeccompFilter() && process.getBuiltinModule('node:child_process').spawnSync(helperPath('uwrx-init'), ['--probe-listener']).status === LISTENER_BUSY) {
+  if (underSeccompFilter() && childProcess().spawnSync(helperPath('uwrx-init'), ['--probe-listener']).status === LISTENER_BUSY) {
     return 'cannot run inside another uwrx run (or under another seccomp notification supervisor): ' +
       'the kernel allows one seccomp listener per process tree';
   }
