@@ -53,3 +53,24 @@ test('a capture takes real files\' hashes from the user cache by identity', asyn
   writeFileSync(header, '#define H 2\n');
   t.is((await capture('b3')).get(`read ${header}`), sha256('#define H 2\n'));
 });
+
+test('the user cache of file hashes is read while the command runs, not after it', async (t) => {
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const dir = scratchDir('uwrx-idcache-early-');
+  t.teardown(() => rmSync(dir, { recursive: true, force: true }));
+  const env = { ...process.env, XDG_CACHE_HOME: path.join(dir, 'cache'), UWRX_DEBUG_TIMING: '1' };
+  writeFileSync(path.join(dir, 'x.c'), 'int x = 1;\n');
+  // the compile's exec is reported to the supervisor; the command goes on for 2 s more
+  const run = () => uwrx(['run', '--quiet', '--build', 'b', '--', 'sh', '-c', 'gcc -c x.c -o x.o && sleep 2'], { cwd: dir, env });
+  const first = await run();
+  t.is(first.status, 0, first.stderr);
+  t.true(JSON.parse(readFileSync(path.join(dir, 'cache', 'uwrx', 'file-hashes-v1.json'), 'utf8')).identities.length > 0);
+  const second = await run();
+  t.is(second.status, 0, second.stderr);
+  const lines = second.stderr.split('\n');
+  const read = lines.findIndex((l) => /rebuild index: user cache read \([1-9][0-9]* file hashes\)/.test(l));
+  const exited = lines.findIndex((l) => /uwrx-init exited/.test(l));
+  t.true(read >= 0 && exited >= 0 && read < exited, second.stderr);
+  // the index takes the toolchain's hashes from it all the same
+  t.regex(lines.find((l) => /rebuild index written/.test(l)) ?? '', /[1-9][0-9]* known by identity/);
+});

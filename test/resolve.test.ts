@@ -1,7 +1,7 @@
 import test from 'ava';
 import { mkdirSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
-import { layerLookup, layersFor, resolveFile, resolveInLayers, settleLayers, type Resolution } from '../src/record/resolve.js';
+import { layerLookup, layersBelow, layersFor, resolveBytes, resolveFile, resolveInLayers, settleLayers, type Resolution } from '../src/record/resolve.js';
 import { formatFilesMetaLine, parseFilesMeta, FilesMetaError } from '../src/record/files-meta.js';
 import { native } from '../src/native.js';
 import { scratchDir } from './helpers/uwrx.js';
@@ -112,6 +112,25 @@ asRoot('settled layers, and layer by layer lookups, give the answers of the plai
   t.true(seen.includes(`A3@${attempt}/files-3`) && seen.includes(`absent@${attempt}/files-5`));
   t.true(seen.includes(`absent@${attempt}/files-7`) && seen.includes(`n@${attempt}/files-9`));
   t.true(seen.includes(`parent@${parent}/files`) && seen.some((d) => d.endsWith('@/')));
+});
+
+test('resolveInLayers on the host gives what the rule over the path\'s bytes gives', (t) => {
+  const dir = scratchDir();
+  put(dir, 'a/b/file', 'x');
+  symlinkSync('nowhere', path.join(dir, 'a', 'dangling'));
+  symlinkSync('b', path.join(dir, 'a', 'link'));
+  const host = layersBelow(path.join(dir, 'no-attempt'));
+  t.is(host.length, 1);
+  const paths = ['/', dir, `${dir}/`, `${dir}//a/./b/file`, `${dir}/a/b/file/`, `${dir}/a/x/../b/file`, `${dir}/a/dangling`, `${dir}/a/link/`,
+    `${dir}/a/link/file`, `${dir}/a/missing`, `${dir}/a/b/file/below-a-file`, `${dir}/a/\u00e9t\u00e9`, '/proc/self/fd/'];
+  for (const p of paths) {
+    const bytes = resolveBytes(host, Buffer.from(path.normalize(p)));
+    const expected = bytes.kind === 'found' ? { kind: 'found', file: bytes.file.toString(), layer: bytes.layer } : bytes;
+    t.deepEqual(resolveInLayers(host, p), expected, p);
+  }
+  t.is((resolveInLayers(host, `${dir}/a/b/file/`) as { file: string }).file, `${dir}/a/b/file`);
+  t.is(resolveInLayers(host, `${dir}/a/dangling`).kind, 'found');
+  t.is(resolveInLayers(host, `${dir}/a/missing`).kind, 'absent');
 });
 
 test('files.meta round-trips odd paths and names bad lines', (t) => {

@@ -108,8 +108,21 @@ export function resolveFile(attemptDir: string, file: string | Buffer, asOfPid =
 
 /** The rule over the given layers (top first). */
 export function resolveInLayers(layers: Layer[], file: string): Resolution {
-  const r = resolveBytes(layers, Buffer.from(path.normalize(file)));
-  return r.kind === 'found' ? { kind: 'found', file: r.file.toString(), layer: r.layer } : r;
+  const normal = path.normalize(file);
+  let split: SplitPath | undefined;
+  for (const layer of layers) {
+    // the host's root (the last layer, which always decides): the normalized path
+    // itself, without its bytes split and joined again (a rebuild index resolves
+    // thousands of paths there, after the command)
+    if (layer.real && layer.root === '/') {
+      const full = normal.length > 1 && normal.endsWith('/') ? normal.slice(0, -1) : normal;
+      return lstatSyncOrNull(full) ? { kind: 'found', file: full, layer } : { kind: 'absent' };
+    }
+    const hit = lookInLayer(layer, (split ??= splitPath(Buffer.from(normal))));
+    if (hit === 'continue') continue;
+    return hit.kind === 'found' ? { kind: 'found', file: hit.file.toString(), layer: hit.layer } : hit;
+  }
+  return { kind: 'absent' };
 }
 
 /** The rule in one layer at a time, for `file`: the resolution a layer gives when it
