@@ -92,8 +92,9 @@ export interface TraceAddon {
    * finished buffers (<pid>.ended) go to uwrx-init's pool as free.<next> (next counts up)
    * while fewer than max wait there, instead of being deleted; oldest, the lowest
    * free.<n> the caller's last listing of dir showed (next if none), tells how many wait
-   * without a look at dir. */
-  takeFiles(dir: string, names: string[], maxBytes: number, layout: Int32Array, pool?: Int32Array): Buffer;
+   * without a look at dir. closed (one per name): non-zero where the writer closed a
+   * buffer named `<pid>` (its pid was in the ended log), which may then be pooled too. */
+  takeFiles(dir: string, names: string[], maxBytes: number, layout: Int32Array, pool?: Int32Array, closed?: Uint8Array): Buffer;
   /** The buffer files of a traces directory as [pid, ended (1) or live (0)] pairs into
    * `out`: `<pid>` and `<pid>.ended` with the pid in decimal without a leading zero; the
    * pool's waiting `free.<n>` as [n, 2]; other names are left out. Returns the int32s the pairs take (those beyond out's

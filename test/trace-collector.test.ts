@@ -1,11 +1,11 @@
 // The collector's reading rules: a live buffer only up to its window, holes behind what
 // was read, an ended buffer to its end and then deleted.
 import test from 'ava';
-import { closeSync, existsSync, ftruncateSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../src/native.js';
-import { TRACE_DATA_OFFSET, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
+import { TRACE_DATA_OFFSET, TRACE_ENDED_LOG, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
 import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
@@ -459,6 +459,51 @@ test('a collector with a pool returns finished buffers to it and deletes what wa
   collector.stop();
   t.deepEqual(readdirSync(dirs.traces), [], 'the pool emptied');
   t.deepEqual(collector.stats.errors, []);
+});
+
+// uwrx-init tells a buffer's end by appending its pid (u32 LE) to traces/ended, not by a
+// rename: the collector reads the log's new part before each listing, takes a logged
+// `<pid>` whole as it takes `<pid>.ended` (pooled: its writer closed it), leaves an
+// unlogged one live, and reads a log entry only once all four bytes are there.
+test('the ended log: logged buffers taken whole and pooled, unlogged ones left live, entries read whole', (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink, pool: true });
+  const log = path.join(dirs.traces, TRACE_ENDED_LOG);
+  const entry = (pid: number) => {
+    const b = Buffer.alloc(4);
+    b.writeUInt32LE(pid);
+    return b;
+  };
+  const buffer = (pid: number) => {
+    const w = addon.traceWriterOpen(dirs.traces, pid, 0);
+    addon.traceWriterAppend(w, encodeEvent({ ...output(pid), pid, tid: pid }));
+    // closed as live: the end is told by the log alone
+    addon.traceWriterClose(w, false);
+  };
+  collector.scan();
+  t.is(collector.stats.filesDone, 0, 'no log yet: nothing to do');
+  for (const pid of [31, 32, 33]) buffer(pid);
+  appendFileSync(log, Buffer.concat([entry(31), entry(33)]));
+  collector.scan();
+  t.deepEqual(sink.events.map((e) => e.pid), [31, 33], 'the logged buffers, taken in the scan that found them');
+  t.is(collector.stats.pooled, 2, 'and pooled: their writer closed them');
+  t.deepEqual(readdirSync(dirs.traces).sort(), ['32', TRACE_ENDED_LOG, 'free.0', 'free.1']);
+  buffer(34);
+  // 32's entry, then half of 34's: 34 stays live until the rest is written
+  appendFileSync(log, Buffer.concat([entry(32), entry(34).subarray(0, 2)]));
+  collector.scan();
+  t.deepEqual(sink.events.map((e) => e.pid), [31, 33, 32]);
+  t.true(existsSync(path.join(dirs.traces, '34')), 'a half-written entry ends nothing');
+  appendFileSync(log, entry(34).subarray(2));
+  collector.scan();
+  t.deepEqual(sink.events.map((e) => e.pid), [31, 33, 32, 34]);
+  t.is(collector.stats.pooled, 4);
+  t.is(collector.stats.filesDone, 4);
+  t.deepEqual(collector.stats.errors, []);
+  collector.stop();
+  t.deepEqual(readdirSync(dirs.traces), [TRACE_ENDED_LOG], 'the pool emptied; the log is the run directory\'s');
 });
 
 // A reused buffer's records may be followed by fewer zeros than a record header (the

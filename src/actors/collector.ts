@@ -5,9 +5,9 @@
 // the in-process recorder's region (its header at 0 says where its records end; a hole
 // when the process records nothing in process): one file per process.
 // A live process's records are only final before its mapped window (size - 1 MiB): read
-// that far and punch holes behind what was read. An ended process's file (renamed <pid>.ended
-// by the writer, reported through processEnded(), or found dead by isAlive) is read to the
-// end and deleted. A buffer is opened only once it outlived a scan: most are taken
+// that far and punch holes behind what was read. An ended process's file (its pid in the
+// writer's ended log, renamed <pid>.ended by the writer, reported through processEnded(),
+// or found dead by isAlive) is read to the end and deleted. A buffer is opened only once it outlived a scan: most are taken
 // whole once finished (takeFile). Complete records go to the sink (the merger) in file order, undecoded:
 // finding record boundaries takes only their headers, so draining stays cheap whatever
 // the merger costs.
@@ -19,7 +19,7 @@ import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
 import { tuneCompiler } from './compiler-tuning.js';
 import type { ActorSpec } from './supervisor.js';
-import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_ENDED_LOG, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
@@ -77,6 +77,9 @@ interface Buffered {
   readOff: number;
   punchedTo: number;
   ended: boolean;
+  /** Its writer closed it (named <pid>.ended, or its pid in the ended log): final, and
+   * fit for the pool. */
+  closed: boolean;
   lastTime: number;
   broken: boolean;
   /** This scan's pollBuffers of an open live buffer: its size and its recorder region's
@@ -137,6 +140,12 @@ export class Collector {
   readonly dir: string;
   private readonly files = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
+  /** Pids read from the ended log whose buffers no scan has tracked yet. */
+  private readonly closedPids = new Set<number>();
+  /** The ended log: its descriptor (-1: not there yet), the offset read to, a read buffer. */
+  private endedLogFd = -1;
+  private endedLogOff = 0;
+  private endedLogBuf: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** drainRegion's header: read where pollBuffers says enough records wait, and once at
    * the end of a buffer opened while live. */
@@ -166,7 +175,7 @@ export class Collector {
   }
 
   // The recorder region of a process is final once the process ended, when the sandbox
-  // renames its buffer <pid>.ended: both parts reach the merger in the same scan and
+  // logs its buffer as ended: both parts reach the merger in the same scan and
   // merge in time order. A live one is read (up to its first uncommitted record) only
   // once RECORDER_LIVE_READ bytes wait, to bound tmp use.
 
@@ -183,6 +192,33 @@ export class Collector {
     if (this.pool) this.pool[1] = 0;
     this.scan(true);
     this.emptyPool();
+    if (this.endedLogFd >= 0) closeSync(this.endedLogFd);
+    this.endedLogFd = -1;
+  }
+
+  /** The ended log's new entries into closedPids. Read before the directory is listed:
+   * a pid is logged once its buffer is final, so its file is in that listing unless
+   * taken already. */
+  private readEndedLog(): void {
+    if (this.endedLogFd < 0) {
+      try {
+        this.endedLogFd = openSync(`${this.dir}/${TRACE_ENDED_LOG}`, 'r');
+      } catch (err) {
+        // no writer keeps one (yet): buffers end by their .ended names
+        if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return;
+        throw err;
+      }
+    }
+    const buf = (this.endedLogBuf ??= Buffer.allocUnsafeSlow(16 << 10));
+    for (;;) {
+      const got = readSync(this.endedLogFd, buf, 0, buf.length, this.endedLogOff);
+      // whole entries only (each is one 4-byte append; a reader never sees part of one,
+      // but stay on entry boundaries anyway)
+      const whole = got - (got % 4);
+      for (let at = 0; at < whole; at += 4) this.closedPids.add(buf.readUInt32LE(at));
+      this.endedLogOff += whole;
+      if (got < buf.length) return;
+    }
   }
 
   /** Deletes the pooled buffers not taken (the run's processes are done). */
@@ -201,6 +237,7 @@ export class Collector {
   /** One pass over traces/; returns the number of events handed to the sink. */
   scan(final = false): number {
     this.stats.scans++;
+    this.readEndedLog();
     let n = traceAddon().listBuffers(this.dir, this.listed);
     if (n < 0) return 0;
     if (n > this.listed.length) n = traceAddon().listBuffers(this.dir, (this.listed = new Int32Array(n * 2)));
@@ -220,7 +257,9 @@ export class Collector {
     const files = [...this.files.values()].sort((a, b) => a.pid - b.pid);
     const finished: Buffered[] = [];
     const live: Buffered[] = [];
+    const closedPids = this.closedPids;
     for (const f of files) {
+      if (closedPids.size > 0 && closedPids.delete(f.pid)) f.ended = f.closed = true;
       if (!f.ended && (final || this.endedPids.has(f.pid) || !(this.options.isAlive?.(f.pid) ?? true))) f.ended = true;
       if (f.ended && f.fd < 0) finished.push(f);
       else if (!f.ended && f.fd >= 0) live.push(f);
@@ -239,7 +278,7 @@ export class Collector {
     const known = this.files.get(pid);
     if (known) {
       if (ended) {
-        known.ended = true;
+        known.ended = known.closed = true;
         known.name = name;
       }
       return;
@@ -248,7 +287,7 @@ export class Collector {
     // the next scan and then taken whole in one call (opened now, the same buffer would
     // cost an open, fstats, reads, a close and an unlink)
     this.files.set(pid, {
-      pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, lastTime: NO_TIME, broken: false,
+      pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, closed: ended, lastTime: NO_TIME, broken: false,
       polledSize: -1, polledRegion: -1, recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
     });
   }
@@ -261,7 +300,8 @@ export class Collector {
     for (let i = 0; i < list.length; i += TAKE_BATCH) {
       const batch = list.slice(i, i + TAKE_BATCH);
       const layout = new Int32Array(batch.length * 4);
-      const bytes = addon.takeFiles(this.dir, batch.map((f) => f.name), REC_DATA_OFFSET + READ_CHUNK, layout, this.pool);
+      const closed = Uint8Array.from(batch, (f) => (f.closed ? 1 : 0));
+      const bytes = addon.takeFiles(this.dir, batch.map((f) => f.name), REC_DATA_OFFSET + READ_CHUNK, layout, this.pool, closed);
       for (let j = 0; j < batch.length; j++) {
         const at = layout[4 * j]!;
         const length = layout[4 * j + 1]!;

@@ -5,7 +5,8 @@
 // written (often none: it writes in chunks of ~384 KiB); the run's private directory
 // (<build>/.tmp/run-<step>-<attempt>-XXXXXX, or under --tmp) still holds the trace
 // buffers of the processes that were alive (traces/<pid>) and of those that ended but were
-// not collected yet (traces/<pid>.ended). Buffers the collector had already consumed are
+// not collected yet (traces/<pid>.ended, or traces/<pid> with the pid in traces/ended,
+// uwrx-init's ended log). Buffers the collector had already consumed are
 // gone: their events were in the merger's memory and are lost unless already written.
 // procs.tsv and status are written only at the end, so they are missing.
 //
@@ -19,7 +20,7 @@ import path from 'node:path';
 import { Merger } from '../actors/merger.js';
 import { OUTPUT_INDEX_FILE } from '../record/output-index.js';
 import { UsageError } from '../errors.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TRACE_DATA_OFFSET, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TRACE_DATA_OFFSET, TRACE_ENDED_LOG, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { unescapeBytes } from '../record/escape.js';
 import type { AttemptStatus } from '../record/layout.js';
 import { removeTracesDir } from '../record/traces-dir.js';
@@ -59,6 +60,19 @@ export function leftoverBuffers(runDir: string): string[] {
   } catch {
     return [];
   }
+}
+
+/** The buffers a run directory's ended log (traces/ended, u32 LE pids) says ended. */
+export function loggedEnded(runDir: string): Set<string> {
+  const ended = new Set<string>();
+  let log: Buffer;
+  try {
+    log = readFileSync(path.join(runDir, 'traces', TRACE_ENDED_LOG));
+  } catch {
+    return ended;
+  }
+  for (let at = 0; at + 4 <= log.length; at += 4) ended.add(path.join(runDir, 'traces', String(log.readUInt32LE(at))));
+  return ended;
 }
 
 export async function repair(attemptDir: string, options: RepairOptions, out: NodeJS.WritableStream): Promise<number> {
@@ -120,9 +134,10 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   let recorders = 0;
   const buffers = runDirs.flatMap(leftoverBuffers);
   const alive = new Set<number>();
+  const logged = new Set(runDirs.flatMap((d) => [...loggedEnded(d)]));
   for (const file of buffers) {
     const pid = Number(path.basename(file).replace(/\.ended$/, ''));
-    if (!file.endsWith('.ended')) alive.add(pid);
+    if (!file.endsWith('.ended') && !logged.has(file)) alive.add(pid);
     const { events, problem } = readBuffer(file, pid);
     for (const ev of events) if (add(ev)) fromBuffers++;
     if (problem) lost.push(`traces/${path.basename(file)}: ${problem}`);

@@ -174,11 +174,12 @@ struct TakenParts {
 // Appends the file's region (if any), then its records, to `out`; removes the file, or
 // with a pool returns it there when it qualifies (ReturnToPool). FAILED sets errno and
 // `what`; GONE and TOO_LARGE leave `out` as it was.
+// `closed`: its writer closed it (named <pid>.ended, or logged in the ended log).
 static TakeResult TakeOne(int dirfd, const char *name, uint64_t maxBytes, Taken &out, TakenParts &parts,
-                          const char *&what, Pool *pool = nullptr) {
+                          const char *&what, Pool *pool = nullptr, bool closed = false) {
   const size_t base = out.size();
   // a pooled buffer is written (reset): only one its writer closed
-  if (pool && !EndsWith(name, ENDED_SUFFIX)) pool = nullptr;
+  if (pool && !closed && !EndsWith(name, ENDED_SUFFIX)) pool = nullptr;
   int fd = openat(dirfd, name, (pool ? O_RDWR : O_RDONLY) | O_CLOEXEC);
   if (fd < 0) {
     what = "open";
@@ -284,6 +285,8 @@ static Napi::Value TakeFile(const Napi::CallbackInfo &info) {
 // total small enough for int32 offsets (maxBytes and the names' count bound it).
 // pool (optional, an Int32Array [next, max] or [next, max, oldest]): finished buffers are
 // returned to the pool (ReturnToPool) instead of deleted, and next counts the ones returned.
+// closed (optional, a Uint8Array of one per name): non-zero where the writer closed a
+// buffer not named <pid>.ended (its pid was in the ended log): it may be pooled too.
 static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string dir = info[0].As<Napi::String>().Utf8Value();
@@ -300,6 +303,15 @@ static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
     Napi::Int32Array state = info[4].As<Napi::Int32Array>();
     if (state.ElementLength() >= 2 && state[1] > 0) pool = Pool{state.Data(), state[1], state.ElementLength() >= 3 ? state[2] : -1};
   }
+  const uint8_t *closed = nullptr;
+  if (info.Length() > 5 && info[5].IsTypedArray()) {
+    Napi::Uint8Array flags = info[5].As<Napi::Uint8Array>();
+    if (flags.ElementLength() < count) {
+      Napi::RangeError::New(env, "takeFiles: closed holds fewer entries than names").ThrowAsJavaScriptException();
+      return env.Undefined();
+    }
+    closed = flags.Data();
+  }
   int dirfd = open(dir.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (dirfd < 0) return ThrowErrno(env, ("open " + dir).c_str(), errno);
   Taken out;
@@ -310,7 +322,7 @@ static Napi::Value TakeFiles(const Napi::CallbackInfo &info) {
     const char *what = nullptr;
     int32_t *slot = slots + 4 * (size_t)i;
     switch (TakeOne(dirfd, name.c_str(), maxBytes < 0 ? 0 : (uint64_t)maxBytes, out, parts, what,
-                    pool.next ? &pool : nullptr)) {
+                    pool.next ? &pool : nullptr, closed && closed[i] != 0)) {
     case GONE:
       slot[0] = 0, slot[1] = -1, slot[2] = 0, slot[3] = -1;
       continue;

@@ -167,25 +167,43 @@ int uwrx_tracebuf_reuse(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid
   return 0;
 }
 
-int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) {
+/* ended: 0 live, 1 renamed <pid>.ended, 2 appended to log_fd once closed */
+static int close_buffer(struct uwrx_tracebuf *tb, int ended, int log_fd) {
   int r = 0;
   if (tb->fd < 0) return -EBADF;
   pthread_mutex_lock(&tb->lock);
   if (tb->win) munmap(tb->win, tb->win_size);
   tb->win = NULL;
-  if (ended) {
+  /* a window's unused end; staged records and the recorder region end where they do */
+  if (ended && tb->file_size > tb->pos && ftruncate(tb->fd, (off_t)tb->pos) != 0) r = -errno;
+  if (ended == 1) {
     char from[32], to[32];
-    /* a window's unused end; staged records and the recorder region end where they do */
-    if (tb->file_size > tb->pos && ftruncate(tb->fd, (off_t)tb->pos) != 0) r = -errno;
     name_of(from, sizeof from, tb->pid, "");
     name_of(to, sizeof to, tb->pid, ".ended");
     if (renameat(tb->dirfd, from, tb->dirfd, to) != 0 && r == 0) r = -errno;
   }
   if (close(tb->fd) != 0 && r == 0) r = -errno;
   tb->fd = -1;
+  if (ended == 2) {
+    /* one write with O_APPEND: the pid's four bytes land whole, whichever thread ends
+     * another buffer meanwhile */
+    unsigned char le[4] = { (unsigned char)tb->pid, (unsigned char)(tb->pid >> 8), (unsigned char)(tb->pid >> 16),
+                            (unsigned char)(tb->pid >> 24) };
+    ssize_t w = write(log_fd, le, sizeof le);
+    if (w != (ssize_t)sizeof le && r == 0) r = w < 0 ? -errno : -ENOSPC;
+  }
   pthread_mutex_unlock(&tb->lock);
   pthread_mutex_destroy(&tb->lock);
   return r;
+}
+
+int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) { return close_buffer(tb, ended ? 1 : 0, -1); }
+
+int uwrx_tracebuf_close_logged(struct uwrx_tracebuf *tb, int log_fd) { return close_buffer(tb, 2, log_fd); }
+
+int uwrx_tracebuf_ended_log(int traces_dirfd) {
+  int fd = openat(traces_dirfd, UWRX_TRACE_ENDED_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+  return fd < 0 ? -errno : fd;
 }
 
 int uwrx_tracebuf_region(struct uwrx_tracebuf *tb, const void *header, size_t len) {

@@ -111,6 +111,20 @@ uint64_t uwrx_tracebuf_region_allocated(int fd);
  * it <pid>.ended for the collector. ended=0 leaves it looking live (uwrx-init exiting). */
 int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended);
 
+/* The ended log, <traces>/ended: what a writer that ends many buffers (uwrx-init) says
+ * instead of a rename per buffer. It appends each ended buffer's pid (u32, little-endian)
+ * once the buffer is final and closed; the collector reads the log's new part at each
+ * scan, before it lists the directory, and takes `<pid>` as it takes `<pid>.ended` (a
+ * rename on tmpfs costs about 10 us: both names looked up, the directory's offset tree
+ * updated; a 4-byte append about 1). Opens (creates) it for appending; -errno on failure. */
+#define UWRX_TRACE_ENDED_LOG "ended"
+int uwrx_tracebuf_ended_log(int traces_dirfd);
+
+/* uwrx_tracebuf_close(tb, 1) with the end told through the ended log `log_fd` instead of
+ * a rename: cut, closed, then the pid appended (so the collector never sees a buffer
+ * logged before it is final). */
+int uwrx_tracebuf_close_logged(struct uwrx_tracebuf *tb, int log_fd);
+
 /* Generic record: fixed is the type's struct (fixed_len = sizeof), then the blobs in
  * schema order. Blobs that would exceed UWRX_EV_MAX_SIZE are cut (UWRX_EV_FLAG_TRUNCATED). */
 int uwrx_trace_emit(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed,

@@ -3,9 +3,10 @@
  * drains while the run goes on. Process events (spawn, exec, exit) are written where
  * procs.c learns them; output and connect are written by their handlers here.
  *
- * Lifetime: a buffer is closed (renamed <pid>.ended) when the process's exit has been
- * reported and no handler thread still works on one of its notifications, so a handler
- * never writes into a closed buffer (a process killed while its write waits for us). */
+ * Lifetime: a buffer is closed (its pid appended to the ended log) when the process's
+ * exit has been reported and no handler thread still works on one of its notifications,
+ * so a handler never writes into a closed buffer (a process killed while its write waits
+ * for us). */
 #include <errno.h>
 #include <stddef.h>
 #include <fcntl.h>
@@ -33,6 +34,9 @@
 #include "uwrx_recorder.h"
 
 static int traces_fd = -1;
+/* The ended log (tracebuf.h): a buffer's end told by 4 bytes appended, not a rename;
+ * -1 (it could not be made): renamed <pid>.ended as before. */
+static int ended_log = -1;
 /* What the buffers could not hold (a full filesystem under them): records dropped,
  * processes without a buffer, and the first error (atomic). */
 static uint64_t lost_records, lost_buffers;
@@ -59,6 +63,8 @@ bool trace_open_dir(const char *path) {
   traces_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct statfs fs;
   traces_tmpfs = traces_fd >= 0 && fstatfs(traces_fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
+  if (traces_fd >= 0) ended_log = uwrx_tracebuf_ended_log(traces_fd);
+  if (ended_log < 0) ended_log = -1;
   return traces_fd >= 0;
 }
 
@@ -70,9 +76,11 @@ static void close_buffer(void *arg, size_t unused) {
   struct uwrx_tracebuf *tb = arg;
   (void)unused;
   if (tb->err) note_loss(tb->dropped, 0, -tb->err);
-  /* The process is gone: nothing writes its recorder region any more. The rename to
-   * <logical>.ended tells the collector that both regions of the file are final. */
-  uwrx_tracebuf_close(tb, 1);
+  /* The process is gone: nothing writes its recorder region any more. Its logical pid in
+   * the ended log (or the rename to <logical>.ended) tells the collector that both
+   * regions of the file are final. */
+  if (ended_log >= 0) uwrx_tracebuf_close_logged(tb, ended_log);
+  else uwrx_tracebuf_close(tb, 1);
   free(tb);
 }
 
