@@ -8,8 +8,8 @@
 // that far and punch holes behind what was read. An ended process's file (its end in the
 // writer's buffer log, renamed <pid>.ended by the writer, reported through processEnded(),
 // or found dead by isAlive) is read to the end and deleted. A buffer is named <pid>, or
-// free.<n> when the log says pid took that pooled one. A buffer is opened only once it outlived a scan: most are taken
-// whole once finished (takeFile). Complete records go to the sink (the merger) in file order, undecoded:
+// free.<n> when the log says pid took that pooled one. A buffer is opened only once it
+// outlived a scan: most are taken whole once finished (takeFile). Complete records go to the sink (the merger) in file order, undecoded:
 // finding record boundaries takes only their headers, so draining stays cheap whatever
 // the merger costs.
 import { actorModule } from './modules.js';
