@@ -89,11 +89,12 @@ export interface TraceAddon {
    * Buffer returned. layout gets 4 numbers per name: its records' offset and length,
    * its region's offset and length (-1: none); records length TAKE_GONE or
    * TAKE_TOO_LARGE (left in place) instead. pool ([next, max] or [next, max, oldest]):
-   * finished buffers (<pid>.ended) go to uwrx-init's pool as free.<next> (next counts up)
-   * while fewer than max wait there, instead of being deleted; oldest, the lowest
-   * free.<n> the caller's last listing of dir showed (next if none), tells how many wait
-   * without a look at dir. closed (one per name): non-zero where the writer closed a
-   * buffer named `<pid>` (its pid was in the ended log), which may then be pooled too. */
+   * finished buffers (<pid>.ended, or flagged in closed) go to uwrx-init's pool as
+   * free.<next> (next counts up) while fewer than max wait there, instead of being
+   * deleted; oldest, the lowest free.<n> the caller's last listing of dir showed that no
+   * process took (next if none), tells how many wait without a look at dir. closed (one
+   * per name): non-zero where the writer closed a buffer not named `<pid>.ended` (the
+   * buffer log told its end), which may then be pooled too. */
   takeFiles(dir: string, names: string[], maxBytes: number, layout: Int32Array, pool?: Int32Array, closed?: Uint8Array): Buffer;
   /** The buffer files of a traces directory as [pid, ended (1) or live (0)] pairs into
    * `out`: `<pid>` and `<pid>.ended` with the pid in decimal without a leading zero; the

@@ -5,7 +5,7 @@ import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readSyn
 import path from 'node:path';
 import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../src/native.js';
-import { TRACE_DATA_OFFSET, TRACE_ENDED_LOG, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
+import { TRACE_DATA_OFFSET, TRACE_LOG, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
 import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
 
 test.after.always(removeTempDirs);
@@ -461,49 +461,61 @@ test('a collector with a pool returns finished buffers to it and deletes what wa
   t.deepEqual(collector.stats.errors, []);
 });
 
-// uwrx-init tells a buffer's end by appending its pid (u32 LE) to traces/ended, not by a
-// rename: the collector reads the log's new part before each listing, takes a logged
-// `<pid>` whole as it takes `<pid>.ended` (pooled: its writer closed it), leaves an
-// unlogged one live, and reads a log entry only once all four bytes are there.
-test('the ended log: logged buffers taken whole and pooled, unlogged ones left live, entries read whole', (t) => {
+// uwrx-init tells a buffer's end, and its take of a pooled buffer free.<n>, by entries
+// appended to traces/log ([pid, 0] and [pid, n + 1], u32 LE), not by renames: the
+// collector reads the log's new part before each listing, takes a buffer whose end is
+// logged whole as it takes <pid>.ended (pooled: its writer closed it), reads a free.<n>
+// the log gives a pid as that pid's buffer, leaves unlogged ones live, and reads an entry
+// only once all of it is there.
+test('the buffer log: ends and takes of pooled buffers told without renames; entries read whole', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
   const sink = new Recorder();
   const collector = new Collector({ runDir: dirs.runDir, sink, pool: true });
-  const log = path.join(dirs.traces, TRACE_ENDED_LOG);
-  const entry = (pid: number) => {
-    const b = Buffer.alloc(4);
+  const state = (collector as unknown as { pool: Int32Array }).pool;
+  const log = path.join(dirs.traces, TRACE_LOG);
+  const entry = (pid: number, what: number) => {
+    const b = Buffer.alloc(8);
     b.writeUInt32LE(pid);
+    b.writeUInt32LE(what, 4);
     return b;
   };
-  const buffer = (pid: number) => {
+  const buffer = (pid: number, name = String(pid)) => {
     const w = addon.traceWriterOpen(dirs.traces, pid, 0);
     addon.traceWriterAppend(w, encodeEvent({ ...output(pid), pid, tid: pid }));
     // closed as live: the end is told by the log alone
     addon.traceWriterClose(w, false);
+    if (name !== String(pid)) renameSync(path.join(dirs.traces, String(pid)), path.join(dirs.traces, name));
   };
   collector.scan();
   t.is(collector.stats.filesDone, 0, 'no log yet: nothing to do');
   for (const pid of [31, 32, 33]) buffer(pid);
-  appendFileSync(log, Buffer.concat([entry(31), entry(33)]));
+  appendFileSync(log, Buffer.concat([entry(31, 0), entry(33, 0)]));
   collector.scan();
-  t.deepEqual(sink.events.map((e) => e.pid), [31, 33], 'the logged buffers, taken in the scan that found them');
+  t.deepEqual(sink.events.map((e) => e.pid), [31, 33], 'the buffers whose end is logged, taken in the scan that found them');
   t.is(collector.stats.pooled, 2, 'and pooled: their writer closed them');
-  t.deepEqual(readdirSync(dirs.traces).sort(), ['32', TRACE_ENDED_LOG, 'free.0', 'free.1']);
-  buffer(34);
-  // 32's entry, then half of 34's: 34 stays live until the rest is written
-  appendFileSync(log, Buffer.concat([entry(32), entry(34).subarray(0, 2)]));
+  t.deepEqual(readdirSync(dirs.traces).sort(), ['32', 'free.0', 'free.1', TRACE_LOG]);
+  t.is(state[2], 0, 'free.0 waits');
+  // 34 takes free.0 (written as it is), 35 free.1: in the listing they are theirs, not waiting
+  unlinkSync(path.join(dirs.traces, 'free.0'));
+  buffer(34, 'free.0');
+  unlinkSync(path.join(dirs.traces, 'free.1'));
+  buffer(35, 'free.1');
+  // 32's end, 34's take, 35's take and half of 35's end: 35 stays live until the rest is written
+  appendFileSync(log, Buffer.concat([entry(32, 0), entry(34, 1), entry(34, 0), entry(35, 2), entry(35, 0).subarray(0, 5)]));
   collector.scan();
-  t.deepEqual(sink.events.map((e) => e.pid), [31, 33, 32]);
-  t.true(existsSync(path.join(dirs.traces, '34')), 'a half-written entry ends nothing');
-  appendFileSync(log, entry(34).subarray(2));
+  t.deepEqual(sink.events.map((e) => e.pid), [31, 33, 32, 34], "free.0 read as 34's");
+  t.is(state[2], 2, 'none waited at the listing: free.0 and free.1 were taken');
+  t.deepEqual(readdirSync(dirs.traces).sort(), ['free.1', 'free.2', 'free.3', TRACE_LOG], "free.0 returned under the next name; free.1 still 35's");
+  appendFileSync(log, entry(35, 0).subarray(5));
   collector.scan();
-  t.deepEqual(sink.events.map((e) => e.pid), [31, 33, 32, 34]);
-  t.is(collector.stats.pooled, 4);
-  t.is(collector.stats.filesDone, 4);
+  t.is(state[2], 2, 'free.2 waits (32 returned)');
+  t.deepEqual(sink.events.map((e) => e.pid), [31, 33, 32, 34, 35]);
+  t.is(collector.stats.pooled, 5);
+  t.is(collector.stats.filesDone, 5);
   t.deepEqual(collector.stats.errors, []);
   collector.stop();
-  t.deepEqual(readdirSync(dirs.traces), [TRACE_ENDED_LOG], 'the pool emptied; the log is the run directory\'s');
+  t.deepEqual(readdirSync(dirs.traces), [TRACE_LOG], "the pool emptied; the log is the run directory's");
 });
 
 // A reused buffer's records may be followed by fewer zeros than a record header (the

@@ -390,10 +390,11 @@ for (const onTmpfs of [true, false]) {
           // (.run: the tmpfs directory's link back to the run directory)
           for (const name of readdirSync(link).filter((n) => n !== '.run')) {
             names.add(name);
-            const magic = Buffer.alloc(8);
+            const magic = Buffer.alloc(12);
             const fd = openSync(path.join(link, name), 'r');
             try {
-              if (readSync(fd, magic, 0, 8, 0) === 8 && magic.readBigUInt64LE(0) === 0x3163657278727775n) withRegion.add(name.replace(/\.ended$/, ''));
+              // (the header's pid: a pooled buffer free.<n> is named by no pid)
+              if (readSync(fd, magic, 0, 12, 0) === 12 && magic.readBigUInt64LE(0) === 0x3163657278727775n) withRegion.add(String(magic.readUInt32LE(8)));
             } finally {
               closeSync(fd);
             }
@@ -416,11 +417,11 @@ for (const onTmpfs of [true, false]) {
     t.is(rows.filter((r) => r.cmdline[0] === '/bin/true').length, 2, JSON.stringify(rows));
     t.is(rows.filter((r) => r.cmdline.join(' ') === 'sleep 1').length, 1, JSON.stringify(rows));
     t.true(names.size > 0, 'buffers seen');
-    // (free.<n>: finished buffers waiting to be reused, on the tmpfs only; `ended`:
-    // uwrx-init's ended log, which tells the end of a buffer without renaming it)
+    // (free.<n>: finished buffers waiting to be reused or taken, on the tmpfs only; `log`:
+    // uwrx-init's buffer log, which tells takes and ends without renaming a buffer)
     const buffer = onTmpfs && shmRoomy ? /^([0-9]+|free\.[0-9]+)$/ : /^[0-9]+$/;
-    t.deepEqual([...names].filter((n) => n !== 'ended' && !buffer.test(n)), [], 'no file but the buffers and the ended log');
-    t.true(names.has('ended'), 'the ended log');
+    t.deepEqual([...names].filter((n) => n !== 'log' && !buffer.test(n)), [], 'no file but the buffers and the log');
+    t.true(names.has('log'), 'the buffer log');
     const sleeper = rows.find((r) => r.cmdline.join(' ') === 'sleep 1')!;
     t.true(withRegion.has(String(sleeper.pid)), `the recorder region in sleep's buffer (regions seen: ${[...withRegion].join(' ')})`);
   });

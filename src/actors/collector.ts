@@ -5,10 +5,11 @@
 // the in-process recorder's region (its header at 0 says where its records end; a hole
 // when the process records nothing in process): one file per process.
 // A live process's records are only final before its mapped window (size - 1 MiB): read
-// that far and punch holes behind what was read. An ended process's file (its pid in the
-// writer's ended log, renamed <pid>.ended by the writer, reported through processEnded(),
-// or found dead by isAlive) is read to the end and deleted. A buffer is opened only once it outlived a scan: most are taken
-// whole once finished (takeFile). Complete records go to the sink (the merger) in file order, undecoded:
+// that far and punch holes behind what was read. An ended process's file (its end in the
+// writer's buffer log, renamed <pid>.ended by the writer, reported through processEnded(),
+// or found dead by isAlive) is read to the end and deleted. A buffer is named <pid>, or
+// free.<n> when the log says pid took that pooled one. A buffer is opened only once it
+// outlived a scan: most are taken whole once finished (takeFile). Complete records go to the sink (the merger) in file order, undecoded:
 // finding record boundaries takes only their headers, so draining stays cheap whatever
 // the merger costs.
 import { actorModule } from './modules.js';
@@ -19,7 +20,7 @@ import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
 import { tuneCompiler } from './compiler-tuning.js';
 import type { ActorSpec } from './supervisor.js';
-import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_ENDED_LOG, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 
 export interface EventSink {
@@ -77,9 +78,11 @@ interface Buffered {
   readOff: number;
   punchedTo: number;
   ended: boolean;
-  /** Its writer closed it (named <pid>.ended, or its pid in the ended log): final, and
+  /** Its writer closed it (named <pid>.ended, or its end in the buffer log): final, and
    * fit for the pool. */
   closed: boolean;
+  /** The pooled free.<n> it is (the log said pid took it); -1: named by its pid. */
+  slot: number;
   lastTime: number;
   broken: boolean;
   /** This scan's pollBuffers of an open live buffer: its size and its recorder region's
@@ -110,7 +113,7 @@ const TAKE_BATCH = 128;
  * A scan returns the buffers of the processes that ended since the last (20 ms: about
  * 30 in a shell loop of short processes), which the next ones take one by one. */
 export const POOL_MAX = 64;
-export const POOL_PREFIX = 'free.';
+export const POOL_PREFIX = TRACE_POOL_PREFIX;
 const TMPFS_MAGIC = 0x01021994;
 
 function onTmpfs(dir: string): boolean {
@@ -140,12 +143,14 @@ export class Collector {
   readonly dir: string;
   private readonly files = new Map<number, Buffered>();
   private readonly endedPids = new Set<number>();
-  /** Pids read from the ended log whose buffers no scan has tracked yet. */
+  /** Pids whose end the buffer log told and whose buffers no scan has tracked yet. */
   private readonly closedPids = new Set<number>();
-  /** The ended log: its descriptor (-1: not there yet), the offset read to, a read buffer. */
-  private endedLogFd = -1;
-  private endedLogOff = 0;
-  private endedLogBuf: Buffer | undefined;
+  /** free.<n> -> the pid that took it (the buffer log), until its buffer is done. */
+  private readonly slotOwners = new Map<number, number>();
+  /** The buffer log: its descriptor (-1: not there yet), the offset read to, a read buffer. */
+  private logFd = -1;
+  private logOff = 0;
+  private logBuf: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
   /** drainRegion's header: read where pollBuffers says enough records wait, and once at
    * the end of a buffer opened while live. */
@@ -192,31 +197,36 @@ export class Collector {
     if (this.pool) this.pool[1] = 0;
     this.scan(true);
     this.emptyPool();
-    if (this.endedLogFd >= 0) closeSync(this.endedLogFd);
-    this.endedLogFd = -1;
+    if (this.logFd >= 0) closeSync(this.logFd);
+    this.logFd = -1;
   }
 
-  /** The ended log's new entries into closedPids. Read before the directory is listed:
-   * a pid is logged once its buffer is final, so its file is in that listing unless
-   * taken already. */
-  private readEndedLog(): void {
-    if (this.endedLogFd < 0) {
+  /** The buffer log's new entries: ends into closedPids, takes into slotOwners. Read
+   * before the directory is listed: an entry is written once its buffer is final (an end)
+   * or opened (a take), so that buffer is in the listing unless done already. */
+  private readLog(): void {
+    if (this.logFd < 0) {
       try {
-        this.endedLogFd = openSync(`${this.dir}/${TRACE_ENDED_LOG}`, 'r');
+        this.logFd = openSync(`${this.dir}/${TRACE_LOG}`, 'r');
       } catch (err) {
-        // no writer keeps one (yet): buffers end by their .ended names
+        // no writer keeps one (yet): buffers are named by their pids and end by .ended names
         if (isErrno(err, 'ENOENT') || isErrno(err, 'ENOTDIR')) return;
         throw err;
       }
     }
-    const buf = (this.endedLogBuf ??= Buffer.allocUnsafeSlow(16 << 10));
+    const buf = (this.logBuf ??= Buffer.allocUnsafeSlow(16 << 10));
     for (;;) {
-      const got = readSync(this.endedLogFd, buf, 0, buf.length, this.endedLogOff);
-      // whole entries only (each is one 4-byte append; a reader never sees part of one,
-      // but stay on entry boundaries anyway)
-      const whole = got - (got % 4);
-      for (let at = 0; at < whole; at += 4) this.closedPids.add(buf.readUInt32LE(at));
-      this.endedLogOff += whole;
+      const got = readSync(this.logFd, buf, 0, buf.length, this.logOff);
+      // whole entries only (each is one append; a reader never sees part of one, but
+      // stays on entry boundaries anyway)
+      const whole = got - (got % TRACE_LOG_ENTRY);
+      for (let at = 0; at < whole; at += TRACE_LOG_ENTRY) {
+        const pid = buf.readUInt32LE(at);
+        const what = buf.readUInt32LE(at + 4);
+        if (what === 0) this.closedPids.add(pid);
+        else this.slotOwners.set(what - 1, pid);
+      }
+      this.logOff += whole;
       if (got < buf.length) return;
     }
   }
@@ -237,7 +247,7 @@ export class Collector {
   /** One pass over traces/; returns the number of events handed to the sink. */
   scan(final = false): number {
     this.stats.scans++;
-    this.readEndedLog();
+    this.readLog();
     let n = traceAddon().listBuffers(this.dir, this.listed);
     if (n < 0) return 0;
     if (n > this.listed.length) n = traceAddon().listBuffers(this.dir, (this.listed = new Int32Array(n * 2)));
@@ -247,10 +257,16 @@ export class Collector {
     // is, without a look at the directory per buffer returned
     const pool = this.pool;
     let oldest = pool ? pool[0]! : 0;
+    const owners = this.slotOwners;
     for (let i = 0; i < n && i < listed.length; i += 2) {
       const kind = listed[i + 1];
       if (kind !== 2) this.track(listed[i]!, kind === 1);
-      else if (listed[i]! < oldest) oldest = listed[i]!;
+      else {
+        // a pooled buffer a process took (the log said so), or one still waiting
+        const owner = owners.size > 0 ? owners.get(listed[i]!) : undefined;
+        if (owner !== undefined) this.track(owner, false, listed[i]!);
+        else if (listed[i]! < oldest) oldest = listed[i]!;
+      }
     }
     if (pool) pool[2] = oldest;
     let count = 0;
@@ -273,8 +289,8 @@ export class Collector {
     return count;
   }
 
-  private track(pid: number, ended: boolean): void {
-    const name = ended ? `${pid}${ENDED_SUFFIX}` : String(pid);
+  private track(pid: number, ended: boolean, slot = -1): void {
+    const name = slot >= 0 ? `${POOL_PREFIX}${slot}` : ended ? `${pid}${ENDED_SUFFIX}` : String(pid);
     const known = this.files.get(pid);
     if (known) {
       if (ended) {
@@ -287,7 +303,7 @@ export class Collector {
     // the next scan and then taken whole in one call (opened now, the same buffer would
     // cost an open, fstats, reads, a close and an unlink)
     this.files.set(pid, {
-      pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, closed: ended, lastTime: NO_TIME, broken: false,
+      pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, closed: ended, slot, lastTime: NO_TIME, broken: false,
       polledSize: -1, polledRegion: -1, recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
     });
   }
@@ -458,8 +474,7 @@ export class Collector {
     if (f.fd < 0) {
       const parts = this.take(f);
       if (parts === false) {
-        this.files.delete(f.pid);
-        this.stats.filesDone++;
+        this.done(f);
         return 0;
       }
       if (parts) return this.taken(f, parts[0]) + (parts[1] ? this.takenRegion(f, parts[1]) : 0);
@@ -526,9 +541,15 @@ export class Collector {
     if (result.bad) this.stats.errors.push(`traces/${f.name}: ${result.bad.replace(/offset (\d+)/, (_, n: string) => `offset ${TRACE_DATA_OFFSET + Number(n)}`)}`);
     else if (!result.atEnd && result.next < length) this.stats.errors.push(`traces/${f.name}: no complete record at offset ${TRACE_DATA_OFFSET + result.next}`);
     this.stats.events += result.count;
-    this.files.delete(f.pid);
-    this.stats.filesDone++;
+    this.done(f);
     return result.count;
+  }
+
+  /** A buffer read to its end and gone (deleted, or returned to the pool under a new name). */
+  private done(f: Buffered): void {
+    this.files.delete(f.pid);
+    if (f.slot >= 0) this.slotOwners.delete(f.slot);
+    this.stats.filesDone++;
   }
 
   private punch(f: Buffered, upTo: number): void {
@@ -551,8 +572,7 @@ export class Collector {
         /* already gone */
       }
     }
-    this.files.delete(f.pid);
-    this.stats.filesDone++;
+    this.done(f);
   }
 }
 

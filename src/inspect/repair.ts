@@ -5,9 +5,10 @@
 // written (often none: it writes in chunks of ~384 KiB); the run's private directory
 // (<build>/.tmp/run-<step>-<attempt>-XXXXXX, or under --tmp) still holds the trace
 // buffers of the processes that were alive (traces/<pid>) and of those that ended but were
-// not collected yet (traces/<pid>.ended, or traces/<pid> with the pid in traces/ended,
-// uwrx-init's ended log). Buffers the collector had already consumed are
-// gone: their events were in the merger's memory and are lost unless already written.
+// not collected yet (traces/<pid>.ended, or with their end in traces/log, uwrx-init's
+// buffer log, which also names the pooled buffers free.<n> a process took). Buffers the
+// collector had already consumed are gone: their events were in the merger's memory and
+// are lost unless already written.
 // procs.tsv and status are written only at the end, so they are missing.
 //
 // Repair: decode the written part of perfetto and every buffer left, drop events present
@@ -20,7 +21,7 @@ import path from 'node:path';
 import { Merger } from '../actors/merger.js';
 import { OUTPUT_INDEX_FILE } from '../record/output-index.js';
 import { UsageError } from '../errors.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TRACE_DATA_OFFSET, TRACE_ENDED_LOG, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { unescapeBytes } from '../record/escape.js';
 import type { AttemptStatus } from '../record/layout.js';
 import { removeTracesDir } from '../record/traces-dir.js';
@@ -51,28 +52,43 @@ export function leftoverRunDirs(attemptDir: string, tmp?: string): string[] {
     .map((n) => path.join(root, n));
 }
 
-/** Buffer files in a run directory's traces/. */
+/** Buffer files in a run directory's traces/: named by their pids, and the pooled ones
+ * the buffer log says a process took. */
 export function leftoverBuffers(runDir: string): string[] {
+  const { owners } = bufferLog(runDir);
   try {
     return readdirSync(path.join(runDir, 'traces'))
-      .filter((n) => /^[1-9][0-9]*(\.ended)?$/.test(n))
+      .filter((n) => /^[1-9][0-9]*(\.ended)?$/.test(n) || owners.has(path.join(runDir, 'traces', n)))
       .map((n) => path.join(runDir, 'traces', n));
   } catch {
     return [];
   }
 }
 
-/** The buffers a run directory's ended log (traces/ended, u32 LE pids) says ended. */
-export function loggedEnded(runDir: string): Set<string> {
+/** A run directory's buffer log (traces/log): the buffers whose end it told (by file),
+ * and the owners of the pooled ones taken (file -> pid). */
+export function bufferLog(runDir: string): { ended: Set<string>; owners: Map<string, number> } {
   const ended = new Set<string>();
+  const owners = new Map<string, number>();
   let log: Buffer;
   try {
-    log = readFileSync(path.join(runDir, 'traces', TRACE_ENDED_LOG));
+    log = readFileSync(path.join(runDir, 'traces', TRACE_LOG));
   } catch {
-    return ended;
+    return { ended, owners };
   }
-  for (let at = 0; at + 4 <= log.length; at += 4) ended.add(path.join(runDir, 'traces', String(log.readUInt32LE(at))));
-  return ended;
+  const fileOf = new Map<number, string>();
+  for (let at = 0; at + TRACE_LOG_ENTRY <= log.length; at += TRACE_LOG_ENTRY) {
+    const pid = log.readUInt32LE(at);
+    const what = log.readUInt32LE(at + 4);
+    if (what === 0) {
+      ended.add(fileOf.get(pid) ?? path.join(runDir, 'traces', String(pid)));
+    } else {
+      const file = path.join(runDir, 'traces', `${TRACE_POOL_PREFIX}${what - 1}`);
+      owners.set(file, pid);
+      fileOf.set(pid, file);
+    }
+  }
+  return { ended, owners };
 }
 
 export async function repair(attemptDir: string, options: RepairOptions, out: NodeJS.WritableStream): Promise<number> {
@@ -134,9 +150,11 @@ function repairAttempt(attemptDir: string, runDirs: string[]): RepairReport {
   let recorders = 0;
   const buffers = runDirs.flatMap(leftoverBuffers);
   const alive = new Set<number>();
-  const logged = new Set(runDirs.flatMap((d) => [...loggedEnded(d)]));
+  const logs = runDirs.map(bufferLog);
+  const logged = new Set(logs.flatMap((l) => [...l.ended]));
+  const owners = new Map(logs.flatMap((l) => [...l.owners]));
   for (const file of buffers) {
-    const pid = Number(path.basename(file).replace(/\.ended$/, ''));
+    const pid = owners.get(file) ?? Number(path.basename(file).replace(/\.ended$/, ''));
     if (!file.endsWith('.ended') && !logged.has(file)) alive.add(pid);
     const { events, problem } = readBuffer(file, pid);
     for (const ev of events) if (add(ev)) fromBuffers++;

@@ -17,10 +17,14 @@ export const TRACE_WINDOW_SIZE = 1 << 20;
 /** Where a buffer file's records start: the 64 MiB before are its process's in-process
  * recorder region (src/native/include/uwrx_recorder.h), a hole when it records nothing. */
 export const TRACE_DATA_OFFSET = 64 << 20;
-/** uwrx-init's ended log in the traces directory (tracebuf.h UWRX_TRACE_ENDED_LOG): the
- * pids (u32 LE) of the buffers it closed, appended in that order, instead of a rename of
- * each to <pid>.ended. */
-export const TRACE_ENDED_LOG = 'ended';
+/** uwrx-init's buffer log in the traces directory (tracebuf.h UWRX_TRACE_LOG): entries
+ * of two u32 LE, [pid, 0] once pid's buffer is final and closed (instead of a rename to
+ * <pid>.ended), [pid, n + 1] once pid took pooled buffer free.<n> under that name
+ * (instead of a rename to <pid>). */
+export const TRACE_LOG = 'log';
+export const TRACE_LOG_ENTRY = 8;
+/** Pooled buffers: free.<n> (tracebuf.h UWRX_TRACE_POOL_PREFIX). */
+export const TRACE_POOL_PREFIX = 'free.';
 /** A time (ns) not known yet. Zero, written as -0: times are past 2^31 ns, so a field
  * that starts as the small integer 0 changes representation (to a double) on its first
  * real time, and V8 then throws away every optimized function that used the object. */

@@ -92,9 +92,9 @@ class Taken {
 
 // The pool of finished buffers uwrx-init reuses (tracebuf.h UWRX_TRACE_POOL_PREFIX):
 // `next` is the next free.<n> to name (the caller's counter, kept across calls), `max`
-// how many may wait at once. Only a buffer its writer closed (<pid>.ended) whose
-// recorder region and records each used at most POOL_PART_MAX bytes is returned; others
-// are deleted. So the pool holds at most max files of at most 2 x POOL_PART_MAX
+// how many may wait at once. Only a buffer its writer closed (<pid>.ended, or one the
+// caller flags: the buffer log told its end) whose recorder region and records each
+// used at most POOL_PART_MAX bytes is returned; others are deleted. So the pool holds at most max files of at most 2 x POOL_PART_MAX
 // allocated (zeroed) bytes each.
 // `oldest`: the lowest free.<n> still waiting when the caller last listed the directory
 // (-1: not known). uwrx-init takes them in order, so every lower one is gone: a full pool

@@ -167,7 +167,18 @@ int uwrx_tracebuf_reuse(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid
   return 0;
 }
 
-/* ended: 0 live, 1 renamed <pid>.ended, 2 appended to log_fd once closed */
+/* One log entry [pid, what] in one write (O_APPEND: it lands whole). */
+static int log_entry(int log_fd, uint32_t pid, uint32_t what) {
+  unsigned char le[8];
+  for (int i = 0; i < 4; i++) {
+    le[i] = (unsigned char)(pid >> (8 * i));
+    le[4 + i] = (unsigned char)(what >> (8 * i));
+  }
+  ssize_t w = write(log_fd, le, sizeof le);
+  return w == (ssize_t)sizeof le ? 0 : w < 0 ? -errno : -ENOSPC;
+}
+
+/* ended: 0 live, 1 renamed <pid>.ended, 2 logged ([pid, 0]) once closed */
 static int close_buffer(struct uwrx_tracebuf *tb, int ended, int log_fd) {
   int r = 0;
   if (tb->fd < 0) return -EBADF;
@@ -185,12 +196,8 @@ static int close_buffer(struct uwrx_tracebuf *tb, int ended, int log_fd) {
   if (close(tb->fd) != 0 && r == 0) r = -errno;
   tb->fd = -1;
   if (ended == 2) {
-    /* one write with O_APPEND: the pid's four bytes land whole, whichever thread ends
-     * another buffer meanwhile */
-    unsigned char le[4] = { (unsigned char)tb->pid, (unsigned char)(tb->pid >> 8), (unsigned char)(tb->pid >> 16),
-                            (unsigned char)(tb->pid >> 24) };
-    ssize_t w = write(log_fd, le, sizeof le);
-    if (w != (ssize_t)sizeof le && r == 0) r = w < 0 ? -errno : -ENOSPC;
+    int w = log_entry(log_fd, tb->pid, UWRX_TRACE_LOG_ENDED);
+    if (w != 0 && r == 0) r = w;
   }
   pthread_mutex_unlock(&tb->lock);
   pthread_mutex_destroy(&tb->lock);
@@ -201,9 +208,30 @@ int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) { return close_buff
 
 int uwrx_tracebuf_close_logged(struct uwrx_tracebuf *tb, int log_fd) { return close_buffer(tb, 2, log_fd); }
 
-int uwrx_tracebuf_ended_log(int traces_dirfd) {
-  int fd = openat(traces_dirfd, UWRX_TRACE_ENDED_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+int uwrx_tracebuf_log_open(int traces_dirfd) {
+  int fd = openat(traces_dirfd, UWRX_TRACE_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
   return fd < 0 ? -errno : fd;
+}
+
+int uwrx_tracebuf_take_logged(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid, uint32_t index, int log_fd) {
+  char from[48];
+  static const char prefix[] = UWRX_TRACE_POOL_PREFIX;
+  init_buffer(tb, traces_dirfd, pid);
+  memcpy(from, prefix, sizeof prefix - 1);
+  name_of(from + sizeof prefix - 1, sizeof from - (sizeof prefix - 1), index, "");
+  tb->fd = openat(traces_dirfd, from, O_RDWR | O_CLOEXEC);
+  if (tb->fd < 0) return -errno;
+  /* once logged, the collector reads free.<index> as pid's */
+  int r = log_entry(log_fd, pid, index + 1);
+  if (r != 0) {
+    close(tb->fd);
+    tb->fd = -1;
+    return r;
+  }
+  /* reset by the collector: as uwrx_tracebuf_reuse */
+  tb->file_size = UWRX_TRACE_DATA_OFFSET;
+  pthread_mutex_init(&tb->lock, NULL);
+  return 0;
 }
 
 int uwrx_tracebuf_region(struct uwrx_tracebuf *tb, const void *header, size_t len) {

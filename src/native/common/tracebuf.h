@@ -111,19 +111,29 @@ uint64_t uwrx_tracebuf_region_allocated(int fd);
  * it <pid>.ended for the collector. ended=0 leaves it looking live (uwrx-init exiting). */
 int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended);
 
-/* The ended log, <traces>/ended: what a writer that ends many buffers (uwrx-init) says
- * instead of a rename per buffer. It appends each ended buffer's pid (u32, little-endian)
- * once the buffer is final and closed; the collector reads the log's new part at each
- * scan, before it lists the directory, and takes `<pid>` as it takes `<pid>.ended` (a
- * rename on tmpfs costs about 10 us: both names looked up, the directory's offset tree
- * updated; a 4-byte append about 1). Opens (creates) it for appending; -errno on failure. */
-#define UWRX_TRACE_ENDED_LOG "ended"
-int uwrx_tracebuf_ended_log(int traces_dirfd);
+/* The buffer log, <traces>/log: what a writer of many buffers (uwrx-init) says instead
+ * of renaming them. Entries of 8 bytes, u32 little-endian each, appended with one
+ * O_APPEND write (so each lands whole, whichever thread writes another): [pid, 0] once
+ * pid's buffer is final and closed (instead of a rename to <pid>.ended); [pid, n + 1]
+ * once pid took pooled buffer free.<n>, which it writes under that name (instead of a
+ * rename to <pid>). A buffer's name is then not always its owner: the collector reads
+ * the log's new part at each scan before it lists the directory, so a free.<n> in the
+ * listing is pid's when an entry says so, and waits in the pool otherwise. (A rename on
+ * the traces tmpfs costs about 10 us: both names looked up, the directory's offset tree
+ * updated; a small append about 1.) Opens (creates) it for appending; -errno on failure. */
+#define UWRX_TRACE_LOG "log"
+#define UWRX_TRACE_LOG_ENDED 0u
+int uwrx_tracebuf_log_open(int traces_dirfd);
 
-/* uwrx_tracebuf_close(tb, 1) with the end told through the ended log `log_fd` instead of
- * a rename: cut, closed, then the pid appended (so the collector never sees a buffer
+/* uwrx_tracebuf_close(tb, 1) with the end told through the log `log_fd` instead of a
+ * rename: cut, closed, then [pid, 0] appended (so the collector never sees a buffer
  * logged before it is final). */
 int uwrx_tracebuf_close_logged(struct uwrx_tracebuf *tb, int log_fd);
+
+/* uwrx_tracebuf_reuse without the rename: pooled buffer free.<index> opened as it is,
+ * and [pid, index + 1] appended to log `log_fd`. -ENOENT when there is no such buffer;
+ * any other failure leaves it in the pool, untaken. */
+int uwrx_tracebuf_take_logged(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid, uint32_t index, int log_fd);
 
 /* Generic record: fixed is the type's struct (fixed_len = sizeof), then the blobs in
  * schema order. Blobs that would exceed UWRX_EV_MAX_SIZE are cut (UWRX_EV_FLAG_TRUNCATED). */

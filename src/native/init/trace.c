@@ -1,9 +1,10 @@
 /* Trace events of real processes: each registered process gets a trace buffer
- * (<runDir>/traces/<logical pid>, src/native/common/tracebuf.h) that the collector
+ * (<runDir>/traces/<logical pid>, or a pooled free.<n> the buffer log names its own:
+ * src/native/common/tracebuf.h) that the collector
  * drains while the run goes on. Process events (spawn, exec, exit) are written where
  * procs.c learns them; output and connect are written by their handlers here.
  *
- * Lifetime: a buffer is closed (its pid appended to the ended log) when the process's
+ * Lifetime: a buffer is closed (its end appended to the buffer log) when the process's
  * exit has been reported and no handler thread still works on one of its notifications,
  * so a handler never writes into a closed buffer (a process killed while its write waits
  * for us). */
@@ -34,9 +35,9 @@
 #include "uwrx_recorder.h"
 
 static int traces_fd = -1;
-/* The ended log (tracebuf.h): a buffer's end told by 4 bytes appended, not a rename;
- * -1 (it could not be made): renamed <pid>.ended as before. */
-static int ended_log = -1;
+/* The buffer log (tracebuf.h): a pooled buffer's take and a buffer's end told by an
+ * entry appended, not by a rename; -1 (it could not be made): renamed as before. */
+static int buffer_log = -1;
 /* What the buffers could not hold (a full filesystem under them): records dropped,
  * processes without a buffer, and the first error (atomic). */
 static uint64_t lost_records, lost_buffers;
@@ -63,8 +64,8 @@ bool trace_open_dir(const char *path) {
   traces_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct statfs fs;
   traces_tmpfs = traces_fd >= 0 && fstatfs(traces_fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
-  if (traces_fd >= 0) ended_log = uwrx_tracebuf_ended_log(traces_fd);
-  if (ended_log < 0) ended_log = -1;
+  if (traces_fd >= 0) buffer_log = uwrx_tracebuf_log_open(traces_fd);
+  if (buffer_log < 0) buffer_log = -1;
   return traces_fd >= 0;
 }
 
@@ -76,10 +77,10 @@ static void close_buffer(void *arg, size_t unused) {
   struct uwrx_tracebuf *tb = arg;
   (void)unused;
   if (tb->err) note_loss(tb->dropped, 0, -tb->err);
-  /* The process is gone: nothing writes its recorder region any more. Its logical pid in
-   * the ended log (or the rename to <logical>.ended) tells the collector that both
-   * regions of the file are final. */
-  if (ended_log >= 0) uwrx_tracebuf_close_logged(tb, ended_log);
+  /* The process is gone: nothing writes its recorder region any more. Its end in the
+   * log (or the rename to <logical>.ended) tells the collector that both regions of the
+   * file are final. */
+  if (buffer_log >= 0) uwrx_tracebuf_close_logged(tb, buffer_log);
   else uwrx_tracebuf_close(tb, 1);
   free(tb);
 }
@@ -179,7 +180,8 @@ static void trace_spawned(struct proc *p, struct proc *parent) {
   }
   /* a pooled buffer when the collector returned one: no inode to create, and its
    * recorder pages are allocated already; else a new one */
-  int r = uwrx_tracebuf_reuse(tb, traces_fd, (uint32_t)p->logical, pool_next);
+  int r = buffer_log >= 0 ? uwrx_tracebuf_take_logged(tb, traces_fd, (uint32_t)p->logical, pool_next, buffer_log)
+                          : uwrx_tracebuf_reuse(tb, traces_fd, (uint32_t)p->logical, pool_next);
   if (r == 0) pool_next++;
   else r = uwrx_tracebuf_open(tb, traces_fd, (uint32_t)p->logical);
   if (r != 0) {
