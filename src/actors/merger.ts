@@ -264,6 +264,12 @@ export class Merger {
     this.runs = this.runs.filter((r) => r.next < r.end);
   }
 
+  /** The access index's rows from row `from` on (AccessWriter.rows); null without the
+   * native index. */
+  accessRows(from: number): { rows: Int32Array; paths: string[] } | null {
+    return this.native && this.options.accessIndex ? this.native.rows(from) : null;
+  }
+
   /** Writes everything left, the process tree, and closes the file. */
   finish(): MergeStats {
     if (this.closed) return this.stats;
@@ -863,6 +869,7 @@ export default defineActor<MergerActorOptions>('merger', async (ctx) => {
   return {
     handlers: {
       [MERGER_MESSAGES.finish]: finish,
+      [MERGER_MESSAGES.rows]: (body: { from: number }) => merger.accessRows(body.from),
     },
     stop() {
       // A run cut short still leaves a readable (if partial) trace.

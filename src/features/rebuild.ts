@@ -11,7 +11,9 @@ import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
 import { readStepOptions } from '../record/layout.js';
 import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
-import type { CaptureIndexer, StartedProcess, TraceLooks } from '../rebuild/capture.js';
+import type { CaptureIndexer, LookRows, StartedProcess, TraceLooks } from '../rebuild/capture.js';
+import { tableRows } from '../record/accesses.js';
+import { MERGER_MESSAGES } from '../protocol/trace-messages.js';
 import { ReplayPolicy, type Decision, type OverlayState } from '../rebuild/decide.js';
 import { HashCache, type Identity } from '../rebuild/hashes.js';
 import { nodeCrypto } from '../crypto.js';
@@ -20,7 +22,7 @@ import { REBUILD_INDEX_VERSION, openRebuildIndex, writeRebuildIndex, type Output
 import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
 import { prepareCompilerTuning, tuneCompiler } from '../actors/compiler-tuning.js';
 import { timing } from '../timing.js';
-import { defineFeature } from './feature.js';
+import { defineFeature, type RunContext } from './feature.js';
 
 /** The index's reading of the record (the record reader, its trace decoding, zlib):
  * loaded when first needed or while uwrx-init sets the sandbox up (prepare), not with
@@ -58,6 +60,24 @@ export default defineFeature({
       return cachedIdentities;
     };
     let warming: NodeJS.Timeout | undefined;
+    /** The access index's rows taken from the merger while the command runs (TAKE_ROWS_MS),
+     * one request after the other. */
+    let rows: LookRows | undefined;
+    let rowsTimer: NodeJS.Timeout | undefined;
+    let finishing = false;
+    let taking: Promise<boolean> = Promise.resolve(false);
+    const takeRows = (run: RunContext): Promise<boolean> =>
+      (taking = taking.then(async () => {
+        try {
+          const raw = await run.supervisor.request<{ rows: Int32Array; paths: string[] } | null>('merger', MERGER_MESSAGES.rows, { from: rows!.taken });
+          if (!raw) return false;
+          rows!.addRows(tableRows(raw));
+          return true;
+        } catch {
+          // not started yet, or gone: the rows not taken are read from the file
+          return false;
+        }
+      }));
     const warmUp = () => {
       warmUpFor(identityCache);
       timing(`rebuild index: user cache read (${cachedIdentities?.length ?? 0} file hashes)`);
@@ -108,7 +128,16 @@ export default defineFeature({
           // cache of file hashes: 30 ms of CPU for 8,700; node:crypto: 8-12 ms) is
           // loaded while the command runs, not after it. Not in a replay with a policy,
           // whose execs wait for their answers.
-          if (!policy && warming === undefined) warming = setTimeout(warmUp, 0);
+          if (!policy && warming === undefined) {
+            warming = setTimeout(warmUp, 0);
+            // and the access index's rows so far, again and again until the command ends
+            void captureModule().then(({ LookRows }) => {
+              if (rows || finishing) return;
+              rows = new LookRows();
+              rowsTimer = setInterval(() => void takeRows(run), TAKE_ROWS_MS);
+              rowsTimer.unref();
+            }, () => undefined);
+          }
           if (!policy) {
             decided.push({ process: p, decision: 'ran', reason: replaying ? noPolicy : 'not a replay' });
             return { skip: false };
@@ -146,14 +175,20 @@ export default defineFeature({
       // loop, once that request is on its way. A damaged trace is reported by derive.
       async finish(run, { actorFailure }) {
         clearTimeout(warming);
+        clearInterval(rowsTimer);
+        finishing = true;
         if (actorFailure || !decided.some((d) => d.decision === 'ran')) return;
         if (decided.length >= LONG_REBUILD_INDEX) tuneCompiler('default');
         const { readTraceLooks, resolveLooksBelow } = await captureModule();
+        // the trace is finished: the merger's last rows complete what was taken
+        const during = rows?.taken ?? 0;
+        const complete = rows ? await takeRows(run) : false;
+        if (rows) timing(`rebuild index: access rows taken (${during} while the command ran, ${rows.taken - during} after${complete ? '' : ', the rest from the file'})`);
         reading = setImmediate(() => {
           const cached = identityCache();
           let looks: TraceLooks;
           try {
-            early = { looks: (looks = readTraceLooks(run.paths.attemptDir)), cached };
+            early = { looks: (looks = readTraceLooks(run.paths.attemptDir, rows && { rows, complete })), cached };
           } catch (error) {
             early = { cached, error };
             return;
@@ -174,6 +209,7 @@ export default defineFeature({
         // what finish's reading has not done by now is done below, as far as needed
         clearImmediate(reading);
         clearTimeout(warming);
+        clearInterval(rowsTimer);
         if (actorFailure || decided.length === 0) {
           if (!actorFailure) await writeRebuildIndex(run.paths.attemptDir, { version: REBUILD_INDEX_VERSION, skippable: names, processes: [] });
           return;
@@ -249,6 +285,10 @@ const KIND_CODE = { file: 0, dir: 1, absent: 2 } as const;
  * made over and over: with TurboFan off the whole took about 75% of the CPU for 200 and
  * for 1,000 processes' worth, and about as much as with it for 3,000. */
 const LONG_REBUILD_INDEX = 2000;
+
+/** How often the access index's rows are taken from the merger while the command runs:
+ * what is left after it is what the last interval's processes and the last ones did. */
+const TAKE_ROWS_MS = 300;
 
 /** The recorded effect of a skipped process on files, for uwrx-init to carry out as the
  * process's own changes (src/native/init/files.c files_change_for). */

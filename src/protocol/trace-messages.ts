@@ -28,6 +28,9 @@ export const MERGER_MESSAGES = {
   advance: 'trace.advance',
   /** request, no body; answers MergeStats once `perfetto` is complete */
   finish: 'trace.merge.finish',
+  /** request, body { from }: the access index's rows from row `from` on (AccessRows,
+   * the paths as the file escapes them), or null without the native index */
+  rows: 'trace.merge.rows',
 } as const;
 
 /** Complete records of process pids[i]'s buffer in bytes[i], each in file order, as

@@ -15,7 +15,7 @@ import { readlinkSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { openRecord, type AttemptRecord, type RecordFileOperation, type RecordProcess } from '../record/reader.js';
 import { unescapeBytes } from '../record/escape.js';
-import { ACCESS_INDEX_OPS } from '../record/accesses.js';
+import { ACCESS_INDEX_OPS, type AccessRows } from '../record/accesses.js';
 import { layerLookup, layersBelow, layersFor, resolveInLayers, settleLayers, type Layer, type Resolution } from '../record/resolve.js';
 import { HashCache, kindOf, listingHash, type Kind } from './hashes.js';
 import type { Input, Output, RebuildEntry, StartedProcess } from './index-file.js';
@@ -60,61 +60,87 @@ export interface TraceLooks {
   below?: { layers: Layer[]; resolutions: Map<string, Resolution> };
 }
 
-/** The looks of the finished trace of `attemptDir` (throws a RecordError for a damaged
- * process table or access index). Needs neither files.meta nor the version directories. */
-export function readTraceLooks(attemptDir: string): TraceLooks {
-  const record = openRecord(attemptDir);
-  const procs = new Map<number, RecordProcess>();
-  for (const p of record.processes()) procs.set(p.pid, p);
-  const looksByPid = new Map<number, Look[]>();
-  const pathIds = new Map<string, number>();
-  const paths: string[] = [];
-  const idOf = (file: string): number => {
-    let id = pathIds.get(file);
+/** The looks of the access index's rows (accessIndexRows), taken in pieces: the rows
+ * of the merger's table while the run goes on (the table only grows: a row never changes
+ * place), the rest once the trace is finished, so that after the command only the last
+ * processes' rows are left to read. The same looks, ids and order as the whole file. */
+export class LookRows {
+  readonly looksByPid = new Map<number, Look[]>();
+  readonly pathIds = new Map<string, number>();
+  readonly paths: string[] = [];
+  /** Rows taken so far. */
+  taken = 0;
+  private lastPid = -1;
+  private lastList: Look[] = [];
+  private readonly kindOfOp = ACCESS_INDEX_OPS.map((op) => LOOK_KINDS[op] ?? -1);
+
+  idOf(file: string): number {
+    let id = this.pathIds.get(file);
     if (id === undefined) {
-      pathIds.set(file, (id = paths.length));
-      paths.push(file);
+      this.pathIds.set(file, (id = this.paths.length));
+      this.paths.push(file);
     }
     return id;
-  };
-  // a process's looks come in runs of lines: the list of the last one is at hand
-  let lastPid = -1;
-  let lastList: Look[] = [];
-  const add = (pid: number, look: Look): void => {
-    if (pid !== lastPid) {
-      let list = looksByPid.get(pid);
-      if (!list) looksByPid.set(pid, (list = []));
-      lastPid = pid;
-      lastList = list;
+  }
+
+  // a process's looks come in runs of rows: the list of the last one is at hand
+  add(pid: number, look: Look): void {
+    if (pid !== this.lastPid) {
+      let list = this.looksByPid.get(pid);
+      if (!list) this.looksByPid.set(pid, (list = []));
+      this.lastPid = pid;
+      this.lastList = list;
     }
-    lastList.push(look);
-  };
-  const isOwnProc = (file: string) => file.startsWith('/proc/') && OWN_PROC.test(file);
-  const table = record.accessRows();
-  if (!table) {
-    // no access index: the accesses in the trace
-    record.eachAccess((pid, op, file) => {
-      const kind = LOOK_KINDS[op];
-      if (kind !== undefined && !isOwnProc(file)) add(pid, lookOf(idOf(file), kind));
-    });
-  } else {
+    this.lastList.push(look);
+  }
+
+  /** The rows of `table` that follow those taken, which are its first `from` rows (0:
+   * the table holds only rows not taken yet). */
+  addRows(table: AccessRows, from = 0): void {
     // each path of the table is checked once: its id, -1 not yet, -2 a process's own file
-    const kindOfOp = ACCESS_INDEX_OPS.map((op) => LOOK_KINDS[op] ?? -1);
     const { rows } = table;
+    const kindOfOp = this.kindOfOp;
     const ids = new Int32Array(table.paths.length).fill(-1);
-    for (let i = 0; i < rows.length; i += 3) {
+    for (let i = from * 3; i < rows.length; i += 3) {
       const kind = kindOfOp[rows[i + 1]!]!;
       if (kind < 0) continue;
       const at = rows[i + 2]!;
       let id = ids[at]!;
       if (id === -1) {
         const file = table.paths[at]!;
-        ids[at] = id = isOwnProc(file) ? -2 : idOf(file);
+        ids[at] = id = isOwnProc(file) ? -2 : this.idOf(file);
       }
-      if (id !== -2) add(rows[i]!, lookOf(id, kind));
+      if (id !== -2) this.add(rows[i]!, lookOf(id, kind));
+    }
+    this.taken += Math.max(0, rows.length / 3 - from);
+  }
+}
+
+const isOwnProc = (file: string) => file.startsWith('/proc/') && OWN_PROC.test(file);
+
+/** The looks of the finished trace of `attemptDir` (throws a RecordError for a damaged
+ * process table or access index). Needs neither files.meta nor the version directories.
+ * `taken`: the access index's rows read already, all of them when `complete` (the
+ * merger's table, whose rows the file holds); the file's other rows are read. */
+export function readTraceLooks(attemptDir: string, taken?: { rows: LookRows; complete: boolean }): TraceLooks {
+  const record = openRecord(attemptDir);
+  const procs = new Map<number, RecordProcess>();
+  for (const p of record.processes()) procs.set(p.pid, p);
+  let looks = taken?.rows ?? new LookRows();
+  if (!taken?.complete) {
+    const table = record.accessRows();
+    if (table) {
+      looks.addRows(table, looks.taken);
+    } else {
+      // no access index: the accesses in the trace
+      looks = new LookRows();
+      record.eachAccess((pid, op, file) => {
+        const kind = LOOK_KINDS[op];
+        if (kind !== undefined && !isOwnProc(file)) looks.add(pid, lookOf(looks.idOf(file), kind));
+      });
     }
   }
-  return { record, procs, looksByPid, pathIds, paths };
+  return { record, procs, looksByPid: looks.looksByPid, pathIds: looks.pathIds, paths: looks.paths };
 }
 
 /** The looks at versions (not failed probes or listings) resolved in the layers below

@@ -75,6 +75,7 @@ interface AccessAddon {
   accessWriterAdd(w: object, pid: number, op: number, buf: Uint8Array, start: number, end: number, times: number): boolean;
   accessWriterSize(w: object): number;
   accessWriterWriteIndex(w: object, fd: number, header: string): void;
+  accessWriterRows(w: object, from: number): { rows: Int32Array; paths: string[] };
   traceWriterRecords(w: object, records: Buffer, chunk: Buffer): number;
   traceWriterAdvance(w: object, watermark: number, chunk: Buffer): void;
   traceWriterFinish(w: object, chunk: Buffer, globalSequence: number, globalLastTime: number): number;
@@ -158,6 +159,12 @@ export class AccessWriter implements AccessTable {
     } finally {
       closeSync(fd);
     }
+  }
+
+  /** The index's rows from row `from` on, as accessIndexRows reads them from the file
+   * (before its paths' escapes are made canonical). */
+  rows(from: number): { rows: Int32Array; paths: string[] } {
+    return this.addon.accessWriterRows(this.handle, from);
   }
 
   /** The merger's records(): the whole records of `records` wait to be written (the

@@ -313,6 +313,12 @@ export function accessIndexRows(text: Buffer): AccessRows {
   return { paths, rows };
 }
 
+/** The rows of the merger's table (AccessWriter.rows) as accessIndexRows gives the
+ * same rows of the file. */
+export function tableRows(raw: { rows: Int32Array; paths: string[] }): AccessRows {
+  return { paths: raw.paths.map(escapedPath), rows: raw.rows };
+}
+
 const OP_INDEX: ReadonlyMap<string, number> = new Map(ACCESS_INDEX_OPS.map((op, i) => [op, i]));
 
 const escapedPath = (field: string): string => (isPlainText(field) ? field : escapeBytes(unescapeBytes(field)));

@@ -11,6 +11,7 @@
 #include <memory>
 #include <unordered_map>
 #include <string>
+#include <string_view>
 #include <unistd.h>
 #include <vector>
 
@@ -1139,6 +1140,45 @@ Napi::Value WriteIndex(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// accessWriterRows(w, from): { rows: Int32Array, paths: string[] }: the index's entries
+// from `from` on, as scanAccessIndex reads them back from accesses.tsv: per entry its
+// pid, its operation's index, its path's index in `paths`, which holds each distinct
+// path of these entries once, escaped as the file has it. Entries never change place,
+// so a reader takes the index in pieces while the run goes on (src/rebuild/capture.ts).
+Napi::Value Rows(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  AccessWriter *w = WriterOf(info);
+  size_t from = std::min((size_t)info[1].As<Napi::Number>().Uint32Value(), w->entries.size());
+  size_t count = w->entries.size() - from;
+  Napi::Int32Array rows = Napi::Int32Array::New(env, count * 3);
+  Napi::Array paths = Napi::Array::New(env);
+  std::unordered_map<std::string_view, uint32_t> index;
+  std::vector<uint8_t> escaped;
+  int32_t *out = rows.Data();
+  for (size_t i = from; i < w->entries.size(); i++) {
+    const Entry &e = w->entries[i];
+    std::string_view path(w->arena.data() + e.start, e.len);
+    auto [it, fresh] = index.emplace(path, (uint32_t)index.size());
+    if (fresh) {
+      const uint8_t *b = (const uint8_t *)path.data();
+      if (IsPlain(b, e.len)) {
+        paths.Set(it->second, Napi::String::New(env, path.data(), path.size()));
+      } else {
+        escaped.resize((size_t)e.len * 4);
+        uint8_t *end = Escape(b, e.len, escaped.data());
+        paths.Set(it->second, Napi::String::New(env, (const char *)escaped.data(), (size_t)(end - escaped.data())));
+      }
+    }
+    *out++ = e.pid;
+    *out++ = e.op;
+    *out++ = (int32_t)it->second;
+  }
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("rows", rows);
+  result.Set("paths", paths);
+  return result;
+}
+
 TraceWriter *TraceOf(const Napi::CallbackInfo &info) {
   TraceWriter *t = WriterOf(info)->trace;
   if (!t) Napi::Error::New(info.Env(), "trace writer: created without a schema").ThrowAsJavaScriptException();
@@ -1229,6 +1269,7 @@ void InitAccesses(Napi::Env env, Napi::Object exports) {
   exports.Set("accessWriterAdd", Napi::Function::New(env, Add));
   exports.Set("accessWriterSize", Napi::Function::New(env, Size));
   exports.Set("accessWriterWriteIndex", Napi::Function::New(env, WriteIndex));
+  exports.Set("accessWriterRows", Napi::Function::New(env, Rows));
   exports.Set("accessWriterLocate", Napi::Function::New(env, Locate));
   exports.Set("traceWriterRecords", Napi::Function::New(env, TraceRecords));
   exports.Set("traceWriterAdvance", Napi::Function::New(env, TraceAdvance));
