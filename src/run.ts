@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { existsSync, fstatSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, fstatSync, mkdtempSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -257,12 +257,13 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const stepOptions = { net: settled.net, parents, ...settings.stepOptions };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
-    // independent files: written at once, not one thread-pool round trip after another
-    const [runDir] = await Promise.all([
-      fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`)),
-      linkParents(paths.attemptDir, parents),
-      ...[paths.stepDir, paths.attemptDir].flatMap((dir) => [writeStepCommand(dir, settled.argv), writeStepOptions(dir, stepOptions)]),
-    ]);
+    // (small files, written without the thread pool: see record/layout.ts)
+    const runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+    await linkParents(paths.attemptDir, parents);
+    for (const dir of [paths.stepDir, paths.attemptDir]) {
+      await writeStepCommand(dir, settled.argv);
+      await writeStepOptions(dir, stepOptions);
+    }
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
