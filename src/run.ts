@@ -25,7 +25,7 @@ import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.j
 import { serveWhenReady, type InitBridge } from './actors/init-bridge.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
 import { prepareMainThreadActors } from './actors/main-host.js';
-import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
+import { RUN_FEATURES, activeFeatures, finishAll, type ActiveFeature } from './features/index.js';
 import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
 import { MSG_PROBLEM, MSG_STARTED, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
@@ -371,7 +371,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         if (!actorFailure) throw err;
       });
       const finishInput = { sandbox: outcome, actorFailure };
-      for (const f of features) await f.hooks.finish?.(run, finishInput);
+      await finishAll(features, (f) => f.hooks.finish?.(run, finishInput));
       // the record no longer needs the run directory: its removal (mostly waits on the
       // kernel) goes on while the features derive their files from the record. One turn
       // of the event loop first, so that it is under way before their synchronous work.
