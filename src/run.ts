@@ -34,6 +34,7 @@ import { isErrno, removeTree } from './fs.js';
 import { removeTracesDir } from './record/traces-dir.js';
 import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
+import { fsPromises } from './builtins.js';
 import type { NetworkStats } from './network/setup.js';
 
 export interface RunOptions {
@@ -350,6 +351,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
         onInitPid: (pid) => (initPid = pid),
         // uwrx-init sets the sandbox up meanwhile: what the finish needs is loaded now
         onPlanSent: () => {
+          // the finish's file calls go through the thread pool
+          fsPromises();
           if (late.length > 0) prepareMainThreadActors();
           for (const f of features) {
             try {

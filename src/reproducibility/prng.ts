@@ -5,8 +5,7 @@
 // here a 64-bit little-endian block counter followed by a 64-bit nonce.
 import type { Cipher } from 'node:crypto';
 import { nodeCrypto, randomBytes } from '../crypto.js';
-import { writeFileSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { promises as fs, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { errnoText } from '../fs.js';
@@ -123,7 +122,7 @@ export async function readSeedFile(attemptDir: string): Promise<Buffer> {
   const path = join(attemptDir, SEED_FILE);
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = await fs.readFile(path, 'utf8');
   } catch (err) {
     throw new UsageError(`cannot read ${path}: ${errnoText(err)}`);
   }

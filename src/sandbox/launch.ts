@@ -9,7 +9,7 @@ import { InitBridge } from '../actors/init-bridge.js';
 import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
 import { DirCalls, removeTree } from '../fs.js';
-import { removeTracesDir, tracesOutside } from '../record/traces-dir.js';
+import { tracesOutside } from '../record/traces-dir.js';
 import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
@@ -211,8 +211,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     // out: removing what they name does not hinder that.)
     async cleanup() {
       await scaffoldGone?.catch(() => undefined);
-      removeTracesDir(options.runDir);
-      await removeTree(options.runDir);
+      // the trace buffers' directory (on /dev/shm) beside the run directory, both on the
+      // thread pool: not rmSync on this thread, which loads its own module first
+      const traces = tracesOutside(options.runDir);
+      await Promise.all([removeTree(options.runDir), traces === undefined ? undefined : removeTree(traces)]);
       timing('run directory cleaned');
     },
     terminate(graceMs = 3000) {
