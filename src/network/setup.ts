@@ -214,9 +214,9 @@ export class Network {
 
   /** Resolves once the record's CA files and the files the sandbox sees in place of the
    * host's (bound over them when uwrx-init sets the sandbox up) are written; rejects
-   * with what failed. They are written on the thread pool while this thread computes
-   * the plan and prepares the run directory: the two CA stores copied (some 400 KB)
-   * took 4-5 ms of this thread before the plan. */
+   * with what failed. They are written by the constructor (writeFiles), so a failure
+   * surfaces here, where the run awaits the features' ready steps before uwrx-init
+   * starts. */
   ready(): Promise<void> {
     return this.written;
   }
