@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { existsSync, fstatSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { existsSync, fstatSync, mkdtempSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -25,7 +25,7 @@ import { ActorFailedError, Supervisor, type ActorSpec } from './actors/runtime.j
 import { serveWhenReady, type InitBridge } from './actors/init-bridge.js';
 import { StorageClient, storageActorSpec } from './actors/storage-client.js';
 import { prepareMainThreadActors } from './actors/main-host.js';
-import { RUN_FEATURES, activeFeatures, type ActiveFeature } from './features/index.js';
+import { RUN_FEATURES, activeFeatures, finishAll, type ActiveFeature } from './features/index.js';
 import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings } from './features/feature.js';
 import { MSG_PROBLEM, MSG_STARTED, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
@@ -34,6 +34,7 @@ import { isErrno, removeTree } from './fs.js';
 import { removeTracesDir } from './record/traces-dir.js';
 import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
+import { fsPromises } from './builtins.js';
 import type { NetworkStats } from './network/setup.js';
 
 export interface RunOptions {
@@ -257,12 +258,13 @@ export class RunHandle extends EventEmitter<RunEvents> {
     const stepOptions = { net: settled.net, parents, ...settings.stepOptions };
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
-    // independent files: written at once, not one thread-pool round trip after another
-    const [runDir] = await Promise.all([
-      fs.mkdtemp(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`)),
-      linkParents(paths.attemptDir, parents),
-      ...[paths.stepDir, paths.attemptDir].flatMap((dir) => [writeStepCommand(dir, settled.argv), writeStepOptions(dir, stepOptions)]),
-    ]);
+    // (small files, written without the thread pool: see record/layout.ts)
+    const runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+    await linkParents(paths.attemptDir, parents);
+    for (const dir of [paths.stepDir, paths.attemptDir]) {
+      await writeStepCommand(dir, settled.argv);
+      await writeStepOptions(dir, stepOptions);
+    }
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
     // stopped and the attempt is finalised as incomplete with the actor's error.
@@ -349,6 +351,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
         onInitPid: (pid) => (initPid = pid),
         // uwrx-init sets the sandbox up meanwhile: what the finish needs is loaded now
         onPlanSent: () => {
+          // the finish's file calls go through the thread pool
+          fsPromises();
           if (late.length > 0) prepareMainThreadActors();
           for (const f of features) {
             try {
@@ -370,7 +374,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         if (!actorFailure) throw err;
       });
       const finishInput = { sandbox: outcome, actorFailure };
-      for (const f of features) await f.hooks.finish?.(run, finishInput);
+      await finishAll(features, (f) => f.hooks.finish?.(run, finishInput));
       // the record no longer needs the run directory: its removal (mostly waits on the
       // kernel) goes on while the features derive their files from the record. One turn
       // of the event loop first, so that it is under way before their synchronous work.

@@ -251,3 +251,66 @@ test('a failing finish step leaves an incomplete attempt saying why', async (t) 
   const status = readStatus(path.join(cwd, 'build', '0', '0'));
   t.like(status, { complete: false, reason: 'disk on fire' });
 });
+
+test('finish steps wait only for those they name in finishAfter: the others run at once; by default a step waits for every earlier one', async (t) => {
+  const cwd = scratch(t);
+  const order: string[] = [];
+  let released!: () => void;
+  const release = new Promise<void>((resolve) => (released = resolve));
+  // A waits for B, which comes after it in the list: only concurrent steps can both end
+  const a = defineFeature({
+    name: 'finish-a',
+    finishAfter: [],
+    create: () => ({
+      async finish() {
+        order.push('a starts');
+        await release;
+        order.push('a ends');
+      },
+    }),
+  });
+  const b = defineFeature({
+    name: 'finish-b',
+    finishAfter: [],
+    create: () => ({
+      finish() {
+        order.push('b');
+        released();
+      },
+    }),
+  });
+  const afterA = defineFeature({
+    name: 'finish-after-a',
+    finishAfter: ['finish-a'],
+    create: () => ({ finish: () => void order.push('after a') }),
+  });
+  const last = defineFeature({
+    name: 'finish-last',
+    create: () => ({
+      finish: (run) => {
+        order.push('last');
+        // every built-in finish step ended before it: the record's files are there
+        t.true(existsSync(path.join(run.paths.attemptDir, 'procs.tsv')));
+        t.true(existsSync(path.join(run.paths.attemptDir, 'files.meta')));
+      },
+    }),
+  });
+  const failing = defineFeature({
+    name: 'finish-fails',
+    finishAfter: [],
+    create: () => ({
+      finish() {
+        throw new Error('finish failed');
+      },
+    }),
+  });
+  const after = defineFeature({ name: 'after-failure', finishAfter: ['finish-fails'], create: () => ({ finish: () => void order.push('after failure') }) });
+  const result = await run({ argv: ['/bin/true'], cwd, features: [a, b, afterA, last] }).done;
+  t.is(result.status, 0);
+  t.deepEqual(order, ['a starts', 'b', 'a ends', 'after a', 'last']);
+  // a failed step fails the run once every other step settled; those after it do not run
+  order.length = 0;
+  const failed = run({ argv: ['/bin/true'], cwd, features: [failing, after, b] }).done;
+  await t.throwsAsync(failed, { message: 'finish failed' });
+  t.deepEqual(order, ['b']);
+});

@@ -11,7 +11,7 @@
 //
 // The attempt's up-front files (cmd, options, seed.txt ...) are written by the features
 // that own them before the run; everything written after it goes through here.
-import { promises as fs } from 'node:fs';
+import { promises as fs, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { defineActor } from './actor.js';
 import { collectFileRecord, collectUppers, countRegularFiles, settleUpperDirs } from '../record/finish.js';
@@ -24,7 +24,8 @@ export default defineActor<StorageOptions>('storage', (ctx) => {
   return {
     handlers: {
       [STORAGE_MESSAGES.files]: (body: StoreFilesBody) => storeFiles(attemptDir, body),
-      [STORAGE_MESSAGES.processes]: (body: { text: string }) => fs.writeFile(path.join(attemptDir, PROCESS_TABLE_FILE), body.text),
+      // one write, on this thread (the record's small files skip the thread pool: record/layout.ts)
+      [STORAGE_MESSAGES.processes]: (body: { text: string }) => writeFileSync(path.join(attemptDir, PROCESS_TABLE_FILE), body.text),
       [STORAGE_MESSAGES.status]: (body: { status: AttemptStatus }) => writeAttemptStatus(attemptDir, body.status),
     },
   };

@@ -18,7 +18,8 @@
 //              Node waits): load what the later phases will need
 //   on         notifications from uwrx-init (spawn, exec, exit ...) as they arrive
 //   requests   requests from uwrx-init this feature answers (the reply goes back)
-//   finish     the tree has ended: move results into the record, in list order
+//   finish     the tree has ended: move results into the record, each once those it
+//              names in finishAfter (default: all before it in the list) have
 //   derive     the record is complete: files made from it (the rebuild index), while
 //              the run directory is removed
 //   status     fields of the attempt's `status` file and of the run's result
@@ -133,6 +134,10 @@ export interface RunFeature {
   readonly name: string;
   /** Whether it takes part in a run with these options (default: always). */
   enabled?(options: RunOptions): boolean;
+  /** The features (by name) whose finish step must have ended before this one's starts;
+   * the finish steps of features that need none of each other run at once (most wait on
+   * another thread or the thread pool). Default: every feature before it in the list. */
+  readonly finishAfter?: readonly string[];
   /** Fresh hooks for one run: per-run state lives in this closure, never in the module. */
   create(): FeatureHooks;
 }

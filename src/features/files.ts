@@ -6,6 +6,8 @@ import { defineFeature } from './feature.js';
 
 export default defineFeature({
   name: 'files',
+  // the uppers and files.meta: needs no other feature's record
+  finishAfter: [],
   create() {
     let filesWritten = 0;
     return {

@@ -15,6 +15,7 @@ import { defineFeature } from './feature.js';
 
 export default defineFeature({
   name: 'network',
+  finishAfter: [],
   create() {
     let input: NetworkInput;
     let keys: Promise<CaKeys> | undefined;

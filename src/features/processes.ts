@@ -10,6 +10,7 @@ const text = (b: Uint8Array | null | undefined) => (b ? decoder.decode(b) : '');
 
 export default defineFeature({
   name: 'processes',
+  finishAfter: [],
   create() {
     const table = new ProcessTable();
     return {

@@ -40,6 +40,8 @@ interface Decided {
 
 export default defineFeature({
   name: 'rebuild',
+  // its finish reads the finished trace (procs.tsv, accesses.tsv)
+  finishAfter: ['processes', 'trace'],
   create() {
     let names: string[] = [];
     let list: SkippableOptions = { skippable: [], notSkippable: [] };

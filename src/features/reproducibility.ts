@@ -7,6 +7,7 @@ import { defineFeature } from './feature.js';
 
 export default defineFeature({
   name: 'reproducibility',
+  finishAfter: [],
   create() {
     let seed: string | undefined;
     let t0Ns: bigint | undefined;

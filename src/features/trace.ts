@@ -13,6 +13,8 @@ const FINISH_TIMEOUT_MS = 10 * 60 * 1000;
 
 export default defineFeature({
   name: 'trace',
+  // the network's actors close their trace files when they finish
+  finishAfter: ['network'],
   create() {
     let fileCalls: { inProcess: number; notified: number } | undefined;
     let notifications: Record<string, number> | undefined;

@@ -10,7 +10,7 @@
 // buffers (the collector, `uwrx check --repair` after a crash) goes through the link.
 // That directory links back to the run directory (.run), so a later run can free the
 // buffers of a killed run whose run directory was removed.
-import { promises as fs, lstatSync, readdirSync, readlinkSync, rmSync, statfsSync } from 'node:fs';
+import { lstatSync, mkdirSync, mkdtempSync, readdirSync, readlinkSync, rmSync, statfsSync, symlinkSync } from 'node:fs';
 import path from 'node:path';
 
 const SHM = '/dev/shm';
@@ -76,16 +76,17 @@ export async function makeTracesDir(runDir: string): Promise<string> {
     sweepOrphans();
     let dir: string | undefined;
     try {
-      dir = await fs.mkdtemp(path.join(SHM, `uwrx-${path.basename(runDir)}-`));
-      await fs.symlink(path.resolve(runDir), path.join(dir, OWNER_LINK));
-      await fs.symlink(dir, link);
+      // (synchronous calls: see record/layout.ts)
+      dir = mkdtempSync(path.join(SHM, `uwrx-${path.basename(runDir)}-`));
+      symlinkSync(path.resolve(runDir), path.join(dir, OWNER_LINK));
+      symlinkSync(dir, link);
       return dir;
     } catch {
       // not writable for us after all: the run directory serves
-      if (dir) await fs.rm(dir, { recursive: true, force: true });
+      if (dir) rmSync(dir, { recursive: true, force: true });
     }
   }
-  await fs.mkdir(link);
+  mkdirSync(link);
   return link;
 }
 

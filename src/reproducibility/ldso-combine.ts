@@ -6,7 +6,7 @@
 // static linker, debuggers) still find ld.so's dynamic symbols, which a bare shim
 // bind-mounted there would hide (`ld: cannot use executable file ... as input to a link`).
 import { sha256 } from '../crypto.js';
-import { chmod, copyFile, readFile, stat, writeFile } from 'node:fs/promises';
+import { chmodSync, copyFileSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keepInCache, pruneCache, userCacheDir } from '../user-cache.js';
@@ -155,20 +155,27 @@ export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls = false): B
  * come from the per-user cache (ldsoCacheDir) when it holds them for the same ld.so,
  * shim and preload list; otherwise they are made and kept there for the next run. */
 export async function writeCombinedLdso(realLdsoPath: string, outPath: string, shimPath = DEFAULT_SHIM_PATH, preloadList?: string): Promise<void> {
-  const key = await combinedKey(realLdsoPath, shimPath, preloadList);
+  // Every run takes the cached bytes: two stats, a copy in the kernel and a chmod, made
+  // with synchronous calls (each through the thread pool cost more than the call).
+  const key = combinedKey(realLdsoPath, shimPath, preloadList);
   const cached = path.join(ldsoCacheDir(), `ld.so-${key}`);
-  // a copy, never the cached file itself: the sandbox must not be able to change it
-  const hit = await copyFile(cached, outPath).then(() => true, () => false);
+  let hit = true;
+  try {
+    // a copy, never the cached file itself: the sandbox must not be able to change it
+    copyFileSync(cached, outPath);
+  } catch {
+    hit = false;
+  }
   if (!hit) {
-    const [ldso, shim] = await Promise.all([readFile(realLdsoPath), readFile(shimPath)]);
+    const [ldso, shim] = await Promise.all([fs.readFile(realLdsoPath), fs.readFile(shimPath)]);
     // with the recorder (a preload list), ld.so's own calls are recorded in process too
     const combined = combineLdso(ldso, shim, preloadList !== undefined);
     // in ld.so's own bytes (at the start, as they were): the shim names the path too
     if (preloadList) redirectPreloadList(combined.subarray(0, ldso.length), preloadList);
-    await writeFile(outPath, combined);
+    await fs.writeFile(outPath, combined);
     if (keepInCache(cached, combined)) pruneCache('ld.so-', KEPT_LDSO_FILES);
   }
-  await chmod(outPath, 0o755);
+  chmodSync(outPath, 0o755);
 }
 
 /** Combined files kept in the cache: each rebuilt shim or updated ld.so makes a new one. */
@@ -180,11 +187,11 @@ export const ldsoCacheDir = userCacheDir;
 /** Names what the combined bytes are made of: both files by identity (device, inode,
  * size, change time: a package update or a rebuilt shim gives a new key) and the
  * preload list. */
-async function combinedKey(realLdsoPath: string, shimPath: string, preloadList: string | undefined): Promise<string> {
-  const ids = await Promise.all([realLdsoPath, shimPath].map(async (p) => {
-    const st = await stat(p, { bigint: true });
+function combinedKey(realLdsoPath: string, shimPath: string, preloadList: string | undefined): string {
+  const ids = [realLdsoPath, shimPath].map((p) => {
+    const st = statSync(p, { bigint: true });
     return [p, st.dev, st.ino, st.size, st.mtimeNs, st.ctimeNs].join(':');
-  }));
+  });
   return sha256([...ids, preloadList ?? ''].join('\n')).toString('hex').slice(0, 32);
 }
 

@@ -2,8 +2,7 @@
 // of src/native/common/dettime.h: the same pure functions over a process's clocks and a
 // thread's timed wait, checked against the C half with test/fixtures/time-vectors.json.
 // Nanoseconds are bigints (T0 in ns does not fit a double exactly).
-import { readFileSync } from 'node:fs';
-import { readFile, writeFile } from 'node:fs/promises';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { UsageError } from '../errors.js';
 import { errnoText } from '../fs.js';
@@ -297,7 +296,7 @@ export function readNsFileSync(file: string): bigint | undefined {
 }
 
 export async function writeNewestFile(attemptDir: string, ns: bigint): Promise<void> {
-  await writeFile(join(attemptDir, NEWEST_FILE), `${ns}\n`);
+  writeFileSync(join(attemptDir, NEWEST_FILE), `${ns}\n`);
 }
 
 /** How the times of files from the layers below relate to this attempt's clocks. */
@@ -342,14 +341,15 @@ export function layerTimes(
 
 /** t0.txt of an attempt: T0 in ns since the epoch, decimal, and a newline. */
 export async function writeT0File(attemptDir: string, t0Ns: bigint): Promise<void> {
-  await writeFile(join(attemptDir, T0_FILE), `${t0Ns}\n`);
+  // a few bytes: without the thread pool's round trip (record/layout.ts)
+  writeFileSync(join(attemptDir, T0_FILE), `${t0Ns}\n`);
 }
 
 export async function readT0File(attemptDir: string): Promise<bigint> {
   const path = join(attemptDir, T0_FILE);
   let text: string;
   try {
-    text = (await readFile(path, 'utf8')).trim();
+    text = readFileSync(path, 'utf8').trim();
   } catch (err) {
     throw new UsageError(`cannot read ${path}: ${errnoText(err)}`);
   }

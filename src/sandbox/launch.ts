@@ -2,14 +2,14 @@
 // uwrx-init's messages go to the listeners and request handlers the run registered
 // (the run features'); only the sandbox's own life cycle (started, done, failed) is
 // handled here.
-import { promises as fs, writeFileSync, type BigIntStats } from 'node:fs';
+import { chmodSync, lstatSync, unlinkSync, writeFileSync, type BigIntStats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { InitBridge } from '../actors/init-bridge.js';
 import { SocketTransport } from '../actors/transport.js';
 import { EnvironmentError } from '../errors.js';
 import { DirCalls, removeTree } from '../fs.js';
-import { removeTracesDir, tracesOutside } from '../record/traces-dir.js';
+import { tracesOutside } from '../record/traces-dir.js';
 import { helperPath, native } from '../native.js';
 import {
   MSG_DONE,
@@ -211,8 +211,10 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     // out: removing what they name does not hinder that.)
     async cleanup() {
       await scaffoldGone?.catch(() => undefined);
-      removeTracesDir(options.runDir);
-      await removeTree(options.runDir);
+      // the trace buffers' directory (on /dev/shm) beside the run directory, both on the
+      // thread pool: not rmSync on this thread, which loads its own module first
+      const traces = tracesOutside(options.runDir);
+      await Promise.all([removeTree(options.runDir), traces === undefined ? undefined : removeTree(traces)]);
       timing('run directory cleaned');
     },
     terminate(graceMs = 3000) {
@@ -306,18 +308,25 @@ function prepareRunDir(plan: SandboxPlan): Promise<Map<string, string>> {
  * and removed a directory of that name left a whiteout of its own, which is kept), and
  * gives their directories back the times they had. */
 async function dropWhiteouts(made: Map<string, string>): Promise<void> {
+  // a few calls per whiteout (two in a run: the record's and the run directory's),
+  // synchronous: through the thread pool they were some ten round trips before the finish
   for (const [w, id] of made) {
-    const st = await fs.lstat(w, { bigint: true }).catch(() => undefined);
+    let st: BigIntStats | undefined;
+    try {
+      st = lstatSync(w, { bigint: true });
+    } catch {
+      st = undefined;
+    }
     if (!st || identity(st) !== id) continue;
     const dir = path.dirname(w);
-    const parent = await fs.lstat(dir, { bigint: true });
+    const parent = lstatSync(dir, { bigint: true });
     // the directory may deny its owner writes (the caller's rights on the host)
     const mode = Number(parent.mode & 0o7777n);
-    await fs.chmod(dir, mode | 0o300);
+    chmodSync(dir, mode | 0o300);
     try {
-      await fs.unlink(w);
+      unlinkSync(w);
     } finally {
-      await fs.chmod(dir, mode);
+      chmodSync(dir, mode);
       native().setTimesNs(dir, parent.atimeNs, parent.mtimeNs);
     }
   }
