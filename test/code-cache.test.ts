@@ -25,10 +25,10 @@ async function version(cacheHome: string): Promise<{ cache: string; stdout: stri
   return { cache: line?.[1] ?? `(no code cache line in: ${r.stderr})`, stdout: r.stdout, status: r.status };
 }
 
-function cacheFile(cacheHome: string): string {
+function cacheFile(cacheHome: string, kind: 'cli' | 'run' = 'cli'): string {
   const dir = path.join(cacheHome, 'uwrx');
-  const files = readdirSync(dir).filter((n) => n.startsWith('code-cli-') && n.endsWith('.v8'));
-  if (files.length !== 1) throw new Error(`expected one CLI code cache in ${dir}, found ${files.join(', ') || 'none'}`);
+  const files = readdirSync(dir).filter((n) => n.startsWith(`code-${kind}-`) && n.endsWith('.v8'));
+  if (files.length !== 1) throw new Error(`expected one ${kind} code cache in ${dir}, found ${files.join(', ') || 'none'}`);
   return path.join(dir, files[0]!);
 }
 
@@ -47,6 +47,29 @@ test('the first command writes the code cache and the next one uses it', async (
   const second = await version(home);
   t.is(second.cache, 'used');
   t.is(second.stdout, `uwrx ${pkg.version}\n`);
+});
+
+// V8's cache holds what the command that wrote it compiled: a run after `uwrx --version`
+// must not use the small cache --version wrote, or it compiles the run's code every time.
+test('a run writes and uses a code cache of its own, whatever command came first', async (t) => {
+  const home = scratchDir('uwrx-cc-');
+  await version(home);
+  const cli = readFileSync(cacheFile(home));
+  const run = async () => {
+    const cwd = scratchDir('uwrx-cc-run-');
+    const env: NodeJS.ProcessEnv = { ...process.env, XDG_CACHE_HOME: home, UWRX_DEBUG_TIMING: '1' };
+    delete env.UWRX_NO_CODE_CACHE;
+    delete env.UWRX_NO_BUNDLE;
+    const r = await uwrx(['run', '-q', '--no-net', '--build', path.join(cwd, 'b'), '--', 'true'], { cwd, env });
+    t.is(r.status, 0, r.stderr);
+    return /uwrx timing: code cache (\w+)/.exec(r.stderr)?.[1];
+  };
+  t.is(await run(), 'miss');
+  const runCache = readFileSync(cacheFile(home, 'run'));
+  t.true(runCache.length > cli.length, `a run compiles more than --version (${runCache.length} against ${cli.length} bytes)`);
+  t.is(await run(), 'used');
+  t.deepEqual(readFileSync(cacheFile(home)), cli, 'the cache of the other commands is left as it was');
+  t.is((await version(home)).cache, 'used');
 });
 
 // Each way a cache file can be bad: the command runs as usual from source, and the file
@@ -96,9 +119,9 @@ test('a run of many processes writes a code cache that the next command uses (th
   t.is(r.status, 0, r.stderr);
   t.regex(r.stderr, /uwrx timing: code cache miss/);
   // V8 rejects a cache made under other flag values: the run's tuning must be undone by then
-  const next = await version(home);
-  t.is(next.cache, 'used');
-  t.is(next.stdout, `uwrx ${pkg.version}\n`);
+  const next = await uwrx(['run', '--quiet', '--', 'true'], { cwd, env });
+  t.is(next.status, 0, next.stderr);
+  t.regex(next.stderr, /uwrx timing: code cache used/);
 });
 
 test('a cache directory that cannot be made leaves every command working, from source', async (t) => {
