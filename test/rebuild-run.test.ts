@@ -8,9 +8,8 @@ import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { writeCProject, type CProject } from './helpers/c-project.js';
+import { sameAsFinishedRecord as sameAsRecord } from './helpers/rebuild-index.js';
 import { readRebuildIndex, type RebuildEntry } from '../src/rebuild/index-file.js';
-import { CaptureIndexer } from '../src/rebuild/capture.js';
-import { HashCache } from '../src/rebuild/hashes.js';
 
 const missing = ensureCommands({ gcc: 'gcc', make: 'make', ar: 'binutils' });
 
@@ -19,6 +18,9 @@ const isDriver = (e: RebuildEntry) => /gcc/.test(exeName(e));
 /** The source a compile driver compiled ('' for the link). */
 const sourceOf = (e: RebuildEntry) => e.argv.find((a) => a.endsWith('.c')) ?? '';
 const sortedLines = (s: string) => s.split('\n').filter((l) => !l.startsWith('uwrx: ')).sort();
+
+/** sameAsRecord for this file's project. */
+const sameAsFinishedRecord = (t: ExecutionContext, attemptDir: string) => sameAsRecord(t, attemptDir, path.join(project.dir, 'build'));
 
 function entries(attemptDir: string): RebuildEntry[] {
   const index = readRebuildIndex(attemptDir);
@@ -81,23 +83,6 @@ test.serial('the capture records every compile driver, ar and the link as skippa
   t.is(identity?.[1], String(statSync(cc1![1]).size));
 });
 
-/** The entries of the processes that ran, as an indexer made from the finished record
- * gives them: the run read accesses.tsv and procs.tsv, and resolved the versions read
- * in the layers below, before files.meta and the version directories were in the
- * attempt; this indexer reads all of them at once. Returns how many were compared. */
-function sameAsFinishedRecord(t: ExecutionContext, attemptDir: string): number {
-  const indexer = new CaptureIndexer(attemptDir, new HashCache(), [path.join(project.dir, 'build')]);
-  const ran = entries(attemptDir).filter((e) => e.decision === 'ran');
-  for (const e of ran) {
-    const again = indexer.entry(e, 'ran', e.reason);
-    t.deepEqual(
-      { inputs: again.inputs, outputs: again.outputs, unsafe: again.unsafe, status: again.status, pids: again.stdio.pids },
-      { inputs: e.inputs, outputs: e.outputs, unsafe: e.unsafe, status: e.status, pids: e.stdio.pids },
-      e.argv.join(' '),
-    );
-  }
-  return ran.length;
-}
 
 test.serial('the index made beside the files\' collection is the one the finished record gives', (t) => {
   if (toolsMissing(t)) return;
