@@ -22,7 +22,7 @@ modes:     ${modes.map((m) => m.name).join(', ')}
 
 options:
   --quick          1 warm-up, 3 runs, smaller workloads; docs/benchmarks.md is not written
-  --runs N         measured runs per mode (default 5; 3 with --quick)
+  --runs N         measured runs per mode (default 5; 3 with --quick; startup at least 11)
   --warmup N       warm-up runs per mode, discarded (default 1)
   --modes a,b      only these modes (native is always measured: it is the baseline)
   --write          write docs/benchmarks.md even with --quick
@@ -197,7 +197,8 @@ async function runWorkload(
   } catch (e) {
     for (const r of rows) if (r.result.status === 'ok') Object.assign(r.result, { status: 'failed', note: `setup: ${(e as Error).message}` });
   }
-  const total = opts.warmup + opts.runs;
+  const runs = Math.max(opts.runs, w.minRuns ?? 0);
+  const total = opts.warmup + runs;
   // Round-robin over the modes: a change in the machine's load during the workload
   // then affects every mode instead of whichever ran at that moment.
   for (let round = 0; command && round < total; round++) {
@@ -206,7 +207,7 @@ async function runWorkload(
       if (row.result.status !== 'ok') continue;
       try {
         const r = await runOnce(ctx, w, row, command);
-        const label = warm ? 'warm-up' : `run ${round - opts.warmup + 1}/${opts.runs}`;
+        const label = warm ? 'warm-up' : `run ${round - opts.warmup + 1}/${runs}`;
         ctx.log(`${w.name} ${row.name} ${label}: ${format(w, r.value)}`);
         if (warm) continue;
         row.result.samples.push(r.value);
@@ -220,7 +221,7 @@ async function runWorkload(
         ctx.log(`${w.name} ${row.name} ${label}: file calls ${JSON.stringify(r.fileCalls ?? {})}`);
       } catch (e) {
         const note = (e as Error).message.split('\n')[0] ?? '';
-        ctx.log(`${w.name} ${row.name} ${warm ? 'warm-up' : `run ${round - opts.warmup + 1}/${opts.runs}`}: failed: ${note}`);
+        ctx.log(`${w.name} ${row.name} ${warm ? 'warm-up' : `run ${round - opts.warmup + 1}/${runs}`}: failed: ${note}`);
         // An occasional failure is a finding worth a note next to the numbers; a mode
         // that fails twice without ever succeeding is not worth more machine time.
         const failures = (row.result.failures ?? 0) + 1;
@@ -241,7 +242,7 @@ async function runWorkload(
     date,
     quick: opts.quick,
     warmup: opts.warmup,
-    runs: opts.runs,
+    runs,
     loadStart,
     loadEnd: loadAverage(),
     rows: rows.map((r) => r.result),

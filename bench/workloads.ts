@@ -41,6 +41,9 @@ export interface Workload {
   extraRows?: ExtraRow[];
   /** Its command has `rebuild`: the rebuild modes (uwrx-replay ..., ccache) apply. */
   rebuildable?: boolean;
+  /** At least this many measured runs whatever --runs says: a workload of a fraction of a
+   * second, whose differences are smaller than this machine's run-to-run noise. */
+  minRuns?: number;
 }
 
 /** The C project of the build workloads: libiberty (about 90 files), zlib with --quick. */
@@ -260,6 +263,8 @@ const startup: Workload = {
     'the fixed cost of a run: `true`, whose own time is nothing (Node start and imports, actors, sandbox set-up and finish under uwrx); the node-baseline row is a bare `node -e 0`, the floor of any program on Node, measured in the same rounds',
   setup: async () => undefined,
   command: async (ctx) => ({ argv: ['true'], cwd: ctx.scratch }),
+  // each run is about 0.2 s; three of them moved the median by 20 ms between invocations
+  minRuns: 11,
   extraRows: [
     {
       name: 'node-baseline',
