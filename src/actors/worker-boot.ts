@@ -4,9 +4,8 @@
 // invalidated the same way, and a missing, stale or damaged one only costs a compile).
 // After a miss the cache is written once the thread's actors have stopped, so that it
 // holds every function the run compiled. Itself bundled as CommonJS (dist/src/cli/boot/).
-import { createRequire } from 'node:module';
 import { workerData } from 'node:worker_threads';
-import { loadBundle, userCacheDir } from '../cli/code-cache.js';
+import { loadBundle, userCodeCache } from '../cli/code-cache.js';
 import type { HostOptions } from './worker-host.js';
 
 /** What the thread needs besides hostActors' own workerData. */
@@ -20,9 +19,7 @@ export interface WorkerBootData {
 type Host = (options: HostOptions) => Promise<unknown>;
 
 const { bundle, addon } = workerData as WorkerBootData;
-const { digest } = createRequire(bundle)(addon) as { digest: (algorithm: 'sha256', parts: Array<string | Buffer>) => Buffer };
-const sha256 = (data: string | Buffer): Buffer => digest('sha256', [data]);
-const loaded = loadBundle(bundle, 'io', process.env.UWRX_NO_CODE_CACHE ? undefined : { dir: userCacheDir(), sha256 });
+const loaded = loadBundle(bundle, 'io', userCodeCache(addon));
 if (process.env.UWRX_DEBUG_TIMING && process.env.UWRX_DEBUG_TIMING !== '0') {
   process.stderr.write(`uwrx timing: io thread code cache ${loaded.cache}${loaded.cacheFile ? ` (${loaded.cacheFile})` : ''}\n`);
 }

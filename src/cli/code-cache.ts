@@ -17,14 +17,14 @@
 // written there.
 // V8 checks its own version and flags, not the payload's integrity in release builds:
 // the checksum makes a damaged file a miss rather than a crash. The digests are the
-// caller's (the addon's SHA-256: node:crypto alone would cost more to load than the
-// cache saves of some commands).
-import { closeSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
+// caller's: the addon's SHA-256 for uwrx's own caches (userCodeCache), since node:crypto
+// alone would cost more to load than the cache saves of some commands.
+import { closeSync, existsSync, fstatSync, openSync, readFileSync, readSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import vm from 'node:vm';
-import { keepInCache, pruneCache } from '../user-cache.js';
+import { keepInCache, pruneCache, userCacheDir } from '../user-cache.js';
 
 const MAGIC = Buffer.from('UWRXV8C1');
 const CACHE_PREFIX = 'code-';
@@ -58,14 +58,22 @@ export interface LoadedBundle {
   saveCache(): void;
 }
 
-/** Where bin/uwrx keeps the cache: the user cache of src/user-cache.ts. */
-export { userCacheDir } from '../user-cache.js';
 
 /** Where code caches live and how they are checked. */
 export interface CodeCacheOptions {
   dir: string;
   /** SHA-256 (of a string's UTF-8). */
   sha256: (data: string | Buffer) => Buffer;
+}
+
+/** The code caches of bin/uwrx and of the io thread's boot: in the user cache
+ * (src/user-cache.ts), checked with the addon's SHA-256 at `addonFile` (node:crypto would
+ * cost more to load than checking the cache does); undefined (no cache) with
+ * UWRX_NO_CODE_CACHE set or without the addon. */
+export function userCodeCache(addonFile: string): CodeCacheOptions | undefined {
+  if (process.env.UWRX_NO_CODE_CACHE || !existsSync(addonFile)) return undefined;
+  const { digest } = createRequire(addonFile)(addonFile) as { digest: (algorithm: 'sha256', parts: Array<string | Buffer>) => Buffer };
+  return { dir: userCacheDir(), sha256: (data) => digest('sha256', [data]) };
 }
 
 /** Runs the CommonJS bundle `file` (as Node would a CommonJS module, with
