@@ -80,8 +80,14 @@ export default defineFeature({
           return false;
         }
       }));
+    // what every index loads, loaded ahead (see MSG_REBUILD_EXEC below)
     const warmUp = () => {
-      warmUpFor(identityCache);
+      try {
+        identityCache();
+        nodeCrypto();
+      } catch {
+        // loaded again, and any failure reported, when the index is made
+      }
       timing(`rebuild index: user cache read (${cachedIdentities?.length ?? 0} file hashes)`);
     };
 
@@ -252,16 +258,6 @@ export default defineFeature({
     };
   },
 });
-
-/** What every index loads, loaded ahead (see MSG_REBUILD_EXEC above). */
-function warmUpFor(load: () => unknown): void {
-  try {
-    load();
-    nodeCrypto();
-  } catch {
-    // loaded again, and any failure reported, when the index is made
-  }
-}
 
 function startedProcess(b: RebuildExecBody): StartedProcess {
   const text = (u: Uint8Array) => escapeBytes(Buffer.from(u));
