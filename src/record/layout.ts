@@ -241,9 +241,11 @@ export async function writeAttemptStatus(attemptDir: string, status: AttemptStat
   writeFileAtomicSync(path.join(attemptDir, 'status'), JSON.stringify(status, null, 2) + '\n');
 }
 
-export async function readAttemptStatus(attemptDir: string): Promise<AttemptStatus | undefined> {
+/** The attempt's status; undefined when it has none (yet). A small file: read without
+ * the thread pool (see listNumericEntries). */
+export function readAttemptStatus(attemptDir: string): AttemptStatus | undefined {
   try {
-    return JSON.parse(await fs.readFile(path.join(attemptDir, 'status'), 'utf8')) as AttemptStatus;
+    return JSON.parse(readFileSync(path.join(attemptDir, 'status'), 'utf8')) as AttemptStatus;
   } catch (err) {
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
@@ -290,7 +292,7 @@ export async function defaultParent(buildDir: string, step: string): Promise<{ p
 /** Whether the attempt's status says complete (false when it has none, or unreadable). */
 function completeAttempt(attemptDir: string): boolean {
   try {
-    return !!(JSON.parse(readFileSync(path.join(attemptDir, 'status'), 'utf8')) as AttemptStatus | null)?.complete;
+    return !!readAttemptStatus(attemptDir)?.complete;
   } catch {
     return false;
   }
