@@ -73,3 +73,20 @@ test('records that arrive out of time order are put in the order of time when th
     Buffer.concat([served(1, 'parent earlier\n'), served(1, 'child first\n'), served(1, 'c'.repeat(70_000)), served(1, 'parent later\n')]),
   );
 });
+
+test('headers are found across the scan\'s 1 MiB reads: records that straddle one, and one larger than one', (t) => {
+  const file = path.join(scratchDir('uwrx-output-index-'), 'output.bin');
+  const w = new OutputIndexWriter(file);
+  // 3,000 records of 400 bytes: some header lies across every 1 MiB boundary up to 1.2 MB
+  for (let i = 0; i < 3000; i++) w.add(2 + (i % 2), 1, 34, 5, Buffer.alloc(400 - H, i % 2 ? 'b' : 'a'));
+  w.add(4, 2, 34, 5, Buffer.alloc(3 << 20, 'z')); // a record larger than a read
+  w.add(2, 1, 34, 5, Buffer.from('last\n'));
+  w.close();
+  const ranges = outputRanges(file, new Map([[2, ['even']], [3, ['odd']], [4, ['big']]]))!;
+  t.is(ranges.get('even')!.length, 1501);
+  t.is(ranges.get('odd')!.length, 1500);
+  t.deepEqual(ranges.get('odd')![1000], [2001 * 400, 400]);
+  t.deepEqual(ranges.get('big'), [[3000 * 400, H + (3 << 20)]]);
+  t.deepEqual(ranges.get('even')![1500], [3000 * 400 + H + (3 << 20), H + 5]);
+  t.deepEqual(readOutput(file, ranges.get('even')!.slice(-1)), served(1, 'last\n'));
+});

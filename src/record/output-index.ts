@@ -8,6 +8,8 @@ import { closeSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
 
 export const OUTPUT_INDEX_FILE = 'output.bin';
 export const OUTPUT_RECORD_HEADER = 25;
+/** Bytes read at a time when scanning the headers. */
+const OUTPUT_SCAN_CHUNK = 1 << 20;
 
 /** A run of whole records: byte offset in output.bin and length. */
 export type OutputRange = [offset: number, length: number];
@@ -102,14 +104,23 @@ export function outputRanges<K>(
     throw err;
   }
   const ranges = new Map<K, OutputRange[]>();
-  const head = Buffer.alloc(OUTPUT_RECORD_HEADER);
+  // the headers are read from large chunks: one read per record cost a system call for
+  // each line a configure script's compilers wrote to config.log
+  const chunk = Buffer.allocUnsafe(OUTPUT_SCAN_CHUNK);
+  let chunkStart = 0;
+  let chunkEnd = 0;
   try {
     for (let at = 0; ; ) {
-      if (readSync(fd, head, 0, OUTPUT_RECORD_HEADER, at) < OUTPUT_RECORD_HEADER) break;
-      const length = OUTPUT_RECORD_HEADER + head.readUInt32LE(5);
-      const dest = `${head.readBigUInt64LE(9)}:${head.readBigUInt64LE(17)}`;
-      for (const key of owners.get(head.readUInt32LE(0)) ?? []) {
-        if (belongs && !belongs(key, head[4]!, dest)) continue;
+      if (at + OUTPUT_RECORD_HEADER > chunkEnd) {
+        chunkStart = at;
+        chunkEnd = at + readSync(fd, chunk, 0, chunk.length, at);
+        if (at + OUTPUT_RECORD_HEADER > chunkEnd) break;
+      }
+      const h = at - chunkStart;
+      const length = OUTPUT_RECORD_HEADER + chunk.readUInt32LE(h + 5);
+      const dest = `${chunk.readBigUInt64LE(h + 9)}:${chunk.readBigUInt64LE(h + 17)}`;
+      for (const key of owners.get(chunk.readUInt32LE(h)) ?? []) {
+        if (belongs && !belongs(key, chunk[h + 4]!, dest)) continue;
         const list = ranges.get(key);
         const last = list?.[list.length - 1];
         if (last && last[0] + last[1] === at) last[1] += length;
