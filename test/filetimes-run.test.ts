@@ -48,6 +48,24 @@ test.serial('explicit times are kept; other changes read the virtual time of the
   t.is(await runOk(cwd, ['--replay', 'build/0/0']), out);
 });
 
+test.serial('a directory shows the time of the last entry made, removed or renamed in it, as natively', async (t) => {
+  const cwd = scratch(t);
+  const script = [
+    'mkdir d; : > d/f; stat -c %.9Y d d/f',
+    'touch d/f; stat -c %.9Y d', // a file's own change leaves its directory alone
+    'rm d/f; stat -c %.9Y d',
+    ': > d/g; mv d/g d/h; stat -c %.9Y d d/h',
+  ].join('; ');
+  const out = await runOk(cwd, ['--step', '0', '--', 'sh', '-c', script]);
+  const [made, f, touched, removed, renamed, h] = out.trim().split('\n').map(Number);
+  t.is(made, f, 'a new entry: the directory shows the time the entry was made');
+  t.is(touched, made);
+  t.true(removed! > made!, `a removal moves the directory on (${made} -> ${removed})`);
+  t.true(renamed! > removed!, `a rename moves the directory on (${removed} -> ${renamed})`);
+  t.true(renamed! > h!, 'the renamed file keeps its own time');
+  t.is(await runOk(cwd, ['--replay', 'build/0/0']), out);
+});
+
 test.serial('times that cp -a sets are kept, on directories too; a link or an extended attribute changes no time', async (t) => {
   const cwd = scratch(t);
   mkdirSync(path.join(cwd, 'src', 'd'), { recursive: true });

@@ -736,8 +736,8 @@ static void stamp_upper(const char *path, int64_t ns, bool explicit_times, void 
   if (utimensat(o->upper_fd, rel, ts, AT_SYMLINK_NOFOLLOW) == 0 && ns > F.newest_ns) F.newest_ns = ns;
 }
 
-/* A directory of an upper that no change of this attempt named (it got new entries, or
- * was copied up on the way to a change) shows where the attempt's wall clocks start
+/* A directory of an upper that no change of this attempt named (copied up on the way to
+ * a change below it) shows where the attempt's wall clocks start
  * (shown_time): that time is written into it too, so a later step shows what this one
  * did. Those filetimes has were written by stamp_upper; the plan's directories as made
  * keep the host's times. Only overlays a change was asked below are walked. */
@@ -1355,9 +1355,10 @@ static bool is_symlink(const struct stat_result *r) {
 
 /* The time a stat of `canon` (stat'ed into `r`) shows, on all its times except the access
  * and modification times of a file whose times a program set (*explicit_times):
- * - a file this attempt changed: the virtual time of its last change (filetimes.c); an
- *   entry of this attempt it did not change itself (a directory it added entries to):
- *   where its wall clocks start;
+ * - a file this attempt changed: the virtual time of its last change (filetimes.c; for a
+ *   directory, also an entry made, removed or renamed in it); an entry of this attempt
+ *   it did not change itself (a directory copied up on the way): where its wall clocks
+ *   start;
  * - a file from a parent layer: the time it showed in the parent, which the parent's end
  *   wrote into the stored file (files_finish): the kernel's modification time;
  * - a real file: its own modification time; moved just past the newest file the parents

@@ -60,10 +60,9 @@ static void put(const char *path, uint64_t h, int64_t ns, bool explicit_times) {
   buckets[h % BUCKETS] = e;
 }
 
-/* A directory whose entries change shows, as any such directory, where the wall clocks
- * start: times a program set on it no longer hold (natively they become the time of the
- * change) (lock held). */
-static void entries_changed(const char *path) {
+/* A directory whose entries change (an entry made, removed or renamed) shows the time of
+ * that change, as natively, also where a program had set its times (lock held). */
+static void entries_changed(const char *path, int64_t now) {
   const char *slash = strrchr(path, '/');
   if (!slash || slash == path) return;
   char parent[PATH_MAX];
@@ -71,10 +70,7 @@ static void entries_changed(const char *path) {
   if (n >= sizeof parent) return;
   memcpy(parent, path, n);
   parent[n] = 0;
-  uint64_t h = uwrx_hash_str(parent);
-  struct file_time *e = take(parent, h);
-  if (e && !e->explicit_times) put(parent, h, e->ns, false);
-  free(e);
+  put(parent, uwrx_hash_str(parent), now, false);
 }
 
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) {
@@ -84,7 +80,7 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) 
   pthread_mutex_lock(&lock);
   if (!strcmp(op, "create") || !strcmp(op, "mkdir") || !strcmp(op, "delete") || !strcmp(op, "rmdir") ||
       !strncmp(op, "rename_", 7))
-    entries_changed(path);
+    entries_changed(path, now);
   /* chmod, chown, attr (a link count, an extended attribute): no time changes */
   if (!strcmp(op, "rename_from")) {
     free(moving);
