@@ -22,6 +22,11 @@ test('openat and newfstatat sites are found, other system calls are not', (t) =>
   ]); // the last one: no openat or newfstatat number in the 16 bytes before it
 });
 
+test('access sites are found with their number, so the combiner knows ld.so\'s check of /etc/ld.so.preload is hooked', (t) => {
+  const code = hex('b8 15 00 00 00 0f 05 c3  b8 01 01 00 00 0f 05 c3  b8 15 01 00 00 0f 05 c3');
+  t.deepEqual(findSyscallSites(code, 0, code.length).map((s) => [s.at, s.nr]), [[0, 21], [8, 257]]); // 0x115: not a hooked number
+});
+
 test('a site that a branch lands inside is left alone', (t) => {
   // jmp rel8 to the syscall instruction (offset 5 of the site at 2)
   const code = hex('eb 05  b8 01 01 00 00 0f 05 c3');

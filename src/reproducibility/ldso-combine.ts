@@ -10,7 +10,7 @@ import { chmodSync, copyFileSync, promises as fs, statSync } from 'node:fs';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { keepInCache, pruneCache, userCacheDir } from '../user-cache.js';
-import { rewriteSyscalls } from './ldso-rewrite.js';
+import { rewriteSyscalls, SYS_ACCESS } from './ldso-rewrite.js';
 import { redirectPreloadList } from './recorder.js';
 
 export const DEFAULT_SHIM_PATH = fileURLToPath(new URL('../../../src/native/out/uwrx-shim', import.meta.url));
@@ -104,8 +104,11 @@ function shimImage(shim: Buffer): { image: Buffer; entry: bigint } {
 }
 
 /** Combined ld.so bytes: the real ld.so with the shim as an extra segment; with
- * `hookSyscalls`, ld.so's own opens and stats go to the shim's hook (ldso-rewrite.ts). */
-export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls = false): Buffer {
+ * `hookSyscalls`, ld.so's own opens, stats and access checks go to the shim's hook
+ * (ldso-rewrite.ts), and `hooked` lists the system calls it answers. */
+export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls?: false): Buffer;
+export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls: true): Buffer & { hooked: number[] };
+export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls = false): Buffer & { hooked?: number[] } {
   const elf = parseElf(ldso, 'ld.so');
   if (ldso.indexOf(SHIM_INFO_MAGIC) >= 0) throw new Error('ld.so: already combined with the uwrx shim');
   const { image, entry: shimEntry } = shimImage(shim);
@@ -145,10 +148,9 @@ export function combineLdso(ldso: Buffer, shim: Buffer, hookSyscalls = false): B
   out.writeUInt16LE(phdrs.length, 56); // e_phnum
   out.writeBigUInt64LE(vaddr + shimEntry, 24); // e_entry
   const text = elf.phdrs.find((p) => p.type === PT_LOAD && (p.flags & PF_X) !== 0);
-  if (hookSyscalls && text) {
-    rewriteSyscalls(out, { offset: Number(text.offset), vaddr: text.vaddr, size: Number(text.filesz) }, { offset: Number(offset), vaddr, infoAt });
-  }
-  return out;
+  if (!hookSyscalls) return out;
+  const sites = text ? rewriteSyscalls(out, { offset: Number(text.offset), vaddr: text.vaddr, size: Number(text.filesz) }, { offset: Number(offset), vaddr, infoAt }) : [];
+  return Object.assign(out, { hooked: [...new Set(sites.map((s) => s.nr))] });
 }
 
 /** Writes the combined ld.so for `realLdsoPath` to `outPath` (mode 0755). The bytes
@@ -169,13 +171,23 @@ export async function writeCombinedLdso(realLdsoPath: string, outPath: string, s
   if (!hit) {
     const [ldso, shim] = await Promise.all([fs.readFile(realLdsoPath), fs.readFile(shimPath)]);
     // with the recorder (a preload list), ld.so's own calls are recorded in process too
-    const combined = combineLdso(ldso, shim, preloadList !== undefined);
-    // in ld.so's own bytes (at the start, as they were): the shim names the path too
-    if (preloadList) redirectPreloadList(combined.subarray(0, ldso.length), preloadList);
+    const combined = preloadList === undefined ? combineLdso(ldso, shim) : combineWithPreloadList(ldso, shim, preloadList);
     await fs.writeFile(outPath, combined);
     if (keepInCache(cached, combined)) pruneCache('ld.so-', KEPT_LDSO_FILES);
   }
   chmodSync(outPath, 0o755);
+}
+
+/** The combined ld.so of a run with the recorder: ld.so's own calls go to the shim's hook
+ * and it reads uwrx's preload list where it reads /etc/ld.so.preload. The hook answers its
+ * access check and its open of that path with uwrx's list and the file's, so that its
+ * messages name the file as natively; where ld.so's access check could not be hooked,
+ * the list's own path is written over ld.so's (in ld.so's own bytes, at the start as they
+ * were: the shim names the path too). */
+function combineWithPreloadList(ldso: Buffer, shim: Buffer, preloadList: string): Buffer {
+  const combined = combineLdso(ldso, shim, true);
+  if (!combined.hooked.includes(SYS_ACCESS)) redirectPreloadList(combined.subarray(0, ldso.length), preloadList);
+  return combined;
 }
 
 /** Combined files kept in the cache: each rebuilt shim or updated ld.so makes a new one. */

@@ -13,8 +13,12 @@
 // The hook looks at %eax itself: a site taken for a file call by mistake is made as it
 // was, only slower.
 
-/** System calls the hook answers: openat and newfstatat (x86_64 numbers). */
-export const HOOKED_SYSCALLS = [257, 262] as const;
+/** System calls the hook answers: openat and newfstatat (x86_64 numbers), and access,
+ * with which ld.so asks whether /etc/ld.so.preload is there before it reads it. */
+export const HOOKED_SYSCALLS = [257, 262, 21] as const;
+/** x86_64 access: a combined ld.so whose access site is hooked reads uwrx's preload list
+ * at /etc/ld.so.preload itself (ldso-combine.ts). */
+export const SYS_ACCESS = 21;
 /** As UWRX_SHIM_MAX_SITES, UWRX_LDSO_STUB_SIZE and UWRX_LDSO_STUBS_MAGIC (uwrx_control.h). */
 export const MAX_SITES = 8;
 export const STUB_SIZE = 32;
@@ -28,6 +32,8 @@ export interface SyscallSite {
   at: number;
   /** Its original 7 bytes. */
   code: Buffer;
+  /** The system call it makes. */
+  nr: number;
 }
 
 const movEax = (nr: number): Buffer => {
@@ -64,11 +70,11 @@ export function findSyscallSites(code: Buffer, start: number, end: number): Sysc
     if (!isMovImm32(code[at]!)) continue;
     const own = code.subarray(at, at + 5);
     const before = code.subarray(Math.max(start, at - NUMBER_BEFORE), at);
-    const hooked = numbers.some((n) => own.equals(n) || (code[at] !== 0xb8 && before.indexOf(n) >= 0));
-    if (!hooked) continue;
+    const hooked = numbers.findIndex((n) => own.equals(n) || (code[at] !== 0xb8 && before.indexOf(n) >= 0));
+    if (hooked < 0) continue;
     let inside = false;
     for (let k = 1; k < SITE_SIZE; k++) inside ||= targets.has(at + k);
-    if (!inside) sites.push({ at, code: Buffer.from(code.subarray(at, at + SITE_SIZE)) });
+    if (!inside) sites.push({ at, code: Buffer.from(code.subarray(at, at + SITE_SIZE)), nr: HOOKED_SYSCALLS[hooked]! });
   }
   return sites;
 }
@@ -109,13 +115,13 @@ const INFO_SITE_DELTA = 96;
  * Rewrites the sites of ld.so's executable segment (file bytes `out`, segment at file
  * offset `segOffset` and address `segVaddr`, `segSize` bytes) to the shim image `image`
  * placed at address `imageVaddr` (already copied into `out` at `imageOffset`: both are
- * written). Returns how many sites were rewritten.
+ * written). Returns the sites rewritten.
  */
 export function rewriteSyscalls(
   out: Buffer,
   seg: { offset: number; vaddr: bigint; size: number },
   image: { offset: number; vaddr: bigint; infoAt: number },
-): number {
+): SyscallSite[] {
   const stubsAt = out.indexOf(STUBS_MAGIC, image.offset);
   if (stubsAt < 0) throw new Error('uwrx-shim: stub area not found');
   const common = image.vaddr + BigInt(stubsAt - image.offset) + out.readBigInt64LE(stubsAt + 16);
@@ -131,5 +137,5 @@ export function rewriteSyscalls(
     out.writeBigInt64LE(siteVaddr - image.vaddr, image.offset + image.infoAt + INFO_SITE_DELTA + 8 * i);
   });
   out.writeUInt32LE(sites.length, image.offset + image.infoAt + INFO_SITES);
-  return sites.length;
+  return sites;
 }

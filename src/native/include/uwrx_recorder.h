@@ -2,9 +2,10 @@
  * seccomp filter and the collector.
  *
  * The recorder is a shared library the combined ld.so preloads into every dynamically
- * linked process of the sandbox (the combined copy of ld.so reads its preload list from
- * UWRX_PRELOAD_LIST instead of /etc/ld.so.preload, so nothing shows in the environment or
- * in /etc; the shim's hook appends what /etc/ld.so.preload lists, shim/ldso_hook.c). It interposes libc's read-only file calls (and answers execs of paths that do
+ * linked process of the sandbox (where the combined copy of ld.so reads
+ * /etc/ld.so.preload, the shim's hook gives it UWRX_PRELOAD_LIST with what the sandbox's
+ * /etc/ld.so.preload lists appended, so nothing shows in the environment or in /etc;
+ * shim/ldso_hook.c). It interposes libc's read-only file calls (and answers execs of paths that do
  * not exist and waits that find nothing to reap), makes the real system call from
  * one gate instruction the seccomp filter lets through by address, and appends an
  * `access` trace event (uwrx_events.h) to the process's recorder buffer. Every call it
@@ -22,9 +23,10 @@
 #define UWRX_GATE_ADDR 0x757700000000UL
 #define UWRX_GATE_IP (UWRX_GATE_ADDR + 2)
 
-/* Where the combined ld.so looks for its preload list (same length as
- * "/etc/ld.so.preload", which it replaces) and the library it names. Both live in the
- * sandbox's private /dev. */
+/* uwrx's preload list, which the shim's hook hands ld.so where it reads
+ * /etc/ld.so.preload (or which the combined ld.so names in place of that path, same
+ * length, where its access check could not be hooked), and the library it names. Both
+ * live in the sandbox's private /dev. */
 #define UWRX_PRELOAD_LIST "/dev/.uwrx-preload"
 #define UWRX_RECORDER_PATH "/dev/.uwrx-rec.so"
 /* What the names of uwrx's own files in the sandbox start with: not the program's

@@ -1,5 +1,6 @@
 /* The dynamic linker's opens and stats, recorded in process (uwrx_recorder.h, "the
- * dynamic linker's own calls"). shim_ldso_call is reached from ld.so's rewritten system
+ * dynamic linker's own calls"), and its look for /etc/ld.so.preload, answered with
+ * uwrx's preload list. shim_ldso_call is reached from ld.so's rewritten system
  * call sites through start.S's ldso_common, with the call's registers. It runs inside
  * ld.so (before the recorder library exists, and later for dlopen), so it is as plain as
  * the rest of the shim: no libc, no writable data of its own (its state is on the page
@@ -11,6 +12,7 @@
 #include "uwrx_control.h"
 #include "uwrx_recorder.h"
 
+#define SYS_access 21
 #define SYS_getpid 39
 #define SYS_getcwd 79
 #define SYS_clock_gettime 228
@@ -127,7 +129,6 @@ static int own_file(const char *path) {
   return 1;
 }
 
-long shim_ldso_call(long a0, long a1, long a2, long a3, long nr);
 
 /* Copies what is left of `from` to the end of `to` (a memfd); 0, or -1 on an error. */
 static int copy_rest(long from, long to) {
@@ -143,17 +144,21 @@ static int copy_rest(long from, long to) {
   }
 }
 
-/* The preload list ld.so opens in place of /etc/ld.so.preload (its path is changed in the
- * combined ld.so): uwrx's own, then whatever the sandbox has at /etc/ld.so.preload (the
- * host's file, or one written during the run), in a memfd, so those libraries are
- * preloaded as natively, after LD_PRELOAD's and uwrx's recorder. Only that file, as ld.so
- * would read it, when it merely lists the libraries (ldd). The open of it is recorded
- * like ld.so's others; without it, uwrx's list is opened as it is. */
-static long preload_list(struct uwrx_ldso_state *s, long dirfd, const char *own, long flags) {
-  static const char etc[] = "/etc/ld.so.preload";
-  long host = shim_ldso_call(AT_FDCWD_, (long)etc, O_RDONLY_ | O_CLOEXEC_, 0, SYS_openat);
+static const char etc_preload[] = "/etc/ld.so.preload";
+
+static long recorded_call(struct uwrx_ldso_state *s, long a0, long a1, long a2, long a3, long nr);
+
+/* The preload list ld.so reads: uwrx's own, then whatever the sandbox has at
+ * /etc/ld.so.preload (the host's file, or one written during the run), in a memfd, so
+ * those libraries are preloaded as natively, after LD_PRELOAD's and uwrx's recorder.
+ * Only that file, as ld.so would read it, when it merely lists the libraries (ldd). The
+ * open of that file is recorded like ld.so's others; without it, uwrx's list is opened as
+ * it is. ld.so opens it by the path /etc/ld.so.preload (its access check answered below),
+ * or by UWRX_PRELOAD_LIST where the combiner wrote that path over ld.so's. */
+static long preload_list(struct uwrx_ldso_state *s, long flags) {
+  long host = recorded_call(s, AT_FDCWD_, (long)etc_preload, O_RDONLY_ | O_CLOEXEC_, 0, SYS_openat);
   if (s->listing) return host; /* ENOENT: ld.so reads no list, as natively without one */
-  long list = gate6(SYS_openat, dirfd, (long)own, flags, 0);
+  long list = gate6(SYS_openat, AT_FDCWD_, (long)UWRX_PRELOAD_LIST, flags, 0);
   if (host < 0 || list < 0) {
     if (host >= 0) shim_syscall3(SYS_close, host, 0, 0);
     return list;
@@ -177,11 +182,12 @@ static long preload_list(struct uwrx_ldso_state *s, long dirfd, const char *own,
  * 1 with the result in *out, or 0. */
 static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *path, long a2, long a3, long *out) {
   if (nr == SYS_openat) {
-    if (!own_file(path) || !read_only(a2)) {
+    int list = shim_streq(path, UWRX_PRELOAD_LIST) || (path[0] == '/' && shim_streq(path, etc_preload));
+    if (!(list || own_file(path)) || !read_only(a2)) {
       __atomic_store_n(&s->own_fd, 0, __ATOMIC_RELAXED);
       return 0;
     }
-    long r = shim_streq(path, UWRX_PRELOAD_LIST) ? preload_list(s, a0, path, a2) : gate6(nr, a0, (long)path, a2, a3);
+    long r = list ? preload_list(s, a2) : gate6(nr, a0, (long)path, a2, a3);
     __atomic_store_n(&s->own_fd, r >= 0 && r < 0x7fffffff ? (int32_t)(r + 1) : 0, __ATOMIC_RELAXED);
     *out = r;
     return 1;
@@ -194,11 +200,24 @@ static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *pat
 
 long shim_ldso_call(long a0, long a1, long a2, long a3, long nr) {
   struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  if (nr == SYS_access) {
+    /* ld.so reads /etc/ld.so.preload only when this says it is there: uwrx's list always
+     * is (a listing reads the file alone, as natively) */
+    if (s->magic == UWRX_LDSO_STATE_MAGIC && !s->listing && a0 && shim_streq((const char *)a0, etc_preload)) return 0;
+    return shim_syscall6(nr, a0, a1, a2, a3, 0, 0);
+  }
   const char *path = (const char *)a1;
   long own;
   if (s->magic == UWRX_LDSO_STATE_MAGIC && path && (nr == SYS_openat || nr == SYS_newfstatat) &&
       own_call(s, nr, a0, path, a2, a3, &own))
     return own;
+  return recorded_call(s, a0, a1, a2, a3, nr);
+}
+
+/* A call of ld.so made from the gate and recorded in the process's buffer when it is
+ * an open or stat the record holds; else made as it was. */
+static long recorded_call(struct uwrx_ldso_state *s, long a0, long a1, long a2, long a3, long nr) {
+  const char *path = (const char *)a1;
   /* absolute paths only: ld.so names libraries by them (a relative one is notified) */
   int answerable = s->magic == UWRX_LDSO_STATE_MAGIC && path &&
                    ((nr == SYS_openat && path[0] == '/' && read_only(a2)) ||

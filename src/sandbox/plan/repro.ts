@@ -28,7 +28,7 @@ export function buildRepro(ctx: BuildContext): SandboxPlan['ldso'] {
   const ldso: NonNullable<SandboxPlan['ldso']> = { real, combined: path.join(input.runDir, 'ld.so') };
   steps.bindReadOnly(ldso.combined, inRoot(ctx, real));
   if (input.repro.recorder) {
-    // The combined ld.so reads its preload list from the private /dev instead of
+    // The combined ld.so reads uwrx's preload list from the private /dev where it reads
     // /etc/ld.so.preload: nothing in the environment, nothing in the overlays. No
     // newline: ld.so ends a list's last name by writing over the character after it,
     // a copy of the file's page in every process; a list ending in the name itself it
