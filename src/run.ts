@@ -328,12 +328,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       const startLate = (mainThread: boolean): Promise<void> => {
         clearTimeout(lateTimer);
         if (!lateStarted) {
-          // hosts made for the main thread while uwrx-init set up (onPlanSent) are dropped
-          // for worker threads
-          lateStarted = earlyStarted.then(async () => {
-            if (!mainThread) await supervisor.unprepare(late);
-            await supervisor.start(late, { mainThread });
-          });
+          lateStarted = earlyStarted.then(() => supervisor.start(late, { mainThread }));
           lateStarted.then(() => timing(`late actors started${mainThread ? ' (main thread)' : ''}`), () => undefined);
         }
         return lateStarted;
@@ -358,12 +353,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         onPlanSent: () => {
           // the finish's file calls go through the thread pool
           fsPromises();
-          // a short tree's record is finished on this thread: its actors' hosts made now,
-          // their own start() when the tree has ended (startLate)
-          if (late.length > 0) {
-            prepareMainThreadActors();
-            if (!lateStarted) supervisor.prepare(late, { mainThread: true });
-          }
+          if (late.length > 0) prepareMainThreadActors();
           for (const f of features) {
             try {
               f.hooks.prepare?.(run);

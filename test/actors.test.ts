@@ -1,6 +1,6 @@
 import test from 'ava';
 import { execFile } from 'node:child_process';
-import { mkdtemp, readFile, rm, stat } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import net from 'node:net';
 import os from 'node:os';
 import path from 'node:path';
@@ -22,7 +22,6 @@ import {
 } from '../src/actors/runtime.js';
 import { native } from '../src/native.js';
 import { localTransportPair } from '../src/actors/local-transport.js';
-import { uwrxBin } from './helpers/uwrx.js';
 
 const fixtures = new URL('./fixtures/actors/', import.meta.url);
 const echo = new URL('echo.js', fixtures);
@@ -398,64 +397,6 @@ test('actors started on the main thread answer, link and stop as in a thread of 
   t.is(await s.stop(), undefined);
   t.deepEqual(events.slice(4), ['stopped collector', 'stopped relay', 'stopped echo', 'stopped storage']);
   t.deepEqual(s.live, []);
-});
-
-test('hosts prepared on the main thread are what a start there takes; unprepared, the actors start in a thread of their own', async (t) => {
-  const specs = [
-    { name: 'echo', module: echo, options: { n: 1 }, thread: 'io' },
-    { name: 'relay', module: relay, connect: ['echo'], thread: 'io' },
-  ];
-  const s = supervisor(t);
-  const started: string[] = [];
-  s.on('actor-started', (name) => started.push(name));
-  s.prepare(specs, { mainThread: true });
-  // prepared is not started: nothing runs and nobody can be asked yet
-  await new Promise((resolve) => setImmediate(resolve));
-  t.deepEqual(started, []);
-  t.deepEqual(s.live, []);
-  await s.start(specs, { mainThread: true });
-  t.deepEqual(started, ['echo', 'relay']);
-  t.is(await s.request('echo', 'threadId'), threadId);
-  t.deepEqual(await s.request('relay', 'relay', ['a', 'b']), ['a', 'b']);
-  t.is(await s.stop(), undefined);
-
-  const other = supervisor(t);
-  other.prepare(specs, { mainThread: true });
-  await other.unprepare(specs);
-  await other.start(specs);
-  t.not(await other.request('echo', 'threadId'), threadId, 'in a worker thread');
-  t.deepEqual(await other.request('relay', 'relay', ['c']), ['c']);
-  t.is(await other.stop(), undefined);
-  t.deepEqual(other.live, []);
-});
-
-test('a run whose tree outlives the main-thread wait starts its record actors in a thread after all', async (t) => {
-  // the hosts made for the main thread while uwrx-init sets up are dropped: the record
-  // is the same as with the actors on the main thread
-  const dir = await mkdtemp(path.join(os.tmpdir(), 'uwrx-late-'));
-  try {
-    const run = (build: string, lateMs: string) =>
-      new Promise<{ stderr: string }>((resolve, reject) => {
-        execFile(process.execPath, [uwrxBin, 'run', '-q', '--build', build, '--', 'sh', '-c', 'sleep 0.3; echo done > out'], { cwd: dir, env: { ...process.env, UWRX_DEBUG_TIMING: '1', UWRX_TEST_LATE_ACTORS_MS: lateMs }, timeout: 60_000 }, (err, _stdout, stderr) =>
-          err ? reject(err) : resolve({ stderr }),
-        );
-      });
-    const threaded = await run(path.join(dir, 'b1'), '0');
-    t.regex(threaded.stderr, /late actors started\n/);
-    t.notRegex(threaded.stderr, /late actors started \(main thread\)/);
-    const onMain = await run(path.join(dir, 'b2'), '100000');
-    t.regex(onMain.stderr, /late actors started \(main thread\)/);
-    const processes: number[] = [];
-    for (const b of ['b1', 'b2']) {
-      const attempt = path.join(dir, b, '0', '0');
-      processes.push((JSON.parse(await readFile(path.join(attempt, 'status'), 'utf8')) as { processes: number }).processes);
-      t.is(await readFile(path.join(attempt, 'files', dir.slice(1), 'out'), 'utf8'), 'done\n');
-      t.true((await stat(path.join(attempt, 'perfetto'))).size > 0);
-    }
-    t.deepEqual(processes, [2, 2], 'sh and sleep, in both records');
-  } finally {
-    await rm(dir, { recursive: true, force: true });
-  }
 });
 
 test('on the main thread, a start() that throws or a module that cannot be loaded fails the actor', async (t) => {

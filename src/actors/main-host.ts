@@ -74,12 +74,11 @@ let builtIn: Promise<[typeof import('./storage.js'), typeof import('./collector.
 const builtInModules = () => (builtIn ??= Promise.all([import('./storage.js'), import('./collector.js'), import('./merger.js')]));
 
 /** Loads the record's actors' modules (and what they load: zlib, the access writer)
- * ahead of a start on this thread, while nothing else runs (src/run.ts), and makes the
- * merger's first deflate. A channel is made and closed too: Node's first MessageChannel
- * sets up its message port machinery (a few ms), which the start would otherwise wait
- * for. */
+ * ahead of a start on this thread, while nothing else runs (src/run.ts). A channel is
+ * made and closed too: Node's first MessageChannel sets up its message port machinery
+ * (a few ms), which the start would otherwise wait for. */
 export function prepareMainThreadActors(): void {
-  builtInModules().then(([, , merger]) => merger.warmUpCompression()).catch(() => undefined);
+  builtInModules().catch(() => undefined);
   const { port1, port2 } = new (workerThreads().MessageChannel)();
   port1.close();
   port2.close();

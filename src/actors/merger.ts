@@ -638,13 +638,6 @@ export class Merger {
   }
 }
 
-/** The first deflate in a process costs some 2 ms of CPU (zlib's handle and Node's code
- * around it), any later one of a small chunk 0.2 ms: made ahead on the thread that will
- * finish the trace while it has nothing else to do (main-host.ts). */
-export function warmUpCompression(): void {
-  deflateSync(Buffer.alloc(16));
-}
-
 /** Bytes taken from the start, middle and end of a chunk to judge it. */
 const SAMPLE_SLICE = 4096;
 

@@ -138,35 +138,6 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     }
   }
 
-  /** Makes the hosts of `specs` ahead of their start, which then takes them: worker
-   * threads boot meanwhile; on the main thread (StartOptions.mainThread) their channels
-   * are made and their modules hosted, so that a start does only the actors' own start().
-   * For a run's idle moments (src/run.ts); unprepare() drops what was not started. */
-  prepare(specs: ActorSpec[], options: StartOptions = {}): void {
-    if (!this.stopping) this.prewarm(specs, options);
-  }
-
-  /** Ends the hosts prepare() made for `specs` that were not started, so that they can be
-   * started elsewhere (on worker threads instead of the main thread). */
-  async unprepare(specs: ActorSpec[]): Promise<void> {
-    const dropped = specs.flatMap((s) => {
-      const p = this.prewarmed.get(s.name);
-      this.prewarmed.delete(s.name);
-      return p ? [p] : [];
-    });
-    await this.release(dropped);
-  }
-
-  /** Closes the channels of hosts made ahead and ends them (a host shared by several
-   * actors once). */
-  private async release(dropped: Prewarmed[]): Promise<void> {
-    for (const p of dropped) {
-      p.port.close();
-      for (const held of p.held.values()) held.close();
-    }
-    await Promise.all([...new Set(dropped.map((p) => p.worker))].map((w) => withTimeout(w.terminate(), this.stopTimeoutMs)));
-  }
-
   /** Stops every actor (reverse start order) and resolves with the first failure, if
    * any, once all workers have exited. Safe to call repeatedly. */
   stop(): Promise<ActorFailedError | undefined> {
@@ -355,7 +326,11 @@ export class Supervisor extends EventEmitter<SupervisorEvents> {
     // workers created ahead of a turn that never came
     const unused = [...this.prewarmed.values()];
     this.prewarmed.clear();
-    await this.release(unused);
+    await Promise.all(unused.map((p) => {
+      p.port.close();
+      for (const held of p.held.values()) held.close();
+      return withTimeout(p.worker.terminate(), this.stopTimeoutMs);
+    }));
     this.emit('stopped', this.failure);
     return this.failure;
   }
