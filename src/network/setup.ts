@@ -20,6 +20,8 @@ import { keepAuthority, servesRun, type CachedAuthority } from './ca-cache.js';
 import { KEYS_FILE, NET_DIR } from './record.js';
 import { isJks, JAVA_KEYSTORE_PATHS, withTrustedCert } from './java-keystore.js';
 import { native } from '../native.js';
+import { writeTrustStore } from './trust-cache.js';
+import { notBeforeOf } from './x509.js';
 
 /** System CA bundles the run's CA is added to (Go's list of Linux locations). */
 export const CA_BUNDLE_PATHS = [
@@ -179,8 +181,6 @@ export class Network {
    * host's trust store (where a machine adds its own CAs, e.g. an intercepting proxy's),
    * the file NODE_EXTRA_CA_CERTS names for uwrx, and --upstream-ca. */
   private readonly upstreamTrust: () => string[];
-  /** The host's CA bundle (the first of CA_BUNDLE_PATHS), once read. */
-  private hostBundle = '';
   /** The files of writeFiles(), under way from the constructor on. */
   private readonly written: Promise<void>;
   private supervisor: Supervisor | undefined;
@@ -207,8 +207,9 @@ export class Network {
     this.files = sandboxFiles(runDir);
     this.upstreamCaFile = input.upstreamCa.length ? path.join(path.dirname(this.files.bundle), 'upstream-ca.pem') : undefined;
     // read when the proxy starts: most runs never use the network
-    this.upstreamTrust = () => [this.hostBundle, readableText(process.env['NODE_EXTRA_CA_CERTS']), ...input.upstreamCa].filter((t) => t.trim() !== '');
-    this.written = this.writeFiles(host, notBeforeMs);
+    const hostBundle = host.bundles.find((p): p is string => !!p);
+    this.upstreamTrust = () => [readableText(hostBundle), readableText(process.env['NODE_EXTRA_CA_CERTS']), ...input.upstreamCa].filter((t) => t.trim() !== '');
+    this.written = this.writeFiles(host);
     this.written.catch(() => undefined);
   }
 
@@ -221,7 +222,7 @@ export class Network {
     return this.written;
   }
 
-  private async writeFiles(host: HostFiles, notBeforeMs: number): Promise<void> {
+  private async writeFiles(host: HostFiles): Promise<void> {
     // Synchronous calls, run from the constructor: some ten small files and two copies
     // of some 200 KB, where each call through the thread pool cost this thread a round
     // trip (about 0.3 ms of CPU each) that the call itself does not take. An error
@@ -234,21 +235,21 @@ export class Network {
     const bundleTarget = host.bundles.find((p): p is string => !!p);
     // offline, the sandbox keeps the host's trust stores (networkPlan)
     const trustStores = this.mode !== 'offline';
-    const caDer = Buffer.from(this.caCertPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
     writeFileSync(this.files.resolv, 'nameserver 127.0.0.1\n');
     writeFileSync(this.files.nsswitch, nsswitchText());
     writeFileSync(this.files.hosts, '127.0.0.1\tlocalhost uwrx\n::1\tlocalhost ip6-localhost ip6-loopback\n');
-    const hostBundle = bundleTarget ? readFileSync(bundleTarget, 'utf8') : '';
-    this.hostBundle = hostBundle;
     if (trustStores) {
-      writeFileSync(this.files.bundle, (hostBundle ? hostBundle.trimEnd() + '\n' : '') + this.caCertPem);
+      // the stores are the same for every run with this CA: made once, then copied (trust-cache.ts)
+      if (bundleTarget) writeTrustStore('bundle', bundleTarget, this.caCertPem, this.files.bundle, () => caBundle(readFileSync(bundleTarget, 'utf8'), this.caCertPem));
+      else writeFileSync(this.files.bundle, this.caCertPem);
       writeFileSync(this.files.ca, this.caCertPem);
     }
     if (this.upstreamCaFile) {
+      const hostBundle = readableText(bundleTarget);
       writeFileSync(this.upstreamCaFile, [hostBundle.trimEnd(), ...this.input.upstreamCa.map((c) => c.trimEnd())].filter(Boolean).join('\n') + '\n');
     }
     for (const [i, target] of (trustStores ? host.javaKeystores : []).entries()) {
-      writeFileSync(javaKeystoreCopy(this.files, i), withTrustedCert(readFileSync(target), 'uwrx-run-ca', caDer, notBeforeMs));
+      writeTrustStore('jks', target, this.caCertPem, javaKeystoreCopy(this.files, i), () => javaKeystore(readFileSync(target), this.caCertPem));
     }
   }
 
@@ -355,6 +356,18 @@ interface SandboxFiles {
   bundle: string;
   /** The CA alone (NODE_CA_PATH inside). */
   ca: string;
+}
+
+/** The host's CA bundle with the run's CA after its certificates. */
+function caBundle(hostBundle: string, caCertPem: string): string {
+  return (hostBundle ? hostBundle.trimEnd() + '\n' : '') + caCertPem;
+}
+
+/** A host keystore with the run's CA as the trusted entry `uwrx-run-ca`, dated from the
+ * certificate's own start: the same bytes for every run with this CA and keystore. */
+function javaKeystore(hostKeystore: Buffer, caCertPem: string): Buffer {
+  const caDer = Buffer.from(caCertPem.replace(/-----[^-]+-----|\s/g, ''), 'base64');
+  return withTrustedCert(hostKeystore, 'uwrx-run-ca', caDer, notBeforeOf(caDer).getTime());
 }
 
 /** Where a run keeps the files the sandbox sees in place of its own. */

@@ -151,6 +151,25 @@ export function subjectOf(certDer: Buffer): Buffer {
   return certDer.subarray(at, subject.end);
 }
 
+/** The start of a certificate's validity (DER), to the second. */
+export function notBeforeOf(certDer: Buffer): Date {
+  const cert = readTlv(certDer, 0);
+  const tbs = readTlv(certDer, cert.start);
+  let at = tbs.start;
+  // version [0], serialNumber, signature, issuer, then the validity
+  const first = readTlv(certDer, at);
+  if (first.tag === 0xa0) at = first.end;
+  for (let i = 0; i < 3; i++) at = readTlv(certDer, at).end;
+  const validity = readTlv(certDer, at);
+  const t = readTlv(certDer, validity.start);
+  const text = certDer.toString('latin1', t.start, t.end);
+  // UTCTime's two-digit year: 1950-2049 (RFC 5280 4.1.2.5.1)
+  const digits = t.tag === TAG.utcTime ? `${Number(text.slice(0, 2)) >= 50 ? '19' : '20'}${text}` : t.tag === TAG.generalizedTime ? text : undefined;
+  const m = digits === undefined ? null : /^(\d{4})(\d\d)(\d\d)(\d\d)(\d\d)(\d\d)Z$/.exec(digits);
+  if (!m) throw new Error('certificate without a notBefore time in DER form');
+  return new Date(Date.UTC(Number(m[1]), Number(m[2]) - 1, Number(m[3]), Number(m[4]), Number(m[5]), Number(m[6])));
+}
+
 function signatureAlgorithm(key: KeyObject): Buffer {
   switch (key.asymmetricKeyType) {
     case 'ec':
