@@ -53,7 +53,7 @@ async function run(cwd: string, build: string, env: NodeJS.ProcessEnv = {}): Pro
   if (r.status !== 0) throw new Error(`uwrx run exited ${r.status}: ${r.stderr}`);
   const attempt = /record in (\S+)/.exec(r.stderr)?.[1];
   if (!attempt) throw new Error(`no attempt in: ${r.stderr}`);
-  const m = /spare directories: (\d+) found, (\d+) made, (\d+) taken, (\d+) made by the layout/.exec(r.stderr);
+  const m = /spare directories: (\d+) found, (\d+) made \(\d+ ms\), (\d+) taken, (\d+) made by the layout/.exec(r.stderr);
   return { attempt, spares: m ? { found: +m[1]!, made: +m[2]!, taken: +m[3]!, mkdirs: +m[4]! } : undefined };
 }
 

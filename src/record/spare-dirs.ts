@@ -45,6 +45,8 @@ export class SparePool {
   taken = 0;
   /** Directories the layout made itself (no spare, or none fit). */
   mkdirs = 0;
+  /** Time spent making spares (ms). */
+  makeMs = 0;
 
   private constructor(
     readonly dir: string,
@@ -103,6 +105,7 @@ export class SparePool {
 
   /** Makes `n` more spares (during the run, before the layout lists them). */
   make(n: number): void {
+    const start = performance.now();
     for (let i = 0; i < n; i++) {
       try {
         mkdirSync(path.join(this.dir, `${this.prefix}${++this.serial}`));
@@ -111,6 +114,7 @@ export class SparePool {
         // a name left by a killed run of the same pid, or the pool went: the next one
       }
     }
+    this.makeMs += performance.now() - start;
   }
 
   /** mkdirSync(dst, { mode }) in a parent whose inheritedGroup is `parentGroup` (undefined:
