@@ -117,13 +117,21 @@ export class SparePool {
     this.makeMs += performance.now() - start;
   }
 
+  private list(): string[] {
+    try {
+      return readdirSync(this.dir).map((n) => path.join(this.dir, n));
+    } catch {
+      return []; // removed meanwhile: the layout makes its directories
+    }
+  }
+
   /** mkdirSync(dst, { mode }) in a parent whose inheritedGroup is `parentGroup` (undefined:
    * not known): a spare renamed there where it is exactly what that mkdir would make,
    * else that mkdir. Throws what the mkdir would (EEXIST, ENOTDIR ...). */
   mkdir(dst: Buffer, parentGroup: string | undefined, mode = 0o777): void {
     // the permission bits and group a mkdir would give there
     if (parentGroup === this.group && (mode & this.mode) === this.mode) {
-      this.names ??= readdirSync(this.dir).map((n) => path.join(this.dir, n));
+      this.names ??= this.list();
       while (this.next < this.names.length) {
         const err = native().renameNoReplace(this.names[this.next]!, dst);
         if (err === 0) {
