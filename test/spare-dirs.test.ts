@@ -93,7 +93,7 @@ test('a layout with spare directories makes the same store as its own mkdirs, in
   }
 });
 
-test('a run killed while it makes spares, and a half-filed spare, trouble neither the next run nor uwrx check', async (t) => {
+test('a run killed while it makes spares troubles neither the next run nor uwrx check', async (t) => {
   const dir = scratchDir('uwrx-spares-');
   const cwd = path.join(dir, 'proj');
   mkdirSync(cwd);
@@ -103,25 +103,48 @@ test('a run killed while it makes spares, and a half-filed spare, trouble neithe
     cwd,
     stdio: 'ignore',
   });
-  const root = path.join(build, '.tmp', 'spare-dirs');
   const deadline = Date.now() + 30_000;
   while (sparesIn(build).length < 10 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 50));
   child.kill('SIGKILL');
   await new Promise((r) => child.on('close', r));
   const left = sparesIn(build).filter((n) => n.includes('/'));
   t.true(left.length >= 10, `spares made during the killed run: ${left.length}`);
-  // a directory made by a run killed before it filed it among the spares
-  mkdirSync(path.join(root, 'new-dead-000000'));
   // the sandbox outlives its uwrx briefly
   await new Promise((r) => setTimeout(r, 500));
   const next = await run(cwd, build);
   t.true(next.spares!.found >= left.length, JSON.stringify(next.spares));
   t.true(next.spares!.taken > 0, JSON.stringify(next.spares));
-  t.false(existsSync(path.join(root, 'new-dead-000000')), 'the stray directory went');
   t.true(sparesIn(build).every((n) => /^[0-7]{4}\/[^/]+$/.test(n)), 'only spares are left');
   const c = await uwrx(['check', next.attempt], { cwd });
   t.is(c.status, 0, c.stdout + c.stderr);
   const reference = await run(cwd, path.join(dir, 'build-reference'), { UWRX_SPARE_DIRS: '0' });
   // the killed attempt has no status, so the next run has no parent, as this one
   t.deepEqual(storeTree(next.attempt), storeTree(reference.attempt), 'the same store as without spares');
+});
+
+test('under another umask the spares have its mode, and the store is still the one of mkdirs', async (t) => {
+  const dir = scratchDir('uwrx-spares-');
+  const cwd = path.join(dir, 'proj');
+  mkdirSync(cwd);
+  const runUnder = async (build: string, env: NodeJS.ProcessEnv) => {
+    const r = await new Promise<{ status: number | null; stderr: string }>((resolve) => {
+      const child = spawn('sh', ['-c', 'umask 027; exec "$0" "$@"', process.execPath, uwrxBin, 'run', '--build', build, '--', 'sh', '-c', SCRIPT], {
+        cwd,
+        env: { ...process.env, UWRX_DEBUG_TIMING: '1', ...env },
+        stdio: ['ignore', 'ignore', 'pipe'],
+      });
+      let stderr = '';
+      child.stderr.setEncoding('utf8').on('data', (d: string) => (stderr += d));
+      child.on('close', (status) => resolve({ status, stderr }));
+    });
+    t.is(r.status, 0, r.stderr);
+    return { attempt: /record in (\S+)/.exec(r.stderr)![1]!, taken: Number(/(\d+) taken/.exec(r.stderr)?.[1] ?? 0) };
+  };
+  const off = await runUnder(path.join(dir, 'build-without'), { UWRX_SPARE_DIRS: '0' });
+  const on = await runUnder(path.join(dir, 'build-with'), {});
+  t.true(on.taken > 0);
+  t.deepEqual(readdirSync(path.join(dir, 'build-with', '.tmp', 'spare-dirs')), ['0750']);
+  const tree = storeTree(off.attempt);
+  t.true(tree.some((l) => / d 750 /.test(l)), 'directories the layout made under umask 027');
+  t.deepEqual(storeTree(on.attempt), tree);
 });

@@ -8,15 +8,16 @@
 // runs, the io thread that makes them is idle.
 //
 // The pool is <build>/.tmp/spare-dirs/<mode>/, <mode> (octal) what mkdir(path, 0777)
-// gives in this process: a spare is the directory the layout's mkdir would have made
-// (mode; owner, group and set-group-ID bit are compared with the parent's, see take).
+// gives under this process's umask: a spare is the directory the layout's mkdir would
+// have made (its mode, checked on the first spare a run makes; its group and
+// set-group-ID bit are compared with what the parent hands down, see mkdir).
 // Spares are taken with renameat2(RENAME_NOREPLACE), atomic: runs sharing a build
 // directory never take the same one, and an empty directory already in the record is not
 // replaced. What a run leaves stays for the next run in the build directory (removing it
-// would free more inodes); a directory that a run killed mid-way left in spare-dirs/
-// itself (not in a mode directory) goes at the next run's start. UWRX_SPARE_DIRS=0 turns
-// the pool off (the tests compare stores made with and without it).
-import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readSync, renameSync, rmdirSync, type Stats } from 'node:fs';
+// would free more inodes); a killed run leaves whole spares (a mkdir or a rename is one
+// call). UWRX_SPARE_DIRS=0 turns the pool off (the tests compare stores made with and
+// without it).
+import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native.js';
@@ -31,6 +32,14 @@ export function inheritedGroup(st: Stats): string {
   return st.mode & 0o2000 ? String(st.gid) : '';
 }
 
+function readFileOr(file: string): string {
+  try {
+    return readFileSync(file, 'latin1');
+  } catch {
+    return '';
+  }
+}
+
 export function spareDirsRoot(buildDir: string): string {
   return path.join(buildDir, '.tmp', SPARE_DIRS);
 }
@@ -40,6 +49,9 @@ export class SparePool {
   private next = 0;
   private serial = 0;
   private readonly prefix = `${process.pid.toString(36)}-${randomBytes(3).toString('hex')}-`;
+  /** inheritedGroup of the pool's directory (the group state of every spare), once it is
+   * there; null: the pool cannot serve this attempt (another filesystem ...). */
+  private group: string | null | undefined;
   /** Spares made by this run, and taken by its layout. */
   made = 0;
   taken = 0;
@@ -49,53 +61,31 @@ export class SparePool {
   makeMs = 0;
 
   private constructor(
+    private readonly attemptDir: string,
     readonly dir: string,
-    /** mode & 0o7777 of a spare (what mkdir(path, 0777) gives). */
+    /** mode & 0o777 of a spare: what mkdir(path, 0777) gives under the umask. */
     readonly mode: number,
-    /** inheritedGroup of the pool's directory: the group state of every spare. */
-    private readonly group: string,
     /** Spares there when the pool was opened. */
     readonly found: number,
   ) {}
 
   /** The pool of the build directory holding `attemptDir` (<build>/<step>/<attempt>), or
-   * undefined where it cannot serve that attempt (turned off, another filesystem, no
-   * permission). */
+   * undefined when it is turned off. Nothing is made yet: a run that lays out nothing
+   * costs a readdir. */
   static open(attemptDir: string): SparePool | undefined {
     if (process.env.UWRX_SPARE_DIRS === '0') return undefined;
+    // the umask without changing it (process.umask() sets it twice, racing other threads)
+    const umask = /^Umask:\s*([0-7]+)$/m.exec(readFileOr('/proc/self/status'))?.[1];
+    if (umask === undefined) return undefined;
+    const mode = 0o777 & ~parseInt(umask, 8);
+    const dir = path.join(spareDirsRoot(path.dirname(path.dirname(attemptDir))), mode.toString(8).padStart(4, '0'));
+    let found = 0;
     try {
-      const root = spareDirsRoot(path.dirname(path.dirname(attemptDir)));
-      mkdirSync(root, { recursive: true });
-      const sweep = readdirSync(root).filter((n) => !/^[0-7]{3,4}$/.test(n));
-      for (const name of sweep) {
-        try {
-          rmdirSync(path.join(root, name));
-        } catch {
-          // another run's, being filed now, or not empty: not ours to judge
-        }
-      }
-      // what a mkdir gives here (the umask, a default ACL), from one made now
-      const probe = path.join(root, `new-${process.pid.toString(36)}-${randomBytes(3).toString('hex')}`);
-      mkdirSync(probe);
-      const st = lstatSync(probe);
-      const mode = st.mode & 0o7777 & ~0o2000;
-      const dir = path.join(root, mode.toString(8).padStart(4, '0'));
-      mkdirSync(dir, { recursive: true });
-      const dst = lstatSync(dir);
-      if (dst.dev !== lstatSync(attemptDir).dev) {
-        rmdirSync(probe);
-        return undefined;
-      }
-      const pool = new SparePool(dir, mode, inheritedGroup(dst), readdirSync(dir).length);
-      // kept as a spare unless the pool has plenty (a run that lays out nothing adds one)
-      if (inheritedGroup(st) === pool.group && pool.found < 64) {
-        renameSync(probe, path.join(dir, `${pool.prefix}0`));
-        pool.made++;
-      } else rmdirSync(probe);
-      return pool;
+      found = readdirSync(dir).length;
     } catch {
-      return undefined;
+      // none yet
     }
+    return new SparePool(attemptDir, dir, mode, found);
   }
 
   /** Spares in the pool now (made by this run or left by earlier ones, less those taken). */
@@ -103,15 +93,41 @@ export class SparePool {
     return this.found + this.made - this.taken;
   }
 
+  /** The pool's directory made and looked at, once: on the attempt's filesystem, and its
+   * spares made as a mkdir makes them (checked on the first one: a default ACL gives
+   * another mode than the umask says). */
+  private usable(): boolean {
+    if (this.group === undefined) {
+      this.group = null;
+      try {
+        mkdirSync(this.dir, { recursive: true });
+        const st = lstatSync(this.dir);
+        if (st.dev === lstatSync(this.attemptDir).dev) this.group = inheritedGroup(st);
+      } catch {
+        // no pool: the layout makes its directories
+      }
+    }
+    return this.group !== null;
+  }
+
   /** Makes `n` more spares (during the run, before the layout lists them). */
   make(n: number): void {
+    if (!this.usable()) return;
     const start = performance.now();
     for (let i = 0; i < n; i++) {
+      const spare = path.join(this.dir, `${this.prefix}${++this.serial}`);
       try {
-        mkdirSync(path.join(this.dir, `${this.prefix}${++this.serial}`));
+        mkdirSync(spare);
         this.made++;
       } catch {
-        // a name left by a killed run of the same pid, or the pool went: the next one
+        continue; // a name left by a killed run of the same pid, or the pool went: the next one
+      }
+      if (this.made === 1 && (lstatSync(spare).mode & 0o777) !== this.mode) {
+        // not what the layout's mkdirs make: no pool for this run, and not this one for the next
+        rmdirSync(spare);
+        this.made--;
+        this.group = null;
+        break;
       }
     }
     this.makeMs += performance.now() - start;
@@ -130,7 +146,7 @@ export class SparePool {
    * else that mkdir. Throws what the mkdir would (EEXIST, ENOTDIR ...). */
   mkdir(dst: Buffer, parentGroup: string | undefined, mode = 0o777): void {
     // the permission bits and group a mkdir would give there
-    if (parentGroup === this.group && (mode & this.mode) === this.mode) {
+    if (this.found + this.made > 0 && (mode & this.mode) === this.mode && this.usable() && parentGroup === this.group) {
       this.names ??= this.list();
       while (this.next < this.names.length) {
         const err = native().renameNoReplace(this.names[this.next]!, dst);
