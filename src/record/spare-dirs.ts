@@ -21,7 +21,6 @@ import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native.js';
-import { randomBytes } from 'node:crypto';
 
 export const SPARE_DIRS = 'spare-dirs';
 const ERRNO = os.constants.errno;
@@ -48,7 +47,8 @@ export class SparePool {
   private names: string[] | undefined;
   private next = 0;
   private serial = 0;
-  private readonly prefix = `${process.pid.toString(36)}-${randomBytes(3).toString('hex')}-`;
+  // (the addon's getrandom: node:crypto costs a short run its loading)
+  private readonly prefix = `${process.pid.toString(36)}-${native().randomBytes(3).toString('hex')}-`;
   /** inheritedGroup of the pool's directory (the group state of every spare), once it is
    * there; null: the pool cannot serve this attempt (another filesystem ...). */
   private group: string | null | undefined;
