@@ -171,16 +171,18 @@ export class SparePool {
   }
 }
 
-/** Grows the pool while the command runs, as uwrx-init keeps versions: each kept version
- * of a path by a process is a file in files-<pid>/ in the end, below one directory per
- * component of its path; the pool is kept a little above the number of such directories (zlib's
- * configure: 1,564 of them, 1,402 taken: a version in a directory that is itself a
- * version in the same layer needs none; the final states' layers add a few). */
+/** Grows the pool while the command runs, as uwrx-init keeps versions: a version of a
+ * path by a process other than its first writer is a file in files-<pid>/ in the end,
+ * below one directory per component of its path. The pool is kept an eighth above the
+ * number of such directories (the final states' layers and the directories made again
+ * add some; zlib's configure: 1,253 counted, 1,402 taken; libiberty's make: 132 and 150):
+ * a spare too many costs a mkdir beside the command, one too few a mkdir after it. */
 export class SpareFiller {
   private timer: NodeJS.Timeout | undefined;
   private offset = 0;
   private rest = Buffer.alloc(0);
   private readonly dirs = new Set<string>();
+  private readonly paths = new Set<string>();
   private fd: number | undefined;
 
   constructor(
@@ -206,7 +208,7 @@ export class SpareFiller {
   /** How many spares the versions kept so far call for. */
   get wanted(): number {
     const n = this.dirs.size;
-    return n === 0 ? 0 : n + 16;
+    return n === 0 ? 0 : n + (n >> 3) + 16;
   }
 
   private turn(): void {
@@ -247,11 +249,16 @@ export class SpareFiller {
       const tab2 = tab1 < 0 ? -1 : data.indexOf(0x09, tab1 + 1);
       if (tab2 >= 0 && tab2 < end) {
         const pid = data.toString('latin1', tab1 + 1, tab2);
-        // files-<pid>/ and each directory above the file
-        for (let slash = data.lastIndexOf(0x2f, end - 1); slash >= tab2 + 1; slash = data.lastIndexOf(0x2f, slash - 1)) {
-          const key = `${pid}\t${data.toString('latin1', tab2 + 1, slash)}`;
-          if (this.dirs.has(key)) break;
-          this.dirs.add(key);
+        const file = data.toString('latin1', tab2 + 1, end);
+        // the first version kept of a path is mostly its first writer's, in files/
+        if (!this.paths.has(file)) this.paths.add(file);
+        else {
+          // files-<pid>/ and each directory above the file
+          for (let slash = data.lastIndexOf(0x2f, end - 1); slash >= tab2 + 1; slash = data.lastIndexOf(0x2f, slash - 1)) {
+            const key = `${pid}\t${data.toString('latin1', tab2 + 1, slash)}`;
+            if (this.dirs.has(key)) break;
+            this.dirs.add(key);
+          }
         }
       }
       start = end + 1;
