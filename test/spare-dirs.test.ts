@@ -59,7 +59,12 @@ async function run(cwd: string, build: string, env: NodeJS.ProcessEnv = {}): Pro
 
 function sparesIn(build: string): string[] {
   const root = path.join(build, '.tmp', 'spare-dirs');
-  return existsSync(root) ? readdirSync(root).flatMap((m) => (/^[0-7]{4}$/.test(m) ? readdirSync(path.join(root, m)).map((n) => `${m}/${n}`) : [m])) : [];
+  // <mode>/<run>/<n>
+  const below = (rel: string): string[] =>
+    lstatSync(path.join(root, rel)).isDirectory() && rel.split('/').length < 3
+      ? readdirSync(path.join(root, rel)).flatMap((n) => below(path.join(rel, n)))
+      : [rel];
+  return existsSync(root) ? readdirSync(root).flatMap(below) : [];
 }
 
 test('a layout with spare directories makes the same store as its own mkdirs, in a first run and a second one that takes the first one\'s leftovers', async (t) => {
@@ -114,7 +119,7 @@ test('a run killed while it makes spares troubles neither the next run nor uwrx 
   const next = await run(cwd, build);
   t.true(next.spares!.found >= left.length, JSON.stringify(next.spares));
   t.true(next.spares!.taken > 0, JSON.stringify(next.spares));
-  t.true(sparesIn(build).every((n) => /^[0-7]{4}\/[^/]+$/.test(n)), 'only spares are left');
+  t.true(sparesIn(build).every((n) => /^[0-7]{4}\/[^/]+\/[^/]+$/.test(n)), 'only spares are left');
   const c = await uwrx(['check', next.attempt], { cwd });
   t.is(c.status, 0, c.stdout + c.stderr);
   const reference = await run(cwd, path.join(dir, 'build-reference'), { UWRX_SPARE_DIRS: '0' });

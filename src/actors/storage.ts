@@ -47,6 +47,7 @@ async function storeFiles(attemptDir: string, body: StoreFilesBody, spares: Spar
   await settleUpperDirs(body.overlays);
   const filesDir = await collectUppers(body.overlays, attemptDir);
   if (body.files) await collectFileRecord(body.files, attemptDir, spares);
+  spares?.done();
   if (spares) timing(`spare directories: ${spares.found} found, ${spares.made} made (${spares.makeMs.toFixed(0)} ms), ${spares.taken} taken, ${spares.mkdirs} made by the layout`);
   // what `uwrx inspect files` lists: each path files.meta names, once
   return { filesWritten: body.files ? await countPathsInMeta(attemptDir) : await countRegularFiles(filesDir) };

@@ -1,15 +1,16 @@
 // Spare directories: empty directories made while the command runs, which the store
 // layout (src/record/store-layout.ts) renames into files-<pid>/ instead of making its
-// directories after the run (some 900 for a configure). On ext4 without a journal a new
+// directories after the run (some 1,400 for zlib's configure). On ext4 without a journal a new
 // inode passes over every inode of its group freed within the last minute
 // (fs/ext4/ialloc.c, recently_deleted), so right after a build's removals (and the
 // previous record's, where a build directory is removed and made again) a mkdir costs
 // 30-400 us, on the finish's critical path; a rename costs some 20 us. While the command
 // runs, the io thread that makes them is idle.
 //
-// The pool is <build>/.tmp/spare-dirs/<mode>/, <mode> (octal) what mkdir(path, 0777)
-// gives under this process's umask: a spare is the directory the layout's mkdir would
-// have made (its mode, checked on the first spare a run makes; its group and
+// The pool is <build>/.tmp/spare-dirs/<mode>/<run>/, <run> one directory per run that
+// made spares (<pid>-<random>, removed when the run's layout took them all), <mode>
+// (octal) what mkdir(path, 0777) gives under this process's umask: a spare is the
+// directory the layout's mkdir would have made (its mode, checked on the first spare a run makes; its group and
 // set-group-ID bit are compared with what the parent hands down, see mkdir).
 // Spares are taken with renameat2(RENAME_NOREPLACE), atomic: runs sharing a build
 // directory never take the same one, and an empty directory already in the record is not
@@ -43,12 +44,33 @@ export function spareDirsRoot(buildDir: string): string {
   return path.join(buildDir, '.tmp', SPARE_DIRS);
 }
 
+/** The spares under a pool's mode directory (<mode>/<run>/<n>); none where it is not. */
+function spareDirsIn(dir: string): string[] {
+  const out: string[] = [];
+  let runs: string[];
+  try {
+    runs = readdirSync(dir);
+  } catch {
+    return out;
+  }
+  for (const run of runs) {
+    try {
+      for (const n of readdirSync(path.join(dir, run))) out.push(path.join(dir, run, n));
+    } catch {
+      // removed meanwhile
+    }
+  }
+  return out;
+}
+
 export class SparePool {
   private names: string[] | undefined;
   private next = 0;
   private serial = 0;
-  // (the addon's getrandom: node:crypto costs a short run its loading)
-  private readonly prefix = `${process.pid.toString(36)}-${native().randomBytes(3).toString('hex')}-`;
+  /** This run's directory of spares, <mode>/<pid>-<random> (the addon's getrandom:
+   * node:crypto costs a short run its loading). */
+  private readonly own: string;
+  private ownMade = false;
   /** inheritedGroup of the pool's directory (the group state of every spare), once it is
    * there; null: the pool cannot serve this attempt (another filesystem ...). */
   private group: string | null | undefined;
@@ -67,7 +89,9 @@ export class SparePool {
     readonly mode: number,
     /** Spares there when the pool was opened. */
     readonly found: number,
-  ) {}
+  ) {
+    this.own = path.join(dir, `${process.pid.toString(36)}-${native().randomBytes(4).toString('hex')}`);
+  }
 
   /** The pool of the build directory holding `attemptDir` (<build>/<step>/<attempt>), or
    * undefined when it is turned off. Nothing is made yet: a run that lays out nothing
@@ -79,13 +103,7 @@ export class SparePool {
     if (umask === undefined) return undefined;
     const mode = 0o777 & ~parseInt(umask, 8);
     const dir = path.join(spareDirsRoot(path.dirname(path.dirname(attemptDir))), mode.toString(8).padStart(4, '0'));
-    let found = 0;
-    try {
-      found = readdirSync(dir).length;
-    } catch {
-      // none yet
-    }
-    return new SparePool(attemptDir, dir, mode, found);
+    return new SparePool(attemptDir, dir, mode, spareDirsIn(dir).length);
   }
 
   /** Spares in the pool now (made by this run or left by earlier ones, less those taken). */
@@ -95,12 +113,17 @@ export class SparePool {
 
   /** The pool's directory made and looked at, once: on the attempt's filesystem, and its
    * spares made as a mkdir makes them (checked on the first one: a default ACL gives
-   * another mode than the umask says). */
+   * another mode than the umask says). It has the top-directory flag: each run's
+   * directory of spares goes to a block group of its own choosing (ext4's Orlov spread
+   * from a hash of its random name), most often one where no inode was freed lately,
+   * and its spares go there too. In the build directory's own group, just emptied by the
+   * removals before the run, 1,400 mkdirs cost 220-460 ms of CPU; there, about 50. */
   private usable(): boolean {
     if (this.group === undefined) {
       this.group = null;
       try {
         mkdirSync(this.dir, { recursive: true });
+        native().setTopDir(this.dir); // where it cannot be set, the spares cost what a mkdir costs
         const st = lstatSync(this.dir);
         if (st.dev === lstatSync(this.attemptDir).dev) this.group = inheritedGroup(st);
       } catch {
@@ -114,13 +137,22 @@ export class SparePool {
   make(n: number): void {
     if (!this.usable()) return;
     const start = performance.now();
+    if (!this.ownMade) {
+      try {
+        mkdirSync(this.own);
+        this.ownMade = true;
+      } catch {
+        this.group = null;
+        return;
+      }
+    }
     for (let i = 0; i < n; i++) {
-      const spare = path.join(this.dir, `${this.prefix}${++this.serial}`);
+      const spare = path.join(this.own, String(++this.serial));
       try {
         mkdirSync(spare);
         this.made++;
       } catch {
-        continue; // a name left by a killed run of the same pid, or the pool went: the next one
+        continue; // the pool went: nothing for this layout
       }
       if (this.made === 1 && (lstatSync(spare).mode & 0o777) !== this.mode) {
         // not what the layout's mkdirs make: no pool for this run, and not this one for the next
@@ -133,11 +165,13 @@ export class SparePool {
     this.makeMs += performance.now() - start;
   }
 
-  private list(): string[] {
+  /** After the layout: this run's directory goes where its spares all went. */
+  done(): void {
+    if (!this.ownMade) return;
     try {
-      return readdirSync(this.dir).map((n) => path.join(this.dir, n));
+      rmdirSync(this.own);
     } catch {
-      return []; // removed meanwhile: the layout makes its directories
+      // spares left for the next run
     }
   }
 
@@ -147,7 +181,7 @@ export class SparePool {
   mkdir(dst: Buffer, parentGroup: string | undefined, mode = 0o777): void {
     // the permission bits and group a mkdir would give there
     if (this.found + this.made > 0 && (mode & this.mode) === this.mode && this.usable() && parentGroup === this.group) {
-      this.names ??= this.list();
+      this.names ??= spareDirsIn(this.dir);
       while (this.next < this.names.length) {
         const err = native().renameNoReplace(this.names[this.next]!, dst);
         if (err === 0) {
