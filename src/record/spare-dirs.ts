@@ -1,23 +1,23 @@
 // Spare directories: empty directories made while the command runs, which the store
 // layout (src/record/store-layout.ts) renames into files-<pid>/ instead of making its
-// directories after the run (some 1,400 for zlib's configure). On ext4 without a journal a new
-// inode passes over every inode of its group freed within the last minute
+// directories after the run (some 1,400 for zlib's configure). On ext4 without a
+// journal a new inode passes over every inode of its group freed within the last minute
 // (fs/ext4/ialloc.c, recently_deleted), so right after a build's removals (and the
 // previous record's, where a build directory is removed and made again) a mkdir costs
 // 30-400 us, on the finish's critical path; a rename costs some 20 us. While the command
-// runs, the io thread that makes them is idle.
+// runs, the io thread that makes them is mostly idle.
 //
-// The pool is <build>/.tmp/spare-dirs/<mode>/<run>/, <run> one directory per run that
+// The pool is <build>/.tmp/spare-dirs/<mode>/<run>/: <run> one directory per run that
 // made spares (<pid>-<random>, removed when the run's layout took them all), <mode>
-// (octal) what mkdir(path, 0777) gives under this process's umask: a spare is the
-// directory the layout's mkdir would have made (its mode, checked on the first spare a run makes; its group and
-// set-group-ID bit are compared with what the parent hands down, see mkdir).
-// Spares are taken with renameat2(RENAME_NOREPLACE), atomic: runs sharing a build
-// directory never take the same one, and an empty directory already in the record is not
-// replaced. What a run leaves stays for the next run in the build directory (removing it
-// would free more inodes); a killed run leaves whole spares (a mkdir or a rename is one
-// call). UWRX_SPARE_DIRS=0 turns the pool off (the tests compare stores made with and
-// without it).
+// (octal) what mkdir(path, 0777) gives under this process's umask. A spare is the
+// directory the layout's mkdir would have made: its mode (checked on the first spare a
+// run makes), its group and set-group-ID bit (compared with what the parent hands down,
+// see mkdir). Spares are taken with renameat2(RENAME_NOREPLACE), atomic: runs sharing a
+// build directory never take the same one, and an empty directory already in the record
+// is not replaced. What a run leaves stays for the next run in the build directory
+// (removing it would free more inodes); a killed run leaves whole spares (a mkdir or a
+// rename is one call). UWRX_SPARE_DIRS=0 turns the pool off (the tests compare stores
+// made with and without it).
 import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, type Stats } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
