@@ -218,6 +218,7 @@ export class SpareFiller {
   private readonly dirs = new Set<string>();
   private readonly paths = new Set<string>();
   private fd: number | undefined;
+  private chunk: Buffer | undefined;
 
   constructor(
     private readonly pool: SparePool,
@@ -264,7 +265,7 @@ export class SpareFiller {
         return; // no version kept yet
       }
     }
-    const chunk = Buffer.allocUnsafe(1 << 16);
+    const chunk = (this.chunk ??= Buffer.allocUnsafe(1 << 16));
     for (;;) {
       const n = readSync(this.fd, chunk, 0, chunk.length, this.offset);
       if (n <= 0) break;
