@@ -43,6 +43,11 @@ export interface NativeAddon {
   /** Calls ops[i] on paths[i] with args[2i], args[2i+1], in order, in one thread-pool job
    * (src/fs.ts DirCalls); `failed`: the index of the call that failed (-1: none). */
   makeDirs(ops: number[], paths: string[], args: number[]): Promise<{ whiteouts: string[]; failed: number; errno: number }>;
+  /** renameat2(from, to, RENAME_NOREPLACE) (paths as raw bytes or strings): 0, or the
+   * errno (not thrown; EEXIST where `to` is there, an empty directory included). */
+  renameNoReplace(from: Buffer | string, to: Buffer | string): number;
+  /** Sets a directory's top-directory flag (chattr +T): 0, or the errno (not thrown). */
+  setTopDir(path: string): number;
   /** accesses.tsv as rows (src/record/accesses.ts accessIndexRows); null when a line is
    * not regular. */
   scanAccessIndex(text: Buffer, header: string, ops: readonly string[]): { paths: string[]; rows: Int32Array } | null;

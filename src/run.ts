@@ -32,6 +32,7 @@ import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type Sandbo
 import type { PlanInput } from './sandbox/plan.js';
 import { isErrno, removeTree } from './fs.js';
 import { removeTracesDir } from './record/traces-dir.js';
+import { versionsDirOf } from './record/versions-index.js';
 import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
 import { fsPromises } from './builtins.js';
@@ -321,7 +322,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       // Workers read what they need from disk when they need it, so they start first and
       // boot (Node, imports) while the record is written and the tree starts; those that
       // start late, once the tree has run LATE_ACTORS_AFTER_MS or has ended.
-      const { early, late } = startOrder([storageActorSpec(paths.attemptDir), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])]);
+      const { early, late } = startOrder([storageActorSpec(paths.attemptDir, versionsDirOf(runDir)), ...features.flatMap((f) => f.hooks.actors?.(run) ?? [])]);
       const earlyStarted = supervisor.start(early);
       earlyStarted.catch(() => undefined);
       let lateStarted: Promise<void> | undefined;

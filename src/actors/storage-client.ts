@@ -11,6 +11,9 @@ import { writeAttemptStatus, type AttemptStatus } from '../record/layout.js';
 
 export interface StorageOptions {
   attemptDir: string;
+  /** The run's versions directory (FilesPlan.versions): its index, read while the command
+   * runs, says how many spare directories the layout will want (src/record/spare-dirs.ts). */
+  versions?: string;
 }
 
 export const STORAGE_MESSAGES = {
@@ -30,9 +33,9 @@ export interface FilesStored {
   filesWritten: number;
 }
 
-export function storageActorSpec(attemptDir: string): ActorSpec {
-  // asked only once the tree has ended
-  return { name: 'storage', module: actorModule('storage'), options: { attemptDir } satisfies StorageOptions, thread: IO_THREAD, startsLate: true };
+export function storageActorSpec(attemptDir: string, versions?: string): ActorSpec {
+  // asked only once the tree has ended (it grows the spare directories meanwhile)
+  return { name: 'storage', module: actorModule('storage'), options: { attemptDir, versions } satisfies StorageOptions, thread: IO_THREAD, startsLate: true };
 }
 
 /** Longest finishing the record may take (a large tree of uppers, a cross-filesystem copy). */

@@ -9,6 +9,9 @@
 //                      records' byte arrays cost a structured clone each)
 //   storage.status     `status`, written atomically and last
 //
+// From its start to storage.files it makes spare directories for the layout
+// (src/record/spare-dirs.ts), as many as the versions uwrx-init keeps call for.
+//
 // The attempt's up-front files (cmd, options, seed.txt ...) are written by the features
 // that own them before the run; everything written after it goes through here.
 import { promises as fs, writeFileSync } from 'node:fs';
@@ -17,13 +20,22 @@ import { defineActor } from './actor.js';
 import { collectFileRecord, collectUppers, countRegularFiles, settleUpperDirs } from '../record/finish.js';
 import { writeAttemptStatus, type AttemptStatus } from '../record/layout.js';
 import { PROCESS_TABLE_FILE } from '../sandbox/process-table.js';
+import { timing } from '../timing.js';
+import { SpareFiller, SparePool } from '../record/spare-dirs.js';
 import { STORAGE_MESSAGES, type FilesStored, type StorageOptions, type StoreFilesBody } from './storage-client.js';
 
 export default defineActor<StorageOptions>('storage', (ctx) => {
-  const { attemptDir } = ctx.options;
+  const { attemptDir, versions } = ctx.options;
+  const spares = SparePool.open(attemptDir);
+  const filler = spares && versions ? new SpareFiller(spares, path.join(versions, 'index')) : undefined;
+  filler?.start();
   return {
+    stop: () => filler?.stop(),
     handlers: {
-      [STORAGE_MESSAGES.files]: (body: StoreFilesBody) => storeFiles(attemptDir, body),
+      [STORAGE_MESSAGES.files]: (body: StoreFilesBody) => {
+        filler?.stop();
+        return storeFiles(attemptDir, body, spares);
+      },
       // one write, on this thread (the record's small files skip the thread pool: record/layout.ts)
       [STORAGE_MESSAGES.processes]: (body: { text: string }) => writeFileSync(path.join(attemptDir, PROCESS_TABLE_FILE), body.text),
       [STORAGE_MESSAGES.status]: (body: { status: AttemptStatus }) => writeAttemptStatus(attemptDir, body.status),
@@ -31,10 +43,12 @@ export default defineActor<StorageOptions>('storage', (ctx) => {
   };
 });
 
-async function storeFiles(attemptDir: string, body: StoreFilesBody): Promise<FilesStored> {
+async function storeFiles(attemptDir: string, body: StoreFilesBody, spares: SparePool | undefined): Promise<FilesStored> {
   await settleUpperDirs(body.overlays);
   const filesDir = await collectUppers(body.overlays, attemptDir);
-  if (body.files) await collectFileRecord(body.files, attemptDir);
+  if (body.files) await collectFileRecord(body.files, attemptDir, spares);
+  spares?.done();
+  if (spares) timing(`spare directories: ${spares.found} found, ${spares.made} made (${spares.makeMs.toFixed(0)} ms), ${spares.taken} taken, ${spares.mkdirs} made by the layout`);
   // what `uwrx inspect files` lists: each path files.meta names, once
   return { filesWritten: body.files ? await countPathsInMeta(attemptDir) : await countRegularFiles(filesDir) };
 }

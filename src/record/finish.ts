@@ -9,6 +9,7 @@ import type { FilesPlan } from '../protocol/init-messages.js';
 import { native } from '../native.js';
 import { parseFilesMeta } from './files-meta.js';
 import { layoutStore } from './store-layout.js';
+import type { SparePool } from './spare-dirs.js';
 import { isErrno, lstatOrNull, readdirOrEmpty } from '../fs.js';
 import { childProcess } from '../builtins.js';
 
@@ -150,7 +151,7 @@ export async function countRegularFiles(dir: string): Promise<number> {
 /** files.meta into the attempt, then files/ and files-<pid>/ laid out from the history
  * (src/record/store-layout.ts) with the versions uwrx-init preserved. Runs after
  * collectUppers. */
-export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Promise<void> {
+export async function collectFileRecord(plan: FilesPlan, attemptDir: string, spares?: SparePool): Promise<void> {
   const meta = path.join(attemptDir, 'files.meta');
   try {
     await move(plan.meta, meta);
@@ -159,7 +160,7 @@ export async function collectFileRecord(plan: FilesPlan, attemptDir: string): Pr
     await fs.writeFile(meta, '');
   }
   const entries = parseFilesMeta(await fs.readFile(meta, 'utf8'));
-  const { skipped } = await layoutStore(attemptDir, entries, plan.versions, moveSync);
+  const { skipped } = await layoutStore(attemptDir, entries, plan.versions, moveSync, spares);
   // versions that have no place in a per-path store are listed, not dropped silently
   if (skipped.length > 0) await fs.writeFile(path.join(attemptDir, 'files.skipped'), skipped.join(''));
 }

@@ -30,6 +30,7 @@ import { escapeBytes } from './escape.js';
 import type { FileMetaEntry } from './files-meta.js';
 import { isRemoval, parentKey, replayHistory, versionsOf, type Kind, type OpState, type PathHistory } from './history.js';
 import { isWhiteout, layersFor, resolveBytes } from './resolve.js';
+import { inheritedGroup, type SparePool } from './spare-dirs.js';
 import { readVersionsIndex } from './versions-index.js';
 
 const OPAQUE = 'user.overlay.opaque';
@@ -61,12 +62,16 @@ export interface LayoutResult {
  * The layout's calls are synchronous: it runs in the storage actor's thread, which has
  * nothing else to do meanwhile, and a configure's record takes thousands of small calls
  * (a layer per writing process), each of which cost a promise and a thread-pool round
- * trip when made asynchronously. */
+ * trip when made asynchronously.
+ *
+ * `spares`: directories made beforehand, renamed into place where the layout would make
+ * one (src/record/spare-dirs.ts); the store is the same without. */
 export async function layoutStore(
   attemptDir: string,
   entries: FileMetaEntry[],
   versionsDir: string,
   move: (src: Buffer, dst: Buffer) => void,
+  spares?: SparePool,
 ): Promise<LayoutResult> {
   const below = layersFor(attemptDir).filter((l) => l.depth !== 0);
   const kindBefore = (p: Buffer): Kind => {
@@ -138,7 +143,7 @@ export async function layoutStore(
   }
 
   const preserved = await readVersionsIndex(versionsDir);
-  const store = new Store(attemptDir);
+  const store = new Store(attemptDir, spares);
   const skipped: string[] = [];
   const skip = (n: Node, pid: number) => skipped.push(`${escapeBytes(n.h.path)}\t${pid}\n`);
   const existedBefore = (n: Node): boolean => {
@@ -192,11 +197,12 @@ export async function layoutStore(
       const sameIncarnation = srcLayer === 0 && n.baseInc === n.final.inc && n.final.kind === 'dir';
       if (store.makeParents(n.finalLayer, n.h.path)) {
         if (sameIncarnation) {
-          mkdirUnlessThere(dst);
+          store.mkdirUnlessThere(dst);
           chmodSync(dst, st!.mode & 0o7777);
         } else {
           removeAny(dst);
           renameSync(src, dst);
+          store.replacedDir(dst);
           store.moved(n.h.key, n.finalLayer);
           if (needsOpaque(n, n.final.inc)) store.setOpaque(dst);
         }
@@ -220,7 +226,7 @@ export async function layoutStore(
       const there = lstatOrNull(to);
       if (v.kind === 'dir') {
         if (there && !there.isDirectory()) rmSync(to, { force: true });
-        if (!there || !there.isDirectory()) mkdirSync(to, { mode: 0o755 });
+        if (!there || !there.isDirectory()) store.mkdir(to, 0o755);
         if (needsOpaque(n, v.inc)) store.setOpaque(to);
         continue;
       }
@@ -256,21 +262,21 @@ function removeAny(p: Buffer): void {
   rmSync(p, { recursive: true, force: true });
 }
 
-function mkdirUnlessThere(p: Buffer): void {
-  try {
-    mkdirSync(p);
-  } catch (err) {
-    if (!isErrno(err, 'EEXIST')) throw err;
-  }
-}
-
 /** The attempt's layers on disk, and where the upper's subtrees were moved. */
 class Store {
   private readonly movedTo = new Map<string, number>();
-  private readonly madeDirs = new Set<string>();
+  /** Directories known to be there, with the group state they hand down (inheritedGroup;
+   * undefined: not known), which says whether a spare may stand for a new one in them. */
+  private readonly madeDirs = new Map<string, string | undefined>();
+  private readonly attemptGroup: string | undefined;
   private sharedWhiteout: string | undefined;
   private scratch = 0;
-  constructor(private readonly attemptDir: string) {}
+  constructor(
+    private readonly attemptDir: string,
+    private readonly spares?: SparePool,
+  ) {
+    if (spares) this.attemptGroup = inheritedGroup(lstatSync(attemptDir));
+  }
 
   root(layer: number): string {
     return path.join(this.attemptDir, layer === 0 ? 'files' : `files-${layer}`);
@@ -302,22 +308,54 @@ class Store {
     // versions lie in directories made for an earlier one): a recursive mkdir would
     // probe up and down, a thread-pool call each
     const ends: number[] = [];
+    let group = this.attemptGroup;
     for (let end = dir.length; end > this.attemptDir.length; end = dir.lastIndexOf(0x2f, end - 1)) {
-      if (this.madeDirs.has(dir.toString('latin1', 0, end))) break;
+      const key = dir.toString('latin1', 0, end);
+      if (this.madeDirs.has(key)) {
+        group = this.madeDirs.get(key);
+        break;
+      }
       ends.push(end);
     }
     for (const end of ends.reverse()) {
       const sub = dir.subarray(0, end);
       try {
-        mkdirSync(sub);
+        this.makeDir(sub, group);
       } catch (err) {
         if (isErrno(err, 'ENOTDIR')) return false;
         if (!isErrno(err, 'EEXIST')) throw err;
-        if (!lstatOrNull(sub)?.isDirectory()) return false;
+        const st = lstatOrNull(sub);
+        if (!st?.isDirectory()) return false;
+        group = this.spares ? inheritedGroup(st) : undefined;
       }
-      this.madeDirs.add(sub.toString('latin1'));
+      this.madeDirs.set(sub.toString('latin1'), group);
     }
     return true;
+  }
+
+  /** The upper's directory now at `p`: what it hands down is not known. */
+  replacedDir(p: Buffer): void {
+    const key = p.toString('latin1');
+    if (this.madeDirs.has(key)) this.madeDirs.set(key, undefined);
+  }
+
+  /** mkdir of `p`, whose parent makeParents has made (or found). */
+  mkdir(p: Buffer, mode?: number): void {
+    this.makeDir(p, this.madeDirs.get(p.toString('latin1', 0, p.lastIndexOf(0x2f))), mode);
+  }
+
+  mkdirUnlessThere(p: Buffer): void {
+    try {
+      this.mkdir(p);
+    } catch (err) {
+      if (!isErrno(err, 'EEXIST')) throw err;
+    }
+  }
+
+  /** A new directory in a parent that hands down `group`: a spare where there is one. */
+  private makeDir(p: Buffer, group: string | undefined, mode = 0o777): void {
+    if (this.spares) this.spares.mkdir(p, group, mode);
+    else mkdirSync(p, { mode });
   }
 
   /** A whiteout at `file`: a hard link to one whiteout made for the layout (overlayfs

@@ -8,6 +8,9 @@ import { promises as fs } from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../fs.js';
 
+/** Where uwrx-init keeps the versions of a run (FilesPlan.versions). */
+export const versionsDirOf = (runDir: string): string => path.join(runDir, 'versions');
+
 export type PreservedVersion = { kind: 'absent' } | { kind: 'file'; file: string };
 
 export interface VersionsIndex {

@@ -7,7 +7,10 @@
 // tree is the same; the first failure stops the job and is reported with the call's
 // index and errno, for the caller to word as Node would.
 #include <cerrno>
+#include <cstdio>
 #include <fcntl.h>
+#include <linux/fs.h>
+#include <sys/ioctl.h>
 #include <string>
 #include <sys/stat.h>
 #include <sys/sysmacros.h>
@@ -142,8 +145,48 @@ Napi::Value MakeDirs(const Napi::CallbackInfo &info) {
   return promise;
 }
 
+// renameat2(from, to, RENAME_NOREPLACE): 0 or an errno, nothing thrown (the store
+// layout takes its spare directories this way, src/record/spare-dirs.ts, and meets
+// EEXIST where a directory is already there as often as it succeeds). A plain rename
+// would silently replace an empty directory at `to`. Paths are raw bytes (Buffer) or
+// strings.
+std::string PathArg(const Napi::Value &v) {
+  if (v.IsBuffer()) {
+    Napi::Buffer<char> b = v.As<Napi::Buffer<char>>();
+    return std::string(b.Data(), b.Length());
+  }
+  return v.As<Napi::String>();
+}
+
+Napi::Value RenameNoReplace(const Napi::CallbackInfo &info) {
+  std::string from = PathArg(info[0]);
+  std::string to = PathArg(info[1]);
+  int err = renameat2(AT_FDCWD, from.c_str(), AT_FDCWD, to.c_str(), RENAME_NOREPLACE) == 0 ? 0 : errno;
+  return Napi::Number::New(info.Env(), err);
+}
+
+// Sets the top-directory flag (chattr +T) on a directory: 0 or an errno (ENOTTY,
+// EOPNOTSUPP where the filesystem has no such flag). ext4 spreads the subdirectories of
+// such a directory over its block groups (Orlov), where it puts another's near its parent.
+Napi::Value SetTopDir(const Napi::CallbackInfo &info) {
+  std::string path = PathArg(info[0]);
+  int fd = open(path.c_str(), O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return Napi::Number::New(info.Env(), errno);
+  int flags = 0;
+  int err = 0;
+  if (ioctl(fd, FS_IOC_GETFLAGS, &flags) != 0) err = errno;
+  else if (!(flags & FS_TOPDIR_FL)) {
+    flags |= FS_TOPDIR_FL;
+    if (ioctl(fd, FS_IOC_SETFLAGS, &flags) != 0) err = errno;
+  }
+  close(fd);
+  return Napi::Number::New(info.Env(), err);
+}
+
 }  // namespace
 
 void InitDirs(Napi::Env env, Napi::Object exports) {
   exports.Set("makeDirs", Napi::Function::New(env, MakeDirs));
+  exports.Set("renameNoReplace", Napi::Function::New(env, RenameNoReplace));
+  exports.Set("setTopDir", Napi::Function::New(env, SetTopDir));
 }

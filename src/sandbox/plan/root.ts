@@ -6,6 +6,7 @@ import { constants as fsConstants } from 'node:fs';
 import type { FilesPlan } from '../../protocol/init-messages.js';
 import { OVERLAY_MAX_LOWER_LAYERS } from '../../record/flatten.js';
 import { layerTimes } from '../../reproducibility/time.js';
+import { versionsDirOf } from '../../record/versions-index.js';
 import type { HostStat, HostView } from '../host.js';
 import type { OverlayLayer, ParentStore, SandboxPlan, UpperDir } from '../plan.js';
 import { MS_NODEV, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, inRoot, isUnder, joinPath, type BuildContext } from './steps.js';
@@ -60,7 +61,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
   const flatten: RootPlan['flatten'] = [];
   const files: FilesPlan = {
     meta: path.join(input.runDir, 'files.meta'),
-    versions: path.join(input.runDir, 'versions'),
+    versions: versionsDirOf(input.runDir),
     layers: parents.length,
     intervalNs: LAYER_INTERVAL_NS,
     overlays: [],
