@@ -9,6 +9,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { ensureCommands } from './helpers/packages.js';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { readRebuildIndex } from '../src/rebuild/index-file.js';
+import { IdentityCache } from '../src/rebuild/identity-cache.js';
 
 const missing = ensureCommands({ gcc: 'gcc' });
 const sha256 = (b: Buffer | string) => createHash('sha256').update(b).digest('hex');
@@ -18,9 +19,9 @@ test('a capture takes real files\' hashes from the user cache by identity', asyn
   const dir = scratchDir('uwrx-idcache-');
   t.teardown(() => rmSync(dir, { recursive: true, force: true }));
   const env = { ...process.env, XDG_CACHE_HOME: path.join(dir, 'cache') };
-  const cacheFile = path.join(dir, 'cache', 'uwrx', 'file-hashes-v1.json');
+  const cacheFile = path.join(dir, 'cache', 'uwrx', 'file-hashes-v2.bin');
   mkdirSync(path.dirname(cacheFile), { recursive: true });
-  writeFileSync(cacheFile, '{"version": 1, "identities": [["/x", "1"'); // cut short
+  writeFileSync(cacheFile, 'uwrx-fh2\x09\0\0\0'); // nine records, none there
   mkdirSync(path.join(dir, 'inc'));
   const header = path.join(dir, 'inc', 'h.h');
   writeFileSync(header, '#define H 1\n');
@@ -33,20 +34,20 @@ test('a capture takes real files\' hashes from the user cache by identity', asyn
     const driver = readRebuildIndex(path.join(dir, build, '0', '0'))!.processes.find((e) => /gcc/.test(path.basename(e.exe)))!;
     return new Map(driver.inputs.map(([op, p, v]) => [`${op} ${p}`, v]));
   };
-  const cached = () => JSON.parse(readFileSync(cacheFile, 'utf8')) as { version: number; identities: string[][] };
+  const cached = () => IdentityCache.open(cacheFile).identities();
 
   const first = await capture('b1');
   t.is(first.get(`read ${header}`), sha256('#define H 1\n'));
   const kept = cached();
-  t.is(kept.version, 1, 'the damaged cache was written anew');
-  const headerId = kept.identities.find((id) => id[0] === header);
+  t.true(kept.length > 0, 'the damaged cache was written anew');
+  const headerId = kept.find((id) => id[0] === header);
   t.is(headerId?.[4], sha256('#define H 1\n'));
   const cc1 = [...first.keys()].find((k) => k.startsWith('exec ') && k.endsWith('/cc1'))!.slice('exec '.length);
-  t.is(kept.identities.find((id) => id[0] === cc1)?.[4], sha256(readFileSync(cc1)));
+  t.is(kept.find((id) => id[0] === cc1)?.[4], sha256(readFileSync(cc1)));
 
   // a fresh build directory (no parent index): the hash comes from the cache, unread
   headerId![4] = 'f'.repeat(64);
-  writeFileSync(cacheFile, JSON.stringify(kept));
+  writeFileSync(cacheFile, IdentityCache.empty().withUsed(kept));
   t.is((await capture('b2')).get(`read ${header}`), 'f'.repeat(64));
 
   // a changed file has another identity: hashed anew
@@ -64,7 +65,7 @@ test('the user cache of file hashes is read while the command runs, not after it
   const run = () => uwrx(['run', '--quiet', '--build', 'b', '--', 'sh', '-c', 'gcc -c x.c -o x.o && sleep 2'], { cwd: dir, env });
   const first = await run();
   t.is(first.status, 0, first.stderr);
-  t.true(JSON.parse(readFileSync(path.join(dir, 'cache', 'uwrx', 'file-hashes-v1.json'), 'utf8')).identities.length > 0);
+  t.true(IdentityCache.open(path.join(dir, 'cache', 'uwrx', 'file-hashes-v2.bin')).size > 0);
   const second = await run();
   t.is(second.status, 0, second.stderr);
   const lines = second.stderr.split('\n');

@@ -533,3 +533,32 @@ test('records followed by fewer zero bytes than a header end there, without a pr
   t.deepEqual(collector.stats.errors, []);
   t.deepEqual(readdirSync(dirs.traces), []);
 });
+
+test('the background scan slows down while scans find nothing and is back at 20 ms with the first records', async (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const sink = new Recorder();
+  const collector = new Collector({ runDir: dirs.runDir, sink });
+  collector.start();
+  await new Promise((r) => setTimeout(r, 1000));
+  // 20, 40, 80 and then 100 ms: about 12 scans in a second, where 20 ms would make 50
+  const idle = collector.stats.scans;
+  // short processes, one every 10 ms: each scan finds the records of those that ended
+  let pid = 100;
+  const writing = setInterval(() => {
+    const w = addon.traceWriterOpen(dirs.traces, pid++, 0);
+    addon.traceWriterAppend(w, encodeEvent(output(1)));
+    addon.traceWriterClose(w, true);
+  }, 10);
+  await new Promise((r) => setTimeout(r, 150));
+  const first = sink.events.length;
+  const before = collector.stats.scans;
+  await new Promise((r) => setTimeout(r, 400));
+  clearInterval(writing);
+  const busy = collector.stats.scans - before;
+  collector.stop();
+  t.true(idle >= 5 && idle <= 16, `${idle} scans in an idle second`);
+  t.true(first > 0, 'records found within 150 ms');
+  t.true(busy >= 10, `${busy} scans in 400 ms of records`);
+  t.is(sink.events.length, pid - 100, 'every process\'s record');
+});

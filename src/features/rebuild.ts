@@ -15,9 +15,9 @@ import type { CaptureIndexer, LookRows, StartedProcess, TraceLooks } from '../re
 import { tableRows } from '../record/accesses.js';
 import { MERGER_MESSAGES } from '../protocol/trace-messages.js';
 import { ReplayPolicy, type Decision, type OverlayState } from '../rebuild/decide.js';
-import { HashCache, type Identity } from '../rebuild/hashes.js';
+import { HashCache } from '../rebuild/hashes.js';
 import { nodeCrypto } from '../crypto.js';
-import { loadIdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
+import { IdentityCache, saveIdentityCache } from '../rebuild/identity-cache.js';
 import { REBUILD_INDEX_VERSION, openRebuildIndex, writeRebuildIndex, type Output, type RebuildEntry, type RebuildIndexReader } from '../rebuild/index-file.js';
 import { checkSkippableName, skippableNames, type SkippableOptions } from '../rebuild/skippable.js';
 import { prepareCompilerTuning, tuneCompiler } from '../actors/compiler-tuning.js';
@@ -53,12 +53,12 @@ export default defineFeature({
     const decided: Decided[] = [];
     let skipped = 0;
     /** What the index reads of the finished trace, read while the files are collected. */
-    let early: { looks?: TraceLooks; cached: Identity[]; error?: unknown } | undefined;
+    let early: { looks?: TraceLooks; cached: IdentityCache; error?: unknown } | undefined;
     let reading: NodeJS.Immediate | undefined;
     /** The identities kept by earlier runs (the user cache), once read and remembered. */
-    let cachedIdentities: Identity[] | undefined;
-    const identityCache = (): Identity[] => {
-      if (cachedIdentities === undefined) hashes.remember((cachedIdentities = loadIdentityCache()));
+    let cachedIdentities: IdentityCache | undefined;
+    const identityCache = (): IdentityCache => {
+      if (cachedIdentities === undefined) hashes.rememberKept((cachedIdentities = IdentityCache.open()));
       return cachedIdentities;
     };
     let warming: NodeJS.Timeout | undefined;
@@ -88,7 +88,7 @@ export default defineFeature({
       } catch {
         // loaded again, and any failure reported, when the index is made
       }
-      timing(`rebuild index: user cache read (${cachedIdentities?.length ?? 0} file hashes)`);
+      timing(`rebuild index: user cache read (${cachedIdentities?.size ?? 0} file hashes)`);
     };
 
     return {
@@ -133,7 +133,7 @@ export default defineFeature({
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
           const p = startedProcess(b);
           // An index will be made: what it loads whatever the trace holds (the user
-          // cache of file hashes: 30 ms of CPU for 8,700; node:crypto: 8-12 ms) is
+          // cache of file hashes, one read; node:crypto: 8-12 ms) is
           // loaded while the command runs, not after it. Not in a replay with a policy,
           // whose execs wait for their answers.
           if (!policy && warming === undefined) {
@@ -228,7 +228,7 @@ export default defineFeature({
           // the record is read only when a process ran (a replay that skipped all needs none)
           const { CaptureIndexer } = await captureModule();
           let indexer: CaptureIndexer | undefined;
-          let cached: Identity[] | undefined;
+          let cached: IdentityCache | undefined;
           const newIndexer = () => {
             cached = early?.cached ?? identityCache();
             if (early?.error !== undefined) throw early.error;

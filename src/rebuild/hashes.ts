@@ -6,6 +6,7 @@
 // the file (a change of contents moves the change time, which no program can set).
 import { nodeCrypto } from '../crypto.js';
 import { closeSync, openSync, readdirSync, readSync, statSync, type BigIntStats } from 'node:fs';
+import type { IdentityCache } from './identity-cache.js';
 
 export type Kind = 'file' | 'dir' | 'other';
 
@@ -20,11 +21,16 @@ export function kindOf(st: { isFile(): boolean; isDirectory(): boolean }): Kind 
   return st.isFile() ? 'file' : st.isDirectory() ? 'dir' : 'other';
 }
 
-const identityKey = (file: string, st: BigIntStats) => `${file}\0${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+/** What an identity is looked up by: the escaped path, NUL, size:mtimeNs:ctimeNs. */
+export const identityKey = (file: string, size: bigint | string, mtimeNs: bigint | string, ctimeNs: bigint | string): string =>
+  `${file}\0${size}:${mtimeNs}:${ctimeNs}`;
+const keyOf = (file: string, st: BigIntStats) => identityKey(file, st.size, st.mtimeNs, st.ctimeNs);
 
 export class HashCache {
   private readonly hashes = new Map<string, string>();
   private readonly byIdentity = new Map<string, Identity>();
+  /** The user cache of identities, looked up where byIdentity has none. */
+  private kept: IdentityCache | undefined;
   /** Files hashed so far (each version once). */
   computed = 0;
   /** Files whose hash came from a recorded identity. */
@@ -62,14 +68,31 @@ export class HashCache {
 
   /** Identities recorded by an earlier run. */
   remember(identities: readonly Identity[]): void {
-    for (const id of identities) this.byIdentity.set(`${id[0]}\0${id[1]}:${id[2]}:${id[3]}`, id);
+    for (const id of identities) this.byIdentity.set(identityKey(id[0], id[1], id[2], id[3]), id);
+  }
+
+  /** The identities kept between runs (the user cache), looked up one by one. */
+  rememberKept(kept: IdentityCache): void {
+    this.kept = kept;
+  }
+
+  /** The identity of `file` as `st` gives it, when recorded or kept. */
+  private identityOf(file: string, st: BigIntStats): Identity | undefined {
+    const key = keyOf(file, st);
+    const id = this.byIdentity.get(key);
+    if (id !== undefined || this.kept === undefined) return id;
+    const hash = this.kept.hashOf(key);
+    if (hash === undefined) return undefined;
+    const found: Identity = [file, `${st.size}`, `${st.mtimeNs}`, `${st.ctimeNs}`, hash];
+    this.byIdentity.set(key, found);
+    return found;
   }
 
   /** The hash of `live` (the file at `file` now, through the sandbox's root), from its
    * recorded identity when it has not changed since. */
   liveContentOf(file: string, live: string | Buffer, st: BigIntStats): string | null {
     if (st.isFile()) {
-      const id = this.byIdentity.get(identityKey(file, st));
+      const id = this.identityOf(file, st);
       if (id) {
         this.known++;
         return id[4];
@@ -82,7 +105,7 @@ export class HashCache {
   realContentOf(file: string, host: string): string | null {
     const before = statOrNull(host);
     if (!before?.isFile()) return this.contentOf(host, before);
-    const id = this.byIdentity.get(identityKey(file, before));
+    const id = this.identityOf(file, before);
     if (id) {
       this.known++;
       this.used.add(id);
@@ -91,9 +114,9 @@ export class HashCache {
     const hash = this.contentOf(host, before);
     const after = statOrNull(host);
     const settled = BigInt(Date.now()) * 1_000_000n - before.ctimeNs > SETTLED_NS;
-    if (hash !== null && settled && after && identityKey(file, after) === identityKey(file, before)) {
+    if (hash !== null && settled && after && keyOf(file, after) === keyOf(file, before)) {
       const added: Identity = [file, `${before.size}`, `${before.mtimeNs}`, `${before.ctimeNs}`, hash];
-      this.byIdentity.set(identityKey(file, before), added);
+      this.byIdentity.set(keyOf(file, before), added);
       this.used.add(added);
       this.added++;
     }
