@@ -140,27 +140,28 @@ export function keyIdentifier(key: KeyObject): Buffer {
 /** The subject Name of a certificate (DER), as encoded there: what a certificate it
  * issues must name as its issuer. */
 export function subjectOf(certDer: Buffer): Buffer {
+  const at = tbsFieldAt(certDer, TBS_SUBJECT);
+  return certDer.subarray(at, readTlv(certDer, at).end);
+}
+
+/** The fields of a certificate's tbsCertificate after its optional version [0]. */
+const TBS_VALIDITY = 3; // serialNumber, signature, issuer, then the validity
+const TBS_SUBJECT = 4;
+
+/** Where field `index` (TBS_*) of a certificate's (DER) tbsCertificate starts. */
+function tbsFieldAt(certDer: Buffer, index: number): number {
   const cert = readTlv(certDer, 0);
   const tbs = readTlv(certDer, cert.start);
   let at = tbs.start;
-  // version [0], serialNumber, signature, issuer, validity, then the subject
   const first = readTlv(certDer, at);
   if (first.tag === 0xa0) at = first.end;
-  for (let i = 0; i < 4; i++) at = readTlv(certDer, at).end;
-  const subject = readTlv(certDer, at);
-  return certDer.subarray(at, subject.end);
+  for (let i = 0; i < index; i++) at = readTlv(certDer, at).end;
+  return at;
 }
 
 /** The start of a certificate's validity (DER), to the second. */
 export function notBeforeOf(certDer: Buffer): Date {
-  const cert = readTlv(certDer, 0);
-  const tbs = readTlv(certDer, cert.start);
-  let at = tbs.start;
-  // version [0], serialNumber, signature, issuer, then the validity
-  const first = readTlv(certDer, at);
-  if (first.tag === 0xa0) at = first.end;
-  for (let i = 0; i < 3; i++) at = readTlv(certDer, at).end;
-  const validity = readTlv(certDer, at);
+  const validity = readTlv(certDer, tbsFieldAt(certDer, TBS_VALIDITY));
   const t = readTlv(certDer, validity.start);
   const text = certDer.toString('latin1', t.start, t.end);
   // UTCTime's two-digit year: 1950-2049 (RFC 5280 4.1.2.5.1)
