@@ -22,6 +22,7 @@ import { closeSync, lstatSync, mkdirSync, openSync, readdirSync, readFileSync, r
 import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native.js';
+import { forEachVersionLine } from './versions-index.js';
 
 export const SPARE_DIRS = 'spare-dirs';
 const ERRNO = os.constants.errno;
@@ -275,29 +276,24 @@ export class SpareFiller {
     }
   }
 
-  // "<name>\t<pid>\t<path>\0" lines; the last may be incomplete
+  // the index's whole lines (src/record/versions-index.ts); the last may be incomplete
   private lines(): void {
     const data = this.rest;
-    let start = 0;
-    for (let end = data.indexOf(0, start); end >= 0; end = data.indexOf(0, start)) {
-      const tab1 = data.indexOf(0x09, start);
-      const tab2 = tab1 < 0 ? -1 : data.indexOf(0x09, tab1 + 1);
-      if (tab2 >= 0 && tab2 < end) {
-        const pid = data.toString('latin1', tab1 + 1, tab2);
-        const file = data.toString('latin1', tab2 + 1, end);
-        // the first version kept of a path is mostly its first writer's, in files/
-        if (!this.paths.has(file)) this.paths.add(file);
-        else {
-          // files-<pid>/ and each directory above the file
-          for (let slash = data.lastIndexOf(0x2f, end - 1); slash >= tab2 + 1; slash = data.lastIndexOf(0x2f, slash - 1)) {
-            const key = `${pid}\t${data.toString('latin1', tab2 + 1, slash)}`;
-            if (this.dirs.has(key)) break;
-            this.dirs.add(key);
-          }
+    const rest = forEachVersionLine(data, ({ tab1, tab2, end }) => {
+      if (tab2 < 0) return;
+      const pid = data.toString('latin1', tab1 + 1, tab2);
+      const file = data.toString('latin1', tab2 + 1, end);
+      // the first version kept of a path is mostly its first writer's, in files/
+      if (!this.paths.has(file)) this.paths.add(file);
+      else {
+        // files-<pid>/ and each directory above the file
+        for (let slash = data.lastIndexOf(0x2f, end - 1); slash >= tab2 + 1; slash = data.lastIndexOf(0x2f, slash - 1)) {
+          const key = `${pid}\t${data.toString('latin1', tab2 + 1, slash)}`;
+          if (this.dirs.has(key)) break;
+          this.dirs.add(key);
         }
       }
-      start = end + 1;
-    }
-    this.rest = data.subarray(start);
+    });
+    this.rest = data.subarray(rest);
   }
 }
