@@ -261,10 +261,10 @@ export class RunHandle extends EventEmitter<RunEvents> {
     // which is what a replay of that attempt reruns.
     // (small files, written without the thread pool: see record/layout.ts)
     const runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
-    await linkParents(paths.attemptDir, parents);
+    linkParents(paths.attemptDir, parents);
     for (const dir of [paths.stepDir, paths.attemptDir]) {
-      await writeStepCommand(dir, settled.argv);
-      await writeStepOptions(dir, stepOptions);
+      writeStepCommand(dir, settled.argv);
+      writeStepOptions(dir, stepOptions);
     }
 
     // The record's actors run beside the sandbox; if one fails, the command tree is

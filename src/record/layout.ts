@@ -176,7 +176,7 @@ export function parseCommand(text: string): string[] {
   return lines.map(unescapeString);
 }
 
-export async function writeStepCommand(stepDir: string, argv: string[]): Promise<void> {
+export function writeStepCommand(stepDir: string, argv: string[]): void {
   writeFileAtomicSync(path.join(stepDir, 'cmd'), formatCommand(argv));
 }
 
@@ -186,7 +186,7 @@ export async function readStepCommand(stepDir: string): Promise<string[]> {
   return argv;
 }
 
-export async function writeStepOptions(stepDir: string, options: StepOptions): Promise<void> {
+export function writeStepOptions(stepDir: string, options: StepOptions): void {
   writeFileAtomicSync(path.join(stepDir, 'options'), JSON.stringify(options, null, 2) + '\n');
 }
 
@@ -201,7 +201,7 @@ export async function readStepOptions(stepDir: string): Promise<StepOptions | un
 
 /** parent/0, parent/1 ... (nearest parent first) and `replay`, as relative symlinks so a
  * build directory can be moved as a whole. */
-export async function linkParents(attemptDir: string, parents: string[]): Promise<void> {
+export function linkParents(attemptDir: string, parents: string[]): void {
   if (parents.length === 0) return;
   const dir = path.join(attemptDir, 'parent');
   mkdirSync(dir);
@@ -253,15 +253,18 @@ export function readAttemptStatus(attemptDir: string): AttemptStatus | undefined
 }
 
 /** Write to a temporary name and rename, so readers never see half a file. */
+/** A name beside `file` that no other writer uses. */
+const tempNameFor = (file: string): string => `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = tempNameFor(file);
   await fs.writeFile(tmp, data);
   await fs.rename(tmp, file);
 }
 
 /** writeFileAtomic for the record's small files (see listNumericEntries). */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
-  const tmp = `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
+  const tmp = tempNameFor(file);
   writeFileSync(tmp, data);
   renameSync(tmp, file);
 }
