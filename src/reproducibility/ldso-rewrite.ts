@@ -14,8 +14,12 @@
 // was, only slower.
 
 /** System calls the hook answers: openat and newfstatat (x86_64 numbers), and access,
- * with which ld.so asks whether /etc/ld.so.preload is there before it reads it. */
-export const HOOKED_SYSCALLS = [257, 262, 21] as const;
+ * with which ld.so asks whether /etc/ld.so.preload is there before it reads it; then
+ * mmap and munmap, with which ld.so reads and drops the preload list (the hook hands it
+ * a copy on its state page instead of a mapping), taken only while sites are left. */
+export const HOOKED_SYSCALLS = [257, 262, 21, 9, 11] as const;
+/** The numbers of HOOKED_SYSCALLS whose sites are taken first. */
+const FILE_CALLS = 3;
 /** x86_64 access: a combined ld.so whose access site is hooked reads uwrx's preload list
  * at /etc/ld.so.preload itself (ldso-combine.ts). */
 export const SYS_ACCESS = 21;
@@ -126,7 +130,9 @@ export function rewriteSyscalls(
   if (stubsAt < 0) throw new Error('uwrx-shim: stub area not found');
   const common = image.vaddr + BigInt(stubsAt - image.offset) + out.readBigInt64LE(stubsAt + 16);
   const firstStub = stubsAt + 24;
-  const sites = findSyscallSites(out, seg.offset, seg.offset + seg.size).slice(0, MAX_SITES);
+  const found = findSyscallSites(out, seg.offset, seg.offset + seg.size);
+  const first = (s: SyscallSite): boolean => HOOKED_SYSCALLS.indexOf(s.nr as (typeof HOOKED_SYSCALLS)[number]) < FILE_CALLS;
+  const sites = [...found.filter(first), ...found.filter((s) => !first(s))].slice(0, MAX_SITES);
   sites.forEach((s, i) => {
     const siteVaddr = seg.vaddr + BigInt(s.at - seg.offset);
     const stubAt = firstStub + i * STUB_SIZE;

@@ -219,7 +219,17 @@ struct uwrx_ldso_state {
   int32_t listing;              /* 1: ld.so only lists the libraries (ldd, `ld.so --list`):
                                    the hook hides the preload list, so the listing names
                                    no library of uwrx's */
+  int32_t list_fd;              /* 1 + the descriptor of the preload list the hook gave
+                                   ld.so, until ld.so's next mmap; else 0 */
+  uint32_t list_len;            /* bytes ld.so holds as its "mapping" of the list at
+                                   UWRX_LDSO_LIST_OFFSET, until its munmap; else 0 */
 };
+/* ld.so reads the preload list by mapping it (private, read-write) and unmapping it once
+ * parsed: the hook reads it into the rest of the state page instead (no mapping, no page
+ * fault, no munmap and its TLB flush in every process) when it fits. */
+#define UWRX_LDSO_LIST_OFFSET 1024
+#define UWRX_LDSO_LIST_CAP (4096 - UWRX_LDSO_LIST_OFFSET)
+_Static_assert(sizeof(struct uwrx_ldso_state) <= UWRX_LDSO_LIST_OFFSET, "the list follows the state");
 /* recorder_flags: the buffer's file is on tmpfs (no read-ahead: no madvise) */
 #define UWRX_REC_TMPFS 1u
 #endif

@@ -189,6 +189,7 @@ static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *pat
     }
     long r = list ? preload_list(s, a2) : gate6(nr, a0, (long)path, a2, a3);
     __atomic_store_n(&s->own_fd, r >= 0 && r < 0x7fffffff ? (int32_t)(r + 1) : 0, __ATOMIC_RELAXED);
+    if (list) __atomic_store_n(&s->list_fd, r >= 0 && r < 0x7fffffff ? (int32_t)(r + 1) : 0, __ATOMIC_RELAXED);
     *out = r;
     return 1;
   }
@@ -198,19 +199,54 @@ static int own_call(struct uwrx_ldso_state *s, long nr, long a0, const char *pat
   return 1;
 }
 
-long shim_ldso_call(long a0, long a1, long a2, long a3, long nr) {
+/* ld.so's mmap of the preload list it just opened (_dl_sysdep_read_whole_file: the whole
+ * file, private, no fixed address): the file read into the state page, which is what the
+ * mapping would show (zeros past the end of the file); 0 when it is not that mmap or
+ * does not fit, and then the mmap is made. */
+static long list_copy(struct uwrx_ldso_state *s, long addr, long len, long prot, long flags, long fd, long off) {
+  int32_t list = __atomic_exchange_n(&s->list_fd, 0, __ATOMIC_RELAXED);
+  if (list == 0 || fd != list - 1 || addr != 0 || off != 0 || len <= 0 || len > UWRX_LDSO_LIST_CAP ||
+      flags != MAP_PRIVATE_ || (prot & ~(long)(PROT_READ_ | PROT_WRITE_)) || s->list_len != 0)
+    return 0;
+  char *buf = (char *)s + UWRX_LDSO_LIST_OFFSET;
+  long got = 0;
+  while (got < len) {
+    long n = shim_syscall6(SYS_pread64, fd, (long)(buf + got), len - got, got, 0, 0);
+    if (n == -4) continue; /* EINTR */
+    if (n < 0) return 0;
+    if (n == 0) break;
+    got += n;
+  }
+  for (long i = got; i < len; i++) buf[i] = 0;
+  s->list_len = (uint32_t)len;
+  return (long)buf;
+}
+
+long shim_ldso_call(long a0, long a1, long a2, long a3, long nr, long a4, long a5) {
   struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  if (nr == SYS_mmap || nr == SYS_munmap) {
+    if (s->magic == UWRX_LDSO_STATE_MAGIC) {
+      long copy = nr == SYS_mmap ? list_copy(s, a0, a1, a2, a3, a4, a5) : 0;
+      if (copy) return copy;
+      if (nr == SYS_munmap && s->list_len != 0 && a0 == (long)s + UWRX_LDSO_LIST_OFFSET) {
+        s->list_len = 0;
+        return 0;
+      }
+    }
+    return shim_syscall6(nr, a0, a1, a2, a3, a4, a5);
+  }
   if (nr == SYS_access) {
     /* ld.so reads /etc/ld.so.preload only when this says it is there: uwrx's list always
      * is (a listing reads the file alone, as natively) */
     if (s->magic == UWRX_LDSO_STATE_MAGIC && !s->listing && a0 && shim_streq((const char *)a0, etc_preload)) return 0;
-    return shim_syscall6(nr, a0, a1, a2, a3, 0, 0);
+    return shim_syscall6(nr, a0, a1, a2, a3, a4, a5);
   }
   const char *path = (const char *)a1;
   long own;
   if (s->magic == UWRX_LDSO_STATE_MAGIC && path && (nr == SYS_openat || nr == SYS_newfstatat) &&
       own_call(s, nr, a0, path, a2, a3, &own))
     return own;
+  if (!(nr == SYS_openat || nr == SYS_newfstatat)) return shim_syscall6(nr, a0, a1, a2, a3, a4, a5);
   return recorded_call(s, a0, a1, a2, a3, nr);
 }
 

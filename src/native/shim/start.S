@@ -31,8 +31,7 @@ _start:
 /* From a rewritten system call site of ld.so (uwrx_recorder.h, "the dynamic linker's
  * own calls"), through that site's stub, which moved %rsp past ld.so's red zone and ran
  * the instruction the rewrite replaced: the call's registers in (%rax, %rdi, %rsi, %rdx,
- * %r10), its
- * result out in %rax, and every other register the syscall instruction keeps kept
+ * %r10, %r8, %r9), its result out in %rax, and every other register the syscall instruction keeps kept
  * (%rcx and %r11 it clobbers anyway). */
 	.text
 	.balign 16
@@ -47,6 +46,9 @@ ldso_common:
 	push %rbx
 	mov %rsp, %rbx
 	and $-16, %rsp
+	sub $8, %rsp
+	push %r9                /* the seventh argument: the call's sixth */
+	mov %r8, %r9
 	mov %r10, %rcx
 	mov %rax, %r8
 	call shim_ldso_call
