@@ -80,6 +80,27 @@ test.serial('fast path: /bin/true maps the recorder library with two mmaps and n
   t.deepEqual(lines.filter((l) => /^mincore\(/.test(l)), [], r.stderr);
 });
 
+// ld.so maps the preload list, parses it and unmaps it: the shim's hook reads it onto its
+// state page instead, so no process pays a mapping, a page fault and an munmap for it.
+test.serial('fast path: ld.so reads the preload list without a mapping of it', async (t) => {
+  if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
+  const dir = scratchDir('uwrx-startup-');
+  scratch.push(dir);
+  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', 'trace=openat,mmap,munmap,pread64,close', '/bin/true'], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  const open = lines.findIndex((l) => /^openat\(AT_FDCWD, "\/dev\/\.uwrx-preload".* = \d+$/.test(l));
+  t.true(open >= 0, r.stderr);
+  const fd = /= (\d+)$/.exec(lines[open]!)![1];
+  const until = lines.findIndex((l, i) => i > open && l.startsWith(`close(${fd})`));
+  t.true(until > open, r.stderr);
+  const between = lines.slice(open + 1, until);
+  t.deepEqual(between.filter((l) => /^mmap\(/.test(l)), [], r.stderr);
+  t.is(between.filter((l) => l.startsWith(`pread64(${fd}, "/dev/.uwrx-rec.so`)).length, 1, r.stderr);
+  // the one munmap left is ld.so's of its cache, as natively
+  t.is(lines.filter((l) => /^munmap\(/.test(l)).length, 1, r.stderr);
+});
+
 // The recorder buffer's mapping is advised MADV_RANDOM only where a fault could read ahead:
 // not on tmpfs. The buffers live on /dev/shm when it is a roomy tmpfs (trace-run.test.ts),
 // else (and with UWRX_TRACES_TMPFS=0) in the run directory.

@@ -16,12 +16,25 @@
 #ifndef UWRX_RECORDER_H
 #define UWRX_RECORDER_H
 
-/* The gate page: mapped by the recorder at this fixed address (MAP_FIXED_NOREPLACE) in
- * every process image, holding `syscall; ret`. The filter allows the calls listed in
- * filter.c when seccomp_data.instruction_pointer is UWRX_GATE_IP (the address after the
- * syscall instruction). Fixed because the filter is installed once for the whole tree. */
+/* The gate page: mapped by the shim or the recorder at one of two fixed addresses
+ * (MAP_FIXED_NOREPLACE) in every process image, holding `syscall; ret`, and followed by
+ * the hook's state page and the recorder buffer (the gate block). The filter allows the
+ * calls listed in filter.c when seccomp_data.instruction_pointer is the address after
+ * the syscall instruction at either. Fixed because the filter is installed once for the
+ * whole tree.
+ *
+ * Near: the block ends 1 GiB below the top of the address space, where ld.so, the
+ * libraries and the stack are without address-space randomization: it shares their
+ * page-table pages (one page-table page more, where the far one needs three, ~15 us
+ * each in a new process on a paravirtualized machine). Taken when ld.so itself lies
+ * above the block (uwrx_gate_for), so the block is below every library ld.so maps
+ * next to itself and the stack, which grows down towards ld.so, never reaches it: with
+ * randomization (--aslr) or a big stack limit (the kernel then puts ld.so far below)
+ * it is almost always the far one. Far: a 512 GiB region of its own. */
 #define UWRX_GATE_ADDR 0x757700000000UL
 #define UWRX_GATE_IP (UWRX_GATE_ADDR + 2)
+#define UWRX_GATE_NEAR_ADDR 0x7fffc0000000UL
+#define UWRX_GATE_NEAR_IP (UWRX_GATE_NEAR_ADDR + 2)
 
 /* uwrx's preload list, which the shim's hook hands ld.so where it reads
  * /etc/ld.so.preload (or which the combined ld.so names in place of that path, same
@@ -169,22 +182,30 @@ struct uwrx_rec_header {
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
 
 /* Where the recorder buffer is mapped when that range is free: right after the gate and
- * state pages (UWRX_LDSO_STATE_ADDR), in the page tables those already need, and not
- * just below ld.so, where the kernel would put it first and push the program's
- * libraries 64 MiB away from ld.so into page tables of their own (four more page-table
- * pages in every process). */
-#define UWRX_REC_MAP_ADDR (UWRX_GATE_ADDR + 2 * 4096)
+ * state pages (UWRX_REC_MAP_OFFSET from the gate), in the page tables those already
+ * need, and not just below ld.so, where the kernel would put it first and push the
+ * program's libraries 64 MiB away from ld.so into page tables of their own (four more
+ * page-table pages in every process). */
+#define UWRX_REC_MAP_OFFSET (2 * 4096)
+#define UWRX_GATE_BLOCK_SIZE (UWRX_REC_MAP_OFFSET + UWRX_REC_FILE_SIZE)
 
-/* Maps the recorder buffer open as `fd` (closing the descriptor), with the system calls
- * of the caller (`sys`: the shim has no libc); NULL when it cannot be mapped or is not
- * one. No read-ahead: a fault on the sparse file would otherwise fill (and zero) dozens
- * of page cache pages for every page written, measured at ~4 ms per process (`advise`;
- * a tmpfs file's faults read nothing ahead, so there it may be 0). */
-static inline struct uwrx_rec_header *uwrx_rec_map(long fd, long (*sys)(long, long, long, long, long, long, long),
-                                                   int advise) {
+/* The gate of a process image whose ld.so is mapped at `ldso`: the near one when ld.so
+ * lies above the whole near block, else the far one. */
+static inline unsigned long uwrx_gate_for(unsigned long ldso) {
+  return ldso >= UWRX_GATE_NEAR_ADDR + UWRX_GATE_BLOCK_SIZE ? UWRX_GATE_NEAR_ADDR : UWRX_GATE_ADDR;
+}
+
+/* Maps the recorder buffer open as `fd` (closing the descriptor) after the gate at
+ * `gate`, with the system calls of the caller (`sys`: the shim has no libc); NULL when it
+ * cannot be mapped or is not one. No read-ahead: a fault on the sparse file would
+ * otherwise fill (and zero) dozens of page cache pages for every page written, measured
+ * at ~4 ms per process (`advise`; a tmpfs file's faults read nothing ahead, so there it
+ * may be 0). */
+static inline struct uwrx_rec_header *uwrx_rec_map(long fd, unsigned long gate,
+                                                   long (*sys)(long, long, long, long, long, long, long), int advise) {
   enum { mmap_ = 9, close_ = 3, munmap_ = 11, madvise_ = 28 }; /* x86_64 numbers */
   enum { shared_ = 1, fixed_noreplace_ = 0x100000 };
-  long p = sys(mmap_, (long)UWRX_REC_MAP_ADDR, (long)UWRX_REC_FILE_SIZE, 3 /* PROT_READ | PROT_WRITE */,
+  long p = sys(mmap_, (long)(gate + UWRX_REC_MAP_OFFSET), (long)UWRX_REC_FILE_SIZE, 3 /* PROT_READ | PROT_WRITE */,
                shared_ | fixed_noreplace_, fd, 0);
   /* taken (a forked child's parent buffer, a program's own mapping): anywhere */
   if ((unsigned long)p >= -4096UL) p = sys(mmap_, 0, (long)UWRX_REC_FILE_SIZE, 3, shared_, fd, 0);
@@ -248,11 +269,11 @@ _Static_assert(sizeof(struct uwrx_ldso_state) <= UWRX_LDSO_LIST_OFFSET, "the lis
  * hands the hook its new buffer. Anything else, and every call when the buffer cannot
  * be had, is made as it was (notified). The hook's state is on the page after the gate page, mapped
  * by the shim at exec; without that page the shim puts ld.so's original bytes back. */
-#define UWRX_LDSO_STATE_ADDR (UWRX_GATE_ADDR + 4096)
-/* The shim tells the image that it mapped the state page in the auxiliary vector, where
- * getauxval reads it without a system call: the AT_SYSINFO_EHDR entry it takes out (see
- * shim.c) becomes {AT_IGNORE, UWRX_LDSO_STATE_ADDR}, a type every reader skips. Without
- * that entry the recorder asks mincore. */
+#define UWRX_LDSO_STATE_OFFSET 4096
+/* The shim tells the image that it mapped the state page, and where, in the auxiliary
+ * vector, where getauxval reads it without a system call: the AT_SYSINFO_EHDR entry it
+ * takes out (see shim.c) becomes {AT_IGNORE, gate + UWRX_LDSO_STATE_OFFSET}, a type every
+ * reader skips. Without that entry the recorder asks mincore at both gates. */
 #define UWRX_AUXV_STATE_TYPE 1 /* AT_IGNORE */
 /* recorder_fd: the buffer's descriptor is the result of UWRX_CTL_EXEC_START itself (it
  * went in with the answer, and the exec runs) */

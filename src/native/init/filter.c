@@ -77,18 +77,24 @@ static bool is_gated(uint32_t nr) {
 /* Instructions of the gate check in front of a rule's action (0 when not gated). */
 static unsigned gate_size(const struct filter_rule *r) {
   if (!is_gated(r->nr)) return 0;
-  return r->nr == SYS_openat ? 8 : 5;
+  return r->nr == SYS_openat ? 11 : 8;
 }
 
-/* From the gate (both halves of the address match): allow; otherwise fall through to
- * the rule's own action, which reloads what it compares. */
+_Static_assert((uint32_t)(UWRX_GATE_IP >> 32) != (uint32_t)(UWRX_GATE_NEAR_IP >> 32), "the gates differ in the high half");
+
+/* From either gate (both halves of the address match one of them): allow; otherwise
+ * fall through to the rule's own action, which reloads what it compares. */
 static void emit_gate(struct program *p, const struct filter_rule *r) {
   unsigned size = gate_size(r);
   if (size == 0) return;
-  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer));
-  emit_jump(p, BPF_JEQ, (uint32_t)UWRX_GATE_IP, 0, size - 2);
-  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer) + 4);
-  emit_jump(p, BPF_JEQ, (uint32_t)(UWRX_GATE_IP >> 32), 0, size - 4);
+  /* the high half picks the gate, the low half must be that gate's; fail: `size` */
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer) + 4);     /* 0 */
+  emit_jump(p, BPF_JEQ, (uint32_t)(UWRX_GATE_NEAR_IP >> 32), 0, 2);                      /* 1 */
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer));         /* 2 */
+  emit_jump(p, BPF_JEQ, (uint32_t)UWRX_GATE_NEAR_IP, 3, size - 4);                       /* 3 */
+  emit_jump(p, BPF_JEQ, (uint32_t)(UWRX_GATE_IP >> 32), 0, size - 5);                    /* 4 */
+  emit_load(p, (uint32_t)offsetof(struct seccomp_data, instruction_pointer));         /* 5 */
+  emit_jump(p, BPF_JEQ, (uint32_t)UWRX_GATE_IP, 0, size - 7);                            /* 6 */
   if (r->nr == SYS_openat) {
     emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[2]));
     emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, GATE_OPENAT_DENIED));
@@ -219,15 +225,22 @@ static bool expect(const struct program *p, uint32_t nr, unsigned arg, uint32_t 
   return expect_from(p, 0, nr, arg, value, want);
 }
 
-/* A gated rule's call from the gate is allowed (openat only without write intent); from
- * the gate's neighbour it is not. */
+/* A gated rule's call from either gate is allowed (openat only without write intent);
+ * from a gate's neighbour, or a mix of the two addresses, it is not. */
 static bool check_gate(const struct program *p, const struct filter_rule *r, uint32_t act) {
   if (!is_gated(r->nr) || r->conditional) return true;
   bool opens = r->nr == SYS_openat;
-  return expect_from(p, UWRX_GATE_IP, r->nr, 2, O_RDONLY, SECCOMP_RET_ALLOW) &&
-         expect_from(p, UWRX_GATE_IP + 1, r->nr, 2, O_RDONLY, act) &&
-         expect_from(p, UWRX_GATE_IP ^ (1ull << 32), r->nr, 2, O_RDONLY, act) &&
-         (!opens || expect_from(p, UWRX_GATE_IP, r->nr, 2, O_WRONLY, act));
+  static const uint64_t ips[] = { UWRX_GATE_IP, UWRX_GATE_NEAR_IP };
+  for (int i = 0; i < 2; i++) {
+    uint64_t ip = ips[i], other = ips[1 - i];
+    if (!(expect_from(p, ip, r->nr, 2, O_RDONLY, SECCOMP_RET_ALLOW) && expect_from(p, ip + 1, r->nr, 2, O_RDONLY, act) &&
+          expect_from(p, ip ^ (1ull << 32), r->nr, 2, O_RDONLY, act) &&
+          /* one gate's low half with the other's high half */
+          expect_from(p, (other & ~0xffffffffull) | (ip & 0xffffffffull), r->nr, 2, O_RDONLY, act) &&
+          (!opens || expect_from(p, ip, r->nr, 2, O_WRONLY, act))))
+      return false;
+  }
+  return true;
 }
 
 static bool check(const struct program *p, const struct filter_rule *rules, size_t n) {

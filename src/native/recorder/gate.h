@@ -1,6 +1,6 @@
 /* The recorder's two ways into the kernel, shared by its files: an ordinary syscall
  * instruction, which the seccomp filter sees (the notification path), and the gate page
- * at UWRX_GATE_ADDR, whose calls the filter lets through by address (uwrx_recorder.h). */
+ * at rec_gate_addr, whose calls the filter lets through by address (uwrx_recorder.h). */
 #ifndef UWRX_REC_GATE_H
 #define UWRX_REC_GATE_H
 
@@ -19,7 +19,12 @@ static inline long slow6(long n, long a, long b, long c, long d, long e, long f)
   return ret;
 }
 
-/* The gate: `syscall; ret` at UWRX_GATE_ADDR, allowed by address. Built with
+/* The gate page of this process image (uwrx_recorder.h): the near or the far one, as
+ * the shim chose (recorder.c sets it with the state page it finds); the far one when the
+ * recorder maps the gate itself. */
+extern unsigned long rec_gate_addr __attribute__((visibility("hidden")));
+
+/* The gate: `syscall; ret` at rec_gate_addr, allowed by address. Built with
  * -mno-red-zone: the call pushes below the stack pointer. */
 static inline long gate6(long n, long a, long b, long c, long d, long e, long f) {
   register long r10 __asm__("r10") = d;
@@ -28,7 +33,7 @@ static inline long gate6(long n, long a, long b, long c, long d, long e, long f)
   long ret;
   __asm__ volatile("call *%[gate]"
                    : "=a"(ret)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9), [gate] "r"((long)UWRX_GATE_ADDR)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), "r"(r8), "r"(r9), [gate] "r"(rec_gate_addr)
                    : "rcx", "r11", "memory");
   return ret;
 }

@@ -92,6 +92,9 @@ static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret *
 static STARTUP_STATE uint64_t own_clock_reads;
 static uint64_t *clock_reads = &own_clock_reads;
 
+STARTUP_STATE unsigned long rec_gate_addr = UWRX_GATE_ADDR;
+
+/* The far gate (no state page of the shim's in this image: rec_gate_addr is that one). */
 static int map_gate(void) {
   long p = slow6(SYS_mmap, (long)UWRX_GATE_ADDR, 4096, PROT_READ | PROT_WRITE,
                  MAP_PRIVATE | MAP_ANONYMOUS | MAP_FIXED_NOREPLACE, -1, 0);
@@ -171,15 +174,24 @@ static struct uwrx_ldso_state *ldso_state(void) {
   static int looked;
   static struct uwrx_ldso_state *state;
   if (!looked) {
-    unsigned char resident;
-    struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
-    /* the shim says it mapped the page in the auxiliary vector; else mincore tells */
+    static const unsigned long gates[] = { UWRX_GATE_NEAR_ADDR, UWRX_GATE_ADDR };
+    /* the shim says where it mapped the page in the auxiliary vector; else mincore tells */
     int saved = errno; /* getauxval sets it when the entry is missing */
-    bool told = getauxval(UWRX_AUXV_STATE_TYPE) == UWRX_LDSO_STATE_ADDR;
+    unsigned long told = getauxval(UWRX_AUXV_STATE_TYPE);
     errno = saved;
-    if ((told || slow6(SYS_mincore, (long)UWRX_LDSO_STATE_ADDR, 4096, (long)&resident, 0, 0, 0) == 0) &&
-        s->magic == UWRX_LDSO_STATE_MAGIC)
+    unsigned long at = 0;
+    for (int i = 0; i < 2 && !at; i++)
+      if (told == gates[i] + UWRX_LDSO_STATE_OFFSET) at = told;
+    for (int i = 0; i < 2 && !at; i++) {
+      unsigned char resident;
+      if (slow6(SYS_mincore, (long)(gates[i] + UWRX_LDSO_STATE_OFFSET), 4096, (long)&resident, 0, 0, 0) == 0)
+        at = gates[i] + UWRX_LDSO_STATE_OFFSET;
+    }
+    struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)at;
+    if (s && s->magic == UWRX_LDSO_STATE_MAGIC) {
       state = s;
+      rec_gate_addr = at - UWRX_LDSO_STATE_OFFSET;
+    }
     looked = 1;
   }
   return state;
@@ -226,7 +238,7 @@ static struct uwrx_rec_header *map_buffer(struct uwrx_ldso_state *s, pid_t me) {
   if (uwrx_on_valgrind()) return NULL;
   long fd = slow6(UWRX_SYS_CONTROL, UWRX_CTL_RECORDER, (long)clock_reads, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
   if (fd < 0) return NULL;
-  struct uwrx_rec_header *h = uwrx_rec_map(fd, slow6, 1);
+  struct uwrx_rec_header *h = uwrx_rec_map(fd, rec_gate_addr, slow6, 1);
   if (!h) return NULL;
   if (s) {
     /* the hook records a later dlopen's calls here too; buffer first, then its owner

@@ -4,7 +4,7 @@
  * call sites through start.S's ldso_common, with the call's registers. It runs inside
  * ld.so (before the recorder library exists, and later for dlopen), so it is as plain as
  * the rest of the shim: no libc, no writable data of its own (its state is on the page
- * the shim maps at UWRX_LDSO_STATE_ADDR), no floating-point or vector registers (ld.so
+ * the shim maps after the gate page, shim_state), no floating-point or vector registers (ld.so
  * keeps values in them across a syscall: built with -mgeneral-regs-only). */
 #include "sys.h"
 #include "ldso_hook.h"
@@ -30,14 +30,14 @@ static long gate6(long n, long a, long b, long c, long d) {
   long ret;
   __asm__ volatile("lea -128(%%rsp), %%rsp\n\tcall *%[gate]\n\tlea 128(%%rsp), %%rsp"
                    : "=a"(ret)
-                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), [gate] "r"((long)UWRX_GATE_ADDR)
+                   : "a"(n), "D"(a), "S"(b), "d"(c), "r"(r10), [gate] "r"((long)shim_gate())
                    : "rcx", "r11", "memory");
   return ret;
 }
 
 
 struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd, int32_t pid, uint32_t flags) {
-  struct uwrx_rec_header *h = uwrx_rec_map(fd, shim_syscall6, !(flags & UWRX_REC_TMPFS));
+  struct uwrx_rec_header *h = uwrx_rec_map(fd, shim_gate(), shim_syscall6, !(flags & UWRX_REC_TMPFS));
   if (!h) return 0;
   s->owner = pid > 0 ? pid : (int32_t)gate6(SYS_getpid, 0, 0, 0, 0);
   __atomic_store_n(&s->hdr, h, __ATOMIC_RELEASE);
@@ -111,7 +111,7 @@ static void append(struct uwrx_rec_header *h, uint32_t op, const char *path, siz
   /* the start-up's loads take a millisecond or so: one time for all of them (a clock
    * read is a system call here, and programs are measured by theirs); dlopen later
    * reads it each time */
-  struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  struct uwrx_ldso_state *s = shim_state();
   int64_t t = __atomic_load_n(&s->started, __ATOMIC_RELAXED) ? 0 : __atomic_load_n(&s->startup_ns, __ATOMIC_RELAXED);
   if (t == 0) {
     long ts[2] = { 0, 0 };
@@ -223,7 +223,7 @@ static long list_copy(struct uwrx_ldso_state *s, long addr, long len, long prot,
 }
 
 long shim_ldso_call(long a0, long a1, long a2, long a3, long nr, long a4, long a5) {
-  struct uwrx_ldso_state *s = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+  struct uwrx_ldso_state *s = shim_state();
   if (nr == SYS_mmap || nr == SYS_munmap) {
     if (s->magic == UWRX_LDSO_STATE_MAGIC) {
       long copy = nr == SYS_mmap ? list_copy(s, a0, a1, a2, a3, a4, a5) : 0;

@@ -12,7 +12,6 @@
 #include "uwrx_valgrind.h"
 
 extern char _start[] __attribute__((visibility("hidden")));
-extern const char __ehdr_start[] __attribute__((visibility("hidden")));
 
 /* Filled in by the combiner (src/reproducibility/ldso-combine.ts) when the shim is
  * appended to a copy of the real ld.so as an extra segment; all zero in out/uwrx-shim.
@@ -84,13 +83,14 @@ static int prepare_ldso_hook(int fsgsbase) {
   static const unsigned char gate_code[] = { 0x0f, 0x05, 0xc3 }; /* syscall; ret: as recorder.c */
   /* both pages in one mapping (the state page follows the gate page); the gate's
    * protection changes alone */
-  long g = shim_syscall6(SYS_mmap, (long)UWRX_GATE_ADDR, 2 * 4096, PROT_READ_ | PROT_WRITE_,
+  long gate = (long)shim_gate();
+  long g = shim_syscall6(SYS_mmap, gate, 2 * 4096, PROT_READ_ | PROT_WRITE_,
                          MAP_PRIVATE_ | MAP_ANONYMOUS_ | MAP_FIXED_NOREPLACE_, -1, 0);
-  if (g == (long)UWRX_GATE_ADDR) {
-    unsigned char *code = (unsigned char *)UWRX_GATE_ADDR;
+  if (g == gate) {
+    unsigned char *code = (unsigned char *)gate;
     for (unsigned i = 0; i < sizeof gate_code; i++) code[i] = gate_code[i];
-    if (shim_syscall3(SYS_mprotect, (long)UWRX_GATE_ADDR, 4096, PROT_READ_ | PROT_EXEC_) == 0) {
-      struct uwrx_ldso_state *state = (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR;
+    if (shim_syscall3(SYS_mprotect, gate, 4096, PROT_READ_ | PROT_EXEC_) == 0) {
+      struct uwrx_ldso_state *state = shim_state();
       state->magic = UWRX_LDSO_STATE_MAGIC;
       state->recorder_fd = -1;
       state->fsgsbase = fsgsbase;
@@ -176,7 +176,7 @@ uintptr_t shim_main(uintptr_t *sp) {
   int valgrind = uwrx_on_valgrind();
   if (valgrind && delta != 0 && shim_info.sites) restore_ldso_sites();
   struct uwrx_ldso_state *state =
-      !valgrind && delta != 0 && shim_info.sites && prepare_ldso_hook(fsgsbase) ? (struct uwrx_ldso_state *)UWRX_LDSO_STATE_ADDR : 0;
+      !valgrind && delta != 0 && shim_info.sites && prepare_ldso_hook(fsgsbase) ? shim_state() : 0;
 
   /* Drop AT_SYSINFO_EHDR: without it libc finds no vDSO and makes real (interceptable)
    * clock_gettime/gettimeofday/time syscalls. With the state page, the entry says so
@@ -186,7 +186,7 @@ uintptr_t shim_main(uintptr_t *sp) {
     /* the vDSO stays */
   } else if (vdso && state) {
     vdso->a_type = UWRX_AUXV_STATE_TYPE;
-    vdso->a_un.a_val = UWRX_LDSO_STATE_ADDR;
+    vdso->a_un.a_val = (unsigned long)state;
   } else if (vdso) {
     Elf64_auxv_t *w = vdso;
     for (Elf64_auxv_t *r = vdso + 1;; r++, w++) {
