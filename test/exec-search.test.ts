@@ -8,7 +8,7 @@ import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { ensureCommands } from './helpers/packages.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { scratchDir, uwrx, fromGate } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ strace: 'strace' });
 
@@ -61,7 +61,7 @@ test('a PATH search\'s failing tries are probed from the gate, not notified', as
     return {
       failed: lines.filter((l) => /\bexecve\(.*= -1 (ENOENT|ENOTDIR)/.test(l)).length,
       denied: lines.filter((l) => /\bexecve\(.*= -1 EACCES/.test(l)).length,
-      probes: lines.filter((l) => l.includes('[0000757700000002] faccessat2(') && /= -1 (ENOENT|ENOTDIR)/.test(l)).length,
+      probes: lines.filter((l) => fromGate(l) && l.includes('] faccessat2(') && /= -1 (ENOENT|ENOTDIR)/.test(l)).length,
     };
   };
   const notified = await execs(['--no-fast-path']);

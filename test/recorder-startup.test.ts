@@ -101,6 +101,27 @@ test.serial('fast path: ld.so reads the preload list without a mapping of it', a
   t.is(lines.filter((l) => /^munmap\(/.test(l)).length, 1, r.stderr);
 });
 
+// The gate block (gate, state page, recorder buffer) goes below ld.so where ld.so is at the
+// top of the address space (no randomization, the default), sharing its page tables; else
+// (a big stack limit moves ld.so down, as randomization does) at the far address. Calls
+// are made from the gate either way.
+test.serial('fast path: the gate block is near ld.so without randomization, far with a big stack limit', async (t) => {
+  if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
+  const dir = scratchDir('uwrx-startup-');
+  scratch.push(dir);
+  writeFileSync(path.join(dir, 'probe.txt'), 'probe\n');
+  const trace = 'strace -i -qq -e trace=mmap,openat cat probe.txt';
+  for (const [script, gate] of [[trace, '0x7fffc0000000'], [`ulimit -s unlimited; ${trace}`, '0x757700000000']] as const) {
+    const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'sh', '-c', script], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, 'probe\n');
+    const lines = r.stderr.split('\n');
+    t.true(lines.some((l) => l.includes(`mmap(${gate}, 8192, PROT_READ|PROT_WRITE,`) && l.endsWith(`= ${gate}`)), r.stderr);
+    const ip = `[0000${gate.slice(2, -1)}2]`; // after the gate's syscall instruction
+    t.true(lines.some((l) => l.startsWith(ip) && l.includes('probe.txt')), `${ip}\n${r.stderr}`);
+  }
+});
+
 // The recorder buffer's mapping is advised MADV_RANDOM only where a fault could read ahead:
 // not on tmpfs. The buffers live on /dev/shm when it is a roomy tmpfs (trace-run.test.ts),
 // else (and with UWRX_TRACES_TMPFS=0) in the run directory.

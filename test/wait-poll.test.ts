@@ -8,7 +8,7 @@ import { readFileSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { buildDriver } from './native/cc.js';
 import { ensureCommands } from './helpers/packages.js';
-import { sameOnBothPaths, scratchDir, uwrx } from './helpers/uwrx.js';
+import { sameOnBothPaths, scratchDir, uwrx, fromGate } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ strace: 'strace' });
 
@@ -34,7 +34,7 @@ test('a shell\'s poll after each command is made from the gate, not notified', a
       'sh', '-c', 'for i in 1 2 3 4 5; do /bin/true; done'], { cwd: dir });
     t.is(r.status, 0, r.stderr);
     const lines = r.stderr.split('\n');
-    const gate = (l: string) => l.includes('[0000757700000002]');
+    const gate = fromGate;
     return {
       // dash waits blocking, then polls with WNOHANG once per command
       polls: lines.filter((l) => /\bwait4\(-1, .*WNOHANG/.test(l) && !gate(l)).length,

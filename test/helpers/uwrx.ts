@@ -62,3 +62,11 @@ export async function sameOnBothPaths(t: ExecutionContext, dir: string, command:
   t.is(await run(['--no-fast-path', '--replay', path.join(dir, 'build', '10', '0')]), fastCapture, 'a capture in process, replayed notified');
   return captured;
 }
+
+/** strace -i's addresses (16 hex digits) of a call made from the recorder's gate
+ * (src/native/include/uwrx_recorder.h): the near gate, which processes without
+ * address-space randomization use, and the far one. */
+export const GATE_IPS = ['00007fffc0000002', '0000757700000002'];
+
+/** Whether an strace -i line shows a call made from the gate. */
+export const fromGate = (line: string): boolean => GATE_IPS.some((ip) => line.includes(`[${ip}]`));
