@@ -113,9 +113,12 @@ const REC_MAGIC = 0x3163657278727775n;
 const REC_MAGIC_LOW = Number(REC_MAGIC & 0xffffffffn);
 const REC_MAGIC_HIGH = Number(REC_MAGIC >> 32n);
 const REC_HEADER_SIZE = 56;
-export const REC_DATA_OFFSET = 4096;
+/** UWRX_REC_DATA_OFFSET: the records start in the header page's tail. */
+export const REC_DATA_OFFSET = 3456;
 const RECORDER_LIVE_READ = 4 << 20;
 const PAGE = 4096;
+/** Where holes may be punched in a recorder region: past the header's page. */
+const FIRST_RECORDS_PAGE = Math.ceil(REC_DATA_OFFSET / PAGE) * PAGE;
 const READ_CHUNK = 4 << 20;
 /** Finished buffers taken per takeFiles call: their parts' offsets in its one Buffer
  * are int32 (each at most 2 x (REC_DATA_OFFSET + READ_CHUNK) bytes). */
@@ -322,7 +325,7 @@ export class Collector {
     // cost an open, fstats, reads, a close and an unlink)
     this.files.set(pid, {
       pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, closed: ended, slot, lastTime: NO_TIME, broken: false,
-      polledSize: -1, polledRegion: -1, recOff: REC_DATA_OFFSET, recPunchedTo: REC_DATA_OFFSET, recBroken: false,
+      polledSize: -1, polledRegion: -1, recOff: REC_DATA_OFFSET, recPunchedTo: FIRST_RECORDS_PAGE, recBroken: false,
     });
   }
 

@@ -287,9 +287,9 @@ function readBuffer(file: string, pid: number): { events: TraceEvent[]; problem?
 }
 
 /** struct uwrx_rec_header (src/native/include/uwrx_recorder.h): magic, then the write
- * position and the file size (u64 at 16 and 24); records from the second page on. */
+ * position and the file size (u64 at 16 and 24); records from UWRX_REC_DATA_OFFSET on. */
 const REC_MAGIC = 0x3163657278727775n;
-const REC_DATA_OFFSET = 4096;
+const REC_DATA_OFFSET = 3456;
 
 /** The committed records of a buffer file's recorder region (sparse: only the part up to
  * its write position is read); undefined when the file has none (a hole). */

@@ -57,12 +57,14 @@
  * joined it, as the thread's next call after a notified wait4 would have. */
 #define UWRX_CTL_REAPED 4
 
-/* The recorder buffer: a header page, then records as in a trace buffer file, written
+/* The recorder buffer: a header, then records as in a trace buffer file, written
  * lock-free: a writer reserves bytes with an atomic add on `pos`, writes the record and
  * stores its size last (release). The collector reads records in order from
- * UWRX_REC_DATA_OFFSET and stops at a zero size (not yet committed). */
+ * UWRX_REC_DATA_OFFSET and stops at a zero size (not yet committed). The records start
+ * in the header page's unused tail: a short process's few records (ld.so's opens) then
+ * touch one shared page, not two (a page fault saved in every such process). */
 #define UWRX_REC_MAGIC 0x3163657278727775ULL /* "uwrxrec1" */
-#define UWRX_REC_DATA_OFFSET 4096
+#define UWRX_REC_DATA_OFFSET 3456
 #define UWRX_REC_FILE_SIZE (64UL << 20)
 
 /* The overlays' mount ids as a bitmap from mount_base: a command tree whose root is
@@ -179,7 +181,7 @@ struct uwrx_rec_header {
     int64_t mtime_ns;
   } plan_dirs[UWRX_REC_PLAN_DIRS];
 };
-_Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header fits its page");
+_Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header ends before the records");
 
 /* Where the recorder buffer is mapped when that range is free: right after the gate and
  * state pages (UWRX_REC_MAP_OFFSET from the gate), in the page tables those already
