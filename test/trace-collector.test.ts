@@ -3,7 +3,7 @@
 import test from 'ava';
 import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
+import { Collector, REC_DATA_OFFSET, killProbe, type EventSink } from '../src/actors/collector.js';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../src/native.js';
 import { TRACE_DATA_OFFSET, TRACE_LOG, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
 import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';
@@ -118,12 +118,12 @@ test('a malformed buffer is reported, not fatal', (t) => {
 });
 
 /** A recorder region's first bytes (struct uwrx_rec_header: magic, pid, reserved, pos,
- * size) and records from 4096 on, as the in-process recorder leaves them. */
+ * size) and records from REC_DATA_OFFSET on, as the in-process recorder leaves them. */
 function region(pid: number, records: Buffer): Buffer {
-  const header = Buffer.alloc(4096);
+  const header = Buffer.alloc(REC_DATA_OFFSET);
   header.writeBigUInt64LE(0x3163657278727775n, 0);
   header.writeUInt32LE(pid, 8);
-  header.writeBigUInt64LE(BigInt(4096 + records.length), 16);
+  header.writeBigUInt64LE(BigInt(REC_DATA_OFFSET + records.length), 16);
   header.writeBigUInt64LE(BigInt(TRACE_DATA_OFFSET), 24);
   return Buffer.concat([header, records]);
 }
@@ -190,7 +190,7 @@ test('listBuffers names the buffer files by pid, ended or live, and the pool\'s 
   t.deepEqual([...out], [statSync(file).size, 0, 0, 0], 'no recorder header yet: nothing in the region');
   writeRegion(file, region(13, records));
   addon.pollBuffers(Int32Array.of(withRegion, plain), out);
-  t.deepEqual([...out], [statSync(file).size, 4096 + records.length, 0, 0], "the header's write position");
+  t.deepEqual([...out], [statSync(file).size, REC_DATA_OFFSET + records.length, 0, 0], "the header's write position");
   closeSync(plain);
   addon.pollBuffers(Int32Array.of(withRegion, plain), out);
   t.deepEqual([...out.subarray(2)], [-1, -1], 'a closed descriptor: -1, for the caller to ask again');
