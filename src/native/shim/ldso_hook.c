@@ -4,8 +4,8 @@
  * call sites through start.S's ldso_common, with the call's registers. It runs inside
  * ld.so (before the recorder library exists, and later for dlopen), so it is as plain as
  * the rest of the shim: no libc, no writable data of its own (its state is on the page
- * the shim maps after the gate page, shim_state), no floating-point or vector registers (ld.so
- * keeps values in them across a syscall: built with -mgeneral-regs-only). */
+ * the shim maps after the gate page, shim_state), no floating-point or vector registers
+ * (ld.so keeps values in them across a syscall: built with -mgeneral-regs-only). */
 #include "sys.h"
 #include "ldso_hook.h"
 #include "uwrx_access_record.h"

@@ -31,8 +31,8 @@ _start:
 /* From a rewritten system call site of ld.so (uwrx_recorder.h, "the dynamic linker's
  * own calls"), through that site's stub, which moved %rsp past ld.so's red zone and ran
  * the instruction the rewrite replaced: the call's registers in (%rax, %rdi, %rsi, %rdx,
- * %r10, %r8, %r9), its result out in %rax, and every other register the syscall instruction keeps kept
- * (%rcx and %r11 it clobbers anyway). */
+ * %r10, %r8, %r9), its result out in %rax, and every other register the syscall
+ * instruction keeps kept (%rcx and %r11 it clobbers anyway). */
 	.text
 	.balign 16
 	.type ldso_common, @function
