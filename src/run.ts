@@ -99,11 +99,24 @@ export const DEFAULT_LINGER_S = 2;
  * than recording so short a tree, and the record is written after the tree either way. */
 export const LATE_ACTORS_AFTER_MS = 200;
 
-/** LATE_ACTORS_AFTER_MS, or UWRX_TEST_LATE_ACTORS_MS: a test switch, deliberately not an
- * option, for tests that need one host or the other whatever the machine's load. */
-function lateActorsAfterMs(): number {
+/** UWRX_TEST_LATE_ACTORS_MS: a test switch, deliberately not an option, for tests that
+ * need one host or the other whatever the machine's load; undefined when not set. */
+function testLateActorsMs(): number | undefined {
   const ms = Number(process.env.UWRX_TEST_LATE_ACTORS_MS ?? NaN);
-  return Number.isFinite(ms) && ms >= 0 ? ms : LATE_ACTORS_AFTER_MS;
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/** Machines with at most this many CPUs host the late actors on the main thread even
+ * when the tree outlives LATE_ACTORS_AFTER_MS. There the command and uwrx share the CPUs,
+ * so what counts is uwrx's CPU, not its parallelism: the io thread's boot (some 90 ms of
+ * CPU) and every message between the threads (a structured clone, a wake-up) cost more
+ * than the main thread waiting behind a scan. A storm of 1,000 short processes: 0.25 s
+ * less CPU in Node (about a fifth), no longer to run. */
+export const MAIN_THREAD_ACTORS_MAX_CPUS = 2;
+
+/** Whether the late actors start in their worker thread (after LATE_ACTORS_AFTER_MS). */
+function lateActorsInWorker(): boolean {
+  return testLateActorsMs() !== undefined || os.availableParallelism() > MAIN_THREAD_ACTORS_MAX_CPUS;
 }
 
 export interface RunResult extends SandboxResult {
@@ -335,7 +348,9 @@ export class RunHandle extends EventEmitter<RunEvents> {
         return lateStarted;
       };
       const commandStarted = () => {
-        if (late.length > 0 && !lateStarted) lateTimer = setTimeout(() => void startLate(false), lateActorsAfterMs());
+        if (late.length === 0 || lateStarted) return;
+        if (lateActorsInWorker()) lateTimer = setTimeout(() => void startLate(false), testLateActorsMs() ?? LATE_ACTORS_AFTER_MS);
+        else lateTimer = setTimeout(() => void startLate(true), LATE_ACTORS_AFTER_MS);
       };
       for (const f of features) await f.hooks.record?.(run);
       this.publish({ type: 'attempt', argv: settled.argv, ...paths });
