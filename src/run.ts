@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { existsSync, fstatSync, mkdtempSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { fstatSync, mkdtempSync, promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -266,6 +266,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     await makeDirectories(settings.buildDir, 'build directory');
     if (options.tmp === undefined) await makeDirectories(tmpRoot, 'temporary directory');
     const paths = await allocateAttempt(settings.buildDir, settings.step);
+    const attemptId = directoryId(paths.attemptDir);
     const parents = settings.parents ?? (await defaultParents(paths, settings.cwd, (message) => this.publish({ type: 'warning', message })));
     const settled: SettledSettings = { ...settings, buildDir: settings.buildDir, parents, net: settings.net ?? true };
     const startedAt = new Date();
@@ -403,7 +404,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     } catch (caught) {
       clearTimeout(lateTimer);
       // the actor's failure is the cause of whatever failed after it
-      const err = recordLost(actorFailure ?? caught, paths.attemptDir);
+      const err = recordLost(actorFailure ?? caught, paths.attemptDir, attemptId);
       // best effort: the attempt directory may be what is gone
       await run.storage
         .storeStatus({
@@ -449,7 +450,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       // the actors must stop whatever failed, or their timers keep uwrx alive
       await supervisor.stop().catch(() => undefined);
       await cleanup().catch(() => undefined);
-      throw recordLost(err, paths.attemptDir);
+      throw recordLost(err, paths.attemptDir, attemptId);
     }
     timing('status written');
     const cleaned = cleanup();
@@ -475,11 +476,23 @@ export class RunHandle extends EventEmitter<RunEvents> {
   }
 }
 
+/** A directory's identity (device and inode); undefined when it is not there. */
+function directoryId(dir: string): string | undefined {
+  try {
+    const st = statSync(dir);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A failure because the attempt's directory went away during the run (removed by hand,
- * by a clean-up of the build directory) says so; any other error is itself. */
-function recordLost(err: unknown, attemptDir: string): Error {
+ * by a clean-up of the build directory) says so; any other error is itself. The
+ * directory counts as gone when another one has its path now: the record's writers that
+ * ran after the removal may have made its path again (a write of the files' collection). */
+function recordLost(err: unknown, attemptDir: string, attemptId: string | undefined): Error {
   const e = err instanceof Error ? err : new Error(String(err));
-  if (existsSync(attemptDir)) return e;
+  if (attemptId !== undefined && directoryId(attemptDir) === attemptId) return e;
   return new EnvironmentError(`the record's directory ${attemptDir} was removed during the run: its record is lost`);
 }
 
