@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { existsSync, fstatSync, mkdtempSync, promises as fs, readFileSync, readlinkSync } from 'node:fs';
+import { fstatSync, mkdtempSync, promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -99,11 +99,24 @@ export const DEFAULT_LINGER_S = 2;
  * than recording so short a tree, and the record is written after the tree either way. */
 export const LATE_ACTORS_AFTER_MS = 200;
 
-/** LATE_ACTORS_AFTER_MS, or UWRX_TEST_LATE_ACTORS_MS: a test switch, deliberately not an
- * option, for tests that need one host or the other whatever the machine's load. */
-function lateActorsAfterMs(): number {
+/** UWRX_TEST_LATE_ACTORS_MS: a test switch, deliberately not an option, for tests that
+ * need one host or the other whatever the machine's load; undefined when not set. */
+function testLateActorsMs(): number | undefined {
   const ms = Number(process.env.UWRX_TEST_LATE_ACTORS_MS ?? NaN);
-  return Number.isFinite(ms) && ms >= 0 ? ms : LATE_ACTORS_AFTER_MS;
+  return Number.isFinite(ms) && ms >= 0 ? ms : undefined;
+}
+
+/** Machines with at most this many CPUs host the late actors on the main thread even
+ * when the tree outlives LATE_ACTORS_AFTER_MS. There the command and uwrx share the CPUs,
+ * so what counts is uwrx's CPU, not its parallelism: the io thread's boot (some 90 ms of
+ * CPU) and every message between the threads (a structured clone, a wake-up) cost more
+ * than the main thread waiting behind a scan. A storm of 1,000 short processes: 0.25 s
+ * less CPU in Node (about a fifth), no longer to run. */
+export const MAIN_THREAD_ACTORS_MAX_CPUS = 2;
+
+/** Whether the late actors start in their worker thread (after LATE_ACTORS_AFTER_MS). */
+function lateActorsInWorker(): boolean {
+  return testLateActorsMs() !== undefined || os.availableParallelism() > MAIN_THREAD_ACTORS_MAX_CPUS;
 }
 
 export interface RunResult extends SandboxResult {
@@ -253,6 +266,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     await makeDirectories(settings.buildDir, 'build directory');
     if (options.tmp === undefined) await makeDirectories(tmpRoot, 'temporary directory');
     const paths = await allocateAttempt(settings.buildDir, settings.step);
+    const attemptId = directoryId(paths.attemptDir);
     const parents = settings.parents ?? (await defaultParents(paths, settings.cwd, (message) => this.publish({ type: 'warning', message })));
     const settled: SettledSettings = { ...settings, buildDir: settings.buildDir, parents, net: settings.net ?? true };
     const startedAt = new Date();
@@ -335,7 +349,9 @@ export class RunHandle extends EventEmitter<RunEvents> {
         return lateStarted;
       };
       const commandStarted = () => {
-        if (late.length > 0 && !lateStarted) lateTimer = setTimeout(() => void startLate(false), lateActorsAfterMs());
+        if (late.length === 0 || lateStarted) return;
+        if (lateActorsInWorker()) lateTimer = setTimeout(() => void startLate(false), testLateActorsMs() ?? LATE_ACTORS_AFTER_MS);
+        else lateTimer = setTimeout(() => void startLate(true), LATE_ACTORS_AFTER_MS);
       };
       for (const f of features) await f.hooks.record?.(run);
       this.publish({ type: 'attempt', argv: settled.argv, ...paths });
@@ -388,7 +404,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
     } catch (caught) {
       clearTimeout(lateTimer);
       // the actor's failure is the cause of whatever failed after it
-      const err = recordLost(actorFailure ?? caught, paths.attemptDir);
+      const err = recordLost(actorFailure ?? caught, paths.attemptDir, attemptId);
       // best effort: the attempt directory may be what is gone
       await run.storage
         .storeStatus({
@@ -434,7 +450,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
       // the actors must stop whatever failed, or their timers keep uwrx alive
       await supervisor.stop().catch(() => undefined);
       await cleanup().catch(() => undefined);
-      throw recordLost(err, paths.attemptDir);
+      throw recordLost(err, paths.attemptDir, attemptId);
     }
     timing('status written');
     const cleaned = cleanup();
@@ -460,11 +476,23 @@ export class RunHandle extends EventEmitter<RunEvents> {
   }
 }
 
+/** A directory's identity (device and inode); undefined when it is not there. */
+function directoryId(dir: string): string | undefined {
+  try {
+    const st = statSync(dir);
+    return `${st.dev}:${st.ino}`;
+  } catch {
+    return undefined;
+  }
+}
+
 /** A failure because the attempt's directory went away during the run (removed by hand,
- * by a clean-up of the build directory) says so; any other error is itself. */
-function recordLost(err: unknown, attemptDir: string): Error {
+ * by a clean-up of the build directory) says so; any other error is itself. The
+ * directory counts as gone when another one has its path now: the record's writers that
+ * ran after the removal may have made its path again (a write of the files' collection). */
+function recordLost(err: unknown, attemptDir: string, attemptId: string | undefined): Error {
   const e = err instanceof Error ? err : new Error(String(err));
-  if (existsSync(attemptDir)) return e;
+  if (attemptId !== undefined && directoryId(attemptDir) === attemptId) return e;
   return new EnvironmentError(`the record's directory ${attemptDir} was removed during the run: its record is lost`);
 }
 

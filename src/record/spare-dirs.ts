@@ -206,6 +206,9 @@ export class SparePool {
   }
 }
 
+/** The longest delay between SpareFiller turns, reached while turns find no new version. */
+const IDLE_MAX_MS = 100;
+
 /** Grows the pool while the command runs, as uwrx-init keeps versions: a version of a
  * path by a process other than its first writer is a file in files-<pid>/ in the end,
  * below one directory per component of its path. The pool is kept an eighth above the
@@ -220,6 +223,9 @@ export class SpareFiller {
   private readonly paths = new Set<string>();
   private fd: number | undefined;
   private chunk: Buffer | undefined;
+  /** The next turn's delay: intervalMs while versions come in, doubled (up to
+   * IDLE_MAX_MS) while turns find none. */
+  private period: number;
 
   constructor(
     private readonly pool: SparePool,
@@ -228,10 +234,12 @@ export class SpareFiller {
     private readonly intervalMs = 20,
     /** Spares made at most per turn: the io thread's other actors wait meanwhile. */
     private readonly batch = 32,
-  ) {}
+  ) {
+    this.period = intervalMs;
+  }
 
   start(): void {
-    this.timer = setTimeout(() => this.turn(), this.intervalMs);
+    this.timer = setTimeout(() => this.turn(), this.period);
   }
 
   stop(): void {
@@ -248,32 +256,43 @@ export class SpareFiller {
   }
 
   private turn(): void {
+    let busy = false;
     try {
-      this.readIndex();
+      busy = this.readIndex();
       const missing = this.wanted - this.pool.available;
-      if (missing > 0) this.pool.make(Math.min(missing, this.batch));
+      if (missing > 0) {
+        this.pool.make(Math.min(missing, this.batch));
+        busy = true;
+      }
     } catch {
       // the run directory went (the run is ending): the layout falls back to mkdir
     }
-    if (this.timer) this.timer = setTimeout(() => this.turn(), this.intervalMs);
+    // most commands keep no version for long stretches (a storm of short processes keeps
+    // none): a turn then costs a failed open or an empty read, 50 a second at intervalMs
+    this.period = busy ? this.intervalMs : Math.min(2 * this.period, Math.max(this.intervalMs, IDLE_MAX_MS));
+    if (this.timer) this.timer = setTimeout(() => this.turn(), this.period);
   }
 
-  private readIndex(): void {
+  /** Reads the index's new lines; true when there were any. */
+  private readIndex(): boolean {
     if (this.fd === undefined) {
       try {
         this.fd = openSync(this.index, 'r');
       } catch {
-        return; // no version kept yet
+        return false; // no version kept yet
       }
     }
     const chunk = (this.chunk ??= Buffer.allocUnsafe(1 << 16));
+    let read = false;
     for (;;) {
       const n = readSync(this.fd, chunk, 0, chunk.length, this.offset);
       if (n <= 0) break;
+      read = true;
       this.offset += n;
       this.rest = this.rest.length ? Buffer.concat([this.rest, chunk.subarray(0, n)]) : Buffer.from(chunk.subarray(0, n));
       this.lines();
     }
+    return read;
   }
 
   // the index's whole lines (src/record/versions-index.ts); the last may be incomplete

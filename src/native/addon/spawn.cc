@@ -160,7 +160,17 @@ void OnExitReadable(uv_poll_t *poll, int, int) {
   Napi::Value code = env.Null(), signal = env.Null();
   if (got > 0 && WIFEXITED(status)) code = Napi::Number::New(env, WEXITSTATUS(status));
   else if (got > 0 && WIFSIGNALED(status)) signal = Napi::Number::New(env, WTERMSIG(status));
-  callback.MakeCallback(env.Global(), { code, signal });
+  // An unref'd watch fires as well while Node tears its environment down (the program
+  // ended before the process did): JavaScript cannot run then, the call fails with no
+  // exception pending, and is dropped (MakeCallback would abort the process). An
+  // exception the callback threw is the process's, as from any callback of the loop.
+  napi_value argv[2] = {code, signal};
+  napi_value result;
+  if (napi_make_callback(env, nullptr, env.Global(), callback.Value(), 2, argv, &result) == napi_ok) return;
+  bool pending = false;
+  napi_value error;
+  if (napi_is_exception_pending(env, &pending) == napi_ok && pending && napi_get_and_clear_last_exception(env, &error) == napi_ok)
+    napi_fatal_exception(env, error);
 }
 
 // watchExit(pid, pidfd, callback(code, signalNumber)): reaps the process when it ends

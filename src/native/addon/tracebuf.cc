@@ -48,17 +48,15 @@ static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
 static constexpr size_t REGION_FIRST_READ = 8192;
 static constexpr size_t RECORDS_FIRST_READ = 16384;
 
-// Reads [from, from + len) of fd into dst; the bytes read (short at the file's end).
+// Reads [from, from + len) of fd, a regular file, into dst; the bytes read (short at the
+// file's end). A short read of a regular file is its end: no second read to see a zero
+// (a finished buffer's records are mostly shorter than the first read: one pread a file).
 static ssize_t ReadAt(int fd, uint8_t *dst, size_t len, uint64_t from) {
-  size_t got = 0;
-  while (got < len) {
-    ssize_t n = pread(fd, dst + got, len - got, (off_t)(from + got));
+  for (;;) {
+    ssize_t n = pread(fd, dst, len, (off_t)from);
     if (n < 0 && errno == EINTR) continue;
-    if (n < 0) return -1;
-    if (n == 0) break;
-    got += (size_t)n;
+    return n;
   }
-  return (ssize_t)got;
 }
 
 // Bytes taken from buffer files: grown without being zeroed first (each file's first
