@@ -155,8 +155,10 @@ export function outputRanges<K>(
       }
       const h = at - chunkStart;
       const length = OUTPUT_RECORD_HEADER + chunk.readUInt32LE(h + 5);
-      const dest = `${chunk.readBigUInt64LE(h + 9)}:${chunk.readBigUInt64LE(h + 17)}`;
-      for (const key of owners.get(chunk.readUInt32LE(h)) ?? []) {
+      const keys = owners.get(chunk.readUInt32LE(h));
+      // the destination's text only for a record that has an owner: most have none
+      const dest = keys && belongs ? `${chunk.readBigUInt64LE(h + 9)}:${chunk.readBigUInt64LE(h + 17)}` : '';
+      for (const key of keys ?? []) {
         if (belongs && !belongs(key, chunk[h + 4]!, dest)) continue;
         const list = ranges.get(key);
         const last = list?.[list.length - 1];
