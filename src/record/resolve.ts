@@ -255,7 +255,8 @@ function dirLook(memo: Map<string, DirLook> | undefined, root: string, parts: Bu
 function namesOf(dir: DirLook & { kind: 'dir' }, root: string, parts: Buffer[]): Set<string> {
   if (!dir.names) {
     try {
-      dir.names = new Set(readdirSync(joinBytes(root, parts.slice(0, -1)), { encoding: 'buffer' }).map((n) => n.toString('latin1')));
+      // the names as latin1 text straight away (one string per byte): no buffer per name
+      dir.names = new Set(readdirSync(joinBytes(root, parts.slice(0, -1)), { encoding: 'latin1' }));
     } catch {
       dir.names = new Set();
     }
