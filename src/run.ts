@@ -35,7 +35,6 @@ import { removeTracesDir } from './record/traces-dir.js';
 import { versionsDirOf } from './record/versions-index.js';
 import type { TimeMode } from './reproducibility/time.js';
 import { timing } from './timing.js';
-import { tuneCompiler } from './actors/compiler-tuning.js';
 import { fsPromises } from './builtins.js';
 import type { NetworkStats } from './network/setup.js';
 
@@ -414,9 +413,6 @@ export class RunHandle extends EventEmitter<RunEvents> {
       throw err;
     } finally {
       clearTimeout(lateTimer);
-      // the optimizing compiler as it was before the run (compiler-tuning.ts), once the
-      // record is derived: not by the collector's stop, which comes while derive runs
-      tuneCompiler('default');
     }
     const endedAt = new Date();
     // An interrupted command that exited 0 (or any code) on its way out did not succeed:

@@ -656,9 +656,8 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
         return { collector: collector.stats, merger: merged };
       },
     },
-    // the compiler's flags go back to their defaults when the run is done (run.ts): the
-    // actors stop while the rebuild index is made, with the optimizing compiler off
     stop() {
+      tuneCompiler('default');
       collector.stop();
     },
   };
