@@ -380,8 +380,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
       const failure = actorFailure;
       // the record no longer needs the run directory, nor the actors (the status is
       // written on this thread): the directory's removal (mostly waits on the kernel) and
-      // the actors' threads ending (some 40 ms for the io thread's, on configure) go on
-      // while the features derive their files from the record. One turn of the
+      // the actors' threads ending (their heaps unmapped: some 40 ms for the io thread)
+      // go on while the features derive their files from the record. One turn of the
       // event loop first, so that they are under way before the derive's synchronous work.
       if (!failure) {
         supervisor.stop().catch(() => undefined);
