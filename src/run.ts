@@ -376,20 +376,15 @@ export class RunHandle extends EventEmitter<RunEvents> {
       });
       const finishInput = { sandbox: outcome, actorFailure };
       await finishAll(features, (f) => f.hooks.finish?.(run, finishInput));
-      // what failed up to here is the run's failure; the actors stopping below is not
-      const failure = actorFailure;
-      // the record no longer needs the run directory, nor the actors (the status is
-      // written on this thread): the directory's removal (mostly waits on the kernel) and
-      // the actors' threads ending (their heaps unmapped: some 40 ms for the io thread)
-      // go on while the features derive their files from the record. One turn of the
-      // event loop first, so that they are under way before the derive's synchronous work.
-      if (!failure) {
-        supervisor.stop().catch(() => undefined);
+      // the record no longer needs the run directory: its removal (mostly waits on the
+      // kernel) goes on while the features derive their files from the record. One turn
+      // of the event loop first, so that it is under way before their synchronous work.
+      if (!actorFailure) {
         cleanup().catch(() => undefined);
         await new Promise((resolve) => setImmediate(resolve));
       }
       for (const f of features) await f.hooks.derive?.(run, finishInput);
-      if (failure) throw failure;
+      if (actorFailure) throw actorFailure;
     } catch (caught) {
       clearTimeout(lateTimer);
       // the actor's failure is the cause of whatever failed after it
@@ -433,8 +428,6 @@ export class RunHandle extends EventEmitter<RunEvents> {
       ...(outcome.terminated ? { terminated: outcome.terminated } : {}),
       ...(problems.length > 0 ? { problems } : {}),
     };
-    // stopped meanwhile (above): the status is written here, not by the storage actor
-    await supervisor.stop().catch(() => undefined);
     try {
       await run.storage.storeStatus(status);
     } catch (err) {
