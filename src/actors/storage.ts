@@ -7,8 +7,7 @@
 //                      files-<pid>/, files.skipped; answers { filesWritten }
 //   storage.processes  procs.tsv, formatted by the run (one string to copy, where the
 //                      records' byte arrays cost a structured clone each)
-//   storage.status     `status`, written atomically and last, when the run fails (a
-//                      finished run stops its actors first and writes it itself)
+//   storage.status     `status`, written atomically and last
 //
 // From its start to storage.files it makes spare directories for the layout
 // (src/record/spare-dirs.ts), as many as the versions uwrx-init keeps call for.
