@@ -90,3 +90,25 @@ test('headers are found across the scan\'s 1 MiB reads: records that straddle on
   t.deepEqual(ranges.get('even')![1500], [3000 * 400 + H + (3 << 20), H + 5]);
   t.deepEqual(readOutput(file, ranges.get('even')!.slice(-1)), served(1, 'last\n'));
 });
+
+test('a file put in the order of time is the same read whole or record by record, with records larger than a write', (t) => {
+  const dir = scratchDir('uwrx-output-index-');
+  // each odd line a step back in time, and a record of 1.5 MiB (more than the 1 MiB
+  // written at a time) early in time but written last
+  const time = (i: number) => (i % 2 ? i - 1.5 : i);
+  const files = [0, 32 << 20].map((inMemory) => {
+    const file = path.join(dir, `output-${inMemory}.bin`);
+    const w = new OutputIndexWriter(file, inMemory);
+    for (let i = 0; i < 4000; i++) w.add(2, 1, 34, 5, Buffer.from(`line ${i}\n`), time(i));
+    w.add(3, 2, 34, 5, Buffer.alloc(3 << 19, 'z'), 10.5);
+    w.close();
+    return file;
+  });
+  t.deepEqual(readFileSync(files[0]!), readFileSync(files[1]!));
+  const lines = [...Array(4000).keys()].sort((a, b) => time(a) - time(b));
+  const ranges = outputRanges(files[0]!, new Map([[2, ['lines']], [3, ['big']]]))!;
+  t.deepEqual(readOutput(files[0]!, ranges.get('lines')!), Buffer.concat(lines.map((i) => served(1, `line ${i}\n`))));
+  // after the 12 lines of times below 10.5 (0 to 11)
+  const before = lines.slice(0, 12).reduce((n, i) => n + H + `line ${i}\n`.length, 0);
+  t.deepEqual(ranges.get('big'), [[before, H + (3 << 19)]]);
+});

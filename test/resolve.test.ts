@@ -2,7 +2,8 @@ import test from 'ava';
 import { mkdirSync, statSync, symlinkSync, writeFileSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { layerLookup, layersBelow, layersFor, resolveBytes, resolveFile, resolveInLayers, settleLayers, type Resolution } from '../src/record/resolve.js';
-import { formatFilesMetaLine, parseFilesMeta, FilesMetaError } from '../src/record/files-meta.js';
+import { formatFilesMetaLine, parseFilesMeta, parseFilesMetaEscaped, FilesMetaError } from '../src/record/files-meta.js';
+import { escapeBytes } from '../src/record/escape.js';
 import { native } from '../src/native.js';
 import { scratchDir } from './helpers/uwrx.js';
 
@@ -144,4 +145,12 @@ test('files.meta round-trips odd paths and names bad lines', (t) => {
   t.throws(() => parseFilesMeta('/a\t2\twrite\n/b\tx\twrite\t/bin/sh\n'), { instanceOf: FilesMetaError, message: /line 1: expected 4/ });
   t.throws(() => parseFilesMeta('/a\t2\tfrobnicate\t/bin/sh\n'), { message: /unknown operation "frobnicate"/ });
   t.throws(() => parseFilesMeta('/a\t0\twrite\t/bin/sh\n'), { message: /not a logical pid/ });
+  // the escaped reading: the paths as escapeBytes writes them, also from an escape that
+  // is not the canonical one, and the same errors
+  const plain = '/w/conftest.c\t7\tcreate\t/usr/bin/bash\n/w/\\x41\u00e9\t8\tdelete\t/bin/rm\n';
+  const escaped = parseFilesMetaEscaped(text + plain);
+  t.deepEqual(escaped, [...entries, ...parseFilesMeta(plain)].map((e) => ({ ...e, path: escapeBytes(e.path), execPath: escapeBytes(e.execPath) })));
+  t.is(escaped[3]!.path, '/w/A\u00e9');
+  t.throws(() => parseFilesMetaEscaped('/a\t2\twrite\n'), { instanceOf: FilesMetaError, message: /line 1: expected 4/ });
+  t.throws(() => parseFilesMetaEscaped('/a\t2\twrite\t/bin/sh\n/b\\q\t2\twrite\t/bin/sh\n'), { instanceOf: FilesMetaError, message: /line 2: malformed escape/ });
 });

@@ -1,7 +1,7 @@
 // files.meta: one line per file operation of an attempt,
 //   <path>\t<pid>\t<operation>\t<exec_path>
 // path and exec_path escaped with escapeBytes (paths are bytes); pid is the logical pid.
-import { escapeBytes, unescapeBytes } from './escape.js';
+import { escapeBytes, isPlainText, unescapeBytes } from './escape.js';
 
 export const FILE_OPERATIONS = [
   'create',
@@ -32,12 +32,47 @@ export function formatFilesMetaLine(entry: FileMetaEntry): string {
 
 /** Parses a whole files.meta; throws FilesMetaError naming the first bad line. */
 export function parseFilesMeta(text: string): FileMetaEntry[] {
-  const lines = text.split('\n');
-  if (lines[lines.length - 1] === '') lines.pop();
-  return lines.map((line, i) => parseLine(line, i + 1));
+  return linesOf(text).map((line, i) => {
+    const f = fieldsOf(line, i + 1);
+    try {
+      return { path: unescapeBytes(f.path), pid: f.pid, operation: f.operation, execPath: unescapeBytes(f.execPath) };
+    } catch (err) {
+      throw new FilesMetaError(`${f.where}: ${(err as Error).message}`);
+    }
+  });
 }
 
-function parseLine(line: string, lineNumber: number): FileMetaEntry {
+/** A files.meta line with its paths in their escaped form (escapeBytes). */
+export interface EscapedFileMetaEntry {
+  path: string;
+  pid: number;
+  operation: FileOperation;
+  execPath: string;
+}
+
+/** parseFilesMeta with the paths escaped, as the record's readers name them: a path that
+ * is plain text is its own escaped form, without the round trip through its bytes (the
+ * rebuild index reads a configure's files.meta after the command). */
+export function parseFilesMetaEscaped(text: string): EscapedFileMetaEntry[] {
+  return linesOf(text).map((line, i) => {
+    const f = fieldsOf(line, i + 1);
+    try {
+      return { path: canonical(f.path), pid: f.pid, operation: f.operation, execPath: canonical(f.execPath) };
+    } catch (err) {
+      throw new FilesMetaError(`${f.where}: ${(err as Error).message}`);
+    }
+  });
+}
+
+const canonical = (field: string): string => (isPlainText(field) ? field : escapeBytes(unescapeBytes(field)));
+
+function linesOf(text: string): string[] {
+  const lines = text.split('\n');
+  if (lines[lines.length - 1] === '') lines.pop();
+  return lines;
+}
+
+function fieldsOf(line: string, lineNumber: number): { where: string; path: string; pid: number; operation: FileOperation; execPath: string } {
   const fields = line.split('\t');
   const where = `files.meta line ${lineNumber}`;
   if (fields.length !== 4) throw new FilesMetaError(`${where}: expected 4 tab-separated fields, found ${fields.length}`);
@@ -47,9 +82,5 @@ function parseLine(line: string, lineNumber: number): FileMetaEntry {
     throw new FilesMetaError(`${where}: unknown operation "${operation}"`);
   }
   if (!path.startsWith('/')) throw new FilesMetaError(`${where}: path "${path}" is not absolute`);
-  try {
-    return { path: unescapeBytes(path), pid: Number(pid), operation: operation as FileOperation, execPath: unescapeBytes(execPath) };
-  } catch (err) {
-    throw new FilesMetaError(`${where}: ${(err as Error).message}`);
-  }
+  return { where, path, pid: Number(pid), operation: operation as FileOperation, execPath };
 }

@@ -8,8 +8,8 @@ import { UsageError } from '../errors.js';
 import { ACCESS_OPS, EVENT_DEFS } from '../protocol/events.js';
 import { AccessIndexError, accessIndexRows, forEachAccessEscaped, parseAccessIndexEscaped, type AccessRows } from './accesses.js';
 import { ProtoDecodeError, readFields, Fields } from '../protocol/perfetto.js';
-import { escapeBytes, unescapeBytes } from './escape.js';
-import { FilesMetaError, parseFilesMeta, type FileMetaEntry, type FileOperation } from './files-meta.js';
+import { unescapeBytes } from './escape.js';
+import { FilesMetaError, parseFilesMetaEscaped, type EscapedFileMetaEntry, type FileOperation } from './files-meta.js';
 import { parseCommand, type AttemptStatus } from './layout.js';
 import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from './procs.js';
 import { resolveFile, isWhiteout, versionPids, type Resolution } from './resolve.js';
@@ -201,6 +201,9 @@ class RecordReader implements AttemptRecord {
   private eventsByPid: Map<number, RecordedEvent[]> | undefined;
   private meta: RecordFileOperation[] | undefined;
   private storePids: number[] | undefined;
+  private storePidSet: Set<number> | undefined;
+  /** The first writer of each path of files.meta (a rebuild index asks for each output). */
+  private firstWriters: Map<string, number> | undefined;
   private index: RecordAccess[] | false | undefined;
   private readonly found: string[] = [];
 
@@ -360,14 +363,22 @@ class RecordReader implements AttemptRecord {
     if (this.meta) return this.meta;
     const file = path.join(this.dir, 'files.meta');
     if (!existsSync(file)) return (this.meta = this.fileOperationsFromTrace());
-    let entries: FileMetaEntry[];
+    let entries: EscapedFileMetaEntry[];
     try {
-      entries = parseFilesMeta(readFileSync(file, 'utf8'));
+      entries = parseFilesMetaEscaped(readFileSync(file, 'utf8'));
     } catch (err) {
       if (err instanceof FilesMetaError) throw new RecordError(`${this.dir}/${err.message}`);
       throw err;
     }
-    return (this.meta = entries.map((e) => ({ path: escapeBytes(e.path), pid: e.pid, operation: e.operation, exec: escapeBytes(e.execPath) })));
+    return (this.meta = entries.map((e) => ({ path: e.path, pid: e.pid, operation: e.operation, exec: e.execPath })));
+  }
+
+  private firstWriter(file: string): number | null {
+    if (!this.firstWriters) {
+      this.firstWriters = new Map();
+      for (const o of this.metaOperations()) if (isWrite(o.operation) && !this.firstWriters.has(o.path)) this.firstWriters.set(o.path, o.pid);
+    }
+    return this.firstWriters.get(file) ?? null;
   }
 
   /** File operations with their times, from the trace's file events. */
@@ -401,7 +412,7 @@ class RecordReader implements AttemptRecord {
 
   versions(file: string): FileVersion[] {
     const rel = unescapeBytes(file);
-    const firstWriter = this.metaOperations().find((o) => o.path === file && isWrite(o.operation))?.pid ?? null;
+    const firstWriter = this.firstWriter(file);
     const out: FileVersion[] = [];
     const look = (layer: string, pid: number | null): void => {
       const onDisk = Buffer.concat([Buffer.from(path.join(this.dir, layer)), rel]);
@@ -422,10 +433,10 @@ class RecordReader implements AttemptRecord {
       const st = lstatSyncOrNull(onDisk);
       return st ? { layer, pid: writer, file: onDisk.toString(), deleted: isWhiteout(st) } : undefined;
     };
-    const own = this.stores().includes(pid) ? look(`files-${pid}`, pid) : undefined;
+    this.storePidSet ??= new Set(this.stores());
+    const own = this.storePidSet.has(pid) ? look(`files-${pid}`, pid) : undefined;
     if (own) return own;
-    const firstWriter = this.metaOperations().find((o) => o.path === file && isWrite(o.operation))?.pid ?? null;
-    return firstWriter === pid ? look('files', pid) : undefined;
+    return this.firstWriter(file) === pid ? look('files', pid) : undefined;
   }
 
   resolve(file: string, asOfPid?: number): Resolution {

@@ -179,10 +179,20 @@ function splitPath(file: Buffer): SplitPath {
   return { parts, prefixes };
 }
 
+// one buffer written in place: a rebuild index joins a path for each of the thousands of
+// lookups in a build's layers, and a buffer for each piece cost the collector more
 function joinBytes(root: string, parts: Buffer[]): Buffer {
-  const chunks: Buffer[] = [Buffer.from(root.endsWith('/') ? root.slice(0, -1) : root)];
-  for (const p of parts) chunks.push(Buffer.from('/'), p);
-  return chunks.length === 1 ? Buffer.from(root) : Buffer.concat(chunks);
+  if (parts.length === 0) return Buffer.from(root);
+  const base = root.endsWith('/') ? root.slice(0, -1) : root;
+  let length = Buffer.byteLength(base);
+  for (const p of parts) length += 1 + p.length;
+  const out = Buffer.allocUnsafe(length);
+  let at = out.write(base, 0);
+  for (const p of parts) {
+    out[at++] = 0x2f;
+    at += p.copy(out, at);
+  }
+  return out;
 }
 
 function lookInLayer(layer: Layer, { parts, prefixes }: SplitPath): ByteResolution | 'continue' {
@@ -245,7 +255,8 @@ function dirLook(memo: Map<string, DirLook> | undefined, root: string, parts: Bu
 function namesOf(dir: DirLook & { kind: 'dir' }, root: string, parts: Buffer[]): Set<string> {
   if (!dir.names) {
     try {
-      dir.names = new Set(readdirSync(joinBytes(root, parts.slice(0, -1)), { encoding: 'buffer' }).map((n) => n.toString('latin1')));
+      // the names as latin1 text straight away (one string per byte): no buffer per name
+      dir.names = new Set(readdirSync(joinBytes(root, parts.slice(0, -1)), { encoding: 'latin1' }));
     } catch {
       dir.names = new Set();
     }

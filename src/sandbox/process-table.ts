@@ -77,9 +77,11 @@ export class ProcessTable {
       list.sort((a, b) => a.nspid - b.nspid);
       list.forEach((p, i) => (p.key = `${ppid}.${p.ordinal ?? i}`));
     }
+    // the fields named, not a rest pattern: a generic copy of each record took 8-16 ms
+    // for a configure's 1,700 processes at the end of the run (TurboFan off), this 0.5-1
     return [...this.procs.values()]
       .sort((a, b) => a.pid - b.pid)
-      .map(({ nspid: _n, ordinal: _o, execs: _e, ...rest }) => rest);
+      .map((p) => ({ pid: p.pid, ppid: p.ppid, key: p.key, start: p.start, end: p.end, exitCode: p.exitCode, signal: p.signal, cwd: p.cwd, exe: p.exe, argv: p.argv }));
   }
 
   async write(attemptDir: string): Promise<void> {
