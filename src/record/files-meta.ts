@@ -32,14 +32,7 @@ export function formatFilesMetaLine(entry: FileMetaEntry): string {
 
 /** Parses a whole files.meta; throws FilesMetaError naming the first bad line. */
 export function parseFilesMeta(text: string): FileMetaEntry[] {
-  return linesOf(text).map((line, i) => {
-    const f = fieldsOf(line, i + 1);
-    try {
-      return { path: unescapeBytes(f.path), pid: f.pid, operation: f.operation, execPath: unescapeBytes(f.execPath) };
-    } catch (err) {
-      throw new FilesMetaError(`${f.where}: ${(err as Error).message}`);
-    }
-  });
+  return parseLines(text, unescapeBytes);
 }
 
 /** A files.meta line with its paths in their escaped form (escapeBytes). */
@@ -54,10 +47,15 @@ export interface EscapedFileMetaEntry {
  * is plain text is its own escaped form, without the round trip through its bytes (the
  * rebuild index reads a configure's files.meta after the command). */
 export function parseFilesMetaEscaped(text: string): EscapedFileMetaEntry[] {
+  return parseLines(text, canonical);
+}
+
+/** Each line's fields, its two paths given by `path` (which throws on a bad escape). */
+function parseLines<P>(text: string, path: (field: string) => P): { path: P; pid: number; operation: FileOperation; execPath: P }[] {
   return linesOf(text).map((line, i) => {
     const f = fieldsOf(line, i + 1);
     try {
-      return { path: canonical(f.path), pid: f.pid, operation: f.operation, execPath: canonical(f.execPath) };
+      return { path: path(f.path), pid: f.pid, operation: f.operation, execPath: path(f.execPath) };
     } catch (err) {
       throw new FilesMetaError(`${f.where}: ${(err as Error).message}`);
     }
