@@ -1,6 +1,6 @@
 // What the in-process recorder costs a process that records nothing (/bin/true, `sh -c :`):
 // every exec loads the library, so its mappings and start-up calls are paid per process.
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, rmSync, statfsSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -55,58 +55,61 @@ function cpuHasFsgsbase(): boolean {
   return /^flags\s*:.*\bfsgsbase\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
 }
 
+/** strace's lines (-qq, `calls` traced) of /bin/true under uwrx with the fast path. */
+async function straceOfTrue(t: ExecutionContext, calls: string): Promise<string[]> {
+  const dir = scratchDir('uwrx-startup-');
+  scratch.push(dir);
+  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', `trace=${calls}`, '/bin/true'], { cwd: dir });
+  t.is(r.status, 0, r.stderr);
+  return r.stderr.split('\n').filter((l) => l.trim() !== '');
+}
+
 // A process that records nothing maps nothing for the records' tables; one that records
 // (cat of a file) maps them once and counts repeats as before (recorder.test.ts).
 test.serial('fast path: /bin/true maps the recorder library with two mmaps and no tables; only the recorder asks for its pid, and nothing asks whether the shim mapped its page', async (t) => {
   if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
-  const dir = scratchDir('uwrx-startup-');
-  scratch.push(dir);
-  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', 'trace=openat,mmap,getpid,rseq,mincore', '/bin/true'], { cwd: dir });
-  t.is(r.status, 0, r.stderr);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  const lines = await straceOfTrue(t, 'openat,mmap,getpid,rseq,mincore');
+  const log = lines.join('\n');
   const open = lines.findIndex((l) => l.includes('/dev/.uwrx-rec.so'));
-  t.true(open >= 0, r.stderr);
+  t.true(open >= 0, log);
   // the library's mappings: up to the next open (ld.so's cache), its own 8 KiB allocation aside
   const next = lines.findIndex((l, i) => i > open && /^openat\(/.test(l));
   const libMaps = lines.slice(open + 1, next).filter((l) => /^mmap\(/.test(l) && !/MAP_ANONYMOUS/.test(l));
   const libAnon = lines.slice(open + 1, next).filter((l) => /^mmap\(.*MAP_FIXED\|MAP_ANONYMOUS/.test(l));
-  t.is(libMaps.length, 2, r.stderr);
-  t.deepEqual(libAnon, [], r.stderr);
+  t.is(libMaps.length, 2, log);
+  t.deepEqual(libAnon, [], log);
   // once ld.so has loaded everything (it registers the thread's rseq area), the
   // recorder's set-up maps nothing, and its first check reuses the set-up's getpid
   const loaded = lines.findIndex((l) => /^rseq\(/.test(l));
-  t.true(loaded > open, r.stderr);
-  t.deepEqual(lines.slice(loaded + 1).filter((l) => /^mmap\(/.test(l)), [], r.stderr);
-  t.is(lines.slice(loaded + 1).filter((l) => /^getpid\(/.test(l)).length, 1, r.stderr);
+  t.true(loaded > open, log);
+  t.deepEqual(lines.slice(loaded + 1).filter((l) => /^mmap\(/.test(l)), [], log);
+  t.is(lines.slice(loaded + 1).filter((l) => /^getpid\(/.test(l)).length, 1, log);
   // while ld.so loads the exec's libraries (no thread pointer yet) the hook records its
   // opens without asking whose buffer it is, and the shim's adoption of it was told the
   // pid with the buffer (the exec's control call). The hook reads the thread pointer with
   // rdfsbase: a CPU without FSGSBASE makes it ask getpid for each record instead.
-  if (cpuHasFsgsbase()) t.is(lines.slice(0, loaded).filter((l) => /^getpid\(/.test(l)).length, 0, r.stderr);
+  if (cpuHasFsgsbase()) t.is(lines.slice(0, loaded).filter((l) => /^getpid\(/.test(l)).length, 0, log);
   else t.log('this CPU has no FSGSBASE: the hook asks getpid while ld.so loads');
   // the recorder learns that the shim mapped its state page from the auxiliary vector
-  t.deepEqual(lines.filter((l) => /^mincore\(/.test(l)), [], r.stderr);
+  t.deepEqual(lines.filter((l) => /^mincore\(/.test(l)), [], log);
 });
 
 // ld.so maps the preload list, parses it and unmaps it: the shim's hook reads it onto its
 // state page instead, so no process pays a mapping, a page fault and an munmap for it.
 test.serial('fast path: ld.so reads the preload list without a mapping of it', async (t) => {
   if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
-  const dir = scratchDir('uwrx-startup-');
-  scratch.push(dir);
-  const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', 'trace=openat,mmap,munmap,pread64,close', '/bin/true'], { cwd: dir });
-  t.is(r.status, 0, r.stderr);
-  const lines = r.stderr.split('\n').filter((l) => l.trim() !== '');
+  const lines = await straceOfTrue(t, 'openat,mmap,munmap,pread64,close');
+  const log = lines.join('\n');
   const open = lines.findIndex((l) => /^openat\(AT_FDCWD, "\/dev\/\.uwrx-preload".* = \d+$/.test(l));
-  t.true(open >= 0, r.stderr);
+  t.true(open >= 0, log);
   const fd = /= (\d+)$/.exec(lines[open]!)![1];
   const until = lines.findIndex((l, i) => i > open && l.startsWith(`close(${fd})`));
-  t.true(until > open, r.stderr);
+  t.true(until > open, log);
   const between = lines.slice(open + 1, until);
-  t.deepEqual(between.filter((l) => /^mmap\(/.test(l)), [], r.stderr);
-  t.is(between.filter((l) => l.startsWith(`pread64(${fd}, "/dev/.uwrx-rec.so`)).length, 1, r.stderr);
+  t.deepEqual(between.filter((l) => /^mmap\(/.test(l)), [], log);
+  t.is(between.filter((l) => l.startsWith(`pread64(${fd}, "/dev/.uwrx-rec.so`)).length, 1, log);
   // the one munmap left is ld.so's of its cache, as natively
-  t.is(lines.filter((l) => /^munmap\(/.test(l)).length, 1, r.stderr);
+  t.is(lines.filter((l) => /^munmap\(/.test(l)).length, 1, log);
 });
 
 // The gate block (gate, state page, recorder buffer) goes below ld.so where ld.so is at the
