@@ -55,10 +55,17 @@ function cpuHasFsgsbase(): boolean {
   return /^flags\s*:.*\bfsgsbase\b/m.test(readFileSync('/proc/cpuinfo', 'utf8'));
 }
 
-/** strace's lines (-qq, `calls` traced) of /bin/true under uwrx with the fast path. */
-async function straceOfTrue(t: ExecutionContext, calls: string): Promise<string[]> {
+/** A scratch directory for one test (removed after the file), with probe.txt in it when asked. */
+function startupDir(probe = false): string {
   const dir = scratchDir('uwrx-startup-');
   scratch.push(dir);
+  if (probe) writeFileSync(path.join(dir, 'probe.txt'), 'probe\n');
+  return dir;
+}
+
+/** strace's lines (-qq, `calls` traced) of /bin/true under uwrx with the fast path. */
+async function straceOfTrue(t: ExecutionContext, calls: string): Promise<string[]> {
+  const dir = startupDir();
   const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'strace', '-qq', '-e', `trace=${calls}`, '/bin/true'], { cwd: dir });
   t.is(r.status, 0, r.stderr);
   return r.stderr.split('\n').filter((l) => l.trim() !== '');
@@ -118,9 +125,7 @@ test.serial('fast path: ld.so reads the preload list without a mapping of it', a
 // are made from the gate either way.
 test.serial('fast path: the gate block is near ld.so without randomization, far with a big stack limit', async (t) => {
   if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
-  const dir = scratchDir('uwrx-startup-');
-  scratch.push(dir);
-  writeFileSync(path.join(dir, 'probe.txt'), 'probe\n');
+  const dir = startupDir(true);
   const trace = 'strace -i -qq -e trace=mmap,openat cat probe.txt';
   for (const [script, gate] of [[trace, '0x7fffc0000000'], [`ulimit -s unlimited; ${trace}`, '0x757700000000']] as const) {
     const r = await uwrx(['run', '--quiet', '--fast-path', '--', 'sh', '-c', script], { cwd: dir });
@@ -141,8 +146,7 @@ const shmRoomy = shmHasRoom();
 for (const inRunDir of [false, true]) {
   test.serial(`fast path: the shim advises the recorder buffer's mapping only off tmpfs (${inRunDir ? 'UWRX_TRACES_TMPFS=0' : 'default'})`, async (t) => {
     if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
-    const dir = scratchDir('uwrx-startup-');
-    scratch.push(dir);
+    const dir = startupDir();
     const env = inRunDir ? { ...process.env, UWRX_TRACES_TMPFS: '0' } : process.env;
     const r = await uwrx(['run', '--quiet', '--build', path.join(dir, 'build'), '--fast-path', '--', 'strace', '-qq', '-e', 'trace=madvise', '/bin/true'], { cwd: dir, env });
     t.is(r.status, 0, r.stderr);
@@ -157,9 +161,7 @@ for (const inRunDir of [false, true]) {
 // records by itself (a subshell's `test`) unmaps it then, and its accesses are recorded.
 test.serial('fast path: a forked child unmaps its parent\'s buffer only when it records itself', async (t) => {
   if (missingStrace.length > 0) return t.fail(`cannot install ${missingStrace.join(', ')}`);
-  const dir = scratchDir('uwrx-startup-');
-  scratch.push(dir);
-  writeFileSync(path.join(dir, 'probe.txt'), 'probe\n');
+  const dir = startupDir(true);
   // dash runs a plain command in a vfork child; a command substitution forks, then execs
   const script = 'a=$(/bin/true); b=$(/bin/true); ( test -e probe.txt && test -e probe.txt ); :';
   const r = await uwrx(['run', '--build', path.join(dir, 'build'), '--fast-path', '--', 'strace', '-f', '-qq', '-e', 'trace=munmap', 'sh', '-c', script], { cwd: dir });
