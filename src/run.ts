@@ -350,8 +350,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
       };
       const commandStarted = () => {
         if (late.length === 0 || lateStarted) return;
-        if (lateActorsInWorker()) lateTimer = setTimeout(() => void startLate(false), testLateActorsMs() ?? LATE_ACTORS_AFTER_MS);
-        else lateTimer = setTimeout(() => void startLate(true), LATE_ACTORS_AFTER_MS);
+        const mainThread = !lateActorsInWorker();
+        lateTimer = setTimeout(() => void startLate(mainThread), testLateActorsMs() ?? LATE_ACTORS_AFTER_MS);
       };
       for (const f of features) await f.hooks.record?.(run);
       this.publish({ type: 'attempt', argv: settled.argv, ...paths });
