@@ -4,7 +4,7 @@
 // along a chain of steps; real files keep their own; the same on --replay.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { linkSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
+import { existsSync, linkSync, mkdirSync, readFileSync, rmSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -208,4 +208,55 @@ test.serial("python's bytecode caches of the standard library stay valid: none s
   t.true(stale(r.stderr) <= stale(native.stderr), `${stale(r.stderr)} stale caches inside, ${stale(native.stderr)} natively`);
   const written = readFileSync(path.join(cwd, 'build/0/0/files.meta'), 'utf8').split('\n').filter((l) => /\.pyc\t/.test(l));
   t.deepEqual(written, [], 'no bytecode written into the record');
+});
+
+// Each stat twice: the first of a changed file is notified, and publishes the file's time
+// for the recorders; the second is answered in process and must show the same.
+const STAT_PROBE = `
+import os, sys
+def show(tag, p=None, fd=None):
+    for _ in range(2):
+        st = os.fstat(fd) if fd is not None else os.stat(p, follow_symlinks=False)
+        print(tag, st.st_atime_ns, st.st_mtime_ns, st.st_ctime_ns, st.st_nlink)
+def write(p, text):
+    with open(p, 'w') as f: f.write(text)
+write('x', 'one'); show('new', 'x')
+write('x', 'two'); show('rewritten', 'x')
+os.utime('x', ns=(1000000000123, 2000000000456)); show('explicit', 'x')
+with open('x', 'a') as f: f.write('more')
+show('appended', 'x')
+os.mkdir('d'); write('d/f', 'f'); show('dir', 'd'); show('in dir', 'd/f')
+os.rename('d', 'e'); show('dir renamed', 'e'); show('moved with its dir', 'e/f')
+os.link('e/f', 'e/g'); show('two names', 'e/f'); show('two names', 'e/g')
+os.unlink('e/g'); show('one name again', 'e/f'); show('dir after unlink', 'e')
+write('y', 'y'); write('z', 'z'); show('before', 'y'); os.rename('z', 'y'); show('replaced', 'y')
+os.symlink('y', 'l'); show('symlink', 'l')
+fd = os.open('e/f', os.O_RDONLY); show('fd', fd=fd); os.close(fd)
+os.mkdir('e/sub'); show('dir grew', 'e'); os.rmdir('e/sub'); show('dir shrank', 'e')
+for _ in range(50): os.stat('x')
+`;
+
+test.serial('stats of changed files answered in process show what the notification path shows; a renamed directory keeps its files\' times', async (t) => {
+  const cwd = scratch(t);
+  writeFileSync(path.join(cwd, 'probe.py'), STAT_PROBE);
+  // Debian's python3 itself, not a version manager's shim in front of it (its shell
+  // scripts make stats of their own)
+  const python = existsSync('/usr/bin/python3') ? '/usr/bin/python3' : 'python3';
+  const script = `${python} probe.py; stat -c '%n %.9X %.9Y %.9Z %.9W %h' x x e e e/f e/f y y l l`;
+  const fast = await runOk(cwd, ['--fast-path', '--step', '0', '--', 'sh', '-c', script]);
+  // the same times on the notification path alone (a replay keeps the virtual clock)
+  t.is(await runOk(cwd, ['--no-fast-path', '--replay', 'build/0/0', '--', 'sh', '-c', script]), fast);
+  const lines = fast.trim().split('\n');
+  const shown = (tag: string) => lines.filter((l) => l.startsWith(tag + ' ')).map((l) => l.slice(tag.length + 1));
+  for (const tag of ['new', 'rewritten', 'explicit', 'appended', 'in dir', 'moved with its dir', 'fd', 'dir grew']) {
+    const [first, second] = shown(tag);
+    t.is(first, second, tag);
+  }
+  t.not(shown('new')[0], shown('rewritten')[0], 'a write moves the file on');
+  t.regex(shown('explicit')[0]!, /^1000000000123 2000000000456 /, 'times a program set stay');
+  t.is(shown('moved with its dir')[0], shown('in dir')[0], "a file keeps its time when its directory is renamed");
+  const status = JSON.parse(readFileSync(path.join(cwd, 'build/0/0/status'), 'utf8')) as { notifications: Record<string, number> };
+  // 50 stats of an unchanged x at the end, and every second stat above: in process
+  const notified = (status.notifications['newfstatat'] ?? 0) + (status.notifications['statx'] ?? 0);
+  t.true(notified < 40, `${notified} stats notified: ${JSON.stringify(status.notifications)}`);
 });

@@ -78,4 +78,70 @@ static inline int uwrx_stat_shows_kernel(const struct uwrx_rec_header *h, uint64
   return 0;
 }
 
+/* ---- times of files this attempt changed, published for the recorders ----
+ * A file this attempt changed shows the virtual time of its last change (init/
+ * filetimes.c), which only uwrx-init knows. Once uwrx-init has answered a stat of such a
+ * file, it publishes that time here under the file's device and inode number, so the
+ * recorders answer the next stats of it without a notification (a build stats its own
+ * outputs again and again: make its targets, Python and Go their caches). An entry goes
+ * (before the change is let run) as soon as the file's time changes or its path may
+ * change (a rename or removal of a directory or symlink, a change of root or mounts), and
+ * is published again at the next notified stat. Only files with one name and directories
+ * are published: the times are kept per path, and one inode with several names could show
+ * several. One table per run, a file in the sandbox's private /dev made by uwrx-init with
+ * the first recorder buffer, mapped read-only by recorders on first need; no file: every
+ * such stat is notified, as before. Each slot is a sequence lock: a reader that meets a
+ * writer asks uwrx-init instead of waiting. */
+#define UWRX_TIMES_PATH "/dev/.uwrx-times"
+#define UWRX_TIMES_MAGIC 0x3173656d69747775ULL /* "uwtimes1" */
+#define UWRX_TIMES_SLOTS 65536u                /* a power of two */
+#define UWRX_TIMES_PROBES 16u                  /* slots a key may lie in, from its hash on */
+#define UWRX_TIMES_USED 1u                     /* the slot held an entry once: probes go on */
+#define UWRX_TIMES_LIVE 2u                     /* the slot holds an entry now */
+#define UWRX_TIMES_EXPLICIT 4u                 /* a program set the file's times (uwrx_stat_show) */
+
+struct uwrx_times_slot {
+  uint32_t seq;   /* odd while uwrx-init writes the slot */
+  uint32_t flags; /* UWRX_TIMES_* */
+  uint64_t dev;   /* (major << 32) | minor */
+  uint64_t ino;
+  int64_t ns;     /* the time the file shows */
+};
+
+struct uwrx_times {
+  uint64_t magic;
+  uint64_t reserved[7];
+  struct uwrx_times_slot slots[UWRX_TIMES_SLOTS];
+};
+#define UWRX_TIMES_SIZE sizeof(struct uwrx_times)
+
+static inline uint32_t uwrx_times_home(uint64_t dev, uint64_t ino) {
+  uint64_t h = (ino ^ (dev * 0x9e3779b97f4a7c15ULL)) * 0xff51afd7ed558ccdULL;
+  return (uint32_t)(h >> 40) & (UWRX_TIMES_SLOTS - 1);
+}
+
+/* The published time of (dev, ino): 1 with *ns and *explicit_times set, 0 when there is
+ * none or a slot on the way is being written (then uwrx-init answers). */
+static inline int uwrx_times_lookup(const struct uwrx_times *t, uint64_t dev, uint64_t ino, int64_t *ns,
+                                    int *explicit_times) {
+  uint32_t home = uwrx_times_home(dev, ino);
+  for (uint32_t i = 0; i < UWRX_TIMES_PROBES; i++) {
+    const struct uwrx_times_slot *s = &t->slots[(home + i) & (UWRX_TIMES_SLOTS - 1)];
+    uint32_t seq = __atomic_load_n(&s->seq, __ATOMIC_ACQUIRE);
+    if (seq & 1) return 0;
+    uint32_t flags = __atomic_load_n(&s->flags, __ATOMIC_RELAXED);
+    uint64_t d = __atomic_load_n(&s->dev, __ATOMIC_RELAXED), n = __atomic_load_n(&s->ino, __ATOMIC_RELAXED);
+    int64_t when = __atomic_load_n(&s->ns, __ATOMIC_RELAXED);
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&s->seq, __ATOMIC_RELAXED) != seq) return 0;
+    if (!(flags & UWRX_TIMES_USED)) return 0;
+    if ((flags & UWRX_TIMES_LIVE) && d == dev && n == ino) {
+      *ns = when;
+      *explicit_times = (flags & UWRX_TIMES_EXPLICIT) != 0;
+      return 1;
+    }
+  }
+  return 0;
+}
+
 #endif

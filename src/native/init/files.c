@@ -989,6 +989,8 @@ void files_publish_dirs(void) {
       }
       close(fd);
     }
+    /* stats squashed: changed files' times for the recorders too */
+    if (F.t0_ns) filetimes_open_table();
   }
   pthread_mutex_unlock(&dirs_lock);
 }
@@ -1047,6 +1049,7 @@ static struct pending_op *op_begin(struct notif_ctx *ctx, enum expect expect, co
  * cache stays off for the rest of the run: slower, never wrong. */
 static void dirs_begin(struct pending_op *op) {
   dir_cache_clear();
+  filetimes_unpublish_all();
   dirs_add(false);
   if (op) op->dirs = true;
 }
@@ -1365,8 +1368,9 @@ static bool is_symlink(const struct stat_result *r) {
  *   left when it was modified after (or while) they were recorded, so a source edited
  *   between two steps is never older than what the earlier step built from it.
  * A file copied up unchanged (chmod, link) shows what it showed below. False outside the
- * overlays. */
-static bool shown_time(const char *canon, const struct stat_result *r, int64_t *t, bool *explicit_times) {
+ * overlays. *changed_at: the change's time in the first case (else left alone). */
+static bool shown_time(const char *canon, const struct stat_result *r, int64_t *t, bool *explicit_times,
+                       int64_t *changed_at) {
   const char *rel;
   struct files_overlay *o = overlay_of(canon, &rel);
   if (!o) return false;
@@ -1378,6 +1382,7 @@ static bool shown_time(const char *canon, const struct stat_result *r, int64_t *
     int64_t changed;
     if (filetimes_lookup(canon, &changed, explicit_times)) {
       *t = changed > wall_start_ns() ? changed : wall_start_ns();
+      *changed_at = changed;
       return true;
     }
     if (dir) {
@@ -1528,6 +1533,24 @@ static bool vm_write(pid_t tid, uint64_t addr, const void *data, size_t len) {
   return ok;
 }
 
+/* A changed file's time for the recorders (uwrx_stat_times.h): files of one name and
+ * directories, whose stat result says which inode it is. */
+static void publish_time(const char *canon, const struct stat_result *r, int64_t changed, bool explicit_times,
+                         int64_t shown) {
+  uint64_t dev, ino, nlink;
+  unsigned mode;
+  if (r->is_statx) {
+    const unsigned needed = STATX_TYPE | STATX_INO | STATX_NLINK;
+    if ((r->stx.stx_mask & needed) != needed) return;
+    dev = ((uint64_t)r->stx.stx_dev_major << 32) | r->stx.stx_dev_minor;
+    ino = r->stx.stx_ino, nlink = r->stx.stx_nlink, mode = r->stx.stx_mode;
+  } else {
+    dev = ((uint64_t)major(r->st.st_dev) << 32) | minor(r->st.st_dev);
+    ino = r->st.st_ino, nlink = r->st.st_nlink, mode = r->st.st_mode;
+  }
+  if (S_ISDIR(mode) || nlink == 1) filetimes_publish(canon, changed, explicit_times, shown, dev, ino);
+}
+
 /* stat, lstat, fstat, newfstatat, statx of files inside the overlays: stat'ed here, the
  * times replaced by the file's layer's, the struct written into the target. Anything
  * unusual (errors, files outside the overlays) goes to the kernel unchanged, so errno
@@ -1537,6 +1560,8 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
   const struct seccomp_notif *req = ctx->req;
   int nr = req->data.nr;
   files_confirm(req->pid);
+  /* no directory path may change between the stat and its publishing */
+  uint64_t quiet = files_dirs_quiet();
   struct call_args a;
   if (F.t0_ns == 0 || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   int dirfd = a.path.dirfd, flags = (int)a.flags, fd = a.fd;
@@ -1581,10 +1606,11 @@ static enum verdict on_stat(struct notif_ctx *ctx) {
     free(abs);
   }
   if (!canon) goto out;
-  int64_t t;
+  int64_t t, changed_at = INT64_MIN;
   bool explicit_times = false;
-  if (!shown_time(canon, &r, &t, &explicit_times)) goto out;
+  if (!shown_time(canon, &r, &t, &explicit_times, &changed_at)) goto out;
   alias_inode(canon, &r);
+  if (changed_at != INT64_MIN && quiet && quiet == files_dirs_quiet()) publish_time(canon, &r, changed_at, explicit_times, t);
   const void *result;
   size_t size;
   if (r.is_statx) {
@@ -1834,11 +1860,14 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
     if (!exists(p) || ((flags & RENAME_NOREPLACE) && exists(q)) || ((flags & RENAME_EXCHANGE) && !exists(q))) break;
     struct stat sp, sq;
     op = op_begin(ctx, EXPECT_MOVED, p, q);
-    if ((lstat(p, &sp) == 0 && (S_ISDIR(sp.st_mode) || S_ISLNK(sp.st_mode))) ||
+    bool p_seen = lstat(p, &sp) == 0, p_dir = p_seen && S_ISDIR(sp.st_mode);
+    if (p_dir || (p_seen && S_ISLNK(sp.st_mode)) ||
         (lstat(q, &sq) == 0 && (S_ISDIR(sq.st_mode) || S_ISLNK(sq.st_mode))))
       dirs_begin(op);
     record(op, p, "rename_from", true);
     record(op, q, "rename_to", true);
+    /* (two directories exchanged keep their entries' times where they were) */
+    if (p_dir && !(flags & RENAME_EXCHANGE)) filetimes_move_below(p, q);
     if (flags & RENAME_EXCHANGE) {
       record(op, q, "rename_from", false);
       record(op, p, "rename_to", false);

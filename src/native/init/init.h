@@ -137,12 +137,21 @@ void clocks_exec(struct proc *p);
  * rename_to, delete, mkdir ...): it now reads that process's virtual time. chmod, chown
  * and attr (a new link count, an extended attribute) change no time. */
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
+/* The directory `from` is renamed `to`: the paths below it keep their times there. */
+void filetimes_move_below(const char *from, const char *to);
 /* The program set `path`'s times itself (utimensat with times): they stay as set. */
 void filetimes_explicit(const char *path);
 /* `added` (a new name of the file `existing`) shows the times `existing` shows. */
 void filetimes_same(const char *added, const char *existing);
 /* The time of a change of this attempt to `path`; false when it made none. */
 bool filetimes_lookup(const char *path, int64_t *ns, bool *explicit_times);
+/* The recorders' table of changed files' times (uwrx_stat_times.h): made once, with the
+ * first recorder buffer; `path`'s entry published there under (dev, ino) as showing
+ * `shown`, when the entry still holds `changed` and `explicit_times`; every entry taken
+ * away (a path of a directory may change). */
+void filetimes_open_table(void);
+void filetimes_publish(const char *path, int64_t changed, bool explicit_times, int64_t shown, uint64_t dev, uint64_t ino);
+void filetimes_unpublish_all(void);
 /* Calls `fn` for every path this attempt changed and that still exists. */
 void filetimes_each(void (*fn)(const char *path, int64_t ns, bool explicit_times, void *arg), void *arg);
 

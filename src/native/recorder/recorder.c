@@ -410,27 +410,32 @@ static long fd_name(int fd, char *out) {
  * for: a reader that meets a writer (another thread, or the signal handler's own thread)
  * asks the kernel instead, and a writer that finds the entry taken does not store. */
 
-/* uwrx-init's count of directory path changes, mapped read-only on first use; NULL when
- * the run has none. */
-static const struct uwrx_dirs *dirs_page(void) {
-  static const struct uwrx_dirs *page;
-  static int looked; /* 1: looked, 2: being looked up (atomic) */
-  const struct uwrx_dirs *d = __atomic_load_n(&page, __ATOMIC_ACQUIRE);
-  if (d || __atomic_load_n(&looked, __ATOMIC_ACQUIRE) == 1) return d;
+/* A file uwrx-init publishes in the sandbox's /dev for the recorders, mapped read-only
+ * on first use into *page; NULL when the run has none. `looked` (atomic): 1 once looked
+ * for, 2 while being looked for (another thread, or a signal handler, then goes without). */
+static const void *published(const void **page, int *looked, const char *path, size_t size, uint64_t magic) {
+  const void *p = __atomic_load_n(page, __ATOMIC_ACQUIRE);
+  if (p || __atomic_load_n(looked, __ATOMIC_ACQUIRE) == 1) return p;
   int expected = 0;
-  if (!__atomic_compare_exchange_n(&looked, &expected, 2, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return NULL;
-  long fd = gate6(SYS_openat, AT_FDCWD, (long)UWRX_DIRS_PATH, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
+  if (!__atomic_compare_exchange_n(looked, &expected, 2, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) return NULL;
+  long fd = gate6(SYS_openat, AT_FDCWD, (long)path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC, 0, 0, 0);
   if (fd >= 0) {
-    long m = slow6(SYS_mmap, 0, 4096, PROT_READ, MAP_SHARED, fd, 0);
+    long m = slow6(SYS_mmap, 0, (long)size, PROT_READ, MAP_SHARED, fd, 0);
     slow6(SYS_close, fd, 0, 0, 0, 0, 0);
     if (m < 0 && m > -4096) m = 0;
-    const struct uwrx_dirs *got = (const struct uwrx_dirs *)m;
-    if (got && __atomic_load_n(&got->magic, __ATOMIC_ACQUIRE) == UWRX_DIRS_MAGIC)
-      __atomic_store_n(&page, got, __ATOMIC_RELEASE);
-    else if (got) slow6(SYS_munmap, m, 4096, 0, 0, 0, 0);
+    const uint64_t *got = (const uint64_t *)m;
+    if (got && __atomic_load_n(got, __ATOMIC_ACQUIRE) == magic) __atomic_store_n(page, (const void *)got, __ATOMIC_RELEASE);
+    else if (got) slow6(SYS_munmap, m, (long)size, 0, 0, 0, 0);
   }
-  __atomic_store_n(&looked, 1, __ATOMIC_RELEASE);
-  return __atomic_load_n(&page, __ATOMIC_ACQUIRE);
+  __atomic_store_n(looked, 1, __ATOMIC_RELEASE);
+  return __atomic_load_n(page, __ATOMIC_ACQUIRE);
+}
+
+/* uwrx-init's count of directory path changes; NULL when the run has none. */
+static const struct uwrx_dirs *dirs_page(void) {
+  static const void *page;
+  static int looked;
+  return published(&page, &looked, UWRX_DIRS_PATH, 4096, UWRX_DIRS_MAGIC);
 }
 
 /* The generation names may be cached under now; 0: none (no count, or a change in flight). */
@@ -669,6 +674,23 @@ static int shows_own_time(const struct statx *x) {
          uwrx_stat_plan_dir(R.hdr, x->stx_mnt_id, x->stx_ino, mtime);
 }
 
+/* uwrx-init's table of the times of files this attempt changed; NULL when none. */
+static const struct uwrx_times *times_table(void) {
+  static const void *page;
+  static int looked;
+  return published(&page, &looked, UWRX_TIMES_PATH, UWRX_TIMES_SIZE, UWRX_TIMES_MAGIC);
+}
+
+/* Whether the result in `x` is of a file this attempt changed whose time uwrx-init
+ * published (uwrx_stat_times.h): *ns and *explicit_times say what it shows. */
+static int shows_changed_time(const struct statx *x, int64_t *ns, int *explicit_times) {
+  const unsigned needed = STATX_MNT_ID | STATX_TYPE | STATX_INO | STATX_NLINK;
+  if ((x->stx_mask & needed) != needed || !R.hdr->squash || !uwrx_stat_overlay_mount(R.hdr, x->stx_mnt_id)) return 0;
+  if (!S_ISDIR(x->stx_mode) && x->stx_nlink != 1) return 0;
+  const struct uwrx_times *t = times_table();
+  return t && uwrx_times_lookup(t, ((uint64_t)x->stx_dev_major << 32) | x->stx_dev_minor, x->stx_ino, ns, explicit_times);
+}
+
 /* Whether the result in `x` lies outside the overlays, where uwrx-init leaves the
  * kernel's answer as it is (a pipe, a socket, /proc, /dev). */
 static int shows_kernel(const struct statx *x) {
@@ -721,10 +743,13 @@ static int do_fstatat(int dirfd, const char *path, struct stat *st, int flags) {
       if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
-    int own = shows_own_time(&x);
-    if (own || shows_kernel(&x)) {
+    int64_t changed;
+    int explicit_times = 0;
+    int own = shows_own_time(&x), published_time = !own && shows_changed_time(&x, &changed, &explicit_times);
+    if (own || published_time || shows_kernel(&x)) {
       stat_of_statx(st, &x);
       if (own) uwrx_stat_show(st, statx_ns(&x.stx_mtime), 0);
+      else if (published_time) uwrx_stat_show(st, changed, explicit_times);
       count(1);
       if (!fd_only) record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
       return 0;
@@ -803,8 +828,12 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
       if (path[0]) record(UWRX_ACCESS_STAT, dirfd, path, flags, r);
       return (int)set_errno(r);
     }
-    if (shows_own_time(buf)) {
-      uwrx_statx_show(buf, statx_ns(&buf->stx_mtime), 0);
+    int64_t changed;
+    int explicit_times = 0;
+    int own = shows_own_time(buf);
+    if (own || shows_changed_time(buf, &changed, &explicit_times)) {
+      if (own) uwrx_statx_show(buf, statx_ns(&buf->stx_mtime), 0);
+      else uwrx_statx_show(buf, changed, explicit_times);
       count(1);
       if (path[0]) record(UWRX_ACCESS_STAT, dirfd, path, flags, 0);
       return 0;
