@@ -84,9 +84,10 @@ static inline int uwrx_stat_shows_kernel(const struct uwrx_rec_header *h, uint64
  * file, it publishes that time here under the file's device and inode number, so the
  * recorders answer the next stats of it without a notification (a build stats its own
  * outputs again and again: make its targets, Python and Go their caches). An entry goes
- * (before the change is let run) as soon as the file's time changes or its path may
- * change (a rename or removal of a directory or symlink, a change of root or mounts), and
- * is published again at the next notified stat. Only files with one name and directories
+ * (before the change is let run) as soon as the file's time changes or its path does (a
+ * rename of it or of a directory above it; all go at an exchange of two paths, a change
+ * of root or mounts, or a removal or rename not looked at), and is published again at
+ * the next notified stat. Only files with one name and directories
  * are published: the times are kept per path, and one inode with several names could show
  * several. One table per run, a file in the sandbox's private /dev made by uwrx-init with
  * the first recorder buffer, mapped read-only by recorders on first need; no file: every

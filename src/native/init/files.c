@@ -1049,7 +1049,9 @@ static struct pending_op *op_begin(struct notif_ctx *ctx, enum expect expect, co
  * cache stays off for the rest of the run: slower, never wrong. */
 static void dirs_begin(struct pending_op *op) {
   dir_cache_clear();
-  filetimes_unpublish_all();
+  /* the times published for the recorders are by inode: a known removal or rename takes
+   * away what it changes (record_line, filetimes_move_below); an unknown one, all */
+  if (!op) filetimes_unpublish_all();
   dirs_add(false);
   if (op) op->dirs = true;
 }
@@ -1869,6 +1871,8 @@ static enum verdict on_mutation(struct notif_ctx *ctx) {
     /* (two directories exchanged keep their entries' times where they were) */
     if (p_dir && !(flags & RENAME_EXCHANGE)) filetimes_move_below(p, q);
     if (flags & RENAME_EXCHANGE) {
+      /* the files below two exchanged directories keep their paths' times */
+      filetimes_unpublish_all();
       record(op, q, "rename_from", false);
       record(op, p, "rename_to", false);
     }
