@@ -488,6 +488,10 @@ struct notif_ctx {
   bool deferred;        /* notify_defer was called: the answer comes later */
   bool sent;            /* the handler answered it itself (an fd put in with the answer) */
   uint64_t answering;   /* now_ns() as the answer went out (notify_answering), or 0 */
+  /* work the answer need not wait for (a note to Node): run by the handler thread once
+   * the answer is sent (or handed to whoever answers later), with `after_arg` */
+  void (*after)(void *after_arg);
+  void *after_arg;
 };
 
 /* Marks the moment a handler sends the answer itself (ADDFD with SEND): the handler time

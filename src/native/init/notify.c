@@ -312,13 +312,15 @@ static void *handler_thread(void *arg) {
     if (ctx.memfd >= 0) close(ctx.memfd);
     uint64_t answered = ctx.answering ? ctx.answering : now_ns();
     __atomic_add_fetch(&ns_by_call[slot], answered - taken, __ATOMIC_RELAXED);
-    if ((v == VERDICT_PENDING && ctx.deferred) || ctx.sent) continue;
-    if (v != VERDICT_ANSWERED) {
-      resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-      resp->val = resp->error = 0;
+    if (!((v == VERDICT_PENDING && ctx.deferred) || ctx.sent)) {
+      if (v != VERDICT_ANSWERED) {
+        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        resp->val = resp->error = 0;
+      }
+      /* ENOENT: the target was interrupted or died meanwhile; nothing to answer */
+      ioctl(g.listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
     }
-    /* ENOENT: the target was interrupted or died meanwhile; nothing to answer */
-    ioctl(g.listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    if (ctx.after) ctx.after(ctx.after_arg);
   }
   free(req);
   free(resp);
