@@ -447,15 +447,14 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   q->tgid = ctx->proc->tgid;
   q->exe = exe;
   note->q = q;
+  /* (left before the answer, which repro_exec_start may send) */
+  if (!wait_answers) notify_after(ctx, send_note, note);
   if (!repro_exec_start(ctx, !wait_answers)) {
+    notify_after_cancel(ctx);
     free_note(note);
     return notify_answer_now(ctx, 0, EFAULT);
   }
-  if (!wait_answers) {
-    ctx->after = send_note;
-    ctx->after_arg = note;
-    return ctx->sent ? VERDICT_ANSWERED : notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
-  }
+  if (!wait_answers) return ctx->sent ? VERDICT_ANSWERED : notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
   uint64_t handle = notify_defer(ctx);
   if (!handle) {
     free_note(note);
