@@ -234,6 +234,19 @@ test('--skippable and --not-skippable take program names, are recorded, and a ba
   t.deepEqual(names, ['cc1', 'true', 'x86_64-linux-gnu-as']);
 });
 
+test('a listed program that is the whole run and ends at once is in the index as it started', async (t) => {
+  if (toolsMissing(t)) return;
+  // its exec runs before its question goes to Node: the run must not end without it
+  for (let i = 0; i < 3; i++) {
+    const dir = scratchDir('uwrx-rebuild-last-');
+    const r = await uwrx(['run', '--', 'ar', '--version'], { cwd: dir, env: { ...process.env, UWRX_TEST_MARK: `run ${i}` } });
+    t.is(r.status, 0, r.stderr);
+    const started = entries(path.join(dir, 'build', '0', '0'));
+    t.deepEqual(started.map((e) => [exeName(e), e.argv, e.cwd, e.decision]), [['x86_64-linux-gnu-ar', ['ar', '--version'], dir, 'ran']]);
+    t.true(started[0]!.env.includes(`UWRX_TEST_MARK=run ${i}`));
+  }
+});
+
 test('a listed program that reads /dev/urandom, /dev/zero or a fifo does not stop the run from ending', async (t) => {
   if (toolsMissing(t)) return;
   const dir = scratchDir('uwrx-rebuild-devices-');

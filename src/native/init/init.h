@@ -497,7 +497,20 @@ struct notif_ctx {
   bool deferred;        /* notify_defer was called: the answer comes later */
   bool sent;            /* the handler answered it itself (an fd put in with the answer) */
   uint64_t answering;   /* now_ns() as the answer went out (notify_answering), or 0 */
+  /* work the answer need not wait for (a note to Node), set by notify_after: run by the
+   * handler thread once the answer is sent (or handed to whoever answers later) */
+  void (*after)(void *after_arg);
+  void *after_arg;
 };
+
+/* Leaves `fn(arg)` for after the answer. Set before the answer can go out (a handler
+ * that sends it itself): the run does not end (notify_after_drain) while one is left. */
+void notify_after(struct notif_ctx *ctx, void (*fn)(void *), void *arg);
+/* Takes back what notify_after left (the handler does it now, or not at all). */
+void notify_after_cancel(struct notif_ctx *ctx);
+/* Waits (at most a second) until no handler thread has work left after an answer: the
+ * run's last process may have ended on that answer before its note went out. */
+void notify_after_drain(void);
 
 /* Marks the moment a handler sends the answer itself (ADDFD with SEND): the handler time
  * counted per call ends there. With the synchronous wake-up the answer switches to the

@@ -538,6 +538,7 @@ static __attribute__((noreturn)) void pid1_main(void) {
     channel_expire();
     channel_flush(false);
   }
+  notify_after_drain(); /* a note of the last answers, before the end is told */
   pthread_mutex_lock(&g.lock);
   g.finishing = true;
   procs_flush_pending(true);

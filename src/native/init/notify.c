@@ -264,6 +264,26 @@ size_t notify_counts(const char **names, uint64_t *counts, uint64_t *ns, size_t 
   return n;
 }
 
+/* ---- work after the answer ---- */
+
+static unsigned after_left;
+
+void notify_after(struct notif_ctx *ctx, void (*fn)(void *), void *arg) {
+  __atomic_add_fetch(&after_left, 1, __ATOMIC_SEQ_CST);
+  ctx->after = fn;
+  ctx->after_arg = arg;
+}
+
+void notify_after_cancel(struct notif_ctx *ctx) {
+  if (!ctx->after) return;
+  ctx->after = NULL;
+  __atomic_sub_fetch(&after_left, 1, __ATOMIC_SEQ_CST);
+}
+
+void notify_after_drain(void) {
+  for (int i = 0; i < 1000 && __atomic_load_n(&after_left, __ATOMIC_SEQ_CST) > 0; i++) usleep(1000);
+}
+
 static void *handler_thread(void *arg) {
   (void)arg;
   struct seccomp_notif *req = calloc(1, sizes.seccomp_notif);
@@ -312,13 +332,18 @@ static void *handler_thread(void *arg) {
     if (ctx.memfd >= 0) close(ctx.memfd);
     uint64_t answered = ctx.answering ? ctx.answering : now_ns();
     __atomic_add_fetch(&ns_by_call[slot], answered - taken, __ATOMIC_RELAXED);
-    if ((v == VERDICT_PENDING && ctx.deferred) || ctx.sent) continue;
-    if (v != VERDICT_ANSWERED) {
-      resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
-      resp->val = resp->error = 0;
+    if (!((v == VERDICT_PENDING && ctx.deferred) || ctx.sent)) {
+      if (v != VERDICT_ANSWERED) {
+        resp->flags = SECCOMP_USER_NOTIF_FLAG_CONTINUE;
+        resp->val = resp->error = 0;
+      }
+      /* ENOENT: the target was interrupted or died meanwhile; nothing to answer */
+      ioctl(g.listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
     }
-    /* ENOENT: the target was interrupted or died meanwhile; nothing to answer */
-    ioctl(g.listener, SECCOMP_IOCTL_NOTIF_SEND, resp);
+    if (ctx.after) {
+      ctx.after(ctx.after_arg);
+      __atomic_sub_fetch(&after_left, 1, __ATOMIC_SEQ_CST);
+    }
   }
   free(req);
   free(resp);

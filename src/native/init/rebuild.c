@@ -336,6 +336,78 @@ static void on_noted(void *arg, struct mp_reader *body, const char *error) {
   free(q);
 }
 
+/* The question about an exec, for Node: read while the process waits in its control
+ * call, so what it holds is what the process had at its exec. */
+static void write_question(struct notif_ctx *ctx, const char *exe, const uint8_t *argv, size_t argv_len,
+                           struct mp_writer *w) {
+  pid_t pid = ctx->req->pid;
+  size_t env_len = 0;
+  uint8_t *env = read_proc_file(pid, "environ", &env_len);
+  char *cwd = read_link(pid, "cwd");
+  mp_writer_init(w);
+  mp_write_map(w, 8);
+  mp_write_cstr(w, "pid");
+  mp_write_int(w, ctx->proc->logical);
+  /* the process seed derives from its place in the tree (docs/reproducibility.md), not
+   * from the order processes were first seen: the policy finds the recorded twin by it */
+  mp_write_cstr(w, "seed");
+  pthread_mutex_lock(&g.lock);
+  uwrx_seed seed = ctx->proc->repro.rng.seed;
+  pthread_mutex_unlock(&g.lock);
+  if (repro_config_get()->enabled) mp_write_bin(w, seed.bytes, sizeof seed.bytes);
+  else mp_write_nil(w);
+  mp_write_cstr(w, "exe");
+  mp_write_bin(w, exe, strlen(exe));
+  mp_write_cstr(w, "argv");
+  write_strings(w, argv, argv_len);
+  mp_write_cstr(w, "cwd");
+  if (cwd) mp_write_bin(w, cwd, strlen(cwd));
+  else mp_write_nil(w);
+  mp_write_cstr(w, "env");
+  write_strings(w, env ? env : (const uint8_t *)"", env ? env_len : 0);
+  /* where its stdout and stderr go: of what its descendants write on fds 1 and 2, only
+   * that is its output (gcc -pipe: cc1's stdout is the pipe to as) */
+  mp_write_cstr(w, "stdio");
+  mp_write_array(w, 2);
+  for (int fd = 1; fd <= 2; fd++) {
+    char id[48];
+    struct stat st;
+    if (!proc_fd_stat(pid, fd, &st)) {
+      mp_write_nil(w);
+      continue;
+    }
+    snprintf(id, sizeof id, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
+    mp_write_cstr(w, id);
+  }
+  mp_write_cstr(w, "overlays");
+  files_write_overlays(w);
+  free(env);
+  free(cwd);
+}
+
+/* A question whose answer the exec does not wait for: sent once the exec runs. */
+struct note {
+  struct mp_writer w;
+  struct question *q;
+};
+
+static void free_note(struct note *n) {
+  free(n->q->exe);
+  free(n->q);
+  mp_writer_free(&n->w);
+  free(n);
+}
+
+static void send_note(void *arg) {
+  struct note *n = arg;
+  if (!channel_request(MSG_REBUILD_EXEC, &n->w, DECIDE_TIMEOUT_MS, on_noted, n->q)) {
+    free(n->q->exe);
+    free(n->q);
+  }
+  mp_writer_free(&n->w);
+  free(n);
+}
+
 static enum verdict on_exec_start(struct notif_ctx *ctx) {
   if (!ctx->proc || !names) return VERDICT_CONTINUE;
   pid_t pid = ctx->req->pid;
@@ -357,83 +429,45 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
     free(exe);
     return VERDICT_CONTINUE; /* reproducibility answers it */
   }
-  if (!repro_exec_start(ctx, false)) {
-    free(argv);
-    free(exe);
-    return notify_answer_now(ctx, 0, EFAULT);
-  }
-  size_t env_len = 0;
-  uint8_t *env = read_proc_file(pid, "environ", &env_len);
-  char *cwd = read_link(pid, "cwd");
+  /* what the question holds is read while the process still waits: without a policy
+   * the exec runs whatever Node says, so it is sent after the answer (send_note), and
+   * the recorder's descriptor goes in with the answer */
+  struct note *note = calloc(1, sizeof *note);
   struct question *q = calloc(1, sizeof *q);
-  uint64_t handle = q && wait_answers ? notify_defer(ctx) : 0;
-  if (!q || (wait_answers && !handle)) {
+  if (!note || !q) {
+    free(note);
     free(q);
     free(argv);
     free(exe);
-    free(env);
-    free(cwd);
+    if (!repro_exec_start(ctx, false)) return notify_answer_now(ctx, 0, EFAULT);
+    return notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
+  }
+  write_question(ctx, exe, argv, argv_len, &note->w);
+  free(argv);
+  q->tgid = ctx->proc->tgid;
+  q->exe = exe;
+  note->q = q;
+  /* (left before the answer, which repro_exec_start may send) */
+  if (!wait_answers) notify_after(ctx, send_note, note);
+  if (!repro_exec_start(ctx, !wait_answers)) {
+    notify_after_cancel(ctx);
+    free_note(note);
+    return notify_answer_now(ctx, 0, EFAULT);
+  }
+  if (!wait_answers) return ctx->sent ? VERDICT_ANSWERED : notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
+  uint64_t handle = notify_defer(ctx);
+  if (!handle) {
+    free_note(note);
     return notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
   }
   q->handle = handle;
-  q->tgid = ctx->proc->tgid;
-  q->exe = exe;
-
-  struct mp_writer w;
-  mp_writer_init(&w);
-  mp_write_map(&w, 8);
-  mp_write_cstr(&w, "pid");
-  mp_write_int(&w, ctx->proc->logical);
-  /* the process seed derives from its place in the tree (docs/reproducibility.md), not
-   * from the order processes were first seen: the policy finds the recorded twin by it */
-  mp_write_cstr(&w, "seed");
-  pthread_mutex_lock(&g.lock);
-  uwrx_seed seed = ctx->proc->repro.rng.seed;
-  pthread_mutex_unlock(&g.lock);
-  if (repro_config_get()->enabled) mp_write_bin(&w, seed.bytes, sizeof seed.bytes);
-  else mp_write_nil(&w);
-  mp_write_cstr(&w, "exe");
-  mp_write_bin(&w, exe, strlen(exe));
-  mp_write_cstr(&w, "argv");
-  write_strings(&w, argv, argv_len);
-  mp_write_cstr(&w, "cwd");
-  if (cwd) mp_write_bin(&w, cwd, strlen(cwd));
-  else mp_write_nil(&w);
-  mp_write_cstr(&w, "env");
-  write_strings(&w, env ? env : (const uint8_t *)"", env ? env_len : 0);
-  /* where its stdout and stderr go: of what its descendants write on fds 1 and 2, only
-   * that is its output (gcc -pipe: cc1's stdout is the pipe to as) */
-  mp_write_cstr(&w, "stdio");
-  mp_write_array(&w, 2);
-  for (int fd = 1; fd <= 2; fd++) {
-    char id[48];
-    struct stat st;
-    if (!proc_fd_stat(pid, fd, &st)) {
-      mp_write_nil(&w);
-      continue;
-    }
-    snprintf(id, sizeof id, "%llu:%llu", (unsigned long long)st.st_dev, (unsigned long long)st.st_ino);
-    mp_write_cstr(&w, id);
-  }
-  mp_write_cstr(&w, "overlays");
-  files_write_overlays(&w);
-  free(argv);
-  free(env);
-  free(cwd);
-  if (!wait_answers) {
-    if (!channel_request(MSG_REBUILD_EXEC, &w, DECIDE_TIMEOUT_MS, on_noted, q)) {
-      free(q->exe);
-      free(q);
-    }
-    mp_writer_free(&w);
-    return notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
-  }
-  if (!channel_request(MSG_REBUILD_EXEC, &w, DECIDE_TIMEOUT_MS, on_answer, q)) {
+  if (!channel_request(MSG_REBUILD_EXEC, &note->w, DECIDE_TIMEOUT_MS, on_answer, q)) {
     notify_reply(handle, UWRX_EXEC_RUN, 0, false);
     free(q->exe);
     free(q);
   }
-  mp_writer_free(&w);
+  mp_writer_free(&note->w);
+  free(note);
   return VERDICT_PENDING;
 }
 
