@@ -329,13 +329,6 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
 }
 
 /* The answer to a question no exec waits for. */
-static void on_noted(void *arg, struct mp_reader *body, const char *error) {
-  (void)body, (void)error;
-  struct question *q = arg;
-  free(q->exe);
-  free(q);
-}
-
 static enum verdict on_exec_start(struct notif_ctx *ctx) {
   if (!ctx->proc || !names) return VERDICT_CONTINUE;
   pid_t pid = ctx->req->pid;
@@ -365,9 +358,10 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   size_t env_len = 0;
   uint8_t *env = read_proc_file(pid, "environ", &env_len);
   char *cwd = read_link(pid, "cwd");
-  struct question *q = calloc(1, sizeof *q);
-  uint64_t handle = q && wait_answers ? notify_defer(ctx) : 0;
-  if (!q || (wait_answers && !handle)) {
+  /* a question only when the exec waits for its answer */
+  struct question *q = wait_answers ? calloc(1, sizeof *q) : NULL;
+  uint64_t handle = q ? notify_defer(ctx) : 0;
+  if (wait_answers && !handle) {
     free(q);
     free(argv);
     free(exe);
@@ -375,9 +369,11 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
     free(cwd);
     return notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
   }
-  q->handle = handle;
-  q->tgid = ctx->proc->tgid;
-  q->exe = exe;
+  if (q) {
+    q->handle = handle;
+    q->tgid = ctx->proc->tgid;
+    q->exe = exe;
+  }
 
   struct mp_writer w;
   mp_writer_init(&w);
@@ -421,10 +417,10 @@ static enum verdict on_exec_start(struct notif_ctx *ctx) {
   free(env);
   free(cwd);
   if (!wait_answers) {
-    if (!channel_request(MSG_REBUILD_EXEC, &w, DECIDE_TIMEOUT_MS, on_noted, q)) {
-      free(q->exe);
-      free(q);
-    }
+    /* a capture: nothing waits for an answer, so the exec is noted, not asked about: a
+     * notice held with the others (one write for many), and no answer for Node to send */
+    channel_post(MSG_REBUILD_EXEC, &w);
+    free(exe);
     mp_writer_free(&w);
     return notify_answer_now(ctx, UWRX_EXEC_RUN, 0);
   }
