@@ -619,6 +619,8 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   // (traceActorSpecs), so the message is handed over after the scan whenever it is
   // sent: sending part of a scan early would hold no less memory.
   let batch: RecordsBody = { pids: [], bytes: [] };
+  /** The watermark last sent (undefined: none yet). */
+  let sentWatermark: number | null | undefined;
   const sendBatch = (watermark?: number | null) => {
     if (batch.pids.length === 0) return false;
     if (watermark !== undefined) batch.watermark = watermark;
@@ -638,9 +640,12 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
         batch.bytes.push(bytes);
       },
       advance: (watermark) => {
-        // with the scan's records when there are any: one message a scan
+        // with the scan's records when there are any: one message a scan; without records
+        // only a watermark that moved (most scans while long compiles run find nothing,
+        // and the same watermark again writes nothing)
         const w = Number.isFinite(watermark) ? watermark : null;
-        if (!sendBatch(w)) merger.notify(MERGER_MESSAGES.advance, { watermark: w } satisfies AdvanceBody);
+        if (!sendBatch(w) && w !== sentWatermark) merger.notify(MERGER_MESSAGES.advance, { watermark: w } satisfies AdvanceBody);
+        sentWatermark = w;
       },
     },
   });
