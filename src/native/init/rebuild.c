@@ -328,7 +328,6 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
   free(q);
 }
 
-/* The answer to a question no exec waits for. */
 static enum verdict on_exec_start(struct notif_ctx *ctx) {
   if (!ctx->proc || !names) return VERDICT_CONTINUE;
   pid_t pid = ctx->req->pid;
