@@ -1,7 +1,7 @@
 // The collector's reading rules: a live buffer only up to its window, holes behind what
 // was read, an ended buffer to its end and then deleted.
 import test from 'ava';
-import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readSync, readdirSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
+import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readSync, readdirSync, readlinkSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
 import { Collector, REC_DATA_OFFSET, killProbe, type EventSink } from '../src/actors/collector.js';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../src/native.js';
@@ -23,7 +23,7 @@ class Recorder implements EventSink {
 
 const output = (i: number): TraceEvent => ({ type: 'output', pid: 5, tid: 5, time: 0, fd: 1, flags: 0, dest_dev: 0, dest_ino: 0, data: Buffer.alloc(4000, i & 0xff) });
 
-test('live buffers are read up to their window and punched behind, from the scan after the one that found them; ended ones drained and deleted', (t) => {
+test('live buffers are read up to their window and punched behind, from the scan after the one that found them (livePollMs 0); ended ones drained and deleted', (t) => {
   const dirs = makeRunDirs();
   const addon = traceAddon();
   const w = addon.traceWriterOpen(dirs.traces, 5, 0);
@@ -34,7 +34,7 @@ test('live buffers are read up to their window and punched behind, from the scan
   t.true(size > 3 * TRACE_WINDOW_SIZE);
 
   const sink = new Recorder();
-  const collector = new Collector({ runDir: dirs.runDir, sink });
+  const collector = new Collector({ runDir: dirs.runDir, sink, livePollMs: 0 });
   collector.scan();
   t.is(collector.stats.bytesRead, 0, 'a buffer found live waits a scan: most are finished by then');
   collector.scan();
@@ -52,6 +52,52 @@ test('live buffers are read up to their window and punched behind, from the scan
   t.is(sink.events.length, 1000);
   t.false(existsSync(file) || existsSync(file + '.ended'), 'the ended buffer is deleted');
   t.is(collector.stats.filesDone, 1);
+  t.deepEqual(collector.stats.errors, []);
+});
+
+test('a live buffer is opened once it outlived livePollMs and looked at once per livePollMs, not at every scan', async (t) => {
+  const dirs = makeRunDirs();
+  const addon = traceAddon();
+  const w = addon.traceWriterOpen(dirs.traces, 5, 0);
+  for (let i = 0; i < 1000; i++) addon.traceWriterAppend(w, encodeEvent(output(i)));
+  const file = path.join(dirs.traces, '5');
+  const size = statSync(file).size - TRACE_DATA_OFFSET;
+  const sink = new Recorder();
+  const pollMs = 600;
+  const collector = new Collector({ runDir: dirs.runDir, sink, livePollMs: pollMs });
+  // the descriptors on this buffer (other tests run meanwhile), the writer's among them
+  const onFile = () =>
+    readdirSync('/proc/self/fd').filter((fd) => {
+      try {
+        return readlinkSync(`/proc/self/fd/${fd}`) === file;
+      } catch {
+        return false;
+      }
+    }).length;
+  const writers = onFile();
+  const opened = () => onFile() > writers;
+  collector.scan();
+  collector.scan();
+  t.false(opened(), 'not opened before livePollMs passed');
+  t.is(collector.stats.bytesRead, 0);
+  await new Promise((resolve) => setTimeout(resolve, pollMs + 50));
+  const openedAt = performance.now();
+  collector.scan();
+  t.true(opened(), 'opened once it passed');
+  const first = collector.stats.bytesRead;
+  t.true(first > size - TRACE_WINDOW_SIZE - 8192 && first <= size - TRACE_WINDOW_SIZE, 'read up to its window');
+  for (let i = 1000; i < 1300; i++) addon.traceWriterAppend(w, encodeEvent(output(i)));
+  collector.scan();
+  // (a machine loaded enough to take pollMs over the appends makes the scan a due look)
+  if (performance.now() - openedAt < pollMs) t.is(collector.stats.bytesRead, first, 'what it wrote since waits for the next look');
+  await new Promise((resolve) => setTimeout(resolve, pollMs + 50));
+  collector.scan();
+  t.true(collector.stats.bytesRead > first, 'and is read livePollMs after the last');
+  addon.traceWriterClose(w, true);
+  collector.scan();
+  t.is(sink.events.length, 1300, 'an ended buffer is read to its end at once');
+  t.true(sink.events.every((e, i) => e.type === 'output' && e.data[0] === (i & 0xff)), 'complete records, in order');
+  t.false(existsSync(file) || existsSync(file + '.ended'), 'closed and deleted');
   t.deepEqual(collector.stats.errors, []);
 });
 
@@ -245,7 +291,7 @@ test('a live recorder region is read once enough records wait, and punched behin
   const file = path.join(dirs.traces, '11');
   writeRegion(file, region(11, records));
   const sink = new Recorder();
-  const collector = new Collector({ runDir: dirs.runDir, sink });
+  const collector = new Collector({ runDir: dirs.runDir, sink, livePollMs: 0 });
   collector.scan();
   t.is(sink.events.length, 0, 'found live: read from the next scan on');
   collector.scan();

@@ -45,6 +45,10 @@ export interface CollectorOptions {
   intervalMs?: number;
   /** Punch holes (default); off only to measure what it saves. */
   punch?: boolean;
+  /** How long a live buffer waits between looks (LIVE_POLL_MS): before its first, it is
+   * not opened. 0: it is opened at the scan after the one that found it and looked at on
+   * every scan from then on. */
+  livePollMs?: number;
   /** Return finished buffers to uwrx-init's pool (tracebuf.h UWRX_TRACE_POOL_PREFIX)
    * instead of deleting them. Default: when the buffers are on a tmpfs, where deleting a
    * buffer frees its pages and a new one's are zeroed again on first touch. */
@@ -69,10 +73,14 @@ interface Buffered {
   pid: number;
   name: string;
   /** -1 for a buffer not opened: taken whole (takeFile) once finished, opened if it is
-   * still live at the scan after the one that found it. */
+   * still live LIVE_POLL_MS after the scan that found it. */
   fd: number;
-  /** A scan found it live and left it unopened: the next one opens it. */
-  waited: boolean;
+  /** When a scan found it, and when its size and recorder region were last looked at
+   * (performance.now()): a live one is looked at again LIVE_POLL_MS later. */
+  seenAt: number;
+  lookedAt: number;
+  /** stats.scans of the scan that found it. */
+  seenScan: number;
   /** What this scan's takeFiles made of it (a finished buffer not opened): its parts, or
    * TAKE_GONE / TAKE_TOO_LARGE; undefined when not taken. */
   parts: [Buffer, Buffer | undefined] | number | undefined;
@@ -106,6 +114,14 @@ const SCAN_MS = 20;
  * of a compile are read a MiB at a time, so most scans while one runs find none. The
  * first scan that finds records goes back to SCAN_MS. */
 const SCAN_IDLE_MAX_MS = 100;
+/** How often a live buffer is looked at (its size, its recorder region's end), and how
+ * long one found live waits before it is opened: most processes of a build live less (a
+ * buffer taken whole once finished costs one call among many, one opened costs an open,
+ * fstats, reads, a close and an unlink), and a compile's records are read a MiB at a
+ * time, so most looks at a live buffer find nothing. Two system calls a live buffer at
+ * every scan were most of a scan's work while compiles ran. A writer's records past its
+ * window wait at most this long to be read and punched. */
+const LIVE_POLL_MS = 100;
 
 const ENDED_SUFFIX = '.ended';
 /** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
@@ -175,6 +191,9 @@ export class Collector {
   private pollFds = new Int32Array(16);
   private polled = new Float64Array(32);
   private maxTime = NO_TIME;
+  private readonly livePollMs: number;
+  /** The current scan's start (performance.now()). */
+  private now = 0;
   /** takeFiles' pool state: [the next free.<n> to name, POOL_MAX, the lowest free.<n> the
    * scan's listing showed]; undefined: no pool. */
   private pool: Int32Array | undefined;
@@ -183,6 +202,7 @@ export class Collector {
   constructor(private readonly options: CollectorOptions) {
     // names inside are joined to it by hand: path.join per file costs more than the open
     this.dir = path.join(options.runDir, 'traces');
+    this.livePollMs = options.livePollMs ?? LIVE_POLL_MS;
     if (options.pool ?? onTmpfs(this.dir)) this.pool = Int32Array.of(0, POOL_MAX, 0);
   }
 
@@ -268,6 +288,7 @@ export class Collector {
   /** One pass over traces/; returns the number of events handed to the sink. */
   scan(final = false): number {
     this.stats.scans++;
+    this.now = performance.now();
     this.readLog();
     let n = traceAddon().listBuffers(this.dir, this.listed);
     if (n < 0) return 0;
@@ -299,7 +320,7 @@ export class Collector {
       if (closedPids.size > 0 && closedPids.delete(f.pid)) f.ended = f.closed = true;
       if (!f.ended && (final || this.endedPids.has(f.pid) || !(this.options.isAlive?.(f.pid) ?? true))) f.ended = true;
       if (f.ended && f.fd < 0) finished.push(f);
-      else if (!f.ended && f.fd >= 0) live.push(f);
+      else if (!f.ended && f.fd >= 0 && this.due(f.lookedAt)) live.push(f);
     }
     this.takeAll(finished);
     this.poll(live);
@@ -324,7 +345,7 @@ export class Collector {
     // the next scan and then taken whole in one call (opened now, the same buffer would
     // cost an open, fstats, reads, a close and an unlink)
     this.files.set(pid, {
-      pid, name, fd: -1, waited: false, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, closed: ended, slot, lastTime: NO_TIME, broken: false,
+      pid, name, fd: -1, seenAt: this.now, lookedAt: -Infinity, seenScan: this.stats.scans, parts: undefined, readOff: TRACE_DATA_OFFSET, punchedTo: TRACE_DATA_OFFSET, ended, closed: ended, slot, lastTime: NO_TIME, broken: false,
       polledSize: -1, polledRegion: -1, recOff: REC_DATA_OFFSET, recPunchedTo: FIRST_RECORDS_PAGE, recBroken: false,
     });
   }
@@ -360,7 +381,10 @@ export class Collector {
       this.polled = new Float64Array(live.length * 4);
     }
     const fds = this.pollFds.subarray(0, live.length);
-    for (let i = 0; i < live.length; i++) fds[i] = live[i]!.fd;
+    for (let i = 0; i < live.length; i++) {
+      fds[i] = live[i]!.fd;
+      live[i]!.lookedAt = this.now;
+    }
     const out = this.polled;
     traceAddon().pollBuffers(fds, out);
     for (let i = 0; i < live.length; i++) {
@@ -482,15 +506,17 @@ export class Collector {
   /** A buffer's records, then its recorder region's; an ended one is then removed. */
   private drain(f: Buffered): number {
     if (f.fd < 0 && !f.ended) {
-      // live: its records are read from the next scan on, once it outlived one
-      if (!f.waited) {
-        f.waited = true;
-        return 0;
-      }
+      // live: opened (and read from) once it outlived LIVE_POLL_MS; a scan finds it
+      // live a first time (the next one, with livePollMs 0)
+      if (this.livePollMs > 0 ? !this.due(f.seenAt) : f.seenScan === this.stats.scans) return 0;
       const fd = this.openBuffer(f.name);
       // renamed <pid>.ended meanwhile: the next scan takes it
       if (fd === undefined) return 0;
       f.fd = fd;
+      f.lookedAt = this.now;
+    } else if (!f.ended && f.polledSize < 0) {
+      // live and open, not looked at this scan (LIVE_POLL_MS)
+      return 0;
     }
     if (f.fd < 0) {
       const parts = this.take(f);
@@ -566,6 +592,11 @@ export class Collector {
     return result.count;
   }
 
+  /** LIVE_POLL_MS (livePollMs) passed since `since`. */
+  private due(since: number): boolean {
+    return this.now - since >= this.livePollMs;
+  }
+
   /** A buffer read to its end and gone (deleted, or returned to the pool under a new name). */
   private done(f: Buffered): void {
     this.files.delete(f.pid);
@@ -619,6 +650,8 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
   // (traceActorSpecs), so the message is handed over after the scan whenever it is
   // sent: sending part of a scan early would hold no less memory.
   let batch: RecordsBody = { pids: [], bytes: [] };
+  /** The watermark last sent (undefined: none yet). */
+  let sentWatermark: number | null | undefined;
   const sendBatch = (watermark?: number | null) => {
     if (batch.pids.length === 0) return false;
     if (watermark !== undefined) batch.watermark = watermark;
@@ -638,9 +671,12 @@ export default defineActor<CollectorActorOptions>('collector', (ctx) => {
         batch.bytes.push(bytes);
       },
       advance: (watermark) => {
-        // with the scan's records when there are any: one message a scan
+        // with the scan's records when there are any: one message a scan; without records
+        // only a watermark that moved (most scans while long compiles run find nothing,
+        // and the same watermark again writes nothing)
         const w = Number.isFinite(watermark) ? watermark : null;
-        if (!sendBatch(w)) merger.notify(MERGER_MESSAGES.advance, { watermark: w } satisfies AdvanceBody);
+        if (!sendBatch(w) && w !== sentWatermark) merger.notify(MERGER_MESSAGES.advance, { watermark: w } satisfies AdvanceBody);
+        sentWatermark = w;
       },
     },
   });

@@ -91,6 +91,29 @@ export default defineFeature({
       timing(`rebuild index: user cache read (${cachedIdentities?.size ?? 0} file hashes)`);
     };
 
+    /** A started process of the skippable list: without a policy, noted as one that ran;
+     * with one, the caller decides. */
+    const noted = (b: RebuildExecBody, run: RunContext): StartedProcess => {
+      const p = startedProcess(b);
+      if (policy) return p;
+      // An index will be made: what it loads whatever the trace holds (the user
+      // cache of file hashes, one read; node:crypto: 8-12 ms) is
+      // loaded while the command runs, not after it. Not in a replay with a policy,
+      // whose execs wait for their answers.
+      if (warming === undefined) {
+        warming = setTimeout(warmUp, 0);
+        // and the access index's rows so far, again and again until the command ends
+        void captureModule().then(({ LookRows }) => {
+          if (rows || finishing) return;
+          rows = new LookRows();
+          rowsTimer = setInterval(() => void takeRows(run), TAKE_ROWS_MS);
+          rowsTimer.unref();
+        }, () => undefined);
+      }
+      decided.push({ process: p, decision: 'ran', reason: replaying ? noPolicy : 'not a replay' });
+      return p;
+    };
+
     return {
       async configure(settings) {
         const o = settings.options;
@@ -129,27 +152,14 @@ export default defineFeature({
       },
       // only a policy's answers can skip: otherwise the exec need not wait for them
       plan: () => ({ skippable: names, ...(policy ? { rebuildWait: true, replayedDir: policy.replayedDir } : {}) }),
+      // A capture's execs are noted (a notification: nothing waits), a replay's asked about.
+      on: {
+        [MSG_REBUILD_EXEC]: (b: RebuildExecBody, run) => void noted(b, run),
+      },
       requests: {
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
-          const p = startedProcess(b);
-          // An index will be made: what it loads whatever the trace holds (the user
-          // cache of file hashes, one read; node:crypto: 8-12 ms) is
-          // loaded while the command runs, not after it. Not in a replay with a policy,
-          // whose execs wait for their answers.
-          if (!policy && warming === undefined) {
-            warming = setTimeout(warmUp, 0);
-            // and the access index's rows so far, again and again until the command ends
-            void captureModule().then(({ LookRows }) => {
-              if (rows || finishing) return;
-              rows = new LookRows();
-              rowsTimer = setInterval(() => void takeRows(run), TAKE_ROWS_MS);
-              rowsTimer.unref();
-            }, () => undefined);
-          }
-          if (!policy) {
-            decided.push({ process: p, decision: 'ran', reason: replaying ? noPolicy : 'not a replay' });
-            return { skip: false };
-          }
+          const p = noted(b, run);
+          if (!policy) return { skip: false };
           const root = run.sandboxRoot();
           let d: Decision;
           try {

@@ -15,8 +15,9 @@ export const MSG_STATS = 'stats';
 /** uwrx-init -> Node request of the deferral test feature (plan key testDeferral):
  * answer `{value}` after `ms` milliseconds (TestDeferBody). */
 export const MSG_TEST_DEFER = 'test.defer';
-/** uwrx-init -> Node request: a program on the skippable list starts (RebuildExecBody);
- * the answer (RebuildAnswer) says whether it runs or is answered from the record. */
+/** uwrx-init -> Node: a program on the skippable list starts (RebuildExecBody). With
+ * rebuildWait a request, whose answer (RebuildAnswer) says whether it runs or is answered
+ * from the record; without (a capture), a notification: the exec runs at once. */
 export const MSG_REBUILD_EXEC = 'rebuild.exec';
 
 /** uwrx-init -> Node: the command was forked (the plan is carried out). */
@@ -142,7 +143,7 @@ export interface InitPlan {
    * as they are and without a "<arch>-linux-<abi>-" prefix and a "-<version>" suffix. */
   skippable?: string[];
   /** A replay with a policy: each such exec waits for the answer. Without (a capture),
-   * the question only notes the process and the exec goes on at once. */
+   * a notification only notes the process and the exec goes on at once. */
   rebuildWait?: boolean;
 }
 

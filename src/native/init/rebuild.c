@@ -328,14 +328,6 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
   free(q);
 }
 
-/* The answer to a question no exec waits for. */
-static void on_noted(void *arg, struct mp_reader *body, const char *error) {
-  (void)body, (void)error;
-  struct question *q = arg;
-  free(q->exe);
-  free(q);
-}
-
 /* The question about an exec, for Node: read while the process waits in its control
  * call, so what it holds is what the process had at its exec. */
 static void write_question(struct notif_ctx *ctx, const char *exe, const uint8_t *argv, size_t argv_len,
@@ -385,7 +377,7 @@ static void write_question(struct notif_ctx *ctx, const char *exe, const uint8_t
   free(cwd);
 }
 
-/* A question whose answer the exec does not wait for: sent once the exec runs. */
+/* A question whose answer the exec does not wait for: noted once the exec runs. */
 struct note {
   struct mp_writer w;
   struct question *q;
@@ -398,14 +390,12 @@ static void free_note(struct note *n) {
   free(n);
 }
 
+/* Nothing waits for an answer: the exec is noted, not asked about (a notice held with the
+ * others, one write for many, and no answer for Node to send). */
 static void send_note(void *arg) {
   struct note *n = arg;
-  if (!channel_request(MSG_REBUILD_EXEC, &n->w, DECIDE_TIMEOUT_MS, on_noted, n->q)) {
-    free(n->q->exe);
-    free(n->q);
-  }
-  mp_writer_free(&n->w);
-  free(n);
+  channel_post(MSG_REBUILD_EXEC, &n->w);
+  free_note(n);
 }
 
 static enum verdict on_exec_start(struct notif_ctx *ctx) {
