@@ -23,14 +23,19 @@ class Recorder implements EventSink {
 
 const output = (i: number): TraceEvent => ({ type: 'output', pid: 5, tid: 5, time: 0, fd: 1, flags: 0, dest_dev: 0, dest_ino: 0, data: Buffer.alloc(4000, i & 0xff) });
 
-test('live buffers are read up to their window and punched behind, from the scan after the one that found them (livePollMs 0); ended ones drained and deleted', (t) => {
+/** A live buffer of process 5 holding 1000 output records; `size`: the records' bytes
+ * (from TRACE_DATA_OFFSET, after the here empty recorder region). */
+function liveBuffer() {
   const dirs = makeRunDirs();
   const addon = traceAddon();
   const w = addon.traceWriterOpen(dirs.traces, 5, 0);
   for (let i = 0; i < 1000; i++) addon.traceWriterAppend(w, encodeEvent(output(i)));
   const file = path.join(dirs.traces, '5');
-  // the records' bytes: they start at TRACE_DATA_OFFSET, after the (here empty) recorder region
-  const size = statSync(file).size - TRACE_DATA_OFFSET;
+  return { dirs, addon, w, file, size: statSync(file).size - TRACE_DATA_OFFSET };
+}
+
+test('live buffers are read up to their window and punched behind, from the scan after the one that found them (livePollMs 0); ended ones drained and deleted', (t) => {
+  const { dirs, addon, w, file, size } = liveBuffer();
   t.true(size > 3 * TRACE_WINDOW_SIZE);
 
   const sink = new Recorder();
@@ -56,12 +61,7 @@ test('live buffers are read up to their window and punched behind, from the scan
 });
 
 test('a live buffer is opened once it outlived livePollMs and looked at once per livePollMs, not at every scan', async (t) => {
-  const dirs = makeRunDirs();
-  const addon = traceAddon();
-  const w = addon.traceWriterOpen(dirs.traces, 5, 0);
-  for (let i = 0; i < 1000; i++) addon.traceWriterAppend(w, encodeEvent(output(i)));
-  const file = path.join(dirs.traces, '5');
-  const size = statSync(file).size - TRACE_DATA_OFFSET;
+  const { dirs, addon, w, file, size } = liveBuffer();
   const sink = new Recorder();
   const pollMs = 600;
   const collector = new Collector({ runDir: dirs.runDir, sink, livePollMs: pollMs });
