@@ -1,5 +1,5 @@
 import test from 'ava';
-import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync, rmSync } from 'node:fs';
+import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
@@ -162,8 +162,11 @@ test('a build directory removed during the run ends uwrx with one clear line, no
     });
   for (let i = 0; i < 800 && !sleeping(); i++) await new Promise((r) => setTimeout(r, 25));
   t.true(existsSync(path.join(attempt, 'cmd')), 'the attempt was created');
-  // the running sandbox may add entries to the run directory meanwhile (ENOTEMPTY): retried
-  rmSync(path.join(cwd, 'build'), { recursive: true, force: true, maxRetries: 20, retryDelay: 50 });
+  // moved away in one call and removed once uwrx ended: the run's writers may add entries
+  // while a recursive removal walks it (ENOTEMPTY, also after retries on a loaded machine)
+  const gone = path.join(cwd, 'build.gone');
+  renameSync(path.join(cwd, 'build'), gone);
+  t.teardown(() => rmSync(gone, { recursive: true, force: true }));
   const r = await Promise.race([running, new Promise<undefined>((resolve) => setTimeout(() => resolve(undefined), 60_000))]);
   if (!r) return t.fail('uwrx did not end within 60 s of the command');
   t.is(r.status, 2, r.stderr);
