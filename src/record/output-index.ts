@@ -93,7 +93,7 @@ export class OutputIndexWriter {
       const out = Buffer.allocUnsafe(SORT_WRITE_CHUNK);
       let used = 0;
       const flushOut = () => {
-        for (let at = 0; at < used; ) at += writeSync(to, out, at, used - at);
+        writeAll(to, out.subarray(0, used));
         used = 0;
       };
       for (const i of order) {

@@ -688,7 +688,7 @@ static int shows_changed_time(const struct statx *x, int64_t *ns, int *explicit_
   if ((x->stx_mask & needed) != needed || !R.hdr->squash || !uwrx_stat_overlay_mount(R.hdr, x->stx_mnt_id)) return 0;
   if (!S_ISDIR(x->stx_mode) && x->stx_nlink != 1) return 0;
   const struct uwrx_times *t = times_table();
-  return t && uwrx_times_lookup(t, ((uint64_t)x->stx_dev_major << 32) | x->stx_dev_minor, x->stx_ino, ns, explicit_times);
+  return t && uwrx_times_lookup(t, dev_of(x), x->stx_ino, ns, explicit_times);
 }
 
 /* Whether the result in `x` lies outside the overlays, where uwrx-init leaves the
