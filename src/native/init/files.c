@@ -608,7 +608,11 @@ static void make_parents(int dirfd, char *rel) {
   }
 }
 
-static bool copy_contents(int in, int out) {
+/* Copies above this size let another handler thread receive meanwhile. */
+#define COPY_MAY_BLOCK_BYTES (4 << 20)
+
+static bool copy_contents(int in, int out, off_t size) {
+  if (size > COPY_MAY_BLOCK_BYTES) notify_may_block();
   for (;;) {
     ssize_t n = copy_file_range(in, NULL, out, NULL, 1 << 30, 0);
     if (n == 0) return true;
@@ -669,7 +673,7 @@ static bool preserve(const char *path, int pid, bool taken, bool *versioned) {
     int in = open(path, O_RDONLY | O_NOFOLLOW | O_CLOEXEC);
     int out = in < 0 ? -1 : openat(F.versions_fd, name, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     if (out >= 0) {
-      ok = copy_contents(in, out);
+      ok = copy_contents(in, out, st.st_size);
       fchmod(out, st.st_mode & 07777);
       struct timespec times[2] = { st.st_atim, st.st_mtim };
       futimens(out, times);
@@ -1707,7 +1711,7 @@ static int copy_node(const char *from, const char *to, const struct stat *st) {
       close(in);
       return err;
     }
-    bool ok = copy_contents(in, out);
+    bool ok = copy_contents(in, out, st->st_size);
     int err = ok ? 0 : errno ? errno : EIO;
     close(in);
     if (close(out) != 0 && !err) err = errno;

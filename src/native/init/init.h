@@ -511,6 +511,9 @@ void notify_after_cancel(struct notif_ctx *ctx);
 /* Waits (at most a second) until no handler thread has work left after an answer: the
  * run's last process may have ended on that answer before its note went out. */
 void notify_after_drain(void);
+/* A handler about to do something that may take long (a large copy): another handler
+ * thread takes the turn to receive now, so other processes' calls are not held up. */
+void notify_may_block(void);
 
 /* Marks the moment a handler sends the answer itself (ADDFD with SEND): the handler time
  * counted per call ends there. With the synchronous wake-up the answer switches to the

@@ -149,26 +149,36 @@ static bool exec_started(const struct seccomp_notif *req) {
  * one pulled to an idle CPU often took the call there, so that the answer (SYNC_WAKE_UP)
  * moved the calling process to that CPU too: a short process then ran on both CPUs and
  * its exit had to flush the other CPU's TLB by IPI. So one thread at a time waits in
- * RECV and the others park: the receiver wakes one when more notifications wait than it
- * took, and one parked thread, the watcher, looks every tick and takes the turn when the
- * receiver has been away (busy with a call), so a slow call never holds up the others
- * for long. The others sleep until woken. */
+ * RECV and the others park. The receiver offers the turn to a parked thread when more
+ * notifications wait than it took, and so does a handler about to block
+ * (notify_may_block). One parked thread, the watcher, looks now and then and takes the
+ * turn when the receiver has been busy with one call since its last look: a slow call
+ * nobody announced holds the others up for at most two looks.
+ *
+ * Every wake-up of a thread costs (a context switch is dear on a paravirtualized guest),
+ * so the watcher looks rarely: its tick doubles, from TURN_TICK_NS up to
+ * TURN_TICK_BUSY_MAX_NS, while every call it saw was short, and on up to
+ * TURN_TICK_MAX_NS while the receiver waits in RECV the whole tick (nothing to watch: a
+ * long compile, a sleep). A tick past the busy maximum is cut short by the receiver as
+ * soon as it takes a call. In a storm of short processes the watcher had looked every
+ * 2 ms and taken the turn whenever it found the receiver in any call, so that the two
+ * threads swapped roles hundreds of times a second. */
 
 static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
 static pthread_cond_t turn_cond;  /* parked threads other than the watcher */
 static pthread_cond_t watch_cond; /* the watcher */
 static bool receiving; /* a thread waits in RECV or is about to */
+static bool turn_offered; /* the turn is free and a parked thread was asked to take it */
 static int parked;
 static bool watching;  /* a parked thread looks every tick */
 static bool receivers_done; /* the tree has ended */
-static uint64_t turns_ended; /* RECV returns, to tell an idle tick */
+static uint64_t turns_ended; /* RECV returns: the receiver's calls, counted */
 static long watch_tick_ns;   /* the watcher's tick now */
-/* The watcher's tick doubles, up to TURN_TICK_MAX_NS, while the receiver waits in RECV
- * the whole tick (nothing to watch: the tree runs without calls for uwrx, e.g. a long
- * compile), instead of waking 500 times a second for nothing; the receiver wakes a
- * watcher on such a long tick as soon as it takes a call, so a slow call never holds up
- * the others longer than with the short tick. */
+/* the receiver as the watcher last saw it: busy with the call of turn watch_seen_turn */
+static bool watch_seen_busy;
+static uint64_t watch_seen_turn;
 #define TURN_TICK_NS 2000000L
+#define TURN_TICK_BUSY_MAX_NS 16000000L
 #define TURN_TICK_MAX_NS 128000000L
 
 /* Whether a notification waits that no thread has received. */
@@ -177,15 +187,33 @@ static bool notification_waiting(void) {
   return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
 }
 
+/* The watcher's look after a tick: whether the receiver is stuck in one call (then the
+ * watcher takes the turn), with the next tick set. turn_lock held. */
+static bool watcher_looks(uint64_t turns_before) {
+  bool idle = receiving && turns_ended == turns_before;
+  bool busy = !receiving && !receivers_done;
+  bool stuck = busy && watch_seen_busy && turns_ended == watch_seen_turn;
+  watch_seen_busy = busy;
+  watch_seen_turn = turns_ended;
+  long max = idle ? TURN_TICK_MAX_NS : TURN_TICK_BUSY_MAX_NS;
+  if (stuck) watch_tick_ns = TURN_TICK_NS;
+  else if (watch_tick_ns < max) watch_tick_ns *= 2;
+  else if (!idle) watch_tick_ns = TURN_TICK_BUSY_MAX_NS;
+  return stuck;
+}
+
 /* Waits for this thread's turn to receive; false once the tree has ended. */
 static bool take_turn(void) {
   pthread_mutex_lock(&turn_lock);
   bool watcher = false;
-  while (receiving && !receivers_done) {
+  while (!receivers_done) {
+    /* a thread back from its call takes a free turn; the watcher only one offered */
+    if (!receiving && (!watcher || turn_offered)) break;
     parked++;
     if (!watching) {
       watching = watcher = true;
       watch_tick_ns = TURN_TICK_NS;
+      watch_seen_busy = false;
     }
     if (watcher) {
       uint64_t turns = turns_ended;
@@ -193,13 +221,14 @@ static bool take_turn(void) {
       clock_gettime(CLOCK_MONOTONIC, &t);
       t.tv_nsec += watch_tick_ns;
       while (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
-      pthread_cond_timedwait(&watch_cond, &turn_lock, &t);
-      bool idle = receiving && turns_ended == turns;
-      watch_tick_ns = !idle ? TURN_TICK_NS : watch_tick_ns < TURN_TICK_MAX_NS ? watch_tick_ns * 2 : TURN_TICK_MAX_NS;
+      bool timed_out = pthread_cond_timedwait(&watch_cond, &turn_lock, &t) == ETIMEDOUT;
+      bool stuck = timed_out && watcher_looks(turns);
+      parked--;
+      if (stuck) break;
     } else {
       pthread_cond_wait(&turn_cond, &turn_lock);
+      parked--;
     }
-    parked--;
   }
   if (watcher) {
     /* another parked thread watches from now on */
@@ -207,13 +236,24 @@ static bool take_turn(void) {
     if (parked > 0) pthread_cond_signal(&turn_cond);
   }
   bool go = !receivers_done;
-  if (go) receiving = true;
+  if (go) {
+    receiving = true;
+    turn_offered = false;
+  }
   pthread_mutex_unlock(&turn_lock);
   return go;
 }
 
+/* Asks a parked thread to take the free turn. turn_lock held. */
+static void offer_turn(void) {
+  /* (the watcher is the one parked thread that does not wait on turn_cond) */
+  int others = parked - (watching ? 1 : 0);
+  turn_offered = true;
+  pthread_cond_signal(others > 0 ? &turn_cond : &watch_cond);
+}
+
 /* Called after RECV returned: the turn is free; a parked thread takes it at once when
- * more notifications wait, and a watcher on a long tick comes back to the short one. */
+ * more notifications wait, and a watcher on a long idle tick comes back to the short one. */
 static void end_turn(bool done) {
   pthread_mutex_lock(&turn_lock);
   receiving = false;
@@ -222,13 +262,18 @@ static void end_turn(bool done) {
     receivers_done = true;
     pthread_cond_broadcast(&turn_cond);
     pthread_cond_broadcast(&watch_cond);
-  } else {
-    /* (the watcher is the one parked thread that does not wait on turn_cond) */
-    int others = parked - (watching ? 1 : 0);
-    bool long_tick = watching && watch_tick_ns > TURN_TICK_NS;
-    if (parked > 0 && notification_waiting()) pthread_cond_signal(others > 0 ? &turn_cond : &watch_cond);
-    else if (long_tick) pthread_cond_signal(&watch_cond);
+  } else if (parked > 0 && notification_waiting()) {
+    offer_turn();
+  } else if (watching && watch_tick_ns > TURN_TICK_BUSY_MAX_NS) {
+    watch_tick_ns = TURN_TICK_NS;
+    pthread_cond_signal(&watch_cond);
   }
+  pthread_mutex_unlock(&turn_lock);
+}
+
+void notify_may_block(void) {
+  pthread_mutex_lock(&turn_lock);
+  if (!receiving && !turn_offered && parked > 0) offer_turn();
   pthread_mutex_unlock(&turn_lock);
 }
 
