@@ -9,6 +9,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/syscall.h>
+#include <sys/timerfd.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -151,35 +152,35 @@ static bool exec_started(const struct seccomp_notif *req) {
  * its exit had to flush the other CPU's TLB by IPI. So one thread at a time waits in
  * RECV and the others park. The receiver offers the turn to a parked thread when more
  * notifications wait than it took, and so does a handler about to block
- * (notify_may_block). One parked thread, the watcher, looks now and then and takes the
- * turn when the receiver has been busy with one call since its last look: a slow call
- * nobody announced holds the others up for at most two looks.
+ * (notify_may_block). A slow call nobody announced is caught by the watcher, one parked
+ * thread that takes the turn when the receiver has been in one call for STUCK_NS.
  *
- * Every wake-up of a thread costs (a context switch is dear on a paravirtualized guest),
- * so the watcher looks rarely: its tick doubles, from TURN_TICK_NS up to
- * TURN_TICK_BUSY_MAX_NS, while every call it saw was short, and on up to
- * TURN_TICK_MAX_NS while the receiver waits in RECV the whole tick (nothing to watch: a
- * long compile, a sleep). A tick past the busy maximum is cut short by the receiver as
- * soon as it takes a call. In a storm of short processes the watcher had looked every
- * 2 ms and taken the turn whenever it found the receiver in any call, so that the two
- * threads swapped roles hundreds of times a second. */
+ * The watcher sleeps on a timer that the receiver sets STUCK_NS ahead each time it
+ * takes a call, so it wakes only when no call started for that long: when the receiver
+ * is stuck, or once after the last call of a burst. Every wake-up of a thread costs,
+ * and most on a paravirtualized guest: a watcher that looked every 2 ms and took the
+ * turn whenever the receiver was in any call made the two threads swap roles hundreds
+ * of times a second in a storm of short processes, and one looking on a tick woke
+ * dozens of times a second through a long build. Setting the timer is a system call of
+ * about 1.5 us per call taken. */
 
 static pthread_mutex_t turn_lock = PTHREAD_MUTEX_INITIALIZER;
-static pthread_cond_t turn_cond;  /* parked threads other than the watcher */
-static pthread_cond_t watch_cond; /* the watcher */
-static bool receiving; /* a thread waits in RECV or is about to */
+static pthread_cond_t turn_cond; /* parked threads other than the watcher */
+static bool receiving;    /* a thread waits in RECV or is about to */
 static bool turn_offered; /* the turn is free and a parked thread was asked to take it */
 static int parked;
-static bool watching;  /* a parked thread looks every tick */
+static bool watching;       /* a parked thread waits on the watch timer */
 static bool receivers_done; /* the tree has ended */
-static uint64_t turns_ended; /* RECV returns: the receiver's calls, counted */
-static long watch_tick_ns;   /* the watcher's tick now */
-/* the receiver as the watcher last saw it: busy with the call of turn watch_seen_turn */
-static bool watch_seen_busy;
-static uint64_t watch_seen_turn;
-#define TURN_TICK_NS 2000000L
-#define TURN_TICK_BUSY_MAX_NS 16000000L
-#define TURN_TICK_MAX_NS 128000000L
+static uint64_t call_taken_ns; /* when the receiver took the call it is in */
+static int watch_timer = -1;   /* timerfd (CLOCK_MONOTONIC) */
+static int handler_threads;
+#define STUCK_NS 10000000L
+
+/* Sets the watch timer `ns` from now (0: disarmed). */
+static void watch_timer_set(long ns) {
+  struct itimerspec t = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
+  timerfd_settime(watch_timer, 0, &t, NULL);
+}
 
 /* Whether a notification waits that no thread has received. */
 static bool notification_waiting(void) {
@@ -187,48 +188,29 @@ static bool notification_waiting(void) {
   return poll(&pfd, 1, 0) > 0 && (pfd.revents & POLLIN);
 }
 
-/* The watcher's look after a tick: whether the receiver is stuck in one call (then the
- * watcher takes the turn), with the next tick set. turn_lock held. */
-static bool watcher_looks(uint64_t turns_before) {
-  bool idle = receiving && turns_ended == turns_before;
-  bool busy = !receiving && !receivers_done;
-  bool stuck = busy && watch_seen_busy && turns_ended == watch_seen_turn;
-  watch_seen_busy = busy;
-  watch_seen_turn = turns_ended;
-  long max = idle ? TURN_TICK_MAX_NS : TURN_TICK_BUSY_MAX_NS;
-  if (stuck) watch_tick_ns = TURN_TICK_NS;
-  else if (watch_tick_ns < max) watch_tick_ns *= 2;
-  else if (!idle) watch_tick_ns = TURN_TICK_BUSY_MAX_NS;
-  return stuck;
-}
-
 /* Waits for this thread's turn to receive; false once the tree has ended. */
 static bool take_turn(void) {
   pthread_mutex_lock(&turn_lock);
   bool watcher = false;
   while (!receivers_done) {
-    /* a thread back from its call takes a free turn; the watcher only one offered */
-    if (!receiving && (!watcher || turn_offered)) break;
+    /* a thread back from its call takes a free turn; the watcher one offered to it, or
+     * the turn of a receiver stuck in its call */
+    if (!receiving && (!watcher || turn_offered || now_ns() - call_taken_ns >= (uint64_t)STUCK_NS)) break;
     parked++;
-    if (!watching) {
-      watching = watcher = true;
-      watch_tick_ns = TURN_TICK_NS;
-      watch_seen_busy = false;
-    }
+    if (!watching) watching = watcher = true;
     if (watcher) {
-      uint64_t turns = turns_ended;
-      struct timespec t;
-      clock_gettime(CLOCK_MONOTONIC, &t);
-      t.tv_nsec += watch_tick_ns;
-      while (t.tv_nsec >= 1000000000L) t.tv_sec++, t.tv_nsec -= 1000000000L;
-      bool timed_out = pthread_cond_timedwait(&watch_cond, &turn_lock, &t) == ETIMEDOUT;
-      bool stuck = timed_out && watcher_looks(turns);
-      parked--;
-      if (stuck) break;
+      pthread_mutex_unlock(&turn_lock);
+      uint64_t expirations;
+      if (read(watch_timer, &expirations, sizeof expirations) < 0 && errno != EINTR && errno != EAGAIN) {
+        /* no timer to wait on: look every STUCK_NS instead */
+        struct timespec pause = { 0, STUCK_NS };
+        nanosleep(&pause, NULL);
+      }
+      pthread_mutex_lock(&turn_lock);
     } else {
       pthread_cond_wait(&turn_cond, &turn_lock);
-      parked--;
     }
+    parked--;
   }
   if (watcher) {
     /* another parked thread watches from now on */
@@ -249,24 +231,24 @@ static void offer_turn(void) {
   /* (the watcher is the one parked thread that does not wait on turn_cond) */
   int others = parked - (watching ? 1 : 0);
   turn_offered = true;
-  pthread_cond_signal(others > 0 ? &turn_cond : &watch_cond);
+  if (others > 0) pthread_cond_signal(&turn_cond);
+  else watch_timer_set(1);
 }
 
 /* Called after RECV returned: the turn is free; a parked thread takes it at once when
- * more notifications wait, and a watcher on a long idle tick comes back to the short one. */
+ * more notifications wait; the watcher's timer runs from this call. */
 static void end_turn(bool done) {
   pthread_mutex_lock(&turn_lock);
   receiving = false;
-  turns_ended++;
   if (done) {
     receivers_done = true;
     pthread_cond_broadcast(&turn_cond);
-    pthread_cond_broadcast(&watch_cond);
-  } else if (parked > 0 && notification_waiting()) {
-    offer_turn();
-  } else if (watching && watch_tick_ns > TURN_TICK_BUSY_MAX_NS) {
-    watch_tick_ns = TURN_TICK_NS;
-    pthread_cond_signal(&watch_cond);
+    watch_timer_set(1);
+  } else {
+    call_taken_ns = now_ns();
+    if (parked > 0 && notification_waiting()) offer_turn();
+    /* (also without a watcher yet: the thread that becomes one waits on this) */
+    else if (handler_threads > 1) watch_timer_set(STUCK_NS);
   }
   pthread_mutex_unlock(&turn_lock);
 }
@@ -401,12 +383,13 @@ bool notify_start(int listener, int threads) {
   pthread_condattr_init(&ca);
   pthread_condattr_setclock(&ca, CLOCK_MONOTONIC);
   pthread_cond_init(&turn_cond, &ca);
-  pthread_cond_init(&watch_cond, &ca);
   pthread_condattr_destroy(&ca);
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return false;
+  watch_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
   uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
   /* best effort: without it a round trip costs a cross-CPU wake-up (kernel < 6.6) */
   ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);
+  handler_threads = threads;
   for (int i = 0; i < threads; i++) {
     pthread_t t;
     pthread_attr_t attr;
