@@ -364,6 +364,38 @@ test.serial('fast path: libc is left alone in later images of a program whose fi
   t.true(notified - notifiedRedirected >= 2 * loops, JSON.stringify({ leftAlone, leftAloneBase, redirected, redirectedBase }));
 });
 
+// Loading the recorder library costs a short process more than the notifications it
+// saves when the program makes almost no calls it answers (init/redirects.c): the later
+// images of such a program get none (but every 16th, which looks again), and their calls
+// are notified and recorded the same.
+test.serial('fast path: later images of a program that made almost no calls into the recorder library load none; their reads are recorded the same', async (t) => {
+  const dir = workDir();
+  const probe = buildDriver('library_probe', ['test/native/library_probe.c']);
+  writeFileSync(path.join(dir, 'data.txt'), 'data\n');
+  const script = `for i in $(seq 20); do ${probe} data.txt || echo failed; done`;
+  for (const fastPath of [true, false]) {
+    const build = path.join(dir, `build-${fastPath}`);
+    const r = await uwrx(['run', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', 'sh', '-c', script], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    const said = r.stdout.trim().split('\n');
+    t.is(said.length, 20, r.stdout);
+    if (fastPath) {
+      // the first image had it, and so does each 16th after; the others none
+      t.is(said[0], 'library', r.stdout);
+      t.true(said.filter((s) => s === 'none').length >= 17, r.stdout);
+    } else {
+      t.deepEqual([...new Set(said)], ['none']);
+    }
+    const attempt = path.resolve(dir, /record in (\S+)/.exec(r.stderr)?.[1] ?? 'none');
+    const out = await uwrx(['inspect', 'files', attempt, '--reads', '--format', 'json'], { cwd: dir });
+    t.is(out.status, 0, out.stderr);
+    const rows = JSON.parse(out.stdout) as AccessRow[];
+    const pids = rows.filter((row) => row.op === 'exec' && row.path === probe).map((row) => row.pid);
+    t.is(pids.length, 20);
+    for (const pid of pids) t.deepEqual(opsOf(rows, pid, dir), ['read data.txt'], `process ${pid}`);
+  }
+});
+
 // Paths relative to a directory descriptor are recorded with the directory's path as it is
 // at the call, on both paths: a descriptor number reused for another directory, and a
 // directory renamed while open, give their new paths.

@@ -85,7 +85,8 @@
 struct uwrx_rec_header {
   uint64_t magic;
   uint32_t pid;      /* logical pid */
-  uint32_t reserved;
+  uint32_t library_calls; /* calls that reached the recorder library in this image
+                           * (atomic): whether loading it paid (init/redirects.c) */
   uint64_t pos;      /* next free byte (atomic); starts at UWRX_REC_DATA_OFFSET */
   uint64_t size;     /* file size: records end before it */
   uint64_t dropped;  /* records that did not fit (atomic) */
@@ -238,7 +239,7 @@ struct uwrx_ldso_state {
   /* Written by UWRX_CTL_EXEC_START's handler with recorder_fd (the 16 bytes from
    * recorder_fd on, own_fd still 0 then), so that the shim asks the kernel neither: */
   int32_t recorder_pid;         /* the process's pid, as its getpid would say; 0: not told */
-  uint32_t recorder_flags;      /* UWRX_REC_TMPFS */
+  uint32_t recorder_flags;      /* UWRX_REC_TMPFS, UWRX_REC_NO_LIBRARY */
   int32_t listing;              /* 1: ld.so only lists the libraries (ldd, `ld.so --list`):
                                    the hook hides the preload list, so the listing names
                                    no library of uwrx's */
@@ -255,6 +256,10 @@ struct uwrx_ldso_state {
 _Static_assert(sizeof(struct uwrx_ldso_state) <= UWRX_LDSO_LIST_OFFSET, "the list follows the state");
 /* recorder_flags: the buffer's file is on tmpfs (no read-ahead: no madvise) */
 #define UWRX_REC_TMPFS 1u
+/* recorder_flags: ld.so loads no recorder library in this image (the hook hands it an
+ * empty preload list): earlier images of the program made almost no call it answers,
+ * and loading it costs a short process more than the notifications it saves */
+#define UWRX_REC_NO_LIBRARY 2u
 #endif
 
 /* The dynamic linker's own calls. ld.so opens and stats the preload list, the recorder

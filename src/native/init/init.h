@@ -419,10 +419,11 @@ struct proc {
   bool recorder;                /* its trace buffer has its recorder region (final once renamed) */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
   unsigned mapped_tids;         /* procs.c: entries of the tid map naming this process */
-  /* redirects.c: the program of the current image (0: not known) and whether the
-   * recorder was told to leave libc alone in it */
+  /* redirects.c: the program of the current image (0: not known), whether the
+   * recorder was told to leave libc alone in it ... */
   uint64_t image_key;
   bool image_left_alone;
+  bool image_no_library; /* ... and to load no recorder library in it (UWRX_REC_NO_LIBRARY) */
   /* procs.c: its working directory as /proc/<pid>/cwd reads, while the directory paths'
    * generation is cwd_gen (files_dirs_quiet) and it never moved (NULL: not known) */
   char *cwd;

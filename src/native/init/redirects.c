@@ -1,4 +1,5 @@
-/* Where the recorder redirects libc's entries (uwrx_recorder.h, redirect_skip).
+/* Where the recorder redirects libc's entries (uwrx_recorder.h, redirect_skip), and
+ * where the recorder library is loaded at all (UWRX_REC_NO_LIBRARY).
  *
  * The recorder writes jumps over a few of libc's system call wrappers in every image it
  * starts in (recorder/redirect.c), so that libc's own fstat, opens, getrandom and writes
@@ -13,6 +14,15 @@
  * depend on its arguments). What is recorded is the same either way: a call not
  * redirected is notified.
  *
+ * Loading the library itself (ld.so opens and maps it, relocates it, runs its
+ * constructor) costs a short process more again: on 500 /bin/true, about 0.4-0.9 ms of
+ * CPU per process on a paravirtualized guest, where the calls it saves there are none. A
+ * program whose images with the library made at most LIBRARY_IDLE_CALLS calls into it
+ * (file calls, clock reads, waits, output; its own constructor makes one) gets none in
+ * its next images, with the same re-probing: the shim's hook hands ld.so an empty
+ * preload list, and every call of the program takes the notification path, which
+ * records the same.
+ *
  * Everything here runs with g.lock held. */
 #include <stdint.h>
 #include <string.h>
@@ -25,6 +35,9 @@
  * notification (about 14 us), the redirect costs about two. */
 #define REDIRECT_PAYS 2
 #define REPROBE_EVERY 16
+/* Calls into the library that do not make loading it worth its cost: each saves a
+ * notification, loading the library costs several. */
+#define LIBRARY_IDLE_CALLS 3
 /* Programs remembered; beyond that a new program is redirected as before. */
 #define PROGRAM_SLOTS 4096
 
@@ -32,6 +45,7 @@ static struct program {
   uint64_t key;    /* image key of its path; 0: free */
   uint32_t calls;  /* the most any redirected image of it made */
   uint32_t images; /* its images started since it was first seen */
+  uint32_t library_calls; /* the most calls into the library any image with it made */
 } programs[PROGRAM_SLOTS];
 
 static struct program *program(uint64_t key, bool add) {
@@ -49,34 +63,46 @@ static struct program *program(uint64_t key, bool add) {
 
 void redirects_exec(struct proc *p, const char *path) {
   redirects_image_ended(p);
-  /* the header's count was the last image's (a program without the shim never resets it) */
-  if (p->repro.lease_hdr) __atomic_store_n(&p->repro.lease_hdr->redirect_calls, 0, __ATOMIC_RELAXED);
+  /* the header's counts were the last image's (a program without the shim never resets them) */
+  if (p->repro.lease_hdr) {
+    __atomic_store_n(&p->repro.lease_hdr->redirect_calls, 0, __ATOMIC_RELAXED);
+    __atomic_store_n(&p->repro.lease_hdr->library_calls, 0, __ATOMIC_RELAXED);
+  }
   uint64_t key = path ? uwrx_hash_bytes(0x7265646972656374ull, path, strlen(path)) : 0;
   p->image_key = key ? key : 1;
   p->image_left_alone = false;
+  p->image_no_library = false;
 }
 
 void redirects_spawned(struct proc *p, const struct proc *parent) {
   /* a forked child runs its parent's program, redirected or not as the parent is */
   p->image_key = parent ? parent->image_key : 0;
   p->image_left_alone = parent && parent->image_left_alone;
+  p->image_no_library = parent && parent->image_no_library;
 }
 
 void redirects_image_started(struct proc *p, struct uwrx_rec_header *h) {
   struct program *e = p->image_key ? program(p->image_key, false) : NULL;
-  bool skip = e && e->calls < REDIRECT_PAYS && ++e->images % REPROBE_EVERY != 0;
+  bool probe = !e || ++e->images % REPROBE_EVERY == 0;
+  bool no_library = !probe && e->library_calls <= LIBRARY_IDLE_CALLS;
+  bool skip = no_library || (!probe && e->calls < REDIRECT_PAYS);
   __atomic_store_n(&h->redirect_calls, 0, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->library_calls, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&h->redirect_skip, skip ? 1u : 0u, __ATOMIC_RELEASE);
   p->image_left_alone = skip;
+  p->image_no_library = no_library;
 }
 
 void redirects_image_ended(struct proc *p) {
   const struct uwrx_rec_header *h = p->repro.lease_hdr;
-  /* an image left alone, or one whose recorder never started, says nothing */
-  if (p->image_key && h && !p->image_left_alone) {
-    uint32_t calls = __atomic_load_n(&h->redirect_calls, __ATOMIC_RELAXED);
+  /* an image left alone (without the library), or one whose recorder never started,
+   * says nothing of that */
+  if (p->image_key && h && !p->image_no_library) {
+    uint32_t library_calls = __atomic_load_n(&h->library_calls, __ATOMIC_RELAXED);
     struct program *e = program(p->image_key, true);
-    if (e && calls > e->calls) e->calls = calls;
+    if (e && library_calls > e->library_calls) e->library_calls = library_calls;
+    uint32_t calls = __atomic_load_n(&h->redirect_calls, __ATOMIC_RELAXED);
+    if (e && !p->image_left_alone && calls > e->calls) e->calls = calls;
   }
   p->image_key = 0;
 }

@@ -260,7 +260,9 @@ bool repro_exec_start(struct notif_ctx *ctx, bool runs) {
   struct {
     int32_t fd, own_fd, pid;
     uint32_t flags;
-  } told = { theirs, 0, (int32_t)ctx->req->pid, trace_on_tmpfs() ? UWRX_REC_TMPFS : 0 };
+  } told = { theirs, 0, (int32_t)ctx->req->pid,
+             (trace_on_tmpfs() ? UWRX_REC_TMPFS : 0) |
+                 (ctx->proc && ctx->proc->image_no_library ? UWRX_REC_NO_LIBRARY : 0) };
   _Static_assert(offsetof(struct uwrx_ldso_state, own_fd) == offsetof(struct uwrx_ldso_state, recorder_fd) + 4 &&
                      offsetof(struct uwrx_ldso_state, recorder_pid) == offsetof(struct uwrx_ldso_state, recorder_fd) + 8 &&
                      offsetof(struct uwrx_ldso_state, recorder_flags) == offsetof(struct uwrx_ldso_state, recorder_fd) + 12,

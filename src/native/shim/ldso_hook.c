@@ -210,7 +210,9 @@ static long list_copy(struct uwrx_ldso_state *s, long addr, long len, long prot,
     return 0;
   char *buf = (char *)s + UWRX_LDSO_LIST_OFFSET;
   long got = 0;
-  while (got < len) {
+  /* no library in this image: the list reads as empty (all NUL), and ld.so loads none */
+  int empty = (__atomic_load_n(&s->recorder_flags, __ATOMIC_RELAXED) & UWRX_REC_NO_LIBRARY) != 0;
+  while (!empty && got < len) {
     long n = shim_syscall6(SYS_pread64, fd, (long)(buf + got), len - got, got, 0, 0);
     if (n == -4) continue; /* EINTR */
     if (n < 0) return 0;
