@@ -256,9 +256,10 @@ struct uwrx_ldso_state {
 _Static_assert(sizeof(struct uwrx_ldso_state) <= UWRX_LDSO_LIST_OFFSET, "the list follows the state");
 /* recorder_flags: the buffer's file is on tmpfs (no read-ahead: no madvise) */
 #define UWRX_REC_TMPFS 1u
-/* recorder_flags: ld.so loads no recorder library in this image (the hook hands it an
- * empty preload list): earlier images of the program made almost no call it answers,
- * and loading it costs a short process more than the notifications it saves */
+/* recorder_flags: ld.so loads no recorder library in this image (the hook hands it the
+ * sandbox's /etc/ld.so.preload alone, as for a listing): earlier images of the program
+ * made almost no call it answers, and loading it costs a short process more than the
+ * notifications it saves */
 #define UWRX_REC_NO_LIBRARY 2u
 #endif
 

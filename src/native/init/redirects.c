@@ -19,8 +19,9 @@
  * CPU per process on a paravirtualized guest, where the calls it saves there are none. A
  * program whose images with the library made at most LIBRARY_IDLE_CALLS calls into it
  * (file calls, clock reads, waits, output; its own constructor makes one) gets none in
- * its next images, with the same re-probing: the shim's hook hands ld.so an empty
- * preload list, and every call of the program takes the notification path, which
+ * its next images, with the same re-probing: the shim's hook hands ld.so the sandbox's
+ * /etc/ld.so.preload alone (as for a listing), and every call of the program takes the
+ * notification path, which
  * records the same.
  *
  * Everything here runs with g.lock held. */

@@ -151,13 +151,15 @@ static long recorded_call(struct uwrx_ldso_state *s, long a0, long a1, long a2, 
 /* The preload list ld.so reads: uwrx's own, then whatever the sandbox has at
  * /etc/ld.so.preload (the host's file, or one written during the run), in a memfd, so
  * those libraries are preloaded as natively, after LD_PRELOAD's and uwrx's recorder.
- * Only that file, as ld.so would read it, when it merely lists the libraries (ldd). The
+ * Only that file, as ld.so would read it, when it merely lists the libraries (ldd), or
+ * when uwrx-init left the recorder library out of this image (UWRX_REC_NO_LIBRARY). The
  * open of that file is recorded like ld.so's others; without it, uwrx's list is opened as
  * it is. ld.so opens it by the path /etc/ld.so.preload (its access check answered below),
  * or by UWRX_PRELOAD_LIST where the combiner wrote that path over ld.so's. */
 static long preload_list(struct uwrx_ldso_state *s, long flags) {
   long host = recorded_call(s, AT_FDCWD_, (long)etc_preload, O_RDONLY_ | O_CLOEXEC_, 0, SYS_openat);
-  if (s->listing) return host; /* ENOENT: ld.so reads no list, as natively without one */
+  /* ENOENT: ld.so reads no list, as natively without one */
+  if (s->listing || (__atomic_load_n(&s->recorder_flags, __ATOMIC_RELAXED) & UWRX_REC_NO_LIBRARY)) return host;
   long list = gate6(SYS_openat, AT_FDCWD_, (long)UWRX_PRELOAD_LIST, flags, 0);
   if (host < 0 || list < 0) {
     if (host >= 0) shim_syscall3(SYS_close, host, 0, 0);
@@ -210,9 +212,7 @@ static long list_copy(struct uwrx_ldso_state *s, long addr, long len, long prot,
     return 0;
   char *buf = (char *)s + UWRX_LDSO_LIST_OFFSET;
   long got = 0;
-  /* no library in this image: the list reads as empty (all NUL), and ld.so loads none */
-  int empty = (__atomic_load_n(&s->recorder_flags, __ATOMIC_RELAXED) & UWRX_REC_NO_LIBRARY) != 0;
-  while (!empty && got < len) {
+  while (got < len) {
     long n = shim_syscall6(SYS_pread64, fd, (long)(buf + got), len - got, got, 0, 0);
     if (n == -4) continue; /* EINTR */
     if (n < 0) return 0;
