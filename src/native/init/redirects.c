@@ -21,8 +21,7 @@
  * (file calls, clock reads, waits, output; its own constructor makes one) gets none in
  * its next images, with the same re-probing: the shim's hook hands ld.so the sandbox's
  * /etc/ld.so.preload alone (as for a listing), and every call of the program takes the
- * notification path, which
- * records the same.
+ * notification path, which records the same.
  *
  * Everything here runs with g.lock held. */
 #include <stdint.h>
