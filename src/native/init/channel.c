@@ -295,6 +295,12 @@ uint64_t channel_request(const char *type, const struct mp_writer *body, unsigne
   return id;
 }
 
+void channel_wake(void) {
+  pthread_mutex_lock(&g.send_lock);
+  wake_loop();
+  pthread_mutex_unlock(&g.send_lock);
+}
+
 bool channel_wait_begin(void) {
   if (wake_fd < 0) return false;
   pthread_mutex_lock(&g.send_lock);

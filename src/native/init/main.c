@@ -486,11 +486,12 @@ static __attribute__((noreturn)) void pid1_main(void) {
     }
     struct epoll_event events[64];
     /* statuses not known at exit are retried every 20 ms, held notices written and
-     * requests expired; with none of them the wait has no timeout */
+     * requests expired; with none of them the wait has no timeout. Decided under g.lock:
+     * an exit made pending after it wakes the loop (procs.c, ending) */
     pthread_mutex_lock(&g.lock);
     bool timed = procs_pending_any();
-    pthread_mutex_unlock(&g.lock);
     bool untimed = !timed && channel_wait_begin();
+    pthread_mutex_unlock(&g.lock);
     int n = epoll_wait(g.epoll, events, 64, untimed ? -1 : 20);
     if (untimed) channel_wait_end();
     for (int i = 0; i < n; i++) {
