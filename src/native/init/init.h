@@ -312,8 +312,8 @@ void channel_post(const char *type, const struct mp_writer *body);
  * envelope. Thread-safe. */
 void channel_post_proc(const struct mp_writer *entry);
 /* Writes what channel_post holds: all of it, or only once it was held long enough
- * (pid 1's main loop calls this at every turn). */
-void channel_flush(bool all);
+ * (pid 1's main loop calls this at every turn); true when it wrote. */
+bool channel_flush(bool all); /* true: it wrote what was held */
 
 /* Asks Node; `on_reply` runs later in pid 1's main loop with the answer's body, or with
  * NULL and a reason (Node's error, "timed out"). Thread-safe; returns the request id
