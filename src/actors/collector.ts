@@ -19,6 +19,7 @@ import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../native.js';
 import { isErrno } from '../fs.js';
 import { IO_THREAD, defineActor } from './actor.js';
 import { tuneCompiler } from './compiler-tuning.js';
+import { rideWakeUps } from './wake-ups.js';
 import type { ActorSpec } from './supervisor.js';
 import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
@@ -122,6 +123,14 @@ const SCAN_IDLE_MAX_MS = 100;
  * every scan were most of a scan's work while compiles ran. A writer's records past its
  * window wait at most this long to be read and punched. */
 const LIVE_POLL_MS = 100;
+/** A scan rides a wake-up of its thread (wake-ups.ts: uwrx-init's notices, every 10-20 ms
+ * while processes run, on the main thread where the collector runs on a machine of few
+ * CPUs) once this part of its period has passed, instead of waking the thread at its own
+ * timer. */
+const RIDE_FROM = 0.75;
+/** The timer's period while scans ride wake-ups: a scan after their end waits as long
+ * as one of a tree that runs no new process does (SCAN_IDLE_MAX_MS). */
+const RIDE_WATCH_MS = SCAN_IDLE_MAX_MS;
 
 const ENDED_SUFFIX = '.ended';
 /** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
@@ -182,6 +191,8 @@ export class Collector {
   private logOff = 0;
   private logBuf: Buffer | undefined;
   private timer: NodeJS.Timeout | undefined;
+  /** Ends the scans' ride on the thread's wake-ups (start). */
+  private unride: (() => void) | undefined;
   /** drainRegion's header: read where pollBuffers says enough records wait, and once at
    * the end of a buffer opened while live. */
   private readonly recorderHeader = Buffer.alloc(REC_HEADER_SIZE);
@@ -222,16 +233,42 @@ export class Collector {
     if (this.timer) return;
     const fixed = this.options.intervalMs;
     let period = fixed ?? SCAN_MS;
-    const tick = () => {
+    let scannedAt = performance.now();
+    /** A scan rode a wake-up since the timer was set; one is about to. */
+    let rode = false;
+    let riding = false;
+    const scanNow = () => {
+      scannedAt = performance.now();
       const found = this.scan();
       if (fixed === undefined) period = found > 0 ? SCAN_MS : Math.min(2 * period, SCAN_IDLE_MAX_MS);
-      this.timer = setTimeout(tick, period);
     };
-    this.timer = setTimeout(tick, period);
+    // Node's timer wakes the thread at the first expiry it was given, even when the timer
+    // was cleared or set later since: while scans ride wake-ups the timer is not moved at
+    // each scan, only set far ahead to see the wake-ups end
+    const timed = () => {
+      if (performance.now() - scannedAt >= period) scanNow();
+      this.timer = setTimeout(timed, rode ? RIDE_WATCH_MS : period);
+      rode = false;
+    };
+    this.timer = setTimeout(timed, period);
+    // a fixed period (tests) stays exact
+    if (fixed !== undefined) return;
+    this.unride = rideWakeUps(() => {
+      if (riding || !this.timer || performance.now() - scannedAt < period * RIDE_FROM) return;
+      riding = true;
+      setImmediate(() => {
+        riding = false;
+        if (!this.timer) return;
+        scanNow();
+        rode = true;
+      });
+    });
   }
 
   /** Stops scanning, drains every buffer as ended (the run is over) and deletes them. */
   stop(): void {
+    this.unride?.();
+    this.unride = undefined;
     clearTimeout(this.timer);
     this.timer = undefined;
     // the run's processes are done: what this scan takes is deleted, not pooled

@@ -3,6 +3,7 @@
 // a unix stream socket to native peers such as uwrx-init (msgpack, which the C side
 // reads). A body holding plain data, byte arrays and numbers looks the same on both.
 import { Socket } from 'node:net';
+import { threadWoke } from './wake-ups.js';
 import type { MessagePort } from 'node:worker_threads';
 // The pack/unpack entries skip loading msgpackr-extract, a native string decoder that
 // costs tens of ms at every thread's start-up and does not pay off for small messages.
@@ -151,6 +152,7 @@ export class SocketTransport implements Transport {
       this.failure = err instanceof Error ? err : new Error(String(err));
       this.socket.destroy();
     }
+    threadWoke();
   }
 
   send(message: Envelope, _transfer?: readonly ArrayBuffer[]): void {

@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <sys/stat.h>
@@ -178,7 +179,34 @@ static int log_entry(int log_fd, uint32_t pid, uint32_t what) {
   return w == (ssize_t)sizeof le ? 0 : w < 0 ? -errno : -ENOSPC;
 }
 
-/* ended: 0 live, 1 renamed <pid>.ended, 2 logged ([pid, 0]) once closed */
+int uwrx_tracebuf_log_ends(int log_fd, const uint32_t *pids, size_t n) {
+  unsigned char stack[64 * 8], *le = n <= 64 ? stack : malloc(n * 8);
+  if (!le) {
+    /* no room to gather them: one write each */
+    for (size_t k = 0; k < n; k++) {
+      int r = log_entry(log_fd, pids[k], UWRX_TRACE_LOG_ENDED);
+      if (r != 0) return r;
+    }
+    return 0;
+  }
+  for (size_t k = 0; k < n; k++)
+    for (int i = 0; i < 4; i++) {
+      le[8 * k + i] = (unsigned char)(pids[k] >> (8 * i));
+      le[8 * k + 4 + i] = 0;
+    }
+  int r = 0;
+  for (size_t off = 0, len = n * 8; off < len && r == 0;) {
+    ssize_t w = write(log_fd, le + off, len - off);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) r = w < 0 ? -errno : -ENOSPC;
+    else off += (size_t)w;
+  }
+  if (le != stack) free(le);
+  return r;
+}
+
+/* ended: 0 live, 1 renamed <pid>.ended, 2 logged ([pid, 0]) once closed, 3 closed as
+ * ended for the caller to log */
 static int close_buffer(struct uwrx_tracebuf *tb, int ended, int log_fd) {
   int r = 0;
   if (tb->fd < 0) return -EBADF;
@@ -207,6 +235,8 @@ static int close_buffer(struct uwrx_tracebuf *tb, int ended, int log_fd) {
 int uwrx_tracebuf_close(struct uwrx_tracebuf *tb, int ended) { return close_buffer(tb, ended ? 1 : 0, -1); }
 
 int uwrx_tracebuf_close_logged(struct uwrx_tracebuf *tb, int log_fd) { return close_buffer(tb, 2, log_fd); }
+
+int uwrx_tracebuf_close_unlogged(struct uwrx_tracebuf *tb) { return close_buffer(tb, 3, -1); }
 
 int uwrx_tracebuf_log_open(int traces_dirfd) {
   int fd = openat(traces_dirfd, UWRX_TRACE_LOG, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);

@@ -130,6 +130,14 @@ int uwrx_tracebuf_log_open(int traces_dirfd);
  * logged before it is final). */
 int uwrx_tracebuf_close_logged(struct uwrx_tracebuf *tb, int log_fd);
 
+/* uwrx_tracebuf_close_logged without the log entry, for a caller that closes several
+ * buffers and then logs their ends in one write (uwrx_tracebuf_log_ends): until then
+ * the collector takes the buffer for live. */
+int uwrx_tracebuf_close_unlogged(struct uwrx_tracebuf *tb);
+
+/* [pids[i], 0] for each of `n` buffers closed, appended to log `log_fd` in one write. */
+int uwrx_tracebuf_log_ends(int log_fd, const uint32_t *pids, size_t n);
+
 /* uwrx_tracebuf_reuse without the rename: pooled buffer free.<index> opened as it is,
  * and [pid, index + 1] appended to log `log_fd`. -ENOENT when there is no such buffer;
  * any other failure leaves it in the pool, untaken. */

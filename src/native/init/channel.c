@@ -246,10 +246,12 @@ void channel_post_proc(const struct mp_writer *entry) {
   mp_writer_free(&w);
 }
 
-void channel_flush(bool all) {
+bool channel_flush(bool all) {
   pthread_mutex_lock(&g.send_lock);
-  if (held.len && (all || monotonic_ns() - held_since >= HELD_MAX_NS)) write_held_unlock(NULL);
+  bool due = held.len && (all || monotonic_ns() - held_since >= HELD_MAX_NS);
+  if (due) write_held_unlock(NULL);
   else pthread_mutex_unlock(&g.send_lock);
+  return due;
 }
 
 /* ---- requests to Node ---- */
@@ -293,6 +295,12 @@ uint64_t channel_request(const char *type, const struct mp_writer *body, unsigne
   wake_loop(); /* (the loop expires it at its deadline) */
   pthread_mutex_unlock(&g.send_lock);
   return id;
+}
+
+void channel_wake(void) {
+  pthread_mutex_lock(&g.send_lock);
+  wake_loop();
+  pthread_mutex_unlock(&g.send_lock);
 }
 
 bool channel_wait_begin(void) {

@@ -312,8 +312,8 @@ void channel_post(const char *type, const struct mp_writer *body);
  * envelope. Thread-safe. */
 void channel_post_proc(const struct mp_writer *entry);
 /* Writes what channel_post holds: all of it, or only once it was held long enough
- * (pid 1's main loop calls this at every turn). */
-void channel_flush(bool all);
+ * (pid 1's main loop calls this at every turn); true when it wrote. */
+bool channel_flush(bool all); /* true: it wrote what was held */
 
 /* Asks Node; `on_reply` runs later in pid 1's main loop with the answer's body, or with
  * NULL and a reason (Node's error, "timed out"). Thread-safe; returns the request id
@@ -337,6 +337,9 @@ void channel_expire(void);
  * the next one wakes it), channel_wait_end after the wait. */
 int channel_wake_fd(void);
 bool channel_wait_begin(void);
+/* Wakes pid 1's loop if it waits without a timeout (for work that needs the timed wait
+ * and wrote no notice: an exit whose report waits for its status). */
+void channel_wake(void);
 void channel_wait_end(void);
 size_t channel_requests_open(void);
 /* Sends the error envelope naming a failed step; errno_value 0 when not from a syscall. */
@@ -406,7 +409,7 @@ struct proc {
   uint64_t exit_group_time;
   bool reaped;          /* pid 1 reaped it: `wait_status` is exact */
   int wait_status;
-  bool ended;           /* pidfd reported the exit */
+  bool ended;           /* pidfd reported the exit, or exit_group was seen (procs.c) */
   uint64_t end_time;
   bool reported;        /* exit message sent */
   struct proc *next_pending;  /* ended but status not known yet */

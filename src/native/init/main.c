@@ -474,6 +474,11 @@ static __attribute__((noreturn)) void pid1_main(void) {
    * the check for what is left wait for one, not for every wake-up (a process's end
    * wakes this loop through its pidfd, and its parent reaps it) */
   bool child_event = true;
+  /* The last turn had work (events, notices written): the next wait keeps its timeout.
+   * While processes run, the first notice held after a write would otherwise wake a loop
+   * that waits without one only to start the timed wait that writes it: two wake-ups
+   * per turn instead of one. A turn that found nothing lets the wait go untimed. */
+  bool busy = true;
   for (;;) {
     if (child_event) {
       child_event = false;
@@ -486,11 +491,13 @@ static __attribute__((noreturn)) void pid1_main(void) {
     }
     struct epoll_event events[64];
     /* statuses not known at exit are retried every 20 ms, held notices written and
-     * requests expired; with none of them the wait has no timeout */
+     * requests expired; with none of them (and a turn without work before) the wait has
+     * no timeout. Decided under g.lock:
+     * an exit made pending after it wakes the loop (procs.c, ending) */
     pthread_mutex_lock(&g.lock);
-    bool timed = procs_pending_any();
-    pthread_mutex_unlock(&g.lock);
+    bool timed = busy || procs_pending_any();
     bool untimed = !timed && channel_wait_begin();
+    pthread_mutex_unlock(&g.lock);
     int n = epoll_wait(g.epoll, events, 64, untimed ? -1 : 20);
     if (untimed) channel_wait_end();
     for (int i = 0; i < n; i++) {
@@ -536,7 +543,7 @@ static __attribute__((noreturn)) void pid1_main(void) {
     pthread_mutex_unlock(&g.lock);
     later_run();
     channel_expire();
-    channel_flush(false);
+    busy = channel_flush(false) || n > 0;
   }
   notify_after_drain(); /* a note of the last answers, before the end is told */
   pthread_mutex_lock(&g.lock);

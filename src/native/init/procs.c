@@ -778,6 +778,23 @@ static void end(struct proc *p, bool fired) {
 
 void procs_pidfd_ready(struct proc *p) { end(p, true); }
 
+/* exit_group was seen, its process waits in it (g.lock held): it ends now, at the time
+ * exit_group gave. Its pidfd leaves the epoll set, so its exit costs pid 1's loop no
+ * wake-up of its own: the status is there only once its parent reaped it, mostly after
+ * the wake-up the pidfd gave (the report then waited for the retry anyway), so the exit
+ * goes on the retried list right away, and is reported at the loop's next round (at most
+ * 20 ms, the wait's timeout while an exit is retried) after the parent reaped it. */
+static void ending(struct proc *p) {
+  if (p->ended || p->pidfd < 0) return;
+  p->ended = true;
+  p->end_time = p->exit_group_time;
+  epoll_ctl(g.epoll, EPOLL_CTL_DEL, p->pidfd, NULL);
+  bool first = pending == NULL;
+  p->next_pending = pending;
+  pending = p;
+  if (first) channel_wake(); /* the loop may wait without a timeout */
+}
+
 void procs_reaped(pid_t pid, int status) {
   /* the newest process with this pid: tids are forgotten once reported */
   struct proc *p = map_find(pid);
@@ -1033,6 +1050,7 @@ static enum verdict on_exit_group(struct notif_ctx *ctx) {
   /* the image's calls are all made (atexit's flushes too): learnt before its parent's
    * wait returns, so before the parent's next exec of the same program */
   redirects_image_ended(ctx->proc);
+  ending(ctx->proc);
   pthread_mutex_unlock(&g.lock);
   return VERDICT_CONTINUE;
 }

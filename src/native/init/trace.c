@@ -85,12 +85,61 @@ static void close_buffer(void *arg, size_t unused) {
   free(tb);
 }
 
+/* The ends of buffers closed by pid 1's work after the exit reports (later.c), logged in
+ * one write once that round's closes are done: a turn of the loop reports the exits of
+ * the last 20 ms together, and an append each cost a system call each. */
+static pthread_mutex_t ends_lock = PTHREAD_MUTEX_INITIALIZER;
+static uint32_t *ends;
+static size_t nends, capends;
+
+static void log_ends(void *unused, size_t unused_n) {
+  (void)unused, (void)unused_n;
+  pthread_mutex_lock(&ends_lock);
+  uint32_t *pids = ends;
+  size_t n = nends;
+  ends = NULL;
+  nends = capends = 0;
+  pthread_mutex_unlock(&ends_lock);
+  if (n) uwrx_tracebuf_log_ends(buffer_log, pids, n);
+  free(pids);
+}
+
+/* close_buffer, its end logged with the round's others (log_ends, queued by the first:
+ * what later items queue runs after them). */
+static void close_buffer_later(void *arg, size_t unused) {
+  struct uwrx_tracebuf *tb = arg;
+  if (buffer_log < 0) {
+    close_buffer(tb, unused);
+    return;
+  }
+  if (tb->err) note_loss(tb->dropped, 0, -tb->err);
+  uint32_t pid = tb->pid;
+  uwrx_tracebuf_close_unlogged(tb);
+  free(tb);
+  pthread_mutex_lock(&ends_lock);
+  if (nends == capends) {
+    size_t cap = capends ? capends * 2 : 64;
+    uint32_t *grown = realloc(ends, cap * sizeof *grown);
+    if (!grown) {
+      pthread_mutex_unlock(&ends_lock);
+      uwrx_tracebuf_log_ends(buffer_log, &pid, 1); /* no room to gather it: logged now */
+      return;
+    }
+    ends = grown;
+    capends = cap;
+  }
+  bool first = nends == 0;
+  ends[nends++] = pid;
+  pthread_mutex_unlock(&ends_lock);
+  if (first) later(log_ends, NULL, 0);
+}
+
 /* `locked`: called from the exit report, g.lock held: the file operations wait until
  * pid 1 let go of it (later.c). */
 static void release_now(struct proc *p, bool locked) {
   struct uwrx_tracebuf *tb = __atomic_exchange_n(&p->trace, NULL, __ATOMIC_SEQ_CST);
   if (!tb) return;
-  if (locked) later(close_buffer, tb, 0);
+  if (locked) later(close_buffer_later, tb, 0);
   else close_buffer(tb, 0);
 }
 
