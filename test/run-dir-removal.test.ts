@@ -4,7 +4,7 @@
 import test from 'ava';
 import { chmodSync, existsSync, mkdirSync, readFileSync, readdirSync, symlinkSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
-import { REMOVING_PREFIX } from '../src/sandbox/run-dir-removal.js';
+import { REMOVING_PREFIX, isRemovingName } from '../src/sandbox/run-dir-removal.js';
 import { afterRemovals, scratchDir, uwrx } from './helpers/uwrx.js';
 
 test('a run\'s directory is gone after the run, its record complete', async (t) => {
@@ -14,7 +14,7 @@ test('a run\'s directory is gone after the run, its record complete', async (t) 
   t.is(r.stdout, 'done\n');
   const tmp = path.join(cwd, 'build', '.tmp');
   // nothing but what is being removed, renamed aside
-  t.deepEqual(readdirSync(tmp).filter((n) => !n.startsWith(REMOVING_PREFIX)), []);
+  t.deepEqual(readdirSync(tmp).filter((n) => !isRemovingName(n)), []);
   t.deepEqual(await afterRemovals(tmp), [], 'removed after uwrx exited');
   const status = JSON.parse(readFileSync(path.join(cwd, 'build', '0', '0', 'status'), 'utf8')) as { complete: boolean };
   t.true(status.complete);
@@ -39,9 +39,11 @@ test('what an unfinished removal left goes with the next run\'s directory; anoth
   // a run directory of a run still going (or killed: `uwrx check --repair` wants it)
   const other = path.join(tmp, 'run-5-0-GhIjKl');
   mkdirSync(path.join(other, 'traces'), { recursive: true });
+  // and what is not uwrx's, whatever its name
+  mkdirSync(path.join(tmp, '.removing-not-a-run'));
   const r = await uwrx(['run', '--quiet', '--step', '1', '--', 'true'], { cwd });
   t.is(r.status, 0, r.stderr);
-  t.deepEqual(await afterRemovals(tmp), ['run-5-0-GhIjKl']);
+  t.deepEqual((await afterRemovals(tmp)).sort(), ['.removing-not-a-run', 'run-5-0-GhIjKl']);
   t.false(existsSync(left));
   t.true(existsSync(path.join(other, 'traces')));
   t.is(readFileSync(path.join(outside, 'kept'), 'utf8'), 'still here', 'the link was removed, not what it points at');

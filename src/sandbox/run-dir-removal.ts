@@ -20,6 +20,10 @@ import { HelperProcess } from './helper-process.js';
  * removal: `.removing-run-<step>-<attempt>-XXXXXX`. */
 export const REMOVING_PREFIX = '.removing-';
 
+/** Whether `name` is one made by that renaming (and nothing else: --tmp may be a
+ * directory others use). */
+export const isRemovingName = (name: string): boolean => /^\.removing-run-.+-\d+-[A-Za-z0-9]{6}$/.test(name);
+
 /** Starts the removal of `runDir`, and of what earlier runs left renamed aside beside
  * it, and returns without waiting for it. Only when uwrx-remove cannot be started is the
  * removal done here, and waited for. */
@@ -46,7 +50,7 @@ export async function removeRunDir(runDir: string): Promise<void> {
 function leftovers(tmpRoot: string, aside: string): string[] {
   try {
     return readdirSync(tmpRoot)
-      .filter((name) => name.startsWith(REMOVING_PREFIX))
+      .filter(isRemovingName)
       .map((name) => path.join(tmpRoot, name))
       .filter((p) => p !== aside);
   } catch {

@@ -5,7 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { runUwrx } from '../../src/scenarios/index.js';
-import { REMOVING_PREFIX } from '../../src/sandbox/run-dir-removal.js';
+import { isRemovingName } from '../../src/sandbox/run-dir-removal.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const uwrxBin = path.join(repoRoot, 'bin', 'uwrx');
@@ -37,7 +37,7 @@ export async function afterRemovals(tmpRoot: string, timeoutMs = 30_000): Promis
   const until = Date.now() + timeoutMs;
   for (;;) {
     const names = readdirSync(tmpRoot);
-    if (!names.some((n) => n.startsWith(REMOVING_PREFIX)) || Date.now() > until) return names;
+    if (!names.some(isRemovingName) || Date.now() > until) return names;
     await new Promise((resolve) => setTimeout(resolve, 20));
   }
 }
