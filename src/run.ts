@@ -96,9 +96,7 @@ export const DEFAULT_LINGER_S = 2;
 /** How long the command's tree runs before the actors that start late (the record's:
  * ActorSpec.startsLate) start in their worker thread. When the tree ends sooner, they
  * start then, on the main thread: booting a thread (some 50 ms of CPU) would cost more
- * than recording so short a tree, and the record is written after the tree either way.
- * (Where they always run on the main thread, MAIN_THREAD_ACTORS_MAX_CPUS, they start
- * while uwrx-init sets the sandbox up.) */
+ * than recording so short a tree, and the record is written after the tree either way. */
 export const LATE_ACTORS_AFTER_MS = 200;
 
 /** UWRX_TEST_LATE_ACTORS_MS: a test switch, deliberately not an option, for tests that
@@ -109,13 +107,11 @@ function testLateActorsMs(): number | undefined {
 }
 
 /** Machines with at most this many CPUs host the late actors on the main thread even
- * when the tree outlives LATE_ACTORS_AFTER_MS. There the command and uwrx share the
- * CPUs, so what counts is uwrx's CPU, not its parallelism: the io thread's boot (some
- * 90 ms of CPU) and every message between the threads (a structured clone, a wake-up)
- * cost more than the main thread waiting behind a scan. A storm of 1,000 short
- * processes: 0.25 s less CPU in Node (about a fifth), no longer to run. They start as
- * soon as uwrx-init has its plan: the main thread waits for the sandbox's set-up then,
- * and their start (some 10-20 ms of CPU) no longer follows a short tree's end. */
+ * when the tree outlives LATE_ACTORS_AFTER_MS. There the command and uwrx share the CPUs,
+ * so what counts is uwrx's CPU, not its parallelism: the io thread's boot (some 90 ms of
+ * CPU) and every message between the threads (a structured clone, a wake-up) cost more
+ * than the main thread waiting behind a scan. A storm of 1,000 short processes: 0.25 s
+ * less CPU in Node (about a fifth), no longer to run. */
 export const MAIN_THREAD_ACTORS_MAX_CPUS = 2;
 
 /** Whether the late actors start in their worker thread (after LATE_ACTORS_AFTER_MS). */
@@ -374,11 +370,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         onPlanSent: () => {
           // the finish's file calls go through the thread pool
           fsPromises();
-          // Where they would start on this thread anyway, the record's actors start now,
-          // while this thread waits for the sandbox: not after a short tree ended, when
-          // their start (some 10-20 ms of CPU) would add to the run's wall time.
-          if (late.length > 0 && !lateActorsInWorker()) void startLate(true);
-          else if (late.length > 0) prepareMainThreadActors();
+          if (late.length > 0) prepareMainThreadActors();
           for (const f of features) {
             try {
               f.hooks.prepare?.(run);
