@@ -1,9 +1,10 @@
 // The removal of a finished run's directory, without waiting for it. What is left of the
 // run directory once the record is written (the overlays' work directories, the new
-// root, the emptied uppers, the trace buffers) is a few hundred directories whose removal
-// mostly waits on the kernel: 0.1-0.2 s after a C build, all of it added to the run's
-// wall time when uwrx waited. It is renamed aside instead, in one call, and handed to
-// uwrx-remove (src/native/remove/main.c), which goes on after uwrx exited.
+// root, the emptied uppers) is a few hundred directories whose removal mostly waits on
+// the kernel: 0.1-0.2 s after a C build, which uwrx waited for wherever the record's own
+// last work took less (after a short command it came last: 4-30 ms of wall). It is
+// renamed aside instead, in one call, and handed to uwrx-remove
+// (src/native/remove/main.c), which goes on after uwrx exited.
 //
 // A directory renamed aside is no run's any more (`uwrx check --repair` looks for
 // run-<step>-<attempt>-*): a removal that did not finish (uwrx-remove killed, the machine
