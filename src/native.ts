@@ -74,8 +74,8 @@ export function native(): NativeAddon {
   return loaded;
 }
 
-/** Path of a static helper (uwrx-init, uwrx-shim) built into src/native/out. */
-export function helperPath(name: 'uwrx-init' | 'uwrx-shim'): string {
+/** Path of a static helper (uwrx-init, uwrx-remove, uwrx-shim) built into src/native/out. */
+export function helperPath(name: 'uwrx-init' | 'uwrx-remove' | 'uwrx-shim'): string {
   const file = path.join(packageRoot, 'src', 'native', 'out', name);
   if (!existsSync(file)) {
     throw new EnvironmentError(`${name} missing at ${file}: run "npm install" in ${packageRoot}`);

@@ -20,7 +20,8 @@ function threadCpuMs(): number {
 /** Notes that `phase` ended now (nothing unless UWRX_DEBUG_TIMING is set). */
 export function timing(phase: string): void {
   if (!enabled) return;
-  // the global, not node:perf_hooks: loading that costs every command some 2 ms of CPU
+  // the time since the process started; the global loads perf_hooks on its first use (2-5
+  // ms of CPU), which only this debugging aid pays (src/monotonic.ts)
   const now = performance.now();
   // CPU of the whole Node process (every thread) since it started, and of the main
   // thread alone (the worker threads run beside it): wall times on a loaded machine say

@@ -8,7 +8,7 @@ import { mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { IMPORT_META_URL, loadBundle } from '../src/cli/code-cache.js';
-import { repoRoot, scratchDir, uwrx } from './helpers/uwrx.js';
+import { afterRemovals, repoRoot, scratchDir, uwrx } from './helpers/uwrx.js';
 
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
 const MAGIC_BYTES = 8;
@@ -239,7 +239,7 @@ test('the io thread of a run writes its own code cache once its actors stopped, 
   const second = await runIoThread(home);
   t.is(second.status, 0, second.stderr);
   t.is(second.io, 'used');
-  t.deepEqual(readdirSync(path.join(second.cwd, 'build', '.tmp')), [], 'the run directory is gone');
+  t.deepEqual(await afterRemovals(path.join(second.cwd, 'build', '.tmp')), [], 'the run directory is gone');
 });
 
 for (const [what, damage] of damages) {
@@ -270,7 +270,7 @@ test('the record\'s actors run on the main thread for a short tree and in the io
     t.true(status.complete);
     t.is(status.processes, 1);
     t.true(readFileSync(path.join(run.cwd, 'build', '0', '0', 'perfetto')).length > 0);
-    t.deepEqual(readdirSync(path.join(run.cwd, 'build', '.tmp')), [], 'the run directory is gone');
+    t.deepEqual(await afterRemovals(path.join(run.cwd, 'build', '.tmp')), [], 'the run directory is gone');
   }
   t.regex(short.stderr, /uwrx timing: .* late actors started \(main thread\)\n/);
   t.notRegex(short.stderr, /io thread code cache/, 'no worker thread');

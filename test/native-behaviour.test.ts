@@ -6,7 +6,7 @@ import { promises as fs, existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
 import { isRoot, removeWorkDirs, runUwrx, runners, workDir } from './helpers/sandbox-users.js';
-import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
+import { afterRemovals, scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
 
 test.after.always(removeWorkDirs);
 
@@ -149,7 +149,7 @@ test('--tmp on another filesystem than the record: the files are copied into it'
   const whiteout = await fs.lstat(path.join(files, 'etc', 'hostname'));
   t.true(whiteout.isCharacterDevice() && whiteout.rdev === 0, 'deletion kept as a whiteout');
   t.true(JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8')).complete);
-  t.deepEqual(readdirSync(shm), [], 'the run directory is gone');
+  t.deepEqual(await afterRemovals(shm), [], 'the run directory is gone');
   t.true(existsSync('/etc/hostname'));
 });
 
@@ -187,7 +187,7 @@ test('--tmp that does not exist is refused and nothing is created', async (t) =>
   // what was recorded is kept: the process table and the trace
   t.true(existsSync(path.join(attempt, 'perfetto')));
   t.regex(readFileSync(path.join(attempt, 'procs.tsv'), 'utf8'), /seq\t1\t300000/);
-  t.deepEqual(readdirSync(small), []);
+  t.deepEqual(await afterRemovals(small), []);
 });
 
 /** Starts `uwrx run -- argv` in `dir` and resolves once its attempt exists. */

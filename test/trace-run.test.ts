@@ -384,7 +384,8 @@ for (const onTmpfs of [true, false]) {
     const sample = () => {
       const tmp = path.join(cwd, 'b', '.tmp');
       try {
-        for (const run of readdirSync(tmp)) {
+        // (a finished run's directory is renamed aside for its removal: not a run's)
+        for (const run of readdirSync(tmp).filter((n) => n.startsWith('run-'))) {
           const link = path.join(tmp, run, 'traces');
           if (!seen.has(run) && lstatSync(link)) seen.set(run, lstatSync(link).isSymbolicLink() ? realpathSync(link) : link);
           // (.run: the tmpfs directory's link back to the run directory)
@@ -487,7 +488,7 @@ test.serial('reused trace buffers show each process only its own events', async 
   const sample = () => {
     const tmp = path.join(cwd, 'b', '.tmp');
     try {
-      for (const run of readdirSync(tmp)) {
+      for (const run of readdirSync(tmp).filter((n) => n.startsWith('run-'))) {
         if (readdirSync(path.join(tmp, run, 'traces')).some((name) => name.startsWith('free.'))) pooledSeen = true;
       }
     } catch {

@@ -23,6 +23,7 @@ import { rideWakeUps } from './wake-ups.js';
 import type { ActorSpec } from './supervisor.js';
 import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
+import { monotonicMs } from '../monotonic.js';
 
 export interface EventSink {
   /** Complete records (events.ts layout) of process `pid`'s buffer, in file order.
@@ -77,7 +78,7 @@ interface Buffered {
    * still live LIVE_POLL_MS after the scan that found it. */
   fd: number;
   /** When a scan found it, and when its size and recorder region were last looked at
-   * (performance.now()): a live one is looked at again LIVE_POLL_MS later. */
+   * (monotonicMs()): a live one is looked at again LIVE_POLL_MS later. */
   seenAt: number;
   lookedAt: number;
   /** stats.scans of the scan that found it. */
@@ -203,7 +204,7 @@ export class Collector {
   private polled = new Float64Array(32);
   private maxTime = NO_TIME;
   private readonly livePollMs: number;
-  /** The current scan's start (performance.now()). */
+  /** The current scan's start (monotonicMs()). */
   private now = 0;
   /** takeFiles' pool state: [the next free.<n> to name, POOL_MAX, the lowest free.<n> the
    * scan's listing showed]; undefined: no pool. */
@@ -325,7 +326,7 @@ export class Collector {
   /** One pass over traces/; returns the number of events handed to the sink. */
   scan(final = false): number {
     this.stats.scans++;
-    this.now = performance.now();
+    this.now = monotonicMs();
     this.readLog();
     let n = traceAddon().listBuffers(this.dir, this.listed);
     if (n < 0) return 0;

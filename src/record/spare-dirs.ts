@@ -23,6 +23,7 @@ import os from 'node:os';
 import path from 'node:path';
 import { native } from '../native.js';
 import { forEachVersionLine } from './versions-index.js';
+import { monotonicMs } from '../monotonic.js';
 
 export const SPARE_DIRS = 'spare-dirs';
 const ERRNO = os.constants.errno;
@@ -137,7 +138,7 @@ export class SparePool {
   /** Makes `n` more spares (during the run, before the layout lists them). */
   make(n: number): void {
     if (!this.usable()) return;
-    const start = performance.now();
+    const start = monotonicMs();
     if (!this.ownMade) {
       try {
         mkdirSync(this.own);
@@ -163,7 +164,7 @@ export class SparePool {
         break;
       }
     }
-    this.makeMs += performance.now() - start;
+    this.makeMs += monotonicMs() - start;
   }
 
   /** After the layout: this run's directory goes where its spares all went. */

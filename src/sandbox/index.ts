@@ -132,8 +132,8 @@ export interface Sandbox {
   /** Resolves once every process ended and uwrx-init exited; rejects with an
    * EnvironmentError naming the failing step when the setup failed. */
   done: Promise<SandboxOutcome>;
-  /** Removes what is left of the run directory's sandbox parts (after the record took
-   * the uppers). */
+  /** Starts the removal of what is left of the run directory (after the record took the
+   * uppers), without waiting for it (src/sandbox/run-dir-removal.ts). */
   cleanup(): Promise<void>;
   /** SIGTERM to the whole tree, SIGKILL after graceMs. */
   terminate(graceMs?: number): void;

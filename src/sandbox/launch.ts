@@ -32,6 +32,7 @@ import { PRELOAD_LIST } from '../reproducibility/recorder.js';
 import type { Sandbox, SandboxOptions, SandboxOutcome } from './index.js';
 import { timing } from '../timing.js';
 import { HelperProcess, type HelperSlot } from './helper-process.js';
+import { removeRunDir } from './run-dir-removal.js';
 
 export function launchSandbox(options: SandboxOptions): Sandbox {
   let child: HelperProcess | undefined;
@@ -55,9 +56,6 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     // uwrx-init kills the tree itself after graceMs; this is the backstop if it cannot
     setTimeout(() => child?.exitCode === null && child.kill('SIGKILL'), graceMs + 2000).unref();
   };
-
-  /** The removal of what the record never needs, started once the tree is done. */
-  let scaffoldGone: Promise<void> | undefined;
 
   const done = (async (): Promise<SandboxOutcome> => {
     const plan = planFor(options);
@@ -163,13 +161,6 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
     const { code, signal } = exit ?? { code: null, signal: null };
     if (netOurs >= 0) native().closeFd(netOurs);
     timing('uwrx-init exited');
-    // The overlays' work directories and the new root hold nothing of the record: they go
-    // now, beside the record's collection, rather than after it (on ext4 each directory
-    // removed costs some 0.2 ms of waiting, and there are about 60 of them).
-    if (exit === undefined) {
-      scaffoldGone = Promise.all([plan.newRoot, ...plan.overlays.map((o) => o.work)].map((dir) => removeTree(dir))).then(() => undefined);
-      scaffoldGone.catch(() => undefined);
-    }
     await dropWhiteouts(whiteouts);
     if (failure) throw new EnvironmentError(`sandbox: ${failure}`);
     const left = { overlays: plan.overlays, ...(plan.init.files ? { files: plan.init.files } : {}) };
@@ -206,16 +197,16 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
 
   return {
     done,
-    // What is not the record goes only once the record's writer took the uppers: both are
-    // many small calls on the one thread pool. (The mounts may still be on their way
-    // out: removing what they name does not hinder that.)
+    // What is not the record goes once the record's writer took the uppers, without
+    // waiting for the removal (src/sandbox/run-dir-removal.ts). (The mounts may still be
+    // on their way out: removing what they name does not hinder that.)
     async cleanup() {
-      await scaffoldGone?.catch(() => undefined);
-      // the trace buffers' directory (on /dev/shm) beside the run directory, both on the
+      // the trace buffers' directory (on /dev/shm: memory) goes before uwrx exits, on the
       // thread pool: not rmSync on this thread, which loads its own module first
       const traces = tracesOutside(options.runDir);
-      await Promise.all([removeTree(options.runDir), traces === undefined ? undefined : removeTree(traces)]);
-      timing('run directory cleaned');
+      const buffersGone = traces === undefined ? undefined : removeTree(traces);
+      await Promise.all([buffersGone, removeRunDir(options.runDir)]);
+      timing('run directory handed over for removal');
     },
     terminate(graceMs = 3000) {
       interrupted = true;

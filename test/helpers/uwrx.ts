@@ -5,6 +5,7 @@ import path from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { ExecutionContext } from 'ava';
 import { runUwrx } from '../../src/scenarios/index.js';
+import { isRemovingName } from '../../src/sandbox/run-dir-removal.js';
 
 export const repoRoot = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const uwrxBin = path.join(repoRoot, 'bin', 'uwrx');
@@ -27,6 +28,18 @@ export function scratchDir(prefix = 'uwrx-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   scratch.push(dir);
   return dir;
+}
+
+/** What `tmpRoot` (a run's --tmp, <build>/.tmp by default) holds once the run
+ * directories renamed aside for removal are gone: uwrx-remove goes on after uwrx exited
+ * (src/sandbox/run-dir-removal.ts). Gives up waiting after `timeoutMs`. */
+export async function afterRemovals(tmpRoot: string, timeoutMs = 30_000): Promise<string[]> {
+  const until = Date.now() + timeoutMs;
+  for (;;) {
+    const names = readdirSync(tmpRoot);
+    if (!names.some(isRemovingName) || Date.now() > until) return names;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
 }
 
 /** Runs the real `bin/uwrx` (the same runner the bundled scenarios use). */

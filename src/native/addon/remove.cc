@@ -7,56 +7,8 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string>
-#include <sys/stat.h>
-#include <unistd.h>
 #include "addon.h"
-
-// Removes `name` in `parent` (a file, a symlink or a whole directory); 0 or an errno.
-// Absent is success. A directory that denies its owner reading or writing (overlayfs
-// leaves work/work with mode 000) is given 0700 first. `type`: the entry's d_type where
-// readdir told it, so a directory is not first tried as a file (a run directory is
-// mostly directories).
-static int RemoveAt(int parent, const char *name, unsigned char type = DT_UNKNOWN) {
-  if (type != DT_DIR) {
-    if (unlinkat(parent, name, 0) == 0 || errno == ENOENT) return 0;
-    if (errno != EISDIR && errno != EPERM) return errno;
-  }
-  // a directory (Linux says EISDIR; POSIX allows EPERM): empty ones go at once
-  if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT) return 0;
-  if (errno == ENOTDIR && type == DT_DIR) return RemoveAt(parent, name); // replaced meanwhile
-  if (errno != ENOTEMPTY && errno != EEXIST) return errno;
-  int fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  if (fd < 0 && errno == EACCES) {
-    if (fchmodat(parent, name, 0700, 0) != 0) return errno;
-    fd = openat(parent, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
-  }
-  if (fd < 0) return errno;
-  struct stat st;
-  // without write and search permission its entries cannot be removed
-  if (fstat(fd, &st) == 0 && (st.st_mode & 0300) != 0300) fchmod(fd, (st.st_mode & 07777) | 0700);
-  DIR *dir = fdopendir(fd);
-  if (!dir) {
-    int err = errno;
-    close(fd);
-    return err;
-  }
-  int err = 0;
-  for (;;) {
-    errno = 0;
-    struct dirent *e = readdir(dir);
-    if (!e) {
-      if (errno != 0) err = errno;
-      break;
-    }
-    if (e->d_name[0] == '.' && (e->d_name[1] == 0 || (e->d_name[1] == '.' && e->d_name[2] == 0))) continue;
-    err = RemoveAt(dirfd(dir), e->d_name, e->d_type);
-    if (err != 0) break;
-  }
-  closedir(dir);
-  if (err != 0) return err;
-  if (unlinkat(parent, name, AT_REMOVEDIR) == 0 || errno == ENOENT) return 0;
-  return errno;
-}
+#include "../common/remove_tree.h"
 
 // The job: removes `path` on a thread-pool thread; the promise rejects with an Error
 // carrying errno, like the other calls of the addon.
@@ -67,7 +19,7 @@ class RemoveTreeJob : public Napi::AsyncWorker {
   Napi::Promise Promise() { return deferred_.Promise(); }
 
  protected:
-  void Execute() override { err_ = RemoveAt(AT_FDCWD, path_.c_str()); }
+  void Execute() override { err_ = uwrx_remove_at(AT_FDCWD, path_.c_str(), DT_UNKNOWN); }
   void OnOK() override {
     Napi::Env env = Env();
     if (err_ == 0) {
