@@ -134,7 +134,7 @@ const RIDE_FROM = 0.75;
 const RIDE_WATCH_MS = SCAN_IDLE_MAX_MS;
 
 const ENDED_SUFFIX = '.ended';
-/** struct uwrx_rec_header: magic u64, pid u32, reserved u32, pos, size, dropped, fast, slow (u64). */
+/** struct uwrx_rec_header: magic u64, pid u32, library_calls u32, pos, size, dropped, fast, slow (u64). */
 const REC_MAGIC = 0x3163657278727775n;
 const REC_MAGIC_LOW = Number(REC_MAGIC & 0xffffffffn);
 const REC_MAGIC_HIGH = Number(REC_MAGIC >> 32n);
@@ -234,12 +234,12 @@ export class Collector {
     if (this.timer) return;
     const fixed = this.options.intervalMs;
     let period = fixed ?? SCAN_MS;
-    let scannedAt = performance.now();
+    let scannedAt = monotonicMs();
     /** A scan rode a wake-up since the timer was set; one is about to. */
     let rode = false;
     let riding = false;
     const scanNow = () => {
-      scannedAt = performance.now();
+      scannedAt = monotonicMs();
       const found = this.scan();
       if (fixed === undefined) period = found > 0 ? SCAN_MS : Math.min(2 * period, SCAN_IDLE_MAX_MS);
     };
@@ -247,7 +247,7 @@ export class Collector {
     // was cleared or set later since: while scans ride wake-ups the timer is not moved at
     // each scan, only set far ahead to see the wake-ups end
     const timed = () => {
-      if (performance.now() - scannedAt >= period) scanNow();
+      if (monotonicMs() - scannedAt >= period) scanNow();
       this.timer = setTimeout(timed, rode ? RIDE_WATCH_MS : period);
       rode = false;
     };
@@ -255,7 +255,7 @@ export class Collector {
     // a fixed period (tests) stays exact
     if (fixed !== undefined) return;
     this.unride = rideWakeUps(() => {
-      if (riding || !this.timer || performance.now() - scannedAt < period * RIDE_FROM) return;
+      if (riding || !this.timer || monotonicMs() - scannedAt < period * RIDE_FROM) return;
       riding = true;
       setImmediate(() => {
         riding = false;
