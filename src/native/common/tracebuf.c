@@ -168,13 +168,18 @@ int uwrx_tracebuf_reuse(struct uwrx_tracebuf *tb, int traces_dirfd, uint32_t pid
   return 0;
 }
 
-/* One log entry [pid, what] in one write (O_APPEND: it lands whole). */
-static int log_entry(int log_fd, uint32_t pid, uint32_t what) {
-  unsigned char le[8];
+/* A log entry [pid, what], little-endian, into le[0..8). */
+static void encode_entry(unsigned char *le, uint32_t pid, uint32_t what) {
   for (int i = 0; i < 4; i++) {
     le[i] = (unsigned char)(pid >> (8 * i));
     le[4 + i] = (unsigned char)(what >> (8 * i));
   }
+}
+
+/* One log entry [pid, what] in one write (O_APPEND: it lands whole). */
+static int log_entry(int log_fd, uint32_t pid, uint32_t what) {
+  unsigned char le[8];
+  encode_entry(le, pid, what);
   ssize_t w = write(log_fd, le, sizeof le);
   return w == (ssize_t)sizeof le ? 0 : w < 0 ? -errno : -ENOSPC;
 }
@@ -189,11 +194,7 @@ int uwrx_tracebuf_log_ends(int log_fd, const uint32_t *pids, size_t n) {
     }
     return 0;
   }
-  for (size_t k = 0; k < n; k++)
-    for (int i = 0; i < 4; i++) {
-      le[8 * k + i] = (unsigned char)(pids[k] >> (8 * i));
-      le[8 * k + 4 + i] = 0;
-    }
+  for (size_t k = 0; k < n; k++) encode_entry(le + 8 * k, pids[k], UWRX_TRACE_LOG_ENDED);
   int r = 0;
   for (size_t off = 0, len = n * 8; off < len && r == 0;) {
     ssize_t w = write(log_fd, le + off, len - off);
