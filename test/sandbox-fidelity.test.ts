@@ -190,3 +190,17 @@ for (const r of runners) {
     t.is(out.stdout, expected);
   });
 }
+
+for (const r of runners) {
+  test.serial(`${r.name}: the host's mounts below /sys are there, so cgroup limits read as on the host`, async (t) => {
+    const dir = await workDir(r);
+    // mount points below /sys (a JVM finds its cgroup hierarchies this way), then the
+    // listing of the cgroup directory and this process's cgroup lines
+    const probe = "awk '$5 ~ /^\\/sys\\// {print $5}' /proc/self/mountinfo | sort; ls /sys/fs/cgroup 2>&1; cat /proc/self/cgroup";
+    const expected = onHost(r, probe);
+    if (!expected.includes('/sys/')) t.log('the host mounts nothing below /sys: only the listings are compared');
+    const out = await runUwrx(r, dir, ['sh', '-c', probe]);
+    t.is(out.code, 0, out.stderr);
+    t.is(out.stdout, expected);
+  });
+}

@@ -4,6 +4,7 @@ import test from 'ava';
 import path from 'node:path';
 import { computePlan, preflight, renderPlan } from '../src/sandbox/index.js';
 import { mountPoints, type PlanInput } from '../src/sandbox/plan.js';
+import { sysSubmounts } from '../src/sandbox/plan/dev.js';
 import { joinPath } from '../src/sandbox/plan/steps.js';
 import { dir, fakeHost, file, symlink, type FakeHostOptions } from './helpers/fake-host.js';
 
@@ -47,6 +48,26 @@ function input(extra: Partial<PlanInput> = {}): PlanInput {
 function plan(uid: number, extra: Partial<PlanInput> = {}, host: Partial<FakeHostOptions> = {}) {
   return computePlan(input(extra), fakeHost({ uid, gid: uid, tree, mountinfo, ...host }));
 }
+
+test('the host\'s mounts below /sys are bound from the top ones, none under a hidden path', (t) => {
+  const info = [
+    '22 1 0:21 / /sys rw - sysfs sysfs rw',
+    '30 22 0:26 / /sys/fs/cgroup ro - tmpfs tmpfs ro',
+    '31 30 0:27 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory',
+    '40 22 0:12 / /sys/kernel/tracing rw - tracefs tracefs rw',
+    '41 22 0:7 / /sys/kernel/debug rw - debugfs debugfs rw',
+    '50 1 0:30 / /sysroot rw - ext4 /dev/sda1 rw',
+  ].join('\n');
+  t.deepEqual(sysSubmounts(info, []), ['/sys/fs/cgroup', '/sys/kernel/tracing', '/sys/kernel/debug']);
+  t.deepEqual(sysSubmounts(info, ['/sys/kernel/debug']), ['/sys/fs/cgroup', '/sys/kernel/tracing']);
+  // in a plan: each bound recursively, best effort, into the fresh sysfs
+  const binds = (info: string) =>
+    plan(0, {}, { mountinfo: info }).init.steps.flatMap((s) => (s.op === 'mount' && s.source?.startsWith('/sys/') ? [s] : []));
+  t.deepEqual(binds(mountinfo), []);
+  const withSys = binds(`${mountinfo}\n${info}`);
+  t.deepEqual(withSys.map((s) => s.target), ['/sys/fs/cgroup', '/sys/kernel/tracing', '/sys/kernel/debug'].map((p) => joinPath('/scratch/run-x/root', p)));
+  t.true(withSys.every((s) => s.flags === (0x1000 | 0x4000) && s.bestEffort === true && s.fstype === null));
+});
 
 test('mount points are decoded from mountinfo', (t) => {
   t.deepEqual(mountPoints(mountinfo), ['/', '/proc', '/dev', '/mnt/with space/inner', '/tmp/small']);

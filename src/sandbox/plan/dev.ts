@@ -1,7 +1,8 @@
 // Fresh kernel filesystems for the new pid and net namespaces: /proc, /sys, and /dev as
 // a tmpfs with the usual nodes bound from the host, a new devpts and /dev/shm.
 import path from 'node:path';
-import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, inRoot, type BuildContext } from './steps.js';
+import { mountPoints } from './root.js';
+import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, inRoot, isUnder, type BuildContext } from './steps.js';
 
 /** Device nodes bound from the host into the sandbox's /dev. */
 const DEV_NODES = ['null', 'zero', 'full', 'random', 'urandom', 'tty'];
@@ -13,6 +14,12 @@ export function buildKernelFilesystems(ctx: BuildContext): void {
   const pidMax = ctx.host.pidMax();
   if (pidMax !== null) steps.push({ op: 'pidmax', path: inRoot(ctx, '/proc'), flags: pidMax, bestEffort: true });
   steps.mount('sysfs', inRoot(ctx, '/sys'), 'sysfs', MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC, null);
+  // What the host mounts below /sys (the cgroup hierarchies, tracing ...) is bound in
+  // as it is there: a fresh sysfs has none of it, and programs that size themselves by
+  // their cgroup's limits (a JVM's heap, Go's and Rust's parallelism) read them there.
+  for (const p of sysSubmounts(ctx.host.mountinfo(), ctx.hidden)) {
+    steps.mount(p, inRoot(ctx, p), null, MS_BIND | MS_REC, null, true);
+  }
   const dev = inRoot(ctx, '/dev');
   steps.mount('uwrx-dev', dev, 'tmpfs', MS_NOSUID, 'mode=0755');
   for (const node of DEV_NODES) {
@@ -33,4 +40,13 @@ export function buildKernelFilesystems(ctx: BuildContext): void {
   ['stdin', 'stdout', 'stderr'].forEach((name, fd) =>
     steps.push({ op: 'symlink', target: `/proc/self/fd/${fd}`, path: path.join(dev, name) }),
   );
+}
+
+/** The host's mount points directly below /sys (each bound recursively brings the ones
+ * below it), in mountinfo's order; none under a hidden path. */
+export function sysSubmounts(mountinfo: string, hidden: readonly string[]): string[] {
+  const below = mountPoints(mountinfo).filter((p) => p !== '/sys' && isUnder(p, '/sys') && !hidden.some((h) => isUnder(p, h)));
+  const top: string[] = [];
+  for (const p of below) if (!top.some((t) => isUnder(p, t))) top.push(p);
+  return top;
 }
