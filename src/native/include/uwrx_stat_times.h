@@ -22,15 +22,22 @@ static inline void uwrx_stat_show(struct stat *st, int64_t t, int explicit_times
   st->st_ctim = ts;
 }
 
-/* The same on a statx result, whose birth time shows `t` too. */
+/* The same on a statx result, whose birth time shows `t` too where the filesystem gave
+ * one: a birth time the kernel left out of the mask or reported as zero (a file its
+ * filesystem does not know the creation of) stays as natively. Programs tell such files
+ * by it: cargo hashes a compiler's birth and modification times into its fingerprint. */
 static inline void uwrx_statx_show(struct statx *stx, int64_t t, int explicit_times) {
   struct timespec ts = uwrx_stat_timespec(t);
   if (!explicit_times) {
     stx->stx_atime.tv_sec = stx->stx_mtime.tv_sec = ts.tv_sec;
     stx->stx_atime.tv_nsec = stx->stx_mtime.tv_nsec = (uint32_t)ts.tv_nsec;
   }
-  stx->stx_ctime.tv_sec = stx->stx_btime.tv_sec = ts.tv_sec;
-  stx->stx_ctime.tv_nsec = stx->stx_btime.tv_nsec = (uint32_t)ts.tv_nsec;
+  stx->stx_ctime.tv_sec = ts.tv_sec;
+  stx->stx_ctime.tv_nsec = (uint32_t)ts.tv_nsec;
+  if ((stx->stx_mask & STATX_BTIME) && (stx->stx_btime.tv_sec != 0 || stx->stx_btime.tv_nsec != 0)) {
+    stx->stx_btime.tv_sec = ts.tv_sec;
+    stx->stx_btime.tv_nsec = (uint32_t)ts.tv_nsec;
+  }
 }
 
 /* Whether mount `mnt_id` is one of the overlays' (the header's mount_bits). */
