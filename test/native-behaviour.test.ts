@@ -205,7 +205,8 @@ async function startUntilReady(dir: string, script: string) {
   const out = { stdout: '', stderr: '' };
   child.stdout.on('data', (d) => (out.stdout += d));
   child.stderr.on('data', (d) => (out.stderr += d));
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('exit', (code, signal) => resolve({ code, signal })));
+  // 'close', not 'exit': the output may still be on its way when the process has exited
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
   while (!out.stdout.includes('ready')) await new Promise((r) => setTimeout(r, 50));
   return { child, out, exited };
 }

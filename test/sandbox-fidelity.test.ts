@@ -130,7 +130,7 @@ for (const r of runners) {
     const child = spawn(cmd!, args, { cwd: dir, stdio: ['ignore', 'pipe', 'pipe'], env: { ...process.env, HOME: dir } });
     let stdout = '';
     child.stdout.on('data', (d) => (stdout += d));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     t.is(code, 0, stdout);
     const lines = stdout.replace(/\^@|[\r\0]/g, '').split('\n').filter((l) => l && !l.startsWith('uwrx:'));
     t.is(lines.length, 4, stdout);

@@ -155,7 +155,8 @@ test('a process writing over 200 MiB of events keeps its buffer under 8 MiB on d
     const child = spawn(traceDriver(), ['flood', dirs.traces, String(pid), '210', '0'], { stdio: ['ignore', 'pipe', 'inherit'] });
     let stdout = '';
     child.stdout.on('data', (c: Buffer) => (stdout += c.toString()));
-    const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+    // 'close': the driver's stdout (its counts) is read once it ended
+    const code = await new Promise<number | null>((resolve) => child.on('close', resolve));
     clearInterval(sampler);
     t.is(code, 0);
     const stats = await supervisor.request<{ collector: CollectorStats; merger: MergeStats }>('collector', COLLECTOR_MESSAGES.finish, undefined, { timeoutMs: 110_000 });

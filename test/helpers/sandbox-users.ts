@@ -87,6 +87,7 @@ export async function runUwrx(r: Runner, dir: string, argv: string[]): Promise<R
   let stderr = '';
   child.stdout.on('data', (d) => (stdout += d));
   child.stderr.on('data', (d) => (stderr += d));
-  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  // 'close', not 'exit': the output may still be on its way when the process has exited
+  const code = await new Promise<number | null>((resolve) => child.on('close', (c) => resolve(c)));
   return { code, stdout, stderr, attemptDir: latestAttempt(path.join(dir, 'build')), ms: Date.now() - started };
 }
