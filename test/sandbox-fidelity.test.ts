@@ -202,5 +202,13 @@ for (const r of runners) {
     const out = await runUwrx(r, dir, ['sh', '-c', probe]);
     t.is(out.code, 0, out.stderr);
     t.is(out.stdout, expected);
+    // read-only: a build changes no cgroup of the host (a limit's own value written
+    // back, so that a write that got through would change nothing)
+    const limits = ['memory.soft_limit_in_bytes', 'cpu.shares', 'memory.high', 'cpu.weight'].map((n) => `-name ${n}`).join(' -o ');
+    const file = expected.includes('/sys/fs/cgroup') ? onHost(r, `find /sys/fs/cgroup -maxdepth 4 -type f \\( ${limits} \\) | head -1`).trim() : '';
+    if (file) {
+      const write = await runUwrx(r, dir, ['sh', '-c', `v=$(cat ${file}) && (echo "$v" > ${file}) 2>&1; echo $?`]);
+      t.regex(write.stdout, /Read-only file system\n[1-9]\d*\n$/, write.stdout);
+    } else t.log('no cgroup limit file to try a write on');
   });
 }

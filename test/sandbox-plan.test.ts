@@ -67,6 +67,9 @@ test('the host\'s mounts below /sys are bound from the top ones, none under a hi
   const withSys = binds(`${mountinfo}\n${info}`);
   t.deepEqual(withSys.map((s) => s.target), ['/sys/fs/cgroup', '/sys/kernel/tracing', '/sys/kernel/debug'].map((p) => joinPath('/scratch/run-x/root', p)));
   t.true(withSys.every((s) => s.flags === (0x1000 | 0x4000) && s.bestEffort === true && s.fstype === null));
+  const readOnly = plan(0, {}, { mountinfo: `${mountinfo}\n${info}` }).init.steps.flatMap((s) =>
+    s.op === 'readonly' && withSys.some((m) => m.target === s.path) ? [[s.path, s.flags, s.bestEffort]] : []);
+  t.deepEqual(readOnly, withSys.map((m) => [m.target, 1, true]), 'each read-only, all the way down');
 });
 
 test('mount points are decoded from mountinfo', (t) => {

@@ -17,8 +17,11 @@ export function buildKernelFilesystems(ctx: BuildContext): void {
   // What the host mounts below /sys (the cgroup hierarchies, tracing ...) is bound in
   // as it is there: a fresh sysfs has none of it, and programs that size themselves by
   // their cgroup's limits (a JVM's heap, Go's and Rust's parallelism) read them there.
+  // Read-only, as the fresh sysfs is: a build does not change the host's cgroups or
+  // tracing (the sandbox's root could, through a user namespace that maps the owner).
   for (const p of sysSubmounts(ctx.host.mountinfo(), ctx.hidden)) {
     steps.mount(p, inRoot(ctx, p), null, MS_BIND | MS_REC, null, true);
+    steps.push({ op: 'readonly', path: inRoot(ctx, p), flags: 1, bestEffort: true });
   }
   const dev = inRoot(ctx, '/dev');
   steps.mount('uwrx-dev', dev, 'tmpfs', MS_NOSUID, 'mode=0755');
