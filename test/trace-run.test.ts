@@ -220,6 +220,34 @@ test.serial('threads get logical tids, connect records its address, a killed pro
   );
 });
 
+// ---- exit times ----------------------------------------------------------------------------
+
+test.serial('a process slice ends when the process ended, not when its exit was reported', async (t) => {
+  const cwd = workDir();
+  // `:` last, so the shell forks the second sleep instead of becoming it; the inner shell
+  // kills itself (no exit_group: its end is when its pidfd said so)
+  const script = `/bin/true; /bin/sleep 0.3; /bin/sh -c 'kill -9 $$'; /bin/sleep 0.3; :`;
+  const result = await uwrxRaw(['run', '--build', 'b', '--', 'sh', '-c', script], cwd);
+  t.is(result.status, 0, result.stderr);
+  const attempt = path.join(cwd, 'b', '0', '0');
+  const rows = JSON.parse((await uwrxRaw(['inspect', 'procs', attempt, '--format', 'json'], cwd)).stdout.toString()) as Array<ProcRow & { start: number; end: number }>;
+  t.deepEqual(rows.map((r) => [r.pid, r.cmdline[0], r.signal ?? 0]), [[2, 'sh', 0], [3, '/bin/true', 0], [4, '/bin/sleep', 0], [5, '/bin/sh', 9], [6, '/bin/sleep', 0]]);
+  const { packets } = decodePerfetto(readFileSync(path.join(attempt, 'perfetto')));
+  const trackPid = new Map<number, number>();
+  for (const p of packets) if (p.track_descriptor?.process) trackPid.set(p.track_descriptor.uuid, p.track_descriptor.process.pid);
+  const slice = (pid: number) => {
+    const of = resolveEvents(packets).filter((e) => trackPid.get(e.track) === pid);
+    return { begin: of.find((e) => e.type === 1)!.time, end: of.find((e) => e.type === 2)!.time };
+  };
+  const [, shortOne, sleep1, killed, sleep2] = [2, 3, 4, 5, 6].map(slice);
+  // The shell reaps the short process, then forks the sleep: whatever the report of the
+  // exit waited for, the process had ended before the sleep began.
+  t.true(shortOne!.end <= sleep1!.begin, `/bin/true ended ${shortOne!.end - sleep1!.begin} ns after the next process began`);
+  t.true(killed!.end < sleep2!.end - 250e6, 'the killed shell ended before the sleep after it');
+  // the slices end at the times the process table has (exit_group's time, or the pidfd's)
+  for (const row of rows) t.is(slice(row.pid).end, row.end, `pid ${row.pid}: slice end is the process's end`);
+});
+
 // ---- output of two processes interleaved --------------------------------------------------
 
 // Each writer does half its writes, then waits for the other's half: they interleave.
