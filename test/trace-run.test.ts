@@ -416,8 +416,9 @@ for (const onTmpfs of [true, false]) {
         for (const run of readdirSync(tmp).filter((n) => n.startsWith('run-'))) {
           const link = path.join(tmp, run, 'traces');
           if (!seen.has(run) && lstatSync(link)) seen.set(run, lstatSync(link).isSymbolicLink() ? realpathSync(link) : link);
-          // (.run: the tmpfs directory's link back to the run directory)
-          for (const name of readdirSync(link).filter((n) => n !== '.run')) {
+          // (.run and .owner: the tmpfs directory's link back to the run directory, and
+          // the uwrx that made it)
+          for (const name of readdirSync(link).filter((n) => n !== '.run' && n !== '.owner')) {
             names.add(name);
             const magic = Buffer.alloc(12);
             const fd = openSync(path.join(link, name), 'r');
@@ -472,6 +473,69 @@ for (const onTmpfs of [true, false]) {
   t.is(result.status, 0, result.stderr);
   t.throws(() => lstatSync(orphan), { code: 'ENOENT' }, 'the orphan is freed');
   t.true(lstatSync(path.join(kept, '2')).isFile(), 'a run directory that exists keeps its buffers');
+});
+
+/** Starts `uwrx run -- sh -c script` in cwd and waits until its trace buffers' directory
+ * holds the command's buffer: [the uwrx process, that directory, its run directory]. */
+async function startedRun(cwd: string, script: string) {
+  // stdout a pipe: writes to /dev/null are not output
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--build', 'b', '--', 'sh', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+  child.stdout.resume();
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const tmp = path.join(cwd, 'b', '.tmp');
+  for (let i = 0; i < 1200; i++) {
+    for (const name of existsSyncDir(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('run-')) : []) {
+      const runDir = path.join(tmp, name);
+      try {
+        const shm = realpathSync(path.join(runDir, 'traces'));
+        if (readdirSync(shm).includes('2')) return { child, exited, shm, runDir };
+      } catch {
+        // not made yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`no trace buffers for ${script}`);
+}
+
+function existsSyncDir(dir: string): boolean {
+  return statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+(shmRoomy ? test.serial : test.skip)('the /dev/shm buffers of a uwrx killed with SIGKILL go back to its run directory at the next run; a live run keeps its own', async (t) => {
+  const killed = await startedRun(workDir(), `echo killed; sleep 30.${process.pid}1`);
+  t.true(killed.shm.startsWith('/dev/shm/uwrx-run-'), killed.shm);
+  killed.child.kill('SIGKILL');
+  await killed.exited;
+  const live = await startedRun(workDir(), `sleep 3.${process.pid}2`);
+  t.teardown(() => live.child.kill('SIGKILL'));
+  const liveBuffers = readdirSync(live.shm).sort();
+
+  // any later run frees what the killed one left on the tmpfs
+  const next = await uwrxRaw(['run', '--build', 'b', '--', 'true'], workDir());
+  t.is(next.status, 0, next.stderr);
+  t.throws(() => lstatSync(killed.shm), { code: 'ENOENT' }, 'the killed run\'s /dev/shm directory is gone');
+  const traces = path.join(killed.runDir, 'traces');
+  t.true(lstatSync(traces).isDirectory(), 'its buffers are in its run directory now');
+  t.true(readdirSync(traces).includes('2'), readdirSync(traces).join());
+  const used = readdirSync(traces).reduce((n, f) => n + statSync(path.join(traces, f)).blocks * 512, 0);
+  t.true(used < 16 << 20, `holes kept: ${used} bytes allocated`);
+  // (it may have gained buffers since: its processes go on)
+  const liveNow = readdirSync(live.shm);
+  t.deepEqual(liveBuffers.filter((n) => !liveNow.includes(n)), [], 'the live run\'s buffers are untouched');
+  t.true(lstatSync(path.join(live.runDir, 'traces')).isSymbolicLink());
+
+  // where `uwrx check --repair` finds them, as if they had never been on the tmpfs
+  const cwd = path.dirname(path.dirname(path.dirname(killed.runDir)));
+  const repair = await uwrxRaw(['check', '--repair', 'b/0/0'], cwd);
+  t.is(repair.status, 0, repair.stderr);
+  t.regex(repair.stdout.toString(), /^recovered: \d+ events from [1-9]\d* trace buffers left in /m);
+  const output = await uwrxRaw(['inspect', 'output', 'b/0/0', '2'], cwd);
+  t.is(output.stdout.toString(), 'killed\n');
+
+  await live.exited;
+  t.throws(() => lstatSync(live.shm), { code: 'ENOENT' }, 'the live run freed its own at its end');
 });
 
 test('status counts every notification by system call', async (t) => {
