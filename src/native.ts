@@ -86,6 +86,9 @@ export function helperPath(name: 'uwrx-init' | 'uwrx-remove' | 'uwrx-shim'): str
 /** The addon's trace buffer primitives (src/native/addon/tracebuf.cc). */
 export interface TraceAddon {
   punchHole(fd: number, offset: number, length: number): void;
+  /** Buffer file `from` copied to a new file `to` (created; never replacing one), its
+   * holes kept. Throws with the errno; a partial copy is removed. */
+  copyBuffer(from: string, to: string): void;
   /** A finished buffer file read whole and removed: [its records, its recorder region
    * (header page and records) or undefined without one]; null, leaving it, when a part
    * is more than maxBytes; undefined when it is gone. */

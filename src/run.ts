@@ -3,13 +3,15 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { fstatSync, mkdtempSync, promises as fs, readFileSync, readlinkSync, statSync } from 'node:fs';
+import { fstatSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
 import { EnvironmentError, UsageError } from './errors.js';
 import {
   allocateAttempt,
+  checkBuildDirectory,
+  checkExistingDirectory,
   makeDirectories,
   nextAttempt,
   defaultParent,
@@ -30,7 +32,7 @@ import type { PlanContext, RunContext, RunFeature, RunSettings, SettledSettings 
 import { MSG_PROBLEM, MSG_STARTED, type ProblemBody } from './protocol/init-messages.js';
 import { planFor, preflight, renderPlan, startSandbox, type Sandbox, type SandboxEvent, type SandboxOptions, type SandboxOutcome, type SandboxResult } from './sandbox/index.js';
 import type { PlanInput } from './sandbox/plan.js';
-import { isErrno, removeTree } from './fs.js';
+import { errnoText, removeTree } from './fs.js';
 import { removeTracesDir } from './record/traces-dir.js';
 import { versionsDirOf } from './record/versions-index.js';
 import type { TimeMode } from './reproducibility/time.js';
@@ -254,9 +256,10 @@ export class RunHandle extends EventEmitter<RunEvents> {
 
     // Everything that can fail on bad input is checked before the attempt exists, so a
     // mistake leaves no half-made attempt behind.
+    checkBuildDirectory(settings.buildDir);
     const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(settings.buildDir, '.tmp'));
     // the default lives in the build directory and is made; a given one must exist
-    if (options.tmp !== undefined) await requireDirectory(tmpRoot, '--tmp');
+    if (options.tmp !== undefined) checkExistingDirectory(tmpRoot, '--tmp');
     // the record and the run directory are absent inside: the command could not start there
     for (const [dir, role] of [[settings.buildDir, 'build directory'], [tmpRoot, '--tmp directory']] as const) {
       if (settings.cwd === dir || settings.cwd.startsWith(dir + '/')) {
@@ -274,7 +277,19 @@ export class RunHandle extends EventEmitter<RunEvents> {
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
     // (small files, written without the thread pool: see record/layout.ts)
-    const runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+    let runDir: string;
+    try {
+      runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+    } catch (err) {
+      // a directory access(2) called writable that is not (sysfs, a full disk ...): the
+      // attempt, still empty, goes again and the user hears why
+      try {
+        rmdirSync(paths.attemptDir);
+      } catch {
+        // not empty or gone: left as it is
+      }
+      throw new UsageError(`${options.tmp !== undefined ? '--tmp' : 'temporary directory'} ${tmpRoot}: cannot create the run directory there (${errnoText(err)})`);
+    }
     linkParents(paths.attemptDir, parents);
     for (const dir of [paths.stepDir, paths.attemptDir]) {
       writeStepCommand(dir, settled.argv);
@@ -548,16 +563,6 @@ async function defaultParents(paths: AttemptPaths, cwd: string, warn: (message: 
   return parent ? [parent] : [];
 }
 
-async function requireDirectory(dir: string, role: string): Promise<void> {
-  let st;
-  try {
-    st = await fs.stat(dir);
-  } catch (err) {
-    throw new UsageError(`${role} ${dir}: ${isErrno(err, 'ENOENT') ? 'no such directory' : (err as Error).message}`);
-  }
-  if (!st.isDirectory()) throw new UsageError(`${role} ${dir}: not a directory`);
-}
-
 /** /proc/<pid>/root of the sandbox's pid 1: the child uwrx-init cloned into the new
  * namespaces. Undefined unless that root lies in another mount namespace than ours, so
  * nothing meant for the sandbox can land on the host. */
@@ -644,6 +649,7 @@ function sandboxPlace(settings: SettledSettings, paths: AttemptPaths, runDir: st
 export async function dryRun(options: RunOptions): Promise<string> {
   const features = activeFeatures(options, [...RUN_FEATURES, ...(options.features ?? [])]);
   const settings = await settle(options, features, true);
+  checkBuildDirectory(settings.buildDir);
   const paths = await nextAttempt(settings.buildDir, settings.step);
   const tmpRoot = path.resolve(settings.cwd, options.tmp ?? path.join(paths.buildDir, '.tmp'));
   const runDir = path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-XXXXXX`);

@@ -212,7 +212,7 @@ test('a compile that failed replays its error text and exit status', async (t) =
   const [gcc] = entries(path.join(dir, 'build', '0', '1'));
   const bad = await uwrx(['inspect', 'rebuild', path.join(dir, 'build')], { cwd: dir });
   t.is(bad.status, 2);
-  t.regex(bad.stderr, /^uwrx inspect rebuild: .* has no rebuild\.json/);
+  t.regex(bad.stderr, /^uwrx: .*\/build: not an attempt directory/);
   t.deepEqual([gcc!.decision, gcc!.status], ['skipped', 1]);
 });
 

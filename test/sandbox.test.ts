@@ -185,13 +185,13 @@ test.serial('the record and the run directory are absent inside; writes there ar
   const r = runners[0]!;
   const dir = await workDir(r);
   const build = path.join(dir, 'build');
-  await fs.mkdir(build);
-  await fs.writeFile(path.join(build, 'secret'), 'old record\n');
+  await fs.mkdir(path.join(build, '0'), { recursive: true });
+  await fs.writeFile(path.join(build, '0', 'secret'), 'old record\n');
   const out = await uwrx(r, dir, ['sh', '-c',
     `ls -A ${build} 2>/dev/null || echo absent; mkdir ${build} && touch ${build}/x && ls -A ${build}; find / -xdev >/dev/null; echo ok`]);
   t.is(out.code, 0, out.stderr);
   t.is(out.stdout, 'absent\nx\nok\n');
-  t.is(readFileSync(path.join(build, 'secret'), 'utf8'), 'old record\n');
+  t.is(readFileSync(path.join(build, '0', 'secret'), 'utf8'), 'old record\n');
   t.false(existsSync(path.join(build, 'x')));
   t.true(existsSync(path.join(out.attemptDir, 'files', build, 'x')));
 });

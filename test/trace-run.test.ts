@@ -220,6 +220,34 @@ test.serial('threads get logical tids, connect records its address, a killed pro
   );
 });
 
+// ---- exit times ----------------------------------------------------------------------------
+
+test.serial('a process slice ends when the process ended, not when its exit was reported', async (t) => {
+  const cwd = workDir();
+  // `:` last, so the shell forks the second sleep instead of becoming it; the inner shell
+  // kills itself (no exit_group: its end is when its pidfd said so)
+  const script = `/bin/true; /bin/sleep 0.3; /bin/sh -c 'kill -9 $$'; /bin/sleep 0.3; :`;
+  const result = await uwrxRaw(['run', '--build', 'b', '--', 'sh', '-c', script], cwd);
+  t.is(result.status, 0, result.stderr);
+  const attempt = path.join(cwd, 'b', '0', '0');
+  const rows = JSON.parse((await uwrxRaw(['inspect', 'procs', attempt, '--format', 'json'], cwd)).stdout.toString()) as Array<ProcRow & { start: number; end: number }>;
+  t.deepEqual(rows.map((r) => [r.pid, r.cmdline[0], r.signal ?? 0]), [[2, 'sh', 0], [3, '/bin/true', 0], [4, '/bin/sleep', 0], [5, '/bin/sh', 9], [6, '/bin/sleep', 0]]);
+  const { packets } = decodePerfetto(readFileSync(path.join(attempt, 'perfetto')));
+  const trackPid = new Map<number, number>();
+  for (const p of packets) if (p.track_descriptor?.process) trackPid.set(p.track_descriptor.uuid, p.track_descriptor.process.pid);
+  const slice = (pid: number) => {
+    const of = resolveEvents(packets).filter((e) => trackPid.get(e.track) === pid);
+    return { begin: of.find((e) => e.type === 1)!.time, end: of.find((e) => e.type === 2)!.time };
+  };
+  const [, shortOne, sleep1, killed, sleep2] = [2, 3, 4, 5, 6].map(slice);
+  // The shell reaps the short process, then forks the sleep: whatever the report of the
+  // exit waited for, the process had ended before the sleep began.
+  t.true(shortOne!.end <= sleep1!.begin, `/bin/true ended ${shortOne!.end - sleep1!.begin} ns after the next process began`);
+  t.true(killed!.end < sleep2!.end - 250e6, 'the killed shell ended before the sleep after it');
+  // the slices end at the times the process table has (exit_group's time, or the pidfd's)
+  for (const row of rows) t.is(slice(row.pid).end, row.end, `pid ${row.pid}: slice end is the process's end`);
+});
+
 // ---- output of two processes interleaved --------------------------------------------------
 
 // Each writer does half its writes, then waits for the other's half: they interleave.
@@ -388,8 +416,9 @@ for (const onTmpfs of [true, false]) {
         for (const run of readdirSync(tmp).filter((n) => n.startsWith('run-'))) {
           const link = path.join(tmp, run, 'traces');
           if (!seen.has(run) && lstatSync(link)) seen.set(run, lstatSync(link).isSymbolicLink() ? realpathSync(link) : link);
-          // (.run: the tmpfs directory's link back to the run directory)
-          for (const name of readdirSync(link).filter((n) => n !== '.run')) {
+          // (.run and .owner: the tmpfs directory's link back to the run directory, and
+          // the uwrx that made it)
+          for (const name of readdirSync(link).filter((n) => n !== '.run' && n !== '.owner')) {
             names.add(name);
             const magic = Buffer.alloc(12);
             const fd = openSync(path.join(link, name), 'r');
@@ -444,6 +473,69 @@ for (const onTmpfs of [true, false]) {
   t.is(result.status, 0, result.stderr);
   t.throws(() => lstatSync(orphan), { code: 'ENOENT' }, 'the orphan is freed');
   t.true(lstatSync(path.join(kept, '2')).isFile(), 'a run directory that exists keeps its buffers');
+});
+
+/** Starts `uwrx run -- sh -c script` in cwd and waits until its trace buffers' directory
+ * holds the command's buffer: [the uwrx process, that directory, its run directory]. */
+async function startedRun(cwd: string, script: string) {
+  // stdout a pipe: writes to /dev/null are not output
+  const child = spawn(process.execPath, [uwrxBin, 'run', '--build', 'b', '--', 'sh', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
+  child.stdout.resume();
+  const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
+  const tmp = path.join(cwd, 'b', '.tmp');
+  for (let i = 0; i < 1200; i++) {
+    for (const name of existsSyncDir(tmp) ? readdirSync(tmp).filter((n) => n.startsWith('run-')) : []) {
+      const runDir = path.join(tmp, name);
+      try {
+        const shm = realpathSync(path.join(runDir, 'traces'));
+        if (readdirSync(shm).includes('2')) return { child, exited, shm, runDir };
+      } catch {
+        // not made yet
+      }
+    }
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  child.kill('SIGKILL');
+  throw new Error(`no trace buffers for ${script}`);
+}
+
+function existsSyncDir(dir: string): boolean {
+  return statSync(dir, { throwIfNoEntry: false })?.isDirectory() ?? false;
+}
+
+(shmRoomy ? test.serial : test.skip)('the /dev/shm buffers of a uwrx killed with SIGKILL go back to its run directory at the next run; a live run keeps its own', async (t) => {
+  const killed = await startedRun(workDir(), `echo killed; sleep 30.${process.pid}1`);
+  t.true(killed.shm.startsWith('/dev/shm/uwrx-run-'), killed.shm);
+  killed.child.kill('SIGKILL');
+  await killed.exited;
+  const live = await startedRun(workDir(), `sleep 3.${process.pid}2`);
+  t.teardown(() => live.child.kill('SIGKILL'));
+  const liveBuffers = readdirSync(live.shm).sort();
+
+  // any later run frees what the killed one left on the tmpfs
+  const next = await uwrxRaw(['run', '--build', 'b', '--', 'true'], workDir());
+  t.is(next.status, 0, next.stderr);
+  t.throws(() => lstatSync(killed.shm), { code: 'ENOENT' }, 'the killed run\'s /dev/shm directory is gone');
+  const traces = path.join(killed.runDir, 'traces');
+  t.true(lstatSync(traces).isDirectory(), 'its buffers are in its run directory now');
+  t.true(readdirSync(traces).includes('2'), readdirSync(traces).join());
+  const used = readdirSync(traces).reduce((n, f) => n + statSync(path.join(traces, f)).blocks * 512, 0);
+  t.true(used < 16 << 20, `holes kept: ${used} bytes allocated`);
+  // (it may have gained buffers since: its processes go on)
+  const liveNow = readdirSync(live.shm);
+  t.deepEqual(liveBuffers.filter((n) => !liveNow.includes(n)), [], 'the live run\'s buffers are untouched');
+  t.true(lstatSync(path.join(live.runDir, 'traces')).isSymbolicLink());
+
+  // where `uwrx check --repair` finds them, as if they had never been on the tmpfs
+  const cwd = path.dirname(path.dirname(path.dirname(killed.runDir)));
+  const repair = await uwrxRaw(['check', '--repair', 'b/0/0'], cwd);
+  t.is(repair.status, 0, repair.stderr);
+  t.regex(repair.stdout.toString(), /^recovered: \d+ events from [1-9]\d* trace buffers left in /m);
+  const output = await uwrxRaw(['inspect', 'output', 'b/0/0', '2'], cwd);
+  t.is(output.stdout.toString(), 'killed\n');
+
+  await live.exited;
+  t.throws(() => lstatSync(live.shm), { code: 'ENOENT' }, 'the live run freed its own at its end');
 });
 
 test('status counts every notification by system call', async (t) => {

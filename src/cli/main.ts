@@ -90,6 +90,12 @@ export async function main(args: string[], caller: Caller = {}): Promise<number>
   }
 }
 
+/** A user error of `uwrx run` says so ("uwrx run: ..."). */
+function prefixRunError(err: unknown): never {
+  if (isUserError(err) && !err.message.startsWith('uwrx')) err.message = `uwrx run: ${err.message}`;
+  throw err;
+}
+
 async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number> {
   const options = {
     argv: args.argv,
@@ -112,7 +118,7 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
     ...(args.notSkippable ? { notSkippable: args.notSkippable } : {}),
   };
   if (args.dryRun) {
-    process.stdout.write((await dryRun(options)) + '\n');
+    process.stdout.write((await dryRun(options).catch(prefixRunError)) + '\n');
     return 0;
   }
   // On a terminal, progress in its title; never with --quiet or when stderr is not one.
@@ -135,10 +141,7 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
   process.on('SIGTERM', onSignal);
   process.on('SIGHUP', onSignal);
   try {
-    const result = await handle.done.catch((err: unknown) => {
-      if (isUserError(err) && !err.message.startsWith('uwrx')) err.message = `uwrx run: ${err.message}`;
-      throw err;
-    });
+    const result = await handle.done.catch(prefixRunError);
     if (!args.quiet) {
       for (const p of result.network?.problems ?? []) process.stderr.write(`uwrx: network: ${p}\n`);
       process.stderr.write(formatSummary(result, process.cwd()) + '\n');

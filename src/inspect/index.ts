@@ -1,12 +1,12 @@
 // `uwrx inspect events|procs|output|files <attempt>` and `uwrx check <attempt>`, over the
 // record reader (src/record/reader.ts) that the UI and the library use as well.
-import { existsSync, readFileSync, readdirSync, statSync } from 'node:fs';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
 import { escapeBytes } from '../record/escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry } from '../record/files-meta.js';
 import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../record/procs.js';
-import { openRecord, type AttemptRecord, type RecordFilter, type RecordProcess } from '../record/reader.js';
+import { openRecord, requireAttemptDirectory, type AttemptRecord, type RecordFilter, type RecordProcess } from '../record/reader.js';
 import { outputBytes, readTrace, type RecordedEvent } from '../record/trace.js';
 import { writeView, type Out } from './out.js';
 import { leftoverBuffers, leftoverRunDirs } from './repair.js';
@@ -243,7 +243,7 @@ export async function check(attemptDir: string, out: NodeJS.WritableStream): Pro
 
 function checkAttempt(attemptDir: string, w: Out): number {
   const problems: string[] = [];
-  if (!existsSync(attemptDir) || !statSync(attemptDir).isDirectory()) throw new UsageError(`no such trace: ${attemptDir}`);
+  requireAttemptDirectory(attemptDir);
   const trace = readTrace(path.join(attemptDir, 'perfetto'));
   problems.push(...trace.problems);
 

@@ -3,11 +3,11 @@
 // their addresses.
 import { existsSync } from 'node:fs';
 import path from 'node:path';
-import { UsageError } from '../errors.js';
+import { requireAttemptDirectory } from '../record/reader.js';
 import { NET_DIR, readDomains, readExchanges, readGitOperations, type Exchange, type GitOperation } from '../network/record.js';
 
 export function inspectNet(attemptDir: string, format: 'text' | 'json', out: NodeJS.WritableStream, pid?: number): void {
-  if (!existsSync(attemptDir)) throw new UsageError(`no such trace: ${attemptDir}`);
+  requireAttemptDirectory(attemptDir);
   const exchanges = readExchanges(attemptDir).filter((e) => pid === undefined || e.pid === pid);
   const git = readGitOperations(attemptDir).filter((o) => pid === undefined || o.pid === pid);
   const domains = [...readDomains(attemptDir)].map(([domain, a]) => ({ domain, ...a }));

@@ -1,7 +1,7 @@
 // `uwrx inspect rebuild <attempt>`: one line per process on the skippable list (from the
 // attempt's rebuild.json): its pid, executable, whether it ran or was skipped, and why.
-import { existsSync } from 'node:fs';
 import { UsageError } from '../errors.js';
+import { requireAttemptDirectory } from '../record/reader.js';
 import { readRebuildIndex } from '../rebuild/index-file.js';
 
 export interface RebuildRow {
@@ -12,7 +12,7 @@ export interface RebuildRow {
 }
 
 export function rebuildRows(attemptDir: string): RebuildRow[] {
-  if (!existsSync(attemptDir)) throw new UsageError(`no such trace: ${attemptDir}`);
+  requireAttemptDirectory(attemptDir);
   let index;
   try {
     index = readRebuildIndex(attemptDir);

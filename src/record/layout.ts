@@ -1,7 +1,7 @@
 // The record's directory layout: build/<step>/{cmd,options}, build/<step>/<attempt>/...
 // Steps and attempts are allocated with exclusive mkdir so concurrent runs never share
 // an attempt (and runs without --step never share a step).
-import { promises as fs, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync } from 'node:fs';
+import { promises as fs, accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { randomBytes } from '../crypto.js';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -72,6 +72,106 @@ export async function makeDirectories(dir: string, role: string): Promise<void> 
   }
   const st = statSync(abs);
   if (!st.isDirectory()) throw new UsageError(`${role} ${abs} is not a directory`);
+}
+
+/** A directory's stat, or undefined when the path is absent (ENOENT, or ENOTDIR: a file
+ * stands in its way); any other failure is the user's to see, named with the path. */
+function statOrAbsent(p: string, role: string, given: string): Stats | undefined {
+  try {
+    return statSync(p);
+  } catch (err) {
+    if (isErrno(err, 'ENOENT', 'ENOTDIR')) return undefined;
+    throw new UsageError(`${role} ${given}: cannot look at ${p}: ${errnoText(err)}`);
+  }
+}
+
+/** Whether this process may create entries in directory `dir` (EACCES, EROFS ...: the
+ * errno that says why not), as access(2) sees it, root's powers and read-only mounts
+ * included. */
+function notWritable(dir: string): string | undefined {
+  try {
+    accessSync(dir, fsConstants.W_OK | fsConstants.X_OK);
+    return undefined;
+  } catch (err) {
+    return errnoText(err);
+  }
+}
+
+/** The nearest existing ancestor of absent path `abs`: it must be a directory where the
+ * missing part can be made; a UsageError names it and says why not. */
+function checkCreatable(abs: string, role: string): void {
+  for (let up = path.dirname(abs); ; up = path.dirname(up)) {
+    const st = statOrAbsent(up, role, abs);
+    if (!st) continue; // (the root always exists)
+    if (!st.isDirectory()) throw new UsageError(`${role} ${abs} cannot be created: ${up} is not a directory`);
+    const why = notWritable(up);
+    if (why) throw new UsageError(`${role} ${abs} cannot be created: ${up} is not writable (${why})`);
+    return;
+  }
+}
+
+/** Entries of build directory `dir` that are not steps: a step is a directory, numeric,
+ * or named and holding its cmd, options or attempts (or nothing yet: a run just made it).
+ * Hidden entries (.tmp, a .gitignore) are left alone. */
+function foreignEntries(dir: string): string[] {
+  const foreign: string[] = [];
+  for (const e of readdirSync(dir, { withFileTypes: true })) {
+    if (e.name.startsWith('.')) continue;
+    const isDir = e.isDirectory() || (e.isSymbolicLink() && !!statSync(path.join(dir, e.name), { throwIfNoEntry: false })?.isDirectory());
+    if (isDir && /^(0|[1-9][0-9]*)$/.test(e.name)) continue;
+    if (isDir) {
+      let inside: string[];
+      try {
+        inside = readdirSync(path.join(dir, e.name));
+      } catch {
+        inside = ['?'];
+      }
+      if (inside.length === 0 || inside.some((n) => n === 'cmd' || n === 'options' || /^(0|[1-9][0-9]*)$/.test(n))) continue;
+    }
+    foreign.push(e.name);
+  }
+  return foreign.sort();
+}
+
+/** Checks, before anything is made, that `dir` can take a new attempt: an existing one is
+ * a directory this process can write that holds only steps (so a record is never mixed
+ * into, say, a CMake build tree or a source directory), an absent one can be created.
+ * Throws a UsageError naming the path and the reason. */
+export function checkBuildDirectory(dir: string, role = 'build directory'): void {
+  const abs = path.resolve(dir);
+  const st = statOrAbsent(abs, role, abs);
+  if (!st) return checkCreatable(abs, role);
+  if (!st.isDirectory()) throw new UsageError(`${role} ${abs} is not a directory`);
+  const why = notWritable(abs);
+  if (why) throw new UsageError(`${role} ${abs} is not writable (${why})`);
+  let foreign: string[];
+  try {
+    foreign = foreignEntries(abs);
+  } catch (err) {
+    throw new UsageError(`${role} ${abs} cannot be listed: ${errnoText(err)}`);
+  }
+  if (foreign.length > 0) {
+    const shown = foreign.slice(0, 3).join(', ') + (foreign.length > 3 ? ` and ${foreign.length - 3} more` : '');
+    throw new UsageError(`${role} ${abs} is not a uwrx record (it holds ${shown}): choose another --build`);
+  }
+}
+
+/** A directory that must exist, be one and be writable (--tmp); a UsageError names the
+ * path and the reason. */
+export function checkExistingDirectory(dir: string, role: string): void {
+  const st = statOrAbsent(dir, role, dir);
+  if (!st) {
+    // a file on the way says more than "no such directory"
+    for (let up = path.dirname(dir); up !== path.dirname(up); up = path.dirname(up)) {
+      const above = statOrAbsent(up, role, dir);
+      if (above && !above.isDirectory()) throw new UsageError(`${role} ${dir}: ${up} is not a directory`);
+      if (above) break;
+    }
+    throw new UsageError(`${role} ${dir}: no such directory`);
+  }
+  if (!st.isDirectory()) throw new UsageError(`${role} ${dir}: not a directory`);
+  const why = notWritable(dir);
+  if (why) throw new UsageError(`${role} ${dir}: not writable (${why})`);
 }
 
 async function ensureBuildDir(buildDir: string): Promise<void> {

@@ -172,6 +172,21 @@ export interface AttemptRecord {
   loadTrace(): Promise<void>;
 }
 
+/** Throws a RecordError naming `dir` unless it is an attempt directory: seed.txt is
+ * written first; a bare trace (perfetto, procs.tsv) is readable too. */
+export function requireAttemptDirectory(dir: string): void {
+  let st;
+  try {
+    st = statSync(dir);
+  } catch {
+    throw new RecordError(`${dir}: no such attempt directory`);
+  }
+  if (!st.isDirectory()) throw new RecordError(`${dir}: not a directory`);
+  if (!['seed.txt', 'perfetto', PROCESS_TABLE_FILE].some((f) => existsSync(path.join(dir, f)))) {
+    throw new RecordError(`${dir}: not an attempt directory (expected <build>/<step>/<attempt> with seed.txt)`);
+  }
+}
+
 /** Opens an attempt directory (`<build>/<step>/<attempt>`). Throws a RecordError with
  * one line when it is not an attempt or its process table is damaged. */
 export function openRecord(attemptDir: string): AttemptRecord {
@@ -208,17 +223,7 @@ class RecordReader implements AttemptRecord {
   private readonly found: string[] = [];
 
   constructor(readonly dir: string) {
-    let st;
-    try {
-      st = statSync(dir);
-    } catch {
-      throw new RecordError(`${dir}: no such attempt directory`);
-    }
-    if (!st.isDirectory()) throw new RecordError(`${dir}: not a directory`);
-    // seed.txt is written first; a bare trace (perfetto, procs.tsv) is readable too
-    if (!['seed.txt', 'perfetto', PROCESS_TABLE_FILE].some((f) => existsSync(path.join(dir, f)))) {
-      throw new RecordError(`${dir}: not an attempt directory (expected <build>/<step>/<attempt> with seed.txt)`);
-    }
+    requireAttemptDirectory(dir);
     this.attempt = Number(path.basename(dir));
     this.step = path.basename(path.dirname(dir));
     this.command = readCommand(dir);

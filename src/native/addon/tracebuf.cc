@@ -35,6 +35,60 @@ static Napi::Value PunchHole(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// copyBuffer(from, to): a buffer file copied to a new file `to` (created, never
+// replacing one) with its holes kept: a buffer is mostly holes (its recorder region's
+// unused tail, what the collector punched), which a plain copy would write out as zeros
+// (64 MiB and more a file). Its data ranges are found with SEEK_DATA/SEEK_HOLE.
+static Napi::Value CopyBuffer(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string from = info[0].As<Napi::String>().Utf8Value();
+  std::string to = info[1].As<Napi::String>().Utf8Value();
+  int in = open(from.c_str(), O_RDONLY | O_CLOEXEC);
+  if (in < 0) return ThrowErrno(env, ("open " + from).c_str(), errno);
+  int out = open(to.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+  if (out < 0) {
+    int err = errno;
+    close(in);
+    return ThrowErrno(env, ("open " + to).c_str(), err);
+  }
+  static char buf[1 << 16];
+  struct stat st;
+  int err = fstat(in, &st) == 0 ? 0 : errno;
+  for (off_t at = 0; !err && at < st.st_size;) {
+    off_t data = lseek(in, at, SEEK_DATA);
+    if (data < 0) {
+      if (errno != ENXIO) err = errno; // ENXIO: no data after `at`
+      break;
+    }
+    off_t hole = lseek(in, data, SEEK_HOLE);
+    if (hole < 0) hole = st.st_size;
+    for (at = data; !err && at < hole;) {
+      ssize_t n = pread(in, buf, std::min((off_t)sizeof buf, hole - at), at);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) {
+        err = n < 0 ? errno : 0;
+        at = hole;
+        break;
+      }
+      for (ssize_t put = 0; put < n && !err;) {
+        ssize_t w = pwrite(out, buf + put, (size_t)(n - put), at + put);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) err = w < 0 ? errno : ENOSPC;
+        else put += w;
+      }
+      at += n;
+    }
+  }
+  if (!err && ftruncate(out, st.st_size) != 0) err = errno;
+  close(in);
+  if (close(out) != 0 && !err) err = errno;
+  if (err) {
+    unlink(to.c_str());
+    return ThrowErrno(env, ("copy " + from + " to " + to).c_str(), err);
+  }
+  return env.Undefined();
+}
+
 // Finished buffer files read whole and removed: for each, the open, reads, close and
 // unlink the collector would make one by one, without a JavaScript call, a path walk or
 // two Buffers per file. A buffer file has two parts (tracebuf.h): the process's records
@@ -522,6 +576,7 @@ static Napi::Value TraceWriterClose(const Napi::CallbackInfo &info) {
 
 void InitTraceBuf(Napi::Env env, Napi::Object exports) {
   exports.Set("punchHole", Napi::Function::New(env, PunchHole));
+  exports.Set("copyBuffer", Napi::Function::New(env, CopyBuffer));
   exports.Set("takeFile", Napi::Function::New(env, TakeFile));
   exports.Set("takeFiles", Napi::Function::New(env, TakeFiles));
   exports.Set("listBuffers", Napi::Function::New(env, ListBuffers));

@@ -292,10 +292,10 @@ static int stages(const struct uwrx_tracebuf *tb, size_t size) {
   return !tb->win && size <= UWRX_TRACE_STAGED_MAX && tb->pos + size <= UWRX_TRACE_DATA_OFFSET + UWRX_TRACE_FIRST_WINDOW_SIZE;
 }
 
-/* Takes the lock, makes room for size bytes and fills the header. NULL: dropped
- * (lock released, error counted). */
+/* Takes the lock, makes room for size bytes and fills the header, stamped `at` (ns,
+ * CLOCK_BOOTTIME; 0: now). NULL: dropped (lock released, error counted). */
 static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t flags, uint32_t tid,
-                              size_t size) {
+                              size_t size, uint64_t at) {
   pthread_mutex_lock(&tb->lock);
   if (tb->err == 0 && !stages(tb, size) && (!tb->win || tb->pos + size > tb->win_off + tb->win_size)) {
     if (tb->win) munmap(tb->win, tb->win_size);
@@ -318,14 +318,21 @@ static unsigned char *reserve(struct uwrx_tracebuf *tb, uint16_t type, uint16_t 
   }
   unsigned char *p = tb->win ? tb->win + (tb->pos - tb->win_off) : staged;
   struct uwrx_ev_header h;
-  struct timespec ts;
-  clock_gettime(CLOCK_BOOTTIME, &ts);
+  if (!at) {
+    struct timespec ts;
+    clock_gettime(CLOCK_BOOTTIME, &ts);
+    at = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  }
+  /* a time from the past never goes before a record already written: the file's times
+   * stay non-decreasing, which the collector's watermark counts on */
+  if (at < tb->last_time) at = tb->last_time;
+  tb->last_time = at;
   h.size = (uint32_t)size;
   h.type = type;
   h.flags = flags;
   h.pid = tb->pid;
   h.tid = tid;
-  h.time_ns = (uint64_t)ts.tv_sec * 1000000000u + (uint64_t)ts.tv_nsec;
+  h.time_ns = at;
   memcpy(p, &h, sizeof h);
   return p;
 }
@@ -390,23 +397,28 @@ int uwrx_trace_append_raw(struct uwrx_tracebuf *tb, const void *record, size_t s
   if (size < UWRX_EV_HEADER_SIZE || size > UWRX_EV_MAX_SIZE || size % 8 != 0) return -EINVAL;
   memcpy(&h, record, sizeof h);
   if (h.size != size) return -EINVAL;
-  unsigned char *p = reserve(tb, h.type, h.flags, h.tid, size);
+  unsigned char *p = reserve(tb, h.type, h.flags, h.tid, size, 0);
   if (!p) return tb->err ? tb->err : -EBADF;
   memcpy(p + UWRX_EV_HEADER_SIZE, (const unsigned char *)record + UWRX_EV_HEADER_SIZE, size - UWRX_EV_HEADER_SIZE);
   finish(tb, p, p + size);
   return 0;
 }
 
-int uwrx_trace_emit(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed, size_t fixed_len,
-                    const struct uwrx_blob *blobs, unsigned nblobs) {
+static int emit_at(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed, size_t fixed_len,
+                   const struct uwrx_blob *blobs, unsigned nblobs, uint64_t at) {
   size_t lens[MAX_BLOBS];
   uint16_t flags = 0;
   if (nblobs > MAX_BLOBS) return -EINVAL;
   size_t used = fit(fixed_len, blobs, nblobs, lens, &flags);
-  unsigned char *p = reserve(tb, type, flags, tid, ALIGN8(used));
+  unsigned char *p = reserve(tb, type, flags, tid, ALIGN8(used), at);
   if (!p) return tb->err ? tb->err : -EBADF;
   finish(tb, p, fill(p, fixed, fixed_len, blobs, lens, nblobs));
   return 0;
+}
+
+int uwrx_trace_emit(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, const void *fixed, size_t fixed_len,
+                    const struct uwrx_blob *blobs, unsigned nblobs) {
+  return emit_at(tb, type, tid, fixed, fixed_len, blobs, nblobs, 0);
 }
 
 /* The reserved record of an open uwrx_trace_begin: where its last blob's length goes. */
@@ -419,7 +431,7 @@ int uwrx_trace_begin(struct uwrx_tracebuf *tb, uint16_t type, uint32_t tid, cons
   if (nblobs + 1 > MAX_BLOBS) return -EINVAL;
   size_t used = fit(fixed_len, blobs, nblobs, lens, &flags);
   if (used + 4 + blob_max > UWRX_EV_MAX_SIZE - 8) return -EMSGSIZE;
-  unsigned char *p = reserve(tb, type, flags, tid, ALIGN8(used + 4 + blob_max));
+  unsigned char *p = reserve(tb, type, flags, tid, ALIGN8(used + 4 + blob_max), 0);
   if (!p) return tb->err ? tb->err : -EBADF;
   unsigned char *q = fill(p, fixed, fixed_len, blobs, lens, nblobs);
   open_record = p;
@@ -447,8 +459,12 @@ int uwrx_trace_exec(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, cons
 }
 
 int uwrx_trace_exit(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal) {
+  return uwrx_trace_exit_at(tb, tid, status, signal, 0);
+}
+
+int uwrx_trace_exit_at(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal, uint64_t time_ns) {
   struct uwrx_ev_exit ev = {.status = status, .signal = signal};
-  return uwrx_trace_emit(tb, UWRX_EV_EXIT, tid, &ev, sizeof ev, NULL, 0);
+  return emit_at(tb, UWRX_EV_EXIT, tid, &ev, sizeof ev, NULL, 0, time_ns);
 }
 
 int uwrx_trace_open(struct uwrx_tracebuf *tb, uint32_t tid, const char *path, int32_t flags, uint32_t mode,

@@ -26,7 +26,8 @@
  *
  * Thread safety: one uwrx_tracebuf per traced process; any number of handler threads may
  * write to it (a mutex per buffer serialises them; the timestamp is taken under it, so
- * times are non-decreasing within a file). Nothing here allocates memory: the struct is
+ * times are non-decreasing within a file; a record given a time of the past, the exit,
+ * is stamped no earlier than the one before it). Nothing here allocates memory: the struct is
  * caller storage and records are written into the staging area or straight into the
  * mapping.
  *
@@ -54,6 +55,7 @@ struct uwrx_tracebuf {
   uint64_t backlog_max;  /* throttle above this many allocated bytes; 0 = never */
   uint64_t throttled_ns; /* time spent waiting for the collector */
   int region;            /* the recorder region was set up (uwrx_tracebuf_region) */
+  uint64_t last_time;    /* the last record's time: no record is stamped earlier */
 };
 
 /* Backpressure: when the window moves and the file's records hold more than backlog_max
@@ -170,6 +172,11 @@ int uwrx_trace_spawn(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t child, int
 int uwrx_trace_exec(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, const char *path, const char *argv,
                     size_t argv_len);
 int uwrx_trace_exit(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal);
+/* The exit stamped with the time it happened (ns, CLOCK_BOOTTIME; 0: now), which is
+ * earlier than its report: exit_group's call, or when the process's pidfd said it died.
+ * Never earlier than a record already in the buffer (a record written after the exit,
+ * such as a late child's spawn, keeps its place): the file's times stay in order. */
+int uwrx_trace_exit_at(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal, uint64_t time_ns);
 int uwrx_trace_open(struct uwrx_tracebuf *tb, uint32_t tid, const char *path, int32_t flags, uint32_t mode,
                     int64_t result);
 /* stat, unlink, rename (path2 = new name), mkdir, rmdir, chmod, chown, truncate: the

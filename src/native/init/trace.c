@@ -324,14 +324,16 @@ static void trace_execed(const struct proc *p, const struct pending_exec *e) {
   free(block);
 }
 
-/* The exit as reported to Node: the last event; the buffer closes once no handler
- * uses it. */
+/* The exit as reported to Node: the last event, stamped with the time the process
+ * ended (end_time: its exit_group call, or when its pidfd said it died), not the time of
+ * the report, which waits for its parent's wait and the loop's next turn (up to 20 ms
+ * later); the buffer closes once no handler uses it. */
 static void trace_exited(struct proc *p, bool known, int status) {
   if (p->trace) {
     int32_t code = -1, sig = 0;
     if (known && WIFEXITED(status)) code = WEXITSTATUS(status);
     if (known && WIFSIGNALED(status)) sig = WTERMSIG(status);
-    uwrx_trace_exit(p->trace, (uint32_t)p->logical, code, sig);
+    uwrx_trace_exit_at(p->trace, (uint32_t)p->logical, code, sig, p->end_time);
     /* (whether its buffer can go to the pool: clocks.c keeps its header mapped if so) */
     p->trace_len = __atomic_load_n(&p->trace->pos, __ATOMIC_RELAXED) - UWRX_TRACE_DATA_OFFSET;
   }
