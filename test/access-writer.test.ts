@@ -138,6 +138,34 @@ test('access records larger than the chunk has room for: the same bytes both way
   t.is(parseAccessIndex(nt.toString('utf8')).length, 13);
 });
 
+test('a record of a type no schema knows (codes above every known one): the same error and bytes both ways', (t) => {
+  const dir = scratchDir('uwrx-access-writer-');
+  const exec = { type: 'exec', pid: 2, tid: 2, time: 10, result: 0, path: Buffer.from('/bin/x'), argv: joinArgv(['/bin/x']) } as TraceEvent;
+  const access = (time: number, name: string) =>
+    encodeEvent({ type: 'access', pid: 2, tid: 2, time, op: 2, flags: 0, result: 0, count: 1, path: Buffer.from(name) } as TraceEvent);
+  for (const code of [67, 1000, 0xffff]) {
+    // a well-formed record whose type code (the u16 at offset 4) names no type
+    const stranger = access(30, '/b');
+    stranger.writeUInt16LE(code, 4);
+    const bytes = Buffer.concat([encodeEvent(exec), access(20, '/a'), stranger, access(40, '/c')]);
+    const out = (nativeAccesses: boolean) => {
+      const file = path.join(dir, `${code}-${nativeAccesses}`);
+      const merger = new Merger({ output: `${file}.perfetto`, accessIndex: `${file}.tsv`, clocks: { boottime: 1, realtime: 2 }, nativeAccesses });
+      merger.records(2, bytes);
+      const { errors } = merger.finish();
+      return { errors, perfetto: readFileSync(`${file}.perfetto`), tsv: readFileSync(`${file}.tsv`, 'utf8') };
+    };
+    const native = out(true);
+    const script = out(false);
+    t.is(native.errors.length, 1, `code ${code}: ${native.errors.join('; ')}`);
+    t.deepEqual(native.errors, script.errors);
+    t.true(native.perfetto.equals(script.perfetto), `code ${code}`);
+    t.is(native.tsv, script.tsv);
+    // what came before the stranger is kept (the exec and the first access), nothing after it
+    t.deepEqual(parseAccessIndex(native.tsv).map((a) => a.path.toString()), ['/bin/x', '/a']);
+  }
+});
+
 test('paths of every byte, valid and broken UTF-8: the same escapes both ways', (t) => {
   const dir = scratchDir('uwrx-access-writer-');
   let seed = 7;

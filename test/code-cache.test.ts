@@ -7,7 +7,7 @@ import { createHash } from 'node:crypto';
 import { mkdirSync, readFileSync, readdirSync, utimesSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { pathToFileURL } from 'node:url';
-import { IMPORT_META_URL, loadBundle } from '../src/cli/code-cache.js';
+import { IMPORT_META_URL, WRAPPER, loadBundle } from '../src/cli/code-cache.js';
 import { afterRemovals, repoRoot, scratchDir, uwrx } from './helpers/uwrx.js';
 
 const pkg = JSON.parse(readFileSync(path.join(repoRoot, 'package.json'), 'utf8')) as { version: string };
@@ -172,6 +172,24 @@ test('loadBundle runs a CommonJS bundle with its own require, file names and imp
   t.is(again.cache, 'used');
   t.is(again.exports.answer, 42);
   t.is(loadBundle(file, 'fixture', undefined).cache, 'off');
+});
+
+test('a bundle that carries the wrapper itself is run as read, as uwrx\'s own are built', (t) => {
+  // uwrx's bundles start with the wrapper's line and end by closing it (npm run bundle)
+  for (const bundle of ['dist/src/cli/uwrx.cjs', 'dist/src/actors/io.cjs']) {
+    const text = readFileSync(path.join(repoRoot, bundle), 'latin1');
+    t.is(text.slice(0, text.indexOf('\n')), WRAPPER, bundle);
+    t.regex(text.slice(-8), /\n\}\)\n?$/, bundle);
+  }
+  const dir = scratchDir('uwrx-cc-wrapped-');
+  const file = path.join(dir, 'b.cjs');
+  writeFileSync(path.join(dir, 'dep.cjs'), 'module.exports = 41;\n');
+  writeFileSync(file, `${WRAPPER}\n"use strict";\nexports.answer = require('./dep.cjs') + 1;\nexports.url = ${IMPORT_META_URL};\nexports.file = __filename;\nexports.strict = (function () { return this; })() === undefined;\n})\n`);
+  const cacheDir = path.join(dir, 'cache');
+  const loaded = loadBundle(file, 'fixture', { dir: cacheDir, sha256 });
+  t.deepEqual(loaded.exports, { answer: 42, url: pathToFileURL(file).href, file, strict: true });
+  loaded.saveCache();
+  t.is(loadBundle(file, 'fixture', { dir: cacheDir, sha256 }).cache, 'used');
 });
 
 test('each checkout keeps a code cache of its own, and those of the least recently written beyond four go', async (t) => {

@@ -143,13 +143,15 @@ class AccessWriter {
   std::vector<std::string> opNames;
   std::string ownPrefix;
   uint32_t chunkBytes = 0;
-  // every record type's fixed part (header included, 8-aligned) and number of blobs
+  // every record type's fixed part (header included, 8-aligned) and number of blobs, by
+  // code up to the largest known one: the codes are small, and a table of all 65536 (768
+  // KB, zeroed: page faults) cost some 4 ms of each run's start
   struct RecordType {
     uint32_t fixedEnd = 0;
     uint32_t blobs = 0;
     bool known = false;
   };
-  std::vector<RecordType> types = std::vector<RecordType>(65536);
+  std::vector<RecordType> types;
   Napi::Reference<Napi::Float64Array> ioRef;
   double *io = nullptr;
 
@@ -256,8 +258,9 @@ class AccessWriter {
   // Whether the record at b[at, at + size) is one locateRecords (events.ts) accepts: its
   // type known and its blobs inside it.
   bool RecordOk(const uint8_t *b, size_t at, size_t size) const {
-    const RecordType &t = types[U16At(b + at + 4)];
-    if (!t.known) return false;
+    uint16_t code = U16At(b + at + 4);
+    if (code >= types.size() || !types[code].known) return false;
+    const RecordType &t = types[code];
     uint64_t p = at + t.fixedEnd, limit = at + size;
     for (uint32_t i = 0; i < t.blobs; i++) {
       if (p + 4 > limit) return false;
@@ -393,10 +396,14 @@ struct TraceWriter {
   };
 
   AccessWriter *index;  // the access index (and the writer's io), owned by the caller
-  // the record types by code: an index into typeList (0: none of the schema's)
-  std::vector<uint8_t> typeIndex = std::vector<uint8_t>(65536, 0);
+  // the record types by code, up to the largest of the schema's: an index into typeList
+  // (0: none of the schema's)
+  std::vector<uint8_t> typeIndex;
   std::vector<Type> typeList = std::vector<Type>(1);
-  const Type &TypeOf(const uint8_t *rec) const { return typeList[typeIndex[U16At(rec + 4)]]; }
+  const Type &TypeOf(const uint8_t *rec) const {
+    uint16_t code = U16At(rec + 4);
+    return typeList[code < typeIndex.size() ? typeIndex[code] : 0];
+  }
   // index operation codes of the mutations (accesses.ts accessesOf)
   uint8_t opExec = 0, opWrite = 0, opDelete = 0, opRenameFrom = 0, opRenameTo = 0, opMkdir = 0, opRmdir = 0, opChmod = 0, opChown = 0;
   std::string namePid = "pid", nameStatus = "status", nameSignal = "signal", nameTruncated = "truncated", nameText, nameBase64;
@@ -1057,7 +1064,9 @@ Napi::Value New(const Napi::CallbackInfo &info) {
   w->chunkBytes = o.Get("chunkBytes").As<Napi::Number>().Uint32Value();
   Napi::Int32Array types = o.Get("recordTypes").As<Napi::Int32Array>();
   for (size_t i = 0; i + 2 < types.ElementLength(); i += 3) {
-    AccessWriter::RecordType &t = w->types[(uint16_t)types[i]];
+    uint16_t code = (uint16_t)types[i];
+    if (code >= w->types.size()) w->types.resize((size_t)code + 1);
+    AccessWriter::RecordType &t = w->types[code];
     t.fixedEnd = (uint32_t)types[i + 1];
     t.blobs = (uint32_t)types[i + 2];
     t.known = true;
@@ -1076,7 +1085,9 @@ Napi::Value New(const Napi::CallbackInfo &info) {
     for (uint32_t i = 0; i < schema.Length(); i++) {
       Napi::Object d = schema.Get(i).As<Napi::Object>();
       if (t->typeList.size() > 255) break;
-      t->typeIndex[(uint16_t)d.Get("code").As<Napi::Number>().Uint32Value()] = (uint8_t)t->typeList.size();
+      uint16_t code = (uint16_t)d.Get("code").As<Napi::Number>().Uint32Value();
+      if (code >= t->typeIndex.size()) t->typeIndex.resize((size_t)code + 1, 0);
+      t->typeIndex[code] = (uint8_t)t->typeList.size();
       TraceWriter::Type &type = t->typeList.emplace_back();
       type.name = d.Get("name").As<Napi::String>().Utf8Value();
       for (auto &k : kinds)

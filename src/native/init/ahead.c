@@ -53,15 +53,15 @@ static bool attrs_of(uint64_t flags, unsigned *attrs) {
 
 static bool made_ahead(const struct plan_step *s) {
   unsigned attrs;
+  if (!strcmp(s->op, OP_LAZY) && lazy_deferred()) return false; /* made at the first change */
   return s->ahead && (!strcmp(s->op, OP_MOUNT) || !strcmp(s->op, OP_LAZY)) && s->fstype && s->source &&
          attrs_of(s->flags, &attrs);
 }
 
-/* The step's filesystem as a detached mount, or -1. Its options are mount(2)'s data:
- * key=value or flag, split at commas (the plan never puts one in a path it overlays). */
-static int make_mount(const struct plan_step *s) {
-  unsigned attrs = 0;
-  attrs_of(s->flags, &attrs);
+/* The step's filesystem context, configured and not created yet, or -1. Its options are
+ * mount(2)'s data: key=value or flag, split at commas (the plan never puts one in a path
+ * it overlays). */
+static int configure_mount(const struct plan_step *s) {
   int fs = fsopen(s->fstype, FSOPEN_CLOEXEC);
   if (fs < 0) return -1;
   bool ok = fsconfig(fs, FSCONFIG_SET_STRING, "source", s->source, 0) == 0;
@@ -74,9 +74,27 @@ static int make_mount(const struct plan_step *s) {
     ok = fsconfig(fs, eq ? FSCONFIG_SET_STRING : FSCONFIG_SET_FLAG, opt, eq ? eq + 1 : NULL, 0) == 0;
   }
   free(data);
-  int mnt = ok && fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0 ? fsmount(fs, FSMOUNT_CLOEXEC, attrs) : -1;
+  if (ok) return fs;
+  int err = errno;
   close(fs);
+  errno = err;
+  return -1;
+}
+
+int ahead_create(int fs, uint64_t flags) {
+  unsigned attrs = 0;
+  attrs_of(flags, &attrs);
+  int mnt = fsconfig(fs, FSCONFIG_CMD_CREATE, NULL, NULL, 0) == 0 ? fsmount(fs, FSMOUNT_CLOEXEC, attrs) : -1;
+  int err = errno;
+  close(fs);
+  errno = err;
   return mnt;
+}
+
+/* The step's filesystem as a detached mount, or -1. */
+static int make_mount(const struct plan_step *s) {
+  int fs = configure_mount(s);
+  return fs < 0 ? -1 : ahead_create(fs, s->flags);
 }
 
 static void *worker(void *arg) {

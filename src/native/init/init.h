@@ -283,13 +283,22 @@ int ahead_attach(const struct plan_step *s);
 int ahead_take(const struct plan_step *s);
 /* Stops the workers and drops what they made (the plan failed, or it is done). */
 void ahead_abandon(void);
+/* Creates the filesystem of context `fs` (closed) as a detached mount with the mount
+ * flags `flags`; -1 with errno. */
+int ahead_create(int fs, uint64_t flags);
 
 /* ---- trees bound read-only until first changed (lazy.c) ---- */
 
 /* Plan step "lazy": binds `host_dir` read-only (and shared) at `target`, keeping the
  * detached overlay `overlay_fd` (owned from now on) to attach at `inside` (the same
- * directory after pivot_root) before the first change below it. False with errno. */
-bool lazy_bind(const char *host_dir, const char *target, const char *inside, int overlay_fd);
+ * directory after pivot_root) before the first change below it; with `overlay_fd` -1,
+ * the overlay of step `s` is configured now and created then (lazy_deferred). False with
+ * errno. */
+bool lazy_bind(const struct plan_step *s, const char *host_dir, const char *target, const char *inside, int overlay_fd);
+/* Whether the lazy trees' overlays are created at their first change: the kernel takes
+ * overlayfs layers as descriptors, which stay usable after pivot_root (asked once).
+ * Otherwise they are made ahead at set-up. */
+bool lazy_deferred(void);
 extern const struct feature feature_lazy;
 /* uwrx-init itself is about to change absolute path `path` for process `tid`: the
  * overlay of a tree still bound read-only is attached first. */

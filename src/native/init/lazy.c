@@ -1,9 +1,15 @@
 /* Trees bound read-only until first changed (plan step "lazy"): a top-level directory
  * whose overlay would sit over the host's directory alone starts as a read-only bind of
- * it, and its overlay, made ahead and kept detached, is attached over the bind when a
- * process first asks to change something below it. A walk of a tree nobody writes then
- * costs what it costs natively: a fresh overlay builds its own dentry and inode for every
- * path looked up (ovl_lookup, ovl_get_inode), several times the native cost.
+ * it, and its overlay is attached over the bind when a process first asks to change
+ * something below it. A walk of a tree nobody writes then costs what it costs natively:
+ * a fresh overlay builds its own dentry and inode for every path looked up (ovl_lookup,
+ * ovl_get_inode), several times the native cost. The overlay's filesystem is checked at
+ * set-up (configured once: a mistake fails the set-up) and made at that first change:
+ * most trees of a run are never changed, and creating one (its work directory and the
+ * kernel's probes there) costs 0.2-2 ms. One the kernel
+ * refuses to create then leaves its tree read-only (EROFS, and a line on stderr), as an
+ * overlay that cannot be attached does; the uppers' filesystem is the one of the overlays
+ * made at set-up (the command's cwd), whose failure still fails the set-up.
  *
  * The bind is a shared mount in pid 1's namespace, so the command's namespace (a copy
  * owned by a child user namespace) holds a slave of it: the overlay attached here
@@ -46,7 +52,11 @@ struct lazy_tree {
   char *mount_point;
   size_t mlen;
   uint64_t bind_id;  /* the bind's mount id in pid 1's namespace */
-  int fd;            /* the detached overlay until attached, then -1 */
+  int fd;            /* the overlay until attached, then -1 */
+  bool created;      /* fd is the detached overlay, not its filesystem context yet */
+  uint64_t flags;    /* mount flags of the overlay */
+  const struct plan_step *step; /* until then, the step its overlay is configured from */
+  int lower;         /* and the copy of its lower directory, or -1 */
   bool attached;     /* the overlay is in place (or could not be: writes get EROFS) */
   pthread_mutex_t lock;
 };
@@ -62,20 +72,151 @@ static uint64_t mount_id_at(int dirfd, const char *path, int flags) {
   return x.stx_mnt_id;
 }
 
-bool lazy_bind(const char *host_dir, const char *target, const char *inside, int overlay_fd) {
+bool lazy_deferred(void) {
+  static int deferred = -1;
+  if (deferred < 0) {
+    int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+    int root = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    deferred = fs >= 0 && root >= 0 && fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, root) == 0;
+    if (fs >= 0) close(fs);
+    if (root >= 0) close(root);
+  }
+  return deferred == 1;
+}
+
+static int clone_tree(const char *path) {
+  return (int)syscall(SYS_open_tree, AT_FDCWD, path, OPEN_TREE_CLONE | OPEN_TREE_CLOEXEC);
+}
+
+/* The directory holding the lazy trees' upper and work directories (the run
+ * directory), as a detached copy shared by them all, and its path. */
+static int layers_dir = -1;
+static char *layers_path;
+
+/* A lazy step's overlay options, split: one lower directory, the upper and work
+ * directories (relative to layers_path), and its flags. */
+struct overlay_options {
+  char *data; /* the copy the strings point into */
+  const char *lower, *upper, *work;
+  const char *flags[8];
+  size_t nflags;
+};
+
+static void options_free(struct overlay_options *o) {
+  free(o->data);
+  o->data = NULL;
+}
+
+/* False (errno EINVAL) for options of any other form: such a tree is not deferred. */
+static bool options_of(const struct plan_step *s, struct overlay_options *o) {
+  memset(o, 0, sizeof *o);
+  o->data = s->data && s->source ? strdup(s->data) : NULL;
+  bool ok = o->data != NULL;
+  char *save = NULL, *upper = NULL, *work = NULL;
+  for (char *opt = ok ? strtok_r(o->data, ",", &save) : NULL; ok && opt; opt = strtok_r(NULL, ",", &save)) {
+    if (!strncmp(opt, "lowerdir=", 9)) o->lower = opt + 9;
+    else if (!strncmp(opt, "upperdir=", 9)) upper = opt + 9;
+    else if (!strncmp(opt, "workdir=", 8)) work = opt + 8;
+    else if (!strchr(opt, '=') && o->nflags < sizeof o->flags / sizeof o->flags[0]) o->flags[o->nflags++] = opt;
+    else ok = false;
+  }
+  size_t n = layers_path ? strlen(layers_path) : 0;
+  ok = ok && o->lower && !strchr(o->lower, ':') && upper && work && n && !strncmp(upper, layers_path, n) &&
+       upper[n] == '/' && !strncmp(work, layers_path, n) && work[n] == '/';
+  if (!ok) {
+    options_free(o);
+    errno = EINVAL;
+    return false;
+  }
+  o->upper = upper + n + 1;
+  o->work = work + n + 1;
+  return true;
+}
+
+/* The overlay of step s configured over the copy `lower` of its lower directory and
+ * layers_dir: its filesystem context, or -1 with errno. */
+static int configure_overlay(const struct plan_step *s, int lower) {
+  struct overlay_options o;
+  if (!options_of(s, &o)) return -1;
+  int fs = fsopen("overlay", FSOPEN_CLOEXEC);
+  bool ok = fs >= 0 && fsconfig(fs, FSCONFIG_SET_STRING, "source", s->source, 0) == 0 &&
+            fsconfig(fs, FSCONFIG_SET_FD, "lowerdir+", NULL, lower) == 0;
+  for (int i = 0; ok && i < 2; i++) {
+    int d = openat(layers_dir, i == 0 ? o.upper : o.work, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    ok = d >= 0 && fsconfig(fs, FSCONFIG_SET_FD, i == 0 ? "upperdir" : "workdir", NULL, d) == 0;
+    if (d >= 0) close(d);
+  }
+  for (size_t i = 0; ok && i < o.nflags; i++) ok = fsconfig(fs, FSCONFIG_SET_FLAG, o.flags[i], NULL, 0) == 0;
+  int err = errno;
+  options_free(&o);
+  if (ok) return fs;
+  if (fs >= 0) close(fs);
+  errno = err ? err : EINVAL;
+  return -1;
+}
+
+/* Step s's tree deferred: a detached copy of its lower directory (and layers_dir, made
+ * once) taken now, while the host's paths are there; its overlay configured once to
+ * check it (a mistake fails the set-up) and configured again when it is created. The
+ * copy, or -1 with errno. The host's paths are gone after pivot_root, and overlayfs
+ * refuses a layer on a mount no longer in the namespace; it takes a detached copy, held
+ * open (a copy whose descriptor is closed is dissolved). One descriptor per tree, as
+ * an overlay made ahead and kept would be. */
+static int defer_overlay(const struct plan_step *s) {
+  if (!layers_path) {
+    /* the upper's parent's parent: <run directory>/upper/<n> */
+    const char *upper = s->data ? strstr(s->data, "upperdir=") : NULL;
+    char *dir = upper ? strndup(upper + 9, strcspn(upper + 9, ",")) : NULL;
+    for (int i = 0; dir && i < 2; i++) {
+      char *slash = strrchr(dir, '/');
+      if (slash && slash != dir) *slash = 0;
+    }
+    layers_dir = dir ? clone_tree(dir) : -1;
+    if (layers_dir < 0) {
+      free(dir);
+      return -1;
+    }
+    layers_path = dir;
+  }
+  struct overlay_options o;
+  if (!options_of(s, &o)) return -1;
+  int lower = clone_tree(o.lower);
+  options_free(&o);
+  int fs = lower >= 0 ? configure_overlay(s, lower) : -1;
+  if (fs < 0) {
+    int err = errno;
+    if (lower >= 0) close(lower);
+    errno = err;
+    return -1;
+  }
+  close(fs);
+  return lower;
+}
+
+bool lazy_bind(const struct plan_step *s, const char *host_dir, const char *target, const char *inside, int overlay_fd) {
   if (ntrees == LAZY_MAX) {
     errno = ENOSPC;
     return false;
   }
-  if (mount(host_dir, target, NULL, MS_BIND, NULL) != 0) return false;
-  struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY, .propagation = MS_SHARED };
-  if (mount_setattr(AT_FDCWD, target, 0, &attr, sizeof attr) != 0) return false;
   struct lazy_tree *t = &trees[ntrees];
-  t->mount_point = strdup(inside);
-  if (!t->mount_point) return false;
+  t->created = overlay_fd >= 0;
+  t->fd = overlay_fd;
+  t->step = s;
+  t->lower = t->created ? -1 : defer_overlay(s);
+  if (!t->created && t->lower < 0) return false;
+  bool ok = mount(host_dir, target, NULL, MS_BIND, NULL) == 0;
+  struct mount_attr attr = { .attr_set = MOUNT_ATTR_RDONLY, .propagation = MS_SHARED };
+  ok = ok && mount_setattr(AT_FDCWD, target, 0, &attr, sizeof attr) == 0;
+  t->mount_point = ok ? strdup(inside) : NULL;
+  if (!t->mount_point) {
+    int err = ok ? ENOMEM : errno;
+    if (t->lower >= 0) close(t->lower); /* a detached mount given is the caller's to close */
+    errno = err;
+    return false;
+  }
   t->mlen = strlen(inside);
   t->bind_id = mount_id_at(AT_FDCWD, target, 0);
-  t->fd = overlay_fd;
+  t->flags = s->flags;
   pthread_mutex_init(&t->lock, NULL);
   ntrees++;
   waiting++;
@@ -126,23 +267,34 @@ static void carry_below(const struct lazy_tree *t, struct carried *c) {
 static void upgrade(struct lazy_tree *t, pid_t tid) {
   if (__atomic_load_n(&t->attached, __ATOMIC_ACQUIRE)) return;
   pthread_mutex_lock(&t->lock);
+  if (!t->attached && !t->created) {
+    int fs = configure_overlay(t->step, t->lower);
+    t->fd = fs < 0 ? -1 : ahead_create(fs, t->flags);
+    t->created = true;
+    close(t->lower);
+    t->lower = -1;
+    if (t->fd < 0)
+      fprintf(stderr, "uwrx: make the overlay of %s: %s (changes there fail with EROFS)\n", t->mount_point, strerror(errno));
+  }
   if (!t->attached) {
-    struct carried c;
-    carry_below(t, &c);
-    if (move_mount(t->fd, "", AT_FDCWD, t->mount_point, MOVE_MOUNT_F_EMPTY_PATH) != 0) {
-      fprintf(stderr, "uwrx: attach the overlay of %s: %s (changes there fail with EROFS)\n", t->mount_point,
-              strerror(errno));
-    } else {
-      for (size_t i = 0; i < c.n; i++)
-        if (move_mount(c.fd[i], "", AT_FDCWD, c.path[i], MOVE_MOUNT_F_EMPTY_PATH) != 0)
-          fprintf(stderr, "uwrx: mount %s again over the overlay of %s: %s\n", c.path[i], t->mount_point, strerror(errno));
-      files_overlay_attached(t->mount_point, tid);
+    struct carried c = { .n = 0 };
+    if (t->fd >= 0) {
+      carry_below(t, &c);
+      if (move_mount(t->fd, "", AT_FDCWD, t->mount_point, MOVE_MOUNT_F_EMPTY_PATH) != 0) {
+        fprintf(stderr, "uwrx: attach the overlay of %s: %s (changes there fail with EROFS)\n", t->mount_point,
+                strerror(errno));
+      } else {
+        for (size_t i = 0; i < c.n; i++)
+          if (move_mount(c.fd[i], "", AT_FDCWD, c.path[i], MOVE_MOUNT_F_EMPTY_PATH) != 0)
+            fprintf(stderr, "uwrx: mount %s again over the overlay of %s: %s\n", c.path[i], t->mount_point, strerror(errno));
+        files_overlay_attached(t->mount_point, tid);
+      }
     }
     for (size_t i = 0; i < c.n; i++) {
       close(c.fd[i]);
       free(c.path[i]);
     }
-    close(t->fd);
+    if (t->fd >= 0) close(t->fd);
     t->fd = -1;
     __atomic_sub_fetch(&waiting, 1, __ATOMIC_RELEASE);
     __atomic_add_fetch(&attached, 1, __ATOMIC_RELEASE);

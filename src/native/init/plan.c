@@ -244,15 +244,16 @@ static bool op_mount(const struct plan *plan, const struct plan_step *s, struct 
               s->target ? s->target : "?", s->data ? " with " : "", s->data ? s->data : "");
 }
 
-/* A tree bound read-only, its overlay kept for the first change below it (lazy.c). When
- * the overlay cannot be made ahead it is mounted now, as a mount step would. */
+/* A tree bound read-only, its overlay kept for the first change below it (lazy.c): made
+ * then where the kernel allows it, else made ahead. When the overlay can be neither, it
+ * is mounted now, as a mount step would. */
 static bool op_lazy(const struct plan *plan, const struct plan_step *s, struct step_failure *f) {
   (void)plan;
   int fd = ahead_take(s);
-  if (fd >= 0) {
-    if (lazy_bind(s->name, s->target, s->path, fd)) return true;
+  if (fd >= 0 || lazy_deferred()) {
+    if (lazy_bind(s, s->name, s->target, s->path, fd)) return true;
     int err = errno;
-    close(fd);
+    if (fd >= 0) close(fd);
     umount2(s->target, MNT_DETACH);
     errno = err;
   }
