@@ -7,6 +7,7 @@ import { escapeBytes } from '../record/escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry } from '../record/files-meta.js';
 import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../record/procs.js';
 import { openRecord, requireAttemptDirectory, type AttemptRecord, type RecordFilter, type RecordProcess } from '../record/reader.js';
+import { outputOf } from '../record/output-index.js';
 import { outputBytes, readTrace, type RecordedEvent } from '../record/trace.js';
 import { writeView, type Out } from './out.js';
 import { leftoverBuffers, leftoverRunDirs } from './repair.js';
@@ -174,6 +175,11 @@ function inspectTree(record: AttemptRecord, opts: InspectOptions, w: Out): void 
 /** Text: the exact bytes (of one process with a pid, else of all in time order). */
 function inspectOutput(record: AttemptRecord, opts: InspectOptions, w: Out): void {
   if (opts.pid !== undefined && !record.process(opts.pid)) throw new UsageError(`no process ${opts.pid} in this trace`);
+  // the bytes in the order they were written: the output index has them so (the
+  // trace's times of records read late do not say it, output-index.ts)
+  const unfiltered = opts.since === undefined && opts.until === undefined && opts.pathPrefix === undefined;
+  const indexed = opts.format !== 'json' && unfiltered ? outputOf(record.dir, opts.pid) : null;
+  if (indexed) return void w.write(indexed);
   const events = record.events(filterOf(opts, opts.pid)).filter((e) => e.type === 'output');
   if (opts.format === 'json') {
     const rows = events.map((e: RecordedEvent) => {

@@ -4,7 +4,8 @@
 // dest being the stat of what the fd named (a pipe, a terminal, a file).
 // Written by the merger next to the trace, so that the output of some processes (a
 // skipped compile's warnings) is read by offset instead of by decoding the whole trace.
-import { closeSync, openSync, readSync, renameSync, writeSync } from 'node:fs';
+import { closeSync, openSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
+import path from 'node:path';
 
 export const OUTPUT_INDEX_FILE = 'output.bin';
 export const OUTPUT_RECORD_HEADER = 25;
@@ -175,8 +176,9 @@ export function outputRanges<K>(
 }
 
 /** The records in `ranges` of the file, as uwrx-init serves a skipped process's output
- * (u8 fd, u32 LE length, bytes: the pid left out). */
-export function readOutput(file: string, ranges: readonly OutputRange[]): Buffer {
+ * (u8 fd, u32 LE length, bytes: the pid left out); `bytesOnly`: the bytes alone, as
+ * the processes wrote them. */
+export function readOutput(file: string, ranges: readonly OutputRange[], bytesOnly = false): Buffer {
   if (ranges.length === 0) return Buffer.alloc(0);
   const fd = openSync(file, 'r');
   const parts: Buffer[] = [];
@@ -187,7 +189,8 @@ export function readOutput(file: string, ranges: readonly OutputRange[]): Buffer
       for (let at = 0; at < length; ) {
         const size = at + OUTPUT_RECORD_HEADER <= length ? OUTPUT_RECORD_HEADER + bytes.readUInt32LE(at + 5) : Infinity;
         if (at + size > length) throw new Error(`${file}: a record at ${offset + at} runs past its range`);
-        parts.push(bytes.subarray(at + 4, at + 9), bytes.subarray(at + OUTPUT_RECORD_HEADER, at + size));
+        if (!bytesOnly) parts.push(bytes.subarray(at + 4, at + 9));
+        parts.push(bytes.subarray(at + OUTPUT_RECORD_HEADER, at + size));
         at += size;
       }
     }
@@ -195,4 +198,23 @@ export function readOutput(file: string, ranges: readonly OutputRange[]): Buffer
     closeSync(fd);
   }
   return Buffer.concat(parts);
+}
+
+/** What process `pid` (every process: undefined) wrote to stdout and stderr, in the
+ * order of its writes, from the attempt's output index; null without one. The trace
+ * has the same records, but one a live process's buffer gave late carries the time the
+ * merger had reached by then, so read back from the trace it can land after writes
+ * that followed it. */
+export function outputOf(attemptDir: string, pid?: number): Buffer | null {
+  const file = path.join(attemptDir, OUTPUT_INDEX_FILE);
+  let size: number;
+  try {
+    size = statSync(file).size;
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw err;
+  }
+  if (pid === undefined) return readOutput(file, size > 0 ? [[0, size]] : [], true);
+  const ranges = outputRanges(file, new Map([[pid, [pid]]]));
+  return ranges === null ? null : readOutput(file, ranges.get(pid) ?? [], true);
 }
