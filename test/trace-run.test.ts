@@ -322,6 +322,35 @@ test.serial('inspect output gives each process its exact bytes when two processe
   t.true(lines.indexOf('B0\n') < lines.indexOf('A19\n') && lines.indexOf('A9\n') < lines.indexOf('B19\n'), 'the writes interleaved');
 });
 
+// A write after a timed wait is notified (uwrx-init's part of the buffer, read when the
+// process ends); the 5 MiB after it are recorded in process and read while it lives.
+const LATE_WRITER = `
+import os, time
+time.sleep(0.01)
+os.write(1, b'first\\n')
+os.write(1, b'x' * (5 << 20))
+time.sleep(1)
+os.write(1, b'last\\n')
+`;
+
+test.serial('inspect output keeps the order of the writes when part of a live buffer is read late', async (t) => {
+  if (!python) return t.fail('python3 is needed');
+  const cwd = workDir();
+  const result = await uwrxRaw(['run', '--build', 'b', '--', python, '-c', LATE_WRITER], cwd);
+  t.is(result.status, 0, result.stderr);
+  const expected = Buffer.concat([Buffer.from('first\n'), Buffer.alloc(5 << 20, 'x'), Buffer.from('last\n')]);
+  t.true(result.stdout.equals(expected), 'the run\'s own stdout');
+  const attempt = path.join(cwd, 'b', '0', '0');
+  const pid = (await procs(cwd, attempt)).find((r) => r.cmdline[0] === python)?.pid;
+  if (pid === undefined) return t.fail('no process for the writer');
+  for (const args of [[String(pid)], []]) {
+    const r = await uwrxRaw(['inspect', 'output', attempt, ...args], cwd);
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout.length, expected.length);
+    t.true(r.stdout.equals(expected), `inspect output ${args.join(' ')}: first, the 5 MiB, last`);
+  }
+});
+
 test.serial('writes to /dev/null are not output; the same writes to a pipe are', async (t) => {
   const cwd = workDir();
   const script = 'printf "to null %s\\n" 1 2 3 > /dev/null; printf "to pipe\\n" | cat; exec 2>/dev/null; echo "to stderr" >&2';
