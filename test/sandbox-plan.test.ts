@@ -58,8 +58,8 @@ test('the host\'s mounts below /sys are bound from the top ones, none under a hi
     '41 22 0:7 / /sys/kernel/debug rw - debugfs debugfs rw',
     '50 1 0:30 / /sysroot rw - ext4 /dev/sda1 rw',
   ].join('\n');
-  t.deepEqual(sysSubmounts(info, []), ['/sys/fs/cgroup', '/sys/kernel/tracing', '/sys/kernel/debug']);
-  t.deepEqual(sysSubmounts(info, ['/sys/kernel/debug']), ['/sys/fs/cgroup', '/sys/kernel/tracing']);
+  t.deepEqual(sysSubmounts(mountPoints(info), []), ['/sys/fs/cgroup', '/sys/kernel/tracing', '/sys/kernel/debug']);
+  t.deepEqual(sysSubmounts(mountPoints(info), ['/sys/kernel/debug']), ['/sys/fs/cgroup', '/sys/kernel/tracing']);
   // in a plan: each bound recursively, best effort, into the fresh sysfs
   const binds = (info: string) =>
     plan(0, {}, { mountinfo: info }).init.steps.flatMap((s) => (s.op === 'mount' && s.source?.startsWith('/sys/') ? [s] : []));

@@ -15,7 +15,7 @@ import { realHost, type HostView } from './host.js';
 import { buildKernelFilesystems } from './plan/dev.js';
 import { buildHidden, normaliseHidden } from './plan/hidden.js';
 import { buildRepro } from './plan/repro.js';
-import { buildRoot } from './plan/root.js';
+import { buildRoot, mountPoints } from './plan/root.js';
 import { buildNetwork } from './plan/network.js';
 import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_PRIVATE, MS_RDONLY, MS_REC, StepList, isUnder, type BuildContext } from './plan/steps.js';
 
@@ -186,6 +186,7 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
     steps: new StepList(),
     newRoot: path.join(input.runDir, 'root'),
     hidden: normaliseHidden(host, input.hide),
+    hostMounts: mountPoints(host.mountinfo()),
     root: host.uid === 0,
   };
   // The record's own files are opened first, while the run directory is still visible.

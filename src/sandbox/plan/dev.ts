@@ -1,7 +1,6 @@
 // Fresh kernel filesystems for the new pid and net namespaces: /proc, /sys, and /dev as
 // a tmpfs with the usual nodes bound from the host, a new devpts and /dev/shm.
 import path from 'node:path';
-import { mountPoints } from './root.js';
 import { MS_BIND, MS_NODEV, MS_NOEXEC, MS_NOSUID, MS_RDONLY, MS_REC, inRoot, isUnder, type BuildContext } from './steps.js';
 
 /** Device nodes bound from the host into the sandbox's /dev. */
@@ -19,7 +18,7 @@ export function buildKernelFilesystems(ctx: BuildContext): void {
   // their cgroup's limits (a JVM's heap, Go's and Rust's parallelism) read them there.
   // Read-only, as the fresh sysfs is: a build does not change the host's cgroups or
   // tracing (the sandbox's root could, through a user namespace that maps the owner).
-  for (const p of sysSubmounts(ctx.host.mountinfo(), ctx.hidden)) {
+  for (const p of sysSubmounts(ctx.hostMounts, ctx.hidden)) {
     steps.mount(p, inRoot(ctx, p), null, MS_BIND | MS_REC, null, true);
     steps.push({ op: 'readonly', path: inRoot(ctx, p), flags: 1, bestEffort: true });
   }
@@ -45,10 +44,10 @@ export function buildKernelFilesystems(ctx: BuildContext): void {
   );
 }
 
-/** The host's mount points directly below /sys (each bound recursively brings the ones
- * below it), in mountinfo's order; none under a hidden path. */
-export function sysSubmounts(mountinfo: string, hidden: readonly string[]): string[] {
-  const below = mountPoints(mountinfo).filter((p) => p !== '/sys' && isUnder(p, '/sys') && !hidden.some((h) => isUnder(p, h)));
+/** Of the host's mount points (mountinfo's order), those directly below /sys (each
+ * bound recursively brings the ones below it); none under a hidden path. */
+export function sysSubmounts(points: readonly string[], hidden: readonly string[]): string[] {
+  const below = points.filter((p) => p !== '/sys' && isUnder(p, '/sys') && !hidden.some((h) => isUnder(p, h)));
   const top: string[] = [];
   for (const p of below) if (!top.some((t) => isUnder(p, t))) top.push(p);
   return top;

@@ -162,7 +162,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
   // (they are locked), so such a directory is rebuilt entry by entry and each mount
   // below gets an overlay of its own. Entries of a rebuilt directory may vanish before
   // uwrx-init mounts them (temporary files): their steps are best effort.
-  const points = mountPoints(host.mountinfo())
+  const points = ctx.hostMounts
     .filter((p) => p !== '/' && ![...SPECIAL_TOP].some((s) => isUnder(p, '/' + s)))
     .filter((p) => !ctx.hidden.some((h) => isUnder(p, h)) && !isUnder(p, input.runDir));
   const hasMountsBelow = (dir: string) => points.some((p) => p !== dir && isUnder(p, dir));

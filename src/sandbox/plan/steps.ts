@@ -49,6 +49,8 @@ export interface BuildContext {
   readonly newRoot: string;
   /** Existing hidden paths, outermost only. */
   readonly hidden: string[];
+  /** The host's mount points (mountinfo, read once per plan), in its order. */
+  readonly hostMounts: readonly string[];
   /** Planning for root: the full id range is mapped, modes are the host's. */
   readonly root: boolean;
 }
