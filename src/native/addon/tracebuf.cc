@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <fcntl.h>
 #include <string>
+#include <vector>
 #include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
@@ -51,7 +52,7 @@ static Napi::Value CopyBuffer(const Napi::CallbackInfo &info) {
     close(in);
     return ThrowErrno(env, ("open " + to).c_str(), err);
   }
-  static char buf[1 << 16];
+  std::vector<char> buf(1 << 16); // (per call: actors on worker threads share the addon)
   struct stat st;
   int err = fstat(in, &st) == 0 ? 0 : errno;
   for (off_t at = 0; !err && at < st.st_size;) {
@@ -63,7 +64,7 @@ static Napi::Value CopyBuffer(const Napi::CallbackInfo &info) {
     off_t hole = lseek(in, data, SEEK_HOLE);
     if (hole < 0) hole = st.st_size;
     for (at = data; !err && at < hole;) {
-      ssize_t n = pread(in, buf, std::min((off_t)sizeof buf, hole - at), at);
+      ssize_t n = pread(in, buf.data(), std::min((off_t)buf.size(), hole - at), at);
       if (n < 0 && errno == EINTR) continue;
       if (n <= 0) {
         err = n < 0 ? errno : 0;
@@ -71,7 +72,7 @@ static Napi::Value CopyBuffer(const Napi::CallbackInfo &info) {
         break;
       }
       for (ssize_t put = 0; put < n && !err;) {
-        ssize_t w = pwrite(out, buf + put, (size_t)(n - put), at + put);
+        ssize_t w = pwrite(out, buf.data() + put, (size_t)(n - put), at + put);
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) err = w < 0 ? errno : ENOSPC;
         else put += w;
