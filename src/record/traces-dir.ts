@@ -77,8 +77,9 @@ function ownIdentity(): string | undefined {
 /** Whether the uwrx that made buffers' directory `dir` is gone: true only when its
  * OWNER_FILE names a process of our pid namespace that no longer exists (or whose pid
  * now names a later process). Undefined when that cannot be told (no file: an older uwrx,
- * or one still making it; another pid namespace, whose processes we do not see). */
-function ownerGone(dir: string): boolean | undefined {
+ * or one still making it; another pid namespace, whose processes we do not see).
+ * `ourNamespace`: pidNamespace(), read once per sweep. */
+function ownerGone(dir: string, ourNamespace: string | undefined): boolean | undefined {
   let fields: string[];
   try {
     fields = readFileSync(path.join(dir, OWNER_FILE), 'utf8').trim().split(' ');
@@ -86,7 +87,7 @@ function ownerGone(dir: string): boolean | undefined {
     return undefined;
   }
   const [pid, start, ns] = fields;
-  if (!pid || !/^[1-9][0-9]*$/.test(pid) || !start || !ns || ns !== pidNamespace()) return undefined;
+  if (!pid || !/^[1-9][0-9]*$/.test(pid) || !start || !ns || ns !== ourNamespace) return undefined;
   return startTimeOf(Number(pid)) !== start;
 }
 
@@ -145,6 +146,7 @@ function sweepOrphans(): void {
     return;
   }
   const uid = process.getuid?.();
+  const ourNamespace = pidNamespace();
   for (const name of names) {
     const dir = path.join(SHM, name);
     try {
@@ -153,7 +155,7 @@ function sweepOrphans(): void {
       const mine = statSync(dir).uid === uid;
       if (!mine && uid !== 0) continue;
       const runDir = readlinkSync(path.join(dir, OWNER_LINK));
-      const gone = mine ? ownerGone(dir) : undefined;
+      const gone = mine ? ownerGone(dir, ourNamespace) : undefined;
       if (gone === false) continue;
       if (!lstatSync(runDir, { throwIfNoEntry: false })) rmSync(dir, { recursive: true, force: true });
       else if (gone) moveBack(dir, runDir);
