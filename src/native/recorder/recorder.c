@@ -116,11 +116,20 @@ static int map_gate(void) {
 /* Accesses this process image already recorded: a repeat (same operation, same outcome,
  * same path) adds to the first record's count instead of writing another record.
  * Open addressing over hashes; the path itself is compared in the record, so a hash
- * collision never merges two paths. A full table only means more records. */
+ * collision never merges two paths. A full table only means more records.
+ *
+ * The probed slots hold only the number of an entry, and entries are handed out in
+ * order: a process's first few hundred accesses touch the 16 KiB of slots and a page or
+ * two of entries, where slots of 16 bytes each spread them over all 32 pages of 128 KiB.
+ * A first touch of a page is a page fault, 15-20 us on some virtual machines: some 25
+ * more of them in every cc1, as and gcc driver. An entry is written before its number
+ * is published (the slot's compare-and-swap), so a reader that finds a number finds its
+ * key; an entry whose swap lost stays unused. */
 #define SEEN_SLOTS 8192
+#define SEEN_ENTRIES 8191 /* numbers 1..8191 fit a slot; 0: free */
 struct seen {
-  uint64_t key;    /* seen_key of the access's hash; 0: free */
-  uint64_t offset; /* of the first record in the buffer */
+  uint64_t key;    /* seen_key of the access's hash */
+  uint64_t offset; /* of the first record in the buffer; 0 while it is written */
 };
 
 /* Directory names (see "paths of directory fds" below). */
@@ -140,7 +149,9 @@ struct dir_slot {
  * process, and one more to unmap at its exit, though a short one (/bin/true, `sh -c :`)
  * records nothing. Private memory, so a forked child keeps its copy as it kept .bss. */
 static struct tables {
-  struct seen seen[SEEN_SLOTS];
+  uint16_t seen_slot[SEEN_SLOTS];   /* entry number, 0: free */
+  uint32_t seen_used;               /* entries handed out (atomic) */
+  struct seen seen[SEEN_ENTRIES + 1]; /* [0] unused */
   struct dir_slot dirs[DIR_SLOTS];
 } *tables_map;
 
@@ -340,16 +351,24 @@ static uint32_t *seen_before(uint64_t hash, uint32_t op, const char *path, size_
   if (!t) return NULL;
   uint64_t key = seen_key(hash);
   for (unsigned i = 0; i < 16; i++) {
-    struct seen *s = &t->seen[(key + i) % SEEN_SLOTS];
-    uint64_t have = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-    if (have == 0) {
-      uint64_t expected = 0;
-      if (__atomic_compare_exchange_n(&s->key, &expected, key, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        *slot = s;
+    uint16_t *number = &t->seen_slot[(key + i) % SEEN_SLOTS];
+    uint16_t e_num = __atomic_load_n(number, __ATOMIC_ACQUIRE);
+    if (e_num == 0) {
+      if (__atomic_load_n(&t->seen_used, __ATOMIC_RELAXED) >= SEEN_ENTRIES) return NULL; /* full */
+      uint32_t e = __atomic_add_fetch(&t->seen_used, 1, __ATOMIC_RELAXED);
+      if (e > SEEN_ENTRIES) return NULL; /* full: record it again */
+      struct seen *fresh = &t->seen[e];
+      fresh->key = key;
+      fresh->offset = 0;
+      uint16_t expected = 0;
+      if (__atomic_compare_exchange_n(number, &expected, (uint16_t)e, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        *slot = fresh;
         return NULL;
       }
-      have = expected;
+      e_num = expected;
     }
+    struct seen *s = &t->seen[e_num];
+    uint64_t have = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
     if (have != key) continue;
     uint64_t off = __atomic_load_n(&s->offset, __ATOMIC_ACQUIRE);
     if (off == 0) return NULL; /* its record is being written: record this one too */
