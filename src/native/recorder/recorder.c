@@ -119,14 +119,18 @@ static int map_gate(void) {
  * collision never merges two paths. A full table only means more records.
  *
  * The probed slots hold only the number of an entry, and entries are handed out in
- * order: a process's first few hundred accesses touch the 16 KiB of slots and a page or
- * two of entries, where slots of 16 bytes each spread them over all 32 pages of 128 KiB.
- * A first touch of a page is a page fault, 15-20 us on some virtual machines: some 25
- * more of them in every cc1, as and gcc driver. An entry is written before its number
- * is published (the slot's compare-and-swap), so a reader that finds a number finds its
- * key; an entry whose swap lost stays unused. */
-#define SEEN_SLOTS 8192
-#define SEEN_ENTRIES 8191 /* numbers 1..8191 fit a slot; 0: free */
+ * order, and the first 1,536 entries go into a one-page table of slots: a process's
+ * first accesses touch that page and a page or two of entries, where slots of 16 bytes
+ * each spread them over all 32 pages of a 128 KiB table. A first touch of a page is a
+ * page fault, 15-20 us on some virtual machines: some 25 more of them in every cc1, as
+ * and gcc driver, 4-5 in a shell. Later entries go into a larger table of slots, probed
+ * after the first. An entry is written before its number is published (the slot's
+ * compare-and-swap), so a reader that finds a number finds its key; an entry whose swap
+ * lost stays unused. */
+#define SEEN_SMALL_SLOTS 2048 /* one page of numbers */
+#define SEEN_SMALL_ENTRIES 1536
+#define SEEN_LARGE_SLOTS 16384
+#define SEEN_ENTRIES 12287 /* numbers 1..12287 fit a slot; 0: free */
 struct seen {
   uint64_t key;    /* seen_key of the access's hash */
   uint64_t offset; /* of the first record in the buffer; 0 while it is written */
@@ -149,9 +153,11 @@ struct dir_slot {
  * process, and one more to unmap at its exit, though a short one (/bin/true, `sh -c :`)
  * records nothing. Private memory, so a forked child keeps its copy as it kept .bss. */
 static struct tables {
-  uint16_t seen_slot[SEEN_SLOTS];   /* entry number, 0: free */
-  uint32_t seen_used;               /* entries handed out (atomic) */
-  struct seen seen[SEEN_ENTRIES + 1]; /* [0] unused */
+  uint16_t seen_small[SEEN_SMALL_SLOTS]; /* entry numbers, 0: free */
+  uint32_t seen_used;                    /* entries handed out (atomic), beside the first */
+  uint32_t seen_pad[3];
+  struct seen seen[SEEN_ENTRIES];        /* number n is seen[n - 1] */
+  uint16_t seen_large[SEEN_LARGE_SLOTS];
   struct dir_slot dirs[DIR_SLOTS];
 } *tables_map;
 
@@ -343,43 +349,66 @@ static uint64_t access_hash(uint32_t op, int64_t result, const char *path, size_
   return h ? h : 1;
 }
 
+/* An entry number for `key` in t->seen, written before it is published; 0: full. */
+static uint16_t seen_entry(struct tables *t, uint64_t key, uint32_t limit) {
+  if (__atomic_load_n(&t->seen_used, __ATOMIC_RELAXED) >= limit) return 0;
+  uint32_t e = __atomic_add_fetch(&t->seen_used, 1, __ATOMIC_RELAXED);
+  if (e > limit) return 0;
+  t->seen[e - 1].key = key;
+  t->seen[e - 1].offset = 0;
+  return (uint16_t)e;
+}
+
+enum seen_probe { SEEN_FOUND, SEEN_CLAIMED, SEEN_ABSENT };
+
+/* Probes one table of slots for `key`: SEEN_FOUND with the entry's count field in
+ * *count, SEEN_CLAIMED with a new entry in *slot (when one of at most `limit` entries
+ * was left), or SEEN_ABSENT. */
+static enum seen_probe seen_probe(struct tables *t, uint16_t *slots, uint32_t nslots, uint32_t limit, uint64_t key,
+                                  uint32_t op, const char *path, size_t len, struct seen **slot, uint32_t **count) {
+  for (unsigned i = 0; i < 16; i++) {
+    uint16_t *number = &slots[(key + i) % nslots];
+    uint16_t n = __atomic_load_n(number, __ATOMIC_ACQUIRE);
+    if (n == 0) {
+      uint16_t fresh = seen_entry(t, key, limit);
+      if (fresh == 0) return SEEN_ABSENT;
+      uint16_t expected = 0;
+      if (__atomic_compare_exchange_n(number, &expected, fresh, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
+        *slot = &t->seen[fresh - 1];
+        return SEEN_CLAIMED;
+      }
+      n = expected;
+    }
+    struct seen *s = &t->seen[n - 1];
+    if (__atomic_load_n(&s->key, __ATOMIC_ACQUIRE) != key) continue;
+    uint64_t off = __atomic_load_n(&s->offset, __ATOMIC_ACQUIRE);
+    if (off == 0) return SEEN_ABSENT; /* its record is being written: record this one too */
+    unsigned char *p = (unsigned char *)R.hdr + off;
+    const struct uwrx_ev_access *ev = (const void *)(p + UWRX_EV_HEADER_SIZE);
+    uint32_t have_len;
+    memcpy(&have_len, p + UWRX_EV_HEADER_SIZE + ALIGN8(sizeof *ev), 4);
+    if (ev->op == op && have_len == len && !memcmp(p + UWRX_EV_HEADER_SIZE + ALIGN8(sizeof *ev) + 4, path, len)) {
+      *count = (uint32_t *)(p + UWRX_EV_HEADER_SIZE + offsetof(struct uwrx_ev_access, count));
+      return SEEN_FOUND;
+    }
+  }
+  return SEEN_ABSENT;
+}
+
 /* The count field of the first record of this access, or NULL (and a claimed slot in
- * *slot, when one was free) if there is none yet. */
+ * *slot, when one was free) if there is none yet. Entries made while the small table
+ * had room are in it; later ones in the large table. */
 static uint32_t *seen_before(uint64_t hash, uint32_t op, const char *path, size_t len, struct seen **slot) {
   *slot = NULL;
   struct tables *t = tables();
   if (!t) return NULL;
   uint64_t key = seen_key(hash);
-  for (unsigned i = 0; i < 16; i++) {
-    uint16_t *number = &t->seen_slot[(key + i) % SEEN_SLOTS];
-    uint16_t e_num = __atomic_load_n(number, __ATOMIC_ACQUIRE);
-    if (e_num == 0) {
-      if (__atomic_load_n(&t->seen_used, __ATOMIC_RELAXED) >= SEEN_ENTRIES) return NULL; /* full */
-      uint32_t e = __atomic_add_fetch(&t->seen_used, 1, __ATOMIC_RELAXED);
-      if (e > SEEN_ENTRIES) return NULL; /* full: record it again */
-      struct seen *fresh = &t->seen[e];
-      fresh->key = key;
-      fresh->offset = 0;
-      uint16_t expected = 0;
-      if (__atomic_compare_exchange_n(number, &expected, (uint16_t)e, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE)) {
-        *slot = fresh;
-        return NULL;
-      }
-      e_num = expected;
-    }
-    struct seen *s = &t->seen[e_num];
-    uint64_t have = __atomic_load_n(&s->key, __ATOMIC_ACQUIRE);
-    if (have != key) continue;
-    uint64_t off = __atomic_load_n(&s->offset, __ATOMIC_ACQUIRE);
-    if (off == 0) return NULL; /* its record is being written: record this one too */
-    unsigned char *p = (unsigned char *)R.hdr + off;
-    const struct uwrx_ev_access *ev = (const void *)(p + UWRX_EV_HEADER_SIZE);
-    uint32_t n;
-    memcpy(&n, p + UWRX_EV_HEADER_SIZE + ALIGN8(sizeof *ev), 4);
-    if (ev->op == op && n == len && !memcmp(p + UWRX_EV_HEADER_SIZE + ALIGN8(sizeof *ev) + 4, path, len))
-      return (uint32_t *)(p + UWRX_EV_HEADER_SIZE + offsetof(struct uwrx_ev_access, count));
-  }
-  return NULL;
+  uint32_t *count = NULL;
+  enum seen_probe r =
+      seen_probe(t, t->seen_small, SEEN_SMALL_SLOTS, SEEN_SMALL_ENTRIES, key, op, path, len, slot, &count);
+  if (r == SEEN_ABSENT && __atomic_load_n(&t->seen_used, __ATOMIC_RELAXED) >= SEEN_SMALL_ENTRIES)
+    r = seen_probe(t, t->seen_large, SEEN_LARGE_SLOTS, SEEN_ENTRIES, key, op, path, len, slot, &count);
+  return r == SEEN_FOUND ? count : NULL;
 }
 
 static void emit(uint32_t op, int32_t flags, int64_t result, const char *path, size_t len) {
