@@ -333,7 +333,7 @@ time.sleep(1)
 os.write(1, b'last\\n')
 `;
 
-test.serial('inspect output keeps the order of the writes when part of a live buffer is read late', async (t) => {
+test.serial('inspect output and the trace keep the order and times of the writes when part of a live buffer is read late', async (t) => {
   if (!python) return t.fail('python3 is needed');
   const cwd = workDir();
   const result = await uwrxRaw(['run', '--build', 'b', '--', python, '-c', LATE_WRITER], cwd);
@@ -349,6 +349,26 @@ test.serial('inspect output keeps the order of the writes when part of a live bu
     t.is(r.stdout.length, expected.length);
     t.true(r.stdout.equals(expected), `inspect output ${args.join(' ')}: first, the 5 MiB, last`);
   }
+  // the trace gives each record its own time, also the exec and the first write, which
+  // uwrx-init's part of the buffer gave the collector after the 5 MiB (read live)
+  const ev = await uwrxRaw(['inspect', 'events', attempt, '--format', 'json'], cwd);
+  t.is(ev.status, 0, ev.stderr);
+  const mine = (JSON.parse(ev.stdout.toString()) as { pid: number; type: string; time: number; text?: string }[]).filter((e) => e.pid === pid);
+  const at = (what: string, match: (e: (typeof mine)[number]) => boolean) => {
+    const e = mine.find(match);
+    if (!e) throw new Error(`no ${what} event`);
+    return e.time;
+  };
+  const exec = at('exec', (e) => e.type === 'exec');
+  const first = at('first write', (e) => e.type === 'output' && e.text === 'first\n');
+  const big = at('5 MiB write', (e) => e.type === 'output' && (e.text ?? '').startsWith('xxxx'));
+  const last = at('last write', (e) => e.type === 'output' && e.text === 'last\n');
+  t.true(exec < first && first < big && big < last, `exec ${exec} < first ${first} < 5 MiB ${big} < last ${last}`);
+  t.deepEqual(
+    mine.map((e) => e.time),
+    mine.map((e) => e.time).sort((a, b) => a - b),
+    'inspect events lists them by time',
+  );
 });
 
 test.serial('writes to /dev/null are not output; the same writes to a pipe are', async (t) => {

@@ -1,8 +1,10 @@
 // Merger: turns the collected trace events of all processes into the attempt's `perfetto`
 // file. Events are ordered by timestamp across processes (up to the collector's
-// watermark), each process is one Perfetto sequence (its events are already in time
-// order in its buffer file, so every sequence is non-decreasing even when a slow process
-// delivers late), names are interned per sequence, and packets are written in zlib
+// watermark), each process is one Perfetto sequence (its events carry their own times:
+// a process's records come from two writers read apart, and one part can arrive after
+// newer records of the other were written; Perfetto orders events by timestamp, and a
+// slice's end is never before what its sequence holds), names are interned per
+// sequence, and packets are written in zlib
 // compressed_packets chunks. By default the ordering and the packets are native code
 // (src/record/access-writer.ts) and this class keeps the chunk, the output index and the
 // file; its own record path is the reference the native one must match byte for byte.
@@ -363,8 +365,12 @@ export class Merger {
     }
     this.stats.events++;
     const seq = proc.seq;
-    const time = Math.max(readTime(buf, at + 16), seq.lastTime);
-    proc.lastTime = time;
+    // Its own time, also when it is older than the sequence's last: a process's records
+    // come from two writers (uwrx-init's part of its buffer and its recorder's region),
+    // read at different times, and one part can reach the merger after newer records of
+    // the other were written. Perfetto orders a trace's events by their timestamps.
+    const time = readTime(buf, at + 16);
+    if (time > proc.lastTime) proc.lastTime = time;
     this.beginPacket(seq, time, true);
     const p = this.packet;
     const event = p.beginMessage(P.trackEvent);
@@ -454,8 +460,8 @@ export class Merger {
   }
 
   private writeEvent(proc: Proc, ev: TraceEvent): void {
-    const time = Math.max(ev.time, proc.seq.lastTime);
-    proc.lastTime = time;
+    const time = ev.time; // its own, as in the access path above
+    if (time > proc.lastTime) proc.lastTime = time;
     const track = this.threadTrack(proc, ev.tid, time);
     this.trackEvent(proc.seq, time, track, TrackEventType.instant, ev.type, annotationsOf(ev));
     if (ev.type === 'exit' && proc.sliceOpen) {

@@ -48,7 +48,6 @@ interface SeqState {
   valid: boolean;
   names: Map<number, string>;
   annotationNames: Map<number, string>;
-  lastTime: number;
 }
 
 const P = Fields.TracePacket;
@@ -164,7 +163,7 @@ class TraceReader {
     if (seqId !== 0) {
       seq = this.seqs.get(seqId);
       if (!seq) {
-        seq = { valid: false, names: new Map(), annotationNames: new Map(), lastTime: 0 };
+        seq = { valid: false, names: new Map(), annotationNames: new Map() };
         this.seqs.set(seqId, seq);
       }
       if (flags & SequenceFlags.incrementalStateCleared) {
@@ -172,8 +171,6 @@ class TraceReader {
         seq.names.clear();
         seq.annotationNames.clear();
       }
-      if (time < seq.lastTime) this.out.problems.push(`perfetto: sequence ${seqId}: timestamp ${time} before ${seq.lastTime}`);
-      seq.lastTime = Math.max(seq.lastTime, time);
       if (flags & SequenceFlags.needsIncrementalState && !seq.valid) {
         this.out.problems.push(`perfetto: sequence ${seqId}: packet needs incremental state before the sequence was cleared`);
       }

@@ -819,9 +819,9 @@ struct TraceWriter {
 
   void WriteEvent(Proc &proc, const uint8_t *rec) {
     const Type &t = TypeOf(rec);
+    // its own time, also when it is older than the sequence's last (Merger.writeEvent)
     uint64_t time = (uint64_t)ValueAt(rec + 16, U64);
-    if (time < proc.seq.lastTime) time = proc.seq.lastTime;
-    proc.lastTime = time;
+    if (time > proc.lastTime) proc.lastTime = time;
     uint64_t track = ThreadTrack(proc, U32At(rec + 12), time);
     if (t.kind == ACCESS && !(U16At(rec + 6) & FLAG_TRUNCATED) && AccessIids(proc.seq, t)) return WriteAccess(proc.seq, rec, t, time, track);
     AnnotationsOf(rec, t);
