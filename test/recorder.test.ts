@@ -46,12 +46,12 @@ const MODES = [
 ] as const;
 
 for (const mode of MODES) {
-  test.serial(`${mode.name}: opens, fopen, fortified and raw syscalls, stats, threads, fork, vfork and posix_spawn are recorded`, async (t) => {
+  test.serial(`${mode.name}: opens, fopen, fortified and raw syscalls, stats, threads, fork (also a raw one), vfork and posix_spawn are recorded, each as its own process's`, async (t) => {
     const probe = buildDriver('access_probe', ['test/native/access_probe.c'], ['-D_FORTIFY_SOURCE=2', '-pthread']);
     const dir = workDir();
     const data = path.join(dir, 'data');
     mkdirSync(path.join(data, 'listed'), { recursive: true });
-    for (const name of ['fortify', 'fopen', 'openat2', 'syscall', 'stat', 'access', 'thread', 'fork', 'vfork', 'spawn']) {
+    for (const name of ['fortify', 'fopen', 'openat2', 'syscall', 'stat', 'access', 'thread', 'fork', 'vfork', 'spawn', 'rawfork', 'spawnopen', 'after']) {
       writeFileSync(path.join(data, `${name}.txt`), `${name}\n`);
     }
     symlinkSync('fopen.txt', path.join(data, 'link'));
@@ -61,13 +61,13 @@ for (const mode of MODES) {
     const own = opsOf(rows, probePid!, data);
     for (const expected of [
       'read fortify.txt', 'read fopen.txt', 'read openat2.txt', 'read syscall.txt', 'stat stat.txt', 'missing missing-stat.txt',
-      'missing missing-open.txt', 'readdir listed', 'read thread.txt',
+      'missing missing-open.txt', 'readdir listed', 'read thread.txt', 'read after.txt',
     ]) {
       t.true(own.includes(expected), `${expected} by the probe in ${JSON.stringify(own)}`);
     }
     // access checks and readlinks are not notified: only the recorder sees them
     for (const inProcess of ['stat access.txt', 'readlink link']) t.is(own.includes(inProcess), mode.fastPath, `${inProcess} in ${JSON.stringify(own)}`);
-    for (const child of ['fork.txt', 'vfork.txt']) {
+    for (const child of ['fork.txt', 'vfork.txt', 'rawfork.txt', 'spawnopen.txt']) {
       const by = rows.filter((r) => r.path === path.join(data, child) && r.op === 'read').map((r) => r.pid);
       t.is(by.length, 1, `${child} read once: ${JSON.stringify(by)}`);
       t.not(by[0], probePid, `${child} is the child's read, not the probe's`);

@@ -1,7 +1,8 @@
 /* Reads files of directory argv[1] in every way the record must see: libc's open and
  * its fortified form, fopen, openat2 and syscall(2) (no libc wrapper), stat of present
  * and missing paths, access, readlink, opendir, and the same from a thread, a forked
- * child, a vfork child and a posix_spawn'ed cat. With "hostile" as argv[2] it first
+ * child, a vfork child, a posix_spawn'ed cat, a child of a raw fork system call and a
+ * posix_spawn child's open of its stdin. With "hostile" as argv[2] it first
  * blocks every signal, installs its own SIGSYS handler and closes every fd but 0-2,
  * as some daemons and test harnesses do. Compiled with -D_FORTIFY_SOURCE=2 -O2. */
 #include <dirent.h>
@@ -111,5 +112,26 @@ int main(int argc, char **argv) {
   char *cat_argv[] = { "cat", at("spawn.txt"), NULL };
   if (posix_spawn(&child, "/bin/cat", NULL, NULL, cat_argv, environ) != 0) return 13;
   waitpid(child, NULL, 0);
+
+  /* a fork by the system call itself: no atfork handler runs in the child */
+  child = (pid_t)syscall(SYS_fork);
+  if (child == 0) {
+    open_close("rawfork.txt");
+    syscall(SYS_exit_group, 0);
+  }
+  waitpid(child, NULL, 0);
+
+  /* posix_spawn's child opens its stdin before it execs cat (libc's internal open) */
+  posix_spawn_file_actions_t actions;
+  posix_spawn_file_actions_init(&actions);
+  posix_spawn_file_actions_addopen(&actions, 0, at("spawnopen.txt"), O_RDONLY, 0);
+  char *stdin_argv[] = { "cat", NULL };
+  int spawned = posix_spawn(&child, "/bin/cat", &actions, NULL, stdin_argv, environ);
+  posix_spawn_file_actions_destroy(&actions);
+  if (spawned != 0) return 14;
+  waitpid(child, NULL, 0);
+
+  /* the parent's own reads after its children: still answered and recorded as its */
+  open_close("after.txt");
   return 0;
 }

@@ -13,7 +13,8 @@
  * it):
  *  - the recorder is set up in this process (its buffer mapped, the gate page mapped),
  *  - the calling process is the one that set it up (a vfork or clone child sharing the
- *    memory is not: its getpid differs),
+ *    memory is not: its getpid differs; asked only while such a child may exist, see
+ *    "the owner" below),
  *  - the call changes nothing and its result is what uwrx-init would answer: read-only
  *    opens, access, readlink, stat calls that fail, and successful stats of files whose
  *    shown time is their own or that lie outside the overlays (pipes, /proc, /dev:
@@ -29,6 +30,8 @@
 #include <fcntl.h>
 #include <limits.h>
 #include <pthread.h>
+#include <sched.h>
+#include <spawn.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <stdarg.h>
@@ -151,15 +154,22 @@ struct dir_slot {
 /* The repeat table and the directory names (390 KiB) are mapped at their first use, not
  * kept in .bss: a .bss beyond the data page is one more mapping ld.so makes in every
  * process, and one more to unmap at its exit, though a short one (/bin/true, `sh -c :`)
- * records nothing. Private memory, so a forked child keeps its copy as it kept .bss. */
+ * records nothing. Private memory that a fork does not copy (MADV_WIPEONFORK): a forked
+ * child starts with empty tables, and `owner` (see "the owner" below) is 0 there. */
 static struct tables {
   uint16_t seen_small[SEEN_SMALL_SLOTS]; /* entry numbers, 0: free */
   uint32_t seen_used;                    /* entries handed out (atomic), beside the first */
-  uint32_t seen_pad[3];
+  pid_t owner;                           /* R.owner, once set up: 0 in a fork's copy */
+  uint32_t seen_pad[2];
   struct seen seen[SEEN_ENTRIES];        /* number n is seen[n - 1] */
   uint16_t seen_large[SEEN_LARGE_SLOTS];
   struct dir_slot dirs[DIR_SLOTS];
 } *tables_map;
+
+/* MADV_WIPEONFORK (Linux 4.14), which older headers lack */
+#define MADV_WIPEONFORK_ 18
+/* 1 once the tables are wiped in a fork's copy (the kernel took MADV_WIPEONFORK) */
+static STARTUP_STATE int tables_wiped;
 
 /* NULL when they cannot be mapped: then nothing is merged and no name is cached. */
 static struct tables *tables(void) {
@@ -167,6 +177,10 @@ static struct tables *tables(void) {
   if (t) return t;
   long m = slow6(SYS_mmap, 0, sizeof *t, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
   if ((unsigned long)m >= -4096UL) return NULL;
+  /* Linux 4.14: without it a child's copy keeps the token, which then proves nothing */
+  if (slow6(SYS_madvise, m, sizeof *t, MADV_WIPEONFORK_, 0, 0, 0) == 0) __atomic_store_n(&tables_wiped, 1, __ATOMIC_RELAXED);
+  /* made by the owner (only its calls record) */
+  ((struct tables *)m)->owner = R.owner;
   /* another thread, or a signal handler on this one, may have mapped them meanwhile */
   if (__atomic_compare_exchange_n(&tables_map, &t, (struct tables *)m, false, __ATOMIC_ACQ_REL, __ATOMIC_ACQUIRE))
     return (struct tables *)m;
@@ -288,6 +302,10 @@ static pid_t setup(void) {
     R.hdr = h;
     R.pid = h->pid;
     R.owner = me;
+    /* the tables come with their first record (tables()); a forked child's wiped copy
+     * names its new owner here */
+    struct tables *t = __atomic_load_n(&tables_map, __ATOMIC_ACQUIRE);
+    if (t) __atomic_store_n(&t->owner, me, __ATOMIC_RELEASE);
     if (!atfork_done) {
       atfork_done = 1;
       pthread_atfork(NULL, NULL, after_fork_child);
@@ -307,6 +325,131 @@ static pid_t setup(void) {
   return state == ON ? me : 0;
 }
 
+/* ---- the owner ----
+ * A call is answered here only in the process that set the recorder up. A getpid per
+ * call told (a system call: a third of what an in-process stat cost find), but two kinds
+ * of process can run this code in another's memory, and both can be told without one:
+ *  - a child whose memory is a copy (fork, also a raw fork system call that runs no
+ *    atfork handler): the tables are wiped in the copy, their `owner` is 0 there;
+ *  - a child that shares the memory (vfork, posix_spawn and what calls it, clone with
+ *    CLONE_VM): rec_vm_children counts those the wrappers below started and that may
+ *    still run (a vfork's until its parent resumes, one of clone without CLONE_VFORK for
+ *    good). While it is not 0, every call asks getpid, as all did before.
+ * A child made by a raw vfork or clone system call (not through libc) shares the memory
+ * unseen: its calls are recorded as its parent's. */
+__attribute__((visibility("hidden"))) STARTUP_STATE int rec_vm_children;
+#define REC_STR_(x) #x
+#define REC_STR(x) REC_STR_(x)
+#define VM_CHILDREN_FOREVER (1 << 24)
+
+static int surely_owner(void) {
+  if (!__atomic_load_n(&tables_wiped, __ATOMIC_RELAXED) || __atomic_load_n(&rec_vm_children, __ATOMIC_ACQUIRE)) return 0;
+  struct tables *t = __atomic_load_n(&tables_map, __ATOMIC_ACQUIRE);
+  return t && R.owner != 0 && __atomic_load_n(&t->owner, __ATOMIC_ACQUIRE) == R.owner;
+}
+
+/* vfork: the count goes up before the system call and down in the parent once it
+ * resumes (the child has exec'd or exited). Assembly, as libc's: a vfork child returns
+ * through the same stack, so the return address stays in a register meanwhile. */
+__asm__(".text\n"
+        ".globl vfork\n"
+        ".type vfork, @function\n"
+        "vfork:\n"
+        "  lock incl rec_vm_children(%rip)\n"
+        "  popq %rdi\n"
+        "  movl $" REC_STR(SYS_vfork) ", %eax\n"
+        "  syscall\n"
+        "  pushq %rdi\n"
+        "  testq %rax, %rax\n"
+        "  jz 1f\n"
+        "  lock decl rec_vm_children(%rip)\n"
+        "  cmpq $-4095, %rax\n"
+        "  jae 2f\n"
+        "1:\n"
+        "  ret\n"
+        "2:\n"
+        "  movq %rax, %rdi\n"
+        "  jmp rec_vfork_failed\n"
+        ".size vfork, .-vfork\n");
+
+__attribute__((visibility("hidden"), used)) long rec_vfork_failed(long err) { return set_errno(err); }
+
+/* libc's function `name` after this library's (NULL: none) */
+static void *next_symbol(void **cache, const char *name) {
+  void *f = __atomic_load_n(cache, __ATOMIC_ACQUIRE);
+  if (!f) __atomic_store_n(cache, (f = dlsym(RTLD_NEXT, name)), __ATOMIC_RELEASE);
+  return f;
+}
+
+#define VM_CHILD_BEGIN() __atomic_add_fetch(&rec_vm_children, 1, __ATOMIC_ACQ_REL)
+#define VM_CHILD_END() __atomic_sub_fetch(&rec_vm_children, 1, __ATOMIC_ACQ_REL)
+
+typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[],
+                     char *const[]);
+
+/* posix_spawn returns once its child exec'd or failed (CLONE_VFORK) */
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+  static void *next;
+  spawn_fn *f = (spawn_fn *)next_symbol(&next, "posix_spawn");
+  if (!f) return ENOSYS;
+  VM_CHILD_BEGIN();
+  int r = f(pid, path, actions, attr, argv, envp);
+  VM_CHILD_END();
+  return r;
+}
+
+EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
+                        const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+  static void *next;
+  spawn_fn *f = (spawn_fn *)next_symbol(&next, "posix_spawnp");
+  if (!f) return ENOSYS;
+  VM_CHILD_BEGIN();
+  int r = f(pid, file, actions, attr, argv, envp);
+  VM_CHILD_END();
+  return r;
+}
+
+/* libc's system and popen start their shell with its internal posix_spawn */
+EXPORT int system(const char *command) {
+  static void *next;
+  int (*f)(const char *) = (int (*)(const char *))next_symbol(&next, "system");
+  if (!f) return -1;
+  VM_CHILD_BEGIN();
+  int r = f(command);
+  VM_CHILD_END();
+  return r;
+}
+
+EXPORT FILE *popen(const char *command, const char *mode) {
+  static void *next;
+  FILE *(*f)(const char *, const char *) = (FILE * (*)(const char *, const char *)) next_symbol(&next, "popen");
+  if (!f) return NULL;
+  VM_CHILD_BEGIN();
+  FILE *r = f(command, mode);
+  VM_CHILD_END();
+  return r;
+}
+
+/* clone(fn, stack, flags, arg, parent_tid, tls, child_tid): the last three are read as
+ * libc's own clone reads them, whether given or not */
+EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...) {
+  static void *next;
+  int (*f)(int (*)(void *), void *, int, void *, ...) =
+      (int (*)(int (*)(void *), void *, int, void *, ...))next_symbol(&next, "clone");
+  if (!f) return (int)set_errno(-ENOSYS);
+  va_list ap;
+  va_start(ap, arg);
+  void *parent_tid = va_arg(ap, void *), *tls = va_arg(ap, void *), *child_tid = va_arg(ap, void *);
+  va_end(ap);
+  int shares = (flags & CLONE_VM) && !(flags & CLONE_THREAD);
+  if (shares && !(flags & CLONE_VFORK)) __atomic_store_n(&rec_vm_children, VM_CHILDREN_FOREVER, __ATOMIC_RELEASE);
+  else if (shares) VM_CHILD_BEGIN();
+  int r = f(fn, stack, flags, arg, parent_tid, tls, child_tid);
+  if (shares && (flags & CLONE_VFORK)) VM_CHILD_END();
+  return r;
+}
+
 /* Whether this call may be answered here; sets up on first use. */
 static int fast(void) {
   int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
@@ -317,7 +460,8 @@ static int fast(void) {
   }
   if (s != ON) return 0;
   /* the set-up just made asked for the process id: no second getpid in every process */
-  if (me == 0 || me != R.owner) me = (pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+  if ((me == 0 || me != R.owner) && !surely_owner()) me = (pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0);
+  else me = R.owner;
   if (me != R.owner) return 0;
   /* room for the largest record this file's writers make, else the backstop records */
   if (__atomic_load_n(&R.hdr->pos, __ATOMIC_RELAXED) + 2 * (PATH_CAP + 64) > R.hdr->size) return 0;
