@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { fstatSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, fstatSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -266,6 +266,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
         throw new UsageError(`the working directory ${settings.cwd} is inside the ${role} ${dir}, which the command cannot see: choose another --build or --tmp`);
       }
     }
+    // what this run makes goes again if it cannot start (below): only those, and only empty
+    const made = [settings.buildDir, tmpRoot].filter((dir) => !existsSync(dir));
     await makeDirectories(settings.buildDir, 'build directory');
     if (options.tmp === undefined) await makeDirectories(tmpRoot, 'temporary directory');
     const paths = await allocateAttempt(settings.buildDir, settings.step);
@@ -282,11 +284,15 @@ export class RunHandle extends EventEmitter<RunEvents> {
       runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
     } catch (err) {
       // a directory access(2) called writable that is not (sysfs, a full disk ...): the
-      // attempt, still empty, goes again and the user hears why
-      try {
-        rmdirSync(paths.attemptDir);
-      } catch {
-        // not empty or gone: left as it is
+      // attempt, still empty, goes again, with its step when that holds no other, and the
+      // build and temporary directories when this run made them; the user hears why
+      const tmpMade = made.includes(tmpRoot) && options.tmp === undefined ? [tmpRoot] : [];
+      for (const dir of [paths.attemptDir, paths.stepDir, ...tmpMade, ...made.filter((d) => d === settings.buildDir)]) {
+        try {
+          rmdirSync(dir);
+        } catch {
+          // not empty or gone: left as it is
+        }
       }
       throw new UsageError(`${options.tmp !== undefined ? '--tmp' : 'temporary directory'} ${tmpRoot}: cannot create the run directory there (${errnoText(err)})`);
     }

@@ -55,9 +55,16 @@ test('--tmp under a regular file, or a file itself: the path and the reason, exi
     const r = await uwrx(['run', '--tmp', '/sys/kernel', '--', 'true'], { cwd });
     refused(t, r, /^uwrx run: --tmp \/sys\/kernel: (not writable \(E[A-Z]+\)|cannot create the run directory there \(E[A-Z]+\))\n$/);
   }
-  // nothing but (at most) the emptied step a refused run had taken
-  const build = path.join(cwd, 'build');
-  for (const step of readdirSync(build).filter((n) => !n.startsWith('.'))) t.deepEqual(readdirSync(path.join(build, step)), [], `step ${step} holds no attempt`);
+  // nothing made: the refused runs' build directory, step and attempt went again
+  t.deepEqual(readdirSync(cwd), ['f']);
+  // in an existing record, the step a refused run took goes again and the record stays
+  t.is((await uwrx(['run', '-q', '--', 'true'], { cwd })).status, 0);
+  const before = snapshot(path.join(cwd, 'build'));
+  if (statSync('/sys/kernel', { throwIfNoEntry: false })?.isDirectory()) {
+    const r = await uwrx(['run', '--tmp', '/sys/kernel', '--', 'true'], { cwd });
+    t.is(r.status, 2, r.stderr);
+  }
+  t.deepEqual(snapshot(path.join(cwd, 'build')), before, 'the record as it was');
 });
 
 test('a directory that is not a record is refused as --build, and nothing in it changes', async (t) => {
