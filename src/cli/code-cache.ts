@@ -34,11 +34,13 @@ const HEADER_BYTES = MAGIC.length + 32 + 32;
 /** The variable the bundle reads in place of import.meta.url (esbuild --define). */
 export const IMPORT_META_URL = '__uwrx_import_meta_url';
 /** What the bundle's source is wrapped in (on its first line, so that its line numbers
- * stay the file's). uwrx's own bundles carry it in the file (npm run bundle: esbuild's
+ * stay the file's). uwrx's own bundles carry it in the file (scripts/bundle.mjs: esbuild's
  * banner and footer): the source is then compiled as read, where wrapping it at load
  * made V8 copy the whole text once more (some 150 fresh pages for the CLI's bundle, 2-3
  * ms of a run's start here). */
 export const WRAPPER = `(function (exports, require, module, __filename, __dirname, ${IMPORT_META_URL}) {`;
+/** Its end, on the bundle's last line (scripts/bundle.mjs makes both). */
+export const WRAPPER_END = '})';
 
 /** What happened to the code cache in this load. */
 export type CodeCacheOutcome =
@@ -86,7 +88,7 @@ export function userCodeCache(addonFile: string): CodeCacheOptions | undefined {
  * compiling from source). */
 export function loadBundle(file: string, name: string, cache: CodeCacheOptions | undefined): LoadedBundle {
   const { source, identity } = readIdentified(file);
-  const wrapped = source.startsWith(WRAPPER) ? source : `${WRAPPER}${source}\n})`;
+  const wrapped = source.startsWith(WRAPPER) ? source : `${WRAPPER}${source}\n${WRAPPER_END}`;
   const cacheFile = cache === undefined ? undefined : path.join(cache.dir, `${CACHE_PREFIX}${name}-${cache.sha256(file).subarray(0, 6).toString('hex')}.v8`);
   // a bundle rewritten while it was read has no identity: no cache for it
   const key = cache === undefined || identity === undefined ? undefined : cache.sha256(`${process.version}\0${process.arch}\0${WRAPPER}\0${identity}`);
