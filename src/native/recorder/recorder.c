@@ -387,11 +387,12 @@ static void *next_symbol(void **cache, const char *name) {
 typedef int spawn_fn(pid_t *, const char *, const posix_spawn_file_actions_t *, const posix_spawnattr_t *, char *const[],
                      char *const[]);
 
-/* posix_spawn returns once its child exec'd or failed (CLONE_VFORK) */
-EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
-                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
-  static void *next;
-  spawn_fn *f = (spawn_fn *)next_symbol(&next, "posix_spawn");
+/* libc's posix_spawn or posix_spawnp (`name`), counted: each returns once its child
+ * exec'd or failed (CLONE_VFORK) */
+static int spawn_counted(void **next, const char *name, pid_t *pid, const char *path,
+                         const posix_spawn_file_actions_t *actions, const posix_spawnattr_t *attr, char *const argv[],
+                         char *const envp[]) {
+  spawn_fn *f = (spawn_fn *)next_symbol(next, name);
   if (!f) return ENOSYS;
   VM_CHILD_BEGIN();
   int r = f(pid, path, actions, attr, argv, envp);
@@ -399,15 +400,16 @@ EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_acti
   return r;
 }
 
+EXPORT int posix_spawn(pid_t *pid, const char *path, const posix_spawn_file_actions_t *actions,
+                       const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
+  static void *next;
+  return spawn_counted(&next, "posix_spawn", pid, path, actions, attr, argv, envp);
+}
+
 EXPORT int posix_spawnp(pid_t *pid, const char *file, const posix_spawn_file_actions_t *actions,
                         const posix_spawnattr_t *attr, char *const argv[], char *const envp[]) {
   static void *next;
-  spawn_fn *f = (spawn_fn *)next_symbol(&next, "posix_spawnp");
-  if (!f) return ENOSYS;
-  VM_CHILD_BEGIN();
-  int r = f(pid, file, actions, attr, argv, envp);
-  VM_CHILD_END();
-  return r;
+  return spawn_counted(&next, "posix_spawnp", pid, file, actions, attr, argv, envp);
 }
 
 /* libc's system and popen start their shell with its internal posix_spawn */
