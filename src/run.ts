@@ -286,8 +286,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
       // a directory access(2) called writable that is not (sysfs, a full disk ...): the
       // attempt, still empty, goes again, with its step when that holds no other, and the
       // build and temporary directories when this run made them; the user hears why
-      const tmpMade = made.includes(tmpRoot) && options.tmp === undefined ? [tmpRoot] : [];
-      for (const dir of [paths.attemptDir, paths.stepDir, ...tmpMade, ...made.filter((d) => d === settings.buildDir)]) {
+      // (a given --tmp existed: `made` holds the default one at most, inside the build's)
+      for (const dir of [paths.attemptDir, paths.stepDir, ...made.reverse()]) {
         try {
           rmdirSync(dir);
         } catch {
