@@ -529,7 +529,8 @@ for (const onTmpfs of [true, false]) {
 async function startedRun(cwd: string, script: string) {
   // stdout a pipe: writes to /dev/null are not output
   const child = spawn(process.execPath, [uwrxBin, 'run', '--build', 'b', '--', 'sh', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
-  child.stdout.resume();
+  let printed = '';
+  child.stdout.on('data', (chunk: Buffer) => (printed += chunk.toString()));
   const exited = new Promise<void>((resolve) => child.on('exit', () => resolve()));
   const tmp = path.join(cwd, 'b', '.tmp');
   for (let i = 0; i < 1200; i++) {
@@ -537,7 +538,7 @@ async function startedRun(cwd: string, script: string) {
       const runDir = path.join(tmp, name);
       try {
         const shm = realpathSync(path.join(runDir, 'traces'));
-        if (readdirSync(shm).includes('2')) return { child, exited, shm, runDir };
+        if (readdirSync(shm).includes('2')) return { child, exited, shm, runDir, printed: () => printed };
       } catch {
         // not made yet
       }
@@ -555,6 +556,9 @@ function existsSyncDir(dir: string): boolean {
 (shmRoomy ? test.serial : test.skip)('the /dev/shm buffers of a uwrx killed with SIGKILL go back to its run directory at the next run; a live run keeps its own', async (t) => {
   const killed = await startedRun(workDir(), `echo killed; sleep 30.${process.pid}1`);
   t.true(killed.shm.startsWith('/dev/shm/uwrx-run-'), killed.shm);
+  // killed once its output is written (its buffer exists from the shell's start on)
+  for (let i = 0; i < 600 && !killed.printed().includes('killed\n'); i++) await new Promise((r) => setTimeout(r, 10));
+  t.is(killed.printed(), 'killed\n');
   killed.child.kill('SIGKILL');
   await killed.exited;
   const live = await startedRun(workDir(), `sleep 3.${process.pid}2`);
