@@ -525,7 +525,8 @@ for (const onTmpfs of [true, false]) {
 });
 
 /** Starts `uwrx run -- sh -c script` in cwd and waits until its trace buffers' directory
- * holds the command's buffer: [the uwrx process, that directory, its run directory]. */
+ * holds the command's buffer: the uwrx process, that directory, its run directory and
+ * what the run printed so far. */
 async function startedRun(cwd: string, script: string) {
   // stdout a pipe: writes to /dev/null are not output
   const child = spawn(process.execPath, [uwrxBin, 'run', '--build', 'b', '--', 'sh', '-c', script], { cwd, stdio: ['ignore', 'pipe', 'ignore'] });
