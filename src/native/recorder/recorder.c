@@ -462,9 +462,7 @@ static int fast(void) {
   }
   if (s != ON) return 0;
   /* the set-up just made asked for the process id: no second getpid in every process */
-  if ((me == 0 || me != R.owner) && !surely_owner()) me = (pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0);
-  else me = R.owner;
-  if (me != R.owner) return 0;
+  if (me != R.owner && !surely_owner() && (pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0) != R.owner) return 0;
   /* room for the largest record this file's writers make, else the backstop records */
   if (__atomic_load_n(&R.hdr->pos, __ATOMIC_RELAXED) + 2 * (PATH_CAP + 64) > R.hdr->size) return 0;
   __atomic_add_fetch(&R.hdr->library_calls, 1, __ATOMIC_RELAXED);
