@@ -189,9 +189,10 @@ static struct tables *tables(void) {
 }
 
 /* A forked child records into a buffer of its own, where its parent's entries name
- * nothing: it moves to the next epoch, whose keys never match theirs (and the path is
- * compared anyway), rather than clearing the table: 128 KiB written in every forked
- * child, a page fault per page, even in one that only execs. */
+ * nothing. Its tables start empty (wiped in the fork's copy); where the kernel cannot
+ * wipe them (before Linux 4.14) it moves to the next epoch, whose keys never match its
+ * parent's (and the path is compared anyway), rather than clearing them: a page fault
+ * per page written, in a child that may only exec. */
 static STARTUP_STATE uint64_t seen_epoch;
 
 static uint64_t seen_key(uint64_t hash) {
@@ -824,10 +825,10 @@ EXPORT int __openat64_2(int dirfd, const char *path, int flags) { return do_open
  * must parse itself (",ccs="), go to libc's fopen. */
 typedef FILE *(*fopen_fn)(const char *, const char *);
 
-static FILE *do_fopen(const char *path, const char *mode, const char *name) {
+static FILE *do_fopen(const char *path, const char *mode, void **cache, const char *name) {
   int plain = mode && mode[0] == 'r' && !strchr(mode, '+') && !strchr(mode, ',');
   if (!plain || !path) {
-    fopen_fn next = (fopen_fn)dlsym(RTLD_NEXT, name);
+    fopen_fn next = (fopen_fn)next_symbol(cache, name);
     if (!next) {
       errno = ENOSYS;
       return NULL;
@@ -845,8 +846,14 @@ static FILE *do_fopen(const char *path, const char *mode, const char *name) {
   return f;
 }
 
-EXPORT FILE *fopen(const char *path, const char *mode) { return do_fopen(path, mode, "fopen"); }
-EXPORT FILE *fopen64(const char *path, const char *mode) { return do_fopen(path, mode, "fopen64"); }
+EXPORT FILE *fopen(const char *path, const char *mode) {
+  static void *next;
+  return do_fopen(path, mode, &next, "fopen");
+}
+EXPORT FILE *fopen64(const char *path, const char *mode) {
+  static void *next;
+  return do_fopen(path, mode, &next, "fopen64");
+}
 
 /* ---- the stat family ----
  * A failed stat is answered here (no times to squash). A successful one is answered here
