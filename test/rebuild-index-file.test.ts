@@ -55,6 +55,29 @@ test('an index is written one entry per line and read back whole or entry by ent
   t.is(openRebuildIndex(path.join(dir, 'nothing-here')), undefined);
 });
 
+test("each distinct input is written once, in the head, and an entry's inputs name it by index", async (t) => {
+  const dir = scratchDir();
+  await writeRebuildIndex(dir, index);
+  const lines = readFileSync(path.join(dir, REBUILD_INDEX_FILE), 'utf8').split('\n');
+  const head = JSON.parse(lines[0]!) as { inputs: unknown[] };
+  t.deepEqual(head.inputs, index.processes[0]!.inputs, 'the three entries share two inputs');
+  t.deepEqual((JSON.parse(lines[2]!) as { inputs: unknown }).inputs, [0, 1]);
+  // an index naming an input the table lacks is refused with the entry named
+  writeFileSync(path.join(dir, REBUILD_INDEX_FILE), [lines[0], lines[1], lines[2]!.replace('"inputs":[0,1]', '"inputs":[0,7]'), lines[3], ''].join('\n'));
+  const reader = openRebuildIndex(dir)!;
+  t.deepEqual(reader.entry(0), index.processes[0]);
+  t.throws(() => reader.entry(1), { message: /entry 2: input 7 is not in the head's table of 2/ });
+});
+
+test('an index of version 4 (inputs written in full in each entry) is read the same', (t) => {
+  const dir = scratchDir();
+  const head = { version: 4, skippable: index.skippable, identities: index.identities, keys: index.processes.map((e) => [e.seed, commandDigest(e)]) };
+  writeFileSync(path.join(dir, REBUILD_INDEX_FILE), [head, ...index.processes].map((v) => JSON.stringify(v) + '\n').join(''));
+  const reader = openRebuildIndex(dir)!;
+  t.true(reader.usable);
+  t.deepEqual(reader.entries(), index.processes);
+});
+
 test('an index in the older one-object layout (version 3) is read the same', (t) => {
   const dir = scratchDir();
   writeFileSync(path.join(dir, REBUILD_INDEX_FILE), JSON.stringify({ ...index, version: 3 }) + '\n');

@@ -9,7 +9,7 @@ import path from 'node:path';
 import { DEFAULT_SKIPPABLE, isSkippablePath, skippableNames } from '../src/rebuild/skippable.js';
 import { ENV_IGNORED, ReplayPolicy, firstEnvDifference, type OverlayState } from '../src/rebuild/decide.js';
 import { HashCache } from '../src/rebuild/hashes.js';
-import { openRebuildIndex, writeRebuildIndex, type RebuildEntry, type StartedProcess } from '../src/rebuild/index-file.js';
+import { REBUILD_INDEX_VERSION, openRebuildIndex, writeRebuildIndex, type RebuildEntry, type StartedProcess } from '../src/rebuild/index-file.js';
 
 test('program names match as they are, without the target prefix and version suffix, and by prefix*', (t) => {
   const names = DEFAULT_SKIPPABLE;
@@ -67,7 +67,7 @@ test('an input in an overlay no process touched is looked at once per run; a tou
   const attempt = path.join(dir, 'attempt');
   mkdirSync(attempt);
   // one recorded process stands for one skip: enough of them for every decision below
-  await writeRebuildIndex(attempt, { version: 4, skippable: ['cc1'], processes: [2, 3, 4, 5, 6].map(entry) });
+  await writeRebuildIndex(attempt, { version: REBUILD_INDEX_VERSION, skippable: ['cc1'], processes: [2, 3, 4, 5, 6].map(entry) });
   const policy = new ReplayPolicy(attempt, openRebuildIndex(attempt)!, new HashCache());
   const untouched: OverlayState = [['/sys', false], ['/w', true]];
   const touched: OverlayState = [['/sys', true], ['/w', true]];

@@ -18,9 +18,10 @@ import type { OutputRange } from '../record/output-index.js';
 import type { Identity } from './hashes.js';
 
 export const REBUILD_INDEX_FILE = 'rebuild.json';
-export const REBUILD_INDEX_VERSION = 4;
-/** Versions a replay can use: version 3 is the same index in one JSON object. */
-const READABLE_VERSIONS: readonly number[] = [3, 4];
+export const REBUILD_INDEX_VERSION = 5;
+/** Versions a replay can use: version 4 wrote each entry's inputs in full, version 3 was
+ * the same index in one JSON object. */
+const READABLE_VERSIONS: readonly number[] = [3, 4, 5];
 
 /** What a process saw at a path:
  *   read, exec   the content's SHA-256 (hex), or "dir" for a directory
@@ -89,17 +90,37 @@ interface HeadLine {
   skippable: string[];
   identities?: Identity[];
   keys: EntryKey[];
+  /** Every distinct input of the entries (version 5); an entry's inputs are its indices. */
+  inputs?: Input[];
 }
 
 export async function writeRebuildIndex(attemptDir: string, index: RebuildIndex): Promise<void> {
+  // The compiles of a build read the same headers: each distinct input is written once,
+  // in the head (libiberty's 200 entries have 28,000 inputs, 1,500 of them distinct; in
+  // full they were 2.4 MB of its 3 MB index). CaptureIndexer shares one array among the
+  // entries with the same input, so most are found by identity, without a key.
+  const table: Input[] = [];
+  const ids = new Map<Input | string, number>();
+  const idOf = (input: Input): number => {
+    let id = ids.get(input);
+    if (id === undefined) {
+      const key = `${input[0]}\0${input[1]}\0${input[2]}`;
+      id = ids.get(key);
+      if (id === undefined) ids.set(key, (id = table.push(input) - 1));
+      ids.set(input, id);
+    }
+    return id;
+  };
+  const entries = index.processes.map((e) => JSON.stringify({ ...e, inputs: e.inputs.map(idOf) }) + '\n');
+  // (the layout is this version's, whatever version the caller named)
   const head: HeadLine = {
-    version: index.version,
+    version: REBUILD_INDEX_VERSION,
     skippable: index.skippable,
     ...(index.identities ? { identities: index.identities } : {}),
     keys: index.processes.map((e) => [e.seed, commandDigest(e)]),
+    inputs: table,
   };
-  const lines = [head, ...index.processes].map((v) => JSON.stringify(v) + '\n');
-  await writeFileAtomic(path.join(attemptDir, REBUILD_INDEX_FILE), lines.join(''));
+  await writeFileAtomic(path.join(attemptDir, REBUILD_INDEX_FILE), JSON.stringify(head) + '\n' + entries.join(''));
 }
 
 /** An attempt's index, its entries parsed when first asked for. */
@@ -111,6 +132,8 @@ export class RebuildIndexReader {
   private readonly parsed: (RebuildEntry | undefined)[];
   /** Byte offsets of the entries' lines (undefined: all parsed at once, version 3). */
   private readonly starts: number[] | undefined;
+  /** The inputs the entries name by index (version 5; undefined: written in full). */
+  private readonly inputTable: Input[] | undefined;
 
   constructor(
     readonly file: string,
@@ -133,15 +156,19 @@ export class RebuildIndexReader {
       this.parsed = head.processes;
       this.keys = head.processes.map((e) => [e.seed, commandDigest(e)]);
       this.starts = undefined;
+      this.inputTable = undefined;
       return;
     }
     if (!READABLE_VERSIONS.includes(this.version)) {
       this.keys = [];
       this.parsed = [];
       this.starts = [];
+      this.inputTable = undefined;
       return;
     }
     if (!Array.isArray(head.keys)) throw bad('no entry keys');
+    if (this.version >= 5 && !Array.isArray(head.inputs)) throw bad('no input table');
+    this.inputTable = this.version >= 5 ? head.inputs : undefined;
     this.keys = head.keys;
     this.starts = [];
     for (let at = eol + 1; at > 0 && at < text.length; ) {
@@ -167,8 +194,17 @@ export class RebuildIndexReader {
     if (e === undefined) {
       const start = this.starts![i]!;
       const end = this.text.indexOf(10, start);
+      const table = this.inputTable;
       try {
         e = JSON.parse(this.text.toString('utf8', start, end < 0 ? this.text.length : end)) as RebuildEntry;
+        if (table) {
+          if (!Array.isArray(e.inputs)) throw new Error('no inputs');
+          e.inputs = (e.inputs as unknown[]).map((id) => {
+            const input = typeof id === 'number' ? table[id] : undefined;
+            if (input === undefined) throw new Error(`input ${JSON.stringify(id)} is not in the head's table of ${table.length}`);
+            return input;
+          });
+        }
       } catch (err) {
         throw new Error(`${this.file}: entry ${i + 1}: ${(err as Error).message}`);
       }
