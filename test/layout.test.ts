@@ -38,6 +38,9 @@ test('escapeBytes round-trips tabs, newlines, backslashes and non-UTF-8 bytes', 
     t.deepEqual(unescapeBytes(e), s);
   }
   t.is(escapeBytes(Buffer.from('ünï')), 'ünï', 'valid UTF-8 stays readable');
+  // a string escapes as its UTF-8 bytes do (plain ones are returned as they are)
+  for (const s of ['plain/path.c', 'with space\tand tab\nand newline\\and backslash', 'del\x7f nul\x00', 'ünïcödé ✓ 𝄞', ''])
+    t.is(escapeBytes(s), escapeBytes(Buffer.from(s, 'utf8')), s);
   t.throws(() => unescapeBytes('bad\\q'), { message: /malformed escape/ });
 });
 

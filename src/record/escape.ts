@@ -4,6 +4,9 @@
 // round-trips to the exact bytes.
 
 export function escapeBytes(bytes: Uint8Array | string): string {
+  // a plain string is its own escaped text: no UTF-8 copy to look at (a process table
+  // escapes every argument of every process)
+  if (typeof bytes === 'string' && isPlainText(bytes)) return bytes;
   const buf =
     typeof bytes === 'string' ? Buffer.from(bytes, 'utf8')
     : Buffer.isBuffer(bytes) ? bytes
