@@ -55,18 +55,21 @@ test('an index is written one entry per line and read back whole or entry by ent
   t.is(openRebuildIndex(path.join(dir, 'nothing-here')), undefined);
 });
 
-test("each distinct input is written once, in the head, and an entry's inputs name it by index", async (t) => {
+test("each distinct input and environment is written once, in the head, and entries name theirs by index", async (t) => {
   const dir = scratchDir();
   await writeRebuildIndex(dir, index);
   const lines = readFileSync(path.join(dir, REBUILD_INDEX_FILE), 'utf8').split('\n');
-  const head = JSON.parse(lines[0]!) as { inputs: unknown[] };
+  const head = JSON.parse(lines[0]!) as { inputs: unknown[]; envs: unknown[] };
   t.deepEqual(head.inputs, index.processes[0]!.inputs, 'the three entries share two inputs');
-  t.deepEqual((JSON.parse(lines[2]!) as { inputs: unknown }).inputs, [0, 1]);
-  // an index naming an input the table lacks is refused with the entry named
-  writeFileSync(path.join(dir, REBUILD_INDEX_FILE), [lines[0], lines[1], lines[2]!.replace('"inputs":[0,1]', '"inputs":[0,7]'), lines[3], ''].join('\n'));
+  t.deepEqual(head.envs, [index.processes[0]!.env], 'and one environment');
+  t.like(JSON.parse(lines[2]!), { inputs: [0, 1], env: 0 });
+  // an index naming an input or environment the head lacks is refused with the entry named
+  const bad = [lines[0], lines[1], lines[2]!.replace('"inputs":[0,1]', '"inputs":[0,7]'), lines[3]!.replace('"env":0', '"env":"x"'), ''];
+  writeFileSync(path.join(dir, REBUILD_INDEX_FILE), bad.join('\n'));
   const reader = openRebuildIndex(dir)!;
   t.deepEqual(reader.entry(0), index.processes[0]);
   t.throws(() => reader.entry(1), { message: /entry 2: input 7 is not in the head's table of 2/ });
+  t.throws(() => reader.entry(2), { message: /entry 3: environment "x" is not in the head's table of 1/ });
 });
 
 test('an index of version 4 (inputs written in full in each entry) is read the same', (t) => {

@@ -92,35 +92,56 @@ interface HeadLine {
   keys: EntryKey[];
   /** Every distinct input of the entries (version 5); an entry's inputs are its indices. */
   inputs?: Input[];
+  /** Every distinct environment of the entries (version 5); an entry's env is an index. */
+  envs?: string[][];
+}
+
+/** Values written once each in the head, and named by index where they occur. */
+class Table<T extends object> {
+  readonly values: T[] = [];
+  private readonly ids = new Map<T | string, number>();
+
+  constructor(private readonly keyOf: (value: T) => string) {}
+
+  /** The value's index: found by identity first (CaptureIndexer shares one array among
+   * the entries with the same input), then by its key. */
+  idOf(value: T): number {
+    let id = this.ids.get(value);
+    if (id === undefined) {
+      const key = this.keyOf(value);
+      id = this.ids.get(key);
+      if (id === undefined) this.ids.set(key, (id = this.values.push(value) - 1));
+      this.ids.set(value, id);
+    }
+    return id;
+  }
 }
 
 export async function writeRebuildIndex(attemptDir: string, index: RebuildIndex): Promise<void> {
-  // The compiles of a build read the same headers: each distinct input is written once,
-  // in the head (libiberty's 200 entries have 28,000 inputs, 1,500 of them distinct; in
-  // full they were 2.4 MB of its 3 MB index). CaptureIndexer shares one array among the
-  // entries with the same input, so most are found by identity, without a key.
-  const table: Input[] = [];
-  const ids = new Map<Input | string, number>();
-  const idOf = (input: Input): number => {
-    let id = ids.get(input);
-    if (id === undefined) {
-      const key = `${input[0]}\0${input[1]}\0${input[2]}`;
-      id = ids.get(key);
-      if (id === undefined) ids.set(key, (id = table.push(input) - 1));
-      ids.set(input, id);
-    }
-    return id;
-  };
-  const entries = index.processes.map((e) => JSON.stringify({ ...e, inputs: e.inputs.map(idOf) }) + '\n');
+  // The compiles of a build read the same headers and run with the same environment:
+  // each distinct input and environment is written once, in the head (libiberty's 200
+  // entries have 28,000 inputs, 1,500 of them distinct, and 69 environments; in full
+  // they were 2.8 MB of its 3 MB index).
+  const inputs = new Table<Input>((i) => `${i[0]}\0${i[1]}\0${i[2]}`);
+  const envs = new Table<string[]>((e) => e.join('\0'));
+  const entries = index.processes.map((e) => JSON.stringify({ ...e, env: envs.idOf(e.env), inputs: e.inputs.map((i) => inputs.idOf(i)) }) + '\n');
   // (the layout is this version's, whatever version the caller named)
   const head: HeadLine = {
     version: REBUILD_INDEX_VERSION,
     skippable: index.skippable,
     ...(index.identities ? { identities: index.identities } : {}),
     keys: index.processes.map((e) => [e.seed, commandDigest(e)]),
-    inputs: table,
+    inputs: inputs.values,
+    envs: envs.values,
   };
   await writeFileAtomic(path.join(attemptDir, REBUILD_INDEX_FILE), JSON.stringify(head) + '\n' + entries.join(''));
+}
+
+/** Entry `value` of a head's table (what: the table's name, for the error). */
+function fromTable<T>(table: T[], value: unknown, what: string): T {
+  const found = typeof value === 'number' ? table[value] : undefined;
+  if (found === undefined) throw new Error(`${what} ${JSON.stringify(value)} is not in the head's table of ${table.length}`);
+  return found;
 }
 
 /** An attempt's index, its entries parsed when first asked for. */
@@ -132,8 +153,9 @@ export class RebuildIndexReader {
   private readonly parsed: (RebuildEntry | undefined)[];
   /** Byte offsets of the entries' lines (undefined: all parsed at once, version 3). */
   private readonly starts: number[] | undefined;
-  /** The inputs the entries name by index (version 5; undefined: written in full). */
-  private readonly inputTable: Input[] | undefined;
+  /** The inputs and environments the entries name by index (version 5; undefined:
+   * written in full). */
+  private readonly tables: { inputs: Input[]; envs: string[][] } | undefined;
 
   constructor(
     readonly file: string,
@@ -156,19 +178,19 @@ export class RebuildIndexReader {
       this.parsed = head.processes;
       this.keys = head.processes.map((e) => [e.seed, commandDigest(e)]);
       this.starts = undefined;
-      this.inputTable = undefined;
+      this.tables = undefined;
       return;
     }
     if (!READABLE_VERSIONS.includes(this.version)) {
       this.keys = [];
       this.parsed = [];
       this.starts = [];
-      this.inputTable = undefined;
+      this.tables = undefined;
       return;
     }
     if (!Array.isArray(head.keys)) throw bad('no entry keys');
-    if (this.version >= 5 && !Array.isArray(head.inputs)) throw bad('no input table');
-    this.inputTable = this.version >= 5 ? head.inputs : undefined;
+    if (this.version >= 5 && (!Array.isArray(head.inputs) || !Array.isArray(head.envs))) throw bad('no input or environment table');
+    this.tables = this.version >= 5 ? { inputs: head.inputs!, envs: head.envs! } : undefined;
     this.keys = head.keys;
     this.starts = [];
     for (let at = eol + 1; at > 0 && at < text.length; ) {
@@ -194,16 +216,13 @@ export class RebuildIndexReader {
     if (e === undefined) {
       const start = this.starts![i]!;
       const end = this.text.indexOf(10, start);
-      const table = this.inputTable;
+      const tables = this.tables;
       try {
         e = JSON.parse(this.text.toString('utf8', start, end < 0 ? this.text.length : end)) as RebuildEntry;
-        if (table) {
+        if (tables) {
           if (!Array.isArray(e.inputs)) throw new Error('no inputs');
-          e.inputs = (e.inputs as unknown[]).map((id) => {
-            const input = typeof id === 'number' ? table[id] : undefined;
-            if (input === undefined) throw new Error(`input ${JSON.stringify(id)} is not in the head's table of ${table.length}`);
-            return input;
-          });
+          e.inputs = (e.inputs as unknown[]).map((id) => fromTable(tables.inputs, id, 'input'));
+          e.env = fromTable(tables.envs, e.env, 'environment');
         }
       } catch (err) {
         throw new Error(`${this.file}: entry ${i + 1}: ${(err as Error).message}`);
