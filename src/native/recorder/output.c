@@ -25,9 +25,12 @@
  * write fails with EFAULT, as on the notification path. */
 #include <dlfcn.h>
 #include <fcntl.h>
+#include <limits.h>
+#include <pthread.h>
 #include <stdbool.h>
 #include <stdint.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <sys/single_threaded.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
@@ -137,10 +140,24 @@ static long append_chunk(struct uwrx_rec_header *h, pid_t me, uint64_t time_ns, 
   return (long)got;
 }
 
+/* Whether a write of `n` bytes to `dest` (open as `fd`) keeps its caller waiting no
+ * longer than it takes: a file or a device, or a pipe with room for it now (half the
+ * pipe's size: a pipe holds whole pages, and small writes may each have taken one). */
+static int wont_wait(int fd, const struct stat *dest, size_t n) {
+  if (S_ISREG(dest->st_mode) || S_ISCHR(dest->st_mode) || S_ISBLK(dest->st_mode)) return 1;
+  if (!S_ISFIFO(dest->st_mode)) return 0;
+  int queued = -1;
+  long size = gate6(SYS_fcntl, fd, F_GETPIPE_SZ, 0, 0, 0, 0);
+  return size > 0 && gate6(SYS_ioctl, fd, FIONREAD, (long)&queued, 0, 0, 0) == 0 && queued >= 0 &&
+         (size_t)queued + n <= (size_t)size / 2;
+}
+
 /* Records a write of `segs` (the caller's array of `nsegs`, copied first when `copy` is
  * set: writev's may be unreadable) to fd 1 or 2 as uwrx-init would. 1: recorded, or
- * nothing to record: make the call from the gate; 0: make it notified. */
-static int record_output(int fd, const struct iovec *segs, long nsegs, int copy) {
+ * nothing to record: make the call from the gate; 0: make it notified. A process with
+ * threads (`threaded`) records only writes that cannot wait (wont_wait): there the call
+ * from the gate stands for libc's cancellable one (threaded_output). */
+static int record_output(int fd, const struct iovec *segs, long nsegs, int copy, int threaded) {
   struct uwrx_rec_header *h = rec_answering();
   if (!h) return 0;
   pid_t me = rec_owner();
@@ -168,6 +185,7 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy)
     if (local[i].iov_len > room) local[i].iov_len = room; /* the kernel moves no more either */
     total += local[i].iov_len;
   }
+  if (threaded && !(dest && wont_wait(fd, dest, total))) return 0;
   size_t chunks = (total + OUTPUT_CHUNK - 1) / OUTPUT_CHUNK;
   /* output takes at most half the buffer: the rest stays for the file accesses */
   uint64_t end = __atomic_load_n(&h->pos, __ATOMIC_RELAXED) + total + chunks * output_record_size(0);
@@ -197,12 +215,45 @@ static STARTUP_STATE ssize_t (*threaded_writev)(int, const struct iovec *, int);
 static STARTUP_STATE ssize_t (*threaded_pwrite64)(int, const void *, size_t, off_t);
 static STARTUP_STATE ssize_t (*threaded_pwritev)(int, const struct iovec *, int, off_t);
 
+/* libc's pthread_setcanceltype and pthread_testcancel, found with the redirects: a write
+ * of a process with threads is a cancellation point (threaded_output). */
+static STARTUP_STATE int (*set_cancel_type)(int, int *);
+static STARTUP_STATE void (*test_cancel)(void);
+
 static int output_fd(int fd) { return fd == 1 || fd == 2; }
 
+/* libc's code for a process with threads must make the call (it is notified). */
+#define NOT_HERE LONG_MIN
+
+/* A write of a process with threads to fd 1 or 2 (system call `nr` with the arguments
+ * after the fd), recorded and made from the gate when its thread is the main one (whose
+ * id the records carry) and it cannot keep the thread waiting (wont_wait); else
+ * NOT_HERE. It is a cancellation point as libc's is: a cancellation pending on entry acts
+ * before anything is recorded, none acts while the record is written (the type is
+ * deferred meanwhile), and one that came during the call acts when the type is given
+ * back, as libc's would once the call returned. A write that cannot wait is never
+ * cancelled in the middle, which natively a cancellation that comes during it may do. */
+static long threaded_output(long nr, int fd, const struct iovec *segs, long nsegs, int copy, long a1, long a2, long a3) {
+  int type;
+  if (!output_fd(fd) || !set_cancel_type || !test_cancel || set_cancel_type(PTHREAD_CANCEL_DEFERRED, &type) != 0)
+    return NOT_HERE;
+  test_cancel();
+  long r = NOT_HERE;
+  if (record_output(fd, segs, nsegs, copy, 1)) {
+    rec_redirected();
+    r = gate6(nr, fd, a1, a2, a3, 0, 0);
+  }
+  set_cancel_type(type, &type);
+  return r;
+}
+
 static ssize_t out_write(int fd, const void *buf, size_t n) {
-  if (!__libc_single_threaded) return threaded_write(fd, buf, n);
   struct iovec v = { (void *)buf, n };
-  if (output_fd(fd) && record_output(fd, &v, 1, 0)) {
+  if (!__libc_single_threaded) {
+    long r = threaded_output(SYS_write, fd, &v, 1, 0, (long)buf, (long)n, 0);
+    return r == NOT_HERE ? threaded_write(fd, buf, n) : set_errno(r);
+  }
+  if (output_fd(fd) && record_output(fd, &v, 1, 0, 0)) {
     rec_redirected();
     return set_errno(gate6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
   }
@@ -210,8 +261,11 @@ static ssize_t out_write(int fd, const void *buf, size_t n) {
 }
 
 static ssize_t out_writev(int fd, const struct iovec *iov, int cnt) {
-  if (!__libc_single_threaded) return threaded_writev(fd, iov, cnt);
-  if (output_fd(fd) && record_output(fd, iov, cnt, 1)) {
+  if (!__libc_single_threaded) {
+    long r = threaded_output(SYS_writev, fd, iov, cnt, 1, (long)iov, cnt, 0);
+    return r == NOT_HERE ? threaded_writev(fd, iov, cnt) : set_errno(r);
+  }
+  if (output_fd(fd) && record_output(fd, iov, cnt, 1, 0)) {
     rec_redirected();
     return set_errno(gate6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
   }
@@ -219,9 +273,12 @@ static ssize_t out_writev(int fd, const struct iovec *iov, int cnt) {
 }
 
 static ssize_t out_pwrite64(int fd, const void *buf, size_t n, off_t at) {
-  if (!__libc_single_threaded) return threaded_pwrite64(fd, buf, n, at);
   struct iovec v = { (void *)buf, n };
-  if (output_fd(fd) && record_output(fd, &v, 1, 0)) {
+  if (!__libc_single_threaded) {
+    long r = threaded_output(SYS_pwrite64, fd, &v, 1, 0, (long)buf, (long)n, (long)at);
+    return r == NOT_HERE ? threaded_pwrite64(fd, buf, n, at) : set_errno(r);
+  }
+  if (output_fd(fd) && record_output(fd, &v, 1, 0, 0)) {
     rec_redirected();
     return set_errno(gate6(SYS_pwrite64, fd, (long)buf, (long)n, (long)at, 0, 0));
   }
@@ -230,8 +287,11 @@ static ssize_t out_pwrite64(int fd, const void *buf, size_t n, off_t at) {
 
 /* the kernel's pwritev takes the offset as two halves; on x86_64 the low one holds it all */
 static ssize_t out_pwritev(int fd, const struct iovec *iov, int cnt, off_t at) {
-  if (!__libc_single_threaded) return threaded_pwritev(fd, iov, cnt, at);
-  if (output_fd(fd) && record_output(fd, iov, cnt, 1)) {
+  if (!__libc_single_threaded) {
+    long r = threaded_output(SYS_pwritev, fd, iov, cnt, 1, (long)iov, cnt, (long)at);
+    return r == NOT_HERE ? threaded_pwritev(fd, iov, cnt, at) : set_errno(r);
+  }
+  if (output_fd(fd) && record_output(fd, iov, cnt, 1, 0)) {
     rec_redirected();
     return set_errno(gate6(SYS_pwritev, fd, (long)iov, cnt, (long)at, 0, 0));
   }
@@ -286,6 +346,8 @@ size_t rec_output_redirects(struct rec_redirect *list, size_t n, size_t cap) {
     { "pwrite64", pwrite64_codes, 12, (void **)&threaded_pwrite64, (void *)out_pwrite64 },
     { "pwritev", pwritev_codes, 12, (void **)&threaded_pwritev, (void *)out_pwritev },
   };
+  set_cancel_type = (int (*)(int, int *))dlsym(RTLD_NEXT, "pthread_setcanceltype");
+  test_cancel = (void (*)(void))dlsym(RTLD_NEXT, "pthread_testcancel");
   for (size_t i = 0; i < sizeof outputs / sizeof outputs[0] && n < cap; i++) {
     void *threaded = threaded_code(outputs[i].symbol, outputs[i].codes, outputs[i].je_end);
     if (!threaded) continue;
