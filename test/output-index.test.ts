@@ -4,6 +4,7 @@ import test from 'ava';
 import { readFileSync } from 'node:fs';
 import path from 'node:path';
 import { OutputIndexWriter, outputRanges, readOutput } from '../src/record/output-index.js';
+import { encodeEvent, type TraceEvent } from '../src/protocol/events.js';
 import { scratchDir } from './helpers/uwrx.js';
 
 const served = (fd: number, text: string) => {
@@ -111,4 +112,31 @@ test('a file put in the order of time is the same read whole or record by record
   // after the 12 lines of times below 10.5 (0 to 11)
   const before = lines.slice(0, 12).reduce((n, i) => n + H + `line ${i}\n`.length, 0);
   t.deepEqual(ranges.get('big'), [[before, H + (3 << 19)]]);
+});
+
+test("an output record of the trace is added as its decoded fields are, taken in place", (t) => {
+  const dir = scratchDir('uwrx-output-index-');
+  const writes: Array<[number, number, number, number, string, number]> = [
+    [2, 1, 0xfd01, 2 ** 40 + 7, 'line one\n', 1_700_000_000_123_456_789],
+    [3, 2, 9, 12345, 'x'.repeat(50_000), 1_700_000_000_000_000_000], // earlier: put in order at close
+    [2, 1, 0xfd01, 2 ** 40 + 7, '', 1_700_000_000_200_000_000], // nothing written: no record
+  ];
+  const decoded = new OutputIndexWriter(path.join(dir, 'decoded.bin'));
+  const raw = new OutputIndexWriter(path.join(dir, 'raw.bin'));
+  for (const [pid, fd, dev, ino, text, time] of writes) {
+    decoded.add(pid, fd, dev, ino, Buffer.from(text), time);
+    const ev = { type: 'output', pid, tid: pid, time, fd, flags: 0, dest_dev: dev, dest_ino: ino, data: Buffer.from(text) } as TraceEvent;
+    t.true(raw.addRecord(encodeEvent(ev)));
+  }
+  const exec = encodeEvent({ type: 'exit', pid: 2, tid: 2, time: 1, status: 0 } as unknown as TraceEvent);
+  t.false(raw.addRecord(exec), 'another type of record');
+  const cut = encodeEvent({ type: 'output', pid: 2, tid: 2, time: 1, fd: 1, flags: 0, dest_dev: 1, dest_ino: 1, data: Buffer.from('cut short') } as TraceEvent);
+  t.false(raw.addRecord(cut.subarray(0, cut.length - 16)), 'a record whose bytes are cut short');
+  decoded.close();
+  raw.close();
+  const bytes = readFileSync(path.join(dir, 'raw.bin'));
+  t.deepEqual(bytes, readFileSync(path.join(dir, 'decoded.bin')));
+  t.is(bytes.length, 2 * H + 9 + 50_000);
+  t.is(bytes.readUInt32LE(0), 3, 'the earlier write first');
+  t.is(bytes.readBigUInt64LE(H + 50_000 + 17), 2n ** 40n + 7n);
 });

@@ -162,8 +162,10 @@ export class Merger {
         },
         ...(options.outputIndex && {
           output: (record: Buffer) => {
+            if (this.outputs?.addRecord(record) !== false) return;
+            // not a whole output record: decoding it says what is wrong with it
             const ev = decodeRecord(record, 0, record.length);
-            if (ev.type === 'output') this.outputs?.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
+            if (ev.type === 'output') this.outputs.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
           },
         }),
       });

@@ -337,6 +337,15 @@ export function decodeRecord(buf: Buffer, at: number, size: number): TraceEvent 
   return ev as unknown as TraceEvent;
 }
 
+/** Where an output record (the type 'output') holds its fields, from its start: for
+ * readers that take them in place (the output index gets every one of a run's writes). */
+export const OUTPUT_RECORD = (() => {
+  const layout = layoutByName.get('output')!;
+  const at = (name: string) => EVENT_HEADER_SIZE + layout.fields.find((f) => f.name === name)!.offset;
+  const lengthAt = EVENT_HEADER_SIZE + align(layout.fixedSize, 8);
+  return { code: layout.def.code, fd: at('fd'), destDev: at('dest_dev'), destIno: at('dest_ino'), lengthAt, dataAt: lengthAt + 4 };
+})();
+
 /** argv blob (NUL-terminated strings) to its arguments. */
 export function splitArgv(blob: Buffer): Buffer[] {
   const out: Buffer[] = [];

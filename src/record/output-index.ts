@@ -6,6 +6,7 @@
 // skipped compile's warnings) is read by offset instead of by decoding the whole trace.
 import { closeSync, openSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
+import { OUTPUT_RECORD } from '../protocol/events.js';
 
 export const OUTPUT_INDEX_FILE = 'output.bin';
 export const OUTPUT_RECORD_HEADER = 25;
@@ -15,6 +16,12 @@ const OUTPUT_SCAN_CHUNK = 1 << 20;
 const SORT_IN_MEMORY = 32 << 20;
 /** Bytes written at a time when putting the file in order. */
 const SORT_WRITE_CHUNK = 1 << 20;
+
+/** A u64 LE from a number below 2^53 (a device or inode number as the trace decodes it). */
+function writeU64(b: Buffer, at: number, v: number): void {
+  b.writeUInt32LE(v % 0x100000000, at);
+  b.writeUInt32LE(Math.floor(v / 0x100000000), at + 4);
+}
 
 function writeAll(fd: number, data: Buffer): void {
   for (let at = 0; at < data.length; ) at += writeSync(fd, data, at, data.length - at);
@@ -48,20 +55,51 @@ export class OutputIndexWriter {
 
   /** `dev`, `ino`: what the fd named; `time`: the write's (trace) time. */
   add(pid: number, fd: number, dev: number, ino: number, data: Buffer, time = 0): void {
-    if (this.closed || data.length === 0) return;
+    const at = this.reserve(data.length, time);
+    if (at < 0) return;
+    const b = this.buffer;
+    b.writeUInt32LE(pid, at);
+    b[at + 4] = fd;
+    b.writeUInt32LE(data.length, at + 5);
+    writeU64(b, at + 9, dev);
+    writeU64(b, at + 17, ino);
+    data.copy(b, at + OUTPUT_RECORD_HEADER);
+  }
+
+  /** add() of a trace record of type output (src/protocol/events.ts), its fields read
+   * where the record holds them (a run's every write passes here: no decoded event, no
+   * number made of the destination's device and inode). False, adding nothing, when it is
+   * not a whole output record. */
+  addRecord(record: Buffer): boolean {
+    const R = OUTPUT_RECORD;
+    if (record.length < R.dataAt || record.readUInt16LE(4) !== R.code) return false;
+    const length = record.readUInt32LE(R.lengthAt);
+    if (R.dataAt + length > record.length) return false;
+    const at = this.reserve(length, record.readUInt32LE(16) + record.readUInt32LE(20) * 0x100000000);
+    if (at < 0) return true;
+    const b = this.buffer;
+    b.writeUInt32LE(record.readUInt32LE(8), at);
+    b[at + 4] = record[R.fd]!;
+    b.writeUInt32LE(length, at + 5);
+    record.copy(b, at + 9, R.destDev, R.destDev + 8);
+    record.copy(b, at + 17, R.destIno, R.destIno + 8);
+    record.copy(b, at + OUTPUT_RECORD_HEADER, R.dataAt, R.dataAt + length);
+    return true;
+  }
+
+  /** Room for a record of `length` bytes written at `time`: its offset in the buffer, or
+   * -1 when nothing is to be written (closed, or no bytes). */
+  private reserve(length: number, time: number): number {
+    if (this.closed || length === 0) return -1;
     const last = this.records[this.records.length - 1];
     if (last && time < last[0]) this.inOrder = false;
-    this.records.push([time, this.written + this.used, OUTPUT_RECORD_HEADER + data.length]);
-    const need = OUTPUT_RECORD_HEADER + data.length;
+    const need = OUTPUT_RECORD_HEADER + length;
+    this.records.push([time, this.written + this.used, need]);
     if (this.used + need > this.buffer.length) this.flush();
     if (need > this.buffer.length) this.buffer = Buffer.alloc(need);
-    this.buffer.writeUInt32LE(pid, this.used);
-    this.buffer[this.used + 4] = fd;
-    this.buffer.writeUInt32LE(data.length, this.used + 5);
-    this.buffer.writeBigUInt64LE(BigInt(dev), this.used + 9);
-    this.buffer.writeBigUInt64LE(BigInt(ino), this.used + 17);
-    data.copy(this.buffer, this.used + OUTPUT_RECORD_HEADER);
+    const at = this.used;
     this.used += need;
+    return at;
   }
 
   close(): void {
