@@ -56,6 +56,11 @@
  * clock uwrx-init did not join at its exit: reap_joined below) -> 0, once uwrx-init
  * joined it, as the thread's next call after a notified wait4 would have. */
 #define UWRX_CTL_REAPED 4
+/* Control call operation: () -> the calling thread's id in the trace (its logical tid,
+ * uwrx-init's ordinal of the thread in its process: the tid of the records the
+ * notification path writes for it). The recorder asks once per thread other than the
+ * main one before it records that thread's output. */
+#define UWRX_CTL_THREAD 5
 
 /* The recorder buffer: a header, then records as in a trace buffer file, written
  * lock-free: a writer reserves bytes with an atomic add on `pos`, writes the record and

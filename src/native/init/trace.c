@@ -31,6 +31,7 @@
 
 #include "init.h"
 #include "../common/tracebuf.h"
+#include "uwrx_control.h"
 #include "uwrx_iov_window.h"
 #include "uwrx_recorder.h"
 
@@ -696,6 +697,14 @@ static enum verdict on_connect(struct notif_ctx *ctx) {
 
 /* ---- the trace feature ---- */
 
+/* UWRX_CTL_THREAD: the caller's logical tid, counted as the thread's first sight as a
+ * notification of its would be. */
+static enum verdict on_thread_id(struct notif_ctx *ctx) {
+  if (!ctx->proc || ctx->req->data.args[5] != UWRX_CONTROL_MAGIC) return notify_answer_now(ctx, 0, ENOSYS);
+  return notify_answer_now(ctx, (int64_t)trace_logical_tid(ctx->proc, ctx->req->pid), 0);
+}
+
+static const struct arg_match thread_id_op = { .arg = 0, .count = 1, .values = { UWRX_CTL_THREAD } };
 static const struct arg_match stdout_stderr = { .arg = 0, .count = 2, .values = { 1, 2 } };
 static const struct arg_match copy_to_stdout_stderr = { .arg = 2, .count = 2, .values = { 1, 2 } };
 
@@ -709,6 +718,7 @@ static const struct subscription trace_calls[] = {
   { SYS_splice, on_copy_output, &copy_to_stdout_stderr, NULL },
   { SYS_sendfile, on_copy_output, &stdout_stderr, NULL },
   { SYS_connect, on_connect, NULL, NULL },
+  { UWRX_SYS_CONTROL, on_thread_id, &thread_id_op, NULL },
 };
 
 static bool tracing(const struct plan *plan) { return plan->traces_dir != NULL; }

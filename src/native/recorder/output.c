@@ -39,6 +39,7 @@
 #include <time.h>
 
 #include "uwrx_access_record.h"
+#include "uwrx_control.h"
 #include "uwrx_events.h"
 #include "uwrx_iov_window.h"
 #include "uwrx_recorder.h"
@@ -103,10 +104,11 @@ static size_t copy_segments(pid_t me, const struct iovec *segs, size_t nsegs, si
   return got > 0 ? (size_t)got : 0;
 }
 
-/* Appends one output record of up to `want` bytes, copied from the segments; the bytes
- * it holds, or -1 when the buffer had no room. */
-static long append_chunk(struct uwrx_rec_header *h, pid_t me, uint64_t time_ns, int fd, const struct stat *dest,
-                         int last, const struct iovec *segs, size_t nsegs, size_t *seg, size_t *off, size_t want) {
+/* Appends one output record of thread `tid` (its id in the trace) of up to `want` bytes,
+ * copied from the segments; the bytes it holds, or -1 when the buffer had no room. */
+static long append_chunk(struct uwrx_rec_header *h, pid_t me, uint32_t tid, uint64_t time_ns, int fd,
+                         const struct stat *dest, int last, const struct iovec *segs, size_t nsegs, size_t *seg,
+                         size_t *off, size_t want) {
   size_t size = output_record_size(want);
   uint64_t at = __atomic_fetch_add(&h->pos, size, __ATOMIC_RELAXED);
   if (at + size > h->size) {
@@ -128,7 +130,7 @@ static long append_chunk(struct uwrx_rec_header *h, pid_t me, uint64_t time_ns, 
                                     __ATOMIC_RELAXED))
       size = output_record_size(got);
   }
-  struct uwrx_ev_header eh = { .size = 0, .type = UWRX_EV_OUTPUT, .flags = 0, .pid = h->pid, .tid = h->pid, .time_ns = time_ns };
+  struct uwrx_ev_header eh = { .size = 0, .type = UWRX_EV_OUTPUT, .flags = 0, .pid = h->pid, .tid = tid, .time_ns = time_ns };
   uint32_t n = (uint32_t)got;
   memcpy(p, &eh, sizeof eh);
   memcpy(fixed, &ev, sizeof ev);
@@ -138,6 +140,25 @@ static long append_chunk(struct uwrx_rec_header *h, pid_t me, uint64_t time_ns, 
   /* committed: the collector reads up to the first record whose size is still 0 */
   __atomic_store_n((uint32_t *)p, (uint32_t)size, __ATOMIC_RELEASE);
   return (long)got;
+}
+
+/* The calling thread's id in the trace, for a thread other than the main one (whose id
+ * is the process's): uwrx-init's (UWRX_CTL_THREAD), asked once per thread; 0 when there
+ * is none. Kept with the kernel's id of the thread it is for, which each call compares:
+ * a thread started without libc may share this thread-local memory. */
+static __thread struct {
+  pid_t tid;
+  uint32_t id;
+} thread_id_cache __attribute__((tls_model("initial-exec")));
+
+static uint32_t thread_id(pid_t tid) {
+  if (thread_id_cache.tid != tid) {
+    long r = slow6(UWRX_SYS_CONTROL, UWRX_CTL_THREAD, 0, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+    if (r <= 0 || r > (long)UINT32_MAX) return 0;
+    thread_id_cache.id = (uint32_t)r; /* (the id first: a signal handler between sees no match) */
+    thread_id_cache.tid = tid;
+  }
+  return thread_id_cache.id;
 }
 
 /* Whether a write of `n` bytes to `dest` (open as `fd`) keeps its caller waiting no
@@ -161,8 +182,10 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy,
   struct uwrx_rec_header *h = rec_answering();
   if (!h) return 0;
   pid_t me = rec_owner();
-  /* a thread started without libc shares the memory but has its own logical tid */
-  if ((pid_t)gate6(SYS_gettid, 0, 0, 0, 0, 0, 0) != me) return 0;
+  /* the records carry the writing thread's id in the trace */
+  pid_t tid = (pid_t)gate6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+  uint32_t trace_tid = tid == me ? h->pid : thread_id(tid);
+  if (!trace_tid) return 0;
   /* uwrx-init's next handling of the process ends a timed wait or fires a timer
    * (init/clocks.c): those processes' writes stay notified, as clock reads do */
   if (__atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE) > 0) return 0;
@@ -196,7 +219,7 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy,
   size_t seg = 0, off = 0, done = 0;
   while (done < total) {
     size_t want = total - done < OUTPUT_CHUNK ? total - done : OUTPUT_CHUNK;
-    long got = append_chunk(h, me, time_ns, fd, dest, done + want == total, local, (size_t)nsegs, &seg, &off, want);
+    long got = append_chunk(h, me, trace_tid, time_ns, fd, dest, done + want == total, local, (size_t)nsegs, &seg, &off, want);
     if (got < 0) return done == 0 ? 0 : 1;
     if ((size_t)got < want) break;
     done += want;
@@ -226,9 +249,8 @@ static int output_fd(int fd) { return fd == 1 || fd == 2; }
 #define NOT_HERE LONG_MIN
 
 /* A write of a process with threads to fd 1 or 2 (system call `nr` with the arguments
- * after the fd), recorded and made from the gate when its thread is the main one (whose
- * id the records carry) and it cannot keep the thread waiting (wont_wait); else
- * NOT_HERE. It is a cancellation point as libc's is: a cancellation pending on entry acts
+ * after the fd), recorded and made from the gate when it cannot keep the thread waiting
+ * (wont_wait); else NOT_HERE. It is a cancellation point as libc's is: a cancellation pending on entry acts
  * before anything is recorded, none acts while the record is written (the type is
  * deferred meanwhile), and one that came during the call acts when the type is given
  * back, as libc's would once the call returned. A write that cannot wait is never
