@@ -12,13 +12,13 @@
  * the symbol, so the entries of these four functions are redirected here (redirect.c)
  * when their code is glibc's known single-thread test: `cmpb $0, __libc_single_threaded;
  * je <cancellable call>; mov $nr, %eax; syscall`. The jump overwrites only the test; the
- * cancellable call behind it stays intact and is what a process with threads gets, as
- * before (notified for fd 1 and 2). A single-threaded process's write is recorded here
- * when the recorder may answer for it, else made with an ordinary syscall instruction
- * (notified for fd 1 and 2, as before): a vfork child, a process whose recorder is not
- * set up or whose buffer is half full, a thread in a wait or a process with an armed
- * timer (uwrx-init's next handling ends the wait or fires the timer, init/clocks.c),
- * an iovec array the recorder does not copy.
+ * cancellable call behind it stays intact. A write is recorded here when the recorder
+ * may answer for it, else made with an ordinary syscall instruction (notified for fd 1
+ * and 2, as before): a vfork child, a process whose recorder is not set up or whose
+ * buffer is half full, a thread in a wait or a process with an armed timer (uwrx-init's
+ * next handling ends the wait or fires the timer, init/clocks.c), an iovec array the
+ * recorder does not copy. In a process with threads only a write that cannot wait is
+ * recorded here (threaded_output); one that may wait takes the cancellable call.
  *
  * The bytes are copied with process_vm_readv of the process itself, as uwrx-init reads
  * them: an unreadable buffer is no crash, the record holds what was readable and the
@@ -250,11 +250,12 @@ static int output_fd(int fd) { return fd == 1 || fd == 2; }
 
 /* A write of a process with threads to fd 1 or 2 (system call `nr` with the arguments
  * after the fd), recorded and made from the gate when it cannot keep the thread waiting
- * (wont_wait); else NOT_HERE. It is a cancellation point as libc's is: a cancellation pending on entry acts
- * before anything is recorded, none acts while the record is written (the type is
- * deferred meanwhile), and one that came during the call acts when the type is given
- * back, as libc's would once the call returned. A write that cannot wait is never
- * cancelled in the middle, which natively a cancellation that comes during it may do. */
+ * (wont_wait); else NOT_HERE. It is a cancellation point as libc's is: a cancellation
+ * pending on entry acts before anything is recorded, none acts while the record is
+ * written (the type is deferred meanwhile), and one that came during the call acts when
+ * the type is given back, as libc's would once the call returned. A write that cannot
+ * wait is never cancelled in the middle, which natively a cancellation that comes
+ * during it may do. */
 static long threaded_output(long nr, int fd, const struct iovec *segs, long nsegs, int copy, long a1, long a2, long a3) {
   int type;
   if (!output_fd(fd) || !set_cancel_type || !test_cancel || set_cancel_type(PTHREAD_CANCEL_DEFERRED, &type) != 0)
