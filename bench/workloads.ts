@@ -255,6 +255,22 @@ const httpLoad: Workload = {
   parse: lastLineSeconds,
 };
 
+const outputLines = (ctx: BenchContext) => (ctx.quick ? 10000 : 50000);
+
+// Output of a process with threads (Node's), one write(2) per line: into a file and into
+// a pipe, the two places a build's output goes.
+const output: Workload = {
+  name: 'output',
+  unit: 'seconds',
+  description: (ctx) =>
+    `\`bench/programs/print-lines.cjs\`: Node writing ${outputLines(ctx)} lines, one write each, to a file, then as many into a pipe to \`cat\``,
+  setup: async () => undefined,
+  command: async (ctx) => {
+    const print = `${process.execPath} ${path.join(ctx.repo, 'bench', 'programs', 'print-lines.cjs')} ${outputLines(ctx)}`;
+    return { argv: ['sh', '-c', `${print} > lines.txt && ${print} | cat > /dev/null`], cwd: ctx.scratch };
+  },
+};
+
 // The fixed cost of a run: everything uwrx does around a command that does nothing.
 const startup: Workload = {
   name: 'startup',
@@ -277,7 +293,7 @@ const startup: Workload = {
   ],
 };
 
-export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, startup];
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, output, startup];
 
 export function findWorkload(name: string): Workload | undefined {
   return workloads.find((w) => w.name === name);

@@ -161,11 +161,17 @@ export class Merger {
           return this.chunk.backing;
         },
         ...(options.outputIndex && {
-          output: (record: Buffer) => {
-            if (this.outputs?.addRecord(record) !== false) return;
-            // not a whole output record: decoding it says what is wrong with it
-            const ev = decodeRecord(record, 0, record.length);
-            if (ev.type === 'output') this.outputs.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
+          output: (records: Buffer) => {
+            for (let at = 0; at + 8 <= records.length; ) {
+              const size = records.readUInt32LE(at);
+              if (size < 8 || at + size > records.length) throw new Error(`merger: a batch of output records is cut at ${at}`);
+              if (this.outputs?.addRecord(records, at, size) === false) {
+                // not a whole output record: decoding it says what is wrong with it
+                const ev = decodeRecord(records, at, size);
+                if (ev.type === 'output') this.outputs.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
+              }
+              at += size;
+            }
           },
         }),
       });

@@ -343,7 +343,10 @@ export const OUTPUT_RECORD = (() => {
   const layout = layoutByName.get('output')!;
   const at = (name: string) => EVENT_HEADER_SIZE + layout.fields.find((f) => f.name === name)!.offset;
   const lengthAt = EVENT_HEADER_SIZE + align(layout.fixedSize, 8);
-  return { code: layout.def.code, fd: at('fd'), destDev: at('dest_dev'), destIno: at('dest_ino'), lengthAt, dataAt: lengthAt + 4 };
+  // the destination's device and inode side by side, as the output index keeps them
+  const dest = at('dest_dev');
+  if (at('dest_ino') !== dest + 8) throw new Error('output record: dest_ino does not follow dest_dev');
+  return { code: layout.def.code, fd: at('fd'), dest, lengthAt, dataAt: lengthAt + 4 };
 })();
 
 /** argv blob (NUL-terminated strings) to its arguments. */

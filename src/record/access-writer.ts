@@ -44,9 +44,9 @@ export interface TraceWriterOptions {
   /** Called for room in the chunk (need > 0) or to flush it (need 0), with the chunk's
    * length so far; returns the chunk's buffer afterwards. */
   sync(pos: number, need: number): Buffer;
-  /** Called with each output record (a copy) before its packet, for the output index;
-   * absent: none is kept. */
-  output?: (record: Buffer) => void;
+  /** Called with the output records of each write of packets (copies, back to back, in
+   * the order of their packets), for the output index; absent: none is kept. */
+  output?: (records: Buffer) => void;
 }
 
 interface AccessAddon {
@@ -69,7 +69,7 @@ interface AccessAddon {
     maxBuffered?: number;
     sequenceBase?: number;
     sync?: (pos: number, need: number) => Buffer;
-    output?: (record: Buffer) => void;
+    output?: (records: Buffer) => void;
   }): object;
   accessWriterLocate(w: object, records: Buffer): [Uint32Array, Float64Array, number];
   accessWriterAdd(w: object, pid: number, op: number, buf: Uint8Array, start: number, end: number, times: number): boolean;

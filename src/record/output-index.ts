@@ -17,6 +17,15 @@ const SORT_IN_MEMORY = 32 << 20;
 /** Bytes written at a time when putting the file in order. */
 const SORT_WRITE_CHUNK = 1 << 20;
 
+/** Buffer.copy for `n` bytes; a loop for a few, where copy's own cost is larger. */
+function copyBytes(from: Buffer, at: number, to: Buffer, toAt: number, n: number): void {
+  if (n > 64) {
+    from.copy(to, toAt, at, at + n);
+    return;
+  }
+  for (let i = 0; i < n; i++) to[toAt + i] = from[at + i]!;
+}
+
 /** A u64 LE from a number below 2^53 (a device or inode number as the trace decodes it). */
 function writeU64(b: Buffer, at: number, v: number): void {
   b.writeUInt32LE(v % 0x100000000, at);
@@ -40,8 +49,12 @@ export class OutputIndexWriter {
   private buffer = Buffer.alloc(1 << 16);
   private used = 0;
   private closed = false;
-  /** Each record's time, offset and size, in the order written. */
-  private readonly records: Array<[time: number, offset: number, size: number]> = [];
+  /** Each record's time, offset and size, in the order written: in typed arrays grown
+   * by doubling (a tuple per write was work for the garbage collector). */
+  private times = new Float64Array(1024);
+  private offsets = new Float64Array(1024);
+  private sizes = new Uint32Array(1024);
+  private count = 0;
   private written = 0;
   private inOrder = true;
 
@@ -66,24 +79,25 @@ export class OutputIndexWriter {
     data.copy(b, at + OUTPUT_RECORD_HEADER);
   }
 
-  /** add() of a trace record of type output (src/protocol/events.ts), its fields read
-   * where the record holds them (a run's every write passes here: no decoded event, no
-   * number made of the destination's device and inode). False, adding nothing, when it is
-   * not a whole output record. */
-  addRecord(record: Buffer): boolean {
+  /** add() of the trace record of type output (src/protocol/events.ts) at `at` in
+   * `buf`, `size` bytes, its fields read where the record holds them (a run's every
+   * write passes here: no decoded event, no number made of the destination's device and
+   * inode, no copy call for a short line). False, adding nothing, when it is not a whole
+   * output record. */
+  addRecord(buf: Buffer, at = 0, size = buf.length - at): boolean {
     const R = OUTPUT_RECORD;
-    if (record.length < R.dataAt || record.readUInt16LE(4) !== R.code) return false;
-    const length = record.readUInt32LE(R.lengthAt);
-    if (R.dataAt + length > record.length) return false;
-    const at = this.reserve(length, record.readUInt32LE(16) + record.readUInt32LE(20) * 0x100000000);
-    if (at < 0) return true;
+    if (size < R.dataAt || buf.readUInt16LE(at + 4) !== R.code) return false;
+    const length = buf.readUInt32LE(at + R.lengthAt);
+    if (R.dataAt + length > size) return false;
+    const to = this.reserve(length, buf.readUInt32LE(at + 16) + buf.readUInt32LE(at + 20) * 0x100000000);
+    if (to < 0) return true;
     const b = this.buffer;
-    b.writeUInt32LE(record.readUInt32LE(8), at);
-    b[at + 4] = record[R.fd]!;
-    b.writeUInt32LE(length, at + 5);
-    record.copy(b, at + 9, R.destDev, R.destDev + 8);
-    record.copy(b, at + 17, R.destIno, R.destIno + 8);
-    record.copy(b, at + OUTPUT_RECORD_HEADER, R.dataAt, R.dataAt + length);
+    b.writeUInt32LE(buf.readUInt32LE(at + 8), to);
+    b[to + 4] = buf[at + R.fd]!;
+    b.writeUInt32LE(length, to + 5);
+    // the device and inode, side by side in both
+    copyBytes(buf, at + R.dest, b, to + 9, 16);
+    copyBytes(buf, at + R.dataAt, b, to + OUTPUT_RECORD_HEADER, length);
     return true;
   }
 
@@ -91,10 +105,21 @@ export class OutputIndexWriter {
    * -1 when nothing is to be written (closed, or no bytes). */
   private reserve(length: number, time: number): number {
     if (this.closed || length === 0) return -1;
-    const last = this.records[this.records.length - 1];
-    if (last && time < last[0]) this.inOrder = false;
+    if (this.count > 0 && time < this.times[this.count - 1]!) this.inOrder = false;
     const need = OUTPUT_RECORD_HEADER + length;
-    this.records.push([time, this.written + this.used, need]);
+    if (this.count === this.times.length) {
+      const grow = <T extends Float64Array | Uint32Array>(a: T): T => {
+        const bigger = new (a.constructor as new (n: number) => T)(a.length * 2);
+        bigger.set(a);
+        return bigger;
+      };
+      this.times = grow(this.times);
+      this.offsets = grow(this.offsets);
+      this.sizes = grow(this.sizes);
+    }
+    this.times[this.count] = time;
+    this.offsets[this.count] = this.written + this.used;
+    this.sizes[this.count++] = need;
     if (this.used + need > this.buffer.length) this.flush();
     if (need > this.buffer.length) this.buffer = Buffer.alloc(need);
     const at = this.used;
@@ -115,7 +140,8 @@ export class OutputIndexWriter {
    * each) cost 10,000 system calls when read and written one by one, some 50 ms on the
    * io thread, on the finish's critical path. */
   private sortByTime(): void {
-    const order = this.records.map((r, i) => i).sort((a, b) => this.records[a]![0] - this.records[b]![0] || a - b);
+    const times = this.times;
+    const order = Array.from({ length: this.count }, (_, i) => i).sort((a, b) => times[a]! - times[b]! || a - b);
     const tmp = `${this.file}.sorting`;
     const from = openSync(this.file, 'r');
     const to = openSync(tmp, 'w');
@@ -136,7 +162,8 @@ export class OutputIndexWriter {
         used = 0;
       };
       for (const i of order) {
-        const [, offset, size] = this.records[i]!;
+        const offset = this.offsets[i]!;
+        const size = this.sizes[i]!;
         if (used + size > out.length) flushOut();
         if (whole) {
           if (size > out.length) writeAll(to, whole.subarray(offset, offset + size));

@@ -440,7 +440,12 @@ struct TraceWriter {
   std::vector<Run> runs;
   double pendingCount = 0, maxBuffered = 0, watermark = 0;
   uint64_t order = 0;
-  Napi::FunctionReference onOutput;  // (record) => void: its output index entry
+  Napi::FunctionReference onOutput;  // (records) => void: their output index entries
+  // The output records written since the last call of onOutput, back to back: handed
+  // over once per WriteOldest or OUTPUT_BATCH_MAX bytes (a JavaScript call and a Buffer
+  // per write cost more than its packet: a program printing 50,000 lines)
+  std::vector<uint8_t> outputBatch;
+  static constexpr size_t OUTPUT_BATCH_MAX = 1 << 20;
 
   ~TraceWriter() {
     for (Proc *p : procs) delete p;
@@ -530,8 +535,11 @@ struct TraceWriter {
       left -= (double)(stop - run->next);
       for (; run->next < stop && !env.IsExceptionPending(); run->next++) {
         const uint8_t *rec = run->d->bytes + run->d->offsets[run->next];
-        if (withOutputs && TypeOf(rec).kind == OUTPUT) onOutput.Call({Napi::Buffer<uint8_t>::Copy(env, rec, U32At(rec))});
-        if (!env.IsExceptionPending()) Emit(rec);
+        if (withOutputs && TypeOf(rec).kind == OUTPUT) {
+          outputBatch.insert(outputBatch.end(), rec, rec + U32At(rec));
+          if (outputBatch.size() >= OUTPUT_BATCH_MAX) FlushOutputs();
+        }
+        Emit(rec);
       }
       if (run->next < run->end) SiftDown(heap, 0);
       else {
@@ -542,6 +550,14 @@ struct TraceWriter {
     }
     pendingCount -= count;
     runs.erase(std::remove_if(runs.begin(), runs.end(), [](const Run &r) { return r.next >= r.end; }), runs.end());
+    FlushOutputs();
+  }
+
+  // Hands the batched output records to onOutput.
+  void FlushOutputs() {
+    if (!outputBatch.empty() && !env.IsExceptionPending())
+      onOutput.Call({Napi::Buffer<uint8_t>::Copy(env, outputBatch.data(), outputBatch.size())});
+    outputBatch.clear();
   }
 
   void Attach(Napi::Env e, Napi::Uint8Array c) {
