@@ -225,6 +225,24 @@ test.serial("a process with threads: every thread's writes to a file are recorde
   t.deepEqual(shapes[0]!.slice(4, 6), [[1000000, 'thread line 4\n'], [0, 'main line 0\n']], "the other thread's id is its ordinal's");
 });
 
+test.serial("a thread's write right after its own timed wait is notified (it ends the wait); another thread's wait does not make it so", async (t) => {
+  const probe = buildDriver('waiting_lines', ['test/native/waiting_lines.c'], ['-pthread']);
+  const cwd = workDir();
+  const expected = Array.from({ length: 1000 }, (_, i) => `main line ${i}\n`).join('') + 'after line 0\nafter line 1\n';
+  for (const fastPath of [true, false]) {
+    const build = `b-${fastPath}`;
+    const out = path.join(cwd, `${build}.out`);
+    const run = await uwrxToFile(['run', '--quiet', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', probe], cwd, out, 'w');
+    t.is(run.status, 0, run.stderr);
+    t.is(readFileSync(out, 'utf8'), expected, `${build}: the file got every line`);
+    const status = JSON.parse(readFileSync(path.join(cwd, build, '0', '0', 'status'), 'utf8')) as { notifications?: Record<string, number> };
+    // in process: all but the first line after each of the main thread's two sleeps
+    t.is(status.notifications?.write ?? 0, fastPath ? 2 : 1002, `${build}: notified writes`);
+    const inspect = spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', path.join(cwd, build, '0', '0')], { cwd });
+    t.is(inspect.stdout.toString(), expected, `${build}: inspect output`);
+  }
+});
+
 // A process with threads: its main thread's writes are recorded in process only where
 // they cannot wait; one into a full pipe takes libc's cancellable call, so another thread
 // can cancel it there, as natively.

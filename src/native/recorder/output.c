@@ -15,10 +15,11 @@
  * cancellable call behind it stays intact. A write is recorded here when the recorder
  * may answer for it, else made with an ordinary syscall instruction (notified for fd 1
  * and 2, as before): a vfork child, a process whose recorder is not set up or whose
- * buffer is half full, a thread in a wait or a process with an armed timer (uwrx-init's
- * next handling ends the wait or fires the timer, init/clocks.c), an iovec array the
- * recorder does not copy. In a process with threads only a write that cannot wait is
- * recorded here (threaded_output); one that may wait takes the cancellable call.
+ * buffer is half full, a thread right after its timed wait or a process with an armed
+ * timer (the thread's next call ends the wait, the process's fires the timer,
+ * init/clocks.c), an iovec array the recorder does not copy. In a process with threads
+ * only a write that cannot wait is recorded here (threaded_output); one that may wait
+ * takes the cancellable call.
  *
  * The bytes are copied with process_vm_readv of the process itself, as uwrx-init reads
  * them: an unreadable buffer is no crash, the record holds what was readable and the
@@ -186,9 +187,14 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy,
   pid_t tid = (pid_t)gate6(SYS_gettid, 0, 0, 0, 0, 0, 0);
   uint32_t trace_tid = tid == me ? h->pid : thread_id(tid);
   if (!trace_tid) return 0;
-  /* uwrx-init's next handling of the process ends a timed wait or fires a timer
-   * (init/clocks.c): those processes' writes stay notified, as clock reads do */
-  if (__atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE) > 0) return 0;
+  /* a thread's next call after a timed wait ends the wait, and the process's next call
+   * fires an armed timer (init/clocks.c): such writes stay notified, as the clock reads
+   * of that thread and of that process do (lease_read: the thread between its wait and
+   * its next call is one of clock_tids) */
+  int32_t waiting = __atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE);
+  if (waiting > UWRX_REC_CLOCK_TIDS) return 0;
+  for (int i = 0; waiting > 0 && i < UWRX_REC_CLOCK_TIDS; i++)
+    if (__atomic_load_n(&h->clock_tids[i], __ATOMIC_RELAXED) == tid) return 0;
   if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
   struct iovec local[SEGS_MAX];
   if (nsegs <= 0 || nsegs > SEGS_MAX) return 0;
