@@ -3,7 +3,7 @@
 // `uwrx inspect output`, for every way a program writes, and for the processes the
 // recorder leaves to the notification path (a vfork child, a thread other than the main
 // one, a statically linked program).
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import { closeSync, existsSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
@@ -193,59 +193,58 @@ test.serial('fast path: a dynamically linked program\'s writes to stdout are mad
   t.false(gate(ip('write(1, "vfork child')), 'a vfork child');
 });
 
-test.serial("a process with threads: every thread's writes to a file are recorded in process, the record the notification path makes; a cancelled write is not made", async (t) => {
-  const probe = buildDriver('thread_lines', ['test/native/thread_lines.c'], ['-pthread']);
+/** `probe` run with stdout a file, with the fast path and without: each run's attempt,
+ * once the file got `expected` and the run notified `writes` writes (fast path first). */
+async function linesBothWays(t: ExecutionContext, probe: string, expected: string, writes: [number, number]): Promise<string[]> {
   const cwd = workDir();
-  const lines = (who: string, n: number) => Array.from({ length: n }, (_, i) => `${who} line ${i}\n`).join('');
-  const expected = lines('thread', 5) + lines('main', 1000);
-  const native = spawnSync(probe, [], { encoding: 'utf8' });
-  t.is(native.status, 0, 'natively the main thread ends in its cancelled write');
-  t.is(native.stdout, expected, 'the native reference: no "cancelled" line');
-  const outputs: Buffer[] = [];
-  const shapes: Array<Array<[number, string | undefined]>> = [];
-  for (const fastPath of [true, false]) {
+  const attempts: string[] = [];
+  for (const [i, fastPath] of [true, false].entries()) {
     const build = `b-${fastPath}`;
     const out = path.join(cwd, `${build}.out`);
     const run = await uwrxToFile(['run', '--quiet', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', probe], cwd, out, 'w');
     t.is(run.status, 0, run.stderr);
     t.is(readFileSync(out, 'utf8'), expected, `${build}: the file got every line`);
-    const status = JSON.parse(readFileSync(path.join(cwd, build, '0', '0', 'status'), 'utf8')) as { notifications?: Record<string, number> };
-    t.is(status.notifications?.write ?? 0, fastPath ? 0 : 1005, `${build}: notified writes`);
     const attempt = path.join(cwd, build, '0', '0');
-    const inspect = spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', attempt], { cwd });
-    t.is(inspect.status, 0, inspect.stderr?.toString());
-    outputs.push(inspect.stdout);
-    // each line's record names the thread that wrote it, as the notification path does
-    const events = JSON.parse(spawnSync(process.execPath, [uwrxBin, 'inspect', 'events', attempt, '--format', 'json'], { cwd }).stdout.toString()) as Array<{ type: string; pid: number; tid: number; text?: string }>;
-    shapes.push(events.filter((e) => e.type === 'output').map((e) => [e.tid - e.pid, e.text]));
+    const status = JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8')) as { notifications?: Record<string, number> };
+    t.is(status.notifications?.write ?? 0, writes[i], `${build}: notified writes`);
+    attempts.push(attempt);
   }
-  t.is(outputs[0]!.toString(), expected, 'inspect output: every line, in order');
-  t.true(outputs[0]!.equals(outputs[1]!), 'the same output as the notification path records');
+  return attempts;
+}
+
+const inspectOutput = (attempt: string): Buffer => spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', attempt]).stdout;
+
+test.serial("a process with threads: every thread's writes to a file are recorded in process, the record the notification path makes; a cancelled write is not made", async (t) => {
+  const probe = buildDriver('thread_lines', ['test/native/thread_lines.c'], ['-pthread']);
+  const lines = (who: string, n: number) => Array.from({ length: n }, (_, i) => `${who} line ${i}\n`).join('');
+  const expected = lines('thread', 5) + lines('main', 1000);
+  const native = spawnSync(probe, [], { encoding: 'utf8' });
+  t.is(native.status, 0, 'natively the main thread ends in its cancelled write');
+  t.is(native.stdout, expected, 'the native reference: no "cancelled" line');
+  const attempts = await linesBothWays(t, probe, expected, [0, 1005]);
+  const [fast, notified] = attempts.map(inspectOutput);
+  t.is(fast!.toString(), expected, 'inspect output: every line, in order');
+  t.true(fast!.equals(notified!), 'the same output as the notification path records');
+  // each line's record names the thread that wrote it, as the notification path does
+  const shapes = attempts.map((attempt) => {
+    const events = JSON.parse(spawnSync(process.execPath, [uwrxBin, 'inspect', 'events', attempt, '--format', 'json']).stdout.toString()) as Array<{ type: string; pid: number; tid: number; text?: string }>;
+    return events.filter((e) => e.type === 'output').map((e) => [e.tid - e.pid, e.text]);
+  });
   t.deepEqual(shapes[0], shapes[1], 'the same records, thread by thread');
   t.deepEqual(shapes[0]!.slice(4, 6), [[1000000, 'thread line 4\n'], [0, 'main line 0\n']], "the other thread's id is its ordinal's");
 });
 
 test.serial("a thread's write right after its own timed wait is notified (it ends the wait); another thread's wait does not make it so", async (t) => {
   const probe = buildDriver('waiting_lines', ['test/native/waiting_lines.c'], ['-pthread']);
-  const cwd = workDir();
   const expected = Array.from({ length: 1000 }, (_, i) => `main line ${i}\n`).join('') + 'after line 0\nafter line 1\n';
-  for (const fastPath of [true, false]) {
-    const build = `b-${fastPath}`;
-    const out = path.join(cwd, `${build}.out`);
-    const run = await uwrxToFile(['run', '--quiet', '--build', build, fastPath ? '--fast-path' : '--no-fast-path', '--', probe], cwd, out, 'w');
-    t.is(run.status, 0, run.stderr);
-    t.is(readFileSync(out, 'utf8'), expected, `${build}: the file got every line`);
-    const status = JSON.parse(readFileSync(path.join(cwd, build, '0', '0', 'status'), 'utf8')) as { notifications?: Record<string, number> };
-    // in process: all but the first line after each of the main thread's two sleeps
-    t.is(status.notifications?.write ?? 0, fastPath ? 2 : 1002, `${build}: notified writes`);
-    const inspect = spawnSync(process.execPath, [uwrxBin, 'inspect', 'output', path.join(cwd, build, '0', '0')], { cwd });
-    t.is(inspect.stdout.toString(), expected, `${build}: inspect output`);
-  }
+  // in process: all but the first line after each of the main thread's two sleeps
+  const attempts = await linesBothWays(t, probe, expected, [2, 1002]);
+  for (const attempt of attempts) t.is(inspectOutput(attempt).toString(), expected, `${attempt}: inspect output`);
 });
 
-// A process with threads: its main thread's writes are recorded in process only where
-// they cannot wait; one into a full pipe takes libc's cancellable call, so another thread
-// can cancel it there, as natively.
+// A process with threads: its writes are recorded in process only where they cannot
+// wait; one into a full pipe takes libc's cancellable call, so another thread can cancel
+// it there, as natively.
 test.serial("a main thread cancelled while its write waits on a full pipe ends in the write, as natively", async (t) => {
   const probe = buildDriver('cancel_write', ['test/native/cancel_write.c'], ['-pthread']);
   const cwd = workDir();
