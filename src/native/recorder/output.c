@@ -189,12 +189,8 @@ static int record_output(int fd, const struct iovec *segs, long nsegs, int copy,
   if (!trace_tid) return 0;
   /* a thread's next call after a timed wait ends the wait, and the process's next call
    * fires an armed timer (init/clocks.c): such writes stay notified, as the clock reads
-   * of that thread and of that process do (lease_read: the thread between its wait and
-   * its next call is one of clock_tids) */
-  int32_t waiting = __atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE);
-  if (waiting > UWRX_REC_CLOCK_TIDS) return 0;
-  for (int i = 0; waiting > 0 && i < UWRX_REC_CLOCK_TIDS; i++)
-    if (__atomic_load_n(&h->clock_tids[i], __ATOMIC_RELAXED) == tid) return 0;
+   * of that thread and of that process do */
+  if (rec_after_wait(h, tid)) return 0;
   if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
   struct iovec local[SEGS_MAX];
   if (nsegs <= 0 || nsegs > SEGS_MAX) return 0;

@@ -15,6 +15,10 @@ struct uwrx_rec_header;
  * process that owns it (its kernel pid). */
 struct uwrx_rec_header *rec_answering(void);
 pid_t rec_owner(void);
+/* Whether thread `tid` (0: the calling one, asked only when needed) is between a timed
+ * wait and its next call, or uwrx-init lists too many such threads to tell: that call
+ * ends the wait (init/clocks.c), so it goes to uwrx-init, as the thread's clock reads do. */
+int rec_after_wait(const struct uwrx_rec_header *h, pid_t tid);
 /* A call answered through a redirected entry of libc, counted for uwrx-init. */
 void rec_redirected(void);
 

@@ -474,6 +474,16 @@ static int fast(void) {
 struct uwrx_rec_header *rec_answering(void) { return fast() ? R.hdr : NULL; }
 pid_t rec_owner(void) { return R.owner; }
 
+int rec_after_wait(const struct uwrx_rec_header *h, pid_t tid) {
+  int32_t waiting = __atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE);
+  if (waiting > UWRX_REC_CLOCK_TIDS) return 1;
+  if (waiting <= 0) return 0;
+  if (!tid) tid = (pid_t)slow6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+  for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++)
+    if (__atomic_load_n(&h->clock_tids[i], __ATOMIC_RELAXED) == tid) return 1;
+  return 0;
+}
+
 /* A call answered through one of libc's redirected entries: counted in the header, where
  * uwrx-init reads whether redirecting paid for this program (uwrx_recorder.h). */
 void rec_redirected(void) {
@@ -1296,14 +1306,7 @@ EXPORT pid_t __waitpid(pid_t pid, int *status, int options) { return do_wait4(pi
 static int lease_read(int32_t clock_id, uwrx_time_config *c, uwrx_clock *k) {
   if (!fast()) return 0;
   struct uwrx_rec_header *h = R.hdr;
-  if (!__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
-  int32_t waiting = __atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE);
-  if (waiting > UWRX_REC_CLOCK_TIDS) return 0;
-  if (waiting > 0) {
-    int32_t tid = (int32_t)slow6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-    for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++)
-      if (__atomic_load_n(&h->clock_tids[i], __ATOMIC_RELAXED) == tid) return 0;
-  }
+  if (!__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE) || rec_after_wait(h, 0)) return 0;
   *c = (uwrx_time_config){ .mode = h->clock_mode, .t0_ns = h->clock_t0_ns, .step_ns = h->clock_step_ns,
                            .wall_offset_ns = h->clock_wall_offset_ns };
   if (!uwrx_time_faked(c, clock_id)) return 0;
