@@ -165,11 +165,8 @@ export class Merger {
             for (let at = 0; at + 8 <= records.length; ) {
               const size = records.readUInt32LE(at);
               if (size < 8 || at + size > records.length) throw new Error(`merger: a batch of output records is cut at ${at}`);
-              if (this.outputs?.addRecord(records, at, size) === false) {
-                // not a whole output record: decoding it says what is wrong with it
-                const ev = decodeRecord(records, at, size);
-                if (ev.type === 'output') this.outputs.add(ev.pid, ev.fd, ev.dest_dev, ev.dest_ino, ev.data, ev.time);
-              }
+              // not a whole output record: decoding it throws what is wrong with it
+              if (this.outputs?.addRecord(records, at, size) === false) decodeRecord(records, at, size);
               at += size;
             }
           },

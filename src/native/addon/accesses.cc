@@ -539,7 +539,7 @@ struct TraceWriter {
           outputBatch.insert(outputBatch.end(), rec, rec + U32At(rec));
           if (outputBatch.size() >= OUTPUT_BATCH_MAX) FlushOutputs();
         }
-        Emit(rec);
+        if (!env.IsExceptionPending()) Emit(rec);  // (the flush may have thrown)
       }
       if (run->next < run->end) SiftDown(heap, 0);
       else {
