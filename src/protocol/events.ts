@@ -185,12 +185,13 @@ export function encodeEvent(event: TraceEvent): Buffer {
   return buf;
 }
 
-function writeU64(buf: Buffer, at: number, v: number): void {
+/** A u64 LE from a number below 2^53 (times, device and inode numbers as decoded). */
+export function writeU64(buf: Buffer, at: number, v: number): void {
   buf.writeUInt32LE(v % 0x100000000 >>> 0, at);
   buf.writeUInt32LE(Math.floor(v / 0x100000000) >>> 0, at + 4);
 }
 
-function readU64(buf: Buffer, at: number): number {
+export function readU64(buf: Buffer, at: number): number {
   return buf.readUInt32LE(at) + buf.readUInt32LE(at + 4) * 0x100000000;
 }
 

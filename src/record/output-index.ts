@@ -6,7 +6,7 @@
 // skipped compile's warnings) is read by offset instead of by decoding the whole trace.
 import { closeSync, openSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { OUTPUT_RECORD } from '../protocol/events.js';
+import { OUTPUT_RECORD, readU64, writeU64 } from '../protocol/events.js';
 
 export const OUTPUT_INDEX_FILE = 'output.bin';
 export const OUTPUT_RECORD_HEADER = 25;
@@ -24,12 +24,6 @@ function copyBytes(from: Buffer, at: number, to: Buffer, toAt: number, n: number
     return;
   }
   for (let i = 0; i < n; i++) to[toAt + i] = from[at + i]!;
-}
-
-/** A u64 LE from a number below 2^53 (a device or inode number as the trace decodes it). */
-function writeU64(b: Buffer, at: number, v: number): void {
-  b.writeUInt32LE(v % 0x100000000, at);
-  b.writeUInt32LE(Math.floor(v / 0x100000000), at + 4);
 }
 
 function writeAll(fd: number, data: Buffer): void {
@@ -89,7 +83,7 @@ export class OutputIndexWriter {
     if (size < R.dataAt || buf.readUInt16LE(at + 4) !== R.code) return false;
     const length = buf.readUInt32LE(at + R.lengthAt);
     if (R.dataAt + length > size) return false;
-    const to = this.reserve(length, buf.readUInt32LE(at + 16) + buf.readUInt32LE(at + 20) * 0x100000000);
+    const to = this.reserve(length, readU64(buf, at + 16));
     if (to < 0) return true;
     const b = this.buffer;
     b.writeUInt32LE(buf.readUInt32LE(at + 8), to);
