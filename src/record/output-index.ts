@@ -43,10 +43,10 @@ export class OutputIndexWriter {
   private buffer = Buffer.alloc(1 << 16);
   private used = 0;
   private closed = false;
-  /** Each record's time, offset and size, in the order written: in typed arrays grown
-   * by doubling (a tuple per write was work for the garbage collector). */
+  /** Each record's time and size, in the order written (records lie back to back: an
+   * offset is the sizes before it): in typed arrays grown by doubling (a tuple per write
+   * was work for the garbage collector). */
   private times = new Float64Array(1024);
-  private offsets = new Float64Array(1024);
   private sizes = new Uint32Array(1024);
   private count = 0;
   private written = 0;
@@ -108,11 +108,9 @@ export class OutputIndexWriter {
         return bigger;
       };
       this.times = grow(this.times);
-      this.offsets = grow(this.offsets);
       this.sizes = grow(this.sizes);
     }
     this.times[this.count] = time;
-    this.offsets[this.count] = this.written + this.used;
     this.sizes[this.count++] = need;
     if (this.used + need > this.buffer.length) this.flush();
     if (need > this.buffer.length) this.buffer = Buffer.alloc(need);
@@ -134,8 +132,10 @@ export class OutputIndexWriter {
    * each) cost 10,000 system calls when read and written one by one, some 50 ms on the
    * io thread, on the finish's critical path. */
   private sortByTime(): void {
-    const times = this.times;
+    const { times, sizes } = this;
     const order = Array.from({ length: this.count }, (_, i) => i).sort((a, b) => times[a]! - times[b]! || a - b);
+    const offsets = new Float64Array(this.count);
+    for (let i = 1; i < this.count; i++) offsets[i] = offsets[i - 1]! + sizes[i - 1]!;
     const tmp = `${this.file}.sorting`;
     const from = openSync(this.file, 'r');
     const to = openSync(tmp, 'w');
@@ -156,8 +156,8 @@ export class OutputIndexWriter {
         used = 0;
       };
       for (const i of order) {
-        const offset = this.offsets[i]!;
-        const size = this.sizes[i]!;
+        const offset = offsets[i]!;
+        const size = sizes[i]!;
         if (used + size > out.length) flushOut();
         if (whole) {
           if (size > out.length) writeAll(to, whole.subarray(offset, offset + size));
