@@ -201,10 +201,11 @@ function fileCalls(cwd: string, stderr: string): { inProcess: number; notified: 
 }
 
 /** File calls of `probe LOOPS files...` under --fast-path, less those of the same probe
- * with no loops; and its output lines. */
-async function loopCalls(dir: string, probe: string, loops: number, files: string[]) {
+ * with no loops; and its output lines. `probe`: a program, or a command's first words. */
+async function loopCalls(dir: string, probe: string | string[], loops: number, files: string[]) {
+  const command = typeof probe === 'string' ? [probe] : probe;
   const runOnce = async (n: number) => {
-    const r = await uwrx(['run', '--build', path.join(dir, `build-${path.basename(probe)}-${n}`), '--fast-path', '--', probe, String(n), ...files], { cwd: dir });
+    const r = await uwrx(['run', '--build', path.join(dir, `build-${path.basename(command.at(-1)!)}-${n}`), '--fast-path', '--', ...command, String(n), ...files], { cwd: dir });
     if (r.status !== 0) throw new Error(`uwrx run exited ${r.status}: ${r.stderr}`);
     return { calls: fileCalls(dir, r.stderr), lines: r.stdout.trim().split('\n') };
   };
@@ -246,6 +247,62 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
 // Files outside the overlays (a pipe, a socket, /dev, /proc) are shown as the kernel shows
 // them on the notification path too, so the recorder answers their stats in process
 // (uwrx_stat_shows_kernel): the same values, and no notification per call.
+// libc's syscall() passes by every wrapper the recorder interposes: libuv makes each
+// stat of Node (fs.stat, module lookups) so, as statx. The recorder's syscall() answers
+// the numbers it covers as the wrappers do and makes any other as libc does.
+for (const mode of MODES) {
+  test.serial(`${mode.name}: calls made through syscall() give what they give natively and are recorded`, async (t) => {
+    const probe = buildDriver('syscall_probe', ['test/native/syscall_probe.c']);
+    const dir = workDir();
+    const data = path.join(dir, 'data');
+    mkdirSync(data);
+    writeFileSync(path.join(data, 'file.txt'), 'hello\n');
+    symlinkSync('file.txt', path.join(data, 'link'));
+    const argv = [probe, '0', '/usr/bin/env', data];
+    const native = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
+    t.is(native.status, 0, native.stderr);
+    t.regex(native.stdout, /^statx 0 same 1 size 6$/m);
+    const r = await uwrx(['run', '--build', path.join(dir, 'build'), mode.fastPath ? '--fast-path' : '--no-fast-path', '--', ...argv], { cwd: dir });
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, native.stdout);
+    const attempt = path.resolve(dir, /record in (\S+)/.exec(r.stderr)![1]!);
+    const out = await uwrx(['inspect', 'files', attempt, '--reads', '--format', 'json'], { cwd: dir });
+    const rows = JSON.parse(out.stdout) as AccessRow[];
+    const probePid = rows.find((row) => row.op === 'exec' && row.path === probe)?.pid;
+    const own = opsOf(rows, probePid!, data);
+    for (const expected of ['stat file.txt', 'stat link', 'missing missing-statx', 'missing missing-lstat', 'read file.txt', 'missing missing-open']) {
+      t.true(own.includes(expected), `${expected} in ${JSON.stringify(own)}`);
+    }
+    // access checks and readlinks are not notified: only the recorder sees them
+    for (const inProcess of ['missing missing-access', 'readlink link']) t.is(own.includes(inProcess), mode.fastPath, `${inProcess} in ${JSON.stringify(own)}`);
+  });
+}
+
+test.serial('fast path: stats made through syscall(), by a C program and by Node, are answered in process', async (t) => {
+  const dir = workDir();
+  const probe = buildDriver('syscall_probe', ['test/native/syscall_probe.c']);
+  const data = path.join(dir, 'data');
+  mkdirSync(data);
+  writeFileSync(path.join(data, 'file.txt'), 'hello\n');
+  symlinkSync('file.txt', path.join(data, 'link'));
+  const loops = 200;
+  // /usr/bin/env is an old real file: the shared rule answers its stats in process
+  const c = await loopCalls(dir, probe, loops, ['/usr/bin/env', data]);
+  t.true(c.inProcess >= loops, JSON.stringify(c));
+  t.true(c.notified < loops / 10, JSON.stringify(c));
+  const script = path.join(dir, 'stats.cjs');
+  writeFileSync(script, [
+    "const fs = require('node:fs');",
+    'const [loops, file, missing] = [Number(process.argv[2]), process.argv[3], process.argv[4]];',
+    'for (let i = 0; i < loops; i++) { fs.statSync(file); fs.statSync(missing, { throwIfNoEntry: false }); }',
+    "console.log('done');",
+  ].join('\n'));
+  const node = await loopCalls(dir, [process.execPath, script], loops, ['/usr/bin/env', path.join(dir, 'missing')]);
+  t.deepEqual(node.lines, ['done']);
+  t.true(node.inProcess >= 2 * loops, JSON.stringify(node));
+  t.true(node.notified < loops / 10, JSON.stringify(node));
+});
+
 test.serial('fast path: stats of pipes, sockets, /dev and /proc are answered in process and show what the kernel shows', async (t) => {
   const dir = workDir();
   const probe = buildDriver('kernel_stat_probe', ['test/native/kernel_stat_probe.c']);

@@ -370,10 +370,11 @@ __asm__(".text\n"
         "  ret\n"
         "2:\n"
         "  movq %rax, %rdi\n"
-        "  jmp rec_vfork_failed\n"
+        "  jmp rec_raw_failed\n"
         ".size vfork, .-vfork\n");
 
-__attribute__((visibility("hidden"), used)) long rec_vfork_failed(long err) { return set_errno(err); }
+/* The error path of the assembly entries (vfork, syscall): -errno in, -1 out. */
+__attribute__((visibility("hidden"), used)) long rec_raw_failed(long err) { return set_errno(err); }
 
 /* libc's function `name` after this library's (NULL: none) */
 static void *next_symbol(void **cache, const char *name) {
@@ -1023,7 +1024,7 @@ EXPORT int __fxstatat64(int ver, int dirfd, const char *path, struct stat64 *st,
   return do_fstatat(dirfd, path, (struct stat *)st, flags);
 }
 
-EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
+static int do_statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
   if (path && buf && fast()) {
     /* uwrx-init asks for the modification time too (the rule reads it): the same call.
      * The kernel reads the path first: an unmapped one (or buffer) is EFAULT. */
@@ -1052,6 +1053,10 @@ EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, stru
 slow:
   count(0);
   return (int)set_errno(slow6(SYS_statx, dirfd, (long)path, flags, mask, (long)buf, 0));
+}
+
+EXPORT int statx(int dirfd, const char *path, int flags, unsigned int mask, struct statx *buf) {
+  return do_statx(dirfd, path, flags, mask, buf);
 }
 
 /* libc's internal calls that no symbol lookup reaches, redirected here before main while
@@ -1328,7 +1333,7 @@ static int lease_read(int32_t clock_id, uwrx_time_config *c, uwrx_clock *k) {
   return 1;
 }
 
-EXPORT int clock_gettime(clockid_t clock_id, struct timespec *ts) {
+static int do_clock_gettime(clockid_t clock_id, struct timespec *ts) {
   uwrx_time_config c;
   uwrx_clock k;
   int64_t ns;
@@ -1339,6 +1344,8 @@ EXPORT int clock_gettime(clockid_t clock_id, struct timespec *ts) {
   }
   return (int)set_errno(slow6(SYS_clock_gettime, clock_id, (long)ts, 0, 0, 0, 0));
 }
+
+EXPORT int clock_gettime(clockid_t clock_id, struct timespec *ts) { return do_clock_gettime(clock_id, ts); }
 
 EXPORT int gettimeofday(struct timeval *restrict tv, void *restrict tz) {
   uwrx_time_config c;
@@ -1415,12 +1422,73 @@ EXPORT int getentropy(void *buf, size_t len) {
 /* ---- prctl ----
  * Passed on as it is; a thread that makes rdtsc fault (PR_SET_TSC) stops the records'
  * counter-based times (stamp.c) first. */
+static long do_prctl(int option, unsigned long a2, unsigned long a3, unsigned long a4, unsigned long a5) {
+  if (option == PR_SET_TSC) rec_stamp_no_counter();
+  return set_errno(slow6(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0));
+}
+
 EXPORT int prctl(int option, ...) {
   va_list ap;
   va_start(ap, option);
   unsigned long a2 = va_arg(ap, unsigned long), a3 = va_arg(ap, unsigned long), a4 = va_arg(ap, unsigned long),
                 a5 = va_arg(ap, unsigned long);
   va_end(ap);
-  if (option == PR_SET_TSC) rec_stamp_no_counter();
-  return (int)set_errno(slow6(SYS_prctl, option, (long)a2, (long)a3, (long)a4, (long)a5, 0));
+  return (int)do_prctl(option, a2, a3, a4, a5);
+}
+
+/* ---- syscall(3) ----
+ * A program can make the calls above through libc's syscall() and so pass by every
+ * function here: libuv does for statx (every fs.stat and module lookup of Node) and
+ * getrandom, older programs for getrandom and gettid. The numbers the recorder answers
+ * go to the same functions as the libc wrappers (the kernel's argument order and
+ * structures are the wrappers' on x86_64, and syscall() reports errors as they do);
+ * every other number is made here as libc's syscall() makes it, in assembly without a
+ * frame of ours, so that a fork, vfork or clone made through it returns in the child
+ * as natively. */
+#define REC_SYSCALL_ANSWERED(X)                                                                               \
+  X(SYS_statx) X(SYS_newfstatat) X(SYS_stat) X(SYS_lstat) X(SYS_fstat) X(SYS_openat) X(SYS_open)              \
+  X(SYS_access) X(SYS_faccessat) X(SYS_faccessat2) X(SYS_readlink) X(SYS_readlinkat) X(SYS_getrandom)        \
+  X(SYS_clock_gettime) X(SYS_prctl)
+#define REC_SYSCALL_CMP(nr) "  cmpq $" REC_STR(nr) ", %rdi\n  je rec_syscall_answered\n"
+__asm__(".text\n"
+        ".globl syscall\n"
+        ".type syscall, @function\n"
+        "syscall:\n" REC_SYSCALL_ANSWERED(REC_SYSCALL_CMP)
+        "  movq %rdi, %rax\n"
+        "  movq %rsi, %rdi\n"
+        "  movq %rdx, %rsi\n"
+        "  movq %rcx, %rdx\n"
+        "  movq %r8, %r10\n"
+        "  movq %r9, %r8\n"
+        "  movq 8(%rsp), %r9\n"
+        "  syscall\n"
+        "  cmpq $-4095, %rax\n"
+        "  jae 1f\n"
+        "  ret\n"
+        "1:\n"
+        "  movq %rax, %rdi\n"
+        "  jmp rec_raw_failed\n"
+        ".size syscall, .-syscall\n");
+
+/* Reached by a jump from syscall() with its arguments where its caller put them. */
+__attribute__((visibility("hidden"), used)) long rec_syscall_answered(long nr, long a1, long a2, long a3, long a4,
+                                                                       long a5, long a6) {
+  switch (nr) {
+  case SYS_statx: return do_statx((int)a1, (const char *)a2, (int)a3, (unsigned)a4, (struct statx *)a5);
+  case SYS_newfstatat: return do_fstatat((int)a1, (const char *)a2, (struct stat *)a3, (int)a4);
+  case SYS_stat: return do_fstatat(AT_FDCWD, (const char *)a1, (struct stat *)a2, 0);
+  case SYS_lstat: return do_fstatat(AT_FDCWD, (const char *)a1, (struct stat *)a2, AT_SYMLINK_NOFOLLOW);
+  case SYS_fstat: return do_fstat((int)a1, (struct stat *)a2);
+  case SYS_openat: return do_openat((int)a1, (const char *)a2, (int)a3, (mode_t)a4);
+  case SYS_open: return do_openat(AT_FDCWD, (const char *)a1, (int)a2, (mode_t)a3);
+  case SYS_access: return do_faccessat(AT_FDCWD, (const char *)a1, (int)a2, 0);
+  case SYS_faccessat: return do_faccessat((int)a1, (const char *)a2, (int)a3, 0);
+  case SYS_faccessat2: return do_faccessat((int)a1, (const char *)a2, (int)a3, (int)a4);
+  case SYS_readlink: return do_readlinkat(AT_FDCWD, (const char *)a1, (char *)a2, (size_t)a3);
+  case SYS_readlinkat: return do_readlinkat((int)a1, (const char *)a2, (char *)a3, (size_t)a4);
+  case SYS_getrandom: return do_getrandom((void *)a1, (size_t)a2, (unsigned)a3);
+  case SYS_clock_gettime: return do_clock_gettime((clockid_t)a1, (struct timespec *)a2);
+  case SYS_prctl: return do_prctl((int)a1, (unsigned long)a2, (unsigned long)a3, (unsigned long)a4, (unsigned long)a5);
+  default: return set_errno(slow6(nr, a1, a2, a3, a4, a5, a6)); /* not reached: the list is the assembly's */
+  }
 }
