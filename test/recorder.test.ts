@@ -303,6 +303,19 @@ test.serial('fast path: stats made through syscall(), by a C program and by Node
   t.true(node.notified < loops / 10, JSON.stringify(node));
 });
 
+// A tree of the root gets its overlay at its first change, or when a process changes into
+// it (init/lazy.c): a process already running then learns the new mount as well as the
+// processes started later do, so its stats there stay in process.
+test.serial('fast path: stats after a chdir into a tree that gets its overlay meanwhile stay in process', async (t) => {
+  const dir = workDir();
+  const probe = buildDriver('cwd_stat_probe', ['test/native/cwd_stat_probe.c']);
+  const loops = 200;
+  const calls = await loopCalls(dir, probe, loops, ['/usr/bin', 'env']);
+  t.deepEqual(calls.lines, [`found ${loops}`]);
+  t.true(calls.inProcess >= loops, JSON.stringify(calls));
+  t.true(calls.notified < loops / 10, JSON.stringify(calls));
+});
+
 test.serial('fast path: stats of pipes, sockets, /dev and /proc are answered in process and show what the kernel shows', async (t) => {
   const dir = workDir();
   const probe = buildDriver('kernel_stat_probe', ['test/native/kernel_stat_probe.c']);

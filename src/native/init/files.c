@@ -478,19 +478,36 @@ void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
   pthread_mutex_unlock(&stat_rules.lock);
 }
 
+/* Sets the overlay's bit (*arg) in a running process's recorder header. */
+static void mark_overlay(struct proc *p, void *arg) {
+  uint64_t bit = *(const uint64_t *)arg;
+  struct uwrx_rec_header *h = p->repro.lease_hdr;
+  if (h) __atomic_or_fetch(&h->mount_bits[bit / 8], (uint8_t)(1u << (bit % 8)), __ATOMIC_RELEASE);
+}
+
 void files_overlay_attached(const char *mount_point, pid_t tid) {
   pthread_mutex_lock(&stat_rules.lock);
   struct uwrx_rec_header *h = &stat_rules.rules;
   char where[PATH_MAX_TARGET];
   struct statx x;
   int n = snprintf(where, sizeof where, "/proc/%d/root%s", tid, mount_point);
+  bool marked = false;
+  uint64_t bit = 0;
   if (stat_rules.learned && h->squash && n > 0 && (size_t)n < sizeof where &&
       statx(AT_FDCWD, where, 0, STATX_MNT_ID, &x) == 0 && (x.stx_mask & STATX_MNT_ID) && x.stx_mnt_id >= h->mount_base &&
       x.stx_mnt_id - h->mount_base < UWRX_REC_MOUNT_BITS) {
-    uint64_t bit = x.stx_mnt_id - h->mount_base;
+    bit = x.stx_mnt_id - h->mount_base;
     h->mount_bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    marked = true;
   }
   pthread_mutex_unlock(&stat_rules.lock);
+  /* The recorders already set up learn it too (a bit set is atomic for their reads, and
+   * the overlay is in place): else their stats of its files stayed notified for the rest
+   * of their process, a shell's or make's after a chdir into a tree. */
+  if (!marked) return;
+  pthread_mutex_lock(&g.lock);
+  procs_each_running(mark_overlay, &bit);
+  pthread_mutex_unlock(&g.lock);
 }
 
 /* The overlays as the rebuild policy needs them: [[mount point, touched]...], nil when

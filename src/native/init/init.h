@@ -478,6 +478,8 @@ bool procs_was_reaped(const struct proc *p);
 void procs_pidfd_ready(struct proc *p);
 /* Logical pids and pids of the processes not ended yet (at most `max`); returns how many. */
 size_t procs_running(int *logical, pid_t *tgid, size_t max);
+/* Calls fn for each process not ended yet (g.lock held). */
+void procs_each_running(void (*fn)(struct proc *, void *), void *arg);
 /* Retries exit reports whose status was not known yet. */
 void procs_flush_pending(bool final);
 /* Whether exits wait for their status (procs_flush_pending retries them). */

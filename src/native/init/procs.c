@@ -813,6 +813,11 @@ size_t procs_running(int *logical, pid_t *tgid, size_t max) {
   return n;
 }
 
+void procs_each_running(void (*fn)(struct proc *, void *), void *arg) {
+  for (size_t i = 0; i < nall; i++)
+    if (!all[i]->ended && !all[i]->reaped) fn(all[i], arg);
+}
+
 bool procs_was_reaped(const struct proc *p) {
   if (p->reported || p->reaped) return true;
   /* the pidfd was lost (it died before uwrx saw it): nothing more will happen to it */
