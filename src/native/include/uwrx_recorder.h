@@ -74,7 +74,9 @@
 
 /* The overlays' mount ids as a bitmap from mount_base: a command tree whose root is
  * rebuilt entry by entry (a directory with mounts below it) has an overlay per entry,
- * hundreds or thousands, with ids close together (one uwrx-init mounts them in a row). */
+ * hundreds or thousands, with ids close together (one uwrx-init mounts them in a row).
+ * mount_base is 0 while the bitmap reaches the highest id: the kernel hands out the
+ * smallest free id, so an overlay attached later (a lazy tree's) may take one below. */
 #define UWRX_REC_MOUNT_BITS 16384
 #define UWRX_REC_CLOCK_TIDS 16
 /* Mounts outside the overlays a header names (kernel_mounts below). */

@@ -435,8 +435,15 @@ static void learn_stat_rules(pid_t tid) {
     int64_t ctime = (int64_t)upper.stx_ctime.tv_sec * 1000000000LL + upper.stx_ctime.tv_nsec;
     if (ctime < oldest) oldest = ctime;
   }
-  uint64_t base = UINT64_MAX;
-  for (size_t i = 0; i < nusable; i++) base = usable[i] < base ? usable[i] : base;
+  /* The kernel hands out the smallest free mount id, so an overlay attached later (a lazy
+   * tree's, at its first change) may take one freed below these: the bitmap starts at 0
+   * when it reaches the highest of them, else at the lowest. */
+  uint64_t lowest = UINT64_MAX, highest = 0;
+  for (size_t i = 0; i < nusable; i++) {
+    lowest = usable[i] < lowest ? usable[i] : lowest;
+    highest = usable[i] > highest ? usable[i] : highest;
+  }
+  uint64_t base = highest < UWRX_REC_MOUNT_BITS ? 0 : lowest;
   bool any = false;
   for (size_t i = 0; i < nusable; i++) {
     bool keep = usable[i] - base < UWRX_REC_MOUNT_BITS; /* beyond the bitmap: notified */
