@@ -271,6 +271,21 @@ const output: Workload = {
   },
 };
 
+// A JavaScript tool's start: module resolution is stats of candidate files, which Node
+// (libuv) makes through syscall(2), not through libc's stat wrappers.
+const resolveRounds = (ctx: BenchContext) => (ctx.quick ? 10 : 40);
+const nodeResolve: Workload = {
+  name: 'node-resolve',
+  unit: 'seconds',
+  description: (ctx) =>
+    `\`bench/programs/resolve-modules.cjs\`: Node reading the package.json of every package in uwrx's own node_modules and resolving its entry with \`require.resolve\`, ${resolveRounds(ctx)} rounds (a bundler's or test runner's start)`,
+  setup: async () => undefined,
+  command: async (ctx) => ({
+    argv: [process.execPath, path.join(ctx.repo, 'bench', 'programs', 'resolve-modules.cjs'), ctx.repo, String(resolveRounds(ctx))],
+    cwd: ctx.scratch,
+  }),
+};
+
 // The fixed cost of a run: everything uwrx does around a command that does nothing.
 const startup: Workload = {
   name: 'startup',
@@ -293,7 +308,7 @@ const startup: Workload = {
   ],
 };
 
-export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, output, startup];
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, output, nodeResolve, startup];
 
 export function findWorkload(name: string): Workload | undefined {
   return workloads.find((w) => w.name === name);
