@@ -244,9 +244,6 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
   t.true(slow.notified - fast.notified >= 2 * loops, `notified: ${JSON.stringify({ fast, slow })}`);
 });
 
-// Files outside the overlays (a pipe, a socket, /dev, /proc) are shown as the kernel shows
-// them on the notification path too, so the recorder answers their stats in process
-// (uwrx_stat_shows_kernel): the same values, and no notification per call.
 // libc's syscall() passes by every wrapper the recorder interposes: libuv makes each
 // stat of Node (fs.stat, module lookups) so, as statx. The recorder's syscall() answers
 // the numbers it covers as the wrappers do and makes any other as libc does.
@@ -318,6 +315,9 @@ test.serial('fast path: stats after a chdir into a tree that gets its overlay me
   t.true(calls.notified < loops / 10, JSON.stringify(calls));
 });
 
+// Files outside the overlays (a pipe, a socket, /dev, /proc) are shown as the kernel shows
+// them on the notification path too, so the recorder answers their stats in process
+// (uwrx_stat_shows_kernel): the same values, and no notification per call.
 test.serial('fast path: stats of pipes, sockets, /dev and /proc are answered in process and show what the kernel shows', async (t) => {
   const dir = workDir();
   const probe = buildDriver('kernel_stat_probe', ['test/native/kernel_stat_probe.c']);
