@@ -247,14 +247,20 @@ test.serial('fast path: libc\'s internal fstat (opendir, stdio) is answered in p
 // libc's syscall() passes by every wrapper the recorder interposes: libuv makes each
 // stat of Node (fs.stat, module lookups) so, as statx. The recorder's syscall() answers
 // the numbers it covers as the wrappers do and makes any other as libc does.
+/** The directory syscall_probe reads: file.txt and a symlink to it. */
+function syscallProbeData(dir: string): string {
+  const data = path.join(dir, 'data');
+  mkdirSync(data);
+  writeFileSync(path.join(data, 'file.txt'), 'hello\n');
+  symlinkSync('file.txt', path.join(data, 'link'));
+  return data;
+}
+
 for (const mode of MODES) {
   test.serial(`${mode.name}: calls made through syscall() give what they give natively and are recorded`, async (t) => {
     const probe = buildDriver('syscall_probe', ['test/native/syscall_probe.c']);
     const dir = workDir();
-    const data = path.join(dir, 'data');
-    mkdirSync(data);
-    writeFileSync(path.join(data, 'file.txt'), 'hello\n');
-    symlinkSync('file.txt', path.join(data, 'link'));
+    const data = syscallProbeData(dir);
     const argv = [probe, '0', '/usr/bin/env', data];
     const native = spawnSync(argv[0]!, argv.slice(1), { encoding: 'utf8' });
     t.is(native.status, 0, native.stderr);
@@ -278,10 +284,7 @@ for (const mode of MODES) {
 test.serial('fast path: stats made through syscall(), by a C program and by Node, are answered in process', async (t) => {
   const dir = workDir();
   const probe = buildDriver('syscall_probe', ['test/native/syscall_probe.c']);
-  const data = path.join(dir, 'data');
-  mkdirSync(data);
-  writeFileSync(path.join(data, 'file.txt'), 'hello\n');
-  symlinkSync('file.txt', path.join(data, 'link'));
+  const data = syscallProbeData(dir);
   const loops = 200;
   // /usr/bin/env is an old real file: the shared rule answers its stats in process
   const c = await loopCalls(dir, probe, loops, ['/usr/bin/env', data]);
