@@ -53,7 +53,8 @@ static int install_filter(void)
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, AUDIT_ARCH_X86_64, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, nr)),
-        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_write, 0, 3),
+        /* any other call: past the fd test, to ALLOW */
+        BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, __NR_write, 0, 2),
         BPF_STMT(BPF_LD | BPF_W | BPF_ABS, offsetof(struct seccomp_data, args[0])),
         BPF_JUMP(BPF_JMP | BPF_JEQ | BPF_K, 1, 1, 0),
         BPF_STMT(BPF_RET | BPF_K, SECCOMP_RET_ALLOW),
@@ -109,6 +110,11 @@ static int recv_fd(int sock)
 /* The child: filter, hand over the listener, wait for the go, then the timed loop. */
 static void run_target(int sock, long warmup, long n)
 {
+    /* the result goes out through a copy of stdout: writes to fd 1 itself are notified,
+     * and the parent answers only the timed loop's */
+    int out = dup(1);
+    if (out < 0)
+        die("dup stdout");
     int listener = install_filter();
     send_fd(sock, listener);
     close(listener);
@@ -123,8 +129,7 @@ static void run_target(int sock, long warmup, long n)
             die("write");
     }
     long long elapsed = now_ns() - start;
-    printf("%.1f\n", (double)elapsed / (double)n);
-    fflush(stdout);
+    dprintf(out, "%.1f\n", (double)elapsed / (double)n);
     _exit(0);
 }
 
