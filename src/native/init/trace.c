@@ -402,10 +402,13 @@ static enum verdict on_output(struct notif_ctx *ctx) {
   if (!p || !p->trace || !decode_call(ctx, &a)) return VERDICT_CONTINUE;
   uint32_t fd = (uint32_t)a.fd;
   if (fd != 1 && fd != 2) return VERDICT_CONTINUE;
+  int nr = req->data.nr;
+  /* an empty write leaves nothing to record: no look at its destination (a stat through
+   * /proc, most of this handler's time) */
+  if ((nr == SYS_write || nr == SYS_pwrite64) && a.length == 0) return VERDICT_CONTINUE;
   struct stat dest;
   bool known = proc_fd_stat(req->pid, (int)fd, &dest);
   if (known && is_null_device(&dest)) return VERDICT_CONTINUE;
-  int nr = req->data.nr;
   struct iovec single, *segs = &single;
   size_t nsegs = 1;
   if (nr == SYS_write || nr == SYS_pwrite64) {
