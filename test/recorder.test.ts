@@ -305,13 +305,14 @@ test.serial('fast path: stats made through syscall(), by a C program and by Node
 
 // A tree of the root gets its overlay at its first change, or when a process changes into
 // it (init/lazy.c): a process already running then learns the new mount as well as the
-// processes started later do, so its stats there stay in process. The new overlay's
-// mount id may be one freed below all the others (the kernel hands out the smallest free).
+// processes started later do, so its stats there stay in process, the tree's own top
+// directory's too. The new overlay's mount id may be one freed below all the others (the
+// kernel hands out the smallest free).
 test.serial('fast path: stats after a chdir into a tree that gets its overlay meanwhile stay in process', async (t) => {
   const dir = workDir();
   const probe = buildDriver('cwd_stat_probe', ['test/native/cwd_stat_probe.c']);
   const loops = 100;
-  const trees = ['/usr/bin', 'env', '/var', 'lib', '/etc', 'passwd'];
+  const trees = ['/usr/bin', 'env', '/var', 'lib', '/etc', 'passwd', '/var', '.'];
   const calls = await loopCalls(dir, probe, loops, trees);
   t.deepEqual(calls.lines, [`found ${(loops * trees.length) / 2}`]);
   t.true(calls.inProcess >= (loops * trees.length) / 2, JSON.stringify(calls));

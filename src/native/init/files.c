@@ -485,11 +485,28 @@ void files_stat_rules(struct uwrx_rec_header *h, pid_t tid) {
   pthread_mutex_unlock(&stat_rules.lock);
 }
 
-/* Sets the overlay's bit (*arg) in a running process's recorder header. */
-static void mark_overlay(struct proc *p, void *arg) {
-  uint64_t bit = *(const uint64_t *)arg;
-  struct uwrx_rec_header *h = p->repro.lease_hdr;
-  if (h) __atomic_or_fetch(&h->mount_bits[bit / 8], (uint8_t)(1u << (bit % 8)), __ATOMIC_RELEASE);
+/* What an overlay attached during the run adds to the rules: its mount's bit, and its
+ * top directory when the plan made it (see learn_plan_dirs). */
+struct attached_overlay {
+  uint64_t bit;
+  bool top;
+  struct uwrx_rec_plan_dir dir;
+};
+
+/* Adds `a` to header `h` (the rules, or a running process's): the bit is set atomically
+ * for the readers, the directory written before the count that shows it. */
+static void add_attached(struct uwrx_rec_header *h, const struct attached_overlay *a) {
+  __atomic_or_fetch(&h->mount_bits[a->bit / 8], (uint8_t)(1u << (a->bit % 8)), __ATOMIC_RELEASE);
+  uint32_t n = __atomic_load_n(&h->plan_dirs_n, __ATOMIC_ACQUIRE);
+  if (!a->top || n >= UWRX_REC_PLAN_DIRS) return;
+  for (uint32_t i = 0; i < n; i++)
+    if (h->plan_dirs[i].mnt_id == a->dir.mnt_id && h->plan_dirs[i].ino == a->dir.ino) return;
+  h->plan_dirs[n] = a->dir;
+  __atomic_store_n(&h->plan_dirs_n, n + 1, __ATOMIC_RELEASE);
+}
+
+static void add_attached_to_proc(struct proc *p, void *arg) {
+  if (p->repro.lease_hdr) add_attached(p->repro.lease_hdr, arg);
 }
 
 void files_overlay_attached(const char *mount_point, pid_t tid) {
@@ -498,22 +515,32 @@ void files_overlay_attached(const char *mount_point, pid_t tid) {
   char where[PATH_MAX_TARGET];
   struct statx x;
   int n = snprintf(where, sizeof where, "/proc/%d/root%s", tid, mount_point);
+  const unsigned top = STATX_TYPE | STATX_INO | STATX_MTIME;
   bool marked = false;
-  uint64_t bit = 0;
+  struct attached_overlay a = { 0 };
   if (stat_rules.learned && h->squash && n > 0 && (size_t)n < sizeof where &&
-      statx(AT_FDCWD, where, 0, STATX_MNT_ID, &x) == 0 && (x.stx_mask & STATX_MNT_ID) && x.stx_mnt_id >= h->mount_base &&
+      statx(AT_FDCWD, where, 0, STATX_MNT_ID | top, &x) == 0 && (x.stx_mask & STATX_MNT_ID) && x.stx_mnt_id >= h->mount_base &&
       x.stx_mnt_id - h->mount_base < UWRX_REC_MOUNT_BITS) {
-    bit = x.stx_mnt_id - h->mount_base;
-    h->mount_bits[bit / 8] |= (uint8_t)(1u << (bit % 8));
+    a.bit = x.stx_mnt_id - h->mount_base;
+    /* its top directory shows the host directory's time while nothing changed it, as
+     * the plan's other directories do (uwrx_stat_plan_dir) */
+    const struct files_overlay *o = NULL;
+    for (size_t i = 0; i < F.novl && !o; i++)
+      if (!strcmp(F.ovl[i].mount_point, mount_point)) o = &F.ovl[i];
+    const struct plan_dir *d = o ? plan_dir_at(o, ".") : NULL;
+    int64_t mtime = (int64_t)x.stx_mtime.tv_sec * 1000000000LL + x.stx_mtime.tv_nsec;
+    a.top = d && (x.stx_mask & top) == top && S_ISDIR(x.stx_mode) && mtime == d->mtime_ns;
+    a.dir = (struct uwrx_rec_plan_dir){ x.stx_mnt_id, x.stx_ino, mtime };
+    add_attached(h, &a);
     marked = true;
   }
   pthread_mutex_unlock(&stat_rules.lock);
-  /* The recorders already set up learn it too (a bit set is atomic for their reads, and
-   * the overlay is in place): else their stats of its files stayed notified for the rest
-   * of their process, a shell's or make's after a chdir into a tree. */
+  /* The recorders already set up learn it too (the overlay is in place): else their
+   * stats of its files stayed notified for the rest of their process, a shell's or
+   * make's after a chdir into a tree. */
   if (!marked) return;
   pthread_mutex_lock(&g.lock);
-  procs_each_running(mark_overlay, &bit);
+  procs_each_running(add_attached_to_proc, &a);
   pthread_mutex_unlock(&g.lock);
 }
 
