@@ -250,77 +250,64 @@ static int output_fd(int fd) { return fd == 1 || fd == 2; }
 /* libc's code for a process with threads must make the call (it is notified). */
 #define NOT_HERE LONG_MIN
 
-/* A write of a process with threads to fd 1 or 2 (system call `nr` with the arguments
- * after the fd), recorded and made from the gate when it cannot keep the thread waiting
- * (wont_wait); else NOT_HERE. It is a cancellation point as libc's is: a cancellation
- * pending on entry acts before anything is recorded, none acts while the record is
- * written (the type is deferred meanwhile), and one that came during the call acts when
- * the type is given back, as libc's would once the call returned. A write that cannot
- * wait is never cancelled in the middle, which natively a cancellation that comes
- * during it may do. */
+/* The write `nr` of fd 1 or 2 (the arguments after the fd: a1..a3; its bytes: `segs`)
+ * recorded and made from the gate, or NOT_HERE when the recorder does not answer for it
+ * (record_output). */
+static long recorded_call(long nr, int fd, const struct iovec *segs, long nsegs, int copy, int threaded, long a1,
+                          long a2, long a3) {
+  if (!record_output(fd, segs, nsegs, copy, threaded)) return NOT_HERE;
+  rec_redirected();
+  return gate6(nr, fd, a1, a2, a3, 0, 0);
+}
+
+/* A write of a process with threads to fd 1 or 2, recorded and made from the gate when
+ * it cannot keep the thread waiting (wont_wait); else NOT_HERE. It is a cancellation
+ * point as libc's is: a cancellation pending on entry acts before anything is recorded,
+ * none acts while the record is written (the type is deferred meanwhile), and one that
+ * came during the call acts when the type is given back, as libc's would once the call
+ * returned. A write that cannot wait is never cancelled in the middle, which natively a
+ * cancellation that comes during it may do. */
 static long threaded_output(long nr, int fd, const struct iovec *segs, long nsegs, int copy, long a1, long a2, long a3) {
   int type;
-  if (!output_fd(fd) || !set_cancel_type || !test_cancel || set_cancel_type(PTHREAD_CANCEL_DEFERRED, &type) != 0)
-    return NOT_HERE;
+  if (!set_cancel_type || !test_cancel || set_cancel_type(PTHREAD_CANCEL_DEFERRED, &type) != 0) return NOT_HERE;
   test_cancel();
-  long r = NOT_HERE;
-  if (record_output(fd, segs, nsegs, copy, 1)) {
-    rec_redirected();
-    r = gate6(nr, fd, a1, a2, a3, 0, 0);
-  }
+  long r = recorded_call(nr, fd, segs, nsegs, copy, 1, a1, a2, a3);
   set_cancel_type(type, &type);
   return r;
 }
 
+/* The write `nr` (as recorded_call): recorded and made from the gate where the recorder
+ * answers for it, else made notified; NOT_HERE in a process with threads when libc's
+ * cancellable code must make it. */
+static long output_call(long nr, int fd, const struct iovec *segs, long nsegs, int copy, long a1, long a2, long a3) {
+  bool single = __libc_single_threaded;
+  long r = !output_fd(fd)  ? NOT_HERE
+           : single        ? recorded_call(nr, fd, segs, nsegs, copy, 0, a1, a2, a3)
+                           : threaded_output(nr, fd, segs, nsegs, copy, a1, a2, a3);
+  return r == NOT_HERE && single ? slow6(nr, fd, a1, a2, a3, 0, 0) : r;
+}
+
 static ssize_t out_write(int fd, const void *buf, size_t n) {
   struct iovec v = { (void *)buf, n };
-  if (!__libc_single_threaded) {
-    long r = threaded_output(SYS_write, fd, &v, 1, 0, (long)buf, (long)n, 0);
-    return r == NOT_HERE ? threaded_write(fd, buf, n) : set_errno(r);
-  }
-  if (output_fd(fd) && record_output(fd, &v, 1, 0, 0)) {
-    rec_redirected();
-    return set_errno(gate6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
-  }
-  return set_errno(slow6(SYS_write, fd, (long)buf, (long)n, 0, 0, 0));
+  long r = output_call(SYS_write, fd, &v, 1, 0, (long)buf, (long)n, 0);
+  return r == NOT_HERE ? threaded_write(fd, buf, n) : set_errno(r);
 }
 
 static ssize_t out_writev(int fd, const struct iovec *iov, int cnt) {
-  if (!__libc_single_threaded) {
-    long r = threaded_output(SYS_writev, fd, iov, cnt, 1, (long)iov, cnt, 0);
-    return r == NOT_HERE ? threaded_writev(fd, iov, cnt) : set_errno(r);
-  }
-  if (output_fd(fd) && record_output(fd, iov, cnt, 1, 0)) {
-    rec_redirected();
-    return set_errno(gate6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
-  }
-  return set_errno(slow6(SYS_writev, fd, (long)iov, cnt, 0, 0, 0));
+  long r = output_call(SYS_writev, fd, iov, cnt, 1, (long)iov, cnt, 0);
+  return r == NOT_HERE ? threaded_writev(fd, iov, cnt) : set_errno(r);
 }
 
 static ssize_t out_pwrite64(int fd, const void *buf, size_t n, off_t at) {
   struct iovec v = { (void *)buf, n };
-  if (!__libc_single_threaded) {
-    long r = threaded_output(SYS_pwrite64, fd, &v, 1, 0, (long)buf, (long)n, (long)at);
-    return r == NOT_HERE ? threaded_pwrite64(fd, buf, n, at) : set_errno(r);
-  }
-  if (output_fd(fd) && record_output(fd, &v, 1, 0, 0)) {
-    rec_redirected();
-    return set_errno(gate6(SYS_pwrite64, fd, (long)buf, (long)n, (long)at, 0, 0));
-  }
-  return set_errno(slow6(SYS_pwrite64, fd, (long)buf, (long)n, (long)at, 0, 0));
+  long r = output_call(SYS_pwrite64, fd, &v, 1, 0, (long)buf, (long)n, (long)at);
+  return r == NOT_HERE ? threaded_pwrite64(fd, buf, n, at) : set_errno(r);
 }
 
 /* the kernel's pwritev takes the offset as two halves; on x86_64 the low one holds it all */
 static ssize_t out_pwritev(int fd, const struct iovec *iov, int cnt, off_t at) {
-  if (!__libc_single_threaded) {
-    long r = threaded_output(SYS_pwritev, fd, iov, cnt, 1, (long)iov, cnt, (long)at);
-    return r == NOT_HERE ? threaded_pwritev(fd, iov, cnt, at) : set_errno(r);
-  }
-  if (output_fd(fd) && record_output(fd, iov, cnt, 1, 0)) {
-    rec_redirected();
-    return set_errno(gate6(SYS_pwritev, fd, (long)iov, cnt, (long)at, 0, 0));
-  }
-  return set_errno(slow6(SYS_pwritev, fd, (long)iov, cnt, (long)at, 0, 0));
+  long r = output_call(SYS_pwritev, fd, iov, cnt, 1, (long)iov, cnt, (long)at);
+  return r == NOT_HERE ? threaded_pwritev(fd, iov, cnt, at) : set_errno(r);
 }
 
 /* glibc 2.36's entries on x86_64, the test's displacement left out:
