@@ -17,7 +17,7 @@ import { OutputIndexWriter } from '../record/output-index.js';
 import { escapeBytes, escapeRange, isPlain } from '../record/escape.js';
 import { MergerInputLog } from '../record/merger-input.js';
 import { defineActor } from './actor.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_LAYOUTS, NO_TIME, decodeRecord, encodeEvent, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_HEADER, EVENT_LAYOUTS, NO_TIME, decodeRecord, encodeEvent, eventDef, locateRecords, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { BuiltinClock, Fields, ProtoWriter, SequenceFlags, TrackEventType } from '../protocol/perfetto.js';
 import { MERGER_MESSAGES, OUTPUT_BASE64, OUTPUT_TEXT, type AdvanceBody, type RecordsBody } from '../protocol/trace-messages.js';
 
@@ -339,7 +339,7 @@ export class Merger {
    * process described, its thread known, its names interned), every other record is
    * decoded and takes emit(). Both give the same packets. */
   private emitRecord(buf: Buffer, at: number): void {
-    if (buf.readUInt16LE(at + 4) !== ACCESS.code || !this.emitAccess(buf, at)) {
+    if (buf.readUInt16LE(at + EVENT_HEADER.type) !== ACCESS.code || !this.emitAccess(buf, at)) {
       this.emit(decodeRecord(buf, at, buf.readUInt32LE(at)));
     }
   }
@@ -347,13 +347,13 @@ export class Merger {
   /** An access record written from its bytes (what emit() and annotationsOf() make of
    * it); false, with nothing done, when it needs emit(). */
   private emitAccess(buf: Buffer, at: number): boolean {
-    if (buf.readUInt16LE(at + 6) & EVENT_FLAG_TRUNCATED) return false;
-    const pid = buf.readUInt32LE(at + 8);
+    if (buf.readUInt16LE(at + EVENT_HEADER.flags) & EVENT_FLAG_TRUNCATED) return false;
+    const pid = buf.readUInt32LE(at + EVENT_HEADER.pid);
     const proc = this.procs.get(pid);
     if (!proc || !proc.described) return false;
     const iids = proc.seq.accessIids ?? accessIidsOf(proc.seq);
     if (!iids) return false;
-    const track = proc.threads.get(buf.readUInt32LE(at + 12));
+    const track = proc.threads.get(buf.readUInt32LE(at + EVENT_HEADER.tid));
     if (track === undefined) return false;
     const pathStart = at + ACCESS.pathLength + 4;
     const pathEnd = pathStart + buf.readUInt32LE(at + ACCESS.pathLength);

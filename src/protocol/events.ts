@@ -10,6 +10,8 @@
 //   padding  zeros up to the next multiple of 8
 
 export const EVENT_HEADER_SIZE = 24;
+/** Where the header's fields lie in a record (the layout above). */
+export const EVENT_HEADER = { type: 4, flags: 6, pid: 8, tid: 12, time: 16 } as const;
 /** No record is larger; larger payloads are split (output) or truncated (argv). */
 export const EVENT_MAX_SIZE = 65536;
 /** The writer's mapped window; a live file's last TRACE_WINDOW_SIZE bytes may still change. */
@@ -163,11 +165,11 @@ export function encodeEvent(event: TraceEvent): Buffer {
   const size = align(fixedEnd + cut.reduce((s, n) => s + 4 + n, 0), 8);
   const buf = Buffer.alloc(size);
   buf.writeUInt32LE(size, 0);
-  buf.writeUInt16LE(layout.def.code, 4);
-  buf.writeUInt16LE(flags, 6);
-  buf.writeUInt32LE(event.pid, 8);
-  buf.writeUInt32LE(event.tid, 12);
-  writeU64(buf, 16, event.time);
+  buf.writeUInt16LE(layout.def.code, EVENT_HEADER.type);
+  buf.writeUInt16LE(flags, EVENT_HEADER.flags);
+  buf.writeUInt32LE(event.pid, EVENT_HEADER.pid);
+  buf.writeUInt32LE(event.tid, EVENT_HEADER.tid);
+  writeU64(buf, EVENT_HEADER.time, event.time);
   for (const f of layout.fields) {
     const v = Number(values[f.name] ?? 0);
     const at = EVENT_HEADER_SIZE + f.offset;
@@ -250,7 +252,7 @@ export function scanRecords(
       return { next: at, count, lastTime, atEnd: false, bad: `bad record size ${size} at offset ${at}` };
     }
     if (at + size > end) break;
-    lastTime = readU64(buf, at + 16);
+    lastTime = readU64(buf, at + EVENT_HEADER.time);
     count++;
     at += size;
   }
@@ -287,7 +289,7 @@ export function locateRecords(
       return { next: at, atEnd: false, bad: err.message };
     }
     offsets.push(at);
-    times.push(readU64(buf, at + 16));
+    times.push(readU64(buf, at + EVENT_HEADER.time));
     at += size;
   }
   return { next: at, atEnd: false };
@@ -295,7 +297,7 @@ export function locateRecords(
 
 /** The record's layout, once its type is known and its blobs lie inside it. */
 function checkRecord(buf: Buffer, at: number, size: number): EventLayout {
-  const code = buf.readUInt16LE(at + 4);
+  const code = buf.readUInt16LE(at + EVENT_HEADER.type);
   const layout = EVENT_LAYOUTS.get(code);
   if (!layout) throw new TraceFormatError(`unknown record type ${code} at offset ${at}`);
   let p = at + EVENT_HEADER_SIZE + align(layout.fixedSize, 8);
@@ -314,11 +316,11 @@ export function decodeRecord(buf: Buffer, at: number, size: number): TraceEvent 
   const layout = checkRecord(buf, at, size);
   const ev: Record<string, unknown> = {
     type: layout.def.name,
-    pid: buf.readUInt32LE(at + 8),
-    tid: buf.readUInt32LE(at + 12),
-    time: readU64(buf, at + 16),
+    pid: buf.readUInt32LE(at + EVENT_HEADER.pid),
+    tid: buf.readUInt32LE(at + EVENT_HEADER.tid),
+    time: readU64(buf, at + EVENT_HEADER.time),
   };
-  const flags0 = buf.readUInt16LE(at + 6);
+  const flags0 = buf.readUInt16LE(at + EVENT_HEADER.flags);
   if (flags0) ev.flags0 = flags0;
   const base = at + EVENT_HEADER_SIZE;
   for (const f of layout.fields) {

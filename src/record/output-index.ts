@@ -6,7 +6,7 @@
 // skipped compile's warnings) is read by offset instead of by decoding the whole trace.
 import { closeSync, openSync, readSync, renameSync, statSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { OUTPUT_RECORD, readU64, writeU64 } from '../protocol/events.js';
+import { EVENT_HEADER, OUTPUT_RECORD, readU64, writeU64 } from '../protocol/events.js';
 
 export const OUTPUT_INDEX_FILE = 'output.bin';
 export const OUTPUT_RECORD_HEADER = 25;
@@ -80,13 +80,13 @@ export class OutputIndexWriter {
    * output record. */
   addRecord(buf: Buffer, at = 0, size = buf.length - at): boolean {
     const R = OUTPUT_RECORD;
-    if (size < R.dataAt || buf.readUInt16LE(at + 4) !== R.code) return false;
+    if (size < R.dataAt || buf.readUInt16LE(at + EVENT_HEADER.type) !== R.code) return false;
     const length = buf.readUInt32LE(at + R.lengthAt);
     if (R.dataAt + length > size) return false;
-    const to = this.reserve(length, readU64(buf, at + 16));
+    const to = this.reserve(length, readU64(buf, at + EVENT_HEADER.time));
     if (to < 0) return true;
     const b = this.buffer;
-    b.writeUInt32LE(buf.readUInt32LE(at + 8), to);
+    b.writeUInt32LE(buf.readUInt32LE(at + EVENT_HEADER.pid), to);
     b[to + 4] = buf[at + R.fd]!;
     b.writeUInt32LE(length, to + 5);
     // the device and inode, side by side in both
