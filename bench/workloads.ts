@@ -230,6 +230,9 @@ const timers: Workload = {
   parse: sumOfLines,
 };
 
+/** The path of a program of bench/programs/. */
+const benchScript = (ctx: BenchContext, name: string) => path.join(ctx.repo, 'bench', 'programs', name);
+
 // A load test: a program under test and its clients, the way a user stress-tests a
 // server under uwrx. The program times itself in real time (/proc/uptime), so the row
 // compares the requests' own time, without uwrx's fixed cost.
@@ -249,7 +252,7 @@ const httpLoad: Workload = {
     `a Node HTTP server and 32 keep-alive clients in one process making ${loadRequests(ctx)} requests over loopback (bench/programs/http-load.cjs, timed inside with /proc/uptime); uwrx with its default deterministic clocks`,
   setup: async () => undefined,
   command: async (ctx) => ({
-    argv: [process.execPath, path.join(ctx.repo, 'bench', 'programs', 'http-load.cjs'), String(loadRequests(ctx)), '32'],
+    argv: [process.execPath, benchScript(ctx, 'http-load.cjs'), String(loadRequests(ctx)), '32'],
     cwd: ctx.scratch,
   }),
   parse: lastLineSeconds,
@@ -266,7 +269,7 @@ const output: Workload = {
     `\`bench/programs/print-lines.cjs\`: Node writing ${outputLines(ctx)} lines, one write each, to a file, then as many into a pipe to \`cat\``,
   setup: async () => undefined,
   command: async (ctx) => {
-    const print = `${process.execPath} ${path.join(ctx.repo, 'bench', 'programs', 'print-lines.cjs')} ${outputLines(ctx)}`;
+    const print = `${process.execPath} ${benchScript(ctx, 'print-lines.cjs')} ${outputLines(ctx)}`;
     return { argv: ['sh', '-c', `${print} > lines.txt && ${print} | cat > /dev/null`], cwd: ctx.scratch };
   },
 };
@@ -281,7 +284,7 @@ const nodeResolve: Workload = {
     `\`bench/programs/resolve-modules.cjs\`: Node reading the package.json of every package in uwrx's own node_modules and resolving its entry with \`require.resolve\`, ${resolveRounds(ctx)} rounds (a bundler's or test runner's start)`,
   setup: async () => undefined,
   command: async (ctx) => ({
-    argv: [process.execPath, path.join(ctx.repo, 'bench', 'programs', 'resolve-modules.cjs'), ctx.repo, String(resolveRounds(ctx))],
+    argv: [process.execPath, benchScript(ctx, 'resolve-modules.cjs'), ctx.repo, String(resolveRounds(ctx))],
     cwd: ctx.scratch,
   }),
 };
