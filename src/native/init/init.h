@@ -357,14 +357,10 @@ void channel_fail(int step, const char *op, const char *path, int errno_value, c
 
 /* ---- processes (procs.c) ---- */
 
-/* What tells a successful exec from a failed one (see procs_check_exec). */
+/* The executable before an exec, which a successful one of another program replaces
+ * (see procs_check_exec: what decides when nothing else does). */
 struct exec_snapshot {
   uint64_t exe_dev, exe_ino;
-  uint64_t start_stack;
-  /* where argv and the environment lie (/proc/<pid>/stat fields 48-51): a vfork child
-   * shares its parent's image, and without ASLR a new image of the same program can
-   * start its stack at the same address, but its argv rarely lies where the old one did */
-  uint64_t arg_start, arg_end, env_start, env_end;
 };
 
 struct pending_exec {
@@ -374,8 +370,9 @@ struct pending_exec {
   struct mp_writer argv; /* msgpack array of bin, ready to send */
   char *cwd;
   struct exec_snapshot before;
-  int old_mm;           /* /proc/<tid>/mem of the calling image: reads nothing once an exec
-                         * replaced it (without ASLR the snapshot alone can look unchanged) */
+  int old_mm;           /* /proc/<tid>/mem of the calling image: reads nothing at old_addr
+                         * once an exec replaced it */
+  uint64_t old_addr;    /* an address of the calling image: the exec's path, read from it */
   bool shares_parent_vm; /* a vfork child (posix_spawn, a shell's commands): the image stays
                           * its parent's until the exec succeeds, which kcmp tells exactly;
                           * `before` then holds only the executable */

@@ -544,22 +544,15 @@ struct proc *procs_get(pid_t tid, uint64_t notif_id, uint64_t time, struct first
 
 /* ---- execs ---- */
 
-/* `full`: the stack and argv too, from /proc/<pid>/stat; else only the executable. */
-static void snapshot(pid_t pid, struct exec_snapshot *s, bool full) {
-  char path[PROC_PATH_MAX], buf[2048];
+/* The executable of process `pid` now (zeros when /proc does not say). */
+static void snapshot(pid_t pid, struct exec_snapshot *s) {
+  char path[PROC_PATH_MAX];
   struct stat st;
   memset(s, 0, sizeof *s);
   if (stat(proc_path(path, pid, "exe", -1), &st) == 0) {
     s->exe_dev = st.st_dev;
     s->exe_ino = st.st_ino;
   }
-  if (!full || !proc_read(pid, "stat", buf, sizeof buf)) return;
-  /* startstack is field 28, arg_start .. env_end 48-51 */
-  const char *f = proc_stat_field(buf, 28);
-  if (f) s->start_stack = strtoull(f, NULL, 10);
-  uint64_t *at[] = { &s->arg_start, &s->arg_end, &s->env_start, &s->env_end };
-  for (int i = 0; i < 4; i++)
-    if ((f = proc_stat_field(buf, 48 + i))) *at[i] = strtoull(f, NULL, 10);
 }
 
 /* The snapshot of vfork child `c` before its exec: its executable, which is its
@@ -576,7 +569,7 @@ static void vfork_snapshot(const struct proc *c, struct exec_snapshot *s) {
   if (known) s->exe_dev = parent->exe_dev, s->exe_ino = parent->exe_ino;
   pthread_mutex_unlock(&g.lock);
   if (known) return;
-  snapshot(c->tgid, s, false);
+  snapshot(c->tgid, s);
   if (!parent || (!s->exe_dev && !s->exe_ino)) return;
   pthread_mutex_lock(&g.lock);
   if (!parent->exec && parent->image_gen == gen) {
@@ -620,8 +613,7 @@ static void free_exec(struct pending_exec *e) {
  * this only ever proves success. */
 static bool old_image_gone(const struct pending_exec *e) {
   char byte;
-  return e->old_mm >= 0 && e->before.start_stack &&
-         pread(e->old_mm, &byte, 1, (off_t)e->before.start_stack) == 0;
+  return e->old_mm >= 0 && e->old_addr && pread(e->old_mm, &byte, 1, (off_t)e->old_addr) == 0;
 }
 
 /* `e->before` is taken by the caller, without the lock, while the exec waits. */
@@ -665,9 +657,13 @@ static char *absolute_path(const struct pending_exec *e) {
   return s;
 }
 
-/* A successful exec replaces the executable and the stack (at a fresh random address);
- * a failed one changes neither. Only the calling thread's own next call proves failure:
- * a sibling thread may run before the exec completes. */
+/* A successful exec leaves the old image without users, which the descriptor of its
+ * memory opened at the call tells with one read (nothing at an address it had); a
+ * failed one leaves it in use. Only a process sharing its memory with another that is
+ * not its vfork parent keeps the old image alive through a successful exec: then the
+ * executable decides (an exec of the program it runs is taken for a failure there).
+ * Only the calling thread's own next call proves failure: a sibling thread may run
+ * before the exec completes. */
 void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   struct pending_exec *e = p->exec;
   /* Proven by the new image's shim; else a vfork child's exec succeeded once it has an
@@ -681,11 +677,8 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   else if (old_image_gone(e)) changed = true;
   else {
     struct exec_snapshot now;
-    snapshot(p->tgid, &now, !e->shares_parent_vm);
-    changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino ||
-              now.start_stack != e->before.start_stack || now.arg_start != e->before.arg_start ||
-              now.arg_end != e->before.arg_end || now.env_start != e->before.env_start ||
-              now.env_end != e->before.env_end;
+    snapshot(p->tgid, &now);
+    changed = now.exe_dev != e->before.exe_dev || now.exe_ino != e->before.exe_ino;
   }
   if (changed) {
     p->image_gen++; /* its vfork children's snapshot (vfork_snapshot) is looked at again */
@@ -1026,7 +1019,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
   e->cwd = exec_cwd(ctx->proc, (pid_t)req->pid);
   e->shares_parent_vm = vfork_child;
   if (vfork_child) vfork_snapshot(ctx->proc, &e->before);
-  else snapshot(ctx->proc->tgid, &e->before, true);
+  else snapshot(ctx->proc->tgid, &e->before);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!notif_id_valid(req->id) || !e->path) {
     free_exec(e);
@@ -1036,6 +1029,7 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
    * (old_image_gone); the handler loop then has none to close */
   if (src.memfd >= 0) {
     e->old_mm = src.memfd;
+    e->old_addr = a.path.addr;
     ctx->memfd = -1;
   }
   pthread_mutex_lock(&g.lock);
