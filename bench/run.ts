@@ -245,6 +245,7 @@ async function runWorkload(
     runs,
     loadStart,
     loadEnd: loadAverage(),
+    ...(w.processes ? { processes: w.processes(ctx) } : {}),
     rows: rows.map((r) => r.result),
   };
 }

@@ -41,6 +41,8 @@ export interface Workload {
   extraRows?: ExtraRow[];
   /** Its command has `rebuild`: the rebuild modes (uwrx-replay ..., ccache) apply. */
   rebuildable?: boolean;
+  /** The processes its command starts, when they are what it measures (exec-storm). */
+  processes?(ctx: BenchContext): number;
   /** At least this many measured runs whatever --runs says: a workload of a fraction of a
    * second, whose differences are smaller than this machine's run-to-run noise. */
   minRuns?: number;
@@ -112,6 +114,8 @@ const execStorm: Workload = {
   description: (ctx) =>
     `a shell loop starting ${2 * execIterations(ctx)} short processes: \`/bin/true\` and \`sh -c :\`, ${execIterations(ctx)} times each`,
   setup: async () => {},
+  // a /bin/true and an `sh -c :` an iteration (the loop's own shell: the fixed cost)
+  processes: (ctx) => 2 * execIterations(ctx),
   command: async (ctx) => ({
     argv: ['sh', '-c', `i=0; while [ $i -lt ${execIterations(ctx)} ]; do /bin/true; sh -c :; i=$((i+1)); done`],
     cwd: ctx.scratch,

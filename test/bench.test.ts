@@ -112,6 +112,20 @@ test('the start-up goal is the median of uwrx run -- true in ms, with the bare N
   t.is(goal(evaluateGoals([workload('startup', { native: [0.001], strace: [0.002], uwrx: [0.4] })]), 'uwrx capture below strace').status, 'not measured');
 });
 
+test('the per-process goal divides exec-storm over native by its processes, less the fixed cost of a run when startup was measured', (t) => {
+  const storm = workload('exec-storm', { native: [1.4, 1.5, 1.6], 'uwrx-fast': [2.1, 2.2, 2.3] }, { processes: 2000 });
+  const perProcess = (ws: WorkloadResult[]) => goal(evaluateGoals(ws), 'a short process');
+  const alone = perProcess([storm]);
+  t.is(alone.target, '<= 200 us');
+  t.is(alone.measured, '350 us (exec-storm, 2000 processes, the fixed cost of a run not measured: included)');
+  t.is(alone.status, 'missed by 150 us');
+  const withStartup = perProcess([storm, workload('startup', { native: [0.004], 'uwrx-fast': [0.204] })]);
+  t.is(withStartup.measured, '250 us (exec-storm, 2000 processes, less the fixed cost of a run: 200 ms)');
+  t.is(withStartup.status, 'missed by 50 us');
+  t.is(perProcess([workload('exec-storm', { native: [1.4], 'uwrx-fast': [1.6] }, { processes: 2000 })]).status, 'met');
+  t.regex(perProcess([workload('exec-storm', { native: [1.4] }, { processes: 2000 })]).status, /^not measured/);
+});
+
 test('merging keeps workloads not re-run, in workload order', (t) => {
   const old = [workload('configure', { native: [1] }), workload('c-build', { native: [1] })];
   const fresh = [workload('c-build', { native: [2] })];
