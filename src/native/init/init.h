@@ -513,6 +513,13 @@ struct notif_ctx {
    * handler thread once the answer is sent (or handed to whoever answers later) */
   void (*after)(void *after_arg);
   void *after_arg;
+  /* target_path_at's answers in this notification, by argument: a changing call's path
+   * is wanted by the lazy trees and by the files record both (target_paths_forget) */
+  struct {
+    uint64_t addr;
+    int dirfd;
+    char *path;
+  } paths[2];
 };
 
 /* Leaves `fn(arg)` for after the answer. Set before the answer can go out (a handler
@@ -735,8 +742,11 @@ int proc_getfd(int pidfd, int fd);
  * after its leading space, or NULL. Counted after the command name, which may hold spaces. */
 const char *proc_stat_field(const char *stat, int n);
 /* The path argument at `addr`, made absolute against `dirfd` and lexically normalised
- * ("." and ".." collapsed without following symlinks); malloc'd, NULL with errno set. */
+ * ("." and ".." collapsed without following symlinks); malloc'd, NULL with errno set.
+ * Read from the target once per notification: asked again, a copy of the first answer. */
 char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr);
+/* Frees what target_path_at kept of a notification. */
+void target_paths_forget(struct notif_ctx *ctx);
 
 /* ---- global state ---- */
 

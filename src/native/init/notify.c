@@ -357,6 +357,7 @@ static void *handler_thread(void *arg) {
     enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);
+    target_paths_forget(&ctx);
     uint64_t answered = ctx.answering ? ctx.answering : now_ns();
     __atomic_add_fetch(&ns_by_call[slot], answered - taken, __ATOMIC_RELAXED);
     if (!((v == VERDICT_PENDING && ctx.deferred) || ctx.sent)) {

@@ -147,7 +147,8 @@ char *target_dir_path(pid_t tid, int dirfd) {
   return strdup(buf);
 }
 
-char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
+/* target_path_at without the notification's memory. */
+static char *target_path_read(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
   char *raw = target_string(ctx, addr, PATH_MAX_TARGET);
   /* the memory read is only meaningful if the target still waits in this call */
   if (!raw || !notif_id_valid(ctx->req->id)) {
@@ -176,6 +177,25 @@ char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
   }
   path_normalize(full);
   return full;
+}
+
+char *target_path_at(struct notif_ctx *ctx, int dirfd, uint64_t addr) {
+  size_t slot = 0;
+  for (; slot < sizeof ctx->paths / sizeof ctx->paths[0] && ctx->paths[slot].path; slot++)
+    if (ctx->paths[slot].addr == addr && ctx->paths[slot].dirfd == dirfd) return strdup(ctx->paths[slot].path);
+  char *full = target_path_read(ctx, dirfd, addr);
+  if (full && slot < sizeof ctx->paths / sizeof ctx->paths[0] && (ctx->paths[slot].path = strdup(full))) {
+    ctx->paths[slot].addr = addr;
+    ctx->paths[slot].dirfd = dirfd;
+  }
+  return full;
+}
+
+void target_paths_forget(struct notif_ctx *ctx) {
+  for (size_t i = 0; i < sizeof ctx->paths / sizeof ctx->paths[0]; i++) {
+    free(ctx->paths[i].path);
+    ctx->paths[i].path = NULL;
+  }
 }
 
 bool proc_fd_stat(pid_t tid, int fd, struct stat *st) {
