@@ -167,7 +167,8 @@ function perProcessGoal(w: WorkloadResult | undefined, startup: WorkloadResult |
   const u = w && uwrxMedian(w, mode);
   const n = w && rowMedian(w, 'native');
   if (u === undefined || n === undefined || !w?.processes) {
-    return { goal, target, measured: '-', status: `not measured (${u === undefined ? uwrxNote(w, mode) : 'no native run'})` };
+    const why = u === undefined ? uwrxNote(w, mode) : n === undefined ? 'no native run' : 'results without the process count';
+    return { goal, target, measured: '-', status: `not measured (${why})` };
   }
   const su = startup && uwrxMedian(startup, mode);
   const sn = startup && rowMedian(startup, 'native');

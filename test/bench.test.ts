@@ -124,6 +124,7 @@ test('the per-process goal divides exec-storm over native by its processes, less
   t.is(withStartup.status, 'missed by 50 us');
   t.is(perProcess([workload('exec-storm', { native: [1.4], 'uwrx-fast': [1.6] }, { processes: 2000 })]).status, 'met');
   t.regex(perProcess([workload('exec-storm', { native: [1.4] }, { processes: 2000 })]).status, /^not measured/);
+  t.is(perProcess([workload('exec-storm', { native: [1.4], 'uwrx-fast': [1.6] })]).status, 'not measured (results without the process count)');
 });
 
 test('merging keeps workloads not re-run, in workload order', (t) => {
