@@ -34,7 +34,7 @@ const cases: Case[] = [
   },
   {
     name: 'setsid: a command in a session of its own',
-    needs: { setsid: 'util-linux' },
+    needs: { setsid: 'util-linux', ps: 'procps' },
     script: 'setsid -w sh -c \'test "$(ps -o sid= -p $$)" -eq $$ && echo leads its session\'; echo rc=$?',
     expect: /^leads its session\nrc=0\n$/,
   },
