@@ -13,7 +13,7 @@ interface Case {
   name: string;
   /** command -> Debian package, installed when missing */
   needs: Record<string, string>;
-  /** run by sh -c in a scratch directory holding crash.c's program as ./crash */
+  /** run by sh -c in a scratch directory (with ./crash, a program that crashes, where gcc is needed) */
   script: string;
   /** what both runs print (checked once, on the native run: the case tests something) */
   expect: RegExp;
