@@ -94,3 +94,58 @@ test('a failed exec of a vfork child whose parent is gone is not recorded as its
   t.is(children.length, 2, detail);
   t.deepEqual(children.map((p) => [p.exe?.toString() ?? null, p.exitCode]), [['/bin/true', 0], [null, 7]], detail);
 });
+
+// A forked child's exec is told by its old image: gone (nothing left at the address of
+// the exec's path) after a successful one, still there after a failed one. A static
+// program has no shim to say it started, so only that read decides.
+const FORKED_EXECS_C = String.raw`
+#include <sys/wait.h>
+#include <unistd.h>
+int main(int argc, char **argv) {
+  int status;
+  char *none[] = { "none", 0 };
+  pid_t p = fork();
+  if (p == 0) {
+    execv("/nonexistent/a", none);
+    execv("./garbage", none); /* ENOEXEC: the file is there */
+    char *busy[] = { "busybox", "echo", "static", 0 };
+    execv(argv[1], busy);
+    _exit(99);
+  }
+  waitpid(p, &status, 0);
+  if ((p = fork()) == 0) {
+    execv("/nonexistent/b", none);
+    _exit(3);
+  }
+  waitpid(p, &status, 0);
+  if ((p = fork()) == 0) {
+    char *named[] = { "another-name", "x", 0 };
+    execv("/bin/true", named);
+    _exit(98);
+  }
+  waitpid(p, &status, 0);
+  return 0;
+}
+`;
+
+test("a forked child's failed execs are not recorded, and its exec of a static program is", async (t) => {
+  const missing = ensureCommands({ cc: 'gcc', '/bin/busybox': 'busybox-static' });
+  if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
+  const cwd = scratchDir('uwrx-exec-forked-');
+  writeFileSync(path.join(cwd, 'forked.c'), FORKED_EXECS_C);
+  execFileSync('cc', ['-O1', '-o', path.join(cwd, 'forked'), path.join(cwd, 'forked.c')]);
+  writeFileSync(path.join(cwd, 'garbage'), 'not a program\0\0\0\n');
+  chmodSync(path.join(cwd, 'garbage'), 0o755);
+  const r = await uwrx(['run', '-q', '--', './forked', '/bin/busybox'], { cwd });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'static\n');
+  const procs = await readProcessTable(lastAttempt(cwd));
+  const parent = procs.find((p) => p.exe?.toString() === './forked')!;
+  const children = procs.filter((p) => p.ppid === parent.pid);
+  const seen = children.map((p) => [p.exe?.toString() ?? null, p.argv.map(String), p.exitCode]);
+  t.deepEqual(seen, [
+    ['/bin/busybox', ['busybox', 'echo', 'static'], 0],
+    [null, [], 3],
+    ['/bin/true', ['another-name', 'x'], 0],
+  ], JSON.stringify(seen));
+});
