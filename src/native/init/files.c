@@ -524,10 +524,9 @@ void files_overlay_attached(const char *mount_point, pid_t tid) {
     a.bit = x.stx_mnt_id - h->mount_base;
     /* its top directory shows the host directory's time while nothing changed it, as
      * the plan's other directories do (uwrx_stat_plan_dir) */
-    const struct files_overlay *o = NULL;
-    for (size_t i = 0; i < F.novl && !o; i++)
-      if (!strcmp(F.ovl[i].mount_point, mount_point)) o = &F.ovl[i];
-    const struct plan_dir *d = o ? plan_dir_at(o, ".") : NULL;
+    const char *rel;
+    const struct files_overlay *o = overlay_of(mount_point, &rel);
+    const struct plan_dir *d = o && !strcmp(rel, ".") ? plan_dir_at(o, ".") : NULL;
     int64_t mtime = (int64_t)x.stx_mtime.tv_sec * 1000000000LL + x.stx_mtime.tv_nsec;
     a.top = d && (x.stx_mask & top) == top && S_ISDIR(x.stx_mode) && mtime == d->mtime_ns;
     a.dir = (struct uwrx_rec_plan_dir){ x.stx_mnt_id, x.stx_ino, mtime };
