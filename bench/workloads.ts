@@ -107,15 +107,16 @@ const configure: Workload = {
 };
 
 const execIterations = (ctx: BenchContext) => (ctx.quick ? 200 : 1000);
+// a /bin/true and an `sh -c :` an iteration (the loop's own shell: the fixed cost)
+const execProcesses = (ctx: BenchContext) => 2 * execIterations(ctx);
 
 const execStorm: Workload = {
   name: 'exec-storm',
   unit: 'seconds',
   description: (ctx) =>
-    `a shell loop starting ${2 * execIterations(ctx)} short processes: \`/bin/true\` and \`sh -c :\`, ${execIterations(ctx)} times each`,
+    `a shell loop starting ${execProcesses(ctx)} short processes: \`/bin/true\` and \`sh -c :\`, ${execIterations(ctx)} times each`,
   setup: async () => {},
-  // a /bin/true and an `sh -c :` an iteration (the loop's own shell: the fixed cost)
-  processes: (ctx) => 2 * execIterations(ctx),
+  processes: execProcesses,
   command: async (ctx) => ({
     argv: ['sh', '-c', `i=0; while [ $i -lt ${execIterations(ctx)} ]; do /bin/true; sh -c :; i=$((i+1)); done`],
     cwd: ctx.scratch,
