@@ -357,7 +357,6 @@ static void *handler_thread(void *arg) {
     enum verdict v = features_dispatch(&ctx);
     if (ctx.proc) trace_release(ctx.proc);
     if (ctx.memfd >= 0) close(ctx.memfd);
-    target_paths_forget(&ctx);
     uint64_t answered = ctx.answering ? ctx.answering : now_ns();
     __atomic_add_fetch(&ns_by_call[slot], answered - taken, __ATOMIC_RELAXED);
     if (!((v == VERDICT_PENDING && ctx.deferred) || ctx.sent)) {
@@ -372,6 +371,8 @@ static void *handler_thread(void *arg) {
       ctx.after(ctx.after_arg);
       __atomic_sub_fetch(&after_left, 1, __ATOMIC_SEQ_CST);
     }
+    /* after the answer, which does not wait for it */
+    target_paths_forget(&ctx);
   }
   free(req);
   free(resp);
