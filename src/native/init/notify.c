@@ -172,14 +172,26 @@ static int parked;
 static bool watching;       /* a parked thread waits on the watch timer */
 static bool receivers_done; /* the tree has ended */
 static uint64_t call_taken_ns; /* when the receiver took the call it is in */
-static int watch_timer = -1;   /* timerfd (CLOCK_MONOTONIC) */
+static int watch_timer = -1;   /* timerfd (CLOCK_BOOTTIME, now_ns's clock) */
+static uint64_t watch_deadline_ns; /* when the armed timer fires; 0: at once, or disarmed */
 static int handler_threads;
 #define STUCK_NS 10000000L
 
-/* Sets the watch timer `ns` from now (0: disarmed). */
-static void watch_timer_set(long ns) {
-  struct itimerspec t = { .it_value = { ns / 1000000000L, ns % 1000000000L } };
-  timerfd_settime(watch_timer, 0, &t, NULL);
+/* Sets the watch timer to fire at `deadline` (now_ns's clock; 1: at once). turn_lock held. */
+static void watch_timer_at(uint64_t deadline) {
+  struct itimerspec t = { .it_value = { (time_t)(deadline / 1000000000u), (long)(deadline % 1000000000u) } };
+  watch_deadline_ns = deadline > 1 ? deadline : 0;
+  timerfd_settime(watch_timer, TFD_TIMER_ABSTIME, &t, NULL);
+}
+
+/* The receiver took a call at `taken`: the watcher is to look STUCK_NS later. The timer is
+ * moved only when it would fire less than half of that after `taken`: in a storm of calls
+ * it moves every STUCK_NS / 2 rather than at each call (a system call of about 1.5 us),
+ * and still never fires while calls keep starting. One that fires early finds the
+ * receiver not yet stuck and sets it for the rest (take_turn). turn_lock held. */
+static void watch_timer_push(uint64_t taken) {
+  if (watch_deadline_ns >= taken + STUCK_NS / 2) return;
+  watch_timer_at(taken + STUCK_NS);
 }
 
 /* Whether a notification waits that no thread has received. */
@@ -207,6 +219,9 @@ static bool take_turn(void) {
         nanosleep(&pause, NULL);
       }
       pthread_mutex_lock(&turn_lock);
+      /* fired before the receiver's call is STUCK_NS old: again for the rest */
+      if (!receiving && !turn_offered && !receivers_done && now_ns() - call_taken_ns < (uint64_t)STUCK_NS)
+        watch_timer_at(call_taken_ns + STUCK_NS);
     } else {
       pthread_cond_wait(&turn_cond, &turn_lock);
     }
@@ -232,7 +247,7 @@ static void offer_turn(void) {
   int others = parked - (watching ? 1 : 0);
   turn_offered = true;
   if (others > 0) pthread_cond_signal(&turn_cond);
-  else watch_timer_set(1);
+  else watch_timer_at(1);
 }
 
 /* Called after RECV returned: the turn is free; a parked thread takes it at once when
@@ -243,12 +258,12 @@ static void end_turn(bool done) {
   if (done) {
     receivers_done = true;
     pthread_cond_broadcast(&turn_cond);
-    watch_timer_set(1);
+    watch_timer_at(1);
   } else {
     call_taken_ns = now_ns();
     if (parked > 0 && notification_waiting()) offer_turn();
     /* (also without a watcher yet: the thread that becomes one waits on this) */
-    else if (handler_threads > 1) watch_timer_set(STUCK_NS);
+    else if (handler_threads > 1) watch_timer_push(call_taken_ns);
   }
   pthread_mutex_unlock(&turn_lock);
 }
@@ -387,7 +402,7 @@ bool notify_start(int listener, int threads) {
   pthread_cond_init(&turn_cond, &ca);
   pthread_condattr_destroy(&ca);
   if (syscall(SYS_seccomp, SECCOMP_GET_NOTIF_SIZES, 0, &sizes) != 0) return false;
-  watch_timer = timerfd_create(CLOCK_MONOTONIC, TFD_CLOEXEC);
+  watch_timer = timerfd_create(CLOCK_BOOTTIME, TFD_CLOEXEC);
   uint64_t flags = SECCOMP_USER_NOTIF_FD_SYNC_WAKE_UP;
   /* best effort: without it a round trip costs a cross-CPU wake-up (kernel < 6.6) */
   ioctl(listener, SECCOMP_IOCTL_NOTIF_SET_FLAGS, flags);
