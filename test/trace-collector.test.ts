@@ -3,7 +3,8 @@
 import test from 'ava';
 import { appendFileSync, closeSync, existsSync, ftruncateSync, openSync, readSync, readdirSync, readlinkSync, renameSync, statSync, unlinkSync, writeSync } from 'node:fs';
 import path from 'node:path';
-import { Collector, REC_DATA_OFFSET, killProbe, type EventSink } from '../src/actors/collector.js';
+import { Collector, killProbe, type EventSink } from '../src/actors/collector.js';
+import { REC_DATA_OFFSET } from '../src/protocol/events.js';
 import { TAKE_GONE, TAKE_TOO_LARGE, traceAddon } from '../src/native.js';
 import { TRACE_DATA_OFFSET, TRACE_LOG, TRACE_WINDOW_SIZE, decodeEvents, encodeEvent, type TraceEvent } from '../src/protocol/events.js';
 import { makeRunDirs, removeTempDirs } from '../bench/trace-helpers.js';

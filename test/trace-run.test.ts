@@ -8,7 +8,7 @@ import path from 'node:path';
 import { decodePerfetto, resolveEvents, type Packet } from './perfetto-schema.js';
 import { scratchDir, uwrxBin } from './helpers/uwrx.js';
 import { traceAddon } from '../src/native.js';
-import { shmHasRoom } from '../src/record/traces-dir.js';
+import { EXEC_LINKS, shmHasRoom } from '../src/record/traces-dir.js';
 
 interface RawResult {
   status: number | null;
@@ -466,8 +466,9 @@ for (const onTmpfs of [true, false]) {
           const link = path.join(tmp, run, 'traces');
           if (!seen.has(run) && lstatSync(link)) seen.set(run, lstatSync(link).isSymbolicLink() ? realpathSync(link) : link);
           // (.run and .owner: the tmpfs directory's link back to the run directory, and
-          // the uwrx that made it)
-          for (const name of readdirSync(link).filter((n) => n !== '.run' && n !== '.owner')) {
+          // the uwrx that made it; exec: the directory of the buffers' second names for
+          // prepared execs)
+          for (const name of readdirSync(link).filter((n) => n !== '.run' && n !== '.owner' && n !== EXEC_LINKS)) {
             names.add(name);
             const magic = Buffer.alloc(12);
             const fd = openSync(path.join(link, name), 'r');

@@ -21,7 +21,7 @@ import { IO_THREAD, defineActor } from './actor.js';
 import { tuneCompiler } from './compiler-tuning.js';
 import { rideWakeUps } from './wake-ups.js';
 import type { ActorSpec } from './supervisor.js';
-import { EVENT_MAX_SIZE, NO_TIME, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
+import { EVENT_MAX_SIZE, NO_TIME, REC_DATA_OFFSET, REC_MAGIC, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TRACE_WINDOW_SIZE, scanRecords } from '../protocol/events.js';
 import { COLLECTOR_MESSAGES, MERGER_MESSAGES, type AdvanceBody, type RecordsBody, type TraceProgress } from '../protocol/trace-messages.js';
 import { monotonicMs } from '../monotonic.js';
 
@@ -135,12 +135,9 @@ const RIDE_WATCH_MS = SCAN_IDLE_MAX_MS;
 
 const ENDED_SUFFIX = '.ended';
 /** struct uwrx_rec_header: magic u64, pid u32, library_calls u32, pos, size, dropped, fast, slow (u64). */
-const REC_MAGIC = 0x3163657278727775n;
 const REC_MAGIC_LOW = Number(REC_MAGIC & 0xffffffffn);
 const REC_MAGIC_HIGH = Number(REC_MAGIC >> 32n);
 const REC_HEADER_SIZE = 56;
-/** UWRX_REC_DATA_OFFSET: the records start in the header page's tail. */
-export const REC_DATA_OFFSET = 3456;
 const RECORDER_LIVE_READ = 4 << 20;
 const PAGE = 4096;
 /** Where holes may be punched in a recorder region: past the header's page. */

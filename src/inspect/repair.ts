@@ -21,7 +21,7 @@ import path from 'node:path';
 import { Merger } from '../actors/merger.js';
 import { OUTPUT_INDEX_FILE } from '../record/output-index.js';
 import { UsageError } from '../errors.js';
-import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
+import { EVENT_FLAG_TRUNCATED, EVENT_HEADER_SIZE, REC_DATA_OFFSET, REC_MAGIC, TRACE_DATA_OFFSET, TRACE_LOG, TRACE_LOG_ENTRY, TRACE_POOL_PREFIX, TraceFormatError, decodeEvents, eventDef, joinArgv, splitArgv, type TraceEvent } from '../protocol/events.js';
 import { unescapeBytes } from '../record/escape.js';
 import type { AttemptStatus } from '../record/layout.js';
 import { removeTracesDir } from '../record/traces-dir.js';
@@ -286,13 +286,10 @@ function readBuffer(file: string, pid: number): { events: TraceEvent[]; problem?
   }
 }
 
-/** struct uwrx_rec_header (src/native/include/uwrx_recorder.h): magic, then the write
- * position and the file size (u64 at 16 and 24); records from UWRX_REC_DATA_OFFSET on. */
-const REC_MAGIC = 0x3163657278727775n;
-const REC_DATA_OFFSET = 3456;
-
 /** The committed records of a buffer file's recorder region (sparse: only the part up to
- * its write position is read); undefined when the file has none (a hole). */
+ * its write position is read); undefined when the file has none (a hole). Its header
+ * (struct uwrx_rec_header, src/native/include/uwrx_recorder.h): magic, then the write
+ * position and the file size (u64 at 16 and 24); records from REC_DATA_OFFSET on. */
 function readRecorderRegion(file: string, pid: number): { events: TraceEvent[]; problem?: string } | undefined {
   const fd = openSync(file, 'r');
   try {

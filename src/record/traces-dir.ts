@@ -37,6 +37,10 @@ function roomyTmpfs(dir: string): boolean {
   }
 }
 
+/** The subdirectory of a buffers' directory where uwrx-init links the buffers of
+ * prepared execs (TRACE_EXEC_DIR in src/native/init/init.h): second names, not buffers. */
+export const EXEC_LINKS = 'exec';
+
 /** The link in a buffers' directory on the tmpfs back to its run directory. */
 const OWNER_LINK = '.run';
 /** The file there that names the uwrx process that made it: "<pid> <start time> <pid
@@ -113,7 +117,7 @@ function moveBack(dir: string, runDir: string): void {
   try {
     copy = mkdtempSync(path.join(runDir, '.traces-'));
     for (const name of readdirSync(dir)) {
-      if (name === OWNER_LINK || name === OWNER_FILE) continue;
+      if (name === OWNER_LINK || name === OWNER_FILE || name === EXEC_LINKS) continue;
       traceAddon().copyBuffer(path.join(dir, name), path.join(copy, name));
     }
     try {

@@ -9,6 +9,8 @@ export const RECORDER_LIBRARY = fileURLToPath(new URL('../../../src/native/out/u
  * the library it names (UWRX_RECORDER_PATH). */
 export const PRELOAD_LIST = '/dev/.uwrx-preload';
 export const RECORDER_PATH = '/dev/.uwrx-rec.so';
+/** Prepared execs (UWRX_EXEC_DIR): <traces>/EXEC_LINKS (src/record/traces-dir.ts) bound there. */
+export const EXEC_DIR = '/dev/.uwrx-exec';
 
 const GLIBC_PRELOAD_LIST = Buffer.from('/etc/ld.so.preload\0', 'latin1');
 

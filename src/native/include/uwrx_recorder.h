@@ -69,7 +69,7 @@
  * in the header page's unused tail: a short process's few records (ld.so's opens) then
  * touch one shared page, not two (a page fault saved in every such process). */
 #define UWRX_REC_MAGIC 0x3163657278727775ULL /* "uwrxrec1" */
-#define UWRX_REC_DATA_OFFSET 3456
+#define UWRX_REC_DATA_OFFSET 3520
 #define UWRX_REC_FILE_SIZE (64UL << 20)
 
 /* The overlays' mount ids as a bitmap from mount_base: a command tree whose root is
@@ -188,8 +188,35 @@ struct uwrx_rec_header {
     uint64_t ino;
     int64_t mtime_ns;
   } plan_dirs[UWRX_REC_PLAN_DIRS];
+
+  /* An exec prepared at its execve notification (UWRX_EXEC_DIR below): the new image's
+   * shim takes what its control call would have answered from here. exec_seq is written
+   * last (release); the shim takes the exec when exec_pid is its pid, exec_taken differs
+   * from exec_seq and its clock read count is at exec_count_addr, then stores exec_taken
+   * (release). */
+  uint32_t exec_seq;        /* uwrx-init's: nonzero and new for each prepared exec; 0: none */
+  uint32_t exec_taken;      /* the shim's: the exec_seq it took */
+  int32_t exec_pid;         /* the process, as its getpid says */
+  uint32_t exec_flags;      /* recorder_flags of the new image (UWRX_REC_TMPFS ...) */
+  uint64_t exec_count_addr; /* where the new image's clock read count is leased (the near
+                               gate's state page: uwrx_exec_count_addr) */
+  uint8_t exec_random[16];  /* the new image's AT_RANDOM bytes */
 };
 _Static_assert(sizeof(struct uwrx_rec_header) <= UWRX_REC_DATA_OFFSET, "the header ends before the records");
+
+/* Prepared execs. The control call of a new image (UWRX_CTL_EXEC_START) costs a round
+ * trip to uwrx-init in every dynamically linked exec. Where its answer is known at the
+ * execve notification already (the exec runs whatever it is, no partial rebuild waits
+ * on it), uwrx-init prepares it there instead: the process's recorder buffer set up, the
+ * new image's AT_RANDOM bytes and flags in its header, and the buffer's file linked into
+ * this directory under the process's pid (a bind of <traces>/exec in the sandbox's
+ * private /dev). The shim opens it from the gate (the filter lets exactly
+ * open(path, UWRX_EXEC_OPEN_FLAGS) through there), maps it and starts without a
+ * control call; uwrx-init learns that it did at the process's next notification
+ * (exec_taken), which also proves the exec. Anything missing, and the shim asks as
+ * before. */
+#define UWRX_EXEC_DIR "/dev/.uwrx-exec"
+#define UWRX_EXEC_OPEN_FLAGS 02000002 /* O_RDWR | O_CLOEXEC */
 
 /* Where the recorder buffer is mapped when that range is free: right after the gate and
  * state pages (UWRX_REC_MAP_OFFSET from the gate), in the page tables those already
@@ -260,7 +287,13 @@ struct uwrx_ldso_state {
  * fault, no munmap and its TLB flush in every process) when it fits. */
 #define UWRX_LDSO_LIST_OFFSET 1024
 #define UWRX_LDSO_LIST_CAP (4096 - UWRX_LDSO_LIST_OFFSET)
-_Static_assert(sizeof(struct uwrx_ldso_state) <= UWRX_LDSO_LIST_OFFSET, "the list follows the state");
+/* Where the shim writes the path of its prepared exec's buffer (UWRX_EXEC_DIR/<pid>). */
+#define UWRX_LDSO_EXEC_PATH_OFFSET 512
+_Static_assert(sizeof(struct uwrx_ldso_state) <= UWRX_LDSO_EXEC_PATH_OFFSET, "the path follows the state");
+/* The clock read count of a new image whose gate is the near one, which it is without
+ * address-space randomization: a prepared exec's lease is opened there before the image
+ * runs (an image at the other gate asks with its control call instead). */
+#define UWRX_EXEC_COUNT_ADDR (UWRX_GATE_NEAR_ADDR + UWRX_LDSO_STATE_OFFSET + offsetof(struct uwrx_ldso_state, clock_reads))
 /* recorder_flags: the buffer's file is on tmpfs (no read-ahead: no madvise) */
 #define UWRX_REC_TMPFS 1u
 /* recorder_flags: ld.so loads no recorder library in this image (the hook hands it the

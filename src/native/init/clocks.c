@@ -179,10 +179,10 @@ static void kept_put(struct proc *p) {
   *k = (struct kept_header){ h, p->repro.lease_dev, p->repro.lease_ino };
 }
 
-void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_image) {
+/* The header of the recorder buffer open as `fd`, mapped here once per process, with
+ * the PRNG's lease (g.lock held); NULL when it cannot be mapped. */
+static struct uwrx_rec_header *lease_header(struct proc *p, int fd) {
   const struct repro_config *c = repro_config_get();
-  if (!p || !c->enabled) return;
-  pthread_mutex_lock(&g.lock);
   if (!p->repro.lease_hdr) {
     struct stat st;
     void *m = NULL;
@@ -205,21 +205,62 @@ void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_ima
         if (p->repro.children_procs[i]->exit_group_seen) count_unjoined(p->repro.children_procs[i], h);
     }
   }
-  if (fresh_image && p->repro.lease_hdr) redirects_image_started(p, p->repro.lease_hdr);
-  if (c->time.mode == UWRX_TIME_REAL) {
-    /* real time: no clock read is answered in process (clock_open stays 0) */
-    pthread_mutex_unlock(&g.lock);
-    return;
-  }
+  return p->repro.lease_hdr;
+}
+
+/* The clock lease of an image whose read count is at `count_addr` in the process
+ * (g.lock held): a new image counts from 0 (its count is on the page the shim mapped at
+ * the exec: nothing to read); a forked child from what it inherited (read at its spawn). */
+static void lease_image(struct proc *p, uint64_t count_addr, bool fresh_image) {
+  /* real time: no clock read is answered in process (clock_open stays 0) */
+  if (repro_config_get()->time.mode == UWRX_TIME_REAL) return;
   /* on_child_exit joins through the header's reap fields */
   if (p->repro.lease_hdr) __atomic_store_n(&p->repro.lease_hdr->reap_watch, 1u, __ATOMIC_RELEASE);
-  /* a new image counts from 0 (its count is on the page the shim mapped at the exec:
-   * nothing to read); a forked child from what it inherited (read at its spawn) */
   uint64_t n = 0;
   p->repro.lease_addr = count_addr && (fresh_image || read_count(p->tgid, count_addr, &n)) ? count_addr : 0;
   p->repro.lease_reads = p->repro.lease_addr ? n : 0;
   lease_publish(p);
+}
+
+void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_image) {
+  if (!p || !repro_config_get()->enabled) return;
+  pthread_mutex_lock(&g.lock);
+  struct uwrx_rec_header *h = lease_header(p, fd);
+  if (fresh_image && h) redirects_image_started(p, h);
+  lease_image(p, count_addr, fresh_image);
   pthread_mutex_unlock(&g.lock);
+}
+
+struct uwrx_rec_header *clocks_exec_prepare(struct proc *p, int fd, uint64_t count_addr, struct prepared_lease *out) {
+  out->opened = false;
+  if (!repro_config_get()->enabled) return NULL;
+  /* a header mapped before may be the old image's lease (a forked child that set up its
+   * recorder): kept closed until the new image is known to run (clocks_exec_adopt), its
+   * reads notified meanwhile. Else no image of the process reads this header (a vfork
+   * child runs its parent's, a forked child before its own recorder none): the new
+   * image's lease opens now, at the count its shim is to keep (it takes the exec only
+   * there), so that even its first reads are answered in process. */
+  bool fresh = !p->repro.lease_hdr;
+  struct uwrx_rec_header *h = lease_header(p, fd);
+  if (!h) return NULL;
+  lease_fold(p);
+  out->addr = p->repro.lease_addr;
+  out->reads = p->repro.lease_reads;
+  clocks_exec(p);
+  if (fresh) {
+    lease_image(p, count_addr, true);
+    out->opened = true;
+  }
+  return h;
+}
+
+void clocks_exec_adopt(struct proc *p, uint64_t count_addr) { lease_image(p, count_addr, true); }
+
+void clocks_exec_unprepare(struct proc *p, const struct prepared_lease *before) {
+  /* what a new image may have read under the new lease: none ran */
+  p->repro.lease_addr = before->addr;
+  p->repro.lease_reads = before->reads;
+  lease_publish(p);
 }
 
 void clocks_exec(struct proc *p) {

@@ -57,14 +57,16 @@ static void emit_load(struct program *p, uint32_t offset) {
 /* Allowed from the in-process recorder's gate (uwrx_recorder.h): the calls it answers
  * itself (waitid: its WNOWAIT probes, which reap nothing; wait4: the reap of a child
  * whose clock uwrx-init joined at its exit), and the writes whose output it recorded
- * (recorder/output.c). openat only without write intent, checked here too.
+ * (recorder/output.c). openat only without write intent, checked here too; open (which
+ * nothing of uwrx's calls otherwise) only with UWRX_EXEC_OPEN_FLAGS: the shim's open of
+ * its own prepared buffer (uwrx_recorder.h, "prepared execs").
  *
  * The check sits in front of the action of a rule's own number, never in front of the
  * search: a number whose result depends on the syscall number alone (every call no rule
  * names) is then one the kernel's seccomp action cache answers without running the
  * filter at all, and that is most calls of a program (mmap, read, close ...). */
 static const uint32_t gated[] = { SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2, SYS_clock_gettime, SYS_getrandom,
-                                  SYS_waitid, SYS_wait4, SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_openat };
+                                  SYS_waitid, SYS_wait4, SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_openat, SYS_open };
 #define NGATED (sizeof gated / sizeof gated[0])
 #define GATE_OPENAT_DENIED (O_ACCMODE | O_CREAT | O_TRUNC | 020000000 /* __O_TMPFILE */)
 
@@ -77,7 +79,7 @@ static bool is_gated(uint32_t nr) {
 /* Instructions of the gate check in front of a rule's action (0 when not gated). */
 static unsigned gate_size(const struct filter_rule *r) {
   if (!is_gated(r->nr)) return 0;
-  return r->nr == SYS_openat ? 11 : 8;
+  return r->nr == SYS_openat ? 11 : r->nr == SYS_open ? 10 : 8;
 }
 
 _Static_assert((uint32_t)(UWRX_GATE_IP >> 32) != (uint32_t)(UWRX_GATE_NEAR_IP >> 32), "the gates differ in the high half");
@@ -99,6 +101,9 @@ static void emit_gate(struct program *p, const struct filter_rule *r) {
     emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[2]));
     emit(p, (struct sock_filter)BPF_STMT(BPF_ALU | BPF_AND | BPF_K, GATE_OPENAT_DENIED));
     emit_jump(p, BPF_JEQ, 0, 0, 1);
+  } else if (r->nr == SYS_open) {
+    emit_load(p, (uint32_t)offsetof(struct seccomp_data, args[1]));
+    emit_jump(p, BPF_JEQ, UWRX_EXEC_OPEN_FLAGS, 0, 1);
   }
   emit_ret(p, SECCOMP_RET_ALLOW);
 }
@@ -225,19 +230,23 @@ static bool expect(const struct program *p, uint32_t nr, unsigned arg, uint32_t 
   return expect_from(p, 0, nr, arg, value, want);
 }
 
-/* A gated rule's call from either gate is allowed (openat only without write intent);
- * from a gate's neighbour, or a mix of the two addresses, it is not. */
+/* A gated rule's call from either gate is allowed (openat only without write intent,
+ * open only with UWRX_EXEC_OPEN_FLAGS); from a gate's neighbour, or a mix of the two
+ * addresses, it is not. */
 static bool check_gate(const struct program *p, const struct filter_rule *r, uint32_t act) {
   if (!is_gated(r->nr) || r->conditional) return true;
-  bool opens = r->nr == SYS_openat;
+  /* an argument that lets the call through, and one that does not (where any does: the same) */
+  unsigned arg = r->nr == SYS_open ? 1 : 2;
+  uint32_t good = r->nr == SYS_open ? UWRX_EXEC_OPEN_FLAGS : O_RDONLY;
+  uint32_t bad = r->nr == SYS_open ? O_RDWR : r->nr == SYS_openat ? O_WRONLY : good;
   static const uint64_t ips[] = { UWRX_GATE_IP, UWRX_GATE_NEAR_IP };
   for (int i = 0; i < 2; i++) {
     uint64_t ip = ips[i], other = ips[1 - i];
-    if (!(expect_from(p, ip, r->nr, 2, O_RDONLY, SECCOMP_RET_ALLOW) && expect_from(p, ip + 1, r->nr, 2, O_RDONLY, act) &&
-          expect_from(p, ip ^ (1ull << 32), r->nr, 2, O_RDONLY, act) &&
+    if (!(expect_from(p, ip, r->nr, arg, good, SECCOMP_RET_ALLOW) && expect_from(p, ip + 1, r->nr, arg, good, act) &&
+          expect_from(p, ip ^ (1ull << 32), r->nr, arg, good, act) &&
           /* one gate's low half with the other's high half */
-          expect_from(p, (other & ~0xffffffffull) | (ip & 0xffffffffull), r->nr, 2, O_RDONLY, act) &&
-          (!opens || expect_from(p, ip, r->nr, 2, O_WRONLY, act))))
+          expect_from(p, (other & ~0xffffffffull) | (ip & 0xffffffffull), r->nr, arg, good, act) &&
+          (bad == good || expect_from(p, ip, r->nr, arg, bad, act))))
       return false;
   }
   return true;

@@ -106,6 +106,17 @@ bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t
  * buffer); false when the target's buffer is bad (answer EFAULT). `runs`: the answer is
  * "run" and may go with the recorder buffer's descriptor (ctx->sent then says it went). */
 bool repro_exec_start(struct notif_ctx *ctx, bool runs);
+/* The same work done at the execve notification, where the exec needs no answer
+ * (uwrx_recorder.h, "prepared execs"): `path` absolute (NULL: not known) and `arg0` for
+ * rebuild's list. Sets e->prepared_seq when the new image's shim can take it. */
+struct pending_exec;
+void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const char *path, const char *arg0);
+/* Whether the new image's shim took prepared exec `e` (g.lock held): the exec ran. */
+bool repro_exec_taken(struct proc *p, const struct pending_exec *e);
+/* ... and what its control call would have done, done (g.lock held). */
+void repro_exec_adopt(struct proc *p, const struct pending_exec *e);
+/* Prepared exec `e` failed (g.lock held): nothing of it stays. */
+void repro_exec_failed(struct proc *p, const struct pending_exec *e);
 
 /* ---- rebuild (rebuild.c): the skip-or-run question of whitelisted execs ---- */
 
@@ -116,6 +127,10 @@ struct rebuild_skip;
 /* Plan step "replayed": keeps a handle on the replayed attempt (before pivot_root hides
  * it), so a skipped exec's outputs are copied from their stored versions there. */
 bool rebuild_open_replayed(const char *path);
+/* Whether an exec of `path` (absolute) as `arg0` needs no word from this feature: none is
+ * listed, or neither name nor the executable the path is known to run (a path whose
+ * executable is not known yet: false, the shim asks). */
+bool rebuild_exec_unlisted(const char *arg0, const char *path);
 
 /* ---- clocks (clocks.c): deterministic clocks, timed waits, causality between
  * processes (docs/reproducibility.md): the feature feature_clocks ---- */
@@ -130,6 +145,15 @@ bool clocks_stamp(struct proc *p, int64_t *ns);
 void clocks_recorder(struct proc *p, int fd, uint64_t count_addr, bool fresh_image);
 /* `p` runs a new program (lock held): its recorder, and its read count, are gone. */
 void clocks_exec(struct proc *p);
+/* A prepared exec of `p` (lock held; its buffer is `fd`): the header mapped and the old
+ * image's reads folded; the new image's lease (its read count at `count_addr`) opened
+ * now where no image of `p` used the header yet (out->opened), else once its shim is known
+ * to have run (clocks_exec_adopt). The header, or NULL without one. A failed exec puts
+ * back the lease its process had (clocks_exec_unprepare). */
+struct prepared_lease;
+struct uwrx_rec_header *clocks_exec_prepare(struct proc *p, int fd, uint64_t count_addr, struct prepared_lease *out);
+void clocks_exec_adopt(struct proc *p, uint64_t count_addr);
+void clocks_exec_unprepare(struct proc *p, const struct prepared_lease *before);
 
 /* ---- file times (filetimes.c): when this attempt changed its files ---- */
 
@@ -183,6 +207,16 @@ void trace_handle_recorder(struct notif_ctx *ctx);
  * recorder buffer (the process's trace buffer, whose descriptor stays uwrx-init's: the
  * caller puts it into the target and does not close it), or -1. */
 int trace_exec_recorder(struct notif_ctx *ctx, uint64_t state);
+/* The recorder region of `p`'s buffer set up (once per process; `pid`: its pid, whose
+ * mounts the stat rules name): the buffer's descriptor (uwrx-init's), or -1. */
+int trace_recorder_region(struct proc *p, pid_t pid);
+/* Prepared execs (uwrx_recorder.h): <traces>/TRACE_EXEC_DIR, bound at UWRX_EXEC_DIR. */
+#define TRACE_EXEC_DIR "exec"
+bool trace_exec_dir_ready(void);
+/* Links `p`'s buffer there as `pid` (once per process; g.lock held); false: not linked. */
+bool trace_exec_link(struct proc *p, pid_t pid);
+/* Removes the link named `pid` left by an ended process (g.lock held), unless it is `p`'s. */
+void trace_exec_unlink_stale(struct proc *p, pid_t pid);
 
 /* ---- network (net.c): sockets for the DNS and proxy actors ---- */
 
@@ -365,6 +399,14 @@ struct exec_snapshot {
 
 struct pending_exec {
   pid_t tid;            /* thread that called execve */
+  /* repro.c: the exec_seq it was prepared with (uwrx_recorder.h; 0: not prepared), and
+   * what was decided there for the new image (redirects.c) */
+  uint32_t prepared_seq;
+  bool prepared_skip, prepared_no_library;
+  struct prepared_lease {
+    bool opened;          /* the new image's lease opened at the preparing */
+    uint64_t addr, reads; /* the process's lease until then (clocks.c) */
+  } lease;
   uint64_t time;
   char *path;
   struct mp_writer argv; /* msgpack array of bin, ready to send */
@@ -426,6 +468,7 @@ struct proc {
   uint64_t trace_len;           /* its buffer's records in bytes when its exit was reported */
   struct trace_threads *threads; /* logical tids of threads other than the main one */
   bool recorder;                /* its trace buffer has its recorder region (final once renamed) */
+  bool exec_linked;             /* trace.c: its buffer is linked for prepared execs */
   struct rebuild_skip *skip;    /* rebuild.c: the recorded output of a skipped exec */
   unsigned mapped_tids;         /* procs.c: entries of the tid map naming this process */
   /* redirects.c: the program of the current image (0: not known), whether the
@@ -633,6 +676,11 @@ void redirects_exec(struct proc *p, const char *path);
 void redirects_spawned(struct proc *p, const struct proc *parent);
 void redirects_image_started(struct proc *p, struct uwrx_rec_header *h);
 void redirects_image_ended(struct proc *p);
+/* A prepared exec of `path` (uwrx_recorder.h): the old image ended, the new one's
+ * choices written to `h` and returned; then, once its shim took it, `p` runs them (no
+ * count reset: the new image counts since its start). */
+void redirects_exec_prepare(struct proc *p, const char *path, struct uwrx_rec_header *h, bool *skip, bool *no_library);
+void redirects_exec_adopt(struct proc *p, const char *path, bool skip, bool no_library);
 void features_exec(const struct proc *p, const struct pending_exec *e);
 void features_exit(struct proc *p, bool known, int status);
 void features_call(struct notif_ctx *ctx);

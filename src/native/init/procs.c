@@ -671,7 +671,9 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
    * left (a failed exec, a static program, kcmp unavailable) compares snapshots. */
   bool changed;
   int shared;
-  if (proven) changed = true;
+  /* a prepared exec's shim says so in the header (uwrx_recorder.h) */
+  bool taken = !proven && repro_exec_taken(p, e);
+  if (proven || taken) changed = true;
   else if (e->shares_parent_vm && (shared = same_vm(p->tgid, p->ppid)) >= 0) changed = shared == 0;
   /* (without kcmp's answer, a vfork child's old image gone means its parent ended too) */
   else if (old_image_gone(e)) changed = true;
@@ -682,16 +684,20 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
   }
   if (changed) {
     p->image_gen++; /* its vfork children's snapshot (vfork_snapshot) is looked at again */
-    redirects_exec(p, e->path);
+    if (!taken) redirects_exec(p, e->path);
+    /* (for the control call that follows: rebuild.c) */
     free(p->exec_arg0);
     p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
     free(p->exec_path);
     p->exec_path = proven ? absolute_path(e) : NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
-    clocks_exec(p);
+    /* (a prepared exec's lease may be the new image's already) */
+    if (!taken || !e->lease.opened) clocks_exec(p);
+    if (taken) repro_exec_adopt(p, e);
     send_exec(p, e);
   }
   else if (tid != e->tid) return;
+  else repro_exec_failed(p, e);
   p->exec = NULL;
   free_exec(e);
 }
@@ -1032,6 +1038,10 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
     e->old_addr = a.path.addr;
     ctx->memfd = -1;
   }
+  char *path = absolute_path(e), *arg0 = first_arg(&e->argv);
+  repro_exec_prepare(ctx, e, path, arg0);
+  free(path);
+  free(arg0);
   pthread_mutex_lock(&g.lock);
   procs_exec_seen(ctx->proc, e);
   pthread_mutex_unlock(&g.lock);

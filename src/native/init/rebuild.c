@@ -205,6 +205,20 @@ static char *exe_of(pid_t pid, const char *path) {
   return exe;
 }
 
+bool rebuild_exec_unlisted(const char *arg0, const char *path) {
+  if (!names || !names[0]) return true;
+  if (!arg0 || !path || path[0] != '/' || listed(arg0) || listed(path)) return false;
+  uint64_t gen = files_dirs_quiet();
+  struct stat st;
+  if (!gen || stat(path, &st) != 0) return false;
+  bool unlisted = false;
+  struct exe_entry *e = &exe_cache[exe_slot(path)];
+  pthread_mutex_lock(&exe_lock);
+  if (e->path && e->gen == gen && same_file(e, &st) && !strcmp(e->path, path)) unlisted = !listed(e->exe);
+  pthread_mutex_unlock(&exe_lock);
+  return unlisted;
+}
+
 /* NUL-separated strings as a msgpack array of bin. */
 static void write_strings(struct mp_writer *w, const uint8_t *data, size_t len) {
   uint32_t count = 0;

@@ -61,6 +61,11 @@ static struct program *program(uint64_t key, bool add) {
   return NULL;
 }
 
+static uint64_t image_key_of(const char *path) {
+  uint64_t key = path ? uwrx_hash_bytes(0x7265646972656374ull, path, strlen(path)) : 0;
+  return key ? key : 1;
+}
+
 void redirects_exec(struct proc *p, const char *path) {
   redirects_image_ended(p);
   /* the header's counts were the last image's (a program without the shim never resets them) */
@@ -68,8 +73,7 @@ void redirects_exec(struct proc *p, const char *path) {
     __atomic_store_n(&p->repro.lease_hdr->redirect_calls, 0, __ATOMIC_RELAXED);
     __atomic_store_n(&p->repro.lease_hdr->library_calls, 0, __ATOMIC_RELAXED);
   }
-  uint64_t key = path ? uwrx_hash_bytes(0x7265646972656374ull, path, strlen(path)) : 0;
-  p->image_key = key ? key : 1;
+  p->image_key = image_key_of(path);
   p->image_left_alone = false;
   p->image_no_library = false;
 }
@@ -81,14 +85,39 @@ void redirects_spawned(struct proc *p, const struct proc *parent) {
   p->image_no_library = parent && parent->image_no_library;
 }
 
-void redirects_image_started(struct proc *p, struct uwrx_rec_header *h) {
-  struct program *e = p->image_key ? program(p->image_key, false) : NULL;
+/* What the next image of the program `key` gets: libc left alone, no library. */
+static void decide(uint64_t key, bool *skip, bool *no_library) {
+  struct program *e = key ? program(key, false) : NULL;
   bool probe = !e || ++e->images % REPROBE_EVERY == 0;
-  bool no_library = !probe && e->library_calls <= LIBRARY_IDLE_CALLS;
-  bool skip = no_library || (!probe && e->calls < REDIRECT_PAYS);
+  *no_library = !probe && e->library_calls <= LIBRARY_IDLE_CALLS;
+  *skip = *no_library || (!probe && e->calls < REDIRECT_PAYS);
+}
+
+static void image_starts(struct uwrx_rec_header *h, bool skip) {
   __atomic_store_n(&h->redirect_calls, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&h->library_calls, 0, __ATOMIC_RELAXED);
   __atomic_store_n(&h->redirect_skip, skip ? 1u : 0u, __ATOMIC_RELEASE);
+}
+
+void redirects_image_started(struct proc *p, struct uwrx_rec_header *h) {
+  bool skip, no_library;
+  decide(p->image_key, &skip, &no_library);
+  image_starts(h, skip);
+  p->image_left_alone = skip;
+  p->image_no_library = no_library;
+}
+
+void redirects_exec_prepare(struct proc *p, const char *path, struct uwrx_rec_header *h, bool *skip, bool *no_library) {
+  /* the old image ends here as far as its counts go: the new one counts into the same
+   * header from its start, before uwrx-init hears of it */
+  redirects_image_ended(p);
+  decide(image_key_of(path), skip, no_library);
+  image_starts(h, *skip);
+}
+
+void redirects_exec_adopt(struct proc *p, const char *path, bool skip, bool no_library) {
+  redirects_image_ended(p);
+  p->image_key = image_key_of(path);
   p->image_left_alone = skip;
   p->image_no_library = no_library;
 }

@@ -292,6 +292,65 @@ bool repro_exec_start(struct notif_ctx *ctx, bool runs) {
   return ok;
 }
 
+/* ---- prepared execs (uwrx_recorder.h) ---- */
+
+/* exec_seq of the next prepared exec (g.lock): new across the run, so no header holds
+ * an old one that could pass for it */
+static uint32_t prepared_seq;
+
+void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const char *path, const char *arg0) {
+  struct proc *p = ctx->proc;
+  /* the new image's getpid (a thread's exec gives it the process's pid) */
+  pid_t pid = p->tgid;
+  pthread_mutex_lock(&g.lock);
+  trace_exec_unlink_stale(p, pid);
+  /* whatever this exec becomes, an earlier one's preparation nobody took is not its own */
+  if (p->repro.lease_hdr) __atomic_store_n(&p->repro.lease_hdr->exec_seq, 0, __ATOMIC_RELEASE);
+  pthread_mutex_unlock(&g.lock);
+  /* a listed program's exec waits on rebuild's word (rebuild.c), given on its control
+   * call. (A vfork child is prepared as any: what is prepared is its own buffer's, not
+   * its parent's, whose image it runs until the exec.) */
+  if (!config.enabled || !trace_exec_dir_ready() || !rebuild_exec_unlisted(arg0, path)) return;
+  int fd = trace_recorder_region(p, (pid_t)ctx->req->pid);
+  if (fd < 0) return;
+  pthread_mutex_lock(&g.lock);
+  struct uwrx_rec_header *h = trace_exec_link(p, pid) ? clocks_exec_prepare(p, fd, UWRX_EXEC_COUNT_ADDR, &e->lease) : NULL;
+  if (h) {
+    redirects_exec_prepare(p, e->path, h, &e->prepared_skip, &e->prepared_no_library);
+    /* this exec's AT_RANDOM bytes, the ordinal moved on once it is known to have run */
+    uwrx_proc_rng next = p->repro.rng;
+    uint8_t bytes[16];
+    uwrx_proc_rng_at_random(&next, bytes);
+    memcpy(h->exec_random, bytes, sizeof bytes);
+    h->exec_pid = pid;
+    h->exec_flags = (trace_on_tmpfs() ? UWRX_REC_TMPFS : 0) | (e->prepared_no_library ? UWRX_REC_NO_LIBRARY : 0);
+    h->exec_count_addr = UWRX_EXEC_COUNT_ADDR;
+    if (++prepared_seq == 0) prepared_seq = 1;
+    e->prepared_seq = prepared_seq;
+    __atomic_store_n(&h->exec_seq, prepared_seq, __ATOMIC_RELEASE);
+  }
+  pthread_mutex_unlock(&g.lock);
+}
+
+bool repro_exec_taken(struct proc *p, const struct pending_exec *e) {
+  struct uwrx_rec_header *h = p->repro.lease_hdr;
+  return e->prepared_seq && h && __atomic_load_n(&h->exec_taken, __ATOMIC_ACQUIRE) == e->prepared_seq;
+}
+
+void repro_exec_adopt(struct proc *p, const struct pending_exec *e) {
+  p->repro.rng.execs++; /* the bytes it took were this ordinal's */
+  p->repro.vdso_hidden = true;
+  redirects_exec_adopt(p, e->path, e->prepared_skip, e->prepared_no_library);
+  if (!e->lease.opened) clocks_exec_adopt(p, UWRX_EXEC_COUNT_ADDR);
+}
+
+void repro_exec_failed(struct proc *p, const struct pending_exec *e) {
+  struct uwrx_rec_header *h = p->repro.lease_hdr;
+  if (!e->prepared_seq || !h) return;
+  __atomic_store_n(&h->exec_seq, 0, __ATOMIC_RELEASE);
+  clocks_exec_unprepare(p, &e->lease);
+}
+
 static enum verdict on_control(struct notif_ctx *ctx) {
   const __u64 *a = ctx->req->data.args;
   /* never CONTINUE: the kernel would answer ENOSYS anyway, but say it ourselves */

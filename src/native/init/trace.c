@@ -61,12 +61,17 @@ void trace_losses(uint64_t *records, uint64_t *buffers, int *err) {
  * needs no MADV_RANDOM (uwrx_rec_map). */
 static bool traces_tmpfs;
 
+/* <traces>/exec: the prepared execs' links (uwrx_recorder.h), -1 without. */
+static int exec_dir = -1;
+
 bool trace_open_dir(const char *path) {
   traces_fd = open(path, O_PATH | O_DIRECTORY | O_CLOEXEC);
   struct statfs fs;
   traces_tmpfs = traces_fd >= 0 && fstatfs(traces_fd, &fs) == 0 && fs.f_type == TMPFS_MAGIC;
   if (traces_fd >= 0) buffer_log = uwrx_tracebuf_log_open(traces_fd);
   if (buffer_log < 0) buffer_log = -1;
+  if (traces_fd >= 0 && (mkdirat(traces_fd, TRACE_EXEC_DIR, 0700) == 0 || errno == EEXIST))
+    exec_dir = openat(traces_fd, TRACE_EXEC_DIR, O_PATH | O_DIRECTORY | O_CLOEXEC);
   return traces_fd >= 0;
 }
 
@@ -161,8 +166,7 @@ void trace_enable_recorder(bool on) { recorder_on = on; }
  * a second file (<logical>.r) cost an inode created, read and unlinked per process,
  * about 25 us of uwrx-init and 40 us of the collector. `count_addr`: the recorder's
  * clock read count in the target. */
-static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_image) {
-  struct proc *p = ctx->proc;
+int trace_recorder_region(struct proc *p, pid_t pid) {
   struct uwrx_tracebuf *tb = p ? p->trace : NULL;
   if (!recorder_on || !tb) return -1;
   pthread_mutex_lock(&recorder_lock);
@@ -171,16 +175,99 @@ static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_
   if (!ok) {
     struct uwrx_rec_header h = { .magic = UWRX_REC_MAGIC, .pid = (uint32_t)p->logical,
                                  .pos = UWRX_REC_DATA_OFFSET, .size = UWRX_REC_FILE_SIZE };
-    files_stat_rules(&h, (pid_t)ctx->req->pid);
+    files_stat_rules(&h, pid);
     files_publish_dirs();
     ok = uwrx_tracebuf_region(tb, &h, sizeof h) == 0;
   }
   if (ok) __atomic_store_n(&p->recorder, true, __ATOMIC_SEQ_CST);
   pthread_mutex_unlock(&recorder_lock);
-  if (!ok) return -1;
+  return ok ? tb->fd : -1;
+}
+
+static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_image) {
+  int fd = trace_recorder_region(ctx->proc, (pid_t)ctx->req->pid);
   /* before the answer: the recorder reads its clocks from the header right after */
-  clocks_recorder(p, tb->fd, count_addr, fresh_image);
-  return tb->fd;
+  if (fd >= 0) clocks_recorder(ctx->proc, fd, count_addr, fresh_image);
+  return fd;
+}
+
+/* ---- prepared execs' links (uwrx_recorder.h) ----
+ * <traces>/exec/<pid> names the buffer of process <pid> from its first prepared exec to
+ * its end. A name left by an ended process whose pid a new one took is removed at the
+ * new one's first exec (trace_exec_unlink_stale), before its shim could open it. */
+
+static uint8_t *linked_pids; /* bit per pid: a link of that name may exist (g.lock) */
+static size_t linked_cap;    /* bytes */
+
+static bool pid_linked(pid_t pid) {
+  size_t i = (size_t)pid >> 3;
+  return pid > 0 && i < linked_cap && (linked_pids[i] >> (pid & 7) & 1);
+}
+
+static void set_pid_linked(pid_t pid, bool on) {
+  size_t i = (size_t)pid >> 3;
+  if (pid <= 0) return;
+  if (i >= linked_cap) {
+    if (!on) return;
+    size_t cap = linked_cap ? linked_cap : 4096;
+    while (cap <= i) cap *= 2;
+    uint8_t *grown = realloc(linked_pids, cap);
+    if (!grown) return;
+    memset(grown + linked_cap, 0, cap - linked_cap);
+    linked_pids = grown, linked_cap = cap;
+  }
+  if (on) linked_pids[i] |= (uint8_t)(1u << (pid & 7));
+  else linked_pids[i] &= (uint8_t)~(1u << (pid & 7));
+}
+
+bool trace_exec_dir_ready(void) { return exec_dir >= 0 && recorder_on; }
+
+/* Links the file open as `fd` into the links' directory as `name`. Its own name may be
+ * a pooled one: linked by its descriptor (AT_EMPTY_PATH, for a file the caller opened,
+ * needs Linux 6.10; else through /proc). */
+static int link_fd(int fd, const char *name) {
+  if (linkat(fd, "", exec_dir, name, AT_EMPTY_PATH) == 0) return 0;
+  if (errno == EEXIST) return -1;
+  char self[40];
+  snprintf(self, sizeof self, "/proc/self/fd/%d", fd);
+  return linkat(AT_FDCWD, self, exec_dir, name, AT_SYMLINK_FOLLOW);
+}
+
+bool trace_exec_link(struct proc *p, pid_t pid) {
+  if (p->exec_linked) return true;
+  if (exec_dir < 0 || !p->trace) return false;
+  char name[16];
+  snprintf(name, sizeof name, "%d", (int)pid);
+  int r = link_fd(p->trace->fd, name);
+  /* one nothing knew of: it is not this process's buffer */
+  if (r != 0 && errno == EEXIST && unlinkat(exec_dir, name, 0) == 0) r = link_fd(p->trace->fd, name);
+  if (r != 0) return false;
+  p->exec_linked = true;
+  set_pid_linked(pid, true);
+  return true;
+}
+
+void trace_exec_unlink_stale(struct proc *p, pid_t pid) {
+  if (p->exec_linked || !pid_linked(pid)) return;
+  char name[16];
+  snprintf(name, sizeof name, "%d", (int)pid);
+  unlinkat(exec_dir, name, 0);
+  set_pid_linked(pid, false);
+}
+
+/* The link of an ended process, removed after the table's lock (later.c): unless a
+ * process that took its pid meanwhile made it its own. */
+static void unlink_ended(void *arg, size_t pid) {
+  (void)arg;
+  pthread_mutex_lock(&g.lock);
+  struct proc *now = procs_find((pid_t)pid);
+  bool keep = now && now->exec_linked && !now->reported;
+  if (!keep) set_pid_linked((pid_t)pid, false);
+  pthread_mutex_unlock(&g.lock);
+  if (keep) return;
+  char name[16];
+  snprintf(name, sizeof name, "%d", (int)pid);
+  unlinkat(exec_dir, name, 0);
 }
 
 /* UWRX_CTL_RECORDER: the fd goes into the target with SECCOMP_ADDFD_FLAG_SEND, which
@@ -330,6 +417,10 @@ static void trace_execed(const struct proc *p, const struct pending_exec *e) {
  * the report, which waits for its parent's wait and the loop's next turn (up to 20 ms
  * later); the buffer closes once no handler uses it. */
 static void trace_exited(struct proc *p, bool known, int status) {
+  if (p->exec_linked) {
+    p->exec_linked = false;
+    later(unlink_ended, NULL, (size_t)p->tgid);
+  }
   if (p->trace) {
     int32_t code = -1, sig = 0;
     if (known && WIFEXITED(status)) code = WEXITSTATUS(status);

@@ -19,5 +19,10 @@ static inline struct uwrx_ldso_state *shim_state(void) {
  * hook records ld.so's calls; NULL when it cannot be had. `pid`: the process's, as
  * uwrx-init told it (0: asked here); `flags`: recorder_flags (uwrx_recorder.h). */
 struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd, int32_t pid, uint32_t flags);
+/* The exec as uwrx-init prepared it (uwrx_recorder.h, "prepared execs"): the recorder
+ * buffer mapped and adopted, the AT_RANDOM bytes written to `at_random` (0: none), the
+ * flags and pid on the state page; NULL when there is none for this exec (then the
+ * control call asks). */
+struct uwrx_rec_header *shim_take_prepared(struct uwrx_ldso_state *s, unsigned long at_random);
 
 #endif

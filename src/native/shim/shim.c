@@ -214,7 +214,9 @@ uintptr_t shim_main(uintptr_t *sp) {
 
   /* Run directly, the real ld.so must see itself as the program, as it would if the
    * kernel had run it, and it loads the program named in argv itself. */
-  long decision = valgrind ? UWRX_EXEC_RUN : control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
+  /* prepared at the execve (uwrx_recorder.h): the exec runs, and nothing is asked */
+  int prepared = state && shim_take_prepared(state, random) != 0;
+  long decision = valgrind || prepared ? UWRX_EXEC_RUN : control(UWRX_CTL_EXEC_START, (long)random, random ? 16 : 0, (long)state);
   if (state && state->recorder_fd == UWRX_RECORDER_FD_RESULT) {
     /* the buffer came with the answer: its descriptor is the result, and the exec runs */
     state->recorder_fd = decision >= 0 ? (int32_t)decision : -1;

@@ -2,9 +2,10 @@
 // /dev/urandom and /dev/random, the domain name, and the combined ld.so (the shim, then
 // the real dynamic linker) bound over the real one.
 import path from 'node:path';
-import { PRELOAD_LIST, RECORDER_LIBRARY, RECORDER_PATH } from '../../reproducibility/recorder.js';
+import { EXEC_DIR, PRELOAD_LIST, RECORDER_LIBRARY, RECORDER_PATH } from '../../reproducibility/recorder.js';
+import { EXEC_LINKS } from '../../record/traces-dir.js';
 import type { SandboxPlan } from '../plan.js';
-import { inRoot, type BuildContext } from './steps.js';
+import { inRoot, MS_BIND, type BuildContext } from './steps.js';
 
 /** PT_INTERP of x86_64 glibc programs. */
 const DEFAULT_INTERPRETER = '/lib64/ld-linux-x86-64.so.2';
@@ -37,6 +38,15 @@ export function buildRepro(ctx: BuildContext): SandboxPlan['ldso'] {
     for (const [source, target] of [[ldso.preload.path, PRELOAD_LIST], [RECORDER_LIBRARY, RECORDER_PATH]] as const) {
       steps.push({ op: 'file', path: inRoot(ctx, target), mode: 0o644 });
       steps.bindReadOnly(source, inRoot(ctx, target));
+    }
+    if (input.tracesDir && process.env.UWRX_PREPARED_EXECS !== '0') {
+      // prepared execs: each new image's shim opens its buffer there, by its pid, instead
+      // of asking uwrx-init for it (src/native/include/uwrx_recorder.h); uwrx-init made
+      // the directory when it opened the traces. Without it, the shim asks (also with
+      // UWRX_PREPARED_EXECS=0, which the tests compare with).
+      const links = inRoot(ctx, EXEC_DIR);
+      steps.mkdir(links, 0o755);
+      steps.mount(path.join(input.tracesDir, EXEC_LINKS), links, null, MS_BIND, null, true);
     }
   }
   return ldso;
