@@ -64,3 +64,16 @@ test('a prepared exec sees the AT_RANDOM bytes, clocks and random bytes a contro
   const calls = (dir: string) => status(path.join(cwd, dir)).notifications?.uwrx_control ?? 0;
   t.true(calls('build/0/0') < calls('build/0/1'), `${calls('build/0/0')} control calls, ${calls('build/0/1')} without preparing`);
 });
+
+// Which images get the recorder library is learnt from what earlier images of the same
+// program made of it (init/redirects.c). A vfork child's exec is prepared before its
+// own header holds anything: that is no image of the parent's program with no calls.
+// sh -c : asks where it is (two stats answered by the library) in every image.
+test('the images of a program keep the recorder library they use', async (t) => {
+  const cwd = scratchDir('uwrx-prepared-');
+  const r = await uwrx(['run', '-q', '--', 'sh', '-c', 'i=0; while [ $i -lt 64 ]; do sh -c :; i=$((i+1)); done'], { cwd });
+  t.is(r.status, 0, r.stderr);
+  const notified = status(path.join(cwd, 'build/0/0')).notifications ?? {};
+  t.is(notified.newfstatat ?? 0, 0, JSON.stringify(notified));
+  t.true((notified.uwrx_control ?? 0) <= 3, JSON.stringify(notified));
+});

@@ -676,10 +676,11 @@ void redirects_exec(struct proc *p, const char *path);
 void redirects_spawned(struct proc *p, const struct proc *parent);
 void redirects_image_started(struct proc *p, struct uwrx_rec_header *h);
 void redirects_image_ended(struct proc *p);
-/* A prepared exec of `path` (uwrx_recorder.h): the old image ended, the new one's
- * choices written to `h` and returned; then, once its shim took it, `p` runs them (no
- * count reset: the new image counts since its start). */
-void redirects_exec_prepare(struct proc *p, const char *path, struct uwrx_rec_header *h, bool *skip, bool *no_library);
+/* A prepared exec of `path` (uwrx_recorder.h; the old image ended before, with
+ * redirects_image_ended): the new image's choices written to `h` and returned; then,
+ * once its shim took it, `p` runs them (no count reset: the new image counts since its
+ * start). */
+void redirects_exec_prepare(const char *path, struct uwrx_rec_header *h, bool *skip, bool *no_library);
 void redirects_exec_adopt(struct proc *p, const char *path, bool skip, bool no_library);
 void features_exec(const struct proc *p, const struct pending_exec *e);
 void features_exit(struct proc *p, bool known, int status);

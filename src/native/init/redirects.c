@@ -107,10 +107,7 @@ void redirects_image_started(struct proc *p, struct uwrx_rec_header *h) {
   p->image_no_library = no_library;
 }
 
-void redirects_exec_prepare(struct proc *p, const char *path, struct uwrx_rec_header *h, bool *skip, bool *no_library) {
-  /* the old image ends here as far as its counts go: the new one counts into the same
-   * header from its start, before uwrx-init hears of it */
-  redirects_image_ended(p);
+void redirects_exec_prepare(const char *path, struct uwrx_rec_header *h, bool *skip, bool *no_library) {
   decide(image_key_of(path), skip, no_library);
   image_starts(h, *skip);
 }

@@ -314,9 +314,13 @@ void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const cha
   int fd = trace_recorder_region(p, (pid_t)ctx->req->pid);
   if (fd < 0) return;
   pthread_mutex_lock(&g.lock);
+  /* the old image ends here as far as its counts go (before the header is mapped: a
+   * vfork child's own counts are none), the new one counts into the same header from
+   * its start, before uwrx-init hears of it */
+  redirects_image_ended(p);
   struct uwrx_rec_header *h = trace_exec_link(p, pid) ? clocks_exec_prepare(p, fd, UWRX_EXEC_COUNT_ADDR, &e->lease) : NULL;
   if (h) {
-    redirects_exec_prepare(p, e->path, h, &e->prepared_skip, &e->prepared_no_library);
+    redirects_exec_prepare(e->path, h, &e->prepared_skip, &e->prepared_no_library);
     /* this exec's AT_RANDOM bytes, the ordinal moved on once it is known to have run */
     uwrx_proc_rng next = p->repro.rng;
     uint8_t bytes[16];
