@@ -115,8 +115,9 @@ void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const cha
 bool repro_exec_taken(struct proc *p, const struct pending_exec *e);
 /* ... and what its control call would have done, done (g.lock held). */
 void repro_exec_adopt(struct proc *p, const struct pending_exec *e);
-/* Prepared exec `e` failed (g.lock held): nothing of it stays. */
-void repro_exec_failed(struct proc *p, const struct pending_exec *e);
+/* Prepared exec `e` was not taken (g.lock held): it failed (`ran` false: nothing of it
+ * stays), or ran another way (a static program, the control call). */
+void repro_exec_untaken(struct proc *p, const struct pending_exec *e, bool ran);
 
 /* ---- rebuild (rebuild.c): the skip-or-run question of whitelisted execs ---- */
 
@@ -508,6 +509,9 @@ struct proc *procs_find(pid_t tid);
  * `proven`: the call itself proves the exec succeeded (the new image's shim asks to
  * start it), so nothing needs to be read to tell. */
 void procs_check_exec(struct proc *p, pid_t tid, bool proven);
+/* Whether a process of the tree made a pid namespace of its own (unshare, setns): its
+ * pids are not all the sandbox's any more. */
+bool procs_pid_namespaces(void);
 /* A thread called execve/execveat: remember it until the outcome is known. */
 void procs_exec_seen(struct proc *p, struct pending_exec *exec);
 /* pid 1 reaped `pid` with `status`. */

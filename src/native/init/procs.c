@@ -361,6 +361,8 @@ struct proc *procs_find(pid_t tid) { return map_find(tid); }
  * which nothing marks (adopts), so nothing is handed down from now on. */
 static bool pid_namespaces;
 
+bool procs_pid_namespaces(void) { return __atomic_load_n(&pid_namespaces, __ATOMIC_RELAXED); }
+
 /* Its known cwd, if it may be used under generation `gen`. g.lock held. */
 static const char *cwd_known(const struct proc *p, uint64_t gen) {
   return p->cwd && gen && p->cwd_gen == gen && !p->cwd_moved && !p->cwd_opaque ? p->cwd : NULL;
@@ -694,10 +696,11 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
     /* (a prepared exec's lease may be the new image's already) */
     if (!taken || !e->lease.opened) clocks_exec(p);
     if (taken) repro_exec_adopt(p, e);
+    else repro_exec_untaken(p, e, true);
     send_exec(p, e);
   }
   else if (tid != e->tid) return;
-  else repro_exec_failed(p, e);
+  else repro_exec_untaken(p, e, false);
   p->exec = NULL;
   free_exec(e);
 }

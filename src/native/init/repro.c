@@ -311,6 +311,9 @@ void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const cha
    * call. (A vfork child is prepared as any: what is prepared is its own buffer's, not
    * its parent's, whose image it runs until the exec.) */
   if (!config.enabled || !trace_exec_dir_ready() || !rebuild_exec_unlisted(arg0, path)) return;
+  /* the links are named by the pids of the sandbox's namespace: a process of another
+   * could take one of its number for its own */
+  if (procs_pid_namespaces()) return;
   int fd = trace_recorder_region(p, (pid_t)ctx->req->pid);
   if (fd < 0) return;
   pthread_mutex_lock(&g.lock);
@@ -348,11 +351,11 @@ void repro_exec_adopt(struct proc *p, const struct pending_exec *e) {
   if (!e->lease.opened) clocks_exec_adopt(p, UWRX_EXEC_COUNT_ADDR);
 }
 
-void repro_exec_failed(struct proc *p, const struct pending_exec *e) {
+void repro_exec_untaken(struct proc *p, const struct pending_exec *e, bool ran) {
   struct uwrx_rec_header *h = p->repro.lease_hdr;
   if (!e->prepared_seq || !h) return;
   __atomic_store_n(&h->exec_seq, 0, __ATOMIC_RELEASE);
-  clocks_exec_unprepare(p, &e->lease);
+  if (!ran) clocks_exec_unprepare(p, &e->lease);
 }
 
 static enum verdict on_control(struct notif_ctx *ctx) {
