@@ -164,8 +164,7 @@ void trace_enable_recorder(bool on) { recorder_on = on; }
  * buffer's, not the caller's: the notification being handled holds the buffer open
  * (trace_hold), and it is only put into the target or mapped. One file per process:
  * a second file (<logical>.r) cost an inode created, read and unlinked per process,
- * about 25 us of uwrx-init and 40 us of the collector. `count_addr`: the recorder's
- * clock read count in the target. */
+ * about 25 us of uwrx-init and 40 us of the collector. */
 int trace_recorder_region(struct proc *p, pid_t pid) {
   struct uwrx_tracebuf *tb = p ? p->trace : NULL;
   if (!recorder_on || !tb) return -1;
@@ -184,6 +183,8 @@ int trace_recorder_region(struct proc *p, pid_t pid) {
   return ok ? tb->fd : -1;
 }
 
+/* ... with the process's clocks published in it (`count_addr`: the recorder's clock read
+ * count in the target). */
 static int recorder_file(struct notif_ctx *ctx, uint64_t count_addr, bool fresh_image) {
   int fd = trace_recorder_region(ctx->proc, (pid_t)ctx->req->pid);
   /* before the answer: the recorder reads its clocks from the header right after */
@@ -222,6 +223,9 @@ static void set_pid_linked(pid_t pid, bool on) {
 
 bool trace_exec_dir_ready(void) { return exec_dir >= 0 && recorder_on; }
 
+/* A link's name: the pid in decimal. */
+static void link_name(char out[16], pid_t pid) { snprintf(out, 16, "%d", (int)pid); }
+
 /* Links the file open as `fd` into the links' directory as `name`. Its own name may be
  * a pooled one: linked by its descriptor (AT_EMPTY_PATH, for a file the caller opened,
  * needs Linux 6.10; else through /proc). */
@@ -237,7 +241,7 @@ bool trace_exec_link(struct proc *p, pid_t pid) {
   if (p->exec_linked) return true;
   if (exec_dir < 0 || !p->trace) return false;
   char name[16];
-  snprintf(name, sizeof name, "%d", (int)pid);
+  link_name(name, pid);
   int r = link_fd(p->trace->fd, name);
   /* one nothing knew of: it is not this process's buffer */
   if (r != 0 && errno == EEXIST && unlinkat(exec_dir, name, 0) == 0) r = link_fd(p->trace->fd, name);
@@ -250,13 +254,14 @@ bool trace_exec_link(struct proc *p, pid_t pid) {
 void trace_exec_unlink_stale(struct proc *p, pid_t pid) {
   if (p->exec_linked || !pid_linked(pid)) return;
   char name[16];
-  snprintf(name, sizeof name, "%d", (int)pid);
+  link_name(name, pid);
   unlinkat(exec_dir, name, 0);
   set_pid_linked(pid, false);
 }
 
 /* The link of an ended process, removed after the table's lock (later.c): unless a
- * process that took its pid meanwhile made it its own. */
+ * process that took its pid meanwhile made it its own (one made right after this look
+ * goes too: that exec then asks with its control call). */
 static void unlink_ended(void *arg, size_t pid) {
   (void)arg;
   pthread_mutex_lock(&g.lock);
@@ -266,7 +271,7 @@ static void unlink_ended(void *arg, size_t pid) {
   pthread_mutex_unlock(&g.lock);
   if (keep) return;
   char name[16];
-  snprintf(name, sizeof name, "%d", (int)pid);
+  link_name(name, (pid_t)pid);
   unlinkat(exec_dir, name, 0);
 }
 
