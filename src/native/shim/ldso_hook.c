@@ -12,7 +12,9 @@
 #include "uwrx_control.h"
 #include "uwrx_recorder.h"
 
+#define SYS_open 2
 #define SYS_access 21
+#define SYS_madvise 28
 #define SYS_getpid 39
 #define SYS_getcwd 79
 #define SYS_clock_gettime 228
@@ -23,6 +25,7 @@
 #define O_DIRECTORY_ 0200000
 #define O_TMPFILE_ 020200000
 #define CLOCK_BOOTTIME_ 7
+#define MADV_RANDOM_ 1
 
 /* A call through the gate page (allowed by the filter for the calls made here). */
 static long gate6(long n, long a, long b, long c, long d) {
@@ -43,10 +46,6 @@ struct uwrx_rec_header *shim_adopt_recorder(struct uwrx_ldso_state *s, long fd, 
   __atomic_store_n(&s->hdr, h, __ATOMIC_RELEASE);
   return h;
 }
-
-#define SYS_open 2
-#define SYS_madvise 28
-#define MADV_RANDOM_ 1
 
 struct uwrx_rec_header *shim_take_prepared(struct uwrx_ldso_state *s, unsigned long at_random) {
   /* UWRX_EXEC_DIR "/<pid>", on the state page: no stack page touched for it */
