@@ -5,6 +5,7 @@
 // (asked over the same channel), so these runs cross the channel both ways.
 import test from 'ava';
 import { rmSync } from 'node:fs';
+import os from 'node:os';
 import path from 'node:path';
 import { readAttemptStatus } from '../src/record/layout.js';
 import { buildDriver } from './native/cc.js';
@@ -45,6 +46,19 @@ test('a call answered from Node 300 ms later blocks only its caller: the tree ma
   // the sibling's notified calls went on while the call waited
   t.true(r.out.progress! > 0, `sibling made ${r.out.progress} notified calls during the wait`);
   t.deepEqual(r.deferred, { open: 0, answered: 1, dropped: 0 });
+});
+
+// A handler held in a call it did not announce (a slow disk, a lock another handler
+// holds) is caught by the watcher (init/notify.c): another handler thread takes the turn
+// once the receiver has been in one call for 10 ms, so the rest of the tree goes on.
+(os.availableParallelism() > 1 ? test : test.skip)('a handler stuck in a call holds up only its caller: another handler thread takes the turn', async (t) => {
+  const r = await runProbe('stuck', 500);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.out.result, 7);
+  t.is(r.out.errno, 0);
+  t.true(r.out.elapsed_ms! >= 500, `answered after ${r.out.elapsed_ms} ms`);
+  // without a second receiver the sibling's next notified call waits out the 500 ms
+  t.true(r.out.progress! >= 10, `sibling made ${r.out.progress} notified calls while the handler was held`);
 });
 
 test('a signal to a thread waiting for a deferred answer is delivered after it, without EINTR', async (t) => {

@@ -6,7 +6,9 @@
  *   defer_probe signal MS    a signal (handler without SA_RESTART) arrives while the
  *                            call waits
  *   defer_probe kill MS      a child waiting in the call is SIGKILLed
- *   defer_probe timeout MS   the call gives up after 300 ms, before Node answers */
+ *   defer_probe timeout MS   the call gives up after 300 ms, before Node answers
+ *   defer_probe stuck MS     as progress, with UWRX_CTL_TEST_STUCK: the handler thread
+ *                            that took the call is held in it for MS */
 #define _GNU_SOURCE
 #include <errno.h>
 #include <fcntl.h>
@@ -37,6 +39,13 @@ static long defer_until(long ms, long value, long timeout_ms, int *err) {
 
 static long defer(long ms, long value, int *err) { return defer_until(ms, value, 0, err); }
 
+static long stuck(long ms, long value, int *err) {
+  errno = 0;
+  long r = syscall(UWRX_SYS_CONTROL, UWRX_CTL_TEST_STUCK, ms, value, 0, 0, UWRX_CONTROL_MAGIC);
+  *err = errno;
+  return r;
+}
+
 static volatile sig_atomic_t handled;
 static void on_usr1(int sig) {
   (void)sig;
@@ -45,12 +54,12 @@ static void on_usr1(int sig) {
 
 int main(int argc, char **argv) {
   if (argc != 3) {
-    fprintf(stderr, "usage: defer_probe progress|signal|kill|timeout MS\n");
+    fprintf(stderr, "usage: defer_probe progress|stuck|signal|kill|timeout MS\n");
     return 2;
   }
   long ms = atol(argv[2]);
   int err;
-  if (!strcmp(argv[1], "progress")) {
+  if (!strcmp(argv[1], "progress") || !strcmp(argv[1], "stuck")) {
     volatile long *shared = mmap(NULL, 4096, PROT_READ | PROT_WRITE, MAP_SHARED | MAP_ANONYMOUS, -1, 0);
     if (shared == MAP_FAILED) return 1;
     pid_t child = fork();
@@ -65,7 +74,7 @@ int main(int argc, char **argv) {
     }
     while (shared[0] < 10) usleep(1000);
     long c0 = shared[0], t0 = now_ms();
-    long r = defer(ms, 7, &err);
+    long r = !strcmp(argv[1], "stuck") ? stuck(ms, 7, &err) : defer(ms, 7, &err);
     long t1 = now_ms(), c1 = shared[0];
     shared[1] = 1;
     waitpid(child, NULL, 0);

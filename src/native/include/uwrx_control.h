@@ -53,6 +53,10 @@
  * Reserved for uwrx's own tests: answered only in a run whose plan enables the
  * deferral test feature (uwrx-init/testdefer.c); elsewhere -ENOSYS. */
 #define UWRX_CTL_TEST_DEFER 0x7e57
+/* (unsigned long ms, long value) -> value, once the handler thread that took the call has
+ * been held in it for ms (at most 5 s) without telling anyone: a call stuck in its
+ * handler (init/notify.c, "whose turn it is to receive"). Reserved as UWRX_CTL_TEST_DEFER. */
+#define UWRX_CTL_TEST_STUCK 0x7e58
 
 /* Results of UWRX_CTL_EXEC_START. */
 #define UWRX_EXEC_RUN 0

@@ -3,9 +3,11 @@
  * "test.defer" request, `ms` later, or with EIO when Node has not replied after
  * timeout_ms (0: ms + 10 s). Only the calling thread waits meanwhile; the tests check that the rest of
  * the tree goes on, and that a caller interrupted or killed meanwhile leaves nothing
- * behind. Enabled only by the plan key testDeferral. */
+ * behind. Enabled only by the plan key testDeferral. It also answers UWRX_CTL_TEST_STUCK:
+ * the handler thread held in the call, unannounced, before it answers. */
 #include <errno.h>
 #include <stdint.h>
+#include <time.h>
 
 #include "init.h"
 #include "uwrx_control.h"
@@ -54,10 +56,22 @@ static enum verdict on_test_defer(struct notif_ctx *ctx) {
   return VERDICT_PENDING;
 }
 
+/* UWRX_CTL_TEST_STUCK: the handler holds on as a slow call nobody announced would */
+static enum verdict on_test_stuck(struct notif_ctx *ctx) {
+  const __u64 *a = ctx->req->data.args;
+  if (a[5] != UWRX_CONTROL_MAGIC) return VERDICT_CONTINUE;
+  uint64_t ms = a[1] < 5000 ? a[1] : 5000;
+  struct timespec pause = { (time_t)(ms / 1000), (long)(ms % 1000) * 1000000L };
+  while (nanosleep(&pause, &pause) != 0 && errno == EINTR) {}
+  return notify_answer_now(ctx, (int64_t)a[2], 0);
+}
+
 static const struct arg_match test_op = { .arg = 0, .count = 1, .values = { UWRX_CTL_TEST_DEFER } };
+static const struct arg_match stuck_op = { .arg = 0, .count = 1, .values = { UWRX_CTL_TEST_STUCK } };
 
 static const struct subscription test_calls[] = {
   { UWRX_SYS_CONTROL, on_test_defer, &test_op, NULL },
+  { UWRX_SYS_CONTROL, on_test_stuck, &stuck_op, NULL },
 };
 
 static bool requested(const struct plan *plan) { return plan->test_deferral; }
