@@ -246,11 +246,9 @@ struct uwrx_rec_header *clocks_exec_prepare(struct proc *p, int fd, uint64_t cou
   lease_fold(p);
   out->addr = p->repro.lease_addr;
   out->reads = p->repro.lease_reads;
-  clocks_exec(p);
-  if (fresh) {
-    lease_image(p, count_addr, true);
-    out->opened = true;
-  }
+  out->opened = fresh;
+  if (fresh) lease_image(p, count_addr, true);
+  else clocks_exec(p);
   return h;
 }
 

@@ -693,10 +693,12 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
     free(p->exec_path);
     p->exec_path = proven ? absolute_path(e) : NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
-    /* (a prepared exec's lease may be the new image's already) */
-    if (!taken || !e->lease.opened) clocks_exec(p);
+    /* (a prepared exec's shim took over the clocks as a control call hands them out) */
     if (taken) repro_exec_adopt(p, e);
-    else repro_exec_untaken(p, e, true);
+    else {
+      clocks_exec(p);
+      repro_exec_untaken(p, e, true);
+    }
     send_exec(p, e);
   }
   else if (tid != e->tid) return;

@@ -169,20 +169,25 @@ static bool same_file(const struct exe_entry *e, const struct stat *st) {
          e->ctime.tv_nsec == st->st_ctim.tv_nsec;
 }
 
+/* The kept executable of an exec of `path`, the file `st` there under generation `gen`
+ * (a copy), or NULL. */
+static char *exe_kept(const char *path, uint64_t gen, const struct stat *st) {
+  char *exe = NULL;
+  struct exe_entry *e = &exe_cache[exe_slot(path)];
+  pthread_mutex_lock(&exe_lock);
+  if (e->path && e->gen == gen && same_file(e, st) && !strcmp(e->path, path)) exe = strdup(e->exe);
+  pthread_mutex_unlock(&exe_lock);
+  return exe;
+}
+
 /* The target of /proc/<pid>/exe of the image exec'd as `path` (absolute, or NULL). */
 static char *exe_of(pid_t pid, const char *path) {
   uint64_t gen = path ? files_dirs_quiet() : 0;
   struct stat st;
   bool keyed = gen && stat(path, &st) == 0;
-  if (keyed) {
-    char *exe = NULL;
-    struct exe_entry *e = &exe_cache[exe_slot(path)];
-    pthread_mutex_lock(&exe_lock);
-    if (e->path && e->gen == gen && same_file(e, &st) && !strcmp(e->path, path)) exe = strdup(e->exe);
-    pthread_mutex_unlock(&exe_lock);
-    if (exe) return exe;
-  }
-  char *exe = read_link(pid, "exe");
+  char *exe = keyed ? exe_kept(path, gen, &st) : NULL;
+  if (exe) return exe;
+  exe = read_link(pid, "exe");
   if (!keyed || !exe) return exe;
   char link[PROC_PATH_MAX];
   struct stat ran;
@@ -210,12 +215,9 @@ bool rebuild_exec_unlisted(const char *arg0, const char *path) {
   if (!arg0 || !path || path[0] != '/' || listed(arg0) || listed(path)) return false;
   uint64_t gen = files_dirs_quiet();
   struct stat st;
-  if (!gen || stat(path, &st) != 0) return false;
-  bool unlisted = false;
-  struct exe_entry *e = &exe_cache[exe_slot(path)];
-  pthread_mutex_lock(&exe_lock);
-  if (e->path && e->gen == gen && same_file(e, &st) && !strcmp(e->path, path)) unlisted = !listed(e->exe);
-  pthread_mutex_unlock(&exe_lock);
+  char *exe = gen && stat(path, &st) == 0 ? exe_kept(path, gen, &st) : NULL;
+  bool unlisted = exe && !listed(exe);
+  free(exe);
   return unlisted;
 }
 
