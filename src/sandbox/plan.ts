@@ -236,6 +236,8 @@ export function computePlan(input: PlanInput, host: HostView = realHost()): Sand
             timeMode: TIME_MODE_CODE[input.repro.timeMode],
             ...(input.repro.timeStepNs !== undefined ? { timeStepNs: Number(input.repro.timeStepNs) } : {}),
             aslr: input.repro.aslr ?? false,
+            // every timed wait notified, for the tests' comparison (clock events: uwrx_recorder.h)
+            ...(process.env.UWRX_INPROCESS_WAITS === '0' ? { inProcessWaits: false } : {}),
           }
         : {}),
       files,

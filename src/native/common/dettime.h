@@ -29,6 +29,7 @@
 #ifndef UWRX_DETTIME_H
 #define UWRX_DETTIME_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 enum uwrx_time_mode {
@@ -105,6 +106,23 @@ int uwrx_time_time(const uwrx_time_config *c, uwrx_clock *k, int64_t *sec);
 int uwrx_time_times(const uwrx_time_config *c, uwrx_clock *k, int64_t tick_ns, int64_t out[5]);
 int uwrx_time_rusage(const uwrx_time_config *c, uwrx_clock *k, int children, int64_t *user_ns,
                      int64_t *sys_ns);
+
+/* A change of the clocks the in-process recorder made between its reads (uwrx_recorder.h,
+ * "clock events"): it takes a place in the sequence of reads it counts (pos, 0-based),
+ * so that uwrx-init, folding the count, applies it exactly where it happened. */
+#define UWRX_CLOCK_EVENT_WAIT_END 1 /* a timed wait ended: as uwrx_time_wait_end */
+typedef struct {
+  uint64_t pos;
+  int64_t virtual_deadline_ns; /* the wait's, from uwrx_time_wait_relative at its start */
+  uint32_t kind;
+  uint32_t timed_out;          /* the wait reached its real deadline */
+} uwrx_clock_event;
+
+/* The clocks after the reads and events at places [from, to) of a process's count:
+ * `events` (sorted by pos) are those at their places, every other place a read. Events
+ * outside [from, to) are skipped. What uwrx-init folds and the recorder answers with. */
+void uwrx_time_replay(const uwrx_time_config *c, uwrx_clock *k, uint64_t from, uint64_t to,
+                      const uwrx_clock_event *events, size_t n);
 
 /* A thread starts a wait of at most `timeout_ns` (relative) at real time `real_now_ns`.
  * A timeout <= 0 is no wait. */

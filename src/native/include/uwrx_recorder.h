@@ -61,6 +61,9 @@
  * notification path writes for it). The recorder asks once per thread other than the
  * main one before it records that thread's output. */
 #define UWRX_CTL_THREAD 5
+/* Control call operation: () -> 0, once uwrx-init folded the clock events of this
+ * process's header (clock_events below), which are all in use. */
+#define UWRX_CTL_CLOCK_FOLD 6
 
 /* The recorder buffer: a header, then records as in a trace buffer file, written
  * lock-free: a writer reserves bytes with an atomic add on `pos`, writes the record and
@@ -69,7 +72,7 @@
  * in the header page's unused tail: a short process's few records (ld.so's opens) then
  * touch one shared page, not two (a page fault saved in every such process). */
 #define UWRX_REC_MAGIC 0x3163657278727775ULL /* "uwrxrec1" */
-#define UWRX_REC_DATA_OFFSET 3520
+#define UWRX_REC_DATA_OFFSET 3712
 #define UWRX_REC_FILE_SIZE (64UL << 20)
 
 /* The overlays' mount ids as a bitmap from mount_base: a command tree whose root is
@@ -79,6 +82,8 @@
  * smallest free id, so an overlay attached later (a lazy tree's) may take one below. */
 #define UWRX_REC_MOUNT_BITS 16384
 #define UWRX_REC_CLOCK_TIDS 16
+/* Clock events a header holds until uwrx-init folds them (clock_events below). */
+#define UWRX_REC_CLOCK_EVENTS 8
 /* Mounts outside the overlays a header names (kernel_mounts below). */
 #define UWRX_REC_KERNEL_MOUNTS 24
 /* Directories made before the command started a header names (plan_dirs below). */
@@ -89,6 +94,7 @@
 #ifndef __ASSEMBLER__
 #include <stdint.h>
 #include "../common/prng.h"
+#include "../common/dettime.h"
 struct uwrx_rec_header {
   uint64_t magic;
   uint32_t pid;      /* logical pid */
@@ -129,6 +135,20 @@ struct uwrx_rec_header {
   int32_t clock_tids[UWRX_REC_CLOCK_TIDS]; /* kernel tids of the waiting threads */
   uint32_t clock_used;        /* set by the recorder after a read, cleared by uwrx-init */
   uint32_t clock_reserved;
+  /* Timed waits ended in process (recorder.c, "timed waits"): a wait's end moves the
+   * clock, so it takes a place in the count of reads (dettime.h uwrx_clock_event) and
+   * is written here, where every read after it and uwrx-init's fold apply it in its
+   * place. A thread writes one holding clock_ev_seq odd (its lock, with its signals
+   * blocked): it takes its place in the count and writes the entry meanwhile, so whoever
+   * sees the count past it and clock_ev_seq even sees the entry. uwrx-init folds the
+   * entries below clock_ev_next into the clock it publishes and says how many in
+   * clock_ev_folded (under clock_seq); entry i lives at i % UWRX_REC_CLOCK_EVENTS, so the
+   * recorder writes one only while fewer than that many are not folded. */
+  uint32_t clock_ev_seq;      /* the recorder's: odd while an event is written */
+  uint32_t clock_ev_next;     /* the recorder's: events written */
+  uint32_t clock_ev_folded;   /* uwrx-init's: events the published clock holds */
+  uint32_t clock_waits;       /* uwrx-init's: 1, timed waits may end in process */
+  uwrx_clock_event clock_events[UWRX_REC_CLOCK_EVENTS];
 
   /* getrandom answered in process (src/native/init/repro.c, "random lease"): the main
    * thread's getrandom stream lives here once rng_open is 1, for the process's whole

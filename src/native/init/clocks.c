@@ -12,6 +12,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -91,12 +92,54 @@ static bool read_count(pid_t pid, uint64_t addr, uint64_t *out) {
   return addr && process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *out;
 }
 
-/* Folds the reads `p` answered itself since the last fold into its clock. */
+static void mark_event(struct proc *p, uint64_t pos);
+
+/* The process's read count and the clock events it wrote below it (*nev of them, from
+ * the header's lease_events on), as one state: no event written meanwhile. The writer
+ * holds clock_ev_seq odd only for a few instructions with its signals blocked; a thread
+ * stopped there (a debugger) leaves the fold for later. */
+static bool read_count_events(struct proc *p, uint64_t *n, uwrx_clock_event *events, size_t *nev) {
+  const struct uwrx_rec_header *h = p->repro.lease_hdr;
+  for (int tries = 0; tries < 1000; tries++) {
+    uint32_t seq = __atomic_load_n(&h->clock_ev_seq, __ATOMIC_ACQUIRE);
+    if (seq & 1) {
+      sched_yield();
+      continue;
+    }
+    uint32_t next = __atomic_load_n(&h->clock_ev_next, __ATOMIC_ACQUIRE);
+    uint32_t from = p->repro.lease_events;
+    if (next - from > UWRX_REC_CLOCK_EVENTS) return false; /* not the recorder's: never */
+    *nev = 0;
+    for (uint32_t i = from; i != next; i++) events[(*nev)++] = h->clock_events[i % UWRX_REC_CLOCK_EVENTS];
+    if (!read_count(p->tgid, p->repro.lease_addr, n)) return false;
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&h->clock_ev_seq, __ATOMIC_RELAXED) == seq) return true;
+  }
+  return false;
+}
+
+/* Folds the reads `p` answered itself since the last fold, and the clock events among
+ * them, into its clock. */
 static void lease_fold(struct proc *p) {
   struct uwrx_rec_header *h = p->repro.lease_hdr;
   if (!h || !p->repro.lease_addr || !__atomic_exchange_n(&h->clock_used, 0, __ATOMIC_ACQ_REL)) return;
   uint64_t n;
-  if (!read_count(p->tgid, p->repro.lease_addr, &n) || n < p->repro.lease_reads) return;
+  uwrx_clock_event events[UWRX_REC_CLOCK_EVENTS];
+  size_t nev = 0;
+  if (!read_count_events(p, &n, events, &nev)) {
+    __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE); /* (the next fold's) */
+    return;
+  }
+  if (n < p->repro.lease_reads) return;
+  /* each event in its place, marked for the children forked around it (fork_clock) */
+  for (size_t i = 0; i < nev; i++) {
+    if (events[i].pos < p->repro.lease_reads || events[i].pos >= n) continue;
+    uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(events[i].pos - p->repro.lease_reads));
+    mark_event(p, events[i].pos);
+    uwrx_time_replay(cfg(), &p->repro.clock, events[i].pos, events[i].pos + 1, &events[i], 1);
+    p->repro.lease_reads = events[i].pos + 1;
+  }
+  p->repro.lease_events += (uint32_t)nev;
   uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(n - p->repro.lease_reads));
   p->repro.lease_reads = n;
 }
@@ -123,6 +166,7 @@ static void lease_publish(struct proc *p) {
   __atomic_store_n(&h->clock_cpu_ns, p->repro.clock.cpu_ns, __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_children_cpu_ns, p->repro.clock.children_cpu_ns, __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_reads_base, p->repro.lease_reads, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_ev_folded, p->repro.lease_events, __ATOMIC_RELAXED);
   for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++) __atomic_store_n(&h->clock_tids[i], tids[i], __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_seq, seq + 2, __ATOMIC_RELEASE);
 }
@@ -198,6 +242,10 @@ static struct uwrx_rec_header *lease_header(struct proc *p, int fd) {
       h->clock_t0_ns = c->time.t0_ns;
       h->clock_step_ns = c->time.step_ns;
       h->clock_wall_offset_ns = c->time.wall_offset_ns;
+      /* (a pooled buffer's header holds its last process's events) */
+      h->clock_ev_seq = h->clock_ev_next = h->clock_ev_folded = 0;
+      h->clock_waits = !c->notified_waits;
+      p->repro.lease_events = 0;
       p->repro.lease_hdr = h;
       repro_rng_lease(p, h);
       /* children that ended before: counted as on_child_exit counts them */
@@ -219,6 +267,8 @@ static void lease_image(struct proc *p, uint64_t count_addr, bool fresh_image) {
   uint64_t n = 0;
   p->repro.lease_addr = count_addr && (fresh_image || read_count(p->tgid, count_addr, &n)) ? count_addr : 0;
   p->repro.lease_reads = p->repro.lease_addr ? n : 0;
+  /* the events of an image before were folded at its exec */
+  if (p->repro.lease_hdr) p->repro.lease_events = __atomic_load_n(&p->repro.lease_hdr->clock_ev_next, __ATOMIC_ACQUIRE);
   lease_publish(p);
 }
 
@@ -284,6 +334,13 @@ static void mark(struct proc *p, int last_pid) {
   r->nmarks++;
 }
 
+/* The clock is about to change by the recorder's event at place `pos` of its count. */
+static void mark_event(struct proc *p, uint64_t pos) {
+  struct proc_repro *r = &p->repro;
+  r->marks[r->nmarks % CLOCK_MARKS] = (struct clock_mark){ -1, r->clock.now_ns, pos };
+  r->nmarks++;
+}
+
 /* Whether the parent of `child` runs one thread: as counted when the child was first
  * seen, moments ago, else read now. */
 static bool single_threaded(pid_t pid, const struct proc *child) {
@@ -311,7 +368,8 @@ static int64_t fork_clock(struct proc *parent, struct proc *child, uint64_t read
   unsigned first = r->nmarks > CLOCK_MARKS ? r->nmarks - CLOCK_MARKS : 0;
   for (unsigned i = first; i < r->nmarks; i++) {
     const struct clock_mark *m = &r->marks[i % CLOCK_MARKS];
-    if (m->last_pid >= child->tgid) return before_reads(m->now_ns, m->reads, reads);
+    /* an event at place m->reads came after the fork when the child's count stops before it */
+    if (m->last_pid < 0 ? m->reads >= reads : m->last_pid >= child->tgid) return before_reads(m->now_ns, m->reads, reads);
   }
   /* Forked after the parent's latest call. A wait that call made had returned: its end and
    * the children it reaped count now (one thread: a thread of several may still wait). */
@@ -468,6 +526,14 @@ static enum verdict on_child_exit(struct notif_ctx *ctx) {
 static enum verdict on_reaped(struct notif_ctx *ctx) {
   struct proc *p = ctx->proc;
   if (!p || ctx->req->data.args[5] != UWRX_CONTROL_MAGIC) return answer(ctx, 0, ENOSYS);
+  if (ctx->req->data.args[0] == UWRX_CTL_CLOCK_FOLD) {
+    /* folded as every call is (clocks_resumed): published now */
+    pthread_mutex_lock(&g.lock);
+    lease_fold(p);
+    lease_publish(p);
+    pthread_mutex_unlock(&g.lock);
+    return answer(ctx, 0, 0);
+  }
   pid_t pid = (pid_t)ctx->req->data.args[1];
   int last = ns_last_pid();
   pthread_mutex_lock(&g.lock);
@@ -863,7 +929,7 @@ static const struct arg_match timeout_ms_arg2 = { .arg = 2, .test = ARG_POSITIVE
 static const struct arg_match timeout_ms_arg3 = { .arg = 3, .test = ARG_POSITIVE };
 static const struct arg_match itimer_real = { .arg = 0, .count = 1, .values = { 0 /* ITIMER_REAL */ } };
 
-static const struct arg_match reaped_op = { .arg = 0, .count = 1, .values = { UWRX_CTL_REAPED } };
+static const struct arg_match reaped_op = { .arg = 0, .count = 2, .values = { UWRX_CTL_REAPED, UWRX_CTL_CLOCK_FOLD } };
 
 static const struct subscription clock_calls[] = {
   /* reads */

@@ -23,6 +23,7 @@ struct repro_config {
   uwrx_seed seed;
   uwrx_time_config time;
   bool aslr;            /* keep address-space randomization in the command tree */
+  bool notified_waits;  /* every timed wait notified (the plan's inProcessWaits false) */
 };
 
 /* Per thread of a process: its getrandom stream, its timed wait in progress. */
@@ -49,7 +50,7 @@ struct repro_thread {
  * smaller pid and starts from the value before it (clocks.c, fork_clock). */
 #define CLOCK_MARKS 16
 struct clock_mark {
-  int last_pid;
+  int last_pid;   /* -1: a clock event of the recorder's, at its place `reads` */
   int64_t now_ns;
   uint64_t reads; /* the recorder's read count folded into now_ns (clocks.c, clock lease) */
 };
@@ -79,6 +80,7 @@ struct proc_repro {
   ino_t lease_ino;
   uint64_t lease_addr;       /* address of the recorder's read count in the current image */
   uint64_t lease_reads;      /* the value of that count already folded into clock */
+  uint32_t lease_events;     /* the header's clock events folded into clock */
 };
 
 /* Plan keys "seed", "t0Ns", "timeMode", "timeStepNs": 1 consumed, 0 malformed, -1 not ours. */

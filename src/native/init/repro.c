@@ -54,6 +54,10 @@ int repro_parse_plan_key(struct mp_reader *r, const char *k, uint32_t klen, stru
     c->time.mode = (int)v;
   } else if (mp_key_is(k, klen, "aslr")) {
     if (!mp_read_bool(r, &c->aslr)) return 0;
+  } else if (mp_key_is(k, klen, "inProcessWaits")) {
+    bool in_process;
+    if (!mp_read_bool(r, &in_process)) return 0;
+    c->notified_waits = !in_process;
   } else if (mp_key_is(k, klen, "timeStepNs")) {
     if (!mp_read_int(r, &v) || v < 0) return 0;
     c->time.step_ns = v;

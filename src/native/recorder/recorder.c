@@ -38,7 +38,10 @@
 #include <stdint.h>
 #include <stdio.h>
 #include <string.h>
+#include <poll.h>
+#include <signal.h>
 #include <sys/auxv.h>
+#include <sys/epoll.h>
 #include <sys/mman.h>
 #include <sys/prctl.h>
 #include <sys/random.h>
@@ -1307,28 +1310,51 @@ EXPORT pid_t __waitpid(pid_t pid, int *status, int options) { return do_wait4(pi
  * Otherwise (a thread in a timed wait, an armed timer, real time, a clock uwrx leaves to
  * the kernel, a NULL pointer) the call goes to the kernel and the notification path. */
 
-/* The clocks for one more read, and the run's time configuration; 0: not answered here. */
-static int lease_read(int32_t clock_id, uwrx_time_config *c, uwrx_clock *k) {
+/* The clocks at place `n` of the count (before the read or event there): the published
+ * clocks and the reads and events between. The published state and the events are read
+ * until no writer changed either meanwhile. */
+static void clock_at(const struct uwrx_rec_header *h, const uwrx_time_config *c, uint64_t n, uwrx_clock *k) {
+  uwrx_clock_event events[UWRX_REC_CLOCK_EVENTS];
+  for (;;) {
+    uint32_t seq = __atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE);
+    uint32_t ev_seq = __atomic_load_n(&h->clock_ev_seq, __ATOMIC_ACQUIRE);
+    if ((seq | ev_seq) & 1) continue;
+    k->now_ns = __atomic_load_n(&h->clock_now_ns, __ATOMIC_RELAXED);
+    k->cpu_ns = __atomic_load_n(&h->clock_cpu_ns, __ATOMIC_RELAXED);
+    k->children_cpu_ns = __atomic_load_n(&h->clock_children_cpu_ns, __ATOMIC_RELAXED);
+    uint64_t base = __atomic_load_n(&h->clock_reads_base, __ATOMIC_RELAXED);
+    uint32_t folded = __atomic_load_n(&h->clock_ev_folded, __ATOMIC_RELAXED);
+    uint32_t next = __atomic_load_n(&h->clock_ev_next, __ATOMIC_RELAXED);
+    size_t nev = 0;
+    for (uint32_t i = folded; i != next && nev < UWRX_REC_CLOCK_EVENTS; i++)
+      events[nev++] = h->clock_events[i % UWRX_REC_CLOCK_EVENTS];
+    __atomic_thread_fence(__ATOMIC_ACQUIRE);
+    if (__atomic_load_n(&h->clock_seq, __ATOMIC_RELAXED) != seq || __atomic_load_n(&h->clock_ev_seq, __ATOMIC_RELAXED) != ev_seq)
+      continue;
+    /* uwrx-init may have folded this very place in already: then n < base */
+    if (n >= base) uwrx_time_replay(c, k, base, n, events, nev);
+    else uwrx_time_after_reads(c, k, -(int64_t)(base - n));
+    return;
+  }
+}
+
+/* The run's time configuration and whether this thread's clock reads may be answered
+ * here now. */
+static int lease_usable(uwrx_time_config *c) {
   if (!fast()) return 0;
   struct uwrx_rec_header *h = R.hdr;
   if (!__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE) || rec_after_wait(h, 0)) return 0;
   *c = (uwrx_time_config){ .mode = h->clock_mode, .t0_ns = h->clock_t0_ns, .step_ns = h->clock_step_ns,
                            .wall_offset_ns = h->clock_wall_offset_ns };
-  if (!uwrx_time_faked(c, clock_id)) return 0;
+  return 1;
+}
+
+/* The clocks for one more read, and the run's time configuration; 0: not answered here. */
+static int lease_read(int32_t clock_id, uwrx_time_config *c, uwrx_clock *k) {
+  if (!lease_usable(c) || !uwrx_time_faked(c, clock_id)) return 0;
+  struct uwrx_rec_header *h = R.hdr;
   uint64_t n = __atomic_fetch_add(clock_reads, 1, __ATOMIC_SEQ_CST);
-  uint64_t base;
-  for (;;) {
-    uint32_t seq = __atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE);
-    if (seq & 1) continue;
-    k->now_ns = __atomic_load_n(&h->clock_now_ns, __ATOMIC_RELAXED);
-    k->cpu_ns = __atomic_load_n(&h->clock_cpu_ns, __ATOMIC_RELAXED);
-    k->children_cpu_ns = __atomic_load_n(&h->clock_children_cpu_ns, __ATOMIC_RELAXED);
-    base = __atomic_load_n(&h->clock_reads_base, __ATOMIC_RELAXED);
-    __atomic_thread_fence(__ATOMIC_ACQUIRE);
-    if (__atomic_load_n(&h->clock_seq, __ATOMIC_RELAXED) == seq) break;
-  }
-  /* uwrx-init may have folded this very read in already: then n < base */
-  uwrx_time_after_reads(c, k, (int64_t)(n - base));
+  clock_at(h, c, n, k);
   if (!__atomic_load_n(&h->clock_used, __ATOMIC_RELAXED)) __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
   return 1;
 }
@@ -1370,6 +1396,114 @@ EXPORT time_t time(time_t *tloc) {
     return (time_t)sec;
   }
   return (time_t)set_errno(slow6(SYS_time, (long)tloc, 0, 0, 0, 0, 0));
+}
+
+/* ---- timed waits ----
+ * A wait with a timeout ends by moving the clock: to its deadline when it timed out, one
+ * step when something came first (dettime.c). On the notification path that costs two
+ * round trips per wait, the wait (uwrx-init notes its start) and the thread's next call
+ * (which ends it, and in an event loop is mostly a clock read). While the clock is
+ * leased, an epoll_wait or poll with a timeout is made from the gate instead and its end
+ * written into the header as a clock event (uwrx_recorder.h): the same clock, no
+ * notification. Every other wait (no timeout, a thread already in a notified wait, no
+ * lease) goes to libc's function and the notification path as before. */
+
+/* The supervisor's clock, the one uwrx-init times a notified wait with (CLOCK_BOOTTIME). */
+static int64_t real_now(void) {
+  struct timespec ts;
+  if (gate6(SYS_clock_gettime, CLOCK_BOOTTIME, (long)&ts, 0, 0, 0, 0) != 0) return -1;
+  return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
+}
+
+/* 1: a wait of `timeout_ns` starts here, made from the gate; 0: not answered here. */
+static int wait_begin(int64_t timeout_ns, uwrx_wait *w) {
+  uwrx_time_config c;
+  if (timeout_ns <= 0 || !gate_mapped() || !lease_usable(&c) || c.mode != UWRX_TIME_ADVANCING) return 0;
+  struct uwrx_rec_header *h = R.hdr;
+  if (!__atomic_load_n(&h->clock_waits, __ATOMIC_RELAXED)) return 0;
+  int64_t real = real_now();
+  if (real < 0) return 0;
+  uwrx_clock k;
+  clock_at(h, &c, __atomic_load_n(clock_reads, __ATOMIC_SEQ_CST), &k);
+  uwrx_time_wait_relative(&c, &k, w, real, timeout_ns);
+  return w->active;
+}
+
+/* Writes the wait's end as the next clock event: its place in the count taken and the
+ * entry written while clock_ev_seq is odd, with this thread's signals blocked (a handler
+ * reading the clock would wait for it). With every entry in use, uwrx-init folds them
+ * first (UWRX_CTL_CLOCK_FOLD). */
+static void wait_end(uwrx_wait *w) {
+  struct uwrx_rec_header *h = R.hdr;
+  int64_t real = real_now();
+  uwrx_clock_event e = { .kind = UWRX_CLOCK_EVENT_WAIT_END, .virtual_deadline_ns = w->virtual_deadline_ns,
+                         .timed_out = real >= w->real_deadline_ns };
+  uint64_t all = ~0ull, old;
+  slow6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, sizeof all, 0, 0);
+  /* (a fold that frees nothing, which only a broken header gives, drops the event
+   * rather than asking for ever) */
+  for (int folds = 0; folds <= 3;) {
+    uint32_t seq = __atomic_load_n(&h->clock_ev_seq, __ATOMIC_RELAXED);
+    if ((seq & 1) || !__atomic_compare_exchange_n(&h->clock_ev_seq, &seq, seq + 1, 0, __ATOMIC_SEQ_CST, __ATOMIC_RELAXED)) {
+      sched_yield();
+      continue;
+    }
+    uint32_t next = h->clock_ev_next;
+    if (next - __atomic_load_n(&h->clock_ev_folded, __ATOMIC_ACQUIRE) < UWRX_REC_CLOCK_EVENTS) {
+      e.pos = __atomic_fetch_add(clock_reads, 1, __ATOMIC_SEQ_CST);
+      h->clock_events[next % UWRX_REC_CLOCK_EVENTS] = e;
+      __atomic_store_n(&h->clock_ev_next, next + 1, __ATOMIC_RELEASE);
+      __atomic_store_n(&h->clock_ev_seq, seq + 2, __ATOMIC_RELEASE);
+      break;
+    }
+    __atomic_store_n(&h->clock_ev_seq, seq + 2, __ATOMIC_RELEASE);
+    /* with the count untouched: the fold sees the events it needs */
+    __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
+    slow6(UWRX_SYS_CONTROL, UWRX_CTL_CLOCK_FOLD, 0, 0, 0, 0, (long)UWRX_CONTROL_MAGIC);
+    folds++;
+  }
+  if (!__atomic_load_n(&h->clock_used, __ATOMIC_RELAXED)) __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
+  slow6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof old, 0, 0);
+}
+
+EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout) {
+  static void *next;
+  uwrx_wait w;
+  if (timeout > 0 && wait_begin((int64_t)timeout * 1000000, &w)) {
+    long r = gate6(SYS_epoll_wait, epfd, (long)events, maxevents, timeout, 0, 0);
+    wait_end(&w);
+    return (int)set_errno(r);
+  }
+  int (*f)(int, struct epoll_event *, int, int) = (int (*)(int, struct epoll_event *, int, int))next_symbol(&next, "epoll_wait");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(epfd, events, maxevents, timeout);
+}
+
+EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask) {
+  static void *next;
+  uwrx_wait w;
+  if (timeout > 0 && wait_begin((int64_t)timeout * 1000000, &w)) {
+    long r = gate6(SYS_epoll_pwait, epfd, (long)events, maxevents, timeout, (long)sigmask, _NSIG / 8);
+    wait_end(&w);
+    return (int)set_errno(r);
+  }
+  int (*f)(int, struct epoll_event *, int, int, const sigset_t *) =
+      (int (*)(int, struct epoll_event *, int, int, const sigset_t *))next_symbol(&next, "epoll_pwait");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(epfd, events, maxevents, timeout, sigmask);
+}
+
+EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
+  static void *next;
+  uwrx_wait w;
+  if (timeout > 0 && wait_begin((int64_t)timeout * 1000000, &w)) {
+    long r = gate6(SYS_poll, (long)fds, (long)nfds, timeout, 0, 0, 0);
+    wait_end(&w);
+    return (int)set_errno(r);
+  }
+  int (*f)(struct pollfd *, nfds_t, int) = (int (*)(struct pollfd *, nfds_t, int))next_symbol(&next, "poll");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(fds, nfds, timeout);
 }
 
 /* ---- getrandom ----
