@@ -22,7 +22,7 @@ export const TRACE_DATA_OFFSET = 64 << 20;
 /** That region's header (struct uwrx_rec_header): its magic, and where its records
  * start (UWRX_REC_DATA_OFFSET, in the header page's tail). */
 export const REC_MAGIC = 0x3163657278727775n;
-export const REC_DATA_OFFSET = 3712;
+export const REC_DATA_OFFSET = 3776;
 /** uwrx-init's buffer log in the traces directory (tracebuf.h UWRX_TRACE_LOG): entries
  * of two u32 LE, [pid, 0] once pid's buffer is final and closed (instead of a rename to
  * <pid>.ended), [pid, n + 1] once pid took pooled buffer free.<n> under that name

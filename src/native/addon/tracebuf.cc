@@ -22,7 +22,7 @@ extern "C" {
 // struct uwrx_rec_header's magic (uwrx_recorder.h, which is C only)
 static constexpr uint64_t REC_MAGIC = 0x3163657278727775ULL;
 // UWRX_REC_DATA_OFFSET: the header, before the region's records (in the header page's tail)
-static constexpr uint64_t REC_DATA_OFFSET = 3712;
+static constexpr uint64_t REC_DATA_OFFSET = 3776;
 
 // fallocate(PUNCH_HOLE|KEEP_SIZE): frees the blocks of [offset, offset+length) of a file
 // the collector has read, keeping its size so the writer's offsets stay valid.

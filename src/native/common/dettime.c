@@ -168,15 +168,14 @@ void uwrx_time_replay(const uwrx_time_config *c, uwrx_clock *k, uint64_t from, u
   uint64_t at = from;
   for (size_t i = 0; i < n; i++) {
     const uwrx_clock_event *e = &events[i];
-    if (e->pos < at || e->pos >= to) continue;
-    uwrx_time_after_reads(c, k, (int64_t)(e->pos - at));
-    if (e->kind == UWRX_CLOCK_EVENT_WAIT_END) {
-      /* the wait as it was at its start; whether it timed out is what its end knew */
-      uwrx_wait w = { .real_deadline_ns = e->timed_out ? INT64_MIN : INT64_MAX,
-                      .virtual_deadline_ns = e->virtual_deadline_ns, .active = 1 };
-      uwrx_time_wait_end(c, k, &w, 0);
-    }
-    at = e->pos + 1;
+    uint64_t pos = uwrx_clock_event_pos(e);
+    if (pos < at || pos >= to) continue;
+    uwrx_time_after_reads(c, k, (int64_t)(pos - at));
+    /* the wait as it was at its start; whether it timed out is what its end knew */
+    uwrx_wait w = { .real_deadline_ns = (e->place & UWRX_CLOCK_EVENT_TIMED_OUT) ? INT64_MIN : INT64_MAX,
+                    .virtual_deadline_ns = e->virtual_deadline_ns, .active = 1 };
+    uwrx_time_wait_end(c, k, &w, 0);
+    at = pos + 1;
   }
   if (to > at) uwrx_time_after_reads(c, k, (int64_t)(to - at));
 }

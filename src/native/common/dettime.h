@@ -108,15 +108,17 @@ int uwrx_time_rusage(const uwrx_time_config *c, uwrx_clock *k, int children, int
                      int64_t *sys_ns);
 
 /* A change of the clocks the in-process recorder made between its reads (uwrx_recorder.h,
- * "clock events"): it takes a place in the sequence of reads it counts (pos, 0-based),
- * so that uwrx-init, folding the count, applies it exactly where it happened. */
-#define UWRX_CLOCK_EVENT_WAIT_END 1 /* a timed wait ended: as uwrx_time_wait_end */
+ * "clock events"): the end of a timed wait, as uwrx_time_wait_end moves the clocks. It
+ * takes a place in the sequence of reads the recorder counts, so that uwrx-init, folding
+ * the count, applies it exactly where it happened. 16 bytes: a header holds several. */
 typedef struct {
-  uint64_t pos;
+  uint64_t place;              /* bits 0-62: the place in the count (0-based); bit 63:
+                                * UWRX_CLOCK_EVENT_TIMED_OUT, the wait reached its real deadline */
   int64_t virtual_deadline_ns; /* the wait's, from uwrx_time_wait_relative at its start */
-  uint32_t kind;
-  uint32_t timed_out;          /* the wait reached its real deadline */
 } uwrx_clock_event;
+#define UWRX_CLOCK_EVENT_TIMED_OUT (1ULL << 63)
+
+static inline uint64_t uwrx_clock_event_pos(const uwrx_clock_event *e) { return e->place & ~UWRX_CLOCK_EVENT_TIMED_OUT; }
 
 /* The clocks after the reads and events at places [from, to) of a process's count:
  * `events` (sorted by pos) are those at their places, every other place a read. Events

@@ -72,7 +72,7 @@
  * in the header page's unused tail: a short process's few records (ld.so's opens) then
  * touch one shared page, not two (a page fault saved in every such process). */
 #define UWRX_REC_MAGIC 0x3163657278727775ULL /* "uwrxrec1" */
-#define UWRX_REC_DATA_OFFSET 3712
+#define UWRX_REC_DATA_OFFSET 3776
 #define UWRX_REC_FILE_SIZE (64UL << 20)
 
 /* The overlays' mount ids as a bitmap from mount_base: a command tree whose root is
@@ -83,7 +83,7 @@
 #define UWRX_REC_MOUNT_BITS 16384
 #define UWRX_REC_CLOCK_TIDS 16
 /* Clock events a header holds until uwrx-init folds them (clock_events below). */
-#define UWRX_REC_CLOCK_EVENTS 8
+#define UWRX_REC_CLOCK_EVENTS 16
 /* Mounts outside the overlays a header names (kernel_mounts below). */
 #define UWRX_REC_KERNEL_MOUNTS 24
 /* Directories made before the command started a header names (plan_dirs below). */

@@ -133,11 +133,12 @@ static void lease_fold(struct proc *p) {
   if (n < p->repro.lease_reads) return;
   /* each event in its place, marked for the children forked around it (fork_clock) */
   for (size_t i = 0; i < nev; i++) {
-    if (events[i].pos < p->repro.lease_reads || events[i].pos >= n) continue;
-    uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(events[i].pos - p->repro.lease_reads));
-    mark_event(p, events[i].pos);
-    uwrx_time_replay(cfg(), &p->repro.clock, events[i].pos, events[i].pos + 1, &events[i], 1);
-    p->repro.lease_reads = events[i].pos + 1;
+    uint64_t pos = uwrx_clock_event_pos(&events[i]);
+    if (pos < p->repro.lease_reads || pos >= n) continue;
+    uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(pos - p->repro.lease_reads));
+    mark_event(p, pos);
+    uwrx_time_replay(cfg(), &p->repro.clock, pos, pos + 1, &events[i], 1);
+    p->repro.lease_reads = pos + 1;
   }
   p->repro.lease_events += (uint32_t)nev;
   uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(n - p->repro.lease_reads));

@@ -1436,8 +1436,8 @@ static int wait_begin(int64_t timeout_ns, uwrx_wait *w) {
 static void wait_end(uwrx_wait *w) {
   struct uwrx_rec_header *h = R.hdr;
   int64_t real = real_now();
-  uwrx_clock_event e = { .kind = UWRX_CLOCK_EVENT_WAIT_END, .virtual_deadline_ns = w->virtual_deadline_ns,
-                         .timed_out = real >= w->real_deadline_ns };
+  uwrx_clock_event e = { .place = real >= w->real_deadline_ns ? UWRX_CLOCK_EVENT_TIMED_OUT : 0,
+                         .virtual_deadline_ns = w->virtual_deadline_ns };
   uint64_t all = ~0ull, old;
   slow6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&all, (long)&old, sizeof all, 0, 0);
   /* (a fold that frees nothing, which only a broken header gives, drops the event
@@ -1450,7 +1450,7 @@ static void wait_end(uwrx_wait *w) {
     }
     uint32_t next = h->clock_ev_next;
     if (next - __atomic_load_n(&h->clock_ev_folded, __ATOMIC_ACQUIRE) < UWRX_REC_CLOCK_EVENTS) {
-      e.pos = __atomic_fetch_add(clock_reads, 1, __ATOMIC_SEQ_CST);
+      e.place |= __atomic_fetch_add(clock_reads, 1, __ATOMIC_SEQ_CST);
       h->clock_events[next % UWRX_REC_CLOCK_EVENTS] = e;
       __atomic_store_n(&h->clock_ev_next, next + 1, __ATOMIC_RELEASE);
       __atomic_store_n(&h->clock_ev_seq, seq + 2, __ATOMIC_RELEASE);
