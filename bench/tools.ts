@@ -19,7 +19,7 @@ function onPath(program: string): boolean {
 }
 
 export async function missingTools(): Promise<string[]> {
-  const missing = ['strace', 'bwrap', 'cc', 'make', 'tar', 'xz', 'find', 'ccache'].filter((p) => !onPath(p));
+  const missing = ['strace', 'bwrap', 'cc', 'make', 'tar', 'xz', 'find', 'ccache', 'redis-server', 'redis-benchmark'].filter((p) => !onPath(p));
   if ((await findTarball()) === undefined) missing.push('binutils source tarball');
   return missing;
 }

@@ -263,6 +263,23 @@ const httpLoad: Workload = {
   parse: lastLineSeconds,
 };
 
+// An event loop that waits with a timeout on every turn (epoll_wait), the other kind of
+// server a load test meets: under uwrx's default clocks each such wait ends in process.
+const redisRequests = (ctx: BenchContext) => (ctx.quick ? 10000 : 50000);
+
+const redisLoad: Workload = {
+  name: 'redis-load',
+  unit: 'seconds',
+  description: (ctx) =>
+    `redis-server and redis-benchmark over a unix socket, ${redisRequests(ctx)} SET and ${redisRequests(ctx)} GET requests with 16 connections (bench/programs/redis-load.sh, timed inside with /proc/uptime); uwrx with its default deterministic clocks`,
+  setup: async () => undefined,
+  command: async (ctx) => ({
+    argv: ['sh', benchScript(ctx, 'redis-load.sh'), String(redisRequests(ctx))],
+    cwd: ctx.scratch,
+  }),
+  parse: lastLineSeconds,
+};
+
 const outputLines = (ctx: BenchContext) => (ctx.quick ? 10000 : 50000);
 
 // Output of a process with threads (Node's), one write(2) per line: into a file and into
@@ -316,7 +333,7 @@ const startup: Workload = {
   ],
 };
 
-export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, output, nodeResolve, startup];
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, redisLoad, output, nodeResolve, startup];
 
 export function findWorkload(name: string): Workload | undefined {
   return workloads.find((w) => w.name === name);
