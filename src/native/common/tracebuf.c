@@ -453,9 +453,14 @@ int uwrx_trace_spawn(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t child, int
 
 int uwrx_trace_exec(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, const char *path, const char *argv,
                     size_t argv_len) {
+  return uwrx_trace_exec_at(tb, tid, result, path, argv, argv_len, 0);
+}
+
+int uwrx_trace_exec_at(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, const char *path, const char *argv,
+                       size_t argv_len, uint64_t time_ns) {
   struct uwrx_ev_exec ev = {.result = result};
   struct uwrx_blob b[2] = {{path, strlen(path)}, {argv, argv_len}};
-  return uwrx_trace_emit(tb, UWRX_EV_EXEC, tid, &ev, sizeof ev, b, 2);
+  return emit_at(tb, UWRX_EV_EXEC, tid, &ev, sizeof ev, b, 2, time_ns);
 }
 
 int uwrx_trace_exit(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal) {

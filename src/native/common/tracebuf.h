@@ -171,6 +171,10 @@ size_t uwrx_trace_room(size_t fixed_len, unsigned nblobs);
 int uwrx_trace_spawn(struct uwrx_tracebuf *tb, uint32_t tid, uint32_t child, int thread, uint64_t clone_flags);
 int uwrx_trace_exec(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, const char *path, const char *argv,
                     size_t argv_len);
+/* The exec stamped with the time of its execve call (0: now), as uwrx_trace_exit_at: its
+ * outcome is known later, at the process's next notified call, which may be its exit. */
+int uwrx_trace_exec_at(struct uwrx_tracebuf *tb, uint32_t tid, int64_t result, const char *path, const char *argv,
+                       size_t argv_len, uint64_t time_ns);
 int uwrx_trace_exit(struct uwrx_tracebuf *tb, uint32_t tid, int32_t status, int32_t signal);
 /* The exit stamped with the time it happened (ns, CLOCK_BOOTTIME; 0: now), which is
  * earlier than its report: exit_group's call, or when the process's pidfd said it died.

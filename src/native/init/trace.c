@@ -413,7 +413,7 @@ static void trace_execed(const struct proc *p, const struct pending_exec *e) {
       block[len++] = 0;
     }
   }
-  uwrx_trace_exec(p->trace, (uint32_t)p->logical, 0, e->path, block ? block : "", len);
+  uwrx_trace_exec_at(p->trace, (uint32_t)p->logical, 0, e->path, block ? block : "", len, e->time);
   free(block);
 }
 
