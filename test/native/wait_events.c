@@ -1,5 +1,5 @@
-/* Timed waits of an event loop (epoll_wait, epoll_pwait, poll: some time out, some find
- * their descriptor ready) between clock reads, and prints every clock value it reads, so
+/* Timed waits of an event loop (epoll_wait, epoll_pwait, poll, select: some time out,
+ * some find their descriptor ready) and relative sleeps between clock reads, and prints every clock value it reads, so
  * that two runs can be compared value by value. Built by test/wait-events.test.ts.
  *   wait_events loop N     N rounds in the main thread
  *   wait_events threads N  N rounds in a second thread, then N in the main thread
@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/epoll.h>
+#include <sys/select.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <time.h>
@@ -41,10 +42,22 @@ static void round_of(const char *who, int i) {
   long long d = mono_ns();
   struct pollfd f = { .fd = p[0], .events = POLLIN };
   int polled = poll(&f, 1, 1);
+  long long g = mono_ns();
+  fd_set set;
+  FD_ZERO(&set);
+  FD_SET(p[0], &set);
+  struct timeval zero = { 0, 0 }, ms = { 0, 1000 };
+  int selected = select(p[0] + 1, &set, NULL, NULL, &zero); /* a poll: no clock change */
+  FD_SET(p[0], &set);
+  selected += select(p[0] + 1, &set, NULL, NULL, &ms);      /* times out */
+  struct timespec sleep_ms = { 0, 1000000 };
+  nanosleep(&sleep_ms, NULL);
+  clock_nanosleep(CLOCK_MONOTONIC, 0, &sleep_ms, NULL);
+  long long h = mono_ns();
   struct timeval tv;
   gettimeofday(&tv, NULL);
-  printf("%s %d: %d %lld %d %lld %d %lld.%06ld\n", who, i, timed_out, b - a, ready, d - b, polled, (long long)tv.tv_sec,
-         (long)tv.tv_usec);
+  printf("%s %d: %d %lld %d %lld %d %d %lld %lld.%06ld\n", who, i, timed_out, b - a, ready, d - b, polled, selected, h - g,
+         (long long)tv.tv_sec, (long)tv.tv_usec);
   fflush(stdout);
   close(ep), close(p[0]), close(p[1]);
 }

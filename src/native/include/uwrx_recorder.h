@@ -148,6 +148,9 @@ struct uwrx_rec_header {
   uint32_t clock_ev_next;     /* the recorder's: events written */
   uint32_t clock_ev_folded;   /* uwrx-init's: events the published clock holds */
   uint32_t clock_waits;       /* uwrx-init's: 1, timed waits may end in process */
+  uint64_t clock_count_at_wait; /* the recorder's: its read count when it last began a timed
+                                 * wait, which uwrx-init folds up to for a process killed
+                                 * meanwhile, as it would have at a notified wait */
   uwrx_clock_event clock_events[UWRX_REC_CLOCK_EVENTS];
 
   /* getrandom answered in process (src/native/init/repro.c, "random lease"): the main

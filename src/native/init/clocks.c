@@ -111,7 +111,8 @@ static bool read_count_events(struct proc *p, uint64_t *n, uwrx_clock_event *eve
     if (next - from > UWRX_REC_CLOCK_EVENTS) return false; /* not the recorder's: never */
     *nev = 0;
     for (uint32_t i = from; i != next; i++) events[(*nev)++] = h->clock_events[i % UWRX_REC_CLOCK_EVENTS];
-    if (!read_count(p->tgid, p->repro.lease_addr, n)) return false;
+    /* a process gone (killed in a wait made in process): the count at that wait's start */
+    if (!read_count(p->tgid, p->repro.lease_addr, n)) *n = __atomic_load_n(&h->clock_count_at_wait, __ATOMIC_ACQUIRE);
     __atomic_thread_fence(__ATOMIC_ACQUIRE);
     if (__atomic_load_n(&h->clock_ev_seq, __ATOMIC_RELAXED) == seq) return true;
   }
@@ -245,6 +246,7 @@ static struct uwrx_rec_header *lease_header(struct proc *p, int fd) {
       h->clock_wall_offset_ns = c->time.wall_offset_ns;
       /* (a pooled buffer's header holds its last process's events) */
       h->clock_ev_seq = h->clock_ev_next = h->clock_ev_folded = 0;
+      h->clock_count_at_wait = 0;
       h->clock_waits = !c->notified_waits;
       p->repro.lease_events = 0;
       p->repro.lease_hdr = h;
@@ -269,7 +271,10 @@ static void lease_image(struct proc *p, uint64_t count_addr, bool fresh_image) {
   p->repro.lease_addr = count_addr && (fresh_image || read_count(p->tgid, count_addr, &n)) ? count_addr : 0;
   p->repro.lease_reads = p->repro.lease_addr ? n : 0;
   /* the events of an image before were folded at its exec */
-  if (p->repro.lease_hdr) p->repro.lease_events = __atomic_load_n(&p->repro.lease_hdr->clock_ev_next, __ATOMIC_ACQUIRE);
+  if (p->repro.lease_hdr) {
+    p->repro.lease_events = __atomic_load_n(&p->repro.lease_hdr->clock_ev_next, __ATOMIC_ACQUIRE);
+    __atomic_store_n(&p->repro.lease_hdr->clock_count_at_wait, n, __ATOMIC_RELEASE);
+  }
   lease_publish(p);
 }
 
@@ -320,6 +325,7 @@ void clocks_exec(struct proc *p) {
 
 static void clocks_exited(struct proc *p, bool known, int status) {
   (void)known, (void)status;
+  lease_fold(p); /* a killed process's reads (its parent may join its clock later) */
   /* (an munmap in this multithreaded process flushes the other CPUs' TLBs: not with
    * the table's lock held) */
   if (p->repro.lease_hdr) kept_put(p);
@@ -439,13 +445,20 @@ static void child_joined(struct proc *p, size_t i) {
   p->repro.children_procs[i] = p->repro.children_procs[--p->repro.nchildren_procs];
 }
 
+/* The parent `p` moves to at least the end of child `c` (lock held): a child killed
+ * without a notification since its last reads in process has them folded first. */
+static void join_child(struct proc *p, struct proc *c) {
+  lease_fold(c);
+  uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
+}
+
 /* The parent joins, now, the ends of its children that have ended (their exit_group was
  * seen) and that a wait for `which` (0: any) can reap (lock held). */
 static void join_ended(struct proc *p, pid_t which) {
   for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
     struct proc *c = p->repro.children_procs[i];
     if (!c->exit_group_seen || (which != 0 && which != c->tgid)) continue;
-    uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
+    join_child(p, c);
     child_joined(p, i--);
   }
 }
@@ -543,7 +556,7 @@ static enum verdict on_reaped(struct notif_ctx *ctx) {
   for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
     struct proc *c = p->repro.children_procs[i];
     if (c->tgid != pid) continue;
-    uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
+    join_child(p, c);
     child_joined(p, i);
     break;
   }
@@ -558,7 +571,7 @@ static void join_reaped(struct proc *p) {
   for (size_t i = 0; i < p->repro.nchildren_procs; i++) {
     struct proc *c = p->repro.children_procs[i];
     if (!procs_was_reaped(c)) continue;
-    uwrx_time_join(cfg(), &p->repro.clock, &c->repro.clock);
+    join_child(p, c);
     child_joined(p, i--);
   }
 }

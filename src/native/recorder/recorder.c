@@ -48,6 +48,7 @@
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <sys/resource.h>
+#include <sys/select.h>
 #include <sys/single_threaded.h>
 #include <sys/types.h>
 #include <sys/wait.h>
@@ -1403,10 +1404,11 @@ EXPORT time_t time(time_t *tloc) {
  * step when something came first (dettime.c). On the notification path that costs two
  * round trips per wait, the wait (uwrx-init notes its start) and the thread's next call
  * (which ends it, and in an event loop is mostly a clock read). While the clock is
- * leased, an epoll_wait or poll with a timeout is made from the gate instead and its end
- * written into the header as a clock event (uwrx_recorder.h): the same clock, no
- * notification. Every other wait (no timeout, a thread already in a notified wait, no
- * lease) goes to libc's function and the notification path as before. */
+ * leased, an epoll_wait, poll, select or relative sleep with a timeout is made from the
+ * gate instead and its end written into the header as a clock event (uwrx_recorder.h):
+ * the same clock, no notification. Every other wait (no timeout, a thread already in a
+ * notified wait, no lease, an absolute deadline) goes to libc's function and the
+ * notification path as before. */
 
 /* The supervisor's clock, the one uwrx-init times a notified wait with (CLOCK_BOOTTIME). */
 static int64_t real_now(void) {
@@ -1424,8 +1426,14 @@ static int wait_begin(int64_t timeout_ns, uwrx_wait *w) {
   int64_t real = real_now();
   if (real < 0) return 0;
   uwrx_clock k;
-  clock_at(h, &c, __atomic_load_n(clock_reads, __ATOMIC_SEQ_CST), &k);
+  uint64_t n = __atomic_load_n(clock_reads, __ATOMIC_SEQ_CST);
+  clock_at(h, &c, n, &k);
   uwrx_time_wait_relative(&c, &k, w, real, timeout_ns);
+  /* where a notified wait would have folded this process's reads, were it killed in it */
+  if (w->active) {
+    __atomic_store_n(&h->clock_count_at_wait, n, __ATOMIC_RELEASE);
+    if (!__atomic_load_n(&h->clock_used, __ATOMIC_RELAXED)) __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
+  }
   return w->active;
 }
 
@@ -1491,6 +1499,60 @@ EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int 
       (int (*)(int, struct epoll_event *, int, int, const sigset_t *))next_symbol(&next, "epoll_pwait");
   if (!f) return (int)set_errno(-ENOSYS);
   return f(epfd, events, maxevents, timeout, sigmask);
+}
+
+/* A relative timeout as uwrx-init reads one (clocks.c read_timeout): `unit` ns per unit
+ * of its second field, which must stay below `limit`; -1 when it is not one. */
+static int64_t timeout_ns_of(int64_t sec, int64_t sub, int64_t unit, int64_t limit) {
+  if (sec < 0 || sub < 0 || sub >= limit) return -1;
+  return uwrx_time_ns_of(sec, sub * unit);
+}
+
+EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
+  static void *next;
+  uwrx_wait w;
+  if (req && wait_begin(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000), &w)) {
+    long r = gate6(SYS_nanosleep, (long)req, (long)rem, 0, 0, 0, 0);
+    wait_end(&w);
+    return (int)set_errno(r);
+  }
+  int (*f)(const struct timespec *, struct timespec *) = (int (*)(const struct timespec *, struct timespec *))next_symbol(&next, "nanosleep");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(req, rem);
+}
+
+/* Relative sleeps only: an absolute deadline on the virtual clock would have to become
+ * a real one (uwrx-init rewrites it in the caller's memory), so it is notified. */
+EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec *req, struct timespec *rem) {
+  static void *next;
+  uwrx_wait w;
+  if (!(flags & TIMER_ABSTIME) && req && wait_begin(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000), &w)) {
+    long r = gate6(SYS_clock_nanosleep, clock_id, flags, (long)req, (long)rem, 0, 0);
+    wait_end(&w);
+    return (int)-r; /* an error number, not errno */
+  }
+  int (*f)(clockid_t, int, const struct timespec *, struct timespec *) =
+      (int (*)(clockid_t, int, const struct timespec *, struct timespec *))next_symbol(&next, "clock_nanosleep");
+  if (!f) return ENOSYS;
+  return f(clock_id, flags, req, rem);
+}
+
+/* A zero timeout is a poll that changes no clock either way: made from the gate too. */
+EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout) {
+  static void *next;
+  uwrx_wait w;
+  int64_t ns = timeout ? timeout_ns_of(timeout->tv_sec, timeout->tv_usec, 1000, 1000000) : -1;
+  if (ns == 0 && gate_mapped())
+    return (int)set_errno(gate6(SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0));
+  if (ns > 0 && wait_begin(ns, &w)) {
+    long r = gate6(SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0);
+    wait_end(&w);
+    return (int)set_errno(r);
+  }
+  int (*f)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
+      (int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *))next_symbol(&next, "select");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(nfds, readfds, writefds, exceptfds, timeout);
 }
 
 EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
