@@ -163,6 +163,13 @@ int uwrx_time_wait_end(const uwrx_time_config *c, uwrx_clock *k, uwrx_wait *w, i
   return 0;
 }
 
+void uwrx_time_event(const uwrx_time_config *c, uwrx_clock *k, const uwrx_clock_event *e) {
+  /* the wait as it was at its start; whether it timed out is what its end knew */
+  uwrx_wait w = { .real_deadline_ns = (e->place & UWRX_CLOCK_EVENT_TIMED_OUT) ? INT64_MIN : INT64_MAX,
+                  .virtual_deadline_ns = e->virtual_deadline_ns, .active = 1 };
+  uwrx_time_wait_end(c, k, &w, 0);
+}
+
 void uwrx_time_replay(const uwrx_time_config *c, uwrx_clock *k, uint64_t from, uint64_t to,
                       const uwrx_clock_event *events, size_t n) {
   uint64_t at = from;
@@ -171,10 +178,7 @@ void uwrx_time_replay(const uwrx_time_config *c, uwrx_clock *k, uint64_t from, u
     uint64_t pos = uwrx_clock_event_pos(e);
     if (pos < at || pos >= to) continue;
     uwrx_time_after_reads(c, k, (int64_t)(pos - at));
-    /* the wait as it was at its start; whether it timed out is what its end knew */
-    uwrx_wait w = { .real_deadline_ns = (e->place & UWRX_CLOCK_EVENT_TIMED_OUT) ? INT64_MIN : INT64_MAX,
-                    .virtual_deadline_ns = e->virtual_deadline_ns, .active = 1 };
-    uwrx_time_wait_end(c, k, &w, 0);
+    uwrx_time_event(c, k, e);
     at = pos + 1;
   }
   if (to > at) uwrx_time_after_reads(c, k, (int64_t)(to - at));

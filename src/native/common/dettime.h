@@ -120,6 +120,9 @@ typedef struct {
 
 static inline uint64_t uwrx_clock_event_pos(const uwrx_clock_event *e) { return e->place & ~UWRX_CLOCK_EVENT_TIMED_OUT; }
 
+/* The clocks after event `e` (at its place: nothing moves for the place itself). */
+void uwrx_time_event(const uwrx_time_config *c, uwrx_clock *k, const uwrx_clock_event *e);
+
 /* The clocks after the reads and events at places [from, to) of a process's count:
  * `events` (sorted by pos) are those at their places, every other place a read. Events
  * outside [from, to) are skipped. What uwrx-init folds and the recorder answers with. */

@@ -52,38 +52,39 @@ static inline size_t uwrx_join_normal(char *out, size_t len, const char *rel) {
   return len;
 }
 
-/* Size of the record of a path of `len` bytes. */
-static inline size_t uwrx_access_record_size(size_t len) {
-  return UWRX_ALIGN8(UWRX_EV_HEADER_SIZE + UWRX_ALIGN8(sizeof(struct uwrx_ev_access)) + 4 + len);
-}
-
-/* Appends an access record to buffer `h`; its offset, or 0 when it did not fit (counted
- * in h->dropped). Lock-free: any number of threads may append at once. */
-static inline uint64_t uwrx_append_access(struct uwrx_rec_header *h, uint64_t time_ns, uint32_t op, int32_t flags,
-                                          int64_t result, const char *path, size_t len) {
-  size_t size = uwrx_access_record_size(len);
+/* Appends a record of `type` made by thread `tid` (its id in the trace) with a fixed part
+ * of `fixed_len` bytes and one blob of `len` bytes to buffer `h`; its offset, or 0 when it
+ * did not fit (counted in h->dropped). Lock-free: any number of threads may append at
+ * once. */
+static inline uint64_t uwrx_append_record(struct uwrx_rec_header *h, uint64_t time_ns, uint16_t type, uint32_t tid,
+                                          const void *fixed, size_t fixed_len, const void *blob, size_t len) {
+  size_t size = UWRX_ALIGN8(UWRX_EV_HEADER_SIZE + UWRX_ALIGN8(fixed_len) + 4 + len);
   uint64_t off = __atomic_fetch_add(&h->pos, size, __ATOMIC_RELAXED);
   if (off + size > h->size) {
     __atomic_add_fetch(&h->dropped, 1, __ATOMIC_RELAXED);
     return 0;
   }
   unsigned char *p = (unsigned char *)h + off;
-  struct uwrx_ev_header eh = {
-    .size = 0, .type = UWRX_EV_ACCESS, .flags = 0, .pid = h->pid, .tid = h->pid, .time_ns = time_ns,
-  };
-  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result, .count = 1 };
+  struct uwrx_ev_header eh = { .size = 0, .type = type, .flags = 0, .pid = h->pid, .tid = tid, .time_ns = time_ns };
   uint32_t n = (uint32_t)len;
   unsigned char *q = p + UWRX_EV_HEADER_SIZE;
   uwrx_copy_bytes(p, &eh, sizeof eh);
-  uwrx_copy_bytes(q, &ev, sizeof ev);
-  for (size_t i = sizeof ev; i < UWRX_ALIGN8(sizeof ev); i++) q[i] = 0;
-  q += UWRX_ALIGN8(sizeof ev);
+  uwrx_copy_bytes(q, fixed, fixed_len);
+  for (size_t i = fixed_len; i < UWRX_ALIGN8(fixed_len); i++) q[i] = 0;
+  q += UWRX_ALIGN8(fixed_len);
   uwrx_copy_bytes(q, &n, 4);
-  uwrx_copy_bytes(q + 4, path, len);
+  uwrx_copy_bytes(q + 4, blob, len);
   for (unsigned char *z = q + 4 + len; z < p + size; z++) *z = 0;
   /* committed: the collector reads up to the first record whose size is still 0 */
   __atomic_store_n((uint32_t *)p, (uint32_t)size, __ATOMIC_RELEASE);
   return off;
+}
+
+/* Appends an access record of the process's main thread (as uwrx_append_record). */
+static inline uint64_t uwrx_append_access(struct uwrx_rec_header *h, uint64_t time_ns, uint32_t op, int32_t flags,
+                                          int64_t result, const char *path, size_t len) {
+  struct uwrx_ev_access ev = { .op = op, .flags = flags, .result = result, .count = 1 };
+  return uwrx_append_record(h, time_ns, UWRX_EV_ACCESS, h->pid, &ev, sizeof ev, path, len);
 }
 
 #endif

@@ -108,7 +108,8 @@ static bool read_count_events(struct proc *p, uint64_t *n, uwrx_clock_event *eve
     }
     uint32_t next = __atomic_load_n(&h->clock_ev_next, __ATOMIC_ACQUIRE);
     uint32_t from = p->repro.lease_events;
-    if (next - from > UWRX_REC_CLOCK_EVENTS) return false; /* not the recorder's: never */
+    /* more than a header holds: the process wrote over it; nothing is folded */
+    if (next - from > UWRX_REC_CLOCK_EVENTS) return false;
     *nev = 0;
     for (uint32_t i = from; i != next; i++) events[(*nev)++] = h->clock_events[i % UWRX_REC_CLOCK_EVENTS];
     /* a process gone (killed in a wait made in process): the count at that wait's start */
@@ -138,7 +139,7 @@ static void lease_fold(struct proc *p) {
     if (pos < p->repro.lease_reads || pos >= n) continue;
     uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(pos - p->repro.lease_reads));
     mark_event(p, pos);
-    uwrx_time_replay(cfg(), &p->repro.clock, pos, pos + 1, &events[i], 1);
+    uwrx_time_event(cfg(), &p->repro.clock, &events[i]);
     p->repro.lease_reads = pos + 1;
   }
   p->repro.lease_events += (uint32_t)nev;
@@ -534,14 +535,16 @@ static enum verdict on_child_exit(struct notif_ctx *ctx) {
   return VERDICT_CONTINUE;
 }
 
-/* UWRX_CTL_REAPED: the process reaped in process a child whose clock was not joined at
+/* The clock's control calls (uwrx_recorder.h):
+ * UWRX_CTL_CLOCK_FOLD: the process's header holds as many clock events as it can; folded
+ * (as at every call, clocks_resumed) and published, which frees them.
+ * UWRX_CTL_REAPED: the process reaped in process a child whose clock was not joined at
  * its exit (killed by a signal), or whose join fell out of reap_joined: joined now, with
  * whatever else it reaped, as its next call after a notified wait4 would (clocks_resumed). */
-static enum verdict on_reaped(struct notif_ctx *ctx) {
+static enum verdict on_clock_control(struct notif_ctx *ctx) {
   struct proc *p = ctx->proc;
   if (!p || ctx->req->data.args[5] != UWRX_CONTROL_MAGIC) return answer(ctx, 0, ENOSYS);
   if (ctx->req->data.args[0] == UWRX_CTL_CLOCK_FOLD) {
-    /* folded as every call is (clocks_resumed): published now */
     pthread_mutex_lock(&g.lock);
     lease_fold(p);
     lease_publish(p);
@@ -943,7 +946,7 @@ static const struct arg_match timeout_ms_arg2 = { .arg = 2, .test = ARG_POSITIVE
 static const struct arg_match timeout_ms_arg3 = { .arg = 3, .test = ARG_POSITIVE };
 static const struct arg_match itimer_real = { .arg = 0, .count = 1, .values = { 0 /* ITIMER_REAL */ } };
 
-static const struct arg_match reaped_op = { .arg = 0, .count = 2, .values = { UWRX_CTL_REAPED, UWRX_CTL_CLOCK_FOLD } };
+static const struct arg_match clock_ops = { .arg = 0, .count = 2, .values = { UWRX_CTL_REAPED, UWRX_CTL_CLOCK_FOLD } };
 
 static const struct subscription clock_calls[] = {
   /* reads */
@@ -972,7 +975,7 @@ static const struct subscription clock_calls[] = {
   { SYS_wait4, on_reap, NULL, NULL },
   { SYS_waitid, on_reap, NULL, NULL },
   { SYS_exit_group, on_child_exit, NULL, NULL },
-  { UWRX_SYS_CONTROL, on_reaped, &reaped_op, NULL },
+  { UWRX_SYS_CONTROL, on_clock_control, &clock_ops, NULL },
 };
 
 const struct feature feature_clocks = {

@@ -24,6 +24,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "uwrx_net_rules.h"
 #include "uwrx_init_proto.h"
 
 
@@ -249,21 +250,6 @@ int net_add_address(const char *address, unsigned prefix, bool local_route) {
   return local_route ? add_local_route(address, prefix) : add_address(address, prefix);
 }
 
-/* Addresses the DNS actor hands out: 127.0.0.0/8 without its first and last /24, and the
- * private IPv6 prefix fd75:7772:7800::/48 ("uwrx"). */
-static bool allocated(const struct sockaddr *sa) {
-  if (sa->sa_family == AF_INET) {
-    uint32_t a = ntohl(((const struct sockaddr_in *)sa)->sin_addr.s_addr);
-    return (a >> 24) == 127 && (a >> 8) != 0x7f0000 && (a >> 8) != 0x7fffff;
-  }
-  if (sa->sa_family == AF_INET6) {
-    const uint8_t *b = ((const struct sockaddr_in6 *)sa)->sin6_addr.s6_addr;
-    static const uint8_t prefix[6] = { 0xfd, 0x75, 0x77, 0x72, 0x78, 0x00 };
-    return memcmp(b, prefix, sizeof prefix) == 0;
-  }
-  return false;
-}
-
 static bool same_addr(const struct sockaddr_storage *a, const struct sockaddr *b) {
   if (a->ss_family != b->sa_family) return false;
   if (b->sa_family == AF_INET) {
@@ -297,13 +283,6 @@ static void ensure_listener(const struct sockaddr *sa, socklen_t len) {
   pthread_mutex_unlock(&net.lock);
 }
 
-/* The sandbox's name server: 127.0.0.1:53, where the DNS actor's sockets are. */
-static bool name_server(const struct sockaddr *sa) {
-  if (sa->sa_family != AF_INET) return false;
-  const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
-  return ntohl(in->sin_addr.s_addr) == INADDR_LOOPBACK && ntohs(in->sin_port) == 53;
-}
-
 /* An IPv4 address in IPv6 form (::ffff:a.b.c.d), which a dual-stack IPv6 socket (the
  * JVM's, for one) connects to for an IPv4 address: rewritten in `ss` as that IPv4
  * address. The connection itself reaches IPv4 listeners as IPv4. */
@@ -331,7 +310,7 @@ static void report_connect(struct notif_ctx *ctx, const struct sockaddr *sa, boo
   socklen_t tlen = sizeof type;
   struct sockaddr_storage local;
   socklen_t llen = sizeof local;
-  bool dns = name_server(sa);
+  bool dns = uwrx_net_name_server(sa);
   if (getsockopt(fd, SOL_SOCKET, SO_TYPE, &type, &tlen) != 0 || !(type == SOCK_STREAM || (dns && type == SOCK_DGRAM)) ||
       getsockname(fd, (struct sockaddr *)&local, &llen) != 0 || local.ss_family != (mapped ? AF_INET6 : sa->sa_family)) {
     close(fd);
@@ -387,11 +366,11 @@ static enum verdict on_connect(struct notif_ctx *ctx) {
   if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return VERDICT_CONTINUE;
   if (sa.ss_family == AF_INET6 && len < sizeof(struct sockaddr_in6)) return VERDICT_CONTINUE;
   bool mapped = unmap_ipv4(&sa);
-  if (name_server((struct sockaddr *)&sa)) {
+  if (uwrx_net_name_server((struct sockaddr *)&sa)) {
     report_connect(ctx, (struct sockaddr *)&sa, mapped);
     return VERDICT_CONTINUE;
   }
-  if (!allocated((struct sockaddr *)&sa)) return VERDICT_CONTINUE;
+  if (!uwrx_net_allocated((struct sockaddr *)&sa)) return VERDICT_CONTINUE;
   socklen_t alen = sa.ss_family == AF_INET ? sizeof(struct sockaddr_in) : sizeof(struct sockaddr_in6);
   ensure_listener((struct sockaddr *)&sa, alen);
   report_connect(ctx, (struct sockaddr *)&sa, mapped);

@@ -179,19 +179,26 @@ static int wont_wait(int fd, const struct stat *dest, size_t n) {
  * nothing to record: make the call from the gate; 0: make it notified. A process with
  * threads (`threaded`) records only writes that cannot wait (wont_wait): there the call
  * from the gate stands for libc's cancellable one (threaded_output). */
+uint32_t rec_recording_thread(const struct uwrx_rec_header *h) {
+  pid_t me = rec_owner();
+  pid_t tid = (pid_t)gate6(SYS_gettid, 0, 0, 0, 0, 0, 0);
+  uint32_t trace_tid = tid == me ? h->pid : thread_id(tid);
+  if (!trace_tid) return 0;
+  /* a thread's next call after a timed wait ends the wait, and the process's next call
+   * fires an armed timer (init/clocks.c): such calls stay notified, as the clock reads
+   * of that thread and of that process do */
+  if (rec_after_wait(h, tid)) return 0;
+  if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
+  return trace_tid;
+}
+
 static int record_output(int fd, const struct iovec *segs, long nsegs, int copy, int threaded) {
   struct uwrx_rec_header *h = rec_answering();
   if (!h) return 0;
   pid_t me = rec_owner();
   /* the records carry the writing thread's id in the trace */
-  pid_t tid = (pid_t)gate6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-  uint32_t trace_tid = tid == me ? h->pid : thread_id(tid);
+  uint32_t trace_tid = rec_recording_thread(h);
   if (!trace_tid) return 0;
-  /* a thread's next call after a timed wait ends the wait, and the process's next call
-   * fires an armed timer (init/clocks.c): such writes stay notified, as the clock reads
-   * of that thread and of that process do */
-  if (rec_after_wait(h, tid)) return 0;
-  if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
   struct iovec local[SEGS_MAX];
   if (nsegs <= 0 || nsegs > SEGS_MAX) return 0;
   if (copy) {

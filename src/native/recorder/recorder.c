@@ -59,6 +59,7 @@
 #include "uwrx_control.h"
 #include "uwrx_events.h"
 #include "uwrx_hash.h"
+#include "uwrx_net_rules.h"
 #include "uwrx_recorder.h"
 #include "uwrx_stat_times.h"
 #include "uwrx_valgrind.h"
@@ -1224,6 +1225,48 @@ EXPORT int execve(const char *path, char *const argv[], char *const envp[]) {
   long missing = exec_missing(path);
   if (missing) return (int)set_errno(missing);
   return (int)set_errno(slow6(SYS_execve, (long)path, (long)argv, (long)envp, 0, 0, 0));
+}
+
+/* ---- connects ----
+ * uwrx-init sees every connect to record it (init/trace.c), and some to act on (the name
+ * server, addresses it handed out for recorded hosts: init/net.c). A connect that needs
+ * no act (uwrx_net_rules.h: a local server on 127.0.0.1, a Unix socket) is recorded here,
+ * with the record uwrx-init's trace writes (the address as given, result 0, before the
+ * call), and made from the gate: a client that connects for every request (ab, curl in
+ * a loop) paid a round trip each. The rest, and a thread whose call uwrx-init must see
+ * (rec_recording_thread), go to libc's connect and the notification path. */
+static int connect_here(const struct sockaddr *addr, socklen_t len) {
+  if (!addr || uwrx_connect_for_init(addr, len) || !gate_mapped() || !fast()) return 0;
+  uint32_t tid = rec_recording_thread(R.hdr);
+  if (!tid) return 0;
+  struct uwrx_ev_connect ev = { .family = addr->sa_family };
+  const void *bytes;
+  size_t n;
+  if (addr->sa_family == AF_INET) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
+    ev.port = ntohs(in->sin_port), bytes = &in->sin_addr, n = 4;
+  } else if (addr->sa_family == AF_INET6) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
+    ev.port = ntohs(in6->sin6_port), bytes = &in6->sin6_addr, n = 16;
+  } else {
+    /* a pathname socket ends at its NUL; an abstract one (leading NUL) uses all bytes */
+    const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
+    size_t off = offsetof(struct sockaddr_un, sun_path), cap = sizeof un->sun_path;
+    n = len > off ? len - off : 0;
+    if (n > cap) n = cap;
+    if (n && un->sun_path[0]) n = strnlen(un->sun_path, n);
+    bytes = un->sun_path;
+  }
+  uwrx_append_record(R.hdr, rec_stamp_now(gate6), UWRX_EV_CONNECT, tid, &ev, sizeof ev, bytes, n);
+  return 1;
+}
+
+EXPORT int connect(int fd, const struct sockaddr *addr, socklen_t len) {
+  static void *next;
+  if (connect_here(addr, len)) return (int)set_errno(gate6(SYS_connect, fd, (long)addr, len, 0, 0, 0));
+  int (*f)(int, const struct sockaddr *, socklen_t) = (int (*)(int, const struct sockaddr *, socklen_t))next_symbol(&next, "connect");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(fd, addr, len);
 }
 
 /* ---- waits that find nothing to reap ----

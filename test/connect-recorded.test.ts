@@ -1,0 +1,78 @@
+// Connects recorded in process (src/native/recorder/recorder.c, "connects"): a connect that
+// uwrx-init need not act on (a local server, a Unix socket; src/native/include/
+// uwrx_net_rules.h) is recorded by the recorder and made from its gate. The record is the
+// one the notification path writes (--no-fast-path), thread ids included; the name
+// server and the addresses uwrx hands out stay notified.
+import test from 'ava';
+import { readFileSync } from 'node:fs';
+import path from 'node:path';
+import { scratchDir, uwrx } from './helpers/uwrx.js';
+
+// A process with a second thread connecting too, to a TCP server on 127.0.0.1 (the run's
+// own network namespace: a fixed port is free), to a Unix socket, to a closed port
+// (refused) and to the name server (uwrx-init's).
+const SCRIPT = `
+import socket, threading
+srv = socket.socket()
+srv.bind(('127.0.0.1', 8123))
+srv.listen(64)
+usrv = socket.socket(socket.AF_UNIX)
+usrv.bind('u.sock')
+usrv.listen(64)
+def clients(n):
+    for i in range(n):
+        c = socket.create_connection(('127.0.0.1', 8123))
+        c.close()
+        u = socket.socket(socket.AF_UNIX)
+        u.connect('u.sock')
+        u.close()
+clients(10)
+th = threading.Thread(target=clients, args=(5,))
+th.start()
+th.join()
+try:
+    socket.create_connection(('127.0.0.1', 8124))
+except ConnectionRefusedError:
+    print('refused')
+d = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+d.connect(('127.0.0.1', 53))
+print('done')
+`;
+
+interface Event {
+  type: string;
+  pid: number;
+  tid: number;
+  family: number;
+  addr: string;
+  port: number;
+}
+
+async function connects(cwd: string, attempt: string): Promise<Array<[number, number, string, number]>> {
+  const r = await uwrx(['inspect', 'events', attempt, '--format', 'json'], { cwd });
+  if (r.status !== 0) throw new Error(r.stderr);
+  return (JSON.parse(r.stdout) as Event[]).filter((e) => e.type === 'connect').map((e) => [e.tid, e.family, e.addr, e.port]);
+}
+
+function notified(attemptDir: string): Record<string, number> {
+  const s = JSON.parse(readFileSync(path.join(attemptDir, 'status'), 'utf8')) as { notifications?: Record<string, number> };
+  return s.notifications ?? {};
+}
+
+test('connects to local servers are recorded in process as the notification path records them', async (t) => {
+  const cwd = scratchDir('uwrx-connect-');
+  const fast = await uwrx(['run', '-q', '--build', 'fast', '--', 'python3', '-c', SCRIPT], { cwd });
+  t.is(fast.status, 0, fast.stderr);
+  const slow = await uwrx(['run', '-q', '--no-fast-path', '--build', 'slow', '--', 'python3', '-c', SCRIPT], { cwd });
+  t.is(slow.status, 0, slow.stderr);
+  t.is(fast.stdout, 'refused\ndone\n');
+  t.is(slow.stdout, fast.stdout);
+  const inProcess = await connects(cwd, 'fast/0/0');
+  t.deepEqual(inProcess, await connects(cwd, 'slow/0/0'), 'the same records, thread ids included');
+  t.is(inProcess.length, 32);
+  t.is(inProcess.filter(([, family]) => family === 1).length, 15, 'the Unix socket connects');
+  t.true(inProcess.some(([tid]) => tid !== inProcess[0]![0]), "the thread's connects carry its id");
+  // only the name server's connect is notified
+  t.is(notified(path.join(cwd, 'fast/0/0')).connect ?? 0, 1, JSON.stringify(notified(path.join(cwd, 'fast/0/0'))));
+  t.is(notified(path.join(cwd, 'slow/0/0')).connect ?? 0, 32);
+});
