@@ -1517,14 +1517,21 @@ static void wait_end(uwrx_wait *w) {
   slow6(SYS_rt_sigprocmask, SIG_SETMASK, (long)&old, 0, sizeof old, 0, 0);
 }
 
+/* Wait `nr` made from the gate with its end written as a clock event, when a wait of
+ * `timeout_ns` may be made here (its result, as the kernel's); else NOT_TIMED. */
+#define NOT_TIMED LONG_MIN
+static long timed_wait(int64_t timeout_ns, long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  uwrx_wait w;
+  if (!wait_begin(timeout_ns, &w)) return NOT_TIMED;
+  long r = gate6(nr, a0, a1, a2, a3, a4, a5);
+  wait_end(&w);
+  return r;
+}
+
 EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int timeout) {
   static void *next;
-  uwrx_wait w;
-  if (timeout > 0 && wait_begin((int64_t)timeout * 1000000, &w)) {
-    long r = gate6(SYS_epoll_wait, epfd, (long)events, maxevents, timeout, 0, 0);
-    wait_end(&w);
-    return (int)set_errno(r);
-  }
+  long r = timed_wait((int64_t)timeout * 1000000, SYS_epoll_wait, epfd, (long)events, maxevents, timeout, 0, 0);
+  if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(int, struct epoll_event *, int, int) = (int (*)(int, struct epoll_event *, int, int))next_symbol(&next, "epoll_wait");
   if (!f) return (int)set_errno(-ENOSYS);
   return f(epfd, events, maxevents, timeout);
@@ -1532,12 +1539,9 @@ EXPORT int epoll_wait(int epfd, struct epoll_event *events, int maxevents, int t
 
 EXPORT int epoll_pwait(int epfd, struct epoll_event *events, int maxevents, int timeout, const sigset_t *sigmask) {
   static void *next;
-  uwrx_wait w;
-  if (timeout > 0 && wait_begin((int64_t)timeout * 1000000, &w)) {
-    long r = gate6(SYS_epoll_pwait, epfd, (long)events, maxevents, timeout, (long)sigmask, _NSIG / 8);
-    wait_end(&w);
-    return (int)set_errno(r);
-  }
+  long r = timed_wait((int64_t)timeout * 1000000, SYS_epoll_pwait, epfd, (long)events, maxevents, timeout, (long)sigmask,
+                      _NSIG / 8);
+  if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(int, struct epoll_event *, int, int, const sigset_t *) =
       (int (*)(int, struct epoll_event *, int, int, const sigset_t *))next_symbol(&next, "epoll_pwait");
   if (!f) return (int)set_errno(-ENOSYS);
@@ -1553,12 +1557,10 @@ static int64_t timeout_ns_of(int64_t sec, int64_t sub, int64_t unit, int64_t lim
 
 EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
   static void *next;
-  uwrx_wait w;
-  if (req && wait_begin(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000), &w)) {
-    long r = gate6(SYS_nanosleep, (long)req, (long)rem, 0, 0, 0, 0);
-    wait_end(&w);
-    return (int)set_errno(r);
-  }
+  long r = req ? timed_wait(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000), SYS_nanosleep, (long)req, (long)rem,
+                            0, 0, 0, 0)
+               : NOT_TIMED;
+  if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(const struct timespec *, struct timespec *) = (int (*)(const struct timespec *, struct timespec *))next_symbol(&next, "nanosleep");
   if (!f) return (int)set_errno(-ENOSYS);
   return f(req, rem);
@@ -1568,12 +1570,10 @@ EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
  * a real one (uwrx-init rewrites it in the caller's memory), so it is notified. */
 EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec *req, struct timespec *rem) {
   static void *next;
-  uwrx_wait w;
-  if (!(flags & TIMER_ABSTIME) && req && wait_begin(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000), &w)) {
-    long r = gate6(SYS_clock_nanosleep, clock_id, flags, (long)req, (long)rem, 0, 0);
-    wait_end(&w);
-    return (int)-r; /* an error number, not errno */
-  }
+  long r = !(flags & TIMER_ABSTIME) && req ? timed_wait(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000),
+                                                        SYS_clock_nanosleep, clock_id, flags, (long)req, (long)rem, 0, 0)
+                                           : NOT_TIMED;
+  if (r != NOT_TIMED) return (int)-r; /* an error number, not errno */
   int (*f)(clockid_t, int, const struct timespec *, struct timespec *) =
       (int (*)(clockid_t, int, const struct timespec *, struct timespec *))next_symbol(&next, "clock_nanosleep");
   if (!f) return ENOSYS;
@@ -1583,15 +1583,11 @@ EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec 
 /* A zero timeout is a poll that changes no clock either way: made from the gate too. */
 EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout) {
   static void *next;
-  uwrx_wait w;
   int64_t ns = timeout ? timeout_ns_of(timeout->tv_sec, timeout->tv_usec, 1000, 1000000) : -1;
   if (ns == 0 && gate_mapped())
     return (int)set_errno(gate6(SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0));
-  if (ns > 0 && wait_begin(ns, &w)) {
-    long r = gate6(SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0);
-    wait_end(&w);
-    return (int)set_errno(r);
-  }
+  long r = timed_wait(ns, SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0);
+  if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
       (int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *))next_symbol(&next, "select");
   if (!f) return (int)set_errno(-ENOSYS);
@@ -1600,12 +1596,8 @@ EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds
 
 EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
   static void *next;
-  uwrx_wait w;
-  if (timeout > 0 && wait_begin((int64_t)timeout * 1000000, &w)) {
-    long r = gate6(SYS_poll, (long)fds, (long)nfds, timeout, 0, 0, 0);
-    wait_end(&w);
-    return (int)set_errno(r);
-  }
+  long r = timed_wait((int64_t)timeout * 1000000, SYS_poll, (long)fds, (long)nfds, timeout, 0, 0, 0);
+  if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(struct pollfd *, nfds_t, int) = (int (*)(struct pollfd *, nfds_t, int))next_symbol(&next, "poll");
   if (!f) return (int)set_errno(-ENOSYS);
   return f(fds, nfds, timeout);
