@@ -109,10 +109,10 @@ bool target_write(struct notif_ctx *ctx, uint64_t addr, const void *data, size_t
  * "run" and may go with the recorder buffer's descriptor (ctx->sent then says it went). */
 bool repro_exec_start(struct notif_ctx *ctx, bool runs);
 /* The same work done at the execve notification, where the exec needs no answer
- * (uwrx_recorder.h, "prepared execs"): `path` absolute (NULL: not known) and `arg0` for
- * rebuild's list. Sets e->prepared_seq when the new image's shim can take it. */
+ * (uwrx_recorder.h, "prepared execs"; e->abs_path and e->arg0 for rebuild's list). Sets
+ * e->prepared_seq when the new image's shim can take it. */
 struct pending_exec;
-void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const char *path, const char *arg0);
+void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e);
 /* Whether the new image's shim took prepared exec `e` (g.lock held): the exec ran. */
 bool repro_exec_taken(struct proc *p, const struct pending_exec *e);
 /* ... and what its control call would have done, done (g.lock held). */
@@ -414,6 +414,8 @@ struct pending_exec {
   char *path;
   struct mp_writer argv; /* msgpack array of bin, ready to send */
   char *cwd;
+  char *abs_path;       /* path joined to cwd (NULL: not known), and argv[0] (NULL: none), */
+  char *arg0;           /* read once at the call for rebuild's list (rebuild.c) */
   struct exec_snapshot before;
   int old_mm;           /* /proc/<tid>/mem of the calling image: reads nothing at old_addr
                          * once an exec replaced it */

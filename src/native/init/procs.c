@@ -605,6 +605,8 @@ static void free_exec(struct pending_exec *e) {
   if (!e) return;
   free(e->path);
   free(e->cwd);
+  free(e->abs_path);
+  free(e->arg0);
   mp_writer_free(&e->argv);
   if (e->old_mm >= 0) close(e->old_mm);
   free(e);
@@ -689,9 +691,10 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
     if (!taken) redirects_exec(p, e->path);
     /* (for the control call that follows: rebuild.c) */
     free(p->exec_arg0);
-    p->exec_arg0 = proven ? first_arg(&e->argv) : NULL;
+    p->exec_arg0 = proven ? e->arg0 : NULL;
     free(p->exec_path);
-    p->exec_path = proven ? absolute_path(e) : NULL;
+    p->exec_path = proven ? e->abs_path : NULL;
+    if (proven) e->arg0 = e->abs_path = NULL;
     p->repro.vdso_hidden = false; /* until the new program's shim says otherwise */
     /* (a prepared exec's shim took over the clocks as a control call hands them out) */
     if (taken) repro_exec_adopt(p, e);
@@ -1043,10 +1046,9 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
     e->old_addr = a.path.addr;
     ctx->memfd = -1;
   }
-  char *path = absolute_path(e), *arg0 = first_arg(&e->argv);
-  repro_exec_prepare(ctx, e, path, arg0);
-  free(path);
-  free(arg0);
+  e->abs_path = absolute_path(e);
+  e->arg0 = first_arg(&e->argv);
+  repro_exec_prepare(ctx, e);
   pthread_mutex_lock(&g.lock);
   procs_exec_seen(ctx->proc, e);
   pthread_mutex_unlock(&g.lock);

@@ -302,7 +302,7 @@ bool repro_exec_start(struct notif_ctx *ctx, bool runs) {
  * an old one that could pass for it */
 static uint32_t prepared_seq;
 
-void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const char *path, const char *arg0) {
+void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e) {
   struct proc *p = ctx->proc;
   /* the new image's getpid (a thread's exec gives it the process's pid) */
   pid_t pid = p->tgid;
@@ -314,7 +314,7 @@ void repro_exec_prepare(struct notif_ctx *ctx, struct pending_exec *e, const cha
   /* a listed program's exec waits on rebuild's word (rebuild.c), given on its control
    * call. (A vfork child is prepared as any: what is prepared is its own buffer's, not
    * its parent's, whose image it runs until the exec.) */
-  if (!config.enabled || !trace_exec_dir_ready() || !rebuild_exec_unlisted(arg0, path)) return;
+  if (!config.enabled || !trace_exec_dir_ready() || !rebuild_exec_unlisted(e->arg0, e->abs_path)) return;
   /* the links are named by the pids of the sandbox's namespace: a process of another
    * could take one of its number for its own */
   if (procs_pid_namespaces()) return;
