@@ -119,8 +119,9 @@ struct uwrx_rec_header {
    * recorder counts its reads in its own memory (the count a forked child inherits is
    * the parent's at the fork); uwrx-init folds the count into the process's clocks when
    * it next handles the process and publishes the result here under a sequence lock.
-   * A read is answered in process only while clock_open is 1 and the calling thread has
-   * no timed wait in progress (its next call must be notified: it ends the wait). */
+   * A read is answered in process only while clock_open is 1, the calling thread has
+   * no timed wait in progress (its next call must be notified: it ends the wait) and no
+   * armed timer's real deadline passed (clock_timer_real_ns). */
   uint32_t clock_seq;         /* odd while uwrx-init writes the fields up to clock_tids */
   uint32_t clock_open;        /* 1: reads may be answered in process */
   int32_t clock_mode;         /* the run's uwrx_time_config */
@@ -151,6 +152,13 @@ struct uwrx_rec_header {
   uint64_t clock_count_at_wait; /* the recorder's: its read count when it last began a timed
                                  * wait, which uwrx-init folds up to for a process killed
                                  * meanwhile, as it would have at a notified wait */
+  /* uwrx-init's, under clock_seq: the earliest real deadline (CLOCK_BOOTTIME) of the
+   * process's armed timers (an itimer, alarm, a timerfd), 0 when none is armed. A timer
+   * fires at the process's first notified call past its real deadline (init/clocks.c,
+   * fire_timers), where the clock jumps to the timer's virtual deadline; so reads and
+   * recorded calls are answered in process only before it (rec_clock_open), and timed
+   * waits stay notified while a timer is armed. */
+  int64_t clock_timer_real_ns;
   uwrx_clock_event clock_events[UWRX_REC_CLOCK_EVENTS];
 
   /* getrandom answered in process (src/native/init/repro.c, "random lease"): the main

@@ -159,7 +159,14 @@ static void lease_publish(struct proc *p) {
     if (waiting < UWRX_REC_CLOCK_TIDS) tids[waiting] = t->tid;
     waiting++;
   }
-  bool open = p->repro.lease_addr && p->repro.armed_timers == 0;
+  /* with a timer armed, reads stay in process until its real deadline: the first notified
+   * call past it fires the timer (clocks_resumed), as every call would have */
+  bool open = p->repro.lease_addr != 0;
+  int64_t timer_real = 0;
+  for (int i = 0; i < REPRO_TIMERS; i++) {
+    const uwrx_timer *t = &p->repro.timers[i];
+    if (t->active && (timer_real == 0 || t->real_deadline_ns < timer_real)) timer_real = t->real_deadline_ns;
+  }
   uint32_t seq = __atomic_load_n(&h->clock_seq, __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_seq, seq + 1, __ATOMIC_RELAXED);
   __atomic_thread_fence(__ATOMIC_RELEASE);
@@ -170,6 +177,7 @@ static void lease_publish(struct proc *p) {
   __atomic_store_n(&h->clock_children_cpu_ns, p->repro.clock.children_cpu_ns, __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_reads_base, p->repro.lease_reads, __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_ev_folded, p->repro.lease_events, __ATOMIC_RELAXED);
+  __atomic_store_n(&h->clock_timer_real_ns, timer_real, __ATOMIC_RELAXED);
   for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++) __atomic_store_n(&h->clock_tids[i], tids[i], __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_seq, seq + 2, __ATOMIC_RELEASE);
 }

@@ -185,10 +185,10 @@ uint32_t rec_recording_thread(const struct uwrx_rec_header *h) {
   uint32_t trace_tid = tid == me ? h->pid : thread_id(tid);
   if (!trace_tid) return 0;
   /* a thread's next call after a timed wait ends the wait, and the process's next call
-   * fires an armed timer (init/clocks.c): such calls stay notified, as the clock reads
-   * of that thread and of that process do */
+   * past an armed timer's deadline fires it (init/clocks.c): such calls stay notified,
+   * as the clock reads of that thread and of that process do */
   if (rec_after_wait(h, tid)) return 0;
-  if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
+  if (__atomic_load_n(&h->clock_seq, __ATOMIC_ACQUIRE) != 0 && !rec_clock_open(h)) return 0;
   return trace_tid;
 }
 

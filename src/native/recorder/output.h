@@ -19,9 +19,13 @@ pid_t rec_owner(void);
  * wait and its next call, or uwrx-init lists too many such threads to tell: that call
  * ends the wait (init/clocks.c), so it goes to uwrx-init, as the thread's clock reads do. */
 int rec_after_wait(const struct uwrx_rec_header *h, pid_t tid);
+/* Whether the clock lease lets a read or a recorded call be answered in process now: it
+ * is open, and no armed timer's real deadline has passed (that call fires the timer in
+ * uwrx-init: uwrx_recorder.h, clock_timer_real_ns). */
+int rec_clock_open(const struct uwrx_rec_header *h);
 /* output.c: the calling thread's id in the trace when its call may be recorded here (0:
- * it goes to uwrx-init: the thread is between a timed wait and its next call, or the
- * process has an armed timer, or it has no id). */
+ * it goes to uwrx-init: the thread is between a timed wait and its next call, or a timer
+ * of the process is due, or it has no id). */
 uint32_t rec_recording_thread(const struct uwrx_rec_header *h);
 /* A call answered through a redirected entry of libc, counted for uwrx-init. */
 void rec_redirected(void);

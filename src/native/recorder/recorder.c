@@ -1382,12 +1382,22 @@ static void clock_at(const struct uwrx_rec_header *h, const uwrx_time_config *c,
   }
 }
 
+static int64_t real_now(void);
+
+int rec_clock_open(const struct uwrx_rec_header *h) {
+  if (!__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE)) return 0;
+  int64_t timer = __atomic_load_n(&h->clock_timer_real_ns, __ATOMIC_ACQUIRE);
+  if (!timer) return 1;
+  int64_t now = real_now();
+  return now >= 0 && now < timer;
+}
+
 /* The run's time configuration and whether this thread's clock reads may be answered
  * here now. */
 static int lease_usable(uwrx_time_config *c) {
   if (!fast()) return 0;
   struct uwrx_rec_header *h = R.hdr;
-  if (!__atomic_load_n(&h->clock_open, __ATOMIC_ACQUIRE) || rec_after_wait(h, 0)) return 0;
+  if (!rec_clock_open(h) || rec_after_wait(h, 0)) return 0;
   *c = (uwrx_time_config){ .mode = h->clock_mode, .t0_ns = h->clock_t0_ns, .step_ns = h->clock_step_ns,
                            .wall_offset_ns = h->clock_wall_offset_ns };
   return 1;
@@ -1466,6 +1476,9 @@ static int wait_begin(int64_t timeout_ns, uwrx_wait *w) {
   if (timeout_ns <= 0 || !gate_mapped() || !lease_usable(&c) || c.mode != UWRX_TIME_ADVANCING) return 0;
   struct uwrx_rec_header *h = R.hdr;
   if (!__atomic_load_n(&h->clock_waits, __ATOMIC_RELAXED)) return 0;
+  /* with a timer armed, where its fire and a wait's end fall in the count of reads is the
+   * notification path's to say */
+  if (__atomic_load_n(&h->clock_timer_real_ns, __ATOMIC_ACQUIRE)) return 0;
   int64_t real = real_now();
   if (real < 0) return 0;
   uwrx_clock k;
