@@ -1,5 +1,6 @@
 /* Timed waits of an event loop (epoll_wait, epoll_pwait, poll, select: some time out,
- * some find their descriptor ready) and relative sleeps between clock reads, and prints every clock value it reads, so
+ * some find their descriptor ready), relative sleeps and sleeps until a deadline between
+ * clock reads, and prints every clock value it reads, so
  * that two runs can be compared value by value. Built by test/wait-events.test.ts.
  *   wait_events loop N     N rounds in the main thread
  *   wait_events threads N  N rounds in a second thread, then N in the main thread
@@ -53,6 +54,11 @@ static void round_of(const char *who, int i) {
   struct timespec sleep_ms = { 0, 1000000 };
   nanosleep(&sleep_ms, NULL);
   clock_nanosleep(CLOCK_MONOTONIC, 0, &sleep_ms, NULL);
+  /* until a deadline 1 ms after a read (Python's time.sleep), then one already passed */
+  long long until = mono_ns() + 1000000;
+  struct timespec deadline = { until / 1000000000, until % 1000000000 };
+  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
+  clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
   long long h = mono_ns();
   struct timeval tv;
   gettimeofday(&tv, NULL);

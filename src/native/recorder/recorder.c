@@ -1392,14 +1392,19 @@ int rec_clock_open(const struct uwrx_rec_header *h) {
   return now >= 0 && now < timer;
 }
 
+/* The run's time configuration, as uwrx-init put it in the header. */
+static uwrx_time_config lease_config(const struct uwrx_rec_header *h) {
+  return (uwrx_time_config){ .mode = h->clock_mode, .t0_ns = h->clock_t0_ns, .step_ns = h->clock_step_ns,
+                             .wall_offset_ns = h->clock_wall_offset_ns };
+}
+
 /* The run's time configuration and whether this thread's clock reads may be answered
  * here now. */
 static int lease_usable(uwrx_time_config *c) {
   if (!fast()) return 0;
   struct uwrx_rec_header *h = R.hdr;
   if (!rec_clock_open(h) || rec_after_wait(h, 0)) return 0;
-  *c = (uwrx_time_config){ .mode = h->clock_mode, .t0_ns = h->clock_t0_ns, .step_ns = h->clock_step_ns,
-                           .wall_offset_ns = h->clock_wall_offset_ns };
+  *c = lease_config(h);
   return 1;
 }
 
@@ -1470,27 +1475,42 @@ static int64_t real_now(void) {
   return (int64_t)ts.tv_sec * 1000000000 + ts.tv_nsec;
 }
 
-/* 1: a wait of `timeout_ns` starts here, made from the gate; 0: not answered here. */
-static int wait_begin(int64_t timeout_ns, uwrx_wait *w) {
-  uwrx_time_config c;
-  if (timeout_ns <= 0 || !gate_mapped() || !lease_usable(&c) || c.mode != UWRX_TIME_ADVANCING) return 0;
+/* The clock as a wait starting here finds it (after the `*n` reads so far), the run's
+ * time configuration and the real time; 0: no wait may be made here. */
+static int wait_clock(uwrx_time_config *c, uwrx_clock *k, uint64_t *n, int64_t *real) {
+  if (!gate_mapped() || !lease_usable(c) || c->mode != UWRX_TIME_ADVANCING) return 0;
   struct uwrx_rec_header *h = R.hdr;
   if (!__atomic_load_n(&h->clock_waits, __ATOMIC_RELAXED)) return 0;
   /* with a timer armed, where its fire and a wait's end fall in the count of reads is the
    * notification path's to say */
   if (__atomic_load_n(&h->clock_timer_real_ns, __ATOMIC_ACQUIRE)) return 0;
-  int64_t real = real_now();
-  if (real < 0) return 0;
-  uwrx_clock k;
-  uint64_t n = __atomic_load_n(clock_reads, __ATOMIC_SEQ_CST);
-  clock_at(h, &c, n, &k);
-  uwrx_time_wait_relative(&c, &k, w, real, timeout_ns);
+  *real = real_now();
+  if (*real < 0) return 0;
+  *n = __atomic_load_n(clock_reads, __ATOMIC_SEQ_CST);
+  clock_at(h, c, *n, k);
+  return 1;
+}
+
+/* 1: wait `w`, set up after `n` reads, is one (it has time to wait). */
+static int wait_started(const uwrx_wait *w, uint64_t n) {
+  struct uwrx_rec_header *h = R.hdr;
   /* where a notified wait would have folded this process's reads, were it killed in it */
   if (w->active) {
     __atomic_store_n(&h->clock_count_at_wait, n, __ATOMIC_RELEASE);
     if (!__atomic_load_n(&h->clock_used, __ATOMIC_RELAXED)) __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
   }
   return w->active;
+}
+
+/* 1: a wait of `timeout_ns` starts here, made from the gate; 0: not answered here. */
+static int wait_begin(int64_t timeout_ns, uwrx_wait *w) {
+  uwrx_time_config c;
+  uwrx_clock k;
+  uint64_t n;
+  int64_t real;
+  if (timeout_ns <= 0 || !wait_clock(&c, &k, &n, &real)) return 0;
+  uwrx_time_wait_relative(&c, &k, w, real, timeout_ns);
+  return wait_started(w, n);
 }
 
 /* Writes the wait's end as the next clock event: its place in the count taken and the
@@ -1579,13 +1599,50 @@ EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
   return f(req, rem);
 }
 
-/* Relative sleeps only: an absolute deadline on the virtual clock would have to become
- * a real one (uwrx-init rewrites it in the caller's memory), so it is notified. */
+/* Whether uwrx-init times a clock_nanosleep on `clock_id` (clocks.c, on_wait): the
+ * clocks it fakes, but the CPU clocks. */
+static int sleep_clock(clockid_t clock_id) {
+  if (!fast() || clock_id < 0 || clock_id == CLOCK_PROCESS_CPUTIME_ID || clock_id == CLOCK_THREAD_CPUTIME_ID) return 0;
+  uwrx_time_config c = lease_config(R.hdr);
+  return uwrx_time_faked(&c, clock_id);
+}
+
+/* A sleep until an absolute deadline on a virtual clock: a wait of the time left to it
+ * from the clock as it stands (dettime.c, uwrx_time_wait_absolute, as uwrx-init's), slept
+ * from the gate until as far on the kernel's clock of the same id (a deadline of its own:
+ * the caller's timespec stays untouched; uwrx-init rewrites a notified one in place).
+ * A deadline already passed returns at once, as the kernel's sleep would. */
+static long absolute_sleep(clockid_t clock_id, const struct timespec *req) {
+  uwrx_time_config c;
+  uwrx_clock k;
+  uint64_t n;
+  int64_t real, remaining;
+  uwrx_wait w;
+  if (!req || req->tv_sec < 0 || req->tv_nsec < 0 || req->tv_nsec >= 1000000000 || !sleep_clock(clock_id) ||
+      !wait_clock(&c, &k, &n, &real) ||
+      !uwrx_time_wait_absolute(&c, &k, &w, real, clock_id, uwrx_time_ns_of(req->tv_sec, req->tv_nsec), &remaining))
+    return NOT_TIMED;
+  struct timespec now;
+  if (!wait_started(&w, n)) return 0;
+  long r = gate6(SYS_clock_gettime, clock_id, (long)&now, 0, 0, 0, 0);
+  if (r == 0) {
+    int64_t from = uwrx_time_ns_of(now.tv_sec, now.tv_nsec);
+    int64_t until = remaining > INT64_MAX - from ? INT64_MAX : from + remaining;
+    struct timespec deadline = { .tv_sec = until / 1000000000, .tv_nsec = until % 1000000000 };
+    r = gate6(SYS_clock_nanosleep, clock_id, TIMER_ABSTIME, (long)&deadline, 0, 0, 0);
+  }
+  wait_end(&w);
+  return r;
+}
+
 EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec *req, struct timespec *rem) {
   static void *next;
-  long r = !(flags & TIMER_ABSTIME) && req ? timed_wait(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000),
-                                                        SYS_clock_nanosleep, clock_id, flags, (long)req, (long)rem, 0, 0)
-                                           : NOT_TIMED;
+  long r = !req ? NOT_TIMED
+           : flags & TIMER_ABSTIME
+               ? absolute_sleep(clock_id, req)
+               : sleep_clock(clock_id) ? timed_wait(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000),
+                                                    SYS_clock_nanosleep, clock_id, flags, (long)req, (long)rem, 0, 0)
+                                       : NOT_TIMED;
   if (r != NOT_TIMED) return (int)-r; /* an error number, not errno */
   int (*f)(clockid_t, int, const struct timespec *, struct timespec *) =
       (int (*)(clockid_t, int, const struct timespec *, struct timespec *))next_symbol(&next, "clock_nanosleep");
