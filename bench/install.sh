@@ -2,7 +2,7 @@
 # Installs the tools and sources the benchmarks use (Debian packages only).
 # Called by the harness when something is missing; safe to run again.
 set -eu
-packages="binutils-source bubblewrap strace xz-utils make gcc libc6-dev ccache redis-server redis-tools"
+packages="binutils-source bubblewrap strace xz-utils make gcc libc6-dev ccache redis-server redis-tools postgresql-15 postgresql-client-15"
 missing=""
 for p in $packages; do
   dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed' || missing="$missing $p"

@@ -280,6 +280,23 @@ const redisLoad: Workload = {
   parse: lastLineSeconds,
 };
 
+const pgTransactions = (ctx: BenchContext) => (ctx.quick ? 300 : 1500);
+
+// A server of many processes: the postmaster forks a backend per connection, and the
+// backends keep an itimer armed while they read the clock around every statement.
+const pgLoad: Workload = {
+  name: 'pg-load',
+  unit: 'seconds',
+  description: (ctx) =>
+    `PostgreSQL 15: initdb, pg_ctl, \`pgbench -i -s 2\`, then 4 clients in 2 threads making ${pgTransactions(ctx)} transactions each over TCP (bench/programs/pg-load.sh, the transactions timed inside with /proc/uptime); uwrx with its default deterministic clocks`,
+  setup: async () => undefined,
+  command: async (ctx) => ({
+    argv: ['sh', benchScript(ctx, 'pg-load.sh'), String(pgTransactions(ctx))],
+    cwd: ctx.scratch,
+  }),
+  parse: lastLineSeconds,
+};
+
 const outputLines = (ctx: BenchContext) => (ctx.quick ? 10000 : 50000);
 
 // Output of a process with threads (Node's), one write(2) per line: into a file and into
@@ -333,7 +350,7 @@ const startup: Workload = {
   ],
 };
 
-export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, redisLoad, output, nodeResolve, startup];
+export const workloads: readonly Workload[] = [cBuild, configure, execStorm, findTree, noopMake, notify, timers, httpLoad, redisLoad, pgLoad, output, nodeResolve, startup];
 
 export function findWorkload(name: string): Workload | undefined {
   return workloads.find((w) => w.name === name);
