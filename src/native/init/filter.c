@@ -56,8 +56,8 @@ static void emit_load(struct program *p, uint32_t offset) {
 
 /* Allowed from the in-process recorder's gate (uwrx_recorder.h): the calls it answers
  * itself (waitid: its WNOWAIT probes, which reap nothing; wait4: the reap of a child
- * whose clock uwrx-init joined at its exit; epoll_wait, epoll_pwait, poll, select, nanosleep
- * and clock_nanosleep: timed waits whose end it writes as a clock event; connect: a
+ * whose clock uwrx-init joined at its exit; epoll_wait, epoll_pwait, poll, select, ppoll,
+ * pselect6, nanosleep and clock_nanosleep: timed waits whose end it writes as a clock event; connect: a
  * connect it recorded that uwrx-init need not act on), and the writes whose output it recorded
  * (recorder/output.c). openat only without write intent, checked here too; open (which
  * nothing of uwrx's calls otherwise) only with UWRX_EXEC_OPEN_FLAGS: the shim's open of
@@ -69,8 +69,8 @@ static void emit_load(struct program *p, uint32_t offset) {
  * filter at all, and that is most calls of a program (mmap, read, close ...). */
 static const uint32_t gated[] = { SYS_newfstatat, SYS_statx, SYS_faccessat, SYS_faccessat2, SYS_clock_gettime, SYS_getrandom,
                                   SYS_waitid, SYS_wait4, SYS_write, SYS_writev, SYS_pwrite64, SYS_pwritev, SYS_openat, SYS_open,
-                                  SYS_epoll_wait, SYS_epoll_pwait, SYS_poll, SYS_select, SYS_nanosleep, SYS_clock_nanosleep,
-                                  SYS_connect };
+                                  SYS_epoll_wait, SYS_epoll_pwait, SYS_poll, SYS_select, SYS_ppoll, SYS_pselect6,
+                                  SYS_nanosleep, SYS_clock_nanosleep, SYS_connect };
 #define NGATED (sizeof gated / sizeof gated[0])
 #define GATE_OPENAT_DENIED (O_ACCMODE | O_CREAT | O_TRUNC | 020000000 /* __O_TMPFILE */)
 

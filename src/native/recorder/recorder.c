@@ -1664,6 +1664,45 @@ EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds
   return f(nfds, readfds, writefds, exceptfds, timeout);
 }
 
+/* ppoll and pselect take a timespec, which the kernel overwrites with the time left:
+ * libc's wrappers hand it a copy, and so does the recorder. A zero timeout is a poll
+ * that changes no clock, made from the gate as select's is. */
+static long timespec_wait(const struct timespec *left, long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  int64_t ns = timeout_ns_of(left->tv_sec, left->tv_nsec, 1, 1000000000);
+  if (ns == 0 && gate_mapped()) return gate6(nr, a0, a1, a2, a3, a4, a5);
+  return timed_wait(ns, nr, a0, a1, a2, a3, a4, a5);
+}
+
+EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *sigmask) {
+  static void *next;
+  if (timeout) {
+    struct timespec left = *timeout;
+    long r = timespec_wait(&left, SYS_ppoll, (long)fds, (long)nfds, (long)&left, (long)sigmask, _NSIG / 8, 0);
+    if (r != NOT_TIMED) return (int)set_errno(r);
+  }
+  int (*f)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *) =
+      (int (*)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *))next_symbol(&next, "ppoll");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(fds, nfds, timeout, sigmask);
+}
+
+EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, const struct timespec *timeout,
+                   const sigset_t *sigmask) {
+  static void *next;
+  if (timeout) {
+    struct timespec left = *timeout;
+    /* the kernel's sixth argument: the mask and its size */
+    struct { const sigset_t *set; size_t size; } mask = { sigmask, _NSIG / 8 };
+    long r = timespec_wait(&left, SYS_pselect6, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)&left,
+                           (long)&mask);
+    if (r != NOT_TIMED) return (int)set_errno(r);
+  }
+  int (*f)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *) =
+      (int (*)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *))next_symbol(&next, "pselect");
+  if (!f) return (int)set_errno(-ENOSYS);
+  return f(nfds, readfds, writefds, exceptfds, timeout, sigmask);
+}
+
 EXPORT int poll(struct pollfd *fds, nfds_t nfds, int timeout) {
   static void *next;
   long r = timed_wait((int64_t)timeout * 1000000, SYS_poll, (long)fds, (long)nfds, timeout, 0, 0, 0);
