@@ -56,6 +56,17 @@ test('procs --tree, in text and json, on a real run', async (t) => {
   t.is(bad.stderr, 'uwrx inspect files: --tree applies to "procs" only\n');
 });
 
+test('a process that never exec\'d (a subshell) shows whose fork it is', async (t) => {
+  const cwd = scratch();
+  const run = await uwrx(['run', '-q', '--', 'sh', '-c', '(echo in-subshell; exit 3); true'], { cwd });
+  t.is(run.status, 0, run.stderr);
+  t.is(run.stdout, 'in-subshell\n');
+  const tree = await uwrx(['inspect', 'procs', '--tree', 'build/0/0'], { cwd });
+  t.regex(tree.stdout, /^└─ 3 \[3, [0-9.]+ s\] \(fork of 2\)$/m);
+  const table = await uwrx(['inspect', 'procs', 'build/0/0'], { cwd });
+  t.regex(table.stdout, /^3\t2\t3\t[0-9.]+\t[0-9.]+\t\(fork of 2\)$/m);
+});
+
 test('files and events filtered by path prefix and by time range', async (t) => {
   const cwd = scratch();
   // two phases a second apart, each writing under its own directory

@@ -6,7 +6,7 @@ import { UsageError } from '../errors.js';
 import { escapeBytes } from '../record/escape.js';
 import { FilesMetaError, parseFilesMeta, type FileMetaEntry } from '../record/files-meta.js';
 import { PROCESS_TABLE_FILE, parseProcessTable, type ProcessRecord } from '../record/procs.js';
-import { openRecord, requireAttemptDirectory, type AttemptRecord, type RecordFilter, type RecordProcess } from '../record/reader.js';
+import { commandLine, openRecord, requireAttemptDirectory, type AttemptRecord, type RecordFilter, type RecordProcess } from '../record/reader.js';
 import { outputOf } from '../record/output-index.js';
 import { outputBytes, readTrace, type RecordedEvent } from '../record/trace.js';
 import { writeView, type Out } from './out.js';
@@ -144,7 +144,7 @@ function inspectProcs(record: AttemptRecord, opts: InspectOptions, w: Out): void
   w.line('PID\tPPID\tSTATUS\tSTART\tDURATION\tCMDLINE');
   for (const p of procs) {
     const start = p.start === null ? '?' : seconds(p.start, t0);
-    w.line(`${p.pid}\t${p.ppid}\t${statusText(p)}\t${start}\t${durationText(p)}\t${p.argv.join(' ')}`);
+    w.line(`${p.pid}\t${p.ppid}\t${statusText(p)}\t${start}\t${durationText(p)}\t${commandLine(p)}`);
   }
 }
 
@@ -163,7 +163,7 @@ function inspectTree(record: AttemptRecord, opts: InspectOptions, w: Out): void 
     .map((p) => ({ p, prefix: '', branch: '' }));
   while (stack.length > 0) {
     const { p, prefix, branch } = stack.pop()!;
-    w.line(`${prefix}${branch}${p.pid} [${statusText(p)}, ${durationText(p)} s] ${p.argv.join(' ') || p.exe || '?'}`);
+    w.line(`${prefix}${branch}${p.pid} [${statusText(p)}, ${durationText(p)} s] ${commandLine(p)}`);
     const kids = record.children(p.pid);
     const childPrefix = prefix + (branch === '' ? '' : branch === '├─ ' ? '│  ' : '   ');
     for (let i = kids.length - 1; i >= 0; i--) {

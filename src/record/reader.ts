@@ -50,6 +50,13 @@ export interface RecordProcess {
   children: number[];
 }
 
+/** A process's command as one line: its arguments, else its executable; a process that
+ * never exec'd (a fork running on in its parent's program: a subshell, a server's worker)
+ * says whose fork it is. */
+export function commandLine(p: RecordProcess): string {
+  return p.argv.join(' ') || p.exe || `(fork of ${p.ppid})`;
+}
+
 export interface RecordFileOperation {
   /** Absolute path in the sandbox, escaped text. */
   path: string;

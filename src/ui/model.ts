@@ -2,7 +2,7 @@
 // (with collapsed branches and the failed-only filter), each process's details, and
 // search. Nothing here touches the terminal; view.ts renders, app.ts drives.
 import path from 'node:path';
-import { READ_ACCESS_OPS, type AttemptRecord, type RecordProcess } from '../record/reader.js';
+import { READ_ACCESS_OPS, commandLine, type AttemptRecord, type RecordProcess } from '../record/reader.js';
 
 export interface TreeRow {
   process: RecordProcess;
@@ -80,9 +80,6 @@ export function outcome(p: RecordProcess): string {
   return 'running or unknown';
 }
 
-export function commandOf(p: RecordProcess): string {
-  return p.argv.join(' ') || p.exe || '?';
-}
 
 function duration(p: RecordProcess): string {
   return p.start !== null && p.end !== null ? `${((p.end - p.start) / 1e9).toFixed(3)} s` : 'duration unknown';
@@ -194,7 +191,7 @@ export function search(model: UiModel, query: string): SearchHit[] {
   for (const o of record.fileOperations()) if (o.path.toLowerCase().includes(q)) byPath.add(o.pid);
   for (const a of record.accesses()) if (a.path.toLowerCase().includes(q)) byPath.add(a.pid);
   for (const p of record.processes()) {
-    if (commandOf(p).toLowerCase().includes(q)) {
+    if (commandLine(p).toLowerCase().includes(q)) {
       hits.push({ pid: p.pid, tab: 'info', line: 0 });
       continue;
     }

@@ -1,6 +1,7 @@
 // The UI's state, the keys that change it, and the screen for a state. Pure (no terminal),
 // so every key and every screen size can be tested directly.
-import { DETAIL_TABS, commandOf, detailLines, fit, isFailed, outcome, search, treeRows, type DetailTab, type SearchHit, type TreeRow, type UiModel } from './model.js';
+import { DETAIL_TABS, detailLines, fit, isFailed, outcome, search, treeRows, type DetailTab, type SearchHit, type TreeRow, type UiModel } from './model.js';
+import { commandLine } from '../record/reader.js';
 
 export interface Key {
   name?: string;
@@ -265,7 +266,7 @@ export function render(state: UiState, width: number, height: number): string[] 
     for (let i = state.scroll; i < Math.min(state.rows.length, state.scroll + bodyHeight); i++) {
       const { process: p, depth, hasChildren, collapsed } = state.rows[i]!;
       const fold = hasChildren ? (collapsed ? '▸' : '▾') : ' ';
-      const text = fit(`${isFailed(p) ? '!' : ' '}${'  '.repeat(Math.min(depth, 12))}${fold}${p.pid} ${commandOf(p)}`, leftWidth);
+      const text = fit(`${isFailed(p) ? '!' : ' '}${'  '.repeat(Math.min(depth, 12))}${fold}${p.pid} ${commandLine(p)}`, leftWidth);
       left.push(i === state.selected ? invert(text) : text);
     }
     if (state.rows.length === 0) left.push(fit('no processes recorded', leftWidth));
@@ -287,7 +288,7 @@ function detailPane(state: UiState, width: number, height: number): string[] {
   const duration = p.start !== null && p.end !== null ? `, ${((p.end - p.start) / 1e9).toFixed(3)} s` : '';
   const head = [
     fit(`pid ${p.pid}, parent ${p.ppid}, ${outcome(p)}${duration}`, width),
-    fit(commandOf(p), width),
+    fit(commandLine(p), width),
     fit(DETAIL_TABS.map((t) => (t === state.tab ? `[${t}]` : ` ${t} `)).join(' '), width),
   ];
   const body = detailLines(state.model, p, state.tab);
