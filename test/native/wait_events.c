@@ -1,6 +1,6 @@
 /* Timed waits of an event loop (epoll_wait, epoll_pwait, poll, select: some time out,
- * some find their descriptor ready; ppoll and pselect), relative sleeps and sleeps until
- * a deadline between clock reads, and prints every clock value it reads, so
+ * some find their descriptor ready; ppoll and pselect), relative sleeps (usleep and sleep
+ * too) and sleeps until a deadline between clock reads, and prints every clock value it reads, so
  * that two runs can be compared value by value. Built by test/wait-events.test.ts.
  *   wait_events loop N     N rounds in the main thread
  *   wait_events threads N  N rounds in a second thread, then N in the main thread
@@ -59,14 +59,18 @@ static void round_of(const char *who, int i) {
   struct timespec deadline = { until / 1000000000, until % 1000000000 };
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
   clock_nanosleep(CLOCK_MONOTONIC, TIMER_ABSTIME, &deadline, NULL);
-  /* ppoll times out; pselect finds the pipe writable at once; neither changes its
+  /* ppoll times out; pselect finds the pipe writable at once (its timeout long, as
+   * epoll_pwait's: on the notification path a wait that ended early counts as timed out
+   * when the thread's next call comes after its deadline); neither changes its
    * timeout, which libc copies for the kernel */
-  struct timespec one_ms = { 0, 1000000 };
+  struct timespec one_ms = { 0, 1000000 }, one_s = { 1, 0 };
   if (ppoll(&f, 1, &one_ms, &none) != 0 || one_ms.tv_nsec != 1000000) exit(3);
   fd_set writable;
   FD_ZERO(&writable);
   FD_SET(p[1], &writable);
-  if (pselect(p[1] + 1, NULL, &writable, NULL, &one_ms, &none) != 1 || one_ms.tv_nsec != 1000000) exit(3);
+  if (pselect(p[1] + 1, NULL, &writable, NULL, &one_s, &none) != 1 || one_s.tv_sec != 1) exit(3);
+  /* libc's own sleeps: 1 ms, and none */
+  if (usleep(1000) != 0 || sleep(0) != 0) exit(3);
   long long h = mono_ns();
   struct timeval tv;
   gettimeofday(&tv, NULL);

@@ -1590,13 +1590,32 @@ static int64_t timeout_ns_of(int64_t sec, int64_t sub, int64_t unit, int64_t lim
 
 EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
   static void *next;
-  long r = req ? timed_wait(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000), SYS_nanosleep, (long)req, (long)rem,
-                            0, 0, 0, 0)
-               : NOT_TIMED;
+  int64_t ns = req ? timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000) : -1;
+  /* a zero sleep (sleep(0), a yield) changes no clock: made from the gate as a zero select */
+  long r = ns == 0 && gate_mapped() ? gate6(SYS_nanosleep, (long)req, (long)rem, 0, 0, 0, 0)
+           : req                    ? timed_wait(ns, SYS_nanosleep, (long)req, (long)rem, 0, 0, 0, 0)
+                                    : NOT_TIMED;
   if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(const struct timespec *, struct timespec *) = (int (*)(const struct timespec *, struct timespec *))next_symbol(&next, "nanosleep");
   if (!f) return (int)set_errno(-ENOSYS);
   return f(req, rem);
+}
+
+/* sleep and usleep: libc's reach its nanosleep inside libc, past the recorder, so they
+ * are made here through the recorder's, as libc makes them (sleep's whole seconds left
+ * when a signal ends it, errno kept otherwise; usleep's result and errno are
+ * nanosleep's). */
+EXPORT unsigned int sleep(unsigned int seconds) {
+  int saved = errno;
+  struct timespec ts = { .tv_sec = seconds, .tv_nsec = 0 };
+  if (nanosleep(&ts, &ts) < 0) return (unsigned int)ts.tv_sec;
+  errno = saved;
+  return 0;
+}
+
+EXPORT int usleep(useconds_t usec) {
+  struct timespec ts = { .tv_sec = usec / 1000000, .tv_nsec = (long)(usec % 1000000) * 1000 };
+  return nanosleep(&ts, NULL);
 }
 
 /* Whether uwrx-init times a clock_nanosleep on `clock_id` (clocks.c, on_wait): the
