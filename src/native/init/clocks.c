@@ -153,10 +153,11 @@ static void lease_publish(struct proc *p) {
   struct uwrx_rec_header *h = p->repro.lease_hdr;
   if (!h) return;
   int waiting = 0;
-  int32_t tids[UWRX_REC_CLOCK_TIDS] = { 0 };
+  uint64_t bits[UWRX_REC_CLOCK_TID_BITS / 64] = { 0 };
   for (struct repro_thread *t = p->repro.threads; t; t = t->next) {
     if (!t->busy) continue;
-    if (waiting < UWRX_REC_CLOCK_TIDS) tids[waiting] = t->tid;
+    uint32_t b = (uint32_t)t->tid % UWRX_REC_CLOCK_TID_BITS;
+    bits[b / 64] |= 1ull << (b % 64);
     waiting++;
   }
   /* with a timer armed, reads stay in process until its real deadline: the first notified
@@ -178,7 +179,7 @@ static void lease_publish(struct proc *p) {
   __atomic_store_n(&h->clock_reads_base, p->repro.lease_reads, __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_ev_folded, p->repro.lease_events, __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_timer_real_ns, timer_real, __ATOMIC_RELAXED);
-  for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++) __atomic_store_n(&h->clock_tids[i], tids[i], __ATOMIC_RELAXED);
+  for (int i = 0; i < UWRX_REC_CLOCK_TID_BITS / 64; i++) __atomic_store_n(&h->clock_tid_bits[i], bits[i], __ATOMIC_RELAXED);
   __atomic_store_n(&h->clock_seq, seq + 2, __ATOMIC_RELEASE);
 }
 

@@ -76,6 +76,7 @@ void redirects_exec(struct proc *p, const char *path) {
   p->image_key = image_key_of(path);
   p->image_left_alone = false;
   p->image_no_library = false;
+  p->image_forked = false;
 }
 
 void redirects_spawned(struct proc *p, const struct proc *parent) {
@@ -83,6 +84,7 @@ void redirects_spawned(struct proc *p, const struct proc *parent) {
   p->image_key = parent ? parent->image_key : 0;
   p->image_left_alone = parent && parent->image_left_alone;
   p->image_no_library = parent && parent->image_no_library;
+  p->image_forked = true;
 }
 
 /* What the next image of the program `key` gets: libc left alone, no library. */
@@ -117,13 +119,16 @@ void redirects_exec_adopt(struct proc *p, const char *path, bool skip, bool no_l
   p->image_key = image_key_of(path);
   p->image_left_alone = skip;
   p->image_no_library = no_library;
+  p->image_forked = false;
 }
 
 void redirects_image_ended(struct proc *p) {
   const struct uwrx_rec_header *h = p->repro.lease_hdr;
-  /* an image left alone (without the library), or one whose recorder never started,
-   * says nothing of that */
-  if (p->image_key && h && !p->image_no_library) {
+  /* an image left alone (without the library), one whose recorder never started, or a
+   * fork's stretch of its parent's image (from a browser's fork to the exec of a helper:
+   * two calls, which would leave the browser's next images without the library) says
+   * nothing of that */
+  if (p->image_key && h && !p->image_no_library && !p->image_forked) {
     uint32_t library_calls = __atomic_load_n(&h->library_calls, __ATOMIC_RELAXED);
     struct program *e = program(p->image_key, true);
     if (e && library_calls > e->library_calls) e->library_calls = library_calls;

@@ -459,6 +459,15 @@ EXPORT int clone(int (*fn)(void *), void *stack, int flags, void *arg, ...) {
   return r;
 }
 
+/* Whether this process runs in a copy of the owner's memory that no atfork handler
+ * announced: a raw fork system call (Chromium's zygote forks its renderers so). The
+ * tables are wiped in a copy (their owner reads 0), never in memory shared with the
+ * owner (a vfork or CLONE_VM child), where the owner's stays. */
+static int unannounced_fork(void) {
+  struct tables *t = __atomic_load_n(&tables_map, __ATOMIC_ACQUIRE);
+  return __atomic_load_n(&tables_wiped, __ATOMIC_RELAXED) && t && __atomic_load_n(&t->owner, __ATOMIC_ACQUIRE) == 0;
+}
+
 /* Whether this call may be answered here; sets up on first use. */
 static int fast(void) {
   int s = __atomic_load_n(&R.state, __ATOMIC_ACQUIRE);
@@ -469,7 +478,14 @@ static int fast(void) {
   }
   if (s != ON) return 0;
   /* the set-up just made asked for the process id: no second getpid in every process */
-  if (me != R.owner && !surely_owner() && (pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0) != R.owner) return 0;
+  if (me != R.owner && !surely_owner() && (pid_t)gate6(SYS_getpid, 0, 0, 0, 0, 0, 0) != R.owner) {
+    /* a forked child set up as the atfork handler would have it: its own buffer, lazily
+     * (it has one thread: the one that forked) */
+    if (!unannounced_fork()) return 0;
+    after_fork_child();
+    me = setup();
+    if (__atomic_load_n(&R.state, __ATOMIC_ACQUIRE) != ON || me != R.owner) return 0;
+  }
   /* room for the largest record this file's writers make, else the backstop records */
   if (__atomic_load_n(&R.hdr->pos, __ATOMIC_RELAXED) + 2 * (PATH_CAP + 64) > R.hdr->size) return 0;
   __atomic_add_fetch(&R.hdr->library_calls, 1, __ATOMIC_RELAXED);
@@ -481,13 +497,9 @@ struct uwrx_rec_header *rec_answering(void) { return fast() ? R.hdr : NULL; }
 pid_t rec_owner(void) { return R.owner; }
 
 int rec_after_wait(const struct uwrx_rec_header *h, pid_t tid) {
-  int32_t waiting = __atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE);
-  if (waiting > UWRX_REC_CLOCK_TIDS) return 1;
-  if (waiting <= 0) return 0;
+  if (__atomic_load_n(&h->clock_waiting, __ATOMIC_ACQUIRE) <= 0) return 0;
   if (!tid) tid = (pid_t)slow6(SYS_gettid, 0, 0, 0, 0, 0, 0);
-  for (int i = 0; i < UWRX_REC_CLOCK_TIDS; i++)
-    if (__atomic_load_n(&h->clock_tids[i], __ATOMIC_RELAXED) == tid) return 1;
-  return 0;
+  return uwrx_rec_tid_waits(h->clock_tid_bits, tid);
 }
 
 /* A call answered through one of libc's redirected entries: counted in the header, where
@@ -1414,7 +1426,12 @@ static int lease_read(int32_t clock_id, uwrx_time_config *c, uwrx_clock *k) {
   struct uwrx_rec_header *h = R.hdr;
   uint64_t n = __atomic_fetch_add(clock_reads, 1, __ATOMIC_SEQ_CST);
   clock_at(h, c, n, k);
-  if (!__atomic_load_n(&h->clock_used, __ATOMIC_RELAXED)) __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
+  if (!__atomic_load_n(&h->clock_used, __ATOMIC_RELAXED)) {
+    __atomic_store_n(&h->clock_used, 1, __ATOMIC_RELEASE);
+    /* a process that reads the clock lives long enough to map its tables: a child it
+     * forks without telling libc (unannounced_fork) is then known for one */
+    tables();
+  }
   return 1;
 }
 
