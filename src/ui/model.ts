@@ -80,7 +80,6 @@ export function outcome(p: RecordProcess): string {
   return 'running or unknown';
 }
 
-
 function duration(p: RecordProcess): string {
   return p.start !== null && p.end !== null ? `${((p.end - p.start) / 1e9).toFixed(3)} s` : 'duration unknown';
 }

@@ -16,8 +16,9 @@ struct uwrx_rec_header;
 struct uwrx_rec_header *rec_answering(void);
 pid_t rec_owner(void);
 /* Whether thread `tid` (0: the calling one, asked only when needed) is between a timed
- * wait and its next call, or uwrx-init lists too many such threads to tell: that call
- * ends the wait (init/clocks.c), so it goes to uwrx-init, as the thread's clock reads do. */
+ * wait and its next call, or shares its bit in the header's set of such threads with one
+ * that is: that call ends the wait (init/clocks.c), so it goes to uwrx-init, as the
+ * thread's clock reads do. */
 int rec_after_wait(const struct uwrx_rec_header *h, pid_t tid);
 /* Whether the clock lease lets a read or a recorded call be answered in process now: it
  * is open, and no armed timer's real deadline has passed (that call fires the timer in
