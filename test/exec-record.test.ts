@@ -149,3 +149,16 @@ test("a forked child's failed execs are not recorded, and its exec of a static p
     ['/bin/true', ['another-name', 'x'], 0],
   ], JSON.stringify(seen));
 });
+
+// The kernel runs what the caller's /proc/self/exe names (Chromium starts its helpers
+// so): the record names that program, as /proc/<pid>/exe of the new image does natively.
+test('an exec of /proc/self/exe is recorded as the program it ran', async (t) => {
+  const cwd = scratchDir('uwrx-exec-record-');
+  const r = await uwrx(['run', '-q', '--', 'sh', '-c', 'exec /proc/self/exe -c "readlink /proc/\\$\\$/exe"'], { cwd });
+  t.is(r.status, 0, r.stderr);
+  const shown = r.stdout.trim();
+  t.true(shown.startsWith('/') && !shown.startsWith('/proc/'), shown);
+  const procs = await readProcessTable(lastAttempt(cwd));
+  const command = procs.find((p) => p.argv[0]?.toString() === 'sh')!;
+  t.is(command.exe?.toString(), shown, 'the exe natively /proc/<pid>/exe shows');
+});

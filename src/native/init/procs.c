@@ -998,6 +998,17 @@ static void read_exec_args(const struct exec_source *src, uint64_t path_addr, ui
   mp_writer_free(&items);
 }
 
+/* Whether `path` names the calling process's own executable through /proc: self,
+ * thread-self, or its process or thread id. */
+static bool is_self_exe(const char *path, pid_t tgid, pid_t tid) {
+  if (strncmp(path, "/proc/", 6)) return false;
+  const char *rest = path + 6;
+  if (!strcmp(rest, "self/exe") || !strcmp(rest, "thread-self/exe")) return true;
+  char *end;
+  long id = strtol(rest, &end, 10);
+  return end != rest && !strcmp(end, "/exe") && (id == tgid || id == tid);
+}
+
 /* execve(path, argv, envp) and execveat(dirfd, path, argv, envp, flags). The outcome is
  * known only later (shells try every PATH entry): procs_check_exec decides. */
 static enum verdict on_exec_call(struct notif_ctx *ctx) {
@@ -1028,6 +1039,18 @@ static enum verdict on_exec_call(struct notif_ctx *ctx) {
         free(e->path);
         e->path = joined;
       }
+    }
+  }
+  /* the kernel runs the program the caller's /proc/self/exe names (Chromium starts its
+   * helpers so): the record names that program, and so does the program's key */
+  if (e->path && is_self_exe(e->path, ctx->proc->tgid, (pid_t)req->pid)) {
+    char link[PROC_PATH_MAX];
+    char *exe = read_link(proc_path(link, (pid_t)req->pid, "exe", -1));
+    if (exe && exe[0] == '/' && !strstr(exe, " (deleted)")) {
+      free(e->path);
+      e->path = exe;
+    } else {
+      free(exe);
     }
   }
   e->cwd = exec_cwd(ctx->proc, (pid_t)req->pid);
