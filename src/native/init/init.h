@@ -481,9 +481,7 @@ struct proc {
   uint64_t image_key;
   bool image_left_alone;
   bool image_no_library; /* ... and to load no recorder library in it (UWRX_REC_NO_LIBRARY) */
-  bool image_forked;     /* the image is its parent's, run on after a fork: its calls say
-                          * nothing of the program's images (mostly a fork's few calls
-                          * before its exec) */
+  bool image_forked;     /* the image is its parent's, run on after a fork (redirects_image_ended) */
   /* procs.c: its working directory as /proc/<pid>/cwd reads, while the directory paths'
    * generation is cwd_gen (files_dirs_quiet) and it never moved (NULL: not known) */
   char *cwd;

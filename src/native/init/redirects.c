@@ -124,13 +124,15 @@ void redirects_exec_adopt(struct proc *p, const char *path, bool skip, bool no_l
 
 void redirects_image_ended(struct proc *p) {
   const struct uwrx_rec_header *h = p->repro.lease_hdr;
-  /* an image left alone (without the library), one whose recorder never started, or a
-   * fork's stretch of its parent's image (from a browser's fork to the exec of a helper:
-   * two calls, which would leave the browser's next images without the library) says
-   * nothing of that */
-  if (p->image_key && h && !p->image_no_library && !p->image_forked) {
+  /* an image left alone (without the library), or one whose recorder never started,
+   * says nothing of that. A fork's stretch of its parent's image speaks only when it
+   * used the library (a subshell writing a file): the few calls of a fork that exits or
+   * execs a helper at once (a browser's, before any image of the browser ended) would
+   * leave the program's next images (its zygotes) without the library. */
+  if (p->image_key && h && !p->image_no_library) {
     uint32_t library_calls = __atomic_load_n(&h->library_calls, __ATOMIC_RELAXED);
-    struct program *e = program(p->image_key, true);
+    bool says = !p->image_forked || library_calls > LIBRARY_IDLE_CALLS;
+    struct program *e = says ? program(p->image_key, true) : NULL;
     if (e && library_calls > e->library_calls) e->library_calls = library_calls;
     uint32_t calls = __atomic_load_n(&h->redirect_calls, __ATOMIC_RELAXED);
     if (e && !p->image_left_alone && calls > e->calls) e->calls = calls;
