@@ -263,39 +263,37 @@ const httpLoad: Workload = {
   parse: lastLineSeconds,
 };
 
+/** A server and its load generator run by a script of bench/programs/ with one count,
+ * which prints the load's own duration (timed inside with /proc/uptime) last. */
+function serverLoad(name: string, script: string, count: (ctx: BenchContext) => number, what: (n: number) => string): Workload {
+  return {
+    name,
+    unit: 'seconds',
+    description: (ctx) =>
+      `${what(count(ctx))} (bench/programs/${script}, timed inside with /proc/uptime); uwrx with its default deterministic clocks`,
+    setup: async () => undefined,
+    command: async (ctx) => ({ argv: ['sh', benchScript(ctx, script), String(count(ctx))], cwd: ctx.scratch }),
+    parse: lastLineSeconds,
+  };
+}
+
 // An event loop that waits with a timeout on every turn (epoll_wait), the other kind of
 // server a load test meets: under uwrx's default clocks each such wait ends in process.
-const redisRequests = (ctx: BenchContext) => (ctx.quick ? 10000 : 50000);
-
-const redisLoad: Workload = {
-  name: 'redis-load',
-  unit: 'seconds',
-  description: (ctx) =>
-    `redis-server and redis-benchmark over a unix socket, ${redisRequests(ctx)} SET and ${redisRequests(ctx)} GET requests with 16 connections (bench/programs/redis-load.sh, timed inside with /proc/uptime); uwrx with its default deterministic clocks`,
-  setup: async () => undefined,
-  command: async (ctx) => ({
-    argv: ['sh', benchScript(ctx, 'redis-load.sh'), String(redisRequests(ctx))],
-    cwd: ctx.scratch,
-  }),
-  parse: lastLineSeconds,
-};
-
-const pgTransactions = (ctx: BenchContext) => (ctx.quick ? 300 : 1500);
+const redisLoad = serverLoad(
+  'redis-load',
+  'redis-load.sh',
+  (ctx) => (ctx.quick ? 10000 : 50000),
+  (n) => `redis-server and redis-benchmark over a unix socket, ${n} SET and ${n} GET requests with 16 connections`,
+);
 
 // A server of many processes: the postmaster forks a backend per connection, and the
 // backends keep an itimer armed while they read the clock around every statement.
-const pgLoad: Workload = {
-  name: 'pg-load',
-  unit: 'seconds',
-  description: (ctx) =>
-    `PostgreSQL 15: initdb, pg_ctl, \`pgbench -i -s 2\`, then 4 clients in 2 threads making ${pgTransactions(ctx)} transactions each over TCP (bench/programs/pg-load.sh, the transactions timed inside with /proc/uptime); uwrx with its default deterministic clocks`,
-  setup: async () => undefined,
-  command: async (ctx) => ({
-    argv: ['sh', benchScript(ctx, 'pg-load.sh'), String(pgTransactions(ctx))],
-    cwd: ctx.scratch,
-  }),
-  parse: lastLineSeconds,
-};
+const pgLoad = serverLoad(
+  'pg-load',
+  'pg-load.sh',
+  (ctx) => (ctx.quick ? 300 : 1500),
+  (n) => `PostgreSQL 15: initdb, pg_ctl, \`pgbench -i -s 2\`, then 4 clients in 2 threads making ${n} transactions each over TCP`,
+);
 
 const outputLines = (ctx: BenchContext) => (ctx.quick ? 10000 : 50000);
 
