@@ -1479,11 +1479,12 @@ EXPORT time_t time(time_t *tloc) {
  * step when something came first (dettime.c). On the notification path that costs two
  * round trips per wait, the wait (uwrx-init notes its start) and the thread's next call
  * (which ends it, and in an event loop is mostly a clock read). While the clock is
- * leased, an epoll_wait, poll, select or relative sleep with a timeout is made from the
- * gate instead and its end written into the header as a clock event (uwrx_recorder.h):
- * the same clock, no notification. Every other wait (no timeout, a thread already in a
- * notified wait, no lease, an absolute deadline) goes to libc's function and the
- * notification path as before. */
+ * leased, an epoll_wait, epoll_pwait, poll, select, ppoll, pselect or sleep (relative,
+ * or until a deadline on a virtual clock) with a timeout is made from the gate instead
+ * and its end written into the header as a clock event (uwrx_recorder.h): the same
+ * clock, no notification. Every other wait (no timeout, a thread already in a notified
+ * wait, no lease, a timer armed) goes to libc's function and the notification path as
+ * before. */
 
 /* The supervisor's clock, the one uwrx-init times a notified wait with (CLOCK_BOOTTIME). */
 static int64_t real_now(void) {
@@ -1605,13 +1606,18 @@ static int64_t timeout_ns_of(int64_t sec, int64_t sub, int64_t unit, int64_t lim
   return uwrx_time_ns_of(sec, sub * unit);
 }
 
+static int64_t timespec_ns(const struct timespec *ts) { return timeout_ns_of(ts->tv_sec, ts->tv_nsec, 1, 1000000000); }
+
+/* timed_wait, but a zero timeout (a poll, sleep(0)) changes no clock either way: made
+ * from the gate. */
+static long poll_or_wait(int64_t timeout_ns, long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
+  if (timeout_ns == 0 && gate_mapped()) return gate6(nr, a0, a1, a2, a3, a4, a5);
+  return timed_wait(timeout_ns, nr, a0, a1, a2, a3, a4, a5);
+}
+
 EXPORT int nanosleep(const struct timespec *req, struct timespec *rem) {
   static void *next;
-  int64_t ns = req ? timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000) : -1;
-  /* a zero sleep (sleep(0), a yield) changes no clock: made from the gate as a zero select */
-  long r = ns == 0 && gate_mapped() ? gate6(SYS_nanosleep, (long)req, (long)rem, 0, 0, 0, 0)
-           : req                    ? timed_wait(ns, SYS_nanosleep, (long)req, (long)rem, 0, 0, 0, 0)
-                                    : NOT_TIMED;
+  long r = req ? poll_or_wait(timespec_ns(req), SYS_nanosleep, (long)req, (long)rem, 0, 0, 0, 0) : NOT_TIMED;
   if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(const struct timespec *, struct timespec *) = (int (*)(const struct timespec *, struct timespec *))next_symbol(&next, "nanosleep");
   if (!f) return (int)set_errno(-ENOSYS);
@@ -1654,9 +1660,9 @@ static long absolute_sleep(clockid_t clock_id, const struct timespec *req) {
   uint64_t n;
   int64_t real, remaining;
   uwrx_wait w;
-  if (!req || req->tv_sec < 0 || req->tv_nsec < 0 || req->tv_nsec >= 1000000000 || !sleep_clock(clock_id) ||
-      !wait_clock(&c, &k, &n, &real) ||
-      !uwrx_time_wait_absolute(&c, &k, &w, real, clock_id, uwrx_time_ns_of(req->tv_sec, req->tv_nsec), &remaining))
+  int64_t until_ns = timespec_ns(req);
+  if (until_ns < 0 || !sleep_clock(clock_id) || !wait_clock(&c, &k, &n, &real) ||
+      !uwrx_time_wait_absolute(&c, &k, &w, real, clock_id, until_ns, &remaining))
     return NOT_TIMED;
   struct timespec now;
   if (!wait_started(&w, n)) return 0;
@@ -1676,8 +1682,7 @@ EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec 
   long r = !req ? NOT_TIMED
            : flags & TIMER_ABSTIME
                ? absolute_sleep(clock_id, req)
-               : sleep_clock(clock_id) ? timed_wait(timeout_ns_of(req->tv_sec, req->tv_nsec, 1, 1000000000),
-                                                    SYS_clock_nanosleep, clock_id, flags, (long)req, (long)rem, 0, 0)
+               : sleep_clock(clock_id) ? timed_wait(timespec_ns(req), SYS_clock_nanosleep, clock_id, flags, (long)req, (long)rem, 0, 0)
                                        : NOT_TIMED;
   if (r != NOT_TIMED) return (int)-r; /* an error number, not errno */
   int (*f)(clockid_t, int, const struct timespec *, struct timespec *) =
@@ -1686,13 +1691,10 @@ EXPORT int clock_nanosleep(clockid_t clock_id, int flags, const struct timespec 
   return f(clock_id, flags, req, rem);
 }
 
-/* A zero timeout is a poll that changes no clock either way: made from the gate too. */
 EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds, struct timeval *timeout) {
   static void *next;
   int64_t ns = timeout ? timeout_ns_of(timeout->tv_sec, timeout->tv_usec, 1000, 1000000) : -1;
-  if (ns == 0 && gate_mapped())
-    return (int)set_errno(gate6(SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0));
-  long r = timed_wait(ns, SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0);
+  long r = poll_or_wait(ns, SYS_select, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)timeout, 0);
   if (r != NOT_TIMED) return (int)set_errno(r);
   int (*f)(int, fd_set *, fd_set *, fd_set *, struct timeval *) =
       (int (*)(int, fd_set *, fd_set *, fd_set *, struct timeval *))next_symbol(&next, "select");
@@ -1701,19 +1703,12 @@ EXPORT int select(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfds
 }
 
 /* ppoll and pselect take a timespec, which the kernel overwrites with the time left:
- * libc's wrappers hand it a copy, and so does the recorder. A zero timeout is a poll
- * that changes no clock, made from the gate as select's is. */
-static long timespec_wait(const struct timespec *left, long nr, long a0, long a1, long a2, long a3, long a4, long a5) {
-  int64_t ns = timeout_ns_of(left->tv_sec, left->tv_nsec, 1, 1000000000);
-  if (ns == 0 && gate_mapped()) return gate6(nr, a0, a1, a2, a3, a4, a5);
-  return timed_wait(ns, nr, a0, a1, a2, a3, a4, a5);
-}
-
+ * libc's wrappers hand it a copy, and so does the recorder. */
 EXPORT int ppoll(struct pollfd *fds, nfds_t nfds, const struct timespec *timeout, const sigset_t *sigmask) {
   static void *next;
   if (timeout) {
     struct timespec left = *timeout;
-    long r = timespec_wait(&left, SYS_ppoll, (long)fds, (long)nfds, (long)&left, (long)sigmask, _NSIG / 8, 0);
+    long r = poll_or_wait(timespec_ns(&left), SYS_ppoll, (long)fds, (long)nfds, (long)&left, (long)sigmask, _NSIG / 8, 0);
     if (r != NOT_TIMED) return (int)set_errno(r);
   }
   int (*f)(struct pollfd *, nfds_t, const struct timespec *, const sigset_t *) =
@@ -1729,8 +1724,8 @@ EXPORT int pselect(int nfds, fd_set *readfds, fd_set *writefds, fd_set *exceptfd
     struct timespec left = *timeout;
     /* the kernel's sixth argument: the mask and its size */
     struct { const sigset_t *set; size_t size; } mask = { sigmask, _NSIG / 8 };
-    long r = timespec_wait(&left, SYS_pselect6, nfds, (long)readfds, (long)writefds, (long)exceptfds, (long)&left,
-                           (long)&mask);
+    long r = poll_or_wait(timespec_ns(&left), SYS_pselect6, nfds, (long)readfds, (long)writefds, (long)exceptfds,
+                          (long)&left, (long)&mask);
     if (r != NOT_TIMED) return (int)set_errno(r);
   }
   int (*f)(int, fd_set *, fd_set *, fd_set *, const struct timespec *, const sigset_t *) =
