@@ -171,13 +171,15 @@ void uwrx_time_event(const uwrx_time_config *c, uwrx_clock *k, const uwrx_clock_
 }
 
 void uwrx_time_replay(const uwrx_time_config *c, uwrx_clock *k, uint64_t from, uint64_t to,
-                      const uwrx_clock_event *events, size_t n) {
+                      const uwrx_clock_event *events, size_t n, void (*before_event)(void *arg, uint64_t pos),
+                      void *arg) {
   uint64_t at = from;
   for (size_t i = 0; i < n; i++) {
     const uwrx_clock_event *e = &events[i];
     uint64_t pos = uwrx_clock_event_pos(e);
     if (pos < at || pos >= to) continue;
     uwrx_time_after_reads(c, k, (int64_t)(pos - at));
+    if (before_event) before_event(arg, pos);
     uwrx_time_event(c, k, e);
     at = pos + 1;
   }

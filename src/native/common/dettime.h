@@ -125,9 +125,12 @@ void uwrx_time_event(const uwrx_time_config *c, uwrx_clock *k, const uwrx_clock_
 
 /* The clocks after the reads and events at places [from, to) of a process's count:
  * `events` (sorted by pos) are those at their places, every other place a read. Events
- * outside [from, to) are skipped. What uwrx-init folds and the recorder answers with. */
+ * outside [from, to) are skipped. What uwrx-init folds and the recorder answers with.
+ * `before_event` (NULL: none) is called with `arg` and an event's place just before the
+ * event moves `k` (uwrx-init marks the clock there for children forked around it). */
 void uwrx_time_replay(const uwrx_time_config *c, uwrx_clock *k, uint64_t from, uint64_t to,
-                      const uwrx_clock_event *events, size_t n);
+                      const uwrx_clock_event *events, size_t n, void (*before_event)(void *arg, uint64_t pos),
+                      void *arg);
 
 /* A thread starts a wait of at most `timeout_ns` (relative) at real time `real_now_ns`.
  * A timeout <= 0 is no wait. */

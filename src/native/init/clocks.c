@@ -92,7 +92,7 @@ static bool read_count(pid_t pid, uint64_t addr, uint64_t *out) {
   return addr && process_vm_readv(pid, &local, 1, &remote, 1, 0) == (ssize_t)sizeof *out;
 }
 
-static void mark_event(struct proc *p, uint64_t pos);
+static void mark_event(void *proc, uint64_t pos);
 
 /* The process's read count and the clock events it wrote below it (*nev of them, from
  * the header's lease_events on), as one state: no event written meanwhile. The writer
@@ -134,16 +134,8 @@ static void lease_fold(struct proc *p) {
   }
   if (n < p->repro.lease_reads) return;
   /* each event in its place, marked for the children forked around it (fork_clock) */
-  for (size_t i = 0; i < nev; i++) {
-    uint64_t pos = uwrx_clock_event_pos(&events[i]);
-    if (pos < p->repro.lease_reads || pos >= n) continue;
-    uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(pos - p->repro.lease_reads));
-    mark_event(p, pos);
-    uwrx_time_event(cfg(), &p->repro.clock, &events[i]);
-    p->repro.lease_reads = pos + 1;
-  }
+  uwrx_time_replay(cfg(), &p->repro.clock, p->repro.lease_reads, n, events, nev, mark_event, p);
   p->repro.lease_events += (uint32_t)nev;
-  uwrx_time_after_reads(cfg(), &p->repro.clock, (int64_t)(n - p->repro.lease_reads));
   p->repro.lease_reads = n;
 }
 
@@ -352,8 +344,8 @@ static void mark(struct proc *p, int last_pid) {
 }
 
 /* The clock is about to change by the recorder's event at place `pos` of its count. */
-static void mark_event(struct proc *p, uint64_t pos) {
-  struct proc_repro *r = &p->repro;
+static void mark_event(void *proc, uint64_t pos) {
+  struct proc_repro *r = &((struct proc *)proc)->repro;
   r->marks[r->nmarks % CLOCK_MARKS] = (struct clock_mark){ -1, r->clock.now_ns, pos };
   r->nmarks++;
 }

@@ -1388,7 +1388,7 @@ static void clock_at(const struct uwrx_rec_header *h, const uwrx_time_config *c,
     if (__atomic_load_n(&h->clock_seq, __ATOMIC_RELAXED) != seq || __atomic_load_n(&h->clock_ev_seq, __ATOMIC_RELAXED) != ev_seq)
       continue;
     /* uwrx-init may have folded this very place in already: then n < base */
-    if (n >= base) uwrx_time_replay(c, k, base, n, events, nev);
+    if (n >= base) uwrx_time_replay(c, k, base, n, events, nev, NULL, NULL);
     else uwrx_time_after_reads(c, k, -(int64_t)(base - n));
     return;
   }
