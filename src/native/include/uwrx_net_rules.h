@@ -57,4 +57,30 @@ static inline int uwrx_connect_for_init(const struct sockaddr *sa, size_t len) {
   return uwrx_net_name_server_v4(a, ntohs(in6->sin6_port)) || uwrx_net_allocated_v4(a);
 }
 
+/* The address a connect's record holds, the same from uwrx-init's trace (init/trace.c)
+ * and the recorder: IPv4's and IPv6's address bytes and port, a Unix socket's name (a
+ * pathname ends at its NUL, an abstract one uses all bytes), the bytes after the family
+ * for another family or an address too short for its own. `len`: the address's length,
+ * at most sizeof(struct sockaddr_storage). */
+static inline void uwrx_connect_address(const struct sockaddr *sa, size_t len, uint32_t *port, const void **bytes,
+                                        size_t *n) {
+  *port = 0;
+  if (sa->sa_family == AF_INET && len >= sizeof(struct sockaddr_in)) {
+    const struct sockaddr_in *in = (const struct sockaddr_in *)sa;
+    *port = ntohs(in->sin_port), *bytes = &in->sin_addr, *n = 4;
+  } else if (sa->sa_family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
+    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)sa;
+    *port = ntohs(in6->sin6_port), *bytes = &in6->sin6_addr, *n = 16;
+  } else if (sa->sa_family == AF_UNIX) {
+    const struct sockaddr_un *un = (const struct sockaddr_un *)sa;
+    size_t off = offsetof(struct sockaddr_un, sun_path);
+    *bytes = un->sun_path;
+    *n = len > off ? len - off : 0;
+    if (*n && un->sun_path[0]) *n = strnlen(un->sun_path, *n);
+  } else {
+    *bytes = (const char *)sa + sizeof(sa_family_t);
+    *n = len - sizeof(sa_family_t);
+  }
+}
+
 #endif

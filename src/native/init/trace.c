@@ -33,6 +33,7 @@
 #include "../common/tracebuf.h"
 #include "uwrx_control.h"
 #include "uwrx_iov_window.h"
+#include "uwrx_net_rules.h"
 #include "uwrx_recorder.h"
 
 static int traces_fd = -1;
@@ -766,31 +767,11 @@ static enum verdict on_connect(struct notif_ctx *ctx) {
   struct iovec remote = { (void *)(uintptr_t)a.buf, len };
   if (process_vm_readv(req->pid, &local, 1, &remote, 1, 0) != (ssize_t)len) return VERDICT_CONTINUE;
   if (!notif_id_valid(req->id)) return VERDICT_CONTINUE;
-  uint32_t family = sa.ss_family, port = 0;
-  const void *addr = NULL;
-  size_t addr_len = 0;
-  if (family == AF_INET && len >= sizeof(struct sockaddr_in)) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)&sa;
-    port = ntohs(in->sin_port);
-    addr = &in->sin_addr;
-    addr_len = 4;
-  } else if (family == AF_INET6 && len >= sizeof(struct sockaddr_in6)) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)&sa;
-    port = ntohs(in6->sin6_port);
-    addr = &in6->sin6_addr;
-    addr_len = 16;
-  } else if (family == AF_UNIX) {
-    const struct sockaddr_un *un = (const struct sockaddr_un *)&sa;
-    size_t off = offsetof(struct sockaddr_un, sun_path);
-    addr = un->sun_path;
-    addr_len = len > off ? len - off : 0;
-    /* a pathname socket ends at its NUL; an abstract one (leading NUL) uses all bytes */
-    if (addr_len && un->sun_path[0]) addr_len = strnlen(un->sun_path, addr_len);
-  } else {
-    addr = (const char *)&sa + sizeof(sa_family_t);
-    addr_len = len - sizeof(sa_family_t);
-  }
-  uwrx_trace_connect(p->trace, trace_logical_tid(p, req->pid), family, port, addr, addr_len, 0);
+  uint32_t port;
+  const void *addr;
+  size_t addr_len;
+  uwrx_connect_address((const struct sockaddr *)&sa, len, &port, &addr, &addr_len);
+  uwrx_trace_connect(p->trace, trace_logical_tid(p, req->pid), sa.ss_family, port, addr, addr_len, 0);
   return VERDICT_CONTINUE;
 }
 

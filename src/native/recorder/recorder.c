@@ -1254,21 +1254,9 @@ static int connect_here(const struct sockaddr *addr, socklen_t len) {
   struct uwrx_ev_connect ev = { .family = addr->sa_family };
   const void *bytes;
   size_t n;
-  if (addr->sa_family == AF_INET) {
-    const struct sockaddr_in *in = (const struct sockaddr_in *)addr;
-    ev.port = ntohs(in->sin_port), bytes = &in->sin_addr, n = 4;
-  } else if (addr->sa_family == AF_INET6) {
-    const struct sockaddr_in6 *in6 = (const struct sockaddr_in6 *)addr;
-    ev.port = ntohs(in6->sin6_port), bytes = &in6->sin6_addr, n = 16;
-  } else {
-    /* a pathname socket ends at its NUL; an abstract one (leading NUL) uses all bytes */
-    const struct sockaddr_un *un = (const struct sockaddr_un *)addr;
-    size_t off = offsetof(struct sockaddr_un, sun_path), cap = sizeof un->sun_path;
-    n = len > off ? len - off : 0;
-    if (n > cap) n = cap;
-    if (n && un->sun_path[0]) n = strnlen(un->sun_path, n);
-    bytes = un->sun_path;
-  }
+  /* (as uwrx-init reads it: at most a sockaddr_storage) */
+  uwrx_connect_address(addr, len > sizeof(struct sockaddr_storage) ? sizeof(struct sockaddr_storage) : len, &ev.port,
+                       &bytes, &n);
   uwrx_append_record(R.hdr, rec_stamp_now(gate6), UWRX_EV_CONNECT, tid, &ev, sizeof ev, bytes, n);
   return 1;
 }
