@@ -70,15 +70,23 @@ test('connects to local servers are recorded in process as the notification path
   const inProcess = await connects(cwd, 'fast/0/0');
   const slowCalls = notified(path.join(cwd, 'slow/0/0'));
   const fastCalls = notified(path.join(cwd, 'fast/0/0'));
-  // what the two records hold, should a count below differ
-  if (inProcess.length !== 32) t.log(JSON.stringify({ fast: fastCalls, slow: slowCalls, records: inProcess }));
+  // Natively the script makes 32 connects (strace -f -e connect). A CI machine once saw 64
+  // in both paths, each record twice; what the environment held goes to the log so a
+  // repeat says why. The notification path is the measure: it is notified of every call.
+  if (inProcess.length !== 32) {
+    t.log(JSON.stringify({ fast: fastCalls, slow: slowCalls, records: inProcess, LD_PRELOAD: process.env.LD_PRELOAD ?? null }));
+  }
   t.deepEqual(inProcess, await connects(cwd, 'slow/0/0'), 'the same records, thread ids included');
-  // without the fast path every connect the program made is notified: one record each
-  t.is(slowCalls.connect ?? 0, 32, 'the connects python made');
-  t.is(inProcess.length, slowCalls.connect ?? 0, 'a record per connect');
-  t.is(inProcess.filter(([, family]) => family === 1).length, 15, 'the Unix socket connects');
+  t.is(inProcess.length, slowCalls.connect ?? 0, 'a record per connect the program made');
+  t.true(inProcess.length >= 32, 'at least the connects of the script');
+  const unix = inProcess.filter(([, family]) => family === 1).length;
+  t.is(unix * 32, 15 * inProcess.length, 'the Unix socket connects, 15 of every 32');
   t.true(inProcess.some(([tid]) => tid !== inProcess[0]![0]), "the thread's connects carry its id");
-  // the name server's connect is notified, and a thread's first call after a notified
-  // timed wait (a contended lock's futex: the thread's start and join) ends that wait
-  t.true((fastCalls.connect ?? 0) >= 1 && (fastCalls.connect ?? 0) <= 1 + (fastCalls.futex ?? 0), JSON.stringify(fastCalls));
+  // the name server's connects are notified, and a thread's first call after a notified
+  // timed wait (a contended lock's futex: the thread's start and join) ends that wait;
+  // the local connects are not notified
+  const nameServer = inProcess.filter(([, , , port]) => port === 53).length;
+  t.true(nameServer >= 1, 'the name server connect is recorded');
+  const notifiedConnects = fastCalls.connect ?? 0;
+  t.true(notifiedConnects >= nameServer && notifiedConnects <= nameServer + (fastCalls.futex ?? 0), JSON.stringify(fastCalls));
 });
