@@ -235,6 +235,11 @@ fd = os.open('e/f', os.O_RDONLY); show('fd', fd=fd); os.close(fd)
 os.mkdir('e/sub'); show('dir grew', 'e'); os.rmdir('e/sub'); show('dir shrank', 'e')
 os.symlink('e', 'le'); show('through a link', 'le/f'); os.rename('le', 'le2'); show('link renamed', 'le2/f')
 os.makedirs('p/q'); write('p/q/r', 'r'); show('deep', 'p/q/r'); os.rename('p', 'p2'); show('deep moved', 'p2/q/r')
+write('w', 'w'); show('file to move', 'w'); os.rename('w', 'v'); show('file renamed', 'v')
+write('w2', 'w'); show('file to fail', 'w2')
+try: os.rename('w2', 'nodir/w2')
+except OSError: pass
+show('rename failed', 'w2')
 for _ in range(50): os.stat('x')
 `;
 
@@ -250,7 +255,7 @@ test.serial('stats of changed files answered in process show what the notificati
   t.is(await runOk(cwd, ['--no-fast-path', '--replay', 'build/0/0', '--', 'sh', '-c', script]), fast);
   const lines = fast.trim().split('\n');
   const shown = (tag: string) => lines.filter((l) => l.startsWith(tag + ' ')).map((l) => l.slice(tag.length + 1));
-  for (const tag of ['new', 'rewritten', 'explicit', 'appended', 'in dir', 'moved with its dir', 'fd', 'dir grew', 'link renamed', 'deep moved']) {
+  for (const tag of ['new', 'rewritten', 'explicit', 'appended', 'in dir', 'moved with its dir', 'fd', 'dir grew', 'link renamed', 'deep moved', 'file renamed', 'rename failed']) {
     const [first, second] = shown(tag);
     t.is(first, second, tag);
   }
@@ -259,6 +264,8 @@ test.serial('stats of changed files answered in process show what the notificati
   t.is(shown('moved with its dir')[0], shown('in dir')[0], "a file keeps its time when its directory is renamed");
   t.is(shown('deep moved')[0], shown('deep')[0], 'and when a directory above it is');
   t.is(shown('link renamed')[0], shown('through a link')[0]);
+  t.is(shown('file renamed')[0], shown('file to move')[0], 'a renamed file keeps its time');
+  t.is(shown('rename failed')[0], shown('file to fail')[0], 'and so does one whose rename failed');
   const status = JSON.parse(readFileSync(path.join(cwd, 'build/0/0/status'), 'utf8')) as { notifications: Record<string, number> };
   // 50 stats of an unchanged x at the end, and every second stat above: in process
   const notified = (status.notifications['newfstatat'] ?? 0) + (status.notifications['statx'] ?? 0);

@@ -1172,6 +1172,7 @@ static bool op_happened(const struct pending_op *op) {
 /* Writes the lines of a call that happened, forgets one that did not; frees it. */
 static void op_settle(struct pending_op *op, bool happened) {
   if (op->dirs) dirs_settled();
+  if (op->expect == EXPECT_MOVED && op->path && op->path2) filetimes_renamed(op->path, op->path2, happened);
   for (size_t i = 0; i < op->nlines; i++) {
     struct op_line *l = &op->lines[i];
     if (happened || (l->if_copied_up && in_upper(l->path))) meta_line(l->path, op->pid, l->op, op->exe ? op->exe : "");

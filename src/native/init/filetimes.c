@@ -123,17 +123,28 @@ static struct file_time *find(const char *path, uint64_t h) {
   return e;
 }
 
-/* Unlinks the entry of `path` and returns it (lock held). */
-static struct file_time *take(const char *path, uint64_t h) {
+/* Unlinks the entry of `path` and returns it, its slot still published (lock held). */
+static struct file_time *unlink_entry(const char *path, uint64_t h) {
   for (struct file_time **pp = &buckets[h % BUCKETS]; *pp; pp = &(*pp)->next) {
     struct file_time *e = *pp;
     if (e->hash == h && strcmp(e->path, path) == 0) {
       *pp = e->next;
-      unpublish(e);
       return e;
     }
   }
   return NULL;
+}
+
+/* Unlinks the entry of `path` and returns it, its slot taken away (lock held). */
+static struct file_time *take(const char *path, uint64_t h) {
+  struct file_time *e = unlink_entry(path, h);
+  if (e) unpublish(e);
+  return e;
+}
+
+/* Whether slot `i` of generation `gen` is live in the table now (lock held). */
+static bool slot_live(int32_t i, uint32_t gen) {
+  return table && i >= 0 && gen == generation && (table->slots[i].flags & UWRX_TIMES_LIVE);
 }
 
 static void put(const char *path, uint64_t h, int64_t ns, bool explicit_times) {
@@ -177,11 +188,17 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) 
   /* chmod, chown, attr (a link count, an extended attribute): no time changes */
   if (!strcmp(op, "rename_from")) {
     free(moving);
-    moving = take(path, h);
+    moving = unlink_entry(path, h);
   } else if (!strcmp(op, "rename_to")) {
     /* a rename keeps the file's times */
     if (moving) put(path, h, moving->ns, moving->explicit_times);
     else put(path, h, now, false);
+    /* and its inode, and so its slot: rsync stats each file it renamed into place.
+     * (put took away the slot of a file the rename replaces; one that fails takes this
+     * one away too: filetimes_renamed) */
+    struct file_time *e = moving ? find(path, h) : NULL;
+    if (e && slot_live(moving->slot, moving->gen)) e->slot = moving->slot, e->gen = moving->gen;
+    else if (moving) unpublish(moving);
     free(moving);
     moving = NULL;
   } else if (!strcmp(op, "delete") || !strcmp(op, "rmdir")) {
@@ -189,6 +206,17 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) 
   } else if (!strcmp(op, "write") || !strcmp(op, "create") || !strcmp(op, "mkdir")) {
     put(path, h, now, false);
   }
+  pthread_mutex_unlock(&lock);
+}
+
+void filetimes_renamed(const char *from, const char *to, bool done) {
+  if (done) return;
+  /* the entry moved, the file did not: back to its name, its slot taken away */
+  uint64_t h = uwrx_hash_str(to);
+  pthread_mutex_lock(&lock);
+  struct file_time *e = take(to, h);
+  if (e) put(from, uwrx_hash_str(from), e->ns, e->explicit_times);
+  free(e);
   pthread_mutex_unlock(&lock);
 }
 

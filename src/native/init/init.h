@@ -166,6 +166,10 @@ void clocks_exec_unprepare(struct proc *p, const struct prepared_lease *before);
 void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op);
 /* The directory `from` is renamed `to`: the paths below it keep their times there. */
 void filetimes_move_below(const char *from, const char *to);
+/* The outcome of a rename from `from` to `to` recorded with rename_from/rename_to: its
+ * file keeps its published time at the new name; one that failed keeps its time at the
+ * old name, published no more. */
+void filetimes_renamed(const char *from, const char *to, bool done);
 /* The program set `path`'s times itself (utimensat with times): they stay as set. */
 void filetimes_explicit(const char *path);
 /* `added` (a new name of the file `existing`) shows the times `existing` shows. */
