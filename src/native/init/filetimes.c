@@ -30,8 +30,9 @@ static struct file_time *buckets[BUCKETS];
 static pthread_mutex_t lock = PTHREAD_MUTEX_INITIALIZER;
 
 /* A rename's source entry, between its rename_from and rename_to records (one handler
- * thread records both, one after the other). */
+ * thread records both, one after the other), and the slot it had (flags 0: none). */
 static __thread struct file_time *moving;
+static __thread struct uwrx_times_slot moving_slot;
 
 /* ---- the recorders' table (uwrx_stat_times.h, UWRX_TIMES_PATH) ----
  * Written only here, with `lock` held. Slots published in the current generation are
@@ -108,6 +109,19 @@ static void unpublish_all(void) {
   for (size_t k = 0; k < nlisted; k++) slot_clear(listed[k]);
   nlisted = 0;
   generation++;
+}
+
+/* Publishes entry `e` as the inode (dev, ino) showing `shown` (lock held). */
+static void publish(struct file_time *e, uint32_t flags, uint64_t dev, uint64_t ino, int64_t shown) {
+  /* the list of published slots is full of slots taken away one by one since: start
+   * again from an empty table */
+  if (nlisted == UWRX_TIMES_SLOTS) unpublish_all();
+  int32_t i = slot_for(dev, ino);
+  if (i < 0) return;
+  slot_write((uint32_t)i, flags, dev, ino, shown);
+  e->slot = i;
+  e->gen = generation;
+  listed[nlisted++] = (uint32_t)i;
 }
 
 void filetimes_unpublish_all(void) {
@@ -189,16 +203,17 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) 
   if (!strcmp(op, "rename_from")) {
     free(moving);
     moving = unlink_entry(path, h);
+    memset(&moving_slot, 0, sizeof moving_slot);
+    if (moving && slot_live(moving->slot, moving->gen)) moving_slot = table->slots[moving->slot];
+    if (moving) unpublish(moving);
   } else if (!strcmp(op, "rename_to")) {
     /* a rename keeps the file's times */
     if (moving) put(path, h, moving->ns, moving->explicit_times);
     else put(path, h, now, false);
-    /* and its inode, and so its slot: rsync stats each file it renamed into place.
-     * (put took away the slot of a file the rename replaces; one that fails takes this
-     * one away too: filetimes_renamed) */
-    struct file_time *e = moving ? find(path, h) : NULL;
-    if (e && slot_live(moving->slot, moving->gen)) e->slot = moving->slot, e->gen = moving->gen;
-    else if (moving) unpublish(moving);
+    /* and its inode: the time published for it goes on (rsync stats each file it
+     * renamed into place); one that fails takes it away again (filetimes_renamed) */
+    struct file_time *e = moving && (moving_slot.flags & UWRX_TIMES_LIVE) ? find(path, h) : NULL;
+    if (e) publish(e, moving_slot.flags, moving_slot.dev, moving_slot.ino, moving_slot.ns);
     free(moving);
     moving = NULL;
   } else if (!strcmp(op, "delete") || !strcmp(op, "rmdir")) {
@@ -295,18 +310,7 @@ void filetimes_publish(const char *path, int64_t changed, bool explicit_times, i
   pthread_mutex_lock(&lock);
   struct file_time *e = table ? find(path, h) : NULL;
   /* the entry still says what the caller showed, and is not published already */
-  if (e && e->ns == changed && e->explicit_times == explicit_times && !(e->slot >= 0 && e->gen == generation)) {
-    /* the list of published slots is full of slots taken away one by one since: start
-     * again from an empty table */
-    if (nlisted == UWRX_TIMES_SLOTS) unpublish_all();
-    int32_t i = slot_for(dev, ino);
-    if (i >= 0) {
-      slot_write((uint32_t)i, UWRX_TIMES_USED | UWRX_TIMES_LIVE | (explicit_times ? UWRX_TIMES_EXPLICIT : 0), dev, ino,
-                 shown);
-      e->slot = i;
-      e->gen = generation;
-      listed[nlisted++] = (uint32_t)i;
-    }
-  }
+  if (e && e->ns == changed && e->explicit_times == explicit_times && !(e->slot >= 0 && e->gen == generation))
+    publish(e, UWRX_TIMES_USED | UWRX_TIMES_LIVE | (explicit_times ? UWRX_TIMES_EXPLICIT : 0), dev, ino, shown);
   pthread_mutex_unlock(&lock);
 }
