@@ -4,7 +4,8 @@
 // one the notification path writes (--no-fast-path), thread ids included; the name
 // server and the addresses uwrx hands out stay notified.
 import test from 'ava';
-import { readFileSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
@@ -74,7 +75,8 @@ test('connects to local servers are recorded in process as the notification path
   // in both paths, each record twice; what the environment held goes to the log so a
   // repeat says why. The notification path is the measure: it is notified of every call.
   if (inProcess.length !== 32) {
-    t.log(JSON.stringify({ fast: fastCalls, slow: slowCalls, records: inProcess, LD_PRELOAD: process.env.LD_PRELOAD ?? null }));
+    const python = spawnSync('python3', ['-c', 'import sys; print(sys.version.split()[0], sys.executable)'], { encoding: 'utf8' }).stdout.trim();
+    t.log(JSON.stringify({ fast: fastCalls, slow: slowCalls, records: inProcess, python, LD_PRELOAD: process.env.LD_PRELOAD ?? null, preloadFile: existsSync('/etc/ld.so.preload') }));
   }
   t.deepEqual(inProcess, await connects(cwd, 'slow/0/0'), 'the same records, thread ids included');
   t.is(inProcess.length, slowCalls.connect ?? 0, 'a record per connect the program made');
