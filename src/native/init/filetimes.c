@@ -137,23 +137,17 @@ static struct file_time *find(const char *path, uint64_t h) {
   return e;
 }
 
-/* Unlinks the entry of `path` and returns it, its slot still published (lock held). */
-static struct file_time *unlink_entry(const char *path, uint64_t h) {
+/* Unlinks the entry of `path` and returns it (lock held). */
+static struct file_time *take(const char *path, uint64_t h) {
   for (struct file_time **pp = &buckets[h % BUCKETS]; *pp; pp = &(*pp)->next) {
     struct file_time *e = *pp;
     if (e->hash == h && strcmp(e->path, path) == 0) {
       *pp = e->next;
+      unpublish(e);
       return e;
     }
   }
   return NULL;
-}
-
-/* Unlinks the entry of `path` and returns it, its slot taken away (lock held). */
-static struct file_time *take(const char *path, uint64_t h) {
-  struct file_time *e = unlink_entry(path, h);
-  if (e) unpublish(e);
-  return e;
 }
 
 /* Whether slot `i` of generation `gen` is live in the table now (lock held). */
@@ -201,11 +195,11 @@ void filetimes_changed(struct notif_ctx *ctx, const char *path, const char *op) 
     entries_changed(path, now);
   /* chmod, chown, attr (a link count, an extended attribute): no time changes */
   if (!strcmp(op, "rename_from")) {
-    free(moving);
-    moving = unlink_entry(path, h);
+    struct file_time *e = find(path, h);
     memset(&moving_slot, 0, sizeof moving_slot);
-    if (moving && slot_live(moving->slot, moving->gen)) moving_slot = table->slots[moving->slot];
-    if (moving) unpublish(moving);
+    if (e && slot_live(e->slot, e->gen)) moving_slot = table->slots[e->slot];
+    free(moving);
+    moving = take(path, h);
   } else if (!strcmp(op, "rename_to")) {
     /* a rename keeps the file's times */
     if (moving) put(path, h, moving->ns, moving->explicit_times);
