@@ -60,9 +60,14 @@ static void slot_clear(uint32_t i) {
   if (table->slots[i].flags & UWRX_TIMES_LIVE) slot_write(i, UWRX_TIMES_USED, 0, 0, 0);
 }
 
+/* Whether slot `i` of generation `gen` is live in the table now (lock held). */
+static bool slot_live(int32_t i, uint32_t gen) {
+  return table && i >= 0 && gen == generation && (table->slots[i].flags & UWRX_TIMES_LIVE);
+}
+
 /* Takes the entry's slot away, if it has one (lock held). */
 static void unpublish(struct file_time *e) {
-  if (table && e->slot >= 0 && e->gen == generation) slot_clear((uint32_t)e->slot);
+  if (slot_live(e->slot, e->gen)) slot_clear((uint32_t)e->slot);
   e->slot = -1;
 }
 
@@ -148,11 +153,6 @@ static struct file_time *take(const char *path, uint64_t h) {
     }
   }
   return NULL;
-}
-
-/* Whether slot `i` of generation `gen` is live in the table now (lock held). */
-static bool slot_live(int32_t i, uint32_t gen) {
-  return table && i >= 0 && gen == generation && (table->slots[i].flags & UWRX_TIMES_LIVE);
 }
 
 static void put(const char *path, uint64_t h, int64_t ns, bool explicit_times) {
