@@ -4,7 +4,7 @@
 // exec's outcome. Both give the whole argv, also when it spans several pages.
 import test from 'ava';
 import { execFileSync } from 'node:child_process';
-import { chmodSync, writeFileSync } from 'node:fs';
+import { chmodSync, realpathSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { readProcessTable } from '../src/record/procs.js';
 import { ensureCommands } from './helpers/packages.js';
@@ -161,4 +161,61 @@ test('an exec of /proc/self/exe is recorded as the program it ran', async (t) =>
   const procs = await readProcessTable(lastAttempt(cwd));
   const command = procs.find((p) => p.argv[0]?.toString() === 'sh')!;
   t.is(command.exe?.toString(), shown, 'the exe natively /proc/<pid>/exe shows');
+});
+
+// Execs that name no path: fexecve of a program copied into a memfd (glibc's fexecve is
+// execveat(fd, "", AT_EMPTY_PATH)) and execveat of an O_PATH descriptor. Both run as
+// natively and are recorded with their argv; the executable is what the kernel says it
+// is (/proc/<pid>/exe: the memfd's name, the real file).
+const FD_EXEC_C = `
+#define _GNU_SOURCE
+#include <fcntl.h>
+#include <stdio.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <unistd.h>
+extern char **environ;
+static int run(int memfd) {
+  pid_t p = fork();
+  if (p == 0) {
+    if (memfd) {
+      int src = open("/bin/echo", O_RDONLY), m = memfd_create("echo-copy", MFD_CLOEXEC);
+      char b[65536];
+      ssize_t n;
+      while ((n = read(src, b, sizeof b)) > 0)
+        if (write(m, b, (size_t)n) != n) _exit(8);
+      char *a[] = { "echo", "from", "memfd", NULL };
+      fexecve(m, a, environ);
+    } else {
+      int fd = open("/bin/echo", O_PATH | O_CLOEXEC);
+      char *a[] = { "echo", "from", "execveat", NULL };
+      syscall(SYS_execveat, fd, "", a, environ, AT_EMPTY_PATH);
+    }
+    perror("exec");
+    _exit(9);
+  }
+  int st;
+  waitpid(p, &st, 0);
+  return WEXITSTATUS(st);
+}
+int main(void) { int a = run(1), b = run(0); printf("status %d %d\\n", a, b); return a || b; }
+`;
+
+test('an exec of a memfd (fexecve) and an execveat of a descriptor run and are recorded', async (t) => {
+  ensureCommands({ cc: 'gcc' });
+  const cwd = scratchDir('uwrx-exec-fd-');
+  writeFileSync(path.join(cwd, 'fdexec.c'), FD_EXEC_C);
+  execFileSync('cc', ['-O2', '-o', 'fdexec', 'fdexec.c'], { cwd });
+  const native = execFileSync('./fdexec', { cwd, encoding: 'utf8' });
+  t.is(native, 'from memfd\nfrom execveat\nstatus 0 0\n');
+  const r = await uwrx(['run', '-q', '--', './fdexec'], { cwd });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, native);
+  const procs = await readProcessTable(lastAttempt(cwd));
+  const echoes = procs.filter((p) => p.argv[0]?.toString() === 'echo');
+  t.deepEqual(echoes.map((p) => p.argv.map(String)), [['echo', 'from', 'memfd'], ['echo', 'from', 'execveat']]);
+  t.deepEqual(echoes.map((p) => p.exitCode), [0, 0]);
+  t.regex(echoes[0]!.exe?.toString() ?? '', /^\/memfd:echo-copy/);
+  t.is(echoes[1]!.exe?.toString(), realpathSync('/bin/echo'));
 });
