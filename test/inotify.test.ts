@@ -68,8 +68,9 @@ test("an inotify watch on the working directory sees the program's own changes a
 test('tail -f follows a file another process appends to', async (t) => {
   const { cwd, nat, rec } = twoDirs('uwrx-tail-');
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
-  // tail's own sleep between checks is long (1 s); inotify wakes it at each append
-  const script = ': > log; tail -f log & for i in 1 2 3 4 5; do echo "line $i" >> log; sleep 0.2; done; kill $!; wait $! 2>/dev/null; echo end';
+  // tail's own sleep between checks is long (1 s); inotify wakes it at each append. (Half
+  // a second more before the kill: room for a loaded machine to schedule tail.)
+  const script = ': > log; tail -f log & for i in 1 2 3 4 5; do echo "line $i" >> log; sleep 0.2; done; sleep 0.5; kill $!; wait $! 2>/dev/null; echo end';
   const native = spawnSync('sh', ['-c', script], { cwd: nat, encoding: 'utf8', timeout: 30_000 });
   t.is(native.stdout, 'line 1\nline 2\nline 3\nline 4\nline 5\nend\n', native.stderr);
   const r = await uwrx(['run', '-q', '--build', '../b', '--', 'sh', '-c', script], { cwd: rec });
