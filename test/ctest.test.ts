@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { nativeAndRecordedDirs, uwrx } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ cmake: 'cmake', ninja: 'ninja-build', ctest: 'cmake', cc: 'gcc' });
 
@@ -51,16 +51,16 @@ function report(text: string): string[] {
 
 test('ctest -j2 passes, times out and fails the same tests under uwrx as natively', async (t) => {
   if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
-  const cwd = scratchDir('uwrx-ctest-');
+  const { cwd, nat, rec } = nativeAndRecordedDirs('uwrx-ctest-');
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
-  for (const dir of ['nat', 'rec']) {
-    mkdirSync(path.join(cwd, dir, 'src'), { recursive: true });
-    writeFileSync(path.join(cwd, dir, 'src', 'CMakeLists.txt'), CMAKELISTS);
-    writeFileSync(path.join(cwd, dir, 'src', 't.c'), PROGRAM);
+  for (const dir of [nat, rec]) {
+    mkdirSync(path.join(dir, 'src'));
+    writeFileSync(path.join(dir, 'src', 'CMakeLists.txt'), CMAKELISTS);
+    writeFileSync(path.join(dir, 'src', 't.c'), PROGRAM);
   }
-  const native = spawnSync('sh', ['-c', SCRIPT], { cwd: path.join(cwd, 'nat'), encoding: 'utf8' });
+  const native = spawnSync('sh', ['-c', SCRIPT], { cwd: nat, encoding: 'utf8' });
   const started = Date.now();
-  const r = await uwrx(['run', '-q', '--build', '../b', '--', 'sh', '-c', SCRIPT], { cwd: path.join(cwd, 'rec') });
+  const r = await uwrx(['run', '-q', '--build', '../b', '--', 'sh', '-c', SCRIPT], { cwd: rec });
   const seconds = (Date.now() - started) / 1000;
   // ctest's status when a test failed
   t.is(native.status, 8, native.stdout + native.stderr);

@@ -7,10 +7,12 @@
 // uwrx's ld.so shim, and the stack's addresses (the environment uwrx adds).
 import test from 'ava';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { readProcessTable } from '../src/record/procs.js';
+import { readAttemptStatus } from '../src/record/layout.js';
+import { nativeAndRecordedDirs, scratchDir, uwrx } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ gdb: 'gdb', valgrind: 'valgrind', 'stress-ng': 'stress-ng', cc: 'gcc' });
 
@@ -35,17 +37,14 @@ int main(int argc, char **argv) {
 }
 `;
 
-/** Two directories of the same name length holding the program built with debug info. */
+/** Native's and uwrx's directories, each holding the program built with debug info. */
 function twoTrees(prefix: string): { cwd: string; nat: string; rec: string } {
-  const cwd = scratchDir(prefix);
-  const nat = path.join(cwd, 'nat');
-  const rec = path.join(cwd, 'rec');
-  for (const dir of [nat, rec]) {
-    mkdirSync(dir, { recursive: true });
+  const dirs = nativeAndRecordedDirs(prefix);
+  for (const dir of [dirs.nat, dirs.rec]) {
     writeFileSync(path.join(dir, 'prog.c'), PROGRAM);
     execFileSync('cc', ['-g', '-O0', '-o', 'prog', 'prog.c'], { cwd: dir });
   }
-  return { cwd, nat, rec };
+  return dirs;
 }
 
 /** Output with what differs by design made equal: the directory, pids, addresses. */
@@ -94,10 +93,6 @@ test('valgrind memcheck finds the same errors and leaks inside as natively', asy
 
 const STRESSORS = ['fork', 'pipe', 'timer', 'futex', 'sem', 'sock', 'sigq', 'poll', 'clock', 'mmap'];
 
-interface Proc {
-  exe: string | null;
-}
-
 test('stress-ng runs a mixed load to its timeout, every stressor working and verified, the tree recorded', async (t) => {
   if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
   const cwd = scratchDir('uwrx-stress-');
@@ -116,10 +111,8 @@ test('stress-ng runs a mixed load to its timeout, every stressor working and ver
     t.true(ops > 0, `${s} did work: ${line}`);
   }
   // the stressors and the fork stressor's children are in the record; nothing lingered
-  const procs = await uwrx(['inspect', 'procs', 'b/0/0', '--format', 'json'], { cwd });
-  t.is(procs.status, 0, procs.stderr);
-  const list = JSON.parse(procs.stdout) as Proc[];
+  const list = await readProcessTable(path.join(cwd, 'b/0/0'));
   t.true(list.length > STRESSORS.length + 10, `${list.length} processes`);
-  const status = JSON.parse(readFileSync(path.join(cwd, 'b/0/0/status'), 'utf8')) as { complete: boolean; terminated?: unknown };
-  t.true(status.complete && status.terminated === undefined, JSON.stringify(status));
+  const status = readAttemptStatus(path.join(cwd, 'b/0/0'));
+  t.true(status?.complete === true && status.terminated === undefined, JSON.stringify(status));
 });

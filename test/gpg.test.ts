@@ -4,10 +4,11 @@
 // gone by the end (the run ends complete, nothing terminated for lingering).
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, readFileSync, rmSync } from 'node:fs';
+import { rmSync } from 'node:fs';
 import path from 'node:path';
 import { ensureCommands } from './helpers/packages.js';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { readAttemptStatus } from '../src/record/layout.js';
+import { nativeAndRecordedDirs, uwrx } from './helpers/uwrx.js';
 
 const missing = ensureCommands({ gpg: 'gpg', 'gpg-agent': 'gpg-agent', gpgconf: 'gpgconf' });
 
@@ -27,14 +28,13 @@ const SCRIPT = [
 
 test('gpg makes a key, signs and verifies through its agent inside as natively; the agent stops', async (t) => {
   if (missing.length > 0) return t.fail(`cannot install ${missing.join(', ')}`);
-  const cwd = scratchDir('uwrx-gpg-');
+  const { cwd, nat, rec } = nativeAndRecordedDirs('uwrx-gpg-');
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
-  for (const dir of ['nat', 'rec']) mkdirSync(path.join(cwd, dir));
-  const native = spawnSync('sh', ['-c', SCRIPT], { cwd: path.join(cwd, 'nat'), encoding: 'utf8', timeout: 60_000 });
+  const native = spawnSync('sh', ['-c', SCRIPT], { cwd: nat, encoding: 'utf8', timeout: 60_000 });
   t.is(native.stdout, 'keygen 0\nsign 0\n1\ntampered 2\n1\nkill 0\n', native.stderr);
-  const r = await uwrx(['run', '-q', '--build', '../b', '--', 'sh', '-c', SCRIPT], { cwd: path.join(cwd, 'rec') });
+  const r = await uwrx(['run', '-q', '--build', '../b', '--', 'sh', '-c', SCRIPT], { cwd: rec });
   t.is(r.status, 0, r.stderr);
   t.is(r.stdout, native.stdout);
-  const status = JSON.parse(readFileSync(path.join(cwd, 'b/0/0/status'), 'utf8')) as { complete: boolean; terminated?: unknown };
-  t.true(status.complete && status.terminated === undefined, JSON.stringify(status));
+  const status = readAttemptStatus(path.join(cwd, 'b/0/0'));
+  t.true(status?.complete === true && status.terminated === undefined, JSON.stringify(status));
 });

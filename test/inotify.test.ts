@@ -5,9 +5,8 @@
 // file another process appends to.
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
-import { mkdirSync, rmSync } from 'node:fs';
-import path from 'node:path';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { rmSync } from 'node:fs';
+import { nativeAndRecordedDirs, uwrx } from './helpers/uwrx.js';
 
 // Watches its working directory, then changes it from a thread; prints each event's
 // kinds and name. Masks: IN_MODIFY 0x2, IN_CLOSE_WRITE 0x8, IN_MOVED_FROM 0x40,
@@ -44,17 +43,9 @@ for kinds, name in seen:
     print(kinds, name)
 `;
 
-function twoDirs(prefix: string): { cwd: string; nat: string; rec: string } {
-  const cwd = scratchDir(prefix);
-  const nat = path.join(cwd, 'nat');
-  const rec = path.join(cwd, 'rec');
-  mkdirSync(nat);
-  mkdirSync(rec);
-  return { cwd, nat, rec };
-}
 
 test("an inotify watch on the working directory sees the program's own changes as natively", async (t) => {
-  const { cwd, nat, rec } = twoDirs('uwrx-inotify-');
+  const { cwd, nat, rec } = nativeAndRecordedDirs('uwrx-inotify-');
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
   const native = spawnSync('python3', ['-c', WATCHER], { cwd: nat, encoding: 'utf8', timeout: 30_000 });
   t.is(native.status, 0, native.stderr);
@@ -66,7 +57,7 @@ test("an inotify watch on the working directory sees the program's own changes a
 });
 
 test('tail -f follows a file another process appends to', async (t) => {
-  const { cwd, nat, rec } = twoDirs('uwrx-tail-');
+  const { cwd, nat, rec } = nativeAndRecordedDirs('uwrx-tail-');
   t.teardown(() => rmSync(cwd, { recursive: true, force: true }));
   // tail's own sleep between checks is long (1 s); inotify wakes it at each append. (Half
   // a second more before the kill: room for a loaded machine to schedule tail.)

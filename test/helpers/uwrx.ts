@@ -1,5 +1,5 @@
 // Runs the real `bin/uwrx` as a user would, in a scratch directory.
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -28,6 +28,18 @@ export function scratchDir(prefix = 'uwrx-test-'): string {
   const dir = mkdtempSync(path.join(tmpdir(), prefix));
   scratch.push(dir);
   return dir;
+}
+
+/** A scratch directory holding `nat` and `rec`, two empty directories of the same name
+ * length: one for the native run of a command, one for the run under uwrx, so that
+ * paths the command prints or writes differ only in that name. */
+export function nativeAndRecordedDirs(prefix: string): { cwd: string; nat: string; rec: string } {
+  const cwd = scratchDir(prefix);
+  const nat = path.join(cwd, 'nat');
+  const rec = path.join(cwd, 'rec');
+  mkdirSync(nat);
+  mkdirSync(rec);
+  return { cwd, nat, rec };
 }
 
 /** What `tmpRoot` (a run's --tmp, <build>/.tmp by default) holds once the run
