@@ -14,6 +14,16 @@ export interface Wrapped {
   cleanup?: () => Promise<void>;
   /** Where the run's file calls were answered (uwrx's attempt status), read before cleanup. */
   fileCalls?: () => Promise<FileCalls | undefined>;
+  /** Where the measured run's CPU time went (uwrx's attempt status), read before cleanup. */
+  cpuSplit?: () => Promise<CpuSplit | undefined>;
+}
+
+/** CPU seconds (user and system) of a uwrx run by part: the command's processes,
+ * uwrx-init, and the uwrx supervisor process (the status's cpuMs). */
+export interface CpuSplit {
+  command: number;
+  init: number;
+  supervisor: number;
 }
 
 export interface FileCalls {
@@ -21,23 +31,47 @@ export interface FileCalls {
   notified: number;
 }
 
-/** The file call counts of every attempt under a uwrx build directory, summed. */
-async function readFileCalls(build: string): Promise<FileCalls | undefined> {
-  let total: FileCalls | undefined;
+interface AttemptStatusFields {
+  endedAt?: string;
+  fileCalls?: FileCalls;
+  cpuMs?: { command: number; init: number; supervisor: number };
+}
+
+/** The status of every attempt under a uwrx build directory. */
+async function readStatuses(build: string): Promise<AttemptStatusFields[]> {
+  const statuses: AttemptStatusFields[] = [];
   for (const step of await readdir(build).catch(() => [] as string[])) {
     for (const attempt of await readdir(path.join(build, step)).catch(() => [] as string[])) {
       try {
-        const status = JSON.parse(await readFile(path.join(build, step, attempt, 'status'), 'utf8')) as { fileCalls?: FileCalls };
-        if (!status.fileCalls) continue;
-        total ??= { inProcess: 0, notified: 0 };
-        total.inProcess += status.fileCalls.inProcess;
-        total.notified += status.fileCalls.notified;
+        statuses.push(JSON.parse(await readFile(path.join(build, step, attempt, 'status'), 'utf8')) as AttemptStatusFields);
       } catch {
         /* not an attempt directory */
       }
     }
   }
+  return statuses;
+}
+
+/** The file call counts of every attempt under a uwrx build directory, summed. */
+async function readFileCalls(build: string): Promise<FileCalls | undefined> {
+  let total: FileCalls | undefined;
+  for (const status of await readStatuses(build)) {
+    if (!status.fileCalls) continue;
+    total ??= { inProcess: 0, notified: 0 };
+    total.inProcess += status.fileCalls.inProcess;
+    total.notified += status.fileCalls.notified;
+  }
   return total;
+}
+
+/** The CPU split of the attempt that ended last under a uwrx build directory (the
+ * measured one: a rebuild mode's capture ended before its replay), in seconds. */
+async function readCpuSplit(build: string): Promise<CpuSplit | undefined> {
+  const last = (await readStatuses(build))
+    .filter((s) => s.cpuMs && s.endedAt)
+    .sort((a, b) => (a.endedAt! < b.endedAt! ? -1 : 1))
+    .at(-1)?.cpuMs;
+  return last && { command: last.command / 1000, init: last.init / 1000, supervisor: last.supervisor / 1000 };
 }
 
 export interface Mode {
@@ -155,6 +189,7 @@ function uwrxMode(name: string, description: string, extra: string[]): Mode {
         argv: uwrxCommand(ctx, build, argv, [...(uwrxOptions ?? []), ...extra]),
         watchDescendant: 'uwrx-init',
         fileCalls: () => readFileCalls(build),
+        cpuSplit: () => readCpuSplit(build),
         // Records stay until the invocation ends, as a user's do (BenchContext.atEnd):
         // removing thousands of inodes seconds before the next run makes its own
         // creations dearer on filesystems that pass over recently freed inodes (ext4
@@ -229,6 +264,7 @@ function uwrxReplayMode(name: string, description: string, change: boolean, capt
         argv: [uwrxProgram(ctx), 'run', '--quiet', '--replay', path.join(build, '0', '0')],
         watchDescendant: 'uwrx-init',
         fileCalls: () => readFileCalls(build),
+        cpuSplit: () => readCpuSplit(build),
         cleanup: async () => {
           if (original) await writeFile(rebuild.source, original);
           await rm(build, { recursive: true, force: true });

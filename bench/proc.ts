@@ -1,6 +1,7 @@
 // Runs one measured command: wall time from spawn to exit, output tails, and optionally
 // the peak RSS (VmHWM) of the spawned process and of a named descendant.
 import { spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { readdir, readFile } from 'node:fs/promises';
 
 export interface RunSpec {
@@ -23,6 +24,20 @@ export interface RunOutcome {
   rootHwmKiB?: number;
   /** Peak RSS in KiB of the watched descendant, when it was seen. */
   descendantHwmKiB?: number;
+  /** User and system seconds of the command's whole tree (everything reaped under it),
+   * to 10 ms. */
+  cpuSeconds?: number;
+}
+
+/** User and system time of this process's reaped children, seconds: /proc/self/stat's
+ * cutime and cstime (fields 16 and 17, in clock ticks of 1/100 s on Linux). A child's
+ * tree counts once the child is reaped, with each of its descendants that was reaped. */
+export function childrenCpuSeconds(stat = readFileSync('/proc/self/stat', 'utf8')): number | undefined {
+  // comm (field 2) is in parentheses and may hold spaces: count from the last ')'
+  const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+  const cutime = Number(fields[13]);
+  const cstime = Number(fields[14]);
+  return Number.isFinite(cutime) && Number.isFinite(cstime) ? (cutime + cstime) / 100 : undefined;
 }
 
 const keepBytes = 64 * 1024;
@@ -106,6 +121,8 @@ export function runMeasured(spec: RunSpec): Promise<RunOutcome> {
     let descPid: number | undefined;
     let sampling = false;
     let ticks = 0;
+    // the bench runs one command at a time: the children's time it gains is this one's
+    const cpuBefore = childrenCpuSeconds();
     const start = process.hrtime.bigint();
     const child = spawn(spec.argv[0]!, spec.argv.slice(1), {
       cwd: spec.cwd,
@@ -160,8 +177,10 @@ export function runMeasured(spec: RunSpec): Promise<RunOutcome> {
     });
     // Wall time ends when the command exits; 'close' also waits for its output pipes.
     let end: bigint | undefined;
+    let cpuAfter: number | undefined;
     child.on('exit', () => {
       end = process.hrtime.bigint();
+      cpuAfter = childrenCpuSeconds();
     });
     child.on('close', (exitCode, signal) => {
       const seconds = Number((end ?? process.hrtime.bigint()) - start) / 1e9;
@@ -177,6 +196,7 @@ export function runMeasured(spec: RunSpec): Promise<RunOutcome> {
         stderr: tail(err),
         ...(rootHwm !== undefined ? { rootHwmKiB: rootHwm } : {}),
         ...(descHwm !== undefined ? { descendantHwmKiB: descHwm } : {}),
+        ...(cpuBefore !== undefined && cpuAfter !== undefined ? { cpuSeconds: Math.round((cpuAfter - cpuBefore) * 100) / 100 } : {}),
       });
     });
   });

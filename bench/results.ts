@@ -1,6 +1,7 @@
 // Measured results, the table rows made from them, and the goals tracked against them.
 // Pure functions: unit tested in test/bench.test.ts.
 import type { Machine } from './machine.js';
+import type { CpuSplit } from './modes.js';
 import { formatMegabytes, formatMicros, formatRatio, formatSeconds, median, ratio, summarize } from './stats.js';
 
 export type Unit = 'seconds' | 'us/call';
@@ -24,6 +25,11 @@ export interface RowResult {
   initKiB?: number;
   /** File calls answered in process / through notifications, summed over the measured runs. */
   fileCalls?: { inProcess: number; notified: number };
+  /** User and system seconds of the command's whole tree (uwrx's own processes with it),
+   * one per measured run. */
+  cpu?: number[];
+  /** Those of a uwrx run by part (its attempt status), summed over the measured runs. */
+  cpuSplit?: CpuSplit;
 }
 
 export interface WorkloadResult {
@@ -75,6 +81,21 @@ function slowShareNote(r: RowResult): string | undefined {
   return `${(share * 100).toFixed(1)}% of ${Math.round((r.fileCalls!.inProcess + r.fileCalls!.notified) / runs)} file calls notified`;
 }
 
+/** The mean CPU split of a row's measured runs, seconds. */
+function meanSplit(r: RowResult | undefined): CpuSplit | undefined {
+  const runs = r?.cpu?.length || r?.samples.length;
+  if (!r?.cpuSplit || !runs) return undefined;
+  return { command: r.cpuSplit.command / runs, init: r.cpuSplit.init / runs, supervisor: r.cpuSplit.supervisor / runs };
+}
+
+/** "cpu 4.21 s (command 3.10, uwrx-init 0.52, supervisor 0.59)": where a run's time went. */
+export function cpuNote(r: RowResult): string | undefined {
+  if (!r.cpu || r.cpu.length === 0) return undefined;
+  const split = meanSplit(r);
+  const parts = split && `command ${split.command.toFixed(2)}, uwrx-init ${split.init.toFixed(2)}, supervisor ${split.supervisor.toFixed(2)}`;
+  return `cpu ${median(r.cpu).toFixed(2)} s${parts ? ` (${parts})` : ''}`;
+}
+
 function formatValue(unit: Unit, v: number): string {
   return unit === 'seconds' ? formatSeconds(v) : formatMicros(v);
 }
@@ -100,7 +121,7 @@ export function tableRows(workloads: readonly WorkloadResult[]): string[][] {
         formatRatio(ratio(s.median, base)),
         r.supervisorKiB === undefined ? '' : formatMegabytes(r.supervisorKiB),
         r.initKiB === undefined ? '' : formatMegabytes(r.initKiB),
-        [r.caveat, r.note, slowShareNote(r)].filter(Boolean).join('; '),
+        [r.caveat, r.note, slowShareNote(r), cpuNote(r)].filter(Boolean).join('; '),
       ]);
     }
   }
@@ -174,12 +195,30 @@ function perProcessGoal(w: WorkloadResult | undefined, startup: WorkloadResult |
   const sn = startup && rowMedian(startup, 'native');
   const fixed = su !== undefined && sn !== undefined ? su - sn : undefined;
   const us = ((u - n - (fixed ?? 0)) / w.processes) * 1e6;
+  const cpu = perProcessCpu(w, startup, mode);
   return {
     goal,
     target,
-    measured: `${us.toFixed(0)} us (exec-storm, ${w.processes} processes${fixed === undefined ? ', the fixed cost of a run not measured: included' : `, less the fixed cost of a run: ${(fixed * 1000).toFixed(0)} ms`})`,
+    measured: `${us.toFixed(0)} us (exec-storm, ${w.processes} processes${fixed === undefined ? ', the fixed cost of a run not measured: included' : `, less the fixed cost of a run: ${(fixed * 1000).toFixed(0)} ms`})${cpu ? `; ${cpu}` : ''}`,
     status: us <= limitUs ? 'met' : `missed by ${(us - limitUs).toFixed(0)} us`,
   };
+}
+
+/** Where a short process's cost goes: CPU time per process beyond native, by part (each
+ * less its share of `uwrx run -- true` when startup was measured). */
+function perProcessCpu(w: WorkloadResult, startup: WorkloadResult | undefined, mode: string): string | undefined {
+  const row = w.rows.find((r) => r.mode === mode);
+  const split = meanSplit(row);
+  const native = w.rows.find((r) => r.mode === 'native')?.cpu;
+  if (!split || !native?.length || !w.processes) return undefined;
+  const fixedSplit = meanSplit(startup?.rows.find((r) => r.mode === mode));
+  const fixedNative = startup?.rows.find((r) => r.mode === 'native')?.cpu;
+  const fixed = fixedSplit && fixedNative?.length ? { ...fixedSplit, native: median(fixedNative) } : { command: 0, init: 0, supervisor: 0, native: 0 };
+  const us = (s: number) => ((s / w.processes!) * 1e6).toFixed(0);
+  const command = split.command - fixed.command - (median(native) - fixed.native);
+  const init = split.init - fixed.init;
+  const supervisor = split.supervisor - fixed.supervisor;
+  return `CPU per process beyond native ${us(command + init + supervisor)} us: the command's processes ${us(command)}, uwrx-init ${us(init)}, supervisor ${us(supervisor)}`;
 }
 
 export function evaluateGoals(workloads: readonly WorkloadResult[]): GoalResult[] {

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCacheDir, repoRoot, type BenchContext } from './context.js';
 import { describeMachine, loadAverage, type Machine } from './machine.js';
-import { findMode, modes, notYet, type FileCalls, type Mode, type Wrapped } from './modes.js';
+import { findMode, modes, notYet, type CpuSplit, type FileCalls, type Mode, type Wrapped } from './modes.js';
 import { cleanEnv, describeFailure, killRunning, runMeasured } from './proc.js';
 import { renderDocument, parseDocument } from './report.js';
 import { evaluateGoals, mergeWorkloads, tableHeader, tableRows, type RowResult, type WorkloadResult } from './results.js';
@@ -154,7 +154,7 @@ async function runOnce(
   w: Workload,
   row: Row,
   command: Command,
-): Promise<{ value: number; supervisorKiB?: number; initKiB?: number; fileCalls?: FileCalls }> {
+): Promise<{ value: number; supervisorKiB?: number; initKiB?: number; fileCalls?: FileCalls; cpuSeconds?: number; cpuSplit?: CpuSplit }> {
   await w.prepare?.(ctx);
   const wrapped: Wrapped = row.mode ? await row.mode.wrap(command, ctx) : { argv: (await row.extra!.command(ctx)).argv };
   try {
@@ -168,9 +168,12 @@ async function runOnce(
     if (o.exitCode !== 0) throw new Error(describeFailure(o));
     const value = w.parse ? w.parse(o.stdout) : o.seconds;
     const fileCalls = await wrapped.fileCalls?.();
+    const cpuSplit = await wrapped.cpuSplit?.();
     return {
       value,
       ...(fileCalls ? { fileCalls } : {}),
+      ...(o.cpuSeconds !== undefined ? { cpuSeconds: o.cpuSeconds } : {}),
+      ...(cpuSplit ? { cpuSplit } : {}),
       ...(row.mode?.reportsMemory && o.rootHwmKiB !== undefined ? { supervisorKiB: o.rootHwmKiB } : {}),
       ...(row.mode?.reportsMemory && o.descendantHwmKiB !== undefined ? { initKiB: o.descendantHwmKiB } : {}),
     };
@@ -213,6 +216,13 @@ async function runWorkload(
         row.result.samples.push(r.value);
         if (r.supervisorKiB !== undefined) row.result.supervisorKiB = Math.max(row.result.supervisorKiB ?? 0, r.supervisorKiB);
         if (r.initKiB !== undefined) row.result.initKiB = Math.max(row.result.initKiB ?? 0, r.initKiB);
+        if (r.cpuSeconds !== undefined) (row.result.cpu ??= []).push(r.cpuSeconds);
+        if (r.cpuSplit) {
+          const sum = (row.result.cpuSplit ??= { command: 0, init: 0, supervisor: 0 });
+          sum.command += r.cpuSplit.command;
+          sum.init += r.cpuSplit.init;
+          sum.supervisor += r.cpuSplit.supervisor;
+        }
         if (r.fileCalls) {
           const sum = (row.result.fileCalls ??= { inProcess: 0, notified: 0 });
           sum.inProcess += r.fileCalls.inProcess;

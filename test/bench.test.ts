@@ -1,7 +1,7 @@
 import test from 'ava';
 import { encodeData, parseDocument, renderDocument } from '../bench/report.js';
 import { evaluateGoals, mergeWorkloads, tableRows, type WorkloadResult } from '../bench/results.js';
-import { errorLine } from '../bench/proc.js';
+import { childrenCpuSeconds, errorLine } from '../bench/proc.js';
 import { describeFilesystem } from '../bench/machine.js';
 import { readFileSync, statfsSync } from 'node:fs';
 import { formatRatio, markdownTable, median, ratio, summarize, textTable } from '../bench/stats.js';
@@ -125,6 +125,29 @@ test('the per-process goal divides exec-storm over native by its processes, less
   t.is(perProcess([workload('exec-storm', { native: [1.4], 'uwrx-fast': [1.6] }, { processes: 2000 })]).status, 'met');
   t.regex(perProcess([workload('exec-storm', { native: [1.4] }, { processes: 2000 })]).status, /^not measured/);
   t.is(perProcess([workload('exec-storm', { native: [1.4], 'uwrx-fast': [1.6] })]).status, 'not measured (results without the process count)');
+});
+
+test('a run\'s CPU time is noted beside its row, and the per-process goal says which part spent it', (t) => {
+  const storm = workload('exec-storm', { native: [1.4, 1.5, 1.6], 'uwrx-fast': [2.1, 2.2, 2.3] }, { processes: 2000 });
+  storm.rows[0]!.cpu = [1.0, 1.2, 1.1];
+  Object.assign(storm.rows[1]!, { cpu: [2.0, 2.2, 2.1], cpuSplit: { command: 4.5, init: 0.9, supervisor: 1.2 } });
+  const rows = tableRows([storm]);
+  t.regex(rows[0]!.at(-1)!, /^cpu 1\.10 s$/);
+  t.regex(rows[1]!.at(-1)!, /cpu 2\.10 s \(command 1\.50, uwrx-init 0\.30, supervisor 0\.40\)$/);
+  const startup = workload('startup', { native: [0.004], 'uwrx-fast': [0.204] });
+  startup.rows[0]!.cpu = [0];
+  Object.assign(startup.rows[1]!, { cpu: [0.2], cpuSplit: { command: 0, init: 0.02, supervisor: 0.18 } });
+  // per process: command (1.5 - 1.1) / 2000 = 200 us, uwrx-init 0.28 / 2000, supervisor 0.22 / 2000
+  t.regex(goal(evaluateGoals([storm, startup]), 'a short process').measured, /; CPU per process beyond native 450 us: the command's processes 200, uwrx-init 140, supervisor 110$/);
+  // without the split (a native row only) nothing is claimed
+  t.false(goal(evaluateGoals([workload('exec-storm', { native: [1.4], 'uwrx-fast': [1.6] }, { processes: 2000 })]), 'a short process').measured.includes('CPU'));
+});
+
+test('the children\'s CPU time comes from /proc/self/stat, past a command name with spaces and parentheses', (t) => {
+  const stat = '4242 (a (b) c) S 1 4242 4242 0 -1 4194304 100 0 0 0 7 3 250 130 20 0 1 0 1000 0 0';
+  t.is(childrenCpuSeconds(stat), 3.8);
+  t.is(childrenCpuSeconds('garbage'), undefined);
+  t.true(childrenCpuSeconds()! >= 0);
 });
 
 test('merging keeps workloads not re-run, in workload order', (t) => {

@@ -8,6 +8,7 @@ import path from 'node:path';
 import { decodePerfetto, resolveEvents, type Packet } from './perfetto-schema.js';
 import { scratchDir, uwrxBin } from './helpers/uwrx.js';
 import { traceAddon } from '../src/native.js';
+import { childrenCpuSeconds } from '../bench/proc.js';
 import { EXEC_LINKS, shmHasRoom } from '../src/record/traces-dir.js';
 
 interface RawResult {
@@ -617,6 +618,31 @@ test('status counts every notification by system call', async (t) => {
   t.true(Object.values(us).every((n) => Number.isInteger(n) && n >= 0), JSON.stringify(us));
   // an exec is looked at (its argv, its program) before it is let through: never free
   t.true(us.execve! > 0, JSON.stringify(us));
+});
+
+test('status says where the run\'s CPU time went: the command, uwrx-init, the supervisor', async (t) => {
+  const dir = workDir();
+  // a shell loop that keeps a CPU busy for a while, in a child of the command's shell
+  // (reaped by it: its time counts through the shell's)
+  const burn = 'sh -c \'i=0; while [ $i -lt 200000 ]; do i=$((i+1)); done\'; echo done';
+  const r = await uwrxRaw(['run', '--quiet', '--', '/bin/sh', '-c', burn], dir);
+  t.is(r.status, 0, r.stderr);
+  const status = JSON.parse(readFileSync(path.join(dir, 'build', '0', '0', 'status'), 'utf8')) as {
+    cpuMs: { command: number; init: number; supervisor: number };
+  };
+  const cpu = status.cpuMs;
+  t.deepEqual(Object.keys(cpu).sort(), ['command', 'init', 'supervisor']);
+  // the same loop natively, in this process's children's time
+  const before = childrenCpuSeconds()!;
+  const native = spawnSync('/bin/sh', ['-c', burn]);
+  t.is(native.status, 0);
+  const nativeMs = (childrenCpuSeconds()! - before) * 1000;
+  t.true(nativeMs >= 50, `the loop takes CPU time natively: ${nativeMs} ms`);
+  // the command's part is its own loop's (in 10 ms ticks natively, to 1 us here)
+  t.true(cpu.command >= nativeMs * 0.5, JSON.stringify({ cpu, nativeMs }));
+  // uwrx-init handled the notifications and the process table; the supervisor started Node
+  t.true(cpu.init > 0, JSON.stringify(cpu));
+  t.true(cpu.supervisor > 10, JSON.stringify(cpu));
 });
 
 // Short processes in a row reuse the trace buffers the collector has read (its pool,

@@ -19,6 +19,7 @@ export default defineFeature({
     let fileCalls: { inProcess: number; notified: number } | undefined;
     let notifications: Record<string, number> | undefined;
     let notificationUs: Record<string, number> | undefined;
+    let cpuUs: { command: number; init: number } | undefined;
     let tracesDir: string | undefined;
     return {
       async record(run) {
@@ -39,6 +40,7 @@ export default defineFeature({
         }
         notifications = sandbox.notifications;
         notificationUs = sandbox.notificationUs;
+        cpuUs = sandbox.cpuUs;
         const errors = [...stats.collector.errors, ...((stats.merger as { errors?: string[] }).errors ?? [])];
         if (errors.length > 0) run.problem({ kind: 'trace', count: errors.length, detail: errors[0] });
         timing('trace merged (perfetto written)');
@@ -47,7 +49,17 @@ export default defineFeature({
         ...(fileCalls ? { fileCalls } : {}),
         ...(notifications ? { notifications } : {}),
         ...(notificationUs ? { notificationUs } : {}),
+        ...(cpuUs ? { cpuMs: cpuMs(cpuUs) } : {}),
       }),
     };
   },
 });
+
+/** Where a run's CPU time went, milliseconds of user and system time: the command's
+ * processes, uwrx-init, and this process (Node's start-up, the actors' threads and the
+ * record's writing, up to the status). */
+function cpuMs(cpuUs: { command: number; init: number }): { command: number; init: number; supervisor: number } {
+  const own = process.cpuUsage();
+  const ms = (us: number) => Math.round(us / 100) / 10;
+  return { command: ms(cpuUs.command), init: ms(cpuUs.init), supervisor: ms(own.user + own.system) };
+}

@@ -275,6 +275,9 @@ export interface DoneBody {
   /** By the same names: the microseconds uwrx-init's handler threads spent on those
    * notifications, from taking each to answering it (absent from an older uwrx-init). */
   notificationUs?: Record<string, number>;
+  /** User and system time, microseconds: `command`, the command's processes (every one
+   * reaped by the end); `init`, uwrx-init's own threads (absent from an older uwrx-init). */
+  cpuUs?: { command: number; init: number };
   /** The newest time a file of the attempt shows at its end (decimal ns; times set
    * explicitly left out): newest.txt. Absent without file times. */
   newestFileNs?: string;

@@ -124,6 +124,8 @@ export interface SandboxOutcome {
   notifications?: Record<string, number>;
   /** Handler time by system call name, microseconds (DoneBody.notificationUs). */
   notificationUs?: Record<string, number>;
+  /** CPU time of the command's processes and of uwrx-init, microseconds (DoneBody.cpuUs). */
+  cpuUs?: { command: number; init: number };
   /** DoneBody.newestFileNs. */
   newestFileNs?: bigint;
 }

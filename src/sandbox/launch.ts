@@ -189,6 +189,7 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       ...(outcome.fileNotifications !== undefined ? { fileNotifications: Number(outcome.fileNotifications) } : {}),
       ...(outcome.notifications !== undefined ? { notifications: numbersByName(outcome.notifications) } : {}),
       ...(outcome.notificationUs !== undefined ? { notificationUs: numbersByName(outcome.notificationUs) } : {}),
+      ...(outcome.cpuUs !== undefined ? { cpuUs: { command: Number(outcome.cpuUs.command), init: Number(outcome.cpuUs.init) } } : {}),
       ...(outcome.newestFileNs !== undefined ? { newestFileNs: BigInt(outcome.newestFileNs) } : {}),
       ...(terminated ? { terminated } : {}),
       ...(lost ? { problem: lost } : {}),

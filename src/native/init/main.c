@@ -24,6 +24,7 @@
 #include <sys/epoll.h>
 #include <sys/personality.h>
 #include <sys/prctl.h>
+#include <sys/resource.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -312,6 +313,14 @@ static bool children_left(void) {
   return waitid(P_ALL, 0, &si, WEXITED | WNOHANG | WNOWAIT | __WALL) == 0;
 }
 
+/* User and system time of `who` (RUSAGE_SELF: every thread of uwrx-init; RUSAGE_CHILDREN:
+ * the command's tree, every process of it reaped by now), microseconds. */
+static uint64_t cpu_us(int who) {
+  struct rusage u;
+  if (getrusage(who, &u) != 0) return 0;
+  return (uint64_t)(u.ru_utime.tv_sec + u.ru_stime.tv_sec) * 1000000u + (uint64_t)(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
 static void send_done(void) {
   struct mp_writer w;
   mp_writer_init(&w);
@@ -320,7 +329,14 @@ static void send_done(void) {
   trace_losses(&lost_records, &lost_buffers, &lost_errno);
   bool lost = lost_records || lost_buffers;
   int64_t newest = files_newest_ns();
-  mp_write_map(&w, (lost ? 13 : 10) + (newest ? 1 : 0));
+  mp_write_map(&w, (lost ? 14 : 11) + (newest ? 1 : 0));
+  /* where the run's CPU time went: the command's processes, and uwrx-init's own work */
+  mp_write_cstr(&w, "cpuUs");
+  mp_write_map(&w, 2);
+  mp_write_cstr(&w, "command");
+  mp_write_uint(&w, cpu_us(RUSAGE_CHILDREN));
+  mp_write_cstr(&w, "init");
+  mp_write_uint(&w, cpu_us(RUSAGE_SELF));
   mp_write_cstr(&w, "fileNotifications");
   mp_write_uint(&w, files_notifications());
   static const char *names[512];
