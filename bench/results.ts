@@ -28,8 +28,8 @@ export interface RowResult {
   /** User and system seconds of the command's whole tree (uwrx's own processes with it),
    * one per measured run. */
   cpu?: number[];
-  /** Those of a uwrx run by part (its attempt status), summed over the measured runs. */
-  cpuSplit?: CpuSplit;
+  /** Those of a uwrx run by part (its attempt status), one per measured run. */
+  cpuSplits?: CpuSplit[];
 }
 
 export interface WorkloadResult {
@@ -83,9 +83,10 @@ function slowShareNote(r: RowResult): string | undefined {
 
 /** The mean CPU split of a row's measured runs, seconds. */
 function meanSplit(r: RowResult | undefined): CpuSplit | undefined {
-  const runs = r?.cpu?.length || r?.samples.length;
-  if (!r?.cpuSplit || !runs) return undefined;
-  return { command: r.cpuSplit.command / runs, init: r.cpuSplit.init / runs, supervisor: r.cpuSplit.supervisor / runs };
+  const splits = r?.cpuSplits;
+  if (!splits?.length) return undefined;
+  const mean = (part: keyof CpuSplit) => splits.reduce((sum, s) => sum + s[part], 0) / splits.length;
+  return { command: mean('command'), init: mean('init'), supervisor: mean('supervisor') };
 }
 
 /** "cpu 4.21 s (command 3.10, uwrx-init 0.52, supervisor 0.59)": where a run's time went. */

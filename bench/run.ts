@@ -217,12 +217,7 @@ async function runWorkload(
         if (r.supervisorKiB !== undefined) row.result.supervisorKiB = Math.max(row.result.supervisorKiB ?? 0, r.supervisorKiB);
         if (r.initKiB !== undefined) row.result.initKiB = Math.max(row.result.initKiB ?? 0, r.initKiB);
         if (r.cpuSeconds !== undefined) (row.result.cpu ??= []).push(r.cpuSeconds);
-        if (r.cpuSplit) {
-          const sum = (row.result.cpuSplit ??= { command: 0, init: 0, supervisor: 0 });
-          sum.command += r.cpuSplit.command;
-          sum.init += r.cpuSplit.init;
-          sum.supervisor += r.cpuSplit.supervisor;
-        }
+        if (r.cpuSplit) (row.result.cpuSplits ??= []).push(r.cpuSplit);
         if (r.fileCalls) {
           const sum = (row.result.fileCalls ??= { inProcess: 0, notified: 0 });
           sum.inProcess += r.fileCalls.inProcess;

@@ -130,13 +130,20 @@ test('the per-process goal divides exec-storm over native by its processes, less
 test('a run\'s CPU time is noted beside its row, and the per-process goal says which part spent it', (t) => {
   const storm = workload('exec-storm', { native: [1.4, 1.5, 1.6], 'uwrx-fast': [2.1, 2.2, 2.3] }, { processes: 2000 });
   storm.rows[0]!.cpu = [1.0, 1.2, 1.1];
-  Object.assign(storm.rows[1]!, { cpu: [2.0, 2.2, 2.1], cpuSplit: { command: 4.5, init: 0.9, supervisor: 1.2 } });
+  Object.assign(storm.rows[1]!, {
+    cpu: [2.0, 2.2, 2.1],
+    cpuSplits: [
+      { command: 1.4, init: 0.3, supervisor: 0.4 },
+      { command: 1.6, init: 0.3, supervisor: 0.4 },
+      { command: 1.5, init: 0.3, supervisor: 0.4 },
+    ],
+  });
   const rows = tableRows([storm]);
   t.regex(rows[0]!.at(-1)!, /^cpu 1\.10 s$/);
   t.regex(rows[1]!.at(-1)!, /cpu 2\.10 s \(command 1\.50, uwrx-init 0\.30, supervisor 0\.40\)$/);
   const startup = workload('startup', { native: [0.004], 'uwrx-fast': [0.204] });
   startup.rows[0]!.cpu = [0];
-  Object.assign(startup.rows[1]!, { cpu: [0.2], cpuSplit: { command: 0, init: 0.02, supervisor: 0.18 } });
+  Object.assign(startup.rows[1]!, { cpu: [0.2], cpuSplits: [{ command: 0, init: 0.02, supervisor: 0.18 }] });
   // per process: command (1.5 - 1.1) / 2000 = 200 us, uwrx-init 0.28 / 2000, supervisor 0.22 / 2000
   t.regex(goal(evaluateGoals([storm, startup]), 'a short process').measured, /; CPU per process beyond native 450 us: the command's processes 200, uwrx-init 140, supervisor 110$/);
   // without the split (a native row only) nothing is claimed
