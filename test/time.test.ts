@@ -65,6 +65,11 @@ test("an attempt's wall clocks start past the newest file its parents left; edit
   // a parent's start (to the ms) decides what counts as edited since, not its whole-second T0:
   // sources written in the second before it started are older than what it built
   t.is(layerTimes(T0, s, [{ t0Ns: T0 - 5n * s, startedNs: T0 - 5n * s + 700_000_000n }]).recordedSinceNs, T0 - 5n * s + 700_000_000n);
+  // a replay's host file edited since its run: whole intervals past it, with or without parents
+  t.is(layerTimes(T0, s, [], T0 + 42n * s + 1n).wallOffsetNs, 44n * s);
+  t.is(layerTimes(T0, s, old, T0 + 42n * s + 1n).wallOffsetNs, 44n * s);
+  t.is(layerTimes(T0, s, [], T0 - 3n * s).wallOffsetNs, s, 'one older than the clock changes nothing');
+  t.is(layerTimes(T0, s, [], T0 + 42n * s).recordedNewestNs, 0n, 'nor what the parents left');
 });
 
 test('frozen reads the bases forever; real leaves every clock to the kernel', (t) => {

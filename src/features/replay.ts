@@ -9,6 +9,8 @@ import { isErrno } from '../fs.js';
 import { linkReplay, readParents, readStepCommand, readStepOptions, resolveAttemptDir, type AttemptPaths } from '../record/layout.js';
 import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from '../record/procs.js';
 import { formatSeed, readSeedFile } from '../reproducibility/prng.js';
+import { hostNewestSinceNs } from '../reproducibility/replay-clock.js';
+import { startedNsOf } from '../sandbox/plan.js';
 import { parseTimeMode, readT0File, type TimeMode } from '../reproducibility/time.js';
 import { defineFeature } from './feature.js';
 
@@ -37,8 +39,12 @@ export default defineFeature({
       async record(run) {
         await linkReplay(run.paths.attemptDir, replayed.attemptDir);
       },
-      async plan() {
-        return { replayPids: await replayedPids(replayed) };
+      async plan(run) {
+        // the clock starts after host files edited since the replayed run started
+        // (replay-clock.ts); before it, they were older than its clock and still are
+        const since = startedNsOf(replayed.attemptDir) ?? run.settings.t0Ns;
+        const edited = since === undefined ? undefined : hostNewestSinceNs(replayed.attemptDir, since, BigInt(Date.now()) * 1_000_000n);
+        return { replayPids: await replayedPids(replayed), ...(edited !== undefined ? { hostNewestNs: edited } : {}) };
       },
     };
   },

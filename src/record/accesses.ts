@@ -22,6 +22,8 @@ export interface AccessEntry {
   count: number;
 }
 
+/** The index's file in an attempt directory. */
+export const ACCESS_INDEX_FILE = 'accesses.tsv';
 export const ACCESS_INDEX_HEADER = 'pid\top\tpath\tcount\n';
 const ENOENT = -2;
 const ENOTDIR = -20;

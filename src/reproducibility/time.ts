@@ -317,11 +317,13 @@ export interface LayerTimes {
  * did before their change times were kept), and at least one interval after the newest
  * file a parent left (its virtual times can run ahead of real time), in whole intervals,
  * so no inherited file is newer than the clock. A parent without newest.txt counts as
- * T0 (it ran before this attempt started). */
+ * T0 (it ran before this attempt started). `hostNewestNs` (a replay, which reuses an
+ * older T0): a host file edited since, which the clocks must start after as well. */
 export function layerTimes(
   t0Ns: bigint,
   intervalNs: bigint,
   parents: Array<{ t0Ns?: bigint; newestNs?: bigint; startedNs?: bigint }>,
+  hostNewestNs?: bigint,
 ): LayerTimes {
   let since = 0n;
   let newest = 0n;
@@ -332,8 +334,9 @@ export function layerTimes(
     if (n > newest) newest = n;
   }
   let offset = wallOffsetNs(parents.length, intervalNs);
-  if (parents.length > 0) {
-    const needed = newest + intervalNs - t0Ns;
+  for (const after of [parents.length > 0 ? newest : undefined, hostNewestNs]) {
+    if (after === undefined) continue;
+    const needed = after + intervalNs - t0Ns;
     if (needed > offset) offset = ((needed + intervalNs - 1n) / intervalNs) * intervalNs;
   }
   return { wallOffsetNs: offset, recordedSinceNs: since, recordedNewestNs: newest };

@@ -64,6 +64,8 @@ export interface SandboxOptions {
   network?: NetworkPlan;
   /** On replay, the replayed processes' pids by tree key (InitPlan.replayPids). */
   replayPids?: number[];
+  /** On replay, a host file edited since the replayed run (PlanInput.hostNewestNs). */
+  hostNewestNs?: bigint;
   /** Programs whose exec uwrx-init asks about (partial rebuild; PlanInput.skippable). */
   skippable?: string[];
   /** Those execs wait for the answer (InitPlan.rebuildWait). */

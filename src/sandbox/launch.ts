@@ -365,6 +365,7 @@ export function planFor(options: SandboxOptions): SandboxPlan {
     ...(options.tracesDir ? { tracesDir: options.tracesDir } : {}),
     ...(options.network ? { network: options.network } : {}),
     ...(options.replayPids ? { replayPids: options.replayPids } : {}),
+    ...(options.hostNewestNs !== undefined ? { hostNewestNs: options.hostNewestNs } : {}),
     ...(options.skippable ? { skippable: options.skippable } : {}),
     ...(options.rebuildWait ? { rebuildWait: true } : {}),
     ...(options.replayedDir ? { replayedDir: options.replayedDir } : {}),

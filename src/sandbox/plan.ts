@@ -117,6 +117,9 @@ export interface PlanInput {
   network?: NetworkPlan;
   /** See InitPlan.replayPids. */
   replayPids?: number[];
+  /** A replay: the newest time of a host file the replayed run looked at that changed
+   * since (src/reproducibility/replay-clock.ts); the wall clocks start after it. */
+  hostNewestNs?: bigint;
   /** Executable names whose exec uwrx-init holds and asks about (partial rebuild,
    * src/features/rebuild.ts); absent or empty: none. */
   skippable?: string[];
@@ -151,7 +154,7 @@ export interface ParentStore {
 
 /** An attempt's start from its status file (T0 is whole seconds: too coarse to tell a
  * file written just before the attempt from one edited after it). */
-function startedNsOf(attemptDir: string): bigint | undefined {
+export function startedNsOf(attemptDir: string): bigint | undefined {
   try {
     const status = JSON.parse(readFileSync(path.join(attemptDir, 'status'), 'utf8')) as { startedAt?: unknown };
     const ms = typeof status.startedAt === 'string' ? Date.parse(status.startedAt) : NaN;

@@ -67,7 +67,7 @@ export function buildRoot(ctx: BuildContext): RootPlan {
     overlays: [],
   };
   if (input.repro) {
-    const times = layerTimes(input.repro.t0Ns, BigInt(LAYER_INTERVAL_NS), parents);
+    const times = layerTimes(input.repro.t0Ns, BigInt(LAYER_INTERVAL_NS), parents, input.hostNewestNs);
     files.wallOffsetNs = String(times.wallOffsetNs);
     files.recordedSinceNs = String(times.recordedSinceNs);
     files.recordedNewestNs = String(times.recordedNewestNs);
