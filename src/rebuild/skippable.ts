@@ -6,7 +6,8 @@
 import { UsageError } from '../errors.js';
 
 export const DEFAULT_SKIPPABLE: readonly string[] = [
-  'cc', 'gcc', 'g++', 'c++', 'clang', 'clang++', 'cc1', 'cc1plus', 'collect2', 'as', 'ld', 'ld.*', 'ar', 'ranlib',
+  'cc', 'gcc', 'g++', 'c++', 'clang', 'clang++', 'cc1', 'cc1plus', 'gfortran', 'f951', 'collect2', 'as', 'ld', 'ld.*', 'ar',
+  'ranlib',
 ];
 
 /** The step option `rebuild`: names added to and removed from the default list. */
