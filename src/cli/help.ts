@@ -49,10 +49,10 @@ Options:
                     clocks). A replay keeps the replayed mode and T0
   --skippable <name>, --not-skippable <name>
                     add a program to / remove one from the partial rebuild list
-                    (cc gcc g++ c++ clang clang++ cc1 cc1plus gfortran f951 collect2 as
-                    ld ld.* ar ranlib): on --replay, a listed process whose inputs did not
-                    change is skipped and its files, output and exit status come
-                    from the record (repeatable; a replay keeps the replayed list)
+                    (cc gcc g++ c++ clang clang++ cc1 cc1plus gfortran f951 collect2
+                    as ld ld.* ar ranlib): on --replay, a listed process whose inputs
+                    did not change is skipped and its files, output and exit status
+                    come from the record (repeatable; a replay keeps the replayed list)
   --aslr            keep address-space randomization in the command tree (default
                     off: glibc's temp names mix in stack addresses, so they would
                     differ on replay). A replay keeps the replayed choice

@@ -1,6 +1,7 @@
 // Replay: a new attempt of a recorded step, with the recorded command, parents, seed,
 // T0, time mode and address-space randomization, and the network off unless asked for,
-// and the replayed processes' logical pids by tree key. It only decides settings; the
+// and the replayed processes' logical pids by tree key, and a wall clock that starts
+// after the host files edited since (replay-clock.ts). It only decides settings; the
 // other features do what they always do with them.
 import { promises as fs } from 'node:fs';
 import path from 'node:path';
@@ -10,8 +11,8 @@ import { linkReplay, readParents, readStepCommand, readStepOptions, resolveAttem
 import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from '../record/procs.js';
 import { formatSeed, readSeedFile } from '../reproducibility/prng.js';
 import { hostNewestSinceNs } from '../reproducibility/replay-clock.js';
-import { startedNsOf } from '../sandbox/plan.js';
 import { parseTimeMode, readT0File, type TimeMode } from '../reproducibility/time.js';
+import { startedNsOf } from '../sandbox/plan.js';
 import { defineFeature } from './feature.js';
 
 export default defineFeature({
