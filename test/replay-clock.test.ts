@@ -71,4 +71,6 @@ test('the edited host files a replay must start after: those the run looked at, 
   t.is(hostNewestSinceNs(attempt, now(), now() + 1n), undefined, 'nothing changed since');
   t.is(hostNewestSinceNs(attempt, 0n, mtime(a) - 1n), undefined, 'a file dated after "now" is not followed');
   t.is(hostNewestSinceNs(path.join(dir, 'no-such-attempt'), 0n, now()), undefined, 'no access index');
+  writeFileSync(path.join(attempt, 'accesses.tsv'), 'pid\top\tpath\tcount\nnot a line\n');
+  t.is(hostNewestSinceNs(attempt, 0n, now()), undefined, 'a damaged index');
 });

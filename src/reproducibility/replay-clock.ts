@@ -12,7 +12,7 @@
 import { readFileSync, statSync } from 'node:fs';
 import path from 'node:path';
 import { isErrno } from '../fs.js';
-import { ACCESS_INDEX_FILE, ACCESS_INDEX_OPS, accessIndexRows, type AccessOp } from '../record/accesses.js';
+import { ACCESS_INDEX_FILE, ACCESS_INDEX_OPS, AccessIndexError, accessIndexRows, type AccessOp } from '../record/accesses.js';
 import { unescapeBytes } from '../record/escape.js';
 
 /** What a process looked at, as opposed to what it changed. */
@@ -25,7 +25,7 @@ const KERNEL_TREES = ['/proc/', '/sys/', '/dev/'];
 /**
  * The newest modification time (ns since the epoch) in (sinceNs, nowNs] of the host files
  * the attempt looked at, as they are now; undefined when none changed in that window or
- * the attempt has no access index.
+ * the attempt has no readable access index.
  */
 export function hostNewestSinceNs(attemptDir: string, sinceNs: bigint, nowNs: bigint): bigint | undefined {
   let text: Buffer;
@@ -35,7 +35,15 @@ export function hostNewestSinceNs(attemptDir: string, sinceNs: bigint, nowNs: bi
     if (isErrno(err, 'ENOENT')) return undefined;
     throw err;
   }
-  const { paths, rows } = accessIndexRows(text);
+  let index;
+  try {
+    index = accessIndexRows(text);
+  } catch (err) {
+    // a damaged index (uwrx check names it) leaves the recorded clock: the replay still runs
+    if (err instanceof AccessIndexError) return undefined;
+    throw err;
+  }
+  const { paths, rows } = index;
   const candidates = new Set<string>();
   for (let i = 0; i + 2 < rows.length; i += 3) {
     if (!LOOKED_AT_CODES.has(rows[i + 1]!)) continue;
