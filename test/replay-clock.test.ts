@@ -35,7 +35,15 @@ test('a replay after a source was edited starts its clock after the edit: no clo
   t.is(replay.status, 0, replay.stderr);
   t.notRegex(replay.stderr, /skew|in the future/);
   t.regex(replay.stdout, /^cc -o prog prog\.c\nmake: 'prog' is up to date\.\n\d+\n$/);
-  t.true(Number(replay.stdout.trim().split('\n').at(-1)) > editedSeconds, replay.stdout);
+  const replayedSeconds = replay.stdout.trim().split('\n').at(-1);
+  t.true(Number(replayedSeconds) > editedSeconds, replay.stdout);
+
+  // that replay replayed, with no edit since: its T0 again, still after the edit
+  const again = await uwrx(['run', '-q', '--build', build, '--replay', path.join(build, '0', '1')], { cwd });
+  t.is(again.status, 0, again.stderr);
+  t.notRegex(again.stderr, /skew|in the future/);
+  t.regex(again.stdout, /make: 'prog' is up to date\.\n\d+\n$/);
+  t.is(again.stdout.trim().split('\n').at(-1), replayedSeconds);
 });
 
 test('the edited host files a replay must start after: those the run looked at, a probe that now finds a file, not directories', async (t) => {

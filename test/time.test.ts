@@ -66,9 +66,11 @@ test("an attempt's wall clocks start past the newest file its parents left; edit
   // sources written in the second before it started are older than what it built
   t.is(layerTimes(T0, s, [{ t0Ns: T0 - 5n * s, startedNs: T0 - 5n * s + 700_000_000n }]).recordedSinceNs, T0 - 5n * s + 700_000_000n);
   // a replay's host file edited since its run: whole intervals past it, with or without parents
-  t.is(layerTimes(T0, s, [], T0 + 42n * s + 1n).wallOffsetNs, 44n * s);
-  t.is(layerTimes(T0, s, old, T0 + 42n * s + 1n).wallOffsetNs, 44n * s);
-  t.is(layerTimes(T0, s, [], T0 - 3n * s).wallOffsetNs, s, 'one older than the clock changes nothing');
+  t.is(layerTimes(T0, s, [], T0 + 42n * s + 1n).wallOffsetNs, 43n * s);
+  t.is(layerTimes(T0, s, old, T0 + 42n * s + 1n).wallOffsetNs, 43n * s);
+  t.is(layerTimes(T0, s, [], T0 + s).wallOffsetNs, 2n * s, 'one at the start: the next interval');
+  t.is(layerTimes(T0, s, [], T0 + s - 1n).wallOffsetNs, s, 'one older than the clock changes nothing');
+  t.is(layerTimes(T0, s, old, T0 + 2n * s).wallOffsetNs, 3n * s, 'nor one older than the parents\' start');
   t.is(layerTimes(T0, s, [], T0 + 42n * s).recordedNewestNs, 0n, 'nor what the parents left');
 });
 

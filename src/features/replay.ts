@@ -12,7 +12,6 @@ import { PROCESS_TABLE_FILE, ProcessTableError, parseProcessRows } from '../reco
 import { formatSeed, readSeedFile } from '../reproducibility/prng.js';
 import { hostNewestSinceNs } from '../reproducibility/replay-clock.js';
 import { parseTimeMode, readT0File, type TimeMode } from '../reproducibility/time.js';
-import { startedNsOf } from '../sandbox/plan.js';
 import { defineFeature } from './feature.js';
 
 export default defineFeature({
@@ -41,10 +40,10 @@ export default defineFeature({
         await linkReplay(run.paths.attemptDir, replayed.attemptDir);
       },
       async plan(run) {
-        // the clock starts after host files edited since the replayed run started
-        // (replay-clock.ts); before it, they were older than its clock and still are
-        const since = startedNsOf(replayed.attemptDir) ?? run.settings.t0Ns;
-        const edited = since === undefined ? undefined : hostNewestSinceNs(replayed.attemptDir, since, BigInt(Date.now()) * 1_000_000n);
+        // the clock starts after host files edited since T0 (replay-clock.ts), also those
+        // edited before an earlier replay of the same run: the clock is T0's again
+        const t0Ns = run.settings.t0Ns;
+        const edited = t0Ns === undefined ? undefined : hostNewestSinceNs(replayed.attemptDir, t0Ns, BigInt(Date.now()) * 1_000_000n);
         return { replayPids: await replayedPids(replayed), ...(edited !== undefined ? { hostNewestNs: edited } : {}) };
       },
     };

@@ -4,9 +4,10 @@
 // at every invocation, which it never does natively. The replay's wall clock therefore
 // starts after the newest host file the recorded run looked at that changed since: the
 // files of its access index (read, executed, stat'ed, or probed and missing then),
-// modified after it started and not in the future (a file dated ahead of the real clock
-// is skewed natively too, and must not drag the replay's clock there). A replay of an
-// unchanged tree keeps the recorded clocks. Directories are left out: their times move
+// modified after its T0 and not in the future (a file dated ahead of the real clock is
+// skewed natively too, and must not drag the replay's clock there); the clock start
+// moves only past one that is not older than it (time.ts, layerTimes), so a replay of
+// an unchanged tree keeps the recorded clocks. Directories are left out: their times move
 // with entries nobody built from (the record's own directory, made in the working
 // directory as the first run started).
 import { readFileSync, statSync } from 'node:fs';

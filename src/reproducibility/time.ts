@@ -318,7 +318,8 @@ export interface LayerTimes {
  * file a parent left (its virtual times can run ahead of real time), in whole intervals,
  * so no inherited file is newer than the clock. A parent without newest.txt counts as
  * T0 (it ran before this attempt started). `hostNewestNs` (a replay, which reuses an
- * older T0): a host file edited since, which the clocks must start after as well. */
+ * older T0): a host file edited since, which the clocks must start after as well (the
+ * recorded run's files older than its clock keep its start). */
 export function layerTimes(
   t0Ns: bigint,
   intervalNs: bigint,
@@ -334,11 +335,12 @@ export function layerTimes(
     if (n > newest) newest = n;
   }
   let offset = wallOffsetNs(parents.length, intervalNs);
-  for (const after of [parents.length > 0 ? newest : undefined, hostNewestNs]) {
-    if (after === undefined) continue;
-    const needed = after + intervalNs - t0Ns;
+  if (parents.length > 0) {
+    const needed = newest + intervalNs - t0Ns;
     if (needed > offset) offset = ((needed + intervalNs - 1n) / intervalNs) * intervalNs;
   }
+  // a host file not older than that start: the clocks start after it, in whole intervals
+  if (hostNewestNs !== undefined && hostNewestNs >= t0Ns + offset) offset = ((hostNewestNs - t0Ns) / intervalNs + 1n) * intervalNs;
   return { wallOffsetNs: offset, recordedSinceNs: since, recordedNewestNs: newest };
 }
 

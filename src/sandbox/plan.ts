@@ -154,7 +154,7 @@ export interface ParentStore {
 
 /** An attempt's start from its status file (T0 is whole seconds: too coarse to tell a
  * file written just before the attempt from one edited after it). */
-export function startedNsOf(attemptDir: string): bigint | undefined {
+function startedNsOf(attemptDir: string): bigint | undefined {
   try {
     const status = JSON.parse(readFileSync(path.join(attemptDir, 'status'), 'utf8')) as { startedAt?: unknown };
     const ms = typeof status.startedAt === 'string' ? Date.parse(status.startedAt) : NaN;
