@@ -3,6 +3,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { mkdtemp, readFile, readdir, rm, writeFile } from 'node:fs/promises';
 import path from 'node:path';
+import { readAttemptStatus, type AttemptStatus } from '../src/record/layout.js';
 import type { BenchContext } from './context.js';
 import { cleanEnv, describeFailure, runMeasured } from './proc.js';
 import type { Command } from './workloads.js';
@@ -31,19 +32,14 @@ export interface FileCalls {
   notified: number;
 }
 
-interface AttemptStatusFields {
-  endedAt?: string;
-  fileCalls?: FileCalls;
-  cpuMs?: { command: number; init: number; supervisor: number };
-}
-
 /** The status of every attempt under a uwrx build directory. */
-async function readStatuses(build: string): Promise<AttemptStatusFields[]> {
-  const statuses: AttemptStatusFields[] = [];
+async function readStatuses(build: string): Promise<AttemptStatus[]> {
+  const statuses: AttemptStatus[] = [];
   for (const step of await readdir(build).catch(() => [] as string[])) {
     for (const attempt of await readdir(path.join(build, step)).catch(() => [] as string[])) {
       try {
-        statuses.push(JSON.parse(await readFile(path.join(build, step, attempt, 'status'), 'utf8')) as AttemptStatusFields);
+        const status = readAttemptStatus(path.join(build, step, attempt));
+        if (status) statuses.push(status);
       } catch {
         /* not an attempt directory */
       }
@@ -68,8 +64,8 @@ async function readFileCalls(build: string): Promise<FileCalls | undefined> {
  * measured one: a rebuild mode's capture ended before its replay), in seconds. */
 async function readCpuSplit(build: string): Promise<CpuSplit | undefined> {
   const last = (await readStatuses(build))
-    .filter((s) => s.cpuMs && s.endedAt)
-    .sort((a, b) => (a.endedAt! < b.endedAt! ? -1 : 1))
+    .filter((s) => s.cpuMs)
+    .sort((a, b) => (a.endedAt < b.endedAt ? -1 : 1))
     .at(-1)?.cpuMs;
   return last && { command: last.command / 1000, init: last.init / 1000, supervisor: last.supervisor / 1000 };
 }

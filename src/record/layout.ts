@@ -333,6 +333,9 @@ export interface AttemptStatus {
   fileCalls?: { inProcess: number; notified: number };
   /** Problems found while running (src/record/problems.ts); absent when none. */
   problems?: Problem[];
+  /** User and system milliseconds of the command's processes, uwrx-init and uwrx itself
+   * (src/features/trace.ts); absent from attempts before it was kept. */
+  cpuMs?: { command: number; init: number; supervisor: number };
   /** HTTP exchanges served to the sandbox, response bytes, DNS questions (src/network). */
   network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number; git?: number; gitBytes?: number; problems?: string[] };
 }

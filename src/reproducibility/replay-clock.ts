@@ -16,8 +16,9 @@ import { isErrno } from '../fs.js';
 import { ACCESS_INDEX_FILE, ACCESS_INDEX_OPS, AccessIndexError, accessIndexRows, type AccessOp } from '../record/accesses.js';
 import { unescapeBytes } from '../record/escape.js';
 
-/** What a process looked at, as opposed to what it changed. */
-const LOOKED_AT: ReadonlySet<AccessOp> = new Set<AccessOp>(['read', 'missing', 'stat', 'readdir', 'readlink', 'exec']);
+/** What a process looked at, as opposed to what it changed (a listing names a directory,
+ * which is left out). */
+const LOOKED_AT: ReadonlySet<AccessOp> = new Set<AccessOp>(['read', 'missing', 'stat', 'readlink', 'exec']);
 const LOOKED_AT_CODES: ReadonlySet<number> = new Set(ACCESS_INDEX_OPS.flatMap((op, i) => (LOOKED_AT.has(op) ? [i] : [])));
 
 /** Kernel file systems whose times move on their own (a terminal's on every write). */
