@@ -17,7 +17,13 @@ export interface Wrapped {
   fileCalls?: () => Promise<FileCalls | undefined>;
   /** Where the measured run's CPU time went (uwrx's attempt status), read before cleanup. */
   cpuSplit?: () => Promise<CpuSplit | undefined>;
+  /** What uwrx-init's handlers answered in the measured run (its attempt status). */
+  handled?: () => Promise<Handled | undefined>;
 }
+
+/** Notifications of a uwrx run by system call name: how many, and the microseconds its
+ * handlers spent on them in all (the status's notifications and notificationUs). */
+export type Handled = Record<string, { calls: number; us: number }>;
 
 /** CPU seconds (user and system) of a uwrx run by part: the command's processes,
  * uwrx-init, and the uwrx supervisor process (the status's cpuMs). */
@@ -60,14 +66,28 @@ async function readFileCalls(build: string): Promise<FileCalls | undefined> {
   return total;
 }
 
-/** The CPU split of the attempt that ended last under a uwrx build directory (the
- * measured one: a rebuild mode's capture ended before its replay), in seconds. */
-async function readCpuSplit(build: string): Promise<CpuSplit | undefined> {
-  const last = (await readStatuses(build))
-    .filter((s) => s.cpuMs)
+/** The attempt that ended last under a uwrx build directory and has `key` (the measured
+ * one: a rebuild mode's capture ended before its replay). */
+async function lastStatusWith(build: string, key: keyof AttemptStatus): Promise<AttemptStatus | undefined> {
+  return (await readStatuses(build))
+    .filter((s) => s[key] !== undefined)
     .sort((a, b) => (a.endedAt < b.endedAt ? -1 : 1))
-    .at(-1)?.cpuMs;
+    .at(-1);
+}
+
+/** The measured attempt's CPU split, in seconds. */
+async function readCpuSplit(build: string): Promise<CpuSplit | undefined> {
+  const last = (await lastStatusWith(build, 'cpuMs'))?.cpuMs;
   return last && { command: last.command / 1000, init: last.init / 1000, supervisor: last.supervisor / 1000 };
+}
+
+/** The measured attempt's notifications by call. */
+async function readHandled(build: string): Promise<Handled | undefined> {
+  const status = await lastStatusWith(build, 'notifications');
+  if (!status?.notifications) return undefined;
+  const handled: Handled = {};
+  for (const [name, calls] of Object.entries(status.notifications)) handled[name] = { calls, us: status.notificationUs?.[name] ?? 0 };
+  return handled;
 }
 
 export interface Mode {
@@ -186,6 +206,7 @@ function uwrxMode(name: string, description: string, extra: string[]): Mode {
         watchDescendant: 'uwrx-init',
         fileCalls: () => readFileCalls(build),
         cpuSplit: () => readCpuSplit(build),
+        handled: () => readHandled(build),
         // Records stay until the invocation ends, as a user's do (BenchContext.atEnd):
         // removing thousands of inodes seconds before the next run makes its own
         // creations dearer on filesystems that pass over recently freed inodes (ext4
@@ -261,6 +282,7 @@ function uwrxReplayMode(name: string, description: string, change: boolean, capt
         watchDescendant: 'uwrx-init',
         fileCalls: () => readFileCalls(build),
         cpuSplit: () => readCpuSplit(build),
+        handled: () => readHandled(build),
         cleanup: async () => {
           if (original) await writeFile(rebuild.source, original);
           await rm(build, { recursive: true, force: true });

@@ -1,7 +1,7 @@
 // Measured results, the table rows made from them, and the goals tracked against them.
 // Pure functions: unit tested in test/bench.test.ts.
 import type { Machine } from './machine.js';
-import type { CpuSplit } from './modes.js';
+import type { CpuSplit, Handled } from './modes.js';
 import { formatMegabytes, formatMicros, formatRatio, formatSeconds, median, ratio, summarize } from './stats.js';
 
 export type Unit = 'seconds' | 'us/call';
@@ -30,6 +30,8 @@ export interface RowResult {
   cpu?: number[];
   /** Those of a uwrx run by part (its attempt status), one per measured run. */
   cpuSplits?: CpuSplit[];
+  /** uwrx-init's notifications by call (its attempt status), one per measured run. */
+  handled?: Handled[];
 }
 
 export interface WorkloadResult {
@@ -197,10 +199,11 @@ function perProcessGoal(w: WorkloadResult | undefined, startup: WorkloadResult |
   const fixed = su !== undefined && sn !== undefined ? su - sn : undefined;
   const us = ((u - n - (fixed ?? 0)) / w.processes) * 1e6;
   const cpu = perProcessCpu(w, startup, mode);
+  const waits = perProcessWaits(w, startup, mode);
   return {
     goal,
     target,
-    measured: `${us.toFixed(0)} us (exec-storm, ${w.processes} processes${fixed === undefined ? ', the fixed cost of a run not measured: included' : `, less the fixed cost of a run: ${(fixed * 1000).toFixed(0)} ms`})${cpu ? `; ${cpu}` : ''}`,
+    measured: `${us.toFixed(0)} us (exec-storm, ${w.processes} processes${fixed === undefined ? ', the fixed cost of a run not measured: included' : `, less the fixed cost of a run: ${(fixed * 1000).toFixed(0)} ms`})${cpu ? `; ${cpu}` : ''}${waits ? `; ${waits}` : ''}`,
     status: us <= limitUs ? 'met' : `missed by ${(us - limitUs).toFixed(0)} us`,
   };
 }
@@ -220,6 +223,39 @@ function perProcessCpu(w: WorkloadResult, startup: WorkloadResult | undefined, m
   const init = split.init - fixed.init;
   const supervisor = split.supervisor - fixed.supervisor;
   return `CPU per process beyond native ${us(command + init + supervisor)} us: the command's processes ${us(command)}, uwrx-init ${us(init)}, supervisor ${us(supervisor)}`;
+}
+
+/** Notifications per run of a row by call, the mean over its measured runs. */
+function meanHandled(r: RowResult | undefined): Map<string, { calls: number; us: number }> {
+  const mean = new Map<string, { calls: number; us: number }>();
+  const runs = r?.handled ?? [];
+  for (const run of runs)
+    for (const [name, h] of Object.entries(run)) {
+      const m = mean.get(name) ?? { calls: 0, us: 0 };
+      mean.set(name, { calls: m.calls + h.calls / runs.length, us: m.us + h.us / runs.length });
+    }
+  return mean;
+}
+
+/** What a short process waited on in uwrx-init: each call notified at least once per 20
+ * processes, as calls per process and handler time per call (less `uwrx run -- true`'s
+ * own when startup was measured), the costliest first. */
+function perProcessWaits(w: WorkloadResult, startup: WorkloadResult | undefined, mode: string): string | undefined {
+  const processes = w.processes;
+  const storm = meanHandled(w.rows.find((r) => r.mode === mode));
+  if (!processes || storm.size === 0) return undefined;
+  const fixed = meanHandled(startup?.rows.find((r) => r.mode === mode));
+  const waits: Array<{ name: string; perProcess: number; usPerCall: number }> = [];
+  for (const [name, h] of storm) {
+    const calls = h.calls - (fixed.get(name)?.calls ?? 0);
+    const us = h.us - (fixed.get(name)?.us ?? 0);
+    if (calls * 20 < processes || us <= 0) continue;
+    waits.push({ name, perProcess: calls / processes, usPerCall: us / calls });
+  }
+  if (waits.length === 0) return undefined;
+  waits.sort((a, b) => b.perProcess * b.usPerCall - a.perProcess * a.usPerCall);
+  const each = waits.map((x) => `${x.name} ${x.perProcess.toFixed(2)} x ${x.usPerCall.toFixed(0)} us`);
+  return `uwrx-init's handlers per process: ${each.join(', ')}`;
 }
 
 export function evaluateGoals(workloads: readonly WorkloadResult[]): GoalResult[] {

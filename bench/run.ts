@@ -7,7 +7,7 @@ import path from 'node:path';
 import { parseArgs } from 'node:util';
 import { defaultCacheDir, repoRoot, type BenchContext } from './context.js';
 import { describeMachine, loadAverage, type Machine } from './machine.js';
-import { findMode, modes, notYet, type CpuSplit, type FileCalls, type Mode, type Wrapped } from './modes.js';
+import { findMode, modes, notYet, type CpuSplit, type FileCalls, type Handled, type Mode, type Wrapped } from './modes.js';
 import { cleanEnv, describeFailure, killRunning, runMeasured } from './proc.js';
 import { renderDocument, parseDocument } from './report.js';
 import { evaluateGoals, mergeWorkloads, tableHeader, tableRows, type RowResult, type WorkloadResult } from './results.js';
@@ -154,7 +154,7 @@ async function runOnce(
   w: Workload,
   row: Row,
   command: Command,
-): Promise<{ value: number; supervisorKiB?: number; initKiB?: number; fileCalls?: FileCalls; cpuSeconds?: number; cpuSplit?: CpuSplit }> {
+): Promise<{ value: number; supervisorKiB?: number; initKiB?: number; fileCalls?: FileCalls; cpuSeconds?: number; cpuSplit?: CpuSplit; handled?: Handled }> {
   await w.prepare?.(ctx);
   const wrapped: Wrapped = row.mode ? await row.mode.wrap(command, ctx) : { argv: (await row.extra!.command(ctx)).argv };
   try {
@@ -169,11 +169,13 @@ async function runOnce(
     const value = w.parse ? w.parse(o.stdout) : o.seconds;
     const fileCalls = await wrapped.fileCalls?.();
     const cpuSplit = await wrapped.cpuSplit?.();
+    const handled = await wrapped.handled?.();
     return {
       value,
       ...(fileCalls ? { fileCalls } : {}),
       ...(o.cpuSeconds !== undefined ? { cpuSeconds: o.cpuSeconds } : {}),
       ...(cpuSplit ? { cpuSplit } : {}),
+      ...(handled ? { handled } : {}),
       ...(row.mode?.reportsMemory && o.rootHwmKiB !== undefined ? { supervisorKiB: o.rootHwmKiB } : {}),
       ...(row.mode?.reportsMemory && o.descendantHwmKiB !== undefined ? { initKiB: o.descendantHwmKiB } : {}),
     };
@@ -218,6 +220,7 @@ async function runWorkload(
         if (r.initKiB !== undefined) row.result.initKiB = Math.max(row.result.initKiB ?? 0, r.initKiB);
         if (r.cpuSeconds !== undefined) (row.result.cpu ??= []).push(r.cpuSeconds);
         if (r.cpuSplit) (row.result.cpuSplits ??= []).push(r.cpuSplit);
+        if (r.handled) (row.result.handled ??= []).push(r.handled);
         if (r.fileCalls) {
           const sum = (row.result.fileCalls ??= { inProcess: 0, notified: 0 });
           sum.inProcess += r.fileCalls.inProcess;

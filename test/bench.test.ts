@@ -146,6 +146,22 @@ test('a run\'s CPU time is noted beside its row, and the per-process goal says w
   Object.assign(startup.rows[1]!, { cpu: [0.2], cpuSplits: [{ command: 0, init: 0.02, supervisor: 0.18 }] });
   // per process: command (1.5 - 1.1) / 2000 = 200 us, uwrx-init 0.28 / 2000, supervisor 0.22 / 2000
   t.regex(goal(evaluateGoals([storm, startup]), 'a short process').measured, /; CPU per process beyond native 450 us: the command's processes 200, uwrx-init 140, supervisor 110$/);
+  // and what each process waited on in uwrx-init, less `uwrx run -- true`'s own calls
+  storm.rows[1]!.handled = [
+    { execve: { calls: 2020, us: 180_000 }, exit_group: { calls: 2002, us: 32_000 }, getrandom: { calls: 50, us: 1_000 } },
+    { execve: { calls: 2020, us: 200_000 }, exit_group: { calls: 2002, us: 34_000 }, getrandom: { calls: 30, us: 600 } },
+  ];
+  startup.rows[1]!.handled = [{ execve: { calls: 20, us: 2_000 }, exit_group: { calls: 2, us: 100 } }];
+  t.regex(
+    goal(evaluateGoals([storm, startup]), 'a short process').measured,
+    /supervisor 110; uwrx-init's handlers per process: execve 1\.00 x 94 us, exit_group 1\.00 x 16 us$/,
+  );
+  // a call fewer than once per 20 processes (getrandom: 40 in 2000) is left out; no
+  // handled counts, no such part
+  delete startup.rows[1]!.handled;
+  t.regex(goal(evaluateGoals([storm, startup]), 'a short process').measured, /execve 1\.01 x 94 us, exit_group 1\.00 x 16 us$/);
+  delete storm.rows[1]!.handled;
+  t.regex(goal(evaluateGoals([storm, startup]), 'a short process').measured, /supervisor 110$/);
   // without the split (a native row only) nothing is claimed
   t.false(goal(evaluateGoals([workload('exec-storm', { native: [1.4], 'uwrx-fast': [1.6] }, { processes: 2000 })]), 'a short process').measured.includes('CPU'));
 });

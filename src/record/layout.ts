@@ -336,6 +336,11 @@ export interface AttemptStatus {
   /** User and system milliseconds of the command's processes, uwrx-init and uwrx itself
    * (src/features/trace.ts); absent from attempts before it was kept. */
   cpuMs?: { command: number; init: number; supervisor: number };
+  /** Notifications uwrx-init answered, by system call name, and the microseconds its
+   * handlers spent on each name in all (from taking the call to answering it: the time
+   * the calling thread waited, less the kernel's round trip); absent before they were kept. */
+  notifications?: Record<string, number>;
+  notificationUs?: Record<string, number>;
   /** HTTP exchanges served to the sandbox, response bytes, DNS questions (src/network). */
   network?: { requests: number; bytes: number; unmatched: number; errors: number; queries: number; git?: number; gitBytes?: number; problems?: string[] };
 }
