@@ -216,6 +216,30 @@ test('a compile that failed replays its error text and exit status', async (t) =
   t.deepEqual([gcc!.decision, gcc!.status], ['skipped', 1]);
 });
 
+// A skipped compile ends where the recorded one's clocks ended, so everything after it
+// reads the recorded times: `date` between the steps, and what derives from the clocks
+// (mkstemp's names, which an LTO link passes on as arguments).
+test('a replay that skips a compile reads the same clocks after it as the recorded run', async (t) => {
+  if (toolsMissing(t)) return;
+  const dir = scratchDir('uwrx-rebuild-clock-');
+  writeFileSync(path.join(dir, 'x.c'), 'int x(int a) { return a * 3; }\n');
+  writeFileSync(path.join(dir, 'Makefile'), [
+    'all: x.o', '\t@date +%s.%N', '\t@mktemp',
+    'x.o: x.c', '\t@date +%s.%N', '\tgcc -O2 -c -o x.o x.c', '\t@date +%s.%N', '',
+  ].join('\n'));
+  const first = await uwrx(['run', '--', 'make'], { cwd: dir });
+  t.is(first.status, 0, first.stderr);
+  const recorded = entries(path.join(dir, 'build', '0', '0')).find(isDriver)!;
+  t.is(recorded.clock?.length, 3, 'the index keeps where the compile\'s clocks ended');
+  const replay = await uwrx(['run', '--replay', path.join(dir, 'build', '0', '0')], { cwd: dir });
+  t.is(replay.status, 0, replay.stderr);
+  t.deepEqual(entries(path.join(dir, 'build', '0', '1')).filter(isDriver).map((e) => e.decision), ['skipped']);
+  // three times and a temporary file's name, each as the recorded run printed it
+  const printed = (out: string) => out.split('\n').filter((l) => /^\d+\.\d{9}$|^\/tmp\/tmp\./.test(l));
+  t.is(printed(first.stdout).length, 4, first.stdout);
+  t.deepEqual(printed(replay.stdout), printed(first.stdout));
+});
+
 test('--skippable and --not-skippable take program names, are recorded, and a bad one is refused', async (t) => {
   if (toolsMissing(t)) return;
   const dir = scratchDir('uwrx-rebuild-opts-');

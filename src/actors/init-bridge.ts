@@ -106,7 +106,7 @@ export class InitBridge {
         const body: ExecBody = { pid: e[1], path: e[2], argv: e[3], cwd: e[4], time: e[5] };
         for (const listener of execed) listener(body);
       } else if (e[0] === PROC_EXIT) {
-        const body: ExitBody = { pid: e[1], code: e[2], signal: e[3], time: e[4] };
+        const body: ExitBody = { pid: e[1], code: e[2], signal: e[3], time: e[4], ...(e[5] ? { clock: e[5] } : {}) };
         for (const listener of exited) listener(body);
       } else {
         const error = new UnknownMessageError(`${MSG_PROCS} entry ${String((e as unknown[])[0])}`);

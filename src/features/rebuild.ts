@@ -10,7 +10,7 @@ import path from 'node:path';
 import { escapeBytes, unescapeBytes } from '../record/escape.js';
 import { OUTPUT_INDEX_FILE, outputRanges, readOutput } from '../record/output-index.js';
 import { readStepOptions } from '../record/layout.js';
-import { MSG_REBUILD_EXEC, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
+import { MSG_EXIT, MSG_REBUILD_EXEC, type ExitBody, type ProcessClock, type RebuildAnswer, type RebuildExecBody, type ReplayedFile } from '../protocol/init-messages.js';
 import type { CaptureIndexer, LookRows, StartedProcess, TraceLooks } from '../rebuild/capture.js';
 import { tableRows } from '../record/accesses.js';
 import { MERGER_MESSAGES } from '../protocol/trace-messages.js';
@@ -51,6 +51,8 @@ export default defineFeature({
     let noPolicy = 'the replayed attempt has no rebuild index';
     const hashes = new HashCache();
     const decided: Decided[] = [];
+    /** Where each process's clocks ended (its exit report), for the index's entries. */
+    const clocks = new Map<number, ProcessClock>();
     let skipped = 0;
     /** What the index reads of the finished trace, read while the files are collected. */
     let early: { looks?: TraceLooks; cached: IdentityCache; error?: unknown } | undefined;
@@ -155,6 +157,9 @@ export default defineFeature({
       // A capture's execs are noted (a notification: nothing waits), a replay's asked about.
       on: {
         [MSG_REBUILD_EXEC]: (b: RebuildExecBody, run) => void noted(b, run),
+        [MSG_EXIT]: (b: ExitBody) => {
+          if (b.clock) clocks.set(b.pid, b.clock);
+        },
       },
       requests: {
         [MSG_REBUILD_EXEC]: async (b: RebuildExecBody, run): Promise<RebuildAnswer> => {
@@ -184,7 +189,7 @@ export default defineFeature({
           }
           skipped++;
           decided.push({ process: p, decision: 'skipped', reason: d.reason, from: d.entry });
-          return { skip: true, status: d.entry.status ?? 0, output, files, reason: d.reason };
+          return { skip: true, status: d.entry.status ?? 0, output, files, reason: d.reason, ...(d.entry.clock ? { clock: d.entry.clock } : {}) };
         },
       },
       // The trace is finished (procs.tsv, accesses.tsv) and the next feature asks the IO
@@ -245,10 +250,14 @@ export default defineFeature({
             // the record and the run directory are absent inside: not in what a listing saw
             return new CaptureIndexer(run.paths.attemptDir, hashes, [run.settings.buildDir, run.runDir], early?.looks);
           };
+          const withClock = (e: RebuildEntry): RebuildEntry => {
+            const clock = clocks.get(e.pid) ?? e.clock;
+            return clock ? { ...e, clock } : e;
+          };
           const processes = decided
-            .map((d): RebuildEntry => d.decision === 'skipped'
+            .map((d): RebuildEntry => withClock(d.decision === 'skipped'
               ? { ...d.from!, ...d.process, decision: 'skipped', reason: d.reason, stdio: { pids: [d.process.pid], ranges: [] } }
-              : (indexer ??= newIndexer()).entry(d.process, 'ran', d.reason))
+              : (indexer ??= newIndexer()).entry(d.process, 'ran', d.reason)))
             .sort((a, b) => a.pid - b.pid);
           locateOutput(run.paths.attemptDir, processes);
           const inputPaths = new Set(processes.flatMap((e) => e.inputs.map((i) => i[1])));

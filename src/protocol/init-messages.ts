@@ -173,6 +173,8 @@ export interface RebuildAnswer {
   /** What the skipped process did to files, in order: uwrx-init does it in its name. */
   files?: ReplayedFile[];
   reason?: string;
+  /** Where the recorded process's clocks ended (ExitBody.clock): the skipped one ends there. */
+  clock?: ProcessClock;
 }
 
 export interface ReplayedFile {
@@ -234,18 +236,24 @@ export interface ExecBody {
   time: number;
 }
 
+/** A process's virtual clocks (src/native/common/dettime.h, uwrx_clock): its time on the
+ * attempt's axis, its CPU time and its reaped children's, in ns. */
+export type ProcessClock = [now: number, cpu: number, childrenCpu: number];
+
 export interface ExitBody {
   pid: number;
   code: number | null;
   signal: number | null;
   time: number;
+  /** Where its clocks ended; absent when they are not virtual (--time real). */
+  clock?: ProcessClock;
 }
 
 /** MSG_PROCS: SpawnBody, ExecBody and ExitBody fields by position, after their kind. */
 export type ProcEntry =
   | [typeof PROC_SPAWN, pid: number, ppid: number, ordinal: number, nspid: number, time: number]
   | [typeof PROC_EXEC, pid: number, path: Uint8Array, argv: Uint8Array[], cwd: Uint8Array | null, time: number]
-  | [typeof PROC_EXIT, pid: number, code: number | null, signal: number | null, time: number];
+  | [typeof PROC_EXIT, pid: number, code: number | null, signal: number | null, time: number, clock?: ProcessClock | null];
 export type ProcsBody = ProcEntry[];
 
 export interface DoneBody {

@@ -16,6 +16,7 @@ import path from 'node:path';
 import { writeFileAtomic } from '../record/layout.js';
 import type { OutputRange } from '../record/output-index.js';
 import type { Identity } from './hashes.js';
+import type { ProcessClock } from '../protocol/init-messages.js';
 
 export const REBUILD_INDEX_FILE = 'rebuild.json';
 export const REBUILD_INDEX_VERSION = 5;
@@ -65,6 +66,10 @@ export interface RebuildEntry extends StartedProcess {
   /** Its output and its descendants': their pids, and the runs of their records in this
    * attempt's output index (output.bin, src/record/output-index.ts), in order. */
   stdio: { pids: number[]; ranges: OutputRange[] };
+  /** Where its virtual clocks ended (absent with --time real, and in older indexes): a
+   * replay that skips it ends it there, so that what its parent reads next is what the
+   * recorded run read. */
+  clock?: ProcessClock;
 }
 
 export interface RebuildIndex {

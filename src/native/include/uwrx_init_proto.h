@@ -35,7 +35,8 @@
 #define MSG_EXIT "exit"       /* body: {pid, code, signal, time} code or signal is nil */
 /* body: [entry...], the process notices held together, in order; an entry is an array:
  * [PROC_SPAWN, pid, ppid, ordinal, nspid, time], [PROC_EXEC, pid, path, argv, cwd, time],
- * [PROC_EXIT, pid, code, signal, time]: the bodies of spawn, exec and exit by position */
+ * [PROC_EXIT, pid, code, signal, time, clock]: the bodies of spawn, exec and exit by
+ * position (clock: [now, cpu, children cpu] in ns where it ended, nil with real time) */
 #define MSG_PROCS "procs"
 #define PROC_SPAWN 0
 #define PROC_EXEC 1

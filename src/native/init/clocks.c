@@ -643,6 +643,26 @@ static void clocks_resumed(struct notif_ctx *ctx) {
     target_write(ctx, addr, original, len);
 }
 
+bool clocks_final(struct proc *p, uwrx_clock *out) {
+  const struct repro_config *c = repro_config_get();
+  if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return false;
+  lease_fold(p); /* what it read in process since its last call */
+  *out = p->repro.clock;
+  return true;
+}
+
+void clocks_skipped(struct proc *p, const uwrx_clock *recorded) {
+  const struct repro_config *c = repro_config_get();
+  if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return;
+  lease_fold(p);
+  uwrx_clock *k = &p->repro.clock;
+  /* never backwards: a replay whose clocks already ran ahead keeps them */
+  if (k->now_ns < recorded->now_ns) k->now_ns = recorded->now_ns;
+  if (k->cpu_ns < recorded->cpu_ns) k->cpu_ns = recorded->cpu_ns;
+  if (k->children_cpu_ns < recorded->children_cpu_ns) k->children_cpu_ns = recorded->children_cpu_ns;
+  lease_publish(p);
+}
+
 bool clocks_stamp(struct proc *p, int64_t *ns) {
   const struct repro_config *c = repro_config_get();
   if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return false;

@@ -142,6 +142,13 @@ bool rebuild_exec_unlisted(const char *arg0, const char *path);
  * which then moves on as after a read, so whatever it changes or reaps later is newer.
  * False when the clocks are not virtual. */
 bool clocks_stamp(struct proc *p, int64_t *ns);
+/* The clocks of `p` as it ends (lock held; what it read in process folded in), which
+ * its exit report carries; false when they are not virtual. */
+bool clocks_final(struct proc *p, uwrx_clock *out);
+/* `p` is skipped in a replay (lock held): its clocks move to where the recorded
+ * process's ended (`recorded`, from its exit report), never back, so that its parent
+ * joins the same end as in the recorded run. */
+void clocks_skipped(struct proc *p, const uwrx_clock *recorded);
 /* The recorder of `p` set up (its buffer is `fd`; its read count at `count_addr`, 0 in
  * a `fresh_image`: the exec's own state page): publishes the process's clocks for reads
  * in process. */

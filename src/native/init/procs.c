@@ -714,8 +714,10 @@ void procs_check_exec(struct proc *p, pid_t tid, bool proven) {
 
 static void send_exit(struct proc *p, bool known, int status) {
   struct mp_writer w;
+  uwrx_clock clock;
+  bool virtual_clock = clocks_final(p, &clock);
   mp_writer_init(&w);
-  mp_write_array(&w, 5);
+  mp_write_array(&w, 6);
   mp_write_uint(&w, PROC_EXIT);
   mp_write_int(&w, p->logical);
   if (known && WIFEXITED(status)) mp_write_int(&w, WEXITSTATUS(status));
@@ -723,6 +725,15 @@ static void send_exit(struct proc *p, bool known, int status) {
   if (known && WIFSIGNALED(status)) mp_write_int(&w, WTERMSIG(status));
   else mp_write_nil(&w);
   mp_write_uint(&w, p->end_time);
+  /* where its clocks ended: a replay that skips it ends it there too (clocks_skipped) */
+  if (virtual_clock) {
+    mp_write_array(&w, 3);
+    mp_write_int(&w, clock.now_ns);
+    mp_write_int(&w, clock.cpu_ns);
+    mp_write_int(&w, clock.children_cpu_ns);
+  } else {
+    mp_write_nil(&w);
+  }
   channel_post_proc(&w);
   mp_writer_free(&w);
 }

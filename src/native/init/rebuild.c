@@ -291,6 +291,9 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
   const char *output = NULL, *reason = "";
   uint32_t output_len = 0, reason_len = 0, n;
   struct mp_reader files = { 0 };
+  /* where the recorded process's clocks ended (absent from older indexes) */
+  uwrx_clock clock = { 0 };
+  bool has_clock = false;
   if (!error && body && mp_read_map(body, &n)) {
     while (n--) {
       const char *k;
@@ -301,7 +304,11 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
       else if (mp_key_is(k, klen, "output") && mp_peek(body) != MP_NIL) mp_read_bytes(body, &output, &output_len);
       else if (mp_key_is(k, klen, "reason") && mp_peek(body) != MP_NIL) mp_read_bytes(body, &reason, &reason_len);
       else if (mp_key_is(k, klen, "files")) files = *body, mp_skip(body);
-      else mp_skip(body);
+      else if (mp_key_is(k, klen, "clock") && mp_peek(body) != MP_NIL) {
+        uint32_t parts;
+        has_clock = mp_read_array(body, &parts) && parts == 3 && mp_read_int(body, &clock.now_ns) &&
+                    mp_read_int(body, &clock.cpu_ns) && mp_read_int(body, &clock.children_cpu_ns);
+      } else mp_skip(body);
     }
     if (body->failed) skip = false;
   }
@@ -324,6 +331,7 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
       free(p->skip);
       p->skip = s;
       s = NULL;
+      if (has_clock) clocks_skipped(p, &clock);
       if (p->trace) {
         struct uwrx_ev_skip ev = { .status = (int32_t)(status & 0xff) };
         struct uwrx_blob blobs[2] = { { q->exe, strlen(q->exe) }, { reason, reason_len } };
