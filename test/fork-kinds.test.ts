@@ -30,7 +30,10 @@ async function bothWays(t: import('ava').ExecutionContext, args: string[]): Prom
 
 test('a child of a raw fork system call has its calls answered in process', async (t) => {
   const [inProcess, all] = await bothWays(t, ['raw']);
-  t.is(inProcess.clock_gettime ?? 0, 0, JSON.stringify(inProcess));
+  // the child's 1000 reads in process; at most the parent's one read right after its
+  // wait is notified, when that wait blocked (the child had not ended yet: the thread
+  // stays marked until its next notified call, src/native/init/clocks.c)
+  t.true((inProcess.clock_gettime ?? 0) <= 1, JSON.stringify(inProcess));
   t.true((inProcess.newfstatat ?? 0) < 10, JSON.stringify(inProcess));
   t.true((all.clock_gettime ?? 0) >= 1000 && (all.newfstatat ?? 0) >= 100, JSON.stringify(all));
 });
