@@ -643,17 +643,21 @@ static void clocks_resumed(struct notif_ctx *ctx) {
     target_write(ctx, addr, original, len);
 }
 
-bool clocks_final(struct proc *p, uwrx_clock *out) {
+/* Whether the run's clocks are virtual (uwrx-init answers them). */
+static bool clocks_virtual(void) {
   const struct repro_config *c = repro_config_get();
-  if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return false;
+  return c->enabled && c->time.mode != UWRX_TIME_REAL;
+}
+
+bool clocks_final(struct proc *p, uwrx_clock *out) {
+  if (!clocks_virtual()) return false;
   lease_fold(p); /* what it read in process since its last call */
   *out = p->repro.clock;
   return true;
 }
 
 void clocks_skipped(struct proc *p, const uwrx_clock *recorded) {
-  const struct repro_config *c = repro_config_get();
-  if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return;
+  if (!clocks_virtual()) return;
   lease_fold(p);
   uwrx_clock *k = &p->repro.clock;
   /* never backwards: a replay whose clocks already ran ahead keeps them */
@@ -664,12 +668,11 @@ void clocks_skipped(struct proc *p, const uwrx_clock *recorded) {
 }
 
 bool clocks_stamp(struct proc *p, int64_t *ns) {
-  const struct repro_config *c = repro_config_get();
-  if (!c->enabled || c->time.mode == UWRX_TIME_REAL) return false;
+  if (!clocks_virtual()) return false;
   int last = ns_last_pid();
   pthread_mutex_lock(&g.lock);
   mark(p, last);
-  bool ok = uwrx_time_read(&c->time, &p->repro.clock, 0 /* CLOCK_REALTIME */, ns);
+  bool ok = uwrx_time_read(cfg(), &p->repro.clock, 0 /* CLOCK_REALTIME */, ns);
   lease_publish(p);
   pthread_mutex_unlock(&g.lock);
   return ok;

@@ -305,9 +305,12 @@ static void on_answer(void *arg, struct mp_reader *body, const char *error) {
       else if (mp_key_is(k, klen, "reason") && mp_peek(body) != MP_NIL) mp_read_bytes(body, &reason, &reason_len);
       else if (mp_key_is(k, klen, "files")) files = *body, mp_skip(body);
       else if (mp_key_is(k, klen, "clock") && mp_peek(body) != MP_NIL) {
+        /* read from a copy, the value skipped whole: a malformed one leaves no clock */
+        struct mp_reader at = *body;
         uint32_t parts;
-        has_clock = mp_read_array(body, &parts) && parts == 3 && mp_read_int(body, &clock.now_ns) &&
-                    mp_read_int(body, &clock.cpu_ns) && mp_read_int(body, &clock.children_cpu_ns);
+        mp_skip(body);
+        has_clock = mp_read_array(&at, &parts) && parts == 3 && mp_read_int(&at, &clock.now_ns) &&
+                    mp_read_int(&at, &clock.cpu_ns) && mp_read_int(&at, &clock.children_cpu_ns);
       } else mp_skip(body);
     }
     if (body->failed) skip = false;
