@@ -5,7 +5,7 @@
 // the record through the storage actor (src/actors/storage.ts).
 import { launchSandbox } from './launch.js';
 import { checkKernel } from './preflight.js';
-import type { NetworkPlan, OverlayLayer, ReproInput } from './plan.js';
+import type { OverlayLayer, PlanInput, ReproInput } from './plan.js';
 import type { FilesPlan } from '../protocol/init-messages.js';
 import type { InitBridge } from '../actors/init-bridge.js';
 
@@ -14,7 +14,12 @@ export { planFor } from './launch.js';
 export { readProcessTable, PROCESS_TABLE_FILE, type ProcessRecord } from './process-table.js';
 export type { OverlayLayer } from './plan.js';
 
-export interface SandboxOptions {
+/** The plan's inputs the run passes through as they are (their meaning: PlanInput): the
+ * network's pieces (present: uwrx-init gets a socket to hand sockets over, MSG_NET_FD;
+ * absent: loopback only) and a replay's or partial rebuild's. */
+type PassedToPlan = Pick<PlanInput, 'network' | 'replayPids' | 'hostNewestNs' | 'skippable' | 'rebuildWait' | 'replayedDir'>;
+
+export interface SandboxOptions extends PassedToPlan {
   /** Command and arguments; argv[0] is looked up in PATH. */
   argv: string[];
   /** Working directory of the command (kept inside the sandbox). */
@@ -59,19 +64,6 @@ export interface SandboxOptions {
   repro?: ReproInput;
   /** Where uwrx-init writes the processes' trace buffers; absent: no trace. */
   tracesDir?: string;
-  /** The network's plan pieces; present: uwrx-init gets a socket to hand sockets over
-   * (MSG_NET_FD), absent: loopback only, nothing serves it. */
-  network?: NetworkPlan;
-  /** On replay, the replayed processes' pids by tree key (InitPlan.replayPids). */
-  replayPids?: number[];
-  /** On replay, a host file edited since the replayed run (PlanInput.hostNewestNs). */
-  hostNewestNs?: bigint;
-  /** Programs whose exec uwrx-init asks about (partial rebuild; PlanInput.skippable). */
-  skippable?: string[];
-  /** Those execs wait for the answer (InitPlan.rebuildWait). */
-  rebuildWait?: boolean;
-  /** The replayed attempt, kept open by uwrx-init (PlanInput.replayedDir). */
-  replayedDir?: string;
 }
 
 /** `pid`/`ppid` are logical pids; `time` is CLOCK_BOOTTIME nanoseconds (as in trace
