@@ -513,8 +513,21 @@ function directoryId(dir: string): string | undefined {
  * ran after the removal may have made its path again (a write of the files' collection). */
 function recordLost(err: unknown, attemptDir: string, attemptId: string | undefined): Error {
   const e = err instanceof Error ? err : new Error(String(err));
-  if (attemptId !== undefined && directoryId(attemptDir) === attemptId) return e;
+  if (attemptId !== undefined && directoryId(attemptDir) === attemptId) return recordFull(e, attemptDir) ?? e;
   return new EnvironmentError(`the record's directory ${attemptDir} was removed during the run: its record is lost`);
+}
+
+/** A write of the record that found its filesystem full (or the user's quota used up),
+ * wherever it failed (an actor's thread, the addon, the status): the user's to act on,
+ * not an internal error. The command's own writes meet the same filesystem (its upper
+ * directories are beside the record). */
+function recordFull(err: Error, attemptDir: string): EnvironmentError | undefined {
+  const reason = err instanceof ActorFailedError ? err.reason : err.message;
+  const code = (err as NodeJS.ErrnoException).code;
+  const full = code === 'ENOSPC' || code === 'EDQUOT' || /\b(ENOSPC|EDQUOT)\b|No space left on device|Disk quota exceeded/.test(reason);
+  if (!full) return undefined;
+  const what = /\bEDQUOT\b|Disk quota exceeded/.test(reason) || code === 'EDQUOT' ? 'the disk quota is used up' : 'no space is left';
+  return new EnvironmentError(`${what} on the filesystem of ${attemptDir}: its record is incomplete (${reason})`);
 }
 
 /** The run's settings from its options and its features' configure hooks, in order;

@@ -414,6 +414,21 @@ test('on the main thread, a start() that throws or a module that cannot be loade
   t.deepEqual(other.live, []);
 });
 
+test('on the main thread, a notification listener that throws fails its actors as a crashed thread would, not the process', async (t) => {
+  const s = supervisor(t);
+  const stopped: string[] = [];
+  s.on('actor-stopped', (name) => stopped.push(name));
+  const failure = new Promise<ActorFailedError>((resolve) => s.on('actor-failed', (_name, error) => resolve(error)));
+  const end = new Promise((resolve) => s.on('stopped', resolve));
+  await s.start([{ name: 'storage', module: echo }]);
+  await s.start([{ name: 'merger', module: echo, thread: 'io' }], { mainThread: true });
+  s.peer('merger').notify('explode', { message: 'ENOSPC: no space left on device, write' });
+  t.is((await failure).message, 'actor merger failed: ENOSPC: no space left on device, write');
+  t.is(await end, await failure);
+  t.deepEqual(stopped, ['storage']);
+  t.deepEqual(s.live, []);
+});
+
 test('actors on the main thread leave nothing behind: the process ends by itself after stop()', async (t) => {
   // a stop() that hangs is cut short as for a thread: the actor's channels are closed
   const script = `import { Supervisor } from ${JSON.stringify(new URL('../src/actors/runtime.js', import.meta.url).href)};

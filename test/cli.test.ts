@@ -1,5 +1,6 @@
 import test from 'ava';
 import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync, renameSync, rmSync } from 'node:fs';
+import { spawnSync } from 'node:child_process';
 import path from 'node:path';
 import { scratchDir, uwrx } from './helpers/uwrx.js';
 
@@ -173,4 +174,28 @@ test('a build directory removed during the run ends uwrx with one clear line, no
   // the command may end first or be stopped when the record's writers notice: either way
   // one line says why
   t.is(r.stderr.trim(), `uwrx run: the record's directory ${attempt} was removed during the run: its record is lost`);
+});
+
+const asRoot = process.getuid?.() === 0 ? test.serial : test.serial.skip;
+
+asRoot('a record whose filesystem fills up ends uwrx with one clear line, stops the command and leaves no temporary file', async (t) => {
+  // a filesystem of 2 MiB for the build directory: the command's 5 MB go to its upper
+  // directories beside the record, so the record's writers meet the full disk too
+  const small = scratchDir();
+  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small], { encoding: 'utf8' });
+  if (mounted.status !== 0) return t.fail(`mount: ${mounted.stderr}`);
+  t.teardown(() => void spawnSync('umount', ['-l', small]));
+  const attempt = path.join(small, 'b', '0', '0');
+  const started = Date.now();
+  const r = await uwrx(['run', '--build', path.join(small, 'b'), '--', 'sh', '-c', 'head -c 5000000 /dev/zero > /tmp/big; echo wrote=$?; sleep 30; echo end'], { cwd: small });
+  t.is(r.status, 2, r.stderr);
+  // the command's own write failed as it would on a full disk; then uwrx says why it ended
+  t.regex(r.stderr, /^head: error writing 'standard output': No space left on device$/m);
+  t.regex(r.stderr, new RegExp(`^uwrx run: no space is left on the filesystem of ${attempt}: its record is incomplete \\(.*(ENOSPC|No space left on device).*\\)$`, 'm'));
+  t.notRegex(r.stderr, /internal error|^\s+at /m, 'no stack trace');
+  t.true(Date.now() - started < 25_000, 'the command was stopped, not waited for');
+  t.false(r.stdout.includes('end'));
+  t.deepEqual(readdirSync(attempt).filter((name) => name.includes('.tmp-')), [], 'no temporary file left in the attempt');
+  const status = existsSync(path.join(attempt, 'status')) ? (JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8')) as { complete: boolean }) : undefined;
+  t.not(status?.complete, true, 'the attempt is not complete');
 });

@@ -6,8 +6,10 @@
 // worth a thread (src/run.ts).
 //
 // What differs from a thread: an exception that escapes an actor outside its handlers
-// (in a timer, an unawaited promise) is the process's, not an actor failure; and
-// terminate() cannot interrupt a busy actor, it stops and disconnects the actors.
+// and notification listeners (in a timer, an unawaited promise) is the process's, not an
+// actor failure; and terminate() cannot interrupt a busy actor, it stops and disconnects
+// the actors. One of a listener (the merger's write on a full disk) fails the actors as
+// a thread's end would: 'error', then 'exit'.
 import { EventEmitter } from 'node:events';
 import type { MessagePort, TransferListItem } from 'node:worker_threads';
 import { actorModule } from './modules.js';
@@ -34,7 +36,7 @@ export class MainThreadHost extends EventEmitter implements ActorThread {
     super();
     const { port1, port2 } = new (workerThreads().MessageChannel)();
     this.toHost = port1;
-    this.hosting = startHosting(data, port2).then(
+    this.hosting = startHosting(data, port2, (err) => this.failed(err)).then(
       (hosting) => {
         if (this.ended) hosting.close();
         return hosting;
@@ -62,6 +64,15 @@ export class MainThreadHost extends EventEmitter implements ActorThread {
     return 1;
   }
 
+  /** An actor's listener threw: reported as a thread's uncaught exception, and no
+   * further message reaches its actors. */
+  private failed(err: unknown): void {
+    if (this.ended) return;
+    this.emit('error', err instanceof Error ? err : new Error(String(err)));
+    this.end(1);
+    void this.hosting.then((hosting) => hosting?.close());
+  }
+
   private end(code: number): void {
     if (this.ended) return;
     this.ended = true;
@@ -87,12 +98,12 @@ export function prepareMainThreadActors(): void {
 /** hostActors on this thread for `data`'s actors. The record's actors come from this
  * code itself (the CLI's bundle holds them: no second bundle to load and compile), any
  * other actor from its module. */
-async function startHosting(data: WorkerData, parent: MessagePort): Promise<Hosting> {
+async function startHosting(data: WorkerData, parent: MessagePort, failed: (err: unknown) => void): Promise<Hosting> {
   const [storage, collector, merger] = await builtInModules();
   const builtIn = new Map<string, ActorDefinition>([
     [actorModule('storage').href, storage.default as ActorDefinition],
     [actorModule('collector').href, collector.default as ActorDefinition],
     [actorModule('merger').href, merger.default as ActorDefinition],
   ]);
-  return hostActors({ builtIn, importModule: (url) => import(url), given: data, parent });
+  return hostActors({ builtIn, importModule: (url) => import(url), given: data, parent, failed });
 }

@@ -7,7 +7,9 @@
 //
 // Failures are deliberately not caught here: an exception that escapes an actor (at
 // import, in a timer, in an unawaited promise) ends the thread, and the supervisor
-// reports it with the names of the actors it hosted.
+// reports it with the names of the actors it hosted. A host that is not a thread of its
+// own (main-host.ts) passes `failed` instead: an exception of a notification listener
+// (a full disk under the merger's writes) goes there, as the thread's end would.
 import type { MessagePort } from 'node:worker_threads';
 import { CONTROL, type ActorContext, type ActorDefinition, type ActorInstance } from './actor.js';
 import { Peer, type NotificationListener } from './peer.js';
@@ -55,6 +57,7 @@ class Hosted {
     private readonly data: ActorWorkerData,
     private readonly definition: ActorDefinition,
     onStopped: () => void,
+    private readonly failed?: (err: unknown) => void,
   ) {
     this.supervisor = new Peer(new PortTransport(data.port), 'supervisor');
     for (const [peerName, port] of Object.entries(data.links)) this.link(peerName, port);
@@ -89,7 +92,7 @@ class Hosted {
   }
 
   private async start(): Promise<void> {
-    const { data, peers, listeners, supervisor } = this;
+    const { data, peers, listeners, supervisor, failed } = this;
     const ctx: ActorContext = {
       name: data.name,
       options: data.options,
@@ -99,7 +102,16 @@ class Hosted {
         if (!peer) throw new Error(`actor ${data.name} is not linked with "${peerName}" (see ActorSpec.connect)`);
         return peer;
       },
-      on(type, listener) {
+      on(type, given) {
+        const listener: NotificationListener = failed
+          ? (body) => {
+              try {
+                given(body);
+              } catch (err) {
+                failed(err);
+              }
+            }
+          : given;
         listeners.push([type, listener]);
         supervisor.on(type, listener);
         for (const peer of peers.values()) peer.on(type, listener);
@@ -126,6 +138,9 @@ export interface HostOptions {
   allStopped?: () => void;
   given?: WorkerData;
   parent?: MessagePort;
+  /** An exception of an actor's notification listener, for a host that is not a thread
+   * (absent: it ends the thread, as any other does). */
+  failed?: (err: unknown) => void;
 }
 
 /** The hosted actors, for a host that is not a thread of its own: close() does what the
@@ -135,7 +150,7 @@ export interface Hosting {
 }
 
 /** Hosts the actors of this thread's workerData (or of `given`). */
-export async function hostActors({ builtIn = new Map(), importModule, allStopped, given = workerThreads().workerData as WorkerData, parent = workerThreads().parentPort! }: HostOptions): Promise<Hosting> {
+export async function hostActors({ builtIn = new Map(), importModule, allStopped, given = workerThreads().workerData as WorkerData, parent = workerThreads().parentPort!, failed }: HostOptions): Promise<Hosting> {
   const hosted = new Map<string, Hosted>();
   let running = given.actors.length;
   const stopped = () => {
@@ -146,7 +161,7 @@ export async function hostActors({ builtIn = new Map(), importModule, allStopped
     if (!definition || typeof definition !== 'object' || typeof definition.body !== 'function') {
       throw new Error(`${data.moduleUrl} has no default export from defineActor()`);
     }
-    hosted.set(data.name, new Hosted(data, definition, stopped));
+    hosted.set(data.name, new Hosted(data, definition, stopped, failed));
   }
   for (const data of given.actors) {
     for (const other of data.localLinks ?? []) {

@@ -1,7 +1,7 @@
 // The record's directory layout: build/<step>/{cmd,options}, build/<step>/<attempt>/...
 // Steps and attempts are allocated with exclusive mkdir so concurrent runs never share
 // an attempt (and runs without --step never share a step).
-import { promises as fs, accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, statSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
+import { promises as fs, accessSync, constants as fsConstants, existsSync, mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, symlinkSync, writeFileSync, type Stats } from 'node:fs';
 import { randomBytes } from '../crypto.js';
 import path from 'node:path';
 import { UsageError } from '../errors.js';
@@ -360,21 +360,36 @@ export function readAttemptStatus(attemptDir: string): AttemptStatus | undefined
   }
 }
 
-/** Write to a temporary name and rename, so readers never see half a file. */
 /** A name beside `file` that no other writer uses. */
 const tempNameFor = (file: string): string => `${file}.tmp-${process.pid}-${randomBytes(4).toString('hex')}`;
 
+/** Write to a temporary name and rename, so readers never see half a file; a write that
+ * fails (a full disk) leaves no temporary file behind. */
 export async function writeFileAtomic(file: string, data: string | Uint8Array): Promise<void> {
   const tmp = tempNameFor(file);
-  await fs.writeFile(tmp, data);
-  await fs.rename(tmp, file);
+  try {
+    await fs.writeFile(tmp, data);
+    await fs.rename(tmp, file);
+  } catch (err) {
+    await fs.rm(tmp, { force: true }).catch(() => undefined);
+    throw err;
+  }
 }
 
 /** writeFileAtomic for the record's small files (see listNumericEntries). */
 export function writeFileAtomicSync(file: string, data: string | Uint8Array): void {
   const tmp = tempNameFor(file);
-  writeFileSync(tmp, data);
-  renameSync(tmp, file);
+  try {
+    writeFileSync(tmp, data);
+    renameSync(tmp, file);
+  } catch (err) {
+    try {
+      rmSync(tmp, { force: true });
+    } catch {
+      /* the write's error is the one to report */
+    }
+    throw err;
+  }
 }
 
 /** The attempt a new attempt of `step` builds on by default: the latest complete attempt
