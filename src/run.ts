@@ -3,7 +3,7 @@
 // and the library's `run()` are this same code. What a run does beyond that comes from
 // its run features (src/features/): this file calls their hooks in order and knows none
 // of them by name.
-import { existsSync, fstatSync, mkdtempSync, readFileSync, readlinkSync, rmdirSync, statSync } from 'node:fs';
+import { existsSync, fstatSync, mkdtempSync, readFileSync, readlinkSync, rmSync, rmdirSync, statSync } from 'node:fs';
 import os from 'node:os';
 import path from 'node:path';
 import { EventEmitter } from 'eventemitter3';
@@ -279,27 +279,38 @@ export class RunHandle extends EventEmitter<RunEvents> {
     // The step's cmd/options describe its latest attempt; each attempt keeps its own copy,
     // which is what a replay of that attempt reruns.
     // (small files, written without the thread pool: see record/layout.ts)
-    let runDir: string;
-    try {
-      runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
-    } catch (err) {
-      // a directory access(2) called writable that is not (sysfs, a full disk ...): the
-      // attempt, still empty, goes again, with its step when that holds no other, and the
-      // build and temporary directories when this run made them; the user hears why
-      // (a given --tmp existed: `made` holds the default one at most, inside the build's)
-      for (const dir of [paths.attemptDir, paths.stepDir, ...made.reverse()]) {
+    // A run that cannot start leaves nothing: the attempt goes again, with its step when
+    // that holds no other, and the build and temporary directories when this run made
+    // them (a given --tmp existed: `made` holds the default one at most, inside the build's).
+    const abandon = (runDir?: string) => {
+      if (runDir) rmSync(runDir, { recursive: true, force: true });
+      rmSync(paths.attemptDir, { recursive: true, force: true });
+      for (const dir of [paths.stepDir, ...made.reverse()]) {
         try {
           rmdirSync(dir);
         } catch {
           // not empty or gone: left as it is
         }
       }
+    };
+    let runDir: string;
+    try {
+      runDir = mkdtempSync(path.join(tmpRoot, `run-${paths.step}-${paths.attempt}-`));
+    } catch (err) {
+      // a directory access(2) called writable that is not (sysfs, a full disk ...)
+      abandon();
       throw new UsageError(`${options.tmp !== undefined ? '--tmp' : 'temporary directory'} ${tmpRoot}: cannot create the run directory there (${errnoText(err)})`);
     }
-    linkParents(paths.attemptDir, parents);
-    for (const dir of [paths.stepDir, paths.attemptDir]) {
-      writeStepCommand(dir, settled.argv);
-      writeStepOptions(dir, stepOptions);
+    try {
+      linkParents(paths.attemptDir, parents);
+      for (const dir of [paths.stepDir, paths.attemptDir]) {
+        writeStepCommand(dir, settled.argv);
+        writeStepOptions(dir, stepOptions);
+      }
+    } catch (err) {
+      abandon(runDir);
+      const e = err instanceof Error ? err : new Error(String(err));
+      throw recordFull(e, settings.buildDir, 'the run cannot start') ?? e;
     }
 
     // The record's actors run beside the sandbox; if one fails, the command tree is
@@ -513,7 +524,7 @@ function directoryId(dir: string): string | undefined {
  * ran after the removal may have made its path again (a write of the files' collection). */
 function recordLost(err: unknown, attemptDir: string, attemptId: string | undefined): Error {
   const e = err instanceof Error ? err : new Error(String(err));
-  if (attemptId !== undefined && directoryId(attemptDir) === attemptId) return recordFull(e, attemptDir) ?? e;
+  if (attemptId !== undefined && directoryId(attemptDir) === attemptId) return recordFull(e, attemptDir, 'its record is incomplete') ?? e;
   return new EnvironmentError(`the record's directory ${attemptDir} was removed during the run: its record is lost`);
 }
 
@@ -521,13 +532,13 @@ function recordLost(err: unknown, attemptDir: string, attemptId: string | undefi
  * wherever it failed (an actor's thread, the addon, the status): the user's to act on,
  * not an internal error. The command's own writes meet the same filesystem (its upper
  * directories are beside the record). */
-function recordFull(err: Error, attemptDir: string): EnvironmentError | undefined {
+function recordFull(err: Error, dir: string, outcome: string): EnvironmentError | undefined {
   const reason = err instanceof ActorFailedError ? err.reason : err.message;
   const code = (err as NodeJS.ErrnoException).code;
   const full = code === 'ENOSPC' || code === 'EDQUOT' || /\b(ENOSPC|EDQUOT)\b|No space left on device|Disk quota exceeded/.test(reason);
   if (!full) return undefined;
   const what = /\bEDQUOT\b|Disk quota exceeded/.test(reason) || code === 'EDQUOT' ? 'the disk quota is used up' : 'no space is left';
-  return new EnvironmentError(`${what} on the filesystem of ${attemptDir}: its record is incomplete (${reason})`);
+  return new EnvironmentError(`${what} on the filesystem of ${dir}: ${outcome} (${reason})`);
 }
 
 /** The run's settings from its options and its features' configure hooks, in order;

@@ -2,7 +2,7 @@ import test from 'ava';
 import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { scratchDir, uwrx } from './helpers/uwrx.js';
+import { afterRemovals, scratchDir, uwrx } from './helpers/uwrx.js';
 
 test('uwrx --help and uwrx run --help print usage', async (t) => {
   const cwd = scratchDir();
@@ -198,4 +198,16 @@ asRoot('a record whose filesystem fills up ends uwrx with one clear line, stops 
   t.deepEqual(readdirSync(attempt).filter((name) => name.includes('.tmp-')), [], 'no temporary file left in the attempt');
   const status = existsSync(path.join(attempt, 'status')) ? (JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8')) as { complete: boolean }) : undefined;
   t.not(status?.complete, true, 'the attempt is not complete');
+
+  // a run that finds the disk full before its command starts says so and leaves nothing
+  // (once the first run's directory is removed: that goes on after uwrx exited)
+  await afterRemovals(path.join(small, 'b', '.tmp'));
+  spawnSync('sh', ['-c', `head -c 4000000 /dev/zero > ${small}/fill`]);
+  const before = readdirSync(path.join(small, 'b'));
+  const again = await uwrx(['run', '--build', path.join(small, 'b'), '--', 'echo', 'hi'], { cwd: small });
+  t.is(again.status, 2, again.stderr);
+  t.regex(again.stderr.trim().split('\n').at(-1)!, new RegExp(`^uwrx run: no space is left on the filesystem of ${path.join(small, 'b')}: the run cannot start \\(.*ENOSPC.*\\)$`));
+  t.false(again.stdout.includes('hi'));
+  t.deepEqual(readdirSync(path.join(small, 'b')), before, 'no step or attempt left behind');
+  t.deepEqual(readdirSync(path.join(small, 'b', '.tmp')), [], 'no run directory left behind');
 });
