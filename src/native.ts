@@ -27,6 +27,9 @@ export interface NativeAddon {
   /** Dies of signal `signo` (no core dump of its own); returns when its default action
    * does not end a process. */
   endBySignal(signo: number): void;
+  /** Whether uwrx's process group is the foreground group of the terminal on one of its
+   * standard descriptors: a Ctrl-C there reached the command tree too. */
+  inTerminalForeground(): boolean;
   seqpacketPair(): [number, number];
   recvFd(sock: number): { id: number; fd: number } | null;
   /** Calls `callback` once when `fd` becomes readable (nothing is read); the watch does

@@ -162,6 +162,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
   private sandbox: Sandbox | undefined;
   private terminateRequested: number | undefined;
   private interruptedBy: NodeJS.Signals | undefined;
+  /** After the tree got the interrupt itself: terminate() if it is still running then. */
+  private interruptTimer: NodeJS.Timeout | undefined;
   private readonly history: RunEvent[] = [];
   /** events() iterators not ended. */
   private iterators = 0;
@@ -171,6 +173,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
   constructor(options: RunOptions) {
     super();
     this.done = this.execute(options).finally(() => {
+      clearTimeout(this.interruptTimer);
       this.finished = true;
       this.wake();
     });
@@ -185,6 +188,18 @@ export class RunHandle extends EventEmitter<RunEvents> {
     this.terminateRequested = graceMs;
     this.interruptedBy ??= signal;
     this.sandbox?.terminate(graceMs);
+  }
+
+  /** The command tree got `signal` itself, as uwrx did: a terminal's Ctrl-C goes to its
+   * whole foreground process group, and the tree stays in uwrx's. It reacts as it would
+   * natively (make says "Interrupt", Python raises KeyboardInterrupt); the attempt is
+   * marked incomplete all the same, and a tree still running after graceMs is stopped
+   * as by terminate(). Before the command started, that is terminate() now. */
+  interruptedWithTree(graceMs = 3000, signal: NodeJS.Signals = 'SIGINT'): void {
+    if (!this.sandbox) return this.terminate(graceMs, signal);
+    this.interruptedBy ??= signal;
+    this.sandbox.noteInterrupt();
+    this.interruptTimer ??= setTimeout(() => this.terminate(graceMs, signal), graceMs).unref();
   }
 
   /** The run's events as an async iterator: its own (attempt, warning, finished) from the

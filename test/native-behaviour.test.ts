@@ -307,6 +307,60 @@ test('an interrupted run whose command exits 0 on SIGTERM is not reported as sta
   t.is(status.reason, 'interrupted');
 });
 
+// Runs argv on a new terminal (python3's pty), types Ctrl-C half a second after it printed
+// "ready" (once its processes wait: a Ctrl-C between a fork and its exec is a race of its
+// own, README "Limits"), and prints what the terminal showed after that and how the
+// program ended, as JSON.
+const CTRL_C_ON_A_TERMINAL = `
+import json, os, pty, select, sys, time
+pid, fd = pty.fork()
+if pid == 0:
+    os.execvp(sys.argv[1], sys.argv[1:])
+seen, sent, start = b"", None, time.time()
+while True:
+    if sent is None and b"ready\\r\\n" in seen:
+        time.sleep(0.5); os.write(fd, b"\\x03"); sent = seen.index(b"ready\\r\\n") + 7; sent_at = time.time()
+    if time.time() - start > 60: os.kill(pid, 9)
+    if select.select([fd], [], [], 0.1)[0]:
+        try: data = os.read(fd, 4096)
+        except OSError: break
+        if not data: break
+        seen += data
+_, status = os.waitpid(pid, 0)
+after = seen[sent:].decode("utf8", "replace") if sent is not None else None
+print(json.dumps({"after": after, "code": os.waitstatus_to_exitcode(status), "seconds": time.time() - sent_at if sent is not None else None}))
+`;
+
+function ctrlC(argv: string[], cwd: string): { after: string; code: number; seconds: number } {
+  const r = spawnSync('python3', ['-c', CTRL_C_ON_A_TERMINAL, ...argv], { cwd, encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`the terminal driver failed: ${r.stderr}`);
+  return JSON.parse(r.stdout) as { after: string; code: number; seconds: number };
+}
+
+test('Ctrl-C on a terminal reaches the command as natively (make says "Interrupt", Python raises KeyboardInterrupt); one that ignores it is stopped after the grace period', async (t) => {
+  t.timeout(120_000);
+  const dir = await scratch(t);
+  await fs.writeFile(path.join(dir, 'Makefile'), 'all:\n\t@echo ready; sleep 30; echo done\n');
+  const python = ['python3', '-c', 'import time; print("ready", flush=True); time.sleep(30)'];
+  for (const argv of [['make'], python]) {
+    const native = ctrlC(argv, dir);
+    const under = ctrlC([process.execPath, uwrxBin, 'run', '--quiet', '--build', path.join(dir, 'b'), '--', ...argv], dir);
+    t.is(under.after, native.after, `${argv[0]}: what the terminal showed after Ctrl-C`);
+    t.regex(under.after, argv[0] === 'make' ? /make: \*\*\* \[Makefile:2: all\] Interrupt/ : /KeyboardInterrupt/);
+    t.is(under.code, native.code, `${argv[0]}: ended by SIGINT both ways`);
+  }
+  // the attempt is marked interrupted, as after any stop
+  const status = JSON.parse(readFileSync(path.join(dir, 'b', '10', '0', 'status'), 'utf8'));
+  t.false(status.complete);
+  t.is(status.status, 130);
+  t.is(status.reason, 'interrupted');
+  // a command that ignores SIGINT runs on natively; under uwrx it gets SIGTERM 3 s later
+  const stubborn = ctrlC([process.execPath, uwrxBin, 'run', '--quiet', '--build', path.join(dir, 'b'), '--', 'sh', '-c', 'trap "" INT; trap "echo terminated; exit 3" TERM; echo ready; i=0; while [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done; echo finished'], dir);
+  t.regex(stubborn.after, /terminated/);
+  t.notRegex(stubborn.after, /finished/);
+  t.true(stubborn.seconds >= 2.5 && stubborn.seconds < 20, `stopped ${stubborn.seconds} s after Ctrl-C`);
+});
+
 // timeout(1) does the same: a caller that waits for uwrx (a shell, make, a test runner)
 // tells a crash from an exit status, so uwrx ends as its command did.
 test('a command killed by a signal: uwrx dies of the same signal, after its output and record, without a core dump', async (t) => {

@@ -135,7 +135,9 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
   const onSignal = (signal: NodeJS.Signals): void => {
     signals++;
     stoppedBy ??= signal;
-    handle.terminate(signals === 1 ? 3000 : 0, signal);
+    // a terminal's Ctrl-C went to the command tree as well: it reacts as natively first
+    if (signals === 1 && signal === 'SIGINT' && native().inTerminalForeground()) handle.interruptedWithTree(3000, signal);
+    else handle.terminate(signals === 1 ? 3000 : 0, signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

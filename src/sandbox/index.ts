@@ -133,6 +133,9 @@ export interface Sandbox {
   cleanup(): Promise<void>;
   /** SIGTERM to the whole tree, SIGKILL after graceMs. */
   terminate(graceMs?: number): void;
+  /** The tree was interrupted by a signal it got itself (a terminal's Ctrl-C): nothing is
+   * sent to it, but the outcome is marked incomplete as after terminate(). */
+  noteInterrupt(): void;
 }
 
 /** Runs the command in new namespaces under uwrx-init. */

@@ -213,6 +213,9 @@ export function launchSandbox(options: SandboxOptions): Sandbox {
       interrupted = true;
       sendTerminate(graceMs);
     },
+    noteInterrupt() {
+      interrupted = true;
+    },
   };
 }
 

@@ -1,6 +1,8 @@
-// Ending uwrx's own process as its command ended.
+// Ending uwrx's own process as its command ended, and whether a terminal's Ctrl-C
+// reaches the command itself.
 #include <csignal>
 #include <sys/resource.h>
+#include <unistd.h>
 #include "addon.h"
 
 // endBySignal(signo): dies of signal `signo`, as the command did, so that whoever waits
@@ -29,6 +31,18 @@ static Napi::Value EndBySignal(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// inTerminalForeground(): whether this process's group is the foreground group of the
+// terminal on one of its standard descriptors. A Ctrl-C there (SIGINT, also SIGQUIT) is
+// then the terminal's, sent to the whole group, so the command tree, which stays in it,
+// got it too.
+static Napi::Value InTerminalForeground(const Napi::CallbackInfo &info) {
+  pid_t group = getpgrp();
+  for (int fd = 0; fd <= 2; fd++)
+    if (isatty(fd) && tcgetpgrp(fd) == group) return Napi::Boolean::New(info.Env(), true);
+  return Napi::Boolean::New(info.Env(), false);
+}
+
 void InitProcess(Napi::Env env, Napi::Object exports) {
   exports.Set("endBySignal", Napi::Function::New(env, EndBySignal));
+  exports.Set("inTerminalForeground", Napi::Function::New(env, InTerminalForeground));
 }

@@ -524,6 +524,9 @@ static __attribute__((noreturn)) void pid1_main(void) {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si) {
           if (si.ssi_signo == SIGCHLD) child_event = true;
+          /* a terminal's Ctrl-C reaches pid 1 too (a blocked signal is never dropped):
+           * the tree got it as well and reacts as natively; Node stops it if need be */
+          else if (si.ssi_signo == SIGINT && si.ssi_code == SI_KERNEL) continue;
           else start_termination(plan.grace_ms);
         }
       } else if (tag == EV_SOCKET) {
@@ -736,12 +739,16 @@ int main(int argc, char **argv) {
   g.sock = -1;
   net_close_in_parent();
   for (;;) {
-    int sig;
-    if (sigwait(&set, &sig) != 0) continue;
+    siginfo_t si;
+    int sig = sigwaitinfo(&set, &si);
+    if (sig < 0) continue;
     if (sig == SIGCHLD) {
       int status;
       pid_t pid = waitpid(init, &status, WNOHANG);
       if (pid == init) return exit_code_of(status);
+    } else if (sig == SIGINT && si.si_code == SI_KERNEL) {
+      /* a terminal's Ctrl-C: sent to the whole foreground group, the command tree among
+       * it, which reacts as natively; Node decides whether the tree is stopped after */
     } else {
       /* pid 1 only gets signals it handles; it turns this into SIGTERM for the tree */
       kill(init, SIGTERM);
