@@ -2,7 +2,7 @@ import test from 'ava';
 import { existsSync, readFileSync, readlinkSync, readdirSync, mkdirSync, renameSync, rmSync } from 'node:fs';
 import { spawnSync } from 'node:child_process';
 import path from 'node:path';
-import { afterRemovals, scratchDir, uwrx } from './helpers/uwrx.js';
+import { scratchDir, uwrx, uwrxBin } from './helpers/uwrx.js';
 
 test('uwrx --help and uwrx run --help print usage', async (t) => {
   const cwd = scratchDir();
@@ -178,36 +178,56 @@ test('a build directory removed during the run ends uwrx with one clear line, no
 
 const asRoot = process.getuid?.() === 0 ? test.serial : test.serial.skip;
 
+// The two runs of the test below, in a mount namespace of their own (unshare -m): the
+// small filesystem is seen by nothing else, so no other test's sandbox finds a mount
+// below its /tmp meanwhile.
+const FULL_DISK_RUNS = `
+small=$1 out=$2; shift 2
+mount -t tmpfs -o size=2m tmpfs "$small" || exit 90
+cd "$small"
+start=$(date +%s%N)
+"$@" run --build "$small/b" -- sh -c 'head -c 5000000 /dev/zero > /tmp/big; echo wrote=$?; sleep 30; echo end' > "$out/1.out" 2> "$out/1.err"
+echo $? > "$out/1.status"
+echo $(( ($(date +%s%N) - start) / 1000000 )) > "$out/1.ms"
+ls -A "$small/b/0/0" > "$out/1.ls"
+cp "$small/b/0/0/status" "$out/1.record-status" 2>/dev/null
+# the first run's directory goes after uwrx exited (uwrx-remove)
+i=0; while ls -A "$small/b/.tmp" | grep -q '^[.]removing-' && [ $i -lt 300 ]; do sleep 0.1; i=$((i+1)); done
+head -c 4000000 /dev/zero > "$small/fill" 2>/dev/null
+ls -A "$small/b" > "$out/2.before"
+"$@" run --build "$small/b" -- echo hi > "$out/2.out" 2> "$out/2.err"
+echo $? > "$out/2.status"
+ls -A "$small/b" > "$out/2.after"
+ls -A "$small/b/.tmp" > "$out/2.tmp"
+`;
+
 asRoot('a record whose filesystem fills up ends uwrx with one clear line, stops the command and leaves no temporary file', async (t) => {
   // a filesystem of 2 MiB for the build directory: the command's 5 MB go to its upper
   // directories beside the record, so the record's writers meet the full disk too
-  const small = scratchDir();
-  const mounted = spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=2m', 'tmpfs', small], { encoding: 'utf8' });
-  if (mounted.status !== 0) return t.fail(`mount: ${mounted.stderr}`);
-  t.teardown(() => void spawnSync('umount', ['-l', small]));
+  const dir = scratchDir();
+  const small = path.join(dir, 'small');
+  const out = path.join(dir, 'out');
+  mkdirSync(small);
+  mkdirSync(out);
+  const r = spawnSync('unshare', ['--mount', '--propagation', 'private', 'sh', '-c', FULL_DISK_RUNS, 'sh', small, out, process.execPath, uwrxBin], { encoding: 'utf8' });
+  t.is(r.status, 0, r.stderr);
+  const read = (name: string) => readFileSync(path.join(out, name), 'utf8');
   const attempt = path.join(small, 'b', '0', '0');
-  const started = Date.now();
-  const r = await uwrx(['run', '--build', path.join(small, 'b'), '--', 'sh', '-c', 'head -c 5000000 /dev/zero > /tmp/big; echo wrote=$?; sleep 30; echo end'], { cwd: small });
-  t.is(r.status, 2, r.stderr);
+  t.is(read('1.status').trim(), '2', read('1.err'));
   // the command's own write failed as it would on a full disk; then uwrx says why it ended
-  t.regex(r.stderr, /^head: error writing 'standard output': No space left on device$/m);
-  t.regex(r.stderr, new RegExp(`^uwrx run: no space is left on the filesystem of ${attempt}: its record is incomplete \\(.*(ENOSPC|No space left on device).*\\)$`, 'm'));
-  t.notRegex(r.stderr, /internal error|^\s+at /m, 'no stack trace');
-  t.true(Date.now() - started < 25_000, 'the command was stopped, not waited for');
-  t.false(r.stdout.includes('end'));
-  t.deepEqual(readdirSync(attempt).filter((name) => name.includes('.tmp-')), [], 'no temporary file left in the attempt');
-  const status = existsSync(path.join(attempt, 'status')) ? (JSON.parse(readFileSync(path.join(attempt, 'status'), 'utf8')) as { complete: boolean }) : undefined;
+  t.regex(read('1.err'), /^head: error writing 'standard output': No space left on device$/m);
+  t.regex(read('1.err'), new RegExp(`^uwrx run: no space is left on the filesystem of ${attempt}: its record is incomplete \\(.*(ENOSPC|No space left on device).*\\)$`, 'm'));
+  t.notRegex(read('1.err'), /internal error|^\s+at /m, 'no stack trace');
+  t.true(Number(read('1.ms')) < 25_000, 'the command was stopped, not waited for');
+  t.false(read('1.out').includes('end'));
+  t.notRegex(read('1.ls'), /\.tmp-/, 'no temporary file left in the attempt');
+  const status = existsSync(path.join(out, '1.record-status')) ? (JSON.parse(read('1.record-status')) as { complete: boolean }) : undefined;
   t.not(status?.complete, true, 'the attempt is not complete');
 
   // a run that finds the disk full before its command starts says so and leaves nothing
-  // (once the first run's directory is removed: that goes on after uwrx exited)
-  await afterRemovals(path.join(small, 'b', '.tmp'));
-  spawnSync('sh', ['-c', `head -c 4000000 /dev/zero > ${small}/fill`]);
-  const before = readdirSync(path.join(small, 'b'));
-  const again = await uwrx(['run', '--build', path.join(small, 'b'), '--', 'echo', 'hi'], { cwd: small });
-  t.is(again.status, 2, again.stderr);
-  t.regex(again.stderr.trim().split('\n').at(-1)!, new RegExp(`^uwrx run: no space is left on the filesystem of ${path.join(small, 'b')}: the run cannot start \\(.*ENOSPC.*\\)$`));
-  t.false(again.stdout.includes('hi'));
-  t.deepEqual(readdirSync(path.join(small, 'b')), before, 'no step or attempt left behind');
-  t.deepEqual(readdirSync(path.join(small, 'b', '.tmp')), [], 'no run directory left behind');
+  t.is(read('2.status').trim(), '2', read('2.err'));
+  t.regex(read('2.err').trim().split('\n').at(-1)!, new RegExp(`^uwrx run: no space is left on the filesystem of ${path.join(small, 'b')}: the run cannot start \\(.*ENOSPC.*\\)$`));
+  t.false(read('2.out').includes('hi'));
+  t.is(read('2.after'), read('2.before'), 'no step or attempt left behind');
+  t.is(read('2.tmp'), '', 'no run directory left behind');
 });
