@@ -164,6 +164,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
   private interruptedBy: NodeJS.Signals | undefined;
   /** After the tree got the interrupt itself: terminate() if it is still running then. */
   private interruptTimer: NodeJS.Timeout | undefined;
+  /** uwrx-init started the command (MSG_STARTED). */
+  private commandRunning = false;
   private readonly history: RunEvent[] = [];
   /** events() iterators not ended. */
   private iterators = 0;
@@ -196,7 +198,8 @@ export class RunHandle extends EventEmitter<RunEvents> {
    * marked incomplete all the same, and a tree still running after graceMs is stopped
    * as by terminate(). Before the command started, that is terminate() now. */
   interruptedWithTree(graceMs = 3000, signal: NodeJS.Signals = 'SIGINT'): void {
-    if (!this.sandbox) return this.terminate(graceMs, signal);
+    // not started yet (uwrx-init setting the sandbox up, which the signal does not stop)
+    if (!this.sandbox || !this.commandRunning) return this.terminate(graceMs, signal);
     this.interruptedBy ??= signal;
     this.sandbox.noteInterrupt();
     this.interruptTimer ??= setTimeout(() => this.terminate(graceMs, signal), graceMs).unref();
@@ -396,6 +399,7 @@ export class RunHandle extends EventEmitter<RunEvents> {
         return lateStarted;
       };
       const commandStarted = () => {
+        this.commandRunning = true;
         if (late.length === 0 || lateStarted) return;
         const mainThread = !lateActorsInWorker();
         lateTimer = setTimeout(() => void startLate(mainThread), testLateActorsMs() ?? LATE_ACTORS_AFTER_MS);
