@@ -32,9 +32,8 @@ static Napi::Value EndBySignal(const Napi::CallbackInfo &info) {
 }
 
 // inTerminalForeground(): whether this process's group is the foreground group of the
-// terminal on one of its standard descriptors. A Ctrl-C there (SIGINT, also SIGQUIT) is
-// then the terminal's, sent to the whole group, so the command tree, which stays in it,
-// got it too.
+// terminal on one of its standard descriptors. A Ctrl-C there is then the terminal's
+// SIGINT, sent to the whole group, so the command tree, which stays in it, got it too.
 static Napi::Value InTerminalForeground(const Napi::CallbackInfo &info) {
   pid_t group = getpgrp();
   for (int fd = 0; fd <= 2; fd++)

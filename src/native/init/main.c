@@ -6,7 +6,8 @@
  *
  * The first process reads the plan and clones pid 1 of new user, mount, pid, net, uts
  * and ipc namespaces, writing its uid/gid maps from outside; it then only forwards
- * SIGINT/SIGTERM and relays pid 1's exit status. Pid 1 carries out the plan (mounts,
+ * SIGINT/SIGTERM (not a terminal's Ctrl-C, which the tree got itself) and relays pid 1's
+ * exit status. Pid 1 carries out the plan (mounts,
  * pivot_root), forks the command (which enters a nested user and mount namespace and
  * installs the seccomp filter), serves the notifications, reaps every process and ends
  * when none is left. */
