@@ -17,6 +17,9 @@ import { timing } from '../timing.js';
 export const EXIT_USAGE = 2;
 /** Exit status for a failure inside uwrx itself (a bug). */
 export const EXIT_INTERNAL = 70;
+/** How long a stopped run's tree has after a first signal (SIGTERM, then SIGKILL), and
+ * after a terminal's Ctrl-C before it is stopped so. */
+const STOP_GRACE_MS = 3000;
 
 /** What bin/uwrx learnt about its caller before the command line is looked at. */
 export interface Caller {
@@ -136,8 +139,8 @@ async function runCommand(args: RunArgs, inheritedFds: number[]): Promise<number
     signals++;
     stoppedBy ??= signal;
     // a terminal's Ctrl-C went to the command tree as well: it reacts as natively first
-    if (signals === 1 && signal === 'SIGINT' && native().inTerminalForeground()) handle.interruptedWithTree(3000, signal);
-    else handle.terminate(signals === 1 ? 3000 : 0, signal);
+    if (signals === 1 && signal === 'SIGINT' && native().inTerminalForeground()) handle.interruptedWithTree(STOP_GRACE_MS, signal);
+    else handle.terminate(signals === 1 ? STOP_GRACE_MS : 0, signal);
   };
   process.on('SIGINT', onSignal);
   process.on('SIGTERM', onSignal);

@@ -396,6 +396,11 @@ static void send_done(void) {
   mp_writer_free(&w);
 }
 
+/* A terminal's Ctrl-C (the kernel's SIGINT to the foreground group): it reaches the
+ * command tree itself, which reacts as natively, and both uwrx-init processes too; they
+ * leave it to the tree, and Node decides whether the tree is stopped after. */
+static bool from_terminal(int signo, int code) { return signo == SIGINT && code == SI_KERNEL; }
+
 /* The signals pid 1 takes through its signalfd: children ending, and requests to stop. */
 static void handled_signals(sigset_t *set) {
   sigemptyset(set);
@@ -525,9 +530,8 @@ static __attribute__((noreturn)) void pid1_main(void) {
         struct signalfd_siginfo si;
         while (read(sfd, &si, sizeof si) == sizeof si) {
           if (si.ssi_signo == SIGCHLD) child_event = true;
-          /* a terminal's Ctrl-C reaches pid 1 too (a blocked signal is never dropped):
-           * the tree got it as well and reacts as natively; Node stops it if need be */
-          else if (si.ssi_signo == SIGINT && si.ssi_code == SI_KERNEL) continue;
+          /* (a blocked signal is never dropped: pid 1 gets the terminal's too) */
+          else if (from_terminal((int)si.ssi_signo, si.ssi_code)) continue;
           else start_termination(plan.grace_ms);
         }
       } else if (tag == EV_SOCKET) {
@@ -747,9 +751,8 @@ int main(int argc, char **argv) {
       int status;
       pid_t pid = waitpid(init, &status, WNOHANG);
       if (pid == init) return exit_code_of(status);
-    } else if (sig == SIGINT && si.si_code == SI_KERNEL) {
-      /* a terminal's Ctrl-C: sent to the whole foreground group, the command tree among
-       * it, which reacts as natively; Node decides whether the tree is stopped after */
+    } else if (from_terminal(sig, si.si_code)) {
+      /* left to the tree */
     } else {
       /* pid 1 only gets signals it handles; it turns this into SIGTERM for the tree */
       kill(init, SIGTERM);
